@@ -1,0 +1,39 @@
+/* decls.h — names and prototypes of one ISA's kernels. Include after simd.h, which sets
+ * MLI_ISA; MLI_KNAME(f32_relu) then reads mli__f32_relu__avx512 (and so on). */
+#ifndef MLI_KERNEL_DECLS_H
+#define MLI_KERNEL_DECLS_H
+
+#include "kernel_api.h"
+
+#define MLI_KNAME__(op, isa) mli__##op##__##isa
+#define MLI_KNAME_(op, isa) MLI_KNAME__(op, isa)
+#define MLI_KNAME(op) MLI_KNAME_(op, MLI_ISA)
+
+void MLI_KNAME(f32_gemm_small)(const mli__gemm_args *g);
+void MLI_KNAME(f32_identity)(const float *x, float *y, int64_t n);
+void MLI_KNAME(f32_relu)(const float *x, float *y, int64_t n);
+void MLI_KNAME(f32_sigmoid)(const float *x, float *y, int64_t n);
+void MLI_KNAME(f32_tanh)(const float *x, float *y, int64_t n);
+void MLI_KNAME(f32_gelu)(const float *x, float *y, int64_t n);
+void MLI_KNAME(f32_gelu_tanh)(const float *x, float *y, int64_t n);
+void MLI_KNAME(f32_bias_act)(float *y, const float *bias, int64_t n, int act);
+void MLI_KNAME(f32_softmax)(const float *x, float *y, int64_t cols);
+
+/* The table of one ISA, from the functions above. */
+#define MLI_KERNEL_TABLE_INIT(t)                                                             \
+    do {                                                                                     \
+        (t)->isa = MLI_KNAME_STR(MLI_ISA);                                                   \
+        (t)->gemm_small = MLI_KNAME(f32_gemm_small);                                         \
+        (t)->act[MLI__ACT_IDENTITY] = MLI_KNAME(f32_identity);                               \
+        (t)->act[MLI__ACT_RELU] = MLI_KNAME(f32_relu);                                       \
+        (t)->act[MLI__ACT_SIGMOID] = MLI_KNAME(f32_sigmoid);                                 \
+        (t)->act[MLI__ACT_TANH] = MLI_KNAME(f32_tanh);                                       \
+        (t)->act[MLI__ACT_GELU] = MLI_KNAME(f32_gelu);                                       \
+        (t)->act[MLI__ACT_GELU_TANH] = MLI_KNAME(f32_gelu_tanh);                             \
+        (t)->bias_act = MLI_KNAME(f32_bias_act);                                             \
+        (t)->softmax = MLI_KNAME(f32_softmax);                                               \
+    } while (0)
+#define MLI_KNAME_STR_(isa) #isa
+#define MLI_KNAME_STR(isa) MLI_KNAME_STR_(isa)
+
+#endif

@@ -1,0 +1,67 @@
+/* kernel_api.h — the contract between the framework (src/) and the per-ISA kernels
+ * (kernels/<isa>/). Internal: nothing here is public API. Arguments arrive already
+ * validated; kernels never fail and never allocate. */
+#ifndef MLI_KERNEL_API_H
+#define MLI_KERNEL_API_H
+
+#include <stdint.h>
+
+/* Activation codes, identical to the public mli_act values. */
+enum {
+    MLI__ACT_IDENTITY = 0,
+    MLI__ACT_RELU = 1,
+    MLI__ACT_SIGMOID = 2,
+    MLI__ACT_TANH = 3,
+    MLI__ACT_GELU = 4,
+    MLI__ACT_GELU_TANH = 5,
+    MLI__ACT_COUNT = 6
+};
+
+/* Rows handled by one pass of the small-m GEMM kernels. */
+#define MLI__GEMM_MR 8
+
+/* C = epilogue(alpha * op(A) * op(B) + beta * C) for small m, where
+ * epilogue(v) = act(v + bias[j]) (bias may be NULL, act may be identity).
+ * op(A)(i, p) = a[i * a_rs + p * a_cs]  (covers both transposes of A)
+ * op(B)(p, j) = b[p * ldb + j]          when trans_b == 0
+ *             = b[j * ldb + p]          when trans_b == 1
+ * beta == 0 means C is write-only. `scratch` holds at least MLI__GEMM_MR * k floats and is
+ * used to pack rows of A when trans_b == 1 and A's rows are not contiguous. */
+typedef struct mli__gemm_args {
+    int64_t m, n, k;
+    const float *a;
+    int64_t a_rs, a_cs;
+    const float *b;
+    int64_t ldb;
+    int trans_b;
+    float alpha, beta;
+    float *c;
+    int64_t ldc;
+    const float *bias;
+    int act;
+    float *scratch;
+} mli__gemm_args;
+
+typedef void (*mli__gemm_fn)(const mli__gemm_args *args);
+typedef void (*mli__act_fn)(const float *x, float *y, int64_t n);
+/* In place over one row: y[j] = act(y[j] + bias[j]); bias may be NULL. */
+typedef void (*mli__bias_act_fn)(float *y, const float *bias, int64_t n, int act);
+/* One row of softmax; x == y allowed. */
+typedef void (*mli__softmax_fn)(const float *x, float *y, int64_t cols);
+
+typedef struct mli__kernels {
+    const char *isa;
+    mli__gemm_fn gemm_small;
+    mli__act_fn act[MLI__ACT_COUNT];
+    mli__bias_act_fn bias_act;
+    mli__softmax_fn softmax;
+} mli__kernels;
+
+/* Each ISA's file set fills one table. */
+void mli__kernels_init_scalar(mli__kernels *t);
+#if defined(MLI_X86)
+void mli__kernels_init_avx2(mli__kernels *t);
+void mli__kernels_init_avx512(mli__kernels *t);
+#endif
+
+#endif /* MLI_KERNEL_API_H */

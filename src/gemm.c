@@ -1,0 +1,133 @@
+/* gemm.c — mli_sgemm and the fused dense layer: argument checks, then the own small-m
+ * kernels (no packing, no thread hand-off: the serving case) or OpenBLAS (large shapes,
+ * where its packed, multithreaded kernels win). */
+#include <limits.h>
+#include <stdlib.h>
+
+#include <cblas.h>
+
+#include "internal.h"
+
+/* Up to this many rows the own kernels beat OpenBLAS: they skip packing B, which at
+ * m <= 8 costs as much as the multiply (benchmarks/README.md has the measurements). */
+#define MLI_GEMM_SMALL_M 8
+
+/* Checks one operand: `rows` x `cols` stored row-major with leading dimension `ld`. */
+static mli_status check_matrix(const char *fn, const char *name, const char *ldname, const void *p, int64_t rows,
+                               int64_t cols, int64_t ld) {
+    if (rows == 0 || cols == 0)
+        return MLI_OK; /* nothing is read or written: NULL and any ld are fine */
+    if (!p)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is NULL but holds %lld x %lld elements", fn, name,
+                         (long long)rows, (long long)cols);
+    if (ld < cols)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s (%lld) is smaller than %lld, the row length of %s", fn,
+                         ldname, (long long)ld, (long long)cols, name);
+    int64_t extent, bytes;
+    if (!mli__mul_ok(rows - 1, ld, &extent) || __builtin_add_overflow(extent, cols, &extent) ||
+        !mli__mul_ok(extent, (int64_t)sizeof(float), &bytes))
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s spans more memory than can be addressed (%lld rows, %s %lld)",
+                         fn, name, (long long)rows, ldname, (long long)ld);
+    return MLI_OK;
+}
+
+static mli_status check_dims(const char *fn, int64_t m, int64_t n, int64_t k) {
+    if (m < 0 || n < 0 || k < 0)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: negative size (m=%lld, n=%lld, k=%lld)", fn, (long long)m,
+                         (long long)n, (long long)k);
+    return MLI_OK;
+}
+
+/* C = beta * C (C write-only when beta == 0): the whole result when alpha == 0 or k == 0. */
+static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j)
+            c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+}
+
+static int fits_int(int64_t v) { return v <= INT_MAX; }
+
+static mli_status run_small(const mli__kernels *kt, mli__gemm_args *g) {
+    float *scratch = NULL;
+    if (g->trans_b && g->a_cs != 1) {
+        scratch = malloc((size_t)g->k * MLI__GEMM_MR * sizeof(float));
+        if (!scratch)
+            return mli__fail(MLI_ERR_OUT_OF_MEMORY, "mli_sgemm: cannot allocate %lld bytes of scratch",
+                             (long long)g->k * MLI__GEMM_MR * (long long)sizeof(float));
+        g->scratch = scratch;
+    }
+    kt->gemm_small(g);
+    free(scratch);
+    return MLI_OK;
+}
+
+mli_status mli_sgemm(mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    static const char fn[] = "mli_sgemm";
+    mli_status st;
+    if (trans_a != MLI_NO_TRANS && trans_a != MLI_TRANS)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: trans_a (%d) is neither MLI_NO_TRANS nor MLI_TRANS", fn,
+                         (int)trans_a);
+    if (trans_b != MLI_NO_TRANS && trans_b != MLI_TRANS)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: trans_b (%d) is neither MLI_NO_TRANS nor MLI_TRANS", fn,
+                         (int)trans_b);
+    if ((st = check_dims(fn, m, n, k)) != MLI_OK)
+        return st;
+    int ta = trans_a == MLI_TRANS, tb = trans_b == MLI_TRANS;
+    if ((st = check_matrix(fn, "A", "lda", a, ta ? k : m, ta ? m : k, lda)) != MLI_OK ||
+        (st = check_matrix(fn, "B", "ldb", b, tb ? n : k, tb ? k : n, ldb)) != MLI_OK ||
+        (st = check_matrix(fn, "C", "ldc", c, m, n, ldc)) != MLI_OK)
+        return st;
+    const mli__kernels *kt = mli__get_kernels();
+    if (!kt)
+        return MLI_ERR_UNSUPPORTED;
+    if (m == 0 || n == 0)
+        return MLI_OK;
+    if (k == 0 || alpha == 0.0f) { /* BLAS semantics: A and B are not read */
+        scale_c(m, n, beta, c, ldc);
+        return MLI_OK;
+    }
+    if (m <= MLI_GEMM_SMALL_M || !fits_int(m) || !fits_int(n) || !fits_int(k) || !fits_int(lda) ||
+        !fits_int(ldb) || !fits_int(ldc)) {
+        mli__gemm_args g = {.m = m, .n = n, .k = k, .a = a, .a_rs = ta ? 1 : lda, .a_cs = ta ? lda : 1, .b = b,
+                            .ldb = ldb, .trans_b = tb, .alpha = alpha, .beta = beta, .c = c, .ldc = ldc,
+                            .bias = NULL, .act = MLI__ACT_IDENTITY, .scratch = NULL};
+        return run_small(kt, &g);
+    }
+    (void)mli__num_threads(); /* OpenBLAS's thread count follows ours */
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
+                (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+    return MLI_OK;
+}
+
+mli_status mli_sgemm_bias_act(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                              int64_t ldb, const float *bias, mli_act act, float *c, int64_t ldc) {
+    static const char fn[] = "mli_sgemm_bias_act";
+    mli_status st;
+    if ((unsigned)act >= MLI__ACT_COUNT)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: act (%d) is not an mli_act value", fn, (int)act);
+    if ((st = check_dims(fn, m, n, k)) != MLI_OK || (st = check_matrix(fn, "A", "lda", a, m, k, lda)) != MLI_OK ||
+        (st = check_matrix(fn, "B", "ldb", b, k, n, ldb)) != MLI_OK ||
+        (st = check_matrix(fn, "C", "ldc", c, m, n, ldc)) != MLI_OK)
+        return st;
+    if (!bias && n > 0 && m > 0 && act == MLI_ACT_IDENTITY && k > 0)
+        return mli_sgemm(MLI_NO_TRANS, MLI_NO_TRANS, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    const mli__kernels *kt = mli__get_kernels();
+    if (!kt)
+        return MLI_ERR_UNSUPPORTED;
+    if (m == 0 || n == 0)
+        return MLI_OK;
+    if (m <= MLI_GEMM_SMALL_M || k == 0 || !fits_int(m) || !fits_int(n) || !fits_int(k) || !fits_int(lda) ||
+        !fits_int(ldb) || !fits_int(ldc)) {
+        mli__gemm_args g = {.m = m, .n = n, .k = k, .a = a, .a_rs = lda, .a_cs = 1, .b = b, .ldb = ldb,
+                            .trans_b = 0, .alpha = 1.0f, .beta = 0.0f, .c = c, .ldc = ldc, .bias = bias,
+                            .act = (int)act, .scratch = NULL};
+        return run_small(kt, &g);
+    }
+    (void)mli__num_threads();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb,
+                0.0f, c, (int)ldc);
+    for (int64_t i = 0; i < m; ++i)
+        kt->bias_act(c + i * ldc, bias, n, (int)act);
+    return MLI_OK;
+}

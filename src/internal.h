@@ -1,0 +1,32 @@
+/* internal.h — declarations shared inside libmlinfer (prefix mli__, never exported). */
+#ifndef MLI_INTERNAL_H
+#define MLI_INTERNAL_H
+
+#include <stdint.h>
+
+#include "mlinfer.h"
+#include "kernel_api.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define MLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define MLI_PRINTF(f, a)
+#endif
+
+/* Records a formatted message as the calling thread's last error and returns `status`,
+ * so a failing path reads `return mli__fail(MLI_ERR_SHAPE, "...", ...);`. */
+mli_status mli__fail(mli_status status, const char *fmt, ...) MLI_PRINTF(2, 3);
+
+/* The kernel table for this process, or NULL with the thread's last error set when the
+ * ISA forced through MLI_FORCE_ISA cannot run here. Filled once; read-only after. */
+const mli__kernels *mli__get_kernels(void);
+
+/* Threads the library may use for one call (>= 1). */
+int mli__num_threads(void);
+
+/* Overflow-checked a * b for non-negative operands; returns 0 on overflow. */
+static inline int mli__mul_ok(int64_t a, int64_t b, int64_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+#endif
