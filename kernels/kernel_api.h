@@ -25,8 +25,8 @@ enum {
  * op(A)(i, p) = a[i * a_rs + p * a_cs]  (covers both transposes of A)
  * op(B)(p, j) = b[p * ldb + j]          when trans_b == 0
  *             = b[j * ldb + p]          when trans_b == 1
- * beta == 0 means C is write-only. `scratch` holds at least MLI__GEMM_MR * k floats and is
- * used to pack rows of A when trans_b == 1 and A's rows are not contiguous. */
+ * beta == 0 means C is write-only. When trans_b == 1, A's rows must be contiguous
+ * (a_cs == 1): the framework packs a transposed A first. */
 typedef struct mli__gemm_args {
     int64_t m, n, k;
     const float *a;
@@ -39,7 +39,6 @@ typedef struct mli__gemm_args {
     int64_t ldc;
     const float *bias;
     int act;
-    float *scratch;
 } mli__gemm_args;
 
 typedef void (*mli__gemm_fn)(const mli__gemm_args *args);

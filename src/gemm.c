@@ -8,8 +8,8 @@
 
 #include "internal.h"
 
-/* Up to this many rows the own kernels beat OpenBLAS: they skip packing B, which at
- * m <= 8 costs as much as the multiply (benchmarks/README.md has the measurements). */
+/* The own kernels' row limit: each row block re-streams all of B, so beyond a few rows
+ * OpenBLAS's packed, cache-blocked kernels win. */
 #define MLI_GEMM_SMALL_M 8
 
 /* Checks one operand: `rows` x `cols` stored row-major with leading dimension `ld`. */
@@ -47,17 +47,59 @@ static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
 
 static int fits_int(int64_t v) { return v <= INT_MAX; }
 
-static mli_status run_small(const mli__kernels *kt, mli__gemm_args *g) {
-    float *scratch = NULL;
-    if (g->trans_b && g->a_cs != 1) {
-        scratch = malloc((size_t)g->k * MLI__GEMM_MR * sizeof(float));
-        if (!scratch)
-            return mli__fail(MLI_ERR_OUT_OF_MEMORY, "mli_sgemm: cannot allocate %lld bytes of scratch",
-                             (long long)g->k * MLI__GEMM_MR * (long long)sizeof(float));
-        g->scratch = scratch;
+/* Small-m work below this many multiply-adds stays on the calling thread: the hand-off
+ * to a warm worker (~0.2 us) would cost more than it saves. */
+#define MLI_GEMM_PARALLEL_MIN_WORK (1 << 15)
+
+static int parallel_pays(int64_t m, int64_t n, int64_t k) {
+    int64_t work;
+    /* One row is bound by streaming B through the caches, not by arithmetic: measured,
+     * splitting it across cores gains nothing. */
+    return m >= 2 && mli__num_threads() > 1 && mli__mul_ok(m, n, &work) && mli__mul_ok(work, k, &work) &&
+           work >= MLI_GEMM_PARALLEL_MIN_WORK;
+}
+
+/* Which engine serves a plain GEMM, by measurement (benchmarks/README.md): the own
+ * kernels for one row (no packing: faster than OpenBLAS) and for up to 8 rows when they
+ * can spread over cores; OpenBLAS for 2-8 rows on one thread (its packed kernel overlaps
+ * the L2 stream and the FMAs better there) and for everything larger. */
+static int use_own_kernels(int64_t m, int64_t n, int64_t k) {
+    return m == 1 || (m <= MLI_GEMM_SMALL_M && parallel_pays(m, n, k));
+}
+/* Columns per parallel part, at least: a multiple of every ISA's tile width. */
+#define MLI_GEMM_COLUMN_GRAIN 64
+
+static void gemm_columns(void *ctx, int64_t j0, int64_t j1) {
+    const mli__gemm_args *g = ctx;
+    mli__gemm_args part = *g;
+    part.n = j1 - j0;
+    part.b = g->b + (g->trans_b ? j0 * g->ldb : j0);
+    part.c = g->c + j0;
+    part.bias = g->bias ? g->bias + j0 : NULL;
+    mli__get_kernels()->gemm_small(&part);
+}
+
+/* The own kernels: columns split across the pool when there is enough work (each core
+ * then streams its own share of B through its own L2). */
+static mli_status run_small(const char *fn, mli__gemm_args *g) {
+    float *packed = NULL;
+    if (g->trans_b && g->a_cs != 1) { /* the dot-product kernel wants rows of A contiguous */
+        size_t bytes = (size_t)g->m * (size_t)g->k * sizeof(float);
+        packed = malloc(bytes ? bytes : 1);
+        if (!packed)
+            return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes to pack A", fn, bytes);
+        for (int64_t i = 0; i < g->m; ++i)
+            for (int64_t p = 0; p < g->k; ++p)
+                packed[i * g->k + p] = g->a[i * g->a_rs + p * g->a_cs];
+        g->a = packed;
+        g->a_rs = g->k;
+        g->a_cs = 1;
     }
-    kt->gemm_small(g);
-    free(scratch);
+    if (parallel_pays(g->m, g->n, g->k))
+        mli__parallel_for(g->n, MLI_GEMM_COLUMN_GRAIN, gemm_columns, g);
+    else
+        gemm_columns(g, 0, g->n);
+    free(packed);
     return MLI_OK;
 }
 
@@ -87,12 +129,12 @@ mli_status mli_sgemm(mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n,
         scale_c(m, n, beta, c, ldc);
         return MLI_OK;
     }
-    if (m <= MLI_GEMM_SMALL_M || !fits_int(m) || !fits_int(n) || !fits_int(k) || !fits_int(lda) ||
+    if (use_own_kernels(m, n, k) || !fits_int(m) || !fits_int(n) || !fits_int(k) || !fits_int(lda) ||
         !fits_int(ldb) || !fits_int(ldc)) {
         mli__gemm_args g = {.m = m, .n = n, .k = k, .a = a, .a_rs = ta ? 1 : lda, .a_cs = ta ? lda : 1, .b = b,
                             .ldb = ldb, .trans_b = tb, .alpha = alpha, .beta = beta, .c = c, .ldc = ldc,
-                            .bias = NULL, .act = MLI__ACT_IDENTITY, .scratch = NULL};
-        return run_small(kt, &g);
+                            .bias = NULL, .act = MLI__ACT_IDENTITY};
+        return run_small(fn, &g);
     }
     (void)mli__num_threads(); /* OpenBLAS's thread count follows ours */
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
@@ -121,8 +163,8 @@ mli_status mli_sgemm_bias_act(int64_t m, int64_t n, int64_t k, const float *a, i
         !fits_int(ldb) || !fits_int(ldc)) {
         mli__gemm_args g = {.m = m, .n = n, .k = k, .a = a, .a_rs = lda, .a_cs = 1, .b = b, .ldb = ldb,
                             .trans_b = 0, .alpha = 1.0f, .beta = 0.0f, .c = c, .ldc = ldc, .bias = bias,
-                            .act = (int)act, .scratch = NULL};
-        return run_small(kt, &g);
+                            .act = (int)act};
+        return run_small(fn, &g);
     }
     (void)mli__num_threads();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb,

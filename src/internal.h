@@ -24,6 +24,14 @@ const mli__kernels *mli__get_kernels(void);
 /* Threads the library may use for one call (>= 1). */
 int mli__num_threads(void);
 
+/* Runs fn(ctx, begin, end) over [0, n) split into up to mli__num_threads() contiguous
+ * ranges of at least `grain` items, on the caller and the pool's workers; returns the
+ * number of parts used. Runs inline (one part) when the pool is busy with another
+ * caller's job, so it never blocks on other threads' work. */
+typedef void (*mli__range_fn)(void *ctx, int64_t begin, int64_t end);
+#define MLI_MAX_POOL_WORKERS 255
+int mli__parallel_for(int64_t n, int64_t grain, mli__range_fn fn, void *ctx);
+
 /* Overflow-checked a * b for non-negative operands; returns 0 on overflow. */
 static inline int mli__mul_ok(int64_t a, int64_t b, int64_t *out) {
     return !__builtin_mul_overflow(a, b, out);

@@ -36,21 +36,25 @@ MLI_INLINE void gemm_epilogue(const mli__gemm_args *g, float *c, const float *bi
 
 /* B not transposed: C[i0:i0+MR, j0:j0+NV*VL) with the last vector `last` lanes wide. */
 MLI_INLINE void gemm_tile_nn(const mli__gemm_args *g, int64_t i0, int64_t j0, const int MR, const int NV,
-                             const int64_t last) {
+                             const int64_t last, const int A_CONTIG) {
     vf acc[MLI__GEMM_MR][MLI_NV_MAX];
     for (int r = 0; r < MR; ++r)
         for (int v = 0; v < NV; ++v)
             acc[r][v] = vf_zero();
-    const float *a = g->a + i0 * g->a_rs;
+    const float *ar[MLI__GEMM_MR];
+    for (int r = 0; r < MR; ++r)
+        ar[r] = g->a + (i0 + r) * g->a_rs;
     const float *b = g->b + j0;
-    const int64_t a_rs = g->a_rs, a_cs = g->a_cs, ldb = g->ldb;
+    /* a_cs is 1 unless A is transposed; the constant lets the compiler fold the A loads
+     * into the FMAs as embedded broadcasts. */
+    const int64_t a_cs = A_CONTIG ? 1 : g->a_cs, ldb = g->ldb;
     for (int64_t p = 0; p < g->k; ++p) {
         vf bv[MLI_NV_MAX];
         for (int v = 0; v < NV - 1; ++v)
             bv[v] = vf_load(b + v * MLI_VL);
         bv[NV - 1] = last == MLI_VL ? vf_load(b + (NV - 1) * MLI_VL) : vf_load_n(b + (NV - 1) * MLI_VL, last, 0.0f);
         for (int r = 0; r < MR; ++r) {
-            vf av = vf_set1(a[r * a_rs + p * a_cs]);
+            vf av = vf_set1(ar[r][p * a_cs]);
             for (int v = 0; v < NV; ++v)
                 acc[r][v] = vf_fmadd(av, bv[v], acc[r][v]);
         }
@@ -65,12 +69,12 @@ MLI_INLINE void gemm_tile_nn(const mli__gemm_args *g, int64_t i0, int64_t j0, co
 }
 
 /* All columns of rows i0..i0+MR-1 for B not transposed. */
-MLI_INLINE void gemm_rows_nn(const mli__gemm_args *g, int64_t i0, const int MR) {
+MLI_INLINE void gemm_rows_nn(const mli__gemm_args *g, int64_t i0, const int MR, const int A_CONTIG) {
     const int NV = MLI_GEMM_NV(MR);
     const int64_t step = (int64_t)NV * MLI_VL;
     int64_t j0 = 0;
     for (; j0 + step <= g->n; j0 += step)
-        gemm_tile_nn(g, i0, j0, MR, NV, MLI_VL);
+        gemm_tile_nn(g, i0, j0, MR, NV, MLI_VL, A_CONTIG);
     int64_t rem = g->n - j0;
     if (rem <= 0)
         return;
@@ -80,7 +84,7 @@ MLI_INLINE void gemm_rows_nn(const mli__gemm_args *g, int64_t i0, const int MR) 
 #define MLI_TAIL_CASE(x)                                                                     \
     case x:                                                                                  \
         if (x <= NV)                                                                         \
-            gemm_tile_nn(g, i0, j0, MR, x, last);                                            \
+            gemm_tile_nn(g, i0, j0, MR, x, last, A_CONTIG);                                            \
         break;
         MLI_TAIL_CASE(1)
         MLI_TAIL_CASE(2)
@@ -151,20 +155,27 @@ MLI_INLINE void gemm_rows_nt(const mli__gemm_args *g, const float *a, int64_t a_
         gemm_tile_nt(g, a, a_rs, i0, j0, MR, 1);
 }
 
+MLI_INLINE void gemm_rows_nn_mr(const mli__gemm_args *g, int64_t i0, int64_t mr, const int A_CONTIG) {
+    switch (mr) {
+    case 1: gemm_rows_nn(g, i0, 1, A_CONTIG); break;
+    case 2: gemm_rows_nn(g, i0, 2, A_CONTIG); break;
+    case 3: gemm_rows_nn(g, i0, 3, A_CONTIG); break;
+    case 4: gemm_rows_nn(g, i0, 4, A_CONTIG); break;
+    case 5: gemm_rows_nn(g, i0, 5, A_CONTIG); break;
+    case 6: gemm_rows_nn(g, i0, 6, A_CONTIG); break;
+    case 7: gemm_rows_nn(g, i0, 7, A_CONTIG); break;
+    default: gemm_rows_nn(g, i0, 8, A_CONTIG); break;
+    }
+}
+
 void MLI_KNAME(f32_gemm_small)(const mli__gemm_args *g) {
     if (!g->trans_b) {
         for (int64_t i0 = 0; i0 < g->m; i0 += MLI__GEMM_MR) {
             int64_t mr = g->m - i0 < MLI__GEMM_MR ? g->m - i0 : MLI__GEMM_MR;
-            switch (mr) {
-            case 1: gemm_rows_nn(g, i0, 1); break;
-            case 2: gemm_rows_nn(g, i0, 2); break;
-            case 3: gemm_rows_nn(g, i0, 3); break;
-            case 4: gemm_rows_nn(g, i0, 4); break;
-            case 5: gemm_rows_nn(g, i0, 5); break;
-            case 6: gemm_rows_nn(g, i0, 6); break;
-            case 7: gemm_rows_nn(g, i0, 7); break;
-            default: gemm_rows_nn(g, i0, 8); break;
-            }
+            if (g->a_cs == 1)
+                gemm_rows_nn_mr(g, i0, mr, 1);
+            else
+                gemm_rows_nn_mr(g, i0, mr, 0);
         }
         return;
     }
@@ -172,13 +183,6 @@ void MLI_KNAME(f32_gemm_small)(const mli__gemm_args *g) {
         int64_t mr = g->m - i0 < MLI_NT_MR ? g->m - i0 : MLI_NT_MR;
         const float *a = g->a + i0 * g->a_rs;
         int64_t a_rs = g->a_rs;
-        if (g->a_cs != 1) { /* A transposed: gather its rows into contiguous scratch */
-            for (int64_t r = 0; r < mr; ++r)
-                for (int64_t p = 0; p < g->k; ++p)
-                    g->scratch[r * g->k + p] = a[r * g->a_rs + p * g->a_cs];
-            a = g->scratch;
-            a_rs = g->k;
-        }
         switch (mr) {
         case 1: gemm_rows_nt(g, a, a_rs, i0, 1); break;
         case 2: gemm_rows_nt(g, a, a_rs, i0, 2); break;
