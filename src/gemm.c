@@ -32,9 +32,10 @@ static mli_status check_matrix(const char *fn, const char *name, const char *ldn
 }
 
 static mli_status check_dims(const char *fn, int64_t m, int64_t n, int64_t k) {
-    if (m < 0 || n < 0 || k < 0)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: negative size (m=%lld, n=%lld, k=%lld)", fn, (long long)m,
-                         (long long)n, (long long)k);
+    const char *bad = m < 0 ? "m" : n < 0 ? "n" : k < 0 ? "k" : NULL;
+    if (bad)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is negative (m=%lld, n=%lld, k=%lld)", fn, bad,
+                         (long long)m, (long long)n, (long long)k);
     return MLI_OK;
 }
 
@@ -172,4 +173,12 @@ mli_status mli_sgemm_bias_act(int64_t m, int64_t n, int64_t k, const float *a, i
     for (int64_t i = 0; i < m; ++i)
         kt->bias_act(c + i * ldc, bias, n, (int)act);
     return MLI_OK;
+}
+
+void mli__dense(const mli__kernels *kt, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                int64_t ldb, int trans_b, const float *bias, int act, float *c, int64_t ldc) {
+    mli__gemm_args g = {.m = m, .n = n, .k = k, .a = a, .a_rs = lda, .a_cs = 1, .b = b, .ldb = ldb,
+                        .trans_b = trans_b, .alpha = 1.0f, .beta = 0.0f, .c = c, .ldc = ldc, .bias = bias,
+                        .act = act};
+    kt->gemm_small(&g);
 }

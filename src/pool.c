@@ -34,8 +34,10 @@ typedef struct {
     mli__range_fn fn;
     void *ctx;
     int64_t n;
-    int parts;
-    int active; /* workers allowed to take parts of this job */
+    /* Read by workers that may be looking at a finished job: atomics, so those stale
+     * reads are defined (the generation check then discards them). */
+    atomic_int parts;
+    atomic_int active; /* workers allowed to take parts of this job */
 } mli__pool;
 
 static mli__pool mli__the_pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
@@ -43,7 +45,8 @@ static atomic_flag mli__pool_busy = ATOMIC_FLAG_INIT;
 static int mli__atfork_registered;
 
 static void run_part(mli__pool *p, int part) {
-    int64_t begin = p->n * part / p->parts, end = p->n * (part + 1) / p->parts;
+    int parts = atomic_load_explicit(&p->parts, memory_order_relaxed);
+    int64_t begin = p->n * part / parts, end = p->n * (part + 1) / parts;
     if (begin < end)
         p->fn(p->ctx, begin, end);
     atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
@@ -54,7 +57,8 @@ static void take_parts(mli__pool *p, uint32_t gen) {
     for (;;) {
         uint64_t w = atomic_load_explicit(&p->work, memory_order_acquire);
         uint32_t idx = (uint32_t)w;
-        if ((uint32_t)(w >> 32) != gen || idx == MLI_CLOSED || idx >= (uint32_t)p->parts)
+        if ((uint32_t)(w >> 32) != gen || idx == MLI_CLOSED ||
+            idx >= (uint32_t)atomic_load_explicit(&p->parts, memory_order_relaxed))
             return;
         if (atomic_compare_exchange_weak_explicit(&p->work, &w, w + 1, memory_order_acq_rel, memory_order_acquire))
             run_part(p, (int)idx);
@@ -90,7 +94,7 @@ static void *worker_main(void *arg) {
             gen = (uint32_t)(atomic_load(&p->work) >> 32);
         }
         seen = gen;
-        if (id < p->active)
+        if (id < atomic_load_explicit(&p->active, memory_order_relaxed))
             take_parts(p, gen);
     }
 }
@@ -120,11 +124,9 @@ static int ensure_workers(mli__pool *p, int want) {
             break;
         a->pool = p;
         a->id = p->nworkers;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, 256 * 1024);
-        int rc = pthread_create(&p->threads[p->nworkers], &attr, worker_main, a);
-        pthread_attr_destroy(&attr);
+        /* The default stack: kernels are shallow, but sanitizer builds grow their frames
+         * to hundreds of KiB. */
+        int rc = pthread_create(&p->threads[p->nworkers], NULL, worker_main, a);
         if (rc != 0) {
             free(a);
             break; /* fewer workers just means less parallelism */
@@ -153,8 +155,8 @@ int mli__parallel_for(int64_t n, int64_t grain, mli__range_fn fn, void *ctx) {
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
-    p->parts = parts;
-    p->active = parts - 1;
+    atomic_store_explicit(&p->parts, parts, memory_order_relaxed);
+    atomic_store_explicit(&p->active, parts - 1, memory_order_relaxed);
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     uint32_t gen = (uint32_t)(atomic_load(&p->work) >> 32) + 1;
     atomic_store_explicit(&p->work, (uint64_t)gen << 32, memory_order_seq_cst);
