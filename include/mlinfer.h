@@ -125,6 +125,60 @@ MLI_API mli_status mli_activate(mli_act act, const float *x, float *y, int64_t n
  * rows == 0 is a no-op. */
 MLI_API mli_status mli_softmax(const float *x, float *y, int64_t rows, int64_t cols);
 
+/* ---- models ------------------------------------------------------------------------ */
+/* A loaded model (a .mli file, docs/FORMAT.md). Immutable once loaded: any number of
+ * threads may predict on one model at once, without locks. */
+typedef struct mli_model mli_model;
+
+typedef enum { MLI_TASK_REGRESSION = 0, MLI_TASK_CLASSIFICATION = 1 } mli_task;
+typedef enum { MLI_F32 = 0, MLI_F64 = 1 } mli_dtype;
+
+/* Loads a model file. Uncompressed files are memory-mapped and used in place. On
+ * failure *out is set to NULL and mli_last_error() names the problem (file, section,
+ * offset, field). Free with mli_model_free. */
+MLI_API mli_status mli_model_load(const char *path, mli_model **out);
+/* Loads a model from `size` bytes at `data`; the bytes are copied, the caller keeps
+ * ownership of `data`. */
+MLI_API mli_status mli_model_load_memory(const void *data, size_t size, mli_model **out);
+/* Frees a model; NULL is a no-op. No predict call may be running on it. */
+MLI_API void mli_model_free(mli_model *model);
+
+/* Metadata. For a NULL model these return 0 / NULL. */
+MLI_API mli_task mli_model_task(const mli_model *model);
+MLI_API int64_t mli_model_n_features(const mli_model *model);
+/* Values per row written by mli_model_predict: regression targets, or 1 for classifiers. */
+MLI_API int64_t mli_model_n_outputs(const mli_model *model);
+/* Classes of a classifier (>= 2); 0 for a regressor. */
+MLI_API int64_t mli_model_n_classes(const mli_model *model);
+/* Columns written by mli_model_decision_function (1 for a binary linear classifier),
+ * or 0 when the model has no decision function. */
+MLI_API int64_t mli_model_n_decision(const mli_model *model);
+/* 1 if the model has predict_proba, else 0. */
+MLI_API int mli_model_has_proba(const mli_model *model);
+/* 1 if class labels are strings, 0 if integers (classifiers only). */
+MLI_API int mli_model_labels_are_strings(const mli_model *model);
+/* Label of class `i` (0 <= i < n_classes). The string is owned by the model. */
+MLI_API mli_status mli_model_class_label_int(const mli_model *model, int64_t i, int64_t *out);
+MLI_API mli_status mli_model_class_label_str(const mli_model *model, int64_t i, const char **out);
+/* A metadata value by key (docs/FORMAT.md: "source", "producer", "stage.0.kind", ...), or
+ * NULL when absent. Owned by the model. */
+MLI_API const char *mli_model_meta(const mli_model *model, const char *key);
+
+/* Predictions for `rows` rows of `x`, row-major with n_features columns and leading
+ * dimension `ldx` (>= n_features), of type `dtype`. `out` holds `out_len` doubles and
+ * must have room for rows * n_outputs: regression values, or for a classifier the class
+ * index (0 .. n_classes-1) of each row (map it with mli_model_class_label_*).
+ * NaN in the input propagates through the arithmetic as it would in scikit-learn
+ * (a NaN regression output; a classifier then picks as numpy's argmax would). */
+MLI_API mli_status mli_model_predict(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows,
+                                     int64_t ldx, double *out, int64_t out_len);
+/* Class probabilities, rows * n_classes doubles. MLI_ERR_UNSUPPORTED for models without. */
+MLI_API mli_status mli_model_predict_proba(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows,
+                                           int64_t ldx, double *out, int64_t out_len);
+/* Decision function, rows * n_decision doubles. MLI_ERR_UNSUPPORTED for models without. */
+MLI_API mli_status mli_model_decision_function(const mli_model *model, const void *x, mli_dtype dtype,
+                                               int64_t rows, int64_t ldx, double *out, int64_t out_len);
+
 #if defined(MLI_EXPERIMENTAL)
 /* Experimental: may change or go away in any release.
  *

@@ -1,0 +1,34 @@
+"""libmlinfer for Python: load .mli models (and XGBoost/LightGBM files in later versions),
+predict like scikit-learn, export fitted scikit-learn estimators to .mli."""
+from __future__ import annotations
+
+from . import ops
+from ._native import lib as _lib
+from .errors import (CorruptModelError, DeviceError, Error, InternalError, InvalidArgumentError, IOError,
+                     OutOfMemoryError, ShapeError, UnsupportedError, UnsupportedModelError, VersionError)
+from .export import export
+from .model import Model, load
+
+__version__ = "0.1.0"
+
+
+def library_version() -> str:
+    return _lib.mli_version().decode()
+
+
+def cpu_isa() -> str:
+    return _lib.mli_cpu_isa().decode()
+
+
+def set_num_threads(n: int) -> None:
+    from ._native import check
+    check(_lib.mli_set_num_threads(int(n)))
+
+
+def get_num_threads() -> int:
+    return int(_lib.mli_get_num_threads())
+
+
+__all__ = ["load", "export", "Model", "ops", "Error", "UnsupportedModelError", "InvalidArgumentError",
+           "OutOfMemoryError", "UnsupportedError", "IOError", "CorruptModelError", "VersionError", "ShapeError",
+           "DeviceError", "InternalError", "library_version", "cpu_isa", "set_num_threads", "get_num_threads"]

@@ -1,0 +1,68 @@
+"""Writer for the .mli container (docs/FORMAT.md). Pure Python + numpy + zlib."""
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Dict, List, Mapping, Sequence, Union
+
+import numpy as np
+
+MAGIC = b"MLINFER\0"
+MAJOR, MINOR = 1, 0
+_DTYPES = {np.dtype(np.uint8): 0, np.dtype(np.float32): 1, np.dtype(np.float64): 2,
+           np.dtype(np.int32): 3, np.dtype(np.int64): 4}
+DT_STRINGS = 5
+FLAG_COMPRESSED, FLAG_REQUIRED = 1, 2
+
+Payload = Union[np.ndarray, Sequence[str]]
+
+
+def _align(n: int, a: int = 64) -> int:
+    return (n + a - 1) // a * a
+
+
+def encode_strings(items: Sequence[str]) -> bytes:
+    parts = [struct.pack("<I", len(items))]
+    for s in items:
+        b = s.encode("utf-8")
+        parts.append(struct.pack("<I", len(b)))
+        parts.append(b)
+    return b"".join(parts)
+
+
+def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: bool = False,
+          required: Sequence[str] = ("meta",)) -> bytes:
+    """Returns the bytes of an .mli file holding `meta` (key -> value) and `arrays`."""
+    sections: List[tuple] = [("meta", DT_STRINGS, encode_strings([f"{k}={v}" for k, v in meta.items()]))]
+    for name, value in arrays.items():
+        if isinstance(value, np.ndarray):
+            arr = np.ascontiguousarray(value)
+            if arr.dtype not in _DTYPES:
+                raise TypeError(f"section {name!r}: unsupported dtype {arr.dtype}")
+            sections.append((name, _DTYPES[arr.dtype], arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()))
+        else:
+            sections.append((name, DT_STRINGS, encode_strings(list(value))))
+    table_off = 64
+    offset = _align(table_off + 64 * len(sections))
+    table, blobs = [], []
+    for name, dt, raw in sections:
+        if len(name.encode()) > 31:
+            raise ValueError(f"section name {name!r} is longer than 31 bytes")
+        flags = FLAG_REQUIRED if name in required else 0
+        stored = raw
+        if compress and len(raw) > 256:
+            stored = zlib.compress(raw, 6)
+            flags |= FLAG_COMPRESSED
+        table.append(struct.pack("<32sBBHIQQQ", name.encode(), dt, flags, 0, zlib.crc32(stored) & 0xFFFFFFFF,
+                                 offset, len(stored), len(raw)))
+        blobs.append((offset, stored))
+        offset = _align(offset + len(stored))
+    file_size = offset
+    out = bytearray(file_size)
+    head = struct.pack("<8sHHIIIQQ20s", MAGIC, MAJOR, MINOR, 0, len(sections), 0, table_off, file_size, b"\0" * 20)
+    out[0:60] = head
+    out[60:64] = struct.pack("<I", zlib.crc32(head) & 0xFFFFFFFF)
+    out[table_off:table_off + 64 * len(table)] = b"".join(table)
+    for off, blob in blobs:
+        out[off:off + len(blob)] = blob
+    return bytes(out)

@@ -1,0 +1,73 @@
+"""Loads libmlinfer and declares the C ABI for ctypes (include/mlinfer.h)."""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from ctypes import POINTER, c_char_p, c_double, c_float, c_int, c_int64, c_size_t, c_void_p
+
+from .errors import raise_for_status
+
+
+def _candidates():
+    env = os.environ.get("MLINFER_LIBRARY")
+    if env:
+        return [env]  # an explicit choice: do not fall back silently
+    here = os.path.dirname(os.path.abspath(__file__))
+    names = ["libmlinfer.so", "libmlinfer.so.0", "libmlinfer.dylib"]
+    found = [os.path.join(here, n) for n in names if os.path.exists(os.path.join(here, n))]
+    system = ctypes.util.find_library("mlinfer")
+    return found + ([system] if system else []) + ["libmlinfer.so.0", "libmlinfer.so"]
+
+
+def _load():
+    errors = []
+    for path in _candidates():
+        try:
+            return ctypes.CDLL(path)
+        except OSError as exc:
+            errors.append(f"{path}: {exc}")
+    raise ImportError("cannot load libmlinfer; set MLINFER_LIBRARY to the path of libmlinfer.so.\n  " +
+                      "\n  ".join(errors))
+
+
+lib = _load()
+
+
+def _fn(name, restype, *argtypes):
+    f = getattr(lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+_fn("mli_version", c_char_p)
+_fn("mli_status_string", c_char_p, c_int)
+_fn("mli_last_error", c_char_p)
+_fn("mli_set_num_threads", c_int, c_int)
+_fn("mli_get_num_threads", c_int)
+_fn("mli_cpu_isa", c_char_p)
+_fn("mli_sgemm", c_int, c_int, c_int, c_int64, c_int64, c_int64, c_float, c_void_p, c_int64, c_void_p, c_int64,
+    c_float, c_void_p, c_int64)
+_fn("mli_activate", c_int, c_int, c_void_p, c_void_p, c_int64)
+_fn("mli_softmax", c_int, c_void_p, c_void_p, c_int64, c_int64)
+_fn("mli_model_load", c_int, c_char_p, POINTER(c_void_p))
+_fn("mli_model_load_memory", c_int, c_void_p, c_size_t, POINTER(c_void_p))
+_fn("mli_model_free", None, c_void_p)
+_fn("mli_model_task", c_int, c_void_p)
+_fn("mli_model_n_features", c_int64, c_void_p)
+_fn("mli_model_n_outputs", c_int64, c_void_p)
+_fn("mli_model_n_classes", c_int64, c_void_p)
+_fn("mli_model_n_decision", c_int64, c_void_p)
+_fn("mli_model_has_proba", c_int, c_void_p)
+_fn("mli_model_labels_are_strings", c_int, c_void_p)
+_fn("mli_model_class_label_int", c_int, c_void_p, c_int64, POINTER(c_int64))
+_fn("mli_model_class_label_str", c_int, c_void_p, c_int64, POINTER(c_char_p))
+_fn("mli_model_meta", c_char_p, c_void_p, c_char_p)
+for _name in ("mli_model_predict", "mli_model_predict_proba", "mli_model_decision_function"):
+    _fn(_name, c_int, c_void_p, c_void_p, c_int, c_int64, c_int64, POINTER(c_double), c_int64)
+
+
+def check(status: int) -> None:
+    if status != 0:
+        raise_for_status(status, lib.mli_last_error().decode("utf-8", "replace"))

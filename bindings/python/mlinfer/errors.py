@@ -1,0 +1,62 @@
+"""Exceptions carrying libmlinfer's status and message."""
+from __future__ import annotations
+
+
+class Error(Exception):
+    """A libmlinfer call failed; `status` is the C status code, the message the C detail."""
+
+    status = -1
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+class InvalidArgumentError(Error, ValueError):
+    status = 1
+
+
+class OutOfMemoryError(Error, MemoryError):
+    status = 2
+
+
+class UnsupportedError(Error):
+    status = 3
+
+
+class IOError(Error, OSError):  # noqa: A001 - mirrors MLI_ERR_IO
+    status = 4
+
+
+class CorruptModelError(Error, ValueError):
+    status = 5
+
+
+class VersionError(Error):
+    status = 6
+
+
+class ShapeError(Error, ValueError):
+    status = 7
+
+
+class DeviceError(Error):
+    status = 8
+
+
+class InternalError(Error):
+    status = 9
+
+
+class UnsupportedModelError(Error, TypeError):
+    """mlinfer.export cannot represent this estimator (the message names the class/option)."""
+
+
+_BY_STATUS = {cls.status: cls for cls in (InvalidArgumentError, OutOfMemoryError, UnsupportedError, IOError,
+                                          CorruptModelError, VersionError, ShapeError, DeviceError, InternalError)}
+
+
+def raise_for_status(status: int, message: str) -> None:
+    cls = _BY_STATUS.get(status, Error)
+    raise cls(message, status)

@@ -1,0 +1,240 @@
+"""mlinfer.export: fitted scikit-learn estimators (and Pipelines of scalers + one of them)
+to the .mli format (docs/FORMAT.md). The file holds arrays and key=value metadata only."""
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from ._format import build
+from .errors import UnsupportedModelError
+
+_PRODUCER = "mlinfer-python 0.1.0"
+
+_LINEAR_REGRESSORS = {"LinearRegression", "Ridge", "RidgeCV", "Lasso", "LassoCV", "ElasticNet", "ElasticNetCV",
+                      "SGDRegressor", "LinearSVR", "HuberRegressor", "Lars", "LassoLars", "BayesianRidge", "ARDRegression"}
+_SIGN_CLASSIFIERS = {"LinearSVC", "RidgeClassifier", "RidgeClassifierCV", "Perceptron", "PassiveAggressiveClassifier"}
+
+
+def _cls(est) -> str:
+    return type(est).__name__
+
+
+def _fail(est, why: str):
+    raise UnsupportedModelError(f"mlinfer.export: {type(est).__module__}.{_cls(est)} is not supported: {why}")
+
+
+def _check_fitted(est):
+    if not any(k.endswith("_") and not k.startswith("__") for k in vars(est)):
+        raise UnsupportedModelError(f"mlinfer.export: {_cls(est)} is not fitted")
+
+
+class _Writer:
+    def __init__(self):
+        self.meta: Dict[str, object] = {}
+        self.arrays: Dict[str, object] = {}
+        self.n_stages = 0
+
+    def stage(self, kind: str, **meta) -> str:
+        prefix = f"stage.{self.n_stages}"
+        self.meta[f"{prefix}.kind"] = kind
+        for k, v in meta.items():
+            self.meta[f"{prefix}.{k}"] = v
+        self.n_stages += 1
+        return prefix
+
+
+# ---- preprocessing ---------------------------------------------------------------------
+
+def _affine(w: _Writer, est, n: int):
+    name = _cls(est)
+    arrays = {}
+    if name == "StandardScaler":
+        if est.with_mean and est.mean_ is not None:
+            arrays["sub"] = est.mean_
+        if est.with_std and est.scale_ is not None:
+            arrays["div"] = est.scale_
+        extra = {}
+    elif name == "MinMaxScaler":
+        arrays["mul"], arrays["add"] = est.scale_, est.min_
+        extra = {}
+        if getattr(est, "clip", False):
+            lo, hi = est.feature_range
+            extra = {"clip": 1, "clip_lo": repr(float(lo)), "clip_hi": repr(float(hi))}
+    elif name == "MaxAbsScaler":
+        arrays["div"] = est.scale_
+        extra = {}
+    elif name == "RobustScaler":
+        if est.center_ is not None:
+            arrays["sub"] = est.center_
+        if est.scale_ is not None:
+            arrays["div"] = est.scale_
+        extra = {}
+    else:
+        _fail(est, "only StandardScaler, MinMaxScaler, MaxAbsScaler and RobustScaler can precede the model")
+    prefix = w.stage("affine", **extra)
+    for k, v in arrays.items():
+        v = np.asarray(v, dtype=np.float64).reshape(-1)
+        if v.shape[0] != n:
+            _fail(est, f"{k} has {v.shape[0]} entries for {n} features")
+        w.arrays[f"{prefix}.{k}"] = v
+
+
+# ---- models ----------------------------------------------------------------------------
+
+def _labels(w: _Writer, classes):
+    classes = np.asarray(classes)
+    w.meta["n_classes"] = len(classes)
+    w.meta["classes_dtype"] = classes.dtype.str if classes.dtype.kind != "O" else "object"
+    if classes.dtype.kind in "iu" and np.all(np.abs(classes.astype(np.float64)) < 2**63):
+        w.meta["class_labels"] = "int"
+        w.arrays["classes"] = classes.astype(np.int64)
+    else:
+        if classes.dtype.kind == "O" and not all(isinstance(c, str) for c in classes):
+            raise UnsupportedModelError("mlinfer.export: class labels must be integers, floats, booleans or strings")
+        w.meta["class_labels"] = "str"
+        w.arrays["classes"] = [repr(float(c)) if classes.dtype.kind == "f" else str(c) for c in classes]
+
+
+def _linear_stage(w: _Writer, coef, intercept, n_in: int):
+    coef = np.atleast_2d(np.asarray(coef, dtype=np.float64))
+    n_out = coef.shape[0]
+    if coef.shape[1] != n_in:
+        raise UnsupportedModelError(f"mlinfer.export: coef_ has {coef.shape[1]} columns for {n_in} features")
+    intercept = np.broadcast_to(np.asarray(intercept, dtype=np.float64).reshape(-1), (n_out,))
+    p = w.stage("linear", n_in=n_in, n_out=n_out)
+    w.arrays[f"{p}.coef"] = coef.astype(np.float32)
+    w.arrays[f"{p}.intercept"] = intercept.astype(np.float32)
+    return n_out
+
+
+def _logistic_head(est, n_classes: int) -> str:
+    """Binary: the logistic link. Multiclass: multinomial (softmax) or one-vs-rest — asked
+    of the estimator itself on two probe rows rather than guessed from its version."""
+    if n_classes == 2:
+        return "binary_logistic"
+    multi = getattr(est, "multi_class", "auto")
+    if multi == "ovr" or getattr(est, "solver", None) == "liblinear":
+        return "ovr_logistic"
+    if multi == "multinomial":
+        return "multinomial"
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4, est.coef_.shape[1]))
+    d = est.decision_function(X)
+    p = est.predict_proba(X)
+    e = np.exp(d - d.max(axis=1, keepdims=True))
+    soft = e / e.sum(axis=1, keepdims=True)
+    return "multinomial" if np.allclose(soft, p, rtol=1e-6, atol=1e-9) else "ovr_logistic"
+
+
+def _model(w: _Writer, est, n_in: int):
+    name = _cls(est)
+    _check_fitted(est)
+    if name in _LINEAR_REGRESSORS:
+        coef = np.asarray(est.coef_)
+        w.meta["task"] = "regression"
+        w.meta["y_ndim"] = 2 if coef.ndim == 2 else 1
+        n_out = _linear_stage(w, coef, getattr(est, "intercept_", 0.0), n_in)
+        w.meta["n_outputs"] = n_out
+        w.meta["head"] = "identity"
+        return
+    if name in ("LogisticRegression", "LogisticRegressionCV", "SGDClassifier") or name in _SIGN_CLASSIFIERS:
+        classes = est.classes_
+        if np.asarray(classes).ndim != 1:
+            _fail(est, "multi-label or multi-output classification")
+        w.meta["task"] = "classification"
+        _labels(w, classes)
+        k = len(classes)
+        _linear_stage(w, est.coef_, est.intercept_, n_in)
+        if name.startswith("LogisticRegression"):
+            head = _logistic_head(est, k)
+        elif name == "SGDClassifier" and est.loss in ("log_loss", "log"):
+            head = "binary_logistic" if k == 2 else "ovr_logistic"
+        elif name == "SGDClassifier" and est.loss == "modified_huber":
+            head = "binary_modified_huber" if k == 2 else "ovr_modified_huber"
+        else:
+            head = "binary_sign" if k == 2 else "argmax"
+        w.meta["head"] = head
+        return
+    if name in ("MLPClassifier", "MLPRegressor"):
+        acts = {"identity", "relu", "tanh", "logistic"}
+        if est.activation not in acts:
+            _fail(est, f"hidden activation {est.activation!r}")
+        out_act = est.out_activation_
+        L = len(est.coefs_)
+        p = w.stage("mlp", n_layers=L, activation=est.activation, out_activation=out_act)
+        for l, (W, b) in enumerate(zip(est.coefs_, est.intercepts_)):
+            w.meta[f"{p}.in.{l}"], w.meta[f"{p}.out.{l}"] = W.shape
+            w.arrays[f"{p}.W.{l}"] = np.asarray(W, dtype=np.float32)
+            w.arrays[f"{p}.b.{l}"] = np.asarray(b, dtype=np.float32)
+        if est.coefs_[0].shape[0] != n_in:
+            _fail(est, f"first layer takes {est.coefs_[0].shape[0]} inputs for {n_in} features")
+        if name == "MLPRegressor":
+            if out_act != "identity":
+                _fail(est, f"output activation {out_act!r} (loss={getattr(est, 'loss', '?')!r})")
+            w.meta["task"] = "regression"
+            w.meta["n_outputs"] = est.n_outputs_
+            w.meta["y_ndim"] = 2 if est.n_outputs_ > 1 else 1
+            w.meta["head"] = "identity"
+            return
+        classes = est.classes_
+        if out_act == "logistic" and len(classes) == 2 and est.coefs_[-1].shape[1] == 1:
+            head = "binary_logistic"
+        elif out_act == "softmax":
+            head = "multinomial"
+        else:
+            _fail(est, f"multi-label output ({out_act!r} with {est.coefs_[-1].shape[1]} outputs)")
+        w.meta["task"] = "classification"
+        _labels(w, classes)
+        w.meta["head"] = head
+        w.meta["has_decision"] = 0
+        return
+    _fail(est, "no exporter for this estimator")
+
+
+def _n_features(est) -> int:
+    n = getattr(est, "n_features_in_", None)
+    if n is None:
+        raise UnsupportedModelError(f"mlinfer.export: {_cls(est)} is not fitted (no n_features_in_)")
+    return int(n)
+
+
+def to_bytes(estimator, compress: bool = False) -> bytes:
+    """The .mli bytes for a fitted estimator or Pipeline."""
+    steps: List[Tuple[str, object]]
+    if _cls(estimator) == "Pipeline":
+        steps = [(n, s) for n, s in estimator.steps if s is not None and s != "passthrough"]
+    else:
+        steps = [("model", estimator)]
+    if not steps:
+        raise UnsupportedModelError("mlinfer.export: empty Pipeline")
+    w = _Writer()
+    first = steps[0][1]
+    n = _n_features(first)
+    import sklearn
+
+    w.meta["producer"] = _PRODUCER
+    w.meta["source"] = f"{type(estimator).__module__}.{_cls(estimator)} {sklearn.__version__}"
+    w.meta["n_features"] = n
+    names = getattr(first, "feature_names_in_", None)
+    if names is not None:
+        w.meta["feature_names"] = "\x1f".join(str(s) for s in names)
+    for _, s in steps[:-1]:
+        _check_fitted(s)
+        _affine(w, s, n)
+    _model(w, steps[-1][1], n)
+    w.meta["stages"] = w.n_stages
+    # the keys the reader needs first, then stage keys, in a stable order
+    return build(w.meta, w.arrays, compress=compress)
+
+
+def export(estimator, path, compress: bool = False) -> None:
+    """Writes a fitted scikit-learn estimator (or Pipeline of scalers + estimator) to `path`.
+
+    Raises mlinfer.UnsupportedModelError naming the class (and option) it cannot represent."""
+    data = to_bytes(estimator, compress=compress)
+    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)  # readers never see a half-written model

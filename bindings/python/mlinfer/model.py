@@ -1,0 +1,133 @@
+"""mlinfer.load and the Model class: predictions from the C runtime, shaped like
+scikit-learn's."""
+from __future__ import annotations
+
+import ctypes
+import os
+from ctypes import POINTER, c_char_p, c_double, c_int64, c_void_p
+
+import numpy as np
+
+from . import _native
+from ._native import check, lib
+
+_F32, _F64 = 0, 1
+
+
+def _as_rows(X, n_features: int):
+    """A C-contiguous 2-D float32/float64 view of X (zero-copy when it already is one)."""
+    arr = np.asarray(X)
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"Expected a 2-D array of shape (n_samples, {n_features}), got {arr.ndim}-D; "
+                         "reshape a single sample with X.reshape(1, -1)")
+    if arr.shape[1] != n_features:
+        raise ValueError(f"X has {arr.shape[1]} features, but the model expects {n_features}")
+    if not arr.flags.c_contiguous or not arr.dtype.isnative:
+        arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
+    return arr
+
+
+class Model:
+    """A model loaded by libmlinfer. Thread-safe: share one Model between threads."""
+
+    def __init__(self, handle: int):
+        self._h = c_void_p(handle)
+        self.n_features_in_ = int(lib.mli_model_n_features(self._h))
+        self.n_outputs_ = int(lib.mli_model_n_outputs(self._h))
+        self._task = int(lib.mli_model_task(self._h))
+        self._n_classes = int(lib.mli_model_n_classes(self._h))
+        self._n_decision = int(lib.mli_model_n_decision(self._h))
+        self._y_2d = self.meta("y_ndim") == "2"
+        self.classes_ = self._read_classes() if self._task == 1 else None
+        names = self.meta("feature_names")
+        self.feature_names_in_ = np.array(names.split("\x1f"), dtype=object) if names else None
+
+    # -- metadata ----------------------------------------------------------------------
+    def meta(self, key: str):
+        v = lib.mli_model_meta(self._h, key.encode())
+        return None if v is None else v.decode("utf-8")
+
+    def _read_classes(self):
+        n = self._n_classes
+        dtype = np.dtype(self.meta("classes_dtype") or ("U" if lib.mli_model_labels_are_strings(self._h) else "int64"))
+        if lib.mli_model_labels_are_strings(self._h):
+            out = c_char_p()
+            labels = []
+            for i in range(n):
+                check(lib.mli_model_class_label_str(self._h, i, ctypes.byref(out)))
+                labels.append(out.value.decode("utf-8"))
+            if dtype.kind == "f":
+                return np.array([float(s) for s in labels], dtype=dtype)
+            if dtype.kind == "b":
+                return np.array([s == "True" for s in labels], dtype=dtype)
+            return np.array(labels, dtype=dtype)
+        out = c_int64()
+        labels = []
+        for i in range(n):
+            check(lib.mli_model_class_label_int(self._h, i, ctypes.byref(out)))
+            labels.append(out.value)
+        return np.array(labels, dtype=dtype)
+
+    @property
+    def is_classifier(self) -> bool:
+        return self._task == 1
+
+    # -- predictions -------------------------------------------------------------------
+    def _call(self, fn, X, cols: int) -> np.ndarray:
+        arr = _as_rows(X, self.n_features_in_)
+        rows = arr.shape[0]
+        out = np.empty((rows, cols), dtype=np.float64)
+        check(fn(self._h, arr.ctypes.data_as(c_void_p), _F64 if arr.dtype == np.float64 else _F32, rows,
+                 self.n_features_in_, out.ctypes.data_as(POINTER(c_double)), out.size))
+        return out
+
+    def predict(self, X) -> np.ndarray:
+        out = self._call(lib.mli_model_predict, X, self.n_outputs_)
+        if self.is_classifier:
+            return self.classes_[out[:, 0].astype(np.int64)]
+        return out if (self._y_2d or self.n_outputs_ > 1) else out[:, 0]
+
+    def predict_proba(self, X) -> np.ndarray:
+        if not self.is_classifier:
+            raise AttributeError("predict_proba is only available for classifiers")
+        return self._call(lib.mli_model_predict_proba, X, self._n_classes)
+
+    def decision_function(self, X) -> np.ndarray:
+        if self._n_decision == 0:
+            raise AttributeError("this model has no decision_function")
+        out = self._call(lib.mli_model_decision_function, X, self._n_decision)
+        return out[:, 0] if self._n_decision == 1 else out
+
+    # -- lifetime ----------------------------------------------------------------------
+    def close(self) -> None:
+        h, self._h = self._h, None
+        if h is not None and h.value:
+            lib.mli_model_free(h)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<mlinfer.Model {self.meta('source') or '?'} features={self.n_features_in_}>"
+
+
+def load(path) -> Model:
+    """Loads a .mli model file (or bytes of one)."""
+    handle = c_void_p()
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        buf = bytes(path)
+        check(lib.mli_model_load_memory(buf, len(buf), ctypes.byref(handle)))
+    else:
+        check(lib.mli_model_load(os.fsencode(os.fspath(path)), ctypes.byref(handle)))
+    return Model(handle.value)

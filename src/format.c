@@ -1,0 +1,367 @@
+/* format.c — reads and validates the .mli container. Every count, offset and size comes
+ * from untrusted bytes, so each is checked before use, with overflow-safe arithmetic;
+ * every failure names the file, the section and the field. */
+#define _POSIX_C_SOURCE 200809L
+#include "format.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+static const uint8_t mli__magic[8] = {'M', 'L', 'I', 'N', 'F', 'E', 'R', 0};
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+static uint32_t crc_of(const uint8_t *p, uint64_t n) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    while (n > 0) { /* zlib takes uInt lengths */
+        uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = crc32(crc, p, chunk);
+        p += chunk;
+        n -= chunk;
+    }
+    return (uint32_t)crc;
+}
+
+static size_t dtype_size(uint8_t dt) {
+    switch (dt) {
+    case MLI__DT_F32:
+    case MLI__DT_I32: return 4;
+    case MLI__DT_F64:
+    case MLI__DT_I64: return 8;
+    default: return 1;
+    }
+}
+
+static int valid_name(const char *name) {
+    if (!name[0])
+        return 0;
+    for (const char *q = name; *q; ++q)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_' ||
+              *q == '.'))
+            return 0;
+    return 1;
+}
+
+/* Checks a strings payload end to end so later readers can iterate without checks. */
+static mli_status check_strings(const mli__container *c, const mli__section *s) {
+    const uint8_t *p = s->data, *end = p + s->size;
+    if (s->size < 4)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': strings payload of %llu bytes has no count", c->origin,
+                         s->name, (unsigned long long)s->size);
+    uint32_t count = rd32(p);
+    p += 4;
+    if (count > MLI__MAX_STRINGS)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': %u strings exceed the limit of %u", c->origin, s->name,
+                         count, MLI__MAX_STRINGS);
+    for (uint32_t i = 0; i < count; ++i) {
+        if (end - p < 4)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': string %u of %u runs past the section end",
+                             c->origin, s->name, i, count);
+        uint32_t len = rd32(p);
+        p += 4;
+        if (len > MLI__MAX_STRING_BYTES || (uint64_t)(end - p) < len)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': string %u has length %u, past the section end "
+                             "or over the limit of %u bytes", c->origin, s->name, i, len, MLI__MAX_STRING_BYTES);
+        if (memchr(p, 0, len))
+            return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': string %u contains a NUL byte", c->origin, s->name,
+                             i);
+        p += len;
+    }
+    if (p != end)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': %lld stray bytes after the last string", c->origin,
+                         s->name, (long long)(end - p));
+    return MLI_OK;
+}
+
+static mli_status inflate_section(const mli__container *c, mli__section *s) {
+    void *buf = NULL;
+    if (posix_memalign(&buf, 64, s->size ? s->size : 64) != 0)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: section '%s': cannot allocate %llu bytes to inflate it",
+                         c->origin, s->name, (unsigned long long)s->size);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit(&zs) != Z_OK) {
+        free(buf);
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: section '%s': zlib could not start", c->origin, s->name);
+    }
+    const uint8_t *in = c->bytes + s->offset;
+    uint64_t in_left = s->stored_size, out_done = 0;
+    int rc = Z_OK;
+    while (rc == Z_OK) {
+        uInt in_chunk = in_left > (1u << 30) ? (1u << 30) : (uInt)in_left;
+        uint64_t out_left = s->size - out_done;
+        uInt out_chunk = out_left > (1u << 30) ? (1u << 30) : (uInt)out_left;
+        zs.next_in = (Bytef *)(uintptr_t)in;
+        zs.avail_in = in_chunk;
+        zs.next_out = (Bytef *)buf + out_done;
+        zs.avail_out = out_chunk;
+        rc = inflate(&zs, Z_NO_FLUSH);
+        in += in_chunk - zs.avail_in;
+        in_left -= in_chunk - zs.avail_in;
+        out_done += out_chunk - zs.avail_out;
+        if (rc == Z_BUF_ERROR || (rc == Z_OK && out_done == s->size && zs.avail_out == 0 && in_left == 0))
+            break; /* no progress possible: output full or input exhausted */
+    }
+    inflateEnd(&zs);
+    if (rc != Z_STREAM_END || out_done != s->size || in_left != 0) {
+        free(buf);
+        if (rc == Z_STREAM_END && in_left != 0)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': %llu bytes after the end of the zlib stream",
+                             c->origin, s->name, (unsigned long long)in_left);
+        if (rc == Z_STREAM_END || rc == Z_OK || rc == Z_BUF_ERROR)
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: section '%s': zlib stream does not inflate to the declared %llu bytes (got %s%llu)",
+                             c->origin, s->name, (unsigned long long)s->size, rc == Z_STREAM_END ? "" : "at least ",
+                             (unsigned long long)out_done);
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': corrupt zlib stream at offset %llu (%s)", c->origin,
+                         s->name, (unsigned long long)(s->offset + (uint64_t)(in - (c->bytes + s->offset))),
+                         zs.msg ? zs.msg : "inflate failed");
+    }
+    s->owned = buf;
+    s->data = buf;
+    return MLI_OK;
+}
+
+static int by_offset(const void *a, const void *b) {
+    const mli__section *x = *(const mli__section *const *)a, *y = *(const mli__section *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static mli_status parse_entry(mli__container *c, uint32_t i, uint64_t table, uint64_t table_end, mli__section *s) {
+    uint64_t at = table + 64ull * i;
+    const uint8_t *e = c->bytes + at;
+    memcpy(s->name, e, 32);
+    s->name[32] = 0;
+    if (memchr(e, 0, 32) == NULL || !valid_name(s->name))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section table entry %u at offset %llu: name is not NUL-terminated "
+                         "[A-Za-z0-9_.] text", c->origin, i, (unsigned long long)at);
+    s->dtype = e[32];
+    s->flags = e[33];
+    s->crc = rd32(e + 36);
+    s->offset = rd64(e + 40);
+    s->stored_size = rd64(e + 48);
+    s->size = rd64(e + 56);
+    if (s->dtype > MLI__DT_STRINGS)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': unknown dtype %u", c->origin, s->name, s->dtype);
+    if (s->flags & ~(MLI__SEC_COMPRESSED | MLI__SEC_REQUIRED))
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: section '%s': unknown flags 0x%02x", c->origin, s->name, s->flags);
+    if (rd16(e + 34) != 0)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': reserved field is not zero", c->origin, s->name);
+    if (s->offset % 64 != 0 || s->offset < table_end)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': offset %llu is not a multiple of 64 past the section "
+                         "table", c->origin, s->name, (unsigned long long)s->offset);
+    if (s->stored_size > c->size || s->offset > c->size - s->stored_size)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': %llu bytes at offset %llu run past the end of the "
+                         "%zu-byte file", c->origin, s->name, (unsigned long long)s->stored_size,
+                         (unsigned long long)s->offset, c->size);
+    if (s->size > MLI__MAX_SECTION_BYTES)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': decoded size %llu exceeds the limit of %llu bytes",
+                         c->origin, s->name, (unsigned long long)s->size, (unsigned long long)MLI__MAX_SECTION_BYTES);
+    if (s->size % dtype_size(s->dtype) != 0)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': size %llu is not a multiple of its element size %zu",
+                         c->origin, s->name, (unsigned long long)s->size, dtype_size(s->dtype));
+    if (!(s->flags & MLI__SEC_COMPRESSED) && s->stored_size != s->size)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': uncompressed but stored size %llu differs from size "
+                         "%llu", c->origin, s->name, (unsigned long long)s->stored_size, (unsigned long long)s->size);
+    return MLI_OK;
+}
+
+/* Validates the header and table, checks CRCs, inflates compressed sections. */
+static mli_status parse(mli__container *c) {
+    const uint8_t *h = c->bytes;
+    if (c->size < 64)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: %zu bytes is shorter than the 64-byte .mli header", c->origin, c->size);
+    if (memcmp(h, mli__magic, 8) != 0)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: not an .mli model file (bad magic at offset 0)", c->origin);
+    c->major = rd16(h + 8);
+    c->minor = rd16(h + 10);
+    if (rd32(h + 60) != crc_of(h, 60))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: header: crc32 mismatch at offset 60", c->origin);
+    if (c->major > MLI__FORMAT_MAJOR)
+        return mli__fail(MLI_ERR_VERSION, "%s: format version %u.%u is newer than this library reads (%d.%d); "
+                         "upgrade libmlinfer", c->origin, c->major, c->minor, MLI__FORMAT_MAJOR, MLI__FORMAT_MINOR);
+    if (c->major == 0)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: header: format major version 0 does not exist", c->origin);
+    if (rd32(h + 12) != 0)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: header: unknown flags 0x%08x at offset 12", c->origin, rd32(h + 12));
+    uint64_t file_size = rd64(h + 32);
+    if (file_size != c->size)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: header says the file is %llu bytes but it is %zu (truncated or "
+                         "padded?)", c->origin, (unsigned long long)file_size, c->size);
+    c->n_sections = rd32(h + 16);
+    if (c->n_sections == 0 || c->n_sections > MLI__MAX_SECTIONS)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: header: section_count %u is outside 1..%d", c->origin, c->n_sections,
+                         MLI__MAX_SECTIONS);
+    uint64_t table = rd64(h + 24);
+    if (table < 64 || table > c->size || (c->size - table) / 64 < c->n_sections)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: header: section table at offset %llu with %u entries does not fit "
+                         "in the file", c->origin, (unsigned long long)table, c->n_sections);
+    uint64_t table_end = table + 64ull * c->n_sections;
+
+    c->sections = calloc(c->n_sections, sizeof *c->sections);
+    mli__section **order = calloc(c->n_sections, sizeof *order);
+    if (!c->sections || !order) {
+        free(order);
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate the section table", c->origin);
+    }
+    mli_status st = MLI_OK;
+    uint64_t total = 0, compressed_total = 0;
+    for (uint32_t i = 0; i < c->n_sections && st == MLI_OK; ++i) {
+        mli__section *s = &c->sections[i];
+        st = parse_entry(c, i, table, table_end, s);
+        if (st != MLI_OK)
+            break;
+        for (uint32_t j = 0; j < i; ++j)
+            if (strcmp(c->sections[j].name, s->name) == 0)
+                st = mli__fail(MLI_ERR_CORRUPT, "%s: section '%s' appears twice", c->origin, s->name);
+        total += s->size;
+        if (s->flags & MLI__SEC_COMPRESSED)
+            compressed_total += s->size;
+        if (st == MLI_OK && (total > MLI__MAX_TOTAL_BYTES || compressed_total / MLI__MAX_INFLATE_RATIO > c->size))
+            st = mli__fail(MLI_ERR_CORRUPT, "%s: sections decode to %llu bytes, over the limit for a %zu-byte file "
+                           "(decompression bomb?)", c->origin, (unsigned long long)total, c->size);
+        order[i] = s;
+    }
+    if (st == MLI_OK) { /* payloads must not overlap */
+        qsort(order, c->n_sections, sizeof *order, by_offset);
+        for (uint32_t i = 1; i < c->n_sections && st == MLI_OK; ++i)
+            if (order[i]->stored_size > 0 && order[i - 1]->offset + order[i - 1]->stored_size > order[i]->offset)
+                st = mli__fail(MLI_ERR_CORRUPT, "%s: sections '%s' and '%s' overlap at offset %llu", c->origin,
+                               order[i - 1]->name, order[i]->name, (unsigned long long)order[i]->offset);
+    }
+    free(order);
+    for (uint32_t i = 0; i < c->n_sections && st == MLI_OK; ++i) {
+        mli__section *s = &c->sections[i];
+        if (crc_of(c->bytes + s->offset, s->stored_size) != s->crc) {
+            st = mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': crc32 mismatch at offset %llu", c->origin, s->name,
+                           (unsigned long long)s->offset);
+            break;
+        }
+        if (s->flags & MLI__SEC_COMPRESSED)
+            st = inflate_section(c, s);
+        else
+            s->data = c->bytes + s->offset;
+        if (st == MLI_OK && s->dtype == MLI__DT_STRINGS)
+            st = check_strings(c, s);
+    }
+    return st;
+}
+
+void mli__container_close(mli__container *c) {
+    if (c->sections)
+        for (uint32_t i = 0; i < c->n_sections; ++i)
+            free(c->sections[i].owned);
+    free(c->sections);
+    if (c->map)
+        munmap(c->map, c->size);
+    free(c->copy);
+    free((void *)c->origin);
+    memset(c, 0, sizeof *c);
+}
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+mli_status mli__container_open_memory(const void *data, size_t size, mli__container *c) {
+    memset(c, 0, sizeof *c);
+    c->origin = dup_str("<memory>");
+    /* A 64-byte aligned copy: arrays inside are then aligned for their dtype. */
+    if (!c->origin || posix_memalign(&c->copy, 64, size ? size : 64) != 0) {
+        c->copy = NULL;
+        mli__container_close(c);
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes for the model", size);
+    }
+    if (size)
+        memcpy(c->copy, data, size);
+    c->bytes = c->copy;
+    c->size = size;
+    mli_status st = parse(c);
+    if (st != MLI_OK)
+        mli__container_close(c);
+    return st;
+}
+
+mli_status mli__container_open_file(const char *path, mli__container *c) {
+    memset(c, 0, sizeof *c);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mli__fail(MLI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat stt;
+    if (fstat(fd, &stt) != 0) {
+        int err = errno;
+        close(fd);
+        return mli__fail(MLI_ERR_IO, "%s: cannot stat: %s", path, strerror(err));
+    }
+    if (!S_ISREG(stt.st_mode)) {
+        close(fd);
+        return mli__fail(MLI_ERR_IO, "%s: %s", path,
+                         S_ISDIR(stt.st_mode) ? "is a directory, not a model file" : "is not a regular file");
+    }
+    c->origin = dup_str(path);
+    if (!c->origin) {
+        close(fd);
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    c->size = (size_t)stt.st_size;
+    if (c->size > 0) {
+        /* MAP_PRIVATE: the model keeps the bytes it validated even if the file is
+         * rewritten in place later (replacing the file, as a reload does, is safe). */
+        void *map = mmap(NULL, c->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            int err = errno;
+            close(fd);
+            mli__container_close(c);
+            return mli__fail(MLI_ERR_IO, "%s: cannot map %lld bytes: %s", path, (long long)stt.st_size, strerror(err));
+        }
+        c->map = map;
+        c->bytes = map;
+    }
+    close(fd);
+    if (c->size == 0) {
+        mli__container_close(c);
+        return mli__fail(MLI_ERR_CORRUPT, "%s: file is empty", path);
+    }
+    mli_status st = parse(c);
+    if (st != MLI_OK)
+        mli__container_close(c);
+    return st;
+}
+
+mli__section *mli__container_find(mli__container *c, const char *name) {
+    for (uint32_t i = 0; i < c->n_sections; ++i)
+        if (strcmp(c->sections[i].name, name) == 0)
+            return &c->sections[i];
+    return NULL;
+}
+
+void mli__strings_begin(const mli__section *s, mli__strings_iter *it, uint32_t *count) {
+    it->p = (const uint8_t *)s->data + 4;
+    it->end = (const uint8_t *)s->data + s->size;
+    it->left = rd32(s->data);
+    if (count)
+        *count = it->left;
+}
+
+int mli__strings_next(mli__strings_iter *it, const char **str, uint32_t *len) {
+    if (it->left == 0)
+        return 0;
+    *len = rd32(it->p);
+    *str = (const char *)it->p + 4;
+    it->p += 4 + *len;
+    it->left--;
+    return 1;
+}

@@ -1,0 +1,62 @@
+/* format.h — the .mli container (docs/FORMAT.md): a checked section table over bytes that
+ * are either memory-mapped from a file or owned by the container. */
+#ifndef MLI_FORMAT_H
+#define MLI_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+enum { MLI__DT_U8 = 0, MLI__DT_F32 = 1, MLI__DT_F64 = 2, MLI__DT_I32 = 3, MLI__DT_I64 = 4, MLI__DT_STRINGS = 5 };
+enum { MLI__SEC_COMPRESSED = 1, MLI__SEC_REQUIRED = 2 };
+
+#define MLI__FORMAT_MAJOR 1
+#define MLI__FORMAT_MINOR 0
+#define MLI__MAX_SECTIONS 4096
+#define MLI__MAX_SECTION_BYTES (4ull << 30)
+#define MLI__MAX_TOTAL_BYTES (16ull << 30)
+#define MLI__MAX_INFLATE_RATIO 1024ull
+#define MLI__MAX_STRING_BYTES (64u << 10)
+#define MLI__MAX_STRINGS (16u << 20)
+
+typedef struct mli__section {
+    char name[33];
+    uint8_t dtype, flags;
+    uint32_t crc;
+    uint64_t offset, stored_size, size;
+    const void *data; /* decoded payload, aligned for its dtype */
+    void *owned;      /* non-NULL when decoded into our own buffer */
+    int used;         /* consumed by the model builder */
+} mli__section;
+
+typedef struct mli__container {
+    const char *origin; /* file path or "<memory>", for messages */
+    const uint8_t *bytes;
+    size_t size;
+    void *map;       /* mmap'd file, or NULL */
+    void *copy;      /* owned copy of an in-memory model, or NULL */
+    uint16_t major, minor;
+    uint32_t n_sections;
+    mli__section *sections;
+} mli__container;
+
+/* Opens and validates a container. On failure everything is released and the thread's
+ * last error names the problem. */
+mli_status mli__container_open_file(const char *path, mli__container *c);
+mli_status mli__container_open_memory(const void *data, size_t size, mli__container *c);
+void mli__container_close(mli__container *c);
+
+/* The section called `name`, or NULL. */
+mli__section *mli__container_find(mli__container *c, const char *name);
+
+/* Iterates a `strings` payload: returns 1 and the next string (not NUL-terminated) while
+ * there is one. The payload was validated when the container was opened. */
+typedef struct {
+    const uint8_t *p, *end;
+    uint32_t left;
+} mli__strings_iter;
+void mli__strings_begin(const mli__section *s, mli__strings_iter *it, uint32_t *count);
+int mli__strings_next(mli__strings_iter *it, const char **str, uint32_t *len);
+
+#endif

@@ -1,0 +1,472 @@
+/* model.c — builds a model from a validated container: metadata, class labels, stages
+ * and head, each cross-checked (array sizes against declared widths, widths chained
+ * from stage to stage) so predict can run without further checks. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+/* ---- metadata ------------------------------------------------------------------------ */
+
+static mli_status parse_meta(mli_model *m) {
+    mli__section *s = mli__container_find(&m->c, "meta");
+    if (!s)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: required section 'meta' is missing", m->c.origin);
+    if (s->dtype != MLI__DT_STRINGS)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section 'meta' has dtype %u, expected strings (5)", m->c.origin, s->dtype);
+    s->used = 1;
+    mli__strings_iter it;
+    uint32_t count, len;
+    const char *str;
+    mli__strings_begin(s, &it, &count);
+    m->meta_buf = malloc(s->size + 2); /* each "k=v" becomes "k\0v\0": never longer than the section */
+    m->meta_keys = calloc(count ? count : 1, sizeof *m->meta_keys);
+    m->meta_values = calloc(count ? count : 1, sizeof *m->meta_values);
+    if (!m->meta_buf || !m->meta_keys || !m->meta_values)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory reading metadata", m->c.origin);
+    char *w = m->meta_buf;
+    while (mli__strings_next(&it, &str, &len)) {
+        const char *eq = memchr(str, '=', len);
+        if (!eq || eq == str)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: section 'meta': entry %u is not key=value", m->c.origin, m->n_meta);
+        size_t klen = (size_t)(eq - str), vlen = len - klen - 1;
+        m->meta_keys[m->n_meta] = w;
+        memcpy(w, str, klen);
+        w += klen;
+        *w++ = 0;
+        m->meta_values[m->n_meta] = w;
+        memcpy(w, eq + 1, vlen);
+        w += vlen;
+        *w++ = 0;
+        m->n_meta++;
+    }
+    return MLI_OK;
+}
+
+const char *mli_model_meta(const mli_model *m, const char *key) {
+    if (!m || !key)
+        return NULL;
+    for (uint32_t i = m->n_meta; i-- > 0;) /* the last occurrence of a key wins */
+        if (strcmp(m->meta_keys[i], key) == 0)
+            return m->meta_values[i];
+    return NULL;
+}
+
+static mli_status meta_str(const mli_model *m, const char *key, const char **out) {
+    *out = mli_model_meta(m, key);
+    if (!*out)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: metadata key '%s' is missing", m->c.origin, key);
+    return MLI_OK;
+}
+
+static mli_status meta_int(const mli_model *m, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+    const char *v;
+    mli_status st = meta_str(m, key, &v);
+    if (st != MLI_OK)
+        return st;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: metadata key '%s': '%.40s' is not an integer in [%lld, %lld]",
+                         m->c.origin, key, v, (long long)lo, (long long)hi);
+    *out = x;
+    return MLI_OK;
+}
+
+static mli_status meta_double(const mli_model *m, const char *key, double *out) {
+    const char *v;
+    mli_status st = meta_str(m, key, &v);
+    if (st != MLI_OK)
+        return st;
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: metadata key '%s': '%.40s' is not a number", m->c.origin, key, v);
+    *out = x;
+    return MLI_OK;
+}
+
+/* Index of `v` in the NULL-terminated list `names`, or -1. */
+static int lookup(const char *v, const char *const *names) {
+    for (int i = 0; names[i]; ++i)
+        if (strcmp(v, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- arrays -------------------------------------------------------------------------- */
+
+static const char *dtype_name(int dt) {
+    static const char *const names[] = {"u8", "f32", "f64", "i32", "i64", "strings"};
+    return dt >= 0 && dt <= 5 ? names[dt] : "?";
+}
+
+/* The array section `name` of `dtype` holding exactly `count` elements. With
+ * optional != 0, a missing section yields NULL and MLI_OK. */
+static mli_status get_array(mli_model *m, const char *name, int dtype, int64_t count, int optional, const void **out) {
+    *out = NULL;
+    mli__section *s = mli__container_find(&m->c, name);
+    if (!s)
+        return optional ? MLI_OK : mli__fail(MLI_ERR_CORRUPT, "%s: section '%s' is missing", m->c.origin, name);
+    size_t esize = dtype == MLI__DT_F32 || dtype == MLI__DT_I32 ? 4 : 8;
+    if (s->dtype != dtype)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s' has dtype %s, expected %s", m->c.origin, name,
+                         dtype_name(s->dtype), dtype_name(dtype));
+    if (s->size / esize != (uint64_t)count)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s' holds %llu elements, expected %lld", m->c.origin, name,
+                         (unsigned long long)(s->size / esize), (long long)count);
+    s->used = 1;
+    *out = s->data;
+    return MLI_OK;
+}
+
+/* ---- stages -------------------------------------------------------------------------- */
+
+static mli_status build_affine(mli_model *m, int i, mli__stage *st) {
+    char key[64];
+    const void *p;
+    mli_status rc;
+    st->n_out = st->n_in;
+    const char *names[4] = {"sub", "div", "mul", "add"};
+    const double **dst[4] = {&st->sub, &st->div, &st->mul, &st->add};
+    for (int a = 0; a < 4; ++a) {
+        snprintf(key, sizeof key, "stage.%d.%s", i, names[a]);
+        if ((rc = get_array(m, key, MLI__DT_F64, st->n_in, 1, &p)) != MLI_OK)
+            return rc;
+        *dst[a] = p;
+    }
+    snprintf(key, sizeof key, "stage.%d.clip", i);
+    const char *clip = mli_model_meta(m, key);
+    st->clip = clip && strcmp(clip, "1") == 0;
+    if (st->clip) {
+        snprintf(key, sizeof key, "stage.%d.clip_lo", i);
+        if ((rc = meta_double(m, key, &st->clip_lo)) != MLI_OK)
+            return rc;
+        snprintf(key, sizeof key, "stage.%d.clip_hi", i);
+        if ((rc = meta_double(m, key, &st->clip_hi)) != MLI_OK)
+            return rc;
+    }
+    return MLI_OK;
+}
+
+static mli_status build_linear(mli_model *m, int i, mli__stage *st) {
+    char key[64];
+    const void *p;
+    int64_t n_in, n_out, cells;
+    mli_status rc;
+    snprintf(key, sizeof key, "stage.%d.n_in", i);
+    if ((rc = meta_int(m, key, 1, MLI__MAX_WIDTH, &n_in)) != MLI_OK)
+        return rc;
+    snprintf(key, sizeof key, "stage.%d.n_out", i);
+    if ((rc = meta_int(m, key, 1, MLI__MAX_WIDTH, &n_out)) != MLI_OK)
+        return rc;
+    if (n_in != st->n_in)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d (linear) takes %lld inputs but receives %lld", m->c.origin, i,
+                         (long long)n_in, (long long)st->n_in);
+    if (!mli__mul_ok(n_in, n_out, &cells))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: coef size overflows", m->c.origin, i);
+    st->n_out = n_out;
+    snprintf(key, sizeof key, "stage.%d.coef", i);
+    if ((rc = get_array(m, key, MLI__DT_F32, cells, 0, &p)) != MLI_OK)
+        return rc;
+    st->coef = p;
+    snprintf(key, sizeof key, "stage.%d.intercept", i);
+    if ((rc = get_array(m, key, MLI__DT_F32, n_out, 0, &p)) != MLI_OK)
+        return rc;
+    st->intercept = p;
+    return MLI_OK;
+}
+
+static const char *const mli__act_names[] = {"identity", "relu", "logistic", "tanh", NULL};
+static const int mli__act_codes[] = {MLI__ACT_IDENTITY, MLI__ACT_RELU, MLI__ACT_SIGMOID, MLI__ACT_TANH};
+
+static mli_status build_mlp(mli_model *m, int i, mli__stage *st) {
+    char key[64];
+    const void *p;
+    int64_t layers;
+    const char *act;
+    mli_status rc;
+    snprintf(key, sizeof key, "stage.%d.n_layers", i);
+    if ((rc = meta_int(m, key, 1, MLI__MAX_LAYERS, &layers)) != MLI_OK)
+        return rc;
+    st->n_layers = (int)layers;
+    snprintf(key, sizeof key, "stage.%d.activation", i);
+    if ((rc = meta_str(m, key, &act)) != MLI_OK)
+        return rc;
+    int a = lookup(act, mli__act_names);
+    if (a < 0)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d: unknown hidden activation '%.40s'", m->c.origin, i, act);
+    st->act = mli__act_codes[a];
+    st->dims[0] = st->n_in;
+    for (int l = 0; l < st->n_layers; ++l) {
+        int64_t in, out, cells;
+        snprintf(key, sizeof key, "stage.%d.in.%d", i, l);
+        if ((rc = meta_int(m, key, 1, MLI__MAX_WIDTH, &in)) != MLI_OK)
+            return rc;
+        snprintf(key, sizeof key, "stage.%d.out.%d", i, l);
+        if ((rc = meta_int(m, key, 1, MLI__MAX_WIDTH, &out)) != MLI_OK)
+            return rc;
+        if (in != st->dims[l])
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d layer %d takes %lld inputs but receives %lld", m->c.origin,
+                             i, l, (long long)in, (long long)st->dims[l]);
+        if (!mli__mul_ok(in, out, &cells))
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d layer %d: weight size overflows", m->c.origin, i, l);
+        snprintf(key, sizeof key, "stage.%d.W.%d", i, l);
+        if ((rc = get_array(m, key, MLI__DT_F32, cells, 0, &p)) != MLI_OK)
+            return rc;
+        st->W[l] = p;
+        snprintf(key, sizeof key, "stage.%d.b.%d", i, l);
+        if ((rc = get_array(m, key, MLI__DT_F32, out, 0, &p)) != MLI_OK)
+            return rc;
+        st->b[l] = p;
+        st->dims[l + 1] = out;
+    }
+    st->n_out = st->dims[st->n_layers];
+    return MLI_OK;
+}
+
+static mli_status build_stages(mli_model *m) {
+    int64_t n;
+    mli_status rc = meta_int(m, "stages", 1, MLI__MAX_STAGES, &n);
+    if (rc != MLI_OK)
+        return rc;
+    m->n_stages = (int)n;
+    int64_t width = m->n_features;
+    m->width_max = width;
+    static const char *const kinds[] = {"affine", "linear", "mlp", NULL};
+    for (int i = 0; i < m->n_stages; ++i) {
+        char key[64];
+        const char *kind;
+        snprintf(key, sizeof key, "stage.%d.kind", i);
+        if ((rc = meta_str(m, key, &kind)) != MLI_OK)
+            return rc;
+        mli__stage *st = &m->stages[i];
+        st->n_in = width;
+        switch (lookup(kind, kinds)) {
+        case 0: st->kind = MLI__STAGE_AFFINE; rc = build_affine(m, i, st); break;
+        case 1: st->kind = MLI__STAGE_LINEAR; rc = build_linear(m, i, st); break;
+        case 2: st->kind = MLI__STAGE_MLP; rc = build_mlp(m, i, st); break;
+        default:
+            return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d has kind '%.40s', which this libmlinfer does not know",
+                             m->c.origin, i, kind);
+        }
+        if (rc != MLI_OK)
+            return rc;
+        if (st->kind == MLI__STAGE_AFFINE && i > 0 && m->stages[i - 1].kind != MLI__STAGE_AFFINE)
+            return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d: an affine stage after a model stage is not supported",
+                             m->c.origin, i);
+        width = st->n_out;
+        for (int l = 0; l <= st->n_layers; ++l)
+            if (st->kind == MLI__STAGE_MLP && st->dims[l] > m->width_max)
+                m->width_max = st->dims[l];
+        if (width > m->width_max)
+            m->width_max = width;
+    }
+    if (m->stages[m->n_stages - 1].kind == MLI__STAGE_AFFINE)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: the last stage is preprocessing; a model stage must end the pipeline",
+                         m->c.origin);
+    return MLI_OK;
+}
+
+/* ---- head and labels ----------------------------------------------------------------- */
+
+static mli_status build_head(mli_model *m) {
+    static const char *const heads[] = {"identity", "binary_logistic", "binary_sign", "binary_modified_huber",
+                                        "multinomial", "ovr_logistic", "ovr_modified_huber", "argmax", NULL};
+    const char *h;
+    mli_status rc = meta_str(m, "head", &h);
+    if (rc != MLI_OK)
+        return rc;
+    int idx = lookup(h, heads);
+    if (idx < 0)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: head '%.40s' is not known to this libmlinfer", m->c.origin, h);
+    m->head = (mli__head)idx;
+    int64_t width = m->stages[m->n_stages - 1].n_out;
+    int binary = m->head == MLI__HEAD_BINARY_LOGISTIC || m->head == MLI__HEAD_BINARY_SIGN ||
+                 m->head == MLI__HEAD_BINARY_MHUBER;
+    if (m->head == MLI__HEAD_IDENTITY) {
+        if (m->task != MLI_TASK_REGRESSION || width != m->n_outputs)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: head 'identity' needs a regressor whose last stage gives n_outputs "
+                             "(%lld) values, not %lld", m->c.origin, (long long)m->n_outputs, (long long)width);
+        return MLI_OK;
+    }
+    if (m->task != MLI_TASK_CLASSIFICATION)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: head '%s' needs task=classification", m->c.origin, h);
+    if (binary ? (width != 1 || m->n_classes != 2) : width != m->n_classes)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: head '%s' with %lld classes cannot take %lld scores", m->c.origin, h,
+                         (long long)m->n_classes, (long long)width);
+    m->has_proba = m->head != MLI__HEAD_BINARY_SIGN && m->head != MLI__HEAD_ARGMAX;
+    const char *dec = mli_model_meta(m, "has_decision");
+    m->n_decision = dec && strcmp(dec, "0") == 0 ? 0 : width;
+    return MLI_OK;
+}
+
+static mli_status build_labels(mli_model *m) {
+    const char *kind;
+    mli_status rc = meta_str(m, "class_labels", &kind);
+    if (rc != MLI_OK)
+        return rc;
+    mli__section *s = mli__container_find(&m->c, "classes");
+    if (strcmp(kind, "int") == 0) {
+        const void *p;
+        if ((rc = get_array(m, "classes", MLI__DT_I64, m->n_classes, 0, &p)) != MLI_OK)
+            return rc;
+        m->labels_int = p;
+        return MLI_OK;
+    }
+    if (strcmp(kind, "str") != 0)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: class_labels is '%.40s', not int or str", m->c.origin, kind);
+    if (!s || s->dtype != MLI__DT_STRINGS)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: string class labels need a 'classes' section of dtype strings",
+                         m->c.origin);
+    s->used = 1;
+    mli__strings_iter it;
+    uint32_t count, len;
+    const char *str;
+    mli__strings_begin(s, &it, &count);
+    if (count != (uint64_t)m->n_classes)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section 'classes' holds %u labels for %lld classes", m->c.origin, count,
+                         (long long)m->n_classes);
+    m->labels_str = 1;
+    m->labels_text = calloc((size_t)count, sizeof *m->labels_text);
+    if (!m->labels_text)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for class labels", m->c.origin);
+    for (uint32_t i = 0; mli__strings_next(&it, &str, &len); ++i) {
+        m->labels_text[i] = malloc(len + 1);
+        if (!m->labels_text[i])
+            return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for class labels", m->c.origin);
+        memcpy(m->labels_text[i], str, len);
+        m->labels_text[i][len] = 0;
+    }
+    return MLI_OK;
+}
+
+static mli_status build(mli_model *m) {
+    mli_status rc = parse_meta(m);
+    const char *task;
+    if (rc != MLI_OK || (rc = meta_str(m, "task", &task)) != MLI_OK)
+        return rc;
+    if (strcmp(task, "regression") == 0)
+        m->task = MLI_TASK_REGRESSION;
+    else if (strcmp(task, "classification") == 0)
+        m->task = MLI_TASK_CLASSIFICATION;
+    else
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: task '%.40s' is not regression or classification", m->c.origin, task);
+    if ((rc = meta_int(m, "n_features", 1, MLI__MAX_WIDTH, &m->n_features)) != MLI_OK)
+        return rc;
+    if (m->task == MLI_TASK_REGRESSION) {
+        if ((rc = meta_int(m, "n_outputs", 1, MLI__MAX_WIDTH, &m->n_outputs)) != MLI_OK)
+            return rc;
+    } else {
+        m->n_outputs = 1;
+        if ((rc = meta_int(m, "n_classes", 2, MLI__MAX_WIDTH, &m->n_classes)) != MLI_OK ||
+            (rc = build_labels(m)) != MLI_OK)
+            return rc;
+    }
+    if ((rc = build_stages(m)) != MLI_OK || (rc = build_head(m)) != MLI_OK)
+        return rc;
+    mli__section *fn = mli__container_find(&m->c, "feature_names");
+    if (fn)
+        fn->used = 1;
+    for (uint32_t i = 0; i < m->c.n_sections; ++i)
+        if ((m->c.sections[i].flags & MLI__SEC_REQUIRED) && !m->c.sections[i].used)
+            return mli__fail(MLI_ERR_UNSUPPORTED, "%s: section '%s' is marked required but this libmlinfer does not "
+                             "know it", m->c.origin, m->c.sections[i].name);
+    return MLI_OK;
+}
+
+/* ---- public -------------------------------------------------------------------------- */
+
+void mli_model_free(mli_model *m) {
+    if (!m)
+        return;
+    if (m->labels_text)
+        for (int64_t i = 0; i < m->n_classes; ++i)
+            free(m->labels_text[i]);
+    free(m->labels_text);
+    free(m->meta_buf);
+    free(m->meta_keys);
+    free(m->meta_values);
+    mli__container_close(&m->c);
+    free(m);
+}
+
+static mli_status finish_load(mli_model *m, mli_status rc, mli_model **out) {
+    if (rc == MLI_OK)
+        rc = build(m);
+    if (rc != MLI_OK) {
+        mli_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return MLI_OK;
+}
+
+mli_status mli_model_load(const char *path, mli_model **out) {
+    if (!out)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_load: out is NULL");
+    *out = NULL;
+    if (!path)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_load: path is NULL");
+    mli_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "mli_model_load: out of memory");
+    return finish_load(m, mli__container_open_file(path, &m->c), out);
+}
+
+mli_status mli_model_load_memory(const void *data, size_t size, mli_model **out) {
+    if (!out)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_load_memory: out is NULL");
+    *out = NULL;
+    if (!data && size > 0)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_load_memory: data is NULL but size is %zu", size);
+    mli_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "mli_model_load_memory: out of memory");
+    return finish_load(m, mli__container_open_memory(data, size, &m->c), out);
+}
+
+mli_task mli_model_task(const mli_model *m) { return m ? m->task : MLI_TASK_REGRESSION; }
+int64_t mli_model_n_features(const mli_model *m) { return m ? m->n_features : 0; }
+int64_t mli_model_n_outputs(const mli_model *m) { return m ? m->n_outputs : 0; }
+int64_t mli_model_n_classes(const mli_model *m) { return m ? m->n_classes : 0; }
+int64_t mli_model_n_decision(const mli_model *m) { return m ? m->n_decision : 0; }
+int mli_model_has_proba(const mli_model *m) { return m ? m->has_proba : 0; }
+int mli_model_labels_are_strings(const mli_model *m) { return m ? m->labels_str : 0; }
+
+static mli_status check_class(const mli_model *m, int64_t i, const void *out, const char *fn) {
+    if (!m || !out)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, m ? "out" : "model");
+    if (m->task != MLI_TASK_CLASSIFICATION)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: the model is a regressor and has no classes", fn);
+    if (i < 0 || i >= m->n_classes)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: class index %lld is outside 0..%lld", fn, (long long)i,
+                         (long long)m->n_classes - 1);
+    return MLI_OK;
+}
+
+mli_status mli_model_class_label_int(const mli_model *m, int64_t i, int64_t *out) {
+    mli_status rc = check_class(m, i, out, "mli_model_class_label_int");
+    if (rc != MLI_OK)
+        return rc;
+    if (m->labels_str)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "mli_model_class_label_int: the labels are strings");
+    *out = m->labels_int[i];
+    return MLI_OK;
+}
+
+mli_status mli_model_class_label_str(const mli_model *m, int64_t i, const char **out) {
+    mli_status rc = check_class(m, i, out, "mli_model_class_label_str");
+    if (rc != MLI_OK)
+        return rc;
+    if (!m->labels_str)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "mli_model_class_label_str: the labels are integers");
+    *out = m->labels_text[i];
+    return MLI_OK;
+}

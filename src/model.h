@@ -1,0 +1,58 @@
+/* model.h — a loaded model: the container it lives in, its metadata, and the stages and
+ * head that predict runs (docs/FORMAT.md). Everything here is read-only after load. */
+#ifndef MLI_MODEL_H
+#define MLI_MODEL_H
+
+#include "format.h"
+#include "internal.h"
+
+#define MLI__MAX_STAGES 16
+#define MLI__MAX_LAYERS 64
+#define MLI__MAX_WIDTH (1 << 24) /* features, units or outputs of one stage */
+
+typedef enum { MLI__STAGE_AFFINE, MLI__STAGE_LINEAR, MLI__STAGE_MLP } mli__stage_kind;
+
+typedef enum {
+    MLI__HEAD_IDENTITY,
+    MLI__HEAD_BINARY_LOGISTIC,
+    MLI__HEAD_BINARY_SIGN,
+    MLI__HEAD_BINARY_MHUBER,
+    MLI__HEAD_MULTINOMIAL,
+    MLI__HEAD_OVR_LOGISTIC,
+    MLI__HEAD_OVR_MHUBER,
+    MLI__HEAD_ARGMAX
+} mli__head;
+
+typedef struct mli__stage {
+    mli__stage_kind kind;
+    int64_t n_in, n_out;
+    /* affine: y = ((x - sub) / div) * mul + add, optionally clipped; NULL = identity */
+    const double *sub, *div, *mul, *add;
+    int clip;
+    double clip_lo, clip_hi;
+    /* linear: coef is n_out x n_in */
+    const float *coef, *intercept;
+    /* mlp: W[l] is dims[l] x dims[l+1], b[l] has dims[l+1] */
+    int n_layers, act;
+    const float *W[MLI__MAX_LAYERS], *b[MLI__MAX_LAYERS];
+    int64_t dims[MLI__MAX_LAYERS + 1];
+} mli__stage;
+
+struct mli_model {
+    mli__container c;
+    char *meta_buf; /* "key\0value\0" pairs */
+    const char **meta_keys, **meta_values;
+    uint32_t n_meta;
+    mli_task task;
+    int64_t n_features, n_outputs, n_classes, n_decision;
+    int has_proba;
+    int labels_str;
+    const int64_t *labels_int;
+    char **labels_text;
+    int n_stages;
+    mli__stage stages[MLI__MAX_STAGES];
+    mli__head head;
+    int64_t width_max; /* widest stage input or output */
+};
+
+#endif

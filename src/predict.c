@@ -1,0 +1,272 @@
+/* predict.c — runs a model over rows: input conversion and preprocessing in float64,
+ * model stages in float32 on the own kernels, the head (link functions, argmax) in
+ * float64. Rows go in blocks; large inputs spread blocks over the pool, one row takes no
+ * thread hand-off and no heap allocation. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+#define MLI_BLOCK_ROWS 64
+#define MLI_STACK_FLOATS 8192 /* scratch that lives on the stack when it fits */
+
+enum { MLI_OUT_PREDICT, MLI_OUT_PROBA, MLI_OUT_DECISION };
+
+typedef struct {
+    const mli_model *m;
+    const mli__kernels *kt;
+    const void *x;
+    int f64;
+    int64_t ldx;
+    int what;
+    double *out;
+    int64_t out_cols;
+    atomic_int oom;
+} predict_job;
+
+static double input_at(const predict_job *j, int64_t r, int64_t c) {
+    return j->f64 ? ((const double *)j->x)[r * j->ldx + c] : (double)((const float *)j->x)[r * j->ldx + c];
+}
+
+/* The model stages over rows [r0, r0 + nb); returns the scores (width of the last stage,
+ * leading dimension *ld) in one of the two scratch buffers. */
+static const float *forward(const predict_job *j, int64_t r0, int64_t nb, float *buf[2], int64_t *ld) {
+    const mli_model *m = j->m;
+    const float *cur;
+    int s = 0, next = 0;
+    int64_t n = m->n_features;
+    if (m->stages[0].kind == MLI__STAGE_AFFINE) {
+        float *dst = buf[0];
+        for (int64_t r = 0; r < nb; ++r)
+            for (int64_t c = 0; c < n; ++c) {
+                double v = input_at(j, r0 + r, c);
+                for (int a = 0; a < m->n_stages && m->stages[a].kind == MLI__STAGE_AFFINE; ++a) {
+                    const mli__stage *st = &m->stages[a];
+                    if (st->sub)
+                        v -= st->sub[c];
+                    if (st->div)
+                        v /= st->div[c];
+                    if (st->mul)
+                        v *= st->mul[c];
+                    if (st->add)
+                        v += st->add[c];
+                    if (st->clip)
+                        v = v < st->clip_lo ? st->clip_lo : v > st->clip_hi ? st->clip_hi : v;
+                }
+                dst[r * n + c] = (float)v;
+            }
+        while (s < m->n_stages && m->stages[s].kind == MLI__STAGE_AFFINE)
+            ++s;
+        cur = dst;
+        *ld = n;
+        next = 1;
+    } else if (j->f64) {
+        float *dst = buf[0];
+        const double *x = (const double *)j->x + r0 * j->ldx;
+        for (int64_t r = 0; r < nb; ++r)
+            for (int64_t c = 0; c < n; ++c)
+                dst[r * n + c] = (float)x[r * j->ldx + c];
+        cur = dst;
+        *ld = n;
+        next = 1;
+    } else { /* float32 input is used in place */
+        cur = (const float *)j->x + r0 * j->ldx;
+        *ld = j->ldx;
+    }
+    for (; s < m->n_stages; ++s) {
+        const mli__stage *st = &m->stages[s];
+        if (st->kind == MLI__STAGE_LINEAR) {
+            float *dst = buf[next];
+            mli__dense(j->kt, nb, st->n_out, st->n_in, cur, *ld, st->coef, st->n_in, 1, st->intercept,
+                       MLI__ACT_IDENTITY, dst, st->n_out);
+            cur = dst;
+            *ld = st->n_out;
+            next ^= 1;
+        } else if (st->kind == MLI__STAGE_MLP) {
+            for (int l = 0; l < st->n_layers; ++l) {
+                float *dst = buf[next];
+                int act = l + 1 < st->n_layers ? st->act : MLI__ACT_IDENTITY;
+                mli__dense(j->kt, nb, st->dims[l + 1], st->dims[l], cur, *ld, st->W[l], st->dims[l + 1], 0, st->b[l],
+                           act, dst, st->dims[l + 1]);
+                cur = dst;
+                *ld = st->dims[l + 1];
+                next ^= 1;
+            }
+        }
+    }
+    return cur;
+}
+
+/* numpy's argmax: the first NaN if any, else the first maximum. */
+static int64_t argmax(const float *s, int64_t k) {
+    int64_t best = 0;
+    for (int64_t i = 0; i < k; ++i) {
+        if (s[i] != s[i])
+            return i;
+        if (s[i] > s[best])
+            best = i;
+    }
+    return best;
+}
+
+static double sigmoid(double s) { return 1.0 / (1.0 + exp(-s)); }
+static double clip1(double s) { return s < -1.0 ? -1.0 : s > 1.0 ? 1.0 : s; }
+
+static void head_row(const mli_model *m, int what, const float *s, double *out) {
+    int64_t k = m->stages[m->n_stages - 1].n_out;
+    if (what == MLI_OUT_DECISION || m->head == MLI__HEAD_IDENTITY) {
+        for (int64_t i = 0; i < k; ++i)
+            out[i] = s[i];
+        return;
+    }
+    switch (m->head) {
+    case MLI__HEAD_BINARY_LOGISTIC:
+    case MLI__HEAD_BINARY_SIGN:
+    case MLI__HEAD_BINARY_MHUBER:
+        if (what == MLI_OUT_PREDICT) {
+            out[0] = s[0] > 0.0f ? 1.0 : 0.0;
+        } else {
+            double p = m->head == MLI__HEAD_BINARY_LOGISTIC ? sigmoid(s[0]) : (clip1(s[0]) + 1.0) / 2.0;
+            out[0] = 1.0 - p;
+            out[1] = p;
+        }
+        return;
+    default: break;
+    }
+    if (what == MLI_OUT_PREDICT) {
+        out[0] = (double)argmax(s, k);
+        return;
+    }
+    double sum = 0.0;
+    if (m->head == MLI__HEAD_MULTINOMIAL) {
+        double mx = -INFINITY;
+        for (int64_t i = 0; i < k; ++i)
+            mx = s[i] > mx ? s[i] : mx;
+        for (int64_t i = 0; i < k; ++i)
+            sum += out[i] = exp(s[i] - mx);
+    } else if (m->head == MLI__HEAD_OVR_LOGISTIC) {
+        for (int64_t i = 0; i < k; ++i)
+            sum += out[i] = sigmoid(s[i]);
+    } else { /* ovr modified huber: all-zero rows become uniform, as in scikit-learn */
+        for (int64_t i = 0; i < k; ++i)
+            sum += out[i] = (clip1(s[i]) + 1.0) / 2.0;
+        if (sum == 0.0) {
+            for (int64_t i = 0; i < k; ++i)
+                out[i] = 1.0;
+            sum = (double)k;
+        }
+    }
+    for (int64_t i = 0; i < k; ++i)
+        out[i] /= sum;
+}
+
+static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, float *scratch, int64_t block) {
+    float *buf[2] = {scratch, scratch + block * j->m->width_max};
+    for (int64_t r = r0; r < r1; r += block) {
+        int64_t nb = r1 - r < block ? r1 - r : block, ld;
+        const float *scores = forward(j, r, nb, buf, &ld);
+        for (int64_t i = 0; i < nb; ++i)
+            head_row(j->m, j->what, scores + i * ld, j->out + (r + i) * j->out_cols);
+    }
+}
+
+/* A pool task: blocks [b0, b1) of MLI_BLOCK_ROWS rows, with scratch of its own. */
+static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
+    predict_job *j = ctx;
+    float *scratch = malloc(sizeof(float) * 2 * MLI_BLOCK_ROWS * (size_t)j->m->width_max);
+    if (!scratch) {
+        atomic_store(&j->oom, 1);
+        return;
+    }
+    run_rows_with(j, b0 * MLI_BLOCK_ROWS, b1 * MLI_BLOCK_ROWS, scratch, MLI_BLOCK_ROWS);
+    free(scratch);
+}
+
+static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
+                      double *out, int64_t out_len, int what) {
+    if (!m)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
+    if (dtype != MLI_F32 && dtype != MLI_F64)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: dtype (%d) is neither MLI_F32 nor MLI_F64", fn, (int)dtype);
+    if (rows < 0)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: rows (%lld) is negative", fn, (long long)rows);
+    if (ldx < m->n_features)
+        return mli__fail(MLI_ERR_SHAPE, "%s: ldx (%lld) is smaller than the model's %lld features", fn, (long long)ldx,
+                         (long long)m->n_features);
+    int64_t cols = what == MLI_OUT_PREDICT ? m->n_outputs : what == MLI_OUT_PROBA ? m->n_classes : m->n_decision;
+    if (what == MLI_OUT_PROBA && !m->has_proba)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no predict_proba", fn,
+                         mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "unknown source");
+    if (what == MLI_OUT_DECISION && m->n_decision == 0)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no decision_function", fn,
+                         mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "unknown source");
+    int64_t need, extent;
+    if (!mli__mul_ok(rows, cols, &need) || (rows > 0 && (!mli__mul_ok(rows - 1, ldx, &extent) ||
+                                                         !mli__mul_ok(extent + m->n_features, 8, &extent))))
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %lld rows overflow the addressable size", fn, (long long)rows);
+    if (rows == 0)
+        return MLI_OK;
+    if (!x)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: x is NULL but rows is %lld", fn, (long long)rows);
+    if (!out)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+    if (out_len < need)
+        return mli__fail(MLI_ERR_SHAPE, "%s: out holds %lld values but %lld rows x %lld columns need %lld", fn,
+                         (long long)out_len, (long long)rows, (long long)cols, (long long)need);
+    const mli__kernels *kt = mli__get_kernels();
+    if (!kt)
+        return MLI_ERR_UNSUPPORTED;
+
+    predict_job j = {.m = m, .kt = kt, .x = x, .f64 = dtype == MLI_F64, .ldx = ldx, .what = what, .out = out,
+                     .out_cols = cols};
+    atomic_init(&j.oom, 0);
+    int64_t blocks = (rows + MLI_BLOCK_ROWS - 1) / MLI_BLOCK_ROWS;
+    if (blocks == 1 || mli__num_threads() == 1) {
+        int64_t block = rows < MLI_BLOCK_ROWS ? rows : MLI_BLOCK_ROWS;
+        size_t floats = 2 * (size_t)block * (size_t)m->width_max;
+        if (floats <= MLI_STACK_FLOATS) {
+            float stack[MLI_STACK_FLOATS];
+            run_rows_with(&j, 0, rows, stack, block);
+            return MLI_OK;
+        }
+        float *scratch = malloc(floats * sizeof(float));
+        if (!scratch)
+            return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn, floats * 4);
+        run_rows_with(&j, 0, rows, scratch, block);
+        free(scratch);
+        return MLI_OK;
+    }
+    /* Full blocks go to the pool; a partial last block runs here afterwards. */
+    int64_t full = rows / MLI_BLOCK_ROWS;
+    if (full > 0)
+        mli__parallel_for(full, 2, run_blocks, &j);
+    if (rows > full * MLI_BLOCK_ROWS) {
+        float *scratch = malloc(sizeof(float) * 2 * MLI_BLOCK_ROWS * (size_t)m->width_max);
+        if (!scratch)
+            atomic_store(&j.oom, 1);
+        else
+            run_rows_with(&j, full * MLI_BLOCK_ROWS, rows, scratch, MLI_BLOCK_ROWS);
+        free(scratch);
+    }
+    if (atomic_load(&j.oom))
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate scratch for a block of rows", fn);
+    return MLI_OK;
+}
+
+mli_status mli_model_predict(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
+                             double *out, int64_t out_len) {
+    return run("mli_model_predict", m, x, dtype, rows, ldx, out, out_len, MLI_OUT_PREDICT);
+}
+
+mli_status mli_model_predict_proba(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
+                                   double *out, int64_t out_len) {
+    return run("mli_model_predict_proba", m, x, dtype, rows, ldx, out, out_len, MLI_OUT_PROBA);
+}
+
+mli_status mli_model_decision_function(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
+                                       double *out, int64_t out_len) {
+    return run("mli_model_decision_function", m, x, dtype, rows, ldx, out, out_len, MLI_OUT_DECISION);
+}
