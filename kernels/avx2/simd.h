@@ -27,7 +27,14 @@ MLI_INLINE vf vf_load_n(const float *p, int64_t n, float fill) {
     return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
 }
 MLI_INLINE void vf_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
-MLI_INLINE void vf_store_n(float *p, vf v, int64_t n) { _mm256_maskstore_ps(p, vf_mask(n), v); }
+/* Not vmaskmovps: on AMD cores its store form is microcoded and costs tens of cycles,
+ * which dominated short rows. A spill and a short copy is cheaper everywhere. */
+MLI_INLINE void vf_store_n(float *p, vf v, int64_t n) {
+    float tmp[8];
+    _mm256_storeu_ps(tmp, v);
+    for (int64_t i = 0; i < n && i < 8; ++i)
+        p[i] = tmp[i];
+}
 /* Non-temporal store to a VL*4-byte aligned address; call vf_stream_fence() after. */
 MLI_INLINE void vf_stream(float *p, vf v) { _mm256_stream_ps(p, v); }
 MLI_INLINE void vf_stream_fence(void) { _mm_sfence(); }
@@ -35,6 +42,12 @@ MLI_INLINE vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
 MLI_INLINE vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 MLI_INLINE vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
 MLI_INLINE vf vf_div(vf a, vf b) { return _mm256_div_ps(a, b); }
+/* 1 / b to ~1 ulp: the 12-bit estimate refined by one Newton step; b must be finite
+ * (an infinite b gives NaN). Much cheaper than a division. */
+MLI_INLINE vf vf_recip(vf b) {
+    vf r = _mm256_rcp_ps(b);
+    return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(b, r, _mm256_set1_ps(1.0f)), r);
+}
 MLI_INLINE vf vf_fmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 /* x86 semantics: when either operand is NaN the SECOND is returned. */
 MLI_INLINE vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }

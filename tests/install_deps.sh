@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# install_deps.sh — installs what the test suite needs on Debian/Ubuntu, only what is
+# missing: the C toolchain and libraries from apt, and a Python virtual environment
+# (build-ci/venv) with numpy, scikit-learn and pytest from PyPI for tests/python.
+# Sourced by tests/run_all.sh; sets MLI_PYTHON to the venv's interpreter.
+set -euo pipefail
+
+_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+_apt_packages=(cmake gcc g++ make libc6-dev pkg-config binutils libopenblas-dev zlib1g-dev libcmocka-dev
+    python3 python3-venv python3-pip)
+
+_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+if command -v dpkg-query >/dev/null 2>&1; then
+    _missing=()
+    for p in "${_apt_packages[@]}"; do
+        _installed "$p" || _missing+=("$p")
+    done
+    # A python3 from elsewhere (pyenv, a distribution image) with venv support will do.
+    if command -v python3 >/dev/null && python3 -c "import venv, ensurepip" 2>/dev/null; then
+        _keep=()
+        for p in "${_missing[@]}"; do [[ "$p" == python3* ]] || _keep+=("$p"); done
+        _missing=("${_keep[@]+"${_keep[@]}"}")
+    fi
+    if ((${#_missing[@]})); then
+        echo "==> apt-get install ${_missing[*]}"
+        _sudo=()
+        [[ "$(id -u)" == 0 ]] || _sudo=(sudo)
+        export DEBIAN_FRONTEND=noninteractive
+        "${_sudo[@]}" apt-get update -qq
+        "${_sudo[@]}" apt-get install -y -qq --no-install-recommends "${_missing[@]}"
+    else
+        echo "==> apt packages present"
+    fi
+fi
+
+_venv="${MLI_VENV:-$_root/build-ci/venv}"
+if [[ ! -x "$_venv/bin/python" ]]; then
+    echo "==> python3 -m venv $_venv"
+    mkdir -p "$(dirname "$_venv")"
+    python3 -m venv "$_venv"
+fi
+if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest" 2>/dev/null; then
+    echo "==> pip install numpy scikit-learn pytest (into $_venv)"
+    "$_venv/bin/python" -m pip install -q --disable-pip-version-check numpy scikit-learn pytest
+fi
+export MLI_PYTHON="$_venv/bin/python"

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# run_all.sh — the whole test suite, as CI runs it: installs what is missing
+# (tests/install_deps.sh), then a Release build with -Werror and every ctest test, the
+# Python suite (pytest, against that build), the C suite again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, and the threading tests under ThreadSanitizer. Exits non-zero
+# if any stage fails; benchmarks are built (so they stay warning-free) but not run.
+#
+#   bash tests/run_all.sh                       all stages
+#   MLI_STAGES="release asan" bash tests/run_all.sh   a subset
+# Build trees go to build-ci/<stage> (MLI_CI_BUILD_ROOT overrides).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build_root="${MLI_CI_BUILD_ROOT:-$root/build-ci}"
+stages="${MLI_STAGES:-release python asan tsan}"
+jobs="$(nproc 2>/dev/null || echo 2)"
+
+# shellcheck source=tests/install_deps.sh
+source "$root/tests/install_deps.sh"
+
+declare -a summary=()
+failed=0
+
+run_python() {
+    local lib="$build_root/release/libmlinfer.so" log="$build_root/python.log"
+    echo
+    echo "=== [python] pytest tests/python (MLINFER_LIBRARY=$lib)"
+    if [[ ! -e "$lib" ]]; then
+        summary+=("python: no release build to test"); failed=1; return
+    fi
+    local rc=0
+    MLINFER_LIBRARY="$lib" "$MLI_PYTHON" -m pytest -q -p no:cacheprovider "$root/tests/python" 2>&1 |
+        tee "$log" || rc=$?
+    local line
+    line="$(grep -E '^=* ?[0-9]+ (passed|failed)' "$log" | tail -n 1 || true)"
+    if ((rc != 0)); then
+        summary+=("python: ${line:-pytest FAILED (exit $rc)}"); failed=1
+    else
+        summary+=("python: ${line:-pytest passed}")
+    fi
+}
+
+# stage NAME CTEST_ARGS... -- CMAKE_ARGS...
+run_stage() {
+    local name="$1"; shift
+    local -a ctest_args=() cmake_args=()
+    while (($#)) && [[ "$1" != "--" ]]; do ctest_args+=("$1"); shift; done
+    shift
+    cmake_args=("$@")
+    local dir="$build_root/$name" log="$build_root/$name.ctest.log"
+    mkdir -p "$build_root"
+
+    echo
+    echo "=== [$name] configure: cmake ${cmake_args[*]}"
+    if ! cmake -S "$root" -B "$dir" "${cmake_args[@]}"; then
+        summary+=("$name: configure FAILED"); failed=1; return
+    fi
+    echo "=== [$name] build (-j$jobs)"
+    if ! cmake --build "$dir" -j "$jobs"; then
+        summary+=("$name: build FAILED"); failed=1; return
+    fi
+    echo "=== [$name] ctest --output-on-failure ${ctest_args[*]}"
+    local rc=0
+    (cd "$dir" && ctest --output-on-failure --no-tests=error -j "$jobs" "${ctest_args[@]}") 2>&1 | tee "$log" ||
+        rc=$?
+    local line
+    line="$(grep -E '^[0-9]+% tests passed' "$log" | tail -n 1 || true)"
+    if ((rc != 0)); then
+        summary+=("$name: ${line:-ctest FAILED (exit $rc)}"); failed=1
+    else
+        summary+=("$name: ${line:-ctest passed}")
+    fi
+}
+
+for stage in $stages; do
+    case "$stage" in
+    release)
+        run_stage release -- -DCMAKE_BUILD_TYPE=Release -DMLI_WERROR=ON -DMLI_BUILD_TESTS=ON \
+            -DMLI_BUILD_BENCHMARKS=ON
+        ;;
+    python)
+        run_python
+        ;;
+    asan)
+        ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}" \
+        UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+            run_stage asan -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLI_SANITIZE=address,undefined \
+            -DMLI_WERROR=ON -DMLI_BUILD_TESTS=ON -DMLI_BUILD_BENCHMARKS=OFF
+        ;;
+    tsan)
+        # die_after_fork=0: the fork test's child starts the library's threads again, which
+        # TSan refuses by default (it cannot vouch for a multithreaded parent's locks).
+        TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:die_after_fork=0}" \
+            run_stage tsan -R threads -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLI_SANITIZE=thread \
+            -DMLI_WERROR=ON -DMLI_BUILD_TESTS=ON -DMLI_BUILD_BENCHMARKS=OFF
+        ;;
+    *)
+        echo "run_all.sh: unknown stage '$stage' (expected release, python, asan, tsan)" >&2
+        exit 2
+        ;;
+    esac
+done
+
+echo
+echo "=== summary"
+for line in "${summary[@]}"; do
+    echo "  $line"
+done
+exit "$failed"
