@@ -177,6 +177,10 @@ mli_status mli_sgemm_bias_act(int64_t m, int64_t n, int64_t k, const float *a, i
 
 void mli__dense(const mli__kernels *kt, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
                 int64_t ldb, int trans_b, const float *bias, int act, float *c, int64_t ldc) {
+    if (n == 1 && !trans_b) { /* a k x 1 column is also a 1 x k row: use the dot-product kernel */
+        trans_b = 1;
+        ldb = k;
+    }
     mli__gemm_args g = {.m = m, .n = n, .k = k, .a = a, .a_rs = lda, .a_cs = 1, .b = b, .ldb = ldb,
                         .trans_b = trans_b, .alpha = 1.0f, .beta = 0.0f, .c = c, .ldc = ldc, .bias = bias,
                         .act = act};

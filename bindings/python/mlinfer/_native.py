@@ -65,7 +65,19 @@ _fn("mli_model_class_label_int", c_int, c_void_p, c_int64, POINTER(c_int64))
 _fn("mli_model_class_label_str", c_int, c_void_p, c_int64, POINTER(c_char_p))
 _fn("mli_model_meta", c_char_p, c_void_p, c_char_p)
 for _name in ("mli_model_predict", "mli_model_predict_proba", "mli_model_decision_function"):
-    _fn(_name, c_int, c_void_p, c_void_p, c_int, c_int64, c_int64, POINTER(c_double), c_int64)
+    _fn(_name, c_int, c_void_p, c_void_p, c_int, c_int64, c_int64, c_void_p, c_int64)
+
+_char = ctypes.c_char
+_addressof = ctypes.addressof
+
+
+def address(arr) -> int:
+    """The data address of a numpy array, fast: ctypes.from_buffer costs ~0.3 us where
+    arr.ctypes.data costs ~1 us, which matters for single-row predicts."""
+    try:
+        return _addressof(_char.from_buffer(arr))
+    except (TypeError, ValueError):  # read-only or empty buffers
+        return arr.ctypes.data
 
 
 def check(status: int) -> None:

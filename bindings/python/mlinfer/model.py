@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import ctypes
 import os
-from ctypes import POINTER, c_char_p, c_double, c_int64, c_void_p
+from ctypes import c_char_p, c_int64, c_void_p
 
 import numpy as np
 
 from . import _native
-from ._native import check, lib
+from ._native import address, check, lib
 
 _F32, _F64 = 0, 1
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _as_rows(X, n_features: int):
     """A C-contiguous 2-D float32/float64 view of X (zero-copy when it already is one)."""
+    if (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOATS and X.flags.c_contiguous
+            and X.shape[1] == n_features):
+        return X  # the common case, checked cheaply
     arr = np.asarray(X)
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
@@ -79,8 +85,10 @@ class Model:
         arr = _as_rows(X, self.n_features_in_)
         rows = arr.shape[0]
         out = np.empty((rows, cols), dtype=np.float64)
-        check(fn(self._h, arr.ctypes.data_as(c_void_p), _F64 if arr.dtype == np.float64 else _F32, rows,
-                 self.n_features_in_, out.ctypes.data_as(POINTER(c_double)), out.size))
+        status = fn(self._h, address(arr) if rows else None, _F64 if arr.dtype == _FLOATS[1] else _F32, rows,
+                    self.n_features_in_, address(out) if out.size else None, out.size)
+        if status:
+            check(status)
         return out
 
     def predict(self, X) -> np.ndarray:
