@@ -21,6 +21,12 @@ mli_status mli__fail(mli_status status, const char *fmt, ...) MLI_PRINTF(2, 3);
  * ISA forced through MLI_FORCE_ISA cannot run here. Filled once; read-only after. */
 const mli__kernels *mli__get_kernels(void);
 
+/* C = act(A * op(B) + bias) on the calling thread with the own kernels, for any m:
+ * the dense layer of the model runtimes (which parallelise over row blocks themselves).
+ * A is m x k (lda); B is k x n (ldb) or, with trans_b, n x k. No argument checks. */
+void mli__dense(const mli__kernels *kt, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                int64_t ldb, int trans_b, const float *bias, int act, float *c, int64_t ldc);
+
 /* Threads the library may use for one call (>= 1). */
 int mli__num_threads(void);
 
