@@ -141,8 +141,12 @@ static mli_status parse_entry(mli__container *c, uint32_t i, uint64_t table, uin
     const uint8_t *e = c->bytes + at;
     memcpy(s->name, e, 32);
     s->name[32] = 0;
-    if (memchr(e, 0, 32) == NULL || !valid_name(s->name))
-        return mli__fail(MLI_ERR_CORRUPT, "%s: section table entry %u at offset %llu: name is not NUL-terminated "
+    size_t name_len = strlen(s->name);
+    int padded = name_len < 32;
+    for (size_t q = name_len; q < 32 && padded; ++q)
+        padded = e[q] == 0;
+    if (!padded || !valid_name(s->name))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section table entry %u at offset %llu: name is not NUL-padded "
                          "[A-Za-z0-9_.] text", c->origin, i, (unsigned long long)at);
     s->dtype = e[32];
     s->flags = e[33];
@@ -193,6 +197,12 @@ static mli_status parse(mli__container *c) {
         return mli__fail(MLI_ERR_CORRUPT, "%s: header: format major version 0 does not exist", c->origin);
     if (rd32(h + 12) != 0)
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s: header: unknown flags 0x%08x at offset 12", c->origin, rd32(h + 12));
+    for (int q = 20; q < 24; ++q)
+        if (h[q] != 0)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: header: reserved byte at offset %d is not zero", c->origin, q);
+    for (int q = 40; q < 60; ++q)
+        if (h[q] != 0)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: header: reserved byte at offset %d is not zero", c->origin, q);
     uint64_t file_size = rd64(h + 32);
     if (file_size != c->size)
         return mli__fail(MLI_ERR_CORRUPT, "%s: header says the file is %llu bytes but it is %zu (truncated or "
@@ -231,12 +241,22 @@ static mli_status parse(mli__container *c) {
                            "(decompression bomb?)", c->origin, (unsigned long long)total, c->size);
         order[i] = s;
     }
-    if (st == MLI_OK) { /* payloads must not overlap */
+    if (st == MLI_OK) { /* payloads must not overlap, and every byte between them is 0 */
         qsort(order, c->n_sections, sizeof *order, by_offset);
         for (uint32_t i = 1; i < c->n_sections && st == MLI_OK; ++i)
             if (order[i]->stored_size > 0 && order[i - 1]->offset + order[i - 1]->stored_size > order[i]->offset)
                 st = mli__fail(MLI_ERR_CORRUPT, "%s: sections '%s' and '%s' overlap at offset %llu", c->origin,
                                order[i - 1]->name, order[i]->name, (unsigned long long)order[i]->offset);
+        uint64_t at = table_end;
+        for (uint32_t i = 0; i <= c->n_sections && st == MLI_OK; ++i) {
+            uint64_t next = i < c->n_sections ? order[i]->offset : c->size;
+            for (uint64_t q = at; q < next && st == MLI_OK; ++q)
+                if (c->bytes[q] != 0)
+                    st = mli__fail(MLI_ERR_CORRUPT, "%s: padding byte at offset %llu is not zero", c->origin,
+                                   (unsigned long long)q);
+            if (i < c->n_sections && order[i]->offset + order[i]->stored_size > at)
+                at = order[i]->offset + order[i]->stored_size;
+        }
     }
     free(order);
     for (uint32_t i = 0; i < c->n_sections && st == MLI_OK; ++i) {

@@ -9,7 +9,7 @@
 #define MLI_ISA avx512
 #define MLI_VL 16
 /* Vectors of accumulators per GEMM tile for MR rows (32 zmm registers). */
-#define MLI_GEMM_NV(mr) ((mr) == 1 ? 8 : (mr) == 2 ? 8 : (mr) <= 4 ? 4 : 3)
+#define MLI_GEMM_NV(mr) ((mr) == 1 ? 8 : (mr) == 2 ? 8 : (mr) <= 4 ? 4 : 2)
 #define MLI_INLINE static inline __attribute__((always_inline))
 
 typedef __m512 vf;

@@ -146,6 +146,9 @@ def _model(w: _Writer, est, n_in: int):
         w.meta["task"] = "classification"
         _labels(w, classes)
         k = len(classes)
+        rows = np.atleast_2d(np.asarray(est.coef_)).shape[0]
+        if rows != (1 if k == 2 else k):  # e.g. RidgeClassifier fitted on a multilabel indicator matrix
+            _fail(est, f"multi-label or multi-output classification (coef_ has {rows} rows for {k} classes)")
         _linear_stage(w, est.coef_, est.intercept_, n_in)
         if name.startswith("LogisticRegression"):
             head = _logistic_head(est, k)

@@ -45,6 +45,7 @@ class Model:
         self._task = int(lib.mli_model_task(self._h))
         self._n_classes = int(lib.mli_model_n_classes(self._h))
         self._n_decision = int(lib.mli_model_n_decision(self._h))
+        self._has_proba = bool(lib.mli_model_has_proba(self._h))
         self._y_2d = self.meta("y_ndim") == "2"
         self.classes_ = self._read_classes() if self._task == 1 else None
         names = self.meta("feature_names")
@@ -100,6 +101,8 @@ class Model:
     def predict_proba(self, X) -> np.ndarray:
         if not self.is_classifier:
             raise AttributeError("predict_proba is only available for classifiers")
+        if not self._has_proba:  # as scikit-learn: LinearSVC, SGDClassifier(loss='hinge'), ...
+            raise AttributeError(f"this model ({self.meta('source') or '?'}) has no predict_proba")
         return self._call(lib.mli_model_predict_proba, X, self._n_classes)
 
     def decision_function(self, X) -> np.ndarray:
