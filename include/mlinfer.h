@@ -133,9 +133,10 @@ typedef struct mli_model mli_model;
 typedef enum { MLI_TASK_REGRESSION = 0, MLI_TASK_CLASSIFICATION = 1 } mli_task;
 typedef enum { MLI_F32 = 0, MLI_F64 = 1 } mli_dtype;
 
-/* Loads a model file. Uncompressed files are memory-mapped and used in place. On
- * failure *out is set to NULL and mli_last_error() names the problem (file, section,
- * offset, field). Free with mli_model_free. */
+/* Loads a model file: reads it once into memory (uncompressed arrays are then used in
+ * place, never copied again), so replacing or rewriting the file later cannot affect a
+ * loaded model. On failure *out is set to NULL and mli_last_error() names the problem
+ * (file, section, offset, field). Free with mli_model_free. */
 MLI_API mli_status mli_model_load(const char *path, mli_model **out);
 /* Loads a model from `size` bytes at `data`; the bytes are copied, the caller keeps
  * ownership of `data`. */

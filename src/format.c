@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -200,7 +199,7 @@ static mli_status parse(mli__container *c) {
     for (int q = 20; q < 24; ++q)
         if (h[q] != 0)
             return mli__fail(MLI_ERR_CORRUPT, "%s: header: reserved byte at offset %d is not zero", c->origin, q);
-    for (int q = 40; q < 60; ++q)
+    for (int q = 44; q < 60; ++q)
         if (h[q] != 0)
             return mli__fail(MLI_ERR_CORRUPT, "%s: header: reserved byte at offset %d is not zero", c->origin, q);
     uint64_t file_size = rd64(h + 32);
@@ -216,6 +215,9 @@ static mli_status parse(mli__container *c) {
         return mli__fail(MLI_ERR_CORRUPT, "%s: header: section table at offset %llu with %u entries does not fit "
                          "in the file", c->origin, (unsigned long long)table, c->n_sections);
     uint64_t table_end = table + 64ull * c->n_sections;
+    if (crc_of(c->bytes + table, table_end - table) != rd32(h + 40))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section table: crc32 mismatch (table at offset %llu, crc at offset 40)",
+                         c->origin, (unsigned long long)table);
 
     c->sections = calloc(c->n_sections, sizeof *c->sections);
     mli__section **order = calloc(c->n_sections, sizeof *order);
@@ -236,17 +238,21 @@ static mli_status parse(mli__container *c) {
         total += s->size;
         if (s->flags & MLI__SEC_COMPRESSED)
             compressed_total += s->size;
-        if (st == MLI_OK && (total > MLI__MAX_TOTAL_BYTES || compressed_total / MLI__MAX_INFLATE_RATIO > c->size))
+        if (st == MLI_OK && (total > MLI__MAX_TOTAL_BYTES || compressed_total > MLI__MAX_INFLATE_RATIO * c->size))
             st = mli__fail(MLI_ERR_CORRUPT, "%s: sections decode to %llu bytes, over the limit for a %zu-byte file "
                            "(decompression bomb?)", c->origin, (unsigned long long)total, c->size);
         order[i] = s;
     }
     if (st == MLI_OK) { /* payloads must not overlap, and every byte between them is 0 */
         qsort(order, c->n_sections, sizeof *order, by_offset);
-        for (uint32_t i = 1; i < c->n_sections && st == MLI_OK; ++i)
-            if (order[i]->stored_size > 0 && order[i - 1]->offset + order[i - 1]->stored_size > order[i]->offset)
+        const mli__section *reach = order[0]; /* the section that ends furthest so far */
+        for (uint32_t i = 1; i < c->n_sections && st == MLI_OK; ++i) {
+            if (order[i]->stored_size > 0 && reach->offset + reach->stored_size > order[i]->offset)
                 st = mli__fail(MLI_ERR_CORRUPT, "%s: sections '%s' and '%s' overlap at offset %llu", c->origin,
-                               order[i - 1]->name, order[i]->name, (unsigned long long)order[i]->offset);
+                               reach->name, order[i]->name, (unsigned long long)order[i]->offset);
+            if (order[i]->offset + order[i]->stored_size > reach->offset + reach->stored_size)
+                reach = order[i];
+        }
         uint64_t at = table_end;
         for (uint32_t i = 0; i <= c->n_sections && st == MLI_OK; ++i) {
             uint64_t next = i < c->n_sections ? order[i]->offset : c->size;
@@ -281,8 +287,6 @@ void mli__container_close(mli__container *c) {
         for (uint32_t i = 0; i < c->n_sections; ++i)
             free(c->sections[i].owned);
     free(c->sections);
-    if (c->map)
-        munmap(c->map, c->size);
     free(c->copy);
     free((void *)c->origin);
     memset(c, 0, sizeof *c);
@@ -336,25 +340,44 @@ mli_status mli__container_open_file(const char *path, mli__container *c) {
         close(fd);
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
-    c->size = (size_t)stt.st_size;
-    if (c->size > 0) {
-        /* MAP_PRIVATE: the model keeps the bytes it validated even if the file is
-         * rewritten in place later (replacing the file, as a reload does, is safe). */
-        void *map = mmap(NULL, c->size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int err = errno;
-            close(fd);
-            mli__container_close(c);
-            return mli__fail(MLI_ERR_IO, "%s: cannot map %lld bytes: %s", path, (long long)stt.st_size, strerror(err));
-        }
-        c->map = map;
-        c->bytes = map;
+    /* Read, not mmap: a mapped file that is rewritten or truncated in place after loading
+     * would change a validated model under its readers, or kill the process with SIGBUS.
+     * A 64-byte aligned copy keeps every array aligned for its dtype. */
+    if ((uint64_t)stt.st_size > MLI__MAX_TOTAL_BYTES) {
+        close(fd);
+        mli__container_close(c);
+        return mli__fail(MLI_ERR_CORRUPT, "%s: %lld bytes is larger than any model this library reads", path,
+                         (long long)stt.st_size);
     }
-    close(fd);
+    c->size = (size_t)stt.st_size;
     if (c->size == 0) {
+        close(fd);
         mli__container_close(c);
         return mli__fail(MLI_ERR_CORRUPT, "%s: file is empty", path);
     }
+    if (posix_memalign(&c->copy, 64, c->size) != 0) {
+        c->copy = NULL;
+        close(fd);
+        mli__container_close(c);
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes to read it", path,
+                         (long long)stt.st_size);
+    }
+    size_t got = 0;
+    while (got < c->size) {
+        ssize_t n = read(fd, (char *)c->copy + got, c->size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int err = n < 0 ? errno : 0;
+            close(fd);
+            mli__container_close(c);
+            return err ? mli__fail(MLI_ERR_IO, "%s: read failed at offset %zu: %s", path, got, strerror(err))
+                       : mli__fail(MLI_ERR_CORRUPT, "%s: file shrank to %zu bytes while being read", path, got);
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    c->bytes = c->copy;
     mli_status st = parse(c);
     if (st != MLI_OK)
         mli__container_close(c);

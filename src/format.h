@@ -1,5 +1,5 @@
-/* format.h — the .mli container (docs/FORMAT.md): a checked section table over bytes that
- * are either memory-mapped from a file or owned by the container. */
+/* format.h — the .mli container (docs/FORMAT.md): a checked section table over bytes the
+ * container owns (read from a file, or copied from the caller's memory). */
 #ifndef MLI_FORMAT_H
 #define MLI_FORMAT_H
 
@@ -34,8 +34,7 @@ typedef struct mli__container {
     const char *origin; /* file path or "<memory>", for messages */
     const uint8_t *bytes;
     size_t size;
-    void *map;       /* mmap'd file, or NULL */
-    void *copy;      /* owned copy of an in-memory model, or NULL */
+    void *copy;      /* the bytes, 64-byte aligned, owned */
     uint16_t major, minor;
     uint32_t n_sections;
     mli__section *sections;

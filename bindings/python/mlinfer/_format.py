@@ -59,10 +59,12 @@ def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: b
         offset = _align(offset + len(stored))
     file_size = offset
     out = bytearray(file_size)
-    head = struct.pack("<8sHHIIIQQ20s", MAGIC, MAJOR, MINOR, 0, len(sections), 0, table_off, file_size, b"\0" * 20)
+    table_bytes = b"".join(table)
+    head = struct.pack("<8sHHIIIQQI16s", MAGIC, MAJOR, MINOR, 0, len(sections), 0, table_off, file_size,
+                       zlib.crc32(table_bytes) & 0xFFFFFFFF, b"\0" * 16)
     out[0:60] = head
     out[60:64] = struct.pack("<I", zlib.crc32(head) & 0xFFFFFFFF)
-    out[table_off:table_off + 64 * len(table)] = b"".join(table)
+    out[table_off:table_off + 64 * len(table)] = table_bytes
     for off, blob in blobs:
         out[off:off + len(blob)] = blob
     return bytes(out)

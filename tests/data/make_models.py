@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""make_models.py — regenerates the golden models in tests/data/ with the Python exporter,
+and, next to each NAME.mli, NAME.expected.txt: the metadata the C tests check, a few input
+rows and scikit-learn's outputs for them (float64, %.17g), so tests/model/ can check
+predictions without Python.
+
+    MLINFER_LIBRARY=build-hard/libmlinfer.so PYTHONPATH=bindings/python \
+        python3 tests/data/make_models.py            # from the repository root
+
+Deterministic: fixed seeds, fixed datasets (written with scikit-learn 1.9.1; another
+version may train slightly different weights, so regenerate both files together). After a run, regenerate the corrupt corpus
+(tests/data/corrupt/make_corrupt.py), which is derived from these files.
+
+NAME.expected.txt is whitespace-separated tokens:
+    task classification|regression
+    n_features F  n_outputs O  n_classes K  n_decision D  has_proba 0|1
+    labels none | labels int K v0 .. | labels str K s0 ..     (no spaces inside labels)
+    meta KEY VALUE                                                 (a few metadata checks)
+    input R F   then R*F values, row-major
+    predict R O then values (class indices 0..K-1 for classifiers)
+    proba R K   then values                                    (when has_proba)
+    decision R D then values                                   (when D > 0)
+    end
+"""
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+import numpy as np
+from sklearn.datasets import load_iris, make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from mlinfer.export import to_bytes
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROWS = 8
+MIN_MARGIN = 1e-3  # rows this close to a decision boundary are skipped: float32 may flip them
+MAX_FILE = 50_000
+
+
+def _fmt(v) -> str:
+    return "%.17g" % float(v)
+
+
+def _pick_rows(X, scores):
+    """The first ROWS rows whose top two scores (or the binary score and 0) differ by
+    at least MIN_MARGIN, so float32 arithmetic cannot change the predicted class."""
+    keep = []
+    for i in range(X.shape[0]):
+        s = np.atleast_1d(scores[i])
+        if s.shape[0] == 1:
+            margin = abs(s[0])
+        else:
+            top = np.sort(s)[::-1]
+            margin = top[0] - top[1]
+        if margin >= MIN_MARGIN:
+            keep.append(i)
+        if len(keep) == ROWS:
+            break
+    return X[keep]
+
+
+def _matrix(name, M) -> str:
+    M = np.asarray(M, dtype=np.float64)
+    if M.ndim == 1:
+        M = M[:, None]
+    lines = [f"{name} {M.shape[0]} {M.shape[1]}"]
+    lines += [" ".join(_fmt(v) for v in row) for row in M]
+    return "\n".join(lines)
+
+
+def write_model(name, est, X, compress=False, meta_checks=()):
+    model = est[-1] if hasattr(est, "steps") else est
+    classifier = hasattr(model, "classes_")
+    if classifier:
+        score_fn = est.decision_function if hasattr(est, "decision_function") else est.predict_proba
+        X = _pick_rows(X, score_fn(X))
+    else:
+        X = X[:ROWS]
+    data = to_bytes(est, compress=compress)
+    assert len(data) < MAX_FILE, f"{name}: {len(data)} bytes is over the {MAX_FILE}-byte budget"
+    with open(os.path.join(HERE, name + ".mli"), "wb") as f:
+        f.write(data)
+
+    out = []
+    n_features = X.shape[1]
+    if classifier:
+        classes = model.classes_
+        k = len(classes)
+        has_proba = hasattr(est, "predict_proba")
+        n_decision = 0
+        if hasattr(est, "decision_function"):
+            d = np.asarray(est.decision_function(X))
+            n_decision = 1 if d.ndim == 1 else d.shape[1]
+        out.append("task classification")
+        out.append(f"n_features {n_features} n_outputs 1 n_classes {k} n_decision {n_decision} "
+                   f"has_proba {int(has_proba)}")
+        if classes.dtype.kind in "iu":
+            out.append(f"labels int {k} " + " ".join(str(int(c)) for c in classes))
+        else:
+            assert all(" " not in str(c) for c in classes)
+            out.append(f"labels str {k} " + " ".join(str(c) for c in classes))
+    else:
+        y = np.asarray(est.predict(X))
+        n_out = 1 if y.ndim == 1 else y.shape[1]
+        out.append("task regression")
+        out.append(f"n_features {n_features} n_outputs {n_out} n_classes 0 n_decision 0 has_proba 0")
+        out.append("labels none")
+    for key, value in meta_checks:
+        out.append(f"meta {key} {value}")
+    out.append(_matrix("input", X))
+    if classifier:
+        pred = est.predict(X)
+        idx = np.array([int(np.flatnonzero(model.classes_ == p)[0]) for p in pred])
+        out.append(_matrix("predict", idx))
+        if has_proba:
+            out.append(_matrix("proba", est.predict_proba(X)))
+        if n_decision:
+            out.append(_matrix("decision", est.decision_function(X)))
+    else:
+        out.append(_matrix("predict", est.predict(X)))
+    out.append("end\n")
+    with open(os.path.join(HERE, name + ".expected.txt"), "w") as f:
+        f.write("\n".join(out))
+    print(f"{name}.mli: {len(data)} bytes")
+
+
+def main():
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)  # small max_iter on purpose: tiny files
+    rng = np.random.RandomState(0)
+
+    X, y = make_classification(n_samples=300, n_features=8, n_informative=5, random_state=1)
+    write_model("logreg_binary", LogisticRegression(max_iter=1000).fit(X, y), X,
+                meta_checks=[("task", "classification"), ("head", "binary_logistic"), ("stage.0.kind", "linear")])
+
+    iris = load_iris()
+    Xi, yi = iris.data, iris.target_names[iris.target]  # string labels
+    perm = rng.permutation(len(Xi))
+    write_model("logreg_multi_strlabels", LogisticRegression(max_iter=2000).fit(Xi, yi), Xi[perm],
+                meta_checks=[("head", "multinomial"), ("class_labels", "str")])
+
+    Xr, yr = make_regression(n_samples=200, n_features=6, n_targets=3, noise=0.5, random_state=2)
+    write_model("ridge_multi", Ridge(alpha=0.7).fit(Xr, yr), Xr,
+                meta_checks=[("task", "regression"), ("head", "identity"), ("n_outputs", "3")])
+
+    Xc, yc = make_classification(n_samples=400, n_features=10, n_informative=6, n_classes=3,
+                                 n_clusters_per_class=1, random_state=3)
+    labels = np.array([-7, 3, 42])[yc]  # integer labels that are not 0..K-1
+    Xc = Xc * 5.0 + 2.0  # give the scaler something to do
+    mlp = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16, 8), max_iter=600, random_state=0))
+    write_model("mlp_pipeline", mlp.fit(Xc, labels), Xc,
+                meta_checks=[("stages", "2"), ("stage.0.kind", "affine"), ("stage.1.kind", "mlp"),
+                             ("class_labels", "int")])
+
+    # compressed: every section over 256 bytes is a zlib stream
+    Xm, ym = make_regression(n_samples=300, n_features=12, noise=1.0, random_state=4)
+    mlpr = make_pipeline(MinMaxScaler(clip=True),
+                         MLPRegressor(hidden_layer_sizes=(24,), activation="tanh", max_iter=800, random_state=0))
+    write_model("mlp_regressor_z", mlpr.fit(Xm, ym), Xm, compress=True,
+                meta_checks=[("stage.0.clip", "1"), ("stage.1.activation", "tanh")])
+
+    Xs, ys = make_classification(n_samples=300, n_features=5, n_informative=3, n_classes=4,
+                                 n_clusters_per_class=1, random_state=5)
+    sgd = SGDClassifier(loss="modified_huber", random_state=0, max_iter=50, tol=None).fit(Xs, ys)
+    write_model("sgd_ovr_mhuber", sgd, Xs, meta_checks=[("head", "ovr_modified_huber")])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
