@@ -72,8 +72,8 @@ static int cmd_info(const char *path) {
             print_label(stdout, m, i);
         }
         printf("%s]\n", mli_model_n_classes(m) > 20 ? ", ..." : "");
-        printf("outputs:    predict, %sdecision_function%s\n", mli_model_has_proba(m) ? "predict_proba, " : "",
-               mli_model_n_decision(m) ? "" : " (none)");
+        printf("outputs:    predict%s%s\n", mli_model_has_proba(m) ? ", predict_proba" : "",
+               mli_model_n_decision(m) ? ", decision_function" : "");
     } else {
         printf("outputs:    %lld\n", (long long)mli_model_n_outputs(m));
     }

@@ -1,0 +1,110 @@
+"""The `mlinfer` command: `info` and `predict` on exported models, checked against
+scikit-learn and mlinfer.load on the same rows; malformed input names its line."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris, make_regression
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+@pytest.fixture(scope="module")
+def cli(mlinfer):
+    lib = os.environ.get("MLINFER_LIBRARY") or mlinfer._native.lib._name
+    exe = os.path.join(os.path.dirname(os.path.abspath(lib)), "mlinfer")
+    if not os.access(exe, os.X_OK):
+        pytest.skip(f"no mlinfer executable next to {lib}")
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.dirname(os.path.abspath(lib)))
+
+    def run(*args, input=None):
+        return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, env=env, input=input,
+                              timeout=60)
+    return run
+
+
+@pytest.fixture(scope="module")
+def iris_model(mlinfer, tmp_path_factory):
+    X, y = load_iris(return_X_y=True)
+    names = load_iris().target_names[y]
+    est = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, names)
+    path = tmp_path_factory.mktemp("cli") / "iris.mli"
+    mlinfer.export(est, path)
+    return est, path, X
+
+
+def write_csv(path, X, header=True):
+    with open(path, "w") as f:
+        if header:
+            f.write(",".join(f"f{i}" for i in range(X.shape[1])) + "\n")
+        for row in X:
+            f.write(",".join(repr(float(v)) for v in row) + "\n")
+
+
+def test_info(cli, iris_model):
+    _, path, _ = iris_model
+    r = cli("info", path)
+    assert r.returncode == 0, r.stderr
+    for text in ("classification", "features:   4", "setosa", "affine -> linear -> multinomial", "load time"):
+        assert text in r.stdout, r.stdout
+
+
+def test_predict_labels_and_proba(cli, iris_model, tmp_path):
+    est, path, X = iris_model
+    csv = tmp_path / "x.csv"
+    write_csv(csv, X)
+    out = tmp_path / "y.csv"
+    r = cli("predict", path, csv, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert out.read_text().split() == list(est.predict(X))
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().split("\n")
+    assert lines[0] == "proba_setosa,proba_versicolor,proba_virginica"
+    got = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    np.testing.assert_allclose(got, est.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_predict_regression_streams_many_rows(cli, mlinfer, tmp_path):
+    X, y = make_regression(10_000, 7, random_state=0)  # more than one 4096-row batch
+    est = Ridge().fit(X, y)
+    path = tmp_path / "r.mli"
+    mlinfer.export(est, path)
+    csv = tmp_path / "x.csv"
+    write_csv(csv, X, header=False)
+    r = cli("predict", path, csv)
+    assert r.returncode == 0, r.stderr
+    got = np.array(r.stdout.split(), dtype=np.float64)
+    np.testing.assert_array_equal(got.astype(np.float32), mlinfer.load(path).predict(X).astype(np.float32))
+
+
+def test_bad_rows_name_their_line(cli, iris_model, tmp_path):
+    _, path, X = iris_model
+    csv = tmp_path / "bad.csv"
+    write_csv(csv, X[:5])
+    lines = csv.read_text().split("\n")
+    lines[3] = "1.0,2.0,abc,4.0"
+    csv.write_text("\n".join(lines))
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and ":4: column 3 is not a number" in r.stderr, r.stderr
+    lines[3] = "1.0,2.0"
+    csv.write_text("\n".join(lines))
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and ":4: 2 columns, but the model takes 4 features" in r.stderr, r.stderr
+
+
+def test_errors(cli, iris_model, tmp_path):
+    _, path, _ = iris_model
+    r = cli("info", tmp_path / "missing.mli")
+    assert r.returncode == 1 and "cannot open" in r.stderr
+    junk = tmp_path / "junk.mli"
+    junk.write_bytes(b"\x80\x04\x95 a pickle, not a model" * 4)
+    r = cli("info", junk)
+    assert r.returncode == 1 and "not an .mli model file" in r.stderr
+    assert cli("frobnicate").returncode == 2
+    r = cli("predict", path, "-", input="5.1,3.5,1.4,0.2\n")
+    assert r.returncode == 0 and r.stdout.strip() == "setosa", r.stderr
