@@ -52,18 +52,21 @@ static int fits_int(int64_t v) { return v <= INT_MAX; }
  * to a warm worker (~0.2 us) would cost more than it saves. */
 #define MLI_GEMM_PARALLEL_MIN_WORK (1 << 15)
 
+/* Fewer rows than this are bound by streaming B through the caches, not by arithmetic:
+ * measured (benchmarks/README.md), splitting 1-3 rows across cores is slower than one
+ * core, from 4 rows on it is 1.3-1.6x faster. */
+#define MLI_GEMM_PARALLEL_MIN_M 4
+
 static int parallel_pays(int64_t m, int64_t n, int64_t k) {
     int64_t work;
-    /* One row is bound by streaming B through the caches, not by arithmetic: measured,
-     * splitting it across cores gains nothing. */
-    return m >= 2 && mli__num_threads() > 1 && mli__mul_ok(m, n, &work) && mli__mul_ok(work, k, &work) &&
+    return m >= MLI_GEMM_PARALLEL_MIN_M && mli__num_threads() > 1 && mli__mul_ok(m, n, &work) && mli__mul_ok(work, k, &work) &&
            work >= MLI_GEMM_PARALLEL_MIN_WORK;
 }
 
 /* Which engine serves a plain GEMM, by measurement (benchmarks/README.md): the own
- * kernels for one row (no packing: faster than OpenBLAS) and for up to 8 rows when they
- * can spread over cores; OpenBLAS for 2-8 rows on one thread (its packed kernel overlaps
- * the L2 stream and the FMAs better there) and for everything larger. */
+ * kernels for one row (no packing; on par with OpenBLAS) and for 4-8 rows when they can
+ * spread over cores; OpenBLAS for 2-8 rows on one thread (its kernel overlaps the L2
+ * stream and the FMAs better there), for 2-3 rows, and for everything larger. */
 static int use_own_kernels(int64_t m, int64_t n, int64_t k) {
     return m == 1 || (m <= MLI_GEMM_SMALL_M && parallel_pays(m, n, k));
 }

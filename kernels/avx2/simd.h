@@ -42,12 +42,6 @@ MLI_INLINE vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
 MLI_INLINE vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 MLI_INLINE vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
 MLI_INLINE vf vf_div(vf a, vf b) { return _mm256_div_ps(a, b); }
-/* 1 / b to ~1 ulp: the 12-bit estimate refined by one Newton step; b must be finite
- * (an infinite b gives NaN). Much cheaper than a division. */
-MLI_INLINE vf vf_recip(vf b) {
-    vf r = _mm256_rcp_ps(b);
-    return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(b, r, _mm256_set1_ps(1.0f)), r);
-}
 MLI_INLINE vf vf_fmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 /* x86 semantics: when either operand is NaN the SECOND is returned. */
 MLI_INLINE vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
