@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # install_deps.sh — installs what the test suite needs on Debian/Ubuntu, only what is
 # missing: the C toolchain and libraries from apt, and a Python virtual environment
-# (build-ci/venv) with numpy, scikit-learn and pytest from PyPI for tests/python.
-# Sourced by tests/run_all.sh; sets MLI_PYTHON to the venv's interpreter.
+# (build-ci/venv) from PyPI for the Python suites: numpy, scikit-learn, pytest; fastapi and
+# httpx (the FastAPI example); kubernetes-validate (the deployment manifests).
+# Sourced by tests/run_all.sh; sets MLI_PYTHON to the venv's interpreter. With
+# MLI_DEPS_PYTHON=0 only the apt packages are installed (enough to build and serve).
 set -euo pipefail
 
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _apt_packages=(cmake gcc g++ make libc6-dev pkg-config binutils libopenblas-dev zlib1g-dev libcmocka-dev
-    python3 python3-venv python3-pip)
+    libmicrohttpd-dev libcjson-dev python3 python3-venv python3-pip)
 
 _installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
@@ -34,14 +36,19 @@ if command -v dpkg-query >/dev/null 2>&1; then
     fi
 fi
 
+if [[ "${MLI_DEPS_PYTHON:-1}" == 0 ]]; then
+    return 0 2>/dev/null || exit 0
+fi
+
 _venv="${MLI_VENV:-$_root/build-ci/venv}"
 if [[ ! -x "$_venv/bin/python" ]]; then
     echo "==> python3 -m venv $_venv"
     mkdir -p "$(dirname "$_venv")"
     python3 -m venv "$_venv"
 fi
-if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest" 2>/dev/null; then
-    echo "==> pip install numpy scikit-learn pytest (into $_venv)"
-    "$_venv/bin/python" -m pip install -q --disable-pip-version-check numpy scikit-learn pytest
+_pip_packages=(numpy scikit-learn pytest fastapi httpx kubernetes-validate)
+if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest, fastapi, httpx, kubernetes_validate" 2>/dev/null; then
+    echo "==> pip install ${_pip_packages[*]} (into $_venv)"
+    "$_venv/bin/python" -m pip install -q --disable-pip-version-check "${_pip_packages[@]}"
 fi
 export MLI_PYTHON="$_venv/bin/python"

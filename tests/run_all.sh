@@ -24,12 +24,16 @@ failed=0
 run_python() {
     local lib="$build_root/release/libmlinfer.so" log="$build_root/python.log"
     echo
-    echo "=== [python] pytest tests/python (MLINFER_LIBRARY=$lib)"
+    local suites=()
+    for d in python server deploy; do
+        if [[ -d "$root/tests/$d" ]]; then suites+=("$root/tests/$d"); fi
+    done
+    echo "=== [python] pytest ${suites[*]#$root/} (MLINFER_LIBRARY=$lib)"
     if [[ ! -e "$lib" ]]; then
         summary+=("python: no release build to test"); failed=1; return
     fi
     local rc=0
-    MLINFER_LIBRARY="$lib" "$MLI_PYTHON" -m pytest -q -p no:cacheprovider "$root/tests/python" 2>&1 |
+    MLINFER_LIBRARY="$lib" "$MLI_PYTHON" -m pytest -q -p no:cacheprovider "${suites[@]}" 2>&1 |
         tee "$log" || rc=$?
     local line
     line="$(grep -E '^=* ?[0-9]+ (passed|failed)' "$log" | tail -n 1 || true)"

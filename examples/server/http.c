@@ -1,0 +1,430 @@
+/* http.c — request routing on libmicrohttpd. The body is collected in chunks and capped at
+ * MLI_MAX_BODY_BYTES; the bearer token and the size are checked before the body is read. */
+#include "http.h"
+
+#include "protocol.h"
+#include "server.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define CONNECTION_TIMEOUT_S 30u
+#define CONNECTION_LIMIT 4096u
+#define PER_IP_CONNECTION_LIMIT 1024u
+#define CONNECTION_MEMORY_LIMIT ((size_t)64 * 1024)
+#define MODEL_VERSION "1"
+
+struct request {
+    struct timespec t0;
+    enum endpoint ep;
+    int model_known;
+    int responded;
+    int too_large;
+    char *body;
+    size_t len, cap;
+};
+
+/* ---- responses --------------------------------------------------------------------------- */
+static enum MHD_Result send_buffer(struct server *s, struct MHD_Connection *conn, struct request *rq, int status,
+                                   char *text, size_t len, const char *type, const char *allow)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (status == 503)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (atomic_load(&s->draining)) /* let clients reconnect to a replica that stays */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - rq->t0.tv_sec) + (double)(t1.tv_nsec - rq->t0.tv_nsec) / 1e9;
+    metrics_request(&s->metrics, rq->ep, rq->model_known, status, secs);
+    rq->responded = 1;
+    return r;
+}
+
+static enum MHD_Result send_json(struct server *s, struct MHD_Connection *conn, struct request *rq, int status,
+                                 cJSON *body, const char *allow)
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    if (!text)
+        return MHD_NO;
+    return send_buffer(s, conn, rq, status, text, strlen(text), "application/json", allow);
+}
+
+static enum MHD_Result send_error(struct server *s, struct MHD_Connection *conn, struct request *rq, int status,
+                                  const char *allow, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static enum MHD_Result send_error(struct server *s, struct MHD_Connection *conn, struct request *rq, int status,
+                                  const char *allow, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return send_json(s, conn, rq, status, proto_error("%s", msg), allow);
+}
+
+/* ---- routing helpers ---------------------------------------------------------------------- */
+static int is_get(const char *method)
+{
+    return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+static enum endpoint classify(const char *url)
+{
+    if (strcmp(url, "/predict") == 0)
+        return EP_PREDICT;
+    if (strcmp(url, "/health") == 0 || strncmp(url, "/v2/health/live", 15) == 0)
+        return EP_HEALTH;
+    if (strcmp(url, "/ready") == 0 || strcmp(url, "/v2/health/ready") == 0)
+        return EP_READY;
+    if (strcmp(url, "/metrics") == 0)
+        return EP_METRICS;
+    if (strcmp(url, "/v2") == 0)
+        return EP_V2_SERVER;
+    if (strncmp(url, "/v2/models/", 11) == 0) {
+        size_t n = strlen(url);
+        return n >= 6 && strcmp(url + n - 6, "/infer") == 0 ? EP_V2_INFER : EP_V2_MODEL;
+    }
+    if (strncmp(url, "/v1/models/", 11) == 0)
+        return EP_V1_PREDICT;
+    return EP_OTHER;
+}
+
+/* Endpoints that stay open when MLI_API_KEY is set: probes and scraping. */
+static int is_open(const char *url)
+{
+    return strcmp(url, "/health") == 0 || strcmp(url, "/ready") == 0 || strcmp(url, "/metrics") == 0 ||
+           strcmp(url, "/v2/health/live") == 0 || strcmp(url, "/v2/health/ready") == 0;
+}
+
+/* Constant-time in the token's content: every byte of the key is always compared. */
+static int token_ok(const char *key, const char *header)
+{
+    if (!header || strncasecmp(header, "Bearer ", 7) != 0)
+        return 0;
+    const char *given = header + 7;
+    size_t klen = strlen(key), glen = strlen(given);
+    unsigned diff = (unsigned)(klen ^ glen);
+    for (size_t i = 0; i < klen; i++)
+        diff |= (unsigned char)key[i] ^ (unsigned char)(i < glen ? given[i] : 0);
+    return diff == 0;
+}
+
+static int is_ready(struct server *s)
+{
+    if (atomic_load(&s->draining))
+        return 0;
+    struct model_ref *m = registry_acquire(&s->reg);
+    model_ref_release(m);
+    return m != NULL;
+}
+
+/* ---- endpoints ------------------------------------------------------------------------------ */
+static enum MHD_Result health(struct server *s, struct MHD_Connection *conn, struct request *rq, int v2)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (v2)
+        cJSON_AddBoolToObject(o, "live", 1);
+    else
+        cJSON_AddStringToObject(o, "status", "ok");
+    return send_json(s, conn, rq, 200, o, NULL);
+}
+
+static enum MHD_Result ready(struct server *s, struct MHD_Connection *conn, struct request *rq, int v2)
+{
+    int ok = is_ready(s);
+    cJSON *o = cJSON_CreateObject();
+    if (v2)
+        cJSON_AddBoolToObject(o, "ready", ok);
+    else
+        cJSON_AddStringToObject(o, "status", ok ? "ready" : "not ready");
+    if (!ok)
+        cJSON_AddStringToObject(o, "error", atomic_load(&s->draining) ? "server is draining" : "no model loaded");
+    return send_json(s, conn, rq, ok ? 200 : 503, o, NULL);
+}
+
+static enum MHD_Result metrics(struct server *s, struct MHD_Connection *conn, struct request *rq)
+{
+    size_t len = 0;
+    char *text = metrics_render(&s->metrics, &len);
+    if (!text)
+        return send_error(s, conn, rq, 500, NULL, "out of memory rendering metrics");
+    return send_buffer(s, conn, rq, 200, text, len, "text/plain; version=0.0.4; charset=utf-8", NULL);
+}
+
+static enum MHD_Result server_metadata(struct server *s, struct MHD_Connection *conn, struct request *rq)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", "mlinfer-server");
+    cJSON_AddStringToObject(o, "version", mli_version());
+    cJSON_AddArrayToObject(o, "extensions"); /* binary_tensor_data: not implemented yet */
+    return send_json(s, conn, rq, 200, o, NULL);
+}
+
+/* A model addressed by name (and version): the served model, or a 404 already sent. */
+static struct model_ref *find_model(struct server *s, struct MHD_Connection *conn, struct request *rq,
+                                    const char *name, size_t name_len, const char *version, size_t version_len,
+                                    enum MHD_Result *r)
+{
+    if (name_len != strlen(s->reg.name) || strncmp(name, s->reg.name, name_len) != 0) {
+        *r = send_error(s, conn, rq, 404, NULL, "unknown model '%.*s'", (int)(name_len < 200 ? name_len : 200),
+                        name);
+        return NULL;
+    }
+    rq->model_known = 1;
+    if (version && (version_len != strlen(MODEL_VERSION) || strncmp(version, MODEL_VERSION, version_len) != 0)) {
+        *r = send_error(s, conn, rq, 404, NULL, "unknown version '%.*s' of model '%s'",
+                        (int)(version_len < 64 ? version_len : 64), version, s->reg.name);
+        return NULL;
+    }
+    struct model_ref *m = registry_acquire(&s->reg);
+    if (!m)
+        *r = send_error(s, conn, rq, 503, NULL, "model '%s' is not loaded yet", s->reg.name);
+    return m;
+}
+
+/* /v2/models/{name}[/versions/{v}][/ready|/infer] */
+static enum MHD_Result v2_model(struct server *s, struct MHD_Connection *conn, struct request *rq, const char *url,
+                                const char *method)
+{
+    const char *name = url + strlen("/v2/models/");
+    const char *p = strchr(name, '/');
+    size_t name_len = p ? (size_t)(p - name) : strlen(name);
+    const char *version = NULL, *action = p ? p : "";
+    size_t version_len = 0;
+    if (strncmp(action, "/versions/", 10) == 0) {
+        version = action + 10;
+        const char *q = strchr(version, '/');
+        version_len = q ? (size_t)(q - version) : strlen(version);
+        action = q ? q : "";
+    }
+    int infer = strcmp(action, "/infer") == 0, rdy = strcmp(action, "/ready") == 0;
+    if (name_len == 0 || (version && version_len == 0) || (!infer && !rdy && *action))
+        return send_error(s, conn, rq, 404, NULL, "unknown path '%.200s'", url);
+    if (infer ? strcmp(method, MHD_HTTP_METHOD_POST) != 0 : !is_get(method))
+        return send_error(s, conn, rq, 405, infer ? "POST" : "GET, HEAD", "method %s not allowed on %.200s",
+                          method, url);
+
+    enum MHD_Result r = MHD_NO;
+    if (rdy && (name_len != strlen(s->reg.name) || strncmp(name, s->reg.name, name_len) != 0))
+        return send_error(s, conn, rq, 404, NULL, "unknown model '%.*s'", (int)(name_len < 200 ? name_len : 200),
+                          name);
+    struct model_ref *m = find_model(s, conn, rq, name, name_len, version, version_len, &r);
+    if (!m)
+        return r;
+    cJSON *out = NULL;
+    int status = 200;
+    if (infer) {
+        status = proto_v2_infer(m, &s->metrics, s->reg.name, MODEL_VERSION, rq->body ? rq->body : "", rq->len, &out);
+    } else if (rdy) {
+        int ok = !atomic_load(&s->draining);
+        out = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "name", s->reg.name);
+        cJSON_AddBoolToObject(out, "ready", ok);
+        status = ok ? 200 : 503;
+    } else {
+        out = proto_v2_model_metadata(m, s->reg.name, MODEL_VERSION);
+    }
+    model_ref_release(m);
+    return send_json(s, conn, rq, status, out, NULL);
+}
+
+/* /v1/models/{name}:predict (POST) and /v1/models/{name} (GET: status). */
+static enum MHD_Result v1_model(struct server *s, struct MHD_Connection *conn, struct request *rq, const char *url,
+                                const char *method)
+{
+    const char *name = url + strlen("/v1/models/");
+    const char *colon = strchr(name, ':');
+    int predict = colon && strcmp(colon, ":predict") == 0;
+    if ((colon && !predict) || strchr(name, '/') || !*name)
+        return send_error(s, conn, rq, 404, NULL, "unknown path '%.200s'", url);
+    if (predict ? strcmp(method, MHD_HTTP_METHOD_POST) != 0 : !is_get(method))
+        return send_error(s, conn, rq, 405, predict ? "POST" : "GET, HEAD", "method %s not allowed on %.200s",
+                          method, url);
+    enum MHD_Result r = MHD_NO;
+    struct model_ref *m = find_model(s, conn, rq, name, predict ? (size_t)(colon - name) : strlen(name), NULL, 0, &r);
+    if (!m)
+        return r;
+    cJSON *out = NULL;
+    int status = 200;
+    if (predict) {
+        status = proto_v1_predict(m, &s->metrics, rq->body ? rq->body : "", rq->len, &out);
+    } else {
+        out = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "name", s->reg.name);
+        cJSON_AddBoolToObject(out, "ready", !atomic_load(&s->draining));
+    }
+    model_ref_release(m);
+    return send_json(s, conn, rq, status, out, NULL);
+}
+
+static enum MHD_Result predict(struct server *s, struct MHD_Connection *conn, struct request *rq)
+{
+    struct model_ref *m = registry_acquire(&s->reg);
+    if (!m)
+        return send_error(s, conn, rq, 503, NULL, "no model loaded yet");
+    rq->model_known = 1;
+    cJSON *out = NULL;
+    int status = proto_predict(m, &s->metrics, rq->body ? rq->body : "", rq->len, &out);
+    model_ref_release(m);
+    return send_json(s, conn, rq, status, out, NULL);
+}
+
+static enum MHD_Result route(struct server *s, struct MHD_Connection *conn, struct request *rq, const char *url,
+                             const char *method)
+{
+    int get = is_get(method), post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    struct {
+        const char *path;
+        int post; /* else GET/HEAD */
+    } fixed[] = {{"/predict", 1}, {"/health", 0}, {"/ready", 0}, {"/metrics", 0}, {"/v2", 0},
+                 {"/v2/health/live", 0}, {"/v2/health/ready", 0}};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        if (strcmp(url, fixed[i].path) != 0)
+            continue;
+        if (fixed[i].post ? !post : !get)
+            return send_error(s, conn, rq, 405, fixed[i].post ? "POST" : "GET, HEAD",
+                              "method %s not allowed on %s", method, url);
+        switch (i) {
+        case 0: return predict(s, conn, rq);
+        case 1: return health(s, conn, rq, 0);
+        case 2: return ready(s, conn, rq, 0);
+        case 3: return metrics(s, conn, rq);
+        case 4: return server_metadata(s, conn, rq);
+        case 5: return health(s, conn, rq, 1);
+        default: return ready(s, conn, rq, 1);
+        }
+    }
+    if (strncmp(url, "/v2/models/", 11) == 0)
+        return v2_model(s, conn, rq, url, method);
+    if (strncmp(url, "/v1/models/", 11) == 0)
+        return v1_model(s, conn, rq, url, method);
+    return send_error(s, conn, rq, 404, NULL, "unknown path '%.200s'", url);
+}
+
+/* ---- libmicrohttpd callbacks ------------------------------------------------------------------ */
+static enum MHD_Result first_call(struct server *s, struct MHD_Connection *conn, struct request *rq, const char *url)
+{
+    if (s->cfg.api_key && !is_open(url) &&
+        !token_ok(s->cfg.api_key, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
+        return send_error(s, conn, rq, 401, NULL, "missing or wrong bearer token (Authorization: Bearer <key>)");
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes)
+        return send_error(s, conn, rq, 413, NULL, "request body of %s bytes exceeds the limit of %zu bytes", cl,
+                          s->cfg.max_body_bytes);
+    return MHD_YES;
+}
+
+static int append_body(struct server *s, struct request *rq, const char *data, size_t n)
+{
+    if (rq->too_large || n > s->cfg.max_body_bytes - rq->len) {
+        rq->too_large = 1;
+        free(rq->body);
+        rq->body = NULL;
+        rq->len = rq->cap = 0;
+        return 0;
+    }
+    if (rq->len + n + 1 > rq->cap) {
+        size_t cap = rq->cap ? rq->cap : 4096;
+        while (cap < rq->len + n + 1)
+            cap *= 2;
+        char *p = realloc(rq->body, cap);
+        if (!p)
+            return -1;
+        rq->body = p;
+        rq->cap = cap;
+    }
+    memcpy(rq->body + rq->len, data, n);
+    rq->len += n;
+    rq->body[rq->len] = '\0';
+    return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct server *s = cls;
+    struct request *rq = *con_cls;
+    if (!rq) {
+        if (!(rq = calloc(1, sizeof *rq)))
+            return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &rq->t0);
+        rq->ep = classify(url);
+        *con_cls = rq;
+        atomic_fetch_add(&s->metrics.inflight, 1);
+        return first_call(s, conn, rq, url);
+    }
+    if (*upload_data_size > 0) {
+        if (!rq->responded && append_body(s, rq, upload_data, *upload_data_size) != 0)
+            return MHD_NO;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (rq->responded)
+        return MHD_YES;
+    if (rq->too_large)
+        return send_error(s, conn, rq, 413, NULL, "request body exceeds the limit of %zu bytes",
+                          s->cfg.max_body_bytes);
+    enum MHD_Result r = route(s, conn, rq, url, method);
+    log_event(&s->log, LOG_DEBUG, "request", "method:s path:s bytes:i", method, url, (long long)rq->len);
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    struct server *s = cls;
+    struct request *rq = *con_cls;
+    if (!rq)
+        return;
+    atomic_fetch_sub(&s->metrics.inflight, 1);
+    free(rq->body);
+    free(rq);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct server *s = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_event(&s->log, LOG_WARN, "http", "message:s", msg);
+}
+
+struct MHD_Daemon *http_start(struct server *s)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_END);
+    return d;
+}

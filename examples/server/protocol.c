@@ -1,0 +1,523 @@
+/* protocol.c — JSON parsing, validation and prediction for the HTTP endpoints. */
+#include "protocol.h"
+
+#include "metrics.h"
+#include "registry.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERRLEN 256
+
+cJSON *proto_error(const char *fmt, ...)
+{
+    char msg[ERRLEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", msg);
+    return o;
+}
+
+/* Sets *out to an error body and returns `status`. */
+static int fail(cJSON **out, int status, const char *msg)
+{
+    *out = proto_error("%s", msg);
+    return status;
+}
+
+static cJSON *parse_object(const char *body, size_t len, char *err)
+{
+    if (len == 0) {
+        snprintf(err, ERRLEN, "empty request body: expected a JSON object");
+        return NULL;
+    }
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root) {
+        snprintf(err, ERRLEN, "malformed JSON in request body");
+        return NULL;
+    }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        snprintf(err, ERRLEN, "request body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+/* A double as the shortest JSON number that reads back exactly (cJSON's own printing can
+ * be one ulp off); null when it is not finite. */
+static cJSON *number_json(double v)
+{
+    if (!isfinite(v))
+        return cJSON_CreateNull();
+    char buf[32];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    return cJSON_CreateRaw(buf);
+}
+
+static cJSON *numbers_json(const double *v, int64_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int64_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, number_json(v[i]));
+    return a;
+}
+
+/* ---- rows ----------------------------------------------------------------------------- */
+static int number_value(const cJSON *v, const char *where, long long idx, double *out, char *err)
+{
+    if (!cJSON_IsNumber(v)) {
+        snprintf(err, ERRLEN, "%s[%lld]: expected a number", where, idx);
+        return -1;
+    }
+    if (!isfinite(v->valuedouble)) {
+        snprintf(err, ERRLEN, "%s[%lld]: value is not finite", where, idx);
+        return -1;
+    }
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int parse_row(const cJSON *row, int64_t n_features, double *dst, const char *where, char *err)
+{
+    if (!cJSON_IsArray(row)) {
+        snprintf(err, ERRLEN, "%s: expected an array of %lld numbers", where, (long long)n_features);
+        return -1;
+    }
+    int n = cJSON_GetArraySize(row);
+    if (n != n_features) {
+        snprintf(err, ERRLEN, "%s: expected %lld features, got %d", where, (long long)n_features, n);
+        return -1;
+    }
+    long long i = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, row)
+    {
+        if (number_value(v, where, i, &dst[i], err) != 0)
+            return -1;
+        i++;
+    }
+    return 0;
+}
+
+/* `instances`: a non-empty array of rows. Returns a malloc'd rows x n_features matrix. */
+static double *parse_instances(const cJSON *inst, int64_t n_features, int64_t *rows, char *err)
+{
+    if (!cJSON_IsArray(inst)) {
+        snprintf(err, ERRLEN, "instances: expected an array of rows");
+        return NULL;
+    }
+    int n = cJSON_GetArraySize(inst);
+    if (n == 0) {
+        snprintf(err, ERRLEN, "instances: empty, expected at least one row");
+        return NULL;
+    }
+    double *x = malloc((size_t)n * (size_t)n_features * sizeof *x);
+    if (!x) {
+        snprintf(err, ERRLEN, "out of memory for %d rows", n);
+        return NULL;
+    }
+    int r = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, inst)
+    {
+        char where[48];
+        snprintf(where, sizeof where, "instances[%d]", r);
+        if (parse_row(row, n_features, x + (size_t)r * (size_t)n_features, where, err) != 0) {
+            free(x);
+            return NULL;
+        }
+        r++;
+    }
+    *rows = n;
+    return x;
+}
+
+/* ---- predictions ----------------------------------------------------------------------- */
+/* Runs predict (or predict_proba) on `rows` rows; returns a malloc'd result or NULL. */
+static double *run(const struct model_ref *m, struct metrics *mt, const void *x, mli_dtype dtype, int64_t rows,
+                   int proba, char *err)
+{
+    int64_t cols = proba ? m->n_classes : m->n_outputs;
+    double *y = malloc((size_t)rows * (size_t)cols * sizeof *y);
+    if (!y) {
+        snprintf(err, ERRLEN, "out of memory for %lld rows", (long long)rows);
+        return NULL;
+    }
+    mli_status st = proba ? mli_model_predict_proba(m->model, x, dtype, rows, m->n_features, y, rows * cols)
+                          : mli_model_predict(m->model, x, dtype, rows, m->n_features, y, rows * cols);
+    if (st != MLI_OK) {
+        snprintf(err, ERRLEN, "prediction failed: %s", mli_last_error());
+        free(y);
+        return NULL;
+    }
+    if (!proba)
+        metrics_batch(mt, rows);
+    return y;
+}
+
+static cJSON *label_json(const struct model_ref *m, double cls)
+{
+    int64_t i = (int64_t)cls;
+    if (m->string_labels) {
+        const char *s = "";
+        mli_model_class_label_str(m->model, i, &s);
+        return cJSON_CreateString(s);
+    }
+    int64_t v = 0;
+    mli_model_class_label_int(m->model, i, &v);
+    return cJSON_CreateNumber((double)v);
+}
+
+static cJSON *prediction_json(const struct model_ref *m, const double *y, int64_t row)
+{
+    if (m->is_classifier)
+        return label_json(m, y[row]);
+    if (m->n_outputs == 1)
+        return number_json(y[row]);
+    return numbers_json(y + row * m->n_outputs, m->n_outputs);
+}
+
+static cJSON *proba_json(const struct model_ref *m, const double *p, int64_t row)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (int64_t c = 0; c < m->n_classes; c++) {
+        char key[32];
+        const char *k = key;
+        if (m->string_labels) {
+            mli_model_class_label_str(m->model, c, &k);
+        } else {
+            int64_t v = 0;
+            mli_model_class_label_int(m->model, c, &v);
+            snprintf(key, sizeof key, "%lld", (long long)v);
+        }
+        cJSON_AddItemToObject(o, k, number_json(p[row * m->n_classes + c]));
+    }
+    return o;
+}
+
+/* ---- POST /predict and V1 ------------------------------------------------------------------ */
+static int predict_common(const struct model_ref *m, struct metrics *mt, const char *body, size_t len, int v1,
+                          cJSON **out)
+{
+    char err[ERRLEN];
+    cJSON *root = parse_object(body, len, err);
+    if (!root)
+        return fail(out, 400, err);
+    const cJSON *features = v1 ? NULL : cJSON_GetObjectItemCaseSensitive(root, "features");
+    const cJSON *instances = cJSON_GetObjectItemCaseSensitive(root, "instances");
+    const cJSON *proba_item = v1 ? NULL : cJSON_GetObjectItemCaseSensitive(root, "proba");
+    int status = 400;
+    double *x = NULL, *y = NULL, *p = NULL;
+    int64_t rows = 0;
+
+    if (proba_item && !cJSON_IsBool(proba_item)) {
+        snprintf(err, ERRLEN, "proba: expected true or false");
+        goto done;
+    }
+    int proba = proba_item && cJSON_IsTrue(proba_item);
+    if (proba && !m->has_proba) {
+        snprintf(err, ERRLEN, "proba: this model has no predict_proba");
+        goto done;
+    }
+    if (features && instances) {
+        snprintf(err, ERRLEN, "give either \"features\" or \"instances\", not both");
+        goto done;
+    }
+    if (features) {
+        x = malloc((size_t)m->n_features * sizeof *x);
+        if (!x || parse_row(features, m->n_features, x, "features", err) != 0)
+            goto done;
+        rows = 1;
+    } else if (instances) {
+        if (!(x = parse_instances(instances, m->n_features, &rows, err)))
+            goto done;
+    } else {
+        snprintf(err, ERRLEN, v1 ? "expected \"instances\": [[...], ...]"
+                                 : "expected \"features\": [...] or \"instances\": [[...], ...]");
+        goto done;
+    }
+    status = 500;
+    if (!(y = run(m, mt, x, MLI_F64, rows, 0, err)) || (proba && !(p = run(m, mt, x, MLI_F64, rows, 1, err))))
+        goto done;
+
+    status = 200;
+    *out = cJSON_CreateObject();
+    if (features) {
+        cJSON_AddItemToObject(*out, "prediction", prediction_json(m, y, 0));
+        if (proba)
+            cJSON_AddItemToObject(*out, "probabilities", proba_json(m, p, 0));
+    } else {
+        cJSON *preds = cJSON_AddArrayToObject(*out, "predictions");
+        for (int64_t r = 0; r < rows; r++)
+            cJSON_AddItemToArray(preds, prediction_json(m, y, r));
+        if (proba) {
+            cJSON *probs = cJSON_AddArrayToObject(*out, "probabilities");
+            for (int64_t r = 0; r < rows; r++)
+                cJSON_AddItemToArray(probs, proba_json(m, p, r));
+        }
+    }
+done:
+    if (status != 200)
+        *out = proto_error("%s", err);
+    free(x);
+    free(y);
+    free(p);
+    cJSON_Delete(root);
+    return status;
+}
+
+int proto_predict(const struct model_ref *m, struct metrics *mt, const char *body, size_t len, cJSON **out)
+{
+    return predict_common(m, mt, body, len, 0, out);
+}
+
+int proto_v1_predict(const struct model_ref *m, struct metrics *mt, const char *body, size_t len, cJSON **out)
+{
+    return predict_common(m, mt, body, len, 1, out);
+}
+
+/* ---- Open Inference Protocol V2 ----------------------------------------------------------- */
+static const char *predict_datatype(const struct model_ref *m)
+{
+    if (!m->is_classifier)
+        return "FP64";
+    return m->string_labels ? "BYTES" : "INT64";
+}
+
+static cJSON *tensor_meta(const char *name, const char *datatype, int64_t d0, int64_t d1)
+{
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddStringToObject(t, "name", name);
+    cJSON_AddStringToObject(t, "datatype", datatype);
+    cJSON *shape = cJSON_AddArrayToObject(t, "shape");
+    cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)d0));
+    if (d1 > 0)
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)d1));
+    return t;
+}
+
+cJSON *proto_v2_model_metadata(const struct model_ref *m, const char *name, const char *version)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON *versions = cJSON_AddArrayToObject(o, "versions");
+    cJSON_AddItemToArray(versions, cJSON_CreateString(version));
+    cJSON_AddStringToObject(o, "platform", "mlinfer");
+    cJSON *inputs = cJSON_AddArrayToObject(o, "inputs");
+    cJSON_AddItemToArray(inputs, tensor_meta("input", "FP32", -1, m->n_features));
+    cJSON *outputs = cJSON_AddArrayToObject(o, "outputs");
+    cJSON_AddItemToArray(outputs, tensor_meta("predict", predict_datatype(m), -1,
+                                              !m->is_classifier && m->n_outputs > 1 ? m->n_outputs : 0));
+    if (m->has_proba)
+        cJSON_AddItemToArray(outputs, tensor_meta("predict_proba", "FP64", -1, m->n_classes));
+    return o;
+}
+
+/* Flattens nested `data` into dst (capacity cap); checks each value against the datatype. */
+static int flatten(const cJSON *data, int integral, double *dst, int64_t cap, int64_t *n, char *err)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, data)
+    {
+        if (cJSON_IsArray(v)) {
+            if (flatten(v, integral, dst, cap, n, err) != 0)
+                return -1;
+            continue;
+        }
+        if (*n >= cap) {
+            snprintf(err, ERRLEN, "input data holds more values than its shape (%lld)", (long long)cap);
+            return -1;
+        }
+        if (number_value(v, "input data", (long long)*n, &dst[*n], err) != 0)
+            return -1;
+        if (integral && dst[*n] != floor(dst[*n])) {
+            snprintf(err, ERRLEN, "input data[%lld]: %g is not an integer", (long long)*n, dst[*n]);
+            return -1;
+        }
+        ++*n;
+    }
+    return 0;
+}
+
+struct v2_input {
+    double *x;  /* rows x n_features */
+    float *xf;  /* the same in float, for FP32 inputs */
+    int64_t rows;
+};
+
+static int parse_v2_input(const struct model_ref *m, const cJSON *root, struct v2_input *in, char *err)
+{
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(root, "inputs");
+    if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) != 1) {
+        snprintf(err, ERRLEN, "inputs: expected an array of exactly 1 tensor");
+        return -1;
+    }
+    const cJSON *t = cJSON_GetArrayItem(inputs, 0);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "datatype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(t, "shape");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(t, "data");
+    if (!cJSON_IsString(name) || !cJSON_IsString(dt) || !cJSON_IsArray(shape)) {
+        snprintf(err, ERRLEN, "inputs[0]: expected \"name\", \"datatype\" and \"shape\"");
+        return -1;
+    }
+    const char *d = dt->valuestring;
+    int fp32 = strcmp(d, "FP32") == 0, integral = strcmp(d, "INT32") == 0 || strcmp(d, "INT64") == 0;
+    if (!fp32 && !integral && strcmp(d, "FP64") != 0) {
+        snprintf(err, ERRLEN, "input '%s': unsupported datatype '%s' (use FP32, FP64, INT32 or INT64)",
+                 name->valuestring, d);
+        return -1;
+    }
+    if (!cJSON_IsArray(data)) {
+        snprintf(err, ERRLEN, "input '%s': expected \"data\" as a JSON array (binary tensor data is not supported)",
+                 name->valuestring);
+        return -1;
+    }
+    int ndim = cJSON_GetArraySize(shape);
+    double dims[2] = {0, 0};
+    for (int i = 0; i < ndim && i < 2; i++) {
+        const cJSON *s = cJSON_GetArrayItem(shape, i);
+        dims[i] = cJSON_IsNumber(s) ? s->valuedouble : -1;
+    }
+    int ok = (ndim == 1 && dims[0] == (double)m->n_features) ||
+             (ndim == 2 && dims[0] >= 1 && dims[0] <= 1e9 && dims[0] == floor(dims[0]) &&
+              dims[1] == (double)m->n_features);
+    if (!ok) {
+        snprintf(err, ERRLEN, "input '%s': expected shape [-1, %lld] (%lld features)", name->valuestring,
+                 (long long)m->n_features, (long long)m->n_features);
+        return -1;
+    }
+    in->rows = ndim == 1 ? 1 : (int64_t)dims[0];
+    int64_t total = in->rows * m->n_features;
+    in->x = malloc((size_t)total * sizeof *in->x);
+    if (!in->x) {
+        snprintf(err, ERRLEN, "out of memory for %lld rows", (long long)in->rows);
+        return -1;
+    }
+    int64_t n = 0;
+    if (flatten(data, integral, in->x, total, &n, err) != 0)
+        return -1;
+    if (n != total) {
+        snprintf(err, ERRLEN, "input '%s': data holds %lld values, shape needs %lld", name->valuestring,
+                 (long long)n, (long long)total);
+        return -1;
+    }
+    if (fp32) {
+        if (!(in->xf = malloc((size_t)total * sizeof *in->xf))) {
+            snprintf(err, ERRLEN, "out of memory for %lld rows", (long long)in->rows);
+            return -1;
+        }
+        for (int64_t i = 0; i < total; i++) {
+            if (fabs(in->x[i]) > FLT_MAX) {
+                snprintf(err, ERRLEN, "input data[%lld]: %g is out of FP32 range", (long long)i, in->x[i]);
+                return -1;
+            }
+            in->xf[i] = (float)in->x[i];
+        }
+    }
+    return 0;
+}
+
+/* Which outputs the request asks for: bit 0 predict, bit 1 predict_proba. */
+static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int order[2], int *n_out, char *err)
+{
+    const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
+    *n_out = 0;
+    if (!outputs) {
+        order[(*n_out)++] = 0;
+        return 0;
+    }
+    const cJSON *o;
+    if (!cJSON_IsArray(outputs) || cJSON_GetArraySize(outputs) == 0 || cJSON_GetArraySize(outputs) > 2) {
+        snprintf(err, ERRLEN, "outputs: expected an array of 1 or 2 {\"name\": ...} objects");
+        return -1;
+    }
+    cJSON_ArrayForEach(o, outputs)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+        const char *s = cJSON_IsString(name) ? name->valuestring : "";
+        int which = strcmp(s, "predict") == 0 ? 0 : strcmp(s, "predict_proba") == 0 ? 1 : -1;
+        if (which < 0) {
+            snprintf(err, ERRLEN, "unknown output '%s' (this model has predict%s)", s,
+                     m->has_proba ? " and predict_proba" : "");
+            return -1;
+        }
+        if (which == 1 && !m->has_proba) {
+            snprintf(err, ERRLEN, "output 'predict_proba': this model has no predict_proba");
+            return -1;
+        }
+        order[(*n_out)++] = which;
+    }
+    return 0;
+}
+
+int proto_v2_infer(const struct model_ref *m, struct metrics *mt, const char *name, const char *version,
+                   const char *body, size_t len, cJSON **out)
+{
+    char err[ERRLEN];
+    cJSON *root = parse_object(body, len, err);
+    if (!root)
+        return fail(out, 400, err);
+    struct v2_input in = {0};
+    int order[2], n_out = 0, status = 400;
+    double *res[2] = {NULL, NULL};
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+    if (id && !cJSON_IsString(id)) {
+        snprintf(err, ERRLEN, "id: expected a string");
+        goto done;
+    }
+    if (parse_v2_input(m, root, &in, err) != 0 || parse_v2_outputs(m, root, order, &n_out, err) != 0)
+        goto done;
+    status = 500;
+    const void *x = in.xf ? (const void *)in.xf : (const void *)in.x;
+    mli_dtype dtype = in.xf ? MLI_F32 : MLI_F64;
+    for (int i = 0; i < n_out; i++)
+        if (!res[order[i]] && !(res[order[i]] = run(m, mt, x, dtype, in.rows, order[i], err)))
+            goto done;
+
+    status = 200;
+    *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(*out, "model_name", name);
+    cJSON_AddStringToObject(*out, "model_version", version);
+    if (id)
+        cJSON_AddStringToObject(*out, "id", id->valuestring);
+    cJSON *outputs = cJSON_AddArrayToObject(*out, "outputs");
+    for (int i = 0; i < n_out; i++) {
+        cJSON *t;
+        const double *y = res[order[i]];
+        if (order[i] == 1) {
+            t = tensor_meta("predict_proba", "FP64", in.rows, m->n_classes);
+            cJSON_AddItemToObject(t, "data", numbers_json(y, in.rows * m->n_classes));
+        } else if (m->is_classifier) {
+            t = tensor_meta("predict", predict_datatype(m), in.rows, 0);
+            cJSON *data = cJSON_AddArrayToObject(t, "data");
+            for (int64_t r = 0; r < in.rows; r++)
+                cJSON_AddItemToArray(data, label_json(m, y[r]));
+        } else {
+            t = tensor_meta("predict", "FP64", in.rows, m->n_outputs > 1 ? m->n_outputs : 0);
+            cJSON_AddItemToObject(t, "data", numbers_json(y, in.rows * m->n_outputs));
+        }
+        cJSON_AddItemToArray(outputs, t);
+    }
+done:
+    if (status != 200)
+        *out = proto_error("%s", err);
+    free(in.x);
+    free(in.xf);
+    free(res[0]);
+    free(res[1]);
+    cJSON_Delete(root);
+    return status;
+}

@@ -1,0 +1,53 @@
+/* registry.h — the served model: a reference-counted handle swapped atomically on reload. */
+#ifndef MLI_SERVER_REGISTRY_H
+#define MLI_SERVER_REGISTRY_H
+
+#include <mlinfer.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct logger;
+struct metrics;
+
+/* One loaded model and what the protocol needs of it. Immutable; freed with the last
+ * reference, so requests in flight during a reload finish on the model they started on. */
+struct model_ref {
+    atomic_int refs;
+    mli_model *model;
+    int64_t n_features, n_outputs, n_classes;
+    int is_classifier, has_proba, string_labels;
+};
+
+/* What identifies the model file's content, following symlinks. */
+struct file_sig {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    long long mtime_ns;
+    int valid;
+};
+
+struct registry {
+    pthread_mutex_t lock; /* guards `current` only: held for a pointer swap or a refcount */
+    struct model_ref *current;
+    char *path;
+    char name[256]; /* file name without .mli */
+    struct file_sig seen; /* the file as last loaded (or last failed to load) */
+};
+
+int registry_init(struct registry *r, const char *path);
+void registry_destroy(struct registry *r);
+
+/* Loads the file, checks it, and swaps it in; on failure keeps the current model. Logs and
+ * counts either outcome. Returns 0 on success. Called from the main thread only. */
+int registry_load(struct registry *r, const struct logger *lg, struct metrics *m, const char *reason);
+/* 1 when the file (after following symlinks) differs from the last load attempt. */
+int registry_file_changed(struct registry *r);
+
+/* A reference to the current model (NULL when none is loaded); release it when done. */
+struct model_ref *registry_acquire(struct registry *r);
+void model_ref_release(struct model_ref *ref);
+
+#endif
