@@ -15,6 +15,7 @@ struct config {
     long max_batch;        /* MLI_MAX_BATCH (parsed; dynamic batching not active yet) */
     long batch_delay_us;   /* MLI_BATCH_DELAY_US (likewise) */
     double drain_seconds;  /* MLI_DRAIN_SECONDS, default 5 */
+    long max_inflight;     /* MLI_MAX_INFLIGHT: prediction requests in flight before 503, default 64 x threads */
 };
 
 enum { CONFIG_OK = 0, CONFIG_EXIT = 1, CONFIG_ERROR = -1 };

@@ -17,7 +17,7 @@
 #define CONNECTION_LIMIT 4096u
 #define PER_IP_CONNECTION_LIMIT 1024u
 #define CONNECTION_MEMORY_LIMIT ((size_t)64 * 1024)
-#define MODEL_VERSION "1"
+#define INFER_HEADER_LENGTH "Inference-Header-Content-Length" /* the binary tensor extension */
 
 struct request {
     struct timespec t0;
@@ -25,13 +25,14 @@ struct request {
     int model_known;
     int responded;
     int too_large;
+    int counted; /* holds one of the MLI_MAX_INFLIGHT slots */
     char *body;
     size_t len, cap;
 };
 
 /* ---- responses --------------------------------------------------------------------------- */
 static enum MHD_Result send_buffer(struct server *s, struct MHD_Connection *conn, struct request *rq, int status,
-                                   char *text, size_t len, const char *type, const char *allow)
+                                   char *text, size_t len, const char *type, const char *hdr, const char *value)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -39,8 +40,8 @@ static enum MHD_Result send_buffer(struct server *s, struct MHD_Connection *conn
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (allow)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (hdr)
+        MHD_add_response_header(resp, hdr, value);
     if (status == 503)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (atomic_load(&s->draining)) /* let clients reconnect to a replica that stays */
@@ -63,7 +64,30 @@ static enum MHD_Result send_json(struct server *s, struct MHD_Connection *conn, 
     cJSON_Delete(body);
     if (!text)
         return MHD_NO;
-    return send_buffer(s, conn, rq, status, text, strlen(text), "application/json", allow);
+    return send_buffer(s, conn, rq, status, text, strlen(text), "application/json",
+                       allow ? MHD_HTTP_HEADER_ALLOW : NULL, allow);
+}
+
+/* A 200 V2 infer response: the JSON, then the binary tensor data when there is some. */
+static enum MHD_Result send_infer(struct server *s, struct MHD_Connection *conn, struct request *rq, cJSON *body,
+                                  char *bin, size_t bin_len)
+{
+    if (!bin)
+        return send_json(s, conn, rq, 200, body, NULL);
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    size_t tlen = text ? strlen(text) : 0;
+    char *all = text ? realloc(text, tlen + bin_len) : NULL;
+    if (!all) {
+        free(text);
+        free(bin);
+        return MHD_NO;
+    }
+    memcpy(all + tlen, bin, bin_len);
+    free(bin);
+    char hlen[32];
+    snprintf(hlen, sizeof hlen, "%zu", tlen);
+    return send_buffer(s, conn, rq, 200, all, tlen + bin_len, "application/octet-stream", INFER_HEADER_LENGTH, hlen);
 }
 
 static enum MHD_Result send_error(struct server *s, struct MHD_Connection *conn, struct request *rq, int status,
@@ -130,9 +154,7 @@ static int is_ready(struct server *s)
 {
     if (atomic_load(&s->draining))
         return 0;
-    struct model_ref *m = registry_acquire(&s->reg);
-    model_ref_release(m);
-    return m != NULL;
+    return repo_any_loaded(&s->repo);
 }
 
 /* ---- endpoints ------------------------------------------------------------------------------ */
@@ -165,7 +187,7 @@ static enum MHD_Result metrics(struct server *s, struct MHD_Connection *conn, st
     char *text = metrics_render(&s->metrics, &len);
     if (!text)
         return send_error(s, conn, rq, 500, NULL, "out of memory rendering metrics");
-    return send_buffer(s, conn, rq, 200, text, len, "text/plain; version=0.0.4; charset=utf-8", NULL);
+    return send_buffer(s, conn, rq, 200, text, len, "text/plain; version=0.0.4; charset=utf-8", NULL, NULL);
 }
 
 static enum MHD_Result server_metadata(struct server *s, struct MHD_Connection *conn, struct request *rq)
@@ -173,29 +195,40 @@ static enum MHD_Result server_metadata(struct server *s, struct MHD_Connection *
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", "mlinfer-server");
     cJSON_AddStringToObject(o, "version", mli_version());
-    cJSON_AddArrayToObject(o, "extensions"); /* binary_tensor_data: not implemented yet */
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "extensions"), cJSON_CreateString("binary_tensor_data"));
     return send_json(s, conn, rq, 200, o, NULL);
 }
 
-/* A model addressed by name (and version): the served model, or a 404 already sent. */
+/* A model addressed by name (NULL: the first in sorted order) and version (NULL: the latest),
+ * or NULL with the 404 / 503 already sent. */
 static struct model_ref *find_model(struct server *s, struct MHD_Connection *conn, struct request *rq,
                                     const char *name, size_t name_len, const char *version, size_t version_len,
                                     enum MHD_Result *r)
 {
-    if (name_len != strlen(s->reg.name) || strncmp(name, s->reg.name, name_len) != 0) {
-        *r = send_error(s, conn, rq, 404, NULL, "unknown model '%.*s'", (int)(name_len < 200 ? name_len : 200),
-                        name);
-        return NULL;
+    char vbuf[24] = "";
+    long v = 0;
+    if (version && version_len < sizeof vbuf) {
+        memcpy(vbuf, version, version_len);
+        char *end;
+        v = strtol(vbuf, &end, 10);
+        if (*end || end == vbuf || vbuf[0] == '+' || v <= 0)
+            v = -1;
+    } else if (version) {
+        v = -1;
     }
-    rq->model_known = 1;
-    if (version && (version_len != strlen(MODEL_VERSION) || strncmp(version, MODEL_VERSION, version_len) != 0)) {
-        *r = send_error(s, conn, rq, 404, NULL, "unknown version '%.*s' of model '%s'",
-                        (int)(version_len < 64 ? version_len : 64), version, s->reg.name);
-        return NULL;
-    }
-    struct model_ref *m = registry_acquire(&s->reg);
-    if (!m)
-        *r = send_error(s, conn, rq, 503, NULL, "model '%s' is not loaded yet", s->reg.name);
+    int why = REPO_NO_MODEL;
+    struct model_ref *m = repo_acquire(&s->repo, name, name_len, v, &why);
+    if (why != REPO_NO_MODEL)
+        rq->model_known = 1;
+    int nl = name ? (int)(name_len < 200 ? name_len : 200) : 0;
+    if (why == REPO_NO_MODEL)
+        *r = name ? send_error(s, conn, rq, 404, NULL, "unknown model '%.*s'", nl, name)
+                  : send_error(s, conn, rq, 503, NULL, "no model loaded yet");
+    else if (why == REPO_NO_VERSION)
+        *r = send_error(s, conn, rq, 404, NULL, "unknown version '%.*s' of model '%.*s'",
+                        (int)(version_len < 64 ? version_len : 64), version, nl, name);
+    else if (why == REPO_NOT_LOADED)
+        *r = send_error(s, conn, rq, 503, NULL, "model '%.*s' is not loaded yet", nl, name ? name : "");
     return m;
 }
 
@@ -222,24 +255,29 @@ static enum MHD_Result v2_model(struct server *s, struct MHD_Connection *conn, s
                           method, url);
 
     enum MHD_Result r = MHD_NO;
-    if (rdy && (name_len != strlen(s->reg.name) || strncmp(name, s->reg.name, name_len) != 0))
-        return send_error(s, conn, rq, 404, NULL, "unknown model '%.*s'", (int)(name_len < 200 ? name_len : 200),
-                          name);
     struct model_ref *m = find_model(s, conn, rq, name, name_len, version, version_len, &r);
     if (!m)
         return r;
     cJSON *out = NULL;
     int status = 200;
     if (infer) {
-        status = proto_v2_infer(m, &s->metrics, s->reg.name, MODEL_VERSION, rq->body ? rq->body : "", rq->len, &out);
+        struct v2_body body = {rq->body ? rq->body : "", rq->len,
+                               MHD_lookup_connection_value(conn, MHD_HEADER_KIND, INFER_HEADER_LENGTH)};
+        char *bin = NULL;
+        size_t bin_len = 0;
+        status = proto_v2_infer(m, &s->metrics, m->name, m->version, &body, &out, &bin, &bin_len);
+        model_ref_release(m);
+        return status == 200 ? send_infer(s, conn, rq, out, bin, bin_len) : send_json(s, conn, rq, status, out, NULL);
     } else if (rdy) {
         int ok = !atomic_load(&s->draining);
         out = cJSON_CreateObject();
-        cJSON_AddStringToObject(out, "name", s->reg.name);
+        cJSON_AddStringToObject(out, "name", m->name);
         cJSON_AddBoolToObject(out, "ready", ok);
         status = ok ? 200 : 503;
     } else {
-        out = proto_v2_model_metadata(m, s->reg.name, MODEL_VERSION);
+        long versions[64];
+        int nv = repo_versions(&s->repo, m->name, versions, 64);
+        out = proto_v2_model_metadata(m, versions, nv);
     }
     model_ref_release(m);
     return send_json(s, conn, rq, status, out, NULL);
@@ -267,7 +305,7 @@ static enum MHD_Result v1_model(struct server *s, struct MHD_Connection *conn, s
         status = proto_v1_predict(m, &s->metrics, rq->body ? rq->body : "", rq->len, &out);
     } else {
         out = cJSON_CreateObject();
-        cJSON_AddStringToObject(out, "name", s->reg.name);
+        cJSON_AddStringToObject(out, "name", m->name);
         cJSON_AddBoolToObject(out, "ready", !atomic_load(&s->draining));
     }
     model_ref_release(m);
@@ -276,10 +314,12 @@ static enum MHD_Result v1_model(struct server *s, struct MHD_Connection *conn, s
 
 static enum MHD_Result predict(struct server *s, struct MHD_Connection *conn, struct request *rq)
 {
-    struct model_ref *m = registry_acquire(&s->reg);
+    /* ?model=NAME picks the model; else the first name in sorted order, its latest version */
+    const char *name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "model");
+    enum MHD_Result r = MHD_NO;
+    struct model_ref *m = find_model(s, conn, rq, name, name ? strlen(name) : 0, NULL, 0, &r);
     if (!m)
-        return send_error(s, conn, rq, 503, NULL, "no model loaded yet");
-    rq->model_known = 1;
+        return r;
     cJSON *out = NULL;
     int status = proto_predict(m, &s->metrics, rq->body ? rq->body : "", rq->len, &out);
     model_ref_release(m);
@@ -324,6 +364,15 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *conn,
     if (s->cfg.api_key && !is_open(url) &&
         !token_ok(s->cfg.api_key, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
         return send_error(s, conn, rq, 401, NULL, "missing or wrong bearer token (Authorization: Bearer <key>)");
+    if (rq->ep == EP_PREDICT || rq->ep == EP_V1_PREDICT || rq->ep == EP_V2_INFER) {
+        long long n = atomic_fetch_add(&s->metrics.predict_inflight, 1); /* admitted before this one */
+        if (n >= s->cfg.max_inflight) { /* a refused request gives its slot back at once */
+            atomic_fetch_sub(&s->metrics.predict_inflight, 1);
+            atomic_fetch_add(&s->metrics.overload_rejections, 1);
+            return send_error(s, conn, rq, 503, NULL, "server overloaded: %lld requests in flight", n);
+        }
+        rq->counted = 1;
+    }
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes)
         return send_error(s, conn, rq, 413, NULL, "request body of %s bytes exceeds the limit of %zu bytes", cl,
@@ -397,6 +446,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!rq)
         return;
     atomic_fetch_sub(&s->metrics.inflight, 1);
+    if (rq->counted)
+        atomic_fetch_sub(&s->metrics.predict_inflight, 1);
     free(rq->body);
     free(rq);
     *con_cls = NULL;

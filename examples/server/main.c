@@ -62,10 +62,10 @@ static void log_startup(struct server *s)
     const struct config *c = &s->cfg;
     log_event(&s->log, LOG_INFO, "startup",
               "version:s model:s model_path:s demo_model:b port:i threads:i auth:b max_body_bytes:i "
-              "max_batch:i batch_delay_us:i dynamic_batching:s drain_seconds:d",
-              mli_version(), s->reg.name, c->model_path, c->model_is_demo, (long long)c->port, (long long)c->threads,
+              "max_batch:i batch_delay_us:i dynamic_batching:s max_inflight:i drain_seconds:d",
+              mli_version(), s->repo.label, c->model_path, c->model_is_demo, (long long)c->port, (long long)c->threads,
               c->api_key != NULL, (long long)c->max_body_bytes, (long long)c->max_batch, (long long)c->batch_delay_us,
-              "not active", c->drain_seconds);
+              "not active", (long long)c->max_inflight, c->drain_seconds);
 }
 
 /* Serves until SIGTERM/SIGINT, reloading on SIGHUP or a file change; then drains. */
@@ -75,9 +75,9 @@ static void control_loop(struct server *s)
         sleep_tick();
         if (g_reload) {
             g_reload = 0;
-            registry_load(&s->reg, &s->log, &s->metrics, "SIGHUP");
-        } else if (tick % WATCH_EVERY_TICKS == 0 && registry_file_changed(&s->reg)) {
-            registry_load(&s->reg, &s->log, &s->metrics, "file changed");
+            repo_refresh(&s->repo, &s->log, &s->metrics, "SIGHUP", 1);
+        } else if (tick % WATCH_EVERY_TICKS == 0) {
+            repo_refresh(&s->repo, &s->log, &s->metrics, "file changed", 0);
         }
     }
     atomic_store(&s->draining, 1);
@@ -115,11 +115,11 @@ int main(int argc, char **argv)
         return rc == CONFIG_EXIT ? 0 : 2;
     }
     s->log.level = s->cfg.log_level;
-    if (registry_init(&s->reg, s->cfg.model_path) != 0 || install_signals() != 0) {
+    if (repo_init(&s->repo, s->cfg.model_path) != 0 || install_signals() != 0) {
         fprintf(stderr, "mlinfer-server: initialisation failed\n");
         return 1;
     }
-    metrics_init(&s->metrics, s->reg.name);
+    metrics_init(&s->metrics, s->repo.label);
     atomic_init(&s->draining, 0);
     mli_set_num_threads(1); /* concurrency comes from the HTTP thread pool */
     log_startup(s);
@@ -130,14 +130,14 @@ int main(int argc, char **argv)
         return 1;
     }
     log_event(&s->log, LOG_INFO, "listening", "port:i", (long long)s->cfg.port);
-    if (registry_load(&s->reg, &s->log, &s->metrics, "startup") != 0) {
+    if (repo_refresh(&s->repo, &s->log, &s->metrics, "startup", 0) == 0) {
         MHD_stop_daemon(d);
         log_event(&s->log, LOG_ERROR, "exit", "reason:s", "the model could not be loaded at startup");
         return 1;
     }
     control_loop(s);
     finish(s, d);
-    registry_destroy(&s->reg);
+    repo_destroy(&s->repo);
     config_free(&s->cfg);
     free(s);
     return 0;

@@ -155,6 +155,12 @@ char *metrics_render(struct metrics *m, size_t *len)
 
     header(&b, "mlinfer_inflight_requests", "gauge", "Requests being processed.");
     put(&b, "mlinfer_inflight_requests %lld\n", atomic_load(&m->inflight));
+    header(&b, "mlinfer_predict_inflight_requests", "gauge",
+           "Prediction requests in flight (capped by MLI_MAX_INFLIGHT).");
+    put(&b, "mlinfer_predict_inflight_requests %lld\n", atomic_load(&m->predict_inflight));
+    header(&b, "mlinfer_overload_rejections_total", "counter",
+           "Prediction requests refused with 503 (MLI_MAX_INFLIGHT).");
+    put(&b, "mlinfer_overload_rejections_total %llu\n", atomic_load(&m->overload_rejections));
     header(&b, "mlinfer_model_loads_total", "counter", "Successful model loads (startup and reloads).");
     put(&b, "mlinfer_model_loads_total %llu\n", atomic_load(&m->loads));
     header(&b, "mlinfer_model_load_failures_total", "counter", "Failed model loads; the old model kept serving.");

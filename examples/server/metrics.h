@@ -23,6 +23,8 @@ struct metrics {
     atomic_ullong batch[METRICS_N_BATCH + 1];
     atomic_ullong batch_sum;
     atomic_llong inflight;
+    atomic_llong predict_inflight; /* prediction requests only: what MLI_MAX_INFLIGHT caps */
+    atomic_ullong overload_rejections;
     atomic_ullong loads, load_failures;
     atomic_llong last_load_success_ms; /* unix time, ms; 0: never */
 };

@@ -1,9 +1,11 @@
 /* protocol.c — JSON parsing, validation and prediction for the HTTP endpoints. */
 #include "protocol.h"
 
+#include "binary.h"
 #include "metrics.h"
 #include "registry.h"
 
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -308,12 +310,16 @@ static cJSON *tensor_meta(const char *name, const char *datatype, int64_t d0, in
     return t;
 }
 
-cJSON *proto_v2_model_metadata(const struct model_ref *m, const char *name, const char *version)
+cJSON *proto_v2_model_metadata(const struct model_ref *m, const long *versions, int n_versions)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", name);
-    cJSON *versions = cJSON_AddArrayToObject(o, "versions");
-    cJSON_AddItemToArray(versions, cJSON_CreateString(version));
+    cJSON_AddStringToObject(o, "name", m->name);
+    cJSON *vs = cJSON_AddArrayToObject(o, "versions");
+    for (int i = 0; i < n_versions; i++) {
+        char v[24];
+        snprintf(v, sizeof v, "%ld", versions[i]);
+        cJSON_AddItemToArray(vs, cJSON_CreateString(v));
+    }
     cJSON_AddStringToObject(o, "platform", "mlinfer");
     cJSON *inputs = cJSON_AddArrayToObject(o, "inputs");
     cJSON_AddItemToArray(inputs, tensor_meta("input", "FP32", -1, m->n_features));
@@ -357,7 +363,46 @@ struct v2_input {
     int64_t rows;
 };
 
-static int parse_v2_input(const struct model_ref *m, const cJSON *root, struct v2_input *in, char *err)
+/* The binary part of a request: the bytes after the JSON header. */
+struct v2_binary {
+    const unsigned char *p;
+    size_t len;
+    int has_header; /* Inference-Header-Content-Length was given */
+};
+
+/* Reads the input's values from parameters.binary_data_size bytes of binary data. */
+static int binary_input(const cJSON *bds, const char *name, const char *datatype, const struct v2_binary *bin,
+                        int64_t total, double *dst, char *err)
+{
+    size_t need = (size_t)total * binary_elem_size(datatype);
+    if (!cJSON_IsNumber(bds) || bds->valuedouble < 0 || bds->valuedouble != floor(bds->valuedouble)) {
+        snprintf(err, ERRLEN, "input '%s': parameters.binary_data_size: expected a non-negative integer", name);
+        return -1;
+    }
+    if (bds->valuedouble != (double)need) {
+        snprintf(err, ERRLEN, "input '%s': binary_data_size %.0f does not match its shape and datatype "
+                 "(%lld x %s = %zu bytes)", name, bds->valuedouble, (long long)total, datatype, need);
+        return -1;
+    }
+    if (!bin->has_header) {
+        snprintf(err, ERRLEN, "input '%s': binary_data_size needs the Inference-Header-Content-Length header", name);
+        return -1;
+    }
+    if (bin->len != need) {
+        snprintf(err, ERRLEN, "the request has %zu bytes of binary data after the JSON header, its inputs "
+                 "declare %zu", bin->len, need);
+        return -1;
+    }
+    int64_t bad = binary_decode(bin->p, datatype, dst, total);
+    if (bad >= 0) {
+        snprintf(err, ERRLEN, "input '%s': binary value [%lld] is not finite", name, (long long)bad);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_v2_input(const struct model_ref *m, const cJSON *root, const struct v2_binary *bin,
+                          struct v2_input *in, char *err)
 {
     const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(root, "inputs");
     if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) != 1) {
@@ -380,9 +425,16 @@ static int parse_v2_input(const struct model_ref *m, const cJSON *root, struct v
                  name->valuestring, d);
         return -1;
     }
-    if (!cJSON_IsArray(data)) {
-        snprintf(err, ERRLEN, "input '%s': expected \"data\" as a JSON array (binary tensor data is not supported)",
-                 name->valuestring);
+    const cJSON *bds = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "parameters"),
+                                                        "binary_data_size");
+    if (bds ? data != NULL : !cJSON_IsArray(data)) {
+        snprintf(err, ERRLEN, "input '%s': expected either \"data\" as a JSON array or "
+                 "parameters.binary_data_size with binary data", name->valuestring);
+        return -1;
+    }
+    if (!bds && bin->len != 0) {
+        snprintf(err, ERRLEN, "the request has %zu bytes of binary data after the JSON header, but no input "
+                 "declares parameters.binary_data_size", bin->len);
         return -1;
     }
     int ndim = cJSON_GetArraySize(shape);
@@ -406,8 +458,9 @@ static int parse_v2_input(const struct model_ref *m, const cJSON *root, struct v
         snprintf(err, ERRLEN, "out of memory for %lld rows", (long long)in->rows);
         return -1;
     }
-    int64_t n = 0;
-    if (flatten(data, integral, in->x, total, &n, err) != 0)
+    int64_t n = total;
+    if (bds ? binary_input(bds, name->valuestring, d, bin, total, in->x, err) != 0
+            : (n = 0, flatten(data, integral, in->x, total, &n, err) != 0))
         return -1;
     if (n != total) {
         snprintf(err, ERRLEN, "input '%s': data holds %lld values, shape needs %lld", name->valuestring,
@@ -430,12 +483,33 @@ static int parse_v2_input(const struct model_ref *m, const cJSON *root, struct v
     return 0;
 }
 
-/* Which outputs the request asks for: bit 0 predict, bit 1 predict_proba. */
-static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int order[2], int *n_out, char *err)
+/* A boolean parameter: *out = its value, left alone when absent; -1 when not a boolean. */
+static int bool_param(const cJSON *obj, const char *key, const char *where, int *out, char *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "parameters"), key);
+    if (!v)
+        return 0;
+    if (!cJSON_IsBool(v)) {
+        snprintf(err, ERRLEN, "%s parameters.%s: expected true or false", where, key);
+        return -1;
+    }
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+/* The outputs the request asks for, in order (0 predict, 1 predict_proba), and whether each
+ * goes back as binary data (parameters.binary_data, by default the request's
+ * parameters.binary_data_output). */
+static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int order[2], int binary[2], int *n_out,
+                            char *err)
 {
     const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
+    int all_binary = 0;
     *n_out = 0;
+    if (bool_param(root, "binary_data_output", "request", &all_binary, err) != 0)
+        return -1;
     if (!outputs) {
+        binary[*n_out] = all_binary;
         order[(*n_out)++] = 0;
         return 0;
     }
@@ -458,27 +532,75 @@ static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int or
             snprintf(err, ERRLEN, "output 'predict_proba': this model has no predict_proba");
             return -1;
         }
+        binary[*n_out] = all_binary;
+        if (bool_param(o, "binary_data", s, &binary[*n_out], err) != 0)
+            return -1;
         order[(*n_out)++] = which;
     }
     return 0;
 }
 
+/* Appends n doubles to the tensor as JSON "data", or to the binary part. */
+static void output_values(cJSON *t, const double *y, int64_t n, struct bbuf *bin)
+{
+    if (bin)
+        bbuf_f64(bin, y, n);
+    else
+        cJSON_AddItemToObject(t, "data", numbers_json(y, n));
+}
+
+/* The class labels of `rows` predictions, as JSON "data" or binary (INT64 or BYTES). */
+static void output_labels(const struct model_ref *m, cJSON *t, const double *y, int64_t rows, struct bbuf *bin)
+{
+    cJSON *data = bin ? NULL : cJSON_AddArrayToObject(t, "data");
+    for (int64_t r = 0; r < rows; r++) {
+        if (!bin) {
+            cJSON_AddItemToArray(data, label_json(m, y[r]));
+        } else if (m->string_labels) {
+            const char *str = "";
+            mli_model_class_label_str(m->model, (int64_t)y[r], &str);
+            bbuf_bytes(bin, str, strlen(str));
+        } else {
+            int64_t v = 0;
+            mli_model_class_label_int(m->model, (int64_t)y[r], &v);
+            bbuf_i64(bin, v);
+        }
+    }
+}
+
 int proto_v2_infer(const struct model_ref *m, struct metrics *mt, const char *name, const char *version,
-                   const char *body, size_t len, cJSON **out)
+                   const struct v2_body *body, cJSON **out, char **bin_out, size_t *bin_len)
 {
     char err[ERRLEN];
-    cJSON *root = parse_object(body, len, err);
+    *bin_out = NULL;
+    *bin_len = 0;
+    size_t json_len = body->len;
+    if (body->header_len) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(body->header_len, &end, 10);
+        if (errno || end == body->header_len || *end || body->header_len[0] == '-' || v > body->len) {
+            snprintf(err, ERRLEN, "Inference-Header-Content-Length: expected an integer in [0, %zu] (the body "
+                     "length), got '%.40s'", body->len, body->header_len);
+            return fail(out, 400, err);
+        }
+        json_len = (size_t)v;
+    }
+    struct v2_binary bin_in = {(const unsigned char *)body->data + json_len, body->len - json_len,
+                               body->header_len != NULL};
+    cJSON *root = parse_object(body->data, json_len, err);
     if (!root)
         return fail(out, 400, err);
     struct v2_input in = {0};
-    int order[2], n_out = 0, status = 400;
+    int order[2], binary[2] = {0, 0}, n_out = 0, status = 400;
     double *res[2] = {NULL, NULL};
+    struct bbuf bin = {0};
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
     if (id && !cJSON_IsString(id)) {
         snprintf(err, ERRLEN, "id: expected a string");
         goto done;
     }
-    if (parse_v2_input(m, root, &in, err) != 0 || parse_v2_outputs(m, root, order, &n_out, err) != 0)
+    if (parse_v2_input(m, root, &bin_in, &in, err) != 0 || parse_v2_outputs(m, root, order, binary, &n_out, err) != 0)
         goto done;
     status = 500;
     const void *x = in.xf ? (const void *)in.xf : (const void *)in.x;
@@ -487,7 +609,6 @@ int proto_v2_infer(const struct model_ref *m, struct metrics *mt, const char *na
         if (!res[order[i]] && !(res[order[i]] = run(m, mt, x, dtype, in.rows, order[i], err)))
             goto done;
 
-    status = 200;
     *out = cJSON_CreateObject();
     cJSON_AddStringToObject(*out, "model_name", name);
     cJSON_AddStringToObject(*out, "model_version", version);
@@ -497,23 +618,36 @@ int proto_v2_infer(const struct model_ref *m, struct metrics *mt, const char *na
     for (int i = 0; i < n_out; i++) {
         cJSON *t;
         const double *y = res[order[i]];
+        struct bbuf *b = binary[i] ? &bin : NULL;
+        size_t before = bin.len;
         if (order[i] == 1) {
             t = tensor_meta("predict_proba", "FP64", in.rows, m->n_classes);
-            cJSON_AddItemToObject(t, "data", numbers_json(y, in.rows * m->n_classes));
+            output_values(t, y, in.rows * m->n_classes, b);
         } else if (m->is_classifier) {
             t = tensor_meta("predict", predict_datatype(m), in.rows, 0);
-            cJSON *data = cJSON_AddArrayToObject(t, "data");
-            for (int64_t r = 0; r < in.rows; r++)
-                cJSON_AddItemToArray(data, label_json(m, y[r]));
+            output_labels(m, t, y, in.rows, b);
         } else {
             t = tensor_meta("predict", "FP64", in.rows, m->n_outputs > 1 ? m->n_outputs : 0);
-            cJSON_AddItemToObject(t, "data", numbers_json(y, in.rows * m->n_outputs));
+            output_values(t, y, in.rows * m->n_outputs, b);
         }
+        if (b)
+            cJSON_AddNumberToObject(cJSON_AddObjectToObject(t, "parameters"), "binary_data_size",
+                                    (double)(bin.len - before));
         cJSON_AddItemToArray(outputs, t);
     }
+    if (bin.failed) {
+        cJSON_Delete(*out);
+        snprintf(err, ERRLEN, "out of memory for the binary output");
+        goto done;
+    }
+    status = 200;
+    *bin_out = bin.p;
+    *bin_len = bin.len;
+    bin.p = NULL;
 done:
     if (status != 200)
         *out = proto_error("%s", err);
+    free(bin.p);
     free(in.x);
     free(in.xf);
     free(res[0]);

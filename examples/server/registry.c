@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-int registry_init(struct registry *r, const char *path)
+int registry_init(struct registry *r, const char *path, const char *name, long version)
 {
     memset(r, 0, sizeof *r);
     if (pthread_mutex_init(&r->lock, NULL) != 0)
@@ -18,11 +18,16 @@ int registry_init(struct registry *r, const char *path)
     r->path = strdup(path);
     if (!r->path)
         return -1;
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    size_t n = strlen(base);
-    if (n > 4 && strcmp(base + n - 4, ".mli") == 0)
-        n -= 4;
+    r->version = version;
+    const char *base = name;
+    size_t n = name ? strlen(name) : 0;
+    if (!name) {
+        base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        n = strlen(base);
+        if (n > 4 && strcmp(base + n - 4, ".mli") == 0)
+            n -= 4;
+    }
     if (n >= sizeof r->name)
         n = sizeof r->name - 1;
     memcpy(r->name, base, n);
@@ -120,18 +125,21 @@ int registry_load(struct registry *r, const struct logger *lg, struct metrics *m
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (!ref) {
         metrics_load(m, 0);
-        log_event(lg, LOG_ERROR, "model_load_failed", "model:s path:s reason:s error:s kept_previous:b", r->name,
-                  r->path, reason, err, r->current != NULL);
+        log_event(lg, LOG_ERROR, "model_load_failed", "model:s version:i path:s reason:s error:s kept_previous:b",
+                  r->name, (long long)r->version, r->path, reason, err, r->current != NULL);
         return -1;
     }
+    snprintf(ref->name, sizeof ref->name, "%s", r->name);
+    snprintf(ref->version, sizeof ref->version, "%ld", r->version);
     pthread_mutex_lock(&r->lock);
     struct model_ref *old = r->current;
     r->current = ref;
     pthread_mutex_unlock(&r->lock);
     model_ref_release(old);
     metrics_load(m, 1);
-    log_event(lg, LOG_INFO, "model_loaded", "model:s path:s reason:s features:i outputs:i classes:i seconds:d",
-              r->name, r->path, reason, (long long)ref->n_features, (long long)ref->n_outputs,
+    log_event(lg, LOG_INFO, "model_loaded",
+              "model:s version:i path:s reason:s features:i outputs:i classes:i seconds:d", r->name,
+              (long long)r->version, r->path, reason, (long long)ref->n_features, (long long)ref->n_outputs,
               (long long)ref->n_classes, secs);
     return 0;
 }

@@ -15,6 +15,8 @@ struct metrics;
  * reference, so requests in flight during a reload finish on the model they started on. */
 struct model_ref {
     atomic_int refs;
+    char name[256];
+    char version[24];
     mli_model *model;
     int64_t n_features, n_outputs, n_classes;
     int is_classifier, has_proba, string_labels;
@@ -33,11 +35,13 @@ struct registry {
     pthread_mutex_t lock; /* guards `current` only: held for a pointer swap or a refcount */
     struct model_ref *current;
     char *path;
-    char name[256]; /* file name without .mli */
+    char name[256]; /* the model's name: the file name without .mli, or its repository directory */
+    long version;   /* 1 for a single file, else the repository's version directory */
     struct file_sig seen; /* the file as last loaded (or last failed to load) */
 };
 
-int registry_init(struct registry *r, const char *path);
+/* `name` NULL: the file name without .mli. */
+int registry_init(struct registry *r, const char *path, const char *name, long version);
 void registry_destroy(struct registry *r);
 
 /* Loads the file, checks it, and swaps it in; on failure keeps the current model. Logs and

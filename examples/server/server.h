@@ -5,7 +5,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
-#include "registry.h"
+#include "repo.h"
 
 #include <stdatomic.h>
 
@@ -13,7 +13,7 @@ struct server {
     struct config cfg;
     struct logger log;
     struct metrics metrics;
-    struct registry reg;
+    struct repo repo;
     atomic_int draining; /* set on SIGTERM: readiness fails, responses close their connection */
 };
 

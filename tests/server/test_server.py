@@ -370,3 +370,52 @@ def test_bad_config_exits_2():
     assert res.returncode == 2 and b"--port" in res.stderr
     res = subprocess.run([SERVER_BIN, "--model", "/nonexistent/x.mli", "--port", "0"], capture_output=True, timeout=10)
     assert res.returncode == 1 and b"model_load_failed" in res.stderr
+
+
+# ---- overload -------------------------------------------------------------------------------
+def test_overload_503(start_server, model_dir):
+    """MLI_MAX_INFLIGHT=1: a request whose body is still arriving holds the only slot."""
+    import socket
+
+    srv = start_server(model_dir / "demo_model.mli", env={"MLI_MAX_INFLIGHT": "1"})
+    body = json.dumps({"features": IRIS_ROWS[0]}).encode()
+    slow = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    try:
+        slow.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body[:5])
+        assert wait_for(lambda: srv.metric("mlinfer_predict_inflight_requests") == 1)
+        for path, req in [("/predict", {"features": IRIS_ROWS[0]}),
+                          ("/v1/models/demo_model:predict", {"instances": IRIS_ROWS}),
+                          ("/v2/models/demo_model/infer",
+                           {"inputs": [{"name": "input", "shape": [4], "datatype": "FP64", "data": IRIS_ROWS[0]}]})]:
+            status, hdrs, data = srv.request("POST", path, req)
+            assert status == 503, (path, data)
+            assert hdrs.get("retry-after") == "1"
+            assert json.loads(data) == {"error": "server overloaded: 1 requests in flight"}
+        assert srv.json("GET", "/health")[0] == 200
+        assert srv.json("GET", "/ready")[0] == 200
+        assert srv.json("GET", "/v2/models/demo_model")[0] == 200
+        assert srv.metric("mlinfer_overload_rejections_total") == 3
+        assert srv.metric("mlinfer_requests_total", endpoint="predict", code="503") == 1
+        slow.sendall(body[5:])
+        resp = b""
+        while b"setosa" not in resp:
+            chunk = slow.recv(65536)
+            assert chunk, resp
+            resp += chunk
+        assert resp.startswith(b"HTTP/1.1 200"), resp
+    finally:
+        slow.close()
+    assert wait_for(lambda: srv.metric("mlinfer_predict_inflight_requests") == 0)
+    assert srv.json("POST", "/predict", {"features": IRIS_ROWS[0]}) == (200, {"prediction": "setosa"})
+
+
+def test_max_inflight_default_and_validation(start_server, model_dir):
+    srv = start_server(model_dir / "demo_model.mli", env={"MLI_THREADS": "3"})
+    startup = [e for e in srv.logs() if e.get("event") == "startup"][0]
+    assert startup["max_inflight"] == 192
+    from conftest import SERVER_BIN
+
+    env = {**os.environ, "MLI_MAX_INFLIGHT": "0"}
+    res = subprocess.run([SERVER_BIN, "--port", "0"], capture_output=True, timeout=10, env=env)
+    assert res.returncode == 2 and b"MLI_MAX_INFLIGHT" in res.stderr

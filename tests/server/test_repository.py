@@ -1,0 +1,104 @@
+"""A model repository directory: <repo>/<name>/<version>/model.mli, several models and versions."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+
+from conftest import DEMO_MODEL
+from test_server import IRIS_ROWS, export_int_label_model, mlinfer_model, wait_for
+
+ROW = IRIS_ROWS[1]
+
+
+def infer(srv, path, rows=IRIS_ROWS):
+    req = {"inputs": [{"name": "input", "shape": [len(rows), 4], "datatype": "FP64", "data": rows}]}
+    return srv.json("POST", path + "/infer", req)
+
+
+def make_repo(root):
+    """iris/1 = the demo model (string labels), iris/2 = integer labels, alpha/1 = integer labels."""
+    for name, version in [("iris", 1), ("iris", 2), ("alpha", 1)]:
+        (root / name / str(version)).mkdir(parents=True)
+    shutil.copy(DEMO_MODEL, root / "iris" / "1" / "model.mli")
+    est = export_int_label_model(root / "iris" / "2" / "model.mli")
+    shutil.copy(root / "iris" / "2" / "model.mli", root / "alpha" / "1" / "model.mli")
+    (root / "iris" / "notaversion").mkdir()
+    (root / "iris" / "0").mkdir()
+    return est
+
+
+def test_repository_serves_models_and_versions(start_server, tmp_path):
+    est = make_repo(tmp_path)
+    srv = start_server(tmp_path)
+    x = np.array(IRIS_ROWS)
+    ints = [int(v) for v in est.predict(x)]
+    labels = [str(v) for v in mlinfer_model(DEMO_MODEL).predict(x)]
+
+    status, meta = srv.json("GET", "/v2/models/iris")
+    assert status == 200 and meta["name"] == "iris" and meta["versions"] == ["1", "2"]
+    assert srv.json("GET", "/v2/models/alpha")[1]["versions"] == ["1"]
+    status, body = infer(srv, "/v2/models/iris")  # the latest version by default
+    assert status == 200 and body["model_version"] == "2" and body["outputs"][0]["data"] == ints
+    status, body = infer(srv, "/v2/models/iris/versions/1")
+    assert status == 200 and body["model_version"] == "1" and body["outputs"][0]["data"] == labels
+    assert srv.json("GET", "/v2/models/iris/versions/1/ready")[0] == 200
+    for bad in ("3", "0", "x", "01x"):
+        status, body = srv.json("GET", f"/v2/models/iris/versions/{bad}")
+        assert status == 404 and f"unknown version '{bad}' of model 'iris'" in body["error"]
+    status, body = srv.json("GET", "/v2/models/nosuch")
+    assert status == 404 and "unknown model 'nosuch'" in body["error"]
+
+    # /predict: the first model name in sorted order ("alpha"), or ?model=NAME
+    assert srv.json("POST", "/predict", {"instances": IRIS_ROWS}) == (200, {"predictions": ints})
+    assert srv.json("POST", "/predict?model=iris", {"instances": IRIS_ROWS}) == (200, {"predictions": ints})
+    assert srv.json("POST", "/predict?model=nosuch", {"features": ROW})[0] == 404
+    assert srv.json("POST", "/v1/models/iris:predict", {"instances": IRIS_ROWS}) == (200, {"predictions": ints})
+
+
+def test_repository_poller(start_server, tmp_path):
+    make_repo(tmp_path)
+    srv = start_server(tmp_path)
+    x = np.array(IRIS_ROWS)
+    labels = [str(v) for v in mlinfer_model(DEMO_MODEL).predict(x)]
+
+    # a new version appears and becomes the default
+    (tmp_path / "iris" / "3").mkdir()
+    shutil.copy(DEMO_MODEL, tmp_path / "iris" / "3" / "model.mli")
+    assert wait_for(lambda: srv.json("GET", "/v2/models/iris")[1]["versions"] == ["1", "2", "3"])
+    status, body = infer(srv, "/v2/models/iris")
+    assert body["model_version"] == "3" and body["outputs"][0]["data"] == labels
+
+    # a removed version goes away
+    shutil.rmtree(tmp_path / "iris" / "3")
+    assert wait_for(lambda: srv.json("GET", "/v2/models/iris")[1]["versions"] == ["1", "2"])
+    assert srv.json("GET", "/v2/models/iris/versions/3")[0] == 404
+
+    # a changed file reloads that version only
+    loads = srv.metric("mlinfer_model_loads_total")
+    tmp = tmp_path / "iris" / "1" / "model.tmp"
+    shutil.copy(tmp_path / "iris" / "2" / "model.mli", tmp)
+    tmp.replace(tmp_path / "iris" / "1" / "model.mli")
+    assert wait_for(lambda: srv.metric("mlinfer_model_loads_total") == loads + 1)
+    assert infer(srv, "/v2/models/iris/versions/1")[1]["outputs"][0]["datatype"] == "INT64"
+
+    # a broken replacement is rejected, the old model keeps serving
+    (tmp_path / "iris" / "1" / "model.mli").write_bytes(b"not a model")
+    assert wait_for(lambda: srv.metric("mlinfer_model_load_failures_total") == 1)
+    assert infer(srv, "/v2/models/iris/versions/1")[0] == 200
+
+    # a broken new version is not served; the latest loaded one stays the default
+    (tmp_path / "iris" / "9").mkdir()
+    (tmp_path / "iris" / "9" / "model.mli").write_bytes(b"broken")
+    assert wait_for(lambda: srv.metric("mlinfer_model_load_failures_total") == 2)
+    assert infer(srv, "/v2/models/iris")[1]["model_version"] == "2"
+    assert srv.json("GET", "/v2/models/iris/versions/9")[0] == 503
+    assert srv.json("GET", "/v2/models/iris")[1]["versions"] == ["1", "2"]
+
+
+def test_empty_repository_exits_1(tmp_path):
+    from conftest import SERVER_BIN
+
+    res = subprocess.run([SERVER_BIN, "--model", str(tmp_path), "--port", "0"], capture_output=True, timeout=10)
+    assert res.returncode == 1 and b"could not be loaded" in res.stderr
