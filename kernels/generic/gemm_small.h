@@ -132,7 +132,6 @@ MLI_INLINE void gemm_tile_nt(const mli__gemm_args *g, const float *a, int64_t a_
                 acc[r][c] = vf_fmadd(av, bv[c], acc[r][c]);
         }
     }
-    (void)i0;
     for (int r = 0; r < MR; ++r) {
         float dots[MLI_VL > 4 ? MLI_VL : 4];
         for (int c = 0; c < NC; ++c)
