@@ -46,7 +46,11 @@ static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
             c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
 }
 
-static int fits_int(int64_t v) { return v <= INT_MAX; }
+/* OpenBLAS takes int dimensions; larger calls (rare, and only possible with huge
+ * leading dimensions) stay on the own kernels, which take int64_t. */
+static int blas_can_take(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc) {
+    return m <= INT_MAX && n <= INT_MAX && k <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX;
+}
 
 /* Small-m work below this many multiply-adds stays on the calling thread: the hand-off
  * to a warm worker (~0.2 us) would cost more than it saves. */
@@ -133,8 +137,7 @@ mli_status mli_sgemm(mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n,
         scale_c(m, n, beta, c, ldc);
         return MLI_OK;
     }
-    if (use_own_kernels(m, n, k) || !fits_int(m) || !fits_int(n) || !fits_int(k) || !fits_int(lda) ||
-        !fits_int(ldb) || !fits_int(ldc)) {
+    if (use_own_kernels(m, n, k) || !blas_can_take(m, n, k, lda, ldb, ldc)) {
         mli__gemm_args g = {.m = m, .n = n, .k = k, .a = a, .a_rs = ta ? 1 : lda, .a_cs = ta ? lda : 1, .b = b,
                             .ldb = ldb, .trans_b = tb, .alpha = alpha, .beta = beta, .c = c, .ldc = ldc,
                             .bias = NULL, .act = MLI__ACT_IDENTITY};
@@ -163,8 +166,7 @@ mli_status mli_sgemm_bias_act(int64_t m, int64_t n, int64_t k, const float *a, i
         return MLI_ERR_UNSUPPORTED;
     if (m == 0 || n == 0)
         return MLI_OK;
-    if (m <= MLI_GEMM_SMALL_M || k == 0 || !fits_int(m) || !fits_int(n) || !fits_int(k) || !fits_int(lda) ||
-        !fits_int(ldb) || !fits_int(ldc)) {
+    if (m <= MLI_GEMM_SMALL_M || k == 0 || !blas_can_take(m, n, k, lda, ldb, ldc)) {
         mli__gemm_args g = {.m = m, .n = n, .k = k, .a = a, .a_rs = lda, .a_cs = 1, .b = b, .ldb = ldb,
                             .trans_b = 0, .alpha = 1.0f, .beta = 0.0f, .c = c, .ldc = ldc, .bias = bias,
                             .act = (int)act};

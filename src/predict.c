@@ -24,6 +24,7 @@ typedef struct {
     int what;
     double *out;
     int64_t out_cols;
+    int64_t rows;
     atomic_int oom;
 } predict_job;
 
@@ -173,7 +174,8 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, float *scratch
     }
 }
 
-/* A pool task: blocks [b0, b1) of MLI_BLOCK_ROWS rows, with scratch of its own. */
+/* A pool task: blocks [b0, b1) of MLI_BLOCK_ROWS rows (the last one clipped at the
+ * input's end), with scratch of its own. */
 static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
     predict_job *j = ctx;
     float *scratch = malloc(sizeof(float) * 2 * MLI_BLOCK_ROWS * (size_t)j->m->width_max);
@@ -181,7 +183,8 @@ static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
         atomic_store(&j->oom, 1);
         return;
     }
-    run_rows_with(j, b0 * MLI_BLOCK_ROWS, b1 * MLI_BLOCK_ROWS, scratch, MLI_BLOCK_ROWS);
+    int64_t end = b1 * MLI_BLOCK_ROWS < j->rows ? b1 * MLI_BLOCK_ROWS : j->rows;
+    run_rows_with(j, b0 * MLI_BLOCK_ROWS, end, scratch, MLI_BLOCK_ROWS);
     free(scratch);
 }
 
@@ -221,35 +224,19 @@ static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dty
         return MLI_ERR_UNSUPPORTED;
 
     predict_job j = {.m = m, .kt = kt, .x = x, .f64 = dtype == MLI_F64, .ldx = ldx, .what = what, .out = out,
-                     .out_cols = cols};
+                     .out_cols = cols, .rows = rows};
     atomic_init(&j.oom, 0);
     int64_t blocks = (rows + MLI_BLOCK_ROWS - 1) / MLI_BLOCK_ROWS;
     if (blocks == 1 || mli__num_threads() == 1) {
         int64_t block = rows < MLI_BLOCK_ROWS ? rows : MLI_BLOCK_ROWS;
-        size_t floats = 2 * (size_t)block * (size_t)m->width_max;
-        if (floats <= MLI_STACK_FLOATS) {
+        if (2 * (size_t)block * (size_t)m->width_max <= MLI_STACK_FLOATS) { /* the one-row path: no heap */
             float stack[MLI_STACK_FLOATS];
             run_rows_with(&j, 0, rows, stack, block);
             return MLI_OK;
         }
-        float *scratch = malloc(floats * sizeof(float));
-        if (!scratch)
-            return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn, floats * 4);
-        run_rows_with(&j, 0, rows, scratch, block);
-        free(scratch);
-        return MLI_OK;
-    }
-    /* Full blocks go to the pool; a partial last block runs here afterwards. */
-    int64_t full = rows / MLI_BLOCK_ROWS;
-    if (full > 0)
-        mli__parallel_for(full, 2, run_blocks, &j);
-    if (rows > full * MLI_BLOCK_ROWS) {
-        float *scratch = malloc(sizeof(float) * 2 * MLI_BLOCK_ROWS * (size_t)m->width_max);
-        if (!scratch)
-            atomic_store(&j.oom, 1);
-        else
-            run_rows_with(&j, full * MLI_BLOCK_ROWS, rows, scratch, MLI_BLOCK_ROWS);
-        free(scratch);
+        run_blocks(&j, 0, blocks);
+    } else {
+        mli__parallel_for(blocks, 2, run_blocks, &j);
     }
     if (atomic_load(&j.oom))
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate scratch for a block of rows", fn);
