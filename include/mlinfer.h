@@ -133,7 +133,9 @@ typedef struct mli_model mli_model;
 typedef enum { MLI_TASK_REGRESSION = 0, MLI_TASK_CLASSIFICATION = 1 } mli_task;
 typedef enum { MLI_F32 = 0, MLI_F64 = 1 } mli_dtype;
 
-/* Loads a model file: reads it once into memory (uncompressed arrays are then used in
+/* Loads a model file: an .mli file, an XGBoost model (JSON `.json` or UBJSON `.ubj`,
+ * gbtree) or a LightGBM text model (`.txt`); the kind is recognised from the content, not
+ * the name. The file is read once into memory (uncompressed arrays are then used in
  * place, never copied again), so replacing or rewriting the file later cannot affect a
  * loaded model. On failure *out is set to NULL and mli_last_error() names the problem
  * (file, section, offset, field). Free with mli_model_free. */
@@ -143,6 +145,10 @@ MLI_API mli_status mli_model_load(const char *path, mli_model **out);
 MLI_API mli_status mli_model_load_memory(const void *data, size_t size, mli_model **out);
 /* Frees a model; NULL is a no-op. No predict call may be running on it. */
 MLI_API void mli_model_free(mli_model *model);
+/* Writes the model as an .mli file (for a model loaded from XGBoost or LightGBM: the
+ * converted form; for an .mli file: the bytes it was loaded from). The file is written to
+ * a temporary name beside `path` and renamed into place, so readers never see half. */
+MLI_API mli_status mli_model_save(const mli_model *model, const char *path);
 
 /* Metadata. For a NULL model these return 0 / NULL. */
 MLI_API mli_task mli_model_task(const mli_model *model);
@@ -179,6 +185,20 @@ MLI_API mli_status mli_model_predict_proba(const mli_model *model, const void *x
 /* Decision function, rows * n_decision doubles. MLI_ERR_UNSUPPORTED for models without. */
 MLI_API mli_status mli_model_decision_function(const mli_model *model, const void *x, mli_dtype dtype,
                                                int64_t rows, int64_t ldx, double *out, int64_t out_len);
+
+/* Raw scores: the model's outputs before the link function and argmax (XGBoost's
+ * output_margin, a boosted model's summed trees plus its prior, a linear model's
+ * decision values, a forest's averaged leaves), rows * n_raw doubles. */
+MLI_API int64_t mli_model_n_raw(const mli_model *model);
+MLI_API mli_status mli_model_predict_raw(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows,
+                                         int64_t ldx, double *out, int64_t out_len);
+/* Tree models: the number of trees (0 for other models), and for each row the leaf it
+ * reaches in each tree, rows * n_trees values, as the framework numbers its leaves
+ * (scikit-learn's `apply`: the node index; XGBoost's `pred_leaf`: the node id; LightGBM's
+ * `pred_leaf`: the leaf index). MLI_ERR_UNSUPPORTED for models without trees. */
+MLI_API int64_t mli_model_n_trees(const mli_model *model);
+MLI_API mli_status mli_model_apply(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows,
+                                   int64_t ldx, int64_t *out, int64_t out_len);
 
 #if defined(MLI_EXPERIMENTAL)
 /* Experimental: may change or go away in any release.

@@ -48,12 +48,35 @@ typedef void (*mli__bias_act_fn)(float *y, const float *bias, int64_t n, int act
 /* One row of softmax; x == y allowed. */
 typedef void (*mli__softmax_fn)(const float *x, float *y, int64_t cols);
 
+/* A node of the compact tree form (src/tree.h): go left (to the next node) iff
+ * x[fr & 0xffff] < thr, else jump fr >> 16 nodes ahead; a leaf has thr = NaN and a zero
+ * jump, so it is absorbing. */
+typedef struct mli__tnode {
+    float thr;
+    uint32_t fr;
+} mli__tnode;
+
+/* Walks `n_trees` compact trees (tree t starts at nodes + start[t] and has depth[t]) for
+ * `nb` rows of x (float32, row-major, leading dimension ldx, no NaN) and writes each
+ * row's final node index, relative to its tree's start, to leaf[t * nb + r]. */
+typedef struct mli__tree_walk {
+    const mli__tnode *nodes;
+    const int64_t *start;
+    const int32_t *depth;
+    int32_t n_trees;
+    const float *x;
+    int64_t ldx, nb;
+    int32_t *leaf;
+} mli__tree_walk;
+typedef void (*mli__tree_walk_fn)(const mli__tree_walk *w);
+
 typedef struct mli__kernels {
     const char *isa;
     mli__gemm_fn gemm_small;
     mli__act_fn act[MLI__ACT_COUNT];
     mli__bias_act_fn bias_act;
     mli__softmax_fn softmax;
+    mli__tree_walk_fn tree_walk;
 } mli__kernels;
 
 /* Each ISA's file set fills one table. */

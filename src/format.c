@@ -300,27 +300,36 @@ static char *dup_str(const char *s) {
     return d;
 }
 
-mli_status mli__container_open_memory(const void *data, size_t size, mli__container *c) {
+mli_status mli__container_adopt(void *buf, size_t size, const char *origin, mli__container *c) {
     memset(c, 0, sizeof *c);
-    c->origin = dup_str("<memory>");
-    /* A 64-byte aligned copy: arrays inside are then aligned for their dtype. */
-    if (!c->origin || posix_memalign(&c->copy, 64, size ? size : 64) != 0) {
-        c->copy = NULL;
-        mli__container_close(c);
-        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes for the model", size);
-    }
-    if (size)
-        memcpy(c->copy, data, size);
-    c->bytes = c->copy;
+    c->copy = buf;
+    c->bytes = buf;
     c->size = size;
+    c->origin = dup_str(origin);
+    if (!c->origin) {
+        mli__container_close(c);
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", origin);
+    }
     mli_status st = parse(c);
     if (st != MLI_OK)
         mli__container_close(c);
     return st;
 }
 
-mli_status mli__container_open_file(const char *path, mli__container *c) {
-    memset(c, 0, sizeof *c);
+mli_status mli__copy_aligned(const void *data, size_t size, void **out) {
+    /* A 64-byte aligned copy: arrays inside are then aligned for their dtype. */
+    if (posix_memalign(out, 64, size ? size : 64) != 0) {
+        *out = NULL;
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes for the model", size);
+    }
+    if (size)
+        memcpy(*out, data, size);
+    return MLI_OK;
+}
+
+mli_status mli__read_file(const char *path, void **out, size_t *size) {
+    *out = NULL;
+    *size = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return mli__fail(MLI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -335,53 +344,58 @@ mli_status mli__container_open_file(const char *path, mli__container *c) {
         return mli__fail(MLI_ERR_IO, "%s: %s", path,
                          S_ISDIR(stt.st_mode) ? "is a directory, not a model file" : "is not a regular file");
     }
-    c->origin = dup_str(path);
-    if (!c->origin) {
-        close(fd);
-        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    }
     /* Read, not mmap: a mapped file that is rewritten or truncated in place after loading
      * would change a validated model under its readers, or kill the process with SIGBUS.
      * A 64-byte aligned copy keeps every array aligned for its dtype. */
     if ((uint64_t)stt.st_size > MLI__MAX_TOTAL_BYTES) {
         close(fd);
-        mli__container_close(c);
         return mli__fail(MLI_ERR_CORRUPT, "%s: %lld bytes is larger than any model this library reads", path,
                          (long long)stt.st_size);
     }
-    c->size = (size_t)stt.st_size;
-    if (c->size == 0) {
+    size_t n = (size_t)stt.st_size;
+    if (n == 0) {
         close(fd);
-        mli__container_close(c);
         return mli__fail(MLI_ERR_CORRUPT, "%s: file is empty", path);
     }
-    if (posix_memalign(&c->copy, 64, c->size) != 0) {
-        c->copy = NULL;
+    void *buf;
+    if (posix_memalign(&buf, 64, n) != 0) {
         close(fd);
-        mli__container_close(c);
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate %lld bytes to read it", path,
                          (long long)stt.st_size);
     }
     size_t got = 0;
-    while (got < c->size) {
-        ssize_t n = read(fd, (char *)c->copy + got, c->size - got);
-        if (n < 0 && errno == EINTR)
+    while (got < n) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            int err = n < 0 ? errno : 0;
+        if (r <= 0) {
+            int err = r < 0 ? errno : 0;
             close(fd);
-            mli__container_close(c);
+            free(buf);
             return err ? mli__fail(MLI_ERR_IO, "%s: read failed at offset %zu: %s", path, got, strerror(err))
                        : mli__fail(MLI_ERR_CORRUPT, "%s: file shrank to %zu bytes while being read", path, got);
         }
-        got += (size_t)n;
+        got += (size_t)r;
     }
     close(fd);
-    c->bytes = c->copy;
-    mli_status st = parse(c);
-    if (st != MLI_OK)
-        mli__container_close(c);
-    return st;
+    *out = buf;
+    *size = n;
+    return MLI_OK;
+}
+
+mli_status mli__container_open_memory(const void *data, size_t size, mli__container *c) {
+    void *buf;
+    memset(c, 0, sizeof *c);
+    mli_status st = mli__copy_aligned(data, size, &buf);
+    return st != MLI_OK ? st : mli__container_adopt(buf, size, "<memory>", c);
+}
+
+mli_status mli__container_open_file(const char *path, mli__container *c) {
+    void *buf;
+    size_t size;
+    memset(c, 0, sizeof *c);
+    mli_status st = mli__read_file(path, &buf, &size);
+    return st != MLI_OK ? st : mli__container_adopt(buf, size, path, c);
 }
 
 mli__section *mli__container_find(mli__container *c, const char *name) {

@@ -12,7 +12,7 @@ enum { MLI__DT_U8 = 0, MLI__DT_F32 = 1, MLI__DT_F64 = 2, MLI__DT_I32 = 3, MLI__D
 enum { MLI__SEC_COMPRESSED = 1, MLI__SEC_REQUIRED = 2 };
 
 #define MLI__FORMAT_MAJOR 1
-#define MLI__FORMAT_MINOR 0
+#define MLI__FORMAT_MINOR 1
 #define MLI__MAX_SECTIONS 4096
 #define MLI__MAX_SECTION_BYTES (4ull << 30)
 #define MLI__MAX_TOTAL_BYTES (16ull << 30)
@@ -45,6 +45,14 @@ typedef struct mli__container {
 mli_status mli__container_open_file(const char *path, mli__container *c);
 mli_status mli__container_open_memory(const void *data, size_t size, mli__container *c);
 void mli__container_close(mli__container *c);
+
+/* Takes ownership of `buf` (64-byte aligned, from posix_memalign; freed on failure too)
+ * and validates it as a container named `origin`. */
+mli_status mli__container_adopt(void *buf, size_t size, const char *origin, mli__container *c);
+/* Reads a whole regular file into a 64-byte aligned buffer (free() it). */
+mli_status mli__read_file(const char *path, void **out, size_t *size);
+/* A 64-byte aligned copy of `size` bytes (free() it). */
+mli_status mli__copy_aligned(const void *data, size_t size, void **out);
 
 /* The section called `name`, or NULL. */
 mli__section *mli__container_find(mli__container *c, const char *name);

@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model.h"
+#include "import/import.h"
 
 /* ---- metadata ------------------------------------------------------------------------ */
 
@@ -57,16 +59,16 @@ const char *mli_model_meta(const mli_model *m, const char *key) {
     return NULL;
 }
 
-static mli_status meta_str(const mli_model *m, const char *key, const char **out) {
+mli_status mli__model_meta_str(const mli_model *m, const char *key, const char **out) {
     *out = mli_model_meta(m, key);
     if (!*out)
         return mli__fail(MLI_ERR_CORRUPT, "%s: metadata key '%s' is missing", m->c.origin, key);
     return MLI_OK;
 }
 
-static mli_status meta_int(const mli_model *m, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+mli_status mli__model_meta_int(const mli_model *m, const char *key, int64_t lo, int64_t hi, int64_t *out) {
     const char *v;
-    mli_status st = meta_str(m, key, &v);
+    mli_status st = mli__model_meta_str(m, key, &v);
     if (st != MLI_OK)
         return st;
     char *end;
@@ -81,7 +83,7 @@ static mli_status meta_int(const mli_model *m, const char *key, int64_t lo, int6
 
 static mli_status meta_double(const mli_model *m, const char *key, double *out) {
     const char *v;
-    mli_status st = meta_str(m, key, &v);
+    mli_status st = mli__model_meta_str(m, key, &v);
     if (st != MLI_OK)
         return st;
     char *end;
@@ -109,12 +111,12 @@ static const char *dtype_name(int dt) {
 
 /* The array section `name` of `dtype` holding exactly `count` elements. With
  * optional != 0, a missing section yields NULL and MLI_OK. */
-static mli_status get_array(mli_model *m, const char *name, int dtype, int64_t count, int optional, const void **out) {
+mli_status mli__model_array(mli_model *m, const char *name, int dtype, int64_t count, int optional, const void **out) {
     *out = NULL;
     mli__section *s = mli__container_find(&m->c, name);
     if (!s)
         return optional ? MLI_OK : mli__fail(MLI_ERR_CORRUPT, "%s: section '%s' is missing", m->c.origin, name);
-    size_t esize = dtype == MLI__DT_F32 || dtype == MLI__DT_I32 ? 4 : 8;
+    size_t esize = dtype == MLI__DT_U8 ? 1 : dtype == MLI__DT_F32 || dtype == MLI__DT_I32 ? 4 : 8;
     if (s->dtype != dtype)
         return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s' has dtype %s, expected %s", m->c.origin, name,
                          dtype_name(s->dtype), dtype_name(dtype));
@@ -137,7 +139,7 @@ static mli_status build_affine(mli_model *m, int i, mli__stage *st) {
     const double **dst[4] = {&st->sub, &st->div, &st->mul, &st->add};
     for (int a = 0; a < 4; ++a) {
         snprintf(key, sizeof key, "stage.%d.%s", i, names[a]);
-        if ((rc = get_array(m, key, MLI__DT_F64, st->n_in, 1, &p)) != MLI_OK)
+        if ((rc = mli__model_array(m, key, MLI__DT_F64, st->n_in, 1, &p)) != MLI_OK)
             return rc;
         *dst[a] = p;
     }
@@ -161,10 +163,10 @@ static mli_status build_linear(mli_model *m, int i, mli__stage *st) {
     int64_t n_in, n_out, cells;
     mli_status rc;
     snprintf(key, sizeof key, "stage.%d.n_in", i);
-    if ((rc = meta_int(m, key, 1, MLI__MAX_WIDTH, &n_in)) != MLI_OK)
+    if ((rc = mli__model_meta_int(m, key, 1, MLI__MAX_WIDTH, &n_in)) != MLI_OK)
         return rc;
     snprintf(key, sizeof key, "stage.%d.n_out", i);
-    if ((rc = meta_int(m, key, 1, MLI__MAX_WIDTH, &n_out)) != MLI_OK)
+    if ((rc = mli__model_meta_int(m, key, 1, MLI__MAX_WIDTH, &n_out)) != MLI_OK)
         return rc;
     if (n_in != st->n_in)
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d (linear) takes %lld inputs but receives %lld", m->c.origin, i,
@@ -173,11 +175,11 @@ static mli_status build_linear(mli_model *m, int i, mli__stage *st) {
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: coef size overflows", m->c.origin, i);
     st->n_out = n_out;
     snprintf(key, sizeof key, "stage.%d.coef", i);
-    if ((rc = get_array(m, key, MLI__DT_F32, cells, 0, &p)) != MLI_OK)
+    if ((rc = mli__model_array(m, key, MLI__DT_F32, cells, 0, &p)) != MLI_OK)
         return rc;
     st->coef = p;
     snprintf(key, sizeof key, "stage.%d.intercept", i);
-    if ((rc = get_array(m, key, MLI__DT_F32, n_out, 0, &p)) != MLI_OK)
+    if ((rc = mli__model_array(m, key, MLI__DT_F32, n_out, 0, &p)) != MLI_OK)
         return rc;
     st->intercept = p;
     return MLI_OK;
@@ -193,11 +195,11 @@ static mli_status build_mlp(mli_model *m, int i, mli__stage *st) {
     const char *act;
     mli_status rc;
     snprintf(key, sizeof key, "stage.%d.n_layers", i);
-    if ((rc = meta_int(m, key, 1, MLI__MAX_LAYERS, &layers)) != MLI_OK)
+    if ((rc = mli__model_meta_int(m, key, 1, MLI__MAX_LAYERS, &layers)) != MLI_OK)
         return rc;
     st->n_layers = (int)layers;
     snprintf(key, sizeof key, "stage.%d.activation", i);
-    if ((rc = meta_str(m, key, &act)) != MLI_OK)
+    if ((rc = mli__model_meta_str(m, key, &act)) != MLI_OK)
         return rc;
     int a = lookup(act, mli__act_names);
     if (a < 0)
@@ -207,10 +209,10 @@ static mli_status build_mlp(mli_model *m, int i, mli__stage *st) {
     for (int l = 0; l < st->n_layers; ++l) {
         int64_t in, out, cells;
         snprintf(key, sizeof key, "stage.%d.in.%d", i, l);
-        if ((rc = meta_int(m, key, 1, MLI__MAX_WIDTH, &in)) != MLI_OK)
+        if ((rc = mli__model_meta_int(m, key, 1, MLI__MAX_WIDTH, &in)) != MLI_OK)
             return rc;
         snprintf(key, sizeof key, "stage.%d.out.%d", i, l);
-        if ((rc = meta_int(m, key, 1, MLI__MAX_WIDTH, &out)) != MLI_OK)
+        if ((rc = mli__model_meta_int(m, key, 1, MLI__MAX_WIDTH, &out)) != MLI_OK)
             return rc;
         if (in != st->dims[l])
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d layer %d takes %lld inputs but receives %lld", m->c.origin,
@@ -218,11 +220,11 @@ static mli_status build_mlp(mli_model *m, int i, mli__stage *st) {
         if (!mli__mul_ok(in, out, &cells))
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d layer %d: weight size overflows", m->c.origin, i, l);
         snprintf(key, sizeof key, "stage.%d.W.%d", i, l);
-        if ((rc = get_array(m, key, MLI__DT_F32, cells, 0, &p)) != MLI_OK)
+        if ((rc = mli__model_array(m, key, MLI__DT_F32, cells, 0, &p)) != MLI_OK)
             return rc;
         st->W[l] = p;
         snprintf(key, sizeof key, "stage.%d.b.%d", i, l);
-        if ((rc = get_array(m, key, MLI__DT_F32, out, 0, &p)) != MLI_OK)
+        if ((rc = mli__model_array(m, key, MLI__DT_F32, out, 0, &p)) != MLI_OK)
             return rc;
         st->b[l] = p;
         st->dims[l + 1] = out;
@@ -233,18 +235,18 @@ static mli_status build_mlp(mli_model *m, int i, mli__stage *st) {
 
 static mli_status build_stages(mli_model *m) {
     int64_t n;
-    mli_status rc = meta_int(m, "stages", 1, MLI__MAX_STAGES, &n);
+    mli_status rc = mli__model_meta_int(m, "stages", 1, MLI__MAX_STAGES, &n);
     if (rc != MLI_OK)
         return rc;
     m->n_stages = (int)n;
     int64_t width = m->n_features;
     m->width_max = width;
-    static const char *const kinds[] = {"affine", "linear", "mlp", NULL};
+    static const char *const kinds[] = {"affine", "linear", "mlp", "trees", NULL};
     for (int i = 0; i < m->n_stages; ++i) {
         char key[64];
         const char *kind;
         snprintf(key, sizeof key, "stage.%d.kind", i);
-        if ((rc = meta_str(m, key, &kind)) != MLI_OK)
+        if ((rc = mli__model_meta_str(m, key, &kind)) != MLI_OK)
             return rc;
         mli__stage *st = &m->stages[i];
         st->n_in = width;
@@ -252,6 +254,16 @@ static mli_status build_stages(mli_model *m) {
         case 0: st->kind = MLI__STAGE_AFFINE; rc = build_affine(m, i, st); break;
         case 1: st->kind = MLI__STAGE_LINEAR; rc = build_linear(m, i, st); break;
         case 2: st->kind = MLI__STAGE_MLP; rc = build_mlp(m, i, st); break;
+        case 3:
+            st->kind = MLI__STAGE_TREES;
+            if (m->n_stages != 1)
+                return mli__fail(MLI_ERR_UNSUPPORTED, "%s: a trees stage must be the model's only stage", m->c.origin);
+            m->trees = calloc(1, sizeof *m->trees);
+            if (!m->trees)
+                return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", m->c.origin);
+            rc = mli__trees_build(m, i, m->trees);
+            st->n_out = m->trees->n_out;
+            break;
         default:
             return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d has kind '%.40s', which this libmlinfer does not know",
                              m->c.origin, i, kind);
@@ -278,9 +290,10 @@ static mli_status build_stages(mli_model *m) {
 
 static mli_status build_head(mli_model *m) {
     static const char *const heads[] = {"identity", "binary_logistic", "binary_sign", "binary_modified_huber",
-                                        "multinomial", "ovr_logistic", "ovr_modified_huber", "argmax", NULL};
+                                        "multinomial", "ovr_logistic", "ovr_modified_huber", "argmax",
+                                        "logistic", "exp", "proba", "isolation", NULL};
     const char *h;
-    mli_status rc = meta_str(m, "head", &h);
+    mli_status rc = mli__model_meta_str(m, "head", &h);
     if (rc != MLI_OK)
         return rc;
     int idx = lookup(h, heads);
@@ -288,12 +301,13 @@ static mli_status build_head(mli_model *m) {
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s: head '%.40s' is not known to this libmlinfer", m->c.origin, h);
     m->head = (mli__head)idx;
     int64_t width = m->stages[m->n_stages - 1].n_out;
+    m->n_raw = width;
     int binary = m->head == MLI__HEAD_BINARY_LOGISTIC || m->head == MLI__HEAD_BINARY_SIGN ||
-                 m->head == MLI__HEAD_BINARY_MHUBER;
-    if (m->head == MLI__HEAD_IDENTITY) {
+                 m->head == MLI__HEAD_BINARY_MHUBER || m->head == MLI__HEAD_ISOLATION;
+    if (m->head == MLI__HEAD_IDENTITY || m->head == MLI__HEAD_LOGISTIC || m->head == MLI__HEAD_EXP) {
         if (m->task != MLI_TASK_REGRESSION || width != m->n_outputs)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: head 'identity' needs a regressor whose last stage gives n_outputs "
-                             "(%lld) values, not %lld", m->c.origin, (long long)m->n_outputs, (long long)width);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: head '%s' needs a regressor whose last stage gives n_outputs "
+                             "(%lld) values, not %lld", m->c.origin, h, (long long)m->n_outputs, (long long)width);
         return MLI_OK;
     }
     if (m->task != MLI_TASK_CLASSIFICATION)
@@ -301,21 +315,29 @@ static mli_status build_head(mli_model *m) {
     if (binary ? (width != 1 || m->n_classes != 2) : width != m->n_classes)
         return mli__fail(MLI_ERR_CORRUPT, "%s: head '%s' with %lld classes cannot take %lld scores", m->c.origin, h,
                          (long long)m->n_classes, (long long)width);
-    m->has_proba = m->head != MLI__HEAD_BINARY_SIGN && m->head != MLI__HEAD_ARGMAX;
+    m->has_proba = m->head != MLI__HEAD_BINARY_SIGN && m->head != MLI__HEAD_ARGMAX && m->head != MLI__HEAD_ISOLATION;
     const char *dec = mli_model_meta(m, "has_decision");
-    m->n_decision = dec && strcmp(dec, "0") == 0 ? 0 : width;
+    m->n_decision = (dec && strcmp(dec, "0") == 0) || m->head == MLI__HEAD_PROBA ? 0 : width;
+    if (m->head == MLI__HEAD_ISOLATION) {
+        if ((rc = meta_double(m, "iso_norm", &m->iso_norm)) != MLI_OK ||
+            (rc = meta_double(m, "iso_offset", &m->iso_offset)) != MLI_OK)
+            return rc;
+        if (!(m->iso_norm > 0.0) || !isfinite(m->iso_norm) || !isfinite(m->iso_offset))
+            return mli__fail(MLI_ERR_CORRUPT, "%s: head 'isolation' needs a positive finite iso_norm and a finite "
+                             "iso_offset", m->c.origin);
+    }
     return MLI_OK;
 }
 
 static mli_status build_labels(mli_model *m) {
     const char *kind;
-    mli_status rc = meta_str(m, "class_labels", &kind);
+    mli_status rc = mli__model_meta_str(m, "class_labels", &kind);
     if (rc != MLI_OK)
         return rc;
     mli__section *s = mli__container_find(&m->c, "classes");
     if (strcmp(kind, "int") == 0) {
         const void *p;
-        if ((rc = get_array(m, "classes", MLI__DT_I64, m->n_classes, 0, &p)) != MLI_OK)
+        if ((rc = mli__model_array(m, "classes", MLI__DT_I64, m->n_classes, 0, &p)) != MLI_OK)
             return rc;
         m->labels_int = p;
         return MLI_OK;
@@ -350,7 +372,7 @@ static mli_status build_labels(mli_model *m) {
 static mli_status build(mli_model *m) {
     mli_status rc = parse_meta(m);
     const char *task;
-    if (rc != MLI_OK || (rc = meta_str(m, "task", &task)) != MLI_OK)
+    if (rc != MLI_OK || (rc = mli__model_meta_str(m, "task", &task)) != MLI_OK)
         return rc;
     if (strcmp(task, "regression") == 0)
         m->task = MLI_TASK_REGRESSION;
@@ -358,14 +380,14 @@ static mli_status build(mli_model *m) {
         m->task = MLI_TASK_CLASSIFICATION;
     else
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s: task '%.40s' is not regression or classification", m->c.origin, task);
-    if ((rc = meta_int(m, "n_features", 1, MLI__MAX_WIDTH, &m->n_features)) != MLI_OK)
+    if ((rc = mli__model_meta_int(m, "n_features", 1, MLI__MAX_WIDTH, &m->n_features)) != MLI_OK)
         return rc;
     if (m->task == MLI_TASK_REGRESSION) {
-        if ((rc = meta_int(m, "n_outputs", 1, MLI__MAX_WIDTH, &m->n_outputs)) != MLI_OK)
+        if ((rc = mli__model_meta_int(m, "n_outputs", 1, MLI__MAX_WIDTH, &m->n_outputs)) != MLI_OK)
             return rc;
     } else {
         m->n_outputs = 1;
-        if ((rc = meta_int(m, "n_classes", 2, MLI__MAX_WIDTH, &m->n_classes)) != MLI_OK ||
+        if ((rc = mli__model_meta_int(m, "n_classes", 2, MLI__MAX_WIDTH, &m->n_classes)) != MLI_OK ||
             (rc = build_labels(m)) != MLI_OK)
             return rc;
     }
@@ -393,6 +415,8 @@ void mli_model_free(mli_model *m) {
     free(m->meta_buf);
     free(m->meta_keys);
     free(m->meta_values);
+    mli__trees_free(m->trees);
+    free(m->trees);
     mli__container_close(&m->c);
     free(m);
 }
@@ -408,6 +432,34 @@ static mli_status finish_load(mli_model *m, mli_status rc, mli_model **out) {
     return MLI_OK;
 }
 
+/* Opens `buf` (owned, 64-byte aligned) as a container: an .mli file as it is, another
+ * framework's model file through its importer. */
+static mli_status open_bytes(void *buf, size_t size, const char *origin, mli__container *c) {
+    mli__source src = mli__sniff(buf, size);
+    if (src == MLI__SRC_MLI || src == MLI__SRC_UNKNOWN) {
+        if (src == MLI__SRC_UNKNOWN && size >= 8) {
+            free(buf);
+            memset(c, 0, sizeof *c);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: not an .mli model file, nor another model format libmlinfer reads (bad magic at offset 0; "
+                             "expected an .mli file, an XGBoost JSON/UBJSON model or a LightGBM text model)", origin);
+        }
+        return mli__container_adopt(buf, size, origin, c);
+    }
+    memset(c, 0, sizeof *c);
+    mli__writer *w = mli__writer_new();
+    mli_status rc = w ? MLI_OK : MLI_ERR_OUT_OF_MEMORY;
+    if (rc == MLI_OK)
+        rc = src == MLI__SRC_LIGHTGBM ? mli__import_lightgbm(origin, buf, size, w)
+                                      : mli__import_xgboost(origin, buf, size, src == MLI__SRC_XGBOOST_UBJ, w);
+    free(buf);
+    uint8_t *file = NULL;
+    size_t n = 0;
+    if (rc == MLI_OK)
+        rc = mli__writer_finish(w, &file, &n);
+    mli__writer_free(w);
+    return rc != MLI_OK ? rc : mli__container_adopt(file, n, origin, c);
+}
+
 mli_status mli_model_load(const char *path, mli_model **out) {
     if (!out)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_load: out is NULL");
@@ -417,7 +469,12 @@ mli_status mli_model_load(const char *path, mli_model **out) {
     mli_model *m = calloc(1, sizeof *m);
     if (!m)
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "mli_model_load: out of memory");
-    return finish_load(m, mli__container_open_file(path, &m->c), out);
+    void *buf;
+    size_t size;
+    mli_status rc = mli__read_file(path, &buf, &size);
+    if (rc == MLI_OK)
+        rc = open_bytes(buf, size, path, &m->c);
+    return finish_load(m, rc, out);
 }
 
 mli_status mli_model_load_memory(const void *data, size_t size, mli_model **out) {
@@ -429,7 +486,53 @@ mli_status mli_model_load_memory(const void *data, size_t size, mli_model **out)
     mli_model *m = calloc(1, sizeof *m);
     if (!m)
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "mli_model_load_memory: out of memory");
-    return finish_load(m, mli__container_open_memory(data, size, &m->c), out);
+    void *buf;
+    mli_status rc = mli__copy_aligned(data, size, &buf);
+    if (rc == MLI_OK)
+        rc = open_bytes(buf, size, "<memory>", &m->c);
+    return finish_load(m, rc, out);
+}
+
+mli_status mli_model_save(const mli_model *m, const char *path) {
+    if (!m || !path)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_save: %s is NULL", m ? "path" : "model");
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "mli_model_save: out of memory");
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        mli_status rc = mli__fail(MLI_ERR_IO, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    const uint8_t *p = m->c.bytes;
+    size_t left = m->c.size;
+    int err = 0;
+    while (left > 0 && !err) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            err = n < 0 ? errno : EIO;
+        else {
+            p += n;
+            left -= (size_t)n;
+        }
+    }
+    if (!err && fsync(fd) != 0)
+        err = errno;
+    if (close(fd) != 0 && !err)
+        err = errno;
+    if (!err && rename(tmp, path) != 0)
+        err = errno;
+    if (err)
+        unlink(tmp);
+    free(tmp);
+    if (err)
+        return mli__fail(MLI_ERR_IO, "%s: cannot write the model: %s", path, strerror(err));
+    return MLI_OK;
 }
 
 mli_task mli_model_task(const mli_model *m) { return m ? m->task : MLI_TASK_REGRESSION; }
@@ -439,6 +542,8 @@ int64_t mli_model_n_classes(const mli_model *m) { return m ? m->n_classes : 0; }
 int64_t mli_model_n_decision(const mli_model *m) { return m ? m->n_decision : 0; }
 int mli_model_has_proba(const mli_model *m) { return m ? m->has_proba : 0; }
 int mli_model_labels_are_strings(const mli_model *m) { return m ? m->labels_str : 0; }
+int64_t mli_model_n_raw(const mli_model *m) { return m ? m->n_raw : 0; }
+int64_t mli_model_n_trees(const mli_model *m) { return m && m->trees ? m->trees->n_trees : 0; }
 
 static mli_status check_class(const mli_model *m, int64_t i, const void *out, const char *fn) {
     if (!m || !out)

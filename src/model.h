@@ -5,12 +5,13 @@
 
 #include "format.h"
 #include "internal.h"
+#include "tree.h"
 
 #define MLI__MAX_STAGES 16
 #define MLI__MAX_LAYERS 64
 #define MLI__MAX_WIDTH (1 << 24) /* features, units or outputs of one stage */
 
-typedef enum { MLI__STAGE_AFFINE, MLI__STAGE_LINEAR, MLI__STAGE_MLP } mli__stage_kind;
+typedef enum { MLI__STAGE_AFFINE, MLI__STAGE_LINEAR, MLI__STAGE_MLP, MLI__STAGE_TREES } mli__stage_kind;
 
 typedef enum {
     MLI__HEAD_IDENTITY,
@@ -20,7 +21,11 @@ typedef enum {
     MLI__HEAD_MULTINOMIAL,
     MLI__HEAD_OVR_LOGISTIC,
     MLI__HEAD_OVR_MHUBER,
-    MLI__HEAD_ARGMAX
+    MLI__HEAD_ARGMAX,
+    MLI__HEAD_LOGISTIC,
+    MLI__HEAD_EXP,
+    MLI__HEAD_PROBA,
+    MLI__HEAD_ISOLATION
 } mli__head;
 
 typedef struct mli__stage {
@@ -53,6 +58,15 @@ struct mli_model {
     mli__stage stages[MLI__MAX_STAGES];
     mli__head head;
     int64_t width_max; /* widest stage input or output */
+    int64_t n_raw;     /* outputs of the last stage */
+    mli__trees *trees; /* the tree stage (then the only stage), or NULL */
+    double iso_norm, iso_offset;
 };
+
+/* Model-building helpers shared with tree_build.c: a typed array section of exactly
+ * `count` elements (optional: NULL and MLI_OK when absent), and metadata values. */
+mli_status mli__model_array(mli_model *m, const char *name, int dtype, int64_t count, int optional, const void **out);
+mli_status mli__model_meta_int(const mli_model *m, const char *key, int64_t lo, int64_t hi, int64_t *out);
+mli_status mli__model_meta_str(const mli_model *m, const char *key, const char **out);
 
 #endif

@@ -13,7 +13,7 @@
 #define MLI_BLOCK_ROWS 64
 #define MLI_STACK_FLOATS 8192 /* scratch that lives on the stack when it fits */
 
-enum { MLI_OUT_PREDICT, MLI_OUT_PROBA, MLI_OUT_DECISION };
+enum { MLI_OUT_PREDICT, MLI_OUT_PROBA, MLI_OUT_DECISION, MLI_OUT_RAW };
 
 typedef struct {
     const mli_model *m;
@@ -23,6 +23,7 @@ typedef struct {
     int64_t ldx;
     int what;
     double *out;
+    int64_t *apply; /* mli_model_apply's output instead of out */
     int64_t out_cols;
     int64_t rows;
     atomic_int oom;
@@ -101,13 +102,16 @@ static const float *forward(const predict_job *j, int64_t r0, int64_t nb, float 
     return cur;
 }
 
+/* Score i of a row: the dense stages give float32, the tree stage float64. */
+#define SCORE(i) (sf ? (double)sf[i] : sd[i])
+
 /* numpy's argmax: the first NaN if any, else the first maximum. */
-static int64_t argmax(const float *s, int64_t k) {
+static int64_t argmax(const float *sf, const double *sd, int64_t k) {
     int64_t best = 0;
     for (int64_t i = 0; i < k; ++i) {
-        if (s[i] != s[i])
+        if (SCORE(i) != SCORE(i))
             return i;
-        if (s[i] > s[best])
+        if (SCORE(i) > SCORE(best))
             best = i;
     }
     return best;
@@ -116,21 +120,36 @@ static int64_t argmax(const float *s, int64_t k) {
 static double sigmoid(double s) { return 1.0 / (1.0 + exp(-s)); }
 static double clip1(double s) { return s < -1.0 ? -1.0 : s > 1.0 ? 1.0 : s; }
 
-static void head_row(const mli_model *m, int what, const float *s, double *out) {
-    int64_t k = m->stages[m->n_stages - 1].n_out;
-    if (what == MLI_OUT_DECISION || m->head == MLI__HEAD_IDENTITY) {
+/* One row's outputs from its scores (sf, or sd when sf is NULL). */
+static void head_row(const mli_model *m, int what, const float *sf, const double *sd, double *out) {
+    int64_t k = m->n_raw;
+    if (m->head == MLI__HEAD_ISOLATION && what != MLI_OUT_RAW) {
+        double dec = -exp2(-SCORE(0) / m->iso_norm) - m->iso_offset;
+        out[0] = what == MLI_OUT_PREDICT ? (dec >= 0.0 ? 1.0 : 0.0) : dec;
+        return;
+    }
+    if (what == MLI_OUT_RAW || what == MLI_OUT_DECISION || m->head == MLI__HEAD_IDENTITY ||
+        (m->head == MLI__HEAD_PROBA && what == MLI_OUT_PROBA)) {
         for (int64_t i = 0; i < k; ++i)
-            out[i] = s[i];
+            out[i] = SCORE(i);
         return;
     }
     switch (m->head) {
+    case MLI__HEAD_LOGISTIC:
+        for (int64_t i = 0; i < k; ++i)
+            out[i] = sigmoid(SCORE(i));
+        return;
+    case MLI__HEAD_EXP:
+        for (int64_t i = 0; i < k; ++i)
+            out[i] = exp(SCORE(i));
+        return;
     case MLI__HEAD_BINARY_LOGISTIC:
     case MLI__HEAD_BINARY_SIGN:
     case MLI__HEAD_BINARY_MHUBER:
         if (what == MLI_OUT_PREDICT) {
-            out[0] = s[0] > 0.0f ? 1.0 : 0.0;
+            out[0] = SCORE(0) > 0.0 ? 1.0 : 0.0;
         } else {
-            double p = m->head == MLI__HEAD_BINARY_LOGISTIC ? sigmoid(s[0]) : (clip1(s[0]) + 1.0) / 2.0;
+            double p = m->head == MLI__HEAD_BINARY_LOGISTIC ? sigmoid(SCORE(0)) : (clip1(SCORE(0)) + 1.0) / 2.0;
             out[0] = 1.0 - p;
             out[1] = p;
         }
@@ -138,22 +157,22 @@ static void head_row(const mli_model *m, int what, const float *s, double *out) 
     default: break;
     }
     if (what == MLI_OUT_PREDICT) {
-        out[0] = (double)argmax(s, k);
+        out[0] = (double)argmax(sf, sd, k);
         return;
     }
     double sum = 0.0;
     if (m->head == MLI__HEAD_MULTINOMIAL) {
         double mx = -INFINITY;
         for (int64_t i = 0; i < k; ++i)
-            mx = s[i] > mx ? s[i] : mx;
+            mx = SCORE(i) > mx ? SCORE(i) : mx;
         for (int64_t i = 0; i < k; ++i)
-            sum += out[i] = exp(s[i] - mx);
+            sum += out[i] = exp(SCORE(i) - mx);
     } else if (m->head == MLI__HEAD_OVR_LOGISTIC) {
         for (int64_t i = 0; i < k; ++i)
-            sum += out[i] = sigmoid(s[i]);
+            sum += out[i] = sigmoid(SCORE(i));
     } else { /* ovr modified huber: all-zero rows become uniform, as in scikit-learn */
         for (int64_t i = 0; i < k; ++i)
-            sum += out[i] = (clip1(s[i]) + 1.0) / 2.0;
+            sum += out[i] = (clip1(SCORE(i)) + 1.0) / 2.0;
         if (sum == 0.0) {
             for (int64_t i = 0; i < k; ++i)
                 out[i] = 1.0;
@@ -163,14 +182,33 @@ static void head_row(const mli_model *m, int what, const float *s, double *out) 
     for (int64_t i = 0; i < k; ++i)
         out[i] /= sum;
 }
+#undef SCORE
 
-static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, float *scratch, int64_t block) {
-    float *buf[2] = {scratch, scratch + block * j->m->width_max};
+/* Scratch bytes for a block of `block` rows. */
+static size_t scratch_bytes(const mli_model *m, int64_t block) {
+    if (m->trees)
+        return ((sizeof(double) * (size_t)(block * m->n_raw) + 63) & ~(size_t)63) + mli__trees_scratch(m->trees, block);
+    return sizeof(float) * 2 * (size_t)block * (size_t)m->width_max;
+}
+
+static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch, int64_t block) {
+    const mli_model *m = j->m;
     for (int64_t r = r0; r < r1; r += block) {
         int64_t nb = r1 - r < block ? r1 - r : block, ld;
+        if (m->trees) {
+            double *scores = scratch;
+            void *ts = (char *)scratch + ((sizeof(double) * (size_t)(block * m->n_raw) + 63) & ~(size_t)63);
+            size_t es = j->f64 ? sizeof(double) : sizeof(float);
+            mli__trees_scores(m->trees, j->kt, (const char *)j->x + (size_t)(r * j->ldx) * es, j->f64, j->ldx, nb,
+                              scores, ts);
+            for (int64_t i = 0; i < nb; ++i)
+                head_row(m, j->what, NULL, scores + i * m->n_raw, j->out + (r + i) * j->out_cols);
+            continue;
+        }
+        float *buf[2] = {scratch, (float *)scratch + block * m->width_max};
         const float *scores = forward(j, r, nb, buf, &ld);
         for (int64_t i = 0; i < nb; ++i)
-            head_row(j->m, j->what, scores + i * ld, j->out + (r + i) * j->out_cols);
+            head_row(m, j->what, scores + i * ld, NULL, j->out + (r + i) * j->out_cols);
     }
 }
 
@@ -178,18 +216,25 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, float *scratch
  * input's end), with scratch of its own. */
 static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
     predict_job *j = ctx;
-    float *scratch = malloc(sizeof(float) * 2 * MLI_BLOCK_ROWS * (size_t)j->m->width_max);
-    if (!scratch) {
+    void *scratch = NULL;
+    if (posix_memalign(&scratch, 64, scratch_bytes(j->m, MLI_BLOCK_ROWS)) != 0) {
         atomic_store(&j->oom, 1);
         return;
     }
     int64_t end = b1 * MLI_BLOCK_ROWS < j->rows ? b1 * MLI_BLOCK_ROWS : j->rows;
-    run_rows_with(j, b0 * MLI_BLOCK_ROWS, end, scratch, MLI_BLOCK_ROWS);
+    if (j->apply) {
+        size_t es = j->f64 ? sizeof(double) : sizeof(float);
+        int64_t r0 = b0 * MLI_BLOCK_ROWS;
+        mli__trees_apply(j->m->trees, (const char *)j->x + (size_t)(r0 * j->ldx) * es, j->f64, j->ldx, end - r0,
+                         j->apply + r0 * j->m->trees->n_trees);
+    } else {
+        run_rows_with(j, b0 * MLI_BLOCK_ROWS, end, scratch, MLI_BLOCK_ROWS);
+    }
     free(scratch);
 }
 
 static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
-                      double *out, int64_t out_len, int what) {
+                      double *out, int64_t *apply, int64_t out_len, int what) {
     if (!m)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
     if (dtype != MLI_F32 && dtype != MLI_F64)
@@ -199,7 +244,15 @@ static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dty
     if (ldx < m->n_features)
         return mli__fail(MLI_ERR_SHAPE, "%s: ldx (%lld) is smaller than the model's %lld features", fn, (long long)ldx,
                          (long long)m->n_features);
-    int64_t cols = what == MLI_OUT_PREDICT ? m->n_outputs : what == MLI_OUT_PROBA ? m->n_classes : m->n_decision;
+    int64_t cols = what == MLI_OUT_PREDICT ? m->n_outputs : what == MLI_OUT_PROBA ? m->n_classes
+                 : what == MLI_OUT_RAW   ? m->n_raw
+                                         : m->n_decision;
+    if (apply) {
+        if (!m->trees)
+            return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no trees", fn,
+                             mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "unknown source");
+        cols = m->trees->n_trees;
+    }
     if (what == MLI_OUT_PROBA && !m->has_proba)
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no predict_proba", fn,
                          mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "unknown source");
@@ -214,7 +267,7 @@ static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dty
         return MLI_OK;
     if (!x)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: x is NULL but rows is %lld", fn, (long long)rows);
-    if (!out)
+    if (!out && !apply)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
     if (out_len < need)
         return mli__fail(MLI_ERR_SHAPE, "%s: out holds %lld values but %lld rows x %lld columns need %lld", fn,
@@ -224,13 +277,13 @@ static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dty
         return MLI_ERR_UNSUPPORTED;
 
     predict_job j = {.m = m, .kt = kt, .x = x, .f64 = dtype == MLI_F64, .ldx = ldx, .what = what, .out = out,
-                     .out_cols = cols, .rows = rows};
+                     .apply = apply, .out_cols = cols, .rows = rows};
     atomic_init(&j.oom, 0);
     int64_t blocks = (rows + MLI_BLOCK_ROWS - 1) / MLI_BLOCK_ROWS;
     if (blocks == 1 || mli__num_threads() == 1) {
         int64_t block = rows < MLI_BLOCK_ROWS ? rows : MLI_BLOCK_ROWS;
-        if (2 * (size_t)block * (size_t)m->width_max <= MLI_STACK_FLOATS) { /* the one-row path: no heap */
-            float stack[MLI_STACK_FLOATS];
+        if (!apply && scratch_bytes(m, block) <= sizeof(float) * MLI_STACK_FLOATS) { /* the one-row path: no heap */
+            _Alignas(64) float stack[MLI_STACK_FLOATS];
             run_rows_with(&j, 0, rows, stack, block);
             return MLI_OK;
         }
@@ -245,15 +298,27 @@ static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dty
 
 mli_status mli_model_predict(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
                              double *out, int64_t out_len) {
-    return run("mli_model_predict", m, x, dtype, rows, ldx, out, out_len, MLI_OUT_PREDICT);
+    return run("mli_model_predict", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUT_PREDICT);
 }
 
 mli_status mli_model_predict_proba(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
                                    double *out, int64_t out_len) {
-    return run("mli_model_predict_proba", m, x, dtype, rows, ldx, out, out_len, MLI_OUT_PROBA);
+    return run("mli_model_predict_proba", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUT_PROBA);
 }
 
 mli_status mli_model_decision_function(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
                                        double *out, int64_t out_len) {
-    return run("mli_model_decision_function", m, x, dtype, rows, ldx, out, out_len, MLI_OUT_DECISION);
+    return run("mli_model_decision_function", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUT_DECISION);
+}
+
+mli_status mli_model_predict_raw(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
+                                 double *out, int64_t out_len) {
+    return run("mli_model_predict_raw", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUT_RAW);
+}
+
+mli_status mli_model_apply(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
+                           int64_t *out, int64_t out_len) {
+    if (m && rows > 0 && !out)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_apply: out is NULL");
+    return run("mli_model_apply", m, x, dtype, rows, ldx, NULL, out, out_len, MLI_OUT_RAW);
 }

@@ -18,6 +18,7 @@ void MLI_KNAME(f32_gelu)(const float *x, float *y, int64_t n);
 void MLI_KNAME(f32_gelu_tanh)(const float *x, float *y, int64_t n);
 void MLI_KNAME(f32_bias_act)(float *y, const float *bias, int64_t n, int act);
 void MLI_KNAME(f32_softmax)(const float *x, float *y, int64_t cols);
+void MLI_KNAME(tree_walk)(const mli__tree_walk *w);
 
 /* The table of one ISA, from the functions above. */
 #define MLI_KERNEL_TABLE_INIT(t)                                                             \
@@ -32,6 +33,7 @@ void MLI_KNAME(f32_softmax)(const float *x, float *y, int64_t cols);
         (t)->act[MLI__ACT_GELU_TANH] = MLI_KNAME(f32_gelu_tanh);                             \
         (t)->bias_act = MLI_KNAME(f32_bias_act);                                             \
         (t)->softmax = MLI_KNAME(f32_softmax);                                               \
+        (t)->tree_walk = MLI_KNAME(tree_walk);                                               \
     } while (0)
 #define MLI_KNAME_STR_(isa) #isa
 #define MLI_KNAME_STR(isa) MLI_KNAME_STR_(isa)

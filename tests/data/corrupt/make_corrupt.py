@@ -223,7 +223,7 @@ def cases():
     add("header_crc_field.mli", set_header(lb, "header_crc", struct.unpack_from("<I", lb, 60)[0] ^ 1, False),
         "MLI_ERR_CORRUPT", "crc32 mismatch")
     add("version_major2.mli", set_header(lb, "major", 2), "MLI_ERR_VERSION",
-        "format version 2.0 is newer than this library reads (1.0)")
+        "format version 2.0 is newer than this library reads (1.1)")
     add("version_major65535.mli", set_header(set_header(lb, "major", 65535), "minor", 7), "MLI_ERR_VERSION",
         "65535.7")
     add("version_major0.mli", set_header(lb, "major", 0), "MLI_ERR_CORRUPT", "major version 0")
@@ -390,8 +390,8 @@ def cases():
     add("stages_too_many.mli", with_meta(lb, set_meta("stages", "17")), "MLI_ERR_CORRUPT", "metadata key 'stages'")
     add("stages_two_missing.mli", with_meta(lb, set_meta("stages", "2")), "MLI_ERR_CORRUPT",
         "metadata key 'stage.1.kind' is missing")
-    add("stage_kind_unknown.mli", with_meta(lb, set_meta("stage.0.kind", "trees")), "MLI_ERR_UNSUPPORTED",
-        "stage 0 has kind 'trees'")
+    add("stage_kind_unknown.mli", with_meta(lb, set_meta("stage.0.kind", "knn")), "MLI_ERR_UNSUPPORTED",
+        "stage 0 has kind 'knn'")
     add("stage_kind_missing.mli", with_meta(lb, set_meta("stage.0.kind", None)), "MLI_ERR_CORRUPT",
         "metadata key 'stage.0.kind' is missing")
     add("last_stage_affine.mli", with_meta(mp, set_meta("stages", "1")), "MLI_ERR_CORRUPT",

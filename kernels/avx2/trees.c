@@ -1,0 +1,42 @@
+/* trees.c (avx2) — compact tree walks, 8 rows per vector with AVX2 gathers (see the
+ * avx512 file for the scheme). Small batches go to the portable lock-step walk. */
+#include <immintrin.h>
+
+#include "avx2/simd.h"
+#include "generic/decls.h"
+#include "generic/tree_walk.h"
+
+static void walk8(const mli__tree_walk *w, int32_t t, int64_t r0, __m256i rowoff) {
+    const mli__tnode *base = w->nodes + w->start[t];
+    const float *x = w->x + r0 * w->ldx;
+    const __m256i one = _mm256_set1_epi32(1), lo16 = _mm256_set1_epi32(0xffff);
+    __m256i idx = _mm256_setzero_si256();
+    for (int32_t d = 0; d < w->depth[t]; ++d) {
+        __m256 thr = _mm256_i32gather_ps((const float *)base, idx, 8);
+        __m256i fr = _mm256_i32gather_epi32((const int *)base + 1, idx, 8);
+        __m256i feat = _mm256_and_si256(fr, lo16);
+        __m256 v = _mm256_i32gather_ps(x, _mm256_add_epi32(rowoff, feat), 4);
+        __m256i left = _mm256_castps_si256(_mm256_cmp_ps(v, thr, _CMP_LT_OQ));
+        __m256i step = _mm256_blendv_epi8(_mm256_srli_epi32(fr, 16), one, left);
+        idx = _mm256_add_epi32(idx, step);
+        if (_mm256_testz_si256(step, step))
+            break;
+    }
+    _mm256_storeu_si256((__m256i *)(void *)(w->leaf + (int64_t)t * w->nb + r0), idx);
+}
+
+void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
+    if (w->nb < 8) {
+        mli__walk_portable(w, 0);
+        return;
+    }
+    const __m256i rowoff =
+        _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)w->ldx));
+    int64_t full = w->nb & ~(int64_t)7;
+    for (int32_t t = 0; t < w->n_trees; ++t) {
+        for (int64_t r = 0; r < full; r += 8)
+            walk8(w, t, r, rowoff);
+        if (full < w->nb)
+            mli__walk_rows(w, t, full, (int)(w->nb - full));
+    }
+}

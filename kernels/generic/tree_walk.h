@@ -1,0 +1,94 @@
+/* tree_walk.h — the portable walks over compact trees (kernel_api.h, mli__tree_walk),
+ * included by every ISA's trees.c: the fallback for rows the vector walk does not cover,
+ * and the whole walk on the scalar table.
+ *
+ * A walk is a chain of dependent loads (node, then feature, then the next node), so one
+ * row through one tree leaves the core idle most of the time. These walks advance
+ * several independent chains in lock-step instead: 8 rows through one tree for blocks of
+ * rows, 8 trees for one row when there are fewer rows than that. The step is a select,
+ * not a branch, and a group stops early once every chain sits on a leaf (absorbing:
+ * threshold NaN, offset 0). */
+#ifndef MLI_TREE_WALK_H
+#define MLI_TREE_WALK_H
+
+#include "kernel_api.h"
+
+#define MLI_WALK_LANES 8
+
+static inline int32_t mli__walk_step(const mli__tnode *nd, const float *xr) {
+    float v = xr[nd->fr & 0xffffu];
+    return v < nd->thr ? 1 : (int32_t)(nd->fr >> 16);
+}
+
+/* Rows [r0, r0 + n) (n <= 8) through tree `t`. */
+static inline void mli__walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0, int n) {
+    const mli__tnode *base = w->nodes + w->start[t];
+    const float *xr[MLI_WALK_LANES];
+    int32_t idx[MLI_WALK_LANES] = {0};
+    for (int k = 0; k < MLI_WALK_LANES; ++k)
+        xr[k] = w->x + (r0 + (k < n ? k : 0)) * w->ldx;
+    if (n == MLI_WALK_LANES) { /* the common case, unrolled by the compiler */
+        for (int32_t d = 0; d < w->depth[t]; ++d) {
+            int32_t moved = 0;
+            for (int k = 0; k < MLI_WALK_LANES; ++k) {
+                int32_t s = mli__walk_step(base + idx[k], xr[k]);
+                idx[k] += s;
+                moved |= s;
+            }
+            if (!moved)
+                break;
+        }
+    } else {
+        for (int32_t d = 0; d < w->depth[t]; ++d) {
+            int32_t moved = 0;
+            for (int k = 0; k < n; ++k) {
+                int32_t s = mli__walk_step(base + idx[k], xr[k]);
+                idx[k] += s;
+                moved |= s;
+            }
+            if (!moved)
+                break;
+        }
+    }
+    int32_t *out = w->leaf + (int64_t)t * w->nb + r0;
+    for (int k = 0; k < n; ++k)
+        out[k] = idx[k];
+}
+
+/* One row `r` through trees [t0, t0 + n) (n <= 8). */
+static inline void mli__walk_trees(const mli__tree_walk *w, int64_t r, int32_t t0, int n) {
+    const mli__tnode *base[MLI_WALK_LANES];
+    int32_t idx[MLI_WALK_LANES] = {0}, depth = 0;
+    const float *xr = w->x + r * w->ldx;
+    for (int k = 0; k < n; ++k) {
+        base[k] = w->nodes + w->start[t0 + k];
+        depth = w->depth[t0 + k] > depth ? w->depth[t0 + k] : depth;
+    }
+    for (int32_t d = 0; d < depth; ++d) {
+        int32_t moved = 0;
+        for (int k = 0; k < n; ++k) {
+            int32_t s = mli__walk_step(base[k] + idx[k], xr);
+            idx[k] += s;
+            moved |= s;
+        }
+        if (!moved)
+            break;
+    }
+    for (int k = 0; k < n; ++k)
+        w->leaf[(int64_t)(t0 + k) * w->nb + r] = idx[k];
+}
+
+/* The whole walk with the portable code: rows r0.. of every tree. */
+static inline void mli__walk_portable(const mli__tree_walk *w, int64_t r0) {
+    if (w->nb - r0 < MLI_WALK_LANES) {
+        for (int64_t r = r0; r < w->nb; ++r)
+            for (int32_t t = 0; t < w->n_trees; t += MLI_WALK_LANES)
+                mli__walk_trees(w, r, t, w->n_trees - t < MLI_WALK_LANES ? (int)(w->n_trees - t) : MLI_WALK_LANES);
+        return;
+    }
+    for (int32_t t = 0; t < w->n_trees; ++t)
+        for (int64_t r = r0; r < w->nb; r += MLI_WALK_LANES)
+            mli__walk_rows(w, t, r, w->nb - r < MLI_WALK_LANES ? (int)(w->nb - r) : MLI_WALK_LANES);
+}
+
+#endif

@@ -1,0 +1,62 @@
+/* tree.h — tree-ensemble stages (docs/FORMAT.md, `trees`): the validated node arrays of
+ * the file, and the compact form the fast kernels walk. */
+#ifndef MLI_TREE_H
+#define MLI_TREE_H
+
+#include <stdint.h>
+
+#include "internal.h"
+
+enum { MLI__CMP_LT_F32, MLI__CMP_LE_F32, MLI__CMP_LE_F64 };
+enum {
+    MLI__TF_DEFAULT_LEFT = 1,
+    MLI__TF_MISSING_MASK = 6, /* bits 1-2 */
+    MLI__TF_CATEGORICAL = 8,
+    MLI__TF_OOR_MISSING = 16
+};
+enum { MLI__MISS_NAN = 0, MLI__MISS_NAN_AS_ZERO = 1, MLI__MISS_ZERO = 2 };
+#define MLI__TREE_MAX_DEPTH 1024
+
+/* Strategy for the compact kernels; see tree_predict.c. */
+typedef enum { MLI__TS_AUTO, MLI__TS_GENERIC, MLI__TS_SCALAR, MLI__TS_SIMD } mli__tree_strategy;
+
+typedef struct mli__trees {
+    int64_t n_features, n_nodes, n_out, leaf_width;
+    int32_t n_trees;
+    int compare, mean;
+    const int64_t *tree_start;
+    const int32_t *tree_out; /* NULL: all trees add to column 0 (or vector leaves) */
+    const int32_t *feature, *left, *right, *leaf_id;
+    const double *threshold, *value, *base;
+    const uint8_t *flags;
+    const int64_t *cat_offset;
+    const int32_t *cat_words;
+    const uint32_t *cat_bits;
+    int64_t n_cat_words;
+    int32_t max_depth;
+    /* The compact form, NULL when the model cannot use it (categorical or zero-missing
+     * nodes, more than 65536 features or nodes in one tree, an infinite `<=` threshold):
+     * every tree in pre-order with the left child next to its parent; node i holds a
+     * float32 threshold t (go left iff float32(x) < t) and feature | right_offset << 16.
+     * Leaves have t = NaN and offset 0, so a walk that reaches one stays there. */
+    struct mli__tnode *fast;
+    double *fast_value;    /* leaf values in compact order, n_nodes x leaf_width */
+    int32_t *depth;        /* per tree */
+    int needs_f64;         /* le_f64: float64 input must be exactly float32 to use `fast` */
+} mli__trees;
+
+struct mli_model;
+/* Reads and validates stage `i` and builds the compact form. */
+mli_status mli__trees_build(struct mli_model *m, int i, mli__trees *t);
+void mli__trees_free(mli__trees *t);
+
+/* Scores (n_out doubles per row, ld n_out) for rows [0, nb) of x (float32 or float64,
+ * leading dimension ldx). `scratch` holds at least mli__trees_scratch(t, nb) bytes,
+ * 64-byte aligned. */
+size_t mli__trees_scratch(const mli__trees *t, int64_t nb);
+void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
+                       double *scores, void *scratch);
+/* The framework's leaf number for each row and tree, nb x n_trees. */
+void mli__trees_apply(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, int64_t *out);
+
+#endif

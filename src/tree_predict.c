@@ -1,0 +1,205 @@
+/* tree_predict.c — tree-ensemble scores for a block of rows.
+ *
+ * Two ways to walk, with identical results:
+ * - the generic walk over the file's node arrays, which implements every rule of the
+ *   format (missing modes, categorical bitsets, float64 comparisons) one row and one tree
+ *   at a time;
+ * - the compact walk (kernels/<isa>/trees.c) over float32 `x < t` nodes, several rows or
+ *   trees in lock-step, for blocks whose values the compact form represents exactly: no
+ *   NaN (so no missing direction is needed) and, for `le_f64` models given float64
+ *   input, every value exactly a float32.
+ * The choice is made per block; MLI_TREE_STRATEGY=generic|scalar|simd overrides it
+ * (read once) for tests and measurements. Leaves are summed in float64, tree by tree in
+ * file order, whichever walk found them. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tree.h"
+
+#define MLI_TREE_CHUNK 64 /* trees walked before their leaves are summed */
+
+void mli__tree_walk__scalar(const mli__tree_walk *w);
+
+static int strategy(void) {
+    static atomic_int cached = -1;
+    int s = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (s < 0) {
+        const char *e = getenv("MLI_TREE_STRATEGY");
+        s = MLI__TS_AUTO;
+        if (e && strcmp(e, "generic") == 0)
+            s = MLI__TS_GENERIC;
+        else if (e && strcmp(e, "scalar") == 0)
+            s = MLI__TS_SCALAR;
+        else if (e && strcmp(e, "simd") == 0)
+            s = MLI__TS_SIMD;
+        atomic_store_explicit(&cached, s, memory_order_relaxed);
+    }
+    return s;
+}
+
+/* ---- the generic walk ---------------------------------------------------------------- */
+
+static float f32_of(double v) { /* float32(v) as a conversion would round it, without UB */
+    if (v > 3.4028234663852886e38)
+        return v >= 3.4028235677973366e38 ? INFINITY : 3.4028234663852886e38f;
+    if (v < -3.4028234663852886e38)
+        return v <= -3.4028235677973366e38 ? -INFINITY : -3.4028234663852886e38f;
+    return (float)v;
+}
+
+/* The leaf (index within tree `tr`) that row `xr` reaches. */
+static int32_t walk_generic(const mli__trees *t, int32_t tr, const void *xr, int f64) {
+    int64_t s = t->tree_start[tr];
+    int32_t i = 0;
+    for (;;) {
+        int64_t g = s + i;
+        int32_t f = t->feature[g];
+        if (f < 0)
+            return i;
+        uint8_t fl = t->flags[g];
+        double v = f64 ? ((const double *)xr)[f] : (double)((const float *)xr)[f];
+        if (t->compare != MLI__CMP_LE_F64)
+            v = (double)f32_of(v); /* XGBoost and scikit-learn trees see float32 features */
+        int mode = (fl & MLI__TF_MISSING_MASK) >> 1, left, missing = 0;
+        if (isnan(v)) {
+            if (mode == MLI__MISS_NAN)
+                missing = 1;
+            else
+                v = 0.0;
+        }
+        if (!missing && mode == MLI__MISS_ZERO && v >= -(double)1e-35f && v <= (double)1e-35f)
+            missing = 1;
+        if (missing) {
+            left = fl & MLI__TF_DEFAULT_LEFT;
+        } else if (fl & MLI__TF_CATEGORICAL) {
+            double c = trunc(v);
+            double nbits = 32.0 * (double)t->cat_words[g];
+            if (!(c >= 0.0 && c < nbits)) {
+                left = (fl & MLI__TF_OOR_MISSING) ? (fl & MLI__TF_DEFAULT_LEFT) : 0;
+            } else {
+                int64_t ci = (int64_t)c;
+                left = (int)((t->cat_bits[t->cat_offset[g] + (ci >> 5)] >> (ci & 31)) & 1u);
+            }
+        } else if (t->compare == MLI__CMP_LT_F32) {
+            left = (float)v < f32_of(t->threshold[g]);
+        } else {
+            left = v <= t->threshold[g];
+        }
+        i = left ? t->left[g] : t->right[g];
+    }
+}
+
+static void add_leaf(const mli__trees *t, const double *values, int64_t g, int32_t tr, double *sc) {
+    const double *v = values + g * t->leaf_width;
+    if (t->leaf_width == 1)
+        sc[t->tree_out ? t->tree_out[tr] : 0] += v[0];
+    else
+        for (int64_t k = 0; k < t->leaf_width; ++k)
+            sc[k] += v[k];
+}
+
+static void scores_generic(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *scores) {
+    size_t es = f64 ? sizeof(double) : sizeof(float);
+    for (int64_t r = 0; r < nb; ++r) {
+        const void *xr = (const char *)x + (size_t)(r * ldx) * es;
+        double *sc = scores + r * t->n_out;
+        for (int32_t tr = 0; tr < t->n_trees; ++tr)
+            add_leaf(t, t->value, t->tree_start[tr] + walk_generic(t, tr, xr, f64), tr, sc);
+    }
+}
+
+/* ---- the compact walk ---------------------------------------------------------------- */
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t mli__trees_scratch(const mli__trees *t, int64_t nb) {
+    return align64(sizeof(float) * (size_t)(nb * t->n_features)) + sizeof(int32_t) * (size_t)(MLI_TREE_CHUNK * nb);
+}
+
+/* A float32 view of the block for the compact walk, or NULL when the block needs the
+ * generic walk (a NaN, or a float64 value the float32 form would change). */
+static const float *compact_input(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb,
+                                  float *buf, int64_t *ld) {
+    int64_t nf = t->n_features;
+    if (!f64) {
+        const float *xf = x;
+        int bad = 0;
+        for (int64_t r = 0; r < nb; ++r)
+            for (int64_t c = 0; c < nf; ++c)
+                bad |= xf[r * ldx + c] != xf[r * ldx + c];
+        if (bad)
+            return NULL;
+        if ((double)nb * (double)ldx < 2147483647.0) { /* the vector walks index rows in int32 */
+            *ld = ldx;
+            return xf;
+        }
+        for (int64_t r = 0; r < nb; ++r)
+            memcpy(buf + r * nf, xf + r * ldx, sizeof(float) * (size_t)nf);
+        *ld = nf;
+        return buf;
+    }
+    const double *xd = x;
+    int bad = 0;
+    for (int64_t r = 0; r < nb; ++r)
+        for (int64_t c = 0; c < nf; ++c) {
+            double v = xd[r * ldx + c];
+            float f = f32_of(v);
+            bad |= v != v;
+            if (t->needs_f64)
+                bad |= (double)f != v;
+            buf[r * nf + c] = f;
+        }
+    *ld = nf;
+    return bad ? NULL : buf;
+}
+
+void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
+                       double *scores, void *scratch) {
+    memset(scores, 0, sizeof(double) * (size_t)(nb * t->n_out));
+    int st = strategy();
+    const float *xf = NULL;
+    int64_t ld = 0;
+    float *buf = scratch;
+    int32_t *leaf = (int32_t *)(void *)((char *)scratch + align64(sizeof(float) * (size_t)(nb * t->n_features)));
+    if (t->fast && st != MLI__TS_GENERIC)
+        xf = compact_input(t, x, f64, ldx, nb, buf, &ld);
+    if (!xf) {
+        scores_generic(t, x, f64, ldx, nb, scores);
+    } else {
+        void (*walk)(const mli__tree_walk *) = st == MLI__TS_SCALAR ? mli__tree_walk__scalar : kt->tree_walk;
+        for (int32_t t0 = 0; t0 < t->n_trees; t0 += MLI_TREE_CHUNK) {
+            int32_t n = t->n_trees - t0 < MLI_TREE_CHUNK ? t->n_trees - t0 : MLI_TREE_CHUNK;
+            mli__tree_walk w = {.nodes = t->fast, .start = t->tree_start + t0, .depth = t->depth + t0, .n_trees = n,
+                                .x = xf, .ldx = ld, .nb = nb, .leaf = leaf};
+            walk(&w);
+            for (int64_t r = 0; r < nb; ++r) {
+                double *sc = scores + r * t->n_out;
+                for (int32_t k = 0; k < n; ++k)
+                    add_leaf(t, t->fast_value, t->tree_start[t0 + k] + leaf[(int64_t)k * nb + r], t0 + k, sc);
+            }
+        }
+    }
+    for (int64_t r = 0; r < nb; ++r) {
+        double *sc = scores + r * t->n_out;
+        for (int64_t k = 0; k < t->n_out; ++k) {
+            if (t->mean)
+                sc[k] /= (double)t->n_trees;
+            if (t->base)
+                sc[k] += t->base[k];
+        }
+    }
+}
+
+void mli__trees_apply(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, int64_t *out) {
+    size_t es = f64 ? sizeof(double) : sizeof(float);
+    for (int64_t r = 0; r < nb; ++r) {
+        const void *xr = (const char *)x + (size_t)(r * ldx) * es;
+        for (int32_t tr = 0; tr < t->n_trees; ++tr) {
+            int32_t i = walk_generic(t, tr, xr, f64);
+            out[r * t->n_trees + tr] = t->leaf_id ? t->leaf_id[t->tree_start[tr] + i] : i;
+        }
+    }
+}
