@@ -1,45 +1,135 @@
 /* trees.c (avx512) — compact tree walks, 16 rows per vector: each level gathers the 16
  * nodes (threshold, feature|offset), then the 16 feature values, compares, and steps each
- * lane to its left child (+1) or right child (+offset). Rows that do not fill a vector
- * and small batches go to the portable lock-step walk. */
+ * lane to its left child (+1) or right child (+offset). A level is a chain of three
+ * dependent gathers, so the walk is latency-bound; four independent vectors (64 rows)
+ * advance together to keep the gather units busy. Rows that do not fill a vector and
+ * small batches go to the portable lock-step walk. */
 #include <immintrin.h>
 
 #include "avx512/simd.h"
 #include "generic/decls.h"
 #include "generic/tree_walk.h"
 
+#define STEP(v)                                                                                          \
+    do {                                                                                                 \
+        __m512 thr_ = _mm512_i32gather_ps(idx##v, (const float *)base, 8);                               \
+        __m512i fr_ = _mm512_i32gather_epi32(idx##v, (const int *)base + 1, 8);                          \
+        __m512 x_ = _mm512_i32gather_ps(_mm512_add_epi32(off##v, _mm512_and_si512(fr_, lo16)), x, 4);    \
+        __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                      \
+        __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr_, 16), one);                 \
+        idx##v = _mm512_add_epi32(idx##v, step_);                                                        \
+        moved = _mm512_or_si512(moved, step_);                                                           \
+    } while (0)
+
+/* Rows r0 .. r0 + 63 through tree t. */
+static void walk64(const mli__tree_walk *w, int32_t t, int64_t r0, __m512i rowoff) {
+    const mli__tnode *base = w->nodes + w->start[t];
+    const float *x = w->x + r0 * w->ldx;
+    const __m512i one = _mm512_set1_epi32(1), lo16 = _mm512_set1_epi32(0xffff);
+    const __m512i stride = _mm512_set1_epi32((int)(16 * w->ldx));
+    __m512i off0 = rowoff, off1 = _mm512_add_epi32(off0, stride), off2 = _mm512_add_epi32(off1, stride),
+            off3 = _mm512_add_epi32(off2, stride);
+    __m512i idx0 = _mm512_setzero_si512(), idx1 = idx0, idx2 = idx0, idx3 = idx0;
+    for (int32_t d = 0; d < w->depth[t]; ++d) {
+        __m512i moved = _mm512_setzero_si512();
+        STEP(0);
+        STEP(1);
+        STEP(2);
+        STEP(3);
+        if (!_mm512_test_epi32_mask(moved, moved))
+            break;
+    }
+    int32_t *out = w->leaf + (int64_t)t * w->nb + r0;
+    _mm512_storeu_si512((void *)out, idx0);
+    _mm512_storeu_si512((void *)(out + 16), idx1);
+    _mm512_storeu_si512((void *)(out + 32), idx2);
+    _mm512_storeu_si512((void *)(out + 48), idx3);
+}
+
+/* Rows r0 .. r0 + 15 through tree t. */
 static void walk16(const mli__tree_walk *w, int32_t t, int64_t r0, __m512i rowoff) {
     const mli__tnode *base = w->nodes + w->start[t];
     const float *x = w->x + r0 * w->ldx;
     const __m512i one = _mm512_set1_epi32(1), lo16 = _mm512_set1_epi32(0xffff);
-    __m512i idx = _mm512_setzero_si512();
+    __m512i off0 = rowoff, idx0 = _mm512_setzero_si512();
     for (int32_t d = 0; d < w->depth[t]; ++d) {
-        __m512 thr = _mm512_i32gather_ps(idx, (const float *)base, 8);
-        __m512i fr = _mm512_i32gather_epi32(idx, (const int *)base + 1, 8);
-        __m512i feat = _mm512_and_si512(fr, lo16);
-        __m512 v = _mm512_i32gather_ps(_mm512_add_epi32(rowoff, feat), x, 4);
-        __mmask16 left = _mm512_cmp_ps_mask(v, thr, _CMP_LT_OQ);
-        __m512i step = _mm512_mask_blend_epi32(left, _mm512_srli_epi32(fr, 16), one);
-        idx = _mm512_add_epi32(idx, step);
-        if (!_mm512_test_epi32_mask(step, step))
+        __m512i moved = _mm512_setzero_si512();
+        STEP(0);
+        if (!_mm512_test_epi32_mask(moved, moved))
             break;
     }
-    _mm512_storeu_si512((void *)(w->leaf + (int64_t)t * w->nb + r0), idx);
+    _mm512_storeu_si512((void *)(w->leaf + (int64_t)t * w->nb + r0), idx0);
+}
+
+/* One row through trees t0 .. t0 + 16 * nv - 1 (nv <= 4 vectors of 16 trees): the lanes
+ * are trees, the node indices absolute (tree start + position). */
+#define TSTEP(v)                                                                                         \
+    do {                                                                                                 \
+        __m512 thr_ = _mm512_i32gather_ps(idx##v, (const float *)w->nodes, 8);                           \
+        __m512i fr_ = _mm512_i32gather_epi32(idx##v, (const int *)w->nodes + 1, 8);                      \
+        __m512 x_ = _mm512_i32gather_ps(_mm512_and_si512(fr_, lo16), xr, 4);                             \
+        __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                      \
+        __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr_, 16), one);                 \
+        idx##v = _mm512_add_epi32(idx##v, step_);                                                        \
+        moved = _mm512_or_si512(moved, step_);                                                           \
+    } while (0)
+
+static __m512i tree_starts(const mli__tree_walk *w, int32_t t0) {
+    __m256i lo = _mm512_cvtepi64_epi32(_mm512_loadu_si512((const void *)(w->start + t0)));
+    __m256i hi = _mm512_cvtepi64_epi32(_mm512_loadu_si512((const void *)(w->start + t0 + 8)));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+static void walk_trees64(const mli__tree_walk *w, int64_t r, int32_t t0) {
+    const float *xr = w->x + r * w->ldx;
+    const __m512i one = _mm512_set1_epi32(1), lo16 = _mm512_set1_epi32(0xffff);
+    __m512i s0 = tree_starts(w, t0), s1 = tree_starts(w, t0 + 16), s2 = tree_starts(w, t0 + 32),
+            s3 = tree_starts(w, t0 + 48);
+    __m512i idx0 = s0, idx1 = s1, idx2 = s2, idx3 = s3;
+    int32_t depth = 0;
+    for (int k = 0; k < 64; ++k)
+        depth = w->depth[t0 + k] > depth ? w->depth[t0 + k] : depth;
+    for (int32_t d = 0; d < depth; ++d) {
+        __m512i moved = _mm512_setzero_si512();
+        TSTEP(0);
+        TSTEP(1);
+        TSTEP(2);
+        TSTEP(3);
+        if (!_mm512_test_epi32_mask(moved, moved))
+            break;
+    }
+    int32_t tmp[64];
+    _mm512_storeu_si512((void *)tmp, _mm512_sub_epi32(idx0, s0));
+    _mm512_storeu_si512((void *)(tmp + 16), _mm512_sub_epi32(idx1, s1));
+    _mm512_storeu_si512((void *)(tmp + 32), _mm512_sub_epi32(idx2, s2));
+    _mm512_storeu_si512((void *)(tmp + 48), _mm512_sub_epi32(idx3, s3));
+    for (int k = 0; k < 64; ++k)
+        w->leaf[(int64_t)(t0 + k) * w->nb + r] = tmp[k];
 }
 
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
     if (w->nb < 16) {
-        mli__walk_portable(w, 0);
+        /* Few rows: vectors over trees. Node indices are absolute here, so the node
+         * array must be addressable with int32 indices. */
+        int32_t n64 = w->start[w->n_trees] < 2147483647 ? w->n_trees & ~63 : 0;
+        for (int64_t r = 0; r < w->nb; ++r) {
+            for (int32_t t = 0; t < n64; t += 64)
+                walk_trees64(w, r, t);
+            for (int32_t t = n64; t < w->n_trees; t += MLI_WALK_LANES)
+                mli__walk_trees(w, r, t, w->n_trees - t < MLI_WALK_LANES ? (int)(w->n_trees - t) : MLI_WALK_LANES);
+        }
         return;
     }
     /* Row offsets fit in int32: the framework passes blocks with nb * ldx < 2^31. */
     const __m512i rowoff = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)w->ldx));
-    int64_t full = w->nb & ~(int64_t)15;
+    int64_t n64 = w->nb & ~(int64_t)63, n16 = w->nb & ~(int64_t)15;
     for (int32_t t = 0; t < w->n_trees; ++t) {
-        for (int64_t r = 0; r < full; r += 16)
+        for (int64_t r = 0; r < n64; r += 64)
+            walk64(w, t, r, rowoff);
+        for (int64_t r = n64; r < n16; r += 16)
             walk16(w, t, r, rowoff);
-        for (int64_t r = full; r < w->nb; r += MLI_WALK_LANES)
+        for (int64_t r = n16; r < w->nb; r += MLI_WALK_LANES)
             mli__walk_rows(w, t, r, w->nb - r < MLI_WALK_LANES ? (int)(w->nb - r) : MLI_WALK_LANES);
     }
 }

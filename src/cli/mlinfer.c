@@ -20,7 +20,8 @@
 
 static int usage(void) {
     fprintf(stderr, "usage: mlinfer info MODEL\n"
-                    "       mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba]\n");
+                    "       mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba]\n"
+                    "       mlinfer convert IN OUT.mli   (an XGBoost .json/.ubj or LightGBM .txt model)\n");
     return 2;
 }
 
@@ -87,6 +88,9 @@ static int cmd_info(const char *path) {
         printf(" %s%s", kind ? kind : "?", i + 1 < n ? " ->" : "");
     }
     printf(" -> %s\n", mli_model_meta(m, "head") ? mli_model_meta(m, "head") : "?");
+    if (mli_model_n_trees(m) > 0)
+        printf("trees:      %lld (%s nodes)\n", (long long)mli_model_n_trees(m),
+               mli_model_meta(m, "stage.0.n_nodes") ? mli_model_meta(m, "stage.0.n_nodes") : "?");
     printf("load time:  %.3f ms (libmlinfer %s, %s kernels)\n", ms, mli_version(), mli_cpu_isa());
     mli_model_free(m);
     return 0;
@@ -257,6 +261,24 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     return rc;
 }
 
+/* Loads any model file libmlinfer reads (checking it fully) and writes it as .mli. */
+static int cmd_convert(const char *in, const char *out) {
+    double ms;
+    mli_model *m = open_model(in, &ms);
+    if (!m)
+        return 1;
+    mli_status st = mli_model_save(m, out);
+    if (st != MLI_OK) {
+        fprintf(stderr, "mlinfer: cannot write %s: %s\n", out, mli_last_error());
+        mli_model_free(m);
+        return 1;
+    }
+    const char *source = mli_model_meta(m, "source");
+    fprintf(stderr, "mlinfer: wrote %s (%s; loaded and checked in %.1f ms)\n", out, source ? source : "model", ms);
+    mli_model_free(m);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return usage();
@@ -275,6 +297,8 @@ int main(int argc, char **argv) {
         }
         return cmd_predict(argv[2], argv[3], out, proba);
     }
+    if (strcmp(argv[1], "convert") == 0 && argc == 4)
+        return cmd_convert(argv[2], argv[3]);
     if (strcmp(argv[1], "--version") == 0) {
         printf("mlinfer %s\n", mli_version());
         return 0;
