@@ -57,8 +57,11 @@ typedef struct mli__tnode {
 } mli__tnode;
 
 /* Walks `n_trees` compact trees (tree t starts at nodes + start[t] and has depth[t]) for
- * `nb` rows of x (float32, row-major, leading dimension ldx, no NaN) and writes each
- * row's final node index, relative to its tree's start, to leaf[t * nb + r]. */
+ * `nb` rows of x (float32, row-major, leading dimension ldx, no NaN). With `value` NULL
+ * it writes each row's final node index, relative to its tree's start, to
+ * leaf[t * nb + r]. Otherwise (trees with one value per leaf) it adds the leaf's value,
+ * value[start[t] + index], to acc[r * ld_acc + (col ? col[t] : 0)], tree by tree in
+ * order for each row, so the float64 sums are the same whichever walk ran. */
 typedef struct mli__tree_walk {
     const mli__tnode *nodes;
     const int64_t *start;
@@ -67,6 +70,10 @@ typedef struct mli__tree_walk {
     const float *x;
     int64_t ldx, nb;
     int32_t *leaf;
+    const double *value;
+    const int32_t *col;
+    double *acc;
+    int64_t ld_acc;
 } mli__tree_walk;
 typedef void (*mli__tree_walk_fn)(const mli__tree_walk *w);
 

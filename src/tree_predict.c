@@ -174,7 +174,15 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
             int32_t n = t->n_trees - t0 < MLI_TREE_CHUNK ? t->n_trees - t0 : MLI_TREE_CHUNK;
             mli__tree_walk w = {.nodes = t->fast, .start = t->tree_start + t0, .depth = t->depth + t0, .n_trees = n,
                                 .x = xf, .ldx = ld, .nb = nb, .leaf = leaf};
+            if (t->leaf_width == 1) { /* the walk sums the leaves itself */
+                w.value = t->fast_value;
+                w.col = t->tree_out ? t->tree_out + t0 : NULL;
+                w.acc = scores;
+                w.ld_acc = t->n_out;
+            }
             walk(&w);
+            if (t->leaf_width == 1)
+                continue;
             for (int64_t r = 0; r < nb; ++r) {
                 double *sc = scores + r * t->n_out;
                 for (int32_t k = 0; k < n; ++k)

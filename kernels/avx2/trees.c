@@ -22,7 +22,9 @@ static void walk8(const mli__tree_walk *w, int32_t t, int64_t r0, __m256i rowoff
         if (_mm256_testz_si256(step, step))
             break;
     }
-    _mm256_storeu_si256((__m256i *)(void *)(w->leaf + (int64_t)t * w->nb + r0), idx);
+    int32_t tmp[8];
+    _mm256_storeu_si256((__m256i *)(void *)tmp, idx);
+    mli__walk_finish(w, t, r0, tmp, 8);
 }
 
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {

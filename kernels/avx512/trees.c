@@ -21,6 +21,27 @@
         moved = _mm512_or_si512(moved, step_);                                                           \
     } while (0)
 
+/* Where 16 rows ended: leaf indices, or their leaves' values added to the rows' sums
+ * (two 8-lane float64 gathers when each row has one contiguous score). */
+static inline void finish16(const mli__tree_walk *w, int32_t t, int64_t r0, __m512i idx) {
+    if (!w->value) {
+        _mm512_storeu_si512((void *)(w->leaf + (int64_t)t * w->nb + r0), idx);
+        return;
+    }
+    const double *v = w->value + w->start[t];
+    if (w->ld_acc == 1) {
+        double *acc = w->acc + r0;
+        __m512d lo = _mm512_i32gather_pd(_mm512_castsi512_si256(idx), v, 8);
+        __m512d hi = _mm512_i32gather_pd(_mm512_extracti64x4_epi64(idx, 1), v, 8);
+        _mm512_storeu_pd(acc, _mm512_add_pd(_mm512_loadu_pd(acc), lo));
+        _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8), hi));
+        return;
+    }
+    int32_t tmp[16];
+    _mm512_storeu_si512((void *)tmp, idx);
+    mli__walk_finish(w, t, r0, tmp, 16);
+}
+
 /* Rows r0 .. r0 + 63 through tree t. */
 static void walk64(const mli__tree_walk *w, int32_t t, int64_t r0, __m512i rowoff) {
     const mli__tnode *base = w->nodes + w->start[t];
@@ -39,11 +60,10 @@ static void walk64(const mli__tree_walk *w, int32_t t, int64_t r0, __m512i rowof
         if (!_mm512_test_epi32_mask(moved, moved))
             break;
     }
-    int32_t *out = w->leaf + (int64_t)t * w->nb + r0;
-    _mm512_storeu_si512((void *)out, idx0);
-    _mm512_storeu_si512((void *)(out + 16), idx1);
-    _mm512_storeu_si512((void *)(out + 32), idx2);
-    _mm512_storeu_si512((void *)(out + 48), idx3);
+    finish16(w, t, r0, idx0);
+    finish16(w, t, r0 + 16, idx1);
+    finish16(w, t, r0 + 32, idx2);
+    finish16(w, t, r0 + 48, idx3);
 }
 
 /* Rows r0 .. r0 + 15 through tree t. */
@@ -58,7 +78,7 @@ static void walk16(const mli__tree_walk *w, int32_t t, int64_t r0, __m512i rowof
         if (!_mm512_test_epi32_mask(moved, moved))
             break;
     }
-    _mm512_storeu_si512((void *)(w->leaf + (int64_t)t * w->nb + r0), idx0);
+    finish16(w, t, r0, idx0);
 }
 
 /* One row through trees t0 .. t0 + 16 * nv - 1 (nv <= 4 vectors of 16 trees): the lanes
@@ -103,8 +123,8 @@ static void walk_trees64(const mli__tree_walk *w, int64_t r, int32_t t0) {
     _mm512_storeu_si512((void *)(tmp + 16), _mm512_sub_epi32(idx1, s1));
     _mm512_storeu_si512((void *)(tmp + 32), _mm512_sub_epi32(idx2, s2));
     _mm512_storeu_si512((void *)(tmp + 48), _mm512_sub_epi32(idx3, s3));
-    for (int k = 0; k < 64; ++k)
-        w->leaf[(int64_t)(t0 + k) * w->nb + r] = tmp[k];
+    for (int k = 0; k < 64; ++k) /* in tree order, so the sums match the other walks */
+        mli__walk_finish(w, t0 + k, r, &tmp[k], 1);
 }
 
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {

@@ -24,6 +24,20 @@ static inline int32_t mli__walk_step(const mli__tnode *nd, const float *xr) {
     return 1 + (((int32_t)(nd->fr >> 16) - 1) & right);
 }
 
+/* Records where rows r0 .. r0 + n - 1 ended in tree t (see mli__tree_walk). */
+static inline void mli__walk_finish(const mli__tree_walk *w, int32_t t, int64_t r0, const int32_t *idx, int n) {
+    if (w->value) {
+        const double *v = w->value + w->start[t];
+        double *acc = w->acc + r0 * w->ld_acc + (w->col ? w->col[t] : 0);
+        for (int k = 0; k < n; ++k)
+            acc[k * w->ld_acc] += v[idx[k]];
+    } else {
+        int32_t *out = w->leaf + (int64_t)t * w->nb + r0;
+        for (int k = 0; k < n; ++k)
+            out[k] = idx[k];
+    }
+}
+
 /* Rows [r0, r0 + n) (n <= 8) through tree `t`. */
 static inline void mli__walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0, int n) {
     const mli__tnode *base = w->nodes + w->start[t];
@@ -54,9 +68,7 @@ static inline void mli__walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0
                 break;
         }
     }
-    int32_t *out = w->leaf + (int64_t)t * w->nb + r0;
-    for (int k = 0; k < n; ++k)
-        out[k] = idx[k];
+    mli__walk_finish(w, t, r0, idx, n);
 }
 
 /* One row `r` through trees [t0, t0 + n) (n <= 8). */
@@ -78,8 +90,8 @@ static inline void mli__walk_trees(const mli__tree_walk *w, int64_t r, int32_t t
         if (!moved)
             break;
     }
-    for (int k = 0; k < n; ++k)
-        w->leaf[(int64_t)(t0 + k) * w->nb + r] = idx[k];
+    for (int k = 0; k < n; ++k) /* in tree order, so the sums match the other walks */
+        mli__walk_finish(w, t0 + k, r, &idx[k], 1);
 }
 
 /* The whole walk with the portable code: rows r0.. of every tree. */
