@@ -42,6 +42,7 @@ typedef struct mli__trees {
     struct mli__tnode *fast;
     double *fast_value;    /* leaf values in compact order, n_nodes x leaf_width */
     int32_t *depth;        /* per tree */
+    mli__ttop *top;        /* per tree: the top levels for the vector walks */
     int needs_f64;         /* le_f64: float64 input must be exactly float32 to use `fast` */
 } mli__trees;
 

@@ -18,6 +18,8 @@ void mli__trees_free(mli__trees *t) {
     free(t->fast);
     free(t->fast_value);
     free(t->depth);
+    free(t->top);
+    t->top = NULL;
     t->fast = NULL;
     t->fast_value = NULL;
     t->depth = NULL;
@@ -144,6 +146,32 @@ static int compact_tree(mli__trees *t, int32_t tr, int32_t *pos, int32_t *stack)
     return 1;
 }
 
+/* The top levels of compact tree `tr` (see mli__ttop). */
+static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top) {
+    enum { INNER = (1 << MLI__TOP_LEVELS) - 1, ALL = (2 << MLI__TOP_LEVELS) - 1 };
+    const mli__tnode *base = t->fast + t->tree_start[tr];
+    int32_t at[ALL]; /* compact index at each level-order position, -1 below a higher leaf */
+    at[0] = 0;
+    for (int p = 0; p < INNER; ++p) {
+        int32_t i = at[p];
+        if (i >= 0 && base[i].fr != 0) { /* an internal node (a leaf has offset 0) */
+            top->thr[p] = base[i].thr;
+            top->feat[p] = (int32_t)(base[i].fr & 0xffffu);
+            at[2 * p + 1] = i + 1;
+            at[2 * p + 2] = i + (int32_t)(base[i].fr >> 16);
+        } else { /* a leaf (or below one): always step right, carrying the leaf down */
+            top->thr[p] = NAN;
+            top->feat[p] = 0;
+            at[2 * p + 1] = -1;
+            at[2 * p + 2] = i;
+        }
+    }
+    top->thr[INNER] = NAN;
+    top->feat[INNER] = 0;
+    for (int p = INNER; p < ALL; ++p)
+        top->next[p - INNER] = at[p] < 0 ? 0 : at[p];
+}
+
 #define GET(name, dtype, count, optional, dst)                                                               \
     do {                                                                                                     \
         const void *p_;                                                                                      \
@@ -266,6 +294,15 @@ mli_status mli__trees_build(mli_model *m, int si, mli__trees *t) {
         }
         for (int32_t tr = 0; tr < t->n_trees && fast_ok; ++tr)
             fast_ok = compact_tree(t, tr, depth, stack);
+        if (fast_ok) {
+            if (posix_memalign((void **)&t->top, 64, sizeof(mli__ttop) * (size_t)t->n_trees) != 0) {
+                t->top = NULL;
+                rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %d trees", m->c.origin, t->n_trees);
+                goto done;
+            }
+            for (int32_t tr = 0; tr < t->n_trees; ++tr)
+                build_top(t, tr, &t->top[tr]);
+        }
         if (!fast_ok) {
             free(t->fast);
             free(t->fast_value);

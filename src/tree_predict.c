@@ -172,7 +172,7 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
         void (*walk)(const mli__tree_walk *) = st == MLI__TS_SCALAR ? mli__tree_walk__scalar : kt->tree_walk;
         for (int32_t t0 = 0; t0 < t->n_trees; t0 += MLI_TREE_CHUNK) {
             int32_t n = t->n_trees - t0 < MLI_TREE_CHUNK ? t->n_trees - t0 : MLI_TREE_CHUNK;
-            mli__tree_walk w = {.nodes = t->fast, .start = t->tree_start + t0, .depth = t->depth + t0, .n_trees = n,
+            mli__tree_walk w = {.nodes = t->fast, .top = t->top + t0, .start = t->tree_start + t0, .depth = t->depth + t0, .n_trees = n,
                                 .x = xf, .ldx = ld, .nb = nb, .leaf = leaf};
             if (t->leaf_width == 1) { /* the walk sums the leaves itself */
                 w.value = t->fast_value;

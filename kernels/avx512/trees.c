@@ -42,6 +42,18 @@ static inline void finish16(const mli__tree_walk *w, int32_t t, int64_t r0, __m5
     mli__walk_finish(w, t, r0, tmp, 16);
 }
 
+/* One top level: the node's threshold and feature come from registers (permutes), only
+ * the feature values are gathered. */
+#define TOPSTEP(v)                                                                                       \
+    do {                                                                                                 \
+        __m512 thr_ = _mm512_permutex2var_ps(tthr0, idx##v, tthr1);                                      \
+        __m512i f_ = _mm512_permutex2var_epi32(tfeat0, idx##v, tfeat1);                                  \
+        __m512 x_ = _mm512_i32gather_ps(_mm512_add_epi32(off##v, f_), x, 4);                             \
+        __mmask16 right_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_NLT_UQ);                                    \
+        __m512i p_ = _mm512_add_epi32(_mm512_add_epi32(idx##v, idx##v), one);                            \
+        idx##v = _mm512_mask_add_epi32(p_, right_, p_, one);                                             \
+    } while (0)
+
 /* Rows r0 .. r0 + 63 through tree t. */
 static void walk64(const mli__tree_walk *w, int32_t t, int64_t r0, __m512i rowoff) {
     const mli__tnode *base = w->nodes + w->start[t];
@@ -51,7 +63,27 @@ static void walk64(const mli__tree_walk *w, int32_t t, int64_t r0, __m512i rowof
     __m512i off0 = rowoff, off1 = _mm512_add_epi32(off0, stride), off2 = _mm512_add_epi32(off1, stride),
             off3 = _mm512_add_epi32(off2, stride);
     __m512i idx0 = _mm512_setzero_si512(), idx1 = idx0, idx2 = idx0, idx3 = idx0;
-    for (int32_t d = 0; d < w->depth[t]; ++d) {
+    int32_t d = 0;
+    if (w->top) {
+        const mli__ttop *tp = w->top + t;
+        const __m512 tthr0 = _mm512_loadu_ps(tp->thr), tthr1 = _mm512_loadu_ps(tp->thr + 16);
+        const __m512i tfeat0 = _mm512_loadu_si512((const void *)tp->feat);
+        const __m512i tfeat1 = _mm512_loadu_si512((const void *)(tp->feat + 16));
+        const __m512i tnext0 = _mm512_loadu_si512((const void *)tp->next);
+        const __m512i tnext1 = _mm512_loadu_si512((const void *)(tp->next + 16));
+        const __m512i first = _mm512_set1_epi32((1 << MLI__TOP_LEVELS) - 1);
+        for (; d < MLI__TOP_LEVELS; ++d) {
+            TOPSTEP(0);
+            TOPSTEP(1);
+            TOPSTEP(2);
+            TOPSTEP(3);
+        }
+        idx0 = _mm512_permutex2var_epi32(tnext0, _mm512_sub_epi32(idx0, first), tnext1);
+        idx1 = _mm512_permutex2var_epi32(tnext0, _mm512_sub_epi32(idx1, first), tnext1);
+        idx2 = _mm512_permutex2var_epi32(tnext0, _mm512_sub_epi32(idx2, first), tnext1);
+        idx3 = _mm512_permutex2var_epi32(tnext0, _mm512_sub_epi32(idx3, first), tnext1);
+    }
+    for (; d < w->depth[t]; ++d) {
         __m512i moved = _mm512_setzero_si512();
         STEP(0);
         STEP(1);
