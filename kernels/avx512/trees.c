@@ -1,9 +1,11 @@
 /* trees.c (avx512) — compact tree walks, 16 rows per vector: each level gathers the 16
  * nodes (threshold, feature|offset), then the 16 feature values, compares, and steps each
- * lane to its left child (+1) or right child (+offset). A level is a chain of three
- * dependent gathers, so the walk is latency-bound; four independent vectors (64 rows)
- * advance together to keep the gather units busy. Rows that do not fill a vector and
- * small batches go to the portable lock-step walk. */
+ * lane to its left child (+1) or right child (+offset). A level is a chain of dependent
+ * gathers, so the walk is latency-bound; up to four independent vectors (64 rows)
+ * advance together to keep the gather units busy, and the top five levels of each tree
+ * come from registers (mli__ttop) rather than memory. A batch's last rows fill a vector
+ * by repeating its last row (their results are dropped). Batches under 16 rows walk 64
+ * trees at once for each row instead. */
 #include <immintrin.h>
 
 #include "avx512/simd.h"
@@ -21,15 +23,14 @@
         moved = _mm512_or_si512(moved, step_);                                                           \
     } while (0)
 
-/* Where 16 rows ended: leaf indices, or their leaves' values added to the rows' sums
- * (two 8-lane float64 gathers when each row has one contiguous score). */
-static inline void finish16(const mli__tree_walk *w, int32_t t, int64_t r0, __m512i idx) {
-    if (!w->value) {
-        _mm512_storeu_si512((void *)(w->leaf + (int64_t)t * w->nb + r0), idx);
+/* Where lanes [0, n) of a vector of rows r0.. ended: leaf indices, or their leaves'
+ * values added to the rows' sums (two 8-lane float64 gathers when each row has one
+ * contiguous score). */
+static inline void finish(const mli__tree_walk *w, int32_t t, int64_t r0, __m512i idx, int n) {
+    if (n <= 0)
         return;
-    }
-    const double *v = w->value + w->start[t];
-    if (w->ld_acc == 1) {
+    if (w->value && w->ld_acc == 1 && n == 16) {
+        const double *v = w->value + w->start[t];
         double *acc = w->acc + r0;
         __m512d lo = _mm512_i32gather_pd(_mm512_castsi512_si256(idx), v, 8);
         __m512d hi = _mm512_i32gather_pd(_mm512_extracti64x4_epi64(idx, 1), v, 8);
@@ -39,7 +40,7 @@ static inline void finish16(const mli__tree_walk *w, int32_t t, int64_t r0, __m5
     }
     int32_t tmp[16];
     _mm512_storeu_si512((void *)tmp, idx);
-    mli__walk_finish(w, t, r0, tmp, 16);
+    mli__walk_finish(w, t, r0, tmp, n < 16 ? n : 16);
 }
 
 /* One top level: the node's threshold and feature come from registers (permutes), only
@@ -54,14 +55,22 @@ static inline void finish16(const mli__tree_walk *w, int32_t t, int64_t r0, __m5
         idx##v = _mm512_mask_add_epi32(p_, right_, p_, one);                                             \
     } while (0)
 
-/* Rows r0 .. r0 + 63 through tree t. */
-static void walk64(const mli__tree_walk *w, int32_t t, int64_t r0, __m512i rowoff) {
+#define NEXT(v) idx##v = _mm512_permutex2var_epi32(tnext0, _mm512_sub_epi32(idx##v, first), tnext1)
+
+/* Rows r0 .. r0 + n - 1 (1 <= n <= 64) through tree t, in nv = ceil(n / 16) vectors. */
+static void walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0, int n) {
     const mli__tnode *base = w->nodes + w->start[t];
     const float *x = w->x + r0 * w->ldx;
     const __m512i one = _mm512_set1_epi32(1), lo16 = _mm512_set1_epi32(0xffff);
-    const __m512i stride = _mm512_set1_epi32((int)(16 * w->ldx));
-    __m512i off0 = rowoff, off1 = _mm512_add_epi32(off0, stride), off2 = _mm512_add_epi32(off1, stride),
-            off3 = _mm512_add_epi32(off2, stride);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i last = _mm512_set1_epi32(n - 1), ld = _mm512_set1_epi32((int)w->ldx);
+    int nv = (n + 15) / 16;
+    /* Row offsets (int32: the framework passes blocks with nb * ldx < 2^31); lanes past
+     * the last row repeat it. */
+    __m512i off0 = _mm512_mullo_epi32(_mm512_min_epi32(lane, last), ld);
+    __m512i off1 = _mm512_mullo_epi32(_mm512_min_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(16)), last), ld);
+    __m512i off2 = _mm512_mullo_epi32(_mm512_min_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(32)), last), ld);
+    __m512i off3 = _mm512_mullo_epi32(_mm512_min_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(48)), last), ld);
     __m512i idx0 = _mm512_setzero_si512(), idx1 = idx0, idx2 = idx0, idx3 = idx0;
     int32_t d = 0;
     if (w->top) {
@@ -74,43 +83,34 @@ static void walk64(const mli__tree_walk *w, int32_t t, int64_t r0, __m512i rowof
         const __m512i first = _mm512_set1_epi32((1 << MLI__TOP_LEVELS) - 1);
         for (; d < MLI__TOP_LEVELS; ++d) {
             TOPSTEP(0);
-            TOPSTEP(1);
-            TOPSTEP(2);
-            TOPSTEP(3);
+            if (nv > 1)
+                TOPSTEP(1);
+            if (nv > 2)
+                TOPSTEP(2);
+            if (nv > 3)
+                TOPSTEP(3);
         }
-        idx0 = _mm512_permutex2var_epi32(tnext0, _mm512_sub_epi32(idx0, first), tnext1);
-        idx1 = _mm512_permutex2var_epi32(tnext0, _mm512_sub_epi32(idx1, first), tnext1);
-        idx2 = _mm512_permutex2var_epi32(tnext0, _mm512_sub_epi32(idx2, first), tnext1);
-        idx3 = _mm512_permutex2var_epi32(tnext0, _mm512_sub_epi32(idx3, first), tnext1);
+        NEXT(0);
+        NEXT(1);
+        NEXT(2);
+        NEXT(3);
     }
     for (; d < w->depth[t]; ++d) {
         __m512i moved = _mm512_setzero_si512();
         STEP(0);
-        STEP(1);
-        STEP(2);
-        STEP(3);
+        if (nv > 1)
+            STEP(1);
+        if (nv > 2)
+            STEP(2);
+        if (nv > 3)
+            STEP(3);
         if (!_mm512_test_epi32_mask(moved, moved))
             break;
     }
-    finish16(w, t, r0, idx0);
-    finish16(w, t, r0 + 16, idx1);
-    finish16(w, t, r0 + 32, idx2);
-    finish16(w, t, r0 + 48, idx3);
-}
-
-/* Rows r0 .. r0 + 15 through tree t. */
-static void walk16(const mli__tree_walk *w, int32_t t, int64_t r0, __m512i rowoff) {
-    const mli__tnode *base = w->nodes + w->start[t];
-    const float *x = w->x + r0 * w->ldx;
-    const __m512i one = _mm512_set1_epi32(1), lo16 = _mm512_set1_epi32(0xffff);
-    __m512i off0 = rowoff, idx0 = _mm512_setzero_si512();
-    for (int32_t d = 0; d < w->depth[t]; ++d) {
-        __m512i moved = _mm512_setzero_si512();
-        STEP(0);
-        if (!_mm512_test_epi32_mask(moved, moved))
-            break;
-    }
-    finish16(w, t, r0, idx0);
+    finish(w, t, r0, idx0, n);
+    finish(w, t, r0 + 16, idx1, n - 16);
+    finish(w, t, r0 + 32, idx2, n - 32);
+    finish(w, t, r0 + 48, idx3, n - 48);
 }
 
 /* One row through trees t0 .. t0 + 16 * nv - 1 (nv <= 4 vectors of 16 trees): the lanes
@@ -172,16 +172,7 @@ void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
         }
         return;
     }
-    /* Row offsets fit in int32: the framework passes blocks with nb * ldx < 2^31. */
-    const __m512i rowoff = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)w->ldx));
-    int64_t n64 = w->nb & ~(int64_t)63, n16 = w->nb & ~(int64_t)15;
-    for (int32_t t = 0; t < w->n_trees; ++t) {
-        for (int64_t r = 0; r < n64; r += 64)
-            walk64(w, t, r, rowoff);
-        for (int64_t r = n64; r < n16; r += 16)
-            walk16(w, t, r, rowoff);
-        for (int64_t r = n16; r < w->nb; r += MLI_WALK_LANES)
-            mli__walk_rows(w, t, r, w->nb - r < MLI_WALK_LANES ? (int)(w->nb - r) : MLI_WALK_LANES);
-    }
+    for (int32_t t = 0; t < w->n_trees; ++t)
+        for (int64_t r = 0; r < w->nb; r += 64)
+            walk_rows(w, t, r, w->nb - r < 64 ? (int)(w->nb - r) : 64);
 }
