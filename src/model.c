@@ -315,6 +315,8 @@ static mli_status build_head(mli_model *m) {
     if (binary ? (width != 1 || m->n_classes != 2) : width != m->n_classes)
         return mli__fail(MLI_ERR_CORRUPT, "%s: head '%s' with %lld classes cannot take %lld scores", m->c.origin, h,
                          (long long)m->n_classes, (long long)width);
+    const char *zp = mli_model_meta(m, "binary_zero_positive");
+    m->zero_positive = zp && strcmp(zp, "1") == 0;
     m->has_proba = m->head != MLI__HEAD_BINARY_SIGN && m->head != MLI__HEAD_ARGMAX && m->head != MLI__HEAD_ISOLATION;
     const char *dec = mli_model_meta(m, "has_decision");
     m->n_decision = (dec && strcmp(dec, "0") == 0) || m->head == MLI__HEAD_PROBA ? 0 : width;

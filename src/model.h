@@ -61,6 +61,7 @@ struct mli_model {
     int64_t n_raw;     /* outputs of the last stage */
     mli__trees *trees; /* the tree stage (then the only stage), or NULL */
     double iso_norm, iso_offset;
+    int zero_positive; /* binary heads: class 1 where the score is >= 0 rather than > 0 */
 };
 
 /* Model-building helpers shared with tree_build.c: a typed array section of exactly

@@ -147,7 +147,7 @@ static void head_row(const mli_model *m, int what, const float *sf, const double
     case MLI__HEAD_BINARY_SIGN:
     case MLI__HEAD_BINARY_MHUBER:
         if (what == MLI_OUT_PREDICT) {
-            out[0] = SCORE(0) > 0.0 ? 1.0 : 0.0;
+            out[0] = SCORE(0) > 0.0 || (m->zero_positive && SCORE(0) == 0.0) ? 1.0 : 0.0;
         } else {
             double p = m->head == MLI__HEAD_BINARY_LOGISTIC ? sigmoid(SCORE(0)) : (clip1(SCORE(0)) + 1.0) / 2.0;
             out[0] = 1.0 - p;

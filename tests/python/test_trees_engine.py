@@ -55,7 +55,7 @@ def random_tree(rng, n_features, depth, cat_words, leaf_width, thresholds):
         if cat:
             words = int(rng.integers(0, cat_words + 1))
             node["bits"] = [int(v) for v in rng.integers(0, 2**32, size=words, dtype=np.uint64)]
-            flags |= 8 | (16 if rng.random() < 0.5 else 0)
+            flags |= 8 | (16 if rng.random() < 0.5 else 0) | (32 if rng.random() < 0.5 else 0)
             node["threshold"] = 0.0
         else:
             node["threshold"] = float(thresholds[rng.integers(len(thresholds))])
@@ -148,7 +148,7 @@ def ref_leaf(tree, compare, row):
         elif fl & 8:
             c = math.trunc(v) if math.isfinite(v) else None
             nbits = 32 * len(n["bits"])
-            if c is None or c < 0 or c >= nbits:
+            if c is None or c < 0 or c >= nbits or (fl & 32 and c != v):
                 go_left = bool(fl & 1) if fl & 16 else False
             else:
                 go_left = bool((n["bits"][c // 32] >> (c % 32)) & 1)
@@ -401,6 +401,7 @@ HOSTILE = {
     "negative feature": (_set("feature", "internal", -7), "splits on feature -7"),
     "NaN threshold": (_set("threshold", "internal", np.nan), "NaN threshold"),
     "unknown flag bits": (_set("flags", "internal", 0x40), "unknown flags"),
+    "flag bit 7": (_set("flags", "internal", 0x80), "unknown flags"),
     "missing mode 3": (_set("flags", "internal", 6), "unknown flags"),
     "leaf with children": (lambda m, a: a["stage.0.left"].__setitem__(int(np.flatnonzero(a["stage.0.feature"] < 0)[0]), 3),
                            "has children"),
@@ -467,3 +468,23 @@ def test_good_stage_loads_and_matches_reference(tmp_path):
     path.write_bytes(_format.build(meta, arrays))
     m = mlinfer.load(path)
     assert int(lib.mli_model_n_trees(m._h)) == 3
+
+
+@pytest.mark.parametrize("zero_positive", [False, True])
+def test_binary_head_at_a_score_of_exactly_zero(tmp_path, zero_positive):
+    """scikit-learn's GradientBoostingClassifier predicts class 1 at raw == 0 (binary_zero_positive=1);
+    LogisticRegression-style heads predict class 0 there."""
+    tree = [{"leaf": False, "feature": 0, "threshold": 0.5, "flags": 0, "mode": 0, "left": 1, "right": 2},
+            {"leaf": True, "value": [0.0], "id": 1}, {"leaf": True, "value": [2.0], "id": 2}]
+    meta, arrays = build_stage([tree], 1, 1, 1, "le_f64", "sum", None, None)
+    meta.update({"task": "classification", "n_classes": 2, "class_labels": "int", "head": "binary_logistic"})
+    meta.pop("n_outputs")
+    if zero_positive:
+        meta["binary_zero_positive"] = 1
+    arrays["classes"] = np.array([0, 1], np.int64)
+    path = tmp_path / "m.mli"
+    path.write_bytes(_format.build(meta, arrays))
+    m = mlinfer.load(path)
+    X = np.array([[0.0], [1.0]])
+    assert list(m.predict(X)) == [1 if zero_positive else 0, 1]
+    np.testing.assert_allclose(m.predict_proba(X)[0], [0.5, 0.5])
