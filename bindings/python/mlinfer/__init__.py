@@ -1,4 +1,4 @@
-"""libmlinfer for Python: load .mli models (and XGBoost/LightGBM files in later versions),
+"""libmlinfer for Python: load .mli models (and XGBoost / LightGBM model files),
 predict like scikit-learn, export fitted scikit-learn estimators to .mli."""
 from __future__ import annotations
 

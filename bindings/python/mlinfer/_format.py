@@ -9,6 +9,7 @@ import numpy as np
 
 MAGIC = b"MLINFER\0"
 MAJOR, MINOR = 1, 0
+MINOR_TREES = 1  # the `trees` stage kind came with format 1.1
 _DTYPES = {np.dtype(np.uint8): 0, np.dtype(np.float32): 1, np.dtype(np.float64): 2,
            np.dtype(np.int32): 3, np.dtype(np.int64): 4}
 DT_STRINGS = 5
@@ -32,7 +33,9 @@ def encode_strings(items: Sequence[str]) -> bytes:
 
 def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: bool = False,
           required: Sequence[str] = ("meta",)) -> bytes:
-    """Returns the bytes of an .mli file holding `meta` (key -> value) and `arrays`."""
+    """Returns the bytes of an .mli file holding `meta` (key -> value) and `arrays`. The
+    header names the oldest format minor that has every stage kind used."""
+    minor = MINOR_TREES if any(k.endswith(".kind") and v == "trees" for k, v in meta.items()) else MINOR
     sections: List[tuple] = [("meta", DT_STRINGS, encode_strings([f"{k}={v}" for k, v in meta.items()]))]
     for name, value in arrays.items():
         if isinstance(value, np.ndarray):
@@ -60,7 +63,7 @@ def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: b
     file_size = offset
     out = bytearray(file_size)
     table_bytes = b"".join(table)
-    head = struct.pack("<8sHHIIIQQI16s", MAGIC, MAJOR, MINOR, 0, len(sections), 0, table_off, file_size,
+    head = struct.pack("<8sHHIIIQQI16s", MAGIC, MAJOR, minor, 0, len(sections), 0, table_off, file_size,
                        zlib.crc32(table_bytes) & 0xFFFFFFFF, b"\0" * 16)
     out[0:60] = head
     out[60:64] = struct.pack("<I", zlib.crc32(head) & 0xFFFFFFFF)

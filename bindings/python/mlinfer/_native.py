@@ -64,7 +64,11 @@ _fn("mli_model_labels_are_strings", c_int, c_void_p)
 _fn("mli_model_class_label_int", c_int, c_void_p, c_int64, POINTER(c_int64))
 _fn("mli_model_class_label_str", c_int, c_void_p, c_int64, POINTER(c_char_p))
 _fn("mli_model_meta", c_char_p, c_void_p, c_char_p)
-for _name in ("mli_model_predict", "mli_model_predict_proba", "mli_model_decision_function"):
+_fn("mli_model_save", c_int, c_void_p, c_char_p)
+_fn("mli_model_n_raw", c_int64, c_void_p)
+_fn("mli_model_n_trees", c_int64, c_void_p)
+for _name in ("mli_model_predict", "mli_model_predict_proba", "mli_model_decision_function", "mli_model_predict_raw",
+              "mli_model_apply"):  # apply writes int64 leaves, the others doubles
     _fn(_name, c_int, c_void_p, c_void_p, c_int, c_int64, c_int64, c_void_p, c_int64)
 
 _char = ctypes.c_char

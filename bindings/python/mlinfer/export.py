@@ -1,5 +1,6 @@
 """mlinfer.export: fitted scikit-learn estimators (and Pipelines of scalers + one of them)
-to the .mli format (docs/FORMAT.md). The file holds arrays and key=value metadata only."""
+to the .mli format (docs/FORMAT.md). The file holds arrays and key=value metadata only.
+Tree models are written by export_trees.py."""
 from __future__ import annotations
 
 import os
@@ -131,6 +132,11 @@ def _logistic_head(est, n_classes: int) -> str:
 def _model(w: _Writer, est, n_in: int):
     name = _cls(est)
     _check_fitted(est)
+    from . import export_trees  # imports this module: loaded on first use
+
+    if name in export_trees.ESTIMATORS:
+        export_trees.write(w, est, n_in)
+        return
     if name in _LINEAR_REGRESSORS:
         coef = np.asarray(est.coef_)
         w.meta["task"] = "regression"

@@ -47,6 +47,9 @@ class Model:
         self._n_decision = int(lib.mli_model_n_decision(self._h))
         self._has_proba = bool(lib.mli_model_has_proba(self._h))
         self._y_2d = self.meta("y_ndim") == "2"
+        self._n_raw = int(lib.mli_model_n_raw(self._h))
+        self.n_trees_ = int(lib.mli_model_n_trees(self._h))  # 0 for models without trees
+        self._iso_norm = float(self.meta("iso_norm")) if self.meta("head") == "isolation" else None
         self.classes_ = self._read_classes() if self._task == 1 else None
         names = self.meta("feature_names")
         self.feature_names_in_ = np.array(names.split("\x1f"), dtype=object) if names else None
@@ -82,10 +85,10 @@ class Model:
         return self._task == 1
 
     # -- predictions -------------------------------------------------------------------
-    def _call(self, fn, X, cols: int) -> np.ndarray:
+    def _call(self, fn, X, cols: int, out_dtype=np.float64) -> np.ndarray:
         arr = _as_rows(X, self.n_features_in_)
         rows = arr.shape[0]
-        out = np.empty((rows, cols), dtype=np.float64)
+        out = np.empty((rows, cols), dtype=out_dtype)
         status = fn(self._h, address(arr) if rows else None, _F64 if arr.dtype == _FLOATS[1] else _F32, rows,
                     self.n_features_in_, address(out) if out.size else None, out.size)
         if status:
@@ -111,6 +114,30 @@ class Model:
         out = self._call(lib.mli_model_decision_function, X, self._n_decision)
         return out[:, 0] if self._n_decision == 1 else out
 
+    def predict_raw(self, X) -> np.ndarray:
+        """The raw scores before the head: a boosted model's summed trees plus its prior
+        (XGBoost's output_margin), a forest's averaged leaves, a linear model's decision
+        values. Shape (n,) for one score per row, else (n, n_raw)."""
+        out = self._call(lib.mli_model_predict_raw, X, self._n_raw)
+        return out[:, 0] if self._n_raw == 1 else out
+
+    def apply(self, X) -> np.ndarray:
+        """Tree models: the leaf each row reaches in each tree, int64 (n, n_trees_), numbered
+        as the framework numbers them (scikit-learn's `apply`, XGBoost/LightGBM `pred_leaf`)."""
+        return self._call(lib.mli_model_apply, X, self.n_trees_, np.int64)
+
+    def score_samples(self, X) -> np.ndarray:
+        """IsolationForest: the opposite of the anomaly score, -2^(-E[h] / c(max_samples)),
+        from the mean path length E[h] (docs/FORMAT.md, head `isolation`)."""
+        if self._iso_norm is None:
+            raise AttributeError("score_samples is only available for IsolationForest models")
+        return -np.exp2(-self.predict_raw(X) / self._iso_norm)
+
+    def save(self, path) -> None:
+        """Writes the model as an .mli file (an XGBoost or LightGBM model: its converted form),
+        atomically: written beside `path`, then renamed into place."""
+        check(lib.mli_model_save(self._h, os.fsencode(os.fspath(path))))
+
     # -- lifetime ----------------------------------------------------------------------
     def close(self) -> None:
         h, self._h = self._h, None
@@ -134,7 +161,8 @@ class Model:
 
 
 def load(path) -> Model:
-    """Loads a .mli model file (or bytes of one)."""
+    """Loads a model file: .mli, an XGBoost model (.json / .ubj) or a LightGBM text model
+    (.txt) -- the kind is recognised from the content, not the name -- or the bytes of one."""
     handle = c_void_p()
     if isinstance(path, (bytes, bytearray, memoryview)):
         buf = bytes(path)
