@@ -30,6 +30,7 @@ import warnings
 
 import numpy as np
 from sklearn.datasets import load_iris, make_classification, make_regression
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -169,6 +170,18 @@ def main():
                                  n_clusters_per_class=1, random_state=5)
     sgd = SGDClassifier(loss="modified_huber", random_state=0, max_iter=50, tol=None).fit(Xs, ys)
     write_model("sgd_ovr_mhuber", sgd, Xs, meta_checks=[("head", "ovr_modified_huber")])
+
+    # tree ensembles: a forest (vector leaves, le_f32) and a boosted model with NaN (le_f64)
+    Xt, yt = make_classification(n_samples=400, n_features=6, n_informative=4, n_classes=3,
+                                 n_clusters_per_class=1, random_state=6)
+    rf = RandomForestClassifier(n_estimators=12, max_depth=5, random_state=0).fit(Xt, yt)
+    write_model("forest_multi", rf, Xt, compress=True,
+                meta_checks=[("stage.0.kind", "trees"), ("stage.0.compare", "le_f32"), ("head", "proba")])
+    Xh, yh = make_regression(n_samples=400, n_features=5, noise=2.0, random_state=7)
+    Xh[rng.rand(*Xh.shape) < 0.1] = np.nan
+    hgb = HistGradientBoostingRegressor(max_iter=15, max_leaf_nodes=8, random_state=0).fit(Xh, yh)
+    write_model("hgb_nan", hgb, Xh,
+                meta_checks=[("stage.0.kind", "trees"), ("stage.0.compare", "le_f64")])
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@
 #endif
 
 /* The golden models of tests/data/ (make_models.py writes them and their expectations). */
-static const char *const mt_golden[] = {"logreg_binary", "logreg_multi_strlabels", "ridge_multi",
-                                        "mlp_pipeline",  "mlp_regressor_z",        "sgd_ovr_mhuber"};
+static const char *const mt_golden[] = {"logreg_binary",  "logreg_multi_strlabels", "ridge_multi",
+                                        "mlp_pipeline",   "mlp_regressor_z",        "sgd_ovr_mhuber",
+                                        "forest_multi",   "hgb_nan"};
 #define MT_N_GOLDEN (sizeof mt_golden / sizeof mt_golden[0])
 
 /* Outputs must match scikit-learn's float64 results within
