@@ -3,7 +3,8 @@
 # missing: the C toolchain and libraries from apt, and a Python virtual environment
 # (build-ci/venv) from PyPI for the Python suites: numpy, scikit-learn, pytest; fastapi and
 # httpx (the FastAPI example); kubernetes-validate (the deployment manifests);
-# tritonclient[http] (a real Open Inference Protocol client for the server).
+# tritonclient[http] (a real Open Inference Protocol client for the server); xgboost-cpu
+# and lightgbm (the tree importers are checked against the frameworks themselves).
 # Sourced by tests/run_all.sh; sets MLI_PYTHON to the venv's interpreter. With
 # MLI_DEPS_PYTHON=0 only the apt packages are installed (enough to build and serve).
 set -euo pipefail
@@ -47,8 +48,10 @@ if [[ ! -x "$_venv/bin/python" ]]; then
     mkdir -p "$(dirname "$_venv")"
     python3 -m venv "$_venv"
 fi
-_pip_packages=(numpy scikit-learn pytest fastapi httpx kubernetes-validate "tritonclient[http]")
-if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest, fastapi, httpx, kubernetes_validate, tritonclient.http" 2>/dev/null; then
+# xgboost-cpu: XGBoost's CPU-only wheel, without the CUDA/NCCL wheels of `xgboost`.
+_pip_packages=(numpy scikit-learn pytest fastapi httpx kubernetes-validate "tritonclient[http]" xgboost-cpu lightgbm
+    pandas)
+if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest, fastapi, httpx, kubernetes_validate, tritonclient.http, xgboost, lightgbm, pandas" 2>/dev/null; then
     echo "==> pip install ${_pip_packages[*]} (into $_venv)"
     "$_venv/bin/python" -m pip install -q --disable-pip-version-check "${_pip_packages[@]}"
 fi
