@@ -1,0 +1,471 @@
+"""LightGBM text models read by libmlinfer, checked against LightGBM itself.
+
+For every model: the raw scores (`predict(raw_score=True)`) to 1e-5 relative, the leaf
+reached in every tree (`pred_leaf=True`, which must agree exactly), and the predictions
+(probabilities, classes, transformed regression outputs). Rows are placed exactly on
+every numerical threshold and one representable step either side, for float64 input
+(the next double) and float32 input (the next float32). Broken files come from
+tests/data/corrupt_trees/make_lightgbm_corrupt.py and must fail with a message naming
+the problem.
+
+Both sides sum the leaves in float64 in the same order, so the measured differences are
+0; the 1e-5 bound is the exactness contract's (DESIGN.md), the absolute floor 1e-9 keeps
+raw scores that cancel to ~0 comparable.
+"""
+from __future__ import annotations
+
+import locale
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+lgb = pytest.importorskip("lightgbm")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "corrupt_trees"))
+import make_lightgbm_corrupt as corrupt  # noqa: E402
+
+RTOL, ATOL = 1e-5, 1e-9
+
+
+# ---- data and models --------------------------------------------------------------------
+
+def _data(n=600, d=6, seed=0, nan=0.08, zeros=0.0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    X[:, 1] = np.round(X[:, 1] * 4) / 4  # many ties: thresholds sit between repeated values
+    if zeros:
+        X[rng.random((n, d)) < zeros] = 0.0
+    signal = X[:, 0] + 0.7 * np.sin(2 * X[:, 1]) + 0.5 * X[:, 2] * X[:, 3]
+    if nan:
+        X[rng.random((n, d)) < nan] = np.nan
+    return X, signal
+
+
+def _train(params, X, y, rounds=8, categorical="auto", **dataset):
+    p = {"verbose": -1, "num_leaves": 8, "min_data_in_leaf": 5, "num_threads": 1, "seed": 0,
+         "deterministic": True, "learning_rate": 0.3}
+    p.update(params)
+    return lgb.train(p, lgb.Dataset(X, y, categorical_feature=categorical, **dataset), num_boost_round=rounds)
+
+
+def _save_load(mlinfer, booster, tmp_path, name="model.txt"):
+    """Saves the model and loads it twice: by libmlinfer and by LightGBM from the same file."""
+    path = tmp_path / name
+    booster.save_model(str(path))
+    return mlinfer.load(str(path)), lgb.Booster(model_file=str(path))
+
+
+def _raw(m, X):
+    return np.asarray(m.predict_raw(X)).reshape(len(X), -1)
+
+
+def _compare(m, ref, X, raw_scale=1.0):
+    """Raw scores, leaves and predictions of libmlinfer model `m` against Booster `ref`."""
+    want_raw = ref.predict(X, raw_score=True).reshape(len(X), -1) * raw_scale
+    np.testing.assert_allclose(_raw(m, X), want_raw, rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(m.apply(X), ref.predict(X, pred_leaf=True).reshape(len(X), -1))
+    pred = ref.predict(X)
+    if not m.is_classifier:
+        np.testing.assert_allclose(m.predict(X), pred, rtol=RTOL, atol=ATOL)
+        return
+    proba = np.column_stack([1 - pred, pred]) if pred.ndim == 1 else pred
+    if m.meta("head") == "ovr_logistic":  # LightGBM's one-vs-rest sigmoids, normalised (see the docs)
+        proba = proba / proba.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(m.predict_proba(X), proba, rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(m.predict(X), np.argmax(proba, axis=1))
+
+
+def _both_dtypes(m, ref, X, **kw):
+    _compare(m, ref, X, **kw)
+    with np.errstate(over="ignore"):  # values beyond the float32 range become +-inf, as intended
+        X32 = X.astype(np.float32)
+    _compare(m, ref, X32, **kw)
+
+
+# ---- objectives -------------------------------------------------------------------------
+
+def _labels(kind, signal, rng):
+    if kind == "binary":
+        return (signal + rng.normal(scale=0.5, size=signal.shape) > 0).astype(int)
+    if kind == "multi":
+        return np.digitize(signal + rng.normal(scale=0.3, size=signal.shape), [-0.5, 0.5])
+    if kind == "positive":
+        return np.exp(0.5 * signal) + 0.1
+    if kind == "unit":
+        return 1 / (1 + np.exp(-2 * signal))
+    if kind == "rank":
+        return np.clip(np.round(signal + 1.5), 0, 3).astype(int)
+    return signal + 10.0  # an offset: boost_from_average folds it into the first tree
+
+
+OBJECTIVES = [
+    ("regression", {}, "real", "identity"),
+    ("regression_l1", {}, "real", "identity"),
+    ("huber", {}, "real", "identity"),
+    ("fair", {}, "real", "identity"),
+    ("quantile", {"alpha": 0.7}, "real", "identity"),
+    ("mape", {}, "positive", "identity"),
+    ("poisson", {}, "positive", "exp"),
+    ("gamma", {}, "positive", "exp"),
+    ("tweedie", {"tweedie_variance_power": 1.3}, "positive", "exp"),
+    ("cross_entropy", {}, "unit", "logistic"),
+    ("binary", {}, "binary", "binary_logistic"),
+    ("multiclass", {"num_class": 3}, "multi", "multinomial"),
+    ("multiclassova", {"num_class": 3}, "multi", "ovr_logistic"),
+    ("lambdarank", {}, "rank", "identity"),
+    ("rank_xendcg", {}, "rank", "identity"),
+    ("regression", {"boosting": "dart", "drop_rate": 0.3}, "real", "identity"),
+    ("binary", {"boosting": "goss"}, "binary", "binary_logistic"),
+]
+
+
+@pytest.mark.parametrize("objective,extra,labels,head", OBJECTIVES,
+                         ids=[f"{o}-{e.get('boosting', 'gbdt')}" for o, e, _, _ in OBJECTIVES])
+def test_objective(mlinfer, tmp_path, objective, extra, labels, head):
+    X, signal = _data()
+    y = _labels(labels, signal, np.random.default_rng(1))
+    dataset = {"group": [50] * 12} if labels == "rank" else {}
+    booster = _train({"objective": objective, **extra}, X, y, **dataset)
+    m, ref = _save_load(mlinfer, booster, tmp_path)
+    assert m.meta("head") == head
+    assert m.meta("source").startswith(f"lightgbm v4 {objective}")
+    Xt, _ = _data(n=300, seed=5)
+    _both_dtypes(m, ref, Xt)
+
+
+def test_custom_objective_predicts_raw_scores(mlinfer, tmp_path):
+    X, signal = _data()
+
+    def l2(preds, data):
+        return preds - data.get_label(), np.ones_like(preds)
+
+    booster = _train({"objective": l2}, X, signal)
+    m, ref = _save_load(mlinfer, booster, tmp_path)
+    assert m.meta("head") == "identity" and not m.is_classifier
+    _both_dtypes(m, ref, _data(n=200, seed=3)[0])
+
+
+def test_binary_sigmoid_is_folded_into_the_scores(mlinfer, tmp_path):
+    X, signal = _data()
+    y = _labels("binary", signal, np.random.default_rng(2))
+    m, ref = _save_load(mlinfer, _train({"objective": "binary", "sigmoid": 2.5}, X, y), tmp_path)
+    # probabilities are LightGBM's 1 / (1 + exp(-2.5 s)); our raw scores are 2.5 s
+    _both_dtypes(m, ref, _data(n=300, seed=4)[0], raw_scale=2.5)
+
+
+def test_multiclassova_sigmoid(mlinfer, tmp_path):
+    X, signal = _data()
+    y = _labels("multi", signal, np.random.default_rng(2))
+    booster = _train({"objective": "multiclassova", "num_class": 3, "sigmoid": 0.5}, X, y)
+    m, ref = _save_load(mlinfer, booster, tmp_path)
+    _both_dtypes(m, ref, _data(n=300, seed=4)[0], raw_scale=0.5)
+
+
+@pytest.mark.parametrize("objective,labels", [("regression", "real"), ("binary", "binary"), ("multiclass", "multi")])
+def test_random_forest_averages(mlinfer, tmp_path, objective, labels):
+    X, signal = _data()
+    y = _labels(labels, signal, np.random.default_rng(3))
+    params = {"objective": objective, "boosting": "rf", "bagging_fraction": 0.6, "bagging_freq": 1}
+    if labels == "multi":
+        params["num_class"] = 3
+    m, ref = _save_load(mlinfer, _train(params, X, y, rounds=6), tmp_path)
+    # LightGBM's raw_score is the sum over iterations; its predictions (and our raw scores) use the mean
+    _both_dtypes(m, ref, _data(n=300, seed=6)[0], raw_scale=1 / 6)
+
+
+def test_classifier_metadata(mlinfer, tmp_path):
+    X, signal = _data(d=4)
+    y = _labels("multi", signal, np.random.default_rng(0))
+    booster = _train({"objective": "multiclass", "num_class": 3}, X, y,
+                     feature_name=["age", "height", "weight", "score"])
+    m, _ = _save_load(mlinfer, booster, tmp_path)
+    assert m.is_classifier and list(m.classes_) == [0, 1, 2]
+    assert m.n_features_in_ == 4 and list(m.feature_names_in_) == ["age", "height", "weight", "score"]
+    assert m.n_trees_ == booster.num_trees() == 24
+    assert m.meta("stage.0.compare") == "le_f64"
+
+
+def test_model_to_string_bytes(mlinfer):
+    X, signal = _data()
+    booster = _train({"objective": "regression"}, X, signal)
+    m = mlinfer.load(booster.model_to_string().encode())
+    _compare(m, booster, _data(n=100, seed=9)[0])
+
+
+def test_crlf_line_ends(mlinfer):
+    """A model file that went through a Windows checkout (LightGBM itself aborts on it)."""
+    X, signal = _data()
+    booster = _train({"objective": "binary"}, X, (signal > 0).astype(int))
+    m = mlinfer.load(booster.model_to_string().replace("\n", "\r\n").encode())
+    _compare(m, booster, _data(n=100, seed=9)[0])
+
+
+# ---- missing values ---------------------------------------------------------------------
+
+def _decision_types(text):
+    return {int(v) for line in re.findall(r"^decision_type=(.*)$", text, flags=re.M) for v in line.split()}
+
+
+@pytest.mark.parametrize("params,missing_type", [
+    ({}, 2),                          # NaN: missing values take the learned direction
+    ({"zero_as_missing": True}, 1),   # Zero: 0 (and NaN, as 0) take it
+    ({"use_missing": False}, 0),      # None: NaN is treated as 0
+])
+def test_missing_types(mlinfer, tmp_path, params, missing_type):
+    X, signal = _data(nan=0.1 if missing_type != 0 else 0.0, zeros=0.15)
+    booster = _train({"objective": "regression", **params}, X, signal, rounds=10)
+    m, ref = _save_load(mlinfer, booster, tmp_path)
+    assert missing_type in {(d >> 2) & 3 for d in _decision_types(booster.model_to_string())}
+    Xt, _ = _data(n=400, seed=11, nan=0.15, zeros=0.15)
+    Xt[:5, :] = np.nan
+    Xt[5:10, :] = 0.0
+    Xt[10:15, :] = -0.0
+    _both_dtypes(m, ref, Xt)
+
+
+def _without_tree_sizes(text):
+    return re.sub(r"^tree_sizes=.*\n", "", text, flags=re.M)  # LightGBM then parses tree by tree
+
+
+def _set_all(text, key, fn):
+    return re.sub(rf"^{key}=(.*)$", lambda mt: f"{key}=" + " ".join(fn(v) for v in mt.group(1).split()),
+                  text, flags=re.M)
+
+
+@pytest.mark.parametrize("decision_type", [0, 2, 4, 6, 8, 10])
+def test_every_numerical_decision_type(mlinfer, decision_type):
+    """Each missing type with and without default-left, on NaN, +-0, tiny and normal values."""
+    X, signal = _data(nan=0.0)
+    text = _without_tree_sizes(_train({"objective": "regression"}, X, signal).model_to_string())
+    text = _set_all(text, "decision_type", lambda _v: str(decision_type))
+    ref = lgb.Booster(model_str=text)
+    m = mlinfer.load(text.encode())
+    Xt, _ = _data(n=300, seed=12, nan=0.2, zeros=0.2)
+    tiny = [1e-40, -1e-40, 1e-36, -1e-36, 1e-35, -1e-35, 2e-35, -2e-35]
+    Xt[: len(tiny)] = np.repeat(tiny, 6).reshape(-1, 6)
+    _both_dtypes(m, ref, Xt)
+
+
+def test_values_within_1e35_of_zero_are_zero(mlinfer):
+    """LightGBM's predictor zeroes |x| <= 1e-35f before the trees: thresholds near 0 are
+    moved so that `<=` gives the same leaf."""
+    X, signal = _data(nan=0.0)
+    text = _without_tree_sizes(_train({"objective": "regression"}, X, signal).model_to_string())
+    e = float(np.float32(1e-35))
+    edges = [0.0, -0.0, 1e-40, -1e-40, 5e-36, -5e-36, e, -e, np.nextafter(e, 1), np.nextafter(-e, -1),
+             np.nextafter(e, 0), np.nextafter(-e, 0), 2e-35, -2e-35]
+    vals = np.array(edges + [np.nextafter(v, np.inf) for v in edges] + [np.nextafter(v, -np.inf) for v in edges])
+    for thr in [-e, e, -5e-36, 5e-36, 0.0, -0.0, np.nextafter(-e, -1), np.nextafter(e, 1)]:
+        t = _set_all(text, "threshold", lambda _v: repr(float(thr)))
+        for dt in (0, 2, 8, 10):
+            tt = _set_all(t, "decision_type", lambda _v: str(dt))
+            ref = lgb.Booster(model_str=tt)
+            m = mlinfer.load(tt.encode())
+            Xt = np.tile(vals[:, None], (1, 6))
+            np.testing.assert_array_equal(m.apply(Xt), ref.predict(Xt, pred_leaf=True), err_msg=f"{thr} {dt}")
+            np.testing.assert_allclose(_raw(m, Xt)[:, 0], ref.predict(Xt, raw_score=True), rtol=RTOL, atol=ATOL)
+
+
+# ---- thresholds -------------------------------------------------------------------------
+
+def _numerical_splits(text):
+    splits = set()
+    for block in text.split("Tree=")[1:]:
+        f = re.search(r"^split_feature=(.*)$", block, flags=re.M)
+        if not f or not f.group(1).strip():
+            continue
+        thr = re.search(r"^threshold=(.*)$", block, flags=re.M).group(1).split()
+        dts = re.search(r"^decision_type=(.*)$", block, flags=re.M).group(1).split()
+        for feat, t, d in zip(f.group(1).split(), thr, dts):
+            if not int(d) & 1:
+                splits.add((int(feat), float(t)))
+    return sorted(splits)
+
+
+def _f32_below(t):
+    f = np.float32(t)
+    return np.nextafter(f, np.float32(-np.inf)) if float(f) > t else f
+
+
+@pytest.mark.parametrize("train_dtype", [np.float64, np.float32])
+def test_rows_on_every_threshold(mlinfer, tmp_path, train_dtype):
+    X, signal = _data(n=800, nan=0.05)
+    y = _labels("multi", signal, np.random.default_rng(4))
+    booster = _train({"objective": "multiclass", "num_class": 3}, X.astype(train_dtype), y, rounds=6)
+    m, ref = _save_load(mlinfer, booster, tmp_path)
+    splits = _numerical_splits(booster.model_to_string())
+    assert len(splits) > 30
+    base = _data(n=3, seed=21, nan=0.0)[0]
+    rows64, rows32 = [], []
+    for feat, t in splits:
+        f32 = _f32_below(t)
+        for b in base:
+            for v in (t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf)):
+                r = b.copy()
+                r[feat] = v
+                rows64.append(r)
+            for v in (f32, np.nextafter(f32, np.float32(np.inf)), np.nextafter(f32, np.float32(-np.inf))):
+                r = b.astype(np.float32)
+                r[feat] = v
+                rows32.append(r)
+    _compare(m, ref, np.array(rows64))
+    _compare(m, ref, np.array(rows32, dtype=np.float32))
+
+
+# ---- categorical splits -----------------------------------------------------------------
+
+CAT_EDGES = [np.nan, -1.0, -0.5, -1e-300, 0.0, 0.3, 0.999, 1.0, 3.7, 31.0, 32.0, 33.5, 63.0, 64.0, 69.0, 70.0,
+             1000.0, 2.0**31 - 1, 2.0**31, 1e300, np.inf, -np.inf, -2.0**31, 1e-40]
+
+
+def _categorical_model(objective="binary", **extra):
+    rng = np.random.default_rng(8)
+    n = 3000
+    X = rng.normal(size=(n, 4))
+    X[:, 2] = rng.integers(0, 70, size=n)  # 70 categories: bitsets of 3 words
+    X[:, 3] = rng.integers(0, 5, size=n)
+    X[rng.random(n) < 0.05, 2] = np.nan
+    good = np.isin(X[:, 2], [1, 3, 4, 9, 33, 40, 41, 50, 66, 69])
+    signal = X[:, 0] + 2.0 * good - 1 + 0.5 * (X[:, 3] == 2)
+    y = (signal > 0).astype(int) if objective == "binary" else signal
+    params = {"objective": objective, "min_data_per_group": 5, "cat_smooth": 1, "max_cat_threshold": 64,
+              "cat_l2": 1, "max_cat_to_onehot": 4, **extra}
+    return _train(params, X, y, rounds=10, categorical=[2, 3]), X
+
+
+@pytest.mark.parametrize("extra", [{}, {"use_missing": False}, {"zero_as_missing": True}])
+def test_categorical(mlinfer, tmp_path, extra):
+    booster, X = _categorical_model(**extra)
+    text = booster.model_to_string()
+    assert any(d & 1 for d in _decision_types(text))
+    widths = [np.diff([int(v) for v in b.split()]) for b in re.findall(r"^cat_boundaries=(.*)$", text, flags=re.M)]
+    assert max(w.max() for w in widths) >= 2  # a bitset of more than one 32-bit word
+    m, ref = _save_load(mlinfer, booster, tmp_path)
+    Xt = X[:500].copy()
+    edges = np.array(CAT_EDGES)
+    Xt[: len(edges), 2] = edges
+    Xt[len(edges): 2 * len(edges), 3] = edges
+    _both_dtypes(m, ref, Xt)
+    one_hot = np.arange(-2, 72, 0.5)  # every category, halves and a few beyond
+    Xc = np.repeat(Xt[:1], len(one_hot), axis=0)
+    Xc[:, 2] = one_hot
+    _both_dtypes(m, ref, Xc)
+
+
+@pytest.mark.parametrize("decision_type", [1, 3, 5, 7, 9, 11])
+def test_every_categorical_decision_type(mlinfer, decision_type):
+    """LightGBM's CategoricalDecision ignores the missing type and default-left bits: NaN
+    and negative values go right whatever they say."""
+    booster, X = _categorical_model()
+    text = _without_tree_sizes(booster.model_to_string())
+    text = _set_all(text, "decision_type", lambda v: str(decision_type) if int(v) & 1 else v)
+    ref = lgb.Booster(model_str=text)
+    m = mlinfer.load(text.encode())
+    Xt = np.repeat(X[:4], len(CAT_EDGES), axis=0)
+    Xt[:, 2] = np.tile(CAT_EDGES, 4)
+    _both_dtypes(m, ref, Xt)
+
+
+# ---- sizes ------------------------------------------------------------------------------
+
+def test_one_row_and_ten_thousand_rows(mlinfer, tmp_path):
+    X, signal = _data(n=10_000, seed=13, nan=0.02)
+    y = _labels("binary", signal, np.random.default_rng(5))
+    m, ref = _save_load(mlinfer, _train({"objective": "binary", "num_leaves": 31}, X, y, rounds=20), tmp_path)
+    _both_dtypes(m, ref, X)
+    _both_dtypes(m, ref, X[:1])
+    _both_dtypes(m, ref, X[7:8])
+
+
+def test_single_leaf_trees(mlinfer, tmp_path):
+    X, signal = _data()
+    booster = _train({"objective": "regression", "min_data_in_leaf": 10_000}, X, signal + 3)
+    text = booster.model_to_string()
+    assert "num_leaves=1\n" in text
+    m, ref = _save_load(mlinfer, booster, tmp_path)
+    _both_dtypes(m, ref, X[:50])
+    # a single leaf among ordinary trees, in a multiclass model
+    y = _labels("multi", signal, np.random.default_rng(0))
+    text = _without_tree_sizes(_train({"objective": "multiclass", "num_class": 3}, X, y, rounds=3).model_to_string())
+    start, end = corrupt._tree_span(text, 4)
+    text = text[:start] + "Tree=4\nnum_leaves=1\nnum_cat=0\nsplit_feature=\nsplit_gain=\nthreshold=\n" \
+        "decision_type=\nleft_child=\nright_child=\nleaf_value=-0.25\nleaf_weight=\nleaf_count=600\n" \
+        "internal_value=\ninternal_weight=\ninternal_count=\nis_linear=0\nshrinkage=1\n\n\n" + text[end:]
+    ref = lgb.Booster(model_str=text)
+    m = mlinfer.load(text.encode())
+    _both_dtypes(m, ref, X[:50])
+
+
+# ---- rejected models --------------------------------------------------------------------
+
+@pytest.mark.parametrize("params,words", [
+    ({"objective": "regression", "linear_tree": True}, "linear tree"),
+    ({"objective": "cross_entropy_lambda"}, "cross_entropy_lambda"),
+    ({"objective": "regression", "reg_sqrt": True}, "reg_sqrt"),
+])
+def test_unsupported_models(mlinfer, tmp_path, params, words):
+    X, signal = _data(nan=0.0)
+    y = _labels("unit", signal, np.random.default_rng(0)) if "cross" in params["objective"] else signal
+    path = tmp_path / "m.txt"
+    _train(params, X, y).save_model(str(path))
+    with pytest.raises(mlinfer.UnsupportedError, match=words):
+        mlinfer.load(str(path))
+
+
+@pytest.fixture(scope="module")
+def valid_text():
+    return corrupt.base_model()
+
+
+@pytest.mark.parametrize("case", corrupt.CASES, ids=[c.__name__ for c in corrupt.CASES])
+def test_corrupt_models_fail_with_a_message(mlinfer, tmp_path, valid_text, case):
+    mlinfer.load(valid_text.encode())  # the base is fine
+    broken, words = case(valid_text)
+    path = tmp_path / f"{case.__name__}.txt"
+    path.write_bytes(broken.encode())
+    with pytest.raises(mlinfer.Error) as info:
+        mlinfer.load(str(path))
+    assert words in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_comma_decimal_locale(mlinfer, tmp_path):
+    """Numbers are read the same whatever LC_NUMERIC the host program has set."""
+    for name in ("de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8"):
+        try:
+            old = locale.setlocale(locale.LC_NUMERIC, name)
+            break
+        except locale.Error:
+            continue
+    else:
+        pytest.skip("no locale with a comma decimal point is installed")
+    try:
+        X, signal = _data()
+        booster = _train({"objective": "regression"}, X, signal)
+        m = mlinfer.load(booster.model_to_string().encode())
+    finally:
+        locale.setlocale(locale.LC_NUMERIC, old)
+    _compare(m, booster, X[:100])
+
+
+def test_load_time_against_lightgbm(mlinfer, tmp_path):
+    """Not a benchmark, a guard: a 100-tree model loads within 5x LightGBM's own load time."""
+    X, signal = _data(n=3000, d=20, nan=0.0)
+    path = tmp_path / "m.txt"
+    _train({"objective": "regression", "num_leaves": 63}, X, signal, rounds=100).save_model(str(path))
+
+    def best(fn):
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    ours = best(lambda: mlinfer.load(str(path)))
+    theirs = best(lambda: lgb.Booster(model_file=str(path)))
+    assert ours < 5 * theirs + 0.01, (ours, theirs)
