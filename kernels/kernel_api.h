@@ -62,17 +62,20 @@ typedef struct mli__tnode {
  * leaf[t * nb + r]. Otherwise (trees with one value per leaf) it adds the leaf's value,
  * value[start[t] + index], to acc[r * ld_acc + (col ? col[t] : 0)], tree by tree in
  * order for each row, so the float64 sums are the same whichever walk ran. */
-/* The top MLI__TOP_LEVELS levels of one compact tree as a complete binary tree in level
- * order (node p has children 2p+1 and 2p+2): 31 thresholds and features, padded with
- * always-right nodes (threshold NaN) below leaves that sit higher up, and for each of
- * the 32 positions on the next level the compact index (from the tree's start) where
- * the walk continues. Vector walks keep these in registers and step through the top
- * levels with permutes instead of memory gathers. */
-#define MLI__TOP_LEVELS 5
+/* The top levels of one compact tree (up to MLI__TOP_LEVELS, and no deeper than the
+ * tree) as a complete binary tree in level order (node p has children 2p+1 and 2p+2):
+ * thresholds and features, padded with always-right nodes (threshold NaN) below leaves
+ * that sit higher up, and for each position on the level below, the compact index (from
+ * the tree's start) where the walk continues. A level of 2^d nodes is a small table, so
+ * vector walks step through these levels with permutes and gather only the feature
+ * values. */
+#define MLI__TOP_LEVELS 7
 typedef struct mli__ttop {
-    float thr[32];
-    int32_t feat[32];
-    int32_t next[32];
+    float thr[128];
+    int32_t feat[128];
+    int32_t next[128];
+    int32_t levels;
+    int32_t pad_[15];
 } mli__ttop;
 
 typedef struct mli__tree_walk {

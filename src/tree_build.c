@@ -148,11 +148,14 @@ static int compact_tree(mli__trees *t, int32_t tr, int32_t *pos, int32_t *stack)
 
 /* The top levels of compact tree `tr` (see mli__ttop). */
 static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top) {
-    enum { INNER = (1 << MLI__TOP_LEVELS) - 1, ALL = (2 << MLI__TOP_LEVELS) - 1 };
     const mli__tnode *base = t->fast + t->tree_start[tr];
-    int32_t at[ALL]; /* compact index at each level-order position, -1 below a higher leaf */
+    int levels = t->depth[tr] < MLI__TOP_LEVELS ? t->depth[tr] : MLI__TOP_LEVELS;
+    int inner = (1 << levels) - 1, all = (2 << levels) - 1;
+    int32_t at[(2 << MLI__TOP_LEVELS) - 1]; /* compact index at each position, -1 below a higher leaf */
+    memset(top, 0, sizeof *top);
+    top->levels = levels;
     at[0] = 0;
-    for (int p = 0; p < INNER; ++p) {
+    for (int p = 0; p < inner; ++p) {
         int32_t i = at[p];
         if (i >= 0 && base[i].fr != 0) { /* an internal node (a leaf has offset 0) */
             top->thr[p] = base[i].thr;
@@ -161,15 +164,14 @@ static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top) {
             at[2 * p + 2] = i + (int32_t)(base[i].fr >> 16);
         } else { /* a leaf (or below one): always step right, carrying the leaf down */
             top->thr[p] = NAN;
-            top->feat[p] = 0;
             at[2 * p + 1] = -1;
             at[2 * p + 2] = i;
         }
     }
-    top->thr[INNER] = NAN;
-    top->feat[INNER] = 0;
-    for (int p = INNER; p < ALL; ++p)
-        top->next[p - INNER] = at[p] < 0 ? 0 : at[p];
+    for (int p = inner; p < 128; ++p)
+        top->thr[p] = NAN;
+    for (int p = inner; p < all; ++p)
+        top->next[p - inner] = at[p] < 0 ? 0 : at[p];
 }
 
 #define GET(name, dtype, count, optional, dst)                                                               \

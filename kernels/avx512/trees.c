@@ -2,8 +2,8 @@
  * nodes (threshold, feature|offset), then the 16 feature values, compares, and steps each
  * lane to its left child (+1) or right child (+offset). A level is a chain of dependent
  * gathers, so the walk is latency-bound; up to four independent vectors (64 rows)
- * advance together to keep the gather units busy, and the top five levels of each tree
- * come from registers (mli__ttop) rather than memory. A batch's last rows fill a vector
+ * advance together to keep the gather units busy, and the top seven levels of each tree
+ * come from small per-level tables (mli__ttop) through permutes rather than gathers. A batch's last rows fill a vector
  * by repeating its last row (their results are dropped). Batches under 16 rows walk 64
  * trees at once for each row instead. */
 #include <immintrin.h>
@@ -43,19 +43,43 @@ static inline void finish(const mli__tree_walk *w, int32_t t, int64_t r0, __m512
     mli__walk_finish(w, t, r0, tmp, n < 16 ? n : 16);
 }
 
-/* One top level: the node's threshold and feature come from registers (permutes), only
- * the feature values are gathered. */
+/* tab[q] for each lane, from a table of n = 1, 2, 4, ..., 128 entries (q < n): one
+ * permute up to 32 entries, then permutes of 32-entry halves merged by q's high bits. */
+static inline __m512i lut32(const int32_t *tab, __m512i q, int n) {
+    if (n <= 16)
+        return _mm512_permutexvar_epi32(q, _mm512_loadu_si512((const void *)tab));
+    __m512i lo = _mm512_permutex2var_epi32(_mm512_loadu_si512((const void *)tab), q,
+                                           _mm512_loadu_si512((const void *)(tab + 16)));
+    if (n == 32)
+        return lo;
+    const __m512i b5 = _mm512_set1_epi32(32), b6 = _mm512_set1_epi32(64);
+    __m512i hi = _mm512_permutex2var_epi32(_mm512_loadu_si512((const void *)(tab + 32)), q,
+                                           _mm512_loadu_si512((const void *)(tab + 48)));
+    __m512i r = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(q, b5), lo, hi);
+    if (n == 64)
+        return r;
+    __m512i lo2 = _mm512_permutex2var_epi32(_mm512_loadu_si512((const void *)(tab + 64)), q,
+                                            _mm512_loadu_si512((const void *)(tab + 80)));
+    __m512i hi2 = _mm512_permutex2var_epi32(_mm512_loadu_si512((const void *)(tab + 96)), q,
+                                            _mm512_loadu_si512((const void *)(tab + 112)));
+    __m512i r2 = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(q, b5), lo2, hi2);
+    return _mm512_mask_blend_epi32(_mm512_test_epi32_mask(q, b6), r, r2);
+}
+
+/* One top level d (positions base .. base + n - 1): the node's threshold and feature come
+ * from the level's table, only the feature values are gathered. */
 #define TOPSTEP(v)                                                                                       \
     do {                                                                                                 \
-        __m512 thr_ = _mm512_permutex2var_ps(tthr0, idx##v, tthr1);                                      \
-        __m512i f_ = _mm512_permutex2var_epi32(tfeat0, idx##v, tfeat1);                                  \
+        __m512i q_ = _mm512_sub_epi32(idx##v, vbase);                                                    \
+        __m512 thr_ = _mm512_castsi512_ps(lut32((const int32_t *)(const void *)(tp->thr + first), q_, len)); \
+        __m512i f_ = lut32(tp->feat + first, q_, len);                                                   \
         __m512 x_ = _mm512_i32gather_ps(_mm512_add_epi32(off##v, f_), x, 4);                             \
         __mmask16 right_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_NLT_UQ);                                    \
         __m512i p_ = _mm512_add_epi32(_mm512_add_epi32(idx##v, idx##v), one);                            \
         idx##v = _mm512_mask_add_epi32(p_, right_, p_, one);                                             \
     } while (0)
 
-#define NEXT(v) idx##v = _mm512_permutex2var_epi32(tnext0, _mm512_sub_epi32(idx##v, first), tnext1)
+#define NEXT(v) idx##v = lut32(tp->next, _mm512_sub_epi32(idx##v, vbase), len)
 
 /* Rows r0 .. r0 + n - 1 (1 <= n <= 64) through tree t, in nv = ceil(n / 16) vectors. */
 static void walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0, int n) {
@@ -75,13 +99,9 @@ static void walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0, int n) {
     int32_t d = 0;
     if (w->top) {
         const mli__ttop *tp = w->top + t;
-        const __m512 tthr0 = _mm512_loadu_ps(tp->thr), tthr1 = _mm512_loadu_ps(tp->thr + 16);
-        const __m512i tfeat0 = _mm512_loadu_si512((const void *)tp->feat);
-        const __m512i tfeat1 = _mm512_loadu_si512((const void *)(tp->feat + 16));
-        const __m512i tnext0 = _mm512_loadu_si512((const void *)tp->next);
-        const __m512i tnext1 = _mm512_loadu_si512((const void *)(tp->next + 16));
-        const __m512i first = _mm512_set1_epi32((1 << MLI__TOP_LEVELS) - 1);
-        for (; d < MLI__TOP_LEVELS; ++d) {
+        for (; d < tp->levels; ++d) {
+            int first = (1 << d) - 1, len = 1 << d;
+            const __m512i vbase = _mm512_set1_epi32(first);
             TOPSTEP(0);
             if (nv > 1)
                 TOPSTEP(1);
@@ -90,6 +110,8 @@ static void walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0, int n) {
             if (nv > 3)
                 TOPSTEP(3);
         }
+        int len = 1 << d;
+        const __m512i vbase = _mm512_set1_epi32(len - 1);
         NEXT(0);
         NEXT(1);
         NEXT(2);
