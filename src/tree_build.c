@@ -77,7 +77,7 @@ static mli_status check_tree(const mli_model *m, int si, mli__trees *t, int32_t 
         if (f < 0 || f >= t->n_features)
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld splits on feature %d of %lld",
                              m->c.origin, si, tr, (long long)i, f, (long long)t->n_features);
-        if ((fl & 0xC0) || ((fl & MLI__TF_MISSING_MASK) >> 1) > 2)
+        if ((fl & 0x80) || ((fl & MLI__TF_MISSING_MASK) >> 1) > 2)
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld has unknown flags 0x%02x", m->c.origin,
                              si, tr, (long long)i, fl);
         if (fl & MLI__TF_CATEGORICAL) {

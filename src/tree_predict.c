@@ -77,7 +77,8 @@ static int32_t walk_generic(const mli__trees *t, int32_t tr, const void *xr, int
         } else if (fl & MLI__TF_CATEGORICAL) {
             double c = trunc(v);
             double nbits = 32.0 * (double)t->cat_words[g];
-            if (!(c >= 0.0 && c < nbits) || ((fl & MLI__TF_WHOLE_ONLY) && c != v)) {
+            if (!(c >= 0.0 && c < nbits) || ((fl & MLI__TF_WHOLE_ONLY) && c != v) ||
+                ((fl & MLI__TF_NEGATIVE_OUT) && v < 0.0)) {
                 left = (fl & MLI__TF_OOR_MISSING) ? (fl & MLI__TF_DEFAULT_LEFT) : 0;
             } else {
                 int64_t ci = (int64_t)c;

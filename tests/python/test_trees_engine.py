@@ -55,7 +55,8 @@ def random_tree(rng, n_features, depth, cat_words, leaf_width, thresholds):
         if cat:
             words = int(rng.integers(0, cat_words + 1))
             node["bits"] = [int(v) for v in rng.integers(0, 2**32, size=words, dtype=np.uint64)]
-            flags |= 8 | (16 if rng.random() < 0.5 else 0) | (32 if rng.random() < 0.5 else 0)
+            flags |= 8 | (16 if rng.random() < 0.5 else 0) | (32 if rng.random() < 0.5 else 0) | \
+                (64 if rng.random() < 0.5 else 0)
             node["threshold"] = 0.0
         else:
             node["threshold"] = float(thresholds[rng.integers(len(thresholds))])
@@ -148,7 +149,7 @@ def ref_leaf(tree, compare, row):
         elif fl & 8:
             c = math.trunc(v) if math.isfinite(v) else None
             nbits = 32 * len(n["bits"])
-            if c is None or c < 0 or c >= nbits or (fl & 32 and c != v):
+            if c is None or c < 0 or c >= nbits or (fl & 32 and c != v) or (fl & 64 and v < 0):
                 go_left = bool(fl & 1) if fl & 16 else False
             else:
                 go_left = bool((n["bits"][c // 32] >> (c % 32)) & 1)
@@ -400,7 +401,6 @@ HOSTILE = {
     "feature out of range": (_set("feature", "internal", 4), "splits on feature 4 of 4"),
     "negative feature": (_set("feature", "internal", -7), "splits on feature -7"),
     "NaN threshold": (_set("threshold", "internal", np.nan), "NaN threshold"),
-    "unknown flag bits": (_set("flags", "internal", 0x40), "unknown flags"),
     "flag bit 7": (_set("flags", "internal", 0x80), "unknown flags"),
     "missing mode 3": (_set("flags", "internal", 6), "unknown flags"),
     "leaf with children": (lambda m, a: a["stage.0.left"].__setitem__(int(np.flatnonzero(a["stage.0.feature"] < 0)[0]), 3),
