@@ -132,6 +132,27 @@ def write_model(name, est, X, compress=False, meta_checks=()):
     print(f"{name}.mli: {len(data)} bytes")
 
 
+def write_framework_model(name, ext, save, X, margin, proba, meta_checks=()):
+    """A model file of another framework (XGBoost JSON, LightGBM text) that the C loader
+    reads directly, with the framework's own outputs as the expected values: a classifier
+    with labels 0..K-1, `margin` its raw scores and `proba` its probabilities."""
+    path = os.path.join(HERE, name + ext)
+    save(path)
+    assert os.path.getsize(path) < MAX_FILE, f"{name}: over the {MAX_FILE}-byte budget"
+    margin = np.asarray(margin, np.float64)
+    k = proba.shape[1]
+    n_decision = 1 if margin.ndim == 1 else margin.shape[1]
+    out = ["task classification",
+           f"n_features {X.shape[1]} n_outputs 1 n_classes {k} n_decision {n_decision} has_proba 1",
+           f"labels int {k} " + " ".join(str(i) for i in range(k))]
+    out += [f"meta {key} {value}" for key, value in meta_checks]
+    out += [_matrix("input", X), _matrix("predict", np.argmax(proba, axis=1)), _matrix("proba", proba),
+            _matrix("decision", margin), "end\n"]
+    with open(os.path.join(HERE, name + ".expected.txt"), "w") as f:
+        f.write("\n".join(out))
+    print(f"{name}{ext}: {os.path.getsize(path)} bytes")
+
+
 def main():
     warnings.filterwarnings("ignore", category=ConvergenceWarning)  # small max_iter on purpose: tiny files
     rng = np.random.RandomState(0)
@@ -182,6 +203,31 @@ def main():
     hgb = HistGradientBoostingRegressor(max_iter=15, max_leaf_nodes=8, random_state=0).fit(Xh, yh)
     write_model("hgb_nan", hgb, Xh,
                 meta_checks=[("stage.0.kind", "trees"), ("stage.0.compare", "le_f64")])
+
+    # framework files the C loader imports itself: XGBoost JSON (binary, NaN) and LightGBM text
+    # (multiclass). Inputs are float32 values, the frameworks' own working type for XGBoost.
+    import lightgbm as lgb
+    import xgboost as xgb
+
+    Xx, yx = make_classification(n_samples=400, n_features=6, n_informative=4, random_state=8)
+    Xx[rng.rand(*Xx.shape) < 0.05] = np.nan
+    Xx = Xx.astype(np.float32).astype(np.float64)
+    bst = xgb.train({"objective": "binary:logistic", "max_depth": 3, "nthread": 1, "seed": 0},
+                    xgb.DMatrix(Xx, yx), num_boost_round=8)
+    Xe = _pick_rows(Xx, bst.predict(xgb.DMatrix(Xx), output_margin=True))
+    p1 = bst.predict(xgb.DMatrix(Xe))
+    write_framework_model("xgb_binary", ".json", bst.save_model, Xe,
+                          bst.predict(xgb.DMatrix(Xe), output_margin=True), np.column_stack([1 - p1, p1]),
+                          meta_checks=[("stage.0.compare", "lt_f32"), ("head", "binary_logistic")])
+
+    Xl, yl = make_classification(n_samples=600, n_features=7, n_informative=4, n_classes=3,
+                                 n_clusters_per_class=1, random_state=9)
+    Xl = Xl.astype(np.float32).astype(np.float64)
+    gbm = lgb.train({"objective": "multiclass", "num_class": 3, "num_leaves": 6, "verbose": -1,
+                     "num_threads": 1, "seed": 0}, lgb.Dataset(Xl, yl), num_boost_round=6)
+    Xe = _pick_rows(Xl, gbm.predict(Xl, raw_score=True))
+    write_framework_model("lgb_multi", ".txt", gbm.save_model, Xe, gbm.predict(Xe, raw_score=True),
+                          gbm.predict(Xe), meta_checks=[("stage.0.compare", "le_f64"), ("head", "multinomial")])
 
 
 if __name__ == "__main__":

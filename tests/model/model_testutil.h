@@ -25,8 +25,11 @@
 /* The golden models of tests/data/ (make_models.py writes them and their expectations). */
 static const char *const mt_golden[] = {"logreg_binary",  "logreg_multi_strlabels", "ridge_multi",
                                         "mlp_pipeline",   "mlp_regressor_z",        "sgd_ovr_mhuber",
-                                        "forest_multi",   "hgb_nan"};
+                                        "forest_multi",   "hgb_nan",                "xgb_binary",
+                                        "lgb_multi"};
 #define MT_N_GOLDEN (sizeof mt_golden / sizeof mt_golden[0])
+/* The first MT_N_GOLDEN_MLI are .mli files (the container tests flip their bits). */
+#define MT_N_GOLDEN_MLI 8
 
 /* Outputs must match scikit-learn's float64 results within
  *     |got - want| <= MT_RTOL * |want| + MT_ATOL
@@ -40,6 +43,24 @@ static inline void mt_path(char *buf, size_t n, const char *rel)
 {
     int w = snprintf(buf, n, "%s/%s", MLI_TEST_DATA_DIR, rel);
     assert_true(w > 0 && (size_t)w < n);
+}
+
+/* The golden model file of `name`: NAME.mli, or another framework's file the loader
+ * imports (NAME.json for XGBoost, NAME.txt for LightGBM). */
+static inline void mt_model_file(char *rel, size_t n, const char *name)
+{
+    static const char *const ext[] = {".mli", ".json", ".txt"};
+    for (int i = 0; i < 3; i++) {
+        char path[1024];
+        snprintf(rel, n, "%s%s", name, ext[i]);
+        mt_path(path, sizeof path, rel);
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            fclose(f);
+            return;
+        }
+    }
+    fail_msg("no model file for golden model %s", name);
 }
 
 /* The whole file at MLI_TEST_DATA_DIR/rel; *size receives its length. Never NULL (a

@@ -94,7 +94,7 @@ static double *dalloc(int64_t n)
 static void run_threads_on(const char *name, int from_memory)
 {
     char rel[256], path[1024];
-    snprintf(rel, sizeof rel, "%s.mli", name);
+    mt_model_file(rel, sizeof rel, name);
     mli_model *m = NULL;
     if (from_memory) {
         size_t n;
@@ -200,6 +200,18 @@ static void test_boosted_trees_with_nan_16_threads(void **state)
     run_threads_on("hgb_nan", 0);
 }
 
+static void test_imported_xgboost_16_threads(void **state)
+{
+    (void)state;
+    run_threads_on("xgb_binary", 1);
+}
+
+static void test_imported_lightgbm_16_threads(void **state)
+{
+    (void)state;
+    run_threads_on("lgb_multi", 0);
+}
+
 /* The library's own pool, limited to 2 threads, under 16 callers. */
 static void test_pool_of_two_under_16_callers(void **state)
 {
@@ -218,6 +230,8 @@ int main(void)
         cmocka_unit_test(test_compressed_regressor_16_threads),
         cmocka_unit_test(test_forest_16_threads),
         cmocka_unit_test(test_boosted_trees_with_nan_16_threads),
+        cmocka_unit_test(test_imported_xgboost_16_threads),
+        cmocka_unit_test(test_imported_lightgbm_16_threads),
         cmocka_unit_test(test_pool_of_two_under_16_callers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
