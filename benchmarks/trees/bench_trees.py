@@ -1106,7 +1106,8 @@ def plot(results: dict, path: str) -> None:
     handles = [Patch(facecolor=COLORS.get(k), edgecolor="black", linewidth=0.4,
                      label=DISPLAY.get(k, k) + (" (framework's own)" if k in FRAMEWORK.values() else ""))
                for k in order_keys({k: None for k in used})]
-    fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
+    if handles:  # none when no batch of 100 000 rows was measured
+        fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
     cpu = results["machine"]["cpu"]["model"]
     fig.suptitle(f"Tree ensembles, {cfg['n_features']} features, {cfg['task']}: libmlinfer vs peers ({cpu}"
                  f"{'; QUICK smoke run, tiny models' if cfg['quick'] else ''})", fontsize=10)
