@@ -61,7 +61,9 @@ typedef enum mli_status {
     MLI_ERR_VERSION = 6,          /* a model file needs a newer library */
     MLI_ERR_SHAPE = 7,            /* input or output shape does not fit the model */
     MLI_ERR_DEVICE = 8,           /* GPU missing or a driver error */
-    MLI_ERR_INTERNAL = 9          /* a bug in libmlinfer; please report it */
+    MLI_ERR_INTERNAL = 9,         /* a bug in libmlinfer; please report it */
+    MLI_ERR_IMAGE = 10            /* an input image is not a JPEG, is truncated or corrupt, or is too
+                                     large (the pixel limit); the message says which */
 } mli_status;
 
 /* A short constant name for a status ("MLI_ERR_SHAPE: shape mismatch"). Never NULL. */
@@ -199,6 +201,146 @@ MLI_API mli_status mli_model_predict_raw(const mli_model *model, const void *x, 
 MLI_API int64_t mli_model_n_trees(const mli_model *model);
 MLI_API mli_status mli_model_apply(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows,
                                    int64_t ldx, int64_t *out, int64_t out_len);
+
+/* ---- images: JPEG input (docs/IMAGE.md) ------------------------------------------- */
+/* JPEG decoding uses libjpeg-turbo (TurboJPEG API): baseline, extended and progressive
+ * JPEGs with 8-bit samples; grayscale, YCbCr, RGB, CMYK and YCCK (CMYK is taken as Adobe
+ * writes it, inverted, and converted as Pillow converts it). libjpeg-turbo's warnings
+ * about corrupt data ("Premature end of JPEG file", "Corrupt JPEG data: ...") are errors
+ * (MLI_ERR_IMAGE) unless the spec sets MLI_IMAGE_ACCEPT_WARNINGS. Nothing is printed. */
+
+/* Default limit on the pixels (width x height, as the JPEG header declares them) of one
+ * image: 2^26 = 67,108,864, e.g. 8192 x 8192. Larger images fail with MLI_ERR_IMAGE before
+ * any pixel buffer is allocated (decompression bombs). */
+#define MLI_IMAGE_DEFAULT_MAX_PIXELS ((int64_t)1 << 26)
+/* Largest output side (spec width or height). */
+#define MLI_IMAGE_MAX_SIDE 16384
+
+typedef enum { MLI_COLOR_GRAY = 0, MLI_COLOR_RGB = 1, MLI_COLOR_BGR = 2 } mli_color;
+/* How the image is fitted to width x height:
+ *  STRETCH  the whole image is resized to width x height (the aspect ratio is not kept);
+ *  SHORTER  resized so that its shorter side is `shorter` pixels (the longer side
+ *           floor(shorter * long / short)), then the centre width x height is cut out
+ *           (torchvision's Resize(shorter) + CenterCrop((height, width)));
+ *  CROP     the largest centred region with the aspect ratio width : height is resized to
+ *           width x height (Pillow's ImageOps.fit). */
+typedef enum { MLI_FIT_STRETCH = 0, MLI_FIT_SHORTER = 1, MLI_FIT_CROP = 2 } mli_fit;
+/* BILINEAR: the triangle filter, widened by the scale factor when shrinking (antialiased,
+ * as Pillow's Image.BILINEAR); AREA: each output pixel is the mean of the source area it
+ * covers, partial pixels weighted by the covered fraction (as OpenCV's INTER_AREA). */
+typedef enum { MLI_RESIZE_BILINEAR = 0, MLI_RESIZE_AREA = 1 } mli_resize;
+/* HWC: out[(y * width + x) * channels + c]; CHW: out[(c * height + y) * width + x]. */
+typedef enum { MLI_LAYOUT_HWC = 0, MLI_LAYOUT_CHW = 1 } mli_layout;
+
+/* Spec flags. */
+#define MLI_IMAGE_INVERT 1u            /* use 255 - v for each 8-bit sample v (dark ink -> high values) */
+#define MLI_IMAGE_NO_DCT_SCALING 2u    /* always decode at full size (see mli_image_spec) */
+#define MLI_IMAGE_ACCEPT_WARNINGS 4u   /* keep an image libjpeg-turbo decoded with a warning */
+
+/* What turns an image into a model's input tensor: decode, colour conversion, resize and
+ * crop, then per channel out = (v * scale - mean[c]) / std[c] for each 8-bit sample v (after
+ * MLI_IMAGE_INVERT), computed in float32 from float64 constants, written as float32 in
+ * `layout`. The tensor holds width * height * channels floats (channels: 1 for GRAY, 3
+ * for RGB and BGR).
+ * Unless MLI_IMAGE_NO_DCT_SCALING is set, a JPEG much larger than needed is decoded at a
+ * reduced size by libjpeg-turbo (a factor M/8, M = 1..8: the smallest that keeps the
+ * decoded image at least as large as the resize target in both directions); the geometry
+ * is then computed on the decoded image. This is several times faster for large photos
+ * and changes values slightly (within a few levels) against a full decode + resize.
+ * Fill with mli_image_spec_init and change what differs; `reserved` must stay zero. */
+typedef struct mli_image_spec {
+    int32_t width, height; /* output size, 1..MLI_IMAGE_MAX_SIDE */
+    int32_t color;         /* mli_color */
+    int32_t fit;           /* mli_fit */
+    int32_t shorter;       /* MLI_FIT_SHORTER: the shorter side after resizing, >= width and height */
+    int32_t resize;        /* mli_resize */
+    int32_t layout;        /* mli_layout */
+    uint32_t flags;        /* MLI_IMAGE_* flags */
+    double scale;          /* finite */
+    double mean[3];        /* per output channel (mean[0] only for GRAY); finite */
+    double std[3];         /* per output channel; finite and non-zero */
+    int64_t max_pixels;    /* pixel limit of the source image; 0: MLI_IMAGE_DEFAULT_MAX_PIXELS */
+    int64_t reserved[6];
+} mli_image_spec;
+
+/* Defaults: 224 x 224, RGB, STRETCH, BILINEAR, HWC, no flags, scale 1/255, mean 0, std 1,
+ * max_pixels 0 (the default limit). `spec` NULL is a no-op. */
+MLI_API void mli_image_spec_init(mli_image_spec *spec);
+/* Checks a spec and writes the number of floats of its tensor (width * height * channels)
+ * to *out. MLI_ERR_INVALID_ARGUMENT names the bad field. */
+MLI_API mli_status mli_image_spec_tensor_len(const mli_image_spec *spec, int64_t *out);
+
+typedef enum {
+    MLI_JPEG_GRAY = 0,
+    MLI_JPEG_YCBCR = 1,
+    MLI_JPEG_RGB = 2,
+    MLI_JPEG_CMYK = 3,
+    MLI_JPEG_YCCK = 4
+} mli_jpeg_colorspace;
+
+typedef struct mli_image_info {
+    int32_t width, height; /* as the frame header declares them */
+    int32_t components;    /* 1, 3 or 4 */
+    int32_t colorspace;    /* mli_jpeg_colorspace */
+    int32_t progressive;   /* 1 for a progressive JPEG, else 0 */
+    int32_t reserved[3];
+} mli_image_info;
+
+/* Reads a JPEG's headers (no pixel data is decoded). MLI_ERR_IMAGE for data that is not a
+ * JPEG or whose headers are truncated or malformed; MLI_ERR_UNSUPPORTED for JPEGs that
+ * libjpeg-turbo cannot decode (lossless, hierarchical, 12-bit, unknown colour spaces). */
+MLI_API mli_status mli_image_jpeg_info(const void *jpeg, size_t size, mli_image_info *out);
+
+/* Decodes a JPEG to 8-bit pixels, row-major HWC without padding, 1 channel for
+ * MLI_COLOR_GRAY and 3 for RGB/BGR. The image is decoded at the smallest libjpeg-turbo
+ * scale M/8 (M = 1..8) whose size is at least min_width x min_height (0, 0: full size;
+ * the rule mli_image_spec's DCT scaling follows). With `out` NULL, only *width and *height
+ * are written: the size it would decode to, so that a caller can size `out` (out_len bytes,
+ * at least width * height * channels). Grayscale from a colour JPEG is its luma as decoded
+ * by libjpeg-turbo; from CMYK, Pillow's ITU-R 601 formula. `max_pixels` <= 0 means
+ * MLI_IMAGE_DEFAULT_MAX_PIXELS. Warnings fail unless `flags` has MLI_IMAGE_ACCEPT_WARNINGS. */
+MLI_API mli_status mli_image_decode_jpeg(const void *jpeg, size_t size, mli_color color, int32_t min_width,
+                                         int32_t min_height, int64_t max_pixels, uint32_t flags, uint8_t *out,
+                                         int64_t out_len, int32_t *width, int32_t *height);
+
+/* Decodes and preprocesses one JPEG into `out` (out_len floats, at least the spec's tensor
+ * length). Single-threaded; thread-safe. */
+MLI_API mli_status mli_image_preprocess_jpeg(const void *jpeg, size_t size, const mli_image_spec *spec, float *out,
+                                             int64_t out_len);
+/* The same from pixels already decoded: `height` rows of `width` pixels with `channels`
+ * (1: gray, 3: RGB, 4: CMYK as mli_image_decode_jpeg would read it from a JPEG, inverted)
+ * 8-bit samples each, rows `stride` bytes apart (>= width * channels). DCT scaling does not
+ * apply; the pixel limit does. RGB to gray uses Pillow's ITU-R 601 formula
+ * (L = (19595 R + 38470 G + 7471 B + 32768) >> 16). */
+MLI_API mli_status mli_image_preprocess_pixels(const uint8_t *pixels, int32_t width, int32_t height,
+                                               int32_t channels, int64_t stride, const mli_image_spec *spec,
+                                               float *out, int64_t out_len);
+
+/* ---- models with an image stage ----------------------------------------------------- */
+/* A model exported with an image stage (docs/FORMAT.md, stage kind `image`) takes JPEG
+ * bytes: the stage's tensor is the model's input row (n_features = its tensor length). */
+typedef enum { MLI_OUTPUT_PREDICT = 0, MLI_OUTPUT_PROBA = 1, MLI_OUTPUT_DECISION = 2, MLI_OUTPUT_RAW = 3 } mli_output;
+
+/* Values per input row for `what` (n_outputs, n_classes, n_decision or n_raw), or 0 when
+ * the model does not have that output (or is NULL). */
+MLI_API int64_t mli_model_output_len(const mli_model *model, mli_output what);
+/* 1 when the model has an image stage, else 0. */
+MLI_API int mli_model_has_image(const mli_model *model);
+/* Copies the model's image stage to *out; MLI_ERR_UNSUPPORTED when it has none. */
+MLI_API mli_status mli_model_image_spec(const mli_model *model, mli_image_spec *out);
+/* Decodes and preprocesses one JPEG with the model's image stage and writes the outputs
+ * `what` asks for, mli_model_output_len(model, what) doubles (out_len at least that), as
+ * mli_model_predict & co. would for the tensor. MLI_ERR_UNSUPPORTED for a model without
+ * an image stage or without that output; image errors as mli_image_preprocess_jpeg. */
+MLI_API mli_status mli_model_predict_jpeg(const mli_model *model, const void *jpeg, size_t size, mli_output what,
+                                          double *out, int64_t out_len);
+/* The same for n JPEGs (jpegs[i], sizes[i] bytes), decoded on the library's threads (see
+ * mli_set_num_threads): out holds n * mli_model_output_len(model, what) doubles, row i for
+ * image i. If any image fails, the call fails and the message names the first failing
+ * image's index; `out` is then unspecified. */
+MLI_API mli_status mli_model_predict_jpeg_batch(const mli_model *model, const void *const *jpegs,
+                                                const size_t *sizes, int64_t n, mli_output what, double *out,
+                                                int64_t out_len);
 
 #if defined(MLI_EXPERIMENTAL)
 /* Experimental: may change or go away in any release.

@@ -94,6 +94,27 @@ typedef struct mli__tree_walk {
 } mli__tree_walk;
 typedef void (*mli__tree_walk_fn)(const mli__tree_walk *w);
 
+/* Image resampling (src/image/resample.c). The vertical pass blends `taps` rows of 8-bit
+ * samples: out[i] = sum_t w[t] * rows[t][i] for i < n. */
+typedef void (*mli__img_vpass_fn)(const uint8_t *const *rows, const float *w, int taps, float *out, int64_t n);
+/* The horizontal pass with the normalisation folded in, for n output elements e:
+ *   out[e] = (sum_{k < ksize} w[k * n + e] * row[idx[e] + k * step]) * a[e] + b[e]
+ * (weights stored tap-major so that lanes read consecutive elements; idx[e] + k * step is
+ * inside `row` for every tap, padding taps have weight 0). */
+typedef struct mli__img_hpass {
+    const float *row;
+    const int32_t *idx;
+    const float *w;
+    int32_t ksize, step;
+    const float *a, *b;
+    float *out;
+    int64_t n;
+} mli__img_hpass;
+typedef void (*mli__img_hpass_fn)(const mli__img_hpass *h);
+/* out[i] = x[i] * a[i] + b[i], from 8-bit samples (u8) or floats (f32). */
+typedef void (*mli__img_affine_u8_fn)(const uint8_t *x, const float *a, const float *b, float *out, int64_t n);
+typedef void (*mli__img_affine_f32_fn)(const float *x, const float *a, const float *b, float *out, int64_t n);
+
 typedef struct mli__kernels {
     const char *isa;
     mli__gemm_fn gemm_small;
@@ -101,6 +122,10 @@ typedef struct mli__kernels {
     mli__bias_act_fn bias_act;
     mli__softmax_fn softmax;
     mli__tree_walk_fn tree_walk;
+    mli__img_vpass_fn img_vpass;
+    mli__img_hpass_fn img_hpass;
+    mli__img_affine_u8_fn img_affine_u8;
+    mli__img_affine_f32_fn img_affine_f32;
 } mli__kernels;
 
 /* Each ISA's file set fills one table. */

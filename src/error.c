@@ -20,6 +20,7 @@ const char *mli_status_string(mli_status status) {
     case MLI_ERR_SHAPE: return "MLI_ERR_SHAPE: shape mismatch";
     case MLI_ERR_DEVICE: return "MLI_ERR_DEVICE: device error";
     case MLI_ERR_INTERNAL: return "MLI_ERR_INTERNAL: internal error";
+    case MLI_ERR_IMAGE: return "MLI_ERR_IMAGE: bad input image";
     }
     return "MLI_ERR_UNKNOWN: unknown status code";
 }

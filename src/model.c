@@ -238,17 +238,28 @@ static mli_status build_stages(mli_model *m) {
     mli_status rc = mli__model_meta_int(m, "stages", 1, MLI__MAX_STAGES, &n);
     if (rc != MLI_OK)
         return rc;
-    m->n_stages = (int)n;
+    /* An image stage (src/image/stage.c) turns JPEG bytes into the n_features input; it is
+     * kept apart from the stages predict runs on rows, which follow it. */
+    int first = 0;
+    const char *kind0 = mli_model_meta(m, "stage.0.kind");
+    if (kind0 && strcmp(kind0, "image") == 0) {
+        if ((rc = mli__image_stage_build(m, 0)) != MLI_OK)
+            return rc;
+        if (n == 1)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: the image stage must be followed by a model stage", m->c.origin);
+        first = 1;
+    }
+    m->n_stages = (int)n - first;
     int64_t width = m->n_features;
     m->width_max = width;
-    static const char *const kinds[] = {"affine", "linear", "mlp", "trees", NULL};
-    for (int i = 0; i < m->n_stages; ++i) {
+    static const char *const kinds[] = {"affine", "linear", "mlp", "trees", "image", NULL};
+    for (int i = first; i < (int)n; ++i) {
         char key[64];
         const char *kind;
         snprintf(key, sizeof key, "stage.%d.kind", i);
         if ((rc = mli__model_meta_str(m, key, &kind)) != MLI_OK)
             return rc;
-        mli__stage *st = &m->stages[i];
+        mli__stage *st = &m->stages[i - first];
         st->n_in = width;
         switch (lookup(kind, kinds)) {
         case 0: st->kind = MLI__STAGE_AFFINE; rc = build_affine(m, i, st); break;
@@ -257,20 +268,23 @@ static mli_status build_stages(mli_model *m) {
         case 3:
             st->kind = MLI__STAGE_TREES;
             if (m->n_stages != 1)
-                return mli__fail(MLI_ERR_UNSUPPORTED, "%s: a trees stage must be the model's only stage", m->c.origin);
+                return mli__fail(MLI_ERR_UNSUPPORTED, "%s: a trees stage must be the model's only stage%s", m->c.origin,
+                                 first ? " (after the image stage)" : "");
             m->trees = calloc(1, sizeof *m->trees);
             if (!m->trees)
                 return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", m->c.origin);
             rc = mli__trees_build(m, i, m->trees);
             st->n_out = m->trees->n_out;
             break;
+        case 4:
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: an image stage must be the first stage", m->c.origin, i);
         default:
             return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d has kind '%.40s', which this libmlinfer does not know",
                              m->c.origin, i, kind);
         }
         if (rc != MLI_OK)
             return rc;
-        if (st->kind == MLI__STAGE_AFFINE && i > 0 && m->stages[i - 1].kind != MLI__STAGE_AFFINE)
+        if (st->kind == MLI__STAGE_AFFINE && i > first && m->stages[i - first - 1].kind != MLI__STAGE_AFFINE)
             return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d: an affine stage after a model stage is not supported",
                              m->c.origin, i);
         width = st->n_out;

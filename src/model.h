@@ -62,6 +62,8 @@ struct mli_model {
     mli__trees *trees; /* the tree stage (then the only stage), or NULL */
     double iso_norm, iso_offset;
     int zero_positive; /* binary heads: class 1 where the score is >= 0 rather than > 0 */
+    int has_image;       /* stage 0 is an image stage (src/image/stage.c): `image` is its spec */
+    mli_image_spec image;
 };
 
 /* Model-building helpers shared with tree_build.c: a typed array section of exactly
@@ -69,5 +71,7 @@ struct mli_model {
 mli_status mli__model_array(mli_model *m, const char *name, int dtype, int64_t count, int optional, const void **out);
 mli_status mli__model_meta_int(const mli_model *m, const char *key, int64_t lo, int64_t hi, int64_t *out);
 mli_status mli__model_meta_str(const mli_model *m, const char *key, const char **out);
+/* Reads the image stage `stage.<i>.*` into m->image (src/image/stage.c). */
+mli_status mli__image_stage_build(mli_model *m, int i);
 
 #endif

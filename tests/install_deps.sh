@@ -11,7 +11,7 @@ set -euo pipefail
 
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _apt_packages=(cmake gcc g++ make libc6-dev pkg-config binutils libopenblas-dev zlib1g-dev libcmocka-dev
-    libmicrohttpd-dev libcjson-dev python3 python3-venv python3-pip)
+    libmicrohttpd-dev libcjson-dev libturbojpeg0-dev python3 python3-venv python3-pip)
 
 _installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
@@ -49,9 +49,10 @@ if [[ ! -x "$_venv/bin/python" ]]; then
     python3 -m venv "$_venv"
 fi
 # xgboost-cpu: XGBoost's CPU-only wheel, without the CUDA/NCCL wheels of `xgboost`.
+# pillow: the JPEG decoding reference for the image tests.
 _pip_packages=(numpy scikit-learn pytest fastapi httpx kubernetes-validate "tritonclient[http]" xgboost-cpu lightgbm
-    "pandas<3")
-if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest, fastapi, httpx, kubernetes_validate, tritonclient.http, xgboost, lightgbm, pandas" 2>/dev/null; then
+    "pandas<3" pillow)
+if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest, fastapi, httpx, kubernetes_validate, tritonclient.http, xgboost, lightgbm, pandas, PIL" 2>/dev/null; then
     echo "==> pip install ${_pip_packages[*]} (into $_venv)"
     "$_venv/bin/python" -m pip install -q --disable-pip-version-check "${_pip_packages[@]}"
 fi

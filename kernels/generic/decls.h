@@ -19,6 +19,10 @@ void MLI_KNAME(f32_gelu_tanh)(const float *x, float *y, int64_t n);
 void MLI_KNAME(f32_bias_act)(float *y, const float *bias, int64_t n, int act);
 void MLI_KNAME(f32_softmax)(const float *x, float *y, int64_t cols);
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w);
+void MLI_KNAME(u8_img_vpass)(const uint8_t *const *rows, const float *w, int taps, float *out, int64_t n);
+void MLI_KNAME(f32_img_hpass)(const mli__img_hpass *h);
+void MLI_KNAME(u8_img_affine)(const uint8_t *x, const float *a, const float *b, float *out, int64_t n);
+void MLI_KNAME(f32_img_affine)(const float *x, const float *a, const float *b, float *out, int64_t n);
 
 /* The table of one ISA, from the functions above. */
 #define MLI_KERNEL_TABLE_INIT(t)                                                             \
@@ -34,6 +38,10 @@ void MLI_KNAME(tree_walk)(const mli__tree_walk *w);
         (t)->bias_act = MLI_KNAME(f32_bias_act);                                             \
         (t)->softmax = MLI_KNAME(f32_softmax);                                               \
         (t)->tree_walk = MLI_KNAME(tree_walk);                                               \
+        (t)->img_vpass = MLI_KNAME(u8_img_vpass);                                            \
+        (t)->img_hpass = MLI_KNAME(f32_img_hpass);                                           \
+        (t)->img_affine_u8 = MLI_KNAME(u8_img_affine);                                       \
+        (t)->img_affine_f32 = MLI_KNAME(f32_img_affine);                                     \
     } while (0)
 #define MLI_KNAME_STR_(isa) #isa
 #define MLI_KNAME_STR(isa) MLI_KNAME_STR_(isa)

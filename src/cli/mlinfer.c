@@ -1,6 +1,9 @@
 /* mlinfer.c — the `mlinfer` command: inspect a model, predict a CSV file with it.
  *   mlinfer info MODEL
  *   mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba]
+ *   mlinfer predict MODEL IMAGE.jpg [IMAGE.jpg ...] [-o OUT.csv] [--proba]
+ *     (a model with an image stage; inputs starting with FF D8 FF are JPEGs: one output
+ *     line per image, in order)
  * Input CSV: numbers separated by commas, an optional header line (detected when the first
  * line is not numeric), empty fields and "nan" read as NaN. Rows stream through in
  * batches, so the input may be larger than memory. */
@@ -21,6 +24,7 @@
 static int usage(void) {
     fprintf(stderr, "usage: mlinfer info MODEL\n"
                     "       mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba]\n"
+                    "       mlinfer predict MODEL IMAGE.jpg [IMAGE.jpg ...] [-o OUT.csv] [--proba]\n"
                     "       mlinfer convert IN OUT.mli   (an XGBoost .json/.ubj or LightGBM .txt model)\n");
     return 2;
 }
@@ -88,6 +92,13 @@ static int cmd_info(const char *path) {
         printf(" %s%s", kind ? kind : "?", i + 1 < n ? " ->" : "");
     }
     printf(" -> %s\n", mli_model_meta(m, "head") ? mli_model_meta(m, "head") : "?");
+    mli_image_spec img;
+    if (mli_model_has_image(m) && mli_model_image_spec(m, &img) == MLI_OK) {
+        static const char *const colors[] = {"gray", "rgb", "bgr"}, *const fits[] = {"stretch", "shorter", "crop"};
+        printf("image:      JPEG -> %d x %d %s (%s, %s, %s)\n", img.width, img.height, colors[img.color % 3],
+               fits[img.fit % 3], img.resize == MLI_RESIZE_AREA ? "area" : "bilinear",
+               img.layout == MLI_LAYOUT_CHW ? "CHW" : "HWC");
+    }
     if (mli_model_n_trees(m) > 0)
         printf("trees:      %lld (%s nodes)\n", (long long)mli_model_n_trees(m),
                mli_model_meta(m, "stage.0.n_nodes") ? mli_model_meta(m, "stage.0.n_nodes") : "?");
@@ -261,6 +272,116 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     return rc;
 }
 
+/* ---- JPEG input ------------------------------------------------------------------- */
+
+#define MAX_IMAGE_BYTES ((size_t)256 << 20)
+
+/* 1 if the file starts with a JPEG's FF D8 FF. */
+static int is_jpeg_file(const char *path) {
+    unsigned char magic[3];
+    FILE *f = strcmp(path, "-") == 0 ? NULL : fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t n = fread(magic, 1, 3, f);
+    fclose(f);
+    return n == 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF;
+}
+
+static unsigned char *read_all(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "mlinfer: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap || cap >= MAX_IMAGE_BYTES)
+            break;
+        unsigned char *bigger = realloc(buf, cap * 2);
+        if (!bigger)
+            free(buf);
+        buf = bigger;
+        cap *= 2;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (!buf || err || n >= MAX_IMAGE_BYTES) {
+        fprintf(stderr, "mlinfer: cannot read %s: %s\n", path,
+                !buf ? "out of memory" : err ? strerror(errno) : "larger than 256 MiB");
+        free(buf);
+        return NULL;
+    }
+    *size = n;
+    return buf;
+}
+
+/* One output line per image: the label, or with --proba one column per class. */
+static int cmd_predict_images(const char *model_path, char **images, int n, const char *out_path, int proba) {
+    mli_model *m = open_model(model_path, NULL);
+    if (!m)
+        return 1;
+    if (!mli_model_has_image(m)) {
+        fprintf(stderr, "mlinfer: %s takes %lld features, not images: it was exported without an image stage\n",
+                model_path, (long long)mli_model_n_features(m));
+        mli_model_free(m);
+        return 1;
+    }
+    mli_output what = proba ? MLI_OUTPUT_PROBA : MLI_OUTPUT_PREDICT;
+    int64_t cols = mli_model_output_len(m, what);
+    if (cols == 0) {
+        fprintf(stderr, "mlinfer: --proba: this model (%s) has no predict_proba\n",
+                mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "?");
+        mli_model_free(m);
+        return 1;
+    }
+    FILE *out = out_path ? fopen(out_path, "w") : stdout;
+    double *y = malloc(sizeof(double) * (size_t)cols);
+    int rc = out && y ? 0 : 1;
+    if (!out)
+        fprintf(stderr, "mlinfer: cannot create %s: %s\n", out_path, strerror(errno));
+    if (rc == 0 && proba) { /* header: one column per class, as for CSV input */
+        for (int64_t j = 0; j < cols; ++j) {
+            fputs(j ? ",proba_" : "proba_", out);
+            print_label(out, m, j);
+        }
+        fputc('\n', out);
+    }
+    int classifier = mli_model_task(m) == MLI_TASK_CLASSIFICATION;
+    for (int i = 0; i < n && rc == 0; ++i) {
+        size_t size = 0;
+        unsigned char *data = read_all(images[i], &size);
+        if (!data) {
+            rc = 1;
+            break;
+        }
+        mli_status st = mli_model_predict_jpeg(m, data, size, what, y, cols);
+        free(data);
+        if (st != MLI_OK) {
+            fprintf(stderr, "mlinfer: %s: %s\n", images[i], mli_last_error());
+            rc = 1;
+            break;
+        }
+        for (int64_t j = 0; j < cols; ++j) {
+            if (j)
+                fputc(',', out);
+            if (classifier && !proba)
+                print_label(out, m, (int64_t)y[j]);
+            else
+                fprintf(out, "%.9g", y[j]);
+        }
+        fputc('\n', out);
+    }
+    free(y);
+    if (out && out != stdout && fclose(out) != 0 && rc == 0) {
+        fprintf(stderr, "mlinfer: cannot write %s: %s\n", out_path, strerror(errno));
+        rc = 1;
+    }
+    mli_model_free(m);
+    return rc;
+}
+
 /* Loads any model file libmlinfer reads (checking it fully) and writes it as .mli. */
 static int cmd_convert(const char *in, const char *out) {
     double ms;
@@ -286,15 +407,19 @@ int main(int argc, char **argv) {
         return cmd_info(argv[2]);
     if (strcmp(argv[1], "predict") == 0 && argc >= 4) {
         const char *out = NULL;
-        int proba = 0;
+        int proba = 0, jpeg = is_jpeg_file(argv[3]), n_inputs = 1;
         for (int i = 4; i < argc; ++i) {
             if (strcmp(argv[i], "--proba") == 0)
                 proba = 1;
             else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
                 out = argv[++i];
+            else if (jpeg && argv[i][0] != '-' && i == 3 + n_inputs) /* more images, before any option */
+                ++n_inputs;
             else
                 return usage();
         }
+        if (jpeg)
+            return cmd_predict_images(argv[2], argv + 3, n_inputs, out, proba);
         return cmd_predict(argv[2], argv[3], out, proba);
     }
     if (strcmp(argv[1], "convert") == 0 && argc == 4)

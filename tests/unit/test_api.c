@@ -37,6 +37,7 @@ static const struct {
     {MLI_ERR_SHAPE, "MLI_ERR_SHAPE"},
     {MLI_ERR_DEVICE, "MLI_ERR_DEVICE"},
     {MLI_ERR_INTERNAL, "MLI_ERR_INTERNAL"},
+    {MLI_ERR_IMAGE, "MLI_ERR_IMAGE"},
 };
 #define N_STATUSES (sizeof k_statuses / sizeof k_statuses[0])
 

@@ -2,11 +2,12 @@
 predict like scikit-learn, export fitted scikit-learn estimators to .mli."""
 from __future__ import annotations
 
-from . import ops
+from . import image, ops
 from ._native import lib as _lib
-from .errors import (CorruptModelError, DeviceError, Error, InternalError, InvalidArgumentError, IOError,
+from .errors import (CorruptModelError, DeviceError, Error, ImageError, InternalError, InvalidArgumentError, IOError,
                      OutOfMemoryError, ShapeError, UnsupportedError, UnsupportedModelError, VersionError)
 from .export import export
+from .image import ImagePreprocess
 from .model import Model, load
 
 __version__ = "0.1.0"

@@ -71,6 +71,44 @@ for _name in ("mli_model_predict", "mli_model_predict_proba", "mli_model_decisio
               "mli_model_apply"):  # apply writes int64 leaves, the others doubles
     _fn(_name, c_int, c_void_p, c_void_p, c_int, c_int64, c_int64, c_void_p, c_int64)
 
+
+# ---- image input (include/mlinfer.h, "images"); absent from libraries built before it
+
+
+class ImageSpec(ctypes.Structure):
+    """mli_image_spec."""
+    _fields_ = [("width", ctypes.c_int32), ("height", ctypes.c_int32), ("color", ctypes.c_int32),
+                ("fit", ctypes.c_int32), ("shorter", ctypes.c_int32), ("resize", ctypes.c_int32),
+                ("layout", ctypes.c_int32), ("flags", ctypes.c_uint32), ("scale", c_double),
+                ("mean", c_double * 3), ("std", c_double * 3), ("max_pixels", c_int64), ("reserved", c_int64 * 6)]
+
+
+class ImageInfo(ctypes.Structure):
+    """mli_image_info."""
+    _fields_ = [("width", ctypes.c_int32), ("height", ctypes.c_int32), ("components", ctypes.c_int32),
+                ("colorspace", ctypes.c_int32), ("progressive", ctypes.c_int32), ("reserved", ctypes.c_int32 * 3)]
+
+
+try:
+    _i32, _u32 = ctypes.c_int32, ctypes.c_uint32
+    _fn("mli_image_spec_init", None, POINTER(ImageSpec))
+    _fn("mli_image_spec_tensor_len", c_int, POINTER(ImageSpec), POINTER(c_int64))
+    _fn("mli_image_jpeg_info", c_int, c_void_p, c_size_t, POINTER(ImageInfo))
+    _fn("mli_image_decode_jpeg", c_int, c_void_p, c_size_t, c_int, _i32, _i32, c_int64, _u32, c_void_p, c_int64,
+        POINTER(_i32), POINTER(_i32))
+    _fn("mli_image_preprocess_jpeg", c_int, c_void_p, c_size_t, POINTER(ImageSpec), c_void_p, c_int64)
+    _fn("mli_image_preprocess_pixels", c_int, c_void_p, _i32, _i32, _i32, c_int64, POINTER(ImageSpec), c_void_p,
+        c_int64)
+    _fn("mli_model_output_len", c_int64, c_void_p, c_int)
+    _fn("mli_model_has_image", c_int, c_void_p)
+    _fn("mli_model_image_spec", c_int, c_void_p, POINTER(ImageSpec))
+    _fn("mli_model_predict_jpeg", c_int, c_void_p, c_void_p, c_size_t, c_int, c_void_p, c_int64)
+    _fn("mli_model_predict_jpeg_batch", c_int, c_void_p, POINTER(c_void_p), POINTER(c_size_t), c_int64, c_int,
+        c_void_p, c_int64)
+    HAS_IMAGE = True
+except AttributeError:  # an older libmlinfer: everything else still works
+    HAS_IMAGE = False
+
 _char = ctypes.c_char
 _addressof = ctypes.addressof
 

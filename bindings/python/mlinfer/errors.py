@@ -49,12 +49,18 @@ class InternalError(Error):
     status = 9
 
 
+class ImageError(Error, ValueError):
+    """An input image is not a JPEG, is truncated or corrupt, or exceeds the pixel limit."""
+    status = 10
+
+
 class UnsupportedModelError(Error, TypeError):
     """mlinfer.export cannot represent this estimator (the message names the class/option)."""
 
 
 _BY_STATUS = {cls.status: cls for cls in (InvalidArgumentError, OutOfMemoryError, UnsupportedError, IOError,
-                                          CorruptModelError, VersionError, ShapeError, DeviceError, InternalError)}
+                                          CorruptModelError, VersionError, ShapeError, DeviceError, InternalError,
+                                          ImageError)}
 
 
 def raise_for_status(status: int, message: str) -> None:

@@ -209,8 +209,23 @@ def _n_features(est) -> int:
     return int(n)
 
 
-def to_bytes(estimator, compress: bool = False) -> bytes:
-    """The .mli bytes for a fitted estimator or Pipeline."""
+def _image_stage(w: _Writer, image, n: int):
+    """Stage 0: an mlinfer.ImagePreprocess whose tensor is the model's input row."""
+    from .image import ImagePreprocess
+    if not isinstance(image, ImagePreprocess):
+        raise TypeError(f"mlinfer.export: image= takes an mlinfer.ImagePreprocess, not {type(image).__name__}")
+    if image.tensor_len != n:
+        raise UnsupportedModelError(f"mlinfer.export: the image stage makes {image.tensor_len} values "
+                                    f"({' x '.join(map(str, image.shape))}) but the model takes {n} features")
+    meta, arrays = image.stage_meta()
+    prefix = w.stage("image", **meta)
+    for k, v in arrays.items():
+        w.arrays[f"{prefix}.{k}"] = v
+
+
+def to_bytes(estimator, compress: bool = False, image=None) -> bytes:
+    """The .mli bytes for a fitted estimator or Pipeline (with `image`, an
+    mlinfer.ImagePreprocess, as stage 0: the model then takes JPEG bytes)."""
     steps: List[Tuple[str, object]]
     if _cls(estimator) == "Pipeline":
         steps = [(n, s) for n, s in estimator.steps if s is not None and s != "passthrough"]
@@ -229,6 +244,8 @@ def to_bytes(estimator, compress: bool = False) -> bytes:
     names = getattr(first, "feature_names_in_", None)
     if names is not None:
         w.meta["feature_names"] = "\x1f".join(str(s) for s in names)
+    if image is not None:
+        _image_stage(w, image, n)
     for _, s in steps[:-1]:
         _check_fitted(s)
         _affine(w, s, n)
@@ -238,11 +255,14 @@ def to_bytes(estimator, compress: bool = False) -> bytes:
     return build(w.meta, w.arrays, compress=compress)
 
 
-def export(estimator, path, compress: bool = False) -> None:
+def export(estimator, path, compress: bool = False, image=None) -> None:
     """Writes a fitted scikit-learn estimator (or Pipeline of scalers + estimator) to `path`.
+    With image=mlinfer.ImagePreprocess(...), the file starts with an image stage whose tensor
+    (width x height x channels values) is the estimator's input: the model then predicts
+    from JPEG bytes (Model.predict_image, mli_model_predict_jpeg).
 
     Raises mlinfer.UnsupportedModelError naming the class (and option) it cannot represent."""
-    data = to_bytes(estimator, compress=compress)
+    data = to_bytes(estimator, compress=compress, image=image)
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:
         f.write(data)

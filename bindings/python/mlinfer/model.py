@@ -53,6 +53,7 @@ class Model:
         self.classes_ = self._read_classes() if self._task == 1 else None
         names = self.meta("feature_names")
         self.feature_names_in_ = np.array(names.split("\x1f"), dtype=object) if names else None
+        self._has_image = bool(_native.HAS_IMAGE and lib.mli_model_has_image(self._h))
 
     # -- metadata ----------------------------------------------------------------------
     def meta(self, key: str):
@@ -132,6 +133,68 @@ class Model:
         if self._iso_norm is None:
             raise AttributeError("score_samples is only available for IsolationForest models")
         return -np.exp2(-self.predict_raw(X) / self._iso_norm)
+
+    # -- image input (models exported with an image stage) ------------------------------
+    @property
+    def image_spec(self):
+        """The model's image stage as an mlinfer.ImagePreprocess, or None without one."""
+        if not self._has_image:
+            return None
+        from .image import ImagePreprocess
+        spec = _native.ImageSpec()
+        check(lib.mli_model_image_spec(self._h, ctypes.byref(spec)))
+        return ImagePreprocess._from_c(spec)
+
+    @staticmethod
+    def _image_list(images):
+        from .image import read_bytes
+        if isinstance(images, (bytes, bytearray, memoryview, str, os.PathLike)) or hasattr(images, "read"):
+            images = [images]
+        return [read_bytes(i) for i in images]
+
+    def _call_images(self, what: int, images, cols: int) -> np.ndarray:
+        datas = self._image_list(images)
+        n = len(datas)
+        out = np.empty((n, cols), dtype=np.float64)
+        ptrs = (c_void_p * n)(*[ctypes.cast(ctypes.c_char_p(d), c_void_p) for d in datas])
+        sizes = (ctypes.c_size_t * n)(*[len(d) for d in datas])
+        if not _native.HAS_IMAGE:
+            from .image import _require
+            _require()
+        check(lib.mli_model_predict_jpeg_batch(self._h, ptrs, sizes, n, what, address(out) if out.size else None,
+                                               out.size))
+        return out
+
+    def predict_image(self, images) -> np.ndarray:
+        """Predictions for JPEG images (bytes, paths or binary files; one or a list), decoded
+        and preprocessed by the model's image stage. One row per image, as predict."""
+        out = self._call_images(0, images, self.n_outputs_)
+        if self.is_classifier:
+            return self.classes_[out[:, 0].astype(np.int64)]
+        return out if (self._y_2d or self.n_outputs_ > 1) else out[:, 0]
+
+    def predict_proba_image(self, images) -> np.ndarray:
+        if not self.is_classifier or not self._has_proba:
+            raise AttributeError(f"this model ({self.meta('source') or '?'}) has no predict_proba")
+        return self._call_images(1, images, self._n_classes)
+
+    def decision_function_image(self, images) -> np.ndarray:
+        if self._n_decision == 0:
+            raise AttributeError("this model has no decision_function")
+        out = self._call_images(2, images, self._n_decision)
+        return out[:, 0] if self._n_decision == 1 else out
+
+    def preprocess_image(self, images) -> np.ndarray:
+        """The float32 rows (n_images, n_features) the model sees for these JPEG images."""
+        from .image import preprocess
+        spec = self.image_spec
+        if spec is None:
+            raise AttributeError("this model has no image stage")
+        datas = self._image_list(images)
+        out = np.empty((len(datas), self.n_features_in_), dtype=np.float32)
+        for i, d in enumerate(datas):
+            out[i] = preprocess(d, spec).reshape(-1)
+        return out
 
     def save(self, path) -> None:
         """Writes the model as an .mli file (an XGBoost or LightGBM model: its converted form),
