@@ -25,7 +25,8 @@ static const char USAGE[] =
     "  --model PATH  model file (.mli) to serve (env MODEL_PATH; default: the bundled demo model)\n"
     "  --port N      TCP port (env PORT; default 8000)\n"
     "environment: LOG_LEVEL, MLI_THREADS, MLI_API_KEY, MLI_API_KEY_FILE, MLI_MAX_BODY_BYTES,\n"
-    "  MLI_MAX_BATCH, MLI_BATCH_DELAY_US, MLI_MAX_INFLIGHT, MLI_DRAIN_SECONDS (see examples/server/README.md)\n";
+    "  MLI_MAX_BATCH, MLI_BATCH_DELAY_US, MLI_MAX_INFLIGHT, MLI_CONNECTION_TIMEOUT_S, MLI_DRAIN_SECONDS\n"
+    "  (see examples/server/README.md)\n";
 
 static int parse_long(const char *s, long lo, long hi, long *out)
 {
@@ -105,10 +106,12 @@ static int load_env(struct config *cfg, char *err, size_t errlen)
     if (env_long("MLI_MAX_BODY_BYTES", 1, LONG_MAX, &v, err, errlen) != 0)
         return -1;
     cfg->max_body_bytes = (size_t)v;
-    if (env_long("MLI_MAX_BATCH", 1, 1 << 20, &cfg->max_batch, err, errlen) != 0 ||
+    if (env_long("MLI_MAX_BATCH", 0, 1 << 20, &cfg->max_batch, err, errlen) != 0 ||
         env_long("MLI_BATCH_DELAY_US", 0, 10000000, &cfg->batch_delay_us, err, errlen) != 0)
         return -1;
     if (env_long("MLI_MAX_INFLIGHT", 1, 1 << 24, &cfg->max_inflight, err, errlen) != 0)
+        return -1;
+    if (env_long("MLI_CONNECTION_TIMEOUT_S", 1, 3600, &cfg->connection_timeout_s, err, errlen) != 0)
         return -1;
     if ((s = getenv("MLI_DRAIN_SECONDS")) && *s) {
         char *end;
@@ -156,6 +159,7 @@ int config_load(struct config *cfg, int argc, char **argv, char *err, size_t err
     cfg->max_body_bytes = (size_t)64 << 20;
     cfg->max_batch = 1;
     cfg->batch_delay_us = 0;
+    cfg->connection_timeout_s = 30;
     cfg->drain_seconds = 5.0;
     if (load_env(cfg, err, errlen) != 0)
         return CONFIG_ERROR;

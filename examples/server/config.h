@@ -12,8 +12,9 @@ struct config {
     int threads;           /* MLI_THREADS: HTTP worker threads, default the CPU count */
     char *api_key;         /* MLI_API_KEY or MLI_API_KEY_FILE; NULL: no auth */
     size_t max_body_bytes; /* MLI_MAX_BODY_BYTES, default 64 MiB */
-    long max_batch;        /* MLI_MAX_BATCH (parsed; dynamic batching not active yet) */
-    long batch_delay_us;   /* MLI_BATCH_DELAY_US (likewise) */
+    long max_batch;        /* MLI_MAX_BATCH: rows per coalesced model call; 0 or 1 (default): no batching */
+    long batch_delay_us;   /* MLI_BATCH_DELAY_US: longest wait for more rows, default 0 (no waiting) */
+    long connection_timeout_s; /* MLI_CONNECTION_TIMEOUT_S: to deliver a whole request, or idle; default 30 */
     double drain_seconds;  /* MLI_DRAIN_SECONDS, default 5 */
     long max_inflight;     /* MLI_MAX_INFLIGHT: prediction requests in flight before 503, default 64 x threads */
 };

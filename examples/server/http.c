@@ -1,5 +1,8 @@
 /* http.c — request routing on libmicrohttpd. The body is collected in chunks and capped at
- * MLI_MAX_BODY_BYTES; the bearer token and the size are checked before the body is read. */
+ * MLI_MAX_BODY_BYTES; the bearer token and the size are checked before the body is read.
+ * A prediction is parsed, its model calls run (here, or with dynamic batching on an
+ * executor while the connection is suspended), and answered. Every connection is tracked
+ * so that one not delivering a complete request in time can be closed (http_reap). */
 #include "http.h"
 
 #include "protocol.h"
@@ -11,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
-#define CONNECTION_TIMEOUT_S 30u
 #define CONNECTION_LIMIT 4096u
 #define PER_IP_CONNECTION_LIMIT 1024u
 #define CONNECTION_MEMORY_LIMIT ((size_t)64 * 1024)
@@ -22,13 +25,44 @@
 struct request {
     struct timespec t0;
     enum endpoint ep;
-    int model_known;
+    int model_slot; /* the `model` label of the model it addressed; 0: none */
     int responded;
     int too_large;
     int counted; /* holds one of the MLI_MAX_INFLIGHT slots */
     char *body;
     size_t len, cap;
+    struct conn_track *track;
+    /* a prediction whose jobs are running */
+    struct model_ref *model;
+    struct proto_call *call;
+    struct MHD_Connection *conn;
+    int suspended;
+    atomic_int pending; /* jobs not done yet, + 1 while they are being handed to the batcher */
 };
+
+/* A connection, from accept to close: the reaper closes it when it has been waiting for,
+ * or receiving, a request for longer than MLI_CONNECTION_TIMEOUT_S. */
+struct conn_track {
+    struct conn_track *prev, *next; /* in s->conns, under s->conns_lock */
+    int fd;
+    int timed_out;        /* under s->conns_lock */
+    atomic_int receiving; /* 0 while a complete request is processed and answered */
+    atomic_llong since_ns; /* when it began waiting for the current request */
+};
+
+static long long monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The request has arrived in full (or was answered early): its time no longer counts. */
+static void request_received(struct request *rq)
+{
+    if (rq->track)
+        atomic_store_explicit(&rq->track->receiving, 0, memory_order_relaxed);
+}
 
 /* ---- responses --------------------------------------------------------------------------- */
 static enum MHD_Result send_buffer(struct server *s, struct MHD_Connection *conn, struct request *rq, int status,
@@ -52,8 +86,9 @@ static enum MHD_Result send_buffer(struct server *s, struct MHD_Connection *conn
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - rq->t0.tv_sec) + (double)(t1.tv_nsec - rq->t0.tv_nsec) / 1e9;
-    metrics_request(&s->metrics, rq->ep, rq->model_known, status, secs);
+    metrics_request(&s->metrics, rq->ep, rq->model_slot, status, secs);
     rq->responded = 1;
+    request_received(rq);
     return r;
 }
 
@@ -217,9 +252,7 @@ static struct model_ref *find_model(struct server *s, struct MHD_Connection *con
         v = -1;
     }
     int why = REPO_NO_MODEL;
-    struct model_ref *m = repo_acquire(&s->repo, name, name_len, v, &why);
-    if (why != REPO_NO_MODEL)
-        rq->model_known = 1;
+    struct model_ref *m = repo_acquire(&s->repo, name, name_len, v, &why, &rq->model_slot);
     int nl = name ? (int)(name_len < 200 ? name_len : 200) : 0;
     if (why == REPO_NO_MODEL)
         *r = name ? send_error(s, conn, rq, 404, NULL, "unknown model '%.*s'", nl, name)
@@ -230,6 +263,70 @@ static struct model_ref *find_model(struct server *s, struct MHD_Connection *con
     else if (why == REPO_NOT_LOADED)
         *r = send_error(s, conn, rq, 503, NULL, "model '%.*s' is not loaded yet", nl, name ? name : "");
     return m;
+}
+
+/* ---- predictions ---------------------------------------------------------------------------- */
+static enum MHD_Result release_and_send(struct server *s, struct MHD_Connection *conn, struct request *rq,
+                                        struct model_ref *m, int status, cJSON *out)
+{
+    model_ref_release(m);
+    return send_json(s, conn, rq, status, out, NULL);
+}
+
+/* Every job of the call has run: answer, and let go of the call and the model. */
+static enum MHD_Result answer_call(struct server *s, struct MHD_Connection *conn, struct request *rq)
+{
+    cJSON *out = NULL;
+    char *bin = NULL;
+    size_t bin_len = 0;
+    int status = proto_finish(rq->call, &out, &bin, &bin_len);
+    proto_call_free(rq->call);
+    rq->call = NULL;
+    model_ref_release(rq->model);
+    rq->model = NULL;
+    return status == 200 ? send_infer(s, conn, rq, out, bin, bin_len) : send_json(s, conn, rq, status, out, NULL);
+}
+
+/* Called once per job, and once by run_call when it has handed them all over; the last
+ * call resumes the connection, whose handler then answers. Nothing of `rq` is touched after
+ * the resume: the answer may be sent, and rq freed, at once. */
+static void job_done(struct pred_job *job, void *arg)
+{
+    (void)job;
+    struct request *rq = arg;
+    struct MHD_Connection *conn = rq->conn;
+    if (atomic_fetch_sub_explicit(&rq->pending, 1, memory_order_acq_rel) == 1)
+        MHD_resume_connection(conn);
+}
+
+/* Runs a parsed call's jobs: here without batching, else through the batcher with the
+ * connection suspended meanwhile (this HTTP thread serves other connections). Takes over
+ * the reference to m. */
+static enum MHD_Result run_call(struct server *s, struct MHD_Connection *conn, struct request *rq,
+                                struct model_ref *m, struct proto_call *call)
+{
+    rq->model = m;
+    rq->call = call;
+    if (!s->batching) {
+        for (int i = 0; i < call->n_jobs; i++)
+            pred_run(&call->jobs[i], &s->metrics);
+        return answer_call(s, conn, rq);
+    }
+    rq->conn = conn;
+    rq->suspended = 1;
+    atomic_store_explicit(&rq->pending, call->n_jobs + 1, memory_order_relaxed);
+    MHD_suspend_connection(conn); /* before any job can finish and resume it */
+    for (int i = 0; i < call->n_jobs; i++) {
+        struct pred_job *j = &call->jobs[i];
+        j->done = job_done;
+        j->arg = rq;
+        if (batcher_submit(&s->batcher, j) != 0) { /* stopping: run it here */
+            pred_run(j, &s->metrics);
+            job_done(j, rq);
+        }
+    }
+    job_done(NULL, rq);
+    return MHD_YES;
 }
 
 /* /v2/models/{name}[/versions/{v}][/ready|/infer] */
@@ -263,11 +360,9 @@ static enum MHD_Result v2_model(struct server *s, struct MHD_Connection *conn, s
     if (infer) {
         struct v2_body body = {rq->body ? rq->body : "", rq->len,
                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, INFER_HEADER_LENGTH)};
-        char *bin = NULL;
-        size_t bin_len = 0;
-        status = proto_v2_infer(m, &s->metrics, m->name, m->version, &body, &out, &bin, &bin_len);
-        model_ref_release(m);
-        return status == 200 ? send_infer(s, conn, rq, out, bin, bin_len) : send_json(s, conn, rq, status, out, NULL);
+        struct proto_call *call = NULL;
+        status = proto_v2_parse(m, &body, &call, &out);
+        return status == 200 ? run_call(s, conn, rq, m, call) : release_and_send(s, conn, rq, m, status, out);
     } else if (rdy) {
         int ok = !atomic_load(&s->draining);
         out = cJSON_CreateObject();
@@ -302,7 +397,9 @@ static enum MHD_Result v1_model(struct server *s, struct MHD_Connection *conn, s
     cJSON *out = NULL;
     int status = 200;
     if (predict) {
-        status = proto_v1_predict(m, &s->metrics, rq->body ? rq->body : "", rq->len, &out);
+        struct proto_call *call = NULL;
+        status = proto_predict_parse(m, rq->body ? rq->body : "", rq->len, 1, &call, &out);
+        return status == 200 ? run_call(s, conn, rq, m, call) : release_and_send(s, conn, rq, m, status, out);
     } else {
         out = cJSON_CreateObject();
         cJSON_AddStringToObject(out, "name", m->name);
@@ -321,9 +418,9 @@ static enum MHD_Result predict(struct server *s, struct MHD_Connection *conn, st
     if (!m)
         return r;
     cJSON *out = NULL;
-    int status = proto_predict(m, &s->metrics, rq->body ? rq->body : "", rq->len, &out);
-    model_ref_release(m);
-    return send_json(s, conn, rq, status, out, NULL);
+    struct proto_call *call = NULL;
+    int status = proto_predict_parse(m, rq->body ? rq->body : "", rq->len, 0, &call, &out);
+    return status == 200 ? run_call(s, conn, rq, m, call) : release_and_send(s, conn, rq, m, status, out);
 }
 
 static enum MHD_Result route(struct server *s, struct MHD_Connection *conn, struct request *rq, const char *url,
@@ -417,9 +514,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &rq->t0);
         rq->ep = classify(url);
+        atomic_init(&rq->pending, 0);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        rq->track = ci ? ci->socket_context : NULL;
         *con_cls = rq;
         atomic_fetch_add(&s->metrics.inflight, 1);
         return first_call(s, conn, rq, url);
+    }
+    if (rq->suspended) { /* resumed: every job has run */
+        rq->suspended = 0;
+        if (atomic_load_explicit(&rq->pending, memory_order_acquire) != 0) /* cannot happen */
+            return MHD_NO;
+        return answer_call(s, conn, rq);
     }
     if (*upload_data_size > 0) {
         if (!rq->responded && append_body(s, rq, upload_data, *upload_data_size) != 0)
@@ -429,6 +535,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (rq->responded)
         return MHD_YES;
+    request_received(rq);
     if (rq->too_large)
         return send_error(s, conn, rq, 413, NULL, "request body exceeds the limit of %zu bytes",
                           s->cfg.max_body_bytes);
@@ -448,9 +555,71 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&s->metrics.inflight, 1);
     if (rq->counted)
         atomic_fetch_sub(&s->metrics.predict_inflight, 1);
+    if (rq->track) { /* the connection now waits for its next request */
+        atomic_store_explicit(&rq->track->since_ns, monotonic_ns(), memory_order_relaxed);
+        atomic_store_explicit(&rq->track->receiving, 1, memory_order_relaxed);
+    }
+    proto_call_free(rq->call); /* left over only when the request was cut short */
+    model_ref_release(rq->model);
     free(rq->body);
     free(rq);
     *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct server *s = cls;
+    struct conn_track *t = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(t = calloc(1, sizeof *t)))
+            return; /* untracked: MHD's idle timeout still applies */
+        t->fd = ci->connect_fd;
+        atomic_init(&t->receiving, 1);
+        atomic_init(&t->since_ns, monotonic_ns());
+        pthread_mutex_lock(&s->conns_lock);
+        t->next = s->conns;
+        if (s->conns)
+            s->conns->prev = t;
+        s->conns = t;
+        pthread_mutex_unlock(&s->conns_lock);
+        *socket_context = t;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && t) {
+        /* MHD closes the socket after this returns: once unlinked, the reaper cannot touch it */
+        pthread_mutex_lock(&s->conns_lock);
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            s->conns = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        pthread_mutex_unlock(&s->conns_lock);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+int http_reap(struct server *s)
+{
+    long long now = monotonic_ns(), limit = (long long)s->cfg.connection_timeout_s * 1000000000LL;
+    int n = 0;
+    pthread_mutex_lock(&s->conns_lock);
+    for (struct conn_track *t = s->conns; t; t = t->next)
+        if (!t->timed_out && atomic_load_explicit(&t->receiving, memory_order_relaxed) &&
+            now - atomic_load_explicit(&t->since_ns, memory_order_relaxed) > limit) {
+            /* shutdown, not close: the socket stays MHD's; its next read sees the end */
+            shutdown(t->fd, SHUT_RDWR);
+            t->timed_out = 1;
+            n++;
+        }
+    pthread_mutex_unlock(&s->conns_lock);
+    if (n) {
+        atomic_fetch_add(&s->metrics.connection_timeouts, (unsigned long long)n);
+        log_event(&s->log, LOG_INFO, "connection_timeout", "connections:i timeout_s:i", (long long)n,
+                  (long long)s->cfg.connection_timeout_s);
+    }
+    return n;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -467,15 +636,19 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 struct MHD_Daemon *http_start(struct server *s)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (s->batching)
+        flags |= MHD_ALLOW_SUSPEND_RESUME;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_CONNECTION_LIMIT,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        /* one thread: no pool (MHD warns about a pool of 1), the list ends here */
+        s->cfg.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (unsigned)s->cfg.threads,
         MHD_OPTION_END);
     return d;
 }

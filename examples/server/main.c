@@ -1,9 +1,11 @@
 /* main.c — mlinfer-server: configuration, signals, model watching and the drain.
  *
- * The main thread is the control thread: HTTP runs on libmicrohttpd's thread pool, and
- * this thread loads models (at startup, on SIGHUP, when the file changes) and handles
- * SIGTERM/SIGINT: readiness fails at once, serving goes on for MLI_DRAIN_SECONDS, then
- * the listener closes, in-flight requests finish and the process exits 0. */
+ * The main thread is the control thread: HTTP runs on libmicrohttpd's thread pool (and,
+ * with dynamic batching, model calls on the batcher's executors), and this thread loads
+ * models (at startup, on SIGHUP, when the file changes), closes connections that overstay
+ * MLI_CONNECTION_TIMEOUT_S, and handles SIGTERM/SIGINT: readiness fails at once, serving
+ * goes on for MLI_DRAIN_SECONDS, then the listener closes, in-flight requests finish
+ * (queued batches included) and the process exits 0. */
 #include "http.h"
 #include "server.h"
 
@@ -51,10 +53,12 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_tick(void)
+/* One control period; connections past MLI_CONNECTION_TIMEOUT_S are closed on each. */
+static void sleep_tick(struct server *s)
 {
     struct timespec ts = {0, TICK_NS};
     nanosleep(&ts, NULL); /* a signal cuts it short, which is fine */
+    http_reap(s);
 }
 
 static void log_startup(struct server *s)
@@ -62,17 +66,18 @@ static void log_startup(struct server *s)
     const struct config *c = &s->cfg;
     log_event(&s->log, LOG_INFO, "startup",
               "version:s model:s model_path:s demo_model:b port:i threads:i auth:b max_body_bytes:i "
-              "max_batch:i batch_delay_us:i dynamic_batching:s max_inflight:i drain_seconds:d",
+              "max_batch:i batch_delay_us:i dynamic_batching:b max_inflight:i connection_timeout_s:i "
+              "drain_seconds:d",
               mli_version(), s->repo.label, c->model_path, c->model_is_demo, (long long)c->port, (long long)c->threads,
               c->api_key != NULL, (long long)c->max_body_bytes, (long long)c->max_batch, (long long)c->batch_delay_us,
-              "not active", (long long)c->max_inflight, c->drain_seconds);
+              s->batching, (long long)c->max_inflight, (long long)c->connection_timeout_s, c->drain_seconds);
 }
 
 /* Serves until SIGTERM/SIGINT, reloading on SIGHUP or a file change; then drains. */
 static void control_loop(struct server *s)
 {
     for (unsigned tick = 1; !g_stop; tick++) {
-        sleep_tick();
+        sleep_tick(s);
         if (g_reload) {
             g_reload = 0;
             repo_refresh(&s->repo, &s->log, &s->metrics, "SIGHUP", 1);
@@ -84,7 +89,7 @@ static void control_loop(struct server *s)
     log_event(&s->log, LOG_INFO, "draining", "drain_seconds:d", s->cfg.drain_seconds);
     double end = now_s() + s->cfg.drain_seconds;
     while (now_s() < end)
-        sleep_tick();
+        sleep_tick(s);
 }
 
 static void finish(struct server *s, struct MHD_Daemon *d)
@@ -94,9 +99,13 @@ static void finish(struct server *s, struct MHD_Daemon *d)
         close(fd);
     double end = now_s() + FINISH_TIMEOUT_S;
     while (atomic_load(&s->metrics.inflight) > 0 && now_s() < end)
-        sleep_tick();
+        sleep_tick(s);
     long long left = atomic_load(&s->metrics.inflight);
+    /* every queued batch runs and resumes its connections before the daemon stops (MHD must
+     * not stop with suspended connections); a prediction arriving later runs on its thread */
+    batcher_stop(&s->batcher);
     MHD_stop_daemon(d);
+    batcher_destroy(&s->batcher);
     log_event(&s->log, LOG_INFO, "stopped", "unfinished_requests:i", left);
 }
 
@@ -119,9 +128,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "mlinfer-server: initialisation failed\n");
         return 1;
     }
-    metrics_init(&s->metrics, s->repo.label);
+    metrics_init(&s->metrics);
     atomic_init(&s->draining, 0);
-    mli_set_num_threads(1); /* concurrency comes from the HTTP thread pool */
+    mli_set_num_threads(1); /* concurrency comes from the HTTP thread pool and the executors */
+    if (pthread_mutex_init(&s->conns_lock, NULL) != 0) {
+        fprintf(stderr, "mlinfer-server: initialisation failed\n");
+        return 1;
+    }
+    if (s->cfg.max_batch > 1) { /* one executor per HTTP thread */
+        if (batcher_start(&s->batcher, s->cfg.threads, s->cfg.max_batch, s->cfg.batch_delay_us, &s->metrics,
+                          &s->metrics.predict_inflight) != 0) {
+            fprintf(stderr, "mlinfer-server: cannot start the batching threads\n");
+            return 1;
+        }
+        s->batching = 1;
+    }
     log_startup(s);
 
     struct MHD_Daemon *d = http_start(s);
@@ -131,12 +152,14 @@ int main(int argc, char **argv)
     }
     log_event(&s->log, LOG_INFO, "listening", "port:i", (long long)s->cfg.port);
     if (repo_refresh(&s->repo, &s->log, &s->metrics, "startup", 0) == 0) {
+        batcher_stop(&s->batcher);
         MHD_stop_daemon(d);
         log_event(&s->log, LOG_ERROR, "exit", "reason:s", "the model could not be loaded at startup");
         return 1;
     }
     control_loop(s);
     finish(s, d);
+    pthread_mutex_destroy(&s->conns_lock);
     repo_destroy(&s->repo);
     config_free(&s->cfg);
     free(s);

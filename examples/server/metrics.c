@@ -16,13 +16,26 @@ static const double DURATION_LE[METRICS_N_DURATION] = {5e-05, 0.0001, 0.00025, 0
                                                        0.1, 0.25, 0.5, 1, 2.5};
 static const double BATCH_LE[METRICS_N_BATCH] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
 
-void metrics_init(struct metrics *m, const char *model_name)
+static const double QUEUE_LE[METRICS_N_QUEUE] = {1e-05, 2.5e-05, 5e-05, 0.0001, 0.00025, 0.0005, 0.001,
+                                                 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5};
+
+void metrics_init(struct metrics *m)
 {
     memset(m, 0, sizeof *m); /* all-zero is a valid state for lock-free atomics here */
-    snprintf(m->model, sizeof m->model, "%s", model_name ? model_name : "");
-    for (char *c = m->model; *c; c++) /* keep the label value free of escapes */
-        if (*c == '"' || *c == '\\' || *c == '\n')
-            *c = '_';
+    atomic_init(&m->n_models, 1); /* slot 0: the empty label */
+}
+
+int metrics_model_slot(struct metrics *m, const char *name)
+{
+    int n = atomic_load_explicit(&m->n_models, memory_order_relaxed); /* we are the only writer */
+    for (int i = 1; i < n; i++)
+        if (strcmp(m->models[i].name, name) == 0)
+            return i;
+    if (n > METRICS_MAX_MODELS) /* full: the last slot is already "_other" */
+        return METRICS_MAX_MODELS;
+    snprintf(m->models[n].name, sizeof m->models[n].name, "%s", n < METRICS_MAX_MODELS ? name : "_other");
+    atomic_store_explicit(&m->n_models, n + 1, memory_order_release); /* publishes the name */
+    return n;
 }
 
 static int code_index(int code)
@@ -41,9 +54,11 @@ static int bucket(const double *le, int n, double v)
     return i;
 }
 
-void metrics_request(struct metrics *m, enum endpoint ep, int model_known, int code, double seconds)
+void metrics_request(struct metrics *m, enum endpoint ep, int model_slot, int code, double seconds)
 {
-    atomic_fetch_add_explicit(&m->requests[ep][model_known ? 1 : 0][code_index(code)], 1, memory_order_relaxed);
+    if (model_slot < 0 || model_slot > METRICS_MAX_MODELS)
+        model_slot = 0;
+    atomic_fetch_add_explicit(&m->models[model_slot].requests[ep][code_index(code)], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->duration[ep][bucket(DURATION_LE, METRICS_N_DURATION, seconds)], 1,
                               memory_order_relaxed);
     atomic_fetch_add_explicit(&m->duration_sum_ns[ep], (unsigned long long)(seconds * 1e9), memory_order_relaxed);
@@ -53,6 +68,12 @@ void metrics_batch(struct metrics *m, int64_t rows)
 {
     atomic_fetch_add_explicit(&m->batch[bucket(BATCH_LE, METRICS_N_BATCH, (double)rows)], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->batch_sum, (unsigned long long)rows, memory_order_relaxed);
+}
+
+void metrics_queue(struct metrics *m, double seconds)
+{
+    atomic_fetch_add_explicit(&m->queue[bucket(QUEUE_LE, METRICS_N_QUEUE, seconds)], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->queue_sum_ns, (unsigned long long)(seconds * 1e9), memory_order_relaxed);
 }
 
 void metrics_load(struct metrics *m, int ok)
@@ -103,6 +124,19 @@ static void put(struct buf *b, const char *fmt, ...)
     }
 }
 
+/* A label value with \\, " and newline escaped, as the text format requires. */
+static void label_value(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+    for (; *src && n + 3 < cap; src++) {
+        char c = *src == '\n' ? 'n' : *src;
+        if (*src == '\\' || *src == '"' || *src == '\n')
+            dst[n++] = '\\';
+        dst[n++] = c;
+    }
+    dst[n] = '\0';
+}
+
 static void header(struct buf *b, const char *name, const char *type, const char *help)
 {
     put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -132,14 +166,18 @@ char *metrics_render(struct metrics *m, size_t *len)
         return NULL;
 
     header(&b, "mlinfer_requests_total", "counter", "HTTP requests by endpoint, model and status code.");
-    for (int e = 0; e < EP_COUNT; e++)
-        for (int k = 0; k < 2; k++)
+    int n_models = atomic_load_explicit(&m->n_models, memory_order_acquire);
+    for (int k = 0; k < n_models; k++) {
+        char model[2 * sizeof m->models[k].name];
+        label_value(model, sizeof model, m->models[k].name);
+        for (int e = 0; e < EP_COUNT; e++)
             for (int c = 0; c < METRICS_N_CODES; c++) {
-                unsigned long long v = atomic_load_explicit(&m->requests[e][k][c], memory_order_relaxed);
+                unsigned long long v = atomic_load_explicit(&m->models[k].requests[e][c], memory_order_relaxed);
                 if (v)
                     put(&b, "mlinfer_requests_total{endpoint=\"%s\",model=\"%s\",code=\"%d\"} %llu\n", EP_NAMES[e],
-                        k ? m->model : "", CODES[c], v);
+                        model, CODES[c], v);
             }
+    }
 
     header(&b, "mlinfer_request_duration_seconds", "histogram",
            "Time from request arrival to response, by endpoint.");
@@ -150,8 +188,13 @@ char *metrics_render(struct metrics *m, size_t *len)
                   (double)atomic_load(&m->duration_sum_ns[e]) / 1e9);
     }
 
-    header(&b, "mlinfer_batch_size", "histogram", "Rows per model predict call.");
+    header(&b, "mlinfer_batch_size", "histogram",
+           "Rows per executed model call (predict or predict_proba); with dynamic batching, the coalesced batch.");
     histogram(&b, "mlinfer_batch_size", "", BATCH_LE, METRICS_N_BATCH, m->batch, (double)atomic_load(&m->batch_sum));
+    header(&b, "mlinfer_batch_queue_seconds", "histogram",
+           "Time a prediction waited in the dynamic batching queue before its batch ran.");
+    histogram(&b, "mlinfer_batch_queue_seconds", "", QUEUE_LE, METRICS_N_QUEUE, m->queue,
+              (double)atomic_load(&m->queue_sum_ns) / 1e9);
 
     header(&b, "mlinfer_inflight_requests", "gauge", "Requests being processed.");
     put(&b, "mlinfer_inflight_requests %lld\n", atomic_load(&m->inflight));
@@ -161,6 +204,9 @@ char *metrics_render(struct metrics *m, size_t *len)
     header(&b, "mlinfer_overload_rejections_total", "counter",
            "Prediction requests refused with 503 (MLI_MAX_INFLIGHT).");
     put(&b, "mlinfer_overload_rejections_total %llu\n", atomic_load(&m->overload_rejections));
+    header(&b, "mlinfer_connection_timeouts_total", "counter",
+           "Connections closed for not delivering a complete request within MLI_CONNECTION_TIMEOUT_S.");
+    put(&b, "mlinfer_connection_timeouts_total %llu\n", atomic_load(&m->connection_timeouts));
     header(&b, "mlinfer_model_loads_total", "counter", "Successful model loads (startup and reloads).");
     put(&b, "mlinfer_model_loads_total %llu\n", atomic_load(&m->loads));
     header(&b, "mlinfer_model_load_failures_total", "counter", "Failed model loads; the old model kept serving.");

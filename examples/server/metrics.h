@@ -14,14 +14,26 @@ enum endpoint {
 #define METRICS_N_CODES 10     /* 200 400 401 404 405 413 500 503 other-4xx other */
 #define METRICS_N_DURATION 15  /* finite latency buckets */
 #define METRICS_N_BATCH 12     /* finite batch-size buckets */
+#define METRICS_N_QUEUE 14     /* finite batch queue-time buckets */
+#define METRICS_MAX_MODELS 256 /* distinct `model` label values; more share the last one, "_other" */
+
+/* Request counters of one `model` label value. Slot 0 is the empty label: requests that
+ * name no served model (probes, scrapes, unknown names). */
+struct metrics_model {
+    char name[256];
+    atomic_ullong requests[EP_COUNT][METRICS_N_CODES];
+};
 
 struct metrics {
-    char model[256]; /* the served model's name: the `model` label */
-    atomic_ullong requests[EP_COUNT][2][METRICS_N_CODES]; /* [endpoint][model known][code] */
+    struct metrics_model models[METRICS_MAX_MODELS + 1];
+    atomic_int n_models; /* slots in use, >= 1; only the control thread adds slots */
     atomic_ullong duration[EP_COUNT][METRICS_N_DURATION + 1];
     atomic_ullong duration_sum_ns[EP_COUNT];
-    atomic_ullong batch[METRICS_N_BATCH + 1];
+    atomic_ullong batch[METRICS_N_BATCH + 1]; /* rows per executed model call */
     atomic_ullong batch_sum;
+    atomic_ullong queue[METRICS_N_QUEUE + 1]; /* time a prediction waited for its batch */
+    atomic_ullong queue_sum_ns;
+    atomic_ullong connection_timeouts;
     atomic_llong inflight;
     atomic_llong predict_inflight; /* prediction requests only: what MLI_MAX_INFLIGHT caps */
     atomic_ullong overload_rejections;
@@ -29,10 +41,15 @@ struct metrics {
     atomic_llong last_load_success_ms; /* unix time, ms; 0: never */
 };
 
-void metrics_init(struct metrics *m, const char *model_name);
-/* One finished request; `model_known`: it addressed the served model. */
-void metrics_request(struct metrics *m, enum endpoint ep, int model_known, int code, double seconds);
+void metrics_init(struct metrics *m);
+/* The label slot of model `name`, added when new. Control thread only (the one writer). */
+int metrics_model_slot(struct metrics *m, const char *name);
+/* One finished request; `model_slot`: metrics_model_slot of the model it addressed, or 0. */
+void metrics_request(struct metrics *m, enum endpoint ep, int model_slot, int code, double seconds);
+/* One executed model call (predict or predict_proba) on `rows` rows. */
 void metrics_batch(struct metrics *m, int64_t rows);
+/* A prediction that waited `seconds` in the dynamic batching queue. */
+void metrics_queue(struct metrics *m, double seconds);
 void metrics_load(struct metrics *m, int ok);
 /* The exposition text (format 0.0.4), malloc'd; NULL when out of memory. */
 char *metrics_render(struct metrics *m, size_t *len);

@@ -2,7 +2,6 @@
 #include "protocol.h"
 
 #include "binary.h"
-#include "metrics.h"
 #include "registry.h"
 
 #include <errno.h>
@@ -146,29 +145,59 @@ static double *parse_instances(const cJSON *inst, int64_t n_features, int64_t *r
     return x;
 }
 
-/* ---- predictions ----------------------------------------------------------------------- */
-/* Runs predict (or predict_proba) on `rows` rows; returns a malloc'd result or NULL. */
-static double *run(const struct model_ref *m, struct metrics *mt, const void *x, mli_dtype dtype, int64_t rows,
-                   int proba, char *err)
+/* ---- calls --------------------------------------------------------------------------------- */
+static struct proto_call *new_call(struct model_ref *m, cJSON *root, char *err)
 {
-    int64_t cols = proba ? m->n_classes : m->n_outputs;
-    double *y = malloc((size_t)rows * (size_t)cols * sizeof *y);
-    if (!y) {
-        snprintf(err, ERRLEN, "out of memory for %lld rows", (long long)rows);
+    struct proto_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, ERRLEN, "out of memory");
         return NULL;
     }
-    mli_status st = proba ? mli_model_predict_proba(m->model, x, dtype, rows, m->n_features, y, rows * cols)
-                          : mli_model_predict(m->model, x, dtype, rows, m->n_features, y, rows * cols);
-    if (st != MLI_OK) {
-        snprintf(err, ERRLEN, "prediction failed: %s", mli_last_error());
-        free(y);
-        return NULL;
-    }
-    if (!proba)
-        metrics_batch(mt, rows);
-    return y;
+    c->m = m;
+    c->root = root;
+    return c;
 }
 
+/* Adds a job computing `kind` over the call's rows (c->xf when set, else c->x). */
+static int add_job(struct proto_call *c, int kind, char *err)
+{
+    struct pred_job *j = &c->jobs[c->n_jobs];
+    memset(j, 0, sizeof *j);
+    j->m = c->m;
+    j->kind = kind;
+    j->dtype = c->xf ? MLI_F32 : MLI_F64;
+    j->x = c->xf ? (const void *)c->xf : (const void *)c->x;
+    j->rows = c->rows;
+    if (!(j->y = malloc((size_t)c->rows * (size_t)pred_cols(c->m, kind) * sizeof *j->y))) {
+        snprintf(err, ERRLEN, "out of memory for %lld rows", (long long)c->rows);
+        return -1;
+    }
+    c->n_jobs++;
+    return 0;
+}
+
+/* The results of the call's job of `kind`. */
+static const double *result(const struct proto_call *c, int kind)
+{
+    for (int i = 0; i < c->n_jobs; i++)
+        if (c->jobs[i].kind == kind)
+            return c->jobs[i].y;
+    return NULL;
+}
+
+void proto_call_free(struct proto_call *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->n_jobs; i++)
+        free(c->jobs[i].y);
+    free(c->x);
+    free(c->xf);
+    cJSON_Delete(c->root);
+    free(c);
+}
+
+/* ---- predictions ----------------------------------------------------------------------- */
 static cJSON *label_json(const struct model_ref *m, double cls)
 {
     int64_t i = (int64_t)cls;
@@ -210,84 +239,84 @@ static cJSON *proba_json(const struct model_ref *m, const double *p, int64_t row
 }
 
 /* ---- POST /predict and V1 ------------------------------------------------------------------ */
-static int predict_common(const struct model_ref *m, struct metrics *mt, const char *body, size_t len, int v1,
-                          cJSON **out)
+int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v1, struct proto_call **call,
+                        cJSON **out)
 {
     char err[ERRLEN];
+    *call = NULL;
     cJSON *root = parse_object(body, len, err);
     if (!root)
         return fail(out, 400, err);
+    struct proto_call *c = new_call(m, root, err);
+    if (!c) {
+        cJSON_Delete(root);
+        return fail(out, 500, err);
+    }
     const cJSON *features = v1 ? NULL : cJSON_GetObjectItemCaseSensitive(root, "features");
     const cJSON *instances = cJSON_GetObjectItemCaseSensitive(root, "instances");
     const cJSON *proba_item = v1 ? NULL : cJSON_GetObjectItemCaseSensitive(root, "proba");
     int status = 400;
-    double *x = NULL, *y = NULL, *p = NULL;
-    int64_t rows = 0;
 
     if (proba_item && !cJSON_IsBool(proba_item)) {
         snprintf(err, ERRLEN, "proba: expected true or false");
-        goto done;
+        goto bad;
     }
-    int proba = proba_item && cJSON_IsTrue(proba_item);
-    if (proba && !m->has_proba) {
+    c->proba = proba_item && cJSON_IsTrue(proba_item);
+    if (c->proba && !m->has_proba) {
         snprintf(err, ERRLEN, "proba: this model has no predict_proba");
-        goto done;
+        goto bad;
     }
     if (features && instances) {
         snprintf(err, ERRLEN, "give either \"features\" or \"instances\", not both");
-        goto done;
+        goto bad;
     }
     if (features) {
-        x = malloc((size_t)m->n_features * sizeof *x);
-        if (!x || parse_row(features, m->n_features, x, "features", err) != 0)
-            goto done;
-        rows = 1;
+        if (!(c->x = malloc((size_t)m->n_features * sizeof *c->x))) {
+            snprintf(err, ERRLEN, "out of memory");
+            goto bad;
+        }
+        if (parse_row(features, m->n_features, c->x, "features", err) != 0)
+            goto bad;
+        c->rows = 1;
+        c->single = 1;
     } else if (instances) {
-        if (!(x = parse_instances(instances, m->n_features, &rows, err)))
-            goto done;
+        if (!(c->x = parse_instances(instances, m->n_features, &c->rows, err)))
+            goto bad;
     } else {
         snprintf(err, ERRLEN, v1 ? "expected \"instances\": [[...], ...]"
                                  : "expected \"features\": [...] or \"instances\": [[...], ...]");
-        goto done;
+        goto bad;
     }
     status = 500;
-    if (!(y = run(m, mt, x, MLI_F64, rows, 0, err)) || (proba && !(p = run(m, mt, x, MLI_F64, rows, 1, err))))
-        goto done;
+    if (add_job(c, PRED_PREDICT, err) != 0 || (c->proba && add_job(c, PRED_PROBA, err) != 0))
+        goto bad;
+    *call = c;
+    return 200;
+bad:
+    proto_call_free(c);
+    return fail(out, status, err);
+}
 
-    status = 200;
+static int finish_predict(const struct proto_call *c, cJSON **out)
+{
+    const struct model_ref *m = c->m;
+    const double *y = result(c, PRED_PREDICT), *p = result(c, PRED_PROBA);
     *out = cJSON_CreateObject();
-    if (features) {
+    if (c->single) {
         cJSON_AddItemToObject(*out, "prediction", prediction_json(m, y, 0));
-        if (proba)
+        if (p)
             cJSON_AddItemToObject(*out, "probabilities", proba_json(m, p, 0));
-    } else {
-        cJSON *preds = cJSON_AddArrayToObject(*out, "predictions");
-        for (int64_t r = 0; r < rows; r++)
-            cJSON_AddItemToArray(preds, prediction_json(m, y, r));
-        if (proba) {
-            cJSON *probs = cJSON_AddArrayToObject(*out, "probabilities");
-            for (int64_t r = 0; r < rows; r++)
-                cJSON_AddItemToArray(probs, proba_json(m, p, r));
-        }
+        return 200;
     }
-done:
-    if (status != 200)
-        *out = proto_error("%s", err);
-    free(x);
-    free(y);
-    free(p);
-    cJSON_Delete(root);
-    return status;
-}
-
-int proto_predict(const struct model_ref *m, struct metrics *mt, const char *body, size_t len, cJSON **out)
-{
-    return predict_common(m, mt, body, len, 0, out);
-}
-
-int proto_v1_predict(const struct model_ref *m, struct metrics *mt, const char *body, size_t len, cJSON **out)
-{
-    return predict_common(m, mt, body, len, 1, out);
+    cJSON *preds = cJSON_AddArrayToObject(*out, "predictions");
+    for (int64_t r = 0; r < c->rows; r++)
+        cJSON_AddItemToArray(preds, prediction_json(m, y, r));
+    if (p) {
+        cJSON *probs = cJSON_AddArrayToObject(*out, "probabilities");
+        for (int64_t r = 0; r < c->rows; r++)
+            cJSON_AddItemToArray(probs, proba_json(m, p, r));
+    }
+    return 200;
 }
 
 /* ---- Open Inference Protocol V2 ----------------------------------------------------------- */
@@ -357,12 +386,6 @@ static int flatten(const cJSON *data, int integral, double *dst, int64_t cap, in
     return 0;
 }
 
-struct v2_input {
-    double *x;  /* rows x n_features */
-    float *xf;  /* the same in float, for FP32 inputs */
-    int64_t rows;
-};
-
 /* The binary part of a request: the bytes after the JSON header. */
 struct v2_binary {
     const unsigned char *p;
@@ -401,8 +424,9 @@ static int binary_input(const cJSON *bds, const char *name, const char *datatype
     return 0;
 }
 
+/* The input tensor into in->x (and in->xf for FP32) and in->rows. */
 static int parse_v2_input(const struct model_ref *m, const cJSON *root, const struct v2_binary *bin,
-                          struct v2_input *in, char *err)
+                          struct proto_call *in, char *err)
 {
     const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(root, "inputs");
     if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) != 1) {
@@ -568,12 +592,10 @@ static void output_labels(const struct model_ref *m, cJSON *t, const double *y, 
     }
 }
 
-int proto_v2_infer(const struct model_ref *m, struct metrics *mt, const char *name, const char *version,
-                   const struct v2_body *body, cJSON **out, char **bin_out, size_t *bin_len)
+int proto_v2_parse(struct model_ref *m, const struct v2_body *body, struct proto_call **call, cJSON **out)
 {
     char err[ERRLEN];
-    *bin_out = NULL;
-    *bin_len = 0;
+    *call = NULL;
     size_t json_len = body->len;
     if (body->header_len) {
         char *end;
@@ -591,44 +613,57 @@ int proto_v2_infer(const struct model_ref *m, struct metrics *mt, const char *na
     cJSON *root = parse_object(body->data, json_len, err);
     if (!root)
         return fail(out, 400, err);
-    struct v2_input in = {0};
-    int order[2], binary[2] = {0, 0}, n_out = 0, status = 400;
-    double *res[2] = {NULL, NULL};
-    struct bbuf bin = {0};
+    struct proto_call *c = new_call(m, root, err);
+    if (!c) {
+        cJSON_Delete(root);
+        return fail(out, 500, err);
+    }
+    c->v2 = 1;
+    int status = 400;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
     if (id && !cJSON_IsString(id)) {
         snprintf(err, ERRLEN, "id: expected a string");
-        goto done;
+        goto bad;
     }
-    if (parse_v2_input(m, root, &bin_in, &in, err) != 0 || parse_v2_outputs(m, root, order, binary, &n_out, err) != 0)
-        goto done;
+    if (parse_v2_input(m, root, &bin_in, c, err) != 0 ||
+        parse_v2_outputs(m, root, c->order, c->binary, &c->n_out, err) != 0)
+        goto bad;
     status = 500;
-    const void *x = in.xf ? (const void *)in.xf : (const void *)in.x;
-    mli_dtype dtype = in.xf ? MLI_F32 : MLI_F64;
-    for (int i = 0; i < n_out; i++)
-        if (!res[order[i]] && !(res[order[i]] = run(m, mt, x, dtype, in.rows, order[i], err)))
-            goto done;
+    for (int i = 0; i < c->n_out; i++)
+        if (!result(c, c->order[i]) && add_job(c, c->order[i], err) != 0)
+            goto bad;
+    *call = c;
+    return 200;
+bad:
+    proto_call_free(c);
+    return fail(out, status, err);
+}
 
+static int finish_v2(const struct proto_call *c, cJSON **out, char **bin_out, size_t *bin_len)
+{
+    const struct model_ref *m = c->m;
+    struct bbuf bin = {0};
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(c->root, "id");
     *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(*out, "model_name", name);
-    cJSON_AddStringToObject(*out, "model_version", version);
+    cJSON_AddStringToObject(*out, "model_name", m->name);
+    cJSON_AddStringToObject(*out, "model_version", m->version);
     if (id)
         cJSON_AddStringToObject(*out, "id", id->valuestring);
     cJSON *outputs = cJSON_AddArrayToObject(*out, "outputs");
-    for (int i = 0; i < n_out; i++) {
+    for (int i = 0; i < c->n_out; i++) {
         cJSON *t;
-        const double *y = res[order[i]];
-        struct bbuf *b = binary[i] ? &bin : NULL;
+        const double *y = result(c, c->order[i]);
+        struct bbuf *b = c->binary[i] ? &bin : NULL;
         size_t before = bin.len;
-        if (order[i] == 1) {
-            t = tensor_meta("predict_proba", "FP64", in.rows, m->n_classes);
-            output_values(t, y, in.rows * m->n_classes, b);
+        if (c->order[i] == PRED_PROBA) {
+            t = tensor_meta("predict_proba", "FP64", c->rows, m->n_classes);
+            output_values(t, y, c->rows * m->n_classes, b);
         } else if (m->is_classifier) {
-            t = tensor_meta("predict", predict_datatype(m), in.rows, 0);
-            output_labels(m, t, y, in.rows, b);
+            t = tensor_meta("predict", predict_datatype(m), c->rows, 0);
+            output_labels(m, t, y, c->rows, b);
         } else {
-            t = tensor_meta("predict", "FP64", in.rows, m->n_outputs > 1 ? m->n_outputs : 0);
-            output_values(t, y, in.rows * m->n_outputs, b);
+            t = tensor_meta("predict", "FP64", c->rows, m->n_outputs > 1 ? m->n_outputs : 0);
+            output_values(t, y, c->rows * m->n_outputs, b);
         }
         if (b)
             cJSON_AddNumberToObject(cJSON_AddObjectToObject(t, "parameters"), "binary_data_size",
@@ -637,21 +672,19 @@ int proto_v2_infer(const struct model_ref *m, struct metrics *mt, const char *na
     }
     if (bin.failed) {
         cJSON_Delete(*out);
-        snprintf(err, ERRLEN, "out of memory for the binary output");
-        goto done;
+        return fail(out, 500, "out of memory for the binary output");
     }
-    status = 200;
     *bin_out = bin.p;
     *bin_len = bin.len;
-    bin.p = NULL;
-done:
-    if (status != 200)
-        *out = proto_error("%s", err);
-    free(bin.p);
-    free(in.x);
-    free(in.xf);
-    free(res[0]);
-    free(res[1]);
-    cJSON_Delete(root);
-    return status;
+    return 200;
+}
+
+int proto_finish(struct proto_call *c, cJSON **out, char **bin, size_t *bin_len)
+{
+    *bin = NULL;
+    *bin_len = 0;
+    for (int i = 0; i < c->n_jobs; i++)
+        if (c->jobs[i].failed)
+            return fail(out, 500, c->jobs[i].err);
+    return c->v2 ? finish_v2(c, out, bin, bin_len) : finish_predict(c, out);
 }

@@ -1,21 +1,19 @@
 /* protocol.h — the JSON request/response bodies: seed /predict, V1 and Open Inference V2.
- * Each handler returns the HTTP status and sets *out to the response body (on an error,
- * {"error": "..."}); the caller owns *out. */
+ * A prediction request is parsed into a call (its model calls as jobs), the jobs run, and
+ * the call is turned into the response. Each step returns the HTTP status and, on an
+ * error, sets *out to {"error": "..."}; the caller owns *out. */
 #ifndef MLI_SERVER_PROTOCOL_H
 #define MLI_SERVER_PROTOCOL_H
+
+#include "batch.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
 struct model_ref;
-struct metrics;
 
 cJSON *proto_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* POST /predict: {"features": [...], "proba"?: bool} or {"instances": [[...], ...], "proba"?}. */
-int proto_predict(const struct model_ref *m, struct metrics *mt, const char *body, size_t len, cJSON **out);
-/* POST /v1/models/{m}:predict: {"instances": [[...], ...]} -> {"predictions": [...]}. */
-int proto_v1_predict(const struct model_ref *m, struct metrics *mt, const char *body, size_t len, cJSON **out);
 /* A V2 infer request body: `header_len` is the Inference-Header-Content-Length request header
  * (NULL when absent): the JSON part's length, binary input tensors following it. */
 struct v2_body {
@@ -23,10 +21,35 @@ struct v2_body {
     size_t len;
     const char *header_len;
 };
-/* POST /v2/models/{m}[/versions/{v}]/infer. On success, outputs asked for as binary data are
- * in *bin (malloc'd, *bin_len bytes; NULL when none), to be sent after the JSON. */
-int proto_v2_infer(const struct model_ref *m, struct metrics *mt, const char *name, const char *version,
-                   const struct v2_body *body, cJSON **out, char **bin, size_t *bin_len);
+
+/* A parsed prediction request: the model calls it needs (`jobs`, run by the caller or the
+ * batcher) and what building its response needs. The other fields are protocol.c's. */
+struct proto_call {
+    struct pred_job jobs[2];
+    int n_jobs;
+    struct model_ref *m;
+    int v2, single, proba;         /* V2; /predict "features"; "proba": true */
+    int order[2], binary[2], n_out; /* V2 outputs asked for: 0 predict, 1 predict_proba */
+    int64_t rows;
+    double *x;
+    float *xf;
+    cJSON *root;
+};
+
+/* Parses and checks a request for model `m` (a reference the caller holds until the call is
+ * freed). Returns 200 with *call set, its jobs ready to run, or an error status with *out
+ * set to the error body.
+ *   POST /predict: {"features": [...], "proba"?: bool} or {"instances": [[...], ...], "proba"?};
+ *   POST /v1/models/{m}:predict (v1 = 1): {"instances": [[...], ...]} -> {"predictions": [...]}. */
+int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v1, struct proto_call **call,
+                        cJSON **out);
+/* POST /v2/models/{m}[/versions/{v}]/infer. */
+int proto_v2_parse(struct model_ref *m, const struct v2_body *body, struct proto_call **call, cJSON **out);
+/* After every job has run: the response body (200, or 500 naming a failed model call). A V2
+ * response's outputs asked for as binary data are in *bin (malloc'd, *bin_len bytes; NULL
+ * when none), to be sent after the JSON. */
+int proto_finish(struct proto_call *call, cJSON **out, char **bin, size_t *bin_len);
+void proto_call_free(struct proto_call *call);
 /* GET /v2/models/{m}[/versions/{v}]. */
 cJSON *proto_v2_model_metadata(const struct model_ref *m, const long *versions, int n_versions);
 

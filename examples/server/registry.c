@@ -13,6 +13,7 @@
 int registry_init(struct registry *r, const char *path, const char *name, long version)
 {
     memset(r, 0, sizeof *r);
+    atomic_init(&r->metrics_slot, 0);
     if (pthread_mutex_init(&r->lock, NULL) != 0)
         return -1;
     r->path = strdup(path);
@@ -117,6 +118,8 @@ int registry_load(struct registry *r, const struct logger *lg, struct metrics *m
 {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (atomic_load_explicit(&r->metrics_slot, memory_order_relaxed) == 0)
+        atomic_store_explicit(&r->metrics_slot, metrics_model_slot(m, r->name), memory_order_relaxed);
     struct file_sig sig = file_signature(r->path);
     char err[512] = "";
     struct model_ref *ref = load_checked(r->path, err, sizeof err);
@@ -131,6 +134,7 @@ int registry_load(struct registry *r, const struct logger *lg, struct metrics *m
     }
     snprintf(ref->name, sizeof ref->name, "%s", r->name);
     snprintf(ref->version, sizeof ref->version, "%ld", r->version);
+    ref->metrics_slot = atomic_load_explicit(&r->metrics_slot, memory_order_relaxed);
     pthread_mutex_lock(&r->lock);
     struct model_ref *old = r->current;
     r->current = ref;
@@ -151,6 +155,12 @@ struct model_ref *registry_acquire(struct registry *r)
     if (ref)
         atomic_fetch_add_explicit(&ref->refs, 1, memory_order_relaxed);
     pthread_mutex_unlock(&r->lock);
+    return ref;
+}
+
+struct model_ref *model_ref_retain(struct model_ref *ref)
+{
+    atomic_fetch_add_explicit(&ref->refs, 1, memory_order_relaxed);
     return ref;
 }
 

@@ -20,6 +20,7 @@ struct model_ref {
     mli_model *model;
     int64_t n_features, n_outputs, n_classes;
     int is_classifier, has_proba, string_labels;
+    int metrics_slot; /* the `model` label's slot in struct metrics */
 };
 
 /* What identifies the model file's content, following symlinks. */
@@ -37,6 +38,7 @@ struct registry {
     char *path;
     char name[256]; /* the model's name: the file name without .mli, or its repository directory */
     long version;   /* 1 for a single file, else the repository's version directory */
+    atomic_int metrics_slot; /* metrics_model_slot(name), set by the first registry_load; 0 before */
     struct file_sig seen; /* the file as last loaded (or last failed to load) */
 };
 
@@ -52,6 +54,8 @@ int registry_file_changed(struct registry *r);
 
 /* A reference to the current model (NULL when none is loaded); release it when done. */
 struct model_ref *registry_acquire(struct registry *r);
+/* Another reference to a model already held (a batch takes one for the model it runs on). */
+struct model_ref *model_ref_retain(struct model_ref *ref);
 void model_ref_release(struct model_ref *ref);
 
 #endif

@@ -180,10 +180,12 @@ int repo_refresh(struct repo *rp, const struct logger *lg, struct metrics *m, co
     return repo_any_loaded(rp);
 }
 
-struct model_ref *repo_acquire(struct repo *rp, const char *name, size_t name_len, long version, int *why)
+struct model_ref *repo_acquire(struct repo *rp, const char *name, size_t name_len, long version, int *why,
+                               int *metrics_slot)
 {
     struct model_ref *ref = NULL;
     *why = REPO_NO_MODEL;
+    *metrics_slot = 0;
     pthread_mutex_lock(&rp->lock);
     if (!name && rp->n > 0) {
         name = rp->slots[0]->name;
@@ -193,8 +195,10 @@ struct model_ref *repo_acquire(struct repo *rp, const char *name, size_t name_le
         struct registry *r = rp->slots[i];
         if (!name || strlen(r->name) != name_len || strncmp(r->name, name, name_len) != 0)
             continue;
-        if (*why == REPO_NO_MODEL)
+        if (*why == REPO_NO_MODEL) {
             *why = REPO_NO_VERSION;
+            *metrics_slot = atomic_load_explicit(&r->metrics_slot, memory_order_relaxed);
+        }
         if (version && r->version != version)
             continue;
         *why = REPO_NOT_LOADED;

@@ -15,7 +15,7 @@ struct repo {
     size_t n, cap;
     char *root;
     int is_dir;
-    char label[256]; /* the metrics `model` label: the model's name, or the repository's */
+    char label[256]; /* for logs: the model's name, or the repository directory's */
 };
 
 int repo_init(struct repo *rp, const char *path);
@@ -26,8 +26,10 @@ int repo_refresh(struct repo *rp, const struct logger *lg, struct metrics *m, co
 
 enum { REPO_FOUND = 0, REPO_NO_MODEL = 1, REPO_NO_VERSION = 2, REPO_NOT_LOADED = 3 };
 /* A reference to model `name` (name_len bytes; NULL: the first name in sorted order) at
- * `version` (0: the latest loaded one); NULL with *why set when there is none. */
-struct model_ref *repo_acquire(struct repo *rp, const char *name, size_t name_len, long version, int *why);
+ * `version` (0: the latest loaded one); NULL with *why set when there is none. *metrics_slot
+ * is the model's `model` label slot when the name exists (even with no version loaded), else 0. */
+struct model_ref *repo_acquire(struct repo *rp, const char *name, size_t name_len, long version, int *why,
+                               int *metrics_slot);
 /* Writes the loaded versions of `name` (ascending) into out (at most max); returns how many. */
 int repo_versions(struct repo *rp, const char *name, long *out, int max);
 /* 1 when some model is loaded. */

@@ -3,6 +3,10 @@
 The binary is $MLI_SERVER_BIN, else examples/server/mlinfer-server in the build directory
 that holds $MLINFER_LIBRARY; without one every test is skipped with a message. Each
 server runs on a free loopback port with its model copied into a temporary directory.
+
+$MLINFER_SERVER_TEST_ENV ("MLI_MAX_BATCH=16 MLI_BATCH_DELAY_US=200") is added to every
+server's environment (a test's own settings win): the whole suite can run with dynamic
+batching on.
 """
 from __future__ import annotations
 
@@ -39,6 +43,8 @@ def _find_server():
 
 
 SERVER_BIN, SKIP_REASON = _find_server()
+EXTRA_ENV = dict(kv.split("=", 1) for kv in os.environ.get("MLINFER_SERVER_TEST_ENV", "").replace(",", " ").split()
+                 if "=" in kv)
 
 
 def free_port() -> int:
@@ -54,6 +60,7 @@ class Server:
         self.port = free_port()
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("MLI_") and k not in ("MODEL_PATH", "PORT")}
         full_env.update({"PORT": str(self.port), "LOG_LEVEL": "debug", "MLI_DRAIN_SECONDS": "1"})
+        full_env.update(EXTRA_ENV)
         full_env.update(env or {})
         cmd = [SERVER_BIN] + (["--model", str(model)] if model else []) + (args or [])
         self.log = tempfile.TemporaryFile()  # a file, not a pipe: debug logs must never block the server
@@ -116,7 +123,14 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
+        self.log.seek(0)
+        text = self.log.read().decode(errors="replace")
         self.log.close()
+        # a sanitizer build (-DMLI_SANITIZE=thread / address,undefined) reports on stderr
+        for marker in ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "runtime error:"):
+            if marker in text:
+                at = text.index(marker)
+                raise AssertionError(f"mlinfer-server sanitizer report:\n{text[max(0, at - 200):at + 4000]}")
 
 
 @pytest.fixture(autouse=True)

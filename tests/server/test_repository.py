@@ -97,6 +97,44 @@ def test_repository_poller(start_server, tmp_path):
     assert srv.json("GET", "/v2/models/iris")[1]["versions"] == ["1", "2"]
 
 
+def test_metrics_model_label_is_the_model_name(start_server, tmp_path):
+    """The `model` label is the repository's model name (never the repository directory's), for
+    every request that names an existing model; empty for the rest. Odd names are escaped."""
+    root = tmp_path / "models"
+    root.mkdir()
+    make_repo(root)
+    odd = 'odd"na\\me'
+    (root / odd / "1").mkdir(parents=True)
+    shutil.copy(DEMO_MODEL, root / odd / "1" / "model.mli")
+    srv = start_server(root)
+    assert infer(srv, "/v2/models/iris")[0] == 200
+    assert infer(srv, "/v2/models/iris/versions/1")[0] == 200
+    assert infer(srv, "/v2/models/odd%22na%5Cme")[0] == 200
+    assert srv.json("POST", "/predict", {"instances": IRIS_ROWS})[0] == 200  # alpha: first in sorted order
+    assert srv.json("POST", "/v1/models/alpha:predict", {"instances": IRIS_ROWS})[0] == 200
+    assert srv.json("POST", "/predict?model=iris", {"features": [1, 2]})[0] == 400
+    assert srv.json("GET", "/v2/models/iris/versions/7")[0] == 404  # a known model, an unknown version
+    assert srv.json("GET", "/v2/models/nosuch")[0] == 404
+
+    def count(**labels):
+        return srv.metric("mlinfer_requests_total", **labels)
+
+    assert count(endpoint="v2_infer", model="iris", code=200) == 2
+    assert count(endpoint="predict", model="alpha", code=200) == 1
+    assert count(endpoint="v1_predict", model="alpha", code=200) == 1
+    assert count(endpoint="predict", model="iris", code=400) == 1
+    assert count(endpoint="v2_model", model="iris", code=404) == 1
+    assert count(endpoint="v2_model", model="", code=404) == 1
+    _, _, text = srv.request("GET", "/metrics")
+    lines = [ln for ln in text.decode().splitlines() if ln.startswith("mlinfer_requests_total{")]
+    labels = {ln.split('model="')[1].split('",code=')[0] for ln in lines}
+    assert labels == {"", "iris", "alpha", 'odd\\"na\\\\me'}, labels  # no "models"
+    promtool = shutil.which("promtool")
+    if promtool:
+        res = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True)
+        assert res.returncode == 0, res.stdout.decode() + res.stderr.decode()
+
+
 def test_empty_repository_exits_1(tmp_path):
     from conftest import SERVER_BIN
 

@@ -1,0 +1,318 @@
+/* batch.c — model calls, and the dynamic batcher that coalesces them across requests. */
+#include "batch.h"
+
+#include "metrics.h"
+#include "registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Jobs for one model instance, output and input type; at most max_rows rows unless a
+ * single job is larger. Holds its own reference to the model it will run on. */
+struct batch {
+    struct model_ref *m;
+    int kind;
+    mli_dtype dtype;
+    int64_t rows;
+    int n_jobs;
+    struct pred_job *jobs, *jobs_tail;
+    struct timespec deadline; /* an open batch is run by then at the latest */
+    struct batch *next;
+};
+
+int64_t pred_cols(const struct model_ref *m, int kind)
+{
+    return kind == PRED_PROBA ? m->n_classes : m->n_outputs;
+}
+
+static int call_model(const struct model_ref *m, int kind, mli_dtype dtype, const void *x, int64_t rows, double *y,
+                      char *err)
+{
+    int64_t n = rows * pred_cols(m, kind);
+    mli_status st = kind == PRED_PROBA ? mli_model_predict_proba(m->model, x, dtype, rows, m->n_features, y, n)
+                                       : mli_model_predict(m->model, x, dtype, rows, m->n_features, y, n);
+    if (st != MLI_OK) {
+        snprintf(err, PRED_ERRLEN, "prediction failed: %s", mli_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+void pred_run(struct pred_job *job, struct metrics *mt)
+{
+    job->failed = call_model(job->m, job->kind, job->dtype, job->x, job->rows, job->y, job->err) != 0;
+    metrics_batch(mt, job->rows);
+}
+
+/* ---- running a batch ------------------------------------------------------------------------ */
+static double seconds_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+/* One library call over the concatenated rows, each job's rows copied back; when that call
+ * cannot be made or fails, every job runs alone, so one job's failure stays its own. */
+static void run_batch(struct batcher *b, struct batch *bt)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    for (struct pred_job *j = bt->jobs; j; j = j->next)
+        metrics_queue(b->metrics, seconds_between(&j->queued, &now));
+
+    if (bt->n_jobs == 1) {
+        pred_run(bt->jobs, b->metrics);
+    } else {
+        const struct model_ref *m = bt->m;
+        size_t xrow = (size_t)m->n_features * (bt->dtype == MLI_F32 ? sizeof(float) : sizeof(double));
+        size_t yrow = (size_t)pred_cols(m, bt->kind) * sizeof(double);
+        char *x = malloc((size_t)bt->rows * xrow);
+        double *y = malloc((size_t)bt->rows * yrow);
+        char err[PRED_ERRLEN];
+        int ok = x && y;
+        if (ok) {
+            size_t off = 0;
+            for (struct pred_job *j = bt->jobs; j; j = j->next) {
+                memcpy(x + off, j->x, (size_t)j->rows * xrow);
+                off += (size_t)j->rows * xrow;
+            }
+            ok = call_model(m, bt->kind, bt->dtype, x, bt->rows, y, err) == 0;
+            metrics_batch(b->metrics, bt->rows);
+        }
+        if (ok) {
+            const char *src = (const char *)y;
+            for (struct pred_job *j = bt->jobs; j; j = j->next) {
+                memcpy(j->y, src, (size_t)j->rows * yrow);
+                src += (size_t)j->rows * yrow;
+                j->failed = 0;
+            }
+        } else {
+            for (struct pred_job *j = bt->jobs; j; j = j->next)
+                pred_run(j, b->metrics);
+        }
+        free(x);
+        free(y);
+    }
+    /* a job may be freed as soon as its done() returns: read `next` first */
+    for (struct pred_job *j = bt->jobs, *next; j; j = next) {
+        next = j->next;
+        j->done(j, j->arg);
+    }
+    model_ref_release(bt->m);
+    free(bt);
+}
+
+/* ---- the queue ------------------------------------------------------------------------------- */
+static int same_key(const struct batch *bt, const struct model_ref *m, int kind, mli_dtype dtype)
+{
+    return bt->m == m && bt->kind == kind && bt->dtype == dtype;
+}
+
+static void push_ready(struct batcher *b, struct batch *bt)
+{
+    bt->next = NULL;
+    if (b->ready_tail)
+        b->ready_tail->next = bt;
+    else
+        b->ready = bt;
+    b->ready_tail = bt;
+}
+
+/* Pops the first ready batch, merging into it the later ready batches of the same key that
+ * still fit: under load with no delay, this is where requests coalesce. Lock held. */
+static struct batch *take_ready(struct batcher *b)
+{
+    struct batch *bt = b->ready;
+    b->ready = bt->next;
+    bt->next = NULL;
+    int merged = 0;
+    for (struct batch **pp = &b->ready; *pp && bt->rows < b->max_rows;) {
+        struct batch *o = *pp;
+        if (!same_key(o, bt->m, bt->kind, bt->dtype) || bt->rows + o->rows > b->max_rows) {
+            pp = &o->next;
+            continue;
+        }
+        *pp = o->next;
+        bt->jobs_tail->next = o->jobs;
+        bt->jobs_tail = o->jobs_tail;
+        bt->rows += o->rows;
+        bt->n_jobs += o->n_jobs;
+        model_ref_release(o->m); /* bt holds a reference to the same model */
+        free(o);
+        merged = 1;
+    }
+    if (!b->ready) {
+        b->ready_tail = NULL;
+    } else if (merged) {
+        struct batch *t = b->ready;
+        while (t->next)
+            t = t->next;
+        b->ready_tail = t;
+    }
+    return bt;
+}
+
+static int before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static void *executor(void *arg)
+{
+    struct batcher *b = arg;
+    pthread_mutex_lock(&b->lock);
+    for (;;) {
+        if (b->ready) {
+            struct batch *bt = take_ready(b);
+            pthread_mutex_unlock(&b->lock);
+            run_batch(b, bt);
+            pthread_mutex_lock(&b->lock);
+            continue;
+        }
+        if (b->open) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (b->stopping || !before(&now, &b->open->deadline)) { /* its time is up */
+                struct batch *bt = b->open;
+                b->open = bt->next;
+                b->open_jobs -= bt->n_jobs;
+                push_ready(b, bt);
+            } else {
+                struct timespec until = b->open->deadline; /* the batch may be gone while we wait */
+                pthread_cond_timedwait(&b->cond, &b->lock, &until);
+            }
+            continue;
+        }
+        if (b->stopping)
+            break;
+        pthread_cond_wait(&b->cond, &b->lock);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return NULL;
+}
+
+int batcher_submit(struct batcher *b, struct pred_job *job)
+{
+    clock_gettime(CLOCK_MONOTONIC, &job->queued);
+    job->next = NULL;
+    job->failed = 0;
+    pthread_mutex_lock(&b->lock);
+    if (b->stopping) {
+        pthread_mutex_unlock(&b->lock);
+        return -1;
+    }
+    /* an open batch of the same key with room, else a new one at the end of the list */
+    struct batch **pp = &b->open, *bt = NULL;
+    for (; *pp; pp = &(*pp)->next)
+        if (same_key(*pp, job->m, job->kind, job->dtype) && (*pp)->rows + job->rows <= b->max_rows) {
+            bt = *pp;
+            break;
+        }
+    int wake = 0;
+    if (!bt) {
+        if (!(bt = calloc(1, sizeof *bt))) {
+            pthread_mutex_unlock(&b->lock);
+            return -1;
+        }
+        bt->m = model_ref_retain(job->m);
+        bt->kind = job->kind;
+        bt->dtype = job->dtype;
+        long long ns = job->queued.tv_nsec + b->delay_ns;
+        bt->deadline.tv_sec = job->queued.tv_sec + (time_t)(ns / 1000000000LL);
+        bt->deadline.tv_nsec = (long)(ns % 1000000000LL);
+        *pp = bt; /* pp is the list's last link */
+        wake = 1; /* an executor waits for its deadline */
+    }
+    if (bt->jobs_tail)
+        bt->jobs_tail->next = job;
+    else
+        bt->jobs = job;
+    bt->jobs_tail = job;
+    bt->rows += job->rows;
+    bt->n_jobs++;
+    b->open_jobs++;
+    if (bt->rows >= b->max_rows || b->delay_ns == 0) { /* full, or no waiting: ready now */
+        *pp = bt->next;
+        b->open_jobs -= bt->n_jobs;
+        push_ready(b, bt);
+        wake = 1;
+    }
+    /* Every prediction request in flight is waiting in an open batch: nobody else can join
+     * before one of them is answered, so waiting longer only adds latency. (A request with two
+     * jobs counts twice here: at worst a batch closes a little early.) */
+    if (b->open && b->inflight && b->open_jobs >= atomic_load_explicit(b->inflight, memory_order_relaxed)) {
+        while (b->open) {
+            struct batch *o = b->open;
+            b->open = o->next;
+            push_ready(b, o);
+            wake++;
+        }
+        b->open_jobs = 0;
+    }
+    if (wake > 1)
+        pthread_cond_broadcast(&b->cond);
+    else if (wake)
+        pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    return 0;
+}
+
+int batcher_start(struct batcher *b, int threads, int64_t max_rows, long delay_us, struct metrics *mt,
+                  atomic_llong *inflight)
+{
+    memset(b, 0, sizeof *b);
+    b->max_rows = max_rows;
+    b->delay_ns = (long long)delay_us * 1000;
+    b->metrics = mt;
+    b->inflight = inflight;
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return -1;
+    int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (rc == 0 && (rc = pthread_cond_init(&b->cond, &ca)) == 0 && (rc = pthread_mutex_init(&b->lock, NULL)) != 0)
+        pthread_cond_destroy(&b->cond);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0 || !(b->threads = calloc((size_t)threads, sizeof *b->threads))) {
+        if (rc == 0) {
+            pthread_cond_destroy(&b->cond);
+            pthread_mutex_destroy(&b->lock);
+        }
+        return -1;
+    }
+    b->started = 1;
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&b->threads[i], NULL, executor, b) != 0)
+            break;
+        b->n_threads++;
+    }
+    if (b->n_threads == 0) {
+        batcher_destroy(b);
+        return -1;
+    }
+    return 0;
+}
+
+void batcher_stop(struct batcher *b)
+{
+    if (!b->started)
+        return;
+    pthread_mutex_lock(&b->lock);
+    b->stopping = 1;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    for (int i = 0; i < b->n_threads; i++)
+        pthread_join(b->threads[i], NULL);
+    free(b->threads);
+    b->threads = NULL;
+    b->n_threads = 0;
+}
+
+void batcher_destroy(struct batcher *b)
+{
+    if (!b->started)
+        return;
+    batcher_stop(b);
+    pthread_cond_destroy(&b->cond);
+    pthread_mutex_destroy(&b->lock);
+    memset(b, 0, sizeof *b);
+}

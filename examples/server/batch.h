@@ -1,0 +1,79 @@
+/* batch.h — model calls and dynamic batching.
+ *
+ * A request's model calls are jobs. Without batching (MLI_MAX_BATCH <= 1) the HTTP thread
+ * runs them itself (pred_run). With batching, jobs go to the batcher: jobs for the same
+ * model instance, output and input type are coalesced into one library call of at most
+ * MLI_MAX_BATCH rows, waiting at most MLI_BATCH_DELAY_US after the first for more (and not
+ * at all once every prediction request in flight is waiting: none could join); a job of
+ * MLI_MAX_BATCH rows or more goes alone. Executor threads run the batches and hand each
+ * job exactly its own rows back through its `done` callback. */
+#ifndef MLI_SERVER_BATCH_H
+#define MLI_SERVER_BATCH_H
+
+#include <mlinfer.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+struct model_ref;
+struct metrics;
+
+enum pred_kind { PRED_PREDICT = 0, PRED_PROBA = 1 }; /* mli_model_predict, mli_model_predict_proba */
+
+#define PRED_ERRLEN 256
+
+struct pred_job {
+    /* set by the request */
+    struct model_ref *m; /* held by the request until `done` has been called */
+    int kind;            /* enum pred_kind */
+    mli_dtype dtype;     /* MLI_F64 or MLI_F32 */
+    const void *x;       /* rows x m->n_features, row-major */
+    int64_t rows;
+    double *y;           /* room for rows x pred_cols(m, kind) */
+    /* the outcome */
+    int failed;
+    char err[PRED_ERRLEN];
+    /* batcher bookkeeping */
+    void (*done)(struct pred_job *job, void *arg); /* called once, on an executor thread */
+    void *arg;
+    struct pred_job *next;
+    struct timespec queued;
+};
+
+/* Values per row a job of `kind` writes. */
+int64_t pred_cols(const struct model_ref *m, int kind);
+/* Runs one job on the calling thread (counted as a batch of its rows). */
+void pred_run(struct pred_job *job, struct metrics *mt);
+
+struct batch;
+
+struct batcher {
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* work arrived, or an open batch's deadline moved */
+    struct batch *open;  /* collecting, oldest (earliest deadline) first */
+    struct batch *ready, *ready_tail;
+    long long open_jobs; /* jobs in open batches */
+    atomic_llong *inflight; /* prediction requests in flight (NULL: unknown, always wait) */
+    int stopping, started;
+    int64_t max_rows;
+    long long delay_ns;
+    struct metrics *metrics;
+    pthread_t *threads;
+    int n_threads;
+};
+
+/* Starts `threads` executors; max_rows >= 2. `inflight` counts the prediction requests in
+ * flight, each of which may still submit jobs. Returns 0, or -1 (nothing to destroy). */
+int batcher_start(struct batcher *b, int threads, int64_t max_rows, long delay_us, struct metrics *mt,
+                  atomic_llong *inflight);
+/* Queues a job (its `done`, `arg` and the request fields set). Returns -1 once the batcher
+ * is stopping: the caller then runs the job itself. */
+int batcher_submit(struct batcher *b, struct pred_job *job);
+/* Runs every queued job at once (no more waiting) and joins the executors; later submits
+ * return -1. The lock stays usable until batcher_destroy, so call that only when no thread
+ * can submit any more (after the HTTP daemon has stopped). */
+void batcher_stop(struct batcher *b);
+void batcher_destroy(struct batcher *b);
+
+#endif

@@ -1,0 +1,99 @@
+"""The availability drills in CI: `drill.py --short` (three mlinfer-server replicas behind HAProxy
+under wrk load; a rolling update, a hot reload on every replica, a SIGKILL), about 20 s.
+
+Needs haproxy and wrk on PATH (apt-get install haproxy wrk), and the server binary: $MLI_SERVER_BIN,
+else examples/server/mlinfer-server next to $MLINFER_LIBRARY, else build-drill/. Skipped, saying
+which is missing, without them. Targets: no failed request in the rolling update and the reload;
+in the SIGKILL drill no more failures than requests in flight on the killed replica (bounded by the
+most sessions HAProxy had open on it at once, and by wrk's connection count).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def find_server() -> Path | None:
+    if os.environ.get("MLI_SERVER_BIN"):
+        return Path(os.environ["MLI_SERVER_BIN"])
+    cands = []
+    if os.environ.get("MLINFER_LIBRARY"):
+        cands.append(Path(os.environ["MLINFER_LIBRARY"]).resolve().parent / "examples" / "server" / "mlinfer-server")
+    cands.append(REPO / "build-drill" / "examples" / "server" / "mlinfer-server")
+    return next((c for c in cands if os.access(c, os.X_OK)), None)
+
+
+def port_block(n: int) -> int:
+    """A base port with base .. base + n - 1 all free on 127.0.0.1."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000 - n)
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no block of {n} free ports")
+
+
+@pytest.fixture(scope="module")
+def drills(tmp_path_factory):
+    missing = [tool for tool in ("haproxy", "wrk") if not shutil.which(tool)]
+    if missing:
+        pytest.skip(f"{' and '.join(missing)} not on PATH: apt-get install -y haproxy wrk")
+    server = find_server()
+    if not server:
+        pytest.skip("no mlinfer-server: set MLI_SERVER_BIN, or MLINFER_LIBRARY to a build directory's libmlinfer.so")
+    out = tmp_path_factory.mktemp("drills") / "drills.json"
+    base = port_block(9)  # 8 replica slots, then HAProxy's frontend
+    cmd = [sys.executable, str(HERE / "drill.py"), "--short", "--server", str(server),
+           "--base-port", str(base), "--fe-port", str(base + 8), "--json", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    print(res.stdout, res.stderr)
+    assert res.returncode in (0, 1) and out.exists(), f"drill set-up failed (exit {res.returncode}):\n" \
+                                                      f"{res.stdout}\n{res.stderr}"
+    return {r["drill"]: r for r in json.loads(out.read_text())}
+
+
+def check_load(r):
+    assert r["requests"] > 1000, r  # the load really ran
+    assert r["actions_done_with_s_to_spare"] >= 0, r  # and covered the whole drill
+
+
+def test_rolling_update_fails_no_request(drills):
+    r = drills["rolling update"]
+    check_load(r)
+    assert r["failed"] == 0, r
+
+
+def test_hot_reload_fails_no_request(drills):
+    r = drills["hot reload"]
+    check_load(r)
+    assert r["reloads"] == 3
+    assert r["failed"] == 0, r
+
+
+def test_sigkill_fails_at_most_the_requests_in_flight(drills):
+    r = drills["SIGKILL"]
+    check_load(r)
+    assert 0 < r["inflight_bound"]
+    assert r["failed"] <= min(r["inflight_bound"], r["wrk_connections"]), r
