@@ -11,7 +11,7 @@ set -euo pipefail
 
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _apt_packages=(cmake gcc g++ make libc6-dev pkg-config binutils libopenblas-dev zlib1g-dev libcmocka-dev
-    libmicrohttpd-dev libcjson-dev libturbojpeg0-dev python3 python3-venv python3-pip)
+    libmicrohttpd-dev libcjson-dev libturbojpeg0-dev haproxy wrk prometheus python3 python3-venv python3-pip)
 
 _installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 

@@ -25,7 +25,7 @@ run_python() {
     local lib="$build_root/release/libmlinfer.so" log="$build_root/python.log"
     echo
     local suites=()
-    for d in python server deploy; do
+    for d in python server deploy drills; do
         if [[ -d "$root/tests/$d" ]]; then suites+=("$root/tests/$d"); fi
     done
     echo "=== [python] pytest ${suites[*]#$root/} (MLINFER_LIBRARY=$lib)"
