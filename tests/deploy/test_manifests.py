@@ -28,9 +28,11 @@ KSERVE = DEPLOY / "kserve"
 # Oldest: PodDisruptionBudget.unhealthyPodEvictionPolicy exists from 1.26 (beta 1.27).
 K8S_VERSIONS = ["1.27.0", kubernetes_validate.latest_version()]
 
-# The server's environment, as pinned in DESIGN.md ("Server (pinned)").
+# The server's environment: as pinned in DESIGN.md ("Server (pinned)"), plus the settings it
+# adds (examples/server/README.md).
 SERVER_ENV = {"MODEL_PATH", "PORT", "LOG_LEVEL", "MLI_THREADS", "MLI_API_KEY", "MLI_API_KEY_FILE",
-              "MLI_MAX_BODY_BYTES", "MLI_MAX_BATCH", "MLI_BATCH_DELAY_US", "MLI_DRAIN_SECONDS"}
+              "MLI_MAX_BODY_BYTES", "MLI_MAX_BATCH", "MLI_BATCH_DELAY_US", "MLI_DRAIN_SECONDS",
+              "MLI_CONNECTION_TIMEOUT_S"}
 # Seconds left between the end of the drain and kubelet's SIGKILL, at least.
 GRACE_MARGIN_S = 10
 
