@@ -2,7 +2,8 @@
 # run_all.sh — the whole test suite, as CI runs it: installs what is missing
 # (tests/install_deps.sh), then a Release build with -Werror and every ctest test, the
 # Python suite (pytest, against that build), the C suite again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, and the threading tests under ThreadSanitizer. Exits non-zero
+# UndefinedBehaviorSanitizer, the threading tests under ThreadSanitizer, and the CUDA
+# variant (built and tested; GPU tests skip without a device). Exits non-zero
 # if any stage fails; benchmarks are built (so they stay warning-free) but not run.
 #
 #   bash tests/run_all.sh                       all stages
@@ -12,7 +13,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_root="${MLI_CI_BUILD_ROOT:-$root/build-ci}"
-stages="${MLI_STAGES:-release python asan tsan}"
+stages="${MLI_STAGES:-release python asan tsan cuda}"
 jobs="$(nproc 2>/dev/null || echo 2)"
 
 # shellcheck source=tests/install_deps.sh
@@ -80,7 +81,7 @@ for stage in $stages; do
     case "$stage" in
     release)
         run_stage release -- -DCMAKE_BUILD_TYPE=Release -DMLI_WERROR=ON -DMLI_BUILD_TESTS=ON \
-            -DMLI_BUILD_BENCHMARKS=ON
+            -DMLI_BUILD_BENCHMARKS=ON -DMLI_ENABLE_CUDA=OFF
         ;;
     python)
         run_python
@@ -98,8 +99,18 @@ for stage in $stages; do
             run_stage tsan -R threads -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLI_SANITIZE=thread \
             -DMLI_WERROR=ON -DMLI_BUILD_TESTS=ON -DMLI_BUILD_BENCHMARKS=OFF
         ;;
+    cuda)
+        # The CUDA variant (docs/CUDA.md): nvcc builds kernels/cuda and everything links;
+        # without a GPU the device tests skip and the no-device paths are tested.
+        if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
+            PATH="$PATH:/usr/local/cuda/bin" run_stage cuda -- -DCMAKE_BUILD_TYPE=Release -DMLI_WERROR=ON \
+                -DMLI_BUILD_TESTS=ON -DMLI_BUILD_BENCHMARKS=ON -DMLI_ENABLE_CUDA=ON
+        else
+            summary+=("cuda: skipped (no nvcc on this machine)")
+        fi
+        ;;
     *)
-        echo "run_all.sh: unknown stage '$stage' (expected release, python, asan, tsan)" >&2
+        echo "run_all.sh: unknown stage '$stage' (expected release, python, asan, tsan, cuda)" >&2
         exit 2
         ;;
     esac

@@ -30,6 +30,13 @@ def get_num_threads() -> int:
     return int(_lib.mli_get_num_threads())
 
 
-__all__ = ["load", "export", "Model", "ops", "Error", "UnsupportedModelError", "InvalidArgumentError",
+def cuda_available() -> bool:
+    """True when libmlinfer was built with CUDA and a GPU can be used (mlinfer.cuda)."""
+    from . import cuda
+    return cuda.available()
+
+
+__all__ = ["load", "export", "Model", "ops", "image", "ImagePreprocess", "ImageError", "Error", "UnsupportedModelError", "InvalidArgumentError",
            "OutOfMemoryError", "UnsupportedError", "IOError", "CorruptModelError", "VersionError", "ShapeError",
-           "DeviceError", "InternalError", "library_version", "cpu_isa", "set_num_threads", "get_num_threads"]
+           "DeviceError", "InternalError", "library_version", "cpu_isa", "set_num_threads", "get_num_threads",
+           "cuda_available"]

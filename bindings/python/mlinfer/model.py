@@ -38,6 +38,8 @@ def _as_rows(X, n_features: int):
 class Model:
     """A model loaded by libmlinfer. Thread-safe: share one Model between threads."""
 
+    cuda = None  # the GPU copy (mlinfer.cuda.DeviceModel) when loaded with a device
+
     def __init__(self, handle: int):
         self._h = c_void_p(handle)
         self.n_features_in_ = int(lib.mli_model_n_features(self._h))
@@ -88,6 +90,8 @@ class Model:
     # -- predictions -------------------------------------------------------------------
     def _call(self, fn, X, cols: int, out_dtype=np.float64) -> np.ndarray:
         arr = _as_rows(X, self.n_features_in_)
+        if self.cuda is not None and self.cuda.handles(fn):
+            return self.cuda.call(fn, arr, self.n_features_in_, cols)
         rows = arr.shape[0]
         out = np.empty((rows, cols), dtype=out_dtype)
         status = fn(self._h, address(arr) if rows else None, _F64 if arr.dtype == _FLOATS[1] else _F32, rows,
@@ -202,7 +206,15 @@ class Model:
         check(lib.mli_model_save(self._h, os.fsencode(os.fspath(path))))
 
     # -- lifetime ----------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        """'cpu', or 'cuda:N' for a model loaded with a device."""
+        return "cpu" if self.cuda is None else f"cuda:{self.cuda.index}"
+
     def close(self) -> None:
+        if self.cuda is not None:  # the device copy refers to the host model: it goes first
+            self.cuda.close()
+            self.cuda = None
         h, self._h = self._h, None
         if h is not None and h.value:
             lib.mli_model_free(h)
@@ -223,13 +235,19 @@ class Model:
         return f"<mlinfer.Model {self.meta('source') or '?'} features={self.n_features_in_}>"
 
 
-def load(path) -> Model:
+def load(path, device=None) -> Model:
     """Loads a model file: .mli, an XGBoost model (.json / .ubj) or a LightGBM text model
-    (.txt) -- the kind is recognised from the content, not the name -- or the bytes of one."""
+    (.txt) -- the kind is recognised from the content, not the name -- or the bytes of one.
+    `device`: None / "cpu", "cuda" / "cuda:N" (raises mlinfer.DeviceError without a usable
+    GPU), or "auto" (a GPU when one is usable, else the CPU); see mlinfer.cuda."""
     handle = c_void_p()
     if isinstance(path, (bytes, bytearray, memoryview)):
         buf = bytes(path)
         check(lib.mli_model_load_memory(buf, len(buf), ctypes.byref(handle)))
     else:
         check(lib.mli_model_load(os.fsencode(os.fspath(path)), ctypes.byref(handle)))
-    return Model(handle.value)
+    model = Model(handle.value)
+    if device is not None:
+        from . import cuda
+        cuda.attach(model, device)
+    return model

@@ -1,0 +1,183 @@
+/* tree_row.cuh — one row's tree-ensemble scores, written once for the GPU kernel
+ * (trees.cu) and for its host twin mli__cuda_trees_scores_host, which the tests run on
+ * machines without a GPU against the CPU engine, bit for bit.
+ *
+ * Two walks, the two of the CPU (src/tree_predict.c), with identical leaves:
+ * - the compact walk over 8-byte nodes (float32 `x < t`, left child next to its parent,
+ *   leaves absorbing) for rows without NaN (and, for le_f64 models given float64 input,
+ *   whose values are all exactly float32), a fixed depth[t] steps with no branch;
+ * - the generic walk (walk_generic in src/tree_predict.c, rule for rule: missing modes,
+ *   categorical bitsets, float64 `<=`) over 32-byte records for every other row and for
+ *   models that have no compact form.
+ * The leaves are summed in float64 as on the CPU: zero, + each tree's leaf in tree order,
+ * / n_trees for a mean, + base. */
+#ifndef MLI_CUDA_TREE_ROW_CUH
+#define MLI_CUDA_TREE_ROW_CUH
+
+#include <math.h>
+
+#include "cuda_kernels.h"
+
+#ifdef __CUDA_ARCH__
+#define MLI_LDG(p) __ldg(p)
+#else
+#define MLI_LDG(p) (*(p))
+#endif
+
+enum { MLI_CU_LT_F32 = 0, MLI_CU_LE_F32 = 1, MLI_CU_LE_F64 = 2 }; /* src/tree.h */
+enum {
+    MLI_CU_TF_DEFAULT_LEFT = 1,
+    MLI_CU_TF_MISSING_MASK = 6,
+    MLI_CU_TF_CATEGORICAL = 8,
+    MLI_CU_TF_OOR_MISSING = 16,
+    MLI_CU_TF_WHOLE_ONLY = 32,
+    MLI_CU_TF_NEGATIVE_OUT = 64
+};
+enum { MLI_CU_MISS_NAN = 0, MLI_CU_MISS_NAN_AS_ZERO = 1, MLI_CU_MISS_ZERO = 2 };
+
+/* float32(v) rounded to nearest, infinities beyond the float range: f32_of of the CPU. */
+__host__ __device__ __forceinline__ float mli_cu_f32(double v) {
+#ifdef __CUDA_ARCH__
+    return __double2float_rn(v);
+#else
+    if (v > 3.4028234663852886e38)
+        return v >= 3.4028235677973366e38 ? INFINITY : 3.4028234663852886e38f;
+    if (v < -3.4028234663852886e38)
+        return v <= -3.4028235677973366e38 ? -INFINITY : -3.4028234663852886e38f;
+    return (float)v;
+#endif
+}
+
+/* A row's values: float when every walk needs only float32 values (float32 input, or a
+ * float32 comparison), double for float64 input to an le_f64 model or read in place. */
+template <typename S> struct mli_cu_row {
+    const S *p;
+    __host__ __device__ __forceinline__ double at(long long c) const { return (double)p[c]; }
+};
+
+template <typename S>
+__host__ __device__ __forceinline__ int32_t mli_cu_walk_generic(const mli__cuda_trees &t, long long start,
+                                                                const mli_cu_row<S> &xr) {
+    int32_t i = 0;
+    for (;;) {
+        const mli__cuda_gnode *nd = t.nodes + start + i;
+        const int32_t f = MLI_LDG(&nd->feature);
+        if (f < 0)
+            return i;
+        const uint32_t fw = MLI_LDG(&nd->flags_words);
+        const unsigned fl = fw & 0xffu;
+        double v = xr.at(f);
+        if (t.compare != MLI_CU_LE_F64)
+            v = (double)mli_cu_f32(v); /* XGBoost and scikit-learn trees see float32 features */
+        const int mode = (int)((fl & MLI_CU_TF_MISSING_MASK) >> 1);
+        int left, missing = 0;
+        if (isnan(v)) {
+            if (mode == MLI_CU_MISS_NAN)
+                missing = 1;
+            else
+                v = 0.0;
+        }
+        if (!missing && mode == MLI_CU_MISS_ZERO && v >= -(double)1e-35f && v <= (double)1e-35f)
+            missing = 1;
+        if (missing) {
+            left = (int)(fl & MLI_CU_TF_DEFAULT_LEFT);
+        } else if (fl & MLI_CU_TF_CATEGORICAL) {
+            const double c = trunc(v);
+            const double nbits = 32.0 * (double)(fw >> 8);
+            if (!(c >= 0.0 && c < nbits) || ((fl & MLI_CU_TF_WHOLE_ONLY) && c != v) ||
+                ((fl & MLI_CU_TF_NEGATIVE_OUT) && v < 0.0)) {
+                left = (fl & MLI_CU_TF_OOR_MISSING) ? (int)(fl & MLI_CU_TF_DEFAULT_LEFT) : 0;
+            } else {
+                const long long ci = (long long)c;
+                const uint32_t word = MLI_LDG(&t.cat_bits[MLI_LDG(&nd->cat_offset) + (ci >> 5)]);
+                left = (int)((word >> (ci & 31)) & 1u);
+            }
+        } else if (t.compare == MLI_CU_LT_F32) {
+            left = (float)v < mli_cu_f32(MLI_LDG(&nd->threshold));
+        } else {
+            left = v <= MLI_LDG(&nd->threshold);
+        }
+        i = left ? MLI_LDG(&nd->left) : MLI_LDG(&nd->right);
+    }
+}
+
+/* The compact walk: depth steps, i += 1 (left) or the right offset; a leaf (threshold
+ * NaN, offset 0) keeps i where it is. */
+template <typename S>
+__host__ __device__ __forceinline__ int32_t mli_cu_walk_compact(const mli__tnode *nodes, int32_t depth,
+                                                                const mli_cu_row<S> &xr) {
+    int32_t i = 0;
+    for (int32_t d = 0; d < depth; ++d) {
+#ifdef __CUDA_ARCH__
+        const uint2 raw = __ldg((const uint2 *)(nodes + i)); /* one 8-byte load (8-byte aligned) */
+        const float thr = __uint_as_float(raw.x);
+        const uint32_t fr = raw.y;
+#else
+        const float thr = nodes[i].thr;
+        const uint32_t fr = nodes[i].fr;
+#endif
+        const float x = mli_cu_f32(xr.at((long long)(fr & 0xffffu)));
+        i += x < thr ? 1 : (int32_t)(fr >> 16);
+    }
+    return i;
+}
+
+/* Whether the compact walk may take this row. */
+template <typename S>
+__host__ __device__ __forceinline__ bool mli_cu_row_is_compact(const mli__cuda_trees &t, const mli_cu_row<S> &xr,
+                                                               bool check_f32) {
+    if (!t.fast)
+        return false;
+    bool ok = true;
+    for (long long c = 0; c < t.n_features; ++c) {
+        const double v = xr.at(c);
+        ok &= !isnan(v);
+        if (check_f32)
+            ok &= (double)mli_cu_f32(v) == v;
+    }
+    return ok;
+}
+
+/* The row's scores into sc[0 .. n_out). ONE: one score column and one value per leaf,
+ * summed in a register. */
+template <typename S, bool ONE>
+__host__ __device__ __forceinline__ void mli_cu_score_row(const mli__cuda_trees &t, const mli_cu_row<S> &xr,
+                                                          bool f64, bool force_generic, double *sc) {
+    const bool compact = !force_generic && mli_cu_row_is_compact(t, xr, t.needs_f64 && f64);
+    double acc = 0.0;
+    if (!ONE)
+        for (long long k = 0; k < t.n_out; ++k)
+            sc[k] = 0.0;
+    for (int32_t tr = 0; tr < t.n_trees; ++tr) {
+        const long long start = MLI_LDG(&t.tree_start[tr]);
+        const double *vals;
+        long long g;
+        if (compact) {
+            g = start + mli_cu_walk_compact(t.fast + start, MLI_LDG(&t.depth[tr]), xr);
+            vals = t.fast_value;
+        } else {
+            g = start + mli_cu_walk_generic(t, start, xr);
+            vals = t.value;
+        }
+        if (ONE) {
+            acc += MLI_LDG(&vals[g]);
+        } else if (t.leaf_width == 1) {
+            sc[t.tree_out ? MLI_LDG(&t.tree_out[tr]) : 0] += MLI_LDG(&vals[g]);
+        } else {
+            for (long long k = 0; k < t.leaf_width; ++k)
+                sc[k] += MLI_LDG(&vals[g * t.leaf_width + k]);
+        }
+    }
+    if (ONE)
+        sc[0] = acc;
+    for (long long k = 0; k < t.n_out; ++k) {
+        double v = sc[k];
+        if (t.mean)
+            v /= (double)t.n_trees;
+        if (t.base)
+            v += MLI_LDG(&t.base[k]);
+        sc[k] = v;
+    }
+}
+
+#endif
