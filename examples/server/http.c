@@ -5,6 +5,7 @@
  * so that one not delivering a complete request in time can be closed (http_reap). */
 #include "http.h"
 
+#include "images.h"
 #include "protocol.h"
 #include "server.h"
 
@@ -398,7 +399,7 @@ static enum MHD_Result v1_model(struct server *s, struct MHD_Connection *conn, s
     int status = 200;
     if (predict) {
         struct proto_call *call = NULL;
-        status = proto_predict_parse(m, rq->body ? rq->body : "", rq->len, 1, &call, &out);
+        status = proto_predict_parse(m, rq->body ? rq->body : "", rq->len, 1, NULL, &call, &out);
         return status == 200 ? run_call(s, conn, rq, m, call) : release_and_send(s, conn, rq, m, status, out);
     } else {
         out = cJSON_CreateObject();
@@ -409,17 +410,40 @@ static enum MHD_Result v1_model(struct server *s, struct MHD_Connection *conn, s
     return send_json(s, conn, rq, status, out, NULL);
 }
 
+/* A JPEG body: Content-Type image/jpeg, or any body that starts with FF D8 FF (JSON cannot). */
+static int is_jpeg_request(struct MHD_Connection *conn, const struct request *rq)
+{
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ct) {
+        while (*ct == ' ' || *ct == '\t')
+            ct++;
+        static const char *const types[] = {"image/jpeg", "image/jpg", "image/pjpeg"};
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+            size_t n = strlen(types[i]);
+            if (strncasecmp(ct, types[i], n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
+                return 1;
+        }
+    }
+    return image_sniff(rq->body, rq->len);
+}
+
 static enum MHD_Result predict(struct server *s, struct MHD_Connection *conn, struct request *rq)
 {
     /* ?model=NAME picks the model; else the first name in sorted order, its latest version */
     const char *name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "model");
+    /* ?proba[=true|1|false|0]; "" for a bare ?proba */
+    const char *proba = NULL;
+    if (MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "proba", 5, &proba, NULL) == MHD_YES && !proba)
+        proba = "";
     enum MHD_Result r = MHD_NO;
     struct model_ref *m = find_model(s, conn, rq, name, name ? strlen(name) : 0, NULL, 0, &r);
     if (!m)
         return r;
     cJSON *out = NULL;
     struct proto_call *call = NULL;
-    int status = proto_predict_parse(m, rq->body ? rq->body : "", rq->len, 0, &call, &out);
+    const char *body = rq->body ? rq->body : "";
+    int status = is_jpeg_request(conn, rq) ? proto_predict_jpeg(m, body, rq->len, proba, &call, &out)
+                                           : proto_predict_parse(m, body, rq->len, 0, proba, &call, &out);
     return status == 200 ? run_call(s, conn, rq, m, call) : release_and_send(s, conn, rq, m, status, out);
 }
 

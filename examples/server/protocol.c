@@ -2,6 +2,7 @@
 #include "protocol.h"
 
 #include "binary.h"
+#include "images.h"
 #include "registry.h"
 
 #include <errno.h>
@@ -12,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ERRLEN 256
+#define ERRLEN 512
 
 cJSON *proto_error(const char *fmt, ...)
 {
@@ -239,11 +240,30 @@ static cJSON *proba_json(const struct model_ref *m, const double *p, int64_t row
 }
 
 /* ---- POST /predict and V1 ------------------------------------------------------------------ */
-int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v1, struct proto_call **call,
-                        cJSON **out)
+/* ?proba=: *out = 1 or 0, left alone when absent; -1 for another value. */
+static int query_bool(const char *v, int *out, char *err)
+{
+    if (!v)
+        return 0;
+    if (!*v || strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+        *out = 1;
+    } else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0) {
+        *out = 0;
+    } else {
+        snprintf(err, ERRLEN, "query parameter proba: expected true, false, 1 or 0, got '%.40s'", v);
+        return -1;
+    }
+    return 0;
+}
+
+int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v1, const char *query_proba,
+                        struct proto_call **call, cJSON **out)
 {
     char err[ERRLEN];
     *call = NULL;
+    int qproba = 0;
+    if (query_bool(query_proba, &qproba, err) != 0)
+        return fail(out, 400, err);
     cJSON *root = parse_object(body, len, err);
     if (!root)
         return fail(out, 400, err);
@@ -261,7 +281,7 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
         snprintf(err, ERRLEN, "proba: expected true or false");
         goto bad;
     }
-    c->proba = proba_item && cJSON_IsTrue(proba_item);
+    c->proba = proba_item ? cJSON_IsTrue(proba_item) : qproba;
     if (c->proba && !m->has_proba) {
         snprintf(err, ERRLEN, "proba: this model has no predict_proba");
         goto bad;
@@ -295,6 +315,38 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
 bad:
     proto_call_free(c);
     return fail(out, status, err);
+}
+
+int proto_predict_jpeg(struct model_ref *m, const char *body, size_t len, const char *query_proba,
+                       struct proto_call **call, cJSON **out)
+{
+    char err[ERRLEN];
+    *call = NULL;
+    int proba = 0;
+    if (query_bool(query_proba, &proba, err) != 0)
+        return fail(out, 400, err);
+    if (proba && !m->has_proba)
+        return fail(out, 400, "proba: this model has no predict_proba");
+    const unsigned char *jpeg = (const unsigned char *)body;
+    float *x = NULL;
+    int status = image_rows(m, &jpeg, &len, 1, "JPEG body", &x, err, ERRLEN);
+    if (status != 0)
+        return fail(out, status, err);
+    struct proto_call *c = new_call(m, NULL, err);
+    if (!c) {
+        free(x);
+        return fail(out, 500, err);
+    }
+    c->xf = x;
+    c->rows = 1;
+    c->single = 1;
+    c->proba = proba;
+    if (add_job(c, PRED_PREDICT, err) != 0 || (proba && add_job(c, PRED_PROBA, err) != 0)) {
+        proto_call_free(c);
+        return fail(out, 500, err);
+    }
+    *call = c;
+    return 200;
 }
 
 static int finish_predict(const struct proto_call *c, cJSON **out)
@@ -351,7 +403,9 @@ cJSON *proto_v2_model_metadata(const struct model_ref *m, const long *versions, 
     }
     cJSON_AddStringToObject(o, "platform", "mlinfer");
     cJSON *inputs = cJSON_AddArrayToObject(o, "inputs");
-    cJSON_AddItemToArray(inputs, tensor_meta("input", "FP32", -1, m->n_features));
+    /* an image model takes JPEG bytes, one image per element (it also takes its float rows) */
+    cJSON_AddItemToArray(inputs, m->has_image ? tensor_meta("input", "BYTES", -1, 0)
+                                              : tensor_meta("input", "FP32", -1, m->n_features));
     cJSON *outputs = cJSON_AddArrayToObject(o, "outputs");
     cJSON_AddItemToArray(outputs, tensor_meta("predict", predict_datatype(m), -1,
                                               !m->is_classifier && m->n_outputs > 1 ? m->n_outputs : 0));
@@ -424,9 +478,165 @@ static int binary_input(const cJSON *bds, const char *name, const char *datatype
     return 0;
 }
 
-/* The input tensor into in->x (and in->xf for FP32) and in->rows. */
+/* Counts the strings of nested `data` (*n) and stores them in dst while there is room. */
+static int collect_strings(const cJSON *data, const cJSON **dst, int64_t cap, int64_t *n, const char *name, char *err)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, data)
+    {
+        if (cJSON_IsArray(v)) {
+            if (collect_strings(v, dst, cap, n, name, err) != 0)
+                return -1;
+            continue;
+        }
+        if (!cJSON_IsString(v)) {
+            snprintf(err, ERRLEN, "input '%s' data[%lld]: expected a base64 string (a JPEG image)", name,
+                     (long long)*n);
+            return -1;
+        }
+        if (*n < cap)
+            dst[*n] = v;
+        ++*n;
+    }
+    return 0;
+}
+
+/* The JPEGs of a binary BYTES input: per element a 4-byte little-endian length and the bytes. */
+static int binary_jpegs(const cJSON *bds, const char *name, const struct v2_binary *bin, int64_t n,
+                        const unsigned char **jpegs, size_t *sizes, char *err)
+{
+    if (!cJSON_IsNumber(bds) || bds->valuedouble < 0 || bds->valuedouble != floor(bds->valuedouble)) {
+        snprintf(err, ERRLEN, "input '%s': parameters.binary_data_size: expected a non-negative integer", name);
+        return -1;
+    }
+    if (!bin->has_header) {
+        snprintf(err, ERRLEN, "input '%s': binary_data_size needs the Inference-Header-Content-Length header", name);
+        return -1;
+    }
+    if ((double)bin->len != bds->valuedouble) {
+        snprintf(err, ERRLEN, "the request has %zu bytes of binary data after the JSON header, its inputs "
+                 "declare %.0f", bin->len, bds->valuedouble);
+        return -1;
+    }
+    size_t off = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (bin->len - off < 4) {
+            snprintf(err, ERRLEN, "input '%s': binary BYTES element %lld: the data ends at byte %zu, before its "
+                     "4-byte length (shape [%lld])", name, (long long)i, off, (long long)n);
+            return -1;
+        }
+        const unsigned char *p = bin->p + off;
+        size_t len = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+        off += 4;
+        if (len > bin->len - off) {
+            snprintf(err, ERRLEN, "input '%s': binary BYTES element %lld declares %zu bytes, %zu left", name,
+                     (long long)i, len, bin->len - off);
+            return -1;
+        }
+        jpegs[i] = bin->p + off;
+        sizes[i] = len;
+        off += len;
+    }
+    if (off != bin->len) {
+        snprintf(err, ERRLEN, "input '%s': %zu bytes of binary data follow its %lld BYTES elements", name,
+                 bin->len - off, (long long)n);
+        return -1;
+    }
+    return 0;
+}
+
+/* A BYTES input: one JPEG per element, shape [n] or [n, 1]; binary data, or JSON "data" of
+ * base64 strings. The images become in->xf through the model's image stage. */
+static int parse_v2_images(const struct model_ref *m, const char *name, const cJSON *shape, const cJSON *data,
+                           const cJSON *bds, const struct v2_binary *bin, struct proto_call *in, char *err,
+                           int *status)
+{
+    if (!m->has_image) {
+        snprintf(err, ERRLEN, "input '%s': datatype BYTES takes JPEG images, but model '%s' has no image stage: "
+                 "it takes shape [-1, %lld] FP32, FP64, INT32 or INT64", name, m->name, (long long)m->n_features);
+        return -1;
+    }
+    int ndim = cJSON_GetArraySize(shape);
+    const cJSON *d0 = cJSON_GetArrayItem(shape, 0), *d1 = cJSON_GetArrayItem(shape, 1);
+    if ((ndim != 1 && ndim != 2) || !cJSON_IsNumber(d0) || d0->valuedouble < 1 || d0->valuedouble > 1e9 ||
+        d0->valuedouble != floor(d0->valuedouble) || (ndim == 2 && (!cJSON_IsNumber(d1) || d1->valuedouble != 1))) {
+        snprintf(err, ERRLEN, "input '%s': BYTES (JPEG images) expected shape [n] or [n, 1], n >= 1", name);
+        return -1;
+    }
+    int64_t n = (int64_t)d0->valuedouble, found = 0;
+    if (bds && (uint64_t)n > bin->len / 4) { /* every element takes at least 4 bytes */
+        snprintf(err, ERRLEN, "input '%s': shape [%lld] needs at least %lld bytes of binary data (a 4-byte length "
+                 "per element), the request has %zu", name, (long long)n, (long long)n * 4, bin->len);
+        return -1;
+    }
+    if (!bds && collect_strings(data, NULL, 0, &found, name, err) != 0)
+        return -1;
+    if (!bds && found != n) {
+        snprintf(err, ERRLEN, "input '%s': data holds %lld strings, shape needs %lld", name, (long long)found,
+                 (long long)n);
+        return -1;
+    }
+    const unsigned char **jpegs = malloc((size_t)n * sizeof *jpegs);
+    size_t *sizes = malloc((size_t)n * sizeof *sizes);
+    const cJSON **strs = bds ? NULL : malloc((size_t)n * sizeof *strs);
+    unsigned char *decoded = NULL;
+    int rc = -1;
+    *status = 500;
+    if (!jpegs || !sizes || (!bds && !strs)) {
+        snprintf(err, ERRLEN, "out of memory for %lld images", (long long)n);
+        goto done;
+    }
+    *status = 400;
+    if (bds) {
+        if (binary_jpegs(bds, name, bin, n, jpegs, sizes, err) != 0)
+            goto done;
+    } else {
+        found = 0;
+        collect_strings(data, strs, n, &found, name, err);
+        size_t room = 0;
+        for (int64_t i = 0; i < n; i++)
+            room += strlen(strs[i]->valuestring) / 4 * 3 + 3;
+        if (!(decoded = malloc(room))) {
+            *status = 500;
+            snprintf(err, ERRLEN, "out of memory for %lld images", (long long)n);
+            goto done;
+        }
+        size_t off = 0;
+        for (int64_t i = 0; i < n; i++) {
+            char why[128];
+            const char *s = strs[i]->valuestring;
+            long long len = base64_decode(s, strlen(s), decoded + off, why, sizeof why);
+            if (len < 0) {
+                snprintf(err, ERRLEN, "input '%s' data[%lld]: %s (BYTES images in JSON are base64)", name,
+                         (long long)i, why);
+                goto done;
+            }
+            jpegs[i] = decoded + off;
+            sizes[i] = (size_t)len;
+            off += strlen(s) / 4 * 3 + 3;
+        }
+    }
+    char what[300];
+    snprintf(what, sizeof what, "input '%s'", name);
+    int st = image_rows(m, jpegs, sizes, n, what, &in->xf, err, ERRLEN);
+    if (st != 0) {
+        *status = st;
+        goto done;
+    }
+    in->rows = n;
+    rc = 0;
+done:
+    free(jpegs);
+    free(sizes);
+    free(strs);
+    free(decoded);
+    return rc;
+}
+
+/* The input tensor into in->x (and in->xf for FP32) and in->rows; for a BYTES input the
+ * images' rows into in->xf. *status is the HTTP status of a failure (400 unless set). */
 static int parse_v2_input(const struct model_ref *m, const cJSON *root, const struct v2_binary *bin,
-                          struct proto_call *in, char *err)
+                          struct proto_call *in, char *err, int *status)
 {
     const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(root, "inputs");
     if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) != 1) {
@@ -444,9 +654,10 @@ static int parse_v2_input(const struct model_ref *m, const cJSON *root, const st
     }
     const char *d = dt->valuestring;
     int fp32 = strcmp(d, "FP32") == 0, integral = strcmp(d, "INT32") == 0 || strcmp(d, "INT64") == 0;
-    if (!fp32 && !integral && strcmp(d, "FP64") != 0) {
-        snprintf(err, ERRLEN, "input '%s': unsupported datatype '%s' (use FP32, FP64, INT32 or INT64)",
-                 name->valuestring, d);
+    int bytes = strcmp(d, "BYTES") == 0;
+    if (!fp32 && !integral && !bytes && strcmp(d, "FP64") != 0) {
+        snprintf(err, ERRLEN, "input '%s': unsupported datatype '%s' (use FP32, FP64, INT32 or INT64%s)",
+                 name->valuestring, d, m->has_image ? ", or BYTES for JPEG images" : "");
         return -1;
     }
     const cJSON *bds = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "parameters"),
@@ -461,6 +672,8 @@ static int parse_v2_input(const struct model_ref *m, const cJSON *root, const st
                  "declares parameters.binary_data_size", bin->len);
         return -1;
     }
+    if (bytes)
+        return parse_v2_images(m, name->valuestring, shape, data, bds, bin, in, err, status);
     int ndim = cJSON_GetArraySize(shape);
     double dims[2] = {0, 0};
     for (int i = 0; i < ndim && i < 2; i++) {
@@ -471,8 +684,9 @@ static int parse_v2_input(const struct model_ref *m, const cJSON *root, const st
              (ndim == 2 && dims[0] >= 1 && dims[0] <= 1e9 && dims[0] == floor(dims[0]) &&
               dims[1] == (double)m->n_features);
     if (!ok) {
-        snprintf(err, ERRLEN, "input '%s': expected shape [-1, %lld] (%lld features)", name->valuestring,
-                 (long long)m->n_features, (long long)m->n_features);
+        snprintf(err, ERRLEN, "input '%s': expected shape [-1, %lld] (%lld features)%s", name->valuestring,
+                 (long long)m->n_features, (long long)m->n_features,
+                 m->has_image ? ", or datatype BYTES with shape [n] for n JPEG images" : "");
         return -1;
     }
     in->rows = ndim == 1 ? 1 : (int64_t)dims[0];
@@ -625,7 +839,7 @@ int proto_v2_parse(struct model_ref *m, const struct v2_body *body, struct proto
         snprintf(err, ERRLEN, "id: expected a string");
         goto bad;
     }
-    if (parse_v2_input(m, root, &bin_in, c, err) != 0 ||
+    if (parse_v2_input(m, root, &bin_in, c, err, &status) != 0 ||
         parse_v2_outputs(m, root, c->order, c->binary, &c->n_out, err) != 0)
         goto bad;
     status = 500;

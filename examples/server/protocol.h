@@ -40,9 +40,16 @@ struct proto_call {
  * freed). Returns 200 with *call set, its jobs ready to run, or an error status with *out
  * set to the error body.
  *   POST /predict: {"features": [...], "proba"?: bool} or {"instances": [[...], ...], "proba"?};
- *   POST /v1/models/{m}:predict (v1 = 1): {"instances": [[...], ...]} -> {"predictions": [...]}. */
-int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v1, struct proto_call **call,
-                        cJSON **out);
+ *   POST /v1/models/{m}:predict (v1 = 1): {"instances": [[...], ...]} -> {"predictions": [...]}.
+ * `query_proba` is /predict's ?proba= query parameter (NULL when absent, "" without a value):
+ * true, 1, false or 0; the body's "proba" wins over it. */
+int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v1, const char *query_proba,
+                        struct proto_call **call, cJSON **out);
+/* POST /predict with a JPEG body (Content-Type image/jpeg, or a body starting FF D8 FF): one
+ * image through the model's image stage -> {"prediction": ...} (+ "probabilities" with
+ * ?proba=true), as for {"features": [...]}. */
+int proto_predict_jpeg(struct model_ref *m, const char *body, size_t len, const char *query_proba,
+                       struct proto_call **call, cJSON **out);
 /* POST /v2/models/{m}[/versions/{v}]/infer. */
 int proto_v2_parse(struct model_ref *m, const struct v2_body *body, struct proto_call **call, cJSON **out);
 /* After every job has run: the response body (200, or 500 naming a failed model call). A V2

@@ -89,7 +89,17 @@ static struct model_ref *load_checked(const char *path, char *err, size_t errlen
     ref->n_classes = ref->is_classifier ? mli_model_n_classes(model) : 0;
     ref->has_proba = ref->is_classifier && mli_model_has_proba(model);
     ref->string_labels = ref->is_classifier && mli_model_labels_are_strings(model);
+    ref->has_image = mli_model_has_image(model);
     atomic_init(&ref->refs, 1);
+    int64_t tensor_len = 0;
+    if (ref->has_image && (mli_model_image_spec(model, &ref->image) != MLI_OK ||
+                           mli_image_spec_tensor_len(&ref->image, &tensor_len) != MLI_OK ||
+                           tensor_len != ref->n_features)) {
+        snprintf(err, errlen, "image stage unusable (tensor of %lld floats for %lld features): %s",
+                 (long long)tensor_len, (long long)mli_model_n_features(model), mli_last_error());
+        model_ref_release(ref);
+        return NULL;
+    }
 
     if (ref->n_features <= 0 || ref->n_features > (1 << 24) || ref->n_outputs <= 0 ||
         (ref->is_classifier && (ref->n_classes < 2 || ref->n_outputs != 1))) {
@@ -142,9 +152,9 @@ int registry_load(struct registry *r, const struct logger *lg, struct metrics *m
     model_ref_release(old);
     metrics_load(m, 1);
     log_event(lg, LOG_INFO, "model_loaded",
-              "model:s version:i path:s reason:s features:i outputs:i classes:i seconds:d", r->name,
+              "model:s version:i path:s reason:s features:i outputs:i classes:i image:b seconds:d", r->name,
               (long long)r->version, r->path, reason, (long long)ref->n_features, (long long)ref->n_outputs,
-              (long long)ref->n_classes, secs);
+              (long long)ref->n_classes, ref->has_image, secs);
     return 0;
 }
 
