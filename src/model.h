@@ -71,6 +71,11 @@ struct mli_model {
 mli_status mli__model_array(mli_model *m, const char *name, int dtype, int64_t count, int optional, const void **out);
 mli_status mli__model_meta_int(const mli_model *m, const char *key, int64_t lo, int64_t hi, int64_t *out);
 mli_status mli__model_meta_str(const mli_model *m, const char *key, const char **out);
+
+/* One row's outputs `what` (0 predict, 1 proba, 2 decision, 3 raw) from its scores: sf
+ * (float32, the dense stages) or, when sf is NULL, sd (float64, a tree stage); n_raw
+ * values either way. The one head of every predict path, CPU or GPU (src/predict.c). */
+void mli__head_row(const mli_model *m, int what, const float *sf, const double *sd, double *out);
 /* Reads the image stage `stage.<i>.*` into m->image (src/image/stage.c). */
 mli_status mli__image_stage_build(mli_model *m, int i);
 

@@ -121,7 +121,7 @@ static double sigmoid(double s) { return 1.0 / (1.0 + exp(-s)); }
 static double clip1(double s) { return s < -1.0 ? -1.0 : s > 1.0 ? 1.0 : s; }
 
 /* One row's outputs from its scores (sf, or sd when sf is NULL). */
-static void head_row(const mli_model *m, int what, const float *sf, const double *sd, double *out) {
+void mli__head_row(const mli_model *m, int what, const float *sf, const double *sd, double *out) {
     int64_t k = m->n_raw;
     if (m->head == MLI__HEAD_ISOLATION && what != MLI_OUT_RAW) {
         double dec = -exp2(-SCORE(0) / m->iso_norm) - m->iso_offset;
@@ -202,13 +202,13 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
             mli__trees_scores(m->trees, j->kt, (const char *)j->x + (size_t)(r * j->ldx) * es, j->f64, j->ldx, nb,
                               scores, ts);
             for (int64_t i = 0; i < nb; ++i)
-                head_row(m, j->what, NULL, scores + i * m->n_raw, j->out + (r + i) * j->out_cols);
+                mli__head_row(m, j->what, NULL, scores + i * m->n_raw, j->out + (r + i) * j->out_cols);
             continue;
         }
         float *buf[2] = {scratch, (float *)scratch + block * m->width_max};
         const float *scores = forward(j, r, nb, buf, &ld);
         for (int64_t i = 0; i < nb; ++i)
-            head_row(m, j->what, scores + i * ld, NULL, j->out + (r + i) * j->out_cols);
+            mli__head_row(m, j->what, scores + i * ld, NULL, j->out + (r + i) * j->out_cols);
     }
 }
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cuda/cuda_kernels.h"
-#include "cuda_head.h"
+#include "model.h"
 #include "cuda_internal.h"
 #include "cuda_trees.h"
 #include "model.h"
@@ -355,7 +355,7 @@ static mli_status run_chunk(job *j, int64_t r0, int64_t nb) {
         return st;
     double *o = j->flags & MLI_CUDA_OUT_DEVICE ? j->hout : j->out + r0 * j->cols;
     for (int64_t i = 0; i < nb; ++i)
-        mli__cuda_head_row(m, j->what, dm->has_trees ? NULL : (const float *)j->hscores + i * nraw,
+        mli__head_row(m, j->what, dm->has_trees ? NULL : (const float *)j->hscores + i * nraw,
                            dm->has_trees ? (const double *)j->hscores + i * nraw : NULL, o + i * j->cols);
     if (j->flags & MLI_CUDA_OUT_DEVICE)
         return cuda_check(cudaMemcpyAsync(j->out + r0 * j->cols, j->hout, sizeof(double) * (size_t)(nb * j->cols),

@@ -4,7 +4,7 @@
  * a split, one float32 step either side, NaN, zeros, categories in and out of range), and
  * the host head is reachable.
  *
- *   test_cuda_models host    no GPU needed: the host head of src/cuda/cuda_head.c over the
+ *   test_cuda_models host    no GPU needed: the shared head (mli__head_row) over the
  *                            CPU's raw scores gives the CPU's outputs bit for bit, and the
  *                            GPU tree kernel's row code (kernels/cuda/tree_row.cuh, run on
  *                            the host by mli__cuda_trees_scores_host over the same node
@@ -23,7 +23,7 @@
 #include <pthread.h>
 
 #include "cuda_testutil.h"
-#include "cuda/cuda_head.h"
+#include "model.h"
 #include "cuda/cuda_trees.h"
 #include "model.h"
 
@@ -138,7 +138,7 @@ static void test_head_matches_cpu(void **state) {
                                                    mli_model_decision_function, mli_model_predict_raw};
             assert_int_equal(fns[what](m, x, MLI_F64, rows, nf, want, rows * cols), MLI_OK);
             for (int64_t r = 0; r < rows; ++r) {
-                mli__cuda_head_row(m, what, m->trees ? NULL : rawf + r * nraw, m->trees ? raw + r * nraw : NULL, got);
+                mli__head_row(m, what, m->trees ? NULL : rawf + r * nraw, m->trees ? raw + r * nraw : NULL, got);
                 if (memcmp(got, want + r * cols, sizeof(double) * (size_t)cols) != 0)
                     fail_msg("%s %s row %lld: the host head gives %.17g, the CPU %.17g", golden[i], what_name[what],
                              (long long)r, got[0], want[r * cols]);
