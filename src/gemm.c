@@ -13,7 +13,7 @@
 #define MLI_GEMM_SMALL_M 8
 
 /* Checks one operand: `rows` x `cols` stored row-major with leading dimension `ld`. */
-static mli_status check_matrix(const char *fn, const char *name, const char *ldname, const void *p, int64_t rows,
+mli_status mli__check_matrix(const char *fn, const char *name, const char *ldname, const void *p, int64_t rows,
                                int64_t cols, int64_t ld) {
     if (rows == 0 || cols == 0)
         return MLI_OK; /* nothing is read or written: NULL and any ld are fine */
@@ -31,7 +31,7 @@ static mli_status check_matrix(const char *fn, const char *name, const char *ldn
     return MLI_OK;
 }
 
-static mli_status check_dims(const char *fn, int64_t m, int64_t n, int64_t k) {
+mli_status mli__check_dims(const char *fn, int64_t m, int64_t n, int64_t k) {
     const char *bad = m < 0 ? "m" : n < 0 ? "n" : k < 0 ? "k" : NULL;
     if (bad)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is negative (m=%lld, n=%lld, k=%lld)", fn, bad,
@@ -121,12 +121,12 @@ mli_status mli_sgemm(mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n,
     if (trans_b != MLI_NO_TRANS && trans_b != MLI_TRANS)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: trans_b (%d) is neither MLI_NO_TRANS nor MLI_TRANS", fn,
                          (int)trans_b);
-    if ((st = check_dims(fn, m, n, k)) != MLI_OK)
+    if ((st = mli__check_dims(fn, m, n, k)) != MLI_OK)
         return st;
     int ta = trans_a == MLI_TRANS, tb = trans_b == MLI_TRANS;
-    if ((st = check_matrix(fn, "A", "lda", a, ta ? k : m, ta ? m : k, lda)) != MLI_OK ||
-        (st = check_matrix(fn, "B", "ldb", b, tb ? n : k, tb ? k : n, ldb)) != MLI_OK ||
-        (st = check_matrix(fn, "C", "ldc", c, m, n, ldc)) != MLI_OK)
+    if ((st = mli__check_matrix(fn, "A", "lda", a, ta ? k : m, ta ? m : k, lda)) != MLI_OK ||
+        (st = mli__check_matrix(fn, "B", "ldb", b, tb ? n : k, tb ? k : n, ldb)) != MLI_OK ||
+        (st = mli__check_matrix(fn, "C", "ldc", c, m, n, ldc)) != MLI_OK)
         return st;
     const mli__kernels *kt = mli__get_kernels();
     if (!kt)
@@ -155,9 +155,10 @@ mli_status mli_sgemm_bias_act(int64_t m, int64_t n, int64_t k, const float *a, i
     mli_status st;
     if ((unsigned)act >= MLI__ACT_COUNT)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: act (%d) is not an mli_act value", fn, (int)act);
-    if ((st = check_dims(fn, m, n, k)) != MLI_OK || (st = check_matrix(fn, "A", "lda", a, m, k, lda)) != MLI_OK ||
-        (st = check_matrix(fn, "B", "ldb", b, k, n, ldb)) != MLI_OK ||
-        (st = check_matrix(fn, "C", "ldc", c, m, n, ldc)) != MLI_OK)
+    if ((st = mli__check_dims(fn, m, n, k)) != MLI_OK ||
+        (st = mli__check_matrix(fn, "A", "lda", a, m, k, lda)) != MLI_OK ||
+        (st = mli__check_matrix(fn, "B", "ldb", b, k, n, ldb)) != MLI_OK ||
+        (st = mli__check_matrix(fn, "C", "ldc", c, m, n, ldc)) != MLI_OK)
         return st;
     if (!bias && n > 0 && m > 0 && act == MLI_ACT_IDENTITY && k > 0)
         return mli_sgemm(MLI_NO_TRANS, MLI_NO_TRANS, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);

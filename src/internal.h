@@ -27,6 +27,12 @@ const mli__kernels *mli__get_kernels(void);
 void mli__dense(const mli__kernels *kt, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
                 int64_t ldb, int trans_b, const float *bias, int act, float *c, int64_t ldc);
 
+/* Argument checks shared by the host and device GEMMs (src/gemm.c): one operand of `rows`
+ * x `cols` row-major with leading dimension `ld` (names for the message), and m, n, k. */
+mli_status mli__check_matrix(const char *fn, const char *name, const char *ldname, const void *p, int64_t rows,
+                             int64_t cols, int64_t ld);
+mli_status mli__check_dims(const char *fn, int64_t m, int64_t n, int64_t k);
+
 /* Threads the library may use for one call (>= 1). */
 int mli__num_threads(void);
 

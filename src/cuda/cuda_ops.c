@@ -6,32 +6,6 @@
 #include "cuda/cuda_kernels.h"
 #include "cuda_internal.h"
 
-static mli_status check_matrix(const char *fn, const char *name, const char *ldname, const void *p, int64_t rows,
-                               int64_t cols, int64_t ld) {
-    if (rows == 0 || cols == 0)
-        return MLI_OK;
-    if (!p)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is NULL but holds %lld x %lld elements", fn, name,
-                         (long long)rows, (long long)cols);
-    if (ld < cols)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s (%lld) is smaller than %lld, the row length of %s", fn,
-                         ldname, (long long)ld, (long long)cols, name);
-    int64_t extent, bytes;
-    if (!mli__mul_ok(rows - 1, ld, &extent) || __builtin_add_overflow(extent, cols, &extent) ||
-        !mli__mul_ok(extent, (int64_t)sizeof(float), &bytes))
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s spans more memory than can be addressed (%lld rows, %s %lld)",
-                         fn, name, (long long)rows, ldname, (long long)ld);
-    return MLI_OK;
-}
-
-static mli_status check_dims(const char *fn, int64_t m, int64_t n, int64_t k) {
-    const char *bad = m < 0 ? "m" : n < 0 ? "n" : k < 0 ? "k" : NULL;
-    if (bad)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is negative (m=%lld, n=%lld, k=%lld)", fn, bad,
-                         (long long)m, (long long)n, (long long)k);
-    return MLI_OK;
-}
-
 static mli_status launched(const char *fn, const char *what, int err) {
     return err == 0 ? MLI_OK : mli__cuda_fail(fn, what, (cudaError_t)err);
 }
@@ -66,12 +40,12 @@ mli_status mli_cuda_sgemm(mli_cuda_stream *stream, mli_trans trans_a, mli_trans 
     if (trans_b != MLI_NO_TRANS && trans_b != MLI_TRANS)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: trans_b (%d) is neither MLI_NO_TRANS nor MLI_TRANS", fn,
                          (int)trans_b);
-    if ((st = check_dims(fn, m, n, k)) != MLI_OK)
+    if ((st = mli__check_dims(fn, m, n, k)) != MLI_OK)
         return st;
     int ta = trans_a == MLI_TRANS, tb = trans_b == MLI_TRANS;
-    if ((st = check_matrix(fn, "A", "lda", a, ta ? k : m, ta ? m : k, lda)) != MLI_OK ||
-        (st = check_matrix(fn, "B", "ldb", b, tb ? n : k, tb ? k : n, ldb)) != MLI_OK ||
-        (st = check_matrix(fn, "C", "ldc", c, m, n, ldc)) != MLI_OK)
+    if ((st = mli__check_matrix(fn, "A", "lda", a, ta ? k : m, ta ? m : k, lda)) != MLI_OK ||
+        (st = mli__check_matrix(fn, "B", "ldb", b, tb ? n : k, tb ? k : n, ldb)) != MLI_OK ||
+        (st = mli__check_matrix(fn, "C", "ldc", c, m, n, ldc)) != MLI_OK)
         return st;
     mli_cuda_stream *s;
     int prev;
@@ -144,9 +118,10 @@ mli_status mli_cuda_sgemm_bias_act(mli_cuda_stream *stream, int64_t m, int64_t n
     mli_status st;
     if ((unsigned)act >= MLI__ACT_COUNT)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: act (%d) is not an mli_act value", fn, (int)act);
-    if ((st = check_dims(fn, m, n, k)) != MLI_OK || (st = check_matrix(fn, "A", "lda", a, m, k, lda)) != MLI_OK ||
-        (st = check_matrix(fn, "B", "ldb", b, k, n, ldb)) != MLI_OK ||
-        (st = check_matrix(fn, "C", "ldc", c, m, n, ldc)) != MLI_OK)
+    if ((st = mli__check_dims(fn, m, n, k)) != MLI_OK ||
+        (st = mli__check_matrix(fn, "A", "lda", a, m, k, lda)) != MLI_OK ||
+        (st = mli__check_matrix(fn, "B", "ldb", b, k, n, ldb)) != MLI_OK ||
+        (st = mli__check_matrix(fn, "C", "ldc", c, m, n, ldc)) != MLI_OK)
         return st;
     mli_cuda_stream *s;
     int prev;
