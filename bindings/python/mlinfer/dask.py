@@ -1,0 +1,66 @@
+"""Batch scoring on Dask: mlinfer.dask.predict for dask.dataframe (docs/BATCH.md).
+
+    scores = mlinfer.dask.predict(ddf, "model.json", output="proba", feature_columns=cols)
+    ddf.assign(prediction=mlinfer.dask.predict(ddf, "model.mli"))
+
+The model is loaded here, so a missing or corrupt file fails on the client. Its .mli bytes
+enter the task graph once (one shared key, not a copy per partition) and each worker
+process loads them once; every partition is scored in whole-array calls. Nulls are missing
+values (NaN), as in mlinfer.spark and mlinfer.ray. Dask is imported only when called.
+"""
+from __future__ import annotations
+
+from ._batch import _cached_model, _check_output, _frame_matrix, _model_bytes, _model_key, _score
+
+
+def _score_partition(pdf, data: bytes, key: str, output: str, feature_columns, columns, threads):
+    import pandas as pd
+    model = _cached_model(data, key)
+    if threads is not None:
+        from . import get_num_threads, set_num_threads
+        if get_num_threads() != threads:
+            set_num_threads(threads)
+    X = _frame_matrix(pdf, model.n_features_in_, feature_columns, True)
+    out = _score(model, X, output)
+    if columns is None:
+        return pd.Series(out, index=pdf.index, name=output)
+    return pd.DataFrame(out.reshape(len(pdf), -1), index=pdf.index, columns=columns)
+
+
+def predict(df, model, output: str = "prediction", feature_columns=None, threads: int | None = None):
+    """Score a dask DataFrame partition by partition with an mlinfer model.
+
+    model: a path (.mli, XGBoost JSON/UBJSON, LightGBM text), its bytes, or a loaded
+    mlinfer.Model. output: "prediction" -> a Series named "prediction"; "proba" -> a
+    DataFrame with one column per class ("proba_<class>"); "margin" -> a Series ("margin"),
+    or a DataFrame ("margin_<k>") for models with several raw scores. feature_columns: the
+    columns in the model's feature order (None: every column, in order). threads: library
+    threads per worker process (None leaves the library's setting; with a threaded Dask
+    scheduler keep threads x scheduler threads within the cores)."""
+    import numpy as np
+    import dask
+    data, loaded = _model_bytes(model)
+    _check_output(loaded, output)
+    n = loaded.n_features_in_
+    names = list(df.columns) if feature_columns is None else list(feature_columns)
+    if len(names) != n:
+        raise ValueError(f"{len(names)} feature columns given, but the model expects {n}")
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise ValueError(f"feature columns {missing} are not in the DataFrame")
+    empty = _score(loaded, np.zeros((1, n)), output)  # the output's dtype and width
+    columns = None
+    if output == "proba":
+        columns = [f"proba_{c}" for c in loaded.classes_]
+    elif empty.ndim == 2 and empty.shape[1] > 1:
+        columns = [f"{output}_{k}" for k in range(empty.shape[1])]
+    elif empty.ndim == 2:
+        empty = empty.reshape(-1)
+    import pandas as pd
+    if columns is None:
+        meta = pd.Series(empty[:0], name=output)
+    else:
+        meta = pd.DataFrame(empty[:0].reshape(0, len(columns)), columns=columns)
+    shared = dask.delayed(data, pure=True)  # one graph key for every partition
+    return df.map_partitions(_score_partition, shared, _model_key(data), output, names, columns, threads,
+                             meta=meta, align_dataframes=False)

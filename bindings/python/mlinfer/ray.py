@@ -1,0 +1,92 @@
+"""Batch scoring on Ray Data: mlinfer.ray.Predictor for Dataset.map_batches (docs/BATCH.md).
+
+    kwargs = mlinfer.ray.predictor_kwargs("model.json", output="proba")   # loads and checks, here
+    ds.map_batches(mlinfer.ray.Predictor, fn_constructor_kwargs=kwargs, concurrency=2, batch_format="numpy")
+
+Each actor loads the model once (from .mli bytes, never a pickle of the model) and scores
+whole batches. predictor_kwargs loads the model on the driver, so a missing or corrupt file
+fails there with the loader's message; it puts the .mli bytes in Ray's object store once
+for all actors. Ray is imported only when needed: `import mlinfer` never needs it.
+
+Null semantics as in mlinfer.spark: a missing value (NaN, or a null in a pandas column) is
+scored as missing; a non-numeric column is an error.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._batch import _cached_model, _check_output, _frame_matrix, _model_bytes, _model_key, _score
+
+_COLUMN = {"prediction": "prediction", "proba": "proba", "margin": "margin"}
+
+
+def predictor_kwargs(model, output: str = "prediction", feature_columns=None, threads: int | None = None) -> dict:
+    """fn_constructor_kwargs for Predictor, validated on the driver: the model is loaded here
+    (missing / corrupt files raise now), `output` and the feature-column count are checked,
+    and the .mli bytes go to Ray's object store once (when Ray is initialised)."""
+    data, loaded = _model_bytes(model)
+    _check_output(loaded, output)
+    if feature_columns is not None and len(feature_columns) != loaded.n_features_in_:
+        raise ValueError(f"{len(feature_columns)} feature columns given, but the model expects "
+                         f"{loaded.n_features_in_}")
+    ref = data
+    try:
+        import ray
+        if ray.is_initialized():
+            ref = ray.put(data)
+    except ImportError:
+        pass
+    return {"model": ref, "output": output, "feature_columns": None if feature_columns is None else
+            list(feature_columns), "threads": threads}
+
+
+class Predictor:
+    """A callable class for `ds.map_batches(Predictor, fn_constructor_kwargs=..., concurrency=N)`:
+    adds a `prediction` (output="prediction"), `proba` (a 2-D array / a column of arrays) or
+    `margin` column to each batch (batch_format "numpy" or "pandas").
+
+    model: a path, .mli / XGBoost / LightGBM bytes, a Ray ObjectRef to such bytes, or (for
+    use in-process) a loaded mlinfer.Model. feature_columns: the columns in the model's
+    feature order; None means every column of the batch, in order -- or, when the batch has a
+    single 2-D (tensor) column, that column. threads: library threads per actor (default:
+    the actor's num_cpus share, 1 unless map_batches is given num_cpus)."""
+
+    def __init__(self, model, output: str = "prediction", feature_columns=None, threads: int | None = None):
+        try:
+            import ray
+            if isinstance(model, ray.ObjectRef):
+                model = ray.get(model)
+        except ImportError:
+            pass
+        data, loaded = _model_bytes(model)
+        _check_output(loaded, output)
+        self.model = _cached_model(data, _model_key(data))
+        self.output = output
+        self.column = _COLUMN[output]
+        self.feature_columns = None if feature_columns is None else list(feature_columns)
+        n = self.model.n_features_in_
+        if self.feature_columns is not None and len(self.feature_columns) != n:
+            raise ValueError(f"{len(self.feature_columns)} feature columns given, but the model expects {n}")
+        if threads is None:
+            threads = 1
+            try:
+                import ray
+                if ray.is_initialized():
+                    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+                    threads = max(1, int(cpus or 1))
+            except Exception:
+                pass
+        from . import set_num_threads
+        set_num_threads(int(threads))
+
+    def __call__(self, batch):
+        is_pandas = hasattr(batch, "columns") and hasattr(batch, "iloc")
+        X = _frame_matrix(batch, self.model.n_features_in_, self.feature_columns, is_pandas, exclude=(self.column,))
+        out = _score(self.model, X, self.output)
+        if is_pandas:
+            batch = batch.copy()
+            batch[self.column] = list(out) if out.ndim == 2 else out
+        else:
+            batch = dict(batch)
+            batch[self.column] = out
+        return batch
