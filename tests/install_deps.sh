@@ -4,14 +4,17 @@
 # (build-ci/venv) from PyPI for the Python suites: numpy, scikit-learn, pytest; fastapi and
 # httpx (the FastAPI example); kubernetes-validate (the deployment manifests);
 # tritonclient[http] (a real Open Inference Protocol client for the server); xgboost-cpu
-# and lightgbm (the tree importers are checked against the frameworks themselves).
+# and lightgbm (the tree importers are checked against the frameworks themselves);
+# pyspark (with Debian's default JRE), ray[data], dask[dataframe] and pyarrow (the batch
+# scoring integrations run on a local Spark, a local Ray and Dask).
 # Sourced by tests/run_all.sh; sets MLI_PYTHON to the venv's interpreter. With
 # MLI_DEPS_PYTHON=0 only the apt packages are installed (enough to build and serve).
 set -euo pipefail
 
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _apt_packages=(cmake gcc g++ make libc6-dev pkg-config binutils libopenblas-dev zlib1g-dev libcmocka-dev
-    libmicrohttpd-dev libcjson-dev libturbojpeg0-dev haproxy wrk prometheus python3 python3-venv python3-pip)
+    libmicrohttpd-dev libcjson-dev libturbojpeg0-dev haproxy wrk prometheus default-jre-headless python3 python3-venv
+    python3-pip)
 
 _installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
@@ -51,8 +54,8 @@ fi
 # xgboost-cpu: XGBoost's CPU-only wheel, without the CUDA/NCCL wheels of `xgboost`.
 # pillow: the JPEG decoding reference for the image tests.
 _pip_packages=(numpy scikit-learn pytest fastapi httpx kubernetes-validate "tritonclient[http]" xgboost-cpu lightgbm
-    "pandas<3" pillow)
-if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest, fastapi, httpx, kubernetes_validate, tritonclient.http, xgboost, lightgbm, pandas, PIL" 2>/dev/null; then
+    "pandas<3" pillow pyarrow pyspark "ray[data]" "dask[dataframe]")
+if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest, fastapi, httpx, kubernetes_validate, tritonclient.http, xgboost, lightgbm, pandas, PIL, pyarrow, pyspark, ray.data, dask.dataframe" 2>/dev/null; then
     echo "==> pip install ${_pip_packages[*]} (into $_venv)"
     "$_venv/bin/python" -m pip install -q --disable-pip-version-check "${_pip_packages[@]}"
 fi
