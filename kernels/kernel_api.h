@@ -49,17 +49,21 @@ typedef void (*mli__bias_act_fn)(float *y, const float *bias, int64_t n, int act
 typedef void (*mli__softmax_fn)(const float *x, float *y, int64_t cols);
 
 /* A node of the compact tree form (src/tree.h): go left (to the next node) iff
- * x[fr & 0xffff] < thr, else jump fr >> 16 nodes ahead; a leaf has thr = NaN and a zero
- * jump, so it is absorbing. */
+ * x[fr & 0x7fff] < thr, or x is NaN and bit 15 (MLI__TN_NAN_LEFT) is set; else jump
+ * fr >> 16 nodes ahead. A leaf has thr = NaN, bit 15 clear and a zero jump, so it is
+ * absorbing. For any non-NaN x the bit changes nothing, so walks over blocks without NaN
+ * may ignore it (after masking the feature). */
 typedef struct mli__tnode {
     float thr;
     uint32_t fr;
 } mli__tnode;
+#define MLI__TN_FEATURE 0x7fffu
+#define MLI__TN_NAN_LEFT 0x8000u
 
 /* Walks `n_trees` compact trees (tree t starts at nodes + start[t] and has depth[t]) for
- * `nb` rows of x (float32, row-major, leading dimension ldx, no NaN). With `value` NULL
- * it writes each row's final node index, relative to its tree's start, to
- * leaf[t * nb + r]. Otherwise (trees with one value per leaf) it adds the leaf's value,
+ * `nb` rows of x (float32, row-major, leading dimension ldx; NaN only when `nan` is set).
+ * With `value` NULL it writes each row's final node index, relative to its tree's start,
+ * to leaf[t * nb + r]. Otherwise (trees with one value per leaf) it adds the leaf's value,
  * value[start[t] + index], to acc[r * ld_acc + (col ? col[t] : 0)], tree by tree in
  * order for each row, so the float64 sums are the same whichever walk ran. */
 /* The top levels of one compact tree (up to MLI__TOP_LEVELS, and no deeper than the
@@ -68,12 +72,13 @@ typedef struct mli__tnode {
  * that sit higher up, and for each position on the level below, the compact index (from
  * the tree's start) where the walk continues. A level of 2^d nodes is a small table, so
  * vector walks step through these levels with permutes and gather only the feature
- * values. */
+ * values. featnan is feat with the node's MLI__TN_NAN_LEFT bit, for walks over NaN. */
 #define MLI__TOP_LEVELS 7
 typedef struct mli__ttop {
     float thr[128];
     int32_t feat[128];
     int32_t next[128];
+    int32_t featnan[128];
     int32_t levels;
     int32_t pad_[15];
 } mli__ttop;
@@ -84,6 +89,7 @@ typedef struct mli__tree_walk {
     const int64_t *start;
     const int32_t *depth;
     int32_t n_trees;
+    int nan; /* x may hold NaN: follow each node's MLI__TN_NAN_LEFT */
     const float *x;
     int64_t ldx, nb;
     int32_t *leaf;

@@ -37,10 +37,11 @@ typedef struct mli__trees {
     int64_t n_cat_words;
     int32_t max_depth;
     /* The compact form, NULL when the model cannot use it (categorical or zero-missing
-     * nodes, more than 65536 features or nodes in one tree, an infinite `<=` threshold):
-     * every tree in pre-order with the left child next to its parent; node i holds a
-     * float32 threshold t (go left iff float32(x) < t) and feature | right_offset << 16.
-     * Leaves have t = NaN and offset 0, so a walk that reaches one stays there. */
+     * nodes, more than 32768 features or 65536 nodes in one tree, an infinite `<=`
+     * threshold): every tree in pre-order with the left child next to its parent; node i
+     * holds a float32 threshold t (go left iff float32(x) < t) and feature |
+     * nan_left << 15 | right_offset << 16 (kernel_api.h, mli__tnode). Leaves have t = NaN
+     * and offset 0, so a walk that reaches one stays there. */
     struct mli__tnode *fast;
     double *fast_value;    /* leaf values in compact order, n_nodes x leaf_width */
     int32_t *depth;        /* per tree */

@@ -142,6 +142,12 @@ static int compact_tree(mli__trees *t, int32_t tr, int32_t *pos, int32_t *stack)
         double thr = t->threshold[s + i];
         nd->thr = t->compare == MLI__CMP_LT_F32 ? to_f32(thr) : le_to_lt(thr);
         nd->fr = (uint32_t)t->feature[s + i] | (uint32_t)off << 16;
+        /* Where a NaN goes: the default direction, or (NaN read as zero) where 0 goes,
+         * and 0 < nd->thr is exactly the node's rule for 0 in either comparison. */
+        uint8_t fl = t->flags[s + i];
+        int mode = (fl & MLI__TF_MISSING_MASK) >> 1;
+        if (mode == MLI__MISS_NAN ? (fl & MLI__TF_DEFAULT_LEFT) != 0 : 0.0f < nd->thr)
+            nd->fr |= MLI__TN_NAN_LEFT;
     }
     return 1;
 }
@@ -159,7 +165,8 @@ static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top) {
         int32_t i = at[p];
         if (i >= 0 && base[i].fr != 0) { /* an internal node (a leaf has offset 0) */
             top->thr[p] = base[i].thr;
-            top->feat[p] = (int32_t)(base[i].fr & 0xffffu);
+            top->feat[p] = (int32_t)(base[i].fr & MLI__TN_FEATURE);
+            top->featnan[p] = (int32_t)(base[i].fr & (MLI__TN_FEATURE | MLI__TN_NAN_LEFT));
             at[2 * p + 1] = i + 1;
             at[2 * p + 2] = i + (int32_t)(base[i].fr >> 16);
         } else { /* a leaf (or below one): always step right, carrying the leaf down */
@@ -271,7 +278,7 @@ mli_status mli__trees_build(mli_model *m, int si, mli__trees *t) {
         rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory checking %d trees", m->c.origin, t->n_trees);
         goto done;
     }
-    int fast_ok = widest <= 65536 && t->n_features <= 65536;
+    int fast_ok = widest <= 65536 && t->n_features <= (int64_t)MLI__TN_FEATURE + 1;
     for (int32_t tr = 0; tr < t->n_trees; ++tr) {
         if ((rc = check_tree(m, si, t, tr, parents, depth, &t->depth[tr])) != MLI_OK)
             goto done;

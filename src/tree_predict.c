@@ -5,9 +5,10 @@
  *   format (missing modes, categorical bitsets, float64 comparisons) one row and one tree
  *   at a time;
  * - the compact walk (kernels/<isa>/trees.c) over float32 `x < t` nodes, several rows or
- *   trees in lock-step, for blocks whose values the compact form represents exactly: no
- *   NaN (so no missing direction is needed) and, for `le_f64` models given float64
- *   input, every value exactly a float32.
+ *   trees in lock-step, for blocks whose values the compact form represents exactly: for
+ *   `le_f64` models given float64 input, every value exactly a float32 (or NaN). Each
+ *   compact node carries where a NaN goes; a block without NaN takes the kernels' faster
+ *   NaN-free variant.
  * The choice is made per block; MLI_TREE_STRATEGY=generic|scalar|simd overrides it
  * (read once) for tests and measurements. Leaves are summed in float64, tree by tree in
  * file order, whichever walk found them. */
@@ -121,18 +122,18 @@ size_t mli__trees_scratch(const mli__trees *t, int64_t nb) {
 }
 
 /* A float32 view of the block for the compact walk, or NULL when the block needs the
- * generic walk (a NaN, or a float64 value the float32 form would change). */
+ * generic walk (a float64 value the float32 form would change). *nan: the block holds a
+ * NaN. */
 static const float *compact_input(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb,
-                                  float *buf, int64_t *ld) {
+                                  float *buf, int64_t *ld, int *nan) {
     int64_t nf = t->n_features;
+    int any = 0;
     if (!f64) {
         const float *xf = x;
-        int bad = 0;
         for (int64_t r = 0; r < nb; ++r)
             for (int64_t c = 0; c < nf; ++c)
-                bad |= xf[r * ldx + c] != xf[r * ldx + c];
-        if (bad)
-            return NULL;
+                any |= xf[r * ldx + c] != xf[r * ldx + c];
+        *nan = any;
         if ((double)nb * (double)ldx < 2147483647.0) { /* the vector walks index rows in int32 */
             *ld = ldx;
             return xf;
@@ -148,12 +149,13 @@ static const float *compact_input(const mli__trees *t, const void *x, int f64, i
         for (int64_t c = 0; c < nf; ++c) {
             double v = xd[r * ldx + c];
             float f = f32_of(v);
-            bad |= v != v;
+            any |= v != v;
             if (t->needs_f64)
-                bad |= (double)f != v;
+                bad |= v == v && (double)f != v;
             buf[r * nf + c] = f;
         }
     *ld = nf;
+    *nan = any;
     return bad ? NULL : buf;
 }
 
@@ -163,10 +165,11 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
     int st = strategy();
     const float *xf = NULL;
     int64_t ld = 0;
+    int nan = 0;
     float *buf = scratch;
     int32_t *leaf = (int32_t *)(void *)((char *)scratch + align64(sizeof(float) * (size_t)(nb * t->n_features)));
     if (t->fast && st != MLI__TS_GENERIC)
-        xf = compact_input(t, x, f64, ldx, nb, buf, &ld);
+        xf = compact_input(t, x, f64, ldx, nb, buf, &ld, &nan);
     if (!xf) {
         scores_generic(t, x, f64, ldx, nb, scores);
     } else {
@@ -174,7 +177,7 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
         for (int32_t t0 = 0; t0 < t->n_trees; t0 += MLI_TREE_CHUNK) {
             int32_t n = t->n_trees - t0 < MLI_TREE_CHUNK ? t->n_trees - t0 : MLI_TREE_CHUNK;
             mli__tree_walk w = {.nodes = t->fast, .top = t->top + t0, .start = t->tree_start + t0, .depth = t->depth + t0, .n_trees = n,
-                                .x = xf, .ldx = ld, .nb = nb, .leaf = leaf};
+                                .nan = nan, .x = xf, .ldx = ld, .nb = nb, .leaf = leaf};
             if (t->leaf_width == 1) { /* the walk sums the leaves itself */
                 w.value = t->fast_value;
                 w.col = t->tree_out ? t->tree_out + t0 : NULL;

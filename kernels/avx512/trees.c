@@ -5,7 +5,9 @@
  * advance together to keep the gather units busy, and the top seven levels of each tree
  * come from small per-level tables (mli__ttop) through permutes rather than gathers. A batch's last rows fill a vector
  * by repeating its last row (their results are dropped). Batches under 16 rows walk 64
- * trees at once for each row instead. */
+ * trees at once for each row instead. Each walk comes in two forms: blocks without NaN
+ * ignore the nodes' NaN bit; blocks with NaN also send a NaN lane left where the node's
+ * MLI__TN_NAN_LEFT bit is set (two more mask operations per level). */
 #include <immintrin.h>
 
 #include "avx512/simd.h"
@@ -16,8 +18,10 @@
     do {                                                                                                 \
         __m512 thr_ = _mm512_i32gather_ps(idx##v, (const float *)base, 8);                               \
         __m512i fr_ = _mm512_i32gather_epi32(idx##v, (const int *)base + 1, 8);                          \
-        __m512 x_ = _mm512_i32gather_ps(_mm512_add_epi32(off##v, _mm512_and_si512(fr_, lo16)), x, 4);    \
+        __m512 x_ = _mm512_i32gather_ps(_mm512_add_epi32(off##v, _mm512_and_si512(fr_, fmask)), x, 4);   \
         __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                      \
+        if (nan)                                                                                         \
+            left_ |= _mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(fr_, nanbit), x_, x_, _CMP_UNORD_Q); \
         __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr_, 16), one);                 \
         idx##v = _mm512_add_epi32(idx##v, step_);                                                        \
         moved = _mm512_or_si512(moved, step_);                                                           \
@@ -72,20 +76,25 @@ static inline __m512i lut32(const int32_t *tab, __m512i q, int n) {
     do {                                                                                                 \
         __m512i q_ = _mm512_sub_epi32(idx##v, vbase);                                                    \
         __m512 thr_ = _mm512_castsi512_ps(lut32((const int32_t *)(const void *)(tp->thr + first), q_, len)); \
-        __m512i f_ = lut32(tp->feat + first, q_, len);                                                   \
-        __m512 x_ = _mm512_i32gather_ps(_mm512_add_epi32(off##v, f_), x, 4);                             \
+        __m512i f_ = lut32((nan ? tp->featnan : tp->feat) + first, q_, len);                             \
+        __m512 x_ = _mm512_i32gather_ps(_mm512_add_epi32(off##v, nan ? _mm512_and_si512(f_, fmask) : f_), x, 4); \
         __mmask16 right_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_NLT_UQ);                                    \
+        if (nan)                                                                                         \
+            right_ &= ~_mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(f_, nanbit), x_, x_, _CMP_UNORD_Q); \
         __m512i p_ = _mm512_add_epi32(_mm512_add_epi32(idx##v, idx##v), one);                            \
         idx##v = _mm512_mask_add_epi32(p_, right_, p_, one);                                             \
     } while (0)
 
 #define NEXT(v) idx##v = lut32(tp->next, _mm512_sub_epi32(idx##v, vbase), len)
 
-/* Rows r0 .. r0 + n - 1 (1 <= n <= 64) through tree t, in nv = ceil(n / 16) vectors. */
-static void walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0, int n) {
+/* Rows r0 .. r0 + n - 1 (1 <= n <= 64) through tree t, in nv = ceil(n / 16) vectors;
+ * `nan`: the rows may hold NaN (a constant in each instantiation below). */
+static inline __attribute__((always_inline)) void walk_rows_(const mli__tree_walk *w, int32_t t, int64_t r0, int n,
+                                                             const int nan) {
     const mli__tnode *base = w->nodes + w->start[t];
     const float *x = w->x + r0 * w->ldx;
-    const __m512i one = _mm512_set1_epi32(1), lo16 = _mm512_set1_epi32(0xffff);
+    const __m512i one = _mm512_set1_epi32(1), fmask = _mm512_set1_epi32(MLI__TN_FEATURE),
+                  nanbit = _mm512_set1_epi32(MLI__TN_NAN_LEFT);
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i last = _mm512_set1_epi32(n - 1), ld = _mm512_set1_epi32((int)w->ldx);
     int nv = (n + 15) / 16;
@@ -135,14 +144,19 @@ static void walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0, int n) {
     finish(w, t, r0 + 48, idx3, n - 48);
 }
 
+static void walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0, int n) { walk_rows_(w, t, r0, n, 0); }
+static void walk_rows_nan(const mli__tree_walk *w, int32_t t, int64_t r0, int n) { walk_rows_(w, t, r0, n, 1); }
+
 /* One row through trees t0 .. t0 + 16 * nv - 1 (nv <= 4 vectors of 16 trees): the lanes
  * are trees, the node indices absolute (tree start + position). */
 #define TSTEP(v)                                                                                         \
     do {                                                                                                 \
         __m512 thr_ = _mm512_i32gather_ps(idx##v, (const float *)w->nodes, 8);                           \
         __m512i fr_ = _mm512_i32gather_epi32(idx##v, (const int *)w->nodes + 1, 8);                      \
-        __m512 x_ = _mm512_i32gather_ps(_mm512_and_si512(fr_, lo16), xr, 4);                             \
+        __m512 x_ = _mm512_i32gather_ps(_mm512_and_si512(fr_, fmask), xr, 4);                            \
         __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                      \
+        if (nan)                                                                                         \
+            left_ |= _mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(fr_, nanbit), x_, x_, _CMP_UNORD_Q); \
         __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr_, 16), one);                 \
         idx##v = _mm512_add_epi32(idx##v, step_);                                                        \
         moved = _mm512_or_si512(moved, step_);                                                           \
@@ -154,9 +168,11 @@ static __m512i tree_starts(const mli__tree_walk *w, int32_t t0) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
-static void walk_trees64(const mli__tree_walk *w, int64_t r, int32_t t0) {
+static inline __attribute__((always_inline)) void walk_trees64_(const mli__tree_walk *w, int64_t r, int32_t t0,
+                                                                const int nan) {
     const float *xr = w->x + r * w->ldx;
-    const __m512i one = _mm512_set1_epi32(1), lo16 = _mm512_set1_epi32(0xffff);
+    const __m512i one = _mm512_set1_epi32(1), fmask = _mm512_set1_epi32(MLI__TN_FEATURE),
+                  nanbit = _mm512_set1_epi32(MLI__TN_NAN_LEFT);
     __m512i s0 = tree_starts(w, t0), s1 = tree_starts(w, t0 + 16), s2 = tree_starts(w, t0 + 32),
             s3 = tree_starts(w, t0 + 48);
     __m512i idx0 = s0, idx1 = s1, idx2 = s2, idx3 = s3;
@@ -181,20 +197,32 @@ static void walk_trees64(const mli__tree_walk *w, int64_t r, int32_t t0) {
         mli__walk_finish(w, t0 + k, r, &tmp[k], 1);
 }
 
+static void walk_trees64(const mli__tree_walk *w, int64_t r, int32_t t0) { walk_trees64_(w, r, t0, 0); }
+static void walk_trees64_nan(const mli__tree_walk *w, int64_t r, int32_t t0) { walk_trees64_(w, r, t0, 1); }
+
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
     if (w->nb < 16) {
         /* Few rows: vectors over trees. Node indices are absolute here, so the node
          * array must be addressable with int32 indices. */
         int32_t n64 = w->start[w->n_trees] < 2147483647 ? w->n_trees & ~63 : 0;
         for (int64_t r = 0; r < w->nb; ++r) {
-            for (int32_t t = 0; t < n64; t += 64)
-                walk_trees64(w, r, t);
+            for (int32_t t = 0; t < n64; t += 64) {
+                if (w->nan)
+                    walk_trees64_nan(w, r, t);
+                else
+                    walk_trees64(w, r, t);
+            }
             for (int32_t t = n64; t < w->n_trees; t += MLI_WALK_LANES)
                 mli__walk_trees(w, r, t, w->n_trees - t < MLI_WALK_LANES ? (int)(w->n_trees - t) : MLI_WALK_LANES);
         }
         return;
     }
     for (int32_t t = 0; t < w->n_trees; ++t)
-        for (int64_t r = 0; r < w->nb; r += 64)
-            walk_rows(w, t, r, w->nb - r < 64 ? (int)(w->nb - r) : 64);
+        for (int64_t r = 0; r < w->nb; r += 64) {
+            int n = w->nb - r < 64 ? (int)(w->nb - r) : 64;
+            if (w->nan)
+                walk_rows_nan(w, t, r, n);
+            else
+                walk_rows(w, t, r, n);
+        }
 }

@@ -101,8 +101,8 @@ __host__ __device__ __forceinline__ int32_t mli_cu_walk_generic(const mli__cuda_
     }
 }
 
-/* The compact walk: depth steps, i += 1 (left) or the right offset; a leaf (threshold
- * NaN, offset 0) keeps i where it is. */
+/* The compact walk: depth steps, i += 1 (left) or the right offset; a NaN goes where the
+ * node's NaN bit says; a leaf (threshold NaN, bit clear, offset 0) keeps i where it is. */
 template <typename S>
 __host__ __device__ __forceinline__ int32_t mli_cu_walk_compact(const mli__tnode *nodes, int32_t depth,
                                                                 const mli_cu_row<S> &xr) {
@@ -116,8 +116,9 @@ __host__ __device__ __forceinline__ int32_t mli_cu_walk_compact(const mli__tnode
         const float thr = nodes[i].thr;
         const uint32_t fr = nodes[i].fr;
 #endif
-        const float x = mli_cu_f32(xr.at((long long)(fr & 0xffffu)));
-        i += x < thr ? 1 : (int32_t)(fr >> 16);
+        const float x = mli_cu_f32(xr.at((long long)(fr & MLI__TN_FEATURE)));
+        const bool left = x < thr || (x != x && (fr & MLI__TN_NAN_LEFT) != 0u); /* kernel_api.h */
+        i += left ? 1 : (int32_t)(fr >> 16);
     }
     return i;
 }
@@ -128,12 +129,12 @@ __host__ __device__ __forceinline__ bool mli_cu_row_is_compact(const mli__cuda_t
                                                                bool check_f32) {
     if (!t.fast)
         return false;
+    if (!check_f32) /* NaN is fine: the compact nodes carry its direction */
+        return true;
     bool ok = true;
     for (long long c = 0; c < t.n_features; ++c) {
         const double v = xr.at(c);
-        ok &= !isnan(v);
-        if (check_f32)
-            ok &= (double)mli_cu_f32(v) == v;
+        ok &= isnan(v) || (double)mli_cu_f32(v) == v;
     }
     return ok;
 }

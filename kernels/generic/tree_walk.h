@@ -7,7 +7,8 @@
  * several independent chains in lock-step instead: 8 rows through one tree for blocks of
  * rows, 8 trees for one row when there are fewer rows than that. The step is a select,
  * not a branch, and a group stops early once every chain sits on a leaf (absorbing:
- * threshold NaN, offset 0). */
+ * threshold NaN, offset 0). Blocks with NaN (w->nan) take a variant that honours each
+ * node's NaN direction. */
 #ifndef MLI_TREE_WALK_H
 #define MLI_TREE_WALK_H
 
@@ -15,13 +16,19 @@
 
 #define MLI_WALK_LANES 8
 
-/* The step from a node: +1 (left) or +offset (right). Written with a mask rather than a
- * conditional so that it compiles to straight-line code: a branch here mispredicts on
- * about half the nodes of real data. */
-static inline int32_t mli__walk_step(const mli__tnode *nd, const float *xr) {
-    float v = xr[nd->fr & 0xffffu];
-    int32_t right = -(int32_t)!(v < nd->thr); /* all ones when going right */
-    return 1 + (((int32_t)(nd->fr >> 16) - 1) & right);
+/* The step from a node: +1 (left) or +offset (right). Written with masks rather than
+ * conditionals so that it compiles to straight-line code: a branch here mispredicts on
+ * about half the nodes of real data. With `nan` (a constant in each instantiation) a NaN
+ * goes where the node's MLI__TN_NAN_LEFT bit says (a leaf's bit is clear, so a leaf
+ * stays a leaf); without it the rows hold no NaN and the bit is ignored. */
+static inline int32_t mli__walk_step(const mli__tnode *nd, const float *xr, const int nan) {
+    uint32_t fr = nd->fr;
+    float v = xr[fr & MLI__TN_FEATURE];
+    int32_t left = v < nd->thr;
+    if (nan)
+        left |= (v != v) & (int32_t)((fr >> 15) & 1u);
+    int32_t right = left - 1; /* all ones when going right */
+    return 1 + (((int32_t)(fr >> 16) - 1) & right);
 }
 
 /* Records where rows r0 .. r0 + n - 1 ended in tree t (see mli__tree_walk). */
@@ -39,7 +46,8 @@ static inline void mli__walk_finish(const mli__tree_walk *w, int32_t t, int64_t 
 }
 
 /* Rows [r0, r0 + n) (n <= 8) through tree `t`. */
-static inline void mli__walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0, int n) {
+static inline __attribute__((always_inline)) void mli__walk_rows_(const mli__tree_walk *w, int32_t t, int64_t r0,
+                                                                  int n, const int nan) {
     const mli__tnode *base = w->nodes + w->start[t];
     const float *xr[MLI_WALK_LANES];
     int32_t idx[MLI_WALK_LANES] = {0};
@@ -49,7 +57,7 @@ static inline void mli__walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0
         for (int32_t d = 0; d < w->depth[t]; ++d) {
             int32_t moved = 0;
             for (int k = 0; k < MLI_WALK_LANES; ++k) {
-                int32_t s = mli__walk_step(base + idx[k], xr[k]);
+                int32_t s = mli__walk_step(base + idx[k], xr[k], nan);
                 idx[k] += s;
                 moved |= s;
             }
@@ -60,7 +68,7 @@ static inline void mli__walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0
         for (int32_t d = 0; d < w->depth[t]; ++d) {
             int32_t moved = 0;
             for (int k = 0; k < n; ++k) {
-                int32_t s = mli__walk_step(base + idx[k], xr[k]);
+                int32_t s = mli__walk_step(base + idx[k], xr[k], nan);
                 idx[k] += s;
                 moved |= s;
             }
@@ -71,8 +79,16 @@ static inline void mli__walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0
     mli__walk_finish(w, t, r0, idx, n);
 }
 
+static inline void mli__walk_rows(const mli__tree_walk *w, int32_t t, int64_t r0, int n) {
+    if (w->nan)
+        mli__walk_rows_(w, t, r0, n, 1);
+    else
+        mli__walk_rows_(w, t, r0, n, 0);
+}
+
 /* One row `r` through trees [t0, t0 + n) (n <= 8). */
-static inline void mli__walk_trees(const mli__tree_walk *w, int64_t r, int32_t t0, int n) {
+static inline __attribute__((always_inline)) void mli__walk_trees_(const mli__tree_walk *w, int64_t r, int32_t t0,
+                                                                   int n, const int nan) {
     const mli__tnode *base[MLI_WALK_LANES];
     int32_t idx[MLI_WALK_LANES] = {0}, depth = 0;
     const float *xr = w->x + r * w->ldx;
@@ -83,7 +99,7 @@ static inline void mli__walk_trees(const mli__tree_walk *w, int64_t r, int32_t t
     for (int32_t d = 0; d < depth; ++d) {
         int32_t moved = 0;
         for (int k = 0; k < n; ++k) {
-            int32_t s = mli__walk_step(base[k] + idx[k], xr);
+            int32_t s = mli__walk_step(base[k] + idx[k], xr, nan);
             idx[k] += s;
             moved |= s;
         }
@@ -92,6 +108,13 @@ static inline void mli__walk_trees(const mli__tree_walk *w, int64_t r, int32_t t
     }
     for (int k = 0; k < n; ++k) /* in tree order, so the sums match the other walks */
         mli__walk_finish(w, t0 + k, r, &idx[k], 1);
+}
+
+static inline void mli__walk_trees(const mli__tree_walk *w, int64_t r, int32_t t0, int n) {
+    if (w->nan)
+        mli__walk_trees_(w, r, t0, n, 1);
+    else
+        mli__walk_trees_(w, r, t0, n, 0);
 }
 
 /* The whole walk with the portable code: rows r0.. of every tree. */
