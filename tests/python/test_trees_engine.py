@@ -225,6 +225,8 @@ for k in data.files:
     raw, leaves = T.lib_raw_apply(m, data[k])
     out[k + "_raw"] = raw
     out[k + "_leaves"] = leaves
+    # one row at a time: the few-rows walks (trees in lock-step), NaN rows included
+    out[k + "_raw1"] = np.concatenate([T.lib_raw_apply(m, data[k][i:i + 1])[0] for i in range(len(data[k]))])
 np.savez(sys.argv[4], **out)
 """
 
@@ -242,6 +244,11 @@ def rows_for(rng, trees, n_features, n_rows, compare):
                       float(np.nextafter(w, np.inf)), float(np.nextafter(w, -np.inf))]
     cands = np.array(cands, np.float64)
     X = cands[rng.integers(len(cands), size=(n_rows, n_features))]
+    # the specials (NaN above all) as often as one value in six, however many thresholds
+    # the trees have: big ensembles would otherwise almost never draw them
+    pick = rng.random(X.shape) < 1 / 6
+    X[pick] = np.array(specials)[rng.integers(len(specials), size=int(pick.sum()))]
+    X[rng.random(X.shape) < 0.08] = np.nan  # about 4 rows in 10 hold a NaN
     X[: n_rows // 4] = rng.normal(size=(n_rows // 4, n_features)) * 3  # plain data, no NaN: the fast walks
     X[n_rows // 4: n_rows // 2] = X[: n_rows // 4].astype(np.float32)
     return X
@@ -254,6 +261,9 @@ CASES = [
     ("le_f64_multiclass", "le_f64", "sum", 3, 1, 0, 6, 36, True),
     ("le_f64_categorical", "le_f64", "sum", 1, 1, 3, 5, 70, False),
     ("lt_f32_deep", "lt_f32", "sum", 1, 1, 0, 12, 20, False),
+    # 64 trees and more: the 64-trees-per-row vector walk for small batches
+    ("lt_f32_forest130", "lt_f32", "sum", 1, 1, 0, 6, 130, True),
+    ("le_f32_forest70", "le_f32", "mean", 1, 1, 0, 8, 70, False),
 ]
 
 
@@ -315,6 +325,8 @@ def test_every_walk_reaches_the_reference_leaf(cases, strategy, isa, tmp_path):
             assert bad.size == 0, f"{name}/{kind}: {len(bad)} leaves differ, first at row, tree {bad[0]}"
             np.testing.assert_allclose(got[f"{kind}_raw"], ref_raw, rtol=1e-12, atol=1e-12,
                                        err_msg=f"{name}/{kind} ({strategy}, {isa})")
+            np.testing.assert_allclose(got[f"{kind}_raw1"], ref_raw, rtol=1e-12, atol=1e-12,
+                                       err_msg=f"{name}/{kind} row by row ({strategy}, {isa})")
 
 
 def _available_isas():
