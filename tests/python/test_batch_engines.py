@@ -260,6 +260,9 @@ def test_ray_tensor_column_multiclass_and_forest(ray_rt, data, models):
     np.testing.assert_array_equal(P, mlinfer.load(path).predict_proba(Xo))
     np.testing.assert_allclose(P, ref.predict_proba(Xo), rtol=0, atol=TOL)
     fpath, forest = models["forest"]
+    # plain constructor kwargs (a path; each actor reads it) and keep_columns
+    out = _ray_map(ray_rt, ds, {"model": fpath, "keep_columns": []}, "numpy")
+    assert list(out.columns) == ["prediction"] and len(out) == N_ROWS
     out = _ray_map(ray_rt, ds, mlinfer.ray.predictor_kwargs(fpath), "numpy")
     Xo = np.stack(out["data"].to_numpy())
     np.testing.assert_array_equal(out["prediction"].to_numpy(), mlinfer.load(fpath).predict(Xo))

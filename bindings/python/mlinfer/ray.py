@@ -20,7 +20,8 @@ from ._batch import _cached_model, _check_output, _frame_matrix, _model_bytes, _
 _COLUMN = {"prediction": "prediction", "proba": "proba", "margin": "margin"}
 
 
-def predictor_kwargs(model, output: str = "prediction", feature_columns=None, threads: int | None = None) -> dict:
+def predictor_kwargs(model, output: str = "prediction", feature_columns=None, threads: int | None = None,
+                     keep_columns=None) -> dict:
     """fn_constructor_kwargs for Predictor, validated on the driver: the model is loaded here
     (missing / corrupt files raise now), `output` and the feature-column count are checked,
     and the .mli bytes go to Ray's object store once (when Ray is initialised)."""
@@ -37,7 +38,8 @@ def predictor_kwargs(model, output: str = "prediction", feature_columns=None, th
     except ImportError:
         pass
     return {"model": ref, "output": output, "feature_columns": None if feature_columns is None else
-            list(feature_columns), "threads": threads}
+            list(feature_columns), "threads": threads,
+            "keep_columns": None if keep_columns is None else list(keep_columns)}
 
 
 class Predictor:
@@ -49,9 +51,12 @@ class Predictor:
     use in-process) a loaded mlinfer.Model. feature_columns: the columns in the model's
     feature order; None means every column of the batch, in order -- or, when the batch has a
     single 2-D (tensor) column, that column. threads: library threads per actor (default:
-    the actor's num_cpus share, 1 unless map_batches is given num_cpus)."""
+    the actor's num_cpus share, 1 unless map_batches is given num_cpus). keep_columns: the
+    batch columns returned beside the scores (None: all of them; ["id"]: just the key, so
+    the features are not carried on to the writer)."""
 
-    def __init__(self, model, output: str = "prediction", feature_columns=None, threads: int | None = None):
+    def __init__(self, model, output: str = "prediction", feature_columns=None, threads: int | None = None,
+                 keep_columns=None):
         try:
             import ray
             if isinstance(model, ray.ObjectRef):
@@ -64,6 +69,7 @@ class Predictor:
         self.output = output
         self.column = _COLUMN[output]
         self.feature_columns = None if feature_columns is None else list(feature_columns)
+        self.keep_columns = None if keep_columns is None else list(keep_columns)
         n = self.model.n_features_in_
         if self.feature_columns is not None and len(self.feature_columns) != n:
             raise ValueError(f"{len(self.feature_columns)} feature columns given, but the model expects {n}")
@@ -83,10 +89,15 @@ class Predictor:
         is_pandas = hasattr(batch, "columns") and hasattr(batch, "iloc")
         X = _frame_matrix(batch, self.model.n_features_in_, self.feature_columns, is_pandas, exclude=(self.column,))
         out = _score(self.model, X, self.output)
+        keep = self.keep_columns
+        if keep is not None:
+            missing = [c for c in keep if c not in (batch.columns if is_pandas else batch)]
+            if missing:
+                raise ValueError(f"keep_columns {missing} are not in the batch")
         if is_pandas:
-            batch = batch.copy()
+            batch = batch.copy() if keep is None else batch[keep].copy()
             batch[self.column] = list(out) if out.ndim == 2 else out
         else:
-            batch = dict(batch)
+            batch = dict(batch) if keep is None else {c: batch[c] for c in keep}
             batch[self.column] = out
         return batch
