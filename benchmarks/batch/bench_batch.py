@@ -175,19 +175,23 @@ def run_ray(ray, kind, mli, peer, data, out, mode):
     return time.perf_counter() - t
 
 
+def _predictor(kind, mli, peer, mode, threads):
+    """predict(X) of mlinfer (the .mli) or of the framework (its own file), on `threads`."""
+    if mode == "mlinfer":
+        import mlinfer
+        mlinfer.set_num_threads(threads)
+        return mlinfer.load(mli).predict
+    with open(peer, "rb") as fh:
+        return _peer_predict(kind, fh.read(), threads)
+
+
 def run_local(kind, mli, peer, data, out, mode, threads=2):
     import pyarrow as pa
     import pyarrow.dataset as pds
     import pyarrow.parquet as pq
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
-    if mode == "mlinfer":
-        import mlinfer
-        mlinfer.set_num_threads(threads)
-        predict = mlinfer.load(mli).predict
-    else:
-        with open(peer, "rb") as fh:
-            predict = _peer_predict(kind, fh.read(), threads)
+    predict = _predictor(kind, mli, peer, mode, threads)
     t = time.perf_counter()
     for k, frag in enumerate(pds.dataset(data, format="parquet").get_fragments()):
         table = frag.to_table(columns=["id"] + ex.FEATURES)
@@ -199,13 +203,7 @@ def run_local(kind, mli, peer, data, out, mode, threads=2):
 
 
 def run_memory(kind, mli, peer, X, mode, threads=2):
-    if mode == "mlinfer":
-        import mlinfer
-        mlinfer.set_num_threads(threads)
-        predict = mlinfer.load(mli).predict
-    else:
-        with open(peer, "rb") as fh:
-            predict = _peer_predict(kind, fh.read(), threads)
+    predict = _predictor(kind, mli, peer, mode, threads)
     predict(X[:1000])
     times = []
     for _ in range(3):
