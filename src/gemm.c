@@ -111,9 +111,8 @@ static mli_status run_small(const char *fn, mli__gemm_args *g) {
     return MLI_OK;
 }
 
-mli_status mli_sgemm(mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-    static const char fn[] = "mli_sgemm";
+mli_status mli__check_sgemm(const char *fn, mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n, int64_t k,
+                            const void *a, int64_t lda, const void *b, int64_t ldb, const void *c, int64_t ldc) {
     mli_status st;
     if (trans_a != MLI_NO_TRANS && trans_a != MLI_TRANS)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: trans_a (%d) is neither MLI_NO_TRANS nor MLI_TRANS", fn,
@@ -125,9 +124,18 @@ mli_status mli_sgemm(mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n,
         return st;
     int ta = trans_a == MLI_TRANS, tb = trans_b == MLI_TRANS;
     if ((st = mli__check_matrix(fn, "A", "lda", a, ta ? k : m, ta ? m : k, lda)) != MLI_OK ||
-        (st = mli__check_matrix(fn, "B", "ldb", b, tb ? n : k, tb ? k : n, ldb)) != MLI_OK ||
-        (st = mli__check_matrix(fn, "C", "ldc", c, m, n, ldc)) != MLI_OK)
+        (st = mli__check_matrix(fn, "B", "ldb", b, tb ? n : k, tb ? k : n, ldb)) != MLI_OK)
         return st;
+    return mli__check_matrix(fn, "C", "ldc", c, m, n, ldc);
+}
+
+mli_status mli_sgemm(mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    static const char fn[] = "mli_sgemm";
+    mli_status st;
+    if ((st = mli__check_sgemm(fn, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)) != MLI_OK)
+        return st;
+    int ta = trans_a == MLI_TRANS, tb = trans_b == MLI_TRANS;
     const mli__kernels *kt = mli__get_kernels();
     if (!kt)
         return MLI_ERR_UNSUPPORTED;

@@ -32,6 +32,9 @@ void mli__dense(const mli__kernels *kt, int64_t m, int64_t n, int64_t k, const f
 mli_status mli__check_matrix(const char *fn, const char *name, const char *ldname, const void *p, int64_t rows,
                              int64_t cols, int64_t ld);
 mli_status mli__check_dims(const char *fn, int64_t m, int64_t n, int64_t k);
+/* Every argument check of an sgemm call (transposes, sizes, each matrix and its ld). */
+mli_status mli__check_sgemm(const char *fn, mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n, int64_t k,
+                            const void *a, int64_t lda, const void *b, int64_t ldb, const void *c, int64_t ldc);
 
 /* Threads the library may use for one call (>= 1). */
 int mli__num_threads(void);

@@ -34,19 +34,9 @@ mli_status mli_cuda_sgemm(mli_cuda_stream *stream, mli_trans trans_a, mli_trans 
                           float *c, int64_t ldc) {
     static const char fn[] = "mli_cuda_sgemm";
     mli_status st;
-    if (trans_a != MLI_NO_TRANS && trans_a != MLI_TRANS)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: trans_a (%d) is neither MLI_NO_TRANS nor MLI_TRANS", fn,
-                         (int)trans_a);
-    if (trans_b != MLI_NO_TRANS && trans_b != MLI_TRANS)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: trans_b (%d) is neither MLI_NO_TRANS nor MLI_TRANS", fn,
-                         (int)trans_b);
-    if ((st = mli__check_dims(fn, m, n, k)) != MLI_OK)
+    if ((st = mli__check_sgemm(fn, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)) != MLI_OK)
         return st;
     int ta = trans_a == MLI_TRANS, tb = trans_b == MLI_TRANS;
-    if ((st = mli__check_matrix(fn, "A", "lda", a, ta ? k : m, ta ? m : k, lda)) != MLI_OK ||
-        (st = mli__check_matrix(fn, "B", "ldb", b, tb ? n : k, tb ? k : n, ldb)) != MLI_OK ||
-        (st = mli__check_matrix(fn, "C", "ldc", c, m, n, ldc)) != MLI_OK)
-        return st;
     mli_cuda_stream *s;
     int prev;
     if ((st = mli__cuda_resolve_stream(fn, stream, -1, &s)) != MLI_OK ||
