@@ -36,6 +36,11 @@ mli_status mli__check_dims(const char *fn, int64_t m, int64_t n, int64_t k);
 mli_status mli__check_sgemm(const char *fn, mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n, int64_t k,
                             const void *a, int64_t lda, const void *b, int64_t ldb, const void *c, int64_t ldc);
 
+/* strtod / strtof in the "C" numeric locale, whatever the calling thread's locale is
+ * (model files always write '.'); src/clocale.c. errno and *end as strtod. */
+double mli__strtod_c(const char *s, char **end);
+float mli__strtof_c(const char *s, char **end);
+
 /* Threads the library may use for one call (>= 1). */
 int mli__num_threads(void);
 

@@ -87,7 +87,7 @@ static mli_status meta_double(const mli_model *m, const char *key, double *out) 
     if (st != MLI_OK)
         return st;
     char *end;
-    double x = strtod(v, &end);
+    double x = mli__strtod_c(v, &end);
     if (end == v || *end)
         return mli__fail(MLI_ERR_CORRUPT, "%s: metadata key '%s': '%.40s' is not a number", m->c.origin, key, v);
     *out = x;

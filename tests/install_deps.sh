@@ -13,8 +13,8 @@ set -euo pipefail
 
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _apt_packages=(cmake gcc g++ make libc6-dev pkg-config binutils libopenblas-dev zlib1g-dev libcmocka-dev
-    libmicrohttpd-dev libcjson-dev libturbojpeg0-dev haproxy wrk prometheus default-jre-headless python3 python3-venv
-    python3-pip)
+    libmicrohttpd-dev libcjson-dev libturbojpeg0-dev haproxy wrk prometheus default-jre-headless locales python3
+    python3-venv python3-pip)
 
 _installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
@@ -39,6 +39,14 @@ if command -v dpkg-query >/dev/null 2>&1; then
     else
         echo "==> apt packages present"
     fi
+fi
+
+# A locale whose decimal point is a comma: tests/python/test_locale.py loads models under it.
+if command -v localedef >/dev/null 2>&1 && ! locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$'; then
+    _sudo=()
+    [[ "$(id -u)" == 0 ]] || _sudo=(sudo)
+    echo "==> localedef de_DE.UTF-8"
+    "${_sudo[@]}" localedef -i de_DE -c -f UTF-8 de_DE.UTF-8 || echo "    (could not generate it; the locale tests will skip)"
 fi
 
 if [[ "${MLI_DEPS_PYTHON:-1}" == 0 ]]; then

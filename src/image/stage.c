@@ -46,7 +46,7 @@ static mli_status meta_real(const mli_model *m, const char *key, double dflt, do
         return MLI_OK;
     char *end;
     errno = 0;
-    double x = strtod(v, &end);
+    double x = mli__strtod_c(v, &end);
     if (end == v || *end || !isfinite(x))
         return mli__fail(MLI_ERR_CORRUPT, "%s: metadata key '%s': '%.40s' is not a finite number", m->c.origin, key, v);
     *out = x;

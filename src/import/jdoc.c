@@ -1,7 +1,6 @@
 /* jdoc.c — JSON and UBJSON parsers building the packed document tree of jdoc.h. */
 #include "jdoc.h"
 
-#include <locale.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,23 +198,18 @@ size_t mli__jd_number(const char *p, const char *end, double *out) {
         }
         d = float_safe(d, dir);
     } else {
-        /* Rare in model files: strtod on a copy with the locale's decimal point. */
+        /* Rare in model files: strtod (in the "C" locale) on a terminated copy. */
         char buf[128];
         if (used >= sizeof buf)
             return 0;
         memcpy(buf, p, used);
         buf[used] = 0;
-        const char *dp = localeconv()->decimal_point;
-        if (dp && dp[0] && dp[0] != '.' && dp[1] == 0)
-            for (size_t i = 0; i < used; ++i)
-                if (buf[i] == '.')
-                    buf[i] = dp[0];
         char *stop = NULL;
-        d = strtod(buf, &stop);
+        d = mli__strtod_c(buf, &stop);
         if (stop != buf + used)
             return 0;
         /* the float32 rounding of the decimal, not of d (they differ when d is a tie) */
-        float f = strtof(buf, NULL);
+        float f = mli__strtof_c(buf, NULL);
         if ((float)d != f && isfinite(d))
             d = nextafter(d, (double)f);
         *out = d;

@@ -6,7 +6,6 @@
  * measured before anything is sized from it, so memory stays proportional to the input,
  * and every failure names the line, the tree and the field. */
 #define _POSIX_C_SOURCE 200809L
-#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,7 +175,7 @@ static int decimal_fast(uint64_t digits, int exp10, double *out) {
 
 /* A decimal floating-point number (or inf / nan, as LightGBM writes them) that fills the
  * whole token, correctly rounded: by the fast path above when it applies, otherwise by
- * strtod (the import runs in the "C" numeric locale). */
+ * strtod in the "C" numeric locale. */
 static int parse_double(const char *p, size_t n, double *out) {
     if (n == 0 || n > LGB_MAX_TOKEN)
         return 0;
@@ -248,7 +247,7 @@ static int parse_double(const char *p, size_t n, double *out) {
     memcpy(buf, p, n);
     buf[n] = 0;
     char *end;
-    double v = strtod(buf, &end);
+    double v = mli__strtod_c(buf, &end);
     if (end != buf + n || isinf(v)) /* a finite number too large for a double is garbage here */
         return 0;
     *out = v;
@@ -928,15 +927,7 @@ mli_status mli__import_lightgbm(const char *origin, const uint8_t *data, size_t 
     g.origin = origin;
     g.text = (const char *)data;
     g.size = size;
-    /* strtod reads the decimal point of the thread's locale: parse in "C" */
-    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-    locale_t previous = c_locale ? uselocale(c_locale) : (locale_t)0;
-    mli_status rc = c_locale ? import(&g, w)
-                             : mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot create the C locale", origin);
-    if (c_locale) {
-        uselocale(previous);
-        freelocale(c_locale);
-    }
+    mli_status rc = import(&g, w);
     vec *all[] = {&g.tree_start, &g.feature, &g.left, &g.right, &g.threshold, &g.flags, &g.value,
                   &g.leaf_id, &g.cat_offset, &g.cat_words, &g.cat_bits, &g.pos, &g.stack};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i)
