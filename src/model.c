@@ -305,7 +305,7 @@ static mli_status build_stages(mli_model *m) {
 static mli_status build_head(mli_model *m) {
     static const char *const heads[] = {"identity", "binary_logistic", "binary_sign", "binary_modified_huber",
                                         "multinomial", "ovr_logistic", "ovr_modified_huber", "argmax",
-                                        "logistic", "exp", "proba", "isolation", NULL};
+                                        "logistic", "exp", "proba", "isolation", "ovr_sigmoid", NULL};
     const char *h;
     mli_status rc = mli__model_meta_str(m, "head", &h);
     if (rc != MLI_OK)

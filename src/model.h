@@ -25,7 +25,8 @@ typedef enum {
     MLI__HEAD_LOGISTIC,
     MLI__HEAD_EXP,
     MLI__HEAD_PROBA,
-    MLI__HEAD_ISOLATION
+    MLI__HEAD_ISOLATION,
+    MLI__HEAD_OVR_SIGMOID /* format 1.2 */
 } mli__head;
 
 typedef struct mli__stage {

@@ -167,6 +167,10 @@ void mli__head_row(const mli_model *m, int what, const float *sf, const double *
             mx = SCORE(i) > mx ? SCORE(i) : mx;
         for (int64_t i = 0; i < k; ++i)
             sum += out[i] = exp(SCORE(i) - mx);
+    } else if (m->head == MLI__HEAD_OVR_SIGMOID) { /* K independent sigmoids, as LightGBM's multiclassova */
+        for (int64_t i = 0; i < k; ++i)
+            out[i] = sigmoid(SCORE(i));
+        return;
     } else if (m->head == MLI__HEAD_OVR_LOGISTIC) {
         for (int64_t i = 0; i < k; ++i)
             sum += out[i] = sigmoid(SCORE(i));

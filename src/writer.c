@@ -24,6 +24,7 @@ struct mli__writer {
     char *meta; /* the meta strings payload being built: count, then length-prefixed */
     size_t meta_len, meta_cap;
     uint32_t meta_count;
+    int minor; /* the oldest format minor that reads every stage kind and head written */
 };
 
 static void put32(uint8_t *p, uint32_t v) {
@@ -103,6 +104,14 @@ mli_status mli__writer_meta(mli__writer *w, const char *key, const char *fmt, ..
     va_end(ap);
     if (v < 0 || (size_t)(k + v) >= sizeof buf)
         return w->status = mli__fail(MLI_ERR_INTERNAL, "metadata '%.40s' is too long", key);
+    /* the header's minor: format 1.1 brought the trees and image stages, 1.2 the ovr_sigmoid head */
+    const char *value = buf + k;
+    size_t kl = strlen(key);
+    if (kl > 5 && strcmp(key + kl - 5, ".kind") == 0 && (strcmp(value, "trees") == 0 || strcmp(value, "image") == 0) &&
+        w->minor < 1)
+        w->minor = 1;
+    if (strcmp(key, "head") == 0 && strcmp(value, "ovr_sigmoid") == 0)
+        w->minor = 2;
     return meta_append(w, buf, (size_t)(k + v));
 }
 
@@ -219,7 +228,7 @@ mli_status mli__writer_finish(mli__writer *w, uint8_t **out, size_t *size) {
     free(offs);
     memcpy(buf, "MLINFER", 8);
     buf[8] = MLI__FORMAT_MAJOR;
-    buf[10] = MLI__FORMAT_MINOR;
+    buf[10] = (uint8_t)w->minor;
     put32(buf + 16, n);
     put64(buf + 24, 64);
     put64(buf + 32, total);

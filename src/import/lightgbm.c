@@ -791,7 +791,7 @@ done:
 
 static mli_status write_model(lgb *g, mli__writer *w) {
     static const char *const heads[] = {"identity", "exp", "logistic", "binary_logistic", "multinomial",
-                                        "ovr_logistic"};
+                                        "ovr_sigmoid"};
     int classifier = g->obj == OBJ_BINARY || g->obj == OBJ_MULTICLASS || g->obj == OBJ_OVA;
     int64_t n_nodes = (int64_t)g->feature.n, iters = g->n_trees / g->k;
     double *value = g->value.p;

@@ -73,8 +73,6 @@ def _compare(m, ref, X, raw_scale=1.0):
         np.testing.assert_allclose(m.predict(X), pred, rtol=RTOL, atol=ATOL)
         return
     proba = np.column_stack([1 - pred, pred]) if pred.ndim == 1 else pred
-    if m.meta("head") == "ovr_logistic":  # LightGBM's one-vs-rest sigmoids, normalised (see the docs)
-        proba = proba / proba.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(m.predict_proba(X), proba, rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(m.predict(X), np.argmax(proba, axis=1))
 
@@ -115,7 +113,7 @@ OBJECTIVES = [
     ("cross_entropy", {}, "unit", "logistic"),
     ("binary", {}, "binary", "binary_logistic"),
     ("multiclass", {"num_class": 3}, "multi", "multinomial"),
-    ("multiclassova", {"num_class": 3}, "multi", "ovr_logistic"),
+    ("multiclassova", {"num_class": 3}, "multi", "ovr_sigmoid"),
     ("lambdarank", {}, "rank", "identity"),
     ("rank_xendcg", {}, "rank", "identity"),
     ("regression", {"boosting": "dart", "drop_rate": 0.3}, "real", "identity"),
@@ -163,6 +161,25 @@ def test_multiclassova_sigmoid(mlinfer, tmp_path):
     booster = _train({"objective": "multiclassova", "num_class": 3, "sigmoid": 0.5}, X, y)
     m, ref = _save_load(mlinfer, booster, tmp_path)
     _both_dtypes(m, ref, _data(n=300, seed=4)[0], raw_scale=0.5)
+
+
+def test_multiclassova_probabilities_are_not_normalised(mlinfer, tmp_path):
+    """LightGBM's multiclassova gives K independent sigmoids (their sum is not 1), and so
+    does the `ovr_sigmoid` head; saved as .mli the file is format 1.2, the head's minor."""
+    X, signal = _data()
+    y = _labels("multi", signal, np.random.default_rng(7))
+    m, ref = _save_load(mlinfer, _train({"objective": "multiclassova", "num_class": 3}, X, y), tmp_path)
+    Xt = _data(n=300, seed=8)[0]
+    proba = m.predict_proba(Xt)
+    np.testing.assert_allclose(proba, ref.predict(Xt), rtol=RTOL, atol=ATOL)
+    assert np.abs(proba.sum(axis=1) - 1).max() > 0.05
+    m.save(tmp_path / "ova.mli")
+    data = (tmp_path / "ova.mli").read_bytes()
+    assert data[8:12] == bytes([1, 0, 2, 0])
+    np.testing.assert_array_equal(mlinfer.load(tmp_path / "ova.mli").predict_proba(Xt), proba)
+    m, _ = _save_load(mlinfer, _train({"objective": "multiclass", "num_class": 3}, X, y), tmp_path, "soft.txt")
+    m.save(tmp_path / "soft.mli")
+    assert (tmp_path / "soft.mli").read_bytes()[8:12] == bytes([1, 0, 1, 0])  # trees: 1.1
 
 
 @pytest.mark.parametrize("objective,labels", [("regression", "real"), ("binary", "binary"), ("multiclass", "multi")])
@@ -435,9 +452,10 @@ def test_corrupt_models_fail_with_a_message(mlinfer, tmp_path, valid_text, case)
 
 def test_comma_decimal_locale(mlinfer, tmp_path):
     """Numbers are read the same whatever LC_NUMERIC the host program has set."""
+    old = locale.setlocale(locale.LC_NUMERIC)  # the query; a set returns the new name
     for name in ("de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8"):
         try:
-            old = locale.setlocale(locale.LC_NUMERIC, name)
+            locale.setlocale(locale.LC_NUMERIC, name)
             break
         except locale.Error:
             continue

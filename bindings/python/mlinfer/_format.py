@@ -10,6 +10,7 @@ import numpy as np
 MAGIC = b"MLINFER\0"
 MAJOR, MINOR = 1, 0
 MINOR_TREES = 1  # the `trees` and `image` stage kinds came with format 1.1
+MINOR_OVR_SIGMOID = 2  # the `ovr_sigmoid` head came with format 1.2
 _DTYPES = {np.dtype(np.uint8): 0, np.dtype(np.float32): 1, np.dtype(np.float64): 2,
            np.dtype(np.int32): 3, np.dtype(np.int64): 4}
 DT_STRINGS = 5
@@ -36,6 +37,8 @@ def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: b
     """Returns the bytes of an .mli file holding `meta` (key -> value) and `arrays`. The
     header names the oldest format minor that has every stage kind used."""
     minor = MINOR_TREES if any(k.endswith(".kind") and v in ("trees", "image") for k, v in meta.items()) else MINOR
+    if meta.get("head") == "ovr_sigmoid":
+        minor = MINOR_OVR_SIGMOID
     sections: List[tuple] = [("meta", DT_STRINGS, encode_strings([f"{k}={v}" for k, v in meta.items()]))]
     for name, value in arrays.items():
         if isinstance(value, np.ndarray):
