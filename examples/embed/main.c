@@ -1,7 +1,10 @@
 /* main.c — the smallest program that embeds libmlinfer: one mli_sgemm on a 2x3 by 3x2
- * product, checked against the hand-computed answer. Build it with CMake (find_package) or
- * with the Makefile (pkg-config); see README.md at the top of the repository. */
+ * product, checked against the hand-computed answer, and a look for a CUDA device (which
+ * links the CUDA runtime when the library has the CUDA backend). Build it with CMake
+ * (find_package) or with the Makefile (pkg-config); see README.md at the top of the
+ * repository. */
 #include <mlinfer.h>
+#include <mlinfer_cuda.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -43,6 +46,13 @@ int main(void) {
         fprintf(stderr, "wrong result: expected [[58 64] [139 154]]\n");
         return 1;
     }
+    /* Without a GPU (or without the CUDA backend) the CPU is the answer, not an error. */
+    int devices = 0;
+    st = mli_cuda_device_count(&devices);
+    if (st == MLI_OK)
+        printf("CUDA devices: %d\n", devices);
+    else
+        printf("CUDA: none (%s), the CPU serves\n", mli_last_error());
     printf("ok\n");
     return 0;
 }

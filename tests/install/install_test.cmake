@@ -3,6 +3,7 @@
 #   cmake_shared  configure + build examples/embed with find_package(mlinfer), run it
 #   cmake_static  the same with -DEMBED_STATIC=ON (mlinfer::mlinfer_static)
 #   pkg_config    build examples/embed with its Makefile through pkg-config, run it
+#   pkg_config_static  the same with STATIC=1 (libmlinfer.a and pkg-config --static)
 # Each binary runs with LD_LIBRARY_PATH pointing only at PREFIX/LIBDIR and must exit 0.
 cmake_minimum_required(VERSION 3.18)
 
@@ -62,8 +63,12 @@ elseif(MODE STREQUAL "cmake_shared" OR MODE STREQUAL "cmake_static")
   run_step("build examples/embed" ${CMAKE_COMMAND} --build "${dir}")
   run_consumer("${dir}/embed")
 
-elseif(MODE STREQUAL "pkg_config")
-  set(dir "${WORK}/pkg_config")
+elseif(MODE STREQUAL "pkg_config" OR MODE STREQUAL "pkg_config_static")
+  set(dir "${WORK}/${MODE}")
+  set(static 0)
+  if(MODE STREQUAL "pkg_config_static")
+    set(static 1)
+  endif()
   file(REMOVE_RECURSE "${dir}")
   file(MAKE_DIRECTORY "${dir}")
   # PKG_CONFIG_PATH adds the prefix in front of the system path, which still serves the
@@ -74,7 +79,15 @@ elseif(MODE STREQUAL "pkg_config")
   run_step("make -f examples/embed/Makefile"
     ${CMAKE_COMMAND} -E chdir "${dir}"
     ${CMAKE_COMMAND} -E env "${pc_env}" "${MAKE}" -f "${EXAMPLE_DIR}/Makefile"
-      "CC=${C_COMPILER}" "CFLAGS=-O2 -Wall -Wextra -Werror ${EXTRA_FLAGS}" "PKG_CONFIG=${PKG_CONFIG}")
+      "CC=${C_COMPILER}" "CFLAGS=-O2 -Wall -Wextra -Werror ${EXTRA_FLAGS}" "PKG_CONFIG=${PKG_CONFIG}"
+      "STATIC=${static}")
+  if(static)
+    # the static binary must not load libmlinfer.so
+    execute_process(COMMAND ldd "${dir}/embed" OUTPUT_VARIABLE deps ERROR_QUIET)
+    if(deps MATCHES "libmlinfer")
+      message(FATAL_ERROR "STATIC=1 linked libmlinfer.so:\n${deps}")
+    endif()
+  endif()
   run_consumer("${dir}/embed")
 
 else()
