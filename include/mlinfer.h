@@ -169,6 +169,10 @@ MLI_API int mli_model_labels_are_strings(const mli_model *model);
 /* Label of class `i` (0 <= i < n_classes). The string is owned by the model. */
 MLI_API mli_status mli_model_class_label_int(const mli_model *model, int64_t i, int64_t *out);
 MLI_API mli_status mli_model_class_label_str(const mli_model *model, int64_t i, const char **out);
+/* Name of input column `i` (0 <= i < n_features), as the model was trained with it
+ * (scikit-learn's feature_names_in_, XGBoost's and LightGBM's feature names). Owned by the
+ * model. MLI_ERR_UNSUPPORTED when the model records no names. */
+MLI_API mli_status mli_model_feature_name(const mli_model *model, int64_t i, const char **out);
 /* A metadata value by key (docs/FORMAT.md: "source", "producer", "stage.0.kind", ...), or
  * NULL when absent. Owned by the model. */
 MLI_API const char *mli_model_meta(const mli_model *model, const char *key);

@@ -385,6 +385,72 @@ static mli_status build_labels(mli_model *m) {
     return MLI_OK;
 }
 
+/* n names of `total` bytes (without terminators) into one allocation: the pointer array,
+ * then the NUL-terminated text, filled by the caller through *text. */
+static mli_status alloc_names(mli_model *m, int64_t n, size_t total, char **text) {
+    size_t bytes = sizeof(char *) * (size_t)n + total + (size_t)n;
+    m->feature_names = malloc(bytes);
+    if (!m->feature_names)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld feature names (%zu bytes)", m->c.origin,
+                         (long long)n, bytes);
+    *text = (char *)(m->feature_names + n);
+    return MLI_OK;
+}
+
+/* Feature names, from the `feature_names` section (n_features strings) or else the
+ * metadata key of the same name (joined by \x1f). Either must name every feature. */
+static mli_status build_feature_names(mli_model *m) {
+    mli__section *s = mli__container_find(&m->c, "feature_names");
+    const char *joined = mli_model_meta(m, "feature_names");
+    int64_t n = m->n_features;
+    char *text = NULL;
+    mli_status rc;
+    if (s) {
+        s->used = 1;
+        if (s->dtype != MLI__DT_STRINGS)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: section 'feature_names' must have dtype strings", m->c.origin);
+        mli__strings_iter it;
+        uint32_t count, len;
+        const char *str;
+        mli__strings_begin(s, &it, &count);
+        if (count != (uint64_t)n)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: section 'feature_names' holds %u names for %lld features",
+                             m->c.origin, count, (long long)n);
+        size_t total = 0;
+        while (mli__strings_next(&it, &str, &len)) /* the container has rejected NUL bytes */
+            total += len;
+        if ((rc = alloc_names(m, n, total, &text)) != MLI_OK)
+            return rc;
+        mli__strings_begin(s, &it, &count);
+        for (uint32_t i = 0; mli__strings_next(&it, &str, &len); ++i) {
+            m->feature_names[i] = text;
+            memcpy(text, str, len);
+            text[len] = 0;
+            text += len + 1;
+        }
+        return MLI_OK;
+    }
+    if (!joined)
+        return MLI_OK;
+    int64_t count = 1;
+    for (const char *p = joined; *p; ++p)
+        count += *p == 0x1f;
+    if (count != n)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: metadata key 'feature_names' holds %lld names for %lld features",
+                         m->c.origin, (long long)count, (long long)n);
+    size_t total = strlen(joined);
+    if ((rc = alloc_names(m, n, total, &text)) != MLI_OK)
+        return rc;
+    memcpy(text, joined, total + 1);
+    m->feature_names[0] = text;
+    for (int64_t i = 1; *text; ++text)
+        if (*text == 0x1f) {
+            *text = 0;
+            m->feature_names[i++] = text + 1;
+        }
+    return MLI_OK;
+}
+
 static mli_status build(mli_model *m) {
     mli_status rc = parse_meta(m);
     const char *task;
@@ -409,9 +475,8 @@ static mli_status build(mli_model *m) {
     }
     if ((rc = build_stages(m)) != MLI_OK || (rc = build_head(m)) != MLI_OK)
         return rc;
-    mli__section *fn = mli__container_find(&m->c, "feature_names");
-    if (fn)
-        fn->used = 1;
+    if ((rc = build_feature_names(m)) != MLI_OK)
+        return rc;
     for (uint32_t i = 0; i < m->c.n_sections; ++i)
         if ((m->c.sections[i].flags & MLI__SEC_REQUIRED) && !m->c.sections[i].used)
             return mli__fail(MLI_ERR_UNSUPPORTED, "%s: section '%s' is marked required but this libmlinfer does not "
@@ -428,6 +493,7 @@ void mli_model_free(mli_model *m) {
         for (int64_t i = 0; i < m->n_classes; ++i)
             free(m->labels_text[i]);
     free(m->labels_text);
+    free(m->feature_names);
     free(m->meta_buf);
     free(m->meta_keys);
     free(m->meta_values);
@@ -579,6 +645,18 @@ mli_status mli_model_class_label_int(const mli_model *m, int64_t i, int64_t *out
     if (m->labels_str)
         return mli__fail(MLI_ERR_UNSUPPORTED, "mli_model_class_label_int: the labels are strings");
     *out = m->labels_int[i];
+    return MLI_OK;
+}
+
+mli_status mli_model_feature_name(const mli_model *m, int64_t i, const char **out) {
+    if (!m || !out)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_feature_name: %s is NULL", m ? "out" : "model");
+    if (!m->feature_names)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "mli_model_feature_name: %s records no feature names", m->c.origin);
+    if (i < 0 || i >= m->n_features)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_feature_name: feature index %lld is outside 0..%lld",
+                         (long long)i, (long long)m->n_features - 1);
+    *out = m->feature_names[i];
     return MLI_OK;
 }
 

@@ -55,6 +55,7 @@ struct mli_model {
     int labels_str;
     const int64_t *labels_int;
     char **labels_text;
+    char **feature_names; /* n_features names, or NULL; one allocation (pointers, then text) */
     int n_stages;
     mli__stage stages[MLI__MAX_STAGES];
     mli__head head;

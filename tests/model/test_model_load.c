@@ -313,6 +313,34 @@ static void test_null_model_metadata(void **state)
     mt_assert_error_mentions("model is NULL");
 }
 
+/* Feature names: LightGBM's model text names its columns (the importer writes them as the
+ * feature_names section); a scikit-learn model fitted on an array has none. */
+static void test_feature_names(void **state)
+{
+    (void)state;
+    mli_model *lgb = load_golden("lgb_multi", LOAD_PATH);
+    const char *name = NULL;
+    char want[32];
+    for (int64_t i = 0; i < mli_model_n_features(lgb); i++) {
+        assert_int_equal(mli_model_feature_name(lgb, i, &name), MLI_OK);
+        snprintf(want, sizeof want, "Column_%lld", (long long)i);
+        assert_string_equal(name, want);
+    }
+    assert_int_equal(mli_model_feature_name(lgb, mli_model_n_features(lgb), &name), MLI_ERR_INVALID_ARGUMENT);
+    mt_assert_error_mentions("feature index 7 is outside 0..6");
+    assert_int_equal(mli_model_feature_name(lgb, -1, &name), MLI_ERR_INVALID_ARGUMENT);
+    assert_int_equal(mli_model_feature_name(lgb, 0, NULL), MLI_ERR_INVALID_ARGUMENT);
+    mt_assert_error_mentions("out is NULL");
+    assert_int_equal(mli_model_feature_name(NULL, 0, &name), MLI_ERR_INVALID_ARGUMENT);
+    mt_assert_error_mentions("model is NULL");
+    mli_model_free(lgb);
+
+    mli_model *plain = load_golden("logreg_binary", LOAD_MEMORY);
+    assert_int_equal(mli_model_feature_name(plain, 0, &name), MLI_ERR_UNSUPPORTED);
+    mt_assert_error_mentions("records no feature names");
+    mli_model_free(plain);
+}
+
 /* ---- bad loads ------------------------------------------------------------------------ */
 
 static void test_load_bad_paths(void **state)
@@ -367,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_nan_input_propagates),
         cmocka_unit_test(test_bad_predict_arguments),
         cmocka_unit_test(test_null_model_metadata),
+        cmocka_unit_test(test_feature_names),
         cmocka_unit_test(test_load_bad_paths),
         cmocka_unit_test(test_many_models),
     };
