@@ -107,6 +107,84 @@ def test_feature_names_round_trip(mlinfer, tmp_path):
     assert mlinfer.load(tmp_path / "plain.mli").feature_names_in_ is None
 
 
+def test_many_long_feature_names(mlinfer, tmp_path):
+    """6000 names of 19 bytes: more than one 64 KiB metadata string can hold, so they go
+    in the feature_names section (this model failed to load when they were metadata)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6000))
+    est = lm.Ridge().fit(X, rng.normal(size=40))
+    est.feature_names_in_ = np.array([f"column_number_{i:05d}" for i in range(6000)], dtype=object)
+    mlinfer.export(est, tmp_path / "wide.mli")
+    m = mlinfer.load(tmp_path / "wide.mli")
+    np.testing.assert_array_equal(m.feature_names_in_, est.feature_names_in_)
+    assert m.meta("feature_names") is None  # too long for the metadata key
+    np.testing.assert_allclose(m.predict(X), X @ est.coef_ + est.intercept_, rtol=1e-5, atol=1e-5)
+
+
+def test_feature_name_with_unit_separator(mlinfer, tmp_path):
+    X, y = datasets.make_regression(30, 2, random_state=1)
+    est = lm.LinearRegression().fit(X, y)
+    est.feature_names_in_ = np.array(["a\x1fb", "c"], dtype=object)
+    mlinfer.export(est, tmp_path / "sep.mli")
+    assert list(mlinfer.load(tmp_path / "sep.mli").feature_names_in_) == ["a\x1fb", "c"]
+
+
+def _named_model(meta_names=None, section_names=None):
+    from mlinfer import _format
+    meta = {"producer": "test", "task": "regression", "n_features": 2, "n_outputs": 1, "stages": 1,
+            "stage.0.kind": "linear", "stage.0.n_in": 2, "stage.0.n_out": 1, "head": "identity"}
+    if meta_names is not None:
+        meta["feature_names"] = meta_names
+    arrays = {"stage.0.coef": np.ones((1, 2), np.float32), "stage.0.intercept": np.zeros(1, np.float32)}
+    if section_names is not None:
+        arrays["feature_names"] = section_names
+    return _format.build(meta, arrays)
+
+
+def test_feature_names_must_name_every_feature(mlinfer):
+    assert list(mlinfer.load(_named_model(meta_names="x\x1fy")).feature_names_in_) == ["x", "y"]
+    assert list(mlinfer.load(_named_model("x\x1fy", ["p", "q"])).feature_names_in_) == ["p", "q"]  # section first
+    with pytest.raises(mlinfer.Error, match="metadata key 'feature_names' holds 3 names for 2 features"):
+        mlinfer.load(_named_model(meta_names="x\x1fy\x1fz"))
+    with pytest.raises(mlinfer.Error, match="section 'feature_names' holds 1 names for 2 features"):
+        mlinfer.load(_named_model(section_names=["p"]))
+    with pytest.raises(mlinfer.Error, match="string 1 contains a NUL byte"):
+        mlinfer.load(_named_model(section_names=["p", "q\0r"]))
+
+
+def test_table_columns_are_checked_against_feature_names(mlinfer, tmp_path):
+    """As scikit-learn: a DataFrame must carry the trained names in the trained order."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame(rng.normal(size=(60, 3)), columns=["age", "height", "weight"])
+    est = lm.LogisticRegression().fit(df, (df["age"] + df["weight"] > 0).astype(int))
+    mlinfer.export(est, tmp_path / "named.mli")
+    m = mlinfer.load(tmp_path / "named.mli")
+    np.testing.assert_allclose(m.predict_proba(df), est.predict_proba(df), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(m.predict(df.to_numpy()), est.predict(df))  # arrays carry no names
+    np.testing.assert_array_equal(m.predict(df.set_axis([0, 1, 2], axis=1)), est.predict(df))  # nor numbers
+    with pytest.raises(ValueError, match="another order"):
+        m.predict(df[["weight", "age", "height"]])
+    with pytest.raises(ValueError, match=r"not seen in training: \['mass'\]; missing: \['weight'\]"):
+        m.predict_proba(df.rename(columns={"weight": "mass"}))
+    with pytest.raises(ValueError, match="missing"):
+        m.decision_function(df[["age", "height"]])
+    m.predict(df[list(m.feature_names_in_)])
+
+
+def test_lightgbm_feature_names_are_not_checked(mlinfer):
+    """LightGBM names unnamed columns Column_0, ... and does not check names itself."""
+    pd = pytest.importorskip("pandas")
+    lgb = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 3))
+    booster = lgb.train({"objective": "regression", "verbose": -1, "num_threads": 1}, lgb.Dataset(X, X[:, 0]), 3)
+    m = mlinfer.load(booster.model_to_string().encode())
+    assert list(m.feature_names_in_) == ["Column_0", "Column_1", "Column_2"]
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    np.testing.assert_allclose(m.predict(df), booster.predict(X), rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview", "compressed", "str_path"])
 def test_load_from_memory_and_paths(mlinfer, models, kind):
     from mlinfer.export import to_bytes

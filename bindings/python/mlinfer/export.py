@@ -243,7 +243,14 @@ def to_bytes(estimator, compress: bool = False, image=None) -> bytes:
     w.meta["n_features"] = n
     names = getattr(first, "feature_names_in_", None)
     if names is not None:
-        w.meta["feature_names"] = "\x1f".join(str(s) for s in names)
+        # the `feature_names` section holds any number of names of any length; the metadata
+        # key (all that earlier mlinfer bindings read) only when short: one metadata string is
+        # limited to 64 KiB
+        names = [str(s) for s in names]
+        w.arrays["feature_names"] = names
+        joined = "\x1f".join(names)
+        if len(joined) < 3000 and not any("\x1f" in s for s in names):
+            w.meta["feature_names"] = joined
     if image is not None:
         _image_stage(w, image, n)
     for _, s in steps[:-1]:

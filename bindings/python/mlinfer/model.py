@@ -35,6 +35,34 @@ def _as_rows(X, n_features: int):
     return arr
 
 
+def _check_names(X, names) -> None:
+    """As scikit-learn and XGBoost: a table (pandas, polars, ...) whose column names are all
+    strings must have the model's feature names in the model's order, or scoring it would
+    silently feed the wrong columns."""
+    cols = getattr(X, "columns", None)
+    if cols is None:
+        return
+    got = list(cols)
+    if not all(isinstance(c, str) for c in got):
+        return  # unnamed or numbered columns: nothing to check
+    if len(got) == len(names) and all(a == b for a, b in zip(got, names)):
+        return
+    have, want = set(got), set(names)
+    missing = [n for n in names if n not in have]
+    unexpected = [c for c in got if c not in want]
+    if not missing and not unexpected and len(got) == len(names):
+        raise ValueError("X has the model's feature names in another order; pass X[model.feature_names_in_]")
+    parts = []
+    if unexpected:
+        parts.append(f"not seen in training: {unexpected[:5]}" + (" ..." if len(unexpected) > 5 else ""))
+    if missing:
+        parts.append(f"missing: {missing[:5]}" + (" ..." if len(missing) > 5 else ""))
+    if not parts:
+        parts.append("a name appears twice")
+    raise ValueError("X's column names do not match the feature names the model was trained with; "
+                     + "; ".join(parts))
+
+
 class Model:
     """A model loaded by libmlinfer. Thread-safe: share one Model between threads."""
 
@@ -53,14 +81,28 @@ class Model:
         self.n_trees_ = int(lib.mli_model_n_trees(self._h))  # 0 for models without trees
         self._iso_norm = float(self.meta("iso_norm")) if self.meta("head") == "isolation" else None
         self.classes_ = self._read_classes() if self._task == 1 else None
-        names = self.meta("feature_names")
-        self.feature_names_in_ = np.array(names.split("\x1f"), dtype=object) if names else None
+        self.feature_names_in_ = self._read_feature_names()
+        # LightGBM names the columns of data without names (Column_0, ...) and does not check
+        # names when predicting; scikit-learn and XGBoost do
+        self._names_checked = self.feature_names_in_ is not None and not (self.meta("source") or "").startswith(
+            "lightgbm")
         self._has_image = bool(_native.HAS_IMAGE and lib.mli_model_has_image(self._h))
 
     # -- metadata ----------------------------------------------------------------------
     def meta(self, key: str):
         v = lib.mli_model_meta(self._h, key.encode())
         return None if v is None else v.decode("utf-8")
+
+    def _read_feature_names(self):
+        """The names of the input columns, or None when the model records none."""
+        name = c_char_p()
+        if lib.mli_model_feature_name(self._h, 0, ctypes.byref(name)) != 0:
+            return None
+        names = []
+        for i in range(self.n_features_in_):
+            check(lib.mli_model_feature_name(self._h, i, ctypes.byref(name)))
+            names.append(name.value.decode("utf-8"))
+        return np.array(names, dtype=object)
 
     def _read_classes(self):
         n = self._n_classes
@@ -89,6 +131,8 @@ class Model:
 
     # -- predictions -------------------------------------------------------------------
     def _call(self, fn, X, cols: int, out_dtype=np.float64) -> np.ndarray:
+        if self._names_checked and type(X) is not np.ndarray:
+            _check_names(X, self.feature_names_in_)
         arr = _as_rows(X, self.n_features_in_)
         if self.cuda is not None and self.cuda.handles(fn):
             return self.cuda.call(fn, arr, self.n_features_in_, cols)
