@@ -256,6 +256,83 @@ static int query_bool(const char *v, int *out, char *err)
     return 0;
 }
 
+/* Decodes the n base64 strings strs[i] into one buffer (*decoded, to free), with jpegs[i]
+ * and sizes[i] pointing into it. Returns 0; -1 for a string that is not base64 (*bad its
+ * index, why the reason); -2 out of memory. */
+static int decode_b64_strings(const cJSON *const *strs, int64_t n, unsigned char **decoded,
+                              const unsigned char **jpegs, size_t *sizes, int64_t *bad, char *why, size_t whylen)
+{
+    size_t room = 0;
+    for (int64_t i = 0; i < n; i++)
+        room += strlen(strs[i]->valuestring) / 4 * 3 + 3;
+    if (!(*decoded = malloc(room)))
+        return -2;
+    size_t off = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const char *s = strs[i]->valuestring;
+        long long len = base64_decode(s, strlen(s), *decoded + off, why, whylen);
+        if (len < 0) {
+            *bad = i;
+            return -1;
+        }
+        jpegs[i] = *decoded + off;
+        sizes[i] = (size_t)len;
+        off += strlen(s) / 4 * 3 + 3;
+    }
+    return 0;
+}
+
+/* Images as instances: [{"b64": "<JPEG, base64>"}, ...], the TensorFlow Serving / KServe V1
+ * form of binary values, through the model's image stage into *rows (n x n_features).
+ * Returns 0, or the HTTP status of the failure with err set. */
+static int parse_b64_instances(const struct model_ref *m, const cJSON *instances, float **rows, int64_t *n_rows,
+                               char *err)
+{
+    int64_t n = cJSON_GetArraySize(instances);
+    const unsigned char **jpegs = malloc((size_t)n * sizeof *jpegs);
+    size_t *sizes = malloc((size_t)n * sizeof *sizes);
+    const cJSON **strs = malloc((size_t)n * sizeof *strs);
+    unsigned char *decoded = NULL;
+    int status = 500;
+    if (!jpegs || !sizes || !strs) {
+        snprintf(err, ERRLEN, "out of memory for %lld images", (long long)n);
+        goto done;
+    }
+    status = 400;
+    int64_t i = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, instances)
+    {
+        const cJSON *b = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "b64") : NULL;
+        if (!cJSON_IsString(b) || cJSON_GetArraySize(v) != 1) {
+            snprintf(err, ERRLEN, "instances[%lld]: expected {\"b64\": \"<base64 JPEG>\"} like the other instances",
+                     (long long)i);
+            goto done;
+        }
+        strs[i++] = b;
+    }
+    char why[128];
+    int64_t bad = 0;
+    int d = decode_b64_strings(strs, n, &decoded, jpegs, sizes, &bad, why, sizeof why);
+    if (d != 0) {
+        status = d == -2 ? 500 : 400;
+        if (d == -2)
+            snprintf(err, ERRLEN, "out of memory for %lld images", (long long)n);
+        else
+            snprintf(err, ERRLEN, "instances[%lld].b64: %s", (long long)bad, why);
+        goto done;
+    }
+    status = image_rows(m, jpegs, sizes, n, "instances", rows, err, ERRLEN);
+    if (status == 0)
+        *n_rows = n;
+done:
+    free(jpegs);
+    free(sizes);
+    free(strs);
+    free(decoded);
+    return status;
+}
+
 int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v1, const char *query_proba,
                         struct proto_call **call, cJSON **out)
 {
@@ -299,6 +376,12 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
             goto bad;
         c->rows = 1;
         c->single = 1;
+    } else if (cJSON_IsArray(instances) && cJSON_IsObject(cJSON_GetArrayItem(instances, 0))) {
+        int st = parse_b64_instances(m, instances, &c->xf, &c->rows, err);
+        if (st != 0) {
+            status = st;
+            goto bad;
+        }
     } else if (instances) {
         if (!(c->x = parse_instances(instances, m->n_features, &c->rows, err)))
             goto bad;
@@ -593,27 +676,18 @@ static int parse_v2_images(const struct model_ref *m, const char *name, const cJ
     } else {
         found = 0;
         collect_strings(data, strs, n, &found, name, err);
-        size_t room = 0;
-        for (int64_t i = 0; i < n; i++)
-            room += strlen(strs[i]->valuestring) / 4 * 3 + 3;
-        if (!(decoded = malloc(room))) {
+        char why[128];
+        int64_t bad = 0;
+        int d = decode_b64_strings(strs, n, &decoded, jpegs, sizes, &bad, why, sizeof why);
+        if (d == -2) {
             *status = 500;
             snprintf(err, ERRLEN, "out of memory for %lld images", (long long)n);
             goto done;
         }
-        size_t off = 0;
-        for (int64_t i = 0; i < n; i++) {
-            char why[128];
-            const char *s = strs[i]->valuestring;
-            long long len = base64_decode(s, strlen(s), decoded + off, why, sizeof why);
-            if (len < 0) {
-                snprintf(err, ERRLEN, "input '%s' data[%lld]: %s (BYTES images in JSON are base64)", name,
-                         (long long)i, why);
-                goto done;
-            }
-            jpegs[i] = decoded + off;
-            sizes[i] = (size_t)len;
-            off += strlen(s) / 4 * 3 + 3;
+        if (d != 0) {
+            snprintf(err, ERRLEN, "input '%s' data[%lld]: %s (BYTES images in JSON are base64)", name, (long long)bad,
+                     why);
+            goto done;
         }
     }
     char what[300];

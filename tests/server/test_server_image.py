@@ -1,5 +1,5 @@
-"""JPEG input end to end: POST /predict with a JPEG body and V2 BYTES inputs (binary and
-base64 JSON) on the digits models of examples/digits, against the Python binding's
+"""JPEG input end to end: POST /predict with a JPEG body, V1 instances of {"b64": ...} and
+V2 BYTES inputs (binary and base64 JSON) on the digits models of examples/digits, against the Python binding's
 Model.predict_image on the same bytes and scikit-learn on the same preprocessed rows; bad
 images answered 400 with the library's message while the server keeps serving."""
 from __future__ import annotations
@@ -284,6 +284,42 @@ V2_ERRORS = [
     ("numeric shape", "digits_mlp", _v2_json(1, [0.0] * 3, "FP32"),
      "expected shape [-1, 64] (64 features), or datatype BYTES with shape [n] for n JPEG images"),
 ]
+
+
+# ---- V1: {"instances": [{"b64": ...}]} -------------------------------------------------------
+@pytest.mark.parametrize("path", ["/v1/models/{}:predict", "/predict?model={}"])
+def test_v1_b64_instances(digits, path):
+    """TensorFlow Serving's and KServe V1's form of binary values, one image per instance."""
+    srv, refs, _ = digits
+    est, model = refs["digits_mlp"]
+    b64 = [_b64(d) for d in jpegs()]
+    b64[1] = b64[1].rstrip("=")  # padding is optional
+    status, body = srv.json("POST", path.format("digits_mlp"), {"instances": [{"b64": s} for s in b64]})
+    assert status == 200, body
+    want = model.predict_image(jpegs()).tolist()
+    assert want == sklearn_predict(est, model, jpegs()).tolist()
+    assert body["predictions"] == want
+
+
+V1_ERRORS = [
+    ("no image stage", "demo_model", [{"b64": _b64(SAMPLES[0].read_bytes())}],
+     "model 'demo_model' has no image stage"),
+    ("bad base64", "digits_mlp", [{"b64": _b64(SAMPLES[0].read_bytes())}, {"b64": "abc*def"}],
+     "instances[1].b64: not base64: '*' at offset 3"),
+    ("mixed", "digits_mlp", [{"b64": _b64(SAMPLES[0].read_bytes())}, [0.0] * 64],
+     'instances[1]: expected {"b64": "<base64 JPEG>"}'),
+    ("other key", "digits_mlp", [{"image": _b64(SAMPLES[0].read_bytes())}], 'instances[0]: expected {"b64"'),
+    ("truncated", "digits_mlp", [{"b64": _b64(SAMPLES[0].read_bytes())}, {"b64": _b64(SAMPLES[1].read_bytes()[:40])}],
+     "instances element 1: truncated JPEG"),
+]
+
+
+@pytest.mark.parametrize("case, name, instances, fragment", V1_ERRORS, ids=[e[0] for e in V1_ERRORS])
+def test_v1_b64_errors(digits, case, name, instances, fragment):
+    srv, _, _ = digits
+    status, body = srv.json("POST", f"/v1/models/{name}:predict", {"instances": instances})
+    assert status == 400 and fragment in body["error"], body
+    still_serving(srv)
 
 
 @pytest.mark.parametrize("case, name, req, fragment", V2_ERRORS, ids=[e[0] for e in V2_ERRORS])
