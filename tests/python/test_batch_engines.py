@@ -32,6 +32,15 @@ def _worker_env():
 
 
 # -- data and models ---------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _library_threads():
+    """An in-process Predictor sets the library's thread count; later tests get it back."""
+    before = mlinfer.get_num_threads()
+    yield
+    if mlinfer.get_num_threads() != before:
+        mlinfer.set_num_threads(0)
+
+
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.default_rng(9)
@@ -295,6 +304,32 @@ def test_ray_bad_input(ray_rt, data, models):
         _ray_map(ray_rt, bad, mlinfer.ray.predictor_kwargs(models["binary"][0]), "pandas")
 
 
+@pytest.fixture(scope="module")
+def named(data, tmp_path_factory):
+    """A scikit-learn model fitted on a DataFrame: it records its feature names."""
+    from sklearn.linear_model import LogisticRegression
+    X, y_bin = data[0], data[1]
+    est = LogisticRegression().fit(_features(X), y_bin)
+    path = tmp_path_factory.mktemp("named") / "named.mli"
+    mlinfer.export(est, path)
+    return str(path), est
+
+
+def test_ray_picks_columns_by_feature_name(ray_rt, data, named):
+    import mlinfer.ray
+    X = data[0][:200]
+    path, est = named
+    frame = _features(X)
+    shuffled = frame[frame.columns[::-1]].assign(id=np.arange(len(X)))  # reordered, and an extra column
+    pred = mlinfer.ray.Predictor(path, output="proba")
+    np.testing.assert_allclose(np.stack(pred(shuffled)["proba"].to_numpy()), est.predict_proba(frame),
+                               rtol=1e-5, atol=1e-6)
+    out = pred({c: shuffled[c].to_numpy() for c in shuffled.columns})  # a numpy batch
+    np.testing.assert_array_equal(out["proba"], np.stack(pred(shuffled)["proba"].to_numpy()))
+    with pytest.raises(ValueError, match=r"not seen in training: \['mass'\]; missing: \['f2'\]"):
+        pred(frame.rename(columns={"f2": "mass"}))
+
+
 def test_import_needs_no_engine():
     """`import mlinfer` must not import pyspark, ray or dask."""
     import subprocess
@@ -329,6 +364,19 @@ def test_dask_proba_label_margin(dd, data, models):
     np.testing.assert_array_equal(y.to_numpy(), model.predict(X))
     m = mlinfer.dask.predict(ddf, path, output="margin", threads=1).compute()
     np.testing.assert_array_equal(m.to_numpy(), model.predict_raw(X))
+
+
+def test_dask_picks_columns_by_feature_name(dd, data, named):
+    import mlinfer.dask
+    X = data[0]
+    path, est = named
+    frame = _features(X)
+    shuffled = frame[frame.columns[::-1]]
+    shuffled.insert(2, "id", np.arange(len(X)))
+    P = mlinfer.dask.predict(dd.from_pandas(shuffled, npartitions=3), path, output="proba").compute()
+    np.testing.assert_allclose(P.to_numpy(), est.predict_proba(frame), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="missing"):
+        mlinfer.dask.predict(dd.from_pandas(frame.rename(columns={"f0": "age"}), npartitions=2), path)
 
 
 def test_dask_multiclass_forest_and_bad_input(dd, data, models):

@@ -124,6 +124,29 @@ def _array_matrix(values, n_features: int) -> np.ndarray:
     return X
 
 
+def _named_columns(model, columns, exclude=()):
+    """The feature columns to use when none are given, for a model that records feature
+    names (scikit-learn, XGBoost): its names, when the table has them all (in any order,
+    beside other columns). None -- every column, in order -- when the model has no names,
+    the table's columns are not all strings, or it has one (tensor or array) column; a table
+    of string columns without the model's names is a ValueError naming them (as
+    Model.predict on a DataFrame)."""
+    names = model.feature_names_in_ if model._names_checked else None
+    if names is None:
+        return None
+    cols = [c for c in columns if c not in exclude]
+    if len(cols) == 1 and len(names) != 1:
+        return None  # one tensor or array column holds the features
+    have = set(cols)
+    if all(name in have for name in names):
+        return list(names)
+    if all(isinstance(c, str) for c in cols):
+        from types import SimpleNamespace
+        from .model import _check_names
+        _check_names(SimpleNamespace(columns=cols), names)
+    return None
+
+
 def _frame_matrix(batch, n: int, feature_columns, is_pandas: bool, exclude=()) -> np.ndarray:
     """The (rows, n) feature matrix of a pandas DataFrame or a dict of NumPy arrays (a Ray
     "numpy" batch). feature_columns: the columns in the model's feature order; None means

@@ -10,7 +10,7 @@ values (NaN), as in mlinfer.spark and mlinfer.ray. Dask is imported only when ca
 """
 from __future__ import annotations
 
-from ._batch import _cached_model, _check_output, _frame_matrix, _model_bytes, _model_key, _score
+from ._batch import _cached_model, _check_output, _frame_matrix, _model_bytes, _model_key, _named_columns, _score
 
 
 def _score_partition(pdf, data: bytes, key: str, output: str, feature_columns, columns, threads):
@@ -34,7 +34,8 @@ def predict(df, model, output: str = "prediction", feature_columns=None, threads
     mlinfer.Model. output: "prediction" -> a Series named "prediction"; "proba" -> a
     DataFrame with one column per class ("proba_<class>"); "margin" -> a Series ("margin"),
     or a DataFrame ("margin_<k>") for models with several raw scores. feature_columns: the
-    columns in the model's feature order (None: every column, in order). threads: library
+    columns in the model's feature order (None: the model's feature names when it records
+    them and the DataFrame has them all, else every column, in order). threads: library
     threads per worker process (None leaves the library's setting; with a threaded Dask
     scheduler keep threads x scheduler threads within the cores)."""
     import numpy as np
@@ -42,7 +43,8 @@ def predict(df, model, output: str = "prediction", feature_columns=None, threads
     data, loaded = _model_bytes(model)
     _check_output(loaded, output)
     n = loaded.n_features_in_
-    names = list(df.columns) if feature_columns is None else list(feature_columns)
+    names = list(feature_columns) if feature_columns is not None else (
+        _named_columns(loaded, df.columns) or list(df.columns))
     if len(names) != n:
         raise ValueError(f"{len(names)} feature columns given, but the model expects {n}")
     missing = [c for c in names if c not in df.columns]

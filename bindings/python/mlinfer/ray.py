@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._batch import _cached_model, _check_output, _frame_matrix, _model_bytes, _model_key, _score
+from ._batch import _cached_model, _check_output, _frame_matrix, _model_bytes, _model_key, _named_columns, _score
 
 _COLUMN = {"prediction": "prediction", "proba": "proba", "margin": "margin"}
 
@@ -49,8 +49,9 @@ class Predictor:
 
     model: a path, .mli / XGBoost / LightGBM bytes, a Ray ObjectRef to such bytes, or (for
     use in-process) a loaded mlinfer.Model. feature_columns: the columns in the model's
-    feature order; None means every column of the batch, in order -- or, when the batch has a
-    single 2-D (tensor) column, that column. threads: library threads per actor (default:
+    feature order; None means the model's feature names when it records them and the batch
+    has them all (other columns are then left alone), else every column of the batch, in
+    order -- or, when the batch has a single 2-D (tensor) column, that column. threads: library threads per actor (default:
     the actor's num_cpus share, 1 unless map_batches is given num_cpus). keep_columns: the
     batch columns returned beside the scores (None: all of them; ["id"]: just the key, so
     the features are not carried on to the writer)."""
@@ -87,7 +88,10 @@ class Predictor:
 
     def __call__(self, batch):
         is_pandas = hasattr(batch, "columns") and hasattr(batch, "iloc")
-        X = _frame_matrix(batch, self.model.n_features_in_, self.feature_columns, is_pandas, exclude=(self.column,))
+        columns = self.feature_columns
+        if columns is None:
+            columns = _named_columns(self.model, batch.columns if is_pandas else batch.keys(), exclude=(self.column,))
+        X = _frame_matrix(batch, self.model.n_features_in_, columns, is_pandas, exclude=(self.column,))
         out = _score(self.model, X, self.output)
         keep = self.keep_columns
         if keep is not None:
