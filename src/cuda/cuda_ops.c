@@ -108,10 +108,7 @@ mli_status mli_cuda_sgemm_bias_act(mli_cuda_stream *stream, int64_t m, int64_t n
     mli_status st;
     if ((unsigned)act >= MLI__ACT_COUNT)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: act (%d) is not an mli_act value", fn, (int)act);
-    if ((st = mli__check_dims(fn, m, n, k)) != MLI_OK ||
-        (st = mli__check_matrix(fn, "A", "lda", a, m, k, lda)) != MLI_OK ||
-        (st = mli__check_matrix(fn, "B", "ldb", b, k, n, ldb)) != MLI_OK ||
-        (st = mli__check_matrix(fn, "C", "ldc", c, m, n, ldc)) != MLI_OK)
+    if ((st = mli__check_sgemm(fn, MLI_NO_TRANS, MLI_NO_TRANS, m, n, k, a, lda, b, ldb, c, ldc)) != MLI_OK)
         return st;
     mli_cuda_stream *s;
     int prev;
