@@ -89,6 +89,17 @@ def wait_up(port: int, path: str, proc: subprocess.Popen, timeout: float = 30) -
     raise RuntimeError(f"server on :{port} not up after {timeout} s")
 
 
+def stop_server(proc: subprocess.Popen, settle: float = 0.5) -> None:
+    """Stops the server (SIGTERM, SIGKILL after 15 s) and lets its port settle."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    time.sleep(settle)
+
+
 def predict_once(port: int, row: list) -> object:
     req = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=json.dumps({"features": row}).encode(),
                                  headers={"Content-Type": "application/json"})
@@ -167,13 +178,7 @@ def main() -> int:
                       f"p99 {r['p99_us'] / 1e3:8.2f} ms  non2xx {r['non2xx']}  sockerr {r['socket_errors']}",
                       flush=True)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            time.sleep(0.5)
+            stop_server(proc)
 
     # markdown table and ratios
     def find(mdl, prefix, conns):

@@ -84,13 +84,7 @@ def run_variant(args, model_path: str, threads: int, delay, lua: Path, row, expe
             r.update(connections=conns, mean_batch=(s1 - s0) / max(c1 - c0, 1))
             out.append(r)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        time.sleep(0.3)
+        bench.stop_server(proc, settle=0.3)
     return out
 
 
