@@ -4,11 +4,13 @@ Tree models are written by export_trees.py."""
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
+from . import export_trees
 from ._format import build
+from ._export_common import _check_fitted, _cls, _fail, _labels, _Writer
 from .errors import UnsupportedModelError
 
 _PRODUCER = "mlinfer-python 0.1.0"
@@ -16,34 +18,6 @@ _PRODUCER = "mlinfer-python 0.1.0"
 _LINEAR_REGRESSORS = {"LinearRegression", "Ridge", "RidgeCV", "Lasso", "LassoCV", "ElasticNet", "ElasticNetCV",
                       "SGDRegressor", "LinearSVR", "HuberRegressor", "Lars", "LassoLars", "BayesianRidge", "ARDRegression"}
 _SIGN_CLASSIFIERS = {"LinearSVC", "RidgeClassifier", "RidgeClassifierCV", "Perceptron", "PassiveAggressiveClassifier"}
-
-
-def _cls(est) -> str:
-    return type(est).__name__
-
-
-def _fail(est, why: str):
-    raise UnsupportedModelError(f"mlinfer.export: {type(est).__module__}.{_cls(est)} is not supported: {why}")
-
-
-def _check_fitted(est):
-    if not any(k.endswith("_") and not k.startswith("__") for k in vars(est)):
-        raise UnsupportedModelError(f"mlinfer.export: {_cls(est)} is not fitted")
-
-
-class _Writer:
-    def __init__(self):
-        self.meta: Dict[str, object] = {}
-        self.arrays: Dict[str, object] = {}
-        self.n_stages = 0
-
-    def stage(self, kind: str, **meta) -> str:
-        prefix = f"stage.{self.n_stages}"
-        self.meta[f"{prefix}.kind"] = kind
-        for k, v in meta.items():
-            self.meta[f"{prefix}.{k}"] = v
-        self.n_stages += 1
-        return prefix
 
 
 # ---- preprocessing ---------------------------------------------------------------------
@@ -84,20 +58,6 @@ def _affine(w: _Writer, est, n: int):
 
 # ---- models ----------------------------------------------------------------------------
 
-def _labels(w: _Writer, classes):
-    classes = np.asarray(classes)
-    w.meta["n_classes"] = len(classes)
-    w.meta["classes_dtype"] = classes.dtype.str if classes.dtype.kind != "O" else "object"
-    if classes.dtype.kind in "iu" and np.all(np.abs(classes.astype(np.float64)) < 2**63):
-        w.meta["class_labels"] = "int"
-        w.arrays["classes"] = classes.astype(np.int64)
-    else:
-        if classes.dtype.kind == "O" and not all(isinstance(c, str) for c in classes):
-            raise UnsupportedModelError("mlinfer.export: class labels must be integers, floats, booleans or strings")
-        w.meta["class_labels"] = "str"
-        w.arrays["classes"] = [repr(float(c)) if classes.dtype.kind == "f" else str(c) for c in classes]
-
-
 def _linear_stage(w: _Writer, coef, intercept, n_in: int):
     coef = np.atleast_2d(np.asarray(coef, dtype=np.float64))
     n_out = coef.shape[0]
@@ -132,8 +92,6 @@ def _logistic_head(est, n_classes: int) -> str:
 def _model(w: _Writer, est, n_in: int):
     name = _cls(est)
     _check_fitted(est)
-    from . import export_trees  # imports this module: loaded on first use
-
     if name in export_trees.ESTIMATORS:
         export_trees.write(w, est, n_in)
         return
