@@ -74,10 +74,20 @@ mli_status mli__model_array(mli_model *m, const char *name, int dtype, int64_t c
 mli_status mli__model_meta_int(const mli_model *m, const char *key, int64_t lo, int64_t hi, int64_t *out);
 mli_status mli__model_meta_str(const mli_model *m, const char *key, const char **out);
 
-/* One row's outputs `what` (0 predict, 1 proba, 2 decision, 3 raw) from its scores: sf
- * (float32, the dense stages) or, when sf is NULL, sd (float64, a tree stage); n_raw
- * values either way. The one head of every predict path, CPU or GPU (src/predict.c). */
+/* One row's outputs `what` (an mli_output) from its scores: sf (float32, the dense stages)
+ * or, when sf is NULL, sd (float64, a tree stage); n_raw values either way. The one head of
+ * every predict path, CPU or GPU (src/predict.c). */
 void mli__head_row(const mli_model *m, int what, const float *sf, const double *sd, double *out);
+
+/* Argument checks shared by every predict path (CPU rows, CUDA, JPEG; src/predict.c).
+ * mli__check_output: m is not NULL, `what` is an mli_output and the model has that output
+ * (the error names the model's source). mli__check_predict: that, then dtype, rows, ldx, x
+ * and out for `rows` rows of `cols` outputs each (cols: the output's width, or the number of
+ * trees for apply); *need gets rows x cols. rows == 0 passes with x and out unchecked. */
+mli_status mli__check_output(const char *fn, const mli_model *m, mli_output what);
+mli_status mli__check_predict(const char *fn, const mli_model *m, mli_output what, int64_t cols, const void *x,
+                              mli_dtype dtype, int64_t rows, int64_t ldx, const void *out, int64_t out_len,
+                              int64_t *need);
 /* Reads the image stage `stage.<i>.*` into m->image (src/image/stage.c). */
 mli_status mli__image_stage_build(mli_model *m, int i);
 

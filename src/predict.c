@@ -13,8 +13,6 @@
 #define MLI_BLOCK_ROWS 64
 #define MLI_STACK_FLOATS 8192 /* scratch that lives on the stack when it fits */
 
-enum { MLI_OUT_PREDICT, MLI_OUT_PROBA, MLI_OUT_DECISION, MLI_OUT_RAW };
-
 typedef struct {
     const mli_model *m;
     const mli__kernels *kt;
@@ -123,13 +121,13 @@ static double clip1(double s) { return s < -1.0 ? -1.0 : s > 1.0 ? 1.0 : s; }
 /* One row's outputs from its scores (sf, or sd when sf is NULL). */
 void mli__head_row(const mli_model *m, int what, const float *sf, const double *sd, double *out) {
     int64_t k = m->n_raw;
-    if (m->head == MLI__HEAD_ISOLATION && what != MLI_OUT_RAW) {
+    if (m->head == MLI__HEAD_ISOLATION && what != MLI_OUTPUT_RAW) {
         double dec = -exp2(-SCORE(0) / m->iso_norm) - m->iso_offset;
-        out[0] = what == MLI_OUT_PREDICT ? (dec >= 0.0 ? 1.0 : 0.0) : dec;
+        out[0] = what == MLI_OUTPUT_PREDICT ? (dec >= 0.0 ? 1.0 : 0.0) : dec;
         return;
     }
-    if (what == MLI_OUT_RAW || what == MLI_OUT_DECISION || m->head == MLI__HEAD_IDENTITY ||
-        (m->head == MLI__HEAD_PROBA && what == MLI_OUT_PROBA)) {
+    if (what == MLI_OUTPUT_RAW || what == MLI_OUTPUT_DECISION || m->head == MLI__HEAD_IDENTITY ||
+        (m->head == MLI__HEAD_PROBA && what == MLI_OUTPUT_PROBA)) {
         for (int64_t i = 0; i < k; ++i)
             out[i] = SCORE(i);
         return;
@@ -146,7 +144,7 @@ void mli__head_row(const mli_model *m, int what, const float *sf, const double *
     case MLI__HEAD_BINARY_LOGISTIC:
     case MLI__HEAD_BINARY_SIGN:
     case MLI__HEAD_BINARY_MHUBER:
-        if (what == MLI_OUT_PREDICT) {
+        if (what == MLI_OUTPUT_PREDICT) {
             out[0] = SCORE(0) > 0.0 || (m->zero_positive && SCORE(0) == 0.0) ? 1.0 : 0.0;
         } else {
             double p = m->head == MLI__HEAD_BINARY_LOGISTIC ? sigmoid(SCORE(0)) : (clip1(SCORE(0)) + 1.0) / 2.0;
@@ -156,7 +154,7 @@ void mli__head_row(const mli_model *m, int what, const float *sf, const double *
         return;
     default: break;
     }
-    if (what == MLI_OUT_PREDICT) {
+    if (what == MLI_OUTPUT_PREDICT) {
         out[0] = (double)argmax(sf, sd, k);
         return;
     }
@@ -237,8 +235,26 @@ static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
     free(scratch);
 }
 
-static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
-                      double *out, int64_t *apply, int64_t out_len, int what) {
+static const char *source_of(const mli_model *m) {
+    const char *src = mli_model_meta(m, "source");
+    return src ? src : "unknown source";
+}
+
+mli_status mli__check_output(const char *fn, const mli_model *m, mli_output what) {
+    if (!m)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
+    if ((unsigned)what > MLI_OUTPUT_RAW)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: what (%d) is not an mli_output value", fn, (int)what);
+    if (what == MLI_OUTPUT_PROBA && !m->has_proba)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no predict_proba", fn, source_of(m));
+    if (what == MLI_OUTPUT_DECISION && m->n_decision == 0)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no decision_function", fn, source_of(m));
+    return MLI_OK;
+}
+
+mli_status mli__check_predict(const char *fn, const mli_model *m, mli_output what, int64_t cols, const void *x,
+                              mli_dtype dtype, int64_t rows, int64_t ldx, const void *out, int64_t out_len,
+                              int64_t *need) {
     if (!m)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
     if (dtype != MLI_F32 && dtype != MLI_F64)
@@ -248,34 +264,37 @@ static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dty
     if (ldx < m->n_features)
         return mli__fail(MLI_ERR_SHAPE, "%s: ldx (%lld) is smaller than the model's %lld features", fn, (long long)ldx,
                          (long long)m->n_features);
-    int64_t cols = what == MLI_OUT_PREDICT ? m->n_outputs : what == MLI_OUT_PROBA ? m->n_classes
-                 : what == MLI_OUT_RAW   ? m->n_raw
-                                         : m->n_decision;
-    if (apply) {
-        if (!m->trees)
-            return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no trees", fn,
-                             mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "unknown source");
-        cols = m->trees->n_trees;
-    }
-    if (what == MLI_OUT_PROBA && !m->has_proba)
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no predict_proba", fn,
-                         mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "unknown source");
-    if (what == MLI_OUT_DECISION && m->n_decision == 0)
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no decision_function", fn,
-                         mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "unknown source");
-    int64_t need, extent;
-    if (!mli__mul_ok(rows, cols, &need) || (rows > 0 && (!mli__mul_ok(rows - 1, ldx, &extent) ||
+    mli_status st = mli__check_output(fn, m, what);
+    if (st != MLI_OK)
+        return st;
+    int64_t extent;
+    if (!mli__mul_ok(rows, cols, need) || (rows > 0 && (!mli__mul_ok(rows - 1, ldx, &extent) ||
                                                          !mli__mul_ok(extent + m->n_features, 8, &extent))))
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %lld rows overflow the addressable size", fn, (long long)rows);
     if (rows == 0)
         return MLI_OK;
     if (!x)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: x is NULL but rows is %lld", fn, (long long)rows);
-    if (!out && !apply)
+    if (!out)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
-    if (out_len < need)
+    if (out_len < *need)
         return mli__fail(MLI_ERR_SHAPE, "%s: out holds %lld values but %lld rows x %lld columns need %lld", fn,
-                         (long long)out_len, (long long)rows, (long long)cols, (long long)need);
+                         (long long)out_len, (long long)rows, (long long)cols, (long long)*need);
+    return MLI_OK;
+}
+
+static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
+                      double *out, int64_t *apply, int64_t out_len, int what) {
+    int64_t cols = mli_model_output_len(m, what), need;
+    if (m && apply) {
+        if (!m->trees)
+            return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no trees", fn, source_of(m));
+        cols = m->trees->n_trees;
+    }
+    mli_status st = mli__check_predict(fn, m, what, cols, x, dtype, rows, ldx, apply ? (const void *)apply : out,
+                                       out_len, &need);
+    if (st != MLI_OK || rows == 0)
+        return st;
     const mli__kernels *kt = mli__get_kernels();
     if (!kt)
         return MLI_ERR_UNSUPPORTED;
@@ -302,27 +321,25 @@ static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dty
 
 mli_status mli_model_predict(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
                              double *out, int64_t out_len) {
-    return run("mli_model_predict", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUT_PREDICT);
+    return run("mli_model_predict", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUTPUT_PREDICT);
 }
 
 mli_status mli_model_predict_proba(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
                                    double *out, int64_t out_len) {
-    return run("mli_model_predict_proba", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUT_PROBA);
+    return run("mli_model_predict_proba", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUTPUT_PROBA);
 }
 
 mli_status mli_model_decision_function(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
                                        double *out, int64_t out_len) {
-    return run("mli_model_decision_function", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUT_DECISION);
+    return run("mli_model_decision_function", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUTPUT_DECISION);
 }
 
 mli_status mli_model_predict_raw(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
                                  double *out, int64_t out_len) {
-    return run("mli_model_predict_raw", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUT_RAW);
+    return run("mli_model_predict_raw", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUTPUT_RAW);
 }
 
 mli_status mli_model_apply(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
                            int64_t *out, int64_t out_len) {
-    if (m && rows > 0 && !out)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_apply: out is NULL");
-    return run("mli_model_apply", m, x, dtype, rows, ldx, NULL, out, out_len, MLI_OUT_RAW);
+    return run("mli_model_apply", m, x, dtype, rows, ldx, NULL, out, out_len, MLI_OUTPUT_RAW);
 }

@@ -408,35 +408,12 @@ mli_status mli_cuda_model_predict(const mli_cuda_model *dm, mli_cuda_stream *str
     if (!dm)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: model is NULL", pred);
     const mli_model *m = dm->host;
-    if ((unsigned)what > MLI_OUTPUT_RAW)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: what (%d) is not an mli_output value", pred, (int)what);
     if (flags & ~(uint32_t)(MLI_CUDA_X_DEVICE | MLI_CUDA_OUT_DEVICE | MLI_CUDA_FORCE_GPU))
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: unknown flags 0x%x", pred, (unsigned)flags);
-    if (dtype != MLI_F32 && dtype != MLI_F64)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: dtype (%d) is neither MLI_F32 nor MLI_F64", pred, (int)dtype);
-    if (rows < 0)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: rows (%lld) is negative", pred, (long long)rows);
-    if (ldx < m->n_features)
-        return mli__fail(MLI_ERR_SHAPE, "%s: ldx (%lld) is smaller than the model's %lld features", pred,
-                         (long long)ldx, (long long)m->n_features);
-    const char *src = mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "unknown source";
-    if (what == MLI_OUTPUT_PROBA && !m->has_proba)
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no predict_proba", pred, src);
-    if (what == MLI_OUTPUT_DECISION && m->n_decision == 0)
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no decision_function", pred, src);
-    int64_t cols = mli_model_output_len(m, what), need, extent;
-    if (!mli__mul_ok(rows, cols, &need) || (rows > 0 && (!mli__mul_ok(rows - 1, ldx, &extent) ||
-                                                         !mli__mul_ok(extent + m->n_features, 8, &extent))))
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %lld rows overflow the addressable size", pred, (long long)rows);
-    if (rows == 0)
-        return MLI_OK;
-    if (!x)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: x is NULL but rows is %lld", pred, (long long)rows);
-    if (!out)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: out is NULL", pred);
-    if (out_len < need)
-        return mli__fail(MLI_ERR_SHAPE, "%s: out holds %lld values but %lld rows x %lld columns need %lld", pred,
-                         (long long)out_len, (long long)rows, (long long)cols, (long long)need);
+    int64_t cols = mli_model_output_len(m, what), need;
+    mli_status st = mli__check_predict(pred, m, what, cols, x, dtype, rows, ldx, out, out_len, &need);
+    if (st != MLI_OK || rows == 0)
+        return st;
 
     int on_cpu = !(flags & (MLI_CUDA_X_DEVICE | MLI_CUDA_FORCE_GPU)) && rows < mli_cuda_model_min_rows(dm);
     if (on_cpu && !(flags & MLI_CUDA_OUT_DEVICE))
@@ -444,7 +421,6 @@ mli_status mli_cuda_model_predict(const mli_cuda_model *dm, mli_cuda_stream *str
 
     mli_cuda_stream *s;
     int prev;
-    mli_status st;
     if ((st = mli__cuda_resolve_stream(pred, stream, dm->device, &s)) != MLI_OK ||
         (st = mli__cuda_enter(pred, dm->device, &prev)) != MLI_OK)
         return st;

@@ -27,22 +27,15 @@ int64_t mli_model_output_len(const mli_model *m, mli_output what) {
 }
 
 static mli_status check_model(const char *fn, const mli_model *m, mli_output what, predict_fn *pf) {
-    if (!m)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
-    switch (what) {
-    case MLI_OUTPUT_PREDICT: *pf = mli_model_predict; break;
-    case MLI_OUTPUT_PROBA: *pf = mli_model_predict_proba; break;
-    case MLI_OUTPUT_DECISION: *pf = mli_model_decision_function; break;
-    case MLI_OUTPUT_RAW: *pf = mli_model_predict_raw; break;
-    default: return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: what (%d) is not an mli_output", fn, (int)what);
-    }
+    static const predict_fn by_output[] = {mli_model_predict, mli_model_predict_proba, mli_model_decision_function,
+                                           mli_model_predict_raw};
+    mli_status st = mli__check_output(fn, m, what);
+    if (st != MLI_OK)
+        return st;
+    *pf = by_output[what];
     if (!m->has_image)
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no image stage; export it with one to predict "
                          "from JPEG bytes", fn, mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "unknown");
-    if (mli_model_output_len(m, what) == 0) /* no such output: the predict call says so, before any decoding */
-        return (*pf)(m, NULL, MLI_F32, 0, m->n_features, NULL, 0) == MLI_OK
-                   ? mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model has no output %d", fn, (int)what)
-                   : MLI_ERR_UNSUPPORTED;
     return MLI_OK;
 }
 
