@@ -44,6 +44,7 @@ static int cpu_has_avx512(void) {
 #endif
 
 static mli__kernels mli__table;
+static mli__kernels mli__scalar_table; /* the reference walks (MLI_TREE_STRATEGY=scalar) */
 static const mli__kernels *mli__active;
 static char mli__unavailable[160];
 static pthread_once_t mli__kernels_once = PTHREAD_ONCE_INIT;
@@ -75,6 +76,7 @@ static void fill_forced(const char *want) {
 }
 
 static void init_kernels(void) {
+    mli__kernels_init_scalar(&mli__scalar_table);
     const char *want = getenv("MLI_FORCE_ISA");
     if (want && *want) {
         fill_forced(want);
@@ -97,6 +99,11 @@ const mli__kernels *mli__get_kernels(void) {
     if (!mli__active)
         mli__fail(MLI_ERR_UNSUPPORTED, "%s", mli__unavailable);
     return mli__active;
+}
+
+const mli__kernels *mli__get_scalar_kernels(void) {
+    pthread_once(&mli__kernels_once, init_kernels);
+    return &mli__scalar_table;
 }
 
 const char *mli_cpu_isa(void) {

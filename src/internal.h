@@ -20,6 +20,9 @@ mli_status mli__fail(mli_status status, const char *fmt, ...) MLI_PRINTF(2, 3);
 /* The kernel table for this process, or NULL with the thread's last error set when the
  * ISA forced through MLI_FORCE_ISA cannot run here. Filled once; read-only after. */
 const mli__kernels *mli__get_kernels(void);
+/* The scalar kernel table, whatever the CPU: the reference a test or MLI_TREE_STRATEGY
+ * asks for by name. Filled once with the other. */
+const mli__kernels *mli__get_scalar_kernels(void);
 
 /* C = act(A * op(B) + bias) on the calling thread with the own kernels, for any m:
  * the dense layer of the model runtimes (which parallelise over row blocks themselves).

@@ -6,17 +6,8 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "tree_rules.h" /* kernels/: node flags, missing modes, comparisons */
 
-enum { MLI__CMP_LT_F32, MLI__CMP_LE_F32, MLI__CMP_LE_F64 };
-enum {
-    MLI__TF_DEFAULT_LEFT = 1,
-    MLI__TF_MISSING_MASK = 6, /* bits 1-2 */
-    MLI__TF_CATEGORICAL = 8,
-    MLI__TF_OOR_MISSING = 16,
-    MLI__TF_WHOLE_ONLY = 32,
-    MLI__TF_NEGATIVE_OUT = 64
-};
-enum { MLI__MISS_NAN = 0, MLI__MISS_NAN_AS_ZERO = 1, MLI__MISS_ZERO = 2 };
 #define MLI__TREE_MAX_DEPTH 1024
 
 /* Strategy for the compact kernels; see tree_predict.c. */

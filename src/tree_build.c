@@ -40,15 +40,6 @@ static float le_to_lt(double thr) {
     return nextafterf(fl, INFINITY);
 }
 
-/* float32(thr) without undefined behaviour for values beyond the float range. */
-static float to_f32(double thr) {
-    if (thr > FLT_MAX)
-        return thr >= (double)FLT_MAX + 0x1p103 ? INFINITY : FLT_MAX; /* round to nearest, as the FPU would */
-    if (thr < -FLT_MAX)
-        return thr <= -(double)FLT_MAX - 0x1p103 ? -INFINITY : -FLT_MAX;
-    return (float)thr;
-}
-
 static mli_status check_tree(const mli_model *m, int si, mli__trees *t, int32_t tr, uint8_t *parents, int32_t *depth,
                              int32_t *max_depth) {
     int64_t s = t->tree_start[tr], n = t->tree_start[tr + 1] - s;
@@ -140,7 +131,7 @@ static int compact_tree(mli__trees *t, int32_t tr, int32_t *pos, int32_t *stack)
         if (off >= 65536)
             return 0;
         double thr = t->threshold[s + i];
-        nd->thr = t->compare == MLI__CMP_LT_F32 ? to_f32(thr) : le_to_lt(thr);
+        nd->thr = t->compare == MLI__CMP_LT_F32 ? mli__f32_round(thr) : le_to_lt(thr);
         nd->fr = (uint32_t)t->feature[s + i] | (uint32_t)off << 16;
         /* Where a NaN goes: the default direction, or (NaN read as zero) where 0 goes,
          * and 0 < nd->thr is exactly the node's rule for 0 in either comparison. */

@@ -22,8 +22,6 @@
 
 #define MLI_TREE_CHUNK 64 /* trees walked before their leaves are summed */
 
-void mli__tree_walk__scalar(const mli__tree_walk *w);
-
 static int strategy(void) {
     static atomic_int cached = -1;
     int s = atomic_load_explicit(&cached, memory_order_relaxed);
@@ -43,14 +41,6 @@ static int strategy(void) {
 
 /* ---- the generic walk ---------------------------------------------------------------- */
 
-static float f32_of(double v) { /* float32(v) as a conversion would round it, without UB */
-    if (v > 3.4028234663852886e38)
-        return v >= 3.4028235677973366e38 ? INFINITY : 3.4028234663852886e38f;
-    if (v < -3.4028234663852886e38)
-        return v <= -3.4028235677973366e38 ? -INFINITY : -3.4028234663852886e38f;
-    return (float)v;
-}
-
 /* The leaf (index within tree `tr`) that row `xr` reaches. */
 static int32_t walk_generic(const mli__trees *t, int32_t tr, const void *xr, int f64) {
     int64_t s = t->tree_start[tr];
@@ -60,36 +50,11 @@ static int32_t walk_generic(const mli__trees *t, int32_t tr, const void *xr, int
         int32_t f = t->feature[g];
         if (f < 0)
             return i;
-        uint8_t fl = t->flags[g];
         double v = f64 ? ((const double *)xr)[f] : (double)((const float *)xr)[f];
-        if (t->compare != MLI__CMP_LE_F64)
-            v = (double)f32_of(v); /* XGBoost and scikit-learn trees see float32 features */
-        int mode = (fl & MLI__TF_MISSING_MASK) >> 1, left, missing = 0;
-        if (isnan(v)) {
-            if (mode == MLI__MISS_NAN)
-                missing = 1;
-            else
-                v = 0.0;
-        }
-        if (!missing && mode == MLI__MISS_ZERO && v >= -(double)1e-35f && v <= (double)1e-35f)
-            missing = 1;
-        if (missing) {
-            left = fl & MLI__TF_DEFAULT_LEFT;
-        } else if (fl & MLI__TF_CATEGORICAL) {
-            double c = trunc(v);
-            double nbits = 32.0 * (double)t->cat_words[g];
-            if (!(c >= 0.0 && c < nbits) || ((fl & MLI__TF_WHOLE_ONLY) && c != v) ||
-                ((fl & MLI__TF_NEGATIVE_OUT) && v < 0.0)) {
-                left = (fl & MLI__TF_OOR_MISSING) ? (fl & MLI__TF_DEFAULT_LEFT) : 0;
-            } else {
-                int64_t ci = (int64_t)c;
-                left = (int)((t->cat_bits[t->cat_offset[g] + (ci >> 5)] >> (ci & 31)) & 1u);
-            }
-        } else if (t->compare == MLI__CMP_LT_F32) {
-            left = (float)v < f32_of(t->threshold[g]);
-        } else {
-            left = v <= t->threshold[g];
-        }
+        int64_t c;
+        int left = mli__tree_decide(t->compare, t->flags[g], (uint32_t)t->cat_words[g], t->threshold[g], v, &c);
+        if (left < 0)
+            left = (int)((t->cat_bits[t->cat_offset[g] + (c >> 5)] >> (c & 31)) & 1u);
         i = left ? t->left[g] : t->right[g];
     }
 }
@@ -148,7 +113,7 @@ static const float *compact_input(const mli__trees *t, const void *x, int f64, i
     for (int64_t r = 0; r < nb; ++r)
         for (int64_t c = 0; c < nf; ++c) {
             double v = xd[r * ldx + c];
-            float f = f32_of(v);
+            float f = mli__f32_round(v);
             any |= v != v;
             if (t->needs_f64)
                 bad |= v == v && (double)f != v;
@@ -173,7 +138,7 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
     if (!xf) {
         scores_generic(t, x, f64, ldx, nb, scores);
     } else {
-        void (*walk)(const mli__tree_walk *) = st == MLI__TS_SCALAR ? mli__tree_walk__scalar : kt->tree_walk;
+        void (*walk)(const mli__tree_walk *) = (st == MLI__TS_SCALAR ? mli__get_scalar_kernels() : kt)->tree_walk;
         for (int32_t t0 = 0; t0 < t->n_trees; t0 += MLI_TREE_CHUNK) {
             int32_t n = t->n_trees - t0 < MLI_TREE_CHUNK ? t->n_trees - t0 : MLI_TREE_CHUNK;
             mli__tree_walk w = {.nodes = t->fast, .top = t->top + t0, .start = t->tree_start + t0, .depth = t->depth + t0, .n_trees = n,

@@ -1,5 +1,5 @@
 /* act.cuh — the activations as device functions, the same formulas as the CPU's scalar
- * reference (kernels/scalar/act_scalar.h) with CUDA's libm (expf, tanhf, erfcf: 2 ulp),
+ * reference (kernels/generic/act_libm.h) with CUDA's libm (expf, tanhf, erfcf: 2 ulp),
  * so the bounds of mli_activate hold: relu exact, sigmoid and tanh within 1e-6 absolute,
  * gelu within 2e-6 * max(1, |x|); NaN in gives NaN out; -Inf gives gelu -0. */
 #ifndef MLI_CUDA_ACT_CUH

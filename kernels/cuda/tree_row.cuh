@@ -17,36 +17,13 @@
 #include <math.h>
 
 #include "cuda_kernels.h"
+#include "tree_rules.h" /* the rules, shared with src/tree_predict.c */
 
 #ifdef __CUDA_ARCH__
 #define MLI_LDG(p) __ldg(p)
 #else
 #define MLI_LDG(p) (*(p))
 #endif
-
-enum { MLI_CU_LT_F32 = 0, MLI_CU_LE_F32 = 1, MLI_CU_LE_F64 = 2 }; /* src/tree.h */
-enum {
-    MLI_CU_TF_DEFAULT_LEFT = 1,
-    MLI_CU_TF_MISSING_MASK = 6,
-    MLI_CU_TF_CATEGORICAL = 8,
-    MLI_CU_TF_OOR_MISSING = 16,
-    MLI_CU_TF_WHOLE_ONLY = 32,
-    MLI_CU_TF_NEGATIVE_OUT = 64
-};
-enum { MLI_CU_MISS_NAN = 0, MLI_CU_MISS_NAN_AS_ZERO = 1, MLI_CU_MISS_ZERO = 2 };
-
-/* float32(v) rounded to nearest, infinities beyond the float range: f32_of of the CPU. */
-__host__ __device__ __forceinline__ float mli_cu_f32(double v) {
-#ifdef __CUDA_ARCH__
-    return __double2float_rn(v);
-#else
-    if (v > 3.4028234663852886e38)
-        return v >= 3.4028235677973366e38 ? INFINITY : 3.4028234663852886e38f;
-    if (v < -3.4028234663852886e38)
-        return v <= -3.4028235677973366e38 ? -INFINITY : -3.4028234663852886e38f;
-    return (float)v;
-#endif
-}
 
 /* A row's values: float when every walk needs only float32 values (float32 input, or a
  * float32 comparison), double for float64 input to an le_f64 model or read in place. */
@@ -65,38 +42,10 @@ __host__ __device__ __forceinline__ int32_t mli_cu_walk_generic(const mli__cuda_
         if (f < 0)
             return i;
         const uint32_t fw = MLI_LDG(&nd->flags_words);
-        const unsigned fl = fw & 0xffu;
-        double v = xr.at(f);
-        if (t.compare != MLI_CU_LE_F64)
-            v = (double)mli_cu_f32(v); /* XGBoost and scikit-learn trees see float32 features */
-        const int mode = (int)((fl & MLI_CU_TF_MISSING_MASK) >> 1);
-        int left, missing = 0;
-        if (isnan(v)) {
-            if (mode == MLI_CU_MISS_NAN)
-                missing = 1;
-            else
-                v = 0.0;
-        }
-        if (!missing && mode == MLI_CU_MISS_ZERO && v >= -(double)1e-35f && v <= (double)1e-35f)
-            missing = 1;
-        if (missing) {
-            left = (int)(fl & MLI_CU_TF_DEFAULT_LEFT);
-        } else if (fl & MLI_CU_TF_CATEGORICAL) {
-            const double c = trunc(v);
-            const double nbits = 32.0 * (double)(fw >> 8);
-            if (!(c >= 0.0 && c < nbits) || ((fl & MLI_CU_TF_WHOLE_ONLY) && c != v) ||
-                ((fl & MLI_CU_TF_NEGATIVE_OUT) && v < 0.0)) {
-                left = (fl & MLI_CU_TF_OOR_MISSING) ? (int)(fl & MLI_CU_TF_DEFAULT_LEFT) : 0;
-            } else {
-                const long long ci = (long long)c;
-                const uint32_t word = MLI_LDG(&t.cat_bits[MLI_LDG(&nd->cat_offset) + (ci >> 5)]);
-                left = (int)((word >> (ci & 31)) & 1u);
-            }
-        } else if (t.compare == MLI_CU_LT_F32) {
-            left = (float)v < mli_cu_f32(MLI_LDG(&nd->threshold));
-        } else {
-            left = v <= MLI_LDG(&nd->threshold);
-        }
+        int64_t c;
+        int left = mli__tree_decide(t.compare, fw & 0xffu, fw >> 8, MLI_LDG(&nd->threshold), xr.at(f), &c);
+        if (left < 0)
+            left = (int)((MLI_LDG(&t.cat_bits[MLI_LDG(&nd->cat_offset) + (c >> 5)]) >> (c & 31)) & 1u);
         i = left ? MLI_LDG(&nd->left) : MLI_LDG(&nd->right);
     }
 }
@@ -116,7 +65,7 @@ __host__ __device__ __forceinline__ int32_t mli_cu_walk_compact(const mli__tnode
         const float thr = nodes[i].thr;
         const uint32_t fr = nodes[i].fr;
 #endif
-        const float x = mli_cu_f32(xr.at((long long)(fr & MLI__TN_FEATURE)));
+        const float x = mli__f32_round(xr.at((long long)(fr & MLI__TN_FEATURE)));
         const bool left = x < thr || (x != x && (fr & MLI__TN_NAN_LEFT) != 0u); /* kernel_api.h */
         i += left ? 1 : (int32_t)(fr >> 16);
     }
@@ -134,7 +83,7 @@ __host__ __device__ __forceinline__ bool mli_cu_row_is_compact(const mli__cuda_t
     bool ok = true;
     for (long long c = 0; c < t.n_features; ++c) {
         const double v = xr.at(c);
-        ok &= isnan(v) || (double)mli_cu_f32(v) == v;
+        ok &= isnan(v) || (double)mli__f32_round(v) == v;
     }
     return ok;
 }

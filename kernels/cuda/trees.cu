@@ -16,7 +16,7 @@
 
 /* Converts one input value to the staged type. */
 template <typename S> __host__ __device__ __forceinline__ S mli_cu_stage(double v);
-template <> __host__ __device__ __forceinline__ float mli_cu_stage<float>(double v) { return mli_cu_f32(v); }
+template <> __host__ __device__ __forceinline__ float mli_cu_stage<float>(double v) { return mli__f32_round(v); }
 template <> __host__ __device__ __forceinline__ double mli_cu_stage<double>(double v) { return v; }
 
 /* STAGE: rows staged in shared memory with an odd stride; else read in place (S is then
@@ -87,7 +87,7 @@ extern "C" int mli__cuda_trees_scores(void *stream, const mli__cuda_trees *t, co
     if (rows <= 0)
         return 0;
     cudaStream_t s = (cudaStream_t)stream;
-    const bool wide = f64 && t->compare == MLI_CU_LE_F64; /* the walks need float64 values */
+    const bool wide = f64 && t->compare == MLI__CMP_LE_F64; /* the walks need float64 values */
     const long long sstride = t->n_features | 1;          /* odd: no bank conflicts between rows */
     const bool one = t->n_out == 1 && t->leaf_width == 1;
     size_t smem = 0;
@@ -137,7 +137,7 @@ static int host_run(const mli__cuda_trees &t, const void *x, int f64, long long 
 
 extern "C" int mli__cuda_trees_scores_host(const mli__cuda_trees *t, const void *x, int f64, int64_t ldx,
                                            int64_t rows, double *scores, int force_generic, int stage) {
-    const bool wide = f64 && t->compare == MLI_CU_LE_F64;
+    const bool wide = f64 && t->compare == MLI__CMP_LE_F64;
     if (stage)
         return wide ? host_run<double>(*t, x, f64, ldx, rows, scores, force_generic, true)
                     : host_run<float>(*t, x, f64, ldx, rows, scores, force_generic, true);

@@ -1,7 +1,7 @@
-/* act_scalar.h — the activations by libm, one float at a time: the portable table's
+/* act_libm.h — the activations by libm, one float at a time: the scalar table's
  * kernels and the reference the SIMD versions are measured against. */
-#ifndef MLI_ACT_SCALAR_H
-#define MLI_ACT_SCALAR_H
+#ifndef MLI_ACT_LIBM_H
+#define MLI_ACT_LIBM_H
 
 #include <math.h>
 

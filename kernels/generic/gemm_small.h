@@ -13,7 +13,7 @@
 #if MLI_VL > 1
 #include "generic/vmath.h"
 #else
-#include "scalar/act_scalar.h"
+#include "generic/act_libm.h"
 #endif
 
 #define MLI_NV_MAX 8

@@ -4,7 +4,7 @@
 
 #include "scalar/simd.h"
 #include "generic/decls.h"
-#include "scalar/act_scalar.h"
+#include "generic/act_libm.h"
 
 #define MLI_SCALAR_ACT(name, expr)                                                           \
     void MLI_KNAME(f32_##name)(const float *x, float *y, int64_t n) {                       \

@@ -1,10 +1,17 @@
 /* cuda_trees.c — a tree stage as the GPU kernels read it: the file's node arrays packed
  * into one 32-byte record per node for the generic walk, beside the compact form the CPU
  * built at load (src/tree_build.c), which the GPU walks as it is. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cuda_trees.h"
+
+/* Layouts the kernels (kernels/cuda/tree_row.cuh) read as they are laid out here. */
+_Static_assert(sizeof(mli__tnode) == 8 && offsetof(mli__tnode, fr) == 4,
+               "tree_row.cuh loads a compact node as one 8-byte {thr, fr}");
+_Static_assert(sizeof(mli__cuda_gnode) == 32, "a generic node is one 32-byte record on the device");
+_Static_assert(MLI__TF_NEGATIVE_OUT < 256, "flags_words keeps every MLI__TF_* flag in its low 8 bits");
 
 mli_status mli__cuda_trees_view(const mli__trees *t, mli__cuda_trees *out, mli__cuda_gnode **nodes) {
     memset(out, 0, sizeof *out);
