@@ -48,7 +48,7 @@ typedef void (*mli__bias_act_fn)(float *y, const float *bias, int64_t n, int act
 /* One row of softmax; x == y allowed. */
 typedef void (*mli__softmax_fn)(const float *x, float *y, int64_t cols);
 
-/* A node of the compact tree form (src/tree.h): go left (to the next node) iff
+/* A node of the compact tree form (src/trees/trees.h): go left (to the next node) iff
  * x[fr & 0x7fff] < thr, or x is NaN and bit 15 (MLI__TN_NAN_LEFT) is set; else jump
  * fr >> 16 nodes ahead. A leaf has thr = NaN, bit 15 clear and a zero jump, so it is
  * absorbing. For any non-NaN x the bit changes nothing, so walks over blocks without NaN

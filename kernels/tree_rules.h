@@ -1,6 +1,6 @@
 /* tree_rules.h — the one home of the tree comparison rules (docs/FORMAT.md, `trees`): node
  * flags, missing modes, comparison kinds, float32 rounding and the decision of one node.
- * Included by the C engine (src/tree*.c) and the CUDA kernel (kernels/cuda/tree_row.cuh),
+ * Included by the C engine (src/trees/) and the CUDA kernel (kernels/cuda/tree_row.cuh),
  * so the host walk, its GPU twin and the compact-form builder cannot drift apart. */
 #ifndef MLI_TREE_RULES_H
 #define MLI_TREE_RULES_H

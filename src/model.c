@@ -10,8 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model.h"
 #include "import/import.h"
+#include "image/image.h"
+#include "model.h"
 
 /* ---- metadata ------------------------------------------------------------------------ */
 
@@ -50,48 +51,18 @@ static mli_status parse_meta(mli_model *m) {
     return MLI_OK;
 }
 
+/* The reader the stage builders get: this model's sections and metadata. */
+static mli__reader reader_of(mli_model *m) {
+    return (mli__reader){.c = &m->c, .keys = (const char *const *)m->meta_keys,
+                         .values = (const char *const *)m->meta_values, .n_meta = m->n_meta};
+}
+
 const char *mli_model_meta(const mli_model *m, const char *key) {
     if (!m || !key)
         return NULL;
-    for (uint32_t i = m->n_meta; i-- > 0;) /* the last occurrence of a key wins */
-        if (strcmp(m->meta_keys[i], key) == 0)
-            return m->meta_values[i];
-    return NULL;
-}
-
-mli_status mli__model_meta_str(const mli_model *m, const char *key, const char **out) {
-    *out = mli_model_meta(m, key);
-    if (!*out)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: metadata key '%s' is missing", m->c.origin, key);
-    return MLI_OK;
-}
-
-mli_status mli__model_meta_int(const mli_model *m, const char *key, int64_t lo, int64_t hi, int64_t *out) {
-    const char *v;
-    mli_status st = mli__model_meta_str(m, key, &v);
-    if (st != MLI_OK)
-        return st;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: metadata key '%s': '%.40s' is not an integer in [%lld, %lld]",
-                         m->c.origin, key, v, (long long)lo, (long long)hi);
-    *out = x;
-    return MLI_OK;
-}
-
-static mli_status meta_double(const mli_model *m, const char *key, double *out) {
-    const char *v;
-    mli_status st = mli__model_meta_str(m, key, &v);
-    if (st != MLI_OK)
-        return st;
-    char *end;
-    double x = mli__strtod_c(v, &end);
-    if (end == v || *end)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: metadata key '%s': '%.40s' is not a number", m->c.origin, key, v);
-    *out = x;
-    return MLI_OK;
+    mli__reader r = {.keys = (const char *const *)m->meta_keys, .values = (const char *const *)m->meta_values,
+                     .n_meta = m->n_meta};
+    return mli__meta(&r, key);
 }
 
 /* Index of `v` in the NULL-terminated list `names`, or -1. */
@@ -102,35 +73,9 @@ static int lookup(const char *v, const char *const *names) {
     return -1;
 }
 
-/* ---- arrays -------------------------------------------------------------------------- */
-
-static const char *dtype_name(int dt) {
-    static const char *const names[] = {"u8", "f32", "f64", "i32", "i64", "strings"};
-    return dt >= 0 && dt <= 5 ? names[dt] : "?";
-}
-
-/* The array section `name` of `dtype` holding exactly `count` elements. With
- * optional != 0, a missing section yields NULL and MLI_OK. */
-mli_status mli__model_array(mli_model *m, const char *name, int dtype, int64_t count, int optional, const void **out) {
-    *out = NULL;
-    mli__section *s = mli__container_find(&m->c, name);
-    if (!s)
-        return optional ? MLI_OK : mli__fail(MLI_ERR_CORRUPT, "%s: section '%s' is missing", m->c.origin, name);
-    size_t esize = dtype == MLI__DT_U8 ? 1 : dtype == MLI__DT_F32 || dtype == MLI__DT_I32 ? 4 : 8;
-    if (s->dtype != dtype)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s' has dtype %s, expected %s", m->c.origin, name,
-                         dtype_name(s->dtype), dtype_name(dtype));
-    if (s->size / esize != (uint64_t)count)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s' holds %llu elements, expected %lld", m->c.origin, name,
-                         (unsigned long long)(s->size / esize), (long long)count);
-    s->used = 1;
-    *out = s->data;
-    return MLI_OK;
-}
-
 /* ---- stages -------------------------------------------------------------------------- */
 
-static mli_status build_affine(mli_model *m, int i, mli__stage *st) {
+static mli_status build_affine(const mli__reader *r, int i, mli__stage *st) {
     char key[64];
     const void *p;
     mli_status rc;
@@ -139,47 +84,47 @@ static mli_status build_affine(mli_model *m, int i, mli__stage *st) {
     const double **dst[4] = {&st->sub, &st->div, &st->mul, &st->add};
     for (int a = 0; a < 4; ++a) {
         snprintf(key, sizeof key, "stage.%d.%s", i, names[a]);
-        if ((rc = mli__model_array(m, key, MLI__DT_F64, st->n_in, 1, &p)) != MLI_OK)
+        if ((rc = mli__section_array(r, key, MLI__DT_F64, st->n_in, 1, &p)) != MLI_OK)
             return rc;
         *dst[a] = p;
     }
     snprintf(key, sizeof key, "stage.%d.clip", i);
-    const char *clip = mli_model_meta(m, key);
+    const char *clip = mli__meta(r, key);
     st->clip = clip && strcmp(clip, "1") == 0;
     if (st->clip) {
         snprintf(key, sizeof key, "stage.%d.clip_lo", i);
-        if ((rc = meta_double(m, key, &st->clip_lo)) != MLI_OK)
+        if ((rc = mli__meta_double(r, key, &st->clip_lo)) != MLI_OK)
             return rc;
         snprintf(key, sizeof key, "stage.%d.clip_hi", i);
-        if ((rc = meta_double(m, key, &st->clip_hi)) != MLI_OK)
+        if ((rc = mli__meta_double(r, key, &st->clip_hi)) != MLI_OK)
             return rc;
     }
     return MLI_OK;
 }
 
-static mli_status build_linear(mli_model *m, int i, mli__stage *st) {
+static mli_status build_linear(const mli__reader *r, int i, mli__stage *st) {
     char key[64];
     const void *p;
     int64_t n_in, n_out, cells;
     mli_status rc;
     snprintf(key, sizeof key, "stage.%d.n_in", i);
-    if ((rc = mli__model_meta_int(m, key, 1, MLI__MAX_WIDTH, &n_in)) != MLI_OK)
+    if ((rc = mli__meta_int(r, key, 1, MLI__MAX_WIDTH, &n_in)) != MLI_OK)
         return rc;
     snprintf(key, sizeof key, "stage.%d.n_out", i);
-    if ((rc = mli__model_meta_int(m, key, 1, MLI__MAX_WIDTH, &n_out)) != MLI_OK)
+    if ((rc = mli__meta_int(r, key, 1, MLI__MAX_WIDTH, &n_out)) != MLI_OK)
         return rc;
     if (n_in != st->n_in)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d (linear) takes %lld inputs but receives %lld", m->c.origin, i,
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d (linear) takes %lld inputs but receives %lld", r->c->origin, i,
                          (long long)n_in, (long long)st->n_in);
     if (!mli__mul_ok(n_in, n_out, &cells))
-        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: coef size overflows", m->c.origin, i);
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: coef size overflows", r->c->origin, i);
     st->n_out = n_out;
     snprintf(key, sizeof key, "stage.%d.coef", i);
-    if ((rc = mli__model_array(m, key, MLI__DT_F32, cells, 0, &p)) != MLI_OK)
+    if ((rc = mli__section_array(r, key, MLI__DT_F32, cells, 0, &p)) != MLI_OK)
         return rc;
     st->coef = p;
     snprintf(key, sizeof key, "stage.%d.intercept", i);
-    if ((rc = mli__model_array(m, key, MLI__DT_F32, n_out, 0, &p)) != MLI_OK)
+    if ((rc = mli__section_array(r, key, MLI__DT_F32, n_out, 0, &p)) != MLI_OK)
         return rc;
     st->intercept = p;
     return MLI_OK;
@@ -188,43 +133,43 @@ static mli_status build_linear(mli_model *m, int i, mli__stage *st) {
 static const char *const mli__act_names[] = {"identity", "relu", "logistic", "tanh", NULL};
 static const int mli__act_codes[] = {MLI__ACT_IDENTITY, MLI__ACT_RELU, MLI__ACT_SIGMOID, MLI__ACT_TANH};
 
-static mli_status build_mlp(mli_model *m, int i, mli__stage *st) {
+static mli_status build_mlp(const mli__reader *r, int i, mli__stage *st) {
     char key[64];
     const void *p;
     int64_t layers;
     const char *act;
     mli_status rc;
     snprintf(key, sizeof key, "stage.%d.n_layers", i);
-    if ((rc = mli__model_meta_int(m, key, 1, MLI__MAX_LAYERS, &layers)) != MLI_OK)
+    if ((rc = mli__meta_int(r, key, 1, MLI__MAX_LAYERS, &layers)) != MLI_OK)
         return rc;
     st->n_layers = (int)layers;
     snprintf(key, sizeof key, "stage.%d.activation", i);
-    if ((rc = mli__model_meta_str(m, key, &act)) != MLI_OK)
+    if ((rc = mli__meta_str(r, key, &act)) != MLI_OK)
         return rc;
     int a = lookup(act, mli__act_names);
     if (a < 0)
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d: unknown hidden activation '%.40s'", m->c.origin, i, act);
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d: unknown hidden activation '%.40s'", r->c->origin, i, act);
     st->act = mli__act_codes[a];
     st->dims[0] = st->n_in;
     for (int l = 0; l < st->n_layers; ++l) {
         int64_t in, out, cells;
         snprintf(key, sizeof key, "stage.%d.in.%d", i, l);
-        if ((rc = mli__model_meta_int(m, key, 1, MLI__MAX_WIDTH, &in)) != MLI_OK)
+        if ((rc = mli__meta_int(r, key, 1, MLI__MAX_WIDTH, &in)) != MLI_OK)
             return rc;
         snprintf(key, sizeof key, "stage.%d.out.%d", i, l);
-        if ((rc = mli__model_meta_int(m, key, 1, MLI__MAX_WIDTH, &out)) != MLI_OK)
+        if ((rc = mli__meta_int(r, key, 1, MLI__MAX_WIDTH, &out)) != MLI_OK)
             return rc;
         if (in != st->dims[l])
-            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d layer %d takes %lld inputs but receives %lld", m->c.origin,
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d layer %d takes %lld inputs but receives %lld", r->c->origin,
                              i, l, (long long)in, (long long)st->dims[l]);
         if (!mli__mul_ok(in, out, &cells))
-            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d layer %d: weight size overflows", m->c.origin, i, l);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d layer %d: weight size overflows", r->c->origin, i, l);
         snprintf(key, sizeof key, "stage.%d.W.%d", i, l);
-        if ((rc = mli__model_array(m, key, MLI__DT_F32, cells, 0, &p)) != MLI_OK)
+        if ((rc = mli__section_array(r, key, MLI__DT_F32, cells, 0, &p)) != MLI_OK)
             return rc;
         st->W[l] = p;
         snprintf(key, sizeof key, "stage.%d.b.%d", i, l);
-        if ((rc = mli__model_array(m, key, MLI__DT_F32, out, 0, &p)) != MLI_OK)
+        if ((rc = mli__section_array(r, key, MLI__DT_F32, out, 0, &p)) != MLI_OK)
             return rc;
         st->b[l] = p;
         st->dims[l + 1] = out;
@@ -233,18 +178,19 @@ static mli_status build_mlp(mli_model *m, int i, mli__stage *st) {
     return MLI_OK;
 }
 
-static mli_status build_stages(mli_model *m) {
+static mli_status build_stages(mli_model *m, const mli__reader *r) {
     int64_t n;
-    mli_status rc = mli__model_meta_int(m, "stages", 1, MLI__MAX_STAGES, &n);
+    mli_status rc = mli__meta_int(r, "stages", 1, MLI__MAX_STAGES, &n);
     if (rc != MLI_OK)
         return rc;
     /* An image stage (src/image/stage.c) turns JPEG bytes into the n_features input; it is
      * kept apart from the stages predict runs on rows, which follow it. */
     int first = 0;
-    const char *kind0 = mli_model_meta(m, "stage.0.kind");
+    const char *kind0 = mli__meta(r, "stage.0.kind");
     if (kind0 && strcmp(kind0, "image") == 0) {
-        if ((rc = mli__image_stage_build(m, 0)) != MLI_OK)
+        if ((rc = mli__image_stage_build(r, 0, m->n_features, &m->image)) != MLI_OK)
             return rc;
+        m->has_image = 1;
         if (n == 1)
             return mli__fail(MLI_ERR_CORRUPT, "%s: the image stage must be followed by a model stage", m->c.origin);
         first = 1;
@@ -257,14 +203,14 @@ static mli_status build_stages(mli_model *m) {
         char key[64];
         const char *kind;
         snprintf(key, sizeof key, "stage.%d.kind", i);
-        if ((rc = mli__model_meta_str(m, key, &kind)) != MLI_OK)
+        if ((rc = mli__meta_str(r, key, &kind)) != MLI_OK)
             return rc;
         mli__stage *st = &m->stages[i - first];
         st->n_in = width;
         switch (lookup(kind, kinds)) {
-        case 0: st->kind = MLI__STAGE_AFFINE; rc = build_affine(m, i, st); break;
-        case 1: st->kind = MLI__STAGE_LINEAR; rc = build_linear(m, i, st); break;
-        case 2: st->kind = MLI__STAGE_MLP; rc = build_mlp(m, i, st); break;
+        case 0: st->kind = MLI__STAGE_AFFINE; rc = build_affine(r, i, st); break;
+        case 1: st->kind = MLI__STAGE_LINEAR; rc = build_linear(r, i, st); break;
+        case 2: st->kind = MLI__STAGE_MLP; rc = build_mlp(r, i, st); break;
         case 3:
             st->kind = MLI__STAGE_TREES;
             if (m->n_stages != 1)
@@ -273,7 +219,7 @@ static mli_status build_stages(mli_model *m) {
             m->trees = calloc(1, sizeof *m->trees);
             if (!m->trees)
                 return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", m->c.origin);
-            rc = mli__trees_build(m, i, m->trees);
+            rc = mli__trees_build(r, i, m->n_features, m->trees);
             st->n_out = m->trees->n_out;
             break;
         case 4:
@@ -302,12 +248,12 @@ static mli_status build_stages(mli_model *m) {
 
 /* ---- head and labels ----------------------------------------------------------------- */
 
-static mli_status build_head(mli_model *m) {
+static mli_status build_head(mli_model *m, const mli__reader *r) {
     static const char *const heads[] = {"identity", "binary_logistic", "binary_sign", "binary_modified_huber",
                                         "multinomial", "ovr_logistic", "ovr_modified_huber", "argmax",
                                         "logistic", "exp", "proba", "isolation", "ovr_sigmoid", NULL};
     const char *h;
-    mli_status rc = mli__model_meta_str(m, "head", &h);
+    mli_status rc = mli__meta_str(r, "head", &h);
     if (rc != MLI_OK)
         return rc;
     int idx = lookup(h, heads);
@@ -329,14 +275,14 @@ static mli_status build_head(mli_model *m) {
     if (binary ? (width != 1 || m->n_classes != 2) : width != m->n_classes)
         return mli__fail(MLI_ERR_CORRUPT, "%s: head '%s' with %lld classes cannot take %lld scores", m->c.origin, h,
                          (long long)m->n_classes, (long long)width);
-    const char *zp = mli_model_meta(m, "binary_zero_positive");
+    const char *zp = mli__meta(r, "binary_zero_positive");
     m->zero_positive = zp && strcmp(zp, "1") == 0;
     m->has_proba = m->head != MLI__HEAD_BINARY_SIGN && m->head != MLI__HEAD_ARGMAX && m->head != MLI__HEAD_ISOLATION;
-    const char *dec = mli_model_meta(m, "has_decision");
+    const char *dec = mli__meta(r, "has_decision");
     m->n_decision = (dec && strcmp(dec, "0") == 0) || m->head == MLI__HEAD_PROBA ? 0 : width;
     if (m->head == MLI__HEAD_ISOLATION) {
-        if ((rc = meta_double(m, "iso_norm", &m->iso_norm)) != MLI_OK ||
-            (rc = meta_double(m, "iso_offset", &m->iso_offset)) != MLI_OK)
+        if ((rc = mli__meta_double(r, "iso_norm", &m->iso_norm)) != MLI_OK ||
+            (rc = mli__meta_double(r, "iso_offset", &m->iso_offset)) != MLI_OK)
             return rc;
         if (!(m->iso_norm > 0.0) || !isfinite(m->iso_norm) || !isfinite(m->iso_offset))
             return mli__fail(MLI_ERR_CORRUPT, "%s: head 'isolation' needs a positive finite iso_norm and a finite "
@@ -345,15 +291,15 @@ static mli_status build_head(mli_model *m) {
     return MLI_OK;
 }
 
-static mli_status build_labels(mli_model *m) {
+static mli_status build_labels(mli_model *m, const mli__reader *r) {
     const char *kind;
-    mli_status rc = mli__model_meta_str(m, "class_labels", &kind);
+    mli_status rc = mli__meta_str(r, "class_labels", &kind);
     if (rc != MLI_OK)
         return rc;
     mli__section *s = mli__container_find(&m->c, "classes");
     if (strcmp(kind, "int") == 0) {
         const void *p;
-        if ((rc = mli__model_array(m, "classes", MLI__DT_I64, m->n_classes, 0, &p)) != MLI_OK)
+        if ((rc = mli__section_array(r, "classes", MLI__DT_I64, m->n_classes, 0, &p)) != MLI_OK)
             return rc;
         m->labels_int = p;
         return MLI_OK;
@@ -399,9 +345,9 @@ static mli_status alloc_names(mli_model *m, int64_t n, size_t total, char **text
 
 /* Feature names, from the `feature_names` section (n_features strings) or else the
  * metadata key of the same name (joined by \x1f). Either must name every feature. */
-static mli_status build_feature_names(mli_model *m) {
+static mli_status build_feature_names(mli_model *m, const mli__reader *r) {
     mli__section *s = mli__container_find(&m->c, "feature_names");
-    const char *joined = mli_model_meta(m, "feature_names");
+    const char *joined = mli__meta(r, "feature_names");
     int64_t n = m->n_features;
     char *text = NULL;
     mli_status rc;
@@ -453,8 +399,11 @@ static mli_status build_feature_names(mli_model *m) {
 
 static mli_status build(mli_model *m) {
     mli_status rc = parse_meta(m);
+    if (rc != MLI_OK)
+        return rc;
+    const mli__reader reader = reader_of(m), *r = &reader;
     const char *task;
-    if (rc != MLI_OK || (rc = mli__model_meta_str(m, "task", &task)) != MLI_OK)
+    if ((rc = mli__meta_str(r, "task", &task)) != MLI_OK)
         return rc;
     if (strcmp(task, "regression") == 0)
         m->task = MLI_TASK_REGRESSION;
@@ -462,20 +411,20 @@ static mli_status build(mli_model *m) {
         m->task = MLI_TASK_CLASSIFICATION;
     else
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s: task '%.40s' is not regression or classification", m->c.origin, task);
-    if ((rc = mli__model_meta_int(m, "n_features", 1, MLI__MAX_WIDTH, &m->n_features)) != MLI_OK)
+    if ((rc = mli__meta_int(r, "n_features", 1, MLI__MAX_WIDTH, &m->n_features)) != MLI_OK)
         return rc;
     if (m->task == MLI_TASK_REGRESSION) {
-        if ((rc = mli__model_meta_int(m, "n_outputs", 1, MLI__MAX_WIDTH, &m->n_outputs)) != MLI_OK)
+        if ((rc = mli__meta_int(r, "n_outputs", 1, MLI__MAX_WIDTH, &m->n_outputs)) != MLI_OK)
             return rc;
     } else {
         m->n_outputs = 1;
-        if ((rc = mli__model_meta_int(m, "n_classes", 2, MLI__MAX_WIDTH, &m->n_classes)) != MLI_OK ||
-            (rc = build_labels(m)) != MLI_OK)
+        if ((rc = mli__meta_int(r, "n_classes", 2, MLI__MAX_WIDTH, &m->n_classes)) != MLI_OK ||
+            (rc = build_labels(m, r)) != MLI_OK)
             return rc;
     }
-    if ((rc = build_stages(m)) != MLI_OK || (rc = build_head(m)) != MLI_OK)
+    if ((rc = build_stages(m, r)) != MLI_OK || (rc = build_head(m, r)) != MLI_OK)
         return rc;
-    if ((rc = build_feature_names(m)) != MLI_OK)
+    if ((rc = build_feature_names(m, r)) != MLI_OK)
         return rc;
     for (uint32_t i = 0; i < m->c.n_sections; ++i)
         if ((m->c.sections[i].flags & MLI__SEC_REQUIRED) && !m->c.sections[i].used)

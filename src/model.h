@@ -5,11 +5,11 @@
 
 #include "format.h"
 #include "internal.h"
-#include "tree.h"
+#include "stage_reader.h"
+#include "trees/trees.h"
 
 #define MLI__MAX_STAGES 16
 #define MLI__MAX_LAYERS 64
-#define MLI__MAX_WIDTH (1 << 24) /* features, units or outputs of one stage */
 
 typedef enum { MLI__STAGE_AFFINE, MLI__STAGE_LINEAR, MLI__STAGE_MLP, MLI__STAGE_TREES } mli__stage_kind;
 
@@ -68,12 +68,6 @@ struct mli_model {
     mli_image_spec image;
 };
 
-/* Model-building helpers shared with tree_build.c: a typed array section of exactly
- * `count` elements (optional: NULL and MLI_OK when absent), and metadata values. */
-mli_status mli__model_array(mli_model *m, const char *name, int dtype, int64_t count, int optional, const void **out);
-mli_status mli__model_meta_int(const mli_model *m, const char *key, int64_t lo, int64_t hi, int64_t *out);
-mli_status mli__model_meta_str(const mli_model *m, const char *key, const char **out);
-
 /* One row's outputs `what` (an mli_output) from its scores: sf (float32, the dense stages)
  * or, when sf is NULL, sd (float64, a tree stage); n_raw values either way. The one head of
  * every predict path, CPU or GPU (src/predict.c). */
@@ -88,7 +82,5 @@ mli_status mli__check_output(const char *fn, const mli_model *m, mli_output what
 mli_status mli__check_predict(const char *fn, const mli_model *m, mli_output what, int64_t cols, const void *x,
                               mli_dtype dtype, int64_t rows, int64_t ldx, const void *out, int64_t out_len,
                               int64_t *need);
-/* Reads the image stage `stage.<i>.*` into m->image (src/image/stage.c). */
-mli_status mli__image_stage_build(mli_model *m, int i);
 
 #endif

@@ -51,7 +51,7 @@ typedef struct mli__cuda_gnode {
 
 /* A tree-ensemble stage on the device (every pointer device memory). The generic nodes
  * and `value` follow the file's order; `fast`/`fast_value`/`depth` are the compact form
- * of src/tree.h (NULL when the model has none). */
+ * of src/trees/trees.h (NULL when the model has none). */
 typedef struct mli__cuda_trees {
     int64_t n_features, n_out, leaf_width;
     int32_t n_trees;

@@ -2,11 +2,11 @@
  * (trees.cu) and for its host twin mli__cuda_trees_scores_host, which the tests run on
  * machines without a GPU against the CPU engine, bit for bit.
  *
- * Two walks, the two of the CPU (src/tree_predict.c), with identical leaves:
+ * Two walks, the two of the CPU (src/trees/predict.c), with identical leaves:
  * - the compact walk over 8-byte nodes (float32 `x < t`, left child next to its parent,
  *   leaves absorbing) for rows without NaN (and, for le_f64 models given float64 input,
  *   whose values are all exactly float32), a fixed depth[t] steps with no branch;
- * - the generic walk (walk_generic in src/tree_predict.c, rule for rule: missing modes,
+ * - the generic walk (walk_generic in src/trees/predict.c, rule for rule: missing modes,
  *   categorical bitsets, float64 `<=`) over 32-byte records for every other row and for
  *   models that have no compact form.
  * The leaves are summed in float64 as on the CPU: zero, + each tree's leaf in tree order,
@@ -17,7 +17,7 @@
 #include <math.h>
 
 #include "cuda_kernels.h"
-#include "tree_rules.h" /* the rules, shared with src/tree_predict.c */
+#include "tree_rules.h" /* the rules, shared with src/trees/predict.c */
 
 #ifdef __CUDA_ARCH__
 #define MLI_LDG(p) __ldg(p)

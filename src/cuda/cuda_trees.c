@@ -1,6 +1,6 @@
 /* cuda_trees.c — a tree stage as the GPU kernels read it: the file's node arrays packed
  * into one 32-byte record per node for the generic walk, beside the compact form the CPU
- * built at load (src/tree_build.c), which the GPU walks as it is. */
+ * built at load (src/trees/build.c), which the GPU walks as it is. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>

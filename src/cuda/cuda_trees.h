@@ -1,10 +1,10 @@
-/* cuda_trees.h — a tree stage (src/tree.h) in the form the GPU kernels read
+/* cuda_trees.h — a tree stage (src/trees/trees.h) in the form the GPU kernels read
  * (kernels/cuda/cuda_kernels.h). Internal. */
 #ifndef MLI_CUDA_TREES_H
 #define MLI_CUDA_TREES_H
 
 #include "cuda/cuda_kernels.h"
-#include "tree.h"
+#include "trees/trees.h"
 
 /* Fills *out with the scalars of `t` and pointers to its host arrays, and *nodes with a
  * malloc'd array of its t->n_nodes generic nodes (out->nodes points there; the caller

@@ -79,4 +79,9 @@ mli_status mli__image_resample(const char *fn, const mli__kernels *kt, const mli
 mli_status mli__image_from_jpeg(const char *fn, const mli__kernels *kt, const void *jpeg, size_t size,
                                 const mli_image_spec *spec, float *out);
 
+struct mli__reader;
+/* Reads the image stage `stage.<i>.*` of a .mli file into *spec and checks that its tensor
+ * has n_features values (src/image/stage.c). */
+mli_status mli__image_stage_build(const struct mli__reader *r, int i, int64_t n_features, mli_image_spec *spec);
+
 #endif

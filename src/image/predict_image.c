@@ -131,3 +131,15 @@ mli_status mli_model_predict_jpeg_batch(const mli_model *m, const void *const *j
     free(status);
     return rc;
 }
+
+int mli_model_has_image(const mli_model *m) { return m ? m->has_image : 0; }
+
+mli_status mli_model_image_spec(const mli_model *m, mli_image_spec *out) {
+    if (!m || !out)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_image_spec: %s is NULL", m ? "out" : "model");
+    if (!m->has_image)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "mli_model_image_spec: this model (%s) has no image stage",
+                         mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "unknown source");
+    *out = m->image;
+    return MLI_OK;
+}

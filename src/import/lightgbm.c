@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tree.h"
+#include "trees/trees.h"
 #include "import.h"
 
 /* LightGBM's predictor drops input values with |x| <= kZeroThreshold (1e-35f) before the

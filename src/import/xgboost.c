@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tree.h"
+#include "trees/trees.h"
 #include "import.h"
 #include "jdoc.h"
 

@@ -1,4 +1,4 @@
-/* tree_build.c — reads a `trees` stage (docs/FORMAT.md), proves each tree is a tree
+/* trees/build.c — reads a `trees` stage (docs/FORMAT.md), proves each tree is a tree
  * (children inside the tree and after their parent, one parent per node, bounded depth,
  * valid features, thresholds and bitsets), and builds the compact form the fast walks
  * use. Everything is checked here once, so predict runs without checks. */
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "tree.h"
+#include "stage_reader.h"
+#include "trees/trees.h"
 
 void mli__trees_free(mli__trees *t) {
     if (!t)
@@ -40,7 +40,7 @@ static float le_to_lt(double thr) {
     return nextafterf(fl, INFINITY);
 }
 
-static mli_status check_tree(const mli_model *m, int si, mli__trees *t, int32_t tr, uint8_t *parents, int32_t *depth,
+static mli_status check_tree(const char *origin, int si, mli__trees *t, int32_t tr, uint8_t *parents, int32_t *depth,
                              int32_t *max_depth) {
     int64_t s = t->tree_start[tr], n = t->tree_start[tr + 1] - s;
     memset(parents, 0, (size_t)n);
@@ -51,51 +51,51 @@ static mli_status check_tree(const mli_model *m, int si, mli__trees *t, int32_t 
         int32_t f = t->feature[g];
         uint8_t fl = t->flags[g];
         if (i > 0 && parents[i] != 1)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld has %s parent", m->c.origin, si, tr,
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld has %s parent", origin, si, tr,
                              (long long)i, parents[i] ? "more than one" : "no");
         if (depth[i] > *max_depth)
             *max_depth = depth[i];
         if (f == -1) {
             if (t->left[g] != -1 || t->right[g] != -1)
                 return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld is a leaf (feature -1) but has "
-                                 "children", m->c.origin, si, tr, (long long)i);
+                                 "children", origin, si, tr, (long long)i);
             for (int64_t k = 0; k < t->leaf_width; ++k)
                 if (!isfinite(t->value[g * t->leaf_width + k]))
                     return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d leaf %lld has a non-finite value",
-                                     m->c.origin, si, tr, (long long)i);
+                                     origin, si, tr, (long long)i);
             continue;
         }
         if (f < 0 || f >= t->n_features)
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld splits on feature %d of %lld",
-                             m->c.origin, si, tr, (long long)i, f, (long long)t->n_features);
+                             origin, si, tr, (long long)i, f, (long long)t->n_features);
         if ((fl & 0x80) || ((fl & MLI__TF_MISSING_MASK) >> 1) > 2)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld has unknown flags 0x%02x", m->c.origin,
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld has unknown flags 0x%02x", origin,
                              si, tr, (long long)i, fl);
         if (fl & MLI__TF_CATEGORICAL) {
             if (!t->cat_offset)
                 return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld is categorical but the stage has "
-                                 "no cat_offset/cat_words/cat_bits sections", m->c.origin, si, tr, (long long)i);
+                                 "no cat_offset/cat_words/cat_bits sections", origin, si, tr, (long long)i);
             int64_t off = t->cat_offset[g];
             int32_t words = t->cat_words[g];
             if (off < 0 || words < 0 || off > t->n_cat_words || words > t->n_cat_words - off)
                 return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld: bitset of %d words at %lld lies "
-                                 "outside cat_bits (%lld words)", m->c.origin, si, tr, (long long)i, words,
+                                 "outside cat_bits (%lld words)", origin, si, tr, (long long)i, words,
                                  (long long)off, (long long)t->n_cat_words);
         } else if (isnan(t->threshold[g])) {
-            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld has a NaN threshold", m->c.origin, si,
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld has a NaN threshold", origin, si,
                              tr, (long long)i);
         }
         int32_t ch[2] = {t->left[g], t->right[g]};
         for (int c = 0; c < 2; ++c) {
             if (ch[c] <= i || ch[c] >= n)
                 return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld: %s child %d is not a later node "
-                                 "of the tree (which has %lld)", m->c.origin, si, tr, (long long)i,
+                                 "of the tree (which has %lld)", origin, si, tr, (long long)i,
                                  c ? "right" : "left", ch[c], (long long)n);
             if (parents[ch[c]] < 2)
                 parents[ch[c]]++;
             depth[ch[c]] = depth[i] + 1;
             if (depth[i] + 1 > MLI__TREE_MAX_DEPTH)
-                return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d is deeper than %d levels", m->c.origin, si,
+                return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d is deeper than %d levels", origin, si,
                                  tr, MLI__TREE_MAX_DEPTH);
         }
     }
@@ -176,36 +176,36 @@ static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top) {
     do {                                                                                                     \
         const void *p_;                                                                                      \
         snprintf(key, sizeof key, "stage.%d.%s", si, name);                                                   \
-        if ((rc = mli__model_array(m, key, dtype, count, optional, &p_)) != MLI_OK)                          \
+        if ((rc = mli__section_array(r, key, dtype, count, optional, &p_)) != MLI_OK)                          \
             return rc;                                                                                       \
         dst = p_;                                                                                            \
     } while (0)
 
-mli_status mli__trees_build(mli_model *m, int si, mli__trees *t) {
+mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, mli__trees *t) {
     char key[64];
     mli_status rc;
     int64_t v;
     const char *s;
     memset(t, 0, sizeof *t);
-    t->n_features = m->n_features;
+    t->n_features = n_features;
     snprintf(key, sizeof key, "stage.%d.n_trees", si);
-    if ((rc = mli__model_meta_int(m, key, 1, INT32_MAX - 1, &v)) != MLI_OK)
+    if ((rc = mli__meta_int(r, key, 1, INT32_MAX - 1, &v)) != MLI_OK)
         return rc;
     t->n_trees = (int32_t)v;
     snprintf(key, sizeof key, "stage.%d.n_nodes", si);
-    if ((rc = mli__model_meta_int(m, key, 1, INT64_MAX / 64, &t->n_nodes)) != MLI_OK)
+    if ((rc = mli__meta_int(r, key, 1, INT64_MAX / 64, &t->n_nodes)) != MLI_OK)
         return rc;
     snprintf(key, sizeof key, "stage.%d.n_out", si);
-    if ((rc = mli__model_meta_int(m, key, 1, MLI__MAX_WIDTH, &t->n_out)) != MLI_OK)
+    if ((rc = mli__meta_int(r, key, 1, MLI__MAX_WIDTH, &t->n_out)) != MLI_OK)
         return rc;
     snprintf(key, sizeof key, "stage.%d.leaf_width", si);
-    if ((rc = mli__model_meta_int(m, key, 1, MLI__MAX_WIDTH, &t->leaf_width)) != MLI_OK)
+    if ((rc = mli__meta_int(r, key, 1, MLI__MAX_WIDTH, &t->leaf_width)) != MLI_OK)
         return rc;
     if (t->leaf_width != 1 && t->leaf_width != t->n_out)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: leaf_width %lld is neither 1 nor n_out (%lld)", m->c.origin,
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: leaf_width %lld is neither 1 nor n_out (%lld)", r->c->origin,
                          si, (long long)t->leaf_width, (long long)t->n_out);
     snprintf(key, sizeof key, "stage.%d.compare", si);
-    if ((rc = mli__model_meta_str(m, key, &s)) != MLI_OK)
+    if ((rc = mli__meta_str(r, key, &s)) != MLI_OK)
         return rc;
     if (strcmp(s, "lt_f32") == 0)
         t->compare = MLI__CMP_LT_F32;
@@ -215,18 +215,18 @@ mli_status mli__trees_build(mli_model *m, int si, mli__trees *t) {
         t->compare = MLI__CMP_LE_F64;
     else
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d: compare '%.40s' is not lt_f32, le_f32 or le_f64",
-                         m->c.origin, si, s);
+                         r->c->origin, si, s);
     snprintf(key, sizeof key, "stage.%d.aggregate", si);
-    if ((rc = mli__model_meta_str(m, key, &s)) != MLI_OK)
+    if ((rc = mli__meta_str(r, key, &s)) != MLI_OK)
         return rc;
     if (strcmp(s, "mean") == 0)
         t->mean = 1;
     else if (strcmp(s, "sum") != 0)
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d: aggregate '%.40s' is not sum or mean", m->c.origin, si, s);
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d: aggregate '%.40s' is not sum or mean", r->c->origin, si, s);
 
     int64_t cells;
     if (!mli__mul_ok(t->n_nodes, t->leaf_width, &cells))
-        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: value size overflows", m->c.origin, si);
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: value size overflows", r->c->origin, si);
     GET("tree_start", MLI__DT_I64, (int64_t)t->n_trees + 1, 0, t->tree_start);
     GET("tree_out", MLI__DT_I32, t->n_trees, t->leaf_width > 1 || t->n_out == 1, t->tree_out);
     GET("feature", MLI__DT_I32, t->n_nodes, 0, t->feature);
@@ -238,7 +238,7 @@ mli_status mli__trees_build(mli_model *m, int si, mli__trees *t) {
     GET("leaf_id", MLI__DT_I32, t->n_nodes, 1, t->leaf_id);
     GET("base", MLI__DT_F64, t->n_out, 1, t->base);
     snprintf(key, sizeof key, "stage.%d.cat_bits", si);
-    mli__section *cb = mli__container_find(&m->c, key);
+    mli__section *cb = mli__container_find(r->c, key);
     if (cb) {
         t->n_cat_words = (int64_t)(cb->size / 4);
         GET("cat_bits", MLI__DT_I32, t->n_cat_words, 0, t->cat_bits);
@@ -246,16 +246,16 @@ mli_status mli__trees_build(mli_model *m, int si, mli__trees *t) {
         GET("cat_words", MLI__DT_I32, t->n_nodes, 0, t->cat_words);
     }
     if (t->tree_start[0] != 0 || t->tree_start[t->n_trees] != t->n_nodes)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree_start must run from 0 to n_nodes (%lld)", m->c.origin,
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree_start must run from 0 to n_nodes (%lld)", r->c->origin,
                          si, (long long)t->n_nodes);
     int64_t widest = 0;
     for (int32_t tr = 0; tr < t->n_trees; ++tr) {
         int64_t n = t->tree_start[tr + 1] - t->tree_start[tr];
         if (n < 1 || n > INT32_MAX)
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d has %lld nodes (tree_start not increasing?)",
-                             m->c.origin, si, tr, (long long)n);
+                             r->c->origin, si, tr, (long long)n);
         if (t->tree_out && (t->tree_out[tr] < 0 || t->tree_out[tr] >= t->n_out))
-            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d adds to score column %d of %lld", m->c.origin,
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d adds to score column %d of %lld", r->c->origin,
                              si, tr, t->tree_out[tr], (long long)t->n_out);
         widest = n > widest ? n : widest;
     }
@@ -266,12 +266,12 @@ mli_status mli__trees_build(mli_model *m, int si, mli__trees *t) {
     int32_t *depth = malloc(sizeof(int32_t) * (size_t)widest), *stack = malloc(sizeof(int32_t) * (size_t)widest);
     t->depth = malloc(sizeof(int32_t) * (size_t)t->n_trees);
     if (!parents || !depth || !stack || !t->depth) {
-        rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory checking %d trees", m->c.origin, t->n_trees);
+        rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory checking %d trees", r->c->origin, t->n_trees);
         goto done;
     }
     int fast_ok = widest <= 65536 && t->n_features <= (int64_t)MLI__TN_FEATURE + 1;
     for (int32_t tr = 0; tr < t->n_trees; ++tr) {
-        if ((rc = check_tree(m, si, t, tr, parents, depth, &t->depth[tr])) != MLI_OK)
+        if ((rc = check_tree(r->c->origin, si, t, tr, parents, depth, &t->depth[tr])) != MLI_OK)
             goto done;
         t->max_depth = t->depth[tr] > t->max_depth ? t->depth[tr] : t->max_depth;
     }
@@ -288,7 +288,7 @@ mli_status mli__trees_build(mli_model *m, int si, mli__trees *t) {
         t->fast = malloc(sizeof(mli__tnode) * (size_t)t->n_nodes);
         t->fast_value = malloc(sizeof(double) * (size_t)cells);
         if (!t->fast || !t->fast_value) {
-            rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld tree nodes", m->c.origin,
+            rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld tree nodes", r->c->origin,
                            (long long)t->n_nodes);
             goto done;
         }
@@ -297,7 +297,7 @@ mli_status mli__trees_build(mli_model *m, int si, mli__trees *t) {
         if (fast_ok) {
             if (posix_memalign((void **)&t->top, 64, sizeof(mli__ttop) * (size_t)t->n_trees) != 0) {
                 t->top = NULL;
-                rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %d trees", m->c.origin, t->n_trees);
+                rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %d trees", r->c->origin, t->n_trees);
                 goto done;
             }
             for (int32_t tr = 0; tr < t->n_trees; ++tr)

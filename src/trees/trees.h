@@ -1,4 +1,4 @@
-/* tree.h — tree-ensemble stages (docs/FORMAT.md, `trees`): the validated node arrays of
+/* trees/trees.h — tree-ensemble stages (docs/FORMAT.md, `trees`): the validated node arrays of
  * the file, and the compact form the fast kernels walk. */
 #ifndef MLI_TREE_H
 #define MLI_TREE_H
@@ -10,7 +10,7 @@
 
 #define MLI__TREE_MAX_DEPTH 1024
 
-/* Strategy for the compact kernels; see tree_predict.c. */
+/* Strategy for the compact kernels; see trees/predict.c. */
 typedef enum { MLI__TS_AUTO, MLI__TS_GENERIC, MLI__TS_SCALAR, MLI__TS_SIMD } mli__tree_strategy;
 
 typedef struct mli__trees {
@@ -40,9 +40,9 @@ typedef struct mli__trees {
     int needs_f64;         /* le_f64: float64 input must be exactly float32 to use `fast` */
 } mli__trees;
 
-struct mli_model;
-/* Reads and validates stage `i` and builds the compact form. */
-mli_status mli__trees_build(struct mli_model *m, int i, mli__trees *t);
+struct mli__reader;
+/* Reads and validates stage `i` (a model of n_features inputs) and builds the compact form. */
+mli_status mli__trees_build(const struct mli__reader *r, int i, int64_t n_features, mli__trees *t);
 void mli__trees_free(mli__trees *t);
 
 /* Scores (n_out doubles per row, ld n_out) for rows [0, nb) of x (float32 or float64,

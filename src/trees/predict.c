@@ -1,4 +1,4 @@
-/* tree_predict.c — tree-ensemble scores for a block of rows.
+/* trees/predict.c — tree-ensemble scores for a block of rows.
  *
  * Two ways to walk, with identical results:
  * - the generic walk over the file's node arrays, which implements every rule of the
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tree.h"
+#include "trees/trees.h"
 
 #define MLI_TREE_CHUNK 64 /* trees walked before their leaves are summed */
 
