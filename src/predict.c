@@ -218,20 +218,22 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
  * input's end), with scratch of its own. */
 static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
     predict_job *j = ctx;
+    int64_t r0 = b0 * MLI_BLOCK_ROWS, end = b1 * MLI_BLOCK_ROWS < j->rows ? b1 * MLI_BLOCK_ROWS : j->rows;
+    if (j->apply) { /* the generic walk: no scratch */
+        size_t es = j->f64 ? sizeof(double) : sizeof(float);
+        mli__trees_apply(j->m->trees, (const char *)j->x + (size_t)(r0 * j->ldx) * es, j->f64, j->ldx, end - r0,
+                         j->apply + r0 * j->m->trees->n_trees);
+        return;
+    }
+    /* Scratch for the rows this task was given, not a whole block: one row on a model with
+     * millions of features must not ask for 64 rows' worth. */
+    int64_t block = end - r0 < MLI_BLOCK_ROWS ? end - r0 : MLI_BLOCK_ROWS;
     void *scratch = NULL;
-    if (posix_memalign(&scratch, 64, scratch_bytes(j->m, MLI_BLOCK_ROWS)) != 0) {
+    if (posix_memalign(&scratch, 64, scratch_bytes(j->m, block)) != 0) {
         atomic_store(&j->oom, 1);
         return;
     }
-    int64_t end = b1 * MLI_BLOCK_ROWS < j->rows ? b1 * MLI_BLOCK_ROWS : j->rows;
-    if (j->apply) {
-        size_t es = j->f64 ? sizeof(double) : sizeof(float);
-        int64_t r0 = b0 * MLI_BLOCK_ROWS;
-        mli__trees_apply(j->m->trees, (const char *)j->x + (size_t)(r0 * j->ldx) * es, j->f64, j->ldx, end - r0,
-                         j->apply + r0 * j->m->trees->n_trees);
-    } else {
-        run_rows_with(j, b0 * MLI_BLOCK_ROWS, end, scratch, MLI_BLOCK_ROWS);
-    }
+    run_rows_with(j, r0, end, scratch, block);
     free(scratch);
 }
 

@@ -125,6 +125,19 @@ static double *parse_instances(const cJSON *inst, int64_t n_features, int64_t *r
         snprintf(err, ERRLEN, "instances: empty, expected at least one row");
         return NULL;
     }
+    /* every row's length first: the matrix is allocated only for values the body holds */
+    int r0 = 0;
+    const cJSON *row0;
+    cJSON_ArrayForEach(row0, inst)
+    {
+        if (!cJSON_IsArray(row0) || cJSON_GetArraySize(row0) != n_features) {
+            char where[48];
+            snprintf(where, sizeof where, "instances[%d]", r0);
+            parse_row(row0, n_features, NULL, where, err); /* names the problem; writes nothing */
+            return NULL;
+        }
+        r0++;
+    }
     double *x = malloc((size_t)n * (size_t)n_features * sizeof *x);
     if (!x) {
         snprintf(err, ERRLEN, "out of memory for %d rows", n);
@@ -368,6 +381,10 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
         goto bad;
     }
     if (features) {
+        if (!cJSON_IsArray(features) || cJSON_GetArraySize(features) != m->n_features) { /* before allocating */
+            parse_row(features, m->n_features, NULL, "features", err);
+            goto bad;
+        }
         if (!(c->x = malloc((size_t)m->n_features * sizeof *c->x))) {
             snprintf(err, ERRLEN, "out of memory");
             goto bad;
@@ -530,35 +547,59 @@ struct v2_binary {
     int has_header; /* Inference-Header-Content-Length was given */
 };
 
-/* Reads the input's values from parameters.binary_data_size bytes of binary data. */
-static int binary_input(const cJSON *bds, const char *name, const char *datatype, const struct v2_binary *bin,
-                        int64_t total, double *dst, char *err)
+/* Checks parameters.binary_data_size against the input's shape and against the binary
+ * bytes the request actually holds; runs before anything is allocated from the shape. */
+static int binary_input_check(const cJSON *bds, const char *name, const char *datatype, const struct v2_binary *bin,
+                              int64_t total, char *err)
 {
-    size_t need = (size_t)total * binary_elem_size(datatype);
+    size_t es = binary_elem_size(datatype);
     if (!cJSON_IsNumber(bds) || bds->valuedouble < 0 || bds->valuedouble != floor(bds->valuedouble)) {
         snprintf(err, ERRLEN, "input '%s': parameters.binary_data_size: expected a non-negative integer", name);
         return -1;
     }
-    if (bds->valuedouble != (double)need) {
+    if ((uint64_t)total > SIZE_MAX / es || bds->valuedouble != (double)((size_t)total * es)) {
         snprintf(err, ERRLEN, "input '%s': binary_data_size %.0f does not match its shape and datatype "
-                 "(%lld x %s = %zu bytes)", name, bds->valuedouble, (long long)total, datatype, need);
+                 "(%lld x %s = %.0f bytes)", name, bds->valuedouble, (long long)total, datatype,
+                 (double)total * (double)es);
         return -1;
     }
     if (!bin->has_header) {
         snprintf(err, ERRLEN, "input '%s': binary_data_size needs the Inference-Header-Content-Length header", name);
         return -1;
     }
+    size_t need = (size_t)total * es;
     if (bin->len != need) {
         snprintf(err, ERRLEN, "the request has %zu bytes of binary data after the JSON header, its inputs "
                  "declare %zu", bin->len, need);
         return -1;
     }
+    return 0;
+}
+
+/* Decodes the input's values (checked by binary_input_check) from the binary data. */
+static int binary_input(const char *name, const char *datatype, const struct v2_binary *bin, int64_t total,
+                        double *dst, char *err)
+{
     int64_t bad = binary_decode(bin->p, datatype, dst, total);
     if (bad >= 0) {
         snprintf(err, ERRLEN, "input '%s': binary value [%lld] is not finite", name, (long long)bad);
         return -1;
     }
     return 0;
+}
+
+/* The scalar values of nested `data`, counted up to cap + 1 (enough to tell "too many"). */
+static int64_t count_values(const cJSON *data, int64_t cap)
+{
+    int64_t n = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, data)
+    {
+        n += cJSON_IsArray(v) ? count_values(v, cap - n) : 1;
+        if (n > cap)
+            break;
+    }
+    return n;
 }
 
 /* Counts the strings of nested `data` (*n) and stores them in dst while there is room. */
@@ -764,14 +805,29 @@ static int parse_v2_input(const struct model_ref *m, const cJSON *root, const st
         return -1;
     }
     in->rows = ndim == 1 ? 1 : (int64_t)dims[0];
-    int64_t total = in->rows * m->n_features;
+    int64_t total = in->rows * m->n_features; /* <= 1e9 x 2^31: no overflow */
+    /* The shape is only a claim: check it against the values the request holds before
+     * allocating anything from it (a 80-byte request may declare a billion rows). */
+    if (bds) {
+        if (binary_input_check(bds, name->valuestring, d, bin, total, err) != 0)
+            return -1;
+    } else {
+        int64_t present = count_values(data, total);
+        if (present != total) {
+            snprintf(err, ERRLEN, "input '%s': data holds %s%lld values, shape needs %lld", name->valuestring,
+                     present > total ? "more than " : "", (long long)(present > total ? total : present),
+                     (long long)total);
+            return -1;
+        }
+    }
     in->x = malloc((size_t)total * sizeof *in->x);
     if (!in->x) {
+        *status = 500;
         snprintf(err, ERRLEN, "out of memory for %lld rows", (long long)in->rows);
         return -1;
     }
     int64_t n = total;
-    if (bds ? binary_input(bds, name->valuestring, d, bin, total, in->x, err) != 0
+    if (bds ? binary_input(name->valuestring, d, bin, total, in->x, err) != 0
             : (n = 0, flatten(data, integral, in->x, total, &n, err) != 0))
         return -1;
     if (n != total) {

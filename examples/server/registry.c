@@ -68,14 +68,8 @@ int registry_file_changed(struct registry *r)
            s.mtime_ns != r->seen.mtime_ns;
 }
 
-/* Loads and checks a model: metadata must be sane and one prediction must succeed. */
-static struct model_ref *load_checked(const char *path, char *err, size_t errlen)
+struct model_ref *model_ref_new(mli_model *model, char *err, size_t errlen)
 {
-    mli_model *model = NULL;
-    if (mli_model_load(path, &model) != MLI_OK) {
-        snprintf(err, errlen, "%s", mli_last_error());
-        return NULL;
-    }
     struct model_ref *ref = calloc(1, sizeof *ref);
     if (!ref) {
         mli_model_free(model);
@@ -122,6 +116,17 @@ static struct model_ref *load_checked(const char *path, char *err, size_t errlen
         return NULL;
     }
     return ref;
+}
+
+/* Loads and checks a model: metadata must be sane and one prediction must succeed. */
+static struct model_ref *load_checked(const char *path, char *err, size_t errlen)
+{
+    mli_model *model = NULL;
+    if (mli_model_load(path, &model) != MLI_OK) {
+        snprintf(err, errlen, "%s", mli_last_error());
+        return NULL;
+    }
+    return model_ref_new(model, err, errlen);
 }
 
 int registry_load(struct registry *r, const struct logger *lg, struct metrics *m, const char *reason)

@@ -56,6 +56,10 @@ int registry_file_changed(struct registry *r);
 
 /* A reference to the current model (NULL when none is loaded); release it when done. */
 struct model_ref *registry_acquire(struct registry *r);
+/* A reference (count 1) to a loaded model, which it takes over (freed with the last
+ * reference, or at once on failure). Checks the metadata and one prediction; returns NULL
+ * with err set when they fail. The name is left empty. */
+struct model_ref *model_ref_new(mli_model *model, char *err, size_t errlen);
 /* Another reference to a model already held (a batch takes one for the model it runs on). */
 struct model_ref *model_ref_retain(struct model_ref *ref);
 void model_ref_release(struct model_ref *ref);

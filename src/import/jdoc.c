@@ -53,7 +53,8 @@ static mli_status push(parser *ps, const mli__jval *v) {
 static mli_status close_container(parser *ps, size_t base, int is_obj, mli__jval *out) {
     mli__jdoc *d = ps->doc;
     size_t n = ps->n_stk - base;
-    const mli__jval *e = ps->stk + base;
+    /* an empty container may close before anything was ever pushed (stk still NULL) */
+    const mli__jval *e = n > 0 ? ps->stk + base : NULL;
     if ((is_obj ? n / 2 : n) > UINT32_MAX)
         return syntax(ps, "container with more than 2^32 elements");
     memset(out, 0, sizeof *out);
@@ -729,7 +730,7 @@ int mli__jd_str_is(const mli__jdoc *doc, const mli__jval *v, const char *s) {
 }
 
 const mli__jval *mli__jd_get(const mli__jdoc *doc, const mli__jval *obj, const char *key) {
-    if (!obj || obj->type != MLI__JD_OBJ)
+    if (!obj || obj->type != MLI__JD_OBJ || obj->n == 0) /* an empty object: vals may be NULL */
         return NULL;
     const mli__jval *kv = doc->vals + obj->u.off;
     for (uint32_t i = 0; i < obj->n; ++i)

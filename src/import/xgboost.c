@@ -606,11 +606,18 @@ static mli_status sklearn_tree_count(const xgb *x, const mli__jval *learner, con
     if (!as_int(d, bv, &bi) || bi < 0)
         return mli__fail(MLI_ERR_CORRUPT, "%s: learner.attributes.best_iteration is not a non-negative integer",
                          x->origin);
-    mli_status st = param_int(x, gmp, "gbtree_model_param", "num_parallel_tree", 1, INT32_MAX, 1, &per_round);
+    /* A round holds num_parallel_tree x n_out trees, so neither count can exceed the trees
+     * present; bounding both (and best_iteration, below) keeps the product in range. */
+    mli_status st = param_int(x, gmp, "gbtree_model_param", "num_parallel_tree", 1, *n_trees, 1, &per_round);
     if (st != MLI_OK)
         return st;
     /* without iteration_indptr: XGBoost's layout, per_round x n_out trees a round */
-    int64_t end = bi >= *n_trees ? *n_trees : (bi + 1) * per_round * x->n_out;
+    int64_t end = *n_trees;
+    if (bi < *n_trees) {
+        uint64_t rounds = (uint64_t)bi + 1, per = (uint64_t)per_round * (uint64_t)x->n_out; /* both <= 2^31 */
+        if (rounds <= (uint64_t)*n_trees / per)
+            end = (int64_t)(rounds * per);
+    }
     const mli__jval *ip = mli__jd_get(d, model, "iteration_indptr");
     const double *ptr = ip ? mli__jd_nums(d, ip, 0) : NULL;
     if (ip && (!ptr || ip->n < 1 || ptr[0] != 0 || ptr[ip->n - 1] != (double)*n_trees))
