@@ -275,8 +275,10 @@ int repo_versions(struct repo *rp, const char *name, long *out, int max)
 void repo_startup_error(struct repo *rp, char *buf, size_t len)
 {
     for (size_t i = 0; i < rp->n; i++)
-        if (rp->slots[i]->error[0]) {
-            snprintf(buf, len, "%s: %s%s", rp->slots[i]->path, rp->slots[i]->error,
+        if (rp->slots[i]->error[0]) { /* the loader's messages mostly name the file already */
+            const struct registry *r = rp->slots[i];
+            int named = strstr(r->error, r->path) != NULL;
+            snprintf(buf, len, "%s%s%s%s", named ? "" : r->path, named ? "" : ": ", r->error,
                      rp->n > 1 ? " (the first of the repository's models that failed)" : "");
             return;
         }
