@@ -3,11 +3,13 @@
  * from stage to stage) so predict can run without further checks. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "import/import.h"
@@ -524,15 +526,29 @@ mli_status mli_model_load_memory(const void *data, size_t size, mli_model **out)
     return finish_load(m, rc, out);
 }
 
+/* Creates a new file beside `path` (tmp receives its name). Not mkstemp: that makes the file
+ * 0600, and a model must be readable as the umask allows (0644 usually), so that a server
+ * running under another UID can load a mounted file. A unique name opened O_EXCL with 0666. */
+static int create_beside(const char *path, char *tmp, size_t len) {
+    for (int attempt = 0; attempt < 100; attempt++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(tmp, len, "%s.tmp.%ld.%09ld.%d", path, (long)getpid(), (long)ts.tv_nsec, attempt);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
 mli_status mli_model_save(const mli_model *m, const char *path) {
     if (!m || !path)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_save: %s is NULL", m ? "path" : "model");
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
+    size_t len = strlen(path) + 64;
+    char *tmp = malloc(len);
     if (!tmp)
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "mli_model_save: out of memory");
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
+    int fd = create_beside(path, tmp, len);
     if (fd < 0) {
         mli_status rc = mli__fail(MLI_ERR_IO, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
         free(tmp);

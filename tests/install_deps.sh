@@ -8,13 +8,23 @@
 # pyspark (with Debian's default JRE), ray[data], dask[dataframe] and pyarrow (the batch
 # scoring integrations run on a local Spark, a local Ray and Dask).
 # Sourced by tests/run_all.sh; sets MLI_PYTHON to the venv's interpreter. With
-# MLI_DEPS_PYTHON=0 only the apt packages are installed (enough to build and serve).
+# MLI_DEPS=build only the packages that build libmlinfer and mlinfer-server are installed
+# (examples/server/run_demo.sh), and no venv.
 set -euo pipefail
 
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-_apt_packages=(cmake gcc g++ make libc6-dev pkg-config binutils libopenblas-dev zlib1g-dev libcmocka-dev
-    libmicrohttpd-dev libcjson-dev libturbojpeg0-dev haproxy wrk prometheus default-jre-headless locales python3
-    python3-venv python3-pip)
+# What building the library and the server needs (the README's list).
+_build_packages=(cmake gcc make libc6-dev pkg-config libopenblas-dev zlib1g-dev libturbojpeg0-dev
+    libmicrohttpd-dev libcjson-dev)
+# What the tests add: cmocka, the drills' tools (HAProxy, wrk, promtool, a JRE for Spark),
+# a decimal-comma locale, Python.
+_test_packages=(g++ binutils libcmocka-dev haproxy wrk prometheus default-jre-headless locales python3 python3-venv
+    python3-pip)
+if [[ "${MLI_DEPS:-test}" == build ]]; then
+    _apt_packages=("${_build_packages[@]}")
+else
+    _apt_packages=("${_build_packages[@]}" "${_test_packages[@]}")
+fi
 
 _installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
@@ -41,6 +51,10 @@ if command -v dpkg-query >/dev/null 2>&1; then
     fi
 fi
 
+if [[ "${MLI_DEPS:-test}" == build ]]; then
+    return 0 2>/dev/null || exit 0
+fi
+
 # A locale whose decimal point is a comma: tests/python/test_locale.py loads models under it.
 if command -v localedef >/dev/null 2>&1 && ! locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$'; then
     _sudo=()
@@ -49,7 +63,7 @@ if command -v localedef >/dev/null 2>&1 && ! locale -a 2>/dev/null | grep -qi '^
     "${_sudo[@]}" localedef -i de_DE -c -f UTF-8 de_DE.UTF-8 || echo "    (could not generate it; the locale tests will skip)"
 fi
 
-if [[ "${MLI_DEPS_PYTHON:-1}" == 0 ]]; then
+if [[ "${MLI_DEPS_PYTHON:-1}" == 0 ]]; then # the apt packages only
     return 0 2>/dev/null || exit 0
 fi
 

@@ -3,7 +3,8 @@
 # (tests/install_deps.sh), then a Release build with -Werror and every ctest test, the
 # Python suite (pytest, against that build), the C suite again under AddressSanitizer +
 # UndefinedBehaviorSanitizer, the threading tests under ThreadSanitizer, and the CUDA
-# variant (built and tested; GPU tests skip without a device). Exits non-zero
+# variant (built and tested; GPU tests skip without a device), and the container image
+# (examples/deploy/Dockerfile built with podman and run: tests/container). Exits non-zero
 # if any stage fails; benchmarks are built (so they stay warning-free) but not run.
 #
 #   bash tests/run_all.sh                       all stages
@@ -13,7 +14,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_root="${MLI_CI_BUILD_ROOT:-$root/build-ci}"
-stages="${MLI_STAGES:-release python asan tsan cuda}"
+stages="${MLI_STAGES:-release python asan tsan cuda container}"
 jobs="$(nproc 2>/dev/null || echo 2)"
 
 # shellcheck source=tests/install_deps.sh
@@ -42,6 +43,40 @@ run_python() {
         summary+=("python: ${line:-pytest FAILED (exit $rc)}"); failed=1
     else
         summary+=("python: ${line:-pytest passed}")
+    fi
+}
+
+# The image built and run with podman. Needs root; skipped without it, except under CI=true.
+run_container() {
+    local log="$build_root/container.log" report="$build_root/container.json"
+    echo
+    echo "=== [container] tests/container/setup_podman.sh, then pytest tests/container"
+    if [[ "$(id -u)" != 0 ]]; then
+        if [[ "${CI:-}" == true ]]; then
+            summary+=("container: FAILED (CI must build and run the image; it needs root)"); failed=1
+        else
+            summary+=("container: skipped (needs root for podman)")
+        fi
+        return
+    fi
+    mkdir -p "$build_root"
+    if ! bash "$root/tests/container/setup_podman.sh"; then
+        summary+=("container: podman set-up FAILED"); failed=1; return
+    fi
+    rm -f "$report"
+    local rc=0
+    MLI_CONTAINER_REPORT="$report" "$MLI_PYTHON" -m pytest -q -s -p no:cacheprovider "$root/tests/container" 2>&1 |
+        tee "$log" || rc=$?
+    local line figures=""
+    line="$(grep -E '^=* ?[0-9]+ (passed|failed)' "$log" | tail -n 1 || true)"
+    if [[ -s "$report" ]]; then
+        figures="$("$MLI_PYTHON" -c 'import json, sys; r = json.load(open(sys.argv[1])); b = r["build_seconds"]
+print("image %.0f MB" % (r["size_bytes"] / 1e6) + (", built in %.0f s" % b if b else "") + "; ", end="")' "$report")"
+    fi
+    if ((rc != 0)); then
+        summary+=("container: ${figures}${line:-pytest FAILED (exit $rc)}"); failed=1
+    else
+        summary+=("container: ${figures}${line:-pytest passed}")
     fi
 }
 
@@ -109,8 +144,11 @@ for stage in $stages; do
             summary+=("cuda: skipped (no nvcc on this machine)")
         fi
         ;;
+    container)
+        run_container
+        ;;
     *)
-        echo "run_all.sh: unknown stage '$stage' (expected release, python, asan, tsan, cuda)" >&2
+        echo "run_all.sh: unknown stage '$stage' (expected release, python, asan, tsan, cuda, container)" >&2
         exit 2
         ;;
     esac

@@ -142,11 +142,23 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name)
     return NULL;
 }
 
-static const char *demo_model_path(void)
+/* <bindir>/../share/mlinfer beside this executable (an install to any prefix, relocated or
+ * not), else the source tree's copy (a build run from a checkout), else the configured prefix's. */
+static char *demo_model_path(void)
 {
+    char beside[4096];
+    ssize_t n = readlink("/proc/self/exe", beside, sizeof beside - 64);
+    if (n > 0)
+        beside[n] = '\0';
+    char *slash = n > 0 ? strrchr(beside, '/') : NULL;
+    if (slash) {
+        snprintf(slash, sizeof beside - (size_t)(slash - beside), "/../share/mlinfer/demo_model.mli");
+        if (access(beside, R_OK) == 0)
+            return strdup(beside);
+    }
     if (access(MLI_DEMO_MODEL_SOURCE, R_OK) == 0)
-        return MLI_DEMO_MODEL_SOURCE;
-    return MLI_DEMO_MODEL_INSTALLED;
+        return strdup(MLI_DEMO_MODEL_SOURCE);
+    return strdup(MLI_DEMO_MODEL_INSTALLED);
 }
 
 int config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -186,7 +198,7 @@ int config_load(struct config *cfg, int argc, char **argv, char *err, size_t err
         }
     }
     if (!cfg->model_path) {
-        cfg->model_path = strdup(demo_model_path());
+        cfg->model_path = demo_model_path();
         cfg->model_is_demo = 1;
     }
     if (!cfg->model_path) {

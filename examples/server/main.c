@@ -154,7 +154,9 @@ int main(int argc, char **argv)
     if (repo_refresh(&s->repo, &s->log, &s->metrics, "startup", 0) == 0) {
         batcher_stop(&s->batcher);
         MHD_stop_daemon(d);
-        log_event(&s->log, LOG_ERROR, "exit", "reason:s", "the model could not be loaded at startup");
+        char why[1024];
+        repo_startup_error(&s->repo, why, sizeof why);
+        log_event(&s->log, LOG_ERROR, "exit", "reason:s error:s", "the model could not be loaded at startup", why);
         return 1;
     }
     control_loop(s);

@@ -141,6 +141,7 @@ int registry_load(struct registry *r, const struct logger *lg, struct metrics *m
     r->seen = sig;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    snprintf(r->error, sizeof r->error, "%s", ref ? "" : err);
     if (!ref) {
         metrics_load(m, 0);
         log_event(lg, LOG_ERROR, "model_load_failed", "model:s version:i path:s reason:s error:s kept_previous:b",

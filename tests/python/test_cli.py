@@ -108,3 +108,23 @@ def test_errors(cli, iris_model, tmp_path):
     assert cli("frobnicate").returncode == 2
     r = cli("predict", path, "-", input="5.1,3.5,1.4,0.2\n")
     assert r.returncode == 0 and r.stdout.strip() == "setosa", r.stderr
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_written_models_are_readable_as_the_umask_allows(cli, mlinfer, tmp_path, mask, mode):
+    """A bind-mounted model must be readable by a server under another UID: `mlinfer convert`,
+    Model.save and mlinfer.export create files 0666 & ~umask (mkstemp's 0600 made them private)."""
+    REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    xgb_json = os.path.join(REPO, "tests", "data", "xgb_binary.json")
+    X, y = make_regression(n_samples=50, n_features=3, random_state=0)
+    old = os.umask(mask)
+    try:
+        r = cli("convert", xgb_json, tmp_path / "converted.mli")
+        assert r.returncode == 0, r.stderr
+        mlinfer.load(xgb_json).save(tmp_path / "saved.mli")
+        mlinfer.export(Ridge().fit(X, y), tmp_path / "exported.mli")
+    finally:
+        os.umask(old)
+    for name in ("converted.mli", "saved.mli", "exported.mli"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["converted.mli", "exported.mli", "saved.mli"]

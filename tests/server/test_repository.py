@@ -140,3 +140,47 @@ def test_empty_repository_exits_1(tmp_path):
 
     res = subprocess.run([SERVER_BIN, "--model", str(tmp_path), "--port", "0"], capture_output=True, timeout=10)
     assert res.returncode == 1 and b"could not be loaded" in res.stderr
+
+
+def test_directory_with_one_model_file_serves_it(start_server, tmp_path):
+    """KServe mounts a storageUri naming one .mli file as a directory holding just that file."""
+    shutil.copy(DEMO_MODEL, tmp_path / "model.mli")
+    srv = start_server(tmp_path)
+    status, out = srv.json("POST", "/predict", {"features": ROW})
+    assert status == 200, out
+    assert out["prediction"] == str(mlinfer_model(DEMO_MODEL).predict(np.array([ROW]))[0])
+    status, meta = srv.json("GET", "/v2/models/model")
+    assert status == 200 and meta["name"] == "model", meta
+
+
+def _startup_failure(model):
+    from conftest import SERVER_BIN, free_port
+
+    r = subprocess.run([SERVER_BIN, "--model", str(model), "--port", str(free_port())], capture_output=True,
+                       text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode == 1, r
+    (line,) = [ln for ln in r.stderr.splitlines() + r.stdout.splitlines() if '"event":"exit"' in ln.replace(" ", "")]
+    return line
+
+
+def test_every_startup_failure_names_the_path_and_the_reason(tmp_path):
+    missing = tmp_path / "missing.mli"
+    assert str(missing) in _startup_failure(missing) and "No such file" in _startup_failure(missing)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = _startup_failure(empty)
+    assert str(empty) in line and "no model in the directory" in line
+
+    two = tmp_path / "two"
+    two.mkdir()
+    shutil.copy(DEMO_MODEL, two / "a.mli")
+    shutil.copy(DEMO_MODEL, two / "b.mli")
+    line = _startup_failure(two)
+    assert str(two) in line and "2 .mli files" in line
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.mli").write_bytes(b"not a model")
+    line = _startup_failure(broken)
+    assert str(broken / "model.mli") in line and "not an .mli model file" in line, line
