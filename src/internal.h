@@ -44,6 +44,12 @@ mli_status mli__check_sgemm(const char *fn, mli_trans trans_a, mli_trans trans_b
 double mli__strtod_c(const char *s, char **end);
 float mli__strtof_c(const char *s, char **end);
 
+/* Makes room for `more` elements of `elem` bytes after the `used` ones of the growable
+ * array *buf (capacity *cap elements, doubling from 256); 0 when the size would overflow or
+ * memory runs out (then *buf is unchanged). The one growable buffer of the importers and
+ * the writer (src/grow.c). */
+int mli__reserve(void **buf, size_t *cap, size_t used, size_t more, size_t elem);
+
 /* Threads the library may use for one call (>= 1). */
 int mli__num_threads(void);
 

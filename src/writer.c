@@ -20,7 +20,8 @@ typedef struct {
 struct mli__writer {
     mli_status status;
     wsection *secs;
-    uint32_t n, cap;
+    uint32_t n;
+    size_t cap;
     char *meta; /* the meta strings payload being built: count, then length-prefixed */
     size_t meta_len, meta_cap;
     uint32_t meta_count;
@@ -74,16 +75,8 @@ mli_status mli__writer_status(const mli__writer *w) { return w ? w->status : MLI
 static mli_status meta_append(mli__writer *w, const char *s, size_t len) {
     if (len > MLI__MAX_STRING_BYTES)
         return w->status = mli__fail(MLI_ERR_INTERNAL, "metadata entry of %zu bytes is too long", len);
-    if (w->meta_len + len + 4 > w->meta_cap) {
-        size_t cap = w->meta_cap ? w->meta_cap : 1024;
-        while (cap < w->meta_len + len + 4)
-            cap *= 2;
-        char *m = realloc(w->meta, cap);
-        if (!m)
-            return oom(w);
-        w->meta = m;
-        w->meta_cap = cap;
-    }
+    if (!mli__reserve((void **)&w->meta, &w->meta_cap, w->meta_len, len + 4, 1))
+        return oom(w);
     put32((uint8_t *)w->meta + w->meta_len, (uint32_t)len);
     memcpy(w->meta + w->meta_len + 4, s, len);
     w->meta_len += len + 4;
@@ -126,14 +119,8 @@ static mli_status add(mli__writer *w, const char *name, int dtype, const void *d
     for (uint32_t i = 0; i < w->n; ++i)
         if (strcmp(w->secs[i].name, name) == 0)
             return w->status = mli__fail(MLI_ERR_INTERNAL, "section '%s' written twice", name);
-    if (w->n == w->cap) {
-        uint32_t cap = w->cap ? 2 * w->cap : 16;
-        wsection *s = realloc(w->secs, cap * sizeof *s);
-        if (!s)
-            return oom(w);
-        w->secs = s;
-        w->cap = cap;
-    }
+    if (!mli__reserve((void **)&w->secs, &w->cap, w->n, 1, sizeof *w->secs))
+        return oom(w);
     wsection *s = &w->secs[w->n];
     memset(s, 0, sizeof *s);
     memcpy(s->name, name, nl);

@@ -14,25 +14,6 @@ typedef struct {
     int depth;
 } parser;
 
-/* ---- growable buffers ------------------------------------------------------------ */
-
-static int reserve(void **buf, size_t *cap, size_t used, size_t more, size_t elem) {
-    if (more <= *cap - used)
-        return 1;
-    size_t need = used + more;
-    if (need < used || need > SIZE_MAX / elem / 2)
-        return 0;
-    size_t c = *cap ? *cap : 256;
-    while (c < need)
-        c *= 2;
-    void *b = realloc(*buf, c * elem);
-    if (!b)
-        return 0;
-    *buf = b;
-    *cap = c;
-    return 1;
-}
-
 static mli_status oom(const parser *ps) {
     return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory while parsing the model", ps->origin);
 }
@@ -42,7 +23,7 @@ static mli_status syntax(const parser *ps, const char *what) {
 }
 
 static mli_status push(parser *ps, const mli__jval *v) {
-    if (!reserve((void **)&ps->stk, &ps->cap_stk, ps->n_stk, 1, sizeof *ps->stk))
+    if (!mli__reserve((void **)&ps->stk, &ps->cap_stk, ps->n_stk, 1, sizeof *ps->stk))
         return oom(ps);
     ps->stk[ps->n_stk++] = *v;
     return MLI_OK;
@@ -66,7 +47,7 @@ static mli_status close_container(parser *ps, size_t base, int is_obj, mli__jval
         has_bool |= e[i].type == MLI__JD_BOOL;
     }
     if (packed) {
-        if (!reserve((void **)&d->nums, &d->cap_nums, d->n_nums, n, sizeof *d->nums))
+        if (!mli__reserve((void **)&d->nums, &d->cap_nums, d->n_nums, n, sizeof *d->nums))
             return oom(ps);
         for (size_t i = 0; i < n; ++i)
             d->nums[d->n_nums + i] = e[i].u.num;
@@ -74,7 +55,7 @@ static mli_status close_container(parser *ps, size_t base, int is_obj, mli__jval
         out->u.off = d->n_nums;
         d->n_nums += n;
     } else {
-        if (!reserve((void **)&d->vals, &d->cap_vals, d->n_vals, n, sizeof *d->vals))
+        if (!mli__reserve((void **)&d->vals, &d->cap_vals, d->n_vals, n, sizeof *d->vals))
             return oom(ps);
         if (n > 0)
             memcpy(d->vals + d->n_vals, e, n * sizeof *e);
@@ -87,7 +68,7 @@ static mli_status close_container(parser *ps, size_t base, int is_obj, mli__jval
 
 static mli_status string_to_sbuf(parser *ps, const char *s, size_t len, mli__jval *out) {
     mli__jdoc *d = ps->doc;
-    if (!reserve((void **)&d->sbuf, &d->cap_sbuf, d->n_sbuf, len + 1, 1))
+    if (!mli__reserve((void **)&d->sbuf, &d->cap_sbuf, d->n_sbuf, len + 1, 1))
         return oom(ps);
     memcpy(d->sbuf + d->n_sbuf, s, len);
     d->sbuf[d->n_sbuf + len] = 0;
@@ -596,7 +577,7 @@ static mli_status ub_container(parser *ps, int is_obj, mli__jval *out) {
         if (count > (uint64_t)(ps->end - ps->p) / (uint64_t)nsz)
             return syntax(ps, "typed array runs past the end of the input");
         mli__jdoc *d = ps->doc;
-        if (!reserve((void **)&d->nums, &d->cap_nums, d->n_nums, (size_t)count, sizeof *d->nums))
+        if (!mli__reserve((void **)&d->nums, &d->cap_nums, d->n_nums, (size_t)count, sizeof *d->nums))
             return oom(ps);
         for (uint64_t i = 0; i < count; ++i)
             d->nums[d->n_nums + i] = ub_num_load(type, ps->p + i * (uint64_t)nsz);

@@ -33,17 +33,8 @@ typedef struct {
 } vec;
 
 static void *vec_grow(vec *v, size_t es, size_t more) {
-    if (v->n > SIZE_MAX / es / 2 || more > SIZE_MAX / es / 2 - v->n)
+    if (!mli__reserve(&v->p, &v->cap, v->n, more, es))
         return NULL;
-    if (v->n + more > v->cap) {
-        size_t cap = v->cap * 2 > v->n + more ? v->cap * 2 : v->n + more;
-        cap = cap < 64 ? 64 : cap;
-        void *p = realloc(v->p, cap * es);
-        if (!p)
-            return NULL;
-        v->p = p;
-        v->cap = cap;
-    }
     void *r = (char *)v->p + v->n * es;
     v->n += more;
     return r;
@@ -254,18 +245,26 @@ static int parse_double(const char *p, size_t n, double *out) {
     return 1;
 }
 
-/* Number of space-separated tokens in `s`. */
+/* The next space- or tab-separated token of `s` from *i on (the one tokenizer of the
+ * text format); 0 at the end. */
+static int next_token(span s, size_t *i, span *tok) {
+    while (*i < s.n && (s.p[*i] == ' ' || s.p[*i] == '\t'))
+        ++*i;
+    if (*i == s.n)
+        return 0;
+    size_t b = *i;
+    while (*i < s.n && s.p[*i] != ' ' && s.p[*i] != '\t')
+        ++*i;
+    *tok = (span){s.p + b, *i - b, s.line};
+    return 1;
+}
+
+/* Number of tokens in `s`. */
 static int64_t count_tokens(span s) {
     int64_t n = 0;
-    for (size_t i = 0; i < s.n;) {
-        while (i < s.n && (s.p[i] == ' ' || s.p[i] == '\t'))
-            ++i;
-        if (i == s.n)
-            break;
+    span tok;
+    for (size_t i = 0; next_token(s, &i, &tok);)
         ++n;
-        while (i < s.n && s.p[i] != ' ' && s.p[i] != '\t')
-            ++i;
-    }
     return n;
 }
 
@@ -292,35 +291,29 @@ static mli_status parse_array(lgb *g, int32_t tr, const char *key, span v, int64
     if (!dst)
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory reading LightGBM tree %d", g->origin, tr);
     int64_t k = 0;
-    for (size_t i = 0; i < v.n;) {
-        while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t'))
-            ++i;
-        if (i == v.n)
-            break;
-        size_t b = i;
-        while (i < v.n && v.p[i] != ' ' && v.p[i] != '\t')
-            ++i;
+    span tok;
+    for (size_t i = 0; next_token(v, &i, &tok);) {
         if (k == want) { /* too many: count them for the message */
-            span rest = {v.p + b, v.n - b, v.line};
+            span rest = {tok.p, (size_t)(v.p + v.n - tok.p), v.line};
             k += count_tokens(rest);
             break;
         }
         int ok;
         if (dbl) {
-            ok = parse_double(v.p + b, i - b, (double *)(void *)dst + k);
+            ok = parse_double(tok.p, tok.n, (double *)(void *)dst + k);
         } else {
             int64_t x = 0;
-            ok = parse_int(v.p + b, i - b, &x) && x >= lo && x <= hi;
+            ok = parse_int(tok.p, tok.n, &x) && x >= lo && x <= hi;
             ((int64_t *)(void *)dst)[k] = x;
         }
         if (!ok) {
             char buf[32];
             if (dbl)
                 return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: %s value %lld ('%s') is not a number",
-                                 g->origin, (long long)v.line, tr, key, (long long)k, shown(v.p + b, i - b, buf));
+                                 g->origin, (long long)v.line, tr, key, (long long)k, shown(tok.p, tok.n, buf));
             return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: %s value %lld ('%s') is not an integer in "
                              "[%lld, %lld]", g->origin, (long long)v.line, tr, key, (long long)k,
-                             shown(v.p + b, i - b, buf), (long long)lo, (long long)hi);
+                             shown(tok.p, tok.n, buf), (long long)lo, (long long)hi);
         }
         ++k;
     }
@@ -753,36 +746,17 @@ static mli_status write_feature_names(lgb *g, mli__writer *w) {
     }
     int64_t k = 0;
     size_t longest = 0;
-    for (size_t i = 0; i < v.n;) {
-        while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t'))
-            ++i;
-        if (i == v.n)
-            break;
-        size_t b = i;
-        while (i < v.n && v.p[i] != ' ' && v.p[i] != '\t')
-            ++i;
-        memcpy(copy + b, v.p + b, i - b);
-        copy[i] = 0;
-        items[k++] = copy + b;
-        longest = i - b > longest ? i - b : longest;
+    span tok;
+    for (size_t i = 0; k < g->n_features && next_token(v, &i, &tok); ++k) {
+        char *dst = copy + (tok.p - v.p);
+        memcpy(dst, tok.p, tok.n);
+        dst[tok.n] = 0;
+        items[k] = dst;
+        longest = tok.n > longest ? tok.n : longest;
     }
     if (longest > 4096) /* a reader's limit on one string is 64 KiB; no real name comes near */
         goto done;
-    mli__writer_strings(w, "feature_names", items, (uint32_t)k);
-    if (v.n < 3000) {
-        char joined[3001];
-        size_t n = 0;
-        for (int64_t i = 0; i < k; ++i) {
-            size_t l = strlen(items[i]);
-            if (i > 0)
-                joined[n++] = 0x1f;
-            memcpy(joined + n, items[i], l);
-            n += l;
-        }
-        joined[n] = 0;
-        mli__writer_meta(w, "feature_names", "%s", joined);
-    }
-    rc = mli__writer_status(w);
+    rc = mli__write_feature_names(items, k, w);
 done:
     free(copy);
     free(items);
@@ -812,60 +786,29 @@ static mli_status write_model(lgb *g, mli__writer *w) {
         printable(obj_text, 100, g->header[H_OBJECTIVE]);
     else
         strcpy(obj_text, "custom");
-    mli__writer_meta(w, "producer", "libmlinfer %s", mli_version());
-    mli__writer_meta(w, "source", "lightgbm %s %s", version, obj_text);
-    mli__writer_meta(w, "task", "%s", classifier ? "classification" : "regression");
-    mli__writer_meta(w, "n_features", "%lld", (long long)g->n_features);
-    mli__writer_meta(w, "n_outputs", "%lld", classifier ? 1LL : (long long)g->k);
-    if (classifier) {
-        int64_t nc = g->obj == OBJ_BINARY ? 2 : g->k;
-        int64_t *classes = malloc(sizeof *classes * (size_t)nc);
-        if (!classes)
-            return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld classes", g->origin, (long long)nc);
-        for (int64_t i = 0; i < nc; ++i)
-            classes[i] = i;
-        mli__writer_meta(w, "n_classes", "%lld", (long long)nc);
-        mli__writer_meta(w, "class_labels", "int");
-        mli__writer_array(w, "classes", MLI__DT_I64, classes, nc);
-        free(classes);
-    }
-    mli__writer_meta(w, "stages", "1");
-    mli__writer_meta(w, "stage.0.kind", "trees");
-    mli__writer_meta(w, "stage.0.n_trees", "%d", g->n_trees);
-    mli__writer_meta(w, "stage.0.n_nodes", "%lld", (long long)n_nodes);
-    mli__writer_meta(w, "stage.0.n_out", "%lld", (long long)g->k);
-    mli__writer_meta(w, "stage.0.leaf_width", "1");
-    mli__writer_meta(w, "stage.0.compare", "le_f64");
-    mli__writer_meta(w, "stage.0.aggregate", "%s", mean ? "mean" : "sum");
-    mli__writer_meta(w, "head", "%s", heads[g->obj]);
-
+    char source[160];
+    snprintf(source, sizeof source, "lightgbm %s %s", version, obj_text);
     int64_t *ts = vec_grow(&g->tree_start, 8, 1);
     if (!ts)
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", g->origin);
     *ts = n_nodes;
-    mli__writer_array(w, "stage.0.tree_start", MLI__DT_I64, g->tree_start.p, g->n_trees + 1);
+    int32_t *out = NULL;
     if (g->k > 1) {
-        int32_t *out = malloc(sizeof *out * (size_t)g->n_trees);
-        if (!out)
+        if (!(out = malloc(sizeof *out * (size_t)g->n_trees)))
             return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", g->origin);
         for (int32_t t = 0; t < g->n_trees; ++t)
             out[t] = (int32_t)(t % g->k); /* LightGBM groups the K trees of one iteration */
-        mli__writer_array(w, "stage.0.tree_out", MLI__DT_I32, out, g->n_trees);
-        free(out);
     }
-    mli__writer_array(w, "stage.0.feature", MLI__DT_I32, g->feature.p, n_nodes);
-    mli__writer_array(w, "stage.0.left", MLI__DT_I32, g->left.p, n_nodes);
-    mli__writer_array(w, "stage.0.right", MLI__DT_I32, g->right.p, n_nodes);
-    mli__writer_array(w, "stage.0.threshold", MLI__DT_F64, g->threshold.p, n_nodes);
-    mli__writer_array(w, "stage.0.flags", MLI__DT_U8, g->flags.p, n_nodes);
-    mli__writer_array(w, "stage.0.value", MLI__DT_F64, g->value.p, n_nodes);
-    mli__writer_array(w, "stage.0.leaf_id", MLI__DT_I32, g->leaf_id.p, n_nodes);
-    if (g->has_cat) {
-        mli__writer_array(w, "stage.0.cat_offset", MLI__DT_I64, g->cat_offset.p, n_nodes);
-        mli__writer_array(w, "stage.0.cat_words", MLI__DT_I32, g->cat_words.p, n_nodes);
-        mli__writer_array(w, "stage.0.cat_bits", MLI__DT_I32, g->cat_bits.p, (int64_t)g->cat_bits.n);
-    }
-    mli_status rc = mli__writer_status(w);
+    mli__tree_model tm = {.origin = g->origin, .source = source, .n_features = g->n_features,
+                          .n_classes = classifier ? (g->obj == OBJ_BINARY ? 2 : g->k) : 0, .n_trees = g->n_trees,
+                          .n_nodes = n_nodes, .n_out = g->k, .compare = "le_f64", .head = heads[g->obj],
+                          .mean = mean, .tree_start = g->tree_start.p, .tree_out = out, .feature = g->feature.p,
+                          .left = g->left.p, .right = g->right.p, .leaf_id = g->leaf_id.p,
+                          .threshold = g->threshold.p, .value = g->value.p, .flags = g->flags.p,
+                          .cat_offset = g->has_cat ? g->cat_offset.p : NULL, .cat_words = g->cat_words.p,
+                          .cat_bits = g->cat_bits.p, .n_cat_words = (int64_t)g->cat_bits.n};
+    mli_status rc = mli__write_tree_model(&tm, w);
+    free(out);
     return rc != MLI_OK ? rc : write_feature_names(g, w);
 }
 

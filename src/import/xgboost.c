@@ -65,7 +65,8 @@ typedef struct {
     double *threshold, *value, *base;
     uint8_t *flags;
     uint32_t *cat_bits;
-    int64_t n_cat_words, cap_cat_words, max_cat_words;
+    int64_t n_cat_words, max_cat_words;
+    size_t cap_cat_words;
     int any_cat;
     /* per-tree scratch, sized for the largest tree */
     int32_t *newid, *order, *stack, *sdepth, *catj;
@@ -367,16 +368,9 @@ static mli_status add_bitset(xgb *x, const char *where, int64_t node, const tree
     if (words > x->max_cat_words - x->n_cat_words)
         return mli__fail(MLI_ERR_CORRUPT, "%s: %s node %lld: the categorical bitsets grow past %lld words, out of "
                          "proportion to the file", x->origin, where, (long long)node, (long long)x->max_cat_words);
-    if (x->n_cat_words + words > x->cap_cat_words) {
-        int64_t cap = x->cap_cat_words ? x->cap_cat_words : 1024;
-        while (cap < x->n_cat_words + words)
-            cap *= 2;
-        uint32_t *b = realloc(x->cat_bits, (size_t)cap * sizeof *b);
-        if (!b)
-            return oom(x);
-        x->cat_bits = b;
-        x->cap_cat_words = cap;
-    }
+    if (!mli__reserve((void **)&x->cat_bits, &x->cap_cat_words, (size_t)x->n_cat_words, (size_t)words,
+                      sizeof *x->cat_bits))
+        return oom(x);
     if (words > 0) { /* an empty list: no bitset, every category goes XGBoost's left */
         uint32_t *bits = x->cat_bits + x->n_cat_words;
         memset(bits, 0, (size_t)words * sizeof *bits);
@@ -546,14 +540,12 @@ static mli_status write_feature_names(const xgb *x, const mli__jval *fnames, mli
         return mli__fail(MLI_ERR_CORRUPT, "%s: learner.feature_names has %u entries for %lld features", x->origin,
                          fnames->n, (long long)x->n_features);
     size_t total = 0;
-    int joinable = 1;
     for (uint32_t i = 0; i < fnames->n; ++i) {
         size_t len;
         const char *s = mli__jd_str(d, mli__jd_at(d, fnames, i), &len);
         if (!s || len > 65535)
             return mli__fail(MLI_ERR_CORRUPT, "%s: learner.feature_names must be %lld strings of at most 64 KiB "
                              "(entry %u is not)", x->origin, (long long)x->n_features, i);
-        joinable &= !memchr(s, 0x1f, len) && !memchr(s, 0, len);
         total += len + 1;
     }
     const char **names = malloc((size_t)fnames->n * sizeof *names);
@@ -572,16 +564,10 @@ static mli_status write_feature_names(const xgb *x, const mli__jval *fnames, mli
         names[i] = p;
         p += len + 1;
     }
-    mli__writer_strings(w, "feature_names", names, fnames->n);
-    if (joinable && total < 4000) {
-        for (size_t q = 0; q + 1 < total; ++q)
-            if (buf[q] == 0)
-                buf[q] = 0x1f;
-        mli__writer_meta(w, "feature_names", "%s", buf);
-    }
+    mli_status st = mli__write_feature_names(names, fnames->n, w);
     free(names);
     free(buf);
-    return mli__writer_status(w);
+    return st;
 }
 
 static const objective *find_objective(const xgb *x, const mli__jval *name) {
@@ -633,6 +619,40 @@ static mli_status sklearn_tree_count(const xgb *x, const mli__jval *learner, con
     if (end < *n_trees)
         *n_trees = end;
     *best = bi;
+    return MLI_OK;
+}
+
+/* Pass 1 over the trees: checks each tree's node count, output group and weight, and
+ * sums the nodes into x->cap_nodes (pass 2, import_tree, checks the arrays against them). */
+static mli_status count_nodes(xgb *x, const mli__jval *trees, int64_t n_trees, const double *ti,
+                              const double *weight_drop) {
+    const mli__jdoc *d = &x->doc;
+    mli_status st;
+    x->cap_nodes = 0;
+    for (int32_t t = 0; t < (int32_t)n_trees; ++t) {
+        const mli__jval *tree = mli__jd_at(d, trees, (uint32_t)t), *tp;
+        char where[48];
+        snprintf(where, sizeof where, "tree %d", t);
+        int64_t nn;
+        if (!tree || tree->type != MLI__JD_OBJ)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: %s is not an object", x->origin, where);
+        if ((st = member(x, tree, where, "tree_param", MLI__JD_OBJ, &tp)) != MLI_OK ||
+            (st = param_int(x, tp, where, "num_nodes", 1, INT32_MAX, -1, &nn)) != MLI_OK)
+            return st;
+        const mli__jval *lcv = mli__jd_get(d, tree, "left_children");
+        if (!lcv || lcv->type != MLI__JD_ARR || (int64_t)lcv->n != nn)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: %s: left_children is missing or does not have num_nodes = %lld "
+                             "entries", x->origin, where, (long long)nn);
+        if (ti[t] < 0 || ti[t] >= x->n_out || ti[t] != floor(ti[t]))
+            return mli__fail(MLI_ERR_CORRUPT, "%s: tree_info[%d] = %.10g is not an output group (0..%d)", x->origin, t,
+                             ti[t], x->n_out - 1);
+        if (weight_drop && !isfinite(weight_drop[t]))
+            return mli__fail(MLI_ERR_CORRUPT, "%s: weight_drop[%d] is not finite", x->origin, t);
+        x->cap_nodes += nn;
+    }
+    if (x->cap_nodes > INT32_MAX)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: %lld nodes in all; at most 2^31 - 1 are supported", x->origin,
+                         (long long)x->cap_nodes);
     return MLI_OK;
 }
 
@@ -737,32 +757,8 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
     if ((st = sklearn_tree_count(x, learner, model, gmp, &n_trees, &best)) != MLI_OK)
         return st;
 
-    /* pass 1: node counts (arrays are checked against them in pass 2) */
-    x->cap_nodes = 0;
-    for (int32_t t = 0; t < (int32_t)n_trees; ++t) {
-        const mli__jval *tree = mli__jd_at(d, trees, (uint32_t)t), *tp;
-        char where[48];
-        snprintf(where, sizeof where, "tree %d", t);
-        int64_t nn;
-        if (!tree || tree->type != MLI__JD_OBJ)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: %s is not an object", x->origin, where);
-        if ((st = member(x, tree, where, "tree_param", MLI__JD_OBJ, &tp)) != MLI_OK ||
-            (st = param_int(x, tp, where, "num_nodes", 1, INT32_MAX, -1, &nn)) != MLI_OK)
-            return st;
-        const mli__jval *lcv = mli__jd_get(d, tree, "left_children");
-        if (!lcv || lcv->type != MLI__JD_ARR || (int64_t)lcv->n != nn)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: %s: left_children is missing or does not have num_nodes = %lld "
-                             "entries", x->origin, where, (long long)nn);
-        if (ti[t] < 0 || ti[t] >= x->n_out || ti[t] != floor(ti[t]))
-            return mli__fail(MLI_ERR_CORRUPT, "%s: tree_info[%d] = %.10g is not an output group (0..%d)", x->origin, t,
-                             ti[t], x->n_out - 1);
-        if (weight_drop && !isfinite(weight_drop[t]))
-            return mli__fail(MLI_ERR_CORRUPT, "%s: weight_drop[%d] is not finite", x->origin, t);
-        x->cap_nodes += nn;
-    }
-    if (x->cap_nodes > INT32_MAX)
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: %lld nodes in all; at most 2^31 - 1 are supported", x->origin,
-                         (long long)x->cap_nodes);
+    if ((st = count_nodes(x, trees, n_trees, ti, weight_drop)) != MLI_OK)
+        return st;
     x->max_cat_words = ((int64_t)64 << 20) / 4 + 4 * (int64_t)size;
     if ((st = alloc_nodes(x, (int32_t)n_trees)) != MLI_OK)
         return st;
@@ -773,67 +769,28 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
     }
     x->tree_start[n_trees] = x->n_nodes;
 
-    /* metadata */
-    const char *task = obj->classifier ? "classification" : "regression";
-    int32_t n_classes = obj->classifier == 2 ? x->n_out : 2;
-    mli__writer_meta(w, "producer", "libmlinfer %s", mli_version());
+    char source[96];
     if (ver[0] >= 0 && ver[1] >= 0 && ver[2] >= 0)
-        mli__writer_meta(w, "source", "xgboost %d.%d.%d %s", ver[0], ver[1], ver[2], obj->name);
+        snprintf(source, sizeof source, "xgboost %d.%d.%d %s", ver[0], ver[1], ver[2], obj->name);
     else
-        mli__writer_meta(w, "source", "xgboost %s", obj->name);
-    mli__writer_meta(w, "task", "%s", task);
-    mli__writer_meta(w, "n_features", "%lld", (long long)x->n_features);
-    mli__writer_meta(w, "n_outputs", "%d", obj->classifier ? 1 : x->n_out);
-    if (obj->classifier) {
-        int64_t *cls = malloc((size_t)n_classes * sizeof *cls);
-        if (!cls)
-            return oom(x);
-        for (int32_t k = 0; k < n_classes; ++k)
-            cls[k] = k;
-        mli__writer_meta(w, "n_classes", "%d", n_classes);
-        mli__writer_meta(w, "class_labels", "int");
-        mli__writer_meta(w, "classes_dtype", "int64");
-        mli__writer_array(w, "classes", MLI__DT_I64, cls, n_classes);
-        free(cls);
-    }
-    mli__writer_meta(w, "stages", "1");
-    mli__writer_meta(w, "stage.0.kind", "trees");
+        snprintf(source, sizeof source, "xgboost %s", obj->name);
     if (best >= 0)
         mli__writer_meta(w, "xgboost.best_iteration", "%lld", (long long)best);
-    mli__writer_meta(w, "stage.0.n_trees", "%lld", (long long)n_trees);
-    mli__writer_meta(w, "stage.0.n_nodes", "%lld", (long long)x->n_nodes);
-    mli__writer_meta(w, "stage.0.n_out", "%d", x->n_out);
-    mli__writer_meta(w, "stage.0.leaf_width", "1");
-    mli__writer_meta(w, "stage.0.compare", "lt_f32");
-    mli__writer_meta(w, "stage.0.aggregate", "sum");
-    mli__writer_meta(w, "head", "%s", obj->head);
+    mli__tree_model tm = {.origin = x->origin, .source = source, .n_features = x->n_features,
+                          .n_classes = obj->classifier == 2 ? x->n_out : obj->classifier ? 2 : 0,
+                          .n_trees = n_trees, .n_nodes = x->n_nodes, .n_out = x->n_out, .compare = "lt_f32",
+                          .head = obj->head, .tree_start = x->tree_start, .tree_out = x->n_out > 1 ? x->tree_out : NULL,
+                          .feature = x->feature, .left = x->left, .right = x->right, .leaf_id = x->leaf_id,
+                          .threshold = x->threshold, .value = x->value, .flags = x->flags, .base = x->base,
+                          .cat_offset = x->any_cat ? x->cat_offset : NULL, .cat_words = x->cat_words,
+                          .cat_bits = x->cat_bits, .n_cat_words = x->n_cat_words};
+    if ((st = mli__write_tree_model(&tm, w)) != MLI_OK)
+        return st;
 
     /* feature names, when the file has one per feature */
     const mli__jval *fnames = mli__jd_get(d, learner, "feature_names");
     if (fnames && fnames->type == MLI__JD_ARR && fnames->n > 0 && (st = write_feature_names(x, fnames, w)) != MLI_OK)
         return st;
-
-    int64_t N = x->n_nodes, T = n_trees;
-    mli__writer_array(w, "stage.0.tree_start", MLI__DT_I64, x->tree_start, T + 1);
-    if (x->n_out > 1)
-        mli__writer_array(w, "stage.0.tree_out", MLI__DT_I32, x->tree_out, T);
-    mli__writer_array(w, "stage.0.feature", MLI__DT_I32, x->feature, N);
-    mli__writer_array(w, "stage.0.left", MLI__DT_I32, x->left, N);
-    mli__writer_array(w, "stage.0.right", MLI__DT_I32, x->right, N);
-    mli__writer_array(w, "stage.0.threshold", MLI__DT_F64, x->threshold, N);
-    mli__writer_array(w, "stage.0.flags", MLI__DT_U8, x->flags, N);
-    mli__writer_array(w, "stage.0.value", MLI__DT_F64, x->value, N);
-    mli__writer_array(w, "stage.0.leaf_id", MLI__DT_I32, x->leaf_id, N);
-    mli__writer_array(w, "stage.0.base", MLI__DT_F64, x->base, x->n_out);
-    if (x->any_cat) {
-        mli__writer_array(w, "stage.0.cat_offset", MLI__DT_I64, x->cat_offset, N);
-        mli__writer_array(w, "stage.0.cat_words", MLI__DT_I32, x->cat_words, N);
-        static const uint32_t no_bits[1] = {0}; /* every listed set empty: keep the section non-empty */
-        if (x->n_cat_words > 0)
-            mli__writer_array(w, "stage.0.cat_bits", MLI__DT_I32, x->cat_bits, x->n_cat_words);
-        else
-            mli__writer_array(w, "stage.0.cat_bits", MLI__DT_I32, no_bits, 1);
-    }
     return mli__writer_status(w);
 }
 
