@@ -24,7 +24,8 @@ static const char USAGE[] =
     "usage: mlinfer-server [--model PATH] [--port N]\n"
     "  --model PATH  model file (.mli) to serve (env MODEL_PATH; default: the bundled demo model)\n"
     "  --port N      TCP port (env PORT; default 8000)\n"
-    "environment: LOG_LEVEL, MLI_THREADS, MLI_API_KEY, MLI_API_KEY_FILE, MLI_MAX_BODY_BYTES,\n"
+    "environment: LOG_LEVEL, MLI_HTTP_THREADS (alias MLI_THREADS), MLI_PREDICT_THREADS, MLI_API_KEY,\n"
+    "  MLI_API_KEY_FILE, MLI_MAX_BODY_BYTES,\n"
     "  MLI_MAX_BATCH, MLI_BATCH_DELAY_US, MLI_MAX_INFLIGHT, MLI_CONNECTION_TIMEOUT_S, MLI_DRAIN_SECONDS\n"
     "  (see examples/server/README.md)\n";
 
@@ -97,11 +98,19 @@ static int load_env(struct config *cfg, char *err, size_t errlen)
             return -1;
         }
     }
+    /* Threads are named apart: in the library MLI_THREADS means threads per call, here the
+     * HTTP threads. MLI_HTTP_THREADS says which; MLI_THREADS stays as its alias (it wins
+     * only when MLI_HTTP_THREADS is unset). The library's own count is MLI_PREDICT_THREADS. */
     long v = 0;
-    if (env_long("MLI_THREADS", 1, 1024, &v, err, errlen) != 0)
+    if (env_long("MLI_THREADS", 1, 1024, &v, err, errlen) != 0 ||
+        env_long("MLI_HTTP_THREADS", 1, 1024, &v, err, errlen) != 0)
         return -1;
     if (v > 0)
         cfg->threads = (int)v;
+    v = cfg->predict_threads;
+    if (env_long("MLI_PREDICT_THREADS", 1, 1024, &v, err, errlen) != 0)
+        return -1;
+    cfg->predict_threads = (int)v;
     v = (long)cfg->max_body_bytes;
     if (env_long("MLI_MAX_BODY_BYTES", 1, LONG_MAX, &v, err, errlen) != 0)
         return -1;
@@ -168,6 +177,7 @@ int config_load(struct config *cfg, int argc, char **argv, char *err, size_t err
     cfg->log_level = LOG_INFO;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = cpus > 0 ? (int)(cpus < 256 ? cpus : 256) : 1;
+    cfg->predict_threads = 1; /* concurrency comes from the HTTP threads and the executors */
     cfg->max_body_bytes = (size_t)64 << 20;
     cfg->max_batch = 1;
     cfg->batch_delay_us = 0;

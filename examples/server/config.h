@@ -9,7 +9,9 @@ struct config {
     int model_is_demo;
     unsigned port;         /* --port / PORT, default 8000 */
     int log_level;         /* LOG_LEVEL, default info */
-    int threads;           /* MLI_THREADS: HTTP worker threads, default the CPU count */
+    int threads;           /* MLI_HTTP_THREADS (alias MLI_THREADS): HTTP worker threads and batch
+                            * executors, default the CPU count */
+    int predict_threads;   /* MLI_PREDICT_THREADS: library threads for one prediction call, default 1 */
     char *api_key;         /* MLI_API_KEY or MLI_API_KEY_FILE; NULL: no auth */
     size_t max_body_bytes; /* MLI_MAX_BODY_BYTES, default 64 MiB */
     long max_batch;        /* MLI_MAX_BATCH: rows per coalesced model call; 0 or 1 (default): no batching */

@@ -65,11 +65,11 @@ static void log_startup(struct server *s)
 {
     const struct config *c = &s->cfg;
     log_event(&s->log, LOG_INFO, "startup",
-              "version:s model:s model_path:s demo_model:b port:i threads:i auth:b max_body_bytes:i "
+              "version:s model:s model_path:s demo_model:b port:i threads:i predict_threads:i auth:b max_body_bytes:i "
               "max_batch:i batch_delay_us:i dynamic_batching:b max_inflight:i connection_timeout_s:i "
               "drain_seconds:d",
               mli_version(), s->repo.label, c->model_path, c->model_is_demo, (long long)c->port, (long long)c->threads,
-              c->api_key != NULL, (long long)c->max_body_bytes, (long long)c->max_batch, (long long)c->batch_delay_us,
+              (long long)mli_get_num_threads(), c->api_key != NULL, (long long)c->max_body_bytes, (long long)c->max_batch, (long long)c->batch_delay_us,
               s->batching, (long long)c->max_inflight, (long long)c->connection_timeout_s, c->drain_seconds);
 }
 
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
     }
     metrics_init(&s->metrics);
     atomic_init(&s->draining, 0);
-    mli_set_num_threads(1); /* concurrency comes from the HTTP thread pool and the executors */
+    mli_set_num_threads(s->cfg.predict_threads); /* MLI_PREDICT_THREADS, default 1 */
     if (pthread_mutex_init(&s->conns_lock, NULL) != 0) {
         fprintf(stderr, "mlinfer-server: initialisation failed\n");
         return 1;
