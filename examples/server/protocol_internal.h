@@ -1,0 +1,42 @@
+/* protocol_internal.h — what protocol.c shares with the protocol files (protocol_seed.c,
+ * protocol_v2.c). Error texts go to `err`, a buffer of ERRLEN bytes. */
+#ifndef MLI_SERVER_PROTOCOL_INTERNAL_H
+#define MLI_SERVER_PROTOCOL_INTERNAL_H
+
+#include "protocol.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ERRLEN 512
+
+/* Sets *out to {"error": msg} and returns status. */
+int proto__fail(cJSON **out, int status, const char *msg);
+/* The request body as a JSON object, or NULL with err set. */
+cJSON *proto__parse_object(const char *body, size_t len, char *err);
+/* A double as the shortest JSON number that reads back exactly (null when not finite), and
+ * an array of n of them. */
+cJSON *proto__number_json(double v);
+cJSON *proto__numbers_json(const double *v, int64_t n);
+/* Class `cls` of the model as its label (string or integer). */
+cJSON *proto__label_json(const struct model_ref *m, double cls);
+
+/* A new call for model m owning `root` (the parsed body), or NULL with err set. */
+struct proto_call *proto__new_call(struct model_ref *m, cJSON *root, char *err);
+/* Adds a job computing `kind` (0 predict, 1 predict_proba) over the call's rows. */
+int proto__add_job(struct proto_call *c, int kind, char *err);
+/* The outputs of the call's job of `kind`, or NULL. */
+const double *proto__result(const struct proto_call *c, int kind);
+
+/* Decodes n base64 strings (JPEG images); *bad gets the index of the first that fails. */
+int proto__decode_b64_strings(const cJSON *const *strs, int64_t n, unsigned char **decoded,
+                              const unsigned char **jpegs, size_t *sizes, int64_t *bad, char *why, size_t whylen);
+/* One JSON value as a finite number into *out, or -1 with err naming where[idx]. */
+int proto__number_value(const cJSON *v, const char *where, long long idx, double *out, char *err);
+
+/* The protocols' responses, after every job of the call has run (proto_finish). */
+int proto__seed_finish(const struct proto_call *c, cJSON **out);
+int proto__v2_finish(const struct proto_call *c, cJSON **out, char **bin_out, size_t *bin_len);
+
+#endif
