@@ -9,7 +9,7 @@
 # scoring integrations run on a local Spark, a local Ray and Dask).
 # Sourced by tests/run_all.sh; sets MLI_PYTHON to the venv's interpreter. With
 # MLI_DEPS=build only the packages that build libmlinfer and mlinfer-server are installed
-# (examples/server/run_demo.sh), and no venv.
+# (programs/server/run_demo.sh), and no venv.
 set -euo pipefail
 
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

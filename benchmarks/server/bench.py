@@ -126,7 +126,7 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--port", type=int, default=18200)
-    ap.add_argument("--server", default=str(REPO / "build-drill" / "examples" / "server" / "mlinfer-server"))
+    ap.add_argument("--server", default=str(REPO / "build-drill" / "programs" / "server" / "mlinfer-server"))
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     lib = os.environ.get("MLINFER_LIBRARY") or str(REPO / "build-drill" / "libmlinfer.so")

@@ -12,7 +12,7 @@ reported are the medians over the rounds: on a small shared machine a single run
 For each run the mean executed batch size comes from the server's own mlinfer_batch_size.
 
   MLINFER_LIBRARY=build-srv/libmlinfer.so PYTHONPATH=bindings/python \\
-      python3 benchmarks/server/bench_batching.py --server build-srv/examples/server/mlinfer-server \\
+      python3 benchmarks/server/bench_batching.py --server build-srv/programs/server/mlinfer-server \\
       [--models lr,rf] [--threads 1,2] [--delays 0,50,200,1000] [--rounds 3] [--duration 5] [--out FILE]
 """
 from __future__ import annotations
@@ -90,7 +90,7 @@ def run_variant(args, model_path: str, threads: int, delay, lua: Path, row, expe
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--server", default=str(REPO / "build-srv" / "examples" / "server" / "mlinfer-server"))
+    ap.add_argument("--server", default=str(REPO / "build-srv" / "programs" / "server" / "mlinfer-server"))
     ap.add_argument("--models", default="lr")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--delays", default="0,50,200,1000")

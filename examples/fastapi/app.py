@@ -1,7 +1,7 @@
 """FastAPI inference server on libmlinfer: the drop-in replacement for the usual
 `joblib.load("model.pkl")` + FastAPI app, for teams that stay in Python.
 
-Same HTTP surface as mlinfer-server (examples/server), so clients, probes, dashboards
+Same HTTP surface as mlinfer-server (programs/server), so clients, probes, dashboards
 and the HPA rule (examples/deploy) work unchanged with either:
 
   POST /predict   {"features": [...]}          -> {"prediction": ...}
@@ -13,7 +13,7 @@ and the HPA rule (examples/deploy) work unchanged with either:
   errors          {"error": "..."} with 400 / 401 / 404 / 405 / 413 / 503
 
 Settings (environment, the names mlinfer-server uses):
-  MODEL_PATH          the .mli file (default: examples/server/demo_model.mli in the repository)
+  MODEL_PATH          the .mli file (default: programs/server/demo_model.mli in the repository)
   MLI_MAX_BODY_BYTES  request body cap, default 64 MiB
   MLI_API_KEY / MLI_API_KEY_FILE  bearer token for /predict; no auth when unset
   MLI_THREADS         libmlinfer's thread count (default: the library's)
@@ -44,7 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import mlinfer
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_MODEL = HERE.parent / "server" / "demo_model.mli"
+DEFAULT_MODEL = HERE.parent.parent / "programs" / "server" / "demo_model.mli"
 MODEL_PATH = os.environ.get("MODEL_PATH") or str(DEFAULT_MODEL)
 MAX_BODY_BYTES = int(os.environ.get("MLI_MAX_BODY_BYTES") or 64 << 20)
 RELOAD_POLL_SECONDS = float(os.environ.get("MLI_RELOAD_POLL_SECONDS") or 2.0)

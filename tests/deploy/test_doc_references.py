@@ -9,6 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = sorted([REPO / "README.md", *REPO.glob("docs/**/*.md"), *REPO.glob("examples/**/*.md"),
+                  *REPO.glob("programs/**/*.md"),
                   *REPO.glob("examples/deploy/**/*.yaml")])
 MD_NAME = re.compile(r"(?<![\w/.-])((?:\.\./|\./)?[\w.-]+(?:/[\w.-]+)*\.md)\b")
 

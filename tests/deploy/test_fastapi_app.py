@@ -25,7 +25,7 @@ np = pytest.importorskip("numpy")
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "examples" / "fastapi" / "app.py"
-DEMO = REPO / "examples" / "server" / "demo_model.mli"
+DEMO = REPO / "programs" / "server" / "demo_model.mli"
 DATA = REPO / "tests" / "data"
 
 

@@ -29,8 +29,9 @@ KSERVE = DEPLOY / "kserve"
 K8S_VERSIONS = ["1.27.0", kubernetes_validate.latest_version()]
 
 # The server's environment: as pinned in DESIGN.md ("Server (pinned)"), plus the settings it
-# adds (examples/server/README.md).
-SERVER_ENV = {"MODEL_PATH", "PORT", "LOG_LEVEL", "MLI_THREADS", "MLI_API_KEY", "MLI_API_KEY_FILE",
+# adds (programs/server/README.md).
+SERVER_ENV = {"MODEL_PATH", "PORT", "LOG_LEVEL", "MLI_THREADS", "MLI_HTTP_THREADS", "MLI_PREDICT_THREADS",
+              "MLI_API_KEY", "MLI_API_KEY_FILE",
               "MLI_MAX_BODY_BYTES", "MLI_MAX_BATCH", "MLI_BATCH_DELAY_US", "MLI_DRAIN_SECONDS",
               "MLI_CONNECTION_TIMEOUT_S"}
 # Seconds left between the end of the drain and kubelet's SIGKILL, at least.
@@ -286,7 +287,7 @@ def test_resources_guaranteed_and_threads_follow_cpu_limit(container):
     assert res["requests"]["cpu"] == res["limits"]["cpu"]
     assert res["requests"]["memory"] == res["limits"]["memory"]
     env = {e["name"]: e for e in container["env"]}
-    ref = env["MLI_THREADS"]["valueFrom"]["resourceFieldRef"]
+    ref = env["MLI_HTTP_THREADS"]["valueFrom"]["resourceFieldRef"]
     assert ref["resource"] == "limits.cpu" and ref.get("containerName", container["name"]) == container["name"]
     assert str(ref.get("divisor", "1")) == "1"
     assert float(res["limits"]["cpu"]) == int(float(res["limits"]["cpu"])), "whole CPUs: one thread each"
@@ -317,9 +318,9 @@ def test_apply_k_does_not_overwrite_the_secret_created_before_it():
 # ---- environment names ---------------------------------------------------------------
 
 def _server_reads_env() -> set[str]:
-    """Environment names examples/server actually reads (when its sources are there)."""
+    """Environment names programs/server actually reads (when its sources are there)."""
     names = set()
-    for c in (REPO / "examples" / "server").glob("*.c"):
+    for c in (REPO / "programs" / "server").glob("*.c"):
         names |= set(re.findall(r'getenv\("([A-Z0-9_]+)"\)', c.read_text()))
         names |= set(re.findall(r'env_[a-z_]+\("([A-Z0-9_]+)"', c.read_text()))
     return names
@@ -328,10 +329,10 @@ def _server_reads_env() -> set[str]:
 def test_env_names_are_the_pinned_ones(container, config):
     used = set(config) | {e["name"] for e in container["env"]}
     assert used <= SERVER_ENV, f"not mlinfer-server settings: {sorted(used - SERVER_ENV)}"
-    assert {"MODEL_PATH", "LOG_LEVEL", "MLI_THREADS", "MLI_DRAIN_SECONDS", "MLI_API_KEY_FILE"} <= used
+    assert {"MODEL_PATH", "LOG_LEVEL", "MLI_HTTP_THREADS", "MLI_DRAIN_SECONDS", "MLI_API_KEY_FILE"} <= used
     reads = _server_reads_env()
     if reads:
-        assert used <= reads, f"examples/server does not read {sorted(used - reads)}"
+        assert used <= reads, f"programs/server does not read {sorted(used - reads)}"
     assert config["LOG_LEVEL"].lower() in {"debug", "info", "warn", "warning", "error"}
     for k in ("PORT", "MLI_MAX_BODY_BYTES", "MLI_MAX_BATCH", "MLI_BATCH_DELAY_US"):
         assert k not in config or int(config[k]) >= 0, k
@@ -377,9 +378,9 @@ def test_adapter_rule_produces_the_hpa_metric():
 
 
 def test_server_exports_the_counter_the_adapter_reads():
-    metrics_c = REPO / "examples" / "server" / "metrics.c"
+    metrics_c = REPO / "programs" / "server" / "metrics.c"
     if not metrics_c.exists():
-        pytest.skip("examples/server/metrics.c not present")
+        pytest.skip("programs/server/metrics.c not present")
     assert '"mlinfer_requests_total' in metrics_c.read_text()
 
 
@@ -435,7 +436,7 @@ def test_kserve_inference_service():
 
 def test_the_configmap_leaves_dynamic_batching_off(config):
     """mlinfer-server started with the ConfigMap's environment reports dynamic batching off (it
-    cost 7-50 % of the throughput for the shipped model: examples/server/README.md)."""
+    cost 7-50 % of the throughput for the shipped model: programs/server/README.md)."""
     import json
     import os
     import socket
@@ -443,7 +444,7 @@ def test_the_configmap_leaves_dynamic_batching_off(config):
 
     lib = os.environ.get("MLINFER_LIBRARY")
     server = os.environ.get("MLI_SERVER_BIN") or (
-        str(Path(lib).resolve().parent / "examples" / "server" / "mlinfer-server") if lib else "")
+        str(Path(lib).resolve().parent / "programs" / "server" / "mlinfer-server") if lib else "")
     if not os.access(server, os.X_OK):
         pytest.skip("no mlinfer-server (set MLI_SERVER_BIN or MLINFER_LIBRARY)")
     with socket.socket() as s:

@@ -18,7 +18,7 @@ than the requests in flight on the killed replica, bounded by the most sessions 
 on it at once during the drill (`smax` of that server, its counters cleared when the drill
 starts, read after the kill). Exits 1 when a target is missed, 2 when the set-up fails.
 
-  python3 tests/drills/drill.py [--short] [--server build-drill/examples/server/mlinfer-server]
+  python3 tests/drills/drill.py [--short] [--server build-drill/programs/server/mlinfer-server]
 
 --short (CI, ~20 s): 2 rolls with a 1 s drain, 3 reloads, a 3 s SIGKILL drill.
 
@@ -42,7 +42,7 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_MODEL = REPO / "examples" / "server" / "demo_model.mli"
+DEMO_MODEL = REPO / "programs" / "server" / "demo_model.mli"
 ROW = [5.1, 3.5, 1.4, 0.2]  # the demo model's 4 iris features
 
 WRK_LUA = r"""
@@ -371,7 +371,7 @@ def run_drill(name: str, c: Cluster, hp: HAProxy, seconds: float, body) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--short", action="store_true", help="CI mode, about 20 s in all")
-    ap.add_argument("--server", default=str(REPO / "build-drill" / "examples" / "server" / "mlinfer-server"))
+    ap.add_argument("--server", default=str(REPO / "build-drill" / "programs" / "server" / "mlinfer-server"))
     ap.add_argument("--fe-port", type=int, default=18080)
     ap.add_argument("--base-port", type=int, default=18100)
     ap.add_argument("--slots", type=int, default=8)

@@ -2,7 +2,7 @@
 under wrk load; a rolling update, a hot reload on every replica, a SIGKILL), about 20 s.
 
 Needs haproxy and wrk on PATH (apt-get install haproxy wrk), and the server binary: $MLI_SERVER_BIN,
-else examples/server/mlinfer-server next to $MLINFER_LIBRARY, else build-drill/. Skipped, saying
+else programs/server/mlinfer-server next to $MLINFER_LIBRARY, else build-drill/. Skipped, saying
 which is missing, without them. Targets: no failed request in the rolling update and the reload;
 in the SIGKILL drill no more failures than requests in flight on the killed replica (bounded by the
 most sessions HAProxy had open on it at once, and by wrk's connection count).
@@ -29,8 +29,8 @@ def find_server() -> Path | None:
         return Path(os.environ["MLI_SERVER_BIN"])
     cands = []
     if os.environ.get("MLINFER_LIBRARY"):
-        cands.append(Path(os.environ["MLINFER_LIBRARY"]).resolve().parent / "examples" / "server" / "mlinfer-server")
-    cands.append(REPO / "build-drill" / "examples" / "server" / "mlinfer-server")
+        cands.append(Path(os.environ["MLINFER_LIBRARY"]).resolve().parent / "programs" / "server" / "mlinfer-server")
+    cands.append(REPO / "build-drill" / "programs" / "server" / "mlinfer-server")
     return next((c for c in cands if os.access(c, os.X_OK)), None)
 
 

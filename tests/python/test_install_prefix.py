@@ -42,7 +42,7 @@ def clean_env(**extra):
 
 
 def test_installed_cli_and_server_find_the_library(prefix, tmp_path):
-    demo = REPO / "examples" / "server" / "demo_model.mli"
+    demo = REPO / "programs" / "server" / "demo_model.mli"
     r = subprocess.run([prefix / "bin" / "mlinfer", "info", demo], capture_output=True, text=True, env=clean_env())
     assert r.returncode == 0, r.stderr
 
@@ -79,7 +79,7 @@ def test_installed_cli_and_server_find_the_library(prefix, tmp_path):
 def test_installed_python_package_finds_the_library(prefix, tmp_path):
     site = next(prefix.glob("lib*/python*/site-packages"))
     code = ("import mlinfer, numpy as np; m = mlinfer.load(%r); print(mlinfer._native.lib._name); "
-            "print(m.predict(np.array([[5.1, 3.5, 1.4, 0.2]])))" % str(REPO / "examples/server/demo_model.mli"))
+            "print(m.predict(np.array([[5.1, 3.5, 1.4, 0.2]])))" % str(REPO / "programs/server/demo_model.mli"))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                        env=clean_env(PYTHONPATH=str(site)))
     assert r.returncode == 0, r.stderr

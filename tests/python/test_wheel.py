@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "examples" / "server" / "demo_model.mli"
+DEMO = REPO / "programs" / "server" / "demo_model.mli"
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 
 

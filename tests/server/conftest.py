@@ -1,6 +1,6 @@
 """pytest fixtures for mlinfer-server.
 
-The binary is $MLI_SERVER_BIN, else examples/server/mlinfer-server in the build directory
+The binary is $MLI_SERVER_BIN, else programs/server/mlinfer-server in the build directory
 that holds $MLINFER_LIBRARY; without one every test is skipped with a message. Each
 server runs on a free loopback port with its model copied into a temporary directory.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_MODEL = REPO / "examples" / "server" / "demo_model.mli"
+DEMO_MODEL = REPO / "programs" / "server" / "demo_model.mli"
 sys.path.insert(0, str(REPO / "bindings" / "python"))
 
 
@@ -35,7 +35,7 @@ def _find_server():
         return (env, None) if os.access(env, os.X_OK) else (None, f"MLI_SERVER_BIN={env!r} is not executable")
     lib = os.environ.get("MLINFER_LIBRARY")
     if lib:
-        cand = Path(lib).resolve().parent / "examples" / "server" / "mlinfer-server"
+        cand = Path(lib).resolve().parent / "programs" / "server" / "mlinfer-server"
         if os.access(cand, os.X_OK):
             return str(cand), None
         return None, f"no mlinfer-server next to MLINFER_LIBRARY ({cand}); build with -DMLI_BUILD_SERVER=ON"

@@ -1,4 +1,4 @@
-"""examples/server/run_demo.sh installs only what building and running the server needs, and says
+"""programs/server/run_demo.sh installs only what building and running the server needs, and says
 what it does. apt-get, dpkg-query and cmake are replaced by recorders on PATH (nothing is
 installed or built here: the server build is tested elsewhere); the script's flow is real."""
 from __future__ import annotations
@@ -18,9 +18,9 @@ STUBS = {
     "cmake": """#!/bin/sh
 echo "cmake $*" >> "$RECORD"
 if [ "$1" = --build ]; then
-    mkdir -p "$2/examples/server"
-    printf '#!/bin/sh\\necho "server $*"\\n' > "$2/examples/server/mlinfer-server"
-    chmod +x "$2/examples/server/mlinfer-server"
+    mkdir -p "$2/programs/server"
+    printf '#!/bin/sh\\necho "server $*"\\n' > "$2/programs/server/mlinfer-server"
+    chmod +x "$2/programs/server/mlinfer-server"
 fi
 """,
 }
@@ -38,7 +38,7 @@ def test_run_demo_installs_only_the_build_packages_and_says_so(tmp_path):
     record = tmp_path / "record"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLI_")}
     env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", RECORD=str(record), MLI_DEMO_BUILD_DIR=str(tmp_path / "b"))
-    r = subprocess.run(["bash", str(REPO / "examples" / "server" / "run_demo.sh"), "--port", "9"],
+    r = subprocess.run(["bash", str(REPO / "programs" / "server" / "run_demo.sh"), "--port", "9"],
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
     calls = record.read_text().splitlines()

@@ -27,7 +27,7 @@ static const char USAGE[] =
     "environment: LOG_LEVEL, MLI_HTTP_THREADS (alias MLI_THREADS), MLI_PREDICT_THREADS, MLI_API_KEY,\n"
     "  MLI_API_KEY_FILE, MLI_MAX_BODY_BYTES,\n"
     "  MLI_MAX_BATCH, MLI_BATCH_DELAY_US, MLI_MAX_INFLIGHT, MLI_CONNECTION_TIMEOUT_S, MLI_DRAIN_SECONDS\n"
-    "  (see examples/server/README.md)\n";
+    "  (see programs/server/README.md)\n";
 
 static int parse_long(const char *s, long lo, long hi, long *out)
 {

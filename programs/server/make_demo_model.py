@@ -1,6 +1,6 @@
 """Regenerates demo_model.mli, the model mlinfer-server serves when given none: scikit-learn's
 iris data, StandardScaler + LogisticRegression, string labels. Deterministic.
-    MLINFER_LIBRARY=build/libmlinfer.so PYTHONPATH=bindings/python python3 examples/server/make_demo_model.py
+    MLINFER_LIBRARY=build/libmlinfer.so PYTHONPATH=bindings/python python3 programs/server/make_demo_model.py
 """
 import os
 

@@ -18,5 +18,5 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMLI_BUILD_TESTS=OFF -D
 rm -f "$build.configure.log"
 echo "==> building mlinfer-server (-j$jobs)"
 cmake --build "$build" -j "$jobs" --target mlinfer-server
-echo "==> starting $build/examples/server/mlinfer-server $* (Ctrl-C stops it)"
-exec "$build/examples/server/mlinfer-server" "$@"
+echo "==> starting $build/programs/server/mlinfer-server $* (Ctrl-C stops it)"
+exec "$build/programs/server/mlinfer-server" "$@"
