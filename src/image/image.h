@@ -1,6 +1,6 @@
 /* image.h — JPEG input inside libmlinfer: header scan and TurboJPEG decoding (jpeg.c),
  * colour conversion (color.c), resize/crop/normalisation on the kernel table (resample.c),
- * the .mli `image` stage (stage.c) and predictions from JPEG bytes (predict_image.c). */
+ * the .mli `image` stage (stage.c); predictions from JPEG bytes use them (src/predict_image.c). */
 #ifndef MLI_IMAGE_H
 #define MLI_IMAGE_H
 
