@@ -72,12 +72,12 @@ long long base64_decode(const char *s, size_t len, unsigned char *out, char *err
     return (long long)n;
 }
 
-/* The library's message without its "mli_image_preprocess_jpeg: " prefix. */
+/* The library's message without its "mli_image_...: " prefix (the call's name). */
 static const char *image_error(void)
 {
-    static const char prefix[] = "mli_image_preprocess_jpeg: ";
-    const char *msg = mli_last_error();
-    return strncmp(msg, prefix, sizeof prefix - 1) == 0 ? msg + sizeof prefix - 1 : msg;
+    static const char prefix[] = "mli_image_";
+    const char *msg = mli_last_error(), *colon = strstr(msg, ": ");
+    return strncmp(msg, prefix, sizeof prefix - 1) == 0 && colon ? colon + 2 : msg;
 }
 
 int image_rows(const struct model_ref *m, const unsigned char *const *jpegs, const size_t *sizes, int64_t n,
@@ -99,6 +99,19 @@ int image_rows(const struct model_ref *m, const unsigned char *const *jpegs, con
                  "request; send fewer images per request", what, (long long)n, (long long)m->n_features,
                  IMAGE_MAX_TENSOR_BYTES >> 20);
         return 413;
+    }
+    /* The headers of every image first (no pixels decoded): n declared images of a few
+     * bytes each must not cost n tensors before the first one is found to be no JPEG. */
+    for (int64_t i = 0; i < n; i++) {
+        mli_image_info info;
+        mli_status st = mli_image_jpeg_info(jpegs[i], sizes[i], &info);
+        if (st == MLI_OK)
+            continue;
+        if (n > 1)
+            snprintf(err, errlen, "%s element %lld: %s", what, (long long)i, image_error());
+        else
+            snprintf(err, errlen, "%s: %s", what, image_error());
+        return st == MLI_ERR_IMAGE || st == MLI_ERR_UNSUPPORTED ? 400 : 500;
     }
     float *x = malloc((size_t)n * row_bytes);
     if (!x) {

@@ -1,0 +1,105 @@
+/* fuzz_harness.h — what every target in tests/fuzz shares: the libFuzzer entry points, a
+ * check that stops the run on a broken contract (a fuzzer finding), and predicting a few
+ * rows on whatever model an input produced.
+ *
+ * A target defines LLVMFuzzerTestOneInput (and, when it needs set-up, LLVMFuzzerInitialize).
+ * Built with MLI_FUZZ=ON it links libFuzzer; otherwise fuzz_driver.c's main() replays
+ * files and folders of inputs through the same function (the ctest replay tests). */
+#ifndef MLI_FUZZ_HARNESS_H
+#define MLI_FUZZ_HARNESS_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlinfer.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/* A contract the code under test broke: say which and stop, so that libFuzzer (or the
+ * replay driver) records the input as a crash. */
+#define FUZZ_CHECK(cond, ...)                                                                                          \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "fuzz check failed at %s:%d: %s: ", __FILE__, __LINE__, #cond);                           \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fputc('\n', stderr);                                                                                       \
+            abort();                                                                                                   \
+        }                                                                                                              \
+    } while (0)
+
+/* The failure contract of every fallible call: a status that names itself and a message. */
+static inline void fuzz_check_failure(mli_status st, const char *call)
+{
+    const char *msg = mli_last_error();
+    FUZZ_CHECK(st != MLI_OK && msg != NULL && msg[0] != 0, "%s failed (%d) without a message", call, (int)st);
+}
+
+/* An accepted model must serve every output it has; running out of memory is the one
+ * excuse (libFuzzer's -malloc_limit_mb turns a huge request into a finding anyway). */
+static inline void fuzz_must_serve(mli_status st, const char *call)
+{
+    FUZZ_CHECK(st == MLI_OK || st == MLI_ERR_OUT_OF_MEMORY, "%s on an accepted model: %s", call, mli_last_error());
+}
+
+/* Predicts every output of `m` on three rows (zeros, NaNs, values taken from `seed`),
+ * float64 and float32, plus the leaf indices of a tree model. */
+static inline void fuzz_predict_rows(const mli_model *m, const uint8_t *seed, size_t seed_size)
+{
+    enum { ROWS = 3 };
+    int64_t nf = mli_model_n_features(m);
+    FUZZ_CHECK(nf > 0, "an accepted model with %lld features", (long long)nf);
+    double *x = calloc((size_t)(ROWS * nf), sizeof *x);
+    float *xf = calloc((size_t)(ROWS * nf), sizeof *xf);
+    int64_t cols = 1;
+    for (int what = MLI_OUTPUT_PREDICT; what <= MLI_OUTPUT_RAW; ++what)
+        if (mli_model_output_len(m, (mli_output)what) > cols)
+            cols = mli_model_output_len(m, (mli_output)what);
+    if (mli_model_n_trees(m) > cols)
+        cols = mli_model_n_trees(m);
+    double *out = malloc(sizeof *out * (size_t)(ROWS * cols));
+    int64_t *leaves = malloc(sizeof *leaves * (size_t)(ROWS * cols));
+    if (x && xf && out && leaves) {
+        for (int64_t i = 0; i < nf; ++i) {
+            x[nf + i] = __builtin_nan("");
+            double v = seed_size ? (double)(int8_t)seed[(size_t)i % seed_size] / 8.0 : 0.0;
+            x[2 * nf + i] = v;
+        }
+        for (int64_t i = 0; i < ROWS * nf; ++i)
+            xf[i] = (float)x[i];
+        int64_t n = ROWS * cols;
+        fuzz_must_serve(mli_model_predict(m, x, MLI_F64, ROWS, nf, out, n), "mli_model_predict");
+        fuzz_must_serve(mli_model_predict(m, xf, MLI_F32, 1, nf, out, n), "mli_model_predict (one row, f32)");
+        if (mli_model_has_proba(m))
+            fuzz_must_serve(mli_model_predict_proba(m, x, MLI_F64, ROWS, nf, out, n), "mli_model_predict_proba");
+        if (mli_model_n_decision(m) > 0)
+            fuzz_must_serve(mli_model_decision_function(m, xf, MLI_F32, ROWS, nf, out, n),
+                            "mli_model_decision_function");
+        if (mli_model_n_raw(m) > 0)
+            fuzz_must_serve(mli_model_predict_raw(m, x, MLI_F64, ROWS, nf, out, n), "mli_model_predict_raw");
+        if (mli_model_n_trees(m) > 0)
+            fuzz_must_serve(mli_model_apply(m, x, MLI_F64, ROWS, nf, leaves, n), "mli_model_apply");
+    }
+    free(leaves);
+    free(out);
+    free(xf);
+    free(x);
+}
+
+/* Loads `size` bytes as a model; checks the failure contract, or predicts on it. */
+static inline void fuzz_load_and_predict(const uint8_t *data, size_t size)
+{
+    mli_model *m = (mli_model *)1;
+    mli_status st = mli_model_load_memory(data, size, &m);
+    if (st != MLI_OK) {
+        fuzz_check_failure(st, "mli_model_load_memory");
+        FUZZ_CHECK(m == NULL, "a failed load left *out set");
+        return;
+    }
+    fuzz_predict_rows(m, data, size);
+    mli_model_free(m);
+}
+
+#endif

@@ -1,0 +1,9 @@
+/* fuzz_lightgbm.c — LightGBM text model files (save_model("m.txt")): the importer, then the
+ * loader and a predict on what it wrote (fuzz_import.h). */
+#include "fuzz_import.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_import(data, size, FUZZ_LIGHTGBM);
+    return 0;
+}
