@@ -41,6 +41,16 @@ def test_wheel_is_a_platform_wheel_carrying_the_library(wheel):
     assert [n for n in names if ".so" in n] == ["mlinfer/libmlinfer.so.0"]
 
 
+def test_auditwheel_show_names_the_system_libraries_it_links(wheel):
+    pytest.importorskip("auditwheel", reason="pip install auditwheel")
+    r = subprocess.run([sys.executable, "-m", "auditwheel", "show", str(wheel)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    assert 'consistent with the following platform tag: "linux_x86_64"' in out, out
+    assert "libturbojpeg.so.0" in out and "libc.so.6" in out, out
+
+
 def test_wheel_installs_and_predicts_in_a_fresh_venv(wheel, mlinfer, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
