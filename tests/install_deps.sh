@@ -6,7 +6,7 @@
 # tritonclient[http] (a real Open Inference Protocol client for the server); xgboost-cpu
 # and lightgbm (the tree importers are checked against the frameworks themselves);
 # pyspark (with Debian's default JRE), ray[data], dask[dataframe] and pyarrow (the batch
-# scoring integrations run on a local Spark, a local Ray and Dask).
+# scoring integrations run on a local Spark, a local Ray and Dask); auditwheel (the wheel).
 # Sourced by tests/run_all.sh; sets MLI_PYTHON to the venv's interpreter. With
 # MLI_DEPS=build only the packages that build libmlinfer and mlinfer-server are installed
 # (programs/server/run_demo.sh), and no venv.
@@ -75,9 +75,10 @@ if [[ ! -x "$_venv/bin/python" ]]; then
 fi
 # xgboost-cpu: XGBoost's CPU-only wheel, without the CUDA/NCCL wheels of `xgboost`.
 # pillow: the JPEG decoding reference for the image tests.
+# auditwheel: what the wheel links (tests/python/test_wheel.py).
 _pip_packages=(numpy scikit-learn pytest fastapi httpx kubernetes-validate "tritonclient[http]" xgboost-cpu lightgbm
-    "pandas<3" pillow pyarrow pyspark "ray[data]" "dask[dataframe]")
-if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest, fastapi, httpx, kubernetes_validate, tritonclient.http, xgboost, lightgbm, pandas, PIL, pyarrow, pyspark, ray.data, dask.dataframe" 2>/dev/null; then
+    "pandas<3" pillow pyarrow pyspark "ray[data]" "dask[dataframe]" auditwheel)
+if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest, fastapi, httpx, kubernetes_validate, tritonclient.http, xgboost, lightgbm, pandas, PIL, pyarrow, pyspark, ray.data, dask.dataframe, auditwheel" 2>/dev/null; then
     echo "==> pip install ${_pip_packages[*]} (into $_venv)"
     "$_venv/bin/python" -m pip install -q --disable-pip-version-check "${_pip_packages[@]}"
 fi

@@ -22,7 +22,8 @@
 
 static const char USAGE[] =
     "usage: mlinfer-server [--model PATH] [--port N]\n"
-    "  --model PATH  model file (.mli) to serve (env MODEL_PATH; default: the bundled demo model)\n"
+    "  --model PATH  model file (.mli) to serve, a repository DIR/<name>/<version>/model.mli, or a\n"
+    "                directory holding one .mli file (env MODEL_PATH; default: the bundled demo model)\n"
     "  --port N      TCP port (env PORT; default 8000)\n"
     "environment: LOG_LEVEL, MLI_HTTP_THREADS (alias MLI_THREADS), MLI_PREDICT_THREADS, MLI_API_KEY,\n"
     "  MLI_API_KEY_FILE, MLI_MAX_BODY_BYTES,\n"

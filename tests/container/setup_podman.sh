@@ -5,7 +5,8 @@
 #   2. containers.conf drop-in: runtime = runc, default_ulimits = [] (a sandbox may forbid
 #      raising limits, which podman's default nofile/nproc ulimits do).
 #   3. a Debian 12 base image made with debootstrap --variant=minbase from the archive apt
-#      uses, `podman import`ed as debian:12 and debian:12-slim (the names the Dockerfile uses).
+#      uses, `podman import`ed as debian:12 and, without docs and translations as Debian's
+#      slim images are, debian:12-slim (the names the Dockerfile uses).
 # Needs root. Prints each step; exits non-zero if any step fails.
 set -euo pipefail
 
@@ -70,8 +71,23 @@ else
     # The base image apt must reach the same archive from inside the build.
     echo "deb $mirror bookworm main" >"$dir/etc/apt/sources.list"
     rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
-    echo "==> podman import as debian:12 and debian:12-slim"
-    tar -C "$dir" -c . | podman import - debian:12 >/dev/null
-    podman tag debian:12 debian:12-slim
+    echo "==> podman import as debian:12"
+    tar -C "$dir" -c . | podman import -q - debian:12 >/dev/null
+    # -slim as Debian's own slim images are made: no documentation, manual pages or
+    # translations, and dpkg told not to install them later either.
+    echo "==> podman import as debian:12-slim (without docs, man pages, translations)"
+    cat >"$dir/etc/dpkg/dpkg.cfg.d/docker-slim" <<'SLIM'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+SLIM
+    find "$dir/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+    rm -rf "$dir"/usr/share/{man,groff,info,locale,lintian,linda}/* "$dir"/var/cache/apt/*.bin
+    tar -C "$dir" -c . | podman import -q - debian:12-slim >/dev/null
 fi
 podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E 'debian:12' || true

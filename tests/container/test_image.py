@@ -2,7 +2,8 @@
 host network, non-root, read-only root with a tmpfs /tmp, all capabilities dropped. Checks /ready,
 /predict and the V2 protocol on the bundled demo model and on a tree model mounted read-only at
 /models (the KServe layout: a directory holding one .mli file), hot reload inside the container
-(a replaced file, and SIGHUP), and SIGTERM to PID 1 (readiness 503, still serving, exit 0).
+(a replaced file, and SIGHUP), SIGTERM to PID 1 (readiness 503, still serving, exit 0), and a
+rolling update behind HAProxy from the image to a second tag of it under load (tests/drills).
 
 The image is $MLI_IMAGE when set, else it is built here as localhost/mlinfer-server:test; the
 build time and the image's size go to $MLI_CONTAINER_REPORT (JSON) when set, for run_all.sh's
@@ -272,3 +273,32 @@ def test_sigterm_drains_then_exits_0(run):
     status, out = c.request("POST", "/predict", {"features": [5.1, 3.5, 1.4, 0.2]})
     assert status == 200, out  # still serving while it drains
     assert c.wait_exit() == 0, c.logs()
+
+
+def test_rolling_update_from_one_image_tag_to_another_behind_haproxy(image, tmp_path):
+    """tests/drills/drill.py --images: three containers of the image behind HAProxy under wrk load,
+    replaced one at a time (readiness-gated) by containers of a second tag: 0 failed requests."""
+    missing = [t for t in ("haproxy", "wrk") if not shutil.which(t)]
+    if missing and os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{missing} not installed (tests/install_deps.sh installs them)")
+    if missing:
+        pytest.skip(f"{missing} not installed")
+    new = image + "-new"
+    build_image(new, "--label", "org.opencontainers.image.revision=next")  # cached layers, a new image
+    assert podman("image", "inspect", "--format", "{{.Id}}", new).stdout != \
+        podman("image", "inspect", "--format", "{{.Id}}", image).stdout
+    import sys
+    sys.path.insert(0, str(REPO / "tests" / "drills"))
+    from test_drills_short import port_block
+
+    base = port_block(9)
+    out = tmp_path / "drill.json"
+    r = subprocess.run([sys.executable, str(REPO / "tests" / "drills" / "drill.py"), "--images", image, new,
+                        "--base-port", str(base), "--fe-port", str(base + 8), "--drain", "1", "--json", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    print(r.stdout[-3000:])
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    (res,) = json.loads(out.read_text())
+    assert res["failed"] == 0 and res["requests"] > 1000, res
+    assert {img.split("/")[-1] for img in res["images_after"]} == {new.split("/")[-1]}, res
+    podman("rmi", new, check=False)

@@ -19,8 +19,12 @@ on it at once during the drill (`smax` of that server, its counters cleared when
 starts, read after the kill). Exits 1 when a target is missed, 2 when the set-up fails.
 
   python3 tests/drills/drill.py [--short] [--server build-drill/programs/server/mlinfer-server]
+  python3 tests/drills/drill.py --images OLD_TAG NEW_TAG    # containers (podman), rolling update only
 
 --short (CI, ~20 s): 2 rolls with a 1 s drain, 3 reloads, a 3 s SIGKILL drill.
+--images: the replicas are containers (podman, host network, read-only root, the image's demo
+model) started from OLD_TAG; the rolling update replaces each one by a container of NEW_TAG, one at
+a time, readiness-gated, and checks that every replica then runs NEW_TAG (tests/container).
 
 Needs haproxy (>= 2.2) and wrk on PATH. Everything listens on 127.0.0.1 only.
 """
@@ -125,9 +129,52 @@ def port_free(port: int) -> bool:
             return False
 
 
+class Container:
+    """A detached podman container with the part of Popen's interface the drills use; the
+    server is its PID 1, so a signal to the container is a signal to the server."""
+
+    def __init__(self, image: str, name: str, port: int, drain: float):
+        self.name, self.returncode = name, None
+        subprocess.run(["podman", "run", "-d", "--name", name, "--runtime", "runc", "--network", "host",
+                        "--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+                        "-e", f"PORT={port}", "-e", "LOG_LEVEL=warn", "-e", f"MLI_DRAIN_SECONDS={drain}", image],
+                       check=True, capture_output=True, timeout=60)
+
+    def poll(self):
+        r = subprocess.run(["podman", "inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", self.name],
+                           capture_output=True, text=True, timeout=30)
+        running, _, code = r.stdout.strip().partition(" ")
+        if running == "false":
+            self.returncode = int(code)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        subprocess.run(["podman", "kill", "--signal", str(int(sig)), self.name], check=True, capture_output=True,
+                       timeout=30)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        r = subprocess.run(["podman", "wait", self.name], capture_output=True, text=True, timeout=timeout, check=True)
+        self.returncode = int(r.stdout.split()[-1])
+        return self.returncode
+
+    def image(self) -> str:
+        return subprocess.run(["podman", "inspect", "--format", "{{.ImageName}}", self.name], capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+
+    def remove(self) -> None:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", self.name], capture_output=True, timeout=60)
+
+
 class Replica:
-    def __init__(self, server: Path, slot: int, port: int, model: Path, workdir: Path, drain: float):
+    def __init__(self, server: Path, slot: int, port: int, model: Path, workdir: Path, drain: float,
+                 image: str | None = None):
         self.slot, self.port, self.model = slot, port, model
+        if image:  # the image's own demo model; logs stay with the container (podman logs)
+            self.proc = Container(image, f"mli-drill-{workdir.name}-{slot}-{port}-{time.monotonic_ns()}", port, drain)
+            return
         self.errlog = open(workdir / f"replica-{slot}-{port}-{int(time.time()*1000)}.log", "w")
         env = dict(os.environ, LOG_LEVEL="warn", MLI_DRAIN_SECONDS=str(drain))
         self.proc = subprocess.Popen([str(server), "--model", str(model), "--port", str(port)],
@@ -235,16 +282,22 @@ class Cluster:
         self.model_a = workdir / "model_a.mli"
         self.model_b = workdir / "model_b.mli"
         shutil.copyfile(DEMO_MODEL, self.model_a)
-        make_second_model(self.model_b)
+        if not args.images:  # containers serve their image's model; no reload drill
+            make_second_model(self.model_b)
         self.replicas: dict[int, Replica] = {}
         self.gen = 0
+        self.image = args.images[0] if args.images else None  # what start() runs: old, then new
+        self.containers: list[Container] = []
 
     def start(self, slot: int) -> Replica:
         # every replica gets its own model file, as every pod has its own volume
         self.gen += 1
         model = self.workdir / f"served-{slot}-{self.gen}.mli"
         shutil.copyfile(self.model_a, model)
-        r = Replica(Path(self.args.server), slot, self.slot_ports[slot], model, self.workdir, self.args.drain)
+        r = Replica(Path(self.args.server), slot, self.slot_ports[slot], model, self.workdir, self.args.drain,
+                    self.image)
+        if self.image:
+            self.containers.append(r.proc)
         self.replicas[slot] = r
         return r
 
@@ -259,6 +312,8 @@ class Cluster:
             if r.proc.poll() is None:
                 r.proc.kill()
                 r.proc.wait()
+        for ctr in self.containers:
+            ctr.remove()
 
 
 def make_second_model(path: Path) -> None:
@@ -301,6 +356,17 @@ def drill_rolling(c: Cluster, hp: HAProxy, rounds: int) -> dict:
             raise RuntimeError(f"replica :{old.port} exited {rc} after SIGTERM")
         hp.wait_state(set(c.replicas))
     return {}
+
+
+def drill_image_update(c: Cluster, hp: HAProxy) -> dict:
+    """Old image -> new image: every replica replaced, one at a time, as a Deployment rolls."""
+    c.image = c.args.images[1]
+    drill_rolling(c, hp, len(c.replicas))
+    images = sorted(r.proc.image() for r in c.replicas.values())
+    log(f"  replicas now run {images}")
+    if any(img.split("/")[-1] != c.args.images[1].split("/")[-1] for img in images):
+        raise RuntimeError(f"after the roll the replicas run {images}, not {c.args.images[1]}")
+    return {"images_after": images}
 
 
 def drill_reload(c: Cluster, hp: HAProxy, rounds: int) -> dict:
@@ -380,12 +446,14 @@ def main() -> int:
     ap.add_argument("--drain", type=float, default=None,
                     help="MLI_DRAIN_SECONDS of the replicas (default 1 with --short, else 2)")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--images", nargs=2, metavar=("OLD", "NEW"),
+                    help="replicas are podman containers of OLD, rolled to NEW (the rolling update drill only)")
     args = ap.parse_args()
-    for tool in ("haproxy", "wrk"):
+    for tool in ("haproxy", "wrk") + (("podman",) if args.images else ()):
         if not shutil.which(tool):
             print(f"{tool} not found on PATH", file=sys.stderr)
             return 2
-    if not Path(args.server).exists():
+    if not args.images and not Path(args.server).exists():
         print(f"no server binary at {args.server}", file=sys.stderr)
         return 2
     # short: 2 rolls, 3 reloads, 1 kill in ~20 s; full: 6 rolls (every replica twice), 12 reloads
@@ -408,15 +476,22 @@ def main() -> int:
             r.gen_start = time.monotonic()
         hp = HAProxy(workdir, args.fe_port, c.slot_ports)
         hp.wait_state({0, 1, 2})
-        results.append(run_drill("rolling update", c, hp, roll_s, lambda: drill_rolling(c, hp, rolls)))
-        results.append(run_drill("hot reload", c, hp, reload_s, lambda: drill_reload(c, hp, reload_rounds)))
-        results.append(run_drill("SIGKILL", c, hp, kill_s, lambda: drill_kill(c, hp)))
+        if args.images:  # containers: a few seconds more per roll to start one
+            results.append(run_drill("image update", c, hp, 3 * (args.drain + 5.0) + 4,
+                                     lambda: drill_image_update(c, hp)))
+        else:
+            results.append(run_drill("rolling update", c, hp, roll_s, lambda: drill_rolling(c, hp, rolls)))
+            results.append(run_drill("hot reload", c, hp, reload_s, lambda: drill_reload(c, hp, reload_rounds)))
+            results.append(run_drill("SIGKILL", c, hp, kill_s, lambda: drill_kill(c, hp)))
     except Exception as e:  # noqa: BLE001
         log(f"set-up or drill error: {e}")
         for f in sorted(workdir.glob("*.log")):
             tail = f.read_text(errors="replace").splitlines()[-5:]
             if tail:
                 print(f"--- {f.name}\n" + "\n".join(tail))
+        for ctr in c.containers if c else []:
+            r = subprocess.run(["podman", "logs", ctr.name], capture_output=True, text=True)
+            print(f"--- container {ctr.name}\n" + "\n".join((r.stdout + r.stderr).splitlines()[-5:]))
         return 2
     finally:
         if c:

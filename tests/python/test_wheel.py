@@ -41,6 +41,16 @@ def test_wheel_is_a_platform_wheel_carrying_the_library(wheel):
     assert [n for n in names if ".so" in n] == ["mlinfer/libmlinfer.so.0"]
 
 
+def test_auditwheel_show_names_the_system_libraries_it_links(wheel):
+    pytest.importorskip("auditwheel", reason="pip install auditwheel")
+    r = subprocess.run([sys.executable, "-m", "auditwheel", "show", str(wheel)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    assert 'consistent with the following platform tag: "linux_x86_64"' in out, out
+    assert "libturbojpeg.so.0" in out and "libc.so.6" in out, out
+
+
 def test_wheel_installs_and_predicts_in_a_fresh_venv(wheel, mlinfer, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
@@ -57,3 +67,22 @@ def test_wheel_installs_and_predicts_in_a_fresh_venv(wheel, mlinfer, tmp_path):
     loaded, got = json.loads(r.stdout)
     assert Path(loaded).is_relative_to(env_dir) and Path(loaded).name == "libmlinfer.so.0", loaded
     assert got == [str(v) for v in mlinfer.load(DEMO).predict(np.array(ROWS))]
+
+
+def test_a_hand_copied_library_in_the_source_package_stops_the_build(tmp_path):
+    """The old recipe copied a build's libmlinfer.so into bindings/python/mlinfer; such a copy
+    would ride along in the wheel and shadow the library built for it."""
+    import shutil
+
+    tree = tmp_path / "src"
+    for part in ("CMakeLists.txt", "cmake", "include", "src", "kernels", "bindings/python/mlinfer",
+                 "bindings/python/pyproject.toml"):
+        (tree / part).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copy2 if (REPO / part).is_file() else shutil.copytree)(REPO / part, tree / part)
+    (tree / "bindings/python/mlinfer/libmlinfer.so").write_bytes(b"stale")
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-w",
+                        str(tmp_path / "dist"), str(tree / "bindings" / "python")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0
+    assert "remove the stale library copies" in r.stdout + r.stderr, r.stdout[-3000:]
+    assert not list((tmp_path).glob("dist/*.whl"))
