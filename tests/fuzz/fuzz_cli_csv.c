@@ -1,4 +1,4 @@
-/* fuzz_cli_csv.c — the `mlinfer predict MODEL INPUT.csv` reader (src/cli/mlinfer.c, included
+/* fuzz_cli_csv.c — the `mlinfer predict MODEL INPUT.csv` reader (programs/cli/mlinfer.c, included
  * here so its static functions are reachable; the command itself is built unchanged): the
  * input becomes a CSV file predicted on with MLI_FUZZ_CSV_MODEL, with --proba when the
  * first byte is odd. Any input ends in an exit status, never a crash. */
@@ -9,7 +9,7 @@
 
 int mli_cli_main(int argc, char **argv);
 #define main mli_cli_main
-#include "../../src/cli/mlinfer.c"
+#include "../../programs/cli/mlinfer.c"
 #undef main
 
 static char csv_path[64];
