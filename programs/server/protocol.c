@@ -104,6 +104,19 @@ struct proto_call *proto__new_call(struct model_ref *m, cJSON *root, char *err)
     return c;
 }
 
+int proto__begin(struct model_ref *m, const char *body, size_t len, struct proto_call **call, cJSON **out)
+{
+    char err[ERRLEN];
+    cJSON *root = proto__parse_object(body, len, err);
+    if (!root)
+        return proto__fail(out, 400, err);
+    if (!(*call = proto__new_call(m, root, err))) {
+        cJSON_Delete(root);
+        return proto__fail(out, 500, err);
+    }
+    return 200;
+}
+
 /* Adds a job computing `kind` over the call's rows (c->xf when set, else c->x). */
 int proto__add_job(struct proto_call *c, int kind, char *err)
 {

@@ -24,6 +24,9 @@ cJSON *proto__label_json(const struct model_ref *m, double cls);
 
 /* A new call for model m owning `root` (the parsed body), or NULL with err set. */
 struct proto_call *proto__new_call(struct model_ref *m, cJSON *root, char *err);
+/* The request body parsed into a new call for model m: 200 with *call set, or the error
+ * status with *out set. */
+int proto__begin(struct model_ref *m, const char *body, size_t len, struct proto_call **call, cJSON **out);
 /* Adds a job computing `kind` (0 predict, 1 predict_proba) over the call's rows. */
 int proto__add_job(struct proto_call *c, int kind, char *err);
 /* The outputs of the call's job of `kind`, or NULL. */

@@ -158,14 +158,11 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
     int qproba = 0;
     if (query_bool(query_proba, &qproba, err) != 0)
         return proto__fail(out, 400, err);
-    cJSON *root = proto__parse_object(body, len, err);
-    if (!root)
-        return proto__fail(out, 400, err);
-    struct proto_call *c = proto__new_call(m, root, err);
-    if (!c) {
-        cJSON_Delete(root);
-        return proto__fail(out, 500, err);
-    }
+    struct proto_call *c;
+    int begun = proto__begin(m, body, len, &c, out);
+    if (begun != 200)
+        return begun;
+    cJSON *root = c->root;
     const cJSON *features = v1 ? NULL : cJSON_GetObjectItemCaseSensitive(root, "features");
     const cJSON *instances = cJSON_GetObjectItemCaseSensitive(root, "instances");
     const cJSON *proba_item = v1 ? NULL : cJSON_GetObjectItemCaseSensitive(root, "proba");

@@ -497,14 +497,11 @@ int proto_v2_parse(struct model_ref *m, const struct v2_body *body, struct proto
     }
     struct v2_binary bin_in = {(const unsigned char *)body->data + json_len, body->len - json_len,
                                body->header_len != NULL};
-    cJSON *root = proto__parse_object(body->data, json_len, err);
-    if (!root)
-        return proto__fail(out, 400, err);
-    struct proto_call *c = proto__new_call(m, root, err);
-    if (!c) {
-        cJSON_Delete(root);
-        return proto__fail(out, 500, err);
-    }
+    struct proto_call *c;
+    int begun = proto__begin(m, body->data, json_len, &c, out);
+    if (begun != 200)
+        return begun;
+    cJSON *root = c->root;
     c->v2 = 1;
     int status = 400;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
