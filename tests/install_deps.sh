@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # install_deps.sh — installs what the test suite needs on Debian/Ubuntu, only what is
-# missing: the C toolchain and libraries from apt, and a Python virtual environment
+# missing: the C toolchain and libraries from apt (clang, its libFuzzer and sanitizer
+# runtimes and llvm-symbolizer for the clang sanitizer and fuzz stages), and a Python virtual environment
 # (build-ci/venv) from PyPI for the Python suites: numpy, scikit-learn, pytest; fastapi and
 # httpx (the FastAPI example); kubernetes-validate (the deployment manifests);
 # tritonclient[http] (a real Open Inference Protocol client for the server); xgboost-cpu
@@ -14,7 +15,7 @@ set -euo pipefail
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _apt_packages=(cmake gcc g++ make libc6-dev pkg-config binutils libopenblas-dev zlib1g-dev libcmocka-dev
     libmicrohttpd-dev libcjson-dev libturbojpeg0-dev haproxy wrk prometheus default-jre-headless locales python3
-    python3-venv python3-pip)
+    python3-venv python3-pip clang libclang-rt-14-dev llvm)
 
 _installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
