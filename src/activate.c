@@ -41,6 +41,8 @@ mli_status mli_softmax(const float *x, float *y, int64_t rows, int64_t cols) {
     const mli__kernels *kt = mli__get_kernels();
     if (!kt)
         return MLI_ERR_UNSUPPORTED;
+    if (total == 0) /* x and y may be NULL then: no arithmetic on them */
+        return MLI_OK;
     for (int64_t r = 0; r < rows; ++r)
         kt->softmax(x + r * cols, y + r * cols, cols);
     return MLI_OK;

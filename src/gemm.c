@@ -81,7 +81,7 @@ static void gemm_columns(void *ctx, int64_t j0, int64_t j1) {
     const mli__gemm_args *g = ctx;
     mli__gemm_args part = *g;
     part.n = j1 - j0;
-    part.b = g->b + (g->trans_b ? j0 * g->ldb : j0);
+    part.b = g->b + (g->trans_b ? j0 * g->ldb : j0); /* not NULL: run_small */
     part.c = g->c + j0;
     part.bias = g->bias ? g->bias + j0 : NULL;
     mli__get_kernels()->gemm_small(&part);
@@ -91,6 +91,13 @@ static void gemm_columns(void *ctx, int64_t j0, int64_t j1) {
  * then streams its own share of B through its own L2). */
 static mli_status run_small(const char *fn, mli__gemm_args *g) {
     float *packed = NULL;
+    /* With k == 0, A and B may be NULL (empty operands) and are never read; the kernels
+     * still form row and column addresses from them, so give them an address to start at. */
+    static const float no_operand[1];
+    if (g->k == 0) {
+        g->a = g->a ? g->a : no_operand;
+        g->b = g->b ? g->b : no_operand;
+    }
     if (g->trans_b && g->a_cs != 1) { /* the dot-product kernel wants rows of A contiguous */
         size_t bytes = (size_t)g->m * (size_t)g->k * sizeof(float);
         packed = malloc(bytes ? bytes : 1);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # install_deps.sh — installs what the test suite needs on Debian/Ubuntu, only what is
-# missing: the C toolchain and libraries from apt, and a Python virtual environment
+# missing: the C toolchain and libraries from apt (clang, its libFuzzer and sanitizer
+# runtimes and llvm-symbolizer for the clang sanitizer and fuzz stages), and a Python virtual environment
 # (build-ci/venv) from PyPI for the Python suites: numpy, scikit-learn, pytest; fastapi and
 # httpx (the FastAPI example); kubernetes-validate (the deployment manifests);
 # tritonclient[http] (a real Open Inference Protocol client for the server); xgboost-cpu
@@ -17,9 +18,9 @@ _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _build_packages=(cmake gcc make libc6-dev pkg-config libopenblas-dev zlib1g-dev libturbojpeg0-dev
     libmicrohttpd-dev libcjson-dev)
 # What the tests add: cmocka, the drills' tools (HAProxy, wrk, promtool, a JRE for Spark),
-# a decimal-comma locale, Python.
+# a decimal-comma locale, Python, and clang with libFuzzer (the fuzz and asan-clang stages).
 _test_packages=(g++ binutils libcmocka-dev haproxy wrk prometheus default-jre-headless locales python3 python3-venv
-    python3-pip)
+    python3-pip clang libclang-rt-14-dev llvm)
 if [[ "${MLI_DEPS:-test}" == build ]]; then
     _apt_packages=("${_build_packages[@]}")
 else

@@ -2,9 +2,11 @@
 # run_all.sh — the whole test suite, as CI runs it: installs what is missing
 # (tests/install_deps.sh), then a Release build with -Werror and every ctest test, the
 # Python suite (pytest, against that build), the C suite again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, the threading tests under ThreadSanitizer, and the CUDA
-# variant (built and tested; GPU tests skip without a device), and the container image
-# (examples/deploy/Dockerfile built with podman and run: tests/container). Exits non-zero
+# UndefinedBehaviorSanitizer (gcc, then clang: asan-clang), the fuzz targets of tests/fuzz
+# (clang + libFuzzer: replay, then MLI_FUZZ_SECONDS of fuzzing per target; fuzz), the
+# threading tests under ThreadSanitizer, the CUDA variant (built and tested; GPU tests skip
+# without a device), and the container image (examples/deploy/Dockerfile built with podman
+# and run: tests/container). Exits non-zero
 # if any stage fails; benchmarks are built (so they stay warning-free) but not run.
 #
 #   bash tests/run_all.sh                       all stages
@@ -14,7 +16,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_root="${MLI_CI_BUILD_ROOT:-$root/build-ci}"
-stages="${MLI_STAGES:-release python asan tsan cuda container}"
+stages="${MLI_STAGES:-release python asan asan-clang fuzz tsan cuda container}"
 jobs="$(nproc 2>/dev/null || echo 2)"
 
 # shellcheck source=tests/install_deps.sh
@@ -127,6 +129,39 @@ for stage in $stages; do
             run_stage asan -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLI_SANITIZE=address,undefined \
             -DMLI_WERROR=ON -DMLI_BUILD_TESTS=ON -DMLI_BUILD_BENCHMARKS=OFF
         ;;
+    asan-clang)
+        # clang's UndefinedBehaviorSanitizer checks more than gcc's (a zero offset applied to a
+        # NULL pointer, for one); -fno-sanitize-recover=all (MLI_SANITIZE) makes any report fatal.
+        if command -v clang >/dev/null 2>&1; then
+            ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}" \
+            UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+                run_stage asan-clang -- -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+                -DMLI_SANITIZE=address,undefined -DMLI_WERROR=ON -DMLI_BUILD_TESTS=ON -DMLI_BUILD_BENCHMARKS=OFF
+        else
+            summary+=("asan-clang: FAILED (no clang; tests/install_deps.sh installs it)"); failed=1
+        fi
+        ;;
+    fuzz)
+        # tests/fuzz: a clang build with libFuzzer, ASan and UBSan; ctest replays every
+        # target's seeds and regression inputs, then run_fuzzers.sh fuzzes each target for
+        # MLI_FUZZ_SECONDS (default 20) with memory limits.
+        if command -v clang >/dev/null 2>&1; then
+            ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}" \
+            UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+                run_stage fuzz -L fuzz -- -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLI_FUZZ=ON \
+                -DMLI_WERROR=ON -DMLI_BUILD_TESTS=ON -DMLI_BUILD_BENCHMARKS=OFF
+            if [[ -f "$build_root/fuzz/fuzz_targets.txt" ]]; then
+                fuzz_log="$build_root/fuzz.run.log"
+                fuzz_rc=0
+                bash "$root/tests/fuzz/run_fuzzers.sh" "$build_root/fuzz" 2>&1 | tee "$fuzz_log" || fuzz_rc=$?
+                fuzz_line="$(grep -E '^fuzz: ' "$fuzz_log" | tail -n 1 || true)"
+                summary+=("fuzz run: ${fuzz_line:-run_fuzzers.sh FAILED (exit $fuzz_rc)}")
+                ((fuzz_rc == 0)) || failed=1
+            fi
+        else
+            summary+=("fuzz: FAILED (no clang; tests/install_deps.sh installs it)"); failed=1
+        fi
+        ;;
     tsan)
         # die_after_fork=0: the fork test's child starts the library's threads again, which
         # TSan refuses by default (it cannot vouch for a multithreaded parent's locks).
@@ -148,7 +183,7 @@ for stage in $stages; do
         run_container
         ;;
     *)
-        echo "run_all.sh: unknown stage '$stage' (expected release, python, asan, tsan, cuda, container)" >&2
+        echo "run_all.sh: unknown stage '$stage' (expected release, python, asan, asan-clang, fuzz, tsan, cuda, container)" >&2
         exit 2
         ;;
     esac

@@ -646,7 +646,8 @@ int http_reap(struct server *s)
     return n;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's messages come as printf formats (the attribute lets clang check that). */
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct server *s = cls;
     char msg[512];
