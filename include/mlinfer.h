@@ -55,14 +55,14 @@ typedef enum mli_status {
     MLI_OK = 0,
     MLI_ERR_INVALID_ARGUMENT = 1, /* a NULL pointer, a negative or overflowing size, ... */
     MLI_ERR_OUT_OF_MEMORY = 2,
-    MLI_ERR_UNSUPPORTED = 3,      /* valid request the library or this CPU cannot serve */
-    MLI_ERR_IO = 4,               /* a file could not be opened or read */
-    MLI_ERR_CORRUPT = 5,          /* a model file or buffer is malformed */
-    MLI_ERR_VERSION = 6,          /* a model file needs a newer library */
-    MLI_ERR_SHAPE = 7,            /* input or output shape does not fit the model */
-    MLI_ERR_DEVICE = 8,           /* GPU missing or a driver error */
-    MLI_ERR_INTERNAL = 9,         /* a bug in libmlinfer; please report it */
-    MLI_ERR_IMAGE = 10            /* an input image is not a JPEG, is truncated or corrupt, or is too
+    MLI_ERR_UNSUPPORTED = 3, /* valid request the library or this CPU cannot serve */
+    MLI_ERR_IO = 4,          /* a file could not be opened or read */
+    MLI_ERR_CORRUPT = 5,     /* a model file or buffer is malformed */
+    MLI_ERR_VERSION = 6,     /* a model file needs a newer library */
+    MLI_ERR_SHAPE = 7,       /* input or output shape does not fit the model */
+    MLI_ERR_DEVICE = 8,      /* GPU missing or a driver error */
+    MLI_ERR_INTERNAL = 9,    /* a bug in libmlinfer; please report it */
+    MLI_ERR_IMAGE = 10       /* an input image is not a JPEG, is truncated or corrupt, or is too
                                      large (the pixel limit); the message says which */
 } mli_status;
 
@@ -100,16 +100,16 @@ typedef enum { MLI_NO_TRANS = 0, MLI_TRANS = 1 } mli_trans;
  * Error bound: |C - C_exact| <= 1e-5 * k * (|alpha| * sum_p |A_ip||B_pj| / k + ...) — in
  * practice each element is within 1e-5 * k relative of a double-precision reference.
  * Thread count: see mli_set_num_threads. A, B and C must not overlap. */
-MLI_API mli_status mli_sgemm(mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n, int64_t k,
-                             float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                             float beta, float *c, int64_t ldc);
+MLI_API mli_status mli_sgemm(mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                             const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                             int64_t ldc);
 
 typedef enum {
     MLI_ACT_IDENTITY = 0,
     MLI_ACT_RELU = 1,
     MLI_ACT_SIGMOID = 2,
     MLI_ACT_TANH = 3,
-    MLI_ACT_GELU = 4, /* erf form: 0.5 x (1 + erf(x / sqrt 2)) */
+    MLI_ACT_GELU = 4,     /* erf form: 0.5 x (1 + erf(x / sqrt 2)) */
     MLI_ACT_GELU_TANH = 5 /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
 } mli_act;
 
@@ -183,14 +183,14 @@ MLI_API const char *mli_model_meta(const mli_model *model, const char *key);
  * index (0 .. n_classes-1) of each row (map it with mli_model_class_label_*).
  * NaN in the input propagates through the arithmetic as it would in scikit-learn
  * (a NaN regression output; a classifier then picks as numpy's argmax would). */
-MLI_API mli_status mli_model_predict(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows,
-                                     int64_t ldx, double *out, int64_t out_len);
+MLI_API mli_status mli_model_predict(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
+                                     double *out, int64_t out_len);
 /* Class probabilities, rows * n_classes doubles. MLI_ERR_UNSUPPORTED for models without. */
 MLI_API mli_status mli_model_predict_proba(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows,
                                            int64_t ldx, double *out, int64_t out_len);
 /* Decision function, rows * n_decision doubles. MLI_ERR_UNSUPPORTED for models without. */
-MLI_API mli_status mli_model_decision_function(const mli_model *model, const void *x, mli_dtype dtype,
-                                               int64_t rows, int64_t ldx, double *out, int64_t out_len);
+MLI_API mli_status mli_model_decision_function(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows,
+                                               int64_t ldx, double *out, int64_t out_len);
 
 /* Raw scores: the model's outputs before the link function and argmax (XGBoost's
  * output_margin, a boosted model's summed trees plus its prior, a linear model's
@@ -203,8 +203,8 @@ MLI_API mli_status mli_model_predict_raw(const mli_model *model, const void *x, 
  * (scikit-learn's `apply`: the node index; XGBoost's `pred_leaf`: the node id; LightGBM's
  * `pred_leaf`: the leaf index). MLI_ERR_UNSUPPORTED for models without trees. */
 MLI_API int64_t mli_model_n_trees(const mli_model *model);
-MLI_API mli_status mli_model_apply(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows,
-                                   int64_t ldx, int64_t *out, int64_t out_len);
+MLI_API mli_status mli_model_apply(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
+                                   int64_t *out, int64_t out_len);
 
 /* ---- images: JPEG input (docs/IMAGE.md) ------------------------------------------- */
 /* JPEG decoding uses libjpeg-turbo (TurboJPEG API): baseline, extended and progressive
@@ -237,9 +237,9 @@ typedef enum { MLI_RESIZE_BILINEAR = 0, MLI_RESIZE_AREA = 1 } mli_resize;
 typedef enum { MLI_LAYOUT_HWC = 0, MLI_LAYOUT_CHW = 1 } mli_layout;
 
 /* Spec flags. */
-#define MLI_IMAGE_INVERT 1u            /* use 255 - v for each 8-bit sample v (dark ink -> high values) */
-#define MLI_IMAGE_NO_DCT_SCALING 2u    /* always decode at full size (see mli_image_spec) */
-#define MLI_IMAGE_ACCEPT_WARNINGS 4u   /* keep an image libjpeg-turbo decoded with a warning */
+#define MLI_IMAGE_INVERT 1u          /* use 255 - v for each 8-bit sample v (dark ink -> high values) */
+#define MLI_IMAGE_NO_DCT_SCALING 2u  /* always decode at full size (see mli_image_spec) */
+#define MLI_IMAGE_ACCEPT_WARNINGS 4u /* keep an image libjpeg-turbo decoded with a warning */
 
 /* What turns an image into a model's input tensor: decode, colour conversion, resize and
  * crop, then per channel out = (v * scale - mean[c]) / std[c] for each 8-bit sample v (after
@@ -316,9 +316,8 @@ MLI_API mli_status mli_image_preprocess_jpeg(const void *jpeg, size_t size, cons
  * 8-bit samples each, rows `stride` bytes apart (>= width * channels). DCT scaling does not
  * apply; the pixel limit does. RGB to gray uses Pillow's ITU-R 601 formula
  * (L = (19595 R + 38470 G + 7471 B + 32768) >> 16). */
-MLI_API mli_status mli_image_preprocess_pixels(const uint8_t *pixels, int32_t width, int32_t height,
-                                               int32_t channels, int64_t stride, const mli_image_spec *spec,
-                                               float *out, int64_t out_len);
+MLI_API mli_status mli_image_preprocess_pixels(const uint8_t *pixels, int32_t width, int32_t height, int32_t channels,
+                                               int64_t stride, const mli_image_spec *spec, float *out, int64_t out_len);
 
 /* ---- models with an image stage ----------------------------------------------------- */
 /* A model exported with an image stage (docs/FORMAT.md, stage kind `image`) takes JPEG
@@ -342,9 +341,8 @@ MLI_API mli_status mli_model_predict_jpeg(const mli_model *model, const void *jp
  * mli_set_num_threads): out holds n * mli_model_output_len(model, what) doubles, row i for
  * image i. If any image fails, the call fails and the message names the first failing
  * image's index; `out` is then unspecified. */
-MLI_API mli_status mli_model_predict_jpeg_batch(const mli_model *model, const void *const *jpegs,
-                                                const size_t *sizes, int64_t n, mli_output what, double *out,
-                                                int64_t out_len);
+MLI_API mli_status mli_model_predict_jpeg_batch(const mli_model *model, const void *const *jpegs, const size_t *sizes,
+                                                int64_t n, mli_output what, double *out, int64_t out_len);
 
 #if defined(MLI_EXPERIMENTAL)
 /* Experimental: may change or go away in any release.
@@ -352,9 +350,8 @@ MLI_API mli_status mli_model_predict_jpeg_batch(const mli_model *model, const vo
  * Fused C = act(A * B + bias) with A m x k (lda), B k x n (ldb), bias n floats (or NULL
  * for none), C m x n (ldc), all row-major and not transposed — the dense layer of an MLP.
  * Same error bounds as mli_sgemm followed by mli_activate. */
-MLI_API mli_status mli_sgemm_bias_act(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                                      const float *b, int64_t ldb, const float *bias, mli_act act,
-                                      float *c, int64_t ldc);
+MLI_API mli_status mli_sgemm_bias_act(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                                      int64_t ldb, const float *bias, mli_act act, float *c, int64_t ldc);
 #endif
 
 #ifdef __cplusplus

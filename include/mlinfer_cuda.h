@@ -34,10 +34,10 @@ MLI_API int mli_cuda_available(void);
 MLI_API mli_status mli_cuda_device_count(int *out);
 
 typedef struct mli_cuda_device_props {
-    char name[256];          /* "NVIDIA H200" */
-    int64_t total_memory;    /* bytes */
-    int64_t free_memory;     /* bytes free at the time of the call */
-    int32_t major, minor;    /* compute capability */
+    char name[256];       /* "NVIDIA H200" */
+    int64_t total_memory; /* bytes */
+    int64_t free_memory;  /* bytes free at the time of the call */
+    int32_t major, minor; /* compute capability */
     int32_t multiprocessors;
     int32_t reserved_i[7];
     int64_t reserved[4];
@@ -90,9 +90,9 @@ MLI_API mli_status mli_cuda_memcpy(mli_cuda_stream *stream, void *dst, const voi
 
 /* Row-major C = alpha * op(A) * op(B) + beta * C through cuBLAS (cublasSgemm on the
  * transposed problem). Full float32 unless the stream opted into TF32. */
-MLI_API mli_status mli_cuda_sgemm(mli_cuda_stream *stream, mli_trans trans_a, mli_trans trans_b, int64_t m,
-                                  int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
-                                  int64_t ldb, float beta, float *c, int64_t ldc);
+MLI_API mli_status mli_cuda_sgemm(mli_cuda_stream *stream, mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n,
+                                  int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                                  float beta, float *c, int64_t ldc);
 /* y = act(x) over n floats; x == y allowed. Same error bounds and special values as
  * mli_activate. */
 MLI_API mli_status mli_cuda_activate(mli_cuda_stream *stream, mli_act act, const float *x, float *y, int64_t n);

@@ -29,8 +29,8 @@ mli_status mli_activate(mli_act act, const float *x, float *y, int64_t n) {
 
 mli_status mli_softmax(const float *x, float *y, int64_t rows, int64_t cols) {
     if (rows < 0 || cols < 0)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_softmax: negative size (rows=%lld, cols=%lld)",
-                         (long long)rows, (long long)cols);
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_softmax: negative size (rows=%lld, cols=%lld)", (long long)rows,
+                         (long long)cols);
     int64_t total;
     if (!mli__mul_ok(rows, cols, &total))
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_softmax: rows * cols overflows (rows=%lld, cols=%lld)",

@@ -71,8 +71,8 @@ static void fill_forced(const char *want) {
         snprintf(mli__unavailable, sizeof mli__unavailable,
                  "MLI_FORCE_ISA=%s, but this CPU (or its OS) does not support %s", want, want);
     else
-        snprintf(mli__unavailable, sizeof mli__unavailable,
-                 "MLI_FORCE_ISA='%.40s' is not one of scalar, avx2, avx512", want);
+        snprintf(mli__unavailable, sizeof mli__unavailable, "MLI_FORCE_ISA='%.40s' is not one of scalar, avx2, avx512",
+                 want);
 }
 
 static void init_kernels(void) {

@@ -16,7 +16,9 @@
 static const uint8_t mli__magic[8] = {'M', 'L', 'I', 'N', 'F', 'E', 'R', 0};
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 
 static uint32_t crc_of(const uint8_t *p, uint64_t n) {
@@ -63,16 +65,17 @@ static mli_status check_strings(const mli__container *c, const mli__section *s) 
                          count, MLI__MAX_STRINGS);
     for (uint32_t i = 0; i < count; ++i) {
         if (end - p < 4)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': string %u of %u runs past the section end",
-                             c->origin, s->name, i, count);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': string %u of %u runs past the section end", c->origin,
+                             s->name, i, count);
         uint32_t len = rd32(p);
         p += 4;
         if (len > MLI__MAX_STRING_BYTES || (uint64_t)(end - p) < len)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': string %u has length %u, past the section end "
-                             "or over the limit of %u bytes", c->origin, s->name, i, len, MLI__MAX_STRING_BYTES);
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: section '%s': string %u has length %u, past the section end "
+                             "or over the limit of %u bytes",
+                             c->origin, s->name, i, len, MLI__MAX_STRING_BYTES);
         if (memchr(p, 0, len))
-            return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': string %u contains a NUL byte", c->origin, s->name,
-                             i);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': string %u contains a NUL byte", c->origin, s->name, i);
         p += len;
     }
     if (p != end)
@@ -84,8 +87,8 @@ static mli_status check_strings(const mli__container *c, const mli__section *s) 
 static mli_status inflate_section(const mli__container *c, mli__section *s) {
     void *buf = NULL;
     if (posix_memalign(&buf, 64, s->size ? s->size : 64) != 0)
-        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: section '%s': cannot allocate %llu bytes to inflate it",
-                         c->origin, s->name, (unsigned long long)s->size);
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: section '%s': cannot allocate %llu bytes to inflate it", c->origin,
+                         s->name, (unsigned long long)s->size);
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit(&zs) != Z_OK) {
@@ -145,8 +148,10 @@ static mli_status parse_entry(mli__container *c, uint32_t i, uint64_t table, uin
     for (size_t q = name_len; q < 32 && padded; ++q)
         padded = e[q] == 0;
     if (!padded || !valid_name(s->name))
-        return mli__fail(MLI_ERR_CORRUPT, "%s: section table entry %u at offset %llu: name is not NUL-padded "
-                         "[A-Za-z0-9_.] text", c->origin, i, (unsigned long long)at);
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s: section table entry %u at offset %llu: name is not NUL-padded "
+                         "[A-Za-z0-9_.] text",
+                         c->origin, i, (unsigned long long)at);
     s->dtype = e[32];
     s->flags = e[33];
     s->crc = rd32(e + 36);
@@ -160,12 +165,16 @@ static mli_status parse_entry(mli__container *c, uint32_t i, uint64_t table, uin
     if (rd16(e + 34) != 0)
         return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': reserved field is not zero", c->origin, s->name);
     if (s->offset % 64 != 0 || s->offset < table_end)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': offset %llu is not a multiple of 64 past the section "
-                         "table", c->origin, s->name, (unsigned long long)s->offset);
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s: section '%s': offset %llu is not a multiple of 64 past the section "
+                         "table",
+                         c->origin, s->name, (unsigned long long)s->offset);
     if (s->stored_size > c->size || s->offset > c->size - s->stored_size)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': %llu bytes at offset %llu run past the end of the "
-                         "%zu-byte file", c->origin, s->name, (unsigned long long)s->stored_size,
-                         (unsigned long long)s->offset, c->size);
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s: section '%s': %llu bytes at offset %llu run past the end of the "
+                         "%zu-byte file",
+                         c->origin, s->name, (unsigned long long)s->stored_size, (unsigned long long)s->offset,
+                         c->size);
     if (s->size > MLI__MAX_SECTION_BYTES)
         return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': decoded size %llu exceeds the limit of %llu bytes",
                          c->origin, s->name, (unsigned long long)s->size, (unsigned long long)MLI__MAX_SECTION_BYTES);
@@ -173,8 +182,10 @@ static mli_status parse_entry(mli__container *c, uint32_t i, uint64_t table, uin
         return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': size %llu is not a multiple of its element size %zu",
                          c->origin, s->name, (unsigned long long)s->size, dtype_size(s->dtype));
     if (!(s->flags & MLI__SEC_COMPRESSED) && s->stored_size != s->size)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s': uncompressed but stored size %llu differs from size "
-                         "%llu", c->origin, s->name, (unsigned long long)s->stored_size, (unsigned long long)s->size);
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s: section '%s': uncompressed but stored size %llu differs from size "
+                         "%llu",
+                         c->origin, s->name, (unsigned long long)s->stored_size, (unsigned long long)s->size);
     return MLI_OK;
 }
 
@@ -190,8 +201,10 @@ static mli_status parse(mli__container *c) {
     if (rd32(h + 60) != crc_of(h, 60))
         return mli__fail(MLI_ERR_CORRUPT, "%s: header: crc32 mismatch at offset 60", c->origin);
     if (c->major > MLI__FORMAT_MAJOR)
-        return mli__fail(MLI_ERR_VERSION, "%s: format version %u.%u is newer than this library reads (%d.%d); "
-                         "upgrade libmlinfer", c->origin, c->major, c->minor, MLI__FORMAT_MAJOR, MLI__FORMAT_MINOR);
+        return mli__fail(MLI_ERR_VERSION,
+                         "%s: format version %u.%u is newer than this library reads (%d.%d); "
+                         "upgrade libmlinfer",
+                         c->origin, c->major, c->minor, MLI__FORMAT_MAJOR, MLI__FORMAT_MINOR);
     if (c->major == 0)
         return mli__fail(MLI_ERR_CORRUPT, "%s: header: format major version 0 does not exist", c->origin);
     if (rd32(h + 12) != 0)
@@ -204,16 +217,20 @@ static mli_status parse(mli__container *c) {
             return mli__fail(MLI_ERR_CORRUPT, "%s: header: reserved byte at offset %d is not zero", c->origin, q);
     uint64_t file_size = rd64(h + 32);
     if (file_size != c->size)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: header says the file is %llu bytes but it is %zu (truncated or "
-                         "padded?)", c->origin, (unsigned long long)file_size, c->size);
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s: header says the file is %llu bytes but it is %zu (truncated or "
+                         "padded?)",
+                         c->origin, (unsigned long long)file_size, c->size);
     c->n_sections = rd32(h + 16);
     if (c->n_sections == 0 || c->n_sections > MLI__MAX_SECTIONS)
         return mli__fail(MLI_ERR_CORRUPT, "%s: header: section_count %u is outside 1..%d", c->origin, c->n_sections,
                          MLI__MAX_SECTIONS);
     uint64_t table = rd64(h + 24);
     if (table < 64 || table > c->size || (c->size - table) / 64 < c->n_sections)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: header: section table at offset %llu with %u entries does not fit "
-                         "in the file", c->origin, (unsigned long long)table, c->n_sections);
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s: header: section table at offset %llu with %u entries does not fit "
+                         "in the file",
+                         c->origin, (unsigned long long)table, c->n_sections);
     uint64_t table_end = table + 64ull * c->n_sections;
     if (crc_of(c->bytes + table, table_end - table) != rd32(h + 40))
         return mli__fail(MLI_ERR_CORRUPT, "%s: section table: crc32 mismatch (table at offset %llu, crc at offset 40)",
@@ -239,8 +256,10 @@ static mli_status parse(mli__container *c) {
         if (s->flags & MLI__SEC_COMPRESSED)
             compressed_total += s->size;
         if (st == MLI_OK && (total > MLI__MAX_TOTAL_BYTES || compressed_total > MLI__MAX_INFLATE_RATIO * c->size))
-            st = mli__fail(MLI_ERR_CORRUPT, "%s: sections decode to %llu bytes, over the limit for a %zu-byte file "
-                           "(decompression bomb?)", c->origin, (unsigned long long)total, c->size);
+            st = mli__fail(MLI_ERR_CORRUPT,
+                           "%s: sections decode to %llu bytes, over the limit for a %zu-byte file "
+                           "(decompression bomb?)",
+                           c->origin, (unsigned long long)total, c->size);
         order[i] = s;
     }
     if (st == MLI_OK) { /* payloads must not overlap, and every byte between them is 0 */

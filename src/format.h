@@ -34,7 +34,7 @@ typedef struct mli__container {
     const char *origin; /* file path or "<memory>", for messages */
     const uint8_t *bytes;
     size_t size;
-    void *copy;      /* the bytes, 64-byte aligned, owned */
+    void *copy; /* the bytes, 64-byte aligned, owned */
     uint16_t major, minor;
     uint32_t n_sections;
     mli__section *sections;

@@ -14,7 +14,7 @@
 
 /* Checks one operand: `rows` x `cols` stored row-major with leading dimension `ld`. */
 mli_status mli__check_matrix(const char *fn, const char *name, const char *ldname, const void *p, int64_t rows,
-                               int64_t cols, int64_t ld) {
+                             int64_t cols, int64_t ld) {
     if (rows == 0 || cols == 0)
         return MLI_OK; /* nothing is read or written: NULL and any ld are fine */
     if (!p)
@@ -26,16 +26,17 @@ mli_status mli__check_matrix(const char *fn, const char *name, const char *ldnam
     int64_t extent, bytes;
     if (!mli__mul_ok(rows - 1, ld, &extent) || __builtin_add_overflow(extent, cols, &extent) ||
         !mli__mul_ok(extent, (int64_t)sizeof(float), &bytes))
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s spans more memory than can be addressed (%lld rows, %s %lld)",
-                         fn, name, (long long)rows, ldname, (long long)ld);
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT,
+                         "%s: %s spans more memory than can be addressed (%lld rows, %s %lld)", fn, name,
+                         (long long)rows, ldname, (long long)ld);
     return MLI_OK;
 }
 
 mli_status mli__check_dims(const char *fn, int64_t m, int64_t n, int64_t k) {
     const char *bad = m < 0 ? "m" : n < 0 ? "n" : k < 0 ? "k" : NULL;
     if (bad)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is negative (m=%lld, n=%lld, k=%lld)", fn, bad,
-                         (long long)m, (long long)n, (long long)k);
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is negative (m=%lld, n=%lld, k=%lld)", fn, bad, (long long)m,
+                         (long long)n, (long long)k);
     return MLI_OK;
 }
 
@@ -63,8 +64,8 @@ static int blas_can_take(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t l
 
 static int parallel_pays(int64_t m, int64_t n, int64_t k) {
     int64_t work;
-    return m >= MLI_GEMM_PARALLEL_MIN_M && mli__num_threads() > 1 && mli__mul_ok(m, n, &work) && mli__mul_ok(work, k, &work) &&
-           work >= MLI_GEMM_PARALLEL_MIN_WORK;
+    return m >= MLI_GEMM_PARALLEL_MIN_M && mli__num_threads() > 1 && mli__mul_ok(m, n, &work) &&
+           mli__mul_ok(work, k, &work) && work >= MLI_GEMM_PARALLEL_MIN_WORK;
 }
 
 /* Which engine serves a plain GEMM, by measurement (benchmarks/README.md): the own
@@ -136,8 +137,8 @@ mli_status mli__check_sgemm(const char *fn, mli_trans trans_a, mli_trans trans_b
     return mli__check_matrix(fn, "C", "ldc", c, m, n, ldc);
 }
 
-mli_status mli_sgemm(mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+mli_status mli_sgemm(mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                     int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     static const char fn[] = "mli_sgemm";
     mli_status st;
     if ((st = mli__check_sgemm(fn, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)) != MLI_OK)
@@ -153,19 +154,31 @@ mli_status mli_sgemm(mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n,
         return MLI_OK;
     }
     if (use_own_kernels(m, n, k) || !blas_can_take(m, n, k, lda, ldb, ldc)) {
-        mli__gemm_args g = {.m = m, .n = n, .k = k, .a = a, .a_rs = ta ? 1 : lda, .a_cs = ta ? lda : 1, .b = b,
-                            .ldb = ldb, .trans_b = tb, .alpha = alpha, .beta = beta, .c = c, .ldc = ldc,
-                            .bias = NULL, .act = MLI__ACT_IDENTITY};
+        mli__gemm_args g = {.m = m,
+                            .n = n,
+                            .k = k,
+                            .a = a,
+                            .a_rs = ta ? 1 : lda,
+                            .a_cs = ta ? lda : 1,
+                            .b = b,
+                            .ldb = ldb,
+                            .trans_b = tb,
+                            .alpha = alpha,
+                            .beta = beta,
+                            .c = c,
+                            .ldc = ldc,
+                            .bias = NULL,
+                            .act = MLI__ACT_IDENTITY};
         return run_small(fn, &g);
     }
     (void)mli__num_threads(); /* OpenBLAS's thread count follows ours */
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
-                (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+                alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
     return MLI_OK;
 }
 
-mli_status mli_sgemm_bias_act(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
-                              int64_t ldb, const float *bias, mli_act act, float *c, int64_t ldc) {
+mli_status mli_sgemm_bias_act(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                              const float *bias, mli_act act, float *c, int64_t ldc) {
     static const char fn[] = "mli_sgemm_bias_act";
     mli_status st;
     if ((unsigned)act >= MLI__ACT_COUNT)
@@ -180,14 +193,26 @@ mli_status mli_sgemm_bias_act(int64_t m, int64_t n, int64_t k, const float *a, i
     if (m == 0 || n == 0)
         return MLI_OK;
     if (m <= MLI_GEMM_SMALL_M || k == 0 || !blas_can_take(m, n, k, lda, ldb, ldc)) {
-        mli__gemm_args g = {.m = m, .n = n, .k = k, .a = a, .a_rs = lda, .a_cs = 1, .b = b, .ldb = ldb,
-                            .trans_b = 0, .alpha = 1.0f, .beta = 0.0f, .c = c, .ldc = ldc, .bias = bias,
+        mli__gemm_args g = {.m = m,
+                            .n = n,
+                            .k = k,
+                            .a = a,
+                            .a_rs = lda,
+                            .a_cs = 1,
+                            .b = b,
+                            .ldb = ldb,
+                            .trans_b = 0,
+                            .alpha = 1.0f,
+                            .beta = 0.0f,
+                            .c = c,
+                            .ldc = ldc,
+                            .bias = bias,
                             .act = (int)act};
         return run_small(fn, &g);
     }
     (void)mli__num_threads();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb,
-                0.0f, c, (int)ldc);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, 0.0f,
+                c, (int)ldc);
     for (int64_t i = 0; i < m; ++i)
         kt->bias_act(c + i * ldc, bias, n, (int)act);
     return MLI_OK;
@@ -199,8 +224,20 @@ void mli__dense(const mli__kernels *kt, int64_t m, int64_t n, int64_t k, const f
         trans_b = 1;
         ldb = k;
     }
-    mli__gemm_args g = {.m = m, .n = n, .k = k, .a = a, .a_rs = lda, .a_cs = 1, .b = b, .ldb = ldb,
-                        .trans_b = trans_b, .alpha = 1.0f, .beta = 0.0f, .c = c, .ldc = ldc, .bias = bias,
+    mli__gemm_args g = {.m = m,
+                        .n = n,
+                        .k = k,
+                        .a = a,
+                        .a_rs = lda,
+                        .a_cs = 1,
+                        .b = b,
+                        .ldb = ldb,
+                        .trans_b = trans_b,
+                        .alpha = 1.0f,
+                        .beta = 0.0f,
+                        .c = c,
+                        .ldc = ldc,
+                        .bias = bias,
                         .act = act};
     kt->gemm_small(&g);
 }

@@ -62,8 +62,6 @@ typedef void (*mli__range_fn)(void *ctx, int64_t begin, int64_t end);
 int mli__parallel_for(int64_t n, int64_t grain, mli__range_fn fn, void *ctx);
 
 /* Overflow-checked a * b for non-negative operands; returns 0 on overflow. */
-static inline int mli__mul_ok(int64_t a, int64_t b, int64_t *out) {
-    return !__builtin_mul_overflow(a, b, out);
-}
+static inline int mli__mul_ok(int64_t a, int64_t b, int64_t *out) { return !__builtin_mul_overflow(a, b, out); }
 
 #endif

@@ -23,7 +23,8 @@ static mli_status parse_meta(mli_model *m) {
     if (!s)
         return mli__fail(MLI_ERR_CORRUPT, "%s: required section 'meta' is missing", m->c.origin);
     if (s->dtype != MLI__DT_STRINGS)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: section 'meta' has dtype %u, expected strings (5)", m->c.origin, s->dtype);
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section 'meta' has dtype %u, expected strings (5)", m->c.origin,
+                         s->dtype);
     s->used = 1;
     mli__strings_iter it;
     uint32_t count, len;
@@ -55,15 +56,17 @@ static mli_status parse_meta(mli_model *m) {
 
 /* The reader the stage builders get: this model's sections and metadata. */
 static mli__reader reader_of(mli_model *m) {
-    return (mli__reader){.c = &m->c, .keys = (const char *const *)m->meta_keys,
-                         .values = (const char *const *)m->meta_values, .n_meta = m->n_meta};
+    return (mli__reader){.c = &m->c,
+                         .keys = (const char *const *)m->meta_keys,
+                         .values = (const char *const *)m->meta_values,
+                         .n_meta = m->n_meta};
 }
 
 const char *mli_model_meta(const mli_model *m, const char *key) {
     if (!m || !key)
         return NULL;
-    mli__reader r = {.keys = (const char *const *)m->meta_keys, .values = (const char *const *)m->meta_values,
-                     .n_meta = m->n_meta};
+    mli__reader r = {
+        .keys = (const char *const *)m->meta_keys, .values = (const char *const *)m->meta_values, .n_meta = m->n_meta};
     return mli__meta(&r, key);
 }
 
@@ -210,9 +213,18 @@ static mli_status build_stages(mli_model *m, const mli__reader *r) {
         mli__stage *st = &m->stages[i - first];
         st->n_in = width;
         switch (lookup(kind, kinds)) {
-        case 0: st->kind = MLI__STAGE_AFFINE; rc = build_affine(r, i, st); break;
-        case 1: st->kind = MLI__STAGE_LINEAR; rc = build_linear(r, i, st); break;
-        case 2: st->kind = MLI__STAGE_MLP; rc = build_mlp(r, i, st); break;
+        case 0:
+            st->kind = MLI__STAGE_AFFINE;
+            rc = build_affine(r, i, st);
+            break;
+        case 1:
+            st->kind = MLI__STAGE_LINEAR;
+            rc = build_linear(r, i, st);
+            break;
+        case 2:
+            st->kind = MLI__STAGE_MLP;
+            rc = build_mlp(r, i, st);
+            break;
         case 3:
             st->kind = MLI__STAGE_TREES;
             if (m->n_stages != 1)
@@ -251,9 +263,20 @@ static mli_status build_stages(mli_model *m, const mli__reader *r) {
 /* ---- head and labels ----------------------------------------------------------------- */
 
 static mli_status build_head(mli_model *m, const mli__reader *r) {
-    static const char *const heads[] = {"identity", "binary_logistic", "binary_sign", "binary_modified_huber",
-                                        "multinomial", "ovr_logistic", "ovr_modified_huber", "argmax",
-                                        "logistic", "exp", "proba", "isolation", "ovr_sigmoid", NULL};
+    static const char *const heads[] = {"identity",
+                                        "binary_logistic",
+                                        "binary_sign",
+                                        "binary_modified_huber",
+                                        "multinomial",
+                                        "ovr_logistic",
+                                        "ovr_modified_huber",
+                                        "argmax",
+                                        "logistic",
+                                        "exp",
+                                        "proba",
+                                        "isolation",
+                                        "ovr_sigmoid",
+                                        NULL};
     const char *h;
     mli_status rc = mli__meta_str(r, "head", &h);
     if (rc != MLI_OK)
@@ -268,8 +291,10 @@ static mli_status build_head(mli_model *m, const mli__reader *r) {
                  m->head == MLI__HEAD_BINARY_MHUBER || m->head == MLI__HEAD_ISOLATION;
     if (m->head == MLI__HEAD_IDENTITY || m->head == MLI__HEAD_LOGISTIC || m->head == MLI__HEAD_EXP) {
         if (m->task != MLI_TASK_REGRESSION || width != m->n_outputs)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: head '%s' needs a regressor whose last stage gives n_outputs "
-                             "(%lld) values, not %lld", m->c.origin, h, (long long)m->n_outputs, (long long)width);
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: head '%s' needs a regressor whose last stage gives n_outputs "
+                             "(%lld) values, not %lld",
+                             m->c.origin, h, (long long)m->n_outputs, (long long)width);
         return MLI_OK;
     }
     if (m->task != MLI_TASK_CLASSIFICATION)
@@ -287,8 +312,10 @@ static mli_status build_head(mli_model *m, const mli__reader *r) {
             (rc = mli__meta_double(r, "iso_offset", &m->iso_offset)) != MLI_OK)
             return rc;
         if (!(m->iso_norm > 0.0) || !isfinite(m->iso_norm) || !isfinite(m->iso_offset))
-            return mli__fail(MLI_ERR_CORRUPT, "%s: head 'isolation' needs a positive finite iso_norm and a finite "
-                             "iso_offset", m->c.origin);
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: head 'isolation' needs a positive finite iso_norm and a finite "
+                             "iso_offset",
+                             m->c.origin);
     }
     return MLI_OK;
 }
@@ -412,7 +439,8 @@ static mli_status build(mli_model *m) {
     else if (strcmp(task, "classification") == 0)
         m->task = MLI_TASK_CLASSIFICATION;
     else
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: task '%.40s' is not regression or classification", m->c.origin, task);
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: task '%.40s' is not regression or classification", m->c.origin,
+                         task);
     if ((rc = mli__meta_int(r, "n_features", 1, MLI__MAX_WIDTH, &m->n_features)) != MLI_OK)
         return rc;
     if (m->task == MLI_TASK_REGRESSION) {
@@ -430,8 +458,10 @@ static mli_status build(mli_model *m) {
         return rc;
     for (uint32_t i = 0; i < m->c.n_sections; ++i)
         if ((m->c.sections[i].flags & MLI__SEC_REQUIRED) && !m->c.sections[i].used)
-            return mli__fail(MLI_ERR_UNSUPPORTED, "%s: section '%s' is marked required but this libmlinfer does not "
-                             "know it", m->c.origin, m->c.sections[i].name);
+            return mli__fail(MLI_ERR_UNSUPPORTED,
+                             "%s: section '%s' is marked required but this libmlinfer does not "
+                             "know it",
+                             m->c.origin, m->c.sections[i].name);
     return MLI_OK;
 }
 
@@ -473,8 +503,11 @@ static mli_status open_bytes(void *buf, size_t size, const char *origin, mli__co
         if (src == MLI__SRC_UNKNOWN && size >= 8) {
             free(buf);
             memset(c, 0, sizeof *c);
-            return mli__fail(MLI_ERR_CORRUPT, "%s: not an .mli model file, nor another model format libmlinfer reads (bad magic at offset 0; "
-                             "expected an .mli file, an XGBoost JSON/UBJSON model or a LightGBM text model)", origin);
+            return mli__fail(
+                MLI_ERR_CORRUPT,
+                "%s: not an .mli model file, nor another model format libmlinfer reads (bad magic at offset 0; "
+                "expected an .mli file, an XGBoost JSON/UBJSON model or a LightGBM text model)",
+                origin);
         }
         return mli__container_adopt(buf, size, origin, c);
     }
@@ -550,7 +583,8 @@ mli_status mli_model_save(const mli_model *m, const char *path) {
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "mli_model_save: out of memory");
     int fd = create_beside(path, tmp, len);
     if (fd < 0) {
-        mli_status rc = mli__fail(MLI_ERR_IO, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+        mli_status rc =
+            mli__fail(MLI_ERR_IO, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
         free(tmp);
         return rc;
     }

@@ -64,7 +64,7 @@ struct mli_model {
     mli__trees *trees; /* the tree stage (then the only stage), or NULL */
     double iso_norm, iso_offset;
     int zero_positive; /* binary heads: class 1 where the score is >= 0 rather than > 0 */
-    int has_image;       /* stage 0 is an image stage (src/image/stage.c): `image` is its spec */
+    int has_image;     /* stage 0 is an image stage (src/image/stage.c): `image` is its spec */
     mli_image_spec image;
 };
 

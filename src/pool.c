@@ -18,8 +18,8 @@
 #define MLI_PAUSE() ((void)0)
 #endif
 
-#define MLI_SPIN_ROUNDS 20000   /* ~0.1-0.5 ms of pause instructions before sleeping */
-#define MLI_CLOSED 0xFFFFFFFFu  /* work index meaning "no parts left in this job" */
+#define MLI_SPIN_ROUNDS 20000  /* ~0.1-0.5 ms of pause instructions before sleeping */
+#define MLI_CLOSED 0xFFFFFFFFu /* work index meaning "no parts left in this job" */
 
 typedef struct {
     pthread_mutex_t mu;

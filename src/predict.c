@@ -270,8 +270,8 @@ mli_status mli__check_predict(const char *fn, const mli_model *m, mli_output wha
     if (st != MLI_OK)
         return st;
     int64_t extent;
-    if (!mli__mul_ok(rows, cols, need) || (rows > 0 && (!mli__mul_ok(rows - 1, ldx, &extent) ||
-                                                         !mli__mul_ok(extent + m->n_features, 8, &extent))))
+    if (!mli__mul_ok(rows, cols, need) ||
+        (rows > 0 && (!mli__mul_ok(rows - 1, ldx, &extent) || !mli__mul_ok(extent + m->n_features, 8, &extent))))
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %lld rows overflow the addressable size", fn, (long long)rows);
     if (rows == 0)
         return MLI_OK;
@@ -293,16 +293,24 @@ static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dty
             return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no trees", fn, source_of(m));
         cols = m->trees->n_trees;
     }
-    mli_status st = mli__check_predict(fn, m, what, cols, x, dtype, rows, ldx, apply ? (const void *)apply : out,
-                                       out_len, &need);
+    mli_status st =
+        mli__check_predict(fn, m, what, cols, x, dtype, rows, ldx, apply ? (const void *)apply : out, out_len, &need);
     if (st != MLI_OK || rows == 0)
         return st;
     const mli__kernels *kt = mli__get_kernels();
     if (!kt)
         return MLI_ERR_UNSUPPORTED;
 
-    predict_job j = {.m = m, .kt = kt, .x = x, .f64 = dtype == MLI_F64, .ldx = ldx, .what = what, .out = out,
-                     .apply = apply, .out_cols = cols, .rows = rows};
+    predict_job j = {.m = m,
+                     .kt = kt,
+                     .x = x,
+                     .f64 = dtype == MLI_F64,
+                     .ldx = ldx,
+                     .what = what,
+                     .out = out,
+                     .apply = apply,
+                     .out_cols = cols,
+                     .rows = rows};
     atomic_init(&j.oom, 0);
     int64_t blocks = (rows + MLI_BLOCK_ROWS - 1) / MLI_BLOCK_ROWS;
     if (blocks == 1 || mli__num_threads() == 1) {
@@ -321,8 +329,8 @@ static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dty
     return MLI_OK;
 }
 
-mli_status mli_model_predict(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
-                             double *out, int64_t out_len) {
+mli_status mli_model_predict(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx, double *out,
+                             int64_t out_len) {
     return run("mli_model_predict", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUTPUT_PREDICT);
 }
 
@@ -341,7 +349,7 @@ mli_status mli_model_predict_raw(const mli_model *m, const void *x, mli_dtype dt
     return run("mli_model_predict_raw", m, x, dtype, rows, ldx, out, NULL, out_len, MLI_OUTPUT_RAW);
 }
 
-mli_status mli_model_apply(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
-                           int64_t *out, int64_t out_len) {
+mli_status mli_model_apply(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx, int64_t *out,
+                           int64_t out_len) {
     return run("mli_model_apply", m, x, dtype, rows, ldx, NULL, out, out_len, MLI_OUTPUT_RAW);
 }

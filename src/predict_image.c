@@ -34,8 +34,10 @@ static mli_status check_model(const char *fn, const mli_model *m, mli_output wha
         return st;
     *pf = by_output[what];
     if (!m->has_image)
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no image stage; export it with one to predict "
-                         "from JPEG bytes", fn, mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "unknown");
+        return mli__fail(MLI_ERR_UNSUPPORTED,
+                         "%s: this model (%s) has no image stage; export it with one to predict "
+                         "from JPEG bytes",
+                         fn, mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "unknown");
     return MLI_OK;
 }
 

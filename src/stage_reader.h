@@ -13,8 +13,8 @@
 #define MLI__MAX_WIDTH (1 << 24) /* features, units or outputs of one stage */
 
 typedef struct mli__reader {
-    mli__container *c;           /* the sections; each one read is marked used */
-    const char *const *keys;     /* metadata: n_meta key/value pairs, the last of a key wins */
+    mli__container *c;       /* the sections; each one read is marked used */
+    const char *const *keys; /* metadata: n_meta key/value pairs, the last of a key wins */
     const char *const *values;
     uint32_t n_meta;
 } mli__reader;

@@ -16,7 +16,7 @@
 
 #define MLI_MAX_THREADS 1024
 
-static atomic_int mli__threads;          /* 0 until first use */
+static atomic_int mli__threads; /* 0 until first use */
 static pthread_once_t mli__threads_once = PTHREAD_ONCE_INIT;
 
 /* CPUs from a cgroup CPU quota (a Kubernetes CPU limit), rounded up; 0 when unlimited. */

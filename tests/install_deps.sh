@@ -18,9 +18,10 @@ _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _build_packages=(cmake gcc make libc6-dev pkg-config libopenblas-dev zlib1g-dev libturbojpeg0-dev
     libmicrohttpd-dev libcjson-dev)
 # What the tests add: cmocka, the drills' tools (HAProxy, wrk, promtool, a JRE for Spark),
-# a decimal-comma locale, Python, and clang with libFuzzer (the fuzz and asan-clang stages).
+# a decimal-comma locale, Python, clang with libFuzzer (the fuzz and asan-clang stages) and
+# clang-format (the style test).
 _test_packages=(g++ binutils libcmocka-dev haproxy wrk prometheus default-jre-headless locales python3 python3-venv
-    python3-pip clang libclang-rt-14-dev llvm)
+    python3-pip clang libclang-rt-14-dev llvm clang-format)
 if [[ "${MLI_DEPS:-test}" == build ]]; then
     _apt_packages=("${_build_packages[@]}")
 else

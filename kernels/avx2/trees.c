@@ -8,8 +8,8 @@
 
 /* Rows r0 .. r0 + 7 through tree t; `nan`: the rows may hold NaN (a constant in each
  * instantiation below). */
-static inline __attribute__((always_inline)) void walk8_(const mli__tree_walk *w, int32_t t, int64_t r0,
-                                                         __m256i rowoff, const int nan) {
+static inline __attribute__((always_inline)) void walk8_(const mli__tree_walk *w, int32_t t, int64_t r0, __m256i rowoff,
+                                                         const int nan) {
     const mli__tnode *base = w->nodes + w->start[t];
     const float *x = w->x + r0 * w->ldx;
     const __m256i one = _mm256_set1_epi32(1), fmask = _mm256_set1_epi32(MLI__TN_FEATURE),
@@ -37,9 +37,7 @@ static inline __attribute__((always_inline)) void walk8_(const mli__tree_walk *w
 }
 
 static void walk8(const mli__tree_walk *w, int32_t t, int64_t r0, __m256i rowoff) { walk8_(w, t, r0, rowoff, 0); }
-static void walk8_nan(const mli__tree_walk *w, int32_t t, int64_t r0, __m256i rowoff) {
-    walk8_(w, t, r0, rowoff, 1);
-}
+static void walk8_nan(const mli__tree_walk *w, int32_t t, int64_t r0, __m256i rowoff) { walk8_(w, t, r0, rowoff, 1); }
 
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
     if (w->nb < 8) {

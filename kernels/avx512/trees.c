@@ -14,17 +14,17 @@
 #include "generic/decls.h"
 #include "generic/tree_walk.h"
 
-#define STEP(v)                                                                                          \
-    do {                                                                                                 \
-        __m512 thr_ = _mm512_i32gather_ps(idx##v, (const float *)base, 8);                               \
-        __m512i fr_ = _mm512_i32gather_epi32(idx##v, (const int *)base + 1, 8);                          \
-        __m512 x_ = _mm512_i32gather_ps(_mm512_add_epi32(off##v, _mm512_and_si512(fr_, fmask)), x, 4);   \
-        __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                      \
-        if (nan)                                                                                         \
-            left_ |= _mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(fr_, nanbit), x_, x_, _CMP_UNORD_Q); \
-        __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr_, 16), one);                 \
-        idx##v = _mm512_add_epi32(idx##v, step_);                                                        \
-        moved = _mm512_or_si512(moved, step_);                                                           \
+#define STEP(v)                                                                                                        \
+    do {                                                                                                               \
+        __m512 thr_ = _mm512_i32gather_ps(idx##v, (const float *)base, 8);                                             \
+        __m512i fr_ = _mm512_i32gather_epi32(idx##v, (const int *)base + 1, 8);                                        \
+        __m512 x_ = _mm512_i32gather_ps(_mm512_add_epi32(off##v, _mm512_and_si512(fr_, fmask)), x, 4);                 \
+        __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                                    \
+        if (nan)                                                                                                       \
+            left_ |= _mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(fr_, nanbit), x_, x_, _CMP_UNORD_Q);               \
+        __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr_, 16), one);                               \
+        idx##v = _mm512_add_epi32(idx##v, step_);                                                                      \
+        moved = _mm512_or_si512(moved, step_);                                                                         \
     } while (0)
 
 /* Where lanes [0, n) of a vector of rows r0.. ended: leaf indices, or their leaves'
@@ -72,17 +72,17 @@ static inline __m512i lut32(const int32_t *tab, __m512i q, int n) {
 
 /* One top level d (positions base .. base + n - 1): the node's threshold and feature come
  * from the level's table, only the feature values are gathered. */
-#define TOPSTEP(v)                                                                                       \
-    do {                                                                                                 \
-        __m512i q_ = _mm512_sub_epi32(idx##v, vbase);                                                    \
-        __m512 thr_ = _mm512_castsi512_ps(lut32((const int32_t *)(const void *)(tp->thr + first), q_, len)); \
-        __m512i f_ = lut32((nan ? tp->featnan : tp->feat) + first, q_, len);                             \
-        __m512 x_ = _mm512_i32gather_ps(_mm512_add_epi32(off##v, nan ? _mm512_and_si512(f_, fmask) : f_), x, 4); \
-        __mmask16 right_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_NLT_UQ);                                    \
-        if (nan)                                                                                         \
-            right_ &= ~_mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(f_, nanbit), x_, x_, _CMP_UNORD_Q); \
-        __m512i p_ = _mm512_add_epi32(_mm512_add_epi32(idx##v, idx##v), one);                            \
-        idx##v = _mm512_mask_add_epi32(p_, right_, p_, one);                                             \
+#define TOPSTEP(v)                                                                                                     \
+    do {                                                                                                               \
+        __m512i q_ = _mm512_sub_epi32(idx##v, vbase);                                                                  \
+        __m512 thr_ = _mm512_castsi512_ps(lut32((const int32_t *)(const void *)(tp->thr + first), q_, len));           \
+        __m512i f_ = lut32((nan ? tp->featnan : tp->feat) + first, q_, len);                                           \
+        __m512 x_ = _mm512_i32gather_ps(_mm512_add_epi32(off##v, nan ? _mm512_and_si512(f_, fmask) : f_), x, 4);       \
+        __mmask16 right_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_NLT_UQ);                                                  \
+        if (nan)                                                                                                       \
+            right_ &= ~_mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(f_, nanbit), x_, x_, _CMP_UNORD_Q);              \
+        __m512i p_ = _mm512_add_epi32(_mm512_add_epi32(idx##v, idx##v), one);                                          \
+        idx##v = _mm512_mask_add_epi32(p_, right_, p_, one);                                                           \
     } while (0)
 
 #define NEXT(v) idx##v = lut32(tp->next, _mm512_sub_epi32(idx##v, vbase), len)
@@ -149,17 +149,17 @@ static void walk_rows_nan(const mli__tree_walk *w, int32_t t, int64_t r0, int n)
 
 /* One row through trees t0 .. t0 + 16 * nv - 1 (nv <= 4 vectors of 16 trees): the lanes
  * are trees, the node indices absolute (tree start + position). */
-#define TSTEP(v)                                                                                         \
-    do {                                                                                                 \
-        __m512 thr_ = _mm512_i32gather_ps(idx##v, (const float *)w->nodes, 8);                           \
-        __m512i fr_ = _mm512_i32gather_epi32(idx##v, (const int *)w->nodes + 1, 8);                      \
-        __m512 x_ = _mm512_i32gather_ps(_mm512_and_si512(fr_, fmask), xr, 4);                            \
-        __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                      \
-        if (nan)                                                                                         \
-            left_ |= _mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(fr_, nanbit), x_, x_, _CMP_UNORD_Q); \
-        __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr_, 16), one);                 \
-        idx##v = _mm512_add_epi32(idx##v, step_);                                                        \
-        moved = _mm512_or_si512(moved, step_);                                                           \
+#define TSTEP(v)                                                                                                       \
+    do {                                                                                                               \
+        __m512 thr_ = _mm512_i32gather_ps(idx##v, (const float *)w->nodes, 8);                                         \
+        __m512i fr_ = _mm512_i32gather_epi32(idx##v, (const int *)w->nodes + 1, 8);                                    \
+        __m512 x_ = _mm512_i32gather_ps(_mm512_and_si512(fr_, fmask), xr, 4);                                          \
+        __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                                    \
+        if (nan)                                                                                                       \
+            left_ |= _mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(fr_, nanbit), x_, x_, _CMP_UNORD_Q);               \
+        __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr_, 16), one);                               \
+        idx##v = _mm512_add_epi32(idx##v, step_);                                                                      \
+        moved = _mm512_or_si512(moved, step_);                                                                         \
     } while (0)
 
 static __m512i tree_starts(const mli__tree_walk *w, int32_t t0) {

@@ -42,14 +42,14 @@ static inline unsigned mli_cu_blocks(long long work_items) {
 }
 
 /* Dispatches a templated launcher over the run-time activation code. */
-#define MLI_CU_DISPATCH_ACT(act, CALL)                                                                      \
-    switch (act) {                                                                                          \
-    case MLI__ACT_RELU: CALL(MLI__ACT_RELU); break;                                                         \
-    case MLI__ACT_SIGMOID: CALL(MLI__ACT_SIGMOID); break;                                                   \
-    case MLI__ACT_TANH: CALL(MLI__ACT_TANH); break;                                                         \
-    case MLI__ACT_GELU: CALL(MLI__ACT_GELU); break;                                                         \
-    case MLI__ACT_GELU_TANH: CALL(MLI__ACT_GELU_TANH); break;                                               \
-    default: CALL(MLI__ACT_IDENTITY); break;                                                                \
+#define MLI_CU_DISPATCH_ACT(act, CALL)                                                                                 \
+    switch (act) {                                                                                                     \
+    case MLI__ACT_RELU: CALL(MLI__ACT_RELU); break;                                                                    \
+    case MLI__ACT_SIGMOID: CALL(MLI__ACT_SIGMOID); break;                                                              \
+    case MLI__ACT_TANH: CALL(MLI__ACT_TANH); break;                                                                    \
+    case MLI__ACT_GELU: CALL(MLI__ACT_GELU); break;                                                                    \
+    case MLI__ACT_GELU_TANH: CALL(MLI__ACT_GELU_TANH); break;                                                          \
+    default: CALL(MLI__ACT_IDENTITY); break;                                                                           \
     }
 
 #endif

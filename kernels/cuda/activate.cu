@@ -6,7 +6,8 @@
 #include "cuda_kernels.h"
 
 template <int ACT> __global__ void mli_f32_act_vec4__cuda(const float4 *x, float4 *y, long long n4) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n4; i += (long long)gridDim.x * blockDim.x) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n4;
+         i += (long long)gridDim.x * blockDim.x) {
         float4 v = x[i];
         v.x = mli_cu_act<ACT>(v.x);
         v.y = mli_cu_act<ACT>(v.y);

@@ -72,8 +72,8 @@ typedef struct mli__cuda_trees {
  * float64, leading dimension ldx): the same leaves and the same float64 sums, in tree
  * order, as mli__trees_scores on the CPU. `force_generic` walks every row with the
  * generic walk (tests). */
-int mli__cuda_trees_scores(void *stream, const mli__cuda_trees *t, const void *x, int f64, int64_t ldx,
-                           int64_t rows, double *scores, int force_generic);
+int mli__cuda_trees_scores(void *stream, const mli__cuda_trees *t, const void *x, int f64, int64_t ldx, int64_t rows,
+                           double *scores, int force_generic);
 /* The same row code run on the host over host pointers in `t` (tests on machines without
  * a GPU): `stage` 1 converts each row as a block stages it in shared memory, 0 reads it in
  * place as the kernel does for rows too wide to stage. Returns 0, or -1 without memory. */

@@ -54,8 +54,8 @@ extern "C" int mli__cuda_bias_act(void *stream, float *c, int64_t ldc, int64_t m
         return 0;
     cudaStream_t s = (cudaStream_t)stream;
     unsigned grid = mli_cu_blocks((long long)m * (long long)n);
-#define CALL(A)                                                                                             \
-    (bias ? mli_f32_bias_act__cuda<A, true><<<grid, MLI_CU_THREADS, 0, s>>>(c, ldc, m, n, bias)             \
+#define CALL(A)                                                                                                        \
+    (bias ? mli_f32_bias_act__cuda<A, true><<<grid, MLI_CU_THREADS, 0, s>>>(c, ldc, m, n, bias)                        \
           : mli_f32_bias_act__cuda<A, false><<<grid, MLI_CU_THREADS, 0, s>>>(c, ldc, m, n, bias))
     MLI_CU_DISPATCH_ACT(act, CALL)
 #undef CALL

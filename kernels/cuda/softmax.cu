@@ -40,6 +40,6 @@ extern "C" int mli__cuda_softmax(void *stream, const float *x, float *y, int64_t
     long long blocks = (rows + WARPS_PER_BLOCK - 1) / WARPS_PER_BLOCK;
     unsigned grid = (unsigned)(blocks > 65536 ? 65536 : blocks);
     mli_f32_softmax_warp__cuda<<<grid, 32 * WARPS_PER_BLOCK, 0, (cudaStream_t)stream>>>(x, y, (long long)rows,
-                                                                                       (long long)cols);
+                                                                                        (long long)cols);
     return (int)cudaGetLastError();
 }

@@ -91,8 +91,8 @@ __host__ __device__ __forceinline__ bool mli_cu_row_is_compact(const mli__cuda_t
 /* The row's scores into sc[0 .. n_out). ONE: one score column and one value per leaf,
  * summed in a register. */
 template <typename S, bool ONE>
-__host__ __device__ __forceinline__ void mli_cu_score_row(const mli__cuda_trees &t, const mli_cu_row<S> &xr,
-                                                          bool f64, bool force_generic, double *sc) {
+__host__ __device__ __forceinline__ void mli_cu_score_row(const mli__cuda_trees &t, const mli_cu_row<S> &xr, bool f64,
+                                                          bool force_generic, double *sc) {
     const bool compact = !force_generic && mli_cu_row_is_compact(t, xr, t.needs_f64 && f64);
     double acc = 0.0;
     if (!ONE)

@@ -36,8 +36,7 @@ __global__ void mli_tree_scores__cuda(const mli__cuda_trees t, const void *x, in
         for (unsigned e = threadIdx.x; e < total; e += blockDim.x) {
             const unsigned rr = e / unf, c = e - rr * unf;
             const long long src = (row0 + rr) * ldx + c;
-            xs[rr * sstride + c] =
-                mli_cu_stage<S>(f64 ? ((const double *)x)[src] : (double)((const float *)x)[src]);
+            xs[rr * sstride + c] = mli_cu_stage<S>(f64 ? ((const double *)x)[src] : (double)((const float *)x)[src]);
         }
         __syncthreads();
         xr.p = xs + threadIdx.x * sstride;
@@ -51,20 +50,21 @@ __global__ void mli_tree_scores__cuda(const mli__cuda_trees t, const void *x, in
 
 template <typename S, bool STAGE>
 static void launch(cudaStream_t s, const mli__cuda_trees &t, bool one, const void *x, int f64, long long ldx,
-                   long long rows, double *scores, unsigned threads, long long sstride, size_t smem, int force_generic) {
+                   long long rows, double *scores, unsigned threads, long long sstride, size_t smem,
+                   int force_generic) {
     unsigned grid = (unsigned)((rows + threads - 1) / threads);
     if (one) {
         if (smem > 48 * 1024)
             cudaFuncSetAttribute(mli_tree_scores__cuda<S, STAGE, true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  (int)smem);
-        mli_tree_scores__cuda<S, STAGE, true><<<grid, threads, smem, s>>>(t, x, f64, ldx, rows, scores, sstride,
-                                                                          force_generic);
+        mli_tree_scores__cuda<S, STAGE, true>
+            <<<grid, threads, smem, s>>>(t, x, f64, ldx, rows, scores, sstride, force_generic);
     } else {
         if (smem > 48 * 1024)
             cudaFuncSetAttribute(mli_tree_scores__cuda<S, STAGE, false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  (int)smem);
-        mli_tree_scores__cuda<S, STAGE, false><<<grid, threads, smem, s>>>(t, x, f64, ldx, rows, scores, sstride,
-                                                                           force_generic);
+        mli_tree_scores__cuda<S, STAGE, false>
+            <<<grid, threads, smem, s>>>(t, x, f64, ldx, rows, scores, sstride, force_generic);
     }
 }
 
@@ -88,7 +88,7 @@ extern "C" int mli__cuda_trees_scores(void *stream, const mli__cuda_trees *t, co
         return 0;
     cudaStream_t s = (cudaStream_t)stream;
     const bool wide = f64 && t->compare == MLI__CMP_LE_F64; /* the walks need float64 values */
-    const long long sstride = t->n_features | 1;          /* odd: no bank conflicts between rows */
+    const long long sstride = t->n_features | 1;            /* odd: no bank conflicts between rows */
     const bool one = t->n_out == 1 && t->leaf_width == 1;
     size_t smem = 0;
     unsigned threads = block_rows(t, wide ? sizeof(double) : sizeof(float), sstride, &smem);
@@ -111,7 +111,8 @@ static void host_rows(const mli__cuda_trees &t, const void *x, int f64, long lon
         mli_cu_row<S> xr;
         if (stage) {
             for (long long c = 0; c < t.n_features; ++c)
-                buf[c] = mli_cu_stage<S>(f64 ? ((const double *)x)[r * ldx + c] : (double)((const float *)x)[r * ldx + c]);
+                buf[c] =
+                    mli_cu_stage<S>(f64 ? ((const double *)x)[r * ldx + c] : (double)((const float *)x)[r * ldx + c]);
             xr.p = buf;
         } else {
             xr.p = (const S *)x + r * ldx;
@@ -135,8 +136,8 @@ static int host_run(const mli__cuda_trees &t, const void *x, int f64, long long 
     return 0;
 }
 
-extern "C" int mli__cuda_trees_scores_host(const mli__cuda_trees *t, const void *x, int f64, int64_t ldx,
-                                           int64_t rows, double *scores, int force_generic, int stage) {
+extern "C" int mli__cuda_trees_scores_host(const mli__cuda_trees *t, const void *x, int f64, int64_t ldx, int64_t rows,
+                                           double *scores, int force_generic, int stage) {
     const bool wide = f64 && t->compare == MLI__CMP_LE_F64;
     if (stage)
         return wide ? host_run<double>(*t, x, f64, ldx, rows, scores, force_generic, true)

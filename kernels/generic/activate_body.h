@@ -13,28 +13,28 @@ MLI_INLINE vf v_identity(vf x) { return x; }
 
 /* y = fn(x) over n floats; two vectors per step so the long dependency chains of the
  * transcendental functions overlap. */
-#define MLI_VEC_ACT(name, fn)                                                                \
-    void MLI_KNAME(f32_##name)(const float *x, float *y, int64_t n) {                       \
-        int64_t i = 0;                                                                       \
-        if (x != y && (uint64_t)n * sizeof(float) >= MLI_STREAM_BYTES) {                     \
-            for (; i < n && ((uintptr_t)(y + i) % (MLI_VL * sizeof(float))) != 0; ++i)       \
-                vf_store_n(y + i, fn(vf_load_n(x + i, 1, 0.0f)), 1);                         \
-            for (; i + 2 * MLI_VL <= n; i += 2 * MLI_VL) {                                   \
-                vf a = vf_load(x + i), b = vf_load(x + i + MLI_VL);                          \
-                vf_stream(y + i, fn(a));                                                     \
-                vf_stream(y + i + MLI_VL, fn(b));                                            \
-            }                                                                                \
-            vf_stream_fence();                                                               \
-        }                                                                                    \
-        for (; i + 2 * MLI_VL <= n; i += 2 * MLI_VL) {                                       \
-            vf a = vf_load(x + i), b = vf_load(x + i + MLI_VL);                              \
-            vf_store(y + i, fn(a));                                                          \
-            vf_store(y + i + MLI_VL, fn(b));                                                 \
-        }                                                                                    \
-        for (; i < n; i += MLI_VL) {                                                         \
-            int64_t lanes = n - i < MLI_VL ? n - i : MLI_VL;                                 \
-            vf_store_n(y + i, fn(vf_load_n(x + i, lanes, 0.0f)), lanes);                     \
-        }                                                                                    \
+#define MLI_VEC_ACT(name, fn)                                                                                          \
+    void MLI_KNAME(f32_##name)(const float *x, float *y, int64_t n) {                                                  \
+        int64_t i = 0;                                                                                                 \
+        if (x != y && (uint64_t)n * sizeof(float) >= MLI_STREAM_BYTES) {                                               \
+            for (; i < n && ((uintptr_t)(y + i) % (MLI_VL * sizeof(float))) != 0; ++i)                                 \
+                vf_store_n(y + i, fn(vf_load_n(x + i, 1, 0.0f)), 1);                                                   \
+            for (; i + 2 * MLI_VL <= n; i += 2 * MLI_VL) {                                                             \
+                vf a = vf_load(x + i), b = vf_load(x + i + MLI_VL);                                                    \
+                vf_stream(y + i, fn(a));                                                                               \
+                vf_stream(y + i + MLI_VL, fn(b));                                                                      \
+            }                                                                                                          \
+            vf_stream_fence();                                                                                         \
+        }                                                                                                              \
+        for (; i + 2 * MLI_VL <= n; i += 2 * MLI_VL) {                                                                 \
+            vf a = vf_load(x + i), b = vf_load(x + i + MLI_VL);                                                        \
+            vf_store(y + i, fn(a));                                                                                    \
+            vf_store(y + i + MLI_VL, fn(b));                                                                           \
+        }                                                                                                              \
+        for (; i < n; i += MLI_VL) {                                                                                   \
+            int64_t lanes = n - i < MLI_VL ? n - i : MLI_VL;                                                           \
+            vf_store_n(y + i, fn(vf_load_n(x + i, lanes, 0.0f)), lanes);                                               \
+        }                                                                                                              \
     }
 
 MLI_VEC_ACT(identity, v_identity)

@@ -25,23 +25,23 @@ void MLI_KNAME(u8_img_affine)(const uint8_t *x, const float *a, const float *b, 
 void MLI_KNAME(f32_img_affine)(const float *x, const float *a, const float *b, float *out, int64_t n);
 
 /* The table of one ISA, from the functions above. */
-#define MLI_KERNEL_TABLE_INIT(t)                                                             \
-    do {                                                                                     \
-        (t)->isa = MLI_KNAME_STR(MLI_ISA);                                                   \
-        (t)->gemm_small = MLI_KNAME(f32_gemm_small);                                         \
-        (t)->act[MLI__ACT_IDENTITY] = MLI_KNAME(f32_identity);                               \
-        (t)->act[MLI__ACT_RELU] = MLI_KNAME(f32_relu);                                       \
-        (t)->act[MLI__ACT_SIGMOID] = MLI_KNAME(f32_sigmoid);                                 \
-        (t)->act[MLI__ACT_TANH] = MLI_KNAME(f32_tanh);                                       \
-        (t)->act[MLI__ACT_GELU] = MLI_KNAME(f32_gelu);                                       \
-        (t)->act[MLI__ACT_GELU_TANH] = MLI_KNAME(f32_gelu_tanh);                             \
-        (t)->bias_act = MLI_KNAME(f32_bias_act);                                             \
-        (t)->softmax = MLI_KNAME(f32_softmax);                                               \
-        (t)->tree_walk = MLI_KNAME(tree_walk);                                               \
-        (t)->img_vpass = MLI_KNAME(u8_img_vpass);                                            \
-        (t)->img_hpass = MLI_KNAME(f32_img_hpass);                                           \
-        (t)->img_affine_u8 = MLI_KNAME(u8_img_affine);                                       \
-        (t)->img_affine_f32 = MLI_KNAME(f32_img_affine);                                     \
+#define MLI_KERNEL_TABLE_INIT(t)                                                                                       \
+    do {                                                                                                               \
+        (t)->isa = MLI_KNAME_STR(MLI_ISA);                                                                             \
+        (t)->gemm_small = MLI_KNAME(f32_gemm_small);                                                                   \
+        (t)->act[MLI__ACT_IDENTITY] = MLI_KNAME(f32_identity);                                                         \
+        (t)->act[MLI__ACT_RELU] = MLI_KNAME(f32_relu);                                                                 \
+        (t)->act[MLI__ACT_SIGMOID] = MLI_KNAME(f32_sigmoid);                                                           \
+        (t)->act[MLI__ACT_TANH] = MLI_KNAME(f32_tanh);                                                                 \
+        (t)->act[MLI__ACT_GELU] = MLI_KNAME(f32_gelu);                                                                 \
+        (t)->act[MLI__ACT_GELU_TANH] = MLI_KNAME(f32_gelu_tanh);                                                       \
+        (t)->bias_act = MLI_KNAME(f32_bias_act);                                                                       \
+        (t)->softmax = MLI_KNAME(f32_softmax);                                                                         \
+        (t)->tree_walk = MLI_KNAME(tree_walk);                                                                         \
+        (t)->img_vpass = MLI_KNAME(u8_img_vpass);                                                                      \
+        (t)->img_hpass = MLI_KNAME(f32_img_hpass);                                                                     \
+        (t)->img_affine_u8 = MLI_KNAME(u8_img_affine);                                                                 \
+        (t)->img_affine_f32 = MLI_KNAME(f32_img_affine);                                                               \
     } while (0)
 #define MLI_KNAME_STR_(isa) #isa
 #define MLI_KNAME_STR(isa) MLI_KNAME_STR_(isa)

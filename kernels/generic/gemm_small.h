@@ -81,10 +81,10 @@ MLI_INLINE void gemm_rows_nn(const mli__gemm_args *g, int64_t i0, const int MR, 
     int nvt = (int)((rem + MLI_VL - 1) / MLI_VL);
     int64_t last = rem - (int64_t)(nvt - 1) * MLI_VL;
     switch (nvt) {
-#define MLI_TAIL_CASE(x)                                                                     \
-    case x:                                                                                  \
-        if (x <= NV)                                                                         \
-            gemm_tile_nn(g, i0, j0, MR, x, last, A_CONTIG);                                            \
+#define MLI_TAIL_CASE(x)                                                                                               \
+    case x:                                                                                                            \
+        if (x <= NV)                                                                                                   \
+            gemm_tile_nn(g, i0, j0, MR, x, last, A_CONTIG);                                                            \
         break;
         MLI_TAIL_CASE(1)
         MLI_TAIL_CASE(2)

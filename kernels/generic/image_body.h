@@ -70,8 +70,9 @@ void MLI_KNAME(f32_img_affine)(const float *x, const float *a, const float *b, f
         vf_store(out + i, vf_fmadd(vf_load(x + i), vf_load(a + i), vf_load(b + i)));
     if (i < n) {
         int64_t lanes = n - i;
-        vf_store_n(out + i,
-                   vf_fmadd(vf_load_n(x + i, lanes, 0.0f), vf_load_n(a + i, lanes, 0.0f), vf_load_n(b + i, lanes, 0.0f)),
-                   lanes);
+        vf_store_n(
+            out + i,
+            vf_fmadd(vf_load_n(x + i, lanes, 0.0f), vf_load_n(a + i, lanes, 0.0f), vf_load_n(b + i, lanes, 0.0f)),
+            lanes);
     }
 }

@@ -46,8 +46,8 @@ static inline void mli__walk_finish(const mli__tree_walk *w, int32_t t, int64_t 
 }
 
 /* Rows [r0, r0 + n) (n <= 8) through tree `t`. */
-static inline __attribute__((always_inline)) void mli__walk_rows_(const mli__tree_walk *w, int32_t t, int64_t r0,
-                                                                  int n, const int nan) {
+static inline __attribute__((always_inline)) void mli__walk_rows_(const mli__tree_walk *w, int32_t t, int64_t r0, int n,
+                                                                  const int nan) {
     const mli__tnode *base = w->nodes + w->start[t];
     const float *xr[MLI_WALK_LANES];
     int32_t idx[MLI_WALK_LANES] = {0};

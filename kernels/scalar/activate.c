@@ -6,10 +6,10 @@
 #include "generic/decls.h"
 #include "generic/act_libm.h"
 
-#define MLI_SCALAR_ACT(name, expr)                                                           \
-    void MLI_KNAME(f32_##name)(const float *x, float *y, int64_t n) {                       \
-        for (int64_t i = 0; i < n; ++i)                                                      \
-            y[i] = expr(x[i]);                                                               \
+#define MLI_SCALAR_ACT(name, expr)                                                                                     \
+    void MLI_KNAME(f32_##name)(const float *x, float *y, int64_t n) {                                                  \
+        for (int64_t i = 0; i < n; ++i)                                                                                \
+            y[i] = expr(x[i]);                                                                                         \
     }
 static inline float s_identity(float x) { return x; }
 MLI_SCALAR_ACT(identity, s_identity)

@@ -309,7 +309,9 @@ static unsigned char *read_all(const char *path, size_t *size) {
     fclose(f);
     if (!buf || err || n >= MAX_IMAGE_BYTES) {
         fprintf(stderr, "mlinfer: cannot read %s: %s\n", path,
-                !buf ? "out of memory" : err ? strerror(errno) : "larger than 256 MiB");
+                !buf  ? "out of memory"
+                : err ? strerror(errno)
+                      : "larger than 256 MiB");
         free(buf);
         return NULL;
     }

@@ -21,14 +21,10 @@ struct batch {
     struct batch *next;
 };
 
-int64_t pred_cols(const struct model_ref *m, int kind)
-{
-    return kind == PRED_PROBA ? m->n_classes : m->n_outputs;
-}
+int64_t pred_cols(const struct model_ref *m, int kind) { return kind == PRED_PROBA ? m->n_classes : m->n_outputs; }
 
 static int call_model(const struct model_ref *m, int kind, mli_dtype dtype, const void *x, int64_t rows, double *y,
-                      char *err)
-{
+                      char *err) {
     int64_t n = rows * pred_cols(m, kind);
     mli_status st = kind == PRED_PROBA ? mli_model_predict_proba(m->model, x, dtype, rows, m->n_features, y, n)
                                        : mli_model_predict(m->model, x, dtype, rows, m->n_features, y, n);
@@ -39,22 +35,19 @@ static int call_model(const struct model_ref *m, int kind, mli_dtype dtype, cons
     return 0;
 }
 
-void pred_run(struct pred_job *job, struct metrics *mt)
-{
+void pred_run(struct pred_job *job, struct metrics *mt) {
     job->failed = call_model(job->m, job->kind, job->dtype, job->x, job->rows, job->y, job->err) != 0;
     metrics_batch(mt, job->rows);
 }
 
 /* ---- running a batch ------------------------------------------------------------------------ */
-static double seconds_between(const struct timespec *a, const struct timespec *b)
-{
+static double seconds_between(const struct timespec *a, const struct timespec *b) {
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
 /* One library call over the concatenated rows, each job's rows copied back; when that call
  * cannot be made or fails, every job runs alone, so one job's failure stays its own. */
-static void run_batch(struct batcher *b, struct batch *bt)
-{
+static void run_batch(struct batcher *b, struct batch *bt) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     for (struct pred_job *j = bt->jobs; j; j = j->next)
@@ -103,13 +96,11 @@ static void run_batch(struct batcher *b, struct batch *bt)
 }
 
 /* ---- the queue ------------------------------------------------------------------------------- */
-static int same_key(const struct batch *bt, const struct model_ref *m, int kind, mli_dtype dtype)
-{
+static int same_key(const struct batch *bt, const struct model_ref *m, int kind, mli_dtype dtype) {
     return bt->m == m && bt->kind == kind && bt->dtype == dtype;
 }
 
-static void push_ready(struct batcher *b, struct batch *bt)
-{
+static void push_ready(struct batcher *b, struct batch *bt) {
     bt->next = NULL;
     if (b->ready_tail)
         b->ready_tail->next = bt;
@@ -120,8 +111,7 @@ static void push_ready(struct batcher *b, struct batch *bt)
 
 /* Pops the first ready batch, merging into it the later ready batches of the same key that
  * still fit: under load with no delay, this is where requests coalesce. Lock held. */
-static struct batch *take_ready(struct batcher *b)
-{
+static struct batch *take_ready(struct batcher *b) {
     struct batch *bt = b->ready;
     b->ready = bt->next;
     bt->next = NULL;
@@ -152,13 +142,11 @@ static struct batch *take_ready(struct batcher *b)
     return bt;
 }
 
-static int before(const struct timespec *a, const struct timespec *b)
-{
+static int before(const struct timespec *a, const struct timespec *b) {
     return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-static void *executor(void *arg)
-{
+static void *executor(void *arg) {
     struct batcher *b = arg;
     pthread_mutex_lock(&b->lock);
     for (;;) {
@@ -191,8 +179,7 @@ static void *executor(void *arg)
     return NULL;
 }
 
-int batcher_submit(struct batcher *b, struct pred_job *job)
-{
+int batcher_submit(struct batcher *b, struct pred_job *job) {
     clock_gettime(CLOCK_MONOTONIC, &job->queued);
     job->next = NULL;
     job->failed = 0;
@@ -258,8 +245,7 @@ int batcher_submit(struct batcher *b, struct pred_job *job)
 }
 
 int batcher_start(struct batcher *b, int threads, int64_t max_rows, long delay_us, struct metrics *mt,
-                  atomic_llong *inflight)
-{
+                  atomic_llong *inflight) {
     memset(b, 0, sizeof *b);
     b->max_rows = max_rows;
     b->delay_ns = (long long)delay_us * 1000;
@@ -292,8 +278,7 @@ int batcher_start(struct batcher *b, int threads, int64_t max_rows, long delay_u
     return 0;
 }
 
-void batcher_stop(struct batcher *b)
-{
+void batcher_stop(struct batcher *b) {
     if (!b->started)
         return;
     pthread_mutex_lock(&b->lock);
@@ -307,8 +292,7 @@ void batcher_stop(struct batcher *b)
     b->n_threads = 0;
 }
 
-void batcher_destroy(struct batcher *b)
-{
+void batcher_destroy(struct batcher *b) {
     if (!b->started)
         return;
     batcher_stop(b);

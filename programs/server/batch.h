@@ -30,7 +30,7 @@ struct pred_job {
     mli_dtype dtype;     /* MLI_F64 or MLI_F32 */
     const void *x;       /* rows x m->n_features, row-major */
     int64_t rows;
-    double *y;           /* room for rows x pred_cols(m, kind) */
+    double *y; /* room for rows x pred_cols(m, kind) */
     /* the outcome */
     int failed;
     char err[PRED_ERRLEN];
@@ -53,7 +53,7 @@ struct batcher {
     pthread_cond_t cond; /* work arrived, or an open batch's deadline moved */
     struct batch *open;  /* collecting, oldest (earliest deadline) first */
     struct batch *ready, *ready_tail;
-    long long open_jobs; /* jobs in open batches */
+    long long open_jobs;    /* jobs in open batches */
     atomic_llong *inflight; /* prediction requests in flight (NULL: unknown, always wait) */
     int stopping, started;
     int64_t max_rows;

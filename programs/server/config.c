@@ -30,8 +30,7 @@ static const char USAGE[] =
     "  MLI_MAX_BATCH, MLI_BATCH_DELAY_US, MLI_MAX_INFLIGHT, MLI_CONNECTION_TIMEOUT_S, MLI_DRAIN_SECONDS\n"
     "  (see programs/server/README.md)\n";
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
+static int parse_long(const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -42,8 +41,7 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 }
 
 /* Integer-valued env var in [lo, hi]; absent or empty leaves *out alone. */
-static int env_long(const char *name, long lo, long hi, long *out, char *err, size_t errlen)
-{
+static int env_long(const char *name, long lo, long hi, long *out, char *err, size_t errlen) {
     const char *s = getenv(name);
     if (!s || !*s)
         return 0;
@@ -54,8 +52,7 @@ static int env_long(const char *name, long lo, long hi, long *out, char *err, si
     return 0;
 }
 
-static char *read_key_file(const char *path, char *err, size_t errlen)
-{
+static char *read_key_file(const char *path, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "MLI_API_KEY_FILE: cannot open '%s'", path);
@@ -74,8 +71,7 @@ static char *read_key_file(const char *path, char *err, size_t errlen)
     return strdup(buf);
 }
 
-static int set_port(struct config *cfg, const char *s, const char *what, char *err, size_t errlen)
-{
+static int set_port(struct config *cfg, const char *s, const char *what, char *err, size_t errlen) {
     long v;
     if (parse_long(s, 0, 65535, &v) != 0) {
         snprintf(err, errlen, "%s: expected a port number in [0, 65535], got '%s'", what, s);
@@ -85,8 +81,7 @@ static int set_port(struct config *cfg, const char *s, const char *what, char *e
     return 0;
 }
 
-static int load_env(struct config *cfg, char *err, size_t errlen)
-{
+static int load_env(struct config *cfg, char *err, size_t errlen) {
     const char *s;
     if ((s = getenv("MODEL_PATH")) && *s)
         cfg->model_path = strdup(s);
@@ -140,8 +135,7 @@ static int load_env(struct config *cfg, char *err, size_t errlen)
 }
 
 /* "--name value" or "--name=value"; returns the value and advances *i, or NULL. */
-static const char *flag_value(int argc, char **argv, int *i, const char *name)
-{
+static const char *flag_value(int argc, char **argv, int *i, const char *name) {
     size_t n = strlen(name);
     if (strncmp(argv[*i], name, n) != 0)
         return NULL;
@@ -154,8 +148,7 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name)
 
 /* <bindir>/../share/mlinfer beside this executable (an install to any prefix, relocated or
  * not), else the source tree's copy (a build run from a checkout), else the configured prefix's. */
-static char *demo_model_path(void)
-{
+static char *demo_model_path(void) {
     char beside[4096];
     ssize_t n = readlink("/proc/self/exe", beside, sizeof beside - 64);
     if (n > 0)
@@ -171,8 +164,7 @@ static char *demo_model_path(void)
     return strdup(MLI_DEMO_MODEL_INSTALLED);
 }
 
-int config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
-{
+int config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen) {
     memset(cfg, 0, sizeof *cfg);
     cfg->port = 8000;
     cfg->log_level = LOG_INFO;
@@ -219,8 +211,7 @@ int config_load(struct config *cfg, int argc, char **argv, char *err, size_t err
     return CONFIG_OK;
 }
 
-void config_free(struct config *cfg)
-{
+void config_free(struct config *cfg) {
     free(cfg->model_path);
     if (cfg->api_key) {
         memset(cfg->api_key, 0, strlen(cfg->api_key));

@@ -46,29 +46,26 @@ struct request {
 struct conn_track {
     struct conn_track *prev, *next; /* in s->conns, under s->conns_lock */
     int fd;
-    int timed_out;        /* under s->conns_lock */
-    atomic_int receiving; /* 0 while a complete request is processed and answered */
+    int timed_out;         /* under s->conns_lock */
+    atomic_int receiving;  /* 0 while a complete request is processed and answered */
     atomic_llong since_ns; /* when it began waiting for the current request */
 };
 
-static long long monotonic_ns(void)
-{
+static long long monotonic_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* The request has arrived in full (or was answered early): its time no longer counts. */
-static void request_received(struct request *rq)
-{
+static void request_received(struct request *rq) {
     if (rq->track)
         atomic_store_explicit(&rq->track->receiving, 0, memory_order_relaxed);
 }
 
 /* ---- responses --------------------------------------------------------------------------- */
 static enum MHD_Result send_buffer(struct server *s, struct MHD_Connection *conn, struct request *rq, int status,
-                                   char *text, size_t len, const char *type, const char *hdr, const char *value)
-{
+                                   char *text, size_t len, const char *type, const char *hdr, const char *value) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
@@ -94,8 +91,7 @@ static enum MHD_Result send_buffer(struct server *s, struct MHD_Connection *conn
 }
 
 static enum MHD_Result send_json(struct server *s, struct MHD_Connection *conn, struct request *rq, int status,
-                                 cJSON *body, const char *allow)
-{
+                                 cJSON *body, const char *allow) {
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     if (!text)
@@ -106,8 +102,7 @@ static enum MHD_Result send_json(struct server *s, struct MHD_Connection *conn, 
 
 /* A 200 V2 infer response: the JSON, then the binary tensor data when there is some. */
 static enum MHD_Result send_infer(struct server *s, struct MHD_Connection *conn, struct request *rq, cJSON *body,
-                                  char *bin, size_t bin_len)
-{
+                                  char *bin, size_t bin_len) {
     if (!bin)
         return send_json(s, conn, rq, 200, body, NULL);
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
@@ -129,8 +124,7 @@ static enum MHD_Result send_infer(struct server *s, struct MHD_Connection *conn,
 static enum MHD_Result send_error(struct server *s, struct MHD_Connection *conn, struct request *rq, int status,
                                   const char *allow, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 static enum MHD_Result send_error(struct server *s, struct MHD_Connection *conn, struct request *rq, int status,
-                                  const char *allow, const char *fmt, ...)
-{
+                                  const char *allow, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -140,13 +134,11 @@ static enum MHD_Result send_error(struct server *s, struct MHD_Connection *conn,
 }
 
 /* ---- routing helpers ---------------------------------------------------------------------- */
-static int is_get(const char *method)
-{
+static int is_get(const char *method) {
     return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 }
 
-static enum endpoint classify(const char *url)
-{
+static enum endpoint classify(const char *url) {
     if (strcmp(url, "/predict") == 0)
         return EP_PREDICT;
     if (strcmp(url, "/health") == 0 || strncmp(url, "/v2/health/live", 15) == 0)
@@ -167,15 +159,13 @@ static enum endpoint classify(const char *url)
 }
 
 /* Endpoints that stay open when MLI_API_KEY is set: probes and scraping. */
-static int is_open(const char *url)
-{
+static int is_open(const char *url) {
     return strcmp(url, "/health") == 0 || strcmp(url, "/ready") == 0 || strcmp(url, "/metrics") == 0 ||
            strcmp(url, "/v2/health/live") == 0 || strcmp(url, "/v2/health/ready") == 0;
 }
 
 /* Constant-time in the token's content: every byte of the key is always compared. */
-static int token_ok(const char *key, const char *header)
-{
+static int token_ok(const char *key, const char *header) {
     if (!header || strncasecmp(header, "Bearer ", 7) != 0)
         return 0;
     const char *given = header + 7;
@@ -186,16 +176,14 @@ static int token_ok(const char *key, const char *header)
     return diff == 0;
 }
 
-static int is_ready(struct server *s)
-{
+static int is_ready(struct server *s) {
     if (atomic_load(&s->draining))
         return 0;
     return repo_any_loaded(&s->repo);
 }
 
 /* ---- endpoints ------------------------------------------------------------------------------ */
-static enum MHD_Result health(struct server *s, struct MHD_Connection *conn, struct request *rq, int v2)
-{
+static enum MHD_Result health(struct server *s, struct MHD_Connection *conn, struct request *rq, int v2) {
     cJSON *o = cJSON_CreateObject();
     if (v2)
         cJSON_AddBoolToObject(o, "live", 1);
@@ -204,8 +192,7 @@ static enum MHD_Result health(struct server *s, struct MHD_Connection *conn, str
     return send_json(s, conn, rq, 200, o, NULL);
 }
 
-static enum MHD_Result ready(struct server *s, struct MHD_Connection *conn, struct request *rq, int v2)
-{
+static enum MHD_Result ready(struct server *s, struct MHD_Connection *conn, struct request *rq, int v2) {
     int ok = is_ready(s);
     cJSON *o = cJSON_CreateObject();
     if (v2)
@@ -217,8 +204,7 @@ static enum MHD_Result ready(struct server *s, struct MHD_Connection *conn, stru
     return send_json(s, conn, rq, ok ? 200 : 503, o, NULL);
 }
 
-static enum MHD_Result metrics(struct server *s, struct MHD_Connection *conn, struct request *rq)
-{
+static enum MHD_Result metrics(struct server *s, struct MHD_Connection *conn, struct request *rq) {
     size_t len = 0;
     char *text = metrics_render(&s->metrics, &len);
     if (!text)
@@ -226,8 +212,7 @@ static enum MHD_Result metrics(struct server *s, struct MHD_Connection *conn, st
     return send_buffer(s, conn, rq, 200, text, len, "text/plain; version=0.0.4; charset=utf-8", NULL, NULL);
 }
 
-static enum MHD_Result server_metadata(struct server *s, struct MHD_Connection *conn, struct request *rq)
-{
+static enum MHD_Result server_metadata(struct server *s, struct MHD_Connection *conn, struct request *rq) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", "mlinfer-server");
     cJSON_AddStringToObject(o, "version", mli_version());
@@ -237,10 +222,8 @@ static enum MHD_Result server_metadata(struct server *s, struct MHD_Connection *
 
 /* A model addressed by name (NULL: the first in sorted order) and version (NULL: the latest),
  * or NULL with the 404 / 503 already sent. */
-static struct model_ref *find_model(struct server *s, struct MHD_Connection *conn, struct request *rq,
-                                    const char *name, size_t name_len, const char *version, size_t version_len,
-                                    enum MHD_Result *r)
-{
+static struct model_ref *find_model(struct server *s, struct MHD_Connection *conn, struct request *rq, const char *name,
+                                    size_t name_len, const char *version, size_t version_len, enum MHD_Result *r) {
     char vbuf[24] = "";
     long v = 0;
     if (version && version_len < sizeof vbuf) {
@@ -268,15 +251,13 @@ static struct model_ref *find_model(struct server *s, struct MHD_Connection *con
 
 /* ---- predictions ---------------------------------------------------------------------------- */
 static enum MHD_Result release_and_send(struct server *s, struct MHD_Connection *conn, struct request *rq,
-                                        struct model_ref *m, int status, cJSON *out)
-{
+                                        struct model_ref *m, int status, cJSON *out) {
     model_ref_release(m);
     return send_json(s, conn, rq, status, out, NULL);
 }
 
 /* Every job of the call has run: answer, and let go of the call and the model. */
-static enum MHD_Result answer_call(struct server *s, struct MHD_Connection *conn, struct request *rq)
-{
+static enum MHD_Result answer_call(struct server *s, struct MHD_Connection *conn, struct request *rq) {
     cJSON *out = NULL;
     char *bin = NULL;
     size_t bin_len = 0;
@@ -291,8 +272,7 @@ static enum MHD_Result answer_call(struct server *s, struct MHD_Connection *conn
 /* Called once per job, and once by run_call when it has handed them all over; the last
  * call resumes the connection, whose handler then answers. Nothing of `rq` is touched after
  * the resume: the answer may be sent, and rq freed, at once. */
-static void job_done(struct pred_job *job, void *arg)
-{
+static void job_done(struct pred_job *job, void *arg) {
     (void)job;
     struct request *rq = arg;
     struct MHD_Connection *conn = rq->conn;
@@ -303,9 +283,8 @@ static void job_done(struct pred_job *job, void *arg)
 /* Runs a parsed call's jobs: here without batching, else through the batcher with the
  * connection suspended meanwhile (this HTTP thread serves other connections). Takes over
  * the reference to m. */
-static enum MHD_Result run_call(struct server *s, struct MHD_Connection *conn, struct request *rq,
-                                struct model_ref *m, struct proto_call *call)
-{
+static enum MHD_Result run_call(struct server *s, struct MHD_Connection *conn, struct request *rq, struct model_ref *m,
+                                struct proto_call *call) {
     rq->model = m;
     rq->call = call;
     if (!s->batching) {
@@ -332,8 +311,7 @@ static enum MHD_Result run_call(struct server *s, struct MHD_Connection *conn, s
 
 /* /v2/models/{name}[/versions/{v}][/ready|/infer] */
 static enum MHD_Result v2_model(struct server *s, struct MHD_Connection *conn, struct request *rq, const char *url,
-                                const char *method)
-{
+                                const char *method) {
     const char *name = url + strlen("/v2/models/");
     const char *p = strchr(name, '/');
     size_t name_len = p ? (size_t)(p - name) : strlen(name);
@@ -349,8 +327,8 @@ static enum MHD_Result v2_model(struct server *s, struct MHD_Connection *conn, s
     if (name_len == 0 || (version && version_len == 0) || (!infer && !rdy && *action))
         return send_error(s, conn, rq, 404, NULL, "unknown path '%.200s'", url);
     if (infer ? strcmp(method, MHD_HTTP_METHOD_POST) != 0 : !is_get(method))
-        return send_error(s, conn, rq, 405, infer ? "POST" : "GET, HEAD", "method %s not allowed on %.200s",
-                          method, url);
+        return send_error(s, conn, rq, 405, infer ? "POST" : "GET, HEAD", "method %s not allowed on %.200s", method,
+                          url);
 
     enum MHD_Result r = MHD_NO;
     struct model_ref *m = find_model(s, conn, rq, name, name_len, version, version_len, &r);
@@ -381,16 +359,15 @@ static enum MHD_Result v2_model(struct server *s, struct MHD_Connection *conn, s
 
 /* /v1/models/{name}:predict (POST) and /v1/models/{name} (GET: status). */
 static enum MHD_Result v1_model(struct server *s, struct MHD_Connection *conn, struct request *rq, const char *url,
-                                const char *method)
-{
+                                const char *method) {
     const char *name = url + strlen("/v1/models/");
     const char *colon = strchr(name, ':');
     int predict = colon && strcmp(colon, ":predict") == 0;
     if ((colon && !predict) || strchr(name, '/') || !*name)
         return send_error(s, conn, rq, 404, NULL, "unknown path '%.200s'", url);
     if (predict ? strcmp(method, MHD_HTTP_METHOD_POST) != 0 : !is_get(method))
-        return send_error(s, conn, rq, 405, predict ? "POST" : "GET, HEAD", "method %s not allowed on %.200s",
-                          method, url);
+        return send_error(s, conn, rq, 405, predict ? "POST" : "GET, HEAD", "method %s not allowed on %.200s", method,
+                          url);
     enum MHD_Result r = MHD_NO;
     struct model_ref *m = find_model(s, conn, rq, name, predict ? (size_t)(colon - name) : strlen(name), NULL, 0, &r);
     if (!m)
@@ -411,8 +388,7 @@ static enum MHD_Result v1_model(struct server *s, struct MHD_Connection *conn, s
 }
 
 /* A JPEG body: Content-Type image/jpeg, or any body that starts with FF D8 FF (JSON cannot). */
-static int is_jpeg_request(struct MHD_Connection *conn, const struct request *rq)
-{
+static int is_jpeg_request(struct MHD_Connection *conn, const struct request *rq) {
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (ct) {
         while (*ct == ' ' || *ct == '\t')
@@ -427,8 +403,7 @@ static int is_jpeg_request(struct MHD_Connection *conn, const struct request *rq
     return image_sniff(rq->body, rq->len);
 }
 
-static enum MHD_Result predict(struct server *s, struct MHD_Connection *conn, struct request *rq)
-{
+static enum MHD_Result predict(struct server *s, struct MHD_Connection *conn, struct request *rq) {
     /* ?model=NAME picks the model; else the first name in sorted order, its latest version */
     const char *name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "model");
     /* ?proba[=true|1|false|0]; "" for a bare ?proba */
@@ -448,20 +423,19 @@ static enum MHD_Result predict(struct server *s, struct MHD_Connection *conn, st
 }
 
 static enum MHD_Result route(struct server *s, struct MHD_Connection *conn, struct request *rq, const char *url,
-                             const char *method)
-{
+                             const char *method) {
     int get = is_get(method), post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     struct {
         const char *path;
         int post; /* else GET/HEAD */
-    } fixed[] = {{"/predict", 1}, {"/health", 0}, {"/ready", 0}, {"/metrics", 0}, {"/v2", 0},
-                 {"/v2/health/live", 0}, {"/v2/health/ready", 0}};
+    } fixed[] = {{"/predict", 1}, {"/health", 0},         {"/ready", 0},          {"/metrics", 0},
+                 {"/v2", 0},      {"/v2/health/live", 0}, {"/v2/health/ready", 0}};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         if (strcmp(url, fixed[i].path) != 0)
             continue;
         if (fixed[i].post ? !post : !get)
-            return send_error(s, conn, rq, 405, fixed[i].post ? "POST" : "GET, HEAD",
-                              "method %s not allowed on %s", method, url);
+            return send_error(s, conn, rq, 405, fixed[i].post ? "POST" : "GET, HEAD", "method %s not allowed on %s",
+                              method, url);
         switch (i) {
         case 0: return predict(s, conn, rq);
         case 1: return health(s, conn, rq, 0);
@@ -480,8 +454,7 @@ static enum MHD_Result route(struct server *s, struct MHD_Connection *conn, stru
 }
 
 /* ---- libmicrohttpd callbacks ------------------------------------------------------------------ */
-static enum MHD_Result first_call(struct server *s, struct MHD_Connection *conn, struct request *rq, const char *url)
-{
+static enum MHD_Result first_call(struct server *s, struct MHD_Connection *conn, struct request *rq, const char *url) {
     if (s->cfg.api_key && !is_open(url) &&
         !token_ok(s->cfg.api_key, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
         return send_error(s, conn, rq, 401, NULL, "missing or wrong bearer token (Authorization: Bearer <key>)");
@@ -501,8 +474,7 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *conn,
     return MHD_YES;
 }
 
-static int append_body(struct server *s, struct request *rq, const char *data, size_t n)
-{
+static int append_body(struct server *s, struct request *rq, const char *data, size_t n) {
     if (rq->too_large || n > s->cfg.max_body_bytes - rq->len) {
         rq->too_large = 1;
         free(rq->body);
@@ -528,8 +500,7 @@ static int append_body(struct server *s, struct request *rq, const char *data, s
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
-{
+                                  void **con_cls) {
     (void)version;
     struct server *s = cls;
     struct request *rq = *con_cls;
@@ -561,15 +532,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     request_received(rq);
     if (rq->too_large)
-        return send_error(s, conn, rq, 413, NULL, "request body exceeds the limit of %zu bytes",
-                          s->cfg.max_body_bytes);
+        return send_error(s, conn, rq, 413, NULL, "request body exceeds the limit of %zu bytes", s->cfg.max_body_bytes);
     enum MHD_Result r = route(s, conn, rq, url, method);
     log_event(&s->log, LOG_DEBUG, "request", "method:s path:s bytes:i", method, url, (long long)rq->len);
     return r;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
-{
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
     (void)conn;
     (void)toe;
     struct server *s = cls;
@@ -591,8 +560,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
-{
+                          enum MHD_ConnectionNotificationCode toe) {
     struct server *s = cls;
     struct conn_track *t = *socket_context;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
@@ -624,8 +592,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     }
 }
 
-int http_reap(struct server *s)
-{
+int http_reap(struct server *s) {
     long long now = monotonic_ns(), limit = (long long)s->cfg.connection_timeout_s * 1000000000LL;
     int n = 0;
     pthread_mutex_lock(&s->conns_lock);
@@ -647,8 +614,7 @@ int http_reap(struct server *s)
 }
 
 /* libmicrohttpd's messages come as printf formats (the attribute lets clang check that). */
-__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     struct server *s = cls;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -658,22 +624,17 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     log_event(&s->log, LOG_WARN, "http", "message:s", msg);
 }
 
-struct MHD_Daemon *http_start(struct server *s)
-{
+struct MHD_Daemon *http_start(struct server *s) {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (s->batching)
         flags |= MHD_ALLOW_SUSPEND_RESUME;
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         /* one thread: no pool (MHD warns about a pool of 1), the list ends here */
-        s->cfg.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (unsigned)s->cfg.threads,
-        MHD_OPTION_END);
+        s->cfg.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (unsigned)s->cfg.threads, MHD_OPTION_END);
     return d;
 }

@@ -8,14 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-int image_sniff(const void *data, size_t len)
-{
+int image_sniff(const void *data, size_t len) {
     const unsigned char *p = data;
     return len >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF;
 }
 
-static int b64_value(unsigned char c)
-{
+static int b64_value(unsigned char c) {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
     if (c >= 'a' && c <= 'z')
@@ -29,8 +27,7 @@ static int b64_value(unsigned char c)
     return -1;
 }
 
-long long base64_decode(const char *s, size_t len, unsigned char *out, char *err, size_t errlen)
-{
+long long base64_decode(const char *s, size_t len, unsigned char *out, char *err, size_t errlen) {
     unsigned acc = 0;
     int bits = 0;
     size_t n = 0, pad_at = 0;
@@ -65,28 +62,29 @@ long long base64_decode(const char *s, size_t len, unsigned char *out, char *err
     }
     /* 6 leftover bits (one character of a group of four) cannot encode a byte */
     if (bits >= 6 || padding > 2) {
-        snprintf(err, errlen, "not base64: %s", padding > 2 ? "more than two '=' of padding"
-                                                            : "its length leaves a single character in the last group");
+        snprintf(err, errlen, "not base64: %s",
+                 padding > 2 ? "more than two '=' of padding"
+                             : "its length leaves a single character in the last group");
         return -1;
     }
     return (long long)n;
 }
 
 /* The library's message without its "mli_image_...: " prefix (the call's name). */
-static const char *image_error(void)
-{
+static const char *image_error(void) {
     static const char prefix[] = "mli_image_";
     const char *msg = mli_last_error(), *colon = strstr(msg, ": ");
     return strncmp(msg, prefix, sizeof prefix - 1) == 0 && colon ? colon + 2 : msg;
 }
 
 int image_rows(const struct model_ref *m, const unsigned char *const *jpegs, const size_t *sizes, int64_t n,
-               const char *what, float **rows, char *err, size_t errlen)
-{
+               const char *what, float **rows, char *err, size_t errlen) {
     *rows = NULL;
     if (!m->has_image) {
-        snprintf(err, errlen, "%s: model '%s' has no image stage: it takes %lld numeric features (export it with "
-                 "an image stage to send JPEG bytes)", what, m->name, (long long)m->n_features);
+        snprintf(err, errlen,
+                 "%s: model '%s' has no image stage: it takes %lld numeric features (export it with "
+                 "an image stage to send JPEG bytes)",
+                 what, m->name, (long long)m->n_features);
         return 400;
     }
     size_t row_bytes = (size_t)m->n_features * sizeof(float);
@@ -95,9 +93,10 @@ int image_rows(const struct model_ref *m, const unsigned char *const *jpegs, con
         return 400;
     }
     if ((uint64_t)n > IMAGE_MAX_TENSOR_BYTES / row_bytes) {
-        snprintf(err, errlen, "%s: %lld images of %lld floats each exceed the limit of %zu MiB of input tensors per "
-                 "request; send fewer images per request", what, (long long)n, (long long)m->n_features,
-                 IMAGE_MAX_TENSOR_BYTES >> 20);
+        snprintf(err, errlen,
+                 "%s: %lld images of %lld floats each exceed the limit of %zu MiB of input tensors per "
+                 "request; send fewer images per request",
+                 what, (long long)n, (long long)m->n_features, IMAGE_MAX_TENSOR_BYTES >> 20);
         return 413;
     }
     /* The headers of every image first (no pixels decoded): n declared images of a few

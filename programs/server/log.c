@@ -11,8 +11,7 @@
 
 static const char *const LEVEL_NAMES[] = {"debug", "info", "warn", "error"};
 
-int log_level_parse(const char *s)
-{
+int log_level_parse(const char *s) {
     if (!s)
         return -1;
     for (int i = 0; i < 4; i++)
@@ -23,8 +22,7 @@ int log_level_parse(const char *s)
     return -1;
 }
 
-static void add_timestamp(cJSON *obj)
-{
+static void add_timestamp(cJSON *obj) {
     struct timespec ts;
     struct tm tm;
     char buf[40];
@@ -35,8 +33,7 @@ static void add_timestamp(cJSON *obj)
     cJSON_AddStringToObject(obj, "ts", buf);
 }
 
-void log_event(const struct logger *lg, int level, const char *event, const char *fields, ...)
-{
+void log_event(const struct logger *lg, int level, const char *event, const char *fields, ...) {
     if (level < lg->level || level < LOG_DEBUG || level > LOG_ERROR)
         return;
     cJSON *obj = cJSON_CreateObject();

@@ -17,23 +17,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_NS 50000000L      /* control loop period: 50 ms */
-#define WATCH_EVERY_TICKS 20   /* model file poll: every second */
-#define FINISH_TIMEOUT_S 30.0  /* longest wait for in-flight requests after the drain */
+#define TICK_NS 50000000L     /* control loop period: 50 ms */
+#define WATCH_EVERY_TICKS 20  /* model file poll: every second */
+#define FINISH_TIMEOUT_S 30.0 /* longest wait for in-flight requests after the drain */
 
 static volatile sig_atomic_t g_stop;   /* SIGTERM / SIGINT seen */
 static volatile sig_atomic_t g_reload; /* SIGHUP seen */
 
-static void on_signal(int sig)
-{
+static void on_signal(int sig) {
     if (sig == SIGHUP)
         g_reload = 1;
     else
         g_stop = 1;
 }
 
-static int install_signals(void)
-{
+static int install_signals(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -46,36 +44,33 @@ static int install_signals(void)
            sigaction(SIGPIPE, &ign, NULL);
 }
 
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* One control period; connections past MLI_CONNECTION_TIMEOUT_S are closed on each. */
-static void sleep_tick(struct server *s)
-{
+static void sleep_tick(struct server *s) {
     struct timespec ts = {0, TICK_NS};
     nanosleep(&ts, NULL); /* a signal cuts it short, which is fine */
     http_reap(s);
 }
 
-static void log_startup(struct server *s)
-{
+static void log_startup(struct server *s) {
     const struct config *c = &s->cfg;
     log_event(&s->log, LOG_INFO, "startup",
               "version:s model:s model_path:s demo_model:b port:i threads:i predict_threads:i auth:b max_body_bytes:i "
               "max_batch:i batch_delay_us:i dynamic_batching:b max_inflight:i connection_timeout_s:i "
               "drain_seconds:d",
               mli_version(), s->repo.label, c->model_path, c->model_is_demo, (long long)c->port, (long long)c->threads,
-              (long long)mli_get_num_threads(), c->api_key != NULL, (long long)c->max_body_bytes, (long long)c->max_batch, (long long)c->batch_delay_us,
-              s->batching, (long long)c->max_inflight, (long long)c->connection_timeout_s, c->drain_seconds);
+              (long long)mli_get_num_threads(), c->api_key != NULL, (long long)c->max_body_bytes,
+              (long long)c->max_batch, (long long)c->batch_delay_us, s->batching, (long long)c->max_inflight,
+              (long long)c->connection_timeout_s, c->drain_seconds);
 }
 
 /* Serves until SIGTERM/SIGINT, reloading on SIGHUP or a file change; then drains. */
-static void control_loop(struct server *s)
-{
+static void control_loop(struct server *s) {
     for (unsigned tick = 1; !g_stop; tick++) {
         sleep_tick(s);
         if (g_reload) {
@@ -92,8 +87,7 @@ static void control_loop(struct server *s)
         sleep_tick(s);
 }
 
-static void finish(struct server *s, struct MHD_Daemon *d)
-{
+static void finish(struct server *s, struct MHD_Daemon *d) {
     MHD_socket fd = MHD_quiesce_daemon(d); /* stop accepting; open connections go on */
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
@@ -109,8 +103,7 @@ static void finish(struct server *s, struct MHD_Daemon *d)
     log_event(&s->log, LOG_INFO, "stopped", "unfinished_requests:i", left);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     struct server *s = calloc(1, sizeof *s);
     if (!s)
         return 1;

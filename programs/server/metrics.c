@@ -8,25 +8,22 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const EP_NAMES[EP_COUNT] = {
-    "predict", "v1_predict", "v2_infer", "v2_model", "v2_server", "health", "ready", "metrics", "other"};
+static const char *const EP_NAMES[EP_COUNT] = {"predict", "v1_predict", "v2_infer", "v2_model", "v2_server",
+                                               "health",  "ready",      "metrics",  "other"};
 static const int CODES[METRICS_N_CODES] = {200, 400, 401, 404, 405, 413, 500, 503, 499, 599};
-static const double DURATION_LE[METRICS_N_DURATION] = {5e-05, 0.0001, 0.00025, 0.0005, 0.001,
-                                                       0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                       0.1, 0.25, 0.5, 1, 2.5};
+static const double DURATION_LE[METRICS_N_DURATION] = {5e-05, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                       0.025, 0.05,   0.1,     0.25,   0.5,   1,      2.5};
 static const double BATCH_LE[METRICS_N_BATCH] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
 
-static const double QUEUE_LE[METRICS_N_QUEUE] = {1e-05, 2.5e-05, 5e-05, 0.0001, 0.00025, 0.0005, 0.001,
-                                                 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5};
+static const double QUEUE_LE[METRICS_N_QUEUE] = {1e-05,  2.5e-05, 5e-05, 0.0001, 0.00025, 0.0005, 0.001,
+                                                 0.0025, 0.005,   0.01,  0.025,  0.1,     0.5,    2.5};
 
-void metrics_init(struct metrics *m)
-{
-    memset(m, 0, sizeof *m); /* all-zero is a valid state for lock-free atomics here */
+void metrics_init(struct metrics *m) {
+    memset(m, 0, sizeof *m);      /* all-zero is a valid state for lock-free atomics here */
     atomic_init(&m->n_models, 1); /* slot 0: the empty label */
 }
 
-int metrics_model_slot(struct metrics *m, const char *name)
-{
+int metrics_model_slot(struct metrics *m, const char *name) {
     int n = atomic_load_explicit(&m->n_models, memory_order_relaxed); /* we are the only writer */
     for (int i = 1; i < n; i++)
         if (strcmp(m->models[i].name, name) == 0)
@@ -38,24 +35,21 @@ int metrics_model_slot(struct metrics *m, const char *name)
     return n;
 }
 
-static int code_index(int code)
-{
+static int code_index(int code) {
     for (int i = 0; i < METRICS_N_CODES - 2; i++)
         if (CODES[i] == code)
             return i;
     return code >= 400 && code < 500 ? METRICS_N_CODES - 2 : METRICS_N_CODES - 1;
 }
 
-static int bucket(const double *le, int n, double v)
-{
+static int bucket(const double *le, int n, double v) {
     int i = 0;
     while (i < n && v > le[i])
         i++;
     return i;
 }
 
-void metrics_request(struct metrics *m, enum endpoint ep, int model_slot, int code, double seconds)
-{
+void metrics_request(struct metrics *m, enum endpoint ep, int model_slot, int code, double seconds) {
     if (model_slot < 0 || model_slot > METRICS_MAX_MODELS)
         model_slot = 0;
     atomic_fetch_add_explicit(&m->models[model_slot].requests[ep][code_index(code)], 1, memory_order_relaxed);
@@ -64,20 +58,17 @@ void metrics_request(struct metrics *m, enum endpoint ep, int model_slot, int co
     atomic_fetch_add_explicit(&m->duration_sum_ns[ep], (unsigned long long)(seconds * 1e9), memory_order_relaxed);
 }
 
-void metrics_batch(struct metrics *m, int64_t rows)
-{
+void metrics_batch(struct metrics *m, int64_t rows) {
     atomic_fetch_add_explicit(&m->batch[bucket(BATCH_LE, METRICS_N_BATCH, (double)rows)], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->batch_sum, (unsigned long long)rows, memory_order_relaxed);
 }
 
-void metrics_queue(struct metrics *m, double seconds)
-{
+void metrics_queue(struct metrics *m, double seconds) {
     atomic_fetch_add_explicit(&m->queue[bucket(QUEUE_LE, METRICS_N_QUEUE, seconds)], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->queue_sum_ns, (unsigned long long)(seconds * 1e9), memory_order_relaxed);
 }
 
-void metrics_load(struct metrics *m, int ok)
-{
+void metrics_load(struct metrics *m, int ok) {
     if (!ok) {
         atomic_fetch_add(&m->load_failures, 1);
         return;
@@ -96,8 +87,7 @@ struct buf {
 };
 
 static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct buf *b, const char *fmt, ...)
-{
+static void put(struct buf *b, const char *fmt, ...) {
     for (;;) {
         if (b->failed)
             return;
@@ -125,8 +115,7 @@ static void put(struct buf *b, const char *fmt, ...)
 }
 
 /* A label value with \\, " and newline escaped, as the text format requires. */
-static void label_value(char *dst, size_t cap, const char *src)
-{
+static void label_value(char *dst, size_t cap, const char *src) {
     size_t n = 0;
     for (; *src && n + 3 < cap; src++) {
         char c = *src == '\n' ? 'n' : *src;
@@ -137,15 +126,13 @@ static void label_value(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
-static void header(struct buf *b, const char *name, const char *type, const char *help)
-{
+static void header(struct buf *b, const char *name, const char *type, const char *help) {
     put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* Histogram samples from per-bucket counts (made cumulative here). */
 static void histogram(struct buf *b, const char *name, const char *labels, const double *le, int n,
-                      atomic_ullong *counts, double sum)
-{
+                      atomic_ullong *counts, double sum) {
     unsigned long long cum = 0;
     const char *sep = *labels ? "," : "";
     for (int i = 0; i <= n; i++) {
@@ -159,8 +146,7 @@ static void histogram(struct buf *b, const char *name, const char *labels, const
     put(b, "%s_count%s%s%s %llu\n", name, *labels ? "{" : "", labels, *labels ? "}" : "", cum);
 }
 
-char *metrics_render(struct metrics *m, size_t *len)
-{
+char *metrics_render(struct metrics *m, size_t *len) {
     struct buf b = {malloc(8192), 0, 8192, 0};
     if (!b.p)
         return NULL;
@@ -179,8 +165,7 @@ char *metrics_render(struct metrics *m, size_t *len)
             }
     }
 
-    header(&b, "mlinfer_request_duration_seconds", "histogram",
-           "Time from request arrival to response, by endpoint.");
+    header(&b, "mlinfer_request_duration_seconds", "histogram", "Time from request arrival to response, by endpoint.");
     for (int e = 0; e < EP_COUNT; e++) {
         char labels[64];
         snprintf(labels, sizeof labels, "endpoint=\"%s\"", EP_NAMES[e]);

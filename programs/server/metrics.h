@@ -7,8 +7,16 @@
 #include <stdint.h>
 
 enum endpoint {
-    EP_PREDICT, EP_V1_PREDICT, EP_V2_INFER, EP_V2_MODEL, EP_V2_SERVER, EP_HEALTH, EP_READY, EP_METRICS,
-    EP_OTHER, EP_COUNT
+    EP_PREDICT,
+    EP_V1_PREDICT,
+    EP_V2_INFER,
+    EP_V2_MODEL,
+    EP_V2_SERVER,
+    EP_HEALTH,
+    EP_READY,
+    EP_METRICS,
+    EP_OTHER,
+    EP_COUNT
 };
 
 #define METRICS_N_CODES 10     /* 200 400 401 404 405 413 500 503 other-4xx other */

@@ -17,8 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-cJSON *proto_error(const char *fmt, ...)
-{
+cJSON *proto_error(const char *fmt, ...) {
     char msg[ERRLEN];
     va_list ap;
     va_start(ap, fmt);
@@ -30,14 +29,12 @@ cJSON *proto_error(const char *fmt, ...)
 }
 
 /* Sets *out to an error body and returns `status`. */
-int proto__fail(cJSON **out, int status, const char *msg)
-{
+int proto__fail(cJSON **out, int status, const char *msg) {
     *out = proto_error("%s", msg);
     return status;
 }
 
-cJSON *proto__parse_object(const char *body, size_t len, char *err)
-{
+cJSON *proto__parse_object(const char *body, size_t len, char *err) {
     if (len == 0) {
         snprintf(err, ERRLEN, "empty request body: expected a JSON object");
         return NULL;
@@ -57,8 +54,7 @@ cJSON *proto__parse_object(const char *body, size_t len, char *err)
 
 /* A double as the shortest JSON number that reads back exactly (cJSON's own printing can
  * be one ulp off); null when it is not finite. */
-cJSON *proto__number_json(double v)
-{
+cJSON *proto__number_json(double v) {
     if (!isfinite(v))
         return cJSON_CreateNull();
     char buf[32];
@@ -70,16 +66,14 @@ cJSON *proto__number_json(double v)
     return cJSON_CreateRaw(buf);
 }
 
-cJSON *proto__numbers_json(const double *v, int64_t n)
-{
+cJSON *proto__numbers_json(const double *v, int64_t n) {
     cJSON *a = cJSON_CreateArray();
     for (int64_t i = 0; i < n; i++)
         cJSON_AddItemToArray(a, proto__number_json(v[i]));
     return a;
 }
 
-int proto__number_value(const cJSON *v, const char *where, long long idx, double *out, char *err)
-{
+int proto__number_value(const cJSON *v, const char *where, long long idx, double *out, char *err) {
     if (!cJSON_IsNumber(v)) {
         snprintf(err, ERRLEN, "%s[%lld]: expected a number", where, idx);
         return -1;
@@ -92,8 +86,7 @@ int proto__number_value(const cJSON *v, const char *where, long long idx, double
     return 0;
 }
 
-struct proto_call *proto__new_call(struct model_ref *m, cJSON *root, char *err)
-{
+struct proto_call *proto__new_call(struct model_ref *m, cJSON *root, char *err) {
     struct proto_call *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, ERRLEN, "out of memory");
@@ -104,8 +97,7 @@ struct proto_call *proto__new_call(struct model_ref *m, cJSON *root, char *err)
     return c;
 }
 
-int proto__begin(struct model_ref *m, const char *body, size_t len, struct proto_call **call, cJSON **out)
-{
+int proto__begin(struct model_ref *m, const char *body, size_t len, struct proto_call **call, cJSON **out) {
     char err[ERRLEN];
     cJSON *root = proto__parse_object(body, len, err);
     if (!root)
@@ -118,8 +110,7 @@ int proto__begin(struct model_ref *m, const char *body, size_t len, struct proto
 }
 
 /* Adds a job computing `kind` over the call's rows (c->xf when set, else c->x). */
-int proto__add_job(struct proto_call *c, int kind, char *err)
-{
+int proto__add_job(struct proto_call *c, int kind, char *err) {
     struct pred_job *j = &c->jobs[c->n_jobs];
     memset(j, 0, sizeof *j);
     j->m = c->m;
@@ -136,16 +127,14 @@ int proto__add_job(struct proto_call *c, int kind, char *err)
 }
 
 /* The results of the call's job of `kind`. */
-const double *proto__result(const struct proto_call *c, int kind)
-{
+const double *proto__result(const struct proto_call *c, int kind) {
     for (int i = 0; i < c->n_jobs; i++)
         if (c->jobs[i].kind == kind)
             return c->jobs[i].y;
     return NULL;
 }
 
-void proto_call_free(struct proto_call *c)
-{
+void proto_call_free(struct proto_call *c) {
     if (!c)
         return;
     for (int i = 0; i < c->n_jobs; i++)
@@ -156,8 +145,7 @@ void proto_call_free(struct proto_call *c)
     free(c);
 }
 
-cJSON *proto__label_json(const struct model_ref *m, double cls)
-{
+cJSON *proto__label_json(const struct model_ref *m, double cls) {
     int64_t i = (int64_t)cls;
     if (m->string_labels) {
         const char *s = "";
@@ -172,9 +160,8 @@ cJSON *proto__label_json(const struct model_ref *m, double cls)
 /* Decodes the n base64 strings strs[i] into one buffer (*decoded, to free), with jpegs[i]
  * and sizes[i] pointing into it. Returns 0; -1 for a string that is not base64 (*bad its
  * index, why the reason); -2 out of memory. */
-int proto__decode_b64_strings(const cJSON *const *strs, int64_t n, unsigned char **decoded,
-                              const unsigned char **jpegs, size_t *sizes, int64_t *bad, char *why, size_t whylen)
-{
+int proto__decode_b64_strings(const cJSON *const *strs, int64_t n, unsigned char **decoded, const unsigned char **jpegs,
+                              size_t *sizes, int64_t *bad, char *why, size_t whylen) {
     size_t room = 0;
     for (int64_t i = 0; i < n; i++)
         room += strlen(strs[i]->valuestring) / 4 * 3 + 3;
@@ -195,8 +182,7 @@ int proto__decode_b64_strings(const cJSON *const *strs, int64_t n, unsigned char
     return 0;
 }
 
-int proto_finish(struct proto_call *c, cJSON **out, char **bin, size_t *bin_len)
-{
+int proto_finish(struct proto_call *c, cJSON **out, char **bin, size_t *bin_len) {
     *bin = NULL;
     *bin_len = 0;
     for (int i = 0; i < c->n_jobs; i++)

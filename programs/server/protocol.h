@@ -28,7 +28,7 @@ struct proto_call {
     struct pred_job jobs[2];
     int n_jobs;
     struct model_ref *m;
-    int v2, single, proba;         /* V2; /predict "features"; "proba": true */
+    int v2, single, proba;          /* V2; /predict "features"; "proba": true */
     int order[2], binary[2], n_out; /* V2 outputs asked for: 0 predict, 1 predict_proba */
     int64_t rows;
     double *x;

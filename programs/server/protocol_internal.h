@@ -33,8 +33,8 @@ int proto__add_job(struct proto_call *c, int kind, char *err);
 const double *proto__result(const struct proto_call *c, int kind);
 
 /* Decodes n base64 strings (JPEG images); *bad gets the index of the first that fails. */
-int proto__decode_b64_strings(const cJSON *const *strs, int64_t n, unsigned char **decoded,
-                              const unsigned char **jpegs, size_t *sizes, int64_t *bad, char *why, size_t whylen);
+int proto__decode_b64_strings(const cJSON *const *strs, int64_t n, unsigned char **decoded, const unsigned char **jpegs,
+                              size_t *sizes, int64_t *bad, char *why, size_t whylen);
 /* One JSON value as a finite number into *out, or -1 with err naming where[idx]. */
 int proto__number_value(const cJSON *v, const char *where, long long idx, double *out, char *err);
 

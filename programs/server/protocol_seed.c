@@ -15,8 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int parse_row(const cJSON *row, int64_t n_features, double *dst, const char *where, char *err)
-{
+static int parse_row(const cJSON *row, int64_t n_features, double *dst, const char *where, char *err) {
     if (!cJSON_IsArray(row)) {
         snprintf(err, ERRLEN, "%s: expected an array of %lld numbers", where, (long long)n_features);
         return -1;
@@ -28,8 +27,7 @@ static int parse_row(const cJSON *row, int64_t n_features, double *dst, const ch
     }
     long long i = 0;
     const cJSON *v;
-    cJSON_ArrayForEach(v, row)
-    {
+    cJSON_ArrayForEach(v, row) {
         if (proto__number_value(v, where, i, &dst[i], err) != 0)
             return -1;
         i++;
@@ -38,8 +36,7 @@ static int parse_row(const cJSON *row, int64_t n_features, double *dst, const ch
 }
 
 /* `instances`: a non-empty array of rows. Returns a malloc'd rows x n_features matrix. */
-static double *parse_instances(const cJSON *inst, int64_t n_features, int64_t *rows, char *err)
-{
+static double *parse_instances(const cJSON *inst, int64_t n_features, int64_t *rows, char *err) {
     if (!cJSON_IsArray(inst)) {
         snprintf(err, ERRLEN, "instances: expected an array of rows");
         return NULL;
@@ -52,8 +49,7 @@ static double *parse_instances(const cJSON *inst, int64_t n_features, int64_t *r
     /* every row's length first: the matrix is allocated only for values the body holds */
     int r0 = 0;
     const cJSON *row0;
-    cJSON_ArrayForEach(row0, inst)
-    {
+    cJSON_ArrayForEach(row0, inst) {
         if (!cJSON_IsArray(row0) || cJSON_GetArraySize(row0) != n_features) {
             char where[48];
             snprintf(where, sizeof where, "instances[%d]", r0);
@@ -69,8 +65,7 @@ static double *parse_instances(const cJSON *inst, int64_t n_features, int64_t *r
     }
     int r = 0;
     const cJSON *row;
-    cJSON_ArrayForEach(row, inst)
-    {
+    cJSON_ArrayForEach(row, inst) {
         char where[48];
         snprintf(where, sizeof where, "instances[%d]", r);
         if (parse_row(row, n_features, x + (size_t)r * (size_t)n_features, where, err) != 0) {
@@ -84,8 +79,7 @@ static double *parse_instances(const cJSON *inst, int64_t n_features, int64_t *r
 }
 
 /* ?proba=: *out = 1 or 0, left alone when absent; -1 for another value. */
-static int query_bool(const char *v, int *out, char *err)
-{
+static int query_bool(const char *v, int *out, char *err) {
     if (!v)
         return 0;
     if (!*v || strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
@@ -103,8 +97,7 @@ static int query_bool(const char *v, int *out, char *err)
  * form of binary values, through the model's image stage into *rows (n x n_features).
  * Returns 0, or the HTTP status of the failure with err set. */
 static int parse_b64_instances(const struct model_ref *m, const cJSON *instances, float **rows, int64_t *n_rows,
-                               char *err)
-{
+                               char *err) {
     int64_t n = cJSON_GetArraySize(instances);
     const unsigned char **jpegs = malloc((size_t)n * sizeof *jpegs);
     size_t *sizes = malloc((size_t)n * sizeof *sizes);
@@ -118,8 +111,7 @@ static int parse_b64_instances(const struct model_ref *m, const cJSON *instances
     status = 400;
     int64_t i = 0;
     const cJSON *v;
-    cJSON_ArrayForEach(v, instances)
-    {
+    cJSON_ArrayForEach(v, instances) {
         const cJSON *b = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "b64") : NULL;
         if (!cJSON_IsString(b) || cJSON_GetArraySize(v) != 1) {
             snprintf(err, ERRLEN, "instances[%lld]: expected {\"b64\": \"<base64 JPEG>\"} like the other instances",
@@ -151,8 +143,7 @@ done:
 }
 
 int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v1, const char *query_proba,
-                        struct proto_call **call, cJSON **out)
-{
+                        struct proto_call **call, cJSON **out) {
     char err[ERRLEN];
     *call = NULL;
     int qproba = 0;
@@ -204,8 +195,9 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
         if (!(c->x = parse_instances(instances, m->n_features, &c->rows, err)))
             goto bad;
     } else {
-        snprintf(err, ERRLEN, v1 ? "expected \"instances\": [[...], ...]"
-                                 : "expected \"features\": [...] or \"instances\": [[...], ...]");
+        snprintf(err, ERRLEN,
+                 v1 ? "expected \"instances\": [[...], ...]"
+                    : "expected \"features\": [...] or \"instances\": [[...], ...]");
         goto bad;
     }
     status = 500;
@@ -219,8 +211,7 @@ bad:
 }
 
 int proto_predict_jpeg(struct model_ref *m, const char *body, size_t len, const char *query_proba,
-                       struct proto_call **call, cJSON **out)
-{
+                       struct proto_call **call, cJSON **out) {
     char err[ERRLEN];
     *call = NULL;
     int proba = 0;
@@ -250,8 +241,7 @@ int proto_predict_jpeg(struct model_ref *m, const char *body, size_t len, const 
     return 200;
 }
 
-static cJSON *prediction_json(const struct model_ref *m, const double *y, int64_t row)
-{
+static cJSON *prediction_json(const struct model_ref *m, const double *y, int64_t row) {
     if (m->is_classifier)
         return proto__label_json(m, y[row]);
     if (m->n_outputs == 1)
@@ -259,8 +249,7 @@ static cJSON *prediction_json(const struct model_ref *m, const double *y, int64_
     return proto__numbers_json(y + row * m->n_outputs, m->n_outputs);
 }
 
-static cJSON *proba_json(const struct model_ref *m, const double *p, int64_t row)
-{
+static cJSON *proba_json(const struct model_ref *m, const double *p, int64_t row) {
     cJSON *o = cJSON_CreateObject();
     for (int64_t c = 0; c < m->n_classes; c++) {
         char key[32];
@@ -277,8 +266,7 @@ static cJSON *proba_json(const struct model_ref *m, const double *p, int64_t row
     return o;
 }
 
-int proto__seed_finish(const struct proto_call *c, cJSON **out)
-{
+int proto__seed_finish(const struct proto_call *c, cJSON **out) {
     const struct model_ref *m = c->m;
     const double *y = proto__result(c, PRED_PREDICT), *p = proto__result(c, PRED_PROBA);
     *out = cJSON_CreateObject();

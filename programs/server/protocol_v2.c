@@ -15,15 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *predict_datatype(const struct model_ref *m)
-{
+static const char *predict_datatype(const struct model_ref *m) {
     if (!m->is_classifier)
         return "FP64";
     return m->string_labels ? "BYTES" : "INT64";
 }
 
-static cJSON *tensor_meta(const char *name, const char *datatype, int64_t d0, int64_t d1)
-{
+static cJSON *tensor_meta(const char *name, const char *datatype, int64_t d0, int64_t d1) {
     cJSON *t = cJSON_CreateObject();
     cJSON_AddStringToObject(t, "name", name);
     cJSON_AddStringToObject(t, "datatype", datatype);
@@ -34,8 +32,7 @@ static cJSON *tensor_meta(const char *name, const char *datatype, int64_t d0, in
     return t;
 }
 
-cJSON *proto_v2_model_metadata(const struct model_ref *m, const long *versions, int n_versions)
-{
+cJSON *proto_v2_model_metadata(const struct model_ref *m, const long *versions, int n_versions) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", m->name);
     cJSON *vs = cJSON_AddArrayToObject(o, "versions");
@@ -58,11 +55,9 @@ cJSON *proto_v2_model_metadata(const struct model_ref *m, const long *versions, 
 }
 
 /* Flattens nested `data` into dst (capacity cap); checks each value against the datatype. */
-static int flatten(const cJSON *data, int integral, double *dst, int64_t cap, int64_t *n, char *err)
-{
+static int flatten(const cJSON *data, int integral, double *dst, int64_t cap, int64_t *n, char *err) {
     const cJSON *v;
-    cJSON_ArrayForEach(v, data)
-    {
+    cJSON_ArrayForEach(v, data) {
         if (cJSON_IsArray(v)) {
             if (flatten(v, integral, dst, cap, n, err) != 0)
                 return -1;
@@ -93,17 +88,17 @@ struct v2_binary {
 /* Checks parameters.binary_data_size against the input's shape and against the binary
  * bytes the request actually holds; runs before anything is allocated from the shape. */
 static int binary_input_check(const cJSON *bds, const char *name, const char *datatype, const struct v2_binary *bin,
-                              int64_t total, char *err)
-{
+                              int64_t total, char *err) {
     size_t es = binary_elem_size(datatype);
     if (!cJSON_IsNumber(bds) || bds->valuedouble < 0 || bds->valuedouble != floor(bds->valuedouble)) {
         snprintf(err, ERRLEN, "input '%s': parameters.binary_data_size: expected a non-negative integer", name);
         return -1;
     }
     if ((uint64_t)total > SIZE_MAX / es || bds->valuedouble != (double)((size_t)total * es)) {
-        snprintf(err, ERRLEN, "input '%s': binary_data_size %.0f does not match its shape and datatype "
-                 "(%lld x %s = %.0f bytes)", name, bds->valuedouble, (long long)total, datatype,
-                 (double)total * (double)es);
+        snprintf(err, ERRLEN,
+                 "input '%s': binary_data_size %.0f does not match its shape and datatype "
+                 "(%lld x %s = %.0f bytes)",
+                 name, bds->valuedouble, (long long)total, datatype, (double)total * (double)es);
         return -1;
     }
     if (!bin->has_header) {
@@ -112,17 +107,18 @@ static int binary_input_check(const cJSON *bds, const char *name, const char *da
     }
     size_t need = (size_t)total * es;
     if (bin->len != need) {
-        snprintf(err, ERRLEN, "the request has %zu bytes of binary data after the JSON header, its inputs "
-                 "declare %zu", bin->len, need);
+        snprintf(err, ERRLEN,
+                 "the request has %zu bytes of binary data after the JSON header, its inputs "
+                 "declare %zu",
+                 bin->len, need);
         return -1;
     }
     return 0;
 }
 
 /* Decodes the input's values (checked by binary_input_check) from the binary data. */
-static int binary_input(const char *name, const char *datatype, const struct v2_binary *bin, int64_t total,
-                        double *dst, char *err)
-{
+static int binary_input(const char *name, const char *datatype, const struct v2_binary *bin, int64_t total, double *dst,
+                        char *err) {
     int64_t bad = binary_decode(bin->p, datatype, dst, total);
     if (bad >= 0) {
         snprintf(err, ERRLEN, "input '%s': binary value [%lld] is not finite", name, (long long)bad);
@@ -132,12 +128,10 @@ static int binary_input(const char *name, const char *datatype, const struct v2_
 }
 
 /* The scalar values of nested `data`, counted up to cap + 1 (enough to tell "too many"). */
-static int64_t count_values(const cJSON *data, int64_t cap)
-{
+static int64_t count_values(const cJSON *data, int64_t cap) {
     int64_t n = 0;
     const cJSON *v;
-    cJSON_ArrayForEach(v, data)
-    {
+    cJSON_ArrayForEach(v, data) {
         n += cJSON_IsArray(v) ? count_values(v, cap - n) : 1;
         if (n > cap)
             break;
@@ -146,11 +140,9 @@ static int64_t count_values(const cJSON *data, int64_t cap)
 }
 
 /* Counts the strings of nested `data` (*n) and stores them in dst while there is room. */
-static int collect_strings(const cJSON *data, const cJSON **dst, int64_t cap, int64_t *n, const char *name, char *err)
-{
+static int collect_strings(const cJSON *data, const cJSON **dst, int64_t cap, int64_t *n, const char *name, char *err) {
     const cJSON *v;
-    cJSON_ArrayForEach(v, data)
-    {
+    cJSON_ArrayForEach(v, data) {
         if (cJSON_IsArray(v)) {
             if (collect_strings(v, dst, cap, n, name, err) != 0)
                 return -1;
@@ -170,8 +162,7 @@ static int collect_strings(const cJSON *data, const cJSON **dst, int64_t cap, in
 
 /* The JPEGs of a binary BYTES input: per element a 4-byte little-endian length and the bytes. */
 static int binary_jpegs(const cJSON *bds, const char *name, const struct v2_binary *bin, int64_t n,
-                        const unsigned char **jpegs, size_t *sizes, char *err)
-{
+                        const unsigned char **jpegs, size_t *sizes, char *err) {
     if (!cJSON_IsNumber(bds) || bds->valuedouble < 0 || bds->valuedouble != floor(bds->valuedouble)) {
         snprintf(err, ERRLEN, "input '%s': parameters.binary_data_size: expected a non-negative integer", name);
         return -1;
@@ -181,15 +172,19 @@ static int binary_jpegs(const cJSON *bds, const char *name, const struct v2_bina
         return -1;
     }
     if ((double)bin->len != bds->valuedouble) {
-        snprintf(err, ERRLEN, "the request has %zu bytes of binary data after the JSON header, its inputs "
-                 "declare %.0f", bin->len, bds->valuedouble);
+        snprintf(err, ERRLEN,
+                 "the request has %zu bytes of binary data after the JSON header, its inputs "
+                 "declare %.0f",
+                 bin->len, bds->valuedouble);
         return -1;
     }
     size_t off = 0;
     for (int64_t i = 0; i < n; i++) {
         if (bin->len - off < 4) {
-            snprintf(err, ERRLEN, "input '%s': binary BYTES element %lld: the data ends at byte %zu, before its "
-                     "4-byte length (shape [%lld])", name, (long long)i, off, (long long)n);
+            snprintf(err, ERRLEN,
+                     "input '%s': binary BYTES element %lld: the data ends at byte %zu, before its "
+                     "4-byte length (shape [%lld])",
+                     name, (long long)i, off, (long long)n);
             return -1;
         }
         const unsigned char *p = bin->p + off;
@@ -216,11 +211,12 @@ static int binary_jpegs(const cJSON *bds, const char *name, const struct v2_bina
  * base64 strings. The images become in->xf through the model's image stage. */
 static int parse_v2_images(const struct model_ref *m, const char *name, const cJSON *shape, const cJSON *data,
                            const cJSON *bds, const struct v2_binary *bin, struct proto_call *in, char *err,
-                           int *status)
-{
+                           int *status) {
     if (!m->has_image) {
-        snprintf(err, ERRLEN, "input '%s': datatype BYTES takes JPEG images, but model '%s' has no image stage: "
-                 "it takes shape [-1, %lld] FP32, FP64, INT32 or INT64", name, m->name, (long long)m->n_features);
+        snprintf(err, ERRLEN,
+                 "input '%s': datatype BYTES takes JPEG images, but model '%s' has no image stage: "
+                 "it takes shape [-1, %lld] FP32, FP64, INT32 or INT64",
+                 name, m->name, (long long)m->n_features);
         return -1;
     }
     int ndim = cJSON_GetArraySize(shape);
@@ -232,8 +228,10 @@ static int parse_v2_images(const struct model_ref *m, const char *name, const cJ
     }
     int64_t n = (int64_t)d0->valuedouble, found = 0;
     if (bds && (uint64_t)n > bin->len / 4) { /* every element takes at least 4 bytes */
-        snprintf(err, ERRLEN, "input '%s': shape [%lld] needs at least %lld bytes of binary data (a 4-byte length "
-                 "per element), the request has %zu", name, (long long)n, (long long)n * 4, bin->len);
+        snprintf(err, ERRLEN,
+                 "input '%s': shape [%lld] needs at least %lld bytes of binary data (a 4-byte length "
+                 "per element), the request has %zu",
+                 name, (long long)n, (long long)n * 4, bin->len);
         return -1;
     }
     if (!bds && collect_strings(data, NULL, 0, &found, name, err) != 0)
@@ -294,8 +292,7 @@ done:
 /* The input tensor into in->x (and in->xf for FP32) and in->rows; for a BYTES input the
  * images' rows into in->xf. *status is the HTTP status of a failure (400 unless set). */
 static int parse_v2_input(const struct model_ref *m, const cJSON *root, const struct v2_binary *bin,
-                          struct proto_call *in, char *err, int *status)
-{
+                          struct proto_call *in, char *err, int *status) {
     const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(root, "inputs");
     if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) != 1) {
         snprintf(err, ERRLEN, "inputs: expected an array of exactly 1 tensor");
@@ -318,16 +315,20 @@ static int parse_v2_input(const struct model_ref *m, const cJSON *root, const st
                  name->valuestring, d, m->has_image ? ", or BYTES for JPEG images" : "");
         return -1;
     }
-    const cJSON *bds = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "parameters"),
-                                                        "binary_data_size");
+    const cJSON *bds =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "parameters"), "binary_data_size");
     if (bds ? data != NULL : !cJSON_IsArray(data)) {
-        snprintf(err, ERRLEN, "input '%s': expected either \"data\" as a JSON array or "
-                 "parameters.binary_data_size with binary data", name->valuestring);
+        snprintf(err, ERRLEN,
+                 "input '%s': expected either \"data\" as a JSON array or "
+                 "parameters.binary_data_size with binary data",
+                 name->valuestring);
         return -1;
     }
     if (!bds && bin->len != 0) {
-        snprintf(err, ERRLEN, "the request has %zu bytes of binary data after the JSON header, but no input "
-                 "declares parameters.binary_data_size", bin->len);
+        snprintf(err, ERRLEN,
+                 "the request has %zu bytes of binary data after the JSON header, but no input "
+                 "declares parameters.binary_data_size",
+                 bin->len);
         return -1;
     }
     if (bytes)
@@ -338,9 +339,9 @@ static int parse_v2_input(const struct model_ref *m, const cJSON *root, const st
         const cJSON *s = cJSON_GetArrayItem(shape, i);
         dims[i] = cJSON_IsNumber(s) ? s->valuedouble : -1;
     }
-    int ok = (ndim == 1 && dims[0] == (double)m->n_features) ||
-             (ndim == 2 && dims[0] >= 1 && dims[0] <= 1e9 && dims[0] == floor(dims[0]) &&
-              dims[1] == (double)m->n_features);
+    int ok =
+        (ndim == 1 && dims[0] == (double)m->n_features) ||
+        (ndim == 2 && dims[0] >= 1 && dims[0] <= 1e9 && dims[0] == floor(dims[0]) && dims[1] == (double)m->n_features);
     if (!ok) {
         snprintf(err, ERRLEN, "input '%s': expected shape [-1, %lld] (%lld features)%s", name->valuestring,
                  (long long)m->n_features, (long long)m->n_features,
@@ -374,8 +375,8 @@ static int parse_v2_input(const struct model_ref *m, const cJSON *root, const st
             : (n = 0, flatten(data, integral, in->x, total, &n, err) != 0))
         return -1;
     if (n != total) {
-        snprintf(err, ERRLEN, "input '%s': data holds %lld values, shape needs %lld", name->valuestring,
-                 (long long)n, (long long)total);
+        snprintf(err, ERRLEN, "input '%s': data holds %lld values, shape needs %lld", name->valuestring, (long long)n,
+                 (long long)total);
         return -1;
     }
     if (fp32) {
@@ -395,8 +396,7 @@ static int parse_v2_input(const struct model_ref *m, const cJSON *root, const st
 }
 
 /* A boolean parameter: *out = its value, left alone when absent; -1 when not a boolean. */
-static int bool_param(const cJSON *obj, const char *key, const char *where, int *out, char *err)
-{
+static int bool_param(const cJSON *obj, const char *key, const char *where, int *out, char *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "parameters"), key);
     if (!v)
         return 0;
@@ -412,8 +412,7 @@ static int bool_param(const cJSON *obj, const char *key, const char *where, int 
  * goes back as binary data (parameters.binary_data, by default the request's
  * parameters.binary_data_output). */
 static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int order[2], int binary[2], int *n_out,
-                            char *err)
-{
+                            char *err) {
     const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
     int all_binary = 0;
     *n_out = 0;
@@ -429,8 +428,7 @@ static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int or
         snprintf(err, ERRLEN, "outputs: expected an array of 1 or 2 {\"name\": ...} objects");
         return -1;
     }
-    cJSON_ArrayForEach(o, outputs)
-    {
+    cJSON_ArrayForEach(o, outputs) {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
         const char *s = cJSON_IsString(name) ? name->valuestring : "";
         int which = strcmp(s, "predict") == 0 ? 0 : strcmp(s, "predict_proba") == 0 ? 1 : -1;
@@ -452,8 +450,7 @@ static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int or
 }
 
 /* Appends n doubles to the tensor as JSON "data", or to the binary part. */
-static void output_values(cJSON *t, const double *y, int64_t n, struct bbuf *bin)
-{
+static void output_values(cJSON *t, const double *y, int64_t n, struct bbuf *bin) {
     if (bin)
         bbuf_f64(bin, y, n);
     else
@@ -461,8 +458,7 @@ static void output_values(cJSON *t, const double *y, int64_t n, struct bbuf *bin
 }
 
 /* The class labels of `rows` predictions, as JSON "data" or binary (INT64 or BYTES). */
-static void output_labels(const struct model_ref *m, cJSON *t, const double *y, int64_t rows, struct bbuf *bin)
-{
+static void output_labels(const struct model_ref *m, cJSON *t, const double *y, int64_t rows, struct bbuf *bin) {
     cJSON *data = bin ? NULL : cJSON_AddArrayToObject(t, "data");
     for (int64_t r = 0; r < rows; r++) {
         if (!bin) {
@@ -479,8 +475,7 @@ static void output_labels(const struct model_ref *m, cJSON *t, const double *y, 
     }
 }
 
-int proto_v2_parse(struct model_ref *m, const struct v2_body *body, struct proto_call **call, cJSON **out)
-{
+int proto_v2_parse(struct model_ref *m, const struct v2_body *body, struct proto_call **call, cJSON **out) {
     char err[ERRLEN];
     *call = NULL;
     size_t json_len = body->len;
@@ -489,8 +484,10 @@ int proto_v2_parse(struct model_ref *m, const struct v2_body *body, struct proto
         errno = 0;
         unsigned long long v = strtoull(body->header_len, &end, 10);
         if (errno || end == body->header_len || *end || body->header_len[0] == '-' || v > body->len) {
-            snprintf(err, ERRLEN, "Inference-Header-Content-Length: expected an integer in [0, %zu] (the body "
-                     "length), got '%.40s'", body->len, body->header_len);
+            snprintf(err, ERRLEN,
+                     "Inference-Header-Content-Length: expected an integer in [0, %zu] (the body "
+                     "length), got '%.40s'",
+                     body->len, body->header_len);
             return proto__fail(out, 400, err);
         }
         json_len = (size_t)v;
@@ -523,8 +520,7 @@ bad:
     return proto__fail(out, status, err);
 }
 
-int proto__v2_finish(const struct proto_call *c, cJSON **out, char **bin_out, size_t *bin_len)
-{
+int proto__v2_finish(const struct proto_call *c, cJSON **out, char **bin_out, size_t *bin_len) {
     const struct model_ref *m = c->m;
     struct bbuf bin = {0};
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(c->root, "id");

@@ -10,8 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-int registry_init(struct registry *r, const char *path, const char *name, long version)
-{
+int registry_init(struct registry *r, const char *path, const char *name, long version) {
     memset(r, 0, sizeof *r);
     atomic_init(&r->metrics_slot, 0);
     if (pthread_mutex_init(&r->lock, NULL) != 0)
@@ -36,8 +35,7 @@ int registry_init(struct registry *r, const char *path, const char *name, long v
     return 0;
 }
 
-void registry_destroy(struct registry *r)
-{
+void registry_destroy(struct registry *r) {
     model_ref_release(r->current);
     r->current = NULL;
     free(r->path);
@@ -45,8 +43,7 @@ void registry_destroy(struct registry *r)
     pthread_mutex_destroy(&r->lock);
 }
 
-static struct file_sig file_signature(const char *path)
-{
+static struct file_sig file_signature(const char *path) {
     struct file_sig s = {0};
     struct stat st;
     if (stat(path, &st) == 0) { /* stat, not lstat: a ConfigMap "..data" swap changes the target */
@@ -59,8 +56,7 @@ static struct file_sig file_signature(const char *path)
     return s;
 }
 
-int registry_file_changed(struct registry *r)
-{
+int registry_file_changed(struct registry *r) {
     struct file_sig s = file_signature(r->path);
     if (!s.valid) /* missing for a moment (mid-swap): wait until it is back */
         return 0;
@@ -68,8 +64,7 @@ int registry_file_changed(struct registry *r)
            s.mtime_ns != r->seen.mtime_ns;
 }
 
-struct model_ref *model_ref_new(mli_model *model, char *err, size_t errlen)
-{
+struct model_ref *model_ref_new(mli_model *model, char *err, size_t errlen) {
     struct model_ref *ref = calloc(1, sizeof *ref);
     if (!ref) {
         mli_model_free(model);
@@ -86,9 +81,9 @@ struct model_ref *model_ref_new(mli_model *model, char *err, size_t errlen)
     ref->has_image = mli_model_has_image(model);
     atomic_init(&ref->refs, 1);
     int64_t tensor_len = 0;
-    if (ref->has_image && (mli_model_image_spec(model, &ref->image) != MLI_OK ||
-                           mli_image_spec_tensor_len(&ref->image, &tensor_len) != MLI_OK ||
-                           tensor_len != ref->n_features)) {
+    if (ref->has_image &&
+        (mli_model_image_spec(model, &ref->image) != MLI_OK ||
+         mli_image_spec_tensor_len(&ref->image, &tensor_len) != MLI_OK || tensor_len != ref->n_features)) {
         snprintf(err, errlen, "image stage unusable (tensor of %lld floats for %lld features): %s",
                  (long long)tensor_len, (long long)mli_model_n_features(model), mli_last_error());
         model_ref_release(ref);
@@ -104,8 +99,8 @@ struct model_ref *model_ref_new(mli_model *model, char *err, size_t errlen)
     }
     double *x = calloc((size_t)ref->n_features, sizeof *x);
     double *y = calloc((size_t)ref->n_outputs, sizeof *y);
-    mli_status st = x && y ? mli_model_predict(model, x, MLI_F64, 1, ref->n_features, y, ref->n_outputs)
-                           : MLI_ERR_OUT_OF_MEMORY;
+    mli_status st =
+        x && y ? mli_model_predict(model, x, MLI_F64, 1, ref->n_features, y, ref->n_outputs) : MLI_ERR_OUT_OF_MEMORY;
     if (st == MLI_OK && ref->is_classifier && (y[0] < 0 || y[0] >= (double)ref->n_classes))
         st = MLI_ERR_INTERNAL;
     free(x);
@@ -119,8 +114,7 @@ struct model_ref *model_ref_new(mli_model *model, char *err, size_t errlen)
 }
 
 /* Loads and checks a model: metadata must be sane and one prediction must succeed. */
-static struct model_ref *load_checked(const char *path, char *err, size_t errlen)
-{
+static struct model_ref *load_checked(const char *path, char *err, size_t errlen) {
     mli_model *model = NULL;
     if (mli_model_load(path, &model) != MLI_OK) {
         snprintf(err, errlen, "%s", mli_last_error());
@@ -129,8 +123,7 @@ static struct model_ref *load_checked(const char *path, char *err, size_t errlen
     return model_ref_new(model, err, errlen);
 }
 
-int registry_load(struct registry *r, const struct logger *lg, struct metrics *m, const char *reason)
-{
+int registry_load(struct registry *r, const struct logger *lg, struct metrics *m, const char *reason) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (atomic_load_explicit(&r->metrics_slot, memory_order_relaxed) == 0)
@@ -164,8 +157,7 @@ int registry_load(struct registry *r, const struct logger *lg, struct metrics *m
     return 0;
 }
 
-struct model_ref *registry_acquire(struct registry *r)
-{
+struct model_ref *registry_acquire(struct registry *r) {
     pthread_mutex_lock(&r->lock);
     struct model_ref *ref = r->current;
     if (ref)
@@ -174,14 +166,12 @@ struct model_ref *registry_acquire(struct registry *r)
     return ref;
 }
 
-struct model_ref *model_ref_retain(struct model_ref *ref)
-{
+struct model_ref *model_ref_retain(struct model_ref *ref) {
     atomic_fetch_add_explicit(&ref->refs, 1, memory_order_relaxed);
     return ref;
 }
 
-void model_ref_release(struct model_ref *ref)
-{
+void model_ref_release(struct model_ref *ref) {
     if (ref && atomic_fetch_sub_explicit(&ref->refs, 1, memory_order_acq_rel) == 1) {
         mli_model_free(ref->model);
         free(ref);

@@ -22,7 +22,7 @@ struct model_ref {
     int is_classifier, has_proba, string_labels;
     int has_image;        /* an image stage: JPEG bytes in, `image` turns them into a row */
     mli_image_spec image; /* the model's image stage, when has_image */
-    int metrics_slot; /* the `model` label's slot in struct metrics */
+    int metrics_slot;     /* the `model` label's slot in struct metrics */
 };
 
 /* What identifies the model file's content, following symlinks. */
@@ -38,11 +38,11 @@ struct registry {
     pthread_mutex_t lock; /* guards `current` only: held for a pointer swap or a refcount */
     struct model_ref *current;
     char *path;
-    char name[256]; /* the model's name: the file name without .mli, or its repository directory */
-    long version;   /* 1 for a single file, else the repository's version directory */
+    char name[256];          /* the model's name: the file name without .mli, or its repository directory */
+    long version;            /* 1 for a single file, else the repository's version directory */
     atomic_int metrics_slot; /* metrics_model_slot(name), set by the first registry_load; 0 before */
-    struct file_sig seen; /* the file as last loaded (or last failed to load) */
-    char error[512];      /* why the last load failed ("" after a success); main thread only */
+    struct file_sig seen;    /* the file as last loaded (or last failed to load) */
+    char error[512];         /* why the last load failed ("" after a success); main thread only */
 };
 
 /* `name` NULL: the file name without .mli. */

@@ -13,21 +13,18 @@
 
 #define MAX_SLOTS 4096
 
-static int is_dir(const char *path)
-{
+static int is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int slot_cmp(const void *a, const void *b)
-{
+static int slot_cmp(const void *a, const void *b) {
     const struct registry *x = *(struct registry *const *)a, *y = *(struct registry *const *)b;
     int c = strcmp(x->name, y->name);
     return c ? c : (x->version > y->version) - (x->version < y->version);
 }
 
-static struct registry *new_slot(const char *path, const char *name, long version)
-{
+static struct registry *new_slot(const char *path, const char *name, long version) {
     struct registry *r = malloc(sizeof *r);
     if (r && registry_init(r, path, name, version) != 0) {
         free(r->path);
@@ -37,16 +34,14 @@ static struct registry *new_slot(const char *path, const char *name, long versio
     return r;
 }
 
-static void free_slot(struct registry *r)
-{
+static void free_slot(struct registry *r) {
     registry_destroy(r);
     free(r);
 }
 
 /* Counts the regular *.mli files at the top of `dir`, writing the path of the last one into
  * out; -1 (errno set) when the directory cannot be read. */
-static int top_level_models(const char *dir, char *out, size_t outlen)
-{
+static int top_level_models(const char *dir, char *out, size_t outlen) {
     DIR *d = opendir(dir);
     if (!d)
         return -1;
@@ -69,16 +64,14 @@ static int top_level_models(const char *dir, char *out, size_t outlen)
 
 static void scan(const char *root, void (*fn)(void *, const char *, const char *, long), void *ctx);
 
-static void count_one(void *ctx, const char *file, const char *name, long version)
-{
+static void count_one(void *ctx, const char *file, const char *name, long version) {
     (void)file;
     (void)name;
     (void)version;
     ++*(int *)ctx;
 }
 
-int repo_init(struct repo *rp, const char *path)
-{
+int repo_init(struct repo *rp, const char *path) {
     memset(rp, 0, sizeof *rp);
     if (pthread_mutex_init(&rp->lock, NULL) != 0 || !(rp->root = strdup(path)))
         return -1;
@@ -108,8 +101,7 @@ int repo_init(struct repo *rp, const char *path)
     return 0;
 }
 
-void repo_destroy(struct repo *rp)
-{
+void repo_destroy(struct repo *rp) {
     for (size_t i = 0; i < rp->n; i++)
         free_slot(rp->slots[i]);
     free(rp->slots);
@@ -119,8 +111,7 @@ void repo_destroy(struct repo *rp)
 }
 
 /* A positive decimal version directory name; 0 otherwise. */
-static long parse_version(const char *s)
-{
+static long parse_version(const char *s) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -128,8 +119,7 @@ static long parse_version(const char *s)
 }
 
 /* Calls fn for each <root>/<name>/<version>/model.mli that exists. */
-static void scan(const char *root, void (*fn)(void *, const char *, const char *, long), void *ctx)
-{
+static void scan(const char *root, void (*fn)(void *, const char *, const char *, long), void *ctx) {
     DIR *d = opendir(root);
     struct dirent *e;
     while (d && (e = readdir(d))) {
@@ -159,8 +149,7 @@ struct found {
     size_t n;
 };
 
-static void collect(void *ctx, const char *file, const char *name, long version)
-{
+static void collect(void *ctx, const char *file, const char *name, long version) {
     struct found *f = ctx;
     if (f->n >= MAX_SLOTS || strlen(name) >= sizeof f->slots[0]->name)
         return;
@@ -170,8 +159,7 @@ static void collect(void *ctx, const char *file, const char *name, long version)
 }
 
 /* The slot for (name, version) among slots[0..n), or NULL. */
-static struct registry *find_slot(struct registry **slots, size_t n, const char *name, long version)
-{
+static struct registry *find_slot(struct registry **slots, size_t n, const char *name, long version) {
     for (size_t i = 0; i < n; i++)
         if (slots[i]->version == version && strcmp(slots[i]->name, name) == 0)
             return slots[i];
@@ -180,8 +168,7 @@ static struct registry *find_slot(struct registry **slots, size_t n, const char 
 
 /* Brings the slot list in step with the directory: new versions are loaded before they
  * appear, removed ones disappear (requests holding their model finish on it). */
-static void sync_dir(struct repo *rp, const struct logger *lg, struct metrics *m)
-{
+static void sync_dir(struct repo *rp, const struct logger *lg, struct metrics *m) {
     struct found f = {calloc(MAX_SLOTS, sizeof(struct registry *)), 0};
     if (!f.slots)
         return;
@@ -211,8 +198,7 @@ static void sync_dir(struct repo *rp, const struct logger *lg, struct metrics *m
     free(old_slots);
 }
 
-int repo_refresh(struct repo *rp, const struct logger *lg, struct metrics *m, const char *reason, int force)
-{
+int repo_refresh(struct repo *rp, const struct logger *lg, struct metrics *m, const char *reason, int force) {
     int startup = strcmp(reason, "startup") == 0;
     for (size_t i = 0; i < rp->n; i++) /* the control thread is the only writer: no lock to read */
         if (force || startup || registry_file_changed(rp->slots[i]))
@@ -223,8 +209,7 @@ int repo_refresh(struct repo *rp, const struct logger *lg, struct metrics *m, co
 }
 
 struct model_ref *repo_acquire(struct repo *rp, const char *name, size_t name_len, long version, int *why,
-                               int *metrics_slot)
-{
+                               int *metrics_slot) {
     struct model_ref *ref = NULL;
     *why = REPO_NO_MODEL;
     *metrics_slot = 0;
@@ -255,8 +240,7 @@ struct model_ref *repo_acquire(struct repo *rp, const char *name, size_t name_le
     return ref;
 }
 
-int repo_versions(struct repo *rp, const char *name, long *out, int max)
-{
+int repo_versions(struct repo *rp, const char *name, long *out, int max) {
     int n = 0;
     pthread_mutex_lock(&rp->lock);
     for (size_t i = 0; i < rp->n && n < max; i++) {
@@ -272,8 +256,7 @@ int repo_versions(struct repo *rp, const char *name, long *out, int max)
     return n;
 }
 
-void repo_startup_error(struct repo *rp, char *buf, size_t len)
-{
+void repo_startup_error(struct repo *rp, char *buf, size_t len) {
     for (size_t i = 0; i < rp->n; i++)
         if (rp->slots[i]->error[0]) { /* the loader's messages mostly name the file already */
             const struct registry *r = rp->slots[i];
@@ -300,8 +283,7 @@ void repo_startup_error(struct repo *rp, char *buf, size_t len)
                  rp->root);
 }
 
-int repo_any_loaded(struct repo *rp)
-{
+int repo_any_loaded(struct repo *rp) {
     int n = 0;
     pthread_mutex_lock(&rp->lock);
     for (size_t i = 0; i < rp->n; i++) {

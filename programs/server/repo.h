@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 struct repo {
-    pthread_mutex_t lock; /* guards the slots array; each slot swaps its model itself */
+    pthread_mutex_t lock;    /* guards the slots array; each slot swaps its model itself */
     struct registry **slots; /* sorted by name, then version */
     size_t n, cap;
     char *root;

@@ -73,8 +73,8 @@ mli_status mli_cuda_device_count(int *out) {
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_cuda_device_count: out is NULL");
     cudaError_t e = device_count(out);
     if (e != cudaSuccess)
-        return mli__fail(MLI_ERR_DEVICE, "mli_cuda_device_count: no usable CUDA device: %s (%s)",
-                         cudaGetErrorString(e), cudaGetErrorName(e));
+        return mli__fail(MLI_ERR_DEVICE, "mli_cuda_device_count: no usable CUDA device: %s (%s)", cudaGetErrorString(e),
+                         cudaGetErrorName(e));
     return MLI_OK;
 }
 

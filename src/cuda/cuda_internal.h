@@ -12,7 +12,7 @@
 struct mli_cuda_stream {
     int device;
     cudaStream_t stream;
-    int owns;          /* the library created `stream` and destroys it */
+    int owns; /* the library created `stream` and destroys it */
     int tf32;
     cublasHandle_t blas; /* bound to `stream` */
 };

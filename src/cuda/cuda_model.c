@@ -18,7 +18,7 @@
 #define MLI_CUDA_SCRATCH_BYTES ((size_t)256 << 20)
 
 typedef struct {
-    const float *coef, *intercept;             /* linear */
+    const float *coef, *intercept;                        /* linear */
     const float *W[MLI__MAX_LAYERS], *b[MLI__MAX_LAYERS]; /* mlp */
 } dev_stage;
 
@@ -63,12 +63,12 @@ static mli_status upload(mli_cuda_model *dm, const void *src, size_t bytes, cons
     return MLI_OK;
 }
 
-#define UPLOAD(src, count, dst)                                                                              \
-    do {                                                                                                     \
-        const void *p_;                                                                                      \
-        if ((st = upload(dm, (src), sizeof *(src) * (size_t)(count), &p_)) != MLI_OK)                        \
-            return st;                                                                                       \
-        (dst) = p_;                                                                                          \
+#define UPLOAD(src, count, dst)                                                                                        \
+    do {                                                                                                               \
+        const void *p_;                                                                                                \
+        if ((st = upload(dm, (src), sizeof *(src) * (size_t)(count), &p_)) != MLI_OK)                                  \
+            return st;                                                                                                 \
+        (dst) = p_;                                                                                                    \
     } while (0)
 
 static mli_status upload_trees(mli_cuda_model *dm, const mli__trees *t) {
@@ -247,8 +247,8 @@ typedef struct {
     float *buf[2];   /* dense activations */
     double *dscores; /* tree scores */
     /* host scratch */
-    void *hscores;   /* scores copied back for the head */
-    double *hout;    /* outputs before their copy to device memory */
+    void *hscores; /* scores copied back for the head */
+    double *hout;  /* outputs before their copy to device memory */
 } job;
 
 static mli_status cuda_check(cudaError_t e, const char *what) {
@@ -295,8 +295,7 @@ static mli_status dense_forward(job *j, const void *dx, int64_t ld, int64_t nb, 
             for (int l = 0; l < hs->n_layers; ++l) {
                 int act = l + 1 < hs->n_layers ? hs->act : MLI__ACT_IDENTITY;
                 if ((st = mli__cuda_dense(pred, j->s, nb, hs->dims[l + 1], hs->dims[l], cur, ld, ds->W[l],
-                                          hs->dims[l + 1], 0, ds->b[l], act, j->buf[next], hs->dims[l + 1])) !=
-                    MLI_OK)
+                                          hs->dims[l + 1], 0, ds->b[l], act, j->buf[next], hs->dims[l + 1])) != MLI_OK)
                     return st;
                 cur = j->buf[next];
                 ld = hs->dims[l + 1];
@@ -321,10 +320,10 @@ static mli_status run_chunk(job *j, int64_t r0, int64_t nb) {
         dx = (const char *)j->x + (size_t)(r0 * j->ldx) * j->es;
         ld = j->ldx;
     } else {
-        if ((st = cuda_check(cudaMemcpy2DAsync(j->dx, (size_t)nf * j->es, (const char *)j->x + (size_t)(r0 * j->ldx) * j->es,
-                                               (size_t)j->ldx * j->es, (size_t)nf * j->es, (size_t)nb,
-                                               cudaMemcpyHostToDevice, cs),
-                             "cudaMemcpy2DAsync of the input rows")) != MLI_OK)
+        if ((st = cuda_check(
+                 cudaMemcpy2DAsync(j->dx, (size_t)nf * j->es, (const char *)j->x + (size_t)(r0 * j->ldx) * j->es,
+                                   (size_t)j->ldx * j->es, (size_t)nf * j->es, (size_t)nb, cudaMemcpyHostToDevice, cs),
+                 "cudaMemcpy2DAsync of the input rows")) != MLI_OK)
             return st;
         dx = j->dx;
         ld = nf;
@@ -340,15 +339,17 @@ static mli_status run_chunk(job *j, int64_t r0, int64_t nb) {
         if (dst != j->dscores)
             return MLI_OK;
         void *hdst = raw_direct ? (void *)(j->out + r0 * nraw) : j->hscores;
-        if ((st = cuda_check(cudaMemcpyAsync(hdst, j->dscores, sizeof(double) * (size_t)(nb * nraw),
-                                             cudaMemcpyDeviceToHost, cs), "cudaMemcpyAsync of the scores")) != MLI_OK)
+        if ((st = cuda_check(
+                 cudaMemcpyAsync(hdst, j->dscores, sizeof(double) * (size_t)(nb * nraw), cudaMemcpyDeviceToHost, cs),
+                 "cudaMemcpyAsync of the scores")) != MLI_OK)
             return st;
     } else {
         if ((st = dense_forward(j, dx, ld, nb, &sf, &sld)) != MLI_OK)
             return st;
-        if ((st = cuda_check(cudaMemcpy2DAsync(j->hscores, sizeof(float) * (size_t)nraw, sf, sizeof(float) * (size_t)sld,
-                                               sizeof(float) * (size_t)nraw, (size_t)nb, cudaMemcpyDeviceToHost, cs),
-                             "cudaMemcpy2DAsync of the scores")) != MLI_OK)
+        if ((st =
+                 cuda_check(cudaMemcpy2DAsync(j->hscores, sizeof(float) * (size_t)nraw, sf, sizeof(float) * (size_t)sld,
+                                              sizeof(float) * (size_t)nraw, (size_t)nb, cudaMemcpyDeviceToHost, cs),
+                            "cudaMemcpy2DAsync of the scores")) != MLI_OK)
             return st;
     }
     if ((st = cuda_check(cudaStreamSynchronize(cs), "the GPU work (cudaStreamSynchronize)")) != MLI_OK || raw_direct)
@@ -356,7 +357,7 @@ static mli_status run_chunk(job *j, int64_t r0, int64_t nb) {
     double *o = j->flags & MLI_CUDA_OUT_DEVICE ? j->hout : j->out + r0 * j->cols;
     for (int64_t i = 0; i < nb; ++i)
         mli__head_row(m, j->what, dm->has_trees ? NULL : (const float *)j->hscores + i * nraw,
-                           dm->has_trees ? (const double *)j->hscores + i * nraw : NULL, o + i * j->cols);
+                      dm->has_trees ? (const double *)j->hscores + i * nraw : NULL, o + i * j->cols);
     if (j->flags & MLI_CUDA_OUT_DEVICE)
         return cuda_check(cudaMemcpyAsync(j->out + r0 * j->cols, j->hout, sizeof(double) * (size_t)(nb * j->cols),
                                           cudaMemcpyHostToDevice, cs),
@@ -435,8 +436,17 @@ mli_status mli_cuda_model_predict(const mli_cuda_model *dm, mli_cuda_stream *str
             st = cuda_check(cudaStreamSynchronize(s->stream), "cudaStreamSynchronize");
         free(tmp);
     } else {
-        job j = {.dm = dm, .s = s, .what = (int)what, .f64 = dtype == MLI_F64, .x = x, .ldx = ldx, .rows = rows,
-                 .cols = cols, .out = out, .flags = flags, .es = dtype == MLI_F64 ? sizeof(double) : sizeof(float)};
+        job j = {.dm = dm,
+                 .s = s,
+                 .what = (int)what,
+                 .f64 = dtype == MLI_F64,
+                 .x = x,
+                 .ldx = ldx,
+                 .rows = rows,
+                 .cols = cols,
+                 .out = out,
+                 .flags = flags,
+                 .es = dtype == MLI_F64 ? sizeof(double) : sizeof(float)};
         st = run_gpu(&j);
     }
     mli__cuda_leave(dm->device, prev);

@@ -137,9 +137,9 @@ int64_t mli_cuda_model_min_rows(const mli_cuda_model *dmodel) {
     return 0;
 }
 
-mli_status mli_cuda_model_predict(const mli_cuda_model *dmodel, mli_cuda_stream *stream, mli_output what,
-                                  const void *x, mli_dtype dtype, int64_t rows, int64_t ldx, double *out,
-                                  int64_t out_len, uint32_t flags) {
+mli_status mli_cuda_model_predict(const mli_cuda_model *dmodel, mli_cuda_stream *stream, mli_output what, const void *x,
+                                  mli_dtype dtype, int64_t rows, int64_t ldx, double *out, int64_t out_len,
+                                  uint32_t flags) {
     (void)dmodel, (void)stream, (void)what, (void)x, (void)dtype, (void)rows, (void)ldx, (void)out, (void)out_len;
     (void)flags;
     return UNSUPPORTED("mli_cuda_model_predict");

@@ -24,18 +24,34 @@ mli_status mli__cuda_trees_view(const mli__trees *t, mli__cuda_trees *out, mli__
         int32_t words = t->cat_words ? t->cat_words[g] : 0;
         if (words >= (1 << 24)) {
             free(nd);
-            return mli__fail(MLI_ERR_UNSUPPORTED, "mli_model_to_device: tree node %lld has a categorical bitset of "
-                             "%d words; the GPU kernel takes at most 2^24 - 1", (long long)g, words);
+            return mli__fail(MLI_ERR_UNSUPPORTED,
+                             "mli_model_to_device: tree node %lld has a categorical bitset of "
+                             "%d words; the GPU kernel takes at most 2^24 - 1",
+                             (long long)g, words);
         }
-        nd[g] = (mli__cuda_gnode){.threshold = t->threshold[g], .feature = t->feature[g], .left = t->left[g],
-                                  .right = t->right[g], .flags_words = t->flags[g] | (uint32_t)words << 8,
+        nd[g] = (mli__cuda_gnode){.threshold = t->threshold[g],
+                                  .feature = t->feature[g],
+                                  .left = t->left[g],
+                                  .right = t->right[g],
+                                  .flags_words = t->flags[g] | (uint32_t)words << 8,
                                   .cat_offset = t->cat_offset ? t->cat_offset[g] : 0};
     }
-    *out = (mli__cuda_trees){.n_features = t->n_features, .n_out = t->n_out, .leaf_width = t->leaf_width,
-                             .n_trees = t->n_trees, .compare = t->compare, .mean = t->mean,
-                             .needs_f64 = t->needs_f64, .tree_start = t->tree_start, .tree_out = t->tree_out,
-                             .nodes = nd, .value = t->value, .cat_bits = t->cat_bits, .fast = t->fast,
-                             .fast_value = t->fast_value, .depth = t->depth, .base = t->base};
+    *out = (mli__cuda_trees){.n_features = t->n_features,
+                             .n_out = t->n_out,
+                             .leaf_width = t->leaf_width,
+                             .n_trees = t->n_trees,
+                             .compare = t->compare,
+                             .mean = t->mean,
+                             .needs_f64 = t->needs_f64,
+                             .tree_start = t->tree_start,
+                             .tree_out = t->tree_out,
+                             .nodes = nd,
+                             .value = t->value,
+                             .cat_bits = t->cat_bits,
+                             .fast = t->fast,
+                             .fast_value = t->fast_value,
+                             .depth = t->depth,
+                             .base = t->base};
     *nodes = nd;
     return MLI_OK;
 }

@@ -35,7 +35,11 @@ void mli__convert_color(const mli__pixels *src, mli_color color, uint8_t *dst) {
             unsigned r, g, b;
             switch (src->channels) {
             case 1: r = g = b = s[x]; break;
-            case 3: r = s[3 * x]; g = s[3 * x + 1]; b = s[3 * x + 2]; break;
+            case 3:
+                r = s[3 * x];
+                g = s[3 * x + 1];
+                b = s[3 * x + 2];
+                break;
             default: cmyk_rgb(s + 4 * (int64_t)x, &r, &g, &b); break;
             }
             if (oc == 1) {

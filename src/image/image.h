@@ -40,8 +40,7 @@ mli_status mli__jpeg_read_head(const char *fn, const void *jpeg, size_t size, in
  * min_w x min_h; 8 (full size) when none is. Writes the scaled size. */
 int mli__jpeg_pick_scale(int32_t width, int32_t height, int32_t min_w, int32_t min_h, int32_t *out_w, int32_t *out_h);
 /* Fills h->colorspace as libjpeg-turbo infers it from the JFIF/Adobe markers. */
-mli_status mli__jpeg_read_colorspace(const char *fn, const void *jpeg, size_t size, uint32_t flags,
-                                     mli__jpeg_head *h);
+mli_status mli__jpeg_read_colorspace(const char *fn, const void *jpeg, size_t size, uint32_t flags, mli__jpeg_head *h);
 /* Whether libjpeg-turbo decodes at scale m/8. */
 int mli__jpeg_scale_offered(int m);
 /* ceil(side * m / 8), libjpeg's scaled size. */

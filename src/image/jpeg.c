@@ -56,8 +56,10 @@ static mli_status check_sof(const char *fn, unsigned sof, const uint8_t *seg, un
                          h->components);
     int64_t pixels = (int64_t)h->width * h->height;
     if (pixels > max_pixels)
-        return mli__fail(MLI_ERR_IMAGE, "%s: JPEG of %d x %d = %lld pixels exceeds the limit of %lld pixels "
-                         "(max_pixels)", fn, h->width, h->height, (long long)pixels, (long long)max_pixels);
+        return mli__fail(MLI_ERR_IMAGE,
+                         "%s: JPEG of %d x %d = %lld pixels exceeds the limit of %lld pixels "
+                         "(max_pixels)",
+                         fn, h->width, h->height, (long long)pixels, (long long)max_pixels);
     return MLI_OK;
 }
 
@@ -78,15 +80,19 @@ mli_status mli__jpeg_read_head(const char *fn, const void *jpeg, size_t size, in
     size_t pos = 2;
     for (;;) {
         if (pos >= size)
-            return mli__fail(MLI_ERR_IMAGE, "%s: truncated JPEG: the data ends at byte %zu, before the frame header "
-                             "(SOF)", fn, size);
+            return mli__fail(MLI_ERR_IMAGE,
+                             "%s: truncated JPEG: the data ends at byte %zu, before the frame header "
+                             "(SOF)",
+                             fn, size);
         if (p[pos] != 0xFF) { /* junk between segments: libjpeg skips it with a warning */
             size_t junk = pos;
             while (pos < size && p[pos] != 0xFF)
                 ++pos;
             if (!(flags & MLI_IMAGE_ACCEPT_WARNINGS))
-                return mli__fail(MLI_ERR_IMAGE, "%s: corrupt JPEG: %zu extraneous bytes at byte %zu, where a marker "
-                                 "should be (MLI_IMAGE_ACCEPT_WARNINGS skips them)", fn, pos - junk, junk);
+                return mli__fail(MLI_ERR_IMAGE,
+                                 "%s: corrupt JPEG: %zu extraneous bytes at byte %zu, where a marker "
+                                 "should be (MLI_IMAGE_ACCEPT_WARNINGS skips them)",
+                                 fn, pos - junk, junk);
             continue;
         }
         while (pos < size && p[pos] == 0xFF) /* fill bytes */
@@ -97,8 +103,10 @@ mli_status mli__jpeg_read_head(const char *fn, const void *jpeg, size_t size, in
         if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) /* standalone markers */
             continue;
         if (m == 0xD8 || m == 0xD9 || m == 0xDA || m == 0x00)
-            return mli__fail(MLI_ERR_IMAGE, "%s: corrupt JPEG: marker FF %02X at byte %zu comes before the frame "
-                             "header (SOF)", fn, m, pos - 2);
+            return mli__fail(MLI_ERR_IMAGE,
+                             "%s: corrupt JPEG: marker FF %02X at byte %zu comes before the frame "
+                             "header (SOF)",
+                             fn, m, pos - 2);
         if (pos + 2 > size)
             return mli__fail(MLI_ERR_IMAGE, "%s: truncated JPEG: the data ends inside the marker FF %02X at byte %zu",
                              fn, m, pos - 2);
@@ -133,8 +141,10 @@ static int32_t map_colorspace(int tjcs) {
  * the first warning; a lenient retry is accepted only if its message is still that first
  * warning (libjpeg formats only the first warning, and a later fatal error overwrites it). */
 static mli_status warning_error(const char *fn, const char *msg) {
-    return mli__fail(MLI_ERR_IMAGE, "%s: corrupt or truncated JPEG data: %s (a libjpeg-turbo warning, treated as an "
-                     "error; MLI_IMAGE_ACCEPT_WARNINGS keeps such images)", fn, msg);
+    return mli__fail(MLI_ERR_IMAGE,
+                     "%s: corrupt or truncated JPEG data: %s (a libjpeg-turbo warning, treated as an "
+                     "error; MLI_IMAGE_ACCEPT_WARNINGS keeps such images)",
+                     fn, msg);
 }
 
 static mli_status fatal_error(const char *fn, const char *what, const char *msg) {
@@ -168,8 +178,7 @@ static mli_status read_colorspace(const char *fn, tjhandle tj, const void *jpeg,
     return MLI_OK;
 }
 
-mli_status mli__jpeg_read_colorspace(const char *fn, const void *jpeg, size_t size, uint32_t flags,
-                                     mli__jpeg_head *h) {
+mli_status mli__jpeg_read_colorspace(const char *fn, const void *jpeg, size_t size, uint32_t flags, mli__jpeg_head *h) {
     tjhandle tj = tjInitDecompress();
     if (!tj)
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot create a TurboJPEG decompressor: %s", fn,

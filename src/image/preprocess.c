@@ -33,8 +33,10 @@ mli_status mli__image_spec_check(const char *fn, const mli_image_spec *s, int64_
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: spec fit %d is not an mli_fit", fn, s->fit);
     if (s->fit == MLI_FIT_SHORTER &&
         (s->shorter < s->width || s->shorter < s->height || s->shorter > MLI_IMAGE_MAX_SIDE))
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: spec shorter (%d) must be at least width and height "
-                         "(%d, %d) and at most %d", fn, s->shorter, s->width, s->height, MLI_IMAGE_MAX_SIDE);
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT,
+                         "%s: spec shorter (%d) must be at least width and height "
+                         "(%d, %d) and at most %d",
+                         fn, s->shorter, s->width, s->height, MLI_IMAGE_MAX_SIDE);
     if (s->resize != MLI_RESIZE_BILINEAR && s->resize != MLI_RESIZE_AREA)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: spec resize %d is not an mli_resize", fn, s->resize);
     if (s->layout != MLI_LAYOUT_HWC && s->layout != MLI_LAYOUT_CHW)
@@ -47,15 +49,19 @@ mli_status mli__image_spec_check(const char *fn, const mli_image_spec *s, int64_
     int channels = mli__color_channels(s->color);
     for (int c = 0; c < channels; ++c)
         if (!isfinite(s->mean[c]) || !isfinite(s->std[c]) || s->std[c] == 0.0)
-            return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: spec channel %d: mean must be finite and std finite and "
-                             "non-zero (mean %g, std %g)", fn, c, s->mean[c], s->std[c]);
+            return mli__fail(MLI_ERR_INVALID_ARGUMENT,
+                             "%s: spec channel %d: mean must be finite and std finite and "
+                             "non-zero (mean %g, std %g)",
+                             fn, c, s->mean[c], s->std[c]);
     if (s->max_pixels < 0)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: spec max_pixels (%lld) is negative", fn,
                          (long long)s->max_pixels);
     for (size_t i = 0; i < sizeof s->reserved / sizeof s->reserved[0]; ++i)
         if (s->reserved[i] != 0)
-            return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: spec reserved[%zu] is not zero (initialise specs with "
-                             "mli_image_spec_init)", fn, i);
+            return mli__fail(MLI_ERR_INVALID_ARGUMENT,
+                             "%s: spec reserved[%zu] is not zero (initialise specs with "
+                             "mli_image_spec_init)",
+                             fn, i);
     *len = (int64_t)s->width * s->height * channels;
     return MLI_OK;
 }
@@ -88,9 +94,9 @@ mli_status mli_image_jpeg_info(const void *jpeg, size_t size, mli_image_info *ou
     return MLI_OK;
 }
 
-mli_status mli_image_decode_jpeg(const void *jpeg, size_t size, mli_color color, int32_t min_width,
-                                 int32_t min_height, int64_t max_pixels, uint32_t flags, uint8_t *out, int64_t out_len,
-                                 int32_t *width, int32_t *height) {
+mli_status mli_image_decode_jpeg(const void *jpeg, size_t size, mli_color color, int32_t min_width, int32_t min_height,
+                                 int64_t max_pixels, uint32_t flags, uint8_t *out, int64_t out_len, int32_t *width,
+                                 int32_t *height) {
     static const char fn[] = "mli_image_decode_jpeg";
     if (!width || !height)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, width ? "height" : "width");
@@ -98,11 +104,10 @@ mli_status mli_image_decode_jpeg(const void *jpeg, size_t size, mli_color color,
     if ((int)color < MLI_COLOR_GRAY || (int)color > MLI_COLOR_BGR)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: color %d is not an mli_color", fn, (int)color);
     if (min_width < 0 || min_height < 0)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: min_width and min_height must be >= 0 (%d, %d)", fn,
-                         min_width, min_height);
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: min_width and min_height must be >= 0 (%d, %d)", fn, min_width,
+                         min_height);
     if (flags & ~(uint32_t)MLI_IMAGE_ACCEPT_WARNINGS)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: flags 0x%x: only MLI_IMAGE_ACCEPT_WARNINGS applies", fn,
-                         flags);
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: flags 0x%x: only MLI_IMAGE_ACCEPT_WARNINGS applies", fn, flags);
     mli__jpeg_head h;
     mli_status rc = mli__jpeg_read_head(fn, jpeg, size, limit_of(max_pixels), flags, &h);
     if (rc != MLI_OK)
@@ -204,8 +209,10 @@ mli_status mli_image_preprocess_pixels(const uint8_t *pixels, int32_t width, int
                          (long long)stride, (long long)width * channels);
     int64_t pixels_n = (int64_t)width * height;
     if (pixels_n > limit_of(spec->max_pixels))
-        return mli__fail(MLI_ERR_IMAGE, "%s: image of %d x %d = %lld pixels exceeds the limit of %lld pixels "
-                         "(max_pixels)", fn, width, height, (long long)pixels_n, (long long)limit_of(spec->max_pixels));
+        return mli__fail(MLI_ERR_IMAGE,
+                         "%s: image of %d x %d = %lld pixels exceeds the limit of %lld pixels "
+                         "(max_pixels)",
+                         fn, width, height, (long long)pixels_n, (long long)limit_of(spec->max_pixels));
     const mli__kernels *kt = mli__get_kernels();
     if (!kt)
         return MLI_ERR_UNSUPPORTED;

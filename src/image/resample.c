@@ -54,7 +54,7 @@ void mli__image_geometry(const mli_image_spec *spec, int32_t sw, int32_t sh, mli
 typedef struct {
     int32_t *start, *count;
     float *w;
-    int32_t kmax; /* allocated taps per output */
+    int32_t kmax;  /* allocated taps per output */
     int32_t kused; /* largest count */
 } taps;
 
@@ -237,14 +237,27 @@ mli_status mli__image_resample(const char *fn, const mli__kernels *kt, const mli
         if (!chw && h_ident) {
             kt->img_affine_f32(p.row, p.a, p.b, out + (int64_t)y * n, n);
         } else if (!chw) {
-            mli__img_hpass hp = {.row = p.row, .idx = p.idx, .w = p.wt, .ksize = kh, .step = C, .a = p.a, .b = p.b,
-                                 .out = out + (int64_t)y * n, .n = n};
+            mli__img_hpass hp = {.row = p.row,
+                                 .idx = p.idx,
+                                 .w = p.wt,
+                                 .ksize = kh,
+                                 .step = C,
+                                 .a = p.a,
+                                 .b = p.b,
+                                 .out = out + (int64_t)y * n,
+                                 .n = n};
             kt->img_hpass(&hp);
         } else {
             for (int c = 0; c < C; ++c) {
-                mli__img_hpass hp = {.row = p.row, .idx = p.idx + (int64_t)c * W, .w = p.wt, .ksize = kh, .step = C,
-                                     .a = p.a + (int64_t)c * W, .b = p.b + (int64_t)c * W,
-                                     .out = out + ((int64_t)c * H + y) * W, .n = W};
+                mli__img_hpass hp = {.row = p.row,
+                                     .idx = p.idx + (int64_t)c * W,
+                                     .w = p.wt,
+                                     .ksize = kh,
+                                     .step = C,
+                                     .a = p.a + (int64_t)c * W,
+                                     .b = p.b + (int64_t)c * W,
+                                     .out = out + ((int64_t)c * H + y) * W,
+                                     .n = W};
                 kt->img_hpass(&hp);
             }
         }

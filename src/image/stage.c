@@ -75,8 +75,9 @@ mli_status mli__image_stage_build(const mli__reader *r, int i, int64_t n_feature
     if ((rc = mli__image_spec_check(where, s, &len)) != MLI_OK)
         return MLI_ERR_CORRUPT;
     if (len != n_features)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d (image) makes a %d x %d x %d tensor of %lld values, but the "
-                         "model takes n_features = %lld", r->c->origin, i, s->height, s->width, channels,
-                         (long long)len, (long long)n_features);
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s: stage %d (image) makes a %d x %d x %d tensor of %lld values, but the "
+                         "model takes n_features = %lld",
+                         r->c->origin, i, s->height, s->width, channels, (long long)len, (long long)n_features);
     return MLI_OK;
 }

@@ -11,26 +11,32 @@
 
 #include "../writer.h"
 
-typedef enum { MLI__SRC_UNKNOWN, MLI__SRC_MLI, MLI__SRC_XGBOOST_JSON, MLI__SRC_XGBOOST_UBJ, MLI__SRC_LIGHTGBM } mli__source;
+typedef enum {
+    MLI__SRC_UNKNOWN,
+    MLI__SRC_MLI,
+    MLI__SRC_XGBOOST_JSON,
+    MLI__SRC_XGBOOST_UBJ,
+    MLI__SRC_LIGHTGBM
+} mli__source;
 
 /* A tree-ensemble model as the importers hand it to the writer: the facts of its header
  * and node arrays in the `trees` layout of docs/FORMAT.md (leaf_width 1). */
 typedef struct mli__tree_model {
-    const char *origin;      /* the file, for messages */
-    const char *source;      /* the `source` metadata, e.g. "xgboost 2.1.0 binary:logistic" */
+    const char *origin; /* the file, for messages */
+    const char *source; /* the `source` metadata, e.g. "xgboost 2.1.0 binary:logistic" */
     int64_t n_features;
-    int64_t n_classes;       /* 0: a regressor with n_out outputs; else classes 0 .. n_classes-1 */
+    int64_t n_classes; /* 0: a regressor with n_out outputs; else classes 0 .. n_classes-1 */
     int64_t n_trees, n_nodes, n_out;
-    const char *compare;     /* lt_f32, le_f32 or le_f64 */
+    const char *compare; /* lt_f32, le_f32 or le_f64 */
     const char *head;
-    int mean;                /* aggregate: mean of the trees instead of their sum */
-    const int64_t *tree_start;                 /* n_trees + 1 */
-    const int32_t *tree_out;                   /* n_trees score columns, or NULL when n_out == 1 */
+    int mean;                  /* aggregate: mean of the trees instead of their sum */
+    const int64_t *tree_start; /* n_trees + 1 */
+    const int32_t *tree_out;   /* n_trees score columns, or NULL when n_out == 1 */
     const int32_t *feature, *left, *right, *leaf_id;
     const double *threshold, *value;
     const uint8_t *flags;
-    const double *base;                        /* n_out, or NULL */
-    const int64_t *cat_offset;                 /* NULL: no categorical node */
+    const double *base;        /* n_out, or NULL */
+    const int64_t *cat_offset; /* NULL: no categorical node */
     const int32_t *cat_words;
     const uint32_t *cat_bits;
     int64_t n_cat_words;

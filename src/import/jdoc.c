@@ -373,12 +373,9 @@ static mli_status json_value(parser *ps, mli__jval *out) {
     memset(out, 0, sizeof *out);
     size_t left = (size_t)(ps->end - ps->p);
     switch (*ps->p) {
-    case '{':
-        return json_container(ps, 1, out);
-    case '[':
-        return json_container(ps, 0, out);
-    case '"':
-        return json_string(ps, out);
+    case '{': return json_container(ps, 1, out);
+    case '[': return json_container(ps, 0, out);
+    case '"': return json_string(ps, out);
     case 't':
     case 'f':
     case 'n': {
@@ -460,33 +457,23 @@ static uint64_t be_load(const uint8_t *p, int n) {
 static int ub_num_size(uint8_t m) {
     switch (m) {
     case 'i':
-    case 'U':
-        return 1;
-    case 'I':
-        return 2;
+    case 'U': return 1;
+    case 'I': return 2;
     case 'l':
-    case 'd':
-        return 4;
+    case 'd': return 4;
     case 'L':
-    case 'D':
-        return 8;
-    default:
-        return 0;
+    case 'D': return 8;
+    default: return 0;
     }
 }
 
 static double ub_num_load(uint8_t m, const uint8_t *p) {
     switch (m) {
-    case 'i':
-        return (double)(int8_t)p[0];
-    case 'U':
-        return (double)p[0];
-    case 'I':
-        return (double)(int16_t)be_load(p, 2);
-    case 'l':
-        return (double)(int32_t)be_load(p, 4);
-    case 'L':
-        return (double)(int64_t)be_load(p, 8);
+    case 'i': return (double)(int8_t)p[0];
+    case 'U': return (double)p[0];
+    case 'I': return (double)(int16_t)be_load(p, 2);
+    case 'l': return (double)(int32_t)be_load(p, 4);
+    case 'L': return (double)(int64_t)be_load(p, 8);
     case 'd': {
         uint32_t b = (uint32_t)be_load(p, 4);
         float f;
@@ -635,9 +622,7 @@ static mli_status ub_value(parser *ps, uint8_t marker, mli__jval *out) {
         return MLI_OK;
     }
     switch (marker) {
-    case 'Z':
-        out->type = MLI__JD_NULL;
-        return MLI_OK;
+    case 'Z': out->type = MLI__JD_NULL; return MLI_OK;
     case 'T':
     case 'F':
         out->type = MLI__JD_BOOL;
@@ -651,8 +636,7 @@ static mli_status ub_value(parser *ps, uint8_t marker, mli__jval *out) {
         out->u.off = (uint64_t)(ps->p - ps->beg);
         ++ps->p;
         return MLI_OK;
-    case 'S':
-        return ub_string_body(ps, out);
+    case 'S': return ub_string_body(ps, out);
     case 'H': {
         mli__jval s;
         mli_status st = ub_string_body(ps, &s);
@@ -664,13 +648,9 @@ static mli_status ub_value(parser *ps, uint8_t marker, mli__jval *out) {
         out->type = MLI__JD_NUM;
         return MLI_OK;
     }
-    case '[':
-        return ub_container(ps, 0, out);
-    case '{':
-        return ub_container(ps, 1, out);
-    default:
-        --ps->p;
-        return syntax(ps, "unknown UBJSON type marker");
+    case '[': return ub_container(ps, 0, out);
+    case '{': return ub_container(ps, 1, out);
+    default: --ps->p; return syntax(ps, "unknown UBJSON type marker");
     }
 }
 

@@ -21,9 +21,9 @@
 
 enum { MLI__JD_NULL = 1, MLI__JD_BOOL, MLI__JD_NUM, MLI__JD_STR, MLI__JD_ARR, MLI__JD_OBJ };
 enum {
-    MLI__JD_PACKED = 1,  /* an array whose elements are all in `nums` (numbers or booleans) */
+    MLI__JD_PACKED = 1,   /* an array whose elements are all in `nums` (numbers or booleans) */
     MLI__JD_HAS_BOOL = 2, /* a packed array that held booleans (stored as 0 and 1) */
-    MLI__JD_OWNSTR = 4   /* a string held in the document's own buffer (decoded escapes) */
+    MLI__JD_OWNSTR = 4    /* a string held in the document's own buffer (decoded escapes) */
 };
 
 typedef struct mli__jval {

@@ -41,8 +41,9 @@ static void *vec_grow(vec *v, size_t es, size_t more) {
 }
 
 enum { H_VERSION, H_NUM_CLASS, H_PER_ITER, H_MAX_FEATURE, H_OBJECTIVE, H_FEATURE_NAMES, H_TREE_SIZES, H_COUNT };
-static const char *const header_keys[] = {"version",   "num_class",     "num_tree_per_iteration", "max_feature_idx",
-                                          "objective", "feature_names", "tree_sizes",             NULL};
+static const char *const header_keys[] = {"version",         "num_class", "num_tree_per_iteration",
+                                          "max_feature_idx", "objective", "feature_names",
+                                          "tree_sizes",      NULL};
 
 enum {
     T_NUM_LEAVES,
@@ -231,8 +232,7 @@ static int parse_double(const char *p, size_t n, double *out) {
         }
     }
     for (size_t k = 0; k < n; ++k) /* strtod would also take hex, "infinity(...)" and spaces */
-        if (!((p[k] >= '0' && p[k] <= '9') || p[k] == '.' || p[k] == 'e' || p[k] == 'E' || p[k] == '-' ||
-              p[k] == '+'))
+        if (!((p[k] >= '0' && p[k] <= '9') || p[k] == '.' || p[k] == 'e' || p[k] == 'E' || p[k] == '-' || p[k] == '+'))
             return 0;
     char buf[LGB_MAX_TOKEN + 1];
     memcpy(buf, p, n);
@@ -311,9 +311,11 @@ static mli_status parse_array(lgb *g, int32_t tr, const char *key, span v, int64
             if (dbl)
                 return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: %s value %lld ('%s') is not a number",
                                  g->origin, (long long)v.line, tr, key, (long long)k, shown(tok.p, tok.n, buf));
-            return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: %s value %lld ('%s') is not an integer in "
-                             "[%lld, %lld]", g->origin, (long long)v.line, tr, key, (long long)k,
-                             shown(tok.p, tok.n, buf), (long long)lo, (long long)hi);
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s:%lld: LightGBM tree %d: %s value %lld ('%s') is not an integer in "
+                             "[%lld, %lld]",
+                             g->origin, (long long)v.line, tr, key, (long long)k, shown(tok.p, tok.n, buf),
+                             (long long)lo, (long long)hi);
         }
         ++k;
     }
@@ -339,8 +341,7 @@ static mli_status parse_scalar(lgb *g, const char *where, const char *key, span 
  * as LightGBM ignores them) up to the next `Tree=` line, `end of trees` or the end of the
  * text, which it leaves in *stop (stop->p NULL at the end). Blank lines are skipped. A
  * line without '=' is an error except the header's `average_output` flag. */
-static mli_status read_block(lgb *g, const char *where, const char *const *keys, span *slots, int header,
-                             span *stop) {
+static mli_status read_block(lgb *g, const char *where, const char *const *keys, span *slots, int header, span *stop) {
     span line;
     while (next_line(g, &line)) {
         if (memchr(line.p, 0, line.n))
@@ -360,8 +361,10 @@ static mli_status read_block(lgb *g, const char *where, const char *const *keys,
             }
             char buf[32];
             if (g->unterminated)
-                return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM model ends in the middle of a line (%s): the file "
-                                 "is truncated", g->origin, (long long)line.line, where);
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s:%lld: LightGBM model ends in the middle of a line (%s): the file "
+                                 "is truncated",
+                                 g->origin, (long long)line.line, where);
             return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM %s: expected key=value, found '%s'", g->origin,
                              (long long)line.line, where, shown(line.p, line.n, buf));
         }
@@ -391,11 +394,21 @@ static mli_status parse_objective(lgb *g) {
     static const struct {
         const char *name;
         objective obj;
-    } known[] = {{"regression", OBJ_IDENTITY},  {"regression_l1", OBJ_IDENTITY}, {"huber", OBJ_IDENTITY},
-                 {"fair", OBJ_IDENTITY},        {"quantile", OBJ_IDENTITY},      {"mape", OBJ_IDENTITY},
-                 {"lambdarank", OBJ_IDENTITY},  {"rank_xendcg", OBJ_IDENTITY},   {"custom", OBJ_IDENTITY},
-                 {"poisson", OBJ_EXP},          {"gamma", OBJ_EXP},              {"tweedie", OBJ_EXP},
-                 {"cross_entropy", OBJ_LOGISTIC}, {"binary", OBJ_BINARY},        {"multiclass", OBJ_MULTICLASS},
+    } known[] = {{"regression", OBJ_IDENTITY},
+                 {"regression_l1", OBJ_IDENTITY},
+                 {"huber", OBJ_IDENTITY},
+                 {"fair", OBJ_IDENTITY},
+                 {"quantile", OBJ_IDENTITY},
+                 {"mape", OBJ_IDENTITY},
+                 {"lambdarank", OBJ_IDENTITY},
+                 {"rank_xendcg", OBJ_IDENTITY},
+                 {"custom", OBJ_IDENTITY},
+                 {"poisson", OBJ_EXP},
+                 {"gamma", OBJ_EXP},
+                 {"tweedie", OBJ_EXP},
+                 {"cross_entropy", OBJ_LOGISTIC},
+                 {"binary", OBJ_BINARY},
+                 {"multiclass", OBJ_MULTICLASS},
                  {"multiclassova", OBJ_OVA}};
     char buf[32];
     size_t n0 = 0;
@@ -408,9 +421,10 @@ static mli_status parse_objective(lgb *g) {
             found = (int)i;
     if (found < 0) {
         if (span_is(name, "cross_entropy_lambda"))
-            return mli__fail(MLI_ERR_UNSUPPORTED, "%s:%lld: LightGBM objective cross_entropy_lambda is not supported "
-                             "(its prediction log(1 + exp(score)) has no libmlinfer head)", g->origin,
-                             (long long)v.line);
+            return mli__fail(MLI_ERR_UNSUPPORTED,
+                             "%s:%lld: LightGBM objective cross_entropy_lambda is not supported "
+                             "(its prediction log(1 + exp(score)) has no libmlinfer head)",
+                             g->origin, (long long)v.line);
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s:%lld: LightGBM objective '%s' is not supported", g->origin,
                          (long long)v.line, shown(name.p, name.n, buf));
     }
@@ -426,8 +440,10 @@ static mli_status parse_objective(lgb *g) {
         if (tok.n == 0)
             continue;
         if (span_is(tok, "sqrt"))
-            return mli__fail(MLI_ERR_UNSUPPORTED, "%s:%lld: LightGBM models trained with reg_sqrt=true are not "
-                             "supported (their prediction is sign(s) * s^2)", g->origin, (long long)v.line);
+            return mli__fail(MLI_ERR_UNSUPPORTED,
+                             "%s:%lld: LightGBM models trained with reg_sqrt=true are not "
+                             "supported (their prediction is sign(s) * s^2)",
+                             g->origin, (long long)v.line);
         if (span_starts(tok, "sigmoid:")) {
             if (!parse_double(tok.p + 8, tok.n - 8, &g->sigmoid) || !(g->sigmoid > 0.0) || isinf(g->sigmoid))
                 return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM objective: '%s' is not a positive sigmoid",
@@ -455,20 +471,22 @@ static mli_status parse_header(lgb *g) {
                              header_keys[required[i]]);
     if (!span_is(h[H_VERSION], "v2") && !span_is(h[H_VERSION], "v3") && !span_is(h[H_VERSION], "v4")) {
         char buf[32];
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s:%lld: LightGBM model format version '%s' is not supported (v2 to v4 "
-                         "are)", g->origin, (long long)h[H_VERSION].line, shown(h[H_VERSION].p, h[H_VERSION].n, buf));
+        return mli__fail(MLI_ERR_UNSUPPORTED,
+                         "%s:%lld: LightGBM model format version '%s' is not supported (v2 to v4 "
+                         "are)",
+                         g->origin, (long long)h[H_VERSION].line, shown(h[H_VERSION].p, h[H_VERSION].n, buf));
     }
     int64_t k, per_iter, max_feature;
     mli_status rc;
     if ((rc = parse_scalar(g, "header", "num_class", h[H_NUM_CLASS], 1, 1 << 24, &k)) != MLI_OK ||
         (rc = parse_scalar(g, "header", "num_tree_per_iteration", h[H_PER_ITER], 1, 1 << 24, &per_iter)) != MLI_OK ||
-        (rc = parse_scalar(g, "header", "max_feature_idx", h[H_MAX_FEATURE], 0, (1 << 24) - 1, &max_feature)) !=
-            MLI_OK)
+        (rc = parse_scalar(g, "header", "max_feature_idx", h[H_MAX_FEATURE], 0, (1 << 24) - 1, &max_feature)) != MLI_OK)
         return rc;
     if (per_iter != k)
-        return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM header: num_tree_per_iteration=%lld differs from "
-                         "num_class=%lld", g->origin, (long long)h[H_PER_ITER].line, (long long)per_iter,
-                         (long long)k);
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s:%lld: LightGBM header: num_tree_per_iteration=%lld differs from "
+                         "num_class=%lld",
+                         g->origin, (long long)h[H_PER_ITER].line, (long long)per_iter, (long long)k);
     g->k = k;
     g->n_features = max_feature + 1;
     int64_t names = count_tokens(h[H_FEATURE_NAMES]);
@@ -534,8 +552,10 @@ static mli_status check_categorical(lgb *g, int32_t tr, span *f, int64_t num_cat
         return rc;
     const int64_t *b = g->ints[T_CAT_BOUNDARIES].p;
     if (b[0] != 0 || b[num_cat] != words)
-        return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: cat_boundaries must run from 0 to the %lld "
-                         "words of cat_threshold", g->origin, (long long)cb.line, tr, (long long)words);
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s:%lld: LightGBM tree %d: cat_boundaries must run from 0 to the %lld "
+                         "words of cat_threshold",
+                         g->origin, (long long)cb.line, tr, (long long)words);
     for (int64_t i = 0; i < num_cat; ++i)
         if (b[i + 1] < b[i])
             return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: cat_boundaries decreases at entry %lld",
@@ -560,8 +580,10 @@ static mli_status preorder(lgb *g, int32_t tr, int64_t L, span *f) {
         int64_t e = stack[--top];
         if (pos[e] >= 0) {
             int leaf = e >= L - 1;
-            return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: %s %lld is the child of two nodes (or of "
-                             "a cycle)", g->origin, (long long)f[T_LEFT].line, tr, leaf ? "leaf" : "node",
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s:%lld: LightGBM tree %d: %s %lld is the child of two nodes (or of "
+                             "a cycle)",
+                             g->origin, (long long)f[T_LEFT].line, tr, leaf ? "leaf" : "node",
                              (long long)(leaf ? e - (L - 1) : e));
         }
         pos[e] = next++;
@@ -598,8 +620,10 @@ static mli_status take_tree(lgb *g, int32_t tr, span *f) {
         (f[T_IS_LINEAR].p && (rc = parse_scalar(g, where, "is_linear", f[T_IS_LINEAR], 0, 1, &linear)) != MLI_OK))
         return rc;
     if (linear)
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s:%lld: LightGBM tree %d is a linear tree (linear_tree=true), which "
-                         "libmlinfer does not support", g->origin, (long long)f[T_IS_LINEAR].line, tr);
+        return mli__fail(MLI_ERR_UNSUPPORTED,
+                         "%s:%lld: LightGBM tree %d is a linear tree (linear_tree=true), which "
+                         "libmlinfer does not support",
+                         g->origin, (long long)f[T_IS_LINEAR].line, tr);
     /* leaf_value has L entries: that measures L against the input before anything is sized by it */
     if ((rc = parse_array(g, tr, "leaf_value", f[T_LEAF_VALUE], L, 1, 0, 0, &g->dbls[T_LEAF_VALUE])) != MLI_OK)
         return rc;
@@ -673,9 +697,10 @@ static mli_status take_tree(lgb *g, int32_t tr, span *f) {
         o_id[p] = -1;
         int missing = (int)(dt[i] >> 2) & 3;
         if (missing == 3)
-            return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: node %lld has decision_type %lld with the "
-                             "unknown missing type 3", g->origin, (long long)f[T_DECISION_TYPE].line, tr, (long long)i,
-                             (long long)dt[i]);
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s:%lld: LightGBM tree %d: node %lld has decision_type %lld with the "
+                             "unknown missing type 3",
+                             g->origin, (long long)f[T_DECISION_TYPE].line, tr, (long long)i, (long long)dt[i]);
         if (dt[i] & 1) {
             /* LightGBM's CategoricalDecision: NaN goes right; otherwise c = (int)x goes left when
              * bit c of the node's bitset is set, and right when c < 0 or lies beyond the bitset.
@@ -683,9 +708,10 @@ static mli_status take_tree(lgb *g, int32_t tr, span *f) {
              * predictor has already turned |x| <= 1e-35 into 0, which truncates to 0 too. */
             double ci = thr[i];
             if (!(ci >= 0.0 && ci < (double)num_cat && ci == floor(ci)))
-                return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: categorical node %lld has threshold "
-                                 "%g, not a bitset index below num_cat=%lld", g->origin, (long long)f[T_THRESHOLD].line,
-                                 tr, (long long)i, ci, (long long)num_cat);
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s:%lld: LightGBM tree %d: categorical node %lld has threshold "
+                                 "%g, not a bitset index below num_cat=%lld",
+                                 g->origin, (long long)f[T_THRESHOLD].line, tr, (long long)i, ci, (long long)num_cat);
             const int64_t *b = g->ints[T_CAT_BOUNDARIES].p;
             int64_t c = (int64_t)ci;
             o_fl[p] = MLI__TF_CATEGORICAL;
@@ -764,8 +790,7 @@ done:
 }
 
 static mli_status write_model(lgb *g, mli__writer *w) {
-    static const char *const heads[] = {"identity", "exp", "logistic", "binary_logistic", "multinomial",
-                                        "ovr_sigmoid"};
+    static const char *const heads[] = {"identity", "exp", "logistic", "binary_logistic", "multinomial", "ovr_sigmoid"};
     int classifier = g->obj == OBJ_BINARY || g->obj == OBJ_MULTICLASS || g->obj == OBJ_OVA;
     int64_t n_nodes = (int64_t)g->feature.n, iters = g->n_trees / g->k;
     double *value = g->value.p;
@@ -799,14 +824,29 @@ static mli_status write_model(lgb *g, mli__writer *w) {
         for (int32_t t = 0; t < g->n_trees; ++t)
             out[t] = (int32_t)(t % g->k); /* LightGBM groups the K trees of one iteration */
     }
-    mli__tree_model tm = {.origin = g->origin, .source = source, .n_features = g->n_features,
-                          .n_classes = classifier ? (g->obj == OBJ_BINARY ? 2 : g->k) : 0, .n_trees = g->n_trees,
-                          .n_nodes = n_nodes, .n_out = g->k, .compare = "le_f64", .head = heads[g->obj],
-                          .mean = mean, .tree_start = g->tree_start.p, .tree_out = out, .feature = g->feature.p,
-                          .left = g->left.p, .right = g->right.p, .leaf_id = g->leaf_id.p,
-                          .threshold = g->threshold.p, .value = g->value.p, .flags = g->flags.p,
-                          .cat_offset = g->has_cat ? g->cat_offset.p : NULL, .cat_words = g->cat_words.p,
-                          .cat_bits = g->cat_bits.p, .n_cat_words = (int64_t)g->cat_bits.n};
+    mli__tree_model tm = {.origin = g->origin,
+                          .source = source,
+                          .n_features = g->n_features,
+                          .n_classes = classifier ? (g->obj == OBJ_BINARY ? 2 : g->k) : 0,
+                          .n_trees = g->n_trees,
+                          .n_nodes = n_nodes,
+                          .n_out = g->k,
+                          .compare = "le_f64",
+                          .head = heads[g->obj],
+                          .mean = mean,
+                          .tree_start = g->tree_start.p,
+                          .tree_out = out,
+                          .feature = g->feature.p,
+                          .left = g->left.p,
+                          .right = g->right.p,
+                          .leaf_id = g->leaf_id.p,
+                          .threshold = g->threshold.p,
+                          .value = g->value.p,
+                          .flags = g->flags.p,
+                          .cat_offset = g->has_cat ? g->cat_offset.p : NULL,
+                          .cat_words = g->cat_words.p,
+                          .cat_bits = g->cat_bits.p,
+                          .n_cat_words = (int64_t)g->cat_bits.n};
     mli_status rc = mli__write_tree_model(&tm, w);
     free(out);
     return rc != MLI_OK ? rc : write_feature_names(g, w);
@@ -823,8 +863,7 @@ static mli_status import(lgb *g, mli__writer *w) {
         g->line += g->text[g->at++] == '\n';
     if (!next_line(g, &line) || !span_is(line, "tree"))
         return mli__fail(MLI_ERR_CORRUPT, "%s: not a LightGBM text model (the first line is not 'tree')", g->origin);
-    if ((rc = read_block(g, "header", header_keys, g->header, 1, &stop)) != MLI_OK ||
-        (rc = parse_header(g)) != MLI_OK)
+    if ((rc = read_block(g, "header", header_keys, g->header, 1, &stop)) != MLI_OK || (rc = parse_header(g)) != MLI_OK)
         return rc;
     while (stop.p && span_starts(stop, "Tree=")) {
         int64_t idx;
@@ -843,24 +882,32 @@ static mli_status import(lgb *g, mli__writer *w) {
         if ((rc = read_block(g, where, tree_keys, f, 0, &stop)) != MLI_OK)
             return rc;
         if (!stop.p)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: LightGBM model ends inside tree %d (line %lld on), before 'end of "
-                             "trees': the file is truncated", g->origin, g->n_trees, (long long)first);
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: LightGBM model ends inside tree %d (line %lld on), before 'end of "
+                             "trees': the file is truncated",
+                             g->origin, g->n_trees, (long long)first);
         if ((rc = take_tree(g, g->n_trees, f)) != MLI_OK)
             return rc;
         g->n_trees++;
     }
     if (!stop.p)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: LightGBM model has no Tree= blocks and no 'end of trees' line (a "
-                         "truncated file?)", g->origin);
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s: LightGBM model has no Tree= blocks and no 'end of trees' line (a "
+                         "truncated file?)",
+                         g->origin);
     if (g->n_trees == 0)
         return mli__fail(MLI_ERR_CORRUPT, "%s: LightGBM model has no trees", g->origin);
     if (g->n_trees % g->k != 0)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: LightGBM model has %d trees, not a multiple of num_tree_per_iteration="
-                         "%lld", g->origin, g->n_trees, (long long)g->k);
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s: LightGBM model has %d trees, not a multiple of num_tree_per_iteration="
+                         "%lld",
+                         g->origin, g->n_trees, (long long)g->k);
     span ts = g->header[H_TREE_SIZES];
     if (ts.p && count_tokens(ts) != g->n_trees)
-        return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM header: tree_sizes lists %lld trees but the file holds "
-                         "%d", g->origin, (long long)ts.line, (long long)count_tokens(ts), g->n_trees);
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s:%lld: LightGBM header: tree_sizes lists %lld trees but the file holds "
+                         "%d",
+                         g->origin, (long long)ts.line, (long long)count_tokens(ts), g->n_trees);
     return write_model(g, w);
 }
 
@@ -871,8 +918,8 @@ mli_status mli__import_lightgbm(const char *origin, const uint8_t *data, size_t 
     g.text = (const char *)data;
     g.size = size;
     mli_status rc = import(&g, w);
-    vec *all[] = {&g.tree_start, &g.feature, &g.left, &g.right, &g.threshold, &g.flags, &g.value,
-                  &g.leaf_id, &g.cat_offset, &g.cat_words, &g.cat_bits, &g.pos, &g.stack};
+    vec *all[] = {&g.tree_start, &g.feature,    &g.left,      &g.right,    &g.threshold, &g.flags, &g.value,
+                  &g.leaf_id,    &g.cat_offset, &g.cat_words, &g.cat_bits, &g.pos,       &g.stack};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i)
         free(all[i]->p);
     for (int i = 0; i < T_COUNT; ++i) {

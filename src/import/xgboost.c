@@ -77,18 +77,12 @@ typedef struct {
 
 static const char *type_name(int type) {
     switch (type) {
-    case MLI__JD_NULL:
-        return "null";
-    case MLI__JD_BOOL:
-        return "a boolean";
-    case MLI__JD_NUM:
-        return "a number";
-    case MLI__JD_STR:
-        return "a string";
-    case MLI__JD_ARR:
-        return "an array";
-    default:
-        return "an object";
+    case MLI__JD_NULL: return "null";
+    case MLI__JD_BOOL: return "a boolean";
+    case MLI__JD_NUM: return "a number";
+    case MLI__JD_STR: return "a string";
+    case MLI__JD_ARR: return "an array";
+    default: return "an object";
     }
 }
 
@@ -225,8 +219,10 @@ static mli_status read_base_score(xgb *x, const mli__jval *mp, const objective *
             ++p;
         size_t used = mli__jd_number(p, end, &one);
         if (used == 0)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: learner_model_param.base_score '%.*s' is not a number or a list "
-                             "of numbers", x->origin, shown, s);
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: learner_model_param.base_score '%.*s' is not a number or a list "
+                             "of numbers",
+                             x->origin, shown, s);
         p += used;
         if (count < x->n_out) {
             mli_status st = to_margin(x, obj, (float)one, (int)count, &x->base[count]);
@@ -264,9 +260,9 @@ static mli_status read_base_score(xgb *x, const mli__jval *mp, const objective *
 /* ---- trees --------------------------------------------------------------------------- */
 
 static void xgb_free(xgb *x) {
-    void *bufs[] = {x->tree_start, x->tree_out, x->feature,   x->left,  x->right, x->leaf_id, x->cat_words,
-                    x->cat_offset, x->threshold, x->value,    x->base,  x->flags, x->cat_bits, x->newid,
-                    x->order,      x->stack,     x->sdepth,   x->catj};
+    void *bufs[] = {x->tree_start, x->tree_out,   x->feature,   x->left,  x->right,  x->leaf_id,
+                    x->cat_words,  x->cat_offset, x->threshold, x->value, x->base,   x->flags,
+                    x->cat_bits,   x->newid,      x->order,     x->stack, x->sdepth, x->catj};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i)
         free(bufs[i]);
     mli__jd_free(&x->doc);
@@ -319,8 +315,7 @@ static mli_status read_tree_cats(xgb *x, const mli__jval *tree, const char *wher
     memset(tc, 0, sizeof *tc);
     const mli__jval *cn = mli__jd_get(&x->doc, tree, "categories_nodes");
     if (!cn)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: %s has categorical splits but no 'categories_nodes'", x->origin,
-                         where);
+        return mli__fail(MLI_ERR_CORRUPT, "%s: %s has categorical splits but no 'categories_nodes'", x->origin, where);
     mli_status st;
     if ((st = num_array(x, tree, where, "categories_nodes", -1, 0, &tc->nodes)) != MLI_OK)
         return st;
@@ -340,13 +335,14 @@ static mli_status read_tree_cats(xgb *x, const mli__jval *tree, const char *wher
             return mli__fail(MLI_ERR_CORRUPT, "%s: %s: categories_nodes[%lld] = %.10g is not a node of the tree",
                              x->origin, where, (long long)j, nd);
         if (x->catj[(int64_t)nd] != -1)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: %s: node %lld is listed twice in categories_nodes", x->origin,
-                             where, (long long)nd);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: %s: node %lld is listed twice in categories_nodes", x->origin, where,
+                             (long long)nd);
         if (!is_int_in(sg, 0, (double)tc->n_cats) || !is_int_in(sz, 0, (double)tc->n_cats) ||
             sg + sz > (double)tc->n_cats)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: %s node %lld: its categories (segment %.10g, size %.10g) lie outside "
-                             "the %lld entries of 'categories'", x->origin, where, (long long)nd, sg, sz,
-                             (long long)tc->n_cats);
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: %s node %lld: its categories (segment %.10g, size %.10g) lie outside "
+                             "the %lld entries of 'categories'",
+                             x->origin, where, (long long)nd, sg, sz, (long long)tc->n_cats);
         x->catj[(int64_t)nd] = (int32_t)j;
     }
     return MLI_OK;
@@ -366,8 +362,10 @@ static mli_status add_bitset(xgb *x, const char *where, int64_t node, const tree
     }
     int64_t words = size ? (int64_t)maxc / 32 + 1 : 0;
     if (words > x->max_cat_words - x->n_cat_words)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: %s node %lld: the categorical bitsets grow past %lld words, out of "
-                         "proportion to the file", x->origin, where, (long long)node, (long long)x->max_cat_words);
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s: %s node %lld: the categorical bitsets grow past %lld words, out of "
+                         "proportion to the file",
+                         x->origin, where, (long long)node, (long long)x->max_cat_words);
     if (!mli__reserve((void **)&x->cat_bits, &x->cap_cat_words, (size_t)x->n_cat_words, (size_t)words,
                       sizeof *x->cat_bits))
         return oom(x);
@@ -393,15 +391,16 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
     int64_t nn, leafvec;
     mli_status st;
     if (tree->type != MLI__JD_OBJ)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: %s is %s, expected an object", x->origin, where,
-                         type_name(tree->type));
+        return mli__fail(MLI_ERR_CORRUPT, "%s: %s is %s, expected an object", x->origin, where, type_name(tree->type));
     if ((st = member(x, tree, where, "tree_param", MLI__JD_OBJ, &tp)) != MLI_OK ||
         (st = param_int(x, tp, where, "num_nodes", 1, INT32_MAX, -1, &nn)) != MLI_OK ||
         (st = param_int(x, tp, where, "size_leaf_vector", 0, INT32_MAX, 1, &leafvec)) != MLI_OK)
         return st;
     if (leafvec > 1)
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: %s has vector leaves (size_leaf_vector %lld): multi-target trees "
-                         "(multi_strategy=multi_output_tree) are not supported", x->origin, where, (long long)leafvec);
+        return mli__fail(MLI_ERR_UNSUPPORTED,
+                         "%s: %s has vector leaves (size_leaf_vector %lld): multi-target trees "
+                         "(multi_strategy=multi_output_tree) are not supported",
+                         x->origin, where, (long long)leafvec);
     const double *lc, *rc, *si, *sc, *dl, *stype = NULL;
     if ((st = num_array(x, tree, where, "left_children", nn, 0, &lc)) != MLI_OK ||
         (st = num_array(x, tree, where, "right_children", nn, 0, &rc)) != MLI_OK ||
@@ -419,8 +418,10 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
     int has_cat = 0;
     for (int64_t i = 0; stype && i < nn; ++i) {
         if (stype[i] != 0 && stype[i] != 1)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: %s node %lld: split_type %.10g is neither 0 (numerical) nor 1 "
-                             "(categorical)", x->origin, where, (long long)i, stype[i]);
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: %s node %lld: split_type %.10g is neither 0 (numerical) nor 1 "
+                             "(categorical)",
+                             x->origin, where, (long long)i, stype[i]);
         has_cat |= stype[i] == 1;
     }
     tree_cats tc;
@@ -450,15 +451,18 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
         double kids[2] = {r, l};
         for (int k = 0; k < 2; ++k) {
             if (!is_int_in(kids[k], 0, (double)(nn - 1)))
-                return mli__fail(MLI_ERR_CORRUPT, "%s: %s node %d: %s child %.10g is not a node of the tree (%lld nodes)",
-                                 x->origin, where, node, k ? "left" : "right", kids[k], (long long)nn);
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: %s node %d: %s child %.10g is not a node of the tree (%lld nodes)", x->origin,
+                                 where, node, k ? "left" : "right", kids[k], (long long)nn);
             int32_t c = (int32_t)kids[k];
             if (newid[c] != -1)
-                return mli__fail(MLI_ERR_CORRUPT, "%s: %s node %d: child %d is reached a second time (a cycle or a "
-                                 "shared node)", x->origin, where, node, c);
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: %s node %d: child %d is reached a second time (a cycle or a "
+                                 "shared node)",
+                                 x->origin, where, node, c);
             if (depth + 1 > MLI__TREE_MAX_DEPTH)
-                return mli__fail(MLI_ERR_CORRUPT, "%s: %s node %d: the tree is deeper than %d levels", x->origin,
-                                 where, c, MLI__TREE_MAX_DEPTH);
+                return mli__fail(MLI_ERR_CORRUPT, "%s: %s node %d: the tree is deeper than %d levels", x->origin, where,
+                                 c, MLI__TREE_MAX_DEPTH);
             newid[c] = -2;
             stack[sp] = c;
             sdepth[sp++] = depth + 1;
@@ -476,8 +480,8 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
             if (weight != 1.0)
                 leaf = (float)weight * leaf; /* dart: XGBoost scales each tree's output in float32 */
             if (!isfinite(leaf))
-                return mli__fail(MLI_ERR_CORRUPT, "%s: %s leaf %d has the non-finite value %.10g", x->origin, where, node,
-                                 sc[node]);
+                return mli__fail(MLI_ERR_CORRUPT, "%s: %s leaf %d has the non-finite value %.10g", x->origin, where,
+                                 node, sc[node]);
             x->feature[g] = -1;
             x->left[g] = x->right[g] = -1;
             x->threshold[g] = 0;
@@ -490,8 +494,8 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
             return mli__fail(MLI_ERR_CORRUPT, "%s: %s node %d splits on feature %.10g, but the model has %lld features",
                              x->origin, where, node, f, (long long)x->n_features);
         if (d != 0 && d != 1)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: %s node %d: default_left is %.10g, expected 0 or 1", x->origin, where,
-                             node, d);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: %s node %d: default_left is %.10g, expected 0 or 1", x->origin,
+                             where, node, d);
         int32_t l = newid[(int32_t)lc[node]], r = newid[(int32_t)rc[node]];
         x->feature[g] = (int32_t)f;
         x->value[g] = 0;
@@ -544,8 +548,10 @@ static mli_status write_feature_names(const xgb *x, const mli__jval *fnames, mli
         size_t len;
         const char *s = mli__jd_str(d, mli__jd_at(d, fnames, i), &len);
         if (!s || len > 65535)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: learner.feature_names must be %lld strings of at most 64 KiB "
-                             "(entry %u is not)", x->origin, (long long)x->n_features, i);
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: learner.feature_names must be %lld strings of at most 64 KiB "
+                             "(entry %u is not)",
+                             x->origin, (long long)x->n_features, i);
         total += len + 1;
     }
     const char **names = malloc((size_t)fnames->n * sizeof *names);
@@ -641,8 +647,10 @@ static mli_status count_nodes(xgb *x, const mli__jval *trees, int64_t n_trees, c
             return st;
         const mli__jval *lcv = mli__jd_get(d, tree, "left_children");
         if (!lcv || lcv->type != MLI__JD_ARR || (int64_t)lcv->n != nn)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: %s: left_children is missing or does not have num_nodes = %lld "
-                             "entries", x->origin, where, (long long)nn);
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: %s: left_children is missing or does not have num_nodes = %lld "
+                             "entries",
+                             x->origin, where, (long long)nn);
         if (ti[t] < 0 || ti[t] >= x->n_out || ti[t] != floor(ti[t]))
             return mli__fail(MLI_ERR_CORRUPT, "%s: tree_info[%d] = %.10g is not an output group (0..%d)", x->origin, t,
                              ti[t], x->n_out - 1);
@@ -694,11 +702,12 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
         if ((st = member(x, gb, "learner.gradient_booster", "model", MLI__JD_OBJ, &model)) != MLI_OK)
             return st;
     } else if (mli__jd_str_is(d, gbname, "gblinear")) {
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: gblinear (linear booster) models are not supported; only tree "
-                         "boosters (gbtree, dart)", x->origin);
+        return mli__fail(MLI_ERR_UNSUPPORTED,
+                         "%s: gblinear (linear booster) models are not supported; only tree "
+                         "boosters (gbtree, dart)",
+                         x->origin);
     } else {
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: unknown booster '%.*s'", x->origin, (int)(gl > 40 ? 40 : gl),
-                         gname);
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: unknown booster '%.*s'", x->origin, (int)(gl > 40 ? 40 : gl), gname);
     }
 
     size_t ol;
@@ -737,8 +746,8 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
         x->n_out = (int32_t)num_class;
     } else {
         if (num_class > 1)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: num_class is %lld but the objective %s is not multiclass",
-                             x->origin, (long long)num_class, obj->name);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: num_class is %lld but the objective %s is not multiclass", x->origin,
+                             (long long)num_class, obj->name);
         if (obj->classifier == 1 && num_target != 1)
             return mli__fail(MLI_ERR_UNSUPPORTED, "%s: %s with %lld targets (multi-label) is not supported", x->origin,
                              obj->name, (long long)num_target);
@@ -776,14 +785,31 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
         snprintf(source, sizeof source, "xgboost %s", obj->name);
     if (best >= 0)
         mli__writer_meta(w, "xgboost.best_iteration", "%lld", (long long)best);
-    mli__tree_model tm = {.origin = x->origin, .source = source, .n_features = x->n_features,
-                          .n_classes = obj->classifier == 2 ? x->n_out : obj->classifier ? 2 : 0,
-                          .n_trees = n_trees, .n_nodes = x->n_nodes, .n_out = x->n_out, .compare = "lt_f32",
-                          .head = obj->head, .tree_start = x->tree_start, .tree_out = x->n_out > 1 ? x->tree_out : NULL,
-                          .feature = x->feature, .left = x->left, .right = x->right, .leaf_id = x->leaf_id,
-                          .threshold = x->threshold, .value = x->value, .flags = x->flags, .base = x->base,
-                          .cat_offset = x->any_cat ? x->cat_offset : NULL, .cat_words = x->cat_words,
-                          .cat_bits = x->cat_bits, .n_cat_words = x->n_cat_words};
+    mli__tree_model tm = {.origin = x->origin,
+                          .source = source,
+                          .n_features = x->n_features,
+                          .n_classes = obj->classifier == 2 ? x->n_out
+                                       : obj->classifier    ? 2
+                                                            : 0,
+                          .n_trees = n_trees,
+                          .n_nodes = x->n_nodes,
+                          .n_out = x->n_out,
+                          .compare = "lt_f32",
+                          .head = obj->head,
+                          .tree_start = x->tree_start,
+                          .tree_out = x->n_out > 1 ? x->tree_out : NULL,
+                          .feature = x->feature,
+                          .left = x->left,
+                          .right = x->right,
+                          .leaf_id = x->leaf_id,
+                          .threshold = x->threshold,
+                          .value = x->value,
+                          .flags = x->flags,
+                          .base = x->base,
+                          .cat_offset = x->any_cat ? x->cat_offset : NULL,
+                          .cat_words = x->cat_words,
+                          .cat_bits = x->cat_bits,
+                          .n_cat_words = x->n_cat_words};
     if ((st = mli__write_tree_model(&tm, w)) != MLI_OK)
         return st;
 

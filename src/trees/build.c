@@ -57,46 +57,52 @@ static mli_status check_tree(const char *origin, int si, mli__trees *t, int32_t 
             *max_depth = depth[i];
         if (f == -1) {
             if (t->left[g] != -1 || t->right[g] != -1)
-                return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld is a leaf (feature -1) but has "
-                                 "children", origin, si, tr, (long long)i);
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: stage %d: tree %d node %lld is a leaf (feature -1) but has "
+                                 "children",
+                                 origin, si, tr, (long long)i);
             for (int64_t k = 0; k < t->leaf_width; ++k)
                 if (!isfinite(t->value[g * t->leaf_width + k]))
-                    return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d leaf %lld has a non-finite value",
-                                     origin, si, tr, (long long)i);
+                    return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d leaf %lld has a non-finite value", origin,
+                                     si, tr, (long long)i);
             continue;
         }
         if (f < 0 || f >= t->n_features)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld splits on feature %d of %lld",
-                             origin, si, tr, (long long)i, f, (long long)t->n_features);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld splits on feature %d of %lld", origin,
+                             si, tr, (long long)i, f, (long long)t->n_features);
         if ((fl & 0x80) || ((fl & MLI__TF_MISSING_MASK) >> 1) > 2)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld has unknown flags 0x%02x", origin,
-                             si, tr, (long long)i, fl);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld has unknown flags 0x%02x", origin, si,
+                             tr, (long long)i, fl);
         if (fl & MLI__TF_CATEGORICAL) {
             if (!t->cat_offset)
-                return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld is categorical but the stage has "
-                                 "no cat_offset/cat_words/cat_bits sections", origin, si, tr, (long long)i);
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: stage %d: tree %d node %lld is categorical but the stage has "
+                                 "no cat_offset/cat_words/cat_bits sections",
+                                 origin, si, tr, (long long)i);
             int64_t off = t->cat_offset[g];
             int32_t words = t->cat_words[g];
             if (off < 0 || words < 0 || off > t->n_cat_words || words > t->n_cat_words - off)
-                return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld: bitset of %d words at %lld lies "
-                                 "outside cat_bits (%lld words)", origin, si, tr, (long long)i, words,
-                                 (long long)off, (long long)t->n_cat_words);
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: stage %d: tree %d node %lld: bitset of %d words at %lld lies "
+                                 "outside cat_bits (%lld words)",
+                                 origin, si, tr, (long long)i, words, (long long)off, (long long)t->n_cat_words);
         } else if (isnan(t->threshold[g])) {
-            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld has a NaN threshold", origin, si,
-                             tr, (long long)i);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld has a NaN threshold", origin, si, tr,
+                             (long long)i);
         }
         int32_t ch[2] = {t->left[g], t->right[g]};
         for (int c = 0; c < 2; ++c) {
             if (ch[c] <= i || ch[c] >= n)
-                return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld: %s child %d is not a later node "
-                                 "of the tree (which has %lld)", origin, si, tr, (long long)i,
-                                 c ? "right" : "left", ch[c], (long long)n);
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: stage %d: tree %d node %lld: %s child %d is not a later node "
+                                 "of the tree (which has %lld)",
+                                 origin, si, tr, (long long)i, c ? "right" : "left", ch[c], (long long)n);
             if (parents[ch[c]] < 2)
                 parents[ch[c]]++;
             depth[ch[c]] = depth[i] + 1;
             if (depth[i] + 1 > MLI__TREE_MAX_DEPTH)
-                return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d is deeper than %d levels", origin, si,
-                                 tr, MLI__TREE_MAX_DEPTH);
+                return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d is deeper than %d levels", origin, si, tr,
+                                 MLI__TREE_MAX_DEPTH);
         }
     }
     return MLI_OK;
@@ -172,13 +178,13 @@ static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top) {
         top->next[p - inner] = at[p] < 0 ? 0 : at[p];
 }
 
-#define GET(name, dtype, count, optional, dst)                                                               \
-    do {                                                                                                     \
-        const void *p_;                                                                                      \
-        snprintf(key, sizeof key, "stage.%d.%s", si, name);                                                   \
-        if ((rc = mli__section_array(r, key, dtype, count, optional, &p_)) != MLI_OK)                          \
-            return rc;                                                                                       \
-        dst = p_;                                                                                            \
+#define GET(name, dtype, count, optional, dst)                                                                         \
+    do {                                                                                                               \
+        const void *p_;                                                                                                \
+        snprintf(key, sizeof key, "stage.%d.%s", si, name);                                                            \
+        if ((rc = mli__section_array(r, key, dtype, count, optional, &p_)) != MLI_OK)                                  \
+            return rc;                                                                                                 \
+        dst = p_;                                                                                                      \
     } while (0)
 
 mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, mli__trees *t) {
@@ -222,7 +228,8 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
     if (strcmp(s, "mean") == 0)
         t->mean = 1;
     else if (strcmp(s, "sum") != 0)
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d: aggregate '%.40s' is not sum or mean", r->c->origin, si, s);
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d: aggregate '%.40s' is not sum or mean", r->c->origin, si,
+                         s);
 
     int64_t cells;
     if (!mli__mul_ok(t->n_nodes, t->leaf_width, &cells))
@@ -255,8 +262,8 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d has %lld nodes (tree_start not increasing?)",
                              r->c->origin, si, tr, (long long)n);
         if (t->tree_out && (t->tree_out[tr] < 0 || t->tree_out[tr] >= t->n_out))
-            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d adds to score column %d of %lld", r->c->origin,
-                             si, tr, t->tree_out[tr], (long long)t->n_out);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d adds to score column %d of %lld", r->c->origin, si,
+                             tr, t->tree_out[tr], (long long)t->n_out);
         widest = n > widest ? n : widest;
     }
     if (t->leaf_width > 1)

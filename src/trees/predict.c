@@ -92,8 +92,8 @@ size_t mli__trees_scratch(const mli__trees *t, int64_t nb) {
 /* A float32 view of the block for the compact walk, or NULL when the block needs the
  * generic walk (a float64 value the float32 form would change). *nan: the block holds a
  * NaN. */
-static const float *compact_input(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb,
-                                  float *buf, int64_t *ld, int *nan) {
+static const float *compact_input(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, float *buf,
+                                  int64_t *ld, int *nan) {
     int64_t nf = t->n_features;
     int any = 0;
     if (!f64) {
@@ -144,8 +144,16 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
         void (*walk)(const mli__tree_walk *) = (st == MLI__TS_SCALAR ? mli__get_scalar_kernels() : kt)->tree_walk;
         for (int32_t t0 = 0; t0 < t->n_trees; t0 += MLI_TREE_CHUNK) {
             int32_t n = t->n_trees - t0 < MLI_TREE_CHUNK ? t->n_trees - t0 : MLI_TREE_CHUNK;
-            mli__tree_walk w = {.nodes = t->fast, .top = t->top + t0, .start = t->tree_start + t0, .depth = t->depth + t0, .n_trees = n,
-                                .nan = nan, .x = xf, .ldx = ld, .nb = nb, .leaf = leaf};
+            mli__tree_walk w = {.nodes = t->fast,
+                                .top = t->top + t0,
+                                .start = t->tree_start + t0,
+                                .depth = t->depth + t0,
+                                .n_trees = n,
+                                .nan = nan,
+                                .x = xf,
+                                .ldx = ld,
+                                .nb = nb,
+                                .leaf = leaf};
             if (t->leaf_width == 1) { /* the walk sums the leaves itself */
                 w.value = t->fast_value;
                 w.col = t->tree_out ? t->tree_out + t0 : NULL;

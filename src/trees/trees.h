@@ -34,10 +34,10 @@ typedef struct mli__trees {
      * nan_left << 15 | right_offset << 16 (kernel_api.h, mli__tnode). Leaves have t = NaN
      * and offset 0, so a walk that reaches one stays there. */
     struct mli__tnode *fast;
-    double *fast_value;    /* leaf values in compact order, n_nodes x leaf_width */
-    int32_t *depth;        /* per tree */
-    mli__ttop *top;        /* per tree: the top levels for the vector walks */
-    int needs_f64;         /* le_f64: float64 input must be exactly float32 to use `fast` */
+    double *fast_value; /* leaf values in compact order, n_nodes x leaf_width */
+    int32_t *depth;     /* per tree */
+    mli__ttop *top;     /* per tree: the top levels for the vector walks */
+    int needs_f64;      /* le_f64: float64 input must be exactly float32 to use `fast` */
 } mli__trees;
 
 struct mli__reader;
