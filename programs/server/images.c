@@ -77,6 +77,15 @@ static const char *image_error(void) {
     return strncmp(msg, prefix, sizeof prefix - 1) == 0 && colon ? colon + 2 : msg;
 }
 
+/* The status and message for image `i` of `n` that the library refused (st). */
+static int image_failed(mli_status st, const char *what, int64_t n, int64_t i, char *err, size_t errlen) {
+    if (n > 1)
+        snprintf(err, errlen, "%s element %lld: %s", what, (long long)i, image_error());
+    else
+        snprintf(err, errlen, "%s: %s", what, image_error());
+    return st == MLI_ERR_IMAGE || st == MLI_ERR_UNSUPPORTED ? 400 : 500;
+}
+
 int image_rows(const struct model_ref *m, const unsigned char *const *jpegs, const size_t *sizes, int64_t n,
                const char *what, float **rows, char *err, size_t errlen) {
     *rows = NULL;
@@ -104,13 +113,8 @@ int image_rows(const struct model_ref *m, const unsigned char *const *jpegs, con
     for (int64_t i = 0; i < n; i++) {
         mli_image_info info;
         mli_status st = mli_image_jpeg_info(jpegs[i], sizes[i], &info);
-        if (st == MLI_OK)
-            continue;
-        if (n > 1)
-            snprintf(err, errlen, "%s element %lld: %s", what, (long long)i, image_error());
-        else
-            snprintf(err, errlen, "%s: %s", what, image_error());
-        return st == MLI_ERR_IMAGE || st == MLI_ERR_UNSUPPORTED ? 400 : 500;
+        if (st != MLI_OK)
+            return image_failed(st, what, n, i, err, errlen);
     }
     float *x = malloc((size_t)n * row_bytes);
     if (!x) {
@@ -120,14 +124,10 @@ int image_rows(const struct model_ref *m, const unsigned char *const *jpegs, con
     for (int64_t i = 0; i < n; i++) {
         mli_status st = mli_image_preprocess_jpeg(jpegs[i], sizes[i], &m->image, x + (size_t)i * (size_t)m->n_features,
                                                   m->n_features);
-        if (st == MLI_OK)
-            continue;
-        if (n > 1)
-            snprintf(err, errlen, "%s element %lld: %s", what, (long long)i, image_error());
-        else
-            snprintf(err, errlen, "%s: %s", what, image_error());
-        free(x);
-        return st == MLI_ERR_IMAGE || st == MLI_ERR_UNSUPPORTED ? 400 : 500;
+        if (st != MLI_OK) {
+            free(x);
+            return image_failed(st, what, n, i, err, errlen);
+        }
     }
     *rows = x;
     return 0;
