@@ -8,6 +8,11 @@
 #
 #   bash tests/fuzz/run_fuzzers.sh BUILD_DIR
 #   MLI_FUZZ_SECONDS=3600 MLI_FUZZ_TARGETS="xgboost_json" bash tests/fuzz/run_fuzzers.sh BUILD_DIR
+#   MLI_FUZZ_RUNS=10000000 MLI_FUZZ_SECONDS=3600 bash tests/fuzz/run_fuzzers.sh BUILD_DIR
+#
+# MLI_FUZZ_RUNS (default: no cap) stops a target after that many executions, whichever of it
+# and MLI_FUZZ_SECONDS comes first: the long run is "10 million executions, or 1 hour where
+# the target is slower".
 #
 # MLI_FUZZ_WORK (default BUILD_DIR/fuzz-work) keeps each target's corpus between runs, so a
 # long run continues where the last one stopped. MLI_FUZZ_MALLOC_MB (default 512) and
@@ -17,6 +22,7 @@ set -uo pipefail
 build="${1:?usage: run_fuzzers.sh BUILD_DIR}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 secs="${MLI_FUZZ_SECONDS:-20}"
+runs="${MLI_FUZZ_RUNS:-}"
 work="${MLI_FUZZ_WORK:-$build/fuzz-work}"
 malloc_mb="${MLI_FUZZ_MALLOC_MB:-512}"
 rss_mb="${MLI_FUZZ_RSS_MB:-2048}"
@@ -66,10 +72,12 @@ while IFS='|' read -r name dict regress seeds; do
         lines+=("$name: replay FAILED (see $log)"); failed=1; continue
     fi
 
-    echo "=== [fuzz] $name: fuzzing for ${secs}s"
+    echo "=== [fuzz] $name: fuzzing for ${secs}s${runs:+ or $runs executions}"
     log="$dir/fuzz.log"
     rc=0
-    "$exe" "${flags[@]}" -max_total_time="$secs" "$corpus" >"$log" 2>&1 || rc=$?
+    cap=()
+    [[ -n "$runs" ]] && cap=(-runs="$runs")
+    "$exe" "${flags[@]}" -max_total_time="$secs" "${cap[@]}" "$corpus" >"$log" 2>&1 || rc=$?
     execs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n 1)"
     status="$(grep -E '^#[0-9]+' "$log" | tail -n 1)"
     cov="$(grep -o 'cov: [0-9]*' <<<"$status" | grep -o '[0-9]*$')"
@@ -87,7 +95,7 @@ while IFS='|' read -r name dict regress seeds; do
 done <"$list"
 
 echo
-echo "=== fuzz results (${secs}s per target, -malloc_limit_mb=$malloc_mb -rss_limit_mb=$rss_mb)"
+echo "=== fuzz results (${secs}s${runs:+ or $runs executions} per target, -malloc_limit_mb=$malloc_mb -rss_limit_mb=$rss_mb)"
 for l in "${lines[@]}"; do echo "  $l"; done
 echo "fuzz: $n targets, $total_execs executions, $([[ $failed == 0 ]] && echo "nothing found" || echo "FAILURES")"
 exit "$failed"
