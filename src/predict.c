@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "affine_rules.h"
 #include "model.h"
 
 #define MLI_BLOCK_ROWS 64
@@ -31,6 +32,35 @@ static double input_at(const predict_job *j, int64_t r, int64_t c) {
     return j->f64 ? ((const double *)j->x)[r * j->ldx + c] : (double)((const float *)j->x)[r * j->ldx + c];
 }
 
+/* Row r's value in column c after the leading affine stages (kernels/affine_rules.h). */
+static double affine_value(const predict_job *j, int64_t r, int64_t c) {
+    const mli_model *m = j->m;
+    const int f32 = !j->f64;
+    double v = input_at(j, r, c);
+    for (int a = 0; a < m->n_affine; ++a) {
+        const mli__stage *st = &m->stages[a];
+        if (f32 && st->f32_params) { /* the scaler's parameters cast to the input's dtype first */
+            double sub = st->sub ? (double)mli__f32_round(st->sub[c]) : 0.0;
+            double div = st->div ? (double)mli__f32_round(st->div[c]) : 1.0;
+            double mul = st->mul ? (double)mli__f32_round(st->mul[c]) : 1.0;
+            double add = st->add ? (double)mli__f32_round(st->add[c]) : 0.0;
+            v = mli__affine_apply(v, 0, st->sub ? &sub : NULL, st->div ? &div : NULL, st->mul ? &mul : NULL,
+                                  st->add ? &add : NULL, st->clip, st->clip_lo, st->clip_hi, 1);
+        } else {
+            v = mli__affine_apply(v, c, st->sub, st->div, st->mul, st->add, st->clip, st->clip_lo, st->clip_hi, f32);
+        }
+    }
+    return v;
+}
+
+/* Rows [r0, r0 + nb) after the affine stages, in float64 (a tree stage's input). */
+static void affine_rows_f64(const predict_job *j, int64_t r0, int64_t nb, double *dst) {
+    int64_t n = j->m->n_features;
+    for (int64_t r = 0; r < nb; ++r)
+        for (int64_t c = 0; c < n; ++c)
+            dst[r * n + c] = affine_value(j, r0 + r, c);
+}
+
 /* The model stages over rows [r0, r0 + nb); returns the scores (width of the last stage,
  * leading dimension *ld) in one of the two scratch buffers. */
 static const float *forward(const predict_job *j, int64_t r0, int64_t nb, float *buf[2], int64_t *ld) {
@@ -38,28 +68,12 @@ static const float *forward(const predict_job *j, int64_t r0, int64_t nb, float 
     const float *cur;
     int s = 0, next = 0;
     int64_t n = m->n_features;
-    if (m->stages[0].kind == MLI__STAGE_AFFINE) {
+    if (m->n_affine > 0) {
         float *dst = buf[0];
         for (int64_t r = 0; r < nb; ++r)
-            for (int64_t c = 0; c < n; ++c) {
-                double v = input_at(j, r0 + r, c);
-                for (int a = 0; a < m->n_stages && m->stages[a].kind == MLI__STAGE_AFFINE; ++a) {
-                    const mli__stage *st = &m->stages[a];
-                    if (st->sub)
-                        v -= st->sub[c];
-                    if (st->div)
-                        v /= st->div[c];
-                    if (st->mul)
-                        v *= st->mul[c];
-                    if (st->add)
-                        v += st->add[c];
-                    if (st->clip)
-                        v = v < st->clip_lo ? st->clip_lo : v > st->clip_hi ? st->clip_hi : v;
-                }
-                dst[r * n + c] = (float)v;
-            }
-        while (s < m->n_stages && m->stages[s].kind == MLI__STAGE_AFFINE)
-            ++s;
+            for (int64_t c = 0; c < n; ++c)
+                dst[r * n + c] = mli__f32_round(affine_value(j, r0 + r, c));
+        s = m->n_affine;
         cur = dst;
         *ld = n;
         next = 1;
@@ -187,9 +201,19 @@ void mli__head_row(const mli_model *m, int what, const float *sf, const double *
 #undef SCORE
 
 /* Scratch bytes for a block of `block` rows. */
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* A tree model's scratch: the scores, the scaled input (with affine stages), the walk's. */
+static size_t scores_bytes(const mli_model *m, int64_t block) {
+    return align64(sizeof(double) * (size_t)(block * m->n_raw));
+}
+static size_t scaled_bytes(const mli_model *m, int64_t block) {
+    return m->n_affine ? align64(sizeof(double) * (size_t)(block * m->n_features)) : 0;
+}
+
 static size_t scratch_bytes(const mli_model *m, int64_t block) {
     if (m->trees)
-        return ((sizeof(double) * (size_t)(block * m->n_raw) + 63) & ~(size_t)63) + mli__trees_scratch(m->trees, block);
+        return scores_bytes(m, block) + scaled_bytes(m, block) + mli__trees_scratch(m->trees, block);
     return sizeof(float) * 2 * (size_t)block * (size_t)m->width_max;
 }
 
@@ -199,10 +223,17 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
         int64_t nb = r1 - r < block ? r1 - r : block, ld;
         if (m->trees) {
             double *scores = scratch;
-            void *ts = (char *)scratch + ((sizeof(double) * (size_t)(block * m->n_raw) + 63) & ~(size_t)63);
-            size_t es = j->f64 ? sizeof(double) : sizeof(float);
-            mli__trees_scores(m->trees, j->kt, (const char *)j->x + (size_t)(r * j->ldx) * es, j->f64, j->ldx, nb,
-                              scores, ts);
+            char *ts = (char *)scratch + scores_bytes(m, block);
+            if (m->n_affine) { /* scaled in float64 first, as scikit-learn hands the trees its output */
+                double *xs = (double *)(void *)ts;
+                ts += scaled_bytes(m, block);
+                affine_rows_f64(j, r, nb, xs);
+                mli__trees_scores(m->trees, j->kt, xs, 1, m->n_features, nb, scores, ts);
+            } else {
+                size_t es = j->f64 ? sizeof(double) : sizeof(float);
+                mli__trees_scores(m->trees, j->kt, (const char *)j->x + (size_t)(r * j->ldx) * es, j->f64, j->ldx, nb,
+                                  scores, ts);
+            }
             for (int64_t i = 0; i < nb; ++i)
                 mli__head_row(m, j->what, NULL, scores + i * m->n_raw, j->out + (r + i) * j->out_cols);
             continue;
@@ -219,7 +250,19 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
 static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
     predict_job *j = ctx;
     int64_t r0 = b0 * MLI_BLOCK_ROWS, end = b1 * MLI_BLOCK_ROWS < j->rows ? b1 * MLI_BLOCK_ROWS : j->rows;
-    if (j->apply) { /* the generic walk: no scratch */
+    if (j->apply) { /* the generic walk: no scratch, but for scaled rows */
+        if (j->m->n_affine) {
+            int64_t nb = end - r0;
+            double *xs = malloc(sizeof(double) * (size_t)(nb * j->m->n_features));
+            if (!xs) {
+                atomic_store(&j->oom, 1);
+                return;
+            }
+            affine_rows_f64(j, r0, nb, xs);
+            mli__trees_apply(j->m->trees, xs, 1, j->m->n_features, nb, j->apply + r0 * j->m->trees->n_trees);
+            free(xs);
+            return;
+        }
         size_t es = j->f64 ? sizeof(double) : sizeof(float);
         mli__trees_apply(j->m->trees, (const char *)j->x + (size_t)(r0 * j->ldx) * es, j->f64, j->ldx, end - r0,
                          j->apply + r0 * j->m->trees->n_trees);

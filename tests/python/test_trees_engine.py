@@ -439,8 +439,8 @@ HOSTILE = {
     "tree_out out of range": (lambda m, a: (m.__setitem__("stage.0.n_out", 2), m.__setitem__("n_outputs", 2),
                                             a.__setitem__("stage.0.tree_out", np.array([0, 1, 2], np.int32))),
                               "score column 2"),
-    "trees after a scaler": (lambda m, a: (m.__setitem__("stages", 2), m.__setitem__("stage.1.kind", "trees")),
-                             "only stage"),
+    "trees before another stage": (lambda m, a: (m.__setitem__("stages", 2), m.__setitem__("stage.1.kind", "trees")),
+                                   "must be the model's last stage"),
 }
 
 

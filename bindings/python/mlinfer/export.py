@@ -48,12 +48,47 @@ def _affine(w: _Writer, est, n: int):
         extra = {}
     else:
         _fail(est, "only StandardScaler, MinMaxScaler, MaxAbsScaler and RobustScaler can precede the model")
-    prefix = w.stage("affine", **extra)
-    for k, v in arrays.items():
+    for k, v in list(arrays.items()):
         v = np.asarray(v, dtype=np.float64).reshape(-1)
         if v.shape[0] != n:
             _fail(est, f"{k} has {v.shape[0]} entries for {n} features")
+        arrays[k] = v
+    if _casts_params(est, arrays, n):
+        extra["f32_params"] = 1
+    prefix = w.stage("affine", **extra)
+    for k, v in arrays.items():
         w.arrays[f"{prefix}.{k}"] = v
+
+
+def _affine_f32(X, arrays, f32_params: bool):
+    """The affine stage on float32 rows as the C runtime computes it (kernels/affine_rules.h):
+    float64 arithmetic rounded to float32 after each operation."""
+    v = X.astype(np.float64)
+    for k, op in (("sub", np.subtract), ("div", np.divide), ("mul", np.multiply), ("add", np.add)):
+        if k in arrays:
+            p = arrays[k].astype(np.float32).astype(np.float64) if f32_params else arrays[k]
+            v = op(v, p).astype(np.float32).astype(np.float64)
+    return v
+
+
+def _casts_params(est, arrays, n: int) -> bool:
+    """Whether the scaler's transform casts its parameters to float32 for float32 input
+    (scikit-learn's StandardScaler does since 1.x: X -= mean_.astype(X.dtype)), asked of the
+    scaler itself on probe rows rather than assumed from its version."""
+    if not arrays:
+        return False
+    import warnings
+    rng = np.random.default_rng(12345)
+    centre = arrays.get("sub", np.zeros(n))
+    spread = arrays.get("div", np.ones(n))
+    X = (centre + spread * rng.normal(size=(64, n)) * 3.0).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a scaler fitted on a DataFrame warns about unnamed columns
+        got = np.asarray(est.transform(X))
+    if got.dtype != np.float32 or getattr(est, "clip", False):
+        return False
+    plain, cast = _affine_f32(X, arrays, False), _affine_f32(X, arrays, True)
+    return bool(np.array_equal(cast, got, equal_nan=True) and not np.array_equal(plain, got, equal_nan=True))
 
 
 # ---- models ----------------------------------------------------------------------------
