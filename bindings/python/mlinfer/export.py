@@ -8,7 +8,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from . import export_trees
+from . import export_trees, export_wrappers
 from ._format import build
 from ._export_common import _check_fitted, _cls, _fail, _labels, _Writer
 from .errors import UnsupportedModelError
@@ -124,8 +124,58 @@ def _logistic_head(est, n_classes: int) -> str:
     return "multinomial" if np.allclose(soft, p, rtol=1e-6, atol=1e-9) else "ovr_logistic"
 
 
+def _ovr(w: _Writer, est, n_in: int):
+    """OneVsRestClassifier over binary linear classifiers: their K rows stacked into one linear
+    stage. scikit-learn's OvR predicts the first class of largest decision_function (as argmax
+    here), and its predict_proba divides each binary estimator's probability of its class by
+    the row sum, which for logistic estimators is the `ovr_logistic` head exactly; with two
+    classes there is one estimator, whose binary head is kept."""
+    lb = getattr(est, "label_binarizer_", None)
+    if lb is None or getattr(est, "multilabel_", False) or lb.y_type_ not in ("binary", "multiclass"):
+        _fail(est, f"multi-label one-vs-rest (y_type_={getattr(lb, 'y_type_', '?')!r})")
+    classes = est.classes_
+    k = len(classes)
+    ests = list(est.estimators_)
+    if len(ests) != (1 if k == 2 else k):
+        _fail(est, f"{len(ests)} binary estimators for {k} classes")
+    kinds = set()
+    for e in ests:
+        en = _cls(e)
+        if en in ("LogisticRegression", "LogisticRegressionCV") or (en == "SGDClassifier" and e.loss in ("log_loss", "log")):
+            kinds.add("logistic")
+        elif en in _SIGN_CLASSIFIERS or (en == "SGDClassifier" and e.loss != "modified_huber"):
+            kinds.add("sign")
+        else:
+            _fail(est, f"its binary estimator {type(e).__module__}.{en}"
+                  + (f"(loss={e.loss!r})" if en == "SGDClassifier" else "")
+                  + " (one-vs-rest is exported over logistic and linear sign classifiers)")
+        coef = np.atleast_2d(np.asarray(e.coef_))
+        if coef.shape != (1, n_in) or list(np.asarray(e.classes_)) != [0, 1]:
+            _fail(est, f"a binary estimator with coef_ of shape {coef.shape} and classes {list(e.classes_)}")
+    if len(kinds) != 1:
+        _fail(est, "binary estimators of different kinds")
+    kind = kinds.pop()
+    coef = np.vstack([np.atleast_2d(np.asarray(e.coef_, np.float64)) for e in ests])
+    intercept = np.array([float(np.ravel(e.intercept_)[0]) if np.ndim(e.intercept_) else float(e.intercept_)
+                          for e in ests])
+    w.meta["task"] = "classification"
+    _labels(w, classes)
+    _linear_stage(w, coef, intercept, n_in)
+    if k == 2:
+        w.meta["head"] = "binary_logistic" if kind == "logistic" else "binary_sign"
+    else:
+        w.meta["head"] = "ovr_logistic" if kind == "logistic" else "argmax"
+
+
 def _model(w: _Writer, est, n_in: int):
     name = _cls(est)
+    if name == "OneVsRestClassifier":
+        _check_fitted(est)
+        _ovr(w, est, n_in)
+        return
+    if name in export_wrappers.ESTIMATORS:  # fitted or not, the wrapper says
+        export_wrappers.write(w, est, n_in)
+        return
     _check_fitted(est)
     if name in export_trees.ESTIMATORS:
         export_trees.write(w, est, n_in)
