@@ -282,7 +282,10 @@ def to_bytes(estimator, compress: bool = False, image=None) -> bytes:
     import sklearn
 
     w.meta["producer"] = _PRODUCER
-    w.meta["source"] = f"{type(estimator).__module__}.{_cls(estimator)} {sklearn.__version__}"
+    import sys
+    package = sys.modules.get(type(estimator).__module__.split(".")[0])  # xgboost, lightgbm: their own version
+    version = getattr(package, "__version__", None) or sklearn.__version__
+    w.meta["source"] = f"{type(estimator).__module__}.{_cls(estimator)} {version}"
     w.meta["n_features"] = n
     names = getattr(first, "feature_names_in_", None)
     if names is not None:
