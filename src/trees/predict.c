@@ -98,17 +98,6 @@ static uint32_t f32_bits(float f) {
     return u;
 }
 
-/* The smallest float32 >= v (NaN stays NaN). */
-static float f32_round_up(double v) {
-    float f = mli__f32_round(v);
-    if ((double)f < v) { /* one step up: f is finite or -inf, never -0.0 (-0.0 < v rounds to 0) */
-        uint32_t u = f32_bits(f);
-        u = (u >> 31) ? u - 1 : u + 1;
-        memcpy(&f, &u, sizeof f);
-    }
-    return f;
-}
-
 /* Whether compact threshold `bits` of feature f is an ambiguous cell (trees.h). */
 static int ambiguous(const mli__trees *t, int64_t f, uint32_t bits) {
     if (!mli__amb_maybe(t, f, bits))
@@ -127,8 +116,8 @@ static int ambiguous(const mli__trees *t, int64_t f, uint32_t bits) {
 /* A float32 view of the block for the compact walk. *nan: the block holds a NaN. For
  * le_f64 models given float64 rows, values are rounded up (trees.h) and fix[r] is set
  * for each row r with a value in an ambiguous cell; returns how many (else 0). */
-static int64_t compact_input(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, float *buf,
-                             const float **xf, int64_t *ld, int *nan, uint8_t *fix) {
+static int64_t compact_input(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx,
+                             int64_t nb, float *buf, const float **xf, int64_t *ld, int *nan, uint8_t *fix) {
     int64_t nf = t->n_features, nfix = 0;
     int any = 0;
     if (!f64) {
@@ -162,14 +151,15 @@ static int64_t compact_input(const mli__trees *t, const void *x, int f64, int64_
         return 0;
     }
     for (int64_t r = 0; r < nb; ++r) {
+        const double *xr = xd + r * ldx;
+        float *br = buf + r * nf;
+        kt->f64_to_f32_up(xr, br, nf);
         int hit = 0;
         for (int64_t c = 0; c < nf; ++c) {
-            double v = xd[r * ldx + c];
-            float f = f32_round_up(v);
-            any |= v != v;
-            buf[r * nf + c] = f;
-            if ((double)f > v && t->amb_filter) /* inexact: is f the upper end of a cell? */
-                hit |= ambiguous(t, c, f32_bits(f));
+            any |= br[c] != br[c];
+            /* inexact (x below its float32) and that float32 the upper end of a cell? */
+            if ((double)br[c] > xr[c] && t->amb_filter && ambiguous(t, c, f32_bits(br[c])))
+                hit = 1;
         }
         fix[r] = (uint8_t)hit;
         nfix += hit;
@@ -190,7 +180,7 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
     uint8_t *fix = (uint8_t *)leaf + align64(sizeof(int32_t) * (size_t)(MLI_TREE_CHUNK * nb));
     int64_t nfix = 0;
     if (t->fast && st != MLI__TS_GENERIC)
-        nfix = compact_input(t, x, f64, ldx, nb, buf, &xf, &ld, &nan, fix);
+        nfix = compact_input(t, kt, x, f64, ldx, nb, buf, &xf, &ld, &nan, fix);
     if (!xf || nfix == nb) {
         scores_generic(t, x, f64, ldx, nb, scores);
     } else {
