@@ -176,6 +176,30 @@ def test_lightgbm(mlinfer, gpu, tmp_path):
         check_trees(gm, cm, X)
 
 
+def test_scalers_before_trees(mlinfer, gpu, tmp_path):
+    """Format 1.3: scalers before a tree stage. The input kernel scales as the CPU does
+    (kernels/affine_rules.h, float32 input rounded per operation, f32_params) into float64
+    rows for the tree kernel: the GPU gives the CPU's leaves and sums bit for bit."""
+    lgb = pytest.importorskip("lightgbm")
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    X, y = data()
+    X = X * 1e3 + 12345.678  # StandardScaler's float32 parameters then differ from its float64 ones
+    cases = [make_pipeline(StandardScaler(), lgb.LGBMClassifier(n_estimators=40, num_leaves=31, verbose=-1)),
+             make_pipeline(MinMaxScaler(clip=True), StandardScaler(), RandomForestRegressor(n_estimators=10,
+                                                                                          random_state=0))]
+    for i, est in enumerate(cases):
+        est.fit(X, y)
+        path = tmp_path / f"scaled_{i}.mli"
+        mlinfer.export(est, path)
+        gm, cm = on_gpu(mlinfer, path)
+        check_trees(gm, cm, X.astype(np.float32))
+        check_trees(gm, cm, X)
+        np.testing.assert_array_equal(gm.apply(X.astype(np.float32)), cm.apply(X.astype(np.float32)))
+
+
 def test_linear_and_mlp(mlinfer, gpu, model_dir):
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.neural_network import MLPClassifier
