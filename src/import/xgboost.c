@@ -536,6 +536,51 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
 
 /* ---- the model ---------------------------------------------------------------------- */
 
+/* XGBoost >= 3.1 keeps the categories of the DataFrame columns it was trained on
+ * (`cats.enc`, one entry per feature) and re-codes a DataFrame's values to their codes before
+ * the trees see them. A .mli model takes numbers, so it stands for such a model only when
+ * every code is the category itself (0, 1, 2, ...); string categories, or numbers in another
+ * order, are refused rather than have values silently read as codes. */
+static mli_status check_recorded_categories(const xgb *x, const mli__jval *model) {
+    const mli__jdoc *d = &x->doc;
+    const mli__jval *cats = mli__jd_get(d, model, "cats");
+    const mli__jval *enc = cats ? mli__jd_get(d, cats, "enc") : NULL;
+    if (!enc)
+        return MLI_OK;
+    if (enc->type != MLI__JD_ARR || (enc->flags & MLI__JD_PACKED && enc->n > 0))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: cats.enc is not a list of per-feature categories", x->origin);
+    for (uint32_t f = 0; f < enc->n; ++f) {
+        const mli__jval *e = mli__jd_at(d, enc, f);
+        const mli__jval *vals = e ? mli__jd_get(d, e, "values") : NULL, *offs = e ? mli__jd_get(d, e, "offsets") : NULL;
+        const double *v = vals ? mli__jd_nums(d, vals, 0) : NULL, *o = offs ? mli__jd_nums(d, offs, 0) : NULL;
+        if (!e || e->type != MLI__JD_OBJ || (vals && !v) || (offs && !o))
+            return mli__fail(MLI_ERR_CORRUPT, "%s: cats.enc[%u] is not a category list", x->origin, f);
+        if (!vals || vals->n == 0)
+            continue;              /* a numerical feature */
+        if (offs && offs->n > 1) { /* strings: UTF-8 bytes, offsets[i]..offsets[i+1] is category i */
+            char shown[41];
+            size_t n = 0;
+            for (double b = o[0]; b < o[1] && b >= 0 && b < vals->n && n < sizeof shown - 1; ++b)
+                shown[n++] = v[(size_t)b] >= 32 && v[(size_t)b] < 127 ? (char)(int)v[(size_t)b] : '?';
+            shown[n] = 0;
+            return mli__fail(MLI_ERR_UNSUPPORTED,
+                             "%s: feature %u was trained from a pandas category column with string categories "
+                             "(the first: '%s'); libmlinfer does not map categories to XGBoost's codes yet, and "
+                             "reading the values as codes would be silently wrong (train on the integer codes, "
+                             "Series.cat.codes, instead)",
+                             x->origin, f, shown);
+        }
+        for (uint32_t i = 0; i < vals->n; ++i)
+            if (v[i] != (double)i)
+                return mli__fail(MLI_ERR_UNSUPPORTED,
+                                 "%s: feature %u was trained from a pandas category column whose category %.17g has "
+                                 "the code %u; XGBoost's trees see the code, so a value given to libmlinfer would be "
+                                 "mis-coded (train on categories 0..n-1 or on the codes)",
+                                 x->origin, f, v[i], i);
+    }
+    return MLI_OK;
+}
+
 /* The `feature_names` section, and the metadata key of the same name (names joined by
  * \x1f, which the bindings read) when it is short and no name holds a \x1f or a NUL. */
 static mli_status write_feature_names(const xgb *x, const mli__jval *fnames, mli__writer *w) {
@@ -760,7 +805,7 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
         if ((st = num_array(x, gb, "learner.gradient_booster", "weight_drop", n_trees, 0, &weight_drop)) != MLI_OK)
             return st;
     }
-    if ((st = read_base_score(x, mp, obj)) != MLI_OK)
+    if ((st = read_base_score(x, mp, obj)) != MLI_OK || (st = check_recorded_categories(x, model)) != MLI_OK)
         return st;
     int64_t best = -1;
     if ((st = sklearn_tree_count(x, learner, model, gmp, &n_trees, &best)) != MLI_OK)

@@ -345,6 +345,10 @@ def test_pandas_categories_refused(mlinfer, framework, categories, tmp_path):
     if framework == "lightgbm":  # the text model file itself: refused by the C importer
         with pytest.raises(mlinfer.UnsupportedError, match="pandas category columns.*category column 0"):
             mlinfer.load(est.booster_.model_to_string().encode())
+    else:  # XGBoost >= 3.1 records the categories in the model file: refused by the C importer
+        for fmt in ("json", "ubj"):
+            with pytest.raises(mlinfer.UnsupportedError, match="feature 2 was trained from a pandas category column"):
+                mlinfer.load(bytes(est.get_booster().save_raw(fmt)))
 
 
 @pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])
@@ -362,6 +366,21 @@ def test_identity_categories_export(mlinfer, framework, tmp_path):
     np.testing.assert_array_equal(m.predict(codes), est.predict(X))
     np.testing.assert_allclose(m.predict_proba(codes), est.predict_proba(X), rtol=1e-5, atol=1e-6)
     assert isinstance(pd.DataFrame, type)
+
+
+def test_malformed_xgboost_cats_is_corrupt(mlinfer):
+    import json
+    X, y = _cat_frame([0, 1, 2])
+    doc = json.loads(xgb.XGBClassifier(n_estimators=2, enable_categorical=True).fit(X, y).get_booster().save_raw("json"))
+    cats = doc["learner"]["gradient_booster"]["model"]["cats"]
+    mlinfer.load(json.dumps(doc).encode())  # identity codes load
+    for mutate in (lambda c: c.__setitem__("enc", [1, 2]), lambda c: c["enc"].__setitem__(0, "x"),
+                   lambda c: c["enc"][2].__setitem__("values", ["a"])):
+        bad = json.loads(json.dumps(doc))
+        mutate(bad["learner"]["gradient_booster"]["model"]["cats"])
+        with pytest.raises(mlinfer.CorruptModelError, match="cats.enc"):
+            mlinfer.load(json.dumps(bad).encode())
+    assert len(cats["enc"]) == 3
 
 
 def test_malformed_pandas_categorical_is_corrupt(mlinfer):
