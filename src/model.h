@@ -75,6 +75,14 @@ struct mli_model {
  * every predict path, CPU or GPU (src/predict.c). */
 void mli__head_row(const mli_model *m, int what, const float *sf, const double *sd, double *out);
 
+/* The leading affine stages (scalers) as predict applies them (src/predict.c, after
+ * kernels/affine_rules.h): column c's value v, given as float32 (f32) or float64;
+ * mli__affine_rows_f64 does nb rows of x (leading dimension ldx) into dst (nb x n_features,
+ * float64), the input of a tree stage that follows scalers. Every path that feeds a tree
+ * stage (predict, apply, contributions, GPU) must scale first when m->n_affine > 0. */
+double mli__affine_value(const mli_model *m, int64_t c, double v, int f32);
+void mli__affine_rows_f64(const mli_model *m, const void *x, int f64, int64_t ldx, int64_t nb, double *dst);
+
 /* Argument checks shared by every predict path (CPU rows, CUDA, JPEG; src/predict.c).
  * mli__check_output: m is not NULL, `what` is an mli_output and the model has that output
  * (the error names the model's source). mli__check_predict: that, then dtype, rows, ldx, x

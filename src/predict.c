@@ -32,11 +32,9 @@ static double input_at(const predict_job *j, int64_t r, int64_t c) {
     return j->f64 ? ((const double *)j->x)[r * j->ldx + c] : (double)((const float *)j->x)[r * j->ldx + c];
 }
 
-/* Row r's value in column c after the leading affine stages (kernels/affine_rules.h). */
-static double affine_value(const predict_job *j, int64_t r, int64_t c) {
-    const mli_model *m = j->m;
-    const int f32 = !j->f64;
-    double v = input_at(j, r, c);
+/* Column c's value v (the input's dtype: f32 or not) after the model's leading affine
+ * stages (kernels/affine_rules.h). */
+double mli__affine_value(const mli_model *m, int64_t c, double v, int f32) {
     for (int a = 0; a < m->n_affine; ++a) {
         const mli__stage *st = &m->stages[a];
         if (f32 && st->f32_params) { /* the scaler's parameters cast to the input's dtype first */
@@ -53,12 +51,23 @@ static double affine_value(const predict_job *j, int64_t r, int64_t c) {
     return v;
 }
 
+void mli__affine_rows_f64(const mli_model *m, const void *x, int f64, int64_t ldx, int64_t nb, double *dst) {
+    const int64_t n = m->n_features;
+    for (int64_t r = 0; r < nb; ++r)
+        for (int64_t c = 0; c < n; ++c) {
+            double v = f64 ? ((const double *)x)[r * ldx + c] : (double)((const float *)x)[r * ldx + c];
+            dst[r * n + c] = mli__affine_value(m, c, v, !f64);
+        }
+}
+
+static double affine_value(const predict_job *j, int64_t r, int64_t c) {
+    return mli__affine_value(j->m, c, input_at(j, r, c), !j->f64);
+}
+
 /* Rows [r0, r0 + nb) after the affine stages, in float64 (a tree stage's input). */
 static void affine_rows_f64(const predict_job *j, int64_t r0, int64_t nb, double *dst) {
-    int64_t n = j->m->n_features;
-    for (int64_t r = 0; r < nb; ++r)
-        for (int64_t c = 0; c < n; ++c)
-            dst[r * n + c] = affine_value(j, r0 + r, c);
+    size_t es = j->f64 ? sizeof(double) : sizeof(float);
+    mli__affine_rows_f64(j->m, (const char *)j->x + (size_t)(r0 * j->ldx) * es, j->f64, j->ldx, nb, dst);
 }
 
 /* The model stages over rows [r0, r0 + nb); returns the scores (width of the last stage,
