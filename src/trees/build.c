@@ -22,6 +22,8 @@ void mli__trees_free(mli__trees *t) {
     free(t->amb_start);
     free(t->amb_bits);
     free(t->amb_filter);
+    free(t->inf_feature);
+    t->inf_feature = NULL;
     t->amb_start = NULL;
     t->amb_bits = NULL;
     t->amb_filter = NULL;
@@ -242,6 +244,21 @@ static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top) {
         top->next[p - inner] = at[p] < 0 ? 0 : at[p];
 }
 
+/* The features with a `<=` split at +inf (trees.h, inf_feature). */
+static mli_status mark_inf_features(const char *origin, mli__trees *t) {
+    if (t->compare == MLI__CMP_LT_F32) /* float32(x) < float32(+inf): the compact rule itself */
+        return MLI_OK;
+    for (int64_t g = 0; g < t->n_nodes; ++g) {
+        if (t->feature[g] < 0 || t->threshold[g] != INFINITY)
+            continue;
+        if (!t->inf_feature && !(t->inf_feature = calloc((size_t)t->n_features, 1)))
+            return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld features", origin,
+                             (long long)t->n_features);
+        t->inf_feature[t->feature[g]] = 1;
+    }
+    return MLI_OK;
+}
+
 #define GET(name, dtype, count, optional, dst)                                                                         \
     do {                                                                                                               \
         const void *p_;                                                                                                \
@@ -350,8 +367,7 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
         if (t->feature[g] < 0)
             continue;
         int mode = (t->flags[g] & MLI__TF_MISSING_MASK) >> 1;
-        if ((t->flags[g] & MLI__TF_CATEGORICAL) || mode == MLI__MISS_ZERO ||
-            (t->compare != MLI__CMP_LT_F32 && t->threshold[g] == INFINITY))
+        if ((t->flags[g] & MLI__TF_CATEGORICAL) || mode == MLI__MISS_ZERO)
             fast_ok = 0;
     }
     t->needs_f64 = t->compare == MLI__CMP_LE_F64;
@@ -374,6 +390,8 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
             for (int32_t tr = 0; tr < t->n_trees; ++tr)
                 build_top(t, tr, &t->top[tr]);
             if (t->needs_f64 && (rc = build_ambiguous(r->c->origin, t)) != MLI_OK)
+                goto done;
+            if ((rc = mark_inf_features(r->c->origin, t)) != MLI_OK)
                 goto done;
         }
         if (!fast_ok) {
