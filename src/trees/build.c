@@ -52,9 +52,31 @@ static uint32_t f32_bits(float f) {
     return u;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+/* Sorts n keys below 2^48 in place: LSD radix, four 12-bit digits (a qsort of the ~30 000
+ * keys of a 500-tree LightGBM model took a third of its load time). 0: out of memory. */
+static int sort_keys48(uint64_t *a, int64_t n) {
+    uint64_t *tmp = malloc(sizeof *tmp * (size_t)n), *src = a, *dst = tmp;
+    if (!tmp)
+        return 0;
+    int64_t count[4096];
+    for (int shift = 0; shift < 48; shift += 12) {
+        memset(count, 0, sizeof count);
+        for (int64_t i = 0; i < n; ++i)
+            count[(src[i] >> shift) & 4095]++;
+        int64_t sum = 0;
+        for (int d = 0; d < 4096; ++d) {
+            int64_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (int64_t i = 0; i < n; ++i)
+            dst[count[(src[i] >> shift) & 4095]++] = src[i];
+        uint64_t *sw = src;
+        src = dst;
+        dst = sw;
+    }
+    free(tmp); /* four passes: the result is back in a */
+    return 1;
 }
 
 /* The ambiguous cells of an le_f64 compact model (trees.h, amb_*): one per distinct
@@ -73,7 +95,8 @@ static mli_status build_ambiguous(const char *origin, mli__trees *t) {
     for (int64_t g = 0; g < t->n_nodes; ++g)
         if (t->feature[g] >= 0 && (double)f32_floor(t->threshold[g]) != t->threshold[g])
             keys[n++] = (uint64_t)t->feature[g] << 32 | f32_bits(le_to_lt(t->threshold[g]));
-    qsort(keys, (size_t)n, sizeof *keys, cmp_u64);
+    if (!sort_keys48(keys, n)) /* feature < 2^15: keys < 2^47 */
+        goto oom;
     int64_t u = 0;
     for (int64_t i = 0; i < n; ++i)
         if (u == 0 || keys[i] != keys[u - 1])
