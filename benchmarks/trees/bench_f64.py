@@ -45,6 +45,8 @@ import bench_trees as bt  # noqa: E402  (model training, caching and machine inf
 
 F = 50
 TOL = 1e-5
+NAMES = {"mlinfer": "libmlinfer", "framework": "framework", "onedal": "oneDAL"}
+FILES = {"framework_file": "model file", "mli": ".mli"}
 MODELS = ("xgboost", "randomforest", "lightgbm", "histgradientboosting")
 PREFERRED = {  # each peer's own working dtype
     ("mlinfer", "xgboost"): "f32", ("mlinfer", "randomforest"): "f32", ("mlinfer", "lightgbm"): "f64",
@@ -170,8 +172,8 @@ def markdown(results):
     for th in results["threads"]:
         lines += [f"### {th} thread{'s' if th > 1 else ''}", "",
                   "| model | libmlinfer f32 | libmlinfer f64 | f64 / f32 | framework f32 | framework f64 "
-                  "| oneDAL f32 | oneDAL f64 | libmlinfer / oneDAL (best dtype each) | agree |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| oneDAL f32 | oneDAL f64 | libmlinfer / oneDAL (best dtype each) | libmlinfer max diff | beyond 1e-5 |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, mres in results["models"].items():
             t = mres["throughput"][str(th)]
 
@@ -188,15 +190,19 @@ def markdown(results):
                 best_d = max(v["rows_per_s"] for v in t["onedal"].values())
                 vs = f"{max(v['rows_per_s'] for v in mli.values()) / best_d:.2f}x " \
                      f"(f32 {mli['f32']['rows_per_s'] / best_d:.2f}x, f64 {mli['f64']['rows_per_s'] / best_d:.2f}x)"
-            agree = all(v["agree"] for c in t.values() for v in c.values())
-            worst = max(v["max_abs_diff"] for c in t.values() for v in c.values())
+            bad = [f"{NAMES[k]} {dt} {v['max_abs_diff']:.1e}" for k, c in t.items() for dt, v in c.items()
+                   if not v["agree"]]
+            worst = max(v["max_abs_diff"] for k, c in t.items() for v in c.values() if k == "mlinfer")
             lines.append(f"| {mres['label']} | {cell('mlinfer', 'f32')} | {cell('mlinfer', 'f64')} | {slow:.2f}x | "
                          f"{cell('framework', 'f32')} | {cell('framework', 'f64')} | {cell('onedal', 'f32')} | "
-                         f"{cell('onedal', 'f64')} | {vs} | {'yes' if agree else 'NO'} ({worst:.1e}) |")
+                         f"{cell('onedal', 'f64')} | {vs} | {worst:.1e} | {'; '.join(bad) or 'none'} |")
         lines.append("")
     lines += ["`*` the contender's preferred dtype. f64 / f32: libmlinfer's float32 rows/s over its float64 "
-              "rows/s (1.00x = no cost). agree: every output within 1e-5 of the framework's on the same dtype "
-              "(worst absolute difference).", "", "### C API (bench_model_c)", "",
+              "rows/s (1.00x = no cost). libmlinfer max diff: its largest absolute difference from the "
+              "framework's output on the same dtype; beyond 1e-5: contenders whose output differs by more.", "", "### C API (bench_model_c)", "",
+              "model file: the XGBoost JSON or LightGBM text file (for scikit-learn, the exported .mli); .mli: "
+              "the same model saved by mli_model_save. One row p50: median of single-row "
+              "mli_model_predict_proba calls; load ms: median of 9 loads.", "",
               "| model | threads | input | one row p50 (us) | batch rows/s (median) | load ms |", "|---|---|---|---|---|---|"]
     for name, mres in results["models"].items():
         for th, cres in mres.get("c_api", {}).items():
@@ -204,6 +210,8 @@ def markdown(results):
                 if "status" in v:
                     lines.append(f"| {mres['label']} | {th} | {key} | error: {v['status']} | | |")
                     continue
+                label, dt = key.split("/")
+                key = f"{FILES[label]}, {dt}"
                 lines.append(f"| {mres['label']} | {th} | {key} | {v['single_row_us_p50']:.2f} | "
                              f"{fmt(v['batch_rows_per_s_median'])} | {v['load_ms']:.2f} |")
     return "\n".join(lines) + "\n"
@@ -222,7 +230,15 @@ def main(argv=None):
     ap.add_argument("--cache", default=None, help="trained-model cache (default OUT/.trees-cache)")
     ap.add_argument("--c-runner", default=None, help="bench_model_c (default: next to MLINFER_LIBRARY)")
     ap.add_argument("--quick", action="store_true", help="small models and batches (a smoke run)")
+    ap.add_argument("--render", default=None, help="only rewrite the Markdown of an existing results JSON")
     opts = ap.parse_args(argv)
+    if opts.render:
+        with open(opts.render) as f:
+            md = markdown(json.load(f))
+        with open(os.path.splitext(opts.render)[0] + ".md", "w") as f:
+            f.write(md)
+        print(md)
+        return
     opts.threads = [int(t) for t in opts.threads.split(",")]
     models = [bt.ALIASES.get(m, m) for m in opts.models.split(",")]
     if opts.quick:

@@ -48,7 +48,9 @@ mli_status mli__cuda_trees_view(const mli__trees *t, mli__cuda_trees *out, mli__
                              .nodes = nd,
                              .value = t->value,
                              .cat_bits = t->cat_bits,
-                             .fast = t->fast,
+                             /* the device's compact rows have no +inf fix-up (trees.h, inf_feature):
+                                such models walk generically there, as before */
+                             .fast = t->inf_feature ? NULL : t->fast,
                              .fast_value = t->fast_value,
                              .depth = t->depth,
                              .base = t->base};

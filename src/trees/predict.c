@@ -115,11 +115,13 @@ static int ambiguous(const mli__trees *t, int64_t f, uint32_t bits) {
 
 /* A float32 view of the block for the compact walk. *nan: the block holds a NaN. For
  * le_f64 models given float64 rows, values are rounded up (trees.h) and fix[r] is set
- * for each row r with a value in an ambiguous cell; returns how many (else 0). */
+ * for each row r with a value in an ambiguous cell; returns how many. fix[] is cleared
+ * for the other cases. */
 static int64_t compact_input(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx,
                              int64_t nb, float *buf, const float **xf, int64_t *ld, int *nan, uint8_t *fix) {
     int64_t nf = t->n_features, nfix = 0;
     int any = 0;
+    memset(fix, 0, (size_t)nb);
     if (!f64) {
         const float *xs = x;
         for (int64_t r = 0; r < nb; ++r)
@@ -179,8 +181,15 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
     int32_t *leaf = (int32_t *)(void *)((char *)scratch + align64(sizeof(float) * (size_t)(nb * t->n_features)));
     uint8_t *fix = (uint8_t *)leaf + align64(sizeof(int32_t) * (size_t)(MLI_TREE_CHUNK * nb));
     int64_t nfix = 0;
-    if (t->fast && st != MLI__TS_GENERIC)
+    if (t->fast && st != MLI__TS_GENERIC) {
         nfix = compact_input(t, kt, x, f64, ldx, nb, buf, &xf, &ld, &nan, fix);
+        for (int64_t r = 0; r < nb && t->inf_feature; ++r) /* +inf on a split at +inf */
+            for (int64_t c = 0; c < t->n_features && !fix[r]; ++c)
+                if (t->inf_feature[c] && xf[r * ld + c] == INFINITY) {
+                    fix[r] = 1;
+                    ++nfix;
+                }
+    }
     if (!xf || nfix == nb) {
         scores_generic(t, x, f64, ldx, nb, scores);
     } else {
@@ -212,12 +221,12 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
                     add_leaf(t, t->fast_value, t->tree_start[t0 + k] + leaf[(int64_t)k * nb + r], t0 + k, sc);
             }
         }
-        /* rows with a value in an ambiguous cell: the exact float64 walk, from scratch */
+        /* rows the compact form may route wrongly: the generic walk, from scratch */
+        const size_t es = f64 ? sizeof(double) : sizeof(float);
         for (int64_t r = 0; r < nb && nfix > 0; ++r)
             if (fix[r]) {
                 memset(scores + r * t->n_out, 0, sizeof(double) * (size_t)t->n_out);
-                scores_generic(t, (const char *)x + (size_t)(r * ldx) * sizeof(double), 1, ldx, 1,
-                               scores + r * t->n_out);
+                scores_generic(t, (const char *)x + (size_t)(r * ldx) * es, f64, ldx, 1, scores + r * t->n_out);
             }
     }
     for (int64_t r = 0; r < nb; ++r) {

@@ -28,8 +28,7 @@ typedef struct mli__trees {
     int64_t n_cat_words;
     int32_t max_depth;
     /* The compact form, NULL when the model cannot use it (categorical or zero-missing
-     * nodes, more than 32768 features or 65536 nodes in one tree, an infinite `<=`
-     * threshold): every tree in pre-order with the left child next to its parent; node i
+     * nodes, more than 32768 features or 65536 nodes in one tree): every tree in pre-order with the left child next to its parent; node i
      * holds a float32 threshold t (go left iff float32(x) < t) and feature |
      * nan_left << 15 | right_offset << 16 (kernel_api.h, mli__tnode). Leaves have t = NaN
      * and offset 0, so a walk that reaches one stays there. */
@@ -50,6 +49,10 @@ typedef struct mli__trees {
     uint32_t *amb_bits;
     uint64_t *amb_filter;
     int amb_log2;
+    /* Per feature, 1 where a `<=` node splits at +inf (HistGradientBoosting's split of NaN
+     * from the rest): its compact `x < +inf` sends x = +inf right where `+inf <= +inf` goes
+     * left, so a row with +inf in such a feature is walked again (any dtype). NULL: none. */
+    uint8_t *inf_feature;
 } mli__trees;
 
 /* The filter's hash of (feature, float32 bits): a word index and two bits in it. */

@@ -134,3 +134,24 @@ def test_quick_run(tmp_path):
     _run(["--from-json", str(out / "trees.json"), "--out", str(out3)], tmp_path, timeout=120)
     assert (out3 / "trees.md").read_text() == md
     assert (out3 / "trees.png").exists()
+
+
+@smoke
+def test_bench_f64_quick(tmp_path):
+    """benchmarks/trees/bench_f64.py --quick: every model on float32 and float64 input,
+    libmlinfer agreeing with the framework on each dtype, and the C API figures of both
+    dtypes when bench_model_c is built."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "bindings" / "python"))
+    p = subprocess.run([sys.executable, str(REPO / "benchmarks" / "trees" / "bench_f64.py"), "--quick", "--threads",
+                        "1", "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=1200)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads((tmp_path / "trees_f64.json").read_text())
+    assert set(res["models"]) == {"xgboost", "randomforest", "lightgbm", "histgradientboosting"}
+    for name, m in res["models"].items():
+        t = m["throughput"]["1"]
+        for dt in ("f32", "f64"):
+            assert t["mlinfer"][dt]["rows_per_s"] > 0 and t["framework"][dt]["rows_per_s"] > 0
+            assert t["mlinfer"][dt]["agree"], (name, dt, t["mlinfer"][dt]["max_abs_diff"])
+        if m["c_api"]:
+            assert {"framework_file/f32", "framework_file/f64"} <= set(m["c_api"]["1"]), m["c_api"]
+    assert "libmlinfer f64" in (tmp_path / "trees_f64.md").read_text()

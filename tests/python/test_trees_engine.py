@@ -272,7 +272,7 @@ CASES = [
 
 def make_case(rng, name, compare, aggregate, n_out, leaf_width, cat_words, depth, n_trees, with_base):
     n_features = 7
-    thresholds = np.concatenate([rng.normal(size=20) * 2, [0.0, 1.5, -2.25, 1e-36, 0.1, 1 / 3, 3.4e38, -1e39, 1e300]])
+    thresholds = np.concatenate([rng.normal(size=20) * 2, [0.0, 1.5, -2.25, 1e-36, 0.1, 1 / 3, 3.4e38, -1e39, 1e300, np.inf]])
     if compare == "lt_f32":
         thresholds = thresholds.astype(np.float32).astype(np.float64)
     trees = [random_tree(rng, n_features, depth, cat_words, leaf_width, thresholds) for _ in range(n_trees)]
