@@ -6,6 +6,7 @@
 #include "format.h"
 #include "internal.h"
 #include "stage_reader.h"
+#include "prep/prep.h"
 #include "trees/trees.h"
 
 #define MLI__MAX_STAGES 16
@@ -63,8 +64,11 @@ struct mli_model {
     int64_t n_raw;     /* outputs of the last stage */
     mli__trees *trees; /* the tree stage (then the only stage), or NULL */
     double iso_norm, iso_offset;
-    int zero_positive; /* binary heads: class 1 where the score is >= 0 rather than > 0 */
-    int has_image;     /* stage 0 is an image stage (src/image/stage.c): `image` is its spec */
+    int zero_positive;  /* binary heads: class 1 where the score is >= 0 rather than > 0 */
+    int has_image;      /* stage 0 is an image stage (src/image/stage.c): `image` is its spec */
+    mli__prep *prep;    /* stage 0 is a prep stage (src/prep/): named columns in, n_in_model values out */
+    int64_t n_in_model; /* width of the first model stage's input: n_features, or the prep's n_out */
+    int finite_only;    /* the model stages cannot take NaN or infinity (linear, MLP), as scikit-learn */
     mli_image_spec image;
 };
 
