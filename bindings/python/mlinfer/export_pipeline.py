@@ -417,7 +417,8 @@ def transform(prep: Prep, est, feats):
         for _, step in est.steps:
             feats = transform(prep, step, feats)
         return feats
-    _check_fitted(est)
+    if name != "FeatureUnion":  # its fitted state is its transformers'
+        _check_fitted(est)
     n_in = getattr(est, "n_features_in_", None)
     if n_in is not None and n_in != len(feats):
         _fail(est, f"fitted on {n_in} features but receives {len(feats)} here")

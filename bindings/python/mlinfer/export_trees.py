@@ -63,7 +63,7 @@ class _Stage:
         self.tree_out.append(out)
 
     def write(self, w, est, n_out: int, compare: str, aggregate: str, base: Optional[np.ndarray] = None):
-        if any(w.meta.get(f"stage.{i}.kind") != "image" for i in range(w.n_stages)):  # an image stage may lead
+        if any(w.meta.get(f"stage.{i}.kind") not in ("image", "prep") for i in range(w.n_stages)):  # image or prep may lead
             _fail(est, "preprocessing before a tree model (a trees stage must be the model's only stage)")
         if not self.trees:
             _fail(est, "it has no trees")
