@@ -278,6 +278,22 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
 static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
     predict_job *j = ctx;
     int64_t r0 = b0 * MLI_BLOCK_ROWS, end = b1 * MLI_BLOCK_ROWS < j->rows ? b1 * MLI_BLOCK_ROWS : j->rows;
+    if (j->apply && j->m->prep) { /* the prep stage's rows, then the generic walk */
+        int64_t block = end - r0 < MLI_BLOCK_ROWS ? end - r0 : MLI_BLOCK_ROWS;
+        double *pre = NULL;
+        if (posix_memalign((void **)&pre, 64, prep_bytes(j->m, block)) != 0) {
+            atomic_store(&j->oom, 1);
+            return;
+        }
+        for (int64_t r = r0; r < end; r += block) {
+            int64_t nb = end - r < block ? end - r : block;
+            if (prep_block(j, r, nb, pre))
+                break;
+            mli__trees_apply(j->m->trees, pre, 1, j->m->prep->n_out, nb, j->apply + r * j->m->trees->n_trees);
+        }
+        free(pre);
+        return;
+    }
     if (j->apply) { /* the generic walk: no scratch */
         size_t es = j->f64 ? sizeof(double) : sizeof(float);
         mli__trees_apply(j->m->trees, (const char *)j->x + (size_t)(r0 * j->ldx) * es, j->f64, j->ldx, end - r0,
@@ -419,8 +435,6 @@ static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dty
     if (m && apply) {
         if (!m->trees)
             return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no trees", fn, source_of(m));
-        if (m->prep)
-            return mli__fail(MLI_ERR_UNSUPPORTED, "%s: apply on a model with a prep stage is not supported", fn);
         cols = m->trees->n_trees;
     }
     mli_status st =
@@ -433,7 +447,7 @@ static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dty
     mli__prep_call call = {.p = m->prep, .names = (const char *const *)m->feature_names, .rows = rows};
     st = mli__prep_call_matrix(fn, &call, x, dtype == MLI_F64, ldx);
     if (st == MLI_OK)
-        st = run_call(fn, m, &call, NULL, MLI_F64, rows, 0, out, NULL, cols, what);
+        st = run_call(fn, m, &call, NULL, MLI_F64, rows, 0, out, apply, cols, what);
     mli__prep_call_free(&call);
     return st;
 }

@@ -1,6 +1,6 @@
 /* prep/build.c — reads the `prep` stage from a .mli file and checks everything predict will
  * rely on: op kinds and flags, register and column references, parameter and string
- * ranges, that every register is written once before it is read, that one-hot codes are
+ * ranges, that registers are written in order, once, before they are read, that one-hot codes are
  * in range, that lookup tables have no duplicate keys. The bytes come from outside. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -124,8 +124,12 @@ static mli_status hash_table(const mli__reader *r, int i, int64_t o, mli__prep *
     return MLI_OK;
 }
 
+/* Registers are written in order, each once: op o writes the `width` registers from *next
+ * on and reads only registers below. A one-hot op reads the code the op just before it
+ * wrote and is at most 3 wider than that lookup's table (NaN, None, the infrequent group),
+ * so the registers a file declares are bounded by its bytes. */
 static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t *f, mli__prep *p, int64_t n_params,
-                           const double *params, uint8_t *written, int64_t *writer) {
+                           const double *params, int64_t *next) {
     const char *origin = r->c->origin;
     mli__prep_op *op = &p->ops[o];
     int64_t kind = f[0], src = f[1], dst = f[2], count = f[3], poff = f[4], soff = f[5], flags = f[6];
@@ -147,7 +151,7 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
         if (p->col_kind[src] != want)
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) reads column %lld, which is not a %s column",
                              origin, i, (long long)o, kn, (long long)src, want ? "string" : "number");
-    } else if (src < 0 || src >= p->n_regs || !written[src]) {
+    } else if (src < 0 || src >= *next) {
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) reads register %lld, not written before it",
                          origin, i, (long long)o, kn, (long long)src);
     }
@@ -158,9 +162,10 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
         count > MLI__MAX_WIDTH)
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): count %lld is out of range", origin, i,
                          (long long)o, kn, (long long)count);
-    if (dst < 0 || dst > p->n_regs - width)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) writes registers %lld..%lld of %lld", origin, i,
-                         (long long)o, kn, (long long)dst, (long long)(dst + width - 1), (long long)p->n_regs);
+    if (dst != *next || dst > p->n_regs - width)
+        return mli__fail(
+            MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) writes registers %lld..%lld; next free: %lld of %lld", origin,
+            i, (long long)o, kn, (long long)dst, (long long)(dst + width - 1), (long long)*next, (long long)p->n_regs);
     int64_t need = params_needed((int)kind, count);
     if (need > 0 && (poff < 0 || poff > n_params - need))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): params %lld..+%lld outside the %lld params",
@@ -189,19 +194,15 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                                  "%s: stage %d op %lld (numcat): keys are not strictly increasing numbers", origin, i,
                                  (long long)o);
     if (kind == MLI__OP_ONEHOT) {
-        const mli__prep_op *c = &p->ops[writer[src]];
-        if (!codes_fit(c, count))
+        const mli__prep_op *c = &p->ops[o - 1]; /* o > 0: src < *next == 0 failed above */
+        if ((c->kind != MLI__OP_STRCAT && c->kind != MLI__OP_NUMCAT) || c->dst != src || count > c->count + 3 ||
+            !codes_fit(c, count))
             return mli__fail(MLI_ERR_CORRUPT,
-                             "%s: stage %d op %lld (onehot): its codes (op %lld) are not -1 or 0..%lld", origin, i,
-                             (long long)o, (long long)writer[src], (long long)count - 1);
+                             "%s: stage %d op %lld (onehot) must follow the lookup whose code it reads, be at most 3 "
+                             "wider than its table and get codes -1 or 0..%lld",
+                             origin, i, (long long)o, (long long)count - 1);
     }
-    for (int64_t d = dst; d < dst + width; ++d) {
-        if (written[d])
-            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) writes register %lld a second time", origin, i,
-                             (long long)o, kn, (long long)d);
-        written[d] = 1;
-        writer[d] = o;
-    }
+    *next = dst + width;
     return MLI_OK;
 }
 
@@ -270,17 +271,13 @@ static mli_status build(const mli__reader *r, int i, int64_t n_cols, mli__prep *
     if ((rc = read_strings(r, key, p)) != MLI_OK)
         return rc;
 
-    p->ops = calloc((size_t)p->n_ops, sizeof *p->ops);
-    uint8_t *written = calloc((size_t)p->n_regs, 1);
-    int64_t *writer = malloc(sizeof(int64_t) * (size_t)p->n_regs);
-    if (!p->ops || !written || !writer) {
-        free(written);
-        free(writer);
+    p->ops = calloc((size_t)p->n_ops, sizeof *p->ops); /* the ops section holds 64 bytes per op */
+    if (!p->ops)
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the prep stage", origin);
-    }
+    int64_t next = 0;
     int64_t slots = 0;
     for (int64_t o = 0; o < p->n_ops && rc == MLI_OK; ++o) {
-        rc = check_op(r, i, o, fields + o * OP_FIELDS, p, n_params, params, written, writer);
+        rc = check_op(r, i, o, fields + o * OP_FIELDS, p, n_params, params, &next);
         if (rc == MLI_OK && p->ops[o].kind == MLI__OP_STRCAT) {
             uint32_t n = 4;
             while (n < 2 * (uint64_t)p->ops[o].count) /* count <= 16 M strings: fits */
@@ -289,8 +286,11 @@ static mli_status build(const mli__reader *r, int i, int64_t n_cols, mli__prep *
             slots += n;
         }
     }
+    if (rc == MLI_OK && next != p->n_regs)
+        rc = mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: the ops write %lld registers, n_regs says %lld", origin, i,
+                       (long long)next, (long long)p->n_regs);
     for (int64_t c = 0; c < p->n_out && rc == MLI_OK; ++c)
-        if (p->out_reg[c] < 0 || p->out_reg[c] >= p->n_regs || !written[p->out_reg[c]])
+        if (p->out_reg[c] < 0 || p->out_reg[c] >= p->n_regs)
             rc = mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: output %lld is register %lld, which no op writes", origin, i,
                            (long long)c, (long long)p->out_reg[c]);
     if (rc == MLI_OK && slots > 0 && !(p->hash_store = malloc(sizeof(int32_t) * (size_t)slots)))
@@ -302,8 +302,6 @@ static mli_status build(const mli__reader *r, int i, int64_t n_cols, mli__prep *
         }
     if (rc == MLI_OK && trace_columns(p) != MLI_OK)
         rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the prep stage", origin);
-    free(written);
-    free(writer);
     return rc;
 }
 
