@@ -299,3 +299,44 @@ def test_unsupported_steps_are_refused_by_name():
     with pytest.raises(mlinfer.UnsupportedModelError, match="FunctionTransformer.*arbitrary Python"):
         mlinfer.export(make_pipeline(SimpleImputer(), FunctionTransformer(np.log1p), LogisticRegression()).fit(X.abs(), y),
                        "/dev/null")
+
+
+def test_other_missing_markers_explicit_drop_and_error_on_new(tmp_path):
+    rng = np.random.default_rng(9)
+    n = 600
+    df = pd.DataFrame({"a": rng.integers(-1, 5, n).astype(float), "b": rng.normal(size=n),
+                       "s": rng.choice(["x", "y", "?", ""], n).astype(object), "t": rng.choice(["p", "q", "r"], n)})
+    y = (df["b"] > 0).astype(int)
+    ct = ColumnTransformer([
+        ("a", SimpleImputer(missing_values=-1.0, strategy="mean"), ["a"]),
+        ("s", make_pipeline(SimpleImputer(missing_values="?", strategy="constant", fill_value="x"),
+                            SimpleImputer(missing_values="", strategy="most_frequent"),
+                            OneHotEncoder(handle_unknown="ignore")), ["s"]),
+        ("t", OneHotEncoder(drop=["q"]), ["t"]),
+        ("ind", MissingIndicator(missing_values=-1.0), ["a", "b"]),  # error_on_new: b never missing
+        ("b", "passthrough", ["b"]),
+    ])
+    est = make_pipeline(ct, LogisticRegression()).fit(df, y)
+    m = roundtrip(est, tmp_path)
+    check_same(m, est, df)
+    bad = df.iloc[:3].copy()
+    bad.loc[bad.index[1], "b"] = -1.0
+    with pytest.raises(ValueError):
+        est.predict(bad)
+    with pytest.raises(mlinfer.InputError, match="column 'b', row 1"):
+        m.predict(bad)
+
+
+def test_numeric_column_given_as_strings_and_nullable_dtypes(tmp_path):
+    df, y = churn(n=800)
+    est = make_pipeline(features(), LogisticRegression(max_iter=2000)).fit(df, y)
+    m = roundtrip(est, tmp_path)
+    test, _ = churn(n=300, seed=8)
+    nullable = test.astype({"tenure": "Float64", "calls": "Float64"}).astype({c: "string" for c in CAT[:2]})
+    want = est.predict_proba(test)
+    # the "string" dtype turns None into pd.NA, a null: compare the rows that had no None there
+    no_none = ~test[CAT[:2]].apply(lambda c: c.map(lambda v: v is None)).any(axis=1).to_numpy()
+    assert no_none.sum() > 250
+    np.testing.assert_allclose(m.predict_proba(nullable[test.columns])[no_none], want[no_none], rtol=1e-5, atol=1e-6)
+    cat = test.astype({c: "category" for c in CAT})
+    np.testing.assert_allclose(m.predict_proba(cat), est.predict_proba(cat), rtol=1e-5, atol=1e-6)

@@ -241,10 +241,12 @@ def _indicator(prep: Prep, est, feats, error_on_new=None):
         if miss is NONE or isinstance(miss, str):
             _fail(est, f"missing_values={est.missing_values!r} on a numeric feature")
         n = prep.num(f, est)
-        if err:
-            return prep.lookup(n, lambda c: ERROR if c is NAN else 0.0, [], est) if miss is NAN else _fail(
-                est, "error_on_new with a numeric missing_values")
-        return prep.indicator(n, math.nan if miss is NAN else float(miss))
+        if err and miss is NAN:
+            return prep.lookup(n, lambda c: ERROR if c is NAN else 0.0, [], est)
+        hit = prep.indicator(n, math.nan if miss is NAN else float(miss))
+        if err:  # 1 (the marker seen) is outside the table {0}: an input error
+            return prep.lookup(hit, lambda c: 0.0 if c == 0.0 else ERROR, [0.0], est)
+        return hit
 
     for j in cols:
         out.append(ind(feats[j], False))
