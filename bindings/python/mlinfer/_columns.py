@@ -104,6 +104,74 @@ def _encode_dict(name, uniques):
     return np.frombuffer(b"".join(parts) + b"\0", dtype=np.uint8), offsets
 
 
+def _object_pointers(values: np.ndarray) -> np.ndarray:
+    """The PyObject pointers of an object array, as integers (read only; `values` keeps the
+    objects alive)."""
+    return np.ctypeslib.as_array((ctypes.c_ssize_t * len(values)).from_address(values.ctypes.data))
+
+
+def _factorize_objects(name, values: np.ndarray, pd):
+    """(codes int32, dictionary bytes, offsets) of an object array of str / None / NaN.
+
+    Columns read by pandas (read_csv) or converted from Arrow hold one object per distinct
+    string, so the cells are factorized by object identity first, which hashes machine words
+    instead of strings (several times faster); the distinct objects are then classified one
+    by one. When the cells are mostly distinct objects, pandas' factorize by value is used."""
+    n = len(values)
+    if n > 64 and pd is not None:
+        codes, uniq = pd.factorize(_object_pointers(values))
+        if len(uniq) <= max(1024, n // 8):
+            first = np.empty(len(uniq), dtype=np.int64)
+            first[codes[::-1]] = np.arange(n - 1, -1, -1)
+            reps = values[first]
+            remap = np.empty(len(uniq), dtype=np.int32)
+            strings, index = [], {}
+            for k, v in enumerate(reps):
+                if type(v) is str:
+                    remap[k] = index.setdefault(v, len(strings))
+                    if remap[k] == len(strings):
+                        strings.append(v)
+                elif v is None:
+                    remap[k] = CODE_NONE
+                elif _is_missing(v):
+                    remap[k] = CODE_NULL
+                else:
+                    r = int(first[k])
+                    raise InputError(f"column {name!r}, row {r}: {v!r} is not a string (the column holds strings "
+                                     "in this model)", 11)
+            data, offsets = _encode_dict(name, strings)
+            return remap[codes], data, offsets
+    if pd is not None and n > 64:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    else:  # a few rows: a dict is quicker than pandas' machinery
+        seen, codes = {}, np.empty(n, dtype=np.int32)
+        for i, v in enumerate(values):
+            codes[i] = CODE_NONE if v is None else CODE_NULL if _is_missing(v) else seen.setdefault(v, len(seen))
+        uniques = list(seen)
+    codes = codes.astype(np.int32)
+    uniques = list(uniques)
+    if not all(type(u) is str for u in uniques):
+        bad = next(u for u in uniques if not isinstance(u, str))
+        r = _first_bad(values, lambda v: v is not bad)
+        raise InputError(f"column {name!r}, row {r}: {bad!r} is not a string (the column holds strings in this "
+                         "model)", 11)
+    na = np.flatnonzero(codes < 0)
+    if na.size:  # None is kept apart from NaN, as scikit-learn does in object columns
+        nones = [i for i in na if values[i] is None]
+        if nones:
+            codes[nones] = CODE_NONE
+    data, offsets = _encode_dict(name, uniques)
+    return codes, data, offsets
+
+
+def _is_missing(v) -> bool:
+    """NaN (any float NaN), pandas' NA or NaT: a null."""
+    try:
+        return v != v or type(v).__name__ in ("NAType", "NaTType")
+    except (TypeError, ValueError):
+        return type(v).__name__ == "NAType"
+
+
 def _strings(name, col):
     """(codes int32, dictionary bytes, offsets) of a string column."""
     mod = _module_of(col)
@@ -126,33 +194,97 @@ def _strings(name, col):
             return codes, data, offsets
         if dtype.kind in "biufcmM":
             raise InputError(f"column {name!r} holds strings in this model but was given as {dtype}", 11)
-        codes, uniques = pd.factorize(col, use_na_sentinel=True)
-        values = None
-    else:
-        values = np.asarray(col, dtype=object).reshape(-1)
-        if "pandas" in sys.modules:
-            codes, uniques = sys.modules["pandas"].factorize(values, use_na_sentinel=True)
+        return _factorize_objects(name, col.to_numpy(dtype=object), pd)
+    values = np.asarray(col, dtype=object).reshape(-1)
+    if values.dtype != object:
+        raise InputError(f"column {name!r} holds strings in this model but was given as {values.dtype}", 11)
+    return _factorize_objects(name, values, sys.modules.get("pandas"))
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def one_row(X):
+    """X as {name: value} when it is one row (a dict of scalars, a one-row DataFrame), else None."""
+    if isinstance(X, dict):
+        for v in X.values():
+            if not isinstance(v, _SCALARS) and np.ndim(v) != 0:
+                return None
+        return X
+    if _module_of(X) == "pandas" and hasattr(X, "columns") and len(X) == 1:
+        return dict(zip(X.columns, X.to_numpy(dtype=object)[0]))
+    return None
+
+
+def _number(name, v) -> float:
+    if v is None:
+        return float("nan")
+    if isinstance(v, (str, bytes)):
+        raise InputError(f"column {name!r}, row 0: {v!r} is not a number (the column holds numbers in this model)", 11)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        if _is_missing(v):
+            return float("nan")
+        raise InputError(f"column {name!r}, row 0: {v!r} is not a number (the column holds numbers in this model)",
+                         11) from None
+
+
+def one_row_columns(model, row):
+    """mli_column for one row given as {name: value}: numbers in one float64 buffer, each string
+    a one-entry dictionary in one bytes buffer (None and NaN as codes). No numpy, no pandas: a
+    one-row request costs microseconds here."""
+    schema = model.schema
+    n_use = model._n_used
+    cols = (Column * n_use)()
+    nums, strs, codes, idx = [], [], [], []
+    for i, (name, kind) in enumerate(schema):
+        if kind == "unused":
+            continue
+        try:
+            v = row[name]
+        except KeyError:
+            missing = [nm for nm, k in schema if k != "unused" and nm not in row]
+            raise InputError(f"the input lacks column(s) {missing[:5]}{' ...' if len(missing) > 5 else ''} "
+                             "that the model takes", 11) from None
+        idx.append(i)
+        if kind == "number":
+            nums.append(_number(name, v))
+        elif type(v) is str or isinstance(v, str):
+            codes.append(0)
+            strs.append(v.encode("utf-8"))
+        elif v is None:
+            codes.append(CODE_NONE)
+            strs.append(b"")
+        elif _is_missing(v):
+            codes.append(CODE_NULL)
+            strs.append(b"")
         else:
-            seen, codes = {}, np.empty(len(values), dtype=np.int64)
-            for i, v in enumerate(values):
-                codes[i] = CODE_NULL if (v is None or v != v) else seen.setdefault(v, len(seen))
-            uniques = list(seen)
-    codes = codes.astype(np.int32)
-    uniques = list(uniques)
-    if not all(type(u) is str for u in uniques):
-        bad = next(u for u in uniques if not isinstance(u, str))
-        vals = values if values is not None else col.to_numpy(dtype=object)
-        r = _first_bad(vals, lambda v: v is not bad)
-        raise InputError(f"column {name!r}, row {r}: {bad!r} is not a string (the column holds strings in this "
-                         "model)", 11)
-    na = np.flatnonzero(codes < 0)
-    if na.size:  # None is kept apart from NaN, as scikit-learn does in object columns
-        vals = values if values is not None else col.to_numpy(dtype=object)
-        nones = [i for i in na if vals[i] is None]
-        if nones:
-            codes[nones] = CODE_NONE
-    data, offsets = _encode_dict(name, uniques)
-    return codes, data, offsets
+            raise InputError(f"column {name!r}, row 0: {v!r} is not a string (the column holds strings in this "
+                             "model)", 11)
+    num_buf = (ctypes.c_double * max(1, len(nums)))(*nums)
+    code_buf = (ctypes.c_int32 * max(1, len(codes)))(*codes)
+    offs = []
+    for b in strs:
+        offs += (0, len(b))
+    off_buf = (ctypes.c_int64 * max(2, len(offs)))(*offs)
+    data = b"".join(strs) + b"\0"
+    data_buf = ctypes.create_string_buffer(data, len(data))
+    num_at, code_at, off_at, data_at = (ctypes.addressof(num_buf), ctypes.addressof(code_buf),
+                                        ctypes.addressof(off_buf), ctypes.addressof(data_buf))
+    k_num = k_str = pos = 0
+    for j, i in enumerate(idx):
+        c = cols[j]
+        c.index = i
+        if schema[i][1] == "number":
+            c.type, c.values = T_F64, num_at + 8 * k_num
+            k_num += 1
+        else:
+            c.type, c.values, c.offsets = T_DICT, code_at + 4 * k_str, off_at + 16 * k_str
+            c.dict_bytes, c.n_dict = data_at + pos, 1 if codes[k_str] == 0 else 0
+            pos += len(strs[k_str])
+            k_str += 1
+    return cols, n_use, (num_buf, code_buf, off_buf, data_buf)
 
 
 def columns_for(model, X):

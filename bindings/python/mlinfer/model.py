@@ -9,6 +9,7 @@ from ctypes import c_char_p, c_int64, c_void_p
 import numpy as np
 
 from . import _native
+from ._columns import columns_for, is_table, one_row, one_row_columns
 from ._native import address, check, lib
 
 _F32, _F64 = 0, 1
@@ -92,6 +93,7 @@ class Model:
         # tables go to mli_model_predict_columns (by name) for models with a prep stage
         self._by_columns = self._has_prep and self.feature_names_in_ is not None and _native.HAS_COLUMNS
         self._numeric_only = all(k != "string" for _, k in self.schema)
+        self._n_used = sum(k != "unused" for _, k in self.schema)
 
     # -- metadata ----------------------------------------------------------------------
     def meta(self, key: str):
@@ -149,8 +151,12 @@ class Model:
 
     # -- predictions -------------------------------------------------------------------
     def _call_columns(self, what: int, X, cols: int) -> np.ndarray:
-        from ._columns import columns_for
-        arr, n, rows, keep = columns_for(self, X)
+        row = one_row(X)
+        if row is not None:
+            arr, n, keep = one_row_columns(self, row)
+            rows = 1
+        else:
+            arr, n, rows, keep = columns_for(self, X)
         out = np.empty((rows, cols), dtype=np.float64)
         status = lib.mli_model_predict_columns(self._h, arr, n, rows, what, address(out) if out.size else None,
                                                out.size)
@@ -164,7 +170,6 @@ class Model:
 
     def _call(self, fn, X, cols: int, out_dtype=np.float64) -> np.ndarray:
         if self._by_columns and type(X) is not np.ndarray:
-            from ._columns import is_table
             if is_table(X) and fn.__name__ in self._WHAT:
                 return self._call_columns(self._WHAT[fn.__name__], X, cols)
         if self._has_prep and not self._numeric_only and type(X) is np.ndarray:
