@@ -199,7 +199,7 @@ void mli__head_row(const mli_model *m, int what, const float *sf, const double *
 
 /* Scratch bytes of the prep stage for a block: its registers, then the block's rows. */
 static size_t prep_bytes(const mli_model *m, int64_t block) {
-    return m->prep ? ALIGN64(sizeof(double) * (size_t)(m->prep->n_regs + block * m->prep->n_out)) : 0;
+    return m->prep ? ALIGN64(sizeof(double) * (size_t)block * (size_t)(m->prep->n_regs + m->prep->n_out)) : 0;
 }
 
 /* Scratch bytes for a block of `block` rows. */
@@ -209,6 +209,10 @@ static size_t scratch_bytes(const mli_model *m, int64_t block) {
                mli__trees_scratch(m->trees, block);
     return prep_bytes(m, block) + sizeof(float) * 2 * (size_t)block * (size_t)m->width_max;
 }
+
+/* Whether the prep stage hands float32 to the model stages: a linear or MLP stage next (an
+ * affine stage or a trees stage computes in float64 and gets float64). */
+static int prep_f32(const mli_model *m) { return !m->trees && m->stages[0].kind != MLI__STAGE_AFFINE; }
 
 /* Records `row` as failing unless an earlier row already did. */
 static void note_bad_row(predict_job *j, int64_t row) {
@@ -222,22 +226,14 @@ static void note_bad_row(predict_job *j, int64_t row) {
  * infinite value reaching the model. */
 static int prep_block(predict_job *j, int64_t r, int64_t nb, double *pre) {
     const mli__prep *p = j->m->prep;
-    double *work = pre + nb * p->n_out;
-    for (int64_t i = 0; i < nb; ++i) {
-        int64_t op;
-        double *row = pre + i * p->n_out;
-        if (atomic_load_explicit(&j->bad_row, memory_order_relaxed) < r + i)
-            return 1; /* an earlier row failed: nothing after it matters */
-        if (mli__prep_row(j->call, r + i, work, row, &op) != 0) {
-            note_bad_row(j, r + i);
-            return 1;
-        }
-        if (j->m->finite_only)
-            for (int64_t c = 0; c < p->n_out; ++c)
-                if (!isfinite(row[c])) {
-                    note_bad_row(j, r + i);
-                    return 1;
-                }
+    if (atomic_load_explicit(&j->bad_row, memory_order_relaxed) < r)
+        return 1; /* an earlier row failed: nothing after it matters */
+    /* the dense stages take float32: the prep stage's outputs are rounded as it writes them */
+    float *pre32 = prep_f32(j->m) ? (float *)pre : NULL;
+    int64_t bad = mli__prep_block(j->call, r, nb, j->m->finite_only, pre + nb * p->n_out, pre, pre32);
+    if (bad >= 0) {
+        note_bad_row(j, bad);
+        return 1;
     }
     return 0;
 }
@@ -253,7 +249,7 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
         if (m->prep) {
             if (prep_block(j, r, nb, pre))
                 return;
-            in = (rows_in){.x = pre, .f64 = 1, .ldx = m->prep->n_out};
+            in = (rows_in){.x = pre, .f64 = !prep_f32(m), .ldx = m->prep->n_out};
             base = 0;
         }
         if (m->trees) {

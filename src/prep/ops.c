@@ -156,6 +156,135 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
     return 0;
 }
 
+/* ---- the block form: one op at a time over a block of rows ------------------------------ */
+
+#define AT(reg, i) work[(reg)*nb + (i)]
+#define BAD(i)                                                                                                         \
+    do {                                                                                                               \
+        if ((i) < bad)                                                                                                 \
+            bad = (i);                                                                                                 \
+    } while (0)
+
+int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int finite, double *work, double *out,
+                        float *out32) {
+    const mli__prep *p = call->p;
+    int64_t bad = INT64_MAX;
+    for (int64_t o = 0; o < p->n_ops; ++o) {
+        const mli__prep_op *op = &p->ops[o];
+        const double *q = op->p;
+        const int64_t src = op->src, dst = op->dst;
+        switch (op->kind) {
+        case MLI__OP_NUM: {
+            const mli__bound_col *b = &call->cols[src];
+            if (b->type == MLI_COLUMN_F64 && b->stride == 1 && !b->validity) {
+                const double *x = (const double *)b->values + r0;
+                for (int64_t i = 0; i < nb; ++i)
+                    AT(dst, i) = x[i];
+            } else {
+                for (int64_t i = 0; i < nb; ++i)
+                    AT(dst, i) = number_at(b, r0 + i);
+            }
+            if (op->flags & MLI__OPF_FINITE)
+                for (int64_t i = 0; i < nb; ++i)
+                    if (isinf(AT(dst, i)))
+                        BAD(i);
+            break;
+        }
+        case MLI__OP_FILL:
+            for (int64_t i = 0; i < nb; ++i) {
+                double x = AT(src, i);
+                AT(dst, i) = is_missing(x, q[0]) ? q[1] : x;
+            }
+            break;
+        case MLI__OP_AFFINE:
+            for (int64_t i = 0; i < nb; ++i) {
+                double x = (((AT(src, i) - q[0]) / q[1]) * q[2]) + q[3];
+                if (op->flags & MLI__OPF_CLIP)
+                    x = x < q[4] ? q[4] : x > q[5] ? q[5] : x;
+                AT(dst, i) = x;
+            }
+            break;
+        case MLI__OP_INDICATOR:
+            for (int64_t i = 0; i < nb; ++i)
+                AT(dst, i) = is_missing(AT(src, i), q[0]) ? 1.0 : 0.0;
+            break;
+        case MLI__OP_STRCAT: {
+            const mli__bound_col *b = &call->cols[src];
+            const int64_t n = op->count;
+            const int32_t *map = call->op_dict[o];
+            for (int64_t i = 0; i < nb; ++i) {
+                int32_t k = -1;
+                int v;
+                if (map && !b->validity) { /* dictionary codes: the common case, no hashing */
+                    int32_t code = ((const int32_t *)b->values)[r0 + i];
+                    v = code >= 0 ? V_VALUE : code == MLI_CODE_NONE ? V_NONE : V_NULL;
+                    k = code >= 0 ? map[code] : -1;
+                } else {
+                    v = string_at(call, o, b, r0 + i, &k);
+                }
+                int err = v == V_NULL   ? (op->flags & MLI__OPF_ERR_NAN) != 0
+                          : v == V_NONE ? (op->flags & MLI__OPF_ERR_NONE) != 0
+                                        : k < 0 && (op->flags & MLI__OPF_ERR_UNKNOWN);
+                if (err) {
+                    BAD(i);
+                    AT(dst, i) = NAN; /* a one-hot op after it sets nothing */
+                    continue;
+                }
+                AT(dst, i) = v == V_NULL ? q[n] : v == V_NONE ? q[n + 1] : k < 0 ? q[n + 2] : q[k];
+            }
+            break;
+        }
+        case MLI__OP_NUMCAT: {
+            const int64_t n = op->count;
+            for (int64_t i = 0; i < nb; ++i) {
+                double x = AT(src, i);
+                int64_t k = isnan(x) ? -2 : search(q, n, x);
+                if ((k == -2 && (op->flags & MLI__OPF_ERR_NAN)) || (k == -1 && (op->flags & MLI__OPF_ERR_UNKNOWN))) {
+                    BAD(i);
+                    AT(dst, i) = NAN;
+                    continue;
+                }
+                AT(dst, i) = k == -2 ? q[2 * n] : k == -1 ? q[2 * n + 1] : q[n + k];
+            }
+            break;
+        }
+        case MLI__OP_ONEHOT:
+            memset(&AT(dst, 0), 0, sizeof(double) * (size_t)(op->count * nb));
+            for (int64_t i = 0; i < nb; ++i) {
+                double code = AT(src, i); /* -1, 0..count-1 (checked at load), or NaN after an error */
+                if (code >= 0.0)
+                    AT(dst + (int64_t)code, i) = 1.0;
+            }
+            break;
+        default: BAD(0); break; /* not reached: kinds are checked at load */
+        }
+    }
+    /* the outputs, row-major, 8 rows at a time (a register's 8 values are one cache line);
+     * v * 0 is 0 for a finite v and NaN otherwise, summed per row for the finite check */
+    for (int64_t i0 = 0; i0 < nb; i0 += 8) {
+        int64_t n8 = nb - i0 < 8 ? nb - i0 : 8;
+        double acc[8] = {0};
+        for (int64_t c = 0; c < p->n_out; ++c) {
+            const double *src = work + p->out_reg[c] * nb + i0;
+            if (out32)
+                for (int64_t i = 0; i < n8; ++i)
+                    out32[(i0 + i) * p->n_out + c] = (float)src[i];
+            else
+                for (int64_t i = 0; i < n8; ++i)
+                    out[(i0 + i) * p->n_out + c] = src[i];
+            for (int64_t i = 0; i < n8; ++i)
+                acc[i] += src[i] * 0.0;
+        }
+        for (int64_t i = 0; finite && i < n8; ++i)
+            if (acc[i] != 0.0) /* NaN */
+                BAD(i0 + i);
+    }
+    return bad == INT64_MAX ? -1 : r0 + bad;
+}
+
+#undef AT
+#undef BAD
+
 /* Writes at most n - 1 bytes of s (len bytes) into buf, printable ASCII kept, others as
  * \xNN, for a message. */
 static void quote(const char *s, int64_t len, char *buf, size_t n) {

@@ -96,6 +96,13 @@ void mli__prep_call_free(mli__prep_call *call);
 /* Runs the ops on row `row`, writing n_out values to out (work: n_regs doubles). Returns 0,
  * or 1 on an input error (bad value in the row), then *bad_op names the failing op. */
 int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double *out, int64_t *bad_op);
+/* The ops on rows [r0, r0 + nb) at once, one op over the block at a time: registers in
+ * `work` (n_regs x nb doubles, a register's rows together), outputs in `out` (nb x n_out),
+ * or rounded to float32 in `out32` when it is not NULL (for the float32 model stages).
+ * Returns -1, or the first row with an input error (with `finite`, a NaN or infinite output
+ * counts as one); mli__prep_row on that row then says which. */
+int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int finite, double *work, double *out,
+                        float *out32);
 /* The message for the input error that mli__prep_row reported on `row`: MLI_ERR_INPUT. */
 mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64_t row, int64_t bad_op);
 
