@@ -39,7 +39,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 import mlinfer
-from mlinfer._columns import columns_for
+from mlinfer._columns import columns_for, one_row_columns
 
 NUM = ["tenure", "charges", "age", "calls", "score"]
 CATS = {"plan": 3, "region": 12, "device": 6, "pay": 20, "channel": 50}
@@ -145,7 +145,7 @@ def main():
             t = interleave({"sklearn_df": per_call(lambda: est.predict_proba(one_df), 2),
                             "mlinfer_df": per_call(lambda: m.predict_proba(one_df), inner),
                             "mlinfer_dict": per_call(lambda: m.predict_proba(one_dict), inner),
-                            "mlinfer_dict_columns": per_call(lambda: columns_for(m, one_dict), inner)}, budget / 2)
+                            "mlinfer_dict_columns": per_call(lambda: one_row_columns(m, one_dict), inner)}, budget / 2)
         one = {"sklearn_df": summary(t["sklearn_df"], 1e6 / 2)}
         for k in ("mlinfer_df", "mlinfer_dict", "mlinfer_dict_columns"):
             one[k] = summary(t[k], 1e6 / inner)

@@ -340,3 +340,20 @@ def test_numeric_column_given_as_strings_and_nullable_dtypes(tmp_path):
     np.testing.assert_allclose(m.predict_proba(nullable[test.columns])[no_none], want[no_none], rtol=1e-5, atol=1e-6)
     cat = test.astype({c: "category" for c in CAT})
     np.testing.assert_allclose(m.predict_proba(cat), est.predict_proba(cat), rtol=1e-5, atol=1e-6)
+
+
+def test_apply_decision_and_raw_through_the_prep_stage(tmp_path):
+    from sklearn.ensemble import RandomForestRegressor
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(300, 3))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    y = np.nan_to_num(X).sum(axis=1)
+    est = make_pipeline(SimpleImputer(add_indicator=True), RandomForestRegressor(n_estimators=5, max_depth=4,
+                                                                                 random_state=0)).fit(X, y)
+    m = roundtrip(est, tmp_path)
+    np.testing.assert_array_equal(m.apply(X), est[-1].apply(est[:-1].transform(X)))
+    df, yc = churn(n=1000)
+    clf = make_pipeline(features(), LogisticRegression(max_iter=2000)).fit(df, yc)
+    m = roundtrip(clf, tmp_path)
+    np.testing.assert_allclose(m.decision_function(df), clf.decision_function(df), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(m.predict_raw(df), clf.decision_function(df), rtol=1e-5, atol=1e-5)
