@@ -99,6 +99,8 @@ typedef struct mli__tree_walk {
     int64_t ld_acc;
 } mli__tree_walk;
 typedef void (*mli__tree_walk_fn)(const mli__tree_walk *w);
+/* y[i] = the smallest float32 >= x[i] (mli__f32_round_up, tree_rules.h), for n values. */
+typedef void (*mli__f64_to_f32_up_fn)(const double *x, float *y, int64_t n);
 
 /* Image resampling (src/image/resample.c). The vertical pass blends `taps` rows of 8-bit
  * samples: out[i] = sum_t w[t] * rows[t][i] for i < n. */
@@ -128,6 +130,7 @@ typedef struct mli__kernels {
     mli__bias_act_fn bias_act;
     mli__softmax_fn softmax;
     mli__tree_walk_fn tree_walk;
+    mli__f64_to_f32_up_fn f64_to_f32_up;
     mli__img_vpass_fn img_vpass;
     mli__img_hpass_fn img_hpass;
     mli__img_affine_u8_fn img_affine_u8;

@@ -44,6 +44,26 @@ MLI__TREE_FN float mli__f32_round(double v) {
 #endif
 }
 
+/* The smallest float32 >= v (NaN stays NaN): float64 input of `le_f64` models is rounded
+ * this way for the compact walks (src/trees/predict.c). Branch-free, so loops vectorize;
+ * no out-of-range conversion (beyond the float range: +inf above, -FLT_MAX below). */
+MLI__TREE_FN float mli__f32_round_up(double v) {
+#ifdef __CUDA_ARCH__
+    return __double2float_ru(v);
+#else
+    double c = v > 3.4028234663852886e38 ? (double)INFINITY : v;
+    c = c < -3.4028234663852886e38 && c != -(double)INFINITY ? -3.4028234663852886e38 : c;
+    union {
+        float f;
+        uint32_t u;
+    } r;
+    r.f = (float)c; /* to nearest: one float32 step below c at most */
+    const uint32_t step = (double)r.f < c;
+    r.u += step - 2u * (step & (r.u >> 31)); /* one step up: +1 above zero, -1 below (never -0.0) */
+    return r.f;
+#endif
+}
+
 /* The decision of one non-leaf node for a row's value v (as given, float32 or float64):
  * 1 left, 0 right, or -1 when it is bit *cat of the node's category bitset (then
  * 0 <= *cat < 32 * n_words). `flags` are the node's MLI__TF_* bits, `n_words` its bitset

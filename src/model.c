@@ -93,6 +93,9 @@ static mli_status build_affine(const mli__reader *r, int i, mli__stage *st) {
             return rc;
         *dst[a] = p;
     }
+    snprintf(key, sizeof key, "stage.%d.f32_params", i);
+    const char *f32p = mli__meta(r, key);
+    st->f32_params = f32p && strcmp(f32p, "1") == 0;
     snprintf(key, sizeof key, "stage.%d.clip", i);
     const char *clip = mli__meta(r, key);
     st->clip = clip && strcmp(clip, "1") == 0;
@@ -238,9 +241,12 @@ static mli_status build_stages(mli_model *m, const mli__reader *r) {
             break;
         case 3:
             st->kind = MLI__STAGE_TREES;
-            if (m->n_stages != 1)
-                return mli__fail(MLI_ERR_UNSUPPORTED, "%s: a trees stage must be the model's only stage%s", m->c.origin,
-                                 first ? " (after the image stage)" : "");
+            /* format 1.3: affine stages (scalers) may precede the trees; nothing else may */
+            if (i - first != m->n_stages - 1 || i - first != m->n_affine)
+                return mli__fail(MLI_ERR_UNSUPPORTED,
+                                 "%s: stage %d: a trees stage must be the model's last stage, after affine stages "
+                                 "only%s",
+                                 m->c.origin, i, first ? " (and the image stage)" : "");
             m->trees = calloc(1, sizeof *m->trees);
             if (!m->trees)
                 return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", m->c.origin);
@@ -260,6 +266,8 @@ static mli_status build_stages(mli_model *m, const mli__reader *r) {
         if (st->kind == MLI__STAGE_AFFINE && i > first && m->stages[i - first - 1].kind != MLI__STAGE_AFFINE)
             return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d: an affine stage after a model stage is not supported",
                              m->c.origin, i);
+        if (st->kind == MLI__STAGE_AFFINE)
+            m->n_affine = i - first + 1;
         width = st->n_out;
         for (int l = 0; l <= st->n_layers; ++l)
             if (st->kind == MLI__STAGE_MLP && st->dims[l] > m->width_max)

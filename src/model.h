@@ -36,6 +36,7 @@ typedef struct mli__stage {
     /* affine: y = ((x - sub) / div) * mul + add, optionally clipped; NULL = identity */
     const double *sub, *div, *mul, *add;
     int clip;
+    int f32_params; /* float32 input: sub/div/mul/add rounded to float32 first (StandardScaler) */
     double clip_lo, clip_hi;
     /* linear: coef is n_out x n_in */
     const float *coef, *intercept;
@@ -62,7 +63,8 @@ struct mli_model {
     mli__head head;
     int64_t width_max; /* widest stage input or output */
     int64_t n_raw;     /* outputs of the last stage */
-    mli__trees *trees; /* the tree stage (then the only stage), or NULL */
+    int n_affine;      /* leading affine stages (format 1.3: they may precede a tree stage) */
+    mli__trees *trees; /* the tree stage (the last stage, after n_affine affine stages), or NULL */
     double iso_norm, iso_offset;
     int zero_positive;  /* binary heads: class 1 where the score is >= 0 rather than > 0 */
     int has_image;      /* stage 0 is an image stage (src/image/stage.c): `image` is its spec */

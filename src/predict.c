@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "affine_rules.h"
 #include "model.h"
 
 #define MLI_BLOCK_ROWS 64
@@ -40,6 +41,34 @@ static double input_at(const rows_in *j, int64_t r, int64_t c) {
     return j->f64 ? ((const double *)j->x)[r * j->ldx + c] : (double)((const float *)j->x)[r * j->ldx + c];
 }
 
+/* Row r's value in column c after the leading affine stages (kernels/affine_rules.h). */
+static double affine_value(const mli_model *m, const rows_in *j, int64_t r, int64_t c) {
+    const int f32 = !j->f64;
+    double v = input_at(j, r, c);
+    for (int a = 0; a < m->n_affine; ++a) {
+        const mli__stage *st = &m->stages[a];
+        if (f32 && st->f32_params) { /* the scaler's parameters cast to the input's dtype first */
+            double sub = st->sub ? (double)mli__f32_round(st->sub[c]) : 0.0;
+            double div = st->div ? (double)mli__f32_round(st->div[c]) : 1.0;
+            double mul = st->mul ? (double)mli__f32_round(st->mul[c]) : 1.0;
+            double add = st->add ? (double)mli__f32_round(st->add[c]) : 0.0;
+            v = mli__affine_apply(v, 0, st->sub ? &sub : NULL, st->div ? &div : NULL, st->mul ? &mul : NULL,
+                                  st->add ? &add : NULL, st->clip, st->clip_lo, st->clip_hi, 1);
+        } else {
+            v = mli__affine_apply(v, c, st->sub, st->div, st->mul, st->add, st->clip, st->clip_lo, st->clip_hi, f32);
+        }
+    }
+    return v;
+}
+
+/* Rows [r0, r0 + nb) after the affine stages, in float64 (a tree stage's input). */
+static void affine_rows_f64(const mli_model *m, const rows_in *j, int64_t r0, int64_t nb, double *dst) {
+    int64_t n = m->n_in_model;
+    for (int64_t r = 0; r < nb; ++r)
+        for (int64_t c = 0; c < n; ++c)
+            dst[r * n + c] = affine_value(m, j, r0 + r, c);
+}
+
 /* The model stages over rows [r0, r0 + nb); returns the scores (width of the last stage,
  * leading dimension *ld) in one of the two scratch buffers. */
 static const float *forward(const mli_model *m, const mli__kernels *kt, const rows_in *j, int64_t r0, int64_t nb,
@@ -47,28 +76,12 @@ static const float *forward(const mli_model *m, const mli__kernels *kt, const ro
     const float *cur;
     int s = 0, next = 0;
     int64_t n = m->n_in_model;
-    if (m->stages[0].kind == MLI__STAGE_AFFINE) {
+    if (m->n_affine > 0) {
         float *dst = buf[0];
         for (int64_t r = 0; r < nb; ++r)
-            for (int64_t c = 0; c < n; ++c) {
-                double v = input_at(j, r0 + r, c);
-                for (int a = 0; a < m->n_stages && m->stages[a].kind == MLI__STAGE_AFFINE; ++a) {
-                    const mli__stage *st = &m->stages[a];
-                    if (st->sub)
-                        v -= st->sub[c];
-                    if (st->div)
-                        v /= st->div[c];
-                    if (st->mul)
-                        v *= st->mul[c];
-                    if (st->add)
-                        v += st->add[c];
-                    if (st->clip)
-                        v = v < st->clip_lo ? st->clip_lo : v > st->clip_hi ? st->clip_hi : v;
-                }
-                dst[r * n + c] = (float)v;
-            }
-        while (s < m->n_stages && m->stages[s].kind == MLI__STAGE_AFFINE)
-            ++s;
+            for (int64_t c = 0; c < n; ++c)
+                dst[r * n + c] = mli__f32_round(affine_value(m, j, r0 + r, c));
+        s = m->n_affine;
         cur = dst;
         *ld = n;
         next = 1;
@@ -195,24 +208,31 @@ void mli__head_row(const mli_model *m, int what, const float *sf, const double *
 }
 #undef SCORE
 
-#define ALIGN64(n) (((n) + 63) & ~(size_t)63)
+/* Scratch bytes for a block of `block` rows. */
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-/* Scratch bytes of the prep stage for a block: its registers, then the block's rows. */
+/* A tree model's scratch: the scores, the scaled input (with affine stages), the walk's. */
+static size_t scores_bytes(const mli_model *m, int64_t block) {
+    return align64(sizeof(double) * (size_t)(block * m->n_raw));
+}
+static size_t scaled_bytes(const mli_model *m, int64_t block) {
+    return m->n_affine ? align64(sizeof(double) * (size_t)(block * m->n_in_model)) : 0;
+}
+/* The prep stage's: its registers and its output rows. */
 static size_t prep_bytes(const mli_model *m, int64_t block) {
-    return m->prep ? ALIGN64(sizeof(double) * (size_t)block * (size_t)(m->prep->n_regs + m->prep->n_out)) : 0;
+    return m->prep ? align64(sizeof(double) * (size_t)block * (size_t)(m->prep->n_regs + m->prep->n_out)) : 0;
 }
 
-/* Scratch bytes for a block of `block` rows. */
 static size_t scratch_bytes(const mli_model *m, int64_t block) {
     if (m->trees)
-        return prep_bytes(m, block) + ALIGN64(sizeof(double) * (size_t)(block * m->n_raw)) +
+        return prep_bytes(m, block) + scores_bytes(m, block) + scaled_bytes(m, block) +
                mli__trees_scratch(m->trees, block);
     return prep_bytes(m, block) + sizeof(float) * 2 * (size_t)block * (size_t)m->width_max;
 }
 
 /* Whether the prep stage hands float32 to the model stages: a linear or MLP stage next (an
  * affine stage or a trees stage computes in float64 and gets float64). */
-static int prep_f32(const mli_model *m) { return !m->trees && m->stages[0].kind != MLI__STAGE_AFFINE; }
+static int prep_f32(const mli_model *m) { return !m->trees && m->n_affine == 0; }
 
 /* Records `row` as failing unless an earlier row already did. */
 static void note_bad_row(predict_job *j, int64_t row) {
@@ -221,7 +241,7 @@ static void note_bad_row(predict_job *j, int64_t row) {
     }
 }
 
-/* The prep stage over rows [r, r + nb) into rows of n_out doubles; 0, or 1 when a row fails
+/* The prep stage over rows [r, r + nb) into rows of n_out values; 0, or 1 when a row fails
  * (recorded in j->bad_row): a bad value, or, for a model that cannot take them, a missing or
  * infinite value reaching the model. */
 static int prep_block(predict_job *j, int64_t r, int64_t nb, double *pre) {
@@ -254,10 +274,17 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
         }
         if (m->trees) {
             double *scores = scratch;
-            void *ts = (char *)scratch + ALIGN64(sizeof(double) * (size_t)(block * m->n_raw));
-            size_t es = in.f64 ? sizeof(double) : sizeof(float);
-            mli__trees_scores(m->trees, j->kt, (const char *)in.x + (size_t)(base * in.ldx) * es, in.f64, in.ldx, nb,
-                              scores, ts);
+            char *ts = (char *)scratch + scores_bytes(m, block);
+            if (m->n_affine) { /* scaled in float64 first, as scikit-learn hands the trees its output */
+                double *xs = (double *)(void *)ts;
+                ts += scaled_bytes(m, block);
+                affine_rows_f64(m, &in, base, nb, xs);
+                mli__trees_scores(m->trees, j->kt, xs, 1, m->n_in_model, nb, scores, ts);
+            } else {
+                size_t es = in.f64 ? sizeof(double) : sizeof(float);
+                mli__trees_scores(m->trees, j->kt, (const char *)in.x + (size_t)(base * in.ldx) * es, in.f64, in.ldx,
+                                  nb, scores, ts);
+            }
             for (int64_t i = 0; i < nb; ++i)
                 mli__head_row(m, j->what, NULL, scores + i * m->n_raw, j->out + (r + i) * j->out_cols);
             continue;
@@ -274,23 +301,44 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
 static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
     predict_job *j = ctx;
     int64_t r0 = b0 * MLI_BLOCK_ROWS, end = b1 * MLI_BLOCK_ROWS < j->rows ? b1 * MLI_BLOCK_ROWS : j->rows;
-    if (j->apply && j->m->prep) { /* the prep stage's rows, then the generic walk */
+    if (j->apply && j->m->prep) { /* the prep stage's rows (scaled when affine stages follow), then the walk */
+        const mli_model *m = j->m;
         int64_t block = end - r0 < MLI_BLOCK_ROWS ? end - r0 : MLI_BLOCK_ROWS;
         double *pre = NULL;
-        if (posix_memalign((void **)&pre, 64, prep_bytes(j->m, block)) != 0) {
+        if (posix_memalign((void **)&pre, 64, prep_bytes(m, block) + scaled_bytes(m, block)) != 0) {
             atomic_store(&j->oom, 1);
             return;
         }
+        double *xs = (double *)(void *)((char *)pre + prep_bytes(m, block));
         for (int64_t r = r0; r < end; r += block) {
             int64_t nb = end - r < block ? end - r : block;
             if (prep_block(j, r, nb, pre))
                 break;
-            mli__trees_apply(j->m->trees, pre, 1, j->m->prep->n_out, nb, j->apply + r * j->m->trees->n_trees);
+            const double *rows = pre;
+            if (m->n_affine) {
+                rows_in in = {.x = pre, .f64 = 1, .ldx = m->prep->n_out};
+                affine_rows_f64(m, &in, 0, nb, xs);
+                rows = xs;
+            }
+            mli__trees_apply(m->trees, rows, 1, m->n_in_model, nb, j->apply + r * m->trees->n_trees);
         }
         free(pre);
         return;
     }
-    if (j->apply) { /* the generic walk: no scratch */
+    if (j->apply) { /* the generic walk: no scratch, but for scaled rows */
+        if (j->m->n_affine) {
+            int64_t nb = end - r0;
+            double *xs = malloc(sizeof(double) * (size_t)(nb * j->m->n_features));
+            if (!xs) {
+                atomic_store(&j->oom, 1);
+                return;
+            }
+            rows_in in = {.x = j->x, .f64 = j->f64, .ldx = j->ldx};
+            affine_rows_f64(j->m, &in, r0, nb, xs);
+            mli__trees_apply(j->m->trees, xs, 1, j->m->n_features, nb, j->apply + r0 * j->m->trees->n_trees);
+            free(xs);
+            return;
+        }
         size_t es = j->f64 ? sizeof(double) : sizeof(float);
         mli__trees_apply(j->m->trees, (const char *)j->x + (size_t)(r0 * j->ldx) * es, j->f64, j->ldx, end - r0,
                          j->apply + r0 * j->m->trees->n_trees);

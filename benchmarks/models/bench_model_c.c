@@ -16,6 +16,8 @@
  *                                reported as small_batch_rows_per_s (median of the repeats)
  *   --load-reps N                load the model N times and report the median load_ms
  *                                (default 1: the one load the runner needs anyway)
+ *   --dtype f32|f64              INPUT holds float32 (default) or float64 values, passed
+ *                                as MLI_F32 / MLI_F64
  * Output keys: single_row_us_p50, single_row_us_p99, single_row_us_p10, single_row_us_p90,
  * batch_rows, batch_rows_per_s (best), batch_rows_per_s_median, load_ms, threads, output,
  * and small_batch_* when asked. */
@@ -42,7 +44,7 @@ typedef mli_status (*predict_fn)(const mli_model *, const void *, mli_dtype, int
 
 static int usage(void) {
     fprintf(stderr, "usage: bench_model_c MODEL INPUT.f32 N_FEATURES THREADS [--output predict|proba|raw] "
-                    "[--single-reps N] [--batch-reps N] [--small-batch N] [--load-reps N]\n");
+                    "[--single-reps N] [--batch-reps N] [--small-batch N] [--load-reps N] [--dtype f32|f64]\n");
     return 2;
 }
 
@@ -54,7 +56,7 @@ static double median_of(double *v, int n) {
 int main(int argc, char **argv) {
     if (argc < 5)
         return usage();
-    const char *output = "predict";
+    const char *output = "predict", *dtype_name = "f32";
     long single_reps = 20000, batch_reps = 7, small_batch = 0, load_reps = 1;
     for (int i = 5; i < argc; i += 2) {
         if (i + 1 >= argc)
@@ -70,11 +72,16 @@ int main(int argc, char **argv) {
             small_batch = atol(v);
         else if (!strcmp(k, "--load-reps"))
             load_reps = atol(v);
+        else if (!strcmp(k, "--dtype"))
+            dtype_name = v;
         else
             return usage();
     }
-    if (single_reps < 1 || batch_reps < 1 || small_batch < 0 || load_reps < 1)
+    if (single_reps < 1 || batch_reps < 1 || small_batch < 0 || load_reps < 1 ||
+        (strcmp(dtype_name, "f32") && strcmp(dtype_name, "f64")))
         return usage();
+    const mli_dtype dt = strcmp(dtype_name, "f64") ? MLI_F32 : MLI_F64;
+    const size_t es = dt == MLI_F64 ? sizeof(double) : sizeof(float);
 
     double *load_t = malloc(sizeof(double) * (size_t)load_reps);
     if (!load_t)
@@ -119,10 +126,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     fseek(in, 0, SEEK_END);
-    long rows = ftell(in) / (4 * f);
+    long rows = ftell(in) / ((long)es * f);
     rewind(in);
-    float *x = rows > 0 ? malloc(sizeof(float) * (size_t)(rows * f)) : NULL;
-    if (!x || fread(x, sizeof(float) * (size_t)f, (size_t)rows, in) != (size_t)rows) {
+    char *x = rows > 0 ? malloc(es * (size_t)(rows * f)) : NULL;
+    if (!x || fread(x, es * (size_t)f, (size_t)rows, in) != (size_t)rows) {
         fprintf(stderr, "cannot read %s\n", argv[2]);
         return 1;
     }
@@ -134,16 +141,16 @@ int main(int argc, char **argv) {
         fprintf(stderr, "out of memory\n");
         return 1;
     }
-    if (fn(m, x, MLI_F32, 1, f, out, cols) != MLI_OK) {
+    if (fn(m, x, dt, 1, f, out, cols) != MLI_OK) {
         fprintf(stderr, "%s\n", mli_last_error());
         return 1;
     }
     long warm = single_reps < 2000 ? single_reps : 2000;
     for (long i = 0; i < warm; ++i) /* warm-up */
-        fn(m, x + (i % rows) * f, MLI_F32, 1, f, out, cols);
+        fn(m, x + (size_t)((i % rows) * f) * es, dt, 1, f, out, cols);
     for (long i = 0; i < single_reps; ++i) {
         double t0 = now();
-        fn(m, x + (i % rows) * f, MLI_F32, 1, f, out, cols);
+        fn(m, x + (size_t)((i % rows) * f) * es, dt, 1, f, out, cols);
         t[i] = now() - t0;
     }
     qsort(t, (size_t)single_reps, sizeof t[0], cmp);
@@ -153,7 +160,7 @@ int main(int argc, char **argv) {
     if (small_batch > 0 && small_batch <= rows) {
         /* Repeats of `small_inner` back-to-back calls lasting about 20 ms; the median. */
         double t0 = now();
-        fn(m, x, MLI_F32, small_batch, f, out, small_batch * cols);
+        fn(m, x, dt, small_batch, f, out, small_batch * cols);
         double one = now() - t0;
         small_inner = one > 0 ? (long)(0.02 / one) + 1 : 1000;
         if (small_inner > 100000)
@@ -163,7 +170,7 @@ int main(int argc, char **argv) {
         for (int r = 0; r < reps; ++r) {
             double s0 = now();
             for (long i = 0; i < small_inner; ++i)
-                fn(m, x + (i % nb) * small_batch * f, MLI_F32, small_batch, f, out, small_batch * cols);
+                fn(m, x + (size_t)((i % nb) * small_batch * f) * es, dt, small_batch, f, out, small_batch * cols);
             bt[r] = (double)(small_batch * small_inner) / (now() - s0);
         }
         small_med = median_of(bt, reps);
@@ -172,7 +179,7 @@ int main(int argc, char **argv) {
     double best = 1e30;
     for (long r = 0; r < batch_reps; ++r) {
         double t0 = now();
-        if (fn(m, x, MLI_F32, rows, f, out, rows * cols) != MLI_OK) {
+        if (fn(m, x, dt, rows, f, out, rows * cols) != MLI_OK) {
             fprintf(stderr, "%s\n", mli_last_error());
             return 1;
         }
@@ -183,13 +190,12 @@ int main(int argc, char **argv) {
     double med = median_of(bt, (int)batch_reps);
     printf("{\"single_row_us_p50\": %.4f, \"single_row_us_p99\": %.4f, \"batch_rows\": %ld, "
            "\"batch_rows_per_s\": %.1f, \"threads\": %d",
-           t[single_reps / 2] * 1e6, t[single_reps * 99 / 100] * 1e6, rows, (double)rows / best,
-           mli_get_num_threads());
+           t[single_reps / 2] * 1e6, t[single_reps * 99 / 100] * 1e6, rows, (double)rows / best, mli_get_num_threads());
     printf(", \"single_row_us_p10\": %.4f, \"single_row_us_p90\": %.4f, \"single_row_calls\": %ld, "
            "\"batch_rows_per_s_median\": %.1f, \"batch_reps\": %ld, \"load_ms\": %.4f, \"load_reps\": %ld, "
-           "\"output\": \"%s\"",
+           "\"output\": \"%s\", \"dtype\": \"%s\"",
            t[single_reps / 10] * 1e6, t[single_reps * 9 / 10] * 1e6, single_reps, (double)rows / med, batch_reps,
-           load_ms, load_reps, output);
+           load_ms, load_reps, output, dtype_name);
     if (small_inner > 0)
         printf(", \"small_batch\": %ld, \"small_batch_rows_per_s\": %.1f, \"small_batch_inner_calls\": %ld",
                small_batch, small_med, small_inner);

@@ -5,6 +5,7 @@
 #include "avx2/simd.h"
 #include "generic/decls.h"
 #include "generic/tree_walk.h"
+#include "tree_rules.h"
 
 /* Rows r0 .. r0 + 7 through tree t; `nan`: the rows may hold NaN (a constant in each
  * instantiation below). */
@@ -57,4 +58,21 @@ void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
         if (full < w->nb)
             mli__walk_rows(w, t, full, (int)(w->nb - full));
     }
+}
+
+/* Converts with the MXCSR rounding mode set to upward for the loop (restored after):
+ * vcvtpd2ps then gives the smallest float32 >= x, +inf above the float range and
+ * -FLT_MAX below it, as mli__f32_round_up. The ldmxcsr instructions are volatile, so
+ * the compiler keeps the conversions between them. */
+void MLI_KNAME(f64_to_f32_up)(const double *x, float *y, int64_t n) {
+    int64_t i = 0;
+    if (n >= 4) {
+        const unsigned csr = _mm_getcsr();
+        _mm_setcsr((csr & ~0x6000u) | 0x4000u);
+        for (; i + 4 <= n; i += 4)
+            _mm_storeu_ps(y + i, _mm256_cvtpd_ps(_mm256_loadu_pd(x + i)));
+        _mm_setcsr(csr);
+    }
+    for (; i < n; ++i)
+        y[i] = mli__f32_round_up(x[i]);
 }

@@ -13,6 +13,7 @@
 #include "avx512/simd.h"
 #include "generic/decls.h"
 #include "generic/tree_walk.h"
+#include "tree_rules.h"
 
 #define STEP(v)                                                                                                        \
     do {                                                                                                               \
@@ -225,4 +226,13 @@ void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
             else
                 walk_rows(w, t, r, n);
         }
+}
+
+void MLI_KNAME(f64_to_f32_up)(const double *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) /* embedded rounding: upward, no MXCSR change */
+        _mm256_storeu_ps(y + i,
+                         _mm512_cvt_roundpd_ps(_mm512_loadu_pd(x + i), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC));
+    for (; i < n; ++i)
+        y[i] = mli__f32_round_up(x[i]);
 }

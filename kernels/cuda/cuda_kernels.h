@@ -31,13 +31,17 @@ typedef struct mli__cuda_affine {
     const double *sub, *div, *mul, *add;
     double clip_lo, clip_hi;
     int clip;
+    int f32_params; /* float32 input: the arrays rounded to float32 first (StandardScaler) */
 } mli__cuda_affine;
 
 /* dst (rows x nf floats, leading dimension nf) = float32 of the affine stages applied to
  * x (rows x nf of float32 or float64 with leading dimension ldx); n_affine 0 only
- * converts. */
+ * converts. The arithmetic is kernels/affine_rules.h, as on the CPU. */
 int mli__cuda_prepare_input(void *stream, const void *x, int f64, int64_t ldx, int64_t rows, int64_t nf,
                             const mli__cuda_affine *affine, int n_affine, float *dst);
+/* The same values kept in float64 (rows x nf doubles): a tree stage's input. */
+int mli__cuda_prepare_input_f64(void *stream, const void *x, int f64, int64_t ldx, int64_t rows, int64_t nf,
+                                const mli__cuda_affine *affine, int n_affine, double *dst);
 
 /* A tree node for the generic walk on the GPU: everything walk_generic reads, in one
  * 32-byte record, so a step is one memory transaction. */

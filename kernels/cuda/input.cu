@@ -1,11 +1,12 @@
-/* input.cu — a model's input rows as the float32 matrix the dense stages read: float64
- * (or float32) input converted, the leading affine stages applied in float64 exactly as
- * the CPU runtime does (src/predict.c): v - sub, / div, * mul, + add, clip, each rounded
- * on its own (the __d*_rn intrinsics keep the compiler from fusing a multiply and an add
- * into an FMA, which would round differently from the CPU). */
+/* input.cu — a model's input rows as the matrix the model stages read: float64 (or float32)
+ * input converted, the leading affine stages applied exactly as the CPU runtime does
+ * (src/predict.c), both through kernels/affine_rules.h: float64 arithmetic, rounded to
+ * float32 after each operation for float32 input. The dense stages read float32; a tree
+ * stage reads the float64 values (its own comparison rounds them as its framework does). */
 #include <cuda_runtime.h>
 
 #include "act.cuh"
+#include "affine_rules.h"
 #include "cuda_kernels.h"
 
 struct mli_cu_affine_chain {
@@ -13,9 +14,13 @@ struct mli_cu_affine_chain {
     int n;
 };
 
-template <bool F64>
+template <typename Out> __device__ __forceinline__ Out mli_cu_out(double v);
+template <> __device__ __forceinline__ float mli_cu_out<float>(double v) { return __double2float_rn(v); }
+template <> __device__ __forceinline__ double mli_cu_out<double>(double v) { return v; }
+
+template <bool F64, typename Out>
 __global__ void mli_prepare_input__cuda(const void *x, long long ldx, long long rows, long long nf,
-                                        const mli_cu_affine_chain chain, float *dst) {
+                                        const mli_cu_affine_chain chain, Out *dst) {
     const unsigned long long total = (unsigned long long)rows * (unsigned long long)nf;
     for (unsigned long long e = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; e < total;
          e += (unsigned long long)gridDim.x * blockDim.x) {
@@ -23,23 +28,25 @@ __global__ void mli_prepare_input__cuda(const void *x, long long ldx, long long 
         double v = F64 ? ((const double *)x)[r * ldx + c] : (double)((const float *)x)[r * ldx + c];
         for (int a = 0; a < chain.n; ++a) {
             const mli__cuda_affine *st = &chain.st[a];
-            if (st->sub)
-                v = __dsub_rn(v, st->sub[c]);
-            if (st->div)
-                v = __ddiv_rn(v, st->div[c]);
-            if (st->mul)
-                v = __dmul_rn(v, st->mul[c]);
-            if (st->add)
-                v = __dadd_rn(v, st->add[c]);
-            if (st->clip)
-                v = v < st->clip_lo ? st->clip_lo : v > st->clip_hi ? st->clip_hi : v;
+            if (!F64 && st->f32_params) { /* the scaler's parameters cast to float32 first */
+                double sub = st->sub ? (double)mli__f32_round(st->sub[c]) : 0.0;
+                double div = st->div ? (double)mli__f32_round(st->div[c]) : 1.0;
+                double mul = st->mul ? (double)mli__f32_round(st->mul[c]) : 1.0;
+                double add = st->add ? (double)mli__f32_round(st->add[c]) : 0.0;
+                v = mli__affine_apply(v, 0, st->sub ? &sub : NULL, st->div ? &div : NULL, st->mul ? &mul : NULL,
+                                      st->add ? &add : NULL, st->clip, st->clip_lo, st->clip_hi, 1);
+            } else {
+                v = mli__affine_apply(v, c, st->sub, st->div, st->mul, st->add, st->clip, st->clip_lo, st->clip_hi,
+                                      !F64);
+            }
         }
-        dst[e] = __double2float_rn(v);
+        dst[e] = mli_cu_out<Out>(v);
     }
 }
 
-extern "C" int mli__cuda_prepare_input(void *stream, const void *x, int f64, int64_t ldx, int64_t rows, int64_t nf,
-                                       const mli__cuda_affine *affine, int n_affine, float *dst) {
+template <typename Out>
+static int prepare(void *stream, const void *x, int f64, int64_t ldx, int64_t rows, int64_t nf,
+                   const mli__cuda_affine *affine, int n_affine, Out *dst) {
     if (rows <= 0 || nf <= 0)
         return 0;
     mli_cu_affine_chain chain;
@@ -49,8 +56,18 @@ extern "C" int mli__cuda_prepare_input(void *stream, const void *x, int f64, int
     unsigned grid = mli_cu_blocks((long long)rows * (long long)nf);
     cudaStream_t s = (cudaStream_t)stream;
     if (f64)
-        mli_prepare_input__cuda<true><<<grid, MLI_CU_THREADS, 0, s>>>(x, ldx, rows, nf, chain, dst);
+        mli_prepare_input__cuda<true, Out><<<grid, MLI_CU_THREADS, 0, s>>>(x, ldx, rows, nf, chain, dst);
     else
-        mli_prepare_input__cuda<false><<<grid, MLI_CU_THREADS, 0, s>>>(x, ldx, rows, nf, chain, dst);
+        mli_prepare_input__cuda<false, Out><<<grid, MLI_CU_THREADS, 0, s>>>(x, ldx, rows, nf, chain, dst);
     return (int)cudaGetLastError();
+}
+
+extern "C" int mli__cuda_prepare_input(void *stream, const void *x, int f64, int64_t ldx, int64_t rows, int64_t nf,
+                                       const mli__cuda_affine *affine, int n_affine, float *dst) {
+    return prepare<float>(stream, x, f64, ldx, rows, nf, affine, n_affine, dst);
+}
+
+extern "C" int mli__cuda_prepare_input_f64(void *stream, const void *x, int f64, int64_t ldx, int64_t rows, int64_t nf,
+                                           const mli__cuda_affine *affine, int n_affine, double *dst) {
+    return prepare<double>(stream, x, f64, ldx, rows, nf, affine, n_affine, dst);
 }

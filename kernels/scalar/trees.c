@@ -2,5 +2,11 @@
 #include "scalar/simd.h"
 #include "generic/decls.h"
 #include "generic/tree_walk.h"
+#include "tree_rules.h"
 
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w) { mli__walk_portable(w, 0); }
+
+void MLI_KNAME(f64_to_f32_up)(const double *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+        y[i] = mli__f32_round_up(x[i]);
+}

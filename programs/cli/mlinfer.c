@@ -99,9 +99,12 @@ static int cmd_info(const char *path) {
                fits[img.fit % 3], img.resize == MLI_RESIZE_AREA ? "area" : "bilinear",
                img.layout == MLI_LAYOUT_CHW ? "CHW" : "HWC");
     }
-    if (mli_model_n_trees(m) > 0)
-        printf("trees:      %lld (%s nodes)\n", (long long)mli_model_n_trees(m),
-               mli_model_meta(m, "stage.0.n_nodes") ? mli_model_meta(m, "stage.0.n_nodes") : "?");
+    if (mli_model_n_trees(m) > 0 && n > 0) { /* the trees stage is the last one (after scalers) */
+        char key[32];
+        snprintf(key, sizeof key, "stage.%d.n_nodes", n - 1);
+        const char *nodes = mli_model_meta(m, key);
+        printf("trees:      %lld (%s nodes)\n", (long long)mli_model_n_trees(m), nodes ? nodes : "?");
+    }
     printf("load time:  %.3f ms (libmlinfer %s, %s kernels)\n", ms, mli_version(), mli_cpu_isa());
     mli_model_free(m);
     return 0;

@@ -102,11 +102,12 @@ static mli_status upload_trees(mli_cuda_model *dm, const mli__trees *t) {
     return MLI_OK;
 }
 
-static mli_status upload_dense(mli_cuda_model *dm) {
+/* The leading affine stages (scalers), before dense stages or a tree stage. */
+static mli_status upload_affine(mli_cuda_model *dm) {
     const mli_model *m = dm->host;
     mli_status st;
     int s = 0;
-    for (; s < m->n_stages && m->stages[s].kind == MLI__STAGE_AFFINE; ++s) {
+    for (; s < m->n_affine; ++s) {
         const mli__stage *hs = &m->stages[s];
         mli__cuda_affine *a = &dm->affine[s];
         if (s >= MLI__CUDA_MAX_AFFINE)
@@ -118,9 +119,16 @@ static mli_status upload_dense(mli_cuda_model *dm) {
         a->clip = hs->clip;
         a->clip_lo = hs->clip_lo;
         a->clip_hi = hs->clip_hi;
+        a->f32_params = hs->f32_params;
     }
     dm->n_affine = s;
-    for (; s < m->n_stages; ++s) {
+    return MLI_OK;
+}
+
+static mli_status upload_dense(mli_cuda_model *dm) {
+    const mli_model *m = dm->host;
+    mli_status st;
+    for (int s = dm->n_affine; s < m->n_stages; ++s) {
         const mli__stage *hs = &m->stages[s];
         dev_stage *ds = &dm->stages[s];
         if (hs->kind == MLI__STAGE_LINEAR) {
@@ -180,10 +188,11 @@ mli_status mli_model_to_device(const mli_model *model, int device, mli_cuda_mode
         free(dm);
         return st;
     }
-    if (model->trees) {
+    st = upload_affine(dm);
+    if (st == MLI_OK && model->trees) {
         dm->has_trees = 1;
         st = upload_trees(dm, model->trees);
-    } else {
+    } else if (st == MLI_OK) {
         st = upload_dense(dm);
     }
     if (st != MLI_OK) {
@@ -249,6 +258,7 @@ typedef struct {
     void *dx;        /* input rows copied in (host input) */
     float *buf[2];   /* dense activations */
     double *dscores; /* tree scores */
+    double *dscaled; /* rows after the affine stages, for a tree stage */
     /* host scratch */
     void *hscores; /* scores copied back for the head */
     double *hout;  /* outputs before their copy to device memory */
@@ -336,7 +346,16 @@ static mli_status run_chunk(job *j, int64_t r0, int64_t nb) {
     int64_t sld = 0;
     if (dm->has_trees) {
         double *dst = raw_direct && (j->flags & MLI_CUDA_OUT_DEVICE) ? j->out + r0 * nraw : j->dscores;
-        int e = mli__cuda_trees_scores(cs, &dm->trees, dx, j->f64, ld, nb, dst, dm->tree_generic);
+        int f64 = j->f64, e;
+        if (dm->n_affine > 0) { /* scaled in float64 first, as scikit-learn hands the trees its output */
+            e = mli__cuda_prepare_input_f64(cs, dx, j->f64, ld, nb, nf, dm->affine, dm->n_affine, j->dscaled);
+            if ((st = cuda_check((cudaError_t)e, "the input scaling kernel")) != MLI_OK)
+                return st;
+            dx = j->dscaled;
+            ld = nf;
+            f64 = 1;
+        }
+        e = mli__cuda_trees_scores(cs, &dm->trees, dx, f64, ld, nb, dst, dm->tree_generic);
         if ((st = cuda_check((cudaError_t)e, "the tree kernel")) != MLI_OK)
             return st;
         if (dst != j->dscores)
@@ -374,7 +393,8 @@ static mli_status run_gpu(job *j) {
     int64_t nf = m->n_features, nraw = m->n_raw;
     int64_t width = m->width_max > nf ? m->width_max : nf;
     size_t per_row = (j->flags & MLI_CUDA_X_DEVICE) ? 0 : (size_t)nf * j->es;
-    per_row += dm->has_trees ? sizeof(double) * (size_t)nraw : 2 * sizeof(float) * (size_t)width;
+    per_row +=
+        dm->has_trees ? sizeof(double) * (size_t)(nraw + (dm->n_affine ? nf : 0)) : 2 * sizeof(float) * (size_t)width;
     int64_t chunk = dm->chunk_rows > 0 ? dm->chunk_rows : (int64_t)(MLI_CUDA_SCRATCH_BYTES / per_row);
     j->chunk = chunk < 1 ? 1 : chunk > j->rows ? j->rows : chunk;
     size_t n = (size_t)j->chunk;
@@ -383,6 +403,8 @@ static mli_status run_gpu(job *j) {
         st = dev_alloc(j, n * (size_t)nf * j->es, &j->dx);
     if (st == MLI_OK && dm->has_trees)
         st = dev_alloc(j, n * (size_t)nraw * sizeof(double), (void **)&j->dscores);
+    if (st == MLI_OK && dm->has_trees && dm->n_affine > 0)
+        st = dev_alloc(j, n * (size_t)nf * sizeof(double), (void **)&j->dscaled);
     for (int b = 0; b < 2 && st == MLI_OK && !dm->has_trees; ++b)
         st = dev_alloc(j, n * (size_t)width * sizeof(float), (void **)&j->buf[b]);
     if (st == MLI_OK) {
@@ -394,8 +416,8 @@ static mli_status run_gpu(job *j) {
     }
     for (int64_t r0 = 0; r0 < j->rows && st == MLI_OK; r0 += j->chunk)
         st = run_chunk(j, r0, j->rows - r0 < j->chunk ? j->rows - r0 : j->chunk);
-    void *dev[4] = {j->dx, j->dscores, j->buf[0], j->buf[1]};
-    for (int i = 0; i < 4; ++i)
+    void *dev[5] = {j->dx, j->dscores, j->dscaled, j->buf[0], j->buf[1]};
+    for (int i = 0; i < 5; ++i)
         if (dev[i])
             (void)cudaFreeAsync(dev[i], j->s->stream);
     cudaError_t e = cudaStreamSynchronize(j->s->stream);

@@ -13,6 +13,7 @@
 
 #include "trees/trees.h"
 #include "import.h"
+#include "jdoc.h"
 
 /* LightGBM's predictor drops input values with |x| <= kZeroThreshold (1e-35f) before the
  * trees see them (they become 0.0); split thresholds are adjusted for that below. */
@@ -852,6 +853,79 @@ static mli_status write_model(lgb *g, mli__writer *w) {
     return rc != MLI_OK ? rc : write_feature_names(g, w);
 }
 
+/* ---- pandas categories ------------------------------------------------------------------- */
+
+/* A model trained from pandas `category` columns ends with a `pandas_categorical:` line, the
+ * JSON list of each such column's categories; LightGBM's Python package maps a DataFrame's
+ * values to their codes (positions in that list) before the trees see them. A .mli model
+ * takes numbers only, so it can stand for such a model only when every code is the category
+ * itself (categories 0, 1, 2, ...): strings, or numbers in another order, are refused rather
+ * than read as codes. (LightGBM's own loader takes the last such line; so does this.) */
+static mli_status check_pandas_categorical(lgb *g) {
+    span line, last = {0};
+    while (next_line(g, &line))
+        if (span_starts(line, "pandas_categorical:"))
+            last = line;
+    if (!last.p)
+        return MLI_OK;
+    const size_t skip = strlen("pandas_categorical:");
+    const char *v = last.p + skip;
+    size_t n = last.n - skip;
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        --n;
+    if ((n == 4 && memcmp(v, "null", 4) == 0) || (n == 2 && memcmp(v, "[]", 2) == 0))
+        return MLI_OK;
+    mli__jdoc doc;
+    memset(&doc, 0, sizeof doc);
+    mli_status st = mli__jd_parse_json(g->origin, (const uint8_t *)v, n, &doc);
+    if (st != MLI_OK) {
+        mli__jd_free(&doc);
+        return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: pandas_categorical is not valid JSON", g->origin,
+                         (long long)last.line);
+    }
+    const mli__jval *root = &doc.root;
+    if (root->type == MLI__JD_ARR && (root->flags & MLI__JD_PACKED) && root->n > 0)
+        st = mli__fail(MLI_ERR_CORRUPT, "%s:%lld: pandas_categorical is not a list of category lists", g->origin,
+                       (long long)last.line);
+    for (uint32_t c = 0; st == MLI_OK && root->type == MLI__JD_ARR && c < root->n; ++c) {
+        const mli__jval *cats = mli__jd_at(&doc, root, c);
+        const double *num = cats ? mli__jd_nums(&doc, cats, 0) : NULL;
+        if (!cats || cats->type != MLI__JD_ARR) {
+            st = mli__fail(MLI_ERR_CORRUPT, "%s:%lld: pandas_categorical entry %u is not a list of categories",
+                           g->origin, (long long)last.line, c);
+        } else if (!num) { /* strings (or booleans, or nested lists) */
+            const mli__jval *first = NULL;
+            for (uint32_t i = 0; i < cats->n && !first; ++i) {
+                const mli__jval *e = mli__jd_at(&doc, cats, i);
+                if (e && e->type != MLI__JD_NUM)
+                    first = e;
+            }
+            size_t len = 0;
+            const char *str = first ? mli__jd_str(&doc, first, &len) : NULL;
+            st = mli__fail(MLI_ERR_UNSUPPORTED,
+                           "%s:%lld: LightGBM model from pandas category columns: category column %u has the "
+                           "category %s%.*s%s, not a number; libmlinfer does not map categories to LightGBM's codes "
+                           "yet, and reading the values as codes would be silently wrong (train on the integer "
+                           "codes, Series.cat.codes, instead)",
+                           g->origin, (long long)last.line, c, str ? "'" : "", str ? (int)(len > 40 ? 40 : len) : 14,
+                           str ? str : "(not a string)", str ? "'" : "");
+        } else {
+            for (uint32_t i = 0; i < cats->n && st == MLI_OK; ++i)
+                if (num[i] != (double)i)
+                    st = mli__fail(MLI_ERR_UNSUPPORTED,
+                                   "%s:%lld: LightGBM model from pandas category columns: category column %u has the "
+                                   "category %.17g at code %u; LightGBM's trees see the code, so a value given to "
+                                   "libmlinfer would be mis-coded (train on categories 0..n-1 or on the codes)",
+                                   g->origin, (long long)last.line, c, num[i], i);
+        }
+    }
+    if (st == MLI_OK && root->type != MLI__JD_ARR && root->type != MLI__JD_NULL)
+        st = mli__fail(MLI_ERR_CORRUPT, "%s:%lld: pandas_categorical is not a list of category lists", g->origin,
+                       (long long)last.line);
+    mli__jd_free(&doc);
+    return st;
+}
+
 /* ---- the whole file ---------------------------------------------------------------------- */
 
 static mli_status import(lgb *g, mli__writer *w) {
@@ -908,6 +982,8 @@ static mli_status import(lgb *g, mli__writer *w) {
                          "%s:%lld: LightGBM header: tree_sizes lists %lld trees but the file holds "
                          "%d",
                          g->origin, (long long)ts.line, (long long)count_tokens(ts), g->n_trees);
+    if ((rc = check_pandas_categorical(g)) != MLI_OK)
+        return rc;
     return write_model(g, w);
 }
 

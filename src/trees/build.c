@@ -19,25 +19,89 @@ void mli__trees_free(mli__trees *t) {
     free(t->fast_value);
     free(t->depth);
     free(t->top);
+    free(t->amb_start);
+    free(t->amb_bits);
+    free(t->amb_filter);
+    t->amb_start = NULL;
+    t->amb_bits = NULL;
+    t->amb_filter = NULL;
     t->top = NULL;
     t->fast = NULL;
     t->fast_value = NULL;
     t->depth = NULL;
 }
 
-/* The float32 t with: float32 x <= thr (in float64) iff x < t, for thr < +inf. */
-static float le_to_lt(double thr) {
-    float fl;
+/* The largest float32 <= thr (thr not NaN). */
+static float f32_floor(double thr) {
     if (thr > FLT_MAX)
-        fl = FLT_MAX;
-    else if (thr < -FLT_MAX)
-        fl = -INFINITY;
-    else {
-        fl = (float)thr;
-        if ((double)fl > thr)
-            fl = nextafterf(fl, -INFINITY);
+        return FLT_MAX;
+    if (thr < -FLT_MAX)
+        return -INFINITY;
+    float fl = (float)thr;
+    return (double)fl > thr ? nextafterf(fl, -INFINITY) : fl;
+}
+
+/* The float32 t with: float32 x <= thr (in float64) iff x < t, for thr < +inf. */
+static float le_to_lt(double thr) { return nextafterf(f32_floor(thr), INFINITY); }
+
+static uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The ambiguous cells of an le_f64 compact model (trees.h, amb_*): one per distinct
+ * (feature, compact threshold) whose float64 threshold is not a float32. */
+static mli_status build_ambiguous(const char *origin, mli__trees *t) {
+    int64_t n = 0;
+    for (int64_t g = 0; g < t->n_nodes; ++g)
+        n += t->feature[g] >= 0 && (double)f32_floor(t->threshold[g]) != t->threshold[g];
+    if (n == 0)
+        return MLI_OK;
+    uint64_t *keys = malloc(sizeof(uint64_t) * (size_t)n);
+    t->amb_start = calloc((size_t)t->n_features + 1, sizeof(int64_t));
+    if (!keys || !t->amb_start)
+        goto oom;
+    n = 0;
+    for (int64_t g = 0; g < t->n_nodes; ++g)
+        if (t->feature[g] >= 0 && (double)f32_floor(t->threshold[g]) != t->threshold[g])
+            keys[n++] = (uint64_t)t->feature[g] << 32 | f32_bits(le_to_lt(t->threshold[g]));
+    qsort(keys, (size_t)n, sizeof *keys, cmp_u64);
+    int64_t u = 0;
+    for (int64_t i = 0; i < n; ++i)
+        if (u == 0 || keys[i] != keys[u - 1])
+            keys[u++] = keys[i];
+    t->amb_bits = malloc(sizeof(uint32_t) * (size_t)u);
+    /* 32 filter bits per cell (two set per cell: about 1 in 250 values that are in no
+     * cell pass the filter), from 128 bits up to 2^24 (2 MiB) */
+    int lg = 7;
+    while (lg < 24 && ((int64_t)1 << lg) < 32 * u)
+        ++lg;
+    t->amb_log2 = lg;
+    t->amb_filter = calloc((size_t)1 << (lg - 6), sizeof(uint64_t));
+    if (!t->amb_bits || !t->amb_filter)
+        goto oom;
+    for (int64_t i = 0; i < u; ++i) {
+        int64_t f = (int64_t)(keys[i] >> 32);
+        uint32_t bits = (uint32_t)keys[i];
+        t->amb_bits[i] = bits;
+        t->amb_start[f + 1]++;
+        uint64_t h = mli__amb_hash(f, bits);
+        t->amb_filter[h >> (64 - (lg - 6))] |= (1ull << (h & 63)) | (1ull << ((h >> 6) & 63));
     }
-    return nextafterf(fl, INFINITY);
+    for (int64_t f = 0; f < t->n_features; ++f)
+        t->amb_start[f + 1] += t->amb_start[f];
+    free(keys);
+    return MLI_OK;
+oom:
+    free(keys);
+    return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the float64 cells of %lld tree nodes", origin,
+                     (long long)t->n_nodes);
 }
 
 static mli_status check_tree(const char *origin, int si, mli__trees *t, int32_t tr, uint8_t *parents, int32_t *depth,
@@ -309,6 +373,8 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
             }
             for (int32_t tr = 0; tr < t->n_trees; ++tr)
                 build_top(t, tr, &t->top[tr]);
+            if (t->needs_f64 && (rc = build_ambiguous(r->c->origin, t)) != MLI_OK)
+                goto done;
         }
         if (!fast_ok) {
             free(t->fast);

@@ -5,10 +5,12 @@
  *   format (missing modes, categorical bitsets, float64 comparisons) one row and one tree
  *   at a time;
  * - the compact walk (kernels/<isa>/trees.c) over float32 `x < t` nodes, several rows or
- *   trees in lock-step, for blocks whose values the compact form represents exactly: for
- *   `le_f64` models given float64 input, every value exactly a float32 (or NaN). Each
- *   compact node carries where a NaN goes; a block without NaN takes the kernels' faster
- *   NaN-free variant.
+ *   trees in lock-step. `le_f64` models given float64 input take it too: each value
+ *   rounded up to float32 goes the float64 way at every node, except a value strictly
+ *   between the two float32 numbers around a threshold that is not a float32 (an
+ *   "ambiguous cell", trees.h); a row holding one is walked again by the generic walk
+ *   after the compact walk, its scores replaced. Each compact node carries where a NaN
+ *   goes; a block without NaN takes the kernels' faster NaN-free variant.
  * The choice is made per block; MLI_TREE_STRATEGY=generic|scalar|simd overrides it
  * (read once) for tests and measurements. Leaves are summed in float64, tree by tree in
  * file order, whichever walk found them. */
@@ -86,45 +88,84 @@ static void scores_generic(const mli__trees *t, const void *x, int f64, int64_t 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 size_t mli__trees_scratch(const mli__trees *t, int64_t nb) {
-    return align64(sizeof(float) * (size_t)(nb * t->n_features)) + sizeof(int32_t) * (size_t)(MLI_TREE_CHUNK * nb);
+    return align64(sizeof(float) * (size_t)(nb * t->n_features)) +
+           align64(sizeof(int32_t) * (size_t)(MLI_TREE_CHUNK * nb)) + (size_t)nb;
 }
 
-/* A float32 view of the block for the compact walk, or NULL when the block needs the
- * generic walk (a float64 value the float32 form would change). *nan: the block holds a
- * NaN. */
-static const float *compact_input(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, float *buf,
-                                  int64_t *ld, int *nan) {
-    int64_t nf = t->n_features;
+static uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* Whether compact threshold `bits` of feature f is an ambiguous cell (trees.h). */
+static int ambiguous(const mli__trees *t, int64_t f, uint32_t bits) {
+    if (!mli__amb_maybe(t, f, bits))
+        return 0;
+    int64_t lo = t->amb_start[f], hi = t->amb_start[f + 1];
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (t->amb_bits[mid] < bits)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->amb_start[f + 1] && t->amb_bits[lo] == bits;
+}
+
+/* A float32 view of the block for the compact walk. *nan: the block holds a NaN. For
+ * le_f64 models given float64 rows, values are rounded up (trees.h) and fix[r] is set
+ * for each row r with a value in an ambiguous cell; returns how many (else 0). */
+static int64_t compact_input(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx,
+                             int64_t nb, float *buf, const float **xf, int64_t *ld, int *nan, uint8_t *fix) {
+    int64_t nf = t->n_features, nfix = 0;
     int any = 0;
     if (!f64) {
-        const float *xf = x;
+        const float *xs = x;
         for (int64_t r = 0; r < nb; ++r)
             for (int64_t c = 0; c < nf; ++c)
-                any |= xf[r * ldx + c] != xf[r * ldx + c];
+                any |= xs[r * ldx + c] != xs[r * ldx + c];
         *nan = any;
         if ((double)nb * (double)ldx < 2147483647.0) { /* the vector walks index rows in int32 */
             *ld = ldx;
-            return xf;
+            *xf = xs;
+            return 0;
         }
         for (int64_t r = 0; r < nb; ++r)
-            memcpy(buf + r * nf, xf + r * ldx, sizeof(float) * (size_t)nf);
+            memcpy(buf + r * nf, xs + r * ldx, sizeof(float) * (size_t)nf);
         *ld = nf;
-        return buf;
+        *xf = buf;
+        return 0;
     }
     const double *xd = x;
-    int bad = 0;
-    for (int64_t r = 0; r < nb; ++r)
-        for (int64_t c = 0; c < nf; ++c) {
-            double v = xd[r * ldx + c];
-            float f = mli__f32_round(v);
-            any |= v != v;
-            if (t->needs_f64)
-                bad |= v == v && (double)f != v;
-            buf[r * nf + c] = f;
-        }
     *ld = nf;
+    *xf = buf;
+    if (!t->needs_f64) { /* the float32(x) rules: round to nearest */
+        for (int64_t r = 0; r < nb; ++r)
+            for (int64_t c = 0; c < nf; ++c) {
+                double v = xd[r * ldx + c];
+                any |= v != v;
+                buf[r * nf + c] = mli__f32_round(v);
+            }
+        *nan = any;
+        return 0;
+    }
+    for (int64_t r = 0; r < nb; ++r) {
+        const double *xr = xd + r * ldx;
+        float *br = buf + r * nf;
+        kt->f64_to_f32_up(xr, br, nf);
+        int hit = 0;
+        for (int64_t c = 0; c < nf; ++c) {
+            any |= br[c] != br[c];
+            /* inexact (x below its float32) and that float32 the upper end of a cell? */
+            if ((double)br[c] > xr[c] && t->amb_filter && ambiguous(t, c, f32_bits(br[c])))
+                hit = 1;
+        }
+        fix[r] = (uint8_t)hit;
+        nfix += hit;
+    }
     *nan = any;
-    return bad ? NULL : buf;
+    return nfix;
 }
 
 void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
@@ -136,9 +177,11 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
     int nan = 0;
     float *buf = scratch;
     int32_t *leaf = (int32_t *)(void *)((char *)scratch + align64(sizeof(float) * (size_t)(nb * t->n_features)));
+    uint8_t *fix = (uint8_t *)leaf + align64(sizeof(int32_t) * (size_t)(MLI_TREE_CHUNK * nb));
+    int64_t nfix = 0;
     if (t->fast && st != MLI__TS_GENERIC)
-        xf = compact_input(t, x, f64, ldx, nb, buf, &ld, &nan);
-    if (!xf) {
+        nfix = compact_input(t, kt, x, f64, ldx, nb, buf, &xf, &ld, &nan, fix);
+    if (!xf || nfix == nb) {
         scores_generic(t, x, f64, ldx, nb, scores);
     } else {
         void (*walk)(const mli__tree_walk *) = (st == MLI__TS_SCALAR ? mli__get_scalar_kernels() : kt)->tree_walk;
@@ -169,6 +212,13 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
                     add_leaf(t, t->fast_value, t->tree_start[t0 + k] + leaf[(int64_t)k * nb + r], t0 + k, sc);
             }
         }
+        /* rows with a value in an ambiguous cell: the exact float64 walk, from scratch */
+        for (int64_t r = 0; r < nb && nfix > 0; ++r)
+            if (fix[r]) {
+                memset(scores + r * t->n_out, 0, sizeof(double) * (size_t)t->n_out);
+                scores_generic(t, (const char *)x + (size_t)(r * ldx) * sizeof(double), 1, ldx, 1,
+                               scores + r * t->n_out);
+            }
     }
     for (int64_t r = 0; r < nb; ++r) {
         double *sc = scores + r * t->n_out;

@@ -37,8 +37,32 @@ typedef struct mli__trees {
     double *fast_value; /* leaf values in compact order, n_nodes x leaf_width */
     int32_t *depth;     /* per tree */
     mli__ttop *top;     /* per tree: the top levels for the vector walks */
-    int needs_f64;      /* le_f64: float64 input must be exactly float32 to use `fast` */
+    int needs_f64;      /* le_f64: float64 input is rounded up to float32 for `fast` (below) */
+    /* The float64 pre-pass of le_f64 models (trees/predict.c): a float64 x rounded up to
+     * the float32 c(x) takes every compact `<` node the way float64 `x <= thr` does, except
+     * where thr is not a float32 and x lies strictly between the two float32 numbers
+     * around thr, i.e. c(x) is the node's compact threshold and c(x) != x. Those compact
+     * thresholds ("ambiguous cells") are kept per feature, sorted, as float32 bit
+     * patterns: amb_bits[amb_start[f] .. amb_start[f + 1]). amb_filter (2^amb_log2 bits,
+     * a blocked Bloom filter over (feature, bits)) answers "certainly not" quickly; a row
+     * with a value in a cell is walked again by the generic walk. NULL when no cell. */
+    int64_t *amb_start;
+    uint32_t *amb_bits;
+    uint64_t *amb_filter;
+    int amb_log2;
 } mli__trees;
+
+/* The filter's hash of (feature, float32 bits): a word index and two bits in it. */
+static inline uint64_t mli__amb_hash(int64_t feature, uint32_t bits) {
+    uint64_t h = ((uint64_t)bits | (uint64_t)feature << 32) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+static inline int mli__amb_maybe(const mli__trees *t, int64_t feature, uint32_t bits) {
+    uint64_t h = mli__amb_hash(feature, bits);
+    uint64_t w = t->amb_filter[h >> (64 - (t->amb_log2 - 6))];
+    uint64_t m = (1ull << (h & 63)) | (1ull << ((h >> 6) & 63));
+    return (w & m) == m;
+}
 
 struct mli__reader;
 /* Reads and validates stage `i` (a model of n_features inputs) and builds the compact form. */

@@ -153,6 +153,18 @@ def write_framework_model(name, ext, save, X, margin, proba, meta_checks=()):
     print(f"{name}{ext}: {os.path.getsize(path)} bytes")
 
 
+def write_scaled_forest():
+    """Scalers before a tree stage (format 1.3): StandardScaler (f32_params) + RandomForest."""
+    Xq, yq = make_classification(n_samples=300, n_features=5, n_informative=3, n_classes=3,
+                                 n_clusters_per_class=1, random_state=10)
+    Xq = Xq * 40.0 + 7.0
+    labels = np.array(["low", "mid", "high"])[yq]
+    est = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=6, max_depth=4, random_state=0))
+    write_model("scaled_forest", est.fit(Xq, labels), Xq, compress=False,
+                meta_checks=[("stages", "2"), ("stage.0.kind", "affine"), ("stage.0.f32_params", "1"),
+                             ("stage.1.kind", "trees"), ("class_labels", "str")])
+
+
 def main():
     warnings.filterwarnings("ignore", category=ConvergenceWarning)  # small max_iter on purpose: tiny files
     rng = np.random.RandomState(0)
@@ -203,6 +215,8 @@ def main():
     hgb = HistGradientBoostingRegressor(max_iter=15, max_leaf_nodes=8, random_state=0).fit(Xh, yh)
     write_model("hgb_nan", hgb, Xh,
                 meta_checks=[("stage.0.kind", "trees"), ("stage.0.compare", "le_f64")])
+
+    write_scaled_forest()
 
     # framework files the C loader imports itself: XGBoost JSON (binary, NaN) and LightGBM text
     # (multiclass). Inputs are float32 values, the frameworks' own working type for XGBoost.

@@ -239,8 +239,8 @@ def _unsupported_cases():
     Xr, yr = datasets.make_regression(120, 5, random_state=0)
     return [
         ("KNeighborsClassifier", lambda: _fit(KNeighborsClassifier(), X, y), ["KNeighborsClassifier"]),
-        ("OneVsRestClassifier", lambda: _fit(OneVsRestClassifier(lm.LogisticRegression()), X, y),
-         ["OneVsRestClassifier"]),
+        ("OneVsRestClassifier-multilabel", lambda: _fit(OneVsRestClassifier(lm.LogisticRegression()), X, Y),
+         ["OneVsRestClassifier", "multi-label"]),
         ("MLPClassifier-multilabel", lambda: _fit(nn.MLPClassifier((4,), max_iter=20, random_state=0), X, Y),
          ["MLPClassifier", "multi-label"]),
         ("MLPRegressor-poisson", lambda: _fit(nn.MLPRegressor(hidden_layer_sizes=(4,), loss="poisson", max_iter=20,

@@ -128,3 +128,48 @@ def test_written_models_are_readable_as_the_umask_allows(cli, mlinfer, tmp_path,
     for name in ("converted.mli", "saved.mli", "exported.mli"):
         assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
     assert sorted(p.name for p in tmp_path.iterdir()) == ["converted.mli", "exported.mli", "saved.mli"]
+
+
+def _lightgbm_cell_rows(lgb, n=1500, seed=0):
+    """A LightGBM regression model (float64 `x <= t` splits) and float64 rows with values
+    strictly between the two float32 numbers around its thresholds, mixed with plain rows."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    y = X[:, 0] + np.sin(3 * X[:, 1]) + 0.5 * X[:, 2] * X[:, 3]
+    booster = lgb.train({"objective": "regression", "num_leaves": 15, "verbose": -1, "num_threads": 1,
+                         "deterministic": True, "seed": 0}, lgb.Dataset(X, y), num_boost_round=20)
+    rows = []
+    for block in booster.model_to_string().split("Tree=")[1:]:
+        feats = [ln for ln in block.splitlines() if ln.startswith("split_feature=")]
+        if not feats:
+            continue
+        thr = [ln for ln in block.splitlines() if ln.startswith("threshold=")][0].split("=")[1].split()
+        for f, t in zip(feats[0].split("=")[1].split(), thr):
+            t = float(t)
+            lo = np.float32(t)
+            lo = np.nextafter(lo, np.float32(-np.inf)) if float(lo) > t else lo
+            hi = float(np.nextafter(lo, np.float32(np.inf)))
+            for v in (float(lo) + (t - float(lo)) / 2, t + (hi - t) / 2, t, np.nextafter(t, -np.inf)):
+                r = X[rng.integers(n)].copy()
+                r[int(f)] = v
+                rows.append(r)
+    Xq = np.concatenate([np.array(rows), X[: len(rows)]])
+    return booster, Xq[rng.permutation(len(Xq))]
+
+
+def test_predict_float64_rows_in_float32_cells(cli, mlinfer, tmp_path):
+    """CSV numbers parse to float64: rows a float32 shortcut would misroute on a LightGBM
+    model get LightGBM's answers through the CLI (printed with 9 digits)."""
+    lgb = pytest.importorskip("lightgbm")
+    booster, X = _lightgbm_cell_rows(lgb)
+    path = tmp_path / "lgb.txt"
+    booster.save_model(str(path))
+    want = booster.predict(X)
+    short = booster.predict(X.astype(np.float32).astype(np.float64))
+    assert (np.abs(short - want) > 1e-6 * np.abs(want)).sum() > 10  # the rows matter
+    csv = tmp_path / "x.csv"
+    write_csv(csv, X)
+    r = cli("predict", path, csv)
+    assert r.returncode == 0, r.stderr
+    got = np.array(r.stdout.split(), dtype=np.float64)
+    np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-12)  # %.9g: 9 significant digits

@@ -333,6 +333,53 @@ def test_rows_on_every_threshold(mlinfer, tmp_path, train_dtype):
     _compare(m, ref, np.array(rows32, dtype=np.float32))
 
 
+def _f32_cell_values(t):
+    """float64 values around threshold t that a float32 shortcut can misroute: the float32
+    numbers below and above t, values strictly between them on either side of t (the
+    midpoints), t itself and one float64 step either side."""
+    lo = float(_f32_below(t))
+    hi = float(np.nextafter(np.float32(lo), np.float32(np.inf)))
+    vals = [lo, hi, t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf), float(np.float32(t))]
+    if lo < t:  # t is not a float32: the cell (lo, hi) holds values on both sides of it
+        vals += [lo + (t - lo) / 2, t + (hi - t) / 2, np.nextafter(lo, np.inf), np.nextafter(hi, -np.inf)]
+    return vals
+
+
+@pytest.mark.parametrize("nan", [0.0, 0.05])
+def test_float64_rows_inside_float32_cells(mlinfer, tmp_path, nan):
+    """float64 rows on the thresholds and strictly between two adjacent float32 numbers
+    around them, mixed with plain float64 rows in every block, so that the float32 walk
+    with its exact float64 fix-up (trees/predict.c) and the rows it leaves alone both run.
+    Raw scores must equal LightGBM's bit for bit (both add the same float64 leaves in tree
+    order) and a float32 shortcut (either rounding) must be shown to misroute some rows."""
+    X, signal = _data(n=2000, seed=3, nan=nan)
+    y = _labels("binary", signal, np.random.default_rng(6))
+    booster = _train({"objective": "binary", "num_leaves": 15}, X, y, rounds=25)
+    m, ref = _save_load(mlinfer, booster, tmp_path)
+    splits = _numerical_splits(booster.model_to_string())
+    assert sum(float(np.float32(t)) != t for _, t in splits) > 20  # thresholds between float32 numbers
+    rng = np.random.default_rng(8)
+    plain = _data(n=4 * len(splits) * 10, seed=22, nan=nan)[0]
+    rows = []
+    for feat, t in splits:
+        for v in _f32_cell_values(t):
+            r = plain[rng.integers(len(plain))].copy()
+            r[feat] = v
+            rows.append(r)
+    X64 = np.concatenate([np.array(rows), plain[: len(rows)]])
+    X64 = X64[rng.permutation(len(X64))]
+    want = ref.predict(X64, raw_score=True)
+    np.testing.assert_array_equal(_raw(m, X64)[:, 0], want)
+    for i in (0, 1, 63, 64, 65):  # one row alone: the small-batch walks
+        np.testing.assert_array_equal(_raw(m, X64[i:i + 1])[:, 0], want[i:i + 1])
+    _compare(m, ref, X64)
+    leaves = ref.predict(X64, pred_leaf=True)
+    near = X64.astype(np.float32).astype(np.float64)
+    up = np.where(near < X64, np.nextafter(near.astype(np.float32), np.float32(np.inf)), near.astype(np.float32))
+    for short in (near, up.astype(np.float64)):
+        assert (ref.predict(short, pred_leaf=True) != leaves).any(axis=1).sum() > 10
+
+
 # ---- categorical splits -----------------------------------------------------------------
 
 CAT_EDGES = [np.nan, -1.0, -0.5, -1e-300, 0.0, 0.3, 0.999, 1.0, 3.7, 31.0, 32.0, 33.5, 63.0, 64.0, 69.0, 70.0,

@@ -264,6 +264,9 @@ CASES = [
     # 64 trees and more: the 64-trees-per-row vector walk for small batches
     ("lt_f32_forest130", "lt_f32", "sum", 1, 1, 0, 6, 130, True),
     ("le_f32_forest70", "le_f32", "mean", 1, 1, 0, 8, 70, False),
+    # float64 rows on float64 `<=` splits: the float32 walk with its exact fix-up of rows
+    # in a float32 cell around a threshold, also in the 64-trees-per-row walk
+    ("le_f64_forest90", "le_f64", "sum", 1, 1, 0, 7, 90, True),
 ]
 
 
@@ -439,8 +442,8 @@ HOSTILE = {
     "tree_out out of range": (lambda m, a: (m.__setitem__("stage.0.n_out", 2), m.__setitem__("n_outputs", 2),
                                             a.__setitem__("stage.0.tree_out", np.array([0, 1, 2], np.int32))),
                               "score column 2"),
-    "trees after a scaler": (lambda m, a: (m.__setitem__("stages", 2), m.__setitem__("stage.1.kind", "trees")),
-                             "only stage"),
+    "trees before another stage": (lambda m, a: (m.__setitem__("stages", 2), m.__setitem__("stage.1.kind", "trees")),
+                                   "must be the model's last stage"),
 }
 
 

@@ -45,8 +45,6 @@ from sklearn.ensemble import (AdaBoostClassifier, ExtraTreesClassifier, ExtraTre
                               HistGradientBoostingRegressor, IsolationForest, RandomForestClassifier,
                               RandomForestRegressor)
 from sklearn.linear_model import LinearRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 from threadpoolctl import threadpool_limits
 
@@ -353,6 +351,62 @@ def test_threshold_rows(case, dtype, tmpdir_str):
     compare(est, m, X)
 
 
+def f32_cell_values(thr: float):
+    """float64 values a float32 shortcut can misroute at float64 threshold thr: the float32
+    numbers either side, values strictly between them below and above thr, thr and one
+    float64 step either side."""
+    lo = float(f32_neighbours(thr)[0])
+    hi = float(np.nextafter(np.float32(lo), np.float32(np.inf)))
+    vals = [lo, hi, thr, np.nextafter(thr, np.inf), np.nextafter(thr, -np.inf)]
+    if lo < thr:
+        vals += [lo + (thr - lo) / 2, thr + (hi - thr) / 2, np.nextafter(lo, np.inf), np.nextafter(hi, -np.inf)]
+    return vals
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.id in ("HistGradientBoostingClassifier-cancer+nan",
+                                                                "HistGradientBoostingRegressor-diabetes+nan")],
+                         ids=repr)
+def test_hgb_float64_rows_inside_float32_cells(case, tmpdir_str):
+    """HistGradientBoosting compares float64 x <= t. Rows with a value in a float32 cell
+    around a threshold (see f32_cell_values), mixed with plain rows in every block, go
+    through the float32 walk and its exact float64 fix-up (trees/predict.c). Raw scores
+    must equal scikit-learn's tree-by-tree leaf values summed in our order (trees, then the
+    baseline) bit for bit; the public outputs are checked with the usual bound, and a
+    float32 shortcut must misroute some of these rows."""
+    est, m = fitted(case, tmpdir_str)
+    X_train = dataset(case.data)[0]
+    plain = eval_rows(case.data, case.nan)
+    rng = np.random.default_rng(5)
+    rows = []
+    for iteration in est._predictors:
+        nodes = iteration[0].nodes
+        for i in np.flatnonzero(~nodes["is_leaf"].astype(bool)):
+            thr = float(nodes["num_threshold"][i])
+            if np.isinf(thr):
+                continue
+            for v in f32_cell_values(thr):
+                r = plain[rng.integers(len(plain))].copy()
+                r[nodes["feature_idx"][i]] = v
+                rows.append(r)
+    assert len(rows) > 500 and len(X_train)
+    X = np.concatenate([np.array(rows), plain[: len(rows)]])
+    X = X[rng.permutation(len(X))]
+    compare(est, m, X)
+    Xp = est._preprocess_X(X, reset=False)
+    known, f_idx_map = est._bin_mapper.make_known_categories_bitsets()
+    want = np.zeros(len(X))
+    route = []
+    for iteration in est._predictors:
+        leaf_vals = iteration[0].predict(Xp, known, f_idx_map, 1)
+        want += leaf_vals
+        route.append(leaf_vals)
+    want += est._baseline_prediction.ravel()[0]
+    np.testing.assert_array_equal(np.asarray(m.predict_raw(X)).ravel(), want)
+    short = X.astype(np.float32).astype(np.float64)
+    moved = sum((it[0].predict(short, known, f_idx_map, 1) != r) for it, r in zip(est._predictors, route))
+    assert (moved > 0).sum() > 10
+
+
 # ---- HistGradientBoosting with categorical features -------------------------------------------
 
 @functools.lru_cache(maxsize=None)
@@ -477,9 +531,8 @@ def test_non_tree_model_has_no_apply(tmp_path):
      "GradientBoostingClassifier.*exponential"),
     (lambda: GradientBoostingRegressor(n_estimators=3, init=LinearRegression()), "y",
      "GradientBoostingRegressor.*init"),
-    (lambda: make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=2)), "y",
-     "RandomForestClassifier.*preprocessing"),
-], ids=["adaboost", "tree-multioutput", "forest-multioutput", "gb-exponential", "gb-custom-init", "scaler-forest"])
+], ids=["adaboost", "tree-multioutput", "forest-multioutput", "gb-exponential", "gb-custom-init"])
+# (scalers before a forest export since format 1.3: tests/python/test_wrappers.py)
 def test_unsupported_raises(make, fit_y, match, tmp_path):
     X, y = dataset("cancer")
     target = np.stack([y, 1 - y], axis=1) if fit_y == "y2" else y

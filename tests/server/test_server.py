@@ -185,6 +185,58 @@ def test_regression_model(start_server, tmp_path):
     assert body["outputs"][0]["datatype"] == "FP64" and body["outputs"][0]["shape"] == [1]
 
 
+def test_float64_json_rows_in_float32_cells(start_server, tmp_path):
+    """JSON numbers are float64: rows with values strictly between the two float32 numbers
+    around a LightGBM threshold (which compares float64 `x <= t`) get LightGBM's answers
+    through /predict and a V2 FP64 tensor, the same as the library's on the same rows."""
+    lgb = pytest.importorskip("lightgbm")
+    import mlinfer
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(1000, 4))
+    y = X[:, 0] + np.sin(3 * X[:, 1]) + X[:, 2] * X[:, 3]
+    booster = lgb.train({"objective": "regression", "num_leaves": 15, "verbose": -1, "num_threads": 1,
+                         "deterministic": True, "seed": 0}, lgb.Dataset(X, y), num_boost_round=15)
+    rows = []
+    for tree in booster.dump_model()["tree_info"]:
+        stack = [tree["tree_structure"]]
+        while stack:
+            nd = stack.pop()
+            if "split_feature" not in nd:
+                continue
+            stack += [nd["left_child"], nd["right_child"]]
+            t = float(nd["threshold"])
+            lo = np.float32(t)
+            lo = float(np.nextafter(lo, np.float32(-np.inf)) if float(lo) > t else lo)
+            hi = float(np.nextafter(np.float32(lo), np.float32(np.inf)))
+            for v in (lo + (t - lo) / 2, t + (hi - t) / 2, t):
+                r = X[rng.integers(len(X))].copy()
+                r[nd["split_feature"]] = v
+                rows.append(r)
+    Xq = np.array(rows[:400])
+    want = booster.predict(Xq)
+    short = booster.predict(Xq.astype(np.float32).astype(np.float64))
+    assert (short != want).sum() > 5  # a float32 shortcut misroutes some of these rows
+    path = tmp_path / "lgb.mli"
+    mlinfer.load(str(_save_text(booster, tmp_path))).save(str(path))
+    lib_pred = mlinfer.load(str(path)).predict(Xq)
+    np.testing.assert_allclose(lib_pred, want, rtol=1e-12, atol=1e-12)
+    srv = start_server(path)
+    status, body = srv.json("POST", "/predict", {"instances": Xq.tolist()})
+    assert status == 200, body
+    assert body["predictions"] == list(lib_pred)
+    req = {"inputs": [{"name": "x", "shape": list(Xq.shape), "datatype": "FP64", "data": Xq.ravel().tolist()}]}
+    status, body = srv.json("POST", "/v2/models/lgb/infer", req)
+    assert status == 200, body
+    assert body["outputs"][0]["data"] == list(lib_pred)
+
+
+def _save_text(booster, tmp_path):
+    p = tmp_path / "lgb.txt"
+    booster.save_model(str(p))
+    return p
+
+
 # ---- errors -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("body, fragment", [
     (b"{", "malformed JSON"),

@@ -11,7 +11,8 @@ MAGIC = b"MLINFER\0"
 MAJOR, MINOR = 1, 0
 MINOR_TREES = 1  # the `trees` and `image` stage kinds came with format 1.1
 MINOR_OVR_SIGMOID = 2  # the `ovr_sigmoid` head came with format 1.2
-MINOR_PREP = 3  # the `prep` stage kind came with format 1.3
+MINOR_SCALED_TREES = 3  # affine stages before a `trees` stage came with format 1.3
+MINOR_PREP = 4  # the `prep` stage kind came with format 1.4
 _DTYPES = {np.dtype(np.uint8): 0, np.dtype(np.float32): 1, np.dtype(np.float64): 2,
            np.dtype(np.int32): 3, np.dtype(np.int64): 4}
 DT_STRINGS = 5
@@ -40,6 +41,9 @@ def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: b
     minor = MINOR_TREES if any(k.endswith(".kind") and v in ("trees", "image") for k, v in meta.items()) else MINOR
     if meta.get("head") == "ovr_sigmoid":
         minor = MINOR_OVR_SIGMOID
+    kinds = {v for k, v in meta.items() if k.startswith("stage.") and k.endswith(".kind")}
+    if "trees" in kinds and "affine" in kinds:
+        minor = MINOR_SCALED_TREES
     if any(k.endswith(".kind") and v == "prep" for k, v in meta.items()):
         minor = MINOR_PREP
     sections: List[tuple] = [("meta", DT_STRINGS, encode_strings([f"{k}={v}" for k, v in meta.items()]))]
@@ -77,3 +81,44 @@ def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: b
     for off, blob in blobs:
         out[off:off + len(blob)] = blob
     return bytes(out)
+
+
+_NUMPY_OF = {v: k for k, v in _DTYPES.items()}
+
+
+def _decode_strings(raw: bytes) -> List[str]:
+    (count,) = struct.unpack_from("<I", raw, 0)
+    out, at = [], 4
+    for _ in range(count):
+        (n,) = struct.unpack_from("<I", raw, at)
+        out.append(raw[at + 4:at + 4 + n].decode("utf-8"))
+        at += 4 + n
+    return out
+
+
+def parse(data: bytes):
+    """The metadata (key -> value strings, in file order) and the arrays of an .mli file that
+    libmlinfer wrote or accepted (so its checks have been made; only the layout is read here).
+    The inverse of build(), for exporters that start from a converted model."""
+    magic, major, _minor, _flags, count, _r, table_off, _size, _tcrc, _res = struct.unpack_from("<8sHHIIIQQI16s", data, 0)
+    if magic != MAGIC or major != MAJOR:
+        raise ValueError("not an .mli file of format 1")
+    meta: Dict[str, str] = {}
+    arrays: Dict[str, Payload] = {}
+    for i in range(count):
+        name, dt, flags, _r2, _crc, off, stored, size = struct.unpack_from("<32sBBHIQQQ", data, table_off + 64 * i)
+        raw = bytes(data[off:off + stored])
+        if flags & FLAG_COMPRESSED:
+            raw = zlib.decompress(raw)
+        name = name.rstrip(b"\0").decode()
+        if dt == DT_STRINGS:
+            items = _decode_strings(raw)
+            if name == "meta":
+                for kv in items:
+                    k, _, v = kv.partition("=")
+                    meta[k] = v
+            else:
+                arrays[name] = items
+        else:
+            arrays[name] = np.frombuffer(raw, dtype=_NUMPY_OF[dt].newbyteorder("<")).astype(_NUMPY_OF[dt])
+    return meta, arrays

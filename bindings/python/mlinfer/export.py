@@ -8,7 +8,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from . import export_pipeline, export_trees
+from . import export_pipeline, export_trees, export_wrappers
 from ._format import build
 from ._export_common import _check_fitted, _cls, _fail, _labels, _Writer
 from .errors import UnsupportedModelError
@@ -48,12 +48,47 @@ def _affine(w: _Writer, est, n: int):
         extra = {}
     else:
         _fail(est, "only StandardScaler, MinMaxScaler, MaxAbsScaler and RobustScaler can precede the model")
-    prefix = w.stage("affine", **extra)
-    for k, v in arrays.items():
+    for k, v in list(arrays.items()):
         v = np.asarray(v, dtype=np.float64).reshape(-1)
         if v.shape[0] != n:
             _fail(est, f"{k} has {v.shape[0]} entries for {n} features")
+        arrays[k] = v
+    if _casts_params(est, arrays, n):
+        extra["f32_params"] = 1
+    prefix = w.stage("affine", **extra)
+    for k, v in arrays.items():
         w.arrays[f"{prefix}.{k}"] = v
+
+
+def _affine_f32(X, arrays, f32_params: bool):
+    """The affine stage on float32 rows as the C runtime computes it (kernels/affine_rules.h):
+    float64 arithmetic rounded to float32 after each operation."""
+    v = X.astype(np.float64)
+    for k, op in (("sub", np.subtract), ("div", np.divide), ("mul", np.multiply), ("add", np.add)):
+        if k in arrays:
+            p = arrays[k].astype(np.float32).astype(np.float64) if f32_params else arrays[k]
+            v = op(v, p).astype(np.float32).astype(np.float64)
+    return v
+
+
+def _casts_params(est, arrays, n: int) -> bool:
+    """Whether the scaler's transform casts its parameters to float32 for float32 input
+    (scikit-learn's StandardScaler does since 1.x: X -= mean_.astype(X.dtype)), asked of the
+    scaler itself on probe rows rather than assumed from its version."""
+    if not arrays:
+        return False
+    import warnings
+    rng = np.random.default_rng(12345)
+    centre = arrays.get("sub", np.zeros(n))
+    spread = arrays.get("div", np.ones(n))
+    X = (centre + spread * rng.normal(size=(64, n)) * 3.0).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a scaler fitted on a DataFrame warns about unnamed columns
+        got = np.asarray(est.transform(X))
+    if got.dtype != np.float32 or getattr(est, "clip", False):
+        return False
+    plain, cast = _affine_f32(X, arrays, False), _affine_f32(X, arrays, True)
+    return bool(np.array_equal(cast, got, equal_nan=True) and not np.array_equal(plain, got, equal_nan=True))
 
 
 # ---- models ----------------------------------------------------------------------------
@@ -89,8 +124,58 @@ def _logistic_head(est, n_classes: int) -> str:
     return "multinomial" if np.allclose(soft, p, rtol=1e-6, atol=1e-9) else "ovr_logistic"
 
 
+def _ovr(w: _Writer, est, n_in: int):
+    """OneVsRestClassifier over binary linear classifiers: their K rows stacked into one linear
+    stage. scikit-learn's OvR predicts the first class of largest decision_function (as argmax
+    here), and its predict_proba divides each binary estimator's probability of its class by
+    the row sum, which for logistic estimators is the `ovr_logistic` head exactly; with two
+    classes there is one estimator, whose binary head is kept."""
+    lb = getattr(est, "label_binarizer_", None)
+    if lb is None or getattr(est, "multilabel_", False) or lb.y_type_ not in ("binary", "multiclass"):
+        _fail(est, f"multi-label one-vs-rest (y_type_={getattr(lb, 'y_type_', '?')!r})")
+    classes = est.classes_
+    k = len(classes)
+    ests = list(est.estimators_)
+    if len(ests) != (1 if k == 2 else k):
+        _fail(est, f"{len(ests)} binary estimators for {k} classes")
+    kinds = set()
+    for e in ests:
+        en = _cls(e)
+        if en in ("LogisticRegression", "LogisticRegressionCV") or (en == "SGDClassifier" and e.loss in ("log_loss", "log")):
+            kinds.add("logistic")
+        elif en in _SIGN_CLASSIFIERS or (en == "SGDClassifier" and e.loss != "modified_huber"):
+            kinds.add("sign")
+        else:
+            _fail(est, f"its binary estimator {type(e).__module__}.{en}"
+                  + (f"(loss={e.loss!r})" if en == "SGDClassifier" else "")
+                  + " (one-vs-rest is exported over logistic and linear sign classifiers)")
+        coef = np.atleast_2d(np.asarray(e.coef_))
+        if coef.shape != (1, n_in) or list(np.asarray(e.classes_)) != [0, 1]:
+            _fail(est, f"a binary estimator with coef_ of shape {coef.shape} and classes {list(e.classes_)}")
+    if len(kinds) != 1:
+        _fail(est, "binary estimators of different kinds")
+    kind = kinds.pop()
+    coef = np.vstack([np.atleast_2d(np.asarray(e.coef_, np.float64)) for e in ests])
+    intercept = np.array([float(np.ravel(e.intercept_)[0]) if np.ndim(e.intercept_) else float(e.intercept_)
+                          for e in ests])
+    w.meta["task"] = "classification"
+    _labels(w, classes)
+    _linear_stage(w, coef, intercept, n_in)
+    if k == 2:
+        w.meta["head"] = "binary_logistic" if kind == "logistic" else "binary_sign"
+    else:
+        w.meta["head"] = "ovr_logistic" if kind == "logistic" else "argmax"
+
+
 def _model(w: _Writer, est, n_in: int):
     name = _cls(est)
+    if name == "OneVsRestClassifier":
+        _check_fitted(est)
+        _ovr(w, est, n_in)
+        return
+    if name in export_wrappers.ESTIMATORS:  # fitted or not, the wrapper says
+        export_wrappers.write(w, est, n_in)
+        return
     _check_fitted(est)
     if name in export_trees.ESTIMATORS:
         export_trees.write(w, est, n_in)
@@ -223,7 +308,8 @@ def to_bytes(estimator, compress: bool = False, image=None) -> bytes:
     if export_pipeline.needs_prep(transformers):
         if image is not None:
             raise UnsupportedModelError("mlinfer.export: an image stage cannot be followed by column preprocessing")
-        takes_nan = _cls(steps[-1][1]) in export_trees.ESTIMATORS
+        model = _cls(steps[-1][1])
+        takes_nan = model in export_trees.ESTIMATORS or model in export_wrappers.ESTIMATORS
         n = export_pipeline.write(w, transformers, n, names, takes_nan)
     else:
         for s in transformers:

@@ -1,0 +1,182 @@
+"""mlinfer.export for the scikit-learn APIs of XGBoost and LightGBM (XGBClassifier,
+XGBRegressor, XGBRFClassifier, XGBRFRegressor, LGBMClassifier, LGBMRegressor).
+
+The booster is saved in its own format in memory (XGBoost JSON, LightGBM text) and
+converted by the C importers that `mlinfer.load` uses for those files (src/import/), so a
+wrapper and its booster file predict through the same code. What the wrapper adds on top of
+its booster is taken from the wrapper: its class labels (`classes_`, strings included), the
+rounds its `predict` uses (`best_iteration` after early stopping), and its input rules. What
+the wrapper would compute differently from the converted booster is refused, never
+approximated: categories that are strings or whose codes are not the values themselves,
+XGBoost's `missing` other than NaN, custom objectives, and XGBClassifier's `binary:logitraw`.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from ._export_common import _fail, _labels
+from ._format import parse
+
+XGB = {"XGBClassifier", "XGBRegressor", "XGBRFClassifier", "XGBRFRegressor"}
+LGBM = {"LGBMClassifier", "LGBMRegressor"}
+ESTIMATORS = XGB | LGBM
+
+# keys of the converted model that the exporter sets itself (from the wrapper)
+_OWN_KEYS = {"producer", "source", "n_features", "feature_names", "stages", "n_classes", "class_labels",
+             "classes_dtype"}
+
+
+def _is_classifier(est) -> bool:
+    return type(est).__name__.endswith("Classifier")
+
+
+def _check_categories(est, feature, values):
+    """One categorical feature's categories (in code order): only codes equal to the values
+    themselves (0, 1, 2, ...) can be given to the model as numbers."""
+    vals = list(values)
+    for i, v in enumerate(vals):
+        if isinstance(v, (str, bytes)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            _fail(est, f"categorical feature {feature!r} has the category {v!r} (pandas categories of strings): "
+                  "a .mli model takes numbers, and mapping strings to codes is not supported yet; train on the "
+                  "integer codes (Series.cat.codes) instead")
+        if float(v) != float(i):
+            _fail(est, f"categorical feature {feature!r} has the category {v!r} at code {i}: the model would see "
+                  "the code, not the value you pass; train on categories 0..n-1 or on the codes")
+
+
+# ---- XGBoost ----------------------------------------------------------------------------
+
+def _xgb_native(est) -> bytes:
+    try:
+        booster = est.get_booster()
+    except Exception as e:  # NotFittedError and XGBoostError alike
+        _fail(est, f"it is not fitted ({e})")
+    missing = getattr(est, "missing", np.nan)
+    if missing is not None and not (isinstance(missing, float) and np.isnan(missing)):
+        _fail(est, f"missing={missing!r}: values equal to it are missing for XGBoost but numbers for the .mli "
+              "model; train with missing=np.nan (the default) or turn them into NaN yourself")
+    if callable(getattr(est, "objective", None)):
+        _fail(est, "a custom objective function (its predictions are not stored in the booster)")
+    if getattr(est, "booster", None) == "gblinear":
+        _fail(est, "booster='gblinear' (linear boosters are not tree models)")
+    config = booster.save_config()
+    if _is_classifier(est) and '"binary:logitraw"' in config:
+        _fail(est, "objective='binary:logitraw': XGBClassifier.predict thresholds the raw margin at 0.5, which is "
+              "not a probability; export the booster (Booster.save_model) for its margins instead")
+    # the categories the booster records (XGBoost >= 3.1 keeps them to re-code DataFrames)
+    if any(t == "c" for t in (booster.feature_types or [])):
+        get = getattr(booster, "get_categories", None)
+        if get is not None:
+            try:
+                cats = get(export_to_arrow=True).to_arrow()
+            except TypeError:
+                cats = []
+            for name, arr in cats or []:
+                if arr is not None:
+                    _check_categories(est, name, arr.to_pylist())
+    # the rounds the wrapper's predict uses: (0, best_iteration + 1) after early stopping
+    rng_fn = getattr(est, "_get_iteration_range", None)
+    if rng_fn is not None:
+        start, end = rng_fn(None)
+    else:
+        try:
+            start, end = 0, int(est.best_iteration) + 1
+        except AttributeError:
+            start, end = 0, 0
+    if end > 0 or start > 0:
+        try:
+            booster = booster[start:end]
+        except Exception as e:
+            _fail(est, f"its rounds {start}..{end} cannot be sliced out of the booster ({e})")
+    else:
+        booster = booster.copy()
+    # a Booster file with these attributes stands for an early-stopped wrapper (the importer
+    # would drop rounds again); the rounds are already chosen here
+    booster.set_attr(best_iteration=None, best_score=None, scikit_learn=None)
+    return bytes(booster.save_raw("json"))
+
+
+# ---- LightGBM ---------------------------------------------------------------------------
+
+def _lgb_native(est) -> bytes:
+    try:
+        booster = est.booster_
+    except Exception as e:
+        _fail(est, f"it is not fitted ({e})")
+    if callable(getattr(est, "objective", None)):
+        _fail(est, "a custom objective function (LGBMClassifier/LGBMRegressor then predict raw scores that the "
+              "wrapper post-processes in Python)")
+    # LGBMModel.predict (num_iteration=None) uses best_iteration when early stopping set one
+    best = int(getattr(booster, "best_iteration", 0) or 0)
+    text = booster.model_to_string(num_iteration=best if best > 0 else -1)
+    cats = getattr(booster, "pandas_categorical", None) or []
+    if cats:
+        # the pandas category columns are the categorical features in column order: their
+        # feature_infos list categories ("0:1:2"), a numeric feature's is a range ("[lo:hi]")
+        names = booster.feature_name()
+        infos = next((ln[len("feature_infos="):].split() for ln in text.splitlines()
+                      if ln.startswith("feature_infos=")), [])
+        cat_names = [n for n, info in zip(names, infos) if not info.startswith("[") and info != "none"]
+        for j, values in enumerate(cats):
+            feature = cat_names[j] if len(cat_names) == len(cats) else f"pandas category column {j}"
+            _check_categories(est, feature, values)
+    return text.encode("utf-8")
+
+
+# ---- conversion ---------------------------------------------------------------------------
+
+def _convert(est, native: bytes):
+    """The converted model's metadata and arrays (the C importer through mlinfer.load)."""
+    from .errors import Error
+    from .model import load
+    try:
+        m = load(native)
+    except Error as e:
+        _fail(est, str(e))
+    fd, tmp = tempfile.mkstemp(suffix=".mli")
+    os.close(fd)
+    try:
+        m.save(tmp)
+        m.close()
+        with open(tmp, "rb") as f:
+            return parse(f.read())
+    finally:
+        os.unlink(tmp)
+
+
+def write(w, est, n_in: int) -> None:
+    """Writes a fitted XGBoost/LightGBM scikit-learn wrapper as the `trees` stage of `w`,
+    after the stages already in `w` (scalers)."""
+    name = type(est).__name__
+    native = _xgb_native(est) if name in XGB else _lgb_native(est)
+    meta, arrays = _convert(est, native)
+    if int(meta["n_features"]) != n_in:
+        _fail(est, f"its booster takes {meta['n_features']} features, the input has {n_in}")
+    if int(meta["stages"]) != 1 or meta.get("stage.0.kind") != "trees":
+        _fail(est, "the converted booster is not one trees stage")
+    task = meta["task"]
+    if _is_classifier(est) != (task == "classification"):
+        _fail(est, f"its objective makes a {task} model, not what {name} predicts")
+    for i in range(w.n_stages):  # only scalers (or an image stage) may come before the trees
+        if w.meta.get(f"stage.{i}.kind") not in ("image", "affine"):
+            _fail(est, "a model stage before a tree model (only scalers may precede the trees)")
+    prefix = f"stage.{w.n_stages}."
+    w.n_stages += 1
+    for k, v in meta.items():
+        if k in _OWN_KEYS:
+            continue
+        w.meta[prefix + k[len("stage.0."):] if k.startswith("stage.0.") else k] = v
+    for k, v in arrays.items():
+        if k in ("classes", "feature_names"):
+            continue
+        w.arrays[prefix + k[len("stage.0."):] if k.startswith("stage.0.") else k] = v
+    if task == "regression":
+        w.meta["y_ndim"] = 2 if int(meta["n_outputs"]) > 1 else 1
+    else:
+        classes = np.asarray(est.classes_)
+        if classes.ndim != 1 or len(classes) != int(meta["n_classes"]):
+            _fail(est, f"it has {len(classes)} classes but its booster predicts {meta['n_classes']}")
+        _labels(w, classes)
