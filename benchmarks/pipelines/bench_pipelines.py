@@ -8,7 +8,9 @@ scikit-learn pipeline, in the same run, on the same data:
   * batch: predict_proba on a 100 000-row DataFrame, at 1 and 2 threads (mlinfer:
     set_num_threads; scikit-learn: threadpoolctl limits its OpenMP / BLAS pools), and where
     mlinfer's time goes (DataFrame -> columns in Python, the C call);
-  * one row: predict_proba on a one-row dict (mlinfer) and a one-row DataFrame (both).
+  * one row: predict_proba on a one-row dict (mlinfer) and a one-row DataFrame (both), and
+    through the C API (bench_columns_c, built with -DMLI_BUILD_BENCHMARKS=ON; found next to
+    the library as build/benchmarks/bench_columns_c or through BENCH_COLUMNS_C).
 
 Contenders alternate sample by sample; medians of the samples are reported (the minimum
 too). Run on an otherwise idle machine:
@@ -24,6 +26,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import tempfile
 import time
 import warnings
@@ -103,6 +106,18 @@ def summary(ts, scale=1.0):
     return {"median": statistics.median(ts) * scale, "min": min(ts) * scale, "samples": len(ts)}
 
 
+def one_row_c(path, row, seconds):
+    """bench_columns_c's figures for one row of `row` (its string values), or None."""
+    exe = os.environ.get("BENCH_COLUMNS_C") or os.path.join(
+        os.path.dirname(os.environ.get("MLINFER_LIBRARY", "build/libmlinfer.so")), "benchmarks", "bench_columns_c")
+    if not os.path.exists(exe):
+        print(f"({exe} not built: no C API figure)")
+        return None
+    args = [f"{k}={v}" for k, v in row.items() if isinstance(v, str)]
+    out = subprocess.run([exe, path, str(seconds)] + args, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000)
@@ -125,6 +140,7 @@ def main():
             path = os.path.join(d, "m.mli")
             mlinfer.export(est, path)
             m = mlinfer.load(path)
+            c_one = one_row_c(path, one_dict, budget / 2)
         np.testing.assert_allclose(m.predict_proba(test[:2000]), est.predict_proba(test[:2000]), rtol=1e-5,
                                    atol=1e-6)
         res = {}
@@ -149,6 +165,9 @@ def main():
         one = {"sklearn_df": summary(t["sklearn_df"], 1e6 / 2)}
         for k in ("mlinfer_df", "mlinfer_dict", "mlinfer_dict_columns"):
             one[k] = summary(t[k], 1e6 / inner)
+        if c_one:
+            one["c_api"] = c_one
+            print(f"{name:7s} one row through the C API (mli_model_predict_columns): {c_one['median_us']:.2f} us")
         res["one_row_us"] = one
         print(f"{name:7s} one row: sklearn (1-row DataFrame) {one['sklearn_df']['median']:.0f} us; mlinfer "
               f"1-row DataFrame {one['mlinfer_df']['median']:.1f} us, dict {one['mlinfer_dict']['median']:.1f} us "
