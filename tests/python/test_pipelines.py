@@ -357,3 +357,17 @@ def test_apply_decision_and_raw_through_the_prep_stage(tmp_path):
     m = roundtrip(clf, tmp_path)
     np.testing.assert_allclose(m.decision_function(df), clf.decision_function(df), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(m.predict_raw(df), clf.decision_function(df), rtol=1e-5, atol=1e-5)
+
+
+def test_model_without_column_names_takes_columns_by_position(tmp_path):
+    df, y = churn(n=800)
+    X = df[NUM[:2] + CAT[:2]].to_numpy(dtype=object)  # no names: columns by position
+    ct = ColumnTransformer([("num", SimpleImputer(), [0, 1]),
+                            ("cat", OneHotEncoder(handle_unknown="ignore"), [2, 3])])
+    est = make_pipeline(ct, LogisticRegression(max_iter=2000)).fit(X, y)
+    m = roundtrip(est, tmp_path)
+    assert m.schema == [(None, "number"), (None, "number"), (None, "string"), (None, "string")]
+    test = X[:200]
+    np.testing.assert_allclose(m.predict_proba(test), est.predict_proba(test), rtol=1e-5, atol=1e-6)
+    row = dict(enumerate(test[3]))
+    np.testing.assert_allclose(m.predict_proba(row), est.predict_proba(test[3:4]), rtol=1e-5, atol=1e-6)

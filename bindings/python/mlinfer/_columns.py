@@ -238,13 +238,14 @@ def one_row_columns(model, row):
     n_use = model._n_used
     cols = (Column * n_use)()
     nums, strs, codes, idx = [], [], [], []
-    for i, (name, kind) in enumerate(schema):
+    for i, (key, kind) in enumerate(schema):
         if kind == "unused":
             continue
+        key, name = (i, f"#{i}") if key is None else (key, key)  # a model without names: by position
         try:
-            v = row[name]
+            v = row[key]
         except KeyError:
-            missing = [nm for nm, k in schema if k != "unused" and nm not in row]
+            missing = _missing(schema, row)
             raise InputError(f"the input lacks column(s) {missing[:5]}{' ...' if len(missing) > 5 else ''} "
                              "that the model takes", 11) from None
         idx.append(i)
@@ -287,6 +288,11 @@ def one_row_columns(model, row):
     return cols, n_use, (num_buf, code_buf, off_buf, data_buf)
 
 
+def _missing(schema, have):
+    return [i if nm is None else nm for i, (nm, k) in enumerate(schema)
+            if k != "unused" and (i if nm is None else nm) not in have]
+
+
 def columns_for(model, X):
     """(ctypes array of mli_column, rows, keep-alive list) for the model's columns from X."""
     have, get, rows = _getter(X)
@@ -294,18 +300,19 @@ def columns_for(model, X):
     cols = (Column * len(schema))()
     keep = []
     n = 0
-    for i, (name, kind) in enumerate(schema):
+    for i, (key, kind) in enumerate(schema):
         if kind == "unused":
             continue
-        if name not in have:
-            missing = [nm for nm, k in schema if k != "unused" and nm not in have]
+        key, name = (i, f"#{i}") if key is None else (key, key)  # a model without names: by position
+        if key not in have:
+            missing = _missing(schema, have)
             raise InputError(f"the input lacks column(s) {missing[:5]}{' ...' if len(missing) > 5 else ''} "
                              "that the model takes", 11)
         c = cols[n]
         n += 1
         c.name = None
         c.index = i
-        src = get(name)
+        src = get(key)
         if kind == "number":
             arr = np.ascontiguousarray(_numbers(name, src), dtype=np.float64)
             if arr.shape[0] != rows:

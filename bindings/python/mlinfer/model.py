@@ -91,7 +91,9 @@ class Model:
         self._has_prep = self.meta("stage.0.kind") == "prep"
         self.schema = self._read_schema()
         # tables go to mli_model_predict_columns (by name) for models with a prep stage
-        self._by_columns = self._has_prep and self.feature_names_in_ is not None and _native.HAS_COLUMNS
+        # (a model without names takes tables by position, when it has string columns)
+        self._by_columns = self._has_prep and _native.HAS_COLUMNS and (
+            self.feature_names_in_ is not None or any(k == "string" for _, k in self.schema))
         self._numeric_only = all(k != "string" for _, k in self.schema)
         self._n_used = sum(k != "unused" for _, k in self.schema)
 
@@ -173,9 +175,9 @@ class Model:
             if is_table(X) and fn.__name__ in self._WHAT:
                 return self._call_columns(self._WHAT[fn.__name__], X, cols)
         if self._has_prep and not self._numeric_only and type(X) is np.ndarray:
-            if X.ndim == 2 and X.shape[1] == self.n_features_in_ and self.feature_names_in_ is not None:
-                return self._call_columns(self._WHAT[fn.__name__], {n: X[:, i] for i, n in
-                                                                     enumerate(self.feature_names_in_)}, cols)
+            if X.ndim == 2 and X.shape[1] == self.n_features_in_ and fn.__name__ in self._WHAT:
+                names = self.feature_names_in_ if self.feature_names_in_ is not None else range(X.shape[1])
+                return self._call_columns(self._WHAT[fn.__name__], {n: X[:, i] for i, n in enumerate(names)}, cols)
         if self._names_checked and type(X) is not np.ndarray:
             _check_names(X, self.feature_names_in_)
         arr = _as_rows(X, self.n_features_in_)
