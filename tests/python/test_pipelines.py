@@ -371,3 +371,13 @@ def test_model_without_column_names_takes_columns_by_position(tmp_path):
     np.testing.assert_allclose(m.predict_proba(test), est.predict_proba(test), rtol=1e-5, atol=1e-6)
     row = dict(enumerate(test[3]))
     np.testing.assert_allclose(m.predict_proba(row), est.predict_proba(test[3:4]), rtol=1e-5, atol=1e-6)
+
+
+def test_numpy_string_scalars_are_strings(tmp_path):
+    df, y = churn(n=600)
+    est = make_pipeline(features(), LogisticRegression(max_iter=2000)).fit(df, y)
+    m = roundtrip(est, tmp_path)
+    test = df.copy()
+    for c in CAT:  # np.str_ cells (as np.array(..., dtype=object) of a str array gives), 1 object per row
+        test[c] = np.array([np.str_(v) if isinstance(v, str) else v for v in test[c]], dtype=object)
+    np.testing.assert_allclose(m.predict_proba(test), est.predict_proba(test), rtol=1e-5, atol=1e-6)

@@ -127,7 +127,7 @@ def _factorize_objects(name, values: np.ndarray, pd):
             remap = np.empty(len(uniq), dtype=np.int32)
             strings, index = [], {}
             for k, v in enumerate(reps):
-                if type(v) is str:
+                if isinstance(v, str):
                     remap[k] = index.setdefault(v, len(strings))
                     if remap[k] == len(strings):
                         strings.append(v)
@@ -150,7 +150,7 @@ def _factorize_objects(name, values: np.ndarray, pd):
         uniques = list(seen)
     codes = codes.astype(np.int32)
     uniques = list(uniques)
-    if not all(type(u) is str for u in uniques):
+    if not all(isinstance(u, str) for u in uniques):
         bad = next(u for u in uniques if not isinstance(u, str))
         r = _first_bad(values, lambda v: v is not bad)
         raise InputError(f"column {name!r}, row {r}: {bad!r} is not a string (the column holds strings in this "
