@@ -62,8 +62,11 @@ typedef enum mli_status {
     MLI_ERR_SHAPE = 7,       /* input or output shape does not fit the model */
     MLI_ERR_DEVICE = 8,      /* GPU missing or a driver error */
     MLI_ERR_INTERNAL = 9,    /* a bug in libmlinfer; please report it */
-    MLI_ERR_IMAGE = 10       /* an input image is not a JPEG, is truncated or corrupt, or is too
+    MLI_ERR_IMAGE = 10,      /* an input image is not a JPEG, is truncated or corrupt, or is too
                                      large (the pixel limit); the message says which */
+    MLI_ERR_INPUT = 11       /* a value in the input cannot be scored: an unknown category, a missing
+                                value or infinity the model cannot take; the message names the
+                                column, the row and the value */
 } mli_status;
 
 /* A short constant name for a status ("MLI_ERR_SHAPE: shape mismatch"). Never NULL. */
@@ -344,6 +347,63 @@ MLI_API mli_status mli_model_predict_jpeg(const mli_model *model, const void *jp
 MLI_API mli_status mli_model_predict_jpeg_batch(const mli_model *model, const void *const *jpegs, const size_t *sizes,
                                                 int64_t n, mli_output what, double *out, int64_t out_len);
 
+/* ---- named columns: models with an input schema (docs/models/pipelines.md) ---------- */
+/* A model exported from a scikit-learn pipeline with a ColumnTransformer, imputers or
+ * encoders starts with a `prep` stage (docs/FORMAT.md): its inputs are named columns, each a
+ * number or a string, with missing values. Other models have n_features numeric columns. */
+typedef enum {
+    MLI_COLUMN_NUMBER = 0, /* numbers; NaN or a null is a missing value */
+    MLI_COLUMN_STRING = 1, /* UTF-8 strings (categories); a null is a missing value */
+    MLI_COLUMN_UNUSED = 2  /* dropped by the pipeline: it may be left out of the input */
+} mli_column_kind;
+/* The kind of input column `i` (0 <= i < n_features). */
+MLI_API mli_status mli_model_column_kind(const mli_model *model, int64_t i, mli_column_kind *out);
+/* The index of the input column called `name` (a NUL-terminated UTF-8 string);
+ * MLI_ERR_INVALID_ARGUMENT when the model has no such column (or records no names). */
+MLI_API mli_status mli_model_column_index(const mli_model *model, const char *name, int64_t *out);
+/* How one column of input is laid out (each value one row):
+ *  F64, F32, I64  `rows` numbers at `values`;
+ *  UTF8           `rows` strings: string r is the bytes values[offsets[r] .. offsets[r+1]),
+ *                 `offsets` holds rows + 1 non-decreasing offsets (Arrow's large_string);
+ *  DICT_UTF8      `rows` int32 codes at `values` into a dictionary of n_dict strings, entry k
+ *                 being dict_bytes[offsets[k] .. offsets[k+1]) (n_dict + 1 offsets; Arrow's
+ *                 dictionary array, pandas' factorize); the code MLI_CODE_NULL is a missing
+ *                 value, MLI_CODE_NONE Python's None, which scikit-learn keeps apart from NaN
+ *                 in an object column (a null and NaN are the same missing value). */
+typedef enum {
+    MLI_COLUMN_F64 = 0,
+    MLI_COLUMN_F32 = 1,
+    MLI_COLUMN_I64 = 2,
+    MLI_COLUMN_UTF8 = 3,
+    MLI_COLUMN_DICT_UTF8 = 4
+} mli_column_type;
+#define MLI_CODE_NULL (-1)
+#define MLI_CODE_NONE (-2)
+/* One input column. The caller owns every buffer; nothing is kept after the call. Zero the
+ * struct (reserved fields included) and fill what the type uses. */
+typedef struct mli_column {
+    const char *name;        /* the model column by name, or NULL to take `index` */
+    int64_t index;           /* the model column by position, when name is NULL */
+    int32_t type;            /* mli_column_type */
+    int32_t flags;           /* 0 */
+    const void *values;      /* numbers, string bytes or int32 codes (above) */
+    const int64_t *offsets;  /* UTF8: rows + 1 offsets; DICT_UTF8: n_dict + 1 offsets */
+    const char *dict_bytes;  /* DICT_UTF8: the dictionary's bytes */
+    int64_t n_dict;          /* DICT_UTF8: dictionary entries */
+    const uint8_t *validity; /* NULL, or a bitmap: bit (r % 8) of byte r / 8 is 0 where row r is
+                                missing (a null), as Arrow's validity bitmap */
+    int64_t reserved[4];
+} mli_column;
+/* Predictions for `rows` rows given as columns: every column of the model whose kind is not
+ * MLI_COLUMN_UNUSED exactly once, in any order (numbers as F64/F32/I64, strings as UTF8 or
+ * DICT_UTF8), and no column the model lacks. `what` and `out` as mli_model_predict_jpeg:
+ * rows * mli_model_output_len(model, what) doubles. Works for every model (a model without a
+ * prep stage takes n_features numeric columns). Errors: MLI_ERR_INVALID_ARGUMENT for a
+ * missing, repeated or unknown column, a wrong type or a bad offset or code (naming the
+ * column); MLI_ERR_INPUT for a value the model cannot score, naming the column, the row
+ * (the first such row) and the value; `out` is then unspecified. */
+MLI_API mli_status mli_model_predict_columns(const mli_model *model, const mli_column *columns, int64_t n_columns,
+                                             int64_t rows, mli_output what, double *out, int64_t out_len);
 #if defined(MLI_EXPERIMENTAL)
 /* Experimental: may change or go away in any release.
  *

@@ -21,6 +21,7 @@ const char *mli_status_string(mli_status status) {
     case MLI_ERR_DEVICE: return "MLI_ERR_DEVICE: device error";
     case MLI_ERR_INTERNAL: return "MLI_ERR_INTERNAL: internal error";
     case MLI_ERR_IMAGE: return "MLI_ERR_IMAGE: bad input image";
+    case MLI_ERR_INPUT: return "MLI_ERR_INPUT: bad input value";
     }
     return "MLI_ERR_UNKNOWN: unknown status code";
 }

@@ -203,10 +203,21 @@ static mli_status build_stages(mli_model *m, const mli__reader *r) {
             return mli__fail(MLI_ERR_CORRUPT, "%s: the image stage must be followed by a model stage", m->c.origin);
         first = 1;
     }
+    if (kind0 && strcmp(kind0, "prep") == 0) {
+        m->prep = calloc(1, sizeof *m->prep);
+        if (!m->prep)
+            return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", m->c.origin);
+        if ((rc = mli__prep_build(r, 0, m->n_features, m->prep)) != MLI_OK)
+            return rc;
+        if (n == 1)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: the prep stage must be followed by a model stage", m->c.origin);
+        first = 1;
+    }
     m->n_stages = (int)n - first;
-    int64_t width = m->n_features;
+    int64_t width = m->prep ? m->prep->n_out : m->n_features;
+    m->n_in_model = width;
     m->width_max = width;
-    static const char *const kinds[] = {"affine", "linear", "mlp", "trees", "image", NULL};
+    static const char *const kinds[] = {"affine", "linear", "mlp", "trees", "image", "prep", NULL};
     for (int i = first; i < (int)n; ++i) {
         char key[64];
         const char *kind;
@@ -239,11 +250,13 @@ static mli_status build_stages(mli_model *m, const mli__reader *r) {
             m->trees = calloc(1, sizeof *m->trees);
             if (!m->trees)
                 return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", m->c.origin);
-            rc = mli__trees_build(r, i, m->n_features, m->trees);
+            rc = mli__trees_build(r, i, width, m->trees);
             st->n_out = m->trees->n_out;
             break;
         case 4:
-            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: an image stage must be the first stage", m->c.origin, i);
+        case 5:
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: an %s stage must be the first stage", m->c.origin, i,
+                             kind);
         default:
             return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d has kind '%.40s', which this libmlinfer does not know",
                              m->c.origin, i, kind);
@@ -262,6 +275,11 @@ static mli_status build_stages(mli_model *m, const mli__reader *r) {
         if (width > m->width_max)
             m->width_max = width;
     }
+    for (int s = 0; s < m->n_stages; ++s)
+        if (m->stages[s].kind != MLI__STAGE_AFFINE) {
+            m->finite_only = m->stages[s].kind != MLI__STAGE_TREES;
+            break;
+        }
     if (m->stages[m->n_stages - 1].kind == MLI__STAGE_AFFINE)
         return mli__fail(MLI_ERR_CORRUPT, "%s: the last stage is preprocessing; a model stage must end the pipeline",
                          m->c.origin);
@@ -488,6 +506,8 @@ void mli_model_free(mli_model *m) {
     free(m->meta_values);
     mli__trees_free(m->trees);
     free(m->trees);
+    mli__prep_free(m->prep);
+    free(m->prep);
     mli__container_close(&m->c);
     free(m);
 }
@@ -675,4 +695,29 @@ mli_status mli_model_class_label_str(const mli_model *m, int64_t i, const char *
         return mli__fail(MLI_ERR_UNSUPPORTED, "mli_model_class_label_str: the labels are integers");
     *out = m->labels_text[i];
     return MLI_OK;
+}
+
+mli_status mli_model_column_kind(const mli_model *m, int64_t i, mli_column_kind *out) {
+    if (!m || !out)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_column_kind: %s is NULL", m ? "out" : "model");
+    if (i < 0 || i >= m->n_features)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_column_kind: column %lld is outside 0..%lld",
+                         (long long)i, (long long)m->n_features - 1);
+    *out = m->prep ? (mli_column_kind)m->prep->col_kind[i] : MLI_COLUMN_NUMBER;
+    return MLI_OK;
+}
+
+mli_status mli_model_column_index(const mli_model *m, const char *name, int64_t *out) {
+    if (!m || !name || !out)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_column_index: %s is NULL",
+                         !m      ? "model"
+                         : !name ? "name"
+                                 : "out");
+    for (int64_t i = 0; m->feature_names && i < m->n_features; ++i)
+        if (strcmp(m->feature_names[i], name) == 0) {
+            *out = i;
+            return MLI_OK;
+        }
+    return mli__fail(MLI_ERR_INVALID_ARGUMENT, "mli_model_column_index: the model has no column '%.80s'%s", name,
+                     m->feature_names ? "" : " (it records no column names)");
 }

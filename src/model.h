@@ -6,6 +6,7 @@
 #include "format.h"
 #include "internal.h"
 #include "stage_reader.h"
+#include "prep/prep.h"
 #include "trees/trees.h"
 
 #define MLI__MAX_STAGES 16
@@ -65,8 +66,11 @@ struct mli_model {
     int n_affine;      /* leading affine stages (format 1.3: they may precede a tree stage) */
     mli__trees *trees; /* the tree stage (the last stage, after n_affine affine stages), or NULL */
     double iso_norm, iso_offset;
-    int zero_positive; /* binary heads: class 1 where the score is >= 0 rather than > 0 */
-    int has_image;     /* stage 0 is an image stage (src/image/stage.c): `image` is its spec */
+    int zero_positive;  /* binary heads: class 1 where the score is >= 0 rather than > 0 */
+    int has_image;      /* stage 0 is an image stage (src/image/stage.c): `image` is its spec */
+    mli__prep *prep;    /* stage 0 is a prep stage (src/prep/): named columns in, n_in_model values out */
+    int64_t n_in_model; /* width of the first model stage's input: n_features, or the prep's n_out */
+    int finite_only;    /* the model stages cannot take NaN or infinity (linear, MLP), as scikit-learn */
     mli_image_spec image;
 };
 
@@ -77,7 +81,7 @@ void mli__head_row(const mli_model *m, int what, const float *sf, const double *
 
 /* The leading affine stages (scalers) as predict applies them (src/predict.c, after
  * kernels/affine_rules.h): column c's value v, given as float32 (f32) or float64;
- * mli__affine_rows_f64 does nb rows of x (leading dimension ldx) into dst (nb x n_features,
+ * mli__affine_rows_f64 does nb rows of x (leading dimension ldx) into dst (nb x n_in_model,
  * float64), the input of a tree stage that follows scalers. Every path that feeds a tree
  * stage (predict, apply, contributions, GPU) must scale first when m->n_affine > 0. */
 double mli__affine_value(const mli_model *m, int64_t c, double v, int f32);

@@ -25,10 +25,19 @@ typedef struct {
     int64_t *apply; /* mli_model_apply's output instead of out */
     int64_t out_cols;
     int64_t rows;
+    const mli__prep_call *call; /* a model with a prep stage: the input, bound to its columns */
     atomic_int oom;
+    atomic_llong bad_row; /* the first row with an input error (INT64_MAX: none) */
 } predict_job;
 
-static double input_at(const predict_job *j, int64_t r, int64_t c) {
+/* The input rows of the model stages: the caller's matrix, or a block the prep stage made. */
+typedef struct {
+    const void *x;
+    int f64;
+    int64_t ldx;
+} rows_in;
+
+static double input_at(const rows_in *j, int64_t r, int64_t c) {
     return j->f64 ? ((const double *)j->x)[r * j->ldx + c] : (double)((const float *)j->x)[r * j->ldx + c];
 }
 
@@ -52,7 +61,7 @@ double mli__affine_value(const mli_model *m, int64_t c, double v, int f32) {
 }
 
 void mli__affine_rows_f64(const mli_model *m, const void *x, int f64, int64_t ldx, int64_t nb, double *dst) {
-    const int64_t n = m->n_features;
+    const int64_t n = m->n_in_model;
     for (int64_t r = 0; r < nb; ++r)
         for (int64_t c = 0; c < n; ++c) {
             double v = f64 ? ((const double *)x)[r * ldx + c] : (double)((const float *)x)[r * ldx + c];
@@ -60,28 +69,29 @@ void mli__affine_rows_f64(const mli_model *m, const void *x, int f64, int64_t ld
         }
 }
 
-static double affine_value(const predict_job *j, int64_t r, int64_t c) {
-    return mli__affine_value(j->m, c, input_at(j, r, c), !j->f64);
+/* Row r's value in column c after the leading affine stages. */
+static double affine_value(const mli_model *m, const rows_in *j, int64_t r, int64_t c) {
+    return mli__affine_value(m, c, input_at(j, r, c), !j->f64);
 }
 
 /* Rows [r0, r0 + nb) after the affine stages, in float64 (a tree stage's input). */
-static void affine_rows_f64(const predict_job *j, int64_t r0, int64_t nb, double *dst) {
+static void affine_rows_f64(const mli_model *m, const rows_in *j, int64_t r0, int64_t nb, double *dst) {
     size_t es = j->f64 ? sizeof(double) : sizeof(float);
-    mli__affine_rows_f64(j->m, (const char *)j->x + (size_t)(r0 * j->ldx) * es, j->f64, j->ldx, nb, dst);
+    mli__affine_rows_f64(m, (const char *)j->x + (size_t)(r0 * j->ldx) * es, j->f64, j->ldx, nb, dst);
 }
 
 /* The model stages over rows [r0, r0 + nb); returns the scores (width of the last stage,
  * leading dimension *ld) in one of the two scratch buffers. */
-static const float *forward(const predict_job *j, int64_t r0, int64_t nb, float *buf[2], int64_t *ld) {
-    const mli_model *m = j->m;
+static const float *forward(const mli_model *m, const mli__kernels *kt, const rows_in *j, int64_t r0, int64_t nb,
+                            float *buf[2], int64_t *ld) {
     const float *cur;
     int s = 0, next = 0;
-    int64_t n = m->n_features;
+    int64_t n = m->n_in_model;
     if (m->n_affine > 0) {
         float *dst = buf[0];
         for (int64_t r = 0; r < nb; ++r)
             for (int64_t c = 0; c < n; ++c)
-                dst[r * n + c] = mli__f32_round(affine_value(j, r0 + r, c));
+                dst[r * n + c] = mli__f32_round(affine_value(m, j, r0 + r, c));
         s = m->n_affine;
         cur = dst;
         *ld = n;
@@ -103,8 +113,8 @@ static const float *forward(const predict_job *j, int64_t r0, int64_t nb, float 
         const mli__stage *st = &m->stages[s];
         if (st->kind == MLI__STAGE_LINEAR) {
             float *dst = buf[next];
-            mli__dense(j->kt, nb, st->n_out, st->n_in, cur, *ld, st->coef, st->n_in, 1, st->intercept,
-                       MLI__ACT_IDENTITY, dst, st->n_out);
+            mli__dense(kt, nb, st->n_out, st->n_in, cur, *ld, st->coef, st->n_in, 1, st->intercept, MLI__ACT_IDENTITY,
+                       dst, st->n_out);
             cur = dst;
             *ld = st->n_out;
             next ^= 1;
@@ -112,8 +122,8 @@ static const float *forward(const predict_job *j, int64_t r0, int64_t nb, float 
             for (int l = 0; l < st->n_layers; ++l) {
                 float *dst = buf[next];
                 int act = l + 1 < st->n_layers ? st->act : MLI__ACT_IDENTITY;
-                mli__dense(j->kt, nb, st->dims[l + 1], st->dims[l], cur, *ld, st->W[l], st->dims[l + 1], 0, st->b[l],
-                           act, dst, st->dims[l + 1]);
+                mli__dense(kt, nb, st->dims[l + 1], st->dims[l], cur, *ld, st->W[l], st->dims[l + 1], 0, st->b[l], act,
+                           dst, st->dims[l + 1]);
                 cur = dst;
                 *ld = st->dims[l + 1];
                 next ^= 1;
@@ -217,38 +227,81 @@ static size_t scores_bytes(const mli_model *m, int64_t block) {
     return align64(sizeof(double) * (size_t)(block * m->n_raw));
 }
 static size_t scaled_bytes(const mli_model *m, int64_t block) {
-    return m->n_affine ? align64(sizeof(double) * (size_t)(block * m->n_features)) : 0;
+    return m->n_affine ? align64(sizeof(double) * (size_t)(block * m->n_in_model)) : 0;
+}
+/* The prep stage's: its registers and its output rows. */
+static size_t prep_bytes(const mli_model *m, int64_t block) {
+    return m->prep ? align64(sizeof(double) * (size_t)block * (size_t)(m->prep->n_regs + m->prep->n_out)) : 0;
 }
 
 static size_t scratch_bytes(const mli_model *m, int64_t block) {
     if (m->trees)
-        return scores_bytes(m, block) + scaled_bytes(m, block) + mli__trees_scratch(m->trees, block);
-    return sizeof(float) * 2 * (size_t)block * (size_t)m->width_max;
+        return prep_bytes(m, block) + scores_bytes(m, block) + scaled_bytes(m, block) +
+               mli__trees_scratch(m->trees, block);
+    return prep_bytes(m, block) + sizeof(float) * 2 * (size_t)block * (size_t)m->width_max;
+}
+
+/* Whether the prep stage hands float32 to the model stages: a linear or MLP stage next (an
+ * affine stage or a trees stage computes in float64 and gets float64). */
+static int prep_f32(const mli_model *m) { return !m->trees && m->n_affine == 0; }
+
+/* Records `row` as failing unless an earlier row already did. */
+static void note_bad_row(predict_job *j, int64_t row) {
+    long long cur = atomic_load(&j->bad_row);
+    while (row < cur && !atomic_compare_exchange_weak(&j->bad_row, &cur, row)) {
+    }
+}
+
+/* The prep stage over rows [r, r + nb) into rows of n_out values; 0, or 1 when a row fails
+ * (recorded in j->bad_row): a bad value, or, for a model that cannot take them, a missing or
+ * infinite value reaching the model. */
+static int prep_block(predict_job *j, int64_t r, int64_t nb, double *pre) {
+    const mli__prep *p = j->m->prep;
+    if (atomic_load_explicit(&j->bad_row, memory_order_relaxed) < r)
+        return 1; /* an earlier row failed: nothing after it matters */
+    /* the dense stages take float32: the prep stage's outputs are rounded as it writes them */
+    float *pre32 = prep_f32(j->m) ? (float *)pre : NULL;
+    int64_t bad = mli__prep_block(j->call, r, nb, j->m->finite_only, pre + nb * p->n_out, pre, pre32);
+    if (bad >= 0) {
+        note_bad_row(j, bad);
+        return 1;
+    }
+    return 0;
 }
 
 static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch, int64_t block) {
     const mli_model *m = j->m;
+    double *pre = scratch;
+    scratch = (char *)scratch + prep_bytes(m, block);
     for (int64_t r = r0; r < r1; r += block) {
         int64_t nb = r1 - r < block ? r1 - r : block, ld;
+        rows_in in = {.x = j->x, .f64 = j->f64, .ldx = j->ldx};
+        int64_t base = r; /* the first row of `in` */
+        if (m->prep) {
+            if (prep_block(j, r, nb, pre))
+                return;
+            in = (rows_in){.x = pre, .f64 = !prep_f32(m), .ldx = m->prep->n_out};
+            base = 0;
+        }
         if (m->trees) {
             double *scores = scratch;
             char *ts = (char *)scratch + scores_bytes(m, block);
             if (m->n_affine) { /* scaled in float64 first, as scikit-learn hands the trees its output */
                 double *xs = (double *)(void *)ts;
                 ts += scaled_bytes(m, block);
-                affine_rows_f64(j, r, nb, xs);
-                mli__trees_scores(m->trees, j->kt, xs, 1, m->n_features, nb, scores, ts);
+                affine_rows_f64(m, &in, base, nb, xs);
+                mli__trees_scores(m->trees, j->kt, xs, 1, m->n_in_model, nb, scores, ts);
             } else {
-                size_t es = j->f64 ? sizeof(double) : sizeof(float);
-                mli__trees_scores(m->trees, j->kt, (const char *)j->x + (size_t)(r * j->ldx) * es, j->f64, j->ldx, nb,
-                                  scores, ts);
+                size_t es = in.f64 ? sizeof(double) : sizeof(float);
+                mli__trees_scores(m->trees, j->kt, (const char *)in.x + (size_t)(base * in.ldx) * es, in.f64, in.ldx,
+                                  nb, scores, ts);
             }
             for (int64_t i = 0; i < nb; ++i)
                 mli__head_row(m, j->what, NULL, scores + i * m->n_raw, j->out + (r + i) * j->out_cols);
             continue;
         }
         float *buf[2] = {scratch, (float *)scratch + block * m->width_max};
-        const float *scores = forward(j, r, nb, buf, &ld);
+        const float *scores = forward(m, j->kt, &in, base, nb, buf, &ld);
         for (int64_t i = 0; i < nb; ++i)
             mli__head_row(m, j->what, scores + i * ld, NULL, j->out + (r + i) * j->out_cols);
     }
@@ -259,6 +312,30 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
 static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
     predict_job *j = ctx;
     int64_t r0 = b0 * MLI_BLOCK_ROWS, end = b1 * MLI_BLOCK_ROWS < j->rows ? b1 * MLI_BLOCK_ROWS : j->rows;
+    if (j->apply && j->m->prep) { /* the prep stage's rows (scaled when affine stages follow), then the walk */
+        const mli_model *m = j->m;
+        int64_t block = end - r0 < MLI_BLOCK_ROWS ? end - r0 : MLI_BLOCK_ROWS;
+        double *pre = NULL;
+        if (posix_memalign((void **)&pre, 64, prep_bytes(m, block) + scaled_bytes(m, block)) != 0) {
+            atomic_store(&j->oom, 1);
+            return;
+        }
+        double *xs = (double *)(void *)((char *)pre + prep_bytes(m, block));
+        for (int64_t r = r0; r < end; r += block) {
+            int64_t nb = end - r < block ? end - r : block;
+            if (prep_block(j, r, nb, pre))
+                break;
+            const double *rows = pre;
+            if (m->n_affine) {
+                rows_in in = {.x = pre, .f64 = 1, .ldx = m->prep->n_out};
+                affine_rows_f64(m, &in, 0, nb, xs);
+                rows = xs;
+            }
+            mli__trees_apply(m->trees, rows, 1, m->n_in_model, nb, j->apply + r * m->trees->n_trees);
+        }
+        free(pre);
+        return;
+    }
     if (j->apply) { /* the generic walk: no scratch, but for scaled rows */
         if (j->m->n_affine) {
             int64_t nb = end - r0;
@@ -267,7 +344,8 @@ static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
                 atomic_store(&j->oom, 1);
                 return;
             }
-            affine_rows_f64(j, r0, nb, xs);
+            rows_in in = {.x = j->x, .f64 = j->f64, .ldx = j->ldx};
+            affine_rows_f64(j->m, &in, r0, nb, xs);
             mli__trees_apply(j->m->trees, xs, 1, j->m->n_features, nb, j->apply + r0 * j->m->trees->n_trees);
             free(xs);
             return;
@@ -337,18 +415,37 @@ mli_status mli__check_predict(const char *fn, const mli_model *m, mli_output wha
     return MLI_OK;
 }
 
-static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
-                      double *out, int64_t *apply, int64_t out_len, int what) {
-    int64_t cols = mli_model_output_len(m, what), need;
-    if (m && apply) {
-        if (!m->trees)
-            return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no trees", fn, source_of(m));
-        cols = m->trees->n_trees;
+/* The message for the first failing row of a prep model: a bad value, or a value the model
+ * stages cannot take (NaN or infinity reaching a linear model or an MLP). */
+static mli_status row_error(const char *fn, const mli_model *m, const mli__prep_call *call, int64_t row) {
+    const mli__prep *p = m->prep;
+    double *work = malloc(sizeof(double) * (size_t)(p->n_regs + p->n_out));
+    if (!work)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    int64_t op = -1;
+    mli_status rc;
+    if (mli__prep_row(call, row, work, work + p->n_regs, &op) != 0) {
+        rc = mli__prep_row_error(fn, call, row, op);
+    } else {
+        int64_t c = 0;
+        while (c < p->n_out - 1 && isfinite(work[p->n_regs + c]))
+            ++c;
+        int64_t col = p->out_col[c];
+        const char *name = m->feature_names && col >= 0 ? m->feature_names[col] : "?";
+        double v = work[p->n_regs + c];
+        rc = mli__fail(MLI_ERR_INPUT,
+                       "%s: column '%s', row %lld: %s reaches the model (feature %lld after preprocessing), and %s "
+                       "cannot take %s values, as in scikit-learn; impute the column in the pipeline",
+                       fn, name, (long long)row, isnan(v) ? "a missing value (NaN)" : "an infinite value", (long long)c,
+                       source_of(m), isnan(v) ? "missing" : "infinite");
     }
-    mli_status st =
-        mli__check_predict(fn, m, what, cols, x, dtype, rows, ldx, apply ? (const void *)apply : out, out_len, &need);
-    if (st != MLI_OK || rows == 0)
-        return st;
+    free(work);
+    return rc;
+}
+
+static mli_status run_call(const char *fn, const mli_model *m, const mli__prep_call *call, const void *x,
+                           mli_dtype dtype, int64_t rows, int64_t ldx, double *out, int64_t *apply, int64_t cols,
+                           int what) {
     const mli__kernels *kt = mli__get_kernels();
     if (!kt)
         return MLI_ERR_UNSUPPORTED;
@@ -362,23 +459,138 @@ static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dty
                      .out = out,
                      .apply = apply,
                      .out_cols = cols,
-                     .rows = rows};
+                     .rows = rows,
+                     .call = call};
     atomic_init(&j.oom, 0);
+    atomic_init(&j.bad_row, INT64_MAX);
     int64_t blocks = (rows + MLI_BLOCK_ROWS - 1) / MLI_BLOCK_ROWS;
     if (blocks == 1 || mli__num_threads() == 1) {
         int64_t block = rows < MLI_BLOCK_ROWS ? rows : MLI_BLOCK_ROWS;
         if (!apply && scratch_bytes(m, block) <= sizeof(float) * MLI_STACK_FLOATS) { /* the one-row path: no heap */
             _Alignas(64) float stack[MLI_STACK_FLOATS];
             run_rows_with(&j, 0, rows, stack, block);
-            return MLI_OK;
+            long long bad = atomic_load(&j.bad_row);
+            return bad == INT64_MAX ? MLI_OK : row_error(fn, m, call, bad);
         }
         run_blocks(&j, 0, blocks);
     } else {
         mli__parallel_for(blocks, 2, run_blocks, &j);
     }
+    long long bad = atomic_load(&j.bad_row);
+    if (bad != INT64_MAX) /* before the out-of-memory check: the input's fault is reported first */
+        return row_error(fn, m, call, bad);
     if (atomic_load(&j.oom))
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate scratch for a block of rows", fn);
     return MLI_OK;
+}
+
+static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
+                      double *out, int64_t *apply, int64_t out_len, int what) {
+    int64_t cols = mli_model_output_len(m, what), need;
+    if (m && apply) {
+        if (!m->trees)
+            return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no trees", fn, source_of(m));
+        cols = m->trees->n_trees;
+    }
+    mli_status st =
+        mli__check_predict(fn, m, what, cols, x, dtype, rows, ldx, apply ? (const void *)apply : out, out_len, &need);
+    if (st != MLI_OK || rows == 0)
+        return st;
+    if (!m->prep)
+        return run_call(fn, m, NULL, x, dtype, rows, ldx, out, apply, cols, what);
+    /* a prep model given a numeric matrix: its columns are the model's columns */
+    mli__prep_call call = {.p = m->prep, .names = (const char *const *)m->feature_names, .rows = rows};
+    st = mli__prep_call_matrix(fn, &call, x, dtype == MLI_F64, ldx);
+    if (st == MLI_OK)
+        st = run_call(fn, m, &call, NULL, MLI_F64, rows, 0, out, apply, cols, what);
+    mli__prep_call_free(&call);
+    return st;
+}
+
+/* predict_columns for a model without a prep stage: the columns gathered into a matrix. */
+static mli_status columns_to_matrix(const char *fn, const mli_model *m, const mli_column *given, int64_t n_given,
+                                    int64_t rows, double **xout) {
+    int64_t n = m->n_features, cells;
+    if (!mli__mul_ok(rows, n, &cells) || !mli__mul_ok(cells, 8, &cells))
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %lld rows overflow the addressable size", fn, (long long)rows);
+    double *x = malloc((size_t)(cells ? cells : 8));
+    uint8_t *seen = calloc((size_t)n, 1);
+    mli_status rc = x && seen ? MLI_OK : mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    for (int64_t i = 0; i < n_given && rc == MLI_OK; ++i) {
+        const mli_column *g = &given[i];
+        int64_t c = g->index;
+        if (g->name && mli_model_column_index(m, g->name, &c) != MLI_OK)
+            rc = mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: columns[%lld] is '%.80s', which the model does not have", fn,
+                           (long long)i, g->name);
+        else if (c < 0 || c >= n)
+            rc = mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: columns[%lld] has index %lld, outside 0..%lld", fn,
+                           (long long)i, (long long)c, (long long)n - 1);
+        else if (seen[c])
+            rc = mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: column %lld is given twice", fn, (long long)c);
+        else if (g->type < MLI_COLUMN_F64 || g->type > MLI_COLUMN_I64 || g->flags)
+            rc = mli__fail(g->type == MLI_COLUMN_UTF8 || g->type == MLI_COLUMN_DICT_UTF8 ? MLI_ERR_INPUT
+                                                                                         : MLI_ERR_INVALID_ARGUMENT,
+                           "%s: column %lld holds numbers in this model but was given with type %d", fn, (long long)c,
+                           (int)g->type);
+        else if (rows > 0 && !g->values)
+            rc = mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: column %lld: values is NULL", fn, (long long)c);
+        if (rc != MLI_OK)
+            break;
+        seen[c] = 1;
+        for (int64_t r = 0; r < rows; ++r) {
+            double v = g->type == MLI_COLUMN_F64   ? ((const double *)g->values)[r]
+                       : g->type == MLI_COLUMN_F32 ? (double)((const float *)g->values)[r]
+                                                   : (double)((const int64_t *)g->values)[r];
+            x[r * n + c] = g->validity && !((g->validity[r >> 3] >> (r & 7)) & 1) ? NAN : v;
+        }
+    }
+    for (int64_t c = 0; c < n && rc == MLI_OK; ++c)
+        if (!seen[c])
+            rc = mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: column %lld%s%s%s is missing from the input", fn,
+                           (long long)c, m->feature_names ? " ('" : "", m->feature_names ? m->feature_names[c] : "",
+                           m->feature_names ? "')" : "");
+    free(seen);
+    if (rc != MLI_OK) {
+        free(x);
+        return rc;
+    }
+    *xout = x;
+    return MLI_OK;
+}
+
+mli_status mli_model_predict_columns(const mli_model *m, const mli_column *columns, int64_t n_columns, int64_t rows,
+                                     mli_output what, double *out, int64_t out_len) {
+    static const char fn[] = "mli_model_predict_columns";
+    mli_status st = mli__check_output(fn, m, what);
+    if (st != MLI_OK)
+        return st;
+    int64_t cols = mli_model_output_len(m, what), need;
+    if (rows < 0 || n_columns < 0)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is negative", fn, rows < 0 ? "rows" : "n_columns");
+    if (!mli__mul_ok(rows, cols, &need) || !mli__mul_ok(need, 8, &need) || !mli__mul_ok(rows, cols, &need))
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %lld rows overflow the addressable size", fn, (long long)rows);
+    if (rows > 0 && !out)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+    if (out_len < need)
+        return mli__fail(MLI_ERR_SHAPE, "%s: out holds %lld values but %lld rows x %lld columns need %lld", fn,
+                         (long long)out_len, (long long)rows, (long long)cols, (long long)need);
+    if (n_columns > 0 && !columns)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: columns is NULL but n_columns is %lld", fn,
+                         (long long)n_columns);
+    if (!m->prep) {
+        double *x = NULL;
+        if ((st = columns_to_matrix(fn, m, columns, n_columns, rows, &x)) != MLI_OK)
+            return st;
+        st = rows == 0 ? MLI_OK : run_call(fn, m, NULL, x, MLI_F64, rows, m->n_features, out, NULL, cols, what);
+        free(x);
+        return st;
+    }
+    mli__prep_call call = {.p = m->prep, .names = (const char *const *)m->feature_names, .rows = rows};
+    st = mli__prep_call_columns(fn, &call, columns, n_columns);
+    if (st == MLI_OK && rows > 0)
+        st = run_call(fn, m, &call, NULL, MLI_F64, rows, 0, out, NULL, cols, what);
+    mli__prep_call_free(&call);
+    return st;
 }
 
 mli_status mli_model_predict(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx, double *out,

@@ -244,5 +244,96 @@ def main():
                           gbm.predict(Xe), meta_checks=[("stage.0.compare", "le_f64"), ("head", "multinomial")])
 
 
+def write_prep_models():
+    """Pipelines with a prep stage (docs/FORMAT.md, `prep`). prep_numeric: numeric columns only
+    (imputer + indicator + scaler, one-hot of an integer column, clipped min-max), so the
+    golden-file tests of tests/model/ (rows of numbers, truncation, bit flips) cover the stage.
+    prep_strings: string columns with missing values, for tests/model/test_model_columns.c,
+    with prep_strings.columns.txt: one token per cell (a number, nan, null, none, or s:TEXT)
+    and scikit-learn's outputs."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    rng = np.random.RandomState(11)
+    n = 300
+    df = pd.DataFrame({"x0": rng.normal(0, 2, n), "x1": rng.normal(5, 1, n), "k": rng.randint(0, 5, n).astype(float),
+                       "m": rng.uniform(-3, 3, n)})
+    df.loc[rng.rand(n) < 0.1, "x0"] = np.nan
+    df.loc[rng.rand(n) < 0.1, "m"] = np.nan
+    y = (df["x1"] + (df["k"] == 2) - 0.3 * df["x0"].fillna(0) + rng.normal(0, 0.5, n) > 5.2).astype(int)
+    ct = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(add_indicator=True), StandardScaler()), ["x0", "x1"]),
+        ("k", OneHotEncoder(handle_unknown="ignore"), ["k"]),
+        ("m", make_pipeline(SimpleImputer(strategy="median"), MinMaxScaler(clip=True)), ["m"]),
+    ])
+    est = make_pipeline(ct, LogisticRegression(max_iter=1000)).fit(df, y)
+    X = df.to_numpy()
+    keep = _pick_rows(np.arange(n)[:, None], est.decision_function(df))[:, 0]
+    X[keep[0], 2] = 7.0  # a category never seen in training: all zeros
+    rows = pd.DataFrame(X[keep], columns=df.columns)
+    data = to_bytes(est)
+    with open(os.path.join(HERE, "prep_numeric.mli"), "wb") as f:
+        f.write(data)
+    pred = est.predict(rows)
+    out = ["task classification", "n_features 4 n_outputs 1 n_classes 2 n_decision 1 has_proba 1", "labels int 2 0 1",
+           "meta stage.0.kind prep", "meta stage.1.kind linear", _matrix("input", rows.to_numpy()),
+           _matrix("predict", pred), _matrix("proba", est.predict_proba(rows)),
+           _matrix("decision", est.decision_function(rows)), "end\n"]
+    with open(os.path.join(HERE, "prep_numeric.expected.txt"), "w") as f:
+        f.write("\n".join(out))
+    print(f"prep_numeric.mli: {len(data)} bytes")
+
+    cats = {"plan": ["basic", "plus", "pro"], "city": ["oslo", "rome", "lima", "kyiv", "nuuk"],
+            "dev": ["ios", "android", "web"]}
+    df = pd.DataFrame({"age": rng.normal(40, 12, n), "spend": rng.gamma(2, 30, n)})
+    for c, v in cats.items():
+        col = rng.choice(v, n).astype(object)
+        if c != "plan":
+            col[rng.rand(n) < 0.08] = np.nan
+            col[rng.rand(n) < 0.05] = None
+        df[c] = col
+    df.loc[rng.rand(n) < 0.1, "age"] = np.nan
+    y = np.where(df["plan"] == "pro", 2, np.where(df["spend"] > 60, 1, 0))
+    y = np.where(rng.rand(n) < 0.1, rng.randint(0, 3, n), y)
+    ct = ColumnTransformer([
+        ("plan", OneHotEncoder(handle_unknown="error"), ["plan"]),
+        ("city", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
+                               OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=40)), ["city"]),
+        ("dev", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["dev"]),
+        ("num", "passthrough", ["age", "spend"]),
+    ], sparse_threshold=0)
+    est = make_pipeline(ct, HistGradientBoostingClassifier(max_iter=10, max_leaf_nodes=6, random_state=0)).fit(df, y)
+    data = to_bytes(est)
+    with open(os.path.join(HERE, "prep_strings.mli"), "wb") as f:
+        f.write(data)
+    rows = df.iloc[:12].copy()
+    rows.iloc[0, rows.columns.get_loc("city")] = "paris"  # unknown: the infrequent group
+    rows.iloc[1, rows.columns.get_loc("dev")] = "tv"  # unknown: -1
+    rows.iloc[2, rows.columns.get_loc("city")] = None
+    rows.iloc[3, rows.columns.get_loc("dev")] = np.nan
+
+    def tok(v):
+        if v is None:
+            return "none"
+        if isinstance(v, str):
+            assert " " not in v
+            return "s:" + v
+        return "null" if np.isnan(v) else _fmt(v)
+    out = [f"columns {len(rows.columns)}"] + [f"{c} {'string' if rows[c].dtype == object else 'number'}"
+                                              for c in rows.columns]
+    out.append(f"rows {len(rows)}")
+    out += [" ".join(tok(v) for v in rows.iloc[i]) for i in range(len(rows))]
+    out += [_matrix("predict", est.predict(rows)), _matrix("proba", est.predict_proba(rows)), "end\n"]
+    with open(os.path.join(HERE, "prep_strings.columns.txt"), "w") as f:
+        f.write("\n".join(out))
+    print(f"prep_strings.mli: {len(data)} bytes")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    if sys.argv[1:] == ["--prep"]:  # the prep models only
+        sys.exit(write_prep_models())
+    main()
+    sys.exit(write_prep_models())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from . import image, ops
 from ._native import lib as _lib
-from .errors import (CorruptModelError, DeviceError, Error, ImageError, InternalError, InvalidArgumentError, IOError,
+from .errors import (CorruptModelError, DeviceError, Error, ImageError, InputError, InternalError, InvalidArgumentError,
+                     IOError,
                      OutOfMemoryError, ShapeError, UnsupportedError, UnsupportedModelError, VersionError)
 from .export import export
 from .image import ImagePreprocess
@@ -36,7 +37,7 @@ def cuda_available() -> bool:
     return cuda.available()
 
 
-__all__ = ["load", "export", "Model", "ops", "image", "ImagePreprocess", "ImageError", "Error", "UnsupportedModelError", "InvalidArgumentError",
+__all__ = ["load", "export", "Model", "ops", "image", "ImagePreprocess", "ImageError", "InputError", "Error", "UnsupportedModelError", "InvalidArgumentError",
            "OutOfMemoryError", "UnsupportedError", "IOError", "CorruptModelError", "VersionError", "ShapeError",
            "DeviceError", "InternalError", "library_version", "cpu_isa", "set_num_threads", "get_num_threads",
            "cuda_available"]

@@ -110,6 +110,23 @@ try:
 except AttributeError:  # an older libmlinfer: everything else still works
     HAS_IMAGE = False
 
+
+
+class Column(ctypes.Structure):
+    """mli_column."""
+    _fields_ = [("name", c_char_p), ("index", c_int64), ("type", ctypes.c_int32), ("flags", ctypes.c_int32),
+                ("values", c_void_p), ("offsets", c_void_p), ("dict_bytes", c_void_p), ("n_dict", c_int64),
+                ("validity", c_void_p), ("reserved", c_int64 * 4)]
+
+
+try:
+    _fn("mli_model_column_kind", c_int, c_void_p, c_int64, POINTER(c_int))
+    _fn("mli_model_column_index", c_int, c_void_p, c_char_p, POINTER(c_int64))
+    _fn("mli_model_predict_columns", c_int, c_void_p, POINTER(Column), c_int64, c_int64, c_int, c_void_p, c_int64)
+    HAS_COLUMNS = True
+except AttributeError:  # an older libmlinfer
+    HAS_COLUMNS = False
+
 _char = ctypes.c_char
 _addressof = ctypes.addressof
 

@@ -54,13 +54,20 @@ class ImageError(Error, ValueError):
     status = 10
 
 
+class InputError(Error, ValueError):
+    """A value in the input cannot be scored: an unknown category under handle_unknown='error', a
+    string in a numeric column, a missing value the model cannot take, a missing column. The
+    message names the column (and the row and the value)."""
+    status = 11
+
+
 class UnsupportedModelError(Error, TypeError):
     """mlinfer.export cannot represent this estimator (the message names the class/option)."""
 
 
 _BY_STATUS = {cls.status: cls for cls in (InvalidArgumentError, OutOfMemoryError, UnsupportedError, IOError,
                                           CorruptModelError, VersionError, ShapeError, DeviceError, InternalError,
-                                          ImageError)}
+                                          ImageError, InputError)}
 
 
 def raise_for_status(status: int, message: str) -> None:

@@ -8,7 +8,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from . import export_trees, export_wrappers
+from . import export_pipeline, export_trees, export_wrappers
 from ._format import build
 from ._export_common import _check_fitted, _cls, _fail, _labels, _Writer
 from .errors import UnsupportedModelError
@@ -266,14 +266,22 @@ def _image_stage(w: _Writer, image, n: int):
         w.arrays[f"{prefix}.{k}"] = v
 
 
+def _flatten(est) -> List[Tuple[str, object]]:
+    """A Pipeline's steps, nested Pipelines inlined, 'passthrough' and None left out."""
+    if _cls(est) != "Pipeline":
+        return [("model", est)]
+    out: List[Tuple[str, object]] = []
+    for name, s in est.steps:
+        if s is None or (isinstance(s, str) and s == "passthrough"):
+            continue
+        out += _flatten(s) if _cls(s) == "Pipeline" else [(name, s)]
+    return out
+
+
 def to_bytes(estimator, compress: bool = False, image=None) -> bytes:
     """The .mli bytes for a fitted estimator or Pipeline (with `image`, an
     mlinfer.ImagePreprocess, as stage 0: the model then takes JPEG bytes)."""
-    steps: List[Tuple[str, object]]
-    if _cls(estimator) == "Pipeline":
-        steps = [(n, s) for n, s in estimator.steps if s is not None and s != "passthrough"]
-    else:
-        steps = [("model", estimator)]
+    steps: List[Tuple[str, object]] = _flatten(estimator)
     if not steps:
         raise UnsupportedModelError("mlinfer.export: empty Pipeline")
     w = _Writer()
@@ -297,11 +305,19 @@ def to_bytes(estimator, compress: bool = False, image=None) -> bytes:
         joined = "\x1f".join(names)
         if len(joined) < 3000 and not any("\x1f" in s for s in names):
             w.meta["feature_names"] = joined
+    transformers = [s for _, s in steps[:-1]]
     if image is not None:
         _image_stage(w, image, n)
-    for _, s in steps[:-1]:
-        _check_fitted(s)
-        _affine(w, s, n)
+    if export_pipeline.needs_prep(transformers):
+        if image is not None:
+            raise UnsupportedModelError("mlinfer.export: an image stage cannot be followed by column preprocessing")
+        model = _cls(steps[-1][1])
+        takes_nan = model in export_trees.ESTIMATORS or model in export_wrappers.ESTIMATORS
+        n = export_pipeline.write(w, transformers, n, names, takes_nan)
+    else:
+        for s in transformers:
+            _check_fitted(s)
+            _affine(w, s, n)
     _model(w, steps[-1][1], n)
     w.meta["stages"] = w.n_stages
     # the keys the reader needs first, then stage keys, in a stable order

@@ -63,9 +63,9 @@ class _Stage:
         self.tree_out.append(out)
 
     def write(self, w, est, n_out: int, compare: str, aggregate: str, base: Optional[np.ndarray] = None):
-        # an image stage may lead, scalers (affine stages, format 1.3) may precede the trees
-        if any(w.meta.get(f"stage.{i}.kind") not in ("image", "affine") for i in range(w.n_stages)):
-            _fail(est, "a model stage before a tree model (only scalers may precede the trees)")
+        # an image or a prep stage may lead, scalers (affine stages, format 1.3) may precede the trees
+        if any(w.meta.get(f"stage.{i}.kind") not in ("image", "prep", "affine") for i in range(w.n_stages)):
+            _fail(est, "a model stage before a tree model (only preprocessing may precede the trees)")
         if not self.trees:
             _fail(est, "it has no trees")
         sizes = [len(t["feature"]) for t in self.trees]

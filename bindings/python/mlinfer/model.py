@@ -9,6 +9,7 @@ from ctypes import c_char_p, c_int64, c_void_p
 import numpy as np
 
 from . import _native
+from ._columns import columns_for, is_table, one_row, one_row_columns
 from ._native import address, check, lib
 
 _F32, _F64 = 0, 1
@@ -87,6 +88,14 @@ class Model:
         self._names_checked = self.feature_names_in_ is not None and not (self.meta("source") or "").startswith(
             "lightgbm")
         self._has_image = bool(_native.HAS_IMAGE and lib.mli_model_has_image(self._h))
+        self._has_prep = self.meta("stage.0.kind") == "prep"
+        self.schema = self._read_schema()
+        # tables go to mli_model_predict_columns (by name) for models with a prep stage
+        # (a model without names takes tables by position, when it has string columns)
+        self._by_columns = self._has_prep and _native.HAS_COLUMNS and (
+            self.feature_names_in_ is not None or any(k == "string" for _, k in self.schema))
+        self._numeric_only = all(k != "string" for _, k in self.schema)
+        self._n_used = sum(k != "unused" for _, k in self.schema)
 
     # -- metadata ----------------------------------------------------------------------
     def meta(self, key: str):
@@ -103,6 +112,19 @@ class Model:
             check(lib.mli_model_feature_name(self._h, i, ctypes.byref(name)))
             names.append(name.value.decode("utf-8"))
         return np.array(names, dtype=object)
+
+    def _read_schema(self):
+        """[(name, 'number' | 'string' | 'unused')] for the input columns (name None when the
+        model records no names)."""
+        from ._columns import KIND_NAMES
+        names = self.feature_names_in_
+        kinds = [0] * self.n_features_in_
+        if _native.HAS_COLUMNS:
+            k = ctypes.c_int()
+            for i in range(self.n_features_in_):
+                check(lib.mli_model_column_kind(self._h, i, ctypes.byref(k)))
+                kinds[i] = k.value
+        return [(None if names is None else str(names[i]), KIND_NAMES[kinds[i]]) for i in range(self.n_features_in_)]
 
     def _read_classes(self):
         n = self._n_classes
@@ -130,7 +152,32 @@ class Model:
         return self._task == 1
 
     # -- predictions -------------------------------------------------------------------
+    def _call_columns(self, what: int, X, cols: int) -> np.ndarray:
+        row = one_row(X)
+        if row is not None:
+            arr, n, keep = one_row_columns(self, row)
+            rows = 1
+        else:
+            arr, n, rows, keep = columns_for(self, X)
+        out = np.empty((rows, cols), dtype=np.float64)
+        status = lib.mli_model_predict_columns(self._h, arr, n, rows, what, address(out) if out.size else None,
+                                               out.size)
+        del keep
+        if status:
+            check(status)
+        return out
+
+    _WHAT = {"mli_model_predict": 0, "mli_model_predict_proba": 1, "mli_model_decision_function": 2,
+             "mli_model_predict_raw": 3}
+
     def _call(self, fn, X, cols: int, out_dtype=np.float64) -> np.ndarray:
+        if self._by_columns and type(X) is not np.ndarray:
+            if is_table(X) and fn.__name__ in self._WHAT:
+                return self._call_columns(self._WHAT[fn.__name__], X, cols)
+        if self._has_prep and not self._numeric_only and type(X) is np.ndarray:
+            if X.ndim == 2 and X.shape[1] == self.n_features_in_ and fn.__name__ in self._WHAT:
+                names = self.feature_names_in_ if self.feature_names_in_ is not None else range(X.shape[1])
+                return self._call_columns(self._WHAT[fn.__name__], {n: X[:, i] for i, n in enumerate(names)}, cols)
         if self._names_checked and type(X) is not np.ndarray:
             _check_names(X, self.feature_names_in_)
         arr = _as_rows(X, self.n_features_in_)

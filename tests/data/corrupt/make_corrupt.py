@@ -461,6 +461,66 @@ def cases():
     add("n_classes_one.mli", with_meta(lb, set_meta("n_classes", "1")), "MLI_ERR_CORRUPT",
         "metadata key 'n_classes': '1' is not an integer in [2,")
 
+    # -- the prep stage (docs/FORMAT.md, `prep`): each check behind the CRCs
+    ps = golden("prep_strings")  # one-hot (strcat + onehot), ordinal, passthrough numbers, then trees
+    pn = golden("prep_numeric")  # num, fill, indicator, affine, numcat + onehot
+
+    def ops_edit(fn):  # fn(list of 8-int op rows) edits them in place
+        def edit(sec):
+            raw = sec[3]
+            ops = [list(struct.unpack_from("<8q", raw, 64 * i)) for i in range(len(raw) // 64)]
+            fn(ops)
+            return [sec[0], sec[1], sec[2], b"".join(struct.pack("<8q", *o) for o in ops)]
+        return edit
+
+    def first_op(ops, kind):
+        return next(o for o in ops if o[0] == kind)
+
+    add("prep_op_unknown_kind.mli", with_section(ps, "stage.0.ops", ops_edit(lambda ops: ops[0].__setitem__(0, 99))),
+        "MLI_ERR_UNSUPPORTED", "op 0 has kind 99, which this libmlinfer does not know")
+    add("prep_op_reserved.mli", with_section(ps, "stage.0.ops", ops_edit(lambda ops: ops[1].__setitem__(7, 1))),
+        "MLI_ERR_CORRUPT", "unknown flags or reserved field set")
+    add("prep_reads_unwritten.mli", with_section(pn, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 2).__setitem__(1, 10 ** 6))), "MLI_ERR_CORRUPT", "not written before it")
+    add("prep_column_out_of_range.mli", with_section(ps, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 4).__setitem__(1, 5))), "MLI_ERR_CORRUPT", "reads column 5 of 5")
+    add("prep_column_kind.mli", with_section(ps, "stage.0.col_kind", lambda sec: sec[:3] + [b"\0\0\0\1\1"]),
+        "MLI_ERR_CORRUPT", "which is not a string column")
+    add("prep_params_outside.mli", with_section(ps, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 4).__setitem__(4, 10 ** 9))), "MLI_ERR_CORRUPT", "outside the")
+    add("prep_strings_outside.mli", with_section(ps, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 4).__setitem__(5, 10 ** 6))), "MLI_ERR_CORRUPT", "strings")
+    add("prep_onehot_detached.mli", with_section(pn, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 6).__setitem__(1, 0))), "MLI_ERR_CORRUPT",
+        "must follow the lookup whose code it reads")
+    add("prep_n_regs.mli", with_meta(pn, lambda m: m + ["stage.0.n_regs=1000000"]), "MLI_ERR_CORRUPT",
+        "n_regs says 1000000")
+    add("prep_n_regs_huge.mli", with_meta(pn, lambda m: m + ["stage.0.n_regs=99999999999"]), "MLI_ERR_CORRUPT",
+        "'stage.0.n_regs'")
+    add("prep_out_register.mli", with_section(pn, "stage.0.out", lambda sec: sec[:3] + [
+        struct.pack("<q", 10 ** 6) + sec[3][8:]]), "MLI_ERR_CORRUPT", "which no op writes")
+    add("prep_first_only.mli", with_meta(ps, lambda m: m + ["stages=1"]), "MLI_ERR_CORRUPT",
+        "must be followed by a model stage")
+
+    def dup_string(sec):
+        items = strings_decode(sec[3])
+        items[1] = items[0]
+        return sec[:3] + [strings_encode(items)]
+    add("prep_duplicate_string.mli", with_section(ps, "stage.0.strings", dup_string), "MLI_ERR_CORRUPT",
+        "appears twice in its table")
+
+    pn_raw = dict((x[0], x[3]) for x in sections_of(pn))["stage.0.ops"]
+    pn_ops = [struct.unpack_from("<8q", pn_raw, 64 * i) for i in range(len(pn_raw) // 64)]
+    numcat = next(o for o in pn_ops if o[0] == 5)
+
+    def swap_numcat_keys(sec):
+        raw = bytearray(sec[3])
+        at = 8 * numcat[4]
+        raw[at:at + 16] = raw[at + 8:at + 16] + raw[at:at + 8]
+        return sec[:3] + [bytes(raw)]
+    add("prep_numcat_unsorted.mli", with_section(pn, "stage.0.params", swap_numcat_keys), "MLI_ERR_CORRUPT",
+        "keys are not strictly increasing")
+
     # -- files that must load: the compatibility rules of docs/FORMAT.md
     add("ok_unknown_optional_section.mli", encode(sections_of(lb) + [["device.hint", 0, 0, b"gpu0"]]), "MLI_OK", "-")
     add("ok_unknown_meta_key.mli", with_meta(lb, lambda m: m + ["future.key=1", "device.placement=cuda:0"]),

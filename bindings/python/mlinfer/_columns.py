@@ -1,0 +1,328 @@
+"""Tables as named columns for mli_model_predict_columns: a pandas DataFrame, a pyarrow
+Table, a dict of columns (or of one row's values), taken by name. Strings go to the C
+library dictionary-encoded (pandas' factorize, Arrow's dictionary_encode), so each distinct
+string is looked up once per call. pandas and pyarrow are imported only when the caller
+passes one of their objects."""
+from __future__ import annotations
+
+import ctypes
+import sys
+
+import numpy as np
+
+from ._native import Column, address
+from .errors import InputError
+
+T_F64, T_F32, T_I64, T_UTF8, T_DICT = 0, 1, 2, 3, 4
+CODE_NULL, CODE_NONE = -1, -2
+KIND_NAMES = {0: "number", 1: "string", 2: "unused"}
+
+
+def _module_of(x) -> str:
+    return type(x).__module__.split(".")[0]
+
+
+def is_table(X) -> bool:
+    """Whether X is something predict takes by column name."""
+    mod = _module_of(X)
+    return isinstance(X, dict) or (mod == "pandas" and hasattr(X, "columns")) or (
+        mod == "pyarrow" and hasattr(X, "column_names"))
+
+
+def _getter(X):
+    """(names, get(name) -> column, rows)."""
+    if isinstance(X, dict):
+        vals = list(X.values())
+        one_row = vals and all(np.ndim(v) == 0 for v in vals)
+        cols = {k: ([v] if one_row else v) for k, v in X.items()}
+        rows = len(next(iter(cols.values()))) if cols else 0
+        for k, v in cols.items():
+            if len(v) != rows:
+                raise InputError(f"column {k!r} has {len(v)} values but column {next(iter(cols))!r} has {rows}", 11)
+        return set(cols), cols.__getitem__, rows
+    if _module_of(X) == "pyarrow":
+        return set(X.column_names), X.column, X.num_rows
+    return set(X.columns), X.__getitem__, len(X)
+
+
+def _first_bad(values, ok) -> int:
+    for i, v in enumerate(values):
+        if not ok(v):
+            return i
+    return -1
+
+
+def _is_num(v) -> bool:
+    if v is None:
+        return True
+    try:
+        float(v)
+        return not isinstance(v, (str, bytes))
+    except (TypeError, ValueError):
+        return False
+
+
+def _numbers(name, col):
+    """A float64 numpy array of the column (NaN where missing)."""
+    mod = _module_of(col)
+    if mod == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type):
+            raise InputError(f"column {name!r} holds numbers in this model but was given as strings ({arr.type})", 11)
+        arr = pc.fill_null(arr.cast(pa.float64()), float("nan"))
+        return arr.to_numpy(zero_copy_only=False)
+    if mod == "pandas":
+        try:
+            return col.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            values = col.to_numpy(dtype=object)
+    else:
+        try:
+            return np.asarray(col, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            values = np.asarray(col, dtype=object).reshape(-1)
+    r = _first_bad(values, _is_num)
+    raise InputError(f"column {name!r}, row {r}: {values[r]!r} is not a number (the column holds numbers in this "
+                     "model)", 11)
+
+
+def _encode_dict(name, uniques):
+    """Dictionary bytes and int64 offsets for a list of str."""
+    try:
+        parts = [u.encode("utf-8") for u in uniques]
+    except AttributeError:
+        r = _first_bad(uniques, lambda u: isinstance(u, str))
+        raise InputError(f"column {name!r}: {uniques[r]!r} is not a string (the column holds strings in this "
+                         "model)", 11) from None
+    except UnicodeEncodeError as exc:
+        raise InputError(f"column {name!r}: a string is not valid Unicode ({exc})", 11) from None
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    if parts:
+        np.cumsum([len(p) for p in parts], out=offsets[1:])
+    return np.frombuffer(b"".join(parts) + b"\0", dtype=np.uint8), offsets
+
+
+def _object_pointers(values: np.ndarray) -> np.ndarray:
+    """The PyObject pointers of an object array, as integers (read only; `values` keeps the
+    objects alive)."""
+    return np.ctypeslib.as_array((ctypes.c_ssize_t * len(values)).from_address(values.ctypes.data))
+
+
+def _factorize_objects(name, values: np.ndarray, pd):
+    """(codes int32, dictionary bytes, offsets) of an object array of str / None / NaN.
+
+    Columns read by pandas (read_csv) or converted from Arrow hold one object per distinct
+    string, so the cells are factorized by object identity first, which hashes machine words
+    instead of strings (several times faster); the distinct objects are then classified one
+    by one. When the cells are mostly distinct objects, pandas' factorize by value is used."""
+    n = len(values)
+    if n > 64 and pd is not None:
+        codes, uniq = pd.factorize(_object_pointers(values))
+        if len(uniq) <= max(1024, n // 8):
+            first = np.empty(len(uniq), dtype=np.int64)
+            first[codes[::-1]] = np.arange(n - 1, -1, -1)
+            reps = values[first]
+            remap = np.empty(len(uniq), dtype=np.int32)
+            strings, index = [], {}
+            for k, v in enumerate(reps):
+                if isinstance(v, str):
+                    remap[k] = index.setdefault(v, len(strings))
+                    if remap[k] == len(strings):
+                        strings.append(v)
+                elif v is None:
+                    remap[k] = CODE_NONE
+                elif _is_missing(v):
+                    remap[k] = CODE_NULL
+                else:
+                    r = int(first[k])
+                    raise InputError(f"column {name!r}, row {r}: {v!r} is not a string (the column holds strings "
+                                     "in this model)", 11)
+            data, offsets = _encode_dict(name, strings)
+            return remap[codes], data, offsets
+    if pd is not None and n > 64:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    else:  # a few rows: a dict is quicker than pandas' machinery
+        seen, codes = {}, np.empty(n, dtype=np.int32)
+        for i, v in enumerate(values):
+            codes[i] = CODE_NONE if v is None else CODE_NULL if _is_missing(v) else seen.setdefault(v, len(seen))
+        uniques = list(seen)
+    codes = codes.astype(np.int32)
+    uniques = list(uniques)
+    if not all(isinstance(u, str) for u in uniques):
+        bad = next(u for u in uniques if not isinstance(u, str))
+        r = _first_bad(values, lambda v: v is not bad)
+        raise InputError(f"column {name!r}, row {r}: {bad!r} is not a string (the column holds strings in this "
+                         "model)", 11)
+    na = np.flatnonzero(codes < 0)
+    if na.size:  # None is kept apart from NaN, as scikit-learn does in object columns
+        nones = [i for i in na if values[i] is None]
+        if nones:
+            codes[nones] = CODE_NONE
+    data, offsets = _encode_dict(name, uniques)
+    return codes, data, offsets
+
+
+def _is_missing(v) -> bool:
+    """NaN (any float NaN), pandas' NA or NaT: a null."""
+    try:
+        return v != v or type(v).__name__ in ("NAType", "NaTType")
+    except (TypeError, ValueError):
+        return type(v).__name__ == "NAType"
+
+
+def _strings(name, col):
+    """(codes int32, dictionary bytes, offsets) of a string column."""
+    mod = _module_of(col)
+    if mod == "pyarrow":
+        import pyarrow as pa
+        arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+        if not pa.types.is_dictionary(arr.type):
+            if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_null(arr.type)):
+                raise InputError(f"column {name!r} holds strings in this model but was given as {arr.type}", 11)
+            arr = arr.cast(pa.string()).dictionary_encode()
+        codes = arr.indices.fill_null(CODE_NULL).to_numpy(zero_copy_only=False).astype(np.int32)
+        data, offsets = _encode_dict(name, arr.dictionary.to_pylist())
+        return codes, data, offsets
+    if mod == "pandas":
+        import pandas as pd
+        dtype = col.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            codes = col.cat.codes.to_numpy().astype(np.int32)
+            data, offsets = _encode_dict(name, list(dtype.categories))
+            return codes, data, offsets
+        if dtype.kind in "biufcmM":
+            raise InputError(f"column {name!r} holds strings in this model but was given as {dtype}", 11)
+        return _factorize_objects(name, col.to_numpy(dtype=object), pd)
+    values = np.asarray(col, dtype=object).reshape(-1)
+    if values.dtype != object:
+        raise InputError(f"column {name!r} holds strings in this model but was given as {values.dtype}", 11)
+    return _factorize_objects(name, values, sys.modules.get("pandas"))
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def one_row(X):
+    """X as {name: value} when it is one row (a dict of scalars, a one-row DataFrame), else None."""
+    if isinstance(X, dict):
+        for v in X.values():
+            if not isinstance(v, _SCALARS) and np.ndim(v) != 0:
+                return None
+        return X
+    if _module_of(X) == "pandas" and hasattr(X, "columns") and len(X) == 1:
+        return dict(zip(X.columns, X.to_numpy(dtype=object)[0]))
+    return None
+
+
+def _number(name, v) -> float:
+    if v is None:
+        return float("nan")
+    if isinstance(v, (str, bytes)):
+        raise InputError(f"column {name!r}, row 0: {v!r} is not a number (the column holds numbers in this model)", 11)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        if _is_missing(v):
+            return float("nan")
+        raise InputError(f"column {name!r}, row 0: {v!r} is not a number (the column holds numbers in this model)",
+                         11) from None
+
+
+def one_row_columns(model, row):
+    """mli_column for one row given as {name: value}: numbers in one float64 buffer, each string
+    a one-entry dictionary in one bytes buffer (None and NaN as codes). No numpy, no pandas: a
+    one-row request costs microseconds here."""
+    schema = model.schema
+    n_use = model._n_used
+    cols = (Column * n_use)()
+    nums, strs, codes, idx = [], [], [], []
+    for i, (key, kind) in enumerate(schema):
+        if kind == "unused":
+            continue
+        key, name = (i, f"#{i}") if key is None else (key, key)  # a model without names: by position
+        try:
+            v = row[key]
+        except KeyError:
+            missing = _missing(schema, row)
+            raise InputError(f"the input lacks column(s) {missing[:5]}{' ...' if len(missing) > 5 else ''} "
+                             "that the model takes", 11) from None
+        idx.append(i)
+        if kind == "number":
+            nums.append(_number(name, v))
+        elif type(v) is str or isinstance(v, str):
+            codes.append(0)
+            strs.append(v.encode("utf-8"))
+        elif v is None:
+            codes.append(CODE_NONE)
+            strs.append(b"")
+        elif _is_missing(v):
+            codes.append(CODE_NULL)
+            strs.append(b"")
+        else:
+            raise InputError(f"column {name!r}, row 0: {v!r} is not a string (the column holds strings in this "
+                             "model)", 11)
+    num_buf = (ctypes.c_double * max(1, len(nums)))(*nums)
+    code_buf = (ctypes.c_int32 * max(1, len(codes)))(*codes)
+    offs = []
+    for b in strs:
+        offs += (0, len(b))
+    off_buf = (ctypes.c_int64 * max(2, len(offs)))(*offs)
+    data = b"".join(strs) + b"\0"
+    data_buf = ctypes.create_string_buffer(data, len(data))
+    num_at, code_at, off_at, data_at = (ctypes.addressof(num_buf), ctypes.addressof(code_buf),
+                                        ctypes.addressof(off_buf), ctypes.addressof(data_buf))
+    k_num = k_str = pos = 0
+    for j, i in enumerate(idx):
+        c = cols[j]
+        c.index = i
+        if schema[i][1] == "number":
+            c.type, c.values = T_F64, num_at + 8 * k_num
+            k_num += 1
+        else:
+            c.type, c.values, c.offsets = T_DICT, code_at + 4 * k_str, off_at + 16 * k_str
+            c.dict_bytes, c.n_dict = data_at + pos, 1 if codes[k_str] == 0 else 0
+            pos += len(strs[k_str])
+            k_str += 1
+    return cols, n_use, (num_buf, code_buf, off_buf, data_buf)
+
+
+def _missing(schema, have):
+    return [i if nm is None else nm for i, (nm, k) in enumerate(schema)
+            if k != "unused" and (i if nm is None else nm) not in have]
+
+
+def columns_for(model, X):
+    """(ctypes array of mli_column, rows, keep-alive list) for the model's columns from X."""
+    have, get, rows = _getter(X)
+    schema = model.schema
+    cols = (Column * len(schema))()
+    keep = []
+    n = 0
+    for i, (key, kind) in enumerate(schema):
+        if kind == "unused":
+            continue
+        key, name = (i, f"#{i}") if key is None else (key, key)  # a model without names: by position
+        if key not in have:
+            missing = _missing(schema, have)
+            raise InputError(f"the input lacks column(s) {missing[:5]}{' ...' if len(missing) > 5 else ''} "
+                             "that the model takes", 11)
+        c = cols[n]
+        n += 1
+        c.name = None
+        c.index = i
+        src = get(key)
+        if kind == "number":
+            arr = np.ascontiguousarray(_numbers(name, src), dtype=np.float64)
+            if arr.shape[0] != rows:
+                raise InputError(f"column {name!r} has {arr.shape[0]} values for {rows} rows", 11)
+            keep.append(arr)
+            c.type, c.values = T_F64, address(arr) if arr.size else None
+        else:
+            codes, data, offsets = _strings(name, src)
+            keep += [codes, data, offsets]
+            c.type = T_DICT
+            c.values = codes.ctypes.data if codes.size else None
+            c.offsets, c.dict_bytes, c.n_dict = offsets.ctypes.data, data.ctypes.data, len(offsets) - 1
+    return ctypes.cast(cols, ctypes.POINTER(Column)), n, rows, keep

@@ -1,0 +1,479 @@
+"""Exports the preprocessing of a scikit-learn pipeline -- ColumnTransformer, FeatureUnion,
+SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, the four scalers, identity
+FunctionTransformers -- as one `prep` stage (docs/FORMAT.md): a table of small column ops
+with the fitted values, run by src/prep/. Anything else is refused, naming the step.
+
+How it works: each intermediate feature of the pipeline is kept symbolically, either as a
+register of the op table (a float64 value; NaN is missing) or, for a column not yet turned
+into a number, as the raw input column plus the replacements the imputers before have made
+(string columns stay symbolic until an encoder maps them, so every string-to-number mapping
+of the chain is folded into one table lookup, evaluated here with scikit-learn's rules)."""
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ._export_common import _check_fitted, _cls, _fail
+from .errors import UnsupportedModelError
+
+# op kinds and flags: src/prep/prep.h
+OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT = range(7)
+F_CLIP = 1
+F_ERR_NAN, F_ERR_NONE, F_ERR_UNKNOWN = 1, 2, 4
+F_FINITE = 1
+COL_NUMBER, COL_STRING, COL_UNUSED = 0, 1, 2
+
+
+class _Special:
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+
+NAN = _Special("NaN")  # a missing value: NaN in an object column, a null
+NONE = _Special("None")  # Python's None in an object column
+UNKNOWN = _Special("unknown")  # any string the tables do not name
+ERROR = _Special("error")  # the transformer raises on this value
+
+SCALERS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler")
+
+
+def _is_nan(v) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def _cell(v):
+    """A category or fill value as a cell: a str, NAN or NONE (numbers stay numbers)."""
+    if v is None:
+        return NONE
+    if _is_nan(v) or (isinstance(v, np.floating) and np.isnan(v)):
+        return NAN
+    if isinstance(v, np.str_):
+        return str(v)
+    return v
+
+
+class Num:
+    """A feature held in a register."""
+
+    def __init__(self, reg: int, col: int):
+        self.reg, self.col = reg, col
+
+
+class Raw:
+    """Input column `col`, not yet a number; `repl` maps a cell to the cell the imputers
+    before made of it, `keys` the strings repl treats specially."""
+
+    def __init__(self, col: int, repl: Callable = lambda v: v, keys: Tuple[str, ...] = ()):
+        self.col, self.repl, self.keys = col, repl, keys
+
+
+class Prep:
+    """The op table under construction."""
+
+    def __init__(self, n_cols: int, names, hint=None):
+        self.n_cols, self.names = n_cols, names
+        self.hint = hint  # None: the first pass, which only learns which columns are strings
+        self.kind: List[Optional[int]] = [None] * n_cols
+        self.ops: List[List[int]] = []
+        self.params: List[float] = []
+        self.strings: List[str] = []
+        self.n_regs = 0
+        self._num: Dict[Tuple[int, bool], int] = {}
+
+    def colname(self, col: int) -> str:
+        return str(self.names[col]) if self.names is not None else f"#{col}"
+
+    def set_kind(self, col: int, kind: int, step):
+        if self.hint is None:  # first pass: a column any step takes as strings is a string column
+            self.kind[col] = COL_STRING if COL_STRING in (kind, self.kind[col]) else kind
+            return
+        if self.kind[col] is not None and self.kind[col] != kind:
+            _fail(step, f"column {self.colname(col)!r} is used both as numbers and as strings")
+        self.kind[col] = kind
+
+    def _op(self, kind, src, count=0, params=(), strings=(), flags=0, width=1) -> int:
+        dst = self.n_regs
+        self.n_regs += width
+        poff = len(self.params) if params else 0
+        soff = len(self.strings) if strings else 0
+        self.params.extend(float(p) for p in params)
+        self.strings.extend(strings)
+        self.ops.append([kind, src, dst, count, poff, soff, flags, 0])
+        return dst
+
+    # -- features -> registers
+    def num(self, f, step, finite=True) -> Num:
+        if isinstance(f, Num):
+            return f
+        if f.keys or f.repl(NAN) is not NAN:
+            _fail(step, f"column {self.colname(f.col)!r} was imputed with strings but is used as numbers")
+        self.set_kind(f.col, COL_NUMBER, step)
+        key = (f.col, finite)
+        if key not in self._num:
+            self._num[key] = self._op(OP_NUM, f.col, flags=F_FINITE if finite else 0)
+        return Num(self._num[key], f.col)
+
+    def fill(self, f: Num, missing: float, value: float) -> Num:
+        return Num(self._op(OP_FILL, f.reg, params=(missing, value)), f.col)
+
+    def affine(self, f: Num, sub=0.0, div=1.0, mul=1.0, add=0.0, clip=None) -> Num:
+        lo, hi = clip if clip is not None else (0.0, 0.0)
+        return Num(self._op(OP_AFFINE, f.reg, params=(sub, div, mul, add, lo, hi), flags=F_CLIP if clip else 0), f.col)
+
+    def indicator(self, f: Num, missing: float) -> Num:
+        return Num(self._op(OP_INDICATOR, f.reg, params=(missing,)), f.col)
+
+    def lookup(self, f, g: Callable, keys, step) -> Num:
+        """A register holding g(cell) for each cell of feature f (ERROR: an input error);
+        `keys` the category values g names (strings or numbers)."""
+        if isinstance(f, Raw):
+            self.set_kind(f.col, COL_STRING, step)
+            table = []
+            seen = set()
+            for k in list(keys) + list(f.keys):
+                if isinstance(k, str) and k not in seen:
+                    seen.add(k)
+                    table.append(k)
+            vals = [g(f.repl(k)) for k in table]
+            specials = [g(f.repl(NAN)), g(f.repl(NONE)), g(f.repl(UNKNOWN))]
+            flags = 0
+            for bit, v in zip((F_ERR_NAN, F_ERR_NONE, F_ERR_UNKNOWN), specials):
+                flags |= bit if v is ERROR else 0
+            keep = [(k, v) for k, v in zip(table, vals)]
+            params = [0.0 if v is ERROR else v for _, v in keep] + [0.0 if v is ERROR else v for v in specials]
+            if any(v is ERROR for _, v in keep):
+                _fail(step, "a known category that raises")  # not produced by the encoders handled here
+            return Num(self._op(OP_STRCAT, f.col, count=len(keep), params=params, strings=[k for k, _ in keep],
+                                flags=flags), f.col)
+        nums = sorted({float(k) for k in keys if not isinstance(k, (str, _Special))})
+        vals = [g(k) for k in nums]
+        v_nan, v_unk = g(NAN), g(UNKNOWN)
+        flags = (F_ERR_NAN if v_nan is ERROR else 0) | (F_ERR_UNKNOWN if v_unk is ERROR else 0)
+        if any(v is ERROR for v in vals):
+            _fail(step, "a known category that raises")
+        params = nums + vals + [0.0 if v_nan is ERROR else v_nan, 0.0 if v_unk is ERROR else v_unk]
+        return Num(self._op(OP_NUMCAT, f.reg, count=len(nums), params=params, flags=flags), f.col)
+
+    def onehot(self, code: Num, width: int) -> List[Num]:
+        dst = self._op(OP_ONEHOT, code.reg, count=width, width=width)
+        return [Num(dst + i, code.col) for i in range(width)]
+
+
+# ---- transformers ----------------------------------------------------------------------
+
+def _feature_is_string(prep: Prep, f, cats) -> bool:
+    """Whether a feature an encoder/imputer sees is a string column: its fitted values say."""
+    if isinstance(f, Num):
+        return False
+    if f.keys or f.repl(NAN) is not NAN:
+        return True
+    if prep.hint is not None and prep.hint[f.col] == COL_STRING:
+        return True
+    vals = [c for c in (_cell(v) for v in cats) if not isinstance(c, _Special)]
+    return any(isinstance(v, str) for v in vals)
+
+
+def _check_cats(step, prep: Prep, f, cats, string: bool):
+    for c in (_cell(v) for v in cats):
+        if isinstance(c, _Special):
+            continue
+        if string and not isinstance(c, str):
+            _fail(step, f"column {prep.colname(f.col)!r} mixes strings and {type(c).__name__} categories")
+        if not string and (isinstance(c, str) or not isinstance(c, (int, float, np.integer, np.floating, bool))):
+            _fail(step, f"column {prep.colname(f.col)!r}: category {c!r} of type {type(c).__name__}")
+
+
+def _imputer(prep: Prep, est, feats):
+    if est.missing_values is not None and not _is_nan(est.missing_values) and not isinstance(
+            est.missing_values, (str, int, float)):
+        _fail(est, f"missing_values={est.missing_values!r}")
+    miss = _cell(est.missing_values)
+    stats = list(est.statistics_)
+    if len(stats) != len(feats):
+        _fail(est, f"{len(stats)} statistics for {len(feats)} features")
+    out = []
+    keep_all = est.strategy == "constant" or getattr(est, "keep_empty_features", False)
+    for f, s in zip(feats, stats):
+        s = _cell(s)
+        if s is NAN and not keep_all:
+            continue  # scikit-learn drops a feature that was all missing in training
+        if isinstance(s, str) or s is NONE or (isinstance(f, Raw) and _feature_is_string(prep, f, [])):
+            if not isinstance(f, Raw):
+                _fail(est, f"a string fill value {s!r} for a numeric feature")
+            if not isinstance(s, str) and s is not NONE:
+                _fail(est, f"a numeric fill value {s!r} for a string column")
+            prev = f.repl
+            if isinstance(miss, str):
+                repl = (lambda p, m, v: lambda c: v if p(c) == m else p(c))(prev, miss, s)
+                keys = f.keys + (miss,) + ((s,) if isinstance(s, str) else ())
+            else:
+                repl = (lambda p, m, v: lambda c: v if p(c) is m else p(c))(prev, miss, s)
+                keys = f.keys + ((s,) if isinstance(s, str) else ())
+            out.append(Raw(f.col, repl, keys))
+            continue
+        if miss is NONE or isinstance(miss, str):
+            _fail(est, f"missing_values={est.missing_values!r} on numeric column {prep.colname(f.col)!r}")
+        n = prep.num(f, est)
+        out.append(prep.fill(n, math.nan if miss is NAN else float(miss), float(s)))
+    if getattr(est, "add_indicator", False) and getattr(est, "indicator_", None) is not None:
+        out += _indicator(prep, est.indicator_, feats, error_on_new=False)
+    return out
+
+
+def _indicator(prep: Prep, est, feats, error_on_new=None):
+    miss = _cell(est.missing_values)
+    cols = list(est.features_)
+    if error_on_new is None:
+        error_on_new = est.error_on_new and est.features == "missing-only"
+    out = []
+
+    def ind(f, err):
+        if isinstance(f, Raw) and (_feature_is_string(prep, f, []) or miss is NONE or isinstance(miss, str)):
+            def g(c):
+                hit = (c == miss) if isinstance(miss, str) else (c is miss)
+                return (ERROR if err else 1.0) if hit else 0.0
+            return prep.lookup(f, g, [miss] if isinstance(miss, str) else [], est)
+        if miss is NONE or isinstance(miss, str):
+            _fail(est, f"missing_values={est.missing_values!r} on a numeric feature")
+        n = prep.num(f, est)
+        if err and miss is NAN:
+            return prep.lookup(n, lambda c: ERROR if c is NAN else 0.0, [], est)
+        hit = prep.indicator(n, math.nan if miss is NAN else float(miss))
+        if err:  # 1 (the marker seen) is outside the table {0}: an input error
+            return prep.lookup(hit, lambda c: 0.0 if c == 0.0 else ERROR, [0.0], est)
+        return hit
+
+    for j in cols:
+        out.append(ind(feats[j], False))
+    if error_on_new:
+        for j in range(len(feats)):
+            if j not in cols:
+                ind(feats[j], True)  # a register no output uses: only its error matters
+    return out
+
+
+def _scaler(prep: Prep, est, feats):
+    name = _cls(est)
+    n = len(feats)
+
+    def arr(a, default):
+        return np.full(n, default) if a is None else np.asarray(a, dtype=np.float64).reshape(-1)
+
+    if name == "StandardScaler":
+        sub = arr(est.mean_ if est.with_mean else None, 0.0)
+        div = arr(est.scale_ if est.with_std else None, 1.0)
+        mul, add, clip = np.ones(n), np.zeros(n), None
+    elif name == "MinMaxScaler":
+        sub, div, mul, add = np.zeros(n), np.ones(n), arr(est.scale_, 1.0), arr(est.min_, 0.0)
+        clip = tuple(float(v) for v in est.feature_range) if getattr(est, "clip", False) else None
+    elif name == "MaxAbsScaler":
+        sub, div, mul, add, clip = np.zeros(n), arr(est.scale_, 1.0), np.ones(n), np.zeros(n), None
+    else:  # RobustScaler
+        sub, div = arr(est.center_ if est.with_centering else None, 0.0), arr(
+            est.scale_ if est.with_scaling else None, 1.0)
+        mul, add, clip = np.ones(n), np.zeros(n), None
+    if len(sub) != n or len(div) != n or len(mul) != n or len(add) != n:
+        _fail(est, f"fitted on another number of features than the {n} it receives")
+    return [prep.affine(prep.num(f, est), sub[i], div[i], mul[i], add[i], clip) for i, f in enumerate(feats)]
+
+
+def _encoder_slots(est, j: int, k: int):
+    """OneHotEncoder: the output slot of each of the k categories of feature j (-1: none),
+    the width of its block, and the slot of the infrequent group (None without one)."""
+    mapping = None
+    if getattr(est, "_infrequent_enabled", False):
+        maps = getattr(est, "_default_to_infrequent_mappings", None)
+        if maps is None:
+            _fail(est, "infrequent categories (no _default_to_infrequent_mappings in this scikit-learn)")
+        mapping = maps[j]
+    enc = np.arange(k) if mapping is None else np.asarray(mapping)
+    n_enc = int(enc.max()) + 1 if k else 0
+    infreq = n_enc - 1 if mapping is not None else None
+    drops = getattr(est, "_drop_idx_after_grouping", None)
+    if drops is None and est.drop_idx_ is not None and mapping is None:
+        drops = est.drop_idx_
+    d = None if drops is None or drops[j] is None else int(drops[j])
+
+    def after_drop(s):
+        if d is None:
+            return s
+        return -1 if s == d else (s - 1 if s > d else s)
+
+    width = n_enc - (0 if d is None else 1)
+    outs = getattr(est, "_n_features_outs", None)
+    if outs is not None and outs[j] != width:
+        _fail(est, f"feature {j}: computed {width} outputs, scikit-learn says {outs[j]}")
+    return [after_drop(int(s)) for s in enc], width, (None if infreq is None else after_drop(infreq))
+
+
+def _encoder(prep: Prep, est, feats):
+    name = _cls(est)
+    cats_all = est.categories_
+    if len(cats_all) != len(feats):
+        _fail(est, f"{len(cats_all)} fitted features for {len(feats)} inputs")
+    out = []
+    for j, (f, cats) in enumerate(zip(feats, cats_all)):
+        cells = [_cell(c) for c in cats]
+        string = _feature_is_string(prep, f, cats)
+        _check_cats(est, prep, f, cats, string)
+        if not string and any(c is NONE for c in cells):
+            _fail(est, "None as a category of a numeric feature")
+        index = {}
+        for i, c in enumerate(cells):
+            key = c if isinstance(c, (str, _Special)) else float(c)
+            index.setdefault(key, i)
+        if name == "OneHotEncoder":
+            slots, width, infreq = _encoder_slots(est, j, len(cells))
+            hu = est.handle_unknown
+            if hu == "error":
+                unknown = ERROR
+            elif hu == "infrequent_if_exist" and infreq is not None:
+                unknown = float(infreq)
+            else:  # ignore, or infrequent_if_exist without infrequent categories
+                unknown = -1.0
+
+            def g(c, index=index, slots=slots, unknown=unknown):
+                key = c if isinstance(c, (str, _Special)) else float(c)
+                i = index.get(key)
+                return unknown if i is None else float(slots[i])
+        else:  # OrdinalEncoder
+            mapping = None
+            if getattr(est, "_infrequent_enabled", False):
+                mapping = est._default_to_infrequent_mappings[j]
+            codes = np.arange(len(cells)) if mapping is None else np.asarray(mapping)
+            missing_idx = getattr(est, "_missing_indices", {}).get(j)
+            if est.handle_unknown == "error":
+                unknown = ERROR
+            else:
+                unknown = float(est.unknown_value)
+            miss_val = float(est.encoded_missing_value)
+
+            def g(c, index=index, codes=codes, unknown=unknown, missing_idx=missing_idx, miss_val=miss_val):
+                key = c if isinstance(c, (str, _Special)) else float(c)
+                i = index.get(key)
+                if i is None:
+                    return unknown
+                return miss_val if i == missing_idx else float(codes[i])
+            width = 0
+        keys = [c for c in cells if not isinstance(c, _Special)]
+        if string:
+            code = prep.lookup(f, g, keys, est)
+        else:
+            code = prep.lookup(prep.num(f, est), g, keys, est)
+        if name == "OneHotEncoder":
+            if width > 0:
+                out += prep.onehot(code, width)
+        else:
+            out.append(code)
+    return out
+
+
+def _function(prep: Prep, est, feats):
+    if est.func is not None or getattr(est, "validate", False):
+        _fail(est, "only the identity FunctionTransformer (func=None, validate=False) can be exported: "
+                   "arbitrary Python cannot be stored safely in a model file")
+    return list(feats)
+
+
+def _column_transformer(prep: Prep, est, feats):
+    idx = getattr(est, "_transformer_to_input_indices", None)
+    if idx is None:
+        _fail(est, "this scikit-learn's ColumnTransformer has no _transformer_to_input_indices")
+    out = []
+    for name, trans, _cols in est.transformers_:
+        if trans == "drop":
+            continue
+        cols = list(idx.get(name, []))
+        if not cols:
+            continue
+        sub = [feats[c] for c in cols]
+        out += sub if trans == "passthrough" else transform(prep, trans, sub)
+    return out
+
+
+def _feature_union(prep: Prep, est, feats):
+    out = []
+    weights = est.transformer_weights or {}
+    for name, trans in est.transformer_list:
+        if trans == "drop" or trans is None:
+            continue
+        part = list(feats) if trans == "passthrough" else transform(prep, trans, feats)
+        w = weights.get(name)
+        if w is not None and w != 1:
+            part = [prep.affine(prep.num(f, est), mul=float(w)) for f in part]
+        out += part
+    return out
+
+
+def transform(prep: Prep, est, feats):
+    """The features `est` makes of `feats`."""
+    if est is None or est == "passthrough":
+        return list(feats)
+    name = _cls(est)
+    if name == "Pipeline":
+        for _, step in est.steps:
+            feats = transform(prep, step, feats)
+        return feats
+    if name != "FeatureUnion":  # its fitted state is its transformers'
+        _check_fitted(est)
+    n_in = getattr(est, "n_features_in_", None)
+    if n_in is not None and n_in != len(feats):
+        _fail(est, f"fitted on {n_in} features but receives {len(feats)} here")
+    if name == "ColumnTransformer":
+        return _column_transformer(prep, est, feats)
+    if name == "FeatureUnion":
+        return _feature_union(prep, est, feats)
+    if name == "SimpleImputer":
+        return _imputer(prep, est, feats)
+    if name == "MissingIndicator":
+        return _indicator(prep, est, feats)
+    if name in SCALERS:
+        return _scaler(prep, est, feats)
+    if name in ("OneHotEncoder", "OrdinalEncoder"):
+        return _encoder(prep, est, feats)
+    if name == "FunctionTransformer":
+        return _function(prep, est, feats)
+    _fail(est, "not a transformer mlinfer can export (supported: ColumnTransformer, FeatureUnion, Pipeline, "
+               "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, StandardScaler, MinMaxScaler, "
+               "MaxAbsScaler, RobustScaler, identity FunctionTransformer)")
+
+
+def needs_prep(transformers) -> bool:
+    """Whether the steps before the model need a prep stage (anything but the scalers)."""
+    return any(_cls(t) not in SCALERS for t in transformers)
+
+
+def write(w, transformers, n_cols: int, names, model_takes_nan: bool) -> int:
+    """Writes the prep stage for `transformers` (applied in order) over n_cols input columns;
+    returns the width it gives the model."""
+    first = Prep(n_cols, names)
+    feats = [Raw(c) for c in range(n_cols)]
+    for t in transformers:
+        feats = transform(first, t, feats)
+    prep = Prep(n_cols, names, hint=first.kind)
+    feats = [Raw(c) for c in range(n_cols)]
+    for t in transformers:
+        feats = transform(prep, t, feats)
+    if not feats:
+        raise UnsupportedModelError("mlinfer.export: the preprocessing gives the model no features")
+    out = []
+    for f in feats:
+        if isinstance(f, Raw) and _feature_is_string(prep, f, []):
+            raise UnsupportedModelError(f"mlinfer.export: string column {prep.colname(f.col)!r} reaches the model "
+                                        "unencoded; encode it (OneHotEncoder, OrdinalEncoder)")
+        out.append(prep.num(f, transformers[-1], finite=not model_takes_nan).reg)
+    kinds = [COL_UNUSED if k is None else k for k in prep.kind]
+    p = w.stage("prep", n_ops=len(prep.ops), n_regs=prep.n_regs, n_out=len(out), n_params=len(prep.params))
+    w.arrays[f"{p}.col_kind"] = np.asarray(kinds, dtype=np.uint8)
+    w.arrays[f"{p}.ops"] = np.asarray(prep.ops, dtype=np.int64).reshape(-1)
+    if prep.params:
+        w.arrays[f"{p}.params"] = np.asarray(prep.params, dtype=np.float64)
+    if prep.strings:
+        w.arrays[f"{p}.strings"] = list(prep.strings)
+    w.arrays[f"{p}.out"] = np.asarray(out, dtype=np.int64)
+    return len(out)

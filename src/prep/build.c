@@ -1,0 +1,314 @@
+/* prep/build.c — reads the `prep` stage from a .mli file and checks everything predict will
+ * rely on: op kinds and flags, register and column references, parameter and string
+ * ranges, that registers are written in order, once, before they are read, that one-hot codes are
+ * in range, that lookup tables have no duplicate keys. The bytes come from outside. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prep.h"
+#include "stage_reader.h"
+
+#define MLI__PREP_MAX_OPS (1 << 22)
+#define MLI__PREP_MAX_PARAMS (1ll << 28)
+#define OP_FIELDS 8
+
+static const char *const op_names[MLI__OP_KINDS] = {"num", "fill", "affine", "indicator", "strcat", "numcat", "onehot"};
+
+uint32_t mli__prep_hash(const char *s, uint32_t len) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (uint32_t i = 0; i < len; ++i)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+void mli__prep_free(mli__prep *p) {
+    if (!p)
+        return;
+    free(p->ops);
+    free(p->out_col);
+    free(p->str);
+    free(p->str_len);
+    free(p->hash_store);
+    memset(p, 0, sizeof *p);
+}
+
+/* Indexes the `strings` section (absent: no strings). */
+static mli_status read_strings(const mli__reader *r, const char *name, mli__prep *p) {
+    mli__section *s = mli__container_find(r->c, name);
+    if (!s)
+        return MLI_OK;
+    if (s->dtype != MLI__DT_STRINGS)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s' must have dtype strings", r->c->origin, name);
+    s->used = 1;
+    mli__strings_iter it;
+    uint32_t count, len;
+    const char *str;
+    mli__strings_begin(s, &it, &count);
+    p->n_strings = count;
+    p->str = calloc(count ? count : 1, sizeof *p->str);
+    p->str_len = calloc(count ? count : 1, sizeof *p->str_len);
+    if (!p->str || !p->str_len)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %u strings", r->c->origin, count);
+    for (uint32_t i = 0; mli__strings_next(&it, &str, &len); ++i) {
+        p->str[i] = str;
+        p->str_len[i] = len;
+    }
+    return MLI_OK;
+}
+
+/* Params each op kind reads at its offset (count: the op's count). */
+static int64_t params_needed(int kind, int64_t count) {
+    switch (kind) {
+    case MLI__OP_FILL: return 2;
+    case MLI__OP_AFFINE: return 6;
+    case MLI__OP_INDICATOR: return 1;
+    case MLI__OP_STRCAT: return count + 3;     /* values, then NaN, None, unknown */
+    case MLI__OP_NUMCAT: return 2 * count + 2; /* keys, values, then NaN, unknown */
+    default: return 0;
+    }
+}
+
+static const unsigned allowed_flags[MLI__OP_KINDS] = {MLI__OPF_FINITE,
+                                                      0,
+                                                      MLI__OPF_CLIP,
+                                                      0,
+                                                      MLI__OPF_ERR_NAN | MLI__OPF_ERR_NONE | MLI__OPF_ERR_UNKNOWN,
+                                                      MLI__OPF_ERR_NAN | MLI__OPF_ERR_UNKNOWN,
+                                                      0};
+
+/* A one-hot code: -1 or a whole number below n. */
+static int onehot_code_ok(double v, int64_t n) { return v == -1.0 || (v >= 0.0 && v < (double)n && v == floor(v)); }
+
+/* The codes the lookup op `src_op` can give must be valid one-hot codes for width n. */
+static int codes_fit(const mli__prep_op *c, int64_t n) {
+    if (c->kind == MLI__OP_STRCAT) {
+        for (int64_t k = 0; k < c->count; ++k)
+            if (!onehot_code_ok(c->p[k], n))
+                return 0;
+        return (c->flags & MLI__OPF_ERR_NAN || onehot_code_ok(c->p[c->count], n)) &&
+               (c->flags & MLI__OPF_ERR_NONE || onehot_code_ok(c->p[c->count + 1], n)) &&
+               (c->flags & MLI__OPF_ERR_UNKNOWN || onehot_code_ok(c->p[c->count + 2], n));
+    }
+    if (c->kind == MLI__OP_NUMCAT) {
+        for (int64_t k = 0; k < c->count; ++k)
+            if (!onehot_code_ok(c->p[c->count + k], n))
+                return 0;
+        return (c->flags & MLI__OPF_ERR_NAN || onehot_code_ok(c->p[2 * c->count], n)) &&
+               (c->flags & MLI__OPF_ERR_UNKNOWN || onehot_code_ok(c->p[2 * c->count + 1], n));
+    }
+    return 0;
+}
+
+/* The hash of a STRCAT op's table; duplicate strings are corrupt (which value would win?). */
+static mli_status hash_table(const mli__reader *r, int i, int64_t o, mli__prep *p, mli__prep_op *op, int32_t *slots) {
+    for (uint32_t s = 0; s <= op->hmask; ++s)
+        slots[s] = -1;
+    op->hash = slots;
+    for (int64_t k = 0; k < op->count; ++k) {
+        const char *s = p->str[op->str0 + k];
+        uint32_t len = p->str_len[op->str0 + k];
+        for (uint32_t h = mli__prep_hash(s, len) & op->hmask;; h = (h + 1) & op->hmask) {
+            if (slots[h] < 0) {
+                slots[h] = (int32_t)k;
+                break;
+            }
+            const int64_t other = op->str0 + slots[h];
+            if (p->str_len[other] == len && memcmp(p->str[other], s, len) == 0)
+                return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld: string '%.40s' appears twice in its table",
+                                 r->c->origin, i, (long long)o, len ? s : "");
+        }
+    }
+    return MLI_OK;
+}
+
+/* Registers are written in order, each once: op o writes the `width` registers from *next
+ * on and reads only registers below. A one-hot op reads the code the op just before it
+ * wrote and is at most 3 wider than that lookup's table (NaN, None, the infrequent group),
+ * so the registers a file declares are bounded by its bytes. */
+static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t *f, mli__prep *p, int64_t n_params,
+                           const double *params, int64_t *next) {
+    const char *origin = r->c->origin;
+    mli__prep_op *op = &p->ops[o];
+    int64_t kind = f[0], src = f[1], dst = f[2], count = f[3], poff = f[4], soff = f[5], flags = f[6];
+    if (kind < 0 || kind >= MLI__OP_KINDS)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d op %lld has kind %lld, which this libmlinfer does not know",
+                         origin, i, (long long)o, (long long)kind);
+    const char *kn = op_names[kind];
+    if (f[7] != 0 || flags < 0 || (flags & ~(int64_t)allowed_flags[kind]))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): unknown flags or reserved field set", origin, i,
+                         (long long)o, kn);
+    op->kind = (int32_t)kind;
+    op->flags = (int32_t)flags;
+    int reads_col = kind == MLI__OP_NUM || kind == MLI__OP_STRCAT;
+    if (reads_col) {
+        if (src < 0 || src >= p->n_cols)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) reads column %lld of %lld", origin, i,
+                             (long long)o, kn, (long long)src, (long long)p->n_cols);
+        int want = kind == MLI__OP_NUM ? MLI__COL_NUMBER : MLI__COL_STRING;
+        if (p->col_kind[src] != want)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) reads column %lld, which is not a %s column",
+                             origin, i, (long long)o, kn, (long long)src, want ? "string" : "number");
+    } else if (src < 0 || src >= *next) {
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) reads register %lld, not written before it",
+                         origin, i, (long long)o, kn, (long long)src);
+    }
+    int64_t width = kind == MLI__OP_ONEHOT ? count : 1;
+    if ((kind == MLI__OP_ONEHOT                             ? count < 1
+         : kind == MLI__OP_STRCAT || kind == MLI__OP_NUMCAT ? count < 0
+                                                            : count != 0) ||
+        count > MLI__MAX_WIDTH)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): count %lld is out of range", origin, i,
+                         (long long)o, kn, (long long)count);
+    if (dst != *next || dst > p->n_regs - width)
+        return mli__fail(
+            MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) writes registers %lld..%lld; next free: %lld of %lld", origin,
+            i, (long long)o, kn, (long long)dst, (long long)(dst + width - 1), (long long)*next, (long long)p->n_regs);
+    int64_t need = params_needed((int)kind, count);
+    if (need > 0 && (poff < 0 || poff > n_params - need))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): params %lld..+%lld outside the %lld params",
+                         origin, i, (long long)o, kn, (long long)poff, (long long)need, (long long)n_params);
+    if (need == 0 && poff != 0)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): unused param offset set", origin, i, (long long)o,
+                         kn);
+    op->src = src;
+    op->dst = dst;
+    op->count = count;
+    op->p = need > 0 ? params + poff : NULL;
+    if (kind == MLI__OP_STRCAT) {
+        if (soff < 0 || soff > p->n_strings - count)
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: stage %d op %lld (strcat): strings %lld..+%lld outside the %lld strings", origin, i,
+                             (long long)o, (long long)soff, (long long)count, (long long)p->n_strings);
+        op->str0 = soff;
+    } else if (soff != 0) {
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): unused string offset set", origin, i,
+                         (long long)o, kn);
+    }
+    if (kind == MLI__OP_NUMCAT)
+        for (int64_t k = 0; k < count; ++k)
+            if (isnan(op->p[k]) || (k > 0 && !(op->p[k] > op->p[k - 1])))
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: stage %d op %lld (numcat): keys are not strictly increasing numbers", origin, i,
+                                 (long long)o);
+    if (kind == MLI__OP_ONEHOT) {
+        const mli__prep_op *c = &p->ops[o - 1]; /* o > 0: src < *next == 0 failed above */
+        if ((c->kind != MLI__OP_STRCAT && c->kind != MLI__OP_NUMCAT) || c->dst != src || count > c->count + 3 ||
+            !codes_fit(c, count))
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: stage %d op %lld (onehot) must follow the lookup whose code it reads, be at most 3 "
+                             "wider than its table and get codes -1 or 0..%lld",
+                             origin, i, (long long)o, (long long)count - 1);
+    }
+    *next = dst + width;
+    return MLI_OK;
+}
+
+/* Which input column each output derives from, for messages (-1: several or none). */
+static mli_status trace_columns(mli__prep *p) {
+    int64_t *reg_col = malloc(sizeof(int64_t) * (size_t)p->n_regs);
+    p->out_col = malloc(sizeof(int64_t) * (size_t)p->n_out);
+    if (!reg_col || !p->out_col) {
+        free(reg_col);
+        return MLI_ERR_OUT_OF_MEMORY;
+    }
+    for (int64_t o = 0; o < p->n_ops; ++o) {
+        const mli__prep_op *op = &p->ops[o];
+        int64_t col = op->kind == MLI__OP_NUM || op->kind == MLI__OP_STRCAT ? op->src : reg_col[op->src];
+        p->ops[o].col = col;
+        for (int64_t d = op->dst; d < op->dst + (op->kind == MLI__OP_ONEHOT ? op->count : 1); ++d)
+            reg_col[d] = col;
+    }
+    for (int64_t c = 0; c < p->n_out; ++c)
+        p->out_col[c] = reg_col[p->out_reg[c]];
+    free(reg_col);
+    return MLI_OK;
+}
+
+static mli_status build(const mli__reader *r, int i, int64_t n_cols, mli__prep *p) {
+    char key[64];
+    const void *v;
+    int64_t n_params;
+    mli_status rc;
+    const char *origin = r->c->origin;
+    p->n_cols = n_cols;
+#define META_INT(name, lo, hi, dst)                                                                                    \
+    do {                                                                                                               \
+        snprintf(key, sizeof key, "stage.%d." name, i);                                                                \
+        if ((rc = mli__meta_int(r, key, lo, hi, dst)) != MLI_OK)                                                       \
+            return rc;                                                                                                 \
+    } while (0)
+    META_INT("n_ops", 1, MLI__PREP_MAX_OPS, &p->n_ops);
+    META_INT("n_regs", 1, MLI__MAX_WIDTH, &p->n_regs);
+    META_INT("n_out", 1, MLI__MAX_WIDTH, &p->n_out);
+    META_INT("n_params", 0, MLI__PREP_MAX_PARAMS, &n_params);
+#undef META_INT
+    snprintf(key, sizeof key, "stage.%d.col_kind", i);
+    if ((rc = mli__section_array(r, key, MLI__DT_U8, n_cols, 0, &v)) != MLI_OK)
+        return rc;
+    p->col_kind = v;
+    for (int64_t c = 0; c < n_cols; ++c)
+        if (p->col_kind[c] > MLI__COL_UNUSED)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: column %lld has kind %u (0..2)", origin, i, (long long)c,
+                             p->col_kind[c]);
+    const double *params = NULL;
+    snprintf(key, sizeof key, "stage.%d.params", i);
+    if ((rc = mli__section_array(r, key, MLI__DT_F64, n_params, n_params == 0, &v)) != MLI_OK)
+        return rc;
+    params = v;
+    snprintf(key, sizeof key, "stage.%d.out", i);
+    if ((rc = mli__section_array(r, key, MLI__DT_I64, p->n_out, 0, &v)) != MLI_OK)
+        return rc;
+    p->out_reg = v;
+    const int64_t *fields;
+    snprintf(key, sizeof key, "stage.%d.ops", i);
+    if ((rc = mli__section_array(r, key, MLI__DT_I64, p->n_ops * OP_FIELDS, 0, &v)) != MLI_OK)
+        return rc;
+    fields = v;
+    snprintf(key, sizeof key, "stage.%d.strings", i);
+    if ((rc = read_strings(r, key, p)) != MLI_OK)
+        return rc;
+
+    p->ops = calloc((size_t)p->n_ops, sizeof *p->ops); /* the ops section holds 64 bytes per op */
+    if (!p->ops)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the prep stage", origin);
+    int64_t next = 0;
+    int64_t slots = 0;
+    for (int64_t o = 0; o < p->n_ops && rc == MLI_OK; ++o) {
+        rc = check_op(r, i, o, fields + o * OP_FIELDS, p, n_params, params, &next);
+        if (rc == MLI_OK && p->ops[o].kind == MLI__OP_STRCAT) {
+            uint32_t n = 4;
+            while (n < 2 * (uint64_t)p->ops[o].count) /* count <= 16 M strings: fits */
+                n <<= 1;
+            p->ops[o].hmask = n - 1;
+            slots += n;
+        }
+    }
+    if (rc == MLI_OK && next != p->n_regs)
+        rc = mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: the ops write %lld registers, n_regs says %lld", origin, i,
+                       (long long)next, (long long)p->n_regs);
+    for (int64_t c = 0; c < p->n_out && rc == MLI_OK; ++c)
+        if (p->out_reg[c] < 0 || p->out_reg[c] >= p->n_regs)
+            rc = mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: output %lld is register %lld, which no op writes", origin, i,
+                           (long long)c, (long long)p->out_reg[c]);
+    if (rc == MLI_OK && slots > 0 && !(p->hash_store = malloc(sizeof(int32_t) * (size_t)slots)))
+        rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the prep stage's string tables", origin);
+    for (int64_t o = 0, at = 0; o < p->n_ops && rc == MLI_OK; ++o)
+        if (p->ops[o].kind == MLI__OP_STRCAT) {
+            rc = hash_table(r, i, o, p, &p->ops[o], p->hash_store + at);
+            at += p->ops[o].hmask + 1;
+        }
+    if (rc == MLI_OK && trace_columns(p) != MLI_OK)
+        rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the prep stage", origin);
+    return rc;
+}
+
+mli_status mli__prep_build(const mli__reader *r, int i, int64_t n_cols, mli__prep *p) {
+    memset(p, 0, sizeof *p);
+    mli_status rc = build(r, i, n_cols, p);
+    if (rc != MLI_OK)
+        mli__prep_free(p);
+    return rc;
+}

@@ -1,0 +1,532 @@
+/* prep/ops.c — runs the `prep` stage: binds the caller's columns to the model's schema,
+ * maps string dictionaries once per call, then evaluates the op table row by row in
+ * float64 (the arithmetic of scikit-learn's transformers). Read-only on the model; all
+ * per-call state lives in mli__prep_call. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prep.h"
+
+enum { V_VALUE = 0, V_NULL = 1, V_NONE = 2 }; /* a string cell: a string, a null (NaN), None */
+
+static int valid_at(const uint8_t *validity, int64_t r) { return !validity || (validity[r >> 3] >> (r & 7)) & 1; }
+
+/* The table index of string s in op's table, or -1. */
+static int32_t find(const mli__prep *p, const mli__prep_op *op, const char *s, uint32_t len) {
+    for (uint32_t h = mli__prep_hash(s, len) & op->hmask;; h = (h + 1) & op->hmask) {
+        int32_t k = op->hash[h];
+        if (k < 0)
+            return -1;
+        int64_t at = op->str0 + k;
+        if (p->str_len[at] == len && memcmp(p->str[at], s, len) == 0)
+            return k;
+    }
+}
+
+static const char *col_name(const mli__prep_call *call, int64_t c, char *buf, size_t n) {
+    if (call->names)
+        return call->names[c];
+    snprintf(buf, n, "#%lld", (long long)c);
+    return buf;
+}
+
+static double number_at(const mli__bound_col *b, int64_t r) {
+    if (!valid_at(b->validity, r))
+        return NAN;
+    switch (b->type) {
+    case MLI_COLUMN_F64: return ((const double *)b->values)[r * b->stride];
+    case MLI_COLUMN_F32: return (double)((const float *)b->values)[r * b->stride];
+    default: return (double)((const int64_t *)b->values)[r * b->stride];
+    }
+}
+
+/* A string cell: V_VALUE with *k its table index (-1: unknown), or V_NULL / V_NONE. */
+static int string_at(const mli__prep_call *call, int64_t o, const mli__bound_col *b, int64_t r, int32_t *k) {
+    if (!valid_at(b->validity, r))
+        return V_NULL;
+    if (b->type == MLI_COLUMN_DICT_UTF8) {
+        int32_t code = ((const int32_t *)b->values)[r];
+        if (code < 0)
+            return code == MLI_CODE_NONE ? V_NONE : V_NULL;
+        *k = call->op_dict[o][code];
+        return V_VALUE;
+    }
+    const char *s = (const char *)b->values + b->offsets[r];
+    *k = find(call->p, &call->p->ops[o], s, (uint32_t)(b->offsets[r + 1] - b->offsets[r]));
+    return V_VALUE;
+}
+
+static int is_missing(double x, double missing) { return isnan(missing) ? isnan(x) : x == missing; }
+
+/* Index of x in the sorted keys, or -1. */
+static int64_t search(const double *keys, int64_t n, double x) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (keys[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && keys[lo] == x ? lo : -1;
+}
+
+int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double *out, int64_t *bad_op) {
+    const mli__prep *p = call->p;
+    for (int64_t o = 0; o < p->n_ops; ++o) {
+        const mli__prep_op *op = &p->ops[o];
+        const double *q = op->p;
+        double x;
+        switch (op->kind) {
+        case MLI__OP_NUM:
+            x = number_at(&call->cols[op->src], row);
+            if ((op->flags & MLI__OPF_FINITE) && isinf(x))
+                goto bad;
+            work[op->dst] = x;
+            break;
+        case MLI__OP_FILL:
+            x = work[op->src];
+            work[op->dst] = is_missing(x, q[0]) ? q[1] : x;
+            break;
+        case MLI__OP_AFFINE:
+            x = (((work[op->src] - q[0]) / q[1]) * q[2]) + q[3];
+            if (op->flags & MLI__OPF_CLIP) /* np.clip: NaN stays NaN */
+                x = x < q[4] ? q[4] : x > q[5] ? q[5] : x;
+            work[op->dst] = x;
+            break;
+        case MLI__OP_INDICATOR: work[op->dst] = is_missing(work[op->src], q[0]) ? 1.0 : 0.0; break;
+        case MLI__OP_STRCAT: {
+            int32_t k = -1;
+            int v = string_at(call, o, &call->cols[op->src], row, &k);
+            int64_t n = op->count;
+            if (v == V_NULL) {
+                if (op->flags & MLI__OPF_ERR_NAN)
+                    goto bad;
+                work[op->dst] = q[n];
+            } else if (v == V_NONE) {
+                if (op->flags & MLI__OPF_ERR_NONE)
+                    goto bad;
+                work[op->dst] = q[n + 1];
+            } else if (k < 0) {
+                if (op->flags & MLI__OPF_ERR_UNKNOWN)
+                    goto bad;
+                work[op->dst] = q[n + 2];
+            } else {
+                work[op->dst] = q[k];
+            }
+            break;
+        }
+        case MLI__OP_NUMCAT: {
+            int64_t n = op->count, k;
+            x = work[op->src];
+            if (isnan(x)) {
+                if (op->flags & MLI__OPF_ERR_NAN)
+                    goto bad;
+                work[op->dst] = q[2 * n];
+            } else if ((k = search(q, n, x)) < 0) {
+                if (op->flags & MLI__OPF_ERR_UNKNOWN)
+                    goto bad;
+                work[op->dst] = q[2 * n + 1];
+            } else {
+                work[op->dst] = q[n + k];
+            }
+            break;
+        }
+        case MLI__OP_ONEHOT: {
+            double code = work[op->src]; /* -1 or 0..count-1: checked at load */
+            double *d = work + op->dst;
+            for (int64_t c = 0; c < op->count; ++c)
+                d[c] = 0.0;
+            if (code >= 0.0)
+                d[(int64_t)code] = 1.0;
+            break;
+        }
+        default: goto bad; /* not reached: kinds are checked at load */
+        }
+        continue;
+    bad:
+        *bad_op = o;
+        return 1;
+    }
+    for (int64_t c = 0; c < p->n_out; ++c)
+        out[c] = work[p->out_reg[c]];
+    return 0;
+}
+
+/* ---- the block form: one op at a time over a block of rows ------------------------------ */
+
+#define AT(reg, i) work[(reg)*nb + (i)]
+#define BAD(i)                                                                                                         \
+    do {                                                                                                               \
+        if ((i) < bad)                                                                                                 \
+            bad = (i);                                                                                                 \
+    } while (0)
+
+int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int finite, double *work, double *out,
+                        float *out32) {
+    const mli__prep *p = call->p;
+    int64_t bad = INT64_MAX;
+    for (int64_t o = 0; o < p->n_ops; ++o) {
+        const mli__prep_op *op = &p->ops[o];
+        const double *q = op->p;
+        const int64_t src = op->src, dst = op->dst;
+        switch (op->kind) {
+        case MLI__OP_NUM: {
+            const mli__bound_col *b = &call->cols[src];
+            if (b->type == MLI_COLUMN_F64 && b->stride == 1 && !b->validity) {
+                const double *x = (const double *)b->values + r0;
+                for (int64_t i = 0; i < nb; ++i)
+                    AT(dst, i) = x[i];
+            } else {
+                for (int64_t i = 0; i < nb; ++i)
+                    AT(dst, i) = number_at(b, r0 + i);
+            }
+            if (op->flags & MLI__OPF_FINITE)
+                for (int64_t i = 0; i < nb; ++i)
+                    if (isinf(AT(dst, i)))
+                        BAD(i);
+            break;
+        }
+        case MLI__OP_FILL:
+            for (int64_t i = 0; i < nb; ++i) {
+                double x = AT(src, i);
+                AT(dst, i) = is_missing(x, q[0]) ? q[1] : x;
+            }
+            break;
+        case MLI__OP_AFFINE:
+            for (int64_t i = 0; i < nb; ++i) {
+                double x = (((AT(src, i) - q[0]) / q[1]) * q[2]) + q[3];
+                if (op->flags & MLI__OPF_CLIP)
+                    x = x < q[4] ? q[4] : x > q[5] ? q[5] : x;
+                AT(dst, i) = x;
+            }
+            break;
+        case MLI__OP_INDICATOR:
+            for (int64_t i = 0; i < nb; ++i)
+                AT(dst, i) = is_missing(AT(src, i), q[0]) ? 1.0 : 0.0;
+            break;
+        case MLI__OP_STRCAT: {
+            const mli__bound_col *b = &call->cols[src];
+            const int64_t n = op->count;
+            const int32_t *map = call->op_dict[o];
+            for (int64_t i = 0; i < nb; ++i) {
+                int32_t k = -1;
+                int v;
+                if (map && !b->validity) { /* dictionary codes: the common case, no hashing */
+                    int32_t code = ((const int32_t *)b->values)[r0 + i];
+                    v = code >= 0 ? V_VALUE : code == MLI_CODE_NONE ? V_NONE : V_NULL;
+                    k = code >= 0 ? map[code] : -1;
+                } else {
+                    v = string_at(call, o, b, r0 + i, &k);
+                }
+                int err = v == V_NULL   ? (op->flags & MLI__OPF_ERR_NAN) != 0
+                          : v == V_NONE ? (op->flags & MLI__OPF_ERR_NONE) != 0
+                                        : k < 0 && (op->flags & MLI__OPF_ERR_UNKNOWN);
+                if (err) {
+                    BAD(i);
+                    AT(dst, i) = NAN; /* a one-hot op after it sets nothing */
+                    continue;
+                }
+                AT(dst, i) = v == V_NULL ? q[n] : v == V_NONE ? q[n + 1] : k < 0 ? q[n + 2] : q[k];
+            }
+            break;
+        }
+        case MLI__OP_NUMCAT: {
+            const int64_t n = op->count;
+            for (int64_t i = 0; i < nb; ++i) {
+                double x = AT(src, i);
+                int64_t k = isnan(x) ? -2 : search(q, n, x);
+                if ((k == -2 && (op->flags & MLI__OPF_ERR_NAN)) || (k == -1 && (op->flags & MLI__OPF_ERR_UNKNOWN))) {
+                    BAD(i);
+                    AT(dst, i) = NAN;
+                    continue;
+                }
+                AT(dst, i) = k == -2 ? q[2 * n] : k == -1 ? q[2 * n + 1] : q[n + k];
+            }
+            break;
+        }
+        case MLI__OP_ONEHOT:
+            memset(&AT(dst, 0), 0, sizeof(double) * (size_t)(op->count * nb));
+            for (int64_t i = 0; i < nb; ++i) {
+                double code = AT(src, i); /* -1, 0..count-1 (checked at load), or NaN after an error */
+                if (code >= 0.0)
+                    AT(dst + (int64_t)code, i) = 1.0;
+            }
+            break;
+        default: BAD(0); break; /* not reached: kinds are checked at load */
+        }
+    }
+    /* the outputs, row-major, 8 rows at a time (a register's 8 values are one cache line);
+     * v * 0 is 0 for a finite v and NaN otherwise, summed per row for the finite check */
+    for (int64_t i0 = 0; i0 < nb; i0 += 8) {
+        int64_t n8 = nb - i0 < 8 ? nb - i0 : 8;
+        double acc[8] = {0};
+        for (int64_t c = 0; c < p->n_out; ++c) {
+            const double *src = work + p->out_reg[c] * nb + i0;
+            if (out32)
+                for (int64_t i = 0; i < n8; ++i)
+                    out32[(i0 + i) * p->n_out + c] = (float)src[i];
+            else
+                for (int64_t i = 0; i < n8; ++i)
+                    out[(i0 + i) * p->n_out + c] = src[i];
+            for (int64_t i = 0; i < n8; ++i)
+                acc[i] += src[i] * 0.0;
+        }
+        for (int64_t i = 0; finite && i < n8; ++i)
+            if (acc[i] != 0.0) /* NaN */
+                BAD(i0 + i);
+    }
+    return bad == INT64_MAX ? -1 : r0 + bad;
+}
+
+#undef AT
+#undef BAD
+
+/* Writes at most n - 1 bytes of s (len bytes) into buf, printable ASCII kept, others as
+ * \xNN, for a message. */
+static void quote(const char *s, int64_t len, char *buf, size_t n) {
+    size_t w = 0;
+    for (int64_t i = 0; i < len && w + 5 < n; ++i) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '\'')
+            buf[w++] = (char)ch;
+        else if (ch >= 0x80) /* UTF-8 passes through */
+            buf[w++] = (char)ch;
+        else
+            w += (size_t)snprintf(buf + w, n - w, "\\x%02x", ch);
+    }
+    if (len > 0 && w + 5 >= n && w >= 3)
+        memcpy(buf + w - 3, "...", 3);
+    buf[w] = 0;
+}
+
+mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64_t row, int64_t o) {
+    const mli__prep_op *op = &call->p->ops[o];
+    char nb[32], val[160];
+    const char *name = col_name(call, op->col, nb, sizeof nb);
+    if (op->kind == MLI__OP_NUM)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: %g is not finite (scikit-learn's transformers refuse "
+                         "infinity)",
+                         fn, name, (long long)row, number_at(&call->cols[op->src], row));
+    if (op->kind == MLI__OP_STRCAT) {
+        const mli__bound_col *b = &call->cols[op->src];
+        int32_t k = -1;
+        int v = string_at(call, o, b, row, &k);
+        if (v != V_VALUE)
+            return mli__fail(MLI_ERR_INPUT,
+                             "%s: column '%s', row %lld: a missing value (%s), which the pipeline's "
+                             "encoder did not see in training and cannot take",
+                             fn, name, (long long)row, v == V_NONE ? "None" : "null/NaN");
+        const char *s;
+        int64_t len;
+        if (b->type == MLI_COLUMN_DICT_UTF8) {
+            int32_t code = ((const int32_t *)b->values)[row];
+            s = b->dict_bytes + b->offsets[code];
+            len = b->offsets[code + 1] - b->offsets[code];
+        } else {
+            s = (const char *)b->values + b->offsets[row];
+            len = b->offsets[row + 1] - b->offsets[row];
+        }
+        quote(s, len, val, sizeof val);
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: unknown category '%s' (the encoder was fitted "
+                         "with handle_unknown='error')",
+                         fn, name, (long long)row, val);
+    }
+    /* NUMCAT: recompute its input */
+    double *work = malloc(sizeof(double) * (size_t)call->p->n_regs), x = NAN;
+    if (work) {
+        mli__prep cut = *call->p; /* the ops before o only */
+        cut.n_ops = o;
+        cut.n_out = 0;
+        mli__prep_call c2 = *call;
+        c2.p = &cut;
+        int64_t unused;
+        if (mli__prep_row(&c2, row, work, NULL, &unused) == 0)
+            x = work[op->src];
+        free(work);
+    }
+    if (isnan(x))
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: a missing value, which the pipeline's encoder "
+                         "did not see in training and cannot take",
+                         fn, name, (long long)row);
+    return mli__fail(MLI_ERR_INPUT,
+                     "%s: column '%s', row %lld: unknown category %.17g (the encoder was fitted with "
+                     "handle_unknown='error')",
+                     fn, name, (long long)row, x);
+}
+
+/* ---- binding ------------------------------------------------------------------------- */
+
+void mli__prep_call_free(mli__prep_call *call) {
+    if (call->op_dict)
+        for (int64_t o = 0; o < call->p->n_ops; ++o)
+            free(call->op_dict[o]);
+    free(call->op_dict);
+    free(call->cols);
+    call->op_dict = NULL;
+    call->cols = NULL;
+}
+
+static const char *type_name(int t) {
+    static const char *const names[] = {"float64", "float32", "int64", "utf8 strings", "dictionary strings"};
+    return t >= 0 && t <= 4 ? names[t] : "?";
+}
+
+/* Offsets of n strings: offsets[0] >= 0, non-decreasing, lengths below 4 GiB. */
+static mli_status check_offsets(const char *fn, const char *name, const char *what, const int64_t *off, int64_t n) {
+    if (off[0] < 0)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: column '%s': %s offset 0 is negative", fn, name, what);
+    for (int64_t i = 0; i < n; ++i)
+        if (off[i + 1] < off[i] || off[i + 1] - off[i] > (int64_t)UINT32_MAX)
+            return mli__fail(MLI_ERR_INVALID_ARGUMENT,
+                             "%s: column '%s': %s offsets %lld..%lld are decreasing or span "
+                             "4 GiB or more",
+                             fn, name, what, (long long)i, (long long)i + 1);
+    return MLI_OK;
+}
+
+static mli_status map_dictionaries(const char *fn, mli__prep_call *call) {
+    const mli__prep *p = call->p;
+    char nb[32];
+    call->op_dict = calloc((size_t)p->n_ops, sizeof *call->op_dict);
+    if (!call->op_dict)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    for (int64_t o = 0; o < p->n_ops; ++o) {
+        const mli__prep_op *op = &p->ops[o];
+        if (op->kind != MLI__OP_STRCAT || call->cols[op->src].type != MLI_COLUMN_DICT_UTF8)
+            continue;
+        const mli__bound_col *b = &call->cols[op->src];
+        int32_t *map = malloc(sizeof(int32_t) * (size_t)(b->n_dict ? b->n_dict : 1));
+        if (!map)
+            return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: column '%s': out of memory for its dictionary", fn,
+                             col_name(call, op->src, nb, sizeof nb));
+        call->op_dict[o] = map;
+        for (int64_t k = 0; k < b->n_dict; ++k)
+            map[k] = find(p, op, b->dict_bytes + b->offsets[k], (uint32_t)(b->offsets[k + 1] - b->offsets[k]));
+    }
+    return MLI_OK;
+}
+
+/* Checks one given column against model column c (kind). */
+static mli_status check_column(const char *fn, mli__prep_call *call, int64_t c, const mli_column *g) {
+    char nb[32];
+    const char *name = col_name(call, c, nb, sizeof nb);
+    int kind = call->p->col_kind[c];
+    int t = g->type;
+    if (t < MLI_COLUMN_F64 || t > MLI_COLUMN_DICT_UTF8 || g->flags != 0)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: column '%s': type %d is not an mli_column_type (or flags set)",
+                         fn, name, t);
+    int is_str = t == MLI_COLUMN_UTF8 || t == MLI_COLUMN_DICT_UTF8;
+    if (kind == MLI__COL_NUMBER && is_str)
+        return mli__fail(MLI_ERR_INPUT, "%s: column '%s' holds numbers in this model but was given as %s", fn, name,
+                         type_name(t));
+    if (kind == MLI__COL_STRING && !is_str)
+        return mli__fail(MLI_ERR_INPUT, "%s: column '%s' holds strings in this model but was given as %s", fn, name,
+                         type_name(t));
+    int64_t rows = call->rows;
+    if (rows > 0 && (!g->values || (is_str && !g->offsets)))
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: column '%s': %s is NULL", fn, name,
+                         g->values ? "offsets" : "values");
+    mli__bound_col *b = &call->cols[c];
+    *b = (mli__bound_col){.type = t,
+                          .values = g->values,
+                          .stride = 1,
+                          .offsets = g->offsets,
+                          .dict_bytes = g->dict_bytes,
+                          .n_dict = g->n_dict,
+                          .validity = g->validity};
+    if (rows == 0 || kind == MLI__COL_UNUSED)
+        return MLI_OK;
+    if (t == MLI_COLUMN_UTF8)
+        return check_offsets(fn, name, "string", g->offsets, rows);
+    if (t == MLI_COLUMN_DICT_UTF8) {
+        if (g->n_dict < 0 || g->n_dict > INT32_MAX || (g->n_dict > 0 && !g->dict_bytes))
+            return mli__fail(MLI_ERR_INVALID_ARGUMENT,
+                             "%s: column '%s': n_dict (%lld) is negative or too large, or "
+                             "dict_bytes is NULL",
+                             fn, name, (long long)g->n_dict);
+        mli_status rc = check_offsets(fn, name, "dictionary", g->offsets, g->n_dict);
+        if (rc != MLI_OK)
+            return rc;
+        const int32_t *codes = g->values;
+        for (int64_t r = 0; r < rows; ++r)
+            if ((codes[r] < MLI_CODE_NONE || codes[r] >= g->n_dict) && valid_at(g->validity, r))
+                return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: column '%s', row %lld: code %d is outside -2..%lld", fn,
+                                 name, (long long)r, codes[r], (long long)g->n_dict - 1);
+    }
+    return MLI_OK;
+}
+
+static mli_status alloc_cols(const char *fn, mli__prep_call *call) {
+    call->cols = malloc(sizeof *call->cols * (size_t)call->p->n_cols);
+    if (!call->cols)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    for (int64_t c = 0; c < call->p->n_cols; ++c)
+        call->cols[c] = (mli__bound_col){.type = -1};
+    return MLI_OK;
+}
+
+mli_status mli__prep_call_columns(const char *fn, mli__prep_call *call, const mli_column *given, int64_t n_given) {
+    const mli__prep *p = call->p;
+    mli_status rc = alloc_cols(fn, call);
+    if (rc != MLI_OK)
+        return rc;
+    if (n_given > 0 && !given)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: columns is NULL but n_columns is %lld", fn, (long long)n_given);
+    for (int64_t i = 0; i < n_given; ++i) {
+        const mli_column *g = &given[i];
+        int64_t c = g->index;
+        if (g->name) {
+            c = -1;
+            for (int64_t k = 0; call->names && k < p->n_cols && c < 0; ++k)
+                if (strcmp(call->names[k], g->name) == 0)
+                    c = k;
+            if (c < 0)
+                return mli__fail(MLI_ERR_INVALID_ARGUMENT,
+                                 "%s: columns[%lld] is '%.80s', which the model does not "
+                                 "have",
+                                 fn, (long long)i, g->name);
+        } else if (c < 0 || c >= p->n_cols) {
+            return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: columns[%lld] has index %lld, outside 0..%lld", fn,
+                             (long long)i, (long long)c, (long long)p->n_cols - 1);
+        }
+        char nb[32];
+        if (call->cols[c].type >= 0)
+            return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: column '%s' is given twice", fn,
+                             col_name(call, c, nb, sizeof nb));
+        if ((rc = check_column(fn, call, c, g)) != MLI_OK)
+            return rc;
+    }
+    for (int64_t c = 0; c < p->n_cols; ++c) {
+        char nb[32];
+        if (call->cols[c].type < 0 && p->col_kind[c] != MLI__COL_UNUSED)
+            return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: column '%s' (%s) is missing from the input", fn,
+                             col_name(call, c, nb, sizeof nb), p->col_kind[c] ? "strings" : "numbers");
+    }
+    return map_dictionaries(fn, call);
+}
+
+mli_status mli__prep_call_matrix(const char *fn, mli__prep_call *call, const void *x, int f64, int64_t ldx) {
+    const mli__prep *p = call->p;
+    mli_status rc = alloc_cols(fn, call);
+    if (rc != MLI_OK)
+        return rc;
+    for (int64_t c = 0; c < p->n_cols; ++c) {
+        char nb[32];
+        if (p->col_kind[c] == MLI__COL_STRING)
+            return mli__fail(MLI_ERR_UNSUPPORTED,
+                             "%s: column '%s' of this model holds strings: pass the input as "
+                             "columns (mli_model_predict_columns)",
+                             fn, col_name(call, c, nb, sizeof nb));
+        call->cols[c] = (mli__bound_col){.type = f64 ? MLI_COLUMN_F64 : MLI_COLUMN_F32,
+                                         .values = (const char *)x + (size_t)c * (f64 ? 8 : 4),
+                                         .stride = ldx};
+    }
+    return MLI_OK;
+}

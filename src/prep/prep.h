@@ -1,0 +1,109 @@
+/* prep/prep.h — the `prep` stage (docs/FORMAT.md): a table of small column operations that
+ * turns named input columns (numbers or strings, with missing values) into the float64
+ * row the model stages take — scikit-learn's ColumnTransformer, imputers, encoders and
+ * scalers, exported with their fitted values. build.c reads and validates it from the
+ * file; ops.c runs it on rows. */
+#ifndef MLI_PREP_H
+#define MLI_PREP_H
+
+#include <stdint.h>
+
+#include "internal.h"
+
+/* Operation kinds; each op is one row of 8 int64 in section `ops`:
+ * kind, src, dst, count, param, str, flags, 0 (docs/FORMAT.md, "prep"). */
+enum {
+    MLI__OP_NUM = 0,       /* reg[dst] = numeric input column src (missing: NaN) */
+    MLI__OP_FILL = 1,      /* reg[dst] = reg[src] is missing (params[0]; NaN: is NaN) ? params[1] : reg[src] */
+    MLI__OP_AFFINE = 2,    /* reg[dst] = ((reg[src] - p0) / p1) * p2 + p3, clipped to [p4, p5] with flag 1 */
+    MLI__OP_INDICATOR = 3, /* reg[dst] = reg[src] is missing (params[0]) ? 1 : 0 */
+    MLI__OP_STRCAT = 4,    /* reg[dst] = the value of string input column src in a table of `count` strings */
+    MLI__OP_NUMCAT = 5,    /* reg[dst] = the value of reg[src] in a sorted table of `count` numbers */
+    MLI__OP_ONEHOT = 6,    /* reg[dst + c] = (c == reg[src]) for c < count; a code of -1 sets none */
+    MLI__OP_KINDS = 7
+};
+
+/* Op flags. */
+#define MLI__OPF_CLIP 1u        /* AFFINE */
+#define MLI__OPF_ERR_NAN 1u     /* STRCAT, NUMCAT: a missing value (null / NaN) is an input error */
+#define MLI__OPF_ERR_NONE 2u    /* STRCAT: Python's None is an input error */
+#define MLI__OPF_ERR_UNKNOWN 4u /* STRCAT, NUMCAT: a value outside the table is an input error */
+#define MLI__OPF_FINITE 1u      /* NUM: +-Inf is an input error (scikit-learn's transformers refuse it) */
+
+/* Column kinds of the input schema (mli_column_kind in mlinfer.h). */
+enum { MLI__COL_NUMBER = 0, MLI__COL_STRING = 1, MLI__COL_UNUSED = 2 };
+
+typedef struct mli__prep_op {
+    int32_t kind, flags;
+    int64_t src, dst, count;
+    const double *p; /* params */
+    int64_t str0;    /* STRCAT: first string of its table */
+    uint32_t hmask;  /* STRCAT: hash slots - 1 */
+    int32_t *hash;   /* STRCAT: slots holding a table index, or -1 */
+    int64_t col;     /* the input column the op's value derives from (messages) */
+} mli__prep_op;
+
+typedef struct mli__prep {
+    int64_t n_cols, n_regs, n_out, n_ops;
+    const uint8_t *col_kind; /* n_cols */
+    mli__prep_op *ops;
+    const int64_t *out_reg; /* n_out: the register each output column is */
+    int64_t *out_col;       /* n_out: the input column an output derives from (messages) */
+    int64_t n_strings;
+    const char **str; /* n_strings strings of the `strings` section, not NUL-terminated */
+    uint32_t *str_len;
+    int32_t *hash_store;
+} mli__prep;
+
+/* FNV-1a of a string: the hash of the STRCAT tables. */
+uint32_t mli__prep_hash(const char *s, uint32_t len);
+
+struct mli__reader;
+/* Reads and validates stage `i`, the prep stage of a model with n_cols input columns. */
+mli_status mli__prep_build(const struct mli__reader *r, int i, int64_t n_cols, mli__prep *p);
+void mli__prep_free(mli__prep *p);
+
+/* One input column bound to a model column for a call (ops.c). */
+typedef struct mli__bound_col {
+    int type; /* mli_column_type; -1: not given (an unused column) */
+    const void *values;
+    int64_t stride; /* numeric: elements between rows */
+    const int64_t *offsets;
+    const char *dict_bytes;
+    int64_t n_dict;
+    const uint8_t *validity;
+    int32_t *dict_map; /* DICT: per STRCAT op reading it, filled per call: see ops.c */
+} mli__bound_col;
+
+/* Per-call state: the bound columns and, for dictionary strings, each STRCAT op's table
+ * index for every dictionary entry (-1: unknown). */
+typedef struct mli__prep_call {
+    const mli__prep *p;
+    const char *const *names; /* the model's column names (NULL: none), for messages */
+    int64_t rows;
+    mli__bound_col *cols; /* n_cols */
+    int32_t **op_dict;    /* n_ops: NULL, or the map of a STRCAT op over a DICT column */
+} mli__prep_call;
+
+/* Binds the caller's columns (by name or index) to the model's columns and checks them
+ * (types against the schema, offsets, dictionary codes), then maps each dictionary.
+ * `fn` names the API call in messages. Free with mli__prep_call_free, also on failure. */
+mli_status mli__prep_call_columns(const char *fn, mli__prep_call *call, const mli_column *given, int64_t n_given);
+/* The same for a row-major numeric matrix (the ordinary predict calls). */
+mli_status mli__prep_call_matrix(const char *fn, mli__prep_call *call, const void *x, int f64, int64_t ldx);
+void mli__prep_call_free(mli__prep_call *call);
+
+/* Runs the ops on row `row`, writing n_out values to out (work: n_regs doubles). Returns 0,
+ * or 1 on an input error (bad value in the row), then *bad_op names the failing op. */
+int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double *out, int64_t *bad_op);
+/* The ops on rows [r0, r0 + nb) at once, one op over the block at a time: registers in
+ * `work` (n_regs x nb doubles, a register's rows together), outputs in `out` (nb x n_out),
+ * or rounded to float32 in `out32` when it is not NULL (for the float32 model stages).
+ * Returns -1, or the first row with an input error (with `finite`, a NaN or infinite output
+ * counts as one); mli__prep_row on that row then says which. */
+int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int finite, double *work, double *out,
+                        float *out32);
+/* The message for the input error that mli__prep_row reported on `row`: MLI_ERR_INPUT. */
+mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64_t row, int64_t bad_op);
+
+#endif
