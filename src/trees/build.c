@@ -20,7 +20,9 @@ void mli__trees_free(mli__trees *t) {
     free(t->depth);
     free(t->top);
     free(t->expected);
+    free(t->gl);
     t->expected = NULL;
+    t->gl = NULL;
     t->top = NULL;
     t->fast = NULL;
     t->fast_value = NULL;
