@@ -434,3 +434,39 @@ def test_names_and_empty_input(mlinfer, tmp_path):
     assert names == [f"col{i}" for i in range(X.shape[1])] + ["bias"]
     assert c.shape == (3, X.shape[1] + 1)
     assert m.predict_contrib(X[:0]).shape == (0, X.shape[1] + 1)
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+def test_cli_contrib(mlinfer, tmp_path):
+    import os
+    import subprocess
+    lib = os.environ.get("MLINFER_LIBRARY") or mlinfer._native.lib._name
+    exe = os.path.join(os.path.dirname(os.path.abspath(lib)), "mlinfer")
+    if not os.access(exe, os.X_OK):
+        pytest.skip(f"no mlinfer executable next to {lib}")
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.dirname(os.path.abspath(lib)))
+    X = _data(n=300, d=4, seed=21)
+    y = np.digitize(np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]), [-0.5, 0.5])
+    booster = _xgb_train({"objective": "multi:softprob", "num_class": 3}, X, y.astype(float), rounds=5)
+    model = tmp_path / "m.json"
+    booster.save_model(str(model))
+    csv = tmp_path / "x.csv"
+    with open(csv, "w") as f:
+        f.write("a,b,c,d\n")
+        for row in X[:20]:
+            f.write(",".join("" if np.isnan(v) else repr(float(v)) for v in row) + "\n")
+    r = subprocess.run([exe, "predict", str(model), str(csv), "--contrib"], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().split("\n")
+    assert lines[0].split(",")[:4] == ["f0:0", "f0:1", "f0:2", "f1:0"] and lines[0].endswith("bias:2")
+    got = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    want = mlinfer.load(str(model)).predict_contrib(X[:20]).reshape(20, -1)
+    np.testing.assert_array_equal(got, want)  # %.17g round-trips
+    # a model that cannot be explained: the reason, and a failing exit status
+    lin = tmp_path / "lin.mli"
+    mlinfer.export(LinearRegression().fit(np.nan_to_num(X), y), str(lin))
+    r = subprocess.run([exe, "predict", str(lin), str(csv), "--contrib"], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode != 0 and "background" in r.stderr
