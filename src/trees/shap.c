@@ -146,7 +146,7 @@ mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si) {
 size_t mli__trees_contrib_scratch(const mli__trees *t) {
     size_t d = (size_t)t->max_depth + 3;
     size_t classic = sizeof(path_el) * (d * (d + 1) / 2 + d);
-    size_t quad = sizeof(path_el) * d + 2 * sizeof(double) * d;
+    size_t quad = sizeof(path_el) * d + sizeof(double) * 8 * d; /* leaf_quad: 8 x n, or 2 n + 1 */
     return classic > quad ? classic : quad;
 }
 
@@ -262,38 +262,86 @@ typedef struct {
     walk_ctx c;
     path_el *path; /* n distinct features: feature, q in .zero, p in .one */
     int n;
-    double *acc, *pre; /* per path element: the integral, and prefix products */
+    double *pre; /* prefix and suffix products of leaf_quad */
 } quad_ctx;
 
-static void leaf_quad(quad_ctx *qc, int64_t g) {
+/* Adds v x s to feature f's share of the leaf's score(s). */
+static void add_share(const quad_ctx *qc, int32_t f, const double *v, double s) {
+    const mli__trees *t = qc->c.t;
+    double *ph = qc->c.phi + (int64_t)f * t->n_out;
+    if (t->leaf_width == 1)
+        ph[qc->c.col] += s * v[0];
+    else
+        for (int64_t o = 0; o < t->leaf_width; ++o)
+            ph[o] += s * v[o];
+}
+
+/* The leaf's contributions: for each path element j, (p_j - q_j) times the quadrature of
+ * prod_{i != j} (q_i + t (p_i - q_i)), the products over i != j as prefix x suffix. The m
+ * quadrature points run innermost, padded to K (4 or 8) with zero weights so the running
+ * products stay in registers and the K chains interleave. */
+static inline void leaf_quad_k(const quad_ctx *qc, int64_t g, const int K) {
+    const mli__trees *t = qc->c.t;
+    const int n = qc->n, m = (n + 1) / 2;
+    const path_el *p = qc->path;
+    const double *rule = t->gl + (int64_t)m * (m - 1);
+    double x[8], cur[8], *pre = qc->pre; /* n x K prefix products */
+    for (int k = 0; k < K; ++k) {
+        x[k] = k < m ? rule[k] : 0.5;
+        cur[k] = 1.0;
+    }
+    for (int j = 0; j < n; ++j) {
+        const double q = p[j].zero, d = p[j].one - p[j].zero;
+        for (int k = 0; k < K; ++k) {
+            pre[j * K + k] = cur[k];
+            cur[k] *= q + x[k] * d;
+        }
+    }
+    for (int k = 0; k < K; ++k)
+        cur[k] = k < m ? rule[m + k] : 0.0; /* now the suffix products, times the weights */
+    const double *v = t->value + g * t->leaf_width;
+    for (int j = n - 1; j >= 0; --j) {
+        const double q = p[j].zero, d = p[j].one - p[j].zero;
+        double integral = 0.0;
+        for (int k = 0; k < K; ++k) {
+            integral += pre[j * K + k] * cur[k];
+            cur[k] *= q + x[k] * d;
+        }
+        add_share(qc, p[j].feature, v, integral * d * qc->c.scale);
+    }
+}
+
+/* The same for any m, one quadrature point at a time. */
+static void leaf_quad_any(const quad_ctx *qc, int64_t g) {
     const mli__trees *t = qc->c.t;
     const int n = qc->n, m = (n + 1) / 2;
     const path_el *p = qc->path;
     const double *x = t->gl + (int64_t)m * (m - 1), *w = x + m;
-    double *acc = qc->acc, *pre = qc->pre;
+    double *pre = qc->pre, *acc = pre + n + 1; /* prefix products of one point; integrals */
     for (int j = 0; j < n; ++j)
         acc[j] = 0.0;
     for (int k = 0; k < m; ++k) {
-        const double tk = x[k];
         pre[0] = 1.0;
         for (int j = 0; j < n; ++j)
-            pre[j + 1] = pre[j] * (p[j].zero + tk * (p[j].one - p[j].zero));
+            pre[j + 1] = pre[j] * (p[j].zero + x[k] * (p[j].one - p[j].zero));
         double suf = w[k];
         for (int j = n - 1; j >= 0; --j) {
             acc[j] += pre[j] * suf;
-            suf *= p[j].zero + tk * (p[j].one - p[j].zero);
+            suf *= p[j].zero + x[k] * (p[j].one - p[j].zero);
         }
     }
     const double *v = t->value + g * t->leaf_width;
-    for (int j = 0; j < n; ++j) {
-        const double s = acc[j] * (p[j].one - p[j].zero) * qc->c.scale;
-        double *ph = qc->c.phi + (int64_t)p[j].feature * t->n_out;
-        if (t->leaf_width == 1)
-            ph[qc->c.col] += s * v[0];
-        else
-            for (int64_t o = 0; o < t->leaf_width; ++o)
-                ph[o] += s * v[o];
-    }
+    for (int j = 0; j < n; ++j)
+        add_share(qc, p[j].feature, v, acc[j] * (p[j].one - p[j].zero) * qc->c.scale);
+}
+
+static void leaf_quad(const quad_ctx *qc, int64_t g) {
+    if (qc->n <= 8)
+        leaf_quad_k(qc, g, 4);
+    else if (qc->n <= 16)
+        leaf_quad_k(qc, g, 8);
+    else
+        leaf_quad_any(qc, g);
 }
 
 static void walk_quad(quad_ctx *qc, int32_t i) {
@@ -340,7 +388,7 @@ void mli__trees_contrib(const mli__trees *t, const void *x, int f64, int64_t ldx
     const double scale = t->mean ? 1.0 / (double)t->n_trees : 1.0;
     const int classic = use_classic();
     const size_t d = (size_t)t->max_depth + 3;
-    double *acc = (double *)(void *)((path_el *)scratch + d);
+    double *pre = (double *)(void *)((path_el *)scratch + d);
     for (int64_t r = 0; r < nb; ++r) {
         double *phi = out + r * width;
         memset(phi, 0, sizeof(double) * (size_t)width);
@@ -353,7 +401,7 @@ void mli__trees_contrib(const mli__trees *t, const void *x, int f64, int64_t ldx
             if (classic) {
                 recurse(&c, 0, scratch, 0, 1.0, 1.0, -1);
             } else {
-                quad_ctx qc = {.c = c, .path = scratch, .n = 0, .acc = acc, .pre = acc + d};
+                quad_ctx qc = {.c = c, .path = scratch, .n = 0, .pre = pre};
                 walk_quad(&qc, 0);
             }
         }
