@@ -25,10 +25,10 @@ struct v2_body {
 /* A parsed prediction request: the model calls it needs (`jobs`, run by the caller or the
  * batcher) and what building its response needs. The other fields are protocol.c's. */
 struct proto_call {
-    struct pred_job jobs[2];
+    struct pred_job jobs[3];
     int n_jobs;
     struct model_ref *m;
-    int v2, single, proba;          /* V2; /predict "features"; "proba": true */
+    int v2, single, proba, explain; /* V2; /predict "features"; "proba": true; "explain": true */
     int order[2], binary[2], n_out; /* V2 outputs asked for: 0 predict, 1 predict_proba */
     int64_t rows;
     double *x;
@@ -39,7 +39,9 @@ struct proto_call {
 /* Parses and checks a request for model `m` (a reference the caller holds until the call is
  * freed). Returns 200 with *call set, its jobs ready to run, or an error status with *out
  * set to the error body.
- *   POST /predict: {"features": [...], "proba"?: bool} or {"instances": [[...], ...], "proba"?};
+ *   POST /predict: {"features": [...], "proba"?: bool, "explain"?: bool} or {"instances": [[...], ...], ...};
+ *   "explain": true adds "contributions" (SHAP values per input column and "bias",
+ *   mli_model_predict_contrib);
  *   POST /v1/models/{m}:predict (v1 = 1): {"instances": [[...], ...]} -> {"predictions": [...]}.
  * `query_proba` is /predict's ?proba= query parameter (NULL when absent, "" without a value):
  * true, 1, false or 0; the body's "proba" wins over it. */
