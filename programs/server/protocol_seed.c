@@ -164,7 +164,7 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
         snprintf(err, ERRLEN, "explain: expected true or false");
         goto bad;
     }
-    c->explain = explain_item && cJSON_IsTrue(explain_item);
+    c->explain = v1 == 2 ? 2 : explain_item && cJSON_IsTrue(explain_item);
     if (c->explain && mli_model_n_contrib(m->model) == 0) { /* the call with no rows says why */
         mli_model_predict_contrib(m->model, NULL, MLI_F64, 0, m->n_features, NULL, 0);
         snprintf(err, ERRLEN, "explain: %s", mli_last_error());
@@ -320,7 +320,7 @@ int proto__seed_finish(const struct proto_call *c, cJSON **out) {
             cJSON_AddItemToArray(probs, proba_json(m, p, r));
     }
     if (e) {
-        cJSON *contribs = cJSON_AddArrayToObject(*out, "contributions");
+        cJSON *contribs = cJSON_AddArrayToObject(*out, c->explain == 2 ? "explanations" : "contributions");
         for (int64_t r = 0; r < c->rows; r++)
             cJSON_AddItemToArray(contribs, contrib_json(m, e, r));
     }

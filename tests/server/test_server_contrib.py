@@ -56,3 +56,26 @@ def test_explain_refused(start_server, tmp_path):
     srv = start_server(path)
     status, body = srv.json("POST", "/predict", {"features": IRIS_ROWS[0][:3], "explain": True})
     assert status == 400 and "background" in body["error"]
+
+
+def test_v1_explain(start_server, tmp_path):
+    """KServe V1 POST /v1/models/{m}:explain -> {"predictions": [...], "explanations": [...]}."""
+    import mlinfer
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = load_iris(return_X_y=True)
+    path = tmp_path / "iris_rf.mli"
+    est = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
+    mlinfer.export(est, str(path))
+    want = mlinfer.load(str(path)).predict_contrib(np.array(IRIS_ROWS))
+    srv = start_server(path)
+    status, body = srv.json("POST", "/v1/models/iris_rf:explain", {"instances": IRIS_ROWS})
+    assert status == 200, body
+    assert body["predictions"] == [int(v) for v in est.predict(np.array(IRIS_ROWS))]
+    got = np.array([[row[k] for k in _names(4)] for row in body["explanations"]])
+    np.testing.assert_array_equal(got, want)
+    status, body = srv.json("POST", "/v1/models/iris_rf:predict", {"instances": IRIS_ROWS})
+    assert "explanations" not in body
+    status, _ = srv.json("GET", "/v1/models/iris_rf:explain")
+    assert status == 405
