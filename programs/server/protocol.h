@@ -29,7 +29,7 @@ struct proto_call {
     int n_jobs;
     struct model_ref *m;
     int v2, single, proba, explain; /* V2; /predict "features"; "proba": true; 1 "explain": true, 2 V1 :explain */
-    int order[2], binary[2], n_out; /* V2 outputs asked for: 0 predict, 1 predict_proba */
+    int order[3], binary[3], n_out; /* V2 outputs asked for: 0 predict, 1 predict_proba, 2 contributions */
     int64_t rows;
     double *x;
     float *xf;

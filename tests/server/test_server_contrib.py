@@ -79,3 +79,37 @@ def test_v1_explain(start_server, tmp_path):
     assert "explanations" not in body
     status, _ = srv.json("GET", "/v1/models/iris_rf:explain")
     assert status == 405
+
+
+def test_v2_contributions_output(start_server, tmp_path):
+    """Open Inference V2: an output named "contributions" (FP64, rows x (features + 1)
+    [x scores]), listed in the model metadata when the model can be explained."""
+    import mlinfer
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.linear_model import LinearRegression
+
+    X, y = load_iris(return_X_y=True)
+    path = tmp_path / "gb3.mli"
+    mlinfer.export(GradientBoostingClassifier(n_estimators=5, max_depth=2).fit(X, y), str(path))
+    want = mlinfer.load(str(path)).predict_contrib(np.array(IRIS_ROWS))  # (4, 5, 3)
+    srv = start_server(path)
+    status, meta = srv.json("GET", "/v2/models/gb3")
+    assert {"name": "contributions", "datatype": "FP64", "shape": [-1, 5, 3]} in meta["outputs"]
+    req = {"inputs": [{"name": "x", "shape": [4, 4], "datatype": "FP64", "data": IRIS_ROWS}],
+           "outputs": [{"name": "predict"}, {"name": "contributions"}]}
+    status, body = srv.json("POST", "/v2/models/gb3/infer", req)
+    assert status == 200, body
+    t = body["outputs"][1]
+    assert t["name"] == "contributions" and t["shape"] == [4, 5, 3]
+    np.testing.assert_array_equal(np.array(t["data"]).reshape(4, 5, 3), want)
+
+    lin = tmp_path / "lin.mli"
+    mlinfer.export(LinearRegression().fit(X[:, :3], X[:, 3]), str(lin))
+    srv2 = start_server(lin)
+    status, meta = srv2.json("GET", "/v2/models/lin")
+    assert all(o["name"] != "contributions" for o in meta["outputs"])
+    req = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": IRIS_ROWS[0][:3]}],
+           "outputs": [{"name": "contributions"}]}
+    status, body = srv2.json("POST", "/v2/models/lin/infer", req)
+    assert status == 400 and "background" in body["error"]
