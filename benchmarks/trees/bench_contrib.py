@@ -4,12 +4,13 @@ contributions, libmlinfer (Model.predict_contrib) against XGBoost `pred_contribs
 LightGBM `pred_contrib=True` and `shap.TreeExplainer(...).shap_values` on the same model,
 data and thread count, in one run.
 
-Models (50 features, scikit-learn make_regression, fixed seed, 20 000 training rows):
+Models (50 features, scikit-learn make_regression, fixed seed, 10 000 training rows):
   xgboost    XGBoost gbtree, 500 trees, max_depth 8 (hist)
   lightgbm   LightGBM, 500 trees, 63 leaves
 Scored on --rows rows (default 10 000) at 1 and 2 threads (each contender set to the same
 count; shap's C++ TreeSHAP is single-threaded and is measured once, on --shap-rows rows as
 it is the slowest by far). Reported: the median of --repeats timed runs after a warm-up,
+the contenders interleaved within each repeat (the same load for each),
 and the largest difference from the framework's own contributions relative to the row's
 sum of |contributions| (must stay below 1e-5).
 
@@ -40,7 +41,7 @@ CACHE = os.path.join(tempfile.gettempdir(), "mlinfer-bench-contrib")
 
 def train(name, quick):
     from sklearn.datasets import make_regression
-    X, y = make_regression(20000, F, n_informative=20, noise=1.0, random_state=0)
+    X, y = make_regression(10000, F, n_informative=20, noise=1.0, random_state=0)
     X = X.astype(np.float32).astype(np.float64)
     os.makedirs(CACHE, exist_ok=True)
     trees = 20 if quick else 500
@@ -61,14 +62,18 @@ def train(name, quick):
     return path, lgb.Booster(model_file=path), X
 
 
-def timed(fn, repeats, warm=None):
-    (warm or fn)()  # warm-up (on a few rows when the full set takes minutes)
-    ts = []
+def timed(fns, repeats, warms=None):
+    """Median seconds of each function in `fns`, the functions interleaved in every repeat
+    (so a change in the machine's load hits all of them alike), after a warm-up."""
+    for f in (warms or fns):
+        f()
+    ts = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+        for i, f in enumerate(fns):
+            t0 = time.perf_counter()
+            f()
+            ts[i].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in ts]
 
 
 def framework_contrib(name, booster, X, threads):
@@ -113,9 +118,9 @@ def main():
         for n in threads:
             mlinfer.set_num_threads(n)
             ours_fn = lambda: model.predict_contrib(X)  # noqa: E731
-            t_ours = timed(ours_fn, opts.repeats, lambda: model.predict_contrib(X[:64]))
             fw_fn = framework_contrib(name, booster, X, n)
-            t_fw = timed(fw_fn, opts.repeats, framework_contrib(name, booster, X[:64], n))
+            t_ours, t_fw = timed([ours_fn, fw_fn], opts.repeats,
+                                 [lambda: model.predict_contrib(X[:64]), framework_contrib(name, booster, X[:64], n)])
             ref = np.asarray(fw_fn()).reshape(len(X), F1)
             err = rel_err(np.asarray(ours_fn()), ref)
             fw = "XGBoost pred_contribs" if name == "xgboost" else "LightGBM pred_contrib"
@@ -131,9 +136,9 @@ def main():
         Xs = X[:opts.shap_rows]
         ex = shap.TreeExplainer(booster if name == "xgboost" else booster, feature_perturbation="tree_path_dependent")
         mlinfer.set_num_threads(1)
-        t_shap = timed(lambda: ex.shap_values(Xs, check_additivity=False), max(1, opts.repeats // 2),
-                       lambda: ex.shap_values(Xs[:8], check_additivity=False))
-        t_ours1 = timed(lambda: model.predict_contrib(Xs), opts.repeats)
+        t_shap, t_ours1 = timed([lambda: ex.shap_values(Xs, check_additivity=False), lambda: model.predict_contrib(Xs)],
+                                opts.repeats, [lambda: ex.shap_values(Xs[:8], check_additivity=False),
+                                               lambda: model.predict_contrib(Xs[:8])])
         sv = np.asarray(ex.shap_values(Xs, check_additivity=False))
         ref = np.c_[sv, np.full(len(Xs), float(np.ravel(ex.expected_value)[0]))]
         err = rel_err(np.asarray(model.predict_contrib(Xs)), ref)

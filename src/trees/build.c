@@ -21,6 +21,8 @@ void mli__trees_free(mli__trees *t) {
     free(t->top);
     free(t->expected);
     free(t->gl);
+    free(t->frac);
+    t->frac = NULL;
     t->expected = NULL;
     t->gl = NULL;
     t->top = NULL;

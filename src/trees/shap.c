@@ -92,7 +92,8 @@ mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si) {
     }
     double *mean = malloc(sizeof(double) * (size_t)(N * lw));
     t->expected = calloc((size_t)t->n_out, sizeof(double));
-    if (!mean || !t->expected) {
+    t->frac = malloc(sizeof(double) * (size_t)N);
+    if (!mean || !t->expected || !t->frac) {
         free(mean);
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the expected values of %lld nodes", origin,
                          (long long)N);
@@ -111,13 +112,18 @@ mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si) {
                 /* the children's shares cover(child) / cover(node) would be 0/0 */
                 t->cover = NULL;
                 free(t->expected);
+                free(t->frac);
                 t->expected = NULL;
+                t->frac = NULL;
                 free(mean);
                 return MLI_OK; /* contributions are refused for this stage; predict is unaffected */
             }
             for (int64_t k = 0; k < lw; ++k)
                 m[k] = (t->cover[l] * mean[l * lw + k] + t->cover[r] * mean[r * lw + k]) / t->cover[g];
+            t->frac[l] = t->cover[l] / t->cover[g];
+            t->frac[r] = t->cover[r] / t->cover[g];
         }
+        t->frac[s] = 1.0;
         const double *root = mean + s * lw;
         if (lw == 1)
             t->expected[t->tree_out ? t->tree_out[tr] : 0] += root[0];
@@ -360,13 +366,12 @@ static void walk_quad(quad_ctx *qc, int32_t i) {
     int left = mli__tree_decide(t->compare, fl, words, t->threshold[g], xv, &cat);
     if (left < 0)
         left = (int)((t->cat_bits[t->cat_offset[g] + (cat >> 5)] >> (cat & 31)) & 1u);
-    const double w = t->cover[g];
     int k = 0;
     while (k < qc->n && qc->path[k].feature != f)
         ++k;
     for (int side = 0; side < 2; ++side) {
         const int32_t child = side ? t->right[g] : t->left[g];
-        const double ratio = t->cover[qc->c.s + child] / w, follows = (side == 0) == (left != 0) ? 1.0 : 0.0;
+        const double ratio = t->frac[qc->c.s + child], follows = (side == 0) == (left != 0) ? 1.0 : 0.0;
         if (k < qc->n) { /* the feature split before on this path: one element for both */
             const path_el saved = qc->path[k];
             qc->path[k].zero *= ratio;

@@ -43,6 +43,7 @@ typedef struct mli__trees {
      * NULL when the stage has no covers. */
     const double *cover;
     double *expected;
+    double *frac;     /* per node: cover(node) / cover(parent), 1 for roots */
     int32_t shap_max; /* most distinct features on one root-to-leaf path */
     double *gl;       /* Gauss-Legendre rules on [0, 1] for m = 1 .. (shap_max + 1) / 2 points:
                         * rule m at gl + m (m - 1), its m nodes then its m weights */
