@@ -209,6 +209,20 @@ MLI_API int64_t mli_model_n_trees(const mli_model *model);
 MLI_API mli_status mli_model_apply(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
                                    int64_t *out, int64_t out_len);
 
+/* Exact SHAP contributions of each input column to the raw scores (docs/TREES.md,
+ * "Contributions"): for every row, (n_features + 1) x n_raw doubles, row-major: value
+ * [j][k] is column j's share of raw score k and [n_features][k] the bias (the expected
+ * score), so that each row's column sums equal mli_model_predict_raw. Tree models:
+ * path-dependent TreeSHAP (XGBoost's pred_contribs, LightGBM's pred_contrib,
+ * shap.TreeExplainer), which needs the node covers that importers and exporters record.
+ * Linear models: coef x (value - mean of the background data given at export), as
+ * shap.LinearExplainer with an independent masker. mli_model_n_contrib gives the values
+ * per row, or 0 for a model that cannot be explained; mli_model_predict_contrib then
+ * fails with MLI_ERR_UNSUPPORTED saying why. */
+MLI_API int64_t mli_model_n_contrib(const mli_model *model);
+MLI_API mli_status mli_model_predict_contrib(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows,
+                                             int64_t ldx, double *out, int64_t out_len);
+
 /* ---- images: JPEG input (docs/IMAGE.md) ------------------------------------------- */
 /* JPEG decoding uses libjpeg-turbo (TurboJPEG API): baseline, extended and progressive
  * JPEGs with 8-bit samples; grayscale, YCbCr, RGB, CMYK and YCCK (CMYK is taken as Adobe

@@ -482,6 +482,8 @@ static mli_status build(mli_model *m) {
         return rc;
     if ((rc = build_feature_names(m, r)) != MLI_OK)
         return rc;
+    if ((rc = mli__contrib_build(m, r)) != MLI_OK)
+        return rc;
     for (uint32_t i = 0; i < m->c.n_sections; ++i)
         if ((m->c.sections[i].flags & MLI__SEC_REQUIRED) && !m->c.sections[i].used)
             return mli__fail(MLI_ERR_UNSUPPORTED,

@@ -72,6 +72,7 @@ struct mli_model {
     int64_t n_in_model; /* width of the first model stage's input: n_features, or the prep's n_out */
     int finite_only;    /* the model stages cannot take NaN or infinity (linear, MLP), as scikit-learn */
     mli_image_spec image;
+    const double *background_mean; /* n_features: the mean of the export's background data, or NULL */
 };
 
 /* One row's outputs `what` (an mli_output) from its scores: sf (float32, the dense stages)
@@ -96,5 +97,8 @@ mli_status mli__check_output(const char *fn, const mli_model *m, mli_output what
 mli_status mli__check_predict(const char *fn, const mli_model *m, mli_output what, int64_t cols, const void *x,
                               mli_dtype dtype, int64_t rows, int64_t ldx, const void *out, int64_t out_len,
                               int64_t *need);
+
+/* Reads the optional `background_mean` section (linear contributions; src/contrib.c). */
+mli_status mli__contrib_build(mli_model *m, const mli__reader *r);
 
 #endif

@@ -1,6 +1,8 @@
 /* mlinfer.c — the `mlinfer` command: inspect a model, predict a CSV file with it.
  *   mlinfer info MODEL
- *   mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba]
+ *   mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib]
+ *     (--contrib: SHAP contributions, a header line then per row each column's share of
+ *     each raw score and the bias; docs/TREES.md, "Contributions")
  *   mlinfer predict MODEL IMAGE.jpg [IMAGE.jpg ...] [-o OUT.csv] [--proba]
  *     (a model with an image stage; inputs starting with FF D8 FF are JPEGs: one output
  *     line per image, in order)
@@ -23,7 +25,7 @@
 
 static int usage(void) {
     fprintf(stderr, "usage: mlinfer info MODEL\n"
-                    "       mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba]\n"
+                    "       mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib]\n"
                     "       mlinfer predict MODEL IMAGE.jpg [IMAGE.jpg ...] [-o OUT.csv] [--proba]\n"
                     "       mlinfer convert IN OUT.mli   (an XGBoost .json/.ubj or LightGBM .txt model)\n");
     return 2;
@@ -152,7 +154,7 @@ static int64_t parse_row(char *line, double *out, int64_t cap, int64_t *bad) {
 typedef struct {
     FILE *out;
     mli_model *m;
-    int proba;
+    int proba; /* 1: predict_proba, 2: contributions */
     int64_t k, cols;
     double *x, *y;
 } predict_ctx;
@@ -160,8 +162,9 @@ typedef struct {
 static int flush_batch(predict_ctx *c, int64_t rows) {
     if (rows == 0)
         return 0;
-    mli_status st = c->proba ? mli_model_predict_proba(c->m, c->x, MLI_F64, rows, c->k, c->y, rows * c->cols)
-                             : mli_model_predict(c->m, c->x, MLI_F64, rows, c->k, c->y, rows * c->cols);
+    mli_status st = c->proba == 2   ? mli_model_predict_contrib(c->m, c->x, MLI_F64, rows, c->k, c->y, rows * c->cols)
+                    : c->proba == 1 ? mli_model_predict_proba(c->m, c->x, MLI_F64, rows, c->k, c->y, rows * c->cols)
+                                    : mli_model_predict(c->m, c->x, MLI_F64, rows, c->k, c->y, rows * c->cols);
     if (st != MLI_OK) {
         fprintf(stderr, "mlinfer: predict failed: %s\n", mli_last_error());
         return 1;
@@ -175,7 +178,7 @@ static int flush_batch(predict_ctx *c, int64_t rows) {
             if (classifier && !c->proba)
                 print_label(c->out, c->m, (int64_t)v);
             else
-                fprintf(c->out, "%.9g", v);
+                fprintf(c->out, c->proba == 2 ? "%.17g" : "%.9g", v);
         }
         fputc('\n', c->out);
     }
@@ -186,9 +189,15 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     mli_model *m = open_model(model_path, NULL);
     if (!m)
         return 1;
-    if (proba && !mli_model_has_proba(m)) {
+    if (proba == 1 && !mli_model_has_proba(m)) {
         fprintf(stderr, "mlinfer: --proba: this model (%s) has no predict_proba\n",
                 mli_model_meta(m, "source") ? mli_model_meta(m, "source") : "?");
+        mli_model_free(m);
+        return 1;
+    }
+    if (proba == 2 && mli_model_n_contrib(m) == 0) { /* the call with no rows says why */
+        mli_model_predict_contrib(m, NULL, MLI_F64, 0, mli_model_n_features(m), NULL, 0);
+        fprintf(stderr, "mlinfer: --contrib: %s\n", mli_last_error());
         mli_model_free(m);
         return 1;
     }
@@ -210,15 +219,32 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     double total = (in != stdin && fstat(fileno(in), &stt) == 0) ? (double)stt.st_size : 0;
     int progress = total > 0 && isatty(STDERR_FILENO);
     predict_ctx c = {.out = out, .m = m, .proba = proba, .k = mli_model_n_features(m)};
-    c.cols = proba ? mli_model_n_classes(m) : mli_model_n_outputs(m);
+    c.cols = proba == 2 ? mli_model_n_contrib(m) : proba ? mli_model_n_classes(m) : mli_model_n_outputs(m);
     c.x = malloc(sizeof(double) * BATCH_ROWS * (size_t)c.k);
     c.y = malloc(sizeof(double) * BATCH_ROWS * (size_t)c.cols);
     int rc = (c.x && c.y) ? 0 : (fprintf(stderr, "mlinfer: out of memory\n"), 1);
-    if (rc == 0 && proba) { /* header: one column per class */
+    if (rc == 0 && proba == 1) { /* header: one column per class */
         for (int64_t j = 0; j < c.cols; ++j) {
             fputs(j ? ",proba_" : "proba_", out);
             print_label(out, m, j);
         }
+        fputc('\n', out);
+    } else if (rc == 0 && proba == 2) { /* header: feature (or fJ) and bias, ":K" per raw score */
+        int64_t n_raw = mli_model_n_raw(m);
+        for (int64_t j = 0; j <= c.k; ++j)
+            for (int64_t s = 0; s < n_raw; ++s) {
+                const char *name = NULL;
+                if (j || s)
+                    fputc(',', out);
+                if (j == c.k)
+                    fputs("bias", out);
+                else if (mli_model_feature_name(m, j, &name) == MLI_OK && !strpbrk(name, ",\"\r\n"))
+                    fputs(name, out);
+                else
+                    fprintf(out, "f%lld", (long long)j);
+                if (n_raw > 1)
+                    fprintf(out, ":%lld", (long long)s);
+            }
         fputc('\n', out);
     }
     char *line = NULL;
@@ -414,8 +440,10 @@ int main(int argc, char **argv) {
         const char *out = NULL;
         int proba = 0, jpeg = is_jpeg_file(argv[3]), n_inputs = 1;
         for (int i = 4; i < argc; ++i) {
-            if (strcmp(argv[i], "--proba") == 0)
+            if (strcmp(argv[i], "--proba") == 0 && proba != 2)
                 proba = 1;
+            else if (strcmp(argv[i], "--contrib") == 0 && proba != 1 && !jpeg)
+                proba = 2;
             else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
                 out = argv[++i];
             else if (jpeg && argv[i][0] != '-' && i == 3 + n_inputs) /* more images, before any option */

@@ -21,13 +21,16 @@ struct batch {
     struct batch *next;
 };
 
-int64_t pred_cols(const struct model_ref *m, int kind) { return kind == PRED_PROBA ? m->n_classes : m->n_outputs; }
+int64_t pred_cols(const struct model_ref *m, int kind) {
+    return kind == PRED_CONTRIB ? mli_model_n_contrib(m->model) : kind == PRED_PROBA ? m->n_classes : m->n_outputs;
+}
 
 static int call_model(const struct model_ref *m, int kind, mli_dtype dtype, const void *x, int64_t rows, double *y,
                       char *err) {
     int64_t n = rows * pred_cols(m, kind);
-    mli_status st = kind == PRED_PROBA ? mli_model_predict_proba(m->model, x, dtype, rows, m->n_features, y, n)
-                                       : mli_model_predict(m->model, x, dtype, rows, m->n_features, y, n);
+    mli_status st = kind == PRED_CONTRIB ? mli_model_predict_contrib(m->model, x, dtype, rows, m->n_features, y, n)
+                    : kind == PRED_PROBA ? mli_model_predict_proba(m->model, x, dtype, rows, m->n_features, y, n)
+                                         : mli_model_predict(m->model, x, dtype, rows, m->n_features, y, n);
     if (st != MLI_OK) {
         snprintf(err, PRED_ERRLEN, "prediction failed: %s", mli_last_error());
         return -1;

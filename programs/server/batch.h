@@ -19,7 +19,8 @@
 struct model_ref;
 struct metrics;
 
-enum pred_kind { PRED_PREDICT = 0, PRED_PROBA = 1 }; /* mli_model_predict, mli_model_predict_proba */
+/* mli_model_predict, mli_model_predict_proba, mli_model_predict_contrib */
+enum pred_kind { PRED_PREDICT = 0, PRED_PROBA = 1, PRED_CONTRIB = 2 };
 
 #define PRED_ERRLEN 256
 

@@ -357,12 +357,13 @@ static enum MHD_Result v2_model(struct server *s, struct MHD_Connection *conn, s
     return send_json(s, conn, rq, status, out, NULL);
 }
 
-/* /v1/models/{name}:predict (POST) and /v1/models/{name} (GET: status). */
+/* /v1/models/{name}:predict and :explain (POST), /v1/models/{name} (GET: status). */
 static enum MHD_Result v1_model(struct server *s, struct MHD_Connection *conn, struct request *rq, const char *url,
                                 const char *method) {
     const char *name = url + strlen("/v1/models/");
     const char *colon = strchr(name, ':');
-    int predict = colon && strcmp(colon, ":predict") == 0;
+    int explain = colon && strcmp(colon, ":explain") == 0;
+    int predict = colon && (strcmp(colon, ":predict") == 0 || explain);
     if ((colon && !predict) || strchr(name, '/') || !*name)
         return send_error(s, conn, rq, 404, NULL, "unknown path '%.200s'", url);
     if (predict ? strcmp(method, MHD_HTTP_METHOD_POST) != 0 : !is_get(method))
@@ -376,7 +377,7 @@ static enum MHD_Result v1_model(struct server *s, struct MHD_Connection *conn, s
     int status = 200;
     if (predict) {
         struct proto_call *call = NULL;
-        status = proto_predict_parse(m, rq->body ? rq->body : "", rq->len, 1, NULL, &call, &out);
+        status = proto_predict_parse(m, rq->body ? rq->body : "", rq->len, explain ? 2 : 1, NULL, &call, &out);
         return status == 200 ? run_call(s, conn, rq, m, call) : release_and_send(s, conn, rq, m, status, out);
     } else {
         out = cJSON_CreateObject();

@@ -25,11 +25,11 @@ struct v2_body {
 /* A parsed prediction request: the model calls it needs (`jobs`, run by the caller or the
  * batcher) and what building its response needs. The other fields are protocol.c's. */
 struct proto_call {
-    struct pred_job jobs[2];
+    struct pred_job jobs[3];
     int n_jobs;
     struct model_ref *m;
-    int v2, single, proba;          /* V2; /predict "features"; "proba": true */
-    int order[2], binary[2], n_out; /* V2 outputs asked for: 0 predict, 1 predict_proba */
+    int v2, single, proba, explain; /* V2; /predict "features"; "proba": true; 1 "explain": true, 2 V1 :explain */
+    int order[3], binary[3], n_out; /* V2 outputs asked for: 0 predict, 1 predict_proba, 2 contributions */
     int64_t rows;
     double *x;
     float *xf;
@@ -39,8 +39,11 @@ struct proto_call {
 /* Parses and checks a request for model `m` (a reference the caller holds until the call is
  * freed). Returns 200 with *call set, its jobs ready to run, or an error status with *out
  * set to the error body.
- *   POST /predict: {"features": [...], "proba"?: bool} or {"instances": [[...], ...], "proba"?};
- *   POST /v1/models/{m}:predict (v1 = 1): {"instances": [[...], ...]} -> {"predictions": [...]}.
+ *   POST /predict: {"features": [...], "proba"?: bool, "explain"?: bool} or {"instances": [[...], ...], ...};
+ *   "explain": true adds "contributions" (SHAP values per input column and "bias",
+ *   mli_model_predict_contrib);
+ *   POST /v1/models/{m}:predict (v1 = 1): {"instances": [[...], ...]} -> {"predictions": [...]};
+ *   POST /v1/models/{m}:explain (v1 = 2): the same plus "explanations" (as "contributions").
  * `query_proba` is /predict's ?proba= query parameter (NULL when absent, "" without a value):
  * true, 1, false or 0; the body's "proba" wins over it. */
 int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v1, const char *query_proba,

@@ -157,7 +157,19 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
     const cJSON *features = v1 ? NULL : cJSON_GetObjectItemCaseSensitive(root, "features");
     const cJSON *instances = cJSON_GetObjectItemCaseSensitive(root, "instances");
     const cJSON *proba_item = v1 ? NULL : cJSON_GetObjectItemCaseSensitive(root, "proba");
+    const cJSON *explain_item = v1 ? NULL : cJSON_GetObjectItemCaseSensitive(root, "explain");
     int status = 400;
+
+    if (explain_item && !cJSON_IsBool(explain_item)) {
+        snprintf(err, ERRLEN, "explain: expected true or false");
+        goto bad;
+    }
+    c->explain = v1 == 2 ? 2 : explain_item && cJSON_IsTrue(explain_item);
+    if (c->explain && mli_model_n_contrib(m->model) == 0) { /* the call with no rows says why */
+        mli_model_predict_contrib(m->model, NULL, MLI_F64, 0, m->n_features, NULL, 0);
+        snprintf(err, ERRLEN, "explain: %s", mli_last_error());
+        goto bad;
+    }
 
     if (proba_item && !cJSON_IsBool(proba_item)) {
         snprintf(err, ERRLEN, "proba: expected true or false");
@@ -201,7 +213,8 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
         goto bad;
     }
     status = 500;
-    if (proto__add_job(c, PRED_PREDICT, err) != 0 || (c->proba && proto__add_job(c, PRED_PROBA, err) != 0))
+    if (proto__add_job(c, PRED_PREDICT, err) != 0 || (c->proba && proto__add_job(c, PRED_PROBA, err) != 0) ||
+        (c->explain && proto__add_job(c, PRED_CONTRIB, err) != 0))
         goto bad;
     *call = c;
     return 200;
@@ -266,14 +279,36 @@ static cJSON *proba_json(const struct model_ref *m, const double *p, int64_t row
     return o;
 }
 
+/* One row's contributions: {"<column>": value, ..., "bias": value}, or with several raw
+ * scores (a multiclass model) {"<column>": [value per score], ...}. Columns are the
+ * model's feature names, else f0, f1, ... */
+static cJSON *contrib_json(const struct model_ref *m, const double *v, int64_t row) {
+    int64_t n_raw = mli_model_n_raw(m->model), width = (m->n_features + 1) * n_raw;
+    cJSON *o = cJSON_CreateObject();
+    for (int64_t j = 0; j <= m->n_features; j++) {
+        char key[32];
+        const char *k = key;
+        if (j == m->n_features)
+            k = "bias";
+        else if (mli_model_feature_name(m->model, j, &k) != MLI_OK)
+            snprintf(key, sizeof key, "f%lld", (long long)j), k = key;
+        const double *at = v + row * width + j * n_raw;
+        cJSON_AddItemToObject(o, k, n_raw == 1 ? proto__number_json(at[0]) : proto__numbers_json(at, n_raw));
+    }
+    return o;
+}
+
 int proto__seed_finish(const struct proto_call *c, cJSON **out) {
     const struct model_ref *m = c->m;
     const double *y = proto__result(c, PRED_PREDICT), *p = proto__result(c, PRED_PROBA);
+    const double *e = proto__result(c, PRED_CONTRIB);
     *out = cJSON_CreateObject();
     if (c->single) {
         cJSON_AddItemToObject(*out, "prediction", prediction_json(m, y, 0));
         if (p)
             cJSON_AddItemToObject(*out, "probabilities", proba_json(m, p, 0));
+        if (e)
+            cJSON_AddItemToObject(*out, "contributions", contrib_json(m, e, 0));
         return 200;
     }
     cJSON *preds = cJSON_AddArrayToObject(*out, "predictions");
@@ -283,6 +318,11 @@ int proto__seed_finish(const struct proto_call *c, cJSON **out) {
         cJSON *probs = cJSON_AddArrayToObject(*out, "probabilities");
         for (int64_t r = 0; r < c->rows; r++)
             cJSON_AddItemToArray(probs, proba_json(m, p, r));
+    }
+    if (e) {
+        cJSON *contribs = cJSON_AddArrayToObject(*out, c->explain == 2 ? "explanations" : "contributions");
+        for (int64_t r = 0; r < c->rows; r++)
+            cJSON_AddItemToArray(contribs, contrib_json(m, e, r));
     }
     return 200;
 }

@@ -32,6 +32,16 @@ static cJSON *tensor_meta(const char *name, const char *datatype, int64_t d0, in
     return t;
 }
 
+/* The `contributions` tensor: rows x (features + 1) SHAP values (bias last), x n_raw when
+ * the model has several raw scores. */
+static cJSON *contrib_meta(const struct model_ref *m, int64_t rows) {
+    cJSON *t = tensor_meta("contributions", "FP64", rows, m->n_features + 1);
+    int64_t n_raw = mli_model_n_raw(m->model);
+    if (n_raw > 1)
+        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(t, "shape"), cJSON_CreateNumber((double)n_raw));
+    return t;
+}
+
 cJSON *proto_v2_model_metadata(const struct model_ref *m, const long *versions, int n_versions) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", m->name);
@@ -51,6 +61,8 @@ cJSON *proto_v2_model_metadata(const struct model_ref *m, const long *versions, 
                                               !m->is_classifier && m->n_outputs > 1 ? m->n_outputs : 0));
     if (m->has_proba)
         cJSON_AddItemToArray(outputs, tensor_meta("predict_proba", "FP64", -1, m->n_classes));
+    if (mli_model_n_contrib(m->model) > 0)
+        cJSON_AddItemToArray(outputs, contrib_meta(m, -1));
     return o;
 }
 
@@ -408,10 +420,10 @@ static int bool_param(const cJSON *obj, const char *key, const char *where, int 
     return 0;
 }
 
-/* The outputs the request asks for, in order (0 predict, 1 predict_proba), and whether each
+/* The outputs the request asks for, in order (0 predict, 1 predict_proba, 2 contributions), and whether each
  * goes back as binary data (parameters.binary_data, by default the request's
  * parameters.binary_data_output). */
-static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int order[2], int binary[2], int *n_out,
+static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int order[3], int binary[3], int *n_out,
                             char *err) {
     const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
     int all_binary = 0;
@@ -424,21 +436,29 @@ static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int or
         return 0;
     }
     const cJSON *o;
-    if (!cJSON_IsArray(outputs) || cJSON_GetArraySize(outputs) == 0 || cJSON_GetArraySize(outputs) > 2) {
-        snprintf(err, ERRLEN, "outputs: expected an array of 1 or 2 {\"name\": ...} objects");
+    if (!cJSON_IsArray(outputs) || cJSON_GetArraySize(outputs) == 0 || cJSON_GetArraySize(outputs) > 3) {
+        snprintf(err, ERRLEN, "outputs: expected an array of 1 to 3 {\"name\": ...} objects");
         return -1;
     }
     cJSON_ArrayForEach(o, outputs) {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
         const char *s = cJSON_IsString(name) ? name->valuestring : "";
-        int which = strcmp(s, "predict") == 0 ? 0 : strcmp(s, "predict_proba") == 0 ? 1 : -1;
+        int which = strcmp(s, "predict") == 0         ? PRED_PREDICT
+                    : strcmp(s, "predict_proba") == 0 ? PRED_PROBA
+                    : strcmp(s, "contributions") == 0 ? PRED_CONTRIB
+                                                      : -1;
         if (which < 0) {
-            snprintf(err, ERRLEN, "unknown output '%s' (this model has predict%s)", s,
-                     m->has_proba ? " and predict_proba" : "");
+            snprintf(err, ERRLEN, "unknown output '%s' (this model has predict%s%s)", s,
+                     m->has_proba ? ", predict_proba" : "", mli_model_n_contrib(m->model) > 0 ? ", contributions" : "");
             return -1;
         }
         if (which == 1 && !m->has_proba) {
             snprintf(err, ERRLEN, "output 'predict_proba': this model has no predict_proba");
+            return -1;
+        }
+        if (which == PRED_CONTRIB && mli_model_n_contrib(m->model) == 0) { /* the call with no rows says why */
+            mli_model_predict_contrib(m->model, NULL, MLI_F64, 0, m->n_features, NULL, 0);
+            snprintf(err, ERRLEN, "output 'contributions': %s", mli_last_error());
             return -1;
         }
         binary[*n_out] = all_binary;
@@ -538,6 +558,9 @@ int proto__v2_finish(const struct proto_call *c, cJSON **out, char **bin_out, si
         if (c->order[i] == PRED_PROBA) {
             t = tensor_meta("predict_proba", "FP64", c->rows, m->n_classes);
             output_values(t, y, c->rows * m->n_classes, b);
+        } else if (c->order[i] == PRED_CONTRIB) {
+            t = contrib_meta(m, c->rows);
+            output_values(t, y, c->rows * mli_model_n_contrib(m->model), b);
         } else if (m->is_classifier) {
             t = tensor_meta("predict", predict_datatype(m), c->rows, 0);
             output_labels(m, t, y, c->rows, b);

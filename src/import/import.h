@@ -40,6 +40,7 @@ typedef struct mli__tree_model {
     const int32_t *cat_words;
     const uint32_t *cat_bits;
     int64_t n_cat_words;
+    const double *cover; /* per node: training weight reaching it (TreeSHAP), or NULL */
 } mli__tree_model;
 
 /* Writes the metadata, class labels and the one `trees` stage of `tm`. */

@@ -58,11 +58,13 @@ enum {
     T_CAT_BOUNDARIES,
     T_CAT_THRESHOLD,
     T_IS_LINEAR,
+    T_LEAF_COUNT,
+    T_INTERNAL_COUNT,
     T_COUNT
 };
-static const char *const tree_keys[] = {"num_leaves",     "num_cat",       "split_feature", "threshold",
-                                        "decision_type",  "left_child",    "right_child",   "leaf_value",
-                                        "cat_boundaries", "cat_threshold", "is_linear",     NULL};
+static const char *const tree_keys[] = {
+    "num_leaves", "num_cat",        "split_feature", "threshold", "decision_type", "left_child",     "right_child",
+    "leaf_value", "cat_boundaries", "cat_threshold", "is_linear", "leaf_count",    "internal_count", NULL};
 
 /* How the summed scores become predictions. */
 typedef enum { OBJ_IDENTITY, OBJ_EXP, OBJ_LOGISTIC, OBJ_BINARY, OBJ_MULTICLASS, OBJ_OVA } objective;
@@ -80,7 +82,8 @@ typedef struct {
     objective obj;
     double sigmoid;
     /* every tree's nodes, in the file's tree order, each tree in pre-order */
-    vec tree_start, feature, left, right, threshold, flags, value, leaf_id, cat_offset, cat_words, cat_bits;
+    vec tree_start, feature, left, right, threshold, flags, value, leaf_id, cat_offset, cat_words, cat_bits, cover;
+    int no_cover; /* a tree without leaf_count / internal_count: the model gets no covers */
     int32_t n_trees;
     int has_cat;
     /* one tree's arrays, reused */
@@ -516,14 +519,14 @@ static mli_status oom_tree(lgb *g, int32_t tr) {
 static int64_t add_nodes(lgb *g, int64_t n) {
     int64_t first = (int64_t)g->feature.n;
     vec *v4[] = {&g->feature, &g->left, &g->right, &g->leaf_id, &g->cat_words};
-    vec *v8[] = {&g->threshold, &g->value, &g->cat_offset};
+    vec *v8[] = {&g->threshold, &g->value, &g->cat_offset, &g->cover};
     for (size_t i = 0; i < 5; ++i) {
         void *p = vec_grow(v4[i], 4, (size_t)n);
         if (!p)
             return -1;
         memset(p, 0, 4 * (size_t)n);
     }
-    for (size_t i = 0; i < 3; ++i) {
+    for (size_t i = 0; i < 4; ++i) {
         void *p = vec_grow(v8[i], 8, (size_t)n);
         if (!p)
             return -1;
@@ -663,6 +666,18 @@ static mli_status take_tree(lgb *g, int32_t tr, span *f) {
         (num_cat > 0 && (rc = check_categorical(g, tr, f, num_cat)) != MLI_OK) ||
         (rc = preorder(g, tr, L, f)) != MLI_OK)
         return rc;
+    /* The sample counts LightGBM's own TreeSHAP weighs children by (Tree::data_count). */
+    const double *lcount = NULL, *icount = NULL;
+    if (f[T_LEAF_COUNT].p && f[T_INTERNAL_COUNT].p) {
+        if ((rc = parse_array(g, tr, "leaf_count", f[T_LEAF_COUNT], L, 1, 0, 0, &g->dbls[T_LEAF_COUNT])) != MLI_OK ||
+            (rc = parse_array(g, tr, "internal_count", f[T_INTERNAL_COUNT], L - 1, 1, 0, 0,
+                              &g->dbls[T_INTERNAL_COUNT])) != MLI_OK)
+            return rc;
+        lcount = g->dbls[T_LEAF_COUNT].p;
+        icount = g->dbls[T_INTERNAL_COUNT].p;
+    } else {
+        g->no_cover = 1;
+    }
     const int64_t *feat = g->ints[T_SPLIT_FEATURE].p, *dt = g->ints[T_DECISION_TYPE].p;
     const int64_t *lc = g->ints[T_LEFT].p, *rc_ = g->ints[T_RIGHT].p, *pos = g->pos.p;
     const double *thr = g->dbls[T_THRESHOLD].p;
@@ -683,12 +698,14 @@ static mli_status take_tree(lgb *g, int32_t tr, span *f) {
     int32_t *o_words = (int32_t *)g->cat_words.p + s;
     int64_t *o_off = (int64_t *)g->cat_offset.p + s;
     double *o_thr = (double *)g->threshold.p + s, *o_val = (double *)g->value.p + s;
+    double *o_cov = (double *)g->cover.p + s;
     uint8_t *o_fl = (uint8_t *)g->flags.p + s;
     for (int64_t j = 0; j < L; ++j) {
         int64_t p = pos[L - 1 + j];
         o_feat[p] = o_left[p] = o_right[p] = -1;
         o_id[p] = (int32_t)j;
         o_val[p] = leaf[j];
+        o_cov[p] = lcount ? lcount[j] : 0.0;
     }
     for (int64_t i = 0; i < L - 1; ++i) {
         int64_t p = pos[i];
@@ -696,6 +713,7 @@ static mli_status take_tree(lgb *g, int32_t tr, span *f) {
         o_left[p] = (int32_t)pos[lc[i] < 0 ? L - 1 + ~lc[i] : lc[i]];
         o_right[p] = (int32_t)pos[rc_[i] < 0 ? L - 1 + ~rc_[i] : rc_[i]];
         o_id[p] = -1;
+        o_cov[p] = icount ? icount[i] : 0.0;
         int missing = (int)(dt[i] >> 2) & 3;
         if (missing == 3)
             return mli__fail(MLI_ERR_CORRUPT,
@@ -848,6 +866,11 @@ static mli_status write_model(lgb *g, mli__writer *w) {
                           .cat_words = g->cat_words.p,
                           .cat_bits = g->cat_bits.p,
                           .n_cat_words = (int64_t)g->cat_bits.n};
+    const double *cover = g->cover.p;
+    int cover_ok = !g->no_cover;
+    for (int64_t i = 0; cover_ok && i < n_nodes; ++i)
+        cover_ok = cover[i] >= 0.0 && cover[i] <= 1e300;
+    tm.cover = cover_ok ? cover : NULL;
     mli_status rc = mli__write_tree_model(&tm, w);
     free(out);
     return rc != MLI_OK ? rc : write_feature_names(g, w);
@@ -995,7 +1018,7 @@ mli_status mli__import_lightgbm(const char *origin, const uint8_t *data, size_t 
     g.size = size;
     mli_status rc = import(&g, w);
     vec *all[] = {&g.tree_start, &g.feature,    &g.left,      &g.right,    &g.threshold, &g.flags, &g.value,
-                  &g.leaf_id,    &g.cat_offset, &g.cat_words, &g.cat_bits, &g.pos,       &g.stack};
+                  &g.leaf_id,    &g.cat_offset, &g.cat_words, &g.cat_bits, &g.pos,       &g.stack, &g.cover};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i)
         free(all[i]->p);
     for (int i = 0; i < T_COUNT; ++i) {

@@ -47,6 +47,8 @@ mli_status mli__write_tree_model(const mli__tree_model *tm, mli__writer *w) {
     mli__writer_array(w, "stage.0.flags", MLI__DT_U8, tm->flags, N);
     mli__writer_array(w, "stage.0.value", MLI__DT_F64, tm->value, N);
     mli__writer_array(w, "stage.0.leaf_id", MLI__DT_I32, tm->leaf_id, N);
+    if (tm->cover)
+        mli__writer_array(w, "stage.0.cover", MLI__DT_F64, tm->cover, N);
     if (tm->base)
         mli__writer_array(w, "stage.0.base", MLI__DT_F64, tm->base, tm->n_out);
     if (tm->cat_offset) {

@@ -62,7 +62,8 @@ typedef struct {
     int64_t *tree_start;
     int32_t *tree_out, *feature, *left, *right, *leaf_id, *cat_words;
     int64_t *cat_offset;
-    double *threshold, *value, *base;
+    double *threshold, *value, *base, *cover;
+    int no_cover; /* a tree without sum_hessian: the model gets no covers */
     uint8_t *flags;
     uint32_t *cat_bits;
     int64_t n_cat_words, max_cat_words;
@@ -260,9 +261,9 @@ static mli_status read_base_score(xgb *x, const mli__jval *mp, const objective *
 /* ---- trees --------------------------------------------------------------------------- */
 
 static void xgb_free(xgb *x) {
-    void *bufs[] = {x->tree_start, x->tree_out,   x->feature,   x->left,  x->right,  x->leaf_id,
-                    x->cat_words,  x->cat_offset, x->threshold, x->value, x->base,   x->flags,
-                    x->cat_bits,   x->newid,      x->order,     x->stack, x->sdepth, x->catj};
+    void *bufs[] = {x->tree_start, x->tree_out,  x->feature, x->left, x->right, x->leaf_id,  x->cat_words,
+                    x->cat_offset, x->threshold, x->value,   x->base, x->flags, x->cat_bits, x->newid,
+                    x->order,      x->stack,     x->sdepth,  x->catj, x->cover};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i)
         free(bufs[i]);
     mli__jd_free(&x->doc);
@@ -284,9 +285,10 @@ static mli_status alloc_nodes(xgb *x, int32_t n_trees) {
     x->cat_offset = calloc(n, sizeof *x->cat_offset);
     x->threshold = malloc(n * sizeof *x->threshold);
     x->value = malloc(n * sizeof *x->value);
+    x->cover = malloc(n * sizeof *x->cover);
     x->flags = malloc(n);
     if (!x->tree_start || !x->tree_out || !x->feature || !x->left || !x->right || !x->leaf_id || !x->cat_words ||
-        !x->cat_offset || !x->threshold || !x->value || !x->flags)
+        !x->cat_offset || !x->threshold || !x->value || !x->cover || !x->flags)
         return oom(x);
     return MLI_OK;
 }
@@ -408,6 +410,12 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
         (st = num_array(x, tree, where, "split_conditions", nn, 0, &sc)) != MLI_OK ||
         (st = num_array(x, tree, where, "default_left", nn, 1, &dl)) != MLI_OK)
         return st;
+    const double *hess = NULL; /* sum_hessian: the cover TreeSHAP weighs children by */
+    if (mli__jd_get(&x->doc, tree, "sum_hessian") &&
+        (st = num_array(x, tree, where, "sum_hessian", nn, 0, &hess)) != MLI_OK)
+        return st;
+    if (!hess)
+        x->no_cover = 1;
     if (mli__jd_get(&x->doc, tree, "split_type") &&
         (st = num_array(x, tree, where, "split_type", nn, 0, &stype)) != MLI_OK)
         return st;
@@ -475,6 +483,9 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
         int32_t node = order[k];
         int64_t g = base + k;
         x->leaf_id[g] = node;
+        x->cover[g] = hess ? hess[node] : 0.0;
+        if (hess && !(hess[node] >= 0.0 && hess[node] <= 1e300)) /* a custom objective's; TreeSHAP is refused */
+            x->no_cover = 1;
         if (lc[node] == -1) {
             float leaf = (float)sc[node];
             if (weight != 1.0)
@@ -854,7 +865,8 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
                           .cat_offset = x->any_cat ? x->cat_offset : NULL,
                           .cat_words = x->cat_words,
                           .cat_bits = x->cat_bits,
-                          .n_cat_words = x->n_cat_words};
+                          .n_cat_words = x->n_cat_words,
+                          .cover = x->no_cover ? NULL : x->cover};
     if ((st = mli__write_tree_model(&tm, w)) != MLI_OK)
         return st;
 

@@ -27,6 +27,12 @@ void mli__trees_free(mli__trees *t) {
     t->amb_start = NULL;
     t->amb_bits = NULL;
     t->amb_filter = NULL;
+    free(t->expected);
+    free(t->gl);
+    free(t->frac);
+    t->frac = NULL;
+    t->expected = NULL;
+    t->gl = NULL;
     t->top = NULL;
     t->fast = NULL;
     t->fast_value = NULL;
@@ -348,6 +354,7 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
     GET("value", MLI__DT_F64, cells, 0, t->value);
     GET("leaf_id", MLI__DT_I32, t->n_nodes, 1, t->leaf_id);
     GET("base", MLI__DT_F64, t->n_out, 1, t->base);
+    GET("cover", MLI__DT_F64, t->n_nodes, 1, t->cover);
     snprintf(key, sizeof key, "stage.%d.cat_bits", si);
     mli__section *cb = mli__container_find(r->c, key);
     if (cb) {
@@ -394,6 +401,8 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
             fast_ok = 0;
     }
     t->needs_f64 = t->compare == MLI__CMP_LE_F64;
+    if (t->cover && (rc = mli__trees_shap_init(t, r->c->origin, si)) != MLI_OK)
+        goto done;
     if (fast_ok) {
         t->fast = malloc(sizeof(mli__tnode) * (size_t)t->n_nodes);
         t->fast_value = malloc(sizeof(double) * (size_t)cells);

@@ -53,6 +53,15 @@ typedef struct mli__trees {
      * from the rest): its compact `x < +inf` sends x = +inf right where `+inf <= +inf` goes
      * left, so a row with +inf in such a feature is walked again (any dtype). NULL: none. */
     uint8_t *inf_feature;
+    /* TreeSHAP (trees/shap.c): the optional per-node cover (training weight reaching the
+     * node), and from it the expected score per output (bias of the contributions), or
+     * NULL when the stage has no covers. */
+    const double *cover;
+    double *expected;
+    double *frac;     /* per node: cover(node) / cover(parent), 1 for roots */
+    int32_t shap_max; /* most distinct features on one root-to-leaf path */
+    double *gl;       /* Gauss-Legendre rules on [0, 1] for m = 1 .. (shap_max + 1) / 2 points:
+                        * rule m at gl + m (m - 1), its m nodes then its m weights */
 } mli__trees;
 
 /* The filter's hash of (feature, float32 bits): a word index and two bits in it. */
@@ -78,6 +87,15 @@ void mli__trees_free(mli__trees *t);
 size_t mli__trees_scratch(const mli__trees *t, int64_t nb);
 void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
                        double *scores, void *scratch);
+/* TreeSHAP (trees/shap.c). mli__trees_shap_init checks the covers of a built stage and
+ * computes its expected scores; called by mli__trees_build when the stage has covers. */
+mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si);
+/* Path-dependent SHAP contributions of rows [0, nb): out is nb x (n_features + 1) x n_out
+ * doubles (feature j's share of score k at [j][k], the bias at [n_features][k]); scratch
+ * holds mli__trees_contrib_scratch(t) bytes. Needs t->expected. */
+size_t mli__trees_contrib_scratch(const mli__trees *t);
+void mli__trees_contrib(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *out,
+                        void *scratch);
 /* The framework's leaf number for each row and tree, nb x n_trees. */
 void mli__trees_apply(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, int64_t *out);
 

@@ -115,6 +115,12 @@ static inline void fuzz_predict_rows(const mli_model *m, const uint8_t *seed, si
             cols = mli_model_output_len(m, (mli_output)what);
     if (mli_model_n_trees(m) > cols)
         cols = mli_model_n_trees(m);
+    /* contributions (TreeSHAP costs leaves x depth^2 per row: small stages only) */
+    const char *nodes = mli_model_meta(m, "stage.0.n_nodes");
+    int64_t n_contrib = mli_model_n_contrib(m);
+    int contrib = n_contrib > 0 && n_contrib <= (1 << 20) && (!nodes || atoll(nodes) <= 4096);
+    if (contrib && n_contrib > cols)
+        cols = n_contrib;
     double *out = malloc(sizeof *out * (size_t)(ROWS * cols));
     int64_t *leaves = malloc(sizeof *leaves * (size_t)(ROWS * cols));
     if (x && xf && out && leaves) {
@@ -142,6 +148,9 @@ static inline void fuzz_predict_rows(const mli_model *m, const uint8_t *seed, si
                 fuzz_must_serve(mli_model_predict_raw(m, x, MLI_F64, ROWS, nf, out, n), "mli_model_predict_raw");
             if (mli_model_n_trees(m) > 0)
                 fuzz_must_serve(mli_model_apply(m, x, MLI_F64, ROWS, nf, leaves, n), "mli_model_apply");
+            if (contrib)
+                fuzz_must_serve(mli_model_predict_contrib(m, x, MLI_F64, ROWS, nf, out, n),
+                                "mli_model_predict_contrib");
         }
     }
     free(leaves);

@@ -68,6 +68,8 @@ _fn("mli_model_meta", c_char_p, c_void_p, c_char_p)
 _fn("mli_model_save", c_int, c_void_p, c_char_p)
 _fn("mli_model_n_raw", c_int64, c_void_p)
 _fn("mli_model_n_trees", c_int64, c_void_p)
+_fn("mli_model_n_contrib", c_int64, c_void_p)
+_fn("mli_model_predict_contrib", c_int, c_void_p, c_void_p, c_int, c_int64, c_int64, c_void_p, c_int64)
 for _name in ("mli_model_predict", "mli_model_predict_proba", "mli_model_decision_function", "mli_model_predict_raw",
               "mli_model_apply"):  # apply writes int64 leaves, the others doubles
     _fn(_name, c_int, c_void_p, c_void_p, c_int, c_int64, c_int64, c_void_p, c_int64)

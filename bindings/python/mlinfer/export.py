@@ -266,6 +266,18 @@ def _image_stage(w: _Writer, image, n: int):
         w.arrays[f"{prefix}.{k}"] = v
 
 
+def _background(w: _Writer, background, n: int):
+    """The column means of `background` (rows x n features), stored for linear
+    contributions (Model.predict_contrib: coef x (value - mean), as shap.LinearExplainer
+    with an independent masker over the same data)."""
+    b = np.asarray(background, dtype=np.float64)
+    if b.ndim != 2 or b.shape[1] != n or b.shape[0] < 1:
+        raise ValueError(f"mlinfer.export: background must be a non-empty rows x {n} array, not shape {b.shape}")
+    if not np.all(np.isfinite(b)):
+        raise ValueError("mlinfer.export: background holds NaN or infinite values; their mean is not defined")
+    w.arrays["background_mean"] = b.mean(axis=0)
+
+
 def _flatten(est) -> List[Tuple[str, object]]:
     """A Pipeline's steps, nested Pipelines inlined, 'passthrough' and None left out."""
     if _cls(est) != "Pipeline":
@@ -278,7 +290,7 @@ def _flatten(est) -> List[Tuple[str, object]]:
     return out
 
 
-def to_bytes(estimator, compress: bool = False, image=None) -> bytes:
+def to_bytes(estimator, compress: bool = False, image=None, background=None) -> bytes:
     """The .mli bytes for a fitted estimator or Pipeline (with `image`, an
     mlinfer.ImagePreprocess, as stage 0: the model then takes JPEG bytes)."""
     steps: List[Tuple[str, object]] = _flatten(estimator)
@@ -311,10 +323,15 @@ def to_bytes(estimator, compress: bool = False, image=None) -> bytes:
     if export_pipeline.needs_prep(transformers):
         if image is not None:
             raise UnsupportedModelError("mlinfer.export: an image stage cannot be followed by column preprocessing")
+        if background is not None:
+            raise UnsupportedModelError("mlinfer.export: background data (linear contributions) is not supported "
+                                        "for pipelines with column preprocessing yet")
         model = _cls(steps[-1][1])
         takes_nan = model in export_trees.ESTIMATORS or model in export_wrappers.ESTIMATORS
         n = export_pipeline.write(w, transformers, n, names, takes_nan)
     else:
+        if background is not None:
+            _background(w, background, n)
         for s in transformers:
             _check_fitted(s)
             _affine(w, s, n)
@@ -324,14 +341,17 @@ def to_bytes(estimator, compress: bool = False, image=None) -> bytes:
     return build(w.meta, w.arrays, compress=compress)
 
 
-def export(estimator, path, compress: bool = False, image=None) -> None:
+def export(estimator, path, compress: bool = False, image=None, background=None) -> None:
     """Writes a fitted scikit-learn estimator (or Pipeline of scalers + estimator) to `path`.
     With image=mlinfer.ImagePreprocess(...), the file starts with an image stage whose tensor
     (width x height x channels values) is the estimator's input: the model then predicts
     from JPEG bytes (Model.predict_image, mli_model_predict_jpeg).
 
+    With background=X (rows x features), the column means of X are stored for the
+    contributions of linear models (Model.predict_contrib).
+
     Raises mlinfer.UnsupportedModelError naming the class (and option) it cannot represent."""
-    data = to_bytes(estimator, compress=compress, image=image)
+    data = to_bytes(estimator, compress=compress, image=image, background=background)
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:
         f.write(data)

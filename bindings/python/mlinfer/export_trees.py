@@ -46,7 +46,8 @@ class _Stage:
             self._cat_words += len(words)
         return off
 
-    def add(self, feature, left, right, threshold, flags, value, out: int = 0, cat_offset=None, cat_words=None):
+    def add(self, feature, left, right, threshold, flags, value, out: int = 0, cat_offset=None, cat_words=None,
+            cover=None):
         n = len(feature)
         leaf = np.asarray(feature) < 0
         tree = {
@@ -58,6 +59,8 @@ class _Stage:
             "value": np.where(leaf[:, None], np.asarray(value, np.float64).reshape(n, self.leaf_width), 0.0),
             "cat_offset": np.zeros(n, np.int64) if cat_offset is None else np.asarray(cat_offset, np.int64),
             "cat_words": np.zeros(n, np.int32) if cat_words is None else np.asarray(cat_words, np.int32),
+            # training weight reaching each node: what TreeSHAP weighs the children by
+            "cover": None if cover is None else np.asarray(cover, np.float64).reshape(n),
         }
         self.trees.append(tree)
         self.tree_out.append(out)
@@ -79,6 +82,10 @@ class _Stage:
         for name in ("feature", "left", "right", "threshold", "flags"):
             w.arrays[f"{p}.{name}"] = np.concatenate([t[name] for t in self.trees])
         w.arrays[f"{p}.value"] = np.concatenate([t["value"] for t in self.trees]).reshape(-1)
+        if all(t["cover"] is not None for t in self.trees):
+            cover = np.concatenate([t["cover"] for t in self.trees])
+            if np.all(np.isfinite(cover)) and np.all(cover >= 0.0):  # else contributions are refused
+                w.arrays[f"{p}.cover"] = cover
         if self.cat_bits:
             w.arrays[f"{p}.cat_offset"] = np.concatenate([t["cat_offset"] for t in self.trees])
             w.arrays[f"{p}.cat_words"] = np.concatenate([t["cat_words"] for t in self.trees])
@@ -105,7 +112,8 @@ def _add_sk_tree(stage: _Stage, tree, value, out: int = 0, columns: Optional[np.
         feature[~leaf] = np.asarray(columns)[feature[~leaf]]
     missing_left = getattr(t, "missing_go_to_left", None)  # scikit-learn >= 1.3; before, NaN went right
     flags = np.zeros(len(left), np.uint8) if missing_left is None else (np.asarray(missing_left) != 0).astype(np.uint8)
-    stage.add(feature, left, t.children_right, t.threshold, flags * _FLAG_MISSING_LEFT, value, out)
+    stage.add(feature, left, t.children_right, t.threshold, flags * _FLAG_MISSING_LEFT, value, out,
+              cover=t.weighted_n_node_samples)
 
 
 def _class_fractions(tree, n_classes: int) -> np.ndarray:
@@ -330,7 +338,7 @@ def _write_hgb(w, est, n_in: int):
             if np.any(np.isnan(threshold[~leaf])):
                 _fail(est, "a NaN split threshold")
             stage.add(feature, nodes["left"], nodes["right"], threshold, flags, nodes["value"], out=j,
-                      cat_offset=cat_offset, cat_words=cat_words)
+                      cat_offset=cat_offset, cat_words=cat_words, cover=nodes["count"])
     base = np.asarray(est._baseline_prediction, np.float64).reshape(-1)
     stage.write(w, est, k, "le_f64", "sum", base=base)
 

@@ -222,6 +222,33 @@ class Model:
         as the framework numbers them (scikit-learn's `apply`, XGBoost/LightGBM `pred_leaf`)."""
         return self._call(lib.mli_model_apply, X, self.n_trees_, np.int64)
 
+    @property
+    def contrib_names(self):
+        """The names of the columns of predict_contrib: the input columns (feature_names_in_,
+        else f0, f1, ...) and last "bias"."""
+        names = (list(self.feature_names_in_) if self.feature_names_in_ is not None else
+                 [f"f{i}" for i in range(self.n_features_in_)])
+        return names + ["bias"]
+
+    def predict_contrib(self, X, return_names: bool = False):
+        """Exact SHAP contributions of each input column to the raw scores (predict_raw),
+        docs/TREES.md "Contributions": tree models by path-dependent TreeSHAP (as XGBoost's
+        pred_contribs, LightGBM's pred_contrib, shap.TreeExplainer), linear models exported
+        with background data as coef x (value - background mean) (shap.LinearExplainer,
+        independent masker). Shape (n, n_features + 1) with the bias last, or
+        (n, n_features + 1, n_raw) for models with several raw scores (one set per class);
+        each row sums to predict_raw. With return_names=True, also the column names.
+        Raises mlinfer.MlinferError (unsupported) for a model that cannot be explained."""
+        n = int(lib.mli_model_n_contrib(self._h))
+        if n <= 0:  # the library says why, before the input is converted (it may be a table)
+            check(lib.mli_model_predict_contrib(self._h, None, 1, 0, 0, None, 0))
+        cols = n if n > 0 else (self.n_features_in_ + 1) * self._n_raw  # the call then says why not
+        out = self._call(lib.mli_model_predict_contrib, X, cols)
+        out = out.reshape(out.shape[0], self.n_features_in_ + 1, self._n_raw)
+        if self._n_raw == 1:
+            out = out[:, :, 0]
+        return (out, self.contrib_names) if return_names else out
+
     def score_samples(self, X) -> np.ndarray:
         """IsolationForest: the opposite of the anomaly score, -2^(-E[h] / c(max_samples)),
         from the mean path length E[h] (docs/FORMAT.md, head `isolation`)."""

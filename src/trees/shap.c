@@ -1,0 +1,415 @@
+/* trees/shap.c — exact path-dependent SHAP contributions of a tree stage (TreeSHAP,
+ * Lundberg et al. 2018, "Consistent individualized feature attribution for tree
+ * ensembles", Algorithm 2), the quantity XGBoost's pred_contribs, LightGBM's pred_contrib
+ * and shap.TreeExplainer(feature_perturbation="tree_path_dependent") compute.
+ *
+ * For each row and tree the walk visits every node once, keeping the path of distinct
+ * features from the root with, per feature j, the fraction of the training cover that
+ * reaches the node when the feature is unknown (q_j: the product of cover(child) /
+ * cover(node) over its splits on the path) and whether the row itself follows the path
+ * (p_j, 0 or 1). Restricted to one leaf of value v, the path-dependent value function is
+ * the product game v(S) = v prod_{j in S} p_j prod_{j not in S} q_j, whose Shapley value is
+ *
+ *     phi_i = v (p_i - q_i) sum_{S} |S|! (n-1-|S|)! / n! prod_{j in S} p_j prod_{rest} q_j
+ *           = v (p_i - q_i) integral_0^1 prod_{j != i} (q_j + t (p_j - q_j)) dt,
+ *
+ * (n features on the path) a polynomial of degree n - 1 in t, integrated exactly by the
+ * Gauss-Legendre rule of ceil(n / 2) points, with the products over j != i taken as
+ * prefix x suffix (no division). Cost O(leaves x depth^2 / 2) multiplications per tree and
+ * row, against the classic TreeSHAP recursion's (Lundberg et al. 2018, Algorithm 2;
+ * `MLI_TREESHAP=classic`, kept for measurement) O(leaves x depth^2) with two divisions in
+ * each step: 8-15x faster measured (docs/TREES.md, "Contributions"). The same integral
+ * form is the basis of Linear TreeSHAP (Yu et al. 2022).
+ *
+ * The row's own direction at a node is mli__tree_decide, the one decision of the predict
+ * walks (missing modes, categorical bitsets, the stage's comparison), so the followed
+ * path is exactly the leaf predict reaches, and the contributions plus the bias sum to
+ * the raw score.
+ *
+ * The bias is each tree's expected value, the cover-weighted mean of its leaves computed
+ * bottom-up (as XGBoost and shap do: each node the mean of its children weighted by their
+ * covers), summed (or averaged, `aggregate=mean`) with the stage's base. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trees/trees.h"
+
+/* Which algorithm: 0 quadrature (default), 1 the classic recursion (MLI_TREESHAP=classic,
+ * read once, for tests and measurements). */
+static int use_classic(void) {
+    static atomic_int cached = -1;
+    int s = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (s < 0) {
+        const char *e = getenv("MLI_TREESHAP");
+        s = e && strcmp(e, "classic") == 0;
+        atomic_store_explicit(&cached, s, memory_order_relaxed);
+    }
+    return s;
+}
+
+/* The m-point Gauss-Legendre rule on [0, 1]: nodes x[0..m), weights w[0..m) (Newton's
+ * method on the Legendre polynomial P_m from the usual cosine guesses; exact for
+ * polynomials of degree 2m - 1 to rounding). */
+static void gauss_legendre(int m, double *x, double *w) {
+    const double pi = 3.14159265358979323846;
+    for (int i = 0; i < (m + 1) / 2; ++i) {
+        double z = cos(pi * ((double)i + 0.75) / ((double)m + 0.5)), dp = 1.0;
+        for (int it = 0; it < 100; ++it) {
+            double p0 = 1.0, p1 = 0.0;
+            for (int j = 1; j <= m; ++j) { /* P_j(z) by the three-term recurrence */
+                double p2 = p1;
+                p1 = p0;
+                p0 = ((2.0 * j - 1.0) * z * p1 - (j - 1.0) * p2) / (double)j;
+            }
+            dp = (double)m * (z * p0 - p1) / (z * z - 1.0);
+            double z1 = z;
+            z = z1 - p0 / dp;
+            if (fabs(z - z1) <= 1e-16)
+                break;
+        }
+        double wi = 2.0 / ((1.0 - z * z) * dp * dp);
+        x[i] = 0.5 * (1.0 - z); /* mapped to [0, 1], symmetric pairs */
+        x[m - 1 - i] = 0.5 * (1.0 + z);
+        w[i] = w[m - 1 - i] = 0.5 * wi;
+    }
+}
+
+typedef struct {
+    int32_t feature;
+    double zero, one, weight;
+} path_el;
+
+mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si) {
+    int64_t lw = t->leaf_width, N = t->n_nodes;
+    for (int64_t g = 0; g < N; ++g) {
+        double c = t->cover[g];
+        if (!(c >= 0.0 && c <= 1e300))
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: node %lld has the cover %g (not finite and >= 0)", origin,
+                             si, (long long)g, c);
+    }
+    double *mean = malloc(sizeof(double) * (size_t)(N * lw));
+    t->expected = calloc((size_t)t->n_out, sizeof(double));
+    t->frac = malloc(sizeof(double) * (size_t)N);
+    if (!mean || !t->expected || !t->frac) {
+        free(mean);
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the expected values of %lld nodes", origin,
+                         (long long)N);
+    }
+    for (int32_t tr = 0; tr < t->n_trees; ++tr) {
+        int64_t s = t->tree_start[tr], n = t->tree_start[tr + 1] - s;
+        for (int64_t i = n - 1; i >= 0; --i) { /* children come after their parent */
+            int64_t g = s + i;
+            double *m = mean + g * lw;
+            if (t->feature[g] < 0) {
+                memcpy(m, t->value + g * lw, sizeof(double) * (size_t)lw);
+                continue;
+            }
+            int64_t l = s + t->left[g], r = s + t->right[g];
+            if (!(t->cover[g] > 0.0)) {
+                /* the children's shares cover(child) / cover(node) would be 0/0 */
+                t->cover = NULL;
+                free(t->expected);
+                free(t->frac);
+                t->expected = NULL;
+                t->frac = NULL;
+                free(mean);
+                return MLI_OK; /* contributions are refused for this stage; predict is unaffected */
+            }
+            for (int64_t k = 0; k < lw; ++k)
+                m[k] = (t->cover[l] * mean[l * lw + k] + t->cover[r] * mean[r * lw + k]) / t->cover[g];
+            t->frac[l] = t->cover[l] / t->cover[g];
+            t->frac[r] = t->cover[r] / t->cover[g];
+        }
+        t->frac[s] = 1.0;
+        const double *root = mean + s * lw;
+        if (lw == 1)
+            t->expected[t->tree_out ? t->tree_out[tr] : 0] += root[0];
+        else
+            for (int64_t k = 0; k < lw; ++k)
+                t->expected[k] += root[k];
+    }
+    for (int64_t k = 0; k < t->n_out; ++k) {
+        if (t->mean)
+            t->expected[k] /= (double)t->n_trees;
+        if (t->base)
+            t->expected[k] += t->base[k];
+    }
+    free(mean);
+    /* the rules for up to min(depth, features) distinct features on a path */
+    t->shap_max = t->max_depth < t->n_features ? t->max_depth : (int32_t)t->n_features;
+    int32_t M = (t->shap_max + 1) / 2;
+    t->gl = malloc(sizeof(double) * (size_t)((int64_t)M * (M + 1) + 1));
+    if (!t->gl)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the TreeSHAP quadrature", origin);
+    for (int32_t m = 1; m <= M; ++m)
+        gauss_legendre(m, t->gl + (int64_t)m * (m - 1), t->gl + (int64_t)m * (m - 1) + m);
+    return MLI_OK;
+}
+
+size_t mli__trees_contrib_scratch(const mli__trees *t) {
+    size_t d = (size_t)t->max_depth + 3;
+    size_t classic = sizeof(path_el) * (d * (d + 1) / 2 + d);
+    size_t quad = sizeof(path_el) * d + sizeof(double) * 8 * d; /* leaf_quad: 8 x n, or 2 n + 1 */
+    return classic > quad ? classic : quad;
+}
+
+/* Adds feature `f` to the path of `d` elements (their weights rescaled). */
+static void extend(path_el *p, int d, double zero, double one, int32_t f) {
+    p[d].feature = f;
+    p[d].zero = zero;
+    p[d].one = one;
+    p[d].weight = d == 0 ? 1.0 : 0.0;
+    for (int i = d - 1; i >= 0; --i) {
+        p[i + 1].weight += one * p[i].weight * (double)(i + 1) / (double)(d + 1);
+        p[i].weight = zero * p[i].weight * (double)(d - i) / (double)(d + 1);
+    }
+}
+
+/* Removes element k of the path of d + 1 elements (the inverse of extend). */
+static void unwind(path_el *p, int d, int k) {
+    const double one = p[k].one, zero = p[k].zero;
+    double next = p[d].weight;
+    for (int i = d - 1; i >= 0; --i) {
+        if (one != 0.0) {
+            const double tmp = p[i].weight;
+            p[i].weight = next * (double)(d + 1) / ((double)(i + 1) * one);
+            next = tmp - p[i].weight * zero * (double)(d - i) / (double)(d + 1);
+        } else {
+            p[i].weight = p[i].weight * (double)(d + 1) / (zero * (double)(d - i));
+        }
+    }
+    for (int i = k; i < d; ++i) {
+        p[i].feature = p[i + 1].feature;
+        p[i].zero = p[i + 1].zero;
+        p[i].one = p[i + 1].one;
+    }
+}
+
+/* The total weight of the path of d + 1 elements with element k unwound. */
+static double unwound_sum(const path_el *p, int d, int k) {
+    const double one = p[k].one, zero = p[k].zero;
+    double next = p[d].weight, total = 0.0;
+    if (one != 0.0) {
+        for (int i = d - 1; i >= 0; --i) {
+            const double tmp = next * (double)(d + 1) / ((double)(i + 1) * one);
+            total += tmp;
+            next = p[i].weight - tmp * zero * (double)(d - i) / (double)(d + 1);
+        }
+    } else {
+        for (int i = d - 1; i >= 0; --i)
+            total += p[i].weight * (double)(d + 1) / (zero * (double)(d - i));
+    }
+    return total;
+}
+
+typedef struct {
+    const mli__trees *t;
+    const void *xr;
+    int f64;
+    int64_t s;   /* the tree's first node */
+    int32_t col; /* the score column of a leaf_width-1 tree */
+    double scale;
+    double *phi; /* (n_features + 1) x n_out */
+} walk_ctx;
+
+/* Node i of the tree with the path p of d elements before it; the edge into i splits on
+ * feature pf with fractions (zero, one). */
+static void recurse(const walk_ctx *c, int32_t i, path_el *p, int d, double zero, double one, int32_t pf) {
+    const mli__trees *t = c->t;
+    extend(p, d, zero, one, pf);
+    const int64_t g = c->s + i;
+    const int32_t f = t->feature[g];
+    if (f < 0) {
+        const double *v = t->value + g * t->leaf_width;
+        for (int k = 1; k <= d; ++k) {
+            const double w = unwound_sum(p, d, k) * (p[k].one - p[k].zero) * c->scale;
+            double *ph = c->phi + (int64_t)p[k].feature * t->n_out;
+            if (t->leaf_width == 1)
+                ph[c->col] += w * v[0];
+            else
+                for (int64_t o = 0; o < t->leaf_width; ++o)
+                    ph[o] += w * v[o];
+        }
+        return;
+    }
+    const double xv = c->f64 ? ((const double *)c->xr)[f] : (double)((const float *)c->xr)[f];
+    const unsigned fl = t->flags[g];
+    const uint32_t words = (fl & MLI__TF_CATEGORICAL) ? (uint32_t)t->cat_words[g] : 0;
+    int64_t cat;
+    int left = mli__tree_decide(t->compare, fl, words, t->threshold[g], xv, &cat);
+    if (left < 0)
+        left = (int)((t->cat_bits[t->cat_offset[g] + (cat >> 5)] >> (cat & 31)) & 1u);
+    const int32_t hot = left ? t->left[g] : t->right[g], cold = left ? t->right[g] : t->left[g];
+    const double w = t->cover[g];
+    const double hot_zero = t->cover[c->s + hot] / w, cold_zero = t->cover[c->s + cold] / w;
+    double in_zero = 1.0, in_one = 1.0;
+    int k = 1;
+    while (k <= d && p[k].feature != f)
+        ++k;
+    if (k <= d) { /* the feature split before on this path: merge the two splits */
+        in_zero = p[k].zero;
+        in_one = p[k].one;
+        unwind(p, d, k);
+        --d;
+    }
+    path_el *child = p + d + 1;
+    memcpy(child, p, sizeof *p * (size_t)(d + 1));
+    recurse(c, hot, child, d + 1, hot_zero * in_zero, in_one, f);
+    memcpy(child, p, sizeof *p * (size_t)(d + 1));
+    recurse(c, cold, child, d + 1, cold_zero * in_zero, 0.0, f);
+}
+
+/* ---- the quadrature form ----------------------------------------------------------------- */
+
+typedef struct {
+    walk_ctx c;
+    path_el *path; /* n distinct features: feature, q in .zero, p in .one */
+    int n;
+    double *pre; /* prefix and suffix products of leaf_quad */
+} quad_ctx;
+
+/* Adds v x s to feature f's share of the leaf's score(s). */
+static void add_share(const quad_ctx *qc, int32_t f, const double *v, double s) {
+    const mli__trees *t = qc->c.t;
+    double *ph = qc->c.phi + (int64_t)f * t->n_out;
+    if (t->leaf_width == 1)
+        ph[qc->c.col] += s * v[0];
+    else
+        for (int64_t o = 0; o < t->leaf_width; ++o)
+            ph[o] += s * v[o];
+}
+
+/* The leaf's contributions: for each path element j, (p_j - q_j) times the quadrature of
+ * prod_{i != j} (q_i + t (p_i - q_i)), the products over i != j as prefix x suffix. The m
+ * quadrature points run innermost, padded to K (4 or 8) with zero weights so the running
+ * products stay in registers and the K chains interleave. */
+static inline void leaf_quad_k(const quad_ctx *qc, int64_t g, const int K) {
+    const mli__trees *t = qc->c.t;
+    const int n = qc->n, m = (n + 1) / 2;
+    const path_el *p = qc->path;
+    const double *rule = t->gl + (int64_t)m * (m - 1);
+    double x[8], cur[8], *pre = qc->pre; /* n x K prefix products */
+    for (int k = 0; k < K; ++k) {
+        x[k] = k < m ? rule[k] : 0.5;
+        cur[k] = 1.0;
+    }
+    for (int j = 0; j < n; ++j) {
+        const double q = p[j].zero, d = p[j].one - p[j].zero;
+        for (int k = 0; k < K; ++k) {
+            pre[j * K + k] = cur[k];
+            cur[k] *= q + x[k] * d;
+        }
+    }
+    for (int k = 0; k < K; ++k)
+        cur[k] = k < m ? rule[m + k] : 0.0; /* now the suffix products, times the weights */
+    const double *v = t->value + g * t->leaf_width;
+    for (int j = n - 1; j >= 0; --j) {
+        const double q = p[j].zero, d = p[j].one - p[j].zero;
+        double integral = 0.0;
+        for (int k = 0; k < K; ++k) {
+            integral += pre[j * K + k] * cur[k];
+            cur[k] *= q + x[k] * d;
+        }
+        add_share(qc, p[j].feature, v, integral * d * qc->c.scale);
+    }
+}
+
+/* The same for any m, one quadrature point at a time. */
+static void leaf_quad_any(const quad_ctx *qc, int64_t g) {
+    const mli__trees *t = qc->c.t;
+    const int n = qc->n, m = (n + 1) / 2;
+    const path_el *p = qc->path;
+    const double *x = t->gl + (int64_t)m * (m - 1), *w = x + m;
+    double *pre = qc->pre, *acc = pre + n + 1; /* prefix products of one point; integrals */
+    for (int j = 0; j < n; ++j)
+        acc[j] = 0.0;
+    for (int k = 0; k < m; ++k) {
+        pre[0] = 1.0;
+        for (int j = 0; j < n; ++j)
+            pre[j + 1] = pre[j] * (p[j].zero + x[k] * (p[j].one - p[j].zero));
+        double suf = w[k];
+        for (int j = n - 1; j >= 0; --j) {
+            acc[j] += pre[j] * suf;
+            suf *= p[j].zero + x[k] * (p[j].one - p[j].zero);
+        }
+    }
+    const double *v = t->value + g * t->leaf_width;
+    for (int j = 0; j < n; ++j)
+        add_share(qc, p[j].feature, v, acc[j] * (p[j].one - p[j].zero) * qc->c.scale);
+}
+
+static void leaf_quad(const quad_ctx *qc, int64_t g) {
+    if (qc->n <= 8)
+        leaf_quad_k(qc, g, 4);
+    else if (qc->n <= 16)
+        leaf_quad_k(qc, g, 8);
+    else
+        leaf_quad_any(qc, g);
+}
+
+static void walk_quad(quad_ctx *qc, int32_t i) {
+    const mli__trees *t = qc->c.t;
+    const int64_t g = qc->c.s + i;
+    const int32_t f = t->feature[g];
+    if (f < 0) {
+        if (qc->n > 0)
+            leaf_quad(qc, g);
+        return;
+    }
+    const double xv = qc->c.f64 ? ((const double *)qc->c.xr)[f] : (double)((const float *)qc->c.xr)[f];
+    const unsigned fl = t->flags[g];
+    const uint32_t words = (fl & MLI__TF_CATEGORICAL) ? (uint32_t)t->cat_words[g] : 0;
+    int64_t cat;
+    int left = mli__tree_decide(t->compare, fl, words, t->threshold[g], xv, &cat);
+    if (left < 0)
+        left = (int)((t->cat_bits[t->cat_offset[g] + (cat >> 5)] >> (cat & 31)) & 1u);
+    int k = 0;
+    while (k < qc->n && qc->path[k].feature != f)
+        ++k;
+    for (int side = 0; side < 2; ++side) {
+        const int32_t child = side ? t->right[g] : t->left[g];
+        const double ratio = t->frac[qc->c.s + child], follows = (side == 0) == (left != 0) ? 1.0 : 0.0;
+        if (k < qc->n) { /* the feature split before on this path: one element for both */
+            const path_el saved = qc->path[k];
+            qc->path[k].zero *= ratio;
+            qc->path[k].one *= follows;
+            walk_quad(qc, child);
+            qc->path[k] = saved;
+        } else {
+            qc->path[qc->n++] = (path_el){.feature = f, .zero = ratio, .one = follows};
+            walk_quad(qc, child);
+            qc->n--;
+        }
+    }
+}
+
+void mli__trees_contrib(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *out,
+                        void *scratch) {
+    const size_t es = f64 ? sizeof(double) : sizeof(float);
+    const int64_t width = (t->n_features + 1) * t->n_out;
+    const double scale = t->mean ? 1.0 / (double)t->n_trees : 1.0;
+    const int classic = use_classic();
+    const size_t d = (size_t)t->max_depth + 3;
+    double *pre = (double *)(void *)((path_el *)scratch + d);
+    for (int64_t r = 0; r < nb; ++r) {
+        double *phi = out + r * width;
+        memset(phi, 0, sizeof(double) * (size_t)width);
+        walk_ctx c = {.t = t, .xr = (const char *)x + (size_t)(r * ldx) * es, .f64 = f64, .scale = scale, .phi = phi};
+        for (int32_t tr = 0; tr < t->n_trees; ++tr) {
+            c.s = t->tree_start[tr];
+            c.col = t->tree_out ? t->tree_out[tr] : 0;
+            if (t->feature[c.s] < 0) /* a single leaf explains nothing: only the bias */
+                continue;
+            if (classic) {
+                recurse(&c, 0, scratch, 0, 1.0, 1.0, -1);
+            } else {
+                quad_ctx qc = {.c = c, .path = scratch, .n = 0, .pre = pre};
+                walk_quad(&qc, 0);
+            }
+        }
+        memcpy(phi + t->n_features * t->n_out, t->expected, sizeof(double) * (size_t)t->n_out);
+    }
+}

@@ -1,0 +1,115 @@
+"""mlinfer-server: POST /predict with "explain": true returns SHAP contributions (issue 19),
+equal to the library's mli_model_predict_contrib on the same rows, through the batcher;
+a model that cannot be explained is a 400 naming why."""
+from __future__ import annotations
+
+import numpy as np
+
+from test_server import IRIS_ROWS
+
+
+def _names(n):
+    return [f"f{i}" for i in range(n)] + ["bias"]
+
+
+def test_explain_single_and_batch(start_server, tmp_path):
+    import mlinfer
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
+
+    X, y = load_iris(return_X_y=True)
+    path = tmp_path / "gb.mli"
+    mlinfer.export(GradientBoostingClassifier(n_estimators=10, max_depth=2).fit(X, y), str(path))
+    want = mlinfer.load(str(path)).predict_contrib(np.array(IRIS_ROWS))  # (4, 5, 3)
+    srv = start_server(path)
+    status, body = srv.json("POST", "/predict", {"features": IRIS_ROWS[1], "explain": True})
+    assert status == 200, body
+    assert list(body["contributions"]) == _names(4)
+    got = np.array([body["contributions"][k] for k in _names(4)])
+    np.testing.assert_array_equal(got, want[1])
+    status, body = srv.json("POST", "/predict", {"instances": IRIS_ROWS, "explain": True, "proba": True})
+    assert status == 200 and len(body["contributions"]) == 4 and "probabilities" in body
+    got = np.array([[row[k] for k in _names(4)] for row in body["contributions"]])
+    np.testing.assert_array_equal(got, want)
+    status, body = srv.json("POST", "/predict", {"instances": IRIS_ROWS})
+    assert "contributions" not in body
+    status, body = srv.json("POST", "/predict", {"instances": IRIS_ROWS, "explain": 1})
+    assert status == 400 and "explain" in body["error"]
+
+    reg = tmp_path / "rf.mli"
+    mlinfer.export(RandomForestRegressor(n_estimators=5, max_depth=3).fit(X[:, :3], X[:, 3]), str(reg))
+    want = mlinfer.load(str(reg)).predict_contrib(np.array(IRIS_ROWS)[:, :3])
+    srv2 = start_server(reg)
+    status, body = srv2.json("POST", "/predict", {"instances": [r[:3] for r in IRIS_ROWS], "explain": True})
+    assert status == 200
+    got = np.array([[row[k] for k in _names(3)] for row in body["contributions"]])
+    np.testing.assert_array_equal(got, want)
+
+
+def test_explain_refused(start_server, tmp_path):
+    import mlinfer
+    from sklearn.linear_model import LinearRegression
+
+    X = np.array(IRIS_ROWS)
+    path = tmp_path / "lin.mli"
+    mlinfer.export(LinearRegression().fit(X[:, :3], X[:, 3]), str(path))
+    srv = start_server(path)
+    status, body = srv.json("POST", "/predict", {"features": IRIS_ROWS[0][:3], "explain": True})
+    assert status == 400 and "background" in body["error"]
+
+
+def test_v1_explain(start_server, tmp_path):
+    """KServe V1 POST /v1/models/{m}:explain -> {"predictions": [...], "explanations": [...]}."""
+    import mlinfer
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = load_iris(return_X_y=True)
+    path = tmp_path / "iris_rf.mli"
+    est = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
+    mlinfer.export(est, str(path))
+    want = mlinfer.load(str(path)).predict_contrib(np.array(IRIS_ROWS))
+    srv = start_server(path)
+    status, body = srv.json("POST", "/v1/models/iris_rf:explain", {"instances": IRIS_ROWS})
+    assert status == 200, body
+    assert body["predictions"] == [int(v) for v in est.predict(np.array(IRIS_ROWS))]
+    got = np.array([[row[k] for k in _names(4)] for row in body["explanations"]])
+    np.testing.assert_array_equal(got, want)
+    status, body = srv.json("POST", "/v1/models/iris_rf:predict", {"instances": IRIS_ROWS})
+    assert "explanations" not in body
+    status, _ = srv.json("GET", "/v1/models/iris_rf:explain")
+    assert status == 405
+
+
+def test_v2_contributions_output(start_server, tmp_path):
+    """Open Inference V2: an output named "contributions" (FP64, rows x (features + 1)
+    [x scores]), listed in the model metadata when the model can be explained."""
+    import mlinfer
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.linear_model import LinearRegression
+
+    X, y = load_iris(return_X_y=True)
+    path = tmp_path / "gb3.mli"
+    mlinfer.export(GradientBoostingClassifier(n_estimators=5, max_depth=2).fit(X, y), str(path))
+    want = mlinfer.load(str(path)).predict_contrib(np.array(IRIS_ROWS))  # (4, 5, 3)
+    srv = start_server(path)
+    status, meta = srv.json("GET", "/v2/models/gb3")
+    assert {"name": "contributions", "datatype": "FP64", "shape": [-1, 5, 3]} in meta["outputs"]
+    req = {"inputs": [{"name": "x", "shape": [4, 4], "datatype": "FP64", "data": IRIS_ROWS}],
+           "outputs": [{"name": "predict"}, {"name": "contributions"}]}
+    status, body = srv.json("POST", "/v2/models/gb3/infer", req)
+    assert status == 200, body
+    t = body["outputs"][1]
+    assert t["name"] == "contributions" and t["shape"] == [4, 5, 3]
+    np.testing.assert_array_equal(np.array(t["data"]).reshape(4, 5, 3), want)
+
+    lin = tmp_path / "lin.mli"
+    mlinfer.export(LinearRegression().fit(X[:, :3], X[:, 3]), str(lin))
+    srv2 = start_server(lin)
+    status, meta = srv2.json("GET", "/v2/models/lin")
+    assert all(o["name"] != "contributions" for o in meta["outputs"])
+    req = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": IRIS_ROWS[0][:3]}],
+           "outputs": [{"name": "contributions"}]}
+    status, body = srv2.json("POST", "/v2/models/lin/infer", req)
+    assert status == 400 and "background" in body["error"]
