@@ -184,8 +184,9 @@ MLI_API const char *mli_model_meta(const mli_model *model, const char *key);
  * dimension `ldx` (>= n_features), of type `dtype`. `out` holds `out_len` doubles and
  * must have room for rows * n_outputs: regression values, or for a classifier the class
  * index (0 .. n_classes-1) of each row (map it with mli_model_class_label_*).
- * NaN in the input propagates through the arithmetic as it would in scikit-learn
- * (a NaN regression output; a classifier then picks as numpy's argmax would). */
+ * Tree models take NaN as a missing value, routed as the framework routes it. A linear
+ * model or MLP cannot (scikit-learn refuses such input): NaN or an infinity in a row gives
+ * MLI_ERR_INPUT naming the first such row and its column, and no outputs are to be used. */
 MLI_API mli_status mli_model_predict(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
                                      double *out, int64_t out_len);
 /* Class probabilities, rows * n_classes doubles. MLI_ERR_UNSUPPORTED for models without. */

@@ -88,6 +88,11 @@ void mli__head_row(const mli_model *m, int what, const float *sf, const double *
 double mli__affine_value(const mli_model *m, int64_t c, double v, int f32);
 void mli__affine_rows_f64(const mli_model *m, const void *x, int f64, int64_t ldx, int64_t nb, double *dst);
 
+/* MLI_ERR_INPUT naming the first row and column of x holding NaN or an infinity when the
+ * model's stages cannot take them (linear, MLP: m->finite_only), else MLI_OK (src/predict.c;
+ * the CPU predict paths check block by block themselves). */
+mli_status mli__check_finite(const char *fn, const mli_model *m, const void *x, int f64, int64_t rows, int64_t ldx);
+
 /* Argument checks shared by every predict path (CPU rows, CUDA, JPEG; src/predict.c).
  * mli__check_output: m is not NULL, `what` is an mli_output and the model has that output
  * (the error names the model's source). mli__check_predict: that, then dtype, rows, ldx, x

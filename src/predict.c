@@ -269,6 +269,25 @@ static int prep_block(predict_job *j, int64_t r, int64_t nb, double *pre) {
     return 0;
 }
 
+/* The first row in [r, r + nb) of rows of numbers holding NaN or an infinity, or -1. */
+static int64_t first_nonfinite_row(const rows_in *in, int64_t r, int64_t nb, int64_t n) {
+    for (int64_t i = r; i < r + nb; ++i) {
+        int bad = 0;
+        if (in->f64) {
+            const double *row = (const double *)in->x + i * in->ldx;
+            for (int64_t c = 0; c < n; ++c)
+                bad |= !isfinite(row[c]);
+        } else {
+            const float *row = (const float *)in->x + i * in->ldx;
+            for (int64_t c = 0; c < n; ++c)
+                bad |= !isfinite(row[c]);
+        }
+        if (bad)
+            return i;
+    }
+    return -1;
+}
+
 static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch, int64_t block) {
     const mli_model *m = j->m;
     double *pre = scratch;
@@ -277,6 +296,17 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
         int64_t nb = r1 - r < block ? r1 - r : block, ld;
         rows_in in = {.x = j->x, .f64 = j->f64, .ldx = j->ldx};
         int64_t base = r; /* the first row of `in` */
+        if (!m->prep && m->finite_only) {
+            /* A linear model or MLP cannot take NaN or infinity: scikit-learn refuses such
+             * input, and its arithmetic would turn a missing value into class 0. */
+            if (atomic_load_explicit(&j->bad_row, memory_order_relaxed) < r)
+                return;
+            int64_t bad = first_nonfinite_row(&in, r, nb, m->n_features);
+            if (bad >= 0) {
+                note_bad_row(j, bad);
+                return;
+            }
+        }
         if (m->prep) {
             if (prep_block(j, r, nb, pre))
                 return;
@@ -419,6 +449,8 @@ mli_status mli__check_predict(const char *fn, const mli_model *m, mli_output wha
  * stages cannot take (NaN or infinity reaching a linear model or an MLP). */
 static mli_status row_error(const char *fn, const mli_model *m, const mli__prep_call *call, int64_t row) {
     const mli__prep *p = m->prep;
+    if (!p)
+        return mli__fail(MLI_ERR_INTERNAL, "%s: row %lld failed", fn, (long long)row);
     double *work = malloc(sizeof(double) * (size_t)(p->n_regs + p->n_out));
     if (!work)
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
@@ -441,6 +473,37 @@ static mli_status row_error(const char *fn, const mli_model *m, const mli__prep_
     }
     free(work);
     return rc;
+}
+
+/* The message for rows of numbers holding NaN or an infinity given to a model that cannot
+ * take them: the row, the column (and its name), the value. */
+static mli_status nonfinite_error(const char *fn, const mli_model *m, const predict_job *j, int64_t row) {
+    int64_t c = 0;
+    double v = 0;
+    for (; c < m->n_features; ++c) {
+        v = j->f64 ? ((const double *)j->x)[row * j->ldx + c] : (double)((const float *)j->x)[row * j->ldx + c];
+        if (!isfinite(v))
+            break;
+    }
+    const char *name = m->feature_names && c < m->n_features ? m->feature_names[c] : NULL;
+    return mli__fail(MLI_ERR_INPUT,
+                     "%s: row %lld, column %lld%s%s%s holds %s, and %s cannot take %s values, as scikit-learn refuses "
+                     "them; impute them first (a SimpleImputer in the pipeline)",
+                     fn, (long long)row, (long long)c, name ? " ('" : "", name ? name : "", name ? "')" : "",
+                     isnan(v) ? "a missing value (NaN)" : "an infinite value", source_of(m),
+                     isnan(v) ? "missing" : "infinite");
+}
+
+mli_status mli__check_finite(const char *fn, const mli_model *m, const void *x, int f64, int64_t rows,
+                             int64_t ldx) {
+    if (m->prep || !m->finite_only)
+        return MLI_OK;
+    rows_in in = {.x = x, .f64 = f64, .ldx = ldx};
+    int64_t bad = first_nonfinite_row(&in, 0, rows, m->n_features);
+    if (bad < 0)
+        return MLI_OK;
+    predict_job j = {.m = m, .x = x, .f64 = f64, .ldx = ldx};
+    return nonfinite_error(fn, m, &j, bad);
 }
 
 static mli_status run_call(const char *fn, const mli_model *m, const mli__prep_call *call, const void *x,
@@ -470,7 +533,7 @@ static mli_status run_call(const char *fn, const mli_model *m, const mli__prep_c
             _Alignas(64) float stack[MLI_STACK_FLOATS];
             run_rows_with(&j, 0, rows, stack, block);
             long long bad = atomic_load(&j.bad_row);
-            return bad == INT64_MAX ? MLI_OK : row_error(fn, m, call, bad);
+            return bad == INT64_MAX ? MLI_OK : call ? row_error(fn, m, call, bad) : nonfinite_error(fn, m, &j, bad);
         }
         run_blocks(&j, 0, blocks);
     } else {
@@ -478,7 +541,7 @@ static mli_status run_call(const char *fn, const mli_model *m, const mli__prep_c
     }
     long long bad = atomic_load(&j.bad_row);
     if (bad != INT64_MAX) /* before the out-of-memory check: the input's fault is reported first */
-        return row_error(fn, m, call, bad);
+        return call ? row_error(fn, m, call, bad) : nonfinite_error(fn, m, &j, bad);
     if (atomic_load(&j.oom))
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate scratch for a block of rows", fn);
     return MLI_OK;

@@ -441,6 +441,10 @@ mli_status mli_cuda_model_predict(const mli_cuda_model *dm, mli_cuda_stream *str
     if (st != MLI_OK || rows == 0)
         return st;
 
+    /* NaN or infinity into a linear model or MLP is an error, as on the CPU; rows already in
+     * device memory are not scanned (docs/CUDA.md). */
+    if (!(flags & MLI_CUDA_X_DEVICE) && (st = mli__check_finite(pred, m, x, dtype == MLI_F64, rows, ldx)) != MLI_OK)
+        return st;
     int on_cpu = !(flags & (MLI_CUDA_X_DEVICE | MLI_CUDA_FORCE_GPU)) && rows < mli_cuda_model_min_rows(dm);
     if (on_cpu && !(flags & MLI_CUDA_OUT_DEVICE))
         return cpu_predict[what](m, x, dtype, rows, ldx, out, out_len);

@@ -380,41 +380,45 @@ def _nan_rows(X, dtype):
 @pytest.mark.parametrize("name", ["logreg_iris", "ridge_multi", "ridge_single", "sgd_binary", "mlp_iris", "mlp_reg",
                                   "pipe_clip"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-def test_nan_input_matches_sklearn_arithmetic(mlinfer, models, name, dtype):
+def test_nan_input_is_refused_like_sklearn(mlinfer, models, name, dtype):
+    """A linear model or MLP cannot take a missing value: scikit-learn raises, and its
+    arithmetic (assume_finite) would give such a row class 0 -- a silent wrong answer. Ours
+    raises InputError naming the first bad row and its column, for every method."""
     est, path, X = models[name]
     m = mlinfer.load(path)
     Xn = _nan_rows(X, dtype)
-    nan_row = np.isnan(Xn).any(axis=1)
     with pytest.raises(ValueError):
-        est.predict(Xn)  # scikit-learn refuses NaN input ...
-    with sklearn.config_context(assume_finite=True):  # ... but its arithmetic propagates it
-        for meth in _methods(est):
-            with np.errstate(invalid="ignore", over="ignore"):
-                ref = getattr(est, meth)(Xn)
-            ours = getattr(m, meth)(Xn)
-            assert ours.shape == ref.shape and ours.dtype == ref.dtype
-            if meth == "predict" and hasattr(est, "classes_"):
-                np.testing.assert_array_equal(ours, ref)
-                assert (ours[nan_row] == est.classes_[0]).all()
-            else:
-                ours2, ref2 = ours.reshape(len(Xn), -1), ref.reshape(len(Xn), -1)
-                assert np.isnan(ours2[nan_row]).all(), (meth, ours2)
-                assert np.isnan(ref2[nan_row]).all()
-                assert np.isfinite(ours2[~nan_row]).all()
-                np.testing.assert_allclose(ours2[~nan_row], ref2[~nan_row], rtol=1e-4, atol=1e-5)
+        est.predict(Xn)  # scikit-learn refuses NaN input
+    ok = ~np.isnan(Xn).any(axis=1)
+    for meth in _methods(est):
+        with pytest.raises(mlinfer.InputError, match=r"row 1, column 0\b.*missing value \(NaN\)"):
+            getattr(m, meth)(Xn)
+        # the rows without NaN still predict like scikit-learn
+        ref = getattr(est, meth)(Xn[ok])
+        ours = getattr(m, meth)(Xn[ok])
+        if meth == "predict" and hasattr(est, "classes_"):
+            np.testing.assert_array_equal(ours, ref)
+        else:
+            np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
+    # one row alone, and NaN deep in a big batch (the threaded path): the first bad row is named
+    with pytest.raises(mlinfer.InputError, match=r"row 0, column 0\b"):
+        m.predict(Xn[1:2])
+    big = np.repeat(np.asarray(X[:1], dtype=dtype), 5000, axis=0)
+    big[3777, -1] = np.nan
+    big[4999, 0] = np.nan
+    with pytest.raises(mlinfer.InputError, match=rf"row 3777, column {big.shape[1] - 1}\b"):
+        m.predict(big)
 
 
-def test_inf_input(mlinfer, models):
+def test_inf_input_is_refused_like_sklearn(mlinfer, models):
     est, path, X = models["ridge_single"]
     m = mlinfer.load(path)
     Xi = np.array(X[:3])
-    Xi[0, 0] = np.inf
-    Xi[1, 0] = -np.inf
-    Xi[2, :2] = [np.inf, -np.inf]
-    with sklearn.config_context(assume_finite=True), np.errstate(invalid="ignore"):
-        ref = est.predict(Xi)
-    ours = m.predict(Xi)
-    np.testing.assert_array_equal(ours, ref)  # +-inf where sklearn has them, NaN for inf - inf
+    Xi[2, 1] = -np.inf
+    with pytest.raises(ValueError):
+        est.predict(Xi)
+    with pytest.raises(mlinfer.InputError, match=r"row 2, column 1\b.*infinite value"):
+        m.predict(Xi)
 
 
 # ---- errors carry the C message ---------------------------------------------------------
