@@ -494,8 +494,7 @@ static mli_status nonfinite_error(const char *fn, const mli_model *m, const pred
                      isnan(v) ? "missing" : "infinite");
 }
 
-mli_status mli__check_finite(const char *fn, const mli_model *m, const void *x, int f64, int64_t rows,
-                             int64_t ldx) {
+mli_status mli__check_finite(const char *fn, const mli_model *m, const void *x, int f64, int64_t rows, int64_t ldx) {
     if (m->prep || !m->finite_only)
         return MLI_OK;
     rows_in in = {.x = x, .f64 = f64, .ldx = ldx};
