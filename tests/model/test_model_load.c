@@ -219,14 +219,23 @@ static void test_path_and_memory_agree(void **state)
 }
 
 /* NaN input propagates as scikit-learn's arithmetic would: a NaN regression output. */
-static void test_nan_input_propagates(void **state)
+static void test_nan_input_is_refused(void **state)
 {
     (void)state;
     mli_model *m = load_golden("ridge_multi", LOAD_PATH);
-    double x[6] = {0.5, NAN, 0.1, 0.2, 0.3, 0.4}, out[3];
-    assert_int_equal(mli_model_predict(m, x, MLI_F64, 1, 6, out, 3), MLI_OK);
+    /* a linear model cannot take NaN (scikit-learn refuses it): the first bad row is named */
+    double x[12] = {0.5, 0.1, 0.1, 0.2, 0.3, 0.4, 0.5, NAN, 0.1, 0.2, 0.3, 0.4}, out[6];
+    assert_int_equal(mli_model_predict(m, x, MLI_F64, 2, 6, out, 6), MLI_ERR_INPUT);
+    mt_assert_error_mentions("row 1, column 1");
+    mt_assert_error_mentions("missing value (NaN)");
+    float xf[6] = {0.5f, 0.1f, 0.1f, 0.2f, 0.3f, -INFINITY};
+    assert_int_equal(mli_model_predict(m, xf, MLI_F32, 1, 6, out, 6), MLI_ERR_INPUT);
+    mt_assert_error_mentions("row 0, column 5");
+    mt_assert_error_mentions("infinite value");
+    /* the rows without it predict */
+    assert_int_equal(mli_model_predict(m, x, MLI_F64, 1, 6, out, 6), MLI_OK);
     for (int i = 0; i < 3; i++)
-        assert_true(isnan(out[i]));
+        assert_true(isfinite(out[i]));
     mli_model_free(m);
 }
 
@@ -392,7 +401,7 @@ int main(void)
         cmocka_unit_test(test_golden_from_path),
         cmocka_unit_test(test_golden_from_memory),
         cmocka_unit_test(test_path_and_memory_agree),
-        cmocka_unit_test(test_nan_input_propagates),
+        cmocka_unit_test(test_nan_input_is_refused),
         cmocka_unit_test(test_bad_predict_arguments),
         cmocka_unit_test(test_null_model_metadata),
         cmocka_unit_test(test_feature_names),
