@@ -272,7 +272,7 @@ typedef struct {
 } quad_ctx;
 
 /* Adds v x s to feature f's share of the leaf's score(s). */
-static void add_share(const quad_ctx *qc, int32_t f, const double *v, double s) {
+static inline void add_share(const quad_ctx *qc, int32_t f, const double *v, double s) {
     const mli__trees *t = qc->c.t;
     double *ph = qc->c.phi + (int64_t)f * t->n_out;
     if (t->leaf_width == 1)
@@ -341,9 +341,49 @@ static void leaf_quad_any(const quad_ctx *qc, int64_t g) {
         add_share(qc, p[j].feature, v, acc[j] * (p[j].one - p[j].zero) * qc->c.scale);
 }
 
+/* leaf_quad_k for K = 4 (paths of up to 8 distinct features, the common case) with the
+ * four running products as named variables, so they stay in registers. */
+static void leaf_quad_4(const quad_ctx *qc, int64_t g) {
+    const mli__trees *t = qc->c.t;
+    const int n = qc->n, m = (n + 1) / 2;
+    const path_el *p = qc->path;
+    const double *rule = t->gl + (int64_t)m * (m - 1);
+    const double x0 = rule[0], x1 = m > 1 ? rule[1] : 0.5, x2 = m > 2 ? rule[2] : 0.5, x3 = m > 3 ? rule[3] : 0.5;
+    double c0 = 1.0, c1 = 1.0, c2 = 1.0, c3 = 1.0, *pre = qc->pre;
+    for (int j = 0; j < n; ++j) {
+        const double q = p[j].zero, d = p[j].one - p[j].zero;
+        double *b = pre + 4 * j;
+        b[0] = c0;
+        b[1] = c1;
+        b[2] = c2;
+        b[3] = c3;
+        c0 *= q + x0 * d;
+        c1 *= q + x1 * d;
+        c2 *= q + x2 * d;
+        c3 *= q + x3 * d;
+    }
+    c0 = rule[m];
+    c1 = m > 1 ? rule[m + 1] : 0.0;
+    c2 = m > 2 ? rule[m + 2] : 0.0;
+    c3 = m > 3 ? rule[m + 3] : 0.0;
+    const double *v = t->value + g * t->leaf_width;
+    const double scale = qc->c.scale;
+    for (int j = n - 1; j >= 0; --j) {
+        const double q = p[j].zero, d = p[j].one - p[j].zero;
+        const double *b = pre + 4 * j;
+        const double integral = (b[0] * c0 + b[1] * c1) + (b[2] * c2 + b[3] * c3);
+        c0 *= q + x0 * d;
+        c1 *= q + x1 * d;
+        c2 *= q + x2 * d;
+        c3 *= q + x3 * d;
+        if (d != 0.0)
+            add_share(qc, p[j].feature, v, integral * d * scale);
+    }
+}
+
 static void leaf_quad(const quad_ctx *qc, int64_t g) {
     if (qc->n <= 8)
-        leaf_quad_k(qc, g, 4);
+        leaf_quad_4(qc, g);
     else if (qc->n <= 16)
         leaf_quad_k(qc, g, 8);
     else

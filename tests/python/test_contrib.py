@@ -1,5 +1,6 @@
 """SHAP contributions (Model.predict_contrib, mli_model_predict_contrib) against their
-references, on models trained here:
+references, on models trained here (HistGradientBoosting with categorical splits: the sum
+rule only, shap cannot read them):
 
 * XGBoost `pred_contribs=True` and LightGBM `pred_contrib=True` (their own TreeSHAP) for
   models imported from their files, with NaN, categorical splits and multiclass;
@@ -275,8 +276,10 @@ def test_sklearn_nan(mlinfer, tmp_path):
 
 
 def test_hgb_categorical(mlinfer, tmp_path):
-    """shap does not read HistGradientBoosting's categorical splits: the reference is the
-    brute-force Shapley sum over the exported routing (sum rule checked as everywhere)."""
+    """shap does not read HistGradientBoosting's categorical splits, so no reference values
+    here: the sum rule on every row (which fails if a categorical node routes the row
+    differently from predict) and the bias against the mean prediction. (The TreeSHAP
+    arithmetic itself is checked against brute force below.)"""
     rng = np.random.default_rng(13)
     n = 1500
     X = np.c_[rng.integers(0, 12, n).astype(float), rng.standard_normal(n), rng.standard_normal(n)]
@@ -287,8 +290,6 @@ def test_hgb_categorical(mlinfer, tmp_path):
     # the bias is the model's expected value over the training cover: close to the mean prediction
     c = m.predict_contrib(X)
     assert abs(c[:, -1].mean() - est.predict(X).mean()) < 0.05 * np.abs(y).mean()
-    # a column no split uses gets nothing
-    assert np.all(c[:, 2][np.isnan(c[:, 2])] == 0)
 
 
 # ---- an independent reference: brute-force Shapley values -----------------------------------
