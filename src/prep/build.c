@@ -15,7 +15,8 @@
 #define MLI__PREP_MAX_PARAMS (1ll << 28)
 #define OP_FIELDS 8
 
-static const char *const op_names[MLI__OP_KINDS] = {"num", "fill", "affine", "indicator", "strcat", "numcat", "onehot"};
+static const char *const op_names[MLI__OP_KINDS] = {"num",    "fill",   "affine", "indicator",
+                                                    "strcat", "numcat", "onehot", "func"};
 
 uint32_t mli__prep_hash(const char *s, uint32_t len) {
     uint32_t h = 2166136261u; /* FNV-1a */
@@ -67,6 +68,7 @@ static int64_t params_needed(int kind, int64_t count) {
     case MLI__OP_INDICATOR: return 1;
     case MLI__OP_STRCAT: return count + 3;     /* values, then NaN, None, unknown */
     case MLI__OP_NUMCAT: return 2 * count + 2; /* keys, values, then NaN, unknown */
+    case MLI__OP_FUNC: return count == MLI__FN_BINARIZE ? 1 : 0;
     default: return 0;
     }
 }
@@ -77,7 +79,8 @@ static const unsigned allowed_flags[MLI__OP_KINDS] = {MLI__OPF_FINITE,
                                                       0,
                                                       MLI__OPF_ERR_NAN | MLI__OPF_ERR_NONE | MLI__OPF_ERR_UNKNOWN,
                                                       MLI__OPF_ERR_NAN | MLI__OPF_ERR_UNKNOWN,
-                                                      0};
+                                                      0,
+                                                      MLI__OPF_FINITE_OUT};
 
 /* A one-hot code: -1 or a whole number below n. */
 static int onehot_code_ok(double v, int64_t n) { return v == -1.0 || (v >= 0.0 && v < (double)n && v == floor(v)); }
@@ -158,6 +161,7 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
     int64_t width = kind == MLI__OP_ONEHOT ? count : 1;
     if ((kind == MLI__OP_ONEHOT                             ? count < 1
          : kind == MLI__OP_STRCAT || kind == MLI__OP_NUMCAT ? count < 0
+         : kind == MLI__OP_FUNC                             ? count < 0 || count >= MLI__FN_COUNT
                                                             : count != 0) ||
         count > MLI__MAX_WIDTH)
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): count %lld is out of range", origin, i,

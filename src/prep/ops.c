@@ -74,6 +74,30 @@ static int64_t search(const double *keys, int64_t n, double x) {
     return lo < n && keys[lo] == x ? lo : -1;
 }
 
+/* FUNC: function fn of x; 1 when x is an input error (binarize refuses NaN and +-inf, as
+ * scikit-learn's Binarizer validates its input). The ufuncs are NumPy's, which call the C
+ * library's for log1p / expm1 and give the IEEE result for sqrt / abs; NaN passes through,
+ * and log / sqrt of a negative number are NaN, as NumPy gives them (with a warning). */
+static int apply_fn(int64_t fn, int32_t flags, const double *q, double x, double *y) {
+    if (fn != MLI__FN_BINARIZE && (flags & MLI__OPF_FINITE_OUT)) {
+        int bad = apply_fn(fn, 0, q, x, y);
+        return bad || isinf(*y);
+    }
+    switch (fn) {
+    case MLI__FN_BINARIZE:
+        if (!isfinite(x))
+            return 1;
+        *y = x > q[0] ? 1.0 : 0.0;
+        return 0;
+    case MLI__FN_LOG1P: *y = log1p(x); return 0;
+    case MLI__FN_LOG: *y = log(x); return 0;
+    case MLI__FN_EXP: *y = exp(x); return 0;
+    case MLI__FN_SQRT: *y = sqrt(x); return 0;
+    case MLI__FN_ABS: *y = fabs(x); return 0;
+    default: *y = expm1(x); return 0; /* MLI__FN_EXPM1: fn is checked at load */
+    }
+}
+
 int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double *out, int64_t *bad_op) {
     const mli__prep *p = call->p;
     for (int64_t o = 0; o < p->n_ops; ++o) {
@@ -144,6 +168,10 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
                 d[(int64_t)code] = 1.0;
             break;
         }
+        case MLI__OP_FUNC:
+            if (apply_fn(op->count, op->flags, q, work[op->src], &work[op->dst]))
+                goto bad;
+            break;
         default: goto bad; /* not reached: kinds are checked at load */
         }
         continue;
@@ -256,6 +284,13 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
                     AT(dst + (int64_t)code, i) = 1.0;
             }
             break;
+        case MLI__OP_FUNC:
+            for (int64_t i = 0; i < nb; ++i)
+                if (apply_fn(op->count, op->flags, q, AT(src, i), &AT(dst, i))) {
+                    BAD(i);
+                    AT(dst, i) = NAN;
+                }
+            break;
         default: BAD(0); break; /* not reached: kinds are checked at load */
         }
     }
@@ -337,7 +372,7 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                          "with handle_unknown='error')",
                          fn, name, (long long)row, val);
     }
-    /* NUMCAT: recompute its input */
+    /* NUMCAT, FUNC: recompute its input */
     double *work = malloc(sizeof(double) * (size_t)call->p->n_regs), x = NAN;
     if (work) {
         mli__prep cut = *call->p; /* the ops before o only */
@@ -350,6 +385,17 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
             x = work[op->src];
         free(work);
     }
+    static const char *const fn_names[MLI__FN_COUNT] = {"binarize", "log1p", "log", "exp", "sqrt", "abs", "expm1"};
+    if (op->kind == MLI__OP_FUNC && op->count != MLI__FN_BINARIZE)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: numpy.%s(%g) is infinite, which the pipeline's next steps "
+                         "refuse (scikit-learn's transformers and linear models refuse infinity)",
+                         fn, name, (long long)row, fn_names[op->count], x);
+    if (op->kind == MLI__OP_FUNC)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: %g reaches a Binarizer, which refuses missing and infinite "
+                         "values, as in scikit-learn; impute the column before it",
+                         fn, name, (long long)row, x);
     if (isnan(x))
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: a missing value, which the pipeline's encoder "

@@ -1,6 +1,6 @@
 """Exports the preprocessing of a scikit-learn pipeline -- ColumnTransformer, FeatureUnion,
-SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, the four scalers, identity
-FunctionTransformers -- as one `prep` stage (docs/FORMAT.md): a table of small column ops
+SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, the four scalers, Binarizer,
+FunctionTransformers (identity or a NumPy ufunc) -- as one `prep` stage (docs/FORMAT.md): a table of small column ops
 with the fitted values, run by src/prep/. Anything else is refused, naming the step.
 
 How it works: each intermediate feature of the pipeline is kept symbolically, either as a
@@ -19,10 +19,14 @@ from ._export_common import _check_fitted, _cls, _fail
 from .errors import UnsupportedModelError
 
 # op kinds and flags: src/prep/prep.h
-OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT = range(7)
+OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC = range(8)
+FN_BINARIZE = 0
+# FunctionTransformer's NumPy ufuncs, by their FUNC code (src/prep/prep.h MLI__FN_*)
+UFUNCS = {"log1p": 1, "log": 2, "exp": 3, "sqrt": 4, "abs": 5, "absolute": 5, "expm1": 6}
 F_CLIP = 1
 F_ERR_NAN, F_ERR_NONE, F_ERR_UNKNOWN = 1, 2, 4
 F_FINITE = 1
+F_FINITE_OUT = 1
 COL_NUMBER, COL_STRING, COL_UNUSED = 0, 1, 2
 
 
@@ -158,6 +162,11 @@ class Prep:
             _fail(step, "a known category that raises")
         params = nums + vals + [0.0 if v_nan is ERROR else v_nan, 0.0 if v_unk is ERROR else v_unk]
         return Num(self._op(OP_NUMCAT, f.reg, count=len(nums), params=params, flags=flags), f.col)
+
+    def func(self, f: Num, fn: int, threshold: float = 0.0, finite_out: bool = True) -> Num:
+        params = (threshold,) if fn == FN_BINARIZE else ()
+        flags = F_FINITE_OUT if finite_out and fn != FN_BINARIZE else 0
+        return Num(self._op(OP_FUNC, f.reg, count=fn, params=params, flags=flags), f.col)
 
     def onehot(self, code: Num, width: int) -> List[Num]:
         dst = self._op(OP_ONEHOT, code.reg, count=width, width=width)
@@ -374,10 +383,28 @@ def _encoder(prep: Prep, est, feats):
 
 
 def _function(prep: Prep, est, feats):
-    if est.func is not None or getattr(est, "validate", False):
-        _fail(est, "only the identity FunctionTransformer (func=None, validate=False) can be exported: "
-                   "arbitrary Python cannot be stored safely in a model file")
-    return list(feats)
+    if getattr(est, "validate", False):
+        _fail(est, "validate=True is not supported (export the FunctionTransformer with validate=False)")
+    if est.kw_args:
+        _fail(est, f"kw_args={est.kw_args!r} is not supported")
+    if est.func is None:
+        return list(feats)
+    fn = est.func
+    code = UFUNCS.get(getattr(fn, "__name__", None)) if isinstance(fn, np.ufunc) else None
+    if code is None or getattr(np, fn.__name__, None) is not fn:
+        _fail(est, f"func={getattr(fn, '__name__', fn)!r}: only the identity or one of the NumPy ufuncs "
+                   "np.log1p, np.log, np.exp, np.sqrt, np.abs, np.expm1 can be exported: arbitrary Python cannot "
+                   "be stored safely in a model file")
+    # NumPy passes infinity through (validate=False): the input is not checked, an infinite
+    # result is refused (the steps after it would refuse it; see docs/models/pipelines.md)
+    return [prep.func(prep.num(f, est, finite=False), code) for f in feats]
+
+
+def _binarizer(prep: Prep, est, feats):
+    t = est.threshold
+    if not isinstance(t, (int, float, np.integer, np.floating)) or isinstance(t, bool) or not math.isfinite(t):
+        _fail(est, f"threshold={t!r} (a finite number is supported)")
+    return [prep.func(prep.num(f, est), FN_BINARIZE, float(t)) for f in feats]
 
 
 def _column_transformer(prep: Prep, est, feats):
@@ -438,9 +465,11 @@ def transform(prep: Prep, est, feats):
         return _encoder(prep, est, feats)
     if name == "FunctionTransformer":
         return _function(prep, est, feats)
+    if name == "Binarizer":
+        return _binarizer(prep, est, feats)
     _fail(est, "not a transformer mlinfer can export (supported: ColumnTransformer, FeatureUnion, Pipeline, "
                "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, StandardScaler, MinMaxScaler, "
-               "MaxAbsScaler, RobustScaler, identity FunctionTransformer)")
+               "MaxAbsScaler, RobustScaler, Binarizer, FunctionTransformer with a NumPy ufunc)")
 
 
 def needs_prep(transformers) -> bool:

@@ -486,6 +486,11 @@ def cases():
         lambda ops: first_op(ops, 4).__setitem__(1, 5))), "MLI_ERR_CORRUPT", "reads column 5 of 5")
     add("prep_column_kind.mli", with_section(ps, "stage.0.col_kind", lambda sec: sec[:3] + [b"\0\0\0\1\1"]),
         "MLI_ERR_CORRUPT", "which is not a string column")
+    def func_unknown(ops):  # a fill op made a func op with function 99
+        op = first_op(ops, 1)
+        op[0], op[3] = 7, 99
+    add("prep_func_unknown.mli", with_section(pn, "stage.0.ops", ops_edit(func_unknown)),
+        "MLI_ERR_CORRUPT", "(func): count 99 is out of range")
     add("prep_params_outside.mli", with_section(ps, "stage.0.ops", ops_edit(
         lambda ops: first_op(ops, 4).__setitem__(4, 10 ** 9))), "MLI_ERR_CORRUPT", "outside the")
     add("prep_strings_outside.mli", with_section(ps, "stage.0.ops", ops_edit(

@@ -1,0 +1,151 @@
+"""Elementwise transformers in the prep stage (docs/models/pipelines.md): Binarizer and
+FunctionTransformer with a NumPy ufunc, exported with mlinfer.export and compared with
+scikit-learn's predict on the same DataFrames, NaN included.
+
+Tolerances: the transformers run in float64 like scikit-learn; tree models after them are
+compared to 1e-12 (the same leaves, scores summed in float64); linear models run in float32,
+so within 1e-5 relative / 1e-6 absolute (DESIGN.md's exactness contract). The values of the
+ufuncs are probed through deep trees, whose float64 thresholds sit between the transformed
+training values: a wrong function or argument moves rows to other leaves."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+from sklearn.compose import ColumnTransformer  # noqa: E402
+from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import Binarizer, FunctionTransformer, StandardScaler  # noqa: E402
+from sklearn.tree import DecisionTreeRegressor  # noqa: E402
+
+import mlinfer  # noqa: E402
+
+
+def roundtrip(est, tmp_path):
+    path = tmp_path / "model.mli"
+    mlinfer.export(est, path)
+    return mlinfer.load(path)
+
+
+def table(n=2000, seed=0, nan=0.0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"a": rng.gamma(2.0, 3.0, n), "b": rng.normal(0, 2, n), "c": rng.uniform(0, 50, n)})
+    df.loc[rng.random(n) < 0.1, "c"] = 0.0  # exact zeros: log gives -inf there (not used with log)
+    if nan:
+        for col in df:
+            df.loc[rng.random(n) < nan, col] = np.nan
+    y = np.sin(df["a"].fillna(1)) + 0.3 * df["b"].fillna(0) + rng.normal(0, 0.1, n)
+    return df, y
+
+
+def fit(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.fit(X, y)
+
+
+def sk_predict(est, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # log of a negative number warns in NumPy
+        return est.predict(X)
+
+
+UFUNCS = [np.log1p, np.log, np.exp, np.sqrt, np.abs, np.expm1]
+
+
+@pytest.mark.parametrize("fn", UFUNCS, ids=lambda f: f.__name__)
+def test_ufunc_matches_sklearn_through_a_deep_tree(fn, tmp_path):
+    df, y = table(nan=0.05)  # NaN goes through the ufunc; the tree takes it
+    cols = ["a"] if fn is np.log else ["a", "b"]  # a > 0; b of both signs (log1p / sqrt: NaN below 0)
+    if fn in (np.exp, np.expm1):
+        cols = ["b", "c"]
+    pre = ColumnTransformer([("f", FunctionTransformer(fn), cols)])
+    est = fit(make_pipeline(pre, DecisionTreeRegressor(random_state=0)), df, y)
+    m = roundtrip(est, tmp_path)
+    test, _ = table(n=3000, seed=1, nan=0.05)
+    np.testing.assert_allclose(m.predict(test), sk_predict(est, test), rtol=1e-12, atol=1e-12)
+    # the training rows: every one of them has its own leaf
+    np.testing.assert_array_equal(m.predict(df), sk_predict(est, df))
+    est2 = fit(make_pipeline(pre, HistGradientBoostingRegressor(max_iter=30, random_state=0)), df, y)
+    np.testing.assert_allclose(roundtrip(est2, tmp_path).predict(test), sk_predict(est2, test), rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_ufunc_then_scaler_and_logistic_regression(tmp_path):
+    df, y = table()
+    pre = ColumnTransformer([("log", make_pipeline(FunctionTransformer(np.log1p), StandardScaler()), ["a", "c"]),
+                             ("b", make_pipeline(FunctionTransformer(np.abs), FunctionTransformer(np.sqrt)), ["b"])])
+    est = fit(make_pipeline(pre, LogisticRegression(max_iter=1000)), df, y > y.median())
+    m = roundtrip(est, tmp_path)
+    test, _ = table(n=1000, seed=3)
+    np.testing.assert_allclose(m.predict_proba(test), est.predict_proba(test), rtol=1e-5, atol=1e-6)
+
+
+def test_ufunc_infinite_result_refused(tmp_path):
+    df, y = table()
+    est = fit(make_pipeline(ColumnTransformer([("log", FunctionTransformer(np.log), ["c"])]),
+                            DecisionTreeRegressor(max_depth=4)), df.assign(c=df["c"] + 1), y)
+    m = roundtrip(est, tmp_path)
+    bad = df.head(5).assign(c=[1.0, 2.0, 0.0, 3.0, 4.0])  # log(0) = -inf
+    with pytest.raises(mlinfer.InputError, match=r"column 'c', row 2: numpy.log\(0\) is infinite"):
+        m.predict(bad)
+
+
+def test_ufunc_refusals():
+    df, y = table()
+    for ft, why in [(FunctionTransformer(lambda x: x + 1), "arbitrary Python"),
+                    (FunctionTransformer(np.log1p, validate=True), "validate=True"),
+                    (FunctionTransformer(np.round, kw_args={"decimals": 1}), "kw_args"),
+                    (FunctionTransformer(np.tanh), "func='tanh'")]:
+        est = fit(make_pipeline(ColumnTransformer([("f", ft, ["a"])]), DecisionTreeRegressor(max_depth=3)), df, y)
+        with pytest.raises(mlinfer.UnsupportedModelError, match=f"FunctionTransformer.*{why}"):
+            mlinfer.export(est, "/dev/null")
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.5, -0.75])
+def test_binarizer_matches_sklearn(threshold, tmp_path):
+    df, y = table()
+    pre = ColumnTransformer([("bin", Binarizer(threshold=threshold), ["b", "c"]), ("a", "passthrough", ["a"])])
+    est = fit(make_pipeline(pre, DecisionTreeRegressor(random_state=0)), df, y)
+    m = roundtrip(est, tmp_path)
+    test, _ = table(n=3000, seed=2)
+    # values exactly at the threshold and one ulp either side: scikit-learn's rule is x > threshold
+    edge = np.array([threshold, np.nextafter(threshold, -np.inf), np.nextafter(threshold, np.inf)])
+    test.loc[:2, "b"] = edge
+    test.loc[3:5, "c"] = edge
+    np.testing.assert_array_equal(m.predict(test), sk_predict(est, test))
+    got = pre.transform(test)[:6, :2]
+    assert got[0, 0] == 0 and got[1, 0] == 0 and got[2, 0] == 1  # the probe itself is sharp
+
+
+def test_binarizer_nan_and_inf_refused_like_sklearn(tmp_path):
+    df, y = table()
+    pre = ColumnTransformer([("bin", Binarizer(threshold=1.0), ["b"]), ("a", "passthrough", ["a"])])
+    est = fit(make_pipeline(pre, DecisionTreeRegressor(max_depth=4)), df, y)
+    m = roundtrip(est, tmp_path)
+    for v in (np.nan, np.inf):
+        bad = df.head(4).copy()
+        bad.loc[2, "b"] = v
+        with pytest.raises(ValueError):
+            est.predict(bad)  # scikit-learn refuses it
+        with pytest.raises(mlinfer.InputError, match="column 'b', row 2"):
+            m.predict(bad)
+    # imputed first, NaN is fine in both
+    est = fit(make_pipeline(ColumnTransformer([("bin", make_pipeline(SimpleImputer(), Binarizer()), ["b"])]),
+                            DecisionTreeRegressor(max_depth=4)), df, y)
+    test, _ = table(n=500, seed=4, nan=0.2)
+    np.testing.assert_array_equal(roundtrip(est, tmp_path).predict(test), est.predict(test))
+
+
+def test_binarizer_refuses_bad_threshold():
+    df, y = table()
+    est = fit(make_pipeline(ColumnTransformer([("bin", Binarizer(), ["b"])]), DecisionTreeRegressor(max_depth=2)),
+              df, y)
+    est[0].transformers_[0][1].threshold = np.nan
+    with pytest.raises(mlinfer.UnsupportedModelError, match="Binarizer.*threshold=nan"):
+        mlinfer.export(est, "/dev/null")
