@@ -15,8 +15,8 @@
 #define MLI__PREP_MAX_PARAMS (1ll << 28)
 #define OP_FIELDS 8
 
-static const char *const op_names[MLI__OP_KINDS] = {"num",    "fill",   "affine", "indicator",
-                                                    "strcat", "numcat", "onehot", "func"};
+static const char *const op_names[MLI__OP_KINDS] = {"num",    "fill",   "affine", "indicator", "strcat",
+                                                    "numcat", "onehot", "func",   "bin"};
 
 uint32_t mli__prep_hash(const char *s, uint32_t len) {
     uint32_t h = 2166136261u; /* FNV-1a */
@@ -69,6 +69,7 @@ static int64_t params_needed(int kind, int64_t count) {
     case MLI__OP_STRCAT: return count + 3;     /* values, then NaN, None, unknown */
     case MLI__OP_NUMCAT: return 2 * count + 2; /* keys, values, then NaN, unknown */
     case MLI__OP_FUNC: return count == MLI__FN_BINARIZE ? 1 : 0;
+    case MLI__OP_BIN: return count; /* the inner bin edges */
     default: return 0;
     }
 }
@@ -80,7 +81,8 @@ static const unsigned allowed_flags[MLI__OP_KINDS] = {MLI__OPF_FINITE,
                                                       MLI__OPF_ERR_NAN | MLI__OPF_ERR_NONE | MLI__OPF_ERR_UNKNOWN,
                                                       MLI__OPF_ERR_NAN | MLI__OPF_ERR_UNKNOWN,
                                                       0,
-                                                      MLI__OPF_FINITE_OUT};
+                                                      MLI__OPF_FINITE_OUT,
+                                                      0};
 
 /* A one-hot code: -1 or a whole number below n. */
 static int onehot_code_ok(double v, int64_t n) { return v == -1.0 || (v >= 0.0 && v < (double)n && v == floor(v)); }
@@ -102,6 +104,8 @@ static int codes_fit(const mli__prep_op *c, int64_t n) {
         return (c->flags & MLI__OPF_ERR_NAN || onehot_code_ok(c->p[2 * c->count], n)) &&
                (c->flags & MLI__OPF_ERR_UNKNOWN || onehot_code_ok(c->p[2 * c->count + 1], n));
     }
+    if (c->kind == MLI__OP_BIN) /* codes 0..count */
+        return c->count < n;
     return 0;
 }
 
@@ -159,10 +163,10 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                          origin, i, (long long)o, kn, (long long)src);
     }
     int64_t width = kind == MLI__OP_ONEHOT ? count : 1;
-    if ((kind == MLI__OP_ONEHOT                             ? count < 1
-         : kind == MLI__OP_STRCAT || kind == MLI__OP_NUMCAT ? count < 0
-         : kind == MLI__OP_FUNC                             ? count < 0 || count >= MLI__FN_COUNT
-                                                            : count != 0) ||
+    if ((kind == MLI__OP_ONEHOT                                                    ? count < 1
+         : kind == MLI__OP_STRCAT || kind == MLI__OP_NUMCAT || kind == MLI__OP_BIN ? count < 0
+         : kind == MLI__OP_FUNC                                                    ? count < 0 || count >= MLI__FN_COUNT
+                                                                                   : count != 0) ||
         count > MLI__MAX_WIDTH)
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): count %lld is out of range", origin, i,
                          (long long)o, kn, (long long)count);
@@ -197,10 +201,15 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                 return mli__fail(MLI_ERR_CORRUPT,
                                  "%s: stage %d op %lld (numcat): keys are not strictly increasing numbers", origin, i,
                                  (long long)o);
+    if (kind == MLI__OP_BIN)
+        for (int64_t k = 0; k < count; ++k)
+            if (isnan(op->p[k]) || (k > 0 && op->p[k] < op->p[k - 1]))
+                return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (bin): edges are not non-decreasing numbers",
+                                 origin, i, (long long)o);
     if (kind == MLI__OP_ONEHOT) {
         const mli__prep_op *c = &p->ops[o - 1]; /* o > 0: src < *next == 0 failed above */
-        if ((c->kind != MLI__OP_STRCAT && c->kind != MLI__OP_NUMCAT) || c->dst != src || count > c->count + 3 ||
-            !codes_fit(c, count))
+        if ((c->kind != MLI__OP_STRCAT && c->kind != MLI__OP_NUMCAT && c->kind != MLI__OP_BIN) || c->dst != src ||
+            count > c->count + 3 || !codes_fit(c, count))
             return mli__fail(MLI_ERR_CORRUPT,
                              "%s: stage %d op %lld (onehot) must follow the lookup whose code it reads, be at most 3 "
                              "wider than its table and get codes -1 or 0..%lld",

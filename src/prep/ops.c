@@ -98,6 +98,20 @@ static int apply_fn(int64_t fn, int32_t flags, const double *q, double x, double
     }
 }
 
+/* BIN: np.searchsorted(edges, x, side='right'), the bin KBinsDiscretizer gives x: how many
+ * of the n non-decreasing edges are <= x. */
+static int64_t bin_of(const double *edges, int64_t n, double x) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (edges[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double *out, int64_t *bad_op) {
     const mli__prep *p = call->p;
     for (int64_t o = 0; o < p->n_ops; ++o) {
@@ -168,6 +182,12 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
                 d[(int64_t)code] = 1.0;
             break;
         }
+        case MLI__OP_BIN:
+            x = work[op->src];
+            if (!isfinite(x))
+                goto bad;
+            work[op->dst] = (double)bin_of(q, op->count, x);
+            break;
         case MLI__OP_FUNC:
             if (apply_fn(op->count, op->flags, q, work[op->src], &work[op->dst]))
                 goto bad;
@@ -284,6 +304,17 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
                     AT(dst + (int64_t)code, i) = 1.0;
             }
             break;
+        case MLI__OP_BIN:
+            for (int64_t i = 0; i < nb; ++i) {
+                double x = AT(src, i);
+                if (!isfinite(x)) {
+                    BAD(i);
+                    AT(dst, i) = NAN; /* a one-hot op after it sets nothing */
+                } else {
+                    AT(dst, i) = (double)bin_of(q, op->count, x);
+                }
+            }
+            break;
         case MLI__OP_FUNC:
             for (int64_t i = 0; i < nb; ++i)
                 if (apply_fn(op->count, op->flags, q, AT(src, i), &AT(dst, i))) {
@@ -372,7 +403,7 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                          "with handle_unknown='error')",
                          fn, name, (long long)row, val);
     }
-    /* NUMCAT, FUNC: recompute its input */
+    /* NUMCAT, FUNC, BIN: recompute its input */
     double *work = malloc(sizeof(double) * (size_t)call->p->n_regs), x = NAN;
     if (work) {
         mli__prep cut = *call->p; /* the ops before o only */
@@ -391,11 +422,11 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                          "%s: column '%s', row %lld: numpy.%s(%g) is infinite, which the pipeline's next steps "
                          "refuse (scikit-learn's transformers and linear models refuse infinity)",
                          fn, name, (long long)row, fn_names[op->count], x);
-    if (op->kind == MLI__OP_FUNC)
+    if (op->kind == MLI__OP_FUNC || op->kind == MLI__OP_BIN)
         return mli__fail(MLI_ERR_INPUT,
-                         "%s: column '%s', row %lld: %g reaches a Binarizer, which refuses missing and infinite "
+                         "%s: column '%s', row %lld: %g reaches a %s, which refuses missing and infinite "
                          "values, as in scikit-learn; impute the column before it",
-                         fn, name, (long long)row, x);
+                         fn, name, (long long)row, x, op->kind == MLI__OP_BIN ? "KBinsDiscretizer" : "Binarizer");
     if (isnan(x))
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: a missing value, which the pipeline's encoder "

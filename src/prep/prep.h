@@ -19,9 +19,11 @@ enum {
     MLI__OP_INDICATOR = 3, /* reg[dst] = reg[src] is missing (params[0]) ? 1 : 0 */
     MLI__OP_STRCAT = 4,    /* reg[dst] = the value of string input column src in a table of `count` strings */
     MLI__OP_NUMCAT = 5,    /* reg[dst] = the value of reg[src] in a sorted table of `count` numbers */
-    MLI__OP_ONEHOT = 6,    /* reg[dst + c] = (c == reg[src]) for c < count; a code of -1 sets none */
+    MLI__OP_ONEHOT = 6,    /* reg[dst + c] = (c == reg[src]) for c < count; a code of -1 (or NaN) sets none */
     MLI__OP_FUNC = 7,      /* reg[dst] = function `count` (MLI__FN_*) of reg[src]; binarize: param 0 the threshold */
-    MLI__OP_KINDS = 8
+    MLI__OP_BIN =
+        8, /* reg[dst] = how many of the `count` sorted edges (params) are <= reg[src]; NaN, +-inf: an input error */
+    MLI__OP_KINDS = 9
 };
 
 /* FUNC functions (the op's count): Binarizer, then FunctionTransformer's NumPy ufuncs. */

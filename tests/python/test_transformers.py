@@ -149,3 +149,50 @@ def test_binarizer_refuses_bad_threshold():
     est[0].transformers_[0][1].threshold = np.nan
     with pytest.raises(mlinfer.UnsupportedModelError, match="Binarizer.*threshold=nan"):
         mlinfer.export(est, "/dev/null")
+
+
+KBINS = [(enc, strat) for enc in ("ordinal", "onehot", "onehot-dense") for strat in ("uniform", "quantile", "kmeans")]
+
+
+@pytest.mark.parametrize("encode,strategy", KBINS)
+def test_kbins_matches_sklearn(encode, strategy, tmp_path):
+    from sklearn.preprocessing import KBinsDiscretizer
+    df, y = table()
+    df["k"] = np.round(df["c"]).clip(0, 6)  # few values: quantile edges collapse, sklearn drops bins
+    kb = KBinsDiscretizer(n_bins=[5, 7, 4, 6], encode=encode, strategy=strategy, subsample=None)
+    pre = ColumnTransformer([("kb", kb, ["a", "b", "c", "k"])], sparse_threshold=0)
+    est = fit(make_pipeline(pre, DecisionTreeRegressor(random_state=0)), df, y)
+    m = roundtrip(est, tmp_path)
+    test, _ = table(n=3000, seed=5)
+    test["k"] = np.round(test["c"]).clip(0, 6)
+    # every inner edge itself, one ulp either side, and values outside the fitted range
+    for j, col in enumerate(["a", "b", "c", "k"]):
+        e = est[0].transformers_[0][1].bin_edges_[j]
+        probe = np.concatenate([e, np.nextafter(e, -np.inf), np.nextafter(e, np.inf), [e[0] - 100, e[-1] + 100]])
+        test.loc[:len(probe) - 1, col] = probe
+    want_t = est[0].transform(test)
+    assert want_t.shape[1] == (4 if encode == "ordinal" else sum(est[0].transformers_[0][1].n_bins_))
+    np.testing.assert_array_equal(m.predict(test), sk_predict(est, test))
+    # a linear model sees every bin code / one-hot column (float32 model: 1e-5)
+    est2 = fit(make_pipeline(pre, LogisticRegression(max_iter=2000)), df, y > y.median())
+    np.testing.assert_allclose(roundtrip(est2, tmp_path).predict_proba(test), est2.predict_proba(test),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_kbins_nan_refused_like_sklearn_and_refusals(tmp_path):
+    from sklearn.preprocessing import KBinsDiscretizer
+    df, y = table()
+    est = fit(make_pipeline(ColumnTransformer([("kb", KBinsDiscretizer(encode="onehot-dense", subsample=None),
+                                                 ["b"])]), DecisionTreeRegressor(max_depth=4)), df, y)
+    m = roundtrip(est, tmp_path)
+    for v in (np.nan, -np.inf):
+        bad = df.head(4).copy()
+        bad.loc[1, "b"] = v
+        with pytest.raises(ValueError):
+            est.predict(bad)
+        with pytest.raises(mlinfer.InputError, match="column 'b', row 1: .*(KBinsDiscretizer|not finite)"):
+            m.predict(bad)
+    est = fit(make_pipeline(ColumnTransformer([("kb", KBinsDiscretizer(dtype=np.float32, subsample=None), ["b"])],
+                                              sparse_threshold=0), DecisionTreeRegressor(max_depth=2)), df, y)
+    with pytest.raises(mlinfer.UnsupportedModelError, match="KBinsDiscretizer.*dtype"):
+        mlinfer.export(est, "/dev/null")

@@ -1,5 +1,5 @@
 """Exports the preprocessing of a scikit-learn pipeline -- ColumnTransformer, FeatureUnion,
-SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, the four scalers, Binarizer,
+SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, the four scalers, Binarizer, KBinsDiscretizer,
 FunctionTransformers (identity or a NumPy ufunc) -- as one `prep` stage (docs/FORMAT.md): a table of small column ops
 with the fitted values, run by src/prep/. Anything else is refused, naming the step.
 
@@ -19,7 +19,7 @@ from ._export_common import _check_fitted, _cls, _fail
 from .errors import UnsupportedModelError
 
 # op kinds and flags: src/prep/prep.h
-OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC = range(8)
+OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC, OP_BIN = range(9)
 FN_BINARIZE = 0
 # FunctionTransformer's NumPy ufuncs, by their FUNC code (src/prep/prep.h MLI__FN_*)
 UFUNCS = {"log1p": 1, "log": 2, "exp": 3, "sqrt": 4, "abs": 5, "absolute": 5, "expm1": 6}
@@ -167,6 +167,10 @@ class Prep:
         params = (threshold,) if fn == FN_BINARIZE else ()
         flags = F_FINITE_OUT if finite_out and fn != FN_BINARIZE else 0
         return Num(self._op(OP_FUNC, f.reg, count=fn, params=params, flags=flags), f.col)
+
+    def bins(self, f: Num, inner_edges) -> Num:
+        edges = [float(e) for e in inner_edges]
+        return Num(self._op(OP_BIN, f.reg, count=len(edges), params=edges), f.col)
 
     def onehot(self, code: Num, width: int) -> List[Num]:
         dst = self._op(OP_ONEHOT, code.reg, count=width, width=width)
@@ -400,6 +404,31 @@ def _function(prep: Prep, est, feats):
     return [prep.func(prep.num(f, est, finite=False), code) for f in feats]
 
 
+def _kbins(prep: Prep, est, feats):
+    if est.encode not in ("ordinal", "onehot", "onehot-dense"):
+        _fail(est, f"encode={est.encode!r}")
+    if est.dtype not in (None, np.float64):
+        _fail(est, f"dtype={est.dtype!r} (only None or np.float64: the engine bins in float64)")
+    edges_all, n_bins = est.bin_edges_, np.asarray(est.n_bins_)
+    if len(edges_all) != len(feats) or len(n_bins) != len(feats):
+        _fail(est, f"{len(edges_all)} fitted features for {len(feats)} inputs")
+    if est.encode != "ordinal":
+        enc = est._encoder
+        if enc.drop is not None or len(enc.categories_) != len(feats) or any(
+                not np.array_equal(np.asarray(c, dtype=np.float64), np.arange(k)) for c, k in
+                zip(enc.categories_, n_bins)):
+            _fail(est, "its one-hot encoder is not the plain one over the bins")
+    out = []
+    for f, edges, k in zip(feats, edges_all, n_bins):
+        edges = np.asarray(edges, dtype=np.float64)
+        inner = edges[1:-1]
+        if len(edges) != int(k) + 1 or np.isnan(inner).any() or (np.diff(inner) < 0).any():
+            _fail(est, f"bin edges of column {prep.colname(f.col)!r} are not {int(k) + 1} sorted numbers")
+        code = prep.bins(prep.num(f, est), inner)  # np.searchsorted(edges[1:-1], x, side='right')
+        out += [code] if est.encode == "ordinal" else prep.onehot(code, int(k))
+    return out
+
+
 def _binarizer(prep: Prep, est, feats):
     t = est.threshold
     if not isinstance(t, (int, float, np.integer, np.floating)) or isinstance(t, bool) or not math.isfinite(t):
@@ -467,9 +496,11 @@ def transform(prep: Prep, est, feats):
         return _function(prep, est, feats)
     if name == "Binarizer":
         return _binarizer(prep, est, feats)
+    if name == "KBinsDiscretizer":
+        return _kbins(prep, est, feats)
     _fail(est, "not a transformer mlinfer can export (supported: ColumnTransformer, FeatureUnion, Pipeline, "
                "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, StandardScaler, MinMaxScaler, "
-               "MaxAbsScaler, RobustScaler, Binarizer, FunctionTransformer with a NumPy ufunc)")
+               "MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, FunctionTransformer with a NumPy ufunc)")
 
 
 def needs_prep(transformers) -> bool:

@@ -526,6 +526,12 @@ def cases():
     add("prep_numcat_unsorted.mli", with_section(pn, "stage.0.params", swap_numcat_keys), "MLI_ERR_CORRUPT",
         "keys are not strictly increasing")
 
+    def numcat_to_bin(ops):  # the numcat op made a bin op over its (swapped) keys
+        first_op(ops, 5)[0] = 8
+    add("prep_bin_unsorted.mli", with_section(with_section(pn, "stage.0.params", swap_numcat_keys), "stage.0.ops",
+                                              ops_edit(numcat_to_bin)), "MLI_ERR_CORRUPT",
+        "(bin): edges are not non-decreasing")
+
     # -- files that must load: the compatibility rules of docs/FORMAT.md
     add("ok_unknown_optional_section.mli", encode(sections_of(lb) + [["device.hint", 0, 0, b"gpu0"]]), "MLI_OK", "-")
     add("ok_unknown_meta_key.mli", with_meta(lb, lambda m: m + ["future.key=1", "device.placement=cuda:0"]),

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes prep_funcs.mli, the fuzz seed (target model_load) for the prep stage's `func` op:
-a Binarizer and every FunctionTransformer ufunc over three numeric columns, then a small tree.
+"""Writes prep_funcs.mli, the fuzz seed (target model_load) for the prep stage's `func` and `bin` ops:
+a Binarizer, every FunctionTransformer ufunc and KBinsDiscretizers over three numeric columns, then a small tree.
     MLINFER_LIBRARY=build/libmlinfer.so PYTHONPATH=bindings/python \\
         /work/venv/bin/python tests/fuzz/models/make_prep_funcs.py"""
 import os
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import Binarizer, FunctionTransformer
+from sklearn.preprocessing import Binarizer, FunctionTransformer, KBinsDiscretizer
 from sklearn.tree import DecisionTreeRegressor
 
 import mlinfer
@@ -19,5 +19,6 @@ df = pd.DataFrame({"a": rng.gamma(2, 2, 64), "b": rng.normal(0, 1, 64), "c": rng
 y = df["a"] + df["b"]
 parts = [("bin", Binarizer(threshold=0.5), ["b"])]
 parts += [(f.__name__, FunctionTransformer(f), ["c"]) for f in (np.log1p, np.log, np.exp, np.sqrt, np.abs, np.expm1)]
+parts += [("kb" + e, KBinsDiscretizer(n_bins=3, encode=e, subsample=None), ["a"]) for e in ("ordinal", "onehot-dense")]
 est = make_pipeline(ColumnTransformer(parts), DecisionTreeRegressor(max_depth=3, random_state=0)).fit(df, y)
 mlinfer.export(est, os.path.join(os.path.dirname(os.path.abspath(__file__)), "prep_funcs.mli"))
