@@ -112,6 +112,55 @@ static int64_t bin_of(const double *edges, int64_t n, double x) {
     return lo;
 }
 
+/* NumPy's pairwise sum of |a[i]| (numpy/_core/src/umath/loops_utils.h.src), the order
+ * np.abs(X).sum(axis=1) adds a row in: below 8 values one by one, up to 128 in 8 interleaved
+ * partial sums, above that in halves (multiples of 8). */
+static double pairwise_abs_sum(const double *a, int64_t n) {
+    if (n < 8) {
+        double r = 0.0;
+        for (int64_t i = 0; i < n; ++i)
+            r += fabs(a[i]);
+        return r;
+    }
+    if (n <= 128) {
+        double r[8];
+        for (int j = 0; j < 8; ++j)
+            r[j] = fabs(a[j]);
+        int64_t i;
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; ++j)
+                r[j] += fabs(a[i + j]);
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; ++i)
+            res += fabs(a[i]);
+        return res;
+    }
+    int64_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return pairwise_abs_sum(a, n2) + pairwise_abs_sum(a + n2, n - n2);
+}
+
+/* NORM on one row (x: count values, y: count outputs): scikit-learn's normalize(); a norm of
+ * 0 divides by 1. 1 on a NaN or infinite value (scikit-learn's Normalizer validates its input).
+ * No l2: scikit-learn's row_norms is np.einsum, whose SIMD summation order depends on NumPy's
+ * build and CPU dispatch (measured 1-5 ulp apart from a pairwise sum), so it is not exported. */
+static int normalize(int64_t n, double kind, const double *x, double *y) {
+    double norm = 0.0;
+    for (int64_t c = 0; c < n; ++c)
+        if (!isfinite(x[c]))
+            return 1;
+    if (kind == 0.0)
+        norm = pairwise_abs_sum(x, n);
+    else
+        for (int64_t c = 0; c < n; ++c)
+            norm = fabs(x[c]) > norm ? fabs(x[c]) : norm;
+    if (norm == 0.0)
+        norm = 1.0;
+    for (int64_t c = 0; c < n; ++c)
+        y[c] = x[c] / norm;
+    return 0;
+}
+
 int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double *out, int64_t *bad_op) {
     const mli__prep *p = call->p;
     for (int64_t o = 0; o < p->n_ops; ++o) {
@@ -182,6 +231,10 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
                 d[(int64_t)code] = 1.0;
             break;
         }
+        case MLI__OP_NORM:
+            if (normalize(op->count, q[0], work + op->src, work + op->dst))
+                goto bad;
+            break;
         case MLI__OP_BIN:
             x = work[op->src];
             if (!isfinite(x))
@@ -304,6 +357,31 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
                     AT(dst + (int64_t)code, i) = 1.0;
             }
             break;
+        case MLI__OP_NORM: {
+            double x[64], y[64]; /* a row of the group, gathered; wider groups in pieces of rows */
+            const int64_t n = op->count;
+            for (int64_t i = 0; i < nb; ++i) {
+                double *xs = x, *ys = y;
+                if (n > 64) { /* the row form's registers, one row at a time */
+                    xs = malloc(sizeof(double) * (size_t)(2 * n));
+                    if (!xs) {
+                        BAD(i); /* reported through mli__prep_row, which needs no memory */
+                        continue;
+                    }
+                    ys = xs + n;
+                }
+                for (int64_t c = 0; c < n; ++c)
+                    xs[c] = AT(src + c, i);
+                int e = normalize(n, q[0], xs, ys);
+                for (int64_t c = 0; c < n; ++c)
+                    AT(dst + c, i) = e ? NAN : ys[c];
+                if (e)
+                    BAD(i);
+                if (xs != x)
+                    free(xs);
+            }
+            break;
+        }
         case MLI__OP_BIN:
             for (int64_t i = 0; i < nb; ++i) {
                 double x = AT(src, i);
@@ -422,6 +500,11 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                          "%s: column '%s', row %lld: numpy.%s(%g) is infinite, which the pipeline's next steps "
                          "refuse (scikit-learn's transformers and linear models refuse infinity)",
                          fn, name, (long long)row, fn_names[op->count], x);
+    if (op->kind == MLI__OP_NORM)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: row %lld: a missing or infinite value reaches a Normalizer, which refuses it, as in "
+                         "scikit-learn; impute the columns before it",
+                         fn, (long long)row);
     if (op->kind == MLI__OP_FUNC || op->kind == MLI__OP_BIN)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: %g reaches a %s, which refuses missing and infinite "

@@ -23,7 +23,8 @@ enum {
     MLI__OP_FUNC = 7,      /* reg[dst] = function `count` (MLI__FN_*) of reg[src]; binarize: param 0 the threshold */
     MLI__OP_BIN =
         8, /* reg[dst] = how many of the `count` sorted edges (params) are <= reg[src]; NaN, +-inf: an input error */
-    MLI__OP_KINDS = 9
+    MLI__OP_NORM = 9, /* reg[dst + c] = reg[src + c] / the row norm of those `count` registers (param 0: 0 l1, 2 max) */
+    MLI__OP_KINDS = 10
 };
 
 /* FUNC functions (the op's count): Binarizer, then FunctionTransformer's NumPy ufuncs. */

@@ -196,3 +196,57 @@ def test_kbins_nan_refused_like_sklearn_and_refusals(tmp_path):
                                               sparse_threshold=0), DecisionTreeRegressor(max_depth=2)), df, y)
     with pytest.raises(mlinfer.UnsupportedModelError, match="KBinsDiscretizer.*dtype"):
         mlinfer.export(est, "/dev/null")
+
+
+def wide(n=2000, k=12, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({f"x{j}": rng.normal(0, 1 + j, n) for j in range(k)})
+    df.iloc[:5] = 0.0  # all-zero rows: norm 0 divides by 1
+    return df, np.sin(df["x0"]) + 0.1 * df["x1"]
+
+
+def normalizer_probe(norm, cols, imputed):
+    from sklearn.preprocessing import Normalizer
+    norm_step = make_pipeline(SimpleImputer(), Normalizer(norm=norm)) if imputed else Normalizer(norm=norm)
+    return ColumnTransformer([("n", norm_step, cols), ("s", StandardScaler(), ["x0"])])
+
+
+@pytest.mark.parametrize("norm", ["l1", "max"])
+@pytest.mark.parametrize("k", [3, 7, 8, 12, 40, 150])  # NumPy sums below 8, by 8 lanes, and in halves above 128
+def test_normalizer_matches_sklearn(norm, k, tmp_path):
+    df, y = wide(k=k)
+    cols = [f"x{j}" for j in range(k)][::-1]  # registers out of order: gathered first
+    pre = normalizer_probe(norm, cols, imputed=False)
+    est = fit(make_pipeline(pre, DecisionTreeRegressor(random_state=0)), df, y)
+    m = roundtrip(est, tmp_path)
+    test, _ = wide(n=3000, k=k, seed=1)
+    np.testing.assert_array_equal(m.predict(df), sk_predict(est, df))  # each training row its own leaf
+    np.testing.assert_array_equal(m.predict(test), sk_predict(est, test))
+    est2 = fit(make_pipeline(pre, LogisticRegression(max_iter=2000)), df, y > 0)
+    np.testing.assert_allclose(roundtrip(est2, tmp_path).predict_proba(test), est2.predict_proba(test),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_normalizer_nan_refused_like_sklearn(tmp_path):
+    df, y = wide(k=4)
+    cols = [f"x{j}" for j in range(4)]
+    est = fit(make_pipeline(normalizer_probe("max", cols, imputed=False), DecisionTreeRegressor(max_depth=4)), df, y)
+    m = roundtrip(est, tmp_path)
+    bad = df.head(6).copy()
+    bad.loc[3, "x2"] = np.nan
+    with pytest.raises(ValueError):
+        est.predict(bad)
+    with pytest.raises(mlinfer.InputError, match="row 3: .*Normalizer"):
+        m.predict(bad)
+    est = fit(make_pipeline(normalizer_probe("l1", cols, imputed=True), DecisionTreeRegressor()), df, y)
+    test, _ = wide(n=500, k=4, seed=2)
+    test[test > 2] = np.nan
+    np.testing.assert_array_equal(roundtrip(est, tmp_path).predict(test), est.predict(test))
+
+
+def test_normalizer_l2_refused():
+    df, y = wide(k=4)
+    est = fit(make_pipeline(normalizer_probe("l2", ["x1", "x2"], imputed=False), DecisionTreeRegressor(max_depth=2)),
+              df, y)
+    with pytest.raises(mlinfer.UnsupportedModelError, match="Normalizer.*norm='l2'"):
+        mlinfer.export(est, "/dev/null")

@@ -1,5 +1,5 @@
 """Exports the preprocessing of a scikit-learn pipeline -- ColumnTransformer, FeatureUnion,
-SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, the four scalers, Binarizer, KBinsDiscretizer,
+SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, the four scalers, Binarizer, KBinsDiscretizer, Normalizer,
 FunctionTransformers (identity or a NumPy ufunc) -- as one `prep` stage (docs/FORMAT.md): a table of small column ops
 with the fitted values, run by src/prep/. Anything else is refused, naming the step.
 
@@ -19,7 +19,8 @@ from ._export_common import _check_fitted, _cls, _fail
 from .errors import UnsupportedModelError
 
 # op kinds and flags: src/prep/prep.h
-OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC, OP_BIN = range(9)
+OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC, OP_BIN, OP_NORM = range(10)
+NORMS = {"l1": 0, "max": 2}  # no l2: see _normalizer
 FN_BINARIZE = 0
 # FunctionTransformer's NumPy ufuncs, by their FUNC code (src/prep/prep.h MLI__FN_*)
 UFUNCS = {"log1p": 1, "log": 2, "exp": 3, "sqrt": 4, "abs": 5, "absolute": 5, "expm1": 6}
@@ -171,6 +172,13 @@ class Prep:
     def bins(self, f: Num, inner_edges) -> Num:
         edges = [float(e) for e in inner_edges]
         return Num(self._op(OP_BIN, f.reg, count=len(edges), params=edges), f.col)
+
+    def norm(self, feats: List[Num], norm: int) -> List[Num]:
+        regs = [f.reg for f in feats]
+        if regs != list(range(regs[0], regs[0] + len(regs))):  # gather: exact copies (x - 0) / 1 * 1 + 0
+            feats = [self.affine(f) for f in feats]
+        dst = self._op(OP_NORM, feats[0].reg, count=len(feats), params=(norm,), width=len(feats))
+        return [Num(dst + i, f.col) for i, f in enumerate(feats)]
 
     def onehot(self, code: Num, width: int) -> List[Num]:
         dst = self._op(OP_ONEHOT, code.reg, count=width, width=width)
@@ -429,6 +437,18 @@ def _kbins(prep: Prep, est, feats):
     return out
 
 
+def _normalizer(prep: Prep, est, feats):
+    if est.norm == "l2":  # scikit-learn's row_norms is np.einsum, whose SIMD summation order
+        # depends on NumPy's build and CPU (1-5 ulp from any fixed order, measured): not exact
+        _fail(est, "norm='l2' is not supported yet (scikit-learn computes it with np.einsum, whose summation "
+                   "order mlinfer cannot reproduce bit for bit); norm='l1' and norm='max' are")
+    if est.norm not in NORMS:
+        _fail(est, f"norm={est.norm!r}")
+    if not feats:
+        return []
+    return prep.norm([prep.num(f, est) for f in feats], NORMS[est.norm])
+
+
 def _binarizer(prep: Prep, est, feats):
     t = est.threshold
     if not isinstance(t, (int, float, np.integer, np.floating)) or isinstance(t, bool) or not math.isfinite(t):
@@ -496,11 +516,13 @@ def transform(prep: Prep, est, feats):
         return _function(prep, est, feats)
     if name == "Binarizer":
         return _binarizer(prep, est, feats)
+    if name == "Normalizer":
+        return _normalizer(prep, est, feats)
     if name == "KBinsDiscretizer":
         return _kbins(prep, est, feats)
     _fail(est, "not a transformer mlinfer can export (supported: ColumnTransformer, FeatureUnion, Pipeline, "
                "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, StandardScaler, MinMaxScaler, "
-               "MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, FunctionTransformer with a NumPy ufunc)")
+               "MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer with a NumPy ufunc)")
 
 
 def needs_prep(transformers) -> bool:
