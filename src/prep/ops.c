@@ -115,49 +115,53 @@ static int64_t bin_of(const double *edges, int64_t n, double x) {
 /* NumPy's pairwise sum of |a[i]| (numpy/_core/src/umath/loops_utils.h.src), the order
  * np.abs(X).sum(axis=1) adds a row in: below 8 values one by one, up to 128 in 8 interleaved
  * partial sums, above that in halves (multiples of 8). */
-static double pairwise_abs_sum(const double *a, int64_t n) {
+static double pairwise_abs_sum(const double *a, int64_t n, int64_t st) {
     if (n < 8) {
         double r = 0.0;
         for (int64_t i = 0; i < n; ++i)
-            r += fabs(a[i]);
+            r += fabs(a[i * st]);
         return r;
     }
     if (n <= 128) {
         double r[8];
         for (int j = 0; j < 8; ++j)
-            r[j] = fabs(a[j]);
+            r[j] = fabs(a[j * st]);
         int64_t i;
         for (i = 8; i < n - (n % 8); i += 8)
             for (int j = 0; j < 8; ++j)
-                r[j] += fabs(a[i + j]);
+                r[j] += fabs(a[(i + j) * st]);
         double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
         for (; i < n; ++i)
-            res += fabs(a[i]);
+            res += fabs(a[i * st]);
         return res;
     }
     int64_t n2 = n / 2;
     n2 -= n2 % 8;
-    return pairwise_abs_sum(a, n2) + pairwise_abs_sum(a + n2, n - n2);
+    return pairwise_abs_sum(a, n2, st) + pairwise_abs_sum(a + n2 * st, n - n2, st);
 }
 
-/* NORM on one row (x: count values, y: count outputs): scikit-learn's normalize(); a norm of
- * 0 divides by 1. 1 on a NaN or infinite value (scikit-learn's Normalizer validates its input).
+/* NORM on one row (x: count values, y: count outputs, both `st` apart): scikit-learn's
+ * normalize(); a norm of 0 divides by 1. 1 on a NaN or infinite value (scikit-learn's
+ * Normalizer validates its input), the outputs then NaN.
  * No l2: scikit-learn's row_norms is np.einsum, whose SIMD summation order depends on NumPy's
  * build and CPU dispatch (measured 1-5 ulp apart from a pairwise sum), so it is not exported. */
-static int normalize(int64_t n, double kind, const double *x, double *y) {
+static int normalize(int64_t n, double kind, const double *x, double *y, int64_t st) {
     double norm = 0.0;
     for (int64_t c = 0; c < n; ++c)
-        if (!isfinite(x[c]))
+        if (!isfinite(x[c * st])) {
+            for (int64_t k = 0; k < n; ++k)
+                y[k * st] = NAN;
             return 1;
+        }
     if (kind == 0.0)
-        norm = pairwise_abs_sum(x, n);
+        norm = pairwise_abs_sum(x, n, st);
     else
         for (int64_t c = 0; c < n; ++c)
-            norm = fabs(x[c]) > norm ? fabs(x[c]) : norm;
+            norm = fabs(x[c * st]) > norm ? fabs(x[c * st]) : norm;
     if (norm == 0.0)
         norm = 1.0;
     for (int64_t c = 0; c < n; ++c)
-        y[c] = x[c] / norm;
+        y[c * st] = x[c * st] / norm;
     return 0;
 }
 
@@ -232,7 +236,7 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
             break;
         }
         case MLI__OP_NORM:
-            if (normalize(op->count, q[0], work + op->src, work + op->dst))
+            if (normalize(op->count, q[0], work + op->src, work + op->dst, 1))
                 goto bad;
             break;
         case MLI__OP_BIN:
@@ -357,31 +361,11 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
                     AT(dst + (int64_t)code, i) = 1.0;
             }
             break;
-        case MLI__OP_NORM: {
-            double x[64], y[64]; /* a row of the group, gathered; wider groups in pieces of rows */
-            const int64_t n = op->count;
-            for (int64_t i = 0; i < nb; ++i) {
-                double *xs = x, *ys = y;
-                if (n > 64) { /* the row form's registers, one row at a time */
-                    xs = malloc(sizeof(double) * (size_t)(2 * n));
-                    if (!xs) {
-                        BAD(i); /* reported through mli__prep_row, which needs no memory */
-                        continue;
-                    }
-                    ys = xs + n;
-                }
-                for (int64_t c = 0; c < n; ++c)
-                    xs[c] = AT(src + c, i);
-                int e = normalize(n, q[0], xs, ys);
-                for (int64_t c = 0; c < n; ++c)
-                    AT(dst + c, i) = e ? NAN : ys[c];
-                if (e)
+        case MLI__OP_NORM: /* a register's rows are nb apart: row i's group is strided */
+            for (int64_t i = 0; i < nb; ++i)
+                if (normalize(op->count, q[0], &AT(src, i), &AT(dst, i), nb))
                     BAD(i);
-                if (xs != x)
-                    free(xs);
-            }
             break;
-        }
         case MLI__OP_BIN:
             for (int64_t i = 0; i < nb; ++i) {
                 double x = AT(src, i);
