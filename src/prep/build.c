@@ -15,7 +15,8 @@
 #define MLI__PREP_MAX_PARAMS (1ll << 28)
 #define OP_FIELDS 8
 
-static const char *const op_names[MLI__OP_KINDS] = {"num", "fill", "affine", "indicator", "strcat", "numcat", "onehot"};
+static const char *const op_names[MLI__OP_KINDS] = {"num",    "fill",   "affine", "indicator", "strcat",
+                                                    "numcat", "onehot", "func",   "bin",       "norm"};
 
 uint32_t mli__prep_hash(const char *s, uint32_t len) {
     uint32_t h = 2166136261u; /* FNV-1a */
@@ -67,6 +68,9 @@ static int64_t params_needed(int kind, int64_t count) {
     case MLI__OP_INDICATOR: return 1;
     case MLI__OP_STRCAT: return count + 3;     /* values, then NaN, None, unknown */
     case MLI__OP_NUMCAT: return 2 * count + 2; /* keys, values, then NaN, unknown */
+    case MLI__OP_FUNC: return count == MLI__FN_BINARIZE ? 1 : 0;
+    case MLI__OP_BIN: return count; /* the inner bin edges */
+    case MLI__OP_NORM: return 1;    /* the norm: 0 l1, 2 max */
     default: return 0;
     }
 }
@@ -77,6 +81,9 @@ static const unsigned allowed_flags[MLI__OP_KINDS] = {MLI__OPF_FINITE,
                                                       0,
                                                       MLI__OPF_ERR_NAN | MLI__OPF_ERR_NONE | MLI__OPF_ERR_UNKNOWN,
                                                       MLI__OPF_ERR_NAN | MLI__OPF_ERR_UNKNOWN,
+                                                      0,
+                                                      MLI__OPF_FINITE_OUT,
+                                                      0,
                                                       0};
 
 /* A one-hot code: -1 or a whole number below n. */
@@ -99,6 +106,8 @@ static int codes_fit(const mli__prep_op *c, int64_t n) {
         return (c->flags & MLI__OPF_ERR_NAN || onehot_code_ok(c->p[2 * c->count], n)) &&
                (c->flags & MLI__OPF_ERR_UNKNOWN || onehot_code_ok(c->p[2 * c->count + 1], n));
     }
+    if (c->kind == MLI__OP_BIN) /* codes 0..count */
+        return c->count < n;
     return 0;
 }
 
@@ -151,14 +160,15 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
         if (p->col_kind[src] != want)
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) reads column %lld, which is not a %s column",
                              origin, i, (long long)o, kn, (long long)src, want ? "string" : "number");
-    } else if (src < 0 || src >= *next) {
+    } else if (src < 0 || src >= *next || (kind == MLI__OP_NORM && count > *next - src)) {
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) reads register %lld, not written before it",
                          origin, i, (long long)o, kn, (long long)src);
     }
-    int64_t width = kind == MLI__OP_ONEHOT ? count : 1;
-    if ((kind == MLI__OP_ONEHOT                             ? count < 1
-         : kind == MLI__OP_STRCAT || kind == MLI__OP_NUMCAT ? count < 0
-                                                            : count != 0) ||
+    int64_t width = kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM ? count : 1;
+    if ((kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM                            ? count < 1
+         : kind == MLI__OP_STRCAT || kind == MLI__OP_NUMCAT || kind == MLI__OP_BIN ? count < 0
+         : kind == MLI__OP_FUNC                                                    ? count < 0 || count >= MLI__FN_COUNT
+                                                                                   : count != 0) ||
         count > MLI__MAX_WIDTH)
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): count %lld is out of range", origin, i,
                          (long long)o, kn, (long long)count);
@@ -193,10 +203,18 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                 return mli__fail(MLI_ERR_CORRUPT,
                                  "%s: stage %d op %lld (numcat): keys are not strictly increasing numbers", origin, i,
                                  (long long)o);
+    if (kind == MLI__OP_NORM && !(op->p[0] == 0.0 || op->p[0] == 2.0)) /* 1 (l2): reserved, see ops.c */
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (norm): norm %g is not 0 (l1) or 2 (max)", origin, i,
+                         (long long)o, op->p[0]);
+    if (kind == MLI__OP_BIN)
+        for (int64_t k = 0; k < count; ++k)
+            if (isnan(op->p[k]) || (k > 0 && op->p[k] < op->p[k - 1]))
+                return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (bin): edges are not non-decreasing numbers",
+                                 origin, i, (long long)o);
     if (kind == MLI__OP_ONEHOT) {
         const mli__prep_op *c = &p->ops[o - 1]; /* o > 0: src < *next == 0 failed above */
-        if ((c->kind != MLI__OP_STRCAT && c->kind != MLI__OP_NUMCAT) || c->dst != src || count > c->count + 3 ||
-            !codes_fit(c, count))
+        if ((c->kind != MLI__OP_STRCAT && c->kind != MLI__OP_NUMCAT && c->kind != MLI__OP_BIN) || c->dst != src ||
+            count > c->count + 3 || !codes_fit(c, count))
             return mli__fail(MLI_ERR_CORRUPT,
                              "%s: stage %d op %lld (onehot) must follow the lookup whose code it reads, be at most 3 "
                              "wider than its table and get codes -1 or 0..%lld",
@@ -220,6 +238,9 @@ static mli_status trace_columns(mli__prep *p) {
         p->ops[o].col = col;
         for (int64_t d = op->dst; d < op->dst + (op->kind == MLI__OP_ONEHOT ? op->count : 1); ++d)
             reg_col[d] = col;
+        if (op->kind == MLI__OP_NORM) /* each output from its own input */
+            for (int64_t c = 0; c < op->count; ++c)
+                reg_col[op->dst + c] = reg_col[op->src + c];
     }
     for (int64_t c = 0; c < p->n_out; ++c)
         p->out_col[c] = reg_col[p->out_reg[c]];

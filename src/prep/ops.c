@@ -74,6 +74,97 @@ static int64_t search(const double *keys, int64_t n, double x) {
     return lo < n && keys[lo] == x ? lo : -1;
 }
 
+/* FUNC: function fn of x; 1 when x is an input error (binarize refuses NaN and +-inf, as
+ * scikit-learn's Binarizer validates its input). The ufuncs are NumPy's, which call the C
+ * library's for log1p / expm1 and give the IEEE result for sqrt / abs; NaN passes through,
+ * and log / sqrt of a negative number are NaN, as NumPy gives them (with a warning). */
+static int apply_fn(int64_t fn, int32_t flags, const double *q, double x, double *y) {
+    if (fn != MLI__FN_BINARIZE && (flags & MLI__OPF_FINITE_OUT)) {
+        int bad = apply_fn(fn, 0, q, x, y);
+        return bad || isinf(*y);
+    }
+    switch (fn) {
+    case MLI__FN_BINARIZE:
+        if (!isfinite(x))
+            return 1;
+        *y = x > q[0] ? 1.0 : 0.0;
+        return 0;
+    case MLI__FN_LOG1P: *y = log1p(x); return 0;
+    case MLI__FN_LOG: *y = log(x); return 0;
+    case MLI__FN_EXP: *y = exp(x); return 0;
+    case MLI__FN_SQRT: *y = sqrt(x); return 0;
+    case MLI__FN_ABS: *y = fabs(x); return 0;
+    default: *y = expm1(x); return 0; /* MLI__FN_EXPM1: fn is checked at load */
+    }
+}
+
+/* BIN: np.searchsorted(edges, x, side='right'), the bin KBinsDiscretizer gives x: how many
+ * of the n non-decreasing edges are <= x. */
+static int64_t bin_of(const double *edges, int64_t n, double x) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (edges[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* NumPy's pairwise sum of |a[i]| (numpy/_core/src/umath/loops_utils.h.src), the order
+ * np.abs(X).sum(axis=1) adds a row in: below 8 values one by one, up to 128 in 8 interleaved
+ * partial sums, above that in halves (multiples of 8). */
+static double pairwise_abs_sum(const double *a, int64_t n, int64_t st) {
+    if (n < 8) {
+        double r = 0.0;
+        for (int64_t i = 0; i < n; ++i)
+            r += fabs(a[i * st]);
+        return r;
+    }
+    if (n <= 128) {
+        double r[8];
+        for (int j = 0; j < 8; ++j)
+            r[j] = fabs(a[j * st]);
+        int64_t i;
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; ++j)
+                r[j] += fabs(a[(i + j) * st]);
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; ++i)
+            res += fabs(a[i * st]);
+        return res;
+    }
+    int64_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return pairwise_abs_sum(a, n2, st) + pairwise_abs_sum(a + n2 * st, n - n2, st);
+}
+
+/* NORM on one row (x: count values, y: count outputs, both `st` apart): scikit-learn's
+ * normalize(); a norm of 0 divides by 1. 1 on a NaN or infinite value (scikit-learn's
+ * Normalizer validates its input), the outputs then NaN.
+ * No l2: scikit-learn's row_norms is np.einsum, whose SIMD summation order depends on NumPy's
+ * build and CPU dispatch (measured 1-5 ulp apart from a pairwise sum), so it is not exported. */
+static int normalize(int64_t n, double kind, const double *x, double *y, int64_t st) {
+    double norm = 0.0;
+    for (int64_t c = 0; c < n; ++c)
+        if (!isfinite(x[c * st])) {
+            for (int64_t k = 0; k < n; ++k)
+                y[k * st] = NAN;
+            return 1;
+        }
+    if (kind == 0.0)
+        norm = pairwise_abs_sum(x, n, st);
+    else
+        for (int64_t c = 0; c < n; ++c)
+            norm = fabs(x[c * st]) > norm ? fabs(x[c * st]) : norm;
+    if (norm == 0.0)
+        norm = 1.0;
+    for (int64_t c = 0; c < n; ++c)
+        y[c * st] = x[c * st] / norm;
+    return 0;
+}
+
 int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double *out, int64_t *bad_op) {
     const mli__prep *p = call->p;
     for (int64_t o = 0; o < p->n_ops; ++o) {
@@ -144,6 +235,20 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
                 d[(int64_t)code] = 1.0;
             break;
         }
+        case MLI__OP_NORM:
+            if (normalize(op->count, q[0], work + op->src, work + op->dst, 1))
+                goto bad;
+            break;
+        case MLI__OP_BIN:
+            x = work[op->src];
+            if (!isfinite(x))
+                goto bad;
+            work[op->dst] = (double)bin_of(q, op->count, x);
+            break;
+        case MLI__OP_FUNC:
+            if (apply_fn(op->count, op->flags, q, work[op->src], &work[op->dst]))
+                goto bad;
+            break;
         default: goto bad; /* not reached: kinds are checked at load */
         }
         continue;
@@ -256,6 +361,29 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
                     AT(dst + (int64_t)code, i) = 1.0;
             }
             break;
+        case MLI__OP_NORM: /* a register's rows are nb apart: row i's group is strided */
+            for (int64_t i = 0; i < nb; ++i)
+                if (normalize(op->count, q[0], &AT(src, i), &AT(dst, i), nb))
+                    BAD(i);
+            break;
+        case MLI__OP_BIN:
+            for (int64_t i = 0; i < nb; ++i) {
+                double x = AT(src, i);
+                if (!isfinite(x)) {
+                    BAD(i);
+                    AT(dst, i) = NAN; /* a one-hot op after it sets nothing */
+                } else {
+                    AT(dst, i) = (double)bin_of(q, op->count, x);
+                }
+            }
+            break;
+        case MLI__OP_FUNC:
+            for (int64_t i = 0; i < nb; ++i)
+                if (apply_fn(op->count, op->flags, q, AT(src, i), &AT(dst, i))) {
+                    BAD(i);
+                    AT(dst, i) = NAN;
+                }
+            break;
         default: BAD(0); break; /* not reached: kinds are checked at load */
         }
     }
@@ -337,7 +465,7 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                          "with handle_unknown='error')",
                          fn, name, (long long)row, val);
     }
-    /* NUMCAT: recompute its input */
+    /* NUMCAT, FUNC, BIN: recompute its input */
     double *work = malloc(sizeof(double) * (size_t)call->p->n_regs), x = NAN;
     if (work) {
         mli__prep cut = *call->p; /* the ops before o only */
@@ -350,6 +478,22 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
             x = work[op->src];
         free(work);
     }
+    static const char *const fn_names[MLI__FN_COUNT] = {"binarize", "log1p", "log", "exp", "sqrt", "abs", "expm1"};
+    if (op->kind == MLI__OP_FUNC && op->count != MLI__FN_BINARIZE)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: numpy.%s(%g) is infinite, which the pipeline's next steps "
+                         "refuse (scikit-learn's transformers and linear models refuse infinity)",
+                         fn, name, (long long)row, fn_names[op->count], x);
+    if (op->kind == MLI__OP_NORM)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: row %lld: a missing or infinite value reaches a Normalizer, which refuses it, as in "
+                         "scikit-learn; impute the columns before it",
+                         fn, (long long)row);
+    if (op->kind == MLI__OP_FUNC || op->kind == MLI__OP_BIN)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: %g reaches a %s, which refuses missing and infinite "
+                         "values, as in scikit-learn; impute the column before it",
+                         fn, name, (long long)row, x, op->kind == MLI__OP_BIN ? "KBinsDiscretizer" : "Binarizer");
     if (isnan(x))
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: a missing value, which the pipeline's encoder "

@@ -19,8 +19,24 @@ enum {
     MLI__OP_INDICATOR = 3, /* reg[dst] = reg[src] is missing (params[0]) ? 1 : 0 */
     MLI__OP_STRCAT = 4,    /* reg[dst] = the value of string input column src in a table of `count` strings */
     MLI__OP_NUMCAT = 5,    /* reg[dst] = the value of reg[src] in a sorted table of `count` numbers */
-    MLI__OP_ONEHOT = 6,    /* reg[dst + c] = (c == reg[src]) for c < count; a code of -1 sets none */
-    MLI__OP_KINDS = 7
+    MLI__OP_ONEHOT = 6,    /* reg[dst + c] = (c == reg[src]) for c < count; a code of -1 (or NaN) sets none */
+    MLI__OP_FUNC = 7,      /* reg[dst] = function `count` (MLI__FN_*) of reg[src]; binarize: param 0 the threshold */
+    MLI__OP_BIN =
+        8, /* reg[dst] = how many of the `count` sorted edges (params) are <= reg[src]; NaN, +-inf: an input error */
+    MLI__OP_NORM = 9, /* reg[dst + c] = reg[src + c] / the row norm of those `count` registers (param 0: 0 l1, 2 max) */
+    MLI__OP_KINDS = 10
+};
+
+/* FUNC functions (the op's count): Binarizer, then FunctionTransformer's NumPy ufuncs. */
+enum {
+    MLI__FN_BINARIZE = 0, /* x > p0 ? 1 : 0; NaN or +-inf is an input error (scikit-learn's check_array) */
+    MLI__FN_LOG1P = 1,
+    MLI__FN_LOG = 2,
+    MLI__FN_EXP = 3,
+    MLI__FN_SQRT = 4,
+    MLI__FN_ABS = 5,
+    MLI__FN_EXPM1 = 6,
+    MLI__FN_COUNT = 7
 };
 
 /* Op flags. */
@@ -29,6 +45,7 @@ enum {
 #define MLI__OPF_ERR_NONE 2u    /* STRCAT: Python's None is an input error */
 #define MLI__OPF_ERR_UNKNOWN 4u /* STRCAT, NUMCAT: a value outside the table is an input error */
 #define MLI__OPF_FINITE 1u      /* NUM: +-Inf is an input error (scikit-learn's transformers refuse it) */
+#define MLI__OPF_FINITE_OUT 1u  /* FUNC (not binarize): an infinite result is an input error */
 
 /* Column kinds of the input schema (mli_column_kind in mlinfer.h). */
 enum { MLI__COL_NUMBER = 0, MLI__COL_STRING = 1, MLI__COL_UNUSED = 2 };

@@ -1,6 +1,6 @@
 """Exports the preprocessing of a scikit-learn pipeline -- ColumnTransformer, FeatureUnion,
-SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, the four scalers, identity
-FunctionTransformers -- as one `prep` stage (docs/FORMAT.md): a table of small column ops
+SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, the four scalers, Binarizer, KBinsDiscretizer, Normalizer,
+FunctionTransformers (identity or a NumPy ufunc) -- as one `prep` stage (docs/FORMAT.md): a table of small column ops
 with the fitted values, run by src/prep/. Anything else is refused, naming the step.
 
 How it works: each intermediate feature of the pipeline is kept symbolically, either as a
@@ -19,10 +19,15 @@ from ._export_common import _check_fitted, _cls, _fail
 from .errors import UnsupportedModelError
 
 # op kinds and flags: src/prep/prep.h
-OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT = range(7)
+OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC, OP_BIN, OP_NORM = range(10)
+NORMS = {"l1": 0, "max": 2}  # no l2: see _normalizer
+FN_BINARIZE = 0
+# FunctionTransformer's NumPy ufuncs, by their FUNC code (src/prep/prep.h MLI__FN_*)
+UFUNCS = {"log1p": 1, "log": 2, "exp": 3, "sqrt": 4, "abs": 5, "absolute": 5, "expm1": 6}
 F_CLIP = 1
 F_ERR_NAN, F_ERR_NONE, F_ERR_UNKNOWN = 1, 2, 4
 F_FINITE = 1
+F_FINITE_OUT = 1
 COL_NUMBER, COL_STRING, COL_UNUSED = 0, 1, 2
 
 
@@ -158,6 +163,22 @@ class Prep:
             _fail(step, "a known category that raises")
         params = nums + vals + [0.0 if v_nan is ERROR else v_nan, 0.0 if v_unk is ERROR else v_unk]
         return Num(self._op(OP_NUMCAT, f.reg, count=len(nums), params=params, flags=flags), f.col)
+
+    def func(self, f: Num, fn: int, threshold: float = 0.0, finite_out: bool = True) -> Num:
+        params = (threshold,) if fn == FN_BINARIZE else ()
+        flags = F_FINITE_OUT if finite_out and fn != FN_BINARIZE else 0
+        return Num(self._op(OP_FUNC, f.reg, count=fn, params=params, flags=flags), f.col)
+
+    def bins(self, f: Num, inner_edges) -> Num:
+        edges = [float(e) for e in inner_edges]
+        return Num(self._op(OP_BIN, f.reg, count=len(edges), params=edges), f.col)
+
+    def norm(self, feats: List[Num], norm: int) -> List[Num]:
+        regs = [f.reg for f in feats]
+        if regs != list(range(regs[0], regs[0] + len(regs))):  # gather: exact copies (x - 0) / 1 * 1 + 0
+            feats = [self.affine(f) for f in feats]
+        dst = self._op(OP_NORM, feats[0].reg, count=len(feats), params=(norm,), width=len(feats))
+        return [Num(dst + i, f.col) for i, f in enumerate(feats)]
 
     def onehot(self, code: Num, width: int) -> List[Num]:
         dst = self._op(OP_ONEHOT, code.reg, count=width, width=width)
@@ -374,10 +395,65 @@ def _encoder(prep: Prep, est, feats):
 
 
 def _function(prep: Prep, est, feats):
-    if est.func is not None or getattr(est, "validate", False):
-        _fail(est, "only the identity FunctionTransformer (func=None, validate=False) can be exported: "
-                   "arbitrary Python cannot be stored safely in a model file")
-    return list(feats)
+    if getattr(est, "validate", False):
+        _fail(est, "validate=True is not supported (export the FunctionTransformer with validate=False)")
+    if est.kw_args:
+        _fail(est, f"kw_args={est.kw_args!r} is not supported")
+    if est.func is None:
+        return list(feats)
+    fn = est.func
+    code = UFUNCS.get(getattr(fn, "__name__", None)) if isinstance(fn, np.ufunc) else None
+    if code is None or getattr(np, fn.__name__, None) is not fn:
+        _fail(est, f"func={getattr(fn, '__name__', fn)!r}: only the identity or one of the NumPy ufuncs "
+                   "np.log1p, np.log, np.exp, np.sqrt, np.abs, np.expm1 can be exported: arbitrary Python cannot "
+                   "be stored safely in a model file")
+    # NumPy passes infinity through (validate=False): the input is not checked, an infinite
+    # result is refused (the steps after it would refuse it; see docs/models/pipelines.md)
+    return [prep.func(prep.num(f, est, finite=False), code) for f in feats]
+
+
+def _kbins(prep: Prep, est, feats):
+    if est.encode not in ("ordinal", "onehot", "onehot-dense"):
+        _fail(est, f"encode={est.encode!r}")
+    if est.dtype not in (None, np.float64):
+        _fail(est, f"dtype={est.dtype!r} (only None or np.float64: the engine bins in float64)")
+    edges_all, n_bins = est.bin_edges_, np.asarray(est.n_bins_)
+    if len(edges_all) != len(feats) or len(n_bins) != len(feats):
+        _fail(est, f"{len(edges_all)} fitted features for {len(feats)} inputs")
+    if est.encode != "ordinal":
+        enc = est._encoder
+        if enc.drop is not None or len(enc.categories_) != len(feats) or any(
+                not np.array_equal(np.asarray(c, dtype=np.float64), np.arange(k)) for c, k in
+                zip(enc.categories_, n_bins)):
+            _fail(est, "its one-hot encoder is not the plain one over the bins")
+    out = []
+    for f, edges, k in zip(feats, edges_all, n_bins):
+        edges = np.asarray(edges, dtype=np.float64)
+        inner = edges[1:-1]
+        if len(edges) != int(k) + 1 or np.isnan(inner).any() or (np.diff(inner) < 0).any():
+            _fail(est, f"bin edges of column {prep.colname(f.col)!r} are not {int(k) + 1} sorted numbers")
+        code = prep.bins(prep.num(f, est), inner)  # np.searchsorted(edges[1:-1], x, side='right')
+        out += [code] if est.encode == "ordinal" else prep.onehot(code, int(k))
+    return out
+
+
+def _normalizer(prep: Prep, est, feats):
+    if est.norm == "l2":  # scikit-learn's row_norms is np.einsum, whose SIMD summation order
+        # depends on NumPy's build and CPU (1-5 ulp from any fixed order, measured): not exact
+        _fail(est, "norm='l2' is not supported yet (scikit-learn computes it with np.einsum, whose summation "
+                   "order mlinfer cannot reproduce bit for bit); norm='l1' and norm='max' are")
+    if est.norm not in NORMS:
+        _fail(est, f"norm={est.norm!r}")
+    if not feats:
+        return []
+    return prep.norm([prep.num(f, est) for f in feats], NORMS[est.norm])
+
+
+def _binarizer(prep: Prep, est, feats):
+    t = est.threshold
+    if not isinstance(t, (int, float, np.integer, np.floating)) or isinstance(t, bool) or not math.isfinite(t):
+        _fail(est, f"threshold={t!r} (a finite number is supported)")
+    return [prep.func(prep.num(f, est), FN_BINARIZE, float(t)) for f in feats]
 
 
 def _column_transformer(prep: Prep, est, feats):
@@ -438,9 +514,15 @@ def transform(prep: Prep, est, feats):
         return _encoder(prep, est, feats)
     if name == "FunctionTransformer":
         return _function(prep, est, feats)
+    if name == "Binarizer":
+        return _binarizer(prep, est, feats)
+    if name == "Normalizer":
+        return _normalizer(prep, est, feats)
+    if name == "KBinsDiscretizer":
+        return _kbins(prep, est, feats)
     _fail(est, "not a transformer mlinfer can export (supported: ColumnTransformer, FeatureUnion, Pipeline, "
                "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, StandardScaler, MinMaxScaler, "
-               "MaxAbsScaler, RobustScaler, identity FunctionTransformer)")
+               "MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer with a NumPy ufunc)")
 
 
 def needs_prep(transformers) -> bool:

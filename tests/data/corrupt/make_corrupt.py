@@ -486,6 +486,16 @@ def cases():
         lambda ops: first_op(ops, 4).__setitem__(1, 5))), "MLI_ERR_CORRUPT", "reads column 5 of 5")
     add("prep_column_kind.mli", with_section(ps, "stage.0.col_kind", lambda sec: sec[:3] + [b"\0\0\0\1\1"]),
         "MLI_ERR_CORRUPT", "which is not a string column")
+    def func_unknown(ops):  # a fill op made a func op with function 99
+        op = first_op(ops, 1)
+        op[0], op[3] = 7, 99
+    add("prep_func_unknown.mli", with_section(pn, "stage.0.ops", ops_edit(func_unknown)),
+        "MLI_ERR_CORRUPT", "(func): count 99 is out of range")
+    def fill_to_norm(ops):  # a fill op made a norm op of 1 register: its param (NaN) is no norm
+        op = first_op(ops, 1)
+        op[0], op[3] = 9, 1
+    add("prep_norm_kind.mli", with_section(pn, "stage.0.ops", ops_edit(fill_to_norm)), "MLI_ERR_CORRUPT",
+        "(norm): norm nan is not 0 (l1) or 2 (max)")
     add("prep_params_outside.mli", with_section(ps, "stage.0.ops", ops_edit(
         lambda ops: first_op(ops, 4).__setitem__(4, 10 ** 9))), "MLI_ERR_CORRUPT", "outside the")
     add("prep_strings_outside.mli", with_section(ps, "stage.0.ops", ops_edit(
@@ -520,6 +530,12 @@ def cases():
         return sec[:3] + [bytes(raw)]
     add("prep_numcat_unsorted.mli", with_section(pn, "stage.0.params", swap_numcat_keys), "MLI_ERR_CORRUPT",
         "keys are not strictly increasing")
+
+    def numcat_to_bin(ops):  # the numcat op made a bin op over its (swapped) keys
+        first_op(ops, 5)[0] = 8
+    add("prep_bin_unsorted.mli", with_section(with_section(pn, "stage.0.params", swap_numcat_keys), "stage.0.ops",
+                                              ops_edit(numcat_to_bin)), "MLI_ERR_CORRUPT",
+        "(bin): edges are not non-decreasing")
 
     # -- files that must load: the compatibility rules of docs/FORMAT.md
     add("ok_unknown_optional_section.mli", encode(sections_of(lb) + [["device.hint", 0, 0, b"gpu0"]]), "MLI_OK", "-")
