@@ -13,6 +13,13 @@
 
 /* Sets *out to {"error": msg} and returns status. */
 int proto__fail(cJSON **out, int status, const char *msg);
+/* The same with "reason": a short label of the input error, counted by /metrics. */
+int proto__fail_reason(cJSON **out, int status, const char *msg, const char *reason);
+/* Named rows: `rows` (an array of n JSON objects, or one object for `single`) into c->cols
+ * for mli_model_predict_columns. `where` names the rows in errors ("features",
+ * "instances"). 0, else the HTTP status with err and *reason set. */
+int proto__named_rows(struct proto_call *c, const cJSON *rows, int single, const char *where, char *err,
+                      const char **reason);
 /* The request body as a JSON object, or NULL with err set. */
 cJSON *proto__parse_object(const char *body, size_t len, char *err);
 /* A double as the shortest JSON number that reads back exactly (null when not finite), and

@@ -1,0 +1,198 @@
+/* protocol_named.c — rows of named values ({"age": 3, "city": "Oslo", "tenure": null}) into
+ * the columns of mli_model_predict_columns: numbers as F64, strings as UTF8, a JSON null as
+ * a missing value (validity bit off). Two passes over the parsed body: the first checks
+ * every value and sizes the buffers, the second fills them; nothing is allocated from a
+ * size the body declares, only from values it holds. */
+#include "protocol.h"
+#include "protocol_internal.h"
+
+#include "registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct named_col {
+    int64_t index; /* the model's column */
+    int string;    /* MLI_COLUMN_STRING */
+    const char *name;
+    size_t bytes; /* string bytes over all rows */
+    double *num;
+    int64_t *off;
+    char *str;
+    uint8_t *valid;
+};
+
+static const char *json_kind(const cJSON *v) {
+    return cJSON_IsString(v)   ? "a string"
+           : cJSON_IsNumber(v) ? "a number"
+           : cJSON_IsBool(v)   ? "a boolean"
+           : cJSON_IsArray(v)  ? "an array"
+                               : "an object";
+}
+
+/* Row `r` (an object) checked against the columns; with fill, its values written. */
+static int one_row(const struct model_ref *m, const cJSON *row, int64_t r, struct named_col *cols, int64_t n_cols,
+                   const char *where, int single, int fill, char *err, const char **reason) {
+    char at[64];
+    if (single)
+        snprintf(at, sizeof at, "%s", where);
+    else
+        snprintf(at, sizeof at, "%s[%lld]", where, (long long)r);
+    if (!cJSON_IsObject(row)) {
+        snprintf(err, ERRLEN, "%s: expected an object of named values like the other rows", at);
+        *reason = "wrong_type";
+        return 400;
+    }
+    if (!fill) { /* every name the row gives is a column of the model */
+        const cJSON *v;
+        cJSON_ArrayForEach(v, row) {
+            int64_t idx;
+            if (!v->string || mli_model_column_index(m->model, v->string, &idx) != MLI_OK) {
+                snprintf(err, ERRLEN, "%s: unknown column '%.100s'", at, v->string ? v->string : "");
+                *reason = "unknown_column";
+                return 400;
+            }
+        }
+    }
+    for (int64_t k = 0; k < n_cols; k++) {
+        struct named_col *c = &cols[k];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, c->name);
+        if (!v) {
+            snprintf(err, ERRLEN, "%s: missing column '%.100s'", at, c->name);
+            *reason = "missing_column";
+            return 400;
+        }
+        int null = cJSON_IsNull(v);
+        if (!null && c->string && !cJSON_IsString(v)) {
+            snprintf(err, ERRLEN, "%s.%.100s: expected a string (or null), got %s", at, c->name, json_kind(v));
+            *reason = "wrong_type";
+            return 400;
+        }
+        if (!null && !c->string && !cJSON_IsNumber(v)) {
+            snprintf(err, ERRLEN, "%s.%.100s: expected a number (or null), got %s", at, c->name, json_kind(v));
+            *reason = "wrong_type";
+            return 400;
+        }
+        size_t len = !null && c->string ? strlen(v->valuestring) : 0;
+        if (!fill) {
+            c->bytes += len;
+            continue;
+        }
+        if (!null)
+            c->valid[r / 8] |= (uint8_t)(1u << (r % 8));
+        if (c->string) {
+            memcpy(c->str + c->off[r], null ? "" : v->valuestring, len);
+            c->off[r + 1] = c->off[r] + (int64_t)len;
+        } else {
+            c->num[r] = null ? 0.0 : v->valuedouble;
+        }
+    }
+    return 0;
+}
+
+static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+int proto__named_rows(struct proto_call *c, const cJSON *rows, int single, const char *where, char *err,
+                      const char **reason) {
+    const struct model_ref *m = c->m;
+    *reason = "wrong_type";
+    int64_t n_rows = single ? 1 : cJSON_GetArraySize(rows);
+    if (n_rows == 0) {
+        snprintf(err, ERRLEN, "%s: empty, expected at least one row", where);
+        return 400;
+    }
+    const char *first = NULL;
+    if (m->n_features > 0 && mli_model_feature_name(m->model, 0, &first) != MLI_OK) {
+        snprintf(err, ERRLEN, "%s: this model records no column names: send each row as an array of %lld numbers",
+                 where, (long long)m->n_features);
+        *reason = "no_names";
+        return 400;
+    }
+    struct named_col *cols = calloc((size_t)m->n_features + 1, sizeof *cols);
+    if (!cols) {
+        snprintf(err, ERRLEN, "out of memory");
+        return 500;
+    }
+    int64_t n_cols = 0;
+    for (int64_t i = 0; i < m->n_features; i++) {
+        mli_column_kind kind = MLI_COLUMN_NUMBER;
+        const char *name = NULL;
+        if (mli_model_column_kind(m->model, i, &kind) != MLI_OK ||
+            mli_model_feature_name(m->model, i, &name) != MLI_OK) {
+            snprintf(err, ERRLEN, "model column %lld: %s", (long long)i, mli_last_error());
+            free(cols);
+            return 500;
+        }
+        if (kind == MLI_COLUMN_UNUSED)
+            continue;
+        cols[n_cols].index = i;
+        cols[n_cols].string = kind == MLI_COLUMN_STRING;
+        cols[n_cols].name = name;
+        n_cols++;
+    }
+    int status = 0;
+    int64_t r = 0;
+    const cJSON *row;
+    if (single) {
+        status = one_row(m, rows, 0, cols, n_cols, where, 1, 0, err, reason);
+    } else {
+        cJSON_ArrayForEach(row, rows) {
+            if ((status = one_row(m, row, r++, cols, n_cols, where, 0, 0, err, reason)) != 0)
+                break;
+        }
+    }
+    if (status != 0) {
+        free(cols);
+        return status;
+    }
+    /* sizes from the values checked above */
+    size_t total = 0, vbytes = round8(((size_t)n_rows + 7) / 8);
+    for (int64_t k = 0; k < n_cols; k++)
+        total += vbytes + (cols[k].string ? ((size_t)n_rows + 1) * sizeof(int64_t) + round8(cols[k].bytes)
+                                          : (size_t)n_rows * sizeof(double));
+    char *mem = calloc(total ? total : 1, 1);
+    mli_column *mc = calloc((size_t)n_cols + 1, sizeof *mc);
+    if (!mem || !mc) {
+        free(mem);
+        free(mc);
+        free(cols);
+        snprintf(err, ERRLEN, "out of memory for %lld rows", (long long)n_rows);
+        return 500;
+    }
+    char *p = mem;
+    for (int64_t k = 0; k < n_cols; k++) {
+        struct named_col *cl = &cols[k];
+        cl->valid = (uint8_t *)p;
+        p += vbytes;
+        mc[k].index = cl->index;
+        mc[k].validity = cl->valid;
+        if (cl->string) {
+            cl->off = (int64_t *)(void *)p;
+            p += ((size_t)n_rows + 1) * sizeof(int64_t);
+            cl->str = p;
+            p += round8(cl->bytes);
+            mc[k].type = MLI_COLUMN_UTF8;
+            mc[k].values = cl->str;
+            mc[k].offsets = cl->off;
+        } else {
+            cl->num = (double *)(void *)p;
+            p += (size_t)n_rows * sizeof(double);
+            mc[k].type = MLI_COLUMN_F64;
+            mc[k].values = cl->num;
+        }
+    }
+    r = 0;
+    if (single) {
+        one_row(m, rows, 0, cols, n_cols, where, 1, 1, err, reason);
+    } else {
+        cJSON_ArrayForEach(row, rows) { one_row(m, row, r++, cols, n_cols, where, 0, 1, err, reason); }
+    }
+    free(cols);
+    c->cols = mc;
+    c->n_cols = n_cols;
+    c->colmem = mem;
+    c->rows = n_rows;
+    c->single = single;
+    return 0;
+}

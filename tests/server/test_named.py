@@ -1,0 +1,183 @@
+"""Named, mixed-type rows on the real server (issue 18): a ColumnTransformer pipeline over
+numeric and string columns with missing values, exported with mlinfer.export, served, and
+its answers compared with scikit-learn's predict / predict_proba on the same rows.
+
+Tolerance: LogisticRegression runs in float32 in the library, so probabilities agree within
+1e-5 relative / 1e-6 absolute (DESIGN.md's exactness contract); labels are exact."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+from sklearn.compose import ColumnTransformer  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
+
+from conftest import SKIP_REASON, Server  # noqa: E402
+
+NUM = ["tenure", "charges"]
+CAT = ["plan", "device"]
+
+
+def table(n, seed):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"tenure": rng.integers(0, 72, n).astype(float), "charges": rng.normal(70, 30, n)})
+    df["plan"] = rng.choice(["basic", "plus", "pro"], n).astype(object)
+    df["device"] = rng.choice(["ios", "android", "web"], n).astype(object)
+    for c in NUM + CAT:
+        df.loc[rng.random(n) < 0.1, c] = np.nan
+    y = ((0.04 * df["tenure"].fillna(30) + (df["plan"] == "pro") * 1.5 + rng.normal(0, 1, n)) > 1.5).astype(int)
+    return df, y
+
+
+def pipeline(impute_numbers=True):
+    num = make_pipeline(SimpleImputer(strategy="median"), StandardScaler()) if impute_numbers else StandardScaler()
+    return make_pipeline(ColumnTransformer([
+        ("num", num, NUM),
+        ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
+                              OneHotEncoder(handle_unknown="error")), CAT),
+    ], sparse_threshold=0), LogisticRegression(max_iter=500))
+
+
+def rows_json(df):
+    """DataFrame rows as JSON objects, NaN as null."""
+    out = []
+    for rec in df.to_dict("records"):
+        out.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()})
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    if SKIP_REASON:
+        pytest.skip(SKIP_REASON)
+    import mlinfer
+    d = tmp_path_factory.mktemp("named")
+    df, y = table(400, 0)
+    est = pipeline().fit(df, y)
+    mlinfer.export(est, d / "churn.mli")
+    srv = Server(d / "churn.mli")
+    yield srv, est
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def no_impute(tmp_path_factory):
+    if SKIP_REASON:
+        pytest.skip(SKIP_REASON)
+    import mlinfer
+    d = tmp_path_factory.mktemp("noimpute")
+    df, y = table(400, 1)
+    df[NUM] = df[NUM].fillna(0.0)
+    est = pipeline(impute_numbers=False).fit(df, y)
+    mlinfer.export(est, d / "strict.mli")
+    srv = Server(d / "strict.mli")
+    yield srv
+    srv.stop()
+
+
+def test_instances_equal_sklearn(served):
+    srv, est = served
+    df, _ = table(50, 7)
+    assert df.isna().any().all()  # every column has a missing value somewhere
+    st, body = srv.json("POST", "/predict", {"instances": rows_json(df), "proba": True})
+    assert st == 200, body
+    assert body["predictions"] == est.predict(df).tolist()
+    got = np.array([[p[str(c)] for c in est.classes_] for p in body["probabilities"]])
+    np.testing.assert_allclose(got, est.predict_proba(df), rtol=1e-5, atol=1e-6)
+
+
+def test_features_object_and_column_order(served):
+    srv, est = served
+    df, _ = table(5, 3)
+    for i, row in enumerate(rows_json(df)):
+        shuffled = dict(reversed(list(row.items())))  # any key order
+        st, body = srv.json("POST", "/predict", {"features": shuffled, "proba": True})
+        assert st == 200, body
+        assert body["prediction"] == est.predict(df.iloc[[i]])[0]
+        want = est.predict_proba(df.iloc[[i]])[0]
+        np.testing.assert_allclose([body["probabilities"][str(c)] for c in est.classes_], want, rtol=1e-5, atol=1e-6)
+
+
+def test_v1_named_instances(served):
+    srv, est = served
+    df, _ = table(20, 11)
+    st, body = srv.json("POST", "/v1/models/churn:predict", {"instances": rows_json(df)})
+    assert st == 200, body
+    assert body["predictions"] == est.predict(df).tolist()
+
+
+def row0():
+    return {"tenure": 3.0, "charges": 50.0, "plan": "pro", "device": "ios"}
+
+
+@pytest.mark.parametrize("change, where, reason, text", [
+    (lambda r: r.pop("charges"), "features", "missing_column", "features: missing column 'charges'"),
+    (lambda r: r.update(tenure="three"), "features", "wrong_type",
+     "features.tenure: expected a number (or null), got a string"),
+    (lambda r: r.update(plan=5), "features", "wrong_type", "features.plan: expected a string (or null), got a number"),
+    (lambda r: r.update(colour="red"), "features", "unknown_column", "features: unknown column 'colour'"),
+])
+def test_errors_single(served, change, where, reason, text):
+    srv, _ = served
+    r = row0()
+    change(r)
+    st, body = srv.json("POST", "/predict", {where: r})
+    assert st == 400
+    assert body["error"] == text
+    assert body["reason"] == reason
+
+
+def test_errors_batch_name_row(served):
+    srv, _ = served
+    rows = [row0(), row0(), row0()]
+    rows[2]["device"] = True
+    st, body = srv.json("POST", "/predict", {"instances": rows})
+    assert (st, body["error"]) == (400, "instances[2].device: expected a string (or null), got a boolean")
+    rows[2] = row0()
+    del rows[1]["plan"]
+    st, body = srv.json("POST", "/v1/models/churn:predict", {"instances": rows})
+    assert (st, body["error"]) == (400, "instances[1]: missing column 'plan'")
+
+
+def test_unknown_category_names_column_and_row(served):
+    srv, _ = served
+    rows = [row0(), row0()]
+    rows[1]["plan"] = "platinum"
+    st, body = srv.json("POST", "/predict", {"instances": rows})
+    assert st == 400, body
+    assert "'plan'" in body["error"] and "row 1" in body["error"] and "platinum" in body["error"], body
+    assert body["reason"] == "unknown_category"
+    # still serving, and the errors are counted by reason
+    st, body = srv.json("POST", "/predict", {"features": row0()})
+    assert st == 200
+    assert srv.metric("mlinfer_input_errors_total", reason="unknown_category") >= 1
+
+
+def test_missing_value_refused_names_column(no_impute):
+    r = row0()
+    r["charges"] = None
+    st, body = no_impute.json("POST", "/predict", {"features": r})
+    assert st == 400, body
+    assert "'charges'" in body["error"] and "missing" in body["error"], body
+    assert body["reason"] == "missing_value"
+    r["charges"] = 1.0
+    st, body = no_impute.json("POST", "/predict", {"features": r})
+    assert st == 200, body
+
+
+def test_positional_still_refused_clearly_for_named(served):
+    srv, _ = served
+    st, body = srv.json("POST", "/predict", {"features": [1, 2, 3, 4]})
+    assert st == 400
+
+
+def test_unnamed_model_named_request(demo):
+    st, body = demo.json("POST", "/predict", {"features": {"a": 1}})
+    assert st == 400
+    assert "records no column names" in body["error"] or "unknown column" in body["error"], body
