@@ -93,60 +93,9 @@ static int one_row(const struct model_ref *m, const cJSON *row, int64_t r, struc
 
 static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-int proto__named_rows(struct proto_call *c, const cJSON *rows, int single, const char *where, char *err,
-                      const char **reason) {
-    const struct model_ref *m = c->m;
-    *reason = "wrong_type";
-    int64_t n_rows = single ? 1 : cJSON_GetArraySize(rows);
-    if (n_rows == 0) {
-        snprintf(err, ERRLEN, "%s: empty, expected at least one row", where);
-        return 400;
-    }
-    const char *first = NULL;
-    if (m->n_features > 0 && mli_model_feature_name(m->model, 0, &first) != MLI_OK) {
-        snprintf(err, ERRLEN, "%s: this model records no column names: send each row as an array of %lld numbers",
-                 where, (long long)m->n_features);
-        *reason = "no_names";
-        return 400;
-    }
-    struct named_col *cols = calloc((size_t)m->n_features + 1, sizeof *cols);
-    if (!cols) {
-        snprintf(err, ERRLEN, "out of memory");
-        return 500;
-    }
-    int64_t n_cols = 0;
-    for (int64_t i = 0; i < m->n_features; i++) {
-        mli_column_kind kind = MLI_COLUMN_NUMBER;
-        const char *name = NULL;
-        if (mli_model_column_kind(m->model, i, &kind) != MLI_OK ||
-            mli_model_feature_name(m->model, i, &name) != MLI_OK) {
-            snprintf(err, ERRLEN, "model column %lld: %s", (long long)i, mli_last_error());
-            free(cols);
-            return 500;
-        }
-        if (kind == MLI_COLUMN_UNUSED)
-            continue;
-        cols[n_cols].index = i;
-        cols[n_cols].string = kind == MLI_COLUMN_STRING;
-        cols[n_cols].name = name;
-        n_cols++;
-    }
-    int status = 0;
-    int64_t r = 0;
-    const cJSON *row;
-    if (single) {
-        status = one_row(m, rows, 0, cols, n_cols, where, 1, 0, err, reason);
-    } else {
-        cJSON_ArrayForEach(row, rows) {
-            if ((status = one_row(m, row, r++, cols, n_cols, where, 0, 0, err, reason)) != 0)
-                break;
-        }
-    }
-    if (status != 0) {
-        free(cols);
-        return status;
-    }
-    /* sizes from the values checked above */
+/* The buffers of n_cols columns of n_rows rows (string sizes from cols[k].bytes), in one
+ * zeroed block (*mem); *out the mli_column array. 0, or -1 out of memory. */
+static int alloc_columns(struct named_col *cols, int64_t n_cols, int64_t n_rows, void **mem_out, mli_column **out) {
     size_t total = 0, vbytes = round8(((size_t)n_rows + 7) / 8);
     for (int64_t k = 0; k < n_cols; k++)
         total += vbytes + (cols[k].string ? ((size_t)n_rows + 1) * sizeof(int64_t) + round8(cols[k].bytes)
@@ -156,9 +105,7 @@ int proto__named_rows(struct proto_call *c, const cJSON *rows, int single, const
     if (!mem || !mc) {
         free(mem);
         free(mc);
-        free(cols);
-        snprintf(err, ERRLEN, "out of memory for %lld rows", (long long)n_rows);
-        return 500;
+        return -1;
     }
     char *p = mem;
     for (int64_t k = 0; k < n_cols; k++) {
@@ -181,6 +128,86 @@ int proto__named_rows(struct proto_call *c, const cJSON *rows, int single, const
             mc[k].type = MLI_COLUMN_F64;
             mc[k].values = cl->num;
         }
+    }
+    *mem_out = mem;
+    *out = mc;
+    return 0;
+}
+
+/* The model's columns (those not UNUSED) into a new array; *n their count. NULL with err
+ * set (and the status in *status) when the model has no names or out of memory. */
+static struct named_col *model_columns(const struct model_ref *m, const char *where, int64_t *n, int *status, char *err,
+                                       const char **reason) {
+    const char *first = NULL;
+    if (m->n_features > 0 && mli_model_feature_name(m->model, 0, &first) != MLI_OK) {
+        snprintf(err, ERRLEN, "%s: this model records no column names: send each row as an array of %lld numbers",
+                 where, (long long)m->n_features);
+        *reason = "no_names";
+        *status = 400;
+        return NULL;
+    }
+    struct named_col *cols = calloc((size_t)m->n_features + 1, sizeof *cols);
+    if (!cols) {
+        snprintf(err, ERRLEN, "out of memory");
+        *status = 500;
+        return NULL;
+    }
+    int64_t k = 0;
+    for (int64_t i = 0; i < m->n_features; i++) {
+        mli_column_kind kind = MLI_COLUMN_NUMBER;
+        const char *name = NULL;
+        if (mli_model_column_kind(m->model, i, &kind) != MLI_OK ||
+            mli_model_feature_name(m->model, i, &name) != MLI_OK) {
+            snprintf(err, ERRLEN, "model column %lld: %s", (long long)i, mli_last_error());
+            free(cols);
+            *status = 500;
+            return NULL;
+        }
+        if (kind == MLI_COLUMN_UNUSED)
+            continue;
+        cols[k].index = i;
+        cols[k].string = kind == MLI_COLUMN_STRING;
+        cols[k].name = name;
+        k++;
+    }
+    *n = k;
+    return cols;
+}
+
+int proto__named_rows(struct proto_call *c, const cJSON *rows, int single, const char *where, char *err,
+                      const char **reason) {
+    const struct model_ref *m = c->m;
+    *reason = "wrong_type";
+    int64_t n_rows = single ? 1 : cJSON_GetArraySize(rows);
+    if (n_rows == 0) {
+        snprintf(err, ERRLEN, "%s: empty, expected at least one row", where);
+        return 400;
+    }
+    int64_t n_cols = 0;
+    int status = 0;
+    struct named_col *cols = model_columns(m, where, &n_cols, &status, err, reason);
+    if (!cols)
+        return status;
+    int64_t r = 0;
+    const cJSON *row;
+    if (single) {
+        status = one_row(m, rows, 0, cols, n_cols, where, 1, 0, err, reason);
+    } else {
+        cJSON_ArrayForEach(row, rows) {
+            if ((status = one_row(m, row, r++, cols, n_cols, where, 0, 0, err, reason)) != 0)
+                break;
+        }
+    }
+    if (status != 0) {
+        free(cols);
+        return status;
+    }
+    void *mem = NULL;
+    mli_column *mc = NULL;
+    if (alloc_columns(cols, n_cols, n_rows, &mem, &mc) != 0) {
+        free(cols);
+        snprintf(err, ERRLEN, "out of memory for %lld rows", (long long)n_rows);
+        return 500;
     }
     r = 0;
     if (single) {
