@@ -223,3 +223,194 @@ int proto__named_rows(struct proto_call *c, const cJSON *rows, int single, const
     c->single = single;
     return 0;
 }
+
+/* The leaves of nested `data` (at most cap: counting stops past it) into dst when not NULL. */
+static int64_t leaves(const cJSON *data, const cJSON **dst, int64_t cap, int64_t n) {
+    const cJSON *v;
+    cJSON_ArrayForEach(v, data) {
+        if (n > cap)
+            break;
+        if (cJSON_IsArray(v)) {
+            n = leaves(v, dst, cap, n);
+        } else {
+            if (dst && n < cap)
+                dst[n] = v;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* One V2 value of a numeric column: *v, or -1 with err. `dt` the input's datatype. */
+static int v2_number(const cJSON *x, const char *dt, const char *name, int64_t r, double *v, char *err) {
+    int is_bool = strcmp(dt, "BOOL") == 0;
+    if (is_bool ? !cJSON_IsBool(x) : !cJSON_IsNumber(x)) {
+        snprintf(err, ERRLEN, "input '%.100s' [%lld]: expected %s (or null), got %s", name, (long long)r,
+                 is_bool ? "true or false" : "a number", cJSON_IsBool(x) ? "a boolean" : json_kind(x));
+        return -1;
+    }
+    *v = is_bool ? (cJSON_IsTrue(x) ? 1.0 : 0.0) : x->valuedouble;
+    if ((strcmp(dt, "INT64") == 0 || strcmp(dt, "INT32") == 0) && *v != (double)(int64_t)*v) {
+        snprintf(err, ERRLEN, "input '%.100s' [%lld]: %g is not an integer", name, (long long)r, *v);
+        return -1;
+    }
+    if (strcmp(dt, "FP32") == 0)
+        *v = (double)(float)*v; /* the float32 value the client holds */
+    return 0;
+}
+
+int proto__v2_named(struct proto_call *c, const cJSON *inputs, char *err, const char **reason) {
+    const struct model_ref *m = c->m;
+    int64_t n_cols = 0;
+    int status = 400;
+    *reason = "wrong_type";
+    struct named_col *cols = model_columns(m, "inputs", &n_cols, &status, err, reason);
+    if (!cols)
+        return status;
+    const cJSON **given = calloc((size_t)n_cols + 1, sizeof *given); /* the input of each column */
+    const cJSON **vals = NULL;
+    int64_t n_rows = -1;
+    status = 400;
+    if (!given) {
+        status = 500;
+        snprintf(err, ERRLEN, "out of memory");
+        goto done;
+    }
+    const cJSON *t;
+    int i = 0;
+    cJSON_ArrayForEach(t, inputs) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "datatype");
+        const cJSON *shape = cJSON_GetObjectItemCaseSensitive(t, "shape");
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(t, "data");
+        if (!cJSON_IsString(name) || !cJSON_IsString(dt) || !cJSON_IsArray(shape)) {
+            snprintf(err, ERRLEN, "inputs[%d]: expected \"name\", \"datatype\" and \"shape\"", i);
+            goto done;
+        }
+        const char *nm = name->valuestring, *d = dt->valuestring;
+        int64_t k = 0;
+        while (k < n_cols && strcmp(cols[k].name, nm) != 0)
+            k++;
+        int64_t idx;
+        if (k == n_cols) {
+            if (mli_model_column_index(m->model, nm, &idx) == MLI_OK) { /* a column the pipeline drops */
+                i++;
+                continue;
+            }
+            snprintf(err, ERRLEN, "input '%.100s': the model has no column of that name", nm);
+            *reason = "unknown_column";
+            goto done;
+        }
+        if (given[k]) {
+            snprintf(err, ERRLEN, "input '%.100s': given twice", nm);
+            goto done;
+        }
+        int str = strcmp(d, "BYTES") == 0;
+        int num = strcmp(d, "FP64") == 0 || strcmp(d, "FP32") == 0 || strcmp(d, "INT64") == 0 ||
+                  strcmp(d, "INT32") == 0 || strcmp(d, "BOOL") == 0;
+        if (cols[k].string ? !str : !num) {
+            snprintf(err, ERRLEN, "input '%.100s': column of %s: expected datatype %s, got '%.20s'", nm,
+                     cols[k].string ? "strings" : "numbers", cols[k].string ? "BYTES" : "FP64, FP32, INT64 or BOOL", d);
+            goto done;
+        }
+        int nd = cJSON_GetArraySize(shape);
+        const cJSON *s0 = cJSON_GetArrayItem(shape, 0), *s1 = cJSON_GetArrayItem(shape, 1);
+        if (!(nd == 1 || (nd == 2 && cJSON_IsNumber(s1) && s1->valuedouble == 1)) || !cJSON_IsNumber(s0) ||
+            s0->valuedouble < 1 || s0->valuedouble > 1e9 || s0->valuedouble != (double)(int64_t)s0->valuedouble) {
+            snprintf(err, ERRLEN, "input '%.100s': expected shape [n] or [n, 1], one value per row", nm);
+            goto done;
+        }
+        int64_t n = (int64_t)s0->valuedouble;
+        if (n_rows >= 0 && n != n_rows) {
+            snprintf(err, ERRLEN, "input '%.100s': %lld rows, the inputs before it have %lld", nm, (long long)n,
+                     (long long)n_rows);
+            goto done;
+        }
+        if (!cJSON_IsArray(data)) {
+            snprintf(err, ERRLEN,
+                     "input '%.100s': expected \"data\" as a JSON array (binary data for named "
+                     "inputs is not supported)",
+                     nm);
+            goto done;
+        }
+        int64_t have = leaves(data, NULL, n, 0); /* the shape is a claim: count what the body holds */
+        if (have != n) {
+            snprintf(err, ERRLEN, "input '%.100s': data holds %s%lld values, shape needs %lld", nm,
+                     have > n ? "more than " : "", (long long)(have > n ? n : have), (long long)n);
+            goto done;
+        }
+        n_rows = n;
+        given[k] = t;
+        i++;
+    }
+    for (int64_t k = 0; k < n_cols; k++)
+        if (!given[k]) {
+            snprintf(err, ERRLEN, "inputs: missing column '%.100s'", cols[k].name);
+            *reason = "missing_column";
+            goto done;
+        }
+    if (n_rows < 0) {
+        snprintf(err, ERRLEN, "inputs: expected one input per column of the model");
+        goto done;
+    }
+    /* n_rows is backed by values in the body: allocating from it is bounded */
+    if (!(vals = malloc((size_t)n_rows * sizeof *vals))) {
+        status = 500;
+        snprintf(err, ERRLEN, "out of memory for %lld rows", (long long)n_rows);
+        goto done;
+    }
+    for (int64_t k = 0; k < n_cols; k++) { /* check values, size strings */
+        const char *d = cJSON_GetObjectItemCaseSensitive(given[k], "datatype")->valuestring;
+        leaves(cJSON_GetObjectItemCaseSensitive(given[k], "data"), vals, n_rows, 0);
+        for (int64_t r = 0; r < n_rows; r++) {
+            double v;
+            if (cJSON_IsNull(vals[r]))
+                continue;
+            if (cols[k].string) {
+                if (!cJSON_IsString(vals[r])) {
+                    snprintf(err, ERRLEN, "input '%.100s' [%lld]: expected a string (or null), got %s", cols[k].name,
+                             (long long)r, json_kind(vals[r]));
+                    goto done;
+                }
+                cols[k].bytes += strlen(vals[r]->valuestring);
+            } else if (v2_number(vals[r], d, cols[k].name, r, &v, err) != 0) {
+                goto done;
+            }
+        }
+    }
+    void *mem = NULL;
+    mli_column *mc = NULL;
+    if (alloc_columns(cols, n_cols, n_rows, &mem, &mc) != 0) {
+        status = 500;
+        snprintf(err, ERRLEN, "out of memory for %lld rows", (long long)n_rows);
+        goto done;
+    }
+    for (int64_t k = 0; k < n_cols; k++) {
+        struct named_col *cl = &cols[k];
+        const char *d = cJSON_GetObjectItemCaseSensitive(given[k], "datatype")->valuestring;
+        leaves(cJSON_GetObjectItemCaseSensitive(given[k], "data"), vals, n_rows, 0);
+        for (int64_t r = 0; r < n_rows; r++) {
+            int null = cJSON_IsNull(vals[r]);
+            if (!null)
+                cl->valid[r / 8] |= (uint8_t)(1u << (r % 8));
+            if (cl->string) {
+                size_t len = null ? 0 : strlen(vals[r]->valuestring);
+                if (len)
+                    memcpy(cl->str + cl->off[r], vals[r]->valuestring, len);
+                cl->off[r + 1] = cl->off[r] + (int64_t)len;
+            } else if (!null) {
+                v2_number(vals[r], d, cl->name, r, &cl->num[r], err);
+            }
+        }
+    }
+    c->cols = mc;
+    c->n_cols = n_cols;
+    c->colmem = mem;
+    c->rows = n_rows;
+    status = 0;
+done:
+    free(vals);
+    free(given);
+    free(cols);
+    return status;
+}

@@ -181,3 +181,80 @@ def test_unnamed_model_named_request(demo):
     st, body = demo.json("POST", "/predict", {"features": {"a": 1}})
     assert st == 400
     assert "records no column names" in body["error"] or "unknown column" in body["error"], body
+
+
+def v2_inputs(df, num_type="FP64", shape1=False):
+    rows = rows_json(df)
+    out = []
+    for c in NUM + CAT:
+        vals = [r[c] for r in rows]
+        out.append({"name": c, "datatype": "BYTES" if c in CAT else num_type,
+                    "shape": [len(rows), 1] if shape1 else [len(rows)],
+                    "data": [[v] for v in vals] if shape1 else vals})
+    return out
+
+
+@pytest.mark.parametrize("num_type, shape1", [("FP64", False), ("FP64", True), ("FP32", False)])
+def test_v2_named_inputs_equal_sklearn(served, num_type, shape1):
+    srv, est = served
+    df, _ = table(30, 5)
+    if num_type == "FP32":
+        df[NUM] = df[NUM].astype(np.float32).astype(float)  # the values an FP32 client holds
+    st, body = srv.json("POST", "/v2/models/churn/infer", {"inputs": v2_inputs(df, num_type, shape1),
+                                                         "outputs": [{"name": "predict"}, {"name": "predict_proba"}]})
+    assert st == 200, body
+    out = {o["name"]: o for o in body["outputs"]}
+    assert out["predict"]["data"] == est.predict(df).tolist()
+    got = np.array(out["predict_proba"]["data"]).reshape(len(df), -1)
+    np.testing.assert_allclose(got, est.predict_proba(df), rtol=1e-5, atol=1e-6)
+
+
+def test_v2_int64_and_bool_numbers(served):
+    srv, est = served
+    df = pd.DataFrame({"tenure": [3.0, 40.0], "charges": [1.0, 0.0], "plan": ["pro", "basic"], "device": ["ios", "web"]})
+    inputs = v2_inputs(df)
+    inputs[0] = {"name": "tenure", "datatype": "INT64", "shape": [2], "data": [3, 40]}
+    inputs[1] = {"name": "charges", "datatype": "BOOL", "shape": [2], "data": [True, False]}
+    st, body = srv.json("POST", "/v2/models/churn/infer", {"inputs": inputs})
+    assert st == 200, body
+    assert body["outputs"][0]["data"] == est.predict(df).tolist()
+
+
+@pytest.mark.parametrize("edit, reason, text", [
+    (lambda ins: ins.pop(1), "missing_column", "inputs: missing column 'charges'"),
+    (lambda ins: ins[2].update(datatype="FP64"), "wrong_type",
+     "input 'plan': column of strings: expected datatype BYTES, got 'FP64'"),
+    (lambda ins: ins[0].update(data=[1, "x"]), "wrong_type", "input 'tenure' [1]: expected a number (or null), got a string"),
+    (lambda ins: ins[3].update(data=["ios", 4]), "wrong_type", "input 'device' [1]: expected a string (or null), got a number"),
+    (lambda ins: ins.append({"name": "colour", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]}),
+     "unknown_column", "input 'colour': the model has no column of that name"),
+    # a declared size is checked against the values present before anything is allocated
+    (lambda ins: ins[0].update(shape=[1000000000]), "wrong_type",
+     "input 'tenure': data holds 2 values, shape needs 1000000000"),
+    (lambda ins: ins[0].update(shape=[2, 3]), "wrong_type", "input 'tenure': expected shape [n] or [n, 1], one value per row"),
+])
+def test_v2_named_errors(served, edit, reason, text):
+    srv, _ = served
+    df = pd.DataFrame({"tenure": [3.0, 4.0], "charges": [1.0, 2.0], "plan": ["pro", "basic"], "device": ["ios", "web"]})
+    inputs = v2_inputs(df)
+    edit(inputs)
+    st, body = srv.json("POST", "/v2/models/churn/infer", {"inputs": inputs})
+    assert st == 400, body
+    assert body["error"] == text
+    assert body["reason"] == reason
+
+
+def test_v2_unknown_category(served):
+    srv, _ = served
+    df = pd.DataFrame({"tenure": [3.0, 4.0], "charges": [1.0, 2.0], "plan": ["pro", "gold"], "device": ["ios", "web"]})
+    st, body = srv.json("POST", "/v2/models/churn/infer", {"inputs": v2_inputs(df)})
+    assert st == 400, body
+    assert "'plan'" in body["error"] and "row 1" in body["error"] and "gold" in body["error"]
+
+
+def test_v2_metadata_lists_named_inputs(served):
+    srv, _ = served
+    st, body = srv.json("GET", "/v2/models/churn")
+    assert st == 200
+    assert [(i["name"], i["datatype"], i["shape"]) for i in body["inputs"]] == \
+        [("tenure", "FP64", [-1]), ("charges", "FP64", [-1]), ("plan", "BYTES", [-1]), ("device", "BYTES", [-1])]
