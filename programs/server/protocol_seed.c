@@ -191,7 +191,8 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
         goto bad;
     }
     int named = cJSON_IsObject(features) ||
-                (!m->has_image && cJSON_IsArray(instances) && cJSON_IsObject(cJSON_GetArrayItem(instances, 0)));
+                (!m->has_image && cJSON_IsArray(instances) && cJSON_IsObject(cJSON_GetArrayItem(instances, 0)) &&
+                 !cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(instances, 0), "b64")); /* JPEGs: below */
     if (named && c->explain) {
         snprintf(err, ERRLEN, "explain: contributions take rows as arrays of numbers, not named values");
         goto bad;
