@@ -258,3 +258,26 @@ def test_v2_metadata_lists_named_inputs(served):
     assert st == 200
     assert [(i["name"], i["datatype"], i["shape"]) for i in body["inputs"]] == \
         [("tenure", "FP64", [-1]), ("charges", "FP64", [-1]), ("plan", "BYTES", [-1]), ("device", "BYTES", [-1])]
+
+
+def test_numeric_named_model_nulls_and_arrays(start_server, tmp_path):
+    """A model over named numeric columns without a prep stage (HistGradientBoosting: takes
+    NaN): named rows with null score as scikit-learn scores NaN, and arrays keep working."""
+    import mlinfer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    df, y = table(400, 2)
+    X = df[NUM]
+    est = HistGradientBoostingClassifier(max_iter=20).fit(X, y)
+    mlinfer.export(est, tmp_path / "hgb.mli")
+    srv = start_server(tmp_path / "hgb.mli")
+    test, _ = table(40, 9)
+    test = test[NUM]
+    st, body = srv.json("POST", "/predict", {"instances": rows_json(test), "proba": True})
+    assert st == 200, body
+    assert body["predictions"] == est.predict(test).tolist()
+    got = np.array([[p[str(c)] for c in est.classes_] for p in body["probabilities"]])
+    np.testing.assert_allclose(got, est.predict_proba(test), rtol=1e-12, atol=1e-12)  # trees: float64 sums
+    finite = test.dropna()
+    st, body = srv.json("POST", "/predict", {"instances": finite.values.tolist()})
+    assert st == 200, body
+    assert body["predictions"] == est.predict(finite).tolist()
