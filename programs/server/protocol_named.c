@@ -6,6 +6,7 @@
 #include "protocol.h"
 #include "protocol_internal.h"
 
+#include "binary.h"
 #include "registry.h"
 
 #include <stdio.h>
@@ -259,7 +260,46 @@ static int v2_number(const cJSON *x, const char *dt, const char *name, int64_t r
     return 0;
 }
 
-int proto__v2_named(struct proto_call *c, const cJSON *inputs, char *err, const char **reason) {
+/* Bytes per element of a numeric V2 datatype in binary data (BOOL: one byte). */
+static size_t elem_size(const char *dt) { return strcmp(dt, "BOOL") == 0 ? 1 : binary_elem_size(dt); }
+
+/* Value r of a binary numeric input: NaN is a missing value (*null set). */
+static double binary_number(const unsigned char *seg, const char *dt, int64_t r, int *null) {
+    size_t es = elem_size(dt);
+    double v = 0;
+    if (strcmp(dt, "BOOL") == 0)
+        v = seg[r] ? 1.0 : 0.0;
+    else
+        binary_decode(seg + (size_t)r * es, dt, &v, 1);
+    *null = v != v;
+    return v;
+}
+
+/* Walks the n BYTES elements of a binary segment (4-byte little-endian length, bytes); the
+ * total string bytes into *bytes; with dst, string r copied there and offs filled. -1 when
+ * the elements do not fill the segment exactly. */
+static int binary_strings(const unsigned char *seg, size_t len, int64_t n, size_t *bytes, char *dst, int64_t *offs) {
+    size_t at = 0;
+    *bytes = 0;
+    for (int64_t r = 0; r < n; r++) {
+        if (len - at < 4)
+            return -1;
+        size_t l = (size_t)seg[at] | (size_t)seg[at + 1] << 8 | (size_t)seg[at + 2] << 16 | (size_t)seg[at + 3] << 24;
+        at += 4;
+        if (len - at < l)
+            return -1;
+        if (dst) {
+            memcpy(dst + offs[r], seg + at, l);
+            offs[r + 1] = offs[r] + (int64_t)l;
+        }
+        at += l;
+        *bytes += l;
+    }
+    return at == len ? 0 : -1;
+}
+
+int proto__v2_named(struct proto_call *c, const cJSON *inputs, const unsigned char *bin, size_t bin_len, int has_header,
+                    char *err, const char **reason) {
     const struct model_ref *m = c->m;
     int64_t n_cols = 0;
     int status = 400;
@@ -268,10 +308,12 @@ int proto__v2_named(struct proto_call *c, const cJSON *inputs, char *err, const 
     if (!cols)
         return status;
     const cJSON **given = calloc((size_t)n_cols + 1, sizeof *given); /* the input of each column */
+    size_t *seg = calloc((size_t)n_cols + 1, 2 * sizeof *seg);       /* binary data: offset, length + 1 */
+    size_t boff = 0;
     const cJSON **vals = NULL;
     int64_t n_rows = -1;
     status = 400;
-    if (!given) {
+    if (!given || !seg) {
         status = 500;
         snprintf(err, ERRLEN, "out of memory");
         goto done;
@@ -326,12 +368,40 @@ int proto__v2_named(struct proto_call *c, const cJSON *inputs, char *err, const 
                      (long long)n_rows);
             goto done;
         }
-        if (!cJSON_IsArray(data)) {
+        const cJSON *bds =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "parameters"), "binary_data_size");
+        if (bds ? data != NULL : !cJSON_IsArray(data)) {
             snprintf(err, ERRLEN,
-                     "input '%.100s': expected \"data\" as a JSON array (binary data for named "
-                     "inputs is not supported)",
+                     "input '%.100s': expected either \"data\" as a JSON array or "
+                     "parameters.binary_data_size with binary data",
                      nm);
             goto done;
+        }
+        if (bds) { /* its bytes follow the previous binary inputs' */
+            if (!has_header || !cJSON_IsNumber(bds) || bds->valuedouble < 0 ||
+                bds->valuedouble > (double)(bin_len - boff) || bds->valuedouble != (double)(size_t)bds->valuedouble) {
+                snprintf(err, ERRLEN,
+                         "input '%.100s': binary_data_size must be a whole number of bytes within the %zu bytes of "
+                         "binary data left after the JSON header (Inference-Header-Content-Length)",
+                         nm, bin_len - boff);
+                goto done;
+            }
+            size_t sz = (size_t)bds->valuedouble, bytes = 0;
+            int okb = cols[k].string ? binary_strings(bin + boff, sz, n, &bytes, NULL, NULL) == 0
+                                     : (uint64_t)n <= sz && sz == (size_t)n * elem_size(d);
+            if (!okb) {
+                snprintf(err, ERRLEN, "input '%.100s': binary_data_size %zu does not hold %lld %s values", nm, sz,
+                         (long long)n, d);
+                goto done;
+            }
+            cols[k].bytes = bytes;
+            seg[2 * k] = boff;
+            seg[2 * k + 1] = sz + 1;
+            boff += sz;
+            n_rows = n;
+            given[k] = t;
+            i++;
+            continue;
         }
         int64_t have = leaves(data, NULL, n, 0); /* the shape is a claim: count what the body holds */
         if (have != n) {
@@ -353,6 +423,11 @@ int proto__v2_named(struct proto_call *c, const cJSON *inputs, char *err, const 
         snprintf(err, ERRLEN, "inputs: expected one input per column of the model");
         goto done;
     }
+    if (boff != bin_len) {
+        snprintf(err, ERRLEN, "the request has %zu bytes of binary data after the JSON header, its inputs declare %zu",
+                 bin_len, boff);
+        goto done;
+    }
     /* n_rows is backed by values in the body: allocating from it is bounded */
     if (!(vals = malloc((size_t)n_rows * sizeof *vals))) {
         status = 500;
@@ -360,6 +435,8 @@ int proto__v2_named(struct proto_call *c, const cJSON *inputs, char *err, const 
         goto done;
     }
     for (int64_t k = 0; k < n_cols; k++) { /* check values, size strings */
+        if (seg[2 * k + 1])
+            continue; /* binary: checked above */
         const char *d = cJSON_GetObjectItemCaseSensitive(given[k], "datatype")->valuestring;
         leaves(cJSON_GetObjectItemCaseSensitive(given[k], "data"), vals, n_rows, 0);
         for (int64_t r = 0; r < n_rows; r++) {
@@ -388,6 +465,22 @@ int proto__v2_named(struct proto_call *c, const cJSON *inputs, char *err, const 
     for (int64_t k = 0; k < n_cols; k++) {
         struct named_col *cl = &cols[k];
         const char *d = cJSON_GetObjectItemCaseSensitive(given[k], "datatype")->valuestring;
+        if (seg[2 * k + 1]) {
+            const unsigned char *sp = bin + seg[2 * k];
+            size_t bytes;
+            if (cl->string) {
+                binary_strings(sp, seg[2 * k + 1] - 1, n_rows, &bytes, cl->str, cl->off);
+                memset(cl->valid, 0xff, ((size_t)n_rows + 7) / 8);
+            } else {
+                for (int64_t r = 0; r < n_rows; r++) {
+                    int null;
+                    cl->num[r] = binary_number(sp, d, r, &null);
+                    if (!null)
+                        cl->valid[r / 8] |= (uint8_t)(1u << (r % 8));
+                }
+            }
+            continue;
+        }
         leaves(cJSON_GetObjectItemCaseSensitive(given[k], "data"), vals, n_rows, 0);
         for (int64_t r = 0; r < n_rows; r++) {
             int null = cJSON_IsNull(vals[r]);
@@ -410,6 +503,7 @@ int proto__v2_named(struct proto_call *c, const cJSON *inputs, char *err, const 
     status = 0;
 done:
     free(vals);
+    free(seg);
     free(given);
     free(cols);
     return status;

@@ -552,14 +552,11 @@ int proto_v2_parse(struct model_ref *m, const struct v2_body *body, struct proto
     }
     if (is_named(m, cJSON_GetObjectItemCaseSensitive(root, "inputs"))) {
         const char *reason = NULL;
-        int st = proto__v2_named(c, cJSON_GetObjectItemCaseSensitive(root, "inputs"), err, &reason);
+        int st = proto__v2_named(c, cJSON_GetObjectItemCaseSensitive(root, "inputs"), bin_in.p, bin_in.len,
+                                 bin_in.has_header, err, &reason);
         if (st != 0) {
             proto_call_free(c);
             return st == 400 ? proto__fail_reason(out, st, err, reason) : proto__fail(out, st, err);
-        }
-        if (bin_in.len != 0) {
-            snprintf(err, ERRLEN, "binary input data for named columns is not supported: send \"data\" as JSON");
-            goto bad;
         }
     } else if (parse_v2_input(m, root, &bin_in, c, err, &status) != 0) {
         goto bad;

@@ -287,6 +287,7 @@ static void test_request_parsers(void **state)
         "regression/server_request/v2_binary_shape_vs_size", "regression/server_request/v2_json_images_many",
         "corpus/server_request/named_instances",        "corpus/server_request/named_features",
         "corpus/server_request/v1_named_unknown_category", "corpus/server_request/v2_named_json",
+        "corpus/server_request/v2_named_binary",
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; ++i) {
         char path[512];

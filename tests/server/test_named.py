@@ -281,3 +281,40 @@ def test_numeric_named_model_nulls_and_arrays(start_server, tmp_path):
     st, body = srv.json("POST", "/predict", {"instances": finite.values.tolist()})
     assert st == 200, body
     assert body["predictions"] == est.predict(finite).tolist()
+
+
+def test_v2_binary_tritonclient(served):
+    """tritonclient.http with binary FP64 (NaN: a missing value) and BYTES inputs."""
+    httpclient = pytest.importorskip("tritonclient.http")
+    srv, est = served
+    df, _ = table(25, 13)
+    for c in CAT:  # the binary BYTES form has no null: strings only
+        df[c] = df[c].fillna("pro" if c == "plan" else "web")
+    client = httpclient.InferenceServerClient(f"127.0.0.1:{srv.port}")
+    inputs = []
+    for c in NUM + CAT:
+        arr = df[c].to_numpy(dtype=np.float64) if c in NUM else np.array([s.encode() for s in df[c]], dtype=np.object_)
+        inp = httpclient.InferInput(c, [len(df)], "FP64" if c in NUM else "BYTES")
+        inp.set_data_from_numpy(arr, binary_data=True)
+        inputs.append(inp)
+    outputs = [httpclient.InferRequestedOutput("predict_proba", binary_data=True)]
+    res = client.infer("churn", inputs, outputs=outputs)
+    got = res.as_numpy("predict_proba").reshape(len(df), -1)
+    np.testing.assert_allclose(got, est.predict_proba(df), rtol=1e-5, atol=1e-6)
+    assert np.isnan(df[NUM].to_numpy()).any()
+
+
+def test_v2_binary_size_mismatch(served):
+    srv, _ = served
+    import json as _json
+    head = {"inputs": [{"name": c, "datatype": "FP64", "shape": [2], "parameters": {"binary_data_size": 16}}
+                       for c in NUM] +
+                      [{"name": c, "datatype": "BYTES", "shape": [2], "data": ["pro", "ios"]} for c in CAT]}
+    js = _json.dumps(head).encode()
+    body = js + b"\0" * 24  # 8 bytes short
+    st, _, raw = srv.request("POST", "/v2/models/churn/infer", body=body,
+                             headers={"Inference-Header-Content-Length": str(len(js))})
+    assert st == 400
+    assert _json.loads(raw)["error"] == ("input 'charges': binary_data_size must be a whole number of bytes within the "
+                                         "8 bytes of binary data left after the JSON header "
+                                         "(Inference-Header-Content-Length)")
