@@ -318,3 +318,16 @@ def test_v2_binary_size_mismatch(served):
     assert _json.loads(raw)["error"] == ("input 'charges': binary_data_size must be a whole number of bytes within the "
                                          "8 bytes of binary data left after the JSON header "
                                          "(Inference-Header-Content-Length)")
+
+
+def test_v2_mlserver_pandas_content_type(served):
+    """MLServer's clients send parameters.content_type "pd" on the request and "str" on string inputs."""
+    srv, est = served
+    df, _ = table(10, 21)
+    inputs = v2_inputs(df)
+    for i in inputs:
+        if i["datatype"] == "BYTES":
+            i["parameters"] = {"content_type": "str"}
+    st, body = srv.json("POST", "/v2/models/churn/infer", {"parameters": {"content_type": "pd"}, "inputs": inputs})
+    assert st == 200, body
+    assert body["outputs"][0]["data"] == est.predict(df).tolist()
