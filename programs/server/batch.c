@@ -38,8 +38,28 @@ static int call_model(const struct model_ref *m, int kind, mli_dtype dtype, cons
     return 0;
 }
 
+/* A job of named columns: the library's message as it is, since it names the column, the
+ * row and the value; errors about the request's values are the client's (bad_input). */
+static void call_columns(struct pred_job *job) {
+    int64_t n = job->rows * pred_cols(job->m, job->kind);
+    mli_output what = job->kind == PRED_PROBA ? MLI_OUTPUT_PROBA : MLI_OUTPUT_PREDICT;
+    if (job->kind == PRED_CONTRIB) { /* the parsers refuse it: contributions take a numeric matrix */
+        job->failed = 1;
+        snprintf(job->err, PRED_ERRLEN, "contributions take rows of numbers, not named columns");
+        return;
+    }
+    mli_status st = mli_model_predict_columns(job->m->model, job->cols, job->n_cols, job->rows, what, job->y, n);
+    job->failed = st != MLI_OK;
+    job->bad_input = st == MLI_ERR_INPUT || st == MLI_ERR_INVALID_ARGUMENT;
+    if (st != MLI_OK)
+        snprintf(job->err, PRED_ERRLEN, "%s", mli_last_error());
+}
+
 void pred_run(struct pred_job *job, struct metrics *mt) {
-    job->failed = call_model(job->m, job->kind, job->dtype, job->x, job->rows, job->y, job->err) != 0;
+    if (job->cols)
+        call_columns(job);
+    else
+        job->failed = call_model(job->m, job->kind, job->dtype, job->x, job->rows, job->y, job->err) != 0;
     metrics_batch(mt, job->rows);
 }
 
@@ -186,6 +206,8 @@ int batcher_submit(struct batcher *b, struct pred_job *job) {
     clock_gettime(CLOCK_MONOTONIC, &job->queued);
     job->next = NULL;
     job->failed = 0;
+    if (job->cols)
+        return -1;
     pthread_mutex_lock(&b->lock);
     if (b->stopping) {
         pthread_mutex_unlock(&b->lock);

@@ -26,14 +26,17 @@ enum pred_kind { PRED_PREDICT = 0, PRED_PROBA = 1, PRED_CONTRIB = 2 };
 
 struct pred_job {
     /* set by the request */
-    struct model_ref *m; /* held by the request until `done` has been called */
-    int kind;            /* enum pred_kind */
-    mli_dtype dtype;     /* MLI_F64 or MLI_F32 */
-    const void *x;       /* rows x m->n_features, row-major */
+    struct model_ref *m;    /* held by the request until `done` has been called */
+    int kind;               /* enum pred_kind */
+    mli_dtype dtype;        /* MLI_F64 or MLI_F32 */
+    const void *x;          /* rows x m->n_features, row-major; unused when `cols` is set */
+    const mli_column *cols; /* named columns (mli_model_predict_columns), or NULL */
+    int64_t n_cols;
     int64_t rows;
     double *y; /* room for rows x pred_cols(m, kind) */
     /* the outcome */
     int failed;
+    int bad_input; /* failed on the request's values (MLI_ERR_INPUT, a column's value or type): a 400 */
     char err[PRED_ERRLEN];
     /* batcher bookkeeping */
     void (*done)(struct pred_job *job, void *arg); /* called once, on an executor thread */
@@ -69,7 +72,8 @@ struct batcher {
 int batcher_start(struct batcher *b, int threads, int64_t max_rows, long delay_us, struct metrics *mt,
                   atomic_llong *inflight);
 /* Queues a job (its `done`, `arg` and the request fields set). Returns -1 once the batcher
- * is stopping: the caller then runs the job itself. */
+ * is stopping, or for a job of named columns (not coalesced: each runs alone): the caller
+ * then runs the job itself. */
 int batcher_submit(struct batcher *b, struct pred_job *job);
 /* Runs every queued job at once (no more waiting) and joins the executors; later submits
  * return -1. The lock stays usable until batcher_destroy, so call that only when no thread

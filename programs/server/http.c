@@ -92,6 +92,9 @@ static enum MHD_Result send_buffer(struct server *s, struct MHD_Connection *conn
 
 static enum MHD_Result send_json(struct server *s, struct MHD_Connection *conn, struct request *rq, int status,
                                  cJSON *body, const char *allow) {
+    const cJSON *reason = status == 400 && body ? cJSON_GetObjectItemCaseSensitive(body, "reason") : NULL;
+    if (cJSON_IsString(reason))
+        metrics_input_error(&s->metrics, reason->valuestring);
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     if (!text)

@@ -58,6 +58,16 @@ void metrics_request(struct metrics *m, enum endpoint ep, int model_slot, int co
     atomic_fetch_add_explicit(&m->duration_sum_ns[ep], (unsigned long long)(seconds * 1e9), memory_order_relaxed);
 }
 
+static const char *const REASONS[METRICS_N_REASONS] = {"missing_column", "unknown_column",   "wrong_type", "no_names",
+                                                       "missing_value",  "unknown_category", "bad_value",  "other"};
+
+void metrics_input_error(struct metrics *m, const char *reason) {
+    int i = 0;
+    while (i < METRICS_N_REASONS - 1 && strcmp(REASONS[i], reason) != 0)
+        i++;
+    atomic_fetch_add_explicit(&m->input_errors[i], 1, memory_order_relaxed);
+}
+
 void metrics_batch(struct metrics *m, int64_t rows) {
     atomic_fetch_add_explicit(&m->batch[bucket(BATCH_LE, METRICS_N_BATCH, (double)rows)], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->batch_sum, (unsigned long long)rows, memory_order_relaxed);
@@ -164,6 +174,12 @@ char *metrics_render(struct metrics *m, size_t *len) {
                         model, CODES[c], v);
             }
     }
+
+    header(&b, "mlinfer_input_errors_total", "counter",
+           "Requests refused (400) for the values of named rows, by reason.");
+    for (int i = 0; i < METRICS_N_REASONS; i++)
+        put(&b, "mlinfer_input_errors_total{reason=\"%s\"} %llu\n", REASONS[i],
+            atomic_load_explicit(&m->input_errors[i], memory_order_relaxed));
 
     header(&b, "mlinfer_request_duration_seconds", "histogram", "Time from request arrival to response, by endpoint.");
     for (int e = 0; e < EP_COUNT; e++) {

@@ -19,6 +19,7 @@ enum endpoint {
     EP_COUNT
 };
 
+#define METRICS_N_REASONS 8    /* input error reasons: see metrics.c's REASONS */
 #define METRICS_N_CODES 10     /* 200 400 401 404 405 413 500 503 other-4xx other */
 #define METRICS_N_DURATION 15  /* finite latency buckets */
 #define METRICS_N_BATCH 12     /* finite batch-size buckets */
@@ -45,6 +46,7 @@ struct metrics {
     atomic_llong inflight;
     atomic_llong predict_inflight; /* prediction requests only: what MLI_MAX_INFLIGHT caps */
     atomic_ullong overload_rejections;
+    atomic_ullong input_errors[METRICS_N_REASONS]; /* 400s for the values of named rows, by reason */
     atomic_ullong loads, load_failures;
     atomic_llong last_load_success_ms; /* unix time, ms; 0: never */
 };
@@ -58,6 +60,8 @@ void metrics_request(struct metrics *m, enum endpoint ep, int model_slot, int co
 void metrics_batch(struct metrics *m, int64_t rows);
 /* A prediction that waited `seconds` in the dynamic batching queue. */
 void metrics_queue(struct metrics *m, double seconds);
+/* A request refused for its values ("reason" of the error body: missing_column, ...). */
+void metrics_input_error(struct metrics *m, const char *reason);
 void metrics_load(struct metrics *m, int ok);
 /* The exposition text (format 0.0.4), malloc'd; NULL when out of memory. */
 char *metrics_render(struct metrics *m, size_t *len);

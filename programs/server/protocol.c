@@ -34,6 +34,12 @@ int proto__fail(cJSON **out, int status, const char *msg) {
     return status;
 }
 
+int proto__fail_reason(cJSON **out, int status, const char *msg, const char *reason) {
+    *out = proto_error("%s", msg);
+    cJSON_AddStringToObject(*out, "reason", reason);
+    return status;
+}
+
 cJSON *proto__parse_object(const char *body, size_t len, char *err) {
     if (len == 0) {
         snprintf(err, ERRLEN, "empty request body: expected a JSON object");
@@ -118,6 +124,8 @@ int proto__add_job(struct proto_call *c, int kind, char *err) {
     j->dtype = c->xf ? MLI_F32 : MLI_F64;
     j->x = c->xf ? (const void *)c->xf : (const void *)c->x;
     j->rows = c->rows;
+    j->cols = c->cols;
+    j->n_cols = c->n_cols;
     if (!(j->y = malloc((size_t)c->rows * (size_t)pred_cols(c->m, kind) * sizeof *j->y))) {
         snprintf(err, ERRLEN, "out of memory for %lld rows", (long long)c->rows);
         return -1;
@@ -141,6 +149,8 @@ void proto_call_free(struct proto_call *c) {
         free(c->jobs[i].y);
     free(c->x);
     free(c->xf);
+    free(c->cols);
+    free(c->colmem);
     cJSON_Delete(c->root);
     free(c);
 }
@@ -186,7 +196,14 @@ int proto_finish(struct proto_call *c, cJSON **out, char **bin, size_t *bin_len)
     *bin = NULL;
     *bin_len = 0;
     for (int i = 0; i < c->n_jobs; i++)
-        if (c->jobs[i].failed)
-            return proto__fail(out, 500, c->jobs[i].err);
+        if (c->jobs[i].failed) {
+            if (!c->jobs[i].bad_input)
+                return proto__fail(out, 500, c->jobs[i].err);
+            const char *e = c->jobs[i].err;
+            return proto__fail_reason(out, 400, e,
+                                      strstr(e, "missing value")     ? "missing_value"
+                                      : strstr(e, "unknown categor") ? "unknown_category"
+                                                                     : "bad_value");
+        }
     return c->v2 ? proto__v2_finish(c, out, bin, bin_len) : proto__seed_finish(c, out);
 }

@@ -33,6 +33,9 @@ struct proto_call {
     int64_t rows;
     double *x;
     float *xf;
+    mli_column *cols; /* named columns (their buffers in colmem), or NULL */
+    int64_t n_cols;
+    void *colmem;
     cJSON *root;
 };
 
@@ -40,6 +43,10 @@ struct proto_call {
  * freed). Returns 200 with *call set, its jobs ready to run, or an error status with *out
  * set to the error body.
  *   POST /predict: {"features": [...], "proba"?: bool, "explain"?: bool} or {"instances": [[...], ...], ...};
+ *   for a model with named columns also {"features": {name: value, ...}} and {"instances": [{name: value}, ...]}
+ *   (null: a missing value), run through mli_model_predict_columns; errors about the values are
+ *   400s whose body has "reason" (missing_column, unknown_column, wrong_type, no_names,
+ *   missing_value, bad_value) besides "error";
  *   "explain": true adds "contributions" (SHAP values per input column and "bias",
  *   mli_model_predict_contrib);
  *   POST /v1/models/{m}:predict (v1 = 1): {"instances": [[...], ...]} -> {"predictions": [...]};

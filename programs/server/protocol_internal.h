@@ -13,6 +13,19 @@
 
 /* Sets *out to {"error": msg} and returns status. */
 int proto__fail(cJSON **out, int status, const char *msg);
+/* The same with "reason": a short label of the input error, counted by /metrics. */
+int proto__fail_reason(cJSON **out, int status, const char *msg, const char *reason);
+/* Named rows: `rows` (an array of n JSON objects, or one object for `single`) into c->cols
+ * for mli_model_predict_columns. `where` names the rows in errors ("features",
+ * "instances"). 0, else the HTTP status with err and *reason set. */
+int proto__named_rows(struct proto_call *c, const cJSON *rows, int single, const char *where, char *err,
+                      const char **reason);
+/* V2 inputs, one per column named as the model's (BYTES for strings; FP64, FP32, INT64,
+ * INT32 or BOOL for numbers; shape [n] or [n, 1]; JSON data, null a missing value, or binary
+ * data: `bin`, bin_len bytes after the JSON header, inputs' parts in order, NaN a missing
+ * value) into c->cols. 0, else the HTTP status with err and *reason set. */
+int proto__v2_named(struct proto_call *c, const cJSON *inputs, const unsigned char *bin, size_t bin_len, int has_header,
+                    char *err, const char **reason);
 /* The request body as a JSON object, or NULL with err set. */
 cJSON *proto__parse_object(const char *body, size_t len, char *err);
 /* A double as the shortest JSON number that reads back exactly (null when not finite), and

@@ -78,6 +78,12 @@ static double *parse_instances(const cJSON *inst, int64_t n_features, int64_t *r
     return x;
 }
 
+static const char *first_column(const struct model_ref *m) {
+    const char *name = "?";
+    mli_model_feature_name(m->model, 0, &name);
+    return name;
+}
+
 /* ?proba=: *out = 1 or 0, left alone when absent; -1 for another value. */
 static int query_bool(const char *v, int *out, char *err) {
     if (!v)
@@ -184,7 +190,28 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
         snprintf(err, ERRLEN, "give either \"features\" or \"instances\", not both");
         goto bad;
     }
-    if (features) {
+    int named = cJSON_IsObject(features) ||
+                (!m->has_image && cJSON_IsArray(instances) && cJSON_IsObject(cJSON_GetArrayItem(instances, 0)) &&
+                 !cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(instances, 0), "b64")); /* JPEGs: below */
+    if (named && c->explain) {
+        snprintf(err, ERRLEN, "explain: contributions take rows as arrays of numbers, not named values");
+        goto bad;
+    }
+    if (named) {
+        const char *reason = NULL;
+        int st = proto__named_rows(c, features ? features : instances, features != NULL,
+                                   features ? "features" : "instances", err, &reason);
+        if (st != 0) {
+            proto_call_free(c);
+            return st == 400 ? proto__fail_reason(out, st, err, reason) : proto__fail(out, st, err);
+        }
+    } else if (m->has_strings && (features || instances)) {
+        snprintf(err, ERRLEN,
+                 "%s: this model has string columns: send each row as an object of named values, "
+                 "{\"%s\": ..., ...}",
+                 features ? "features" : "instances", first_column(m));
+        goto bad;
+    } else if (features) {
         if (!cJSON_IsArray(features) || cJSON_GetArraySize(features) != m->n_features) { /* before allocating */
             parse_row(features, m->n_features, NULL, "features", err);
             goto bad;

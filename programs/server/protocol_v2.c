@@ -54,8 +54,19 @@ cJSON *proto_v2_model_metadata(const struct model_ref *m, const long *versions, 
     cJSON_AddStringToObject(o, "platform", "mlinfer");
     cJSON *inputs = cJSON_AddArrayToObject(o, "inputs");
     /* an image model takes JPEG bytes, one image per element (it also takes its float rows) */
-    cJSON_AddItemToArray(inputs, m->has_image ? tensor_meta("input", "BYTES", -1, 0)
-                                              : tensor_meta("input", "FP32", -1, m->n_features));
+    if (m->has_strings) { /* named inputs only: one per column the model uses */
+        for (int64_t i = 0; i < m->n_features; i++) {
+            mli_column_kind kind = MLI_COLUMN_NUMBER;
+            const char *name = NULL;
+            if (mli_model_column_kind(m->model, i, &kind) != MLI_OK || kind == MLI_COLUMN_UNUSED ||
+                mli_model_feature_name(m->model, i, &name) != MLI_OK)
+                continue;
+            cJSON_AddItemToArray(inputs, tensor_meta(name, kind == MLI_COLUMN_STRING ? "BYTES" : "FP64", -1, 0));
+        }
+    } else {
+        cJSON_AddItemToArray(inputs, m->has_image ? tensor_meta("input", "BYTES", -1, 0)
+                                                  : tensor_meta("input", "FP32", -1, m->n_features));
+    }
     cJSON *outputs = cJSON_AddArrayToObject(o, "outputs");
     cJSON_AddItemToArray(outputs, tensor_meta("predict", predict_datatype(m), -1,
                                               !m->is_classifier && m->n_outputs > 1 ? m->n_outputs : 0));
@@ -495,6 +506,19 @@ static void output_labels(const struct model_ref *m, cJSON *t, const double *y, 
     }
 }
 
+/* Inputs named as the model's columns: several inputs, or one named as a column, for a
+ * model that records column names. */
+static int is_named(const struct model_ref *m, const cJSON *inputs) {
+    const char *first = NULL;
+    if (!cJSON_IsArray(inputs) || m->has_image || mli_model_feature_name(m->model, 0, &first) != MLI_OK)
+        return 0;
+    if (cJSON_GetArraySize(inputs) > 1 || m->has_strings)
+        return 1;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(inputs, 0), "name");
+    int64_t idx;
+    return cJSON_IsString(name) && mli_model_column_index(m->model, name->valuestring, &idx) == MLI_OK;
+}
+
 int proto_v2_parse(struct model_ref *m, const struct v2_body *body, struct proto_call **call, cJSON **out) {
     char err[ERRLEN];
     *call = NULL;
@@ -526,9 +550,24 @@ int proto_v2_parse(struct model_ref *m, const struct v2_body *body, struct proto
         snprintf(err, ERRLEN, "id: expected a string");
         goto bad;
     }
-    if (parse_v2_input(m, root, &bin_in, c, err, &status) != 0 ||
-        parse_v2_outputs(m, root, c->order, c->binary, &c->n_out, err) != 0)
+    if (is_named(m, cJSON_GetObjectItemCaseSensitive(root, "inputs"))) {
+        const char *reason = NULL;
+        int st = proto__v2_named(c, cJSON_GetObjectItemCaseSensitive(root, "inputs"), bin_in.p, bin_in.len,
+                                 bin_in.has_header, err, &reason);
+        if (st != 0) {
+            proto_call_free(c);
+            return st == 400 ? proto__fail_reason(out, st, err, reason) : proto__fail(out, st, err);
+        }
+    } else if (parse_v2_input(m, root, &bin_in, c, err, &status) != 0) {
         goto bad;
+    }
+    if (parse_v2_outputs(m, root, c->order, c->binary, &c->n_out, err) != 0)
+        goto bad;
+    for (int i = 0; c->cols && i < c->n_out; i++)
+        if (c->order[i] == PRED_CONTRIB) {
+            snprintf(err, ERRLEN, "output 'contributions': takes one 2-D input tensor of numbers, not named columns");
+            goto bad;
+        }
     status = 500;
     for (int i = 0; i < c->n_out; i++)
         if (!proto__result(c, c->order[i]) && proto__add_job(c, c->order[i], err) != 0)

@@ -97,10 +97,17 @@ struct model_ref *model_ref_new(mli_model *model, char *err, size_t errlen) {
         model_ref_release(ref);
         return NULL;
     }
+    for (int64_t i = 0; i < ref->n_features; i++) {
+        mli_column_kind kind = MLI_COLUMN_NUMBER;
+        if (mli_model_column_kind(model, i, &kind) == MLI_OK && kind == MLI_COLUMN_STRING)
+            ref->has_strings = 1;
+    }
     double *x = calloc((size_t)ref->n_features, sizeof *x);
     double *y = calloc((size_t)ref->n_outputs, sizeof *y);
-    mli_status st =
-        x && y ? mli_model_predict(model, x, MLI_F64, 1, ref->n_features, y, ref->n_outputs) : MLI_ERR_OUT_OF_MEMORY;
+    /* a model with string columns cannot take a numeric row: its file was checked on load */
+    mli_status st = !x || !y           ? MLI_ERR_OUT_OF_MEMORY
+                    : ref->has_strings ? MLI_OK
+                                       : mli_model_predict(model, x, MLI_F64, 1, ref->n_features, y, ref->n_outputs);
     if (st == MLI_OK && ref->is_classifier && (y[0] < 0 || y[0] >= (double)ref->n_classes))
         st = MLI_ERR_INTERNAL;
     free(x);

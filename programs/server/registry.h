@@ -20,6 +20,7 @@ struct model_ref {
     mli_model *model;
     int64_t n_features, n_outputs, n_classes;
     int is_classifier, has_proba, string_labels;
+    int has_strings;      /* a string input column: rows must come as named values (mli_model_predict_columns) */
     int has_image;        /* an image stage: JPEG bytes in, `image` turns them into a row */
     mli_image_spec image; /* the model's image stage, when has_image */
     int metrics_slot;     /* the `model` label's slot in struct metrics */

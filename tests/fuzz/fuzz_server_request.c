@@ -6,8 +6,10 @@
  *               3 V2 infer with binary tensors: bytes 1-2 (little-endian) are the
  *                 Inference-Header-Content-Length, the JSON header and the tensors follow
  *               4 POST /predict with a JPEG body     5 the ?proba= query value
- *   byte0 / 6 % 2: the numeric model (MLI_FUZZ_NUMERIC_MODEL) or the image model
- *                  (MLI_FUZZ_IMAGE_MODEL: an 8 x 8 gray image stage and a linear classifier).
+ *   byte0 / 6 % 3: the numeric model (MLI_FUZZ_NUMERIC_MODEL), the image model
+ *                  (MLI_FUZZ_IMAGE_MODEL: an 8 x 8 gray image stage and a linear classifier)
+ *                  or the named model (MLI_FUZZ_NAMED_MODEL: numeric and string columns with
+ *                  missing values, models/make_churn_named.py).
  *
  * Each parse either answers an error status with {"error": "..."} or gives a call whose
  * jobs run and whose response is built, as the server does. */
@@ -18,7 +20,7 @@
 #include "protocol.h"
 #include "registry.h"
 
-static struct model_ref *models[2];
+static struct model_ref *models[3];
 static struct metrics metrics;
 
 static struct model_ref *load_ref(const char *path)
@@ -39,6 +41,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     metrics_init(&metrics);
     models[0] = load_ref(MLI_FUZZ_NUMERIC_MODEL);
     models[1] = load_ref(MLI_FUZZ_IMAGE_MODEL);
+    models[2] = load_ref(MLI_FUZZ_NAMED_MODEL);
     return 0;
 }
 
@@ -63,7 +66,7 @@ static void finish(int status, struct proto_call *call, cJSON *out)
     char *bin = NULL;
     size_t bin_len = 0;
     int st = proto_finish(call, &resp, &bin, &bin_len);
-    FUZZ_CHECK(st == 200 || st == 500, "proto_finish answered %d", st);
+    FUZZ_CHECK(st == 200 || st == 400 || st == 500, "proto_finish answered %d", st);
     cJSON_Delete(resp);
     free(bin);
     proto_call_free(call);
@@ -74,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     int which = data[0] % 6;
-    struct model_ref *m = models[(data[0] / 6) % 2];
+    struct model_ref *m = models[(data[0] / 6) % 3];
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
     struct proto_call *call = NULL;

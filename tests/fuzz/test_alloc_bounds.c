@@ -224,7 +224,7 @@ static void test_predict_one_row_wide_model(void **state)
 }
 
 /* ---- the server's request parsers -------------------------------------------------------- */
-static struct model_ref *numeric, *image;
+static struct model_ref *numeric, *image, *named;
 
 static struct model_ref *ref_of(const char *path)
 {
@@ -244,7 +244,8 @@ static void parse_request_file(const char *path)
     size_t size;
     unsigned char *data = read_file(path, &size);
     int which = data[0] % 6;
-    struct model_ref *m = (data[0] / 6) % 2 ? image : numeric;
+    int pick = (data[0] / 6) % 3;
+    struct model_ref *m = pick == 2 ? named : pick == 1 ? image : numeric;
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
     struct proto_call *call = NULL;
@@ -277,12 +278,16 @@ static void test_request_parsers(void **state)
     (void)state;
     numeric = ref_of(MLI_SERVER_DIR "/demo_model.mli");
     image = ref_of(MLI_FUZZ_DIR "/models/digits_logreg.mli");
+    named = ref_of(MLI_FUZZ_DIR "/models/churn_named.mli");
     static const char *const files[] = {
         "corpus/server_request/seed_features",          "corpus/server_request/seed_instances",
         "corpus/server_request/v1_instances",           "corpus/server_request/v2_json",
         "corpus/server_request/v2_binary",              "regression/server_request/v2_json_billion_rows",
         "regression/server_request/v2_json_large_shape", "regression/server_request/v2_binary_billion_rows",
         "regression/server_request/v2_binary_shape_vs_size", "regression/server_request/v2_json_images_many",
+        "corpus/server_request/named_instances",        "corpus/server_request/named_features",
+        "corpus/server_request/v1_named_unknown_category", "corpus/server_request/v2_named_json",
+        "corpus/server_request/v2_named_binary",
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; ++i) {
         char path[512];
@@ -291,6 +296,7 @@ static void test_request_parsers(void **state)
     }
     model_ref_release(numeric);
     model_ref_release(image);
+    model_ref_release(named);
 }
 
 /* The counting allocator itself: a bound that must fail does. */
