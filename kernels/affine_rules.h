@@ -45,4 +45,16 @@ MLI__TREE_FN double mli__affine_apply(double v, int64_t c, const double *sub, co
     return v;
 }
 
+/* One affine stage for column c as the CPU and the GPU both apply it: with `f32_params`
+ * (StandardScaler on float32 input) the stage's parameters are first cast to the input's
+ * dtype, as scikit-learn casts mean_ and scale_ to X's dtype. */
+MLI__TREE_FN double mli__affine_stage(double v, int64_t c, const double *sub, const double *div, const double *mul,
+                                      const double *add, int clip, double lo, double hi, int f32, int f32_params) {
+    if (!(f32 && f32_params))
+        return mli__affine_apply(v, c, sub, div, mul, add, clip, lo, hi, f32);
+    double s = sub ? (double)mli__f32_round(sub[c]) : 0.0, d = div ? (double)mli__f32_round(div[c]) : 1.0;
+    double m = mul ? (double)mli__f32_round(mul[c]) : 1.0, a = add ? (double)mli__f32_round(add[c]) : 0.0;
+    return mli__affine_apply(v, 0, sub ? &s : NULL, div ? &d : NULL, mul ? &m : NULL, add ? &a : NULL, clip, lo, hi, 1);
+}
+
 #endif

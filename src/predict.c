@@ -46,16 +46,8 @@ static double input_at(const rows_in *j, int64_t r, int64_t c) {
 double mli__affine_value(const mli_model *m, int64_t c, double v, int f32) {
     for (int a = 0; a < m->n_affine; ++a) {
         const mli__stage *st = &m->stages[a];
-        if (f32 && st->f32_params) { /* the scaler's parameters cast to the input's dtype first */
-            double sub = st->sub ? (double)mli__f32_round(st->sub[c]) : 0.0;
-            double div = st->div ? (double)mli__f32_round(st->div[c]) : 1.0;
-            double mul = st->mul ? (double)mli__f32_round(st->mul[c]) : 1.0;
-            double add = st->add ? (double)mli__f32_round(st->add[c]) : 0.0;
-            v = mli__affine_apply(v, 0, st->sub ? &sub : NULL, st->div ? &div : NULL, st->mul ? &mul : NULL,
-                                  st->add ? &add : NULL, st->clip, st->clip_lo, st->clip_hi, 1);
-        } else {
-            v = mli__affine_apply(v, c, st->sub, st->div, st->mul, st->add, st->clip, st->clip_lo, st->clip_hi, f32);
-        }
+        v = mli__affine_stage(v, c, st->sub, st->div, st->mul, st->add, st->clip, st->clip_lo, st->clip_hi, f32,
+                              st->f32_params);
     }
     return v;
 }

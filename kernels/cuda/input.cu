@@ -28,17 +28,8 @@ __global__ void mli_prepare_input__cuda(const void *x, long long ldx, long long 
         double v = F64 ? ((const double *)x)[r * ldx + c] : (double)((const float *)x)[r * ldx + c];
         for (int a = 0; a < chain.n; ++a) {
             const mli__cuda_affine *st = &chain.st[a];
-            if (!F64 && st->f32_params) { /* the scaler's parameters cast to float32 first */
-                double sub = st->sub ? (double)mli__f32_round(st->sub[c]) : 0.0;
-                double div = st->div ? (double)mli__f32_round(st->div[c]) : 1.0;
-                double mul = st->mul ? (double)mli__f32_round(st->mul[c]) : 1.0;
-                double add = st->add ? (double)mli__f32_round(st->add[c]) : 0.0;
-                v = mli__affine_apply(v, 0, st->sub ? &sub : NULL, st->div ? &div : NULL, st->mul ? &mul : NULL,
-                                      st->add ? &add : NULL, st->clip, st->clip_lo, st->clip_hi, 1);
-            } else {
-                v = mli__affine_apply(v, c, st->sub, st->div, st->mul, st->add, st->clip, st->clip_lo, st->clip_hi,
-                                      !F64);
-            }
+            v = mli__affine_stage(v, c, st->sub, st->div, st->mul, st->add, st->clip, st->clip_lo, st->clip_hi, !F64,
+                                  st->f32_params);
         }
         dst[e] = mli_cu_out<Out>(v);
     }

@@ -215,6 +215,19 @@ typedef struct {
     double *phi; /* (n_features + 1) x n_out */
 } walk_ctx;
 
+/* Whether the row xr (float64 or float32) goes left at node g on feature f: the one
+ * decision of the predict walks (mli__tree_decide), categorical bitsets included. */
+static inline int goes_left(const mli__trees *t, int64_t g, const void *xr, int f64, int64_t f) {
+    const double xv = f64 ? ((const double *)xr)[f] : (double)((const float *)xr)[f];
+    const unsigned fl = t->flags[g];
+    const uint32_t words = (fl & MLI__TF_CATEGORICAL) ? (uint32_t)t->cat_words[g] : 0;
+    int64_t cat;
+    int left = mli__tree_decide(t->compare, fl, words, t->threshold[g], xv, &cat);
+    if (left < 0)
+        left = (int)((t->cat_bits[t->cat_offset[g] + (cat >> 5)] >> (cat & 31)) & 1u);
+    return left;
+}
+
 /* Node i of the tree with the path p of d elements before it; the edge into i splits on
  * feature pf with fractions (zero, one). */
 static void recurse(const walk_ctx *c, int32_t i, path_el *p, int d, double zero, double one, int32_t pf) {
@@ -235,13 +248,7 @@ static void recurse(const walk_ctx *c, int32_t i, path_el *p, int d, double zero
         }
         return;
     }
-    const double xv = c->f64 ? ((const double *)c->xr)[f] : (double)((const float *)c->xr)[f];
-    const unsigned fl = t->flags[g];
-    const uint32_t words = (fl & MLI__TF_CATEGORICAL) ? (uint32_t)t->cat_words[g] : 0;
-    int64_t cat;
-    int left = mli__tree_decide(t->compare, fl, words, t->threshold[g], xv, &cat);
-    if (left < 0)
-        left = (int)((t->cat_bits[t->cat_offset[g] + (cat >> 5)] >> (cat & 31)) & 1u);
+    int left = goes_left(t, g, c->xr, c->f64, f);
     const int32_t hot = left ? t->left[g] : t->right[g], cold = left ? t->right[g] : t->left[g];
     const double w = t->cover[g];
     const double hot_zero = t->cover[c->s + hot] / w, cold_zero = t->cover[c->s + cold] / w;
@@ -399,13 +406,7 @@ static void walk_quad(quad_ctx *qc, int32_t i) {
             leaf_quad(qc, g);
         return;
     }
-    const double xv = qc->c.f64 ? ((const double *)qc->c.xr)[f] : (double)((const float *)qc->c.xr)[f];
-    const unsigned fl = t->flags[g];
-    const uint32_t words = (fl & MLI__TF_CATEGORICAL) ? (uint32_t)t->cat_words[g] : 0;
-    int64_t cat;
-    int left = mli__tree_decide(t->compare, fl, words, t->threshold[g], xv, &cat);
-    if (left < 0)
-        left = (int)((t->cat_bits[t->cat_offset[g] + (cat >> 5)] >> (cat & 31)) & 1u);
+    int left = goes_left(t, g, qc->c.xr, qc->c.f64, f);
     int k = 0;
     while (k < qc->n && qc->path[k].feature != f)
         ++k;
