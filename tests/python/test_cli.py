@@ -40,7 +40,8 @@ def iris_model(mlinfer, tmp_path_factory):
 def write_csv(path, X, header=True):
     with open(path, "w") as f:
         if header:
-            f.write(",".join(f"f{i}" for i in range(X.shape[1])) + "\n")
+            names = header if isinstance(header, (list, tuple)) else [f"f{i}" for i in range(X.shape[1])]
+            f.write(",".join(names) + "\n")
         for row in X:
             f.write(",".join(repr(float(v)) for v in row) + "\n")
 
@@ -90,7 +91,7 @@ def test_bad_rows_name_their_line(cli, iris_model, tmp_path):
     lines[3] = "1.0,2.0,abc,4.0"
     csv.write_text("\n".join(lines))
     r = cli("predict", path, csv)
-    assert r.returncode == 1 and ":4: column 3 is not a number" in r.stderr, r.stderr
+    assert r.returncode == 1 and ":4: column 3: 'abc' is not a number" in r.stderr, r.stderr
     lines[3] = "1.0,2.0"
     csv.write_text("\n".join(lines))
     r = cli("predict", path, csv)
@@ -168,7 +169,7 @@ def test_predict_float64_rows_in_float32_cells(cli, mlinfer, tmp_path):
     short = booster.predict(X.astype(np.float32).astype(np.float64))
     assert (np.abs(short - want) > 1e-6 * np.abs(want)).sum() > 10  # the rows matter
     csv = tmp_path / "x.csv"
-    write_csv(csv, X)
+    write_csv(csv, X, header=booster.feature_name())  # LightGBM's Column_0, ...: a header maps them
     r = cli("predict", path, csv)
     assert r.returncode == 0, r.stderr
     got = np.array(r.stdout.split(), dtype=np.float64)
