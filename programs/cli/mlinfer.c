@@ -287,8 +287,9 @@ typedef struct {
     double *num;           /* in[i]'s numbers at num + i * BATCH_ROWS */
     int64_t *offsets;      /* string columns: BATCH_ROWS + 1 offsets each, at i * (BATCH_ROWS + 1) */
     uint8_t *valid;        /* validity bitmaps, BATCH_ROWS / 8 bytes each */
-    char *bytes;           /* string bytes of the batch, all columns */
-    size_t n_bytes, bytes_cap;
+    char **bytes;          /* string columns: the batch's bytes of in[i] (a string per row, in order) */
+    size_t *col_bytes, *bytes_cap;
+    size_t n_bytes; /* string bytes of the batch, all columns */
     int64_t *lines; /* the line of each row of the batch */
     double *x, *y;
 } predict_ctx;
@@ -308,7 +309,7 @@ static int flush_batch(predict_ctx *c, int64_t rows) {
     mli_status st;
     for (int64_t i = 0; i < c->n_in; ++i) /* string bytes moved while growing: repoint */
         if (c->in[i].type == MLI_COLUMN_UTF8)
-            c->in[i].values = c->bytes ? c->bytes : "";
+            c->in[i].values = c->bytes[i] ? c->bytes[i] : "";
     if (c->proba == 2) { /* contributions take rows (models without a prep stage: numbers) */
         for (int64_t i = 0; i < c->n_in; ++i)
             for (int64_t r = 0; r < rows; ++r)
@@ -351,6 +352,8 @@ static int flush_batch(predict_ctx *c, int64_t rows) {
         fputc('\n', c->out);
     }
     c->n_bytes = 0;
+    for (int64_t i = 0; i < c->n_in; ++i)
+        c->col_bytes[i] = 0;
     return ferror(c->out) ? (fprintf(stderr, "mlinfer: write failed: %s\n", strerror(errno)), 1) : 0;
 }
 
@@ -366,23 +369,26 @@ static int add_row(predict_ctx *c, const csv_reader *r, int64_t row) {
         if (col->type == MLI_COLUMN_UTF8) {
             int64_t *off = c->offsets + i * (BATCH_ROWS + 1);
             uint8_t *valid = c->valid + i * (BATCH_ROWS / 8);
+            size_t used = c->col_bytes[i];
             if (row == 0)
-                off[0] = (int64_t)c->n_bytes;
-            if (c->n_bytes + flen > c->bytes_cap) {
-                size_t cap = c->bytes_cap ? c->bytes_cap : 1 << 16;
-                while (cap < c->n_bytes + flen)
+                off[0] = 0;
+            if (used + flen > c->bytes_cap[i]) {
+                size_t cap = c->bytes_cap[i] ? c->bytes_cap[i] : 1 << 12;
+                while (cap < used + flen)
                     cap *= 2;
-                char *b = realloc(c->bytes, cap);
+                char *b = realloc(c->bytes[i], cap);
                 if (!b) {
                     fprintf(stderr, "mlinfer: out of memory\n");
                     return 1;
                 }
-                c->bytes = b;
-                c->bytes_cap = cap;
+                c->bytes[i] = b;
+                c->bytes_cap[i] = cap;
             }
-            memcpy(c->bytes + c->n_bytes, f, flen);
+            if (flen)
+                memcpy(c->bytes[i] + used, f, flen);
+            c->col_bytes[i] = used + flen;
             c->n_bytes += flen;
-            off[row + 1] = (int64_t)c->n_bytes;
+            off[row + 1] = (int64_t)(used + flen);
             if (flen == 0) /* an empty field is a missing value (a null), as pandas reads it */
                 valid[row >> 3] &= (uint8_t) ~(1u << (row & 7));
             else
@@ -515,10 +521,13 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     c.offsets = malloc(sizeof(int64_t) * (BATCH_ROWS + 1) * k);
     c.valid = malloc(BATCH_ROWS / 8 * k);
     c.lines = malloc(sizeof(int64_t) * BATCH_ROWS);
+    c.bytes = calloc(k ? k : 1, sizeof(char *));
+    c.col_bytes = calloc(k ? k : 1, sizeof(size_t));
+    c.bytes_cap = calloc(k ? k : 1, sizeof(size_t));
     c.x = proba == 2 ? malloc(sizeof(double) * BATCH_ROWS * k) : NULL;
     c.y = malloc(sizeof(double) * BATCH_ROWS * (size_t)c.cols);
-    int rc = (c.in && c.model_col && c.field && field && c.num && c.offsets && c.valid && c.lines &&
-              (c.x || proba != 2) && c.y)
+    int rc = (c.in && c.model_col && c.field && field && c.num && c.offsets && c.valid && c.lines && c.bytes &&
+              c.col_bytes && c.bytes_cap && (c.x || proba != 2) && c.y)
                  ? 0
                  : (fprintf(stderr, "mlinfer: out of memory\n"), 1);
     if (rc == 0 && proba == 1) { /* header: one column per class */
@@ -629,7 +638,11 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     free(c.offsets);
     free(c.valid);
     free(c.lines);
+    for (int64_t i = 0; c.bytes && i < c.k; ++i)
+        free(c.bytes[i]);
     free(c.bytes);
+    free(c.col_bytes);
+    free(c.bytes_cap);
     free(c.x);
     free(c.y);
     if (in != stdin)
