@@ -444,9 +444,9 @@ static int setup_columns(predict_ctx *c, const int64_t *field, int64_t line) {
     for (int64_t j = 0; j < c->k; ++j) {
         mli_column_kind kind = MLI_COLUMN_NUMBER;
         mli_model_column_kind(c->m, j, &kind);
+        if (kind == MLI_COLUMN_UNUSED) /* dropped by the pipeline: its field is not read */
+            continue;
         if (field[j] < 0) {
-            if (kind == MLI_COLUMN_UNUSED)
-                continue;
             char label[128];
             column_label(c, j, label, sizeof label);
             fprintf(stderr, "mlinfer: %s:%lld: the header lacks %s (%s), which the model takes\n", c->path,

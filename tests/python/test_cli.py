@@ -331,3 +331,26 @@ def test_bad_rows_name_line_and_column(cli, churn, tmp_path):
     csv.write_text('tenure,charges,plan,city\n1,2,basic\n')
     r = cli("predict", path, csv)
     assert r.returncode == 1 and ":2: 3 fields, but the header has 4" in r.stderr, r.stderr
+
+
+def test_columns_the_pipeline_drops_are_not_read(cli, mlinfer, tmp_path):
+    rng = np.random.default_rng(2)
+    n = 100
+    df = pd.DataFrame({"a": rng.normal(size=n), "notes": rng.choice(["x, y", "z"], n), "b": rng.normal(size=n)})
+    y = (df["a"] + df["b"] > 0).astype(int)
+    est = make_pipeline(ColumnTransformer([("num", StandardScaler(), ["a", "b"])]),  # remainder: drop
+                        LogisticRegression()).fit(df, y)
+    path = tmp_path / "drop.mli"
+    mlinfer.export(est, path)
+    csv = tmp_path / "x.csv"
+    write_frame(csv, df)
+    for args in ((), ("--no-header",)):
+        text = csv.read_text().split("\n", 1)[1] if args else None
+        if text is not None:
+            (tmp_path / "nohdr.csv").write_text(text)
+        r = cli("predict", path, tmp_path / "nohdr.csv" if args else csv, "--proba", *args)
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(df), rtol=1e-6, atol=1e-9)
+    write_frame(csv, df[["b", "a"]])  # the dropped column may be left out
+    r = cli("predict", path, csv)
+    assert r.returncode == 0 and [int(v) for v in r.stdout.split()] == list(est.predict(df)), r.stderr
