@@ -183,15 +183,16 @@ static int csv_end_field(csv_reader *r, size_t start) {
 /* Reads the next record: 1, 0 at the end of the input, -1 with r->err for a malformed one
  * (r->line is then the line of the error). Blank lines are skipped. Fields are unquoted per
  * RFC 4180: "a ""b"", c" is the field a "b", c; a quoted field may hold newlines. */
+/* (getc_unlocked: the command reads its input from one thread) */
 static int csv_read(csv_reader *r) {
     for (;;) {
         r->len = 0;
         r->nf = 0;
         r->line = r->next_line;
-        int c = getc(r->in);
+        int c = getc_unlocked(r->in);
         if (c == EOF)
             return 0;
-        if (c == '\n' || (c == '\r' && (c = getc(r->in)) == '\n')) { /* a blank line */
+        if (c == '\n' || (c == '\r' && (c = getc_unlocked(r->in)) == '\n')) { /* a blank line */
             ++r->next_line;
             continue;
         }
@@ -202,20 +203,20 @@ static int csv_read(csv_reader *r) {
             if (c == '"') {
                 int64_t opened = r->next_line;
                 for (;;) {
-                    c = getc(r->in);
+                    c = getc_unlocked(r->in);
                     if (c == EOF) {
                         snprintf(r->err, sizeof r->err, "the quoted field opened on line %lld is not closed",
                                  (long long)opened);
                         return -1;
                     }
-                    if (c == '"' && (c = getc(r->in)) != '"')
+                    if (c == '"' && (c = getc_unlocked(r->in)) != '"')
                         break;
                     if (c == '\n')
                         ++r->next_line;
                     if (csv_put(r, (char)c) != 0)
                         return -1;
                 }
-                if (c == '\r' && (c = getc(r->in)) != '\n')
+                if (c == '\r' && (c = getc_unlocked(r->in)) != '\n')
                     c = '\r';
                 if (c != ',' && c != '\n' && c != EOF) {
                     r->line = r->next_line;
@@ -226,7 +227,7 @@ static int csv_read(csv_reader *r) {
             } else {
                 while (c != ',' && c != '\n' && c != EOF) {
                     if (c == '\r') {
-                        if ((c = getc(r->in)) == '\n')
+                        if ((c = getc_unlocked(r->in)) == '\n')
                             break;
                         if (csv_put(r, '\r') != 0)
                             return -1;
@@ -242,7 +243,7 @@ static int csv_read(csv_reader *r) {
                     }
                     if (csv_put(r, (char)c) != 0)
                         return -1;
-                    c = getc(r->in);
+                    c = getc_unlocked(r->in);
                 }
             }
             if (csv_end_field(r, start) != 0)
@@ -251,7 +252,7 @@ static int csv_read(csv_reader *r) {
                 ++r->next_line;
                 return 1;
             }
-            c = getc(r->in);
+            c = getc_unlocked(r->in);
         }
     }
 }
