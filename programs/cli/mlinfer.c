@@ -1,13 +1,19 @@
 /* mlinfer.c — the `mlinfer` command: inspect a model, predict a CSV file with it.
  *   mlinfer info MODEL
- *   mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib]
+ *   mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib] [--no-header]
  *     (--contrib: SHAP contributions, a header line then per row each column's share of
  *     each raw score and the bias; docs/TREES.md, "Contributions")
  *   mlinfer predict MODEL IMAGE.jpg [IMAGE.jpg ...] [-o OUT.csv] [--proba]
  *     (a model with an image stage; inputs starting with FF D8 FF are JPEGs: one output
  *     line per image, in order)
- * Input CSV: numbers separated by commas, an optional header line (detected when the first
- * line is not numeric), empty fields and "nan" read as NaN. Rows stream through in
+ * Input CSV (RFC 4180: quoted fields with doubled quotes, commas and newlines inside):
+ * for a model that records its column names, a header line maps the columns by name (any
+ * order, other columns ignored); without names, or with --no-header, columns are taken by
+ * position (a first line that is not numeric is then skipped as a header, unless
+ * --no-header). Empty fields (and "nan" in number columns) are missing values: trees and
+ * pipelines that impute them take them, other models refuse the row. String columns of a
+ * pipeline take the field's text. A row that cannot be scored stops the command with its
+ * line and column and exit status 1. Rows stream through in
  * batches, so the input may be larger than memory. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -25,7 +31,7 @@
 
 static int usage(void) {
     fprintf(stderr, "usage: mlinfer info MODEL\n"
-                    "       mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib]\n"
+                    "       mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib] [--no-header]\n"
                     "       mlinfer predict MODEL IMAGE.jpg [IMAGE.jpg ...] [-o OUT.csv] [--proba]\n"
                     "       mlinfer convert IN OUT.mli   (an XGBoost .json/.ubj or LightGBM .txt model)\n");
     return 2;
@@ -112,61 +118,216 @@ static int cmd_info(const char *path) {
     return 0;
 }
 
-/* Splits `line` at commas into at most `cap` doubles; returns the field count, or -1 with
- * the bad field's 1-based column in *bad when a field is not a number. */
-static int64_t parse_row(char *line, double *out, int64_t cap, int64_t *bad) {
-    int64_t n = 0;
-    char *p = line;
-    for (;;) {
-        char *end = p;
-        while (*end && *end != ',' && *end != '\n' && *end != '\r')
-            ++end;
-        char saved = *end;
-        *end = 0;
-        char *f = p;
-        while (*f == ' ' || *f == '\t' || *f == '"')
-            ++f;
-        char *e = f + strlen(f);
-        while (e > f && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '"'))
-            *--e = 0;
-        double v;
-        if (*f == 0) {
-            v = NAN;
-        } else {
-            char *stop;
-            errno = 0;
-            v = strtod(f, &stop);
-            if (*stop) {
-                *bad = n + 1;
-                return -1;
-            }
+/* ---- CSV input (RFC 4180) ------------------------------------------------------------ */
+
+/* Bounds on one record, so that a hostile file costs bounded memory: a record (a row,
+ * which quoted newlines may spread over several lines) of at most 16 MiB and 1M fields. */
+#define MAX_RECORD_BYTES ((size_t)16 << 20)
+#define MAX_FIELDS ((int64_t)1 << 20)
+/* A batch is scored early once its string bytes pass this. */
+#define MAX_BATCH_STRING_BYTES ((size_t)64 << 20)
+
+typedef struct {
+    FILE *in;
+    char *buf; /* the record's fields, decoded, each followed by a NUL */
+    size_t len, cap;
+    size_t *start; /* field i is buf + start[i], flen[i] bytes */
+    size_t *flen;
+    int64_t nf, fcap;
+    int64_t line, next_line; /* the record's first line; the line the next record starts on */
+    char err[160];
+} csv_reader;
+
+static int csv_put(csv_reader *r, char c) {
+    if (r->len + 1 >= r->cap) {
+        if (r->cap >= MAX_RECORD_BYTES) {
+            snprintf(r->err, sizeof r->err, "a record longer than %zu MiB", MAX_RECORD_BYTES >> 20);
+            return -1;
         }
-        if (n < cap)
-            out[n] = v;
-        ++n;
-        if (saved != ',')
-            break;
-        p = end + 1;
+        size_t cap = r->cap ? r->cap * 2 : 256;
+        char *b = realloc(r->buf, cap);
+        if (!b) {
+            snprintf(r->err, sizeof r->err, "out of memory");
+            return -1;
+        }
+        r->buf = b;
+        r->cap = cap;
     }
-    return n;
+    r->buf[r->len++] = c;
+    return 0;
+}
+
+static int csv_end_field(csv_reader *r, size_t start) {
+    if (r->nf == r->fcap) {
+        if (r->fcap >= MAX_FIELDS) {
+            snprintf(r->err, sizeof r->err, "more than %lld fields", (long long)MAX_FIELDS);
+            return -1;
+        }
+        int64_t cap = r->fcap ? r->fcap * 2 : 64;
+        size_t *s = realloc(r->start, sizeof(size_t) * (size_t)cap);
+        if (s)
+            r->start = s;
+        size_t *l = s ? realloc(r->flen, sizeof(size_t) * (size_t)cap) : NULL;
+        if (!l) {
+            snprintf(r->err, sizeof r->err, "out of memory");
+            return -1;
+        }
+        r->flen = l;
+        r->fcap = cap;
+    }
+    r->start[r->nf] = start;
+    r->flen[r->nf++] = r->len - start;
+    return csv_put(r, 0);
+}
+
+/* Reads the next record: 1, 0 at the end of the input, -1 with r->err for a malformed one
+ * (r->line is then the line of the error). Blank lines are skipped. Fields are unquoted per
+ * RFC 4180: "a ""b"", c" is the field a "b", c; a quoted field may hold newlines. */
+/* (getc_unlocked: the command reads its input from one thread) */
+static int csv_read(csv_reader *r) {
+    for (;;) {
+        r->len = 0;
+        r->nf = 0;
+        r->line = r->next_line;
+        int c = getc_unlocked(r->in);
+        if (c == EOF)
+            return 0;
+        if (c == '\n' || (c == '\r' && (c = getc_unlocked(r->in)) == '\n')) { /* a blank line */
+            ++r->next_line;
+            continue;
+        }
+        if (c == EOF)
+            return 0;
+        for (;;) { /* one field per turn, c its first character */
+            size_t start = r->len;
+            if (c == '"') {
+                int64_t opened = r->next_line;
+                for (;;) {
+                    c = getc_unlocked(r->in);
+                    if (c == EOF) {
+                        snprintf(r->err, sizeof r->err, "the quoted field opened on line %lld is not closed",
+                                 (long long)opened);
+                        return -1;
+                    }
+                    if (c == '"' && (c = getc_unlocked(r->in)) != '"')
+                        break;
+                    if (c == '\n')
+                        ++r->next_line;
+                    if (csv_put(r, (char)c) != 0)
+                        return -1;
+                }
+                if (c == '\r' && (c = getc_unlocked(r->in)) != '\n')
+                    c = '\r';
+                if (c != ',' && c != '\n' && c != EOF) {
+                    r->line = r->next_line;
+                    snprintf(r->err, sizeof r->err, "field %lld: a character after its closing quote",
+                             (long long)r->nf + 1);
+                    return -1;
+                }
+            } else {
+                while (c != ',' && c != '\n' && c != EOF) {
+                    if (c == '\r') {
+                        if ((c = getc_unlocked(r->in)) == '\n')
+                            break;
+                        if (csv_put(r, '\r') != 0)
+                            return -1;
+                        continue;
+                    }
+                    if (c == '"') {
+                        r->line = r->next_line;
+                        snprintf(r->err, sizeof r->err,
+                                 "field %lld: a quote inside an unquoted field (quote the whole field, "
+                                 "doubling the quotes inside it)",
+                                 (long long)r->nf + 1);
+                        return -1;
+                    }
+                    if (csv_put(r, (char)c) != 0)
+                        return -1;
+                    c = getc_unlocked(r->in);
+                }
+            }
+            if (csv_end_field(r, start) != 0)
+                return -1;
+            if (c != ',') {
+                ++r->next_line;
+                return 1;
+            }
+            c = getc_unlocked(r->in);
+        }
+    }
+}
+
+/* Parses a number field (surrounding blanks allowed): 1, or 0 for an empty field or "nan"
+ * (a missing value, *v = NaN), or -1 when it is not a number. */
+static int parse_number(const char *f, double *v) {
+    while (*f == ' ' || *f == '\t')
+        ++f;
+    if (*f == 0) {
+        *v = NAN;
+        return 0;
+    }
+    char *stop;
+    *v = strtod(f, &stop);
+    while (*stop == ' ' || *stop == '\t')
+        ++stop;
+    if (*stop || stop == f)
+        return -1;
+    return isnan(*v) ? 0 : 1;
 }
 
 typedef struct {
     FILE *out;
     mli_model *m;
-    int proba; /* 1: predict_proba, 2: contributions */
-    int64_t k, cols;
+    const char *path;
+    int proba;             /* 1: predict_proba, 2: contributions */
+    int take_missing;      /* whether the model scores rows with missing values itself */
+    int64_t k, cols, n_in; /* model columns, output columns, columns given */
+    mli_column *in;        /* n_in columns of the batch */
+    int64_t *model_col;    /* model column of in[i] */
+    int64_t *field;        /* CSV field of in[i] */
+    double *num;           /* in[i]'s numbers at num + i * BATCH_ROWS */
+    int64_t *offsets;      /* string columns: BATCH_ROWS + 1 offsets each, at i * (BATCH_ROWS + 1) */
+    uint8_t *valid;        /* validity bitmaps, BATCH_ROWS / 8 bytes each */
+    char **bytes;          /* string columns: the batch's bytes of in[i] (a string per row, in order) */
+    size_t *col_bytes, *bytes_cap;
+    size_t n_bytes; /* string bytes of the batch, all columns */
+    int64_t *lines; /* the line of each row of the batch */
     double *x, *y;
 } predict_ctx;
+
+/* The name of model column j for messages: 'name', or column J (1-based) without names. */
+static void column_label(const predict_ctx *c, int64_t j, char *buf, size_t size) {
+    const char *name = NULL;
+    if (mli_model_feature_name(c->m, j, &name) == MLI_OK)
+        snprintf(buf, size, "column '%.100s'", name);
+    else
+        snprintf(buf, size, "column %lld", (long long)j + 1);
+}
 
 static int flush_batch(predict_ctx *c, int64_t rows) {
     if (rows == 0)
         return 0;
-    mli_status st = c->proba == 2   ? mli_model_predict_contrib(c->m, c->x, MLI_F64, rows, c->k, c->y, rows * c->cols)
-                    : c->proba == 1 ? mli_model_predict_proba(c->m, c->x, MLI_F64, rows, c->k, c->y, rows * c->cols)
-                                    : mli_model_predict(c->m, c->x, MLI_F64, rows, c->k, c->y, rows * c->cols);
+    mli_status st;
+    for (int64_t i = 0; i < c->n_in; ++i) /* string bytes moved while growing: repoint */
+        if (c->in[i].type == MLI_COLUMN_UTF8)
+            c->in[i].values = c->bytes[i] ? c->bytes[i] : "";
+    if (c->proba == 2) { /* contributions take rows (models without a prep stage: numbers) */
+        for (int64_t i = 0; i < c->n_in; ++i)
+            for (int64_t r = 0; r < rows; ++r)
+                c->x[r * c->k + c->model_col[i]] = c->num[i * BATCH_ROWS + r];
+        st = mli_model_predict_contrib(c->m, c->x, MLI_F64, rows, c->k, c->y, rows * c->cols);
+    } else {
+        st = mli_model_predict_columns(c->m, c->in, c->n_in, rows, c->proba ? MLI_OUTPUT_PROBA : MLI_OUTPUT_PREDICT,
+                                       c->y, rows * c->cols);
+    }
     if (st != MLI_OK) {
-        fprintf(stderr, "mlinfer: predict failed: %s\n", mli_last_error());
+        const char *msg = mli_last_error(), *at = strstr(msg, ", row ");
+        long long row = at ? strtoll(at + 6, NULL, 10) : -1;
+        if (st == MLI_ERR_INPUT && row >= 0 && row < rows) /* the library names the batch's row */
+            fprintf(stderr, "mlinfer: %s:%lld: %s\n", c->path, (long long)c->lines[row], msg);
+        else
+            fprintf(stderr, "mlinfer: %s:%lld-%lld: predict failed: %s\n", c->path, (long long)c->lines[0],
+                    (long long)c->lines[rows - 1], msg);
         return 1;
     }
     int classifier = mli_model_task(c->m) == MLI_TASK_CLASSIFICATION;
@@ -175,17 +336,144 @@ static int flush_batch(predict_ctx *c, int64_t rows) {
             if (j)
                 fputc(',', c->out);
             double v = c->y[r * c->cols + j];
-            if (classifier && !c->proba)
+            if (classifier && !c->proba) {
+                if (!(v >= 0 && v < (double)mli_model_n_classes(c->m))) { /* never a label for NaN */
+                    fprintf(stderr, "mlinfer: %s:%lld: the model gave no class for this row\n", c->path,
+                            (long long)c->lines[r]);
+                    return 1;
+                }
                 print_label(c->out, c->m, (int64_t)v);
-            else
+            } else if (isnan(v)) { /* never a NaN printed as an answer */
+                fprintf(stderr, "mlinfer: %s:%lld: the model gave NaN for this row\n", c->path, (long long)c->lines[r]);
+                return 1;
+            } else {
                 fprintf(c->out, c->proba == 2 ? "%.17g" : "%.9g", v);
+            }
         }
         fputc('\n', c->out);
     }
+    c->n_bytes = 0;
+    for (int64_t i = 0; i < c->n_in; ++i)
+        c->col_bytes[i] = 0;
     return ferror(c->out) ? (fprintf(stderr, "mlinfer: write failed: %s\n", strerror(errno)), 1) : 0;
 }
 
-static int cmd_predict(const char *model_path, const char *in_path, const char *out_path, int proba) {
+/* Stores record r->fields as row `row` of the batch; 1 with a message naming the line and
+ * column for a value that cannot be scored. */
+static int add_row(predict_ctx *c, const csv_reader *r, int64_t row) {
+    c->lines[row] = r->line;
+    for (int64_t i = 0; i < c->n_in; ++i) {
+        mli_column *col = &c->in[i];
+        const char *f = r->buf + r->start[c->field[i]];
+        size_t flen = r->flen[c->field[i]];
+        char label[128];
+        if (col->type == MLI_COLUMN_UTF8) {
+            int64_t *off = c->offsets + i * (BATCH_ROWS + 1);
+            uint8_t *valid = c->valid + i * (BATCH_ROWS / 8);
+            size_t used = c->col_bytes[i];
+            if (row == 0)
+                off[0] = 0;
+            if (used + flen > c->bytes_cap[i]) {
+                size_t cap = c->bytes_cap[i] ? c->bytes_cap[i] : 1 << 12;
+                while (cap < used + flen)
+                    cap *= 2;
+                char *b = realloc(c->bytes[i], cap);
+                if (!b) {
+                    fprintf(stderr, "mlinfer: out of memory\n");
+                    return 1;
+                }
+                c->bytes[i] = b;
+                c->bytes_cap[i] = cap;
+            }
+            if (flen)
+                memcpy(c->bytes[i] + used, f, flen);
+            c->col_bytes[i] = used + flen;
+            c->n_bytes += flen;
+            off[row + 1] = (int64_t)(used + flen);
+            if (flen == 0) /* an empty field is a missing value (a null), as pandas reads it */
+                valid[row >> 3] &= (uint8_t) ~(1u << (row & 7));
+            else
+                valid[row >> 3] |= (uint8_t)(1u << (row & 7));
+            continue;
+        }
+        double v;
+        int got = parse_number(f, &v);
+        if (got < 0) {
+            column_label(c, c->model_col[i], label, sizeof label);
+            fprintf(stderr, "mlinfer: %s:%lld: %s: '%.60s' is not a number\n", c->path, (long long)r->line, label, f);
+            return 1;
+        }
+        if (got == 0 && !c->take_missing) {
+            column_label(c, c->model_col[i], label, sizeof label);
+            const char *src = mli_model_meta(c->m, "source");
+            fprintf(stderr,
+                    "mlinfer: %s:%lld: %s: a missing value (%s), and this model (%s) cannot take missing values, as "
+                    "in scikit-learn\n",
+                    c->path, (long long)r->line, label, flen ? "nan" : "an empty field", src ? src : "?");
+            return 1;
+        }
+        c->num[i * BATCH_ROWS + row] = v;
+    }
+    return 0;
+}
+
+/* The model's columns found in a header record: how many, and their fields in c->field
+ * (-1 where absent). 1 with a message for a column named twice. */
+static int map_header(predict_ctx *c, const csv_reader *r, int64_t *field, int64_t *found) {
+    *found = 0;
+    for (int64_t j = 0; j < c->k; ++j)
+        field[j] = -1;
+    for (int64_t f = 0; f < r->nf; ++f) {
+        int64_t j;
+        if (mli_model_column_index(c->m, r->buf + r->start[f], &j) != MLI_OK || j < 0 || j >= c->k)
+            continue;
+        if (field[j] >= 0) {
+            fprintf(stderr, "mlinfer: %s:%lld: the header names column '%.100s' twice (fields %lld and %lld)\n",
+                    c->path, (long long)r->line, r->buf + r->start[f], (long long)field[j] + 1, (long long)f + 1);
+            return 1;
+        }
+        field[j] = f;
+        ++*found;
+    }
+    return 0;
+}
+
+/* Sets up c->in from field[j] (the CSV field of model column j, -1 for none): 1 with a
+ * message naming a model column the CSV lacks. */
+static int setup_columns(predict_ctx *c, const int64_t *field, int64_t line) {
+    c->n_in = 0;
+    for (int64_t j = 0; j < c->k; ++j) {
+        mli_column_kind kind = MLI_COLUMN_NUMBER;
+        mli_model_column_kind(c->m, j, &kind);
+        if (kind == MLI_COLUMN_UNUSED) /* dropped by the pipeline: its field is not read */
+            continue;
+        if (field[j] < 0) {
+            char label[128];
+            column_label(c, j, label, sizeof label);
+            fprintf(stderr, "mlinfer: %s:%lld: the header lacks %s (%s), which the model takes\n", c->path,
+                    (long long)line, label, kind == MLI_COLUMN_STRING ? "strings" : "numbers");
+            return 1;
+        }
+        mli_column *col = &c->in[c->n_in];
+        memset(col, 0, sizeof *col);
+        col->name = NULL;
+        col->index = j;
+        if (kind == MLI_COLUMN_STRING) {
+            col->type = MLI_COLUMN_UTF8;
+            col->offsets = c->offsets + c->n_in * (BATCH_ROWS + 1);
+            col->validity = c->valid + c->n_in * (BATCH_ROWS / 8);
+        } else {
+            col->type = MLI_COLUMN_F64;
+            col->values = c->num + c->n_in * BATCH_ROWS;
+        }
+        c->model_col[c->n_in] = j;
+        c->field[c->n_in] = field[j];
+        ++c->n_in;
+    }
+    return 0;
+}
+
+static int cmd_predict(const char *model_path, const char *in_path, const char *out_path, int proba, int no_header) {
     mli_model *m = open_model(model_path, NULL);
     if (!m)
         return 1;
@@ -218,11 +506,31 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     struct stat stt;
     double total = (in != stdin && fstat(fileno(in), &stt) == 0) ? (double)stt.st_size : 0;
     int progress = total > 0 && isatty(STDERR_FILENO);
-    predict_ctx c = {.out = out, .m = m, .proba = proba, .k = mli_model_n_features(m)};
+    const char *first_stage = mli_model_meta(m, "stage.0.kind"), *name0 = NULL;
+    predict_ctx c = {.out = out, .m = m, .path = in_path, .proba = proba, .k = mli_model_n_features(m)};
+    /* A prep stage refuses missing values its pipeline cannot take (naming them); without one,
+     * trees route them as their framework does, while other models would turn them into NaN. */
+    c.take_missing = (first_stage && strcmp(first_stage, "prep") == 0) || mli_model_n_trees(m) > 0;
+    int named = mli_model_feature_name(m, 0, &name0) == MLI_OK;
     c.cols = proba == 2 ? mli_model_n_contrib(m) : proba ? mli_model_n_classes(m) : mli_model_n_outputs(m);
-    c.x = malloc(sizeof(double) * BATCH_ROWS * (size_t)c.k);
+    size_t k = (size_t)c.k;
+    c.in = malloc(sizeof(mli_column) * k);
+    c.model_col = malloc(sizeof(int64_t) * k);
+    c.field = malloc(sizeof(int64_t) * k);
+    int64_t *field = malloc(sizeof(int64_t) * k);
+    c.num = malloc(sizeof(double) * BATCH_ROWS * k);
+    c.offsets = malloc(sizeof(int64_t) * (BATCH_ROWS + 1) * k);
+    c.valid = malloc(BATCH_ROWS / 8 * k);
+    c.lines = malloc(sizeof(int64_t) * BATCH_ROWS);
+    c.bytes = calloc(k ? k : 1, sizeof(char *));
+    c.col_bytes = calloc(k ? k : 1, sizeof(size_t));
+    c.bytes_cap = calloc(k ? k : 1, sizeof(size_t));
+    c.x = proba == 2 ? malloc(sizeof(double) * BATCH_ROWS * k) : NULL;
     c.y = malloc(sizeof(double) * BATCH_ROWS * (size_t)c.cols);
-    int rc = (c.x && c.y) ? 0 : (fprintf(stderr, "mlinfer: out of memory\n"), 1);
+    int rc = (c.in && c.model_col && c.field && field && c.num && c.offsets && c.valid && c.lines && c.bytes &&
+              c.col_bytes && c.bytes_cap && (c.x || proba != 2) && c.y)
+                 ? 0
+                 : (fprintf(stderr, "mlinfer: out of memory\n"), 1);
     if (rc == 0 && proba == 1) { /* header: one column per class */
         for (int64_t j = 0; j < c.cols; ++j) {
             fputs(j ? ",proba_" : "proba_", out);
@@ -247,39 +555,71 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
             }
         fputc('\n', out);
     }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    int64_t lineno = 0, rows = 0, done = 0;
-    double read_bytes = 0, last_report = 0;
-    while (rc == 0 && (len = getline(&line, &cap, in)) >= 0) {
-        ++lineno;
-        read_bytes += (double)len;
-        if (len == 0 || line[0] == '\n' || (line[0] == '\r' && line[1] == '\n'))
-            continue;
-        int64_t bad = 0;
-        int64_t n = parse_row(line, c.x + rows * c.k, c.k, &bad);
-        if (n < 0) {
-            if (lineno == 1 && done == 0 && rows == 0)
-                continue; /* a header line */
-            fprintf(stderr, "mlinfer: %s:%lld: column %lld is not a number\n", in_path, (long long)lineno,
-                    (long long)bad);
+    csv_reader r = {.in = in, .next_line = 1};
+    int64_t rows = 0, done = 0, n_fields = -1; /* n_fields: of the header, or -1 (positional) */
+    double last_report = 0;
+    int first = 1;
+    while (rc == 0) {
+        int got = csv_read(&r);
+        if (got < 0) {
+            fprintf(stderr, "mlinfer: %s:%lld: %s\n", in_path, (long long)r.line, r.err);
             rc = 1;
             break;
         }
-        if (n != c.k) {
+        if (got == 0)
+            break;
+        if (first) { /* a header, or the first row */
+            first = 0;
+            int64_t found = 0;
+            if (!no_header && named && (rc = map_header(&c, &r, field, &found)) != 0)
+                break;
+            if (!no_header && named && found == 0) {
+                fprintf(stderr,
+                        "mlinfer: %s:%lld: the first line names none of the model's columns ('%.60s', ...): "
+                        "add a header line naming them, or pass --no-header to take the columns by position\n",
+                        in_path, (long long)r.line, name0);
+                rc = 1;
+                break;
+            }
+            if (!no_header && named) {
+                n_fields = r.nf;
+                rc = setup_columns(&c, field, r.line);
+                continue;
+            }
+            for (int64_t j = 0; j < c.k; ++j)
+                field[j] = j;
+            if ((rc = setup_columns(&c, field, r.line)) != 0)
+                break;
+            if (!no_header) { /* a model without names: a first line that is not numeric is a header */
+                int header = 0;
+                double v;
+                for (int64_t f = 0; f < r.nf && !header; ++f)
+                    header = parse_number(r.buf + r.start[f], &v) < 0;
+                if (header)
+                    continue;
+            }
+        }
+        if (n_fields >= 0 && r.nf != n_fields) {
+            fprintf(stderr, "mlinfer: %s:%lld: %lld fields, but the header has %lld\n", in_path, (long long)r.line,
+                    (long long)r.nf, (long long)n_fields);
+            rc = 1;
+            break;
+        }
+        if (n_fields < 0 && r.nf != c.k) {
             fprintf(stderr, "mlinfer: %s:%lld: %lld columns, but the model takes %lld features\n", in_path,
-                    (long long)lineno, (long long)n, (long long)c.k);
+                    (long long)r.line, (long long)r.nf, (long long)c.k);
             rc = 1;
             break;
         }
-        if (++rows == BATCH_ROWS) {
+        if ((rc = add_row(&c, &r, rows)) != 0)
+            break;
+        if (++rows == BATCH_ROWS || c.n_bytes > MAX_BATCH_STRING_BYTES) {
             rc = flush_batch(&c, rows);
             done += rows;
             rows = 0;
             if (progress && now() - last_report > 0.2) {
                 last_report = now();
-                fprintf(stderr, "\r%6.1f%%  %lld rows", 100.0 * read_bytes / total, (long long)done);
+                fprintf(stderr, "\r%6.1f%%  %lld rows", 100.0 * (double)ftell(in) / total, (long long)done);
             }
         }
     }
@@ -288,7 +628,22 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     done += rows;
     if (progress)
         fprintf(stderr, "\r%6.1f%%  %lld rows\n", 100.0, (long long)done);
-    free(line);
+    free(r.buf);
+    free(r.start);
+    free(r.flen);
+    free(c.in);
+    free(c.model_col);
+    free(c.field);
+    free(field);
+    free(c.num);
+    free(c.offsets);
+    free(c.valid);
+    free(c.lines);
+    for (int64_t i = 0; c.bytes && i < c.k; ++i)
+        free(c.bytes[i]);
+    free(c.bytes);
+    free(c.col_bytes);
+    free(c.bytes_cap);
     free(c.x);
     free(c.y);
     if (in != stdin)
@@ -438,12 +793,14 @@ int main(int argc, char **argv) {
         return cmd_info(argv[2]);
     if (strcmp(argv[1], "predict") == 0 && argc >= 4) {
         const char *out = NULL;
-        int proba = 0, jpeg = is_jpeg_file(argv[3]), n_inputs = 1;
+        int proba = 0, no_header = 0, jpeg = is_jpeg_file(argv[3]), n_inputs = 1;
         for (int i = 4; i < argc; ++i) {
             if (strcmp(argv[i], "--proba") == 0 && proba != 2)
                 proba = 1;
             else if (strcmp(argv[i], "--contrib") == 0 && proba != 1 && !jpeg)
                 proba = 2;
+            else if (strcmp(argv[i], "--no-header") == 0 && !jpeg)
+                no_header = 1;
             else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
                 out = argv[++i];
             else if (jpeg && argv[i][0] != '-' && i == 3 + n_inputs) /* more images, before any option */
@@ -453,7 +810,7 @@ int main(int argc, char **argv) {
         }
         if (jpeg)
             return cmd_predict_images(argv[2], argv + 3, n_inputs, out, proba);
-        return cmd_predict(argv[2], argv[3], out, proba);
+        return cmd_predict(argv[2], argv[3], out, proba, no_header);
     }
     if (strcmp(argv[1], "convert") == 0 && argc == 4)
         return cmd_convert(argv[2], argv[3]);

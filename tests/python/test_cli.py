@@ -40,7 +40,8 @@ def iris_model(mlinfer, tmp_path_factory):
 def write_csv(path, X, header=True):
     with open(path, "w") as f:
         if header:
-            f.write(",".join(f"f{i}" for i in range(X.shape[1])) + "\n")
+            names = header if isinstance(header, (list, tuple)) else [f"f{i}" for i in range(X.shape[1])]
+            f.write(",".join(names) + "\n")
         for row in X:
             f.write(",".join(repr(float(v)) for v in row) + "\n")
 
@@ -90,7 +91,7 @@ def test_bad_rows_name_their_line(cli, iris_model, tmp_path):
     lines[3] = "1.0,2.0,abc,4.0"
     csv.write_text("\n".join(lines))
     r = cli("predict", path, csv)
-    assert r.returncode == 1 and ":4: column 3 is not a number" in r.stderr, r.stderr
+    assert r.returncode == 1 and ":4: column 3: 'abc' is not a number" in r.stderr, r.stderr
     lines[3] = "1.0,2.0"
     csv.write_text("\n".join(lines))
     r = cli("predict", path, csv)
@@ -168,8 +169,188 @@ def test_predict_float64_rows_in_float32_cells(cli, mlinfer, tmp_path):
     short = booster.predict(X.astype(np.float32).astype(np.float64))
     assert (np.abs(short - want) > 1e-6 * np.abs(want)).sum() > 10  # the rows matter
     csv = tmp_path / "x.csv"
-    write_csv(csv, X)
+    write_csv(csv, X, header=booster.feature_name())  # LightGBM's Column_0, ...: a header maps them
     r = cli("predict", path, csv)
     assert r.returncode == 0, r.stderr
     got = np.array(r.stdout.split(), dtype=np.float64)
     np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-12)  # %.9g: 9 significant digits
+
+
+# ---- named columns, RFC 4180 quoting, missing values (issue 18) -------------------------
+
+import csv as _csv  # noqa: E402
+
+import pandas as pd  # noqa: E402
+from sklearn.compose import ColumnTransformer  # noqa: E402
+from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.preprocessing import OneHotEncoder  # noqa: E402
+
+
+def write_frame(path, df, quoting=_csv.QUOTE_MINIMAL):
+    """Writes df with Python's csv module (RFC 4180 quoting); NaN and None as empty fields."""
+    with open(path, "w", newline="") as f:
+        w = _csv.writer(f, quoting=quoting, lineterminator="\r\n")
+        w.writerow(df.columns)
+        for row in df.itertuples(index=False):
+            w.writerow(["" if v is None or (isinstance(v, float) and np.isnan(v)) else
+                        (repr(float(v)) if isinstance(v, (float, np.floating)) else v) for v in row])
+
+
+def read_proba(text):
+    lines = text.strip().split("\n")
+    return np.array([[float(v) for v in ln.split(",")] for ln in lines[1:]])
+
+
+@pytest.fixture(scope="module")
+def iris_named(mlinfer, tmp_path_factory):
+    data = load_iris(as_frame=True)
+    X, y = data.data, data.target_names[data.target]
+    est = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+    path = tmp_path_factory.mktemp("cli_named") / "iris_named.mli"
+    mlinfer.export(est, path)
+    return est, path, X
+
+
+def test_header_maps_shuffled_and_extra_columns(cli, iris_named, tmp_path):
+    est, path, X = iris_named
+    df = X[list(reversed(X.columns))].copy()
+    df.insert(1, "comment", ["a, b"] * len(df))  # an extra column, quoted, ignored
+    df["id"] = np.arange(len(df))
+    csv = tmp_path / "x.csv"
+    write_frame(csv, df)
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(X), rtol=1e-5, atol=1e-6)
+    r = cli("predict", path, csv)
+    assert r.returncode == 0 and r.stdout.split() == list(est.predict(X)), r.stderr
+
+
+def test_named_model_needs_a_header_or_no_header(cli, iris_named, tmp_path):
+    est, path, X = iris_named
+    csv = tmp_path / "x.csv"
+    write_csv(csv, X.to_numpy()[:10], header=False)
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and "names none of the model's columns" in r.stderr and "--no-header" in r.stderr
+    r = cli("predict", path, csv, "--no-header")
+    assert r.returncode == 0 and r.stdout.split() == list(est.predict(X[:10])), r.stderr
+    df = X[:10].drop(columns=["petal width (cm)"])
+    write_frame(csv, df)
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and ":1: the header lacks column 'petal width (cm)'" in r.stderr, r.stderr
+
+
+def test_missing_cells_on_a_linear_model_are_refused(cli, iris_named, tmp_path):
+    """Today's silent wrong answer: an empty cell gave `setosa` with nan probabilities, exit 0."""
+    _, path, X = iris_named
+    df = X[:6].copy()
+    df.iloc[4, 2] = np.nan
+    csv = tmp_path / "x.csv"
+    write_frame(csv, df)
+    for extra in ((), ("--proba",)):
+        r = cli("predict", path, csv, *extra)
+        assert r.returncode == 1, r.stdout
+        assert ":6: column 'petal length (cm)': a missing value" in r.stderr, r.stderr
+        assert "cannot take missing values" in r.stderr and "nan" not in r.stdout.lower()
+
+
+def test_missing_cells_on_a_tree_model_route_like_sklearn(cli, mlinfer, tmp_path):
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    rng = np.random.default_rng(0)
+    X = X.mask(rng.random(X.shape) < 0.2)  # NaN in training: HGB learns where missing goes
+    est = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
+    path = tmp_path / "hgb.mli"
+    mlinfer.export(est, path)
+    csv = tmp_path / "x.csv"
+    write_frame(csv, X[list(reversed(X.columns))])
+    assert ",," in csv.read_text() or ",\r\n" in csv.read_text()
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    # float64 thresholds against float64 CSV numbers; tolerance for the sums of 20 trees x 3 classes
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(X), rtol=1e-6, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def churn(mlinfer, tmp_path_factory):
+    rng = np.random.default_rng(1)
+    n = 300
+    plans = np.array(['basic', 'pre"mium', "family, plus", "multi\nline"], dtype=object)
+    df = pd.DataFrame({"tenure": rng.uniform(0, 60, n), "charges": rng.normal(70, 20, n),
+                       "plan": plans[rng.integers(0, 4, n)], "city": rng.choice(["paris", "rome", "oslo"], n)})
+    df.loc[rng.random(n) < 0.1, "city"] = np.nan
+    df.loc[rng.random(n) < 0.1, "tenure"] = np.nan
+    y = (df["charges"] + 10 * (df["plan"] == "basic") + rng.normal(0, 5, n) > 75).astype(int)
+    pre = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["tenure", "charges"]),
+        ("plan", OneHotEncoder(handle_unknown="error"), ["plan"]),
+        ("city", make_pipeline(SimpleImputer(strategy="constant", fill_value="none"),
+                               OneHotEncoder(handle_unknown="ignore")), ["city"]),
+    ])
+    est = make_pipeline(pre, LogisticRegression(max_iter=1000)).fit(df, y)
+    path = tmp_path_factory.mktemp("cli_churn") / "churn.mli"
+    mlinfer.export(est, path)
+    return est, path, df
+
+
+@pytest.mark.parametrize("quoting", [_csv.QUOTE_MINIMAL, _csv.QUOTE_ALL])
+def test_string_columns_and_quoting_match_sklearn(cli, churn, tmp_path, quoting):
+    est, path, df = churn
+    csv = tmp_path / "x.csv"
+    out = df[["city", "plan", "charges", "tenure"]].copy()
+    out["note"] = 'say "hi", then\nleave'
+    write_frame(csv, out, quoting)
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(df), rtol=1e-6, atol=1e-9)
+    r = cli("predict", path, csv)
+    assert r.returncode == 0 and [int(v) for v in r.stdout.split()] == list(est.predict(df)), r.stderr
+
+
+def test_bad_rows_name_line_and_column(cli, churn, tmp_path):
+    _, path, df = churn
+    csv = tmp_path / "x.csv"
+    bad = df.iloc[:8].copy()
+    bad.iloc[5, bad.columns.get_loc("plan")] = "gold"
+    write_frame(csv, bad)
+    line = 1 + 1 + 5 + sum(str(v).count("\n") for v in bad["plan"].iloc[:5])  # header, rows, quoted newlines
+    r = cli("predict", path, csv)
+    assert r.returncode == 1, r.stdout
+    assert f":{line}: " in r.stderr and "column 'plan'" in r.stderr and "'gold'" in r.stderr, r.stderr
+    bad = df.iloc[:3].copy().astype({"charges": object})
+    bad.iloc[2, bad.columns.get_loc("charges")] = "cheap"
+    write_frame(csv, bad)
+    line = 4 + sum(str(v).count("\n") for v in bad["plan"].iloc[:2])
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and f":{line}: column 'charges': 'cheap' is not a number" in r.stderr, r.stderr
+    csv.write_text('tenure,charges,plan,city\n1,2,"basic\n')
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and "the quoted field opened on line 2 is not closed" in r.stderr, r.stderr
+    csv.write_text('tenure,charges,plan,city\n1,2,ba"sic,rome\n')
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and ":2: field 3: a quote inside an unquoted field" in r.stderr, r.stderr
+    csv.write_text('tenure,charges,plan,city\n1,2,basic\n')
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and ":2: 3 fields, but the header has 4" in r.stderr, r.stderr
+
+
+def test_columns_the_pipeline_drops_are_not_read(cli, mlinfer, tmp_path):
+    rng = np.random.default_rng(2)
+    n = 100
+    df = pd.DataFrame({"a": rng.normal(size=n), "notes": rng.choice(["x, y", "z"], n), "b": rng.normal(size=n)})
+    y = (df["a"] + df["b"] > 0).astype(int)
+    est = make_pipeline(ColumnTransformer([("num", StandardScaler(), ["a", "b"])]),  # remainder: drop
+                        LogisticRegression()).fit(df, y)
+    path = tmp_path / "drop.mli"
+    mlinfer.export(est, path)
+    csv = tmp_path / "x.csv"
+    write_frame(csv, df)
+    for args in ((), ("--no-header",)):
+        text = csv.read_text().split("\n", 1)[1] if args else None
+        if text is not None:
+            (tmp_path / "nohdr.csv").write_text(text)
+        r = cli("predict", path, tmp_path / "nohdr.csv" if args else csv, "--proba", *args)
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(df), rtol=1e-6, atol=1e-9)
+    write_frame(csv, df[["b", "a"]])  # the dropped column may be left out
+    r = cli("predict", path, csv)
+    assert r.returncode == 0 and [int(v) for v in r.stdout.split()] == list(est.predict(df)), r.stderr
