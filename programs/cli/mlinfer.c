@@ -473,6 +473,20 @@ static int setup_columns(predict_ctx *c, const int64_t *field, int64_t line) {
     return 0;
 }
 
+/* Whether the model's names are LightGBM's defaults (Column_0, Column_1, ...: it records
+ * them for a matrix without names): such a model reads a headerless CSV by position, as a
+ * model without names does (a header naming the columns maps them all the same). */
+static int default_names(const mli_model *m) {
+    for (int64_t j = 0; j < mli_model_n_features(m); ++j) {
+        const char *name = NULL;
+        char want[32];
+        snprintf(want, sizeof want, "Column_%lld", (long long)j);
+        if (mli_model_feature_name(m, j, &name) != MLI_OK || strcmp(name, want) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 static int cmd_predict(const char *model_path, const char *in_path, const char *out_path, int proba, int no_header) {
     mli_model *m = open_model(model_path, NULL);
     if (!m)
@@ -511,7 +525,7 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     /* A prep stage refuses missing values its pipeline cannot take (naming them); without one,
      * trees route them as their framework does, while other models would turn them into NaN. */
     c.take_missing = (first_stage && strcmp(first_stage, "prep") == 0) || mli_model_n_trees(m) > 0;
-    int named = mli_model_feature_name(m, 0, &name0) == MLI_OK;
+    int named = mli_model_feature_name(m, 0, &name0) == MLI_OK, optional_header = named && default_names(m);
     c.cols = proba == 2 ? mli_model_n_contrib(m) : proba ? mli_model_n_classes(m) : mli_model_n_outputs(m);
     size_t k = (size_t)c.k;
     c.in = malloc(sizeof(mli_column) * k);
@@ -573,7 +587,7 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
             int64_t found = 0;
             if (!no_header && named && (rc = map_header(&c, &r, field, &found)) != 0)
                 break;
-            if (!no_header && named && found == 0) {
+            if (!no_header && named && found == 0 && !optional_header) {
                 fprintf(stderr,
                         "mlinfer: %s:%lld: the first line names none of the model's columns ('%.60s', ...): "
                         "add a header line naming them, or pass --no-header to take the columns by position\n",
@@ -581,7 +595,7 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
                 rc = 1;
                 break;
             }
-            if (!no_header && named) {
+            if (!no_header && named && found > 0) {
                 n_fields = r.nf;
                 rc = setup_columns(&c, field, r.line);
                 continue;

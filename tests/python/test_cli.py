@@ -176,6 +176,32 @@ def test_predict_float64_rows_in_float32_cells(cli, mlinfer, tmp_path):
     np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-12)  # %.9g: 9 significant digits
 
 
+def test_lightgbm_default_names_header_optional(cli, tmp_path):
+    """LightGBM records Column_0, Column_1, ... for a matrix without names: a headerless
+    CSV is read by position, and a header of those names maps by name in any order (a
+    shuffled header read by position would be a silent wrong answer)."""
+    lgb = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 4))
+    y = X[:, 0] + 2 * X[:, 2] - X[:, 3]
+    booster = lgb.train({"objective": "regression", "verbose": -1, "num_leaves": 7}, lgb.Dataset(X, y), 10)
+    assert booster.feature_name() == ["Column_0", "Column_1", "Column_2", "Column_3"]
+    path = tmp_path / "lgb.txt"
+    booster.save_model(str(path))
+    want = booster.predict(X[:50])
+    csv = tmp_path / "plain.csv"
+    write_csv(csv, X[:50], header=False)
+    r = cli("predict", path, csv)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(np.array(r.stdout.split(), dtype=np.float64), want, rtol=1e-8, atol=1e-12)
+    order = [2, 0, 3, 1]
+    csv = tmp_path / "shuffled.csv"
+    write_csv(csv, X[:50, order], header=[f"Column_{j}" for j in order])
+    r = cli("predict", path, csv)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(np.array(r.stdout.split(), dtype=np.float64), want, rtol=1e-8, atol=1e-12)
+
+
 # ---- named columns, RFC 4180 quoting, missing values (issue 18) -------------------------
 
 import csv as _csv  # noqa: E402
