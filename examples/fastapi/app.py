@@ -6,6 +6,8 @@ and the HPA rule (examples/deploy) work unchanged with either:
 
   POST /predict   {"features": [...]}          -> {"prediction": ...}
                   {"instances": [[...], ...]}  -> {"predictions": [...]}
+                  {"features": {name: value}} / {"instances": [{name: value}, ...]} for
+                  models with named columns (pipelines over DataFrames; null = missing)
                   add "proba": true            -> also "probabilities" ({label: p} per row)
   GET  /health    liveness: the process answers (independent of the model)
   GET  /ready     readiness: a model is loaded
@@ -80,6 +82,8 @@ class Served:
     model: Any
     name: str
     n_features: int
+    columns: list  # [(name, kind)] of the columns the model reads (kind "number" or "string")
+    numeric_only: bool  # positional arrays of numbers are accepted
     is_classifier: bool
     classes: list
     has_proba: bool
@@ -106,12 +110,17 @@ def _file_id(path: str) -> tuple | None:
 def _open_model(path: str) -> Served:
     m = mlinfer.load(path)
     n = int(m.n_features_in_)
-    # Check the new model before it serves: one row of zeros must predict.
-    m.predict(np.zeros((1, n)))
+    schema = list(m.schema)
+    columns = [(name, kind) for name, kind in schema if kind != "unused" and name is not None]
+    numeric_only = all(kind != "string" for _, kind in schema)
+    # Check the new model before it serves: one row of zeros must predict (a model with
+    # string columns has no neutral row: an unknown category may rightly be refused).
+    if numeric_only:
+        m.predict(np.zeros((1, n)))
     is_classifier = bool(m.is_classifier)
     classes = [_jsonable(c) for c in m.classes_] if is_classifier else []
     has_proba = bool(getattr(m, "_has_proba", is_classifier))
-    return Served(m, Path(path).stem, n, is_classifier, classes, has_proba)
+    return Served(m, Path(path).stem, n, columns, numeric_only, is_classifier, classes, has_proba)
 
 
 def load_model(reason: str) -> bool:
@@ -294,6 +303,30 @@ def _row(values, n_features: int, where: str) -> list[float]:
     return values
 
 
+def _named_rows(rows: list, served: Served, where) -> dict:
+    """Rows of {name: value} as a dict of columns for Model.predict: each column the model
+    reads must be present (null is a missing value); numbers in number columns, strings in
+    string columns; names the model does not read are ignored, as in a DataFrame."""
+    if not served.columns:
+        raise ApiError(400, f"{where(0)}: this model records no column names: send an array of "
+                            f"{served.n_features} numbers")
+    cols = {name: [] for name, _ in served.columns}
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ApiError(400, f"{where(i)}: expected an object of named values like the other rows")
+        for name, kind in served.columns:
+            if name not in row:
+                raise ApiError(400, f"{where(i)}: missing column '{name}'")
+            v = row[name]
+            if v is not None:
+                if kind == "string" and not isinstance(v, str):
+                    raise ApiError(400, f"{where(i)}.{name}: expected a string (or null), got {json.dumps(v)[:40]}")
+                if kind == "number" and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                    raise ApiError(400, f"{where(i)}.{name}: expected a number (or null), got {json.dumps(v)[:40]}")
+            cols[name].append(v)
+    return cols
+
+
 def _jsonable(v):
     if isinstance(v, np.ndarray):
         return [_jsonable(x) for x in v]
@@ -302,8 +335,8 @@ def _jsonable(v):
     return v
 
 
-def _predict(served: Served, X: np.ndarray, proba: bool):
-    METRICS.batch.observe(X.shape[0])
+def _predict(served: Served, X, proba: bool):
+    METRICS.batch.observe(X.shape[0] if isinstance(X, np.ndarray) else len(next(iter(X.values()))))
     y = served.model.predict(X)
     p = served.model.predict_proba(X) if proba else None
     return y, p
@@ -387,19 +420,23 @@ async def predict(request: Request):
     if has_f == has_i:
         raise ApiError(400, 'give either "features": [...] or "instances": [[...], ...]'
                        if not has_f else 'give either "features" or "instances", not both')
-    if has_f:
-        rows = [_row(doc["features"], served.n_features, "features")]
+    inst = [doc["features"]] if has_f else doc["instances"]
+    where = (lambda i: "features") if has_f else (lambda i: f"instances[{i}]")
+    if not has_f and not isinstance(inst, list):
+        raise ApiError(400, "instances: expected an array of rows")
+    if not inst:
+        raise ApiError(400, "instances: empty, expected at least one row")
+    if isinstance(inst[0], dict):
+        X = _named_rows(inst, served, where)
+    elif not served.numeric_only:
+        raise ApiError(400, f"{where(0)}: this model takes named values (string columns): send "
+                            '{"name": value, ...}')
     else:
-        inst = doc["instances"]
-        if not isinstance(inst, list):
-            raise ApiError(400, "instances: expected an array of rows")
-        if not inst:
-            raise ApiError(400, "instances: empty, expected at least one row")
-        rows = [_row(r, served.n_features, f"instances[{i}]") for i, r in enumerate(inst)]
-    X = np.asarray(rows, dtype=np.float64)
+        rows = [_row(r, served.n_features, where(i)) for i, r in enumerate(inst)]
+        X = np.asarray(rows, dtype=np.float64)
 
     try:
-        if len(rows) <= INLINE_MAX_ROWS:
+        if len(inst) <= INLINE_MAX_ROWS:
             y, p = _predict(served, X, proba)
         else:
             y, p = await run_in_threadpool(_predict, served, X, proba)
