@@ -211,7 +211,10 @@ def _table_udf(loaded, data: bytes, output: str, batch_size: int, rtype, array_o
         n = table.num_rows if hasattr(table, "num_rows") else len(table)
         parts = []
         for start in range(0, n, batch_size):
-            piece = table.slice(start, batch_size) if hasattr(table, "num_rows") else table.iloc[start:start + batch_size]
+            if hasattr(table, "num_rows"):
+                piece = table.slice(start, batch_size)
+            else:
+                piece = table.iloc[start:start + batch_size]
             X = _model_input(m, piece, columns)
             parts.append(_with_context(lambda: _score(m, X, output), where, offset + start))
         if parts:
