@@ -184,14 +184,14 @@ def _frame_matrix(batch, n: int, feature_columns, is_pandas: bool, exclude=()) -
     return _column_matrix(cols, n, names)
 
 
-# -- models with an input schema (string columns, nulls): whole Arrow columns by name ---------
+# -- models with an input schema (string columns, nulls): whole columns by name -------------
 #
 # A model exported from a pipeline over a DataFrame (a `prep` stage, docs/models/pipelines.md)
-# takes named columns of numbers and strings. The engines hand it their batches as Arrow
-# columns -- a pyarrow Table of the model's columns, never a per-row Python loop: Spark's Arrow
-# batches as they arrive, Ray's pyarrow batches as they are, and pandas / NumPy batches
-# converted column by column (numbers to float64 arrays, strings to Arrow string arrays). The
-# library then dictionary-encodes each string column once per call (mlinfer._columns).
+# takes named columns of numbers and strings. The engines hand it whole columns, never a
+# per-row Python loop: Spark's Arrow batches and Ray's pyarrow batches as they are (the library
+# dictionary-encodes each Arrow string column), pandas / NumPy batches column by column
+# (numbers as float64 arrays, strings as object arrays that mlinfer._columns factorizes by
+# object identity); each distinct string is looked up once per call.
 #
 # Nulls: the engines keep tables in Arrow, where a missing value is a null; so here a null,
 # None and NaN in a string column are all the one missing value (NaN in scikit-learn's terms,
@@ -238,68 +238,69 @@ def _table_columns(model, available, feature_columns=None) -> list:
     return want
 
 
-def _arrow_strings(name, values):
-    """An Arrow array of the strings in a pandas Series or NumPy array (None, NaN and pandas
-    NA become nulls). A value that is not a string raises the library's message naming the
-    column and the row."""
-    import pyarrow as pa
-    from ._columns import _strings
-    try:
-        arr = pa.array(values, from_pandas=True)
-    except (pa.ArrowException, TypeError, ValueError):
-        _strings(name, values)  # raises "column 'x', row i: 5 is not a string ..."
-        raise
-    return arr
+def _object_strings(name, values):
+    """The cells of a string column as what the library's table path takes: a pandas
+    categorical Series as it is (its codes), anything else as an object array in which every
+    missing cell -- None, NaN, pd.NA, an Arrow null -- is NaN, the one missing value here. The
+    object array is then factorized by object identity (mlinfer._columns), not row by row in
+    Python; a value that is not a string is named there with its row."""
+    import pandas as pd
+    from ._columns import _module_of
+    mod = _module_of(values)
+    if mod == "pandas" and isinstance(values.dtype, pd.CategoricalDtype):
+        return values
+    if mod == "pyarrow":
+        import pyarrow as pa
+        if isinstance(values.type, pa.ExtensionType):
+            # e.g. Ray's column of pickled Python objects (strings mixed with None and NaN): the
+            # chunks convert to their objects (a ChunkedArray would give the pickled storage)
+            chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+            parts = [np.asarray(ch.to_numpy(zero_copy_only=False), dtype=object).reshape(-1) for ch in chunks]
+            obj = np.concatenate(parts) if parts else np.empty(0, dtype=object)
+        else:
+            if pa.types.is_dictionary(values.type):
+                values = values.cast(values.type.value_type)
+            obj = np.asarray(values.to_numpy(zero_copy_only=False), dtype=object).reshape(-1)
+    elif mod == "pandas":
+        obj = values.to_numpy(dtype=object)
+    else:
+        obj = np.asarray(values, dtype=object).reshape(-1)
+    missing = pd.isna(obj)
+    if missing.any():
+        obj = obj.copy()  # to_numpy may be a view of the caller's frame
+        obj[missing] = np.nan
+    return obj
 
 
 def _model_input(model, batch, columns):
     """What Model.predict takes by name, from one batch: a pyarrow Table / RecordBatch is
-    handed over as is; a pandas DataFrame or a dict of arrays becomes a pyarrow Table of the
-    model's columns (numbers as float64, strings as Arrow strings). `columns` comes from
-    _table_columns. For a model without names, a dict {position: array}."""
-    import pyarrow as pa
+    handed over as is (the library reads its Arrow columns, nulls as the missing value);
+    anything else -- a pandas DataFrame, a dict of arrays, an Arrow batch holding extension
+    columns, any batch for a model without names -- becomes a dict of the model's columns
+    (numbers as float64 arrays with NaN, strings as _object_strings), keyed by name, or by
+    position for a model without names. `columns` comes from _table_columns."""
     from ._columns import _module_of, _numbers
     kinds = [kind for _, kind in model.schema]
     named = model.feature_names_in_ is not None
     if named:
         kind_of = {str(n): k for n, k in model.schema}
     is_arrow = _module_of(batch) == "pyarrow"
-    if is_arrow and named and not any(isinstance(batch.column(c).type, pa.ExtensionType) for c in columns):
-        return batch  # the library takes the columns by name; others are ignored
+    if is_arrow:
+        import pyarrow as pa
+        if named and not any(isinstance(batch.column(c).type, pa.ExtensionType) for c in columns):
+            return batch  # the library takes the columns by name; others are ignored
     out = {}
     for j, c in enumerate(columns):
         kind = kind_of[c] if named else kinds[j]
         if kind == "unused":
             continue
         values = batch.column(c) if is_arrow else batch[c]
-        if is_arrow and isinstance(values.type, pa.ExtensionType):
-            # e.g. Ray's column of pickled Python objects (strings mixed with None and NaN)
-            # (the chunks convert to their Python objects; a ChunkedArray would give the storage)
-            chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-            values = np.concatenate([np.asarray(ch.to_numpy(zero_copy_only=False), dtype=object).reshape(-1)
-                                     for ch in chunks]) if chunks else np.empty(0, dtype=object)
-            is_arrow_col = False
-        else:
-            is_arrow_col = is_arrow
-        label = c if named else j
         if kind == "number":
-            arr = np.ascontiguousarray(_numbers(c, values), dtype=np.float64)
-            out[label] = pa.array(arr) if named else arr
-            continue
-        if not is_arrow_col:
-            values = _arrow_strings(c, values)
-        if named:
-            out[label] = values
-        else:  # positions: the dict path takes NumPy; a null is NaN (the missing value)
-            if isinstance(values, pa.ChunkedArray):
-                values = values.combine_chunks()
-            if pa.types.is_dictionary(values.type) or pa.types.is_large_string(values.type):
-                values = values.cast(pa.string())
-            obj = values.to_numpy(zero_copy_only=False).astype(object)
-            obj[values.is_null().to_numpy(zero_copy_only=False)] = np.nan
-            out[label] = obj
-    if named:
-        return pa.table(out) if out else pa.table({})
+            if is_arrow and isinstance(values.type, pa.ExtensionType):
+                values = _object_strings(c, values)  # Python objects; None / NaN -> NaN
+            out[c if named else j] = np.ascontiguousarray(_numbers(c, values), dtype=np.float64)
+        else:
+            out[c if named else j] = _object_strings(c, values)
     return out
 
 
