@@ -352,6 +352,10 @@ def export(estimator, path, compress: bool = False, image=None, background=None)
 
     Raises mlinfer.UnsupportedModelError naming the class (and option) it cannot represent."""
     data = to_bytes(estimator, compress=compress, image=image, background=background)
+    if os.path.exists(path) and not os.path.isfile(path):  # /dev/null, a FIFO: written, never replaced
+        with open(path, "wb") as f:
+            f.write(data)
+        return
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:
         f.write(data)
