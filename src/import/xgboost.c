@@ -573,7 +573,8 @@ static int utf8_ok(const char *s, size_t n) {
 }
 
 /* cats.enc[f]'s string categories: `offsets` (count + 1 increasing byte offsets from 0 to the
- * end of `values`) over `values` (the UTF-8 bytes, one number each); 0 and *count, or -1. */
+ * end of `values`) over `values` (the UTF-8 bytes, one number each, as C `char`s: XGBoost writes
+ * bytes >= 0x80 as negative numbers); 0 and *count, or -1. */
 static int enc_strings(const xgb *x, const mli__jval *vals, const mli__jval *offs, uint32_t *count) {
     const double *v = mli__jd_nums(&x->doc, vals, 0), *o = mli__jd_nums(&x->doc, offs, 0);
     if (!v || !o || offs->n < 1 || o[0] != 0.0 || o[offs->n - 1] != (double)vals->n)
@@ -582,7 +583,7 @@ static int enc_strings(const xgb *x, const mli__jval *vals, const mli__jval *off
         if (!(o[i + 1] >= o[i]) || o[i + 1] != floor(o[i + 1]))
             return -1;
     for (uint32_t i = 0; i < vals->n; ++i)
-        if (!(v[i] >= 1.0 && v[i] <= 255.0) || v[i] != floor(v[i])) /* no NUL inside a category */
+        if (!(v[i] >= -128.0 && v[i] <= 255.0) || v[i] == 0.0 || v[i] != floor(v[i])) /* no NUL in a category */
             return -1;
     *count = offs->n - 1;
     return 0;
@@ -617,6 +618,21 @@ static mli_status read_recorded_categories(xgb *x, const mli__jval *model) {
                 return mli__fail(MLI_ERR_CORRUPT,
                                  "%s: cats.enc[%u]: its string categories (offsets over byte values) are malformed",
                                  x->origin, f);
+            /* XGBoost 3.1-3.2 records a category's first (length in characters) bytes, and
+             * matches a DataFrame's strings the same way: for non-ASCII strings which input
+             * matches which category is XGBoost's quirk, not the string, so refused */
+            for (uint32_t i = 0; i < vals->n; ++i)
+                if (v[i] < 0.0 || v[i] >= 128.0) {
+                    uint32_t c = 0;
+                    while (c + 2 < offs->n && o[c + 1] <= (double)i)
+                        ++c;
+                    return mli__fail(MLI_ERR_UNSUPPORTED,
+                                     "%s: feature %u: category %u holds non-ASCII characters, which XGBoost records "
+                                     "truncated (as many bytes as characters) and matches by that prefix; which "
+                                     "strings XGBoost maps to it cannot be reproduced exactly, so string categories "
+                                     "must be ASCII",
+                                     x->origin, f, c);
+                }
             bytes += vals->n + n;
             count += n;
             continue;
@@ -655,7 +671,7 @@ static mli_status read_recorded_categories(xgb *x, const mli__jval *model) {
         for (uint32_t i = 0; i + 1 < offs->n; ++i) {
             char *str = x->cat_bytes + at;
             for (size_t b = (size_t)o[i]; b < (size_t)o[i + 1]; ++b)
-                x->cat_bytes[at++] = (char)(unsigned char)v[b];
+                x->cat_bytes[at++] = (char)(unsigned char)(int)v[b];
             x->cat_bytes[at++] = 0;
             if (!utf8_ok(str, strlen(str)))
                 return mli__fail(MLI_ERR_UNSUPPORTED, "%s: feature %u: category %u is not a UTF-8 string", x->origin, f,
