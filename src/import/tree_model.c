@@ -21,13 +21,51 @@ static const char *stage_key(char *buf, size_t size, int i, const char *name) {
  * number column on as it is (NaN and +-inf included: the trees take them by their rules), a
  * `strcat` op mapping a string column's categories to their codes 0..n-1; a null, None and
  * (unless unknown_error) any other string become NaN, a missing value for the trees. */
+static int by_string(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* What the loader demands of the prep stage, checked here so that a bad input file is named
+ * as such: the stage's limits, strings of at most 64 KiB, no category twice in a column. */
+static mli_status check_categories(const mli__tree_model *tm, int64_t *n_params) {
+    const mli__input_categories *c = tm->cats;
+    const int64_t n = tm->n_features, total = c->start[n];
+    if (n > MLI__PREP_MAX_OPS || total > (int64_t)MLI__MAX_STRINGS)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: %lld columns with %lld string categories: too many to map",
+                         tm->origin, (long long)n, (long long)total);
+    const char **sorted = malloc((size_t)(total > 0 ? total : 1) * sizeof *sorted);
+    if (!sorted)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld categories", tm->origin, (long long)total);
+    mli_status st = MLI_OK;
+    *n_params = 0;
+    for (int64_t j = 0; j < n && st == MLI_OK; ++j) {
+        if (!c->is_string[j])
+            continue;
+        int64_t k = c->start[j + 1] - c->start[j];
+        *n_params += k + 3;
+        memcpy(sorted, c->str + c->start[j], (size_t)k * sizeof *sorted);
+        qsort(sorted, (size_t)k, sizeof *sorted, by_string);
+        for (int64_t i = 0; i < k && st == MLI_OK; ++i) {
+            if (strlen(sorted[i]) > MLI__MAX_STRING_BYTES)
+                st = mli__fail(MLI_ERR_UNSUPPORTED, "%s: column %lld has a category of %zu bytes (at most %u)",
+                               tm->origin, (long long)j, strlen(sorted[i]), MLI__MAX_STRING_BYTES);
+            else if (i > 0 && strcmp(sorted[i - 1], sorted[i]) == 0)
+                st = mli__fail(MLI_ERR_CORRUPT, "%s: column %lld lists the category '%.60s' twice", tm->origin,
+                               (long long)j, sorted[i]);
+        }
+    }
+    free(sorted);
+    if (st == MLI_OK && *n_params > MLI__PREP_MAX_PARAMS)
+        st =
+            mli__fail(MLI_ERR_UNSUPPORTED, "%s: %lld string categories: too many to map", tm->origin, (long long)total);
+    return st;
+}
+
 static mli_status write_category_prep(const mli__tree_model *tm, mli__writer *w) {
     const mli__input_categories *c = tm->cats;
     const int64_t n = tm->n_features;
     int64_t n_params = 0;
-    for (int64_t j = 0; j < n; ++j)
-        if (c->is_string[j])
-            n_params += c->start[j + 1] - c->start[j] + 3;
+    mli_status st = check_categories(tm, &n_params);
+    if (st != MLI_OK)
+        return st;
     int64_t *ops = calloc((size_t)n * 8, sizeof *ops), *out = malloc((size_t)n * sizeof *out);
     double *params = malloc((size_t)(n_params > 0 ? n_params : 1) * sizeof *params);
     if (!ops || !out || !params) {
@@ -92,8 +130,9 @@ mli_status mli__write_tree_model(const mli__tree_model *tm, mli__writer *w) {
         free(cls);
     }
     const int s = tm->cats ? 1 : 0; /* the trees stage */
-    if (tm->cats && write_category_prep(tm, w) != MLI_OK)
-        return mli__writer_status(w);
+    mli_status st = tm->cats ? write_category_prep(tm, w) : MLI_OK;
+    if (st != MLI_OK)
+        return st;
     char k[48];
     mli__writer_meta(w, "stages", "%d", s + 1);
     mli__writer_meta(w, stage_key(k, sizeof k, s, "kind"), "trees");
