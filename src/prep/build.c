@@ -11,8 +11,6 @@
 #include "prep.h"
 #include "stage_reader.h"
 
-#define MLI__PREP_MAX_OPS (1 << 22)
-#define MLI__PREP_MAX_PARAMS (1ll << 28)
 #define OP_FIELDS 8
 
 static const char *const op_names[MLI__OP_KINDS] = {"num",    "fill", "affine", "indicator", "strcat",  "numcat",

@@ -556,8 +556,8 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
         }
         quote(s, len, val, sizeof val);
         return mli__fail(MLI_ERR_INPUT,
-                         "%s: column '%s', row %lld: unknown category '%s' (the encoder was fitted "
-                         "with handle_unknown='error')",
+                         "%s: column '%s', row %lld: unknown category '%s' (not seen in training; the model "
+                         "refuses it: an encoder with handle_unknown='error', or XGBoost's category re-coding)",
                          fn, name, (long long)row, val);
     }
     /* NUMCAT, FUNC, BIN, NORM, PROJECT, POLY: recompute its input; for a group of registers,

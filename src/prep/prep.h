@@ -53,6 +53,10 @@ enum {
 #define MLI__OPF_FINITE 1u      /* NUM: +-Inf is an input error (scikit-learn's transformers refuse it) */
 #define MLI__OPF_FINITE_OUT 1u  /* FUNC (not binarize): an infinite result is an input error */
 
+/* Limits of the stage's keys (docs/FORMAT.md), checked by the reader. */
+#define MLI__PREP_MAX_OPS (1 << 22)
+#define MLI__PREP_MAX_PARAMS (1ll << 28)
+
 /* Column kinds of the input schema (mli_column_kind in mlinfer.h). */
 enum { MLI__COL_NUMBER = 0, MLI__COL_STRING = 1, MLI__COL_UNUSED = 2 };
 

@@ -431,6 +431,19 @@ def _encoder(prep: Prep, est, feats):
     return out
 
 
+def _is_hgb_check_array(fn) -> bool:
+    """The numerical part of HistGradientBoosting's own preprocessor: FunctionTransformer(
+    partial(check_array, dtype=[float64], ensure_all_finite=False))."""
+    import functools
+    if not isinstance(fn, functools.partial) or fn.args:
+        return False
+    f = fn.func
+    return (getattr(f, "__name__", None) == "check_array" and getattr(f, "__module__", "").startswith("sklearn.")
+            and fn.keywords.get("ensure_all_finite", fn.keywords.get("force_all_finite")) is False
+            and list(np.atleast_1d(fn.keywords.get("dtype"))) == [np.float64]
+            and set(fn.keywords) <= {"dtype", "ensure_all_finite", "force_all_finite"})
+
+
 def _function(prep: Prep, est, feats):
     if getattr(est, "validate", False):
         _fail(est, "validate=True is not supported (export the FunctionTransformer with validate=False)")
@@ -439,6 +452,8 @@ def _function(prep: Prep, est, feats):
     if est.func is None:
         return list(feats)
     fn = est.func
+    if _is_hgb_check_array(fn):  # HistGradientBoosting's preprocessor: numbers to float64, NaN and inf kept
+        return [prep.num(f, est, finite=False) for f in feats]
     code = UFUNCS.get(getattr(fn, "__name__", None)) if isinstance(fn, np.ufunc) else None
     if code is None or getattr(np, fn.__name__, None) is not fn:
         _fail(est, f"func={getattr(fn, '__name__', fn)!r}: only the identity or one of the NumPy ufuncs "
