@@ -327,6 +327,29 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
             bad = (i);                                                                                                 \
     } while (0)
 
+/* Writes 8 rows of the prep outputs (register c's values at work[out_reg[c] * nb + i]) into
+ * rows of n_out values, float32 when out32, and adds v * 0 into acc[i] (see mli__prep_block). */
+static void emit_rows8(const mli__prep *p, const double *work, int64_t nb, double *out, float *out32, double acc[8]) {
+    double a[8] = {0};
+    const int64_t n = p->n_out;
+    for (int64_t c = 0; c < n; ++c) {
+        const double *src = work + p->out_reg[c] * nb;
+        double v[8];
+        for (int i = 0; i < 8; ++i)
+            v[i] = src[i];
+        if (out32)
+            for (int i = 0; i < 8; ++i)
+                out32[i * n + c] = (float)v[i];
+        else
+            for (int i = 0; i < 8; ++i)
+                out[i * n + c] = v[i];
+        for (int i = 0; i < 8; ++i)
+            a[i] += v[i] * 0.0;
+    }
+    for (int i = 0; i < 8; ++i)
+        acc[i] = a[i];
+}
+
 int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int finite, double *work, double *out,
                         float *out32) {
     const mli__prep *p = call->p;
@@ -483,21 +506,25 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
         }
     }
     /* the outputs, row-major, 8 rows at a time (a register's 8 values are one cache line);
-     * v * 0 is 0 for a finite v and NaN otherwise, summed per row for the finite check */
+     * v * 0 is 0 for a finite v and NaN otherwise, summed per row for the finite check. A
+     * whole chunk of 8 has constant trip counts, so that acc stays in registers (a variable
+     * count kept it in memory: a store-to-load chain on every value). */
     for (int64_t i0 = 0; i0 < nb; i0 += 8) {
         int64_t n8 = nb - i0 < 8 ? nb - i0 : 8;
         double acc[8] = {0};
-        for (int64_t c = 0; c < p->n_out; ++c) {
-            const double *src = work + p->out_reg[c] * nb + i0;
-            if (out32)
-                for (int64_t i = 0; i < n8; ++i)
-                    out32[(i0 + i) * p->n_out + c] = (float)src[i];
-            else
-                for (int64_t i = 0; i < n8; ++i)
-                    out[(i0 + i) * p->n_out + c] = src[i];
-            for (int64_t i = 0; i < n8; ++i)
-                acc[i] += src[i] * 0.0;
-        }
+        if (n8 == 8)
+            emit_rows8(p, work + i0, nb, out ? out + i0 * p->n_out : NULL, out32 ? out32 + i0 * p->n_out : NULL, acc);
+        else
+            for (int64_t c = 0; c < p->n_out; ++c) {
+                const double *src = work + p->out_reg[c] * nb + i0;
+                for (int64_t i = 0; i < n8; ++i) {
+                    if (out32)
+                        out32[(i0 + i) * p->n_out + c] = (float)src[i];
+                    else
+                        out[(i0 + i) * p->n_out + c] = src[i];
+                    acc[i] += src[i] * 0.0;
+                }
+            }
         for (int64_t i = 0; finite && i < n8; ++i)
             if (acc[i] != 0.0) /* NaN */
                 BAD(i0 + i);
