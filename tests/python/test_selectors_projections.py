@@ -28,8 +28,9 @@ pd = pytest.importorskip("pandas")
 from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.decomposition import PCA, IncrementalPCA, KernelPCA, TruncatedSVD  # noqa: E402
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier  # noqa: E402
-from sklearn.feature_selection import (RFE, GenericUnivariateSelect, SelectFromModel, SelectKBest,  # noqa: E402
-                                       SelectPercentile, SequentialFeatureSelector, VarianceThreshold, f_classif)
+from sklearn.feature_selection import (RFE, RFECV, GenericUnivariateSelect, SelectFpr,  # noqa: E402
+                                       SelectFromModel, SelectKBest, SelectPercentile, SequentialFeatureSelector,
+                                       VarianceThreshold, f_classif)
 from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -90,6 +91,8 @@ SELECTORS = {
     "from_forest": lambda: SelectFromModel(RandomForestClassifier(n_estimators=5, random_state=0),
                                            max_features=3, threshold=-np.inf),
     "rfe": lambda: RFE(LogisticRegression(max_iter=1000), n_features_to_select=3),
+    "rfecv": lambda: RFECV(LogisticRegression(max_iter=1000), cv=2, min_features_to_select=2),
+    "fpr": lambda: SelectFpr(alpha=1e-3),
     "sequential": lambda: SequentialFeatureSelector(DecisionTreeClassifier(max_depth=3, random_state=0),
                                                     n_features_to_select=2, cv=2),
 }
@@ -206,11 +209,17 @@ def test_pipeline_of_poly_pca_and_selector_over_columns(tmp_path):
         quiet(model[1], m, est, new.iloc[[7]])
 
 
-def test_variance_threshold_passes_nan_to_a_model_that_takes_it(tmp_path):
-    est, m = run([VarianceThreshold(0.5)], "hgb", tmp_path, nan=0.1)
+@pytest.mark.parametrize("sel", [lambda: VarianceThreshold(0.5),
+                                 lambda: SelectFromModel(RandomForestClassifier(n_estimators=5, random_state=0))],
+                         ids=["variance", "from_forest"])
+def test_selectors_that_allow_nan_pass_it_to_a_model_that_takes_it(sel, tmp_path):
+    """Their allow_nan tag is true (a forest takes NaN): scikit-learn does not check the input."""
+    est, m = run([sel()], "hgb", tmp_path, nan=0.1)
     T, _ = data(100, seed=2, nan=0.3)
+    T[0, :] = np.inf  # not checked either (ensure_all_finite=False); HistGradientBoosting takes it
     assert np.isnan(T[:, est[0].get_support()]).any()
     np.testing.assert_array_equal(m.predict(T), est.predict(T))
+    np.testing.assert_allclose(m.predict_proba(T), est.predict_proba(T), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("step", [lambda: SelectKBest(k=2), lambda: PCA(2), lambda: TruncatedSVD(2),
