@@ -70,7 +70,8 @@ static int64_t params_needed(int kind, int64_t count, int64_t n_in) {
     case MLI__OP_INDICATOR: return 1;
     case MLI__OP_STRCAT: return count + 3;     /* values, then NaN, None, unknown */
     case MLI__OP_NUMCAT: return 2 * count + 2; /* keys, values, then NaN, unknown */
-    case MLI__OP_FUNC: return count == MLI__FN_BINARIZE ? 1 : 0;
+    case MLI__OP_FUNC:                         /* binarize: the threshold; the power transforms: lambda */
+        return count == MLI__FN_BINARIZE || count == MLI__FN_YEO_JOHNSON || count == MLI__FN_BOX_COX ? 1 : 0;
     case MLI__OP_BIN: return count;                        /* the inner bin edges */
     case MLI__OP_NORM: return 1;                           /* the norm: 0 l1, 2 max */
     case MLI__OP_PROJECT: return count * n_in + 2 * count; /* W (count x n_in, row-major), b, s */
@@ -218,6 +219,9 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                                  (long long)o);
     if (kind == MLI__OP_NORM && !(op->p[0] == 0.0 || op->p[0] == 2.0)) /* 1 (l2): reserved, see ops.c */
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (norm): norm %g is not 0 (l1) or 2 (max)", origin, i,
+                         (long long)o, op->p[0]);
+    if (kind == MLI__OP_FUNC && need == 1 && !isfinite(op->p[0]))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (func): parameter %g is not finite", origin, i,
                          (long long)o, op->p[0]);
     if (kind == MLI__OP_PROJECT) /* a NaN weight or a zero scale would make a value no step saw */
         for (int64_t k = 0; k < need; ++k)

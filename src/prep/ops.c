@@ -3,6 +3,7 @@
  * float64 (the arithmetic of scikit-learn's transformers). Read-only on the model; all
  * per-call state lives in mli__prep_call. */
 #define _POSIX_C_SOURCE 200809L
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,26 @@ static int apply_fn(int64_t fn, int32_t flags, const double *q, double x, double
             return 1;
         *y = x > q[0] ? 1.0 : 0.0;
         return 0;
+    case MLI__FN_YEO_JOHNSON: { /* scipy's _yeojohnson_transform, float64 (eps: float64's) */
+        double l = q[0];
+        if (x >= 0.0)
+            *y = fabs(l) < DBL_EPSILON ? log1p(x) : expm1(l * log1p(x)) / l;
+        else /* and NaN */
+            *y = fabs(l - 2.0) > DBL_EPSILON ? -expm1((2.0 - l) * log1p(-x)) / (2.0 - l) : -log1p(-x);
+        return 0;
+    }
+    case MLI__FN_BOX_COX: { /* scipy.special.boxcox; PowerTransformer refuses x <= 0, NaN passes */
+        double l = q[0];
+        if (x <= 0.0)
+            return 1;
+        if (fabs(l) < 1e-19)
+            *y = log(x);
+        else if (l * log(x) < 709.78)
+            *y = expm1(l * log(x)) / l;
+        else
+            *y = (l > 0.0 ? 1.0 : l < 0.0 ? -1.0 : 0.0) * exp(l * log(x) - log(fabs(l))) - 1.0 / l;
+        return 0;
+    }
     case MLI__FN_LOG1P: *y = log1p(x); return 0;
     case MLI__FN_LOG: *y = log(x); return 0;
     case MLI__FN_EXP: *y = exp(x); return 0;
@@ -580,8 +601,18 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
         }
         free(work);
     }
-    static const char *const fn_names[MLI__FN_COUNT] = {"binarize", "log1p", "log",   "exp",
-                                                        "sqrt",     "abs",   "expm1", "finite"};
+    static const char *const fn_names[MLI__FN_COUNT] = {"binarize", "log1p", "log",    "exp",         "sqrt",
+                                                        "abs",      "expm1", "finite", "yeo-johnson", "box-cox"};
+    if (op->kind == MLI__OP_FUNC && op->count == MLI__FN_BOX_COX && x <= 0.0)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: %g reaches a PowerTransformer(method='box-cox'), which takes "
+                         "only positive values, as in scikit-learn",
+                         fn, name, (long long)row, x);
+    if (op->kind == MLI__OP_FUNC && (op->count == MLI__FN_BOX_COX || op->count == MLI__FN_YEO_JOHNSON))
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: the %s transform of %g (lambda %g) is infinite, which the "
+                         "pipeline's next steps refuse, as in scikit-learn",
+                         fn, name, (long long)row, fn_names[op->count], x, op->p[0]);
     if (op->kind == MLI__OP_FUNC && op->count == MLI__FN_FINITE)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: %g reaches a feature selector (SelectKBest, SelectFromModel, "

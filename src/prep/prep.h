@@ -41,8 +41,10 @@ enum {
     MLI__FN_SQRT = 4,
     MLI__FN_ABS = 5,
     MLI__FN_EXPM1 = 6,
-    MLI__FN_FINITE = 7, /* x; NaN or +-inf is an input error (a feature selector validating its input) */
-    MLI__FN_COUNT = 8
+    MLI__FN_FINITE = 7,      /* x; NaN or +-inf is an input error (a feature selector validating its input) */
+    MLI__FN_YEO_JOHNSON = 8, /* scipy.stats.yeojohnson(x, p0) */
+    MLI__FN_BOX_COX = 9,     /* scipy.special.boxcox(x, p0); x <= 0 is an input error (PowerTransformer) */
+    MLI__FN_COUNT = 10
 };
 
 /* Op flags. */

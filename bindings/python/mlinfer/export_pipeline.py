@@ -27,6 +27,7 @@ MIXING_OPS = (OP_NORM, OP_PROJECT, OP_POLY)
 NORMS = {"l1": 0, "max": 2}  # no l2: see _normalizer
 FN_BINARIZE = 0
 FN_FINITE = 7  # identity; NaN or +-inf is an input error (a feature selector validating its input)
+POWER = {"yeo-johnson": 8, "box-cox": 9}  # PowerTransformer's methods, by their FUNC code
 # FunctionTransformer's NumPy ufuncs, by their FUNC code (src/prep/prep.h MLI__FN_*)
 UFUNCS = {"log1p": 1, "log": 2, "exp": 3, "sqrt": 4, "abs": 5, "absolute": 5, "expm1": 6}
 F_CLIP = 1
@@ -172,7 +173,7 @@ class Prep:
         return Num(self._op(OP_NUMCAT, f.reg, count=len(nums), params=params, flags=flags), f.col)
 
     def func(self, f: Num, fn: int, threshold: float = 0.0, finite_out: bool = True) -> Num:
-        params = (threshold,) if fn == FN_BINARIZE else ()
+        params = (threshold,) if fn == FN_BINARIZE or fn in POWER.values() else ()
         flags = F_FINITE_OUT if finite_out and fn != FN_BINARIZE else 0
         return Num(self._op(OP_FUNC, f.reg, count=fn, params=params, flags=flags), f.col)
 
@@ -603,6 +604,25 @@ def _polynomial(prep: Prep, est, feats):
     return [out[k] for k in keep]
 
 
+def _power(prep: Prep, est, feats):
+    """PowerTransformer: scipy's yeojohnson / boxcox per column with the fitted lambdas_ (a `func`
+    op, float64, scipy's formulas and branches), then, with standardize, its fitted StandardScaler.
+    NaN passes (scikit-learn's allow-nan); +-inf is an input error; Box-Cox of a value <= 0 is an
+    input error (scikit-learn raises); an infinite result is an input error, as for the ufuncs."""
+    if est.method not in POWER:
+        _fail(est, f"method={est.method!r}")
+    lambdas = np.asarray(est.lambdas_, dtype=np.float64).reshape(-1)
+    if len(lambdas) != len(feats) or not np.isfinite(lambdas).all():
+        _fail(est, f"lambdas_ {lambdas!r} for {len(feats)} features")
+    out = [prep.func(prep.num(f, est), POWER[est.method], float(lm)) for f, lm in zip(feats, lambdas)]
+    if est.standardize:
+        sc = est._scaler
+        if _cls(sc) != "StandardScaler":
+            _fail(est, f"its scaler is a {_cls(sc)}")
+        out = _scaler(prep, sc, out)
+    return out
+
+
 def _column_transformer(prep: Prep, est, feats):
     idx = getattr(est, "_transformer_to_input_indices", None)
     if idx is None:
@@ -671,12 +691,14 @@ def transform(prep: Prep, est, feats):
         return _pca(prep, est, feats)
     if name == "PolynomialFeatures":
         return _polynomial(prep, est, feats)
+    if name == "PowerTransformer":
+        return _power(prep, est, feats)
     if _is_selector(est):
         return _selector(prep, est, feats)
     _fail(est, "not a transformer mlinfer can export (supported: ColumnTransformer, FeatureUnion, Pipeline, "
                "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, StandardScaler, MinMaxScaler, "
                "MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer with a NumPy "
-               "ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, feature selectors (VarianceThreshold, "
+               "ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, PowerTransformer, feature selectors (VarianceThreshold, "
                "SelectKBest, SelectPercentile, SelectFromModel, RFE, ...))")
 
 

@@ -567,6 +567,9 @@ def cases():
         "MLI_ERR_CORRUPT", "(poly): term 0 has factor %d" % poly[7])
     add("prep_poly_fraction.mli", with_section(pl, "stage.0.params", set_param(poly[4], 0.5)),
         "MLI_ERR_CORRUPT", "(poly): term 0 has factor 0.5")
+    add("prep_func_param_nan.mli", with_section(pn, "stage.0.ops", ops_edit(  # a fill op made Box-Cox: lambda NaN
+        lambda ops: first_op(ops, 1).__setitem__(0, 7) or first_op(ops, 7).__setitem__(3, 9))), "MLI_ERR_CORRUPT",
+        "(func): parameter nan is not finite")
     add("prep_n_in_on_func.mli", with_section(pl, "stage.0.ops", ops_edit(
         lambda ops: first_op(ops, 7).__setitem__(7, 1))), "MLI_ERR_CORRUPT", "(func): unknown flags or reserved field")
 
