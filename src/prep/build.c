@@ -15,8 +15,9 @@
 #define MLI__PREP_MAX_PARAMS (1ll << 28)
 #define OP_FIELDS 8
 
-static const char *const op_names[MLI__OP_KINDS] = {"num",    "fill", "affine", "indicator", "strcat",  "numcat",
-                                                    "onehot", "func", "bin",    "norm",      "project", "poly"};
+static const char *const op_names[MLI__OP_KINDS] = {"num",     "fill",   "affine",  "indicator", "strcat",
+                                                    "numcat",  "onehot", "func",    "bin",       "norm",
+                                                    "project", "poly",   "quantile"};
 
 uint32_t mli__prep_hash(const char *s, uint32_t len) {
     uint32_t h = 2166136261u; /* FNV-1a */
@@ -76,6 +77,7 @@ static int64_t params_needed(int kind, int64_t count, int64_t n_in) {
     case MLI__OP_NORM: return 1;                           /* the norm: 0 l1, 2 max */
     case MLI__OP_PROJECT: return count * n_in + 2 * count; /* W (count x n_in, row-major), b, s */
     case MLI__OP_POLY: return 2 * count;                   /* per term: factor, parent */
+    case MLI__OP_QUANTILE: return 2 * count;               /* quantiles, references */
     default: return 0;
     }
 }
@@ -88,6 +90,7 @@ static const unsigned allowed_flags[MLI__OP_KINDS] = {MLI__OPF_FINITE,
                                                       MLI__OPF_ERR_NAN | MLI__OPF_ERR_UNKNOWN,
                                                       0,
                                                       MLI__OPF_FINITE_OUT,
+                                                      0,
                                                       0,
                                                       0,
                                                       0,
@@ -179,6 +182,7 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
     }
     int64_t width = kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group ? count : 1;
     if ((kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group                   ? count < 1
+         : kind == MLI__OP_QUANTILE                                                ? count < 1
          : kind == MLI__OP_STRCAT || kind == MLI__OP_NUMCAT || kind == MLI__OP_BIN ? count < 0
          : kind == MLI__OP_FUNC                                                    ? count < 0 || count >= MLI__FN_COUNT
                                                                                    : count != 0) ||
@@ -240,6 +244,13 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                                  "parent -1..%lld)",
                                  origin, i, (long long)o, (long long)k, fk, pk, (long long)n_in - 1, (long long)k - 1);
         }
+    if (kind == MLI__OP_QUANTILE) /* np.interp needs increasing quantiles; finite references */
+        for (int64_t k = 0; k < count; ++k)
+            if (!isfinite(op->p[k]) || !isfinite(op->p[count + k]) || (k > 0 && op->p[k] < op->p[k - 1]))
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: stage %d op %lld (quantile): quantiles are not non-decreasing finite numbers "
+                                 "or references not finite",
+                                 origin, i, (long long)o);
     if (kind == MLI__OP_BIN)
         for (int64_t k = 0; k < count; ++k)
             if (isnan(op->p[k]) || (k > 0 && op->p[k] < op->p[k - 1]))

@@ -29,7 +29,10 @@ enum {
     MLI__OP_PROJECT = 10,
     /* reg[dst + k] = (f_k < 0 ? 1 : reg[src + f_k]) * (p_k < 0 ? 1 : reg[dst + p_k]), p_k < k (PolynomialFeatures) */
     MLI__OP_POLY = 11,
-    MLI__OP_KINDS = 12
+    /* reg[dst] = QuantileTransformer's uniform output of reg[src] over `count` quantiles q and references r:
+     * (interp(x, q, r) - interp(-x, -q reversed, -r reversed)) / 2, 0 at q[0], 1 at q[count-1] */
+    MLI__OP_QUANTILE = 12,
+    MLI__OP_KINDS = 13
 };
 
 /* FUNC functions (the op's count): Binarizer, then FunctionTransformer's NumPy ufuncs. */

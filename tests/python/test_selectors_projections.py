@@ -27,14 +27,16 @@ import pytest
 pd = pytest.importorskip("pandas")
 from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.decomposition import PCA, IncrementalPCA, KernelPCA, TruncatedSVD  # noqa: E402
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier  # noqa: E402
+from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,  # noqa: E402
+                              RandomForestClassifier)
 from sklearn.feature_selection import (RFE, RFECV, GenericUnivariateSelect, SelectFpr,  # noqa: E402
                                        SelectFromModel, SelectKBest, SelectPercentile, SequentialFeatureSelector,
                                        VarianceThreshold, f_classif)
 from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures, PowerTransformer, StandardScaler  # noqa: E402
+from sklearn.preprocessing import (OneHotEncoder, PolynomialFeatures, PowerTransformer,  # noqa: E402
+                                   QuantileTransformer, StandardScaler)
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor  # noqa: E402
 
 import mlinfer  # noqa: E402
@@ -355,3 +357,67 @@ def test_power_transformer_infinite_result_is_an_input_error(tmp_path):
             m.decision_function(T)
     else:
         np.testing.assert_allclose(m.decision_function(T), want, rtol=1e-5, atol=1e-5)
+
+
+# ---- QuantileTransformer (uniform output) -------------------------------------------------
+# np.interp in both directions, NumPy's arithmetic and branches in float64: exact for float64
+# input; probed through HistGradientBoosting (float64 thresholds between the training outputs)
+# on rows with repeated values, values at the quantiles and outside them.
+
+def quantile_rows(n, seed, nan=0.0):
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.normal(size=n) * (1.5 if seed else 1), rng.integers(-1 if seed else 0, 6, n).astype(float),
+                         rng.exponential(size=n), np.round(rng.normal(size=n), 1)])
+    if nan:
+        X[rng.random(X.shape) < nan] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("n_quantiles", [1, 7, 1000])
+@pytest.mark.parametrize("model", MODELS)
+def test_quantile_transformer_uniform(n_quantiles, model, tmp_path):
+    X = quantile_rows(3000, 0, nan=0.05)
+    y = (np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) * 0.3 > 0.5).astype(int)
+    make, check = MODELS[model]
+    pre = [SimpleImputer()] if model == "logreg" else []
+    est = quiet(make_pipeline(*pre, QuantileTransformer(n_quantiles=n_quantiles), make()).fit, X, y)
+    m = roundtrip(est, tmp_path)
+    T = quantile_rows(10000, 1, nan=0.05)
+    T[:300] = X[:300]  # values at the training quantiles
+    T[300:310] = est[-2].quantiles_[0]  # the end quantiles exactly: 0 and 1
+    T[310:320] = est[-2].quantiles_[-1]
+    quiet(check, m, est, T)
+    quiet(check, m, est, T[:1])
+    if model == "logreg":
+        quiet(check, m, est, quantile_rows(1000, 1).astype(np.float32))
+
+
+def test_quantile_transformer_values_exact_through_hgb_regression(tmp_path):
+    X = quantile_rows(3000, 0)
+    T = quantile_rows(3000, 1, nan=0.02)
+    T[:300] = X[:300]
+    qt = QuantileTransformer(n_quantiles=50).fit(X)
+    for k in range(4):
+        target = qt.transform(T)[:, k]
+        ok = ~np.isnan(target)
+        est = make_pipeline(QuantileTransformer(n_quantiles=50), ColumnTransformer([("k", "passthrough", [k])]),
+                            HistGradientBoostingRegressor(max_iter=10, max_leaf_nodes=None, min_samples_leaf=1,
+                                                          learning_rate=1.0)).fit(T[ok], target[ok])
+        m = roundtrip(est, tmp_path)  # the same leaves; the trees' values summed in another order
+        np.testing.assert_allclose(m.predict(T), est.predict(T), rtol=1e-12, atol=1e-12)
+
+
+def test_quantile_transformer_refusals(tmp_path):
+    X = quantile_rows(500, 0)
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(mlinfer.UnsupportedModelError, match="output_distribution='normal'"):
+        mlinfer.export(make_pipeline(QuantileTransformer(n_quantiles=50, output_distribution="normal"),
+                                     LogisticRegression()).fit(X, y), tmp_path / "q.mli")
+    est = make_pipeline(QuantileTransformer(n_quantiles=50), HistGradientBoostingClassifier(max_iter=5)).fit(X, y)
+    m = roundtrip(est, tmp_path)
+    T = X[:4].copy()
+    T[2, 1] = -np.inf
+    with pytest.raises(ValueError):
+        est.predict(T)
+    with pytest.raises(mlinfer.InputError, match="row 2"):
+        m.predict(T)

@@ -570,6 +570,12 @@ def cases():
     add("prep_func_param_nan.mli", with_section(pn, "stage.0.ops", ops_edit(  # a fill op made Box-Cox: lambda NaN
         lambda ops: first_op(ops, 1).__setitem__(0, 7) or first_op(ops, 7).__setitem__(3, 9))), "MLI_ERR_CORRUPT",
         "(func): parameter nan is not finite")
+    def bin_to_quantile(ops):  # the numcat op made a quantile op over its swapped keys: decreasing quantiles
+        op = first_op(ops, 5)
+        op[0], op[3] = 12, 2
+    add("prep_quantile_unsorted.mli", with_section(with_section(pn, "stage.0.params", swap_numcat_keys),
+                                                   "stage.0.ops", ops_edit(bin_to_quantile)), "MLI_ERR_CORRUPT",
+        "(quantile): quantiles are not non-decreasing")
     add("prep_n_in_on_func.mli", with_section(pl, "stage.0.ops", ops_edit(
         lambda ops: first_op(ops, 7).__setitem__(7, 1))), "MLI_ERR_CORRUPT", "(func): unknown flags or reserved field")
 
