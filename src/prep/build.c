@@ -13,8 +13,9 @@
 
 #define OP_FIELDS 8
 
-static const char *const op_names[MLI__OP_KINDS] = {"num",    "fill", "affine", "indicator", "strcat",  "numcat",
-                                                    "onehot", "func", "bin",    "norm",      "project", "poly"};
+static const char *const op_names[MLI__OP_KINDS] = {"num",     "fill",   "affine",  "indicator", "strcat",
+                                                    "numcat",  "onehot", "func",    "bin",       "norm",
+                                                    "project", "poly",   "quantile"};
 
 uint32_t mli__prep_hash(const char *s, uint32_t len) {
     uint32_t h = 2166136261u; /* FNV-1a */
@@ -68,11 +69,13 @@ static int64_t params_needed(int kind, int64_t count, int64_t n_in) {
     case MLI__OP_INDICATOR: return 1;
     case MLI__OP_STRCAT: return count + 3;     /* values, then NaN, None, unknown */
     case MLI__OP_NUMCAT: return 2 * count + 2; /* keys, values, then NaN, unknown */
-    case MLI__OP_FUNC: return count == MLI__FN_BINARIZE ? 1 : 0;
+    case MLI__OP_FUNC:                         /* binarize: the threshold; the power transforms: lambda */
+        return count == MLI__FN_BINARIZE || count == MLI__FN_YEO_JOHNSON || count == MLI__FN_BOX_COX ? 1 : 0;
     case MLI__OP_BIN: return count;                        /* the inner bin edges */
     case MLI__OP_NORM: return 1;                           /* the norm: 0 l1, 2 max */
     case MLI__OP_PROJECT: return count * n_in + 2 * count; /* W (count x n_in, row-major), b, s */
     case MLI__OP_POLY: return 2 * count;                   /* per term: factor, parent */
+    case MLI__OP_QUANTILE: return 2 * count;               /* quantiles, references */
     default: return 0;
     }
 }
@@ -85,6 +88,7 @@ static const unsigned allowed_flags[MLI__OP_KINDS] = {MLI__OPF_FINITE,
                                                       MLI__OPF_ERR_NAN | MLI__OPF_ERR_UNKNOWN,
                                                       0,
                                                       MLI__OPF_FINITE_OUT,
+                                                      0,
                                                       0,
                                                       0,
                                                       0,
@@ -176,6 +180,7 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
     }
     int64_t width = kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group ? count : 1;
     if ((kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group                   ? count < 1
+         : kind == MLI__OP_QUANTILE                                                ? count < 1
          : kind == MLI__OP_STRCAT || kind == MLI__OP_NUMCAT || kind == MLI__OP_BIN ? count < 0
          : kind == MLI__OP_FUNC                                                    ? count < 0 || count >= MLI__FN_COUNT
                                                                                    : count != 0) ||
@@ -217,6 +222,9 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
     if (kind == MLI__OP_NORM && !(op->p[0] == 0.0 || op->p[0] == 2.0)) /* 1 (l2): reserved, see ops.c */
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (norm): norm %g is not 0 (l1) or 2 (max)", origin, i,
                          (long long)o, op->p[0]);
+    if (kind == MLI__OP_FUNC && need == 1 && !isfinite(op->p[0]))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (func): parameter %g is not finite", origin, i,
+                         (long long)o, op->p[0]);
     if (kind == MLI__OP_PROJECT) /* a NaN weight or a zero scale would make a value no step saw */
         for (int64_t k = 0; k < need; ++k)
             if (!isfinite(op->p[k]) || (k >= count * n_in + count && op->p[k] == 0.0))
@@ -234,6 +242,13 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                                  "parent -1..%lld)",
                                  origin, i, (long long)o, (long long)k, fk, pk, (long long)n_in - 1, (long long)k - 1);
         }
+    if (kind == MLI__OP_QUANTILE) /* np.interp needs increasing quantiles; finite references */
+        for (int64_t k = 0; k < count; ++k)
+            if (!isfinite(op->p[k]) || !isfinite(op->p[count + k]) || (k > 0 && op->p[k] < op->p[k - 1]))
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: stage %d op %lld (quantile): quantiles are not non-decreasing finite numbers "
+                                 "or references not finite",
+                                 origin, i, (long long)o);
     if (kind == MLI__OP_BIN)
         for (int64_t k = 0; k < count; ++k)
             if (isnan(op->p[k]) || (k > 0 && op->p[k] < op->p[k - 1]))

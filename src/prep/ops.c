@@ -3,6 +3,7 @@
  * float64 (the arithmetic of scikit-learn's transformers). Read-only on the model; all
  * per-call state lives in mli__prep_call. */
 #define _POSIX_C_SOURCE 200809L
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,26 @@ static int apply_fn(int64_t fn, int32_t flags, const double *q, double x, double
             return 1;
         *y = x > q[0] ? 1.0 : 0.0;
         return 0;
+    case MLI__FN_YEO_JOHNSON: { /* scipy's _yeojohnson_transform, float64 (eps: float64's) */
+        double l = q[0];
+        if (x >= 0.0)
+            *y = fabs(l) < DBL_EPSILON ? log1p(x) : expm1(l * log1p(x)) / l;
+        else /* and NaN */
+            *y = fabs(l - 2.0) > DBL_EPSILON ? -expm1((2.0 - l) * log1p(-x)) / (2.0 - l) : -log1p(-x);
+        return 0;
+    }
+    case MLI__FN_BOX_COX: { /* scipy.special.boxcox; PowerTransformer refuses x <= 0, NaN passes */
+        double l = q[0];
+        if (x <= 0.0)
+            return 1;
+        if (fabs(l) < 1e-19)
+            *y = log(x);
+        else if (l * log(x) < 709.78)
+            *y = expm1(l * log(x)) / l;
+        else
+            *y = (l > 0.0 ? 1.0 : l < 0.0 ? -1.0 : 0.0) * exp(l * log(x) - log(fabs(l))) - 1.0 / l;
+        return 0;
+    }
     case MLI__FN_LOG1P: *y = log1p(x); return 0;
     case MLI__FN_LOG: *y = log(x); return 0;
     case MLI__FN_EXP: *y = exp(x); return 0;
@@ -214,6 +235,62 @@ static int poly(const mli__prep_op *op, const double *x, double *y, int64_t st) 
     return 0;
 }
 
+/* np.interp(x, xp, fp) for n points xp[i] = sg * a[sg > 0 ? i : n-1-i], fp[i] likewise from b (sg -1:
+ * the reversed, negated tables): NumPy's arr_interp -- j the last index with xp[j] <= x; below
+ * xp[0]: fp[0], above xp[n-1]: fp[n-1]; at xp[j]: fp[j]; else slope * (x - xp[j]) + fp[j], retried
+ * from xp[j+1] when that is NaN. x is not NaN. */
+static double interp(double x, const double *a, const double *b, int64_t n, double sg) {
+#define XP(i) (sg * a[sg > 0 ? (i) : n - 1 - (i)])
+#define FP(i) (sg * b[sg > 0 ? (i) : n - 1 - (i)])
+    if (n == 1)
+        return x < XP(0) ? FP(0) : x > XP(0) ? FP(n - 1) : FP(0);
+    if (x < XP(0))
+        return FP(0);
+    if (x > XP(n - 1))
+        return FP(n - 1);
+    int64_t lo = 0, hi = n; /* the first index with xp > x, minus 1 */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (x >= XP(mid))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int64_t j = lo - 1;
+    if (j == n - 1 || XP(j) == x)
+        return FP(j);
+    double slope = (FP(j + 1) - FP(j)) / (XP(j + 1) - XP(j));
+    double r = slope * (x - XP(j)) + FP(j);
+    if (isnan(r)) {
+        r = slope * (x - XP(j + 1)) + FP(j + 1);
+        if (isnan(r) && FP(j) == FP(j + 1))
+            r = FP(j);
+    }
+    return r;
+#undef XP
+#undef FP
+}
+
+/* QUANTILE on one value: QuantileTransformer._transform_col, uniform output. NaN passes; +-inf
+ * is an input error (scikit-learn's allow-nan validation). */
+static int quantile(const mli__prep_op *op, double x, double *y) {
+    const int64_t n = op->count;
+    const double *q = op->p, *r = op->p + n;
+    if (isinf(x))
+        return 1;
+    if (isnan(x)) {
+        *y = x;
+        return 0;
+    }
+    double v = 0.5 * (interp(x, q, r, n, 1.0) - interp(-x, q, r, n, -1.0));
+    if (x == q[n - 1])
+        v = 1.0;
+    if (x == q[0])
+        v = 0.0;
+    *y = v;
+    return 0;
+}
+
 int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double *out, int64_t *bad_op) {
     const mli__prep *p = call->p;
     for (int64_t o = 0; o < p->n_ops; ++o) {
@@ -294,6 +371,10 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
             break;
         case MLI__OP_POLY:
             if (poly(op, work + op->src, work + op->dst, 1))
+                goto bad;
+            break;
+        case MLI__OP_QUANTILE:
+            if (quantile(op, work[op->src], &work[op->dst]))
                 goto bad;
             break;
         case MLI__OP_BIN:
@@ -484,6 +565,13 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
                         AT(dst + k, i) = NAN;
                 }
             break;
+        case MLI__OP_QUANTILE:
+            for (int64_t i = 0; i < nb; ++i)
+                if (quantile(op, AT(src, i), &AT(dst, i))) {
+                    BAD(i);
+                    AT(dst, i) = NAN;
+                }
+            break;
         case MLI__OP_BIN:
             for (int64_t i = 0; i < nb; ++i) {
                 double x = AT(src, i);
@@ -607,8 +695,18 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
         }
         free(work);
     }
-    static const char *const fn_names[MLI__FN_COUNT] = {"binarize", "log1p", "log",   "exp",
-                                                        "sqrt",     "abs",   "expm1", "finite"};
+    static const char *const fn_names[MLI__FN_COUNT] = {"binarize", "log1p", "log",    "exp",         "sqrt",
+                                                        "abs",      "expm1", "finite", "yeo-johnson", "box-cox"};
+    if (op->kind == MLI__OP_FUNC && op->count == MLI__FN_BOX_COX && x <= 0.0)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: %g reaches a PowerTransformer(method='box-cox'), which takes "
+                         "only positive values, as in scikit-learn",
+                         fn, name, (long long)row, x);
+    if (op->kind == MLI__OP_FUNC && (op->count == MLI__FN_BOX_COX || op->count == MLI__FN_YEO_JOHNSON))
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: the %s transform of %g (lambda %g) is infinite, which the "
+                         "pipeline's next steps refuse, as in scikit-learn",
+                         fn, name, (long long)row, fn_names[op->count], x, op->p[0]);
     if (op->kind == MLI__OP_FUNC && op->count == MLI__FN_FINITE)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: %g reaches a feature selector (SelectKBest, SelectFromModel, "
@@ -628,6 +726,11 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                          op->kind == MLI__OP_NORM      ? "Normalizer"
                          : op->kind == MLI__OP_PROJECT ? "PCA or TruncatedSVD"
                                                        : "PolynomialFeatures");
+    if (op->kind == MLI__OP_QUANTILE)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: %g reaches a QuantileTransformer, which refuses infinite values, "
+                         "as in scikit-learn",
+                         fn, name, (long long)row, x);
     if (op->kind == MLI__OP_FUNC || op->kind == MLI__OP_BIN)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: %g reaches a %s, which refuses missing and infinite "

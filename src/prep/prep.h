@@ -29,7 +29,10 @@ enum {
     MLI__OP_PROJECT = 10,
     /* reg[dst + k] = (f_k < 0 ? 1 : reg[src + f_k]) * (p_k < 0 ? 1 : reg[dst + p_k]), p_k < k (PolynomialFeatures) */
     MLI__OP_POLY = 11,
-    MLI__OP_KINDS = 12
+    /* reg[dst] = QuantileTransformer's uniform output of reg[src] over `count` quantiles q and references r:
+     * (interp(x, q, r) - interp(-x, -q reversed, -r reversed)) / 2, 0 at q[0], 1 at q[count-1] */
+    MLI__OP_QUANTILE = 12,
+    MLI__OP_KINDS = 13
 };
 
 /* FUNC functions (the op's count): Binarizer, then FunctionTransformer's NumPy ufuncs. */
@@ -41,8 +44,10 @@ enum {
     MLI__FN_SQRT = 4,
     MLI__FN_ABS = 5,
     MLI__FN_EXPM1 = 6,
-    MLI__FN_FINITE = 7, /* x; NaN or +-inf is an input error (a feature selector validating its input) */
-    MLI__FN_COUNT = 8
+    MLI__FN_FINITE = 7,      /* x; NaN or +-inf is an input error (a feature selector validating its input) */
+    MLI__FN_YEO_JOHNSON = 8, /* scipy.stats.yeojohnson(x, p0) */
+    MLI__FN_BOX_COX = 9,     /* scipy.special.boxcox(x, p0); x <= 0 is an input error (PowerTransformer) */
+    MLI__FN_COUNT = 10
 };
 
 /* Op flags. */

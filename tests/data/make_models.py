@@ -332,8 +332,43 @@ def write_prep_models():
     print(f"prep_strings.mli: {len(data)} bytes")
 
 
+def write_prep_linalg():
+    """prep_linalg: the prep ops that read a group of registers or check values -- a feature
+    selector (its `func finite` checks), PolynomialFeatures (`poly`), PCA with whiten (`project`)
+    -- after an imputer, then a LogisticRegression; rows of numbers with NaN, so the golden-file
+    tests of tests/model/ (truncation, bit flips) and test_model_columns.c's flips with CRCs fixed
+    cover them."""
+    from sklearn.decomposition import PCA
+    from sklearn.feature_selection import SelectKBest
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import PolynomialFeatures
+
+    rng = np.random.RandomState(17)
+    n = 400
+    X = rng.normal(0, 1, (n, 5)) * [1.0, 2.0, 0.5, 3.0, 1.0]
+    y = (X[:, 0] * X[:, 1] + X[:, 2] - 0.2 * X[:, 3] + rng.normal(0, 0.5, n) > 0).astype(int)
+    X[rng.rand(n, 5) < 0.08] = np.nan
+    est = make_pipeline(SimpleImputer(), SelectKBest(k=4), PolynomialFeatures(2, include_bias=False),
+                        PCA(4, whiten=True), LogisticRegression(max_iter=2000)).fit(X, y)
+    rows = _pick_rows(X, est.decision_function(X))
+    data = to_bytes(est)
+    with open(os.path.join(HERE, "prep_linalg.mli"), "wb") as f:
+        f.write(data)
+    out = ["task classification", "n_features 5 n_outputs 1 n_classes 2 n_decision 1 has_proba 1", "labels int 2 0 1",
+           "meta stage.0.kind prep", "meta stage.1.kind linear", _matrix("input", rows),
+           _matrix("predict", est.predict(rows)), _matrix("proba", est.predict_proba(rows)),
+           _matrix("decision", est.decision_function(rows)), "end\n"]
+    with open(os.path.join(HERE, "prep_linalg.expected.txt"), "w") as f:
+        f.write("\n".join(out))
+    print(f"prep_linalg.mli: {len(data)} bytes")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--prep"]:  # the prep models only
+        write_prep_linalg()
         sys.exit(write_prep_models())
+    if sys.argv[1:] == ["--prep-linalg"]:
+        sys.exit(write_prep_linalg())
     main()
+    write_prep_linalg()
     sys.exit(write_prep_models())

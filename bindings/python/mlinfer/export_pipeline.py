@@ -21,12 +21,13 @@ from .errors import UnsupportedModelError
 
 # op kinds and flags: src/prep/prep.h
 (OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC, OP_BIN, OP_NORM, OP_PROJECT,
- OP_POLY) = range(12)
+ OP_POLY, OP_QUANTILE) = range(13)
 # the ops whose outputs each depend on several input columns (src/prep/prep.h mli__prep_op_mixes)
 MIXING_OPS = (OP_NORM, OP_PROJECT, OP_POLY)
 NORMS = {"l1": 0, "max": 2}  # no l2: see _normalizer
 FN_BINARIZE = 0
 FN_FINITE = 7  # identity; NaN or +-inf is an input error (a feature selector validating its input)
+POWER = {"yeo-johnson": 8, "box-cox": 9}  # PowerTransformer's methods, by their FUNC code
 # FunctionTransformer's NumPy ufuncs, by their FUNC code (src/prep/prep.h MLI__FN_*)
 UFUNCS = {"log1p": 1, "log": 2, "exp": 3, "sqrt": 4, "abs": 5, "absolute": 5, "expm1": 6}
 F_CLIP = 1
@@ -172,7 +173,7 @@ class Prep:
         return Num(self._op(OP_NUMCAT, f.reg, count=len(nums), params=params, flags=flags), f.col)
 
     def func(self, f: Num, fn: int, threshold: float = 0.0, finite_out: bool = True) -> Num:
-        params = (threshold,) if fn == FN_BINARIZE else ()
+        params = (threshold,) if fn == FN_BINARIZE or fn in POWER.values() else ()
         flags = F_FINITE_OUT if finite_out and fn != FN_BINARIZE else 0
         return Num(self._op(OP_FUNC, f.reg, count=fn, params=params, flags=flags), f.col)
 
@@ -212,6 +213,10 @@ class Prep:
             c = None if p < 0 else cols[p]
             cols.append(-1 if a is None and c is None else (c if a is None else (a if c is None or a == c else -1)))
         return [Num(dst + k, c) for k, c in enumerate(cols)]
+
+    def quantile(self, f: Num, quantiles, references) -> Num:
+        params = [float(v) for v in quantiles] + [float(v) for v in references]
+        return Num(self._op(OP_QUANTILE, f.reg, count=len(quantiles), params=params), f.col)
 
     def finite(self, f: Num) -> Num:
         """The value, an input error where it is NaN or infinite."""
@@ -618,6 +623,41 @@ def _polynomial(prep: Prep, est, feats):
     return [out[k] for k in keep]
 
 
+def _power(prep: Prep, est, feats):
+    """PowerTransformer: scipy's yeojohnson / boxcox per column with the fitted lambdas_ (a `func`
+    op, float64, scipy's formulas and branches), then, with standardize, its fitted StandardScaler.
+    NaN passes (scikit-learn's allow-nan); +-inf is an input error; Box-Cox of a value <= 0 is an
+    input error (scikit-learn raises); an infinite result is an input error, as for the ufuncs."""
+    if est.method not in POWER:
+        _fail(est, f"method={est.method!r}")
+    lambdas = np.asarray(est.lambdas_, dtype=np.float64).reshape(-1)
+    if len(lambdas) != len(feats) or not np.isfinite(lambdas).all():
+        _fail(est, f"lambdas_ {lambdas!r} for {len(feats)} features")
+    out = [prep.func(prep.num(f, est), POWER[est.method], float(lm)) for f, lm in zip(feats, lambdas)]
+    if est.standardize:
+        sc = est._scaler
+        if _cls(sc) != "StandardScaler":
+            _fail(est, f"its scaler is a {_cls(sc)}")
+        out = _scaler(prep, sc, out)
+    return out
+
+
+def _quantile(prep: Prep, est, feats):
+    """QuantileTransformer, uniform output: a `quantile` op per column (np.interp both ways and their
+    mean, 0 and 1 at the end quantiles, NaN passes, +-inf an input error). The normal output is
+    scipy.stats.norm.ppf of that, which is not reproduced: refused."""
+    if est.output_distribution != "uniform":
+        _fail(est, f"output_distribution={est.output_distribution!r} (its values are scipy.stats.norm.ppf, which "
+                   "mlinfer does not reproduce exactly; output_distribution='uniform' is supported)")
+    q = np.asarray(est.quantiles_, dtype=np.float64)
+    ref = np.asarray(est.references_, dtype=np.float64).reshape(-1)
+    if q.ndim != 2 or q.shape[1] != len(feats) or q.shape[0] != len(ref) or q.shape[0] < 1:
+        _fail(est, f"quantiles_ of shape {q.shape} for {len(feats)} features and {len(ref)} references")
+    if not (np.isfinite(q).all() and np.isfinite(ref).all() and (np.diff(q, axis=0) >= 0).all()):
+        _fail(est, "its quantiles are not non-decreasing finite numbers")
+    return [prep.quantile(prep.num(f, est), q[:, j], ref) for j, f in enumerate(feats)]
+
+
 def _column_transformer(prep: Prep, est, feats):
     idx = getattr(est, "_transformer_to_input_indices", None)
     if idx is None:
@@ -686,12 +726,16 @@ def transform(prep: Prep, est, feats):
         return _pca(prep, est, feats)
     if name == "PolynomialFeatures":
         return _polynomial(prep, est, feats)
+    if name == "PowerTransformer":
+        return _power(prep, est, feats)
+    if name == "QuantileTransformer":
+        return _quantile(prep, est, feats)
     if _is_selector(est):
         return _selector(prep, est, feats)
     _fail(est, "not a transformer mlinfer can export (supported: ColumnTransformer, FeatureUnion, Pipeline, "
                "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, StandardScaler, MinMaxScaler, "
                "MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer with a NumPy "
-               "ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, feature selectors (VarianceThreshold, "
+               "ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, PowerTransformer, QuantileTransformer (uniform), feature selectors (VarianceThreshold, "
                "SelectKBest, SelectPercentile, SelectFromModel, RFE, ...))")
 
 
