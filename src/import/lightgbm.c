@@ -939,6 +939,17 @@ static int64_t categorical_features(lgb *g, span param, int64_t *idx) {
     return n;
 }
 
+/* Feature f's name from the header, for messages (printable ASCII, shortened). */
+static const char *feature_label(lgb *g, int64_t f, char buf[32]) {
+    span v = g->header[H_FEATURE_NAMES], tok;
+    int64_t k = 0;
+    strcpy(buf, "?");
+    for (size_t i = 0; v.p && next_token(v, &i, &tok); ++k)
+        if (k == f)
+            return shown(tok.p, tok.n, buf);
+    return buf;
+}
+
 /* Every category code feature_infos lists for feature f (-1, LightGBM's missing, or below
  * n_cats), and no numerical split on it: the check that list j belongs to feature f. */
 static int list_fits_feature(lgb *g, int64_t f, int64_t n_cats) {
@@ -1111,13 +1122,15 @@ static mli_status read_pandas_categorical(lgb *g, span last, span param) {
     }
     for (uint32_t c = 0; c < root->n; ++c) {
         const mli__jval *cats = mli__jd_at(&doc, root, c);
+        char name[32];
         if (!mli__jd_nums(&doc, cats, 0) && !list_fits_feature(g, idx[c], (int64_t)cats->n)) {
             st = mli__fail(MLI_ERR_UNSUPPORTED,
                            "%s:%lld: LightGBM model from pandas category columns: the %u categories of category "
-                           "column %u do not fit feature %lld (its feature_infos or splits), so which column each "
-                           "list belongs to is unclear; train with unordered category columns as the only "
+                           "column %u do not fit feature %lld ('%s': its feature_infos or splits), so which column "
+                           "each list belongs to is unclear; train with unordered category columns as the only "
                            "categorical features",
-                           g->origin, (long long)last.line, cats->n, c, (long long)idx[c]);
+                           g->origin, (long long)last.line, cats->n, c, (long long)idx[c],
+                           feature_label(g, idx[c], name));
             goto done;
         }
     }
