@@ -107,6 +107,18 @@ def test_hgb_none_is_a_category_nan_is_missing(mlinfer, tmp_path):
     _check(est, m, X, est.decision_function(X), m.decision_function(X))
 
 
+def test_hgb_numpy_object_array(mlinfer, tmp_path):
+    """Fitted on a NumPy object array (no column names): columns by position, strings and numbers."""
+    X = TRAIN_OBJ.to_numpy(dtype=object)
+    est = HistGradientBoostingClassifier(categorical_features=[1, 3], max_iter=15).fit(X, _target(TRAIN_OBJ))
+    mlinfer.export(est, tmp_path / "np.mli")
+    m = mlinfer.load(tmp_path / "np.mli")
+    assert [kind for _, kind in m.schema] == ["number", "string", "number", "string"]
+    Xt = TEST_OBJ.to_numpy(dtype=object)
+    _check(est, m, Xt, est.decision_function(Xt), m.decision_function(Xt))
+    _check(est, m, Xt[:1], est.decision_function(Xt[:1]), m.decision_function(Xt[:1]))
+
+
 def test_hgb_in_a_pipeline_after_an_imputer(mlinfer, tmp_path):
     """String columns imputed by a step before the model (pandas output) still reach its encoder
     as strings: the imputer's replacement is folded into the same lookup."""
