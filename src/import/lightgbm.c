@@ -907,6 +907,11 @@ static mli_status write_model(lgb *g, mli__writer *w) {
 /* The features LightGBM treats as categorical, ascending, into idx (n_features entries):
  * the `[categorical_feature: ...]` parameter when the file has it, else the features whose
  * feature_infos lists categories ("1:0:2") rather than a range ("[lo:hi]") or "none". */
+static int by_index(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static int64_t categorical_features(lgb *g, span param, int64_t *idx) {
     int64_t n = 0;
     if (param.p) {
@@ -920,12 +925,7 @@ static int64_t categorical_features(lgb *g, span param, int64_t *idx) {
             idx[n++] = f;
             i += i < param.n;
         }
-        for (int64_t a = 1; a < n; ++a) /* ascending: the pandas lists follow the column order */
-            for (int64_t c = a; c > 0 && idx[c - 1] > idx[c]; --c) {
-                int64_t t = idx[c];
-                idx[c] = idx[c - 1];
-                idx[c - 1] = t;
-            }
+        qsort(idx, (size_t)n, sizeof *idx, by_index); /* ascending: the pandas lists follow the column order */
         for (int64_t a = 1; a < n; ++a)
             if (idx[a] == idx[a - 1])
                 return -1;
@@ -939,32 +939,52 @@ static int64_t categorical_features(lgb *g, span param, int64_t *idx) {
     return n;
 }
 
-/* Every category code feature_infos lists for feature f (-1, LightGBM's missing, or below
- * n_cats), and no numerical split on it: the check that list j belongs to feature f. */
-static int list_fits_feature(lgb *g, int64_t f, int64_t n_cats) {
+/* Feature f's name from the header, for messages (printable ASCII, shortened). */
+static const char *feature_label(lgb *g, int64_t f, char buf[32]) {
+    span v = g->header[H_FEATURE_NAMES], tok;
+    int64_t k = 0;
+    strcpy(buf, "?");
+    for (size_t i = 0; v.p && next_token(v, &i, &tok); ++k)
+        if (k == f)
+            return shown(tok.p, tok.n, buf);
+    return buf;
+}
+
+/* Every category code feature_infos lists for feature f (`info`: its token, or none) is -1
+ * (LightGBM's missing) or below n_cats, and no numerical split uses f (`num_split`): the check
+ * that a list of n_cats categories belongs to f. */
+static int list_fits_feature(span info, int num_split, int64_t n_cats) {
+    if (num_split || (info.p && info.n > 0 && info.p[0] == '['))
+        return 0;
+    for (size_t a = 0; info.p && a < info.n && !span_is(info, "none");) {
+        size_t b = a;
+        while (a < info.n && info.p[a] != ':')
+            ++a;
+        int64_t code;
+        if (!parse_int(info.p + b, a - b, &code) || code < -1 || code >= n_cats)
+            return 0;
+        a += a < info.n;
+    }
+    return 1;
+}
+
+/* Per feature: its feature_infos token (zeroed when absent) and whether a numerical split
+ * uses it; one pass over each, so that checking every list stays linear in the file. */
+static int feature_facts(lgb *g, span **infos, uint8_t **num_split) {
+    *infos = calloc((size_t)g->n_features, sizeof **infos);
+    *num_split = calloc((size_t)g->n_features, 1);
+    if (!*infos || !*num_split)
+        return -1;
     span info = g->header[H_FEATURE_INFOS], tok;
     int64_t k = 0;
-    for (size_t i = 0; info.p && next_token(info, &i, &tok); ++k) {
-        if (k != f)
-            continue;
-        if (tok.n > 0 && tok.p[0] == '[')
-            return 0;
-        for (size_t a = 0; a < tok.n && !span_is(tok, "none");) {
-            size_t b = a;
-            while (a < tok.n && tok.p[a] != ':')
-                ++a;
-            int64_t code;
-            if (!parse_int(tok.p + b, a - b, &code) || code < -1 || code >= n_cats)
-                return 0;
-            a += a < tok.n;
-        }
-    }
+    for (size_t i = 0; info.p && k < g->n_features && next_token(info, &i, &tok); ++k)
+        (*infos)[k] = tok;
     const int32_t *feature = g->feature.p;
     const uint8_t *flags = g->flags.p;
     for (size_t i = 0; i < g->feature.n; ++i)
-        if (feature[i] == f && !(flags[i] & MLI__TF_CATEGORICAL))
-            return 0;
-    return 1;
+        if (feature[i] >= 0 && feature[i] < g->n_features && !(flags[i] & MLI__TF_CATEGORICAL))
+            (*num_split)[feature[i]] = 1;
+    return 0;
 }
 
 /* Copies the string lists of `root` (pandas_categorical) for the features in idx. */
@@ -1068,6 +1088,8 @@ static mli_status read_pandas_categorical(lgb *g, span last, span param) {
     mli__jdoc doc;
     memset(&doc, 0, sizeof doc);
     int64_t *idx = NULL;
+    span *infos = NULL;
+    uint8_t *num_split = NULL;
     mli_status st = mli__jd_parse_json(g->origin, (const uint8_t *)v, n, &doc);
     if (st != MLI_OK) {
         mli__jd_free(&doc);
@@ -1094,9 +1116,9 @@ static mli_status read_pandas_categorical(lgb *g, span last, span param) {
     }
     int64_t n_cat = categorical_features(g, param, idx);
     if (n_cat < 0) {
-        st = mli__fail(MLI_ERR_CORRUPT,
+        st = mli__fail(MLI_ERR_UNSUPPORTED,
                        "%s:%lld: LightGBM parameter categorical_feature is not a list of distinct "
-                       "feature indices",
+                       "feature indices, so which column each pandas_categorical list belongs to is unclear",
                        g->origin, (long long)param.line);
         goto done;
     }
@@ -1109,21 +1131,29 @@ static mli_status read_pandas_categorical(lgb *g, span last, span param) {
                        g->origin, (long long)last.line, root->n, (long long)n_cat);
         goto done;
     }
+    if (feature_facts(g, &infos, &num_split) != 0) {
+        st = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", g->origin);
+        goto done;
+    }
     for (uint32_t c = 0; c < root->n; ++c) {
         const mli__jval *cats = mli__jd_at(&doc, root, c);
-        if (!mli__jd_nums(&doc, cats, 0) && !list_fits_feature(g, idx[c], (int64_t)cats->n)) {
+        char name[32];
+        if (!mli__jd_nums(&doc, cats, 0) && !list_fits_feature(infos[idx[c]], num_split[idx[c]], (int64_t)cats->n)) {
             st = mli__fail(MLI_ERR_UNSUPPORTED,
                            "%s:%lld: LightGBM model from pandas category columns: the %u categories of category "
-                           "column %u do not fit feature %lld (its feature_infos or splits), so which column each "
-                           "list belongs to is unclear; train with unordered category columns as the only "
+                           "column %u do not fit feature %lld ('%s': its feature_infos or splits), so which column "
+                           "each list belongs to is unclear; train with unordered category columns as the only "
                            "categorical features",
-                           g->origin, (long long)last.line, cats->n, c, (long long)idx[c]);
+                           g->origin, (long long)last.line, cats->n, c, (long long)idx[c],
+                           feature_label(g, idx[c], name));
             goto done;
         }
     }
     st = keep_string_categories(g, &doc, root, idx, last.line);
 done:
     free(idx);
+    free(infos);
+    free(num_split);
     mli__jd_free(&doc);
     return st;
 }

@@ -595,8 +595,22 @@ static int enc_strings(const xgb *x, const mli__jval *vals, const mli__jval *off
  * String categories get the same lookup here, as a prep stage in front of the trees
  * (x->cats); number categories must be their own codes (0, 1, 2, ...), as a number given to
  * the model is read as the code. */
-static mli_status read_recorded_categories(xgb *x, const mli__jval *model) {
+/* Feature f's name for a message: " ('name')", or "" when the file names no features. */
+static const char *feature_label(const xgb *x, const mli__jval *learner, uint32_t f, char buf[64]) {
+    const mli__jval *names = mli__jd_get(&x->doc, learner, "feature_names");
+    size_t len = 0;
+    const char *s = names && names->type == MLI__JD_ARR && f < names->n
+                        ? mli__jd_str(&x->doc, mli__jd_at(&x->doc, names, f), &len)
+                        : NULL;
+    buf[0] = 0;
+    if (s)
+        snprintf(buf, 64, " ('%.*s')", (int)(len > 40 ? 40 : len), s);
+    return buf;
+}
+
+static mli_status read_recorded_categories(xgb *x, const mli__jval *learner, const mli__jval *model) {
     const mli__jdoc *d = &x->doc;
+    char label[64];
     const mli__jval *cats = mli__jd_get(d, model, "cats");
     const mli__jval *enc = cats ? mli__jd_get(d, cats, "enc") : NULL;
     if (!enc)
@@ -627,11 +641,11 @@ static mli_status read_recorded_categories(xgb *x, const mli__jval *model) {
                     while (c + 2 < offs->n && o[c + 1] <= (double)i)
                         ++c;
                     return mli__fail(MLI_ERR_UNSUPPORTED,
-                                     "%s: feature %u: category %u holds non-ASCII characters, which XGBoost records "
-                                     "truncated (as many bytes as characters) and matches by that prefix; which "
-                                     "strings XGBoost maps to it cannot be reproduced exactly, so string categories "
-                                     "must be ASCII",
-                                     x->origin, f, c);
+                                     "%s: feature %u%s: category %u holds non-ASCII characters, which XGBoost "
+                                     "records truncated (as many bytes as characters) and matches by that prefix; "
+                                     "which strings XGBoost maps to it cannot be reproduced exactly, so string "
+                                     "categories must be ASCII",
+                                     x->origin, f, feature_label(x, learner, f, label), c);
                 }
             bytes += vals->n + n;
             count += n;
@@ -640,10 +654,11 @@ static mli_status read_recorded_categories(xgb *x, const mli__jval *model) {
         for (uint32_t i = 0; i < vals->n; ++i)
             if (v[i] != (double)i)
                 return mli__fail(MLI_ERR_UNSUPPORTED,
-                                 "%s: feature %u was trained from a pandas category column whose category %.17g has "
-                                 "the code %u; XGBoost's trees see the code, so a number given to libmlinfer would be "
-                                 "mis-coded (train on categories 0..n-1, on the codes, or on string categories)",
-                                 x->origin, f, v[i], i);
+                                 "%s: feature %u%s was trained from a pandas category column whose category %.17g "
+                                 "has the code %u; XGBoost's trees see the code, so a number given to libmlinfer "
+                                 "would be mis-coded (train on categories 0..n-1, on the codes, or on string "
+                                 "categories)",
+                                 x->origin, f, feature_label(x, learner, f, label), v[i], i);
     }
     if (count == 0)
         return MLI_OK;
@@ -910,7 +925,7 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
         if ((st = num_array(x, gb, "learner.gradient_booster", "weight_drop", n_trees, 0, &weight_drop)) != MLI_OK)
             return st;
     }
-    if ((st = read_base_score(x, mp, obj)) != MLI_OK || (st = read_recorded_categories(x, model)) != MLI_OK)
+    if ((st = read_base_score(x, mp, obj)) != MLI_OK || (st = read_recorded_categories(x, learner, model)) != MLI_OK)
         return st;
     int64_t best = -1;
     if ((st = sklearn_tree_count(x, learner, model, gmp, &n_trees, &best)) != MLI_OK)

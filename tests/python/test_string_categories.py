@@ -107,6 +107,18 @@ def test_hgb_none_is_a_category_nan_is_missing(mlinfer, tmp_path):
     _check(est, m, X, est.decision_function(X), m.decision_function(X))
 
 
+def test_hgb_numpy_object_array(mlinfer, tmp_path):
+    """Fitted on a NumPy object array (no column names): columns by position, strings and numbers."""
+    X = TRAIN_OBJ.to_numpy(dtype=object)
+    est = HistGradientBoostingClassifier(categorical_features=[1, 3], max_iter=15).fit(X, _target(TRAIN_OBJ))
+    mlinfer.export(est, tmp_path / "np.mli")
+    m = mlinfer.load(tmp_path / "np.mli")
+    assert [kind for _, kind in m.schema] == ["number", "string", "number", "string"]
+    Xt = TEST_OBJ.to_numpy(dtype=object)
+    _check(est, m, Xt, est.decision_function(Xt), m.decision_function(Xt))
+    _check(est, m, Xt[:1], est.decision_function(Xt[:1]), m.decision_function(Xt[:1]))
+
+
 def test_hgb_in_a_pipeline_after_an_imputer(mlinfer, tmp_path):
     """String columns imputed by a step before the model (pandas output) still reach its encoder
     as strings: the imputer's replacement is folded into the same lookup."""
@@ -278,7 +290,7 @@ def test_xgboost_non_ascii_is_refused(mlinfer):
     est = xgb.XGBClassifier(n_estimators=3, enable_categorical=True, tree_method="hist").fit(TRAIN, _target(TRAIN))
     enc = json.loads(est.get_booster().save_raw("json"))["learner"]["gradient_booster"]["model"]["cats"]["enc"]
     assert len(bytes(b & 0xFF for b in enc[1]["values"])) < len("".join(COLOURS).encode())  # the truncation
-    with pytest.raises(mlinfer.UnsupportedError, match="feature 1: category 4 holds non-ASCII"):
+    with pytest.raises(mlinfer.UnsupportedError, match=r"feature 1 \('colour'\): category 4 holds non-ASCII"):
         mlinfer.load(bytes(est.get_booster().save_raw("json")))
     with pytest.raises(mlinfer.UnsupportedModelError, match="non-ASCII"):
         mlinfer.export(est, "/nonexistent/never-written.mli")
@@ -324,3 +336,38 @@ def test_xgboost_malformed_string_categories_are_corrupt(mlinfer):
         mutate(bad["learner"]["gradient_booster"]["model"]["cats"]["enc"])
         with pytest.raises(mlinfer.CorruptModelError, match=r"cats.enc\[1\]"):
             mlinfer.load(json.dumps(bad).encode())
+
+
+def test_numbers_on_thresholds_pass_the_lookup_stage_exactly(mlinfer, tmp_path):
+    """The lookup stage hands number columns to the float64 trees unchanged: rows sitting exactly
+    on each split threshold of x (and one float64 step either side) score as in LightGBM and
+    HistGradientBoosting to 1e-12 (a row sent to another leaf would differ by a leaf value)."""
+    est = _lgb("binary")
+    m = mlinfer.load(est.booster_.model_to_string().encode())
+    dump = est.booster_.dump_model()["tree_info"]
+    thr = []
+
+    def walk(node):
+        if "split_feature" in node:
+            if node["split_feature"] == 0:
+                thr.append(float(node["threshold"]))
+            walk(node["left_child"])
+            walk(node["right_child"])
+    for t in dump:
+        walk(t["tree_structure"])
+    assert len(thr) > 5
+    xs = np.unique(np.concatenate([thr, np.nextafter(thr, -np.inf), np.nextafter(thr, np.inf)]))
+    X = TEST.iloc[: len(xs)].copy()
+    X["x"] = xs
+    np.testing.assert_allclose(m.predict_raw(X).reshape(-1), est.predict(_lgb_rows(X), raw_score=True),
+                               rtol=1e-12, atol=1e-12)
+    hgb = HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=20).fit(TRAIN, _target(TRAIN))
+    mlinfer.export(hgb, tmp_path / "h.mli")
+    mh = mlinfer.load(tmp_path / "h.mli")
+    thr = np.concatenate([p.nodes["num_threshold"][(p.nodes["feature_idx"] == 2) & (p.nodes["is_leaf"] == 0)]
+                          for it in hgb._predictors for p in it])  # x is column 2 after the encoder's two
+    assert len(thr) > 5
+    xs = np.unique(np.concatenate([thr, np.nextafter(thr, -np.inf), np.nextafter(thr, np.inf)]))
+    X = TEST.iloc[: len(xs)].copy()
+    X["x"] = xs
+    np.testing.assert_allclose(mh.decision_function(X), hgb.decision_function(X), rtol=1e-12, atol=1e-12)

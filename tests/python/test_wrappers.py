@@ -349,7 +349,8 @@ def test_pandas_categories_refused(mlinfer, framework, categories, tmp_path):
             mlinfer.load(est.booster_.model_to_string().encode())
     else:  # XGBoost >= 3.1 records the categories in the model file: refused by the C importer
         for fmt in ("json", "ubj"):
-            with pytest.raises(mlinfer.UnsupportedError, match="feature 2 was trained from a pandas category column"):
+            with pytest.raises(mlinfer.UnsupportedError,
+                               match=r"feature 2 \('colour'\) was trained from a pandas category column"):
                 mlinfer.load(bytes(est.get_booster().save_raw(fmt)))
 
 
