@@ -1,8 +1,9 @@
 """FastAPI inference server on libmlinfer: the drop-in replacement for the usual
 `joblib.load("model.pkl")` + FastAPI app, for teams that stay in Python.
 
-Same HTTP surface as mlinfer-server (programs/server), so clients, probes, dashboards
-and the HPA rule (examples/deploy) work unchanged with either:
+The routes below answer as mlinfer-server's do (programs/server), so /predict clients,
+probes, dashboards and the HPA rule (examples/deploy) work unchanged with either. The Open
+Inference Protocol V2 and V1 routes are mlinfer-server's only (not served here):
 
   POST /predict   {"features": [...]}          -> {"prediction": ...}
                   {"instances": [[...], ...]}  -> {"predictions": [...]}

@@ -647,3 +647,35 @@ def test_dask_string_columns_by_name(dd, prep):
         mlinfer.dask.predict(dd.from_pandas(bad, npartitions=2), spath).compute()
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['region'\]"):  # on the client
         mlinfer.dask.predict(dd.from_pandas(frame.drop(columns=["region"]), npartitions=2), spath)
+
+
+def test_unnamed_string_model_takes_columns_in_order(prep, tmp_path):
+    """A pipeline fitted on a NumPy object array records no names: Ray and Dask hand it the
+    feature columns by position (Arrow nulls and None as NaN), in-process here."""
+    import pyarrow as pa
+    import mlinfer.ray
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    train, _, y = _prep_frames(2000, 3)
+    cols = P_NUM + list(P_STR)
+    est = make_pipeline(ColumnTransformer([
+        ("num", SimpleImputer(strategy="median"), [0, 1, 2]),
+        ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
+                              OneHotEncoder(handle_unknown="ignore")), [3, 4])]),
+        LogisticRegression(max_iter=500)).fit(train[cols].to_numpy(object), y)
+    path = tmp_path / "unnamed.mli"
+    mlinfer.export(est, path)
+    assert mlinfer.load(path).feature_names_in_ is None
+    ref = prep["ref"][cols].to_numpy(object)
+    want = est.predict_proba(ref)
+    mixed = prep["mixed"][cols].rename(columns=lambda c: "x_" + c)  # names that mean nothing to the model
+    pred = mlinfer.ray.Predictor(str(path), output="proba", feature_columns=list(mixed.columns))
+    for batch in (mixed.assign(id=1), pa.Table.from_pandas(mixed.assign(id=1), preserve_index=False)):
+        P = pred(batch)["proba"]
+        P = np.stack(P.to_numpy(zero_copy_only=False) if isinstance(P, pa.ChunkedArray) else P)
+        np.testing.assert_allclose(P, want, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="4 feature columns given, but the model expects 5"):
+        mlinfer.ray.Predictor(str(path), feature_columns=list(mixed.columns)[:4])(mixed)
