@@ -323,3 +323,55 @@ def test_names_without_get_feature_names_out(mlinfer, tmp_path):
     assert c.shape == (20, len(COLS) + 3)
     assert (c[:, :5] == 0).all()  # age, plan, city unused; spend, tenure only through the norm
     assert_sum_rule(m, df.iloc[:20], c)
+
+
+# ---- the command line ---------------------------------------------------------------------
+
+def test_cli_contrib_prep(mlinfer, tmp_path):
+    """mlinfer predict --contrib on a CSV with a header for a model with string columns: the
+    header names each contribution column (transformed:NAME for a mixed feature), the values
+    are Model.predict_contrib's bit for bit (%.17g round-trips); an empty field is missing."""
+    import os
+    import subprocess
+    lib = os.environ.get("MLINFER_LIBRARY") or mlinfer._native.lib._name
+    exe = os.path.join(os.path.dirname(os.path.abspath(lib)), "mlinfer")
+    if not os.access(exe, os.X_OK):
+        pytest.skip(f"no mlinfer executable next to {lib}")
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.dirname(os.path.abspath(lib)))
+    df, y = _frame(400, 8)
+    df["city"] = df["city"].where(df["city"].notna(), np.nan)  # a CSV has no None: one missing value
+    labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))
+    pipe = make_pipeline(_ct(mix=True), HistGradientBoostingClassifierSmall()).fit(df, labels)
+    path = tmp_path / "m.mli"
+    mlinfer.export(pipe, str(path))
+    m = mlinfer.load(str(path))
+    X = df.iloc[:40]
+    csv = tmp_path / "x.csv"
+    order = ["score", "city", "plan", "tenure", "spend", "age"]  # by name, in any order
+    with open(csv, "w") as f:
+        f.write(",".join(order) + "\n")
+        for _, row in X[order].iterrows():
+            f.write(",".join("" if (not isinstance(v, str) and np.isnan(v)) else (v if isinstance(v, str) else repr(
+                float(v))) for v in row) + "\n")
+    r = subprocess.run([exe, "predict", str(path), str(csv), "--contrib"], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().split("\n")
+    names = m.contrib_names
+    assert lines[0].split(",") == [f"{n}:{k}" for n in names for k in range(3)]
+    got = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    np.testing.assert_array_equal(got, m.predict_contrib(X).reshape(len(X), -1))
+    # an unknown category the encoder refuses names the line and the column
+    strict = make_pipeline(ColumnTransformer([("plan", OneHotEncoder(), ["plan"]), ("n", "passthrough", ["score"])]),
+                           HistGradientBoostingClassifierSmall()).fit(df, labels)
+    mlinfer.export(strict, str(path))
+    with open(csv, "w") as f:
+        f.write("plan,score\nbasic,1.0\ngold,2.0\n")
+    r = subprocess.run([exe, "predict", str(path), str(csv), "--contrib"], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode != 0 and "plan" in r.stderr and ":3:" in r.stderr, r.stderr
+
+
+def HistGradientBoostingClassifierSmall():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    return HistGradientBoostingClassifier(max_iter=6, max_leaf_nodes=6, random_state=0)
