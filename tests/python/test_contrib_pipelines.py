@@ -375,3 +375,46 @@ def test_cli_contrib_prep(mlinfer, tmp_path):
 def HistGradientBoostingClassifierSmall():
     from sklearn.ensemble import HistGradientBoostingClassifier
     return HistGradientBoostingClassifier(max_iter=6, max_leaf_nodes=6, random_state=0)
+
+
+# ---- the file: the optional sections a reader checks -------------------------------------
+
+def test_corrupt_contrib_sections(mlinfer):
+    """stage.0.out_names must hold one string per prep output, background_mean one finite
+    value per transformed feature: anything else is MLI_ERR_CORRUPT naming the section; a
+    file without out_names names its mixed features by index."""
+    import os
+    from mlinfer._format import build, parse
+    here = os.path.join(os.path.dirname(__file__), "..", "data", "prep_contrib_linear.mli")
+    with open(here, "rb") as f:
+        meta, arrays = parse(f.read())
+    out_names = list(arrays["stage.0.out_names"])
+    assert len(out_names) == len(arrays["background_mean"]) == 11
+
+    def load(**change):
+        a = dict(arrays)
+        for k, v in change.items():
+            k = k.replace("__", ".")
+            if v is None:
+                a.pop(k)
+            else:
+                a[k] = v
+        return mlinfer.load(build(meta, a))
+
+    with pytest.raises(mlinfer.Error, match="out_names"):
+        load(stage__0__out_names=arrays["stage.0.out_names"][:-1])
+    with pytest.raises(mlinfer.Error, match="out_names"):
+        load(stage__0__out_names=np.zeros(11))
+    with pytest.raises(mlinfer.Error, match="background_mean"):
+        load(background_mean=arrays["background_mean"][:-1])
+    bad = np.array(arrays["background_mean"], dtype=np.float64)
+    bad[3] = np.inf
+    with pytest.raises(mlinfer.Error, match="background_mean"):
+        load(background_mean=bad)
+    m = load(stage__0__out_names=None)
+    norm = [f"transformed:{out_names.index(n)}" for n in ("norm__a", "norm__b")]  # the Normalizer's outputs
+    assert m.contrib_names[6:] == norm + ["bias"]
+    m = load(background_mean=None)
+    assert int(mlinfer._native.lib.mli_model_n_contrib(m._h)) == 0
+    with pytest.raises(mlinfer.Error, match="background"):
+        m.predict_contrib({"age": [1.0], "spend": [2.0], "plan": ["pro"], "city": ["oslo"], "a": [0.1], "b": [0.2]})
