@@ -406,3 +406,244 @@ def test_dask_multiclass_forest_and_bad_input(dd, data, models):
     bad["f3"] = bad["f3"].astype(str)
     with pytest.raises(ValueError, match="feature column f3 is not numeric"):
         mlinfer.dask.predict(dd.from_pandas(bad, npartitions=2), fpath, feature_columns=cols).compute()
+
+
+# -- models with named string columns (issue 18): pipelines over a DataFrame ---------------
+# A ColumnTransformer pipeline with string columns, exported by mlinfer.export, takes its
+# columns by name from Spark (an Arrow UDF), Ray (pyarrow / pandas / numpy batches) and Dask.
+# Nulls (SQL null, None, NaN, pd.NA) in a string column are one missing value -- NaN in
+# scikit-learn's terms -- so the reference is scikit-learn's predict on the frame with NaN.
+# Tolerances: the LogisticRegression pipeline within 1e-5 relative (float32 linear arithmetic,
+# the design contract); the forest pipeline's probabilities within 1e-12 (same leaves, float64
+# averaging in another order) and its labels equal.
+P_ROWS = 1200
+P_NUM = ["age", "charges", "calls"]
+P_STR = {"plan": ["basic", "pro", "max"], "region": [f"r{i}" for i in range(8)]}
+
+
+def _prep_frames(n, seed):
+    """(frame with NaN for every missing value, the same with None for half the missing strings,
+    labels). The numeric columns have NaN; the string columns NaN and None."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"age": rng.normal(45, 12, n), "charges": rng.normal(70, 25, n),
+                       "calls": rng.poisson(3, n).astype(float)})
+    df.loc[rng.random(n) < 0.08, "age"] = np.nan
+    df.loc[rng.random(n) < 0.05, "calls"] = np.nan
+    for c, cats in P_STR.items():
+        col = rng.choice(cats, n).astype(object)
+        col[rng.random(n) < 0.07] = np.nan
+        df[c] = col
+    mixed = df.copy()
+    for c in P_STR:
+        na = np.flatnonzero(df[c].isna().to_numpy())
+        mixed.loc[mixed.index[na[::2]], c] = None
+        mixed[c] = mixed[c].astype(object)
+    y = np.where((df["charges"].fillna(70) > 75) ^ (df["plan"] == "pro") | (df["region"] == "r3"), "churn", "stay")
+    return df, mixed, y
+
+
+@pytest.fixture(scope="module")
+def prep(tmp_path_factory):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    train, _, y = _prep_frames(3000, 1)
+    d = tmp_path_factory.mktemp("prep")
+    linear = make_pipeline(ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), P_NUM),
+        ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
+                              OneHotEncoder(handle_unknown="ignore")), list(P_STR))]),
+        LogisticRegression(max_iter=500)).fit(train, y)
+    strict = make_pipeline(ColumnTransformer([
+        ("num", SimpleImputer(strategy="mean"), P_NUM),
+        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                              OneHotEncoder(handle_unknown="error")), list(P_STR))]),
+        RandomForestClassifier(n_estimators=15, max_depth=6, random_state=0)).fit(train, y)
+    mlinfer.export(linear, d / "linear.mli")
+    mlinfer.export(strict, d / "strict.mli")
+    ref, mixed, _ = _prep_frames(P_ROWS, 2)
+    return {"linear": (str(d / "linear.mli"), linear), "strict": (str(d / "strict.mli"), strict),
+            "ref": ref, "mixed": mixed}
+
+
+def _check_linear(P, labels, est, ref):
+    np.testing.assert_allclose(P, est.predict_proba(ref), rtol=1e-5, atol=1e-7)
+    assert (np.asarray(labels) == est.predict(ref)).mean() > 0.999  # labels: p = 0.5 ties aside
+
+
+def _check_strict(P, labels, est, ref):
+    np.testing.assert_allclose(P, est.predict_proba(ref), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(labels), est.predict(ref))
+
+
+def _spark_rows(frame):
+    """Rows with None for every missing value (SQL nulls), an id and an extra column."""
+    rows = []
+    for i, r in enumerate(frame.itertuples(index=False)):
+        vals = [None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in r]
+        rows.append(tuple([i] + vals + [f"note{i % 5}"]))
+    schema = "id long, " + ", ".join(f"{c} double" for c in P_NUM) + ", " + ", ".join(
+        f"{c} string" for c in P_STR) + ", note string"
+    return rows, schema
+
+
+@pytest.fixture(scope="module")
+def prep_sdf(spark, prep):
+    rows, schema = _spark_rows(prep["ref"])
+    return spark.createDataFrame(rows, schema).repartition(2)
+
+
+def test_spark_string_columns_by_name(prep_sdf, prep):
+    """Strings with nulls, numbers with nulls, columns in another order and an extra column:
+    equal to scikit-learn's pipeline; udf(*df.columns), names in any order, a struct column."""
+    import mlinfer.spark
+    from pyspark.sql import functions as F
+    path, est = prep["linear"]
+    ref = prep["ref"]
+    proba = mlinfer.spark.predict_udf(path, output="proba", batch_size=250)
+    label = mlinfer.spark.predict_udf(path)
+    assert label.returnType.typeName() == "string"
+    cols = prep_sdf.columns
+    out = prep_sdf.select("id", proba(*cols).alias("p"), label("region", "calls", "plan", "charges", "age")
+                          .alias("y"), proba(F.struct(*reversed(cols))).alias("q")).toPandas().sort_values("id")
+    assert (out["id"].to_numpy() == np.arange(P_ROWS)).all()
+    P = np.stack(out["p"].to_numpy())
+    _check_linear(P, out["y"].to_numpy(), est, ref)
+    np.testing.assert_array_equal(np.stack(out["q"].to_numpy()), P)
+    # the same numbers as mlinfer.load(path) on the rows as an Arrow table
+    import pyarrow as pa
+    np.testing.assert_array_equal(P, mlinfer.load(path).predict_proba(pa.Table.from_pandas(ref)))
+
+
+def test_spark_string_columns_forest_and_pandas_fallback(prep_sdf, prep):
+    """A forest behind a OneHotEncoder; and the pandas UDF used where Spark has no Arrow UDFs
+    (before 4.1), forced here, gives the same answers."""
+    import mlinfer.spark
+    path, est = prep["strict"]
+    cols = prep_sdf.columns
+    for arrow in (True, False):
+        proba = mlinfer.spark.predict_udf(path, output="proba", _arrow=arrow)
+        label = mlinfer.spark.predict_udf(path, _arrow=arrow)
+        out = prep_sdf.select("id", proba(*cols).alias("p"), label(*cols).alias("y")).toPandas().sort_values("id")
+        _check_strict(np.stack(out["p"].to_numpy()), out["y"].to_numpy(), est, prep["ref"])
+
+
+def test_spark_string_column_errors(spark, prep_sdf, prep):
+    import mlinfer.spark
+    from pyspark.sql import functions as F
+    path = prep["strict"][0]
+    udf = mlinfer.spark.predict_udf(path)
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['region'\]"):  # on the driver
+        udf("age", "charges", "calls", "plan")
+    with pytest.raises(Exception, match=r"lacks column\(s\) \['region'\]"):  # Column objects: in the task
+        prep_sdf.select(udf(F.col("age"), F.col("charges"), F.col("calls"), F.col("plan"))).collect()
+    # an unseen category under handle_unknown="error": the column, the value and the row
+    rows, schema = _spark_rows(prep["ref"].iloc[:40])
+    r = list(rows[17])
+    r[1 + len(P_NUM)] = "gold"
+    rows[17] = tuple(r)
+    bad = spark.createDataFrame(rows, schema).coalesce(1)
+    with pytest.raises(Exception, match=r"column 'plan', row 17: unknown category 'gold'.*Spark partition 0"):
+        bad.select(udf(*bad.columns)).collect()
+    # a number where the model takes strings
+    with pytest.raises(Exception, match="column 'plan' holds strings in this model"):
+        bad.select(udf("age", "charges", "calls", F.col("age").alias("plan"), "region")).collect()
+
+
+def test_spark_numeric_model_by_feature_name(sdf, data, named):
+    """A numeric model that records its feature names takes columns named as a list of names in
+    any order, with others; names it does not know are an error, as Model.predict."""
+    import mlinfer.spark
+    X = data[0]
+    path, est = named
+    udf = mlinfer.spark.predict_udf(path, output="proba")
+    cols = ["id"] + [f"f{i}" for i in reversed(range(N_FEAT))]
+    ids, P = _spark_scores(sdf.select("id", udf(*cols).alias("p")), "p")
+    np.testing.assert_allclose(np.stack(P), est.predict_proba(_features(X)), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match=r"missing: \['f5'\]"):
+        udf(*[f"f{i}" for i in range(5)], "id")
+
+
+def _prep_ray_frame(prep, frame):
+    f = frame.copy()
+    f.insert(2, "id", np.arange(len(f)))
+    f["note"] = "x"
+    return f
+
+
+@pytest.mark.parametrize("fmt", ["pyarrow", "pandas", "numpy"])
+def test_ray_string_columns_by_name(ray_rt, prep, fmt):
+    """Every batch format, strings with None and NaN: equal to scikit-learn on the rows with NaN."""
+    import mlinfer.ray
+    path, est = prep["linear"]
+    frame = _prep_ray_frame(prep, prep["mixed"])
+    ds = ray_rt.data.from_pandas([frame.iloc[i::3] for i in range(3)])
+    out = _ray_map(ray_rt, ds, mlinfer.ray.predictor_kwargs(path, output="proba", keep_columns=["id"]), fmt)
+    out = out.sort_values("id")
+    assert list(out.columns) == ["id", "proba"]
+    P = np.stack(out["proba"].to_numpy())
+    labels = _ray_map(ray_rt, ds, mlinfer.ray.predictor_kwargs(path), fmt).sort_values("id")["prediction"]
+    _check_linear(P, labels.to_numpy(), est, prep["ref"])
+
+
+def test_ray_string_columns_in_process(prep):
+    """The Predictor on each batch format in this process: the forest pipeline, errors naming
+    the column (and the row)."""
+    import pyarrow as pa
+    import mlinfer.ray
+    path, est = prep["strict"]
+    frame = _prep_ray_frame(prep, prep["mixed"])
+    pred = mlinfer.ray.Predictor(path, output="proba")
+    batches = {"pandas": frame, "pyarrow": pa.Table.from_pandas(frame, preserve_index=False),
+               "numpy": {c: frame[c].to_numpy() for c in frame.columns}}
+    for fmt, batch in batches.items():
+        P = pred(batch)["proba"]
+        P = np.stack(P.to_numpy(zero_copy_only=False) if fmt == "pyarrow" else P)
+        _check_strict(P, est.predict(prep["ref"]), est, prep["ref"])
+    bad = frame.iloc[:30].copy()
+    bad.loc[bad.index[11], "region"] = "r99"
+    with pytest.raises(ValueError, match=r"column 'region', row 11: unknown category 'r99'.*Ray batch"):
+        pred(bad)
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['plan'\]"):
+        pred(frame.drop(columns=["plan"]))
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['calls'\]"):
+        mlinfer.ray.predictor_kwargs(path, feature_columns=["age", "charges", "plan", "region"])
+    bad = frame.iloc[:30].copy()
+    bad["age"] = bad["age"].astype(object)
+    bad.loc[bad.index[4], "age"] = "old"
+    with pytest.raises(ValueError, match=r"column 'age', row 4: 'old' is not a number"):
+        pred(bad)
+    bad = frame.iloc[:30].copy()
+    bad.loc[bad.index[6], "plan"] = 5
+    with pytest.raises(ValueError, match=r"column 'plan', row 6: 5 is not a string"):
+        pred(bad)
+
+
+def test_dask_string_columns_by_name(dd, prep):
+    """Object columns with None and NaN, and the same as pandas' string dtype: equal to
+    scikit-learn; an unseen category names the column, the row and its index label."""
+    import dask
+    import mlinfer.dask
+    path, est = prep["linear"]
+    frame = _prep_ray_frame(prep, prep["mixed"])
+    frame = frame[frame.columns[::-1]]  # another order, with extra columns
+    for convert in (False, True):
+        with dask.config.set({"dataframe.convert-string": convert}):
+            ddf = dd.from_pandas(frame, npartitions=3)
+            P = mlinfer.dask.predict(ddf, path, output="proba").compute()
+            y = mlinfer.dask.predict(ddf, path).compute()
+        assert list(P.columns) == ["proba_churn", "proba_stay"]
+        _check_linear(P.to_numpy(), y.to_numpy(), est, prep["ref"])
+    spath, strict = prep["strict"]
+    P = mlinfer.dask.predict(dd.from_pandas(frame, npartitions=2), spath, output="proba").compute()
+    _check_strict(P.to_numpy(), strict.predict(prep["ref"]), strict, prep["ref"])
+    bad = frame.set_index("id")
+    bad.loc[700, "plan"] = "gold"  # partition 1 of 2 starts at 600 (index labels 0..1199)
+    with pytest.raises(ValueError, match=r"column 'plan', row 100: unknown category 'gold'.*Dask partition "
+                                         r"\(1\); index label 700"):
+        mlinfer.dask.predict(dd.from_pandas(bad, npartitions=2), spath).compute()
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['region'\]"):  # on the client
+        mlinfer.dask.predict(dd.from_pandas(frame.drop(columns=["region"]), npartitions=2), spath)

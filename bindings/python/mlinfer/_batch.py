@@ -182,3 +182,177 @@ def _frame_matrix(batch, n: int, feature_columns, is_pandas: bool, exclude=()) -
                 v = v.to_numpy(dtype=np.float64, na_value=np.nan)
         cols.append(np.asarray(v))
     return _column_matrix(cols, n, names)
+
+
+# -- models with an input schema (string columns, nulls): whole Arrow columns by name ---------
+#
+# A model exported from a pipeline over a DataFrame (a `prep` stage, docs/models/pipelines.md)
+# takes named columns of numbers and strings. The engines hand it their batches as Arrow
+# columns -- a pyarrow Table of the model's columns, never a per-row Python loop: Spark's Arrow
+# batches as they arrive, Ray's pyarrow batches as they are, and pandas / NumPy batches
+# converted column by column (numbers to float64 arrays, strings to Arrow string arrays). The
+# library then dictionary-encodes each string column once per call (mlinfer._columns).
+#
+# Nulls: the engines keep tables in Arrow, where a missing value is a null; so here a null,
+# None and NaN in a string column are all the one missing value (NaN in scikit-learn's terms,
+# what pandas.read_csv gives for an empty cell) -- whatever the batch format, the same answer.
+# Model.predict on a pandas DataFrame keeps None apart from NaN; use it where that matters.
+
+def _takes_table(model) -> bool:
+    """Whether the model takes its input as named columns (strings included) rather than a
+    numeric matrix: a pipeline with a `prep` stage and an input schema."""
+    return bool(getattr(model, "_by_columns", False))
+
+
+def _lacks(missing) -> Exception:
+    from .errors import InputError
+    return InputError(f"the input lacks column(s) {missing[:5]}{' ...' if len(missing) > 5 else ''} "
+                      "that the model takes", 11)
+
+
+def _table_columns(model, available, feature_columns=None) -> list:
+    """The batch columns to hand a table model, in the model's column order.
+
+    A model that records names takes its columns by name, wherever they are among the batch's
+    (`feature_columns`, when given, narrows the choice); one that is missing raises an
+    InputError (a ValueError) naming it. A model without names takes `feature_columns` (else
+    every column) by position, one per model column."""
+    available = list(available)
+    if feature_columns is not None:
+        feature_columns = list(feature_columns)
+        absent = [c for c in feature_columns if c not in set(available)]
+        if absent:
+            raise ValueError(f"feature columns {absent} are not in the batch")
+    names = model.feature_names_in_
+    if names is None:
+        cols = feature_columns if feature_columns is not None else available
+        if len(cols) != model.n_features_in_:
+            raise ValueError(f"{len(cols)} feature columns given, but the model expects {model.n_features_in_} "
+                             "(it records no column names, so they are taken in order)")
+        return cols
+    pool = set(feature_columns if feature_columns is not None else available)
+    want = [str(n) for (n, kind) in model.schema if kind != "unused"]
+    missing = [n for n in want if n not in pool]
+    if missing:
+        raise _lacks(missing)
+    return want
+
+
+def _arrow_strings(name, values):
+    """An Arrow array of the strings in a pandas Series or NumPy array (None, NaN and pandas
+    NA become nulls). A value that is not a string raises the library's message naming the
+    column and the row."""
+    import pyarrow as pa
+    from ._columns import _strings
+    try:
+        arr = pa.array(values, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        _strings(name, values)  # raises "column 'x', row i: 5 is not a string ..."
+        raise
+    return arr
+
+
+def _model_input(model, batch, columns):
+    """What Model.predict takes by name, from one batch: a pyarrow Table / RecordBatch is
+    handed over as is; a pandas DataFrame or a dict of arrays becomes a pyarrow Table of the
+    model's columns (numbers as float64, strings as Arrow strings). `columns` comes from
+    _table_columns. For a model without names, a dict {position: array}."""
+    import pyarrow as pa
+    from ._columns import _module_of, _numbers
+    kinds = [kind for _, kind in model.schema]
+    named = model.feature_names_in_ is not None
+    if named:
+        kind_of = {str(n): k for n, k in model.schema}
+    is_arrow = _module_of(batch) == "pyarrow"
+    if is_arrow and named and not any(isinstance(batch.column(c).type, pa.ExtensionType) for c in columns):
+        return batch  # the library takes the columns by name; others are ignored
+    out = {}
+    for j, c in enumerate(columns):
+        kind = kind_of[c] if named else kinds[j]
+        if kind == "unused":
+            continue
+        values = batch.column(c) if is_arrow else batch[c]
+        if is_arrow and isinstance(values.type, pa.ExtensionType):
+            # e.g. Ray's column of pickled Python objects (strings mixed with None and NaN)
+            # (the chunks convert to their Python objects; a ChunkedArray would give the storage)
+            chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+            values = np.concatenate([np.asarray(ch.to_numpy(zero_copy_only=False), dtype=object).reshape(-1)
+                                     for ch in chunks]) if chunks else np.empty(0, dtype=object)
+            is_arrow_col = False
+        else:
+            is_arrow_col = is_arrow
+        label = c if named else j
+        if kind == "number":
+            arr = np.ascontiguousarray(_numbers(c, values), dtype=np.float64)
+            out[label] = pa.array(arr) if named else arr
+            continue
+        if not is_arrow_col:
+            values = _arrow_strings(c, values)
+        if named:
+            out[label] = values
+        else:  # positions: the dict path takes NumPy; a null is NaN (the missing value)
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks()
+            if pa.types.is_dictionary(values.type) or pa.types.is_large_string(values.type):
+                values = values.cast(pa.string())
+            obj = values.to_numpy(zero_copy_only=False).astype(object)
+            obj[values.is_null().to_numpy(zero_copy_only=False)] = np.nan
+            out[label] = obj
+    if named:
+        return pa.table(out) if out else pa.table({})
+    return out
+
+
+def _with_context(fn, where: str, offset: int = 0, labels=None):
+    """fn(), with an input error's row counted in the engine's terms: `offset` is added to the
+    row the library names (the row within the piece it was given) and `where` says what the row
+    counts within; `labels` (a pandas Index) adds the row's index label."""
+    import re
+    from .errors import InputError
+    try:
+        return fn()
+    except InputError as exc:
+        msg = str(exc)
+        m = re.search(r"\brow (\d+)", msg)
+        if m:
+            row = int(m.group(1)) + offset
+            msg = msg[:m.start()] + f"row {row}" + msg[m.end():]
+            extra = where
+            if labels is not None and 0 <= row < len(labels):
+                label = labels[row]
+                label = label.item() if isinstance(label, np.generic) else label
+                extra += f"; index label {label!r}"
+            msg += f" ({extra})"
+        raise type(exc)(msg, exc.status) from None
+
+
+def _output_template(model, output: str):
+    """(dtype, width) of a model's output without scoring: width None for one value per row
+    (a 1-D result), else the number of columns."""
+    if output == "proba":
+        return np.dtype(np.float64), int(model._n_classes)
+    if output == "margin":
+        return np.dtype(np.float64), (None if model._n_raw == 1 else int(model._n_raw))
+    if model.is_classifier:
+        return model.classes_.dtype, None
+    return np.dtype(np.float64), (int(model.n_outputs_) if (model._y_2d or model.n_outputs_ > 1) else None)
+
+
+def _arrow_dict(batch, columns):
+    """{name: NumPy array} of a pyarrow batch's columns, for numeric-matrix models: numbers as
+    float64 with nulls as NaN; other columns (Ray's tensor columns, arrays) as Arrow converts
+    them, checked later as in a NumPy batch."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    out = {}
+    for c in columns:
+        col = batch.column(c)
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        t = col.type
+        if (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)
+                or pa.types.is_null(t)):
+            out[c] = pc.fill_null(col.cast(pa.float64()), float("nan")).to_numpy(zero_copy_only=False)
+        else:
+            out[c] = col.to_numpy(zero_copy_only=False)
+    return out

@@ -10,20 +10,28 @@ values (NaN), as in mlinfer.spark and mlinfer.ray. Dask is imported only when ca
 """
 from __future__ import annotations
 
-from ._batch import _cached_model, _check_output, _frame_matrix, _model_bytes, _model_key, _named_columns, _score
+from ._batch import (_cached_model, _check_output, _frame_matrix, _model_bytes, _model_input, _model_key,
+                     _named_columns, _output_template, _score, _table_columns, _takes_table, _with_context)
 
 
-def _score_partition(pdf, data: bytes, key: str, output: str, feature_columns, columns, threads):
+def _score_partition(pdf, data: bytes, key: str, output: str, feature_columns, columns, threads,
+                     partition_info=None):
     import pandas as pd
     model = _cached_model(data, key)
     if threads is not None:
         from . import get_num_threads, set_num_threads
         if get_num_threads() != threads:
             set_num_threads(threads)
-    X = _frame_matrix(pdf, model.n_features_in_, feature_columns, True)
-    out = _score(model, X, output)
+    if _takes_table(model):  # named string columns: whole columns through Arrow, by name
+        X = _model_input(model, pdf, feature_columns)
+        part = None if not partition_info else partition_info.get("number")
+        where = "row counted within this Dask partition" + ("" if part is None else f" ({part})")
+        out = _with_context(lambda: _score(model, X, output), where, labels=pdf.index)
+    else:
+        X = _frame_matrix(pdf, model.n_features_in_, feature_columns, True)
+        out = _score(model, X, output)
     if columns is None:
-        return pd.Series(out, index=pdf.index, name=output)
+        return pd.Series(out.reshape(len(pdf)) if out.ndim == 2 else out, index=pdf.index, name=output)
     return pd.DataFrame(out.reshape(len(pdf), -1), index=pdf.index, columns=columns)
 
 
@@ -37,32 +45,42 @@ def predict(df, model, output: str = "prediction", feature_columns=None, threads
     columns in the model's feature order (None: the model's feature names when it records
     them and the DataFrame has them all, else every column, in order). threads: library
     threads per worker process (None leaves the library's setting; with a threaded Dask
-    scheduler keep threads x scheduler threads within the cores)."""
+    scheduler keep threads x scheduler threads within the cores).
+
+    A model with named string columns (a pipeline over a DataFrame) takes its columns by name
+    (feature_columns, when given, is the set to pick them from); a missing one is named here,
+    on the client. Strings go to the library as Arrow columns, and a null (None, NaN, pd.NA)
+    is the missing value (docs/BATCH.md)."""
     import numpy as np
     import dask
     data, loaded = _model_bytes(model)
     _check_output(loaded, output)
     n = loaded.n_features_in_
-    names = list(feature_columns) if feature_columns is not None else (
-        _named_columns(loaded, df.columns) or list(df.columns))
-    if len(names) != n:
-        raise ValueError(f"{len(names)} feature columns given, but the model expects {n}")
-    missing = [c for c in names if c not in df.columns]
-    if missing:
-        raise ValueError(f"feature columns {missing} are not in the DataFrame")
-    empty = _score(loaded, np.zeros((1, n)), output)  # the output's dtype and width
+    if _takes_table(loaded):
+        if feature_columns is not None:
+            missing = [c for c in feature_columns if c not in df.columns]
+            if missing:
+                raise ValueError(f"feature columns {missing} are not in the DataFrame")
+        names = _table_columns(loaded, list(df.columns), feature_columns)
+    else:
+        names = list(feature_columns) if feature_columns is not None else (
+            _named_columns(loaded, df.columns) or list(df.columns))
+        if len(names) != n:
+            raise ValueError(f"{len(names)} feature columns given, but the model expects {n}")
+        missing = [c for c in names if c not in df.columns]
+        if missing:
+            raise ValueError(f"feature columns {missing} are not in the DataFrame")
+    dtype, width = _output_template(loaded, output)  # without scoring: a string model takes no zeros
     columns = None
     if output == "proba":
         columns = [f"proba_{c}" for c in loaded.classes_]
-    elif empty.ndim == 2 and empty.shape[1] > 1:
-        columns = [f"{output}_{k}" for k in range(empty.shape[1])]
-    elif empty.ndim == 2:
-        empty = empty.reshape(-1)
+    elif width is not None and width > 1:
+        columns = [f"{output}_{k}" for k in range(width)]
     import pandas as pd
     if columns is None:
-        meta = pd.Series(empty[:0], name=output)
+        meta = pd.Series(np.empty(0, dtype=dtype), name=output)
     else:
-        meta = pd.DataFrame(empty[:0].reshape(0, len(columns)), columns=columns)
+        meta = pd.DataFrame(np.empty((0, len(columns)), dtype=dtype), columns=columns)
     shared = dask.delayed(data, pure=True)  # one graph key for every partition
     return df.map_partitions(_score_partition, shared, _model_key(data), output, names, columns, threads,
                              meta=meta, align_dataframes=False)

@@ -9,13 +9,16 @@ fails there with the loader's message; it puts the .mli bytes in Ray's object st
 for all actors. Ray is imported only when needed: `import mlinfer` never needs it.
 
 Null semantics as in mlinfer.spark: a missing value (NaN, or a null in a pandas column) is
-scored as missing; a non-numeric column is an error.
+scored as missing; a non-numeric column is an error, except for a model with named string
+columns (a pipeline over a DataFrame), which takes its columns by name from any batch format --
+best `batch_format="pyarrow"`, whose Arrow columns go to the library as they are.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._batch import _cached_model, _check_output, _frame_matrix, _model_bytes, _model_key, _named_columns, _score
+from ._batch import (_arrow_dict, _cached_model, _check_output, _frame_matrix, _model_bytes, _model_input, _model_key,
+                     _named_columns, _score, _table_columns, _takes_table, _with_context)
 
 _COLUMN = {"prediction": "prediction", "proba": "proba", "margin": "margin"}
 
@@ -27,7 +30,10 @@ def predictor_kwargs(model, output: str = "prediction", feature_columns=None, th
     and the .mli bytes go to Ray's object store once (when Ray is initialised)."""
     data, loaded = _model_bytes(model)
     _check_output(loaded, output)
-    if feature_columns is not None and len(feature_columns) != loaded.n_features_in_:
+    if _takes_table(loaded):
+        if feature_columns is not None:
+            _table_columns(loaded, feature_columns, feature_columns)  # a missing column is named here
+    elif feature_columns is not None and len(feature_columns) != loaded.n_features_in_:
         raise ValueError(f"{len(feature_columns)} feature columns given, but the model expects "
                          f"{loaded.n_features_in_}")
     ref = data
@@ -45,7 +51,7 @@ def predictor_kwargs(model, output: str = "prediction", feature_columns=None, th
 class Predictor:
     """A callable class for `ds.map_batches(Predictor, fn_constructor_kwargs=..., concurrency=N)`:
     adds a `prediction` (output="prediction"), `proba` (a 2-D array / a column of arrays) or
-    `margin` column to each batch (batch_format "numpy" or "pandas").
+    `margin` column to each batch (batch_format "numpy", "pandas" or "pyarrow").
 
     model: a path, .mli / XGBoost / LightGBM bytes, a Ray ObjectRef to such bytes, or (for
     use in-process) a loaded mlinfer.Model. feature_columns: the columns in the model's
@@ -72,7 +78,11 @@ class Predictor:
         self.feature_columns = None if feature_columns is None else list(feature_columns)
         self.keep_columns = None if keep_columns is None else list(keep_columns)
         n = self.model.n_features_in_
-        if self.feature_columns is not None and len(self.feature_columns) != n:
+        self.by_name = _takes_table(self.model)
+        if self.by_name:
+            if self.feature_columns is not None:
+                _table_columns(self.model, self.feature_columns, self.feature_columns)
+        elif self.feature_columns is not None and len(self.feature_columns) != n:
             raise ValueError(f"{len(self.feature_columns)} feature columns given, but the model expects {n}")
         if threads is None:
             threads = 1
@@ -87,17 +97,38 @@ class Predictor:
         set_num_threads(int(threads))
 
     def __call__(self, batch):
-        is_pandas = hasattr(batch, "columns") and hasattr(batch, "iloc")
-        columns = self.feature_columns
-        if columns is None:
-            columns = _named_columns(self.model, batch.columns if is_pandas else batch.keys(), exclude=(self.column,))
-        X = _frame_matrix(batch, self.model.n_features_in_, columns, is_pandas, exclude=(self.column,))
-        out = _score(self.model, X, self.output)
+        from ._columns import _module_of
+        is_arrow = _module_of(batch) == "pyarrow" and hasattr(batch, "column_names")
+        is_pandas = not is_arrow and hasattr(batch, "columns") and hasattr(batch, "iloc")
+        names = batch.column_names if is_arrow else list(batch.columns if is_pandas else batch.keys())
+        if self.by_name:
+            columns = _table_columns(self.model, [c for c in names if c != self.column], self.feature_columns)
+            X = _model_input(self.model, batch, columns)
+            out = _with_context(lambda: _score(self.model, X, self.output), "row counted within this Ray batch")
+        else:
+            source = _arrow_dict(batch, names) if is_arrow else batch
+            columns = self.feature_columns
+            if columns is None:
+                columns = _named_columns(self.model, names, exclude=(self.column,))
+            X = _frame_matrix(source, self.model.n_features_in_, columns, is_pandas, exclude=(self.column,))
+            out = _score(self.model, X, self.output)
         keep = self.keep_columns
         if keep is not None:
-            missing = [c for c in keep if c not in (batch.columns if is_pandas else batch)]
+            missing = [c for c in keep if c not in names]
             if missing:
                 raise ValueError(f"keep_columns {missing} are not in the batch")
+        if is_arrow:
+            import pyarrow as pa
+            if keep is not None:
+                batch = batch.select(keep)
+            if self.column in batch.column_names:
+                batch = batch.drop_columns([self.column])
+            if out.ndim == 2:
+                flat = pa.array(np.ascontiguousarray(out, dtype=np.float64).reshape(-1))
+                col = pa.FixedSizeListArray.from_arrays(flat, out.shape[1])
+            else:
+                col = pa.array(out if out.dtype.kind != "U" else out.astype(object))
+            return batch.append_column(self.column, col)
         if is_pandas:
             batch = batch.copy() if keep is None else batch[keep].copy()
             batch[self.column] = list(out) if out.ndim == 2 else out
