@@ -113,6 +113,17 @@ static int cmd_info(const char *path) {
         const char *nodes = mli_model_meta(m, key);
         printf("trees:      %lld (%s nodes)\n", (long long)mli_model_n_trees(m), nodes ? nodes : "?");
     }
+    int64_t n_contrib = mli_model_n_contrib(m), n_raw = mli_model_n_raw(m);
+    if (n_contrib > 0 && n_raw > 0) { /* --contrib's columns: the input columns, then mixed transformed features */
+        int64_t groups = n_contrib / n_raw - 1, mixed = groups - mli_model_n_features(m);
+        printf("contrib:    %lld columns + bias", (long long)groups);
+        for (int64_t i = groups - mixed; i < groups && i < groups - mixed + 5; ++i) {
+            const char *name = NULL;
+            mli_model_contrib_column(m, i, NULL, &name);
+            printf("%s%s", i == groups - mixed ? "; of several input columns: " : ", ", name ? name : "?");
+        }
+        printf("%s\n", mixed > 5 ? ", ..." : "");
+    }
     printf("load time:  %.3f ms (libmlinfer %s, %s kernels)\n", ms, mli_version(), mli_cpu_isa());
     mli_model_free(m);
     return 0;

@@ -418,3 +418,19 @@ def test_corrupt_contrib_sections(mlinfer):
     assert int(mlinfer._native.lib.mli_model_n_contrib(m._h)) == 0
     with pytest.raises(mlinfer.Error, match="background"):
         m.predict_contrib({"age": [1.0], "spend": [2.0], "plan": ["pro"], "city": ["oslo"], "a": [0.1], "b": [0.2]})
+
+
+def test_cli_info_contrib(mlinfer):
+    """mlinfer info says how many contribution columns a model has and names the mixed ones."""
+    import os
+    import subprocess
+    lib = os.environ.get("MLINFER_LIBRARY") or mlinfer._native.lib._name
+    exe = os.path.join(os.path.dirname(os.path.abspath(lib)), "mlinfer")
+    if not os.access(exe, os.X_OK):
+        pytest.skip(f"no mlinfer executable next to {lib}")
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.dirname(os.path.abspath(lib)))
+    model = os.path.join(os.path.dirname(__file__), "..", "data", "prep_contrib.mli")
+    r = subprocess.run([exe, "info", model], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert ("contrib:    8 columns + bias; of several input columns: transformed:norm__a, transformed:norm__b"
+            in r.stdout), r.stdout
