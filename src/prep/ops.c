@@ -27,6 +27,8 @@ static int32_t find(const mli__prep *p, const mli__prep_op *op, const char *s, u
 }
 
 static const char *col_name(const mli__prep_call *call, int64_t c, char *buf, size_t n) {
+    if (c < 0) /* a register made of several columns (after a projection) */
+        return "(several columns)";
     if (call->names)
         return call->names[c];
     snprintf(buf, n, "#%lld", (long long)c);
@@ -84,6 +86,7 @@ static int apply_fn(int64_t fn, int32_t flags, const double *q, double x, double
         return bad || isinf(*y);
     }
     switch (fn) {
+    case MLI__FN_FINITE: *y = x; return !isfinite(x);
     case MLI__FN_BINARIZE:
         if (!isfinite(x))
             return 1;
@@ -165,6 +168,52 @@ static int normalize(int64_t n, double kind, const double *x, double *y, int64_t
     return 0;
 }
 
+/* The first of n values `st` apart that is NaN or infinite, or -1. */
+static int64_t first_nonfinite(const double *x, int64_t n, int64_t st) {
+    for (int64_t j = 0; j < n; ++j)
+        if (!isfinite(x[j * st]))
+            return j;
+    return -1;
+}
+
+/* PROJECT on one row (x: n_in values, y: count outputs, both `st` apart): scikit-learn's
+ * (X @ components_.T - mean_ @ components_.T) / scale, the dot product summed in order j =
+ * 0, 1, ... (BLAS sums in its own blocked order: see docs/models/pipelines.md, tolerances).
+ * 1 on a NaN or infinite input (PCA and TruncatedSVD validate their input), outputs NaN. */
+static int project(const mli__prep_op *op, const double *x, double *y, int64_t st) {
+    const int64_t n = op->n_in, m = op->count;
+    const double *w = op->p, *b = op->p + m * n, *s = b + m;
+    if (first_nonfinite(x, n, st) >= 0) {
+        for (int64_t k = 0; k < m; ++k)
+            y[k * st] = NAN;
+        return 1;
+    }
+    for (int64_t k = 0; k < m; ++k) {
+        double acc = 0.0;
+        for (int64_t j = 0; j < n; ++j)
+            acc += x[j * st] * w[k * n + j];
+        y[k * st] = (acc - b[k]) / s[k];
+    }
+    return 0;
+}
+
+/* POLY on one row: term k = (input f_k, or 1) * (term p_k, or 1), scikit-learn's order of
+ * multiplications (a degree-d term is a degree d-1 term times one feature). 1 on a NaN or
+ * infinite input (PolynomialFeatures validates its input), outputs NaN. */
+static int poly(const mli__prep_op *op, const double *x, double *y, int64_t st) {
+    const double *q = op->p;
+    if (first_nonfinite(x, op->n_in, st) >= 0) {
+        for (int64_t k = 0; k < op->count; ++k)
+            y[k * st] = NAN;
+        return 1;
+    }
+    for (int64_t k = 0; k < op->count; ++k) {
+        int64_t f = (int64_t)q[2 * k], par = (int64_t)q[2 * k + 1]; /* -1 or in range: checked at load */
+        y[k * st] = (par < 0 ? 1.0 : y[par * st]) * (f < 0 ? 1.0 : x[f * st]);
+    }
+    return 0;
+}
+
 int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double *out, int64_t *bad_op) {
     const mli__prep *p = call->p;
     for (int64_t o = 0; o < p->n_ops; ++o) {
@@ -237,6 +286,14 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
         }
         case MLI__OP_NORM:
             if (normalize(op->count, q[0], work + op->src, work + op->dst, 1))
+                goto bad;
+            break;
+        case MLI__OP_PROJECT:
+            if (project(op, work + op->src, work + op->dst, 1))
+                goto bad;
+            break;
+        case MLI__OP_POLY:
+            if (poly(op, work + op->src, work + op->dst, 1))
                 goto bad;
             break;
         case MLI__OP_BIN:
@@ -366,6 +423,44 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
                 if (normalize(op->count, q[0], &AT(src, i), &AT(dst, i), nb))
                     BAD(i);
             break;
+        case MLI__OP_PROJECT: { /* row by row in the block: the same sums as mli__prep_row */
+            const int64_t n = op->n_in, m = op->count;
+            const double *w = q, *b = q + m * n, *s = b + m;
+            for (int64_t k = 0; k < m; ++k) {
+                double *y = &AT(dst + k, 0);
+                for (int64_t i = 0; i < nb; ++i)
+                    y[i] = 0.0;
+                for (int64_t j = 0; j < n; ++j) { /* each y[i] adds its terms in order j = 0, 1, ... */
+                    const double *x = &AT(src + j, 0), wk = w[k * n + j];
+                    for (int64_t i = 0; i < nb; ++i)
+                        y[i] += x[i] * wk;
+                }
+                for (int64_t i = 0; i < nb; ++i)
+                    y[i] = (y[i] - b[k]) / s[k];
+            }
+            for (int64_t i = 0; i < nb; ++i)
+                if (first_nonfinite(&AT(src, i), n, nb) >= 0) {
+                    BAD(i);
+                    for (int64_t k = 0; k < m; ++k)
+                        AT(dst + k, i) = NAN;
+                }
+            break;
+        }
+        case MLI__OP_POLY:
+            for (int64_t k = 0; k < op->count; ++k) {
+                int64_t f = (int64_t)q[2 * k], par = (int64_t)q[2 * k + 1];
+                double *y = &AT(dst + k, 0);
+                const double *a = par < 0 ? NULL : &AT(dst + par, 0), *x = f < 0 ? NULL : &AT(src + f, 0);
+                for (int64_t i = 0; i < nb; ++i)
+                    y[i] = (a ? a[i] : 1.0) * (x ? x[i] : 1.0);
+            }
+            for (int64_t i = 0; i < nb; ++i)
+                if (first_nonfinite(&AT(src, i), op->n_in, nb) >= 0) {
+                    BAD(i);
+                    for (int64_t k = 0; k < op->count; ++k)
+                        AT(dst + k, i) = NAN;
+                }
+            break;
         case MLI__OP_BIN:
             for (int64_t i = 0; i < nb; ++i) {
                 double x = AT(src, i);
@@ -461,34 +556,51 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
         }
         quote(s, len, val, sizeof val);
         return mli__fail(MLI_ERR_INPUT,
-                         "%s: column '%s', row %lld: unknown category '%s' (the encoder was fitted "
-                         "with handle_unknown='error')",
+                         "%s: column '%s', row %lld: unknown category '%s' (not seen in training; the model "
+                         "refuses it: an encoder with handle_unknown='error', or XGBoost's category re-coding)",
                          fn, name, (long long)row, val);
     }
-    /* NUMCAT, FUNC, BIN: recompute its input */
-    double *work = malloc(sizeof(double) * (size_t)call->p->n_regs), x = NAN;
+    /* NUMCAT, FUNC, BIN, NORM, PROJECT, POLY: recompute its input; for a group of registers,
+     * the first that is not finite names the column */
+    const mli__prep *p = call->p;
+    const int64_t n_in = op->kind == MLI__OP_NORM ? op->count : op->n_in > 0 ? op->n_in : 1;
+    double *work = malloc(sizeof(double) * (size_t)p->n_regs), x = NAN;
     if (work) {
-        mli__prep cut = *call->p; /* the ops before o only */
+        mli__prep cut = *p; /* the ops before o only */
         cut.n_ops = o;
         cut.n_out = 0;
         mli__prep_call c2 = *call;
         c2.p = &cut;
         int64_t unused;
-        if (mli__prep_row(&c2, row, work, NULL, &unused) == 0)
-            x = work[op->src];
+        if (mli__prep_row(&c2, row, work, NULL, &unused) == 0) {
+            int64_t j = n_in > 1 ? first_nonfinite(work + op->src, n_in, 1) : 0;
+            j = j < 0 ? 0 : j;
+            x = work[op->src + j];
+            name = col_name(call, p->reg_col[op->src + j], nb, sizeof nb);
+        }
         free(work);
     }
-    static const char *const fn_names[MLI__FN_COUNT] = {"binarize", "log1p", "log", "exp", "sqrt", "abs", "expm1"};
+    static const char *const fn_names[MLI__FN_COUNT] = {"binarize", "log1p", "log",   "exp",
+                                                        "sqrt",     "abs",   "expm1", "finite"};
+    if (op->kind == MLI__OP_FUNC && op->count == MLI__FN_FINITE)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: %g reaches a feature selector (SelectKBest, SelectFromModel, "
+                         "...), which refuses missing and infinite values, as in scikit-learn; impute the column "
+                         "before it",
+                         fn, name, (long long)row, x);
     if (op->kind == MLI__OP_FUNC && op->count != MLI__FN_BINARIZE)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: numpy.%s(%g) is infinite, which the pipeline's next steps "
                          "refuse (scikit-learn's transformers and linear models refuse infinity)",
                          fn, name, (long long)row, fn_names[op->count], x);
-    if (op->kind == MLI__OP_NORM)
+    if (op->kind == MLI__OP_NORM || op->kind == MLI__OP_PROJECT || op->kind == MLI__OP_POLY)
         return mli__fail(MLI_ERR_INPUT,
-                         "%s: row %lld: a missing or infinite value reaches a Normalizer, which refuses it, as in "
-                         "scikit-learn; impute the columns before it",
-                         fn, (long long)row);
+                         "%s: column '%s', row %lld: %g reaches a %s, which refuses missing and infinite values, as "
+                         "in scikit-learn; impute the columns before it",
+                         fn, name, (long long)row, x,
+                         op->kind == MLI__OP_NORM      ? "Normalizer"
+                         : op->kind == MLI__OP_PROJECT ? "PCA or TruncatedSVD"
+                                                       : "PolynomialFeatures");
     if (op->kind == MLI__OP_FUNC || op->kind == MLI__OP_BIN)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: %g reaches a %s, which refuses missing and infinite "

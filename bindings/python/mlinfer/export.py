@@ -167,7 +167,7 @@ def _ovr(w: _Writer, est, n_in: int):
         w.meta["head"] = "ovr_logistic" if kind == "logistic" else "argmax"
 
 
-def _model(w: _Writer, est, n_in: int):
+def _model(w: _Writer, est, n_in: int, hgb_encoded: bool = False):
     name = _cls(est)
     if name == "OneVsRestClassifier":
         _check_fitted(est)
@@ -178,7 +178,7 @@ def _model(w: _Writer, est, n_in: int):
         return
     _check_fitted(est)
     if name in export_trees.ESTIMATORS:
-        export_trees.write(w, est, n_in)
+        export_trees.write(w, est, n_in, hgb_encoded)
         return
     if name in _LINEAR_REGRESSORS:
         coef = np.asarray(est.coef_)
@@ -342,6 +342,11 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         if len(joined) < 3000 and not any("\x1f" in s for s in names):
             w.meta["feature_names"] = joined
     transformers = [s for _, s in steps[:-1]]
+    # HistGradientBoosting with string categories: its own preprocessor (OrdinalEncoder +
+    # pass-through) becomes part of the prep stage, and its trees take the codes
+    hgb_encoded = export_trees.hgb_encodes_strings(steps[-1][1])
+    if hgb_encoded:
+        transformers.append(steps[-1][1]._preprocessor)
     if image is not None:
         _image_stage(w, image, n)
     if export_pipeline.needs_prep(transformers):
@@ -361,7 +366,7 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         for s in transformers:
             _check_fitted(s)
             _affine(w, s, n)
-    _model(w, steps[-1][1], n)
+    _model(w, steps[-1][1], n, hgb_encoded)
     w.meta["stages"] = w.n_stages
     # the keys the reader needs first, then stage keys, in a stable order
     return build(w.meta, w.arrays, compress=compress)
@@ -380,6 +385,10 @@ def export(estimator, path, compress: bool = False, image=None, background=None)
 
     Raises mlinfer.UnsupportedModelError naming the class (and option) it cannot represent."""
     data = to_bytes(estimator, compress=compress, image=image, background=background)
+    if os.path.exists(path) and not os.path.isfile(path):  # /dev/null, a FIFO: written, never replaced
+        with open(path, "wb") as f:
+            f.write(data)
+        return
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:
         f.write(data)
