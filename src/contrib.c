@@ -31,10 +31,12 @@
 
 /* ---- the map from transformed features to input columns ----------------------------- */
 
-/* The input column each prep register derives from alone, or -1 (several, or an op kind
- * this function does not know). Registers are written in order, so op o writes
- * [dst, next op's dst). */
+/* The input column each prep register derives from alone, or -1 (several, none, or an op
+ * kind this function does not know). Registers are written in order, so op o writes
+ * [dst, next op's dst). Ops of several registers (NORM, PROJECT, POLY terms) keep a column
+ * only when every register they read derives from that one column. */
 static void map_registers(const mli__prep *p, int64_t *reg_col) {
+    enum { NONE = -2 }; /* POLY: a factor of 1 (no input) */
     for (int64_t r = 0; r < p->n_regs; ++r)
         reg_col[r] = -1;
     for (int64_t o = 0; o < p->n_ops; ++o) {
@@ -50,12 +52,23 @@ static void map_registers(const mli__prep *p, int64_t *reg_col) {
         case MLI__OP_FUNC:
         case MLI__OP_BIN:
         case MLI__OP_ONEHOT: col = reg_col[op->src]; break; /* one register in, all outputs from it */
-        case MLI__OP_NORM: /* each output divides by the norm over all `count` inputs */
+        case MLI__OP_NORM:    /* each output divides by the norm over all `count` inputs */
+        case MLI__OP_PROJECT: /* each output is a weighted sum of all n_in inputs (PCA, TruncatedSVD) */
             col = reg_col[op->src];
-            for (int64_t c = 1; c < op->count && col >= 0; ++c)
+            for (int64_t c = 1; c < (op->kind == MLI__OP_NORM ? op->count : op->n_in) && col >= 0; ++c)
                 if (reg_col[op->src + c] != col)
                     col = -1;
             break;
+        case MLI__OP_POLY: /* term k = input f_k (or 1) x earlier term p_k (or 1): its own set of columns */
+            for (int64_t k = 0; k < op->count && op->dst + k < end; ++k) {
+                int64_t f = (int64_t)op->p[2 * k], par = (int64_t)op->p[2 * k + 1];
+                int64_t a = f < 0 ? NONE : reg_col[op->src + f], b = par < 0 ? NONE : reg_col[op->dst + par];
+                reg_col[op->dst + k] = a == NONE ? b : b == NONE || a == b ? a : -1;
+            }
+            for (int64_t d = op->dst; d < end; ++d) /* a constant term (the bias column): its own feature */
+                if (reg_col[d] == NONE)
+                    reg_col[d] = -1;
+            continue;
         default: col = -1; break; /* unknown to this map: reported per transformed feature */
         }
         for (int64_t d = op->dst; d < end; ++d)

@@ -75,6 +75,9 @@ def _group_map(pipe, names_in):
             out.append(None)
             continue
         hits = [i for i, c in enumerate(names_in) if c in rest]
+        if step in ("poly", "pca"):  # a term of one column is that column's; PCA mixes; the constant 1 is alone
+            out.append(hits[0] if len(hits) == 1 and step == "poly" else None)
+            continue
         assert len(hits) == 1, (name, hits)
         out.append(hits[0])
     return out
@@ -434,3 +437,91 @@ def test_cli_info_contrib(mlinfer):
     assert r.returncode == 0, r.stderr
     assert ("contrib:    8 columns + bias; of several input columns: transformed:norm__a, transformed:norm__b"
             in r.stdout), r.stdout
+
+
+
+def test_pca_and_polynomial_features(mlinfer, tmp_path):
+    """PolynomialFeatures over two columns: the terms of one column (x, x^2) go to it, the
+    cross term and the constant 1 are reported on their own; PCA over two columns mixes
+    them: each component on its own, named as scikit-learn names it. Against shap on the
+    transformed matrix summed by that map; the sum rule; the linear head too."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import PolynomialFeatures
+    df, y = _frame(500, 9)
+    ct = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["age", "spend"]),
+        ("city", OneHotEncoder(handle_unknown="ignore"), ["city"]),
+        ("poly", PolynomialFeatures(degree=2), ["tenure", "score"]),
+        ("pca", PCA(n_components=2), ["spend", "tenure"]),
+    ], sparse_threshold=0)
+    for est in (RandomForestRegressor(n_estimators=5, max_depth=6, random_state=0), LinearRegression()):
+        pipe = make_pipeline(ct, est).fit(df, y)
+        try:
+            m = _export(mlinfer, tmp_path, pipe, **({"background": df.iloc[:200]} if isinstance(
+                est, LinearRegression) else {}))
+        except mlinfer.UnsupportedModelError as e:  # an exporter without PCA / PolynomialFeatures
+            pytest.skip(str(e))
+        X = df.iloc[300:]
+        c, names = m.predict_contrib(X, return_names=True)
+        gmap = _group_map(pipe, COLS)
+        out = pipe[:-1].get_feature_names_out()
+        mixed = [f"transformed:{n}" for n, g in zip(out, gmap) if g is None]
+        assert names == COLS + mixed + ["bias"]
+        assert mixed == ["transformed:poly__1", "transformed:poly__tenure score", "transformed:pca__pca0",
+                         "transformed:pca__pca1"]
+        T = pipe[:-1].transform(X)
+        if isinstance(est, LinearRegression):
+            ref = _shap_linear(est, T, pipe[:-1].transform(df.iloc[:200]))
+        else:
+            ref = _shap_tree(est, T.astype(np.float32).astype(np.float64))
+        ref = _sum_by_column(ref, gmap, len(COLS))
+        assert_close(c, ref, type(est).__name__)
+        assert_sum_rule(m, X, c)
+
+
+# ---- string categories inside the tree model (importer-written prep stages) ----------------
+
+def _cat_frame(n, seed):
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(["red", "green", "blue", "white"], n).astype(object)
+    colour[rng.random(n) < 0.08] = np.nan
+    df = pd.DataFrame({"x": rng.normal(size=n), "colour": colour, "k": rng.integers(0, 4, n).astype(np.int64),
+                       "shape": rng.choice(["sq", "tri", "circ"], n).astype(object)})
+    df["colour"] = pd.Categorical(df["colour"], categories=["red", "green", "blue", "white"])
+    df["shape"] = pd.Categorical(df["shape"], categories=["tri", "sq", "circ"])
+    y = (df["colour"].astype(object) == "red") * 1.0 + df["x"] + (df["shape"].astype(object) == "sq") * 0.5
+    return df, y.to_numpy() + rng.normal(0, 0.2, n)
+
+
+@pytest.mark.parametrize("framework", ["lightgbm", "xgboost"])
+def test_string_category_models_against_framework(mlinfer, tmp_path, framework):
+    """LightGBM (pandas_categorical) and XGBoost (enable_categorical) models over string
+    category columns load with a prep stage of string -> code lookups: their contributions
+    are per input column already, equal to the framework's own pred_contrib(s) on the frame
+    (the wrapper exported, and the framework's model file imported)."""
+    df, y = _cat_frame(1500, 11)
+    X = df.iloc[:300]
+    if framework == "lightgbm":
+        lgb = pytest.importorskip("lightgbm")
+        est = lgb.LGBMRegressor(n_estimators=30, num_leaves=15, min_data_per_group=5, cat_smooth=1,
+                                verbose=-1).fit(df, y)
+        ref = est.booster_.predict(X, pred_contrib=True)
+        text = est.booster_.model_to_string().encode()
+    else:
+        xgb = pytest.importorskip("xgboost")
+        est = xgb.XGBRegressor(n_estimators=30, max_depth=4, enable_categorical=True, tree_method="hist").fit(df, y)
+        ref = est.get_booster().predict(xgb.DMatrix(X, enable_categorical=True), pred_contribs=True)
+        text = bytes(est.get_booster().save_raw("json"))
+    try:
+        mlinfer.export(est, tmp_path / "w.mli")
+        models = [mlinfer.load(tmp_path / "w.mli"), mlinfer.load(text)]
+    except mlinfer.UnsupportedModelError as e:
+        pytest.skip(f"no string categories in this exporter/importer: {e}")
+    obj = X.astype({"colour": object, "shape": object})
+    for m in models:
+        assert m.meta("stage.0.kind") == "prep"
+        for frame in (X, obj):
+            c, names = m.predict_contrib(frame, return_names=True)
+            assert names == ["x", "colour", "k", "shape", "bias"]
+            assert_close(c, ref, framework)
+            assert_sum_rule(m, frame, c)
