@@ -390,7 +390,7 @@ def test_reload_to_new_schema_in_flight_finishes_on_old(start_server, models, tm
     when the file is replaced by schema B: it is answered by A. After the reload the metadata
     lists B's inputs, B's rows are answered by B, and A's rows get a 400 naming B's column."""
     a, b = models["A"], models["B"]
-    delay = 3.0
+    delay = 5.0  # long enough for the reload to happen while the request waits
     srv = serve_one(start_server, a, tmp_path, {"MLI_MAX_BATCH": "64", "MLI_BATCH_DELAY_US": str(int(delay * 1e6)),
                                                 "MLI_THREADS": "2"})
     path = tmp_path / "churn.mli"
