@@ -45,12 +45,9 @@ static int call_model(const struct model_ref *m, int kind, mli_dtype dtype, cons
 static void call_columns(struct pred_job *job) {
     int64_t n = job->rows * pred_cols(job->m, job->kind);
     mli_output what = job->kind == PRED_PROBA ? MLI_OUTPUT_PROBA : MLI_OUTPUT_PREDICT;
-    if (job->kind == PRED_CONTRIB) { /* the parsers refuse it: contributions take a numeric matrix */
-        job->failed = 1;
-        snprintf(job->err, PRED_ERRLEN, "contributions take rows of numbers, not named columns");
-        return;
-    }
-    mli_status st = mli_model_predict_columns(job->m->model, job->cols, job->n_cols, job->rows, what, job->y, n);
+    mli_status st = job->kind == PRED_CONTRIB
+                        ? mli_model_predict_contrib_columns(job->m->model, job->cols, job->n_cols, job->rows, job->y, n)
+                        : mli_model_predict_columns(job->m->model, job->cols, job->n_cols, job->rows, what, job->y, n);
     job->failed = st != MLI_OK;
     job->bad_input = st == MLI_ERR_INPUT || st == MLI_ERR_INVALID_ARGUMENT;
     if (st != MLI_OK)

@@ -278,6 +278,30 @@ def _background(w: _Writer, background, n: int):
     w.arrays["background_mean"] = b.mean(axis=0)
 
 
+def _transformed(transformers, background):
+    """The background data (as the pipeline takes it: a DataFrame, an array) through the
+    pipeline's transformers: the features the model stages see."""
+    X = background
+    for t in transformers:
+        X = t.transform(X)
+    if hasattr(X, "toarray"):  # a sparse one-hot output
+        X = X.toarray()
+    return np.asarray(X, dtype=np.float64)
+
+
+def _names_out(transformers, names, n: int):
+    """The names scikit-learn gives the transformed features (get_feature_names_out through
+    the steps), or None when a step cannot name them or they are not n names."""
+    try:
+        cur = None if names is None else np.asarray(names, dtype=object)
+        for t in transformers:
+            cur = t.get_feature_names_out(cur)
+        out = [str(c) for c in cur]
+    except Exception:  # a step without get_feature_names_out (FunctionTransformer, ...)
+        return None
+    return out if len(out) == n else None
+
+
 def _flatten(est) -> List[Tuple[str, object]]:
     """A Pipeline's steps, nested Pipelines inlined, 'passthrough' and None left out."""
     if _cls(est) != "Pipeline":
@@ -328,12 +352,14 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
     if export_pipeline.needs_prep(transformers):
         if image is not None:
             raise UnsupportedModelError("mlinfer.export: an image stage cannot be followed by column preprocessing")
-        if background is not None:
-            raise UnsupportedModelError("mlinfer.export: background data (linear contributions) is not supported "
-                                        "for pipelines with column preprocessing yet")
         model = _cls(steps[-1][1])
         takes_nan = model in export_trees.ESTIMATORS or model in export_wrappers.ESTIMATORS
         n = export_pipeline.write(w, transformers, n, names, takes_nan)
+        out_names = _names_out(transformers, names, n)
+        if out_names is not None:  # contributions name the transformed features they report on their own
+            w.arrays["stage.0.out_names"] = out_names
+        if background is not None:  # the model stages' input: the background through the preprocessing
+            _background(w, _transformed(transformers, background), n)
     else:
         if background is not None:
             _background(w, background, n)
@@ -352,8 +378,10 @@ def export(estimator, path, compress: bool = False, image=None, background=None)
     (width x height x channels values) is the estimator's input: the model then predicts
     from JPEG bytes (Model.predict_image, mli_model_predict_jpeg).
 
-    With background=X (rows x features), the column means of X are stored for the
-    contributions of linear models (Model.predict_contrib).
+    With background=X (rows x features, or for a pipeline with column preprocessing what the
+    pipeline takes: a DataFrame), the means of X as the model stage sees it (for such a
+    pipeline: after its transformers) are stored for the contributions of linear models
+    (Model.predict_contrib).
 
     Raises mlinfer.UnsupportedModelError naming the class (and option) it cannot represent."""
     data = to_bytes(estimator, compress=compress, image=image, background=background)
