@@ -223,6 +223,28 @@ MLI_API mli_status mli_model_apply(const mli_model *model, const void *x, mli_dt
 MLI_API int64_t mli_model_n_contrib(const mli_model *model);
 MLI_API mli_status mli_model_predict_contrib(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows,
                                              int64_t ldx, double *out, int64_t out_len);
+/* Models with a prep stage (named columns, below) are explained per input column as well:
+ * the contributions are computed on the features the preprocessing gives the model stages
+ * (scikit-learn's pipeline[:-1].transform(X); a linear model's background mean is taken in
+ * that space) and each feature's share is added to the input column it comes from alone: a
+ * one-hot block sums to its column; scaled, imputed, encoded, binned or transformed values
+ * and an imputer's missing indicator go to their column. A feature made from several input
+ * columns (a Normalizer over several columns, PCA, polynomial features, or any operation
+ * this library version does not map) is not split up: it is reported as a contribution
+ * column of its own, after the n_features input columns. A row then holds (n_columns + 1) x
+ * n_raw values, n_columns = mli_model_n_contrib / n_raw - 1 = n_features + the features
+ * reported on their own; the layout, the bias (last) and the sum rule are those above. An
+ * input column the pipeline drops (MLI_COLUMN_UNUSED), or one only used through such mixed
+ * features, gets 0. Without a prep stage n_columns = n_features.
+ *
+ * What contribution column i (0 <= i < n_columns) refers to: *column gets the input column
+ * (i itself, for i < n_features) or -1 for a transformed feature reported on its own; *name
+ * the input column's name (NULL when the model records no names) or, for a transformed
+ * feature, "transformed:" followed by its name as the pipeline's get_feature_names_out gave
+ * it at export (or, without one, its index among the transformed features). The name is
+ * owned by the model and valid until mli_model_free. Either out pointer may be NULL.
+ * MLI_ERR_INVALID_ARGUMENT for i outside 0..n_columns-1 (the bias is not a column). */
+MLI_API mli_status mli_model_contrib_column(const mli_model *model, int64_t i, int64_t *column, const char **name);
 
 /* ---- images: JPEG input (docs/IMAGE.md) ------------------------------------------- */
 /* JPEG decoding uses libjpeg-turbo (TurboJPEG API): baseline, extended and progressive
@@ -419,6 +441,13 @@ typedef struct mli_column {
  * (the first such row) and the value; `out` is then unspecified. */
 MLI_API mli_status mli_model_predict_columns(const mli_model *model, const mli_column *columns, int64_t n_columns,
                                              int64_t rows, mli_output what, double *out, int64_t out_len);
+/* Contributions (mli_model_predict_contrib, and the columns mli_model_contrib_column names)
+ * for `rows` rows given as columns, as mli_model_predict_columns takes them: out holds
+ * rows * mli_model_n_contrib(model) doubles, row-major. The same errors as
+ * mli_model_predict_columns, and MLI_ERR_UNSUPPORTED (saying why) for a model that cannot
+ * be explained. The caller owns every buffer; nothing is kept after the call. */
+MLI_API mli_status mli_model_predict_contrib_columns(const mli_model *model, const mli_column *columns,
+                                                     int64_t n_columns, int64_t rows, double *out, int64_t out_len);
 #if defined(MLI_EXPERIMENTAL)
 /* Experimental: may change or go away in any release.
  *

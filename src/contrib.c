@@ -7,10 +7,21 @@
  * shap.LinearExplainer with an independent masker, whose expected value is the model at
  * the background mean (an affine stage without clipping maps the mean of the background
  * to the mean of its image, so t(b) is the transformed background's mean). Everything is
- * in float64; the raw scores predict computes in float32 match to float32 rounding. */
+ * in float64; the raw scores predict computes in float32 match to float32 rounding.
+ *
+ * Models with a prep stage: the same on the prep stage's outputs (the features the model
+ * stages see, scikit-learn's pipeline[:-1].transform(X); the background mean is stored in
+ * that space), then each feature's share is added to its group (mli__contrib_map): the
+ * input column the feature derives from alone, or a group of its own for a feature that
+ * mixes columns. Shapley values are additive over a partition of the players, so the sum
+ * over a one-hot block is the block's (its column's) contribution in the game played on the
+ * transformed features — what shap run on the transformed matrix and summed by column gives.
+ * The map is built from the op table by a whitelist (map_registers): an op kind not named
+ * there, present or future, makes its outputs features of their own; nothing is guessed. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,36 +29,197 @@
 
 #define MLI_CONTRIB_BLOCK 16 /* rows per pool task */
 
-mli_status mli__contrib_build(mli_model *m, const mli__reader *r) {
-    const void *p;
-    mli_status rc = mli__section_array(r, "background_mean", MLI__DT_F64, m->n_features, 1, &p);
-    if (rc != MLI_OK)
-        return rc;
-    m->background_mean = p;
-    for (int64_t j = 0; p && j < m->n_features; ++j)
-        if (!isfinite(m->background_mean[j]))
-            return mli__fail(MLI_ERR_CORRUPT, "%s: background_mean of column %lld is not finite", m->c.origin,
-                             (long long)j);
+/* ---- the map from transformed features to input columns ----------------------------- */
+
+/* The input column each prep register derives from alone, or -1 (several, none, or an op
+ * kind this function does not know). Registers are written in order, so op o writes
+ * [dst, next op's dst). Ops of several registers (NORM, PROJECT, POLY terms) keep a column
+ * only when every register they read derives from that one column. */
+static void map_registers(const mli__prep *p, int64_t *reg_col) {
+    enum { NONE = -2 }; /* POLY: a factor of 1 (no input) */
+    for (int64_t r = 0; r < p->n_regs; ++r)
+        reg_col[r] = -1;
+    for (int64_t o = 0; o < p->n_ops; ++o) {
+        const mli__prep_op *op = &p->ops[o];
+        int64_t end = o + 1 < p->n_ops ? p->ops[o + 1].dst : p->n_regs, col = -1;
+        switch (op->kind) {
+        case MLI__OP_NUM:
+        case MLI__OP_STRCAT: col = op->src; break; /* an input column */
+        case MLI__OP_FILL:
+        case MLI__OP_AFFINE:
+        case MLI__OP_INDICATOR:
+        case MLI__OP_NUMCAT:
+        case MLI__OP_FUNC:
+        case MLI__OP_BIN:
+        case MLI__OP_ONEHOT: col = reg_col[op->src]; break; /* one register in, all outputs from it */
+        case MLI__OP_NORM:    /* each output divides by the norm over all `count` inputs */
+        case MLI__OP_PROJECT: /* each output is a weighted sum of all n_in inputs (PCA, TruncatedSVD) */
+            col = reg_col[op->src];
+            for (int64_t c = 1; c < (op->kind == MLI__OP_NORM ? op->count : op->n_in) && col >= 0; ++c)
+                if (reg_col[op->src + c] != col)
+                    col = -1;
+            break;
+        case MLI__OP_POLY: /* term k = input f_k (or 1) x earlier term p_k (or 1): its own set of columns */
+            for (int64_t k = 0; k < op->count && op->dst + k < end; ++k) {
+                int64_t f = (int64_t)op->p[2 * k], par = (int64_t)op->p[2 * k + 1];
+                int64_t a = f < 0 ? NONE : reg_col[op->src + f], b = par < 0 ? NONE : reg_col[op->dst + par];
+                reg_col[op->dst + k] = a == NONE ? b : b == NONE || a == b ? a : -1;
+            }
+            for (int64_t d = op->dst; d < end; ++d) /* a constant term (the bias column): its own feature */
+                if (reg_col[d] == NONE)
+                    reg_col[d] = -1;
+            continue;
+        default: col = -1; break; /* unknown to this map: reported per transformed feature */
+        }
+        for (int64_t d = op->dst; d < end; ++d)
+            reg_col[d] = col;
+    }
+}
+
+void mli__contrib_free(mli_model *m) {
+    mli__contrib_map *c = m->cmap;
+    if (!c)
+        return;
+    free(c->group);
+    free(c->mixed_feature);
+    free(c->mixed_name);
+    free(c);
+    m->cmap = NULL;
+}
+
+/* Reads the optional `stage.0.out_names` (strings, one per prep output: the pipeline's
+ * get_feature_names_out) into names[n_out] pointing into the file, lens their lengths. */
+static mli_status read_out_names(mli_model *m, const char **names, uint32_t *lens) {
+    mli__section *s = mli__container_find(&m->c, "stage.0.out_names");
+    if (!s)
+        return MLI_OK;
+    s->used = 1;
+    if (s->dtype != MLI__DT_STRINGS)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section 'stage.0.out_names' must have dtype strings", m->c.origin);
+    mli__strings_iter it;
+    uint32_t count, len;
+    const char *str;
+    mli__strings_begin(s, &it, &count);
+    if (count != (uint64_t)m->prep->n_out)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section 'stage.0.out_names' holds %u names for %lld prep outputs",
+                         m->c.origin, count, (long long)m->prep->n_out);
+    for (uint32_t i = 0; mli__strings_next(&it, &str, &len); ++i) {
+        names[i] = str;
+        lens[i] = len;
+    }
     return MLI_OK;
 }
 
-/* The linear stage of a model of affine stages (none clipping) and one linear stage. */
+static mli_status build_map(mli_model *m) {
+    const mli__prep *p = m->prep;
+    const int64_t n_in = p->n_out;
+    static const char prefix[] = "transformed:";
+    mli__contrib_map *c = calloc(1, sizeof *c);
+    int64_t *reg_col = malloc(sizeof(int64_t) * (size_t)p->n_regs);
+    const char **names = calloc((size_t)n_in, sizeof *names);
+    uint32_t *lens = calloc((size_t)n_in, sizeof *lens);
+    mli_status rc = MLI_OK;
+    m->cmap = c;
+    if (!c || !reg_col || !names || !lens || !(c->group = malloc(sizeof(int64_t) * (size_t)n_in))) {
+        rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the contribution map", m->c.origin);
+        goto done;
+    }
+    if ((rc = read_out_names(m, names, lens)) != MLI_OK)
+        goto done;
+    map_registers(p, reg_col);
+    size_t text = 0;
+    for (int64_t f = 0; f < n_in; ++f)
+        if (reg_col[p->out_reg[f]] < 0) {
+            c->n_mixed++;
+            text += sizeof prefix + (names[f] ? lens[f] : 24);
+        }
+    c->n_groups = m->n_features + c->n_mixed;
+    if (c->n_mixed > 0) {
+        c->mixed_feature = malloc(sizeof(int64_t) * (size_t)c->n_mixed);
+        c->mixed_name = malloc(sizeof(char *) * (size_t)c->n_mixed + text);
+        if (!c->mixed_feature || !c->mixed_name) {
+            rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the contribution map", m->c.origin);
+            goto done;
+        }
+    }
+    char *at = c->mixed_name ? (char *)(c->mixed_name + c->n_mixed) : NULL;
+    for (int64_t f = 0, k = 0; f < n_in; ++f) {
+        int64_t col = reg_col[p->out_reg[f]];
+        if (col >= 0) {
+            c->group[f] = col;
+            continue;
+        }
+        c->group[f] = m->n_features + k;
+        c->mixed_feature[k] = f;
+        c->mixed_name[k] = at;
+        memcpy(at, prefix, sizeof prefix - 1);
+        at += sizeof prefix - 1;
+        if (names[f]) {
+            memcpy(at, names[f], lens[f]);
+            at += lens[f];
+            *at++ = 0;
+        } else {
+            at += snprintf(at, 24, "%lld", (long long)f) + 1;
+        }
+        ++k;
+    }
+done:
+    free(reg_col);
+    free(names);
+    free(lens);
+    return rc;
+}
+
+mli_status mli__contrib_build(mli_model *m, const mli__reader *r) {
+    const void *p;
+    mli_status rc = mli__section_array(r, "background_mean", MLI__DT_F64, m->n_in_model, 1, &p);
+    if (rc != MLI_OK)
+        return rc;
+    m->background_mean = p;
+    for (int64_t j = 0; p && j < m->n_in_model; ++j)
+        if (!isfinite(m->background_mean[j]))
+            return mli__fail(MLI_ERR_CORRUPT, "%s: background_mean of %s %lld is not finite", m->c.origin,
+                             m->prep ? "transformed feature" : "column", (long long)j);
+    return m->prep ? build_map(m) : MLI_OK;
+}
+
+/* ---- which models --------------------------------------------------------------------- */
+
+/* The linear stage of a model of affine stages (none clipping) and one linear stage, after
+ * a prep stage or not. */
 static const mli__stage *linear_stage(const mli_model *m) {
-    if (m->trees || m->has_image || m->prep || m->n_stages < 1)
+    if (m->trees || m->has_image || m->n_stages < 1)
         return NULL;
     for (int s = 0; s < m->n_stages - 1; ++s)
         if (m->stages[s].kind != MLI__STAGE_AFFINE || m->stages[s].clip)
             return NULL;
     const mli__stage *st = &m->stages[m->n_stages - 1];
-    return st->kind == MLI__STAGE_LINEAR && st->n_in == m->n_features ? st : NULL;
+    return st->kind == MLI__STAGE_LINEAR && st->n_in == m->n_in_model ? st : NULL;
 }
 
+static int64_t n_groups(const mli_model *m) { return m->cmap ? m->cmap->n_groups : m->n_features; }
+
 int64_t mli_model_n_contrib(const mli_model *m) {
-    if (!m || m->prep) /* per input column through a prep stage: not yet (issue 19) */
+    if (!m || (m->prep && !m->cmap))
         return 0;
     if (m->trees ? !m->trees->expected : !(linear_stage(m) && m->background_mean))
         return 0;
-    return (m->n_features + 1) * m->n_raw;
+    return (n_groups(m) + 1) * m->n_raw;
+}
+
+mli_status mli_model_contrib_column(const mli_model *m, int64_t i, int64_t *column, const char **name) {
+    static const char fn[] = "mli_model_contrib_column";
+    if (!m)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
+    if (i < 0 || i >= n_groups(m))
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: column %lld is outside 0..%lld (the bias, last, is none)", fn,
+                         (long long)i, (long long)n_groups(m) - 1);
+    int input = i < m->n_features;
+    if (column)
+        *column = input ? i : -1;
+    if (name)
+        *name = input ? (m->feature_names ? m->feature_names[i] : NULL) : m->cmap->mixed_name[i - m->n_features];
+    return MLI_OK;
 }
 
 static const char *source_of(const mli_model *m) {
@@ -57,11 +229,6 @@ static const char *source_of(const mli_model *m) {
 
 /* Why mli_model_n_contrib is 0, as an error. */
 static mli_status refuse(const char *fn, const mli_model *m) {
-    if (m->prep)
-        return mli__fail(MLI_ERR_UNSUPPORTED,
-                         "%s: this model (%s) starts with column preprocessing (a prep stage: encoders, "
-                         "imputers); contributions per input column through it are not supported yet",
-                         fn, source_of(m));
     if (m->trees)
         return mli__fail(MLI_ERR_UNSUPPORTED,
                          "%s: this model (%s) has no node covers (the training weight reaching each node), which "
@@ -74,24 +241,25 @@ static mli_status refuse(const char *fn, const mli_model *m) {
                          "(mlinfer.export(model, path, background=X)) to get contributions",
                          fn, source_of(m));
     return mli__fail(MLI_ERR_UNSUPPORTED,
-                     "%s: contributions need a tree model or a linear model (optionally after per-column "
-                     "scaling); this model (%s) is neither",
+                     "%s: contributions need a tree model or a linear model (optionally after preprocessing); "
+                     "this model (%s) is neither",
                      fn, source_of(m));
 }
 
-/* Column c's value after the affine stages, in float64 (as predict scales float64 rows). */
-static double affine(const mli_model *m, int64_t c, double v) { return mli__affine_value(m, c, v, 0); }
+/* ---- computing them ------------------------------------------------------------------- */
 
-static void linear_rows(const mli_model *m, const void *x, int f64, int64_t ldx, int64_t r0, int64_t r1, double *out) {
+/* Rows [0, nb) of x (the model stages' input: n_in_model values, leading dimension ldx)
+ * through the affine stages into the linear stage: (n_in_model + 1) x K values per row. */
+static void linear_rows(const mli_model *m, const void *x, int f64, int64_t ldx, int64_t nb, double *out) {
     const mli__stage *st = linear_stage(m);
-    const int64_t nf = m->n_features, K = st->n_out, width = (nf + 1) * K;
-    for (int64_t r = r0; r < r1; ++r) {
+    const int64_t nf = m->n_in_model, K = st->n_out, width = (nf + 1) * K;
+    for (int64_t r = 0; r < nb; ++r) {
         double *phi = out + r * width;
         for (int64_t k = 0; k < K; ++k)
             phi[nf * K + k] = (double)st->intercept[k];
         for (int64_t j = 0; j < nf; ++j) {
             double v = f64 ? ((const double *)x)[r * ldx + j] : (double)((const float *)x)[r * ldx + j];
-            double tb = affine(m, j, m->background_mean[j]), d = affine(m, j, v) - tb;
+            double tb = mli__affine_value(m, j, m->background_mean[j], 0), d = mli__affine_value(m, j, v, 0) - tb;
             for (int64_t k = 0; k < K; ++k) {
                 double c = (double)st->coef[k * nf + j];
                 phi[j * K + k] = c * d;
@@ -103,50 +271,130 @@ static void linear_rows(const mli_model *m, const void *x, int f64, int64_t ldx,
 
 typedef struct {
     const mli_model *m;
+    const mli__prep_call *call; /* a prep model: the bound input; else x */
     const void *x;
     int f64;
     int64_t ldx, rows;
     double *out;
     atomic_int oom;
+    atomic_llong bad_row; /* the first row the prep stage refuses (INT64_MAX: none) */
 } contrib_job;
+
+/* Per-task scratch, one allocation: the prep stage's registers and outputs, the scaled rows,
+ * the per-feature contributions before grouping, and TreeSHAP's path buffer. */
+typedef struct {
+    double *work, *pre, *xs, *phi;
+    void *tree;
+    void *mem;
+} scratch;
+
+static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static int scratch_alloc(const mli_model *m, scratch *s) {
+    const size_t B = MLI_CONTRIB_BLOCK, nf = (size_t)m->n_in_model;
+    size_t work = m->prep ? al64(sizeof(double) * B * (size_t)m->prep->n_regs) : 0;
+    size_t pre = m->prep ? al64(sizeof(double) * B * nf) : 0;
+    size_t xs = m->trees && m->n_affine ? al64(sizeof(double) * B * nf) : 0;
+    size_t phi = m->cmap ? al64(sizeof(double) * B * (nf + 1) * (size_t)m->n_raw) : 0;
+    size_t tree = m->trees ? al64(mli__trees_contrib_scratch(m->trees)) : 0;
+    char *p = NULL;
+    if (posix_memalign((void **)&p, 64, work + pre + xs + phi + tree + 64) != 0)
+        return 0;
+    s->mem = p;
+    s->work = (double *)(void *)p;
+    s->pre = (double *)(void *)(p += work);
+    s->xs = (double *)(void *)(p += pre);
+    s->phi = (double *)(void *)(p += xs);
+    s->tree = p + phi;
+    return 1;
+}
+
+/* Records `row` as failing unless an earlier row already did. */
+static void note_bad_row(contrib_job *j, int64_t row) {
+    long long cur = atomic_load(&j->bad_row);
+    while (row < cur && !atomic_compare_exchange_weak(&j->bad_row, &cur, row)) {
+    }
+}
+
+/* Rows [r, r + nb): contributions per model input feature into phi ((n_in_model + 1) x K
+ * per row), from x (leading dimension ldx, float64 or not). */
+static void features_block(const mli_model *m, const void *x, int f64, int64_t ldx, int64_t nb, scratch *s,
+                           double *phi) {
+    if (!m->trees) {
+        linear_rows(m, x, f64, ldx, nb, phi);
+        return;
+    }
+    if (m->n_affine > 0) { /* the trees see the scaled float64 values, exactly as predict hands them over */
+        mli__affine_rows_f64(m, x, f64, ldx, nb, s->xs);
+        x = s->xs;
+        f64 = 1;
+        ldx = m->n_in_model;
+    }
+    mli__trees_contrib(m->trees, x, f64, ldx, nb, phi, s->tree);
+}
+
+/* Adds each feature's share in phi to its group: out gets nb rows of (n_groups + 1) x K. */
+static void group_block(const mli_model *m, const double *phi, int64_t nb, double *out) {
+    const mli__contrib_map *c = m->cmap;
+    const int64_t nf = m->n_in_model, K = m->n_raw, G = c->n_groups;
+    for (int64_t r = 0; r < nb; ++r) {
+        const double *src = phi + r * (nf + 1) * K;
+        double *dst = out + r * (G + 1) * K;
+        memset(dst, 0, sizeof(double) * (size_t)(G * K));
+        for (int64_t f = 0; f < nf; ++f)
+            for (int64_t k = 0; k < K; ++k)
+                dst[c->group[f] * K + k] += src[f * K + k];
+        for (int64_t k = 0; k < K; ++k)
+            dst[G * K + k] = src[nf * K + k];
+    }
+}
 
 static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
     contrib_job *j = ctx;
-    int64_t r0 = b0 * MLI_CONTRIB_BLOCK, r1 = b1 * MLI_CONTRIB_BLOCK < j->rows ? b1 * MLI_CONTRIB_BLOCK : j->rows;
-    if (!j->m->trees) {
-        linear_rows(j->m, j->x, j->f64, j->ldx, r0, r1, j->out);
-        return;
-    }
-    const mli__trees *t = j->m->trees;
-    _Alignas(64) unsigned char stack[16384];
-    size_t need = mli__trees_contrib_scratch(t);
-    void *scratch = need <= sizeof stack ? (void *)stack : malloc(need);
-    if (!scratch) {
+    const mli_model *m = j->m;
+    scratch s;
+    if (!scratch_alloc(m, &s)) {
         atomic_store(&j->oom, 1);
         return;
     }
-    size_t es = j->f64 ? sizeof(double) : sizeof(float);
-    int64_t width = (j->m->n_features + 1) * t->n_out, nf = j->m->n_features;
-    const char *x = (const char *)j->x + (size_t)(r0 * j->ldx) * es;
-    if (j->m->n_affine > 0) {
-        /* Scalers before the trees: the trees see the scaled float64 values, exactly as
-         * predict hands them over; a per-column scaler passes each column's share through. */
-        double *xs = malloc(sizeof(double) * (size_t)(MLI_CONTRIB_BLOCK * nf));
-        if (!xs) {
-            atomic_store(&j->oom, 1);
-        } else {
-            for (int64_t r = r0; r < r1; r += MLI_CONTRIB_BLOCK) {
-                int64_t nb = r1 - r < MLI_CONTRIB_BLOCK ? r1 - r : MLI_CONTRIB_BLOCK;
-                mli__affine_rows_f64(j->m, (const char *)j->x + (size_t)(r * j->ldx) * es, j->f64, j->ldx, nb, xs);
-                mli__trees_contrib(t, xs, 1, nf, nb, j->out + r * width, scratch);
-            }
-            free(xs);
+    const int64_t width = (n_groups(m) + 1) * m->n_raw;
+    const size_t es = j->f64 ? sizeof(double) : sizeof(float);
+    int64_t end = b1 * MLI_CONTRIB_BLOCK < j->rows ? b1 * MLI_CONTRIB_BLOCK : j->rows;
+    for (int64_t r = b0 * MLI_CONTRIB_BLOCK; r < end; r += MLI_CONTRIB_BLOCK) {
+        int64_t nb = end - r < MLI_CONTRIB_BLOCK ? end - r : MLI_CONTRIB_BLOCK;
+        if (!m->prep) {
+            features_block(m, (const char *)j->x + (size_t)(r * j->ldx) * es, j->f64, j->ldx, nb, &s,
+                           j->out + r * width);
+            continue;
         }
-    } else {
-        mli__trees_contrib(t, x, j->f64, j->ldx, r1 - r0, j->out + r0 * width, scratch);
+        if (atomic_load_explicit(&j->bad_row, memory_order_relaxed) < r)
+            break; /* an earlier row failed: nothing after it matters */
+        int64_t bad = mli__prep_block(j->call, r, nb, m->finite_only, s.work, s.pre, NULL);
+        if (bad >= 0) {
+            note_bad_row(j, bad);
+            break;
+        }
+        features_block(m, s.pre, 1, m->n_in_model, nb, &s, s.phi);
+        group_block(m, s.phi, nb, j->out + r * width);
     }
-    if (scratch != (void *)stack)
-        free(scratch);
+    free(s.mem);
+}
+
+/* Runs the job over its rows on the pool; the first failing row's message, or MLI_OK. */
+static mli_status run_job(const char *fn, contrib_job *j) {
+    atomic_init(&j->oom, 0);
+    atomic_init(&j->bad_row, INT64_MAX);
+    int64_t blocks = (j->rows + MLI_CONTRIB_BLOCK - 1) / MLI_CONTRIB_BLOCK;
+    if (blocks == 1 || mli__num_threads() == 1)
+        run_blocks(j, 0, blocks);
+    else
+        mli__parallel_for(blocks, 1, run_blocks, j);
+    long long bad = atomic_load(&j->bad_row);
+    if (bad != INT64_MAX) /* the input's fault is reported first */
+        return mli__prep_input_error(fn, j->m, j->call, bad);
+    if (atomic_load(&j->oom))
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate the contributions' scratch", fn);
+    return MLI_OK;
 }
 
 mli_status mli_model_predict_contrib(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
@@ -162,13 +410,58 @@ mli_status mli_model_predict_contrib(const mli_model *m, const void *x, mli_dtyp
     if (st != MLI_OK || rows == 0)
         return st;
     contrib_job j = {.m = m, .x = x, .f64 = dtype == MLI_F64, .ldx = ldx, .rows = rows, .out = out};
-    atomic_init(&j.oom, 0);
-    int64_t blocks = (rows + MLI_CONTRIB_BLOCK - 1) / MLI_CONTRIB_BLOCK;
-    if (blocks == 1 || mli__num_threads() == 1)
-        run_blocks(&j, 0, blocks);
-    else
-        mli__parallel_for(blocks, 1, run_blocks, &j);
-    if (atomic_load(&j.oom))
-        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate the TreeSHAP path buffer", fn);
-    return MLI_OK;
+    if (!m->prep) {
+        /* a linear model cannot take NaN or infinity, as predict refuses them */
+        if ((st = mli__check_finite(fn, m, x, dtype == MLI_F64, rows, ldx)) != MLI_OK)
+            return st;
+        return run_job(fn, &j);
+    }
+    /* a prep model given a numeric matrix: its columns are the model's columns */
+    mli__prep_call call = {.p = m->prep, .names = (const char *const *)m->feature_names, .rows = rows};
+    st = mli__prep_call_matrix(fn, &call, x, dtype == MLI_F64, ldx);
+    if (st == MLI_OK) {
+        j.call = &call;
+        st = run_job(fn, &j);
+    }
+    mli__prep_call_free(&call);
+    return st;
+}
+
+mli_status mli_model_predict_contrib_columns(const mli_model *m, const mli_column *columns, int64_t n_columns,
+                                             int64_t rows, double *out, int64_t out_len) {
+    static const char fn[] = "mli_model_predict_contrib_columns";
+    if (!m)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
+    int64_t cols = mli_model_n_contrib(m), need;
+    if (cols == 0)
+        return refuse(fn, m);
+    if (rows < 0 || n_columns < 0)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is negative", fn, rows < 0 ? "rows" : "n_columns");
+    if (!mli__mul_ok(rows, cols, &need) || !mli__mul_ok(need, 8, &need) || !mli__mul_ok(rows, cols, &need))
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %lld rows overflow the addressable size", fn, (long long)rows);
+    if (rows > 0 && !out)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+    if (out_len < need)
+        return mli__fail(MLI_ERR_SHAPE, "%s: out holds %lld values but %lld rows x %lld columns need %lld", fn,
+                         (long long)out_len, (long long)rows, (long long)cols, (long long)need);
+    if (n_columns > 0 && !columns)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: columns is NULL but n_columns is %lld", fn,
+                         (long long)n_columns);
+    mli_status st;
+    if (!m->prep) {
+        double *x = NULL;
+        if ((st = mli__columns_to_matrix(fn, m, columns, n_columns, rows, &x)) != MLI_OK)
+            return st;
+        st = rows == 0 ? MLI_OK : mli_model_predict_contrib(m, x, MLI_F64, rows, m->n_features, out, out_len);
+        free(x);
+        return st;
+    }
+    mli__prep_call call = {.p = m->prep, .names = (const char *const *)m->feature_names, .rows = rows};
+    st = mli__prep_call_columns(fn, &call, columns, n_columns);
+    if (st == MLI_OK && rows > 0) {
+        contrib_job j = {.m = m, .call = &call, .rows = rows, .out = out};
+        st = run_job(fn, &j);
+    }
+    mli__prep_call_free(&call);
+    return st;
 }

@@ -508,6 +508,7 @@ void mli_model_free(mli_model *m) {
     free(m->meta_values);
     mli__trees_free(m->trees);
     free(m->trees);
+    mli__contrib_free(m);
     mli__prep_free(m->prep);
     free(m->prep);
     mli__container_close(&m->c);

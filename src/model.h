@@ -72,7 +72,9 @@ struct mli_model {
     int64_t n_in_model; /* width of the first model stage's input: n_features, or the prep's n_out */
     int finite_only;    /* the model stages cannot take NaN or infinity (linear, MLP), as scikit-learn */
     mli_image_spec image;
-    const double *background_mean; /* n_features: the mean of the export's background data, or NULL */
+    const double *background_mean; /* n_in_model: the mean of the export's background data (after the prep
+                                      stage when there is one), or NULL */
+    struct mli__contrib_map *cmap; /* a prep model's contribution groups (src/contrib.c), or NULL */
 };
 
 /* One row's outputs `what` (an mli_output) from its scores: sf (float32, the dense stages)
@@ -103,7 +105,31 @@ mli_status mli__check_predict(const char *fn, const mli_model *m, mli_output wha
                               mli_dtype dtype, int64_t rows, int64_t ldx, const void *out, int64_t out_len,
                               int64_t *need);
 
-/* Reads the optional `background_mean` section (linear contributions; src/contrib.c). */
+/* The message of the first failing row `row` of a prep model's call: a bad value, or a value
+ * the model stages cannot take (NaN or infinity reaching a linear model or an MLP);
+ * MLI_ERR_INPUT (src/predict.c). */
+mli_status mli__prep_input_error(const char *fn, const mli_model *m, const mli__prep_call *call, int64_t row);
+/* The columns of a model without a prep stage gathered into a rows x n_features float64
+ * matrix (*xout, freed by the caller), checked as mli_model_predict_columns checks them. */
+mli_status mli__columns_to_matrix(const char *fn, const mli_model *m, const mli_column *given, int64_t n_given,
+                                  int64_t rows, double **xout);
+
+/* Contributions per input column (src/contrib.c). A model with a prep stage computes them
+ * on the prep stage's outputs (the model stages' input features) and adds each feature's
+ * share to a group: the input column it derives from alone, or, for a feature that mixes
+ * several columns (or comes from an op contrib.c does not know), a group of its own after
+ * the n_features input columns. */
+typedef struct mli__contrib_map {
+    int64_t n_groups;       /* n_features + n_mixed */
+    int64_t n_mixed;        /* transformed features reported on their own */
+    int64_t *group;         /* n_in_model: the group of each model input feature */
+    int64_t *mixed_feature; /* n_mixed: the model input feature of each such group */
+    char **mixed_name;      /* n_mixed: "transformed:<name>" (one allocation with the text) */
+} mli__contrib_map;
+
+/* Reads the optional `background_mean` section (linear contributions) and, for a prep
+ * model, builds its contribution map (reading the optional `stage.0.out_names`). */
 mli_status mli__contrib_build(mli_model *m, const mli__reader *r);
+void mli__contrib_free(mli_model *m);
 
 #endif

@@ -439,7 +439,7 @@ mli_status mli__check_predict(const char *fn, const mli_model *m, mli_output wha
 
 /* The message for the first failing row of a prep model: a bad value, or a value the model
  * stages cannot take (NaN or infinity reaching a linear model or an MLP). */
-static mli_status row_error(const char *fn, const mli_model *m, const mli__prep_call *call, int64_t row) {
+mli_status mli__prep_input_error(const char *fn, const mli_model *m, const mli__prep_call *call, int64_t row) {
     const mli__prep *p = m->prep;
     if (!p)
         return mli__fail(MLI_ERR_INTERNAL, "%s: row %lld failed", fn, (long long)row);
@@ -524,7 +524,9 @@ static mli_status run_call(const char *fn, const mli_model *m, const mli__prep_c
             _Alignas(64) float stack[MLI_STACK_FLOATS];
             run_rows_with(&j, 0, rows, stack, block);
             long long bad = atomic_load(&j.bad_row);
-            return bad == INT64_MAX ? MLI_OK : call ? row_error(fn, m, call, bad) : nonfinite_error(fn, m, &j, bad);
+            return bad == INT64_MAX ? MLI_OK
+                   : call           ? mli__prep_input_error(fn, m, call, bad)
+                                    : nonfinite_error(fn, m, &j, bad);
         }
         run_blocks(&j, 0, blocks);
     } else {
@@ -532,7 +534,7 @@ static mli_status run_call(const char *fn, const mli_model *m, const mli__prep_c
     }
     long long bad = atomic_load(&j.bad_row);
     if (bad != INT64_MAX) /* before the out-of-memory check: the input's fault is reported first */
-        return call ? row_error(fn, m, call, bad) : nonfinite_error(fn, m, &j, bad);
+        return call ? mli__prep_input_error(fn, m, call, bad) : nonfinite_error(fn, m, &j, bad);
     if (atomic_load(&j.oom))
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate scratch for a block of rows", fn);
     return MLI_OK;
@@ -562,8 +564,8 @@ static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dty
 }
 
 /* predict_columns for a model without a prep stage: the columns gathered into a matrix. */
-static mli_status columns_to_matrix(const char *fn, const mli_model *m, const mli_column *given, int64_t n_given,
-                                    int64_t rows, double **xout) {
+mli_status mli__columns_to_matrix(const char *fn, const mli_model *m, const mli_column *given, int64_t n_given,
+                                  int64_t rows, double **xout) {
     int64_t n = m->n_features, cells;
     if (!mli__mul_ok(rows, n, &cells) || !mli__mul_ok(cells, 8, &cells))
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %lld rows overflow the addressable size", fn, (long long)rows);
@@ -633,7 +635,7 @@ mli_status mli_model_predict_columns(const mli_model *m, const mli_column *colum
                          (long long)n_columns);
     if (!m->prep) {
         double *x = NULL;
-        if ((st = columns_to_matrix(fn, m, columns, n_columns, rows, &x)) != MLI_OK)
+        if ((st = mli__columns_to_matrix(fn, m, columns, n_columns, rows, &x)) != MLI_OK)
             return st;
         st = rows == 0 ? MLI_OK : run_call(fn, m, NULL, x, MLI_F64, rows, m->n_features, out, NULL, cols, what);
         free(x);

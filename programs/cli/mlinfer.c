@@ -113,6 +113,17 @@ static int cmd_info(const char *path) {
         const char *nodes = mli_model_meta(m, key);
         printf("trees:      %lld (%s nodes)\n", (long long)mli_model_n_trees(m), nodes ? nodes : "?");
     }
+    int64_t n_contrib = mli_model_n_contrib(m), n_raw = mli_model_n_raw(m);
+    if (n_contrib > 0 && n_raw > 0) { /* --contrib's columns: the input columns, then mixed transformed features */
+        int64_t groups = n_contrib / n_raw - 1, mixed = groups - mli_model_n_features(m);
+        printf("contrib:    %lld columns + bias", (long long)groups);
+        for (int64_t i = groups - mixed; i < groups && i < groups - mixed + 5; ++i) {
+            const char *name = NULL;
+            mli_model_contrib_column(m, i, NULL, &name);
+            printf("%s%s", i == groups - mixed ? "; of several input columns: " : ", ", name ? name : "?");
+        }
+        printf("%s\n", mixed > 5 ? ", ..." : "");
+    }
     printf("load time:  %.3f ms (libmlinfer %s, %s kernels)\n", ms, mli_version(), mli_cpu_isa());
     mli_model_free(m);
     return 0;
@@ -292,7 +303,7 @@ typedef struct {
     size_t *col_bytes, *bytes_cap;
     size_t n_bytes; /* string bytes of the batch, all columns */
     int64_t *lines; /* the line of each row of the batch */
-    double *x, *y;
+    double *y;
 } predict_ctx;
 
 /* The name of model column j for messages: 'name', or column J (1-based) without names. */
@@ -311,11 +322,8 @@ static int flush_batch(predict_ctx *c, int64_t rows) {
     for (int64_t i = 0; i < c->n_in; ++i) /* string bytes moved while growing: repoint */
         if (c->in[i].type == MLI_COLUMN_UTF8)
             c->in[i].values = c->bytes[i] ? c->bytes[i] : "";
-    if (c->proba == 2) { /* contributions take rows (models without a prep stage: numbers) */
-        for (int64_t i = 0; i < c->n_in; ++i)
-            for (int64_t r = 0; r < rows; ++r)
-                c->x[r * c->k + c->model_col[i]] = c->num[i * BATCH_ROWS + r];
-        st = mli_model_predict_contrib(c->m, c->x, MLI_F64, rows, c->k, c->y, rows * c->cols);
+    if (c->proba == 2) { /* contributions per input column, strings and missing values as predict takes them */
+        st = mli_model_predict_contrib_columns(c->m, c->in, c->n_in, rows, c->y, rows * c->cols);
     } else {
         st = mli_model_predict_columns(c->m, c->in, c->n_in, rows, c->proba ? MLI_OUTPUT_PROBA : MLI_OUTPUT_PREDICT,
                                        c->y, rows * c->cols);
@@ -539,10 +547,9 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     c.bytes = calloc(k ? k : 1, sizeof(char *));
     c.col_bytes = calloc(k ? k : 1, sizeof(size_t));
     c.bytes_cap = calloc(k ? k : 1, sizeof(size_t));
-    c.x = proba == 2 ? malloc(sizeof(double) * BATCH_ROWS * k) : NULL;
     c.y = malloc(sizeof(double) * BATCH_ROWS * (size_t)c.cols);
     int rc = (c.in && c.model_col && c.field && field && c.num && c.offsets && c.valid && c.lines && c.bytes &&
-              c.col_bytes && c.bytes_cap && (c.x || proba != 2) && c.y)
+              c.col_bytes && c.bytes_cap && c.y)
                  ? 0
                  : (fprintf(stderr, "mlinfer: out of memory\n"), 1);
     if (rc == 0 && proba == 1) { /* header: one column per class */
@@ -551,16 +558,18 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
             print_label(out, m, j);
         }
         fputc('\n', out);
-    } else if (rc == 0 && proba == 2) { /* header: feature (or fJ) and bias, ":K" per raw score */
-        int64_t n_raw = mli_model_n_raw(m);
-        for (int64_t j = 0; j <= c.k; ++j)
+    } else if (rc == 0 && proba == 2) {
+        /* header: each contribution column's name (an input column, or transformed:NAME for a
+         * feature of several columns; fJ without a usable name) and bias, ":K" per raw score */
+        int64_t n_raw = mli_model_n_raw(m), groups = c.cols / n_raw - 1;
+        for (int64_t j = 0; j <= groups; ++j)
             for (int64_t s = 0; s < n_raw; ++s) {
                 const char *name = NULL;
                 if (j || s)
                     fputc(',', out);
-                if (j == c.k)
+                if (j == groups)
                     fputs("bias", out);
-                else if (mli_model_feature_name(m, j, &name) == MLI_OK && !strpbrk(name, ",\"\r\n"))
+                else if (mli_model_contrib_column(m, j, NULL, &name) == MLI_OK && name && !strpbrk(name, ",\"\r\n"))
                     fputs(name, out);
                 else
                     fprintf(out, "f%lld", (long long)j);
@@ -658,7 +667,6 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     free(c.bytes);
     free(c.col_bytes);
     free(c.bytes_cap);
-    free(c.x);
     free(c.y);
     if (in != stdin)
         fclose(in);

@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Jobs for one model instance, output and input type; at most max_rows rows unless a
- * single job is larger. Holds its own reference to the model it will run on. */
+/* Jobs for one model instance, output and input type (a numeric matrix of `dtype`, or named
+ * columns); at most max_rows rows unless a single job is larger. Holds its own reference to
+ * the model it will run on. */
 struct batch {
     struct model_ref *m;
     int kind;
     mli_dtype dtype;
+    int columns; /* jobs of named columns (mli_model_predict_columns) */
     int64_t rows;
     int n_jobs;
     struct pred_job *jobs, *jobs_tail;
@@ -43,12 +45,9 @@ static int call_model(const struct model_ref *m, int kind, mli_dtype dtype, cons
 static void call_columns(struct pred_job *job) {
     int64_t n = job->rows * pred_cols(job->m, job->kind);
     mli_output what = job->kind == PRED_PROBA ? MLI_OUTPUT_PROBA : MLI_OUTPUT_PREDICT;
-    if (job->kind == PRED_CONTRIB) { /* the parsers refuse it: contributions take a numeric matrix */
-        job->failed = 1;
-        snprintf(job->err, PRED_ERRLEN, "contributions take rows of numbers, not named columns");
-        return;
-    }
-    mli_status st = mli_model_predict_columns(job->m->model, job->cols, job->n_cols, job->rows, what, job->y, n);
+    mli_status st = job->kind == PRED_CONTRIB
+                        ? mli_model_predict_contrib_columns(job->m->model, job->cols, job->n_cols, job->rows, job->y, n)
+                        : mli_model_predict_columns(job->m->model, job->cols, job->n_cols, job->rows, what, job->y, n);
     job->failed = st != MLI_OK;
     job->bad_input = st == MLI_ERR_INPUT || st == MLI_ERR_INVALID_ARGUMENT;
     if (st != MLI_OK)
@@ -68,8 +67,173 @@ static double seconds_between(const struct timespec *a, const struct timespec *b
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
+/* Each job's outputs, in order, from the batch's outputs y. */
+static void split_outputs(struct batch *bt, const double *y) {
+    size_t yrow = (size_t)pred_cols(bt->m, bt->kind) * sizeof(double);
+    const char *src = (const char *)y;
+    for (struct pred_job *j = bt->jobs; j; j = j->next) {
+        memcpy(j->y, src, (size_t)j->rows * yrow);
+        src += (size_t)j->rows * yrow;
+        j->failed = 0;
+    }
+}
+
+/* One call over the jobs' rows of numbers, concatenated. 0, or -1 when it cannot be made or
+ * fails. */
+static int run_rows(struct batcher *b, struct batch *bt) {
+    const struct model_ref *m = bt->m;
+    size_t xrow = (size_t)m->n_features * (bt->dtype == MLI_F32 ? sizeof(float) : sizeof(double));
+    char *x = malloc((size_t)bt->rows * xrow);
+    double *y = malloc((size_t)bt->rows * (size_t)pred_cols(m, bt->kind) * sizeof(double));
+    char err[PRED_ERRLEN];
+    int ok = x && y;
+    if (ok) {
+        size_t off = 0;
+        for (struct pred_job *j = bt->jobs; j; j = j->next) {
+            memcpy(x + off, j->x, (size_t)j->rows * xrow);
+            off += (size_t)j->rows * xrow;
+        }
+        ok = call_model(m, bt->kind, bt->dtype, x, bt->rows, y, err) == 0;
+        metrics_batch(b->metrics, bt->rows);
+    }
+    if (ok)
+        split_outputs(bt, y);
+    free(x);
+    free(y);
+    return ok ? 0 : -1;
+}
+
+/* ---- named columns: the jobs' columns stacked into one set --------------------------------- */
+static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+static size_t number_size(int32_t type) {
+    return type == MLI_COLUMN_F64 || type == MLI_COLUMN_I64 ? 8 : type == MLI_COLUMN_F32 ? 4 : 0;
+}
+
+/* Whether column k of job j can be stacked under the first job's: the same model column and
+ * type (numbers or UTF8 strings: dictionaries are not merged), and sane string offsets. The
+ * parsers build every request for one model the same way, so a mismatch only means the
+ * batch runs job by job. */
+static int stackable(const mli_column *first, const mli_column *c, int64_t rows) {
+    if (c->type != first->type || c->flags != 0 || (c->name == NULL) != (first->name == NULL) ||
+        (c->name ? strcmp(c->name, first->name) != 0 : c->index != first->index))
+        return 0;
+    if (number_size(c->type))
+        return c->values != NULL;
+    if (c->type != MLI_COLUMN_UTF8 || !c->offsets || c->offsets[0] < 0 ||
+        (!c->values && c->offsets[rows] > c->offsets[0]))
+        return 0;
+    for (int64_t r = 0; r < rows; r++)
+        if (c->offsets[r + 1] < c->offsets[r])
+            return 0;
+    return 1;
+}
+
+/* The jobs' columns stacked: column k of the result holds column k of every job, rows in job
+ * order, with the validity bits of each (set where a job has no bitmap). The buffers are one
+ * block (*mem). NULL when the jobs' columns do not line up, or out of memory. */
+static mli_column *stack_columns(const struct batch *bt, void **mem) {
+    const struct pred_job *first = bt->jobs;
+    int64_t n_cols = first->n_cols, rows = bt->rows;
+    size_t vbytes = round8(((size_t)rows + 7) / 8), total = 0;
+    for (int64_t k = 0; k < n_cols; k++) {
+        const mli_column *c0 = &first->cols[k];
+        size_t bytes = 0;
+        for (const struct pred_job *j = bt->jobs; j; j = j->next) {
+            if (j->n_cols != n_cols || !stackable(c0, &j->cols[k], j->rows))
+                return NULL;
+            if (c0->type == MLI_COLUMN_UTF8)
+                bytes += (size_t)(j->cols[k].offsets[j->rows] - j->cols[k].offsets[0]);
+        }
+        total += vbytes + (number_size(c0->type) ? (size_t)rows * number_size(c0->type)
+                                                 : ((size_t)rows + 1) * sizeof(int64_t) + round8(bytes));
+    }
+    char *p = calloc(total ? total : 1, 1);
+    mli_column *out = calloc((size_t)n_cols + 1, sizeof *out);
+    if (!p || !out) {
+        free(p);
+        free(out);
+        return NULL;
+    }
+    *mem = p;
+    for (int64_t k = 0; k < n_cols; k++) {
+        mli_column *o = &out[k];
+        const mli_column *c0 = &first->cols[k];
+        o->name = c0->name;
+        o->index = c0->index;
+        o->type = c0->type;
+        uint8_t *valid = (uint8_t *)p;
+        p += vbytes;
+        size_t es = number_size(c0->type);
+        int64_t *offs = NULL;
+        char *dst = NULL;
+        if (es) {
+            o->values = dst = p;
+            p += (size_t)rows * es;
+        } else {
+            o->offsets = offs = (int64_t *)(void *)p;
+            p += ((size_t)rows + 1) * sizeof(int64_t);
+            o->values = dst = p;
+        }
+        int any_bitmap = 0;
+        int64_t at = 0; /* first row of job j in the batch */
+        for (const struct pred_job *j = bt->jobs; j; j = j->next) {
+            const mli_column *c = &j->cols[k];
+            if (es) {
+                memcpy(dst + (size_t)at * es, c->values, (size_t)j->rows * es);
+            } else {
+                int64_t base = c->offsets[0], len = c->offsets[j->rows] - base;
+                if (len > 0)
+                    memcpy(dst + offs[at], (const char *)c->values + base, (size_t)len);
+                for (int64_t r = 0; r < j->rows; r++)
+                    offs[at + r + 1] = offs[at] + (c->offsets[r + 1] - base);
+            }
+            any_bitmap |= c->validity != NULL;
+            for (int64_t r = 0; r < j->rows; r++)
+                if (!c->validity || (c->validity[r / 8] >> (r % 8) & 1))
+                    valid[(at + r) / 8] |= (uint8_t)(1u << ((at + r) % 8));
+            at += j->rows;
+        }
+        o->validity = any_bitmap ? valid : NULL;
+        if (!es)
+            p += round8((size_t)offs[rows]);
+    }
+    return out;
+}
+
+/* One mli_model_predict_columns call over the jobs' columns stacked (through call_columns, as
+ * a job of its own). 0, or -1 when the columns cannot be stacked or the call fails: the
+ * error may be any job's, and names a row of the batch, not of the request. */
+static int run_columns(struct batcher *b, struct batch *bt) {
+    void *mem = NULL;
+    struct pred_job all;
+    memset(&all, 0, sizeof all);
+    all.m = bt->m;
+    all.kind = bt->kind;
+    all.dtype = bt->dtype;
+    all.rows = bt->rows;
+    all.n_cols = bt->jobs->n_cols;
+    mli_column *cols = stack_columns(bt, &mem);
+    double *y = malloc((size_t)bt->rows * (size_t)pred_cols(bt->m, bt->kind) * sizeof(double));
+    int ok = cols && y;
+    if (ok) {
+        all.cols = cols;
+        all.y = y;
+        call_columns(&all);
+        metrics_batch(b->metrics, bt->rows);
+        ok = !all.failed;
+    }
+    if (ok)
+        split_outputs(bt, y);
+    free(y);
+    free(cols);
+    free(mem);
+    return ok ? 0 : -1;
+}
+
 /* One library call over the concatenated rows, each job's rows copied back; when that call
- * cannot be made or fails, every job runs alone, so one job's failure stays its own. */
+ * cannot be made or fails, every job runs alone, so one job's failure stays its own (and
+ * its error names its own row). */
 static void run_batch(struct batcher *b, struct batch *bt) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -78,36 +242,9 @@ static void run_batch(struct batcher *b, struct batch *bt) {
 
     if (bt->n_jobs == 1) {
         pred_run(bt->jobs, b->metrics);
-    } else {
-        const struct model_ref *m = bt->m;
-        size_t xrow = (size_t)m->n_features * (bt->dtype == MLI_F32 ? sizeof(float) : sizeof(double));
-        size_t yrow = (size_t)pred_cols(m, bt->kind) * sizeof(double);
-        char *x = malloc((size_t)bt->rows * xrow);
-        double *y = malloc((size_t)bt->rows * yrow);
-        char err[PRED_ERRLEN];
-        int ok = x && y;
-        if (ok) {
-            size_t off = 0;
-            for (struct pred_job *j = bt->jobs; j; j = j->next) {
-                memcpy(x + off, j->x, (size_t)j->rows * xrow);
-                off += (size_t)j->rows * xrow;
-            }
-            ok = call_model(m, bt->kind, bt->dtype, x, bt->rows, y, err) == 0;
-            metrics_batch(b->metrics, bt->rows);
-        }
-        if (ok) {
-            const char *src = (const char *)y;
-            for (struct pred_job *j = bt->jobs; j; j = j->next) {
-                memcpy(j->y, src, (size_t)j->rows * yrow);
-                src += (size_t)j->rows * yrow;
-                j->failed = 0;
-            }
-        } else {
-            for (struct pred_job *j = bt->jobs; j; j = j->next)
-                pred_run(j, b->metrics);
-        }
-        free(x);
-        free(y);
+    } else if ((bt->columns ? run_columns(b, bt) : run_rows(b, bt)) != 0) {
+        for (struct pred_job *j = bt->jobs; j; j = j->next)
+            pred_run(j, b->metrics);
     }
     /* a job may be freed as soon as its done() returns: read `next` first */
     for (struct pred_job *j = bt->jobs, *next; j; j = next) {
@@ -119,8 +256,8 @@ static void run_batch(struct batcher *b, struct batch *bt) {
 }
 
 /* ---- the queue ------------------------------------------------------------------------------- */
-static int same_key(const struct batch *bt, const struct model_ref *m, int kind, mli_dtype dtype) {
-    return bt->m == m && bt->kind == kind && bt->dtype == dtype;
+static int same_key(const struct batch *bt, const struct model_ref *m, int kind, mli_dtype dtype, int columns) {
+    return bt->m == m && bt->kind == kind && bt->columns == columns && (columns || bt->dtype == dtype);
 }
 
 static void push_ready(struct batcher *b, struct batch *bt) {
@@ -141,7 +278,7 @@ static struct batch *take_ready(struct batcher *b) {
     int merged = 0;
     for (struct batch **pp = &b->ready; *pp && bt->rows < b->max_rows;) {
         struct batch *o = *pp;
-        if (!same_key(o, bt->m, bt->kind, bt->dtype) || bt->rows + o->rows > b->max_rows) {
+        if (!same_key(o, bt->m, bt->kind, bt->dtype, bt->columns) || bt->rows + o->rows > b->max_rows) {
             pp = &o->next;
             continue;
         }
@@ -206,8 +343,7 @@ int batcher_submit(struct batcher *b, struct pred_job *job) {
     clock_gettime(CLOCK_MONOTONIC, &job->queued);
     job->next = NULL;
     job->failed = 0;
-    if (job->cols)
-        return -1;
+    int columns = job->cols != NULL;
     pthread_mutex_lock(&b->lock);
     if (b->stopping) {
         pthread_mutex_unlock(&b->lock);
@@ -216,7 +352,7 @@ int batcher_submit(struct batcher *b, struct pred_job *job) {
     /* an open batch of the same key with room, else a new one at the end of the list */
     struct batch **pp = &b->open, *bt = NULL;
     for (; *pp; pp = &(*pp)->next)
-        if (same_key(*pp, job->m, job->kind, job->dtype) && (*pp)->rows + job->rows <= b->max_rows) {
+        if (same_key(*pp, job->m, job->kind, job->dtype, columns) && (*pp)->rows + job->rows <= b->max_rows) {
             bt = *pp;
             break;
         }
@@ -229,6 +365,7 @@ int batcher_submit(struct batcher *b, struct pred_job *job) {
         bt->m = model_ref_retain(job->m);
         bt->kind = job->kind;
         bt->dtype = job->dtype;
+        bt->columns = columns;
         long long ns = job->queued.tv_nsec + b->delay_ns;
         bt->deadline.tv_sec = job->queued.tv_sec + (time_t)(ns / 1000000000LL);
         bt->deadline.tv_nsec = (long)(ns % 1000000000LL);

@@ -5,8 +5,10 @@
  * model instance, output and input type are coalesced into one library call of at most
  * MLI_MAX_BATCH rows, waiting at most MLI_BATCH_DELAY_US after the first for more (and not
  * at all once every prediction request in flight is waiting: none could join); a job of
- * MLI_MAX_BATCH rows or more goes alone. Executor threads run the batches and hand each
- * job exactly its own rows back through its `done` callback. */
+ * MLI_MAX_BATCH rows or more goes alone. Jobs of named columns (mli_model_predict_columns)
+ * batch with each other: their columns are stacked into one call. Executor threads run the
+ * batches and hand each job exactly its own rows back through its `done` callback; when a
+ * batch's call fails, its jobs run one by one, so each gets its own error. */
 #ifndef MLI_SERVER_BATCH_H
 #define MLI_SERVER_BATCH_H
 
@@ -72,8 +74,7 @@ struct batcher {
 int batcher_start(struct batcher *b, int threads, int64_t max_rows, long delay_us, struct metrics *mt,
                   atomic_llong *inflight);
 /* Queues a job (its `done`, `arg` and the request fields set). Returns -1 once the batcher
- * is stopping, or for a job of named columns (not coalesced: each runs alone): the caller
- * then runs the job itself. */
+ * is stopping (or out of memory): the caller then runs the job itself. */
 int batcher_submit(struct batcher *b, struct pred_job *job);
 /* Runs every queued job at once (no more waiting) and joins the executors; later submits
  * return -1. The lock stays usable until batcher_destroy, so call that only when no thread

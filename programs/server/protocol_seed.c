@@ -193,10 +193,6 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
     int named = cJSON_IsObject(features) ||
                 (!m->has_image && cJSON_IsArray(instances) && cJSON_IsObject(cJSON_GetArrayItem(instances, 0)) &&
                  !cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(instances, 0), "b64")); /* JPEGs: below */
-    if (named && c->explain) {
-        snprintf(err, ERRLEN, "explain: contributions take rows as arrays of numbers, not named values");
-        goto bad;
-    }
     if (named) {
         const char *reason = NULL;
         int st = proto__named_rows(c, features ? features : instances, features != NULL,
@@ -307,17 +303,19 @@ static cJSON *proba_json(const struct model_ref *m, const double *p, int64_t row
 }
 
 /* One row's contributions: {"<column>": value, ..., "bias": value}, or with several raw
- * scores (a multiclass model) {"<column>": [value per score], ...}. Columns are the
- * model's feature names, else f0, f1, ... */
+ * scores (a multiclass model) {"<column>": [value per score], ...}. Columns are the input
+ * columns by name (else f0, f1, ...), then for a pipeline whose preprocessing mixes columns
+ * the transformed features reported on their own, "transformed:<name>"
+ * (mli_model_contrib_column). */
 static cJSON *contrib_json(const struct model_ref *m, const double *v, int64_t row) {
-    int64_t n_raw = mli_model_n_raw(m->model), width = (m->n_features + 1) * n_raw;
+    int64_t n_raw = mli_model_n_raw(m->model), width = mli_model_n_contrib(m->model), groups = width / n_raw - 1;
     cJSON *o = cJSON_CreateObject();
-    for (int64_t j = 0; j <= m->n_features; j++) {
+    for (int64_t j = 0; j <= groups; j++) {
         char key[32];
-        const char *k = key;
-        if (j == m->n_features)
+        const char *k = NULL;
+        if (j == groups)
             k = "bias";
-        else if (mli_model_feature_name(m->model, j, &k) != MLI_OK)
+        else if (mli_model_contrib_column(m->model, j, NULL, &k) != MLI_OK || !k)
             snprintf(key, sizeof key, "f%lld", (long long)j), k = key;
         const double *at = v + row * width + j * n_raw;
         cJSON_AddItemToObject(o, k, n_raw == 1 ? proto__number_json(at[0]) : proto__numbers_json(at, n_raw));

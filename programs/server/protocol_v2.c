@@ -32,11 +32,12 @@ static cJSON *tensor_meta(const char *name, const char *datatype, int64_t d0, in
     return t;
 }
 
-/* The `contributions` tensor: rows x (features + 1) SHAP values (bias last), x n_raw when
- * the model has several raw scores. */
+/* The `contributions` tensor: rows x (columns + 1) SHAP values (bias last), x n_raw when
+ * the model has several raw scores; columns: the input columns, then the transformed
+ * features a pipeline's preprocessing mixes from several (mli_model_contrib_column). */
 static cJSON *contrib_meta(const struct model_ref *m, int64_t rows) {
-    cJSON *t = tensor_meta("contributions", "FP64", rows, m->n_features + 1);
-    int64_t n_raw = mli_model_n_raw(m->model);
+    int64_t n_raw = mli_model_n_raw(m->model), n = mli_model_n_contrib(m->model);
+    cJSON *t = tensor_meta("contributions", "FP64", rows, n > 0 && n_raw > 0 ? n / n_raw : m->n_features + 1);
     if (n_raw > 1)
         cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(t, "shape"), cJSON_CreateNumber((double)n_raw));
     return t;
@@ -563,11 +564,6 @@ int proto_v2_parse(struct model_ref *m, const struct v2_body *body, struct proto
     }
     if (parse_v2_outputs(m, root, c->order, c->binary, &c->n_out, err) != 0)
         goto bad;
-    for (int i = 0; c->cols && i < c->n_out; i++)
-        if (c->order[i] == PRED_CONTRIB) {
-            snprintf(err, ERRLEN, "output 'contributions': takes one 2-D input tensor of numbers, not named columns");
-            goto bad;
-        }
     status = 500;
     for (int i = 0; i < c->n_out; i++)
         if (!proto__result(c, c->order[i]) && proto__add_job(c, c->order[i], err) != 0)

@@ -19,6 +19,16 @@ typedef enum {
     MLI__SRC_LIGHTGBM
 } mli__source;
 
+/* The string categories of a model trained from pandas `category` columns: its framework
+ * maps each string to its code (the position in the column's category list) before the trees
+ * see it, so the importer puts a `prep` stage doing that lookup in front of the trees. */
+typedef struct mli__input_categories {
+    const uint8_t *is_string; /* n_features: 1 for a string column, 0 for a number column (passed on as is) */
+    const int64_t *start;     /* n_features + 1: column j's categories are str[start[j]] .. str[start[j+1] - 1] */
+    const char *const *str;   /* NUL-terminated UTF-8, none twice in one column */
+    int unknown_error;        /* a string outside the list: 1 an input error (XGBoost), 0 missing (LightGBM) */
+} mli__input_categories;
+
 /* A tree-ensemble model as the importers hand it to the writer: the facts of its header
  * and node arrays in the `trees` layout of docs/FORMAT.md (leaf_width 1). */
 typedef struct mli__tree_model {
@@ -40,10 +50,12 @@ typedef struct mli__tree_model {
     const int32_t *cat_words;
     const uint32_t *cat_bits;
     int64_t n_cat_words;
-    const double *cover; /* per node: training weight reaching it (TreeSHAP), or NULL */
+    const double *cover;               /* per node: training weight reaching it (TreeSHAP), or NULL */
+    const mli__input_categories *cats; /* string category columns (a prep stage first), or NULL */
 } mli__tree_model;
 
-/* Writes the metadata, class labels and the one `trees` stage of `tm`. */
+/* Writes the metadata, class labels, the prep stage of tm->cats when set and the `trees`
+ * stage of `tm`. */
 mli_status mli__write_tree_model(const mli__tree_model *tm, mli__writer *w);
 /* Writes n feature names as the `feature_names` section and, when they are short and free
  * of \x1f, also as the metadata key the Python binding reads (joined by \x1f). */

@@ -41,10 +41,20 @@ static void *vec_grow(vec *v, size_t es, size_t more) {
     return r;
 }
 
-enum { H_VERSION, H_NUM_CLASS, H_PER_ITER, H_MAX_FEATURE, H_OBJECTIVE, H_FEATURE_NAMES, H_TREE_SIZES, H_COUNT };
-static const char *const header_keys[] = {"version",         "num_class", "num_tree_per_iteration",
-                                          "max_feature_idx", "objective", "feature_names",
-                                          "tree_sizes",      NULL};
+enum {
+    H_VERSION,
+    H_NUM_CLASS,
+    H_PER_ITER,
+    H_MAX_FEATURE,
+    H_OBJECTIVE,
+    H_FEATURE_NAMES,
+    H_TREE_SIZES,
+    H_FEATURE_INFOS,
+    H_COUNT
+};
+static const char *const header_keys[] = {"version",         "num_class",     "num_tree_per_iteration",
+                                          "max_feature_idx", "objective",     "feature_names",
+                                          "tree_sizes",      "feature_infos", NULL};
 
 enum {
     T_NUM_LEAVES,
@@ -88,6 +98,13 @@ typedef struct {
     int has_cat;
     /* one tree's arrays, reused */
     vec ints[T_COUNT], dbls[T_COUNT], pos, stack;
+    /* string categories of pandas category columns (pandas_categorical), when there are any */
+    int has_str_cats;
+    mli__input_categories cats;
+    uint8_t *cat_is_string;
+    int64_t *cat_start;
+    const char **cat_str;
+    char *cat_bytes;
 } lgb;
 
 /* ---- lines and numbers ----------------------------------------------------------------- */
@@ -865,7 +882,8 @@ static mli_status write_model(lgb *g, mli__writer *w) {
                           .cat_offset = g->has_cat ? g->cat_offset.p : NULL,
                           .cat_words = g->cat_words.p,
                           .cat_bits = g->cat_bits.p,
-                          .n_cat_words = (int64_t)g->cat_bits.n};
+                          .n_cat_words = (int64_t)g->cat_bits.n,
+                          .cats = g->has_str_cats ? &g->cats : NULL};
     const double *cover = g->cover.p;
     int cover_ok = !g->no_cover;
     for (int64_t i = 0; cover_ok && i < n_nodes; ++i)
@@ -879,18 +897,187 @@ static mli_status write_model(lgb *g, mli__writer *w) {
 /* ---- pandas categories ------------------------------------------------------------------- */
 
 /* A model trained from pandas `category` columns ends with a `pandas_categorical:` line, the
- * JSON list of each such column's categories; LightGBM's Python package maps a DataFrame's
- * values to their codes (positions in that list) before the trees see them. A .mli model
- * takes numbers only, so it can stand for such a model only when every code is the category
- * itself (categories 0, 1, 2, ...): strings, or numbers in another order, are refused rather
- * than read as codes. (LightGBM's own loader takes the last such line; so does this.) */
-static mli_status check_pandas_categorical(lgb *g) {
-    span line, last = {0};
-    while (next_line(g, &line))
-        if (span_starts(line, "pandas_categorical:"))
-            last = line;
-    if (!last.p)
+ * JSON list of each such column's categories, in column order; LightGBM's Python package
+ * maps a DataFrame's values to their codes (positions in that list; a value outside it, a
+ * null or None to NaN) before the trees see them. Categories that are strings get the same
+ * lookup here, as a prep stage in front of the trees (docs/models/lightgbm.md); number
+ * categories must be their own codes (0, 1, 2, ...), as a number given to the model is read as
+ * the code. (LightGBM's own loader takes the last such line; so does this.) */
+
+/* The features LightGBM treats as categorical, ascending, into idx (n_features entries):
+ * the `[categorical_feature: ...]` parameter when the file has it, else the features whose
+ * feature_infos lists categories ("1:0:2") rather than a range ("[lo:hi]") or "none". */
+static int by_index(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int64_t categorical_features(lgb *g, span param, int64_t *idx) {
+    int64_t n = 0;
+    if (param.p) {
+        for (size_t i = 0; i < param.n;) {
+            size_t b = i;
+            while (i < param.n && param.p[i] != ',')
+                ++i;
+            int64_t f;
+            if (!parse_int(param.p + b, i - b, &f) || f < 0 || f >= g->n_features || n == g->n_features)
+                return -1;
+            idx[n++] = f;
+            i += i < param.n;
+        }
+        qsort(idx, (size_t)n, sizeof *idx, by_index); /* ascending: the pandas lists follow the column order */
+        for (int64_t a = 1; a < n; ++a)
+            if (idx[a] == idx[a - 1])
+                return -1;
+        return n;
+    }
+    span info = g->header[H_FEATURE_INFOS], tok;
+    int64_t f = 0;
+    for (size_t i = 0; info.p && f < g->n_features && next_token(info, &i, &tok); ++f)
+        if (tok.n > 0 && tok.p[0] != '[' && !span_is(tok, "none"))
+            idx[n++] = f;
+    return n;
+}
+
+/* Feature f's name from the header, for messages (printable ASCII, shortened). */
+static const char *feature_label(lgb *g, int64_t f, char buf[32]) {
+    span v = g->header[H_FEATURE_NAMES], tok;
+    int64_t k = 0;
+    strcpy(buf, "?");
+    for (size_t i = 0; v.p && next_token(v, &i, &tok); ++k)
+        if (k == f)
+            return shown(tok.p, tok.n, buf);
+    return buf;
+}
+
+/* Every category code feature_infos lists for feature f (`info`: its token, or none) is -1
+ * (LightGBM's missing) or below n_cats, and no numerical split uses f (`num_split`): the check
+ * that a list of n_cats categories belongs to f. */
+static int list_fits_feature(span info, int num_split, int64_t n_cats) {
+    if (num_split || (info.p && info.n > 0 && info.p[0] == '['))
+        return 0;
+    for (size_t a = 0; info.p && a < info.n && !span_is(info, "none");) {
+        size_t b = a;
+        while (a < info.n && info.p[a] != ':')
+            ++a;
+        int64_t code;
+        if (!parse_int(info.p + b, a - b, &code) || code < -1 || code >= n_cats)
+            return 0;
+        a += a < info.n;
+    }
+    return 1;
+}
+
+/* Per feature: its feature_infos token (zeroed when absent) and whether a numerical split
+ * uses it; one pass over each, so that checking every list stays linear in the file. */
+static int feature_facts(lgb *g, span **infos, uint8_t **num_split) {
+    *infos = calloc((size_t)g->n_features, sizeof **infos);
+    *num_split = calloc((size_t)g->n_features, 1);
+    if (!*infos || !*num_split)
+        return -1;
+    span info = g->header[H_FEATURE_INFOS], tok;
+    int64_t k = 0;
+    for (size_t i = 0; info.p && k < g->n_features && next_token(info, &i, &tok); ++k)
+        (*infos)[k] = tok;
+    const int32_t *feature = g->feature.p;
+    const uint8_t *flags = g->flags.p;
+    for (size_t i = 0; i < g->feature.n; ++i)
+        if (feature[i] >= 0 && feature[i] < g->n_features && !(flags[i] & MLI__TF_CATEGORICAL))
+            (*num_split)[feature[i]] = 1;
+    return 0;
+}
+
+/* Copies the string lists of `root` (pandas_categorical) for the features in idx. */
+static mli_status keep_string_categories(lgb *g, const mli__jdoc *doc, const mli__jval *root, const int64_t *idx,
+                                         int64_t line) {
+    size_t bytes = 0, count = 0;
+    for (uint32_t c = 0; c < root->n; ++c) {
+        const mli__jval *cats = mli__jd_at(doc, root, c);
+        if (mli__jd_nums(doc, cats, 0))
+            continue;
+        for (uint32_t i = 0; i < cats->n; ++i) {
+            size_t len = 0;
+            mli__jd_str(doc, mli__jd_at(doc, cats, i), &len);
+            bytes += len + 1;
+            ++count;
+        }
+    }
+    if (count > UINT32_MAX / 2)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s:%lld: pandas_categorical holds %zu categories, too many", g->origin,
+                         (long long)line, count);
+    int64_t n = g->n_features;
+    g->cat_is_string = calloc((size_t)n, 1);
+    g->cat_start = calloc((size_t)n + 1, sizeof *g->cat_start);
+    g->cat_str = malloc((count ? count : 1) * sizeof *g->cat_str);
+    g->cat_bytes = malloc(bytes ? bytes : 1);
+    if (!g->cat_is_string || !g->cat_start || !g->cat_str || !g->cat_bytes)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %zu pandas categories", g->origin, count);
+    size_t at = 0, s = 0;
+    for (int64_t f = 0, c = 0; f < n; ++f) {
+        g->cat_start[f] = (int64_t)s;
+        if (c < (int64_t)root->n && idx[c] == f) {
+            const mli__jval *cats = mli__jd_at(doc, root, (uint32_t)c++);
+            if (mli__jd_nums(doc, cats, 0))
+                continue; /* number categories, their own codes: the value passes as it is */
+            g->cat_is_string[f] = 1;
+            for (uint32_t i = 0; i < cats->n; ++i) {
+                size_t len = 0;
+                const char *str = mli__jd_str(doc, mli__jd_at(doc, cats, i), &len);
+                memcpy(g->cat_bytes + at, str, len);
+                g->cat_bytes[at + len] = 0;
+                g->cat_str[s++] = g->cat_bytes + at;
+                at += len + 1;
+            }
+        }
+    }
+    g->cat_start[n] = (int64_t)s;
+    g->cats = (mli__input_categories){
+        .is_string = g->cat_is_string, .start = g->cat_start, .str = g->cat_str, .unknown_error = 0};
+    g->has_str_cats = 1;
+    return MLI_OK;
+}
+
+/* Checks category list c: numbers that are their own codes, or strings (*strings set). */
+static mli_status check_category_list(lgb *g, const mli__jdoc *doc, const mli__jval *cats, uint32_t c, int64_t line,
+                                      int *strings) {
+    if (!cats || cats->type != MLI__JD_ARR)
+        return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: pandas_categorical entry %u is not a list of categories", g->origin,
+                         (long long)line, c);
+    const double *num = mli__jd_nums(doc, cats, 0);
+    if (num) {
+        for (uint32_t i = 0; i < cats->n; ++i)
+            if (num[i] != (double)i)
+                return mli__fail(MLI_ERR_UNSUPPORTED,
+                                 "%s:%lld: LightGBM model from pandas category columns: category column %u has the "
+                                 "category %.17g at code %u; LightGBM's trees see the code, so a number given to "
+                                 "libmlinfer would be mis-coded (train on categories 0..n-1, on the codes, or on "
+                                 "string categories)",
+                                 g->origin, (long long)line, c, num[i], i);
         return MLI_OK;
+    }
+    for (uint32_t i = 0; i < cats->n; ++i) {
+        size_t len = 0;
+        const mli__jval *e = mli__jd_at(doc, cats, i);
+        const char *str = e ? mli__jd_str(doc, e, &len) : NULL;
+        if (!str)
+            return mli__fail(MLI_ERR_UNSUPPORTED,
+                             "%s:%lld: LightGBM model from pandas category columns: category column %u: entry %u is "
+                             "not a string among string categories (libmlinfer maps categories that are all strings, "
+                             "or numbers that are their own codes)",
+                             g->origin, (long long)line, c, i);
+        if (memchr(str, 0, len) || !valid_utf8(str, len))
+            return mli__fail(MLI_ERR_UNSUPPORTED,
+                             "%s:%lld: pandas_categorical column %u: category %u is not a UTF-8 string without NUL "
+                             "bytes",
+                             g->origin, (long long)line, c, i);
+    }
+    *strings = 1;
+    return MLI_OK;
+}
+
+/* The string categories of the pandas_categorical line `last`, mapped to their features,
+ * into g->cats (g->has_str_cats); `param`: the categorical_feature parameter, if any. */
+static mli_status read_pandas_categorical(lgb *g, span last, span param) {
     const size_t skip = strlen("pandas_categorical:");
     const char *v = last.p + skip;
     size_t n = last.n - skip;
@@ -900,6 +1087,9 @@ static mli_status check_pandas_categorical(lgb *g) {
         return MLI_OK;
     mli__jdoc doc;
     memset(&doc, 0, sizeof doc);
+    int64_t *idx = NULL;
+    span *infos = NULL;
+    uint8_t *num_split = NULL;
     mli_status st = mli__jd_parse_json(g->origin, (const uint8_t *)v, n, &doc);
     if (st != MLI_OK) {
         mli__jd_free(&doc);
@@ -907,46 +1097,79 @@ static mli_status check_pandas_categorical(lgb *g) {
                          (long long)last.line);
     }
     const mli__jval *root = &doc.root;
-    if (root->type == MLI__JD_ARR && (root->flags & MLI__JD_PACKED) && root->n > 0)
+    if (root->type == MLI__JD_NULL)
+        goto done;
+    if (root->type != MLI__JD_ARR || ((root->flags & MLI__JD_PACKED) && root->n > 0)) {
         st = mli__fail(MLI_ERR_CORRUPT, "%s:%lld: pandas_categorical is not a list of category lists", g->origin,
                        (long long)last.line);
-    for (uint32_t c = 0; st == MLI_OK && root->type == MLI__JD_ARR && c < root->n; ++c) {
+        goto done;
+    }
+    int strings = 0;
+    for (uint32_t c = 0; st == MLI_OK && c < root->n; ++c)
+        st = check_category_list(g, &doc, mli__jd_at(&doc, root, c), c, last.line, &strings);
+    if (st != MLI_OK || !strings)
+        goto done;
+    /* which feature each list belongs to: the categorical features, in column order */
+    if (!(idx = malloc(sizeof *idx * (size_t)g->n_features))) {
+        st = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", g->origin);
+        goto done;
+    }
+    int64_t n_cat = categorical_features(g, param, idx);
+    if (n_cat < 0) {
+        st = mli__fail(MLI_ERR_UNSUPPORTED,
+                       "%s:%lld: LightGBM parameter categorical_feature is not a list of distinct "
+                       "feature indices, so which column each pandas_categorical list belongs to is unclear",
+                       g->origin, (long long)param.line);
+        goto done;
+    }
+    if (n_cat != (int64_t)root->n) {
+        st = mli__fail(MLI_ERR_UNSUPPORTED,
+                       "%s:%lld: LightGBM model from pandas category columns: pandas_categorical lists %u category "
+                       "columns but the model has %lld categorical features, so which column each list belongs to "
+                       "is not recorded (ordered pandas categories, or categorical_feature given by hand); train "
+                       "with unordered category columns as the only categorical features",
+                       g->origin, (long long)last.line, root->n, (long long)n_cat);
+        goto done;
+    }
+    if (feature_facts(g, &infos, &num_split) != 0) {
+        st = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", g->origin);
+        goto done;
+    }
+    for (uint32_t c = 0; c < root->n; ++c) {
         const mli__jval *cats = mli__jd_at(&doc, root, c);
-        const double *num = cats ? mli__jd_nums(&doc, cats, 0) : NULL;
-        if (!cats || cats->type != MLI__JD_ARR) {
-            st = mli__fail(MLI_ERR_CORRUPT, "%s:%lld: pandas_categorical entry %u is not a list of categories",
-                           g->origin, (long long)last.line, c);
-        } else if (!num) { /* strings (or booleans, or nested lists) */
-            const mli__jval *first = NULL;
-            for (uint32_t i = 0; i < cats->n && !first; ++i) {
-                const mli__jval *e = mli__jd_at(&doc, cats, i);
-                if (e && e->type != MLI__JD_NUM)
-                    first = e;
-            }
-            size_t len = 0;
-            const char *str = first ? mli__jd_str(&doc, first, &len) : NULL;
+        char name[32];
+        if (!mli__jd_nums(&doc, cats, 0) && !list_fits_feature(infos[idx[c]], num_split[idx[c]], (int64_t)cats->n)) {
             st = mli__fail(MLI_ERR_UNSUPPORTED,
-                           "%s:%lld: LightGBM model from pandas category columns: category column %u has the "
-                           "category %s%.*s%s, not a number; libmlinfer does not map categories to LightGBM's codes "
-                           "yet, and reading the values as codes would be silently wrong (train on the integer "
-                           "codes, Series.cat.codes, instead)",
-                           g->origin, (long long)last.line, c, str ? "'" : "", str ? (int)(len > 40 ? 40 : len) : 14,
-                           str ? str : "(not a string)", str ? "'" : "");
-        } else {
-            for (uint32_t i = 0; i < cats->n && st == MLI_OK; ++i)
-                if (num[i] != (double)i)
-                    st = mli__fail(MLI_ERR_UNSUPPORTED,
-                                   "%s:%lld: LightGBM model from pandas category columns: category column %u has the "
-                                   "category %.17g at code %u; LightGBM's trees see the code, so a value given to "
-                                   "libmlinfer would be mis-coded (train on categories 0..n-1 or on the codes)",
-                                   g->origin, (long long)last.line, c, num[i], i);
+                           "%s:%lld: LightGBM model from pandas category columns: the %u categories of category "
+                           "column %u do not fit feature %lld ('%s': its feature_infos or splits), so which column "
+                           "each list belongs to is unclear; train with unordered category columns as the only "
+                           "categorical features",
+                           g->origin, (long long)last.line, cats->n, c, (long long)idx[c],
+                           feature_label(g, idx[c], name));
+            goto done;
         }
     }
-    if (st == MLI_OK && root->type != MLI__JD_ARR && root->type != MLI__JD_NULL)
-        st = mli__fail(MLI_ERR_CORRUPT, "%s:%lld: pandas_categorical is not a list of category lists", g->origin,
-                       (long long)last.line);
+    st = keep_string_categories(g, &doc, root, idx, last.line);
+done:
+    free(idx);
+    free(infos);
+    free(num_split);
     mli__jd_free(&doc);
     return st;
+}
+
+/* Reads what follows the trees: the last pandas_categorical line and the categorical_feature
+ * parameter. */
+static mli_status read_trailer(lgb *g) {
+    span line, last = {0}, param = {0};
+    static const char key[] = "[categorical_feature: ";
+    while (next_line(g, &line)) {
+        if (span_starts(line, "pandas_categorical:"))
+            last = line;
+        else if (span_starts(line, key) && line.n > strlen(key) && line.p[line.n - 1] == ']')
+            param = (span){line.p + strlen(key), line.n - strlen(key) - 1, line.line};
+    }
+    return last.p ? read_pandas_categorical(g, last, param) : MLI_OK;
 }
 
 /* ---- the whole file ---------------------------------------------------------------------- */
@@ -1005,7 +1228,7 @@ static mli_status import(lgb *g, mli__writer *w) {
                          "%s:%lld: LightGBM header: tree_sizes lists %lld trees but the file holds "
                          "%d",
                          g->origin, (long long)ts.line, (long long)count_tokens(ts), g->n_trees);
-    if ((rc = check_pandas_categorical(g)) != MLI_OK)
+    if ((rc = read_trailer(g)) != MLI_OK)
         return rc;
     return write_model(g, w);
 }
@@ -1025,5 +1248,9 @@ mli_status mli__import_lightgbm(const char *origin, const uint8_t *data, size_t 
         free(g.ints[i].p);
         free(g.dbls[i].p);
     }
+    free(g.cat_is_string);
+    free(g.cat_start);
+    free(g.cat_str);
+    free(g.cat_bytes);
     return rc;
 }

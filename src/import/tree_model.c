@@ -1,11 +1,114 @@
 /* tree_model.c — the part of a .mli file that every tree importer writes the same way:
- * header metadata, integer class labels, the one `trees` stage and the feature names. */
+ * header metadata, integer class labels, the category lookup (a `prep` stage) of a model
+ * trained from string category columns, the `trees` stage and the feature names. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "import.h"
+#include "prep/prep.h"
 
 #define MLI__JOINED_NAMES_MAX 4000 /* the metadata copy of the names stays a short string */
+
+/* Stage i's key `name` ("stage.<i>.<name>") in buf. */
+static const char *stage_key(char *buf, size_t size, int i, const char *name) {
+    snprintf(buf, size, "stage.%d.%s", i, name);
+    return buf;
+}
+
+/* Stage 0, a `prep` stage (docs/FORMAT.md) over the model's columns: a `num` op passing a
+ * number column on as it is (NaN and +-inf included: the trees take them by their rules), a
+ * `strcat` op mapping a string column's categories to their codes 0..n-1; a null, None and
+ * (unless unknown_error) any other string become NaN, a missing value for the trees. */
+static int by_string(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* What the loader demands of the prep stage, checked here so that a bad input file is named
+ * as such: the stage's limits, strings of at most 64 KiB, no category twice in a column. */
+static mli_status check_categories(const mli__tree_model *tm, int64_t *n_params) {
+    const mli__input_categories *c = tm->cats;
+    const int64_t n = tm->n_features, total = c->start[n];
+    if (n > MLI__PREP_MAX_OPS || total > (int64_t)MLI__MAX_STRINGS)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: %lld columns with %lld string categories: too many to map",
+                         tm->origin, (long long)n, (long long)total);
+    const char **sorted = malloc((size_t)(total > 0 ? total : 1) * sizeof *sorted);
+    if (!sorted)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld categories", tm->origin, (long long)total);
+    mli_status st = MLI_OK;
+    *n_params = 0;
+    for (int64_t j = 0; j < n && st == MLI_OK; ++j) {
+        if (!c->is_string[j])
+            continue;
+        int64_t k = c->start[j + 1] - c->start[j];
+        *n_params += k + 3;
+        memcpy(sorted, c->str + c->start[j], (size_t)k * sizeof *sorted);
+        qsort(sorted, (size_t)k, sizeof *sorted, by_string);
+        for (int64_t i = 0; i < k && st == MLI_OK; ++i) {
+            if (strlen(sorted[i]) > MLI__MAX_STRING_BYTES)
+                st = mli__fail(MLI_ERR_UNSUPPORTED, "%s: column %lld has a category of %zu bytes (at most %u)",
+                               tm->origin, (long long)j, strlen(sorted[i]), MLI__MAX_STRING_BYTES);
+            else if (i > 0 && strcmp(sorted[i - 1], sorted[i]) == 0)
+                st = mli__fail(MLI_ERR_CORRUPT, "%s: column %lld lists the category '%.60s' twice", tm->origin,
+                               (long long)j, sorted[i]);
+        }
+    }
+    free(sorted);
+    if (st == MLI_OK && *n_params > MLI__PREP_MAX_PARAMS)
+        st =
+            mli__fail(MLI_ERR_UNSUPPORTED, "%s: %lld string categories: too many to map", tm->origin, (long long)total);
+    return st;
+}
+
+static mli_status write_category_prep(const mli__tree_model *tm, mli__writer *w) {
+    const mli__input_categories *c = tm->cats;
+    const int64_t n = tm->n_features;
+    int64_t n_params = 0;
+    mli_status st = check_categories(tm, &n_params);
+    if (st != MLI_OK)
+        return st;
+    int64_t *ops = calloc((size_t)n * 8, sizeof *ops), *out = malloc((size_t)n * sizeof *out);
+    double *params = malloc((size_t)(n_params > 0 ? n_params : 1) * sizeof *params);
+    if (!ops || !out || !params) {
+        free(ops);
+        free(out);
+        free(params);
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the category lookup of %lld columns", tm->origin,
+                         (long long)n);
+    }
+    int64_t np = 0;
+    for (int64_t j = 0; j < n; ++j) {
+        int64_t *op = ops + 8 * j, count = c->start[j + 1] - c->start[j];
+        op[1] = op[2] = out[j] = j; /* src column j, dst register j */
+        if (!c->is_string[j])
+            continue; /* MLI__OP_NUM, no flags */
+        op[0] = MLI__OP_STRCAT;
+        op[3] = count;
+        op[4] = np;
+        op[5] = count > 0 ? c->start[j] : 0;
+        op[6] = c->unknown_error ? MLI__OPF_ERR_UNKNOWN : 0;
+        for (int64_t k = 0; k < count; ++k)
+            params[np++] = (double)k;
+        params[np++] = NAN; /* a null */
+        params[np++] = NAN; /* None */
+        params[np++] = c->unknown_error ? 0.0 : NAN;
+    }
+    mli__writer_meta(w, "stage.0.kind", "prep");
+    mli__writer_meta(w, "stage.0.n_ops", "%lld", (long long)n);
+    mli__writer_meta(w, "stage.0.n_regs", "%lld", (long long)n);
+    mli__writer_meta(w, "stage.0.n_out", "%lld", (long long)n);
+    mli__writer_meta(w, "stage.0.n_params", "%lld", (long long)n_params);
+    mli__writer_array(w, "stage.0.col_kind", MLI__DT_U8, c->is_string, n);
+    mli__writer_array(w, "stage.0.ops", MLI__DT_I64, ops, 8 * n);
+    if (n_params > 0)
+        mli__writer_array(w, "stage.0.params", MLI__DT_F64, params, n_params);
+    if (c->start[n] > 0)
+        mli__writer_strings(w, "stage.0.strings", c->str, (uint32_t)c->start[n]);
+    mli__writer_array(w, "stage.0.out", MLI__DT_I64, out, n);
+    free(ops);
+    free(out);
+    free(params);
+    return mli__writer_status(w);
+}
 
 mli_status mli__write_tree_model(const mli__tree_model *tm, mli__writer *w) {
     mli__writer_meta(w, "producer", "libmlinfer %s", mli_version());
@@ -26,39 +129,44 @@ mli_status mli__write_tree_model(const mli__tree_model *tm, mli__writer *w) {
         mli__writer_array(w, "classes", MLI__DT_I64, cls, tm->n_classes);
         free(cls);
     }
-    mli__writer_meta(w, "stages", "1");
-    mli__writer_meta(w, "stage.0.kind", "trees");
-    mli__writer_meta(w, "stage.0.n_trees", "%lld", (long long)tm->n_trees);
-    mli__writer_meta(w, "stage.0.n_nodes", "%lld", (long long)tm->n_nodes);
-    mli__writer_meta(w, "stage.0.n_out", "%lld", (long long)tm->n_out);
-    mli__writer_meta(w, "stage.0.leaf_width", "1");
-    mli__writer_meta(w, "stage.0.compare", "%s", tm->compare);
-    mli__writer_meta(w, "stage.0.aggregate", "%s", tm->mean ? "mean" : "sum");
+    const int s = tm->cats ? 1 : 0; /* the trees stage */
+    mli_status st = tm->cats ? write_category_prep(tm, w) : MLI_OK;
+    if (st != MLI_OK)
+        return st;
+    char k[48];
+    mli__writer_meta(w, "stages", "%d", s + 1);
+    mli__writer_meta(w, stage_key(k, sizeof k, s, "kind"), "trees");
+    mli__writer_meta(w, stage_key(k, sizeof k, s, "n_trees"), "%lld", (long long)tm->n_trees);
+    mli__writer_meta(w, stage_key(k, sizeof k, s, "n_nodes"), "%lld", (long long)tm->n_nodes);
+    mli__writer_meta(w, stage_key(k, sizeof k, s, "n_out"), "%lld", (long long)tm->n_out);
+    mli__writer_meta(w, stage_key(k, sizeof k, s, "leaf_width"), "1");
+    mli__writer_meta(w, stage_key(k, sizeof k, s, "compare"), "%s", tm->compare);
+    mli__writer_meta(w, stage_key(k, sizeof k, s, "aggregate"), "%s", tm->mean ? "mean" : "sum");
     mli__writer_meta(w, "head", "%s", tm->head);
 
     int64_t N = tm->n_nodes, T = tm->n_trees;
-    mli__writer_array(w, "stage.0.tree_start", MLI__DT_I64, tm->tree_start, T + 1);
+    mli__writer_array(w, stage_key(k, sizeof k, s, "tree_start"), MLI__DT_I64, tm->tree_start, T + 1);
     if (tm->tree_out)
-        mli__writer_array(w, "stage.0.tree_out", MLI__DT_I32, tm->tree_out, T);
-    mli__writer_array(w, "stage.0.feature", MLI__DT_I32, tm->feature, N);
-    mli__writer_array(w, "stage.0.left", MLI__DT_I32, tm->left, N);
-    mli__writer_array(w, "stage.0.right", MLI__DT_I32, tm->right, N);
-    mli__writer_array(w, "stage.0.threshold", MLI__DT_F64, tm->threshold, N);
-    mli__writer_array(w, "stage.0.flags", MLI__DT_U8, tm->flags, N);
-    mli__writer_array(w, "stage.0.value", MLI__DT_F64, tm->value, N);
-    mli__writer_array(w, "stage.0.leaf_id", MLI__DT_I32, tm->leaf_id, N);
+        mli__writer_array(w, stage_key(k, sizeof k, s, "tree_out"), MLI__DT_I32, tm->tree_out, T);
+    mli__writer_array(w, stage_key(k, sizeof k, s, "feature"), MLI__DT_I32, tm->feature, N);
+    mli__writer_array(w, stage_key(k, sizeof k, s, "left"), MLI__DT_I32, tm->left, N);
+    mli__writer_array(w, stage_key(k, sizeof k, s, "right"), MLI__DT_I32, tm->right, N);
+    mli__writer_array(w, stage_key(k, sizeof k, s, "threshold"), MLI__DT_F64, tm->threshold, N);
+    mli__writer_array(w, stage_key(k, sizeof k, s, "flags"), MLI__DT_U8, tm->flags, N);
+    mli__writer_array(w, stage_key(k, sizeof k, s, "value"), MLI__DT_F64, tm->value, N);
+    mli__writer_array(w, stage_key(k, sizeof k, s, "leaf_id"), MLI__DT_I32, tm->leaf_id, N);
     if (tm->cover)
-        mli__writer_array(w, "stage.0.cover", MLI__DT_F64, tm->cover, N);
+        mli__writer_array(w, stage_key(k, sizeof k, s, "cover"), MLI__DT_F64, tm->cover, N);
     if (tm->base)
-        mli__writer_array(w, "stage.0.base", MLI__DT_F64, tm->base, tm->n_out);
+        mli__writer_array(w, stage_key(k, sizeof k, s, "base"), MLI__DT_F64, tm->base, tm->n_out);
     if (tm->cat_offset) {
         static const uint32_t no_bits[1] = {0}; /* every listed set empty: keep the section non-empty */
-        mli__writer_array(w, "stage.0.cat_offset", MLI__DT_I64, tm->cat_offset, N);
-        mli__writer_array(w, "stage.0.cat_words", MLI__DT_I32, tm->cat_words, N);
+        mli__writer_array(w, stage_key(k, sizeof k, s, "cat_offset"), MLI__DT_I64, tm->cat_offset, N);
+        mli__writer_array(w, stage_key(k, sizeof k, s, "cat_words"), MLI__DT_I32, tm->cat_words, N);
         if (tm->n_cat_words > 0)
-            mli__writer_array(w, "stage.0.cat_bits", MLI__DT_I32, tm->cat_bits, tm->n_cat_words);
+            mli__writer_array(w, stage_key(k, sizeof k, s, "cat_bits"), MLI__DT_I32, tm->cat_bits, tm->n_cat_words);
         else
-            mli__writer_array(w, "stage.0.cat_bits", MLI__DT_I32, no_bits, 1);
+            mli__writer_array(w, stage_key(k, sizeof k, s, "cat_bits"), MLI__DT_I32, no_bits, 1);
     }
     return mli__writer_status(w);
 }

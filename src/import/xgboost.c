@@ -72,6 +72,13 @@ typedef struct {
     /* per-tree scratch, sized for the largest tree */
     int32_t *newid, *order, *stack, *sdepth, *catj;
     int64_t cap_scratch;
+    /* string categories recorded for DataFrame columns (cats.enc), when there are any */
+    int has_str_cats;
+    mli__input_categories cats;
+    uint8_t *cat_is_string;
+    int64_t *cat_start;
+    const char **cat_str;
+    char *cat_bytes;
 } xgb;
 
 /* ---- small readers with messages ---------------------------------------------------- */
@@ -261,9 +268,10 @@ static mli_status read_base_score(xgb *x, const mli__jval *mp, const objective *
 /* ---- trees --------------------------------------------------------------------------- */
 
 static void xgb_free(xgb *x) {
-    void *bufs[] = {x->tree_start, x->tree_out,  x->feature, x->left, x->right, x->leaf_id,  x->cat_words,
-                    x->cat_offset, x->threshold, x->value,   x->base, x->flags, x->cat_bits, x->newid,
-                    x->order,      x->stack,     x->sdepth,  x->catj, x->cover};
+    void *bufs[] = {x->tree_start,      x->tree_out,  x->feature, x->left, x->right, x->leaf_id,       x->cat_words,
+                    x->cat_offset,      x->threshold, x->value,   x->base, x->flags, x->cat_bits,      x->newid,
+                    x->order,           x->stack,     x->sdepth,  x->catj, x->cover, x->cat_is_string, x->cat_start,
+                    (void *)x->cat_str, x->cat_bytes};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i)
         free(bufs[i]);
     mli__jd_free(&x->doc);
@@ -547,19 +555,69 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
 
 /* ---- the model ---------------------------------------------------------------------- */
 
-/* XGBoost >= 3.1 keeps the categories of the DataFrame columns it was trained on
- * (`cats.enc`, one entry per feature) and re-codes a DataFrame's values to their codes before
- * the trees see them. A .mli model takes numbers, so it stands for such a model only when
- * every code is the category itself (0, 1, 2, ...); string categories, or numbers in another
- * order, are refused rather than have values silently read as codes. */
-static mli_status check_recorded_categories(const xgb *x, const mli__jval *model) {
+/* Whether bytes [p, p + n) are UTF-8 (shortest forms, no surrogates checked: the loader and
+ * the lookup compare bytes). */
+static int utf8_ok(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (len == 0 || i + len > n || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4))
+            return 0;
+        for (size_t k = 1; k < len; ++k)
+            if ((p[i + k] & 0xC0) != 0x80)
+                return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* cats.enc[f]'s string categories: `offsets` (count + 1 increasing byte offsets from 0 to the
+ * end of `values`) over `values` (the UTF-8 bytes, one number each, as C `char`s: XGBoost writes
+ * bytes >= 0x80 as negative numbers); 0 and *count, or -1. */
+static int enc_strings(const xgb *x, const mli__jval *vals, const mli__jval *offs, uint32_t *count) {
+    const double *v = mli__jd_nums(&x->doc, vals, 0), *o = mli__jd_nums(&x->doc, offs, 0);
+    if (!v || !o || offs->n < 1 || o[0] != 0.0 || o[offs->n - 1] != (double)vals->n)
+        return -1;
+    for (uint32_t i = 0; i + 1 < offs->n; ++i)
+        if (!(o[i + 1] >= o[i]) || o[i + 1] != floor(o[i + 1]))
+            return -1;
+    for (uint32_t i = 0; i < vals->n; ++i)
+        if (!(v[i] >= -128.0 && v[i] <= 255.0) || v[i] == 0.0 || v[i] != floor(v[i])) /* no NUL in a category */
+            return -1;
+    *count = offs->n - 1;
+    return 0;
+}
+
+/* XGBoost >= 3.1 keeps the categories of the DataFrame columns it was trained on (`cats.enc`,
+ * one entry per feature) and re-codes a DataFrame's values to their codes (positions in that
+ * list) before the trees see them; a category outside the list is an error, a null missing.
+ * String categories get the same lookup here, as a prep stage in front of the trees
+ * (x->cats); number categories must be their own codes (0, 1, 2, ...), as a number given to
+ * the model is read as the code. */
+/* Feature f's name for a message: " ('name')", or "" when the file names no features. */
+static const char *feature_label(const xgb *x, const mli__jval *learner, uint32_t f, char buf[64]) {
+    const mli__jval *names = mli__jd_get(&x->doc, learner, "feature_names");
+    size_t len = 0;
+    const char *s = names && names->type == MLI__JD_ARR && f < names->n
+                        ? mli__jd_str(&x->doc, mli__jd_at(&x->doc, names, f), &len)
+                        : NULL;
+    buf[0] = 0;
+    if (s)
+        snprintf(buf, 64, " ('%.*s')", (int)(len > 40 ? 40 : len), s);
+    return buf;
+}
+
+static mli_status read_recorded_categories(xgb *x, const mli__jval *learner, const mli__jval *model) {
     const mli__jdoc *d = &x->doc;
+    char label[64];
     const mli__jval *cats = mli__jd_get(d, model, "cats");
     const mli__jval *enc = cats ? mli__jd_get(d, cats, "enc") : NULL;
     if (!enc)
         return MLI_OK;
     if (enc->type != MLI__JD_ARR || (enc->flags & MLI__JD_PACKED && enc->n > 0))
         return mli__fail(MLI_ERR_CORRUPT, "%s: cats.enc is not a list of per-feature categories", x->origin);
+    size_t bytes = 0, count = 0;
     for (uint32_t f = 0; f < enc->n; ++f) {
         const mli__jval *e = mli__jd_at(d, enc, f);
         const mli__jval *vals = e ? mli__jd_get(d, e, "values") : NULL, *offs = e ? mli__jd_get(d, e, "offsets") : NULL;
@@ -569,26 +627,77 @@ static mli_status check_recorded_categories(const xgb *x, const mli__jval *model
         if (!vals || vals->n == 0)
             continue;              /* a numerical feature */
         if (offs && offs->n > 1) { /* strings: UTF-8 bytes, offsets[i]..offsets[i+1] is category i */
-            char shown[41];
-            size_t n = 0;
-            for (double b = o[0]; b < o[1] && b >= 0 && b < vals->n && n < sizeof shown - 1; ++b)
-                shown[n++] = v[(size_t)b] >= 32 && v[(size_t)b] < 127 ? (char)(int)v[(size_t)b] : '?';
-            shown[n] = 0;
-            return mli__fail(MLI_ERR_UNSUPPORTED,
-                             "%s: feature %u was trained from a pandas category column with string categories "
-                             "(the first: '%s'); libmlinfer does not map categories to XGBoost's codes yet, and "
-                             "reading the values as codes would be silently wrong (train on the integer codes, "
-                             "Series.cat.codes, instead)",
-                             x->origin, f, shown);
+            uint32_t n;
+            if (enc_strings(x, vals, offs, &n) != 0)
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: cats.enc[%u]: its string categories (offsets over byte values) are malformed",
+                                 x->origin, f);
+            /* XGBoost 3.1-3.2 records a category's first (length in characters) bytes, and
+             * matches a DataFrame's strings the same way: for non-ASCII strings which input
+             * matches which category is XGBoost's quirk, not the string, so refused */
+            for (uint32_t i = 0; i < vals->n; ++i)
+                if (v[i] < 0.0 || v[i] >= 128.0) {
+                    uint32_t c = 0;
+                    while (c + 2 < offs->n && o[c + 1] <= (double)i)
+                        ++c;
+                    return mli__fail(MLI_ERR_UNSUPPORTED,
+                                     "%s: feature %u%s: category %u holds non-ASCII characters, which XGBoost "
+                                     "records truncated (as many bytes as characters) and matches by that prefix; "
+                                     "which strings XGBoost maps to it cannot be reproduced exactly, so string "
+                                     "categories must be ASCII",
+                                     x->origin, f, feature_label(x, learner, f, label), c);
+                }
+            bytes += vals->n + n;
+            count += n;
+            continue;
         }
         for (uint32_t i = 0; i < vals->n; ++i)
             if (v[i] != (double)i)
                 return mli__fail(MLI_ERR_UNSUPPORTED,
-                                 "%s: feature %u was trained from a pandas category column whose category %.17g has "
-                                 "the code %u; XGBoost's trees see the code, so a value given to libmlinfer would be "
-                                 "mis-coded (train on categories 0..n-1 or on the codes)",
-                                 x->origin, f, v[i], i);
+                                 "%s: feature %u%s was trained from a pandas category column whose category %.17g "
+                                 "has the code %u; XGBoost's trees see the code, so a number given to libmlinfer "
+                                 "would be mis-coded (train on categories 0..n-1, on the codes, or on string "
+                                 "categories)",
+                                 x->origin, f, feature_label(x, learner, f, label), v[i], i);
     }
+    if (count == 0)
+        return MLI_OK;
+    if ((int64_t)enc->n != x->n_features)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: cats.enc has %u entries for %lld features", x->origin, enc->n,
+                         (long long)x->n_features);
+    if (count > UINT32_MAX / 2)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: cats.enc holds %zu categories, too many", x->origin, count);
+    int64_t nf = x->n_features;
+    x->cat_is_string = calloc((size_t)nf, 1);
+    x->cat_start = calloc((size_t)nf + 1, sizeof *x->cat_start);
+    x->cat_str = malloc(count * sizeof *x->cat_str);
+    x->cat_bytes = malloc(bytes);
+    if (!x->cat_is_string || !x->cat_start || !x->cat_str || !x->cat_bytes)
+        return oom(x);
+    size_t at = 0, k = 0;
+    for (uint32_t f = 0; f < enc->n; ++f) {
+        x->cat_start[f] = (int64_t)k;
+        const mli__jval *e = mli__jd_at(d, enc, f);
+        const mli__jval *vals = mli__jd_get(d, e, "values"), *offs = mli__jd_get(d, e, "offsets");
+        if (!vals || vals->n == 0 || !offs || offs->n <= 1)
+            continue;
+        const double *v = mli__jd_nums(d, vals, 0), *o = mli__jd_nums(d, offs, 0);
+        x->cat_is_string[f] = 1;
+        for (uint32_t i = 0; i + 1 < offs->n; ++i) {
+            char *str = x->cat_bytes + at;
+            for (size_t b = (size_t)o[i]; b < (size_t)o[i + 1]; ++b)
+                x->cat_bytes[at++] = (char)(unsigned char)(int)v[b];
+            x->cat_bytes[at++] = 0;
+            if (!utf8_ok(str, strlen(str)))
+                return mli__fail(MLI_ERR_UNSUPPORTED, "%s: feature %u: category %u is not a UTF-8 string", x->origin, f,
+                                 i);
+            x->cat_str[k++] = str;
+        }
+    }
+    x->cat_start[nf] = (int64_t)k;
+    x->cats = (mli__input_categories){
+        .is_string = x->cat_is_string, .start = x->cat_start, .str = x->cat_str, .unknown_error = 1};
+    x->has_str_cats = 1;
     return MLI_OK;
 }
 
@@ -816,7 +925,7 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
         if ((st = num_array(x, gb, "learner.gradient_booster", "weight_drop", n_trees, 0, &weight_drop)) != MLI_OK)
             return st;
     }
-    if ((st = read_base_score(x, mp, obj)) != MLI_OK || (st = check_recorded_categories(x, model)) != MLI_OK)
+    if ((st = read_base_score(x, mp, obj)) != MLI_OK || (st = read_recorded_categories(x, learner, model)) != MLI_OK)
         return st;
     int64_t best = -1;
     if ((st = sklearn_tree_count(x, learner, model, gmp, &n_trees, &best)) != MLI_OK)
@@ -866,7 +975,8 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
                           .cat_words = x->cat_words,
                           .cat_bits = x->cat_bits,
                           .n_cat_words = x->n_cat_words,
-                          .cover = x->no_cover ? NULL : x->cover};
+                          .cover = x->no_cover ? NULL : x->cover,
+                          .cats = x->has_str_cats ? &x->cats : NULL};
     if ((st = mli__write_tree_model(&tm, w)) != MLI_OK)
         return st;
 

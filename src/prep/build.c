@@ -11,12 +11,11 @@
 #include "prep.h"
 #include "stage_reader.h"
 
-#define MLI__PREP_MAX_OPS (1 << 22)
-#define MLI__PREP_MAX_PARAMS (1ll << 28)
 #define OP_FIELDS 8
 
-static const char *const op_names[MLI__OP_KINDS] = {"num",    "fill",   "affine", "indicator", "strcat",
-                                                    "numcat", "onehot", "func",   "bin",       "norm"};
+static const char *const op_names[MLI__OP_KINDS] = {"num",     "fill",   "affine",  "indicator", "strcat",
+                                                    "numcat",  "onehot", "func",    "bin",       "norm",
+                                                    "project", "poly",   "quantile"};
 
 uint32_t mli__prep_hash(const char *s, uint32_t len) {
     uint32_t h = 2166136261u; /* FNV-1a */
@@ -30,6 +29,7 @@ void mli__prep_free(mli__prep *p) {
         return;
     free(p->ops);
     free(p->out_col);
+    free(p->reg_col);
     free(p->str);
     free(p->str_len);
     free(p->hash_store);
@@ -60,17 +60,22 @@ static mli_status read_strings(const mli__reader *r, const char *name, mli__prep
     return MLI_OK;
 }
 
-/* Params each op kind reads at its offset (count: the op's count). */
-static int64_t params_needed(int kind, int64_t count) {
+/* Params each op kind reads at its offset (count: the op's count; n_in: its input registers,
+ * both at most MLI__MAX_WIDTH, so the product cannot overflow). */
+static int64_t params_needed(int kind, int64_t count, int64_t n_in) {
     switch (kind) {
     case MLI__OP_FILL: return 2;
     case MLI__OP_AFFINE: return 6;
     case MLI__OP_INDICATOR: return 1;
     case MLI__OP_STRCAT: return count + 3;     /* values, then NaN, None, unknown */
     case MLI__OP_NUMCAT: return 2 * count + 2; /* keys, values, then NaN, unknown */
-    case MLI__OP_FUNC: return count == MLI__FN_BINARIZE ? 1 : 0;
-    case MLI__OP_BIN: return count; /* the inner bin edges */
-    case MLI__OP_NORM: return 1;    /* the norm: 0 l1, 2 max */
+    case MLI__OP_FUNC:                         /* binarize: the threshold; the power transforms: lambda */
+        return count == MLI__FN_BINARIZE || count == MLI__FN_YEO_JOHNSON || count == MLI__FN_BOX_COX ? 1 : 0;
+    case MLI__OP_BIN: return count;                        /* the inner bin edges */
+    case MLI__OP_NORM: return 1;                           /* the norm: 0 l1, 2 max */
+    case MLI__OP_PROJECT: return count * n_in + 2 * count; /* W (count x n_in, row-major), b, s */
+    case MLI__OP_POLY: return 2 * count;                   /* per term: factor, parent */
+    case MLI__OP_QUANTILE: return 2 * count;               /* quantiles, references */
     default: return 0;
     }
 }
@@ -83,6 +88,9 @@ static const unsigned allowed_flags[MLI__OP_KINDS] = {MLI__OPF_FINITE,
                                                       MLI__OPF_ERR_NAN | MLI__OPF_ERR_UNKNOWN,
                                                       0,
                                                       MLI__OPF_FINITE_OUT,
+                                                      0,
+                                                      0,
+                                                      0,
                                                       0,
                                                       0};
 
@@ -141,14 +149,20 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                            const double *params, int64_t *next) {
     const char *origin = r->c->origin;
     mli__prep_op *op = &p->ops[o];
-    int64_t kind = f[0], src = f[1], dst = f[2], count = f[3], poff = f[4], soff = f[5], flags = f[6];
+    int64_t kind = f[0], src = f[1], dst = f[2], count = f[3], poff = f[4], soff = f[5], flags = f[6], n_in = f[7];
     if (kind < 0 || kind >= MLI__OP_KINDS)
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d op %lld has kind %lld, which this libmlinfer does not know",
                          origin, i, (long long)o, (long long)kind);
     const char *kn = op_names[kind];
-    if (f[7] != 0 || flags < 0 || (flags & ~(int64_t)allowed_flags[kind]))
+    int group = kind == MLI__OP_PROJECT || kind == MLI__OP_POLY; /* reads n_in registers */
+    if ((!group && n_in != 0) || flags < 0 || (flags & ~(int64_t)allowed_flags[kind]))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): unknown flags or reserved field set", origin, i,
                          (long long)o, kn);
+    if (group && (n_in < 1 || n_in > MLI__MAX_WIDTH))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): n_in %lld is out of range", origin, i,
+                         (long long)o, kn, (long long)n_in);
+    if (kind == MLI__OP_NORM)
+        n_in = count;
     op->kind = (int32_t)kind;
     op->flags = (int32_t)flags;
     int reads_col = kind == MLI__OP_NUM || kind == MLI__OP_STRCAT;
@@ -160,12 +174,13 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
         if (p->col_kind[src] != want)
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) reads column %lld, which is not a %s column",
                              origin, i, (long long)o, kn, (long long)src, want ? "string" : "number");
-    } else if (src < 0 || src >= *next || (kind == MLI__OP_NORM && count > *next - src)) {
+    } else if (src < 0 || src >= *next || ((group || kind == MLI__OP_NORM) && n_in > *next - src)) {
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) reads register %lld, not written before it",
                          origin, i, (long long)o, kn, (long long)src);
     }
-    int64_t width = kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM ? count : 1;
-    if ((kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM                            ? count < 1
+    int64_t width = kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group ? count : 1;
+    if ((kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group                   ? count < 1
+         : kind == MLI__OP_QUANTILE                                                ? count < 1
          : kind == MLI__OP_STRCAT || kind == MLI__OP_NUMCAT || kind == MLI__OP_BIN ? count < 0
          : kind == MLI__OP_FUNC                                                    ? count < 0 || count >= MLI__FN_COUNT
                                                                                    : count != 0) ||
@@ -176,7 +191,7 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
         return mli__fail(
             MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) writes registers %lld..%lld; next free: %lld of %lld", origin,
             i, (long long)o, kn, (long long)dst, (long long)(dst + width - 1), (long long)*next, (long long)p->n_regs);
-    int64_t need = params_needed((int)kind, count);
+    int64_t need = params_needed((int)kind, count, n_in);
     if (need > 0 && (poff < 0 || poff > n_params - need))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): params %lld..+%lld outside the %lld params",
                          origin, i, (long long)o, kn, (long long)poff, (long long)need, (long long)n_params);
@@ -186,6 +201,7 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
     op->src = src;
     op->dst = dst;
     op->count = count;
+    op->n_in = n_in;
     op->p = need > 0 ? params + poff : NULL;
     if (kind == MLI__OP_STRCAT) {
         if (soff < 0 || soff > p->n_strings - count)
@@ -206,6 +222,33 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
     if (kind == MLI__OP_NORM && !(op->p[0] == 0.0 || op->p[0] == 2.0)) /* 1 (l2): reserved, see ops.c */
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (norm): norm %g is not 0 (l1) or 2 (max)", origin, i,
                          (long long)o, op->p[0]);
+    if (kind == MLI__OP_FUNC && need == 1 && !isfinite(op->p[0]))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (func): parameter %g is not finite", origin, i,
+                         (long long)o, op->p[0]);
+    if (kind == MLI__OP_PROJECT) /* a NaN weight or a zero scale would make a value no step saw */
+        for (int64_t k = 0; k < need; ++k)
+            if (!isfinite(op->p[k]) || (k >= count * n_in + count && op->p[k] == 0.0))
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: stage %d op %lld (project): param %lld is %g (weights and offsets finite, scales "
+                                 "finite and non-zero)",
+                                 origin, i, (long long)o, (long long)k, op->p[k]);
+    if (kind == MLI__OP_POLY) /* term k: factor -1 (none) or an input, parent -1 (none) or an earlier term */
+        for (int64_t k = 0; k < count; ++k) {
+            double fk = op->p[2 * k], pk = op->p[2 * k + 1];
+            if (!(fk >= -1.0 && fk < (double)n_in && fk == floor(fk)) ||
+                !(pk >= -1.0 && pk < (double)k && pk == floor(pk)))
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: stage %d op %lld (poly): term %lld has factor %g and parent %g (factor -1..%lld, "
+                                 "parent -1..%lld)",
+                                 origin, i, (long long)o, (long long)k, fk, pk, (long long)n_in - 1, (long long)k - 1);
+        }
+    if (kind == MLI__OP_QUANTILE) /* np.interp needs increasing quantiles; finite references */
+        for (int64_t k = 0; k < count; ++k)
+            if (!isfinite(op->p[k]) || !isfinite(op->p[count + k]) || (k > 0 && op->p[k] < op->p[k - 1]))
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: stage %d op %lld (quantile): quantiles are not non-decreasing finite numbers "
+                                 "or references not finite",
+                                 origin, i, (long long)o);
     if (kind == MLI__OP_BIN)
         for (int64_t k = 0; k < count; ++k)
             if (isnan(op->p[k]) || (k > 0 && op->p[k] < op->p[k - 1]))
@@ -224,27 +267,39 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
     return MLI_OK;
 }
 
-/* Which input column each output derives from, for messages (-1: several or none). */
+/* Which input column each register and output derives from, for messages (-1: several);
+ * the first op that mixes columns. */
 static mli_status trace_columns(mli__prep *p) {
-    int64_t *reg_col = malloc(sizeof(int64_t) * (size_t)p->n_regs);
+    int64_t *reg_col = p->reg_col = malloc(sizeof(int64_t) * (size_t)p->n_regs);
     p->out_col = malloc(sizeof(int64_t) * (size_t)p->n_out);
-    if (!reg_col || !p->out_col) {
-        free(reg_col);
+    if (!reg_col || !p->out_col)
         return MLI_ERR_OUT_OF_MEMORY;
-    }
+    p->first_mixing = -1;
     for (int64_t o = 0; o < p->n_ops; ++o) {
         const mli__prep_op *op = &p->ops[o];
         int64_t col = op->kind == MLI__OP_NUM || op->kind == MLI__OP_STRCAT ? op->src : reg_col[op->src];
         p->ops[o].col = col;
-        for (int64_t d = op->dst; d < op->dst + (op->kind == MLI__OP_ONEHOT ? op->count : 1); ++d)
-            reg_col[d] = col;
-        if (op->kind == MLI__OP_NORM) /* each output from its own input */
+        if (mli__prep_op_mixes(op->kind) && p->first_mixing < 0)
+            p->first_mixing = o;
+        if (op->kind == MLI__OP_NORM) { /* for messages, each output from its own input */
             for (int64_t c = 0; c < op->count; ++c)
                 reg_col[op->dst + c] = reg_col[op->src + c];
+        } else if (op->kind == MLI__OP_PROJECT || op->kind == MLI__OP_POLY) {
+            for (int64_t c = 0; c < op->count; ++c) /* a product of one column's powers is still that column's */
+                reg_col[op->dst + c] = -1;
+            if (op->kind == MLI__OP_POLY)
+                for (int64_t c = 0; c < op->count; ++c) {
+                    int64_t f = (int64_t)op->p[2 * c], par = (int64_t)op->p[2 * c + 1];
+                    int64_t a = f < 0 ? -2 : reg_col[op->src + f], b = par < 0 ? -2 : reg_col[op->dst + par];
+                    reg_col[op->dst + c] = a == -2 ? (b == -2 ? -1 : b) : b == -2 || a == b ? a : -1;
+                }
+        } else {
+            for (int64_t d = op->dst; d < op->dst + (op->kind == MLI__OP_ONEHOT ? op->count : 1); ++d)
+                reg_col[d] = col;
+        }
     }
     for (int64_t c = 0; c < p->n_out; ++c)
         p->out_col[c] = reg_col[p->out_reg[c]];
-    free(reg_col);
     return MLI_OK;
 }
 

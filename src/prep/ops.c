@@ -3,6 +3,7 @@
  * float64 (the arithmetic of scikit-learn's transformers). Read-only on the model; all
  * per-call state lives in mli__prep_call. */
 #define _POSIX_C_SOURCE 200809L
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@ static int32_t find(const mli__prep *p, const mli__prep_op *op, const char *s, u
 }
 
 static const char *col_name(const mli__prep_call *call, int64_t c, char *buf, size_t n) {
+    if (c < 0) /* a register made of several columns (after a projection) */
+        return "(several columns)";
     if (call->names)
         return call->names[c];
     snprintf(buf, n, "#%lld", (long long)c);
@@ -84,11 +87,32 @@ static int apply_fn(int64_t fn, int32_t flags, const double *q, double x, double
         return bad || isinf(*y);
     }
     switch (fn) {
+    case MLI__FN_FINITE: *y = x; return !isfinite(x);
     case MLI__FN_BINARIZE:
         if (!isfinite(x))
             return 1;
         *y = x > q[0] ? 1.0 : 0.0;
         return 0;
+    case MLI__FN_YEO_JOHNSON: { /* scipy's _yeojohnson_transform, float64 (eps: float64's) */
+        double l = q[0];
+        if (x >= 0.0)
+            *y = fabs(l) < DBL_EPSILON ? log1p(x) : expm1(l * log1p(x)) / l;
+        else /* and NaN */
+            *y = fabs(l - 2.0) > DBL_EPSILON ? -expm1((2.0 - l) * log1p(-x)) / (2.0 - l) : -log1p(-x);
+        return 0;
+    }
+    case MLI__FN_BOX_COX: { /* scipy.special.boxcox; PowerTransformer refuses x <= 0, NaN passes */
+        double l = q[0];
+        if (x <= 0.0)
+            return 1;
+        if (fabs(l) < 1e-19)
+            *y = log(x);
+        else if (l * log(x) < 709.78)
+            *y = expm1(l * log(x)) / l;
+        else
+            *y = (l > 0.0 ? 1.0 : l < 0.0 ? -1.0 : 0.0) * exp(l * log(x) - log(fabs(l))) - 1.0 / l;
+        return 0;
+    }
     case MLI__FN_LOG1P: *y = log1p(x); return 0;
     case MLI__FN_LOG: *y = log(x); return 0;
     case MLI__FN_EXP: *y = exp(x); return 0;
@@ -162,6 +186,108 @@ static int normalize(int64_t n, double kind, const double *x, double *y, int64_t
         norm = 1.0;
     for (int64_t c = 0; c < n; ++c)
         y[c * st] = x[c * st] / norm;
+    return 0;
+}
+
+/* The first of n values `st` apart that is NaN or infinite, or -1. */
+static int64_t first_nonfinite(const double *x, int64_t n, int64_t st) {
+    for (int64_t j = 0; j < n; ++j)
+        if (!isfinite(x[j * st]))
+            return j;
+    return -1;
+}
+
+/* PROJECT on one row (x: n_in values, y: count outputs, both `st` apart): scikit-learn's
+ * (X @ components_.T - mean_ @ components_.T) / scale, the dot product summed in order j =
+ * 0, 1, ... (BLAS sums in its own blocked order: see docs/models/pipelines.md, tolerances).
+ * 1 on a NaN or infinite input (PCA and TruncatedSVD validate their input), outputs NaN. */
+static int project(const mli__prep_op *op, const double *x, double *y, int64_t st) {
+    const int64_t n = op->n_in, m = op->count;
+    const double *w = op->p, *b = op->p + m * n, *s = b + m;
+    if (first_nonfinite(x, n, st) >= 0) {
+        for (int64_t k = 0; k < m; ++k)
+            y[k * st] = NAN;
+        return 1;
+    }
+    for (int64_t k = 0; k < m; ++k) {
+        double acc = 0.0;
+        for (int64_t j = 0; j < n; ++j)
+            acc += x[j * st] * w[k * n + j];
+        y[k * st] = (acc - b[k]) / s[k];
+    }
+    return 0;
+}
+
+/* POLY on one row: term k = (input f_k, or 1) * (term p_k, or 1), scikit-learn's order of
+ * multiplications (a degree-d term is a degree d-1 term times one feature). 1 on a NaN or
+ * infinite input (PolynomialFeatures validates its input), outputs NaN. */
+static int poly(const mli__prep_op *op, const double *x, double *y, int64_t st) {
+    const double *q = op->p;
+    if (first_nonfinite(x, op->n_in, st) >= 0) {
+        for (int64_t k = 0; k < op->count; ++k)
+            y[k * st] = NAN;
+        return 1;
+    }
+    for (int64_t k = 0; k < op->count; ++k) {
+        int64_t f = (int64_t)q[2 * k], par = (int64_t)q[2 * k + 1]; /* -1 or in range: checked at load */
+        y[k * st] = (par < 0 ? 1.0 : y[par * st]) * (f < 0 ? 1.0 : x[f * st]);
+    }
+    return 0;
+}
+
+/* np.interp(x, xp, fp) for n points xp[i] = sg * a[sg > 0 ? i : n-1-i], fp[i] likewise from b (sg -1:
+ * the reversed, negated tables): NumPy's arr_interp -- j the last index with xp[j] <= x; below
+ * xp[0]: fp[0], above xp[n-1]: fp[n-1]; at xp[j]: fp[j]; else slope * (x - xp[j]) + fp[j], retried
+ * from xp[j+1] when that is NaN. x is not NaN. */
+static double interp(double x, const double *a, const double *b, int64_t n, double sg) {
+#define XP(i) (sg * a[sg > 0 ? (i) : n - 1 - (i)])
+#define FP(i) (sg * b[sg > 0 ? (i) : n - 1 - (i)])
+    if (n == 1)
+        return x < XP(0) ? FP(0) : x > XP(0) ? FP(n - 1) : FP(0);
+    if (x < XP(0))
+        return FP(0);
+    if (x > XP(n - 1))
+        return FP(n - 1);
+    int64_t lo = 0, hi = n; /* the first index with xp > x, minus 1 */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (x >= XP(mid))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int64_t j = lo - 1;
+    if (j == n - 1 || XP(j) == x)
+        return FP(j);
+    double slope = (FP(j + 1) - FP(j)) / (XP(j + 1) - XP(j));
+    double r = slope * (x - XP(j)) + FP(j);
+    if (isnan(r)) {
+        r = slope * (x - XP(j + 1)) + FP(j + 1);
+        if (isnan(r) && FP(j) == FP(j + 1))
+            r = FP(j);
+    }
+    return r;
+#undef XP
+#undef FP
+}
+
+/* QUANTILE on one value: QuantileTransformer._transform_col, uniform output. NaN passes; +-inf
+ * is an input error (scikit-learn's allow-nan validation). */
+static int quantile(const mli__prep_op *op, double x, double *y) {
+    const int64_t n = op->count;
+    const double *q = op->p, *r = op->p + n;
+    if (isinf(x))
+        return 1;
+    if (isnan(x)) {
+        *y = x;
+        return 0;
+    }
+    double v = 0.5 * (interp(x, q, r, n, 1.0) - interp(-x, q, r, n, -1.0));
+    if (x == q[n - 1])
+        v = 1.0;
+    if (x == q[0])
+        v = 0.0;
+    *y = v;
     return 0;
 }
 
@@ -239,6 +365,18 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
             if (normalize(op->count, q[0], work + op->src, work + op->dst, 1))
                 goto bad;
             break;
+        case MLI__OP_PROJECT:
+            if (project(op, work + op->src, work + op->dst, 1))
+                goto bad;
+            break;
+        case MLI__OP_POLY:
+            if (poly(op, work + op->src, work + op->dst, 1))
+                goto bad;
+            break;
+        case MLI__OP_QUANTILE:
+            if (quantile(op, work[op->src], &work[op->dst]))
+                goto bad;
+            break;
         case MLI__OP_BIN:
             x = work[op->src];
             if (!isfinite(x))
@@ -269,6 +407,29 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
         if ((i) < bad)                                                                                                 \
             bad = (i);                                                                                                 \
     } while (0)
+
+/* Writes 8 rows of the prep outputs (register c's values at work[out_reg[c] * nb + i]) into
+ * rows of n_out values, float32 when out32, and adds v * 0 into acc[i] (see mli__prep_block). */
+static void emit_rows8(const mli__prep *p, const double *work, int64_t nb, double *out, float *out32, double acc[8]) {
+    double a[8] = {0};
+    const int64_t n = p->n_out;
+    for (int64_t c = 0; c < n; ++c) {
+        const double *src = work + p->out_reg[c] * nb;
+        double v[8];
+        for (int i = 0; i < 8; ++i)
+            v[i] = src[i];
+        if (out32)
+            for (int i = 0; i < 8; ++i)
+                out32[i * n + c] = (float)v[i];
+        else
+            for (int i = 0; i < 8; ++i)
+                out[i * n + c] = v[i];
+        for (int i = 0; i < 8; ++i)
+            a[i] += v[i] * 0.0;
+    }
+    for (int i = 0; i < 8; ++i)
+        acc[i] = a[i];
+}
 
 int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int finite, double *work, double *out,
                         float *out32) {
@@ -366,6 +527,51 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
                 if (normalize(op->count, q[0], &AT(src, i), &AT(dst, i), nb))
                     BAD(i);
             break;
+        case MLI__OP_PROJECT: { /* row by row in the block: the same sums as mli__prep_row */
+            const int64_t n = op->n_in, m = op->count;
+            const double *w = q, *b = q + m * n, *s = b + m;
+            for (int64_t k = 0; k < m; ++k) {
+                double *y = &AT(dst + k, 0);
+                for (int64_t i = 0; i < nb; ++i)
+                    y[i] = 0.0;
+                for (int64_t j = 0; j < n; ++j) { /* each y[i] adds its terms in order j = 0, 1, ... */
+                    const double *x = &AT(src + j, 0), wk = w[k * n + j];
+                    for (int64_t i = 0; i < nb; ++i)
+                        y[i] += x[i] * wk;
+                }
+                for (int64_t i = 0; i < nb; ++i)
+                    y[i] = (y[i] - b[k]) / s[k];
+            }
+            for (int64_t i = 0; i < nb; ++i)
+                if (first_nonfinite(&AT(src, i), n, nb) >= 0) {
+                    BAD(i);
+                    for (int64_t k = 0; k < m; ++k)
+                        AT(dst + k, i) = NAN;
+                }
+            break;
+        }
+        case MLI__OP_POLY:
+            for (int64_t k = 0; k < op->count; ++k) {
+                int64_t f = (int64_t)q[2 * k], par = (int64_t)q[2 * k + 1];
+                double *y = &AT(dst + k, 0);
+                const double *a = par < 0 ? NULL : &AT(dst + par, 0), *x = f < 0 ? NULL : &AT(src + f, 0);
+                for (int64_t i = 0; i < nb; ++i)
+                    y[i] = (a ? a[i] : 1.0) * (x ? x[i] : 1.0);
+            }
+            for (int64_t i = 0; i < nb; ++i)
+                if (first_nonfinite(&AT(src, i), op->n_in, nb) >= 0) {
+                    BAD(i);
+                    for (int64_t k = 0; k < op->count; ++k)
+                        AT(dst + k, i) = NAN;
+                }
+            break;
+        case MLI__OP_QUANTILE:
+            for (int64_t i = 0; i < nb; ++i)
+                if (quantile(op, AT(src, i), &AT(dst, i))) {
+                    BAD(i);
+                    AT(dst, i) = NAN;
+                }
+            break;
         case MLI__OP_BIN:
             for (int64_t i = 0; i < nb; ++i) {
                 double x = AT(src, i);
@@ -388,21 +594,25 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
         }
     }
     /* the outputs, row-major, 8 rows at a time (a register's 8 values are one cache line);
-     * v * 0 is 0 for a finite v and NaN otherwise, summed per row for the finite check */
+     * v * 0 is 0 for a finite v and NaN otherwise, summed per row for the finite check. A
+     * whole chunk of 8 has constant trip counts, so that acc stays in registers (a variable
+     * count kept it in memory: a store-to-load chain on every value). */
     for (int64_t i0 = 0; i0 < nb; i0 += 8) {
         int64_t n8 = nb - i0 < 8 ? nb - i0 : 8;
         double acc[8] = {0};
-        for (int64_t c = 0; c < p->n_out; ++c) {
-            const double *src = work + p->out_reg[c] * nb + i0;
-            if (out32)
-                for (int64_t i = 0; i < n8; ++i)
-                    out32[(i0 + i) * p->n_out + c] = (float)src[i];
-            else
-                for (int64_t i = 0; i < n8; ++i)
-                    out[(i0 + i) * p->n_out + c] = src[i];
-            for (int64_t i = 0; i < n8; ++i)
-                acc[i] += src[i] * 0.0;
-        }
+        if (n8 == 8)
+            emit_rows8(p, work + i0, nb, out ? out + i0 * p->n_out : NULL, out32 ? out32 + i0 * p->n_out : NULL, acc);
+        else
+            for (int64_t c = 0; c < p->n_out; ++c) {
+                const double *src = work + p->out_reg[c] * nb + i0;
+                for (int64_t i = 0; i < n8; ++i) {
+                    if (out32)
+                        out32[(i0 + i) * p->n_out + c] = (float)src[i];
+                    else
+                        out[(i0 + i) * p->n_out + c] = src[i];
+                    acc[i] += src[i] * 0.0;
+                }
+            }
         for (int64_t i = 0; finite && i < n8; ++i)
             if (acc[i] != 0.0) /* NaN */
                 BAD(i0 + i);
@@ -461,34 +671,66 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
         }
         quote(s, len, val, sizeof val);
         return mli__fail(MLI_ERR_INPUT,
-                         "%s: column '%s', row %lld: unknown category '%s' (the encoder was fitted "
-                         "with handle_unknown='error')",
+                         "%s: column '%s', row %lld: unknown category '%s' (not seen in training; the model "
+                         "refuses it: an encoder with handle_unknown='error', or XGBoost's category re-coding)",
                          fn, name, (long long)row, val);
     }
-    /* NUMCAT, FUNC, BIN: recompute its input */
-    double *work = malloc(sizeof(double) * (size_t)call->p->n_regs), x = NAN;
+    /* NUMCAT, FUNC, BIN, NORM, PROJECT, POLY: recompute its input; for a group of registers,
+     * the first that is not finite names the column */
+    const mli__prep *p = call->p;
+    const int64_t n_in = op->kind == MLI__OP_NORM ? op->count : op->n_in > 0 ? op->n_in : 1;
+    double *work = malloc(sizeof(double) * (size_t)p->n_regs), x = NAN;
     if (work) {
-        mli__prep cut = *call->p; /* the ops before o only */
+        mli__prep cut = *p; /* the ops before o only */
         cut.n_ops = o;
         cut.n_out = 0;
         mli__prep_call c2 = *call;
         c2.p = &cut;
         int64_t unused;
-        if (mli__prep_row(&c2, row, work, NULL, &unused) == 0)
-            x = work[op->src];
+        if (mli__prep_row(&c2, row, work, NULL, &unused) == 0) {
+            int64_t j = n_in > 1 ? first_nonfinite(work + op->src, n_in, 1) : 0;
+            j = j < 0 ? 0 : j;
+            x = work[op->src + j];
+            name = col_name(call, p->reg_col[op->src + j], nb, sizeof nb);
+        }
         free(work);
     }
-    static const char *const fn_names[MLI__FN_COUNT] = {"binarize", "log1p", "log", "exp", "sqrt", "abs", "expm1"};
+    static const char *const fn_names[MLI__FN_COUNT] = {"binarize", "log1p", "log",    "exp",         "sqrt",
+                                                        "abs",      "expm1", "finite", "yeo-johnson", "box-cox"};
+    if (op->kind == MLI__OP_FUNC && op->count == MLI__FN_BOX_COX && x <= 0.0)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: %g reaches a PowerTransformer(method='box-cox'), which takes "
+                         "only positive values, as in scikit-learn",
+                         fn, name, (long long)row, x);
+    if (op->kind == MLI__OP_FUNC && (op->count == MLI__FN_BOX_COX || op->count == MLI__FN_YEO_JOHNSON))
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: the %s transform of %g (lambda %g) is infinite, which the "
+                         "pipeline's next steps refuse, as in scikit-learn",
+                         fn, name, (long long)row, fn_names[op->count], x, op->p[0]);
+    if (op->kind == MLI__OP_FUNC && op->count == MLI__FN_FINITE)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: %g reaches a feature selector (SelectKBest, SelectFromModel, "
+                         "...), which refuses missing and infinite values, as in scikit-learn; impute the column "
+                         "before it",
+                         fn, name, (long long)row, x);
     if (op->kind == MLI__OP_FUNC && op->count != MLI__FN_BINARIZE)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: numpy.%s(%g) is infinite, which the pipeline's next steps "
                          "refuse (scikit-learn's transformers and linear models refuse infinity)",
                          fn, name, (long long)row, fn_names[op->count], x);
-    if (op->kind == MLI__OP_NORM)
+    if (op->kind == MLI__OP_NORM || op->kind == MLI__OP_PROJECT || op->kind == MLI__OP_POLY)
         return mli__fail(MLI_ERR_INPUT,
-                         "%s: row %lld: a missing or infinite value reaches a Normalizer, which refuses it, as in "
-                         "scikit-learn; impute the columns before it",
-                         fn, (long long)row);
+                         "%s: column '%s', row %lld: %g reaches a %s, which refuses missing and infinite values, as "
+                         "in scikit-learn; impute the columns before it",
+                         fn, name, (long long)row, x,
+                         op->kind == MLI__OP_NORM      ? "Normalizer"
+                         : op->kind == MLI__OP_PROJECT ? "PCA or TruncatedSVD"
+                                                       : "PolynomialFeatures");
+    if (op->kind == MLI__OP_QUANTILE)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: %g reaches a QuantileTransformer, which refuses infinite values, "
+                         "as in scikit-learn",
+                         fn, name, (long long)row, x);
     if (op->kind == MLI__OP_FUNC || op->kind == MLI__OP_BIN)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: %g reaches a %s, which refuses missing and infinite "

@@ -11,7 +11,8 @@
 #include "internal.h"
 
 /* Operation kinds; each op is one row of 8 int64 in section `ops`:
- * kind, src, dst, count, param, str, flags, 0 (docs/FORMAT.md, "prep"). */
+ * kind, src, dst, count, param, str, flags, n_in (docs/FORMAT.md, "prep"; n_in is 0 except
+ * for the ops that read a group of registers, PROJECT and POLY). */
 enum {
     MLI__OP_NUM = 0,       /* reg[dst] = numeric input column src (missing: NaN) */
     MLI__OP_FILL = 1,      /* reg[dst] = reg[src] is missing (params[0]; NaN: is NaN) ? params[1] : reg[src] */
@@ -24,7 +25,14 @@ enum {
     MLI__OP_BIN =
         8, /* reg[dst] = how many of the `count` sorted edges (params) are <= reg[src]; NaN, +-inf: an input error */
     MLI__OP_NORM = 9, /* reg[dst + c] = reg[src + c] / the row norm of those `count` registers (param 0: 0 l1, 2 max) */
-    MLI__OP_KINDS = 10
+    /* reg[dst + k] = (sum_j reg[src + j] * W[k][j] - b[k]) / s[k], k < count, j < n_in (PCA, TruncatedSVD) */
+    MLI__OP_PROJECT = 10,
+    /* reg[dst + k] = (f_k < 0 ? 1 : reg[src + f_k]) * (p_k < 0 ? 1 : reg[dst + p_k]), p_k < k (PolynomialFeatures) */
+    MLI__OP_POLY = 11,
+    /* reg[dst] = QuantileTransformer's uniform output of reg[src] over `count` quantiles q and references r:
+     * (interp(x, q, r) - interp(-x, -q reversed, -r reversed)) / 2, 0 at q[0], 1 at q[count-1] */
+    MLI__OP_QUANTILE = 12,
+    MLI__OP_KINDS = 13
 };
 
 /* FUNC functions (the op's count): Binarizer, then FunctionTransformer's NumPy ufuncs. */
@@ -36,7 +44,10 @@ enum {
     MLI__FN_SQRT = 4,
     MLI__FN_ABS = 5,
     MLI__FN_EXPM1 = 6,
-    MLI__FN_COUNT = 7
+    MLI__FN_FINITE = 7,      /* x; NaN or +-inf is an input error (a feature selector validating its input) */
+    MLI__FN_YEO_JOHNSON = 8, /* scipy.stats.yeojohnson(x, p0) */
+    MLI__FN_BOX_COX = 9,     /* scipy.special.boxcox(x, p0); x <= 0 is an input error (PowerTransformer) */
+    MLI__FN_COUNT = 10
 };
 
 /* Op flags. */
@@ -47,12 +58,24 @@ enum {
 #define MLI__OPF_FINITE 1u      /* NUM: +-Inf is an input error (scikit-learn's transformers refuse it) */
 #define MLI__OPF_FINITE_OUT 1u  /* FUNC (not binarize): an infinite result is an input error */
 
+/* Limits of the stage's keys (docs/FORMAT.md), checked by the reader. */
+#define MLI__PREP_MAX_OPS (1 << 22)
+#define MLI__PREP_MAX_PARAMS (1ll << 28)
+
 /* Column kinds of the input schema (mli_column_kind in mlinfer.h). */
 enum { MLI__COL_NUMBER = 0, MLI__COL_STRING = 1, MLI__COL_UNUSED = 2 };
+
+/* Whether an op's outputs each depend on several of its input registers (a row norm, a
+ * projection, products of features): a value after it cannot be attributed to one input
+ * column (contributions, messages). */
+static inline int mli__prep_op_mixes(int kind) {
+    return kind == MLI__OP_NORM || kind == MLI__OP_PROJECT || kind == MLI__OP_POLY;
+}
 
 typedef struct mli__prep_op {
     int32_t kind, flags;
     int64_t src, dst, count;
+    int64_t n_in;    /* PROJECT, POLY: the input registers src..src + n_in - 1; NORM: count */
     const double *p; /* params */
     int64_t str0;    /* STRCAT: first string of its table */
     uint32_t hmask;  /* STRCAT: hash slots - 1 */
@@ -65,7 +88,10 @@ typedef struct mli__prep {
     const uint8_t *col_kind; /* n_cols */
     mli__prep_op *ops;
     const int64_t *out_reg; /* n_out: the register each output column is */
-    int64_t *out_col;       /* n_out: the input column an output derives from (messages) */
+    int64_t *out_col;       /* n_out: the input column an output derives from (messages); -1: several */
+    int64_t *reg_col;       /* n_regs: the same for each register */
+    int64_t first_mixing;   /* the first op for which mli__prep_op_mixes holds, or -1: then every
+                               output is a function of the one input column out_col names */
     int64_t n_strings;
     const char **str; /* n_strings strings of the `strings` section, not NUL-terminated */
     uint32_t *str_len;

@@ -332,8 +332,90 @@ def write_prep_models():
     print(f"prep_strings.mli: {len(data)} bytes")
 
 
+def write_prep_linalg():
+    """prep_linalg: the prep ops that read a group of registers or check values -- a feature
+    selector (its `func finite` checks), PolynomialFeatures (`poly`), PCA with whiten (`project`)
+    -- after an imputer, then a LogisticRegression; rows of numbers with NaN, so the golden-file
+    tests of tests/model/ (truncation, bit flips) and test_model_columns.c's flips with CRCs fixed
+    cover them."""
+    from sklearn.decomposition import PCA
+    from sklearn.feature_selection import SelectKBest
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import PolynomialFeatures
+
+    rng = np.random.RandomState(17)
+    n = 400
+    X = rng.normal(0, 1, (n, 5)) * [1.0, 2.0, 0.5, 3.0, 1.0]
+    y = (X[:, 0] * X[:, 1] + X[:, 2] - 0.2 * X[:, 3] + rng.normal(0, 0.5, n) > 0).astype(int)
+    X[rng.rand(n, 5) < 0.08] = np.nan
+    est = make_pipeline(SimpleImputer(), SelectKBest(k=4), PolynomialFeatures(2, include_bias=False),
+                        PCA(4, whiten=True), LogisticRegression(max_iter=2000)).fit(X, y)
+    rows = _pick_rows(X, est.decision_function(X))
+    data = to_bytes(est)
+    with open(os.path.join(HERE, "prep_linalg.mli"), "wb") as f:
+        f.write(data)
+    out = ["task classification", "n_features 5 n_outputs 1 n_classes 2 n_decision 1 has_proba 1", "labels int 2 0 1",
+           "meta stage.0.kind prep", "meta stage.1.kind linear", _matrix("input", rows),
+           _matrix("predict", est.predict(rows)), _matrix("proba", est.predict_proba(rows)),
+           _matrix("decision", est.decision_function(rows)), "end\n"]
+    with open(os.path.join(HERE, "prep_linalg.expected.txt"), "w") as f:
+        f.write("\n".join(out))
+    print(f"prep_linalg.mli: {len(data)} bytes")
+
+def write_contrib_models():
+    """prep_contrib.mli and prep_contrib_linear.mli: pipelines with a prep stage for the
+    contributions per input column (tests/model/test_model_contrib_columns.c, and fuzz seeds
+    with the `stage.0.out_names` and `background_mean` sections). Columns: age (number,
+    missing), spend (number), plan (strings, None and NaN), city (strings, ordinal with unknown
+    values), a and b (numbers mixed by an l1 Normalizer: two features reported on their own).
+    The C test checks the sum rule and threads, not values: shap is the Python tests' job."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import Normalizer, OneHotEncoder, OrdinalEncoder
+
+    rng = np.random.RandomState(19)
+    n = 400
+    df = pd.DataFrame({"age": rng.normal(40, 12, n), "spend": rng.gamma(2, 30, n),
+                       "plan": rng.choice(["basic", "plus", "pro"], n).astype(object),
+                       "city": rng.choice(["oslo", "rome", "lima"], n).astype(object),
+                       "a": rng.uniform(0, 1, n), "b": rng.uniform(0, 1, n)})
+    df.loc[rng.rand(n) < 0.1, "age"] = np.nan
+    plan = df["plan"].to_numpy()
+    plan[rng.rand(n) < 0.06] = np.nan
+    plan[rng.rand(n) < 0.06] = None
+    df["plan"] = plan
+    y = np.digitize(0.04 * df["age"].fillna(40) + (df["plan"] == "pro") + df["a"] - df["b"] + 0.3 * rng.randn(n),
+                    [1.2, 2.0])
+
+    def ct():
+        return ColumnTransformer([
+            ("num", make_pipeline(SimpleImputer(add_indicator=True), StandardScaler()), ["age", "spend"]),
+            ("plan", make_pipeline(SimpleImputer(strategy="constant", fill_value="none"),
+                                   OneHotEncoder(handle_unknown="ignore")), ["plan"]),
+            ("city", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["city"]),
+            ("norm", Normalizer(norm="l1"), ["a", "b"]),
+        ], sparse_threshold=0)
+    trees = make_pipeline(ct(), HistGradientBoostingClassifier(max_iter=12, max_leaf_nodes=8, random_state=0))
+    linear = make_pipeline(ct(), LogisticRegression(max_iter=2000))
+    for name, est, kw in (("prep_contrib", trees, {}), ("prep_contrib_linear", linear, {"background": df})):
+        est.fit(df, y)
+        data = to_bytes(est, **kw)
+        with open(os.path.join(HERE, name + ".mli"), "wb") as f:
+            f.write(data)
+        print(f"{name}.mli: {len(data)} bytes")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--prep"]:  # the prep models only
+        write_prep_linalg()
         sys.exit(write_prep_models())
+    if sys.argv[1:] == ["--prep-linalg"]:
+        sys.exit(write_prep_linalg())
+    if sys.argv[1:] == ["--contrib"]:  # the contribution models only
+        sys.exit(write_contrib_models())
     main()
-    sys.exit(write_prep_models())
+    write_prep_linalg()
+    write_prep_models()
+    sys.exit(write_contrib_models())

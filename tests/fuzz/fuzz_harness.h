@@ -58,7 +58,7 @@ static inline int fuzz_has_strings(const mli_model *m) {
  * fuzz_predict_rows (x, rows-major), strings as "", a null, and bytes of the seed, given as
  * plain UTF-8 columns and as dictionary columns in turn. */
 static inline void fuzz_predict_columns(const mli_model *m, const double *x, const uint8_t *seed, size_t seed_size,
-                                        double *out, int64_t n) {
+                                        double *out, int64_t n, int contrib) {
     int64_t nf = mli_model_n_features(m);
     mli_column *cols = calloc((size_t)nf, sizeof *cols);
     double *num = malloc(sizeof *num * (size_t)(3 * nf));
@@ -95,6 +95,9 @@ static inline void fuzz_predict_columns(const mli_model *m, const double *x, con
             if (mli_model_output_len(m, (mli_output)what) > 0)
                 fuzz_must_serve(mli_model_predict_columns(m, cols, given, 3, (mli_output)what, out, n),
                                 "mli_model_predict_columns");
+        if (contrib) /* per input column: through the prep stage's column map */
+            fuzz_must_serve(mli_model_predict_contrib_columns(m, cols, given, 3, out, n),
+                            "mli_model_predict_contrib_columns");
     }
     free(num);
     free(cols);
@@ -121,6 +124,14 @@ static inline void fuzz_predict_rows(const mli_model *m, const uint8_t *seed, si
     int contrib = n_contrib > 0 && n_contrib <= (1 << 20) && (!nodes || atoll(nodes) <= 4096);
     if (contrib && n_contrib > cols)
         cols = n_contrib;
+    for (int64_t i = 0, n_raw = mli_model_n_raw(m); n_contrib > 0 && i < n_contrib / n_raw - 1; ++i) {
+        int64_t col = -2;
+        const char *name = NULL;
+        FUZZ_CHECK(mli_model_contrib_column(m, i, &col, &name) == MLI_OK &&
+                       (col == i || (col == -1 && i >= nf && name && strncmp(name, "transformed:", 12) == 0)),
+                   "contribution column %lld: column %lld, name %s", (long long)i, (long long)col,
+                   name ? name : "(null)");
+    }
     double *out = malloc(sizeof *out * (size_t)(ROWS * cols));
     int64_t *leaves = malloc(sizeof *leaves * (size_t)(ROWS * cols));
     if (x && xf && out && leaves) {
@@ -132,7 +143,7 @@ static inline void fuzz_predict_rows(const mli_model *m, const uint8_t *seed, si
             xf[i] = (float)x[i];
         int64_t n = ROWS * cols;
         if (ROWS == 3)
-            fuzz_predict_columns(m, x, seed, seed_size, out, n);
+            fuzz_predict_columns(m, x, seed, seed_size, out, n, contrib);
         if (fuzz_has_strings(m)) {
             FUZZ_CHECK(mli_model_predict(m, x, MLI_F64, 1, nf, out, n) == MLI_ERR_UNSUPPORTED,
                        "rows of numbers for a model with string columns: %s", mli_last_error());

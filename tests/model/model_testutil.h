@@ -26,11 +26,11 @@
 static const char *const mt_golden[] = {"logreg_binary",  "logreg_multi_strlabels", "ridge_multi",
                                         "mlp_pipeline",   "mlp_regressor_z",        "sgd_ovr_mhuber",
                                         "forest_multi",   "hgb_nan",                "scaled_forest",
-                                        "prep_numeric",
+                                        "prep_numeric",   "prep_linalg",
                                         "xgb_binary",     "lgb_multi"};
 #define MT_N_GOLDEN (sizeof mt_golden / sizeof mt_golden[0])
 /* The first MT_N_GOLDEN_MLI are .mli files (the container tests flip their bits). */
-#define MT_N_GOLDEN_MLI 10
+#define MT_N_GOLDEN_MLI 11
 
 /* Outputs must match scikit-learn's float64 results within
  *     |got - want| <= MT_RTOL * |want| + MT_ATOL

@@ -273,12 +273,63 @@ static void test_prep_sections_mutated(void **state) {
     ct_free(&t);
 }
 
+/* The same for prep_linalg.mli (a feature selector's finite checks, a poly op, a project op
+ * after an imputer), predicted from its rows of numbers: every single-bit flip of the prep
+ * stage's ops, params and out, with the CRCs fixed up, fails to load with a message or loads
+ * and predicts (or refuses a row with a message) -- the group checks of build.c: n_in, term
+ * factors and parents, finite weights and non-zero scales. */
+static void test_prep_group_ops_mutated(void **state) {
+    (void)state;
+    size_t size;
+    uint8_t *orig = mt_read_file("prep_linalg.mli", &size);
+    uint8_t *f = malloc(size);
+    mt_expected e;
+    mt_expected_load("prep_linalg", &e);
+    uint32_t n = (uint32_t)orig[16] | (uint32_t)orig[17] << 8;
+    size_t flips = 0, loaded = 0;
+    double out[64];
+    for (uint32_t s = 0; s < n; ++s) {
+        const uint8_t *en = orig + 64 + 64 * s;
+        if (strncmp((const char *)en, "stage.0.", 8) != 0 || (en[33] & 1))
+            continue;
+        uint64_t off = rd64(en + 40), len = rd64(en + 48);
+        for (uint64_t at = off; at < off + len; ++at)
+            for (int bit = 0; bit < 8; ++bit) {
+                memcpy(f, orig, size);
+                f[at] ^= (uint8_t)(1u << bit);
+                fix_crcs(f, s);
+                flips++;
+                mli_model *m = NULL;
+                if (mli_model_load_memory(f, size, &m) != MLI_OK) {
+                    if (!mli_last_error()[0] || m)
+                        fail_msg("a failed load without a message or with a model");
+                    continue;
+                }
+                loaded++;
+                typedef mli_status (*predict_fn)(const mli_model *, const void *, mli_dtype, int64_t, int64_t, double *,
+                                                 int64_t);
+                static const predict_fn fns[] = {mli_model_predict, mli_model_predict_proba,
+                                                 mli_model_decision_function, mli_model_predict_raw};
+                for (int k = 0; k < 4; ++k) {
+                    mli_status st = fns[k](m, e.input.v, MLI_F64, e.input.rows, e.input.cols, out, 64);
+                    if (st != MLI_OK && !mli_last_error()[0])
+                        fail_msg("predict failed without a message");
+                }
+                mli_model_free(m);
+            }
+    }
+    printf("prep_linalg sections: %zu bit flips with CRCs fixed, %zu still loaded (and predicted)\n", flips, loaded);
+    assert_true(flips > 5000);
+    mt_expected_free(&e);
+    free(f);
+    free(orig);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_columns_match_sklearn),
-        cmocka_unit_test(test_schema),
-        cmocka_unit_test(test_input_errors),
-        cmocka_unit_test(test_prep_sections_mutated),
+        cmocka_unit_test(test_columns_match_sklearn),  cmocka_unit_test(test_schema),
+        cmocka_unit_test(test_input_errors),           cmocka_unit_test(test_prep_sections_mutated),
+        cmocka_unit_test(test_prep_group_ops_mutated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

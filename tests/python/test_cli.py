@@ -380,3 +380,36 @@ def test_columns_the_pipeline_drops_are_not_read(cli, mlinfer, tmp_path):
     write_frame(csv, df[["b", "a"]])  # the dropped column may be left out
     r = cli("predict", path, csv)
     assert r.returncode == 0 and [int(v) for v in r.stdout.split()] == list(est.predict(df)), r.stderr
+
+
+def test_lightgbm_text_file_with_pandas_categories(cli, tmp_path):
+    """A LightGBM text file trained on pandas category columns of strings, scored from a CSV with
+    a header: strings map to LightGBM's codes, empty fields and unseen strings are missing (as
+    LightGBM's set_categories makes them), checked against LightGBM on the same rows."""
+    lgb = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(5)
+    cities = ["paris", "rome", "oslo, no", 'say "hi"', "nan"]
+
+    def frame(n, unseen):
+        city = rng.choice(cities + (["lima"] if unseen else []), n).astype(object)
+        city[rng.random(n) < 0.1] = None
+        return pd.DataFrame({"tenure": rng.uniform(0, 60, n), "city": pd.Categorical(city, categories=cities),
+                             "plan": pd.Categorical(rng.choice(["b", "a", "c"], n), categories=["b", "a", "c"])}), city
+
+    train, _ = frame(2000, False)
+    y = ((train["tenure"] > 30) ^ train["city"].isin(["rome", "nan"]) ^ (train["plan"] == "a")).astype(int)
+    est = lgb.LGBMClassifier(n_estimators=30, min_data_per_group=5, cat_smooth=1, verbose=-1).fit(train, y)
+    path = tmp_path / "lgb.txt"
+    est.booster_.save_model(str(path))
+    test, city = frame(500, True)
+    csv = tmp_path / "x.csv"
+    out = test[["plan", "tenure"]].astype({"plan": object})
+    out.insert(0, "city", city)  # the raw strings, "lima" (unseen) included; None: an empty field
+    write_frame(csv, out)
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(test), rtol=1e-6, atol=1e-9)
+    r = cli("predict", path, csv)
+    assert r.returncode == 0 and [int(v) for v in r.stdout.split()] == list(est.predict(test)), r.stderr
+    r = cli("info", path)
+    assert r.returncode == 0 and "prep" in r.stdout, r.stdout

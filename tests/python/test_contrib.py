@@ -424,22 +424,6 @@ def test_trees_after_scaler(mlinfer, tmp_path):
         assert_sum_rule(m, Xr, ours[:, :, 0])
 
 
-def test_prep_pipeline_is_refused(mlinfer, tmp_path):
-    """Contributions per input column through encoders/imputers are not there yet: a
-    clear refusal, never contributions per encoded column passed off as per input column."""
-    pd = pytest.importorskip("pandas")
-    from sklearn.compose import ColumnTransformer
-    from sklearn.preprocessing import OneHotEncoder
-    df = pd.DataFrame({"a": np.arange(40.0), "s": ["x", "y", "z", "x"] * 10})
-    pipe = make_pipeline(ColumnTransformer([("n", "passthrough", ["a"]), ("c", OneHotEncoder(), ["s"])]),
-                         DecisionTreeRegressor(max_depth=3)).fit(df, np.arange(40.0))
-    path = tmp_path / "m.mli"
-    mlinfer.export(pipe, str(path))
-    m = mlinfer.load(str(path))
-    with pytest.raises(mlinfer.Error, match="prep stage"):
-        m.predict_contrib(df)
-
-
 def test_linear_without_background_is_refused(mlinfer, tmp_path):
     X, y = _sk_data(17)
     path = tmp_path / "m.mli"

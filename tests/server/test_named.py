@@ -331,3 +331,27 @@ def test_v2_mlserver_pandas_content_type(served):
     st, body = srv.json("POST", "/v2/models/churn/infer", {"parameters": {"content_type": "pd"}, "inputs": inputs})
     assert st == 200, body
     assert body["outputs"][0]["data"] == est.predict(df).tolist()
+
+
+def test_lightgbm_string_categories_served(tmp_path):
+    """A LightGBM model trained on pandas category columns of strings (its pandas_categorical
+    becomes a lookup stage): JSON rows with strings, nulls and an unseen string are scored as
+    LightGBM scores the same rows re-typed to its training categories."""
+    lgb = pytest.importorskip("lightgbm")
+    import mlinfer
+    df, y = table(600, 4)
+    cats = {c: pd.CategoricalDtype(sorted(df[c].dropna().unique())) for c in CAT}
+    est = lgb.LGBMClassifier(n_estimators=20, min_data_per_group=5, cat_smooth=1, verbose=-1)
+    est.fit(df.astype(cats), y)
+    mlinfer.export(est, tmp_path / "lgb.mli")
+    test, _ = table(40, 9)
+    test.loc[3, "plan"] = "enterprise"  # unseen: missing for LightGBM (set_categories)
+    srv = Server(tmp_path / "lgb.mli")
+    try:
+        st, body = srv.json("POST", "/predict", {"instances": rows_json(test), "proba": True})
+    finally:
+        srv.stop()
+    assert st == 200, body
+    assert body["predictions"] == est.predict(test.astype(cats)).tolist()
+    got = np.array([[p[str(c)] for c in est.classes_] for p in body["probabilities"]])
+    np.testing.assert_allclose(got, est.predict_proba(test.astype(cats)), rtol=1e-6, atol=1e-9)

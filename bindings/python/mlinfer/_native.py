@@ -129,6 +129,13 @@ try:
 except AttributeError:  # an older libmlinfer
     HAS_COLUMNS = False
 
+try:  # contributions per input column of models with a prep stage
+    _fn("mli_model_contrib_column", c_int, c_void_p, c_int64, POINTER(c_int64), POINTER(c_char_p))
+    _fn("mli_model_predict_contrib_columns", c_int, c_void_p, POINTER(Column), c_int64, c_int64, c_void_p, c_int64)
+    HAS_CONTRIB_COLUMNS = True
+except AttributeError:  # an older libmlinfer
+    HAS_CONTRIB_COLUMNS = False
+
 _char = ctypes.c_char
 _addressof = ctypes.addressof
 

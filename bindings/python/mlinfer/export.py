@@ -167,7 +167,7 @@ def _ovr(w: _Writer, est, n_in: int):
         w.meta["head"] = "ovr_logistic" if kind == "logistic" else "argmax"
 
 
-def _model(w: _Writer, est, n_in: int):
+def _model(w: _Writer, est, n_in: int, hgb_encoded: bool = False):
     name = _cls(est)
     if name == "OneVsRestClassifier":
         _check_fitted(est)
@@ -178,7 +178,7 @@ def _model(w: _Writer, est, n_in: int):
         return
     _check_fitted(est)
     if name in export_trees.ESTIMATORS:
-        export_trees.write(w, est, n_in)
+        export_trees.write(w, est, n_in, hgb_encoded)
         return
     if name in _LINEAR_REGRESSORS:
         coef = np.asarray(est.coef_)
@@ -278,6 +278,30 @@ def _background(w: _Writer, background, n: int):
     w.arrays["background_mean"] = b.mean(axis=0)
 
 
+def _transformed(transformers, background):
+    """The background data (as the pipeline takes it: a DataFrame, an array) through the
+    pipeline's transformers: the features the model stages see."""
+    X = background
+    for t in transformers:
+        X = t.transform(X)
+    if hasattr(X, "toarray"):  # a sparse one-hot output
+        X = X.toarray()
+    return np.asarray(X, dtype=np.float64)
+
+
+def _names_out(transformers, names, n: int):
+    """The names scikit-learn gives the transformed features (get_feature_names_out through
+    the steps), or None when a step cannot name them or they are not n names."""
+    try:
+        cur = None if names is None else np.asarray(names, dtype=object)
+        for t in transformers:
+            cur = t.get_feature_names_out(cur)
+        out = [str(c) for c in cur]
+    except Exception:  # a step without get_feature_names_out (FunctionTransformer, ...)
+        return None
+    return out if len(out) == n else None
+
+
 def _flatten(est) -> List[Tuple[str, object]]:
     """A Pipeline's steps, nested Pipelines inlined, 'passthrough' and None left out."""
     if _cls(est) != "Pipeline":
@@ -318,24 +342,31 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         if len(joined) < 3000 and not any("\x1f" in s for s in names):
             w.meta["feature_names"] = joined
     transformers = [s for _, s in steps[:-1]]
+    # HistGradientBoosting with string categories: its own preprocessor (OrdinalEncoder +
+    # pass-through) becomes part of the prep stage, and its trees take the codes
+    hgb_encoded = export_trees.hgb_encodes_strings(steps[-1][1])
+    if hgb_encoded:
+        transformers.append(steps[-1][1]._preprocessor)
     if image is not None:
         _image_stage(w, image, n)
     if export_pipeline.needs_prep(transformers):
         if image is not None:
             raise UnsupportedModelError("mlinfer.export: an image stage cannot be followed by column preprocessing")
-        if background is not None:
-            raise UnsupportedModelError("mlinfer.export: background data (linear contributions) is not supported "
-                                        "for pipelines with column preprocessing yet")
         model = _cls(steps[-1][1])
         takes_nan = model in export_trees.ESTIMATORS or model in export_wrappers.ESTIMATORS
         n = export_pipeline.write(w, transformers, n, names, takes_nan)
+        out_names = _names_out(transformers, names, n)
+        if out_names is not None:  # contributions name the transformed features they report on their own
+            w.arrays["stage.0.out_names"] = out_names
+        if background is not None:  # the model stages' input: the background through the preprocessing
+            _background(w, _transformed(transformers, background), n)
     else:
         if background is not None:
             _background(w, background, n)
         for s in transformers:
             _check_fitted(s)
             _affine(w, s, n)
-    _model(w, steps[-1][1], n)
+    _model(w, steps[-1][1], n, hgb_encoded)
     w.meta["stages"] = w.n_stages
     # the keys the reader needs first, then stage keys, in a stable order
     return build(w.meta, w.arrays, compress=compress)
@@ -347,11 +378,17 @@ def export(estimator, path, compress: bool = False, image=None, background=None)
     (width x height x channels values) is the estimator's input: the model then predicts
     from JPEG bytes (Model.predict_image, mli_model_predict_jpeg).
 
-    With background=X (rows x features), the column means of X are stored for the
-    contributions of linear models (Model.predict_contrib).
+    With background=X (rows x features, or for a pipeline with column preprocessing what the
+    pipeline takes: a DataFrame), the means of X as the model stage sees it (for such a
+    pipeline: after its transformers) are stored for the contributions of linear models
+    (Model.predict_contrib).
 
     Raises mlinfer.UnsupportedModelError naming the class (and option) it cannot represent."""
     data = to_bytes(estimator, compress=compress, image=image, background=background)
+    if os.path.exists(path) and not os.path.isfile(path):  # /dev/null, a FIFO: written, never replaced
+        with open(path, "wb") as f:
+            f.write(data)
+        return
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:
         f.write(data)

@@ -1,6 +1,7 @@
 """Exports the preprocessing of a scikit-learn pipeline -- ColumnTransformer, FeatureUnion,
 SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, the four scalers, Binarizer, KBinsDiscretizer, Normalizer,
-FunctionTransformers (identity or a NumPy ufunc) -- as one `prep` stage (docs/FORMAT.md): a table of small column ops
+FunctionTransformers (identity or a NumPy ufunc), feature selectors, PCA / IncrementalPCA / TruncatedSVD,
+PolynomialFeatures -- as one `prep` stage (docs/FORMAT.md): a table of small column ops
 with the fitted values, run by src/prep/. Anything else is refused, naming the step.
 
 How it works: each intermediate feature of the pipeline is kept symbolically, either as a
@@ -19,9 +20,14 @@ from ._export_common import _check_fitted, _cls, _fail
 from .errors import UnsupportedModelError
 
 # op kinds and flags: src/prep/prep.h
-OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC, OP_BIN, OP_NORM = range(10)
+(OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC, OP_BIN, OP_NORM, OP_PROJECT,
+ OP_POLY, OP_QUANTILE) = range(13)
+# the ops whose outputs each depend on several input columns (src/prep/prep.h mli__prep_op_mixes)
+MIXING_OPS = (OP_NORM, OP_PROJECT, OP_POLY)
 NORMS = {"l1": 0, "max": 2}  # no l2: see _normalizer
 FN_BINARIZE = 0
+FN_FINITE = 7  # identity; NaN or +-inf is an input error (a feature selector validating its input)
+POWER = {"yeo-johnson": 8, "box-cox": 9}  # PowerTransformer's methods, by their FUNC code
 # FunctionTransformer's NumPy ufuncs, by their FUNC code (src/prep/prep.h MLI__FN_*)
 UFUNCS = {"log1p": 1, "log": 2, "exp": 3, "sqrt": 4, "abs": 5, "absolute": 5, "expm1": 6}
 F_CLIP = 1
@@ -91,6 +97,8 @@ class Prep:
         self._num: Dict[Tuple[int, bool], int] = {}
 
     def colname(self, col: int) -> str:
+        if col < 0:
+            return "(several columns)"
         return str(self.names[col]) if self.names is not None else f"#{col}"
 
     def set_kind(self, col: int, kind: int, step):
@@ -101,14 +109,14 @@ class Prep:
             _fail(step, f"column {self.colname(col)!r} is used both as numbers and as strings")
         self.kind[col] = kind
 
-    def _op(self, kind, src, count=0, params=(), strings=(), flags=0, width=1) -> int:
+    def _op(self, kind, src, count=0, params=(), strings=(), flags=0, width=1, n_in=0) -> int:
         dst = self.n_regs
         self.n_regs += width
-        poff = len(self.params) if params else 0
+        poff = len(self.params) if len(params) else 0
         soff = len(self.strings) if strings else 0
         self.params.extend(float(p) for p in params)
         self.strings.extend(strings)
-        self.ops.append([kind, src, dst, count, poff, soff, flags, 0])
+        self.ops.append([kind, src, dst, count, poff, soff, flags, n_in])
         return dst
 
     # -- features -> registers
@@ -165,7 +173,7 @@ class Prep:
         return Num(self._op(OP_NUMCAT, f.reg, count=len(nums), params=params, flags=flags), f.col)
 
     def func(self, f: Num, fn: int, threshold: float = 0.0, finite_out: bool = True) -> Num:
-        params = (threshold,) if fn == FN_BINARIZE else ()
+        params = (threshold,) if fn == FN_BINARIZE or fn in POWER.values() else ()
         flags = F_FINITE_OUT if finite_out and fn != FN_BINARIZE else 0
         return Num(self._op(OP_FUNC, f.reg, count=fn, params=params, flags=flags), f.col)
 
@@ -173,12 +181,46 @@ class Prep:
         edges = [float(e) for e in inner_edges]
         return Num(self._op(OP_BIN, f.reg, count=len(edges), params=edges), f.col)
 
-    def norm(self, feats: List[Num], norm: int) -> List[Num]:
+    def group(self, feats: List[Num]) -> List[Num]:
+        """The features in adjacent registers, as the ops over several registers read them."""
         regs = [f.reg for f in feats]
         if regs != list(range(regs[0], regs[0] + len(regs))):  # gather: exact copies (x - 0) / 1 * 1 + 0
             feats = [self.affine(f) for f in feats]
+        return feats
+
+    def norm(self, feats: List[Num], norm: int) -> List[Num]:
+        feats = self.group(feats)
         dst = self._op(OP_NORM, feats[0].reg, count=len(feats), params=(norm,), width=len(feats))
         return [Num(dst + i, f.col) for i, f in enumerate(feats)]
+
+    def project(self, feats: List[Num], w, b, s) -> List[Num]:
+        """(x @ w.T - b) / s: w (m x n), b and s m values; each output mixes the n inputs."""
+        feats = self.group(feats)
+        m = len(b)
+        params = np.concatenate([np.asarray(w, dtype=np.float64).reshape(-1), np.asarray(b, dtype=np.float64),
+                                 np.asarray(s, dtype=np.float64)])
+        dst = self._op(OP_PROJECT, feats[0].reg, count=m, params=params, width=m, n_in=len(feats))
+        return [Num(dst + k, -1) for k in range(m)]
+
+    def poly(self, feats: List[Num], terms) -> List[Num]:
+        """Products: term k = (input f, or 1 for -1) * (term p < k, or 1 for -1), for (f, p) in terms."""
+        feats = self.group(feats)
+        params = [v for t in terms for v in t]
+        dst = self._op(OP_POLY, feats[0].reg, count=len(terms), params=params, width=len(terms), n_in=len(feats))
+        cols = []
+        for f, p in terms:  # a term of one column's values stays that column's (messages)
+            a = None if f < 0 else feats[f].col
+            c = None if p < 0 else cols[p]
+            cols.append(-1 if a is None and c is None else (c if a is None else (a if c is None or a == c else -1)))
+        return [Num(dst + k, c) for k, c in enumerate(cols)]
+
+    def quantile(self, f: Num, quantiles, references) -> Num:
+        params = [float(v) for v in quantiles] + [float(v) for v in references]
+        return Num(self._op(OP_QUANTILE, f.reg, count=len(quantiles), params=params), f.col)
+
+    def finite(self, f: Num) -> Num:
+        """The value, an input error where it is NaN or infinite."""
+        return Num(self._op(OP_FUNC, f.reg, count=FN_FINITE), f.col)
 
     def onehot(self, code: Num, width: int) -> List[Num]:
         dst = self._op(OP_ONEHOT, code.reg, count=width, width=width)
@@ -394,6 +436,19 @@ def _encoder(prep: Prep, est, feats):
     return out
 
 
+def _is_hgb_check_array(fn) -> bool:
+    """The numerical part of HistGradientBoosting's own preprocessor: FunctionTransformer(
+    partial(check_array, dtype=[float64], ensure_all_finite=False))."""
+    import functools
+    if not isinstance(fn, functools.partial) or fn.args:
+        return False
+    f = fn.func
+    return (getattr(f, "__name__", None) == "check_array" and getattr(f, "__module__", "").startswith("sklearn.")
+            and fn.keywords.get("ensure_all_finite", fn.keywords.get("force_all_finite")) is False
+            and list(np.atleast_1d(fn.keywords.get("dtype"))) == [np.float64]
+            and set(fn.keywords) <= {"dtype", "ensure_all_finite", "force_all_finite"})
+
+
 def _function(prep: Prep, est, feats):
     if getattr(est, "validate", False):
         _fail(est, "validate=True is not supported (export the FunctionTransformer with validate=False)")
@@ -402,6 +457,8 @@ def _function(prep: Prep, est, feats):
     if est.func is None:
         return list(feats)
     fn = est.func
+    if _is_hgb_check_array(fn):  # HistGradientBoosting's preprocessor: numbers to float64, NaN and inf kept
+        return [prep.num(f, est, finite=False) for f in feats]
     code = UFUNCS.get(getattr(fn, "__name__", None)) if isinstance(fn, np.ufunc) else None
     if code is None or getattr(np, fn.__name__, None) is not fn:
         _fail(est, f"func={getattr(fn, '__name__', fn)!r}: only the identity or one of the NumPy ufuncs "
@@ -454,6 +511,151 @@ def _binarizer(prep: Prep, est, feats):
     if not isinstance(t, (int, float, np.integer, np.floating)) or isinstance(t, bool) or not math.isfinite(t):
         _fail(est, f"threshold={t!r} (a finite number is supported)")
     return [prep.func(prep.num(f, est), FN_BINARIZE, float(t)) for f in feats]
+
+
+def _selector(prep: Prep, est, feats):
+    """A fitted feature selector (scikit-learn's SelectorMixin: VarianceThreshold, SelectKBest,
+    SelectPercentile, SelectFromModel, RFE, ...): the features get_support() keeps. Its transform
+    validates the input as its `allow_nan` tag says: without it, NaN or +-inf in any input
+    column -- a dropped one too -- raises, so each input is checked (a `finite` op)."""
+    from sklearn.feature_selection import SelectorMixin
+    from sklearn.utils import get_tags
+    if type(est).transform is not SelectorMixin.transform or type(est)._transform is not SelectorMixin._transform:
+        _fail(est, "its transform is not scikit-learn's SelectorMixin.transform (a column subset)")
+    try:
+        mask = np.asarray(est.get_support())
+    except Exception as e:  # noqa: BLE001 -- any failure of a fitted selector: refused, with its reason
+        _fail(est, f"get_support() failed: {e}")
+    if mask.dtype != bool or mask.shape != (len(feats),):
+        _fail(est, f"get_support() gave {mask.dtype} of shape {mask.shape} for {len(feats)} features")
+    if not get_tags(est).input_tags.allow_nan:  # validate_data(ensure_all_finite=True)
+        feats = [prep.num(f, est) for f in feats]
+        for f in feats:
+            prep.finite(f)  # a register no output uses: only its error matters
+    return [f for f, keep in zip(feats, mask) if keep]
+
+
+PCAS = ("PCA", "IncrementalPCA", "TruncatedSVD")
+
+
+def _pca(prep: Prep, est, feats):
+    """PCA / IncrementalPCA (_BasePCA.transform): (X @ components_.T - mean_ @ components_.T) / scale,
+    scale = sqrt(explained_variance_) clipped below at its dtype's eps when whiten; TruncatedSVD:
+    X @ components_.T. mean_ @ components_.T and the scale are computed here with NumPy exactly as
+    scikit-learn computes them on every call; the dot products run in float64 in order (BLAS
+    sums in its own order: docs/models/pipelines.md states the tolerance)."""
+    name = _cls(est)
+    comp = np.asarray(est.components_)
+    if comp.ndim != 2 or comp.shape[1] != len(feats) or comp.shape[0] < 1:
+        _fail(est, f"components_ of shape {comp.shape} for {len(feats)} features")
+    if name == "TruncatedSVD":
+        bias = np.zeros(comp.shape[0])
+        scale = np.ones(comp.shape[0])
+    else:
+        from sklearn.decomposition._base import _BasePCA
+        from sklearn.decomposition import IncrementalPCA
+        if type(est)._transform is not _BasePCA._transform or type(est).transform not in (
+                _BasePCA.transform, IncrementalPCA.transform):
+            _fail(est, "its transform is not scikit-learn's _BasePCA.transform")
+        bias = (np.reshape(est.mean_, (1, -1)) @ comp.T).reshape(-1)
+        if est.whiten:
+            scale = np.sqrt(est.explained_variance_)
+            scale[scale < np.finfo(scale.dtype).eps] = np.finfo(scale.dtype).eps
+        else:
+            scale = np.ones(comp.shape[0])
+    if not (np.isfinite(comp).all() and np.isfinite(bias).all() and np.isfinite(scale).all()):
+        _fail(est, "its fitted components, mean or variances are not finite")
+    # PCA, TruncatedSVD: validate_data(ensure_all_finite=True): NaN or +-inf is an input error (the op checks)
+    return prep.project([prep.num(f, est) for f in feats], comp, bias, scale)
+
+
+def _poly_terms(n: int, max_degree: int, interaction_only: bool, include_bias: bool):
+    """scikit-learn's dense PolynomialFeatures.transform, run on symbols: the columns of its full
+    XP (min_degree 0) as (factor, parent) pairs -- XP[:, col] = XP[:, parent] * X[:, factor],
+    -1 standing for 1 -- and the powers of each."""
+    terms, powers = [], []
+    if include_bias:
+        terms.append((-1, -1))
+        powers.append([0] * n)
+    if max_degree == 0:
+        return terms, powers
+    index = []
+    for i in range(n):
+        index.append(len(terms))
+        terms.append((i, -1))
+        powers.append([int(j == i) for j in range(n)])
+    index.append(len(terms))
+    for _ in range(2, max_degree + 1):
+        new_index, end = [], index[-1]
+        for i in range(n):
+            start = index[i]
+            new_index.append(len(terms))
+            if interaction_only:
+                start += index[i + 1] - index[i]
+            if end - start <= 0:
+                break
+            for par in range(start, end):  # XP[:, start:end] * X[:, i]
+                terms.append((i, par))
+                powers.append([pw + (j == i) for j, pw in enumerate(powers[par])])
+        new_index.append(len(terms))
+        index = new_index
+    return terms, powers
+
+
+def _polynomial(prep: Prep, est, feats):
+    n = len(feats)
+    lo, hi = getattr(est, "_min_degree", None), getattr(est, "_max_degree", None)
+    if lo is None or hi is None:
+        _fail(est, "this scikit-learn's PolynomialFeatures has no _min_degree / _max_degree")
+    terms, powers = _poly_terms(n, hi, bool(est.interaction_only), bool(est.include_bias))
+    full = len(terms)
+    n_out = int(est.n_output_features_)
+    keep = list(range(full))
+    if lo > 1:  # scikit-learn computes every term, then keeps the bias and the last n_out (- 1)
+        keep = ([0] + list(range(full - n_out + 1, full))) if est.include_bias else list(range(full - n_out, full))
+    if len(keep) != n_out or not np.array_equal(np.asarray([powers[k] for k in keep]).reshape(n_out, n),
+                                                np.asarray(est.powers_).reshape(n_out, n)):
+        _fail(est, "the terms computed here are not scikit-learn's powers_ (another scikit-learn version?)")
+    if not feats:
+        _fail(est, "no input features")
+    # validate_data(ensure_all_finite=True): NaN or +-inf is an input error (the op checks)
+    out = prep.poly([prep.num(f, est) for f in feats], terms)
+    return [out[k] for k in keep]
+
+
+def _power(prep: Prep, est, feats):
+    """PowerTransformer: scipy's yeojohnson / boxcox per column with the fitted lambdas_ (a `func`
+    op, float64, scipy's formulas and branches), then, with standardize, its fitted StandardScaler.
+    NaN passes (scikit-learn's allow-nan); +-inf is an input error; Box-Cox of a value <= 0 is an
+    input error (scikit-learn raises); an infinite result is an input error, as for the ufuncs."""
+    if est.method not in POWER:
+        _fail(est, f"method={est.method!r}")
+    lambdas = np.asarray(est.lambdas_, dtype=np.float64).reshape(-1)
+    if len(lambdas) != len(feats) or not np.isfinite(lambdas).all():
+        _fail(est, f"lambdas_ {lambdas!r} for {len(feats)} features")
+    out = [prep.func(prep.num(f, est), POWER[est.method], float(lm)) for f, lm in zip(feats, lambdas)]
+    if est.standardize:
+        sc = est._scaler
+        if _cls(sc) != "StandardScaler":
+            _fail(est, f"its scaler is a {_cls(sc)}")
+        out = _scaler(prep, sc, out)
+    return out
+
+
+def _quantile(prep: Prep, est, feats):
+    """QuantileTransformer, uniform output: a `quantile` op per column (np.interp both ways and their
+    mean, 0 and 1 at the end quantiles, NaN passes, +-inf an input error). The normal output is
+    scipy.stats.norm.ppf of that, which is not reproduced: refused."""
+    if est.output_distribution != "uniform":
+        _fail(est, f"output_distribution={est.output_distribution!r} (its values are scipy.stats.norm.ppf, which "
+                   "mlinfer does not reproduce exactly; output_distribution='uniform' is supported)")
+    q = np.asarray(est.quantiles_, dtype=np.float64)
+    ref = np.asarray(est.references_, dtype=np.float64).reshape(-1)
+    if q.ndim != 2 or q.shape[1] != len(feats) or q.shape[0] != len(ref) or q.shape[0] < 1:
+        _fail(est, f"quantiles_ of shape {q.shape} for {len(feats)} features and {len(ref)} references")
+    if not (np.isfinite(q).all() and np.isfinite(ref).all() and (np.diff(q, axis=0) >= 0).all()):
+        _fail(est, "its quantiles are not non-decreasing finite numbers")
+    return [prep.quantile(prep.num(f, est), q[:, j], ref) for j, f in enumerate(feats)]
 
 
 def _column_transformer(prep: Prep, est, feats):
@@ -520,9 +722,29 @@ def transform(prep: Prep, est, feats):
         return _normalizer(prep, est, feats)
     if name == "KBinsDiscretizer":
         return _kbins(prep, est, feats)
+    if name in PCAS:
+        return _pca(prep, est, feats)
+    if name == "PolynomialFeatures":
+        return _polynomial(prep, est, feats)
+    if name == "PowerTransformer":
+        return _power(prep, est, feats)
+    if name == "QuantileTransformer":
+        return _quantile(prep, est, feats)
+    if _is_selector(est):
+        return _selector(prep, est, feats)
     _fail(est, "not a transformer mlinfer can export (supported: ColumnTransformer, FeatureUnion, Pipeline, "
                "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, StandardScaler, MinMaxScaler, "
-               "MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer with a NumPy ufunc)")
+               "MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer with a NumPy "
+               "ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, PowerTransformer, QuantileTransformer (uniform), feature selectors (VarianceThreshold, "
+               "SelectKBest, SelectPercentile, SelectFromModel, RFE, ...))")
+
+
+def _is_selector(est) -> bool:
+    try:
+        from sklearn.feature_selection import SelectorMixin
+    except ImportError:  # pragma: no cover -- scikit-learn is there when its estimators are
+        return False
+    return isinstance(est, SelectorMixin)
 
 
 def needs_prep(transformers) -> bool:

@@ -213,6 +213,33 @@ def _write_gb(w, est, n_in: int):
 
 # ---- HistGradientBoosting ------------------------------------------------------------------
 
+def hgb_encodes_strings(est) -> bool:
+    """Whether a fitted HistGradientBoosting model has categories that are not numbers (strings,
+    None): its own preprocessor (est._preprocessor, a ColumnTransformer with an OrdinalEncoder)
+    is then exported as the prep stage, and the trees take its codes (_write_hgb, encoded)."""
+    if type(est).__name__ not in HIST or getattr(est, "_preprocessor", None) is None:
+        return False
+    enc = est._preprocessor.named_transformers_.get("encoder")
+    return enc is not None and any(np.asarray(c).dtype.kind not in "iuf" for c in getattr(enc, "categories_", []))
+
+
+def _hgb_encoded_columns(est, n_in: int):
+    """Columns and categories when est._preprocessor is the prep stage in front of the trees:
+    the predictors' columns are its outputs, a categorical one holding the code 0..k-1 of a
+    known category (NaN for a missing or unknown value, as OrdinalEncoder(unknown_value=nan,
+    encoded_missing_value=nan) gives it). A trailing NaN category is the missing value, not a
+    category; None is a category (scikit-learn's OrdinalEncoder keeps it as one)."""
+    pre = est._preprocessor
+    sl = pre.output_indices_["encoder"]
+    if sl.stop > n_in:
+        _fail(est, f"its preprocessor gives {sl.stop} categorical columns for {n_in} inputs")
+    cats: List[Optional[np.ndarray]] = [None] * n_in
+    for pos, c in enumerate(pre.named_transformers_["encoder"].categories_):
+        k = len(c) - (1 if len(c) and isinstance(c[-1], float) and np.isnan(c[-1]) else 0)
+        cats[sl.start + pos] = np.arange(k, dtype=np.float64)
+    return np.arange(n_in), cats
+
+
 def _hgb_columns(est, n_in: int):
     """For each column the predictors see: the input column it comes from, and for a
     categorical column the raw category values in encoded order (the OrdinalEncoder of
@@ -237,7 +264,7 @@ def _hgb_columns(est, n_in: int):
         if name == "encoder":
             for pos, (col, c) in enumerate(zip(idx, trans.categories_)):
                 c = np.asarray(c)
-                if c.dtype.kind not in "iuf":
+                if c.dtype.kind not in "iuf":  # exported through hgb_encodes_strings instead
                     _fail(est, f"categorical feature {col} has non-numeric categories ({c.dtype})")
                 c = c.astype(np.float64)
                 if len(c) and np.isnan(c[-1]):
@@ -293,14 +320,14 @@ def _hgb_head(est) -> str:
     _fail(est, f"loss {loss} with link {link}")
 
 
-def _write_hgb(w, est, n_in: int):
+def _write_hgb(w, est, n_in: int, encoded: bool = False):
     head = _hgb_head(est)
     if hasattr(est, "classes_"):
         _classifier_meta(w, est, est.classes_)
         w.meta["head"] = head
     else:
         _regressor_meta(w, 1, head)
-    source, cats = _hgb_columns(est, n_in)
+    source, cats = _hgb_encoded_columns(est, n_in) if encoded else _hgb_columns(est, n_in)
     known_bits = f_idx_map = None
     if any(c is not None for c in cats):
         known_bits, f_idx_map = est._bin_mapper.make_known_categories_bitsets()
@@ -380,8 +407,9 @@ def _write_isolation(w, est, n_in: int):
     stage.write(w, est, 1, "le_f32", "mean")
 
 
-def write(w, est, n_in: int) -> None:
-    """Writes a fitted tree model of scikit-learn as the `trees` stage of `w`."""
+def write(w, est, n_in: int, hgb_encoded: bool = False) -> None:
+    """Writes a fitted tree model of scikit-learn as the `trees` stage of `w` (hgb_encoded: the
+    HistGradientBoosting model's own preprocessor is already the prep stage of `w`)."""
     name = type(est).__name__
     if name in SINGLE_TREES:
         _write_sk_trees(w, est, [est], "sum")
@@ -390,7 +418,7 @@ def write(w, est, n_in: int) -> None:
     elif name in BOOSTED:
         _write_gb(w, est, n_in)
     elif name in HIST:
-        _write_hgb(w, est, n_in)
+        _write_hgb(w, est, n_in, hgb_encoded)
     elif name == "IsolationForest":
         _write_isolation(w, est, n_in)
     else:

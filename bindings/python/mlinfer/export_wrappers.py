@@ -7,8 +7,10 @@ wrapper and its booster file predict through the same code. What the wrapper add
 its booster is taken from the wrapper: its class labels (`classes_`, strings included), the
 rounds its `predict` uses (`best_iteration` after early stopping), and its input rules. What
 the wrapper would compute differently from the converted booster is refused, never
-approximated: categories that are strings or whose codes are not the values themselves,
-XGBoost's `missing` other than NaN, custom objectives, and XGBClassifier's `binary:logitraw`.
+approximated: number categories whose codes are not the values themselves, XGBoost's `missing`
+other than NaN, custom objectives, and XGBClassifier's `binary:logitraw`. String categories
+(pandas `category` columns: LightGBM's `pandas_categorical`, XGBoost's recorded categories) are
+mapped to their codes by a prep stage that the C importer puts in front of the trees.
 """
 from __future__ import annotations
 
@@ -34,17 +36,19 @@ def _is_classifier(est) -> bool:
 
 
 def _check_categories(est, feature, values):
-    """One categorical feature's categories (in code order): only codes equal to the values
-    themselves (0, 1, 2, ...) can be given to the model as numbers."""
+    """One categorical feature's categories (in code order): strings (the C importer maps them
+    to their codes), or numbers that are their own codes (0, 1, 2, ...), which is all a number
+    given to the model can stand for."""
     vals = list(values)
+    if vals and all(isinstance(v, str) for v in vals):
+        return
     for i, v in enumerate(vals):
         if isinstance(v, (str, bytes)) or not isinstance(v, (int, float, np.integer, np.floating)):
-            _fail(est, f"categorical feature {feature!r} has the category {v!r} (pandas categories of strings): "
-                  "a .mli model takes numbers, and mapping strings to codes is not supported yet; train on the "
-                  "integer codes (Series.cat.codes) instead")
+            _fail(est, f"categorical feature {feature!r} has the category {v!r} among categories of another type: "
+                  "categories are either all strings or all numbers")
         if float(v) != float(i):
             _fail(est, f"categorical feature {feature!r} has the category {v!r} at code {i}: the model would see "
-                  "the code, not the value you pass; train on categories 0..n-1 or on the codes")
+                  "the code, not the number you pass; train on categories 0..n-1, on the codes, or on strings")
 
 
 # ---- XGBoost ----------------------------------------------------------------------------
@@ -155,24 +159,37 @@ def write(w, est, n_in: int) -> None:
     meta, arrays = _convert(est, native)
     if int(meta["n_features"]) != n_in:
         _fail(est, f"its booster takes {meta['n_features']} features, the input has {n_in}")
-    if int(meta["stages"]) != 1 or meta.get("stage.0.kind") != "trees":
-        _fail(est, "the converted booster is not one trees stage")
+    # one trees stage, after the prep stage of string categories when the booster has them
+    n_conv = int(meta["stages"])
+    kinds = [meta.get(f"stage.{i}.kind") for i in range(n_conv)]
+    if kinds not in (["trees"], ["prep", "trees"]):
+        _fail(est, f"the converted booster has the stages {kinds}, not one trees stage")
     task = meta["task"]
     if _is_classifier(est) != (task == "classification"):
         _fail(est, f"its objective makes a {task} model, not what {name} predicts")
+    if kinds[0] == "prep" and w.n_stages:
+        cols = [str(n) for n, k in zip(meta.get("feature_names", "").split("\x1f"), arrays["stage.0.col_kind"])
+                if k == 1]
+        _fail(est, f"string category columns {cols} behind other preprocessing: the booster maps the strings of "
+              "its own input, which a pipeline step before it has already transformed")
     for i in range(w.n_stages):  # only scalers (or an image stage) may come before the trees
         if w.meta.get(f"stage.{i}.kind") not in ("image", "affine"):
             _fail(est, "a model stage before a tree model (only scalers may precede the trees)")
-    prefix = f"stage.{w.n_stages}."
-    w.n_stages += 1
+    first = w.n_stages
+    w.n_stages += n_conv
+
+    def renamed(k):
+        for i in range(n_conv):
+            if k.startswith(f"stage.{i}."):
+                return f"stage.{first + i}." + k[len(f"stage.{i}."):]
+        return k
+
     for k, v in meta.items():
-        if k in _OWN_KEYS:
-            continue
-        w.meta[prefix + k[len("stage.0."):] if k.startswith("stage.0.") else k] = v
+        if k not in _OWN_KEYS:
+            w.meta[renamed(k)] = v
     for k, v in arrays.items():
-        if k in ("classes", "feature_names"):
-            continue
-        w.arrays[prefix + k[len("stage.0."):] if k.startswith("stage.0.") else k] = v
+        if k not in ("classes", "feature_names"):
+            w.arrays[renamed(k)] = v
     if task == "regression":
         w.meta["y_ndim"] = 2 if int(meta["n_outputs"]) > 1 else 1
     else:

@@ -13,6 +13,7 @@ from ._columns import columns_for, is_table, one_row, one_row_columns
 from ._native import address, check, lib
 
 _F32, _F64 = 0, 1
+_CONTRIB = -1  # _call_columns: mli_model_predict_contrib_columns
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -160,8 +161,12 @@ class Model:
         else:
             arr, n, rows, keep = columns_for(self, X)
         out = np.empty((rows, cols), dtype=np.float64)
-        status = lib.mli_model_predict_columns(self._h, arr, n, rows, what, address(out) if out.size else None,
-                                               out.size)
+        if what == _CONTRIB:
+            status = lib.mli_model_predict_contrib_columns(self._h, arr, n, rows, address(out) if out.size else None,
+                                                           out.size)
+        else:
+            status = lib.mli_model_predict_columns(self._h, arr, n, rows, what, address(out) if out.size else None,
+                                                   out.size)
         del keep
         if status:
             check(status)
@@ -169,6 +174,8 @@ class Model:
 
     _WHAT = {"mli_model_predict": 0, "mli_model_predict_proba": 1, "mli_model_decision_function": 2,
              "mli_model_predict_raw": 3}
+    if _native.HAS_CONTRIB_COLUMNS:
+        _WHAT["mli_model_predict_contrib"] = _CONTRIB
 
     def _call(self, fn, X, cols: int, out_dtype=np.float64) -> np.ndarray:
         if self._by_columns and type(X) is not np.ndarray:
@@ -222,12 +229,41 @@ class Model:
         as the framework numbers them (scikit-learn's `apply`, XGBoost/LightGBM `pred_leaf`)."""
         return self._call(lib.mli_model_apply, X, self.n_trees_, np.int64)
 
+    def _n_contrib_columns(self) -> int:
+        """Contribution columns before the bias: the input columns, then (models with
+        preprocessing) the transformed features reported on their own."""
+        n = int(lib.mli_model_n_contrib(self._h))
+        return n // self._n_raw - 1 if n > 0 and self._n_raw > 0 else self.n_features_in_
+
+    @property
+    def contrib_columns(self):
+        """For each column of predict_contrib but the bias: the index of the input column whose
+        share it is, or -1 for a transformed feature made from several input columns (PCA,
+        polynomial features, a Normalizer over several columns, ...), reported on its own."""
+        n = self._n_contrib_columns()
+        if not _native.HAS_CONTRIB_COLUMNS:
+            return list(range(n))
+        col = c_int64()
+        out = []
+        for i in range(n):
+            check(lib.mli_model_contrib_column(self._h, i, ctypes.byref(col), None))
+            out.append(int(col.value))
+        return out
+
     @property
     def contrib_names(self):
         """The names of the columns of predict_contrib: the input columns (feature_names_in_,
-        else f0, f1, ...) and last "bias"."""
+        else f0, f1, ...), then, for a model with preprocessing, the transformed features
+        reported on their own ("transformed:<name>", the name scikit-learn's
+        get_feature_names_out gave it), and last "bias"."""
+        n = self._n_contrib_columns()
         names = (list(self.feature_names_in_) if self.feature_names_in_ is not None else
                  [f"f{i}" for i in range(self.n_features_in_)])
+        if n > self.n_features_in_ and _native.HAS_CONTRIB_COLUMNS:
+            name = c_char_p()
+            for i in range(self.n_features_in_, n):
+                check(lib.mli_model_contrib_column(self._h, i, None, ctypes.byref(name)))
+                names.append(name.value.decode("utf-8"))
         return names + ["bias"]
 
     def predict_contrib(self, X, return_names: bool = False):
@@ -235,16 +271,21 @@ class Model:
         docs/TREES.md "Contributions": tree models by path-dependent TreeSHAP (as XGBoost's
         pred_contribs, LightGBM's pred_contrib, shap.TreeExplainer), linear models exported
         with background data as coef x (value - background mean) (shap.LinearExplainer,
-        independent masker). Shape (n, n_features + 1) with the bias last, or
-        (n, n_features + 1, n_raw) for models with several raw scores (one set per class);
-        each row sums to predict_raw. With return_names=True, also the column names.
+        independent masker). Shape (n, n_columns + 1) with the bias last, or
+        (n, n_columns + 1, n_raw) for models with several raw scores (one set per class);
+        each row sums to predict_raw. n_columns is n_features_in_, plus, for a pipeline with
+        preprocessing, the transformed features that mix several input columns (see
+        contrib_columns); a pipeline's one-hot block, scaled or imputed values and missing
+        indicators add up into their input column. Models with named columns take X as
+        predict does (a DataFrame, pyarrow Table or dict of columns). With
+        return_names=True, also the column names (contrib_names).
         Raises mlinfer.MlinferError (unsupported) for a model that cannot be explained."""
         n = int(lib.mli_model_n_contrib(self._h))
         if n <= 0:  # the library says why, before the input is converted (it may be a table)
             check(lib.mli_model_predict_contrib(self._h, None, 1, 0, 0, None, 0))
-        cols = n if n > 0 else (self.n_features_in_ + 1) * self._n_raw  # the call then says why not
-        out = self._call(lib.mli_model_predict_contrib, X, cols)
-        out = out.reshape(out.shape[0], self.n_features_in_ + 1, self._n_raw)
+        groups = n // self._n_raw - 1
+        out = self._call(lib.mli_model_predict_contrib, X, n)
+        out = out.reshape(out.shape[0], groups + 1, self._n_raw)
         if self._n_raw == 1:
             out = out[:, :, 0]
         return (out, self.contrib_names) if return_names else out

@@ -537,6 +537,48 @@ def cases():
                                               ops_edit(numcat_to_bin)), "MLI_ERR_CORRUPT",
         "(bin): edges are not non-decreasing")
 
+    # -- the ops over a group of registers (prep_linalg: selector checks, poly, project)
+    pl = golden("prep_linalg")
+    pl_raw = dict((x[0], x[3]) for x in sections_of(pl))["stage.0.ops"]
+    pl_ops = [struct.unpack_from("<8q", pl_raw, 64 * i) for i in range(len(pl_raw) // 64)]
+    proj = next(o for o in pl_ops if o[0] == 10)
+    poly = next(o for o in pl_ops if o[0] == 11)
+
+    def set_param(index, value):
+        def edit(sec):
+            raw = bytearray(sec[3])
+            raw[8 * index:8 * index + 8] = struct.pack("<d", value)
+            return sec[:3] + [bytes(raw)]
+        return edit
+    add("prep_project_n_in.mli", with_section(pl, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 10).__setitem__(7, 10 ** 6))), "MLI_ERR_CORRUPT", "not written before it")
+    add("prep_project_n_in_zero.mli", with_section(pl, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 10).__setitem__(7, 0))), "MLI_ERR_CORRUPT", "(project): n_in 0 is out of range")
+    add("prep_project_params_outside.mli", with_section(pl, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 10).__setitem__(4, 10 ** 6))), "MLI_ERR_CORRUPT", "(project): params")
+    # the last param of the project op: its last scale
+    add("prep_project_scale_zero.mli", with_section(pl, "stage.0.params", set_param(
+        proj[4] + proj[3] * proj[7] + 2 * proj[3] - 1, 0.0)), "MLI_ERR_CORRUPT", "scales finite and non-zero")
+    add("prep_project_weight_nan.mli", with_section(pl, "stage.0.params", set_param(proj[4], float("nan"))),
+        "MLI_ERR_CORRUPT", "(project): param 0 is nan")
+    add("prep_poly_parent.mli", with_section(pl, "stage.0.params", set_param(poly[4] + 1, 0.0)),
+        "MLI_ERR_CORRUPT", "(poly): term 0 has factor 0 and parent 0")
+    add("prep_poly_factor.mli", with_section(pl, "stage.0.params", set_param(poly[4], float(poly[7]))),
+        "MLI_ERR_CORRUPT", "(poly): term 0 has factor %d" % poly[7])
+    add("prep_poly_fraction.mli", with_section(pl, "stage.0.params", set_param(poly[4], 0.5)),
+        "MLI_ERR_CORRUPT", "(poly): term 0 has factor 0.5")
+    add("prep_func_param_nan.mli", with_section(pn, "stage.0.ops", ops_edit(  # a fill op made Box-Cox: lambda NaN
+        lambda ops: first_op(ops, 1).__setitem__(0, 7) or first_op(ops, 7).__setitem__(3, 9))), "MLI_ERR_CORRUPT",
+        "(func): parameter nan is not finite")
+    def bin_to_quantile(ops):  # the numcat op made a quantile op over its swapped keys: decreasing quantiles
+        op = first_op(ops, 5)
+        op[0], op[3] = 12, 2
+    add("prep_quantile_unsorted.mli", with_section(with_section(pn, "stage.0.params", swap_numcat_keys),
+                                                   "stage.0.ops", ops_edit(bin_to_quantile)), "MLI_ERR_CORRUPT",
+        "(quantile): quantiles are not non-decreasing")
+    add("prep_n_in_on_func.mli", with_section(pl, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 7).__setitem__(7, 1))), "MLI_ERR_CORRUPT", "(func): unknown flags or reserved field")
+
     # -- files that must load: the compatibility rules of docs/FORMAT.md
     add("ok_unknown_optional_section.mli", encode(sections_of(lb) + [["device.hint", 0, 0, b"gpu0"]]), "MLI_OK", "-")
     add("ok_unknown_meta_key.mli", with_meta(lb, lambda m: m + ["future.key=1", "device.placement=cuda:0"]),
