@@ -456,3 +456,47 @@ def test_cli_export_errors(mlinfer, tmp_path):
     assert r.returncode == 1 and "cannot load" in r.stderr
     r = _run_cli([], tmp_path)
     assert r.returncode == 2
+
+
+@pytest.mark.parametrize("final", ["XGBClassifier", "XGBRegressor", "LGBMClassifier", "LGBMRegressor"])
+def test_column_transformer_before_wrapper(mlinfer, final, tmp_path):
+    """A ColumnTransformer (imputer + scaler on numbers with NaN, imputer + one-hot on strings
+    with None, NaN and unseen values) before an XGBoost / LightGBM wrapper: the prep stage hands
+    the trees float64 values, compared by the booster's own rule, so labels are identical and
+    scores agree with the framework's on the transformed matrix (XGBoost's float32 outputs: 1e-5)."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(21)
+    n = 3000
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.gamma(2.0, 3.0, n),
+                       "s": rng.choice(["x", "y", "z", "w"], n).astype(object), "t": rng.choice(["p", "q"], n)})
+    df.loc[rng.random(n) < 0.1, "a"] = np.nan
+    df.loc[rng.random(n) < 0.05, "s"] = None
+    df.loc[rng.random(n) < 0.05, "s"] = np.nan
+    signal = df["a"].fillna(0.3) + 0.2 * df["b"] + (df["s"] == "x") - 0.5 * (df["t"] == "q")
+    y = signal.to_numpy() if final.endswith("Regressor") else np.digitize(signal, [0.5, 1.5])
+    est = {"XGBClassifier": lambda: xgb.XGBClassifier(n_estimators=40, max_depth=5),
+           "XGBRegressor": lambda: xgb.XGBRegressor(n_estimators=40, max_depth=5),
+           "LGBMClassifier": lambda: lgb.LGBMClassifier(n_estimators=40, verbose=-1),
+           "LGBMRegressor": lambda: lgb.LGBMRegressor(n_estimators=40, verbose=-1)}[final]()
+    pre = ColumnTransformer([("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), ["a", "b"]),
+                             ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
+                                                   OneHotEncoder(handle_unknown="ignore")), ["s", "t"])],
+                            remainder="drop")
+    pipe = make_pipeline(pre, est).fit(df, y)
+    mlinfer.export(pipe, tmp_path / "m.mli")
+    m = mlinfer.load(tmp_path / "m.mli")
+    test = df.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    test.loc[:20, "s"] = "never-seen"  # handle_unknown="ignore": all zeros
+    test = test[["t", "b", "s", "a"]]  # columns by name, in another order
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for rows in (test, test.iloc[:1]):
+            if final.endswith("Classifier"):
+                np.testing.assert_array_equal(m.predict(rows), pipe.predict(rows))
+                np.testing.assert_allclose(m.predict_proba(rows), pipe.predict_proba(rows), rtol=1e-5, atol=1e-6)
+            else:
+                np.testing.assert_allclose(m.predict(rows), pipe.predict(rows), rtol=1e-5, atol=1e-5)

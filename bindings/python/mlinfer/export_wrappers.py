@@ -172,9 +172,12 @@ def write(w, est, n_in: int) -> None:
                 if k == 1]
         _fail(est, f"string category columns {cols} behind other preprocessing: the booster maps the strings of "
               "its own input, which a pipeline step before it has already transformed")
-    for i in range(w.n_stages):  # only scalers (or an image stage) may come before the trees
-        if w.meta.get(f"stage.{i}.kind") not in ("image", "affine"):
-            _fail(est, "a model stage before a tree model (only scalers may precede the trees)")
+    # preprocessing (a prep stage: ColumnTransformer, encoders, imputers; scalers; an image
+    # stage) may come before the trees: they hand the trees float64 values, which the trees
+    # stage compares by the booster's own rule, as the booster compares a float64 matrix
+    for i in range(w.n_stages):
+        if w.meta.get(f"stage.{i}.kind") not in ("image", "prep", "affine"):
+            _fail(est, "a model stage before a tree model (only preprocessing may precede the trees)")
     first = w.n_stages
     w.n_stages += n_conv
 
