@@ -80,7 +80,18 @@ def pipelines():
         ], sparse_threshold=0)
     return {"logreg": make_pipeline(pre(), LogisticRegression(max_iter=1000)),
             "hgb200": make_pipeline(pre(), HistGradientBoostingClassifier(max_iter=200, early_stopping=False,
-                                                                          random_state=0))}
+                                                                          random_state=0)),
+            "xgb500": make_pipeline(pre(), _xgb_classifier())}
+
+
+def _xgb_classifier():
+    """XGBClassifier, 500 trees of depth 8 (the issue's third pipeline), or None without xgboost."""
+    try:
+        import xgboost
+    except ImportError:
+        return None
+    return xgboost.XGBClassifier(n_estimators=500, max_depth=8, learning_rate=0.05, tree_method="hist",
+                                 n_jobs=os.cpu_count())
 
 
 # -- ONNX Runtime on skl2onnx's conversion -----------------------------------------------------
@@ -203,6 +214,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json")
     ap.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
+    ap.add_argument("--pipelines", default="logreg,hgb200,xgb500", help="which pipelines, comma-separated")
     args = ap.parse_args()
     budget = 2.0 if args.quick else 8.0
     warnings.filterwarnings("ignore")
@@ -223,6 +235,11 @@ def main():
             args.no_ort = True
     print(f"{args.rows} rows; cores {os.cpu_count()}; isa {mlinfer.cpu_isa()}")
     for name, est in pipelines().items():
+        if name not in args.pipelines.split(","):
+            continue
+        if est.steps[-1][1] is None:
+            print(f"{name:7s} skipped: xgboost is not installed")
+            continue
         est.fit(train, y)
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "m.mli")
