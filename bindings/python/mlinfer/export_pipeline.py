@@ -735,8 +735,9 @@ def transform(prep: Prep, est, feats):
     _fail(est, "not a transformer mlinfer can export (supported: ColumnTransformer, FeatureUnion, Pipeline, "
                "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, StandardScaler, MinMaxScaler, "
                "MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer with a NumPy "
-               "ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, PowerTransformer, QuantileTransformer (uniform), feature selectors (VarianceThreshold, "
-               "SelectKBest, SelectPercentile, SelectFromModel, RFE, ...))")
+               "ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, PowerTransformer, "
+               "QuantileTransformer (uniform), feature selectors (VarianceThreshold, SelectKBest, SelectPercentile, "
+               "SelectFromModel, RFE, ...))")
 
 
 def _is_selector(est) -> bool:

@@ -2,8 +2,8 @@
 """Writes prep_mixing.mli, the fuzz seed (target model_load) for the prep stage's ops over a group of
 registers and the selectors' checks: feature selectors with and without the finite check (SelectKBest,
 VarianceThreshold), PolynomialFeatures (degree 2, interaction-only degree (2, 3)), PCA with and without
-whiten and TruncatedSVD, PowerTransformer (Yeo-Johnson standardized, Box-Cox), QuantileTransformer (10 and 1 quantiles) over four numeric columns,
-then a small tree.
+whiten and TruncatedSVD, PowerTransformer (Yeo-Johnson standardized, Box-Cox), QuantileTransformer (10 and 1
+quantiles) over four numeric columns, then a small tree.
     MLINFER_LIBRARY=build/libmlinfer.so PYTHONPATH=bindings/python \\
         /work/venv/bin/python tests/fuzz/models/make_prep_mixing.py"""
 import os
