@@ -432,22 +432,12 @@ mli_status mli_model_predict_contrib_columns(const mli_model *m, const mli_colum
     static const char fn[] = "mli_model_predict_contrib_columns";
     if (!m)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
-    int64_t cols = mli_model_n_contrib(m), need;
+    int64_t cols = mli_model_n_contrib(m);
     if (cols == 0)
         return refuse(fn, m);
-    if (rows < 0 || n_columns < 0)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is negative", fn, rows < 0 ? "rows" : "n_columns");
-    if (!mli__mul_ok(rows, cols, &need) || !mli__mul_ok(need, 8, &need) || !mli__mul_ok(rows, cols, &need))
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %lld rows overflow the addressable size", fn, (long long)rows);
-    if (rows > 0 && !out)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
-    if (out_len < need)
-        return mli__fail(MLI_ERR_SHAPE, "%s: out holds %lld values but %lld rows x %lld columns need %lld", fn,
-                         (long long)out_len, (long long)rows, (long long)cols, (long long)need);
-    if (n_columns > 0 && !columns)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: columns is NULL but n_columns is %lld", fn,
-                         (long long)n_columns);
     mli_status st;
+    if ((st = mli__check_columns_call(fn, rows, cols, columns, n_columns, out, out_len)) != MLI_OK)
+        return st;
     if (!m->prep) {
         double *x = NULL;
         if ((st = mli__columns_to_matrix(fn, m, columns, n_columns, rows, &x)) != MLI_OK)

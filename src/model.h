@@ -109,6 +109,10 @@ mli_status mli__check_predict(const char *fn, const mli_model *m, mli_output wha
  * the model stages cannot take (NaN or infinity reaching a linear model or an MLP);
  * MLI_ERR_INPUT (src/predict.c). */
 mli_status mli__prep_input_error(const char *fn, const mli_model *m, const mli__prep_call *call, int64_t row);
+/* The argument checks shared by the columnar calls (rows x cols outputs into out[out_len],
+ * n_columns columns): MLI_OK, or the failure recorded for `fn`. */
+mli_status mli__check_columns_call(const char *fn, int64_t rows, int64_t cols, const mli_column *columns,
+                                   int64_t n_columns, const double *out, int64_t out_len);
 /* The columns of a model without a prep stage gathered into a rows x n_features float64
  * matrix (*xout, freed by the caller), checked as mli_model_predict_columns checks them. */
 mli_status mli__columns_to_matrix(const char *fn, const mli_model *m, const mli_column *given, int64_t n_given,

@@ -614,13 +614,9 @@ mli_status mli__columns_to_matrix(const char *fn, const mli_model *m, const mli_
     return MLI_OK;
 }
 
-mli_status mli_model_predict_columns(const mli_model *m, const mli_column *columns, int64_t n_columns, int64_t rows,
-                                     mli_output what, double *out, int64_t out_len) {
-    static const char fn[] = "mli_model_predict_columns";
-    mli_status st = mli__check_output(fn, m, what);
-    if (st != MLI_OK)
-        return st;
-    int64_t cols = mli_model_output_len(m, what), need;
+mli_status mli__check_columns_call(const char *fn, int64_t rows, int64_t cols, const mli_column *columns,
+                                   int64_t n_columns, const double *out, int64_t out_len) {
+    int64_t need;
     if (rows < 0 || n_columns < 0)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is negative", fn, rows < 0 ? "rows" : "n_columns");
     if (!mli__mul_ok(rows, cols, &need) || !mli__mul_ok(need, 8, &need) || !mli__mul_ok(rows, cols, &need))
@@ -633,6 +629,18 @@ mli_status mli_model_predict_columns(const mli_model *m, const mli_column *colum
     if (n_columns > 0 && !columns)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: columns is NULL but n_columns is %lld", fn,
                          (long long)n_columns);
+    return MLI_OK;
+}
+
+mli_status mli_model_predict_columns(const mli_model *m, const mli_column *columns, int64_t n_columns, int64_t rows,
+                                     mli_output what, double *out, int64_t out_len) {
+    static const char fn[] = "mli_model_predict_columns";
+    mli_status st = mli__check_output(fn, m, what);
+    if (st != MLI_OK)
+        return st;
+    int64_t cols = mli_model_output_len(m, what);
+    if ((st = mli__check_columns_call(fn, rows, cols, columns, n_columns, out, out_len)) != MLI_OK)
+        return st;
     if (!m->prep) {
         double *x = NULL;
         if ((st = mli__columns_to_matrix(fn, m, columns, n_columns, rows, &x)) != MLI_OK)

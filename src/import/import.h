@@ -29,6 +29,10 @@ typedef struct mli__input_categories {
     int unknown_error;        /* a string outside the list: 1 an input error (XGBoost), 0 missing (LightGBM) */
 } mli__input_categories;
 
+/* Whether bytes [s, s + n) are UTF-8 (shortest forms; surrogates not checked: the
+ * loader and the lookup compare bytes). */
+int mli__utf8_valid(const char *s, size_t n);
+
 /* A tree-ensemble model as the importers hand it to the writer: the facts of its header
  * and node arrays in the `trees` layout of docs/FORMAT.md (leaf_width 1). */
 typedef struct mli__tree_model {

@@ -777,26 +777,11 @@ static void printable(char *dst, size_t max, span s) {
     dst[n] = 0;
 }
 
-static int valid_utf8(const char *s, size_t n) {
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        unsigned c = p[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (len == 0 || i + len > n || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4))
-            return 0;
-        for (size_t k = 1; k < len; ++k)
-            if ((p[i + k] & 0xC0) != 0x80)
-                return 0;
-        i += len;
-    }
-    return 1;
-}
-
 /* feature_names, as the `feature_names` section and, when short, the metadata key the
  * Python binding reads (names joined by \x1f). Skipped when they are not valid UTF-8. */
 static mli_status write_feature_names(lgb *g, mli__writer *w) {
     span v = g->header[H_FEATURE_NAMES];
-    if (!valid_utf8(v.p, v.n) || memchr(v.p, 0x1f, v.n))
+    if (!mli__utf8_valid(v.p, v.n) || memchr(v.p, 0x1f, v.n))
         return MLI_OK;
     char *copy = malloc(v.n + 1);
     const char **items = malloc(sizeof *items * (size_t)g->n_features);
@@ -1065,7 +1050,7 @@ static mli_status check_category_list(lgb *g, const mli__jdoc *doc, const mli__j
                              "not a string among string categories (libmlinfer maps categories that are all strings, "
                              "or numbers that are their own codes)",
                              g->origin, (long long)line, c, i);
-        if (memchr(str, 0, len) || !valid_utf8(str, len))
+        if (memchr(str, 0, len) || !mli__utf8_valid(str, len))
             return mli__fail(MLI_ERR_UNSUPPORTED,
                              "%s:%lld: pandas_categorical column %u: category %u is not a UTF-8 string without NUL "
                              "bytes",

@@ -555,23 +555,6 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
 
 /* ---- the model ---------------------------------------------------------------------- */
 
-/* Whether bytes [p, p + n) are UTF-8 (shortest forms, no surrogates checked: the loader and
- * the lookup compare bytes). */
-static int utf8_ok(const char *s, size_t n) {
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        unsigned c = p[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (len == 0 || i + len > n || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4))
-            return 0;
-        for (size_t k = 1; k < len; ++k)
-            if ((p[i + k] & 0xC0) != 0x80)
-                return 0;
-        i += len;
-    }
-    return 1;
-}
-
 /* cats.enc[f]'s string categories: `offsets` (count + 1 increasing byte offsets from 0 to the
  * end of `values`) over `values` (the UTF-8 bytes, one number each, as C `char`s: XGBoost writes
  * bytes >= 0x80 as negative numbers); 0 and *count, or -1. */
@@ -688,7 +671,7 @@ static mli_status read_recorded_categories(xgb *x, const mli__jval *learner, con
             for (size_t b = (size_t)o[i]; b < (size_t)o[i + 1]; ++b)
                 x->cat_bytes[at++] = (char)(unsigned char)(int)v[b];
             x->cat_bytes[at++] = 0;
-            if (!utf8_ok(str, strlen(str)))
+            if (!mli__utf8_valid(str, strlen(str)))
                 return mli__fail(MLI_ERR_UNSUPPORTED, "%s: feature %u: category %u is not a UTF-8 string", x->origin, f,
                                  i);
             x->cat_str[k++] = str;
