@@ -438,7 +438,9 @@ typedef struct mli_column {
  * prep stage takes n_features numeric columns). Errors: MLI_ERR_INVALID_ARGUMENT for a
  * missing, repeated or unknown column, a wrong type or a bad offset or code (naming the
  * column); MLI_ERR_INPUT for a value the model cannot score, naming the column, the row
- * (the first such row) and the value; `out` is then unspecified. */
+ * (the first such row) and the value, and for a float32 column that goes through a step
+ * scikit-learn computes in float32 (imputer, scaler, ufunc, ...) before a tree stage (naming
+ * the column; float64 is exact: docs/models/pipelines.md); `out` is then unspecified. */
 MLI_API mli_status mli_model_predict_columns(const mli_model *model, const mli_column *columns, int64_t n_columns,
                                              int64_t rows, mli_output what, double *out, int64_t out_len);
 /* Contributions (mli_model_predict_contrib, and the columns mli_model_contrib_column names)

@@ -280,6 +280,8 @@ static mli_status build_stages(mli_model *m, const mli__reader *r) {
             m->finite_only = m->stages[s].kind != MLI__STAGE_TREES;
             break;
         }
+    if (m->prep) /* float32 rounding that a linear stage's 1e-5 covers can move a row across a split */
+        m->prep->f32_refused = m->trees != NULL;
     if (m->stages[m->n_stages - 1].kind == MLI__STAGE_AFFINE)
         return mli__fail(MLI_ERR_CORRUPT, "%s: the last stage is preprocessing; a model stage must end the pipeline",
                          m->c.origin);

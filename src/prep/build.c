@@ -30,6 +30,7 @@ void mli__prep_free(mli__prep *p) {
     free(p->ops);
     free(p->out_col);
     free(p->reg_col);
+    free(p->f32_op);
     free(p->str);
     free(p->str_len);
     free(p->hash_store);
@@ -275,8 +276,24 @@ static mli_status trace_columns(mli__prep *p) {
     if (!reg_col || !p->out_col)
         return MLI_ERR_OUT_OF_MEMORY;
     p->first_mixing = -1;
+    if (!(p->f32_op = malloc(sizeof(int32_t) * (size_t)p->n_cols)))
+        return MLI_ERR_OUT_OF_MEMORY;
+    for (int64_t c = 0; c < p->n_cols; ++c)
+        p->f32_op[c] = -1;
     for (int64_t o = 0; o < p->n_ops; ++o) {
         const mli__prep_op *op = &p->ops[o];
+        /* float32 arithmetic in scikit-learn: the columns whose values this op reads (a
+         * PCA's product of float32 rows with float64 components runs in float64, as here;
+         * comparisons (bins, categories, Binarizer) and the finite check are exact) */
+        int f32 = op->kind == MLI__OP_FILL || op->kind == MLI__OP_AFFINE || op->kind == MLI__OP_NORM ||
+                  op->kind == MLI__OP_POLY || op->kind == MLI__OP_QUANTILE ||
+                  (op->kind == MLI__OP_FUNC && op->count != MLI__FN_BINARIZE && op->count != MLI__FN_FINITE);
+        int64_t n_read = op->kind == MLI__OP_NORM ? op->count : op->kind == MLI__OP_POLY ? op->n_in : 1;
+        for (int64_t k = 0; f32 && k < n_read; ++k) {
+            int64_t c = reg_col[op->src + k];
+            if (c >= 0 && p->f32_op[c] < 0)
+                p->f32_op[c] = op->kind;
+        }
         int64_t col = op->kind == MLI__OP_NUM || op->kind == MLI__OP_STRCAT ? op->src : reg_col[op->src];
         p->ops[o].col = col;
         if (mli__prep_op_mixes(op->kind) && p->first_mixing < 0)

@@ -858,6 +858,29 @@ static mli_status alloc_cols(const char *fn, mli__prep_call *call) {
     return MLI_OK;
 }
 
+/* Float32 numbers through a step that scikit-learn computes in float32 before a tree stage:
+ * refused, naming the column and the step (the prep stage computes in float64, within the
+ * last float32 digit of scikit-learn's values, and a row on a split could take the other
+ * branch); float64 input, or float32 straight into the trees, is exact. */
+static mli_status check_f32(const char *fn, const mli__prep_call *call) {
+    static const char *const what[MLI__OP_KINDS] = {
+        [MLI__OP_FILL] = "an imputer",         [MLI__OP_AFFINE] = "a scaler",
+        [MLI__OP_FUNC] = "a function",         [MLI__OP_NORM] = "a Normalizer",
+        [MLI__OP_POLY] = "PolynomialFeatures", [MLI__OP_QUANTILE] = "a QuantileTransformer"};
+    const mli__prep *p = call->p;
+    for (int64_t c = 0; p->f32_refused && c < p->n_cols; ++c)
+        if (call->cols[c].type == MLI_COLUMN_F32 && p->f32_op[c] >= 0) {
+            char nb[32];
+            const char *w = what[p->f32_op[c]];
+            return mli__fail(MLI_ERR_INPUT,
+                             "%s: column '%s' is float32 and goes through %s before the trees: scikit-learn computes "
+                             "that step in float32 and libmlinfer in float64, so a row on a split could reach another "
+                             "leaf; pass the column as float64",
+                             fn, col_name(call, c, nb, sizeof nb), w ? w : "a step");
+        }
+    return MLI_OK;
+}
+
 mli_status mli__prep_call_columns(const char *fn, mli__prep_call *call, const mli_column *given, int64_t n_given) {
     const mli__prep *p = call->p;
     mli_status rc = alloc_cols(fn, call);
@@ -895,6 +918,8 @@ mli_status mli__prep_call_columns(const char *fn, mli__prep_call *call, const ml
             return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: column '%s' (%s) is missing from the input", fn,
                              col_name(call, c, nb, sizeof nb), p->col_kind[c] ? "strings" : "numbers");
     }
+    if ((rc = check_f32(fn, call)) != MLI_OK)
+        return rc;
     return map_dictionaries(fn, call);
 }
 
@@ -914,5 +939,5 @@ mli_status mli__prep_call_matrix(const char *fn, mli__prep_call *call, const voi
                                          .values = (const char *)x + (size_t)c * (f64 ? 8 : 4),
                                          .stride = ldx};
     }
-    return MLI_OK;
+    return check_f32(fn, call);
 }

@@ -92,6 +92,11 @@ typedef struct mli__prep {
     int64_t *reg_col;       /* n_regs: the same for each register */
     int64_t first_mixing;   /* the first op for which mli__prep_op_mixes holds, or -1: then every
                                output is a function of the one input column out_col names */
+    int32_t *f32_op;        /* n_cols: the first op kind doing arithmetic on the column's values
+                               that scikit-learn runs in float32 for float32 input (an imputer's
+                               fill, a scaler, a ufunc, a norm, products, quantiles), or -1 */
+    int f32_refused;        /* set by the model: float32 input through such an op is refused
+                               (a tree stage follows, where a last-bit difference changes leaves) */
     int64_t n_strings;
     const char **str; /* n_strings strings of the `strings` section, not NUL-terminated */
     uint32_t *str_len;

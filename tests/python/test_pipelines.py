@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 pd = pytest.importorskip("pandas")
+from sklearn.base import clone  # noqa: E402
 from sklearn.compose import ColumnTransformer, make_column_selector  # noqa: E402
 from sklearn.ensemble import (GradientBoostingClassifier, HistGradientBoostingClassifier,  # noqa: E402
                               HistGradientBoostingRegressor, RandomForestClassifier)
@@ -381,3 +382,37 @@ def test_numpy_string_scalars_are_strings(tmp_path):
     for c in CAT:  # np.str_ cells (as np.array(..., dtype=object) of a str array gives), 1 object per row
         test[c] = np.array([np.str_(v) if isinstance(v, str) else v for v in test[c]], dtype=object)
     np.testing.assert_allclose(m.predict_proba(test), est.predict_proba(test), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("step", ["imputer", "scaler", "log1p"])
+def test_float32_through_float32_steps_before_trees_is_refused(step, tmp_path):
+    """scikit-learn imputes, scales and applies ufuncs to a float32 column in float32; the
+    prep stage computes in float64, within the last float32 digit, which moves rows across a
+    tree's splits (an imputer before HistGradientBoosting: hundreds of 10 000 rows get another
+    label from scikit-learn on float32 than on float64 input). Before trees such float32 input
+    is refused naming the column; float64 input, float32 straight into the trees, and float32
+    before a linear model (scores within 1e-5) are taken."""
+    rng = np.random.default_rng(3)
+    n = 10_000
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    X[rng.random((n, 3)) < 0.05] = np.nan
+    y = (np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) > 0).astype(int)
+    df64 = pd.DataFrame(X.astype(np.float64), columns=["a", "b", "c"])
+    first = {"imputer": SimpleImputer(), "scaler": make_pipeline(SimpleImputer(), StandardScaler()),
+             "log1p": make_pipeline(SimpleImputer(), FunctionTransformer(np.abs), FunctionTransformer(np.log1p))}[step]
+    pre = ColumnTransformer([("f", first, ["a", "b"]), ("p", "passthrough", ["c"])])
+    trees = make_pipeline(pre, HistGradientBoostingClassifier(max_iter=30, random_state=0)).fit(df64, y)
+    mlinfer.export(trees, tmp_path / "t.mli")
+    m = mlinfer.load(tmp_path / "t.mli")
+    df32 = df64.astype(np.float32)
+    for given in (df32, df32.iloc[:1], {k: df32[k].to_numpy() for k in df32}, X):
+        with pytest.raises(mlinfer.InputError, match="column 'a' is float32 and goes through"):
+            m.predict(given)
+    np.testing.assert_array_equal(m.predict(df64), trees.predict(df64))
+    mixed = df64.assign(c=df32["c"])  # float32 straight into the trees: exact
+    np.testing.assert_array_equal(m.predict(mixed), trees.predict(mixed))
+    linear = make_pipeline(ColumnTransformer([("f", clone(first), ["a", "b"]), ("p", SimpleImputer(), ["c"])]),
+                           LogisticRegression()).fit(df64, y)
+    mlinfer.export(linear, tmp_path / "l.mli")
+    ml = mlinfer.load(tmp_path / "l.mli")
+    np.testing.assert_allclose(ml.predict_proba(df32), linear.predict_proba(df32), rtol=1e-5, atol=1e-6)

@@ -88,6 +88,16 @@ def _numbers(name, col):
                      "model)", 11)
 
 
+def _is_float32(col):
+    """Whether a column holds float32 numbers (NumPy float32, pandas float32 or Float32, Arrow
+    float)."""
+    dt = getattr(col, "dtype", None)
+    if dt is not None:
+        return str(dt) in ("float32", "Float32")
+    t = getattr(col, "type", None)  # a pyarrow Array / ChunkedArray
+    return t is not None and str(t) == "float"
+
+
 def _encode_dict(name, uniques):
     """Dictionary bytes and int64 offsets for a list of str."""
     try:
@@ -212,6 +222,8 @@ def one_row(X):
                 return None
         return X
     if _module_of(X) == "pandas" and hasattr(X, "columns") and len(X) == 1:
+        if any(str(t) in ("float32", "Float32") for t in X.dtypes):
+            return None  # float32 columns keep their type (columns_for)
         return dict(zip(X.columns, X.to_numpy(dtype=object)[0]))
     return None
 
@@ -314,11 +326,15 @@ def columns_for(model, X):
         c.index = i
         src = get(key)
         if kind == "number":
-            arr = np.ascontiguousarray(_numbers(name, src), dtype=np.float64)
+            # a float32 column stays float32 (exactly: widening and narrowing back lose
+            # nothing): the library must know, since scikit-learn computes some steps on it
+            # in float32 and refuses what it cannot reproduce (docs/models/pipelines.md)
+            f32 = _is_float32(src)
+            arr = np.ascontiguousarray(_numbers(name, src), dtype=np.float32 if f32 else np.float64)
             if arr.shape[0] != rows:
                 raise InputError(f"column {name!r} has {arr.shape[0]} values for {rows} rows", 11)
             keep.append(arr)
-            c.type, c.values = T_F64, address(arr) if arr.size else None
+            c.type, c.values = T_F32 if f32 else T_F64, address(arr) if arr.size else None
         else:
             codes, data, offsets = _strings(name, src)
             keep += [codes, data, offsets]
