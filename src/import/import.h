@@ -29,6 +29,24 @@ typedef struct mli__input_categories {
     int unknown_error;        /* a string outside the list: 1 an input error (XGBoost), 0 missing (LightGBM) */
 } mli__input_categories;
 
+/* The storage behind an importer's mli__input_categories: one allocation per array, filled
+ * by the importer (start[j], is_string[j], str[k] pointing into bytes), then published. */
+typedef struct mli__owned_categories {
+    mli__input_categories view; /* valid once `set` */
+    int set;
+    uint8_t *is_string;
+    int64_t *start;
+    const char **str;
+    char *bytes;
+} mli__owned_categories;
+
+/* Allocates the arrays for n_features columns holding `count` strings of `bytes` bytes in
+ * all (terminators included); 0 when out of memory (free it all the same). */
+int mli__owned_categories_alloc(mli__owned_categories *c, int64_t n_features, size_t count, size_t bytes);
+/* Makes c->view describe the filled arrays and sets c->set. */
+void mli__owned_categories_publish(mli__owned_categories *c, int unknown_error);
+void mli__owned_categories_free(mli__owned_categories *c);
+
 /* Whether bytes [s, s + n) are UTF-8 (shortest forms; surrogates not checked: the
  * loader and the lookup compare bytes). */
 int mli__utf8_valid(const char *s, size_t n);

@@ -99,12 +99,7 @@ typedef struct {
     /* one tree's arrays, reused */
     vec ints[T_COUNT], dbls[T_COUNT], pos, stack;
     /* string categories of pandas category columns (pandas_categorical), when there are any */
-    int has_str_cats;
-    mli__input_categories cats;
-    uint8_t *cat_is_string;
-    int64_t *cat_start;
-    const char **cat_str;
-    char *cat_bytes;
+    mli__owned_categories cats;
 } lgb;
 
 /* ---- lines and numbers ----------------------------------------------------------------- */
@@ -868,7 +863,7 @@ static mli_status write_model(lgb *g, mli__writer *w) {
                           .cat_words = g->cat_words.p,
                           .cat_bits = g->cat_bits.p,
                           .n_cat_words = (int64_t)g->cat_bits.n,
-                          .cats = g->has_str_cats ? &g->cats : NULL};
+                          .cats = g->cats.set ? &g->cats.view : NULL};
     const double *cover = g->cover.p;
     int cover_ok = !g->no_cover;
     for (int64_t i = 0; cover_ok && i < n_nodes; ++i)
@@ -991,34 +986,29 @@ static mli_status keep_string_categories(lgb *g, const mli__jdoc *doc, const mli
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s:%lld: pandas_categorical holds %zu categories, too many", g->origin,
                          (long long)line, count);
     int64_t n = g->n_features;
-    g->cat_is_string = calloc((size_t)n, 1);
-    g->cat_start = calloc((size_t)n + 1, sizeof *g->cat_start);
-    g->cat_str = malloc((count ? count : 1) * sizeof *g->cat_str);
-    g->cat_bytes = malloc(bytes ? bytes : 1);
-    if (!g->cat_is_string || !g->cat_start || !g->cat_str || !g->cat_bytes)
+    mli__owned_categories *oc = &g->cats;
+    if (!mli__owned_categories_alloc(oc, n, count, bytes))
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %zu pandas categories", g->origin, count);
     size_t at = 0, s = 0;
     for (int64_t f = 0, c = 0; f < n; ++f) {
-        g->cat_start[f] = (int64_t)s;
+        oc->start[f] = (int64_t)s;
         if (c < (int64_t)root->n && idx[c] == f) {
             const mli__jval *cats = mli__jd_at(doc, root, (uint32_t)c++);
             if (mli__jd_nums(doc, cats, 0))
                 continue; /* number categories, their own codes: the value passes as it is */
-            g->cat_is_string[f] = 1;
+            oc->is_string[f] = 1;
             for (uint32_t i = 0; i < cats->n; ++i) {
                 size_t len = 0;
                 const char *str = mli__jd_str(doc, mli__jd_at(doc, cats, i), &len);
-                memcpy(g->cat_bytes + at, str, len);
-                g->cat_bytes[at + len] = 0;
-                g->cat_str[s++] = g->cat_bytes + at;
+                memcpy(oc->bytes + at, str, len);
+                oc->bytes[at + len] = 0;
+                oc->str[s++] = oc->bytes + at;
                 at += len + 1;
             }
         }
     }
-    g->cat_start[n] = (int64_t)s;
-    g->cats = (mli__input_categories){
-        .is_string = g->cat_is_string, .start = g->cat_start, .str = g->cat_str, .unknown_error = 0};
-    g->has_str_cats = 1;
+    oc->start[n] = (int64_t)s;
+    mli__owned_categories_publish(oc, 0);
     return MLI_OK;
 }
 
@@ -1061,7 +1051,7 @@ static mli_status check_category_list(lgb *g, const mli__jdoc *doc, const mli__j
 }
 
 /* The string categories of the pandas_categorical line `last`, mapped to their features,
- * into g->cats (g->has_str_cats); `param`: the categorical_feature parameter, if any. */
+ * into g->cats (g->cats.set); `param`: the categorical_feature parameter, if any. */
 static mli_status read_pandas_categorical(lgb *g, span last, span param) {
     const size_t skip = strlen("pandas_categorical:");
     const char *v = last.p + skip;
@@ -1233,9 +1223,6 @@ mli_status mli__import_lightgbm(const char *origin, const uint8_t *data, size_t 
         free(g.ints[i].p);
         free(g.dbls[i].p);
     }
-    free(g.cat_is_string);
-    free(g.cat_start);
-    free(g.cat_str);
-    free(g.cat_bytes);
+    mli__owned_categories_free(&g.cats);
     return rc;
 }

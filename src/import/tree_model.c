@@ -194,6 +194,28 @@ mli_status mli__write_feature_names(const char *const *names, int64_t n, mli__wr
     return mli__writer_status(w);
 }
 
+int mli__owned_categories_alloc(mli__owned_categories *c, int64_t n_features, size_t count, size_t bytes) {
+    c->is_string = calloc((size_t)n_features, 1);
+    c->start = calloc((size_t)n_features + 1, sizeof *c->start);
+    c->str = malloc((count ? count : 1) * sizeof *c->str);
+    c->bytes = malloc(bytes ? bytes : 1);
+    return c->is_string && c->start && c->str && c->bytes;
+}
+
+void mli__owned_categories_publish(mli__owned_categories *c, int unknown_error) {
+    c->view = (mli__input_categories){
+        .is_string = c->is_string, .start = c->start, .str = c->str, .unknown_error = unknown_error};
+    c->set = 1;
+}
+
+void mli__owned_categories_free(mli__owned_categories *c) {
+    free(c->is_string);
+    free(c->start);
+    free((void *)c->str);
+    free(c->bytes);
+    *c = (mli__owned_categories){0};
+}
+
 int mli__utf8_valid(const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {

@@ -73,12 +73,7 @@ typedef struct {
     int32_t *newid, *order, *stack, *sdepth, *catj;
     int64_t cap_scratch;
     /* string categories recorded for DataFrame columns (cats.enc), when there are any */
-    int has_str_cats;
-    mli__input_categories cats;
-    uint8_t *cat_is_string;
-    int64_t *cat_start;
-    const char **cat_str;
-    char *cat_bytes;
+    mli__owned_categories cats;
 } xgb;
 
 /* ---- small readers with messages ---------------------------------------------------- */
@@ -268,12 +263,12 @@ static mli_status read_base_score(xgb *x, const mli__jval *mp, const objective *
 /* ---- trees --------------------------------------------------------------------------- */
 
 static void xgb_free(xgb *x) {
-    void *bufs[] = {x->tree_start,      x->tree_out,  x->feature, x->left, x->right, x->leaf_id,       x->cat_words,
-                    x->cat_offset,      x->threshold, x->value,   x->base, x->flags, x->cat_bits,      x->newid,
-                    x->order,           x->stack,     x->sdepth,  x->catj, x->cover, x->cat_is_string, x->cat_start,
-                    (void *)x->cat_str, x->cat_bytes};
+    void *bufs[] = {x->tree_start, x->tree_out,  x->feature, x->left, x->right, x->leaf_id,  x->cat_words,
+                    x->cat_offset, x->threshold, x->value,   x->base, x->flags, x->cat_bits, x->newid,
+                    x->order,      x->stack,     x->sdepth,  x->catj, x->cover};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i)
         free(bufs[i]);
+    mli__owned_categories_free(&x->cats);
     mli__jd_free(&x->doc);
 }
 
@@ -651,36 +646,31 @@ static mli_status read_recorded_categories(xgb *x, const mli__jval *learner, con
     if (count > UINT32_MAX / 2)
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s: cats.enc holds %zu categories, too many", x->origin, count);
     int64_t nf = x->n_features;
-    x->cat_is_string = calloc((size_t)nf, 1);
-    x->cat_start = calloc((size_t)nf + 1, sizeof *x->cat_start);
-    x->cat_str = malloc(count * sizeof *x->cat_str);
-    x->cat_bytes = malloc(bytes);
-    if (!x->cat_is_string || !x->cat_start || !x->cat_str || !x->cat_bytes)
+    mli__owned_categories *oc = &x->cats;
+    if (!mli__owned_categories_alloc(oc, nf, count, bytes))
         return oom(x);
     size_t at = 0, k = 0;
     for (uint32_t f = 0; f < enc->n; ++f) {
-        x->cat_start[f] = (int64_t)k;
+        oc->start[f] = (int64_t)k;
         const mli__jval *e = mli__jd_at(d, enc, f);
         const mli__jval *vals = mli__jd_get(d, e, "values"), *offs = mli__jd_get(d, e, "offsets");
         if (!vals || vals->n == 0 || !offs || offs->n <= 1)
             continue;
         const double *v = mli__jd_nums(d, vals, 0), *o = mli__jd_nums(d, offs, 0);
-        x->cat_is_string[f] = 1;
+        oc->is_string[f] = 1;
         for (uint32_t i = 0; i + 1 < offs->n; ++i) {
-            char *str = x->cat_bytes + at;
+            char *str = oc->bytes + at;
             for (size_t b = (size_t)o[i]; b < (size_t)o[i + 1]; ++b)
-                x->cat_bytes[at++] = (char)(unsigned char)(int)v[b];
-            x->cat_bytes[at++] = 0;
+                oc->bytes[at++] = (char)(unsigned char)(int)v[b];
+            oc->bytes[at++] = 0;
             if (!mli__utf8_valid(str, strlen(str)))
                 return mli__fail(MLI_ERR_UNSUPPORTED, "%s: feature %u: category %u is not a UTF-8 string", x->origin, f,
                                  i);
-            x->cat_str[k++] = str;
+            oc->str[k++] = str;
         }
     }
-    x->cat_start[nf] = (int64_t)k;
-    x->cats = (mli__input_categories){
-        .is_string = x->cat_is_string, .start = x->cat_start, .str = x->cat_str, .unknown_error = 1};
-    x->has_str_cats = 1;
+    oc->start[nf] = (int64_t)k;
+    mli__owned_categories_publish(oc, 1);
     return MLI_OK;
 }
 
@@ -959,7 +949,7 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
                           .cat_bits = x->cat_bits,
                           .n_cat_words = x->n_cat_words,
                           .cover = x->no_cover ? NULL : x->cover,
-                          .cats = x->has_str_cats ? &x->cats : NULL};
+                          .cats = x->cats.set ? &x->cats.view : NULL};
     if ((st = mli__write_tree_model(&tm, w)) != MLI_OK)
         return st;
 
