@@ -90,19 +90,13 @@ void mli__contrib_free(mli_model *m) {
 /* Reads the optional `stage.0.out_names` (strings, one per prep output: the pipeline's
  * get_feature_names_out) into names[n_out] pointing into the file, lens their lengths. */
 static mli_status read_out_names(mli_model *m, const char **names, uint32_t *lens) {
-    mli__section *s = mli__container_find(&m->c, "stage.0.out_names");
-    if (!s)
-        return MLI_OK;
-    s->used = 1;
-    if (s->dtype != MLI__DT_STRINGS)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: section 'stage.0.out_names' must have dtype strings", m->c.origin);
     mli__strings_iter it;
-    uint32_t count, len;
+    uint32_t len;
     const char *str;
-    mli__strings_begin(s, &it, &count);
-    if (count != (uint64_t)m->prep->n_out)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: section 'stage.0.out_names' holds %u names for %lld prep outputs",
-                         m->c.origin, count, (long long)m->prep->n_out);
+    int found;
+    mli_status rc = mli__strings_section(&m->c, "stage.0.out_names", m->prep->n_out, "prep outputs", &it, &found);
+    if (rc != MLI_OK || !found)
+        return rc;
     for (uint32_t i = 0; mli__strings_next(&it, &str, &len); ++i) {
         names[i] = str;
         lens[i] = len;

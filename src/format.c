@@ -432,6 +432,23 @@ void mli__strings_begin(const mli__section *s, mli__strings_iter *it, uint32_t *
         *count = it->left;
 }
 
+mli_status mli__strings_section(mli__container *c, const char *name, int64_t n, const char *what, mli__strings_iter *it,
+                                int *found) {
+    mli__section *s = mli__container_find(c, name);
+    *found = s != NULL;
+    if (!s)
+        return MLI_OK;
+    s->used = 1;
+    if (s->dtype != MLI__DT_STRINGS)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s' must have dtype strings", c->origin, name);
+    uint32_t count;
+    mli__strings_begin(s, it, &count);
+    if ((int64_t)count != n)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: section '%s' holds %u names for %lld %s", c->origin, name, count,
+                         (long long)n, what);
+    return MLI_OK;
+}
+
 int mli__strings_next(mli__strings_iter *it, const char **str, uint32_t *len) {
     if (it->left == 0)
         return 0;

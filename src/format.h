@@ -65,5 +65,10 @@ typedef struct {
 } mli__strings_iter;
 void mli__strings_begin(const mli__section *s, mli__strings_iter *it, uint32_t *count);
 int mli__strings_next(mli__strings_iter *it, const char **str, uint32_t *len);
+/* The optional strings section `name`, which must hold n names (`what` words the count in
+ * the message: "%lld <what>"): marks it used and starts *it at its first name; *found is 0
+ * (and MLI_OK) when the file has no such section. */
+mli_status mli__strings_section(mli__container *c, const char *name, int64_t n, const char *what, mli__strings_iter *it,
+                                int *found);
 
 #endif

@@ -403,28 +403,24 @@ static mli_status alloc_names(mli_model *m, int64_t n, size_t total, char **text
 /* Feature names, from the `feature_names` section (n_features strings) or else the
  * metadata key of the same name (joined by \x1f). Either must name every feature. */
 static mli_status build_feature_names(mli_model *m, const mli__reader *r) {
-    mli__section *s = mli__container_find(&m->c, "feature_names");
     const char *joined = mli__meta(r, "feature_names");
     int64_t n = m->n_features;
     char *text = NULL;
-    mli_status rc;
-    if (s) {
-        s->used = 1;
-        if (s->dtype != MLI__DT_STRINGS)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: section 'feature_names' must have dtype strings", m->c.origin);
-        mli__strings_iter it;
-        uint32_t count, len;
+    mli__strings_iter it, first;
+    int found;
+    mli_status rc = mli__strings_section(&m->c, "feature_names", n, "features", &it, &found);
+    if (rc != MLI_OK)
+        return rc;
+    if (found) {
+        uint32_t len;
         const char *str;
-        mli__strings_begin(s, &it, &count);
-        if (count != (uint64_t)n)
-            return mli__fail(MLI_ERR_CORRUPT, "%s: section 'feature_names' holds %u names for %lld features",
-                             m->c.origin, count, (long long)n);
         size_t total = 0;
+        first = it;
         while (mli__strings_next(&it, &str, &len)) /* the container has rejected NUL bytes */
             total += len;
         if ((rc = alloc_names(m, n, total, &text)) != MLI_OK)
             return rc;
-        mli__strings_begin(s, &it, &count);
+        it = first;
         for (uint32_t i = 0; mli__strings_next(&it, &str, &len); ++i) {
             m->feature_names[i] = text;
             memcpy(text, str, len);

@@ -92,6 +92,12 @@ int proto__number_value(const cJSON *v, const char *where, long long idx, double
     return 0;
 }
 
+int proto__integer_ok(double v, const char *dt) {
+    double lo = strcmp(dt, "INT32") == 0 ? -2147483648.0 : -9223372036854775808.0;
+    double hi = strcmp(dt, "INT32") == 0 ? 2147483647.0 : 9223372036854775807.0; /* 2^63 as a double */
+    return v >= lo && (strcmp(dt, "INT32") == 0 ? v <= hi : v < hi) && v == floor(v);
+}
+
 struct proto_call *proto__new_call(struct model_ref *m, cJSON *root, char *err) {
     struct proto_call *c = calloc(1, sizeof *c);
     if (!c) {

@@ -50,6 +50,9 @@ int proto__decode_b64_strings(const cJSON *const *strs, int64_t n, unsigned char
                               size_t *sizes, int64_t *bad, char *why, size_t whylen);
 /* One JSON value as a finite number into *out, or -1 with err naming where[idx]. */
 int proto__number_value(const cJSON *v, const char *where, long long idx, double *out, char *err);
+/* Whether v is a value of the V2 integer datatype dt ("INT32" or "INT64"): a whole number
+ * within the type's range (a cast of anything else to an integer is undefined). */
+int proto__integer_ok(double v, const char *dt);
 
 /* The protocols' responses, after every job of the call has run (proto_finish). */
 int proto__seed_finish(const struct proto_call *c, cJSON **out);

@@ -251,8 +251,8 @@ static int v2_number(const cJSON *x, const char *dt, const char *name, int64_t r
         return -1;
     }
     *v = is_bool ? (cJSON_IsTrue(x) ? 1.0 : 0.0) : x->valuedouble;
-    if ((strcmp(dt, "INT64") == 0 || strcmp(dt, "INT32") == 0) && *v != (double)(int64_t)*v) {
-        snprintf(err, ERRLEN, "input '%.100s' [%lld]: %g is not an integer", name, (long long)r, *v);
+    if ((strcmp(dt, "INT64") == 0 || strcmp(dt, "INT32") == 0) && !proto__integer_ok(*v, dt)) {
+        snprintf(err, ERRLEN, "input '%.100s' [%lld]: %g is not an %s value", name, (long long)r, *v, dt);
         return -1;
     }
     if (strcmp(dt, "FP32") == 0)

@@ -79,7 +79,7 @@ cJSON *proto_v2_model_metadata(const struct model_ref *m, const long *versions, 
 }
 
 /* Flattens nested `data` into dst (capacity cap); checks each value against the datatype. */
-static int flatten(const cJSON *data, int integral, double *dst, int64_t cap, int64_t *n, char *err) {
+static int flatten(const cJSON *data, const char *integral, double *dst, int64_t cap, int64_t *n, char *err) {
     const cJSON *v;
     cJSON_ArrayForEach(v, data) {
         if (cJSON_IsArray(v)) {
@@ -93,8 +93,8 @@ static int flatten(const cJSON *data, int integral, double *dst, int64_t cap, in
         }
         if (proto__number_value(v, "input data", (long long)*n, &dst[*n], err) != 0)
             return -1;
-        if (integral && dst[*n] != floor(dst[*n])) {
-            snprintf(err, ERRLEN, "input data[%lld]: %g is not an integer", (long long)*n, dst[*n]);
+        if (integral && !proto__integer_ok(dst[*n], integral)) {
+            snprintf(err, ERRLEN, "input data[%lld]: %g is not an %s value", (long long)*n, dst[*n], integral);
             return -1;
         }
         ++*n;
@@ -396,7 +396,7 @@ static int parse_v2_input(const struct model_ref *m, const cJSON *root, const st
     }
     int64_t n = total;
     if (bds ? binary_input(name->valuestring, d, bin, total, in->x, err) != 0
-            : (n = 0, flatten(data, integral, in->x, total, &n, err) != 0))
+            : (n = 0, flatten(data, integral ? d : NULL, in->x, total, &n, err) != 0))
         return -1;
     if (n != total) {
         snprintf(err, ERRLEN, "input '%s': data holds %lld values, shape needs %lld", name->valuestring, (long long)n,

@@ -232,6 +232,14 @@ def test_v2_int64_and_bool_numbers(served):
     (lambda ins: ins[0].update(shape=[1000000000]), "wrong_type",
      "input 'tenure': data holds 2 values, shape needs 1000000000"),
     (lambda ins: ins[0].update(shape=[2, 3]), "wrong_type", "input 'tenure': expected shape [n] or [n, 1], one value per row"),
+    # whole numbers outside the declared integer type (the fuzzer's 1.4e25 as INT64 was a cast
+    # out of range, undefined behaviour) and fractions are refused, naming the type
+    (lambda ins: ins[0].update(datatype="INT64", data=[3, 1.4444e25]), "wrong_type",
+     "input 'tenure' [1]: 1.4444e+25 is not an INT64 value"),
+    (lambda ins: ins[0].update(datatype="INT64", data=[-9223372036854775808, 2.5]), "wrong_type",
+     "input 'tenure' [1]: 2.5 is not an INT64 value"),
+    (lambda ins: ins[0].update(datatype="INT32", data=[2147483648, 1]), "wrong_type",
+     "input 'tenure' [0]: 2.14748e+09 is not an INT32 value"),
 ])
 def test_v2_named_errors(served, edit, reason, text):
     srv, _ = served
