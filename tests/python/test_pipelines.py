@@ -405,9 +405,15 @@ def test_float32_through_float32_steps_before_trees_is_refused(step, tmp_path):
     mlinfer.export(trees, tmp_path / "t.mli")
     m = mlinfer.load(tmp_path / "t.mli")
     df32 = df64.astype(np.float32)
-    for given in (df32, df32.iloc[:1], {k: df32[k].to_numpy() for k in df32}, X):
+    row32 = {k: df32[k].iloc[0] for k in df32}  # NumPy float32 scalars: pandas keeps them float32
+    assert type(row32["a"]) is np.float32
+    for given in (df32, df32.iloc[:1], {k: df32[k].to_numpy() for k in df32}, X, row32,
+                  {k: [np.float32(v) for v in df32[k].iloc[:3]] for k in df32}):
         with pytest.raises(mlinfer.InputError, match="column 'a' is float32 and goes through"):
             m.predict(given)
+    # the same values as Python floats (float64) are taken, as scikit-learn takes them
+    row64 = {k: float(v) for k, v in row32.items()}
+    np.testing.assert_array_equal(m.predict(row64), trees.predict(pd.DataFrame([row64])))
     np.testing.assert_array_equal(m.predict(df64), trees.predict(df64))
     mixed = df64.assign(c=df32["c"])  # float32 straight into the trees: exact
     np.testing.assert_array_equal(m.predict(mixed), trees.predict(mixed))

@@ -90,12 +90,15 @@ def _numbers(name, col):
 
 def _is_float32(col):
     """Whether a column holds float32 numbers (NumPy float32, pandas float32 or Float32, Arrow
-    float)."""
+    float, or a list of NumPy float32 scalars only: pandas makes that a float32 column)."""
     dt = getattr(col, "dtype", None)
     if dt is not None:
         return str(dt) in ("float32", "Float32")
     t = getattr(col, "type", None)  # a pyarrow Array / ChunkedArray
-    return t is not None and str(t) == "float"
+    if t is not None:
+        return str(t) == "float"
+    return (isinstance(col, (list, tuple)) and len(col) > 0 and type(col[0]) is np.float32
+            and all(type(v) is np.float32 for v in col))
 
 
 def _encode_dict(name, uniques):
@@ -228,8 +231,8 @@ def one_row(X):
     """X as {name: value} when it is one row (a dict of scalars, a one-row DataFrame), else None."""
     if isinstance(X, dict):
         for v in X.values():
-            if not isinstance(v, _SCALARS) and np.ndim(v) != 0:
-                return None
+            if not isinstance(v, _SCALARS) and (np.ndim(v) != 0 or type(v) is np.float32):
+                return None  # a NumPy float32 scalar keeps its type (columns_for), as in pandas
         return X
     if _module_of(X) == "pandas" and hasattr(X, "columns") and len(X) == 1:
         if _has_float32(X):
