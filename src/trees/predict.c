@@ -198,6 +198,7 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
             int32_t n = t->n_trees - t0 < MLI_TREE_CHUNK ? t->n_trees - t0 : MLI_TREE_CHUNK;
             mli__tree_walk w = {.nodes = t->fast,
                                 .top = t->top + t0,
+                                .lanes = t->lanes ? t->lanes + t0 / 16 : NULL,
                                 .start = t->tree_start + t0,
                                 .depth = t->depth + t0,
                                 .n_trees = n,
@@ -205,6 +206,7 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
                                 .x = xf,
                                 .ldx = ld,
                                 .nb = nb,
+                                .nx = t->n_features,
                                 .leaf = leaf};
             if (t->leaf_width == 1) { /* the walk sums the leaves itself */
                 w.value = t->fast_value;

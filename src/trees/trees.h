@@ -36,6 +36,8 @@ typedef struct mli__trees {
     double *fast_value; /* leaf values in compact order, n_nodes x leaf_width */
     int32_t *depth;     /* per tree */
     mli__ttop *top;     /* per tree: the top levels for the vector walks */
+    mli__tlanes *lanes; /* per 16 trees: the top levels for one-row vector walks, or NULL
+                         * (when the node indices do not fit int32) */
     int needs_f64;      /* le_f64: float64 input is rounded up to float32 for `fast` (below) */
     /* The float64 pre-pass of le_f64 models (trees/predict.c): a float64 x rounded up to
      * the float32 c(x) takes every compact `<` node the way float64 `x <= thr` does, except
