@@ -347,12 +347,11 @@ void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
         int32_t n64 = w->start[w->n_trees] < 2147483647 ? w->n_trees & ~63 : 0;
         for (int64_t r = 0; r < w->nb; ++r) {
             if (w->lanes && w->nx <= 128) {
-                float row[128] = {0};
                 __m512 xv[8];
                 int nq = w->nx <= 32 ? 2 : w->nx <= 64 ? 4 : 8;
-                memcpy(row, w->x + r * w->ldx, sizeof(float) * (size_t)w->nx);
-                for (int q = 0; q < nq; ++q)
-                    xv[q] = _mm512_loadu_ps(row + 16 * q);
+                for (int q = 0; q < nq; ++q) /* masked: never reads past the row's nx values */
+                    xv[q] =
+                        _mm512_maskz_loadu_ps(vf_mask(w->nx > 16 * q ? w->nx - 16 * q : 0), w->x + r * w->ldx + 16 * q);
                 void (*fn)(const mli__tree_walk *, const __m512 *, int64_t, int32_t, int) =
                     nq == 2   ? (w->nan ? walk_trees64r2_nan : walk_trees64r2)
                     : nq == 4 ? (w->nan ? walk_trees64r4_nan : walk_trees64r4)
