@@ -226,10 +226,16 @@ static int compact_tree(mli__trees *t, int32_t tr, int32_t *pos, int32_t *stack)
         if (t->feature[s + i] < 0) {
             nd->thr = NAN;
             nd->fr = 0;
-            memcpy(dst, src, sizeof(double) * (size_t)t->leaf_width);
+            if (t->leaf_width == 1) /* not a library call per node */
+                dst[0] = src[0];
+            else
+                memcpy(dst, src, sizeof(double) * (size_t)t->leaf_width);
             continue;
         }
-        memset(dst, 0, sizeof(double) * (size_t)t->leaf_width);
+        if (t->leaf_width == 1)
+            dst[0] = 0.0;
+        else
+            memset(dst, 0, sizeof(double) * (size_t)t->leaf_width);
         int32_t off = pos[t->right[s + i]] - pos[i];
         if (off >= 65536)
             return 0;
