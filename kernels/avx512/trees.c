@@ -5,7 +5,9 @@
  * advance together to keep the gather units busy, and the top seven levels of each tree
  * come from small per-level tables (mli__ttop) through permutes rather than gathers. A batch's last rows fill a vector
  * by repeating its last row (their results are dropped). Batches under 16 rows walk 64
- * trees at once for each row instead. Each walk comes in two forms: blocks without NaN
+ * trees at once for each row instead (walk_trees64r_): the row in registers, the top four
+ * levels from the transposed per-16-trees tables (mli__tlanes), the rest by gathers, the
+ * leaf values summed in a register. Each walk comes in two forms: blocks without NaN
  * ignore the nodes' NaN bit; blocks with NaN also send a NaN lane left where the node's
  * MLI__TN_NAN_LEFT bit is set (two more mask operations per level). */
 #include <immintrin.h>
@@ -218,24 +220,14 @@ static inline __attribute__((always_inline)) __m512 xsel(const __m512 *xv, __m51
     return _mm512_mask_blend_ps(_mm512_test_epi32_mask(f, b6), a, c);
 }
 
-#ifndef MLI_QG
-#define MLI_QG 1
-#endif
 /* One level for 16 trees, the row in registers: the 16 nodes come as 8-byte elements in
  * two gathers, split into thresholds and feature|offset words by two permutes. */
 #define RSTEP(v)                                                                                                       \
     do {                                                                                                               \
-        __m512 thr_;                                                                                                   \
-        __m512i fr_;                                                                                                   \
-        if (MLI_QG) {                                                                                                  \
-            __m512i lo_ = _mm512_i32gather_epi64(_mm512_castsi512_si256(idx##v), (const void *)w->nodes, 8);           \
-            __m512i hi_ = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(idx##v, 1), (const void *)w->nodes, 8);     \
-            thr_ = _mm512_castsi512_ps(_mm512_permutex2var_epi32(lo_, even, hi_));                                     \
-            fr_ = _mm512_permutex2var_epi32(lo_, odd, hi_);                                                            \
-        } else {                                                                                                       \
-            thr_ = _mm512_i32gather_ps(idx##v, (const float *)w->nodes, 8);                                            \
-            fr_ = _mm512_i32gather_epi32(idx##v, (const int *)w->nodes + 1, 8);                                        \
-        }                                                                                                              \
+        __m512i lo_ = _mm512_i32gather_epi64(_mm512_castsi512_si256(idx##v), (const void *)w->nodes, 8);               \
+        __m512i hi_ = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(idx##v, 1), (const void *)w->nodes, 8);         \
+        __m512 thr_ = _mm512_castsi512_ps(_mm512_permutex2var_epi32(lo_, even, hi_));                                  \
+        __m512i fr_ = _mm512_permutex2var_epi32(lo_, odd, hi_);                                                        \
         __m512 x_ = xsel(xv, fr_, nq);                                                                                 \
         __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                                    \
         if (nan)                                                                                                       \
