@@ -18,17 +18,37 @@
 #include "generic/tree_walk.h"
 #include "tree_rules.h"
 
+/* The end of a level for vector v of lanes at nodes (thr, fr) with feature values x: left
+ * (+1) where x < thr, or x is NaN and the node's NaN bit is set (blocks with NaN), else
+ * right (+offset); `moved` collects the steps (all zero once every lane is on a leaf). */
+#define STEP_TO(v, x, thr, fr)                                                                                         \
+    do {                                                                                                               \
+        __mmask16 left_ = _mm512_cmp_ps_mask(x, thr, _CMP_LT_OQ);                                                      \
+        if (nan)                                                                                                       \
+            left_ |= _mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(fr, nanbit), x, x, _CMP_UNORD_Q);                  \
+        __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr, 16), one);                                \
+        idx##v = _mm512_add_epi32(idx##v, step_);                                                                      \
+        moved = _mm512_or_si512(moved, step_);                                                                         \
+    } while (0)
+
 #define STEP(v)                                                                                                        \
     do {                                                                                                               \
         __m512 thr_ = _mm512_i32gather_ps(idx##v, (const float *)base, 8);                                             \
         __m512i fr_ = _mm512_i32gather_epi32(idx##v, (const int *)base + 1, 8);                                        \
         __m512 x_ = _mm512_i32gather_ps(_mm512_add_epi32(off##v, _mm512_and_si512(fr_, fmask)), x, 4);                 \
-        __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                                    \
-        if (nan)                                                                                                       \
-            left_ |= _mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(fr_, nanbit), x_, x_, _CMP_UNORD_Q);               \
-        __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr_, 16), one);                               \
-        idx##v = _mm512_add_epi32(idx##v, step_);                                                                      \
-        moved = _mm512_or_si512(moved, step_);                                                                         \
+        STEP_TO(v, x_, thr_, fr_);                                                                                     \
+    } while (0)
+
+/* One level of the nv (1 to 4) vectors in flight, with step macro S. */
+#define STEPS(S)                                                                                                       \
+    do {                                                                                                               \
+        S(0);                                                                                                          \
+        if (nv > 1)                                                                                                    \
+            S(1);                                                                                                      \
+        if (nv > 2)                                                                                                    \
+            S(2);                                                                                                      \
+        if (nv > 3)                                                                                                    \
+            S(3);                                                                                                      \
     } while (0)
 
 /* Where lanes [0, n) of a vector of rows r0.. ended: leaf indices, or their leaves'
@@ -132,13 +152,7 @@ static inline __attribute__((always_inline)) void walk_rows_(const mli__tree_wal
     }
     for (; d < w->depth[t]; ++d) {
         __m512i moved = _mm512_setzero_si512();
-        STEP(0);
-        if (nv > 1)
-            STEP(1);
-        if (nv > 2)
-            STEP(2);
-        if (nv > 3)
-            STEP(3);
+        STEPS(STEP);
         if (!_mm512_test_epi32_mask(moved, moved))
             break;
     }
@@ -158,12 +172,7 @@ static void walk_rows_nan(const mli__tree_walk *w, int32_t t, int64_t r0, int n)
         __m512 thr_ = _mm512_i32gather_ps(idx##v, (const float *)w->nodes, 8);                                         \
         __m512i fr_ = _mm512_i32gather_epi32(idx##v, (const int *)w->nodes + 1, 8);                                    \
         __m512 x_ = _mm512_i32gather_ps(_mm512_and_si512(fr_, fmask), xr, 4);                                          \
-        __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                                    \
-        if (nan)                                                                                                       \
-            left_ |= _mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(fr_, nanbit), x_, x_, _CMP_UNORD_Q);               \
-        __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr_, 16), one);                               \
-        idx##v = _mm512_add_epi32(idx##v, step_);                                                                      \
-        moved = _mm512_or_si512(moved, step_);                                                                         \
+        STEP_TO(v, x_, thr_, fr_);                                                                                     \
     } while (0)
 
 static __m512i tree_starts(const mli__tree_walk *w, int32_t t0) {
@@ -229,12 +238,7 @@ static inline __attribute__((always_inline)) __m512 xsel(const __m512 *xv, __m51
         __m512 thr_ = _mm512_castsi512_ps(_mm512_permutex2var_epi32(lo_, even, hi_));                                  \
         __m512i fr_ = _mm512_permutex2var_epi32(lo_, odd, hi_);                                                        \
         __m512 x_ = xsel(xv, fr_, nq);                                                                                 \
-        __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                                    \
-        if (nan)                                                                                                       \
-            left_ |= _mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(fr_, nanbit), x_, x_, _CMP_UNORD_Q);               \
-        __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr_, 16), one);                               \
-        idx##v = _mm512_add_epi32(idx##v, step_);                                                                      \
-        moved = _mm512_or_si512(moved, step_);                                                                         \
+        STEP_TO(v, x_, thr_, fr_);                                                                                     \
     } while (0)
 
 /* Lanes going right at one top level: x >= thr or unordered, except a NaN x at a node whose
@@ -290,13 +294,7 @@ static inline __attribute__((always_inline)) void walk_trees64r_(const mli__tree
         depth = w->depth[t0 + k] > depth ? w->depth[t0 + k] : depth;
     for (int32_t d = MLI__LANE_LEVELS; d < depth; ++d) {
         __m512i moved = _mm512_setzero_si512();
-        RSTEP(0);
-        if (nv > 1)
-            RSTEP(1);
-        if (nv > 2)
-            RSTEP(2);
-        if (nv > 3)
-            RSTEP(3);
+        STEPS(RSTEP);
         if (!_mm512_test_epi32_mask(moved, moved))
             break;
     }

@@ -29,12 +29,7 @@ void mli__trees_free(mli__trees *t) {
     t->amb_start = NULL;
     t->amb_bits = NULL;
     t->amb_filter = NULL;
-    free(t->expected);
-    free(t->gl);
-    free(t->frac);
-    t->frac = NULL;
-    t->expected = NULL;
-    t->gl = NULL;
+    mli__trees_shap_free(t);
     t->top = NULL;
     t->fast = NULL;
     t->fast_value = NULL;

@@ -103,6 +103,15 @@ mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si) {
     return MLI_OK;
 }
 
+void mli__trees_shap_free(mli__trees *t) {
+    free(t->expected);
+    free(t->frac);
+    free(t->gl);
+    t->expected = NULL;
+    t->frac = NULL;
+    t->gl = NULL;
+}
+
 /* The expected scores, the per-node fractions and the quadrature rules (trees.h). 0: out
  * of memory (nothing kept). */
 static int shap_compute(mli__trees *t) {
@@ -114,12 +123,7 @@ static int shap_compute(mli__trees *t) {
     t->gl = malloc(sizeof(double) * (size_t)((int64_t)M * (M + 1) + 1));
     if (!mean || !t->expected || !t->frac || !t->gl) {
         free(mean);
-        free(t->expected);
-        free(t->frac);
-        free(t->gl);
-        t->expected = NULL;
-        t->frac = NULL;
-        t->gl = NULL;
+        mli__trees_shap_free(t);
         return 0;
     }
     for (int32_t tr = 0; tr < t->n_trees; ++tr) {

@@ -99,6 +99,8 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
  * contributions need from them, once, thread-safely (MLI_ERR_OUT_OF_MEMORY naming fn). */
 mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si);
 mli_status mli__trees_shap_ready(const mli__trees *t, const char *fn);
+/* Frees what mli__trees_shap_ready computed (mli__trees_free calls it). */
+void mli__trees_shap_free(mli__trees *t);
 /* Path-dependent SHAP contributions of rows [0, nb): out is nb x (n_features + 1) x n_out
  * doubles (feature j's share of score k at [j][k], the bias at [n_features][k]); scratch
  * holds mli__trees_contrib_scratch(t) bytes. Needs mli__trees_shap_ready first. */
