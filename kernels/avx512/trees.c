@@ -175,6 +175,24 @@ static void walk_rows_nan(const mli__tree_walk *w, int32_t t, int64_t r0, int n)
         STEP_TO(v, x_, thr_, fr_);                                                                                     \
     } while (0)
 
+/* Where row r ended in trees t0 .. t0 + n - 1 (absolute node indices), in tree order so that
+ * the sums match the other walks. */
+static inline void finish_trees(const mli__tree_walk *w, int32_t t0, int64_t r, const int32_t *node, int n) {
+    if (w->value && !w->col) {
+        /* one sum kept in a register: through memory, each add would wait for the previous
+         * store (store forwarding), about three times an add's latency */
+        double *acc = w->acc + r * w->ld_acc, sum = *acc;
+        for (int k = 0; k < n; ++k)
+            sum += w->value[node[k]];
+        *acc = sum;
+        return;
+    }
+    for (int k = 0; k < n; ++k) {
+        int32_t i = node[k] - (int32_t)w->start[t0 + k];
+        mli__walk_finish(w, t0 + k, r, &i, 1);
+    }
+}
+
 static __m512i tree_starts(const mli__tree_walk *w, int32_t t0) {
     __m256i lo = _mm512_cvtepi64_epi32(_mm512_loadu_si512((const void *)(w->start + t0)));
     __m256i hi = _mm512_cvtepi64_epi32(_mm512_loadu_si512((const void *)(w->start + t0 + 8)));
@@ -202,12 +220,11 @@ static inline __attribute__((always_inline)) void walk_trees64_(const mli__tree_
             break;
     }
     int32_t tmp[64];
-    _mm512_storeu_si512((void *)tmp, _mm512_sub_epi32(idx0, s0));
-    _mm512_storeu_si512((void *)(tmp + 16), _mm512_sub_epi32(idx1, s1));
-    _mm512_storeu_si512((void *)(tmp + 32), _mm512_sub_epi32(idx2, s2));
-    _mm512_storeu_si512((void *)(tmp + 48), _mm512_sub_epi32(idx3, s3));
-    for (int k = 0; k < 64; ++k) /* in tree order, so the sums match the other walks */
-        mli__walk_finish(w, t0 + k, r, &tmp[k], 1);
+    _mm512_storeu_si512((void *)tmp, idx0);
+    _mm512_storeu_si512((void *)(tmp + 16), idx1);
+    _mm512_storeu_si512((void *)(tmp + 32), idx2);
+    _mm512_storeu_si512((void *)(tmp + 48), idx3);
+    finish_trees(w, t0, r, tmp, 64);
 }
 
 static void walk_trees64(const mli__tree_walk *w, int64_t r, int32_t t0) { walk_trees64_(w, r, t0, 0); }
@@ -303,20 +320,7 @@ static inline __attribute__((always_inline)) void walk_trees64r_(const mli__tree
     _mm512_storeu_si512((void *)(tmp + 16), idx1);
     _mm512_storeu_si512((void *)(tmp + 32), idx2);
     _mm512_storeu_si512((void *)(tmp + 48), idx3);
-    if (w->value && !w->col) {
-        /* one sum, in tree order so that it matches the other walks, kept in a register:
-         * through memory, each add would wait for the previous store (store forwarding),
-         * about three times an add's latency */
-        double *acc = w->acc + r * w->ld_acc, sum = *acc;
-        for (int k = 0; k < n; ++k)
-            sum += w->value[tmp[k]];
-        *acc = sum;
-        return;
-    }
-    for (int k = 0; k < n; ++k) { /* in tree order, so the sums match the other walks */
-        int32_t i = tmp[k] - (int32_t)w->start[t0 + k];
-        mli__walk_finish(w, t0 + k, r, &i, 1);
-    }
+    finish_trees(w, t0, r, tmp, n);
 }
 
 #define MLI_TREES64R(nq)                                                                                               \
