@@ -175,9 +175,15 @@ static void walk_rows_nan(const mli__tree_walk *w, int32_t t, int64_t r0, int n)
         STEP_TO(v, x_, thr_, fr_);                                                                                     \
     } while (0)
 
-/* Where row r ended in trees t0 .. t0 + n - 1 (absolute node indices), in tree order so that
- * the sums match the other walks. */
-static inline void finish_trees(const mli__tree_walk *w, int32_t t0, int64_t r, const int32_t *node, int n) {
+/* Where row r ended in trees t0 .. t0 + n - 1 (n <= 64; absolute node indices, 16 trees per
+ * vector), in tree order so that the sums match the other walks. */
+static inline void finish_trees(const mli__tree_walk *w, int32_t t0, int64_t r, __m512i i0, __m512i i1, __m512i i2,
+                                __m512i i3, int n) {
+    int32_t node[64];
+    _mm512_storeu_si512((void *)node, i0);
+    _mm512_storeu_si512((void *)(node + 16), i1);
+    _mm512_storeu_si512((void *)(node + 32), i2);
+    _mm512_storeu_si512((void *)(node + 48), i3);
     if (w->value && !w->col) {
         /* one sum kept in a register: through memory, each add would wait for the previous
          * store (store forwarding), about three times an add's latency */
@@ -219,12 +225,7 @@ static inline __attribute__((always_inline)) void walk_trees64_(const mli__tree_
         if (!_mm512_test_epi32_mask(moved, moved))
             break;
     }
-    int32_t tmp[64];
-    _mm512_storeu_si512((void *)tmp, idx0);
-    _mm512_storeu_si512((void *)(tmp + 16), idx1);
-    _mm512_storeu_si512((void *)(tmp + 32), idx2);
-    _mm512_storeu_si512((void *)(tmp + 48), idx3);
-    finish_trees(w, t0, r, tmp, 64);
+    finish_trees(w, t0, r, idx0, idx1, idx2, idx3, 64);
 }
 
 static void walk_trees64(const mli__tree_walk *w, int64_t r, int32_t t0) { walk_trees64_(w, r, t0, 0); }
@@ -315,12 +316,7 @@ static inline __attribute__((always_inline)) void walk_trees64r_(const mli__tree
         if (!_mm512_test_epi32_mask(moved, moved))
             break;
     }
-    int32_t tmp[64];
-    _mm512_storeu_si512((void *)tmp, idx0);
-    _mm512_storeu_si512((void *)(tmp + 16), idx1);
-    _mm512_storeu_si512((void *)(tmp + 32), idx2);
-    _mm512_storeu_si512((void *)(tmp + 48), idx3);
-    finish_trees(w, t0, r, tmp, n);
+    finish_trees(w, t0, r, idx0, idx1, idx2, idx3, n);
 }
 
 #define MLI_TREES64R(nq)                                                                                               \
