@@ -83,15 +83,33 @@ typedef struct mli__ttop {
     int32_t pad_[15];
 } mli__ttop;
 
+/* The top MLI__LANE_LEVELS levels of 16 consecutive compact trees (trees 16g .. 16g + 15,
+ * one vector lane each), laid out for walks of one row through 16 trees at once: the
+ * positions of those levels in level order (node p has children 2p+1 and 2p+2, padded
+ * with always-right nodes below leaves as in mli__ttop), and for each position p, the
+ * 16 trees' thresholds (float32 bits) in thr[p], their feature | MLI__TN_NAN_LEFT in
+ * feat[p]; next[q] holds each tree's absolute compact node index at position q of the
+ * level below. A level is then 2^d vector loads merged by the lanes' earlier decisions,
+ * with no dependent load. Lanes past the last tree hold always-right nodes leading to a
+ * leaf. */
+#define MLI__LANE_LEVELS 4
+typedef struct mli__tlanes {
+    int32_t thr[(1 << MLI__LANE_LEVELS) - 1][16];
+    int32_t feat[(1 << MLI__LANE_LEVELS) - 1][16];
+    int32_t next[1 << MLI__LANE_LEVELS][16];
+} mli__tlanes;
+
 typedef struct mli__tree_walk {
     const mli__tnode *nodes;
-    const mli__ttop *top; /* per tree (indexed like start), or NULL */
+    const mli__ttop *top;     /* per tree (indexed like start), or NULL */
+    const mli__tlanes *lanes; /* per 16 trees from the first (start[0] a multiple of 16), or NULL */
     const int64_t *start;
     const int32_t *depth;
     int32_t n_trees;
     int nan; /* x may hold NaN: follow each node's MLI__TN_NAN_LEFT */
     const float *x;
     int64_t ldx, nb;
+    int64_t nx; /* features per row: x[r * ldx + j] exists for j < nx */
     int32_t *leaf;
     const double *value;
     const int32_t *col;

@@ -196,7 +196,7 @@ static int64_t n_groups(const mli_model *m) { return m->cmap ? m->cmap->n_groups
 int64_t mli_model_n_contrib(const mli_model *m) {
     if (!m || (m->prep && !m->cmap))
         return 0;
-    if (m->trees ? !m->trees->expected : !(linear_stage(m) && m->background_mean))
+    if (m->trees ? !m->trees->shap_ok : !(linear_stage(m) && m->background_mean))
         return 0;
     return (n_groups(m) + 1) * m->n_raw;
 }
@@ -376,6 +376,9 @@ static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
 
 /* Runs the job over its rows on the pool; the first failing row's message, or MLI_OK. */
 static mli_status run_job(const char *fn, contrib_job *j) {
+    mli_status st;
+    if (j->m->trees && (st = mli__trees_shap_ready(j->m->trees, fn)) != MLI_OK)
+        return st;
     atomic_init(&j->oom, 0);
     atomic_init(&j->bad_row, INT64_MAX);
     int64_t blocks = (j->rows + MLI_CONTRIB_BLOCK - 1) / MLI_CONTRIB_BLOCK;

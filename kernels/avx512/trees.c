@@ -5,27 +5,50 @@
  * advance together to keep the gather units busy, and the top seven levels of each tree
  * come from small per-level tables (mli__ttop) through permutes rather than gathers. A batch's last rows fill a vector
  * by repeating its last row (their results are dropped). Batches under 16 rows walk 64
- * trees at once for each row instead. Each walk comes in two forms: blocks without NaN
+ * trees at once for each row instead (walk_trees64r_): the row in registers, the top four
+ * levels from the transposed per-16-trees tables (mli__tlanes), the rest by gathers, the
+ * leaf values summed in a register. Each walk comes in two forms: blocks without NaN
  * ignore the nodes' NaN bit; blocks with NaN also send a NaN lane left where the node's
  * MLI__TN_NAN_LEFT bit is set (two more mask operations per level). */
 #include <immintrin.h>
+#include <string.h>
 
 #include "avx512/simd.h"
 #include "generic/decls.h"
 #include "generic/tree_walk.h"
 #include "tree_rules.h"
 
+/* The end of a level for vector v of lanes at nodes (thr, fr) with feature values x: left
+ * (+1) where x < thr, or x is NaN and the node's NaN bit is set (blocks with NaN), else
+ * right (+offset); `moved` collects the steps (all zero once every lane is on a leaf). */
+#define STEP_TO(v, x, thr, fr)                                                                                         \
+    do {                                                                                                               \
+        __mmask16 left_ = _mm512_cmp_ps_mask(x, thr, _CMP_LT_OQ);                                                      \
+        if (nan)                                                                                                       \
+            left_ |= _mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(fr, nanbit), x, x, _CMP_UNORD_Q);                  \
+        __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr, 16), one);                                \
+        idx##v = _mm512_add_epi32(idx##v, step_);                                                                      \
+        moved = _mm512_or_si512(moved, step_);                                                                         \
+    } while (0)
+
 #define STEP(v)                                                                                                        \
     do {                                                                                                               \
         __m512 thr_ = _mm512_i32gather_ps(idx##v, (const float *)base, 8);                                             \
         __m512i fr_ = _mm512_i32gather_epi32(idx##v, (const int *)base + 1, 8);                                        \
         __m512 x_ = _mm512_i32gather_ps(_mm512_add_epi32(off##v, _mm512_and_si512(fr_, fmask)), x, 4);                 \
-        __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                                    \
-        if (nan)                                                                                                       \
-            left_ |= _mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(fr_, nanbit), x_, x_, _CMP_UNORD_Q);               \
-        __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr_, 16), one);                               \
-        idx##v = _mm512_add_epi32(idx##v, step_);                                                                      \
-        moved = _mm512_or_si512(moved, step_);                                                                         \
+        STEP_TO(v, x_, thr_, fr_);                                                                                     \
+    } while (0)
+
+/* One level of the nv (1 to 4) vectors in flight, with step macro S. */
+#define STEPS(S)                                                                                                       \
+    do {                                                                                                               \
+        S(0);                                                                                                          \
+        if (nv > 1)                                                                                                    \
+            S(1);                                                                                                      \
+        if (nv > 2)                                                                                                    \
+            S(2);                                                                                                      \
+        if (nv > 3)                                                                                                    \
+            S(3);                                                                                                      \
     } while (0)
 
 /* Where lanes [0, n) of a vector of rows r0.. ended: leaf indices, or their leaves'
@@ -129,13 +152,7 @@ static inline __attribute__((always_inline)) void walk_rows_(const mli__tree_wal
     }
     for (; d < w->depth[t]; ++d) {
         __m512i moved = _mm512_setzero_si512();
-        STEP(0);
-        if (nv > 1)
-            STEP(1);
-        if (nv > 2)
-            STEP(2);
-        if (nv > 3)
-            STEP(3);
+        STEPS(STEP);
         if (!_mm512_test_epi32_mask(moved, moved))
             break;
     }
@@ -155,13 +172,32 @@ static void walk_rows_nan(const mli__tree_walk *w, int32_t t, int64_t r0, int n)
         __m512 thr_ = _mm512_i32gather_ps(idx##v, (const float *)w->nodes, 8);                                         \
         __m512i fr_ = _mm512_i32gather_epi32(idx##v, (const int *)w->nodes + 1, 8);                                    \
         __m512 x_ = _mm512_i32gather_ps(_mm512_and_si512(fr_, fmask), xr, 4);                                          \
-        __mmask16 left_ = _mm512_cmp_ps_mask(x_, thr_, _CMP_LT_OQ);                                                    \
-        if (nan)                                                                                                       \
-            left_ |= _mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(fr_, nanbit), x_, x_, _CMP_UNORD_Q);               \
-        __m512i step_ = _mm512_mask_blend_epi32(left_, _mm512_srli_epi32(fr_, 16), one);                               \
-        idx##v = _mm512_add_epi32(idx##v, step_);                                                                      \
-        moved = _mm512_or_si512(moved, step_);                                                                         \
+        STEP_TO(v, x_, thr_, fr_);                                                                                     \
     } while (0)
+
+/* Where row r ended in trees t0 .. t0 + n - 1 (n <= 64; absolute node indices, 16 trees per
+ * vector), in tree order so that the sums match the other walks. */
+static inline void finish_trees(const mli__tree_walk *w, int32_t t0, int64_t r, __m512i i0, __m512i i1, __m512i i2,
+                                __m512i i3, int n) {
+    int32_t node[64];
+    _mm512_storeu_si512((void *)node, i0);
+    _mm512_storeu_si512((void *)(node + 16), i1);
+    _mm512_storeu_si512((void *)(node + 32), i2);
+    _mm512_storeu_si512((void *)(node + 48), i3);
+    if (w->value && !w->col) {
+        /* one sum kept in a register: through memory, each add would wait for the previous
+         * store (store forwarding), about three times an add's latency */
+        double *acc = w->acc + r * w->ld_acc, sum = *acc;
+        for (int k = 0; k < n; ++k)
+            sum += w->value[node[k]];
+        *acc = sum;
+        return;
+    }
+    for (int k = 0; k < n; ++k) {
+        int32_t i = node[k] - (int32_t)w->start[t0 + k];
+        mli__walk_finish(w, t0 + k, r, &i, 1);
+    }
+}
 
 static __m512i tree_starts(const mli__tree_walk *w, int32_t t0) {
     __m256i lo = _mm512_cvtepi64_epi32(_mm512_loadu_si512((const void *)(w->start + t0)));
@@ -189,17 +225,110 @@ static inline __attribute__((always_inline)) void walk_trees64_(const mli__tree_
         if (!_mm512_test_epi32_mask(moved, moved))
             break;
     }
-    int32_t tmp[64];
-    _mm512_storeu_si512((void *)tmp, _mm512_sub_epi32(idx0, s0));
-    _mm512_storeu_si512((void *)(tmp + 16), _mm512_sub_epi32(idx1, s1));
-    _mm512_storeu_si512((void *)(tmp + 32), _mm512_sub_epi32(idx2, s2));
-    _mm512_storeu_si512((void *)(tmp + 48), _mm512_sub_epi32(idx3, s3));
-    for (int k = 0; k < 64; ++k) /* in tree order, so the sums match the other walks */
-        mli__walk_finish(w, t0 + k, r, &tmp[k], 1);
+    finish_trees(w, t0, r, idx0, idx1, idx2, idx3, 64);
 }
 
 static void walk_trees64(const mli__tree_walk *w, int64_t r, int32_t t0) { walk_trees64_(w, r, t0, 0); }
 static void walk_trees64_nan(const mli__tree_walk *w, int64_t r, int32_t t0) { walk_trees64_(w, r, t0, 1); }
+
+/* x[f] for 16 lanes of feature indices f < 16 * nq, from the row held in nq registers:
+ * permutes over pairs of registers (they read the low 5 bits of f), merged by f's bits 5
+ * and 6. Bits of f above those (NaN bit, offset) are ignored. */
+static inline __attribute__((always_inline)) __m512 xsel(const __m512 *xv, __m512i f, const int nq) {
+    __m512 a = _mm512_permutex2var_ps(xv[0], f, xv[1]);
+    if (nq == 2)
+        return a;
+    const __m512i b5 = _mm512_set1_epi32(32), b6 = _mm512_set1_epi32(64);
+    a = _mm512_mask_blend_ps(_mm512_test_epi32_mask(f, b5), a, _mm512_permutex2var_ps(xv[2], f, xv[3]));
+    if (nq == 4)
+        return a;
+    __m512 c = _mm512_mask_blend_ps(_mm512_test_epi32_mask(f, b5), _mm512_permutex2var_ps(xv[4], f, xv[5]),
+                                    _mm512_permutex2var_ps(xv[6], f, xv[7]));
+    return _mm512_mask_blend_ps(_mm512_test_epi32_mask(f, b6), a, c);
+}
+
+/* One level for 16 trees, the row in registers: the 16 nodes come as 8-byte elements in
+ * two gathers, split into thresholds and feature|offset words by two permutes. */
+#define RSTEP(v)                                                                                                       \
+    do {                                                                                                               \
+        __m512i lo_ = _mm512_i32gather_epi64(_mm512_castsi512_si256(idx##v), (const void *)w->nodes, 8);               \
+        __m512i hi_ = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(idx##v, 1), (const void *)w->nodes, 8);         \
+        __m512 thr_ = _mm512_castsi512_ps(_mm512_permutex2var_epi32(lo_, even, hi_));                                  \
+        __m512i fr_ = _mm512_permutex2var_epi32(lo_, odd, hi_);                                                        \
+        __m512 x_ = xsel(xv, fr_, nq);                                                                                 \
+        STEP_TO(v, x_, thr_, fr_);                                                                                     \
+    } while (0)
+
+/* Lanes going right at one top level: x >= thr or unordered, except a NaN x at a node whose
+ * NaN bit says left (padding nodes: threshold NaN, no bit, so always right). */
+static inline __attribute__((always_inline)) __mmask16 lane_right(const __m512 *xv, __m512i f, __m512i thr,
+                                                                  const int nq, const int nan) {
+    __m512 x = xsel(xv, f, nq);
+    __mmask16 right = _mm512_cmp_ps_mask(x, _mm512_castsi512_ps(thr), _CMP_NLT_UQ);
+    if (nan)
+        right &= ~_mm512_mask_cmp_ps_mask(_mm512_test_epi32_mask(f, _mm512_set1_epi32(MLI__TN_NAN_LEFT)), x, x,
+                                          _CMP_UNORD_Q);
+    return right;
+}
+
+#define LD(a) _mm512_load_si512((const void *)(a))
+#define PICK2(m, a, b) _mm512_mask_blend_epi32(m, LD(a), LD(b))
+#define PICK4(m0, m1, a, i) _mm512_mask_blend_epi32(m0, PICK2(m1, a[i], a[i + 1]), PICK2(m1, a[i + 2], a[i + 3]))
+#define PICK8(m0, m1, m2, a, i) _mm512_mask_blend_epi32(m0, PICK4(m1, m2, a, i), PICK4(m1, m2, a, i + 4))
+#define PICK16(m0, m1, m2, m3, a, i) _mm512_mask_blend_epi32(m0, PICK8(m1, m2, m3, a, i), PICK8(m1, m2, m3, a, i + 8))
+
+/* The compact node index (absolute) each of 16 trees reaches after its top
+ * MLI__LANE_LEVELS levels, from their lane tables: each level merges the candidates of
+ * its positions by the lanes' earlier decisions (loads and blends, no dependent load). */
+static inline __attribute__((always_inline)) __m512i lanes_top(const mli__tlanes *g, const __m512 *xv, const int nq,
+                                                               const int nan) {
+    __mmask16 m0 = lane_right(xv, LD(g->feat[0]), LD(g->thr[0]), nq, nan);
+    __mmask16 m1 = lane_right(xv, PICK2(m0, g->feat[1], g->feat[2]), PICK2(m0, g->thr[1], g->thr[2]), nq, nan);
+    __mmask16 m2 = lane_right(xv, PICK4(m0, m1, g->feat, 3), PICK4(m0, m1, g->thr, 3), nq, nan);
+    __mmask16 m3 = lane_right(xv, PICK8(m0, m1, m2, g->feat, 7), PICK8(m0, m1, m2, g->thr, 7), nq, nan);
+    return PICK16(m0, m1, m2, m3, g->next, 0);
+}
+
+/* One row (its values in registers xv) through trees t0 .. t0 + n - 1 (n <= 64, t0 a
+ * multiple of 16): the top levels from the lane tables, the rest by gathers of 16 nodes
+ * as in the batch walk, up to four vectors in flight. Lanes past n walk padding trees. */
+static inline __attribute__((always_inline)) void walk_trees64r_(const mli__tree_walk *w, const __m512 *xv, int64_t r,
+                                                                 int32_t t0, int n, const int nq, const int nan) {
+    _Static_assert(MLI__LANE_LEVELS == 4, "lanes_top walks four levels");
+    const __m512i one = _mm512_set1_epi32(1), nanbit = _mm512_set1_epi32(MLI__TN_NAN_LEFT);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, one);
+    const mli__tlanes *g = w->lanes + t0 / 16;
+    int nv = (n + 15) / 16;
+    __m512i idx0 = lanes_top(g, xv, nq, nan), idx1 = idx0, idx2 = idx0, idx3 = idx0;
+    if (nv > 1)
+        idx1 = lanes_top(g + 1, xv, nq, nan);
+    if (nv > 2)
+        idx2 = lanes_top(g + 2, xv, nq, nan);
+    if (nv > 3)
+        idx3 = lanes_top(g + 3, xv, nq, nan);
+    int32_t depth = 0;
+    for (int k = 0; k < n; ++k)
+        depth = w->depth[t0 + k] > depth ? w->depth[t0 + k] : depth;
+    for (int32_t d = MLI__LANE_LEVELS; d < depth; ++d) {
+        __m512i moved = _mm512_setzero_si512();
+        STEPS(RSTEP);
+        if (!_mm512_test_epi32_mask(moved, moved))
+            break;
+    }
+    finish_trees(w, t0, r, idx0, idx1, idx2, idx3, n);
+}
+
+#define MLI_TREES64R(nq)                                                                                               \
+    static void walk_trees64r##nq(const mli__tree_walk *w, const __m512 *xv, int64_t r, int32_t t0, int n) {           \
+        walk_trees64r_(w, xv, r, t0, n, nq, 0);                                                                        \
+    }                                                                                                                  \
+    static void walk_trees64r##nq##_nan(const mli__tree_walk *w, const __m512 *xv, int64_t r, int32_t t0, int n) {     \
+        walk_trees64r_(w, xv, r, t0, n, nq, 1);                                                                        \
+    }
+MLI_TREES64R(2)
+MLI_TREES64R(4)
+MLI_TREES64R(8)
 
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
     if (w->nb < 16) {
@@ -207,6 +336,20 @@ void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
          * array must be addressable with int32 indices. */
         int32_t n64 = w->start[w->n_trees] < 2147483647 ? w->n_trees & ~63 : 0;
         for (int64_t r = 0; r < w->nb; ++r) {
+            if (w->lanes && w->nx <= 128) {
+                __m512 xv[8];
+                int nq = w->nx <= 32 ? 2 : w->nx <= 64 ? 4 : 8;
+                for (int q = 0; q < nq; ++q) /* masked: never reads past the row's nx values */
+                    xv[q] =
+                        _mm512_maskz_loadu_ps(vf_mask(w->nx > 16 * q ? w->nx - 16 * q : 0), w->x + r * w->ldx + 16 * q);
+                void (*fn)(const mli__tree_walk *, const __m512 *, int64_t, int32_t, int) =
+                    nq == 2   ? (w->nan ? walk_trees64r2_nan : walk_trees64r2)
+                    : nq == 4 ? (w->nan ? walk_trees64r4_nan : walk_trees64r4)
+                              : (w->nan ? walk_trees64r8_nan : walk_trees64r8);
+                for (int32_t t = 0; t < w->n_trees; t += 64)
+                    fn(w, xv, r, t, w->n_trees - t < 64 ? w->n_trees - t : 64);
+                continue;
+            }
             for (int32_t t = 0; t < n64; t += 64) {
                 if (w->nan)
                     walk_trees64_nan(w, r, t);

@@ -5,7 +5,8 @@
  * A walk is a chain of dependent loads (node, then feature, then the next node), so one
  * row through one tree leaves the core idle most of the time. These walks advance
  * several independent chains in lock-step instead: 8 rows through one tree for blocks of
- * rows, 8 trees for one row when there are fewer rows than that. The step is a select,
+ * rows, 8 trees for one row when there are fewer rows than that (the AVX-512 walk takes
+ * 16 trees per vector instead, kernels/avx512/trees.c). The step is a select,
  * not a branch, and a group stops early once every chain sits on a leaf (absorbing:
  * threshold NaN, offset 0). Blocks with NaN (w->nan) take a variant that honours each
  * node's NaN direction. */
@@ -105,6 +106,13 @@ static inline __attribute__((always_inline)) void mli__walk_trees_(const mli__tr
         }
         if (!moved)
             break;
+    }
+    if (w->value && !w->col) { /* one sum, in tree order, in a register (not through memory) */
+        double *acc = w->acc + r * w->ld_acc, sum = *acc;
+        for (int k = 0; k < n; ++k)
+            sum += w->value[w->start[t0 + k] + idx[k]];
+        *acc = sum;
+        return;
     }
     for (int k = 0; k < n; ++k) /* in tree order, so the sums match the other walks */
         mli__walk_finish(w, t0 + k, r, &idx[k], 1);

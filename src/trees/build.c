@@ -19,6 +19,8 @@ void mli__trees_free(mli__trees *t) {
     free(t->fast_value);
     free(t->depth);
     free(t->top);
+    free(t->lanes);
+    t->lanes = NULL;
     free(t->amb_start);
     free(t->amb_bits);
     free(t->amb_filter);
@@ -27,12 +29,7 @@ void mli__trees_free(mli__trees *t) {
     t->amb_start = NULL;
     t->amb_bits = NULL;
     t->amb_filter = NULL;
-    free(t->expected);
-    free(t->gl);
-    free(t->frac);
-    t->frac = NULL;
-    t->expected = NULL;
-    t->gl = NULL;
+    mli__trees_shap_free(t);
     t->top = NULL;
     t->fast = NULL;
     t->fast_value = NULL;
@@ -224,10 +221,16 @@ static int compact_tree(mli__trees *t, int32_t tr, int32_t *pos, int32_t *stack)
         if (t->feature[s + i] < 0) {
             nd->thr = NAN;
             nd->fr = 0;
-            memcpy(dst, src, sizeof(double) * (size_t)t->leaf_width);
+            if (t->leaf_width == 1) /* not a library call per node */
+                dst[0] = src[0];
+            else
+                memcpy(dst, src, sizeof(double) * (size_t)t->leaf_width);
             continue;
         }
-        memset(dst, 0, sizeof(double) * (size_t)t->leaf_width);
+        if (t->leaf_width == 1)
+            dst[0] = 0.0;
+        else
+            memset(dst, 0, sizeof(double) * (size_t)t->leaf_width);
         int32_t off = pos[t->right[s + i]] - pos[i];
         if (off >= 65536)
             return 0;
@@ -250,7 +253,6 @@ static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top) {
     int levels = t->depth[tr] < MLI__TOP_LEVELS ? t->depth[tr] : MLI__TOP_LEVELS;
     int inner = (1 << levels) - 1, all = (2 << levels) - 1;
     int32_t at[(2 << MLI__TOP_LEVELS) - 1]; /* compact index at each position, -1 below a higher leaf */
-    memset(top, 0, sizeof *top);
     top->levels = levels;
     at[0] = 0;
     for (int p = 0; p < inner; ++p) {
@@ -263,6 +265,7 @@ static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top) {
             at[2 * p + 2] = i + (int32_t)(base[i].fr >> 16);
         } else { /* a leaf (or below one): always step right, carrying the leaf down */
             top->thr[p] = NAN;
+            top->feat[p] = top->featnan[p] = 0;
             at[2 * p + 1] = -1;
             at[2 * p + 2] = i;
         }
@@ -271,6 +274,54 @@ static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top) {
         top->thr[p] = NAN;
     for (int p = inner; p < all; ++p)
         top->next[p - inner] = at[p] < 0 ? 0 : at[p];
+    /* The walks load a level's table 16 entries at a time (lut32) and use only the first
+     * 2^d: the entries past the used ones that such a load reads are zeroed (never
+     * selected, but never uninitialised either); the rest of the 2.1 KB is not touched,
+     * which saves a megabyte of writes per 500 trees at load. */
+    int tail = inner + 16 < 128 ? inner + 16 : 128;
+    for (int p = inner; p < tail; ++p)
+        top->feat[p] = top->featnan[p] = 0;
+    for (int p = all - inner; p < 16; ++p)
+        top->next[p] = 0;
+}
+
+/* Lane `k` of the one-row tables (mli__tlanes) from compact tree `tr`, or, with tr < 0, a
+ * padding lane: always right, down to node `leaf` (a leaf). */
+static void build_lane(const mli__trees *t, int32_t tr, int32_t leaf, mli__tlanes *g, int k) {
+    enum { L = MLI__LANE_LEVELS, INNER = (1 << L) - 1 };
+    int32_t at[(2 << L) - 1]; /* absolute compact index at each position, -1 below a higher leaf */
+    at[0] = tr < 0 ? leaf : (int32_t)t->tree_start[tr];
+    const float nan = NAN;
+    for (int p = 0; p < INNER; ++p) {
+        int32_t i = at[p];
+        if (i >= 0 && t->fast[i].fr != 0) { /* an internal node (a leaf has offset 0) */
+            memcpy(&g->thr[p][k], &t->fast[i].thr, sizeof(float));
+            g->feat[p][k] = (int32_t)(t->fast[i].fr & (MLI__TN_FEATURE | MLI__TN_NAN_LEFT));
+            at[2 * p + 1] = i + 1;
+            at[2 * p + 2] = i + (int32_t)(t->fast[i].fr >> 16);
+        } else { /* a leaf (or below one): always step right, carrying the leaf down */
+            memcpy(&g->thr[p][k], &nan, sizeof(float));
+            g->feat[p][k] = 0;
+            at[2 * p + 1] = -1;
+            at[2 * p + 2] = i;
+        }
+    }
+    for (int p = INNER; p < 2 * INNER + 1; ++p)
+        g->next[p - INNER][k] = at[p] < 0 ? at[0] : at[p];
+}
+
+/* The one-row tables of every 16 trees (trees.h, lanes). 0: out of memory. */
+static int build_lanes(mli__trees *t) {
+    if (t->n_nodes > INT32_MAX)
+        return 1; /* absolute node indices in int32 lanes: the walks go without */
+    int64_t ng = ((int64_t)t->n_trees + 15) / 16;
+    if (posix_memalign((void **)&t->lanes, 64, sizeof(mli__tlanes) * (size_t)ng) != 0) {
+        t->lanes = NULL;
+        return 0;
+    }
+    for (int32_t tr = 0; tr < (int32_t)(ng * 16); ++tr) /* the last node (pre-order) is a leaf */
+        build_lane(t, tr < t->n_trees ? tr : -1, (int32_t)(t->n_nodes - 1), &t->lanes[tr / 16], tr % 16);
+    return 1;
 }
 
 /* The features with a `<=` split at +inf (trees.h, inf_feature). */
@@ -421,6 +472,10 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
             }
             for (int32_t tr = 0; tr < t->n_trees; ++tr)
                 build_top(t, tr, &t->top[tr]);
+            if (!build_lanes(t)) {
+                rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %d trees", r->c->origin, t->n_trees);
+                goto done;
+            }
             if (t->needs_f64 && (rc = build_ambiguous(r->c->origin, t)) != MLI_OK)
                 goto done;
             if ((rc = mark_inf_features(r->c->origin, t)) != MLI_OK)

@@ -194,10 +194,15 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
         scores_generic(t, x, f64, ldx, nb, scores);
     } else {
         void (*walk)(const mli__tree_walk *) = (st == MLI__TS_SCALAR ? mli__get_scalar_kernels() : kt)->tree_walk;
-        for (int32_t t0 = 0; t0 < t->n_trees; t0 += MLI_TREE_CHUNK) {
-            int32_t n = t->n_trees - t0 < MLI_TREE_CHUNK ? t->n_trees - t0 : MLI_TREE_CHUNK;
+        /* Trees go to the walk in chunks whose leaf indices fit the scratch; trees whose
+         * leaves the walk sums itself go in one call when the block is small (the one-row
+         * walks set up each row once per call). */
+        int32_t chunk = t->leaf_width == 1 && nb < 16 ? t->n_trees : MLI_TREE_CHUNK;
+        for (int32_t t0 = 0; t0 < t->n_trees; t0 += chunk) {
+            int32_t n = t->n_trees - t0 < chunk ? t->n_trees - t0 : chunk;
             mli__tree_walk w = {.nodes = t->fast,
                                 .top = t->top + t0,
+                                .lanes = t->lanes ? t->lanes + t0 / 16 : NULL,
                                 .start = t->tree_start + t0,
                                 .depth = t->depth + t0,
                                 .n_trees = n,
@@ -205,6 +210,7 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
                                 .x = xf,
                                 .ldx = ld,
                                 .nb = nb,
+                                .nx = t->n_features,
                                 .leaf = leaf};
             if (t->leaf_width == 1) { /* the walk sums the leaves itself */
                 w.value = t->fast_value;

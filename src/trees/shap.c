@@ -31,7 +31,9 @@
  * covers), summed (or averaged, `aggregate=mean`) with the stage's base. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,20 +85,46 @@ typedef struct {
 } path_el;
 
 mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si) {
-    int64_t lw = t->leaf_width, N = t->n_nodes;
-    for (int64_t g = 0; g < N; ++g) {
+    for (int64_t g = 0; g < t->n_nodes; ++g) {
         double c = t->cover[g];
         if (!(c >= 0.0 && c <= 1e300))
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: node %lld has the cover %g (not finite and >= 0)", origin,
                              si, (long long)g, c);
+        if (t->feature[g] >= 0 && !(c > 0.0)) {
+            /* the children's shares cover(child) / cover(node) would be 0/0 */
+            t->cover = NULL;
+            return MLI_OK; /* contributions are refused for this stage; predict is unaffected */
+        }
     }
+    /* the rules for up to min(depth, features) distinct features on a path */
+    t->shap_max = t->max_depth < t->n_features ? t->max_depth : (int32_t)t->n_features;
+    t->shap_ok = 1;
+    atomic_init(&t->shap_state, 0);
+    return MLI_OK;
+}
+
+void mli__trees_shap_free(mli__trees *t) {
+    free(t->expected);
+    free(t->frac);
+    free(t->gl);
+    t->expected = NULL;
+    t->frac = NULL;
+    t->gl = NULL;
+}
+
+/* The expected scores, the per-node fractions and the quadrature rules (trees.h). 0: out
+ * of memory (nothing kept). */
+static int shap_compute(mli__trees *t) {
+    int64_t lw = t->leaf_width, N = t->n_nodes;
+    int32_t M = (t->shap_max + 1) / 2;
     double *mean = malloc(sizeof(double) * (size_t)(N * lw));
     t->expected = calloc((size_t)t->n_out, sizeof(double));
     t->frac = malloc(sizeof(double) * (size_t)N);
-    if (!mean || !t->expected || !t->frac) {
+    t->gl = malloc(sizeof(double) * (size_t)((int64_t)M * (M + 1) + 1));
+    if (!mean || !t->expected || !t->frac || !t->gl) {
         free(mean);
-        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the expected values of %lld nodes", origin,
-                         (long long)N);
+        mli__trees_shap_free(t);
+        return 0;
     }
     for (int32_t tr = 0; tr < t->n_trees; ++tr) {
         int64_t s = t->tree_start[tr], n = t->tree_start[tr + 1] - s;
@@ -107,17 +135,7 @@ mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si) {
                 memcpy(m, t->value + g * lw, sizeof(double) * (size_t)lw);
                 continue;
             }
-            int64_t l = s + t->left[g], r = s + t->right[g];
-            if (!(t->cover[g] > 0.0)) {
-                /* the children's shares cover(child) / cover(node) would be 0/0 */
-                t->cover = NULL;
-                free(t->expected);
-                free(t->frac);
-                t->expected = NULL;
-                t->frac = NULL;
-                free(mean);
-                return MLI_OK; /* contributions are refused for this stage; predict is unaffected */
-            }
+            int64_t l = s + t->left[g], r = s + t->right[g]; /* cover[g] > 0: shap_init */
             for (int64_t k = 0; k < lw; ++k)
                 m[k] = (t->cover[l] * mean[l * lw + k] + t->cover[r] * mean[r * lw + k]) / t->cover[g];
             t->frac[l] = t->cover[l] / t->cover[g];
@@ -138,15 +156,26 @@ mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si) {
             t->expected[k] += t->base[k];
     }
     free(mean);
-    /* the rules for up to min(depth, features) distinct features on a path */
-    t->shap_max = t->max_depth < t->n_features ? t->max_depth : (int32_t)t->n_features;
-    int32_t M = (t->shap_max + 1) / 2;
-    t->gl = malloc(sizeof(double) * (size_t)((int64_t)M * (M + 1) + 1));
-    if (!t->gl)
-        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the TreeSHAP quadrature", origin);
     for (int32_t m = 1; m <= M; ++m)
         gauss_legendre(m, t->gl + (int64_t)m * (m - 1), t->gl + (int64_t)m * (m - 1) + m);
-    return MLI_OK;
+    return 1;
+}
+
+mli_status mli__trees_shap_ready(const mli__trees *tc, const char *fn) {
+    mli__trees *t = (mli__trees *)(uintptr_t)tc; /* the lazily computed part only (trees.h) */
+    for (;;) {
+        int st = atomic_load_explicit(&t->shap_state, memory_order_acquire);
+        if (st == 2)
+            return MLI_OK;
+        if (st == 0 && atomic_compare_exchange_strong(&t->shap_state, &st, 1)) {
+            int ok = shap_compute(t);
+            atomic_store_explicit(&t->shap_state, ok ? 2 : 0, memory_order_release);
+            return ok ? MLI_OK
+                      : mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the expected values of %lld nodes", fn,
+                                  (long long)t->n_nodes);
+        }
+        sched_yield(); /* another thread is computing them (once, about 0.1 ms per 30 000 nodes) */
+    }
 }
 
 size_t mli__trees_contrib_scratch(const mli__trees *t) {

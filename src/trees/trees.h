@@ -3,6 +3,7 @@
 #ifndef MLI_TREE_H
 #define MLI_TREE_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "internal.h"
@@ -36,6 +37,8 @@ typedef struct mli__trees {
     double *fast_value; /* leaf values in compact order, n_nodes x leaf_width */
     int32_t *depth;     /* per tree */
     mli__ttop *top;     /* per tree: the top levels for the vector walks */
+    mli__tlanes *lanes; /* per 16 trees: the top levels for one-row vector walks, or NULL
+                         * (when the node indices do not fit int32) */
     int needs_f64;      /* le_f64: float64 input is rounded up to float32 for `fast` (below) */
     /* The float64 pre-pass of le_f64 models (trees/predict.c): a float64 x rounded up to
      * the float32 c(x) takes every compact `<` node the way float64 `x <= thr` does, except
@@ -54,9 +57,13 @@ typedef struct mli__trees {
      * left, so a row with +inf in such a feature is walked again (any dtype). NULL: none. */
     uint8_t *inf_feature;
     /* TreeSHAP (trees/shap.c): the optional per-node cover (training weight reaching the
-     * node), and from it the expected score per output (bias of the contributions), or
-     * NULL when the stage has no covers. */
+     * node), checked at load (shap_ok: contributions can be computed), and from it, computed
+     * on the first contributions call (mli__trees_shap_ready; shap_state 0: not yet, 1:
+     * being computed, 2: done), the expected score per output (bias of the contributions),
+     * the fractions and the quadrature rules. Loading does not pay for them. */
     const double *cover;
+    int shap_ok;
+    atomic_int shap_state;
     double *expected;
     double *frac;     /* per node: cover(node) / cover(parent), 1 for roots */
     int32_t shap_max; /* most distinct features on one root-to-leaf path */
@@ -87,12 +94,16 @@ void mli__trees_free(mli__trees *t);
 size_t mli__trees_scratch(const mli__trees *t, int64_t nb);
 void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
                        double *scores, void *scratch);
-/* TreeSHAP (trees/shap.c). mli__trees_shap_init checks the covers of a built stage and
- * computes its expected scores; called by mli__trees_build when the stage has covers. */
+/* TreeSHAP (trees/shap.c). mli__trees_shap_init checks the covers of a built stage (called
+ * by mli__trees_build when the stage has covers); mli__trees_shap_ready computes what the
+ * contributions need from them, once, thread-safely (MLI_ERR_OUT_OF_MEMORY naming fn). */
 mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si);
+mli_status mli__trees_shap_ready(const mli__trees *t, const char *fn);
+/* Frees what mli__trees_shap_ready computed (mli__trees_free calls it). */
+void mli__trees_shap_free(mli__trees *t);
 /* Path-dependent SHAP contributions of rows [0, nb): out is nb x (n_features + 1) x n_out
  * doubles (feature j's share of score k at [j][k], the bias at [n_features][k]); scratch
- * holds mli__trees_contrib_scratch(t) bytes. Needs t->expected. */
+ * holds mli__trees_contrib_scratch(t) bytes. Needs mli__trees_shap_ready first. */
 size_t mli__trees_contrib_scratch(const mli__trees *t);
 void mli__trees_contrib(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *out,
                         void *scratch);

@@ -112,6 +112,35 @@ def test_xgboost_regression_deep(mlinfer, tmp_path):
     _xgb_check(mlinfer, _xgb_train({"objective": "reg:squarederror", "max_depth": 9}, X, y, rounds=20), X, tmp_path)
 
 
+def test_first_contributions_from_many_threads_at_once(mlinfer, tmp_path):
+    """What TreeSHAP needs besides the covers is computed on the first contributions call,
+    not at load: eight threads making that first call together must all get the answer
+    of a model that had it computed before (and XGBoost's)."""
+    import threading
+    X = _data(n=300, seed=5)
+    y = np.nan_to_num(X[:, 0]) - np.nan_to_num(X[:, 3])
+    booster = _xgb_train({"objective": "reg:squarederror", "max_depth": 7}, X, y, rounds=40)
+    path = tmp_path / "m.json"
+    booster.save_model(str(path))
+    ref = booster.predict(xgb.DMatrix(X), pred_contribs=True)[:, :, None]
+    for _ in range(3):
+        m = mlinfer.load(str(path))
+        out, start = [None] * 8, threading.Barrier(8)
+
+        def run(i):
+            start.wait()
+            out[i] = _as3(m.predict_contrib(X), X.shape[1])
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for o in out:
+            assert_close(o, ref, "first call from eight threads")
+            np.testing.assert_array_equal(o, out[0])
+
+
 def test_xgboost_multiclass(mlinfer, tmp_path):
     X = _data(seed=2)
     y = np.digitize(np.nan_to_num(X[:, 0]) + 0.5 * np.nan_to_num(X[:, 3]), [-0.5, 0.5]).astype(float)

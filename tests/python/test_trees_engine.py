@@ -357,6 +357,44 @@ def test_batch_sizes_and_leading_dimension(cases):
     del strided
 
 
+@pytest.mark.parametrize("n_features", [7, 40, 100, 200])
+@pytest.mark.parametrize("compare", ["lt_f32", "le_f64"])
+def test_few_rows_equal_the_batch_bit_for_bit(n_features, compare, tmp_path):
+    """Blocks of 1 to 15 rows take the trees-per-vector walks (for up to 128 features the
+    row in registers, the top levels from the per-16-trees tables; above, gathers); their
+    scores must equal the batch walk's exactly: float32 and float64 rows on and one step
+    around the thresholds, NaN, trees shallower than the tables and a last partial vector
+    of trees (75 trees: 64 + 11), multi-output (tree_out) and single-output models."""
+    rng = np.random.default_rng(n_features + (1 if compare == "le_f64" else 0))
+    thresholds = np.concatenate([rng.normal(size=30) * 2, [0.0, 1 / 3, 1e-36, -1e39, np.inf]])
+    if compare == "lt_f32":
+        thresholds = thresholds.astype(np.float32).astype(np.float64)
+    for n_out, depths in ((1, [2, 3, 5, 9]), (3, [4, 6])):
+        trees = [random_tree(rng, n_features, depths[i % len(depths)], 0, 1, thresholds) for i in range(75)]
+        for t in trees:  # no zero-missing nodes: the compact walks must take these models
+            for n in t:
+                if not n["leaf"] and n["mode"] == 2:
+                    n["mode"], n["flags"] = 0, n["flags"] & 1
+        tree_out = [t % n_out for t in range(len(trees))] if n_out > 1 else None
+        meta, arrays = build_stage(trees, n_features, n_out, 1, compare, "sum", None, tree_out)
+        path = tmp_path / f"m{n_out}.mli"
+        path.write_bytes(_format.build(meta, arrays))
+        m = mlinfer.load(path)
+        X = rows_for(rng, trees, n_features, 240, compare)
+        ref, _ = ref_predict(trees, compare, "sum", None, tree_out, n_out, 1, X)
+        for A in (X, X.astype(np.float32)):
+            full, _ = lib_raw_apply(m, A)
+            if A.dtype == np.float64:
+                np.testing.assert_allclose(full, ref, rtol=1e-12, atol=1e-12)
+            r = 0
+            for n in [1] * 40 + list(range(2, 16)) * 3:
+                if r + n > len(A):
+                    break
+                part, _ = lib_raw_apply(m, A[r:r + n])
+                np.testing.assert_array_equal(part, full[r:r + n], err_msg=f"rows {r}..{r + n - 1} ({A.dtype})")
+                r += n
+
+
 def test_many_threads_share_one_tree_model(cases):
     name, path, data, refs = cases[2]
     m = mlinfer.load(path)
