@@ -275,7 +275,8 @@ typedef struct {
     walk_ctx c;
     path_el *path; /* n distinct features: feature, q in .zero, p in .one */
     int n;
-    double *pre; /* prefix and suffix products of leaf_quad */
+    double *pre;          /* prefix and suffix products of leaf_quad */
+    int64_t inter_stride; /* interactions (leaf_interactions): the output's row length; 0: contributions */
 } quad_ctx;
 
 /* Adds v x s to feature f's share of the leaf's score(s). */
@@ -397,13 +398,17 @@ static void leaf_quad(const quad_ctx *qc, int64_t g) {
         leaf_quad_any(qc, g);
 }
 
+static void leaf_interactions(quad_ctx *qc, int64_t g);
+
 static void walk_quad(quad_ctx *qc, int32_t i) {
     const mli__trees *t = qc->c.t;
     const int64_t g = qc->c.s + i;
     const int32_t f = t->feature[g];
     if (f < 0) {
-        if (qc->n > 0)
+        if (qc->inter_stride == 0 && qc->n > 0)
             leaf_quad(qc, g);
+        else if (qc->inter_stride > 0 && qc->n > 1) /* one feature alone interacts with nothing */
+            leaf_interactions(qc, g);
         return;
     }
     int left = goes_left(t, g, qc->c.xr, qc->c.f64, f);
@@ -452,5 +457,75 @@ void mli__trees_contrib(const mli__trees *t, const void *x, int f64, int64_t ldx
             }
         }
         memcpy(phi + t->n_features * t->n_out, t->expected, sizeof(double) * (size_t)t->n_out);
+    }
+}
+
+/* ---- interactions ------------------------------------------------------------------------ */
+
+/* SHAP interaction values (XGBoost's pred_interactions, shap's shap_interaction_values):
+ * phi_ij, i != j, is half the difference between i's contribution with j conditioned
+ * present (j leaves the players and the leaf weight is multiplied by p_j) and conditioned
+ * absent (multiplied by q_j). In the product game of one leaf both terms are Shapley values
+ * of the game without j, so
+ *
+ *     phi_ij = v / 2 (p_i - q_i) (p_j - q_j) integral_0^1 prod_{k != i, j} (q_k + t (p_k - q_k)) dt,
+ *
+ * symmetric in i and j, and 0 when j is not on the leaf's path (both conditionings then
+ * leave the game unchanged). For each path element j this is the contribution kernel
+ * (leaf_quad) run on the path with j's factor set to 1 (p_j = q_j = 1: it drops out of the
+ * product and gets no share itself), scaled by (p_j - q_j) / 2 and added to row j. The
+ * rule of ceil(n / 2) points stays exact for the lower degree n - 2. */
+static void leaf_interactions(quad_ctx *qc, int64_t g) {
+    double *const rows = qc->c.phi;
+    const double scale = qc->c.scale;
+    for (int j = 0; j < qc->n; ++j) {
+        const path_el saved = qc->path[j];
+        const double d = saved.one - saved.zero;
+        if (d == 0.0)
+            continue;
+        qc->path[j].zero = qc->path[j].one = 1.0;
+        qc->c.phi = rows + (int64_t)saved.feature * qc->inter_stride;
+        qc->c.scale = scale * 0.5 * d;
+        leaf_quad(qc, g);
+        qc->path[j] = saved;
+    }
+    qc->c.phi = rows;
+    qc->c.scale = scale;
+}
+
+void mli__trees_interactions(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *out,
+                             void *scratch) {
+    const size_t es = f64 ? sizeof(double) : sizeof(float);
+    const int64_t F = t->n_features, K = t->n_out, row_stride = (F + 1) * K, width = (F + 1) * row_stride;
+    const double scale = t->mean ? 1.0 / (double)t->n_trees : 1.0;
+    const size_t d = (size_t)t->max_depth + 3;
+    double *pre = (double *)(void *)((path_el *)scratch + d);
+    for (int64_t r = 0; r < nb; ++r) {
+        const void *xr = (const char *)x + (size_t)(r * ldx) * es;
+        double *phi = out + r * width, *last = phi + F * row_stride;
+        /* the contributions go to the last row first (its own values are written at the end) */
+        memset(phi, 0, sizeof(double) * (size_t)(F * row_stride));
+        mli__trees_contrib(t, xr, f64, ldx, 1, last, scratch);
+        walk_ctx c = {.t = t, .xr = xr, .f64 = f64, .scale = scale, .phi = phi};
+        for (int32_t tr = 0; tr < t->n_trees; ++tr) {
+            c.s = t->tree_start[tr];
+            c.col = t->tree_out ? t->tree_out[tr] : 0;
+            if (t->feature[c.s] < 0)
+                continue;
+            quad_ctx qc = {.c = c, .path = scratch, .n = 0, .pre = pre, .inter_stride = row_stride};
+            walk_quad(&qc, 0);
+        }
+        /* the diagonal: phi_i less the row's interactions (row i's own entry is still 0) */
+        for (int64_t i = 0; i < F; ++i) {
+            double *row = phi + i * row_stride;
+            for (int64_t k = 0; k < K; ++k) {
+                double s = 0.0;
+                for (int64_t j = 0; j < F; ++j)
+                    s += row[j * K + k];
+                row[i * K + k] = last[i * K + k] - s;
+            }
+        }
+        /* the bias row and column: only [F][F], the expected score */
+        memset(last, 0, sizeof(double) * (size_t)(F * K));
     }
 }
