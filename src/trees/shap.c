@@ -152,7 +152,8 @@ mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si) {
 size_t mli__trees_contrib_scratch(const mli__trees *t) {
     size_t d = (size_t)t->max_depth + 3;
     size_t classic = sizeof(path_el) * (d * (d + 1) / 2 + d);
-    size_t quad = sizeof(path_el) * d + sizeof(double) * 8 * d; /* leaf_quad: 8 x n, or 2 n + 1 */
+    /* leaf_quad: 8 x n, or 2 n + 1; leaf_pairs: 2 x n x ceil(n / 2) + ceil(n / 2) */
+    size_t quad = sizeof(path_el) * d + sizeof(double) * (8 * d > d * (d + 2) ? 8 * d : d * (d + 2));
     return classic > quad ? classic : quad;
 }
 
@@ -489,26 +490,57 @@ void mli__trees_contrib(const mli__trees *t, const void *x, int f64, int64_t ldx
  *     phi_ij = v / 2 (p_i - q_i) (p_j - q_j) integral_0^1 prod_{k != i, j} (q_k + t (p_k - q_k)) dt,
  *
  * symmetric in i and j, and 0 when j is not on the leaf's path (both conditionings then
- * leave the game unchanged). For each path element j this is the contribution kernel
- * (leaf_quad) run on the path with j's factor set to 1 (p_j = q_j = 1: it drops out of the
- * product and gets no share itself), scaled by (p_j - q_j) / 2 and added to row j. The
- * rule of ceil(n / 2) points stays exact for the lower degree n - 2. */
+ * leave the game unchanged). The integrand has degree n - 2: the rule of floor(n / 2)
+ * points is exact. Per pair i < j the product over k != i, j is prefix(i) x (the running
+ * product over i < k < j) x suffix(j), one value per quadrature point, written to [i][j]
+ * and [j][i] alike: about n^2 / 2 x m multiply-adds per leaf. */
 static void leaf_interactions(quad_ctx *qc, int64_t g) {
-    double *const rows = qc->c.phi;
-    const double scale = qc->c.scale;
-    for (int j = 0; j < qc->n; ++j) {
-        const path_el saved = qc->path[j];
-        const double d = saved.one - saved.zero;
-        if (d == 0.0)
-            continue;
-        qc->path[j].zero = qc->path[j].one = 1.0;
-        qc->c.phi = rows + (int64_t)saved.feature * qc->inter_stride;
-        qc->c.scale = scale * 0.5 * d;
-        leaf_quad(qc, g);
-        qc->path[j] = saved;
+    const mli__trees *t = qc->c.t;
+    const int n = qc->n, m = n / 2;
+    const path_el *p = qc->path;
+    const double *x = t->gl + (int64_t)m * (m - 1), *w = x + m;
+    double *pre = qc->pre, *suf = pre + n * m, *mid = suf + n * m; /* n x m, n x m, m */
+    for (int k = 0; k < m; ++k) {
+        double a = 1.0, b = w[k];
+        for (int j = 0; j < n; ++j) {
+            pre[j * m + k] = a;
+            a *= p[j].zero + x[k] * (p[j].one - p[j].zero);
+            const int r = n - 1 - j;
+            suf[r * m + k] = b;
+            b *= p[r].zero + x[k] * (p[r].one - p[r].zero);
+        }
     }
-    qc->c.phi = rows;
-    qc->c.scale = scale;
+    const double *v = t->value + g * t->leaf_width;
+    const int64_t stride = qc->inter_stride, K = t->n_out;
+    for (int i = 0; i + 1 < n; ++i) {
+        const double di = p[i].one - p[i].zero;
+        if (di == 0.0)
+            continue;
+        for (int k = 0; k < m; ++k)
+            mid[k] = pre[i * m + k];
+        for (int j = i + 1; j < n; ++j) {
+            const double dj = p[j].one - p[j].zero;
+            double integral = 0.0;
+            for (int k = 0; k < m; ++k) {
+                integral += mid[k] * suf[j * m + k];
+                mid[k] *= p[j].zero + x[k] * dj;
+            }
+            const double sc = 0.5 * di * dj * integral * qc->c.scale;
+            if (dj == 0.0)
+                continue;
+            double *ij = qc->c.phi + (int64_t)p[i].feature * stride + (int64_t)p[j].feature * K;
+            double *ji = qc->c.phi + (int64_t)p[j].feature * stride + (int64_t)p[i].feature * K;
+            if (t->leaf_width == 1) {
+                ij[qc->c.col] += sc * v[0];
+                ji[qc->c.col] += sc * v[0];
+            } else {
+                for (int64_t o = 0; o < t->leaf_width; ++o) {
+                    ij[o] += sc * v[o];
+                    ji[o] += sc * v[o];
+                }
+            }
+        }
+    }
 }
 
 /* The classic form (MLI_TREESHAP=classic), XGBoost's way: for each feature j the tree

@@ -63,7 +63,8 @@ def assert_structure(model, X, inter):
     c = np.asarray(model.predict_contrib(X), np.float64)
     c = c[..., None] if c.ndim == 2 else c
     scale = np.abs(c).sum(axis=1, keepdims=True)
-    # symmetric to rounding: [i][j] and [j][i] multiply the same factors in another order
+    # symmetric (exactly in the default form, which writes each pair once to both; the classic
+    # reference to rounding)
     assert (np.abs(v - v.transpose(0, 2, 1, 3)).max(axis=(1, 2)) / scale[:, 0]).max() <= 1e-12
     assert (np.abs(v.sum(axis=2) - c) / scale).max() <= 1e-9
     raw = np.asarray(model.predict_raw(X), np.float64).reshape(len(X), -1)
