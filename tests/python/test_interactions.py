@@ -37,6 +37,7 @@ from sklearn.ensemble import (GradientBoostingRegressor, HistGradientBoostingReg
                               RandomForestClassifier, RandomForestRegressor)
 from sklearn.linear_model import LinearRegression  # noqa: E402
 from sklearn.tree import DecisionTreeRegressor  # noqa: E402
+from test_contrib import _data, _rows, _sk_data, _xgb_train  # noqa: E402  (the contributions' data)
 
 TOL = 1e-5
 
@@ -73,25 +74,7 @@ def assert_structure(model, X, inter):
     np.testing.assert_array_equal(v[:, -1, -1], c[:, -1])
 
 
-def _data(n=800, d=6, seed=0, nan=0.08):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    X[rng.random(X.shape) < nan] = np.nan
-    return X
-
-
-def _rows(X):
-    """1 row, many rows, float32 and float64."""
-    yield X[:1]
-    yield X
-    yield X.astype(np.float32)
-
-
 # ---- XGBoost -----------------------------------------------------------------------------
-
-def _xgb_train(params, X, y, rounds=30, dm=None):
-    return xgb.train({"max_depth": 5, "eta": 0.3, **params}, xgb.DMatrix(X, y, **(dm or {})), rounds)
-
 
 def _xgb_check(mlinfer, booster, X, tmp_path, dm=None, tol=TOL):
     path = tmp_path / "m.json"
@@ -208,12 +191,6 @@ def _sk_check(mlinfer, est, X, tmp_path):
         assert_close(ours, _shap_inter(est, seen), f"{type(est).__name__} {Xr.dtype} {len(Xr)} rows")
         assert_structure(m, Xr, ours)
     return m
-
-
-def _sk_data(seed, nan=0.0, n=600, d=5):
-    X = _data(n=n, d=d, seed=seed, nan=nan)
-    y = np.nan_to_num(X[:, 0]) + 0.5 * np.nan_to_num(X[:, 1]) * np.nan_to_num(X[:, 2])
-    return X, y
 
 
 @pytest.mark.parametrize("make", [
