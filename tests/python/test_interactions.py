@@ -397,3 +397,36 @@ def test_classic_recursion_agrees(mlinfer, tmp_path):
     subprocess.run([sys.executable, "-c", code, str(path), str(xs), str(out)], env=env, check=True)
     ours = mlinfer.load(str(path)).predict_interactions(X[:80])
     assert_close(ours, np.load(out), "quadrature vs classic", tol=1e-11)
+
+
+def test_trees_after_scaler(mlinfer, tmp_path):
+    """Pipeline(StandardScaler, forest): the trees see the scaled values (as predict hands
+    them over): shap on the scaled matrix."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    X, y = _sk_data(19, d=4)
+    X = X * [1, 10, 100, 0.1] + [0, 5, -50, 1]
+    pipe = make_pipeline(StandardScaler(), RandomForestRegressor(n_estimators=6, max_depth=6, random_state=0))
+    pipe.fit(X, y)
+    path = tmp_path / "m.mli"
+    mlinfer.export(pipe, str(path))
+    m = mlinfer.load(str(path))
+    for Xr in _rows(X[:150]):
+        ours = m.predict_interactions(Xr)
+        seen = pipe[0].transform(Xr.astype(np.float64)).astype(np.float32).astype(np.float64)
+        assert_close(ours, _shap_inter(pipe[1], seen), f"scaled forest {Xr.dtype} {len(Xr)} rows")
+        assert_structure(m, Xr, ours)
+
+
+def test_too_many_features_is_refused(mlinfer, tmp_path):
+    """(F + 1)^2 values per row above 2^28 (F >= 16 384): refused, contributions still work."""
+    rng = np.random.default_rng(0)
+    F = 16400
+    X = rng.standard_normal((40, F)).astype(np.float32)
+    b = _xgb_train({"objective": "reg:squarederror", "max_depth": 2}, X, X[:, 0] + X[:, 1], rounds=2)
+    path = tmp_path / "wide.json"
+    b.save_model(str(path))
+    m = mlinfer.load(str(path))
+    assert m.predict_contrib(X[:2]).shape == (2, F + 1)
+    with pytest.raises(mlinfer.Error, match="exceeds the limit"):
+        m.predict_interactions(X[:1])
