@@ -246,6 +246,25 @@ MLI_API mli_status mli_model_predict_contrib(const mli_model *model, const void 
  * MLI_ERR_INVALID_ARGUMENT for i outside 0..n_columns-1 (the bias is not a column). */
 MLI_API mli_status mli_model_contrib_column(const mli_model *model, int64_t i, int64_t *column, const char **name);
 
+/* SHAP interaction values of tree models (docs/TREES.md, "Interactions"; XGBoost's
+ * pred_interactions, shap.TreeExplainer's shap_interaction_values, path-dependent): for
+ * every row, (n_columns + 1) x (n_columns + 1) x n_raw doubles, row-major, n_columns as for
+ * the contributions (mli_model_contrib_column names the columns). Value [i][j][k], i != j,
+ * is the interaction of columns i and j in raw score k (half of it each way: [i][j] ==
+ * [j][i]), [i][i][k] column i's main effect (its contribution less its interactions), the
+ * last row and column (the bias) 0 but for [n_columns][n_columns][k], the bias itself. So
+ * row i of a row's matrix sums to column i's contribution (mli_model_predict_contrib) and
+ * the whole matrix to the raw score. Through a prep stage the features' values are summed
+ * into their columns' blocks on both axes (what shap run on the transformed matrix and so
+ * summed gives). mli_model_n_interactions gives the values per row, or 0 for a model that
+ * has none: not a tree model, no node covers (as for the contributions), or more than 2^28
+ * values per row; mli_model_predict_interactions then fails with MLI_ERR_UNSUPPORTED saying
+ * why. Cost: about the depth times the contributions' (docs/TREES.md). Rows are split
+ * over the thread pool as predict splits them. */
+MLI_API int64_t mli_model_n_interactions(const mli_model *model);
+MLI_API mli_status mli_model_predict_interactions(const mli_model *model, const void *x, mli_dtype dtype, int64_t rows,
+                                                  int64_t ldx, double *out, int64_t out_len);
+
 /* ---- images: JPEG input (docs/IMAGE.md) ------------------------------------------- */
 /* JPEG decoding uses libjpeg-turbo (TurboJPEG API): baseline, extended and progressive
  * JPEGs with 8-bit samples; grayscale, YCbCr, RGB, CMYK and YCCK (CMYK is taken as Adobe
@@ -450,6 +469,11 @@ MLI_API mli_status mli_model_predict_columns(const mli_model *model, const mli_c
  * be explained. The caller owns every buffer; nothing is kept after the call. */
 MLI_API mli_status mli_model_predict_contrib_columns(const mli_model *model, const mli_column *columns,
                                                      int64_t n_columns, int64_t rows, double *out, int64_t out_len);
+/* Interactions (mli_model_predict_interactions) for rows given as columns: out holds rows *
+ * mli_model_n_interactions(model) doubles. The errors of mli_model_predict_contrib_columns. */
+MLI_API mli_status mli_model_predict_interactions_columns(const mli_model *model, const mli_column *columns,
+                                                          int64_t n_columns, int64_t rows, double *out,
+                                                          int64_t out_len);
 #if defined(MLI_EXPERIMENTAL)
 /* Experimental: may change or go away in any release.
  *

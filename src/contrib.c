@@ -28,6 +28,9 @@
 #include "model.h"
 
 #define MLI_CONTRIB_BLOCK 16 /* rows per pool task */
+/* Interactions: one row per pool task (a row is (F + 1)^2 x K values and depth times the
+ * work of its contributions); at most 2^28 values (2 GiB) per row. */
+#define MLI_INTERACT_MAX_VALUES ((int64_t)1 << 28)
 
 /* ---- the map from transformed features to input columns ----------------------------- */
 
@@ -201,6 +204,20 @@ int64_t mli_model_n_contrib(const mli_model *m) {
     return (n_groups(m) + 1) * m->n_raw;
 }
 
+/* (n_groups + 1)^2 x n_raw, or 0 when that exceeds MLI_INTERACT_MAX_VALUES. */
+static int64_t interaction_values(const mli_model *m) {
+    int64_t side = n_groups(m) + 1, sq, v;
+    if (!mli__mul_ok(side, side, &sq) || !mli__mul_ok(sq, m->n_raw, &v) || v > MLI_INTERACT_MAX_VALUES)
+        return 0;
+    return v;
+}
+
+int64_t mli_model_n_interactions(const mli_model *m) {
+    if (!m || !m->trees || mli_model_n_contrib(m) == 0)
+        return 0;
+    return interaction_values(m);
+}
+
 mli_status mli_model_contrib_column(const mli_model *m, int64_t i, int64_t *column, const char **name) {
     static const char fn[] = "mli_model_contrib_column";
     if (!m)
@@ -240,6 +257,25 @@ static mli_status refuse(const char *fn, const mli_model *m) {
                      fn, source_of(m));
 }
 
+/* Why mli_model_n_interactions is 0, as an error. */
+static mli_status refuse_interactions(const char *fn, const mli_model *m) {
+    if (m->trees && mli_model_n_contrib(m) > 0)
+        return mli__fail(MLI_ERR_UNSUPPORTED,
+                         "%s: this model's interaction matrix, (%lld + 1)^2 x %lld values per row, exceeds the "
+                         "limit of %lld values per row",
+                         fn, (long long)n_groups(m), (long long)m->n_raw, (long long)MLI_INTERACT_MAX_VALUES);
+    if (!m->trees && mli_model_n_contrib(m) > 0)
+        return mli__fail(MLI_ERR_UNSUPPORTED,
+                         "%s: SHAP interaction values are computed for tree models only; this model (%s) is not "
+                         "one (its contributions are available: mli_model_predict_contrib)",
+                         fn, source_of(m));
+    if (!m->trees)
+        return mli__fail(MLI_ERR_UNSUPPORTED,
+                         "%s: SHAP interaction values are computed for tree models only; this model (%s) is not one",
+                         fn, source_of(m));
+    return refuse(fn, m);
+}
+
 /* ---- computing them ------------------------------------------------------------------- */
 
 /* Rows [0, nb) of x (the model stages' input: n_in_model values, leading dimension ldx)
@@ -270,6 +306,7 @@ typedef struct {
     int f64;
     int64_t ldx, rows;
     double *out;
+    int interact; /* interactions instead of contributions */
     atomic_int oom;
     atomic_llong bad_row; /* the first row the prep stage refuses (INT64_MAX: none) */
 } contrib_job;
@@ -284,12 +321,21 @@ typedef struct {
 
 static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-static int scratch_alloc(const mli_model *m, scratch *s) {
-    const size_t B = MLI_CONTRIB_BLOCK, nf = (size_t)m->n_in_model;
+/* Rows per pool task, and output values per row (of the model stages' input features:
+ * features; or of the groups: out). */
+static int64_t job_block(const contrib_job *j) { return j->interact ? 1 : MLI_CONTRIB_BLOCK; }
+static int64_t row_values(const contrib_job *j, int64_t features) {
+    int64_t side = features + 1;
+    return (j->interact ? side * side : side) * j->m->n_raw;
+}
+
+static int scratch_alloc(const contrib_job *j, scratch *s) {
+    const mli_model *m = j->m;
+    const size_t B = (size_t)job_block(j), nf = (size_t)m->n_in_model;
     size_t work = m->prep ? al64(sizeof(double) * B * (size_t)m->prep->n_regs) : 0;
     size_t pre = m->prep ? al64(sizeof(double) * B * nf) : 0;
     size_t xs = m->trees && m->n_affine ? al64(sizeof(double) * B * nf) : 0;
-    size_t phi = m->cmap ? al64(sizeof(double) * B * (nf + 1) * (size_t)m->n_raw) : 0;
+    size_t phi = m->cmap ? al64(sizeof(double) * B * (size_t)row_values(j, m->n_in_model)) : 0;
     size_t tree = m->trees ? al64(mli__trees_contrib_scratch(m->trees)) : 0;
     char *p = NULL;
     if (posix_memalign((void **)&p, 64, work + pre + xs + phi + tree + 64) != 0)
@@ -312,8 +358,9 @@ static void note_bad_row(contrib_job *j, int64_t row) {
 
 /* Rows [r, r + nb): contributions per model input feature into phi ((n_in_model + 1) x K
  * per row), from x (leading dimension ldx, float64 or not). */
-static void features_block(const mli_model *m, const void *x, int f64, int64_t ldx, int64_t nb, scratch *s,
+static void features_block(const contrib_job *j, const void *x, int f64, int64_t ldx, int64_t nb, scratch *s,
                            double *phi) {
+    const mli_model *m = j->m;
     if (!m->trees) {
         linear_rows(m, x, f64, ldx, nb, phi);
         return;
@@ -324,7 +371,28 @@ static void features_block(const mli_model *m, const void *x, int f64, int64_t l
         f64 = 1;
         ldx = m->n_in_model;
     }
-    mli__trees_contrib(m->trees, x, f64, ldx, nb, phi, s->tree);
+    if (j->interact)
+        mli__trees_interactions(m->trees, x, f64, ldx, nb, phi, s->tree);
+    else
+        mli__trees_contrib(m->trees, x, f64, ldx, nb, phi, s->tree);
+}
+
+/* Interactions: the block of each pair of groups is the sum of its features' pairs, on both
+ * axes (the bias row and column stay last). */
+static void group_interactions(const mli_model *m, const double *phi, double *out) {
+    const mli__contrib_map *c = m->cmap;
+    const int64_t nf = m->n_in_model, K = m->n_raw, G = c->n_groups;
+    memset(out, 0, sizeof(double) * (size_t)((G + 1) * (G + 1) * K));
+    for (int64_t a = 0; a <= nf; ++a) {
+        const int64_t ga = a < nf ? c->group[a] : G;
+        for (int64_t b = 0; b <= nf; ++b) {
+            const int64_t gb = b < nf ? c->group[b] : G;
+            const double *src = phi + (a * (nf + 1) + b) * K;
+            double *dst = out + (ga * (G + 1) + gb) * K;
+            for (int64_t k = 0; k < K; ++k)
+                dst[k] += src[k];
+        }
+    }
 }
 
 /* Adds each feature's share in phi to its group: out gets nb rows of (n_groups + 1) x K. */
@@ -347,17 +415,17 @@ static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
     contrib_job *j = ctx;
     const mli_model *m = j->m;
     scratch s;
-    if (!scratch_alloc(m, &s)) {
+    if (!scratch_alloc(j, &s)) {
         atomic_store(&j->oom, 1);
         return;
     }
-    const int64_t width = (n_groups(m) + 1) * m->n_raw;
+    const int64_t width = row_values(j, n_groups(m)), B = job_block(j);
     const size_t es = j->f64 ? sizeof(double) : sizeof(float);
-    int64_t end = b1 * MLI_CONTRIB_BLOCK < j->rows ? b1 * MLI_CONTRIB_BLOCK : j->rows;
-    for (int64_t r = b0 * MLI_CONTRIB_BLOCK; r < end; r += MLI_CONTRIB_BLOCK) {
-        int64_t nb = end - r < MLI_CONTRIB_BLOCK ? end - r : MLI_CONTRIB_BLOCK;
+    int64_t end = b1 * B < j->rows ? b1 * B : j->rows;
+    for (int64_t r = b0 * B; r < end; r += B) {
+        int64_t nb = end - r < B ? end - r : B;
         if (!m->prep) {
-            features_block(m, (const char *)j->x + (size_t)(r * j->ldx) * es, j->f64, j->ldx, nb, &s,
+            features_block(j, (const char *)j->x + (size_t)(r * j->ldx) * es, j->f64, j->ldx, nb, &s,
                            j->out + r * width);
             continue;
         }
@@ -368,8 +436,11 @@ static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
             note_bad_row(j, bad);
             break;
         }
-        features_block(m, s.pre, 1, m->n_in_model, nb, &s, s.phi);
-        group_block(m, s.phi, nb, j->out + r * width);
+        features_block(j, s.pre, 1, m->n_in_model, nb, &s, s.phi);
+        if (j->interact)
+            group_interactions(m, s.phi, j->out + r * width); /* nb = B = 1 */
+        else
+            group_block(m, s.phi, nb, j->out + r * width);
     }
     free(s.mem);
 }
@@ -381,7 +452,7 @@ static mli_status run_job(const char *fn, contrib_job *j) {
         return st;
     atomic_init(&j->oom, 0);
     atomic_init(&j->bad_row, INT64_MAX);
-    int64_t blocks = (j->rows + MLI_CONTRIB_BLOCK - 1) / MLI_CONTRIB_BLOCK;
+    int64_t blocks = (j->rows + job_block(j) - 1) / job_block(j);
     if (blocks == 1 || mli__num_threads() == 1)
         run_blocks(j, 0, blocks);
     else
@@ -390,23 +461,32 @@ static mli_status run_job(const char *fn, contrib_job *j) {
     if (bad != INT64_MAX) /* the input's fault is reported first */
         return mli__prep_input_error(fn, j->m, j->call, bad);
     if (atomic_load(&j->oom))
-        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate the contributions' scratch", fn);
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate the %s' scratch", fn,
+                         j->interact ? "interactions" : "contributions");
     return MLI_OK;
 }
 
-mli_status mli_model_predict_contrib(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
-                                     double *out, int64_t out_len) {
-    static const char fn[] = "mli_model_predict_contrib";
-    int64_t need;
+/* The values per row of contributions or interactions, or the reason there are none. */
+static mli_status values_per_row(const char *fn, const mli_model *m, int interact, int64_t *cols) {
     if (!m)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
-    int64_t cols = mli_model_n_contrib(m);
-    if (cols == 0)
-        return refuse(fn, m);
-    mli_status st = mli__check_predict(fn, m, MLI_OUTPUT_RAW, cols, x, dtype, rows, ldx, out, out_len, &need);
+    *cols = interact ? mli_model_n_interactions(m) : mli_model_n_contrib(m);
+    if (*cols == 0)
+        return interact ? refuse_interactions(fn, m) : refuse(fn, m);
+    return MLI_OK;
+}
+
+static mli_status predict_matrix(const char *fn, int interact, const mli_model *m, const void *x, mli_dtype dtype,
+                                 int64_t rows, int64_t ldx, double *out, int64_t out_len) {
+    int64_t need, cols;
+    mli_status st = values_per_row(fn, m, interact, &cols);
+    if (st != MLI_OK)
+        return st;
+    st = mli__check_predict(fn, m, MLI_OUTPUT_RAW, cols, x, dtype, rows, ldx, out, out_len, &need);
     if (st != MLI_OK || rows == 0)
         return st;
-    contrib_job j = {.m = m, .x = x, .f64 = dtype == MLI_F64, .ldx = ldx, .rows = rows, .out = out};
+    contrib_job j = {
+        .m = m, .x = x, .f64 = dtype == MLI_F64, .ldx = ldx, .rows = rows, .out = out, .interact = interact};
     if (!m->prep) {
         /* a linear model cannot take NaN or infinity, as predict refuses them */
         if ((st = mli__check_finite(fn, m, x, dtype == MLI_F64, rows, ldx)) != MLI_OK)
@@ -424,31 +504,48 @@ mli_status mli_model_predict_contrib(const mli_model *m, const void *x, mli_dtyp
     return st;
 }
 
-mli_status mli_model_predict_contrib_columns(const mli_model *m, const mli_column *columns, int64_t n_columns,
-                                             int64_t rows, double *out, int64_t out_len) {
-    static const char fn[] = "mli_model_predict_contrib_columns";
-    if (!m)
-        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
-    int64_t cols = mli_model_n_contrib(m);
-    if (cols == 0)
-        return refuse(fn, m);
-    mli_status st;
+static mli_status predict_columns(const char *fn, int interact, const mli_model *m, const mli_column *columns,
+                                  int64_t n_columns, int64_t rows, double *out, int64_t out_len) {
+    int64_t cols;
+    mli_status st = values_per_row(fn, m, interact, &cols);
+    if (st != MLI_OK)
+        return st;
     if ((st = mli__check_columns_call(fn, rows, cols, columns, n_columns, out, out_len)) != MLI_OK)
         return st;
     if (!m->prep) {
         double *x = NULL;
         if ((st = mli__columns_to_matrix(fn, m, columns, n_columns, rows, &x)) != MLI_OK)
             return st;
-        st = rows == 0 ? MLI_OK : mli_model_predict_contrib(m, x, MLI_F64, rows, m->n_features, out, out_len);
+        st = rows == 0 ? MLI_OK : predict_matrix(fn, interact, m, x, MLI_F64, rows, m->n_features, out, out_len);
         free(x);
         return st;
     }
     mli__prep_call call = {.p = m->prep, .names = (const char *const *)m->feature_names, .rows = rows};
     st = mli__prep_call_columns(fn, &call, columns, n_columns);
     if (st == MLI_OK && rows > 0) {
-        contrib_job j = {.m = m, .call = &call, .rows = rows, .out = out};
+        contrib_job j = {.m = m, .call = &call, .rows = rows, .out = out, .interact = interact};
         st = run_job(fn, &j);
     }
     mli__prep_call_free(&call);
     return st;
+}
+
+mli_status mli_model_predict_contrib(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
+                                     double *out, int64_t out_len) {
+    return predict_matrix("mli_model_predict_contrib", 0, m, x, dtype, rows, ldx, out, out_len);
+}
+
+mli_status mli_model_predict_contrib_columns(const mli_model *m, const mli_column *columns, int64_t n_columns,
+                                             int64_t rows, double *out, int64_t out_len) {
+    return predict_columns("mli_model_predict_contrib_columns", 0, m, columns, n_columns, rows, out, out_len);
+}
+
+mli_status mli_model_predict_interactions(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
+                                          double *out, int64_t out_len) {
+    return predict_matrix("mli_model_predict_interactions", 1, m, x, dtype, rows, ldx, out, out_len);
+}
+
+mli_status mli_model_predict_interactions_columns(const mli_model *m, const mli_column *columns, int64_t n_columns,
+                                                  int64_t rows, double *out, int64_t out_len) {
+    return predict_columns("mli_model_predict_interactions_columns", 1, m, columns, n_columns, rows, out, out_len);
 }

@@ -181,7 +181,8 @@ mli_status mli__trees_shap_ready(const mli__trees *tc, const char *fn) {
 size_t mli__trees_contrib_scratch(const mli__trees *t) {
     size_t d = (size_t)t->max_depth + 3;
     size_t classic = sizeof(path_el) * (d * (d + 1) / 2 + d);
-    size_t quad = sizeof(path_el) * d + sizeof(double) * 8 * d; /* leaf_quad: 8 x n, or 2 n + 1 */
+    /* leaf_quad: 8 x n, or 2 n + 1; leaf_pairs: 2 x n x ceil(n / 2) + ceil(n / 2) */
+    size_t quad = sizeof(path_el) * d + sizeof(double) * (8 * d > d * (d + 2) ? 8 * d : d * (d + 2));
     return classic > quad ? classic : quad;
 }
 
@@ -242,6 +243,10 @@ typedef struct {
     int32_t col; /* the score column of a leaf_width-1 tree */
     double scale;
     double *phi; /* (n_features + 1) x n_out */
+    /* the classic recursion conditioned on one feature (interactions, as XGBoost's
+     * condition / condition_feature): +1 present, -1 absent, 0 not conditioned */
+    int condition;
+    int32_t cond_feature;
 } walk_ctx;
 
 /* Whether the row xr (float64 or float32) goes left at node g on feature f: the one
@@ -258,16 +263,23 @@ static inline int goes_left(const mli__trees *t, int64_t g, const void *xr, int 
 }
 
 /* Node i of the tree with the path p of d elements before it; the edge into i splits on
- * feature pf with fractions (zero, one). */
-static void recurse(const walk_ctx *c, int32_t i, path_el *p, int d, double zero, double one, int32_t pf) {
+ * feature pf with fractions (zero, one). Conditioned on feature cf (c->condition != 0), cf
+ * never joins the path: its splits multiply the weight cond instead, by 1 on the row's side
+ * and 0 on the other (present) or by the cover fractions (absent). */
+static void recurse(const walk_ctx *c, int32_t i, path_el *p, int d, double zero, double one, int32_t pf, double cond) {
     const mli__trees *t = c->t;
-    extend(p, d, zero, one, pf);
+    if (cond == 0.0)
+        return;
+    if (c->condition == 0 || pf != c->cond_feature)
+        extend(p, d, zero, one, pf);
+    else
+        --d; /* the edge of the conditioned feature: no new element */
     const int64_t g = c->s + i;
     const int32_t f = t->feature[g];
     if (f < 0) {
         const double *v = t->value + g * t->leaf_width;
         for (int k = 1; k <= d; ++k) {
-            const double w = unwound_sum(p, d, k) * (p[k].one - p[k].zero) * c->scale;
+            const double w = unwound_sum(p, d, k) * (p[k].one - p[k].zero) * c->scale * cond;
             double *ph = c->phi + (int64_t)p[k].feature * t->n_out;
             if (t->leaf_width == 1)
                 ph[c->col] += w * v[0];
@@ -291,11 +303,18 @@ static void recurse(const walk_ctx *c, int32_t i, path_el *p, int d, double zero
         unwind(p, d, k);
         --d;
     }
+    double hot_cond = cond, cold_cond = cond;
+    if (c->condition > 0 && f == c->cond_feature) {
+        cold_cond = 0.0;
+    } else if (c->condition < 0 && f == c->cond_feature) {
+        hot_cond *= hot_zero;
+        cold_cond *= cold_zero;
+    }
     path_el *child = p + d + 1;
     memcpy(child, p, sizeof *p * (size_t)(d + 1));
-    recurse(c, hot, child, d + 1, hot_zero * in_zero, in_one, f);
+    recurse(c, hot, child, d + 1, hot_zero * in_zero, in_one, f, hot_cond);
     memcpy(child, p, sizeof *p * (size_t)(d + 1));
-    recurse(c, cold, child, d + 1, cold_zero * in_zero, 0.0, f);
+    recurse(c, cold, child, d + 1, cold_zero * in_zero, 0.0, f, cold_cond);
 }
 
 /* ---- the quadrature form ----------------------------------------------------------------- */
@@ -304,7 +323,8 @@ typedef struct {
     walk_ctx c;
     path_el *path; /* n distinct features: feature, q in .zero, p in .one */
     int n;
-    double *pre; /* prefix and suffix products of leaf_quad */
+    double *pre;          /* prefix and suffix products of leaf_quad */
+    int64_t inter_stride; /* interactions (leaf_interactions): the output's row length; 0: contributions */
 } quad_ctx;
 
 /* Adds v x s to feature f's share of the leaf's score(s). */
@@ -426,13 +446,17 @@ static void leaf_quad(const quad_ctx *qc, int64_t g) {
         leaf_quad_any(qc, g);
 }
 
+static void leaf_interactions(quad_ctx *qc, int64_t g);
+
 static void walk_quad(quad_ctx *qc, int32_t i) {
     const mli__trees *t = qc->c.t;
     const int64_t g = qc->c.s + i;
     const int32_t f = t->feature[g];
     if (f < 0) {
-        if (qc->n > 0)
+        if (qc->inter_stride == 0 && qc->n > 0)
             leaf_quad(qc, g);
+        else if (qc->inter_stride > 0 && qc->n > 1) /* one feature alone interacts with nothing */
+            leaf_interactions(qc, g);
         return;
     }
     int left = goes_left(t, g, qc->c.xr, qc->c.f64, f);
@@ -474,12 +498,147 @@ void mli__trees_contrib(const mli__trees *t, const void *x, int f64, int64_t ldx
             if (t->feature[c.s] < 0) /* a single leaf explains nothing: only the bias */
                 continue;
             if (classic) {
-                recurse(&c, 0, scratch, 0, 1.0, 1.0, -1);
+                recurse(&c, 0, scratch, 0, 1.0, 1.0, -1, 1.0);
             } else {
                 quad_ctx qc = {.c = c, .path = scratch, .n = 0, .pre = pre};
                 walk_quad(&qc, 0);
             }
         }
         memcpy(phi + t->n_features * t->n_out, t->expected, sizeof(double) * (size_t)t->n_out);
+    }
+}
+
+/* ---- interactions ------------------------------------------------------------------------ */
+
+/* SHAP interaction values (XGBoost's pred_interactions, shap's shap_interaction_values):
+ * phi_ij, i != j, is half the difference between i's contribution with j conditioned
+ * present (j leaves the players and the leaf weight is multiplied by p_j) and conditioned
+ * absent (multiplied by q_j). In the product game of one leaf both terms are Shapley values
+ * of the game without j, so
+ *
+ *     phi_ij = v / 2 (p_i - q_i) (p_j - q_j) integral_0^1 prod_{k != i, j} (q_k + t (p_k - q_k)) dt,
+ *
+ * symmetric in i and j, and 0 when j is not on the leaf's path (both conditionings then
+ * leave the game unchanged). The integrand has degree n - 2: the rule of floor(n / 2)
+ * points is exact. Per pair i < j the product over k != i, j is prefix(i) x (the running
+ * product over i < k < j) x suffix(j), one value per quadrature point, written to [i][j]
+ * and [j][i] alike: about n^2 / 2 x m multiply-adds per leaf. */
+static void leaf_interactions(quad_ctx *qc, int64_t g) {
+    const mli__trees *t = qc->c.t;
+    const int n = qc->n, m = n / 2;
+    const path_el *p = qc->path;
+    const double *x = t->gl + (int64_t)m * (m - 1), *w = x + m;
+    double *pre = qc->pre, *suf = pre + n * m, *mid = suf + n * m; /* n x m, n x m, m */
+    for (int k = 0; k < m; ++k) {
+        double a = 1.0, b = w[k];
+        for (int j = 0; j < n; ++j) {
+            pre[j * m + k] = a;
+            a *= p[j].zero + x[k] * (p[j].one - p[j].zero);
+            const int r = n - 1 - j;
+            suf[r * m + k] = b;
+            b *= p[r].zero + x[k] * (p[r].one - p[r].zero);
+        }
+    }
+    const double *v = t->value + g * t->leaf_width;
+    const int64_t stride = qc->inter_stride, K = t->n_out;
+    for (int i = 0; i + 1 < n; ++i) {
+        const double di = p[i].one - p[i].zero;
+        if (di == 0.0)
+            continue;
+        for (int k = 0; k < m; ++k)
+            mid[k] = pre[i * m + k];
+        for (int j = i + 1; j < n; ++j) {
+            const double dj = p[j].one - p[j].zero;
+            double integral = 0.0;
+            for (int k = 0; k < m; ++k) {
+                integral += mid[k] * suf[j * m + k];
+                mid[k] *= p[j].zero + x[k] * dj;
+            }
+            const double sc = 0.5 * di * dj * integral * qc->c.scale;
+            if (dj == 0.0)
+                continue;
+            double *ij = qc->c.phi + (int64_t)p[i].feature * stride + (int64_t)p[j].feature * K;
+            double *ji = qc->c.phi + (int64_t)p[j].feature * stride + (int64_t)p[i].feature * K;
+            if (t->leaf_width == 1) {
+                ij[qc->c.col] += sc * v[0];
+                ji[qc->c.col] += sc * v[0];
+            } else {
+                for (int64_t o = 0; o < t->leaf_width; ++o) {
+                    ij[o] += sc * v[o];
+                    ji[o] += sc * v[o];
+                }
+            }
+        }
+    }
+}
+
+/* The classic form (MLI_TREESHAP=classic), XGBoost's way: for each feature j the tree
+ * splits on, the recursion conditioned on j present and on j absent, half their difference
+ * added to row j. Kept as the reference and for measurement: 2 x (features in the tree)
+ * recursions per tree and row. */
+static void tree_interactions_classic(walk_ctx *c, int32_t tr, int64_t row_stride, void *scratch) {
+    const mli__trees *t = c->t;
+    const int64_t s = t->tree_start[tr], e = t->tree_start[tr + 1];
+    double *const rows = c->phi;
+    const double scale = c->scale;
+    for (int64_t g = s; g < e; ++g) {
+        const int32_t f = t->feature[g];
+        int64_t h = s;
+        while (h < g && t->feature[h] != f)
+            ++h;
+        if (f < 0 || h < g) /* a leaf, or a feature done at its first split */
+            continue;
+        c->cond_feature = f;
+        c->phi = rows + (int64_t)f * row_stride;
+        for (int cond = 1; cond >= -1; cond -= 2) {
+            c->condition = cond;
+            c->scale = 0.5 * (double)cond * scale;
+            recurse(c, 0, scratch, 0, 1.0, 1.0, -1, 1.0);
+        }
+    }
+    c->condition = 0;
+    c->phi = rows;
+    c->scale = scale;
+}
+
+void mli__trees_interactions(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *out,
+                             void *scratch) {
+    const size_t es = f64 ? sizeof(double) : sizeof(float);
+    const int64_t F = t->n_features, K = t->n_out, row_stride = (F + 1) * K, width = (F + 1) * row_stride;
+    const double scale = t->mean ? 1.0 / (double)t->n_trees : 1.0;
+    const int classic = use_classic();
+    const size_t d = (size_t)t->max_depth + 3;
+    double *pre = (double *)(void *)((path_el *)scratch + d);
+    for (int64_t r = 0; r < nb; ++r) {
+        const void *xr = (const char *)x + (size_t)(r * ldx) * es;
+        double *phi = out + r * width, *last = phi + F * row_stride;
+        /* the contributions go to the last row first (its own values are written at the end) */
+        memset(phi, 0, sizeof(double) * (size_t)(F * row_stride));
+        mli__trees_contrib(t, xr, f64, ldx, 1, last, scratch);
+        walk_ctx c = {.t = t, .xr = xr, .f64 = f64, .scale = scale, .phi = phi};
+        for (int32_t tr = 0; tr < t->n_trees; ++tr) {
+            c.s = t->tree_start[tr];
+            c.col = t->tree_out ? t->tree_out[tr] : 0;
+            if (t->feature[c.s] < 0)
+                continue;
+            if (classic) {
+                tree_interactions_classic(&c, tr, row_stride, scratch);
+                continue;
+            }
+            quad_ctx qc = {.c = c, .path = scratch, .n = 0, .pre = pre, .inter_stride = row_stride};
+            walk_quad(&qc, 0);
+        }
+        /* the diagonal: phi_i less the row's interactions (row i's own entry is still 0) */
+        for (int64_t i = 0; i < F; ++i) {
+            double *row = phi + i * row_stride;
+            for (int64_t k = 0; k < K; ++k) {
+                double s = 0.0;
+                for (int64_t j = 0; j < F; ++j)
+                    s += row[j * K + k];
+                row[i * K + k] = last[i * K + k] - s;
+            }
+        }
+        /* the bias row and column: only [F][F], the expected score */
+        memset(last, 0, sizeof(double) * (size_t)(F * K));
     }
 }

@@ -5,8 +5,12 @@
  * each row alone gives the bits of the batch; 16 threads on one model, mixed 1-row and
  * 300-row calls started together, give the bits of the sequential run (run under TSan by
  * ctest -R threads); and the refusals: a tree model without covers, a linear model
- * without background data, bad arguments. Agreement with XGBoost, LightGBM, shap and a
- * brute-force Shapley sum is tests/python/test_contrib.py. */
+ * without background data, bad arguments. The same for the interaction values
+ * (mli_model_predict_interactions): each row of a row's matrix sums to that row's
+ * contribution (1e-9 relative: the same float64 terms in another order), the matrix is
+ * symmetric to rounding, the bias row and column are 0 but for the bias; batches, rows
+ * alone and 16 threads give the same bits. Agreement with XGBoost, LightGBM, shap and a
+ * brute-force Shapley sum is tests/python/test_contrib.py and test_interactions.py. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
@@ -20,6 +24,7 @@
 
 typedef struct {
     const mli_model *m;
+    int interact; /* mli_model_predict_interactions instead of mli_model_predict_contrib */
     int64_t nf, width;
     float *x32;
     double *x64;
@@ -37,6 +42,13 @@ static const void *rows_at(const shared_state *s, int dt, int64_t r)
     return dt == MLI_F64 ? (const void *)(s->x64 + r * s->nf) : (const void *)(s->x32 + r * s->nf);
 }
 
+static mli_status explain(const shared_state *s, int dt, int64_t r, int64_t rows, double *out, int64_t len)
+{
+    if (s->interact)
+        return mli_model_predict_interactions(s->m, rows_at(s, dt, r), (mli_dtype)dt, rows, s->nf, out, len);
+    return mli_model_predict_contrib(s->m, rows_at(s, dt, r), (mli_dtype)dt, rows, s->nf, out, len);
+}
+
 static void *work(void *arg)
 {
     worker *w = arg;
@@ -50,14 +62,13 @@ static void *work(void *arg)
     for (int it = 0; it < ITERATIONS; it++) {
         int dt = (w->id + it) % 2;
         if ((w->id + it) % 3 == 0) {
-            if (mli_model_predict_contrib(s->m, rows_at(s, dt, 0), (mli_dtype)dt, ROWS, s->nf, out,
-                                          ROWS * s->width) ||
+            if (explain(s, dt, 0, ROWS, out, ROWS * s->width) ||
                 memcmp(out, s->ref[dt], sizeof(double) * (size_t)(ROWS * s->width)))
                 w->failures++;
         } else {
             for (int j = 0; j < 10; j++) {
                 int64_t r = (w->id * 37 + it * 101 + j * 13) % ROWS;
-                if (mli_model_predict_contrib(s->m, rows_at(s, dt, r), (mli_dtype)dt, 1, s->nf, out, s->width) ||
+                if (explain(s, dt, r, 1, out, s->width) ||
                     memcmp(out, s->ref[dt] + r * s->width, sizeof(double) * (size_t)s->width))
                     w->failures++;
             }
@@ -77,13 +88,43 @@ static mli_model *load(const char *name)
     return m;
 }
 
-static void check_model(const char *name)
+/* Interactions: row i of each row's matrix sums to contribution i, [i][j] == [j][i] to
+ * rounding, the bias row and column 0 but for the bias. */
+static void check_interactions(const char *name, const shared_state *s, int dt, const double *contrib, int64_t n_raw)
+{
+    const int64_t side = s->nf + 1;
+    for (int64_t r = 0; r < ROWS; r++) {
+        const double *v = s->ref[dt] + r * s->width, *c = contrib + r * side * n_raw;
+        for (int64_t k = 0; k < n_raw; k++) {
+            double mag = 0.0;
+            for (int64_t i = 0; i < side; i++)
+                mag += fabs(c[i * n_raw + k]);
+            for (int64_t i = 0; i < side; i++) {
+                double sum = 0.0;
+                for (int64_t j = 0; j < side; j++) {
+                    double a = v[(i * side + j) * n_raw + k], b = v[(j * side + i) * n_raw + k];
+                    assert_true(isfinite(a));
+                    if (fabs(a - b) > 1e-12 * mag || ((i == s->nf || j == s->nf) && i != j && a != 0.0))
+                        fail_msg("%s dtype %d row %lld score %lld: [%lld][%lld] = %.17g, [%lld][%lld] = %.17g", name,
+                                 dt, (long long)r, (long long)k, (long long)i, (long long)j, a, (long long)j,
+                                 (long long)i, b);
+                    sum += a;
+                }
+                if (fabs(sum - c[i * n_raw + k]) > 1e-9 * mag + 1e-300)
+                    fail_msg("%s dtype %d row %lld score %lld: row %lld sums to %.17g, its contribution is %.17g", name,
+                             dt, (long long)r, (long long)k, (long long)i, sum, c[i * n_raw + k]);
+            }
+        }
+    }
+}
+
+static void check_model(const char *name, int interact)
 {
     mli_model *m = load(name);
-    shared_state s = {.m = m, .nf = mli_model_n_features(m)};
+    shared_state s = {.m = m, .interact = interact, .nf = mli_model_n_features(m)};
     int64_t n_raw = mli_model_n_raw(m);
-    s.width = mli_model_n_contrib(m);
-    assert_int_equal(s.width, (s.nf + 1) * n_raw);
+    s.width = interact ? mli_model_n_interactions(m) : mli_model_n_contrib(m);
+    assert_int_equal(s.width, (interact ? s.nf + 1 : 1) * (s.nf + 1) * n_raw);
     s.x32 = malloc(sizeof(float) * (size_t)(ROWS * s.nf));
     s.x64 = malloc(sizeof(double) * (size_t)(ROWS * s.nf));
     double *raw = malloc(sizeof(double) * (size_t)(ROWS * n_raw));
@@ -98,12 +139,20 @@ static void check_model(const char *name)
     for (int dt = 0; dt < 2; dt++) {
         s.ref[dt] = malloc(sizeof(double) * (size_t)(ROWS * s.width));
         assert_non_null(s.ref[dt]);
-        assert_int_equal(mli_model_predict_contrib(m, rows_at(&s, dt, 0), (mli_dtype)dt, ROWS, s.nf, s.ref[dt],
-                                                   ROWS * s.width),
-                         MLI_OK);
+        assert_int_equal(explain(&s, dt, 0, ROWS, s.ref[dt], ROWS * s.width), MLI_OK);
         assert_int_equal(mli_model_predict_raw(m, rows_at(&s, dt, 0), (mli_dtype)dt, ROWS, s.nf, raw, ROWS * n_raw),
                          MLI_OK);
-        for (int64_t r = 0; r < ROWS; r++)
+        if (interact) {
+            int64_t cw = mli_model_n_contrib(m);
+            double *contrib = malloc(sizeof(double) * (size_t)(ROWS * cw));
+            assert_non_null(contrib);
+            assert_int_equal(mli_model_predict_contrib(m, rows_at(&s, dt, 0), (mli_dtype)dt, ROWS, s.nf, contrib,
+                                                       ROWS * cw),
+                             MLI_OK);
+            check_interactions(name, &s, dt, contrib, n_raw);
+            free(contrib);
+        }
+        for (int64_t r = 0; r < ROWS && !interact; r++)
             for (int64_t k = 0; k < n_raw; k++) {
                 double sum = 0.0, mag = 0.0;
                 for (int64_t j = 0; j <= s.nf; j++) {
@@ -119,17 +168,19 @@ static void check_model(const char *name)
         double one[4096];
         assert_true(s.width <= 4096);
         for (int64_t r = 0; r < ROWS; r += 7) {
-            assert_int_equal(mli_model_predict_contrib(m, rows_at(&s, dt, r), (mli_dtype)dt, 1, s.nf, one, s.width),
-                             MLI_OK);
+            assert_int_equal(explain(&s, dt, r, 1, one, s.width), MLI_OK);
             assert_memory_equal(one, s.ref[dt] + r * s.width, sizeof(double) * (size_t)s.width);
         }
     }
     /* arguments */
     double small[4];
-    assert_int_equal(mli_model_predict_contrib(m, s.x64, MLI_F64, 1, s.nf, small, s.width - 1), MLI_ERR_SHAPE);
+    assert_int_equal(explain(&s, MLI_F64, 0, 1, small, s.width - 1), MLI_ERR_SHAPE);
+    assert_int_equal(explain(&s, MLI_F64, 0, 0, NULL, 0), MLI_OK);
     assert_int_equal(mli_model_predict_contrib(NULL, s.x64, MLI_F64, 1, s.nf, small, 4), MLI_ERR_INVALID_ARGUMENT);
-    assert_int_equal(mli_model_predict_contrib(m, s.x64, MLI_F64, 0, s.nf, NULL, 0), MLI_OK);
+    assert_int_equal(mli_model_predict_interactions(NULL, s.x64, MLI_F64, 1, s.nf, small, 4),
+                     MLI_ERR_INVALID_ARGUMENT);
     assert_int_equal(mli_model_n_contrib(NULL), 0);
+    assert_int_equal(mli_model_n_interactions(NULL), 0);
 
     pthread_t th[N_THREADS];
     worker w[N_THREADS];
@@ -156,13 +207,15 @@ static void check_model(const char *name)
 static void test_xgboost(void **state)
 {
     (void)state;
-    check_model("xgb_binary");
+    check_model("xgb_binary", 0);
+    check_model("xgb_binary", 1);
 }
 
 static void test_lightgbm_multiclass(void **state)
 {
     (void)state;
-    check_model("lgb_multi");
+    check_model("lgb_multi", 0);
+    check_model("lgb_multi", 1);
 }
 
 /* hgb_nan.mli was written before covers were recorded: predict works, contributions are
@@ -176,6 +229,10 @@ static void test_refusals(void **state)
     assert_int_equal(mli_model_predict_contrib(m, x, MLI_F64, 1, mli_model_n_features(m), out, 256),
                      MLI_ERR_UNSUPPORTED);
     mt_assert_error_mentions("cover");
+    assert_int_equal(mli_model_n_interactions(m), 0);
+    assert_int_equal(mli_model_predict_interactions(m, x, MLI_F64, 1, mli_model_n_features(m), out, 256),
+                     MLI_ERR_UNSUPPORTED);
+    mt_assert_error_mentions("cover");
     mli_model_free(m);
     m = load("logreg_binary");
     assert_int_equal(mli_model_n_contrib(m), 0);
@@ -187,6 +244,10 @@ static void test_refusals(void **state)
     assert_int_equal(mli_model_predict_contrib(m, x, MLI_F64, 1, mli_model_n_features(m), out, 256),
                      MLI_ERR_UNSUPPORTED);
     mt_assert_error_mentions("tree model or a linear model");
+    assert_int_equal(mli_model_n_interactions(m), 0);
+    assert_int_equal(mli_model_predict_interactions(m, x, MLI_F64, 1, mli_model_n_features(m), out, 256),
+                     MLI_ERR_UNSUPPORTED);
+    mt_assert_error_mentions("tree models only");
     mli_model_free(m);
 }
 

@@ -14,6 +14,7 @@ from ._native import address, check, lib
 
 _F32, _F64 = 0, 1
 _CONTRIB = -1  # _call_columns: mli_model_predict_contrib_columns
+_INTERACT = -2  # _call_columns: mli_model_predict_interactions_columns
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -161,9 +162,9 @@ class Model:
         else:
             arr, n, rows, keep = columns_for(self, X)
         out = np.empty((rows, cols), dtype=np.float64)
-        if what == _CONTRIB:
-            status = lib.mli_model_predict_contrib_columns(self._h, arr, n, rows, address(out) if out.size else None,
-                                                           out.size)
+        if what in (_CONTRIB, _INTERACT):
+            fn = lib.mli_model_predict_contrib_columns if what == _CONTRIB else lib.mli_model_predict_interactions_columns
+            status = fn(self._h, arr, n, rows, address(out) if out.size else None, out.size)
         else:
             status = lib.mli_model_predict_columns(self._h, arr, n, rows, what, address(out) if out.size else None,
                                                    out.size)
@@ -176,6 +177,8 @@ class Model:
              "mli_model_predict_raw": 3}
     if _native.HAS_CONTRIB_COLUMNS:
         _WHAT["mli_model_predict_contrib"] = _CONTRIB
+    if _native.HAS_INTERACTIONS:
+        _WHAT["mli_model_predict_interactions"] = _INTERACT
 
     def _call(self, fn, X, cols: int, out_dtype=np.float64) -> np.ndarray:
         if self._by_columns and type(X) is not np.ndarray:
@@ -288,6 +291,29 @@ class Model:
         out = out.reshape(out.shape[0], groups + 1, self._n_raw)
         if self._n_raw == 1:
             out = out[:, :, 0]
+        return (out, self.contrib_names) if return_names else out
+
+    def predict_interactions(self, X, return_names: bool = False):
+        """SHAP interaction values of tree models (docs/TREES.md "Interactions"; XGBoost's
+        pred_interactions, shap.TreeExplainer(model).shap_interaction_values, path-dependent).
+        Shape (n, n_columns + 1, n_columns + 1), or (n, n_columns + 1, n_columns + 1, n_raw)
+        for models with several raw scores, the columns those of predict_contrib (bias last):
+        [r, i, j] (i != j) is half the interaction of columns i and j (symmetric), [r, i, i]
+        column i's main effect, the bias row and column 0 but for the bias at [r, -1, -1].
+        Row i sums to predict_contrib's column i, the whole matrix to predict_raw. Costs about
+        the trees' depth times predict_contrib, and (n_columns + 1)^2 values per row and
+        score. With return_names=True, also the column names (contrib_names).
+        Raises mlinfer.MlinferError (unsupported) for models other than trees with covers."""
+        if not _native.HAS_INTERACTIONS:
+            raise AttributeError("this libmlinfer has no interaction values (mli_model_predict_interactions)")
+        n = int(lib.mli_model_n_interactions(self._h))
+        if n <= 0:  # the library says why
+            check(lib.mli_model_predict_interactions(self._h, None, 1, 0, 0, None, 0))
+        side = self._n_contrib_columns() + 1
+        out = self._call(lib.mli_model_predict_interactions, X, n)
+        out = out.reshape(out.shape[0], side, side, self._n_raw)
+        if self._n_raw == 1:
+            out = out[:, :, :, 0]
         return (out, self.contrib_names) if return_names else out
 
     def score_samples(self, X) -> np.ndarray:
