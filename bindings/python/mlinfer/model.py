@@ -282,7 +282,7 @@ class Model:
         indicators add up into their input column. Models with named columns take X as
         predict does (a DataFrame, pyarrow Table or dict of columns). With
         return_names=True, also the column names (contrib_names).
-        Raises mlinfer.MlinferError (unsupported) for a model that cannot be explained."""
+        Raises mlinfer.UnsupportedError for a model that cannot be explained."""
         n = int(lib.mli_model_n_contrib(self._h))
         if n <= 0:  # the library says why, before the input is converted (it may be a table)
             check(lib.mli_model_predict_contrib(self._h, None, 1, 0, 0, None, 0))
@@ -303,7 +303,7 @@ class Model:
         Row i sums to predict_contrib's column i, the whole matrix to predict_raw. Costs about
         the trees' depth times predict_contrib, and (n_columns + 1)^2 values per row and
         score. With return_names=True, also the column names (contrib_names).
-        Raises mlinfer.MlinferError (unsupported) for models other than trees with covers."""
+        Raises mlinfer.UnsupportedError for models other than trees with covers."""
         if not _native.HAS_INTERACTIONS:
             raise AttributeError("this libmlinfer has no interaction values (mli_model_predict_interactions)")
         n = int(lib.mli_model_n_interactions(self._h))
