@@ -1,5 +1,6 @@
 """Exports the preprocessing of a scikit-learn pipeline -- ColumnTransformer, FeatureUnion,
-SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, the four scalers, Binarizer, KBinsDiscretizer, Normalizer,
+SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, TargetEncoder, the four scalers, Binarizer,
+KBinsDiscretizer, Normalizer,
 FunctionTransformers (identity or a NumPy ufunc), feature selectors, PCA / IncrementalPCA / TruncatedSVD,
 PolynomialFeatures -- as one `prep` stage (docs/FORMAT.md): a table of small column ops
 with the fitted values, run by src/prep/. Anything else is refused, naming the step.
@@ -436,6 +437,58 @@ def _encoder(prep: Prep, est, feats):
     return out
 
 
+def _target_encoder(prep: Prep, est, feats):
+    """TargetEncoder.transform (not fit_transform, whose cross-fitting only concerns the training
+    rows): each category of feature j gets its fitted encodings_ value, one per feature (binary
+    and continuous targets) or n_classes of them in scikit-learn's order (multiclass:
+    encodings_[j * n_classes + c]); a category not seen in fit -- NaN / None too when fit saw
+    none -- gets target_mean_ (its entry c for multiclass), as its transform's
+    handle_unknown="ignore" path does. A lookup table per feature (multiclass: a table giving the
+    category's index, then a numeric table per class over that index). +-inf in a numeric
+    column is an input error (scikit-learn's allow-nan validation)."""
+    cats_all = est.categories_
+    if len(cats_all) != len(feats):
+        _fail(est, f"{len(cats_all)} fitted features for {len(feats)} inputs")
+    kind = est.target_type_
+    if kind not in ("binary", "multiclass", "continuous"):
+        _fail(est, f"target_type_={kind!r}")
+    n_cls = len(est.classes_) if kind == "multiclass" else 1
+    means = np.asarray(est.target_mean_, dtype=np.float64).reshape(-1)
+    encs = [np.asarray(e, dtype=np.float64).reshape(-1) for e in est.encodings_]
+    if len(means) != n_cls or len(encs) != n_cls * len(feats) or any(
+            len(encs[j * n_cls + c]) != len(cats) for j, cats in enumerate(cats_all) for c in range(n_cls)):
+        _fail(est, "its encodings_ / target_mean_ do not match its categories_ and classes_")
+    if not (np.isfinite(means).all() and all(np.isfinite(e).all() for e in encs)):
+        _fail(est, "its encodings_ or target_mean_ are not finite")
+    out = []
+    for j, (f, cats) in enumerate(zip(feats, cats_all)):
+        cells = [_cell(c) for c in cats]
+        string = _feature_is_string(prep, f, cats)
+        _check_cats(est, prep, f, cats, string)
+        if not string and any(c is NONE for c in cells):
+            _fail(est, "None as a category of a numeric feature")
+        index = {}
+        for i, c in enumerate(cells):
+            index.setdefault(c if isinstance(c, (str, _Special)) else float(c), i)
+        keys = [c for c in cells if not isinstance(c, _Special)]
+        src = f if string else prep.num(f, est)
+
+        def g(c, index=index, table=None, default=None):
+            i = index.get(c if isinstance(c, (str, _Special)) else float(c))
+            return default if i is None else float(table[i])
+
+        if n_cls == 1:
+            out.append(prep.lookup(src, lambda c, g=g, e=encs[j]: g(c, table=e, default=float(means[0])), keys, est))
+            continue
+        # the category's index (len(cats): unseen), then one numeric table per class over it
+        code = prep.lookup(src, lambda c, g=g: g(c, table=np.arange(len(cats)), default=float(len(cats))), keys, est)
+        for c in range(n_cls):
+            table = list(encs[j * n_cls + c]) + [float(means[c])]
+            out.append(prep.lookup(code, lambda v, t=table: ERROR if isinstance(v, _Special) else t[int(v)],
+                                   [float(i) for i in range(len(table))], est))
+    return out
+
+
 def _is_hgb_check_array(fn) -> bool:
     """The numerical part of HistGradientBoosting's own preprocessor: FunctionTransformer(
     partial(check_array, dtype=[float64], ensure_all_finite=False))."""
@@ -714,6 +767,8 @@ def transform(prep: Prep, est, feats):
         return _scaler(prep, est, feats)
     if name in ("OneHotEncoder", "OrdinalEncoder"):
         return _encoder(prep, est, feats)
+    if name == "TargetEncoder":
+        return _target_encoder(prep, est, feats)
     if name == "FunctionTransformer":
         return _function(prep, est, feats)
     if name == "Binarizer":
@@ -733,8 +788,8 @@ def transform(prep: Prep, est, feats):
     if _is_selector(est):
         return _selector(prep, est, feats)
     _fail(est, "not a transformer mlinfer can export (supported: ColumnTransformer, FeatureUnion, Pipeline, "
-               "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, StandardScaler, MinMaxScaler, "
-               "MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer with a NumPy "
+               "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, TargetEncoder, StandardScaler, "
+               "MinMaxScaler, MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer with a NumPy "
                "ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, PowerTransformer, "
                "QuantileTransformer (uniform), feature selectors (VarianceThreshold, SelectKBest, SelectPercentile, "
                "SelectFromModel, RFE, ...))")
