@@ -291,6 +291,104 @@ static int quantile(const mli__prep_op *op, double x, double *y) {
     return 0;
 }
 
+/* NumPy's float remainder (np.remainder, npy_divmod): C's fmod, moved into the divisor's sign;
+ * a zero result takes the divisor's sign. */
+static double py_mod(double a, double b) {
+    double m = fmod(a, b);
+    if (m != 0.0)
+        return (b < 0.0) != (m < 0.0) ? m + b : m;
+    return copysign(0.0, b);
+}
+
+/* scipy's _find_interval with extrapolation, for n basis functions of degree k over knots t:
+ * the l in [k, n - 1] with t[l] <= x < t[l + 1]; below t[k]: k; at or above t[n]: n - 1 (with
+ * repeated knots, the last of them). */
+static int64_t spline_interval(const double *t, int64_t k, int64_t n, double x) {
+    int64_t lo = k + 1, hi = n; /* the first index in [k + 1, n] whose knot is above x, or n */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (t[mid] > x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo - 1;
+}
+
+/* The k + 1 B-splines of degree k that are non-zero on interval l, at x, into h[0..k] (h holds
+ * 2k + 2 doubles): the Cox-de Boor recurrence, raising the degree one step at a time, with the
+ * operations in the order of scipy's evaluation (_deBoor_D), so that the values round alike. */
+static void spline_basis(const double *t, double x, int64_t k, int64_t l, double *h) {
+    double *prev = h + k + 1;
+    h[0] = 1.0;
+    for (int64_t d = 1; d <= k; ++d) {
+        memcpy(prev, h, sizeof(double) * (size_t)d);
+        h[0] = 0.0;
+        for (int64_t r = 1; r <= d; ++r) {
+            double right = t[l + r], left = t[l + r - d];
+            if (right == left) { /* a repeated knot: that piece is empty */
+                h[r] = 0.0;
+                continue;
+            }
+            double w = prev[r - 1] / (right - left);
+            h[r - 1] += w * (right - x);
+            h[r] = w * (x - left);
+        }
+    }
+}
+
+/* SPLINE on one value: SplineTransformer.transform of x for one feature, its count basis
+ * functions into y (`st` apart). Params: scipy's knots t; then, for the `constant` and `linear`
+ * extrapolations, the range [lo, hi] evaluated as a spline and the number L of functions
+ * extrapolated at each end (scikit-learn: t[degree], t[-degree - 1] and degree, except that its
+ * `linear` branch raises its degree variable by one below 2, for the next features too, so
+ * later features get a narrower range), then the values and the slopes of the basis at lo and
+ * at hi (computed at export by scipy as scikit-learn computes them). scipy sums c[l - k + a][j] * h[a] over a for the identity
+ * coefficients c (periodic: the first degree rows repeated below), so output j is the sum, in
+ * order of a, of the h[a] whose basis function is j: here added in the same order. Returns 1
+ * on an input error: NaN under handle_missing='error' (zeros otherwise), +-inf (scikit-learn
+ * refuses it, or gives non-finite features that the linear model or MLP after it refuses), a
+ * value outside the knots under extrapolation='error'; the outputs are then 0. */
+static int spline(const mli__prep_op *op, double x, double *y, int64_t st) {
+    const int64_t k = op->n_in, m = op->count, mode = op->flags & MLI__OPF_SPLINE_MODE;
+    const int64_t nb = m + (mode == MLI__SPLINE_PERIODIC ? k : 0); /* basis functions */
+    const double *t = op->p, *e = t + nb + k + 1, *f_lo = e + 3, *f_hi = f_lo + m, *d_lo = f_hi + m, *d_hi = d_lo + m;
+    const double lo = mode == MLI__SPLINE_CONSTANT || mode == MLI__SPLINE_LINEAR ? e[0] : t[k];
+    const double hi = mode == MLI__SPLINE_CONSTANT || mode == MLI__SPLINE_LINEAR ? e[1] : t[nb];
+    for (int64_t j = 0; j < m; ++j)
+        y[j * st] = 0.0;
+    if (isnan(x))
+        return !(op->flags & MLI__OPF_NAN_ZEROS);
+    if (isinf(x))
+        return 1;
+    if (mode == MLI__SPLINE_PERIODIC) { /* mapped into [t[k], t[nb]] as scikit-learn maps it */
+        x = hi - lo > 0.0 ? lo + py_mod(x - lo, hi - lo) : 0.0;
+    } else if (x < lo || x > hi) {
+        if (mode == MLI__SPLINE_ERROR)
+            return 1;
+        if (mode == MLI__SPLINE_CONSTANT || mode == MLI__SPLINE_LINEAR) {
+            /* the first / last L functions keep their end value, or continue along their slope */
+            for (int64_t j = 0; j < (int64_t)e[2]; ++j) {
+                int64_t c = x < lo ? j : m - 1 - j;
+                double v = x < lo ? f_lo[c] : f_hi[c];
+                if (mode == MLI__SPLINE_LINEAR)
+                    v = x < lo ? f_lo[c] + (x - lo) * d_lo[c] : f_hi[c] + (x - hi) * d_hi[c];
+                y[c * st] = v;
+            }
+            return 0;
+        }
+        /* continue: the end pieces' polynomials, as scipy extrapolates */
+    }
+    double h[2 * (MLI__SPLINE_MAX_DEGREE + 1)];
+    const int64_t l = spline_interval(t, k, nb, x);
+    spline_basis(t, x, k, l, h);
+    for (int64_t a = 0; a <= k; ++a) {
+        int64_t b = l - k + a; /* 0 <= b < nb; periodic: b >= m folds onto b - m */
+        y[(b >= m ? b - m : b) * st] += h[a];
+    }
+    return 0;
+}
+
 int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double *out, int64_t *bad_op) {
     const mli__prep *p = call->p;
     for (int64_t o = 0; o < p->n_ops; ++o) {
@@ -375,6 +473,10 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
             break;
         case MLI__OP_QUANTILE:
             if (quantile(op, work[op->src], &work[op->dst]))
+                goto bad;
+            break;
+        case MLI__OP_SPLINE:
+            if (spline(op, work[op->src], work + op->dst, 1))
                 goto bad;
             break;
         case MLI__OP_BIN:
@@ -572,6 +674,14 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
                     AT(dst, i) = NAN;
                 }
             break;
+        case MLI__OP_SPLINE: /* a register's rows are nb apart */
+            for (int64_t i = 0; i < nb; ++i)
+                if (spline(op, AT(src, i), &AT(dst, i), nb)) {
+                    BAD(i);
+                    for (int64_t j = 0; j < op->count; ++j)
+                        AT(dst + j, i) = NAN;
+                }
+            break;
         case MLI__OP_BIN:
             for (int64_t i = 0; i < nb; ++i) {
                 double x = AT(src, i);
@@ -675,10 +785,12 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                          "refuses it: an encoder with handle_unknown='error', or XGBoost's category re-coding)",
                          fn, name, (long long)row, val);
     }
-    /* NUMCAT, FUNC, BIN, NORM, PROJECT, POLY: recompute its input; for a group of registers,
-     * the first that is not finite names the column */
+    /* NUMCAT, FUNC, BIN, NORM, PROJECT, POLY, QUANTILE, SPLINE: recompute its input; for a group
+     * of registers, the first that is not finite names the column */
     const mli__prep *p = call->p;
-    const int64_t n_in = op->kind == MLI__OP_NORM ? op->count : op->n_in > 0 ? op->n_in : 1;
+    const int64_t n_in = op->kind == MLI__OP_NORM                                  ? op->count
+                         : op->kind == MLI__OP_PROJECT || op->kind == MLI__OP_POLY ? op->n_in
+                                                                                   : 1;
     double *work = malloc(sizeof(double) * (size_t)p->n_regs), x = NAN;
     if (work) {
         mli__prep cut = *p; /* the ops before o only */
@@ -726,6 +838,14 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                          op->kind == MLI__OP_NORM      ? "Normalizer"
                          : op->kind == MLI__OP_PROJECT ? "PCA or TruncatedSVD"
                                                        : "PolynomialFeatures");
+    if (op->kind == MLI__OP_SPLINE)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: %g reaches a SplineTransformer, which refuses %s, as in "
+                         "scikit-learn",
+                         fn, name, (long long)row, x,
+                         isnan(x)   ? "missing values with handle_missing='error'"
+                         : isinf(x) ? "infinite values"
+                                    : "values beyond its knots with extrapolation='error'");
     if (op->kind == MLI__OP_QUANTILE)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: %g reaches a QuantileTransformer, which refuses infinite values, "

@@ -362,6 +362,44 @@ def write_prep_linalg():
         f.write("\n".join(out))
     print(f"prep_linalg.mli: {len(data)} bytes")
 
+def write_prep_spline():
+    """prep_spline: SplineTransformer `spline` ops in every extrapolation mode (linear at degree 1,
+    whose raised degree carries over to the next feature; periodic; constant; continue without the
+    bias column; error with handle_missing='zeros', so NaN gives zeros) before a LogisticRegression,
+    rows of numbers with NaN in the `zeros` columns: the golden-file tests (truncation, bit flips)
+    and the corrupt corpus's `prep_spline_*` cases."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import SplineTransformer
+
+    rng = np.random.RandomState(23)
+    n = 400
+    X = rng.normal(0, 1, (n, 6)) * [1.0, 2.0, 3.0, 0.5, 1.0, 1.0]
+    y = (np.sin(X[:, 0]) + np.cos(X[:, 2]) + X[:, 3] - 0.3 * X[:, 4] + rng.normal(0, 0.3, n) > 0.5).astype(int)
+    ct = ColumnTransformer([
+        ("lin", SplineTransformer(n_knots=4, degree=1, extrapolation="linear"), [0, 1]),
+        ("per", SplineTransformer(n_knots=5, degree=3, extrapolation="periodic"), [2]),
+        ("con", SplineTransformer(n_knots=3, degree=2, extrapolation="constant", knots="quantile"), [3]),
+        ("cont", SplineTransformer(n_knots=4, degree=3, extrapolation="continue", include_bias=False), [4]),
+        ("zero", SplineTransformer(n_knots=4, degree=2, handle_missing="zeros"), [5]),
+    ])
+    est = make_pipeline(ct, LogisticRegression(max_iter=2000)).fit(X, y)
+    T = rng.normal(0, 1, (n, 6)) * [1.0, 2.0, 3.0, 0.5, 1.0, 1.0] * 1.5  # beyond the knots too
+    T[:, 5] = np.clip(T[:, 5], X[:, 5].min(), X[:, 5].max())  # extrapolation='error'
+    T[rng.rand(n) < 0.1, 5] = np.nan
+    T[[1, 4], 5] = np.nan  # among the rows picked
+    rows = _pick_rows(T, est.decision_function(T))
+    data = to_bytes(est)
+    with open(os.path.join(HERE, "prep_spline.mli"), "wb") as f:
+        f.write(data)
+    out = ["task classification", "n_features 6 n_outputs 1 n_classes 2 n_decision 1 has_proba 1", "labels int 2 0 1",
+           "meta stage.0.kind prep", "meta stage.1.kind linear", _matrix("input", rows),
+           _matrix("predict", est.predict(rows)), _matrix("proba", est.predict_proba(rows)),
+           _matrix("decision", est.decision_function(rows)), "end\n"]
+    with open(os.path.join(HERE, "prep_spline.expected.txt"), "w") as f:
+        f.write("\n".join(out))
+    print(f"prep_spline.mli: {len(data)} bytes")
+
+
 def write_contrib_models():
     """prep_contrib.mli and prep_contrib_linear.mli: pipelines with a prep stage for the
     contributions per input column (tests/model/test_model_contrib_columns.c, and fuzz seeds
@@ -413,9 +451,12 @@ if __name__ == "__main__":
         sys.exit(write_prep_models())
     if sys.argv[1:] == ["--prep-linalg"]:
         sys.exit(write_prep_linalg())
+    if sys.argv[1:] == ["--prep-spline"]:
+        sys.exit(write_prep_spline())
     if sys.argv[1:] == ["--contrib"]:  # the contribution models only
         sys.exit(write_contrib_models())
     main()
     write_prep_linalg()
+    write_prep_spline()
     write_prep_models()
     sys.exit(write_contrib_models())

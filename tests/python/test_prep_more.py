@@ -171,3 +171,192 @@ def test_target_encoder_string_classes_feature_names(tmp_path):
     T = rows(1500, 11, unseen=True)
     np.testing.assert_array_equal(m.predict(T), est.predict(T))
     np.testing.assert_allclose(m.predict_proba(T), est.predict_proba(T), rtol=1e-12, atol=1e-12)
+
+
+# ---- SplineTransformer ------------------------------------------------------------------
+# Its basis is evaluated in C with the Cox-de Boor recurrence in scipy's order of operations, so
+# the values are compared with SplineTransformer.transform directly (tests/model/prep_values,
+# the prep stage's float64 outputs): within 1e-12 relative (1e-15 absolute), the tolerance the
+# docs state -- measured bit for bit on this machine, but scipy's compiled evaluation could be
+# contracted to FMA on another build, hence the refusal before tree models.
+
+SPLINE_TOL = dict(rtol=1e-12, atol=1e-15)
+
+
+def prep_values(m_path, X):
+    """The prep stage's outputs for rows X (float64) through tests/model/prep_values; rows with an
+    input error all NaN. The tool also checks that the block and row forms agree bit for bit."""
+    import os
+    import subprocess
+    from pathlib import Path
+    lib = os.environ.get("MLINFER_LIBRARY")
+    tool = Path(lib).parent / "tests" / "model" / "prep_values" if lib else None
+    if tool is None or not tool.exists():
+        pytest.skip("tests/model/prep_values is not built (MLI_BUILD_TESTS)")
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    src, dst = Path(m_path).with_suffix(".in"), Path(m_path).with_suffix(".out")
+    X.tofile(src)
+    r = subprocess.run([str(tool), str(m_path), str(src), str(dst)], capture_output=True, text=True)
+    assert r.returncode == 0, f"prep_values: status {r.returncode} (3: block and row forms differ) {r.stderr}"
+    return np.fromfile(dst).reshape(len(X), -1)
+
+
+def spline_probe(knots_t, n=3000, seed=0):
+    """Values over and beyond the knots, each knot exactly and one ulp either side."""
+    rng = np.random.default_rng(seed)
+    lo, hi = knots_t.min(), knots_t.max()
+    span = hi - lo
+    return np.r_[rng.uniform(lo - span, hi + span, n), knots_t, np.nextafter(knots_t, -np.inf),
+                 np.nextafter(knots_t, np.inf), lo - 1e6 * span, hi + 1e6 * span]
+
+
+def spline_data(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(0, 3, n), "b": rng.gamma(2, 2, n), "c": rng.uniform(-1, 1, n)})
+    y = np.sin(X["a"]) + np.log1p(X["b"]) + X["c"] ** 2 + rng.normal(0, 0.1, n)
+    return X, y
+
+
+def sk_transform_rows(tr, X):
+    """tr.transform row by row, NaN rows where it raises (extrapolation='error')."""
+    try:
+        return tr.transform(X)
+    except ValueError:
+        out = None
+        rows = []
+        for i in range(len(X)):
+            try:
+                rows.append(tr.transform(X.iloc[i:i + 1])[0])
+            except ValueError:
+                rows.append(None)
+        width = len(next(r for r in rows if r is not None))
+        out = np.array([np.full(width, np.nan) if r is None else r for r in rows])
+        return out
+
+
+@pytest.mark.parametrize("extrapolation", ["error", "constant", "linear", "continue", "periodic"])
+@pytest.mark.parametrize("degree", [0, 1, 2, 3, 5])
+@pytest.mark.parametrize("knots", ["uniform", "quantile", "array"])
+def test_spline_values_match_sklearn(extrapolation, degree, knots, tmp_path):
+    if extrapolation == "constant" and degree == 0:
+        pytest.skip("refused: scikit-learn's transform fails beyond the knots (test_spline_refusals)")
+    if extrapolation == "periodic" and knots == "array" and degree >= 5:
+        pytest.skip("scikit-learn refuses periodic splines with degree >= n_knots (5 here)")
+    from sklearn.preprocessing import SplineTransformer
+    X, y = spline_data()
+    kn = np.array([[-15.0, 0.0, -1.0], [-1.0, 1.0, -0.2], [0.0, 2.5, 0.1], [2.0, 4.0, 0.3], [15.0, 40.0, 1.0]]) \
+        if knots == "array" else knots
+    tr = SplineTransformer(n_knots=6, degree=degree, knots=kn, extrapolation=extrapolation,
+                           include_bias=degree != 2)
+    est = make_pipeline(tr, Ridge()).fit(X, y)
+    path = tmp_path / "m.mli"
+    mlinfer.export(est, path)
+    probes = [spline_probe(s.t, seed=j) for j, s in enumerate(tr.bsplines_)]
+    n = min(len(p) for p in probes)
+    T = pd.DataFrame({c: p[:n] for c, p in zip(X.columns, probes)})
+    got = prep_values(path, T.to_numpy())
+    want = sk_transform_rows(tr, T)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, **SPLINE_TOL)
+    # through the model (a float32 linear stage, so rows inside the knots: far beyond them the features
+    # reach 1e21 and cancel in float32), 1 row and all of them
+    inside = np.all([(T[c] >= s.t[degree]) & (T[c] <= s.t[-degree - 1]) for c, s in zip(T, tr.bsplines_)], axis=0)
+    m = mlinfer.load(path)
+    np.testing.assert_allclose(m.predict(T[inside]), est.predict(T[inside]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(m.predict(T[inside].iloc[:1]), est.predict(T[inside].iloc[:1]), rtol=1e-5, atol=1e-5)
+
+
+def test_spline_missing_values_inside_a_column_transformer(tmp_path):
+    """handle_missing='zeros' (NaN: all zeros) next to the default 'error' (NaN: an input error naming
+    the column and the row, as scikit-learn raises), then LogisticRegression; 1 and 3000 rows and a
+    one-row dict."""
+    from sklearn.preprocessing import SplineTransformer
+    X, y = spline_data(2000, 1)
+    X.loc[X.index[::17], "b"] = np.nan
+    labels = (y > np.median(y)).astype(int)
+    ct = ColumnTransformer([
+        ("a", SplineTransformer(n_knots=5, extrapolation="linear"), ["a"]),
+        ("b", SplineTransformer(n_knots=4, degree=2, handle_missing="zeros", extrapolation="periodic"), ["b"]),
+        ("c", SplineTransformer(n_knots=7, degree=1, knots="quantile", extrapolation="constant"), ["c"]),
+    ])
+    est = make_pipeline(ct, LogisticRegression(max_iter=2000)).fit(X, labels)
+    path = tmp_path / "m.mli"
+    mlinfer.export(est, path)
+    m = mlinfer.load(path)
+    T, _ = spline_data(3000, 2)
+    T["a"] *= 2.0  # beyond the knots
+    T.loc[T.index[::5], "b"] = np.nan
+    np.testing.assert_allclose(m.predict_proba(T), est.predict_proba(T), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.predict_proba(T.iloc[:1]), est.predict_proba(T.iloc[:1]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.predict_proba({"a": 1.5, "b": None, "c": 0.2}),
+                               est.predict_proba(pd.DataFrame({"a": [1.5], "b": [np.nan], "c": [0.2]})),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(prep_values(path, T[["a", "b", "c"]].to_numpy()), ct.transform(T), **SPLINE_TOL)
+    T.loc[T.index[3], "a"] = np.nan
+    with pytest.raises(ValueError):
+        est.predict(T)
+    with pytest.raises(mlinfer.InputError, match=r"column 'a', row 3: nan reaches a SplineTransformer, which "
+                                                 r"refuses missing values with handle_missing='error'"):
+        m.predict(T)
+    T.loc[T.index[3], "a"] = np.inf
+    with pytest.raises(mlinfer.InputError, match=r"column 'a', row 3: inf"):
+        m.predict(T)
+
+
+def test_spline_error_extrapolation_names_column_and_row(tmp_path):
+    from sklearn.preprocessing import SplineTransformer
+    X, y = spline_data()
+    ct = ColumnTransformer([("s", SplineTransformer(extrapolation="error"), ["a", "c"])])
+    est = make_pipeline(ct, Ridge()).fit(X, y)
+    m = roundtrip(est, tmp_path)
+    T = X.iloc[:5].copy()
+    T.loc[T.index[2], "c"] = 7.0
+    with pytest.raises(ValueError, match="beyond the limits of the knots"):
+        est.predict(T)
+    with pytest.raises(mlinfer.InputError, match=r"column 'c', row 2: 7 reaches a SplineTransformer, which refuses "
+                                                 r"values beyond its knots with extrapolation='error'"):
+        m.predict(T)
+
+
+def test_spline_before_trees_is_refused(tmp_path, monkeypatch):
+    """At export, naming the step; and a file that has one anyway is refused at load."""
+    from sklearn.preprocessing import SplineTransformer
+    from mlinfer import export_pipeline
+    X, y = spline_data()
+    est = make_pipeline(SplineTransformer(), HistGradientBoostingRegressor(max_iter=5)).fit(X, y)
+    with pytest.raises(mlinfer.UnsupportedModelError, match=r"SplineTransformer \(scipy's B-spline evaluation\) "
+                                                             r"cannot precede a tree model"):
+        mlinfer.export(est, tmp_path / "m.mli")
+    monkeypatch.setattr(export_pipeline.Prep, "inexact", property(lambda self: [], lambda self, v: None),
+                        raising=False)
+    mlinfer.export(est, tmp_path / "m.mli")
+    with pytest.raises(mlinfer.UnsupportedError, match=r"prep op \d+ computes values that may differ from "
+                                                   r"scikit-learn's in the last bit"):
+        mlinfer.load(tmp_path / "m.mli")
+
+
+def test_spline_refusals(tmp_path):
+    from sklearn.preprocessing import SplineTransformer
+    X, y = spline_data()
+    for tr, msg in [(SplineTransformer(sparse_output=True), "sparse_output=True"),
+                    (SplineTransformer(degree=0, extrapolation="constant"), "extrapolation='constant' with degree=0"),
+                    (SplineTransformer(degree=32), "degree=32")]:
+        est = make_pipeline(tr, Ridge()).fit(X, y)
+        with pytest.raises(mlinfer.UnsupportedModelError, match=msg):
+            mlinfer.export(est, tmp_path / "m.mli")
+
+
+def test_spline_linear_degree_carries_to_the_next_feature_as_in_sklearn(tmp_path):
+    """scikit-learn's linear extrapolation raises its `degree` variable for degree 0 and 1 and keeps
+    it for the next features: their spline range narrows (t[1], t[2], ...) and more functions are
+    extrapolated. Reproduced: ten features of degree 0."""
+    from sklearn.preprocessing import SplineTransformer
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(0, 1, (500, 4)), columns=list("pqrs"))
+    tr = SplineTransformer(n_knots=8, degree=0, extrapolation="linear").fit(X)
+    est = make_pipeline(tr, Ridge()).fit(X, rng.normal(size=500))
+    path = tmp_path / "m.mli"
+    mlinfer.export(est, path)
+    T = pd.DataFrame(np.column_stack([spline_probe(s.t, 2000, j)[:2000] for j, s in enumerate(tr.bsplines_)]),
+                     columns=list("pqrs"))
+    np.testing.assert_allclose(prep_values(path, T.to_numpy()), tr.transform(T), **SPLINE_TOL)

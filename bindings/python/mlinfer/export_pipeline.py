@@ -22,7 +22,10 @@ from .errors import UnsupportedModelError
 
 # op kinds and flags: src/prep/prep.h
 (OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC, OP_BIN, OP_NORM, OP_PROJECT,
- OP_POLY, OP_QUANTILE) = range(13)
+ OP_POLY, OP_QUANTILE, OP_SPLINE) = range(14)
+SPLINE_MODES = {"error": 0, "constant": 1, "linear": 2, "continue": 3, "periodic": 4}
+SPLINE_MAX_DEGREE = 31  # src/prep/prep.h MLI__SPLINE_MAX_DEGREE
+F_NAN_ZEROS = 8
 # the ops whose outputs each depend on several input columns (src/prep/prep.h mli__prep_op_mixes)
 MIXING_OPS = (OP_NORM, OP_PROJECT, OP_POLY)
 NORMS = {"l1": 0, "max": 2}  # no l2: see _normalizer
@@ -96,6 +99,7 @@ class Prep:
         self.strings: List[str] = []
         self.n_regs = 0
         self._num: Dict[Tuple[int, bool], int] = {}
+        self.inexact: List[str] = []  # steps whose values may differ from scikit-learn's in the last bit
 
     def colname(self, col: int) -> str:
         if col < 0:
@@ -218,6 +222,16 @@ class Prep:
     def quantile(self, f: Num, quantiles, references) -> Num:
         params = [float(v) for v in quantiles] + [float(v) for v in references]
         return Num(self._op(OP_QUANTILE, f.reg, count=len(quantiles), params=params), f.col)
+
+    def spline(self, f: Num, degree: int, mode: int, nan_zeros: bool, knots, ends) -> List[Num]:
+        """The B-spline basis of f: (len(ends) - 3) // 4 outputs (knots: scipy's t; ends: the range
+        evaluated as a spline, the number of functions extrapolated at each end, then the values and
+        slopes of the basis at both ends of that range, 4 x outputs)."""
+        n = (len(ends) - 3) // 4
+        params = [float(v) for v in knots] + [float(v) for v in ends]
+        flags = mode | (F_NAN_ZEROS if nan_zeros else 0)
+        dst = self._op(OP_SPLINE, f.reg, count=n, params=params, flags=flags, width=n, n_in=degree)
+        return [Num(dst + j, f.col) for j in range(n)]
 
     def finite(self, f: Num) -> Num:
         """The value, an input error where it is NaN or infinite."""
@@ -711,6 +725,66 @@ def _quantile(prep: Prep, est, feats):
     return [prep.quantile(prep.num(f, est), q[:, j], ref) for j, f in enumerate(feats)]
 
 
+def _spline(prep: Prep, est, feats):
+    """SplineTransformer (dense output): a `spline` op per column with scipy's knots (bsplines_[j].t),
+    evaluated in C with the Cox-de Boor recurrence in scipy's order of operations; the end values and
+    slopes of the basis (the constant and linear extrapolations) computed here by scipy as scikit-learn
+    computes them on every call. include_bias=False drops the last basis function of each column. Not
+    guaranteed bit for bit (scipy's compiled evaluation could contract to FMA on some builds): refused
+    before a tree model (write())."""
+    if est.sparse_output:
+        _fail(est, "sparse_output=True (the engine is dense; export with sparse_output=False)")
+    mode = SPLINE_MODES.get(est.extrapolation)
+    if mode is None:
+        _fail(est, f"extrapolation={est.extrapolation!r}")
+    handle = getattr(est, "handle_missing", "error")
+    if handle not in ("error", "zeros"):
+        _fail(est, f"handle_missing={handle!r}")
+    k = int(est.degree)
+    if not 0 <= k <= SPLINE_MAX_DEGREE:
+        _fail(est, f"degree={k} (0..{SPLINE_MAX_DEGREE} are supported)")
+    if len(est.bsplines_) != len(feats):
+        _fail(est, f"{len(est.bsplines_)} fitted features for {len(feats)} inputs")
+    out = []
+    d = k  # scikit-learn's `degree` variable in transform, which its linear branch raises below 2
+    for f, spl in zip(feats, est.bsplines_):
+        t = np.asarray(spl.t, dtype=np.float64)
+        c = np.asarray(spl.c)
+        n = c.shape[1]
+        eye = np.eye(n)
+        want = np.concatenate([eye, eye[:k]]) if mode == SPLINE_MODES["periodic"] else eye
+        if spl.k != k or c.shape != want.shape or not np.array_equal(c, want) or len(t) != c.shape[0] + k + 1:
+            _fail(est, "its fitted B-splines are not scikit-learn's identity-coefficient basis (another version?)")
+        if bool(spl.extrapolate) != (mode in (SPLINE_MODES["periodic"], SPLINE_MODES["continue"])):
+            _fail(est, f"its B-splines' extrapolate={spl.extrapolate!r} does not match "
+                       f"extrapolation={est.extrapolation!r}")
+        if not np.isfinite(t).all() or (np.diff(t) < 0).any():
+            _fail(est, "its knots are not non-decreasing finite numbers")
+        if mode == SPLINE_MODES["constant"] and k == 0:
+            _fail(est, "extrapolation='constant' with degree=0 (scikit-learn's transform fails beyond the knots)")
+        ends = np.zeros((4, n))
+        lo, hi, n_ext = t[k], t[len(t) - k - 1], 0
+        if mode in (SPLINE_MODES["constant"], SPLINE_MODES["linear"]):
+            # as scikit-learn's transform: the range [t[d], t[-d - 1]] is evaluated as a spline, beyond it
+            # the first / last d functions are extrapolated; its linear branch then raises d by one when
+            # d <= 1 -- for this feature's extrapolation and for the next features' d (reproduced here)
+            lo, hi = spl.t[d], spl.t[-d - 1]
+            ends = np.stack([spl(lo), spl(hi), spl(lo, nu=1), spl(hi, nu=1)]).astype(np.float64)
+            if mode == SPLINE_MODES["linear"] and d <= 1:
+                d += 1
+            n_ext = d
+            if not (lo <= hi and n_ext <= n) or not np.isfinite(ends).all():
+                _fail(est, f"column {prep.colname(f.col)!r}: its extrapolation range [{lo}, {hi}] over {n_ext} of "
+                           f"{n} functions, or the basis values there, are not what mlinfer reproduces")
+        ends = np.concatenate([[lo, hi, n_ext], ends.reshape(-1)])
+        # validate_data(ensure_all_finite=handle_missing != 'zeros'): with 'error', NaN and +-inf raise;
+        # with 'zeros', NaN gives zeros and +-inf non-finite features (refused by the model after it)
+        basis = prep.spline(prep.num(f, est, finite=False), k, mode, handle == "zeros", t, ends)
+        out += basis if est.include_bias else basis[:-1]
+    prep.inexact.append(f"{_cls(est)} (scipy's B-spline evaluation)")
+    return out
+
+
 def _column_transformer(prep: Prep, est, feats):
     idx = getattr(est, "_transformer_to_input_indices", None)
     if idx is None:
@@ -785,12 +859,14 @@ def transform(prep: Prep, est, feats):
         return _power(prep, est, feats)
     if name == "QuantileTransformer":
         return _quantile(prep, est, feats)
+    if name == "SplineTransformer":
+        return _spline(prep, est, feats)
     if _is_selector(est):
         return _selector(prep, est, feats)
     _fail(est, "not a transformer mlinfer can export (supported: ColumnTransformer, FeatureUnion, Pipeline, "
                "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, TargetEncoder, StandardScaler, "
-               "MinMaxScaler, MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer with a NumPy "
-               "ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, PowerTransformer, "
+               "MinMaxScaler, MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer "
+               "with a NumPy ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, SplineTransformer, PowerTransformer, "
                "QuantileTransformer (uniform), feature selectors (VarianceThreshold, SelectKBest, SelectPercentile, "
                "SelectFromModel, RFE, ...))")
 
@@ -808,9 +884,11 @@ def needs_prep(transformers) -> bool:
     return any(_cls(t) not in SCALERS for t in transformers)
 
 
-def write(w, transformers, n_cols: int, names, model_takes_nan: bool) -> int:
+def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_trees: bool = False) -> int:
     """Writes the prep stage for `transformers` (applied in order) over n_cols input columns;
-    returns the width it gives the model."""
+    returns the width it gives the model. A step whose values may differ from scikit-learn's in
+    the last bit is refused before a tree model (model_is_trees), where a row on a split would
+    reach another leaf."""
     first = Prep(n_cols, names)
     feats = [Raw(c) for c in range(n_cols)]
     for t in transformers:
@@ -821,6 +899,11 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool) -> int:
         feats = transform(prep, t, feats)
     if not feats:
         raise UnsupportedModelError("mlinfer.export: the preprocessing gives the model no features")
+    if model_is_trees and prep.inexact:
+        raise UnsupportedModelError(
+            f"mlinfer.export: {prep.inexact[0]} cannot precede a tree model: its values are computed to within "
+            "1e-12 relative of scikit-learn's, not guaranteed bit for bit, and a row on a split threshold could "
+            "reach another leaf; it is supported before linear models and MLPs")
     out = []
     for f in feats:
         if isinstance(f, Raw) and _feature_is_string(prep, f, []):
