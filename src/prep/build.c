@@ -83,8 +83,9 @@ static int64_t params_needed(int kind, int64_t count, int64_t n_in, int64_t flag
     case MLI__OP_NORM: return 1;                           /* the norm: 0 l1, 2 max */
     case MLI__OP_PROJECT: return count * n_in + 2 * count; /* W (count x n_in, row-major), b, s */
     case MLI__OP_POLY: return 2 * count;                   /* per term: factor, parent */
-    case MLI__OP_QUANTILE: return 2 * count;               /* quantiles, references */
-    case MLI__OP_SPLINE:                                   /* knots; lo, hi, L; values and slopes at both ends */
+    case MLI__OP_QUANTILE:                                 /* quantiles, references; normal: the clip bounds */
+        return 2 * count + ((flags & MLI__OPF_NORMAL) ? 2 : 0);
+    case MLI__OP_SPLINE: /* knots; lo, hi, L; values and slopes at both ends */
         return spline_knots(count, n_in, flags) + 3 + 4 * count;
     default: return 0;
     }
@@ -102,7 +103,7 @@ static const unsigned allowed_flags[MLI__OP_KINDS] = {MLI__OPF_FINITE,
                                                       0,
                                                       0,
                                                       0,
-                                                      0,
+                                                      MLI__OPF_NORMAL,
                                                       MLI__OPF_SPLINE_MODE | MLI__OPF_NAN_ZEROS};
 
 /* A one-hot code: -1 or a whole number below n. */
@@ -267,6 +268,11 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                                  "%s: stage %d op %lld (quantile): quantiles are not non-decreasing finite numbers "
                                  "or references not finite",
                                  origin, i, (long long)o);
+    if (kind == MLI__OP_QUANTILE && (flags & MLI__OPF_NORMAL) &&
+        !(isfinite(op->p[2 * count]) && isfinite(op->p[2 * count + 1]) && op->p[2 * count] <= op->p[2 * count + 1]))
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s: stage %d op %lld (quantile): clip bounds %g, %g are not finite and ordered", origin, i,
+                         (long long)o, op->p[2 * count], op->p[2 * count + 1]);
     if (spline) {
         /* scipy's knots, non-decreasing and finite; the end values and slopes finite; enough basis
          * functions for the extrapolation's indexes (scikit-learn: n_knots >= 2, periodic n_knots > degree) */

@@ -271,8 +271,71 @@ static double interp(double x, const double *a, const double *b, int64_t n, doub
 #undef FP
 }
 
-/* QUANTILE on one value: QuantileTransformer._transform_col, uniform output. NaN passes; +-inf
- * is an input error (scikit-learn's allow-nan validation). */
+/* The inverse of the standard normal CDF at p (scipy.special.ndtri): Wichura's algorithm AS 241
+ * (PPND16, Applied Statistics 37, 1988), rational approximations of degree 7 in three ranges of
+ * p, about 1e-16 relative. p <= 0: -inf, p >= 1: +inf, NaN passes. Not scipy's algorithm (Cephes),
+ * so not bit for bit: measured within a few ulp (docs/models/pipelines.md). */
+static double horner8(const double c[8], double x) {
+    double r = c[7];
+    for (int i = 6; i >= 0; --i)
+        r = r * x + c[i];
+    return r;
+}
+
+static double normal_quantile(double p) {
+    static const double a[8] = {3.387132872796366608,  133.14166789178437745, 1971.5909503065514427,
+                                13731.693765509461125, 45921.953931549871457, 67265.770927008700853,
+                                33430.575583588128105, 2509.0809287301226727};
+    static const double b[8] = {1.0,
+                                42.313330701600911252,
+                                687.1870074920579083,
+                                5394.1960214247511077,
+                                21213.794301586595867,
+                                39307.89580009271061,
+                                28729.085735721942674,
+                                5226.495278852545925};
+    static const double c[8] = {1.42343711074968357734,   4.6303378461565452959,   5.7694972214606914055,
+                                3.64784832476320460504,   1.27045825245236838258,  0.24178072517745061177,
+                                0.0227238449892691845833, 7.7454501427834140764e-4};
+    static const double d[8] = {1.0,
+                                2.05319162663775882187,
+                                1.6763848301838038494,
+                                0.68976733498510000455,
+                                0.14810397642748007459,
+                                0.0151986665636164571966,
+                                5.475938084995344946e-4,
+                                1.05075007164441684324e-9};
+    static const double e[8] = {6.6579046435011037772,     5.4637849111641143699,    1.7848265399172913358,
+                                0.29656057182850489123,    0.026532189526576123093,  0.0012426609473880784386,
+                                2.71155556874348757815e-5, 2.01033439929228813265e-7};
+    static const double f[8] = {1.0,
+                                0.59983220655588793769,
+                                0.13692988092273580531,
+                                0.0148753612908506148525,
+                                7.868691311456132591e-4,
+                                1.8463183175100546818e-5,
+                                1.4215117583164458887e-7,
+                                2.04426310338993978564e-15};
+    if (isnan(p))
+        return p;
+    if (p <= 0.0)
+        return -INFINITY;
+    if (p >= 1.0)
+        return INFINITY;
+    double q = p - 0.5;
+    if (fabs(q) <= 0.425) { /* the central range: a rational function of q^2 */
+        double r = 0.180625 - q * q;
+        return q * horner8(a, r) / horner8(b, r);
+    }
+    double r = sqrt(-log(q < 0.0 ? p : 1.0 - p)); /* the tails: of sqrt(-log(min(p, 1 - p))) */
+    double v = r <= 5.0 ? horner8(c, r - 1.6) / horner8(d, r - 1.6) : horner8(e, r - 5.0) / horner8(f, r - 5.0);
+    return q < 0.0 ? -v : v;
+}
+
+/* QUANTILE on one value: QuantileTransformer._transform_col. NaN passes; +-inf is an input error
+ * (scikit-learn's allow-nan validation). Normal output: the bounds are taken within
+ * BOUNDS_THRESHOLD (1e-7, the upper first, so the lower wins), then norm.ppf, clipped to
+ * [norm.ppf(1e-7 - eps), norm.ppf(1 - (1e-7 - eps))] (stored; computed by scipy at export). */
 static int quantile(const mli__prep_op *op, double x, double *y) {
     const int64_t n = op->count;
     const double *q = op->p, *r = op->p + n;
@@ -283,6 +346,16 @@ static int quantile(const mli__prep_op *op, double x, double *y) {
         return 0;
     }
     double v = 0.5 * (interp(x, q, r, n, 1.0) - interp(-x, q, r, n, -1.0));
+    if (op->flags & MLI__OPF_NORMAL) {
+        const double lo = op->p[2 * n], hi = op->p[2 * n + 1];
+        if (x + 1e-7 > q[n - 1])
+            v = 1.0;
+        if (x - 1e-7 < q[0])
+            v = 0.0;
+        v = normal_quantile(v);
+        *y = v < lo ? lo : v > hi ? hi : v;
+        return 0;
+    }
     if (x == q[n - 1])
         v = 1.0;
     if (x == q[0])

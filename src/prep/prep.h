@@ -30,7 +30,8 @@ enum {
     /* reg[dst + k] = (f_k < 0 ? 1 : reg[src + f_k]) * (p_k < 0 ? 1 : reg[dst + p_k]), p_k < k (PolynomialFeatures) */
     MLI__OP_POLY = 11,
     /* reg[dst] = QuantileTransformer's uniform output of reg[src] over `count` quantiles q and references r:
-     * (interp(x, q, r) - interp(-x, -q reversed, -r reversed)) / 2, 0 at q[0], 1 at q[count-1] */
+     * (interp(x, q, r) - interp(-x, -q reversed, -r reversed)) / 2, 0 at q[0], 1 at q[count-1]; with
+     * MLI__OPF_NORMAL, the bounds within 1e-7, then the inverse normal CDF, clipped to params 2 count.. */
     MLI__OP_QUANTILE = 12,
     /* reg[dst + j] = B-spline basis function j of reg[src], j < count, degree n_in, over the knots in
      * params, with the extrapolation of flags & MLI__OPF_SPLINE_MODE (SplineTransformer; ops.c) */
@@ -72,6 +73,7 @@ enum {
 #define MLI__OPF_FINITE_OUT 1u  /* FUNC (not binarize): an infinite result is an input error */
 #define MLI__OPF_SPLINE_MODE 7u /* SPLINE: the extrapolation mode (MLI__SPLINE_*) */
 #define MLI__OPF_NAN_ZEROS 8u   /* SPLINE: NaN gives zeros (handle_missing='zeros'); else an input error */
+#define MLI__OPF_NORMAL 1u      /* QUANTILE: the normal output (the inverse normal CDF, clipped; ops.c) */
 
 /* Limits of the stage's keys (docs/FORMAT.md), checked by the reader. */
 #define MLI__PREP_MAX_OPS (1 << 22)
@@ -83,7 +85,9 @@ enum { MLI__COL_NUMBER = 0, MLI__COL_STRING = 1, MLI__COL_UNUSED = 2 };
 /* Whether an op's values are not guaranteed bit for bit equal to scikit-learn's (computed by
  * another library's algorithm, whose build may round differently): such an op must not
  * feed a tree stage, where a last-bit difference can change the leaf (model.c refuses it). */
-static inline int mli__prep_op_inexact(int kind) { return kind == MLI__OP_SPLINE; }
+static inline int mli__prep_op_inexact(int kind, int32_t flags) {
+    return kind == MLI__OP_SPLINE || (kind == MLI__OP_QUANTILE && (flags & MLI__OPF_NORMAL));
+}
 
 /* Whether an op's outputs each depend on several of its input registers (a row norm, a
  * projection, products of features): a value after it cannot be attributed to one input

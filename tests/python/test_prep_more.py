@@ -360,3 +360,62 @@ def test_spline_linear_degree_carries_to_the_next_feature_as_in_sklearn(tmp_path
     T = pd.DataFrame(np.column_stack([spline_probe(s.t, 2000, j)[:2000] for j, s in enumerate(tr.bsplines_)]),
                      columns=list("pqrs"))
     np.testing.assert_allclose(prep_values(path, T.to_numpy()), tr.transform(T), **SPLINE_TOL)
+
+
+# ---- QuantileTransformer(output_distribution="normal") ------------------------------------
+# norm.ppf is computed in C by Wichura's AS 241, scipy by Cephes' ndtri: both about 1e-16 relative,
+# so the values agree within a few ulp, not bit for bit (about a third are identical): compared
+# within 1e-14 relative (1e-15 absolute, for values near 0), and refused before trees.
+
+QT_TOL = dict(rtol=1e-14, atol=1e-15)
+
+
+def qt_rows(n, seed):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(0, 2, n), "b": rng.exponential(3, n), "c": np.round(rng.normal(0, 1, n), 1)})
+    return X
+
+
+@pytest.mark.parametrize("n_quantiles", [5, 100, 1000])
+def test_quantile_normal_values_match_sklearn(n_quantiles, tmp_path):
+    from sklearn.preprocessing import QuantileTransformer
+    X = qt_rows(2000, 0)
+    tr = QuantileTransformer(n_quantiles=n_quantiles, output_distribution="normal")
+    est = make_pipeline(tr, Ridge()).fit(X, X["a"] + X["b"])
+    path = tmp_path / "m.mli"
+    mlinfer.export(est, path)
+    T = qt_rows(3000, 1)
+    q = tr.quantiles_  # every quantile exactly, one ulp and 1e-7 either side, far outside, NaN
+    edges = np.concatenate([q, np.nextafter(q, -np.inf), np.nextafter(q, np.inf), q - 1e-7, q + 1e-7,
+                            q - 2e-7, q + 2e-7, q - 1e6, q + 1e6])
+    T = pd.concat([T, pd.DataFrame(edges, columns=list("abc"))], ignore_index=True)
+    T.loc[T.index[::11], "b"] = np.nan
+    got = prep_values(path, T.to_numpy())
+    want = tr.transform(T)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, **QT_TOL)
+    # the clipped ends are scikit-learn's bounds exactly
+    lo, hi = np.nanmin(want), np.nanmax(want)
+    assert np.array_equal(got == lo, want == lo) and np.array_equal(got == hi, want == hi)
+    m = mlinfer.load(path)
+    F = T.dropna()
+    np.testing.assert_allclose(m.predict(F), est.predict(F), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(m.predict(F.iloc[:1]), est.predict(F.iloc[:1]), rtol=1e-5, atol=1e-5)
+
+
+def test_quantile_normal_in_a_column_transformer_with_logistic_regression(tmp_path):
+    from sklearn.preprocessing import QuantileTransformer
+    X = qt_rows(3000, 2)
+    X["s"] = np.random.default_rng(2).choice(["x", "y", None], 3000).astype(object)
+    y = (X["a"] + np.log1p(X["b"]) > 1).astype(int)
+    ct = ColumnTransformer([("q", QuantileTransformer(n_quantiles=200, output_distribution="normal"), ["a", "b"]),
+                            ("t", TargetEncoder(), ["s"])], remainder="drop")
+    est = make_pipeline(ct, LogisticRegression(max_iter=1000)).fit(X, y)
+    m = roundtrip(est, tmp_path)
+    T = qt_rows(3000, 3)
+    T["s"] = np.random.default_rng(3).choice(["x", "y", "z", None], 3000).astype(object)
+    check(m, est, T, False)
+    check(m, est, T.iloc[:1], False)
+    T.loc[T.index[7], "a"] = -np.inf
+    with pytest.raises(mlinfer.InputError, match=r"column 'a', row 7: -inf is not finite"):
+        m.predict(T)

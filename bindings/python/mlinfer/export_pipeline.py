@@ -26,6 +26,7 @@ from .errors import UnsupportedModelError
 SPLINE_MODES = {"error": 0, "constant": 1, "linear": 2, "continue": 3, "periodic": 4}
 SPLINE_MAX_DEGREE = 31  # src/prep/prep.h MLI__SPLINE_MAX_DEGREE
 F_NAN_ZEROS = 8
+F_NORMAL = 1  # QUANTILE: the normal output
 # the ops whose outputs each depend on several input columns (src/prep/prep.h mli__prep_op_mixes)
 MIXING_OPS = (OP_NORM, OP_PROJECT, OP_POLY)
 NORMS = {"l1": 0, "max": 2}  # no l2: see _normalizer
@@ -219,9 +220,11 @@ class Prep:
             cols.append(-1 if a is None and c is None else (c if a is None else (a if c is None or a == c else -1)))
         return [Num(dst + k, c) for k, c in enumerate(cols)]
 
-    def quantile(self, f: Num, quantiles, references) -> Num:
-        params = [float(v) for v in quantiles] + [float(v) for v in references]
-        return Num(self._op(OP_QUANTILE, f.reg, count=len(quantiles), params=params), f.col)
+    def quantile(self, f: Num, quantiles, references, clip=None) -> Num:
+        """QuantileTransformer's output; with clip (normal output), norm.ppf of it clipped to clip."""
+        params = [float(v) for v in quantiles] + [float(v) for v in references] + [float(v) for v in clip or ()]
+        return Num(self._op(OP_QUANTILE, f.reg, count=len(quantiles), params=params,
+                            flags=F_NORMAL if clip else 0), f.col)
 
     def spline(self, f: Num, degree: int, mode: int, nan_zeros: bool, knots, ends) -> List[Num]:
         """The B-spline basis of f: (len(ends) - 3) // 4 outputs (knots: scipy's t; ends: the range
@@ -710,19 +713,29 @@ def _power(prep: Prep, est, feats):
 
 
 def _quantile(prep: Prep, est, feats):
-    """QuantileTransformer, uniform output: a `quantile` op per column (np.interp both ways and their
-    mean, 0 and 1 at the end quantiles, NaN passes, +-inf an input error). The normal output is
-    scipy.stats.norm.ppf of that, which is not reproduced: refused."""
-    if est.output_distribution != "uniform":
-        _fail(est, f"output_distribution={est.output_distribution!r} (its values are scipy.stats.norm.ppf, which "
-                   "mlinfer does not reproduce exactly; output_distribution='uniform' is supported)")
+    """QuantileTransformer: a `quantile` op per column (np.interp both ways and their mean, 0 and 1 at
+    the end quantiles, NaN passes, +-inf an input error). The normal output takes the end quantiles
+    within BOUNDS_THRESHOLD, then scipy.stats.norm.ppf, clipped to scikit-learn's bounds (computed
+    here by scipy); norm.ppf is computed in C by another algorithm (AS 241) than scipy's, within a
+    few ulp: refused before a tree model (write())."""
+    if est.output_distribution not in ("uniform", "normal"):
+        _fail(est, f"output_distribution={est.output_distribution!r}")
+    clip = None
+    if est.output_distribution == "normal":
+        from scipy import stats
+        from sklearn.preprocessing._data import BOUNDS_THRESHOLD
+        if BOUNDS_THRESHOLD != 1e-7:
+            _fail(est, f"this scikit-learn's BOUNDS_THRESHOLD is {BOUNDS_THRESHOLD}, not the 1e-7 mlinfer uses")
+        clip = (float(stats.norm.ppf(BOUNDS_THRESHOLD - np.spacing(1))),
+                float(stats.norm.ppf(1 - (BOUNDS_THRESHOLD - np.spacing(1)))))
+        prep.inexact.append("QuantileTransformer(output_distribution='normal') (scipy's norm.ppf)")
     q = np.asarray(est.quantiles_, dtype=np.float64)
     ref = np.asarray(est.references_, dtype=np.float64).reshape(-1)
     if q.ndim != 2 or q.shape[1] != len(feats) or q.shape[0] != len(ref) or q.shape[0] < 1:
         _fail(est, f"quantiles_ of shape {q.shape} for {len(feats)} features and {len(ref)} references")
     if not (np.isfinite(q).all() and np.isfinite(ref).all() and (np.diff(q, axis=0) >= 0).all()):
         _fail(est, "its quantiles are not non-decreasing finite numbers")
-    return [prep.quantile(prep.num(f, est), q[:, j], ref) for j, f in enumerate(feats)]
+    return [prep.quantile(prep.num(f, est), q[:, j], ref, clip) for j, f in enumerate(feats)]
 
 
 def _spline(prep: Prep, est, feats):
@@ -867,7 +880,7 @@ def transform(prep: Prep, est, feats):
                "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, TargetEncoder, StandardScaler, "
                "MinMaxScaler, MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer "
                "with a NumPy ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, SplineTransformer, PowerTransformer, "
-               "QuantileTransformer (uniform), feature selectors (VarianceThreshold, SelectKBest, SelectPercentile, "
+               "QuantileTransformer, feature selectors (VarianceThreshold, SelectKBest, SelectPercentile, "
                "SelectFromModel, RFE, ...))")
 
 

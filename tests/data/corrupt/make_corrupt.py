@@ -620,6 +620,13 @@ def cases():
     def periodic_few(ops):  # periodic with fewer basis functions than its degree: folded twice
         op = spline_op(4)(ops)
         op[3], op[7] = 2, 3
+    qn = next(o for o in sp_ops if o[0] == 12 and o[6] == 1)  # a normal QuantileTransformer's quantile op
+    add("prep_quantile_clip_nan.mli", with_section(sp, "stage.0.params", set_param(qn[4] + 2 * qn[3], float("nan"))),
+        "MLI_ERR_CORRUPT", "(quantile): clip bounds nan")
+    add("prep_quantile_clip_reversed.mli", with_section(sp, "stage.0.params", set_param(qn[4] + 2 * qn[3], 9.0)),
+        "MLI_ERR_CORRUPT", "are not finite and ordered")
+    add("prep_quantile_flags.mli", with_section(sp, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 12).__setitem__(6, 2))), "MLI_ERR_CORRUPT", "(quantile): unknown flags")
     add("prep_spline_periodic_few.mli", with_section(sp, "stage.0.ops", ops_edit(periodic_few)), "MLI_ERR_CORRUPT",
         "(spline)")
 
