@@ -238,9 +238,9 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                 return mli__fail(MLI_ERR_CORRUPT,
                                  "%s: stage %d op %lld (numcat): keys are not strictly increasing numbers", origin, i,
                                  (long long)o);
-    if (kind == MLI__OP_NORM && !(op->p[0] == 0.0 || op->p[0] == 2.0)) /* 1 (l2): reserved, see ops.c */
-        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (norm): norm %g is not 0 (l1) or 2 (max)", origin, i,
-                         (long long)o, op->p[0]);
+    if (kind == MLI__OP_NORM && !(op->p[0] == 0.0 || op->p[0] == 1.0 || op->p[0] == 2.0))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (norm): norm %g is not 0 (l1), 1 (l2) or 2 (max)",
+                         origin, i, (long long)o, op->p[0]);
     if (kind == MLI__OP_FUNC && need == 1 && !isfinite(op->p[0]))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (func): parameter %g is not finite", origin, i,
                          (long long)o, op->p[0]);

@@ -165,10 +165,12 @@ static double pairwise_abs_sum(const double *a, int64_t n, int64_t st) {
 }
 
 /* NORM on one row (x: count values, y: count outputs, both `st` apart): scikit-learn's
- * normalize(); a norm of 0 divides by 1. 1 on a NaN or infinite value (scikit-learn's
+ * normalize(); a norm below 10 eps (float64's) divides by 1. 1 on a NaN or infinite value (scikit-learn's
  * Normalizer validates its input), the outputs then NaN.
- * No l2: scikit-learn's row_norms is np.einsum, whose SIMD summation order depends on NumPy's
- * build and CPU dispatch (measured 1-5 ulp apart from a pairwise sum), so it is not exported. */
+ * l2: sqrt of the squares summed in order. scikit-learn's row_norms is np.einsum, whose SIMD
+ * summation order (and FMA use) depends on NumPy's build and CPU dispatch: no fixed order gives
+ * its bits (measured: 17-77% of rows identical, whatever the order), so within count x eps
+ * relative, and model.c refuses it before trees. */
 static int normalize(int64_t n, double kind, const double *x, double *y, int64_t st) {
     double norm = 0.0;
     for (int64_t c = 0; c < n; ++c)
@@ -177,12 +179,17 @@ static int normalize(int64_t n, double kind, const double *x, double *y, int64_t
                 y[k * st] = NAN;
             return 1;
         }
-    if (kind == 0.0)
+    if (kind == 0.0) {
         norm = pairwise_abs_sum(x, n, st);
-    else
+    } else if (kind == 1.0) {
+        for (int64_t c = 0; c < n; ++c)
+            norm += x[c * st] * x[c * st];
+        norm = sqrt(norm);
+    } else {
         for (int64_t c = 0; c < n; ++c)
             norm = fabs(x[c * st]) > norm ? fabs(x[c * st]) : norm;
-    if (norm == 0.0)
+    }
+    if (norm < 10.0 * DBL_EPSILON) /* _handle_zeros_in_scale: a near-zero norm divides by 1 */
         norm = 1.0;
     for (int64_t c = 0; c < n; ++c)
         y[c * st] = x[c * st] / norm;

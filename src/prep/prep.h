@@ -24,7 +24,8 @@ enum {
     MLI__OP_FUNC = 7,      /* reg[dst] = function `count` (MLI__FN_*) of reg[src]; binarize: param 0 the threshold */
     MLI__OP_BIN =
         8, /* reg[dst] = how many of the `count` sorted edges (params) are <= reg[src]; NaN, +-inf: an input error */
-    MLI__OP_NORM = 9, /* reg[dst + c] = reg[src + c] / the row norm of those `count` registers (param 0: 0 l1, 2 max) */
+    MLI__OP_NORM =
+        9, /* reg[dst + c] = reg[src + c] / the row norm of those `count` registers (param 0: 0 l1, 1 l2, 2 max) */
     /* reg[dst + k] = (sum_j reg[src + j] * W[k][j] - b[k]) / s[k], k < count, j < n_in (PCA, TruncatedSVD) */
     MLI__OP_PROJECT = 10,
     /* reg[dst + k] = (f_k < 0 ? 1 : reg[src + f_k]) * (p_k < 0 ? 1 : reg[dst + p_k]), p_k < k (PolynomialFeatures) */
@@ -82,13 +83,6 @@ enum {
 /* Column kinds of the input schema (mli_column_kind in mlinfer.h). */
 enum { MLI__COL_NUMBER = 0, MLI__COL_STRING = 1, MLI__COL_UNUSED = 2 };
 
-/* Whether an op's values are not guaranteed bit for bit equal to scikit-learn's (computed by
- * another library's algorithm, whose build may round differently): such an op must not
- * feed a tree stage, where a last-bit difference can change the leaf (model.c refuses it). */
-static inline int mli__prep_op_inexact(int kind, int32_t flags) {
-    return kind == MLI__OP_SPLINE || (kind == MLI__OP_QUANTILE && (flags & MLI__OPF_NORMAL));
-}
-
 /* Whether an op's outputs each depend on several of its input registers (a row norm, a
  * projection, products of features): a value after it cannot be attributed to one input
  * column (contributions, messages). */
@@ -106,6 +100,15 @@ typedef struct mli__prep_op {
     int32_t *hash;   /* STRCAT: slots holding a table index, or -1 */
     int64_t col;     /* the input column the op's value derives from (messages) */
 } mli__prep_op;
+
+/* Whether an op's values are not guaranteed bit for bit equal to scikit-learn's (computed by
+ * another library's algorithm or summation order, which its build may round differently): such an
+ * op must not feed a tree stage, where a last-bit difference can change the leaf (model.c refuses
+ * it): a SPLINE, a normal QUANTILE, an l2 NORM. */
+static inline int mli__prep_op_inexact(const mli__prep_op *op) {
+    return op->kind == MLI__OP_SPLINE || (op->kind == MLI__OP_QUANTILE && (op->flags & MLI__OPF_NORMAL)) ||
+           (op->kind == MLI__OP_NORM && op->p[0] == 1.0);
+}
 
 typedef struct mli__prep {
     int64_t n_cols, n_regs, n_out, n_ops;

@@ -366,11 +366,11 @@ def write_prep_spline():
     """prep_spline: SplineTransformer `spline` ops in every extrapolation mode (linear at degree 1,
     whose raised degree carries over to the next feature; periodic; constant; continue without the
     bias column; error with handle_missing='zeros', so NaN gives zeros), and a QuantileTransformer with the
-    normal output (the other op not bit for bit scikit-learn's) before a LogisticRegression,
+    normal output and an l2 Normalizer (the other ops not bit for bit scikit-learn's) before a LogisticRegression,
     rows of numbers with NaN in the `zeros` columns: the golden-file tests (truncation, bit flips)
     and the corrupt corpus's `prep_spline_*` cases."""
     from sklearn.compose import ColumnTransformer
-    from sklearn.preprocessing import QuantileTransformer, SplineTransformer
+    from sklearn.preprocessing import Normalizer, QuantileTransformer, SplineTransformer
 
     rng = np.random.RandomState(23)
     n = 400
@@ -383,6 +383,7 @@ def write_prep_spline():
         ("cont", SplineTransformer(n_knots=4, degree=3, extrapolation="continue", include_bias=False), [4]),
         ("zero", SplineTransformer(n_knots=4, degree=2, handle_missing="zeros"), [5]),
         ("qn", QuantileTransformer(n_quantiles=20, output_distribution="normal"), [0, 2]),
+        ("l2", Normalizer(), [1, 3, 4]),
     ])
     est = make_pipeline(ct, LogisticRegression(max_iter=2000)).fit(X, y)
     T = rng.normal(0, 1, (n, 6)) * [1.0, 2.0, 3.0, 0.5, 1.0, 1.0] * 1.5  # beyond the knots too

@@ -29,7 +29,7 @@ F_NAN_ZEROS = 8
 F_NORMAL = 1  # QUANTILE: the normal output
 # the ops whose outputs each depend on several input columns (src/prep/prep.h mli__prep_op_mixes)
 MIXING_OPS = (OP_NORM, OP_PROJECT, OP_POLY)
-NORMS = {"l1": 0, "max": 2}  # no l2: see _normalizer
+NORMS = {"l1": 0, "l2": 1, "max": 2}  # l2: not bit for bit, see _normalizer
 FN_BINARIZE = 0
 FN_FINITE = 7  # identity; NaN or +-inf is an input error (a feature selector validating its input)
 POWER = {"yeo-johnson": 8, "box-cox": 9}  # PowerTransformer's methods, by their FUNC code
@@ -565,10 +565,9 @@ def _kbins(prep: Prep, est, feats):
 
 
 def _normalizer(prep: Prep, est, feats):
-    if est.norm == "l2":  # scikit-learn's row_norms is np.einsum, whose SIMD summation order
-        # depends on NumPy's build and CPU (1-5 ulp from any fixed order, measured): not exact
-        _fail(est, "norm='l2' is not supported yet (scikit-learn computes it with np.einsum, whose summation "
-                   "order mlinfer cannot reproduce bit for bit); norm='l1' and norm='max' are")
+    if est.norm == "l2":  # scikit-learn's row_norms is np.einsum, whose SIMD summation order and FMA use
+        # depend on NumPy's build and CPU (no fixed order reproduces it, measured): within n x eps, not exact
+        prep.inexact.append("Normalizer(norm='l2') (np.einsum's summation order)")
     if est.norm not in NORMS:
         _fail(est, f"norm={est.norm!r}")
     if not feats:

@@ -495,7 +495,7 @@ def cases():
         op = first_op(ops, 1)
         op[0], op[3] = 9, 1
     add("prep_norm_kind.mli", with_section(pn, "stage.0.ops", ops_edit(fill_to_norm)), "MLI_ERR_CORRUPT",
-        "(norm): norm nan is not 0 (l1) or 2 (max)")
+        "(norm): norm nan is not 0 (l1), 1 (l2) or 2 (max)")
     add("prep_params_outside.mli", with_section(ps, "stage.0.ops", ops_edit(
         lambda ops: first_op(ops, 4).__setitem__(4, 10 ** 9))), "MLI_ERR_CORRUPT", "outside the")
     add("prep_strings_outside.mli", with_section(ps, "stage.0.ops", ops_edit(
