@@ -350,17 +350,22 @@ def write_prep_linalg():
     X[rng.rand(n, 5) < 0.08] = np.nan
     est = make_pipeline(SimpleImputer(), SelectKBest(k=4), PolynomialFeatures(2, include_bias=False),
                         PCA(4, whiten=True), LogisticRegression(max_iter=2000)).fit(X, y)
-    rows = _pick_rows(X, est.decision_function(X))
+    _write_prep_binary("prep_linalg", est, _pick_rows(X, est.decision_function(X)))
+
+
+def _write_prep_binary(name, est, rows):
+    """NAME.mli and NAME.expected.txt for a binary classifier with a prep stage before a linear one,
+    over rows of numbers."""
     data = to_bytes(est)
-    with open(os.path.join(HERE, "prep_linalg.mli"), "wb") as f:
+    with open(os.path.join(HERE, name + ".mli"), "wb") as f:
         f.write(data)
-    out = ["task classification", "n_features 5 n_outputs 1 n_classes 2 n_decision 1 has_proba 1", "labels int 2 0 1",
-           "meta stage.0.kind prep", "meta stage.1.kind linear", _matrix("input", rows),
+    out = ["task classification", f"n_features {rows.shape[1]} n_outputs 1 n_classes 2 n_decision 1 has_proba 1",
+           "labels int 2 0 1", "meta stage.0.kind prep", "meta stage.1.kind linear", _matrix("input", rows),
            _matrix("predict", est.predict(rows)), _matrix("proba", est.predict_proba(rows)),
            _matrix("decision", est.decision_function(rows)), "end\n"]
-    with open(os.path.join(HERE, "prep_linalg.expected.txt"), "w") as f:
+    with open(os.path.join(HERE, name + ".expected.txt"), "w") as f:
         f.write("\n".join(out))
-    print(f"prep_linalg.mli: {len(data)} bytes")
+    print(f"{name}.mli: {len(data)} bytes")
 
 def write_prep_spline():
     """prep_spline: SplineTransformer `spline` ops in every extrapolation mode (linear at degree 1,
@@ -390,17 +395,7 @@ def write_prep_spline():
     T[:, 5] = np.clip(T[:, 5], X[:, 5].min(), X[:, 5].max())  # extrapolation='error'
     T[rng.rand(n) < 0.1, 5] = np.nan
     T[[1, 4], 5] = np.nan  # among the rows picked
-    rows = _pick_rows(T, est.decision_function(T))
-    data = to_bytes(est)
-    with open(os.path.join(HERE, "prep_spline.mli"), "wb") as f:
-        f.write(data)
-    out = ["task classification", "n_features 6 n_outputs 1 n_classes 2 n_decision 1 has_proba 1", "labels int 2 0 1",
-           "meta stage.0.kind prep", "meta stage.1.kind linear", _matrix("input", rows),
-           _matrix("predict", est.predict(rows)), _matrix("proba", est.predict_proba(rows)),
-           _matrix("decision", est.decision_function(rows)), "end\n"]
-    with open(os.path.join(HERE, "prep_spline.expected.txt"), "w") as f:
-        f.write("\n".join(out))
-    print(f"prep_spline.mli: {len(data)} bytes")
+    _write_prep_binary("prep_spline", est, _pick_rows(T, est.decision_function(T)))
 
 
 def write_contrib_models():

@@ -392,6 +392,20 @@ def _encoder_slots(est, j: int, k: int):
     return [after_drop(int(s)) for s in enc], width, (None if infreq is None else after_drop(infreq))
 
 
+def _categories(prep: Prep, est, f, cats):
+    """An encoder's fitted categories of feature f: their cells, the index of each (a number by its
+    float value; the first of equal ones), and whether f is a string column."""
+    cells = [_cell(c) for c in cats]
+    string = _feature_is_string(prep, f, cats)
+    _check_cats(est, prep, f, cats, string)
+    if not string and any(c is NONE for c in cells):
+        _fail(est, "None as a category of a numeric feature")
+    index = {}
+    for i, c in enumerate(cells):
+        index.setdefault(c if isinstance(c, (str, _Special)) else float(c), i)
+    return cells, index, string
+
+
 def _encoder(prep: Prep, est, feats):
     name = _cls(est)
     cats_all = est.categories_
@@ -399,15 +413,7 @@ def _encoder(prep: Prep, est, feats):
         _fail(est, f"{len(cats_all)} fitted features for {len(feats)} inputs")
     out = []
     for j, (f, cats) in enumerate(zip(feats, cats_all)):
-        cells = [_cell(c) for c in cats]
-        string = _feature_is_string(prep, f, cats)
-        _check_cats(est, prep, f, cats, string)
-        if not string and any(c is NONE for c in cells):
-            _fail(est, "None as a category of a numeric feature")
-        index = {}
-        for i, c in enumerate(cells):
-            key = c if isinstance(c, (str, _Special)) else float(c)
-            index.setdefault(key, i)
+        cells, index, string = _categories(prep, est, f, cats)
         if name == "OneHotEncoder":
             slots, width, infreq = _encoder_slots(est, j, len(cells))
             hu = est.handle_unknown
@@ -479,14 +485,7 @@ def _target_encoder(prep: Prep, est, feats):
         _fail(est, "its encodings_ or target_mean_ are not finite")
     out = []
     for j, (f, cats) in enumerate(zip(feats, cats_all)):
-        cells = [_cell(c) for c in cats]
-        string = _feature_is_string(prep, f, cats)
-        _check_cats(est, prep, f, cats, string)
-        if not string and any(c is NONE for c in cells):
-            _fail(est, "None as a category of a numeric feature")
-        index = {}
-        for i, c in enumerate(cells):
-            index.setdefault(c if isinstance(c, (str, _Special)) else float(c), i)
+        cells, index, string = _categories(prep, est, f, cats)
         keys = [c for c in cells if not isinstance(c, _Special)]
         src = f if string else prep.num(f, est)
 
@@ -878,8 +877,8 @@ def transform(prep: Prep, est, feats):
     _fail(est, "not a transformer mlinfer can export (supported: ColumnTransformer, FeatureUnion, Pipeline, "
                "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, TargetEncoder, StandardScaler, "
                "MinMaxScaler, MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer "
-               "with a NumPy ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, SplineTransformer, PowerTransformer, "
-               "QuantileTransformer, feature selectors (VarianceThreshold, SelectKBest, SelectPercentile, "
+               "with a NumPy ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, SplineTransformer, "
+               "PowerTransformer, QuantileTransformer, feature selectors (VarianceThreshold, SelectKBest, SelectPercentile, "
                "SelectFromModel, RFE, ...))")
 
 
