@@ -282,6 +282,13 @@ static mli_status build_stages(mli_model *m, const mli__reader *r) {
         }
     if (m->prep) /* float32 rounding that a linear stage's 1e-5 covers can move a row across a split */
         m->prep->f32_refused = m->trees != NULL;
+    for (int64_t o = 0; m->prep && m->trees && o < m->prep->n_ops; ++o) /* so can any last-bit difference */
+        if (mli__prep_op_inexact(&m->prep->ops[o]))
+            return mli__fail(MLI_ERR_UNSUPPORTED,
+                             "%s: prep op %lld computes values that may differ from scikit-learn's in the last bit "
+                             "(a SplineTransformer, a normal QuantileTransformer, an l2 Normalizer), which must not "
+                             "feed a tree stage",
+                             m->c.origin, (long long)o);
     if (m->stages[m->n_stages - 1].kind == MLI__STAGE_AFFINE)
         return mli__fail(MLI_ERR_CORRUPT, "%s: the last stage is preprocessing; a model stage must end the pipeline",
                          m->c.origin);

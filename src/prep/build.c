@@ -13,9 +13,9 @@
 
 #define OP_FIELDS 8
 
-static const char *const op_names[MLI__OP_KINDS] = {"num",     "fill",   "affine",  "indicator", "strcat",
-                                                    "numcat",  "onehot", "func",    "bin",       "norm",
-                                                    "project", "poly",   "quantile"};
+static const char *const op_names[MLI__OP_KINDS] = {"num",     "fill",   "affine",   "indicator", "strcat",
+                                                    "numcat",  "onehot", "func",     "bin",       "norm",
+                                                    "project", "poly",   "quantile", "spline"};
 
 uint32_t mli__prep_hash(const char *s, uint32_t len) {
     uint32_t h = 2166136261u; /* FNV-1a */
@@ -61,9 +61,16 @@ static mli_status read_strings(const mli__reader *r, const char *name, mli__prep
     return MLI_OK;
 }
 
+/* The knots of a SPLINE op: its basis functions (count, plus degree more folded onto the first
+ * ones when periodic) + degree + 1, scipy's BSpline's t. */
+static int64_t spline_knots(int64_t count, int64_t degree, int64_t flags) {
+    int periodic = (flags & MLI__OPF_SPLINE_MODE) == MLI__SPLINE_PERIODIC;
+    return count + (periodic ? degree : 0) + degree + 1;
+}
+
 /* Params each op kind reads at its offset (count: the op's count; n_in: its input registers,
- * both at most MLI__MAX_WIDTH, so the product cannot overflow). */
-static int64_t params_needed(int kind, int64_t count, int64_t n_in) {
+ * both at most MLI__MAX_WIDTH, so the product cannot overflow; SPLINE: n_in its degree). */
+static int64_t params_needed(int kind, int64_t count, int64_t n_in, int64_t flags) {
     switch (kind) {
     case MLI__OP_FILL: return 2;
     case MLI__OP_AFFINE: return 6;
@@ -76,7 +83,10 @@ static int64_t params_needed(int kind, int64_t count, int64_t n_in) {
     case MLI__OP_NORM: return 1;                           /* the norm: 0 l1, 2 max */
     case MLI__OP_PROJECT: return count * n_in + 2 * count; /* W (count x n_in, row-major), b, s */
     case MLI__OP_POLY: return 2 * count;                   /* per term: factor, parent */
-    case MLI__OP_QUANTILE: return 2 * count;               /* quantiles, references */
+    case MLI__OP_QUANTILE:                                 /* quantiles, references; normal: the clip bounds */
+        return 2 * count + ((flags & MLI__OPF_NORMAL) ? 2 : 0);
+    case MLI__OP_SPLINE: /* knots; lo, hi, L; values and slopes at both ends */
+        return spline_knots(count, n_in, flags) + 3 + 4 * count;
     default: return 0;
     }
 }
@@ -93,7 +103,8 @@ static const unsigned allowed_flags[MLI__OP_KINDS] = {MLI__OPF_FINITE,
                                                       0,
                                                       0,
                                                       0,
-                                                      0};
+                                                      MLI__OPF_NORMAL,
+                                                      MLI__OPF_SPLINE_MODE | MLI__OPF_NAN_ZEROS};
 
 /* A one-hot code: -1 or a whole number below n. */
 static int onehot_code_ok(double v, int64_t n) { return v == -1.0 || (v >= 0.0 && v < (double)n && v == floor(v)); }
@@ -156,12 +167,19 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                          origin, i, (long long)o, (long long)kind);
     const char *kn = op_names[kind];
     int group = kind == MLI__OP_PROJECT || kind == MLI__OP_POLY; /* reads n_in registers */
-    if ((!group && n_in != 0) || flags < 0 || (flags & ~(int64_t)allowed_flags[kind]))
+    int spline = kind == MLI__OP_SPLINE;                         /* n_in: the degree */
+    if ((!group && !spline && n_in != 0) || flags < 0 || (flags & ~(int64_t)allowed_flags[kind]))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): unknown flags or reserved field set", origin, i,
                          (long long)o, kn);
     if (group && (n_in < 1 || n_in > MLI__MAX_WIDTH))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): n_in %lld is out of range", origin, i,
                          (long long)o, kn, (long long)n_in);
+    if (spline && (n_in < 0 || n_in > MLI__SPLINE_MAX_DEGREE || (flags & MLI__OPF_SPLINE_MODE) > MLI__SPLINE_PERIODIC))
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s: stage %d op %lld (spline): degree %lld (0..%d) or extrapolation mode %lld "
+                         "(0..4) out of range",
+                         origin, i, (long long)o, (long long)n_in, MLI__SPLINE_MAX_DEGREE,
+                         (long long)(flags & MLI__OPF_SPLINE_MODE));
     if (kind == MLI__OP_NORM)
         n_in = count;
     op->kind = (int32_t)kind;
@@ -179,8 +197,8 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) reads register %lld, not written before it",
                          origin, i, (long long)o, kn, (long long)src);
     }
-    int64_t width = kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group ? count : 1;
-    if ((kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group                   ? count < 1
+    int64_t width = kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group || spline ? count : 1;
+    if ((kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group || spline         ? count < 1
          : kind == MLI__OP_QUANTILE                                                ? count < 1
          : kind == MLI__OP_STRCAT || kind == MLI__OP_NUMCAT || kind == MLI__OP_BIN ? count < 0
          : kind == MLI__OP_FUNC                                                    ? count < 0 || count >= MLI__FN_COUNT
@@ -192,7 +210,7 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
         return mli__fail(
             MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) writes registers %lld..%lld; next free: %lld of %lld", origin,
             i, (long long)o, kn, (long long)dst, (long long)(dst + width - 1), (long long)*next, (long long)p->n_regs);
-    int64_t need = params_needed((int)kind, count, n_in);
+    int64_t need = params_needed((int)kind, count, n_in, flags);
     if (need > 0 && (poff < 0 || poff > n_params - need))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): params %lld..+%lld outside the %lld params",
                          origin, i, (long long)o, kn, (long long)poff, (long long)need, (long long)n_params);
@@ -220,9 +238,9 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                 return mli__fail(MLI_ERR_CORRUPT,
                                  "%s: stage %d op %lld (numcat): keys are not strictly increasing numbers", origin, i,
                                  (long long)o);
-    if (kind == MLI__OP_NORM && !(op->p[0] == 0.0 || op->p[0] == 2.0)) /* 1 (l2): reserved, see ops.c */
-        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (norm): norm %g is not 0 (l1) or 2 (max)", origin, i,
-                         (long long)o, op->p[0]);
+    if (kind == MLI__OP_NORM && !(op->p[0] == 0.0 || op->p[0] == 1.0 || op->p[0] == 2.0))
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (norm): norm %g is not 0 (l1), 1 (l2) or 2 (max)",
+                         origin, i, (long long)o, op->p[0]);
     if (kind == MLI__OP_FUNC && need == 1 && !isfinite(op->p[0]))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (func): parameter %g is not finite", origin, i,
                          (long long)o, op->p[0]);
@@ -250,6 +268,30 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                                  "%s: stage %d op %lld (quantile): quantiles are not non-decreasing finite numbers "
                                  "or references not finite",
                                  origin, i, (long long)o);
+    if (kind == MLI__OP_QUANTILE && (flags & MLI__OPF_NORMAL) &&
+        !(isfinite(op->p[2 * count]) && isfinite(op->p[2 * count + 1]) && op->p[2 * count] <= op->p[2 * count + 1]))
+        return mli__fail(MLI_ERR_CORRUPT,
+                         "%s: stage %d op %lld (quantile): clip bounds %g, %g are not finite and ordered", origin, i,
+                         (long long)o, op->p[2 * count], op->p[2 * count + 1]);
+    if (spline) {
+        /* scipy's knots, non-decreasing and finite; the end values and slopes finite; enough basis
+         * functions for the extrapolation's indexes (scikit-learn: n_knots >= 2, periodic n_knots > degree) */
+        int64_t nt = spline_knots(count, n_in, flags), mode = flags & MLI__OPF_SPLINE_MODE;
+        int ok = mode == MLI__SPLINE_PERIODIC ? count >= n_in : count >= n_in + 1;
+        for (int64_t k = 0; k < need && ok; ++k)
+            ok = isfinite(op->p[k]) && (k == 0 || k >= nt || op->p[k] >= op->p[k - 1]);
+        /* the extrapolated range within the knots' (the spline is evaluated inside it), L whole, 0..count */
+        const double *e = op->p + nt;
+        if (ok && (mode == MLI__SPLINE_CONSTANT || mode == MLI__SPLINE_LINEAR))
+            ok = e[0] >= op->p[n_in] && e[0] <= e[1] && e[1] <= op->p[nt - n_in - 1] && e[2] >= 0.0 &&
+                 e[2] <= (double)count && e[2] == floor(e[2]);
+        if (!ok)
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: stage %d op %lld (spline): %lld basis functions of degree %lld: knots not "
+                             "non-decreasing finite numbers, too few functions, or the extrapolated range, count "
+                             "or end values out of range",
+                             origin, i, (long long)o, (long long)count, (long long)n_in);
+    }
     if (kind == MLI__OP_BIN)
         for (int64_t k = 0; k < count; ++k)
             if (isnan(op->p[k]) || (k > 0 && op->p[k] < op->p[k - 1]))
@@ -311,7 +353,8 @@ static mli_status trace_columns(mli__prep *p) {
                     reg_col[op->dst + c] = a == -2 ? (b == -2 ? -1 : b) : b == -2 || a == b ? a : -1;
                 }
         } else {
-            for (int64_t d = op->dst; d < op->dst + (op->kind == MLI__OP_ONEHOT ? op->count : 1); ++d)
+            int64_t w = op->kind == MLI__OP_ONEHOT || op->kind == MLI__OP_SPLINE ? op->count : 1;
+            for (int64_t d = op->dst; d < op->dst + w; ++d)
                 reg_col[d] = col;
         }
     }

@@ -165,10 +165,12 @@ static double pairwise_abs_sum(const double *a, int64_t n, int64_t st) {
 }
 
 /* NORM on one row (x: count values, y: count outputs, both `st` apart): scikit-learn's
- * normalize(); a norm of 0 divides by 1. 1 on a NaN or infinite value (scikit-learn's
+ * normalize(); a norm below 10 eps (float64's) divides by 1. 1 on a NaN or infinite value (scikit-learn's
  * Normalizer validates its input), the outputs then NaN.
- * No l2: scikit-learn's row_norms is np.einsum, whose SIMD summation order depends on NumPy's
- * build and CPU dispatch (measured 1-5 ulp apart from a pairwise sum), so it is not exported. */
+ * l2: sqrt of the squares summed in order. scikit-learn's row_norms is np.einsum, whose SIMD
+ * summation order (and FMA use) depends on NumPy's build and CPU dispatch: no fixed order gives
+ * its bits (measured: 17-77% of rows identical, whatever the order), so within count x eps
+ * relative, and model.c refuses it before trees. */
 static int normalize(int64_t n, double kind, const double *x, double *y, int64_t st) {
     double norm = 0.0;
     for (int64_t c = 0; c < n; ++c)
@@ -177,12 +179,17 @@ static int normalize(int64_t n, double kind, const double *x, double *y, int64_t
                 y[k * st] = NAN;
             return 1;
         }
-    if (kind == 0.0)
+    if (kind == 0.0) {
         norm = pairwise_abs_sum(x, n, st);
-    else
+    } else if (kind == 1.0) {
+        for (int64_t c = 0; c < n; ++c)
+            norm += x[c * st] * x[c * st];
+        norm = sqrt(norm);
+    } else {
         for (int64_t c = 0; c < n; ++c)
             norm = fabs(x[c * st]) > norm ? fabs(x[c * st]) : norm;
-    if (norm == 0.0)
+    }
+    if (norm < 10.0 * DBL_EPSILON) /* _handle_zeros_in_scale: a near-zero norm divides by 1 */
         norm = 1.0;
     for (int64_t c = 0; c < n; ++c)
         y[c * st] = x[c * st] / norm;
@@ -271,8 +278,71 @@ static double interp(double x, const double *a, const double *b, int64_t n, doub
 #undef FP
 }
 
-/* QUANTILE on one value: QuantileTransformer._transform_col, uniform output. NaN passes; +-inf
- * is an input error (scikit-learn's allow-nan validation). */
+/* The inverse of the standard normal CDF at p (scipy.special.ndtri): Wichura's algorithm AS 241
+ * (PPND16, Applied Statistics 37, 1988), rational approximations of degree 7 in three ranges of
+ * p, about 1e-16 relative. p <= 0: -inf, p >= 1: +inf, NaN passes. Not scipy's algorithm (Cephes),
+ * so not bit for bit: measured within a few ulp (docs/models/pipelines.md). */
+static double horner8(const double c[8], double x) {
+    double r = c[7];
+    for (int i = 6; i >= 0; --i)
+        r = r * x + c[i];
+    return r;
+}
+
+static double normal_quantile(double p) {
+    static const double a[8] = {3.387132872796366608,  133.14166789178437745, 1971.5909503065514427,
+                                13731.693765509461125, 45921.953931549871457, 67265.770927008700853,
+                                33430.575583588128105, 2509.0809287301226727};
+    static const double b[8] = {1.0,
+                                42.313330701600911252,
+                                687.1870074920579083,
+                                5394.1960214247511077,
+                                21213.794301586595867,
+                                39307.89580009271061,
+                                28729.085735721942674,
+                                5226.495278852545925};
+    static const double c[8] = {1.42343711074968357734,   4.6303378461565452959,   5.7694972214606914055,
+                                3.64784832476320460504,   1.27045825245236838258,  0.24178072517745061177,
+                                0.0227238449892691845833, 7.7454501427834140764e-4};
+    static const double d[8] = {1.0,
+                                2.05319162663775882187,
+                                1.6763848301838038494,
+                                0.68976733498510000455,
+                                0.14810397642748007459,
+                                0.0151986665636164571966,
+                                5.475938084995344946e-4,
+                                1.05075007164441684324e-9};
+    static const double e[8] = {6.6579046435011037772,     5.4637849111641143699,    1.7848265399172913358,
+                                0.29656057182850489123,    0.026532189526576123093,  0.0012426609473880784386,
+                                2.71155556874348757815e-5, 2.01033439929228813265e-7};
+    static const double f[8] = {1.0,
+                                0.59983220655588793769,
+                                0.13692988092273580531,
+                                0.0148753612908506148525,
+                                7.868691311456132591e-4,
+                                1.8463183175100546818e-5,
+                                1.4215117583164458887e-7,
+                                2.04426310338993978564e-15};
+    if (isnan(p))
+        return p;
+    if (p <= 0.0)
+        return -INFINITY;
+    if (p >= 1.0)
+        return INFINITY;
+    double q = p - 0.5;
+    if (fabs(q) <= 0.425) { /* the central range: a rational function of q^2 */
+        double r = 0.180625 - q * q;
+        return q * horner8(a, r) / horner8(b, r);
+    }
+    double r = sqrt(-log(q < 0.0 ? p : 1.0 - p)); /* the tails: of sqrt(-log(min(p, 1 - p))) */
+    double v = r <= 5.0 ? horner8(c, r - 1.6) / horner8(d, r - 1.6) : horner8(e, r - 5.0) / horner8(f, r - 5.0);
+    return q < 0.0 ? -v : v;
+}
+
+/* QUANTILE on one value: QuantileTransformer._transform_col. NaN passes; +-inf is an input error
+ * (scikit-learn's allow-nan validation). Normal output: the bounds are taken within
+ * BOUNDS_THRESHOLD (1e-7, the upper first, so the lower wins), then norm.ppf, clipped to
+ * [norm.ppf(1e-7 - eps), norm.ppf(1 - (1e-7 - eps))] (stored; computed by scipy at export). */
 static int quantile(const mli__prep_op *op, double x, double *y) {
     const int64_t n = op->count;
     const double *q = op->p, *r = op->p + n;
@@ -283,11 +353,119 @@ static int quantile(const mli__prep_op *op, double x, double *y) {
         return 0;
     }
     double v = 0.5 * (interp(x, q, r, n, 1.0) - interp(-x, q, r, n, -1.0));
+    if (op->flags & MLI__OPF_NORMAL) {
+        const double lo = op->p[2 * n], hi = op->p[2 * n + 1];
+        if (x + 1e-7 > q[n - 1])
+            v = 1.0;
+        if (x - 1e-7 < q[0])
+            v = 0.0;
+        v = normal_quantile(v);
+        *y = v < lo ? lo : v > hi ? hi : v;
+        return 0;
+    }
     if (x == q[n - 1])
         v = 1.0;
     if (x == q[0])
         v = 0.0;
     *y = v;
+    return 0;
+}
+
+/* NumPy's float remainder (np.remainder, npy_divmod): C's fmod, moved into the divisor's sign;
+ * a zero result takes the divisor's sign. */
+static double py_mod(double a, double b) {
+    double m = fmod(a, b);
+    if (m != 0.0)
+        return (b < 0.0) != (m < 0.0) ? m + b : m;
+    return copysign(0.0, b);
+}
+
+/* scipy's _find_interval with extrapolation, for n basis functions of degree k over knots t:
+ * the l in [k, n - 1] with t[l] <= x < t[l + 1]; below t[k]: k; at or above t[n]: n - 1 (with
+ * repeated knots, the last of them). */
+static int64_t spline_interval(const double *t, int64_t k, int64_t n, double x) {
+    int64_t lo = k + 1, hi = n; /* the first index in [k + 1, n] whose knot is above x, or n */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (t[mid] > x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo - 1;
+}
+
+/* The k + 1 B-splines of degree k that are non-zero on interval l, at x, into h[0..k] (h holds
+ * 2k + 2 doubles): the Cox-de Boor recurrence, raising the degree one step at a time, with the
+ * operations in the order of scipy's evaluation (_deBoor_D), so that the values round alike. */
+static void spline_basis(const double *t, double x, int64_t k, int64_t l, double *h) {
+    double *prev = h + k + 1;
+    h[0] = 1.0;
+    for (int64_t d = 1; d <= k; ++d) {
+        memcpy(prev, h, sizeof(double) * (size_t)d);
+        h[0] = 0.0;
+        for (int64_t r = 1; r <= d; ++r) {
+            double right = t[l + r], left = t[l + r - d];
+            if (right == left) { /* a repeated knot: that piece is empty */
+                h[r] = 0.0;
+                continue;
+            }
+            double w = prev[r - 1] / (right - left);
+            h[r - 1] += w * (right - x);
+            h[r] = w * (x - left);
+        }
+    }
+}
+
+/* SPLINE on one value: SplineTransformer.transform of x for one feature, its count basis
+ * functions into y (`st` apart). Params: scipy's knots t; then, for the `constant` and `linear`
+ * extrapolations, the range [lo, hi] evaluated as a spline and the number L of functions
+ * extrapolated at each end (scikit-learn: t[degree], t[-degree - 1] and degree, except that its
+ * `linear` branch raises its degree variable by one below 2, for the next features too, so
+ * later features get a narrower range), then the values and the slopes of the basis at lo and
+ * at hi (computed at export by scipy as scikit-learn computes them). scipy sums c[l - k + a][j] * h[a] over a for the identity
+ * coefficients c (periodic: the first degree rows repeated below), so output j is the sum, in
+ * order of a, of the h[a] whose basis function is j: here added in the same order. Returns 1
+ * on an input error: NaN under handle_missing='error' (zeros otherwise), +-inf (scikit-learn
+ * refuses it, or gives non-finite features that the linear model or MLP after it refuses), a
+ * value outside the knots under extrapolation='error'; the outputs are then 0. */
+static int spline(const mli__prep_op *op, double x, double *y, int64_t st) {
+    const int64_t k = op->n_in, m = op->count, mode = op->flags & MLI__OPF_SPLINE_MODE;
+    const int64_t nb = m + (mode == MLI__SPLINE_PERIODIC ? k : 0); /* basis functions */
+    const double *t = op->p, *e = t + nb + k + 1, *f_lo = e + 3, *f_hi = f_lo + m, *d_lo = f_hi + m, *d_hi = d_lo + m;
+    const double lo = mode == MLI__SPLINE_CONSTANT || mode == MLI__SPLINE_LINEAR ? e[0] : t[k];
+    const double hi = mode == MLI__SPLINE_CONSTANT || mode == MLI__SPLINE_LINEAR ? e[1] : t[nb];
+    for (int64_t j = 0; j < m; ++j)
+        y[j * st] = 0.0;
+    if (isnan(x))
+        return !(op->flags & MLI__OPF_NAN_ZEROS);
+    if (isinf(x))
+        return 1;
+    if (mode == MLI__SPLINE_PERIODIC) { /* mapped into [t[k], t[nb]] as scikit-learn maps it */
+        x = hi - lo > 0.0 ? lo + py_mod(x - lo, hi - lo) : 0.0;
+    } else if (x < lo || x > hi) {
+        if (mode == MLI__SPLINE_ERROR)
+            return 1;
+        if (mode == MLI__SPLINE_CONSTANT || mode == MLI__SPLINE_LINEAR) {
+            /* the first / last L functions keep their end value, or continue along their slope */
+            for (int64_t j = 0; j < (int64_t)e[2]; ++j) {
+                int64_t c = x < lo ? j : m - 1 - j;
+                double v = x < lo ? f_lo[c] : f_hi[c];
+                if (mode == MLI__SPLINE_LINEAR)
+                    v = x < lo ? f_lo[c] + (x - lo) * d_lo[c] : f_hi[c] + (x - hi) * d_hi[c];
+                y[c * st] = v;
+            }
+            return 0;
+        }
+        /* continue: the end pieces' polynomials, as scipy extrapolates */
+    }
+    double h[2 * (MLI__SPLINE_MAX_DEGREE + 1)];
+    const int64_t l = spline_interval(t, k, nb, x);
+    spline_basis(t, x, k, l, h);
+    for (int64_t a = 0; a <= k; ++a) {
+        int64_t b = l - k + a; /* 0 <= b < nb; periodic: b >= m folds onto b - m */
+        y[(b >= m ? b - m : b) * st] += h[a];
+    }
     return 0;
 }
 
@@ -375,6 +553,10 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
             break;
         case MLI__OP_QUANTILE:
             if (quantile(op, work[op->src], &work[op->dst]))
+                goto bad;
+            break;
+        case MLI__OP_SPLINE:
+            if (spline(op, work[op->src], work + op->dst, 1))
                 goto bad;
             break;
         case MLI__OP_BIN:
@@ -572,6 +754,14 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
                     AT(dst, i) = NAN;
                 }
             break;
+        case MLI__OP_SPLINE: /* a register's rows are nb apart */
+            for (int64_t i = 0; i < nb; ++i)
+                if (spline(op, AT(src, i), &AT(dst, i), nb)) {
+                    BAD(i);
+                    for (int64_t j = 0; j < op->count; ++j)
+                        AT(dst + j, i) = NAN;
+                }
+            break;
         case MLI__OP_BIN:
             for (int64_t i = 0; i < nb; ++i) {
                 double x = AT(src, i);
@@ -675,10 +865,12 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                          "refuses it: an encoder with handle_unknown='error', or XGBoost's category re-coding)",
                          fn, name, (long long)row, val);
     }
-    /* NUMCAT, FUNC, BIN, NORM, PROJECT, POLY: recompute its input; for a group of registers,
-     * the first that is not finite names the column */
+    /* NUMCAT, FUNC, BIN, NORM, PROJECT, POLY, QUANTILE, SPLINE: recompute its input; for a group
+     * of registers, the first that is not finite names the column */
     const mli__prep *p = call->p;
-    const int64_t n_in = op->kind == MLI__OP_NORM ? op->count : op->n_in > 0 ? op->n_in : 1;
+    const int64_t n_in = op->kind == MLI__OP_NORM                                  ? op->count
+                         : op->kind == MLI__OP_PROJECT || op->kind == MLI__OP_POLY ? op->n_in
+                                                                                   : 1;
     double *work = malloc(sizeof(double) * (size_t)p->n_regs), x = NAN;
     if (work) {
         mli__prep cut = *p; /* the ops before o only */
@@ -726,6 +918,14 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                          op->kind == MLI__OP_NORM      ? "Normalizer"
                          : op->kind == MLI__OP_PROJECT ? "PCA or TruncatedSVD"
                                                        : "PolynomialFeatures");
+    if (op->kind == MLI__OP_SPLINE)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: %g reaches a SplineTransformer, which refuses %s, as in "
+                         "scikit-learn",
+                         fn, name, (long long)row, x,
+                         isnan(x)   ? "missing values with handle_missing='error'"
+                         : isinf(x) ? "infinite values"
+                                    : "values beyond its knots with extrapolation='error'");
     if (op->kind == MLI__OP_QUANTILE)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: %g reaches a QuantileTransformer, which refuses infinite values, "

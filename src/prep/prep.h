@@ -12,7 +12,7 @@
 
 /* Operation kinds; each op is one row of 8 int64 in section `ops`:
  * kind, src, dst, count, param, str, flags, n_in (docs/FORMAT.md, "prep"; n_in is 0 except
- * for the ops that read a group of registers, PROJECT and POLY). */
+ * for the ops that read a group of registers, PROJECT and POLY, and SPLINE: its degree). */
 enum {
     MLI__OP_NUM = 0,       /* reg[dst] = numeric input column src (missing: NaN) */
     MLI__OP_FILL = 1,      /* reg[dst] = reg[src] is missing (params[0]; NaN: is NaN) ? params[1] : reg[src] */
@@ -24,16 +24,31 @@ enum {
     MLI__OP_FUNC = 7,      /* reg[dst] = function `count` (MLI__FN_*) of reg[src]; binarize: param 0 the threshold */
     MLI__OP_BIN =
         8, /* reg[dst] = how many of the `count` sorted edges (params) are <= reg[src]; NaN, +-inf: an input error */
-    MLI__OP_NORM = 9, /* reg[dst + c] = reg[src + c] / the row norm of those `count` registers (param 0: 0 l1, 2 max) */
+    MLI__OP_NORM =
+        9, /* reg[dst + c] = reg[src + c] / the row norm of those `count` registers (param 0: 0 l1, 1 l2, 2 max) */
     /* reg[dst + k] = (sum_j reg[src + j] * W[k][j] - b[k]) / s[k], k < count, j < n_in (PCA, TruncatedSVD) */
     MLI__OP_PROJECT = 10,
     /* reg[dst + k] = (f_k < 0 ? 1 : reg[src + f_k]) * (p_k < 0 ? 1 : reg[dst + p_k]), p_k < k (PolynomialFeatures) */
     MLI__OP_POLY = 11,
     /* reg[dst] = QuantileTransformer's uniform output of reg[src] over `count` quantiles q and references r:
-     * (interp(x, q, r) - interp(-x, -q reversed, -r reversed)) / 2, 0 at q[0], 1 at q[count-1] */
+     * (interp(x, q, r) - interp(-x, -q reversed, -r reversed)) / 2, 0 at q[0], 1 at q[count-1]; with
+     * MLI__OPF_NORMAL, the bounds within 1e-7, then the inverse normal CDF, clipped to params 2 count.. */
     MLI__OP_QUANTILE = 12,
-    MLI__OP_KINDS = 13
+    /* reg[dst + j] = B-spline basis function j of reg[src], j < count, degree n_in, over the knots in
+     * params, with the extrapolation of flags & MLI__OPF_SPLINE_MODE (SplineTransformer; ops.c) */
+    MLI__OP_SPLINE = 13,
+    MLI__OP_KINDS = 14
 };
+
+/* SPLINE extrapolation modes (flags & MLI__OPF_SPLINE_MODE), SplineTransformer's `extrapolation`. */
+enum {
+    MLI__SPLINE_ERROR = 0,
+    MLI__SPLINE_CONSTANT = 1,
+    MLI__SPLINE_LINEAR = 2,
+    MLI__SPLINE_CONTINUE = 3,
+    MLI__SPLINE_PERIODIC = 4
+};
+#define MLI__SPLINE_MAX_DEGREE 31 /* the de Boor work array lives on the stack */
 
 /* FUNC functions (the op's count): Binarizer, then FunctionTransformer's NumPy ufuncs. */
 enum {
@@ -57,6 +72,9 @@ enum {
 #define MLI__OPF_ERR_UNKNOWN 4u /* STRCAT, NUMCAT: a value outside the table is an input error */
 #define MLI__OPF_FINITE 1u      /* NUM: +-Inf is an input error (scikit-learn's transformers refuse it) */
 #define MLI__OPF_FINITE_OUT 1u  /* FUNC (not binarize): an infinite result is an input error */
+#define MLI__OPF_SPLINE_MODE 7u /* SPLINE: the extrapolation mode (MLI__SPLINE_*) */
+#define MLI__OPF_NAN_ZEROS 8u   /* SPLINE: NaN gives zeros (handle_missing='zeros'); else an input error */
+#define MLI__OPF_NORMAL 1u      /* QUANTILE: the normal output (the inverse normal CDF, clipped; ops.c) */
 
 /* Limits of the stage's keys (docs/FORMAT.md), checked by the reader. */
 #define MLI__PREP_MAX_OPS (1 << 22)
@@ -75,13 +93,22 @@ static inline int mli__prep_op_mixes(int kind) {
 typedef struct mli__prep_op {
     int32_t kind, flags;
     int64_t src, dst, count;
-    int64_t n_in;    /* PROJECT, POLY: the input registers src..src + n_in - 1; NORM: count */
+    int64_t n_in;    /* PROJECT, POLY: the input registers src..src + n_in - 1; NORM: count; SPLINE: degree */
     const double *p; /* params */
     int64_t str0;    /* STRCAT: first string of its table */
     uint32_t hmask;  /* STRCAT: hash slots - 1 */
     int32_t *hash;   /* STRCAT: slots holding a table index, or -1 */
     int64_t col;     /* the input column the op's value derives from (messages) */
 } mli__prep_op;
+
+/* Whether an op's values are not guaranteed bit for bit equal to scikit-learn's (computed by
+ * another library's algorithm or summation order, which its build may round differently): such an
+ * op must not feed a tree stage, where a last-bit difference can change the leaf (model.c refuses
+ * it): a SPLINE, a normal QUANTILE, an l2 NORM. */
+static inline int mli__prep_op_inexact(const mli__prep_op *op) {
+    return op->kind == MLI__OP_SPLINE || (op->kind == MLI__OP_QUANTILE && (op->flags & MLI__OPF_NORMAL)) ||
+           (op->kind == MLI__OP_NORM && op->p[0] == 1.0);
+}
 
 typedef struct mli__prep {
     int64_t n_cols, n_regs, n_out, n_ops;

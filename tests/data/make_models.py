@@ -350,17 +350,53 @@ def write_prep_linalg():
     X[rng.rand(n, 5) < 0.08] = np.nan
     est = make_pipeline(SimpleImputer(), SelectKBest(k=4), PolynomialFeatures(2, include_bias=False),
                         PCA(4, whiten=True), LogisticRegression(max_iter=2000)).fit(X, y)
-    rows = _pick_rows(X, est.decision_function(X))
+    _write_prep_binary("prep_linalg", est, _pick_rows(X, est.decision_function(X)))
+
+
+def _write_prep_binary(name, est, rows):
+    """NAME.mli and NAME.expected.txt for a binary classifier with a prep stage before a linear one,
+    over rows of numbers."""
     data = to_bytes(est)
-    with open(os.path.join(HERE, "prep_linalg.mli"), "wb") as f:
+    with open(os.path.join(HERE, name + ".mli"), "wb") as f:
         f.write(data)
-    out = ["task classification", "n_features 5 n_outputs 1 n_classes 2 n_decision 1 has_proba 1", "labels int 2 0 1",
-           "meta stage.0.kind prep", "meta stage.1.kind linear", _matrix("input", rows),
+    out = ["task classification", f"n_features {rows.shape[1]} n_outputs 1 n_classes 2 n_decision 1 has_proba 1",
+           "labels int 2 0 1", "meta stage.0.kind prep", "meta stage.1.kind linear", _matrix("input", rows),
            _matrix("predict", est.predict(rows)), _matrix("proba", est.predict_proba(rows)),
            _matrix("decision", est.decision_function(rows)), "end\n"]
-    with open(os.path.join(HERE, "prep_linalg.expected.txt"), "w") as f:
+    with open(os.path.join(HERE, name + ".expected.txt"), "w") as f:
         f.write("\n".join(out))
-    print(f"prep_linalg.mli: {len(data)} bytes")
+    print(f"{name}.mli: {len(data)} bytes")
+
+def write_prep_spline():
+    """prep_spline: SplineTransformer `spline` ops in every extrapolation mode (linear at degree 1,
+    whose raised degree carries over to the next feature; periodic; constant; continue without the
+    bias column; error with handle_missing='zeros', so NaN gives zeros), and a QuantileTransformer with the
+    normal output and an l2 Normalizer (the other ops not bit for bit scikit-learn's) before a LogisticRegression,
+    rows of numbers with NaN in the `zeros` columns: the golden-file tests (truncation, bit flips)
+    and the corrupt corpus's `prep_spline_*` cases."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import Normalizer, QuantileTransformer, SplineTransformer
+
+    rng = np.random.RandomState(23)
+    n = 400
+    X = rng.normal(0, 1, (n, 6)) * [1.0, 2.0, 3.0, 0.5, 1.0, 1.0]
+    y = (np.sin(X[:, 0]) + np.cos(X[:, 2]) + X[:, 3] - 0.3 * X[:, 4] + rng.normal(0, 0.3, n) > 0.5).astype(int)
+    ct = ColumnTransformer([
+        ("lin", SplineTransformer(n_knots=4, degree=1, extrapolation="linear"), [0, 1]),
+        ("per", SplineTransformer(n_knots=5, degree=3, extrapolation="periodic"), [2]),
+        ("con", SplineTransformer(n_knots=3, degree=2, extrapolation="constant", knots="quantile"), [3]),
+        ("cont", SplineTransformer(n_knots=4, degree=3, extrapolation="continue", include_bias=False), [4]),
+        ("zero", SplineTransformer(n_knots=4, degree=2, handle_missing="zeros"), [5]),
+        ("qn", QuantileTransformer(n_quantiles=20, output_distribution="normal"), [0, 2]),
+        ("l2", Normalizer(), [1, 3, 4]),
+    ])
+    est = make_pipeline(ct, LogisticRegression(max_iter=2000)).fit(X, y)
+    T = rng.normal(0, 1, (n, 6)) * [1.0, 2.0, 3.0, 0.5, 1.0, 1.0] * 1.5  # beyond the knots too
+    T[:, 5] = np.clip(T[:, 5], X[:, 5].min(), X[:, 5].max())  # extrapolation='error'
+    T[rng.rand(n) < 0.1, 5] = np.nan
+    T[[1, 4], 5] = np.nan  # among the rows picked
+    _write_prep_binary("prep_spline", est, _pick_rows(T, est.decision_function(T)))
+
 
 def write_contrib_models():
     """prep_contrib.mli and prep_contrib_linear.mli: pipelines with a prep stage for the
@@ -413,9 +449,12 @@ if __name__ == "__main__":
         sys.exit(write_prep_models())
     if sys.argv[1:] == ["--prep-linalg"]:
         sys.exit(write_prep_linalg())
+    if sys.argv[1:] == ["--prep-spline"]:
+        sys.exit(write_prep_spline())
     if sys.argv[1:] == ["--contrib"]:  # the contribution models only
         sys.exit(write_contrib_models())
     main()
     write_prep_linalg()
+    write_prep_spline()
     write_prep_models()
     sys.exit(write_contrib_models())

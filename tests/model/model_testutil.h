@@ -23,14 +23,16 @@
 #endif
 
 /* The golden models of tests/data/ (make_models.py writes them and their expectations). */
-static const char *const mt_golden[] = {"logreg_binary",  "logreg_multi_strlabels", "ridge_multi",
-                                        "mlp_pipeline",   "mlp_regressor_z",        "sgd_ovr_mhuber",
-                                        "forest_multi",   "hgb_nan",                "scaled_forest",
-                                        "prep_numeric",   "prep_linalg",
-                                        "xgb_binary",     "lgb_multi"};
+static const char *const mt_golden[] = {"logreg_binary",   "logreg_multi_strlabels",
+                                        "ridge_multi",     "mlp_pipeline",
+                                        "mlp_regressor_z", "sgd_ovr_mhuber",
+                                        "forest_multi",    "hgb_nan",
+                                        "scaled_forest",   "prep_numeric",
+                                        "prep_linalg",     "prep_spline",
+                                        "xgb_binary",      "lgb_multi"};
 #define MT_N_GOLDEN (sizeof mt_golden / sizeof mt_golden[0])
 /* The first MT_N_GOLDEN_MLI are .mli files (the container tests flip their bits). */
-#define MT_N_GOLDEN_MLI 11
+#define MT_N_GOLDEN_MLI 12
 
 /* Outputs must match scikit-learn's float64 results within
  *     |got - want| <= MT_RTOL * |want| + MT_ATOL
@@ -40,16 +42,14 @@ static const char *const mt_golden[] = {"logreg_binary",  "logreg_multi_strlabel
 #define MT_RTOL 1e-5
 #define MT_ATOL 1e-5
 
-static inline void mt_path(char *buf, size_t n, const char *rel)
-{
+static inline void mt_path(char *buf, size_t n, const char *rel) {
     int w = snprintf(buf, n, "%s/%s", MLI_TEST_DATA_DIR, rel);
     assert_true(w > 0 && (size_t)w < n);
 }
 
 /* The golden model file of `name`: NAME.mli, or another framework's file the loader
  * imports (NAME.json for XGBoost, NAME.txt for LightGBM). */
-static inline void mt_model_file(char *rel, size_t n, const char *name)
-{
+static inline void mt_model_file(char *rel, size_t n, const char *name) {
     static const char *const ext[] = {".mli", ".json", ".txt"};
     for (int i = 0; i < 3; i++) {
         char path[1024];
@@ -66,8 +66,7 @@ static inline void mt_model_file(char *rel, size_t n, const char *name)
 
 /* The whole file at MLI_TEST_DATA_DIR/rel; *size receives its length. Never NULL (a
  * zero-length file gives a 1-byte allocation). */
-static inline uint8_t *mt_read_file(const char *rel, size_t *size)
-{
+static inline uint8_t *mt_read_file(const char *rel, size_t *size) {
     char path[1024];
     mt_path(path, sizeof path, rel);
     FILE *f = fopen(path, "rb");
@@ -97,7 +96,7 @@ typedef struct {
     int classification;
     int64_t n_features, n_outputs, n_classes, n_decision;
     int has_proba;
-    int labels_str;        /* -1: no labels (regressor) */
+    int labels_str; /* -1: no labels (regressor) */
     int64_t labels_int[16];
     char labels_text[16][32];
     int n_meta;
@@ -105,8 +104,7 @@ typedef struct {
     mt_matrix input, predict, proba, decision;
 } mt_expected;
 
-static inline void mt_read_matrix(FILE *f, mt_matrix *m)
-{
+static inline void mt_read_matrix(FILE *f, mt_matrix *m) {
     assert_int_equal(fscanf(f, "%lld %lld", (long long *)&m->rows, (long long *)&m->cols), 2);
     assert_true(m->rows > 0 && m->cols > 0 && m->rows * m->cols < 100000);
     m->v = malloc(sizeof(double) * (size_t)(m->rows * m->cols));
@@ -115,8 +113,7 @@ static inline void mt_read_matrix(FILE *f, mt_matrix *m)
         assert_int_equal(fscanf(f, "%lf", &m->v[i]), 1);
 }
 
-static inline void mt_expected_load(const char *model, mt_expected *e)
-{
+static inline void mt_expected_load(const char *model, mt_expected *e) {
     char rel[256], path[1024], tok[64];
     memset(e, 0, sizeof *e);
     e->labels_str = -1;
@@ -134,8 +131,8 @@ static inline void mt_expected_load(const char *model, mt_expected *e)
             e->classification = strcmp(tok, "classification") == 0;
         } else if (strcmp(tok, "n_features") == 0) {
             assert_int_equal(fscanf(f, "%lld n_outputs %lld n_classes %lld n_decision %lld has_proba %d",
-                                    (long long *)&e->n_features, (long long *)&e->n_outputs,
-                                    (long long *)&e->n_classes, (long long *)&e->n_decision, &e->has_proba),
+                                    (long long *)&e->n_features, (long long *)&e->n_outputs, (long long *)&e->n_classes,
+                                    (long long *)&e->n_decision, &e->has_proba),
                              5);
         } else if (strcmp(tok, "labels") == 0) {
             assert_int_equal(fscanf(f, "%63s", tok), 1);
@@ -173,8 +170,7 @@ static inline void mt_expected_load(const char *model, mt_expected *e)
     assert_int_equal(e->input.cols, e->n_features);
 }
 
-static inline void mt_expected_free(mt_expected *e)
-{
+static inline void mt_expected_free(mt_expected *e) {
     free(e->input.v);
     free(e->predict.v);
     free(e->proba.v);
@@ -183,8 +179,7 @@ static inline void mt_expected_free(mt_expected *e)
 
 /* ---- checks ------------------------------------------------------------------------------ */
 
-static inline void mt_assert_close(const char *what, const double *got, const mt_matrix *want)
-{
+static inline void mt_assert_close(const char *what, const double *got, const mt_matrix *want) {
     for (int64_t i = 0; i < want->rows * want->cols; i++) {
         double w = want->v[i], g = got[i];
         if (!(fabs(g - w) <= MT_RTOL * fabs(w) + MT_ATOL))
@@ -193,16 +188,14 @@ static inline void mt_assert_close(const char *what, const double *got, const mt
     }
 }
 
-static inline void mt_assert_equal(const char *what, const double *got, const mt_matrix *want)
-{
+static inline void mt_assert_equal(const char *what, const double *got, const mt_matrix *want) {
     for (int64_t i = 0; i < want->rows * want->cols; i++)
         if (got[i] != want->v[i])
             fail_msg("%s: row %lld: got %.17g, want %.17g", what, (long long)(i / want->cols), got[i], want->v[i]);
 }
 
 /* The message of the last failure must be non-empty and contain `text`. */
-static inline void mt_assert_error_mentions(const char *text)
-{
+static inline void mt_assert_error_mentions(const char *text) {
     const char *msg = mli_last_error();
     assert_non_null(msg);
     if (!strstr(msg, text))

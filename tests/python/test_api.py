@@ -231,6 +231,7 @@ def test_close_and_context_manager(mlinfer, models):
 
 def _unsupported_cases():
     from sklearn.preprocessing import SplineTransformer
+    from sklearn.tree import DecisionTreeClassifier
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -247,8 +248,9 @@ def _unsupported_cases():
                                                               random_state=0), Xr, np.abs(yr)),
          ["MLPRegressor", "exp", "poisson"]),
         ("RidgeClassifier-multilabel", lambda: _fit(lm.RidgeClassifier(), X, Y), ["RidgeClassifier", "multi-label"]),
-        ("Pipeline-SplineTransformer", lambda: _fit(make_pipeline(SplineTransformer(), lm.LogisticRegression()), X, y),
-         ["SplineTransformer"]),
+        ("Pipeline-SplineTransformer-trees", lambda: _fit(make_pipeline(SplineTransformer(),
+                                                                        DecisionTreeClassifier()), X, y),
+         ["SplineTransformer", "cannot precede a tree model"]),
     ]
 
 

@@ -248,5 +248,5 @@ def test_normalizer_l2_refused():
     df, y = wide(k=4)
     est = fit(make_pipeline(normalizer_probe("l2", ["x1", "x2"], imputed=False), DecisionTreeRegressor(max_depth=2)),
               df, y)
-    with pytest.raises(mlinfer.UnsupportedModelError, match="Normalizer.*norm='l2'"):
+    with pytest.raises(mlinfer.UnsupportedModelError, match="Normalizer.*norm='l2'.*cannot precede a tree model"):
         mlinfer.export(est, "/dev/null")

@@ -354,7 +354,7 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
             raise UnsupportedModelError("mlinfer.export: an image stage cannot be followed by column preprocessing")
         model = _cls(steps[-1][1])
         takes_nan = model in export_trees.ESTIMATORS or model in export_wrappers.ESTIMATORS
-        n = export_pipeline.write(w, transformers, n, names, takes_nan)
+        n = export_pipeline.write(w, transformers, n, names, takes_nan, model_is_trees=takes_nan)
         out_names = _names_out(transformers, names, n)
         if out_names is not None:  # contributions name the transformed features they report on their own
             w.arrays["stage.0.out_names"] = out_names

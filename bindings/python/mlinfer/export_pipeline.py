@@ -1,5 +1,6 @@
 """Exports the preprocessing of a scikit-learn pipeline -- ColumnTransformer, FeatureUnion,
-SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, the four scalers, Binarizer, KBinsDiscretizer, Normalizer,
+SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, TargetEncoder, the four scalers, Binarizer,
+KBinsDiscretizer, Normalizer,
 FunctionTransformers (identity or a NumPy ufunc), feature selectors, PCA / IncrementalPCA / TruncatedSVD,
 PolynomialFeatures -- as one `prep` stage (docs/FORMAT.md): a table of small column ops
 with the fitted values, run by src/prep/. Anything else is refused, naming the step.
@@ -21,10 +22,14 @@ from .errors import UnsupportedModelError
 
 # op kinds and flags: src/prep/prep.h
 (OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC, OP_BIN, OP_NORM, OP_PROJECT,
- OP_POLY, OP_QUANTILE) = range(13)
+ OP_POLY, OP_QUANTILE, OP_SPLINE) = range(14)
+SPLINE_MODES = {"error": 0, "constant": 1, "linear": 2, "continue": 3, "periodic": 4}
+SPLINE_MAX_DEGREE = 31  # src/prep/prep.h MLI__SPLINE_MAX_DEGREE
+F_NAN_ZEROS = 8
+F_NORMAL = 1  # QUANTILE: the normal output
 # the ops whose outputs each depend on several input columns (src/prep/prep.h mli__prep_op_mixes)
 MIXING_OPS = (OP_NORM, OP_PROJECT, OP_POLY)
-NORMS = {"l1": 0, "max": 2}  # no l2: see _normalizer
+NORMS = {"l1": 0, "l2": 1, "max": 2}  # l2: not bit for bit, see _normalizer
 FN_BINARIZE = 0
 FN_FINITE = 7  # identity; NaN or +-inf is an input error (a feature selector validating its input)
 POWER = {"yeo-johnson": 8, "box-cox": 9}  # PowerTransformer's methods, by their FUNC code
@@ -95,6 +100,7 @@ class Prep:
         self.strings: List[str] = []
         self.n_regs = 0
         self._num: Dict[Tuple[int, bool], int] = {}
+        self.inexact: List[str] = []  # steps whose values may differ from scikit-learn's in the last bit
 
     def colname(self, col: int) -> str:
         if col < 0:
@@ -214,9 +220,21 @@ class Prep:
             cols.append(-1 if a is None and c is None else (c if a is None else (a if c is None or a == c else -1)))
         return [Num(dst + k, c) for k, c in enumerate(cols)]
 
-    def quantile(self, f: Num, quantiles, references) -> Num:
-        params = [float(v) for v in quantiles] + [float(v) for v in references]
-        return Num(self._op(OP_QUANTILE, f.reg, count=len(quantiles), params=params), f.col)
+    def quantile(self, f: Num, quantiles, references, clip=None) -> Num:
+        """QuantileTransformer's output; with clip (normal output), norm.ppf of it clipped to clip."""
+        params = [float(v) for v in quantiles] + [float(v) for v in references] + [float(v) for v in clip or ()]
+        return Num(self._op(OP_QUANTILE, f.reg, count=len(quantiles), params=params,
+                            flags=F_NORMAL if clip else 0), f.col)
+
+    def spline(self, f: Num, degree: int, mode: int, nan_zeros: bool, knots, ends) -> List[Num]:
+        """The B-spline basis of f: (len(ends) - 3) // 4 outputs (knots: scipy's t; ends: the range
+        evaluated as a spline, the number of functions extrapolated at each end, then the values and
+        slopes of the basis at both ends of that range, 4 x outputs)."""
+        n = (len(ends) - 3) // 4
+        params = [float(v) for v in knots] + [float(v) for v in ends]
+        flags = mode | (F_NAN_ZEROS if nan_zeros else 0)
+        dst = self._op(OP_SPLINE, f.reg, count=n, params=params, flags=flags, width=n, n_in=degree)
+        return [Num(dst + j, f.col) for j in range(n)]
 
     def finite(self, f: Num) -> Num:
         """The value, an input error where it is NaN or infinite."""
@@ -374,6 +392,20 @@ def _encoder_slots(est, j: int, k: int):
     return [after_drop(int(s)) for s in enc], width, (None if infreq is None else after_drop(infreq))
 
 
+def _categories(prep: Prep, est, f, cats):
+    """An encoder's fitted categories of feature f: their cells, the index of each (a number by its
+    float value; the first of equal ones), and whether f is a string column."""
+    cells = [_cell(c) for c in cats]
+    string = _feature_is_string(prep, f, cats)
+    _check_cats(est, prep, f, cats, string)
+    if not string and any(c is NONE for c in cells):
+        _fail(est, "None as a category of a numeric feature")
+    index = {}
+    for i, c in enumerate(cells):
+        index.setdefault(c if isinstance(c, (str, _Special)) else float(c), i)
+    return cells, index, string
+
+
 def _encoder(prep: Prep, est, feats):
     name = _cls(est)
     cats_all = est.categories_
@@ -381,15 +413,7 @@ def _encoder(prep: Prep, est, feats):
         _fail(est, f"{len(cats_all)} fitted features for {len(feats)} inputs")
     out = []
     for j, (f, cats) in enumerate(zip(feats, cats_all)):
-        cells = [_cell(c) for c in cats]
-        string = _feature_is_string(prep, f, cats)
-        _check_cats(est, prep, f, cats, string)
-        if not string and any(c is NONE for c in cells):
-            _fail(est, "None as a category of a numeric feature")
-        index = {}
-        for i, c in enumerate(cells):
-            key = c if isinstance(c, (str, _Special)) else float(c)
-            index.setdefault(key, i)
+        cells, index, string = _categories(prep, est, f, cats)
         if name == "OneHotEncoder":
             slots, width, infreq = _encoder_slots(est, j, len(cells))
             hu = est.handle_unknown
@@ -433,6 +457,51 @@ def _encoder(prep: Prep, est, feats):
                 out += prep.onehot(code, width)
         else:
             out.append(code)
+    return out
+
+
+def _target_encoder(prep: Prep, est, feats):
+    """TargetEncoder.transform (not fit_transform, whose cross-fitting only concerns the training
+    rows): each category of feature j gets its fitted encodings_ value, one per feature (binary
+    and continuous targets) or n_classes of them in scikit-learn's order (multiclass:
+    encodings_[j * n_classes + c]); a category not seen in fit -- NaN / None too when fit saw
+    none -- gets target_mean_ (its entry c for multiclass), as its transform's
+    handle_unknown="ignore" path does. A lookup table per feature (multiclass: a table giving the
+    category's index, then a numeric table per class over that index). +-inf in a numeric
+    column is an input error (scikit-learn's allow-nan validation)."""
+    cats_all = est.categories_
+    if len(cats_all) != len(feats):
+        _fail(est, f"{len(cats_all)} fitted features for {len(feats)} inputs")
+    kind = est.target_type_
+    if kind not in ("binary", "multiclass", "continuous"):
+        _fail(est, f"target_type_={kind!r}")
+    n_cls = len(est.classes_) if kind == "multiclass" else 1
+    means = np.asarray(est.target_mean_, dtype=np.float64).reshape(-1)
+    encs = [np.asarray(e, dtype=np.float64).reshape(-1) for e in est.encodings_]
+    if len(means) != n_cls or len(encs) != n_cls * len(feats) or any(
+            len(encs[j * n_cls + c]) != len(cats) for j, cats in enumerate(cats_all) for c in range(n_cls)):
+        _fail(est, "its encodings_ / target_mean_ do not match its categories_ and classes_")
+    if not (np.isfinite(means).all() and all(np.isfinite(e).all() for e in encs)):
+        _fail(est, "its encodings_ or target_mean_ are not finite")
+    out = []
+    for j, (f, cats) in enumerate(zip(feats, cats_all)):
+        cells, index, string = _categories(prep, est, f, cats)
+        keys = [c for c in cells if not isinstance(c, _Special)]
+        src = f if string else prep.num(f, est)
+
+        def g(c, index=index, table=None, default=None):
+            i = index.get(c if isinstance(c, (str, _Special)) else float(c))
+            return default if i is None else float(table[i])
+
+        if n_cls == 1:
+            out.append(prep.lookup(src, lambda c, g=g, e=encs[j]: g(c, table=e, default=float(means[0])), keys, est))
+            continue
+        # the category's index (len(cats): unseen), then one numeric table per class over it
+        code = prep.lookup(src, lambda c, g=g: g(c, table=np.arange(len(cats)), default=float(len(cats))), keys, est)
+        for c in range(n_cls):
+            table = list(encs[j * n_cls + c]) + [float(means[c])]
+            out.append(prep.lookup(code, lambda v, t=table: ERROR if isinstance(v, _Special) else t[int(v)],
+                                   [float(i) for i in range(len(table))], est))
     return out
 
 
@@ -495,10 +564,9 @@ def _kbins(prep: Prep, est, feats):
 
 
 def _normalizer(prep: Prep, est, feats):
-    if est.norm == "l2":  # scikit-learn's row_norms is np.einsum, whose SIMD summation order
-        # depends on NumPy's build and CPU (1-5 ulp from any fixed order, measured): not exact
-        _fail(est, "norm='l2' is not supported yet (scikit-learn computes it with np.einsum, whose summation "
-                   "order mlinfer cannot reproduce bit for bit); norm='l1' and norm='max' are")
+    if est.norm == "l2":  # scikit-learn's row_norms is np.einsum, whose SIMD summation order and FMA use
+        # depend on NumPy's build and CPU (no fixed order reproduces it, measured): within n x eps, not exact
+        prep.inexact.append("Normalizer(norm='l2') (np.einsum's summation order)")
     if est.norm not in NORMS:
         _fail(est, f"norm={est.norm!r}")
     if not feats:
@@ -643,19 +711,89 @@ def _power(prep: Prep, est, feats):
 
 
 def _quantile(prep: Prep, est, feats):
-    """QuantileTransformer, uniform output: a `quantile` op per column (np.interp both ways and their
-    mean, 0 and 1 at the end quantiles, NaN passes, +-inf an input error). The normal output is
-    scipy.stats.norm.ppf of that, which is not reproduced: refused."""
-    if est.output_distribution != "uniform":
-        _fail(est, f"output_distribution={est.output_distribution!r} (its values are scipy.stats.norm.ppf, which "
-                   "mlinfer does not reproduce exactly; output_distribution='uniform' is supported)")
+    """QuantileTransformer: a `quantile` op per column (np.interp both ways and their mean, 0 and 1 at
+    the end quantiles, NaN passes, +-inf an input error). The normal output takes the end quantiles
+    within BOUNDS_THRESHOLD, then scipy.stats.norm.ppf, clipped to scikit-learn's bounds (computed
+    here by scipy); norm.ppf is computed in C by another algorithm (AS 241) than scipy's, within a
+    few ulp: refused before a tree model (write())."""
+    if est.output_distribution not in ("uniform", "normal"):
+        _fail(est, f"output_distribution={est.output_distribution!r}")
+    clip = None
+    if est.output_distribution == "normal":
+        from scipy import stats
+        from sklearn.preprocessing._data import BOUNDS_THRESHOLD
+        if BOUNDS_THRESHOLD != 1e-7:
+            _fail(est, f"this scikit-learn's BOUNDS_THRESHOLD is {BOUNDS_THRESHOLD}, not the 1e-7 mlinfer uses")
+        clip = (float(stats.norm.ppf(BOUNDS_THRESHOLD - np.spacing(1))),
+                float(stats.norm.ppf(1 - (BOUNDS_THRESHOLD - np.spacing(1)))))
+        prep.inexact.append("QuantileTransformer(output_distribution='normal') (scipy's norm.ppf)")
     q = np.asarray(est.quantiles_, dtype=np.float64)
     ref = np.asarray(est.references_, dtype=np.float64).reshape(-1)
     if q.ndim != 2 or q.shape[1] != len(feats) or q.shape[0] != len(ref) or q.shape[0] < 1:
         _fail(est, f"quantiles_ of shape {q.shape} for {len(feats)} features and {len(ref)} references")
     if not (np.isfinite(q).all() and np.isfinite(ref).all() and (np.diff(q, axis=0) >= 0).all()):
         _fail(est, "its quantiles are not non-decreasing finite numbers")
-    return [prep.quantile(prep.num(f, est), q[:, j], ref) for j, f in enumerate(feats)]
+    return [prep.quantile(prep.num(f, est), q[:, j], ref, clip) for j, f in enumerate(feats)]
+
+
+def _spline(prep: Prep, est, feats):
+    """SplineTransformer (dense output): a `spline` op per column with scipy's knots (bsplines_[j].t),
+    evaluated in C with the Cox-de Boor recurrence in scipy's order of operations; the end values and
+    slopes of the basis (the constant and linear extrapolations) computed here by scipy as scikit-learn
+    computes them on every call. include_bias=False drops the last basis function of each column. Not
+    guaranteed bit for bit (scipy's compiled evaluation could contract to FMA on some builds): refused
+    before a tree model (write())."""
+    if est.sparse_output:
+        _fail(est, "sparse_output=True (the engine is dense; export with sparse_output=False)")
+    mode = SPLINE_MODES.get(est.extrapolation)
+    if mode is None:
+        _fail(est, f"extrapolation={est.extrapolation!r}")
+    handle = getattr(est, "handle_missing", "error")
+    if handle not in ("error", "zeros"):
+        _fail(est, f"handle_missing={handle!r}")
+    k = int(est.degree)
+    if not 0 <= k <= SPLINE_MAX_DEGREE:
+        _fail(est, f"degree={k} (0..{SPLINE_MAX_DEGREE} are supported)")
+    if len(est.bsplines_) != len(feats):
+        _fail(est, f"{len(est.bsplines_)} fitted features for {len(feats)} inputs")
+    out = []
+    d = k  # scikit-learn's `degree` variable in transform, which its linear branch raises below 2
+    for f, spl in zip(feats, est.bsplines_):
+        t = np.asarray(spl.t, dtype=np.float64)
+        c = np.asarray(spl.c)
+        n = c.shape[1]
+        eye = np.eye(n)
+        want = np.concatenate([eye, eye[:k]]) if mode == SPLINE_MODES["periodic"] else eye
+        if spl.k != k or c.shape != want.shape or not np.array_equal(c, want) or len(t) != c.shape[0] + k + 1:
+            _fail(est, "its fitted B-splines are not scikit-learn's identity-coefficient basis (another version?)")
+        if bool(spl.extrapolate) != (mode in (SPLINE_MODES["periodic"], SPLINE_MODES["continue"])):
+            _fail(est, f"its B-splines' extrapolate={spl.extrapolate!r} does not match "
+                       f"extrapolation={est.extrapolation!r}")
+        if not np.isfinite(t).all() or (np.diff(t) < 0).any():
+            _fail(est, "its knots are not non-decreasing finite numbers")
+        if mode == SPLINE_MODES["constant"] and k == 0:
+            _fail(est, "extrapolation='constant' with degree=0 (scikit-learn's transform fails beyond the knots)")
+        ends = np.zeros((4, n))
+        lo, hi, n_ext = t[k], t[len(t) - k - 1], 0
+        if mode in (SPLINE_MODES["constant"], SPLINE_MODES["linear"]):
+            # as scikit-learn's transform: the range [t[d], t[-d - 1]] is evaluated as a spline, beyond it
+            # the first / last d functions are extrapolated; its linear branch then raises d by one when
+            # d <= 1 -- for this feature's extrapolation and for the next features' d (reproduced here)
+            lo, hi = spl.t[d], spl.t[-d - 1]
+            ends = np.stack([spl(lo), spl(hi), spl(lo, nu=1), spl(hi, nu=1)]).astype(np.float64)
+            if mode == SPLINE_MODES["linear"] and d <= 1:
+                d += 1
+            n_ext = d
+            if not (lo <= hi and n_ext <= n) or not np.isfinite(ends).all():
+                _fail(est, f"column {prep.colname(f.col)!r}: its extrapolation range [{lo}, {hi}] over {n_ext} of "
+                           f"{n} functions, or the basis values there, are not what mlinfer reproduces")
+        ends = np.concatenate([[lo, hi, n_ext], ends.reshape(-1)])
+        # validate_data(ensure_all_finite=handle_missing != 'zeros'): with 'error', NaN and +-inf raise;
+        # with 'zeros', NaN gives zeros and +-inf non-finite features (refused by the model after it)
+        basis = prep.spline(prep.num(f, est, finite=False), k, mode, handle == "zeros", t, ends)
+        out += basis if est.include_bias else basis[:-1]
+    prep.inexact.append(f"{_cls(est)} (scipy's B-spline evaluation)")
+    return out
 
 
 def _column_transformer(prep: Prep, est, feats):
@@ -714,6 +852,8 @@ def transform(prep: Prep, est, feats):
         return _scaler(prep, est, feats)
     if name in ("OneHotEncoder", "OrdinalEncoder"):
         return _encoder(prep, est, feats)
+    if name == "TargetEncoder":
+        return _target_encoder(prep, est, feats)
     if name == "FunctionTransformer":
         return _function(prep, est, feats)
     if name == "Binarizer":
@@ -730,13 +870,15 @@ def transform(prep: Prep, est, feats):
         return _power(prep, est, feats)
     if name == "QuantileTransformer":
         return _quantile(prep, est, feats)
+    if name == "SplineTransformer":
+        return _spline(prep, est, feats)
     if _is_selector(est):
         return _selector(prep, est, feats)
     _fail(est, "not a transformer mlinfer can export (supported: ColumnTransformer, FeatureUnion, Pipeline, "
-               "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, StandardScaler, MinMaxScaler, "
-               "MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer with a NumPy "
-               "ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, PowerTransformer, "
-               "QuantileTransformer (uniform), feature selectors (VarianceThreshold, SelectKBest, SelectPercentile, "
+               "SimpleImputer, MissingIndicator, OneHotEncoder, OrdinalEncoder, TargetEncoder, StandardScaler, "
+               "MinMaxScaler, MaxAbsScaler, RobustScaler, Binarizer, KBinsDiscretizer, Normalizer, FunctionTransformer "
+               "with a NumPy ufunc, PCA, IncrementalPCA, TruncatedSVD, PolynomialFeatures, SplineTransformer, "
+               "PowerTransformer, QuantileTransformer, feature selectors (VarianceThreshold, SelectKBest, SelectPercentile, "
                "SelectFromModel, RFE, ...))")
 
 
@@ -753,9 +895,11 @@ def needs_prep(transformers) -> bool:
     return any(_cls(t) not in SCALERS for t in transformers)
 
 
-def write(w, transformers, n_cols: int, names, model_takes_nan: bool) -> int:
+def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_trees: bool = False) -> int:
     """Writes the prep stage for `transformers` (applied in order) over n_cols input columns;
-    returns the width it gives the model."""
+    returns the width it gives the model. A step whose values may differ from scikit-learn's in
+    the last bit is refused before a tree model (model_is_trees), where a row on a split would
+    reach another leaf."""
     first = Prep(n_cols, names)
     feats = [Raw(c) for c in range(n_cols)]
     for t in transformers:
@@ -766,6 +910,11 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool) -> int:
         feats = transform(prep, t, feats)
     if not feats:
         raise UnsupportedModelError("mlinfer.export: the preprocessing gives the model no features")
+    if model_is_trees and prep.inexact:
+        raise UnsupportedModelError(
+            f"mlinfer.export: {prep.inexact[0]} cannot precede a tree model: its values are computed to within "
+            "1e-12 relative of scikit-learn's, not guaranteed bit for bit, and a row on a split threshold could "
+            "reach another leaf; it is supported before linear models and MLPs")
     out = []
     for f in feats:
         if isinstance(f, Raw) and _feature_is_string(prep, f, []):

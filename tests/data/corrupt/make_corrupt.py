@@ -495,7 +495,7 @@ def cases():
         op = first_op(ops, 1)
         op[0], op[3] = 9, 1
     add("prep_norm_kind.mli", with_section(pn, "stage.0.ops", ops_edit(fill_to_norm)), "MLI_ERR_CORRUPT",
-        "(norm): norm nan is not 0 (l1) or 2 (max)")
+        "(norm): norm nan is not 0 (l1), 1 (l2) or 2 (max)")
     add("prep_params_outside.mli", with_section(ps, "stage.0.ops", ops_edit(
         lambda ops: first_op(ops, 4).__setitem__(4, 10 ** 9))), "MLI_ERR_CORRUPT", "outside the")
     add("prep_strings_outside.mli", with_section(ps, "stage.0.ops", ops_edit(
@@ -578,6 +578,57 @@ def cases():
         "(quantile): quantiles are not non-decreasing")
     add("prep_n_in_on_func.mli", with_section(pl, "stage.0.ops", ops_edit(
         lambda ops: first_op(ops, 7).__setitem__(7, 1))), "MLI_ERR_CORRUPT", "(func): unknown flags or reserved field")
+
+    # -- SplineTransformer's `spline` ops (prep_spline: linear, periodic, constant, continue, error + zeros)
+    sp = golden("prep_spline")
+    sp_raw = dict((x[0], x[3]) for x in sections_of(sp))["stage.0.ops"]
+    sp_ops = [struct.unpack_from("<8q", sp_raw, 64 * i) for i in range(len(sp_raw) // 64)]
+    spl = [o for o in sp_ops if o[0] == 13]
+    lin, per, con = spl[0], next(o for o in spl if o[6] & 7 == 4), next(o for o in spl if o[6] & 7 == 1)
+
+    def spline_op(mode):  # the first spline op with that extrapolation mode
+        return lambda ops: next(o for o in ops if o[0] == 13 and o[6] & 7 == mode)
+
+    def knots(o):  # the number of knots of spline op o
+        return o[3] + (o[7] if o[6] & 7 == 4 else 0) + o[7] + 1
+    add("prep_spline_degree.mli", with_section(sp, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 13).__setitem__(7, 32))), "MLI_ERR_CORRUPT",
+        "(spline): degree 32 (0..31) or extrapolation mode 2")
+    add("prep_spline_degree_negative.mli", with_section(sp, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 13).__setitem__(7, -1))), "MLI_ERR_CORRUPT", "(spline): degree -1")
+    add("prep_spline_mode.mli", with_section(sp, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 13).__setitem__(6, 5))), "MLI_ERR_CORRUPT", "extrapolation mode 5 (0..4)")
+    add("prep_spline_flags.mli", with_section(sp, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 13).__setitem__(6, 16 | 2))), "MLI_ERR_CORRUPT", "(spline): unknown flags")
+    add("prep_spline_count_zero.mli", with_section(sp, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 13).__setitem__(3, 0))), "MLI_ERR_CORRUPT", "(spline): count 0 is out of range")
+    add("prep_spline_params_outside.mli", with_section(sp, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 13).__setitem__(4, 10 ** 6))), "MLI_ERR_CORRUPT", "(spline): params")
+    add("prep_spline_knots_unsorted.mli", with_section(sp, "stage.0.params", set_param(lin[4] + 1, -1e300)),
+        "MLI_ERR_CORRUPT", "(spline): 4 basis functions of degree 1: knots not non-decreasing")
+    add("prep_spline_knot_nan.mli", with_section(sp, "stage.0.params", set_param(per[4] + 2, float("nan"))),
+        "MLI_ERR_CORRUPT", "(spline): 4 basis functions of degree 3: knots not")
+    add("prep_spline_end_value_inf.mli", with_section(sp, "stage.0.params", set_param(
+        con[4] + knots(con) + 3, float("inf"))), "MLI_ERR_CORRUPT", "(spline): 4 basis functions of degree 2")
+    add("prep_spline_range_reversed.mli", with_section(sp, "stage.0.params", set_param(
+        con[4] + knots(con) + 1, -1e300)), "MLI_ERR_CORRUPT", "(spline): 4 basis functions of degree 2")
+    add("prep_spline_extrapolated_count.mli", with_section(sp, "stage.0.params", set_param(
+        con[4] + knots(con) + 2, 5.0)), "MLI_ERR_CORRUPT", "(spline): 4 basis functions of degree 2")
+    add("prep_spline_extrapolated_fraction.mli", with_section(sp, "stage.0.params", set_param(
+        con[4] + knots(con) + 2, 1.5)), "MLI_ERR_CORRUPT", "(spline): 4 basis functions of degree 2")
+
+    def periodic_few(ops):  # periodic with fewer basis functions than its degree: folded twice
+        op = spline_op(4)(ops)
+        op[3], op[7] = 2, 3
+    qn = next(o for o in sp_ops if o[0] == 12 and o[6] == 1)  # a normal QuantileTransformer's quantile op
+    add("prep_quantile_clip_nan.mli", with_section(sp, "stage.0.params", set_param(qn[4] + 2 * qn[3], float("nan"))),
+        "MLI_ERR_CORRUPT", "(quantile): clip bounds nan")
+    add("prep_quantile_clip_reversed.mli", with_section(sp, "stage.0.params", set_param(qn[4] + 2 * qn[3], 9.0)),
+        "MLI_ERR_CORRUPT", "are not finite and ordered")
+    add("prep_quantile_flags.mli", with_section(sp, "stage.0.ops", ops_edit(
+        lambda ops: first_op(ops, 12).__setitem__(6, 2))), "MLI_ERR_CORRUPT", "(quantile): unknown flags")
+    add("prep_spline_periodic_few.mli", with_section(sp, "stage.0.ops", ops_edit(periodic_few)), "MLI_ERR_CORRUPT",
+        "(spline)")
 
     # -- files that must load: the compatibility rules of docs/FORMAT.md
     add("ok_unknown_optional_section.mli", encode(sections_of(lb) + [["device.hint", 0, 0, b"gpu0"]]), "MLI_OK", "-")
