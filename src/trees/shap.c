@@ -178,12 +178,21 @@ mli_status mli__trees_shap_ready(const mli__trees *tc, const char *fn) {
     }
 }
 
-size_t mli__trees_contrib_scratch(const mli__trees *t) {
+/* The one-row walks' scratch bytes (a multiple of 8). */
+static size_t quad_scratch(const mli__trees *t) {
     size_t d = (size_t)t->max_depth + 3;
     size_t classic = sizeof(path_el) * (d * (d + 1) / 2 + d);
     /* leaf_quad: 8 x n, or 2 n + 1; leaf_pairs: 2 x n x ceil(n / 2) + ceil(n / 2) */
     size_t quad = sizeof(path_el) * d + sizeof(double) * (8 * d > d * (d + 2) ? 8 * d : d * (d + 2));
     return classic > quad ? classic : quad;
+}
+
+/* The one-row walks' part, then walk_block's: the path (features, q, SB x p: (2 + SB) x d
+ * doubles) and the prefix products of up to 16 features (16 x 8 x SB). */
+enum { SB_LANES = 8 };
+size_t mli__trees_contrib_scratch(const mli__trees *t) {
+    size_t d = (size_t)t->max_depth + 3;
+    return quad_scratch(t) + sizeof(double) * ((2 + SB_LANES) * d + 16 * 8 * SB_LANES);
 }
 
 /* Adds feature `f` to the path of `d` elements (their weights rescaled). */
@@ -480,6 +489,206 @@ static void walk_quad(quad_ctx *qc, int32_t i) {
     }
 }
 
+/* ---- a block of rows walking each tree together ------------------------------------------ */
+
+/* The walk and the leaf arithmetic of walk_quad / leaf_quad for SB rows at once: the tree's
+ * nodes, the path's features and its q values are the same for every row, only p (0 or 1)
+ * differs, so each path element keeps one q and SB p lanes, and the leaf's prefix and
+ * suffix products run over the lanes innermost (plain loops of SB doubles, vectorized by
+ * the compiler). Each lane does the operations of the one-row walk in the same order, so
+ * the results are bit-identical to it (tests/python/test_contrib.py checks). */
+enum { SB = SB_LANES };
+
+typedef struct {
+    const mli__trees *t;
+    const void *xr[SB]; /* the rows */
+    int f64;
+    int64_t s;
+    int32_t col;
+    double scale;
+    double *phi[SB]; /* the rows' outputs */
+    int32_t *feat;   /* the path: n distinct features, */
+    double *zero;    /* their q, */
+    double *one;     /* and p, n x SB */
+    int n;
+    double *pre;   /* 16 x 8 x SB prefix products */
+    quad_ctx lane; /* one lane's path, for paths over 16 features (leaf_quad_any) */
+} block_ctx;
+
+/* Adds the shares sh[l] x v to feature f of each lane whose p - q (d[l]) is not 0, or of
+ * every lane (all: leaf_quad_k adds them all). */
+static inline void add_shares(const block_ctx *b, int32_t f, const double *v, const double *sh, const double *d,
+                              int all) {
+    const mli__trees *t = b->t;
+    for (int l = 0; l < SB; ++l) {
+        if (!all && d[l] == 0.0)
+            continue;
+        double *ph = b->phi[l] + (int64_t)f * t->n_out;
+        if (t->leaf_width == 1)
+            ph[b->col] += sh[l] * v[0];
+        else
+            for (int64_t o = 0; o < t->leaf_width; ++o)
+                ph[o] += sh[l] * v[o];
+    }
+}
+
+/* leaf_quad_4, lane by lane. */
+static void block_leaf_4(const block_ctx *b, int64_t g) {
+    const mli__trees *t = b->t;
+    const int n = b->n, m = (n + 1) / 2;
+    const double *rule = t->gl + (int64_t)m * (m - 1);
+    const double x0 = rule[0], x1 = m > 1 ? rule[1] : 0.5, x2 = m > 2 ? rule[2] : 0.5, x3 = m > 3 ? rule[3] : 0.5;
+    double c0[SB], c1[SB], c2[SB], c3[SB], d[SB], sh[SB], *pre = b->pre;
+    for (int l = 0; l < SB; ++l)
+        c0[l] = c1[l] = c2[l] = c3[l] = 1.0;
+    for (int j = 0; j < n; ++j) {
+        const double q = b->zero[j], *p = b->one + j * SB;
+        double *bb = pre + 4 * SB * j;
+        for (int l = 0; l < SB; ++l) {
+            const double dl = p[l] - q;
+            bb[l] = c0[l];
+            bb[SB + l] = c1[l];
+            bb[2 * SB + l] = c2[l];
+            bb[3 * SB + l] = c3[l];
+            c0[l] *= q + x0 * dl;
+            c1[l] *= q + x1 * dl;
+            c2[l] *= q + x2 * dl;
+            c3[l] *= q + x3 * dl;
+        }
+    }
+    const double w0 = rule[m], w1 = m > 1 ? rule[m + 1] : 0.0, w2 = m > 2 ? rule[m + 2] : 0.0,
+                 w3 = m > 3 ? rule[m + 3] : 0.0;
+    for (int l = 0; l < SB; ++l) {
+        c0[l] = w0;
+        c1[l] = w1;
+        c2[l] = w2;
+        c3[l] = w3;
+    }
+    const double *v = t->value + g * t->leaf_width;
+    const double scale = b->scale;
+    for (int j = n - 1; j >= 0; --j) {
+        const double q = b->zero[j], *p = b->one + j * SB;
+        const double *bb = pre + 4 * SB * j;
+        for (int l = 0; l < SB; ++l) {
+            d[l] = p[l] - q;
+            const double integral =
+                (bb[l] * c0[l] + bb[SB + l] * c1[l]) + (bb[2 * SB + l] * c2[l] + bb[3 * SB + l] * c3[l]);
+            c0[l] *= q + x0 * d[l];
+            c1[l] *= q + x1 * d[l];
+            c2[l] *= q + x2 * d[l];
+            c3[l] *= q + x3 * d[l];
+            sh[l] = integral * d[l] * scale;
+        }
+        add_shares(b, b->feat[j], v, sh, d, 0);
+    }
+}
+
+/* leaf_quad_k with K = 8, lane by lane. */
+static void block_leaf_8(const block_ctx *b, int64_t g) {
+    enum { K = 8 };
+    const mli__trees *t = b->t;
+    const int n = b->n, m = (n + 1) / 2;
+    const double *rule = t->gl + (int64_t)m * (m - 1);
+    double x[K], cur[K][SB], d[SB], sh[SB], *pre = b->pre; /* n x K x SB prefix products */
+    for (int k = 0; k < K; ++k) {
+        x[k] = k < m ? rule[k] : 0.5;
+        for (int l = 0; l < SB; ++l)
+            cur[k][l] = 1.0;
+    }
+    for (int j = 0; j < n; ++j) {
+        const double q = b->zero[j], *p = b->one + j * SB;
+        for (int l = 0; l < SB; ++l)
+            d[l] = p[l] - q;
+        for (int k = 0; k < K; ++k) {
+            double *bb = pre + (j * K + k) * SB;
+            for (int l = 0; l < SB; ++l) {
+                bb[l] = cur[k][l];
+                cur[k][l] *= q + x[k] * d[l];
+            }
+        }
+    }
+    for (int k = 0; k < K; ++k) {
+        const double wk = k < m ? rule[m + k] : 0.0;
+        for (int l = 0; l < SB; ++l)
+            cur[k][l] = wk;
+    }
+    const double *v = t->value + g * t->leaf_width;
+    for (int j = n - 1; j >= 0; --j) {
+        const double q = b->zero[j], *p = b->one + j * SB;
+        double integral[SB];
+        for (int l = 0; l < SB; ++l) {
+            d[l] = p[l] - q;
+            integral[l] = 0.0;
+        }
+        for (int k = 0; k < K; ++k) {
+            const double *bb = pre + (j * K + k) * SB;
+            for (int l = 0; l < SB; ++l) {
+                integral[l] += bb[l] * cur[k][l];
+                cur[k][l] *= q + x[k] * d[l];
+            }
+        }
+        for (int l = 0; l < SB; ++l)
+            sh[l] = integral[l] * d[l] * b->scale;
+        add_shares(b, b->feat[j], v, sh, d, 1);
+    }
+}
+
+static void walk_block(block_ctx *b, int32_t i) {
+    const mli__trees *t = b->t;
+    const int64_t g = b->s + i;
+    const int32_t f = t->feature[g];
+    if (f < 0) {
+        if (b->n == 0)
+            return;
+        if (b->n <= 8) {
+            block_leaf_4(b, g);
+        } else if (b->n <= 16) {
+            block_leaf_8(b, g);
+        } else { /* rare: each lane through the one-row leaf */
+            quad_ctx *qc = &b->lane;
+            qc->n = b->n;
+            for (int l = 0; l < SB; ++l) {
+                for (int j = 0; j < b->n; ++j)
+                    qc->path[j] = (path_el){.feature = b->feat[j], .zero = b->zero[j], .one = b->one[j * SB + l]};
+                qc->c.phi = b->phi[l];
+                leaf_quad_any(qc, g);
+            }
+        }
+        return;
+    }
+    double left[SB];
+    for (int l = 0; l < SB; ++l)
+        left[l] = goes_left(t, g, b->xr[l], b->f64, f) ? 1.0 : 0.0;
+    int k = 0;
+    while (k < b->n && b->feat[k] != f)
+        ++k;
+    for (int side = 0; side < 2; ++side) {
+        const int32_t child = side ? t->right[g] : t->left[g];
+        const double ratio = t->frac[b->s + child];
+        if (k < b->n) { /* the feature split before on this path: one element for both */
+            double *p = b->one + k * SB, saved[SB];
+            const double zero = b->zero[k];
+            b->zero[k] *= ratio;
+            for (int l = 0; l < SB; ++l) {
+                saved[l] = p[l];
+                p[l] *= side ? 1.0 - left[l] : left[l];
+            }
+            walk_block(b, child);
+            b->zero[k] = zero;
+            memcpy(p, saved, sizeof saved);
+        } else {
+            double *p = b->one + b->n * SB;
+            b->feat[b->n] = f;
+            b->zero[b->n] = ratio;
+            for (int l = 0; l < SB; ++l)
+                p[l] = side ? 1.0 - left[l] : left[l];
+            b->n++;
+            walk_block(b, child);
+            b->n--;
+        }
+    }
+}
+
 void mli__trees_contrib(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *out,
                         void *scratch) {
     const size_t es = f64 ? sizeof(double) : sizeof(float);
@@ -488,7 +697,34 @@ void mli__trees_contrib(const mli__trees *t, const void *x, int f64, int64_t ldx
     const int classic = use_classic();
     const size_t d = (size_t)t->max_depth + 3;
     double *pre = (double *)(void *)((path_el *)scratch + d);
-    for (int64_t r = 0; r < nb; ++r) {
+    int64_t r = 0;
+    if (!classic && nb >= SB) {
+        double *bs = (double *)(void *)((char *)scratch + quad_scratch(t)); /* after the one-row walk's part */
+        block_ctx b = {.t = t,
+                       .f64 = f64,
+                       .scale = scale,
+                       .feat = (int32_t *)(void *)bs,
+                       .zero = bs + d,
+                       .one = bs + 2 * d,
+                       .pre = bs + (2 + SB) * d};
+        b.lane = (quad_ctx){.c = {.t = t, .scale = scale}, .path = scratch, .pre = pre};
+        for (; r + SB <= nb; r += SB) {
+            for (int l = 0; l < SB; ++l) {
+                b.xr[l] = (const char *)x + (size_t)((r + l) * ldx) * es;
+                b.phi[l] = out + (r + l) * width;
+                memset(b.phi[l], 0, sizeof(double) * (size_t)width);
+            }
+            for (int32_t tr = 0; tr < t->n_trees; ++tr) {
+                b.s = b.lane.c.s = t->tree_start[tr];
+                b.col = b.lane.c.col = t->tree_out ? t->tree_out[tr] : 0;
+                if (t->feature[b.s] >= 0) /* a single leaf explains nothing: only the bias */
+                    walk_block(&b, 0);
+            }
+            for (int l = 0; l < SB; ++l)
+                memcpy(b.phi[l] + t->n_features * t->n_out, t->expected, sizeof(double) * (size_t)t->n_out);
+        }
+    }
+    for (; r < nb; ++r) { /* the rows after the last whole block, or all of them (classic) */
         double *phi = out + r * width;
         memset(phi, 0, sizeof(double) * (size_t)width);
         walk_ctx c = {.t = t, .xr = (const char *)x + (size_t)(r * ldx) * es, .f64 = f64, .scale = scale, .phi = phi};

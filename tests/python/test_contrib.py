@@ -520,3 +520,59 @@ def test_cli_contrib(mlinfer, tmp_path):
     r = subprocess.run([exe, "predict", str(lin), str(csv), "--contrib"], capture_output=True, text=True, env=env,
                        timeout=60)
     assert r.returncode != 0 and "background" in r.stderr
+
+
+# ---- rows walked together equal rows walked alone ------------------------------------------
+
+def _blocks_models(tmp_path):
+    """Models whose leaves take every leaf rule of trees/shap.c: up to 8, up to 16 and over 16
+    distinct features on a path; NaN, categorical
+    splits, leaf_width 1 (score columns per tree) and > 1 (forest classes)."""
+    rng = np.random.default_rng(21)
+    X = rng.standard_normal((1000, 24))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    y = rng.standard_normal(1000) + np.nan_to_num(X[:, 0])
+    b = xgb.train({"max_depth": 20, "eta": 0.3, "min_child_weight": 0, "lambda": 0}, xgb.DMatrix(X, y), 6)
+    b.save_model(str(tmp_path / "deep.json"))
+    yield "xgboost depth 20", str(tmp_path / "deep.json"), X
+    yield "xgboost depth 6", str(tmp_path / "x6.json"), X
+    c = np.digitize(np.nan_to_num(X[:, 1]), [-0.5, 0.5])
+    lgb.train({"verbose": -1, "num_leaves": 63, "min_data_in_leaf": 3, "objective": "multiclass", "num_class": 3},
+              lgb.Dataset(X, c), 8).save_model(str(tmp_path / "l.txt"))
+    yield "lightgbm multiclass", str(tmp_path / "l.txt"), X
+    Xc = X[:, :6].copy()
+    Xc[:, 0] = np.where(np.isnan(X[:, 0]), np.nan, rng.integers(0, 12, 1000))
+    hgb = HistGradientBoostingRegressor(max_iter=10, max_depth=6, categorical_features=[0], random_state=0)
+    mlinfer_export(hgb.fit(Xc, np.isin(Xc[:, 0], [1, 4, 7]) * 2.0 + np.nan_to_num(Xc[:, 1])), tmp_path / "h.mli")
+    yield "hgb categorical", str(tmp_path / "h.mli"), Xc
+    rf = RandomForestClassifier(n_estimators=4, max_depth=12, random_state=0).fit(np.nan_to_num(X), c)
+    mlinfer_export(rf, tmp_path / "rf.mli")
+    yield "forest 3 classes", str(tmp_path / "rf.mli"), X
+    # fully grown on noise over 60 features: paths of 20 and more distinct features (leaf_quad_any)
+    Xw = rng.standard_normal((1000, 60))
+    mlinfer_export(DecisionTreeRegressor(random_state=0).fit(Xw, rng.standard_normal(1000)), tmp_path / "dt.mli")
+    yield "tree on noise", str(tmp_path / "dt.mli"), Xw
+
+
+def mlinfer_export(est, path):
+    import mlinfer
+    mlinfer.export(est, str(path))
+
+
+def test_contrib_blocks_equal_single_rows(mlinfer, tmp_path):
+    """The batch walk takes rows 8 at a time through each tree (trees/shap.c, walk_block), the
+    rest one by one: every lane must do the one-row walk's operations in its order, so the
+    contributions of N rows equal N one-row calls bit for bit (no tolerance: a lane mixed up
+    or an operation reordered shows as a difference)."""
+    X6 = _data(n=50, d=24, seed=22)
+    xgb.train({"max_depth": 6}, xgb.DMatrix(X6, np.nansum(X6, axis=1)), 20).save_model(str(tmp_path / "x6.json"))
+    for what, path, X in _blocks_models(tmp_path):
+        m = mlinfer.load(path)
+        for dtype in (np.float64, np.float32):
+            Xd = X.astype(dtype)
+            single = np.stack([m.predict_contrib(Xd[i:i + 1])[0] for i in range(len(Xd))])
+            for n in list(range(1, 21)) + [len(Xd)]:
+                got = m.predict_contrib(Xd[:n])
+                assert got.dtype == np.float64
+                bad = np.argwhere(got.view(np.uint64) != single[:n].view(np.uint64))
+                assert len(bad) == 0, f"{what} {dtype.__name__} {n} rows: first difference at {bad[0]}"
