@@ -4,7 +4,8 @@
 # runtimes and llvm-symbolizer for the clang sanitizer and fuzz stages), and a Python virtual environment
 # (build-ci/venv) from PyPI for the Python suites: numpy, scikit-learn, pytest; fastapi and
 # httpx (the FastAPI example); kubernetes-validate (the deployment manifests);
-# tritonclient[http] (a real Open Inference Protocol client for the server); xgboost-cpu
+# tritonclient[http] (a real Open Inference Protocol client for the server); shap (the
+# SHAP reference); xgboost-cpu
 # and lightgbm (the tree importers are checked against the frameworks themselves);
 # pyspark (with Debian's default JRE), ray[data], dask[dataframe] and pyarrow (the batch
 # scoring integrations run on a local Spark, a local Ray and Dask); auditwheel (the wheel).
@@ -78,9 +79,11 @@ fi
 # xgboost-cpu: XGBoost's CPU-only wheel, without the CUDA/NCCL wheels of `xgboost`.
 # pillow: the JPEG decoding reference for the image tests.
 # auditwheel: what the wheel links (tests/python/test_wheel.py).
+# shap: the reference for SHAP contributions and interaction values (test_contrib*.py,
+# test_interactions.py skip without it).
 _pip_packages=(numpy scikit-learn pytest fastapi httpx kubernetes-validate "tritonclient[http]" xgboost-cpu lightgbm
-    "pandas<3" pillow pyarrow pyspark "ray[data]" "dask[dataframe]" auditwheel)
-if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest, fastapi, httpx, kubernetes_validate, tritonclient.http, xgboost, lightgbm, pandas, PIL, pyarrow, pyspark, ray.data, dask.dataframe, auditwheel" 2>/dev/null; then
+    "pandas<3" pillow pyarrow pyspark "ray[data]" "dask[dataframe]" auditwheel shap)
+if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest, fastapi, httpx, kubernetes_validate, tritonclient.http, xgboost, lightgbm, pandas, PIL, pyarrow, pyspark, ray.data, dask.dataframe, auditwheel, shap" 2>/dev/null; then
     echo "==> pip install ${_pip_packages[*]} (into $_venv)"
     "$_venv/bin/python" -m pip install -q --disable-pip-version-check "${_pip_packages[@]}"
 fi
