@@ -171,9 +171,10 @@ mli_status mli_sgemm(mli_trans trans_a, mli_trans trans_b, int64_t m, int64_t n,
                             .act = MLI__ACT_IDENTITY};
         return run_small(fn, &g);
     }
-    (void)mli__num_threads(); /* OpenBLAS's thread count follows ours */
+    mli__blas_enter();
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
                 alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+    mli__blas_leave();
     return MLI_OK;
 }
 
@@ -210,9 +211,10 @@ mli_status mli_sgemm_bias_act(int64_t m, int64_t n, int64_t k, const float *a, i
                             .act = (int)act};
         return run_small(fn, &g);
     }
-    (void)mli__num_threads();
+    mli__blas_enter();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, 0.0f,
                 c, (int)ldc);
+    mli__blas_leave();
     for (int64_t i = 0; i < m; ++i)
         kt->bias_act(c + i * ldc, bias, n, (int)act);
     return MLI_OK;

@@ -52,6 +52,9 @@ int mli__reserve(void **buf, size_t *cap, size_t used, size_t more, size_t elem)
 
 /* Threads the library may use for one call (>= 1). */
 int mli__num_threads(void);
+/* Around every cblas call: OpenBLAS's thread count is not changed during one (threads.c). */
+void mli__blas_enter(void);
+void mli__blas_leave(void);
 
 /* Runs fn(ctx, begin, end) over [0, n) split into up to mli__num_threads() contiguous
  * ranges of at least `grain` items, on the caller and the pool's workers; returns the

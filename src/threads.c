@@ -68,9 +68,26 @@ static int default_threads(void) {
     return cpus > MLI_MAX_THREADS ? MLI_MAX_THREADS : cpus;
 }
 
+/* OpenBLAS's openblas_set_num_threads re-initializes its worker threads' mutexes while a
+ * cblas call on another thread may hold them (OpenBLAS 0.3.21; ThreadSanitizer reports it
+ * when mli_set_num_threads runs during predicts). So our cblas calls hold this lock shared
+ * and a change of the thread count holds it exclusively: a change waits for the calls in
+ * flight, and calls wait for the change (uncontended, a shared lock costs tens of ns
+ * against a BLAS call of many microseconds). */
+static pthread_rwlock_t mli__blas_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+void mli__blas_enter(void) {
+    (void)mli__num_threads(); /* OpenBLAS's thread count follows ours */
+    pthread_rwlock_rdlock(&mli__blas_lock);
+}
+
+void mli__blas_leave(void) { pthread_rwlock_unlock(&mli__blas_lock); }
+
 static void apply(int n) {
+    pthread_rwlock_wrlock(&mli__blas_lock);
     atomic_store(&mli__threads, n);
     openblas_set_num_threads(n);
+    pthread_rwlock_unlock(&mli__blas_lock);
 }
 
 static void init_threads(void) {
