@@ -4,6 +4,7 @@
 #ifndef MLI_KERNEL_API_H
 #define MLI_KERNEL_API_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Activation codes, identical to the public mli_act values. */
@@ -120,6 +121,43 @@ typedef void (*mli__tree_walk_fn)(const mli__tree_walk *w);
 /* y[i] = the smallest float32 >= x[i] (mli__f32_round_up, tree_rules.h), for n values. */
 typedef void (*mli__f64_to_f32_up_fn)(const double *x, float *y, int64_t n);
 
+/* Path-dependent TreeSHAP contributions by the tree-shared quadrature walk (src/trees/shap.c
+ * derives it; kernels/generic/shap_walk.h walks it): a tree stage's arrays (src/trees/trees.h,
+ * leaves of one value each), the K-lane Gauss-Legendre rule on [0, 1] (points x, padded
+ * with 0.5; weights w, padded with 0), and rows [0, nb) of float64 or float32 values with
+ * leading dimension ldx. Adds each row's contributions times `scale` to out (row r at
+ * out + r * ld_out, feature j's share of score k at [j * n_out + k]; the caller zeroes it
+ * and writes the bias). scratch: mli__shap_walk_scratch(max_depth, K) bytes, 64-aligned. */
+typedef struct mli__shap_walk {
+    const int64_t *tree_start;
+    const int32_t *tree_out; /* NULL: every tree adds to score 0 */
+    int32_t n_trees, max_depth;
+    const int32_t *feature, *left, *right;
+    const double *threshold, *value, *frac;
+    const uint8_t *flags;
+    const int64_t *cat_offset;
+    const int32_t *cat_words;
+    const uint32_t *cat_bits;
+    int compare;
+    int64_t n_out;
+    int K;
+    const double *x, *w;
+    double scale;
+    const void *rows;
+    int f64;
+    int64_t ldx, nb;
+    double *out;
+    int64_t ld_out;
+    void *scratch;
+} mli__shap_walk;
+typedef void (*mli__shap_walk_fn)(const mli__shap_walk *w);
+/* The rows the walk takes together (its lanes). */
+#define MLI__SHAP_LANES 8
+/* Per level of the tree: P and R (K x lanes each); per path element: p (lanes), q, feature. */
+static inline size_t mli__shap_walk_scratch(int32_t max_depth, int K) {
+    return sizeof(double) * ((size_t)max_depth + 2) * ((size_t)(2 * K + 1) * MLI__SHAP_LANES + 2);
+}
+
 /* Image resampling (src/image/resample.c). The vertical pass blends `taps` rows of 8-bit
  * samples: out[i] = sum_t w[t] * rows[t][i] for i < n. */
 typedef void (*mli__img_vpass_fn)(const uint8_t *const *rows, const float *w, int taps, float *out, int64_t n);
@@ -149,6 +187,7 @@ typedef struct mli__kernels {
     mli__softmax_fn softmax;
     mli__tree_walk_fn tree_walk;
     mli__f64_to_f32_up_fn f64_to_f32_up;
+    mli__shap_walk_fn shap_walk;
     mli__img_vpass_fn img_vpass;
     mli__img_hpass_fn img_hpass;
     mli__img_affine_u8_fn img_affine_u8;

@@ -97,4 +97,15 @@ MLI__TREE_FN int mli__tree_decide(int compare, unsigned flags, uint32_t n_words,
     return v <= threshold;
 }
 
+/* Whether the value v goes left at node g of a stage (1 left, 0 right): mli__tree_decide
+ * with the categorical bitset looked up (cat_words, cat_offset, cat_bits: the stage's arrays,
+ * read only for a categorical node; they are absent in stages without one). */
+MLI__TREE_FN int mli__tree_goes_left(int compare, unsigned flags, const int32_t *cat_words, const int64_t *cat_offset,
+                                     const uint32_t *cat_bits, int64_t g, double threshold, double v) {
+    const uint32_t words = (flags & MLI__TF_CATEGORICAL) ? (uint32_t)cat_words[g] : 0;
+    int64_t cat;
+    const int left = mli__tree_decide(compare, flags, words, threshold, v, &cat);
+    return left >= 0 ? left : (int)((cat_bits[cat_offset[g] + (cat >> 5)] >> (cat & 31)) & 1u);
+}
+
 #endif

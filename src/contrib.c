@@ -308,6 +308,7 @@ typedef struct {
     int64_t ldx, rows;
     double *out;
     int interact; /* interactions instead of contributions */
+    const mli__kernels *kt;
     atomic_int oom;
     atomic_llong bad_row; /* the first row the prep stage refuses (INT64_MAX: none) */
 } contrib_job;
@@ -373,9 +374,9 @@ static void features_block(const contrib_job *j, const void *x, int f64, int64_t
         ldx = m->n_in_model;
     }
     if (j->interact)
-        mli__trees_interactions(m->trees, x, f64, ldx, nb, phi, s->tree);
+        mli__trees_interactions(m->trees, j->kt, x, f64, ldx, nb, phi, s->tree);
     else
-        mli__trees_contrib(m->trees, x, f64, ldx, nb, phi, s->tree);
+        mli__trees_contrib(m->trees, j->kt, x, f64, ldx, nb, phi, s->tree);
 }
 
 /* Interactions: the block of each pair of groups is the sum of its features' pairs, on both
@@ -451,6 +452,8 @@ static mli_status run_job(const char *fn, contrib_job *j) {
     mli_status st;
     if (j->m->trees && (st = mli__trees_shap_ready(j->m->trees, fn)) != MLI_OK)
         return st;
+    if (j->m->trees && !(j->kt = mli__get_kernels()))
+        return MLI_ERR_UNSUPPORTED; /* the reason is set (MLI_FORCE_ISA names an ISA this CPU lacks) */
     atomic_init(&j->oom, 0);
     atomic_init(&j->bad_row, INT64_MAX);
     int64_t blocks = (j->rows + job_block(j) - 1) / job_block(j);

@@ -53,13 +53,9 @@ static int32_t walk_generic(const mli__trees *t, int32_t tr, const void *xr, int
         if (f < 0)
             return i;
         double v = f64 ? ((const double *)xr)[f] : (double)((const float *)xr)[f];
-        int64_t c;
-        const unsigned fl = t->flags[g];
         /* cat_words exists only in models with categorical nodes (build.c checks it) */
-        const uint32_t words = (fl & MLI__TF_CATEGORICAL) ? (uint32_t)t->cat_words[g] : 0;
-        int left = mli__tree_decide(t->compare, fl, words, t->threshold[g], v, &c);
-        if (left < 0)
-            left = (int)((t->cat_bits[t->cat_offset[g] + (c >> 5)] >> (c & 31)) & 1u);
+        const int left = mli__tree_goes_left(t->compare, t->flags[g], t->cat_words, t->cat_offset, t->cat_bits, g,
+                                             t->threshold[g], v);
         i = left ? t->left[g] : t->right[g];
     }
 }

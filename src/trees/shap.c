@@ -19,7 +19,10 @@
  * row, against the classic TreeSHAP recursion's (Lundberg et al. 2018, Algorithm 2;
  * `MLI_TREESHAP=classic`, kept for measurement) O(leaves x depth^2) with two divisions in
  * each step: 8-15x faster measured (docs/TREES.md, "Contributions"). The same integral
- * form is the basis of Linear TreeSHAP (Yu et al. 2022).
+ * form is the basis of Linear TreeSHAP (Yu et al. 2022). By default the integrands are not
+ * formed per leaf but summed up the tree ("the tree-shared form" below: a few operations
+ * per node), in a kernel per ISA that takes 8 rows per vector; the per-leaf form stays for
+ * vector leaves, very long paths, interactions and MLI_TREESHAP=leaf.
  *
  * The row's own direction at a node is mli__tree_decide, the one decision of the predict
  * walks (missing modes, categorical bitsets, the stage's comparison), so the followed
@@ -39,14 +42,16 @@
 
 #include "trees/trees.h"
 
-/* Which algorithm: 0 quadrature (default), 1 the classic recursion (MLI_TREESHAP=classic,
- * read once, for tests and measurements). */
-static int use_classic(void) {
+/* Which algorithm (MLI_TREESHAP, read once, for tests and measurements): 0 the quadrature
+ * (default: tree-shared where lin_lanes allows, else per leaf), 1 the classic recursion
+ * ("classic"), 2 the per-leaf quadrature everywhere ("leaf"). */
+enum { SHAP_DEFAULT, SHAP_CLASSIC, SHAP_LEAF };
+static int shap_mode(void) {
     static atomic_int cached = -1;
     int s = atomic_load_explicit(&cached, memory_order_relaxed);
     if (s < 0) {
         const char *e = getenv("MLI_TREESHAP");
-        s = e && strcmp(e, "classic") == 0;
+        s = !e ? SHAP_DEFAULT : strcmp(e, "classic") == 0 ? SHAP_CLASSIC : strcmp(e, "leaf") == 0 ? SHAP_LEAF : 0;
         atomic_store_explicit(&cached, s, memory_order_relaxed);
     }
     return s;
@@ -190,9 +195,12 @@ static size_t quad_scratch(const mli__trees *t) {
 /* The one-row walks' part, then walk_block's: the path (features, q, SB x p: (2 + SB) x d
  * doubles) and the prefix products of up to 16 features (16 x 8 x SB). */
 enum { SB_LANES = 8 };
+static int lin_lanes(const mli__trees *t);
 size_t mli__trees_contrib_scratch(const mli__trees *t) {
     size_t d = (size_t)t->max_depth + 3;
-    return quad_scratch(t) + sizeof(double) * ((2 + SB_LANES) * d + 16 * 8 * SB_LANES);
+    size_t quad = quad_scratch(t) + sizeof(double) * ((2 + SB_LANES) * d + 16 * 8 * SB_LANES);
+    size_t lin = lin_lanes(t) ? mli__shap_walk_scratch(t->max_depth, lin_lanes(t)) : 0;
+    return quad > lin ? quad : lin; /* the tree-shared walk or the others, never both at once */
 }
 
 /* Adds feature `f` to the path of `d` elements (their weights rescaled). */
@@ -262,13 +270,8 @@ typedef struct {
  * decision of the predict walks (mli__tree_decide), categorical bitsets included. */
 static inline int goes_left(const mli__trees *t, int64_t g, const void *xr, int f64, int64_t f) {
     const double xv = f64 ? ((const double *)xr)[f] : (double)((const float *)xr)[f];
-    const unsigned fl = t->flags[g];
-    const uint32_t words = (fl & MLI__TF_CATEGORICAL) ? (uint32_t)t->cat_words[g] : 0;
-    int64_t cat;
-    int left = mli__tree_decide(t->compare, fl, words, t->threshold[g], xv, &cat);
-    if (left < 0)
-        left = (int)((t->cat_bits[t->cat_offset[g] + (cat >> 5)] >> (cat & 31)) & 1u);
-    return left;
+    return mli__tree_goes_left(t->compare, t->flags[g], t->cat_words, t->cat_offset, t->cat_bits, g, t->threshold[g],
+                               xv);
 }
 
 /* Node i of the tree with the path p of d elements before it; the edge into i splits on
@@ -489,6 +492,75 @@ static void walk_quad(quad_ctx *qc, int32_t i) {
     }
 }
 
+/* ---- the tree-shared form ------------------------------------------------------------------
+ *
+ * The per-leaf form pays about 5 n ceil(n / 2) multiplications at each leaf; summing the
+ * leaves' integrands up the tree instead shares them. For a feature i that splits once on
+ * the leaf's path, phi_i's part of leaf l is (p_i - q_i) x the quadrature of v_l P_l / f_i,
+ * where P_l = prod_j f_j, f_j = q_j + x (p_j - q_j). Every leaf below the split's child c has
+ * the same f_i, so the split adds (p_c - q_c) x the quadrature of (P_c / f_c) R_c, with
+ * R_c = sum_{l below c} v_l P_l / P_c computed bottom-up by R_n = sum_c (P_c / P_n) R_c
+ * (P_c / P_n: the child's new factor, or the ratio of i's factors where i split before).
+ * When i splits again lower down, that split adds its own term with the new factor and
+ * subtracts what the upper split counted for the leaves below it with the old one, so each
+ * leaf is counted once with its own (p_i, q_i); where the row already left i's path above
+ * (p_prev = 0) the two cancel exactly and nothing is added. The quadrature must be exact for
+ * degree shap_max - 1: one rule of ceil(shap_max / 2) points for the whole model, its lanes
+ * padded to 4, 8 or 16. The subtracted part integrates a rational function (P_l / f_prev),
+ * but with the same points and weights as the upper split did, so the two cancel to
+ * rounding. Cost: a few multiply-adds per node, point and row, against the per-leaf form's
+ * O(leaves x n x n / 2). The walk is a kernel (kernels/generic/shap_walk.h, one per ISA),
+ * 8 rows per vector. Stages with vector leaves (leaf_width > 1), paths of more than 32
+ * distinct features or trees deeper than 512 keep the per-leaf form. */
+
+/* The lanes of the tree-shared walk (4, 8, 16), 0 where the per-leaf form is used. */
+static int lin_lanes(const mli__trees *t) {
+    const int m = (t->shap_max + 1) / 2;
+    if (t->leaf_width != 1 || m > 16 || t->max_depth > 512)
+        return 0;
+    return m <= 4 ? 4 : m <= 8 ? 8 : 16;
+}
+
+/* Rows [0, nb) by the tree-shared walk (out zeroed by the caller). */
+static void contrib_lin(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
+                        double scale, double *out, void *scratch) {
+    const int K = lin_lanes(t), m = (t->shap_max + 1) / 2;
+    const double *rule = t->gl + (int64_t)m * (m - 1);
+    double px[16], pw[16];
+    for (int k = 0; k < K; ++k) {
+        px[k] = k < m ? rule[k] : 0.5;
+        pw[k] = k < m ? rule[m + k] : 0.0;
+    }
+    mli__shap_walk w = {.tree_start = t->tree_start,
+                        .tree_out = t->tree_out,
+                        .n_trees = t->n_trees,
+                        .max_depth = t->max_depth,
+                        .feature = t->feature,
+                        .left = t->left,
+                        .right = t->right,
+                        .threshold = t->threshold,
+                        .value = t->value,
+                        .frac = t->frac,
+                        .flags = t->flags,
+                        .cat_offset = t->cat_offset,
+                        .cat_words = t->cat_words,
+                        .cat_bits = t->cat_bits,
+                        .compare = t->compare,
+                        .n_out = t->n_out,
+                        .K = K,
+                        .x = px,
+                        .w = pw,
+                        .scale = scale,
+                        .rows = x,
+                        .f64 = f64,
+                        .ldx = ldx,
+                        .nb = nb,
+                        .out = out,
+                        .ld_out = (t->n_features + 1) * t->n_out,
+                        .scratch = scratch};
+    kt->shap_walk(&w);
+}
+
 /* ---- a block of rows walking each tree together ------------------------------------------ */
 
 /* The walk and the leaf arithmetic of walk_quad / leaf_quad for SB rows at once: the tree's
@@ -689,15 +761,22 @@ static void walk_block(block_ctx *b, int32_t i) {
     }
 }
 
-void mli__trees_contrib(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *out,
-                        void *scratch) {
+void mli__trees_contrib(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
+                        double *out, void *scratch) {
     const size_t es = f64 ? sizeof(double) : sizeof(float);
     const int64_t width = (t->n_features + 1) * t->n_out;
     const double scale = t->mean ? 1.0 / (double)t->n_trees : 1.0;
-    const int classic = use_classic();
+    const int classic = shap_mode() == SHAP_CLASSIC;
     const size_t d = (size_t)t->max_depth + 3;
     double *pre = (double *)(void *)((path_el *)scratch + d);
     int64_t r = 0;
+    if (shap_mode() == SHAP_DEFAULT && lin_lanes(t)) {
+        memset(out, 0, sizeof(double) * (size_t)(nb * width));
+        contrib_lin(t, kt, x, f64, ldx, nb, scale, out, scratch);
+        for (; r < nb; ++r)
+            memcpy(out + r * width + t->n_features * t->n_out, t->expected, sizeof(double) * (size_t)t->n_out);
+        return;
+    }
     if (!classic && nb >= SB) {
         double *bs = (double *)(void *)((char *)scratch + quad_scratch(t)); /* after the one-row walk's part */
         block_ctx b = {.t = t,
@@ -837,12 +916,12 @@ static void tree_interactions_classic(walk_ctx *c, int32_t tr, int64_t row_strid
     c->scale = scale;
 }
 
-void mli__trees_interactions(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *out,
-                             void *scratch) {
+void mli__trees_interactions(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx,
+                             int64_t nb, double *out, void *scratch) {
     const size_t es = f64 ? sizeof(double) : sizeof(float);
     const int64_t F = t->n_features, K = t->n_out, row_stride = (F + 1) * K, width = (F + 1) * row_stride;
     const double scale = t->mean ? 1.0 / (double)t->n_trees : 1.0;
-    const int classic = use_classic();
+    const int classic = shap_mode() == SHAP_CLASSIC;
     const size_t d = (size_t)t->max_depth + 3;
     double *pre = (double *)(void *)((path_el *)scratch + d);
     for (int64_t r = 0; r < nb; ++r) {
@@ -850,7 +929,7 @@ void mli__trees_interactions(const mli__trees *t, const void *x, int f64, int64_
         double *phi = out + r * width, *last = phi + F * row_stride;
         /* the contributions go to the last row first (its own values are written at the end) */
         memset(phi, 0, sizeof(double) * (size_t)(F * row_stride));
-        mli__trees_contrib(t, xr, f64, ldx, 1, last, scratch);
+        mli__trees_contrib(t, kt, xr, f64, ldx, 1, last, scratch);
         walk_ctx c = {.t = t, .xr = xr, .f64 = f64, .scale = scale, .phi = phi};
         for (int32_t tr = 0; tr < t->n_trees; ++tr) {
             c.s = t->tree_start[tr];

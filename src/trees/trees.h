@@ -105,14 +105,14 @@ void mli__trees_shap_free(mli__trees *t);
  * doubles (feature j's share of score k at [j][k], the bias at [n_features][k]); scratch
  * holds mli__trees_contrib_scratch(t) bytes. Needs mli__trees_shap_ready first. */
 size_t mli__trees_contrib_scratch(const mli__trees *t);
-void mli__trees_contrib(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *out,
-                        void *scratch);
+void mli__trees_contrib(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
+                        double *out, void *scratch);
 /* SHAP interaction values of rows [0, nb): out is nb x (n_features + 1) x (n_features + 1) x
  * n_out, [i][j][k] the interaction of features i and j in score k (i != j), [i][i][k] the
  * main effect, the last row and column zero but for the bias at [F][F]; each row's
  * [i][.][k] sums to contribution i. Same scratch as mli__trees_contrib. */
-void mli__trees_interactions(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *out,
-                             void *scratch);
+void mli__trees_interactions(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx,
+                             int64_t nb, double *out, void *scratch);
 /* The framework's leaf number for each row and tree, nb x n_trees. */
 void mli__trees_apply(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, int64_t *out);
 

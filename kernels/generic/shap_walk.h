@@ -1,0 +1,148 @@
+/* shap_walk.h — the tree-shared quadrature walk of TreeSHAP (kernel_api.h, mli__shap_walk;
+ * derived in src/trees/shap.c), included by every ISA's shap.c. Defines
+ * mli__shap_walk_body(w) for the including ISA.
+ *
+ * Rows go through each tree SB at a time, lane l of every array being row l: the tree's
+ * nodes and the path's q values are the same for every row, only p (0 or 1) differs. At
+ * each node and quadrature point k the lanes hold P (the product of the path's factors,
+ * the point's weight folded in), and the walk returns R = sum over the leaves below of
+ * v_leaf P_leaf / P. With f the split feature's factor q + x (p - q) at the child, f_prev
+ * its factor above (1 when the feature is new on the path) and g = f / f_prev, a child
+ * gets P g; the node returns sum_children g R_child, and adds to the feature's share
+ *
+ *     sum_k P_k / f_prev_k x R_child,k x ((p - q) - (p_prev - q_prev) g_k)
+ *
+ * per child. Where the row left the feature's path above (p_prev = 0), g is the cover
+ * ratio and the share is 0; 1 / f_prev depends only on q_prev (p_prev = 1), so it is one
+ * vector of K per node, shared by the lanes. Lanes are rows so no sum runs across a
+ * vector; the K points are the outer loop. A block with fewer rows than SB repeats its
+ * last row and drops those lanes' shares. SB = 8 for batches; the one-row walk (SB = 1)
+ * does each lane's operations in the same order, so results are bit-identical either way. */
+#ifndef MLI_SHAP_WALK_H
+#define MLI_SHAP_WALK_H
+
+#include "kernel_api.h"
+#include "tree_rules.h"
+
+/* Whether row xr goes left at node g on feature f (mli__tree_decide: missing modes,
+ * categorical bitsets, the stage's comparison, exactly as predict does). */
+static inline int mli__shap_goes_left(const mli__shap_walk *w, int64_t g, const void *xr, int64_t f) {
+    const double v = w->f64 ? ((const double *)xr)[f] : (double)((const float *)xr)[f];
+    return mli__tree_goes_left(w->compare, w->flags[g], w->cat_words, w->cat_offset, w->cat_bits, g, w->threshold[g],
+                               v);
+}
+
+#define SB MLI__SHAP_LANES
+/* The lanes as one GNU C vector (a zmm register on AVX-512, two ymm on AVX2, four xmm on
+ * the scalar table's SSE2): arithmetic on it is lane by lane, scalars broadcast. */
+typedef double mli__v8d __attribute__((vector_size(8 * SB), aligned(8 * SB)));
+
+typedef struct {
+    const mli__shap_walk *w;
+    int64_t s;   /* the tree's first node */
+    int32_t col; /* its score */
+    int live;    /* lanes holding rows of their own */
+    int nb;      /* lanes to decide (1: every lane holds the same row) */
+    const void *xr[SB];
+    double *phi[SB];
+    mli__v8d *lev; /* per level: P (K vectors), R (K vectors) */
+    int32_t *feat; /* the path: n distinct features, */
+    double *q;     /* their q, */
+    mli__v8d *p;   /* and p */
+    int n;
+} mli__shap_state;
+
+/* Node i (the tree's index) at depth lev, whose P is at level lev; writes its R there. */
+static void mli__shap_node(mli__shap_state *st, int32_t i, int lev) {
+    const mli__shap_walk *w = st->w;
+    const int K = w->K;
+    const double *x = w->x;
+    const int64_t g = st->s + i;
+    const int32_t f = w->feature[g];
+    mli__v8d *restrict P = st->lev + (size_t)lev * 2 * K, *restrict R = P + K;
+    if (f < 0) {
+        const double v = w->value[g];
+        for (int k = 0; k < K; ++k)
+            R[k] = (mli__v8d){0} + v;
+        return;
+    }
+    mli__v8d left = {0};
+    for (int l = 0; l < st->nb; ++l)
+        left[l] = mli__shap_goes_left(w, g, st->xr[l], f) ? 1.0 : 0.0;
+    if (st->nb == 1)
+        left = (mli__v8d){0} + left[0];
+    int j = 0;
+    while (j < st->n && st->feat[j] != f)
+        ++j;
+    const int repeat = j < st->n;
+    const double q0 = repeat ? st->q[j] : 1.0, back = 1.0 - q0;
+    const mli__v8d p0 = repeat ? st->p[j] : (mli__v8d){0} + 1.0, np0 = 1.0 - p0;
+    double inv[16];
+    for (int k = 0; k < K; ++k)
+        inv[k] = repeat ? 1.0 / (q0 + x[k] * back) : 1.0;
+    if (!repeat) {
+        st->feat[j] = f;
+        st->n++;
+    }
+    mli__v8d share = {0};
+    mli__v8d *restrict Pc = P + 2 * K, *restrict Rc = Pc + K;
+    for (int side = 0; side < 2; ++side) {
+        const int32_t child = side ? w->right[g] : w->left[g];
+        const double r = w->frac[st->s + child], qc = q0 * r;
+        const mli__v8d pc = p0 * (side ? 1.0 - left : left), d = pc - qc, rr = np0 * r;
+        /* g = f / f_prev, or the cover ratio where p_prev = 0 (p0 is 0 or 1: the blend is exact) */
+        for (int k = 0; k < K; ++k)
+            Pc[k] = P[k] * (p0 * ((qc + x[k] * d) * inv[k]) + rr);
+        st->q[j] = qc;
+        st->p[j] = pc;
+        mli__shap_node(st, child, lev + 1);
+        for (int k = 0; k < K; ++k) {
+            const mli__v8d gk = p0 * ((qc + x[k] * d) * inv[k]) + rr, rc = Rc[k];
+            R[k] = side ? R[k] + gk * rc : gk * rc;
+            share += p0 * (P[k] * inv[k] * rc * (d - back * gk));
+        }
+    }
+    if (repeat) {
+        st->q[j] = q0;
+        st->p[j] = p0;
+    } else {
+        st->n--;
+    }
+    const int64_t at = (int64_t)f * w->n_out + st->col;
+    for (int l = 0; l < st->live; ++l)
+        st->phi[l][at] += share[l] * w->scale;
+}
+
+static inline void mli__shap_walk_body(const mli__shap_walk *w) {
+    const int K = w->K;
+    const size_t es = w->f64 ? sizeof(double) : sizeof(float);
+    mli__v8d *lev = w->scratch, *path = lev + ((size_t)w->max_depth + 2) * 2 * (size_t)K;
+    mli__shap_state st = {.w = w,
+                          .lev = lev,
+                          .p = path,
+                          .q = (double *)(void *)(path + w->max_depth + 2),
+                          .feat = (int32_t *)(void *)((double *)(void *)(path + w->max_depth + 2) + w->max_depth + 2)};
+    for (int64_t r0 = 0; r0 < w->nb; r0 += SB) {
+        const int64_t rows = w->nb - r0 < SB ? w->nb - r0 : SB;
+        st.live = (int)rows;
+        st.nb = rows == 1 ? 1 : SB;
+        for (int l = 0; l < SB; ++l) { /* lanes past the last row repeat it; their shares are dropped */
+            const int64_t r = r0 + (l < rows ? l : rows - 1);
+            st.xr[l] = (const char *)w->rows + (size_t)(r * w->ldx) * es;
+            st.phi[l] = w->out + r * w->ld_out;
+        }
+        for (int k = 0; k < K; ++k)
+            lev[k] = (mli__v8d){0} + w->w[k];
+        for (int32_t t = 0; t < w->n_trees; ++t) {
+            st.s = w->tree_start[t];
+            if (w->feature[st.s] < 0) /* a single leaf explains nothing: only the bias */
+                continue;
+            st.col = w->tree_out ? w->tree_out[t] : 0;
+            st.n = 0;
+            mli__shap_node(&st, 0, 0);
+        }
+    }
+}
+#undef SB
+
+#endif
