@@ -42,13 +42,13 @@ typedef struct {
     int64_t s;   /* the tree's first node */
     int32_t col; /* its score */
     int live;    /* lanes holding rows of their own */
-    int nb;      /* lanes to decide (1: every lane holds the same row) */
     const void *xr[SB];
     double *phi[SB];
-    mli__v8d *lev; /* per level: P (K vectors), R (K vectors) */
-    int32_t *feat; /* the path: n distinct features, */
-    double *q;     /* their q, */
-    mli__v8d *p;   /* and p */
+    mli__v8d *lev;  /* per level: P (K vectors), R (K vectors); one row: (K + 7) / 8 each */
+    mli__v8d xv[2]; /* one row: the points as vectors (padded with 0.5) */
+    int32_t *feat;  /* the path: n distinct features, */
+    double *q;      /* their q, */
+    mli__v8d *p;    /* and p */
     int n;
 } mli__shap_state;
 
@@ -67,10 +67,8 @@ static void mli__shap_node(mli__shap_state *st, int32_t i, int lev) {
         return;
     }
     mli__v8d left = {0};
-    for (int l = 0; l < st->nb; ++l)
+    for (int l = 0; l < SB; ++l)
         left[l] = mli__shap_goes_left(w, g, st->xr[l], f) ? 1.0 : 0.0;
-    if (st->nb == 1)
-        left = (mli__v8d){0} + left[0];
     int j = 0;
     while (j < st->n && st->feat[j] != f)
         ++j;
@@ -113,6 +111,63 @@ static void mli__shap_node(mli__shap_state *st, int32_t i, int lev) {
         st->phi[l][at] += share[l] * w->scale;
 }
 
+/* The one-row walk: mli__shap_node's operations for one lane, the K points as the lanes of
+ * (K + 7) / 8 vectors (the padding points have weight 0, so their P stay 0). The share adds
+ * the points' terms one by one in the block walk's order, and every blend with p (0 or 1)
+ * is exact, so a row gets the same bits alone as in a block. */
+static void mli__shap_node1(mli__shap_state *st, int32_t i, int lev) {
+    const mli__shap_walk *w = st->w;
+    const int K = w->K, KV = (K + SB - 1) / SB;
+    const int64_t g = st->s + i;
+    const int32_t f = w->feature[g];
+    mli__v8d *restrict P = st->lev + (size_t)lev * 2 * KV, *restrict R = P + KV;
+    if (f < 0) {
+        const double v = w->value[g];
+        for (int k = 0; k < KV; ++k)
+            R[k] = (mli__v8d){0} + v;
+        return;
+    }
+    const double left = mli__shap_goes_left(w, g, st->xr[0], f) ? 1.0 : 0.0;
+    int j = 0;
+    while (j < st->n && st->feat[j] != f)
+        ++j;
+    const int repeat = j < st->n;
+    const double q0 = repeat ? st->q[j] : 1.0, back = 1.0 - q0, p0 = repeat ? st->p[j][0] : 1.0, np0 = 1.0 - p0;
+    mli__v8d inv[2], T[2];
+    for (int k = 0; k < KV; ++k)
+        inv[k] = repeat ? 1.0 / (q0 + st->xv[k] * back) : (mli__v8d){0} + 1.0;
+    if (!repeat) {
+        st->feat[j] = f;
+        st->n++;
+    }
+    double share = 0.0;
+    mli__v8d *restrict Pc = P + 2 * KV, *restrict Rc = Pc + KV;
+    for (int side = 0; side < 2; ++side) {
+        const int32_t child = side ? w->right[g] : w->left[g];
+        const double r = w->frac[st->s + child], qc = q0 * r;
+        const double pc = p0 * (side ? 1.0 - left : left), d = pc - qc, rr = np0 * r;
+        for (int k = 0; k < KV; ++k)
+            Pc[k] = P[k] * (p0 * ((qc + st->xv[k] * d) * inv[k]) + rr);
+        st->q[j] = qc;
+        st->p[j] = (mli__v8d){0} + pc;
+        mli__shap_node1(st, child, lev + 1);
+        for (int k = 0; k < KV; ++k) {
+            const mli__v8d gk = p0 * ((qc + st->xv[k] * d) * inv[k]) + rr, rc = Rc[k];
+            R[k] = side ? R[k] + gk * rc : gk * rc;
+            T[k] = P[k] * inv[k] * rc * (d - back * gk);
+        }
+        for (int k = 0; k < K; ++k)
+            share += p0 * T[k / SB][k % SB];
+    }
+    if (repeat) {
+        st->q[j] = q0;
+        st->p[j] = (mli__v8d){0} + p0;
+    } else {
+        st->n--;
+    }
+    st->phi[0][(int64_t)f * w->n_out + st->col] += share * w->scale;
+}
+
 static inline void mli__shap_walk_body(const mli__shap_walk *w) {
     const int K = w->K;
     const size_t es = w->f64 ? sizeof(double) : sizeof(float);
@@ -125,21 +180,30 @@ static inline void mli__shap_walk_body(const mli__shap_walk *w) {
     for (int64_t r0 = 0; r0 < w->nb; r0 += SB) {
         const int64_t rows = w->nb - r0 < SB ? w->nb - r0 : SB;
         st.live = (int)rows;
-        st.nb = rows == 1 ? 1 : SB;
         for (int l = 0; l < SB; ++l) { /* lanes past the last row repeat it; their shares are dropped */
             const int64_t r = r0 + (l < rows ? l : rows - 1);
             st.xr[l] = (const char *)w->rows + (size_t)(r * w->ldx) * es;
             st.phi[l] = w->out + r * w->ld_out;
         }
-        for (int k = 0; k < K; ++k)
-            lev[k] = (mli__v8d){0} + w->w[k];
+        if (rows == 1) {
+            for (int k = 0; k < 2 * SB; ++k) {
+                st.xv[k / SB][k % SB] = k < K ? w->x[k] : 0.5;
+                lev[k / SB][k % SB] = k < K ? w->w[k] : 0.0;
+            }
+        } else {
+            for (int k = 0; k < K; ++k)
+                lev[k] = (mli__v8d){0} + w->w[k];
+        }
         for (int32_t t = 0; t < w->n_trees; ++t) {
             st.s = w->tree_start[t];
             if (w->feature[st.s] < 0) /* a single leaf explains nothing: only the bias */
                 continue;
             st.col = w->tree_out ? w->tree_out[t] : 0;
             st.n = 0;
-            mli__shap_node(&st, 0, 0);
+            if (rows == 1)
+                mli__shap_node1(&st, 0, 0);
+            else
+                mli__shap_node(&st, 0, 0);
         }
     }
 }
