@@ -260,3 +260,24 @@ def test_ovr_hgb_string_categories_refused(mlinfer, tmp_path):
     ovr.fit(df, y)
     with pytest.raises(mlinfer.UnsupportedModelError, match="string categories"):
         mlinfer.export(ovr, tmp_path / "m.mli")
+
+
+def test_ovr_proba_head_checked(mlinfer, tmp_path):
+    """The reader checks the `ovr_proba` head's keys: an unknown link is unsupported, a tree
+    count that is not a whole number >= 1 (or none) corrupt; the header says format 1.5."""
+    from mlinfer._format import build, parse
+    from mlinfer.export import to_bytes
+
+    X, y, rng = _data(3, seed=31, nan=False)
+    ovr = OneVsRestClassifier(RandomForestClassifier(n_estimators=4, max_depth=3, random_state=0)).fit(X, y)
+    meta, arrays = parse(to_bytes(ovr))
+    assert meta["head"] == "ovr_proba" and meta["ovr_link"] == "proba" and meta["ovr_trees"] == "4"
+    mlinfer.load(build(meta, arrays))
+    with pytest.raises(mlinfer.UnsupportedError, match="ovr_link 'softmax'"):
+        mlinfer.load(build({**meta, "ovr_link": "softmax"}, arrays))
+    for bad in ("0", "2.5", "-1"):
+        with pytest.raises(mlinfer.CorruptModelError, match="ovr_trees"):
+            mlinfer.load(build({**meta, "ovr_trees": bad}, arrays))
+    with pytest.raises(mlinfer.Error, match="ovr_trees"):
+        mlinfer.load(build({k: v for k, v in meta.items() if k != "ovr_trees"}, arrays))
+
