@@ -242,6 +242,8 @@ def test_ovr_refusals(mlinfer, tmp_path):
              "sigmoid=2.0", tmp_path)
     _refused(mlinfer, OneVsRestClassifier(GradientBoostingClassifier(n_estimators=3, loss="exponential")), X, y,
              "exponential", tmp_path)
+    _refused(mlinfer, OneVsRestClassifier(lgb.LGBMClassifier(boosting_type="rf", bagging_freq=1, bagging_fraction=0.8,
+                                                             n_estimators=3, verbose=-1)), X, y, "averages", tmp_path)
     Y = np.column_stack([y == 0, y == 1]).astype(int)
     _refused(mlinfer, OneVsRestClassifier(RandomForestClassifier(3)), X, Y, "multi-label", tmp_path)
     # estimators of different kinds (OvR clones one, but its estimators_ can be replaced)
@@ -281,3 +283,19 @@ def test_ovr_proba_head_checked(mlinfer, tmp_path):
     with pytest.raises(mlinfer.Error, match="ovr_trees"):
         mlinfer.load(build({k: v for k, v in meta.items() if k != "ovr_trees"}, arrays))
 
+
+
+def test_ovr_hgb_number_categories(mlinfer, tmp_path):
+    """HistGradientBoosting with categorical features given as numbers: each estimator's
+    category bitsets are merged into one stage (offsets moved); unknown, negative and fractional
+    categories follow each estimator's rules."""
+    rng = np.random.default_rng(37)
+    n = 800
+    X = np.column_stack([rng.integers(0, 40, n).astype(float), rng.normal(size=n), rng.integers(0, 5, n).astype(float)])
+    X[rng.random(n) < 0.05, 0] = np.nan
+    y = np.digitize((X[:, 0] % 7) / 3 + X[:, 1] + (X[:, 2] == 2), [0.5, 1.5, 2.5])
+    ovr = OneVsRestClassifier(HistGradientBoostingClassifier(max_iter=15, categorical_features=[0, 2])).fit(X, y)
+    mlinfer.export(ovr, tmp_path / "m.mli")
+    rows = np.vstack([X, np.column_stack([rng.integers(-2, 60, n).astype(float), rng.normal(size=n),
+                                          rng.integers(0, 7, n) + 0.5 * (rng.random(n) < 0.1)])])
+    _compare(mlinfer.load(tmp_path / "m.mli"), ovr, rows, "hgb")
