@@ -105,7 +105,12 @@ def test_ovr_trees(mlinfer, kind, k, tmp_path):
     path = tmp_path / "m.mli"
     mlinfer.export(ovr, path)
     m = mlinfer.load(path)
-    _compare(m, ovr, _rows(X, rng), kind)
+    rows = _rows(X, rng)
+    _compare(m, ovr, rows, kind)
+    m.save(tmp_path / "copy.mli")  # Model.save keeps the file as it is, header minor included
+    again = mlinfer.load(tmp_path / "copy.mli")
+    np.testing.assert_array_equal(again.predict_proba(rows), m.predict_proba(rows))
+    assert _minor(tmp_path / "copy.mli") == _minor(path)
     if k > 2:
         assert _minor(path) == (5 if HEAD[kind] == "ovr_proba" else 1)
 
