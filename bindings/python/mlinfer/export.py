@@ -125,9 +125,8 @@ def _logistic_head(est, n_classes: int) -> str:
 
 
 def _ovr(w: _Writer, est, n_in: int):
-    """OneVsRestClassifier over binary tree classifiers: export_ovr.py. Over binary linear
-    classifiers: their K rows stacked into one linear
-    stage. scikit-learn's OvR predicts the first class of largest decision_function (as argmax
+    """OneVsRestClassifier. Over binary tree classifiers: export_ovr.py. Over binary linear
+    classifiers: their K rows stacked into one linear stage. scikit-learn's OvR predicts the first class of largest decision_function (as argmax
     here), and its predict_proba divides each binary estimator's probability of its class by
     the row sum, which for logistic estimators is the `ovr_logistic` head exactly; with two
     classes there is one estimator, whose binary head is kept."""
