@@ -297,6 +297,26 @@ static mli_status build_stages(mli_model *m, const mli__reader *r) {
 
 /* ---- head and labels ----------------------------------------------------------------- */
 
+/* Head `ovr_proba`: how each one-vs-rest estimator's score becomes its probability. */
+static mli_status build_ovr_link(mli_model *m, const mli__reader *r) {
+    static const char *const links[] = {"proba", "sigmoid", "sigmoid_f32", NULL};
+    const char *l;
+    mli_status rc = mli__meta_str(r, "ovr_link", &l);
+    if (rc != MLI_OK)
+        return rc;
+    m->ovr_link = lookup(l, links);
+    if (m->ovr_link < 0)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: ovr_link '%.40s' is not known to this libmlinfer", m->c.origin, l);
+    m->ovr_trees = 1.0;
+    if (m->ovr_link == 0) {
+        if ((rc = mli__meta_double(r, "ovr_trees", &m->ovr_trees)) != MLI_OK)
+            return rc;
+        if (!(m->ovr_trees >= 1.0 && m->ovr_trees <= 2147483647.0) || m->ovr_trees != floor(m->ovr_trees))
+            return mli__fail(MLI_ERR_CORRUPT, "%s: head 'ovr_proba' needs ovr_trees, a whole number >= 1", m->c.origin);
+    }
+    return MLI_OK;
+}
+
 static mli_status build_head(mli_model *m, const mli__reader *r) {
     static const char *const heads[] = {"identity",
                                         "binary_logistic",
@@ -311,6 +331,7 @@ static mli_status build_head(mli_model *m, const mli__reader *r) {
                                         "proba",
                                         "isolation",
                                         "ovr_sigmoid",
+                                        "ovr_proba",
                                         NULL};
     const char *h;
     mli_status rc = mli__meta_str(r, "head", &h);
@@ -323,7 +344,8 @@ static mli_status build_head(mli_model *m, const mli__reader *r) {
     int64_t width = m->stages[m->n_stages - 1].n_out;
     m->n_raw = width;
     int binary = m->head == MLI__HEAD_BINARY_LOGISTIC || m->head == MLI__HEAD_BINARY_SIGN ||
-                 m->head == MLI__HEAD_BINARY_MHUBER || m->head == MLI__HEAD_ISOLATION;
+                 m->head == MLI__HEAD_BINARY_MHUBER || m->head == MLI__HEAD_ISOLATION ||
+                 (m->head == MLI__HEAD_OVR_PROBA && m->n_classes == 2);
     if (m->head == MLI__HEAD_IDENTITY || m->head == MLI__HEAD_LOGISTIC || m->head == MLI__HEAD_EXP) {
         if (m->task != MLI_TASK_REGRESSION || width != m->n_outputs)
             return mli__fail(MLI_ERR_CORRUPT,
@@ -341,7 +363,10 @@ static mli_status build_head(mli_model *m, const mli__reader *r) {
     m->zero_positive = zp && strcmp(zp, "1") == 0;
     m->has_proba = m->head != MLI__HEAD_BINARY_SIGN && m->head != MLI__HEAD_ARGMAX && m->head != MLI__HEAD_ISOLATION;
     const char *dec = mli__meta(r, "has_decision");
-    m->n_decision = (dec && strcmp(dec, "0") == 0) || m->head == MLI__HEAD_PROBA ? 0 : width;
+    m->n_decision =
+        (dec && strcmp(dec, "0") == 0) || m->head == MLI__HEAD_PROBA || m->head == MLI__HEAD_OVR_PROBA ? 0 : width;
+    if (m->head == MLI__HEAD_OVR_PROBA && (rc = build_ovr_link(m, r)) != MLI_OK)
+        return rc;
     if (m->head == MLI__HEAD_ISOLATION) {
         if ((rc = mli__meta_double(r, "iso_norm", &m->iso_norm)) != MLI_OK ||
             (rc = mli__meta_double(r, "iso_offset", &m->iso_offset)) != MLI_OK)

@@ -27,7 +27,8 @@ typedef enum {
     MLI__HEAD_EXP,
     MLI__HEAD_PROBA,
     MLI__HEAD_ISOLATION,
-    MLI__HEAD_OVR_SIGMOID /* format 1.2 */
+    MLI__HEAD_OVR_SIGMOID, /* format 1.2 */
+    MLI__HEAD_OVR_PROBA    /* format 1.5 */
 } mli__head;
 
 typedef struct mli__stage {
@@ -67,6 +68,8 @@ struct mli_model {
     mli__trees *trees; /* the tree stage (the last stage, after n_affine affine stages), or NULL */
     double iso_norm, iso_offset;
     int zero_positive;  /* binary heads: class 1 where the score is >= 0 rather than > 0 */
+    int ovr_link;       /* head ovr_proba: 0 proba (score / ovr_trees), 1 sigmoid, 2 sigmoid in float32 */
+    double ovr_trees;   /* head ovr_proba, link proba: the trees of each one-vs-rest estimator */
     int has_image;      /* stage 0 is an image stage (src/image/stage.c): `image` is its spec */
     mli__prep *prep;    /* stage 0 is a prep stage (src/prep/): named columns in, n_in_model values out */
     int64_t n_in_model; /* width of the first model stage's input: n_features, or the prep's n_out */

@@ -143,6 +143,53 @@ static int64_t argmax(const float *sf, const double *sd, int64_t k) {
 static double sigmoid(double s) { return 1.0 / (1.0 + exp(-s)); }
 static double clip1(double s) { return s < -1.0 ? -1.0 : s > 1.0 ? 1.0 : s; }
 
+/* Head ovr_proba: one-vs-rest estimator k's probability of its class from its score: a
+ * forest's mean (the sum of its trees' leaves over their number, as scikit-learn divides its
+ * sum), LightGBM's sigmoid, or XGBoost's, which it computes in float32. */
+static double ovr_q(const mli_model *m, double s) {
+    if (m->ovr_link == 1)
+        return sigmoid(s);
+    if (m->ovr_link == 2)
+        return (double)(1.0f / (1.0f + expf(-(float)s)));
+    return s / m->ovr_trees;
+}
+
+/* scikit-learn's OneVsRestClassifier over estimators without decision_function: predict is
+ * the first largest probability (binary: class 1 where it is > 0.5), predict_proba the
+ * probabilities over their row sum, a row summing to 0 left as it is. */
+static void ovr_proba_row(const mli_model *m, int what, const float *sf, const double *sd, int64_t k, double *out) {
+    if (k == 1) {
+        double q = ovr_q(m, SCORE(0));
+        if (what == MLI_OUTPUT_PREDICT) {
+            out[0] = q > 0.5 ? 1.0 : 0.0;
+        } else {
+            double sum = (1.0 - q) + q;
+            out[0] = (1.0 - q) / sum;
+            out[1] = q / sum;
+        }
+        return;
+    }
+    if (what == MLI_OUTPUT_PREDICT) {
+        int64_t best = 0;
+        double qb = ovr_q(m, SCORE(0));
+        for (int64_t i = 1; i < k; ++i) {
+            double q = ovr_q(m, SCORE(i));
+            if (q > qb || (q != q && qb == qb)) {
+                best = i;
+                qb = q;
+            }
+        }
+        out[0] = (double)best;
+        return;
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < k; ++i)
+        sum += out[i] = ovr_q(m, SCORE(i));
+    if (sum != 0.0)
+        for (int64_t i = 0; i < k; ++i)
+            out[i] /= sum;
+}
+
 /* One row's outputs from its scores (sf, or sd when sf is NULL). */
 void mli__head_row(const mli_model *m, int what, const float *sf, const double *sd, double *out) {
     int64_t k = m->n_raw;
@@ -166,6 +213,7 @@ void mli__head_row(const mli_model *m, int what, const float *sf, const double *
         for (int64_t i = 0; i < k; ++i)
             out[i] = exp(SCORE(i));
         return;
+    case MLI__HEAD_OVR_PROBA: ovr_proba_row(m, what, sf, sd, k, out); return;
     case MLI__HEAD_BINARY_LOGISTIC:
     case MLI__HEAD_BINARY_SIGN:
     case MLI__HEAD_BINARY_MHUBER:

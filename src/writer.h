@@ -35,7 +35,7 @@ mli_status mli__writer_status(const mli__writer *w);
 
 /* Lays out the file (format major 1; the minor is the oldest that has every stage kind
  * and head written: 1 with trees or an image stage, 2 with the ovr_sigmoid head, 4 with a prep
- * stage) and returns it in *out (free() it) with its size, or the sticky error. The writer may be freed afterwards. */
+ * stage, 5 with the ovr_proba head) and returns it in *out (free() it) with its size, or the sticky error. The writer may be freed afterwards. */
 mli_status mli__writer_finish(mli__writer *w, uint8_t **out, size_t *size);
 
 #endif

@@ -28,6 +28,7 @@ lgb = pytest.importorskip("lightgbm")
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestRegressor  # noqa: E402
 from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier  # noqa: E402
 from sklearn.multiclass import OneVsRestClassifier  # noqa: E402
+from sklearn.naive_bayes import GaussianNB  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
@@ -401,7 +402,7 @@ def test_malformed_pandas_categorical_is_corrupt(mlinfer):
     (lambda: xgb.XGBClassifier(n_estimators=3, missing=0.0), "missing=0.0"),
     (lambda: xgb.XGBClassifier(n_estimators=3, objective="binary:logitraw"), "logitraw"),
     (lambda: xgb.XGBRegressor(n_estimators=3, booster="gblinear"), "gblinear"),
-    (lambda: OneVsRestClassifier(DecisionTreeClassifier()), "DecisionTreeClassifier"),
+    (lambda: OneVsRestClassifier(GaussianNB()), "GaussianNB"),
     (lambda: OneVsRestClassifier(SGDClassifier(loss="modified_huber")), "modified_huber"),
 ], ids=["xgb-missing", "xgb-logitraw", "xgb-gblinear", "ovr-tree", "ovr-mhuber"])
 def test_unsupported_wrappers_raise(mlinfer, make, match, tmp_path):

@@ -8,7 +8,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from . import export_pipeline, export_trees, export_wrappers
+from . import export_ovr, export_pipeline, export_trees, export_wrappers
 from ._format import build
 from ._export_common import _check_fitted, _cls, _fail, _labels, _Writer
 from .errors import UnsupportedModelError
@@ -125,8 +125,8 @@ def _logistic_head(est, n_classes: int) -> str:
 
 
 def _ovr(w: _Writer, est, n_in: int):
-    """OneVsRestClassifier over binary linear classifiers: their K rows stacked into one linear
-    stage. scikit-learn's OvR predicts the first class of largest decision_function (as argmax
+    """OneVsRestClassifier. Over binary tree classifiers: export_ovr.py. Over binary linear
+    classifiers: their K rows stacked into one linear stage. scikit-learn's OvR predicts the first class of largest decision_function (as argmax
     here), and its predict_proba divides each binary estimator's probability of its class by
     the row sum, which for logistic estimators is the `ovr_logistic` head exactly; with two
     classes there is one estimator, whose binary head is kept."""
@@ -138,6 +138,9 @@ def _ovr(w: _Writer, est, n_in: int):
     ests = list(est.estimators_)
     if len(ests) != (1 if k == 2 else k):
         _fail(est, f"{len(ests)} binary estimators for {k} classes")
+    if export_ovr.over_trees(est):
+        export_ovr.write(w, est, ests, classes, n_in)
+        return
     kinds = set()
     for e in ests:
         en = _cls(e)
@@ -148,7 +151,8 @@ def _ovr(w: _Writer, est, n_in: int):
         else:
             _fail(est, f"its binary estimator {type(e).__module__}.{en}"
                   + (f"(loss={e.loss!r})" if en == "SGDClassifier" else "")
-                  + " (one-vs-rest is exported over logistic and linear sign classifiers)")
+                  + " (one-vs-rest is exported over logistic and linear sign classifiers and over "
+                  + ", ".join(sorted(export_ovr.ESTIMATORS)) + ")")
         coef = np.atleast_2d(np.asarray(e.coef_))
         if coef.shape != (1, n_in) or list(np.asarray(e.classes_)) != [0, 1]:
             _fail(est, f"a binary estimator with coef_ of shape {coef.shape} and classes {list(e.classes_)}")
@@ -353,7 +357,8 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         if image is not None:
             raise UnsupportedModelError("mlinfer.export: an image stage cannot be followed by column preprocessing")
         model = _cls(steps[-1][1])
-        takes_nan = model in export_trees.ESTIMATORS or model in export_wrappers.ESTIMATORS
+        takes_nan = (model in export_trees.ESTIMATORS or model in export_wrappers.ESTIMATORS
+                     or export_ovr.over_trees(steps[-1][1]))
         n = export_pipeline.write(w, transformers, n, names, takes_nan, model_is_trees=takes_nan)
         out_names = _names_out(transformers, names, n)
         if out_names is not None:  # contributions name the transformed features they report on their own
