@@ -1,8 +1,10 @@
 /* mlinfer.c — the `mlinfer` command: inspect a model, predict a CSV file with it.
  *   mlinfer info MODEL
- *   mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib] [--no-header]
+ *   mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib | --interactions] [--no-header]
  *     (--contrib: SHAP contributions, a header line then per row each column's share of
- *     each raw score and the bias; docs/TREES.md, "Contributions")
+ *     each raw score and the bias; docs/TREES.md, "Contributions"; --interactions: SHAP
+ *     interaction values, a header line naming each pair "A|B" then per row the
+ *     (columns + 1) x (columns + 1) matrix row by row; docs/TREES.md, "Interactions")
  *   mlinfer predict MODEL IMAGE.jpg [IMAGE.jpg ...] [-o OUT.csv] [--proba]
  *     (a model with an image stage; inputs starting with FF D8 FF are JPEGs: one output
  *     line per image, in order)
@@ -28,10 +30,13 @@
 #include "mlinfer.h"
 
 #define BATCH_ROWS 4096
+/* --interactions: output values per batch (rows x (columns + 1)^2 x raw scores): 2 MiB of doubles */
+#define BATCH_INTERACTION_VALUES ((int64_t)1 << 18)
 
 static int usage(void) {
     fprintf(stderr, "usage: mlinfer info MODEL\n"
-                    "       mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib] [--no-header]\n"
+                    "       mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib | --interactions]\n"
+                    "               [--no-header]\n"
                     "       mlinfer predict MODEL IMAGE.jpg [IMAGE.jpg ...] [-o OUT.csv] [--proba]\n"
                     "       mlinfer convert IN OUT.mli   (an XGBoost .json/.ubj or LightGBM .txt model)\n");
     return 2;
@@ -290,7 +295,8 @@ typedef struct {
     FILE *out;
     mli_model *m;
     const char *path;
-    int proba;             /* 1: predict_proba, 2: contributions */
+    int proba;             /* 1: predict_proba, 2: contributions, 3: interactions */
+    int64_t batch_rows;    /* rows per model call: BATCH_ROWS, fewer for interactions */
     int take_missing;      /* whether the model scores rows with missing values itself */
     int64_t k, cols, n_in; /* model columns, output columns, columns given */
     mli_column *in;        /* n_in columns of the batch */
@@ -324,6 +330,8 @@ static int flush_batch(predict_ctx *c, int64_t rows) {
             c->in[i].values = c->bytes[i] ? c->bytes[i] : "";
     if (c->proba == 2) { /* contributions per input column, strings and missing values as predict takes them */
         st = mli_model_predict_contrib_columns(c->m, c->in, c->n_in, rows, c->y, rows * c->cols);
+    } else if (c->proba == 3) {
+        st = mli_model_predict_interactions_columns(c->m, c->in, c->n_in, rows, c->y, rows * c->cols);
     } else {
         st = mli_model_predict_columns(c->m, c->in, c->n_in, rows, c->proba ? MLI_OUTPUT_PROBA : MLI_OUTPUT_PREDICT,
                                        c->y, rows * c->cols);
@@ -355,7 +363,7 @@ static int flush_batch(predict_ctx *c, int64_t rows) {
                 fprintf(stderr, "mlinfer: %s:%lld: the model gave NaN for this row\n", c->path, (long long)c->lines[r]);
                 return 1;
             } else {
-                fprintf(c->out, c->proba == 2 ? "%.17g" : "%.9g", v);
+                fprintf(c->out, c->proba >= 2 ? "%.17g" : "%.9g", v);
             }
         }
         fputc('\n', c->out);
@@ -495,6 +503,18 @@ static int default_names(const mli_model *m) {
     return 1;
 }
 
+/* Contribution column j's name for a CSV header: "bias" for j == n_columns, the column's
+ * name (mli_model_contrib_column) unless it holds one of `bad`, else fJ. */
+static void print_contrib_name(FILE *out, const mli_model *m, int64_t j, int64_t n_columns, const char *bad) {
+    const char *name = NULL;
+    if (j == n_columns)
+        fputs("bias", out);
+    else if (mli_model_contrib_column(m, j, NULL, &name) == MLI_OK && name && !strpbrk(name, bad))
+        fputs(name, out);
+    else
+        fprintf(out, "f%lld", (long long)j);
+}
+
 static int cmd_predict(const char *model_path, const char *in_path, const char *out_path, int proba, int no_header) {
     mli_model *m = open_model(model_path, NULL);
     if (!m)
@@ -508,6 +528,12 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     if (proba == 2 && mli_model_n_contrib(m) == 0) { /* the call with no rows says why */
         mli_model_predict_contrib(m, NULL, MLI_F64, 0, mli_model_n_features(m), NULL, 0);
         fprintf(stderr, "mlinfer: --contrib: %s\n", mli_last_error());
+        mli_model_free(m);
+        return 1;
+    }
+    if (proba == 3 && mli_model_n_interactions(m) == 0) {
+        mli_model_predict_interactions(m, NULL, MLI_F64, 0, mli_model_n_features(m), NULL, 0);
+        fprintf(stderr, "mlinfer: --interactions: %s\n", mli_last_error());
         mli_model_free(m);
         return 1;
     }
@@ -534,7 +560,13 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
      * trees route them as their framework does, while other models would turn them into NaN. */
     c.take_missing = (first_stage && strcmp(first_stage, "prep") == 0) || mli_model_n_trees(m) > 0;
     int named = mli_model_feature_name(m, 0, &name0) == MLI_OK, optional_header = named && default_names(m);
-    c.cols = proba == 2 ? mli_model_n_contrib(m) : proba ? mli_model_n_classes(m) : mli_model_n_outputs(m);
+    c.cols = proba == 3   ? mli_model_n_interactions(m)
+             : proba == 2 ? mli_model_n_contrib(m)
+             : proba      ? mli_model_n_classes(m)
+                          : mli_model_n_outputs(m);
+    c.batch_rows = BATCH_ROWS;
+    if (proba == 3 && c.batch_rows > BATCH_INTERACTION_VALUES / c.cols) /* (columns + 1)^2 values a row */
+        c.batch_rows = BATCH_INTERACTION_VALUES / c.cols > 0 ? BATCH_INTERACTION_VALUES / c.cols : 1;
     size_t k = (size_t)c.k;
     c.in = malloc(sizeof(mli_column) * k);
     c.model_col = malloc(sizeof(int64_t) * k);
@@ -547,7 +579,7 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     c.bytes = calloc(k ? k : 1, sizeof(char *));
     c.col_bytes = calloc(k ? k : 1, sizeof(size_t));
     c.bytes_cap = calloc(k ? k : 1, sizeof(size_t));
-    c.y = malloc(sizeof(double) * BATCH_ROWS * (size_t)c.cols);
+    c.y = malloc(sizeof(double) * (size_t)c.batch_rows * (size_t)c.cols);
     int rc = (c.in && c.model_col && c.field && field && c.num && c.offsets && c.valid && c.lines && c.bytes &&
               c.col_bytes && c.bytes_cap && c.y)
                  ? 0
@@ -564,18 +596,28 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
         int64_t n_raw = mli_model_n_raw(m), groups = c.cols / n_raw - 1;
         for (int64_t j = 0; j <= groups; ++j)
             for (int64_t s = 0; s < n_raw; ++s) {
-                const char *name = NULL;
                 if (j || s)
                     fputc(',', out);
-                if (j == groups)
-                    fputs("bias", out);
-                else if (mli_model_contrib_column(m, j, NULL, &name) == MLI_OK && name && !strpbrk(name, ",\"\r\n"))
-                    fputs(name, out);
-                else
-                    fprintf(out, "f%lld", (long long)j);
+                print_contrib_name(out, m, j, groups, ",\"\r\n");
                 if (n_raw > 1)
                     fprintf(out, ":%lld", (long long)s);
             }
+        fputc('\n', out);
+    } else if (rc == 0 && proba == 3) {
+        /* header: the pairs in the matrix's order, "A|B" (row A, column B; A|A a main effect),
+         * names as for --contrib (fJ as well for a name holding '|'), ":K" per raw score */
+        int64_t n_raw = mli_model_n_raw(m), groups = mli_model_n_contrib(m) / n_raw - 1;
+        for (int64_t i = 0; i <= groups; ++i)
+            for (int64_t j = 0; j <= groups; ++j)
+                for (int64_t s = 0; s < n_raw; ++s) {
+                    if (i || j || s)
+                        fputc(',', out);
+                    print_contrib_name(out, m, i, groups, ",\"\r\n|");
+                    fputc('|', out);
+                    print_contrib_name(out, m, j, groups, ",\"\r\n|");
+                    if (n_raw > 1)
+                        fprintf(out, ":%lld", (long long)s);
+                }
         fputc('\n', out);
     }
     csv_reader r = {.in = in, .next_line = 1};
@@ -636,7 +678,7 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
         }
         if ((rc = add_row(&c, &r, rows)) != 0)
             break;
-        if (++rows == BATCH_ROWS || c.n_bytes > MAX_BATCH_STRING_BYTES) {
+        if (++rows == c.batch_rows || c.n_bytes > MAX_BATCH_STRING_BYTES) {
             rc = flush_batch(&c, rows);
             done += rows;
             rows = 0;
@@ -817,10 +859,12 @@ int main(int argc, char **argv) {
         const char *out = NULL;
         int proba = 0, no_header = 0, jpeg = is_jpeg_file(argv[3]), n_inputs = 1;
         for (int i = 4; i < argc; ++i) {
-            if (strcmp(argv[i], "--proba") == 0 && proba != 2)
+            if (strcmp(argv[i], "--proba") == 0 && proba <= 1)
                 proba = 1;
-            else if (strcmp(argv[i], "--contrib") == 0 && proba != 1 && !jpeg)
+            else if (strcmp(argv[i], "--contrib") == 0 && (proba == 0 || proba == 2) && !jpeg)
                 proba = 2;
+            else if (strcmp(argv[i], "--interactions") == 0 && (proba == 0 || proba == 3) && !jpeg)
+                proba = 3;
             else if (strcmp(argv[i], "--no-header") == 0 && !jpeg)
                 no_header = 1;
             else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)

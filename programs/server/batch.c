@@ -24,15 +24,19 @@ struct batch {
 };
 
 int64_t pred_cols(const struct model_ref *m, int kind) {
-    return kind == PRED_CONTRIB ? mli_model_n_contrib(m->model) : kind == PRED_PROBA ? m->n_classes : m->n_outputs;
+    return kind == PRED_INTER     ? mli_model_n_interactions(m->model)
+           : kind == PRED_CONTRIB ? mli_model_n_contrib(m->model)
+           : kind == PRED_PROBA   ? m->n_classes
+                                  : m->n_outputs;
 }
 
 static int call_model(const struct model_ref *m, int kind, mli_dtype dtype, const void *x, int64_t rows, double *y,
                       char *err) {
     int64_t n = rows * pred_cols(m, kind);
-    mli_status st = kind == PRED_CONTRIB ? mli_model_predict_contrib(m->model, x, dtype, rows, m->n_features, y, n)
-                    : kind == PRED_PROBA ? mli_model_predict_proba(m->model, x, dtype, rows, m->n_features, y, n)
-                                         : mli_model_predict(m->model, x, dtype, rows, m->n_features, y, n);
+    mli_status st = kind == PRED_INTER ? mli_model_predict_interactions(m->model, x, dtype, rows, m->n_features, y, n)
+                    : kind == PRED_CONTRIB ? mli_model_predict_contrib(m->model, x, dtype, rows, m->n_features, y, n)
+                    : kind == PRED_PROBA   ? mli_model_predict_proba(m->model, x, dtype, rows, m->n_features, y, n)
+                                           : mli_model_predict(m->model, x, dtype, rows, m->n_features, y, n);
     if (st != MLI_OK) {
         snprintf(err, PRED_ERRLEN, "prediction failed: %s", mli_last_error());
         return -1;
@@ -45,7 +49,9 @@ static int call_model(const struct model_ref *m, int kind, mli_dtype dtype, cons
 static void call_columns(struct pred_job *job) {
     int64_t n = job->rows * pred_cols(job->m, job->kind);
     mli_output what = job->kind == PRED_PROBA ? MLI_OUTPUT_PROBA : MLI_OUTPUT_PREDICT;
-    mli_status st = job->kind == PRED_CONTRIB
+    mli_status st = job->kind == PRED_INTER ? mli_model_predict_interactions_columns(job->m->model, job->cols,
+                                                                                     job->n_cols, job->rows, job->y, n)
+                    : job->kind == PRED_CONTRIB
                         ? mli_model_predict_contrib_columns(job->m->model, job->cols, job->n_cols, job->rows, job->y, n)
                         : mli_model_predict_columns(job->m->model, job->cols, job->n_cols, job->rows, what, job->y, n);
     job->failed = st != MLI_OK;

@@ -21,8 +21,8 @@
 struct model_ref;
 struct metrics;
 
-/* mli_model_predict, mli_model_predict_proba, mli_model_predict_contrib */
-enum pred_kind { PRED_PREDICT = 0, PRED_PROBA = 1, PRED_CONTRIB = 2 };
+/* mli_model_predict, mli_model_predict_proba, mli_model_predict_contrib, mli_model_predict_interactions */
+enum pred_kind { PRED_PREDICT = 0, PRED_PROBA = 1, PRED_CONTRIB = 2, PRED_INTER = 3 };
 
 #define PRED_ERRLEN 256
 

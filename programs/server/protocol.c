@@ -161,6 +161,53 @@ void proto_call_free(struct proto_call *c) {
     free(c);
 }
 
+const char *proto__contrib_name(const struct model_ref *m, int64_t j, int64_t n_columns, char buf[32]) {
+    const char *k = NULL;
+    if (j == n_columns)
+        return "bias";
+    if (mli_model_contrib_column(m->model, j, NULL, &k) != MLI_OK || !k) {
+        snprintf(buf, 32, "f%lld", (long long)j);
+        k = buf;
+    }
+    return k;
+}
+
+char *proto__contrib_names_string(const struct model_ref *m) {
+    int64_t n_raw = mli_model_n_raw(m->model), width = mli_model_n_contrib(m->model);
+    int64_t groups = n_raw > 0 && width > 0 ? width / n_raw - 1 : -1;
+    cJSON *a = cJSON_CreateArray();
+    for (int64_t j = 0; j <= groups; j++) {
+        char buf[32];
+        cJSON_AddItemToArray(a, cJSON_CreateString(proto__contrib_name(m, j, groups, buf)));
+    }
+    char *s = cJSON_PrintUnformatted(a);
+    cJSON_Delete(a);
+    return s;
+}
+
+int proto__interactions_ok(const struct proto_call *c, const char *what, char *err) {
+    int64_t per_row = mli_model_n_interactions(c->m->model);
+    if (per_row == 0) { /* the call with no rows says why */
+        mli_model_predict_interactions(c->m->model, NULL, MLI_F64, 0, c->m->n_features, NULL, 0);
+        snprintf(err, ERRLEN, "%s: %s", what, mli_last_error());
+        return -1;
+    }
+    int64_t most = PROTO_MAX_INTERACTION_VALUES / per_row;
+    if (c->rows > most) {
+        char rows_fix[48];
+        const char *fix = "even one row is too many: use the library or the CLI";
+        if (most > 0) {
+            snprintf(rows_fix, sizeof rows_fix, "send at most %lld rows", (long long)most);
+            fix = rows_fix;
+        }
+        snprintf(err, ERRLEN,
+                 "%s: %lld rows x %lld values per row is over the limit of %lld interaction values per request: %s",
+                 what, (long long)c->rows, (long long)per_row, (long long)PROTO_MAX_INTERACTION_VALUES, fix);
+        return -1;
+    }
+    return 0;
+}
+
 cJSON *proto__label_json(const struct model_ref *m, double cls) {
     int64_t i = (int64_t)cls;
     if (m->string_labels) {

@@ -25,11 +25,12 @@ struct v2_body {
 /* A parsed prediction request: the model calls it needs (`jobs`, run by the caller or the
  * batcher) and what building its response needs. The other fields are protocol.c's. */
 struct proto_call {
-    struct pred_job jobs[3];
+    struct pred_job jobs[4];
     int n_jobs;
     struct model_ref *m;
     int v2, single, proba, explain; /* V2; /predict "features"; "proba": true; 1 "explain": true, 2 V1 :explain */
-    int order[3], binary[3], n_out; /* V2 outputs asked for: 0 predict, 1 predict_proba, 2 contributions */
+    int interactions;               /* /predict "interactions": true */
+    int order[4], binary[4], n_out; /* V2 outputs asked for, enum pred_kind (predict ... interactions) */
     int64_t rows;
     double *x;
     float *xf;
@@ -48,7 +49,9 @@ struct proto_call {
  *   400s whose body has "reason" (missing_column, unknown_column, wrong_type, no_names,
  *   missing_value, bad_value) besides "error";
  *   "explain": true adds "contributions" (SHAP values per input column and "bias",
- *   mli_model_predict_contrib);
+ *   mli_model_predict_contrib); "interactions": true adds "interactions" (per row
+ *   {"<column>": {"<column>": value, ..., "bias": ...}, ..., "bias": {...}},
+ *   mli_model_predict_interactions), refused over PROTO_MAX_INTERACTION_VALUES values;
  *   POST /v1/models/{m}:predict (v1 = 1): {"instances": [[...], ...]} -> {"predictions": [...]};
  *   POST /v1/models/{m}:explain (v1 = 2): the same plus "explanations" (as "contributions").
  * `query_proba` is /predict's ?proba= query parameter (NULL when absent, "" without a value):

@@ -11,6 +11,10 @@
 
 #define ERRLEN 512
 
+/* The most interaction values (rows x mli_model_n_interactions) one request may ask for:
+ * 8 MiB of doubles, some 25 MB as JSON. Larger requests are refused (400), not allocated. */
+#define PROTO_MAX_INTERACTION_VALUES ((int64_t)1 << 20)
+
 /* Sets *out to {"error": msg} and returns status. */
 int proto__fail(cJSON **out, int status, const char *msg);
 /* The same with "reason": a short label of the input error, counted by /metrics. */
@@ -32,6 +36,15 @@ cJSON *proto__parse_object(const char *body, size_t len, char *err);
  * an array of n of them. */
 cJSON *proto__number_json(double v);
 cJSON *proto__numbers_json(const double *v, int64_t n);
+/* The name of contribution column j (0 <= j <= n_columns, mli_model_contrib_column): the
+ * column's name, f<j> without one, "bias" for j == n_columns. `buf` holds the f<j> form. */
+const char *proto__contrib_name(const struct model_ref *m, int64_t j, int64_t n_columns, char buf[32]);
+/* The contribution columns' names (proto__contrib_name, bias last) as a JSON array in a string:
+ * the "columns" parameter of the V2 contributions and interactions tensors. */
+char *proto__contrib_names_string(const struct model_ref *m);
+/* Whether the call may ask for interactions: 0, or -1 with err set (the model has none, or
+ * rows x values per row is over PROTO_MAX_INTERACTION_VALUES). `what` starts the message. */
+int proto__interactions_ok(const struct proto_call *c, const char *what, char *err);
 /* Class `cls` of the model as its label (string or integer). */
 cJSON *proto__label_json(const struct model_ref *m, double cls);
 

@@ -164,6 +164,7 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
     const cJSON *instances = cJSON_GetObjectItemCaseSensitive(root, "instances");
     const cJSON *proba_item = v1 ? NULL : cJSON_GetObjectItemCaseSensitive(root, "proba");
     const cJSON *explain_item = v1 ? NULL : cJSON_GetObjectItemCaseSensitive(root, "explain");
+    const cJSON *inter_item = v1 ? NULL : cJSON_GetObjectItemCaseSensitive(root, "interactions");
     int status = 400;
 
     if (explain_item && !cJSON_IsBool(explain_item)) {
@@ -176,6 +177,14 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
         snprintf(err, ERRLEN, "explain: %s", mli_last_error());
         goto bad;
     }
+
+    if (inter_item && !cJSON_IsBool(inter_item)) {
+        snprintf(err, ERRLEN, "interactions: expected true or false");
+        goto bad;
+    }
+    c->interactions = inter_item && cJSON_IsTrue(inter_item);
+    if (c->interactions && proto__interactions_ok(c, "interactions", err) != 0) /* no rows yet: has it any? */
+        goto bad;
 
     if (proba_item && !cJSON_IsBool(proba_item)) {
         snprintf(err, ERRLEN, "proba: expected true or false");
@@ -235,9 +244,12 @@ int proto_predict_parse(struct model_ref *m, const char *body, size_t len, int v
                     : "expected \"features\": [...] or \"instances\": [[...], ...]");
         goto bad;
     }
+    if (c->interactions && proto__interactions_ok(c, "interactions", err) != 0) /* the size, before allocating */
+        goto bad;
     status = 500;
     if (proto__add_job(c, PRED_PREDICT, err) != 0 || (c->proba && proto__add_job(c, PRED_PROBA, err) != 0) ||
-        (c->explain && proto__add_job(c, PRED_CONTRIB, err) != 0))
+        (c->explain && proto__add_job(c, PRED_CONTRIB, err) != 0) ||
+        (c->interactions && proto__add_job(c, PRED_INTER, err) != 0))
         goto bad;
     *call = c;
     return 200;
@@ -312,13 +324,31 @@ static cJSON *contrib_json(const struct model_ref *m, const double *v, int64_t r
     cJSON *o = cJSON_CreateObject();
     for (int64_t j = 0; j <= groups; j++) {
         char key[32];
-        const char *k = NULL;
-        if (j == groups)
-            k = "bias";
-        else if (mli_model_contrib_column(m->model, j, NULL, &k) != MLI_OK || !k)
-            snprintf(key, sizeof key, "f%lld", (long long)j), k = key;
         const double *at = v + row * width + j * n_raw;
-        cJSON_AddItemToObject(o, k, n_raw == 1 ? proto__number_json(at[0]) : proto__numbers_json(at, n_raw));
+        cJSON_AddItemToObject(o, proto__contrib_name(m, j, groups, key),
+                              n_raw == 1 ? proto__number_json(at[0]) : proto__numbers_json(at, n_raw));
+    }
+    return o;
+}
+
+/* One row's interactions (mli_model_predict_interactions): {"<column i>": {"<column j>":
+ * value, ..., "bias": value}, ..., "bias": {...}}, the columns and bias as contrib_json
+ * names them, value [i][j] (a list of one per raw score with several), so that
+ * o[i][j] == o[j][i], o[i][i] is column i's main effect and o[i] sums to its contribution. */
+static cJSON *interactions_json(const struct model_ref *m, const double *v, int64_t row) {
+    int64_t n_raw = mli_model_n_raw(m->model), width = mli_model_n_interactions(m->model);
+    int64_t groups = mli_model_n_contrib(m->model) / n_raw - 1;
+    cJSON *o = cJSON_CreateObject();
+    for (int64_t i = 0; i <= groups; i++) {
+        char key[32];
+        cJSON *inner = cJSON_CreateObject();
+        for (int64_t j = 0; j <= groups; j++) {
+            char key2[32];
+            const double *at = v + row * width + (i * (groups + 1) + j) * n_raw;
+            cJSON_AddItemToObject(inner, proto__contrib_name(m, j, groups, key2),
+                                  n_raw == 1 ? proto__number_json(at[0]) : proto__numbers_json(at, n_raw));
+        }
+        cJSON_AddItemToObject(o, proto__contrib_name(m, i, groups, key), inner);
     }
     return o;
 }
@@ -326,7 +356,7 @@ static cJSON *contrib_json(const struct model_ref *m, const double *v, int64_t r
 int proto__seed_finish(const struct proto_call *c, cJSON **out) {
     const struct model_ref *m = c->m;
     const double *y = proto__result(c, PRED_PREDICT), *p = proto__result(c, PRED_PROBA);
-    const double *e = proto__result(c, PRED_CONTRIB);
+    const double *e = proto__result(c, PRED_CONTRIB), *in = proto__result(c, PRED_INTER);
     *out = cJSON_CreateObject();
     if (c->single) {
         cJSON_AddItemToObject(*out, "prediction", prediction_json(m, y, 0));
@@ -334,6 +364,8 @@ int proto__seed_finish(const struct proto_call *c, cJSON **out) {
             cJSON_AddItemToObject(*out, "probabilities", proba_json(m, p, 0));
         if (e)
             cJSON_AddItemToObject(*out, "contributions", contrib_json(m, e, 0));
+        if (in)
+            cJSON_AddItemToObject(*out, "interactions", interactions_json(m, in, 0));
         return 200;
     }
     cJSON *preds = cJSON_AddArrayToObject(*out, "predictions");
@@ -348,6 +380,11 @@ int proto__seed_finish(const struct proto_call *c, cJSON **out) {
         cJSON *contribs = cJSON_AddArrayToObject(*out, c->explain == 2 ? "explanations" : "contributions");
         for (int64_t r = 0; r < c->rows; r++)
             cJSON_AddItemToArray(contribs, contrib_json(m, e, r));
+    }
+    if (in) {
+        cJSON *inter = cJSON_AddArrayToObject(*out, "interactions");
+        for (int64_t r = 0; r < c->rows; r++)
+            cJSON_AddItemToArray(inter, interactions_json(m, in, r));
     }
     return 200;
 }

@@ -35,11 +35,21 @@ static cJSON *tensor_meta(const char *name, const char *datatype, int64_t d0, in
 /* The `contributions` tensor: rows x (columns + 1) SHAP values (bias last), x n_raw when
  * the model has several raw scores; columns: the input columns, then the transformed
  * features a pipeline's preprocessing mixes from several (mli_model_contrib_column). */
-static cJSON *contrib_meta(const struct model_ref *m, int64_t rows) {
+static cJSON *contrib_meta(const struct model_ref *m, const char *name, int64_t rows) {
     int64_t n_raw = mli_model_n_raw(m->model), n = mli_model_n_contrib(m->model);
-    cJSON *t = tensor_meta("contributions", "FP64", rows, n > 0 && n_raw > 0 ? n / n_raw : m->n_features + 1);
+    int64_t width = n > 0 && n_raw > 0 ? n / n_raw : m->n_features + 1;
+    cJSON *t = tensor_meta(name, "FP64", rows, width);
+    cJSON *shape = cJSON_GetObjectItemCaseSensitive(t, "shape");
+    if (strcmp(name, "interactions") == 0) /* rows x (columns + 1) x (columns + 1) [x n_raw] */
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)width));
     if (n_raw > 1)
-        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(t, "shape"), cJSON_CreateNumber((double)n_raw));
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)n_raw));
+    /* which column each position is: a JSON array of names in a string (parameter values are
+     * strings, numbers or booleans) */
+    char *names = proto__contrib_names_string(m);
+    if (names)
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(t, "parameters"), "columns", names);
+    cJSON_free(names);
     return t;
 }
 
@@ -74,7 +84,9 @@ cJSON *proto_v2_model_metadata(const struct model_ref *m, const long *versions, 
     if (m->has_proba)
         cJSON_AddItemToArray(outputs, tensor_meta("predict_proba", "FP64", -1, m->n_classes));
     if (mli_model_n_contrib(m->model) > 0)
-        cJSON_AddItemToArray(outputs, contrib_meta(m, -1));
+        cJSON_AddItemToArray(outputs, contrib_meta(m, "contributions", -1));
+    if (mli_model_n_interactions(m->model) > 0)
+        cJSON_AddItemToArray(outputs, contrib_meta(m, "interactions", -1));
     return o;
 }
 
@@ -432,10 +444,10 @@ static int bool_param(const cJSON *obj, const char *key, const char *where, int 
     return 0;
 }
 
-/* The outputs the request asks for, in order (0 predict, 1 predict_proba, 2 contributions), and whether each
- * goes back as binary data (parameters.binary_data, by default the request's
- * parameters.binary_data_output). */
-static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int order[3], int binary[3], int *n_out,
+/* The outputs the request asks for, in order (enum pred_kind: predict, predict_proba, contributions,
+ * interactions), and whether each goes back as binary data (parameters.binary_data, by default the
+ * request's parameters.binary_data_output). */
+static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int order[4], int binary[4], int *n_out,
                             char *err) {
     const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
     int all_binary = 0;
@@ -448,8 +460,8 @@ static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int or
         return 0;
     }
     const cJSON *o;
-    if (!cJSON_IsArray(outputs) || cJSON_GetArraySize(outputs) == 0 || cJSON_GetArraySize(outputs) > 3) {
-        snprintf(err, ERRLEN, "outputs: expected an array of 1 to 3 {\"name\": ...} objects");
+    if (!cJSON_IsArray(outputs) || cJSON_GetArraySize(outputs) == 0 || cJSON_GetArraySize(outputs) > 4) {
+        snprintf(err, ERRLEN, "outputs: expected an array of 1 to 4 {\"name\": ...} objects");
         return -1;
     }
     cJSON_ArrayForEach(o, outputs) {
@@ -458,10 +470,12 @@ static int parse_v2_outputs(const struct model_ref *m, const cJSON *root, int or
         int which = strcmp(s, "predict") == 0         ? PRED_PREDICT
                     : strcmp(s, "predict_proba") == 0 ? PRED_PROBA
                     : strcmp(s, "contributions") == 0 ? PRED_CONTRIB
+                    : strcmp(s, "interactions") == 0  ? PRED_INTER
                                                       : -1;
         if (which < 0) {
-            snprintf(err, ERRLEN, "unknown output '%s' (this model has predict%s%s)", s,
-                     m->has_proba ? ", predict_proba" : "", mli_model_n_contrib(m->model) > 0 ? ", contributions" : "");
+            snprintf(err, ERRLEN, "unknown output '%s' (this model has predict%s%s%s)", s,
+                     m->has_proba ? ", predict_proba" : "", mli_model_n_contrib(m->model) > 0 ? ", contributions" : "",
+                     mli_model_n_interactions(m->model) > 0 ? ", interactions" : "");
             return -1;
         }
         if (which == 1 && !m->has_proba) {
@@ -564,6 +578,9 @@ int proto_v2_parse(struct model_ref *m, const struct v2_body *body, struct proto
     }
     if (parse_v2_outputs(m, root, c->order, c->binary, &c->n_out, err) != 0)
         goto bad;
+    for (int i = 0; i < c->n_out; i++) /* the model has them, and not too many: before allocating */
+        if (c->order[i] == PRED_INTER && proto__interactions_ok(c, "output 'interactions'", err) != 0)
+            goto bad;
     status = 500;
     for (int i = 0; i < c->n_out; i++)
         if (!proto__result(c, c->order[i]) && proto__add_job(c, c->order[i], err) != 0)
@@ -593,9 +610,9 @@ int proto__v2_finish(const struct proto_call *c, cJSON **out, char **bin_out, si
         if (c->order[i] == PRED_PROBA) {
             t = tensor_meta("predict_proba", "FP64", c->rows, m->n_classes);
             output_values(t, y, c->rows * m->n_classes, b);
-        } else if (c->order[i] == PRED_CONTRIB) {
-            t = contrib_meta(m, c->rows);
-            output_values(t, y, c->rows * mli_model_n_contrib(m->model), b);
+        } else if (c->order[i] == PRED_CONTRIB || c->order[i] == PRED_INTER) {
+            t = contrib_meta(m, c->order[i] == PRED_INTER ? "interactions" : "contributions", c->rows);
+            output_values(t, y, c->rows * pred_cols(m, c->order[i]), b);
         } else if (m->is_classifier) {
             t = tensor_meta("predict", predict_datatype(m), c->rows, 0);
             output_labels(m, t, y, c->rows, b);
@@ -603,9 +620,11 @@ int proto__v2_finish(const struct proto_call *c, cJSON **out, char **bin_out, si
             t = tensor_meta("predict", "FP64", c->rows, m->n_outputs > 1 ? m->n_outputs : 0);
             output_values(t, y, c->rows * m->n_outputs, b);
         }
-        if (b)
-            cJSON_AddNumberToObject(cJSON_AddObjectToObject(t, "parameters"), "binary_data_size",
+        if (b) {
+            cJSON *params = cJSON_GetObjectItemCaseSensitive(t, "parameters");
+            cJSON_AddNumberToObject(params ? params : cJSON_AddObjectToObject(t, "parameters"), "binary_data_size",
                                     (double)(bin.len - before));
+        }
         cJSON_AddItemToArray(outputs, t);
     }
     if (bin.failed) {

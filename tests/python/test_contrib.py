@@ -522,6 +522,75 @@ def test_cli_contrib(mlinfer, tmp_path):
     assert r.returncode != 0 and "background" in r.stderr
 
 
+def test_cli_interactions(mlinfer, tmp_path):
+    """mlinfer predict --interactions: a header naming each pair "A|B" (":K" per raw score),
+    then per row the (columns + 1)^2 matrix row by row, equal to predict_interactions (and
+    to XGBoost's pred_interactions, 1e-5 of the row's total); rows over several batches of
+    the CLI (a wide model: 2^18 values a batch); a model without interactions fails."""
+    import os
+    import subprocess
+    lib = os.environ.get("MLINFER_LIBRARY") or mlinfer._native.lib._name
+    exe = os.path.join(os.path.dirname(os.path.abspath(lib)), "mlinfer")
+    if not os.access(exe, os.X_OK):
+        pytest.skip(f"no mlinfer executable next to {lib}")
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.dirname(os.path.abspath(lib)))
+
+    def run(model, csv, *args):
+        return subprocess.run([exe, "predict", str(model), str(csv), *args], capture_output=True, text=True,
+                              env=env, timeout=120)
+
+    def write_csv(path, X, header):
+        with open(path, "w") as f:
+            f.write(",".join(header) + "\n")
+            for row in X:
+                f.write(",".join("" if np.isnan(v) else repr(float(v)) for v in row) + "\n")
+
+    X = _data(n=300, d=4, seed=22)
+    y = np.digitize(np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]), [-0.5, 0.5])
+    booster = _xgb_train({"objective": "multi:softprob", "num_class": 3}, X, y.astype(float), rounds=5)
+    model = tmp_path / "m.json"
+    booster.save_model(str(model))
+    csv = tmp_path / "x.csv"
+    write_csv(csv, X[:20], "abcd")
+    r = run(model, csv, "--interactions")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().split("\n")
+    header = lines[0].split(",")
+    assert len(header) == 5 * 5 * 3
+    assert header[:4] == ["f0|f0:0", "f0|f0:1", "f0|f0:2", "f0|f1:0"] and header[-1] == "bias|bias:2"
+    assert header[3 * 5 * 3 + 1 * 3 + 2] == "f3|f1:2"
+    got = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    want = mlinfer.load(str(model)).predict_interactions(X[:20])  # (20, 5, 5, 3)
+    np.testing.assert_array_equal(got, want.reshape(20, -1))  # %.17g round-trips
+    ref = booster.predict(xgb.DMatrix(X[:20]), pred_interactions=True).transpose(0, 2, 3, 1)
+    scale = np.abs(ref).sum(axis=(1, 2), keepdims=True)
+    assert (np.abs(got.reshape(ref.shape) - ref) / scale).max() <= 1e-5
+    # --interactions excludes --contrib and --proba
+    assert run(model, csv, "--interactions", "--contrib").returncode == 2
+
+    # 30 named columns: 31 x 31 = 961 values a row, 272 rows a batch: 300 rows take two
+    import pandas as pd
+    rng = np.random.default_rng(5)
+    Xw = rng.standard_normal((300, 30))
+    cols = [f"c{i}" for i in range(30)]
+    dt = DecisionTreeRegressor(max_depth=6, random_state=0).fit(pd.DataFrame(Xw, columns=cols), Xw[:, 0] * Xw[:, 1])
+    wide = tmp_path / "wide.mli"
+    mlinfer.export(dt, str(wide))
+    wcsv = tmp_path / "w.csv"
+    write_csv(wcsv, Xw, cols)
+    r = run(wide, wcsv, "--interactions")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().split("\n")
+    assert lines[0].split(",")[:2] == ["c0|c0", "c0|c1"] and lines[0].split(",")[31] == "c1|c0"
+    got = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    np.testing.assert_array_equal(got, mlinfer.load(str(wide)).predict_interactions(Xw).reshape(300, -1))
+
+    lin = tmp_path / "lin.mli"
+    mlinfer.export(LinearRegression().fit(np.nan_to_num(X), y), str(lin), background=np.nan_to_num(X))
+    r = run(lin, csv, "--interactions")
+    assert r.returncode != 0 and "--interactions" in r.stderr and "tree" in r.stderr, r.stderr
+
+
 # ---- rows walked together equal rows walked alone ------------------------------------------
 
 def _blocks_models(tmp_path):
