@@ -488,7 +488,8 @@ def test_names_and_empty_input(mlinfer, tmp_path):
 
 # ---- the command line ------------------------------------------------------------------------
 
-def test_cli_contrib(mlinfer, tmp_path):
+def _cli(mlinfer):
+    """`mlinfer predict ...` from the build next to the library: run(model, csv, *options)."""
     import os
     import subprocess
     lib = os.environ.get("MLINFER_LIBRARY") or mlinfer._native.lib._name
@@ -496,18 +497,34 @@ def test_cli_contrib(mlinfer, tmp_path):
     if not os.access(exe, os.X_OK):
         pytest.skip(f"no mlinfer executable next to {lib}")
     env = dict(os.environ, LD_LIBRARY_PATH=os.path.dirname(os.path.abspath(lib)))
-    X = _data(n=300, d=4, seed=21)
+    return lambda model, csv, *args: subprocess.run([exe, "predict", str(model), str(csv), *args],
+                                                    capture_output=True, text=True, env=env, timeout=120)
+
+
+def _write_csv(path, X, header):
+    with open(path, "w") as f:
+        f.write(",".join(header) + "\n")
+        for row in X:
+            f.write(",".join("" if np.isnan(v) else repr(float(v)) for v in row) + "\n")
+
+
+def _cli_multiclass(tmp_path, seed):
+    """An XGBoost 3-class model on 4 features with NaN (its .json file), its data, and 20
+    rows of it in a CSV file with header a,b,c,d."""
+    X = _data(n=300, d=4, seed=seed)
     y = np.digitize(np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]), [-0.5, 0.5])
     booster = _xgb_train({"objective": "multi:softprob", "num_class": 3}, X, y.astype(float), rounds=5)
     model = tmp_path / "m.json"
     booster.save_model(str(model))
     csv = tmp_path / "x.csv"
-    with open(csv, "w") as f:
-        f.write("a,b,c,d\n")
-        for row in X[:20]:
-            f.write(",".join("" if np.isnan(v) else repr(float(v)) for v in row) + "\n")
-    r = subprocess.run([exe, "predict", str(model), str(csv), "--contrib"], capture_output=True, text=True,
-                       env=env, timeout=60)
+    _write_csv(csv, X[:20], "abcd")
+    return booster, model, X, y, csv
+
+
+def test_cli_contrib(mlinfer, tmp_path):
+    run = _cli(mlinfer)
+    booster, model, X, y, csv = _cli_multiclass(tmp_path, 21)
+    r = run(model, csv, "--contrib")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().split("\n")
     assert lines[0].split(",")[:4] == ["f0:0", "f0:1", "f0:2", "f1:0"] and lines[0].endswith("bias:2")
@@ -517,8 +534,7 @@ def test_cli_contrib(mlinfer, tmp_path):
     # a model that cannot be explained: the reason, and a failing exit status
     lin = tmp_path / "lin.mli"
     mlinfer.export(LinearRegression().fit(np.nan_to_num(X), y), str(lin))
-    r = subprocess.run([exe, "predict", str(lin), str(csv), "--contrib"], capture_output=True, text=True, env=env,
-                       timeout=60)
+    r = run(lin, csv, "--contrib")
     assert r.returncode != 0 and "background" in r.stderr
 
 
@@ -527,31 +543,8 @@ def test_cli_interactions(mlinfer, tmp_path):
     then per row the (columns + 1)^2 matrix row by row, equal to predict_interactions (and
     to XGBoost's pred_interactions, 1e-5 of the row's total); rows over several batches of
     the CLI (a wide model: 2^18 values a batch); a model without interactions fails."""
-    import os
-    import subprocess
-    lib = os.environ.get("MLINFER_LIBRARY") or mlinfer._native.lib._name
-    exe = os.path.join(os.path.dirname(os.path.abspath(lib)), "mlinfer")
-    if not os.access(exe, os.X_OK):
-        pytest.skip(f"no mlinfer executable next to {lib}")
-    env = dict(os.environ, LD_LIBRARY_PATH=os.path.dirname(os.path.abspath(lib)))
-
-    def run(model, csv, *args):
-        return subprocess.run([exe, "predict", str(model), str(csv), *args], capture_output=True, text=True,
-                              env=env, timeout=120)
-
-    def write_csv(path, X, header):
-        with open(path, "w") as f:
-            f.write(",".join(header) + "\n")
-            for row in X:
-                f.write(",".join("" if np.isnan(v) else repr(float(v)) for v in row) + "\n")
-
-    X = _data(n=300, d=4, seed=22)
-    y = np.digitize(np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]), [-0.5, 0.5])
-    booster = _xgb_train({"objective": "multi:softprob", "num_class": 3}, X, y.astype(float), rounds=5)
-    model = tmp_path / "m.json"
-    booster.save_model(str(model))
-    csv = tmp_path / "x.csv"
-    write_csv(csv, X[:20], "abcd")
+    run = _cli(mlinfer)
+    booster, model, X, y, csv = _cli_multiclass(tmp_path, 22)
     r = run(model, csv, "--interactions")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().split("\n")
@@ -567,6 +560,7 @@ def test_cli_interactions(mlinfer, tmp_path):
     assert (np.abs(got.reshape(ref.shape) - ref) / scale).max() <= 1e-5
     # --interactions excludes --contrib and --proba
     assert run(model, csv, "--interactions", "--contrib").returncode == 2
+    assert run(model, csv, "--proba", "--interactions").returncode == 2
 
     # 30 named columns: 31 x 31 = 961 values a row, 272 rows a batch: 300 rows take two
     import pandas as pd
@@ -577,7 +571,7 @@ def test_cli_interactions(mlinfer, tmp_path):
     wide = tmp_path / "wide.mli"
     mlinfer.export(dt, str(wide))
     wcsv = tmp_path / "w.csv"
-    write_csv(wcsv, Xw, cols)
+    _write_csv(wcsv, Xw, cols)
     r = run(wide, wcsv, "--interactions")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().split("\n")
