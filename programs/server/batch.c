@@ -9,7 +9,7 @@
 #include <string.h>
 
 /* Jobs for one model instance, output and input type (a numeric matrix of `dtype`, or named
- * columns); at most max_rows rows unless a single job is larger. Holds its own reference to
+ * columns); at most batch_rows rows unless a single job is larger. Holds its own reference to
  * the model it will run on. */
 struct batch {
     struct model_ref *m;
@@ -262,6 +262,15 @@ static void run_batch(struct batcher *b, struct batch *bt) {
 }
 
 /* ---- the queue ------------------------------------------------------------------------------- */
+/* The rows a batch of `kind` coalesces: max_rows, and for interactions ((columns + 1)^2
+ * values a row) no more than PRED_MAX_INTERACTION_VALUES values (at least one job). */
+static int64_t batch_rows(const struct batcher *b, const struct model_ref *m, int kind) {
+    if (kind != PRED_INTER)
+        return b->max_rows;
+    int64_t most = PRED_MAX_INTERACTION_VALUES / (pred_cols(m, kind) > 0 ? pred_cols(m, kind) : 1);
+    return most < 1 ? 1 : most < b->max_rows ? most : b->max_rows;
+}
+
 static int same_key(const struct batch *bt, const struct model_ref *m, int kind, mli_dtype dtype, int columns) {
     return bt->m == m && bt->kind == kind && bt->columns == columns && (columns || bt->dtype == dtype);
 }
@@ -282,9 +291,10 @@ static struct batch *take_ready(struct batcher *b) {
     b->ready = bt->next;
     bt->next = NULL;
     int merged = 0;
-    for (struct batch **pp = &b->ready; *pp && bt->rows < b->max_rows;) {
+    int64_t cap = batch_rows(b, bt->m, bt->kind);
+    for (struct batch **pp = &b->ready; *pp && bt->rows < cap;) {
         struct batch *o = *pp;
-        if (!same_key(o, bt->m, bt->kind, bt->dtype, bt->columns) || bt->rows + o->rows > b->max_rows) {
+        if (!same_key(o, bt->m, bt->kind, bt->dtype, bt->columns) || bt->rows + o->rows > cap) {
             pp = &o->next;
             continue;
         }
@@ -357,8 +367,9 @@ int batcher_submit(struct batcher *b, struct pred_job *job) {
     }
     /* an open batch of the same key with room, else a new one at the end of the list */
     struct batch **pp = &b->open, *bt = NULL;
+    int64_t cap = batch_rows(b, job->m, job->kind);
     for (; *pp; pp = &(*pp)->next)
-        if (same_key(*pp, job->m, job->kind, job->dtype, columns) && (*pp)->rows + job->rows <= b->max_rows) {
+        if (same_key(*pp, job->m, job->kind, job->dtype, columns) && (*pp)->rows + job->rows <= cap) {
             bt = *pp;
             break;
         }
@@ -386,7 +397,7 @@ int batcher_submit(struct batcher *b, struct pred_job *job) {
     bt->rows += job->rows;
     bt->n_jobs++;
     b->open_jobs++;
-    if (bt->rows >= b->max_rows || b->delay_ns == 0) { /* full, or no waiting: ready now */
+    if (bt->rows >= cap || b->delay_ns == 0) { /* full, or no waiting: ready now */
         *pp = bt->next;
         b->open_jobs -= bt->n_jobs;
         push_ready(b, bt);

@@ -3,9 +3,10 @@
  * A request's model calls are jobs. Without batching (MLI_MAX_BATCH <= 1) the HTTP thread
  * runs them itself (pred_run). With batching, jobs go to the batcher: jobs for the same
  * model instance, output and input type are coalesced into one library call of at most
- * MLI_MAX_BATCH rows, waiting at most MLI_BATCH_DELAY_US after the first for more (and not
- * at all once every prediction request in flight is waiting: none could join); a job of
- * MLI_MAX_BATCH rows or more goes alone. Jobs of named columns (mli_model_predict_columns)
+ * MLI_MAX_BATCH rows (interactions: and at most PRED_MAX_INTERACTION_VALUES values), waiting
+ * at most MLI_BATCH_DELAY_US after the first for more (and not at all once every prediction
+ * request in flight is waiting: none could join); a job of MLI_MAX_BATCH rows or more goes
+ * alone. Jobs of named columns (mli_model_predict_columns)
  * batch with each other: their columns are stacked into one call. Executor threads run the
  * batches and hand each job exactly its own rows back through its `done` callback; when a
  * batch's call fails, its jobs run one by one, so each gets its own error. */
@@ -25,6 +26,11 @@ struct metrics;
 enum pred_kind { PRED_PREDICT = 0, PRED_PROBA = 1, PRED_CONTRIB = 2, PRED_INTER = 3 };
 
 #define PRED_ERRLEN 256
+
+/* The most interaction values (rows x mli_model_n_interactions) one request may ask for, and
+ * one batch coalesce: 8 MiB of doubles, some 25 MB as JSON. The protocols refuse larger
+ * requests (400) before allocating anything. */
+#define PRED_MAX_INTERACTION_VALUES ((int64_t)1 << 20)
 
 struct pred_job {
     /* set by the request */

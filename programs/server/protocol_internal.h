@@ -11,9 +11,8 @@
 
 #define ERRLEN 512
 
-/* The most interaction values (rows x mli_model_n_interactions) one request may ask for:
- * 8 MiB of doubles, some 25 MB as JSON. Larger requests are refused (400), not allocated. */
-#define PROTO_MAX_INTERACTION_VALUES ((int64_t)1 << 20)
+/* The most interaction values one request may ask for (batch.h). */
+#define PROTO_MAX_INTERACTION_VALUES PRED_MAX_INTERACTION_VALUES
 
 /* Sets *out to {"error": msg} and returns status. */
 int proto__fail(cJSON **out, int status, const char *msg);

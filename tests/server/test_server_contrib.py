@@ -453,3 +453,39 @@ def test_tritonclient_contributions_interactions(start_server, tmp_path):
                 assert json.loads(res.get_output(name)["parameters"]["columns"]) == _names(4)
     finally:
         client.close()
+
+
+def test_interactions_batches_bounded(start_server, tmp_path):
+    """Dynamic batching coalesces interactions requests only up to 1048576 values a call (25
+    rows of a 200-column model), however large MLI_MAX_BATCH: concurrent 8-row V2 requests
+    (the output interactions alone) are stacked (fewer calls than requests) but never beyond
+    24 rows; each gets its own rows."""
+    import concurrent.futures
+
+    import mlinfer
+    from sklearn.tree import DecisionTreeRegressor
+
+    rng = np.random.default_rng(1)
+    Xw = rng.standard_normal((300, 200))
+    wide = tmp_path / "wide.mli"
+    mlinfer.export(DecisionTreeRegressor(max_depth=4, random_state=0).fit(Xw, Xw[:, 0] - Xw[:, 2]), str(wide))
+    want = mlinfer.load(str(wide)).predict_interactions(Xw[:48])
+    srv = start_server(wide, env={"MLI_MAX_BATCH": "256", "MLI_BATCH_DELAY_US": "300000", "MLI_THREADS": "8"})
+    count0 = srv.metric("mlinfer_batch_size_count")
+    small0 = srv.metric("mlinfer_batch_size_bucket", le="32")
+
+    def one(i):
+        x = Xw[8 * i:8 * i + 8]
+        return srv.json("POST", "/v2/models/wide/infer",
+                        {"inputs": [{"name": "x", "shape": [8, 200], "datatype": "FP64", "data": x.ravel().tolist()}],
+                         "outputs": [{"name": "interactions"}]})
+
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:
+        results = list(ex.map(one, range(6)))
+    for i, (status, body) in enumerate(results):
+        assert status == 200, body
+        np.testing.assert_array_equal(np.array(body["outputs"][0]["data"]).reshape(8, 201, 201),
+                                      want[8 * i:8 * i + 8])
+    calls = srv.metric("mlinfer_batch_size_count") - count0
+    assert 2 <= calls < 6  # some stacked
+    assert srv.metric("mlinfer_batch_size_bucket", le="32") - small0 == calls  # none over 32 rows
