@@ -34,7 +34,9 @@ static cJSON *tensor_meta(const char *name, const char *datatype, int64_t d0, in
 
 /* The `contributions` tensor: rows x (columns + 1) SHAP values (bias last), x n_raw when
  * the model has several raw scores; columns: the input columns, then the transformed
- * features a pipeline's preprocessing mixes from several (mli_model_contrib_column). */
+ * features a pipeline's preprocessing mixes from several (mli_model_contrib_column). The
+ * `interactions` tensor (`name`): rows x (columns + 1) x (columns + 1) [x n_raw]. Both name
+ * their columns in parameters.columns. */
 static cJSON *contrib_meta(const struct model_ref *m, const char *name, int64_t rows) {
     int64_t n_raw = mli_model_n_raw(m->model), n = mli_model_n_contrib(m->model);
     int64_t width = n > 0 && n_raw > 0 ? n / n_raw : m->n_features + 1;
