@@ -123,25 +123,27 @@ typedef void (*mli__f64_to_f32_up_fn)(const double *x, float *y, int64_t n);
 
 /* Path-dependent TreeSHAP contributions by the tree-shared quadrature walk (src/trees/shap.c
  * derives it; kernels/generic/shap_walk.h walks it): a tree stage's arrays (src/trees/trees.h,
- * leaves of one value each), the K-lane Gauss-Legendre rule on [0, 1] (points x, padded
- * with 0.5; weights w, padded with 0), and rows [0, nb) of float64 or float32 values with
- * leading dimension ldx. Adds each row's contributions times `scale` to out (row r at
+ * leaves of one value each), the Gauss-Legendre rules of its trees, and rows [0, nb) of float64 or float32 values with
+ * leading dimension ldx (a stage with vector leaves: one call per score, value_stride
+ * its leaf width, value at that score's first leaf value). Adds each row's contributions times `scale` to out (row r at
  * out + r * ld_out, feature j's share of score k at [j * n_out + k]; the caller zeroes it
- * and writes the bias). scratch: mli__shap_walk_scratch(max_depth, K) bytes, 64-aligned. */
+ * and writes the bias). scratch: mli__shap_walk_scratch(max_depth) bytes, 64-aligned. */
 typedef struct mli__shap_walk {
     const int64_t *tree_start;
     const int32_t *tree_out; /* NULL: every tree adds to score 0 */
     int32_t n_trees, max_depth;
     const int32_t *feature, *left, *right;
     const double *threshold, *value, *frac;
+    int64_t value_stride; /* node g's leaf value at value[g * value_stride] */
+    int32_t value_col;    /* the score it adds to where tree_out is NULL */
     const uint8_t *flags;
     const int64_t *cat_offset;
     const int32_t *cat_words;
     const uint32_t *cat_bits;
     int compare;
     int64_t n_out;
-    int K;
-    const double *x, *w;
+    const uint8_t *tree_m; /* per tree: the points of its Gauss-Legendre rule (1 to MLI__SHAP_MAX_K) */
+    const double *gl;      /* the rules on [0, 1]: m points at gl + m (m - 1), then their m weights */
     double scale;
     const void *rows;
     int f64;
@@ -153,9 +155,12 @@ typedef struct mli__shap_walk {
 typedef void (*mli__shap_walk_fn)(const mli__shap_walk *w);
 /* The rows the walk takes together (its lanes). */
 #define MLI__SHAP_LANES 8
-/* Per level of the tree: P and R (K x lanes each); per path element: p (lanes), q, feature. */
-static inline size_t mli__shap_walk_scratch(int32_t max_depth, int K) {
-    return sizeof(double) * ((size_t)max_depth + 2) * ((size_t)(2 * K + 1) * MLI__SHAP_LANES + 2);
+/* The most points of one tree's rule (paths of up to 64 distinct features). */
+#define MLI__SHAP_MAX_K 32
+/* Per level of the tree: P and R (up to MLI__SHAP_MAX_K x lanes each); per path element: p
+ * (lanes), q, feature. */
+static inline size_t mli__shap_walk_scratch(int32_t max_depth) {
+    return sizeof(double) * ((size_t)max_depth + 2) * ((size_t)(2 * MLI__SHAP_MAX_K + 1) * MLI__SHAP_LANES + 2);
 }
 
 /* Image resampling (src/image/resample.c). The vertical pass blends `taps` rows of 8-bit

@@ -44,8 +44,10 @@ typedef struct {
     int live;    /* lanes holding rows of their own */
     const void *xr[SB];
     double *phi[SB];
+    int K;          /* the tree's lanes of points (4, 8, 16, 24 or 32) */
+    double x[32];   /* its rule's points, padded with 0.5 */
+    mli__v8d xv[4]; /* the same as vectors (one row) */
     mli__v8d *lev;  /* per level: P (K vectors), R (K vectors); one row: (K + 7) / 8 each */
-    mli__v8d xv[2]; /* one row: the points as vectors (padded with 0.5) */
     int32_t *feat;  /* the path: n distinct features, */
     double *q;      /* their q, */
     mli__v8d *p;    /* and p */
@@ -55,13 +57,13 @@ typedef struct {
 /* Node i (the tree's index) at depth lev, whose P is at level lev; writes its R there. */
 static void mli__shap_node(mli__shap_state *st, int32_t i, int lev) {
     const mli__shap_walk *w = st->w;
-    const int K = w->K;
-    const double *x = w->x;
+    const int K = st->K;
+    const double *x = st->x;
     const int64_t g = st->s + i;
     const int32_t f = w->feature[g];
     mli__v8d *restrict P = st->lev + (size_t)lev * 2 * K, *restrict R = P + K;
     if (f < 0) {
-        const double v = w->value[g];
+        const double v = w->value[g * w->value_stride];
         for (int k = 0; k < K; ++k)
             R[k] = (mli__v8d){0} + v;
         return;
@@ -75,7 +77,7 @@ static void mli__shap_node(mli__shap_state *st, int32_t i, int lev) {
     const int repeat = j < st->n;
     const double q0 = repeat ? st->q[j] : 1.0, back = 1.0 - q0;
     const mli__v8d p0 = repeat ? st->p[j] : (mli__v8d){0} + 1.0, np0 = 1.0 - p0;
-    double inv[16];
+    double inv[MLI__SHAP_MAX_K];
     for (int k = 0; k < K; ++k)
         inv[k] = repeat ? 1.0 / (q0 + x[k] * back) : 1.0;
     if (!repeat) {
@@ -117,12 +119,12 @@ static void mli__shap_node(mli__shap_state *st, int32_t i, int lev) {
  * is exact, so a row gets the same bits alone as in a block. */
 static void mli__shap_node1(mli__shap_state *st, int32_t i, int lev) {
     const mli__shap_walk *w = st->w;
-    const int K = w->K, KV = (K + SB - 1) / SB;
+    const int K = st->K, KV = (K + SB - 1) / SB;
     const int64_t g = st->s + i;
     const int32_t f = w->feature[g];
     mli__v8d *restrict P = st->lev + (size_t)lev * 2 * KV, *restrict R = P + KV;
     if (f < 0) {
-        const double v = w->value[g];
+        const double v = w->value[g * w->value_stride];
         for (int k = 0; k < KV; ++k)
             R[k] = (mli__v8d){0} + v;
         return;
@@ -133,7 +135,7 @@ static void mli__shap_node1(mli__shap_state *st, int32_t i, int lev) {
         ++j;
     const int repeat = j < st->n;
     const double q0 = repeat ? st->q[j] : 1.0, back = 1.0 - q0, p0 = repeat ? st->p[j][0] : 1.0, np0 = 1.0 - p0;
-    mli__v8d inv[2], T[2];
+    mli__v8d inv[4], T[4];
     for (int k = 0; k < KV; ++k)
         inv[k] = repeat ? 1.0 / (q0 + st->xv[k] * back) : (mli__v8d){0} + 1.0;
     if (!repeat) {
@@ -168,10 +170,33 @@ static void mli__shap_node1(mli__shap_state *st, int32_t i, int lev) {
     st->phi[0][(int64_t)f * w->n_out + st->col] += share * w->scale;
 }
 
+/* The tree's rule: m = tree_m[t] Gauss-Legendre points padded to K lanes (weights 0), the
+ * weights as the root's P (rows lanes, or one row's points as lanes). */
+static inline void mli__shap_tree_rule(mli__shap_state *st, int32_t t, int64_t rows) {
+    const mli__shap_walk *w = st->w;
+    const int m = w->tree_m[t];
+    const double *rule = w->gl + (int64_t)m * (m - 1);
+    st->K = m <= 4 ? 4 : (m + 7) / 8 * 8;
+    for (int k = 0; k < st->K; ++k) {
+        st->x[k] = k < m ? rule[k] : 0.5;
+        const double wk = k < m ? rule[m + k] : 0.0;
+        if (rows == 1) {
+            st->xv[k / SB][k % SB] = st->x[k];
+            st->lev[k / SB][k % SB] = wk;
+        } else {
+            st->lev[k] = (mli__v8d){0} + wk;
+        }
+    }
+    if (rows == 1)
+        for (int k = st->K; k < (st->K + SB - 1) / SB * SB; ++k) { /* K = 4: the vector's other half */
+            st->xv[k / SB][k % SB] = 0.5;
+            st->lev[k / SB][k % SB] = 0.0;
+        }
+}
+
 static inline void mli__shap_walk_body(const mli__shap_walk *w) {
-    const int K = w->K;
     const size_t es = w->f64 ? sizeof(double) : sizeof(float);
-    mli__v8d *lev = w->scratch, *path = lev + ((size_t)w->max_depth + 2) * 2 * (size_t)K;
+    mli__v8d *lev = w->scratch, *path = lev + ((size_t)w->max_depth + 2) * 2 * MLI__SHAP_MAX_K;
     mli__shap_state st = {.w = w,
                           .lev = lev,
                           .p = path,
@@ -185,21 +210,13 @@ static inline void mli__shap_walk_body(const mli__shap_walk *w) {
             st.xr[l] = (const char *)w->rows + (size_t)(r * w->ldx) * es;
             st.phi[l] = w->out + r * w->ld_out;
         }
-        if (rows == 1) {
-            for (int k = 0; k < 2 * SB; ++k) {
-                st.xv[k / SB][k % SB] = k < K ? w->x[k] : 0.5;
-                lev[k / SB][k % SB] = k < K ? w->w[k] : 0.0;
-            }
-        } else {
-            for (int k = 0; k < K; ++k)
-                lev[k] = (mli__v8d){0} + w->w[k];
-        }
         for (int32_t t = 0; t < w->n_trees; ++t) {
             st.s = w->tree_start[t];
             if (w->feature[st.s] < 0) /* a single leaf explains nothing: only the bias */
                 continue;
-            st.col = w->tree_out ? w->tree_out[t] : 0;
+            st.col = w->tree_out ? w->tree_out[t] : w->value_col;
             st.n = 0;
+            mli__shap_tree_rule(&st, t, rows);
             if (rows == 1)
                 mli__shap_node1(&st, 0, 0);
             else

@@ -22,7 +22,7 @@
  * form is the basis of Linear TreeSHAP (Yu et al. 2022). By default the integrands are not
  * formed per leaf but summed up the tree ("the tree-shared form" below: a few operations
  * per node), in a kernel per ISA that takes 8 rows per vector; the per-leaf form stays for
- * vector leaves, very long paths, interactions and MLI_TREESHAP=leaf.
+ * vector leaves of over 4 scores, very long paths, interactions and MLI_TREESHAP=leaf.
  *
  * The row's own direction at a node is mli__tree_decide, the one decision of the predict
  * walks (missing modes, categorical bitsets, the stage's comparison), so the followed
@@ -43,7 +43,7 @@
 #include "trees/trees.h"
 
 /* Which algorithm (MLI_TREESHAP, read once, for tests and measurements): 0 the quadrature
- * (default: tree-shared where lin_lanes allows, else per leaf), 1 the classic recursion
+ * (default: tree-shared where lin_ok allows, else per leaf), 1 the classic recursion
  * ("classic"), 2 the per-leaf quadrature everywhere ("leaf"). */
 enum { SHAP_DEFAULT, SHAP_CLASSIC, SHAP_LEAF };
 static int shap_mode(void) {
@@ -112,9 +112,26 @@ void mli__trees_shap_free(mli__trees *t) {
     free(t->expected);
     free(t->frac);
     free(t->gl);
+    free(t->shap_m);
     t->expected = NULL;
     t->frac = NULL;
     t->gl = NULL;
+    t->shap_m = NULL;
+}
+
+/* The most distinct features on a path from node i of the tree at s down, with the n
+ * features in feat above it (feat has room for max_depth). */
+static int path_features(const mli__trees *t, int64_t s, int32_t i, int32_t *feat, int n) {
+    const int32_t f = t->feature[s + i];
+    if (f < 0)
+        return n;
+    int j = 0;
+    while (j < n && feat[j] != f)
+        ++j;
+    if (j == n)
+        feat[n++] = f;
+    const int a = path_features(t, s, t->left[s + i], feat, n), b = path_features(t, s, t->right[s + i], feat, n);
+    return a > b ? a : b;
 }
 
 /* The expected scores, the per-node fractions and the quadrature rules (trees.h). 0: out
@@ -163,6 +180,14 @@ static int shap_compute(mli__trees *t) {
     free(mean);
     for (int32_t m = 1; m <= M; ++m)
         gauss_legendre(m, t->gl + (int64_t)m * (m - 1), t->gl + (int64_t)m * (m - 1) + m);
+    /* each tree's own rule for the tree-shared walk (optional: without it the per-leaf form runs) */
+    int32_t *feat = malloc(sizeof(int32_t) * ((size_t)t->max_depth + 1));
+    t->shap_m = feat ? malloc((size_t)t->n_trees) : NULL;
+    for (int32_t tr = 0; t->shap_m && tr < t->n_trees; ++tr) {
+        const int n = path_features(t, t->tree_start[tr], 0, feat, 0);
+        t->shap_m[tr] = (uint8_t)((n + 1) / 2 < 255 ? (n + 1) / 2 : 255);
+    }
+    free(feat);
     return 1;
 }
 
@@ -195,11 +220,10 @@ static size_t quad_scratch(const mli__trees *t) {
 /* The one-row walks' part, then walk_block's: the path (features, q, SB x p: (2 + SB) x d
  * doubles) and the prefix products of up to 16 features (16 x 8 x SB). */
 enum { SB_LANES = 8 };
-static int lin_lanes(const mli__trees *t);
 size_t mli__trees_contrib_scratch(const mli__trees *t) {
     size_t d = (size_t)t->max_depth + 3;
     size_t quad = quad_scratch(t) + sizeof(double) * ((2 + SB_LANES) * d + 16 * 8 * SB_LANES);
-    size_t lin = lin_lanes(t) ? mli__shap_walk_scratch(t->max_depth, lin_lanes(t)) : 0;
+    size_t lin = t->max_depth <= 512 ? mli__shap_walk_scratch(t->max_depth) : 0;
     return quad > lin ? quad : lin; /* the tree-shared walk or the others, never both at once */
 }
 
@@ -505,32 +529,30 @@ static void walk_quad(quad_ctx *qc, int32_t i) {
  * subtracts what the upper split counted for the leaves below it with the old one, so each
  * leaf is counted once with its own (p_i, q_i); where the row already left i's path above
  * (p_prev = 0) the two cancel exactly and nothing is added. The quadrature must be exact for
- * degree shap_max - 1: one rule of ceil(shap_max / 2) points for the whole model, its lanes
- * padded to 4, 8 or 16. The subtracted part integrates a rational function (P_l / f_prev),
- * but with the same points and weights as the upper split did, so the two cancel to
- * rounding. Cost: a few multiply-adds per node, point and row, against the per-leaf form's
+ * degree n - 1 for the tree's longest path of n distinct features: each tree has its rule
+ * of ceil(n / 2) points (shap_m), its lanes padded to 4 or a multiple of 8 with zero
+ * weights. The subtracted part integrates a rational function (P_l / f_prev), but with the
+ * same points and weights as the upper split did, so the two cancel to rounding. Cost: a few multiply-adds per node, point and row, against the per-leaf form's
  * O(leaves x n x n / 2). The walk is a kernel (kernels/generic/shap_walk.h, one per ISA),
- * 8 rows per vector. Stages with vector leaves (leaf_width > 1), paths of more than 32
- * distinct features or trees deeper than 512 keep the per-leaf form. */
+ * 8 rows per vector. Vector leaves (a forest classifier's class fractions) take one walk
+ * per score, up to 4 of them; wider vector leaves, paths of more than 64 distinct features
+ * or trees deeper than 512 keep the per-leaf form (which does all scores in one walk). */
 
-/* The lanes of the tree-shared walk (4, 8, 16), 0 where the per-leaf form is used. */
-static int lin_lanes(const mli__trees *t) {
-    const int m = (t->shap_max + 1) / 2;
-    if (t->leaf_width != 1 || m > 16 || t->max_depth > 512)
+/* Whether the tree-shared walk takes the stage: leaves of up to 4 scores, trees of up to 512
+ * levels whose rules have at most MLI__SHAP_MAX_K points (paths of up to 64 distinct
+ * features). Needs mli__trees_shap_ready. */
+static int lin_ok(const mli__trees *t) {
+    if (t->leaf_width > 4 || t->max_depth > 512 || !t->shap_m)
         return 0;
-    return m <= 4 ? 4 : m <= 8 ? 8 : 16;
+    for (int32_t tr = 0; tr < t->n_trees; ++tr)
+        if (t->shap_m[tr] > MLI__SHAP_MAX_K)
+            return 0;
+    return 1;
 }
 
 /* Rows [0, nb) by the tree-shared walk (out zeroed by the caller). */
 static void contrib_lin(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
                         double scale, double *out, void *scratch) {
-    const int K = lin_lanes(t), m = (t->shap_max + 1) / 2;
-    const double *rule = t->gl + (int64_t)m * (m - 1);
-    double px[16], pw[16];
-    for (int k = 0; k < K; ++k) {
-        px[k] = k < m ? rule[k] : 0.5;
-        pw[k] = k < m ? rule[m + k] : 0.0;
-    }
     mli__shap_walk w = {.tree_start = t->tree_start,
                         .tree_out = t->tree_out,
                         .n_trees = t->n_trees,
@@ -539,17 +561,16 @@ static void contrib_lin(const mli__trees *t, const mli__kernels *kt, const void 
                         .left = t->left,
                         .right = t->right,
                         .threshold = t->threshold,
-                        .value = t->value,
                         .frac = t->frac,
+                        .value_stride = t->leaf_width,
                         .flags = t->flags,
                         .cat_offset = t->cat_offset,
                         .cat_words = t->cat_words,
                         .cat_bits = t->cat_bits,
                         .compare = t->compare,
                         .n_out = t->n_out,
-                        .K = K,
-                        .x = px,
-                        .w = pw,
+                        .tree_m = t->shap_m,
+                        .gl = t->gl,
                         .scale = scale,
                         .rows = x,
                         .f64 = f64,
@@ -558,7 +579,11 @@ static void contrib_lin(const mli__trees *t, const mli__kernels *kt, const void 
                         .out = out,
                         .ld_out = (t->n_features + 1) * t->n_out,
                         .scratch = scratch};
-    kt->shap_walk(&w);
+    for (int64_t o = 0; o < t->leaf_width; ++o) { /* vector leaves: one walk per score */
+        w.value = t->value + o;
+        w.value_col = (int32_t)o;
+        kt->shap_walk(&w);
+    }
 }
 
 /* ---- a block of rows walking each tree together ------------------------------------------ */
@@ -770,7 +795,7 @@ void mli__trees_contrib(const mli__trees *t, const mli__kernels *kt, const void 
     const size_t d = (size_t)t->max_depth + 3;
     double *pre = (double *)(void *)((path_el *)scratch + d);
     int64_t r = 0;
-    if (shap_mode() == SHAP_DEFAULT && lin_lanes(t)) {
+    if (shap_mode() == SHAP_DEFAULT && lin_ok(t)) {
         memset(out, 0, sizeof(double) * (size_t)(nb * width));
         contrib_lin(t, kt, x, f64, ldx, nb, scale, out, scratch);
         for (; r < nb; ++r)

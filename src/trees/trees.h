@@ -69,6 +69,8 @@ typedef struct mli__trees {
     int32_t shap_max; /* most distinct features on one root-to-leaf path */
     double *gl;       /* Gauss-Legendre rules on [0, 1] for m = 1 .. (shap_max + 1) / 2 points:
                         * rule m at gl + m (m - 1), its m nodes then its m weights */
+    uint8_t *shap_m;  /* per tree: ceil(its most distinct features on a path / 2), at most
+                        * 255 (the tree-shared walk's rule), or NULL (out of memory) */
 } mli__trees;
 
 /* The filter's hash of (feature, float32 bits): a word index and two bits in it. */

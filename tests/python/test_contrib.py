@@ -588,9 +588,10 @@ def test_cli_interactions(mlinfer, tmp_path):
 # ---- rows walked together equal rows walked alone ------------------------------------------
 
 def _blocks_models(tmp_path):
-    """Models whose leaves take every leaf rule of trees/shap.c: up to 8, up to 16 and over 16
-    distinct features on a path; NaN, categorical
-    splits, leaf_width 1 (score columns per tree) and > 1 (forest classes)."""
+    """Models that take every walk of trees/shap.c and its kernel: the per-leaf rules (up to 8,
+    up to 16 and over 16 distinct features on a path), the tree-shared walk's rules of 4 to 24
+    points and its fallback (over 64); NaN, categorical splits, leaf_width 1 (score columns
+    per tree) and > 1 (forest classes)."""
     rng = np.random.default_rng(21)
     X = rng.standard_normal((1000, 24))
     X[rng.random(X.shape) < 0.05] = np.nan
@@ -615,13 +616,15 @@ def _blocks_models(tmp_path):
     Xw = rng.standard_normal((1000, 60))
     mlinfer_export(DecisionTreeRegressor(random_state=0).fit(Xw, rng.standard_normal(1000)), tmp_path / "dt.mli")
     yield "tree on noise", str(tmp_path / "dt.mli"), Xw
-    # a chain peeling one row per split, each on its own one-hot feature: paths of over 32
-    # distinct features (the per-leaf form; the tree-shared walk takes up to 32)
-    Xe = np.eye(48)
-    chain = DecisionTreeRegressor(random_state=0).fit(Xe, 4.0 ** np.arange(48))
-    assert chain.get_depth() == 47
-    mlinfer_export(chain, tmp_path / "chain.mli")
-    yield "chain of 47 features", str(tmp_path / "chain.mli"), np.vstack([Xe, Xw[:40, :48], 1 - Xe[:20]])
+    # chains peeling one row per split, each on its own one-hot feature: paths of 47 distinct
+    # features (the tree-shared walk's rule of 24 points) and of 69 (over its 64: per leaf)
+    for n in (48, 70):
+        Xe = np.eye(n)
+        chain = DecisionTreeRegressor(random_state=0).fit(Xe, 4.0 ** np.arange(n))
+        assert chain.get_depth() == n - 1
+        mlinfer_export(chain, tmp_path / f"chain{n}.mli")
+        Xc = np.vstack([Xe, rng.standard_normal((40, n)), 1 - Xe[:20]])
+        yield f"chain of {n - 1} features", str(tmp_path / f"chain{n}.mli"), Xc
 
 
 def mlinfer_export(est, path):
@@ -670,7 +673,7 @@ def test_walks_and_isas_agree(mlinfer, tmp_path):
     settings = [{"MLI_TREESHAP": "leaf"}, {"MLI_TREESHAP": "classic"}, {"MLI_FORCE_ISA": "scalar"}]
     if mlinfer.cpu_isa() == "avx512":
         settings.append({"MLI_FORCE_ISA": "avx2"})
-    assert len(models) == 7
+    assert len(models) == 8
     for k, setting in enumerate(settings):
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), **setting)
         prefix = str(tmp_path / f"s{k}_")
