@@ -108,7 +108,8 @@ def predict_once(port: int, row: list) -> object:
 
 
 def run_wrk(port: int, lua: Path, conns: int, seconds: int) -> dict:
-    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+    # wrk needs at least one connection per thread
+    out = subprocess.run(["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "10s",
                           "-s", str(lua), f"http://127.0.0.1:{port}/predict"],
                          capture_output=True, text=True, timeout=seconds + 60).stdout
     m = re.search(r"^WRKJSON (.*)$", out, re.M)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One row with SHAP contributions through mlinfer-server (issue 19's serving target: p50
 under 1 ms at 16 connections): `POST /predict` with `{"features": [...], "explain": true}`
-under `wrk -t2 -c16` (and -c1, the latency of one request with nothing queued), next to
+under `wrk -t2 -c16` (and `-t1 -c1`, the latency of one request with nothing queued), next to
 the same row without "explain", on tree models of several sizes (50 features,
 `make_regression` seed 0, 10 000 training rows, as benchmarks/trees/bench_contrib.py):
 XGBoost 100 trees depth 6, XGBoost 500 x depth 8 and LightGBM 500 x 63 leaves (the
