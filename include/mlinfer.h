@@ -469,6 +469,12 @@ MLI_API mli_status mli_model_predict_columns(const mli_model *model, const mli_c
  * be explained. The caller owns every buffer; nothing is kept after the call. */
 MLI_API mli_status mli_model_predict_contrib_columns(const mli_model *model, const mli_column *columns,
                                                      int64_t n_columns, int64_t rows, double *out, int64_t out_len);
+/* Tree models: the leaf each row reaches in each tree (mli_model_apply) for rows given as
+ * columns, as mli_model_predict_columns takes them: out holds rows * mli_model_n_trees(model)
+ * values. The errors of mli_model_predict_columns; MLI_ERR_UNSUPPORTED for a model without
+ * trees. */
+MLI_API mli_status mli_model_apply_columns(const mli_model *model, const mli_column *columns, int64_t n_columns,
+                                           int64_t rows, int64_t *out, int64_t out_len);
 /* Interactions (mli_model_predict_interactions) for rows given as columns: out holds rows *
  * mli_model_n_interactions(model) doubles. The errors of mli_model_predict_contrib_columns. */
 MLI_API mli_status mli_model_predict_interactions_columns(const mli_model *model, const mli_column *columns,

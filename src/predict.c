@@ -680,29 +680,46 @@ mli_status mli__check_columns_call(const char *fn, int64_t rows, int64_t cols, c
     return MLI_OK;
 }
 
-mli_status mli_model_predict_columns(const mli_model *m, const mli_column *columns, int64_t n_columns, int64_t rows,
-                                     mli_output what, double *out, int64_t out_len) {
-    static const char fn[] = "mli_model_predict_columns";
-    mli_status st = mli__check_output(fn, m, what);
+/* predict_columns and apply_columns: out (doubles) or apply (leaf numbers), cols per row. */
+static mli_status columns_run(const char *fn, const mli_model *m, const mli_column *columns, int64_t n_columns,
+                              int64_t rows, int what, double *out, int64_t *apply, int64_t cols, int64_t out_len) {
+    mli_status st = mli__check_columns_call(fn, rows, cols, columns, n_columns,
+                                            apply ? (const double *)(void *)apply : out, out_len);
     if (st != MLI_OK)
-        return st;
-    int64_t cols = mli_model_output_len(m, what);
-    if ((st = mli__check_columns_call(fn, rows, cols, columns, n_columns, out, out_len)) != MLI_OK)
         return st;
     if (!m->prep) {
         double *x = NULL;
         if ((st = mli__columns_to_matrix(fn, m, columns, n_columns, rows, &x)) != MLI_OK)
             return st;
-        st = rows == 0 ? MLI_OK : run_call(fn, m, NULL, x, MLI_F64, rows, m->n_features, out, NULL, cols, what);
+        st = rows == 0 ? MLI_OK : run_call(fn, m, NULL, x, MLI_F64, rows, m->n_features, out, apply, cols, what);
         free(x);
         return st;
     }
     mli__prep_call call = {.p = m->prep, .names = (const char *const *)m->feature_names, .rows = rows};
     st = mli__prep_call_columns(fn, &call, columns, n_columns);
     if (st == MLI_OK && rows > 0)
-        st = run_call(fn, m, &call, NULL, MLI_F64, rows, 0, out, NULL, cols, what);
+        st = run_call(fn, m, &call, NULL, MLI_F64, rows, 0, out, apply, cols, what);
     mli__prep_call_free(&call);
     return st;
+}
+
+mli_status mli_model_predict_columns(const mli_model *m, const mli_column *columns, int64_t n_columns, int64_t rows,
+                                     mli_output what, double *out, int64_t out_len) {
+    static const char fn[] = "mli_model_predict_columns";
+    mli_status st = mli__check_output(fn, m, what);
+    if (st != MLI_OK)
+        return st;
+    return columns_run(fn, m, columns, n_columns, rows, what, out, NULL, mli_model_output_len(m, what), out_len);
+}
+
+mli_status mli_model_apply_columns(const mli_model *m, const mli_column *columns, int64_t n_columns, int64_t rows,
+                                   int64_t *out, int64_t out_len) {
+    static const char fn[] = "mli_model_apply_columns";
+    if (!m)
+        return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: model is NULL", fn);
+    if (!m->trees)
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: this model (%s) has no trees", fn, source_of(m));
+    return columns_run(fn, m, columns, n_columns, rows, MLI_OUTPUT_RAW, NULL, out, m->trees->n_trees, out_len);
 }
 
 mli_status mli_model_predict(const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx, double *out,

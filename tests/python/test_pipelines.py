@@ -360,6 +360,34 @@ def test_apply_decision_and_raw_through_the_prep_stage(tmp_path):
     np.testing.assert_allclose(m.predict_raw(df), clf.decision_function(df), rtol=1e-5, atol=1e-5)
 
 
+def test_apply_from_a_dataframe_with_string_columns(tmp_path):
+    """apply (mli_model_apply_columns) takes what predict takes: a DataFrame with string
+    columns, NaN and None, unseen categories, a pyarrow Table, a dict, one row; the leaves are
+    scikit-learn's apply on the pipeline's transformed rows (a forest and a single tree)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.tree import DecisionTreeClassifier
+    df, y = churn(n=1200)
+    test, _ = churn(n=400, seed=4, unseen=True)
+    for last in (RandomForestClassifier(n_estimators=7, max_depth=6, random_state=0),
+                 DecisionTreeClassifier(max_depth=8, random_state=0)):
+        est = make_pipeline(features(), last).fit(df, y)
+        m = roundtrip(est, tmp_path)
+        want = est[-1].apply(est[:-1].transform(test)).reshape(len(test), -1)
+        got = m.apply(test)
+        assert got.dtype == np.int64 and got.shape == (len(test), m.n_trees_)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(m.apply(test.iloc[[5]]), want[5:6])
+        np.testing.assert_array_equal(m.apply({c: test[c].to_numpy() for c in test.columns}), want)
+        pa = pytest.importorskip("pyarrow")
+        no_none = ~test[CAT].apply(lambda c: c.map(lambda v: v is None)).any(axis=1).to_numpy()
+        np.testing.assert_array_equal(m.apply(pa.Table.from_pandas(test[no_none])), want[no_none])
+    with pytest.raises(mlinfer.InputError, match="tenure"):
+        m.apply(test.assign(tenure="many"))
+    lr = roundtrip(make_pipeline(features(), LogisticRegression(max_iter=2000)).fit(df, y), tmp_path)
+    with pytest.raises(mlinfer.UnsupportedError, match="no trees"):
+        lr.apply(test)
+
+
 def test_model_without_column_names_takes_columns_by_position(tmp_path):
     df, y = churn(n=800)
     X = df[NUM[:2] + CAT[:2]].to_numpy(dtype=object)  # no names: columns by position

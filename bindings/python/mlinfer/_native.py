@@ -136,6 +136,12 @@ try:  # contributions per input column of models with a prep stage
 except AttributeError:  # an older libmlinfer
     HAS_CONTRIB_COLUMNS = False
 
+try:  # leaf numbers of rows given as columns
+    _fn("mli_model_apply_columns", c_int, c_void_p, POINTER(Column), c_int64, c_int64, c_void_p, c_int64)
+    HAS_APPLY_COLUMNS = True
+except AttributeError:  # an older libmlinfer
+    HAS_APPLY_COLUMNS = False
+
 try:  # SHAP interaction values of tree models
     _fn("mli_model_n_interactions", c_int64, c_void_p)
     _fn("mli_model_predict_interactions", c_int, c_void_p, c_void_p, c_int, c_int64, c_int64, c_void_p, c_int64)

@@ -15,6 +15,7 @@ from ._native import address, check, lib
 _F32, _F64 = 0, 1
 _CONTRIB = -1  # _call_columns: mli_model_predict_contrib_columns
 _INTERACT = -2  # _call_columns: mli_model_predict_interactions_columns
+_APPLY = -3  # _call_columns: mli_model_apply_columns (int64 leaf numbers)
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -161,8 +162,10 @@ class Model:
             rows = 1
         else:
             arr, n, rows, keep = columns_for(self, X)
-        out = np.empty((rows, cols), dtype=np.float64)
-        if what in (_CONTRIB, _INTERACT):
+        out = np.empty((rows, cols), dtype=np.int64 if what == _APPLY else np.float64)
+        if what == _APPLY:
+            status = lib.mli_model_apply_columns(self._h, arr, n, rows, address(out) if out.size else None, out.size)
+        elif what in (_CONTRIB, _INTERACT):
             fn = lib.mli_model_predict_contrib_columns if what == _CONTRIB else lib.mli_model_predict_interactions_columns
             status = fn(self._h, arr, n, rows, address(out) if out.size else None, out.size)
         else:
@@ -179,6 +182,8 @@ class Model:
         _WHAT["mli_model_predict_contrib"] = _CONTRIB
     if _native.HAS_INTERACTIONS:
         _WHAT["mli_model_predict_interactions"] = _INTERACT
+    if _native.HAS_APPLY_COLUMNS:
+        _WHAT["mli_model_apply"] = _APPLY
 
     def _call(self, fn, X, cols: int, out_dtype=np.float64) -> np.ndarray:
         if self._by_columns and type(X) is not np.ndarray:
@@ -229,7 +234,9 @@ class Model:
 
     def apply(self, X) -> np.ndarray:
         """Tree models: the leaf each row reaches in each tree, int64 (n, n_trees_), numbered
-        as the framework numbers them (scikit-learn's `apply`, XGBoost/LightGBM `pred_leaf`)."""
+        as the framework numbers them (scikit-learn's `apply`, XGBoost/LightGBM `pred_leaf`).
+        X as predict takes it: a matrix, or (models with named columns) a DataFrame, a pyarrow
+        Table or a dict of columns, strings included."""
         return self._call(lib.mli_model_apply, X, self.n_trees_, np.int64)
 
     def _n_contrib_columns(self) -> int:
