@@ -55,6 +55,7 @@ static void map_registers(const mli__prep *p, int64_t *reg_col) {
         case MLI__OP_FUNC:
         case MLI__OP_BIN:
         case MLI__OP_ONEHOT:
+        case MLI__OP_QUANTILE:
         case MLI__OP_SPLINE: col = reg_col[op->src]; break; /* one register in, all outputs from it */
         case MLI__OP_NORM:    /* each output divides by the norm over all `count` inputs */
         case MLI__OP_PROJECT: /* each output is a weighted sum of all n_in inputs (PCA, TruncatedSVD) */

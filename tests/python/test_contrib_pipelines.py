@@ -312,6 +312,37 @@ def test_linear_head_background_frame(mlinfer, tmp_path, kind):
         mn.predict_contrib(X)
 
 
+def test_per_column_transformers_stay_with_their_column(mlinfer, tmp_path):
+    """QuantileTransformer (uniform and normal) and SplineTransformer map one column to its
+    own output(s): their contributions belong to that column (no mixed feature), and equal
+    shap's LinearExplainer on the transformed matrix summed by column."""
+    from sklearn.preprocessing import QuantileTransformer, SplineTransformer
+    df, y = _frame(600, 11)
+    ct = ColumnTransformer([
+        ("q_age", make_pipeline(SimpleImputer(), QuantileTransformer(n_quantiles=50)), ["age"]),
+        ("q_spend", make_pipeline(SimpleImputer(), QuantileTransformer(n_quantiles=40, output_distribution="normal")),
+         ["spend"]),
+        ("spline", SplineTransformer(n_knots=4), ["tenure"]),
+        ("plan", OneHotEncoder(), ["plan"]),
+        ("score", "passthrough", ["score"]),
+    ], sparse_threshold=0)
+    pipe = make_pipeline(ct, LinearRegression()).fit(df, y)
+    bg = df.iloc[:200]
+    m = _export(mlinfer, tmp_path, pipe, background=bg)
+    X = df.iloc[200:]
+    used = ["age", "spend", "tenure", "plan", "score"]
+    assert m.contrib_columns == list(range(len(COLS))), m.contrib_columns  # no mixed feature
+    names = m.predict_contrib(X.iloc[:1], return_names=True)[1]
+    assert not any(str(n).startswith("transformed:") for n in names), names
+    c = _as3(m.predict_contrib(X))
+    ref = _shap_linear(pipe[-1], pipe[:-1].transform(X), pipe[:-1].transform(bg))
+    gmap = [COLS.index(next(u for u in used if u in name.partition("__")[2]))
+            for name in pipe[:-1].get_feature_names_out()]
+    ref = _sum_by_column(ref, gmap, len(COLS))
+    assert_close(c, ref, "quantile / spline per column")
+    assert_sum_rule(m, X, c)
+
+
 def test_names_without_get_feature_names_out(mlinfer, tmp_path):
     """A FunctionTransformer without feature_names_out has no scikit-learn names: a mixed
     feature is then named by its index among the transformed features."""
