@@ -613,12 +613,13 @@ static void emit_rows8(const mli__prep *p, const double *work, int64_t nb, doubl
         acc[i] = a[i];
 }
 
-int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int finite, double *work, double *out,
-                        float *out32) {
+int64_t mli__prep_block_ops(const mli__prep_call *call, int64_t r0, int64_t nb, const uint8_t *skip, double *work) {
     const mli__prep *p = call->p;
     int64_t bad = INT64_MAX;
     for (int64_t o = 0; o < p->n_ops; ++o) {
         const mli__prep_op *op = &p->ops[o];
+        if (skip && skip[o])
+            continue;
         const double *q = op->p;
         const int64_t src = op->src, dst = op->dst;
         switch (op->kind) {
@@ -783,6 +784,14 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
         default: BAD(0); break; /* not reached: kinds are checked at load */
         }
     }
+    return bad == INT64_MAX ? -1 : bad;
+}
+
+int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int finite, double *work, double *out,
+                        float *out32) {
+    const mli__prep *p = call->p;
+    int64_t bad = mli__prep_block_ops(call, r0, nb, NULL, work);
+    bad = bad < 0 ? INT64_MAX : bad;
     /* the outputs, row-major, 8 rows at a time (a register's 8 values are one cache line);
      * v * 0 is 0 for a finite v and NaN otherwise, summed per row for the finite check. A
      * whole chunk of 8 has constant trip counts, so that acc stays in registers (a variable
