@@ -159,6 +159,8 @@ typedef struct mli__prep_call {
     int64_t rows;
     mli__bound_col *cols; /* n_cols */
     int32_t **op_dict;    /* n_ops: NULL, or the map of a STRCAT op over a DICT column */
+    double **op_val;      /* n_ops: NULL, or that op's value for each code + 2 (codes -2..n_dict-1), then as
+                             many bytes: 1 where the code is an input error */
 } mli__prep_call;
 
 /* Binds the caller's columns (by name or index) to the model's columns and checks them
