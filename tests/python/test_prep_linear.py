@@ -108,6 +108,11 @@ def test_first_bad_row_is_named(tmp_path):
     bad.loc[9_000, "calls"] = -np.inf
     with pytest.raises(mlinfer.InputError, match=r"column 'age', row 7777: inf is not finite"):
         m.predict_proba(bad)
+    bad = test.copy()  # a cell that is not a string, in the columns factorized by object identity
+    bad.loc[4_321, "pay"] = 5
+    bad.loc[8_000, "pay"] = 6
+    with pytest.raises(mlinfer.InputError, match=r"column 'pay', row 4321: 5 is not a string"):
+        m.predict_proba(bad)
     # without a numeric imputer, NaN reaches the linear model: scikit-learn refuses it
     df, y = churn(n=3000)
     df[NUM] = df[NUM].fillna(1.0)
