@@ -82,6 +82,9 @@ def test_two_threads_give_the_same_bits(tmp_path):
         one = m.predict_proba(test)
         mlinfer.set_num_threads(2)
         np.testing.assert_array_equal(m.predict_proba(test), one)
+        for i in (0, 100, 9_999):  # a row alone gets the bits it gets in a block
+            np.testing.assert_array_equal(m.predict_proba(test.iloc[[i]]), one[[i]])
+            np.testing.assert_array_equal(m.predict_proba(test.iloc[i].to_dict()), one[[i]])
     finally:
         mlinfer.set_num_threads(0)
 
