@@ -94,13 +94,20 @@ mli_status mli__prep_linear_build(mli__prep *p, const float *coef, const float *
         for (int64_t d = op->dst; ok && d < op->dst + op->count; ++d)
             owner[d] = o;
     }
-    int64_t n_w = make_terms(p, l, coef, uses, pos, owner, done);
+    int64_t n_w = make_terms(p, l, coef, uses, pos, owner, done), n_values = 0;
     if (!(l->w = malloc(sizeof(float) * (size_t)(n_w ? n_w : 1))))
         goto out;
     make_terms(p, l, coef, uses, pos, owner, done);
+    for (int64_t t = 0; t < l->n_terms; ++t)
+        n_values += l->terms[t].n_codes == 0;
+    rc = MLI_OK;
+    /* Summed value by value, a score costs a pass over the block per value term, where the row
+     * form transposes each output once and runs the ISA's GEMM: with many scores and few one-hot
+     * ops that is slower (200 values, 10 classes: 1.7x the row form), so such models keep it. */
+    if (n_k * n_values > 2 * p->n_out)
+        goto out;
     p->lin = l;
     l = NULL;
-    rc = MLI_OK;
 out:
     mli__prep_linear_free(l);
     free(read);

@@ -206,7 +206,8 @@ typedef struct mli__prep_linear {
     uint8_t *skip;          /* n_ops: the one-hot ops the sums replace */
 } mli__prep_linear;
 
-/* Builds p->lin for a linear stage of n_k scores (coef n_k x p->n_out, row-major). */
+/* Builds p->lin for a linear stage of n_k scores (coef n_k x p->n_out, row-major), or leaves it
+ * NULL where the row form is quicker (many scores over many values: linear.c). */
 mli_status mli__prep_linear_build(mli__prep *p, const float *coef, const float *intercept, int64_t n_k);
 void mli__prep_linear_free(mli__prep_linear *l);
 /* The ops and the scores of rows [r0, r0 + nb): scores[k * nb + i] (score k of row i), work as

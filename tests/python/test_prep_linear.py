@@ -130,3 +130,21 @@ def test_first_bad_row_is_named(tmp_path):
         m2.predict_proba(clean)
     with pytest.raises(ValueError):
         est2.predict_proba(clean)
+
+
+def test_many_scores_over_many_values_keep_the_row_form(tmp_path):
+    # 60 scaled columns, 12 classes: summing value by value would be slower, so linear.c leaves
+    # this model to the transposed rows and the GEMM; both must agree with scikit-learn
+    rng = np.random.default_rng(0)
+    cols = [f"f{i}" for i in range(60)]
+    X = pd.DataFrame(rng.normal(size=(3000, 60)), columns=cols)
+    X.iloc[rng.random(3000) < 0.1, 3] = np.nan
+    y = (X["f0"].fillna(0) * 3 + rng.normal(size=3000)).round().clip(-6, 5).astype(int)
+    assert len(set(y)) == 12
+    pre = ColumnTransformer([("n", make_pipeline(SimpleImputer(), StandardScaler()), cols)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make_pipeline(pre, LogisticRegression(max_iter=300)).fit(X, y)
+    m = roundtrip(est, tmp_path)
+    check(m, est, X)
+    check(m, est, X.iloc[[7]])
