@@ -282,6 +282,9 @@ static mli_status build_stages(mli_model *m, const mli__reader *r) {
         }
     if (m->prep) /* float32 rounding that a linear stage's 1e-5 covers can move a row across a split */
         m->prep->f32_refused = m->trees != NULL;
+    if (m->prep && m->n_stages == 1 && m->stages[0].kind == MLI__STAGE_LINEAR &&
+        mli__prep_linear_build(m->prep, m->stages[0].coef, m->stages[0].intercept, m->stages[0].n_out) != MLI_OK)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", m->c.origin);
     for (int64_t o = 0; m->prep && m->trees && o < m->prep->n_ops; ++o) /* so can any last-bit difference */
         if (mli__prep_op_inexact(&m->prep->ops[o]))
             return mli__fail(MLI_ERR_UNSUPPORTED,

@@ -309,6 +309,29 @@ static int prep_block(predict_job *j, int64_t r, int64_t nb, double *pre) {
     return 0;
 }
 
+/* Rows [r, r + nb) of a prep model whose one linear stage sums the prep registers
+ * (m->prep->lin): scores, then the head; 0, or 1 when a row fails (as prep_block). */
+static int linear_block(predict_job *j, int64_t r, int64_t nb, double *work, void *scratch, int64_t block) {
+    const mli_model *m = j->m;
+    const int64_t n_k = m->prep->lin->n_k;
+    float *cols = scratch, *rows = cols + block * m->width_max; /* scores k x nb, then nb x k */
+    if (atomic_load_explicit(&j->bad_row, memory_order_relaxed) < r)
+        return 1;
+    int64_t bad = mli__prep_block_linear(j->call, r, nb, work, cols);
+    if (bad >= 0) {
+        note_bad_row(j, bad);
+        return 1;
+    }
+    if (n_k > 1)
+        for (int64_t i = 0; i < nb; ++i)
+            for (int64_t k = 0; k < n_k; ++k)
+                rows[i * n_k + k] = cols[k * nb + i];
+    const float *s = n_k > 1 ? rows : cols;
+    for (int64_t i = 0; i < nb; ++i)
+        mli__head_row(m, j->what, s + i * n_k, NULL, j->out + (r + i) * j->out_cols);
+    return 0;
+}
+
 /* The first row in [r, r + nb) of rows of numbers holding NaN or an infinity, or -1. */
 static int64_t first_nonfinite_row(const rows_in *in, int64_t r, int64_t nb, int64_t n) {
     for (int64_t i = r; i < r + nb; ++i) {
@@ -346,6 +369,11 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
                 note_bad_row(j, bad);
                 return;
             }
+        }
+        if (m->prep && m->prep->lin) { /* the linear stage summed from the prep registers (prep/linear.c) */
+            if (linear_block(j, r, nb, pre, scratch, block))
+                return;
+            continue;
         }
         if (m->prep) {
             if (prep_block(j, r, nb, pre))

@@ -34,6 +34,7 @@ void mli__prep_free(mli__prep *p) {
     free(p->str);
     free(p->str_len);
     free(p->hash_store);
+    mli__prep_linear_free(p->lin);
     memset(p, 0, sizeof *p);
 }
 

@@ -613,12 +613,13 @@ static void emit_rows8(const mli__prep *p, const double *work, int64_t nb, doubl
         acc[i] = a[i];
 }
 
-int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int finite, double *work, double *out,
-                        float *out32) {
+int64_t mli__prep_block_ops(const mli__prep_call *call, int64_t r0, int64_t nb, const uint8_t *skip, double *work) {
     const mli__prep *p = call->p;
     int64_t bad = INT64_MAX;
     for (int64_t o = 0; o < p->n_ops; ++o) {
         const mli__prep_op *op = &p->ops[o];
+        if (skip && skip[o])
+            continue;
         const double *q = op->p;
         const int64_t src = op->src, dst = op->dst;
         switch (op->kind) {
@@ -639,19 +640,28 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
             break;
         }
         case MLI__OP_FILL:
-            for (int64_t i = 0; i < nb; ++i) {
-                double x = AT(src, i);
-                AT(dst, i) = is_missing(x, q[0]) ? q[1] : x;
-            }
+            if (isnan(q[0])) /* the usual missing value: a loop without the test of q[0] */
+                for (int64_t i = 0; i < nb; ++i) {
+                    double x = AT(src, i);
+                    AT(dst, i) = isnan(x) ? q[1] : x;
+                }
+            else
+                for (int64_t i = 0; i < nb; ++i) {
+                    double x = AT(src, i);
+                    AT(dst, i) = x == q[0] ? q[1] : x;
+                }
             break;
-        case MLI__OP_AFFINE:
-            for (int64_t i = 0; i < nb; ++i) {
-                double x = (((AT(src, i) - q[0]) / q[1]) * q[2]) + q[3];
-                if (op->flags & MLI__OPF_CLIP)
-                    x = x < q[4] ? q[4] : x > q[5] ? q[5] : x;
-                AT(dst, i) = x;
-            }
+        case MLI__OP_AFFINE: {
+            const double sub = q[0], div = q[1], mul = q[2], add = q[3];
+            for (int64_t i = 0; i < nb; ++i)
+                AT(dst, i) = (((AT(src, i) - sub) / div) * mul) + add;
+            if (op->flags & MLI__OPF_CLIP) /* np.clip: NaN stays NaN */
+                for (int64_t i = 0; i < nb; ++i) {
+                    double x = AT(dst, i);
+                    AT(dst, i) = x < q[4] ? q[4] : x > q[5] ? q[5] : x;
+                }
             break;
+        }
         case MLI__OP_INDICATOR:
             for (int64_t i = 0; i < nb; ++i)
                 AT(dst, i) = is_missing(AT(src, i), q[0]) ? 1.0 : 0.0;
@@ -660,6 +670,22 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
             const mli__bound_col *b = &call->cols[src];
             const int64_t n = op->count;
             const int32_t *map = call->op_dict[o];
+            if (map && !b->validity) { /* dictionary codes, the common case: a value per code */
+                const int32_t *codes = (const int32_t *)b->values + r0;
+                const double *val = call->op_val[o] + 2;
+                const uint8_t *err = (const uint8_t *)(val + b->n_dict) + 2;
+                int any = 0;
+                for (int64_t i = 0; i < nb; ++i) {
+                    AT(dst, i) = val[codes[i]];
+                    any |= err[codes[i]];
+                }
+                for (int64_t i = 0; any && i < nb; ++i)
+                    if (err[codes[i]]) {
+                        BAD(i);
+                        AT(dst, i) = NAN; /* a one-hot op after it sets nothing */
+                    }
+                break;
+            }
             for (int64_t i = 0; i < nb; ++i) {
                 int32_t k = -1;
                 int v;
@@ -783,6 +809,14 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
         default: BAD(0); break; /* not reached: kinds are checked at load */
         }
     }
+    return bad == INT64_MAX ? -1 : bad;
+}
+
+int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int finite, double *work, double *out,
+                        float *out32) {
+    const mli__prep *p = call->p;
+    int64_t bad = mli__prep_block_ops(call, r0, nb, NULL, work);
+    bad = bad < 0 ? INT64_MAX : bad;
     /* the outputs, row-major, 8 rows at a time (a register's 8 values are one cache line);
      * v * 0 is 0 for a finite v and NaN otherwise, summed per row for the finite check. A
      * whole chunk of 8 has constant trip counts, so that acc stays in registers (a variable
@@ -950,10 +984,15 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
 /* ---- binding ------------------------------------------------------------------------- */
 
 void mli__prep_call_free(mli__prep_call *call) {
-    if (call->op_dict)
-        for (int64_t o = 0; o < call->p->n_ops; ++o)
+    for (int64_t o = 0; o < call->p->n_ops; ++o) {
+        if (call->op_dict)
             free(call->op_dict[o]);
+        if (call->op_val)
+            free(call->op_val[o]);
+    }
     free(call->op_dict);
+    free(call->op_val);
+    call->op_val = NULL;
     free(call->cols);
     call->op_dict = NULL;
     call->cols = NULL;
@@ -981,7 +1020,8 @@ static mli_status map_dictionaries(const char *fn, mli__prep_call *call) {
     const mli__prep *p = call->p;
     char nb[32];
     call->op_dict = calloc((size_t)p->n_ops, sizeof *call->op_dict);
-    if (!call->op_dict)
+    call->op_val = calloc((size_t)p->n_ops, sizeof *call->op_val);
+    if (!call->op_dict || !call->op_val)
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     for (int64_t o = 0; o < p->n_ops; ++o) {
         const mli__prep_op *op = &p->ops[o];
@@ -995,6 +1035,22 @@ static mli_status map_dictionaries(const char *fn, mli__prep_call *call) {
         call->op_dict[o] = map;
         for (int64_t k = 0; k < b->n_dict; ++k)
             map[k] = find(p, op, b->dict_bytes + b->offsets[k], (uint32_t)(b->offsets[k + 1] - b->offsets[k]));
+        /* each code's value and whether it is an input error, as mli__prep_block's general loop decides */
+        double *val = malloc((sizeof(double) + 1) * (size_t)(b->n_dict + 2));
+        if (!val)
+            return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: column '%s': out of memory for its dictionary", fn,
+                             col_name(call, op->src, nb, sizeof nb));
+        call->op_val[o] = val;
+        uint8_t *err = (uint8_t *)(val + b->n_dict + 2);
+        const double *q = op->p;
+        const int64_t n = op->count;
+        for (int64_t c = -2; c < b->n_dict; ++c) {
+            int64_t k = c >= 0 ? map[c] : -1;
+            val[c + 2] = c == MLI_CODE_NONE ? q[n + 1] : c < 0 ? q[n] : k < 0 ? q[n + 2] : q[k];
+            err[c + 2] = (uint8_t)(c == MLI_CODE_NONE ? (op->flags & MLI__OPF_ERR_NONE) != 0
+                                   : c < 0            ? (op->flags & MLI__OPF_ERR_NAN) != 0
+                                                      : k < 0 && (op->flags & MLI__OPF_ERR_UNKNOWN));
+        }
     }
     return MLI_OK;
 }

@@ -128,6 +128,7 @@ typedef struct mli__prep {
     const char **str; /* n_strings strings of the `strings` section, not NUL-terminated */
     uint32_t *str_len;
     int32_t *hash_store;
+    struct mli__prep_linear *lin; /* set by the model when one linear stage follows (linear.c), or NULL */
 } mli__prep;
 
 /* FNV-1a of a string: the hash of the STRCAT tables. */
@@ -158,6 +159,8 @@ typedef struct mli__prep_call {
     int64_t rows;
     mli__bound_col *cols; /* n_cols */
     int32_t **op_dict;    /* n_ops: NULL, or the map of a STRCAT op over a DICT column */
+    double **op_val;      /* n_ops: NULL, or that op's value for each code + 2 (codes -2..n_dict-1), then as
+                             many bytes: 1 where the code is an input error */
 } mli__prep_call;
 
 /* Binds the caller's columns (by name or index) to the model's columns and checks them
@@ -178,6 +181,40 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
  * counts as one); mli__prep_row on that row then says which. */
 int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int finite, double *work, double *out,
                         float *out32);
+/* The ops alone over rows [r0, r0 + nb), registers in `work` as for mli__prep_block; the ops
+ * with skip[o] set (skip may be NULL) are not run. Returns -1, or the first row of the block
+ * (0..nb-1) with an input error. */
+int64_t mli__prep_block_ops(const mli__prep_call *call, int64_t r0, int64_t nb, const uint8_t *skip, double *work);
+
+/* A linear model stage fed by the prep stage, summed straight from the registers, column by
+ * column, instead of from rows of outputs (linear.c): no transpose of the block, and a one-hot
+ * op that only the sums read is not run (its code picks one weight per score instead of a
+ * product per category). Each score is the float32 sum over the outputs, in output order, of
+ * float32(output) x float32 weight (a one-hot op's categories at the place of its first
+ * output; its zeros add nothing), then the intercept: the arithmetic of the row form. */
+typedef struct mli__prep_term {
+    int64_t reg;     /* the register summed, or the code register of a one-hot op */
+    int64_t n_codes; /* 0: a value times w[k]; else a one-hot op: code c adds w[c * n_k + k] */
+    const float *w;
+} mli__prep_term;
+
+typedef struct mli__prep_linear {
+    int64_t n_k, n_terms; /* scores; terms */
+    mli__prep_term *terms;
+    float *w;               /* the terms' weights (one allocation) */
+    const float *intercept; /* n_k */
+    uint8_t *skip;          /* n_ops: the one-hot ops the sums replace */
+} mli__prep_linear;
+
+/* Builds p->lin for a linear stage of n_k scores (coef n_k x p->n_out, row-major), or leaves it
+ * NULL where the row form is quicker (many scores over many values: linear.c). */
+mli_status mli__prep_linear_build(mli__prep *p, const float *coef, const float *intercept, int64_t n_k);
+void mli__prep_linear_free(mli__prep_linear *l);
+/* The ops and the scores of rows [r0, r0 + nb): scores[k * nb + i] (score k of row i), work as
+ * for mli__prep_block. Returns -1, or the first row (r0-based) with an input error or a NaN or
+ * infinite output (the linear stage cannot take one). */
+int64_t mli__prep_block_linear(const mli__prep_call *call, int64_t r0, int64_t nb, double *work, float *scores);
+
 /* The message for the input error that mli__prep_row reported on `row`: MLI_ERR_INPUT. */
 mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64_t row, int64_t bad_op);
 

@@ -134,9 +134,8 @@ def _factorize_objects(name, values: np.ndarray, pd):
     if n > 64 and pd is not None:
         codes, uniq = pd.factorize(_object_pointers(values))
         if len(uniq) <= max(1024, n // 8):
-            first = np.empty(len(uniq), dtype=np.int64)
-            first[codes[::-1]] = np.arange(n - 1, -1, -1)
-            reps = values[first]
+            # the distinct objects from their addresses (`values` holds them): no pass over the rows
+            reps = [ctypes.cast(int(p), ctypes.py_object).value for p in uniq]
             remap = np.empty(len(uniq), dtype=np.int32)
             strings, index = [], {}
             for k, v in enumerate(reps):
@@ -149,7 +148,7 @@ def _factorize_objects(name, values: np.ndarray, pd):
                 elif _is_missing(v):
                     remap[k] = CODE_NULL
                 else:
-                    r = int(first[k])
+                    r = int(np.argmax(codes == k))  # its first row
                     raise InputError(f"column {name!r}, row {r}: {v!r} is not a string (the column holds strings "
                                      "in this model)", 11)
             data, offsets = _encode_dict(name, strings)
