@@ -24,6 +24,11 @@ void mli__trees_free(mli__trees *t) {
     free(t->amb_start);
     free(t->amb_bits);
     free(t->amb_filter);
+    free(t->amb_lo);
+    free(t->amb_hi);
+    free(t->amb_exact);
+    t->amb_lo = t->amb_hi = NULL;
+    t->amb_exact = NULL;
     free(t->inf_feature);
     t->inf_feature = NULL;
     t->amb_start = NULL;
@@ -125,6 +130,33 @@ static mli_status build_ambiguous(const char *origin, mli__trees *t) {
     for (int64_t f = 0; f < t->n_features; ++f)
         t->amb_start[f + 1] += t->amb_start[f];
     free(keys);
+    keys = NULL;
+    /* each cell's extreme thresholds, and the float32 threshold at its lower end (trees.h) */
+    t->amb_lo = malloc(sizeof(double) * (size_t)u);
+    t->amb_hi = malloc(sizeof(double) * (size_t)u);
+    t->amb_exact = calloc((size_t)u, 1);
+    if (!t->amb_lo || !t->amb_hi || !t->amb_exact)
+        goto oom;
+    for (int64_t i = 0; i < u; ++i) {
+        t->amb_lo[i] = INFINITY;
+        t->amb_hi[i] = -INFINITY;
+    }
+    for (int64_t g = 0; g < t->n_nodes; ++g) {
+        const double thr = t->threshold[g];
+        if (t->feature[g] < 0 || !isfinite(thr))
+            continue;
+        const int exact = (double)f32_floor(thr) == thr;
+        const int64_t k =
+            mli__amb_find(t, t->feature[g], f32_bits(exact ? nextafterf((float)thr, INFINITY) : le_to_lt(thr)));
+        if (k < 0)
+            continue;
+        if (exact) {
+            t->amb_exact[k] = 1;
+        } else {
+            t->amb_lo[k] = thr < t->amb_lo[k] ? thr : t->amb_lo[k];
+            t->amb_hi[k] = thr > t->amb_hi[k] ? thr : t->amb_hi[k];
+        }
+    }
     return MLI_OK;
 oom:
     free(keys);

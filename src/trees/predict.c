@@ -95,18 +95,8 @@ static uint32_t f32_bits(float f) {
 }
 
 /* Whether compact threshold `bits` of feature f is an ambiguous cell (trees.h). */
-static int ambiguous(const mli__trees *t, int64_t f, uint32_t bits) {
-    if (!mli__amb_maybe(t, f, bits))
-        return 0;
-    int64_t lo = t->amb_start[f], hi = t->amb_start[f + 1];
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (t->amb_bits[mid] < bits)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < t->amb_start[f + 1] && t->amb_bits[lo] == bits;
+static int64_t ambiguous(const mli__trees *t, int64_t f, uint32_t bits) {
+    return mli__amb_maybe(t, f, bits) ? mli__amb_find(t, f, bits) : -1;
 }
 
 /* A float32 view of the block for the compact walk. *nan: the block holds a NaN. For
@@ -156,8 +146,13 @@ static int64_t compact_input(const mli__trees *t, const mli__kernels *kt, const 
         for (int64_t c = 0; c < nf; ++c) {
             any |= br[c] != br[c];
             /* inexact (x below its float32) and that float32 the upper end of a cell? */
-            if ((double)br[c] > xr[c] && t->amb_filter && ambiguous(t, c, f32_bits(br[c])))
-                hit = 1;
+            int64_t k;
+            if ((double)br[c] > xr[c] && t->amb_filter && (k = ambiguous(t, c, f32_bits(br[c]))) >= 0) {
+                if (xr[c] <= t->amb_lo[k] && !t->amb_exact[k])
+                    br[c] = nextafterf(br[c], -INFINITY); /* left at every node of the cell */
+                else if (!(xr[c] > t->amb_hi[k]))         /* (above them all: right, as br routes it) */
+                    hit = 1;
+            }
         }
         fix[r] = (uint8_t)hit;
         nfix += hit;

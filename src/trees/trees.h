@@ -52,6 +52,14 @@ typedef struct mli__trees {
     uint32_t *amb_bits;
     uint64_t *amb_filter;
     int amb_log2;
+    /* Per cell: the least and greatest float64 thresholds in it (amb_lo, amb_hi), and whether
+     * a float32 threshold equal to the cell's lower end has the same compact threshold
+     * (amb_exact). A value x in the cell at most amb_lo goes left at every node of the cell:
+     * without amb_exact its float32 key becomes the one below (the compact walk then routes it
+     * exactly); above amb_hi it goes right at all of them, as its key does. Only a value between
+     * two thresholds of one cell, or at most amb_lo with amb_exact, is walked again. */
+    double *amb_lo, *amb_hi;
+    uint8_t *amb_exact;
     /* Per feature, 1 where a `<=` node splits at +inf (HistGradientBoosting's split of NaN
      * from the rest): its compact `x < +inf` sends x = +inf right where `+inf <= +inf` goes
      * left, so a row with +inf in such a feature is walked again (any dtype). NULL: none. */
@@ -72,6 +80,19 @@ typedef struct mli__trees {
     uint8_t *shap_m;  /* per tree: ceil(its most distinct features on a path / 2), at most
                         * 255 (the tree-shared walk's rule), or NULL (out of memory) */
 } mli__trees;
+
+/* The index of cell (feature, bits) in amb_bits, or -1. */
+static inline int64_t mli__amb_find(const mli__trees *t, int64_t f, uint32_t bits) {
+    int64_t lo = t->amb_start[f], hi = t->amb_start[f + 1];
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (t->amb_bits[mid] < bits)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->amb_start[f + 1] && t->amb_bits[lo] == bits ? lo : -1;
+}
 
 /* The filter's hash of (feature, float32 bits): a word index and two bits in it. */
 static inline uint64_t mli__amb_hash(int64_t feature, uint32_t bits) {

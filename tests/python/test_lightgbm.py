@@ -380,6 +380,57 @@ def test_float64_rows_inside_float32_cells(mlinfer, tmp_path, nan):
         assert (ref.predict(short, pred_leaf=True) != leaves).any(axis=1).sum() > 10
 
 
+def test_float32_cells_shared_by_several_thresholds(mlinfer, tmp_path):
+    """A float32 cell holding two float64 thresholds of one feature, and a cell whose lower
+    end is itself a (float32) threshold: the float32 walk turns a value at most the cell's
+    lowest threshold into the float32 below (trees.h, amb_lo), which is exact only when no
+    float32 threshold sits at the cell's lower end and no threshold of the cell lies above
+    the value; every other value of the cell is walked again in float64. The model is
+    LightGBM's own text with thresholds edited into those cases, so LightGBM (its predictor
+    reading the same file) is the reference, bit for bit, on values all over the cells."""
+    X, signal = _data(n=2000, seed=5, nan=0.0)
+    booster = _train({"objective": "regression", "num_leaves": 7}, X, signal, rounds=12)
+    text = booster.model_to_string()
+    blocks = text.split("Tree=")
+    f0 = None
+    cells = []
+    for b in range(1, len(blocks)):
+        feats = re.search(r"^split_feature=(.*)$", blocks[b], flags=re.M)
+        if not feats or not feats.group(1).strip():
+            continue
+        fs = [int(v) for v in feats.group(1).split()]
+        m_thr = re.search(r"^threshold=(.*)$", blocks[b], flags=re.M)
+        thr = m_thr.group(1).split()
+        if f0 is not None and f0 in fs and cells:  # one edit per later tree: any row can reach it
+            i = fs.index(f0)
+            thr[i] = repr(cells.pop(0))
+        for i, f in enumerate(fs):
+            if f0 is None and float(np.float32(float(thr[i]))) != float(thr[i]):
+                f0, t0 = f, float(thr[i])  # the first non-float32 threshold: the cell around it
+                lo = float(_f32_below(t0))
+                hi = float(np.nextafter(np.float32(lo), np.float32(np.inf)))
+                # another threshold in its cell, then its lower end, each in a tree of its own
+                cells = [t0 + (hi - t0) / 2, lo, t0 + (hi - t0) / 2, lo]
+        blocks[b] = blocks[b].replace(m_thr.group(0), "threshold=" + " ".join(thr))
+    assert f0 is not None and not cells, "the model needs splits on one feature in five trees"
+    path = tmp_path / "edited.txt"
+    # tree_sizes gives each tree's length in bytes, which the edits change: without it,
+    # LightGBM reads the trees one after the other
+    path.write_text(re.sub(r"^tree_sizes=.*\n", "", "Tree=".join(blocks), flags=re.M))
+    ref = lgb.Booster(model_file=str(path))
+    m = mlinfer.load(str(path))
+    t1 = t0 + (hi - t0) / 2
+    vals = [lo, np.nextafter(lo, np.inf), lo + (t0 - lo) / 2, np.nextafter(t0, -np.inf), t0, np.nextafter(t0, np.inf),
+            t0 + (t1 - t0) / 2, t1, np.nextafter(t1, np.inf), t1 + (hi - t1) / 2, np.nextafter(hi, -np.inf), hi]
+    rows = np.repeat(X[:40], len(vals), axis=0)
+    rows[:, f0] = np.tile(vals, 40)
+    want = ref.predict(rows, raw_score=True)
+    np.testing.assert_array_equal(_raw(m, rows)[:, 0], want)
+    np.testing.assert_array_equal(m.apply(rows), ref.predict(rows, pred_leaf=True))
+    for i in range(len(vals)):  # one row alone: the small-batch walks
+        np.testing.assert_array_equal(_raw(m, rows[i:i + 1])[:, 0], want[i:i + 1])
+
+
 # ---- categorical splits -----------------------------------------------------------------
 
 CAT_EDGES = [np.nan, -1.0, -0.5, -1e-300, 0.0, 0.3, 0.999, 1.0, 3.7, 31.0, 32.0, 33.5, 63.0, 64.0, 69.0, 70.0,
