@@ -115,7 +115,7 @@ mli_status mli__prep_input_error(const char *fn, const mli_model *m, const mli__
 /* The argument checks shared by the columnar calls (rows x cols outputs into out[out_len],
  * n_columns columns): MLI_OK, or the failure recorded for `fn`. */
 mli_status mli__check_columns_call(const char *fn, int64_t rows, int64_t cols, const mli_column *columns,
-                                   int64_t n_columns, const double *out, int64_t out_len);
+                                   int64_t n_columns, const void *out, int64_t out_len);
 /* The columns of a model without a prep stage gathered into a rows x n_features float64
  * matrix (*xout, freed by the caller), checked as mli_model_predict_columns checks them. */
 mli_status mli__columns_to_matrix(const char *fn, const mli_model *m, const mli_column *given, int64_t n_given,

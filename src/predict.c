@@ -691,7 +691,7 @@ mli_status mli__columns_to_matrix(const char *fn, const mli_model *m, const mli_
 }
 
 mli_status mli__check_columns_call(const char *fn, int64_t rows, int64_t cols, const mli_column *columns,
-                                   int64_t n_columns, const double *out, int64_t out_len) {
+                                   int64_t n_columns, const void *out, int64_t out_len) {
     int64_t need;
     if (rows < 0 || n_columns < 0)
         return mli__fail(MLI_ERR_INVALID_ARGUMENT, "%s: %s is negative", fn, rows < 0 ? "rows" : "n_columns");
@@ -712,7 +712,7 @@ mli_status mli__check_columns_call(const char *fn, int64_t rows, int64_t cols, c
 static mli_status columns_run(const char *fn, const mli_model *m, const mli_column *columns, int64_t n_columns,
                               int64_t rows, int what, double *out, int64_t *apply, int64_t cols, int64_t out_len) {
     mli_status st = mli__check_columns_call(fn, rows, cols, columns, n_columns,
-                                            apply ? (const double *)(void *)apply : out, out_len);
+                                            apply ? (const void *)apply : (const void *)out, out_len);
     if (st != MLI_OK)
         return st;
     if (!m->prep) {

@@ -43,7 +43,7 @@
 #include "trees/trees.h"
 
 /* Which algorithm (MLI_TREESHAP, read once, for tests and measurements): 0 the quadrature
- * (default: tree-shared where lin_ok allows, else per leaf), 1 the classic recursion
+ * (default: tree-shared where shap_lin allows, else per leaf), 1 the classic recursion
  * ("classic"), 2 the per-leaf quadrature everywhere ("leaf"). */
 enum { SHAP_DEFAULT, SHAP_CLASSIC, SHAP_LEAF };
 static int shap_mode(void) {
@@ -117,6 +117,7 @@ void mli__trees_shap_free(mli__trees *t) {
     t->frac = NULL;
     t->gl = NULL;
     t->shap_m = NULL;
+    t->shap_lin = 0;
 }
 
 /* The most distinct features on a path from node i of the tree at s down, with the n
@@ -132,6 +133,18 @@ static int path_features(const mli__trees *t, int64_t s, int32_t i, int32_t *fea
         feat[n++] = f;
     const int a = path_features(t, s, t->left[s + i], feat, n), b = path_features(t, s, t->right[s + i], feat, n);
     return a > b ? a : b;
+}
+
+/* Whether the tree-shared walk takes the stage: leaves of up to 4 scores, trees of up to 512
+ * levels whose rules have at most MLI__SHAP_MAX_K points (paths of up to 64 distinct
+ * features). Computed once, with shap_m (shap_compute). */
+static int lin_ok(const mli__trees *t) {
+    if (t->leaf_width > 4 || t->max_depth > 512 || !t->shap_m)
+        return 0;
+    for (int32_t tr = 0; tr < t->n_trees; ++tr)
+        if (t->shap_m[tr] > MLI__SHAP_MAX_K)
+            return 0;
+    return 1;
 }
 
 /* The expected scores, the per-node fractions and the quadrature rules (trees.h). 0: out
@@ -188,6 +201,7 @@ static int shap_compute(mli__trees *t) {
         t->shap_m[tr] = (uint8_t)((n + 1) / 2 < 255 ? (n + 1) / 2 : 255);
     }
     free(feat);
+    t->shap_lin = lin_ok(t);
     return 1;
 }
 
@@ -538,18 +552,6 @@ static void walk_quad(quad_ctx *qc, int32_t i) {
  * per score, up to 4 of them; wider vector leaves, paths of more than 64 distinct features
  * or trees deeper than 512 keep the per-leaf form (which does all scores in one walk). */
 
-/* Whether the tree-shared walk takes the stage: leaves of up to 4 scores, trees of up to 512
- * levels whose rules have at most MLI__SHAP_MAX_K points (paths of up to 64 distinct
- * features). Needs mli__trees_shap_ready. */
-static int lin_ok(const mli__trees *t) {
-    if (t->leaf_width > 4 || t->max_depth > 512 || !t->shap_m)
-        return 0;
-    for (int32_t tr = 0; tr < t->n_trees; ++tr)
-        if (t->shap_m[tr] > MLI__SHAP_MAX_K)
-            return 0;
-    return 1;
-}
-
 /* Rows [0, nb) by the tree-shared walk (out zeroed by the caller). */
 static void contrib_lin(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
                         double scale, double *out, void *scratch) {
@@ -795,7 +797,7 @@ void mli__trees_contrib(const mli__trees *t, const mli__kernels *kt, const void 
     const size_t d = (size_t)t->max_depth + 3;
     double *pre = (double *)(void *)((path_el *)scratch + d);
     int64_t r = 0;
-    if (shap_mode() == SHAP_DEFAULT && lin_ok(t)) {
+    if (shap_mode() == SHAP_DEFAULT && t->shap_lin) {
         memset(out, 0, sizeof(double) * (size_t)(nb * width));
         contrib_lin(t, kt, x, f64, ldx, nb, scale, out, scratch);
         for (; r < nb; ++r)

@@ -79,6 +79,7 @@ typedef struct mli__trees {
                         * rule m at gl + m (m - 1), its m nodes then its m weights */
     uint8_t *shap_m;  /* per tree: ceil(its most distinct features on a path / 2), at most
                         * 255 (the tree-shared walk's rule), or NULL (out of memory) */
+    int shap_lin;     /* the tree-shared walk takes the stage (trees/shap.c, lin_ok) */
 } mli__trees;
 
 /* The index of cell (feature, bits) in amb_bits, or -1. */
