@@ -80,8 +80,11 @@ typedef struct mli__ttop {
     int32_t feat[128];
     int32_t next[128];
     int32_t featnan[128];
+    /* The compact index at positions 0 .. 30 (levels 0 to 4) when the table has more than
+     * 4 levels (0 below a higher leaf): walks that evaluate only the top few levels from
+     * the table continue from here (kernels/avx2/trees.c). */
+    int32_t at[31];
     int32_t levels;
-    int32_t pad_[15];
 } mli__ttop;
 
 /* The top MLI__LANE_LEVELS levels of 16 consecutive compact trees (trees 16g .. 16g + 15,

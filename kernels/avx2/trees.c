@@ -1,5 +1,5 @@
-/* trees.c (avx2) — compact tree walks, 8 rows per vector with AVX2 gathers (see the
- * avx512 file for the scheme). Small batches go to the portable lock-step walk. */
+/* trees.c (avx2) — compact tree walks for AVX2 cores: batches of 8 rows or more through
+ * transposed tiles (below); smaller batches go to the portable lock-step walk. */
 #include <immintrin.h>
 
 #include "avx2/simd.h"
@@ -7,56 +7,210 @@
 #include "generic/tree_walk.h"
 #include "tree_rules.h"
 
-/* Rows r0 .. r0 + 7 through tree t; `nan`: the rows may hold NaN (a constant in each
- * instantiation below). */
-static inline __attribute__((always_inline)) void walk8_(const mli__tree_walk *w, int32_t t, int64_t r0, __m256i rowoff,
-                                                         const int nan) {
-    const mli__tnode *base = w->nodes + w->start[t];
-    const float *x = w->x + r0 * w->ldx;
-    const __m256i one = _mm256_set1_epi32(1), fmask = _mm256_set1_epi32(MLI__TN_FEATURE),
-                  nanbit = _mm256_set1_epi32(MLI__TN_NAN_LEFT);
-    __m256i idx = _mm256_setzero_si256();
-    for (int32_t d = 0; d < w->depth[t]; ++d) {
-        __m256 thr = _mm256_i32gather_ps((const float *)base, idx, 8);
-        __m256i fr = _mm256_i32gather_epi32((const int *)base + 1, idx, 8);
-        __m256i feat = _mm256_and_si256(fr, fmask);
-        __m256 v = _mm256_i32gather_ps(x, _mm256_add_epi32(rowoff, feat), 4);
-        __m256i left = _mm256_castps_si256(_mm256_cmp_ps(v, thr, _CMP_LT_OQ));
-        if (nan) { /* a NaN lane goes left where the node's bit says so */
-            __m256i isnan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-            __m256i bit = _mm256_cmpeq_epi32(_mm256_and_si256(fr, nanbit), nanbit);
-            left = _mm256_or_si256(left, _mm256_and_si256(isnan, bit));
+/* Rows a batch of at least 8 rows takes, 8 at a time (a "group"), tree by tree. No
+ * gathers: on the AVX2 cores measured (AMD Zen 3; Intel cores under the Gather Data
+ * Sampling mitigation are alike) an 8-lane gather costs about as much as 8 dependent
+ * scalar loads, and the walk is a chain of them. Instead each group's rows are copied
+ * transposed into a tile (feature f of the group's 8 rows is 8 adjacent floats), so:
+ * - the top TOP levels (table mli__ttop) are evaluated for every node of those levels,
+ *   8 rows per compare (one aligned load of the node's feature column, one compare), and
+ *   each lane's path picks its nodes' results with blends: 2^TOP - 1 compares and
+ *   2^TOP - TOP - 1 blends replace TOP dependent steps of 8 rows each;
+ * - the levels below are walked by 8 scalar lanes in lock-step, one register each,
+ *   reading the row's value from the tile at a constant offset per lane.
+ * Each row's leaf values are added tree by tree in tree order, as every walk does. */
+#define TOP 4
+#define TILE_FLOATS 8192 /* 32 KB of the stack for the tiles of one chunk of rows */
+
+/* Lane k's step from node base[i_k] (tile t: feature f of lane k is t[8 f + k]), with
+ * masks rather than a branch (a branch here mispredicts on about half the nodes). */
+#define LSTEP(k)                                                                                                       \
+    do {                                                                                                               \
+        uint32_t fr_ = base[i##k].fr;                                                                                  \
+        float v_ = t[(fr_ & MLI__TN_FEATURE) * 8 + (k)];                                                               \
+        int32_t left_ = v_ < base[i##k].thr;                                                                           \
+        if (nan)                                                                                                       \
+            left_ |= (v_ != v_) & (int32_t)((fr_ >> 15) & 1u);                                                         \
+        int32_t s_ = 1 + (((int32_t)(fr_ >> 16) - 1) & (left_ - 1));                                                   \
+        i##k += s_;                                                                                                    \
+        moved |= (uint32_t)s_;                                                                                         \
+    } while (0)
+
+/* The same step for blocks without NaN, written out: compilers turn the select into a
+ * branch (mispredicted on about half the nodes) or into five mask operations; this is
+ * ten instructions: the node's threshold compared with the row's value as "threshold
+ * above value" (false when unordered: a leaf's NaN threshold keeps the lane in place,
+ * its offset being 0) and a conditional move of 1 over the right offset. */
+#define ASTEP(k)                                                                                                       \
+    do {                                                                                                               \
+        uint32_t fr_, f_;                                                                                              \
+        __asm__("movl 4(%[b],%[i],8), %[fr]\n\t"                                                                       \
+                "movl %[fr], %[f]\n\t"                                                                                 \
+                "andl $0x7fff, %[f]\n\t"                                                                               \
+                "shll $5, %[f]\n\t"                                                                                    \
+                "vmovss (%[b],%[i],8), %%xmm15\n\t"                                                                    \
+                "shrl $16, %[fr]\n\t" /* before the compare: a shift sets the flags */                                 \
+                "vucomiss " #k "*4(%[t],%q[f]), %%xmm15\n\t"                                                           \
+                "cmoval %[one], %[fr]\n\t"                                                                             \
+                "addq %q[fr], %[i]\n\t"                                                                                \
+                "orl %[fr], %[mv]"                                                                                     \
+                : [fr] "=&r"(fr_), [f] "=&r"(f_), [i] "+r"(i##k), [mv] "+r"(moved)                                     \
+                : [b] "r"(base), [t] "r"(t), [one] "r"(one)                                                            \
+                : "cc", "xmm15");                                                                                      \
+    } while (0)
+
+/* The levels from `d` down for the 8 lanes at compact indices i[] (a function of its own
+ * so that the lanes' indices stay in registers). */
+static inline __attribute__((always_inline)) void walk_lanes(const mli__tnode *base, const float *t, int32_t *i,
+                                                             int32_t d, int32_t depth, const int nan) {
+    /* 64-bit: the asm addresses nodes with them */
+    int64_t i0 = i[0], i1 = i[1], i2 = i[2], i3 = i[3], i4 = i[4], i5 = i[5], i6 = i[6], i7 = i[7];
+    const uint32_t one = 1;
+    for (; d < depth; ++d) {
+        uint32_t moved = 0;
+        if (nan) {
+            LSTEP(0);
+            LSTEP(1);
+            LSTEP(2);
+            LSTEP(3);
+            LSTEP(4);
+            LSTEP(5);
+            LSTEP(6);
+            LSTEP(7);
+        } else {
+            ASTEP(0);
+            ASTEP(1);
+            ASTEP(2);
+            ASTEP(3);
+            ASTEP(4);
+            ASTEP(5);
+            ASTEP(6);
+            ASTEP(7);
         }
-        __m256i step = _mm256_blendv_epi8(_mm256_srli_epi32(fr, 16), one, left);
-        idx = _mm256_add_epi32(idx, step);
-        if (_mm256_testz_si256(step, step))
+        if (!moved)
             break;
     }
-    int32_t tmp[8];
-    _mm256_storeu_si256((__m256i *)(void *)tmp, idx);
-    mli__walk_finish(w, t, r0, tmp, 8);
+    (void)one;
+    i[0] = (int32_t)i0, i[1] = (int32_t)i1, i[2] = (int32_t)i2, i[3] = (int32_t)i3;
+    i[4] = (int32_t)i4, i[5] = (int32_t)i5, i[6] = (int32_t)i6, i[7] = (int32_t)i7;
+}
+static __attribute__((noinline)) void walk_lanes_nonan(const mli__tnode *base, const float *t, int32_t *i, int32_t d,
+                                                       int32_t depth) {
+    walk_lanes(base, t, i, d, depth, 0);
+}
+static __attribute__((noinline)) void walk_lanes_nan(const mli__tnode *base, const float *t, int32_t *i, int32_t d,
+                                                     int32_t depth) {
+    walk_lanes(base, t, i, d, depth, 1);
 }
 
-static void walk8(const mli__tree_walk *w, int32_t t, int64_t r0, __m256i rowoff) { walk8_(w, t, r0, rowoff, 0); }
-static void walk8_nan(const mli__tree_walk *w, int32_t t, int64_t r0, __m256i rowoff) { walk8_(w, t, r0, rowoff, 1); }
+/* Node p's "goes right" mask for the 8 rows of tile t: x >= thr or unordered (a padding
+ * node's threshold is NaN: always right), except a NaN x where the node sends NaN left. */
+static inline __attribute__((always_inline)) __m256 node_right(const mli__ttop *tp, int p, const float *t,
+                                                               const int nan) {
+    int32_t f = nan ? tp->featnan[p] : tp->feat[p];
+    __m256 x = _mm256_load_ps(t + 8 * (f & MLI__TN_FEATURE));
+    __m256 r = _mm256_cmp_ps(x, _mm256_set1_ps(tp->thr[p]), _CMP_NLT_UQ);
+    if (nan && (f & MLI__TN_NAN_LEFT))
+        r = _mm256_andnot_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), r);
+    return r;
+}
+
+/* The 8 rows of tile t (rows r0 .., the first n real) through tree `tr`. */
+static inline __attribute__((always_inline)) void walk_tile(const mli__tree_walk *w, int32_t tr, const float *t,
+                                                            int64_t r0, int n, const int nan) {
+    const mli__ttop *tp = w->top + tr;
+    const mli__tnode *base = w->nodes + w->start[tr];
+    int levels = tp->levels, top = levels > TOP ? TOP : levels;
+    /* r<d>v: each lane's decision at level d (all ones: right); q: the lanes' positions on
+     * level `top` (q = 2 q + 1 for each step right). A single leaf has no level. */
+    __m256i q = _mm256_setzero_si256();
+    if (top > 0) {
+        __m256 r0v = node_right(tp, 0, t, nan), r1v = r0v, r2v = r0v;
+        q = _mm256_castps_si256(r0v);
+        q = _mm256_sub_epi32(_mm256_setzero_si256(), q);
+        if (top > 1) {
+            r1v = _mm256_blendv_ps(node_right(tp, 1, t, nan), node_right(tp, 2, t, nan), r0v);
+            q = _mm256_sub_epi32(_mm256_add_epi32(q, q), _mm256_castps_si256(r1v));
+        }
+        if (top > 2) {
+            __m256 a = _mm256_blendv_ps(node_right(tp, 3, t, nan), node_right(tp, 4, t, nan), r1v);
+            __m256 b = _mm256_blendv_ps(node_right(tp, 5, t, nan), node_right(tp, 6, t, nan), r1v);
+            r2v = _mm256_blendv_ps(a, b, r0v);
+            q = _mm256_sub_epi32(_mm256_add_epi32(q, q), _mm256_castps_si256(r2v));
+        }
+        if (top > 3) {
+            __m256 a = _mm256_blendv_ps(node_right(tp, 7, t, nan), node_right(tp, 8, t, nan), r2v);
+            __m256 b = _mm256_blendv_ps(node_right(tp, 9, t, nan), node_right(tp, 10, t, nan), r2v);
+            __m256 c = _mm256_blendv_ps(node_right(tp, 11, t, nan), node_right(tp, 12, t, nan), r2v);
+            __m256 d = _mm256_blendv_ps(node_right(tp, 13, t, nan), node_right(tp, 14, t, nan), r2v);
+            __m256 r3v = _mm256_blendv_ps(_mm256_blendv_ps(a, b, r1v), _mm256_blendv_ps(c, d, r1v), r0v);
+            q = _mm256_sub_epi32(_mm256_add_epi32(q, q), _mm256_castps_si256(r3v));
+        }
+    }
+    /* ... then their compact indices */
+    const int32_t *at = top == levels ? tp->next : tp->at + ((1 << top) - 1);
+    int32_t i[8];
+    _mm256_storeu_si256((__m256i *)(void *)i, q);
+    for (int k = 0; k < 8; ++k)
+        i[k] = at[i[k]];
+    if (top < w->depth[tr]) {
+        if (nan)
+            walk_lanes_nan(base, t, i, top, w->depth[tr]);
+        else
+            walk_lanes_nonan(base, t, i, top, w->depth[tr]);
+    }
+    if (w->value && w->ld_acc == 1 && n == 8) { /* one score per row: add in place */
+        const double *v = w->value + w->start[tr];
+        double *acc = w->acc + r0;
+        for (int k = 0; k < 8; ++k)
+            acc[k] += v[i[k]];
+        return;
+    }
+    mli__walk_finish(w, tr, r0, i, n);
+}
+
+/* Rows [c0, c1) (at most TILE_FLOATS / nx, a multiple of 8 but for the last chunk) of
+ * every tree: tiles first, then tree by tree over the tiles. */
+static inline __attribute__((always_inline)) void walk_chunk(const mli__tree_walk *w, int64_t c0, int64_t c1,
+                                                             float *tiles, const int nan) {
+    int64_t nx = w->nx;
+    for (int64_t g = c0; g < c1; g += 8) {
+        float *t = tiles + (g - c0) * nx;
+        for (int k = 0; k < 8; ++k) { /* lanes past the last row repeat it (results dropped) */
+            const float *xr = w->x + (g + k < c1 ? g + k : c1 - 1) * w->ldx;
+            for (int64_t f = 0; f < nx; ++f)
+                t[8 * f + k] = xr[f];
+        }
+    }
+    for (int32_t tr = 0; tr < w->n_trees; ++tr)
+        for (int64_t g = c0; g < c1; g += 8)
+            walk_tile(w, tr, tiles + (g - c0) * nx, g, c1 - g < 8 ? (int)(c1 - g) : 8, nan);
+}
+
+static void walk_chunk_nonan(const mli__tree_walk *w, int64_t c0, int64_t c1, float *tiles) {
+    walk_chunk(w, c0, c1, tiles, 0);
+}
+static void walk_chunk_nan(const mli__tree_walk *w, int64_t c0, int64_t c1, float *tiles) {
+    walk_chunk(w, c0, c1, tiles, 1);
+}
 
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
     if (w->nb < 8) {
         mli__walk_portable(w, 0);
         return;
     }
-    const __m256i rowoff =
-        _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)w->ldx));
-    int64_t full = w->nb & ~(int64_t)7;
-    for (int32_t t = 0; t < w->n_trees; ++t) {
-        for (int64_t r = 0; r < full; r += 8) {
-            if (w->nan)
-                walk8_nan(w, t, r, rowoff);
-            else
-                walk8(w, t, r, rowoff);
-        }
-        if (full < w->nb)
-            mli__walk_rows(w, t, full, (int)(w->nb - full));
+    int64_t per = (TILE_FLOATS / (w->nx > 0 ? w->nx : 1)) & ~(int64_t)7; /* rows per chunk */
+    if (!w->top || per < 8) {
+        mli__walk_portable(w, 0);
+        return;
+    }
+    _Alignas(32) float tiles[TILE_FLOATS];
+    for (int64_t c0 = 0; c0 < w->nb; c0 += per) {
+        int64_t c1 = w->nb - c0 < per ? w->nb : c0 + per;
+        if (w->nan)
+            walk_chunk_nan(w, c0, c1, tiles);
+        else
+            walk_chunk_nonan(w, c0, c1, tiles);
     }
 }
 

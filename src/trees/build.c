@@ -306,6 +306,8 @@ static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top) {
         top->thr[p] = NAN;
     for (int p = inner; p < all; ++p)
         top->next[p - inner] = at[p] < 0 ? 0 : at[p];
+    for (int p = 0; p < 31 && levels > 4; ++p)
+        top->at[p] = at[p] < 0 ? 0 : at[p];
     /* The walks load a level's table 16 entries at a time (lut32) and use only the first
      * 2^d: the entries past the used ones that such a load reads are zeroed (never
      * selected, but never uninitialised either); the rest of the 2.1 KB is not touched,

@@ -267,6 +267,9 @@ CASES = [
     # float64 rows on float64 `<=` splits: the float32 walk with its exact fix-up of rows
     # in a float32 cell around a threshold, also in the 64-trees-per-row walk
     ("le_f64_forest90", "le_f64", "sum", 1, 1, 0, 7, 90, True),
+    # single leaves and stumps: trees shallower than any top-level table
+    ("lt_f32_leaves", "lt_f32", "sum", 1, 1, 0, 0, 9, True),
+    ("le_f64_stumps", "le_f64", "sum", 2, 1, 0, 1, 21, False),
 ]
 
 
