@@ -1,8 +1,10 @@
 /* trees.c (avx2) — compact tree walks, 8 rows per vector with AVX2 gathers (see the
- * avx512 file for the scheme). Small batches go to the portable lock-step walk. */
+ * avx512 file for the scheme). Batches under 8 rows go to the one-row walk of 8 trees
+ * per vector (trees_row.c). */
 #include <immintrin.h>
 
 #include "avx2/simd.h"
+#include "avx2/trees_row.h"
 #include "generic/decls.h"
 #include "generic/tree_walk.h"
 #include "tree_rules.h"
@@ -42,7 +44,7 @@ static void walk8_nan(const mli__tree_walk *w, int32_t t, int64_t r0, __m256i ro
 
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
     if (w->nb < 8) {
-        mli__walk_portable(w, 0);
+        MLI_KNAME(tree_walk_few)(w);
         return;
     }
     const __m256i rowoff =
