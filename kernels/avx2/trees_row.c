@@ -3,11 +3,20 @@
  * trees' top four levels come from their transposed table built at load (mli__tlanes:
  * per level, aligned loads of two 8-lane halves merged by the lanes' earlier decisions,
  * no dependent load); deeper nodes are gathered as one 8-byte element per lane (two
- * 4-lane gathers, split into thresholds and feature|offset words). A feature value is a
- * gather from the row (in L1). ROW_NV vectors (ROW_NV * 8 trees) advance together so
- * that several independent gather chains keep the load units busy, and the leaf values
- * of a single-score model are summed in a register in tree order, so the sums equal
- * the other walks' bit for bit. Batches without the tables take the portable walk. */
+ * 4-lane gathers, split into thresholds and feature|offset words). Up to 64 features the
+ * row sits in ceil(nx / 8) registers and a feature value is one permute per register
+ * merged by blends; above, a gather from the row. ROW_NV vectors advance together, and
+ * the leaf values of a single-score model are summed in a register in tree order, so the
+ * sums equal the other walks' bit for bit. Batches without the tables (node indices past
+ * int32) take the portable walk.
+ *
+ * Measured on Zen 3 (benchmarks/README.md, issue 22): gathers are slow there, so the
+ * permutes win over a gather from the row even at 8 registers (5.4 against 6.2 us a row
+ * on XGBoost 500 x depth 8, 50 features), and each register fewer counts (7: 5.0 us).
+ * Tried and dropped: 4-byte node gathers (8 lanes, no deinterleave: no faster), the
+ * deeper levels walked by scalar code in lock-step (7.0 us), feature values of the first
+ * level gathered to offload the permute pipes (no faster), 2 or 8 vectors in flight
+ * instead of 4 (5.8 / 5.25 us). */
 #include <immintrin.h>
 
 #include "avx2/simd.h"
@@ -36,17 +45,11 @@ static inline __attribute__((always_inline)) __m256 xval(const float *xr, const 
     __m256 p[8];
     for (int q = 0; q < nq; ++q)
         p[q] = _mm256_permutevar8x32_ps(xv[q], f);
-    if (nq == 1)
-        return p[0];
-    for (int q = 0; q < nq; q += 2)
-        p[q / 2] = XMERGE(p[q], p[q + 1], f, 3);
-    if (nq == 2)
-        return p[0];
-    for (int q = 0; q < nq / 2; q += 2)
-        p[q / 2] = XMERGE(p[q], p[q + 1], f, 4);
-    if (nq == 4)
-        return p[0];
-    return XMERGE(p[0], p[1], f, 5);
+    int m = nq;
+    for (int bit = 3; m > 1; ++bit, m = (m + 1) / 2) /* pairs merged by bit 3, then 4, then 5 */
+        for (int q = 0; q < m; q += 2)
+            p[q / 2] = q + 1 < m ? XMERGE(p[q], p[q + 1], f, bit) : p[q];
+    return p[0];
 }
 
 /* Lanes going right at one top level, as sign bits: x >= thr or unordered, except a NaN x
@@ -161,24 +164,33 @@ static inline __attribute__((always_inline)) void walk_group_(const mli__tree_wa
         walk_group_(w, xr, xv, r, t0, n, sum, nq, 1);                                                                  \
     }
 MLI_ROW_WALK(0)
+MLI_ROW_WALK(1)
 MLI_ROW_WALK(2)
+MLI_ROW_WALK(3)
 MLI_ROW_WALK(4)
+MLI_ROW_WALK(5)
+MLI_ROW_WALK(6)
+MLI_ROW_WALK(7)
 MLI_ROW_WALK(8)
 
 typedef void (*group_fn)(const mli__tree_walk *, const float *, const __m256 *, int64_t, int32_t, int, double *);
+/* By registers of the row (0: gathers), without and with NaN. */
+static const group_fn group_fns[9][2] = {
+    {walk_group0, walk_group0_nan}, {walk_group1, walk_group1_nan}, {walk_group2, walk_group2_nan},
+    {walk_group3, walk_group3_nan}, {walk_group4, walk_group4_nan}, {walk_group5, walk_group5_nan},
+    {walk_group6, walk_group6_nan}, {walk_group7, walk_group7_nan}, {walk_group8, walk_group8_nan}};
 
-/* Row r through every tree: the row copied to registers' memory (up to 64 features,
- * zeros past nx; never read past the row), else gathered from where it is. */
+/* Row r through every tree: up to 64 features, the row copied into ceil(nx / 8)
+ * registers (zeros past nx; nothing past the row is read), else gathered from the row.
+ * Each register fewer saves a permute and a blend per feature value, hence one variant
+ * per register count. */
 static void walk_row(const mli__tree_walk *w, int64_t r) {
     const float *xr = w->x + r * w->ldx;
     __m256 xv[8];
-    int nq = w->nx <= 16 ? 2 : w->nx <= 32 ? 4 : w->nx <= 64 ? 8 : 0;
+    int nq = w->nx <= 64 ? (int)((w->nx + 7) / 8) : 0;
     for (int q = 0; q < nq; ++q)
-        xv[q] = vf_load_n(xr + 8 * q, w->nx > 8 * q ? w->nx - 8 * q : 0, 0.0f);
-    group_fn fn = nq == 2   ? (w->nan ? walk_group2_nan : walk_group2)
-                  : nq == 4 ? (w->nan ? walk_group4_nan : walk_group4)
-                  : nq == 8 ? (w->nan ? walk_group8_nan : walk_group8)
-                            : (w->nan ? walk_group0_nan : walk_group0);
+        xv[q] = vf_load_n(xr + 8 * q, w->nx - 8 * q, 0.0f);
+    group_fn fn = group_fns[nq][w->nan ? 1 : 0];
     double *acc = w->value && !w->col ? w->acc + r * w->ld_acc : NULL, sum = acc ? *acc : 0.0;
     for (int32_t t = 0; t < w->n_trees; t += ROW_TREES)
         fn(w, xr, xv, r, t, w->n_trees - t < ROW_TREES ? (int)(w->n_trees - t) : ROW_TREES, &sum);
