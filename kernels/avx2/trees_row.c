@@ -2,22 +2,25 @@
  * vector (the AVX2 counterpart of walk_trees64r_ in kernels/avx512/trees.c). Each 16
  * trees' top four levels come from their transposed table built at load (mli__tlanes:
  * per level, aligned loads of two 8-lane halves merged by the lanes' earlier decisions,
- * no dependent load); deeper nodes are gathered as one 8-byte element per lane (two
- * 4-lane gathers, split into thresholds and feature|offset words). Up to 64 features the
- * row sits in ceil(nx / 8) registers and a feature value is one permute per register
- * merged by blends; above, a gather from the row. ROW_NV vectors advance together, and
- * the leaf values of a single-score model are summed in a register in tree order, so the
- * sums equal the other walks' bit for bit. Batches without the tables (node indices past
+ * no dependent load); up to 64 features the row sits in ceil(nx / 8) registers and a
+ * feature value there is one permute per register merged by blends (above, a gather from
+ * the row). Deeper nodes and their feature values are scalar loads put together into
+ * vectors, the compare and step vector-wide. ROW_NV vectors advance together, and the
+ * leaf values of a single-score model are summed in a register in tree order, so the sums
+ * equal the other walks' bit for bit. Batches without the tables (node indices past
  * int32) take the portable walk.
  *
- * Measured on Zen 3 (benchmarks/README.md, issue 22): gathers are slow there, so the
- * permutes win over a gather from the row even at 8 registers (5.4 against 6.2 us a row
- * on XGBoost 500 x depth 8, 50 features), and each register fewer counts (7: 5.0 us).
- * Tried and dropped: 4-byte node gathers (8 lanes, no deinterleave: no faster), the
- * deeper levels walked by scalar code in lock-step (7.0 us), feature values of the first
- * level gathered to offload the permute pipes (no faster), 2 or 8 vectors in flight
- * instead of 4 (5.8 / 5.25 us). */
+ * Measured on Zen 3 (benchmarks/README.md, issue 22; one row, XGBoost 500 x depth 8, 50
+ * features): AVX2 gathers are slow there. Gathers everywhere (the row and the deeper
+ * nodes): 6.2 us; the row in 8 registers: 5.4; in 7 (ceil(nx / 8), hence one variant per
+ * register count): 5.0; the deeper levels by scalar loads instead of gathers: 4.3 (the
+ * portable walk of main: 7.8). Tried and dropped: 4-byte node gathers (8 lanes, no
+ * deinterleave: no faster), the deeper levels walked tree by tree or in lock-step by
+ * scalar code (6.3 / 7.0 us), the top levels' feature values by scalar loads (4.7),
+ * the tables' last level (next) by a gather instead of blends (5.45 against 5.0), 2 or 8
+ * vectors in flight instead of 4 (slower / no faster). */
 #include <immintrin.h>
+#include <string.h>
 
 #include "avx2/simd.h"
 #include "avx2/trees_row.h"
@@ -88,19 +91,33 @@ static inline __attribute__((always_inline)) __m256i lanes_top(const mli__tlanes
     return F2I(PICK16(m0, m1, m2, m3, g->next, 0, h));
 }
 
-/* One level below the tables for vector v: the 8 nodes (threshold, feature|offset) as two
- * gathers of 4 8-byte elements, deinterleaved; left (+1) where x < thr or x is NaN and
- * the node's NaN bit is set, else right (+offset; 0 on a leaf). */
-static inline __attribute__((always_inline)) __m256i deep_step(const mli__tnode *nodes, const float *xr,
-                                                               const __m256 *xv, __m256i idx, __m256i *moved,
-                                                               const int nq, const int nan) {
-    __m256 lo = I2F(_mm256_i32gather_epi64((const long long *)(const void *)nodes, _mm256_castsi256_si128(idx), 8));
-    __m256 hi =
-        I2F(_mm256_i32gather_epi64((const long long *)(const void *)nodes, _mm256_extracti128_si256(idx, 1), 8));
+/* Node i as one 64-bit word: the threshold's bits low, feature|offset high (x86). */
+static inline uint64_t node_bits(const mli__tnode *nodes, int32_t i) {
+    uint64_t b;
+    memcpy(&b, nodes + i, sizeof b);
+    return b;
+}
+
+/* One level below the tables for 8 trees at absolute node indices idx: the nodes and
+ * their feature values come lane by lane, scalar loads put together into vectors (on
+ * Zen 3 an AVX2 gather costs more than its loads and inserts: 4.3 against 5.0 us a row);
+ * left (+1) where x < thr or x is NaN and the node's NaN bit is set, else right
+ * (+offset; 0 on a leaf). */
+static inline __attribute__((always_inline)) __m256i deep_step(const mli__tnode *nodes, const float *xr, __m256i idx,
+                                                               __m256i *moved, const int nan) {
+    int32_t ix[8];
+    _mm256_storeu_si256((__m256i *)(void *)ix, idx);
+    uint64_t nd[8];
+    for (int k = 0; k < 8; ++k)
+        nd[k] = node_bits(nodes, ix[k]);
+    __m256 lo = I2F(_mm256_setr_epi64x((long long)nd[0], (long long)nd[1], (long long)nd[2], (long long)nd[3]));
+    __m256 hi = I2F(_mm256_setr_epi64x((long long)nd[4], (long long)nd[5], (long long)nd[6], (long long)nd[7]));
     /* shuffle: lanes in the order 0 1 4 5 | 2 3 6 7; the 64-bit permute restores 0..7 */
     __m256 thr = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
     __m256i fr = _mm256_castpd_si256(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xDD)), 0xD8));
-    __m256 x = xval(xr, xv, fr, nq);
+#define XS(k) xr[nd[k] >> 32 & MLI__TN_FEATURE]
+    __m256 x = _mm256_setr_ps(XS(0), XS(1), XS(2), XS(3), XS(4), XS(5), XS(6), XS(7));
+#undef XS
     __m256 left = _mm256_cmp_ps(x, thr, _CMP_LT_OQ);
     if (nan)
         left = _mm256_or_ps(left, _mm256_and_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), I2F(_mm256_slli_epi32(fr, 16))));
@@ -144,7 +161,7 @@ static inline __attribute__((always_inline)) void walk_group_(const mli__tree_wa
         __m256i moved = _mm256_setzero_si256();
         for (int v = 0; v < ROW_NV; ++v)
             if (v < nv)
-                idx[v] = deep_step(w->nodes, xr, xv, idx[v], &moved, nq, nan);
+                idx[v] = deep_step(w->nodes, xr, idx[v], &moved, nan);
         if (_mm256_testz_si256(moved, moved))
             break;
     }
