@@ -41,8 +41,7 @@
  * the row's first 8 * nq values in xv (nq of 2, 4 or 8 registers, read as memory
  * operands): one permute per register (it reads f's low 3 bits), merged by f's bits 3 to
  * 5. Bits of f above those (NaN bit, offset) are ignored. */
-static inline __attribute__((always_inline)) __m256 xval(const float *xr, const __m256 *xv, __m256i f,
-                                                         const int nq) {
+static inline __attribute__((always_inline)) __m256 xval(const float *xr, const __m256 *xv, __m256i f, const int nq) {
     if (nq == 0)
         return _mm256_i32gather_ps(xr, _mm256_and_si256(f, _mm256_set1_epi32(MLI__TN_FEATURE)), 4);
     __m256 p[8];
@@ -58,24 +57,23 @@ static inline __attribute__((always_inline)) __m256 xval(const float *xr, const 
 /* Lanes going right at one top level, as sign bits: x >= thr or unordered, except a NaN x
  * at a node whose NaN bit (bit 15 of f, moved to the sign) says left. Padding nodes
  * (threshold NaN, no bit) always go right. */
-static inline __attribute__((always_inline)) __m256 lane_right(const float *xr, const __m256 *xv, __m256i f,
-                                                               __m256 thr, const int nq, const int nan) {
+static inline __attribute__((always_inline)) __m256 lane_right(const float *xr, const __m256 *xv, __m256i f, __m256 thr,
+                                                               const int nq, const int nan) {
     __m256 x = xval(xr, xv, f, nq);
     __m256 right = _mm256_cmp_ps(x, thr, _CMP_NLT_UQ);
     if (nan)
-        right = _mm256_andnot_ps(_mm256_and_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), I2F(_mm256_slli_epi32(f, 16))),
-                                 right);
+        right =
+            _mm256_andnot_ps(_mm256_and_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), I2F(_mm256_slli_epi32(f, 16))), right);
     return right;
 }
 
 /* Rows a / b of one half (8 lanes) of a table, merged by the sign bits of m (b where set). */
 #define LD(a) _mm256_load_ps((const float *)(const void *)(a))
 #define PICK2(m, a, b) _mm256_blendv_ps(LD(a), LD(b), m)
-#define PICK4(m0, m1, a, i, h) _mm256_blendv_ps(PICK2(m1, a[i] + h, a[i + 1] + h), PICK2(m1, a[i + 2] + h, a[i + 3] + h), m0)
-#define PICK8(m0, m1, m2, a, i, h)                                                                                     \
-    _mm256_blendv_ps(PICK4(m1, m2, a, i, h), PICK4(m1, m2, a, i + 4, h), m0)
-#define PICK16(m0, m1, m2, m3, a, i, h)                                                                                \
-    _mm256_blendv_ps(PICK8(m1, m2, m3, a, i, h), PICK8(m1, m2, m3, a, i + 8, h), m0)
+#define PICK4(m0, m1, a, i, h)                                                                                         \
+    _mm256_blendv_ps(PICK2(m1, a[i] + h, a[i + 1] + h), PICK2(m1, a[i + 2] + h, a[i + 3] + h), m0)
+#define PICK8(m0, m1, m2, a, i, h) _mm256_blendv_ps(PICK4(m1, m2, a, i, h), PICK4(m1, m2, a, i + 4, h), m0)
+#define PICK16(m0, m1, m2, m3, a, i, h) _mm256_blendv_ps(PICK8(m1, m2, m3, a, i, h), PICK8(m1, m2, m3, a, i + 8, h), m0)
 
 /* The absolute compact node index each of 8 trees (half h of group g) reaches after the
  * top MLI__LANE_LEVELS levels. */
@@ -84,8 +82,8 @@ static inline __attribute__((always_inline)) __m256i lanes_top(const mli__tlanes
     _Static_assert(MLI__LANE_LEVELS == 4, "lanes_top walks four levels");
     h *= 8;
     __m256 m0 = lane_right(xr, xv, F2I(LD(g->feat[0] + h)), LD(g->thr[0] + h), nq, nan);
-    __m256 m1 = lane_right(xr, xv, F2I(PICK2(m0, g->feat[1] + h, g->feat[2] + h)), PICK2(m0, g->thr[1] + h, g->thr[2] + h),
-                           nq, nan);
+    __m256 m1 = lane_right(xr, xv, F2I(PICK2(m0, g->feat[1] + h, g->feat[2] + h)),
+                           PICK2(m0, g->thr[1] + h, g->thr[2] + h), nq, nan);
     __m256 m2 = lane_right(xr, xv, F2I(PICK4(m0, m1, g->feat, 3, h)), PICK4(m0, m1, g->thr, 3, h), nq, nan);
     __m256 m3 = lane_right(xr, xv, F2I(PICK8(m0, m1, m2, g->feat, 7, h)), PICK8(m0, m1, m2, g->thr, 7, h), nq, nan);
     return F2I(PICK16(m0, m1, m2, m3, g->next, 0, h));
@@ -172,11 +170,11 @@ static inline __attribute__((always_inline)) void walk_group_(const mli__tree_wa
 }
 
 #define MLI_ROW_WALK(nq)                                                                                               \
-    static void walk_group##nq(const mli__tree_walk *w, const float *xr, const __m256 *xv, int64_t r, int32_t t0,     \
+    static void walk_group##nq(const mli__tree_walk *w, const float *xr, const __m256 *xv, int64_t r, int32_t t0,      \
                                int n, double *sum) {                                                                   \
         walk_group_(w, xr, xv, r, t0, n, sum, nq, 0);                                                                  \
     }                                                                                                                  \
-    static void walk_group##nq##_nan(const mli__tree_walk *w, const float *xr, const __m256 *xv, int64_t r,           \
+    static void walk_group##nq##_nan(const mli__tree_walk *w, const float *xr, const __m256 *xv, int64_t r,            \
                                      int32_t t0, int n, double *sum) {                                                 \
         walk_group_(w, xr, xv, r, t0, n, sum, nq, 1);                                                                  \
     }
