@@ -105,15 +105,17 @@ static inline __attribute__((always_inline)) __m256i deep_step(const mli__tnode 
                                                                __m256i *moved, const int nan) {
     int32_t ix[8];
     _mm256_storeu_si256((__m256i *)(void *)ix, idx);
-    uint64_t nd[8];
-    for (int k = 0; k < 8; ++k)
-        nd[k] = node_bits(nodes, ix[k]);
-    __m256 lo = I2F(_mm256_setr_epi64x((long long)nd[0], (long long)nd[1], (long long)nd[2], (long long)nd[3]));
-    __m256 hi = I2F(_mm256_setr_epi64x((long long)nd[4], (long long)nd[5], (long long)nd[6], (long long)nd[7]));
-    /* shuffle: lanes in the order 0 1 4 5 | 2 3 6 7; the 64-bit permute restores 0..7 */
-    __m256 thr = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
-    __m256i fr = _mm256_castpd_si256(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xDD)), 0xD8));
-#define XS(k) xr[nd[k] >> 32 & MLI__TN_FEATURE]
+    /* nodes a and b in one 128-bit half; halves ordered so that shufps, which takes two
+     * elements of each source per 128-bit lane, yields lanes 0..7 in order */
+#define PAIR(a, b)                                                                                                     \
+    _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)(const void *)(nodes + ix[a]))),   \
+                                  (const double *)(const void *)(nodes + ix[b])))
+    __m256 lo = I2F(_mm256_setr_m128i(PAIR(0, 1), PAIR(4, 5)));
+    __m256 hi = I2F(_mm256_setr_m128i(PAIR(2, 3), PAIR(6, 7)));
+#undef PAIR
+    __m256 thr = _mm256_shuffle_ps(lo, hi, 0x88);
+    __m256i fr = F2I(_mm256_shuffle_ps(lo, hi, 0xDD));
+#define XS(k) xr[nodes[ix[k]].fr & MLI__TN_FEATURE]
     __m256 x = _mm256_setr_ps(XS(0), XS(1), XS(2), XS(3), XS(4), XS(5), XS(6), XS(7));
 #undef XS
     __m256 left = _mm256_cmp_ps(x, thr, _CMP_LT_OQ);
