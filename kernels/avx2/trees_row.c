@@ -126,24 +126,6 @@ static inline __attribute__((always_inline)) __m256i deep_step(const mli__tnode 
     return _mm256_add_epi32(idx, step);
 }
 
-/* Where the row ended in trees t0 .. t0 + n - 1 (absolute node indices in node[]): the
- * leaf values added to the register sum `sum` in tree order, or handed to the common
- * finish (leaf indices, multi-output sums). */
-static inline void finish_trees(const mli__tree_walk *w, int32_t t0, int64_t r, const int32_t *node, int n,
-                                double *sum) {
-    if (w->value && !w->col) {
-        double s = *sum;
-        for (int k = 0; k < n; ++k)
-            s += w->value[node[k]];
-        *sum = s;
-        return;
-    }
-    for (int k = 0; k < n; ++k) {
-        int32_t i = node[k] - (int32_t)w->start[t0 + k];
-        mli__walk_finish(w, t0 + k, r, &i, 1);
-    }
-}
-
 /* Row r through trees t0 .. t0 + n - 1 (n <= ROW_TREES, t0 a multiple of 16). Lanes past
  * n walk the tables' padding trees (always right, to a leaf) and are dropped. */
 static inline __attribute__((always_inline)) void walk_group_(const mli__tree_walk *w, const float *xr,
@@ -168,7 +150,7 @@ static inline __attribute__((always_inline)) void walk_group_(const mli__tree_wa
     int32_t node[ROW_TREES];
     for (int v = 0; v < ROW_NV; ++v)
         _mm256_storeu_si256((__m256i *)(void *)(node + 8 * v), idx[v]);
-    finish_trees(w, t0, r, node, n, sum);
+    *sum = mli__walk_finish_nodes(w, t0, r, node, n, *sum);
 }
 
 #define MLI_ROW_WALK(nq)                                                                                               \
