@@ -13,12 +13,14 @@
  * Measured on Zen 3 (benchmarks/README.md, issue 22; one row, XGBoost 500 x depth 8, 50
  * features): AVX2 gathers are slow there. Gathers everywhere (the row and the deeper
  * nodes): 6.2 us; the row in 8 registers: 5.4; in 7 (ceil(nx / 8), hence one variant per
- * register count): 5.0; the deeper levels by scalar loads instead of gathers: 4.3 (the
- * portable walk of main: 7.8). Tried and dropped: 4-byte node gathers (8 lanes, no
+ * register count): 5.0; the deeper levels by scalar loads instead of gathers: 4.3, the
+ * nodes loaded in pairs into vector halves: 4.2 (the portable walk of main: 7.8). Tried and dropped: 4-byte node gathers (8 lanes, no
  * deinterleave: no faster), the deeper levels walked tree by tree or in lock-step by
  * scalar code (6.3 / 7.0 us), the top levels' feature values by scalar loads (4.7),
  * the tables' last level (next) by a gather instead of blends (5.45 against 5.0), 2 or 8
- * vectors in flight instead of 4 (slower / no faster). */
+ * vectors in flight instead of 4 (slower / no faster), the next group's table levels
+ * computed between this group's deeper levels (software pipelining: no faster), each
+ * group's leaf sum spread over the next group's deeper levels (no faster). */
 #include <immintrin.h>
 #include <string.h>
 
