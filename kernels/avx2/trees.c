@@ -1,8 +1,10 @@
 /* trees.c (avx2) — compact tree walks for AVX2 cores: batches of 8 rows or more through
- * transposed tiles (below); smaller batches go to the portable lock-step walk. */
+ * transposed tiles (below); smaller batches go to the one-row walk of 8 trees per vector
+ * (trees_row.c). */
 #include <immintrin.h>
 
 #include "avx2/simd.h"
+#include "avx2/trees_row.h"
 #include "generic/decls.h"
 #include "generic/tree_walk.h"
 #include "tree_rules.h"
@@ -196,7 +198,7 @@ static void walk_chunk_nan(const mli__tree_walk *w, int64_t c0, int64_t c1, floa
 
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
     if (w->nb < 8) {
-        mli__walk_portable(w, 0);
+        MLI_KNAME(tree_walk_few)(w);
         return;
     }
     int64_t per = (TILE_FLOATS / (w->nx > 0 ? w->nx : 1)) & ~(int64_t)7; /* rows per chunk */

@@ -184,19 +184,10 @@ static inline void finish_trees(const mli__tree_walk *w, int32_t t0, int64_t r, 
     _mm512_storeu_si512((void *)(node + 16), i1);
     _mm512_storeu_si512((void *)(node + 32), i2);
     _mm512_storeu_si512((void *)(node + 48), i3);
-    if (w->value && !w->col) {
-        /* one sum kept in a register: through memory, each add would wait for the previous
-         * store (store forwarding), about three times an add's latency */
-        double *acc = w->acc + r * w->ld_acc, sum = *acc;
-        for (int k = 0; k < n; ++k)
-            sum += w->value[node[k]];
+    double *acc = w->value && !w->col ? w->acc + r * w->ld_acc : NULL;
+    double sum = mli__walk_finish_nodes(w, t0, r, node, n, acc ? *acc : 0.0);
+    if (acc)
         *acc = sum;
-        return;
-    }
-    for (int k = 0; k < n; ++k) {
-        int32_t i = node[k] - (int32_t)w->start[t0 + k];
-        mli__walk_finish(w, t0 + k, r, &i, 1);
-    }
 }
 
 static __m512i tree_starts(const mli__tree_walk *w, int32_t t0) {

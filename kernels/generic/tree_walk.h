@@ -46,6 +46,25 @@ static inline void mli__walk_finish(const mli__tree_walk *w, int32_t t, int64_t 
     }
 }
 
+/* Where row r ended in trees t0 .. t0 + n - 1, as absolute node indices (the one-row
+ * vector walks): for single-score models (value set, col NULL) the leaf values added to
+ * `sum` in tree order and the new sum returned (the caller keeps it in a register: through
+ * memory each add would wait for the previous store, about three times an add's latency);
+ * otherwise leaf indices or multi-output sums through mli__walk_finish, `sum` unchanged. */
+static inline double mli__walk_finish_nodes(const mli__tree_walk *w, int32_t t0, int64_t r, const int32_t *node, int n,
+                                            double sum) {
+    if (w->value && !w->col) {
+        for (int k = 0; k < n; ++k)
+            sum += w->value[node[k]];
+        return sum;
+    }
+    for (int k = 0; k < n; ++k) {
+        int32_t i = node[k] - (int32_t)w->start[t0 + k];
+        mli__walk_finish(w, t0 + k, r, &i, 1);
+    }
+    return sum;
+}
+
 /* Rows [r0, r0 + n) (n <= 8) through tree `t`. */
 static inline __attribute__((always_inline)) void mli__walk_rows_(const mli__tree_walk *w, int32_t t, int64_t r0, int n,
                                                                   const int nan) {

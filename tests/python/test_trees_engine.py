@@ -227,6 +227,10 @@ for k in data.files:
     out[k + "_leaves"] = leaves
     # one row at a time: the few-rows walks (trees in lock-step), NaN rows included
     out[k + "_raw1"] = np.concatenate([T.lib_raw_apply(m, data[k][i:i + 1])[0] for i in range(len(data[k]))])
+    # blocks of 1 to 7 rows (the few-rows walk of each ISA), to compare bit for bit with the batch
+    sizes = np.resize(np.arange(1, 8), len(data[k]))
+    cuts = np.cumsum(sizes)[np.cumsum(sizes) < len(data[k])]
+    out[k + "_few"] = np.concatenate([T.lib_raw_apply(m, b)[0] for b in np.split(data[k], cuts)])
 np.savez(sys.argv[4], **out)
 """
 
@@ -333,6 +337,9 @@ def test_every_walk_reaches_the_reference_leaf(cases, strategy, isa, tmp_path):
                                        err_msg=f"{name}/{kind} ({strategy}, {isa})")
             np.testing.assert_allclose(got[f"{kind}_raw1"], ref_raw, rtol=1e-12, atol=1e-12,
                                        err_msg=f"{name}/{kind} row by row ({strategy}, {isa})")
+            # the sums add the leaves in tree order whichever walk ran: bit for bit
+            np.testing.assert_array_equal(got[f"{kind}_few"], got[f"{kind}_raw"],
+                                          err_msg=f"{name}/{kind} blocks of 1-7 rows ({strategy}, {isa})")
 
 
 def _available_isas():

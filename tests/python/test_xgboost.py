@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import random
+import subprocess
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -270,6 +273,73 @@ def test_nan_and_default_directions(mlinfer, xgb_dir):
     T[1, 1:] = 0.5
     for fmt in FORMATS:
         check_model(mlinfer, booster, _save(booster, xgb_dir, "nan", fmt), np.vstack([X[:200], T]))
+
+
+# ---- few-rows walks, every ISA --------------------------------------------------------------
+
+FEW_ROWS_WORKER = r"""
+import sys, numpy as np, mlinfer
+m = mlinfer.load(sys.argv[1])
+data = np.load(sys.argv[2])
+out = {"isa": np.array(mlinfer.cpu_isa())}
+if mlinfer.cpu_isa() != "unavailable":
+    for k in data.files:
+        A = data[k]
+        out[k + "_full"] = np.asarray(m.predict_raw(A)).reshape(len(A), -1)
+        parts, r = [], 0
+        while r < len(A):  # blocks of 1 to 7 rows: the few-rows walks
+            n = 1 + (r // 3) % 7
+            parts.append(np.asarray(m.predict_raw(A[r:r + n])).reshape(-1, out[k + "_full"].shape[1]))
+            r += n
+        out[k + "_few"] = np.concatenate(parts)
+np.savez(sys.argv[3], **out)
+"""
+
+
+@pytest.mark.parametrize("n_features,objective,rounds", [(12, "binary:logistic", 77), (50, "binary:logistic", 77),
+                                                        (70, "binary:logistic", 77), (40, "multi:softprob", 25)],
+                         ids=["12f", "50f", "70f", "multiclass"])
+def test_few_rows_every_isa_bit_for_bit(mlinfer, xgb_dir, tmp_path, n_features, objective, rounds):
+    """Blocks of 1 to 7 rows (the few-rows walks: trees per vector, the row in registers up to
+    64 features, gathers above) under every ISA this CPU has, MLI_FORCE_ISA: margins against
+    XGBoost, and bit for bit against the scalar table and against the same ISA's batch walk.
+    77 trees (not a multiple of 8 or 16) of depth 7 (below the four table levels), NaN in
+    training (learned default directions) and at test time, float32 and float64 rows,
+    multi-class (one score per class: trees alternate outputs)."""
+    X, rng = _data(n=2500, d=n_features, seed=n_features, nan=0.05)
+    z = np.nan_to_num(X)
+    if objective == "multi:softprob":
+        y = np.digitize(z[:, 0] + z[:, 1] - z[:, 2] * z[:, 3], [-0.5, 0.5]).astype(float)
+        params = {"objective": objective, "num_class": 3, "max_depth": 7}
+    else:
+        y = (z[:, 0] + z[:, -1] * z[:, 1] - z[:, n_features // 2] + 0.3 * rng.standard_normal(len(X)) > 0) * 1.0
+        params = {"objective": objective, "max_depth": 7}
+    booster = _train(params, X, y, rounds=rounds)
+    path = _save(booster, xgb_dir, f"few_rows_{n_features}_{objective.replace(':', '_')}", "json")
+    T, _ = _data(n=150, d=n_features, seed=n_features + 1, nan=0.0)
+    T[50:100][rng.random((50, n_features)) < 0.1] = np.nan  # rows with NaN after rows without
+    T[100:, rng.integers(n_features, size=5)] = np.nan       # and whole NaN columns
+    data = tmp_path / "rows.npz"
+    np.savez(data, f32=T.astype(np.float32), f64=T)
+    pkg = str(Path(mlinfer.__file__).resolve().parents[1])
+    got = {}
+    for isa in ("scalar", "avx2", "avx512"):
+        env = dict(os.environ, MLI_FORCE_ISA=isa,
+                   PYTHONPATH=os.pathsep.join([pkg] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+        res = tmp_path / f"{isa}.npz"
+        subprocess.run([sys.executable, "-c", FEW_ROWS_WORKER, str(path), str(data), str(res)], env=env, check=True)
+        r = np.load(res)
+        if str(r["isa"]) != "unavailable":
+            got[isa] = r
+    assert "scalar" in got
+    for kind, A in (("f32", T.astype(np.float32)), ("f64", T)):
+        margin = booster.predict(xgb.DMatrix(A, nthread=1), output_margin=True).reshape(len(A), -1)
+        ref = got["scalar"][kind + "_full"]
+        np.testing.assert_allclose(ref, margin, rtol=RTOL, atol=ATOL, err_msg=f"scalar batch ({kind})")
+        for isa, r in got.items():
+            np.testing.assert_array_equal(r[kind + "_few"], r[kind + "_full"], err_msg=f"{isa}: few rows != batch ({kind})")
+            np.testing.assert_array_equal(r[kind + "_few"], ref, err_msg=f"{isa}: few rows != scalar ({kind})")
+            np.testing.assert_allclose(r[kind + "_few"], margin, rtol=RTOL, atol=ATOL, err_msg=f"{isa} ({kind})")
 
 
 # ---- categorical splits -------------------------------------------------------------------
