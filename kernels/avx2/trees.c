@@ -61,12 +61,14 @@
                 : "cc", "xmm15");                                                                                      \
     } while (0)
 
-/* The levels from `d` down for the 8 lanes at compact indices i[] (a function of its own
- * so that the lanes' indices stay in registers). */
-static inline __attribute__((always_inline)) void walk_lanes(const mli__tnode *base, const float *t, int32_t *i,
-                                                             int32_t d, int32_t depth, const int nan) {
+/* The levels from `d` down for the 8 lanes at positions i[] of level d (at[]: their compact
+ * indices); i[] gets the final indices. A function of its own so that the lanes' indices
+ * stay in registers. */
+static inline __attribute__((always_inline)) void walk_lanes(const mli__tnode *base, const float *t, const int32_t *at,
+                                                             int32_t *i, int32_t d, int32_t depth, const int nan) {
     /* 64-bit: the asm addresses nodes with them */
-    int64_t i0 = i[0], i1 = i[1], i2 = i[2], i3 = i[3], i4 = i[4], i5 = i[5], i6 = i[6], i7 = i[7];
+    int64_t i0 = at[i[0]], i1 = at[i[1]], i2 = at[i[2]], i3 = at[i[3]], i4 = at[i[4]], i5 = at[i[5]], i6 = at[i[6]],
+            i7 = at[i[7]];
     const uint32_t one = 1;
     for (; d < depth; ++d) {
         uint32_t moved = 0;
@@ -96,13 +98,13 @@ static inline __attribute__((always_inline)) void walk_lanes(const mli__tnode *b
     i[0] = (int32_t)i0, i[1] = (int32_t)i1, i[2] = (int32_t)i2, i[3] = (int32_t)i3;
     i[4] = (int32_t)i4, i[5] = (int32_t)i5, i[6] = (int32_t)i6, i[7] = (int32_t)i7;
 }
-static __attribute__((noinline)) void walk_lanes_nonan(const mli__tnode *base, const float *t, int32_t *i, int32_t d,
-                                                       int32_t depth) {
-    walk_lanes(base, t, i, d, depth, 0);
+static __attribute__((noinline)) void walk_lanes_nonan(const mli__tnode *base, const float *t, const int32_t *at,
+                                                       int32_t *i, int32_t d, int32_t depth) {
+    walk_lanes(base, t, at, i, d, depth, 0);
 }
-static __attribute__((noinline)) void walk_lanes_nan(const mli__tnode *base, const float *t, int32_t *i, int32_t d,
-                                                     int32_t depth) {
-    walk_lanes(base, t, i, d, depth, 1);
+static __attribute__((noinline)) void walk_lanes_nan(const mli__tnode *base, const float *t, const int32_t *at,
+                                                     int32_t *i, int32_t d, int32_t depth) {
+    walk_lanes(base, t, at, i, d, depth, 1);
 }
 
 /* Node p's "goes right" mask for the 8 rows of tile t: x >= thr or unordered (a padding
@@ -151,16 +153,12 @@ static inline __attribute__((always_inline)) void walk_tile(const mli__tree_walk
     }
     /* ... then their compact indices */
     const int32_t *at = top == levels ? tp->next : tp->at + ((1 << top) - 1);
-    int32_t i[8];
+    int32_t i[8]; /* positions in, compact indices out */
     _mm256_storeu_si256((__m256i *)(void *)i, q);
-    for (int k = 0; k < 8; ++k)
-        i[k] = at[i[k]];
-    if (top < w->depth[tr]) {
-        if (nan)
-            walk_lanes_nan(base, t, i, top, w->depth[tr]);
-        else
-            walk_lanes_nonan(base, t, i, top, w->depth[tr]);
-    }
+    if (nan)
+        walk_lanes_nan(base, t, at, i, top, w->depth[tr]);
+    else
+        walk_lanes_nonan(base, t, at, i, top, w->depth[tr]);
     if (w->value && w->ld_acc == 1 && n == 8) { /* one score per row: add in place */
         const double *v = w->value + w->start[tr];
         double *acc = w->acc + r0;
