@@ -119,6 +119,9 @@ typedef struct mli__tree_walk {
     const int32_t *col;
     double *acc;
     int64_t ld_acc;
+    /* Scratch of 8 * ceil(nb / 8) * nx floats, 64-byte aligned, for walks that copy the
+     * rows transposed (kernels/avx2/trees.c); NULL below 8 rows. */
+    float *tile;
 } mli__tree_walk;
 typedef void (*mli__tree_walk_fn)(const mli__tree_walk *w);
 /* y[i] = the smallest float32 >= x[i] (mli__f32_round_up, tree_rules.h), for n values. */

@@ -22,7 +22,6 @@
  *   reading the row's value from the tile at a constant offset per lane.
  * Each row's leaf values are added tree by tree in tree order, as every walk does. */
 #define TOP 4
-#define TILE_FLOATS 8192 /* 32 KB of the stack for the tiles of one chunk of rows */
 
 /* Lane k's step from node base[i_k] (tile t: feature f of lane k is t[8 f + k]), with
  * masks rather than a branch (a branch here mispredicts on about half the nodes). */
@@ -169,8 +168,8 @@ static inline __attribute__((always_inline)) void walk_tile(const mli__tree_walk
     mli__walk_finish(w, tr, r0, i, n);
 }
 
-/* Rows [c0, c1) (at most TILE_FLOATS / nx, a multiple of 8 but for the last chunk) of
- * every tree: tiles first, then tree by tree over the tiles. */
+/* Rows [c0, c1) of every tree: tiles first (in the caller's scratch, mli__tree_walk.tile),
+ * then tree by tree over the tiles. */
 static inline __attribute__((always_inline)) void walk_chunk(const mli__tree_walk *w, int64_t c0, int64_t c1,
                                                              float *tiles, const int nan) {
     int64_t nx = w->nx;
@@ -199,19 +198,14 @@ void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
         MLI_KNAME(tree_walk_few)(w);
         return;
     }
-    int64_t per = (TILE_FLOATS / (w->nx > 0 ? w->nx : 1)) & ~(int64_t)7; /* rows per chunk */
-    if (!w->top || per < 8) {
+    if (!w->top || !w->tile) {
         mli__walk_portable(w, 0);
         return;
     }
-    _Alignas(32) float tiles[TILE_FLOATS];
-    for (int64_t c0 = 0; c0 < w->nb; c0 += per) {
-        int64_t c1 = w->nb - c0 < per ? w->nb : c0 + per;
-        if (w->nan)
-            walk_chunk_nan(w, c0, c1, tiles);
-        else
-            walk_chunk_nonan(w, c0, c1, tiles);
-    }
+    if (w->nan)
+        walk_chunk_nan(w, 0, w->nb, w->tile);
+    else
+        walk_chunk_nonan(w, 0, w->nb, w->tile);
 }
 
 /* Converts with the MXCSR rounding mode set to upward for the loop (restored after):

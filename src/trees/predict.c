@@ -83,9 +83,14 @@ static void scores_generic(const mli__trees *t, const void *x, int f64, int64_t 
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
+/* The walks' transposed copy of a block (mli__tree_walk.tile): none under 8 rows. */
+static size_t tile_bytes(const mli__trees *t, int64_t nb) {
+    return nb < 8 ? 0 : align64(sizeof(float) * (size_t)(((nb + 7) & ~(int64_t)7) * t->n_features));
+}
+
 size_t mli__trees_scratch(const mli__trees *t, int64_t nb) {
     return align64(sizeof(float) * (size_t)(nb * t->n_features)) +
-           align64(sizeof(int32_t) * (size_t)(MLI_TREE_CHUNK * nb)) + (size_t)nb;
+           align64(sizeof(int32_t) * (size_t)(MLI_TREE_CHUNK * nb)) + tile_bytes(t, nb) + (size_t)nb;
 }
 
 static uint32_t f32_bits(float f) {
@@ -170,7 +175,8 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
     int nan = 0;
     float *buf = scratch;
     int32_t *leaf = (int32_t *)(void *)((char *)scratch + align64(sizeof(float) * (size_t)(nb * t->n_features)));
-    uint8_t *fix = (uint8_t *)leaf + align64(sizeof(int32_t) * (size_t)(MLI_TREE_CHUNK * nb));
+    float *tile = (float *)(void *)((char *)leaf + align64(sizeof(int32_t) * (size_t)(MLI_TREE_CHUNK * nb)));
+    uint8_t *fix = (uint8_t *)tile + tile_bytes(t, nb);
     int64_t nfix = 0;
     if (t->fast && st != MLI__TS_GENERIC) {
         nfix = compact_input(t, kt, x, f64, ldx, nb, buf, &xf, &ld, &nan, fix);
@@ -202,7 +208,8 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
                                 .ldx = ld,
                                 .nb = nb,
                                 .nx = t->n_features,
-                                .leaf = leaf};
+                                .leaf = leaf,
+                                .tile = nb < 8 ? NULL : tile};
             if (t->leaf_width == 1) { /* the walk sums the leaves itself */
                 w.value = t->fast_value;
                 w.col = t->tree_out ? t->tree_out + t0 : NULL;
