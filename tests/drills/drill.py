@@ -261,14 +261,19 @@ class Wrk:
             # included, later than --timeout. 30 s is above every HAProxy timeout (server 10 s,
             # queue 5 s, 3 retries of connect 1 s), so a request that is merely slow on a starved
             # machine is not counted as failed, and one that hangs still is: HAProxy answers 504.
-            ["wrk", f"-t{threads}", f"-c{conns}", f"-d{int(seconds)}s", "--timeout", "30s", "-s", str(lua),
+            # -d is only a ceiling: run_drill stops wrk with SIGINT (it still prints its summary).
+            ["wrk", f"-t{threads}", f"-c{conns}", f"-d{int(seconds) + 300}s", "--timeout", "30s", "-s", str(lua),
              f"http://127.0.0.1:{fe_port}/predict"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.started = time.monotonic()
         self.seconds = seconds
 
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+
     def result(self) -> dict:
-        out, _ = self.proc.communicate(timeout=self.seconds + 30)
+        out, _ = self.proc.communicate(timeout=30)
         m = re.search(r"^WRKJSON (.*)$", out, re.M)
         if not m:
             raise RuntimeError("wrk gave no summary:\n" + out)
@@ -466,11 +471,17 @@ def drill_kill(c: Cluster, hp: HAProxy) -> dict:
 def run_drill(name: str, c: Cluster, hp: HAProxy, seconds: float, body) -> dict:
     log(f"drill {name}: wrk -t{c.args.threads} -c{c.args.connections} -d{int(seconds)}s via HAProxy")
     w = Wrk(c.workdir, c.args.fe_port, seconds, c.args.threads, c.args.connections)
-    time.sleep(min(1.0, seconds / 5))  # load is flowing before anything happens
-    extra = body()
-    left = w.remaining()
-    if left < 1.0:
-        log(f"  warning: the drill's actions ended {-left:.1f} s after wrk stopped; raise the duration")
+    try:
+        time.sleep(min(1.0, seconds / 5))  # load is flowing before anything happens
+        extra = body()
+        left = w.remaining()
+        if left < 1.0:
+            log(f"  note: the drill's actions took {1.0 - left:.1f} s more than planned; the load runs on")
+        # The load runs the planned time and at least 1 s past the last action, however long a
+        # starved machine made the actions take (rolls outlasted a fixed -d by 1.6-3.1 s at load 7).
+        time.sleep(max(left, 1.0))
+    finally:
+        w.stop()
     res = w.result()
     finish = extra.pop("_finish", None)
     res.update(extra)
@@ -558,7 +569,7 @@ def main() -> int:
                      and r["survivors_failed"] == 0)
         else:
             limit, target, clean = 0, "0", True
-        passed = r["failed"] <= limit and clean and r["actions_done_with_s_to_spare"] >= 0
+        passed = r["failed"] <= limit and clean
         ok &= passed
         print(f"| {r['drill']} | {r['requests']} | {r['req_per_s']:.0f} | {r['failed']} | {r['non2xx']} | "
               f"{r['socket_errors']} | {r['p99_us'] / 1000:.2f} ms | {target} | {'PASS' if passed else 'FAIL'} |")

@@ -76,7 +76,6 @@ def drills(tmp_path_factory):
 
 def check_load(r):
     assert r["requests"] > 1000, r  # the load really ran
-    assert r["actions_done_with_s_to_spare"] >= 0, r  # and covered the whole drill
 
 
 def test_rolling_update_fails_no_request(drills):
