@@ -22,7 +22,6 @@
  * computed between this group's deeper levels (software pipelining: no faster), each
  * group's leaf sum spread over the next group's deeper levels (no faster). */
 #include <immintrin.h>
-#include <string.h>
 
 #include "avx2/simd.h"
 #include "avx2/trees_row.h"
@@ -89,13 +88,6 @@ static inline __attribute__((always_inline)) __m256i lanes_top(const mli__tlanes
     __m256 m2 = lane_right(xr, xv, F2I(PICK4(m0, m1, g->feat, 3, h)), PICK4(m0, m1, g->thr, 3, h), nq, nan);
     __m256 m3 = lane_right(xr, xv, F2I(PICK8(m0, m1, m2, g->feat, 7, h)), PICK8(m0, m1, m2, g->thr, 7, h), nq, nan);
     return F2I(PICK16(m0, m1, m2, m3, g->next, 0, h));
-}
-
-/* Node i as one 64-bit word: the threshold's bits low, feature|offset high (x86). */
-static inline uint64_t node_bits(const mli__tnode *nodes, int32_t i) {
-    uint64_t b;
-    memcpy(&b, nodes + i, sizeof b);
-    return b;
 }
 
 /* One level below the tables for 8 trees at absolute node indices idx: the nodes and
