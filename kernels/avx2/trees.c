@@ -23,16 +23,10 @@
  * Each row's leaf values are added tree by tree in tree order, as every walk does. */
 #define TOP 4
 
-/* Lane k's step from node base[i_k] (tile t: feature f of lane k is t[8 f + k]), with
- * masks rather than a branch (a branch here mispredicts on about half the nodes). */
+/* Lane k's step from node base[i_k] (tile t: feature f of lane k is t[8 f + k]). */
 #define LSTEP(k)                                                                                                       \
     do {                                                                                                               \
-        uint32_t fr_ = base[i##k].fr;                                                                                  \
-        float v_ = t[(fr_ & MLI__TN_FEATURE) * 8 + (k)];                                                               \
-        int32_t left_ = v_ < base[i##k].thr;                                                                           \
-        if (nan)                                                                                                       \
-            left_ |= (v_ != v_) & (int32_t)((fr_ >> 15) & 1u);                                                         \
-        int32_t s_ = 1 + (((int32_t)(fr_ >> 16) - 1) & (left_ - 1));                                                   \
+        int32_t s_ = mli__walk_step_strided(base + i##k, t + (k), 8, nan);                                             \
         i##k += s_;                                                                                                    \
         moved |= (uint32_t)s_;                                                                                         \
     } while (0)
@@ -168,30 +162,25 @@ static inline __attribute__((always_inline)) void walk_tile(const mli__tree_walk
     mli__walk_finish(w, tr, r0, i, n);
 }
 
-/* Rows [c0, c1) of every tree: tiles first (in the caller's scratch, mli__tree_walk.tile),
- * then tree by tree over the tiles. */
-static inline __attribute__((always_inline)) void walk_chunk(const mli__tree_walk *w, int64_t c0, int64_t c1,
-                                                             float *tiles, const int nan) {
-    int64_t nx = w->nx;
-    for (int64_t g = c0; g < c1; g += 8) {
-        float *t = tiles + (g - c0) * nx;
+/* The block's rows through every tree: tiles first (in the caller's scratch,
+ * mli__tree_walk.tile), then tree by tree over the tiles. */
+static inline __attribute__((always_inline)) void walk_block(const mli__tree_walk *w, float *tiles, const int nan) {
+    int64_t nx = w->nx, nb = w->nb;
+    for (int64_t g = 0; g < nb; g += 8) {
+        float *t = tiles + g * nx;
         for (int k = 0; k < 8; ++k) { /* lanes past the last row repeat it (results dropped) */
-            const float *xr = w->x + (g + k < c1 ? g + k : c1 - 1) * w->ldx;
+            const float *xr = w->x + (g + k < nb ? g + k : nb - 1) * w->ldx;
             for (int64_t f = 0; f < nx; ++f)
                 t[8 * f + k] = xr[f];
         }
     }
     for (int32_t tr = 0; tr < w->n_trees; ++tr)
-        for (int64_t g = c0; g < c1; g += 8)
-            walk_tile(w, tr, tiles + (g - c0) * nx, g, c1 - g < 8 ? (int)(c1 - g) : 8, nan);
+        for (int64_t g = 0; g < nb; g += 8)
+            walk_tile(w, tr, tiles + g * nx, g, nb - g < 8 ? (int)(nb - g) : 8, nan);
 }
 
-static void walk_chunk_nonan(const mli__tree_walk *w, int64_t c0, int64_t c1, float *tiles) {
-    walk_chunk(w, c0, c1, tiles, 0);
-}
-static void walk_chunk_nan(const mli__tree_walk *w, int64_t c0, int64_t c1, float *tiles) {
-    walk_chunk(w, c0, c1, tiles, 1);
-}
+static void walk_block_nonan(const mli__tree_walk *w) { walk_block(w, w->tile, 0); }
+static void walk_block_nan(const mli__tree_walk *w) { walk_block(w, w->tile, 1); }
 
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
     if (w->nb < 8) {
@@ -203,9 +192,9 @@ void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
         return;
     }
     if (w->nan)
-        walk_chunk_nan(w, 0, w->nb, w->tile);
+        walk_block_nan(w);
     else
-        walk_chunk_nonan(w, 0, w->nb, w->tile);
+        walk_block_nonan(w);
 }
 
 /* Converts with the MXCSR rounding mode set to upward for the loop (restored after):

@@ -22,14 +22,19 @@
  * about half the nodes of real data. With `nan` (a constant in each instantiation) a NaN
  * goes where the node's MLI__TN_NAN_LEFT bit says (a leaf's bit is clear, so a leaf
  * stays a leaf); without it the rows hold no NaN and the bit is ignored. */
-static inline int32_t mli__walk_step(const mli__tnode *nd, const float *xr, const int nan) {
+static inline int32_t mli__walk_step_strided(const mli__tnode *nd, const float *xr, int64_t stride, const int nan) {
     uint32_t fr = nd->fr;
-    float v = xr[fr & MLI__TN_FEATURE];
+    float v = xr[(int64_t)(fr & MLI__TN_FEATURE) * stride];
     int32_t left = v < nd->thr;
     if (nan)
         left |= (v != v) & (int32_t)((fr >> 15) & 1u);
     int32_t right = left - 1; /* all ones when going right */
     return 1 + (((int32_t)(fr >> 16) - 1) & right);
+}
+
+/* The same with the row's values adjacent (xr[f]). */
+static inline int32_t mli__walk_step(const mli__tnode *nd, const float *xr, const int nan) {
+    return mli__walk_step_strided(nd, xr, 1, nan);
 }
 
 /* Records where rows r0 .. r0 + n - 1 ended in tree t (see mli__tree_walk). */
