@@ -103,6 +103,20 @@ typedef struct mli__tlanes {
     int32_t next[1 << MLI__LANE_LEVELS][16];
 } mli__tlanes;
 
+/* An inner node of a compact tree of at most 64 leaves for the leaf-mask walks (QuickScorer's
+ * evaluation, tree by tree): number the tree's leaves 0 .. 63 from left to right (its compact
+ * pre-order); a row that goes right at this node cannot end in a leaf of its left subtree,
+ * so its mask of possible leaves is ANDed with `mask` (those leaves' bits clear). After every
+ * inner node of the tree, the row's leaf is the lowest bit still set (the leftmost leaf left:
+ * each leaf left of it lies in the left subtree of a node where the row went right).
+ * thr and feat as in mli__tnode (feat holds the feature | MLI__TN_NAN_LEFT). */
+typedef struct mli__tbit {
+    float thr;
+    int32_t feat;
+    uint64_t mask;
+} mli__tbit;
+#define MLI__TBIT_LEAVES 64
+
 typedef struct mli__tree_walk {
     const mli__tnode *nodes;
     const mli__ttop *top;     /* per tree (indexed like start), or NULL */
@@ -119,9 +133,14 @@ typedef struct mli__tree_walk {
     const int32_t *col;
     double *acc;
     int64_t ld_acc;
-    /* Scratch of 8 * ceil(nb / 8) * nx floats, 64-byte aligned, for walks that copy the
-     * rows transposed (kernels/avx2/trees.c); NULL below 8 rows. */
+    /* Scratch of 16 * ceil(nb / 16) * nx floats, 64-byte aligned, for walks that copy the
+     * rows transposed (kernels/avx2 and avx512 trees.c); NULL below 8 rows. */
     float *tile;
+    /* Per tree (indexed like start): bits_tree[2 t] the offset in `bits` of its inner nodes
+     * (mli__tbit), bits_tree[2 t + 1] their count, or -1 (more than 64 leaves); its leaf k's
+     * compact index (from the tree's start) at bits_leaf[MLI__TBIT_LEAVES t + k]. NULL: none. */
+    const mli__tbit *bits;
+    const int32_t *bits_tree, *bits_leaf;
 } mli__tree_walk;
 typedef void (*mli__tree_walk_fn)(const mli__tree_walk *w);
 /* y[i] = the smallest float32 >= x[i] (mli__f32_round_up, tree_rules.h), for n values. */

@@ -321,6 +321,87 @@ MLI_TREES64R(2)
 MLI_TREES64R(4)
 MLI_TREES64R(8)
 
+/* ---- batches: trees of at most 64 leaves by leaf masks ---------------------------------- */
+
+/* The 16 rows of tile t (feature f of row k at t[16 f + k]; rows r0 .., the first n real)
+ * through tree `tr` by its leaf masks (mli__tbit): every inner node is evaluated, one
+ * aligned load and one compare for the 16 rows, and the rows going right AND their masks
+ * of possible leaves (two vectors of 8 x 64 bits) with the node's; then each row's leaf
+ * is its mask's lowest set bit. No dependent loads and no gathers until the leaf values:
+ * about 4 vector operations per node for 16 rows, where a walk takes a dependent gather
+ * step per level and row. */
+static inline __attribute__((always_inline)) void bits_tile(const mli__tree_walk *w, int32_t tr, const float *t,
+                                                            int64_t r0, int n, const int nan) {
+    const mli__tbit *nd = w->bits + w->bits_tree[2 * tr];
+    int32_t m = w->bits_tree[2 * tr + 1];
+    __m512i b0 = _mm512_set1_epi64(-1), b1 = b0;
+    for (int32_t j = 0; j < m; ++j) {
+        int32_t f = nd[j].feat;
+        __m512 x = _mm512_load_ps(t + 16 * (int64_t)(f & MLI__TN_FEATURE));
+        /* right: x >= thr or unordered, except a NaN x at a node sending NaN left */
+        __mmask16 r = _mm512_cmp_ps_mask(x, _mm512_set1_ps(nd[j].thr), _CMP_NLT_UQ);
+        if (nan && (f & MLI__TN_NAN_LEFT))
+            r &= (__mmask16)~_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+        __m512i mk = _mm512_set1_epi64((long long)nd[j].mask);
+        b0 = _mm512_mask_and_epi64(b0, (__mmask8)r, b0, mk);
+        b1 = _mm512_mask_and_epi64(b1, (__mmask8)(r >> 8), b1, mk);
+    }
+    /* the lowest set bit's index: b & -b is 2^k, exactly a double whose exponent is k */
+    const __m512i zero = _mm512_setzero_si512(), bias = _mm512_set1_epi64(1023);
+    __m512i k0 = _mm512_sub_epi64(
+        _mm512_srli_epi64(_mm512_castpd_si512(_mm512_cvtepu64_pd(_mm512_and_si512(b0, _mm512_sub_epi64(zero, b0)))),
+                          52),
+        bias);
+    __m512i k1 = _mm512_sub_epi64(
+        _mm512_srli_epi64(_mm512_castpd_si512(_mm512_cvtepu64_pd(_mm512_and_si512(b1, _mm512_sub_epi64(zero, b1)))),
+                          52),
+        bias);
+    const int32_t *lt = w->bits_leaf + (int64_t)MLI__TBIT_LEAVES * tr;
+    __m256i c0 = _mm512_i64gather_epi32(k0, lt, 4), c1 = _mm512_i64gather_epi32(k1, lt, 4);
+    if (w->value && w->ld_acc == 1 && n == 16) { /* one score per row: add in place */
+        const double *v = w->value + w->start[tr];
+        double *acc = w->acc + r0;
+        _mm512_storeu_pd(acc, _mm512_add_pd(_mm512_loadu_pd(acc), _mm512_i32gather_pd(c0, v, 8)));
+        _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8), _mm512_i32gather_pd(c1, v, 8)));
+        return;
+    }
+    int32_t i[16];
+    _mm256_storeu_si256((__m256i *)(void *)i, c0);
+    _mm256_storeu_si256((__m256i *)(void *)(i + 8), c1);
+    mli__walk_finish(w, tr, r0, i, n);
+}
+
+/* A block of 16 rows or more: tiles first (in the caller's scratch), then tree by tree, the
+ * trees with leaf masks over the tiles and the others by the gather walk. */
+static inline __attribute__((always_inline)) void walk_block(const mli__tree_walk *w, const int nan) {
+    int64_t nx = w->nx, nb = w->nb;
+    float *tiles = w->tile;
+    for (int64_t g = 0; g < nb; g += 16) {
+        float *t = tiles + g * nx;
+        for (int k = 0; k < 16; ++k) { /* lanes past the last row repeat it (results dropped) */
+            const float *xr = w->x + (g + k < nb ? g + k : nb - 1) * w->ldx;
+            for (int64_t f = 0; f < nx; ++f)
+                t[16 * f + k] = xr[f];
+        }
+    }
+    for (int32_t tr = 0; tr < w->n_trees; ++tr) {
+        if (w->bits_tree[2 * tr + 1] >= 0) {
+            for (int64_t g = 0; g < nb; g += 16)
+                bits_tile(w, tr, tiles + g * nx, g, nb - g < 16 ? (int)(nb - g) : 16, nan);
+            continue;
+        }
+        for (int64_t r = 0; r < nb; r += 64) {
+            int n = nb - r < 64 ? (int)(nb - r) : 64;
+            if (nan)
+                walk_rows_nan(w, tr, r, n);
+            else
+                walk_rows(w, tr, r, n);
+        }
+    }
+}
+static void walk_block_nonan(const mli__tree_walk *w) { walk_block(w, 0); }
+static void walk_block_nan(const mli__tree_walk *w) { walk_block(w, 1); }
+
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
     if (w->nb < 16) {
         /* Few rows: vectors over trees. Node indices are absolute here, so the node
@@ -350,6 +431,13 @@ void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
             for (int32_t t = n64; t < w->n_trees; t += MLI_WALK_LANES)
                 mli__walk_trees(w, r, t, w->n_trees - t < MLI_WALK_LANES ? (int)(w->n_trees - t) : MLI_WALK_LANES);
         }
+        return;
+    }
+    if (w->bits && w->tile) {
+        if (w->nan)
+            walk_block_nan(w);
+        else
+            walk_block_nonan(w);
         return;
     }
     for (int32_t t = 0; t < w->n_trees; ++t)

@@ -21,6 +21,11 @@ void mli__trees_free(mli__trees *t) {
     free(t->top);
     free(t->lanes);
     t->lanes = NULL;
+    free(t->bits);
+    free(t->bits_tree);
+    free(t->bits_leaf);
+    t->bits = NULL;
+    t->bits_tree = t->bits_leaf = NULL;
     free(t->amb_start);
     free(t->amb_bits);
     free(t->amb_filter);
@@ -358,6 +363,64 @@ static int build_lanes(mli__trees *t) {
     return 1;
 }
 
+/* The leaf-mask form of the trees of at most 64 leaves (trees.h, bits). 0: out of memory. */
+static int build_bits(mli__trees *t) {
+    int64_t n_inner = 0;
+    int32_t n_small = 0;
+    for (int32_t tr = 0; tr < t->n_trees; ++tr) {
+        int64_t n = t->tree_start[tr + 1] - t->tree_start[tr];
+        if (n <= 2 * MLI__TBIT_LEAVES - 1) { /* a binary tree of n nodes has (n + 1) / 2 leaves */
+            n_inner += n / 2;
+            ++n_small;
+        }
+    }
+    if (n_small == 0 || n_inner > INT32_MAX)
+        return 1;
+    t->bits_tree = malloc(sizeof(int32_t) * 2 * (size_t)t->n_trees);
+    t->bits_leaf = malloc(sizeof(int32_t) * MLI__TBIT_LEAVES * (size_t)t->n_trees);
+    if (!t->bits_tree || !t->bits_leaf ||
+        posix_memalign((void **)&t->bits, 64, sizeof(mli__tbit) * (size_t)(n_inner > 0 ? n_inner : 1)) != 0) {
+        t->bits = NULL;
+        return 0;
+    }
+    int32_t off = 0;
+    for (int32_t tr = 0; tr < t->n_trees; ++tr) {
+        const mli__tnode *base = t->fast + t->tree_start[tr];
+        int32_t n = (int32_t)(t->tree_start[tr + 1] - t->tree_start[tr]);
+        int32_t *leaf = t->bits_leaf + (int64_t)MLI__TBIT_LEAVES * tr;
+        t->bits_tree[2 * tr] = off;
+        t->bits_tree[2 * tr + 1] = -1;
+        if (n > 2 * MLI__TBIT_LEAVES - 1)
+            continue;
+        /* below[i]: leaves before compact node i (pre-order lists the leaves left to right) */
+        int32_t below[2 * MLI__TBIT_LEAVES], nl = 0;
+        for (int32_t i = 0; i < n; ++i) {
+            below[i] = nl;
+            if (base[i].fr >> 16 == 0) /* a leaf: offset 0 */
+                leaf[nl++] = i;
+        }
+        below[n] = nl;
+        for (int32_t k = nl; k < MLI__TBIT_LEAVES; ++k)
+            leaf[k] = leaf[nl - 1]; /* never picked: the row's leaf bit stays set */
+        int32_t m = 0;
+        for (int32_t i = 0; i < n; ++i) {
+            uint32_t o = base[i].fr >> 16;
+            if (o == 0)
+                continue;
+            /* the left subtree: compact nodes i + 1 .. i + o - 1, leaves below[i + 1] .. below[i + o] - 1 */
+            int32_t a = below[i + 1], b = below[i + (int32_t)o];
+            uint64_t left = (b - a == 64 ? ~0ull : ((1ull << (b - a)) - 1)) << a;
+            t->bits[off + m] = (mli__tbit){.thr = base[i].thr,
+                                           .feat = (int32_t)(base[i].fr & (MLI__TN_FEATURE | MLI__TN_NAN_LEFT)),
+                                           .mask = ~left};
+            ++m;
+        }
+        t->bits_tree[2 * tr + 1] = m;
+        off += m;
+    }
+    return 1;
+}
+
 /* The features with a `<=` split at +inf (trees.h, inf_feature). */
 static mli_status mark_inf_features(const char *origin, mli__trees *t) {
     if (t->compare == MLI__CMP_LT_F32) /* float32(x) < float32(+inf): the compact rule itself */
@@ -506,7 +569,7 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
             }
             for (int32_t tr = 0; tr < t->n_trees; ++tr)
                 build_top(t, tr, &t->top[tr]);
-            if (!build_lanes(t)) {
+            if (!build_lanes(t) || !build_bits(t)) {
                 rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %d trees", r->c->origin, t->n_trees);
                 goto done;
             }

@@ -36,6 +36,8 @@ static int strategy(void) {
             s = MLI__TS_SCALAR;
         else if (e && strcmp(e, "simd") == 0)
             s = MLI__TS_SIMD;
+        else if (e && strcmp(e, "walk") == 0)
+            s = MLI__TS_WALK;
         atomic_store_explicit(&cached, s, memory_order_relaxed);
     }
     return s;
@@ -85,7 +87,7 @@ static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* The walks' transposed copy of a block (mli__tree_walk.tile): none under 8 rows. */
 static size_t tile_bytes(const mli__trees *t, int64_t nb) {
-    return nb < 8 ? 0 : align64(sizeof(float) * (size_t)(((nb + 7) & ~(int64_t)7) * t->n_features));
+    return nb < 8 ? 0 : align64(sizeof(float) * (size_t)(((nb + 15) & ~(int64_t)15) * t->n_features));
 }
 
 size_t mli__trees_scratch(const mli__trees *t, int64_t nb) {
@@ -209,7 +211,10 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
                                 .nb = nb,
                                 .nx = t->n_features,
                                 .leaf = leaf,
-                                .tile = nb < 8 ? NULL : tile};
+                                .tile = nb < 8 ? NULL : tile,
+                                .bits = st == MLI__TS_WALK ? NULL : t->bits,
+                                .bits_tree = t->bits ? t->bits_tree + 2 * (int64_t)t0 : NULL,
+                                .bits_leaf = t->bits ? t->bits_leaf + (int64_t)MLI__TBIT_LEAVES * t0 : NULL};
             if (t->leaf_width == 1) { /* the walk sums the leaves itself */
                 w.value = t->fast_value;
                 w.col = t->tree_out ? t->tree_out + t0 : NULL;

@@ -12,7 +12,8 @@
 #define MLI__TREE_MAX_DEPTH 1024
 
 /* Strategy for the compact kernels; see trees/predict.c. */
-typedef enum { MLI__TS_AUTO, MLI__TS_GENERIC, MLI__TS_SCALAR, MLI__TS_SIMD } mli__tree_strategy;
+/* MLI__TS_WALK: the SIMD walks without the leaf masks (mli__tbit), to compare them. */
+typedef enum { MLI__TS_AUTO, MLI__TS_GENERIC, MLI__TS_SCALAR, MLI__TS_SIMD, MLI__TS_WALK } mli__tree_strategy;
 
 typedef struct mli__trees {
     int64_t n_features, n_nodes, n_out, leaf_width;
@@ -36,6 +37,10 @@ typedef struct mli__trees {
     struct mli__tnode *fast;
     double *fast_value; /* leaf values in compact order, n_nodes x leaf_width */
     int32_t *depth;     /* per tree */
+    /* The leaf-mask form of the compact trees of at most 64 leaves (mli__tbit, kernel_api.h;
+     * mli__tree_walk.bits): NULL when no tree has so few, or the CPU's walks do not use it. */
+    mli__tbit *bits;
+    int32_t *bits_tree, *bits_leaf;
     mli__ttop *top;     /* per tree: the top levels for the vector walks */
     mli__tlanes *lanes; /* per 16 trees: the top levels for one-row vector walks, or NULL
                          * (when the node indices do not fit int32) */
