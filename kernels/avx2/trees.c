@@ -162,6 +162,44 @@ static inline __attribute__((always_inline)) void walk_tile(const mli__tree_walk
     mli__walk_finish(w, tr, r0, i, n);
 }
 
+/* The 8 rows of tile t (rows r0 .., the first n real) through tree `tr` by its leaf masks
+ * (mli__tbit; the AVX-512 walk of kernels/avx512/trees.c with 8 rows): every inner node is
+ * evaluated, one aligned load and one compare for the 8 rows, and the rows going right
+ * clear the node's left-subtree leaves from their 32-bit masks of possible leaves (trees of
+ * at most 32 leaves: the compare's own lane width, so no widening). Then each row's leaf
+ * is its mask's lowest set bit. */
+static inline __attribute__((always_inline)) void bits_tile(const mli__tree_walk *w, int32_t tr, const float *t,
+                                                            int64_t r0, int n, const int nan) {
+    const mli__tbit *nd = w->bits + w->bits_tree[2 * tr];
+    int32_t m = w->bits_tree[2 * tr + 1];
+    __m256i lo = _mm256_set1_epi32(-1);
+    for (int32_t j = 0; j < m; ++j) {
+        int32_t f = nd[j].feat;
+        __m256 x = _mm256_load_ps(t + 8 * (int64_t)(f & MLI__TN_FEATURE));
+        /* right: x >= thr or unordered, except a NaN x at a node sending NaN left */
+        __m256 r = _mm256_cmp_ps(x, _mm256_set1_ps(nd[j].thr), _CMP_NLT_UQ);
+        if (nan && (f & MLI__TN_NAN_LEFT))
+            r = _mm256_andnot_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), r);
+        __m256i ri = _mm256_castps_si256(r);
+        __m256i left = _mm256_set1_epi32((int)(uint32_t)~nd[j].mask); /* the left subtree's leaves */
+        lo = _mm256_andnot_si256(_mm256_and_si256(ri, left), lo);
+    }
+    uint32_t bl[8];
+    _mm256_storeu_si256((__m256i *)(void *)bl, lo);
+    const int32_t *lt = w->bits_leaf + (int64_t)MLI__TBIT_LEAVES * tr;
+    int32_t i[8];
+    for (int k = 0; k < 8; ++k) /* never 0: the row's own leaf stays */
+        i[k] = lt[__builtin_ctz(bl[k])];
+    if (w->value && w->ld_acc == 1 && n == 8) { /* one score per row: add in place */
+        const double *v = w->value + w->start[tr];
+        double *acc = w->acc + r0;
+        for (int k = 0; k < 8; ++k)
+            acc[k] += v[i[k]];
+        return;
+    }
+    mli__walk_finish(w, tr, r0, i, n);
+}
+
 /* The block's rows through every tree: tiles first (in the caller's scratch,
  * mli__tree_walk.tile), then tree by tree over the tiles. */
 static inline __attribute__((always_inline)) void walk_block(const mli__tree_walk *w, float *tiles, const int nan) {
@@ -174,9 +212,19 @@ static inline __attribute__((always_inline)) void walk_block(const mli__tree_wal
                 t[8 * f + k] = xr[f];
         }
     }
-    for (int32_t tr = 0; tr < w->n_trees; ++tr)
+    for (int32_t tr = 0; tr < w->n_trees; ++tr) {
+        /* Trees of at most 32 leaves (31 inner nodes) by their leaf masks: measured on Zen 4
+         * with AVX2 forced, HistGradientBoosting's 31 leaves 1.8x the tile walk, but
+         * LightGBM's 63 (the masks' two halves) 0.6-0.9x: those stay on the tile walk. */
+        int32_t m = w->bits ? w->bits_tree[2 * tr + 1] : -1; /* inner nodes: leaves - 1 */
+        if (m >= 0 && m < 32) {
+            for (int64_t g = 0; g < nb; g += 8)
+                bits_tile(w, tr, tiles + g * nx, g, nb - g < 8 ? (int)(nb - g) : 8, nan);
+            continue;
+        }
         for (int64_t g = 0; g < nb; g += 8)
             walk_tile(w, tr, tiles + g * nx, g, nb - g < 8 ? (int)(nb - g) : 8, nan);
+    }
 }
 
 static void walk_block_nonan(const mli__tree_walk *w) { walk_block(w, w->tile, 0); }
