@@ -355,15 +355,16 @@ static inline __attribute__((always_inline)) void bits_tile(const mli__tree_walk
     __m256i c0, c1;
     if (wide) {
         const __m512i zero = _mm512_setzero_si512(), bias = _mm512_set1_epi64(1023);
-        __m512i l0 = _mm512_and_si512(b0, _mm512_sub_epi64(zero, b0)), l1 = _mm512_and_si512(b1, _mm512_sub_epi64(zero, b1));
+        __m512i l0 = _mm512_and_si512(b0, _mm512_sub_epi64(zero, b0)),
+                l1 = _mm512_and_si512(b1, _mm512_sub_epi64(zero, b1));
         __m512i k0 = _mm512_sub_epi64(_mm512_srli_epi64(_mm512_castpd_si512(_mm512_cvtepu64_pd(l0)), 52), bias);
         __m512i k1 = _mm512_sub_epi64(_mm512_srli_epi64(_mm512_castpd_si512(_mm512_cvtepu64_pd(l1)), 52), bias);
         c0 = _mm512_i64gather_epi32(k0, lt, 4);
         c1 = _mm512_i64gather_epi32(k1, lt, 4);
     } else {
         __m512i l = _mm512_and_si512(b0, _mm512_sub_epi32(_mm512_setzero_si512(), b0));
-        __m512i k = _mm512_sub_epi32(_mm512_srli_epi32(_mm512_castps_si512(_mm512_cvtepu32_ps(l)), 23),
-                                     _mm512_set1_epi32(127));
+        __m512i k =
+            _mm512_sub_epi32(_mm512_srli_epi32(_mm512_castps_si512(_mm512_cvtepu32_ps(l)), 23), _mm512_set1_epi32(127));
         __m512i c = _mm512_i32gather_epi32(k, lt, 4);
         c0 = _mm512_castsi512_si256(c);
         c1 = _mm512_extracti64x4_epi64(c, 1);
