@@ -105,15 +105,19 @@ typedef struct mli__tlanes {
 
 /* An inner node of a compact tree of at most 64 leaves for the leaf-mask walks (QuickScorer's
  * evaluation, tree by tree): number the tree's leaves 0 .. 63 from left to right (its compact
- * pre-order); a row that goes right at this node cannot end in a leaf of its left subtree,
- * so its mask of possible leaves is ANDed with `mask` (those leaves' bits clear). After every
- * inner node of the tree, the row's leaf is the lowest bit still set (the leftmost leaf left:
- * each leaf left of it lies in the left subtree of a node where the row went right).
- * thr and feat as in mli__tnode (feat holds the feature | MLI__TN_NAN_LEFT). */
+ * pre-order); a row that goes right at a node cannot end in a leaf of its left subtree, so
+ * its mask of possible leaves is ANDed with the node's (those leaves' bits clear). After
+ * every inner node of the tree, the row's leaf is the lowest bit still set (the leftmost
+ * leaf left: each leaf left of it lies in the left subtree of a node where the row went
+ * right). The 64-bit masks are kept as two 32-bit halves (a compare's lane width): each
+ * tree lists the nodes whose left subtree holds leaves 0 .. 31 with the low half of their
+ * mask, then those whose left subtree holds leaves 32 .. 63 with the high half (a node
+ * across the boundary, one of the boundary's ancestors, is in both lists). thr and feat as
+ * in mli__tnode (feat holds the feature | MLI__TN_NAN_LEFT). */
 typedef struct mli__tbit {
     float thr;
     int32_t feat;
-    uint64_t mask;
+    uint32_t mask;
 } mli__tbit;
 #define MLI__TBIT_LEAVES 64
 
@@ -136,9 +140,11 @@ typedef struct mli__tree_walk {
     /* Scratch of 16 * ceil(nb / 16) * nx floats, 64-byte aligned, for walks that copy the
      * rows transposed (kernels/avx2 and avx512 trees.c); NULL below 8 rows. */
     float *tile;
-    /* Per tree (indexed like start): bits_tree[2 t] the offset in `bits` of its inner nodes
-     * (mli__tbit), bits_tree[2 t + 1] their count, or -1 (more than 64 leaves); its leaf k's
-     * compact index (from the tree's start) at bits_leaf[MLI__TBIT_LEAVES t + k]. NULL: none. */
+    /* Per tree (indexed like start): bits_tree[3 t] the offset in `bits` of its lists
+     * (mli__tbit), bits_tree[3 t + 1] the low list's length, or -1 (more than 64 leaves),
+     * bits_tree[3 t + 2] the high list's (possibly 0), or -1 (at most 32 leaves, so no row
+     * ends in the high half); its leaf k's compact index
+     * (from the tree's start) at bits_leaf[MLI__TBIT_LEAVES t + k]. NULL: none. */
     const mli__tbit *bits;
     const int32_t *bits_tree, *bits_leaf;
 } mli__tree_walk;

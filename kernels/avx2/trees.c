@@ -22,6 +22,11 @@
  *   reading the row's value from the tile at a constant offset per lane.
  * Each row's leaf values are added tree by tree in tree order, as every walk does. */
 #define TOP 4
+/* Trees of 33 to 64 leaves take the leaf masks (two halves: twice the work per node) only
+ * when deeper than this: measured with AVX2 forced on Zen 4, LightGBM's 63-leaf trees
+ * (mostly deeper) 1.11x the tile walk, while XGBoost's nearly full trees of depth 6 were
+ * 0.92x and of depth 7-8 0.97x by masks; so those stay on the tile walk. */
+#define WIDE_MIN_DEPTH 9
 
 /* Lane k's step from node base[i_k] (tile t: feature f of lane k is t[8 f + k]). */
 #define LSTEP(k)                                                                                                       \
@@ -162,34 +167,39 @@ static inline __attribute__((always_inline)) void walk_tile(const mli__tree_walk
     mli__walk_finish(w, tr, r0, i, n);
 }
 
-/* The 8 rows of tile t (rows r0 .., the first n real) through tree `tr` by its leaf masks
- * (mli__tbit; the AVX-512 walk of kernels/avx512/trees.c with 8 rows): every inner node is
- * evaluated, one aligned load and one compare for the 8 rows, and the rows going right
- * clear the node's left-subtree leaves from their 32-bit masks of possible leaves (trees of
- * at most 32 leaves: the compare's own lane width, so no widening). Then each row's leaf
- * is its mask's lowest set bit. */
-static inline __attribute__((always_inline)) void bits_tile(const mli__tree_walk *w, int32_t tr, const float *t,
-                                                            int64_t r0, int n, const int nan) {
-    const mli__tbit *nd = w->bits + w->bits_tree[2 * tr];
-    int32_t m = w->bits_tree[2 * tr + 1];
-    __m256i lo = _mm256_set1_epi32(-1);
-    for (int32_t j = 0; j < m; ++j) {
+/* Rows going right at the n nodes nd (8 rows of tile t) clear their leaves from the low or
+ * high halves of their masks of possible leaves: a load, a compare, an and, an andnot. */
+static inline __attribute__((always_inline)) __m256i bits_half(const mli__tbit *nd, int32_t n, const float *t,
+                                                               const int nan) {
+    __m256i b = _mm256_set1_epi32(-1);
+    for (int32_t j = 0; j < n; ++j) {
         int32_t f = nd[j].feat;
         __m256 x = _mm256_load_ps(t + 8 * (int64_t)(f & MLI__TN_FEATURE));
         /* right: x >= thr or unordered, except a NaN x at a node sending NaN left */
         __m256 r = _mm256_cmp_ps(x, _mm256_set1_ps(nd[j].thr), _CMP_NLT_UQ);
         if (nan && (f & MLI__TN_NAN_LEFT))
             r = _mm256_andnot_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), r);
-        __m256i ri = _mm256_castps_si256(r);
-        __m256i left = _mm256_set1_epi32((int)(uint32_t)~nd[j].mask); /* the left subtree's leaves */
-        lo = _mm256_andnot_si256(_mm256_and_si256(ri, left), lo);
+        __m256i left = _mm256_set1_epi32((int)~nd[j].mask); /* the left subtree's leaves */
+        b = _mm256_andnot_si256(_mm256_and_si256(_mm256_castps_si256(r), left), b);
     }
-    uint32_t bl[8];
-    _mm256_storeu_si256((__m256i *)(void *)bl, lo);
+    return b;
+}
+
+/* The 8 rows of tile t (rows r0 .., the first n real) through tree `tr` by its leaf masks
+ * (mli__tbit; the AVX-512 walk of kernels/avx512/trees.c with 8 rows, one 32-bit lane per
+ * row and half): every inner node is evaluated, and each row's leaf is the lowest bit left. */
+static inline __attribute__((always_inline)) void bits_tile(const mli__tree_walk *w, int32_t tr, const float *t,
+                                                            int64_t r0, int n, const int nan) {
+    const mli__tbit *nd = w->bits + w->bits_tree[3 * tr];
+    int32_t n0 = w->bits_tree[3 * tr + 1], n1 = w->bits_tree[3 * tr + 2];
+    uint32_t lo[8], hi[8];
+    _mm256_storeu_si256((__m256i *)(void *)lo, bits_half(nd, n0, t, nan));
+    if (n1 >= 0) /* more than 32 leaves */
+        _mm256_storeu_si256((__m256i *)(void *)hi, bits_half(nd + n0, n1, t, nan));
     const int32_t *lt = w->bits_leaf + (int64_t)MLI__TBIT_LEAVES * tr;
     int32_t i[8];
-    for (int k = 0; k < 8; ++k) /* never 0: the row's own leaf stays */
-        i[k] = lt[__builtin_ctz(bl[k])];
+    for (int k = 0; k < 8; ++k) /* lo 0 only with more than 32 leaves: the row's own leaf stays */
+        i[k] = lt[lo[k] ? __builtin_ctz(lo[k]) : 32 + __builtin_ctz(hi[k])];
     if (w->value && w->ld_acc == 1 && n == 8) { /* one score per row: add in place */
         const double *v = w->value + w->start[tr];
         double *acc = w->acc + r0;
@@ -213,11 +223,10 @@ static inline __attribute__((always_inline)) void walk_block(const mli__tree_wal
         }
     }
     for (int32_t tr = 0; tr < w->n_trees; ++tr) {
-        /* Trees of at most 32 leaves (31 inner nodes) by their leaf masks: measured on Zen 4
-         * with AVX2 forced, HistGradientBoosting's 31 leaves 1.8x the tile walk, but
-         * LightGBM's 63 (the masks' two halves) 0.6-0.9x: those stay on the tile walk. */
-        int32_t m = w->bits ? w->bits_tree[2 * tr + 1] : -1; /* inner nodes: leaves - 1 */
-        if (m >= 0 && m < 32) {
+        /* By their leaf masks: trees of at most 32 leaves (HistGradientBoosting's 31: 1.9x
+         * the tile walk, AVX2 forced on Zen 4), and deeper ones of up to 64 (WIDE_MIN_DEPTH) */
+        if (w->bits && w->bits_tree[3 * tr + 1] >= 0 &&
+            (w->bits_tree[3 * tr + 2] < 0 || w->depth[tr] >= WIDE_MIN_DEPTH)) {
             for (int64_t g = 0; g < nb; g += 8)
                 bits_tile(w, tr, tiles + g * nx, g, nb - g < 8 ? (int)(nb - g) : 8, nan);
             continue;

@@ -323,62 +323,57 @@ MLI_TREES64R(8)
 
 /* ---- batches: trees of at most 64 leaves by leaf masks ---------------------------------- */
 
-/* The 16 rows of tile t (feature f of row k at t[16 f + k]; rows r0 .., the first n real)
- * through tree `tr` by its leaf masks (mli__tbit): every inner node is evaluated, one
- * aligned load and one compare for the 16 rows, and the rows going right AND their masks
- * of possible leaves with the node's; then each row's leaf is its mask's lowest set bit.
- * No dependent loads and no gathers until the leaf values, where a walk takes a dependent
- * gather step per level. Trees of at most 32 leaves keep the 16 masks in one vector of
- * 32-bit lanes (one masked AND per node); larger ones in two of 8 x 64 bits. */
-static inline __attribute__((always_inline)) void bits_tile(const mli__tree_walk *w, int32_t tr, const float *t,
-                                                            int64_t r0, int n, const int nan, const int wide) {
-    const mli__tbit *nd = w->bits + w->bits_tree[2 * tr];
-    int32_t m = w->bits_tree[2 * tr + 1];
-    __m512i b0 = _mm512_set1_epi64(-1), b1 = b0;
-    for (int32_t j = 0; j < m; ++j) {
+/* Rows going right at the n nodes nd (16 rows of tile t) AND the low or high halves of their
+ * masks of possible leaves, b, with the nodes' halves: a load, a compare and a masked AND. */
+static inline __attribute__((always_inline)) __m512i bits_half(const mli__tbit *nd, int32_t n, const float *t,
+                                                               const int nan) {
+    __m512i b = _mm512_set1_epi32(-1);
+    for (int32_t j = 0; j < n; ++j) {
         int32_t f = nd[j].feat;
         __m512 x = _mm512_load_ps(t + 16 * (int64_t)(f & MLI__TN_FEATURE));
         /* right: x >= thr or unordered, except a NaN x at a node sending NaN left */
         __mmask16 r = _mm512_cmp_ps_mask(x, _mm512_set1_ps(nd[j].thr), _CMP_NLT_UQ);
         if (nan && (f & MLI__TN_NAN_LEFT))
             r &= (__mmask16)~_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-        if (wide) {
-            __m512i mk = _mm512_set1_epi64((long long)nd[j].mask);
-            b0 = _mm512_mask_and_epi64(b0, (__mmask8)r, b0, mk);
-            b1 = _mm512_mask_and_epi64(b1, (__mmask8)(r >> 8), b1, mk);
-        } else {
-            b0 = _mm512_mask_and_epi32(b0, r, b0, _mm512_set1_epi32((int)(uint32_t)nd[j].mask));
-        }
+        b = _mm512_mask_and_epi32(b, r, b, _mm512_set1_epi32((int)nd[j].mask));
     }
-    /* the lowest set bit's index: b & -b is 2^k, exactly a float whose exponent is k */
-    const int32_t *lt = w->bits_leaf + (int64_t)MLI__TBIT_LEAVES * tr;
-    __m256i c0, c1;
-    if (wide) {
-        const __m512i zero = _mm512_setzero_si512(), bias = _mm512_set1_epi64(1023);
-        __m512i l0 = _mm512_and_si512(b0, _mm512_sub_epi64(zero, b0)),
-                l1 = _mm512_and_si512(b1, _mm512_sub_epi64(zero, b1));
-        __m512i k0 = _mm512_sub_epi64(_mm512_srli_epi64(_mm512_castpd_si512(_mm512_cvtepu64_pd(l0)), 52), bias);
-        __m512i k1 = _mm512_sub_epi64(_mm512_srli_epi64(_mm512_castpd_si512(_mm512_cvtepu64_pd(l1)), 52), bias);
-        c0 = _mm512_i64gather_epi32(k0, lt, 4);
-        c1 = _mm512_i64gather_epi32(k1, lt, 4);
-    } else {
-        __m512i l = _mm512_and_si512(b0, _mm512_sub_epi32(_mm512_setzero_si512(), b0));
-        __m512i k =
-            _mm512_sub_epi32(_mm512_srli_epi32(_mm512_castps_si512(_mm512_cvtepu32_ps(l)), 23), _mm512_set1_epi32(127));
-        __m512i c = _mm512_i32gather_epi32(k, lt, 4);
-        c0 = _mm512_castsi512_si256(c);
-        c1 = _mm512_extracti64x4_epi64(c, 1);
+    return b;
+}
+
+/* The index of each lane's lowest set bit (lanes not 0): b & -b is 2^k, exactly a float
+ * whose exponent is k. */
+static inline __m512i lowest_bit(__m512i b) {
+    __m512i l = _mm512_and_si512(b, _mm512_sub_epi32(_mm512_setzero_si512(), b));
+    return _mm512_sub_epi32(_mm512_srli_epi32(_mm512_castps_si512(_mm512_cvtepu32_ps(l)), 23), _mm512_set1_epi32(127));
+}
+
+/* The 16 rows of tile t (feature f of row k at t[16 f + k]; rows r0 .., the first n real)
+ * through tree `tr` by its leaf masks (mli__tbit): every inner node is evaluated, one
+ * aligned load and one compare for the 16 rows, and the rows going right AND their masks
+ * of possible leaves with the node's (16 x 32 bits, one vector per half); then each row's
+ * leaf is its mask's lowest set bit. No dependent loads and no gathers until the leaf
+ * values, where a walk takes a dependent gather step per level. */
+static inline __attribute__((always_inline)) void bits_tile(const mli__tree_walk *w, int32_t tr, const float *t,
+                                                            int64_t r0, int n, const int nan) {
+    const mli__tbit *nd = w->bits + w->bits_tree[3 * tr];
+    int32_t n0 = w->bits_tree[3 * tr + 1], n1 = w->bits_tree[3 * tr + 2];
+    __m512i lo = bits_half(nd, n0, t, nan), k = lowest_bit(lo);
+    if (n1 >= 0) { /* more than 32 leaves: rows with no leaf left in the low half end in the high one */
+        __m512i hi = bits_half(nd + n0, n1, t, nan);
+        k = _mm512_mask_add_epi32(k, _mm512_testn_epi32_mask(lo, lo), lowest_bit(hi), _mm512_set1_epi32(32));
     }
+    __m512i c = _mm512_i32gather_epi32(k, w->bits_leaf + (int64_t)MLI__TBIT_LEAVES * tr, 4);
     if (w->value && w->ld_acc == 1 && n == 16) { /* one score per row: add in place */
         const double *v = w->value + w->start[tr];
         double *acc = w->acc + r0;
-        _mm512_storeu_pd(acc, _mm512_add_pd(_mm512_loadu_pd(acc), _mm512_i32gather_pd(c0, v, 8)));
-        _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8), _mm512_i32gather_pd(c1, v, 8)));
+        _mm512_storeu_pd(acc,
+                         _mm512_add_pd(_mm512_loadu_pd(acc), _mm512_i32gather_pd(_mm512_castsi512_si256(c), v, 8)));
+        _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8),
+                                                _mm512_i32gather_pd(_mm512_extracti64x4_epi64(c, 1), v, 8)));
         return;
     }
     int32_t i[16];
-    _mm256_storeu_si256((__m256i *)(void *)i, c0);
-    _mm256_storeu_si256((__m256i *)(void *)(i + 8), c1);
+    _mm512_storeu_si512((void *)i, c);
     mli__walk_finish(w, tr, r0, i, n);
 }
 
@@ -396,15 +391,9 @@ static inline __attribute__((always_inline)) void walk_block(const mli__tree_wal
         }
     }
     for (int32_t tr = 0; tr < w->n_trees; ++tr) {
-        int32_t m = w->bits_tree[2 * tr + 1]; /* inner nodes: leaves - 1 */
-        if (m >= 0) {
-            for (int64_t g = 0; g < nb; g += 16) {
-                int n = nb - g < 16 ? (int)(nb - g) : 16;
-                if (m < 32)
-                    bits_tile(w, tr, tiles + g * nx, g, n, nan, 0);
-                else
-                    bits_tile(w, tr, tiles + g * nx, g, n, nan, 1);
-            }
+        if (w->bits_tree[3 * tr + 1] >= 0) {
+            for (int64_t g = 0; g < nb; g += 16)
+                bits_tile(w, tr, tiles + g * nx, g, nb - g < 16 ? (int)(nb - g) : 16, nan);
             continue;
         }
         for (int64_t r = 0; r < nb; r += 64) {

@@ -365,21 +365,21 @@ static int build_lanes(mli__trees *t) {
 
 /* The leaf-mask form of the trees of at most 64 leaves (trees.h, bits). 0: out of memory. */
 static int build_bits(mli__trees *t) {
-    int64_t n_inner = 0;
+    int64_t n_list = 0;
     int32_t n_small = 0;
     for (int32_t tr = 0; tr < t->n_trees; ++tr) {
         int64_t n = t->tree_start[tr + 1] - t->tree_start[tr];
         if (n <= 2 * MLI__TBIT_LEAVES - 1) { /* a binary tree of n nodes has (n + 1) / 2 leaves */
-            n_inner += n / 2;
+            n_list += n / 2 + t->depth[tr];  /* inner nodes, and the boundary's ancestors twice */
             ++n_small;
         }
     }
-    if (n_small == 0 || n_inner > INT32_MAX)
+    if (n_small == 0 || n_list > INT32_MAX)
         return 1;
-    t->bits_tree = malloc(sizeof(int32_t) * 2 * (size_t)t->n_trees);
+    t->bits_tree = malloc(sizeof(int32_t) * 3 * (size_t)t->n_trees);
     t->bits_leaf = malloc(sizeof(int32_t) * MLI__TBIT_LEAVES * (size_t)t->n_trees);
     if (!t->bits_tree || !t->bits_leaf ||
-        posix_memalign((void **)&t->bits, 64, sizeof(mli__tbit) * (size_t)(n_inner > 0 ? n_inner : 1)) != 0) {
+        posix_memalign((void **)&t->bits, 64, sizeof(mli__tbit) * (size_t)n_list) != 0) {
         t->bits = NULL;
         return 0;
     }
@@ -388,8 +388,9 @@ static int build_bits(mli__trees *t) {
         const mli__tnode *base = t->fast + t->tree_start[tr];
         int32_t n = (int32_t)(t->tree_start[tr + 1] - t->tree_start[tr]);
         int32_t *leaf = t->bits_leaf + (int64_t)MLI__TBIT_LEAVES * tr;
-        t->bits_tree[2 * tr] = off;
-        t->bits_tree[2 * tr + 1] = -1;
+        t->bits_tree[3 * tr] = off;
+        t->bits_tree[3 * tr + 1] = -1;
+        t->bits_tree[3 * tr + 2] = 0;
         if (n > 2 * MLI__TBIT_LEAVES - 1)
             continue;
         /* below[i]: leaves before compact node i (pre-order lists the leaves left to right) */
@@ -402,21 +403,29 @@ static int build_bits(mli__trees *t) {
         below[n] = nl;
         for (int32_t k = nl; k < MLI__TBIT_LEAVES; ++k)
             leaf[k] = leaf[nl - 1]; /* never picked: the row's leaf bit stays set */
-        int32_t m = 0;
-        for (int32_t i = 0; i < n; ++i) {
-            uint32_t o = base[i].fr >> 16;
-            if (o == 0)
-                continue;
-            /* the left subtree: compact nodes i + 1 .. i + o - 1, leaves below[i + 1] .. below[i + o] - 1 */
-            int32_t a = below[i + 1], b = below[i + (int32_t)o];
-            uint64_t left = (b - a == 64 ? ~0ull : ((1ull << (b - a)) - 1)) << a;
-            t->bits[off + m] = (mli__tbit){.thr = base[i].thr,
-                                           .feat = (int32_t)(base[i].fr & (MLI__TN_FEATURE | MLI__TN_NAN_LEFT)),
-                                           .mask = ~left};
-            ++m;
-        }
-        t->bits_tree[2 * tr + 1] = m;
-        off += m;
+        int32_t len[2] = {0, 0};
+        for (int h = 0; h < 2; ++h) /* the low list, then the high one */
+            for (int32_t i = 0; i < n; ++i) {
+                uint32_t o = base[i].fr >> 16;
+                if (o == 0)
+                    continue;
+                /* the left subtree: compact nodes i + 1 .. i + o - 1, leaves [a, b), within this half */
+                int32_t a = below[i + 1] - 32 * h, b = below[i + (int32_t)o] - 32 * h;
+                a = a < 0 ? 0 : a;
+                b = b > 32 ? 32 : b;
+                if (a >= b)
+                    continue;
+                uint32_t left = (b - a == 32 ? ~0u : ((1u << (b - a)) - 1)) << a;
+                t->bits[off++] = (mli__tbit){.thr = base[i].thr,
+                                             .feat = (int32_t)(base[i].fr & (MLI__TN_FEATURE | MLI__TN_NAN_LEFT)),
+                                             .mask = ~left};
+                ++len[h];
+            }
+        t->bits_tree[3 * tr + 1] = len[0];
+        /* -1: at most 32 leaves. Above, the high list may be empty (no left subtree reaches
+         * leaf 32: the last leaves hang on a right spine) but still counts: a row with no
+         * leaf left in the low half ends in the high one. */
+        t->bits_tree[3 * tr + 2] = nl > 32 ? len[1] : -1;
     }
     return 1;
 }
