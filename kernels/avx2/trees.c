@@ -105,6 +105,19 @@ static __attribute__((noinline)) void walk_lanes_nan(const mli__tnode *base, con
     walk_lanes(base, t, at, i, d, depth, 1);
 }
 
+/* Where the 8 rows of a tile (r0 .., the first n real) ended in tree tr (compact indices i). */
+static inline __attribute__((always_inline)) void finish8(const mli__tree_walk *w, int32_t tr, int64_t r0,
+                                                          const int32_t *i, int n) {
+    if (w->value && w->ld_acc == 1 && n == 8) { /* one score per row: add in place */
+        const double *v = w->value + w->start[tr];
+        double *acc = w->acc + r0;
+        for (int k = 0; k < 8; ++k)
+            acc[k] += v[i[k]];
+        return;
+    }
+    mli__walk_finish(w, tr, r0, i, n);
+}
+
 /* Node p's "goes right" mask for the 8 rows of tile t: x >= thr or unordered (a padding
  * node's threshold is NaN: always right), except a NaN x where the node sends NaN left. */
 static inline __attribute__((always_inline)) __m256 node_right(const mli__ttop *tp, int p, const float *t,
@@ -157,14 +170,7 @@ static inline __attribute__((always_inline)) void walk_tile(const mli__tree_walk
         walk_lanes_nan(base, t, at, i, top, w->depth[tr]);
     else
         walk_lanes_nonan(base, t, at, i, top, w->depth[tr]);
-    if (w->value && w->ld_acc == 1 && n == 8) { /* one score per row: add in place */
-        const double *v = w->value + w->start[tr];
-        double *acc = w->acc + r0;
-        for (int k = 0; k < 8; ++k)
-            acc[k] += v[i[k]];
-        return;
-    }
-    mli__walk_finish(w, tr, r0, i, n);
+    finish8(w, tr, r0, i, n);
 }
 
 /* Rows going right at the n nodes nd (8 rows of tile t) clear their leaves from the low or
@@ -200,28 +206,14 @@ static inline __attribute__((always_inline)) void bits_tile(const mli__tree_walk
     int32_t i[8];
     for (int k = 0; k < 8; ++k) /* lo 0 only with more than 32 leaves: the row's own leaf stays */
         i[k] = lt[lo[k] ? __builtin_ctz(lo[k]) : 32 + __builtin_ctz(hi[k])];
-    if (w->value && w->ld_acc == 1 && n == 8) { /* one score per row: add in place */
-        const double *v = w->value + w->start[tr];
-        double *acc = w->acc + r0;
-        for (int k = 0; k < 8; ++k)
-            acc[k] += v[i[k]];
-        return;
-    }
-    mli__walk_finish(w, tr, r0, i, n);
+    finish8(w, tr, r0, i, n);
 }
 
 /* The block's rows through every tree: tiles first (in the caller's scratch,
  * mli__tree_walk.tile), then tree by tree over the tiles. */
 static inline __attribute__((always_inline)) void walk_block(const mli__tree_walk *w, float *tiles, const int nan) {
     int64_t nx = w->nx, nb = w->nb;
-    for (int64_t g = 0; g < nb; g += 8) {
-        float *t = tiles + g * nx;
-        for (int k = 0; k < 8; ++k) { /* lanes past the last row repeat it (results dropped) */
-            const float *xr = w->x + (g + k < nb ? g + k : nb - 1) * w->ldx;
-            for (int64_t f = 0; f < nx; ++f)
-                t[8 * f + k] = xr[f];
-        }
-    }
+    mli__walk_tiles(w, tiles, 8);
     for (int32_t tr = 0; tr < w->n_trees; ++tr) {
         /* By their leaf masks: trees of at most 32 leaves (HistGradientBoosting's 31: 1.9x
          * the tile walk, AVX2 forced on Zen 4), and deeper ones of up to 64 (WIDE_MIN_DEPTH) */

@@ -382,14 +382,7 @@ static inline __attribute__((always_inline)) void bits_tile(const mli__tree_walk
 static inline __attribute__((always_inline)) void walk_block(const mli__tree_walk *w, const int nan) {
     int64_t nx = w->nx, nb = w->nb;
     float *tiles = w->tile;
-    for (int64_t g = 0; g < nb; g += 16) {
-        float *t = tiles + g * nx;
-        for (int k = 0; k < 16; ++k) { /* lanes past the last row repeat it (results dropped) */
-            const float *xr = w->x + (g + k < nb ? g + k : nb - 1) * w->ldx;
-            for (int64_t f = 0; f < nx; ++f)
-                t[16 * f + k] = xr[f];
-        }
-    }
+    mli__walk_tiles(w, tiles, 16);
     for (int32_t tr = 0; tr < w->n_trees; ++tr) {
         if (w->bits_tree[3 * tr + 1] >= 0) {
             for (int64_t g = 0; g < nb; g += 16)

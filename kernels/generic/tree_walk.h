@@ -37,6 +37,21 @@ static inline int32_t mli__walk_step(const mli__tnode *nd, const float *xr, cons
     return mli__walk_step_strided(nd, xr, 1, nan);
 }
 
+/* Copies the block's rows transposed into tiles of R rows (the tile walks of kernels/avx2
+ * and avx512): tile g (rows g R ..) at tiles + g R nx, feature f of its row k at
+ * [R f + k]; lanes past the last row repeat it (their results are dropped). */
+static inline void mli__walk_tiles(const mli__tree_walk *w, float *tiles, const int R) {
+    int64_t nx = w->nx, nb = w->nb;
+    for (int64_t g = 0; g < nb; g += R) {
+        float *t = tiles + g * nx;
+        for (int k = 0; k < R; ++k) {
+            const float *xr = w->x + (g + k < nb ? g + k : nb - 1) * w->ldx;
+            for (int64_t f = 0; f < nx; ++f)
+                t[R * f + k] = xr[f];
+        }
+    }
+}
+
 /* Records where rows r0 .. r0 + n - 1 ended in tree t (see mli__tree_walk). */
 static inline void mli__walk_finish(const mli__tree_walk *w, int32_t t, int64_t r0, const int32_t *idx, int n) {
     if (w->value) {
