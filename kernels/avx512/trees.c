@@ -323,21 +323,27 @@ MLI_TREES64R(8)
 
 /* ---- batches: trees of at most 64 leaves by leaf masks ---------------------------------- */
 
-/* Rows going right at the n nodes nd (16 rows of tile t) AND the low or high halves of their
- * masks of possible leaves, b, with the nodes' halves: a load, a compare and a masked AND. */
-static inline __attribute__((always_inline)) __m512i bits_half(const mli__tbit *nd, int32_t n, const float *t,
-                                                               const int nan) {
-    __m512i b = _mm512_set1_epi32(-1);
+/* Rows going right at the n nodes nd (16 rows of each of the nt tiles at t, t + ts) AND the
+ * low or high halves of their masks of possible leaves, b[], with the nodes' halves: per
+ * node and tile a load, a compare and a masked AND (two tiles share the node's loads). */
+static inline __attribute__((always_inline)) void bits_half(const mli__tbit *nd, int32_t n, const float *t, int64_t ts,
+                                                            const int nt, const int nan, __m512i *b) {
+    for (int q = 0; q < nt; ++q)
+        b[q] = _mm512_set1_epi32(-1);
     for (int32_t j = 0; j < n; ++j) {
         int32_t f = nd[j].feat;
-        __m512 x = _mm512_load_ps(t + 16 * (int64_t)(f & MLI__TN_FEATURE));
-        /* right: x >= thr or unordered, except a NaN x at a node sending NaN left */
-        __mmask16 r = _mm512_cmp_ps_mask(x, _mm512_set1_ps(nd[j].thr), _CMP_NLT_UQ);
-        if (nan && (f & MLI__TN_NAN_LEFT))
-            r &= (__mmask16)~_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-        b = _mm512_mask_and_epi32(b, r, b, _mm512_set1_epi32((int)nd[j].mask));
+        const float *xf = t + 16 * (int64_t)(f & MLI__TN_FEATURE);
+        __m512 thr = _mm512_set1_ps(nd[j].thr);
+        __m512i mk = _mm512_set1_epi32((int)nd[j].mask);
+        for (int q = 0; q < nt; ++q) {
+            __m512 x = _mm512_load_ps(xf + q * ts);
+            /* right: x >= thr or unordered, except a NaN x at a node sending NaN left */
+            __mmask16 r = _mm512_cmp_ps_mask(x, thr, _CMP_NLT_UQ);
+            if (nan && (f & MLI__TN_NAN_LEFT))
+                r &= (__mmask16)~_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+            b[q] = _mm512_mask_and_epi32(b[q], r, b[q], mk);
+        }
     }
-    return b;
 }
 
 /* The index of each lane's lowest set bit (lanes not 0): b & -b is 2^k, exactly a float
@@ -347,34 +353,43 @@ static inline __m512i lowest_bit(__m512i b) {
     return _mm512_sub_epi32(_mm512_srli_epi32(_mm512_castps_si512(_mm512_cvtepu32_ps(l)), 23), _mm512_set1_epi32(127));
 }
 
-/* The 16 rows of tile t (feature f of row k at t[16 f + k]; rows r0 .., the first n real)
- * through tree `tr` by its leaf masks (mli__tbit): every inner node is evaluated, one
- * aligned load and one compare for the 16 rows, and the rows going right AND their masks
- * of possible leaves with the node's (16 x 32 bits, one vector per half); then each row's
- * leaf is its mask's lowest set bit. No dependent loads and no gathers until the leaf
- * values, where a walk takes a dependent gather step per level. */
-static inline __attribute__((always_inline)) void bits_tile(const mli__tree_walk *w, int32_t tr, const float *t,
-                                                            int64_t r0, int n, const int nan) {
+/* The nt (1 or 2) tiles of 16 rows at t, t + ts (feature f of row k at t[16 f + k]; rows
+ * r0 .., the first n real) through tree `tr` by its leaf masks (mli__tbit): every inner node
+ * is evaluated, one aligned load and one compare for 16 rows, and the rows going right AND
+ * their masks of possible leaves with the node's (16 x 32 bits, one vector per half); then
+ * each row's leaf is its mask's lowest set bit. No dependent loads and no gathers until the
+ * leaf values, where a walk takes a dependent gather step per level. */
+static inline __attribute__((always_inline)) void bits_tiles(const mli__tree_walk *w, int32_t tr, const float *t,
+                                                             int64_t ts, const int nt, int64_t r0, int n,
+                                                             const int nan) {
     const mli__tbit *nd = w->bits + w->bits_tree[3 * tr];
     int32_t n0 = w->bits_tree[3 * tr + 1], n1 = w->bits_tree[3 * tr + 2];
-    __m512i lo = bits_half(nd, n0, t, nan), k = lowest_bit(lo);
+    __m512i lo[4], hi[4], k[4];
+    bits_half(nd, n0, t, ts, nt, nan, lo);
+    for (int q = 0; q < nt; ++q)
+        k[q] = lowest_bit(lo[q]);
     if (n1 >= 0) { /* more than 32 leaves: rows with no leaf left in the low half end in the high one */
-        __m512i hi = bits_half(nd + n0, n1, t, nan);
-        k = _mm512_mask_add_epi32(k, _mm512_testn_epi32_mask(lo, lo), lowest_bit(hi), _mm512_set1_epi32(32));
+        bits_half(nd + n0, n1, t, ts, nt, nan, hi);
+        for (int q = 0; q < nt; ++q)
+            k[q] = _mm512_mask_add_epi32(k[q], _mm512_testn_epi32_mask(lo[q], lo[q]), lowest_bit(hi[q]),
+                                         _mm512_set1_epi32(32));
     }
-    __m512i c = _mm512_i32gather_epi32(k, w->bits_leaf + (int64_t)MLI__TBIT_LEAVES * tr, 4);
-    if (w->value && w->ld_acc == 1 && n == 16) { /* one score per row: add in place */
-        const double *v = w->value + w->start[tr];
-        double *acc = w->acc + r0;
-        _mm512_storeu_pd(acc,
-                         _mm512_add_pd(_mm512_loadu_pd(acc), _mm512_i32gather_pd(_mm512_castsi512_si256(c), v, 8)));
-        _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8),
-                                                _mm512_i32gather_pd(_mm512_extracti64x4_epi64(c, 1), v, 8)));
-        return;
+    for (int q = 0; q < nt; ++q) {
+        __m512i c = _mm512_i32gather_epi32(k[q], w->bits_leaf + (int64_t)MLI__TBIT_LEAVES * tr, 4);
+        int nq = n - 16 * q < 16 ? n - 16 * q : 16;
+        if (w->value && w->ld_acc == 1 && nq == 16) { /* one score per row: add in place */
+            const double *v = w->value + w->start[tr];
+            double *acc = w->acc + r0 + 16 * q;
+            _mm512_storeu_pd(acc,
+                             _mm512_add_pd(_mm512_loadu_pd(acc), _mm512_i32gather_pd(_mm512_castsi512_si256(c), v, 8)));
+            _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8),
+                                                    _mm512_i32gather_pd(_mm512_extracti64x4_epi64(c, 1), v, 8)));
+            continue;
+        }
+        int32_t i[16];
+        _mm512_storeu_si512((void *)i, c);
+        mli__walk_finish(w, tr, r0 + 16 * q, i, nq);
     }
-    int32_t i[16];
-    _mm512_storeu_si512((void *)i, c);
-    mli__walk_finish(w, tr, r0, i, n);
 }
 
 /* A block of 16 rows or more: tiles first (in the caller's scratch), then tree by tree, the
@@ -385,8 +400,13 @@ static inline __attribute__((always_inline)) void walk_block(const mli__tree_wal
     mli__walk_tiles(w, tiles, 16);
     for (int32_t tr = 0; tr < w->n_trees; ++tr) {
         if (w->bits_tree[3 * tr + 1] >= 0) {
-            for (int64_t g = 0; g < nb; g += 16)
-                bits_tile(w, tr, tiles + g * nx, g, nb - g < 16 ? (int)(nb - g) : 16, nan);
+            int64_t g = 0;
+            for (; g + 64 <= nb; g += 64) /* four tiles at a time */
+                bits_tiles(w, tr, tiles + g * nx, 16 * nx, 4, g, 64, nan);
+            for (; g + 32 <= nb; g += 32) /* two tiles at a time */
+                bits_tiles(w, tr, tiles + g * nx, 16 * nx, 2, g, 32, nan);
+            for (; g < nb; g += 16)
+                bits_tiles(w, tr, tiles + g * nx, 16 * nx, 1, g, nb - g < 16 ? (int)(nb - g) : 16, nan);
             continue;
         }
         for (int64_t r = 0; r < nb; r += 64) {
