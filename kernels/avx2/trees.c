@@ -1,6 +1,6 @@
 /* trees.c (avx2) — compact tree walks for AVX2 cores: batches of 8 rows or more through
- * transposed tiles (below); smaller batches go to the one-row walk of 8 trees per vector
- * (trees_row.c). */
+ * transposed tiles (below), trees of at most 64 leaves by their leaf masks over the same
+ * tiles; smaller batches go to the one-row walk of 8 trees per vector (trees_row.c). */
 #include <immintrin.h>
 
 #include "avx2/simd.h"

@@ -9,7 +9,9 @@
  * levels from the transposed per-16-trees tables (mli__tlanes), the rest by gathers, the
  * leaf values summed in a register. Each walk comes in two forms: blocks without NaN
  * ignore the nodes' NaN bit; blocks with NaN also send a NaN lane left where the node's
- * MLI__TN_NAN_LEFT bit is set (two more mask operations per level). */
+ * MLI__TN_NAN_LEFT bit is set (two more mask operations per level). In blocks of 16 rows or
+ * more, trees of at most 64 leaves skip the walk: their leaf masks (bits_tiles, below)
+ * evaluate every node over transposed tiles. */
 #include <immintrin.h>
 #include <string.h>
 
