@@ -327,7 +327,7 @@ MLI_TREES64R(8)
 
 /* Rows going right at the n nodes nd (16 rows of each of the nt tiles at t, t + ts) AND the
  * low or high halves of their masks of possible leaves, b[], with the nodes' halves: per
- * node and tile a load, a compare and a masked AND (two tiles share the node's loads). */
+ * node and tile a load, a compare and a masked AND (the tiles share the node's loads). */
 static inline __attribute__((always_inline)) void bits_half(const mli__tbit *nd, int32_t n, const float *t, int64_t ts,
                                                             const int nt, const int nan, __m512i *b) {
     for (int q = 0; q < nt; ++q)
@@ -355,7 +355,7 @@ static inline __m512i lowest_bit(__m512i b) {
     return _mm512_sub_epi32(_mm512_srli_epi32(_mm512_castps_si512(_mm512_cvtepu32_ps(l)), 23), _mm512_set1_epi32(127));
 }
 
-/* The nt (1 or 2) tiles of 16 rows at t, t + ts (feature f of row k at t[16 f + k]; rows
+/* The nt (1, 2 or 4) tiles of 16 rows at t, t + ts (feature f of row k at t[16 f + k]; rows
  * r0 .., the first n real) through tree `tr` by its leaf masks (mli__tbit): every inner node
  * is evaluated, one aligned load and one compare for 16 rows, and the rows going right AND
  * their masks of possible leaves with the node's (16 x 32 bits, one vector per half); then
