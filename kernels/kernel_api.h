@@ -147,6 +147,10 @@ typedef struct mli__tree_walk {
      * (from the tree's start) at bits_leaf[MLI__TBIT_LEAVES t + k]. NULL: none. */
     const mli__tbit *bits;
     const int32_t *bits_tree, *bits_leaf;
+    /* With `value` (one value per leaf): leaf k's value at bits_val[MLI__TBIT_LEAVES t + k],
+     * 64-byte aligned, so that a walk can pick 16 rows' values from registers by permutes
+     * rather than two dependent gathers. NULL: none. */
+    const double *bits_val;
 } mli__tree_walk;
 typedef void (*mli__tree_walk_fn)(const mli__tree_walk *w);
 /* y[i] = the smallest float32 >= x[i] (mli__f32_round_up, tree_rules.h), for n values. */

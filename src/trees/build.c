@@ -24,7 +24,9 @@ void mli__trees_free(mli__trees *t) {
     free(t->bits);
     free(t->bits_tree);
     free(t->bits_leaf);
+    free(t->bits_val);
     t->bits = NULL;
+    t->bits_val = NULL;
     t->bits_tree = t->bits_leaf = NULL;
     free(t->amb_start);
     free(t->amb_bits);
@@ -383,6 +385,12 @@ static int build_bits(mli__trees *t) {
         t->bits = NULL;
         return 0;
     }
+    /* one value per leaf: also the values by leaf bit, for walks that pick them by permutes */
+    if (t->leaf_width == 1 &&
+        posix_memalign((void **)&t->bits_val, 64, sizeof(double) * MLI__TBIT_LEAVES * (size_t)t->n_trees) != 0) {
+        t->bits_val = NULL;
+        return 0;
+    }
     int32_t off = 0;
     for (int32_t tr = 0; tr < t->n_trees; ++tr) {
         const mli__tnode *base = t->fast + t->tree_start[tr];
@@ -403,6 +411,8 @@ static int build_bits(mli__trees *t) {
         below[n] = nl;
         for (int32_t k = nl; k < MLI__TBIT_LEAVES; ++k)
             leaf[k] = leaf[nl - 1]; /* never picked: the row's leaf bit stays set */
+        for (int32_t k = 0; k < MLI__TBIT_LEAVES && t->bits_val; ++k)
+            t->bits_val[(int64_t)MLI__TBIT_LEAVES * tr + k] = t->fast_value[t->tree_start[tr] + leaf[k]];
         int32_t len[2] = {0, 0};
         for (int h = 0; h < 2; ++h) /* the low list, then the high one */
             for (int32_t i = 0; i < n; ++i) {

@@ -41,6 +41,7 @@ typedef struct mli__trees {
      * mli__tree_walk.bits): NULL when no tree has so few, or the CPU's walks do not use it. */
     mli__tbit *bits;
     int32_t *bits_tree, *bits_leaf;
+    double *bits_val; /* leaf_width 1: leaf k's value at bits_val[MLI__TBIT_LEAVES t + k] (64-aligned) */
     mli__ttop *top;     /* per tree: the top levels for the vector walks */
     mli__tlanes *lanes; /* per 16 trees: the top levels for one-row vector walks, or NULL
                          * (when the node indices do not fit int32) */
