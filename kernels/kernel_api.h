@@ -155,6 +155,13 @@ typedef struct mli__tree_walk {
 typedef void (*mli__tree_walk_fn)(const mli__tree_walk *w);
 /* y[i] = the smallest float32 >= x[i] (mli__f32_round_up, tree_rules.h), for n values. */
 typedef void (*mli__f64_to_f32_up_fn)(const double *x, float *y, int64_t n);
+/* One float64 row of n values of a float64 `<=` tree model (src/trees/predict.c): y[i] =
+ * mli__f32_round_up(x[i]); returns whether some x[i] is NaN. With a filter (the model's
+ * amb_filter of 2^log2 bits, tree_rules.h), sets bit i of cand (ceil(n / 64) words, all
+ * written) exactly where y[i] > x[i] and the filter may hold (feature i, y[i]'s bits): the
+ * values that may sit in an ambiguous cell, for the caller to look up; NULL filter: none. */
+typedef int (*mli__f64_prepass_fn)(const double *x, float *y, int64_t n, const uint64_t *filter, int log2,
+                                   uint64_t *cand);
 
 /* Path-dependent TreeSHAP contributions by the tree-shared quadrature walk (src/trees/shap.c
  * derives it; kernels/generic/shap_walk.h walks it): a tree stage's arrays (src/trees/trees.h,
@@ -227,6 +234,7 @@ typedef struct mli__kernels {
     mli__softmax_fn softmax;
     mli__tree_walk_fn tree_walk;
     mli__f64_to_f32_up_fn f64_to_f32_up;
+    mli__f64_prepass_fn f64_prepass;
     mli__shap_walk_fn shap_walk;
     mli__img_vpass_fn img_vpass;
     mli__img_hpass_fn img_hpass;

@@ -44,6 +44,20 @@ MLI__TREE_FN float mli__f32_round(double v) {
 #endif
 }
 
+/* The filter of float64 `<=` models' ambiguous cells (src/trees/trees.h, amb_filter): the
+ * hash of (feature, float32 bits) gives a word (its top log2 - 6 bits) and two bits in it
+ * (its low 12). Here so that the kernels' pre-passes hash as the builder does. */
+MLI__TREE_FN uint64_t mli__amb_hash(int64_t feature, uint32_t bits) {
+    uint64_t h = ((uint64_t)bits | (uint64_t)feature << 32) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+MLI__TREE_FN int mli__amb_filter_maybe(const uint64_t *filter, int log2, int64_t feature, uint32_t bits) {
+    uint64_t h = mli__amb_hash(feature, bits);
+    uint64_t w = filter[h >> (64 - (log2 - 6))];
+    uint64_t m = (1ull << (h & 63)) | (1ull << ((h >> 6) & 63));
+    return (w & m) == m;
+}
+
 /* The smallest float32 >= v (NaN stays NaN): float64 input of `le_f64` models is rounded
  * this way for the compact walks (src/trees/predict.c). Branch-free, so loops vectorize;
  * no out-of-range conversion (beyond the float range: +inf above, -FLT_MAX below). */

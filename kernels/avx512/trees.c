@@ -399,11 +399,13 @@ static inline __attribute__((always_inline)) void bits_tiles(const mli__tree_wal
             v[j] = _mm512_load_pd(tv + 8 * j);
         for (int q = 0; q < nt; ++q) {
             double *acc = w->acc + r0 + 16 * q;
-            _mm512_storeu_pd(acc, _mm512_add_pd(_mm512_loadu_pd(acc),
-                                                leaf_values(v, _mm512_cvtepu32_epi64(_mm512_castsi512_si256(k[q])), wide)));
-            _mm512_storeu_pd(acc + 8,
-                             _mm512_add_pd(_mm512_loadu_pd(acc + 8),
-                                           leaf_values(v, _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(k[q], 1)), wide)));
+            _mm512_storeu_pd(acc,
+                             _mm512_add_pd(_mm512_loadu_pd(acc),
+                                           leaf_values(v, _mm512_cvtepu32_epi64(_mm512_castsi512_si256(k[q])), wide)));
+            _mm512_storeu_pd(
+                acc + 8,
+                _mm512_add_pd(_mm512_loadu_pd(acc + 8),
+                              leaf_values(v, _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(k[q], 1)), wide)));
         }
         return;
     }
@@ -509,4 +511,36 @@ void MLI_KNAME(f64_to_f32_up)(const double *x, float *y, int64_t n) {
                          _mm512_cvt_roundpd_ps(_mm512_loadu_pd(x + i), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC));
     for (; i < n; ++i)
         y[i] = mli__f32_round_up(x[i]);
+}
+
+/* Eight values at a time: the upward conversion, then for the lanes it rounded up the
+ * filter's hash in 64-bit lanes (tree_rules.h: multiply, shift, xor), one gather of their
+ * filter words and a test of both bits; groups of 8 never straddle a candidate word. */
+int MLI_KNAME(f64_prepass)(const double *x, float *y, int64_t n, const uint64_t *filter, int log2, uint64_t *cand) {
+    const __m512i mul = _mm512_set1_epi64((long long)0x9E3779B97F4A7C15ull), m63 = _mm512_set1_epi64(63),
+                  one = _mm512_set1_epi64(1), step = _mm512_set1_epi64((long long)8 << 32);
+    const __m512i wshift = _mm512_set1_epi64(64 - (log2 - 6));
+    __m512i feat = _mm512_slli_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), 32);
+    __mmask8 nan = 0;
+    for (int64_t w = 0; w < (n + 63) / 64; ++w)
+        cand[w] = 0;
+    for (int64_t i = 0; i < n; i += 8, feat = _mm512_add_epi64(feat, step)) {
+        __mmask8 in = n - i >= 8 ? 0xFF : (__mmask8)((1u << (n - i)) - 1);
+        __m512d xd = _mm512_maskz_loadu_pd(in, x + i);
+        __m256 yf = _mm512_cvt_roundpd_ps(xd, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+        _mm256_mask_storeu_ps(y + i, in, yf);
+        nan |= _mm512_cmp_pd_mask(xd, xd, _CMP_UNORD_Q);
+        __mmask8 up = _mm512_cmp_pd_mask(_mm512_cvtps_pd(yf), xd, _CMP_GT_OQ); /* lanes past n: 0 -> 0 */
+        if (!filter || !up)
+            continue;
+        __m512i h = _mm512_mullo_epi64(_mm512_or_si512(_mm512_cvtepu32_epi64(_mm256_castps_si256(yf)), feat), mul);
+        h = _mm512_xor_si512(h, _mm512_srli_epi64(h, 29));
+        __m512i wd = _mm512_mask_i64gather_epi64(_mm512_setzero_si512(), up, _mm512_srlv_epi64(h, wshift),
+                                                 (const void *)filter, 8);
+        __m512i m = _mm512_or_si512(_mm512_sllv_epi64(one, _mm512_and_si512(h, m63)),
+                                    _mm512_sllv_epi64(one, _mm512_and_si512(_mm512_srli_epi64(h, 6), m63)));
+        __mmask8 maybe = _mm512_mask_cmpeq_epi64_mask(up, _mm512_and_si512(wd, m), m);
+        cand[i / 64] |= (uint64_t)maybe << (i % 64);
+    }
+    return nan != 0;
 }

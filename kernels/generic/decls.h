@@ -20,6 +20,7 @@ void MLI_KNAME(f32_bias_act)(float *y, const float *bias, int64_t n, int act);
 void MLI_KNAME(f32_softmax)(const float *x, float *y, int64_t cols);
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w);
 void MLI_KNAME(f64_to_f32_up)(const double *x, float *y, int64_t n);
+int MLI_KNAME(f64_prepass)(const double *x, float *y, int64_t n, const uint64_t *filter, int log2, uint64_t *cand);
 void MLI_KNAME(shap_walk)(const mli__shap_walk *w);
 void MLI_KNAME(u8_img_vpass)(const uint8_t *const *rows, const float *w, int taps, float *out, int64_t n);
 void MLI_KNAME(f32_img_hpass)(const mli__img_hpass *h);
@@ -41,6 +42,7 @@ void MLI_KNAME(f32_img_affine)(const float *x, const float *a, const float *b, f
         (t)->softmax = MLI_KNAME(f32_softmax);                                                                         \
         (t)->tree_walk = MLI_KNAME(tree_walk);                                                                         \
         (t)->f64_to_f32_up = MLI_KNAME(f64_to_f32_up);                                                                 \
+        (t)->f64_prepass = MLI_KNAME(f64_prepass);                                                                     \
         (t)->shap_walk = MLI_KNAME(shap_walk);                                                                         \
         (t)->img_vpass = MLI_KNAME(u8_img_vpass);                                                                      \
         (t)->img_hpass = MLI_KNAME(f32_img_hpass);                                                                     \

@@ -13,7 +13,10 @@
 #ifndef MLI_TREE_WALK_H
 #define MLI_TREE_WALK_H
 
+#include <string.h>
+
 #include "kernel_api.h"
+#include "tree_rules.h"
 
 #define MLI_WALK_LANES 8
 
@@ -50,6 +53,22 @@ static inline void mli__walk_tiles(const mli__tree_walk *w, float *tiles, const 
                 t[R * f + k] = xr[f];
         }
     }
+}
+
+/* The pre-pass (mli__f64_prepass_fn) after y = x rounded up: NaN, and the candidates. */
+static inline int mli__prepass_scan(const double *x, const float *y, int64_t n, const uint64_t *filter, int log2,
+                                    uint64_t *cand) {
+    int nan = 0;
+    for (int64_t w = 0; w < (n + 63) / 64; ++w)
+        cand[w] = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        nan |= x[i] != x[i];
+        uint32_t b;
+        memcpy(&b, &y[i], sizeof b);
+        if (filter && (double)y[i] > x[i] && mli__amb_filter_maybe(filter, log2, i, b))
+            cand[i / 64] |= 1ull << (i % 64);
+    }
+    return nan;
 }
 
 /* Records where rows r0 .. r0 + n - 1 ended in tree t (see mli__tree_walk). */

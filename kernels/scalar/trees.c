@@ -10,3 +10,8 @@ void MLI_KNAME(f64_to_f32_up)(const double *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; ++i)
         y[i] = mli__f32_round_up(x[i]);
 }
+
+int MLI_KNAME(f64_prepass)(const double *x, float *y, int64_t n, const uint64_t *filter, int log2, uint64_t *cand) {
+    MLI_KNAME(f64_to_f32_up)(x, y, n);
+    return mli__prepass_scan(x, y, n, filter, log2, cand);
+}

@@ -101,11 +101,6 @@ static uint32_t f32_bits(float f) {
     return u;
 }
 
-/* Whether compact threshold `bits` of feature f is an ambiguous cell (trees.h). */
-static int64_t ambiguous(const mli__trees *t, int64_t f, uint32_t bits) {
-    return mli__amb_maybe(t, f, bits) ? mli__amb_find(t, f, bits) : -1;
-}
-
 /* A float32 view of the block for the compact walk. *nan: the block holds a NaN. For
  * le_f64 models given float64 rows, values are rounded up (trees.h) and fix[r] is set
  * for each row r with a value in an ambiguous cell; returns how many. fix[] is cleared
@@ -145,22 +140,24 @@ static int64_t compact_input(const mli__trees *t, const mli__kernels *kt, const 
         *nan = any;
         return 0;
     }
+    /* The values the filter lets through: inexact (x below its float32) and that float32
+     * perhaps the upper end of a cell (the fast form needs nf <= 32768). */
+    uint64_t cand[(MLI__TN_FEATURE + 1) / 64];
     for (int64_t r = 0; r < nb; ++r) {
         const double *xr = xd + r * ldx;
         float *br = buf + r * nf;
-        kt->f64_to_f32_up(xr, br, nf);
+        any |= kt->f64_prepass(xr, br, nf, t->amb_filter, t->amb_log2, cand);
         int hit = 0;
-        for (int64_t c = 0; c < nf; ++c) {
-            any |= br[c] != br[c];
-            /* inexact (x below its float32) and that float32 the upper end of a cell? */
-            int64_t k;
-            if ((double)br[c] > xr[c] && t->amb_filter && (k = ambiguous(t, c, f32_bits(br[c]))) >= 0) {
+        for (int64_t q = 0; t->amb_filter && q < (nf + 63) / 64; ++q)
+            for (uint64_t m = cand[q]; m; m &= m - 1) {
+                int64_t c = 64 * q + __builtin_ctzll(m), k = mli__amb_find(t, c, f32_bits(br[c]));
+                if (k < 0)
+                    continue;
                 if (xr[c] <= t->amb_lo[k] && !t->amb_exact[k])
                     br[c] = nextafterf(br[c], -INFINITY); /* left at every node of the cell */
                 else if (!(xr[c] > t->amb_hi[k]))         /* (above them all: right, as br routes it) */
                     hit = 1;
             }
-        }
         fix[r] = (uint8_t)hit;
         nfix += hit;
     }

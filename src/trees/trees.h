@@ -41,7 +41,7 @@ typedef struct mli__trees {
      * mli__tree_walk.bits): NULL when no tree has so few, or the CPU's walks do not use it. */
     mli__tbit *bits;
     int32_t *bits_tree, *bits_leaf;
-    double *bits_val; /* leaf_width 1: leaf k's value at bits_val[MLI__TBIT_LEAVES t + k] (64-aligned) */
+    double *bits_val;   /* leaf_width 1: leaf k's value at bits_val[MLI__TBIT_LEAVES t + k] (64-aligned) */
     mli__ttop *top;     /* per tree: the top levels for the vector walks */
     mli__tlanes *lanes; /* per 16 trees: the top levels for one-row vector walks, or NULL
                          * (when the node indices do not fit int32) */
@@ -99,18 +99,6 @@ static inline int64_t mli__amb_find(const mli__trees *t, int64_t f, uint32_t bit
             hi = mid;
     }
     return lo < t->amb_start[f + 1] && t->amb_bits[lo] == bits ? lo : -1;
-}
-
-/* The filter's hash of (feature, float32 bits): a word index and two bits in it. */
-static inline uint64_t mli__amb_hash(int64_t feature, uint32_t bits) {
-    uint64_t h = ((uint64_t)bits | (uint64_t)feature << 32) * 0x9E3779B97F4A7C15ull;
-    return h ^ (h >> 29);
-}
-static inline int mli__amb_maybe(const mli__trees *t, int64_t feature, uint32_t bits) {
-    uint64_t h = mli__amb_hash(feature, bits);
-    uint64_t w = t->amb_filter[h >> (64 - (t->amb_log2 - 6))];
-    uint64_t m = (1ull << (h & 63)) | (1ull << ((h >> 6) & 63));
-    return (w & m) == m;
 }
 
 struct mli__reader;

@@ -3,7 +3,8 @@
  * built from nextafterf: the smallest float32 >= x, NaN kept, +inf above the float range,
  * -FLT_MAX below it. Every length 0..40 (vector bodies and tails), values on, between and
  * around float32 numbers, signed zeros, denormals and the range ends. Internal kernels:
- * linked to the static library; registered per ISA (MLI_FORCE_ISA) like the kernel tests. */
+ * linked to the static library; registered per ISA (MLI_FORCE_ISA) like the kernel tests.
+ * Also the row pre-pass built on it (f64_prepass), below. */
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
 #include <stdint.h>
@@ -38,9 +39,33 @@ static void test_round_up_matches_reference(void **state) {
     assert_non_null(kt->f64_to_f32_up);
     double v[4096];
     int n = 0;
-    const double specials[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, FLT_MAX, -FLT_MAX, 3.4028235677973366e38,
-                               -3.4028235677973366e38, 1e39, -1e39, 1e300, -1e300, DBL_MAX, -DBL_MAX, FLT_MIN,
-                               -FLT_MIN, 1e-45, -1e-45, 1e-300, -1e-300, 5e-324, 1.0, -1.0, 0.1, -0.1, 1.0 / 3};
+    const double specials[] = {NAN,
+                               INFINITY,
+                               -INFINITY,
+                               0.0,
+                               -0.0,
+                               FLT_MAX,
+                               -FLT_MAX,
+                               3.4028235677973366e38,
+                               -3.4028235677973366e38,
+                               1e39,
+                               -1e39,
+                               1e300,
+                               -1e300,
+                               DBL_MAX,
+                               -DBL_MAX,
+                               FLT_MIN,
+                               -FLT_MIN,
+                               1e-45,
+                               -1e-45,
+                               1e-300,
+                               -1e-300,
+                               5e-324,
+                               1.0,
+                               -1.0,
+                               0.1,
+                               -0.1,
+                               1.0 / 3};
     for (size_t i = 0; i < sizeof specials / sizeof specials[0]; ++i)
         v[n++] = specials[i];
     uint64_t s = 88172645463325252ull;
@@ -75,7 +100,82 @@ static void test_round_up_matches_reference(void **state) {
         assert_true(same(out[i], reference(v[i])));
 }
 
+/* The float64 `<=` models' row pre-pass (f64_prepass): the same float32 values, the NaN
+ * flag, and a candidate bit exactly where the value was rounded up and both of its filter
+ * bits are set (the hash written out here again, from the builder's definition in
+ * kernels/tree_rules.h), over filters of several sizes and densities, lengths across the
+ * 8-lane groups and 64-bit candidate words, and no filter. */
+static int want_cand(const uint64_t *filter, int lg, int64_t i, double x, float y) {
+    if (!filter || !((double)y > x))
+        return 0;
+    uint32_t b;
+    memcpy(&b, &y, 4);
+    uint64_t h = ((uint64_t)i << 32 | b) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    uint64_t w = filter[h >> (70 - lg)];
+    return (w >> (h & 63) & 1) && (w >> (h >> 6 & 63) & 1);
+}
+
+static void test_prepass_matches_reference(void **state) {
+    (void)state;
+    tu_require_kernels();
+    const mli__kernels *kt = mli__get_kernels();
+    assert_non_null(kt->f64_prepass);
+    enum { N = 300 };
+    static double v[N];
+    static uint64_t filter[1 << 8];
+    uint64_t s = 0x2545F4914F6CDD1Dull;
+    int seen_cand = 0, seen_up_no_cand = 0;
+    for (int lg = 7; lg <= 14; lg += 7)
+        for (int dense = 0; dense < 3; ++dense) {
+            for (int i = 0; i < 1 << (lg - 6); ++i) { /* about 1/2, 3/4 or 15/16 of the bits set */
+                s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+                uint64_t a = s;
+                s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+                filter[i] = dense == 0 ? a : dense == 1 ? a | s : a | s | (s >> 3) | (a << 5);
+            }
+            for (int i = 0; i < N; ++i) {
+                s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+                double base = ((double)(s >> 11) / 9007199254740992.0 - 0.5) * 64.0;
+                v[i] = i % 29 == 5 ? NAN : i % 7 == 3 ? (double)(float)base : i % 31 == 7 ? 1e39 : base;
+            }
+            const int lens[] = {0, 1, 7, 8, 9, 31, 63, 64, 65, 127, 128, 129, 200, N};
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; ++li)
+                for (int with = 0; with < 2; ++with) {
+                    int n = lens[li];
+                    float y[N + 1];
+                    uint64_t cand[N / 64 + 2];
+                    y[n] = 12345.0f;
+                    cand[(n + 63) / 64] = 0xABCDull; /* written: ceil(n / 64) words, no more */
+                    for (int w = 0; w < (n + 63) / 64; ++w)
+                        cand[w] = ~0ull;
+                    int nan = kt->f64_prepass(v, y, n, with ? filter : NULL, lg, cand);
+                    int want_nan = 0;
+                    for (int i = 0; i < n; ++i) {
+                        want_nan |= v[i] != v[i];
+                        assert_true(same(y[i], reference(v[i])));
+                        int c = (int)(cand[i / 64] >> (i % 64) & 1),
+                            want = want_cand(with ? filter : NULL, lg, i, v[i], y[i]);
+                        if (c != want) {
+                            printf("%s: lg %d, n %d, value %d (%.17g): candidate %d, want %d\n", kt->isa, lg, n, i,
+                                   v[i], c, want);
+                            fail();
+                        }
+                        seen_cand += want;
+                        seen_up_no_cand += with && !want && (double)y[i] > v[i];
+                    }
+                    for (int i = n; i < 64 * ((n + 63) / 64); ++i)
+                        assert_true((cand[i / 64] >> (i % 64) & 1) == 0);
+                    assert_int_equal(nan, want_nan);
+                    assert_true(y[n] == 12345.0f);
+                    assert_true(cand[(n + 63) / 64] == 0xABCDull);
+                }
+        }
+    assert_true(seen_cand > 100 && seen_up_no_cand > 100); /* both outcomes exercised */
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_up_matches_reference)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_up_matches_reference),
+                                       cmocka_unit_test(test_prepass_matches_reference)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
