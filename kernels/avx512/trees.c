@@ -11,7 +11,7 @@
  * ignore the nodes' NaN bit; blocks with NaN also send a NaN lane left where the node's
  * MLI__TN_NAN_LEFT bit is set (two more mask operations per level). In blocks of 16 rows or
  * more, trees of at most 64 leaves skip the walk: their leaf masks (bits_tiles, below)
- * evaluate every node over transposed tiles. */
+ * evaluate every node over transposed tiles and pick their values by permutes. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -374,8 +374,10 @@ static inline __attribute__((always_inline)) __m512d leaf_values(const __m512d *
  * r0 .., the first n real) through tree `tr` by its leaf masks (mli__tbit): every inner node
  * is evaluated, one aligned load and one compare for 16 rows, and the rows going right AND
  * their masks of possible leaves with the node's (16 x 32 bits, one vector per half); then
- * each row's leaf is its mask's lowest set bit. No dependent loads and no gathers until the
- * leaf values, where a walk takes a dependent gather step per level. */
+ * each row's leaf is its mask's lowest set bit, and its value comes from the tree's table
+ * by permutes (leaf_values). No dependent load and no gather at all, where a walk takes a
+ * dependent gather step per level (the leaf outputs, without values, gather the leaves'
+ * compact indices). */
 static inline __attribute__((always_inline)) void bits_tiles(const mli__tree_walk *w, int32_t tr, const float *t,
                                                              int64_t ts, const int nt, int64_t r0, int n,
                                                              const int nan) {
@@ -391,37 +393,35 @@ static inline __attribute__((always_inline)) void bits_tiles(const mli__tree_wal
             k[q] = _mm512_mask_add_epi32(k[q], _mm512_testn_epi32_mask(lo[q], lo[q]), lowest_bit(hi[q]),
                                          _mm512_set1_epi32(32));
     }
-    if (w->bits_val && w->value && w->ld_acc == 1 && n == 16 * nt) { /* one score per row, whole tiles */
+    if (w->bits_val && w->value) { /* the values by permutes (leaf_values) */
         const double *tv = w->bits_val + (int64_t)MLI__TBIT_LEAVES * tr;
         const int wide = n1 >= 0; /* 64 entries, else 32 */
         __m512d v[8];
         for (int j = 0; j < (wide ? 8 : 4); ++j)
             v[j] = _mm512_load_pd(tv + 8 * j);
         for (int q = 0; q < nt; ++q) {
-            double *acc = w->acc + r0 + 16 * q;
-            _mm512_storeu_pd(acc,
-                             _mm512_add_pd(_mm512_loadu_pd(acc),
-                                           leaf_values(v, _mm512_cvtepu32_epi64(_mm512_castsi512_si256(k[q])), wide)));
-            _mm512_storeu_pd(
-                acc + 8,
-                _mm512_add_pd(_mm512_loadu_pd(acc + 8),
-                              leaf_values(v, _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(k[q], 1)), wide)));
+            __m512d vl = leaf_values(v, _mm512_cvtepu32_epi64(_mm512_castsi512_si256(k[q])), wide);
+            __m512d vh = leaf_values(v, _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(k[q], 1)), wide);
+            int nq = n - 16 * q < 16 ? n - 16 * q : 16;
+            if (w->ld_acc == 1 && nq == 16) { /* one score per row: add in place */
+                double *acc = w->acc + r0 + 16 * q;
+                _mm512_storeu_pd(acc, _mm512_add_pd(_mm512_loadu_pd(acc), vl));
+                _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8), vh));
+                continue;
+            }
+            double val[16]; /* several scores (the tree's column), or the block's last rows */
+            _mm512_storeu_pd(val, vl);
+            _mm512_storeu_pd(val + 8, vh);
+            double *acc = w->acc + (r0 + 16 * q) * w->ld_acc + (w->col ? w->col[tr] : 0);
+            for (int j = 0; j < nq; ++j)
+                acc[j * w->ld_acc] += val[j];
         }
         return;
     }
     for (int q = 0; q < nt; ++q) {
         __m512i c = _mm512_i32gather_epi32(k[q], w->bits_leaf + (int64_t)MLI__TBIT_LEAVES * tr, 4);
         int nq = n - 16 * q < 16 ? n - 16 * q : 16;
-        if (w->value && w->ld_acc == 1 && nq == 16) { /* one score per row: add in place */
-            const double *v = w->value + w->start[tr];
-            double *acc = w->acc + r0 + 16 * q;
-            _mm512_storeu_pd(acc,
-                             _mm512_add_pd(_mm512_loadu_pd(acc), _mm512_i32gather_pd(_mm512_castsi512_si256(c), v, 8)));
-            _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8),
-                                                    _mm512_i32gather_pd(_mm512_extracti64x4_epi64(c, 1), v, 8)));
-            continue;
-        }
-        int32_t i[16];
+        int32_t i[16]; /* the leaves' compact indices (the leaf outputs) */
         _mm512_storeu_si512((void *)i, c);
         mli__walk_finish(w, tr, r0 + 16 * q, i, nq);
     }

@@ -2,6 +2,7 @@
 most 64 leaves from the frameworks themselves -- LightGBM at its 31 and 63 leaves (deep,
 uneven trees), XGBoost at depth 6 (nearly full trees of 64 leaves, some with their last
 leaves on a right spine, where no left subtree reaches leaf 32) and HistGradientBoosting --
+and LightGBM and XGBoost multiclass models (each tree adding to its class's score) --
 trained on data with NaN, scored on rows that sit on the trees' thresholds, one float step
 either side, NaN and infinities.
 
@@ -111,6 +112,22 @@ def models(tmp_path_factory):
     Z = _rows(rng, X, _xgb_thresholds(m.get_booster()), 600)
     out.append(("xgboost-6", path, Z, {dt: m.get_booster().inplace_predict(Z.astype(t), predict_type="margin")
                                        for dt, t in (("f64", np.float64), ("f32", np.float32))}))
+    # several scores: each tree adds to its class's column (the permuted values added one by one)
+    yc = np.digitize(y, np.quantile(y, [0.25, 0.5, 0.75]))
+    b = lgb.train({"objective": "multiclass", "num_class": 4, "num_leaves": 40, "min_data_in_leaf": 5,
+                   "verbose": -1, "seed": 0}, lgb.Dataset(X, yc), num_boost_round=15)
+    path = d / "lgb-multiclass.txt"
+    b.save_model(str(path))
+    Z = _rows(rng, X, _lgb_thresholds(b), 600)
+    out.append(("lightgbm-multiclass", path, Z, {dt: b.predict(Z.astype(t).astype(np.float64), raw_score=True)
+                                                 for dt, t in (("f64", np.float64), ("f32", np.float32))}))
+    m = xgb.XGBClassifier(n_estimators=15, max_depth=6, tree_method="hist", random_state=0).fit(X, yc)
+    path = d / "xgb-multiclass.json"
+    m.get_booster().save_model(str(path))
+    Z = _rows(rng, X, _xgb_thresholds(m.get_booster()), 600)
+    out.append(("xgboost-multiclass", path, Z, {dt: m.get_booster().inplace_predict(Z.astype(t),
+                                                                                    predict_type="margin")
+                                                for dt, t in (("f64", np.float64), ("f32", np.float32))}))
     h = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, y)
     path = d / "hgb.mli"
     mlinfer.export(h, str(path))
