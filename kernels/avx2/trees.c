@@ -205,15 +205,23 @@ static inline __attribute__((always_inline)) void bits_tiles(const mli__tree_wal
     if (n1 >= 0) /* more than 32 leaves */
         bits_half(nd + n0, n1, t, ts, nt, nan, hi);
     const int32_t *lt = w->bits_leaf + (int64_t)MLI__TBIT_LEAVES * tr;
+    const double *bv = w->bits_val && w->value ? w->bits_val + (int64_t)MLI__TBIT_LEAVES * tr : NULL;
     for (int q = 0; q < nt; ++q) {
         uint32_t l[8], h[8];
         _mm256_storeu_si256((__m256i *)(void *)l, lo[q]);
         if (n1 >= 0)
             _mm256_storeu_si256((__m256i *)(void *)h, hi[q]);
+        int nq = n - 8 * q < 8 ? n - 8 * q : 8;
+        if (bv) { /* the values by leaf bit: one load per row, not two dependent ones */
+            double *acc = w->acc + (r0 + 8 * q) * w->ld_acc + (w->col ? w->col[tr] : 0);
+            for (int k = 0; k < nq; ++k)
+                acc[k * w->ld_acc] += bv[l[k] ? __builtin_ctz(l[k]) : 32 + __builtin_ctz(h[k])];
+            continue;
+        }
         int32_t i[8];
         for (int k = 0; k < 8; ++k) /* l 0 only with more than 32 leaves: the row's own leaf stays */
             i[k] = lt[l[k] ? __builtin_ctz(l[k]) : 32 + __builtin_ctz(h[k])];
-        finish8(w, tr, r0 + 8 * q, i, n - 8 * q < 8 ? n - 8 * q : 8);
+        finish8(w, tr, r0 + 8 * q, i, nq);
     }
 }
 
