@@ -339,8 +339,9 @@ static inline __attribute__((always_inline)) void bits_half(const mli__tbit *nd,
         __m512i mk = _mm512_set1_epi32((int)nd[j].mask);
         for (int q = 0; q < nt; ++q) {
             __m512 x = _mm512_load_ps(xf + q * ts);
-            /* right: x >= thr or unordered, except a NaN x at a node sending NaN left */
-            __mmask16 r = _mm512_cmp_ps_mask(x, thr, _CMP_NLT_UQ);
+            /* right: x >= thr or unordered (written thr !> x, so that the load folds into the
+             * compare), except a NaN x at a node sending NaN left */
+            __mmask16 r = _mm512_cmp_ps_mask(thr, x, _CMP_NGT_UQ);
             if (nan && (f & MLI__TN_NAN_LEFT))
                 r &= (__mmask16)~_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
             b[q] = _mm512_mask_and_epi32(b[q], r, b[q], mk);
@@ -396,8 +397,8 @@ static inline __attribute__((always_inline)) void bits_tiles(const mli__tree_wal
     if (w->bits_val && w->value) { /* the values by permutes (leaf_values) */
         const double *tv = w->bits_val + (int64_t)MLI__TBIT_LEAVES * tr;
         const int wide = n1 >= 0; /* 64 entries, else 32 */
-        __m512d v[8];
-        for (int j = 0; j < (wide ? 8 : 4); ++j)
+        __m512d v[8];             /* all 64 entries, always there: a loop of 4 or 8 became a copy through the stack */
+        for (int j = 0; j < 8; ++j)
             v[j] = _mm512_load_pd(tv + 8 * j);
         for (int q = 0; q < nt; ++q) {
             __m512d vl = leaf_values(v, _mm512_cvtepu32_epi64(_mm512_castsi512_si256(k[q])), wide);
