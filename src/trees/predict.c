@@ -191,9 +191,10 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
     } else {
         void (*walk)(const mli__tree_walk *) = (st == MLI__TS_SCALAR ? mli__get_scalar_kernels() : kt)->tree_walk;
         /* Trees go to the walk in chunks whose leaf indices fit the scratch; trees whose
-         * leaves the walk sums itself go in one call when the block is small (the one-row
-         * walks set up each row once per call). */
-        int32_t chunk = t->leaf_width == 1 && nb < 16 ? t->n_trees : MLI_TREE_CHUNK;
+         * leaves the walk sums itself go in one call (the one-row walks set up each row once
+         * per call, the tile walks copy the block into tiles once per call: in chunks of 64
+         * trees that copy was about a tenth of an XGBoost 500-tree predict). */
+        int32_t chunk = t->leaf_width == 1 ? t->n_trees : MLI_TREE_CHUNK;
         for (int32_t t0 = 0; t0 < t->n_trees; t0 += chunk) {
             int32_t n = t->n_trees - t0 < chunk ? t->n_trees - t0 : chunk;
             mli__tree_walk w = {.nodes = t->fast,
