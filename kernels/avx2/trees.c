@@ -213,9 +213,10 @@ static inline __attribute__((always_inline)) void bits_tiles(const mli__tree_wal
             _mm256_storeu_si256((__m256i *)(void *)h, hi[q]);
         int nq = n - 8 * q < 8 ? n - 8 * q : 8;
         if (bv) { /* the values by leaf bit: one load per row, not two dependent ones */
-            double *acc = w->acc + (r0 + 8 * q) * w->ld_acc + (w->col ? w->col[tr] : 0);
+            double val[8];
             for (int k = 0; k < nq; ++k)
-                acc[k * w->ld_acc] += bv[l[k] ? __builtin_ctz(l[k]) : 32 + __builtin_ctz(h[k])];
+                val[k] = bv[l[k] ? __builtin_ctz(l[k]) : 32 + __builtin_ctz(h[k])];
+            mli__walk_add(w, tr, r0 + 8 * q, val, nq);
             continue;
         }
         int32_t i[8];

@@ -413,9 +413,7 @@ static inline __attribute__((always_inline)) void bits_tiles(const mli__tree_wal
             double val[16]; /* several scores (the tree's column), or the block's last rows */
             _mm512_storeu_pd(val, vl);
             _mm512_storeu_pd(val + 8, vh);
-            double *acc = w->acc + (r0 + 16 * q) * w->ld_acc + (w->col ? w->col[tr] : 0);
-            for (int j = 0; j < nq; ++j)
-                acc[j * w->ld_acc] += val[j];
+            mli__walk_add(w, tr, r0 + 16 * q, val, nq);
         }
         return;
     }

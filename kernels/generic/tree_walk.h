@@ -71,6 +71,14 @@ static inline int mli__prepass_scan(const double *x, const float *y, int64_t n, 
     return nan;
 }
 
+/* Adds tree t's values val[0 .. n) to the sums of rows r0 .. r0 + n - 1 (value set): its
+ * column of each row's scores (see mli__tree_walk). */
+static inline void mli__walk_add(const mli__tree_walk *w, int32_t t, int64_t r0, const double *val, int n) {
+    double *acc = w->acc + r0 * w->ld_acc + (w->col ? w->col[t] : 0);
+    for (int k = 0; k < n; ++k)
+        acc[k * w->ld_acc] += val[k];
+}
+
 /* Records where rows r0 .. r0 + n - 1 ended in tree t (see mli__tree_walk). */
 static inline void mli__walk_finish(const mli__tree_walk *w, int32_t t, int64_t r0, const int32_t *idx, int n) {
     if (w->value) {
