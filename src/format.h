@@ -20,6 +20,9 @@ enum { MLI__SEC_COMPRESSED = 1, MLI__SEC_REQUIRED = 2 };
 #define MLI__MAX_STRING_BYTES (64u << 10)
 #define MLI__MAX_STRINGS (16u << 20)
 
+/* CRC-32 as zlib's crc32() computes it (the sections' and the table's checksums). */
+uint32_t mli__crc32(const void *data, uint64_t n);
+
 typedef struct mli__section {
     char name[33];
     uint8_t dtype, flags;

@@ -3,12 +3,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "writer.h"
 
+#include "format.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <zlib.h>
 
 typedef struct {
     char name[33];
@@ -35,17 +35,6 @@ static void put32(uint8_t *p, uint32_t v) {
 static void put64(uint8_t *p, uint64_t v) {
     put32(p, (uint32_t)v);
     put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t crc_of(const uint8_t *p, size_t n) {
-    uLong crc = crc32(0L, Z_NULL, 0);
-    while (n > 0) {
-        uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        crc = crc32(crc, p, chunk);
-        p += chunk;
-        n -= chunk;
-    }
-    return (uint32_t)crc;
 }
 
 static mli_status oom(mli__writer *w) {
@@ -212,7 +201,7 @@ mli_status mli__writer_finish(mli__writer *w, uint8_t **out, size_t *size) {
         memcpy(e, name, strlen(name));
         e[32] = i == 0 ? MLI__DT_STRINGS : w->secs[i - 1].dtype;
         e[33] = i == 0 ? MLI__SEC_REQUIRED : 0;
-        put32(e + 36, crc_of(payload, sz));
+        put32(e + 36, mli__crc32(payload, sz));
         put64(e + 40, offs[i]);
         put64(e + 48, sz);
         put64(e + 56, sz);
@@ -224,8 +213,8 @@ mli_status mli__writer_finish(mli__writer *w, uint8_t **out, size_t *size) {
     put32(buf + 16, n);
     put64(buf + 24, 64);
     put64(buf + 32, total);
-    put32(buf + 40, crc_of(buf + 64, 64 * (size_t)n));
-    put32(buf + 60, crc_of(buf, 60));
+    put32(buf + 40, mli__crc32(buf + 64, 64 * (size_t)n));
+    put32(buf + 60, mli__crc32(buf, 60));
     *out = buf;
     *size = total;
     return MLI_OK;
