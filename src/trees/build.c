@@ -67,6 +67,11 @@ static uint32_t f32_bits(float f) {
     return u;
 }
 
+/* a where the mask m is all ones, b where it is 0: a select the compiler cannot turn back
+ * into a branch (the build loops below pick between a leaf's and an inner node's fields,
+ * which no branch predictor guesses). */
+static inline int32_t pick32(int32_t m, int32_t a, int32_t b) { return (a & m) | (b & ~m); }
+
 /* Sorts n keys below 2^48 in place: LSD radix, four 12-bit digits (a qsort of the ~30 000
  * keys of a 500-tree LightGBM model took a third of its load time). 0: out of memory. */
 static int sort_keys48(uint64_t *a, int64_t n) {
@@ -239,57 +244,107 @@ static mli_status check_tree(const char *origin, int si, mli__trees *t, int32_t 
     return MLI_OK;
 }
 
-/* Lays tree `tr` out in pre-order, left child next to its parent. Returns 0 when a
- * right offset does not fit the compact node. */
-static int compact_tree(mli__trees *t, int32_t tr, int32_t *pos, int32_t *stack) {
-    int64_t s = t->tree_start[tr], n = t->tree_start[tr + 1] - s;
-    int32_t top = 0, next = 0;
-    stack[top++] = 0;
-    while (top > 0) { /* the stack holds at most depth + 1 right children: n entries suffice */
-        int32_t i = stack[--top];
-        pos[i] = next++;
-        if (t->feature[s + i] >= 0) {
-            stack[top++] = t->right[s + i];
-            stack[top++] = t->left[s + i];
-        }
+/* check_tree's rules without a branch on whether a node is a leaf (a coin toss for the
+ * branch predictor: the branching form took a quarter of a 500-tree model's load). 1: the
+ * tree passes; 0: it may not, and check_tree, the reference, finds and names the fault
+ * (it also takes the categorical splits, which this one leaves to it). Scratch: cnt and
+ * depth of n + 1 entries each (entry n takes the writes of leaves, whose children are -1). */
+static int tree_ok(const mli__trees *t, int32_t tr, int32_t *cnt, int32_t *depth, int32_t *max_depth) {
+    const int64_t s = t->tree_start[tr];
+    const int32_t n = (int32_t)(t->tree_start[tr + 1] - s), nf = (int32_t)t->n_features, lw = (int32_t)t->leaf_width;
+    const int32_t *feat = t->feature + s, *left = t->left + s, *right = t->right + s;
+    const uint8_t *flags = t->flags + s;
+    const double *thr = t->threshold + s, *val = t->value + s * lw;
+    memset(cnt, 0, sizeof(int32_t) * ((size_t)n + 1));
+    memset(depth, 0, sizeof(int32_t) * ((size_t)n + 1));
+    int32_t bad = 0, deepest = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t f = feat[i], l = left[i], r = right[i], d = depth[i];
+        const uint32_t fl = flags[i];
+        const int32_t leaf = f == -1;
+        int32_t finite = 1;
+        for (int32_t k = 0; k < lw; ++k)
+            finite &= fabs(val[(int64_t)i * lw + k]) <= DBL_MAX;
+        const int32_t l_ok = (l > i) & (l < n), r_ok = (r > i) & (r < n);
+        const int32_t inner_bad = (f < 0) | (f >= nf) | ((fl & (0x80u | MLI__TF_CATEGORICAL)) != 0) |
+                                  (((fl & MLI__TF_MISSING_MASK) >> 1) > 2) | (thr[i] != thr[i]) | !l_ok | !r_ok;
+        const int32_t m = -leaf; /* all ones at a leaf */
+        bad |= pick32(m, (l != -1) | (r != -1) | !finite, inner_bad);
+        deepest = d > deepest ? d : deepest;
+        const int32_t li = pick32(m | (l_ok - 1), n, l), ri = pick32(m | (r_ok - 1), n, r);
+        cnt[li]++;
+        cnt[ri]++;
+        depth[li] = d + 1;
+        depth[ri] = d + 1;
     }
-    for (int64_t i = 0; i < n; ++i) {
-        mli__tnode *nd = &t->fast[s + pos[i]];
-        double *dst = t->fast_value + (s + pos[i]) * t->leaf_width;
-        const double *src = t->value + (s + i) * t->leaf_width;
-        if (t->feature[s + i] < 0) {
-            nd->thr = NAN;
-            nd->fr = 0;
-            if (t->leaf_width == 1) /* not a library call per node */
-                dst[0] = src[0];
-            else
-                memcpy(dst, src, sizeof(double) * (size_t)t->leaf_width);
-            continue;
-        }
-        if (t->leaf_width == 1)
-            dst[0] = 0.0;
-        else
-            memset(dst, 0, sizeof(double) * (size_t)t->leaf_width);
-        int32_t off = pos[t->right[s + i]] - pos[i];
-        if (off >= 65536)
-            return 0;
-        double thr = t->threshold[s + i];
-        nd->thr = t->compare == MLI__CMP_LT_F32 ? mli__f32_round(thr) : le_to_lt(thr);
-        nd->fr = (uint32_t)t->feature[s + i] | (uint32_t)off << 16;
-        /* Where a NaN goes: the default direction, or (NaN read as zero) where 0 goes,
-         * and 0 < nd->thr is exactly the node's rule for 0 in either comparison. */
-        uint8_t fl = t->flags[s + i];
-        int mode = (fl & MLI__TF_MISSING_MASK) >> 1;
-        if (mode == MLI__MISS_NAN ? (fl & MLI__TF_DEFAULT_LEFT) != 0 : 0.0f < nd->thr)
-            nd->fr |= MLI__TN_NAN_LEFT;
-    }
-    return 1;
+    for (int32_t i = 1; i < n; ++i) /* one parent each (the children come after their parent: none is the root's) */
+        bad |= cnt[i] != 1;
+    *max_depth = deepest;
+    return !bad && deepest <= MLI__TREE_MAX_DEPTH;
 }
 
-/* The top levels of compact tree `tr` (see mli__ttop). */
-static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top) {
+/* Lays tree `tr` out in pre-order, left child next to its parent. Returns 0 when a
+ * right offset does not fit the compact node. Without branches on whether a node is a
+ * leaf (see tree_ok): the pre-order positions come from the subtree sizes (a node's left
+ * child follows it, its right child follows the left subtree), and each node's fields are
+ * chosen, not branched to. Scratch: pos and size of n + 1 entries (n: the leaves' -1). */
+static int compact_tree(mli__trees *t, int32_t tr, int32_t *pos, int32_t *size) {
+    const int64_t s = t->tree_start[tr];
+    const int32_t n = (int32_t)(t->tree_start[tr + 1] - s), lw = (int32_t)t->leaf_width;
+    const int32_t *feat = t->feature + s, *left = t->left + s, *right = t->right + s;
+    size[n] = 0;
+    size[n] = 0;
+    for (int32_t i = n - 1; i >= 0; --i) { /* children come after their parent (check_tree) */
+        const int32_t m = feat[i] >> 31;   /* all ones at a leaf (feature -1) */
+        size[i] = 1 + size[pick32(m, n, left[i])] + size[pick32(m, n, right[i])];
+    }
+    pos[0] = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t m = feat[i] >> 31, l = pick32(m, n, left[i]);
+        pos[l] = pos[i] + 1;
+        pos[pick32(m, n, right[i])] = pos[i] + 1 + size[l];
+    }
+    int32_t far = 0;
+    const float nan = NAN;
+    uint32_t nan_bits;
+    memcpy(&nan_bits, &nan, sizeof nan_bits);
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t f = feat[i], m = f >> 31, p = pos[i];
+        const uint64_t m64 = (uint64_t)(int64_t)m;
+        mli__tnode *nd = &t->fast[s + p];
+        const double *src = t->value + (s + i) * lw;
+        double *dst = t->fast_value + (s + p) * lw;
+        for (int32_t k = 0; k < lw; ++k) { /* an inner node's value is 0 */
+            uint64_t v;
+            memcpy(&v, &src[k], sizeof v);
+            v &= m64;
+            memcpy(&dst[k], &v, sizeof v);
+        }
+        const int32_t off = pos[pick32(m, n, right[i])] - p;
+        far |= ~m & (off >= 65536);
+        const double thr = t->threshold[s + i];
+        const float c = t->compare == MLI__CMP_LT_F32 ? mli__f32_round(thr) : m ? 0.0f : le_to_lt(thr);
+        /* Where a NaN goes: the default direction, or (NaN read as zero) where 0 goes,
+         * and 0 < c is exactly the node's rule for 0 in either comparison. */
+        const uint32_t fl = t->flags[s + i];
+        const uint32_t nan_left = (fl & MLI__TF_MISSING_MASK) >> 1 == MLI__MISS_NAN
+                                      ? (uint32_t)((fl & MLI__TF_DEFAULT_LEFT) != 0)
+                                      : (uint32_t)(0.0f < c);
+        const uint32_t fr = (uint32_t)f | (uint32_t)off << 16 | (nan_left ? MLI__TN_NAN_LEFT : 0);
+        nd->fr = (uint32_t)pick32(m, 0, (int32_t)fr);
+        uint32_t cb = (uint32_t)pick32(m, (int32_t)nan_bits, (int32_t)f32_bits(c));
+        memcpy(&nd->thr, &cb, sizeof cb);
+    }
+    return !far;
+}
+
+/* The top levels of compact tree `tr` (see mli__ttop); with `none`, a table of no levels
+ * (the walks that read it start from the root). */
+static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top, int none) {
     const mli__tnode *base = t->fast + t->tree_start[tr];
     int levels = t->depth[tr] < MLI__TOP_LEVELS ? t->depth[tr] : MLI__TOP_LEVELS;
+    if (none)
+        levels = 0;
     int inner = (1 << levels) - 1, all = (2 << levels) - 1;
     int32_t at[(2 << MLI__TOP_LEVELS) - 1]; /* compact index at each position, -1 below a higher leaf */
     top->levels = levels;
@@ -309,7 +364,7 @@ static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top) {
             at[2 * p + 2] = i;
         }
     }
-    for (int p = inner; p < 128; ++p)
+    for (int p = inner; p < (levels > 0 ? 128 : 16); ++p) /* (a table of no levels is never read past 16) */
         top->thr[p] = NAN;
     for (int p = inner; p < all; ++p)
         top->next[p - inner] = at[p] < 0 ? 0 : at[p];
@@ -381,7 +436,7 @@ static int build_bits(mli__trees *t) {
     t->bits_tree = malloc(sizeof(int32_t) * 3 * (size_t)t->n_trees);
     t->bits_leaf = malloc(sizeof(int32_t) * MLI__TBIT_LEAVES * (size_t)t->n_trees);
     if (!t->bits_tree || !t->bits_leaf ||
-        posix_memalign((void **)&t->bits, 64, sizeof(mli__tbit) * (size_t)n_list) != 0) {
+        posix_memalign((void **)&t->bits, 64, sizeof(mli__tbit) * ((size_t)n_list + 1)) != 0) { /* +1: see below */
         t->bits = NULL;
         return 0;
     }
@@ -402,13 +457,14 @@ static int build_bits(mli__trees *t) {
         if (n > 2 * MLI__TBIT_LEAVES - 1)
             continue;
         /* below[i]: leaves before compact node i (pre-order lists the leaves left to right) */
-        int32_t below[2 * MLI__TBIT_LEAVES], nl = 0;
-        for (int32_t i = 0; i < n; ++i) {
+        int32_t below[2 * MLI__TBIT_LEAVES], lv[MLI__TBIT_LEAVES + 1], nl = 0;
+        for (int32_t i = 0; i < n; ++i) { /* (written without branches, as the lists below) */
             below[i] = nl;
-            if (base[i].fr >> 16 == 0) /* a leaf: offset 0 */
-                leaf[nl++] = i;
+            lv[nl] = i;
+            nl += base[i].fr >> 16 == 0; /* a leaf: offset 0 */
         }
         below[n] = nl;
+        memcpy(leaf, lv, sizeof(int32_t) * (size_t)nl);
         for (int32_t k = nl; k < MLI__TBIT_LEAVES; ++k)
             leaf[k] = leaf[nl - 1]; /* never picked: the row's leaf bit stays set */
         for (int32_t k = 0; k < MLI__TBIT_LEAVES && t->bits_val; ++k)
@@ -416,20 +472,21 @@ static int build_bits(mli__trees *t) {
         int32_t len[2] = {0, 0};
         for (int h = 0; h < 2; ++h) /* the low list, then the high one */
             for (int32_t i = 0; i < n; ++i) {
-                uint32_t o = base[i].fr >> 16;
-                if (o == 0)
-                    continue;
-                /* the left subtree: compact nodes i + 1 .. i + o - 1, leaves [a, b), within this half */
-                int32_t a = below[i + 1] - 32 * h, b = below[i + (int32_t)o] - 32 * h;
-                a = a < 0 ? 0 : a;
+                /* An inner node (offset o > 0) whose left subtree, compact nodes i + 1 ..
+                 * i + o - 1, has leaves [a, b) within this half gets an entry. Without
+                 * branches: every node's entry is written at `off` (the list has a spare
+                 * slot at its end), and only the kept ones advance it. */
+                const int32_t o = (int32_t)(base[i].fr >> 16);
+                int32_t a = below[i + 1] - 32 * h, b = below[i + o] - 32 * h;
+                a = a < 0 ? 0 : a > 32 ? 32 : a;
                 b = b > 32 ? 32 : b;
-                if (a >= b)
-                    continue;
-                uint32_t left = (b - a == 32 ? ~0u : ((1u << (b - a)) - 1)) << a;
-                t->bits[off++] = (mli__tbit){.thr = base[i].thr,
-                                             .feat = (int32_t)(base[i].fr & (MLI__TN_FEATURE | MLI__TN_NAN_LEFT)),
-                                             .mask = ~left};
-                ++len[h];
+                const int32_t keep = (o != 0) & (a < b), width = keep ? b - a : 0;
+                const uint32_t left = (uint32_t)((((uint64_t)1 << width) - 1) << a);
+                t->bits[off] = (mli__tbit){.thr = base[i].thr,
+                                           .feat = (int32_t)(base[i].fr & (MLI__TN_FEATURE | MLI__TN_NAN_LEFT)),
+                                           .mask = ~left};
+                off += keep;
+                len[h] += keep;
             }
         t->bits_tree[3 * tr + 1] = len[0];
         /* -1: at most 32 leaves. Above, the high list may be empty (no left subtree reaches
@@ -548,7 +605,8 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
         t->tree_out = NULL;
 
     uint8_t *parents = malloc((size_t)widest);
-    int32_t *depth = malloc(sizeof(int32_t) * (size_t)widest), *stack = malloc(sizeof(int32_t) * (size_t)widest);
+    int32_t *depth = malloc(sizeof(int32_t) * ((size_t)widest + 1)),
+            *stack = malloc(sizeof(int32_t) * ((size_t)widest + 1));
     t->depth = malloc(sizeof(int32_t) * (size_t)t->n_trees);
     if (!parents || !depth || !stack || !t->depth) {
         rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory checking %d trees", r->c->origin, t->n_trees);
@@ -556,17 +614,23 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
     }
     int fast_ok = widest <= 65536 && t->n_features <= (int64_t)MLI__TN_FEATURE + 1;
     for (int32_t tr = 0; tr < t->n_trees; ++tr) {
-        if ((rc = check_tree(r->c->origin, si, t, tr, parents, depth, &t->depth[tr])) != MLI_OK)
+        const int ok = tree_ok(t, tr, stack, depth, &t->depth[tr]);
+#ifdef MLI_CROSS_CHECK
+        int32_t ref_depth = 0;
+        if (ok &&
+            (check_tree(r->c->origin, si, t, tr, parents, depth, &ref_depth) != MLI_OK || ref_depth != t->depth[tr]))
+            __builtin_trap(); /* tree_ok passed a tree that check_tree refuses */
+#endif
+        if (!ok && (rc = check_tree(r->c->origin, si, t, tr, parents, depth, &t->depth[tr])) != MLI_OK)
             goto done;
         t->max_depth = t->depth[tr] > t->max_depth ? t->depth[tr] : t->max_depth;
     }
-    for (int64_t g = 0; g < t->n_nodes && fast_ok; ++g) {
-        if (t->feature[g] < 0)
-            continue;
-        int mode = (t->flags[g] & MLI__TF_MISSING_MASK) >> 1;
-        if ((t->flags[g] & MLI__TF_CATEGORICAL) || mode == MLI__MISS_ZERO)
-            fast_ok = 0;
-    }
+    /* a categorical split, or missing read as zero: no compact form (no branches: every load runs this) */
+    int slow = 0;
+    for (int64_t g = 0; g < t->n_nodes; ++g)
+        slow |= (t->feature[g] >= 0) & (((t->flags[g] & MLI__TF_CATEGORICAL) != 0) |
+                                        ((t->flags[g] & MLI__TF_MISSING_MASK) >> 1 == MLI__MISS_ZERO));
+    fast_ok &= !slow;
     t->needs_f64 = t->compare == MLI__CMP_LE_F64;
     if (t->cover && (rc = mli__trees_shap_init(t, r->c->origin, si)) != MLI_OK)
         goto done;
@@ -586,12 +650,16 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
                 rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %d trees", r->c->origin, t->n_trees);
                 goto done;
             }
-            for (int32_t tr = 0; tr < t->n_trees; ++tr)
-                build_top(t, tr, &t->top[tr]);
-            if (!build_lanes(t) || !build_bits(t)) {
+            if (!build_bits(t) || !build_lanes(t)) {
                 rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %d trees", r->c->origin, t->n_trees);
                 goto done;
             }
+            /* Trees with leaf masks take the walks that read these tables only when
+             * MLI_TREE_STRATEGY=walk turns the masks off: otherwise theirs has no levels
+             * (2 KB a tree not written: a fifth of a 500-tree model's load time). */
+            const int walk_only = mli__trees_strategy() == MLI__TS_WALK;
+            for (int32_t tr = 0; tr < t->n_trees; ++tr)
+                build_top(t, tr, &t->top[tr], !walk_only && t->bits && t->bits_tree[3 * tr + 1] >= 0);
             if (t->needs_f64 && (rc = build_ambiguous(r->c->origin, t)) != MLI_OK)
                 goto done;
             if ((rc = mark_inf_features(r->c->origin, t)) != MLI_OK)

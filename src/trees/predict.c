@@ -24,7 +24,7 @@
 
 #define MLI_TREE_CHUNK 64 /* trees walked before their leaves are summed */
 
-static int strategy(void) {
+int mli__trees_strategy(void) {
     static atomic_int cached = -1;
     int s = atomic_load_explicit(&cached, memory_order_relaxed);
     if (s < 0) {
@@ -168,7 +168,7 @@ static int64_t compact_input(const mli__trees *t, const mli__kernels *kt, const 
 void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
                        double *scores, void *scratch) {
     memset(scores, 0, sizeof(double) * (size_t)(nb * t->n_out));
-    int st = strategy();
+    int st = mli__trees_strategy();
     const float *xf = NULL;
     int64_t ld = 0;
     int nan = 0;

@@ -90,16 +90,23 @@ typedef struct {
 } path_el;
 
 mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si) {
+    /* One pass without branches (it runs at every load); the node is found again only
+     * when a check failed. */
+    int bad = 0, zero = 0;
     for (int64_t g = 0; g < t->n_nodes; ++g) {
         double c = t->cover[g];
-        if (!(c >= 0.0 && c <= 1e300))
+        bad |= !(c >= 0.0 && c <= 1e300);
+        zero |= (t->feature[g] >= 0) & !(c > 0.0);
+    }
+    for (int64_t g = 0; g < t->n_nodes && bad; ++g)
+        if (!(t->cover[g] >= 0.0 && t->cover[g] <= 1e300))
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: node %lld has the cover %g (not finite and >= 0)", origin,
-                             si, (long long)g, c);
-        if (t->feature[g] >= 0 && !(c > 0.0)) {
-            /* the children's shares cover(child) / cover(node) would be 0/0 */
-            t->cover = NULL;
-            return MLI_OK; /* contributions are refused for this stage; predict is unaffected */
-        }
+                             si, (long long)g, t->cover[g]);
+    if (zero) {
+        /* an inner node of cover 0: the children's shares cover(child) / cover(node) would
+         * be 0/0, so contributions are refused for this stage; predict is unaffected */
+        t->cover = NULL;
+        return MLI_OK;
     }
     /* the rules for up to min(depth, features) distinct features on a path */
     t->shap_max = t->max_depth < t->n_features ? t->max_depth : (int32_t)t->n_features;

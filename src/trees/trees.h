@@ -14,6 +14,8 @@
 /* Strategy for the compact kernels; see trees/predict.c. */
 /* MLI__TS_WALK: the SIMD walks without the leaf masks (mli__tbit), to compare them. */
 typedef enum { MLI__TS_AUTO, MLI__TS_GENERIC, MLI__TS_SCALAR, MLI__TS_SIMD, MLI__TS_WALK } mli__tree_strategy;
+/* The walk MLI_TREE_STRATEGY forces (read once per process), or MLI__TS_AUTO. */
+int mli__trees_strategy(void);
 
 typedef struct mli__trees {
     int64_t n_features, n_nodes, n_out, leaf_width;
