@@ -612,7 +612,22 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
         rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory checking %d trees", r->c->origin, t->n_trees);
         goto done;
     }
-    int fast_ok = widest <= 65536 && t->n_features <= (int64_t)MLI__TN_FEATURE + 1;
+    /* a categorical split, or missing read as zero: no compact form (no branches: every load runs this) */
+    int slow = 0;
+    for (int64_t g = 0; g < t->n_nodes; ++g)
+        slow |= (t->feature[g] >= 0) & (((t->flags[g] & MLI__TF_CATEGORICAL) != 0) |
+                                        ((t->flags[g] & MLI__TF_MISSING_MASK) >> 1 == MLI__MISS_ZERO));
+    int fast_ok = widest <= 65536 && t->n_features <= (int64_t)MLI__TN_FEATURE + 1 && !slow;
+    if (fast_ok) {
+        t->fast = malloc(sizeof(mli__tnode) * (size_t)t->n_nodes);
+        t->fast_value = malloc(sizeof(double) * (size_t)cells);
+        if (!t->fast || !t->fast_value) {
+            rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld tree nodes", r->c->origin,
+                           (long long)t->n_nodes);
+            goto done;
+        }
+    }
+    /* Each tree checked, then laid out in compact form while its arrays are in cache. */
     for (int32_t tr = 0; tr < t->n_trees; ++tr) {
         const int ok = tree_ok(t, tr, stack, depth, &t->depth[tr]);
 #ifdef MLI_CROSS_CHECK
@@ -624,26 +639,13 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
         if (!ok && (rc = check_tree(r->c->origin, si, t, tr, parents, depth, &t->depth[tr])) != MLI_OK)
             goto done;
         t->max_depth = t->depth[tr] > t->max_depth ? t->depth[tr] : t->max_depth;
+        if (fast_ok)
+            fast_ok = compact_tree(t, tr, depth, stack);
     }
-    /* a categorical split, or missing read as zero: no compact form (no branches: every load runs this) */
-    int slow = 0;
-    for (int64_t g = 0; g < t->n_nodes; ++g)
-        slow |= (t->feature[g] >= 0) & (((t->flags[g] & MLI__TF_CATEGORICAL) != 0) |
-                                        ((t->flags[g] & MLI__TF_MISSING_MASK) >> 1 == MLI__MISS_ZERO));
-    fast_ok &= !slow;
     t->needs_f64 = t->compare == MLI__CMP_LE_F64;
     if (t->cover && (rc = mli__trees_shap_init(t, r->c->origin, si)) != MLI_OK)
         goto done;
-    if (fast_ok) {
-        t->fast = malloc(sizeof(mli__tnode) * (size_t)t->n_nodes);
-        t->fast_value = malloc(sizeof(double) * (size_t)cells);
-        if (!t->fast || !t->fast_value) {
-            rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld tree nodes", r->c->origin,
-                           (long long)t->n_nodes);
-            goto done;
-        }
-        for (int32_t tr = 0; tr < t->n_trees && fast_ok; ++tr)
-            fast_ok = compact_tree(t, tr, depth, stack);
+    if (t->fast) {
         if (fast_ok) {
             if (posix_memalign((void **)&t->top, 64, sizeof(mli__ttop) * (size_t)t->n_trees) != 0) {
                 t->top = NULL;
