@@ -101,6 +101,8 @@ typedef struct mli__tlanes {
     int32_t thr[(1 << MLI__LANE_LEVELS) - 1][16];
     int32_t feat[(1 << MLI__LANE_LEVELS) - 1][16];
     int32_t next[1 << MLI__LANE_LEVELS][16];
+    int32_t depth;   /* the deepest of the 16 trees (0 for padding lanes) */
+    int32_t pad[15]; /* (the size stays a multiple of 64 bytes) */
 } mli__tlanes;
 
 /* An inner node of a compact tree of at most 64 leaves for the leaf-mask walks (QuickScorer's

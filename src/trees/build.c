@@ -415,8 +415,15 @@ static int build_lanes(mli__trees *t) {
         t->lanes = NULL;
         return 0;
     }
-    for (int32_t tr = 0; tr < (int32_t)(ng * 16); ++tr) /* the last node (pre-order) is a leaf */
+    for (int64_t g = 0; g < ng; ++g) {
+        t->lanes[g].depth = 0;
+        memset(t->lanes[g].pad, 0, sizeof t->lanes[g].pad);
+    }
+    for (int32_t tr = 0; tr < (int32_t)(ng * 16); ++tr) { /* the last node (pre-order) is a leaf */
         build_lane(t, tr < t->n_trees ? tr : -1, (int32_t)(t->n_nodes - 1), &t->lanes[tr / 16], tr % 16);
+        if (tr < t->n_trees && t->depth[tr] > t->lanes[tr / 16].depth)
+            t->lanes[tr / 16].depth = t->depth[tr];
+    }
     return 1;
 }
 

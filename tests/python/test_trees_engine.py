@@ -377,13 +377,16 @@ def test_few_rows_equal_the_batch_bit_for_bit(n_features, compare, tmp_path):
     row in registers, the top levels from the per-16-trees tables; above, gathers); their
     scores must equal the batch walk's exactly: float32 and float64 rows on and one step
     around the thresholds, NaN, trees shallower than the tables and a last partial vector
-    of trees (75 trees: 64 + 11), multi-output (tree_out) and single-output models."""
+    of trees (139 trees: 64 + 64 + 11; the one-row walk adds each 64 trees' leaves while it
+    walks the next 64, so the middle 64 are all within the tables' four levels: their walk
+    has no level to add the first 64 in), multi-output (tree_out) and single-output models."""
     rng = np.random.default_rng(n_features + (1 if compare == "le_f64" else 0))
     thresholds = np.concatenate([rng.normal(size=30) * 2, [0.0, 1 / 3, 1e-36, -1e39, np.inf]])
     if compare == "lt_f32":
         thresholds = thresholds.astype(np.float32).astype(np.float64)
     for n_out, depths in ((1, [2, 3, 5, 9]), (3, [4, 6])):
-        trees = [random_tree(rng, n_features, depths[i % len(depths)], 0, 1, thresholds) for i in range(75)]
+        trees = [random_tree(rng, n_features, [2, 3, 4][i % 3] if 64 <= i < 128 else depths[i % len(depths)], 0, 1,
+                             thresholds) for i in range(139)]
         for t in trees:  # no zero-missing nodes: the compact walks must take these models
             for n in t:
                 if not n["leaf"] and n["mode"] == 2:
