@@ -91,16 +91,18 @@ typedef struct mli__ttop {
  * one vector lane each), laid out for walks of one row through 16 trees at once: the
  * positions of those levels in level order (node p has children 2p+1 and 2p+2, padded
  * with always-right nodes below leaves as in mli__ttop), and for each position p, the
- * 16 trees' thresholds (float32 bits) in thr[p], their feature | MLI__TN_NAN_LEFT in
- * feat[p]; next[q] holds each tree's absolute compact node index at position q of the
- * level below. A level is then 2^d vector loads merged by the lanes' earlier decisions,
- * with no dependent load. Lanes past the last tree hold always-right nodes leading to a
- * leaf. */
+ * 16 trees' thresholds (float32 bits) in thr[p] and their whole feature | offset word
+ * (mli__tnode.fr: feature, MLI__TN_NAN_LEFT, right offset; 0 for padding) in fr[p];
+ * at[q] holds each tree's absolute compact node index at position q of the last level
+ * (positions 7 .. 14). A level is then 2^d vector loads merged by the lanes' earlier
+ * decisions, with no dependent load; after the last level each lane steps from at[q] by
+ * its own node's offset (padding: offset 0, always right, so it stays on its leaf).
+ * Lanes past the last tree hold always-right nodes leading to a leaf. */
 #define MLI__LANE_LEVELS 4
 typedef struct mli__tlanes {
     int32_t thr[(1 << MLI__LANE_LEVELS) - 1][16];
-    int32_t feat[(1 << MLI__LANE_LEVELS) - 1][16];
-    int32_t next[1 << MLI__LANE_LEVELS][16];
+    int32_t fr[(1 << MLI__LANE_LEVELS) - 1][16];
+    int32_t at[1 << (MLI__LANE_LEVELS - 1)][16];
     int32_t depth;   /* the deepest of the 16 trees (0 for padding lanes) */
     int32_t pad[15]; /* (the size stays a multiple of 64 bytes) */
 } mli__tlanes;

@@ -282,18 +282,20 @@ static inline __attribute__((always_inline)) __mmask16 lane_right(const __m512 *
 #define PICK2(m, a, b) _mm512_mask_blend_epi32(m, LD(a), LD(b))
 #define PICK4(m0, m1, a, i) _mm512_mask_blend_epi32(m0, PICK2(m1, a[i], a[i + 1]), PICK2(m1, a[i + 2], a[i + 3]))
 #define PICK8(m0, m1, m2, a, i) _mm512_mask_blend_epi32(m0, PICK4(m1, m2, a, i), PICK4(m1, m2, a, i + 4))
-#define PICK16(m0, m1, m2, m3, a, i) _mm512_mask_blend_epi32(m0, PICK8(m1, m2, m3, a, i), PICK8(m1, m2, m3, a, i + 8))
 
 /* The compact node index (absolute) each of 16 trees reaches after its top
  * MLI__LANE_LEVELS levels, from their lane tables: each level merges the candidates of
- * its positions by the lanes' earlier decisions (loads and blends, no dependent load). */
+ * its positions by the lanes' earlier decisions (loads and blends, no dependent load);
+ * the last level's nodes then step by their own offsets. */
 static inline __attribute__((always_inline)) __m512i lanes_top(const mli__tlanes *g, const __m512 *xv, const int nq,
                                                                const int nan) {
-    __mmask16 m0 = lane_right(xv, LD(g->feat[0]), LD(g->thr[0]), nq, nan);
-    __mmask16 m1 = lane_right(xv, PICK2(m0, g->feat[1], g->feat[2]), PICK2(m0, g->thr[1], g->thr[2]), nq, nan);
-    __mmask16 m2 = lane_right(xv, PICK4(m0, m1, g->feat, 3), PICK4(m0, m1, g->thr, 3), nq, nan);
-    __mmask16 m3 = lane_right(xv, PICK8(m0, m1, m2, g->feat, 7), PICK8(m0, m1, m2, g->thr, 7), nq, nan);
-    return PICK16(m0, m1, m2, m3, g->next, 0);
+    __mmask16 m0 = lane_right(xv, LD(g->fr[0]), LD(g->thr[0]), nq, nan);
+    __mmask16 m1 = lane_right(xv, PICK2(m0, g->fr[1], g->fr[2]), PICK2(m0, g->thr[1], g->thr[2]), nq, nan);
+    __mmask16 m2 = lane_right(xv, PICK4(m0, m1, g->fr, 3), PICK4(m0, m1, g->thr, 3), nq, nan);
+    __m512i fr3 = PICK8(m0, m1, m2, g->fr, 7);
+    __mmask16 m3 = lane_right(xv, fr3, PICK8(m0, m1, m2, g->thr, 7), nq, nan);
+    return _mm512_add_epi32(PICK8(m0, m1, m2, g->at, 0),
+                            _mm512_mask_blend_epi32(m3, _mm512_set1_epi32(1), _mm512_srli_epi32(fr3, 16)));
 }
 
 /* The values of 16 leaves (absolute node indices p[0..15]) added to *sum in order. */

@@ -384,7 +384,7 @@ static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top, int none)
 /* Lane `k` of the one-row tables (mli__tlanes) from compact tree `tr`, or, with tr < 0, a
  * padding lane: always right, down to node `leaf` (a leaf). */
 static void build_lane(const mli__trees *t, int32_t tr, int32_t leaf, mli__tlanes *g, int k) {
-    enum { L = MLI__LANE_LEVELS, INNER = (1 << L) - 1 };
+    enum { L = MLI__LANE_LEVELS, INNER = (1 << L) - 1, LAST = (1 << (L - 1)) - 1 };
     int32_t at[(2 << L) - 1]; /* absolute compact index at each position, -1 below a higher leaf */
     at[0] = tr < 0 ? leaf : (int32_t)t->tree_start[tr];
     const float nan = NAN;
@@ -392,18 +392,18 @@ static void build_lane(const mli__trees *t, int32_t tr, int32_t leaf, mli__tlane
         int32_t i = at[p];
         if (i >= 0 && t->fast[i].fr != 0) { /* an internal node (a leaf has offset 0) */
             memcpy(&g->thr[p][k], &t->fast[i].thr, sizeof(float));
-            g->feat[p][k] = (int32_t)(t->fast[i].fr & (MLI__TN_FEATURE | MLI__TN_NAN_LEFT));
+            g->fr[p][k] = (int32_t)t->fast[i].fr;
             at[2 * p + 1] = i + 1;
             at[2 * p + 2] = i + (int32_t)(t->fast[i].fr >> 16);
-        } else { /* a leaf (or below one): always step right, carrying the leaf down */
+        } else { /* a leaf (or below one): always step right by 0, carrying the leaf down */
             memcpy(&g->thr[p][k], &nan, sizeof(float));
-            g->feat[p][k] = 0;
+            g->fr[p][k] = 0;
             at[2 * p + 1] = -1;
             at[2 * p + 2] = i;
         }
     }
-    for (int p = INNER; p < 2 * INNER + 1; ++p)
-        g->next[p - INNER][k] = at[p] < 0 ? at[0] : at[p];
+    for (int p = LAST; p < INNER; ++p) /* never reached where -1: any node of the tree will do */
+        g->at[p - LAST][k] = at[p] < 0 ? at[0] : at[p];
 }
 
 /* The one-row tables of every 16 trees (trees.h, lanes). 0: out of memory. */
