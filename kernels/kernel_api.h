@@ -93,16 +93,16 @@ typedef struct mli__ttop {
  * with always-right nodes below leaves as in mli__ttop), and for each position p, the
  * 16 trees' thresholds (float32 bits) in thr[p] and their whole feature | offset word
  * (mli__tnode.fr: feature, MLI__TN_NAN_LEFT, right offset; 0 for padding) in fr[p];
- * at[q] holds each tree's absolute compact node index at position q of the last level
- * (positions 7 .. 14). A level is then 2^d vector loads merged by the lanes' earlier
- * decisions, with no dependent load; after the last level each lane steps from at[q] by
- * its own node's offset (padding: offset 0, always right, so it stays on its leaf).
- * Lanes past the last tree hold always-right nodes leading to a leaf. */
+ * root holds each tree's absolute compact index of its root. A level is then 2^d vector
+ * loads merged by the lanes' earlier decisions, with no dependent load, and each lane
+ * steps from its root by 1 or by its node's offset at every level (padding: offset 0,
+ * always right, so a lane stays on its leaf). Lanes past the last tree hold always-right
+ * nodes and start on a leaf. */
 #define MLI__LANE_LEVELS 4
 typedef struct mli__tlanes {
     int32_t thr[(1 << MLI__LANE_LEVELS) - 1][16];
     int32_t fr[(1 << MLI__LANE_LEVELS) - 1][16];
-    int32_t at[1 << (MLI__LANE_LEVELS - 1)][16];
+    int32_t root[16];
     int32_t depth;   /* the deepest of the 16 trees (0 for padding lanes) */
     int32_t pad[15]; /* (the size stays a multiple of 64 bytes) */
 } mli__tlanes;

@@ -76,19 +76,24 @@ static inline __attribute__((always_inline)) __m256 lane_right(const float *xr, 
 #define PICK8(m0, m1, m2, a, i, h) _mm256_blendv_ps(PICK4(m1, m2, a, i, h), PICK4(m1, m2, a, i + 4, h), m0)
 
 /* The absolute compact node index each of 8 trees (half h of group g) reaches after the
- * top MLI__LANE_LEVELS levels: the last level's nodes step by their own offsets. */
+ * top MLI__LANE_LEVELS levels: each lane steps from its root by its nodes' offsets. */
 static inline __attribute__((always_inline)) __m256i lanes_top(const mli__tlanes *g, int h, const float *xr,
                                                                const __m256 *xv, const int nq, const int nan) {
     _Static_assert(MLI__LANE_LEVELS == 4, "lanes_top walks four levels");
     h *= 8;
-    __m256 m0 = lane_right(xr, xv, F2I(LD(g->fr[0] + h)), LD(g->thr[0] + h), nq, nan);
-    __m256 m1 = lane_right(xr, xv, F2I(PICK2(m0, g->fr[1] + h, g->fr[2] + h)), PICK2(m0, g->thr[1] + h, g->thr[2] + h),
-                           nq, nan);
-    __m256 m2 = lane_right(xr, xv, F2I(PICK4(m0, m1, g->fr, 3, h)), PICK4(m0, m1, g->thr, 3, h), nq, nan);
+    const __m256 one = I2F(_mm256_set1_epi32(1));
+#define TSTEP_(m, fr) F2I(_mm256_blendv_ps(one, I2F(_mm256_srli_epi32(F2I(fr), 16)), m))
+    __m256 fr0 = LD(g->fr[0] + h);
+    __m256 m0 = lane_right(xr, xv, F2I(fr0), LD(g->thr[0] + h), nq, nan);
+    __m256 fr1 = PICK2(m0, g->fr[1] + h, g->fr[2] + h);
+    __m256 m1 = lane_right(xr, xv, F2I(fr1), PICK2(m0, g->thr[1] + h, g->thr[2] + h), nq, nan);
+    __m256 fr2 = PICK4(m0, m1, g->fr, 3, h);
+    __m256 m2 = lane_right(xr, xv, F2I(fr2), PICK4(m0, m1, g->thr, 3, h), nq, nan);
     __m256 fr3 = PICK8(m0, m1, m2, g->fr, 7, h);
     __m256 m3 = lane_right(xr, xv, F2I(fr3), PICK8(m0, m1, m2, g->thr, 7, h), nq, nan);
-    __m256i step = F2I(_mm256_blendv_ps(I2F(_mm256_set1_epi32(1)), I2F(_mm256_srli_epi32(F2I(fr3), 16)), m3));
-    return _mm256_add_epi32(F2I(PICK8(m0, m1, m2, g->at, 0, h)), step);
+    __m256i idx = _mm256_add_epi32(_mm256_add_epi32(F2I(LD(g->root + h)), TSTEP_(m0, fr0)), TSTEP_(m1, fr1));
+    return _mm256_add_epi32(_mm256_add_epi32(idx, TSTEP_(m2, fr2)), TSTEP_(m3, fr3));
+#undef TSTEP_
 }
 
 /* One level below the tables for 8 trees at absolute node indices idx: the nodes and

@@ -285,17 +285,23 @@ static inline __attribute__((always_inline)) __mmask16 lane_right(const __m512 *
 
 /* The compact node index (absolute) each of 16 trees reaches after its top
  * MLI__LANE_LEVELS levels, from their lane tables: each level merges the candidates of
- * its positions by the lanes' earlier decisions (loads and blends, no dependent load);
- * the last level's nodes then step by their own offsets. */
+ * its positions by the lanes' earlier decisions (loads and blends, no dependent load),
+ * and each lane steps from its root by its nodes' offsets. */
 static inline __attribute__((always_inline)) __m512i lanes_top(const mli__tlanes *g, const __m512 *xv, const int nq,
                                                                const int nan) {
-    __mmask16 m0 = lane_right(xv, LD(g->fr[0]), LD(g->thr[0]), nq, nan);
-    __mmask16 m1 = lane_right(xv, PICK2(m0, g->fr[1], g->fr[2]), PICK2(m0, g->thr[1], g->thr[2]), nq, nan);
-    __mmask16 m2 = lane_right(xv, PICK4(m0, m1, g->fr, 3), PICK4(m0, m1, g->thr, 3), nq, nan);
+    const __m512i one = _mm512_set1_epi32(1);
+#define TSTEP_(m, fr) _mm512_mask_blend_epi32(m, one, _mm512_srli_epi32(fr, 16))
+    __m512i fr0 = LD(g->fr[0]);
+    __mmask16 m0 = lane_right(xv, fr0, LD(g->thr[0]), nq, nan);
+    __m512i fr1 = PICK2(m0, g->fr[1], g->fr[2]);
+    __mmask16 m1 = lane_right(xv, fr1, PICK2(m0, g->thr[1], g->thr[2]), nq, nan);
+    __m512i fr2 = PICK4(m0, m1, g->fr, 3);
+    __mmask16 m2 = lane_right(xv, fr2, PICK4(m0, m1, g->thr, 3), nq, nan);
     __m512i fr3 = PICK8(m0, m1, m2, g->fr, 7);
     __mmask16 m3 = lane_right(xv, fr3, PICK8(m0, m1, m2, g->thr, 7), nq, nan);
-    return _mm512_add_epi32(PICK8(m0, m1, m2, g->at, 0),
-                            _mm512_mask_blend_epi32(m3, _mm512_set1_epi32(1), _mm512_srli_epi32(fr3, 16)));
+    __m512i idx = _mm512_add_epi32(_mm512_add_epi32(LD(g->root), TSTEP_(m0, fr0)), TSTEP_(m1, fr1));
+    return _mm512_add_epi32(_mm512_add_epi32(idx, TSTEP_(m2, fr2)), TSTEP_(m3, fr3));
+#undef TSTEP_
 }
 
 /* The values of 16 leaves (absolute node indices p[0..15]) added to *sum in order. */

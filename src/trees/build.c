@@ -384,7 +384,7 @@ static void build_top(const mli__trees *t, int32_t tr, mli__ttop *top, int none)
 /* Lane `k` of the one-row tables (mli__tlanes) from compact tree `tr`, or, with tr < 0, a
  * padding lane: always right, down to node `leaf` (a leaf). */
 static void build_lane(const mli__trees *t, int32_t tr, int32_t leaf, mli__tlanes *g, int k) {
-    enum { L = MLI__LANE_LEVELS, INNER = (1 << L) - 1, LAST = (1 << (L - 1)) - 1 };
+    enum { L = MLI__LANE_LEVELS, INNER = (1 << L) - 1 };
     int32_t at[(2 << L) - 1]; /* absolute compact index at each position, -1 below a higher leaf */
     at[0] = tr < 0 ? leaf : (int32_t)t->tree_start[tr];
     const float nan = NAN;
@@ -402,8 +402,7 @@ static void build_lane(const mli__trees *t, int32_t tr, int32_t leaf, mli__tlane
             at[2 * p + 2] = i;
         }
     }
-    for (int p = LAST; p < INNER; ++p) /* never reached where -1: any node of the tree will do */
-        g->at[p - LAST][k] = at[p] < 0 ? at[0] : at[p];
+    g->root[k] = at[0];
 }
 
 /* The one-row tables of every 16 trees (trees.h, lanes). 0: out of memory. */
