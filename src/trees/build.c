@@ -476,7 +476,7 @@ static int build_bits(mli__trees *t) {
         for (int32_t k = 0; k < MLI__TBIT_LEAVES && t->bits_val; ++k)
             t->bits_val[(int64_t)MLI__TBIT_LEAVES * tr + k] = t->fast_value[t->tree_start[tr] + leaf[k]];
         int32_t len[2] = {0, 0};
-        for (int h = 0; h < 2; ++h) /* the low list, then the high one */
+        for (int h = 0; h < (nl > 32 ? 2 : 1); ++h) /* the low list, then the high one (none up to 32 leaves) */
             for (int32_t i = 0; i < n; ++i) {
                 /* An inner node (offset o > 0) whose left subtree, compact nodes i + 1 ..
                  * i + o - 1, has leaves [a, b) within this half gets an entry. Without
