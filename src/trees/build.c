@@ -48,23 +48,42 @@ void mli__trees_free(mli__trees *t) {
     t->depth = NULL;
 }
 
-/* The largest float32 <= thr (thr not NaN). */
+static uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float bits_f32(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* The largest float32 <= thr (thr not NaN). The step down from a rounded-up float32 is
+ * taken on its bits and chosen by mask (the rounding goes up for about half of a model's
+ * thresholds, a branch no predictor guesses; with nextafterf it was a fifth of a LightGBM
+ * model's load): a finite nonzero float32 steps down by -1 on its bits when positive, +1
+ * when negative, and zero steps to -2^-149. (Checked equal to nextafterf on 20 million
+ * doubles: float32 values, one float64 step off them, random bits, the edges.) */
 static float f32_floor(double thr) {
     if (thr > FLT_MAX)
         return FLT_MAX;
     if (thr < -FLT_MAX)
         return -INFINITY;
-    float fl = (float)thr;
-    return (double)fl > thr ? nextafterf(fl, -INFINITY) : fl;
+    const float fl = (float)thr; /* finite: |thr| <= FLT_MAX */
+    const uint32_t u = f32_bits(fl);
+    const uint32_t down = fl == 0.0f ? 0x80000001u : u - 1u + 2u * (u >> 31);
+    const uint32_t m = 0u - (uint32_t)((double)fl > thr);
+    return bits_f32((down & m) | (u & ~m));
 }
 
-/* The float32 t with: float32 x <= thr (in float64) iff x < t, for thr < +inf. */
-static float le_to_lt(double thr) { return nextafterf(f32_floor(thr), INFINITY); }
-
-static uint32_t f32_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
+/* The float32 t with: float32 x <= thr (in float64) iff x < t, for thr < +inf: the float32
+ * above f32_floor(thr) (never +inf; -inf steps to -FLT_MAX, zero to 2^-149). */
+static float le_to_lt(double thr) {
+    const float v = f32_floor(thr);
+    const uint32_t u = f32_bits(v);
+    return bits_f32(v == 0.0f ? 1u : u + 1u - 2u * (u >> 31));
 }
 
 /* a where the mask m is all ones, b where it is 0: a select the compiler cannot turn back
