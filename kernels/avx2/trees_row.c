@@ -136,9 +136,9 @@ static inline __attribute__((always_inline)) void walk_group_(const mli__tree_wa
     __m256i idx[ROW_NV];
     for (int v = 0; v < ROW_NV; ++v)
         idx[v] = v < nv ? lanes_top(g + v / 2, v % 2, xr, xv, nq, nan) : _mm256_setzero_si256();
-    int32_t depth = 0;
-    for (int k = 0; k < n; ++k)
-        depth = w->depth[t0 + k] > depth ? w->depth[t0 + k] : depth;
+    int32_t depth = 0; /* the deepest tree of the groups walked (stored per 16 trees at load) */
+    for (int q = 0; q < (n + 15) / 16; ++q)
+        depth = g[q].depth > depth ? g[q].depth : depth;
     for (int32_t d = MLI__LANE_LEVELS; d < depth; ++d) {
         __m256i moved = _mm256_setzero_si256();
         for (int v = 0; v < ROW_NV; ++v)

@@ -304,10 +304,11 @@ static inline __attribute__((always_inline)) __m512i lanes_top(const mli__tlanes
 #undef TSTEP_
 }
 
-/* The values of 16 leaves (absolute node indices p[0..15]) added to *sum in order. */
-static inline __attribute__((always_inline)) void add16(const double *value, const int32_t *p, double *sum) {
+/* The values of n leaves (absolute node indices p[0 .. n)) added to *sum in order. */
+static inline __attribute__((always_inline)) void add_leaves(const double *value, const int32_t *p, int n,
+                                                             double *sum) {
     double s = *sum;
-    for (int k = 0; k < 16; ++k)
+    for (int k = 0; k < n; ++k)
         s += value[p[k]];
     *sum = s;
 }
@@ -348,7 +349,7 @@ static inline __attribute__((always_inline)) void walk_trees64r_(const mli__tree
         __m512i moved = _mm512_setzero_si512();
         STEPS(RSTEP);
         if (sum && done < npend) {
-            add16(w->value, pend + done, sum); /* npend is a multiple of 16 but for the last call */
+            add_leaves(w->value, pend + done, 16, sum); /* npend is 0 or 64 (a full group) here */
             done += 16;
         }
         if (!_mm512_test_epi32_mask(moved, moved))
@@ -358,10 +359,7 @@ static inline __attribute__((always_inline)) void walk_trees64r_(const mli__tree
         finish_trees(w, t0, r, idx0, idx1, idx2, idx3, n);
         return;
     }
-    double s = *sum;
-    for (; done < npend; ++done)
-        s += w->value[pend[done]];
-    *sum = s;
+    add_leaves(w->value, pend + done, npend - done, sum);
     _mm512_storeu_si512((void *)pend, idx0);
     _mm512_storeu_si512((void *)(pend + 16), idx1);
     _mm512_storeu_si512((void *)(pend + 32), idx2);
@@ -538,12 +536,8 @@ void MLI_KNAME(tree_walk)(const mli__tree_walk *w) {
                     fn(w, xv, r, t, n, pend, npend, acc);
                     npend = n;
                 }
-                if (acc) {
-                    double s = *acc;
-                    for (int k = 0; k < npend; ++k)
-                        s += w->value[pend[k]];
-                    *acc = s;
-                }
+                if (acc)
+                    add_leaves(w->value, pend, npend, acc);
                 continue;
             }
             for (int32_t t = 0; t < n64; t += 64) {

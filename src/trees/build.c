@@ -312,7 +312,6 @@ static int compact_tree(mli__trees *t, int32_t tr, int32_t *pos, int32_t *size) 
     const int32_t n = (int32_t)(t->tree_start[tr + 1] - s), lw = (int32_t)t->leaf_width;
     const int32_t *feat = t->feature + s, *left = t->left + s, *right = t->right + s;
     size[n] = 0;
-    size[n] = 0;
     for (int32_t i = n - 1; i >= 0; --i) { /* children come after their parent (check_tree) */
         const int32_t m = feat[i] >> 31;   /* all ones at a leaf (feature -1) */
         size[i] = 1 + size[pick32(m, n, left[i])] + size[pick32(m, n, right[i])];
