@@ -124,6 +124,15 @@ typedef struct mli__tbit {
     uint32_t mask;
 } mli__tbit;
 #define MLI__TBIT_LEAVES 64
+/* Trees of 65 to MLI__TWIDE_LEAVES leaves take the same evaluation with masks of up to 8
+ * words of 32 bits ("wide" masks, where the ISA's walks have them: mli__kernels.
+ * tree_mask_leaves): one list of mli__tbit per word, of the nodes whose left subtree holds
+ * leaves of that word, in word order. A row's leaf is the lowest set bit of its first
+ * nonzero word. Per tree MLI__TWIDE_STRIDE int32 (mli__tree_walk.wide_tree): [0] the offset
+ * of its first list in `bits`, [1] the number of words W (0: the tree is walked), [2] its
+ * slot s in the leaf tables, [3 .. 3 + W) the lists' lengths. */
+#define MLI__TWIDE_LEAVES 256
+#define MLI__TWIDE_STRIDE 12
 
 typedef struct mli__tree_walk {
     const mli__tnode *nodes;
@@ -155,6 +164,12 @@ typedef struct mli__tree_walk {
      * 64-byte aligned, so that a walk can pick 16 rows' values from registers by permutes
      * rather than two dependent gathers. NULL: none. */
     const double *bits_val;
+    /* Wide masks (MLI__TWIDE_STRIDE per tree, indexed like start), or NULL: leaf k of the
+     * tree in slot s at compact index wide_leaf[MLI__TWIDE_LEAVES s + k] (from the tree's
+     * start), with one value per leaf its value at wide_val[MLI__TWIDE_LEAVES s + k] (else
+     * wide_val is NULL); entries past the tree's last leaf repeat it. */
+    const int32_t *wide_tree, *wide_leaf;
+    const double *wide_val;
 } mli__tree_walk;
 typedef void (*mli__tree_walk_fn)(const mli__tree_walk *w);
 /* y[i] = the smallest float32 >= x[i] (mli__f32_round_up, tree_rules.h), for n values. */
@@ -232,6 +247,9 @@ typedef void (*mli__img_affine_f32_fn)(const float *x, const float *a, const flo
 
 typedef struct mli__kernels {
     const char *isa;
+    /* The most leaves of a tree the batch walks evaluate by leaf masks (mli__tbit):
+     * MLI__TBIT_LEAVES, or MLI__TWIDE_LEAVES where the walks take wide masks too. */
+    int tree_mask_leaves;
     mli__gemm_fn gemm_small;
     mli__act_fn act[MLI__ACT_COUNT];
     mli__bias_act_fn bias_act;

@@ -2,4 +2,7 @@
 #include "avx512/simd.h"
 #include "generic/decls.h"
 
-void mli__kernels_init_avx512(mli__kernels *t) { MLI_KERNEL_TABLE_INIT(t); }
+void mli__kernels_init_avx512(mli__kernels *t) {
+    MLI_KERNEL_TABLE_INIT(t);
+    t->tree_mask_leaves = MLI__TWIDE_LEAVES; /* trees.c: wide_tiles */
+}

@@ -482,6 +482,57 @@ static inline __attribute__((always_inline)) void bits_tiles(const mli__tree_wal
     }
 }
 
+/* The nt tiles of 16 rows at t, t + ts (rows r0 .., the first n real) through tree `tr` by
+ * its wide masks (kernel_api.h, MLI__TWIDE_LEAVES): word by word as bits_tiles does its
+ * halves, each row's leaf taken from the first word that has a bit left; then the rows'
+ * values (or compact leaves) by gathers from the tree's table by leaf number. */
+static inline __attribute__((always_inline)) void wide_tiles(const mli__tree_walk *w, int32_t tr, const float *t,
+                                                             int64_t ts, const int nt, int64_t r0, int n,
+                                                             const int nan) {
+    const int32_t *wt = w->wide_tree + (int64_t)MLI__TWIDE_STRIDE * tr;
+    const mli__tbit *nd = w->bits + wt[0];
+    const int nw = wt[1];
+    __m512i b[4], k[4];
+    __mmask16 found[4];
+    for (int q = 0; q < nt; ++q) {
+        k[q] = _mm512_setzero_si512();
+        found[q] = 0;
+    }
+    for (int h = 0; h < nw; ++h) {
+        bits_half(nd, wt[3 + h], t, ts, nt, nan, b);
+        nd += wt[3 + h];
+        const __m512i base = _mm512_set1_epi32(32 * h);
+        for (int q = 0; q < nt; ++q) {
+            __mmask16 hit = _mm512_test_epi32_mask(b[q], b[q]) & (__mmask16)~found[q];
+            k[q] = _mm512_mask_add_epi32(k[q], hit, lowest_bit(b[q]), base);
+            found[q] |= hit;
+        }
+    }
+    const int64_t s = (int64_t)MLI__TWIDE_LEAVES * wt[2];
+    for (int q = 0; q < nt; ++q) {
+        int nq = n - 16 * q < 16 ? n - 16 * q : 16;
+        if (w->wide_val && w->value) {
+            const double *tv = w->wide_val + s;
+            __m512d vl = _mm512_i32gather_pd(_mm512_castsi512_si256(k[q]), tv, 8);
+            __m512d vh = _mm512_i32gather_pd(_mm512_extracti64x4_epi64(k[q], 1), tv, 8);
+            if (w->ld_acc == 1 && nq == 16) { /* one score per row: add in place */
+                double *acc = w->acc + r0 + 16 * q;
+                _mm512_storeu_pd(acc, _mm512_add_pd(_mm512_loadu_pd(acc), vl));
+                _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8), vh));
+                continue;
+            }
+            double val[16];
+            _mm512_storeu_pd(val, vl);
+            _mm512_storeu_pd(val + 8, vh);
+            mli__walk_add(w, tr, r0 + 16 * q, val, nq);
+            continue;
+        }
+        int32_t i[16]; /* the leaves' compact indices (the leaf outputs) */
+        _mm512_storeu_si512((void *)i, _mm512_i32gather_epi32(k[q], w->wide_leaf + s, 4));
+        mli__walk_finish(w, tr, r0 + 16 * q, i, nq);
+    }
+}
+
 /* A block of 16 rows or more: tiles first (in the caller's scratch), then tree by tree, the
  * trees with leaf masks over the tiles and the others by the gather walk. */
 static inline __attribute__((always_inline)) void walk_block(const mli__tree_walk *w, const int nan) {
@@ -497,6 +548,16 @@ static inline __attribute__((always_inline)) void walk_block(const mli__tree_wal
                 bits_tiles(w, tr, tiles + g * nx, 16 * nx, 2, g, 32, nan);
             for (; g < nb; g += 16)
                 bits_tiles(w, tr, tiles + g * nx, 16 * nx, 1, g, nb - g < 16 ? (int)(nb - g) : 16, nan);
+            continue;
+        }
+        if (w->wide_tree && w->wide_tree[(int64_t)MLI__TWIDE_STRIDE * tr + 1] > 0) {
+            int64_t g = 0;
+            for (; g + 64 <= nb; g += 64)
+                wide_tiles(w, tr, tiles + g * nx, 16 * nx, 4, g, 64, nan);
+            for (; g + 32 <= nb; g += 32)
+                wide_tiles(w, tr, tiles + g * nx, 16 * nx, 2, g, 32, nan);
+            for (; g < nb; g += 16)
+                wide_tiles(w, tr, tiles + g * nx, 16 * nx, 1, g, nb - g < 16 ? (int)(nb - g) : 16, nan);
             continue;
         }
         for (int64_t r = 0; r < nb; r += 64) {

@@ -31,6 +31,7 @@ void MLI_KNAME(f32_img_affine)(const float *x, const float *a, const float *b, f
 #define MLI_KERNEL_TABLE_INIT(t)                                                                                       \
     do {                                                                                                               \
         (t)->isa = MLI_KNAME_STR(MLI_ISA);                                                                             \
+        (t)->tree_mask_leaves = MLI__TBIT_LEAVES;                                                                      \
         (t)->gemm_small = MLI_KNAME(f32_gemm_small);                                                                   \
         (t)->act[MLI__ACT_IDENTITY] = MLI_KNAME(f32_identity);                                                         \
         (t)->act[MLI__ACT_RELU] = MLI_KNAME(f32_relu);                                                                 \

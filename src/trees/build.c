@@ -25,9 +25,12 @@ void mli__trees_free(mli__trees *t) {
     free(t->bits_tree);
     free(t->bits_leaf);
     free(t->bits_val);
+    free(t->wide_tree);
+    free(t->wide_leaf);
+    free(t->wide_val);
     t->bits = NULL;
-    t->bits_val = NULL;
-    t->bits_tree = t->bits_leaf = NULL;
+    t->bits_val = t->wide_val = NULL;
+    t->bits_tree = t->bits_leaf = t->wide_tree = t->wide_leaf = NULL;
     free(t->amb_start);
     free(t->amb_bits);
     free(t->amb_filter);
@@ -444,23 +447,114 @@ static int build_lanes(mli__trees *t) {
     return 1;
 }
 
-/* The leaf-mask form of the trees of at most 64 leaves (trees.h, bits). 0: out of memory. */
-static int build_bits(mli__trees *t) {
-    int64_t n_list = 0;
-    int32_t n_small = 0;
-    for (int32_t tr = 0; tr < t->n_trees; ++tr) {
-        int64_t n = t->tree_start[tr + 1] - t->tree_start[tr];
-        if (n <= 2 * MLI__TBIT_LEAVES - 1) { /* a binary tree of n nodes has (n + 1) / 2 leaves */
-            n_list += n / 2 + t->depth[tr];  /* inner nodes, and the boundary's ancestors twice */
-            ++n_small;
+/* Tree `base` (n compact nodes) in leaf order: below[i] the leaves before compact node i
+ * (pre-order lists the leaves left to right; below[n] all of them), lv[k] leaf k's compact
+ * index. Returns the number of leaves. */
+static int32_t leaf_order(const mli__tnode *base, int32_t n, int32_t *below, int32_t *lv) {
+    int32_t nl = 0;
+    for (int32_t i = 0; i < n; ++i) { /* (written without branches, as the lists below) */
+        below[i] = nl;
+        lv[nl] = i;
+        nl += base[i].fr >> 16 == 0; /* a leaf: offset 0 */
+    }
+    below[n] = nl;
+    return nl;
+}
+
+/* The mask lists (mli__tbit, kernel_api.h) of words 0 .. nw - 1 (leaves 32 h .. 32 h + 31)
+ * of tree `base`, one after the other at out; len[h] the length of word h's list. Returns
+ * the entries written. `out` needs a spare slot past the last entry. */
+static int32_t mask_lists(const mli__tnode *base, int32_t n, const int32_t *below, int nw, mli__tbit *out,
+                          int32_t *len) {
+    int32_t off = 0;
+    for (int h = 0; h < nw; ++h) {
+        len[h] = 0;
+        for (int32_t i = 0; i < n; ++i) {
+            /* An inner node (offset o > 0) whose left subtree, compact nodes i + 1 ..
+             * i + o - 1, has leaves [a, b) within this word gets an entry. Without
+             * branches: every node's entry is written at `off` (hence the spare slot),
+             * and only the kept ones advance it. */
+            const int32_t o = (int32_t)(base[i].fr >> 16);
+            int32_t a = below[i + 1] - 32 * h, b = below[i + o] - 32 * h;
+            a = a < 0 ? 0 : a > 32 ? 32 : a;
+            b = b > 32 ? 32 : b;
+            const int32_t keep = (o != 0) & (a < b), width = keep ? b - a : 0;
+            const uint32_t left = (uint32_t)((((uint64_t)1 << width) - 1) << a);
+            out[off] = (mli__tbit){.thr = base[i].thr,
+                                   .feat = (int32_t)(base[i].fr & (MLI__TN_FEATURE | MLI__TN_NAN_LEFT)),
+                                   .mask = ~left};
+            off += keep;
+            len[h] += keep;
         }
     }
-    if (n_small == 0 || n_list > INT32_MAX)
+    return off;
+}
+
+/* The wide masks' lists (as mask_lists, for nw = 3 .. 8 words): each inner node is listed
+ * only in the words its left subtree's leaves reach (most in one), so the lists cost their
+ * entries rather than nodes x words at load. count_only: len[] alone. Returns the entries. */
+static int32_t wide_lists(const mli__tnode *base, int32_t n, const int32_t *below, int nw, mli__tbit *out, int32_t *len,
+                          int count_only) {
+    int32_t at[MLI__TWIDE_LEAVES / 32], e = 0;
+    for (int h = 0; h < nw; ++h)
+        len[h] = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t o = (int32_t)(base[i].fr >> 16);
+        if (o == 0)
+            continue;
+        for (int32_t h = below[i + 1] >> 5; h <= (below[i + o] - 1) >> 5; ++h)
+            ++len[h];
+    }
+    for (int h = 0; h < nw; ++h) {
+        at[h] = e;
+        e += len[h];
+    }
+    if (count_only)
+        return e;
+    for (int32_t i = 0; i < n; ++i) { /* node order within each word, as mask_lists */
+        const int32_t o = (int32_t)(base[i].fr >> 16);
+        if (o == 0)
+            continue;
+        const int32_t a = below[i + 1], b = below[i + o]; /* leaves [a, b), a < b */
+        for (int32_t h = a >> 5; h <= (b - 1) >> 5; ++h) {
+            const int32_t lo = a > 32 * h ? a - 32 * h : 0, hi = b < 32 * h + 32 ? b - 32 * h : 32;
+            const uint32_t left = (uint32_t)((((uint64_t)1 << (hi - lo)) - 1) << lo);
+            out[at[h]++] = (mli__tbit){.thr = base[i].thr,
+                                       .feat = (int32_t)(base[i].fr & (MLI__TN_FEATURE | MLI__TN_NAN_LEFT)),
+                                       .mask = ~left};
+        }
+    }
+    return e;
+}
+
+/* Wide masks are kept for a tree when its lists hold at most this many entries per level
+ * of its depth: each entry costs 16 rows a load, a compare and a masked AND, where the
+ * gather walk costs 16 rows a dependent gather step per level. On the 2-CPU Zen 4 machine
+ * (benchmarks/README.md, "Wide leaf masks") 20 to 40 ran alike on two XGBoost depth-8
+ * models; a full 256-leaf depth-8 tree (about 310 entries, 39 a level) stays on the walk. */
+#define MLI_WIDE_COST 32
+
+/* The leaf-mask form (trees.h, bits) of the trees of at most 64 leaves and, where the ISA's
+ * walks take them (max_leaves > 64), the wide masks of trees of up to max_leaves leaves
+ * whose lists are short enough for their depth. 0: out of memory. */
+static int build_bits(mli__trees *t, int max_leaves) {
+    int64_t n_list = 0;
+    int32_t n_mask = 0, n_wide = 0;
+    for (int32_t tr = 0; tr < t->n_trees; ++tr) {
+        int64_t n = t->tree_start[tr + 1] - t->tree_start[tr], nl = (n + 1) / 2; /* a binary tree */
+        if (nl <= max_leaves) {
+            /* inner nodes, and each word boundary's ancestors once more */
+            n_list += n / 2 + (nl + 31) / 32 * t->depth[tr];
+            ++n_mask;
+            n_wide += nl > MLI__TBIT_LEAVES;
+        }
+    }
+    if (n_mask == 0 || n_list > INT32_MAX)
         return 1;
     t->bits_tree = malloc(sizeof(int32_t) * 3 * (size_t)t->n_trees);
     t->bits_leaf = malloc(sizeof(int32_t) * MLI__TBIT_LEAVES * (size_t)t->n_trees);
     if (!t->bits_tree || !t->bits_leaf ||
-        posix_memalign((void **)&t->bits, 64, sizeof(mli__tbit) * ((size_t)n_list + 1)) != 0) { /* +1: see below */
+        posix_memalign((void **)&t->bits, 64, sizeof(mli__tbit) * ((size_t)n_list + 1)) != 0) { /* +1: spare slot */
         t->bits = NULL;
         return 0;
     }
@@ -470,7 +564,18 @@ static int build_bits(mli__trees *t) {
         t->bits_val = NULL;
         return 0;
     }
-    int32_t off = 0;
+    if (n_wide > 0) {
+        t->wide_tree = calloc((size_t)t->n_trees, sizeof(int32_t) * MLI__TWIDE_STRIDE);
+        t->wide_leaf = malloc(sizeof(int32_t) * MLI__TWIDE_LEAVES * (size_t)n_wide);
+        if (!t->wide_tree || !t->wide_leaf)
+            return 0;
+        if (t->leaf_width == 1 &&
+            posix_memalign((void **)&t->wide_val, 64, sizeof(double) * MLI__TWIDE_LEAVES * (size_t)n_wide) != 0) {
+            t->wide_val = NULL;
+            return 0;
+        }
+    }
+    int32_t off = 0, slot = 0;
     for (int32_t tr = 0; tr < t->n_trees; ++tr) {
         const mli__tnode *base = t->fast + t->tree_start[tr];
         int32_t n = (int32_t)(t->tree_start[tr + 1] - t->tree_start[tr]);
@@ -478,45 +583,49 @@ static int build_bits(mli__trees *t) {
         t->bits_tree[3 * tr] = off;
         t->bits_tree[3 * tr + 1] = -1;
         t->bits_tree[3 * tr + 2] = 0;
-        if (n > 2 * MLI__TBIT_LEAVES - 1)
+        if (n > 2 * max_leaves - 1)
             continue;
-        /* below[i]: leaves before compact node i (pre-order lists the leaves left to right) */
-        int32_t below[2 * MLI__TBIT_LEAVES], lv[MLI__TBIT_LEAVES + 1], nl = 0;
-        for (int32_t i = 0; i < n; ++i) { /* (written without branches, as the lists below) */
-            below[i] = nl;
-            lv[nl] = i;
-            nl += base[i].fr >> 16 == 0; /* a leaf: offset 0 */
+        int32_t below[2 * MLI__TWIDE_LEAVES], lv[MLI__TWIDE_LEAVES + 1], len[MLI__TWIDE_LEAVES / 32];
+        const int32_t nl = leaf_order(base, n, below, lv);
+        if (nl > MLI__TBIT_LEAVES) { /* wide: kept only where its lists are short for its depth */
+            const int nw = (nl + 31) / 32;
+            const int32_t e = wide_lists(base, n, below, nw, NULL, len, 1);
+            if (e > MLI_WIDE_COST * t->depth[tr])
+                continue;
+            wide_lists(base, n, below, nw, t->bits + off, len, 0);
+            int32_t *wt = t->wide_tree + (int64_t)MLI__TWIDE_STRIDE * tr;
+            wt[0] = off;
+            wt[1] = nw;
+            wt[2] = slot;
+            memcpy(wt + 3, len, sizeof(int32_t) * (size_t)nw);
+            int32_t *wl = t->wide_leaf + (int64_t)MLI__TWIDE_LEAVES * slot;
+            for (int32_t k = 0; k < MLI__TWIDE_LEAVES; ++k) /* past the last leaf: never picked */
+                wl[k] = lv[k < nl ? k : nl - 1];
+            for (int32_t k = 0; k < MLI__TWIDE_LEAVES && t->wide_val; ++k)
+                t->wide_val[(int64_t)MLI__TWIDE_LEAVES * slot + k] = t->fast_value[t->tree_start[tr] + wl[k]];
+            off += e;
+            ++slot;
+            continue;
         }
-        below[n] = nl;
         memcpy(leaf, lv, sizeof(int32_t) * (size_t)nl);
         for (int32_t k = nl; k < MLI__TBIT_LEAVES; ++k)
             leaf[k] = leaf[nl - 1]; /* never picked: the row's leaf bit stays set */
         for (int32_t k = 0; k < MLI__TBIT_LEAVES && t->bits_val; ++k)
             t->bits_val[(int64_t)MLI__TBIT_LEAVES * tr + k] = t->fast_value[t->tree_start[tr] + leaf[k]];
-        int32_t len[2] = {0, 0};
-        for (int h = 0; h < (nl > 32 ? 2 : 1); ++h) /* the low list, then the high one (none up to 32 leaves) */
-            for (int32_t i = 0; i < n; ++i) {
-                /* An inner node (offset o > 0) whose left subtree, compact nodes i + 1 ..
-                 * i + o - 1, has leaves [a, b) within this half gets an entry. Without
-                 * branches: every node's entry is written at `off` (the list has a spare
-                 * slot at its end), and only the kept ones advance it. */
-                const int32_t o = (int32_t)(base[i].fr >> 16);
-                int32_t a = below[i + 1] - 32 * h, b = below[i + o] - 32 * h;
-                a = a < 0 ? 0 : a > 32 ? 32 : a;
-                b = b > 32 ? 32 : b;
-                const int32_t keep = (o != 0) & (a < b), width = keep ? b - a : 0;
-                const uint32_t left = (uint32_t)((((uint64_t)1 << width) - 1) << a);
-                t->bits[off] = (mli__tbit){.thr = base[i].thr,
-                                           .feat = (int32_t)(base[i].fr & (MLI__TN_FEATURE | MLI__TN_NAN_LEFT)),
-                                           .mask = ~left};
-                off += keep;
-                len[h] += keep;
-            }
+        /* the low list, then the high one (none up to 32 leaves) */
+        off += mask_lists(base, n, below, nl > 32 ? 2 : 1, t->bits + off, len);
         t->bits_tree[3 * tr + 1] = len[0];
         /* -1: at most 32 leaves. Above, the high list may be empty (no left subtree reaches
          * leaf 32: the last leaves hang on a right spine) but still counts: a row with no
          * leaf left in the low half ends in the high one. */
         t->bits_tree[3 * tr + 2] = nl > 32 ? len[1] : -1;
+    }
+    if (slot == 0) { /* no tree kept its wide masks */
+        free(t->wide_tree);
+        free(t->wide_leaf);
+        free(t->wide_val);
+        t->wide_tree = t->wide_leaf = NULL;
+        t->wide_val = NULL;
     }
     return 1;
 }
@@ -676,7 +785,8 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
                 rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %d trees", r->c->origin, t->n_trees);
                 goto done;
             }
-            if (!build_bits(t) || !build_lanes(t)) {
+            if (!build_bits(t, mli__get_kernels() ? mli__get_kernels()->tree_mask_leaves : MLI__TBIT_LEAVES) ||
+                !build_lanes(t)) {
                 rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %d trees", r->c->origin, t->n_trees);
                 goto done;
             }
@@ -685,7 +795,10 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
              * (2 KB a tree not written: a fifth of a 500-tree model's load time). */
             const int walk_only = mli__trees_strategy() == MLI__TS_WALK;
             for (int32_t tr = 0; tr < t->n_trees; ++tr)
-                build_top(t, tr, &t->top[tr], !walk_only && t->bits && t->bits_tree[3 * tr + 1] >= 0);
+                build_top(t, tr, &t->top[tr],
+                          !walk_only && t->bits &&
+                              (t->bits_tree[3 * tr + 1] >= 0 ||
+                               (t->wide_tree && t->wide_tree[(int64_t)MLI__TWIDE_STRIDE * tr + 1] > 0)));
             if (t->needs_f64 && (rc = build_ambiguous(r->c->origin, t)) != MLI_OK)
                 goto done;
             if ((rc = mark_inf_features(r->c->origin, t)) != MLI_OK)

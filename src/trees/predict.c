@@ -213,7 +213,10 @@ void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *
                                 .bits = st == MLI__TS_WALK ? NULL : t->bits,
                                 .bits_tree = t->bits ? t->bits_tree + 3 * (int64_t)t0 : NULL,
                                 .bits_leaf = t->bits ? t->bits_leaf + (int64_t)MLI__TBIT_LEAVES * t0 : NULL,
-                                .bits_val = t->bits_val ? t->bits_val + (int64_t)MLI__TBIT_LEAVES * t0 : NULL};
+                                .bits_val = t->bits_val ? t->bits_val + (int64_t)MLI__TBIT_LEAVES * t0 : NULL,
+                                .wide_tree = t->wide_tree ? t->wide_tree + (int64_t)MLI__TWIDE_STRIDE * t0 : NULL,
+                                .wide_leaf = t->wide_leaf,
+                                .wide_val = t->wide_val};
             if (t->leaf_width == 1) { /* the walk sums the leaves itself */
                 w.value = t->fast_value;
                 w.col = t->tree_out ? t->tree_out + t0 : NULL;

@@ -40,10 +40,14 @@ typedef struct mli__trees {
     double *fast_value; /* leaf values in compact order, n_nodes x leaf_width */
     int32_t *depth;     /* per tree */
     /* The leaf-mask form of the compact trees of at most 64 leaves (mli__tbit, kernel_api.h;
+     * and the lists of the wide masks, below, after them;
      * mli__tree_walk.bits): NULL when no tree has so few, or the CPU's walks do not use it. */
     mli__tbit *bits;
     int32_t *bits_tree, *bits_leaf;
-    double *bits_val;   /* leaf_width 1: leaf k's value at bits_val[MLI__TBIT_LEAVES t + k] (64-aligned) */
+    double *bits_val; /* leaf_width 1: leaf k's value at bits_val[MLI__TBIT_LEAVES t + k] (64-aligned) */
+    /* The wide masks of trees of 65 to 256 leaves (mli__tree_walk.wide_tree), or NULL */
+    int32_t *wide_tree, *wide_leaf;
+    double *wide_val;
     mli__ttop *top;     /* per tree: the top levels for the vector walks */
     mli__tlanes *lanes; /* per 16 trees: the top levels for one-row vector walks, or NULL
                          * (when the node indices do not fit int32) */

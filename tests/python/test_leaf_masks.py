@@ -4,7 +4,12 @@ uneven trees), XGBoost at depth 6 (nearly full trees of 64 leaves, some with the
 leaves on a right spine, where no left subtree reaches leaf 32) and HistGradientBoosting --
 and LightGBM and XGBoost multiclass models (each tree adding to its class's score) --
 trained on data with NaN, scored on rows that sit on the trees' thresholds, one float step
-either side, NaN and infinities.
+either side, NaN and infinities. Trees of 65 to 256 leaves take the wide masks (up to 8
+words of 32 bits) where the CPU has AVX-512: LightGBM at 100 and 250 leaves (deep, uneven:
+up to 8 words), XGBoost at depth 8 on a table of one-hot columns (trees of 65 to ~200
+leaves; the full ones stay on the walk), a LightGBM multiclass model of 120 leaves, and a
+scikit-learn forest classifier of 150-leaf trees (vector leaves: the rows' leaves, not
+values, come out of the masks).
 
 Each walk runs in its own process (MLI_TREE_STRATEGY and MLI_FORCE_ISA are read once):
 the masks as the CPU picks them ("simd"), the walks without them ("walk"), and the AVX2
@@ -128,6 +133,43 @@ def models(tmp_path_factory):
     out.append(("xgboost-multiclass", path, Z, {dt: m.get_booster().inplace_predict(Z.astype(t),
                                                                                     predict_type="margin")
                                                 for dt, t in (("f64", np.float64), ("f32", np.float32))}))
+    # wide masks: trees of 65 to 256 leaves
+    for leaves in (100, 250):
+        b = lgb.train({"objective": "regression", "num_leaves": leaves, "min_data_in_leaf": 3, "verbose": -1,
+                       "seed": 0}, lgb.Dataset(X, y), num_boost_round=12)
+        path = d / f"lgb{leaves}.txt"
+        b.save_model(str(path))
+        Z = _rows(rng, X, _lgb_thresholds(b), 600)
+        out.append((f"lightgbm-{leaves}", path, Z, {dt: b.predict(Z.astype(t).astype(np.float64), raw_score=True)
+                                                    for dt, t in (("f64", np.float64), ("f32", np.float32))}))
+    b = lgb.train({"objective": "multiclass", "num_class": 3, "num_leaves": 120, "min_data_in_leaf": 3,
+                   "verbose": -1, "seed": 0}, lgb.Dataset(X, np.minimum(yc, 2)), num_boost_round=6)
+    path = d / "lgb-multiclass-wide.txt"
+    b.save_model(str(path))
+    Z = _rows(rng, X, _lgb_thresholds(b), 600)
+    out.append(("lightgbm-multiclass-wide", path, Z,
+                {dt: b.predict(Z.astype(t).astype(np.float64), raw_score=True)
+                 for dt, t in (("f64", np.float64), ("f32", np.float32))}))
+    # one-hot columns (as a ColumnTransformer gives them) and two numeric ones, NaN in those
+    codes = rng.integers(0, 8, size=(len(X), 4))
+    Xo = np.hstack([X[:, :2]] + [(codes[:, [j]] == np.arange(8)).astype(float) for j in range(4)])
+    Xn = np.nan_to_num(X)
+    yo = Xn[:, 0] + (codes[:, 0] == 3) - 0.5 * (codes[:, 1] > 4) + 0.3 * codes[:, 2] * Xn[:, 1] + rng.normal(size=len(X))
+    m = xgb.XGBRegressor(n_estimators=20, max_depth=8, tree_method="hist", random_state=0).fit(Xo, yo)
+    path = d / "xgb8-onehot.json"
+    m.get_booster().save_model(str(path))
+    Z = _rows(rng, Xo, _xgb_thresholds(m.get_booster()), 600)
+    out.append(("xgboost-8-onehot", path, Z, {dt: m.get_booster().inplace_predict(Z.astype(t), predict_type="margin")
+                                              for dt, t in (("f64", np.float64), ("f32", np.float32))}))
+    from sklearn.ensemble import RandomForestClassifier
+    rf = RandomForestClassifier(n_estimators=6, max_leaf_nodes=150, random_state=0).fit(np.nan_to_num(X), yc)
+    path = d / "rf150.mli"
+    mlinfer.export(rf, str(path))
+    Z = _rows(rng, np.nan_to_num(X), [(int(f), float(t)) for e in rf.estimators_ for f, t in
+                                      zip(e.tree_.feature, e.tree_.threshold) if f >= 0], 600)
+    Z = np.nan_to_num(Z, nan=0.25, posinf=3e38)  # the forest was fitted without NaN; sklearn refuses inf
+    out.append(("randomforest-150", path, Z, {dt: rf.predict_proba(Z.astype(t).astype(np.float32))
+                                              for dt, t in (("f64", np.float64), ("f32", np.float32))}))
     h = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, y)
     path = d / "hgb.mli"
     mlinfer.export(h, str(path))
