@@ -103,64 +103,47 @@ def models(tmp_path_factory):
     y = X[:, 0] + np.sin(3 * X[:, 1]) + (X[:, 2] > 0.3) * X[:, 3] + 0.1 * rng.normal(size=len(X))
     X[rng.random(X.shape) < 0.05] = np.nan
     out = []
-    for leaves in (31, 63):
-        b = lgb.train({"objective": "regression", "num_leaves": leaves, "min_data_in_leaf": 5, "verbose": -1,
-                       "seed": 0}, lgb.Dataset(X, y), num_boost_round=40)
-        path = d / f"lgb{leaves}.txt"
+    f64_f32 = (("f64", np.float64), ("f32", np.float32))
+
+    def lgb_case(name, params, Xf, yf, rounds):
+        b = lgb.train({"min_data_in_leaf": 5, "verbose": -1, "seed": 0, **params}, lgb.Dataset(Xf, yf),
+                      num_boost_round=rounds)
+        path = d / f"{name}.txt"
         b.save_model(str(path))
-        Z = _rows(rng, X, _lgb_thresholds(b), 600)
-        out.append((f"lightgbm-{leaves}", path, Z, {dt: b.predict(Z.astype(t).astype(np.float64), raw_score=True)
-                                                   for dt, t in (("f64", np.float64), ("f32", np.float32))}))
-    m = xgb.XGBRegressor(n_estimators=40, max_depth=6, tree_method="hist", random_state=0).fit(X, y)
-    path = d / "xgb6.json"
-    m.get_booster().save_model(str(path))
-    Z = _rows(rng, X, _xgb_thresholds(m.get_booster()), 600)
-    out.append(("xgboost-6", path, Z, {dt: m.get_booster().inplace_predict(Z.astype(t), predict_type="margin")
-                                       for dt, t in (("f64", np.float64), ("f32", np.float32))}))
+        Z = _rows(rng, Xf, _lgb_thresholds(b), 600)
+        out.append((name, path, Z, {dt: b.predict(Z.astype(t).astype(np.float64), raw_score=True)
+                                    for dt, t in f64_f32}))
+
+    def xgb_case(name, m, Xf):
+        path = d / f"{name}.json"
+        m.get_booster().save_model(str(path))
+        Z = _rows(rng, Xf, _xgb_thresholds(m.get_booster()), 600)
+        out.append((name, path, Z, {dt: m.get_booster().inplace_predict(Z.astype(t), predict_type="margin")
+                                    for dt, t in f64_f32}))
+
+    for leaves in (31, 63):
+        lgb_case(f"lightgbm-{leaves}", {"objective": "regression", "num_leaves": leaves}, X, y, 40)
+    xgb_case("xgboost-6", xgb.XGBRegressor(n_estimators=40, max_depth=6, tree_method="hist",
+                                           random_state=0).fit(X, y), X)
     # several scores: each tree adds to its class's column (the permuted values added one by one)
     yc = np.digitize(y, np.quantile(y, [0.25, 0.5, 0.75]))
-    b = lgb.train({"objective": "multiclass", "num_class": 4, "num_leaves": 40, "min_data_in_leaf": 5,
-                   "verbose": -1, "seed": 0}, lgb.Dataset(X, yc), num_boost_round=15)
-    path = d / "lgb-multiclass.txt"
-    b.save_model(str(path))
-    Z = _rows(rng, X, _lgb_thresholds(b), 600)
-    out.append(("lightgbm-multiclass", path, Z, {dt: b.predict(Z.astype(t).astype(np.float64), raw_score=True)
-                                                 for dt, t in (("f64", np.float64), ("f32", np.float32))}))
-    m = xgb.XGBClassifier(n_estimators=15, max_depth=6, tree_method="hist", random_state=0).fit(X, yc)
-    path = d / "xgb-multiclass.json"
-    m.get_booster().save_model(str(path))
-    Z = _rows(rng, X, _xgb_thresholds(m.get_booster()), 600)
-    out.append(("xgboost-multiclass", path, Z, {dt: m.get_booster().inplace_predict(Z.astype(t),
-                                                                                    predict_type="margin")
-                                                for dt, t in (("f64", np.float64), ("f32", np.float32))}))
+    lgb_case("lightgbm-multiclass", {"objective": "multiclass", "num_class": 4, "num_leaves": 40}, X, yc, 15)
+    xgb_case("xgboost-multiclass", xgb.XGBClassifier(n_estimators=15, max_depth=6, tree_method="hist",
+                                                     random_state=0).fit(X, yc), X)
     # wide masks: trees of 65 to 256 leaves
     for leaves in (100, 250):
-        b = lgb.train({"objective": "regression", "num_leaves": leaves, "min_data_in_leaf": 3, "verbose": -1,
-                       "seed": 0}, lgb.Dataset(X, y), num_boost_round=12)
-        path = d / f"lgb{leaves}.txt"
-        b.save_model(str(path))
-        Z = _rows(rng, X, _lgb_thresholds(b), 600)
-        out.append((f"lightgbm-{leaves}", path, Z, {dt: b.predict(Z.astype(t).astype(np.float64), raw_score=True)
-                                                    for dt, t in (("f64", np.float64), ("f32", np.float32))}))
-    b = lgb.train({"objective": "multiclass", "num_class": 3, "num_leaves": 120, "min_data_in_leaf": 3,
-                   "verbose": -1, "seed": 0}, lgb.Dataset(X, np.minimum(yc, 2)), num_boost_round=6)
-    path = d / "lgb-multiclass-wide.txt"
-    b.save_model(str(path))
-    Z = _rows(rng, X, _lgb_thresholds(b), 600)
-    out.append(("lightgbm-multiclass-wide", path, Z,
-                {dt: b.predict(Z.astype(t).astype(np.float64), raw_score=True)
-                 for dt, t in (("f64", np.float64), ("f32", np.float32))}))
+        lgb_case(f"lightgbm-{leaves}", {"objective": "regression", "num_leaves": leaves, "min_data_in_leaf": 3},
+                 X, y, 12)
+    lgb_case("lightgbm-multiclass-wide", {"objective": "multiclass", "num_class": 3, "num_leaves": 120,
+                                          "min_data_in_leaf": 3}, X, np.minimum(yc, 2), 6)
     # one-hot columns (as a ColumnTransformer gives them) and two numeric ones, NaN in those
     codes = rng.integers(0, 8, size=(len(X), 4))
     Xo = np.hstack([X[:, :2]] + [(codes[:, [j]] == np.arange(8)).astype(float) for j in range(4)])
     Xn = np.nan_to_num(X)
-    yo = Xn[:, 0] + (codes[:, 0] == 3) - 0.5 * (codes[:, 1] > 4) + 0.3 * codes[:, 2] * Xn[:, 1] + rng.normal(size=len(X))
-    m = xgb.XGBRegressor(n_estimators=20, max_depth=8, tree_method="hist", random_state=0).fit(Xo, yo)
-    path = d / "xgb8-onehot.json"
-    m.get_booster().save_model(str(path))
-    Z = _rows(rng, Xo, _xgb_thresholds(m.get_booster()), 600)
-    out.append(("xgboost-8-onehot", path, Z, {dt: m.get_booster().inplace_predict(Z.astype(t), predict_type="margin")
-                                              for dt, t in (("f64", np.float64), ("f32", np.float32))}))
+    yo = Xn[:, 0] + (codes[:, 0] == 3) - 0.5 * (codes[:, 1] > 4) + 0.3 * codes[:, 2] * Xn[:, 1]
+    yo = yo + rng.normal(size=len(X))
+    xgb_case("xgboost-8-onehot", xgb.XGBRegressor(n_estimators=20, max_depth=8, tree_method="hist",
+                                                  random_state=0).fit(Xo, yo), Xo)
     from sklearn.ensemble import RandomForestClassifier
     rf = RandomForestClassifier(n_estimators=6, max_leaf_nodes=150, random_state=0).fit(np.nan_to_num(X), yc)
     path = d / "rf150.mli"
@@ -169,14 +152,14 @@ def models(tmp_path_factory):
                                       zip(e.tree_.feature, e.tree_.threshold) if f >= 0], 600)
     Z = np.nan_to_num(Z, nan=0.25, posinf=3e38)  # the forest was fitted without NaN; sklearn refuses inf
     out.append(("randomforest-150", path, Z, {dt: rf.predict_proba(Z.astype(t).astype(np.float32))
-                                              for dt, t in (("f64", np.float64), ("f32", np.float32))}))
+                                              for dt, t in f64_f32}))
     h = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, y)
     path = d / "hgb.mli"
     mlinfer.export(h, str(path))
     Z = _rows(rng, X, [(f, float(t)) for p in h._predictors for f, t in
                        zip(p[0].nodes["feature_idx"], p[0].nodes["num_threshold"])], 600)
     out.append(("histgradientboosting", path, Z, {dt: h.predict(Z.astype(t).astype(np.float64))
-                                                  for dt, t in (("f64", np.float64), ("f32", np.float32))}))
+                                                  for dt, t in f64_f32}))
     return d, out
 
 
