@@ -9,7 +9,9 @@
  * In a CUDA build on a machine without a usable GPU (no device, no driver, a driver older
  * than the CUDA runtime the library was built with) the calls that need a device return
  * MLI_ERR_DEVICE and mli_last_error() says why; nothing crashes and the CPU API of
- * mlinfer.h keeps working, so callers fall back to it.
+ * mlinfer.h keeps working, so callers fall back to it. cuBLAS is not linked: the library
+ * opens it (libcublas.so.<CUDA major>) at the first stream a call makes on a device; when
+ * it cannot be opened, that call and later ones return MLI_ERR_DEVICE naming the file.
  *
  * Device pointers: parameters documented as "device" take memory of the device the stream
  * belongs to (cudaMalloc, mli_cuda_malloc, or managed memory). The library checks sizes

@@ -1,7 +1,8 @@
 /* cuda_device.c — devices, streams and device memory of the CUDA backend
  * (include/mlinfer_cuda.h). The CUDA runtime is linked statically and loads the driver
  * (libcuda) itself at first use, so on a machine without a GPU or driver the library
- * still loads and these calls return MLI_ERR_DEVICE. */
+ * still loads and these calls return MLI_ERR_DEVICE. cuBLAS is opened when the first
+ * stream is made on a device (cuda_blas.c). */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@ mli_status mli__cuda_fail(const char *fn, const char *what, cudaError_t err) {
 
 mli_status mli__cublas_fail(const char *fn, const char *what, cublasStatus_t err) {
     mli_status st = err == CUBLAS_STATUS_ALLOC_FAILED ? MLI_ERR_OUT_OF_MEMORY : MLI_ERR_DEVICE;
-    return mli__fail(st, "%s: %s failed: %s (cuBLAS status %d)", fn, what, cublasGetStatusString(err), (int)err);
+    return mli__fail(st, "%s: %s failed: %s (cuBLAS status %d)", fn, what, mli__cublas.status_string(err), (int)err);
 }
 
 /* The device count, or the CUDA error that prevents using any device. */
@@ -113,6 +114,8 @@ mli_status mli_cuda_device_query(int device, mli_cuda_device_props *out) {
 static mli_status stream_make(const char *fn, int device, cudaStream_t native, int create, mli_cuda_stream **out) {
     *out = NULL;
     mli_status st = mli__cuda_check_device(fn, device);
+    if (st == MLI_OK)
+        st = mli__cublas_load(fn);
     if (st != MLI_OK)
         return st;
     mli_cuda_stream *s = calloc(1, sizeof *s);
@@ -132,13 +135,13 @@ static mli_status stream_make(const char *fn, int device, cudaStream_t native, i
         goto fail;
     }
     s->owns = create;
-    if ((b = cublasCreate(&s->blas)) != CUBLAS_STATUS_SUCCESS) {
+    if ((b = mli__cublas.create(&s->blas)) != CUBLAS_STATUS_SUCCESS) {
         s->blas = NULL;
         st = mli__cublas_fail(fn, "cublasCreate", b);
         goto fail;
     }
-    if ((b = cublasSetStream(s->blas, s->stream)) != CUBLAS_STATUS_SUCCESS ||
-        (b = cublasSetMathMode(s->blas, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
+    if ((b = mli__cublas.set_stream(s->blas, s->stream)) != CUBLAS_STATUS_SUCCESS ||
+        (b = mli__cublas.set_math_mode(s->blas, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
         st = mli__cublas_fail(fn, "cublasSetStream/cublasSetMathMode", b);
         goto fail;
     }
@@ -147,7 +150,7 @@ static mli_status stream_make(const char *fn, int device, cudaStream_t native, i
     return MLI_OK;
 fail:
     if (s->blas)
-        cublasDestroy(s->blas);
+        mli__cublas.destroy(s->blas);
     if (s->owns)
         cudaStreamDestroy(s->stream);
     mli__cuda_leave(device, prev);
@@ -160,7 +163,7 @@ static void stream_destroy(mli_cuda_stream *s) {
     if (mli__cuda_enter("mli_cuda_stream_free", s->device, &prev) == MLI_OK) {
         (void)cudaStreamSynchronize(s->stream);
         if (s->blas)
-            cublasDestroy(s->blas);
+            mli__cublas.destroy(s->blas);
         if (s->owns)
             cudaStreamDestroy(s->stream);
         mli__cuda_leave(s->device, prev);
@@ -198,7 +201,7 @@ mli_status mli_cuda_stream_set_tf32(mli_cuda_stream *s, int enable) {
     mli_status st = mli__cuda_resolve_stream(fn, s, -1, &r);
     if (st != MLI_OK)
         return st;
-    cublasStatus_t b = cublasSetMathMode(r->blas, enable ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+    cublasStatus_t b = mli__cublas.set_math_mode(r->blas, enable ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
     if (b != CUBLAS_STATUS_SUCCESS)
         return mli__cublas_fail(fn, "cublasSetMathMode", b);
     r->tf32 = enable != 0;

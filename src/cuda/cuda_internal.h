@@ -3,9 +3,9 @@
 #ifndef MLI_CUDA_INTERNAL_H
 #define MLI_CUDA_INTERNAL_H
 
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include "cuda_blas.h"
 #include "internal.h"
 #include "mlinfer_cuda.h"
 
@@ -20,6 +20,7 @@ struct mli_cuda_stream {
 /* Reports a failed CUDA runtime call: MLI_ERR_OUT_OF_MEMORY for cudaErrorMemoryAllocation,
  * else MLI_ERR_DEVICE, the message naming `what` and the CUDA error. */
 mli_status mli__cuda_fail(const char *fn, const char *what, cudaError_t err);
+/* The same for a failed cuBLAS call (cuBLAS is loaded: the call went through a handle). */
 mli_status mli__cublas_fail(const char *fn, const char *what, cublasStatus_t err);
 /* MLI_OK when device `device` exists and can be used; else MLI_ERR_DEVICE saying why. */
 mli_status mli__cuda_check_device(const char *fn, int device);

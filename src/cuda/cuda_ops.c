@@ -22,10 +22,10 @@ mli_status mli__cuda_gemm(const char *fn, mli_cuda_stream *s, int ta, int tb, in
     cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     cublasStatus_t r;
     if (m <= INT_MAX && n <= INT_MAX && k <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX)
-        r = cublasSgemm(s->blas, opb, opa, (int)n, (int)m, (int)k, &alpha, b, (int)ldb, a, (int)lda, &beta, c,
-                        (int)ldc);
+        r = mli__cublas.sgemm(s->blas, opb, opa, (int)n, (int)m, (int)k, &alpha, b, (int)ldb, a, (int)lda, &beta, c,
+                              (int)ldc);
     else
-        r = cublasSgemm_64(s->blas, opb, opa, n, m, k, &alpha, b, ldb, a, lda, &beta, c, ldc);
+        r = mli__cublas.sgemm_64(s->blas, opb, opa, n, m, k, &alpha, b, ldb, a, lda, &beta, c, ldc);
     return r == CUBLAS_STATUS_SUCCESS ? MLI_OK : mli__cublas_fail(fn, "cublasSgemm", r);
 }
 
