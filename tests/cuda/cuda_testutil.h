@@ -28,6 +28,19 @@
         }                                                                                                    \
     } while (0)
 
+/* Whether this process has cuBLAS mapped (/proc/self/maps names libcublas): the library
+ * opens it at the first CUDA stream, never at start-up. */
+static inline int ct_cublas_mapped(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    assert_non_null(f);
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, "/libcublas") != NULL;
+    fclose(f);
+    return found;
+}
+
 /* xorshift64*: the same numbers on every machine. */
 typedef struct {
     uint64_t s;

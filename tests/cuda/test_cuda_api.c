@@ -2,8 +2,8 @@
  *
  *   test_cuda_api no_device   error paths: argument checks (always), and on a machine
  *                             without a usable GPU every device call returns
- *                             MLI_ERR_DEVICE with a message while the CPU API keeps working
- *                             (skipped when a device is present)
+ *                             MLI_ERR_DEVICE with a message while the CPU API keeps working,
+ *                             and cuBLAS is never mapped (skipped when a device is present)
  *   test_cuda_api kernels     device query, streams, mli_cuda_sgemm (all transposes, alpha,
  *                             beta, padded leading dimensions, TF32 opt-in), activations,
  *                             softmax and the fused dense layer against double-precision
@@ -115,6 +115,8 @@ static void test_no_device_errors(void **state) {
     assert_int_equal(mli_model_predict(m, x, MLI_F64, 1, nf, out, 1), MLI_OK);
     free(x);
     mli_model_free(m);
+    /* libmlinfer.so does not link cuBLAS, and no path above opened it */
+    assert_false(ct_cublas_mapped());
 }
 
 /* ---- kernels on a device ------------------------------------------------------------ */
