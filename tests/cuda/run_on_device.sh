@@ -26,14 +26,14 @@ JOBS="$(nproc 2>/dev/null || echo 2)"
 
 stage() {
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMLI_WERROR=ON -DMLI_ENABLE_CUDA=ON || exit 1
-    cmake --build "$BUILD" -j "$JOBS" --target mlinfer test_cuda_api test_cuda_models bench_cuda || exit 1
+    cmake --build "$BUILD" -j "$JOBS" --target mlinfer test_cuda_api test_cuda_models test_cuda_blas bench_cuda || exit 1
     MLINFER_LIBRARY="$BUILD/libmlinfer.so" python3 "$ROOT/benchmarks/cuda/make_models.py" "$BUILD/bench-models" ||
         exit 1
     local pkg="$BUILD/device-pkg"
     rm -rf "$pkg" && mkdir -p "$pkg/lib" "$pkg/bin"
     cp -L "$BUILD/libmlinfer.so.0" "$pkg/lib/"
-    cp "$BUILD/tests/cuda/test_cuda_api" "$BUILD/tests/cuda/test_cuda_models" "$BUILD/benchmarks/cuda/bench_cuda" \
-        "$pkg/bin/"
+    cp "$BUILD/tests/cuda/test_cuda_api" "$BUILD/tests/cuda/test_cuda_models" "$BUILD/tests/cuda/test_cuda_blas" \
+        "$BUILD/benchmarks/cuda/bench_cuda" "$pkg/bin/"
     cp -r "$BUILD/bench-models" "$pkg/models"
     # the shared libraries the binaries load, except glibc's and CUDA's own (the GPU machine has those)
     ldd "$pkg"/bin/* "$pkg/lib/libmlinfer.so.0" | awk '/=> \// {print $3}' | sort -u | while read -r lib; do
@@ -82,13 +82,14 @@ run() {
         echo "no $BUILD/device.tar.xz: building here"
         cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMLI_ENABLE_CUDA=ON -DMLI_BUILD_SERVER=OFF \
             >"$RESULTS/configure.log" 2>&1 || { tail -n 30 "$RESULTS/configure.log"; exit 1; }
-        cmake --build "$BUILD" -j "$JOBS" --target mlinfer test_cuda_api test_cuda_models bench_cuda \
+        cmake --build "$BUILD" -j "$JOBS" --target mlinfer test_cuda_api test_cuda_models test_cuda_blas bench_cuda \
             >"$RESULTS/build.log" 2>&1 || { tail -n 30 "$RESULTS/build.log"; exit 1; }
         bin="$BUILD/tests/cuda" models="$BUILD/bench-models" lib="$BUILD/libmlinfer.so"
         cp "$BUILD/benchmarks/cuda/bench_cuda" "$bin/" 2>/dev/null
     fi
 
     step cuda_no_device "$bin/test_cuda_api" no_device
+    step cuda_blas "$bin/test_cuda_blas" # cuBLAS opened by the first stream on the device
     step cuda_kernels "$bin/test_cuda_api" kernels
     step cuda_host "$bin/test_cuda_models" host
     step cuda_models "$bin/test_cuda_models" models
