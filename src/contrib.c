@@ -461,7 +461,7 @@ static mli_status run_job(const char *fn, contrib_job *j) {
     if (blocks == 1 || mli__num_threads() == 1)
         run_blocks(j, 0, blocks);
     else
-        mli__parallel_for(blocks, 1, run_blocks, j);
+        mli__parallel_for_parts(blocks, 1, MLI_PARTS_PER_THREAD, run_blocks, j);
     long long bad = atomic_load(&j->bad_row);
     if (bad != INT64_MAX) /* the input's fault is reported first */
         return mli__prep_input_error(fn, j->m, j->call, bad);

@@ -63,6 +63,14 @@ void mli__blas_leave(void);
 typedef void (*mli__range_fn)(void *ctx, int64_t begin, int64_t end);
 #define MLI_MAX_POOL_WORKERS 255
 int mli__parallel_for(int64_t n, int64_t grain, mli__range_fn fn, void *ctx);
+/* The same over up to per_thread x mli__num_threads() ranges, which the caller and the
+ * workers take one at a time as each finishes its last: where a core is shared with other
+ * processes (a container's CPU quota, a noisy neighbour, the server's other threads), the
+ * threads on free cores take more of them instead of waiting for the slow one's half. */
+int mli__parallel_for_parts(int64_t n, int64_t grain, int per_thread, mli__range_fn fn, void *ctx);
+/* Ranges per thread for batches of rows (predict, contributions): each part costs a scratch
+ * allocation, so a few (benchmarks/README.md, "Parts taken as threads finish"). */
+#define MLI_PARTS_PER_THREAD 4
 
 /* Overflow-checked a * b for non-negative operands; returns 0 on overflow. */
 static inline int mli__mul_ok(int64_t a, int64_t b, int64_t *out) { return !__builtin_mul_overflow(a, b, out); }

@@ -137,26 +137,40 @@ static int ensure_workers(mli__pool *p, int want) {
 }
 
 int mli__parallel_for(int64_t n, int64_t grain, mli__range_fn fn, void *ctx) {
+    return mli__parallel_for_parts(n, grain, 1, fn, ctx);
+}
+
+int mli__parallel_for_parts(int64_t n, int64_t grain, int per_thread, mli__range_fn fn, void *ctx) {
     if (n <= 0)
         return 1;
     int threads = mli__num_threads();
     if (grain < 1)
         grain = 1;
-    int64_t max_parts = (n + grain - 1) / grain;
-    int parts = threads < max_parts ? threads : (int)max_parts;
-    if (parts <= 1 || atomic_flag_test_and_set_explicit(&mli__pool_busy, memory_order_acquire)) {
+    if (per_thread < 1)
+        per_thread = 1;
+    int64_t max_parts = (n + grain - 1) / grain, want = (int64_t)threads * per_thread;
+    int parts = want < max_parts ? (int)want : (int)max_parts;
+    if (threads <= 1 || parts <= 1 || atomic_flag_test_and_set_explicit(&mli__pool_busy, memory_order_acquire)) {
         fn(ctx, 0, n);
         return 1;
     }
     mli__pool *p = &mli__the_pool;
-    int workers = ensure_workers(p, parts - 1);
-    if (workers < parts - 1)
-        parts = workers + 1;
+    /* the caller and up to threads - 1 workers take the parts one at a time, so a thread
+     * whose core is slow (shared with another process) takes fewer of them */
+    int helpers = (threads < parts ? threads : parts) - 1;
+    int workers = ensure_workers(p, helpers);
+    if (workers < helpers)
+        helpers = workers;
+    if (helpers == 0) {
+        atomic_flag_clear_explicit(&mli__pool_busy, memory_order_release);
+        fn(ctx, 0, n);
+        return 1;
+    }
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
     atomic_store_explicit(&p->parts, parts, memory_order_relaxed);
-    atomic_store_explicit(&p->active, parts - 1, memory_order_relaxed);
+    atomic_store_explicit(&p->active, helpers, memory_order_relaxed);
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     uint32_t gen = (uint32_t)(atomic_load(&p->work) >> 32) + 1;
     atomic_store_explicit(&p->work, (uint64_t)gen << 32, memory_order_seq_cst);

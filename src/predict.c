@@ -606,7 +606,7 @@ static mli_status run_call(const char *fn, const mli_model *m, const mli__prep_c
         }
         run_blocks(&j, 0, blocks);
     } else {
-        mli__parallel_for(blocks, 2, run_blocks, &j);
+        mli__parallel_for_parts(blocks, 2, MLI_PARTS_PER_THREAD, run_blocks, &j);
     }
     long long bad = atomic_load(&j.bad_row);
     if (bad != INT64_MAX) /* before the out-of-memory check: the input's fault is reported first */
