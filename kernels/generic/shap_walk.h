@@ -95,7 +95,13 @@ static void mli__shap_node(mli__shap_state *st, int32_t i, int lev) {
             Pc[k] = P[k] * (p0 * ((qc + x[k] * d) * inv[k]) + rr);
         st->q[j] = qc;
         st->p[j] = pc;
-        mli__shap_node(st, child, lev + 1);
+        if (w->feature[st->s + child] < 0) { /* a leaf: its R without the call */
+            const double v = w->value[(st->s + child) * w->value_stride];
+            for (int k = 0; k < K; ++k)
+                Rc[k] = (mli__v8d){0} + v;
+        } else {
+            mli__shap_node(st, child, lev + 1);
+        }
         for (int k = 0; k < K; ++k) {
             const mli__v8d gk = p0 * ((qc + x[k] * d) * inv[k]) + rr, rc = Rc[k];
             R[k] = side ? R[k] + gk * rc : gk * rc;
@@ -152,7 +158,13 @@ static void mli__shap_node1(mli__shap_state *st, int32_t i, int lev) {
             Pc[k] = P[k] * (p0 * ((qc + st->xv[k] * d) * inv[k]) + rr);
         st->q[j] = qc;
         st->p[j] = (mli__v8d){0} + pc;
-        mli__shap_node1(st, child, lev + 1);
+        if (w->feature[st->s + child] < 0) { /* a leaf: its R without the call */
+            const double v = w->value[(st->s + child) * w->value_stride];
+            for (int k = 0; k < KV; ++k)
+                Rc[k] = (mli__v8d){0} + v;
+        } else {
+            mli__shap_node1(st, child, lev + 1);
+        }
         for (int k = 0; k < KV; ++k) {
             const mli__v8d gk = p0 * ((qc + st->xv[k] * d) * inv[k]) + rr, rc = Rc[k];
             R[k] = side ? R[k] + gk * rc : gk * rc;
