@@ -78,8 +78,11 @@ static int64_t params_needed(int kind, int64_t count, int64_t n_in, int64_t flag
     case MLI__OP_INDICATOR: return 1;
     case MLI__OP_STRCAT: return count + 3;     /* values, then NaN, None, unknown */
     case MLI__OP_NUMCAT: return 2 * count + 2; /* keys, values, then NaN, unknown */
-    case MLI__OP_FUNC:                         /* binarize: the threshold; the power transforms: lambda */
-        return count == MLI__FN_BINARIZE || count == MLI__FN_YEO_JOHNSON || count == MLI__FN_BOX_COX ? 1 : 0;
+    case MLI__OP_FUNC: /* binarize: the threshold; the power transforms: lambda; finite32: NaN refused (0/1) */
+        return count == MLI__FN_BINARIZE || count == MLI__FN_YEO_JOHNSON || count == MLI__FN_BOX_COX ||
+                       count == MLI__FN_FINITE32
+                   ? 1
+                   : 0;
     case MLI__OP_BIN: return count;                        /* the inner bin edges */
     case MLI__OP_NORM: return 1;                           /* the norm: 0 l1, 2 max */
     case MLI__OP_PROJECT: return count * n_in + 2 * count; /* W (count x n_in, row-major), b, s */
@@ -245,6 +248,9 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
     if (kind == MLI__OP_FUNC && need == 1 && !isfinite(op->p[0]))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (func): parameter %g is not finite", origin, i,
                          (long long)o, op->p[0]);
+    if (kind == MLI__OP_FUNC && count == MLI__FN_FINITE32 && op->p[0] != 0.0 && op->p[0] != 1.0)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (func finite32): parameter %g is neither 0 nor 1",
+                         origin, i, (long long)o, op->p[0]);
     if (kind == MLI__OP_PROJECT) /* a NaN weight or a zero scale would make a value no step saw */
         for (int64_t k = 0; k < need; ++k)
             if (!isfinite(op->p[k]) || (k >= count * n_in + count && op->p[k] == 0.0))
@@ -330,7 +336,8 @@ static mli_status trace_columns(mli__prep *p) {
          * comparisons (bins, categories, Binarizer) and the finite check are exact) */
         int f32 = op->kind == MLI__OP_FILL || op->kind == MLI__OP_AFFINE || op->kind == MLI__OP_NORM ||
                   op->kind == MLI__OP_POLY || op->kind == MLI__OP_QUANTILE ||
-                  (op->kind == MLI__OP_FUNC && op->count != MLI__FN_BINARIZE && op->count != MLI__FN_FINITE);
+                  (op->kind == MLI__OP_FUNC && op->count != MLI__FN_BINARIZE && op->count != MLI__FN_FINITE &&
+                   op->count != MLI__FN_FINITE32);
         int64_t n_read = op->kind == MLI__OP_NORM ? op->count : op->kind == MLI__OP_POLY ? op->n_in : 1;
         for (int64_t k = 0; f32 && k < n_read; ++k) {
             int64_t c = reg_col[op->src + k];

@@ -88,6 +88,9 @@ static int apply_fn(int64_t fn, int32_t flags, const double *q, double x, double
     }
     switch (fn) {
     case MLI__FN_FINITE: *y = x; return !isfinite(x);
+    case MLI__FN_FINITE32: /* float32(x) is infinite from FLT_MAX + half its ulp (ties to even) up */
+        *y = x;
+        return isnan(x) ? q[0] != 0.0 : !(fabs(x) < 0x1.ffffffp+127);
     case MLI__FN_BINARIZE:
         if (!isfinite(x))
             return 1;
@@ -921,8 +924,9 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
         }
         free(work);
     }
-    static const char *const fn_names[MLI__FN_COUNT] = {"binarize", "log1p", "log",    "exp",         "sqrt",
-                                                        "abs",      "expm1", "finite", "yeo-johnson", "box-cox"};
+    static const char *const fn_names[MLI__FN_COUNT] = {"binarize", "log1p",       "log",     "exp",
+                                                        "sqrt",     "abs",         "expm1",   "finite",
+                                                        "yeo-johnson", "box-cox", "finite32"};
     if (op->kind == MLI__OP_FUNC && op->count == MLI__FN_BOX_COX && x <= 0.0)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: %g reaches a PowerTransformer(method='box-cox'), which takes "
@@ -939,6 +943,13 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                          "...), which refuses missing and infinite values, as in scikit-learn; impute the column "
                          "before it",
                          fn, name, (long long)row, x);
+    if (op->kind == MLI__OP_FUNC && op->count == MLI__FN_FINITE32)
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: column '%s', row %lld: %g reaches the model, which refuses %s, as in scikit-learn (its "
+                         "trees take their input as float32)",
+                         fn, name, (long long)row, x,
+                         isnan(x) ? "missing values (gradient boosting)"
+                                  : "infinite values and values too large for float32");
     if (op->kind == MLI__OP_FUNC && op->count != MLI__FN_BINARIZE)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: numpy.%s(%g) is infinite, which the pipeline's next steps "

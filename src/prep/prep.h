@@ -62,7 +62,9 @@ enum {
     MLI__FN_FINITE = 7,      /* x; NaN or +-inf is an input error (a feature selector validating its input) */
     MLI__FN_YEO_JOHNSON = 8, /* scipy.stats.yeojohnson(x, p0) */
     MLI__FN_BOX_COX = 9,     /* scipy.special.boxcox(x, p0); x <= 0 is an input error (PowerTransformer) */
-    MLI__FN_COUNT = 10
+    MLI__FN_FINITE32 = 10,   /* x; +-inf or a number float32 rounds to +-inf is an input error, NaN too when p0
+                                is 1 (the float32 check_array of sklearn.tree's models, allow-nan when p0 is 0) */
+    MLI__FN_COUNT = 11
 };
 
 /* Op flags. */

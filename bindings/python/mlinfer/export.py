@@ -359,7 +359,8 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         model = _cls(steps[-1][1])
         takes_nan = (model in export_trees.ESTIMATORS or model in export_wrappers.ESTIMATORS
                      or export_ovr.over_trees(steps[-1][1]))
-        n = export_pipeline.write(w, transformers, n, names, takes_nan, model_is_trees=takes_nan)
+        n = export_pipeline.write(w, transformers, n, names, takes_nan, model_is_trees=takes_nan,
+                                  model_check=export_trees.input_check(steps[-1][1]))
         out_names = _names_out(transformers, names, n)
         if out_names is not None:  # contributions name the transformed features they report on their own
             w.arrays["stage.0.out_names"] = out_names

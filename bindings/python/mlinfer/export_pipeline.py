@@ -33,6 +33,7 @@ NORMS = {"l1": 0, "l2": 1, "max": 2}  # l2: not bit for bit, see _normalizer
 FN_BINARIZE = 0
 FN_FINITE = 7  # identity; NaN or +-inf is an input error (a feature selector validating its input)
 POWER = {"yeo-johnson": 8, "box-cox": 9}  # PowerTransformer's methods, by their FUNC code
+FN_FINITE32 = 10  # identity; +-inf or a value float32 rounds to +-inf is an input error (NaN too with param 1)
 # FunctionTransformer's NumPy ufuncs, by their FUNC code (src/prep/prep.h MLI__FN_*)
 UFUNCS = {"log1p": 1, "log": 2, "exp": 3, "sqrt": 4, "abs": 5, "absolute": 5, "expm1": 6}
 F_CLIP = 1
@@ -235,6 +236,11 @@ class Prep:
         flags = mode | (F_NAN_ZEROS if nan_zeros else 0)
         dst = self._op(OP_SPLINE, f.reg, count=n, params=params, flags=flags, width=n, n_in=degree)
         return [Num(dst + j, f.col) for j in range(n)]
+
+    def finite32(self, f: Num, nan_ok: bool) -> Num:
+        """The value; an input error where float32 makes it infinite (+-inf, |x| too large), and where
+        it is NaN unless nan_ok: the input check of sklearn.tree's models (check_array to float32)."""
+        return Num(self._op(OP_FUNC, f.reg, count=FN_FINITE32, params=(0.0 if nan_ok else 1.0,)), f.col)
 
     def finite(self, f: Num) -> Num:
         """The value, an input error where it is NaN or infinite."""
@@ -895,11 +901,14 @@ def needs_prep(transformers) -> bool:
     return any(_cls(t) not in SCALERS for t in transformers)
 
 
-def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_trees: bool = False) -> int:
+def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_trees: bool = False,
+          model_check: Optional[str] = None) -> int:
     """Writes the prep stage for `transformers` (applied in order) over n_cols input columns;
     returns the width it gives the model. A step whose values may differ from scikit-learn's in
     the last bit is refused before a tree model (model_is_trees), where a row on a split would
-    reach another leaf."""
+    reach another leaf. model_check: how the model validates its input -- "float32-allow-nan"
+    (sklearn.tree's trees and forests: +-inf and values too large for float32 raise) or
+    "float32" (GradientBoosting: NaN raises too) -- checked on each of its inputs."""
     first = Prep(n_cols, names)
     feats = [Raw(c) for c in range(n_cols)]
     for t in transformers:
@@ -920,7 +929,11 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_t
         if isinstance(f, Raw) and _feature_is_string(prep, f, []):
             raise UnsupportedModelError(f"mlinfer.export: string column {prep.colname(f.col)!r} reaches the model "
                                         "unencoded; encode it (OneHotEncoder, OrdinalEncoder)")
-        out.append(prep.num(f, transformers[-1], finite=not model_takes_nan).reg)
+        out.append(prep.num(f, transformers[-1], finite=not model_takes_nan))
+    if model_check is not None:
+        for f in {f.reg: f for f in out}.values():  # registers no output uses: only their errors matter
+            prep.finite32(f, nan_ok=model_check == "float32-allow-nan")
+    out = [f.reg for f in out]
     kinds = [COL_UNUSED if k is None else k for k in prep.kind]
     p = w.stage("prep", n_ops=len(prep.ops), n_regs=prep.n_regs, n_out=len(out), n_params=len(prep.params))
     w.arrays[f"{p}.col_kind"] = np.asarray(kinds, dtype=np.uint8)

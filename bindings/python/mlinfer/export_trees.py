@@ -21,6 +21,23 @@ BOOSTED = {"GradientBoostingClassifier", "GradientBoostingRegressor"}
 HIST = {"HistGradientBoostingClassifier", "HistGradientBoostingRegressor"}
 ESTIMATORS = SINGLE_TREES | FORESTS | BOOSTED | HIST | {"IsolationForest"}
 
+
+def input_check(est) -> Optional[str]:
+    """How the model validates its input (check_array), for a prep stage before it to check:
+    sklearn.tree's trees and forests convert it to float32 and refuse +-inf and values too large
+    for float32 ("float32-allow-nan"), GradientBoosting refuses NaN too ("float32"); None for
+    the others (HistGradientBoosting, IsolationForest, XGBoost and LightGBM take any float).
+    A OneVsRestClassifier checks as its estimators do."""
+    name = type(est).__name__
+    if name == "OneVsRestClassifier":
+        checks = {input_check(e) for e in getattr(est, "estimators_", [])}
+        return "float32" if "float32" in checks else next(iter(checks - {None}), None)
+    if name in BOOSTED:
+        return "float32"
+    if name in SINGLE_TREES | FORESTS:
+        return "float32-allow-nan"
+    return None
+
 _FLAG_MISSING_LEFT, _FLAG_CATEGORICAL, _FLAG_UNKNOWN_MISSING, _FLAG_WHOLE_ONLY = 1, 8, 16, 32
 _MAX_CATEGORY = 1 << 16  # largest raw category value + 1 a bitset may cover (8 KiB per bitset)
 

@@ -1,0 +1,535 @@
+"""A randomized differential test of pipelines over named columns (docs/models/pipelines.md):
+random scikit-learn pipelines (ColumnTransformer / FeatureUnion / nested Pipelines over imputers,
+encoders, scalers, binning, quantile / power / spline maps, polynomial features, PCA, selectors)
+before random models, fitted on random DataFrames (NaN, None, "nan", "", unicode, +-inf, huge and
+tiny numbers, category / nullable / float32 dtypes), exported and predicted by mlinfer, compared
+with scikit-learn's predict / predict_proba / decision_function on new rows (unseen categories,
+other column order, an extra column, dicts of columns, one-row dicts).
+
+Where scikit-learn answers, mlinfer must give the same answer or raise (an error is allowed:
+a refusal is no silent wrong answer; `errors` in run_seed lists them); where scikit-learn raises,
+mlinfer must raise too. The test runs a fixed set of seeds; MLI_HUNT_SEEDS=N runs N seeds
+(MLI_HUNT_START=K starts at K): `python tests/python/test_pipeline_hunt.py 500` prints each
+mismatch with the pipeline that made it."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+import warnings
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+from sklearn.compose import ColumnTransformer, make_column_selector  # noqa: E402
+from sklearn.decomposition import PCA, TruncatedSVD  # noqa: E402
+from sklearn.ensemble import (GradientBoostingClassifier, HistGradientBoostingClassifier,  # noqa: E402
+                              HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor)
+from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif  # noqa: E402
+from sklearn.impute import MissingIndicator, SimpleImputer  # noqa: E402
+from sklearn.linear_model import LogisticRegression, Ridge  # noqa: E402
+from sklearn.multiclass import OneVsRestClassifier  # noqa: E402
+from sklearn.neural_network import MLPClassifier  # noqa: E402
+from sklearn.pipeline import FeatureUnion, Pipeline  # noqa: E402
+from sklearn.preprocessing import (Binarizer, FunctionTransformer, KBinsDiscretizer, MaxAbsScaler,  # noqa: E402
+                                   MinMaxScaler, OneHotEncoder, OrdinalEncoder, PolynomialFeatures,
+                                   PowerTransformer, QuantileTransformer, RobustScaler, SplineTransformer,
+                                   StandardScaler, TargetEncoder)
+from sklearn.svm import LinearSVC  # noqa: E402
+from sklearn.tree import DecisionTreeClassifier  # noqa: E402
+
+import mlinfer  # noqa: E402
+
+VOCAB = ["a", "b", "c", "nan", "", "é", "日本", "None", " a", "NaN"]
+
+
+class Gen:
+    """Random choices, recorded for the report."""
+
+    def __init__(self, seed):
+        self.r = np.random.default_rng(seed)
+
+    def pick(self, xs):
+        return xs[int(self.r.integers(len(xs)))]
+
+    def p(self, q):
+        return bool(self.r.random() < q)
+
+
+# ---- data --------------------------------------------------------------------------------
+
+def make_columns(g: Gen):
+    """Column specs: (name, kind, dtype variant)."""
+    cols = []
+    for i in range(int(g.r.integers(1, 4))):
+        cols.append((f"n{i}", "num", g.pick(["f64", "f64", "f64", "f32", "Float64", "Int64", "int"])))
+    if g.p(0.5):
+        cols.append(("k0", "intcat", g.pick(["f64", "Int64", "int"])))
+    for i in range(int(g.r.integers(0, 3))):
+        cols.append((f"s{i}", "str", g.pick(["object", "object", "object", "category", "string"])))
+    return cols
+
+
+def make_frame(g: Gen, cols, n, train, vocab):
+    data = {}
+    for name, kind, dt in cols:
+        if kind == "num":
+            scale = g.pick([1.0, 1.0, 100.0, 1e-3, 1e6])
+            v = g.r.normal(0, scale, n)
+            if g.p(0.3):
+                v = np.round(v)
+            if dt in ("int", "Int64"):
+                v = np.round(v * 3)
+            na = g.p(0.6) if dt != "int" else False
+            if na:
+                v[g.r.random(n) < 0.1] = np.nan
+            if not train and dt not in ("int", "Int64"):
+                k = g.r.random(n)
+                v[k < 0.03] = np.inf
+                v[(k >= 0.03) & (k < 0.06)] = -np.inf
+                v[(k >= 0.06) & (k < 0.08)] = 1e300
+                v[(k >= 0.08) & (k < 0.1)] = -5e-310
+                v[(k >= 0.1) & (k < 0.12)] = -0.0
+                if not na:  # inf into a column that never had NaN
+                    v[(k >= 0.12) & (k < 0.13)] = np.nan
+            data[name] = to_dtype(v, dt)
+        elif kind == "intcat":
+            v = g.r.integers(0, 5 if train else 7, n).astype(float)
+            if g.p(0.5) or not train:
+                v[g.r.random(n) < 0.08] = np.nan
+            data[name] = to_dtype(v, dt if dt != "int" or not np.isnan(v).any() else "f64")
+        else:
+            voc = vocab[name]
+            pool = voc + (["zz", "unseen", "A"] if not train else [])
+            probs = np.array([1.0 / (j + 1) for j in range(len(pool))])
+            v = np.array([pool[j] for j in g.r.choice(len(pool), n, p=probs / probs.sum())], dtype=object)
+            r = g.r.random(n)
+            if g.p(0.6) or not train:
+                v[r < 0.06] = None
+            if g.p(0.6) or not train:
+                v[(r >= 0.06) & (r < 0.12)] = np.nan
+            if dt == "category":
+                data[name] = pd.Series(v, dtype="category")
+            elif dt == "string":
+                data[name] = pd.Series(v, dtype="string")
+            else:
+                data[name] = pd.Series(v, dtype=object)
+    return pd.DataFrame(data)
+
+
+def to_dtype(v, dt):
+    if dt == "f32":
+        return pd.Series(v.astype(np.float32))
+    if dt == "Float64":
+        return pd.Series(v, dtype="Float64")
+    if dt == "Int64":
+        s = pd.Series(np.where(np.isfinite(v), v, 0), dtype="float64").astype("Int64")
+        s[np.isnan(v)] = pd.NA
+        return s
+    if dt == "int":
+        return pd.Series(np.where(np.isfinite(v), v, 0).astype(np.int64))
+    return pd.Series(v)
+
+
+# ---- pipelines ---------------------------------------------------------------------------
+
+def num_imputer(g: Gen):
+    s = g.pick(["mean", "median", "most_frequent", "constant"])
+    kw = dict(strategy=s)
+    if s == "constant":
+        kw["fill_value"] = g.pick([0.0, -1.0, 7.5])
+    if g.p(0.25):
+        kw["add_indicator"] = True
+    if g.p(0.2):
+        kw["keep_empty_features"] = True
+    return SimpleImputer(**kw)
+
+
+def num_step(g: Gen, model_kind):
+    c = g.pick(["std", "minmax", "maxabs", "robust", "kbins", "binarize", "quantile", "power", "poly", "spline",
+                "log1p", "abs", "none", "none"])
+    if c == "std":
+        return StandardScaler(with_mean=g.p(0.8), with_std=g.p(0.8))
+    if c == "minmax":
+        return MinMaxScaler(clip=g.p(0.5))
+    if c == "maxabs":
+        return MaxAbsScaler()
+    if c == "robust":
+        return RobustScaler(with_centering=g.p(0.7))
+    if c == "kbins":
+        return KBinsDiscretizer(n_bins=int(g.r.integers(2, 6)), encode=g.pick(["ordinal", "onehot-dense"]),
+                                strategy=g.pick(["uniform", "quantile", "kmeans"]),
+                                quantile_method="averaged_inverted_cdf")
+    if c == "binarize":
+        return Binarizer(threshold=g.pick([0.0, 0.5, -1.0]))
+    if c == "quantile":
+        return QuantileTransformer(n_quantiles=int(g.r.integers(5, 50)),
+                                   output_distribution=g.pick(["uniform", "normal"]))
+    if c == "power":
+        return PowerTransformer(method="yeo-johnson", standardize=g.p(0.5))
+    if c == "poly":
+        return PolynomialFeatures(degree=int(g.r.integers(1, 4)), interaction_only=g.p(0.3), include_bias=g.p(0.5))
+    if c == "spline":
+        return SplineTransformer(n_knots=int(g.r.integers(2, 6)), degree=int(g.r.integers(1, 4)),
+                                 extrapolation=g.pick(["constant", "linear", "continue", "periodic"]),
+                                 include_bias=g.p(0.5))
+    if c == "log1p":
+        return FunctionTransformer(np.log1p)
+    if c == "abs":
+        return FunctionTransformer(np.abs)
+    return None
+
+
+def str_imputer(g: Gen):
+    if g.p(0.5):
+        return SimpleImputer(strategy="constant", fill_value=g.pick(["missing", "a", "nan", ""]))
+    return SimpleImputer(strategy="most_frequent")
+
+
+def str_encoder(g: Gen, model_kind):
+    c = g.pick(["ohe", "ohe", "ord", "target"])
+    if c == "ohe":
+        kw = dict(handle_unknown=g.pick(["ignore", "infrequent_if_exist", "error"]), sparse_output=False)
+        if g.p(0.4):
+            kw["min_frequency"] = g.pick([2, 5, 0.1])
+        if g.p(0.3):
+            kw["max_categories"] = int(g.r.integers(2, 5))
+        if g.p(0.3):
+            kw["drop"] = g.pick(["first", "if_binary"])
+        return OneHotEncoder(**kw)
+    if c == "ord":
+        kw = {}
+        if g.p(0.7):
+            kw = dict(handle_unknown="use_encoded_value", unknown_value=g.pick([-1, np.nan, 99]))
+        if g.p(0.3):
+            kw["encoded_missing_value"] = g.pick([-2, np.nan])
+        if g.p(0.3):
+            kw["min_frequency"] = g.pick([2, 5])
+        if g.p(0.2):
+            kw["max_categories"] = int(g.r.integers(2, 5))
+        return OrdinalEncoder(**kw)
+    return TargetEncoder(smooth=g.pick(["auto", 1.0, 10.0]), random_state=0)
+
+
+def select(g: Gen, names, all_cols):
+    """A ColumnTransformer column selection for `names` (a non-empty list)."""
+    how = g.pick(["name", "name", "index", "mask", "selector"])
+    if how == "index":
+        return [all_cols.index(n) for n in names]
+    if how == "mask":
+        return np.array([c in names for c in all_cols])
+    if how == "selector":
+        return make_column_selector(pattern="^(" + "|".join(names) + ")$")
+    return list(names)
+
+
+def chain(*steps):
+    steps = [s for s in steps if s is not None]
+    if not steps:
+        return "passthrough"
+    if len(steps) == 1:
+        return steps[0]
+    return Pipeline([(f"s{i}", s) for i, s in enumerate(steps)])
+
+
+def make_pipeline_for(g: Gen, cols, model_kind):
+    names = [c[0] for c in cols]
+    nums = [c[0] for c in cols if c[1] == "num"]
+    ints = [c[0] for c in cols if c[1] == "intcat"]
+    strs = [c[0] for c in cols if c[1] == "str"]
+    parts = []
+    used = set()
+    if nums:
+        sub = [n for n in nums if g.p(0.8)] or nums[:1]
+        imp = num_imputer(g) if g.p(0.8) else None
+        step = num_step(g, model_kind)
+        if g.p(0.2):
+            step = FeatureUnion([("a", chain(step)), ("b", chain(num_step(g, model_kind)))],
+                                transformer_weights={"a": 1.0, "b": g.pick([1.0, 2.0, 0.5])} if g.p(0.3) else None)
+        tail = g.pick([None, None, None, PCA(n_components=1, whiten=g.p(0.5)), TruncatedSVD(n_components=1),
+                       VarianceThreshold()])
+        parts.append(("num", chain(imp, step, tail), select(g, sub, names)))
+        used |= set(sub)
+    for k in ints:
+        if g.p(0.7):
+            enc = g.pick([OneHotEncoder(handle_unknown=g.pick(["ignore", "infrequent_if_exist"]), sparse_output=False,
+                                        min_frequency=g.pick([None, 3])),
+                          OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+                          TargetEncoder(random_state=0)])
+            parts.append((f"int_{k}", chain(SimpleImputer(strategy="most_frequent") if g.p(0.4) else None, enc),
+                          select(g, [k], names)))
+            used.add(k)
+    if strs:
+        if g.p(0.5):  # one branch for all string columns
+            sub = [s for s in strs if g.p(0.8)] or strs[:1]
+            parts.append(("str", chain(str_imputer(g) if g.p(0.6) else None, str_encoder(g, model_kind)),
+                          select(g, sub, names)))
+            used |= set(sub)
+        else:
+            for s in strs:
+                if g.p(0.8):
+                    parts.append((f"str_{s}", chain(str_imputer(g) if g.p(0.5) else None, str_encoder(g, model_kind)),
+                                  select(g, [s], names)))
+                    used.add(s)
+    if g.p(0.15) and nums:
+        parts.append(("ind", MissingIndicator(features=g.pick(["missing-only", "all"]), error_on_new=False),
+                      select(g, nums, names)))
+    rest_numeric = all(c[1] != "str" for c in cols if c[0] not in used)
+    remainder = "passthrough" if (rest_numeric and g.p(0.4)) else "drop"
+    if not parts:
+        parts.append(("num", "passthrough", [names[0]]))
+    ct = ColumnTransformer(parts, remainder=remainder, sparse_threshold=0)
+    pre = [ct]
+    if g.p(0.1):
+        pre.append(SelectKBest(f_classif, k=1) if model_kind == "clf" else VarianceThreshold())
+    if g.p(0.1):
+        pre = [Pipeline([("inner", ct)])] + pre[1:]
+    return pre
+
+
+MODELS = {
+    "logreg": ("clf", lambda g: LogisticRegression(max_iter=500, C=g.pick([0.1, 1.0, 10.0]))),
+    "ridge": ("reg", lambda g: Ridge(alpha=g.pick([0.1, 1.0]))),
+    "linsvc": ("clf", lambda g: LinearSVC(max_iter=2000)),
+    "tree": ("clf", lambda g: DecisionTreeClassifier(max_depth=int(g.r.integers(2, 12)), random_state=0)),
+    "forest": ("clf", lambda g: RandomForestClassifier(n_estimators=5, max_depth=6, random_state=0)),
+    "forest_reg": ("reg", lambda g: RandomForestRegressor(n_estimators=5, max_depth=6, random_state=0)),
+    "gb": ("clf", lambda g: GradientBoostingClassifier(n_estimators=5, max_depth=3, random_state=0)),
+    "hgb": ("clf", lambda g: HistGradientBoostingClassifier(max_iter=10, random_state=0)),
+    "hgb_reg": ("reg", lambda g: HistGradientBoostingRegressor(max_iter=10, random_state=0)),
+    "mlp": ("clf", lambda g: MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, random_state=0)),
+    "ovr": ("clf", lambda g: OneVsRestClassifier(LogisticRegression(max_iter=300))),
+}
+
+
+def extra_models():
+    try:
+        import xgboost
+        MODELS.setdefault("xgb", ("clf", lambda g: xgboost.XGBClassifier(n_estimators=5, max_depth=3)))
+    except ImportError:
+        pass
+    try:
+        import lightgbm
+        MODELS.setdefault("lgbm", ("clf", lambda g: lightgbm.LGBMClassifier(n_estimators=5, num_leaves=7,
+                                                                            min_child_samples=3, verbose=-1)))
+    except ImportError:
+        pass
+
+
+# ---- comparison --------------------------------------------------------------------------
+
+def sk_call(fn, X):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.asarray(fn(X)), None
+    except Exception as e:  # noqa: BLE001 -- any scikit-learn failure is an expected error
+        return None, f"{type(e).__name__}: {e}"
+
+
+def ml_call(fn, X):
+    try:
+        return np.asarray(fn(X)), None
+    except Exception as e:  # noqa: BLE001
+        return None, f"{type(e).__name__}: {e}"
+
+
+def compare(what, want, got, rtol, atol):
+    """A mismatch message or None."""
+    if what == "predict" and want.dtype.kind in "OUSb":
+        bad = [i for i in range(len(want)) if str(want[i]) != str(got[i])]
+        return f"labels differ at rows {bad[:5]}: want {[want[i] for i in bad[:3]]} got " \
+               f"{[got[i] for i in bad[:3]]}" if bad else None
+    want = np.asarray(want, dtype=np.float64).reshape(len(want), -1)
+    got = np.asarray(got, dtype=np.float64).reshape(len(got), -1)
+    if want.shape != got.shape:
+        return f"shape {got.shape} != {want.shape}"
+    ok = np.isclose(got, want, rtol=rtol, atol=atol) | (np.isnan(got) & np.isnan(want))
+    if ok.all():
+        return None
+    r = np.flatnonzero(~ok.all(axis=1))
+    return f"{what} differs at {len(r)} rows, first {r[:5]}: want {want[r[0]]} got {got[r[0]]}"
+
+
+def run_seed(seed, verbose=False):
+    """(mismatches, errors, description): mismatches are bugs; errors are mlinfer refusals where
+    scikit-learn answered (allowed, reported)."""
+    g = Gen(seed)
+    extra_models()
+    cols = make_columns(g)
+    vocab = {c[0]: list(g.r.choice(VOCAB, int(g.r.integers(2, 7)), replace=False)) for c in cols if c[1] == "str"}
+    n = int(g.r.integers(40, 200))
+    df = make_frame(g, cols, n, True, vocab)
+    model_name = g.pick(sorted(MODELS))
+    kind, make = MODELS[model_name]
+    pre = make_pipeline_for(g, cols, kind)
+    model = make(g)
+    if g.p(0.15) and model_name.startswith("hgb"):  # HistGradientBoosting on raw string columns
+        pre = []
+        model.set_params(categorical_features="from_dtype")
+        df = df[[c for c in df.columns]]
+    est = Pipeline([(f"p{i}", p) for i, p in enumerate(pre)] + [("model", model)])
+    if kind == "clf":
+        k = int(g.pick([2, 2, 3]))
+        y = g.r.integers(0, k, n)
+        if g.p(0.3):
+            y = np.array(["no", "yes", "maybe"])[y]
+    else:
+        y = g.r.normal(0, 1, n)
+    desc = f"seed {seed}: {model_name} cols={cols}\n{est}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            est.fit(df, y)
+        except Exception:  # noqa: BLE001 -- an invalid random combination
+            return [], [], desc + "\n(fit failed)"
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "m.mli")
+        try:
+            mlinfer.export(est, path)
+        except mlinfer.UnsupportedModelError as e:
+            return [], [], desc + f"\n(refused: {e})"
+        m = mlinfer.load(path)
+    test = make_frame(g, cols, int(g.r.integers(20, 80)), False, vocab)
+    if hasattr(df, "columns"):
+        for c in df.columns:  # pandas category columns: the categories of the test rows' own
+            if isinstance(df[c].dtype, pd.CategoricalDtype) and g.p(0.5):
+                test[c] = test[c].astype(object).astype(pd.CategoricalDtype(df[c].cat.categories))
+    tol = dict(rtol=1e-5, atol=1e-6)
+    if model_name in ("mlp",):
+        tol = dict(rtol=1e-4, atol=1e-5)
+    mism, errs = [], []
+    whats = ["predict"] + [w for w in ("predict_proba", "decision_function") if hasattr(est, w) and hasattr(m, w)]
+    shuffled = test[list(g.r.permutation(test.columns))].assign(zextra=1.0)
+    inputs = [("frame", test, test), ("shuffled", shuffled, test)]
+    if g.p(0.3):
+        inputs.append(("dict", {c: test[c].tolist() for c in test.columns}, test))
+    for what in whats:
+        if what == "decision_function" and m.is_classifier and m._n_decision == 0:
+            continue
+        want, werr = sk_call(getattr(est, what), test)
+        for label, X, _ in inputs:
+            got, gerr = ml_call(getattr(m, what), X)
+            if want is None and got is not None:
+                mism.append(f"{what}/{label}: scikit-learn raised ({werr[:200]}) but mlinfer answered")
+            elif want is not None and got is None:
+                errs.append(f"{what}/{label}: {gerr[:300]}")
+            elif want is not None:
+                if what == "predict" and "predict_proba" in whats:
+                    pw, _ = sk_call(est.predict_proba, test)
+                    top = np.sort(pw, axis=1)
+                    close = top[:, -1] - top[:, -2] < 1e-5
+                    msg = compare(what, want[~close], got[~close], **tol)
+                else:
+                    msg = compare(what, want, got, **tol)
+                if msg:
+                    mism.append(f"{what}/{label}: {msg}")
+        # one-row dicts
+        for i in g.r.choice(len(test), min(3, len(test)), replace=False):
+            row = test.iloc[[i]]
+            w1, e1 = sk_call(getattr(est, what), row)
+            rd = {c: row[c].iloc[0] for c in row.columns}
+            g1, e2 = ml_call(getattr(m, what), rd)
+            if w1 is None and g1 is not None:
+                mism.append(f"{what}/row {i}: scikit-learn raised ({e1[:200]}) but mlinfer answered {g1}")
+            elif w1 is not None and g1 is None:
+                errs.append(f"{what}/row {i}: {e2[:300]}")
+            elif w1 is not None:
+                if what == "predict" and "predict_proba" in whats:
+                    pw, _ = sk_call(est.predict_proba, row)
+                    top = np.sort(pw, axis=1)
+                    if top[0, -1] - top[0, -2] < 1e-5:
+                        continue
+                msg = compare(what, w1, g1, **tol)
+                if msg:
+                    mism.append(f"{what}/row {i}: {msg}")
+    return mism, errs, desc
+
+
+# ---- regressions found by the randomized test (minimal, deterministic) -----------------------
+
+def _roundtrip(est, tmp_path):
+    path = tmp_path / "m.mli"
+    mlinfer.export(est, path)
+    return mlinfer.load(path)
+
+
+def _same_or_both_raise(est, m, X, what="predict_proba", one_row=False):
+    """scikit-learn's and mlinfer's answers agree, or both raise (mlinfer's message returned);
+    one_row: mlinfer gets the one row of X as a dict of scalars."""
+    want, werr = sk_call(getattr(est, what), X)
+    got, gerr = ml_call(getattr(m, what), {c: X[c].iloc[0] for c in X.columns} if one_row else X)
+    assert (want is None) == (got is None), f"scikit-learn: {werr}; mlinfer: {gerr}"
+    if want is not None:
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    return gerr
+
+
+FLT_EDGE = float.fromhex("0x1.ffffffp+127")  # the smallest double float32 rounds to inf
+
+
+@pytest.mark.parametrize("model", ["tree", "forest", "gb", "hgb", "ovr_forest"])
+@pytest.mark.parametrize("scale", [False, True])
+def test_trees_refuse_inf_and_float32_overflow_as_sklearn(model, scale, tmp_path):
+    """sklearn.tree's trees and forests check their input as float32 (allow-nan), GradientBoosting
+    refuses NaN too; a passthrough (or scaled) column used to carry inf / 1e300 into them."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=80), "s": rng.choice(["a", "b"], 80)})
+    y = (df.x > 0).astype(int)
+    make = {"tree": lambda: DecisionTreeClassifier(random_state=0),
+            "forest": lambda: RandomForestClassifier(n_estimators=3, random_state=0),
+            "gb": lambda: GradientBoostingClassifier(n_estimators=3, random_state=0),
+            "hgb": lambda: HistGradientBoostingClassifier(max_iter=3),
+            "ovr_forest": lambda: OneVsRestClassifier(RandomForestClassifier(n_estimators=3, random_state=0))}
+    pre = ColumnTransformer([("n", StandardScaler() if scale else "passthrough", ["x"]),
+                             ("c", OneHotEncoder(), ["s"])])
+    est = Pipeline([("pre", pre), ("m", make[model]())]).fit(df, y)
+    m = _roundtrip(est, tmp_path)
+    for v in (np.nan, np.inf, -np.inf, 1e300, FLT_EDGE, np.nextafter(FLT_EDGE, 0), -FLT_EDGE, 0.5):
+        X = pd.DataFrame({"x": [0.1, v], "s": ["a", "b"]})
+        err = _same_or_both_raise(est, m, X)
+        if err:
+            assert "row 1" in err and ("float32" in err or scale), err
+        _same_or_both_raise(est, m, X.iloc[1:], "predict", one_row=True)
+
+
+SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "120"))
+START = int(os.environ.get("MLI_HUNT_START", "0"))
+
+
+def test_random_pipelines_match_sklearn():
+    bad = []
+    for seed in range(START, START + SEEDS):
+        mism, _errs, desc = run_seed(seed)
+        if mism:
+            bad.append(desc + "\n  " + "\n  ".join(mism[:4]))
+    assert not bad, "\n\n".join(bad[:5])
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if a != "-v"]
+    count = int(args[0]) if args else 200
+    start = int(args[1]) if len(args) > 1 else 0
+    n_bug = n_err = n_ok = n_skip = 0
+    for seed in range(start, start + count):
+        try:
+            mism, errs, desc = run_seed(seed)
+        except Exception:  # noqa: BLE001 -- a crash of the tester itself is a finding too
+            print(f"=== seed {seed}: TESTER CRASH\n{traceback.format_exc()}")
+            continue
+        if mism:
+            n_bug += 1
+            print(f"=== MISMATCH {desc}\n  " + "\n  ".join(mism[:6]), flush=True)
+        elif "\n(refused" in desc or "\n(fit failed)" in desc:
+            n_skip += 1
+            if "-v" in sys.argv:
+                print(f"--- skipped {desc.splitlines()[0]}: {desc.splitlines()[-1][:300]}", flush=True)
+        elif errs:
+            n_err += 1
+            print(f"--- error seed {seed}: {errs[0]}", flush=True)
+        else:
+            n_ok += 1
+    print(f"done: {count} seeds, {n_bug} mismatching, {n_err} with mlinfer errors only, {n_skip} not fitted or "
+          f"refused by the exporter, {n_ok} clean")
