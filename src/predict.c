@@ -332,14 +332,15 @@ static int linear_block(predict_job *j, int64_t r, int64_t nb, double *work, voi
     return 0;
 }
 
-/* The first row in [r, r + nb) of rows of numbers holding NaN or an infinity, or -1. */
+/* The first row in [r, r + nb) of rows of numbers holding NaN, an infinity or a number beyond
+ * float32's range, or -1. */
 static int64_t first_nonfinite_row(const rows_in *in, int64_t r, int64_t nb, int64_t n) {
     for (int64_t i = r; i < r + nb; ++i) {
         int bad = 0;
         if (in->f64) {
             const double *row = (const double *)in->x + i * in->ldx;
-            for (int64_t c = 0; c < n; ++c)
-                bad |= !isfinite(row[c]);
+            for (int64_t c = 0; c < n; ++c) /* its float32 infinite too: the dense stages compute in float32 */
+                bad |= !(fabs(row[c]) < MLI__F32_OVERFLOW);
         } else {
             const float *row = (const float *)in->x + i * in->ldx;
             for (int64_t c = 0; c < n; ++c)
@@ -528,16 +529,23 @@ mli_status mli__prep_input_error(const char *fn, const mli_model *m, const mli__
         rc = mli__prep_row_error(fn, call, row, op);
     } else {
         int64_t c = 0;
-        while (c < p->n_out - 1 && isfinite(work[p->n_regs + c]))
+        while (c < p->n_out - 1 && fabs(work[p->n_regs + c]) < MLI__F32_OVERFLOW)
             ++c;
         int64_t col = p->out_col[c];
         const char *name = m->feature_names && col >= 0 ? m->feature_names[col] : "?";
         double v = work[p->n_regs + c];
-        rc = mli__fail(MLI_ERR_INPUT,
-                       "%s: column '%s', row %lld: %s reaches the model (feature %lld after preprocessing), and %s "
-                       "cannot take %s values, as in scikit-learn; impute the column in the pipeline",
-                       fn, name, (long long)row, isnan(v) ? "a missing value (NaN)" : "an infinite value", (long long)c,
-                       source_of(m), isnan(v) ? "missing" : "infinite");
+        if (isfinite(v))
+            rc = mli__fail(MLI_ERR_INPUT,
+                           "%s: column '%s', row %lld: %g reaches the model (feature %lld after preprocessing), "
+                           "beyond float32's range, in which %s computes (scikit-learn computes in float64 and "
+                           "would give another answer); scale the column in the pipeline",
+                           fn, name, (long long)row, v, (long long)c, source_of(m));
+        else
+            rc = mli__fail(MLI_ERR_INPUT,
+                           "%s: column '%s', row %lld: %s reaches the model (feature %lld after preprocessing), and "
+                           "%s cannot take %s values, as in scikit-learn; impute the column in the pipeline",
+                           fn, name, (long long)row, isnan(v) ? "a missing value (NaN)" : "an infinite value",
+                           (long long)c, source_of(m), isnan(v) ? "missing" : "infinite");
     }
     free(work);
     return rc;
@@ -550,10 +558,16 @@ static mli_status nonfinite_error(const char *fn, const mli_model *m, const pred
     double v = 0;
     for (; c < m->n_features; ++c) {
         v = j->f64 ? ((const double *)j->x)[row * j->ldx + c] : (double)((const float *)j->x)[row * j->ldx + c];
-        if (!isfinite(v))
+        if (!(fabs(v) < MLI__F32_OVERFLOW))
             break;
     }
     const char *name = m->feature_names && c < m->n_features ? m->feature_names[c] : NULL;
+    if (isfinite(v))
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: row %lld, column %lld%s%s%s holds %g, beyond float32's range, in which %s computes "
+                         "(scikit-learn computes in float64 and would give another answer); scale it first",
+                         fn, (long long)row, (long long)c, name ? " ('" : "", name ? name : "", name ? "')" : "", v,
+                         source_of(m));
     return mli__fail(MLI_ERR_INPUT,
                      "%s: row %lld, column %lld%s%s%s holds %s, and %s cannot take %s values, as scikit-learn refuses "
                      "them; impute them first (a SimpleImputer in the pipeline)",

@@ -2,6 +2,7 @@
  * stage's registers column by column (prep.h, mli__prep_linear): the block of registers is
  * never transposed into rows, and a one-hot op that nothing else reads is not run: its code
  * register picks the weight of the one category set. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,16 +119,17 @@ out:
     return rc;
 }
 
-/* Adds weight w times the float32 value of x[i] to s[i]; returns the first i whose x is NaN
- * or infinite, or nb. */
+/* Adds weight w times the float32 value of x[i] to s[i]; returns the first i whose x is NaN,
+ * infinite or beyond float32's range (its float32 infinite), or nb. */
 static int64_t add_value(const double *x, float w, int64_t nb, float *s) {
     int nonfinite = 0;
     for (int64_t i = 0; i < nb; ++i) {
-        s[i] += (float)x[i] * w;
-        nonfinite |= x[i] * 0.0 != 0.0; /* NaN for NaN and +-inf */
+        float f = (float)x[i];
+        s[i] += f * w;
+        nonfinite |= f * 0.0f != 0.0f; /* NaN for NaN and +-inf */
     }
     for (int64_t i = 0; nonfinite && i < nb; ++i)
-        if (x[i] * 0.0 != 0.0)
+        if (!(fabs(x[i]) < MLI__F32_OVERFLOW))
             return i;
     return nb;
 }

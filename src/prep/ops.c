@@ -90,7 +90,7 @@ static int apply_fn(int64_t fn, int32_t flags, const double *q, double x, double
     case MLI__FN_FINITE: *y = x; return !isfinite(x);
     case MLI__FN_FINITE32: /* float32(x) is infinite from FLT_MAX + half its ulp (ties to even) up */
         *y = x;
-        return isnan(x) ? q[0] != 0.0 : !(fabs(x) < 0x1.ffffffp+127);
+        return isnan(x) ? q[0] != 0.0 : !(fabs(x) < MLI__F32_OVERFLOW);
     case MLI__FN_BINARIZE:
         if (!isfinite(x))
             return 1;
@@ -603,14 +603,17 @@ static void emit_rows8(const mli__prep *p, const double *work, int64_t nb, doubl
         double v[8];
         for (int i = 0; i < 8; ++i)
             v[i] = src[i];
-        if (out32)
-            for (int i = 0; i < 8; ++i)
-                out32[i * n + c] = (float)v[i];
+        if (out32) /* the float32 value in the check: infinite where v is beyond float32's range */
+            for (int i = 0; i < 8; ++i) {
+                float f = (float)v[i];
+                out32[i * n + c] = f;
+                a[i] += f * 0.0f;
+            }
         else
-            for (int i = 0; i < 8; ++i)
+            for (int i = 0; i < 8; ++i) {
                 out[i * n + c] = v[i];
-        for (int i = 0; i < 8; ++i)
-            a[i] += v[i] * 0.0;
+                a[i] += v[i] * 0.0;
+            }
     }
     for (int i = 0; i < 8; ++i)
         acc[i] = a[i];
@@ -833,11 +836,14 @@ int64_t mli__prep_block(const mli__prep_call *call, int64_t r0, int64_t nb, int 
             for (int64_t c = 0; c < p->n_out; ++c) {
                 const double *src = work + p->out_reg[c] * nb + i0;
                 for (int64_t i = 0; i < n8; ++i) {
-                    if (out32)
-                        out32[(i0 + i) * p->n_out + c] = (float)src[i];
-                    else
+                    if (out32) {
+                        float f = (float)src[i];
+                        out32[(i0 + i) * p->n_out + c] = f;
+                        acc[i] += f * 0.0f;
+                    } else {
                         out[(i0 + i) * p->n_out + c] = src[i];
-                    acc[i] += src[i] * 0.0;
+                        acc[i] += src[i] * 0.0;
+                    }
                 }
             }
         for (int64_t i = 0; finite && i < n8; ++i)
@@ -924,9 +930,8 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
         }
         free(work);
     }
-    static const char *const fn_names[MLI__FN_COUNT] = {"binarize", "log1p",       "log",     "exp",
-                                                        "sqrt",     "abs",         "expm1",   "finite",
-                                                        "yeo-johnson", "box-cox", "finite32"};
+    static const char *const fn_names[MLI__FN_COUNT] = {
+        "binarize", "log1p", "log", "exp", "sqrt", "abs", "expm1", "finite", "yeo-johnson", "box-cox", "finite32"};
     if (op->kind == MLI__OP_FUNC && op->count == MLI__FN_BOX_COX && x <= 0.0)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: %g reaches a PowerTransformer(method='box-cox'), which takes "

@@ -10,6 +10,11 @@
 
 #include "internal.h"
 
+/* The smallest double float32 rounds to infinity: FLT_MAX + half its ulp (a tie, to even). A
+ * value of at least this magnitude cannot reach a float32 model stage (linear, MLP): its
+ * float32 is infinite, where scikit-learn computes with the float64 value. */
+#define MLI__F32_OVERFLOW 0x1.ffffffp+127
+
 /* Operation kinds; each op is one row of 8 int64 in section `ops`:
  * kind, src, dst, count, param, str, flags, n_in (docs/FORMAT.md, "prep"; n_in is 0 except
  * for the ops that read a group of registers, PROJECT and POLY, and SPLINE: its degree). */
