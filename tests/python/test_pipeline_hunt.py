@@ -554,6 +554,38 @@ def test_values_beyond_float32_refused_by_float32_models(model, prep, tmp_path):
             assert got is not None and np.isfinite(got).all(), err
 
 
+@pytest.mark.parametrize("dtype", ["object", "string"])
+def test_pandas_na_in_a_string_column_is_an_unknown_category(dtype, tmp_path):
+    """scikit-learn's encoders take pd.NA for a category never seen (not NaN): OneHotEncoder
+    (ignore) gave the NaN category's weight in mlinfer, zeros in scikit-learn. After an imputer
+    (which raises on pd.NA in scikit-learn) it stays the missing value."""
+    s = np.array(["a", "b", "c", np.nan, None] * 20, dtype=object)
+    df = pd.DataFrame({"s": s, "t": s})
+    y = np.arange(100) % 5 * 1.0
+    enc = ColumnTransformer([("o", OneHotEncoder(handle_unknown="ignore"), ["s"]),
+                             ("i", Pipeline([("imp", SimpleImputer(strategy="constant", fill_value="c")),
+                                             ("o", OneHotEncoder(handle_unknown="ignore"))]), ["t"])])
+    est = Pipeline([("pre", enc), ("m", Ridge(alpha=1e-6))]).fit(df, y)
+    m = _roundtrip(est, tmp_path)
+    rows = pd.DataFrame({"s": pd.array(["a", pd.NA, "b", pd.NA], dtype=dtype),
+                         "t": pd.array(["a", "b", "a", "b"], dtype=dtype)})
+    np.testing.assert_allclose(m.predict(rows), est.predict(rows), rtol=1e-5, atol=1e-5)
+    for i in range(len(rows)):  # one row, as a dict of scalars
+        np.testing.assert_allclose(m.predict({c: rows[c].iloc[i] for c in rows}), est.predict(rows.iloc[[i]]),
+                                   rtol=1e-5, atol=1e-5)
+    big = pd.concat([rows] * 40, ignore_index=True)  # > 64 rows: the factorizing paths
+    np.testing.assert_allclose(m.predict(big), est.predict(big), rtol=1e-5, atol=1e-5)
+    # after the imputer: scikit-learn raises (TypeError); mlinfer imputes it as the NaN it stands for
+    imputed = rows.assign(t=pd.array(["a", pd.NA, "b", pd.NA], dtype=dtype))
+    with pytest.raises(TypeError):
+        est.predict(imputed)
+    np.testing.assert_allclose(m.predict(imputed), est.predict(denull(imputed).assign(s=rows["s"])),
+                               rtol=1e-5, atol=1e-5)
+    strict = Pipeline([("pre", ColumnTransformer([("o", OneHotEncoder(), ["s"])])), ("m", Ridge())]).fit(df, y)
+    with pytest.raises(mlinfer.InputError, match="row 1: unknown category"):
+        _roundtrip(strict, tmp_path).predict(rows)
+
+
 SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "120"))
 START = int(os.environ.get("MLI_HUNT_START", "0"))
 

@@ -101,10 +101,32 @@ def _is_float32(col):
             and all(type(v) is np.float32 for v in col))
 
 
+class _PandasNA:
+    """pandas' NA in a string column, as a dictionary entry. scikit-learn does not take it for a
+    missing value there (is_scalar_nan(pd.NA) is False, unlike None and NaN): its encoders see a
+    value never seen in fit, an unknown category (OneHotEncoder(handle_unknown='ignore') gives
+    zeros where NaN would give the NaN category); its imputers raise on it. So it reaches the
+    library as a string no category is, "\\uffff<NA>" (U+FFFF: a noncharacter): unknown to an
+    encoder's table, and the missing value after an imputer, whose tables name it
+    (export_pipeline.PANDAS_NA)."""
+
+    BYTES = "\uffff<NA>".encode("utf-8")
+
+    def __repr__(self):
+        return "<NA>"
+
+
+_NA = _PandasNA()
+
+
+def _is_na(v) -> bool:
+    return type(v).__name__ == "NAType"
+
+
 def _encode_dict(name, uniques):
-    """Dictionary bytes and int64 offsets for a list of str."""
+    """Dictionary bytes and int64 offsets for a list of str (and _NA)."""
     try:
-        parts = [u.encode("utf-8") for u in uniques]
+        parts = [_NA.BYTES if u is _NA else u.encode("utf-8") for u in uniques]
     except AttributeError:
         r = _first_bad(uniques, lambda u: isinstance(u, str))
         raise InputError(f"column {name!r}: {uniques[r]!r} is not a string (the column holds strings in this "
@@ -139,7 +161,8 @@ def _factorize_objects(name, values: np.ndarray, pd):
             remap = np.empty(len(uniq), dtype=np.int32)
             strings, index = [], {}
             for k, v in enumerate(reps):
-                if isinstance(v, str):
+                if isinstance(v, str) or _is_na(v):
+                    v = _NA if _is_na(v) else v
                     remap[k] = index.setdefault(v, len(strings))
                     if remap[k] == len(strings):
                         strings.append(v)
@@ -158,12 +181,13 @@ def _factorize_objects(name, values: np.ndarray, pd):
     else:  # a few rows: a dict is quicker than pandas' machinery
         seen, codes = {}, np.empty(n, dtype=np.int32)
         for i, v in enumerate(values):
+            v = _NA if _is_na(v) else v
             codes[i] = CODE_NONE if v is None else CODE_NULL if _is_missing(v) else seen.setdefault(v, len(seen))
         uniques = list(seen)
     codes = codes.astype(np.int32)
     uniques = list(uniques)
-    if not all(isinstance(u, str) for u in uniques):
-        bad = next(u for u in uniques if not isinstance(u, str))
+    if not all(isinstance(u, str) or u is _NA for u in uniques):
+        bad = next(u for u in uniques if not isinstance(u, str) and u is not _NA)
         r = _first_bad(values, lambda v: v is not bad)
         raise InputError(f"column {name!r}, row {r}: {bad!r} is not a string (the column holds strings in this "
                          "model)", 11)
@@ -172,6 +196,10 @@ def _factorize_objects(name, values: np.ndarray, pd):
         nones = [i for i in na if values[i] is None]
         if nones:
             codes[nones] = CODE_NONE
+        nas = [i for i in na if _is_na(values[i])]  # pandas' NA: not a null for scikit-learn (_PandasNA)
+        if nas:
+            codes[nas] = len(uniques)
+            uniques.append(_NA)
     data, offsets = _encode_dict(name, uniques)
     return codes, data, offsets
 
@@ -278,6 +306,9 @@ def one_row_columns(model, row):
         elif type(v) is str or isinstance(v, str):
             codes.append(0)
             strs.append(v.encode("utf-8"))
+        elif _is_na(v):  # pandas' NA: an unknown value for scikit-learn's encoders (_PandasNA)
+            codes.append(0)
+            strs.append(_NA.BYTES)
         elif v is None:
             codes.append(CODE_NONE)
             strs.append(b"")

@@ -81,12 +81,18 @@ class Num:
         self.reg, self.col = reg, col
 
 
+# pandas' NA in a string column, as the bindings pass it (_columns._PandasNA): scikit-learn's
+# encoders take it for an unknown category (it is no category: no table names it); its imputers
+# raise on it, so after an imputer it is taken as the missing value (NaN) it stands for
+PANDAS_NA = "\uffff<NA>"
+
+
 class Raw:
     """Input column `col`, not yet a number; `repl` maps a cell to the cell the imputers
-    before made of it, `keys` the strings repl treats specially."""
+    before made of it, `keys` the strings repl treats specially; `imputed`: an imputer made it."""
 
-    def __init__(self, col: int, repl: Callable = lambda v: v, keys: Tuple[str, ...] = ()):
-        self.col, self.repl, self.keys = col, repl, keys
+    def __init__(self, col: int, repl: Callable = lambda v: v, keys: Tuple[str, ...] = (), imputed: bool = False):
+        self.col, self.repl, self.keys, self.imputed = col, repl, keys, imputed
 
 
 class Prep:
@@ -159,7 +165,9 @@ class Prep:
                 if isinstance(k, str) and k not in seen:
                     seen.add(k)
                     table.append(k)
-            vals = [g(f.repl(k)) for k in table]
+            if f.imputed and PANDAS_NA not in seen:
+                table.append(PANDAS_NA)
+            vals = [g(f.repl(NAN if k == PANDAS_NA else k)) for k in table]
             specials = [g(f.repl(NAN)), g(f.repl(NONE)), g(f.repl(UNKNOWN))]
             flags = 0
             for bit, v in zip((F_ERR_NAN, F_ERR_NONE, F_ERR_UNKNOWN), specials):
@@ -301,7 +309,7 @@ def _imputer(prep: Prep, est, feats):
             else:
                 repl = (lambda p, m, v: lambda c: v if p(c) is m else p(c))(prev, miss, s)
                 keys = f.keys + ((s,) if isinstance(s, str) else ())
-            out.append(Raw(f.col, repl, keys))
+            out.append(Raw(f.col, repl, keys, imputed=True))
             continue
         if miss is NONE or isinstance(miss, str):
             _fail(est, f"missing_values={est.missing_values!r} on numeric column {prep.colname(f.col)!r}")
