@@ -83,7 +83,9 @@ def _numbers(name, col):
             return np.asarray(col, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError):
             values = np.asarray(col, dtype=object).reshape(-1)
-    r = _first_bad(values, _is_num)
+    r = _first_bad(values, lambda v: _is_num(v) or _is_missing(v))
+    if r < 0:  # numbers and pandas' NA (a list from a nullable column): NA is NaN
+        return np.array([np.nan if v is None or _is_missing(v) else float(v) for v in values], dtype=np.float64)
     raise InputError(f"column {name!r}, row {r}: {values[r]!r} is not a number (the column holds numbers in this "
                      "model)", 11)
 

@@ -28,7 +28,10 @@ def _as_rows(X, n_features: int):
         return X  # the common case, checked cheaply
     arr = np.asarray(X)
     if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
+        if arr.dtype == object and hasattr(X, "to_numpy") and type(X).__module__.startswith("pandas"):
+            arr = X.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable columns: pd.NA is NaN, as scikit-learn
+        else:
+            arr = arr.astype(np.float64)
     if arr.ndim != 2:
         raise ValueError(f"Expected a 2-D array of shape (n_samples, {n_features}), got {arr.ndim}-D; "
                          "reshape a single sample with X.reshape(1, -1)")
