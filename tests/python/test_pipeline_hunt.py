@@ -25,20 +25,21 @@ import pytest
 pd = pytest.importorskip("pandas")
 from sklearn.compose import ColumnTransformer, make_column_selector  # noqa: E402
 from sklearn.decomposition import PCA, TruncatedSVD  # noqa: E402
-from sklearn.ensemble import (GradientBoostingClassifier, HistGradientBoostingClassifier,  # noqa: E402
-                              HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor)
+from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier,  # noqa: E402
+                              HistGradientBoostingClassifier, HistGradientBoostingRegressor, IsolationForest,
+                              RandomForestClassifier, RandomForestRegressor)
 from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif  # noqa: E402
 from sklearn.impute import MissingIndicator, SimpleImputer  # noqa: E402
-from sklearn.linear_model import LogisticRegression, Ridge  # noqa: E402
+from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier  # noqa: E402
 from sklearn.multiclass import OneVsRestClassifier  # noqa: E402
-from sklearn.neural_network import MLPClassifier  # noqa: E402
+from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import FeatureUnion, Pipeline  # noqa: E402
 from sklearn.preprocessing import (Binarizer, FunctionTransformer, KBinsDiscretizer, MaxAbsScaler,  # noqa: E402
                                    MinMaxScaler, OneHotEncoder, OrdinalEncoder, PolynomialFeatures,
                                    PowerTransformer, QuantileTransformer, RobustScaler, SplineTransformer,
                                    StandardScaler, TargetEncoder)
 from sklearn.svm import LinearSVC  # noqa: E402
-from sklearn.tree import DecisionTreeClassifier  # noqa: E402
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor  # noqa: E402
 
 import mlinfer  # noqa: E402
 
@@ -243,7 +244,7 @@ def make_pipeline_for(g: Gen, cols, model_kind):
     used = set()
     if nums:
         sub = [n for n in nums if g.p(0.8)] or nums[:1]
-        imp = num_imputer(g) if g.p(0.8) else None
+        imp = num_imputer(g) if g.p(0.9) else None
         step = num_step(g, model_kind)
         if g.p(0.2):
             step = FeatureUnion([("a", chain(step)), ("b", chain(num_step(g, model_kind)))],
@@ -281,6 +282,11 @@ def make_pipeline_for(g: Gen, cols, model_kind):
     if not parts:
         parts.append(("num", "passthrough", [names[0]]))
     ct = ColumnTransformer(parts, remainder=remainder, sparse_threshold=0)
+    if g.p(0.1):  # a FeatureUnion of the ColumnTransformer and another over the number columns
+        other = ColumnTransformer([("m", chain(SimpleImputer(strategy="median", add_indicator=g.p(0.5)),
+                                               num_step(g, model_kind)), select(g, nums or names[:1], names))],
+                                  sparse_threshold=0)
+        ct = FeatureUnion([("ct", ct), ("other", other)])
     pre = [ct]
     if g.p(0.1):
         pre.append(SelectKBest(f_classif, k=1) if model_kind == "clf" else VarianceThreshold())
@@ -301,6 +307,12 @@ MODELS = {
     "hgb_reg": ("reg", lambda g: HistGradientBoostingRegressor(max_iter=10, random_state=0)),
     "mlp": ("clf", lambda g: MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, random_state=0)),
     "ovr": ("clf", lambda g: OneVsRestClassifier(LogisticRegression(max_iter=300))),
+    "ovr_tree": ("clf", lambda g: OneVsRestClassifier(DecisionTreeClassifier(max_depth=4, random_state=0))),
+    "extra": ("clf", lambda g: ExtraTreesClassifier(n_estimators=4, max_depth=6, random_state=0)),
+    "tree_reg": ("reg", lambda g: DecisionTreeRegressor(max_depth=int(g.r.integers(2, 10)), random_state=0)),
+    "iso": ("iso", lambda g: IsolationForest(n_estimators=5, random_state=0)),
+    "sgd": ("clf", lambda g: SGDClassifier(loss=g.pick(["log_loss", "hinge", "modified_huber"]), random_state=0)),
+    "mlp_reg": ("reg", lambda g: MLPRegressor(hidden_layer_sizes=(4,), max_iter=50, random_state=0)),
 }
 
 
@@ -393,10 +405,10 @@ def run_seed(seed, state=None):
     kind, make = MODELS[model_name]
     pre = make_pipeline_for(g, cols, kind)
     model = make(g)
-    if g.p(0.15) and model_name.startswith("hgb"):  # HistGradientBoosting on raw string columns
+    if g.p(0.4) and model_name.startswith("hgb"):  # HistGradientBoosting on raw string columns
         pre = []
-        model.set_params(categorical_features="from_dtype")
-        df = df[[c for c in df.columns]]
+        cats = [c[0] for c in cols if c[1] == "str" or (c[1] == "intcat" and g.p(0.5))]
+        model.set_params(categorical_features=cats or "from_dtype")
     est = Pipeline([(f"p{i}", p) for i, p in enumerate(pre)] + [("model", model)])
     if kind == "clf":
         k = int(g.pick([2, 2, 3]))
@@ -404,7 +416,7 @@ def run_seed(seed, state=None):
         if g.p(0.3) and model_name != "xgb":
             y = np.array(["no", "yes", "maybe"])[y]
     else:
-        y = g.r.normal(0, 1, n)
+        y = g.r.normal(0, 1, n) if kind == "reg" else None
     desc = f"seed {seed}: {model_name} cols={cols}\n{est}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -427,7 +439,7 @@ def run_seed(seed, state=None):
     if state is not None:
         state.update(est=est, m=m, train=df, y=y, test=test)
     tol = dict(rtol=1e-5, atol=1e-6)
-    if model_name in ("mlp",):
+    if model_name in ("mlp", "mlp_reg"):
         tol = dict(rtol=1e-4, atol=1e-5)
     mism, errs = [], []
     whats = ["predict"] + [w for w in ("predict_proba", "decision_function") if hasattr(est, w) and hasattr(m, w)]
@@ -584,6 +596,73 @@ def test_pandas_na_in_a_string_column_is_an_unknown_category(dtype, tmp_path):
     strict = Pipeline([("pre", ColumnTransformer([("o", OneHotEncoder(), ["s"])])), ("m", Ridge())]).fit(df, y)
     with pytest.raises(mlinfer.InputError, match="row 1: unknown category"):
         _roundtrip(strict, tmp_path).predict(rows)
+
+
+def test_unseen_imputer_fill_before_a_strict_encoder_is_exported(tmp_path):
+    """SimpleImputer(fill_value='nan') before OneHotEncoder(handle_unknown='error') that never saw
+    the fill value (no NaN in training) was refused at export ("a known category that raises");
+    the fill value raises as any unknown string does."""
+    df = pd.DataFrame({"s": ["a", "b", "c", "a"] * 10})
+    y = np.arange(40) % 2
+    est = Pipeline([("pre", ColumnTransformer([("s", Pipeline([
+        ("imp", SimpleImputer(strategy="constant", fill_value="nan")),
+        ("ohe", OneHotEncoder())]), ["s"])])), ("m", LogisticRegression())]).fit(df, y)
+    m = _roundtrip(est, tmp_path)
+    rows = pd.DataFrame({"s": ["c", "b"]})
+    np.testing.assert_allclose(m.predict_proba(rows), est.predict_proba(rows), rtol=1e-5, atol=1e-6)
+    for bad in (np.nan, "nan", "zz"):
+        with pytest.raises(ValueError):
+            est.predict(pd.DataFrame({"s": ["a", bad]}))
+        with pytest.raises(mlinfer.InputError, match="row 1"):
+            m.predict(pd.DataFrame({"s": ["a", bad]}))
+
+
+def test_pandas_na_in_number_columns_of_frames_and_lists(tmp_path):
+    """A nullable (Float64) column with pd.NA: scikit-learn reads NA as NaN; mlinfer raised a
+    TypeError on the frame (model without a prep stage) and an InputError on a list of the
+    column's values (dict of columns)."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": pd.array(rng.normal(size=60), dtype="Float64"), "b": rng.normal(size=60),
+                       "s": rng.choice(["x", "y"], 60)})
+    df.loc[3, "a"] = pd.NA
+    y = rng.normal(size=60)
+    plain = HistGradientBoostingRegressor(max_iter=3).fit(df[["a", "b"]], y)
+    np.testing.assert_allclose(_roundtrip(plain, tmp_path).predict(df[["a", "b"]]), plain.predict(df[["a", "b"]]))
+    est = Pipeline([("pre", ColumnTransformer([("i", SimpleImputer(), ["a"]), ("o", OneHotEncoder(), ["s"])])),
+                    ("m", HistGradientBoostingRegressor(max_iter=3))]).fit(df, y)
+    m = _roundtrip(est, tmp_path)
+    np.testing.assert_allclose(m.predict({c: df[c].tolist() for c in df}), est.predict(df))
+    np.testing.assert_allclose(m.predict({c: df[c].iloc[3] for c in df}), est.predict(df.iloc[[3]]))
+
+
+@pytest.mark.parametrize("step", ["indicator", "imputer_empty", "indicator_num", "imputer_num"])
+def test_steps_validate_every_input_column(step, tmp_path):
+    """scikit-learn validates every input of a step, the ones it then ignores too: +-inf in a
+    MissingIndicator column without missing values in training (not in features_), in an
+    imputer's all-missing column (dropped), raises; with a number as missing_values, NaN raises
+    too. mlinfer read none of those columns and answered."""
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60), "c": np.full(60, np.nan)})
+    df.loc[::7, "a"] = np.nan
+    y = rng.integers(0, 2, 60)
+    steps = {"indicator": MissingIndicator(), "imputer_empty": SimpleImputer(),
+             "indicator_num": MissingIndicator(missing_values=-1.0, features="all"),
+             "imputer_num": SimpleImputer(missing_values=-1.0, strategy="constant", fill_value=0.0)}
+    cols = ["a", "b", "c"] if step in ("indicator", "imputer_empty") else ["b"]
+    est = Pipeline([("pre", ColumnTransformer([("s", steps[step], cols), ("p", "passthrough", ["b"])])),
+                    ("m", HistGradientBoostingClassifier(max_iter=3))]).fit(df, y)
+    m = _roundtrip(est, tmp_path)
+    ok = pd.DataFrame({"a": [0.5, np.nan], "b": [0.1, 0.2], "c": [np.nan, np.nan]})
+    np.testing.assert_allclose(m.predict_proba(ok), est.predict_proba(ok))
+    bads = [("b", np.inf), ("b", -np.inf)] + [("c", np.inf)] * ("c" in cols)
+    bads += [("b", np.nan)] if step.endswith("_num") else []
+    for col, v in bads:
+        bad = ok.copy()
+        bad.loc[1, col] = v
+        with pytest.raises(ValueError):
+            est.predict_proba(bad)
+        with pytest.raises(mlinfer.InputError, match=f"column '{col}', row 1"):
+            m.predict_proba(bad)
 
 
 SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "120"))

@@ -165,14 +165,16 @@ class Prep:
                 if isinstance(k, str) and k not in seen:
                     seen.add(k)
                     table.append(k)
-            if f.imputed and PANDAS_NA not in seen:
-                table.append(PANDAS_NA)
+            if f.imputed and PANDAS_NA not in seen and g(f.repl(NAN)) is not ERROR:
+                table.append(PANDAS_NA)  # else it stays unknown, an error too (the encoder raises on new values)
             vals = [g(f.repl(NAN if k == PANDAS_NA else k)) for k in table]
             specials = [g(f.repl(NAN)), g(f.repl(NONE)), g(f.repl(UNKNOWN))]
             flags = 0
             for bit, v in zip((F_ERR_NAN, F_ERR_NONE, F_ERR_UNKNOWN), specials):
                 flags |= bit if v is ERROR else 0
-            keep = [(k, v) for k, v in zip(table, vals)]
+            # a string that raises (an imputer's fill value the encoder never saw, under
+            # handle_unknown='error') raises as any unknown string does: left to the unknown path
+            keep = [(k, v) for k, v in zip(table, vals) if not (v is ERROR and specials[2] is ERROR)]
             params = [0.0 if v is ERROR else v for _, v in keep] + [0.0 if v is ERROR else v for v in specials]
             if any(v is ERROR for _, v in keep):
                 _fail(step, "a known category that raises")  # not produced by the encoders handled here
@@ -283,11 +285,28 @@ def _check_cats(step, prep: Prep, f, cats, string: bool):
             _fail(step, f"column {prep.colname(f.col)!r}: category {c!r} of type {type(c).__name__}")
 
 
+def _check_allow_nan(prep: Prep, est, feats, nan_ok: bool = True):
+    """validate_data(ensure_all_finite="allow-nan") of a step over all its inputs, those it then
+    ignores too (a MissingIndicator's features without missing values, an imputer's all-missing
+    features, a selector's dropped ones): +-inf in a number column is an input error (the `num`
+    op's check; a register already computed holds no infinity: the ufuncs refuse it). Without
+    nan_ok (ensure_all_finite=True: an imputer or indicator whose missing_values is a number),
+    NaN is an input error too."""
+    out = [prep.num(f, est) if isinstance(f, Raw) and not _feature_is_string(prep, f, []) else f for f in feats]
+    if not nan_ok:
+        for f in out:
+            if isinstance(f, Num):
+                prep.finite(f)  # a register no output uses: only its error matters
+    return out
+
+
 def _imputer(prep: Prep, est, feats):
     if est.missing_values is not None and not _is_nan(est.missing_values) and not isinstance(
             est.missing_values, (str, int, float)):
         _fail(est, f"missing_values={est.missing_values!r}")
     miss = _cell(est.missing_values)
+    if not (miss is NAN or miss is NONE or isinstance(miss, str)):  # a number: NaN raises in scikit-learn
+        feats = _check_allow_nan(prep, est, feats, nan_ok=False)
     stats = list(est.statistics_)
     if len(stats) != len(feats):
         _fail(est, f"{len(stats)} statistics for {len(feats)} features")
@@ -296,6 +315,7 @@ def _imputer(prep: Prep, est, feats):
     for f, s in zip(feats, stats):
         s = _cell(s)
         if s is NAN and not keep_all:
+            _check_allow_nan(prep, est, [f])  # still validated
             continue  # scikit-learn drops a feature that was all missing in training
         if isinstance(s, str) or s is NONE or (isinstance(f, Raw) and _feature_is_string(prep, f, [])):
             if not isinstance(f, Raw):
@@ -343,6 +363,8 @@ def _indicator(prep: Prep, est, feats, error_on_new=None):
             return prep.lookup(hit, lambda c: 0.0 if c == 0.0 else ERROR, [0.0], est)
         return hit
 
+    if not (miss is NONE or isinstance(miss, str)):  # its validate_data reads every input: "allow-nan"
+        feats = _check_allow_nan(prep, est, feats, nan_ok=miss is NAN)  # for NaN, else finite
     for j in cols:
         out.append(ind(feats[j], False))
     if error_on_new:
@@ -614,7 +636,7 @@ def _selector(prep: Prep, est, feats):
         feats = [prep.num(f, est) for f in feats]
         for f in feats:
             prep.finite(f)  # a register no output uses: only its error matters
-    return [f for f, keep in zip(feats, mask) if keep]
+    return [f for f, keep in zip(feats, mask) if keep]  # allow_nan: ensure_all_finite=False, inf passes
 
 
 PCAS = ("PCA", "IncrementalPCA", "TruncatedSVD")
