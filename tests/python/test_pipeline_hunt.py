@@ -35,7 +35,7 @@ from sklearn.multiclass import OneVsRestClassifier  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import FeatureUnion, Pipeline  # noqa: E402
 from sklearn.preprocessing import (Binarizer, FunctionTransformer, KBinsDiscretizer, MaxAbsScaler,  # noqa: E402
-                                   MinMaxScaler, OneHotEncoder, OrdinalEncoder, PolynomialFeatures,
+                                   MinMaxScaler, Normalizer, OneHotEncoder, OrdinalEncoder, PolynomialFeatures,
                                    PowerTransformer, QuantileTransformer, RobustScaler, SplineTransformer,
                                    StandardScaler, TargetEncoder)
 from sklearn.svm import LinearSVC  # noqa: E402
@@ -51,6 +51,7 @@ class Gen:
 
     def __init__(self, seed):
         self.r = np.random.default_rng(seed)
+        self.numpy = False  # fitted on a NumPy array: columns by position
 
     def pick(self, xs):
         return xs[int(self.r.integers(len(xs)))]
@@ -141,6 +142,9 @@ def num_imputer(g: Gen):
     kw = dict(strategy=s)
     if s == "constant":
         kw["fill_value"] = g.pick([0.0, -1.0, 7.5])
+    if g.p(0.1):
+        kw["missing_values"] = -1.0
+        kw["strategy"] = g.pick(["mean", "constant"])
     if g.p(0.25):
         kw["add_indicator"] = True
     if g.p(0.2):
@@ -150,7 +154,9 @@ def num_imputer(g: Gen):
 
 def num_step(g: Gen, model_kind):
     c = g.pick(["std", "minmax", "maxabs", "robust", "kbins", "binarize", "quantile", "power", "poly", "spline",
-                "log1p", "abs", "none", "none"])
+                "log1p", "abs", "norm", "none", "none"])
+    if c == "norm":
+        return Normalizer(norm=g.pick(["l1", "max", "l2"]))
     if c == "std":
         return StandardScaler(with_mean=g.p(0.8), with_std=g.p(0.8))
     if c == "minmax":
@@ -184,9 +190,14 @@ def num_step(g: Gen, model_kind):
 
 
 def str_imputer(g: Gen):
+    kw = {}
+    if g.p(0.12):  # NaN in the column then raises in scikit-learn
+        kw["missing_values"] = g.pick([None, "nan", ""])
+    if g.p(0.2):
+        kw["add_indicator"] = True
     if g.p(0.5):
-        return SimpleImputer(strategy="constant", fill_value=g.pick(["missing", "a", "nan", ""]))
-    return SimpleImputer(strategy="most_frequent")
+        return SimpleImputer(strategy="constant", fill_value=g.pick(["missing", "a", "nan", ""]), **kw)
+    return SimpleImputer(strategy="most_frequent", **kw)
 
 
 def str_encoder(g: Gen, model_kind):
@@ -216,7 +227,7 @@ def str_encoder(g: Gen, model_kind):
 
 def select(g: Gen, names, all_cols):
     """A ColumnTransformer column selection for `names` (a non-empty list)."""
-    how = g.pick(["name", "name", "index", "mask", "selector"])
+    how = "index" if g.numpy else g.pick(["name", "name", "index", "mask", "selector"])
     if how == "index":
         return [all_cols.index(n) for n in names]
     if how == "mask":
@@ -275,8 +286,13 @@ def make_pipeline_for(g: Gen, cols, model_kind):
                                   select(g, [s], names)))
                     used.add(s)
     if g.p(0.15) and nums:
-        parts.append(("ind", MissingIndicator(features=g.pick(["missing-only", "all"]), error_on_new=False),
+        parts.append(("ind", MissingIndicator(features=g.pick(["missing-only", "all"]), error_on_new=g.p(0.3),
+                                              missing_values=g.pick([np.nan, np.nan, -1.0])),
                       select(g, nums, names)))
+    if g.p(0.1) and strs:
+        parts.append(("sind", MissingIndicator(features=g.pick(["missing-only", "all"]), error_on_new=g.p(0.3),
+                                               missing_values=g.pick([np.nan, None, "nan"])),
+                      select(g, strs, names)))
     rest_numeric = all(c[1] != "str" for c in cols if c[0] not in used)
     remainder = "passthrough" if (rest_numeric and g.p(0.4)) else "drop"
     if not parts:
@@ -391,6 +407,33 @@ def compare(what, want, got, rtol, atol):
     return f"{what} differs at {len(r)} rows, first {r[:5]}: want {want[r[0]]} got {got[r[0]]}"
 
 
+def compare_numpy(est, m, X, model_name, desc, state):
+    """run_seed's comparison for a pipeline fitted on a NumPy array (rows as an array, and one row)."""
+    if state is not None:
+        state.update(est=est, m=m, test=X)
+    tol = dict(rtol=1e-4, atol=1e-5) if model_name.startswith("mlp") else dict(rtol=1e-5, atol=1e-6)
+    mism, errs = [], []
+    for what in ["predict"] + [w for w in ("predict_proba", "decision_function") if hasattr(est, w)]:
+        if what == "decision_function" and m.is_classifier and m._n_decision == 0:
+            continue
+        for label, rows in (("array", X), ("row 0", X[:1]), ("row 1", X[1:2])):
+            want, werr = sk_call(getattr(est, what), rows)
+            got, gerr = ml_call(getattr(m, what), rows)
+            if want is None and got is not None:
+                mism.append(f"{what}/{label}: scikit-learn raised ({werr[:200]}) but mlinfer answered")
+            elif want is not None and got is None:
+                errs.append(f"{what}/{label}: {gerr[:300]}")
+            elif want is not None:
+                keep = np.ones(len(rows), dtype=bool)
+                if what == "predict" and hasattr(est, "predict_proba"):
+                    top = np.sort(sk_call(est.predict_proba, rows)[0], axis=1)
+                    keep = top[:, -1] - top[:, -2] >= 1e-5
+                msg = compare(what, want[keep], got[keep], **tol)
+                if msg:
+                    mism.append(f"{what}/{label}: {msg}")
+    return mism, errs, desc
+
+
 def run_seed(seed, state=None):
     """(mismatches, errors, description): mismatches are bugs; errors are mlinfer refusals where
     scikit-learn answered (allowed, reported). `state`, a dict, gets the pipeline, the model and
@@ -401,13 +444,14 @@ def run_seed(seed, state=None):
     vocab = {c[0]: list(g.r.choice(VOCAB, int(g.r.integers(2, 7)), replace=False)) for c in cols if c[1] == "str"}
     n = int(g.r.integers(40, 200))
     df = make_frame(g, cols, n, True, vocab)
+    g.numpy = g.p(0.12) and all(c[2] in ("f64", "f32", "int", "object") for c in cols)
     model_name = g.pick(sorted(MODELS))
     kind, make = MODELS[model_name]
     pre = make_pipeline_for(g, cols, kind)
     model = make(g)
     if g.p(0.4) and model_name.startswith("hgb"):  # HistGradientBoosting on raw string columns
         pre = []
-        cats = [c[0] for c in cols if c[1] == "str" or (c[1] == "intcat" and g.p(0.5))]
+        cats = [i if g.numpy else c[0] for i, c in enumerate(cols) if c[1] == "str" or (c[1] == "intcat" and g.p(0.5))]
         model.set_params(categorical_features=cats or "from_dtype")
     est = Pipeline([(f"p{i}", p) for i, p in enumerate(pre)] + [("model", model)])
     if kind == "clf":
@@ -417,7 +461,9 @@ def run_seed(seed, state=None):
             y = np.array(["no", "yes", "maybe"])[y]
     else:
         y = g.r.normal(0, 1, n) if kind == "reg" else None
-    desc = f"seed {seed}: {model_name} cols={cols}\n{est}"
+    if g.numpy:  # an object array where there are strings, else float64
+        df = df.to_numpy(dtype=object if any(c[1] == "str" for c in cols) else np.float64)
+    desc = f"seed {seed}: {model_name} cols={cols}{' (numpy)' if g.numpy else ''}\n{est}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -432,6 +478,8 @@ def run_seed(seed, state=None):
             return [], [], desc + f"\n(refused: {e})"
         m = mlinfer.load(path)
     test = make_frame(g, cols, int(g.r.integers(20, 80)), False, vocab)
+    if g.numpy:
+        return compare_numpy(est, m, test.to_numpy(dtype=df.dtype), model_name, desc, state)
     if hasattr(df, "columns"):
         for c in df.columns:  # pandas category columns: the categories of the test rows' own
             if isinstance(df[c].dtype, pd.CategoricalDtype) and g.p(0.5):
@@ -663,6 +711,29 @@ def test_steps_validate_every_input_column(step, tmp_path):
             est.predict_proba(bad)
         with pytest.raises(mlinfer.InputError, match=f"column '{col}', row 1"):
             m.predict_proba(bad)
+
+
+@pytest.mark.parametrize("step", ["indicator", "imputer"])
+@pytest.mark.parametrize("missing", [None, "nan"])
+def test_nan_in_a_string_column_raises_when_missing_values_is_not_nan(step, missing, tmp_path):
+    """A MissingIndicator / SimpleImputer with missing_values None or a string validates its input
+    with ensure_all_finite=True: NaN in an object column raises in scikit-learn; mlinfer answered."""
+    df = pd.DataFrame({"s": np.array(["a", "b", None, "nan"] * 10, dtype=object), "x": np.arange(40.0)})
+    y = np.arange(40) % 2
+    make = {"indicator": lambda: MissingIndicator(missing_values=missing, features="all"),
+            "imputer": lambda: Pipeline([("i", SimpleImputer(missing_values=missing, strategy="constant",
+                                                             fill_value="z")),
+                                         ("o", OneHotEncoder(handle_unknown="ignore"))])}
+    est = Pipeline([("pre", ColumnTransformer([("s", make[step](), ["s"]), ("x", "passthrough", ["x"])])),
+                    ("m", DecisionTreeClassifier(random_state=0))]).fit(df, y)
+    m = _roundtrip(est, tmp_path)
+    ok = pd.DataFrame({"s": np.array(["a", None, "nan", "q"], dtype=object), "x": [1.0, 2.0, 3.0, 4.0]})
+    np.testing.assert_allclose(m.predict_proba(ok), est.predict_proba(ok))
+    bad = ok.assign(s=np.array(["a", np.nan, "b", "b"], dtype=object))
+    with pytest.raises(ValueError):
+        est.predict(bad)
+    with pytest.raises(mlinfer.InputError, match="column 's', row 1"):
+        m.predict(bad)
 
 
 SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "120"))

@@ -290,14 +290,16 @@ def _check_allow_nan(prep: Prep, est, feats, nan_ok: bool = True):
     ignores too (a MissingIndicator's features without missing values, an imputer's all-missing
     features, a selector's dropped ones): +-inf in a number column is an input error (the `num`
     op's check; a register already computed holds no infinity: the ufuncs refuse it). Without
-    nan_ok (ensure_all_finite=True: an imputer or indicator whose missing_values is a number),
-    NaN is an input error too."""
-    out = [prep.num(f, est) if isinstance(f, Raw) and not _feature_is_string(prep, f, []) else f for f in feats]
-    if not nan_ok:
-        for f in out:
-            if isinstance(f, Num):
-                prep.finite(f)  # a register no output uses: only its error matters
-    return out
+    nan_ok (ensure_all_finite=True: an imputer or indicator whose missing_values is not NaN),
+    NaN is an input error too, in a string column as well (None is not NaN there)."""
+    for f in feats:  # registers no output uses: only their errors matter
+        if isinstance(f, Raw) and _feature_is_string(prep, f, []):
+            if not nan_ok:
+                prep.lookup(f, lambda c: ERROR if c is NAN else 0.0, [], est)
+            continue
+        n = prep.num(f, est) if isinstance(f, Raw) else f
+        if not nan_ok:
+            prep.finite(n)
 
 
 def _imputer(prep: Prep, est, feats):
@@ -305,8 +307,8 @@ def _imputer(prep: Prep, est, feats):
             est.missing_values, (str, int, float)):
         _fail(est, f"missing_values={est.missing_values!r}")
     miss = _cell(est.missing_values)
-    if not (miss is NAN or miss is NONE or isinstance(miss, str)):  # a number: NaN raises in scikit-learn
-        feats = _check_allow_nan(prep, est, feats, nan_ok=False)
+    if miss is not NAN:  # validate_data(ensure_all_finite=True): NaN raises in scikit-learn
+        _check_allow_nan(prep, est, feats, nan_ok=False)
     stats = list(est.statistics_)
     if len(stats) != len(feats):
         _fail(est, f"{len(stats)} statistics for {len(feats)} features")
@@ -363,8 +365,7 @@ def _indicator(prep: Prep, est, feats, error_on_new=None):
             return prep.lookup(hit, lambda c: 0.0 if c == 0.0 else ERROR, [0.0], est)
         return hit
 
-    if not (miss is NONE or isinstance(miss, str)):  # its validate_data reads every input: "allow-nan"
-        feats = _check_allow_nan(prep, est, feats, nan_ok=miss is NAN)  # for NaN, else finite
+    _check_allow_nan(prep, est, feats, nan_ok=miss is NAN)  # its validate_data reads every input
     for j in cols:
         out.append(ind(feats[j], False))
     if error_on_new:
