@@ -945,7 +945,7 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
     if (op->kind == MLI__OP_FUNC && op->count == MLI__FN_FINITE)
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: %g reaches a feature selector (SelectKBest, SelectFromModel, "
-                         "...), or an imputer or MissingIndicator whose missing_values is a number, which refuses "
+                         "...), or an imputer or MissingIndicator whose missing_values is not NaN, which refuses "
                          "missing and infinite values, as in scikit-learn; impute the column before it",
                          fn, name, (long long)row, x);
     if (op->kind == MLI__OP_FUNC && op->count == MLI__FN_FINITE32)

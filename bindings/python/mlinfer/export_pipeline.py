@@ -83,7 +83,7 @@ class Num:
 
 # pandas' NA in a string column, as the bindings pass it (_columns._PandasNA): scikit-learn's
 # encoders take it for an unknown category (it is no category: no table names it); its imputers
-# raise on it, so after an imputer it is taken as the missing value (NaN) it stands for
+# and MissingIndicator raise on it, so there it is taken as the missing value (NaN) it stands for
 PANDAS_NA = "\uffff<NA>"
 
 
@@ -154,9 +154,10 @@ class Prep:
     def indicator(self, f: Num, missing: float) -> Num:
         return Num(self._op(OP_INDICATOR, f.reg, params=(missing,)), f.col)
 
-    def lookup(self, f, g: Callable, keys, step) -> Num:
+    def lookup(self, f, g: Callable, keys, step, na_missing: bool = False) -> Num:
         """A register holding g(cell) for each cell of feature f (ERROR: an input error);
-        `keys` the category values g names (strings or numbers)."""
+        `keys` the category values g names (strings or numbers). pandas' NA is the missing value
+        (NaN) after an imputer or with na_missing (a MissingIndicator), else an unknown string."""
         if isinstance(f, Raw):
             self.set_kind(f.col, COL_STRING, step)
             table = []
@@ -165,7 +166,7 @@ class Prep:
                 if isinstance(k, str) and k not in seen:
                     seen.add(k)
                     table.append(k)
-            if f.imputed and PANDAS_NA not in seen and g(f.repl(NAN)) is not ERROR:
+            if (f.imputed or na_missing) and PANDAS_NA not in seen and g(f.repl(NAN)) is not ERROR:
                 table.append(PANDAS_NA)  # else it stays unknown, an error too (the encoder raises on new values)
             vals = [g(f.repl(NAN if k == PANDAS_NA else k)) for k in table]
             specials = [g(f.repl(NAN)), g(f.repl(NONE)), g(f.repl(UNKNOWN))]
@@ -294,8 +295,8 @@ def _check_allow_nan(prep: Prep, est, feats, nan_ok: bool = True):
     NaN is an input error too, in a string column as well (None is not NaN there)."""
     for f in feats:  # registers no output uses: only their errors matter
         if isinstance(f, Raw) and _feature_is_string(prep, f, []):
-            if not nan_ok:
-                prep.lookup(f, lambda c: ERROR if c is NAN else 0.0, [], est)
+            if not nan_ok:  # NaN (pandas' NA too, which scikit-learn reads as NaN there) -> NaN -> refused
+                prep.finite(prep.lookup(f, lambda c: math.nan if c is NAN else 0.0, [], est, na_missing=True))
             continue
         n = prep.num(f, est) if isinstance(f, Raw) else f
         if not nan_ok:
@@ -354,7 +355,7 @@ def _indicator(prep: Prep, est, feats, error_on_new=None):
             def g(c):
                 hit = (c == miss) if isinstance(miss, str) else (c is miss)
                 return (ERROR if err else 1.0) if hit else 0.0
-            return prep.lookup(f, g, [miss] if isinstance(miss, str) else [], est)
+            return prep.lookup(f, g, [miss] if isinstance(miss, str) else [], est, na_missing=True)
         if miss is NONE or isinstance(miss, str):
             _fail(est, f"missing_values={est.missing_values!r} on a numeric feature")
         n = prep.num(f, est)
