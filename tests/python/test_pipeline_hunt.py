@@ -388,6 +388,12 @@ def sk_answer(est, what, X):
     want, err = sk_call(getattr(est, what), X)
     if want is None and (any(e in err for e in NA_ERRORS) or err.startswith("TypeError")) and has_na(X):
         return None, "SKIP " + err
+    if want is None and "Found a category not in the training set" in err:
+        # XGBoost re-codes a pandas category column by its dtype's categories: one unseen in
+        # training raises even where no row holds it; mlinfer reads the values (and raises on one)
+        cat = err.split("column: `", 1)[-1].split("`", 1)[0]
+        if not any((X[c].astype(object) == cat).any() for c in X.columns):
+            return None, "SKIP " + err
     return want, err
 
 
@@ -404,6 +410,8 @@ def compare(what, want, got, rtol, atol):
         bad = [i for i in range(len(want)) if str(want[i]) != str(got[i])]
         return f"labels differ at rows {bad[:5]}: want {[want[i] for i in bad[:3]]} got " \
                f"{[got[i] for i in bad[:3]]}" if bad else None
+    if len(want) == 0 and len(got) == 0:
+        return None
     want = np.asarray(want, dtype=np.float64).reshape(len(want), -1)
     got = np.asarray(got, dtype=np.float64).reshape(len(got), -1)
     if want.shape != got.shape:
@@ -461,6 +469,14 @@ def run_seed(seed, state=None):
         pre = []
         cats = [i if g.numpy else c[0] for i, c in enumerate(cols) if c[1] == "str" or (c[1] == "intcat" and g.p(0.5))]
         model.set_params(categorical_features=cats or "from_dtype")
+    native = False
+    if g.p(0.4) and model_name in ("xgb", "lgbm") and not g.numpy:  # pandas categories into the booster
+        native, pre = True, []
+        for c in cols:
+            if c[1] == "str" or (c[1] == "intcat" and g.p(0.3)):
+                df[c[0]] = df[c[0]].astype(object).astype("category")
+        if model_name == "xgb":
+            model.set_params(enable_categorical=True, tree_method="hist")
     est = Pipeline([(f"p{i}", p) for i, p in enumerate(pre)] + [("model", model)])
     if kind == "clf":
         k = int(g.pick([2, 2, 3]))
@@ -490,8 +506,16 @@ def run_seed(seed, state=None):
         return compare_numpy(est, m, test.to_numpy(dtype=df.dtype), model_name, desc, state)
     if hasattr(df, "columns"):
         for c in df.columns:  # pandas category columns: the categories of the test rows' own
-            if isinstance(df[c].dtype, pd.CategoricalDtype) and g.p(0.5):
-                test[c] = test[c].astype(object).astype(pd.CategoricalDtype(df[c].cat.categories))
+            if isinstance(df[c].dtype, pd.CategoricalDtype):
+                how = g.pick(["train", "own", "reversed"]) if native else g.pick(["train", "own"])
+                if how == "train":
+                    test[c] = test[c].astype(object).astype(pd.CategoricalDtype(df[c].cat.categories))
+                elif how == "reversed":
+                    cats = list(df[c].cat.categories)[::-1] + [v for v in test[c].dropna().unique()
+                                                               if v not in set(df[c].cat.categories)]
+                    test[c] = test[c].astype(object).astype(pd.CategoricalDtype(cats))
+                else:
+                    test[c] = test[c].astype(object).astype("category")
     if state is not None:
         state.update(est=est, m=m, train=df, y=y, test=test)
     tol = dict(rtol=1e-5, atol=1e-6)
@@ -772,6 +796,16 @@ def test_pandas_na_through_missing_indicator_and_strict_imputer(tmp_path):
         strict.predict(rows)
     with pytest.raises(mlinfer.InputError, match="column 's', row 1"):
         _roundtrip(strict, tmp_path).predict(rows)
+
+
+def test_xgboost_one_byte_prefix_of_a_non_ascii_category_is_refused_clearly():
+    """XGBoost keeps a prefix of a non-ASCII category's bytes; for 'é' that is one byte, not UTF-8:
+    the export crashed with a UnicodeDecodeError instead of refusing the model."""
+    xgb = pytest.importorskip("xgboost")
+    df = pd.DataFrame({"s": pd.Series(["é", "a", "b", "é"] * 10, dtype="category"), "x": np.arange(40.0)})
+    est = xgb.XGBClassifier(n_estimators=2, enable_categorical=True, tree_method="hist").fit(df, np.arange(40) % 2)
+    with pytest.raises(mlinfer.UnsupportedModelError, match="non-ASCII"):
+        mlinfer.export(est, "/nonexistent/never-written.mli")
 
 
 SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "120"))

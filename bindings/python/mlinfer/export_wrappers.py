@@ -80,7 +80,12 @@ def _xgb_native(est) -> bytes:
                 cats = []
             for name, arr in cats or []:
                 if arr is not None:
-                    _check_categories(est, name, arr.to_pylist())
+                    try:
+                        values = arr.to_pylist()
+                    except UnicodeDecodeError:  # XGBoost keeps a prefix of a non-ASCII string's bytes
+                        _fail(est, f"categorical feature {name!r} holds non-ASCII categories, which XGBoost stores "
+                                   "cut to a prefix of their bytes: not reproducible as a string lookup")
+                    _check_categories(est, name, values)
     # the rounds the wrapper's predict uses: (0, best_iteration + 1) after early stopping
     rng_fn = getattr(est, "_get_iteration_range", None)
     if rng_fn is not None:
