@@ -27,7 +27,8 @@ typedef struct {
     int64_t rows;
     const mli__prep_call *call; /* a model with a prep stage: the input, bound to its columns */
     atomic_int oom;
-    atomic_llong bad_row; /* the first row with an input error (INT64_MAX: none) */
+    atomic_llong bad_row;  /* the first row with an input error (INT64_MAX: none) */
+    atomic_llong overflow; /* the first row whose float32 scores overflowed (INT64_MAX: none) */
 } predict_job;
 
 /* The input rows of the model stages: the caller's matrix, or a block the prep stage made. */
@@ -242,12 +243,9 @@ void mli__head_row(const mli_model *m, int what, const float *sf, const double *
         for (int64_t i = 0; i < k; ++i)
             out[i] = sigmoid(SCORE(i));
         return;
-    } else if (m->head == MLI__HEAD_OVR_LOGISTIC) {
+    } else { /* ovr logistic or modified huber: all-zero rows become uniform, as in scikit-learn */
         for (int64_t i = 0; i < k; ++i)
-            sum += out[i] = sigmoid(SCORE(i));
-    } else { /* ovr modified huber: all-zero rows become uniform, as in scikit-learn */
-        for (int64_t i = 0; i < k; ++i)
-            sum += out[i] = (clip1(SCORE(i)) + 1.0) / 2.0;
+            sum += out[i] = m->head == MLI__HEAD_OVR_LOGISTIC ? sigmoid(SCORE(i)) : (clip1(SCORE(i)) + 1.0) / 2.0;
         if (sum == 0.0) {
             for (int64_t i = 0; i < k; ++i)
                 out[i] = 1.0;
@@ -292,6 +290,25 @@ static void note_bad_row(predict_job *j, int64_t row) {
     }
 }
 
+/* Records the first of nb rows of k float32 scores (row i at s[i * rs], score c at s[c * cs])
+ * that is infinite or NaN: the float32 arithmetic of a linear or MLP stage overflowed, where
+ * scikit-learn's float64 gives a number (its inputs are finite: the others are refused before);
+ * 0, or 1 when there is one. */
+static int scores_overflow(predict_job *j, int64_t r, const float *s, int64_t nb, int64_t k, int64_t rs, int64_t cs) {
+    for (int64_t i = 0; i < nb; ++i) {
+        float acc = 0.0f;
+        for (int64_t c = 0; c < k; ++c)
+            acc += s[i * rs + c * cs] * 0.0f;
+        if (acc != 0.0f) {
+            long long cur = atomic_load(&j->overflow);
+            while (r + i < cur && !atomic_compare_exchange_weak(&j->overflow, &cur, r + i)) {
+            }
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The prep stage over rows [r, r + nb) into rows of n_out values; 0, or 1 when a row fails
  * (recorded in j->bad_row): a bad value, or, for a model that cannot take them, a missing or
  * infinite value reaching the model. */
@@ -327,6 +344,8 @@ static int linear_block(predict_job *j, int64_t r, int64_t nb, double *work, voi
             for (int64_t k = 0; k < n_k; ++k)
                 rows[i * n_k + k] = cols[k * nb + i];
     const float *s = n_k > 1 ? rows : cols;
+    if (scores_overflow(j, r, s, nb, n_k, n_k, 1))
+        return 1;
     for (int64_t i = 0; i < nb; ++i)
         mli__head_row(m, j->what, s + i * n_k, NULL, j->out + (r + i) * j->out_cols);
     return 0;
@@ -401,6 +420,8 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
         }
         float *buf[2] = {scratch, (float *)scratch + block * m->width_max};
         const float *scores = forward(m, j->kt, &in, base, nb, buf, &ld);
+        if (scores_overflow(j, r, scores, nb, m->n_raw, ld, 1))
+            return;
         for (int64_t i = 0; i < nb; ++i)
             mli__head_row(m, j->what, scores + i * ld, NULL, j->out + (r + i) * j->out_cols);
     }
@@ -576,6 +597,17 @@ static mli_status nonfinite_error(const char *fn, const mli_model *m, const pred
                      isnan(v) ? "missing" : "infinite");
 }
 
+/* MLI_ERR_INPUT naming the first row whose float32 scores overflowed, else MLI_OK. */
+static mli_status overflow_error(const char *fn, const mli_model *m, predict_job *j) {
+    long long row = atomic_load(&j->overflow);
+    if (row == INT64_MAX)
+        return MLI_OK;
+    return mli__fail(MLI_ERR_INPUT,
+                     "%s: row %lld: the scores of %s overflow float32, in which it computes (scikit-learn computes "
+                     "in float64 and gives a number); scale the input",
+                     fn, row, source_of(m));
+}
+
 mli_status mli__check_finite(const char *fn, const mli_model *m, const void *x, int f64, int64_t rows, int64_t ldx) {
     if (m->prep || !m->finite_only)
         return MLI_OK;
@@ -607,6 +639,7 @@ static mli_status run_call(const char *fn, const mli_model *m, const mli__prep_c
                      .call = call};
     atomic_init(&j.oom, 0);
     atomic_init(&j.bad_row, INT64_MAX);
+    atomic_init(&j.overflow, INT64_MAX);
     int64_t blocks = (rows + MLI_BLOCK_ROWS - 1) / MLI_BLOCK_ROWS;
     if (blocks == 1 || mli__num_threads() == 1) {
         int64_t block = rows < MLI_BLOCK_ROWS ? rows : MLI_BLOCK_ROWS;
@@ -614,9 +647,9 @@ static mli_status run_call(const char *fn, const mli_model *m, const mli__prep_c
             _Alignas(64) float stack[MLI_STACK_FLOATS];
             run_rows_with(&j, 0, rows, stack, block);
             long long bad = atomic_load(&j.bad_row);
-            return bad == INT64_MAX ? MLI_OK
-                   : call           ? mli__prep_input_error(fn, m, call, bad)
-                                    : nonfinite_error(fn, m, &j, bad);
+            if (bad != INT64_MAX)
+                return call ? mli__prep_input_error(fn, m, call, bad) : nonfinite_error(fn, m, &j, bad);
+            return overflow_error(fn, m, &j);
         }
         run_blocks(&j, 0, blocks);
     } else {
@@ -627,7 +660,7 @@ static mli_status run_call(const char *fn, const mli_model *m, const mli__prep_c
         return call ? mli__prep_input_error(fn, m, call, bad) : nonfinite_error(fn, m, &j, bad);
     if (atomic_load(&j.oom))
         return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: cannot allocate scratch for a block of rows", fn);
-    return MLI_OK;
+    return overflow_error(fn, m, &j);
 }
 
 static mli_status run(const char *fn, const mli_model *m, const void *x, mli_dtype dtype, int64_t rows, int64_t ldx,
