@@ -500,6 +500,8 @@ def run_seed(seed, state=None):
             mlinfer.export(est, path)
         except mlinfer.UnsupportedModelError as e:
             return [], [], desc + f"\n(refused: {e})"
+        if state is not None:
+            state.update(est=est, train=df, y=y)
         m = mlinfer.load(path)
     test = make_frame(g, cols, int(g.r.integers(20, 80)), False, vocab)
     if g.numpy:
@@ -806,6 +808,58 @@ def test_xgboost_one_byte_prefix_of_a_non_ascii_category_is_refused_clearly():
     est = xgb.XGBClassifier(n_estimators=2, enable_categorical=True, tree_method="hist").fit(df, np.arange(40) % 2)
     with pytest.raises(mlinfer.UnsupportedModelError, match="non-ASCII"):
         mlinfer.export(est, "/nonexistent/never-written.mli")
+
+
+def test_ovr_logistic_all_zero_probabilities_are_uniform(tmp_path):
+    """SGDClassifier(loss='log_loss') over 3 classes: where every class's sigmoid is 0 scikit-learn
+    gives 1/3 each; mlinfer gave NaN (0 / 0)."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(90, 2))
+    est = SGDClassifier(loss="log_loss", random_state=0).fit(X, rng.integers(0, 3, 90))
+    est.coef_ = np.abs(est.coef_) + 1.0  # every score very negative for large negative rows
+    m = _roundtrip(est, tmp_path)
+    rows = np.array([[-1e5, -1e5], [0.1, 0.2]])
+    np.testing.assert_allclose(m.predict_proba(rows), est.predict_proba(rows), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.predict_proba(rows)[0], [1 / 3] * 3)
+
+
+@pytest.mark.parametrize("prep", [False, True])
+def test_float32_overflow_inside_a_linear_model_is_an_input_error(prep, tmp_path):
+    """Inputs and weights within float32 whose products are not: the float32 score was -inf
+    (decision_function) where scikit-learn's float64 gives -3e39; now an input error."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(60, 2))
+    y = rng.integers(0, 2, 60)
+    df = pd.DataFrame(X, columns=["a", "b"]).assign(s=rng.choice(["u", "v"], 60))
+    if prep:
+        est = Pipeline([("pre", ColumnTransformer([("n", "passthrough", ["a", "b"]),
+                                                   ("c", OneHotEncoder(), ["s"])])),
+                        ("m", LinearSVC())]).fit(df, y)
+        est[-1].coef_ = est[-1].coef_ * 1e21
+    else:
+        est = LinearSVC().fit(X, y)
+        est.coef_ = est.coef_ * 1e21
+    m = _roundtrip(est, tmp_path)
+    T = np.array([[0.5, 0.1], [-1e19, 3e18]])
+    Xin = pd.DataFrame(T, columns=["a", "b"]).assign(s=["u", "v"]) if prep else T
+    assert np.isfinite(est.decision_function(Xin)).all()
+    with pytest.raises(mlinfer.InputError, match="row 1: the scores .* overflow float32"):
+        m.decision_function(Xin)
+    np.testing.assert_allclose(m.decision_function(Xin[:1]), est.decision_function(Xin[:1]), rtol=1e-5)
+
+
+def test_isolation_forest_with_a_nan_threshold_is_refused_at_export(tmp_path):
+    """IsolationForest trained on -inf and NaN draws NaN thresholds: the export wrote them and
+    mlinfer.load refused the file as corrupt; now the export refuses the model, naming why."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 1))
+    k = rng.random(60)
+    X[k < 0.2, 0] = -np.inf
+    X[(k >= 0.2) & (k < 0.5), 0] = np.nan
+    est = IsolationForest(n_estimators=3, random_state=0).fit(X)
+    assert any(np.isnan(t.tree_.threshold[t.tree_.children_left >= 0]).any() for t in est.estimators_)
+    with pytest.raises(mlinfer.UnsupportedModelError, match="NaN split threshold"):
+        mlinfer.export(est, tmp_path / "m.mli")
 
 
 SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "120"))

@@ -129,6 +129,8 @@ def _add_sk_tree(stage: _Stage, tree, value, out: int = 0, columns: Optional[np.
         feature[~leaf] = np.asarray(columns)[feature[~leaf]]
     missing_left = getattr(t, "missing_go_to_left", None)  # scikit-learn >= 1.3; before, NaN went right
     flags = np.zeros(len(left), np.uint8) if missing_left is None else (np.asarray(missing_left) != 0).astype(np.uint8)
+    if np.any(np.isnan(np.asarray(t.threshold)[~leaf])):  # the reader refuses it as corrupt
+        _fail(tree, "a NaN split threshold (a split drawn between infinite training values)")
     stage.add(feature, left, t.children_right, t.threshold, flags * _FLAG_MISSING_LEFT, value, out,
               cover=t.weighted_n_node_samples)
 
