@@ -73,16 +73,21 @@ def _numbers(name, col):
             raise InputError(f"column {name!r} holds numbers in this model but was given as strings ({arr.type})", 11)
         arr = pc.fill_null(arr.cast(pa.float64()), float("nan"))
         return arr.to_numpy(zero_copy_only=False)
+    # strings are never numbers here, "nan" and "1.5" neither (NumPy and pandas would parse them:
+    # a column the model reads as numbers, where scikit-learn kept strings -- one only a
+    # MissingIndicator reads -- would silently take the string "nan" for a missing value)
     if mod == "pandas":
-        try:
-            return col.to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
-            values = col.to_numpy(dtype=object)
+        if col.dtype.kind != "O":
+            try:
+                return col.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):
+                pass
+        values = col.to_numpy(dtype=object)
     else:
-        try:
-            return np.asarray(col, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            values = np.asarray(col, dtype=object).reshape(-1)
+        arr = np.asarray(col)
+        if arr.dtype.kind in "biuf":
+            return arr.astype(np.float64).reshape(-1)
+        values = np.asarray(col, dtype=object).reshape(-1)
     r = _first_bad(values, lambda v: _is_num(v) or _is_missing(v))
     if r < 0:  # numbers and pandas' NA (a list from a nullable column): NA is NaN
         return np.array([np.nan if v is None or _is_missing(v) else float(v) for v in values], dtype=np.float64)
