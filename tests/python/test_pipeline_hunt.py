@@ -440,6 +440,29 @@ def compare(what, want, got, rtol, atol, scale=None):
     return f"{what} differs at {len(r)} rows, first {r[:5]}: want {want[r[0]]} got {got[r[0]]}"
 
 
+def judge(est, what, rows, want, werr, got, gerr, label, tol, scale, mism, errs):
+    """Files mlinfer's answer (got, or its error gerr) against scikit-learn's (want, or werr) on
+    `rows`: a mismatch or an answer where scikit-learn raised into mism (bugs), a refusal where
+    scikit-learn answered into errs. Labels may differ only where scikit-learn's top two
+    probabilities tie (within 1e-5)."""
+    if werr and werr.startswith("SKIP"):
+        return
+    if want is None and got is not None:
+        mism.append(f"{what}/{label}: scikit-learn raised ({werr[:200]}) but mlinfer answered")
+    elif want is not None and got is None:
+        errs.append(f"{what}/{label}: {gerr[:300]}")
+    elif want is not None:
+        keep = np.ones(len(want), dtype=bool)
+        if what == "predict" and hasattr(est, "predict_proba"):
+            pw, _ = sk_call(est.predict_proba, rows)
+            if pw is not None:
+                top = np.sort(pw, axis=1)
+                keep = top[:, -1] - top[:, -2] >= 1e-5
+        msg = compare(what, want[keep], got[keep], scale=None if scale is None else scale[keep], **tol)
+        if msg:
+            mism.append(f"{what}/{label}: {msg}")
+
+
 FLOAT32_MODELS = ("logreg", "ridge", "linsvc", "mlp", "mlp_reg", "ovr", "sgd")
 
 
@@ -455,18 +478,7 @@ def compare_numpy(est, m, X, model_name, desc, state):
         for label, rows in (("array", X), ("row 0", X[:1]), ("row 1", X[1:2])):
             want, werr = sk_call(getattr(est, what), rows)
             got, gerr = ml_call(getattr(m, what), rows)
-            if want is None and got is not None:
-                mism.append(f"{what}/{label}: scikit-learn raised ({werr[:200]}) but mlinfer answered")
-            elif want is not None and got is None:
-                errs.append(f"{what}/{label}: {gerr[:300]}")
-            elif want is not None:
-                keep = np.ones(len(rows), dtype=bool)
-                if what == "predict" and hasattr(est, "predict_proba"):
-                    top = np.sort(sk_call(est.predict_proba, rows)[0], axis=1)
-                    keep = top[:, -1] - top[:, -2] >= 1e-5
-                msg = compare(what, want[keep], got[keep], **tol)
-                if msg:
-                    mism.append(f"{what}/{label}: {msg}")
+            judge(est, what, rows, want, werr, got, gerr, label, tol, None, mism, errs)
     return mism, errs, desc
 
 
@@ -557,49 +569,24 @@ def run_seed(seed, state=None):
     inputs = [("frame", test, test), ("shuffled", shuffled, test)]
     if g.p(0.3):
         inputs.append(("dict", {c: test[c].tolist() for c in test.columns}, test))
+    big = int(g.r.integers(20, 60)) if g.p(0.1) else 0
     for what in whats:
         if what == "decision_function" and m.is_classifier and m._n_decision == 0:
             continue
         want, werr = sk_answer(est, what, test)
         for label, X, _ in inputs:
             got, gerr = ml_call(getattr(m, what), X)
-            if werr and werr.startswith("SKIP"):
-                continue
-            if want is None and got is not None:
-                mism.append(f"{what}/{label}: scikit-learn raised ({werr[:200]}) but mlinfer answered")
-            elif want is not None and got is None:
-                errs.append(f"{what}/{label}: {gerr[:300]}")
-            elif want is not None:
-                if what == "predict" and "predict_proba" in whats:
-                    pw, _ = sk_answer(est, "predict_proba", test)
-                    top = np.sort(pw, axis=1)
-                    close = top[:, -1] - top[:, -2] < 1e-5
-                    msg = compare(what, want[~close], got[~close], scale=scale[~close], **tol)
-                else:
-                    msg = compare(what, want, got, scale=scale, **tol)
-                if msg:
-                    mism.append(f"{what}/{label}: {msg}")
-        # one-row dicts
-        for i in g.r.choice(len(test), min(3, len(test)), replace=False):
+            judge(est, what, test, want, werr, got, gerr, label, tol, scale, mism, errs)
+        if big:  # many rows: blocks, threads (the same rows again: scikit-learn's answers again)
+            X = pd.concat([test] * big, ignore_index=True)
+            got, gerr = ml_call(getattr(m, what), X)
+            judge(est, what, X, None if want is None else np.concatenate([want] * big), werr, got, gerr, "big",
+                  tol, np.tile(scale, big), mism, errs)
+        for i in g.r.choice(len(test), min(3, len(test)), replace=False):  # one-row dicts
             row = test.iloc[[i]]
             w1, e1 = sk_answer(est, what, row)
-            rd = {c: row[c].iloc[0] for c in row.columns}
-            g1, e2 = ml_call(getattr(m, what), rd)
-            if e1 and e1.startswith("SKIP"):
-                continue
-            if w1 is None and g1 is not None:
-                mism.append(f"{what}/row {i}: scikit-learn raised ({e1[:200]}) but mlinfer answered {g1}")
-            elif w1 is not None and g1 is None:
-                errs.append(f"{what}/row {i}: {e2[:300]}")
-            elif w1 is not None:
-                if what == "predict" and "predict_proba" in whats:
-                    pw, _ = sk_answer(est, "predict_proba", row)
-                    top = np.sort(pw, axis=1)
-                    if top[0, -1] - top[0, -2] < 1e-5:
-                        continue
-                msg = compare(what, w1, g1, scale=scale[i:i + 1], **tol)
-                if msg:
-                    mism.append(f"{what}/row {i}: {msg}")
+            g1, e2 = ml_call(getattr(m, what), {c: row[c].iloc[0] for c in row.columns})
+            judge(est, what, row, w1, e1, g1, e2, f"row {i}", tol, scale[i:i + 1], mism, errs)
     return mism, errs, desc
 
 
@@ -888,6 +875,24 @@ def test_isolation_forest_with_a_nan_threshold_is_refused_at_export(tmp_path):
     assert any(np.isnan(t.tree_.threshold[t.tree_.children_left >= 0]).any() for t in est.estimators_)
     with pytest.raises(mlinfer.UnsupportedModelError, match="NaN split threshold"):
         mlinfer.export(est, tmp_path / "m.mli")
+
+
+def test_the_string_nan_in_a_number_column_is_not_a_missing_value(tmp_path):
+    """A column only a MissingIndicator reads is a number column in the model (the fitted steps do
+    not record that it held strings); NumPy and pandas parsed the string "nan" given there as NaN,
+    a missing value, where scikit-learn keeps it apart. Strings in number columns are refused."""
+    df = pd.DataFrame({"s": np.array(["a", np.nan, "nan", "b"] * 10, dtype=object), "x": np.arange(40.0)})
+    y = df["s"].isna().astype(int).to_numpy() + (np.arange(40) % 3 == 0)
+    est = Pipeline([("pre", ColumnTransformer([("m", MissingIndicator(features="all"), ["s"]),
+                                               ("x", "passthrough", ["x"])])), ("m", LogisticRegression())]).fit(df, y)
+    m = _roundtrip(est, tmp_path)
+    rows = pd.DataFrame({"s": np.array(["nan", np.nan], dtype=object), "x": [1.0, 2.0]})
+    for X in (rows, {c: rows[c].tolist() for c in rows}, rows.assign(x=rows["x"].astype(np.float32)),
+              {"s": "nan", "x": 1.0}, {"s": ["1.5"], "x": [1.0]}):
+        with pytest.raises(mlinfer.InputError, match="is not a number"):
+            m.predict_proba(X)
+    ok = rows.iloc[[1]]
+    np.testing.assert_allclose(m.predict_proba(ok), est.predict_proba(ok), rtol=1e-5, atol=1e-6)
 
 
 SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "120"))
