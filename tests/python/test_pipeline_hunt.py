@@ -895,7 +895,7 @@ def test_the_string_nan_in_a_number_column_is_not_a_missing_value(tmp_path):
     np.testing.assert_allclose(m.predict_proba(ok), est.predict_proba(ok), rtol=1e-5, atol=1e-6)
 
 
-SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "120"))
+SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "200"))
 START = int(os.environ.get("MLI_HUNT_START", "0"))
 
 
