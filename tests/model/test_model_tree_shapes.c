@@ -96,7 +96,7 @@ static double eval(const gtree *t, const double *x) {
     }
 }
 
-static size_t put(char *buf, size_t at, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static size_t put(char *buf, size_t at, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int w = vsnprintf(buf + at, TEXT - at, fmt, ap);
