@@ -54,7 +54,15 @@ typedef struct {
     int n;
 } mli__shap_state;
 
-/* Node i (the tree's index) at depth lev, whose P is at level lev; writes its R there. */
+/* A leaf's R: its value at each of the n vectors (the walks call the node functions below
+ * for inner nodes only: a tree of one leaf is skipped, a leaf child filled here). */
+static inline void mli__shap_leaf(const mli__shap_walk *w, int64_t g, mli__v8d *R, int n) {
+    const double v = w->value[g * w->value_stride];
+    for (int k = 0; k < n; ++k)
+        R[k] = (mli__v8d){0} + v;
+}
+
+/* Inner node i (the tree's index) at depth lev, whose P is at level lev; writes its R there. */
 static void mli__shap_node(mli__shap_state *st, int32_t i, int lev) {
     const mli__shap_walk *w = st->w;
     const int K = st->K;
@@ -62,12 +70,6 @@ static void mli__shap_node(mli__shap_state *st, int32_t i, int lev) {
     const int64_t g = st->s + i;
     const int32_t f = w->feature[g];
     mli__v8d *restrict P = st->lev + (size_t)lev * 2 * K, *restrict R = P + K;
-    if (f < 0) {
-        const double v = w->value[g * w->value_stride];
-        for (int k = 0; k < K; ++k)
-            R[k] = (mli__v8d){0} + v;
-        return;
-    }
     mli__v8d left = {0};
     for (int l = 0; l < SB; ++l)
         left[l] = mli__shap_goes_left(w, g, st->xr[l], f) ? 1.0 : 0.0;
@@ -95,13 +97,10 @@ static void mli__shap_node(mli__shap_state *st, int32_t i, int lev) {
             Pc[k] = P[k] * (p0 * ((qc + x[k] * d) * inv[k]) + rr);
         st->q[j] = qc;
         st->p[j] = pc;
-        if (w->feature[st->s + child] < 0) { /* a leaf: its R without the call */
-            const double v = w->value[(st->s + child) * w->value_stride];
-            for (int k = 0; k < K; ++k)
-                Rc[k] = (mli__v8d){0} + v;
-        } else {
+        if (w->feature[st->s + child] < 0) /* a leaf: its R without the call */
+            mli__shap_leaf(w, st->s + child, Rc, K);
+        else
             mli__shap_node(st, child, lev + 1);
-        }
         for (int k = 0; k < K; ++k) {
             const mli__v8d gk = p0 * ((qc + x[k] * d) * inv[k]) + rr, rc = Rc[k];
             R[k] = side ? R[k] + gk * rc : gk * rc;
@@ -129,12 +128,6 @@ static void mli__shap_node1(mli__shap_state *st, int32_t i, int lev) {
     const int64_t g = st->s + i;
     const int32_t f = w->feature[g];
     mli__v8d *restrict P = st->lev + (size_t)lev * 2 * KV, *restrict R = P + KV;
-    if (f < 0) {
-        const double v = w->value[g * w->value_stride];
-        for (int k = 0; k < KV; ++k)
-            R[k] = (mli__v8d){0} + v;
-        return;
-    }
     const double left = mli__shap_goes_left(w, g, st->xr[0], f) ? 1.0 : 0.0;
     int j = 0;
     while (j < st->n && st->feat[j] != f)
@@ -158,13 +151,10 @@ static void mli__shap_node1(mli__shap_state *st, int32_t i, int lev) {
             Pc[k] = P[k] * (p0 * ((qc + st->xv[k] * d) * inv[k]) + rr);
         st->q[j] = qc;
         st->p[j] = (mli__v8d){0} + pc;
-        if (w->feature[st->s + child] < 0) { /* a leaf: its R without the call */
-            const double v = w->value[(st->s + child) * w->value_stride];
-            for (int k = 0; k < KV; ++k)
-                Rc[k] = (mli__v8d){0} + v;
-        } else {
+        if (w->feature[st->s + child] < 0) /* a leaf: its R without the call */
+            mli__shap_leaf(w, st->s + child, Rc, KV);
+        else
             mli__shap_node1(st, child, lev + 1);
-        }
         for (int k = 0; k < KV; ++k) {
             const mli__v8d gk = p0 * ((qc + st->xv[k] * d) * inv[k]) + rr, rc = Rc[k];
             R[k] = side ? R[k] + gk * rc : gk * rc;
