@@ -427,6 +427,22 @@ static inline __attribute__((always_inline)) __m512d leaf_values(const __m512d *
     return _mm512_mask_blend_pd(_mm512_test_epi64_mask(k, b5), r, h);
 }
 
+/* Adds the values vl (rows r0 .. r0 + 7) and vh (r0 + 8 .. r0 + 15) of tree tr to the rows'
+ * scores, the first nq of them: in place where each row has one score, else through
+ * mli__walk_add (several scores: the tree's column; or the block's last rows). */
+static inline void add_values16(const mli__tree_walk *w, int32_t tr, int64_t r0, __m512d vl, __m512d vh, int nq) {
+    if (w->ld_acc == 1 && nq == 16) {
+        double *acc = w->acc + r0;
+        _mm512_storeu_pd(acc, _mm512_add_pd(_mm512_loadu_pd(acc), vl));
+        _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8), vh));
+        return;
+    }
+    double val[16];
+    _mm512_storeu_pd(val, vl);
+    _mm512_storeu_pd(val + 8, vh);
+    mli__walk_add(w, tr, r0, val, nq);
+}
+
 /* The nt (1, 2 or 4) tiles of 16 rows at t, t + ts (feature f of row k at t[16 f + k]; rows
  * r0 .., the first n real) through tree `tr` by its leaf masks (mli__tbit): every inner node
  * is evaluated, one aligned load and one compare for 16 rows, and the rows going right AND
@@ -459,17 +475,7 @@ static inline __attribute__((always_inline)) void bits_tiles(const mli__tree_wal
         for (int q = 0; q < nt; ++q) {
             __m512d vl = leaf_values(v, _mm512_cvtepu32_epi64(_mm512_castsi512_si256(k[q])), wide);
             __m512d vh = leaf_values(v, _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(k[q], 1)), wide);
-            int nq = n - 16 * q < 16 ? n - 16 * q : 16;
-            if (w->ld_acc == 1 && nq == 16) { /* one score per row: add in place */
-                double *acc = w->acc + r0 + 16 * q;
-                _mm512_storeu_pd(acc, _mm512_add_pd(_mm512_loadu_pd(acc), vl));
-                _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8), vh));
-                continue;
-            }
-            double val[16]; /* several scores (the tree's column), or the block's last rows */
-            _mm512_storeu_pd(val, vl);
-            _mm512_storeu_pd(val + 8, vh);
-            mli__walk_add(w, tr, r0 + 16 * q, val, nq);
+            add_values16(w, tr, r0 + 16 * q, vl, vh, n - 16 * q < 16 ? n - 16 * q : 16);
         }
         return;
     }
@@ -515,16 +521,7 @@ static inline __attribute__((always_inline)) void wide_tiles(const mli__tree_wal
             const double *tv = w->wide_val + s;
             __m512d vl = _mm512_i32gather_pd(_mm512_castsi512_si256(k[q]), tv, 8);
             __m512d vh = _mm512_i32gather_pd(_mm512_extracti64x4_epi64(k[q], 1), tv, 8);
-            if (w->ld_acc == 1 && nq == 16) { /* one score per row: add in place */
-                double *acc = w->acc + r0 + 16 * q;
-                _mm512_storeu_pd(acc, _mm512_add_pd(_mm512_loadu_pd(acc), vl));
-                _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8), vh));
-                continue;
-            }
-            double val[16];
-            _mm512_storeu_pd(val, vl);
-            _mm512_storeu_pd(val + 8, vh);
-            mli__walk_add(w, tr, r0 + 16 * q, val, nq);
+            add_values16(w, tr, r0 + 16 * q, vl, vh, nq);
             continue;
         }
         int32_t i[16]; /* the leaves' compact indices (the leaf outputs) */

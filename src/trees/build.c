@@ -785,8 +785,8 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
                 rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %d trees", r->c->origin, t->n_trees);
                 goto done;
             }
-            if (!build_bits(t, mli__get_kernels() ? mli__get_kernels()->tree_mask_leaves : MLI__TBIT_LEAVES) ||
-                !build_lanes(t)) {
+            const mli__kernels *kt = mli__get_kernels(); /* NULL: no usable ISA (predict then fails) */
+            if (!build_bits(t, kt ? kt->tree_mask_leaves : MLI__TBIT_LEAVES) || !build_lanes(t)) {
                 rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %d trees", r->c->origin, t->n_trees);
                 goto done;
             }
