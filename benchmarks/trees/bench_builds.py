@@ -19,11 +19,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_load import run_bench  # noqa: E402
 
 
 def churn_xgb(d):
@@ -87,13 +89,9 @@ def main():
     for r in range(a.rounds):
         for m, (mli, rows, nfeat, xj) in models.items():
             for name, d in libs:
-                env = dict(os.environ, LD_LIBRARY_PATH=d)
-                p = subprocess.run([a.bench, mli, rows, str(nfeat), "1", "--output", "proba", "--batch-reps",
-                                    str(a.reps), "--dtype", "f32", "--single-reps", "10"],
-                                   capture_output=True, text=True, env=env)
-                if p.returncode != 0:
-                    sys.exit(f"{name} {m}: {p.stderr.strip()[:300]}")
-                rate = json.loads(p.stdout.strip().splitlines()[-1])["batch_rows_per_s_median"]
+                rate = run_bench(a.bench, d, f"{name} {m}", [mli, rows, str(nfeat), "1", "--output", "proba",
+                                                             "--batch-reps", str(a.reps), "--dtype", "f32",
+                                                             "--single-reps", "10"])["batch_rows_per_s_median"]
                 res[m][name].append(rate)
                 print(f"round {r + 1} {m} {name}: {rate / 1e3:.0f}k rows/s", flush=True)
             if xj:

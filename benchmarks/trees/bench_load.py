@@ -29,6 +29,16 @@ def rows_file():
     return f.name
 
 
+def run_bench(bench, lib_dir, what, args):
+    """bench_model_c's JSON line for `args`, run against the libmlinfer.so.0 in lib_dir;
+    exits naming `what` if it fails."""
+    p = subprocess.run([bench] + args, capture_output=True, text=True,
+                       env=dict(os.environ, LD_LIBRARY_PATH=lib_dir))
+    if p.returncode != 0:
+        sys.exit(f"{what}: {p.stderr.strip()[:300]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", required=True, help="bench_model_c")
@@ -44,13 +54,8 @@ def main():
     for r in range(a.rounds):
         for m in a.models:
             for name, d in libs:
-                env = dict(os.environ, LD_LIBRARY_PATH=d)
-                p = subprocess.run([a.bench, m, rows, "4096", "1", "--output", "raw", "--batch-reps", "1",
-                                    "--single-reps", "1", "--load-reps", str(a.reps)],
-                                   capture_output=True, text=True, env=env)
-                if p.returncode != 0:
-                    sys.exit(f"{name} {m}: {p.stderr.strip()[:300]}")
-                ms = json.loads(p.stdout.strip().splitlines()[-1])["load_ms"]
+                ms = run_bench(a.bench, d, f"{name} {m}", [m, rows, "4096", "1", "--output", "raw", "--batch-reps",
+                                                           "1", "--single-reps", "1", "--load-reps", str(a.reps)])["load_ms"]
                 res[m][name].append(ms)
                 print(f"round {r + 1} {os.path.basename(m)} {name}: {ms:.3f} ms", flush=True)
     os.unlink(rows)
