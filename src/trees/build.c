@@ -492,9 +492,10 @@ static int32_t mask_lists(const mli__tnode *base, int32_t n, const int32_t *belo
 
 /* The wide masks' lists (as mask_lists, for nw = 3 .. 8 words): each inner node is listed
  * only in the words its left subtree's leaves reach (most in one), so the lists cost their
- * entries rather than nodes x words at load. count_only: len[] alone. Returns the entries. */
-static int32_t wide_lists(const mli__tnode *base, int32_t n, const int32_t *below, int nw, mli__tbit *out, int32_t *len,
-                          int count_only) {
+ * entries rather than nodes x words at load: a counting pass, then a writing pass. Returns
+ * the entries. */
+static int32_t wide_lists(const mli__tnode *base, int32_t n, const int32_t *below, int nw, mli__tbit *out,
+                          int32_t *len) {
     int32_t at[MLI__TWIDE_LEAVES / 32], e = 0;
     for (int h = 0; h < nw; ++h)
         len[h] = 0;
@@ -509,8 +510,6 @@ static int32_t wide_lists(const mli__tnode *base, int32_t n, const int32_t *belo
         at[h] = e;
         e += len[h];
     }
-    if (count_only)
-        return e;
     for (int32_t i = 0; i < n; ++i) { /* node order within each word, as mask_lists */
         const int32_t o = (int32_t)(base[i].fr >> 16);
         if (o == 0)
@@ -525,6 +524,51 @@ static int32_t wide_lists(const mli__tnode *base, int32_t n, const int32_t *belo
         }
     }
     return e;
+}
+
+/* Merges the entries of one word's list (n of them at e) that test the same condition, the
+ * same feature, NaN direction and threshold bits: a row goes right at all of them or at
+ * none, so one entry with the AND of their masks changes the row's mask the same way. Trees
+ * over one-hot or binned columns repeat conditions (an XGBoost model of the churn pipeline,
+ * 12 % of its nodes). The first entry of each condition keeps its place; returns the new
+ * length. Lists of over MERGE_SLOTS / 2 entries are left as they are. */
+#define MERGE_SLOTS 1024
+static int32_t merge_same(mli__tbit *e, int32_t n) {
+    uint16_t slot[MERGE_SLOTS]; /* entry + 1 of each condition seen, by hash; 0 empty */
+    if (n < 2 || n > MERGE_SLOTS / 2)
+        return n;
+    memset(slot, 0, sizeof slot);
+    int32_t m = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        uint32_t h = (f32_bits(e[i].thr) * 0x9E3779B1u ^ (uint32_t)e[i].feat * 0x85EBCA77u) >> 22;
+        for (;; h = (h + 1) & (MERGE_SLOTS - 1)) {
+            mli__tbit *k = slot[h] ? &e[slot[h] - 1] : NULL;
+            if (!k) {
+                e[m] = e[i];
+                slot[h] = (uint16_t)(++m);
+                break;
+            }
+            if (k->feat == e[i].feat && f32_bits(k->thr) == f32_bits(e[i].thr)) {
+                k->mask &= e[i].mask;
+                break;
+            }
+        }
+    }
+    return m;
+}
+
+/* merge_same on each of the nw lists at out (lengths len[], updated), moved together again.
+ * Returns the entries left. */
+static int32_t merge_lists(mli__tbit *out, int nw, int32_t *len) {
+    int32_t src = 0, dst = 0;
+    for (int h = 0; h < nw; ++h) {
+        const int32_t m = merge_same(out + src, len[h]);
+        memmove(out + dst, out + src, sizeof(mli__tbit) * (size_t)m);
+        src += len[h];
+        dst += m;
+        len[h] = m;
+    }
+    return dst;
 }
 
 /* Wide masks are kept for a tree when its lists hold at most this many entries per level
@@ -589,10 +633,11 @@ static int build_bits(mli__trees *t, int max_leaves) {
         const int32_t nl = leaf_order(base, n, below, lv);
         if (nl > MLI__TBIT_LEAVES) { /* wide: kept only where its lists are short for its depth */
             const int nw = (nl + 31) / 32;
-            const int32_t e = wide_lists(base, n, below, nw, NULL, len, 1);
+            /* written (the bound above has room for every entry), merged, then judged */
+            wide_lists(base, n, below, nw, t->bits + off, len);
+            const int32_t e = merge_lists(t->bits + off, nw, len);
             if (e > MLI_WIDE_COST * t->depth[tr])
                 continue;
-            wide_lists(base, n, below, nw, t->bits + off, len, 0);
             int32_t *wt = t->wide_tree + (int64_t)MLI__TWIDE_STRIDE * tr;
             wt[0] = off;
             wt[1] = nw;
@@ -613,7 +658,8 @@ static int build_bits(mli__trees *t, int max_leaves) {
         for (int32_t k = 0; k < MLI__TBIT_LEAVES && t->bits_val; ++k)
             t->bits_val[(int64_t)MLI__TBIT_LEAVES * tr + k] = t->fast_value[t->tree_start[tr] + leaf[k]];
         /* the low list, then the high one (none up to 32 leaves) */
-        off += mask_lists(base, n, below, nl > 32 ? 2 : 1, t->bits + off, len);
+        mask_lists(base, n, below, nl > 32 ? 2 : 1, t->bits + off, len);
+        off += merge_lists(t->bits + off, nl > 32 ? 2 : 1, len);
         t->bits_tree[3 * tr + 1] = len[0];
         /* -1: at most 32 leaves. Above, the high list may be empty (no left subtree reaches
          * leaf 32: the last leaves hang on a right spine) but still counts: a row with no

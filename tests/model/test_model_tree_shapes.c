@@ -5,6 +5,8 @@
  * leaves and around the word boundaries of the leaf masks (32, 33, 64, 65, 96, 97, 256),
  * NaN sent left or right. Batches of 203 rows (tiles of 64, 32 and 16 rows and a part)
  * and rows one at a time must equal a double-precision walk of the same trees: exactly,
+ * also where a tree tests one condition at many nodes (three thresholds a feature: the
+ * mask lists merge such nodes into one entry, docs/TREES.md, "Walks"),
  * since the leaves are the same doubles added in tree order. Under ASan+UBSan in CI, the
  * walks' reads of their tables and tiles are checked with them. */
 #include <math.h>
@@ -42,13 +44,16 @@ static double unif(void) { return (double)(rnd() >> 11) / 9007199254740992.0 * 2
 
 enum { GROW_RANDOM, GROW_RIGHT, GROW_LEFT };
 
+/* Nonzero: thresholds from {-0.5, 0, 0.5} only, so the trees repeat their conditions. */
+static int few_thresholds;
+
 /* Splits leaf L of t (n leaves) in LightGBM's numbering: a new internal node whose left
  * child is L and whose right child is the new leaf n (children < 0 are ~leaf); leaf L
  * hangs on parent[L]'s side[L] (0 left, 1 right; parent -1: the root). */
 static void split(gtree *t, int *parent, int *side, int L) {
     int node = t->n_leaves - 1, nl = t->n_leaves;
     t->feat[node] = (int)(rnd() % NF);
-    t->thr[node] = unif();
+    t->thr[node] = few_thresholds ? 0.5 * (double)((int)(rnd() % 3) - 1) : unif();
     t->dt[node] = rnd() % 2 ? 10 : 8; /* NaN as missing, default left (10) or right (8) */
     t->left[node] = ~L;
     t->right[node] = ~nl;
@@ -250,10 +255,35 @@ static void test_full_and_mixed(void **state) {
     free(trees);
 }
 
+/* Trees that test the same (feature, threshold, NaN direction) at many nodes, of every
+ * size around the masks' word boundaries, and full ones. */
+static void test_repeated_conditions(void **state) {
+    (void)state;
+    static const int sizes[] = {8, 33, 64, 65, 97, 128, 200, 256};
+    gtree *trees = malloc(sizeof(gtree) * 4);
+    assert_non_null(trees);
+    few_thresholds = 1;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; ++s) {
+        char what[64];
+        snprintf(what, sizeof what, "%d leaves, three thresholds a feature", sizes[s]);
+        for (int k = 0; k < 4; ++k)
+            grow(&trees[k], sizes[s], k == 3 ? GROW_LEFT : GROW_RANDOM, 0);
+        check_model(trees, 4, what);
+    }
+    for (int depth = 6; depth <= 8; ++depth) {
+        for (int k = 0; k < 4; ++k)
+            grow(&trees[k], 0, GROW_RANDOM, depth);
+        check_model(trees, 4, "full trees, three thresholds a feature");
+    }
+    few_thresholds = 0;
+    free(trees);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_shape_and_size),
         cmocka_unit_test(test_full_and_mixed),
+        cmocka_unit_test(test_repeated_conditions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
