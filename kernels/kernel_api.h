@@ -172,6 +172,14 @@ typedef struct mli__tree_walk {
     const double *wide_val;
 } mli__tree_walk;
 typedef void (*mli__tree_walk_fn)(const mli__tree_walk *w);
+/* The scan of a row for the float32 walks (src/trees/predict.c): y[i] = float32(x[i]) rounded to
+ * nearest (mli__f32_round, tree_rules.h) for n values; returns MLI__SCAN_NAN where some x[i]
+ * is NaN, | MLI__SCAN_INF where some y[i] is infinite (x[i] infinite, or beyond float32's
+ * range: what scikit-learn's trees refuse). */
+enum { MLI__SCAN_NAN = 1, MLI__SCAN_INF = 2 };
+typedef int (*mli__f64_to_f32_fn)(const double *x, float *y, int64_t n);
+/* The same flags for n float32 values. */
+typedef int (*mli__f32_scan_fn)(const float *x, int64_t n);
 /* y[i] = the smallest float32 >= x[i] (mli__f32_round_up, tree_rules.h), for n values. */
 typedef void (*mli__f64_to_f32_up_fn)(const double *x, float *y, int64_t n);
 /* One float64 row of n values of a float64 `<=` tree model (src/trees/predict.c): y[i] =
@@ -255,6 +263,8 @@ typedef struct mli__kernels {
     mli__bias_act_fn bias_act;
     mli__softmax_fn softmax;
     mli__tree_walk_fn tree_walk;
+    mli__f64_to_f32_fn f64_to_f32;
+    mli__f32_scan_fn f32_scan;
     mli__f64_to_f32_up_fn f64_to_f32_up;
     mli__f64_prepass_fn f64_prepass;
     mli__shap_walk_fn shap_walk;

@@ -280,6 +280,10 @@ static mli_status build_stages(mli_model *m, const mli__reader *r) {
             m->finite_only = m->stages[s].kind != MLI__STAGE_TREES;
             break;
         }
+    if (m->prep && m->trees) /* with a prep stage, its own ops check what reaches the model */
+        m->trees->input_check = MLI__CHECK_NONE;
+    if (!m->prep)
+        m->input_check = m->finite_only ? MLI__CHECK_FINITE : m->trees ? m->trees->input_check : MLI__CHECK_NONE;
     if (m->prep) /* float32 rounding that a linear stage's 1e-5 covers can move a row across a split */
         m->prep->f32_refused = m->trees != NULL;
     if (m->prep && m->n_stages == 1 && m->stages[0].kind == MLI__STAGE_LINEAR &&

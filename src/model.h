@@ -74,6 +74,7 @@ struct mli_model {
     mli__prep *prep;    /* stage 0 is a prep stage (src/prep/): named columns in, n_in_model values out */
     int64_t n_in_model; /* width of the first model stage's input: n_features, or the prep's n_out */
     int finite_only;    /* the model stages cannot take NaN or infinity (linear, MLP), as scikit-learn */
+    int input_check;    /* without a prep stage: the rows the model refuses (mli__input_check) */
     mli_image_spec image;
     const double *background_mean; /* n_in_model: the mean of the export's background data (after the prep
                                       stage when there is one), or NULL */
@@ -93,9 +94,9 @@ void mli__head_row(const mli_model *m, int what, const float *sf, const double *
 double mli__affine_value(const mli_model *m, int64_t c, double v, int f32);
 void mli__affine_rows_f64(const mli_model *m, const void *x, int f64, int64_t ldx, int64_t nb, double *dst);
 
-/* MLI_ERR_INPUT naming the first row and column of x holding NaN or an infinity when the
- * model's stages cannot take them (linear, MLP: m->finite_only), else MLI_OK (src/predict.c;
- * the CPU predict paths check block by block themselves). */
+/* MLI_ERR_INPUT naming the first row and column of x holding a value the model refuses
+ * (m->input_check), else MLI_OK (src/predict.c; the CPU predict paths check block by block
+ * themselves). */
 mli_status mli__check_finite(const char *fn, const mli_model *m, const void *x, int f64, int64_t rows, int64_t ldx);
 
 /* Argument checks shared by every predict path (CPU rows, CUDA, JPEG; src/predict.c).

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -351,19 +352,38 @@ static int linear_block(predict_job *j, int64_t r, int64_t nb, double *work, voi
     return 0;
 }
 
-/* The first row in [r, r + nb) of rows of numbers holding NaN, an infinity or a number beyond
- * float32's range, or -1. */
-static int64_t first_nonfinite_row(const rows_in *in, int64_t r, int64_t nb, int64_t n) {
+/* Whether the model refuses value v (m->input_check): an infinity or a number float32 rounds to
+ * one (the dense stages compute in float32; scikit-learn's trees take float32), and NaN unless
+ * MLI__CHECK_FINITE_NAN. */
+static inline int refused(int check, double v) {
+    return check == MLI__CHECK_FINITE_NAN ? fabs(v) >= MLI__F32_OVERFLOW : !(fabs(v) < MLI__F32_OVERFLOW);
+}
+
+/* The value of row r, column c of the caller's rows that the model stages get: after the
+ * scalers for a trees stage (its check is on float32 of what scikit-learn hands the trees),
+ * else the row's own (the dense stages' check is on their input). */
+static double checked_value(const mli_model *m, const rows_in *in, int64_t r, int64_t c) {
+    return m->trees && m->n_affine ? affine_value(m, in, r, c) : input_at(in, r, c);
+}
+
+/* The first row in [r, r + nb) of the caller's rows holding a value the model refuses
+ * (refused(), m->input_check), or -1. */
+static int64_t first_nonfinite_row(const mli_model *m, const rows_in *in, int64_t r, int64_t nb) {
+    const int64_t n = m->n_features;
+    const int check = m->input_check;
     for (int64_t i = r; i < r + nb; ++i) {
         int bad = 0;
-        if (in->f64) {
+        if (m->trees && m->n_affine) {
+            for (int64_t c = 0; c < n; ++c)
+                bad |= refused(check, checked_value(m, in, i, c));
+        } else if (in->f64) {
             const double *row = (const double *)in->x + i * in->ldx;
-            for (int64_t c = 0; c < n; ++c) /* its float32 infinite too: the dense stages compute in float32 */
-                bad |= !(fabs(row[c]) < MLI__F32_OVERFLOW);
+            for (int64_t c = 0; c < n; ++c)
+                bad |= refused(check, row[c]);
         } else {
             const float *row = (const float *)in->x + i * in->ldx;
             for (int64_t c = 0; c < n; ++c)
-                bad |= !isfinite(row[c]);
+                bad |= refused(check, (double)row[c]);
         }
         if (bad)
             return i;
@@ -379,12 +399,13 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
         int64_t nb = r1 - r < block ? r1 - r : block, ld;
         rows_in in = {.x = j->x, .f64 = j->f64, .ldx = j->ldx};
         int64_t base = r; /* the first row of `in` */
-        if (!m->prep && m->finite_only) {
+        if (atomic_load_explicit(&j->bad_row, memory_order_relaxed) < r)
+            return; /* an earlier row failed: nothing after it matters */
+        if (m->input_check != MLI__CHECK_NONE && !m->trees) {
             /* A linear model or MLP cannot take NaN or infinity: scikit-learn refuses such
-             * input, and its arithmetic would turn a missing value into class 0. */
-            if (atomic_load_explicit(&j->bad_row, memory_order_relaxed) < r)
-                return;
-            int64_t bad = first_nonfinite_row(&in, r, nb, m->n_features);
+             * input, and its arithmetic would turn a missing value into class 0. (A trees
+             * stage checks its own input as it reads it, below.) */
+            int64_t bad = first_nonfinite_row(m, &in, r, nb);
             if (bad >= 0) {
                 note_bad_row(j, bad);
                 return;
@@ -404,15 +425,21 @@ static void run_rows_with(predict_job *j, int64_t r0, int64_t r1, void *scratch,
         if (m->trees) {
             double *scores = scratch;
             char *ts = (char *)scratch + scores_bytes(m, block);
+            int refused;
             if (m->n_affine) { /* scaled in float64 first, as scikit-learn hands the trees its output */
                 double *xs = (double *)(void *)ts;
                 ts += scaled_bytes(m, block);
                 affine_rows_f64(m, &in, base, nb, xs);
-                mli__trees_scores(m->trees, j->kt, xs, 1, m->n_in_model, nb, scores, ts);
+                refused = mli__trees_scores(m->trees, j->kt, xs, 1, m->n_in_model, nb, scores, ts);
             } else {
                 size_t es = in.f64 ? sizeof(double) : sizeof(float);
-                mli__trees_scores(m->trees, j->kt, (const char *)in.x + (size_t)(base * in.ldx) * es, in.f64, in.ldx,
-                                  nb, scores, ts);
+                refused = mli__trees_scores(m->trees, j->kt, (const char *)in.x + (size_t)(base * in.ldx) * es, in.f64,
+                                            in.ldx, nb, scores, ts);
+            }
+            if (refused) { /* scikit-learn's trees refuse an infinity, GradientBoosting NaN too */
+                int64_t bad = first_nonfinite_row(m, &in, r, nb);
+                note_bad_row(j, bad >= 0 ? bad : r); /* (the same test: bad >= 0) */
+                return;
             }
             for (int64_t i = 0; i < nb; ++i)
                 mli__head_row(m, j->what, NULL, scores + i * m->n_raw, j->out + (r + i) * j->out_cols);
@@ -457,6 +484,12 @@ static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
         return;
     }
     if (j->apply) { /* the generic walk: no scratch, but for scaled rows */
+        rows_in raw = {.x = j->x, .f64 = j->f64, .ldx = j->ldx};
+        int64_t bad = j->m->input_check ? first_nonfinite_row(j->m, &raw, r0, end - r0) : -1;
+        if (bad >= 0) { /* refused as predict refuses it */
+            note_bad_row(j, bad);
+            return;
+        }
         if (j->m->n_affine) {
             int64_t nb = end - r0;
             double *xs = malloc(sizeof(double) * (size_t)(nb * j->m->n_features));
@@ -464,8 +497,7 @@ static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
                 atomic_store(&j->oom, 1);
                 return;
             }
-            rows_in in = {.x = j->x, .f64 = j->f64, .ldx = j->ldx};
-            affine_rows_f64(j->m, &in, r0, nb, xs);
+            affine_rows_f64(j->m, &raw, r0, nb, xs);
             mli__trees_apply(j->m->trees, xs, 1, j->m->n_features, nb, j->apply + r0 * j->m->trees->n_trees);
             free(xs);
             return;
@@ -575,14 +607,30 @@ mli_status mli__prep_input_error(const char *fn, const mli_model *m, const mli__
 /* The message for rows of numbers holding NaN or an infinity given to a model that cannot
  * take them: the row, the column (and its name), the value. */
 static mli_status nonfinite_error(const char *fn, const mli_model *m, const predict_job *j, int64_t row) {
+    const rows_in in = {.x = j->x, .f64 = j->f64, .ldx = j->ldx};
     int64_t c = 0;
     double v = 0;
     for (; c < m->n_features; ++c) {
-        v = j->f64 ? ((const double *)j->x)[row * j->ldx + c] : (double)((const float *)j->x)[row * j->ldx + c];
-        if (!(fabs(v) < MLI__F32_OVERFLOW))
+        v = checked_value(m, &in, row, c);
+        if (refused(m->input_check, v))
             break;
     }
     const char *name = m->feature_names && c < m->n_features ? m->feature_names[c] : NULL;
+    if (m->trees) { /* scikit-learn's trees and GradientBoosting: check_array to float32 */
+        char scaled[64] = "";
+        if (m->n_affine && isfinite(input_at(&in, row, c))) /* finite, then out of range once scaled */
+            snprintf(scaled, sizeof scaled, " (%.17g before the scaling)", input_at(&in, row, c));
+        return mli__fail(MLI_ERR_INPUT,
+                         "%s: row %lld, column %lld%s%s%s holds %s%s, and %s refuses %s, as scikit-learn does (its "
+                         "trees take their input as float32)%s",
+                         fn, (long long)row, (long long)c, name ? " ('" : "", name ? name : "", name ? "')" : "",
+                         isnan(v)   ? "a missing value (NaN)"
+                         : isinf(v) ? "an infinite value"
+                                    : "a number beyond float32's range",
+                         scaled, source_of(m),
+                         isnan(v) ? "missing values" : "infinite values and numbers beyond float32's range",
+                         isnan(v) ? "; impute them first, or use HistGradientBoosting, which takes them" : "");
+    }
     if (isfinite(v))
         return mli__fail(MLI_ERR_INPUT,
                          "%s: row %lld, column %lld%s%s%s holds %g, beyond float32's range, in which %s computes "
@@ -609,10 +657,10 @@ static mli_status overflow_error(const char *fn, const mli_model *m, predict_job
 }
 
 mli_status mli__check_finite(const char *fn, const mli_model *m, const void *x, int f64, int64_t rows, int64_t ldx) {
-    if (m->prep || !m->finite_only)
+    if (m->input_check == MLI__CHECK_NONE)
         return MLI_OK;
     rows_in in = {.x = x, .f64 = f64, .ldx = ldx};
-    int64_t bad = first_nonfinite_row(&in, 0, rows, m->n_features);
+    int64_t bad = first_nonfinite_row(m, &in, 0, rows);
     if (bad < 0)
         return MLI_OK;
     predict_job j = {.m = m, .x = x, .f64 = f64, .ldx = ldx};

@@ -283,6 +283,38 @@ void MLI_KNAME(f64_to_f32_up)(const double *x, float *y, int64_t n) {
         y[i] = mli__f32_round_up(x[i]);
 }
 
+/* Four values at a time: vcvtpd2ps rounds by MXCSR (to nearest unless the host program set
+ * another mode, as the scalar conversion it replaces); NaN by an unordered compare, the
+ * infinities by |y| == inf. */
+int MLI_KNAME(f64_to_f32)(const double *x, float *y, int64_t n) {
+    const __m128 abs = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff)), inf = _mm_set1_ps(INFINITY);
+    __m256d nan = _mm256_setzero_pd();
+    __m128 big = _mm_setzero_ps();
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d xd = _mm256_loadu_pd(x + i);
+        __m128 yf = _mm256_cvtpd_ps(xd);
+        _mm_storeu_ps(y + i, yf);
+        nan = _mm256_or_pd(nan, _mm256_cmp_pd(xd, xd, _CMP_UNORD_Q));
+        big = _mm_or_ps(big, _mm_cmpeq_ps(_mm_and_ps(yf, abs), inf));
+    }
+    int f = (_mm256_movemask_pd(nan) ? MLI__SCAN_NAN : 0) | (_mm_movemask_ps(big) ? MLI__SCAN_INF : 0);
+    return f | mli__f64_to_f32_tail(x + i, y + i, n - i);
+}
+
+int MLI_KNAME(f32_scan)(const float *x, int64_t n) {
+    const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), inf = _mm256_set1_ps(INFINITY);
+    __m256 nan = _mm256_setzero_ps(), big = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        big = _mm256_or_ps(big, _mm256_cmp_ps(_mm256_and_ps(v, abs), inf, _CMP_EQ_OQ));
+    }
+    int f = (_mm256_movemask_ps(nan) ? MLI__SCAN_NAN : 0) | (_mm256_movemask_ps(big) ? MLI__SCAN_INF : 0);
+    return f | mli__f32_scan_tail(x + i, n - i);
+}
+
 int MLI_KNAME(f64_prepass)(const double *x, float *y, int64_t n, const uint64_t *filter, int log2, uint64_t *cand) {
     MLI_KNAME(f64_to_f32_up)(x, y, n);
     return mli__prepass_scan(x, y, n, filter, log2, cand);

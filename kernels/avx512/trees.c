@@ -635,6 +635,32 @@ void MLI_KNAME(f64_to_f32_up)(const double *x, float *y, int64_t n) {
         y[i] = mli__f32_round_up(x[i]);
 }
 
+/* Eight values at a time (the last ones masked), rounded to nearest by the instruction (not
+ * MXCSR); NaN by an unordered compare, the infinities by their class. */
+int MLI_KNAME(f64_to_f32)(const double *x, float *y, int64_t n) {
+    __mmask8 nan = 0, inf = 0;
+    for (int64_t i = 0; i < n; i += 8) {
+        __mmask8 in = n - i >= 8 ? 0xFF : (__mmask8)((1u << (n - i)) - 1);
+        __m512d xd = _mm512_maskz_loadu_pd(in, x + i);
+        __m256 yf = _mm512_cvt_roundpd_ps(xd, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_mask_storeu_ps(y + i, in, yf);
+        nan |= _mm512_cmp_pd_mask(xd, xd, _CMP_UNORD_Q);
+        inf |= _mm256_fpclass_ps_mask(yf, 0x18); /* +inf, -inf (lanes past n hold 0) */
+    }
+    return (nan ? MLI__SCAN_NAN : 0) | (inf ? MLI__SCAN_INF : 0);
+}
+
+int MLI_KNAME(f32_scan)(const float *x, int64_t n) {
+    __mmask16 nan = 0, inf = 0;
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 in = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(in, x + i);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        inf |= _mm512_fpclass_ps_mask(v, 0x18);
+    }
+    return (nan ? MLI__SCAN_NAN : 0) | (inf ? MLI__SCAN_INF : 0);
+}
+
 /* Eight values at a time: the upward conversion, then for the lanes it rounded up the
  * filter's hash in 64-bit lanes (tree_rules.h: multiply, shift, xor), one gather of their
  * filter words and a test of both bits; groups of 8 never straddle a candidate word. */

@@ -19,6 +19,8 @@ void MLI_KNAME(f32_gelu_tanh)(const float *x, float *y, int64_t n);
 void MLI_KNAME(f32_bias_act)(float *y, const float *bias, int64_t n, int act);
 void MLI_KNAME(f32_softmax)(const float *x, float *y, int64_t cols);
 void MLI_KNAME(tree_walk)(const mli__tree_walk *w);
+int MLI_KNAME(f64_to_f32)(const double *x, float *y, int64_t n);
+int MLI_KNAME(f32_scan)(const float *x, int64_t n);
 void MLI_KNAME(f64_to_f32_up)(const double *x, float *y, int64_t n);
 int MLI_KNAME(f64_prepass)(const double *x, float *y, int64_t n, const uint64_t *filter, int log2, uint64_t *cand);
 void MLI_KNAME(shap_walk)(const mli__shap_walk *w);
@@ -42,6 +44,8 @@ void MLI_KNAME(f32_img_affine)(const float *x, const float *a, const float *b, f
         (t)->bias_act = MLI_KNAME(f32_bias_act);                                                                       \
         (t)->softmax = MLI_KNAME(f32_softmax);                                                                         \
         (t)->tree_walk = MLI_KNAME(tree_walk);                                                                         \
+        (t)->f64_to_f32 = MLI_KNAME(f64_to_f32);                                                                       \
+        (t)->f32_scan = MLI_KNAME(f32_scan);                                                                           \
         (t)->f64_to_f32_up = MLI_KNAME(f64_to_f32_up);                                                                 \
         (t)->f64_prepass = MLI_KNAME(f64_prepass);                                                                     \
         (t)->shap_walk = MLI_KNAME(shap_walk);                                                                         \

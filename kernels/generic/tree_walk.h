@@ -55,6 +55,26 @@ static inline void mli__walk_tiles(const mli__tree_walk *w, float *tiles, const 
     }
 }
 
+/* mli__f64_to_f32_fn and mli__f32_scan_fn one value at a time (the scalar table, and the
+ * vector kernels' tails). */
+static inline int mli__f64_to_f32_tail(const double *x, float *y, int64_t n) {
+    int nan = 0, inf = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        nan |= x[i] != x[i];
+        y[i] = mli__f32_round(x[i]);
+        inf |= y[i] == INFINITY || y[i] == -INFINITY;
+    }
+    return nan * MLI__SCAN_NAN | inf * MLI__SCAN_INF;
+}
+static inline int mli__f32_scan_tail(const float *x, int64_t n) {
+    int nan = 0, inf = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        nan |= x[i] != x[i];
+        inf |= x[i] == INFINITY || x[i] == -INFINITY;
+    }
+    return nan * MLI__SCAN_NAN | inf * MLI__SCAN_INF;
+}
+
 /* The pre-pass (mli__f64_prepass_fn) after y = x rounded up: NaN, and the candidates. */
 static inline int mli__prepass_scan(const double *x, const float *y, int64_t n, const uint64_t *filter, int log2,
                                     uint64_t *cand) {

@@ -743,6 +743,10 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
     else if (strcmp(s, "sum") != 0)
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s: stage %d: aggregate '%.40s' is not sum or mean", r->c->origin, si,
                          s);
+    static const char *const checks[] = {"none", "finite32", "finite32_nan", NULL}; /* mli__input_check's order */
+    snprintf(key, sizeof key, "stage.%d.input_check", si);
+    if ((rc = mli__meta_choice(r, key, checks, 0, &t->input_check)) != MLI_OK)
+        return rc;
 
     int64_t cells;
     if (!mli__mul_ok(t->n_nodes, t->leaf_width, &cells))

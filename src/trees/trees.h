@@ -17,10 +17,22 @@ typedef enum { MLI__TS_AUTO, MLI__TS_GENERIC, MLI__TS_SCALAR, MLI__TS_SIMD, MLI_
 /* The walk MLI_TREE_STRATEGY forces (read once per process), or MLI__TS_AUTO. */
 int mli__trees_strategy(void);
 
+/* Which input values a model without a prep stage refuses, as scikit-learn's estimators
+ * validate theirs (check_array): MLI__CHECK_FINITE NaN, +-inf and numbers float32 rounds to
+ * +-inf (linear models and MLPs, which compute in float32; GradientBoosting);
+ * MLI__CHECK_FINITE_NAN the same but NaN (scikit-learn's trees and forests take their input
+ * as float32 and refuse an infinity, but route NaN). */
+typedef enum { MLI__CHECK_NONE, MLI__CHECK_FINITE, MLI__CHECK_FINITE_NAN } mli__input_check;
+
 typedef struct mli__trees {
     int64_t n_features, n_nodes, n_out, leaf_width;
     int32_t n_trees;
     int compare, mean;
+    /* The stage key input_check (format 1.4): which rows it refuses when it reads the model's
+     * input directly, an mli__input_check (above): none, finite32 (scikit-learn's
+     * GradientBoosting: NaN, +-inf and values float32 rounds to +-inf), finite32_nan (its
+     * trees and forests: the same but NaN). */
+    int input_check;
     const int64_t *tree_start;
     const int32_t *tree_out; /* NULL: all trees add to column 0 (or vector leaves) */
     const int32_t *feature, *left, *right, *leaf_id;
@@ -114,10 +126,11 @@ void mli__trees_free(mli__trees *t);
 
 /* Scores (n_out doubles per row, ld n_out) for rows [0, nb) of x (float32 or float64,
  * leading dimension ldx). `scratch` holds at least mli__trees_scratch(t, nb) bytes,
- * 64-byte aligned. */
+ * 64-byte aligned. Returns 1, scores unset, when x holds a value the stage's input_check
+ * refuses (the caller finds the row), else 0. */
 size_t mli__trees_scratch(const mli__trees *t, int64_t nb);
-void mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
-                       double *scores, void *scratch);
+int mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
+                      double *scores, void *scratch);
 /* TreeSHAP (trees/shap.c). mli__trees_shap_init checks the covers of a built stage (called
  * by mli__trees_build when the stage has covers); mli__trees_shap_ready computes what the
  * contributions need from them, once, thread-safely (MLI_ERR_OUT_OF_MEMORY naming fn). */

@@ -4,7 +4,9 @@
  * -FLT_MAX below it. Every length 0..40 (vector bodies and tails), values on, between and
  * around float32 numbers, signed zeros, denormals and the range ends. Internal kernels:
  * linked to the static library; registered per ISA (MLI_FORCE_ISA) like the kernel tests.
- * Also the row pre-pass built on it (f64_prepass), below. */
+ * Also the row pre-pass built on it (f64_prepass), and the rounding to nearest with its NaN
+ * and infinity flags (f64_to_f32, f32_scan: the float32 walks' scan of a row, which also
+ * decides what scikit-learn's trees refuse), below. */
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
 #include <stdint.h>
@@ -174,8 +176,64 @@ static void test_prepass_matches_reference(void **state) {
     assert_true(seen_cand > 100 && seen_up_no_cand > 100); /* both outcomes exercised */
 }
 
+/* f64_to_f32 against the C conversion (round to nearest: C99's rounding of an in-range double,
+ * +-inf from FLT_MAX + half its ulp up) and f32_scan, with their flags, for every length 0..40
+ * and every position of one NaN, one infinity or one number beyond float32's range. */
+static float nearest(double x) {
+    if (x >= 3.4028235677973366e38)
+        return INFINITY;
+    if (x <= -3.4028235677973366e38)
+        return -INFINITY;
+    return (float)x; /* in range (or NaN): defined */
+}
+
+static void test_nearest_and_flags(void **state) {
+    (void)state;
+    tu_require_kernels();
+    const mli__kernels *kt = mli__get_kernels();
+    assert_non_null(kt->f64_to_f32);
+    assert_non_null(kt->f32_scan);
+    const double odd[] = {NAN, INFINITY, -INFINITY, 1e300, -1e39, 3.4028235677973366e38, 3.4028235677973362e38,
+                          FLT_MAX, -FLT_MAX, 0.0};
+    double v[48];
+    float in32[48], y[49];
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    for (int len = 0; len <= 40; ++len)
+        for (size_t k = 0; k < sizeof odd / sizeof odd[0]; ++k)
+            for (int at = -1; at < len; ++at) { /* at -1: no odd value */
+                for (int i = 0; i < len; ++i) {
+                    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+                    v[i] = i == at ? odd[k] : ((double)(s >> 11) / 9007199254740992.0 - 0.5) * 1e6;
+                    in32[i] = (float)(v[i] == v[i] && fabs(v[i]) < 1e38 ? v[i] : (double)nearest(v[i]));
+                }
+                y[len] = 12345.0f;
+                int f = kt->f64_to_f32(v, y, len), want = 0;
+                for (int i = 0; i < len; ++i) {
+                    float w = nearest(v[i]);
+                    if (!same(y[i], w)) {
+                        printf("%s: len %d: %.17g -> %.9g, want %.9g\n", kt->isa, len, v[i], y[i], w);
+                        fail();
+                    }
+                    want |= (v[i] != v[i] ? MLI__SCAN_NAN : 0) | (w == INFINITY || w == -INFINITY ? MLI__SCAN_INF : 0);
+                }
+                assert_true(y[len] == 12345.0f);
+                if (f != want) {
+                    printf("%s: f64_to_f32 len %d, odd %.17g at %d: flags %d, want %d\n", kt->isa, len, odd[k], at, f,
+                           want);
+                    fail();
+                }
+                int g = kt->f32_scan(in32, len);
+                if (g != want) {
+                    printf("%s: f32_scan len %d, odd %.17g at %d: flags %d, want %d\n", kt->isa, len, odd[k], at, g,
+                           want);
+                    fail();
+                }
+            }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_up_matches_reference),
-                                       cmocka_unit_test(test_prepass_matches_reference)};
+                                       cmocka_unit_test(test_prepass_matches_reference),
+                                       cmocka_unit_test(test_nearest_and_flags)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

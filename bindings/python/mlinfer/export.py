@@ -372,7 +372,14 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         for s in transformers:
             _check_fitted(s)
             _affine(w, s, n)
+    first_model = w.n_stages
     _model(w, steps[-1][1], n, hgb_encoded)
+    check = export_trees.input_check(steps[-1][1])
+    if check is not None and not export_pipeline.needs_prep(transformers):
+        # no prep stage to check the model's input (its finite32 ops): the trees stage does
+        for i in range(first_model, w.n_stages):
+            if w.meta[f"stage.{i}.kind"] == "trees":
+                w.meta[f"stage.{i}.input_check"] = "finite32_nan" if check == "float32-allow-nan" else "finite32"
     w.meta["stages"] = w.n_stages
     # the keys the reader needs first, then stage keys, in a stable order
     return build(w.meta, w.arrays, compress=compress)
