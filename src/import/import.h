@@ -52,7 +52,7 @@ void mli__owned_categories_free(mli__owned_categories *c);
 int mli__utf8_valid(const char *s, size_t n);
 
 /* A tree-ensemble model as the importers hand it to the writer: the facts of its header
- * and node arrays in the `trees` layout of docs/FORMAT.md (leaf_width 1). */
+ * and node arrays in the `trees` layout of docs/FORMAT.md. */
 typedef struct mli__tree_model {
     const char *origin; /* the file, for messages */
     const char *source; /* the `source` metadata, e.g. "xgboost 2.1.0 binary:logistic" */
@@ -63,7 +63,9 @@ typedef struct mli__tree_model {
     const char *head;
     int mean;                  /* aggregate: mean of the trees instead of their sum */
     const int64_t *tree_start; /* n_trees + 1 */
-    const int32_t *tree_out;   /* n_trees score columns, or NULL when n_out == 1 */
+    int64_t leaf_width;        /* values per leaf: 1 (0 reads as 1), or n_out (vector leaves: value is
+                                  n_nodes x n_out, tree_out NULL) */
+    const int32_t *tree_out;   /* n_trees score columns, or NULL when n_out == 1 or vector leaves */
     const int32_t *feature, *left, *right, *leaf_id;
     const double *threshold, *value;
     const uint8_t *flags;

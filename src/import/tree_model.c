@@ -139,7 +139,8 @@ mli_status mli__write_tree_model(const mli__tree_model *tm, mli__writer *w) {
     mli__writer_meta(w, stage_key(k, sizeof k, s, "n_trees"), "%lld", (long long)tm->n_trees);
     mli__writer_meta(w, stage_key(k, sizeof k, s, "n_nodes"), "%lld", (long long)tm->n_nodes);
     mli__writer_meta(w, stage_key(k, sizeof k, s, "n_out"), "%lld", (long long)tm->n_out);
-    mli__writer_meta(w, stage_key(k, sizeof k, s, "leaf_width"), "1");
+    const int64_t lw = tm->leaf_width > 1 ? tm->leaf_width : 1;
+    mli__writer_meta(w, stage_key(k, sizeof k, s, "leaf_width"), "%lld", (long long)lw);
     mli__writer_meta(w, stage_key(k, sizeof k, s, "compare"), "%s", tm->compare);
     mli__writer_meta(w, stage_key(k, sizeof k, s, "aggregate"), "%s", tm->mean ? "mean" : "sum");
     mli__writer_meta(w, "head", "%s", tm->head);
@@ -153,7 +154,7 @@ mli_status mli__write_tree_model(const mli__tree_model *tm, mli__writer *w) {
     mli__writer_array(w, stage_key(k, sizeof k, s, "right"), MLI__DT_I32, tm->right, N);
     mli__writer_array(w, stage_key(k, sizeof k, s, "threshold"), MLI__DT_F64, tm->threshold, N);
     mli__writer_array(w, stage_key(k, sizeof k, s, "flags"), MLI__DT_U8, tm->flags, N);
-    mli__writer_array(w, stage_key(k, sizeof k, s, "value"), MLI__DT_F64, tm->value, N);
+    mli__writer_array(w, stage_key(k, sizeof k, s, "value"), MLI__DT_F64, tm->value, N * lw);
     mli__writer_array(w, stage_key(k, sizeof k, s, "leaf_id"), MLI__DT_I32, tm->leaf_id, N);
     if (tm->cover)
         mli__writer_array(w, stage_key(k, sizeof k, s, "cover"), MLI__DT_F64, tm->cover, N);

@@ -8,7 +8,9 @@
  * sends its listed categories RIGHT and everything else (unlisted, negative, >= 2^24)
  * left; the importer swaps the children so the listed set is the bitset that goes left.
  * Nodes are renumbered in pre-order (parents before children); `leaf_id` keeps
- * XGBoost's node id for `pred_leaf`. */
+ * XGBoost's node id for `pred_leaf`. Trees of vector leaves (multi_strategy=
+ * "multi_output_tree": one tree per round gives every target or class, its leaves indexing
+ * `leaf_weights`) become a stage of leaf_width n_out. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +60,7 @@ typedef struct {
     mli__jdoc doc;
     int64_t n_features;
     int32_t n_out;
+    int32_t leafvec;            /* values per leaf: 1, or n_out (every tree's size_leaf_vector) */
     int64_t n_nodes, cap_nodes; /* cap: the sum of num_nodes over the trees */
     int64_t *tree_start;
     int32_t *tree_out, *feature, *left, *right, *leaf_id, *cat_words;
@@ -287,7 +290,7 @@ static mli_status alloc_nodes(xgb *x, int32_t n_trees) {
     x->cat_words = calloc(n, sizeof *x->cat_words);
     x->cat_offset = calloc(n, sizeof *x->cat_offset);
     x->threshold = malloc(n * sizeof *x->threshold);
-    x->value = malloc(n * sizeof *x->value);
+    x->value = malloc(n * (size_t)x->leafvec * sizeof *x->value);
     x->cover = malloc(n * sizeof *x->cover);
     x->flags = malloc(n);
     if (!x->tree_start || !x->tree_out || !x->feature || !x->left || !x->right || !x->leaf_id || !x->cat_words ||
@@ -393,25 +396,25 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
     char where[48];
     snprintf(where, sizeof where, "tree %d", t);
     const mli__jval *tp;
-    int64_t nn, leafvec;
+    int64_t nn;
     mli_status st;
     if (tree->type != MLI__JD_OBJ)
         return mli__fail(MLI_ERR_CORRUPT, "%s: %s is %s, expected an object", x->origin, where, type_name(tree->type));
     if ((st = member(x, tree, where, "tree_param", MLI__JD_OBJ, &tp)) != MLI_OK ||
-        (st = param_int(x, tp, where, "num_nodes", 1, INT32_MAX, -1, &nn)) != MLI_OK ||
-        (st = param_int(x, tp, where, "size_leaf_vector", 0, INT32_MAX, 1, &leafvec)) != MLI_OK)
+        (st = param_int(x, tp, where, "num_nodes", 1, INT32_MAX, -1, &nn)) != MLI_OK)
         return st;
-    if (leafvec > 1)
-        return mli__fail(MLI_ERR_UNSUPPORTED,
-                         "%s: %s has vector leaves (size_leaf_vector %lld): multi-target trees "
-                         "(multi_strategy=multi_output_tree) are not supported",
-                         x->origin, where, (long long)leafvec);
-    const double *lc, *rc, *si, *sc, *dl, *stype = NULL;
+    const int32_t K = x->leafvec; /* the tree's size_leaf_vector, checked by count_nodes */
+    const double *lc, *rc, *si, *sc, *dl, *stype = NULL, *lw = NULL;
     if ((st = num_array(x, tree, where, "left_children", nn, 0, &lc)) != MLI_OK ||
         (st = num_array(x, tree, where, "right_children", nn, 0, &rc)) != MLI_OK ||
         (st = num_array(x, tree, where, "split_indices", nn, 0, &si)) != MLI_OK ||
         (st = num_array(x, tree, where, "split_conditions", nn, 0, &sc)) != MLI_OK ||
         (st = num_array(x, tree, where, "default_left", nn, 1, &dl)) != MLI_OK)
+        return st;
+    int64_t n_leaves = 0; /* vector leaves: leaf_weights holds n_leaves x K, a leaf's right child its row */
+    for (int64_t i = 0; K > 1 && i < nn; ++i)
+        n_leaves += lc[i] == -1;
+    if (K > 1 && (st = num_array(x, tree, where, "leaf_weights", n_leaves * K, 0, &lw)) != MLI_OK)
         return st;
     const double *hess = NULL; /* sum_hessian: the cover TreeSHAP weighs children by */
     if (mli__jd_get(&x->doc, tree, "sum_hessian") &&
@@ -454,9 +457,13 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
         order[cnt++] = node;
         double l = lc[node], r = rc[node];
         if (l == -1) {
-            if (r != -1)
+            if (K == 1 && r != -1)
                 return mli__fail(MLI_ERR_CORRUPT, "%s: %s node %d has no left child but right child %.10g", x->origin,
                                  where, node, r);
+            if (K > 1 && !is_int_in(r, 0, (double)(n_leaves - 1)))
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: %s leaf %d: its leaf_weights row %.10g is not one of the tree's %lld leaves",
+                                 x->origin, where, node, r, (long long)n_leaves);
             continue;
         }
         double kids[2] = {r, l};
@@ -490,17 +497,20 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
         if (hess && !(hess[node] >= 0.0 && hess[node] <= 1e300)) /* a custom objective's; TreeSHAP is refused */
             x->no_cover = 1;
         if (lc[node] == -1) {
-            float leaf = (float)sc[node];
-            if (weight != 1.0)
-                leaf = (float)weight * leaf; /* dart: XGBoost scales each tree's output in float32 */
-            if (!isfinite(leaf))
-                return mli__fail(MLI_ERR_CORRUPT, "%s: %s leaf %d has the non-finite value %.10g", x->origin, where,
-                                 node, sc[node]);
+            for (int32_t j = 0; j < K; ++j) {
+                const double v = K > 1 ? lw[(int64_t)rc[node] * K + j] : sc[node];
+                float leaf = (float)v;
+                if (weight != 1.0)
+                    leaf = (float)weight * leaf; /* dart: XGBoost scales each tree's output in float32 */
+                if (!isfinite(leaf))
+                    return mli__fail(MLI_ERR_CORRUPT, "%s: %s leaf %d has the non-finite value %.10g", x->origin,
+                                     where, node, v);
+                x->value[g * K + j] = (double)leaf;
+            }
             x->feature[g] = -1;
             x->left[g] = x->right[g] = -1;
             x->threshold[g] = 0;
             x->flags[g] = 0;
-            x->value[g] = (double)leaf;
             continue;
         }
         double f = si[node], d = dl[node];
@@ -512,7 +522,8 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
                              where, node, d);
         int32_t l = newid[(int32_t)lc[node]], r = newid[(int32_t)rc[node]];
         x->feature[g] = (int32_t)f;
-        x->value[g] = 0;
+        for (int32_t j = 0; j < K; ++j)
+            x->value[g * K + j] = 0;
         if (stype && stype[node] == 1) {
             int32_t j = x->catj[node];
             if (j < 0)
@@ -777,12 +788,26 @@ static mli_status count_nodes(xgb *x, const mli__jval *trees, int64_t n_trees, c
         const mli__jval *tree = mli__jd_at(d, trees, (uint32_t)t), *tp;
         char where[48];
         snprintf(where, sizeof where, "tree %d", t);
-        int64_t nn;
+        int64_t nn, lv;
         if (!tree || tree->type != MLI__JD_OBJ)
             return mli__fail(MLI_ERR_CORRUPT, "%s: %s is not an object", x->origin, where);
         if ((st = member(x, tree, where, "tree_param", MLI__JD_OBJ, &tp)) != MLI_OK ||
-            (st = param_int(x, tp, where, "num_nodes", 1, INT32_MAX, -1, &nn)) != MLI_OK)
+            (st = param_int(x, tp, where, "num_nodes", 1, INT32_MAX, -1, &nn)) != MLI_OK ||
+            (st = param_int(x, tp, where, "size_leaf_vector", 0, INT32_MAX, 1, &lv)) != MLI_OK)
             return st;
+        /* vector leaves (multi_output_tree): every tree's, one value per output */
+        lv = lv < 1 ? 1 : lv;
+        if (t == 0 && lv > 1 && lv != x->n_out)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: %s has leaves of %lld values but the model has %d outputs",
+                             x->origin, where, (long long)lv, x->n_out);
+        if (t == 0)
+            x->leafvec = (int32_t)lv;
+        else if (lv != x->leafvec)
+            return mli__fail(MLI_ERR_UNSUPPORTED, "%s: %s has leaves of %lld values, tree 0 of %d (a mix of vector "
+                             "and scalar trees)", x->origin, where, (long long)lv, x->leafvec);
+        if (lv > 1 && ti[t] != 0)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: tree_info[%d] = %.10g for a tree of vector leaves (all outputs: 0)",
+                             x->origin, t, ti[t]);
         const mli__jval *lcv = mli__jd_get(d, tree, "left_children");
         if (!lcv || lcv->type != MLI__JD_ARR || (int64_t)lcv->n != nn)
             return mli__fail(MLI_ERR_CORRUPT,
@@ -932,10 +957,11 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
                           .n_trees = n_trees,
                           .n_nodes = x->n_nodes,
                           .n_out = x->n_out,
+                          .leaf_width = x->leafvec,
                           .compare = "lt_f32",
                           .head = obj->head,
                           .tree_start = x->tree_start,
-                          .tree_out = x->n_out > 1 ? x->tree_out : NULL,
+                          .tree_out = x->n_out > 1 && x->leafvec == 1 ? x->tree_out : NULL,
                           .feature = x->feature,
                           .left = x->left,
                           .right = x->right,

@@ -542,15 +542,53 @@ def test_rejects_gblinear(mlinfer, xgb_dir):
         assert e.value.status == 3
 
 
-def test_rejects_multi_output_trees(mlinfer, xgb_dir):
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("kind", ["reg2", "reg3-deep", "softprob"])
+def test_multi_output_trees(mlinfer, xgb_dir, fmt, kind):
+    """multi_strategy="multi_output_tree": one tree per round for every target (or class), its
+    leaves vectors (`leaf_weights`); a stage of leaf_width n_out. Margins, predictions and
+    leaves against XGBoost's; contributions (which XGBoost does not compute for such trees)
+    by the sum rule and against the classic recursion and the per-leaf quadrature."""
     X, rng = _data(seed=15)
     z = np.nan_to_num(X)
-    booster = _train({"multi_strategy": "multi_output_tree", "tree_method": "hist"}, X, np.c_[z[:, 0], z[:, 1]],
-                     rounds=2)
-    for fmt in FORMATS:
-        with pytest.raises(mlinfer.Error, match="multi-target trees") as e:
-            mlinfer.load(_save(booster, xgb_dir, "mot", fmt))
-        assert e.value.status == 3
+    params = {"multi_strategy": "multi_output_tree", "tree_method": "hist"}
+    if kind == "softprob":
+        y = _targets("multi", X, rng)
+        params.update(objective="multi:softprob", num_class=int(y.max()) + 1)
+    else:
+        y = np.c_[z[:, 0], 2 * z[:, 1] + 1, -z[:, 2]][:, :2 if kind == "reg2" else 3]
+        params["max_depth"] = 4 if kind == "reg2" else 9
+    booster = _train(params, X, y, rounds=6)
+    path = _save(booster, xgb_dir, f"mot_{kind}", fmt)
+    m = check_model(mlinfer, booster, path, X)
+    assert m.n_outputs_ == (1 if kind == "softprob" else y.shape[1])
+    c = m.predict_contrib(X)
+    raw = raw_scores(mlinfer, m, X)
+    np.testing.assert_allclose(c.sum(axis=1), raw, rtol=1e-9, atol=1e-9)
+    code = f"""
+import sys, numpy as np, mlinfer
+m = mlinfer.load(sys.argv[1]); X = np.load(sys.argv[2])
+np.save(sys.argv[3], m.predict_contrib(X))
+"""
+    np.save(xgb_dir / f"mot_{kind}_x.npy", X)
+    for setting in ("classic", "leaf"):
+        out = xgb_dir / f"mot_{kind}_{fmt}_{setting}.npy"
+        env = dict(os.environ, MLI_TREESHAP=setting)
+        subprocess.run([sys.executable, "-c", code, str(path), str(xgb_dir / f"mot_{kind}_x.npy"), str(out)],
+                       env=env, check=True)
+        np.testing.assert_allclose(np.load(out), c, rtol=1e-9, atol=1e-9, err_msg=setting)
+
+
+def test_rejects_mixed_leaf_vectors(mlinfer, xgb_dir):
+    """Vector leaves must be every tree's, of one value per output (the corrupt files below
+    hold the other cases)."""
+    doc = CORRUPT.base_model()
+    CORRUPT._vector(doc, trees=(0, 1))
+    path = Path(xgb_dir) / "mixed_vectors.json"
+    path.write_bytes(CORRUPT.to_json(doc))
+    with pytest.raises(mlinfer.Error, match="a mix of vector and scalar trees") as e:
+        mlinfer.load(path)
+    assert e.value.status == 3
 
 
 # ---- broken files ----------------------------------------------------------------------------

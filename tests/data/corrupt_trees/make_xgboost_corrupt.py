@@ -158,6 +158,25 @@ def _set(path_fn, key, value):
     return fn
 
 
+def _vector(doc, trees=(0, 1, 2)):
+    """The model as a regressor of 2 targets whose trees (those listed) have vector leaves, as
+    multi_strategy="multi_output_tree" writes them: a leaf's right child is its row of
+    leaf_weights (2 values each)."""
+    lp = doc["learner"]["learner_model_param"]
+    lp.update(num_target="2", base_score="[4E-1,1E-1]")
+    doc["learner"]["objective"] = {"name": "reg:squarederror", "reg_loss_param": {"scale_pos_weight": "1"}}
+    for i in trees:
+        t = _t(doc, i)
+        t["tree_param"]["size_leaf_vector"] = "2"
+        leaves = [k for k, c in enumerate(t["left_children"]) if c == -1]
+        t["leaf_weights"] = []
+        for row, k in enumerate(leaves):
+            t["right_children"][k] = row
+            t["leaf_weights"] += [t["split_conditions"][k], -t["split_conditions"][k]]
+        t["split_type"] = [0] * len(t["left_children"])  # (tree 2's categorical split: a number here)
+    return doc
+
+
 def _chain_tree(depth: int) -> dict:
     """A chain `depth` levels deep: internal node 2i has the leaf 2i+1 on its right and node
     2i+2 (the next internal node, or the last leaf) on its left."""
@@ -265,8 +284,16 @@ def _doc_cases():
                                                           categories_sizes=[1, 1]), CORRUPT, "listed twice")
     add("category_node_range", lambda d: _t(d, 2).__setitem__("categories_nodes", [9]), CORRUPT,
         "categories_nodes[0] = 9 is not a node")
-    add("multi_output_tree", lambda d: _t(d)["tree_param"].__setitem__("size_leaf_vector", "2"), UNSUPPORTED,
-        "multi-target trees")
+    add("leaf_vector_size", lambda d: _t(d)["tree_param"].__setitem__("size_leaf_vector", "2"), CORRUPT,
+        "has leaves of 2 values but the model has 1 outputs")
+    add("leaf_vector_mix", lambda d: _vector(d, trees=(0,)), UNSUPPORTED, "a mix of vector and scalar trees")
+    add("leaf_weights_short", lambda d: (_vector(d), _t(d)["leaf_weights"].pop()), CORRUPT, "leaf_weights")
+    add("leaf_weights_row", lambda d: (_vector(d), _t(d)["right_children"].__setitem__(2, 7)), CORRUPT,
+        "leaf_weights row 7 is not one of the tree's 3 leaves")
+    add("leaf_weights_nan", lambda d: (_vector(d), _t(d)["leaf_weights"].__setitem__(1, float("nan"))), CORRUPT,
+        "non-finite value")
+    add("leaf_vector_tree_info", lambda d: (_vector(d), _gb(d).__setitem__("tree_info", [0, 1, 0])), CORRUPT,
+        "tree_info[1] = 1 for a tree of vector leaves")
     add("feature_names_count", lambda d: d["learner"].__setitem__("feature_names", ["a", "b"]), CORRUPT,
         "feature_names has 2 entries for 3 features|feature_names must be 3 strings")
     add("feature_names_numbers", lambda d: d["learner"].__setitem__("feature_names", [1, 2, 3]), CORRUPT,
