@@ -74,6 +74,7 @@ typedef struct {
     int64_t cap_scratch;
     /* string categories recorded for DataFrame columns (cats.enc), when there are any */
     mli__owned_categories cats;
+    int recorded_cats; /* cats.enc lists the categories of at least one feature */
 } xgb;
 
 /* ---- small readers with messages ---------------------------------------------------- */
@@ -603,7 +604,8 @@ static mli_status read_recorded_categories(xgb *x, const mli__jval *learner, con
         if (!e || e->type != MLI__JD_OBJ || (vals && !v) || (offs && !o))
             return mli__fail(MLI_ERR_CORRUPT, "%s: cats.enc[%u] is not a category list", x->origin, f);
         if (!vals || vals->n == 0)
-            continue;              /* a numerical feature */
+            continue; /* a numerical feature */
+        x->recorded_cats = 1;
         if (offs && offs->n > 1) { /* strings: UTF-8 bytes, offsets[i]..offsets[i+1] is category i */
             uint32_t n;
             if (enc_strings(x, vals, offs, &n) != 0)
@@ -949,7 +951,8 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
                           .cat_bits = x->cat_bits,
                           .n_cat_words = x->n_cat_words,
                           .cover = x->no_cover ? NULL : x->cover,
-                          .cats = x->cats.set ? &x->cats.view : NULL};
+                          .cats = x->cats.set ? &x->cats.view : NULL,
+                          .category_codes = !x->recorded_cats};
     if ((st = mli__write_tree_model(&tm, w)) != MLI_OK)
         return st;
 

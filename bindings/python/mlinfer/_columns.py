@@ -350,6 +350,32 @@ def one_row_columns(model, row):
     return cols, n_use, (num_buf, code_buf, off_buf, data_buf)
 
 
+def check_category_codes(model, X) -> None:
+    """For a model whose file records no categories of the DataFrame it was trained on
+    (metadata category_input=codes: XGBoost and LightGBM trained on arrays): its framework
+    feeds the trees a pandas category column's codes 0..k-1, where libmlinfer reads the
+    values. The two agree only when each category is its own code, so any other category
+    column is an input error, never a silent remap."""
+    if _module_of(X) != "pandas" and not isinstance(X, dict):
+        return
+    names, get, _ = _getter(X)
+    used = {key for key, kind in model.schema if kind != "unused"}
+    for name in names:
+        if model.feature_names_in_ is not None and name not in used:
+            continue
+        dtype = getattr(get(name), "dtype", None)
+        cats = getattr(dtype, "categories", None)
+        if cats is None or type(dtype).__name__ != "CategoricalDtype":
+            continue
+        if cats.dtype.kind in "iuf" and np.array_equal(cats.to_numpy(dtype=np.float64), np.arange(len(cats))):
+            continue
+        shown = list(cats[:5]) + (["..."] if len(cats) > 5 else [])
+        raise InputError(f"column {name!r} is a pandas category column with the categories {shown}: this model's "
+                         f"{(model.meta('source') or 'framework').split()[0]} file records no categories, so its "
+                         "framework would read the category codes (0, 1, ...) where libmlinfer reads the values; "
+                         "pass the values (.astype(float)) or the codes (.cat.codes) as numbers", 11)
+
+
 def _missing(schema, have):
     return [i if nm is None else nm for i, (nm, k) in enumerate(schema)
             if k != "unused" and (i if nm is None else nm) not in have]

@@ -193,7 +193,9 @@ def write(w, est, n_in: int) -> None:
         return k
 
     for k, v in meta.items():
-        if k not in _OWN_KEYS:
+        # category_input=codes speaks of the booster's own input: behind preprocessing the
+        # model's input columns are read by scikit-learn's transformers, by value
+        if k not in _OWN_KEYS and not (k == "category_input" and first > 0):
             w.meta[renamed(k)] = v
     for k, v in arrays.items():
         if k not in ("classes", "feature_names"):
