@@ -376,6 +376,28 @@ def check_category_codes(model, X) -> None:
                          "pass the values (.astype(float)) or the codes (.cat.codes) as numbers", 11)
 
 
+def check_number_categories(model, X, counts) -> None:
+    """XGBoost refuses a DataFrame value outside the categories it recorded at fit (an unseen
+    category). For the columns whose recorded categories are the numbers 0..k-1 ({feature: k},
+    metadata category_counts) a table is checked the same way, naming the column, the row and
+    the value; an array is read as XGBoost reads one, by value (a category no split lists
+    takes the branch of the categories not listed)."""
+    if not is_table(X):
+        return
+    names, get, _ = _getter(X)
+    for f, k in counts.items():
+        key = model.schema[f][0]
+        key, name = (f, f"#{f}") if key is None else (key, key)
+        if key not in names:
+            continue  # a missing column: columns_for names it
+        values = _numbers(name, get(key))
+        bad = np.flatnonzero(~np.isnan(values) & ~((values >= 0) & (values < k) & (values == np.floor(values))))
+        if bad.size:
+            r = int(bad[0])
+            raise InputError(f"column {name!r}, row {r}: {values[r]:g} is not one of the categories 0..{k - 1} the "
+                             "model was trained on (XGBoost refuses a category not in the training set)", 11)
+
+
 def _missing(schema, have):
     return [i if nm is None else nm for i, (nm, k) in enumerate(schema)
             if k != "unused" and (i if nm is None else nm) not in have]
