@@ -1,0 +1,234 @@
+"""Categorical and DataFrame inputs of tree models, randomized over seeds: XGBoost
+(enable_categorical; wrapper export, JSON and UBJ Booster files), LightGBM (pandas category
+columns; wrapper export and text file; categorical_feature by name and by index) and
+HistGradientBoosting (categorical_features from_dtype, names, mask, indices) against their
+framework's own predictions on DataFrames that differ from the training one: categories
+reordered, another category set, unseen values, NaN / None / pd.NA, object or string columns
+for category ones, nullable Int64 / Float64 / boolean columns, float32, columns reordered,
+extra columns, 1 and 10 000 rows. Where the framework raises, so must libmlinfer (a missing
+column, XGBoost's unseen categories), naming the column.
+
+Reference rules: LightGBM and XGBoost take category columns only and LightGBM pairs them by
+position, so their reference is the frame put in training column order with category dtypes
+(libmlinfer takes columns by name and strings as they are). Tolerances: labels identical,
+probabilities and raw scores 1e-5 relative (XGBoost sums and outputs in float32: atol 1e-6;
+the others 1e-7)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+xgb = pytest.importorskip("xgboost")
+lgb = pytest.importorskip("lightgbm")
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor  # noqa: E402
+
+S = ["b", "a", "d", "c", "e"]  # not sorted: pandas codes differ from sorted order
+IC = [0, 1, 2, 3, 4]  # integer categories that are their own codes
+COLS = ["x", "s", "ic", "n", "b", "f"]
+KINDS = ["binary", "multiclass", "regressor"]
+
+
+def _frame(n, seed):
+    r = np.random.default_rng(seed)
+    s = r.choice(S, n).astype(object)
+    s[r.random(n) < 0.1] = np.nan
+    return pd.DataFrame({"x": r.normal(size=n), "s": pd.Categorical(s, categories=S),
+                         "ic": pd.Categorical(r.integers(0, 5, n), categories=IC),
+                         "n": r.integers(0, 6, n).astype(np.int64), "b": r.random(n) < 0.5,
+                         "f": r.normal(size=n).astype(np.float32)})
+
+
+def _target(df, kind):
+    s = df["s"].astype(object)
+    v = (s.isin(["a", "c"]).astype(int) + (df["x"] > 0) + df["ic"].astype(float).fillna(0).astype(int) % 2
+         + (df["n"] == 3) + df["b"] + (df["f"] > 0.5)).to_numpy()
+    return v % 2 if kind == "binary" else v % 3 if kind == "multiclass" else v + df["x"].to_numpy()
+
+
+def _variants(df, seed):
+    """Frames the framework answers on (its reference: _reference)."""
+    r = np.random.default_rng(seed)
+    n = len(df)
+    obj = df["s"].astype(object)
+    mask = r.random(n) < 0.1
+    none, pdna = obj.copy(), obj.copy()
+    none[mask] = None
+    pdna[mask] = pd.NA
+    nn = df["n"].astype("Int64")
+    nn[r.random(n) < 0.1] = pd.NA
+    bb = df["b"].astype("boolean")
+    bb[r.random(n) < 0.1] = pd.NA
+    unseen = obj.copy()
+    unseen[r.random(n) < 0.05] = "zz"
+    sub = obj.where(obj.isin(["a", "c"]), np.nan)
+    v = {"same": df,
+         "reordered": df.assign(s=df["s"].cat.reorder_categories(S[::-1]),
+                                ic=df["ic"].cat.reorder_categories(IC[::-1])),
+         "subset": df.assign(s=pd.Categorical(sub, categories=["c", "a"])),
+         "object": df.assign(s=obj), "object_none": df.assign(s=none), "string_na": df.assign(s=pdna.astype("string")),
+         "category_na": df.assign(s=pd.Categorical(pdna, categories=S)),
+         "ic_nan": df.assign(ic=pd.Categorical(df["ic"].astype(float).where(~mask), categories=IC)),
+         "nullable": df.assign(n=nn, x=df["x"].astype("Float64"), b=bb),
+         "float32": df.assign(x=df["x"].astype(np.float32), n=df["n"].astype(np.float32), f=df["f"].astype(np.float64)),
+         "columns": df[COLS[::-1]].assign(extra=1.0)}
+    v["one_row"] = v["reordered"].iloc[[int(r.integers(n))]]
+    v["one_row_object"] = v["object_none"].iloc[[int(r.integers(n))]]
+    v["one_row_nullable"] = v["nullable"].iloc[[int(r.integers(n))]]
+    return v, unseen
+
+
+def _reference(X, cats):
+    """X in training column order, string columns as the training category dtype when `cats`."""
+    X = X[COLS]
+    if cats:
+        X = X.astype({"s": pd.CategoricalDtype(S)})
+    return X
+
+
+def _check(name, got, want, atol):
+    got, want = np.asarray(got), np.asarray(want)
+    if want.dtype.kind in "fc":
+        np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-5, atol=atol, err_msg=name)
+    else:
+        np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+def _compare(est, m, frames, cats, atol, raw):
+    for name, X in frames.items():
+        ref = _reference(X, cats)
+        _check(name, m.predict(X), est.predict(ref), atol)
+        if hasattr(est, "classes_"):
+            _check(name, m.predict_proba(X), est.predict_proba(ref), atol)
+        if raw is not None:
+            _check(name, m.predict_raw(X), raw(ref), atol)
+
+
+def _export(mlinfer, est, tmp_path):
+    mlinfer.export(est, tmp_path / "m.mli")
+    return mlinfer.load(tmp_path / "m.mli")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_xgboost(mlinfer, tmp_path, seed):
+    kind = KINDS[seed]
+    train, test = _frame(1500, seed), _frame(10000, seed + 100)
+    frames, unseen = _variants(test, seed)
+    cls = xgb.XGBRegressor if kind == "regressor" else xgb.XGBClassifier
+    est = cls(n_estimators=12, max_depth=4, enable_categorical=True, tree_method="hist", random_state=seed,
+              max_cat_to_onehot=1 if seed % 2 else 8).fit(train, _target(train, kind))
+    booster = est.get_booster()
+    margin = lambda X: est.predict(X, output_margin=True)  # noqa: E731
+    # pd.NA in a string column: XGBoost takes no string columns; libmlinfer reads pd.NA as
+    # scikit-learn does, a value no category is, which XGBoost's re-coding refuses
+    with pytest.raises(mlinfer.InputError, match="column 's', row [0-9]+: unknown category"):
+        _export(mlinfer, est, tmp_path).predict(frames.pop("string_na"))
+    _compare(est, _export(mlinfer, est, tmp_path), frames, True, 1e-6, margin)
+    for fmt in ("json", "ubj"):
+        m = mlinfer.load(bytes(booster.save_raw(fmt)))
+        for name in ("same", "reordered", "object_none", "one_row"):
+            _check(name, m.predict_raw(frames[name]), margin(_reference(frames[name], True)), 1e-6)
+        # XGBoost refuses a category it was not trained on, string or number: so does libmlinfer
+        X = test.assign(s=pd.Categorical(unseen, categories=S + ["zz"]))
+        with pytest.raises(xgb.core.XGBoostError, match="not in the training set"):
+            margin(X)
+        row = int(np.flatnonzero(unseen == "zz")[0])
+        with pytest.raises(mlinfer.InputError, match=f"column 's', row {row}: unknown category 'zz'"):
+            m.predict_raw(X)
+        ic = test["ic"].astype(int).to_numpy().copy()
+        ic[7] = 7
+        X = test.assign(ic=pd.Categorical(ic, categories=IC + [7]))
+        with pytest.raises(xgb.core.XGBoostError, match="not in the training set"):
+            margin(X)
+        for bad in (X, X.iloc[[7]], X.astype({"ic": float})):
+            with pytest.raises(mlinfer.InputError, match="column 'ic', row [07]: 7 is not one of the categories 0..4"):
+                m.predict_raw(bad)
+        with pytest.raises(ValueError, match="'s'"):
+            m.predict(test.drop(columns=["s"]))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_lightgbm(mlinfer, tmp_path, seed):
+    kind = KINDS[seed]
+    train, test = _frame(1500, seed), _frame(10000, seed + 200)
+    frames, unseen = _variants(test, seed)
+    cls = lgb.LGBMRegressor if kind == "regressor" else lgb.LGBMClassifier
+    by = [{}, {"categorical_feature": ["s", "ic"]}, {"categorical_feature": [1, 2]}][seed]
+    est = cls(n_estimators=12, min_data_per_group=5, cat_smooth=1, verbose=-1, random_state=seed,
+              max_cat_to_onehot=1 if seed % 2 else 8).fit(train, _target(train, kind), **by)
+    # LightGBM maps an unseen category to NaN by pandas_categorical, as libmlinfer does
+    frames["unseen"] = test.assign(s=pd.Categorical(unseen, categories=S + ["zz"]))
+    frames["unseen_object"] = test.assign(s=unseen)
+    raw = lambda X: est.predict(X, raw_score=True)  # noqa: E731
+    _compare(est, _export(mlinfer, est, tmp_path), frames, True, 1e-7, raw)
+    path = tmp_path / "m.txt"
+    est.booster_.save_model(str(path))
+    m = mlinfer.load(path)
+    for name in ("same", "reordered", "unseen", "object_none", "one_row"):
+        _check(name, m.predict_raw(frames[name]), raw(_reference(frames[name], True)), 1e-7)
+    with pytest.raises(ValueError, match="'ic'"):
+        m.predict(test.drop(columns=["ic"]))
+
+
+HGB_CATS = ["from_dtype", ["s", "ic"], [False, True, True, False, False, False], [1, 2], ["s", "ic", "n"]]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_histgradientboosting(mlinfer, tmp_path, seed):
+    kind = ["binary", "regressor", "multiclass"][seed]
+    train, test = _frame(1500, seed), _frame(10000, seed + 300)
+    frames, unseen = _variants(test, seed)
+    frames["unseen"] = test.assign(s=unseen)  # unknown to the encoder: the missing value
+    frames["ic_other_set"] = test.assign(ic=pd.Categorical(test["ic"].astype(int), categories=[4, 2, 0, 1, 3, 7]))
+    for cats in (HGB_CATS[seed], HGB_CATS[seed + 2]):
+        cls = HistGradientBoostingRegressor if kind == "regressor" else HistGradientBoostingClassifier
+        est = cls(categorical_features=cats, max_iter=12, random_state=seed).fit(train, _target(train, kind))
+        m = _export(mlinfer, est, tmp_path)
+        _compare(est, m, frames, False, 1e-7, None if kind == "regressor" else est.decision_function)
+        with pytest.raises(ValueError, match="'s'"):
+            m.predict(test.drop(columns=["s"]))
+
+
+# ---- boosters trained on arrays: their framework reads a category column's codes -------------
+
+def test_boosters_without_recorded_categories_refuse_category_columns_read_by_code(mlinfer):
+    """An XGBoost or LightGBM booster trained on an array records no categories, so its
+    framework feeds a DataFrame category column's codes to the trees. libmlinfer, which reads
+    values, once silently disagreed on every row for categories that are not 0..k-1 in order;
+    such a column is now an input error, and a category column whose codes are its values
+    still scores as its framework."""
+    r = np.random.default_rng(0)
+    n = 2000
+    X = np.column_stack([r.normal(size=n), r.choice([0, 3, 10, 17, 40], n)])
+    y = ((X[:, 1] % 3 == 0) ^ (X[:, 0] > 0)).astype(int)
+    xe = xgb.XGBClassifier(n_estimators=10, enable_categorical=True, tree_method="hist",
+                           feature_types=["q", "c"]).fit(X, y)
+    le = lgb.LGBMClassifier(n_estimators=10, verbose=-1, min_data_per_group=5).fit(X, y, categorical_feature=[1])
+    for est, m, names in ((xe, mlinfer.load(bytes(xe.get_booster().save_raw("json"))), ["f0", "f1"]),
+                          (le, mlinfer.load(le.booster_.model_to_string().encode()), ["Column_0", "Column_1"])):
+        assert m.meta("category_input") == "codes"
+        df = pd.DataFrame(X, columns=names)
+        df[names[1]] = pd.Categorical(X[:, 1].astype(int), categories=[40, 17, 10, 3, 0])
+        raw = (lambda D: est.predict(D, output_margin=True)) if est is xe else (lambda D: est.predict(D, raw_score=True))
+        assert not np.allclose(raw(df), raw(X))  # the framework reads the codes
+        for bad in (df, df.iloc[[5]]):
+            with pytest.raises(mlinfer.InputError, match=f"column '{names[1]}' is a pandas category column"):
+                m.predict_raw(bad)
+        ok = df.assign(**{names[1]: pd.Categorical(np.minimum(X[:, 1], 4).astype(int), categories=range(5))})
+        np.testing.assert_allclose(m.predict_raw(ok).reshape(-1), raw(ok), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(m.predict_raw(X).reshape(-1), raw(X), rtol=1e-5, atol=1e-6)
+
+
+def test_booster_keys_dropped_behind_preprocessing(mlinfer, tmp_path):
+    """The booster's input rules speak of its own columns: behind a scaler the pipeline's
+    columns are read by value, as scikit-learn reads them."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    r = np.random.default_rng(1)
+    X = pd.DataFrame({"a": r.normal(size=300), "c": pd.Categorical(r.choice([3, 10], 300))})
+    y = (X["a"] > 0).astype(int)
+    pipe = make_pipeline(StandardScaler(), xgb.XGBClassifier(n_estimators=3)).fit(X, y)
+    mlinfer.export(pipe, tmp_path / "p.mli")
+    m = mlinfer.load(tmp_path / "p.mli")
+    assert m.meta("category_input") is None
+    np.testing.assert_allclose(m.predict_proba(X), pipe.predict_proba(X), rtol=1e-5, atol=1e-6)
