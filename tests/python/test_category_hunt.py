@@ -72,6 +72,8 @@ def _variants(df, seed):
          "nullable": df.assign(n=nn, x=df["x"].astype("Float64"), b=bb),
          "float32": df.assign(x=df["x"].astype(np.float32), n=df["n"].astype(np.float32), f=df["f"].astype(np.float64)),
          "columns": df[COLS[::-1]].assign(extra=1.0)}
+    pa = pytest.importorskip("pyarrow")
+    v["arrow"] = pa.Table.from_pandas(v["reordered"], preserve_index=False)  # dictionary columns, int ones too
     v["one_row"] = v["reordered"].iloc[[int(r.integers(n))]]
     v["one_row_object"] = v["object_none"].iloc[[int(r.integers(n))]]
     v["one_row_nullable"] = v["nullable"].iloc[[int(r.integers(n))]]
@@ -80,6 +82,7 @@ def _variants(df, seed):
 
 def _reference(X, cats):
     """X in training column order, string columns as the training category dtype when `cats`."""
+    X = X.to_pandas() if hasattr(X, "to_pandas") else X
     X = X[COLS]
     if cats:
         X = X.astype({"s": pd.CategoricalDtype(S)})
@@ -211,8 +214,9 @@ def test_boosters_without_recorded_categories_refuse_category_columns_read_by_co
         df[names[1]] = pd.Categorical(X[:, 1].astype(int), categories=[40, 17, 10, 3, 0])
         raw = (lambda D: est.predict(D, output_margin=True)) if est is xe else (lambda D: est.predict(D, raw_score=True))
         assert not np.allclose(raw(df), raw(X))  # the framework reads the codes
-        for bad in (df, df.iloc[[5]]):
-            with pytest.raises(mlinfer.InputError, match=f"column '{names[1]}' is a pandas category column"):
+        pa = pytest.importorskip("pyarrow")
+        for bad in (df, df.iloc[[5]], pa.Table.from_pandas(df, preserve_index=False)):
+            with pytest.raises(mlinfer.InputError, match=f"column '{names[1]}' is a category column"):
                 m.predict_raw(bad)
         ok = df.assign(**{names[1]: pd.Categorical(np.minimum(X[:, 1], 4).astype(int), categories=range(5))})
         np.testing.assert_allclose(m.predict_raw(ok).reshape(-1), raw(ok), rtol=1e-5, atol=1e-6)

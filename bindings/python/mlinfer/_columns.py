@@ -69,6 +69,8 @@ def _numbers(name, col):
         import pyarrow as pa
         import pyarrow.compute as pc
         arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+        if pa.types.is_dictionary(arr.type) and _is_arrow_number(arr.type.value_type):
+            arr = arr.dictionary_decode()  # numbers dictionary-encoded (from a pandas category column): its values
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type):
             raise InputError(f"column {name!r} holds numbers in this model but was given as strings ({arr.type})", 11)
         arr = pc.fill_null(arr.cast(pa.float64()), float("nan"))
@@ -93,6 +95,23 @@ def _numbers(name, col):
         return np.array([np.nan if v is None or _is_missing(v) else float(v) for v in values], dtype=np.float64)
     raise InputError(f"column {name!r}, row {r}: {values[r]!r} is not a number (the column holds numbers in this "
                      "model)", 11)
+
+
+def _is_arrow_number(t) -> bool:
+    import pyarrow as pa
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+
+
+def _category_values(col):
+    """The categories of a pandas category column or an Arrow dictionary column, as a NumPy
+    array, or None for another column."""
+    dtype = getattr(col, "dtype", None)
+    if type(dtype).__name__ == "CategoricalDtype":
+        return dtype.categories.to_numpy()
+    if _module_of(col) == "pyarrow" and str(getattr(col, "type", "")).startswith("dictionary<"):
+        arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+        return arr.dictionary.to_numpy(zero_copy_only=False)
+    return None
 
 
 def _is_float32(col):
@@ -356,21 +375,18 @@ def check_category_codes(model, X) -> None:
     feeds the trees a pandas category column's codes 0..k-1, where libmlinfer reads the
     values. The two agree only when each category is its own code, so any other category
     column is an input error, never a silent remap."""
-    if _module_of(X) != "pandas" and not isinstance(X, dict):
+    if not is_table(X):
         return
     names, get, _ = _getter(X)
     used = {key for key, kind in model.schema if kind != "unused"}
     for name in names:
         if model.feature_names_in_ is not None and name not in used:
             continue
-        dtype = getattr(get(name), "dtype", None)
-        cats = getattr(dtype, "categories", None)
-        if cats is None or type(dtype).__name__ != "CategoricalDtype":
-            continue
-        if cats.dtype.kind in "iuf" and np.array_equal(cats.to_numpy(dtype=np.float64), np.arange(len(cats))):
+        cats = _category_values(get(name))
+        if cats is None or (cats.dtype.kind in "iuf" and np.array_equal(cats, np.arange(len(cats)))):
             continue
         shown = list(cats[:5]) + (["..."] if len(cats) > 5 else [])
-        raise InputError(f"column {name!r} is a pandas category column with the categories {shown}: this model's "
+        raise InputError(f"column {name!r} is a category column with the categories {shown}: this model's "
                          f"{(model.meta('source') or 'framework').split()[0]} file records no categories, so its "
                          "framework would read the category codes (0, 1, ...) where libmlinfer reads the values; "
                          "pass the values (.astype(float)) or the codes (.cat.codes) as numbers", 11)
