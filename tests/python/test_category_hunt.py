@@ -236,3 +236,19 @@ def test_booster_keys_dropped_behind_preprocessing(mlinfer, tmp_path):
     m = mlinfer.load(tmp_path / "p.mli")
     assert m.meta("category_input") is None
     np.testing.assert_allclose(m.predict_proba(X), pipe.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_a_column_given_twice_is_an_error(mlinfer, tmp_path):
+    """A DataFrame (or Arrow table) with a column name twice: the frameworks refuse it. A
+    one-row frame once went through a dict whose last duplicate silently won."""
+    pa = pytest.importorskip("pyarrow")
+    train, test = _frame(400, 0).drop(columns=["f"]), _frame(50, 1).drop(columns=["f"])
+    est = HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=5).fit(
+        train, _target(train.assign(f=0.0), "binary"))
+    m = _export(mlinfer, est, tmp_path)
+    dup = pd.concat([test, test[["s"]].iloc[::-1].reset_index(drop=True)], axis=1)
+    with pytest.raises(Exception, match="unique column names"):
+        est.predict(dup.iloc[[0]])
+    for X in (dup, dup.iloc[[0]], pa.table([pa.array(test["x"]), pa.array(test["x"])], names=["x", "x"])):
+        with pytest.raises(mlinfer.InputError, match="the input has the column '[sx]' twice"):
+            m.predict(X)

@@ -41,8 +41,20 @@ def _getter(X):
                 raise InputError(f"column {k!r} has {len(v)} values but column {next(iter(cols))!r} has {rows}", 11)
         return set(cols), cols.__getitem__, rows
     if _module_of(X) == "pyarrow":
+        _check_unique(X.column_names)
         return set(X.column_names), X.column, X.num_rows
+    if not X.columns.is_unique:
+        _check_unique(X.columns)
     return set(X.columns), X.__getitem__, len(X)
+
+
+def _check_unique(names) -> None:
+    """A column name given twice is an error: which of the two the model should read is unknown."""
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise InputError(f"the input has the column {n!r} twice", 11)
+        seen.add(n)
 
 
 def _first_bad(values, ok) -> int:
@@ -290,6 +302,8 @@ def one_row(X):
     if _module_of(X) == "pandas" and hasattr(X, "columns") and len(X) == 1:
         if _has_float32(X):
             return None  # float32 columns keep their type (columns_for)
+        if not X.columns.is_unique:
+            _check_unique(X.columns)
         return dict(zip(X.columns, X.to_numpy(dtype=object)[0]))
     return None
 
