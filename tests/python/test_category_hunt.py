@@ -207,8 +207,9 @@ def test_boosters_without_recorded_categories_refuse_category_columns_read_by_co
     xe = xgb.XGBClassifier(n_estimators=10, enable_categorical=True, tree_method="hist",
                            feature_types=["q", "c"]).fit(X, y)
     le = lgb.LGBMClassifier(n_estimators=10, verbose=-1, min_data_per_group=5).fit(X, y, categorical_feature=[1])
-    for est, m, names in ((xe, mlinfer.load(bytes(xe.get_booster().save_raw("json"))), ["f0", "f1"]),
-                          (le, mlinfer.load(le.booster_.model_to_string().encode()), ["Column_0", "Column_1"])):
+    for est, m, names, label in (
+            (xe, mlinfer.load(bytes(xe.get_booster().save_raw("json"))), ["f0", "f1"], "#1"),  # no names: by position
+            (le, mlinfer.load(le.booster_.model_to_string().encode()), ["Column_0", "Column_1"], "Column_1")):
         assert m.meta("category_input") == "codes"
         df = pd.DataFrame(X, columns=names)
         df[names[1]] = pd.Categorical(X[:, 1].astype(int), categories=[40, 17, 10, 3, 0])
@@ -216,7 +217,7 @@ def test_boosters_without_recorded_categories_refuse_category_columns_read_by_co
         assert not np.allclose(raw(df), raw(X))  # the framework reads the codes
         pa = pytest.importorskip("pyarrow")
         for bad in (df, df.iloc[[5]], pa.Table.from_pandas(df, preserve_index=False)):
-            with pytest.raises(mlinfer.InputError, match=f"column '{names[1]}' is a category column"):
+            with pytest.raises(mlinfer.InputError, match=f"column '{label}' is a category column"):
                 m.predict_raw(bad)
         ok = df.assign(**{names[1]: pd.Categorical(np.minimum(X[:, 1], 4).astype(int), categories=range(5))})
         np.testing.assert_allclose(m.predict_raw(ok).reshape(-1), raw(ok), rtol=1e-5, atol=1e-6)
@@ -252,3 +253,25 @@ def test_a_column_given_twice_is_an_error(mlinfer, tmp_path):
     for X in (dup, dup.iloc[[0]], pa.table([pa.array(test["x"]), pa.array(test["x"])], names=["x", "x"])):
         with pytest.raises(mlinfer.InputError, match="the input has the column '[sx]' twice"):
             m.predict(X)
+
+
+def test_a_model_without_names_reads_a_table_by_position(mlinfer, tmp_path):
+    """HistGradientBoosting fitted on a frame with integer labels records no names and
+    scikit-learn reads any frame by position. libmlinfer once looked the columns up by label:
+    labels in another order scored silently from the wrong columns (or failed on labels that
+    are not 0..n-1); a table of another width is an error, as for an array."""
+    pa = pytest.importorskip("pyarrow")
+    train, test = _frame(1000, 0).astype({"s": object}), _frame(300, 1).astype({"s": object})
+    y = _target(train, "binary")
+    est = HistGradientBoostingClassifier(categorical_features=[1, 2], max_iter=10).fit(train.set_axis(range(6), axis=1), y)
+    m = _export(mlinfer, est, tmp_path)
+    assert m.feature_names_in_ is None
+    b_and_f = test.assign(b=test["f"].astype(np.float64) > 0, f=test["b"].astype(np.float32))
+    for X in (b_and_f.set_axis([0, 1, 2, 3, 5, 4], axis=1), test.set_axis([5, 4, 3, 2, 1, 0], axis=1),
+              test.set_axis(range(10, 16), axis=1), pa.Table.from_pandas(test, preserve_index=False)):
+        ref = est.predict_proba(X.to_pandas() if hasattr(X, "to_pandas") else X)
+        np.testing.assert_allclose(m.predict_proba(X), ref, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(m.predict_proba(X[:1] if hasattr(X, "to_pandas") else X.iloc[:1]), ref[:1],
+                                   rtol=1e-5, atol=1e-7)
+    with pytest.raises(mlinfer.ShapeError, match="X has 7 features, but the model expects 6"):
+        m.predict(test.set_axis(range(6), axis=1).assign(extra=1.0))

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from ._native import Column, address
-from .errors import InputError
+from .errors import InputError, ShapeError
 
 T_F64, T_F32, T_I64, T_UTF8, T_DICT = 0, 1, 2, 3, 4
 CODE_NULL, CODE_NONE = -1, -2
@@ -29,8 +29,14 @@ def is_table(X) -> bool:
         mod == "pyarrow" and hasattr(X, "column_names"))
 
 
-def _getter(X):
-    """(names, get(name) -> column, rows)."""
+def _getter(X, by_position=False):
+    """(names, get(name) -> column, rows). With by_position (a model without column names) a
+    DataFrame's or Arrow table's columns are 0, 1, ... in order, whatever their labels, as
+    scikit-learn reads a frame it was not fitted with names on; a dict's keys are the positions."""
+    if by_position and not isinstance(X, dict):
+        if _module_of(X) == "pyarrow":
+            return set(range(X.num_columns)), X.column, X.num_rows
+        return set(range(X.shape[1])), lambda i: X.iloc[:, i], len(X)
     if isinstance(X, dict):
         vals = list(X.values())
         one_row = vals and all(np.ndim(v) == 0 for v in vals)
@@ -292,8 +298,9 @@ def _has_float32(df):
     return any(getattr(t, "kind", "") == "f" and getattr(t, "itemsize", 0) == 4 for t in dtypes)
 
 
-def one_row(X):
-    """X as {name: value} when it is one row (a dict of scalars, a one-row DataFrame), else None."""
+def one_row(X, by_position=False):
+    """X as {name: value} when it is one row (a dict of scalars, a one-row DataFrame), else None
+    (also for a DataFrame read by_position: columns_for checks its width)."""
     if isinstance(X, dict):
         for v in X.values():
             if not isinstance(v, _SCALARS) and (np.ndim(v) != 0 or type(v) is np.float32):
@@ -302,6 +309,8 @@ def one_row(X):
     if _module_of(X) == "pandas" and hasattr(X, "columns") and len(X) == 1:
         if _has_float32(X):
             return None  # float32 columns keep their type (columns_for)
+        if by_position:
+            return None  # columns_for, which checks the width
         if not X.columns.is_unique:
             _check_unique(X.columns)
         return dict(zip(X.columns, X.to_numpy(dtype=object)[0]))
@@ -391,7 +400,7 @@ def check_category_codes(model, X) -> None:
     column is an input error, never a silent remap."""
     if not is_table(X):
         return
-    names, get, _ = _getter(X)
+    names, get, _ = _getter(X, model.feature_names_in_ is None)
     used = {key for key, kind in model.schema if kind != "unused"}
     for name in names:
         if model.feature_names_in_ is not None and name not in used:
@@ -399,8 +408,9 @@ def check_category_codes(model, X) -> None:
         cats = _category_values(get(name))
         if cats is None or (cats.dtype.kind in "iuf" and np.array_equal(cats, np.arange(len(cats)))):
             continue
-        shown = list(cats[:5]) + (["..."] if len(cats) > 5 else [])
-        raise InputError(f"column {name!r} is a category column with the categories {shown}: this model's "
+        shown = cats[:5].tolist() + (["..."] if len(cats) > 5 else [])
+        label = f"#{name}" if model.feature_names_in_ is None else name
+        raise InputError(f"column {label!r} is a category column with the categories {shown}: this model's "
                          f"{(model.meta('source') or 'framework').split()[0]} file records no categories, so its "
                          "framework would read the category codes (0, 1, ...) where libmlinfer reads the values; "
                          "pass the values (.astype(float)) or the codes (.cat.codes) as numbers", 11)
@@ -414,7 +424,7 @@ def check_number_categories(model, X, counts) -> None:
     takes the branch of the categories not listed)."""
     if not is_table(X):
         return
-    names, get, _ = _getter(X)
+    names, get, _ = _getter(X, model.feature_names_in_ is None)
     for f, k in counts.items():
         key = model.schema[f][0]
         key, name = (f, f"#{f}") if key is None else (key, key)
@@ -433,9 +443,20 @@ def _missing(schema, have):
             if k != "unused" and (i if nm is None else nm) not in have]
 
 
+def check_width(model, X) -> None:
+    """A table read by position (a model without column names) must have the model's width,
+    as scikit-learn demands of an array."""
+    if model.feature_names_in_ is None and not isinstance(X, dict):
+        width = X.num_columns if _module_of(X) == "pyarrow" else X.shape[1]
+        if width != model.n_features_in_:
+            raise ShapeError(f"X has {width} features, but the model expects {model.n_features_in_} (a model "
+                             "without column names takes a table's columns by position)", 7)
+
+
 def columns_for(model, X):
     """(ctypes array of mli_column, rows, keep-alive list) for the model's columns from X."""
-    have, get, rows = _getter(X)
+    check_width(model, X)
+    have, get, rows = _getter(X, model.feature_names_in_ is None)
     schema = model.schema
     cols = (Column * len(schema))()
     keep = []

@@ -163,7 +163,7 @@ class Model:
 
     # -- predictions -------------------------------------------------------------------
     def _call_columns(self, what: int, X, cols: int) -> np.ndarray:
-        row = one_row(X)
+        row = one_row(X, self.feature_names_in_ is None)
         if row is not None:
             arr, n, keep = one_row_columns(self, row)
             rows = 1
