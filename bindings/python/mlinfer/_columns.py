@@ -406,8 +406,9 @@ def check_category_codes(model, X) -> None:
         if model.feature_names_in_ is not None and name not in used:
             continue
         cats = _category_values(get(name))
-        if cats is None or (cats.dtype.kind in "iuf" and np.array_equal(cats, np.arange(len(cats)))):
-            continue
+        if cats is None or len(cats) == 0 or (
+                cats.dtype.kind in "iuf" and np.array_equal(cats, np.arange(len(cats)))):
+            continue  # no category, or each its own code
         shown = cats[:5].tolist() + (["..."] if len(cats) > 5 else [])
         label = f"#{name}" if model.feature_names_in_ is None else name
         raise InputError(f"column {label!r} is a category column with the categories {shown}: this model's "
