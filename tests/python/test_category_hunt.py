@@ -112,14 +112,21 @@ def _export(mlinfer, est, tmp_path):
     return mlinfer.load(tmp_path / "m.mli")
 
 
+def _fitted(seed, test_seed, classifier, regressor, fit=None, **params):
+    """(test frame, its variants, the column of unseen strings, the estimator fitted on the
+    seed's kind of target: binary, multiclass or regression)."""
+    kind = KINDS[seed]
+    train, test = _frame(1500, seed), _frame(10000, seed + test_seed)
+    frames, unseen = _variants(test, seed)
+    cls = regressor if kind == "regressor" else classifier
+    est = cls(n_estimators=12, random_state=seed, max_cat_to_onehot=1 if seed % 2 else 8, **params)
+    return test, frames, unseen, est.fit(train, _target(train, kind), **(fit or {}))
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_xgboost(mlinfer, tmp_path, seed):
-    kind = KINDS[seed]
-    train, test = _frame(1500, seed), _frame(10000, seed + 100)
-    frames, unseen = _variants(test, seed)
-    cls = xgb.XGBRegressor if kind == "regressor" else xgb.XGBClassifier
-    est = cls(n_estimators=12, max_depth=4, enable_categorical=True, tree_method="hist", random_state=seed,
-              max_cat_to_onehot=1 if seed % 2 else 8).fit(train, _target(train, kind))
+    test, frames, unseen, est = _fitted(seed, 100, xgb.XGBClassifier, xgb.XGBRegressor, max_depth=4,
+                                        enable_categorical=True, tree_method="hist")
     booster = est.get_booster()
     margin = lambda X: est.predict(X, output_margin=True)  # noqa: E731
     # pd.NA in a string column: XGBoost takes no string columns; libmlinfer reads pd.NA as
@@ -152,13 +159,9 @@ def test_xgboost(mlinfer, tmp_path, seed):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_lightgbm(mlinfer, tmp_path, seed):
-    kind = KINDS[seed]
-    train, test = _frame(1500, seed), _frame(10000, seed + 200)
-    frames, unseen = _variants(test, seed)
-    cls = lgb.LGBMRegressor if kind == "regressor" else lgb.LGBMClassifier
     by = [{}, {"categorical_feature": ["s", "ic"]}, {"categorical_feature": [1, 2]}][seed]
-    est = cls(n_estimators=12, min_data_per_group=5, cat_smooth=1, verbose=-1, random_state=seed,
-              max_cat_to_onehot=1 if seed % 2 else 8).fit(train, _target(train, kind), **by)
+    test, frames, unseen, est = _fitted(seed, 200, lgb.LGBMClassifier, lgb.LGBMRegressor, fit=by,
+                                        min_data_per_group=5, cat_smooth=1, verbose=-1)
     # LightGBM maps an unseen category to NaN by pandas_categorical, as libmlinfer does
     frames["unseen"] = test.assign(s=pd.Categorical(unseen, categories=S + ["zz"]))
     frames["unseen_object"] = test.assign(s=unseen)
@@ -213,7 +216,8 @@ def test_boosters_without_recorded_categories_refuse_category_columns_read_by_co
         assert m.meta("category_input") == "codes"
         df = pd.DataFrame(X, columns=names)
         df[names[1]] = pd.Categorical(X[:, 1].astype(int), categories=[40, 17, 10, 3, 0])
-        raw = (lambda D: est.predict(D, output_margin=True)) if est is xe else (lambda D: est.predict(D, raw_score=True))
+        key = "output_margin" if est is xe else "raw_score"
+        raw = lambda D: est.predict(D, **{key: True})  # noqa: E731
         assert not np.allclose(raw(df), raw(X))  # the framework reads the codes
         pa = pytest.importorskip("pyarrow")
         for bad in (df, df.iloc[[5]], pa.Table.from_pandas(df, preserve_index=False)):
@@ -263,7 +267,8 @@ def test_a_model_without_names_reads_a_table_by_position(mlinfer, tmp_path):
     pa = pytest.importorskip("pyarrow")
     train, test = _frame(1000, 0).astype({"s": object}), _frame(300, 1).astype({"s": object})
     y = _target(train, "binary")
-    est = HistGradientBoostingClassifier(categorical_features=[1, 2], max_iter=10).fit(train.set_axis(range(6), axis=1), y)
+    est = HistGradientBoostingClassifier(categorical_features=[1, 2], max_iter=10)
+    est.fit(train.set_axis(range(6), axis=1), y)
     m = _export(mlinfer, est, tmp_path)
     assert m.feature_names_in_ is None
     b_and_f = test.assign(b=test["f"].astype(np.float64) > 0, f=test["b"].astype(np.float32))
