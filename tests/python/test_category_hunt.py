@@ -280,3 +280,20 @@ def test_a_model_without_names_reads_a_table_by_position(mlinfer, tmp_path):
                                    rtol=1e-5, atol=1e-7)
     with pytest.raises(mlinfer.ShapeError, match="X has 7 features, but the model expects 6"):
         m.predict(test.set_axis(range(6), axis=1).assign(extra=1.0))
+
+
+def test_batch_scoring_checks_category_columns_too(mlinfer):
+    """mlinfer.dask (and mlinfer.ray) build the feature matrix of a pandas partition themselves:
+    a category column there once reached a booster trained on arrays by value, with no error."""
+    dd = pytest.importorskip("dask.dataframe")
+    import mlinfer.dask
+    r = np.random.default_rng(2)
+    X = np.column_stack([r.normal(size=400), r.choice([0, 3, 10], 400)])
+    est = xgb.XGBClassifier(n_estimators=5, enable_categorical=True, feature_types=["q", "c"]).fit(X, X[:, 1] == 3)
+    m = mlinfer.load(bytes(est.get_booster().save_raw("json")))
+    df = pd.DataFrame({"a": X[:, 0], "b": pd.Categorical(X[:, 1].astype(int))})
+    with pytest.raises(mlinfer.InputError, match="column '#1' is a category column"):
+        mlinfer.dask.predict(dd.from_pandas(df, npartitions=2), m, output="margin").compute()
+    ok = df.assign(b=pd.Categorical(np.minimum(X[:, 1], 2).astype(int), categories=[0, 1, 2]))
+    got = mlinfer.dask.predict(dd.from_pandas(ok, npartitions=2), m, output="margin").compute()
+    np.testing.assert_allclose(got.to_numpy(), est.predict(ok, output_margin=True), rtol=1e-5, atol=1e-6)
