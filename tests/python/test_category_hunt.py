@@ -74,6 +74,7 @@ def _variants(df, seed):
          "columns": df[COLS[::-1]].assign(extra=1.0)}
     pa = pytest.importorskip("pyarrow")
     v["arrow"] = pa.Table.from_pandas(v["reordered"], preserve_index=False)  # dictionary columns, int ones too
+    v["dict_of_arrays"] = {c: v["reordered"][c].array for c in COLS}  # a Categorical, a NumpyExtensionArray, ...
     v["one_row"] = v["reordered"].iloc[[int(r.integers(n))]]
     v["one_row_object"] = v["object_none"].iloc[[int(r.integers(n))]]
     v["one_row_nullable"] = v["nullable"].iloc[[int(r.integers(n))]]
@@ -82,7 +83,7 @@ def _variants(df, seed):
 
 def _reference(X, cats):
     """X in training column order, string columns as the training category dtype when `cats`."""
-    X = X.to_pandas() if hasattr(X, "to_pandas") else X
+    X = X.to_pandas() if hasattr(X, "to_pandas") else pd.DataFrame(X) if isinstance(X, dict) else X
     X = X[COLS]
     if cats:
         X = X.astype({"s": pd.CategoricalDtype(S)})

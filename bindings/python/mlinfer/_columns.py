@@ -273,7 +273,8 @@ def _strings(name, col):
         import pandas as pd
         dtype = col.dtype
         if isinstance(dtype, pd.CategoricalDtype):
-            codes = col.cat.codes.to_numpy().astype(np.int32)
+            codes = col.cat.codes if hasattr(col, "cat") else col.codes  # a Series, or a Categorical (in a dict)
+            codes = np.asarray(codes).astype(np.int32)
             data, offsets = _encode_dict(name, list(dtype.categories))
             return codes, data, offsets
         if dtype.kind in "biufcmM":
