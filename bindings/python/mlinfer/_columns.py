@@ -289,6 +289,20 @@ def _strings(name, col):
 _SCALARS = (str, int, float, bool, type(None))
 
 
+def _may_have_categories(X) -> bool:
+    """Whether a table may hold a category (dictionary) column, asked cheaply: a DataFrame's
+    block dtypes, an Arrow table's schema, a dict's values."""
+    if _module_of(X) == "pyarrow":
+        return any(str(t).startswith("dictionary<") for t in X.schema.types)
+    if isinstance(X, dict):
+        return any(_category_values(v) is not None for v in X.values())
+    try:
+        dtypes = [b.dtype for b in X._mgr.blocks]
+    except AttributeError:  # another pandas layout
+        dtypes = list(X.dtypes)
+    return any(type(t).__name__ == "CategoricalDtype" for t in dtypes)
+
+
 def _has_float32(df):
     """Whether a DataFrame has a float32 (or nullable Float32) column; its blocks' dtypes cost
     well under a microsecond where df.dtypes builds a Series (tens of microseconds)."""
@@ -399,7 +413,7 @@ def check_category_codes(model, X) -> None:
     feeds the trees a pandas category column's codes 0..k-1, where libmlinfer reads the
     values. The two agree only when each category is its own code, so any other category
     column is an input error, never a silent remap."""
-    if not is_table(X):
+    if not is_table(X) or not _may_have_categories(X):
         return
     names, get, _ = _getter(X, model.feature_names_in_ is None)
     used = {key for key, kind in model.schema if kind != "unused"}
