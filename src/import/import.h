@@ -76,6 +76,10 @@ typedef struct mli__tree_model {
     int64_t n_cat_words;
     const double *cover;               /* per node: training weight reaching it (TreeSHAP), or NULL */
     const mli__input_categories *cats; /* string category columns (a prep stage first), or NULL */
+    /* 1: the file records no categories of the DataFrame it was trained on, so its framework
+     * feeds a pandas category column's codes, not its values, to the trees (metadata
+     * `category_input=codes`, read by the Python binding) */
+    int category_codes;
 } mli__tree_model;
 
 /* Writes the metadata, class labels, the prep stage of tm->cats when set and the `trees`

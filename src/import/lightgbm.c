@@ -100,6 +100,7 @@ typedef struct {
     vec ints[T_COUNT], dbls[T_COUNT], pos, stack;
     /* string categories of pandas category columns (pandas_categorical), when there are any */
     mli__owned_categories cats;
+    int recorded_cats; /* pandas_categorical lists at least one column's categories */
 } lgb;
 
 /* ---- lines and numbers ----------------------------------------------------------------- */
@@ -863,7 +864,8 @@ static mli_status write_model(lgb *g, mli__writer *w) {
                           .cat_words = g->cat_words.p,
                           .cat_bits = g->cat_bits.p,
                           .n_cat_words = (int64_t)g->cat_bits.n,
-                          .cats = g->cats.set ? &g->cats.view : NULL};
+                          .cats = g->cats.set ? &g->cats.view : NULL,
+                          .category_codes = !g->recorded_cats};
     const double *cover = g->cover.p;
     int cover_ok = !g->no_cover;
     for (int64_t i = 0; cover_ok && i < n_nodes; ++i)
@@ -1082,6 +1084,7 @@ static mli_status read_pandas_categorical(lgb *g, span last, span param) {
     int strings = 0;
     for (uint32_t c = 0; st == MLI_OK && c < root->n; ++c)
         st = check_category_list(g, &doc, mli__jd_at(&doc, root, c), c, last.line, &strings);
+    g->recorded_cats = root->n > 0;
     if (st != MLI_OK || !strings)
         goto done;
     /* which feature each list belongs to: the categorical features, in column order */

@@ -129,6 +129,8 @@ mli_status mli__write_tree_model(const mli__tree_model *tm, mli__writer *w) {
         mli__writer_array(w, "classes", MLI__DT_I64, cls, tm->n_classes);
         free(cls);
     }
+    if (tm->category_codes)
+        mli__writer_meta(w, "category_input", "codes");
     const int s = tm->cats ? 1 : 0; /* the trees stage */
     mli_status st = tm->cats ? write_category_prep(tm, w) : MLI_OK;
     if (st != MLI_OK)

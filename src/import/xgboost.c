@@ -77,6 +77,11 @@ typedef struct {
     int64_t cap_scratch;
     /* string categories recorded for DataFrame columns (cats.enc), when there are any */
     mli__owned_categories cats;
+    int recorded_cats; /* cats.enc lists the categories of at least one feature */
+    /* the features whose recorded categories are the numbers 0..k-1, as "f:k f:k" (metadata
+     * category_counts), or "" (also when the list would not fit one metadata value) */
+    char num_cats[3072];
+    int num_cats_dropped;
 } xgb;
 
 /* ---- small readers with messages ---------------------------------------------------- */
@@ -597,6 +602,20 @@ static const char *feature_label(const xgb *x, const mli__jval *learner, uint32_
     return buf;
 }
 
+/* Adds "f:k" to x->num_cats: feature f's categories are the numbers 0..k-1. XGBoost refuses a
+ * DataFrame value outside them (an unseen category); the Python binding does the same for a
+ * table column. A list too long for one metadata value is dropped whole. */
+static void note_number_categories(xgb *x, uint32_t f, uint32_t k) {
+    size_t at = strlen(x->num_cats), room = sizeof x->num_cats - at;
+    if (x->num_cats_dropped)
+        return;
+    int n = snprintf(x->num_cats + at, room, "%s%u:%u", at ? " " : "", f, k);
+    if (n < 0 || (size_t)n >= room) {
+        x->num_cats[0] = 0;
+        x->num_cats_dropped = 1;
+    }
+}
+
 static mli_status read_recorded_categories(xgb *x, const mli__jval *learner, const mli__jval *model) {
     const mli__jdoc *d = &x->doc;
     char label[64];
@@ -614,7 +633,8 @@ static mli_status read_recorded_categories(xgb *x, const mli__jval *learner, con
         if (!e || e->type != MLI__JD_OBJ || (vals && !v) || (offs && !o))
             return mli__fail(MLI_ERR_CORRUPT, "%s: cats.enc[%u] is not a category list", x->origin, f);
         if (!vals || vals->n == 0)
-            continue;              /* a numerical feature */
+            continue; /* a numerical feature */
+        x->recorded_cats = 1;
         if (offs && offs->n > 1) { /* strings: UTF-8 bytes, offsets[i]..offsets[i+1] is category i */
             uint32_t n;
             if (enc_strings(x, vals, offs, &n) != 0)
@@ -648,6 +668,7 @@ static mli_status read_recorded_categories(xgb *x, const mli__jval *learner, con
                                  "would be mis-coded (train on categories 0..n-1, on the codes, or on string "
                                  "categories)",
                                  x->origin, f, feature_label(x, learner, f, label), v[i], i);
+        note_number_categories(x, f, vals->n);
     }
     if (count == 0)
         return MLI_OK;
@@ -948,6 +969,8 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
         snprintf(source, sizeof source, "xgboost %s", obj->name);
     if (best >= 0)
         mli__writer_meta(w, "xgboost.best_iteration", "%lld", (long long)best);
+    if (x->num_cats[0])
+        mli__writer_meta(w, "category_counts", "%s", x->num_cats);
     mli__tree_model tm = {.origin = x->origin,
                           .source = source,
                           .n_features = x->n_features,
@@ -975,7 +998,8 @@ static mli_status import_model(xgb *x, const uint8_t *data, size_t size, int ubj
                           .cat_bits = x->cat_bits,
                           .n_cat_words = x->n_cat_words,
                           .cover = x->no_cover ? NULL : x->cover,
-                          .cats = x->cats.set ? &x->cats.view : NULL};
+                          .cats = x->cats.set ? &x->cats.view : NULL,
+                          .category_codes = !x->recorded_cats};
     if ((st = mli__write_tree_model(&tm, w)) != MLI_OK)
         return st;
 

@@ -147,11 +147,14 @@ def _named_columns(model, columns, exclude=()):
     return None
 
 
-def _frame_matrix(batch, n: int, feature_columns, is_pandas: bool, exclude=()) -> np.ndarray:
-    """The (rows, n) feature matrix of a pandas DataFrame or a dict of NumPy arrays (a Ray
-    "numpy" batch). feature_columns: the columns in the model's feature order; None means
-    every column not in `exclude`, in order -- or, when that is one 2-D (tensor) column or
-    one column of per-row arrays, that column."""
+def _frame_matrix(batch, model, feature_columns, is_pandas: bool, exclude=()) -> np.ndarray:
+    """The (rows, model.n_features_in_) feature matrix of a pandas DataFrame or a dict of NumPy
+    arrays (a Ray "numpy" batch). feature_columns: the columns in the model's feature order;
+    None means every column not in `exclude`, in order -- or, when that is one 2-D (tensor)
+    column or one column of per-row arrays, that column. A category column is read by value,
+    so it is checked as Model.predict checks it (a booster that would read its codes)."""
+    from ._columns import check_category_codes
+    n = model.n_features_in_
     names = feature_columns
     if names is None:
         names = [c for c in (batch.columns if is_pandas else batch.keys()) if c not in exclude]
@@ -172,6 +175,8 @@ def _frame_matrix(batch, n: int, feature_columns, is_pandas: bool, exclude=()) -
         missing = [c for c in names if c not in (batch.columns if is_pandas else batch)]
         if missing:
             raise ValueError(f"feature columns {missing} are not in the batch")
+    if is_pandas and model._category_codes:
+        check_category_codes(model, batch[list(names)])
     cols = []
     for c in names:
         v = batch[c]

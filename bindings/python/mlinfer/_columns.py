@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from ._native import Column, address
-from .errors import InputError
+from .errors import InputError, ShapeError
 
 T_F64, T_F32, T_I64, T_UTF8, T_DICT = 0, 1, 2, 3, 4
 CODE_NULL, CODE_NONE = -1, -2
@@ -29,8 +29,14 @@ def is_table(X) -> bool:
         mod == "pyarrow" and hasattr(X, "column_names"))
 
 
-def _getter(X):
-    """(names, get(name) -> column, rows)."""
+def _getter(X, by_position=False):
+    """(names, get(name) -> column, rows). With by_position (a model without column names) a
+    DataFrame's or Arrow table's columns are 0, 1, ... in order, whatever their labels, as
+    scikit-learn reads a frame it was not fitted with names on; a dict's keys are the positions."""
+    if by_position and not isinstance(X, dict):
+        if _module_of(X) == "pyarrow":
+            return set(range(X.num_columns)), X.column, X.num_rows
+        return set(range(X.shape[1])), lambda i: X.iloc[:, i], len(X)
     if isinstance(X, dict):
         vals = list(X.values())
         one_row = vals and all(np.ndim(v) == 0 for v in vals)
@@ -41,8 +47,20 @@ def _getter(X):
                 raise InputError(f"column {k!r} has {len(v)} values but column {next(iter(cols))!r} has {rows}", 11)
         return set(cols), cols.__getitem__, rows
     if _module_of(X) == "pyarrow":
+        _check_unique(X.column_names)
         return set(X.column_names), X.column, X.num_rows
+    if not X.columns.is_unique:
+        _check_unique(X.columns)
     return set(X.columns), X.__getitem__, len(X)
+
+
+def _check_unique(names) -> None:
+    """A column name given twice is an error: which of the two the model should read is unknown."""
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise InputError(f"the input has the column {n!r} twice", 11)
+        seen.add(n)
 
 
 def _first_bad(values, ok) -> int:
@@ -69,6 +87,8 @@ def _numbers(name, col):
         import pyarrow as pa
         import pyarrow.compute as pc
         arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+        if pa.types.is_dictionary(arr.type) and _is_arrow_number(arr.type.value_type):
+            arr = arr.dictionary_decode()  # numbers dictionary-encoded (from a pandas category column): its values
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type):
             raise InputError(f"column {name!r} holds numbers in this model but was given as strings ({arr.type})", 11)
         arr = pc.fill_null(arr.cast(pa.float64()), float("nan"))
@@ -93,6 +113,23 @@ def _numbers(name, col):
         return np.array([np.nan if v is None or _is_missing(v) else float(v) for v in values], dtype=np.float64)
     raise InputError(f"column {name!r}, row {r}: {values[r]!r} is not a number (the column holds numbers in this "
                      "model)", 11)
+
+
+def _is_arrow_number(t) -> bool:
+    import pyarrow as pa
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+
+
+def _category_values(col):
+    """The categories of a pandas category column or an Arrow dictionary column, as a NumPy
+    array, or None for another column."""
+    dtype = getattr(col, "dtype", None)
+    if type(dtype).__name__ == "CategoricalDtype":
+        return dtype.categories.to_numpy()
+    if _module_of(col) == "pyarrow" and str(getattr(col, "type", "")).startswith("dictionary<"):
+        arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+        return arr.dictionary.to_numpy(zero_copy_only=False)
+    return None
 
 
 def _is_float32(col):
@@ -236,7 +273,8 @@ def _strings(name, col):
         import pandas as pd
         dtype = col.dtype
         if isinstance(dtype, pd.CategoricalDtype):
-            codes = col.cat.codes.to_numpy().astype(np.int32)
+            codes = col.cat.codes if hasattr(col, "cat") else col.codes  # a Series, or a Categorical (in a dict)
+            codes = np.asarray(codes).astype(np.int32)
             data, offsets = _encode_dict(name, list(dtype.categories))
             return codes, data, offsets
         if dtype.kind in "biufcmM":
@@ -251,6 +289,20 @@ def _strings(name, col):
 _SCALARS = (str, int, float, bool, type(None))
 
 
+def _may_have_categories(X) -> bool:
+    """Whether a table may hold a category (dictionary) column, asked cheaply: a DataFrame's
+    block dtypes, an Arrow table's schema, a dict's values."""
+    if _module_of(X) == "pyarrow":
+        return any(str(t).startswith("dictionary<") for t in X.schema.types)
+    if isinstance(X, dict):
+        return any(_category_values(v) is not None for v in X.values())
+    try:
+        dtypes = [b.dtype for b in X._mgr.blocks]
+    except AttributeError:  # another pandas layout
+        dtypes = list(X.dtypes)
+    return any(type(t).__name__ == "CategoricalDtype" for t in dtypes)
+
+
 def _has_float32(df):
     """Whether a DataFrame has a float32 (or nullable Float32) column; its blocks' dtypes cost
     well under a microsecond where df.dtypes builds a Series (tens of microseconds)."""
@@ -261,8 +313,9 @@ def _has_float32(df):
     return any(getattr(t, "kind", "") == "f" and getattr(t, "itemsize", 0) == 4 for t in dtypes)
 
 
-def one_row(X):
-    """X as {name: value} when it is one row (a dict of scalars, a one-row DataFrame), else None."""
+def one_row(X, by_position=False):
+    """X as {name: value} when it is one row (a dict of scalars, a one-row DataFrame), else None
+    (also for a DataFrame read by_position: columns_for checks its width)."""
     if isinstance(X, dict):
         for v in X.values():
             if not isinstance(v, _SCALARS) and (np.ndim(v) != 0 or type(v) is np.float32):
@@ -271,6 +324,10 @@ def one_row(X):
     if _module_of(X) == "pandas" and hasattr(X, "columns") and len(X) == 1:
         if _has_float32(X):
             return None  # float32 columns keep their type (columns_for)
+        if by_position:
+            return None  # columns_for, which checks the width
+        if not X.columns.is_unique:
+            _check_unique(X.columns)
         return dict(zip(X.columns, X.to_numpy(dtype=object)[0]))
     return None
 
@@ -350,14 +407,72 @@ def one_row_columns(model, row):
     return cols, n_use, (num_buf, code_buf, off_buf, data_buf)
 
 
+def check_category_codes(model, X) -> None:
+    """For a model whose file records no categories of the DataFrame it was trained on
+    (metadata category_input=codes: XGBoost and LightGBM trained on arrays): its framework
+    feeds the trees a pandas category column's codes 0..k-1, where libmlinfer reads the
+    values. The two agree only when each category is its own code, so any other category
+    column is an input error, never a silent remap."""
+    if not is_table(X) or not _may_have_categories(X):
+        return
+    names, get, _ = _getter(X, model.feature_names_in_ is None)
+    used = {key for key, kind in model.schema if kind != "unused"}
+    for name in names:
+        if model.feature_names_in_ is not None and name not in used:
+            continue
+        cats = _category_values(get(name))
+        if cats is None or len(cats) == 0 or (
+                cats.dtype.kind in "iuf" and np.array_equal(cats, np.arange(len(cats)))):
+            continue  # no category, or each its own code
+        shown = cats[:5].tolist() + (["..."] if len(cats) > 5 else [])
+        label = f"#{name}" if model.feature_names_in_ is None else name
+        raise InputError(f"column {label!r} is a category column with the categories {shown}: this model's "
+                         f"{(model.meta('source') or 'framework').split()[0]} file records no categories, so its "
+                         "framework would read the category codes (0, 1, ...) where libmlinfer reads the values; "
+                         "pass the values (.astype(float)) or the codes (.cat.codes) as numbers", 11)
+
+
+def check_number_categories(model, X, counts) -> None:
+    """XGBoost refuses a DataFrame value outside the categories it recorded at fit (an unseen
+    category). For the columns whose recorded categories are the numbers 0..k-1 ({feature: k},
+    metadata category_counts) a table is checked the same way, naming the column, the row and
+    the value; an array is read as XGBoost reads one, by value (a category no split lists
+    takes the branch of the categories not listed)."""
+    if not is_table(X):
+        return
+    names, get, _ = _getter(X, model.feature_names_in_ is None)
+    for f, k in counts.items():
+        key = model.schema[f][0]
+        key, name = (f, f"#{f}") if key is None else (key, key)
+        if key not in names:
+            continue  # a missing column: columns_for names it
+        values = _numbers(name, get(key))
+        bad = np.flatnonzero(~np.isnan(values) & ~((values >= 0) & (values < k) & (values == np.floor(values))))
+        if bad.size:
+            r = int(bad[0])
+            raise InputError(f"column {name!r}, row {r}: {values[r]:g} is not one of the categories 0..{k - 1} the "
+                             "model was trained on (XGBoost refuses a category not in the training set)", 11)
+
+
 def _missing(schema, have):
     return [i if nm is None else nm for i, (nm, k) in enumerate(schema)
             if k != "unused" and (i if nm is None else nm) not in have]
 
 
+def check_width(model, X) -> None:
+    """A table read by position (a model without column names) must have the model's width,
+    as scikit-learn demands of an array."""
+    if model.feature_names_in_ is None and not isinstance(X, dict):
+        width = X.num_columns if _module_of(X) == "pyarrow" else X.shape[1]
+        if width != model.n_features_in_:
+            raise ShapeError(f"X has {width} features, but the model expects {model.n_features_in_} (a model "
+                             "without column names takes a table's columns by position)", 7)
+
+
 def columns_for(model, X):
     """(ctypes array of mli_column, rows, keep-alive list) for the model's columns from X."""
-    have, get, rows = _getter(X)
+    check_width(model, X)
+    have, get, rows = _getter(X, model.feature_names_in_ is None)
     schema = model.schema
     cols = (Column * len(schema))()
     keep = []

@@ -28,7 +28,7 @@ def _score_partition(pdf, data: bytes, key: str, output: str, feature_columns, c
         where = "row counted within this Dask partition" + ("" if part is None else f" ({part})")
         out = _with_context(lambda: _score(model, X, output), where, labels=pdf.index)
     else:
-        X = _frame_matrix(pdf, model.n_features_in_, feature_columns, True)
+        X = _frame_matrix(pdf, model, feature_columns, True)
         out = _score(model, X, output)
     if columns is None:
         return pd.Series(out.reshape(len(pdf)) if out.ndim == 2 else out, index=pdf.index, name=output)

@@ -72,4 +72,6 @@ _BY_STATUS = {cls.status: cls for cls in (InvalidArgumentError, OutOfMemoryError
 
 def raise_for_status(status: int, message: str) -> None:
     cls = _BY_STATUS.get(status, Error)
+    # pandas' NA reaches the library as a string no category is (_columns._PandasNA): named as such
+    message = message.replace("'\uffff<NA>'", "<NA> (pandas' NA)")
     raise cls(message, status)

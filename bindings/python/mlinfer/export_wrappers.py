@@ -29,6 +29,8 @@ ESTIMATORS = XGB | LGBM
 # keys of the converted model that the exporter sets itself (from the wrapper)
 _OWN_KEYS = {"producer", "source", "n_features", "feature_names", "stages", "n_classes", "class_labels",
              "classes_dtype"}
+# keys of the converted model about how its own input columns are read (model.py)
+_INPUT_KEYS = {"category_input", "category_counts"}
 
 
 def _is_classifier(est) -> bool:
@@ -193,7 +195,9 @@ def write(w, est, n_in: int) -> None:
         return k
 
     for k, v in meta.items():
-        if k not in _OWN_KEYS:
+        # category_input and category_counts speak of the booster's own input columns: behind
+        # preprocessing the model's input is read by scikit-learn's transformers, by value
+        if k not in _OWN_KEYS and not (k in _INPUT_KEYS and first > 0):
             w.meta[renamed(k)] = v
     for k, v in arrays.items():
         if k not in ("classes", "feature_names"):

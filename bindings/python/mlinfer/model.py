@@ -9,7 +9,7 @@ from ctypes import c_char_p, c_int64, c_void_p
 import numpy as np
 
 from . import _native
-from ._columns import columns_for, is_table, one_row, one_row_columns
+from ._columns import check_category_codes, check_number_categories, columns_for, is_table, one_row, one_row_columns
 from ._native import address, check, lib
 
 _F32, _F64 = 0, 1
@@ -102,6 +102,10 @@ class Model:
             self.feature_names_in_ is not None or any(k == "string" for _, k in self.schema))
         self._numeric_only = all(k != "string" for _, k in self.schema)
         self._n_used = sum(k != "unused" for _, k in self.schema)
+        self._category_codes = self.meta("category_input") == "codes"
+        # {feature: k}: a table value there must be one of the recorded categories 0..k-1
+        self._category_counts = {int(f): int(k) for f, k in
+                                 (p.split(":") for p in (self.meta("category_counts") or "").split())}
 
     # -- metadata ----------------------------------------------------------------------
     def meta(self, key: str):
@@ -159,7 +163,7 @@ class Model:
 
     # -- predictions -------------------------------------------------------------------
     def _call_columns(self, what: int, X, cols: int) -> np.ndarray:
-        row = one_row(X)
+        row = one_row(X, self.feature_names_in_ is None)
         if row is not None:
             arr, n, keep = one_row_columns(self, row)
             rows = 1
@@ -189,6 +193,10 @@ class Model:
         _WHAT["mli_model_apply"] = _APPLY
 
     def _call(self, fn, X, cols: int, out_dtype=np.float64) -> np.ndarray:
+        if self._category_codes and type(X) is not np.ndarray:
+            check_category_codes(self, X)
+        if self._category_counts and type(X) is not np.ndarray:
+            check_number_categories(self, X, self._category_counts)
         if self._by_columns and type(X) is not np.ndarray:
             if is_table(X) and fn.__name__ in self._WHAT:
                 return self._call_columns(self._WHAT[fn.__name__], X, cols)

@@ -110,7 +110,7 @@ class Predictor:
             columns = self.feature_columns
             if columns is None:
                 columns = _named_columns(self.model, names, exclude=(self.column,))
-            X = _frame_matrix(source, self.model.n_features_in_, columns, is_pandas, exclude=(self.column,))
+            X = _frame_matrix(source, self.model, columns, is_pandas, exclude=(self.column,))
             out = _score(self.model, X, self.output)
         keep = self.keep_columns
         if keep is not None:
