@@ -40,6 +40,17 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor  # noqa: 
 TOL = 1e-5
 
 
+def _cls_last(c, ndim=3):
+    """Model.predict_contrib and predict_interactions put the class axis second, (n, K, F + 1)
+    and (n, K, F + 1, F + 1), as XGBoost does (DESIGN.md); these tests compare in the C
+    layout, class last: (n, F + 1, K) and (n, F + 1, F + 1, K). ndim: that of a result with
+    classes (3 for contributions, 4 for interactions)."""
+    if isinstance(c, tuple):
+        return (_cls_last(c[0], ndim),) + tuple(c[1:])
+    c = np.asarray(c)
+    return np.moveaxis(c, 1, -1) if c.ndim == ndim else c
+
+
 def _as3(c, n_features):
     """(n, F + 1) or (n, F + 1, K) -> (n, F + 1, K)."""
     c = np.asarray(c, np.float64)
@@ -56,7 +67,7 @@ def assert_close(ours, ref, what=""):
 
 
 def assert_sum_rule(model, X, c=None):
-    c = model.predict_contrib(X) if c is None else c
+    c = _cls_last(model.predict_contrib(X)) if c is None else c
     c3 = _as3(c, model.n_features_in_)
     raw = np.asarray(model.predict_raw(X), np.float64).reshape(len(X), -1)
     total = c3.sum(axis=1)
@@ -91,7 +102,7 @@ def _xgb_check(mlinfer, booster, X, tmp_path, dm=None, fmt="json"):
     booster.save_model(str(path))
     m = mlinfer.load(str(path))
     for Xr in _rows(X):
-        ours = _as3(m.predict_contrib(Xr), X.shape[1])
+        ours = _as3(_cls_last(m.predict_contrib(Xr)), X.shape[1])
         ref = booster.predict(xgb.DMatrix(Xr, **(dm or {})), pred_contribs=True)
         ref = ref[:, :, None] if ref.ndim == 2 else np.transpose(ref, (0, 2, 1))  # (n, K, F+1) -> (n, F+1, K)
         assert_close(ours, ref, f"xgboost {Xr.dtype} {len(Xr)} rows")
@@ -129,7 +140,7 @@ def test_first_contributions_from_many_threads_at_once(mlinfer, tmp_path):
 
         def run(i):
             start.wait()
-            out[i] = _as3(m.predict_contrib(X), X.shape[1])
+            out[i] = _as3(_cls_last(m.predict_contrib(X)), X.shape[1])
 
         threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
         for t in threads:
@@ -146,7 +157,27 @@ def test_xgboost_multiclass(mlinfer, tmp_path):
     y = np.digitize(np.nan_to_num(X[:, 0]) + 0.5 * np.nan_to_num(X[:, 3]), [-0.5, 0.5]).astype(float)
     m = _xgb_check(mlinfer, _xgb_train({"objective": "multi:softprob", "num_class": 3}, X, y, rounds=15), X,
                    tmp_path)
-    assert m.predict_contrib(X[:4]).shape == (4, X.shape[1] + 1, 3)
+    assert _cls_last(m.predict_contrib(X[:4])).shape == (4, X.shape[1] + 1, 3)
+
+
+def test_multiclass_layout_is_xgboosts(mlinfer, tmp_path):
+    """The public layout (DESIGN.md): (rows, n_classes, n_in + 1) for contributions and
+    (rows, n_classes, n_in + 1, n_in + 1) for interactions, as XGBoost's own arrays, compared
+    without any transposition (the rest of this file compares in the C layout, class last)."""
+    X = _data(seed=4)
+    y = np.digitize(np.nan_to_num(X[:, 1]), [-0.5, 0.5]).astype(float)
+    booster = _xgb_train({"objective": "multi:softprob", "num_class": 3, "max_depth": 4}, X, y, rounds=8)
+    booster.save_model(str(tmp_path / "m.json"))
+    m = mlinfer.load(str(tmp_path / "m.json"))
+    D = xgb.DMatrix(X[:50])
+    c = m.predict_contrib(X[:50])
+    assert c.shape == (50, 3, X.shape[1] + 1) and c.flags.c_contiguous
+    np.testing.assert_allclose(c, booster.predict(D, pred_contribs=True), rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(c.sum(axis=2), m.predict_raw(X[:50]), rtol=1e-9, atol=1e-9)
+    v = m.predict_interactions(X[:20])
+    assert v.shape == (20, 3, X.shape[1] + 1, X.shape[1] + 1)
+    np.testing.assert_allclose(v, booster.predict(xgb.DMatrix(X[:20]), pred_interactions=True), rtol=1e-5,
+                               atol=2e-6)
 
 
 @pytest.mark.parametrize("onehot", [1, 8], ids=["partition", "onehot"])
@@ -174,7 +205,7 @@ def test_xgboost_without_covers_is_refused(mlinfer, tmp_path):
     m = mlinfer.load(str(path))
     np.testing.assert_allclose(m.predict_raw(X), booster.predict(xgb.DMatrix(X), output_margin=True), rtol=1e-5)
     with pytest.raises(mlinfer.Error, match="no node covers"):
-        m.predict_contrib(X)
+        _cls_last(m.predict_contrib(X))
 
 
 # ---- LightGBM ----------------------------------------------------------------------------
@@ -185,7 +216,7 @@ def _lgb_check(mlinfer, booster, X, tmp_path, ref_scale=1.0):
     m = mlinfer.load(str(path))
     F = X.shape[1]
     for Xr in _rows(X):
-        ours = _as3(m.predict_contrib(Xr), F)
+        ours = _as3(_cls_last(m.predict_contrib(Xr)), F)
         ref = np.asarray(booster.predict(Xr.astype(np.float64), pred_contrib=True))
         K = ref.shape[1] // (F + 1)
         ref = ref.reshape(len(Xr), K, F + 1).transpose(0, 2, 1) * ref_scale
@@ -256,7 +287,7 @@ def _sk_check(mlinfer, est, X, tmp_path, shap_ref=True):
     mlinfer.export(est, str(path))
     m = mlinfer.load(str(path))
     for Xr in _rows(X):
-        ours = _as3(m.predict_contrib(Xr), X.shape[1])
+        ours = _as3(_cls_last(m.predict_contrib(Xr)), X.shape[1])
         if shap_ref:
             # sklearn.tree routes float32(x), HistGradientBoosting float64 x: give shap what the model sees
             seen = Xr.astype(np.float64) if "Hist" in type(est).__name__ else Xr.astype(np.float32).astype(np.float64)
@@ -317,7 +348,7 @@ def test_hgb_categorical(mlinfer, tmp_path):
     est = HistGradientBoostingRegressor(max_iter=8, max_depth=4, categorical_features=[0], random_state=0).fit(X, y)
     m = _sk_check(mlinfer, est, X[:200], tmp_path, shap_ref=False)
     # the bias is the model's expected value over the training cover: close to the mean prediction
-    c = m.predict_contrib(X)
+    c = _cls_last(m.predict_contrib(X))
     assert abs(c[:, -1].mean() - est.predict(X).mean()) < 0.05 * np.abs(y).mean()
 
 
@@ -372,7 +403,7 @@ def test_gb_multiclass_brute_force(mlinfer, tmp_path):
     parts = [(est.estimators_[i, k], est.learning_rate, k) for i in range(est.n_estimators_) for k in range(3)]
     base = est._raw_predict_init(np.zeros((1, 4), np.float32))[0]  # a constant prior
     ref = np.array([_brute_force(parts, r, 3, base) for r in rows])
-    assert_close(m.predict_contrib(rows), ref, "gb multiclass brute force")
+    assert_close(_cls_last(m.predict_contrib(rows)), ref, "gb multiclass brute force")
     assert_sum_rule(m, X)
 
 
@@ -383,7 +414,7 @@ def test_brute_force_reference(mlinfer, tmp_path):
     mlinfer.export(est, str(path))
     m = mlinfer.load(str(path))
     rows = X[:25]
-    ours = m.predict_contrib(rows)
+    ours = _cls_last(m.predict_contrib(rows))
     ref = np.array([_brute_force([(est, 1.0, 0)], r)[:, 0] for r in rows])
     assert_close(ours, ref, "brute force")
 
@@ -412,7 +443,7 @@ def test_linear(mlinfer, tmp_path, kind):
     mlinfer.export(est, str(path), background=bg)
     m = mlinfer.load(str(path))
     for Xr in _rows(X[300:]):
-        ours = _as3(m.predict_contrib(Xr), X.shape[1])
+        ours = _as3(_cls_last(m.predict_contrib(Xr)), X.shape[1])
         assert_close(ours, _shap_linear(est, Xr.astype(np.float64), bg), f"linear {kind}")
         assert_sum_rule(m, Xr, ours[:, :, 0] if ours.shape[2] == 1 else ours)
 
@@ -429,7 +460,7 @@ def test_linear_after_scaler(mlinfer, tmp_path):
     m = mlinfer.load(str(path))
     sc, lr = pipe[0], pipe[1]
     ref = _shap_linear(lr, sc.transform(X[200:]), sc.transform(bg))
-    assert_close(_as3(m.predict_contrib(X[200:]), 4), ref, "scaled linear")
+    assert_close(_as3(_cls_last(m.predict_contrib(X[200:])), 4), ref, "scaled linear")
     assert_sum_rule(m, X[200:])
 
 
@@ -447,7 +478,7 @@ def test_trees_after_scaler(mlinfer, tmp_path):
     mlinfer.export(pipe, str(path))
     m = mlinfer.load(str(path))
     for Xr in _rows(X[:300]):
-        ours = _as3(m.predict_contrib(Xr), 4)
+        ours = _as3(_cls_last(m.predict_contrib(Xr)), 4)
         seen = pipe[0].transform(Xr.astype(np.float64)).astype(np.float32).astype(np.float64)
         assert_close(ours, _shap_tree(pipe[1], seen), f"scaled forest {Xr.dtype} {len(Xr)} rows")
         assert_sum_rule(m, Xr, ours[:, :, 0])
@@ -459,7 +490,7 @@ def test_linear_without_background_is_refused(mlinfer, tmp_path):
     mlinfer.export(LinearRegression().fit(X, y), str(path))
     m = mlinfer.load(str(path))
     with pytest.raises(mlinfer.Error, match="background"):
-        m.predict_contrib(X)
+        _cls_last(m.predict_contrib(X))
     with pytest.raises(ValueError, match="NaN"):
         mlinfer.export(LinearRegression().fit(X, y), str(path), background=np.full_like(X, np.nan))
 
@@ -470,7 +501,7 @@ def test_unsupported_model_is_refused(mlinfer, tmp_path):
     path = tmp_path / "m.mli"
     mlinfer.export(MLPRegressor(hidden_layer_sizes=(4,), max_iter=50).fit(X, y), str(path), background=X)
     with pytest.raises(mlinfer.Error, match="tree model or a linear model"):
-        mlinfer.load(str(path)).predict_contrib(X)
+        _cls_last(mlinfer.load(str(path)).predict_contrib(X))
 
 
 def test_names_and_empty_input(mlinfer, tmp_path):
@@ -480,10 +511,10 @@ def test_names_and_empty_input(mlinfer, tmp_path):
     path = tmp_path / "m.mli"
     mlinfer.export(DecisionTreeRegressor(max_depth=3).fit(df, y), str(path))
     m = mlinfer.load(str(path))
-    c, names = m.predict_contrib(df.iloc[:3], return_names=True)
+    c, names = _cls_last(m.predict_contrib(df.iloc[:3], return_names=True))
     assert names == [f"col{i}" for i in range(X.shape[1])] + ["bias"]
     assert c.shape == (3, X.shape[1] + 1)
-    assert m.predict_contrib(X[:0]).shape == (0, X.shape[1] + 1)
+    assert _cls_last(m.predict_contrib(X[:0])).shape == (0, X.shape[1] + 1)
 
 
 # ---- the command line ------------------------------------------------------------------------
@@ -529,7 +560,7 @@ def test_cli_contrib(mlinfer, tmp_path):
     lines = r.stdout.strip().split("\n")
     assert lines[0].split(",")[:4] == ["f0:0", "f0:1", "f0:2", "f1:0"] and lines[0].endswith("bias:2")
     got = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
-    want = mlinfer.load(str(model)).predict_contrib(X[:20]).reshape(20, -1)
+    want = _cls_last(mlinfer.load(str(model)).predict_contrib(X[:20])).reshape(20, -1)
     np.testing.assert_array_equal(got, want)  # %.17g round-trips
     # a model that cannot be explained: the reason, and a failing exit status
     lin = tmp_path / "lin.mli"
@@ -553,7 +584,7 @@ def test_cli_interactions(mlinfer, tmp_path):
     assert header[:4] == ["f0|f0:0", "f0|f0:1", "f0|f0:2", "f0|f1:0"] and header[-1] == "bias|bias:2"
     assert header[3 * 5 * 3 + 1 * 3 + 2] == "f3|f1:2"
     got = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
-    want = mlinfer.load(str(model)).predict_interactions(X[:20])  # (20, 5, 5, 3)
+    want = _cls_last(mlinfer.load(str(model)).predict_interactions(X[:20]), 4)  # (20, 5, 5, 3)
     np.testing.assert_array_equal(got, want.reshape(20, -1))  # %.17g round-trips
     ref = booster.predict(xgb.DMatrix(X[:20]), pred_interactions=True).transpose(0, 2, 3, 1)
     scale = np.abs(ref).sum(axis=(1, 2), keepdims=True)
@@ -577,7 +608,7 @@ def test_cli_interactions(mlinfer, tmp_path):
     lines = r.stdout.strip().split("\n")
     assert lines[0].split(",")[:2] == ["c0|c0", "c0|c1"] and lines[0].split(",")[31] == "c1|c0"
     got = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
-    np.testing.assert_array_equal(got, mlinfer.load(str(wide)).predict_interactions(Xw).reshape(300, -1))
+    np.testing.assert_array_equal(got, _cls_last(mlinfer.load(str(wide)).predict_interactions(Xw), 4).reshape(300, -1))
 
     lin = tmp_path / "lin.mli"
     mlinfer.export(LinearRegression().fit(np.nan_to_num(X), y), str(lin), background=np.nan_to_num(X))
@@ -643,9 +674,9 @@ def test_contrib_blocks_equal_single_rows(mlinfer, tmp_path):
         m = mlinfer.load(path)
         for dtype in (np.float64, np.float32):
             Xd = X.astype(dtype)
-            single = np.stack([m.predict_contrib(Xd[i:i + 1])[0] for i in range(len(Xd))])
+            single = np.stack([_cls_last(m.predict_contrib(Xd[i:i + 1]))[0] for i in range(len(Xd))])
             for n in list(range(1, 21)) + [len(Xd)]:
-                got = m.predict_contrib(Xd[:n])
+                got = _cls_last(m.predict_contrib(Xd[:n]))
                 assert got.dtype == np.float64
                 bad = np.argwhere(got.view(np.uint64) != single[:n].view(np.uint64))
                 assert len(bad) == 0, f"{what} {dtype.__name__} {n} rows: first difference at {bad[0]}"
@@ -679,7 +710,7 @@ def test_walks_and_isas_agree(mlinfer, tmp_path):
         prefix = str(tmp_path / f"s{k}_")
         subprocess.run([sys.executable, "-c", code, prefix] + [p for _, p, _ in models], env=env, check=True)
         for i, (what, path, X) in enumerate(models):
-            ref = _as3(np.load(f"{prefix}{i}.npy"), X.shape[1])
-            ours = _as3(mlinfer.load(path).predict_contrib(X[:300]), X.shape[1])
+            ref = _as3(_cls_last(np.load(f"{prefix}{i}.npy")), X.shape[1])
+            ours = _as3(_cls_last(mlinfer.load(path).predict_contrib(X[:300])), X.shape[1])
             err = np.abs(ours - ref).max(axis=1) / np.abs(ref).sum(axis=1)
             assert err.max() <= 1e-11, f"{what} vs {setting}: {err.max():.3g}"

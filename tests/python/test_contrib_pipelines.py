@@ -30,6 +30,17 @@ TOL = 1e-5
 COLS = ["age", "spend", "plan", "city", "tenure", "score"]
 
 
+def _cls_last(c, ndim=3):
+    """Model.predict_contrib and predict_interactions put the class axis second, (n, K, F + 1)
+    and (n, K, F + 1, F + 1), as XGBoost does (DESIGN.md); these tests compare in the C
+    layout, class last: (n, F + 1, K) and (n, F + 1, F + 1, K). ndim: that of a result with
+    classes (3 for contributions, 4 for interactions)."""
+    if isinstance(c, tuple):
+        return (_cls_last(c[0], ndim),) + tuple(c[1:])
+    c = np.asarray(c)
+    return np.moveaxis(c, 1, -1) if c.ndim == ndim else c
+
+
 def _frame(n, seed, missing=True):
     rng = np.random.default_rng(seed)
     df = pd.DataFrame({
@@ -151,7 +162,7 @@ def test_forest_per_column_against_shap(mlinfer, tmp_path, mix):
     pipe = make_pipeline(_ct(mix), RandomForestRegressor(n_estimators=6, max_depth=7, random_state=0)).fit(df, y)
     m = _export(mlinfer, tmp_path, pipe)
     X = df.iloc[400:]
-    c, names = m.predict_contrib(X, return_names=True)
+    c, names = _cls_last(m.predict_contrib(X, return_names=True))
     gmap = _group_map(pipe, COLS)
     # scikit-learn trees compare float32(x): shap gets the values the trees see
     T = pipe[:-1].transform(X).astype(np.float32).astype(np.float64)
@@ -168,10 +179,10 @@ def test_forest_per_column_against_shap(mlinfer, tmp_path, mix):
         assert c.shape == (len(X), len(COLS) + 1)  # the layout of a model without preprocessing
     # one row, as a dict of scalars and as a one-row frame, gives the bits of the batch
     row = {k: X.iloc[3][k] for k in COLS}
-    np.testing.assert_array_equal(m.predict_contrib(row)[0], c[3])
-    np.testing.assert_array_equal(m.predict_contrib(X.iloc[3:4])[0], c[3])
+    np.testing.assert_array_equal(_cls_last(m.predict_contrib(row))[0], c[3])
+    np.testing.assert_array_equal(_cls_last(m.predict_contrib(X.iloc[3:4]))[0], c[3])
     # a dict of columns
-    np.testing.assert_array_equal(m.predict_contrib({k: X[k].to_numpy() for k in COLS}), c)
+    np.testing.assert_array_equal(_cls_last(m.predict_contrib({k: X[k].to_numpy() for k in COLS})), c)
 
 
 def test_gradient_boosting_binary(mlinfer, tmp_path):
@@ -180,7 +191,7 @@ def test_gradient_boosting_binary(mlinfer, tmp_path):
     pipe.fit(df, y > np.median(y))
     m = _export(mlinfer, tmp_path, pipe)
     X = df.iloc[300:]
-    c = m.predict_contrib(X)
+    c = _cls_last(m.predict_contrib(X))
     assert c.shape == (len(X), len(COLS) + 1)
     T = pipe[:-1].transform(X).astype(np.float32).astype(np.float64)
     ref = _sum_by_column(_shap_tree(pipe[-1], T), _group_map(pipe, COLS), len(COLS))
@@ -202,7 +213,7 @@ def test_lightgbm_multiclass(mlinfer, tmp_path):
     per = est.booster_.predict(T, pred_contrib=True)
     per = per.reshape(len(X), 3, T.shape[1] + 1).transpose(0, 2, 1)
     ref = _sum_by_column(per, _group_map(pipe, COLS), len(COLS))
-    c = m.predict_contrib(X)
+    c = _cls_last(m.predict_contrib(X))
     assert c.shape == (len(X), len(COLS) + 2 + 1, 3)
     assert_close(c, ref, "lightgbm multiclass")
     assert_sum_rule(m, X, c)
@@ -221,7 +232,7 @@ def test_hgb_string_categories_sum_rule(mlinfer, tmp_path):
     X.loc[X.index[1], "city"] = None
     X.loc[X.index[2], "city"] = np.nan
     X.loc[X.index[3], "age"] = np.nan
-    c = m.predict_contrib(X)
+    c = _cls_last(m.predict_contrib(X))
     assert np.isfinite(c).all()
     assert_sum_rule(m, X, c)
     T = pipe[:-1].transform(X)  # HistGradientBoosting compares float64
@@ -234,7 +245,7 @@ def test_hgb_string_categories_sum_rule(mlinfer, tmp_path):
     bad = df.iloc[:3].copy()
     bad.loc[bad.index[1], "plan"] = "gold"
     with pytest.raises(ValueError, match="plan"):
-        ms.predict_contrib(bad)
+        _cls_last(ms.predict_contrib(bad))
 
 
 def test_xgboost_and_lightgbm_wrappers(mlinfer, tmp_path):
@@ -254,7 +265,7 @@ def test_xgboost_and_lightgbm_wrappers(mlinfer, tmp_path):
         else:
             per_feature = est.booster_.predict(T, pred_contrib=True)
         ref = _sum_by_column(_as3(per_feature), gmap, len(COLS))
-        c = m.predict_contrib(X)
+        c = _cls_last(m.predict_contrib(X))
         assert_close(c, ref, type(est).__name__)
         assert_sum_rule(m, X, c)
 
@@ -292,7 +303,7 @@ def test_linear_head_background_frame(mlinfer, tmp_path, kind):
     bg = df.iloc[:250]
     m = _export(mlinfer, tmp_path, pipe, background=bg)
     X = df.iloc[250:]
-    c = m.predict_contrib(X)
+    c = _cls_last(m.predict_contrib(X))
     ref = _shap_linear(pipe[-1], pipe[:-1].transform(X), pipe[:-1].transform(bg))
     ref = _sum_by_column(ref, _group_map(pipe, COLS), len(COLS))
     if kind == "binary":  # shap's binary LogisticRegression: one set, the decision function's
@@ -305,11 +316,11 @@ def test_linear_head_background_frame(mlinfer, tmp_path, kind):
     ok = df.dropna(subset=["age"])
     ms = _export(mlinfer, tmp_path, unimputed.fit(ok, y[ok.index]), background=ok)
     with pytest.raises(ValueError, match="age"):
-        ms.predict_contrib(df.iloc[:40])
+        _cls_last(ms.predict_contrib(df.iloc[:40]))
     # without background: refused, saying how to get them
     mn = _export(mlinfer, tmp_path, pipe)
     with pytest.raises(mlinfer.Error, match="background"):
-        mn.predict_contrib(X)
+        _cls_last(mn.predict_contrib(X))
 
 
 def test_per_column_transformers_stay_with_their_column(mlinfer, tmp_path):
@@ -332,9 +343,9 @@ def test_per_column_transformers_stay_with_their_column(mlinfer, tmp_path):
     X = df.iloc[200:]
     used = ["age", "spend", "tenure", "plan", "score"]
     assert m.contrib_columns == list(range(len(COLS))), m.contrib_columns  # no mixed feature
-    names = m.predict_contrib(X.iloc[:1], return_names=True)[1]
+    names = _cls_last(m.predict_contrib(X.iloc[:1], return_names=True))[1]
     assert not any(str(n).startswith("transformed:") for n in names), names
-    c = _as3(m.predict_contrib(X))
+    c = _as3(_cls_last(m.predict_contrib(X)))
     ref = _shap_linear(pipe[-1], pipe[:-1].transform(X), pipe[:-1].transform(bg))
     gmap = [COLS.index(next(u for u in used if u in name.partition("__")[2]))
             for name in pipe[:-1].get_feature_names_out()]
@@ -352,7 +363,7 @@ def test_names_without_get_feature_names_out(mlinfer, tmp_path):
                                                                            ["tenure", "spend"])])
     pipe = make_pipeline(ct, RandomForestRegressor(n_estimators=3, max_depth=4, random_state=0)).fit(df, y)
     m = _export(mlinfer, tmp_path, pipe)
-    c, names = m.predict_contrib(df.iloc[:20], return_names=True)
+    c, names = _cls_last(m.predict_contrib(df.iloc[:20], return_names=True))
     assert names[len(COLS):] == ["transformed:1", "transformed:2", "bias"]
     assert c.shape == (20, len(COLS) + 3)
     assert (c[:, :5] == 0).all()  # age, plan, city unused; spend, tenure only through the norm
@@ -394,7 +405,7 @@ def test_cli_contrib_prep(mlinfer, tmp_path):
     names = m.contrib_names
     assert lines[0].split(",") == [f"{n}:{k}" for n in names for k in range(3)]
     got = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
-    np.testing.assert_array_equal(got, m.predict_contrib(X).reshape(len(X), -1))
+    np.testing.assert_array_equal(got, _cls_last(m.predict_contrib(X)).reshape(len(X), -1))
     # an unknown category the encoder refuses names the line and the column
     strict = make_pipeline(ColumnTransformer([("plan", OneHotEncoder(), ["plan"]), ("n", "passthrough", ["score"])]),
                            HistGradientBoostingClassifierSmall()).fit(df, labels)
@@ -451,7 +462,7 @@ def test_corrupt_contrib_sections(mlinfer):
     m = load(background_mean=None)
     assert int(mlinfer._native.lib.mli_model_n_contrib(m._h)) == 0
     with pytest.raises(mlinfer.Error, match="background"):
-        m.predict_contrib({"age": [1.0], "spend": [2.0], "plan": ["pro"], "city": ["oslo"], "a": [0.1], "b": [0.2]})
+        _cls_last(m.predict_contrib({"age": [1.0], "spend": [2.0], "plan": ["pro"], "city": ["oslo"], "a": [0.1], "b": [0.2]}))
 
 
 def test_cli_info_contrib(mlinfer):
@@ -493,7 +504,7 @@ def test_pca_and_polynomial_features(mlinfer, tmp_path):
         except mlinfer.UnsupportedModelError as e:  # an exporter without PCA / PolynomialFeatures
             pytest.skip(str(e))
         X = df.iloc[300:]
-        c, names = m.predict_contrib(X, return_names=True)
+        c, names = _cls_last(m.predict_contrib(X, return_names=True))
         gmap = _group_map(pipe, COLS)
         out = pipe[:-1].get_feature_names_out()
         mixed = [f"transformed:{n}" for n, g in zip(out, gmap) if g is None]
@@ -552,7 +563,7 @@ def test_string_category_models_against_framework(mlinfer, tmp_path, framework):
     for m in models:
         assert m.meta("stage.0.kind") == "prep"
         for frame in (X, obj):
-            c, names = m.predict_contrib(frame, return_names=True)
+            c, names = _cls_last(m.predict_contrib(frame, return_names=True))
             assert names == ["x", "colour", "k", "shape", "bias"]
             assert_close(c, ref, framework)
             assert_sum_rule(m, frame, c)

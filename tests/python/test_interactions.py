@@ -42,6 +42,17 @@ from test_contrib import _data, _rows, _sk_data, _xgb_train  # noqa: E402  (the 
 TOL = 1e-5
 
 
+def _cls_last(c, ndim=3):
+    """Model.predict_contrib and predict_interactions put the class axis second, (n, K, F + 1)
+    and (n, K, F + 1, F + 1), as XGBoost does (DESIGN.md); these tests compare in the C
+    layout, class last: (n, F + 1, K) and (n, F + 1, F + 1, K). ndim: that of a result with
+    classes (3 for contributions, 4 for interactions)."""
+    if isinstance(c, tuple):
+        return (_cls_last(c[0], ndim),) + tuple(c[1:])
+    c = np.asarray(c)
+    return np.moveaxis(c, 1, -1) if c.ndim == ndim else c
+
+
 def _as4(v):
     """(n, G, G) or (n, G, G, K) -> (n, G, G, K)."""
     v = np.asarray(v, np.float64)
@@ -61,7 +72,7 @@ def assert_structure(model, X, inter):
     """Symmetric; row i sums to contribution i; the matrix sums to the raw score; the bias
     row and column are 0 but for the bias."""
     v = _as4(inter)
-    c = np.asarray(model.predict_contrib(X), np.float64)
+    c = np.asarray(_cls_last(model.predict_contrib(X)), np.float64)
     c = c[..., None] if c.ndim == 2 else c
     scale = np.abs(c).sum(axis=1, keepdims=True)
     # symmetric (exactly in the default form, which writes each pair once to both; the classic
@@ -81,7 +92,7 @@ def _xgb_check(mlinfer, booster, X, tmp_path, dm=None, tol=TOL):
     booster.save_model(str(path))
     m = mlinfer.load(str(path))
     for Xr in _rows(X):
-        ours = m.predict_interactions(Xr)
+        ours = _cls_last(m.predict_interactions(Xr), 4)
         ref = booster.predict(xgb.DMatrix(Xr, **(dm or {})), pred_interactions=True)
         if ref.ndim == 4:  # (n, K, F+1, F+1) -> (n, F+1, F+1, K)
             ref = ref.transpose(0, 2, 3, 1)
@@ -94,7 +105,7 @@ def test_xgboost_binary_nan(mlinfer, tmp_path):
     X = _data()
     y = (np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) * X[:, 2].clip(-1, 1) > 0).astype(float)
     m = _xgb_check(mlinfer, _xgb_train({"objective": "binary:logistic"}, X, y), X, tmp_path)
-    assert m.predict_interactions(X[:3]).shape == (3, 7, 7)
+    assert _cls_last(m.predict_interactions(X[:3]), 4).shape == (3, 7, 7)
 
 
 def test_xgboost_long_paths(mlinfer, tmp_path):
@@ -127,7 +138,7 @@ def test_xgboost_multiclass(mlinfer, tmp_path):
     y = np.digitize(np.nan_to_num(X[:, 0]) + 0.5 * np.nan_to_num(X[:, 3]), [-0.5, 0.5]).astype(float)
     m = _xgb_check(mlinfer, _xgb_train({"objective": "multi:softprob", "num_class": 3}, X, y, rounds=15), X,
                    tmp_path)
-    assert m.predict_interactions(X[:4]).shape == (4, 7, 7, 3)
+    assert _cls_last(m.predict_interactions(X[:4]), 4).shape == (4, 7, 7, 3)
 
 
 @pytest.mark.parametrize("onehot", [1, 8], ids=["partition", "onehot"])
@@ -154,9 +165,9 @@ def test_threads(mlinfer, tmp_path):
     before = mlinfer.get_num_threads()
     try:
         mlinfer.set_num_threads(1)
-        one = m.predict_interactions(X)
+        one = _cls_last(m.predict_interactions(X), 4)
         mlinfer.set_num_threads(16)
-        many = m.predict_interactions(X)
+        many = _cls_last(m.predict_interactions(X), 4)
     finally:
         mlinfer.set_num_threads(before)
     np.testing.assert_array_equal(one, many)
@@ -185,7 +196,7 @@ def _sk_check(mlinfer, est, X, tmp_path):
     mlinfer.export(est, str(path))
     m = mlinfer.load(str(path))
     for Xr in _rows(X):
-        ours = _as4(m.predict_interactions(Xr))
+        ours = _as4(_cls_last(m.predict_interactions(Xr), 4))
         # sklearn.tree routes float32(x), HistGradientBoosting float64 x: shap gets what the model sees
         seen = Xr.astype(np.float64) if "Hist" in type(est).__name__ else Xr.astype(np.float32).astype(np.float64)
         assert_close(ours, _shap_inter(est, seen), f"{type(est).__name__} {Xr.dtype} {len(Xr)} rows")
@@ -230,7 +241,7 @@ def test_sklearn_forest_multiclass(mlinfer, tmp_path):
     X, y = _sk_data(11)
     est = RandomForestClassifier(n_estimators=6, max_depth=5, random_state=0).fit(X, np.digitize(y, [-0.5, 0.5]))
     m = _sk_check(mlinfer, est, X[:150], tmp_path)
-    assert m.predict_interactions(X[:2]).shape == (2, 6, 6, 3)
+    assert _cls_last(m.predict_interactions(X[:2]), 4).shape == (2, 6, 6, 3)
 
 
 def test_sklearn_nan(mlinfer, tmp_path):
@@ -247,7 +258,7 @@ def test_lightgbm_against_shap(mlinfer, tmp_path):
     booster.save_model(str(path))
     m = mlinfer.load(str(path))
     for Xr in _rows(X[:200]):
-        ours = m.predict_interactions(Xr)
+        ours = _cls_last(m.predict_interactions(Xr), 4)
         assert_close(ours, _shap_inter(booster, Xr.astype(np.float64)), f"lightgbm {Xr.dtype} {len(Xr)} rows")
         assert_structure(m, Xr, ours)
 
@@ -304,7 +315,7 @@ def test_brute_force_reference(mlinfer, tmp_path):
     m = mlinfer.load(str(path))
     rows = X[:20]
     ref = np.array([_brute_force(est, r) for r in rows])
-    assert_close(m.predict_interactions(rows), ref, "brute force")
+    assert_close(_cls_last(m.predict_interactions(rows), 4), ref, "brute force")
 
 
 # ---- refusals, names, empty input ------------------------------------------------------------
@@ -314,9 +325,9 @@ def test_refusals(mlinfer, tmp_path):
     path = tmp_path / "lin.mli"
     mlinfer.export(LinearRegression().fit(X, y), str(path), background=X)
     lin = mlinfer.load(str(path))
-    lin.predict_contrib(X[:2])  # has contributions, but no interactions
+    _cls_last(lin.predict_contrib(X[:2]))  # has contributions, but no interactions
     with pytest.raises(mlinfer.Error, match="tree models only"):
-        lin.predict_interactions(X)
+        _cls_last(lin.predict_interactions(X), 4)
     b = _xgb_train({"objective": "reg:squarederror"}, X, y, rounds=3)
     path = tmp_path / "m.json"
     b.save_model(str(path))
@@ -325,7 +336,7 @@ def test_refusals(mlinfer, tmp_path):
         del tree["sum_hessian"]
     path.write_text(json.dumps(doc))
     with pytest.raises(mlinfer.Error, match="no node covers"):
-        mlinfer.load(str(path)).predict_interactions(X)
+        _cls_last(mlinfer.load(str(path)).predict_interactions(X), 4)
 
 
 def test_names_and_empty_input(mlinfer, tmp_path):
@@ -335,10 +346,10 @@ def test_names_and_empty_input(mlinfer, tmp_path):
     path = tmp_path / "m.mli"
     mlinfer.export(DecisionTreeRegressor(max_depth=4).fit(df, y), str(path))
     m = mlinfer.load(str(path))
-    v, names = m.predict_interactions(df.iloc[:3], return_names=True)
+    v, names = _cls_last(m.predict_interactions(df.iloc[:3], return_names=True), 4)
     assert names == [f"col{i}" for i in range(X.shape[1])] + ["bias"]
     assert v.shape == (3, 6, 6)
-    assert m.predict_interactions(X[:0]).shape == (0, 6, 6)
+    assert _cls_last(m.predict_interactions(X[:0]), 4).shape == (0, 6, 6)
 
 
 # ---- through a prep stage: blocks summed on both axes ----------------------------------------
@@ -357,7 +368,7 @@ def test_pipeline_blocks_against_shap(mlinfer, tmp_path):
     mlinfer.export(pipe, str(path))
     m = mlinfer.load(str(path))
     X = df.iloc[400:]
-    ours, names = m.predict_interactions(X, return_names=True)
+    ours, names = _cls_last(m.predict_interactions(X, return_names=True), 4)
     gmap = _group_map(pipe, COLS)
     mixed = [f for f, g in enumerate(gmap) if g is None]
     group = [g if g is not None else len(COLS) + mixed.index(f) for f, g in enumerate(gmap)] + [len(COLS) + len(mixed)]
@@ -371,7 +382,7 @@ def test_pipeline_blocks_against_shap(mlinfer, tmp_path):
     assert_close(ours, ref, "pipeline blocks")
     assert_structure(m, X, ours)
     row = {k: X.iloc[3][k] for k in COLS}
-    np.testing.assert_array_equal(m.predict_interactions(row)[0], ours[3])
+    np.testing.assert_array_equal(_cls_last(m.predict_interactions(row), 4)[0], ours[3])
 
 
 # ---- the two algorithms agree -----------------------------------------------------------------
@@ -395,8 +406,8 @@ def test_classic_recursion_agrees(mlinfer, tmp_path):
             "np.save(sys.argv[3], m.predict_interactions(np.load(sys.argv[2])))")
     env = dict(os.environ, MLI_TREESHAP="classic", PYTHONPATH=os.pathsep.join(sys.path))
     subprocess.run([sys.executable, "-c", code, str(path), str(xs), str(out)], env=env, check=True)
-    ours = mlinfer.load(str(path)).predict_interactions(X[:80])
-    assert_close(ours, np.load(out), "quadrature vs classic", tol=1e-11)
+    ours = _cls_last(mlinfer.load(str(path)).predict_interactions(X[:80]), 4)
+    assert_close(ours, _cls_last(np.load(out), 4), "quadrature vs classic", tol=1e-11)
 
 
 def test_trees_after_scaler(mlinfer, tmp_path):
@@ -412,7 +423,7 @@ def test_trees_after_scaler(mlinfer, tmp_path):
     mlinfer.export(pipe, str(path))
     m = mlinfer.load(str(path))
     for Xr in _rows(X[:150]):
-        ours = m.predict_interactions(Xr)
+        ours = _cls_last(m.predict_interactions(Xr), 4)
         seen = pipe[0].transform(Xr.astype(np.float64)).astype(np.float32).astype(np.float64)
         assert_close(ours, _shap_inter(pipe[1], seen), f"scaled forest {Xr.dtype} {len(Xr)} rows")
         assert_structure(m, Xr, ours)
@@ -427,6 +438,6 @@ def test_too_many_features_is_refused(mlinfer, tmp_path):
     path = tmp_path / "wide.json"
     b.save_model(str(path))
     m = mlinfer.load(str(path))
-    assert m.predict_contrib(X[:2]).shape == (2, F + 1)
+    assert _cls_last(m.predict_contrib(X[:2])).shape == (2, F + 1)
     with pytest.raises(mlinfer.Error, match="exceeds the limit"):
-        m.predict_interactions(X[:1])
+        _cls_last(m.predict_interactions(X[:1]), 4)

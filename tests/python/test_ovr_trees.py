@@ -45,6 +45,17 @@ RTOL = {"xgb": 1e-5}
 ATOL = {"xgb": 1e-5}  # XGBoost's float32 margin sums drift ~1e-5 absolute over hundreds of trees
 
 
+def _cls_last(c, ndim=3):
+    """Model.predict_contrib and predict_interactions put the class axis second, (n, K, F + 1)
+    and (n, K, F + 1, F + 1), as XGBoost does (DESIGN.md); these tests compare in the C
+    layout, class last: (n, F + 1, K) and (n, F + 1, F + 1, K). ndim: that of a result with
+    classes (3 for contributions, 4 for interactions)."""
+    if isinstance(c, tuple):
+        return (_cls_last(c[0], ndim),) + tuple(c[1:])
+    c = np.asarray(c)
+    return np.moveaxis(c, 1, -1) if c.ndim == ndim else c
+
+
 def _data(k, seed, nan=True):
     X, y = make_classification(n_samples=500, n_features=6, n_informative=4, n_redundant=1, n_classes=k,
                                n_clusters_per_class=1, random_state=seed)
@@ -216,13 +227,13 @@ def test_ovr_trees_contributions(mlinfer, kind, tmp_path):
     mlinfer.export(ovr, tmp_path / "m.mli")
     m = mlinfer.load(tmp_path / "m.mli")
     rows = _rows(X, rng)[:300]
-    c = m.predict_contrib(rows)
+    c = _cls_last(m.predict_contrib(rows))
     raw = m.predict_raw(rows)
     assert c.shape == (len(rows), X.shape[1] + 1, 3)
     np.testing.assert_allclose(c.sum(axis=1), raw, rtol=1e-9, atol=1e-9)
     for j, e in enumerate(ovr.estimators_):
         mlinfer.export(e, tmp_path / f"e{j}.mli")
-        alone = mlinfer.load(tmp_path / f"e{j}.mli").predict_contrib(rows)
+        alone = _cls_last(mlinfer.load(tmp_path / f"e{j}.mli").predict_contrib(rows))
         if alone.ndim == 3:  # a forest alone: contributions to both class fractions; OvR keeps class 1
             alone = alone[:, :, 1]
             if kind == "rf":  # the forest alone averages its trees; under OvR the head divides the sum

@@ -562,9 +562,9 @@ def test_multi_output_trees(mlinfer, xgb_dir, fmt, kind):
     path = _save(booster, xgb_dir, f"mot_{kind}", fmt)
     m = check_model(mlinfer, booster, path, X)
     assert m.n_outputs_ == (1 if kind == "softprob" else y.shape[1])
-    c = m.predict_contrib(X)
+    c = m.predict_contrib(X)  # (rows, outputs, features + 1)
     raw = raw_scores(mlinfer, m, X)
-    np.testing.assert_allclose(c.sum(axis=1), raw, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(c.sum(axis=-1), raw, rtol=1e-9, atol=1e-9)
     code = f"""
 import sys, numpy as np, mlinfer
 m = mlinfer.load(sys.argv[1]); X = np.load(sys.argv[2])

@@ -13,6 +13,17 @@ import pytest
 from test_server import IRIS_ROWS
 
 
+def _cls_last(c, ndim=3):
+    """Model.predict_contrib and predict_interactions put the class axis second, (n, K, F + 1)
+    and (n, K, F + 1, F + 1), as XGBoost does (DESIGN.md); these tests compare in the C
+    layout, class last: (n, F + 1, K) and (n, F + 1, F + 1, K). ndim: that of a result with
+    classes (3 for contributions, 4 for interactions)."""
+    if isinstance(c, tuple):
+        return (_cls_last(c[0], ndim),) + tuple(c[1:])
+    c = np.asarray(c)
+    return np.moveaxis(c, 1, -1) if c.ndim == ndim else c
+
+
 def _names(n):
     return [f"f{i}" for i in range(n)] + ["bias"]
 
@@ -25,7 +36,7 @@ def test_explain_single_and_batch(start_server, tmp_path):
     X, y = load_iris(return_X_y=True)
     path = tmp_path / "gb.mli"
     mlinfer.export(GradientBoostingClassifier(n_estimators=10, max_depth=2).fit(X, y), str(path))
-    want = mlinfer.load(str(path)).predict_contrib(np.array(IRIS_ROWS))  # (4, 5, 3)
+    want = _cls_last(mlinfer.load(str(path)).predict_contrib(np.array(IRIS_ROWS)))  # (4, 5, 3)
     srv = start_server(path)
     status, body = srv.json("POST", "/predict", {"features": IRIS_ROWS[1], "explain": True})
     assert status == 200, body
@@ -43,7 +54,7 @@ def test_explain_single_and_batch(start_server, tmp_path):
 
     reg = tmp_path / "rf.mli"
     mlinfer.export(RandomForestRegressor(n_estimators=5, max_depth=3).fit(X[:, :3], X[:, 3]), str(reg))
-    want = mlinfer.load(str(reg)).predict_contrib(np.array(IRIS_ROWS)[:, :3])
+    want = _cls_last(mlinfer.load(str(reg)).predict_contrib(np.array(IRIS_ROWS)[:, :3]))
     srv2 = start_server(reg)
     status, body = srv2.json("POST", "/predict", {"instances": [r[:3] for r in IRIS_ROWS], "explain": True})
     assert status == 200
@@ -73,7 +84,7 @@ def test_v1_explain(start_server, tmp_path):
     path = tmp_path / "iris_rf.mli"
     est = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
     mlinfer.export(est, str(path))
-    want = mlinfer.load(str(path)).predict_contrib(np.array(IRIS_ROWS))
+    want = _cls_last(mlinfer.load(str(path)).predict_contrib(np.array(IRIS_ROWS)))
     srv = start_server(path)
     status, body = srv.json("POST", "/v1/models/iris_rf:explain", {"instances": IRIS_ROWS})
     assert status == 200, body
@@ -97,7 +108,7 @@ def test_v2_contributions_output(start_server, tmp_path):
     X, y = load_iris(return_X_y=True)
     path = tmp_path / "gb3.mli"
     mlinfer.export(GradientBoostingClassifier(n_estimators=5, max_depth=2).fit(X, y), str(path))
-    want = mlinfer.load(str(path)).predict_contrib(np.array(IRIS_ROWS))  # (4, 5, 3)
+    want = _cls_last(mlinfer.load(str(path)).predict_contrib(np.array(IRIS_ROWS)))  # (4, 5, 3)
     srv = start_server(path)
     status, meta = srv.json("GET", "/v2/models/gb3")
     assert {"name": "contributions", "datatype": "FP64", "shape": [-1, 5, 3],
@@ -173,7 +184,7 @@ def test_explain_named_features(start_server, tmp_path):
     rows.loc[rows.index[1], "plan"] = None
     rows.loc[rows.index[2], "age"] = np.nan
     rows["plan"] = rows["plan"].where(rows["plan"].notna(), np.nan)  # JSON null is a missing value (NaN), not None
-    want = model.predict_contrib(rows)  # (6, 8, 3)
+    want = _cls_last(model.predict_contrib(rows))  # (6, 8, 3)
     srv = start_server(path)
     js = _rows_json(rows)
     status, body = srv.json("POST", "/predict", {"features": js[0], "explain": True})
@@ -200,7 +211,7 @@ def test_v2_named_contributions(start_server, tmp_path):
     path, df, model = _named_model(tmp_path)
     rows = df.iloc[:5].copy()
     rows["plan"] = rows["plan"].where(rows["plan"].notna(), np.nan)  # JSON null is a missing value (NaN), not None
-    want = model.predict_contrib(rows)
+    want = _cls_last(model.predict_contrib(rows))
     srv = start_server(path)
     status, meta = srv.json("GET", "/v2/models/named")
     contrib = next(o for o in meta["outputs"] if o["name"] == "contributions")
@@ -229,7 +240,7 @@ def test_explain_named_batched(start_server, tmp_path):
     path, df, model = _named_model(tmp_path)
     rows = df.iloc[:48].copy()
     rows["plan"] = rows["plan"].where(rows["plan"].notna(), np.nan)
-    want = model.predict_contrib(rows)
+    want = _cls_last(model.predict_contrib(rows))
     names = model.contrib_names
     js = _rows_json(rows)
     srv = start_server(path, env={"MLI_MAX_BATCH": "16", "MLI_BATCH_DELAY_US": "5000", "MLI_THREADS": "2"})
@@ -276,7 +287,7 @@ def test_predict_interactions(start_server, tmp_path):
     path = tmp_path / "gbi.mli"
     mlinfer.export(GradientBoostingClassifier(n_estimators=10, max_depth=3).fit(X, y), str(path))
     model = mlinfer.load(str(path))
-    want = model.predict_interactions(np.array(IRIS_ROWS))  # (4, 5, 5, 3)
+    want = _cls_last(model.predict_interactions(np.array(IRIS_ROWS)), 4)  # (4, 5, 5, 3)
     assert want.shape == (4, 5, 5, 3)
     srv = start_server(path, env={"MLI_MAX_BATCH": "8", "MLI_BATCH_DELAY_US": "1000"})
     status, body = srv.json("POST", "/predict", {"features": IRIS_ROWS[2], "interactions": True})
@@ -299,7 +310,7 @@ def test_predict_interactions(start_server, tmp_path):
     reg = tmp_path / "rfi.mli"
     mlinfer.export(RandomForestRegressor(n_estimators=5, max_depth=4, random_state=0).fit(X[:, :3], X[:, 3]),
                    str(reg))
-    want = mlinfer.load(str(reg)).predict_interactions(np.array(IRIS_ROWS)[:, :3])  # (4, 4, 4)
+    want = _cls_last(mlinfer.load(str(reg)).predict_interactions(np.array(IRIS_ROWS)[:, :3]), 4)  # (4, 4, 4)
     srv2 = start_server(reg)
     status, body = srv2.json("POST", "/predict", {"instances": [r[:3] for r in IRIS_ROWS], "interactions": True})
     assert status == 200, body
@@ -334,7 +345,7 @@ def test_interactions_refused(start_server, tmp_path):
     Xw = rng.standard_normal((300, 200))
     wide = tmp_path / "wide.mli"
     mlinfer.export(DecisionTreeRegressor(max_depth=4, random_state=0).fit(Xw, Xw[:, 0] + Xw[:, 1]), str(wide))
-    want = mlinfer.load(str(wide)).predict_interactions(Xw[:25])
+    want = _cls_last(mlinfer.load(str(wide)).predict_interactions(Xw[:25]), 4)
     srv2 = start_server(wide)
     status, body = srv2.json("POST", "/predict", {"instances": Xw[:26].tolist(), "interactions": True})
     assert status == 400 and "1048576" in body["error"] and "at most 25 rows" in body["error"], body
@@ -360,7 +371,7 @@ def test_v2_interactions_output(start_server, tmp_path):
     path = tmp_path / "gb4.mli"
     mlinfer.export(GradientBoostingClassifier(n_estimators=5, max_depth=3).fit(X, y), str(path))
     model = mlinfer.load(str(path))
-    want = model.predict_interactions(np.array(IRIS_ROWS))
+    want = _cls_last(model.predict_interactions(np.array(IRIS_ROWS)), 4)
     srv = start_server(path)
     status, meta = srv.json("GET", "/v2/models/gb4")
     cols = json.dumps(_names(4), separators=(",", ":"))
@@ -375,7 +386,7 @@ def test_v2_interactions_output(start_server, tmp_path):
     assert json.loads(t["parameters"]["columns"]) == _names(4)
     np.testing.assert_array_equal(np.array(t["data"]).reshape(4, 5, 5, 3), want)
     np.testing.assert_array_equal(np.array(body["outputs"][2]["data"]).reshape(4, 5, 3),
-                                  model.predict_contrib(np.array(IRIS_ROWS)))
+                                  _cls_last(model.predict_contrib(np.array(IRIS_ROWS))))
     # binary: the parameters hold binary_data_size and the columns
     req["outputs"] = [{"name": "interactions", "parameters": {"binary_data": True}}]
     status, hdrs, data = srv.request("POST", "/v2/models/gb4/infer", req)
@@ -397,7 +408,7 @@ def test_interactions_named(start_server, tmp_path):
     names = model.contrib_names
     rows = df.iloc[:6].copy()
     rows["plan"] = rows["plan"].where(rows["plan"].notna(), np.nan)
-    want = model.predict_interactions(rows)  # (6, 8, 8, 3)
+    want = _cls_last(model.predict_interactions(rows), 4)  # (6, 8, 8, 3)
     srv = start_server(path, env={"MLI_MAX_BATCH": "16", "MLI_BATCH_DELAY_US": "5000", "MLI_THREADS": "2"})
     js = _rows_json(rows)
     status, body = srv.json("POST", "/predict", {"instances": js, "interactions": True})
@@ -447,8 +458,8 @@ def test_tritonclient_contributions_interactions(start_server, tmp_path):
             outs = [httpclient.InferRequestedOutput("contributions", binary_data=binary),
                     httpclient.InferRequestedOutput("interactions", binary_data=binary)]
             res = client.infer("gbt", [inp], outputs=outs)
-            np.testing.assert_array_equal(res.as_numpy("contributions"), model.predict_contrib(x))
-            np.testing.assert_array_equal(res.as_numpy("interactions"), model.predict_interactions(x))
+            np.testing.assert_array_equal(res.as_numpy("contributions"), _cls_last(model.predict_contrib(x)))
+            np.testing.assert_array_equal(res.as_numpy("interactions"), _cls_last(model.predict_interactions(x), 4))
             for name in ("contributions", "interactions"):
                 assert json.loads(res.get_output(name)["parameters"]["columns"]) == _names(4)
     finally:
@@ -469,7 +480,7 @@ def test_interactions_batches_bounded(start_server, tmp_path):
     Xw = rng.standard_normal((300, 200))
     wide = tmp_path / "wide.mli"
     mlinfer.export(DecisionTreeRegressor(max_depth=4, random_state=0).fit(Xw, Xw[:, 0] - Xw[:, 2]), str(wide))
-    want = mlinfer.load(str(wide)).predict_interactions(Xw[:48])
+    want = _cls_last(mlinfer.load(str(wide)).predict_interactions(Xw[:48]), 4)
     srv = start_server(wide, env={"MLI_MAX_BATCH": "256", "MLI_BATCH_DELAY_US": "300000", "MLI_THREADS": "8"})
     count0 = srv.metric("mlinfer_batch_size_count")
     small0 = srv.metric("mlinfer_batch_size_bucket", le="32")

@@ -293,8 +293,8 @@ class Model:
         pred_contribs, LightGBM's pred_contrib, shap.TreeExplainer), linear models exported
         with background data as coef x (value - background mean) (shap.LinearExplainer,
         independent masker). Shape (n, n_columns + 1) with the bias last, or
-        (n, n_columns + 1, n_raw) for models with several raw scores (one set per class);
-        each row sums to predict_raw. n_columns is n_features_in_, plus, for a pipeline with
+        (n, n_raw, n_columns + 1) for models with several raw scores (one set per class, as
+        XGBoost's pred_contribs); each set sums to its predict_raw score. n_columns is n_features_in_, plus, for a pipeline with
         preprocessing, the transformed features that mix several input columns (see
         contrib_columns); a pipeline's one-hot block, scaled or imputed values and missing
         indicators add up into their input column. Models with named columns take X as
@@ -306,16 +306,16 @@ class Model:
             check(lib.mli_model_predict_contrib(self._h, None, 1, 0, 0, None, 0))
         groups = n // self._n_raw - 1
         out = self._call(lib.mli_model_predict_contrib, X, n)
-        out = out.reshape(out.shape[0], groups + 1, self._n_raw)
-        if self._n_raw == 1:
-            out = out[:, :, 0]
+        out = out.reshape(out.shape[0], groups + 1, self._n_raw)  # the C layout: score fastest
+        out = out[:, :, 0] if self._n_raw == 1 else np.ascontiguousarray(out.transpose(0, 2, 1))
         return (out, self.contrib_names) if return_names else out
 
     def predict_interactions(self, X, return_names: bool = False):
         """SHAP interaction values of tree models (docs/TREES.md "Interactions"; XGBoost's
         pred_interactions, shap.TreeExplainer(model).shap_interaction_values, path-dependent).
-        Shape (n, n_columns + 1, n_columns + 1), or (n, n_columns + 1, n_columns + 1, n_raw)
-        for models with several raw scores, the columns those of predict_contrib (bias last):
+        Shape (n, n_columns + 1, n_columns + 1), or (n, n_raw, n_columns + 1, n_columns + 1)
+        for models with several raw scores (as XGBoost's pred_interactions), the columns those
+        of predict_contrib (bias last):
         [r, i, j] (i != j) is half the interaction of columns i and j (symmetric), [r, i, i]
         column i's main effect, the bias row and column 0 but for the bias at [r, -1, -1].
         Row i sums to predict_contrib's column i, the whole matrix to predict_raw. Costs about
@@ -329,9 +329,8 @@ class Model:
             check(lib.mli_model_predict_interactions(self._h, None, 1, 0, 0, None, 0))
         side = self._n_contrib_columns() + 1
         out = self._call(lib.mli_model_predict_interactions, X, n)
-        out = out.reshape(out.shape[0], side, side, self._n_raw)
-        if self._n_raw == 1:
-            out = out[:, :, :, 0]
+        out = out.reshape(out.shape[0], side, side, self._n_raw)  # the C layout: score fastest
+        out = out[:, :, :, 0] if self._n_raw == 1 else np.ascontiguousarray(out.transpose(0, 3, 1, 2))
         return (out, self.contrib_names) if return_names else out
 
     def score_samples(self, X) -> np.ndarray:
