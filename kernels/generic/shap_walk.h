@@ -182,72 +182,56 @@ typedef int64_t mli__v8i __attribute__((vector_size(8 * SB)));
 #define MLI__SHAP_SHUFFLE(a, b, ...) __builtin_shuffle(a, b, (mli__v8i){__VA_ARGS__})
 #endif
 
-/* The path of the one-row walk of a rule of 4 points (at most 8 distinct features). Slots
- * at n and above hold feature -1 and q = p = 1, the values of a feature new on the path, so
- * a node reads its feature's q and p without a branch. */
-typedef struct {
-    int32_t feat[8];
-    double q[8], p[8];
-    int n;
-} mli__shap_path8;
-
-/* mli__shap_node1 for a rule of K = 4 points: both children at once, lanes 0-3 the left
- * child's points and 4-7 the right's (one row fills half a vector otherwise). P: the node's
- * P in both halves; writes its R, in both halves, to *R. Each lane does the block walk's
+/* mli__shap_node1 for a rule of K = 4 points on the trees' node records (w->nodes): both
+ * children at once, lanes 0-3 the left child's points and 4-7 the right's (one row fills
+ * half a vector otherwise); the record gives the feature's place on the path and its q, so
+ * only p (the row's, 0 or 1 per place; 1 at a place not yet taken) is kept. P: the node's P
+ * in both halves; writes its R, in both halves, to *R. Each lane does the block walk's
  * operations in its order (the right's R term added to the left's, the share's 8 terms in
  * the order side, point), so a row gets the same bits alone as in a block. */
-static void mli__shap_node4(const mli__shap_state *st, mli__shap_path8 *path, int32_t i, const mli__v8d *P,
-                            mli__v8d *R) {
+static void mli__shap_node4(const mli__shap_state *st, const mli__shap_rec *nodes, double *path_p, int32_t i,
+                            const mli__v8d *P, mli__v8d *R) {
     _Static_assert(SB == 8, "the halves of mli__shap_node4 are the 4 points");
     const mli__shap_walk *w = st->w;
-    const int64_t g = st->s + i;
-    const int32_t f = w->feature[g];
+    const mli__shap_rec *nd = nodes + i;
+    const int64_t g = st->s + nd->node;
+    const double v =
+        w->f64 ? ((const double *)st->xr[0])[nd->feature] : (double)((const float *)st->xr[0])[nd->feature];
     /* the 0 or 1 converted, not selected: a select of two constants compiles to a branch on
      * the comparison, which the walk mispredicts half the time (it visits both sides) */
-    const double left = (double)mli__shap_goes_left(w, g, st->xr[0], f);
-    int j = path->n; /* a fixed-length search: its length does not depend on the path */
-    for (int k = 7; k >= 0; --k)
-        j = path->feat[k] == f ? k : j;
-    const int repeat = j < path->n;
-    const double q0 = path->q[j], back = 1.0 - q0, p0 = path->p[j], np0 = 1.0 - p0;
-    /* 1 / f_prev; where f is new, q0 = 1 and back = 0 give exactly the block walk's 1. One
-     * half divided (a division costs per lane) and copied to the other. */
+    const double left = (double)mli__tree_goes_left(w->compare, nd->flags, w->cat_words, w->cat_offset, w->cat_bits, g,
+                                                    nd->threshold, v);
+    const int j = nd->slot;
+    const double q0 = nd->q, back = 1.0 - q0, p0 = path_p[j], np0 = 1.0 - p0, nl = 1.0 - left;
+    /* 1 / f_prev, one half divided (a division costs per lane); where the feature is new, q0 =
+     * 1 and back = 0 give exactly the block walk's 1 */
     const mli__v4d h = 1.0 / (q0 + st->x4 * back);
     const mli__v8d inv = {h[0], h[1], h[2], h[3], h[0], h[1], h[2], h[3]};
-    const int32_t child[2] = {w->left[g], w->right[g]};
-    const double rl = w->frac[st->s + child[0]], rr = w->frac[st->s + child[1]];
-    const double nl = 1.0 - left;
+    const double rl = nd->frac[0], rr = nd->frac[1];
     const mli__v8d r = {rl, rl, rl, rl, rr, rr, rr, rr}, follows = {left, left, left, left, nl, nl, nl, nl};
     const mli__v8d qc = q0 * r, pc = p0 * follows, d = pc - qc, rn = np0 * r;
     const mli__v8d gk = p0 * ((qc + st->xv[0] * d) * inv) + rn, Pc = *P * gk;
-    const mli__v8d Pl = MLI__SHAP_SHUFFLE(Pc, Pc, 0, 1, 2, 3, 0, 1, 2, 3),
-                   Pr = MLI__SHAP_SHUFFLE(Pc, Pc, 4, 5, 6, 7, 4, 5, 6, 7);
+    const mli__v8d Pl = MLI__SHAP_SHUFFLE(Pc, Pc, 0, 1, 2, 3, 0, 1, 2, 3);
+    const mli__v8d Pr = MLI__SHAP_SHUFFLE(Pc, Pc, 4, 5, 6, 7, 4, 5, 6, 7);
     mli__v8d Rl, Rr;
-    path->feat[j] = f;
-    path->n += !repeat;
-    path->q[j] = qc[0];
-    path->p[j] = pc[0];
-    if (w->feature[st->s + child[0]] < 0) /* a leaf: its R without the call */
-        mli__shap_leaf(w, st->s + child[0], &Rl, 1);
+    path_p[j] = pc[0];
+    if (nodes[i + 1].feature < 0) /* a leaf: its R without the call */
+        mli__shap_leaf(w, st->s + nodes[i + 1].node, &Rl, 1);
     else
-        mli__shap_node4(st, path, child[0], &Pl, &Rl);
-    path->q[j] = qc[SB / 2];
-    path->p[j] = pc[SB / 2];
-    if (w->feature[st->s + child[1]] < 0)
-        mli__shap_leaf(w, st->s + child[1], &Rr, 1);
+        mli__shap_node4(st, nodes, path_p, i + 1, &Pl, &Rl);
+    path_p[j] = pc[SB / 2];
+    if (nodes[nd->right].feature < 0)
+        mli__shap_leaf(w, st->s + nodes[nd->right].node, &Rr, 1);
     else
-        mli__shap_node4(st, path, child[1], &Pr, &Rr);
-    path->feat[j] = repeat ? f : -1;
-    path->n -= !repeat;
-    path->q[j] = q0;
-    path->p[j] = p0;
+        mli__shap_node4(st, nodes, path_p, nd->right, &Pr, &Rr);
+    path_p[j] = p0;
     const mli__v8d rc = MLI__SHAP_SHUFFLE(Rl, Rr, 0, 1, 2, 3, 8, 9, 10, 11), gr = gk * rc;
     *R = gr + MLI__SHAP_SHUFFLE(gr, gr, 4, 5, 6, 7, 0, 1, 2, 3);
     const mli__v8d T = p0 * (*P * inv * rc * (d - back * gk));
     double share = 0.0;
     for (int l = 0; l < SB; ++l)
         share += T[l];
-    st->phi[0][(int64_t)f * w->n_out + st->col] += share * w->scale;
+    st->phi[0][(int64_t)nd->feature * w->n_out + st->col] += share * w->scale;
 }
 
 /* The tree's rule: m = tree_m[t] Gauss-Legendre points padded to K lanes (weights 0), the
@@ -297,15 +281,13 @@ static inline void mli__shap_walk_body(const mli__shap_walk *w) {
             st.col = w->tree_out ? w->tree_out[t] : w->value_col;
             st.n = 0;
             mli__shap_tree_rule(&st, t, rows);
-            if (rows == 1 && st.K == 4) {
-                mli__shap_path8 path8 = {.feat = {-1, -1, -1, -1, -1, -1, -1, -1},
-                                         .q = {1, 1, 1, 1, 1, 1, 1, 1},
-                                         .p = {1, 1, 1, 1, 1, 1, 1, 1}};
-                st.xv[0] = MLI__SHAP_SHUFFLE(st.xv[0], st.xv[0], 0, 1, 2, 3, 0, 1, 2, 3);
+            if (rows == 1 && st.K == 4 && w->nodes) {
+                double path_p[8] = {1, 1, 1, 1, 1, 1, 1, 1};
                 for (int k = 0; k < 4; ++k)
                     st.x4[k] = st.x[k];
+                st.xv[0] = MLI__SHAP_SHUFFLE(st.xv[0], st.xv[0], 0, 1, 2, 3, 0, 1, 2, 3);
                 const mli__v8d P = MLI__SHAP_SHUFFLE(lev[0], lev[0], 0, 1, 2, 3, 0, 1, 2, 3);
-                mli__shap_node4(&st, &path8, 0, &P, lev + 1);
+                mli__shap_node4(&st, w->nodes + st.s, path_p, 0, &P, lev + 1);
             } else if (rows == 1)
                 mli__shap_node1(&st, 0, 0);
             else
