@@ -189,8 +189,8 @@ typedef int (*mli__f64_prepass_fn)(const double *x, float *y, int64_t n, const u
  * its leaf width, value at that score's first leaf value). Adds each row's contributions times `scale` to out (row r at
  * out + r * ld_out, feature j's share of score k at [j * n_out + k]; the caller zeroes it
  * and writes the bias). scratch: mli__shap_walk_scratch(max_depth) bytes, 64-aligned. */
-/* A node of the one-row walk of trees whose rule has at most 4 points (shap_walk.h,
- * mli__shap_node4): the tree's nodes depth first (a node's left child the next record), with
+/* A node of the tree-shared walk's one-row form (shap_walk.h, mli__shap_node1 and
+ * mli__shap_node4; src/trees/shap.c, pack_nodes, builds them): the tree's nodes depth first (a node's left child the next record), with
  * what the walk needs of each in one 64-byte line, and the path's state that does not depend
  * on the row computed once: the place of the node's feature on the path of distinct features
  * and its q there (the product of the cover ratios of its splits above, 1 where it is new). */
@@ -201,7 +201,7 @@ typedef struct mli__shap_rec {
     int32_t feature; /* -1: a leaf */
     int32_t node;    /* its index in the tree's arrays (flags, categorical bitsets, leaf values) */
     int32_t right;   /* the right child's record (in the tree) */
-    int32_t slot;    /* the feature's place on the path (0 .. 7) */
+    int32_t slot;    /* the feature's place on the path of distinct features (0 .. 63) */
     uint8_t flags;
     uint8_t pad_[15];
 } mli__shap_rec;
@@ -230,8 +230,7 @@ typedef struct mli__shap_walk {
     double *out;
     int64_t ld_out;
     void *scratch;
-    /* the trees' nodes as mli__shap_rec records at the same indices (tree_start), for one
-     * row through trees of rules of up to 4 points; NULL: the walk reads the arrays above */
+    /* the trees' nodes as records at the same indices (tree_start), for the one-row walk */
     const mli__shap_rec *nodes;
 } mli__shap_walk;
 typedef void (*mli__shap_walk_fn)(const mli__shap_walk *w);

@@ -120,43 +120,47 @@ static void mli__shap_node(mli__shap_state *st, int32_t i, int lev) {
         st->phi[l][at] += share[l] * w->scale;
 }
 
-/* The one-row walk: mli__shap_node's operations for one lane, the K points as the lanes of
+/* Whether the row goes left at record nd (mli__shap_goes_left's decision), 1.0 or 0.0: the
+ * 0 or 1 converted, not selected (a select of two constants compiles to a branch on the
+ * comparison, which the walk mispredicts half the time: it visits both sides). */
+static inline double mli__shap_rec_left(const mli__shap_state *st, const mli__shap_rec *nd) {
+    const mli__shap_walk *w = st->w;
+    const void *xr = st->xr[0];
+    const double v = w->f64 ? ((const double *)xr)[nd->feature] : (double)((const float *)xr)[nd->feature];
+    return (double)mli__tree_goes_left(w->compare, nd->flags, w->cat_words, w->cat_offset, w->cat_bits,
+                                       st->s + nd->node, nd->threshold, v);
+}
+
+/* The one-row walk on the trees' node records (w->nodes, whose slot and q give the path's
+ * place and q of the node's feature, so only the row's p is kept, per place: 1 at a place
+ * not yet taken): mli__shap_node's operations for one lane, the K points as the lanes of
  * (K + 7) / 8 vectors (the padding points have weight 0, so their P stay 0). The share adds
  * the points' terms one by one in the block walk's order, and every blend with p (0 or 1)
  * is exact, so a row gets the same bits alone as in a block. */
-static void mli__shap_node1(mli__shap_state *st, int32_t i, int lev) {
+static void mli__shap_node1(mli__shap_state *st, const mli__shap_rec *nodes, double *path_p, int32_t i, int lev) {
     const mli__shap_walk *w = st->w;
     const int K = st->K, KV = (K + SB - 1) / SB;
-    const int64_t g = st->s + i;
-    const int32_t f = w->feature[g];
+    const mli__shap_rec *nd = nodes + i;
     mli__v8d *restrict P = st->lev + (size_t)lev * 2 * KV, *restrict R = P + KV;
-    const double left = mli__shap_goes_left(w, g, st->xr[0], f) ? 1.0 : 0.0;
-    int j = 0;
-    while (j < st->n && st->feat[j] != f)
-        ++j;
-    const int repeat = j < st->n;
-    const double q0 = repeat ? st->q[j] : 1.0, back = 1.0 - q0, p0 = repeat ? st->p[j][0] : 1.0, np0 = 1.0 - p0;
+    const double left = mli__shap_rec_left(st, nd);
+    const int j = nd->slot;
+    const double q0 = nd->q, back = 1.0 - q0, p0 = path_p[j], np0 = 1.0 - p0;
     mli__v8d inv[4], T[4];
-    for (int k = 0; k < KV; ++k)
-        inv[k] = repeat ? 1.0 / (q0 + st->xv[k] * back) : (mli__v8d){0} + 1.0;
-    if (!repeat) {
-        st->feat[j] = f;
-        st->n++;
-    }
+    for (int k = 0; k < KV; ++k) /* where the feature is new, q0 = 1 and back = 0 give exactly 1 */
+        inv[k] = 1.0 / (q0 + st->xv[k] * back);
     double share = 0.0;
     mli__v8d *restrict Pc = P + 2 * KV, *restrict Rc = Pc + KV;
     for (int side = 0; side < 2; ++side) {
-        const int32_t child = side ? w->right[g] : w->left[g];
-        const double r = w->frac[st->s + child], qc = q0 * r;
+        const int32_t child = side ? nd->right : i + 1;
+        const double r = nd->frac[side], qc = q0 * r;
         const double pc = p0 * (side ? 1.0 - left : left), d = pc - qc, rr = np0 * r;
         for (int k = 0; k < KV; ++k)
             Pc[k] = P[k] * (p0 * ((qc + st->xv[k] * d) * inv[k]) + rr);
-        st->q[j] = qc;
-        st->p[j] = (mli__v8d){0} + pc;
-        if (w->feature[st->s + child] < 0) /* a leaf: its R without the call */
-            mli__shap_leaf(w, st->s + child, Rc, KV);
+        path_p[j] = pc;
+        if (nodes[child].feature < 0) /* a leaf: its R without the call */
+            mli__shap_leaf(w, st->s + nodes[child].node, Rc, KV);
         else
-            mli__shap_node1(st, child, lev + 1);
+            mli__shap_node1(st, nodes, path_p, child, lev + 1);
         for (int k = 0; k < KV; ++k) {
             const mli__v8d gk = p0 * ((qc + st->xv[k] * d) * inv[k]) + rr, rc = Rc[k];
             R[k] = side ? R[k] + gk * rc : gk * rc;
@@ -165,13 +169,8 @@ static void mli__shap_node1(mli__shap_state *st, int32_t i, int lev) {
         for (int k = 0; k < K; ++k)
             share += p0 * T[k / SB][k % SB];
     }
-    if (repeat) {
-        st->q[j] = q0;
-        st->p[j] = (mli__v8d){0} + p0;
-    } else {
-        st->n--;
-    }
-    st->phi[0][(int64_t)f * w->n_out + st->col] += share * w->scale;
+    path_p[j] = p0;
+    st->phi[0][(int64_t)nd->feature * w->n_out + st->col] += share * w->scale;
 }
 
 /* Lanes of two vectors by index (0-7 a's, 8-15 b's): GCC's and clang's spelling. */
@@ -194,13 +193,7 @@ static void mli__shap_node4(const mli__shap_state *st, const mli__shap_rec *node
     _Static_assert(SB == 8, "the halves of mli__shap_node4 are the 4 points");
     const mli__shap_walk *w = st->w;
     const mli__shap_rec *nd = nodes + i;
-    const int64_t g = st->s + nd->node;
-    const double v =
-        w->f64 ? ((const double *)st->xr[0])[nd->feature] : (double)((const float *)st->xr[0])[nd->feature];
-    /* the 0 or 1 converted, not selected: a select of two constants compiles to a branch on
-     * the comparison, which the walk mispredicts half the time (it visits both sides) */
-    const double left = (double)mli__tree_goes_left(w->compare, nd->flags, w->cat_words, w->cat_offset, w->cat_bits, g,
-                                                    nd->threshold, v);
+    const double left = mli__shap_rec_left(st, nd);
     const int j = nd->slot;
     const double q0 = nd->q, back = 1.0 - q0, p0 = path_p[j], np0 = 1.0 - p0, nl = 1.0 - left;
     /* 1 / f_prev, one half divided (a division costs per lane); where the feature is new, q0 =
@@ -266,6 +259,9 @@ static inline void mli__shap_walk_body(const mli__shap_walk *w) {
                           .p = path,
                           .q = (double *)(void *)(path + w->max_depth + 2),
                           .feat = (int32_t *)(void *)((double *)(void *)(path + w->max_depth + 2) + w->max_depth + 2)};
+    double path_p[MLI__SHAP_MAX_K * 2]; /* one row: p per place on the path, 1 where not taken */
+    for (int k = 0; k < MLI__SHAP_MAX_K * 2; ++k)
+        path_p[k] = 1.0;
     for (int64_t r0 = 0; r0 < w->nb; r0 += SB) {
         const int64_t rows = w->nb - r0 < SB ? w->nb - r0 : SB;
         st.live = (int)rows;
@@ -281,15 +277,14 @@ static inline void mli__shap_walk_body(const mli__shap_walk *w) {
             st.col = w->tree_out ? w->tree_out[t] : w->value_col;
             st.n = 0;
             mli__shap_tree_rule(&st, t, rows);
-            if (rows == 1 && st.K == 4 && w->nodes) {
-                double path_p[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+            if (rows == 1 && st.K == 4) {
                 for (int k = 0; k < 4; ++k)
                     st.x4[k] = st.x[k];
                 st.xv[0] = MLI__SHAP_SHUFFLE(st.xv[0], st.xv[0], 0, 1, 2, 3, 0, 1, 2, 3);
                 const mli__v8d P = MLI__SHAP_SHUFFLE(lev[0], lev[0], 0, 1, 2, 3, 0, 1, 2, 3);
                 mli__shap_node4(&st, w->nodes + st.s, path_p, 0, &P, lev + 1);
             } else if (rows == 1)
-                mli__shap_node1(&st, 0, 0);
+                mli__shap_node1(&st, w->nodes + st.s, path_p, 0, 0);
             else
                 mli__shap_node(&st, 0, 0);
         }

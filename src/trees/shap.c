@@ -236,12 +236,12 @@ static int shap_compute(mli__trees *t) {
         const int n = path_features(t, t->tree_start[tr], 0, feat, 0);
         t->shap_m[tr] = (uint8_t)((n + 1) / 2 < 255 ? (n + 1) / 2 : 255);
     }
-    t->shap_lin = lin_ok(t);
-    /* the one-row walk's node records (optional: without them it reads the arrays) */
-    double *q = feat && t->shap_lin ? malloc(sizeof(double) * ((size_t)t->max_depth + 1)) : NULL;
+    /* the one-row walk's node records: without them (out of memory), the per-leaf form */
+    double *q = lin_ok(t) ? malloc(sizeof(double) * ((size_t)t->max_depth + 1)) : NULL;
     t->shap_nodes = q ? aligned_alloc(64, sizeof(mli__shap_rec) * (size_t)N) : NULL;
     for (int32_t tr = 0; t->shap_nodes && tr < t->n_trees; ++tr)
         pack_nodes(t, t->tree_start[tr], 0, 0, feat, q, 0);
+    t->shap_lin = t->shap_nodes != NULL;
     free(q);
     free(feat);
     return 1;
