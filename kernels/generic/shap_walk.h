@@ -137,9 +137,14 @@ static inline double mli__shap_rec_left(const mli__shap_state *st, const mli__sh
  * (K + 7) / 8 vectors (the padding points have weight 0, so their P stay 0). The share adds
  * the points' terms one by one in the block walk's order, and every blend with p (0 or 1)
  * is exact, so a row gets the same bits alone as in a block. */
-static void mli__shap_node1(mli__shap_state *st, const mli__shap_rec *nodes, double *path_p, int32_t i, int lev) {
+static void mli__shap_node1(mli__shap_state *st, const mli__shap_rec *nodes, double *path_p, int32_t i, int lev);
+static void mli__shap_node8(mli__shap_state *st, const mli__shap_rec *nodes, double *path_p, int32_t i, int lev);
+/* Its body for KV vectors of points: KV = 1 (K = 8) compiled apart (mli__shap_node8), its
+ * loops and the share's lanes known. */
+MLI_INLINE void mli__shap_node1_kv(mli__shap_state *st, const mli__shap_rec *nodes, double *path_p, int32_t i, int lev,
+                                   const int KV) {
     const mli__shap_walk *w = st->w;
-    const int K = st->K, KV = (K + SB - 1) / SB;
+    const int K = KV == 1 ? SB : st->K;
     const mli__shap_rec *nd = nodes + i;
     mli__v8d *restrict P = st->lev + (size_t)lev * 2 * KV, *restrict R = P + KV;
     const double left = mli__shap_rec_left(st, nd);
@@ -159,6 +164,8 @@ static void mli__shap_node1(mli__shap_state *st, const mli__shap_rec *nodes, dou
         path_p[j] = pc;
         if (nodes[child].feature < 0) /* a leaf: its R without the call */
             mli__shap_leaf(w, st->s + nodes[child].node, Rc, KV);
+        else if (KV == 1)
+            mli__shap_node8(st, nodes, path_p, child, lev + 1);
         else
             mli__shap_node1(st, nodes, path_p, child, lev + 1);
         for (int k = 0; k < KV; ++k) {
@@ -171,6 +178,12 @@ static void mli__shap_node1(mli__shap_state *st, const mli__shap_rec *nodes, dou
     }
     path_p[j] = p0;
     st->phi[0][(int64_t)nd->feature * w->n_out + st->col] += share * w->scale;
+}
+static void mli__shap_node1(mli__shap_state *st, const mli__shap_rec *nodes, double *path_p, int32_t i, int lev) {
+    mli__shap_node1_kv(st, nodes, path_p, i, lev, (st->K + SB - 1) / SB);
+}
+static void mli__shap_node8(mli__shap_state *st, const mli__shap_rec *nodes, double *path_p, int32_t i, int lev) {
+    mli__shap_node1_kv(st, nodes, path_p, i, lev, 1);
 }
 
 /* Lanes of two vectors by index (0-7 a's, 8-15 b's): GCC's and clang's spelling. */
@@ -283,7 +296,9 @@ static inline void mli__shap_walk_body(const mli__shap_walk *w) {
                 st.xv[0] = MLI__SHAP_SHUFFLE(st.xv[0], st.xv[0], 0, 1, 2, 3, 0, 1, 2, 3);
                 const mli__v8d P = MLI__SHAP_SHUFFLE(lev[0], lev[0], 0, 1, 2, 3, 0, 1, 2, 3);
                 mli__shap_node4(&st, w->nodes + st.s, path_p, 0, &P, lev + 1);
-            } else if (rows == 1)
+            } else if (rows == 1 && st.K == SB)
+                mli__shap_node8(&st, w->nodes + st.s, path_p, 0, 0);
+            else if (rows == 1)
                 mli__shap_node1(&st, w->nodes + st.s, path_p, 0, 0);
             else
                 mli__shap_node(&st, 0, 0);
