@@ -601,13 +601,8 @@ static void contrib_lin(const mli__trees *t, const mli__kernels *kt, const void 
                         .tree_out = t->tree_out,
                         .n_trees = t->n_trees,
                         .max_depth = t->max_depth,
-                        .feature = t->feature,
-                        .left = t->left,
-                        .right = t->right,
-                        .threshold = t->threshold,
-                        .frac = t->frac,
+                        .nodes = t->shap_nodes,
                         .value_stride = t->leaf_width,
-                        .flags = t->flags,
                         .cat_offset = t->cat_offset,
                         .cat_words = t->cat_words,
                         .cat_bits = t->cat_bits,
@@ -622,8 +617,7 @@ static void contrib_lin(const mli__trees *t, const mli__kernels *kt, const void 
                         .nb = nb,
                         .out = out,
                         .ld_out = (t->n_features + 1) * t->n_out,
-                        .scratch = scratch,
-                        .nodes = t->shap_nodes};
+                        .scratch = scratch};
     for (int64_t o = 0; o < t->leaf_width; ++o) { /* vector leaves: one walk per score */
         w.value = t->value + o;
         w.value_col = (int32_t)o;
