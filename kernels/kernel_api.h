@@ -190,22 +190,41 @@ typedef void (*mli__f64_to_f32_up_fn)(const double *x, float *y, int64_t n);
 typedef int (*mli__f64_prepass_fn)(const double *x, float *y, int64_t n, const uint64_t *filter, int log2,
                                    uint64_t *cand);
 
+/* A node of the tree-shared walk (kernels/generic/shap_walk.h; src/trees/shap.c, pack_nodes,
+ * builds them): a tree's nodes depth first, a node's left child the next record, each with
+ * what the walk needs of it in one 64-byte line (the node arrays are breadth first in
+ * XGBoost's order and apart) and the part of the path's state that does not depend on the
+ * row: the place of the node's feature on the path of distinct features from the root and
+ * its q there (the product of the cover ratios of its splits above, 1 where it is new). */
+typedef struct mli__shap_rec {
+    double threshold;
+    double q;        /* inner node: q of its feature above it (1: new on the path) */
+    double frac[2];  /* cover(child) / cover(node): left, right */
+    int32_t feature; /* -1: a leaf */
+    int32_t node;    /* its index in the tree's arrays (categorical bitsets, leaf values) */
+    int32_t right;   /* the right child's record (in the tree) */
+    int32_t slot;    /* the feature's place on the path (0 .. 63) */
+    uint8_t flags;
+    uint8_t pad_[15];
+} mli__shap_rec;
+_Static_assert(sizeof(mli__shap_rec) == 64, "one record per cache line");
+
 /* Path-dependent TreeSHAP contributions by the tree-shared quadrature walk (src/trees/shap.c
- * derives it; kernels/generic/shap_walk.h walks it): a tree stage's arrays (src/trees/trees.h,
- * leaves of one value each), the Gauss-Legendre rules of its trees, and rows [0, nb) of float64 or float32 values with
- * leading dimension ldx (a stage with vector leaves: one call per score, value_stride
- * its leaf width, value at that score's first leaf value). Adds each row's contributions times `scale` to out (row r at
- * out + r * ld_out, feature j's share of score k at [j * n_out + k]; the caller zeroes it
- * and writes the bias). scratch: mli__shap_walk_scratch(max_depth) bytes, 64-aligned. */
+ * derives it; kernels/generic/shap_walk.h walks it): a tree stage's node records, leaf values
+ * and bitsets (src/trees/trees.h, leaves of one value each), the Gauss-Legendre rules of its
+ * trees, and rows [0, nb) of float64 or float32 values with leading dimension ldx (a stage
+ * with vector leaves: one call per score, value_stride its leaf width, value at that score's
+ * first leaf value). Adds each row's contributions times `scale` to out (row r at out + r *
+ * ld_out, feature j's share of score k at [j * n_out + k]; the caller zeroes it and writes
+ * the bias). scratch: mli__shap_walk_scratch(max_depth) bytes, 64-aligned. */
 typedef struct mli__shap_walk {
     const int64_t *tree_start;
     const int32_t *tree_out; /* NULL: every tree adds to score 0 */
     int32_t n_trees, max_depth;
-    const int32_t *feature, *left, *right;
-    const double *threshold, *value, *frac;
+    const mli__shap_rec *nodes; /* the trees' nodes as records, at the arrays' indices (tree_start) */
+    const double *value;
     int64_t value_stride; /* node g's leaf value at value[g * value_stride] */
     int32_t value_col;    /* the score it adds to where tree_out is NULL */
-    const uint8_t *flags;
     const int64_t *cat_offset;
     const int32_t *cat_words;
     const uint32_t *cat_bits;
@@ -226,10 +245,10 @@ typedef void (*mli__shap_walk_fn)(const mli__shap_walk *w);
 #define MLI__SHAP_LANES 8
 /* The most points of one tree's rule (paths of up to 64 distinct features). */
 #define MLI__SHAP_MAX_K 32
-/* Per level of the tree: P and R (up to MLI__SHAP_MAX_K x lanes each); per path element: p
- * (lanes), q, feature. */
+/* Per level of the tree: P and R (up to MLI__SHAP_MAX_K x lanes each); per place on the
+ * path: p (lanes). */
 static inline size_t mli__shap_walk_scratch(int32_t max_depth) {
-    return sizeof(double) * ((size_t)max_depth + 2) * ((size_t)(2 * MLI__SHAP_MAX_K + 1) * MLI__SHAP_LANES + 2);
+    return sizeof(double) * ((size_t)max_depth + 2) * ((size_t)(2 * MLI__SHAP_MAX_K + 1) * MLI__SHAP_LANES);
 }
 
 /* Image resampling (src/image/resample.c). The vertical pass blends `taps` rows of 8-bit

@@ -116,6 +116,8 @@ mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si) {
 }
 
 void mli__trees_shap_free(mli__trees *t) {
+    free(t->shap_nodes);
+    t->shap_nodes = NULL;
     free(t->expected);
     free(t->frac);
     free(t->gl);
@@ -140,6 +142,33 @@ static int path_features(const mli__trees *t, int64_t s, int32_t i, int32_t *fea
         feat[n++] = f;
     const int a = path_features(t, s, t->left[s + i], feat, n), b = path_features(t, s, t->right[s + i], feat, n);
     return a > b ? a : b;
+}
+
+/* The records of the subtree of node i of the tree at s (kernel_api.h, mli__shap_rec) from
+ * record `at` on, depth first, with the path of n distinct features (feat, their q) above it
+ * (room for max_depth each); returns the next free record. q is taken as the walks take it,
+ * q x cover ratio split by split, so it has their bits. */
+static int32_t pack_nodes(const mli__trees *t, int64_t s, int32_t i, int32_t at, int32_t *feat, double *q, int n) {
+    const int64_t g = s + i;
+    const int32_t f = t->feature[g];
+    mli__shap_rec *nd = t->shap_nodes + s + at;
+    *nd = (mli__shap_rec){.threshold = t->threshold[g], .q = 1.0, .feature = f, .node = i, .flags = t->flags[g]};
+    if (f < 0)
+        return at + 1;
+    int j = 0;
+    while (j < n && feat[j] != f)
+        ++j;
+    nd->slot = j;
+    nd->q = j < n ? q[j] : 1.0;
+    nd->frac[0] = t->frac[s + t->left[g]];
+    nd->frac[1] = t->frac[s + t->right[g]];
+    feat[j] = f;
+    q[j] = nd->q * nd->frac[0];
+    nd->right = pack_nodes(t, s, t->left[g], at + 1, feat, q, j < n ? n : n + 1);
+    q[j] = nd->q * nd->frac[1];
+    const int32_t next = pack_nodes(t, s, t->right[g], nd->right, feat, q, j < n ? n : n + 1);
+    q[j] = nd->q;
+    return next;
 }
 
 /* Whether the tree-shared walk takes the stage: leaves of up to 4 scores, trees of up to 512
@@ -207,8 +236,14 @@ static int shap_compute(mli__trees *t) {
         const int n = path_features(t, t->tree_start[tr], 0, feat, 0);
         t->shap_m[tr] = (uint8_t)((n + 1) / 2 < 255 ? (n + 1) / 2 : 255);
     }
+    /* the one-row walk's node records: without them (out of memory), the per-leaf form */
+    double *q = lin_ok(t) ? malloc(sizeof(double) * ((size_t)t->max_depth + 1)) : NULL;
+    t->shap_nodes = q ? aligned_alloc(64, sizeof(mli__shap_rec) * (size_t)N) : NULL;
+    for (int32_t tr = 0; t->shap_nodes && tr < t->n_trees; ++tr)
+        pack_nodes(t, t->tree_start[tr], 0, 0, feat, q, 0);
+    t->shap_lin = t->shap_nodes != NULL;
+    free(q);
     free(feat);
-    t->shap_lin = lin_ok(t);
     return 1;
 }
 
@@ -566,13 +601,8 @@ static void contrib_lin(const mli__trees *t, const mli__kernels *kt, const void 
                         .tree_out = t->tree_out,
                         .n_trees = t->n_trees,
                         .max_depth = t->max_depth,
-                        .feature = t->feature,
-                        .left = t->left,
-                        .right = t->right,
-                        .threshold = t->threshold,
-                        .frac = t->frac,
+                        .nodes = t->shap_nodes,
                         .value_stride = t->leaf_width,
-                        .flags = t->flags,
                         .cat_offset = t->cat_offset,
                         .cat_words = t->cat_words,
                         .cat_bits = t->cat_bits,

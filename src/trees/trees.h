@@ -104,6 +104,8 @@ typedef struct mli__trees {
     uint8_t *shap_m;  /* per tree: ceil(its most distinct features on a path / 2), at most
                         * 255 (the tree-shared walk's rule), or NULL (out of memory) */
     int shap_lin;     /* the tree-shared walk takes the stage (trees/shap.c, lin_ok) */
+    /* the one-row walk's node records (kernel_api.h, mli__shap_rec), or NULL */
+    struct mli__shap_rec *shap_nodes;
 } mli__trees;
 
 /* The index of cell (feature, bits) in amb_bits, or -1. */
