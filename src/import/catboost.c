@@ -264,13 +264,16 @@ static mli_status read_classes(cbm *c, const mli__jval *root, int64_t n_classes)
                          names->n, (long long)n_classes);
     if (type && mli__jd_str_is(d, type, "String"))
         return copy_strings(c, names, "class_params.class_names", &c->class_str, &c->class_bytes);
-    if (type && !mli__jd_str_is(d, type, "Integer")) {
+    /* Boolean labels (false, true) become the integers 0 and 1 */
+    const int boolean = type && mli__jd_str_is(d, type, "Boolean");
+    if (type && !boolean && !mli__jd_str_is(d, type, "Integer")) {
         size_t len;
         const char *s = mli__jd_str(d, type, &len);
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: class labels of type '%.*s' are not supported (Integer, String)",
-                         c->origin, (int)(s && len < 40 ? len : 0), s ? s : "");
+        return mli__fail(MLI_ERR_UNSUPPORTED,
+                         "%s: class labels of type '%.*s' are not supported (Integer, Boolean, String)", c->origin,
+                         (int)(s && len < 40 ? len : 0), s ? s : "");
     }
-    const double *v = mli__jd_nums(d, names, 0);
+    const double *v = mli__jd_nums(d, names, boolean);
     if (!v)
         return mli__fail(MLI_ERR_CORRUPT, "%s: class_params.class_names holds values that are not numbers", c->origin);
     if (!(c->class_int = malloc((size_t)n_classes * sizeof *c->class_int)))
