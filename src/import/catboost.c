@@ -6,7 +6,8 @@
  * a full binary tree in heap order whose level l tests split D-1-l, so a leaf's position in
  * its level is CatBoost's leaf index; "left" is bit 0, i.e. float32(x) <= border (`le_f32`,
  * the borders being float32 values). NaN gives bit 0 under nan_value_treatment AsIs
- * (`NaN > border` is false) and AsFalse (nan_mode=Min), bit 1 under AsTrue (nan_mode=Max).
+ * (`NaN > border` is false) and AsFalse (nan_mode=Min), bit 1 under AsTrue (nan_mode=Max)
+ * when the feature's has_nans is true (CatBoost ignores AsTrue otherwise: bit 0).
  * CatBoost computes scale * sum(leaves) + bias in float64; here every leaf is multiplied by
  * the scale (exact when it is 1, the default; otherwise within an ulp or so of the sum) and
  * the bias is the stage's `base`. Categorical (CTR), text and embedding features are refused:
@@ -195,8 +196,16 @@ static mli_status read_float_features(cbm *c, const mli__jval *fi) {
         }
         seen[flat] = 1;
         c->flat[i] = (int32_t)flat;
+        /* CatBoost applies AsTrue only to a feature that had NaNs in training (has_nans);
+         * any other NaN compares as itself: `NaN > border` is false, bit 0 */
+        const mli__jval *hn = mli__jd_get(d, f, "has_nans");
+        if (hn && hn->type != MLI__JD_BOOL) {
+            st = mli__fail(MLI_ERR_CORRUPT, "%s: %s.has_nans is %s, expected a boolean", c->origin, where,
+                           mli__jd_type_name(hn->type));
+            break;
+        }
         if (mli__jd_str_is(d, nt, "AsTrue"))
-            c->nan_right[i] = 1;
+            c->nan_right[i] = hn && hn->u.num != 0;
         else if (!mli__jd_str_is(d, nt, "AsIs") && !mli__jd_str_is(d, nt, "AsFalse"))
             st = mli__fail(MLI_ERR_CORRUPT, "%s: %s.nan_value_treatment is not AsIs, AsFalse or AsTrue", c->origin,
                            where);
