@@ -58,17 +58,20 @@ def _save_load(mlinfer, est, tmp_path, name="model.json"):
 
 
 def _border_rows(path, X, nan=True):
-    """Rows at every border of the model and one float32 step either side (the other columns
-    from X), and rows of NaN / +-inf."""
+    """Rows at every border of the model, one float32 step and one float64 step either side
+    (the other columns from X), and rows of NaN / +-inf (float64)."""
     doc = json.loads(Path(path).read_text())
-    base = np.nan_to_num(X[: 1]).astype(np.float32)
+    base = np.nan_to_num(X[: 1])
     rows = []
     for f in doc["features_info"]["float_features"]:
         for b in f["borders"]:
             b32 = np.float32(b)
+            b64 = np.float64(b32)
             with np.errstate(over="ignore"):  # nan_mode Min/Max add borders at -+FLT_MAX
-                steps = (np.nextafter(b32, np.float32(-np.inf)), np.nextafter(b32, np.float32(np.inf)))
-            for v in (b32, *steps):
+                steps = (np.nextafter(b32, np.float32(-np.inf)), np.nextafter(b32, np.float32(np.inf)),
+                         # float64 input one double step away: float32 rounds it onto the border
+                         np.nextafter(b64, -np.inf), np.nextafter(b64, np.inf))
+            for v in (b64, *steps):
                 r = base.copy()
                 r[0, f["flat_feature_index"]] = v
                 rows.append(r)
