@@ -32,11 +32,20 @@ typedef struct {
 /* The losses whose prediction is the raw sum through a head libmlinfer has; what
  * CatBoost's sklearn wrappers' predict returns for them (Poisson, Tweedie: exp of it). */
 static const loss losses[] = {
-    {"RMSE", 0, "identity"},      {"MAE", 0, "identity"},       {"Quantile", 0, "identity"},
-    {"MAPE", 0, "identity"},      {"Huber", 0, "identity"},     {"Expectile", 0, "identity"},
-    {"LogCosh", 0, "identity"},   {"Lq", 0, "identity"},        {"Poisson", 0, "exp"},
-    {"Tweedie", 0, "exp"},        {"Logloss", 1, "binary_logistic"}, {"CrossEntropy", 1, "binary_logistic"},
-    {"MultiClass", 2, "multinomial"}, {"MultiRMSE", 3, "identity"},
+    {"RMSE", 0, "identity"},
+    {"MAE", 0, "identity"},
+    {"Quantile", 0, "identity"},
+    {"MAPE", 0, "identity"},
+    {"Huber", 0, "identity"},
+    {"Expectile", 0, "identity"},
+    {"LogCosh", 0, "identity"},
+    {"Lq", 0, "identity"},
+    {"Poisson", 0, "exp"},
+    {"Tweedie", 0, "exp"},
+    {"Logloss", 1, "binary_logistic"},
+    {"CrossEntropy", 1, "binary_logistic"},
+    {"MultiClass", 2, "multinomial"},
+    {"MultiRMSE", 3, "identity"},
 };
 
 typedef struct {
@@ -100,8 +109,7 @@ static mli_status int_member(const cbm *c, const mli__jval *obj, const char *whe
 
 /* Copies the strings of the array `arr` into one buffer (*bytes) and points (*out)[i] at
  * each; every entry must be a UTF-8 string without NUL. */
-static mli_status copy_strings(const cbm *c, const mli__jval *arr, const char *where, const char ***out,
-                               char **bytes) {
+static mli_status copy_strings(const cbm *c, const mli__jval *arr, const char *where, const char ***out, char **bytes) {
     const mli__jdoc *d = &c->doc;
     size_t total = 0;
     for (uint32_t i = 0; i < arr->n; ++i) {
@@ -139,7 +147,8 @@ static mli_status refuse_other_features(const cbm *c, const mli__jval *fi) {
         if (!arr || (arr->type == MLI__JD_ARR && arr->n == 0))
             continue;
         const mli__jval *f = arr->type == MLI__JD_ARR ? mli__jd_at(&c->doc, arr, 0) : NULL;
-        const mli__jval *id = mli__jd_get(&c->doc, f, "feature_id"), *ix = mli__jd_get(&c->doc, f, "flat_feature_index");
+        const mli__jval *id = mli__jd_get(&c->doc, f, "feature_id"),
+                        *ix = mli__jd_get(&c->doc, f, "flat_feature_index");
         size_t len = 0;
         const char *name = id ? mli__jd_str(&c->doc, id, &len) : NULL;
         char at[32] = "?";
@@ -148,8 +157,7 @@ static mli_status refuse_other_features(const cbm *c, const mli__jval *fi) {
         return mli__fail(MLI_ERR_UNSUPPORTED,
                          "%s: %s feature '%.*s' (column %s): CatBoost's %s features need its own hashing and CTR "
                          "tables, which libmlinfer does not implement; only float features are supported",
-                         c->origin, kinds[k][1], (int)(name && len < 80 ? len : 0), name ? name : "", at,
-                         kinds[k][1]);
+                         c->origin, kinds[k][1], (int)(name && len < 80 ? len : 0), name ? name : "", at, kinds[k][1]);
     }
     return MLI_OK;
 }
@@ -243,8 +251,7 @@ static mli_status read_loss(const cbm *c, const mli__jval *root, const loss **ou
     mli_status st;
     if ((st = mli__jd_member(d, c->origin, root, "the model", "model_info", MLI__JD_OBJ, &mi)) != MLI_OK ||
         (st = mli__jd_member(d, c->origin, mi, "model_info", "params", MLI__JD_OBJ, &params)) != MLI_OK ||
-        (st = mli__jd_member(d, c->origin, params, "model_info.params", "loss_function", MLI__JD_OBJ, &lf)) !=
-            MLI_OK ||
+        (st = mli__jd_member(d, c->origin, params, "model_info.params", "loss_function", MLI__JD_OBJ, &lf)) != MLI_OK ||
         (st = mli__jd_member(d, c->origin, lf, "model_info.params.loss_function", "type", MLI__JD_STR, &type)) !=
             MLI_OK)
         return st;
@@ -255,9 +262,11 @@ static mli_status read_loss(const cbm *c, const mli__jval *root, const loss **ou
         }
     size_t len;
     const char *s = mli__jd_str(d, type, &len);
-    return mli__fail(MLI_ERR_UNSUPPORTED, "%s: loss_function '%.*s' is not supported (supported: RMSE, MAE, Quantile, "
+    return mli__fail(MLI_ERR_UNSUPPORTED,
+                     "%s: loss_function '%.*s' is not supported (supported: RMSE, MAE, Quantile, "
                      "MAPE, Huber, Expectile, LogCosh, Lq, Poisson, Tweedie, Logloss, CrossEntropy, MultiClass, "
-                     "MultiRMSE)", c->origin, (int)(len > 60 ? 60 : len), s);
+                     "MultiRMSE)",
+                     c->origin, (int)(len > 60 ? 60 : len), s);
 }
 
 /* class_params.class_names: integers or strings, one per class; none (CrossEntropy, or a
@@ -289,8 +298,8 @@ static mli_status read_classes(cbm *c, const mli__jval *root, int64_t n_classes)
         return oom(c);
     for (int64_t k = 0; k < n_classes; ++k) {
         if (!is_int_in(v[k], -9.0e15, 9.0e15))
-            return mli__fail(MLI_ERR_CORRUPT, "%s: class_params.class_names[%lld] = %.10g is not an integer",
-                             c->origin, (long long)k, v[k]);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: class_params.class_names[%lld] = %.10g is not an integer", c->origin,
+                             (long long)k, v[k]);
         c->class_int[k] = (int64_t)v[k];
     }
     return MLI_OK;
@@ -388,9 +397,10 @@ static mli_status import_tree(cbm *c, const mli__jval *tree, int32_t t, double s
         if (type && !mli__jd_str_is(d, type, "FloatFeature")) {
             size_t len;
             const char *ts = mli__jd_str(d, type, &len);
-            return mli__fail(MLI_ERR_UNSUPPORTED, "%s: %s is a '%.*s' split; only FloatFeature splits are supported "
-                             "(categorical features need CatBoost's CTR tables)", c->origin, sw,
-                             (int)(ts && len < 40 ? len : 0), ts ? ts : "");
+            return mli__fail(MLI_ERR_UNSUPPORTED,
+                             "%s: %s is a '%.*s' split; only FloatFeature splits are supported "
+                             "(categorical features need CatBoost's CTR tables)",
+                             c->origin, sw, (int)(ts && len < 40 ? len : 0), ts ? ts : "");
         }
         if ((st = int_member(c, s, sw, "float_feature_index", 0, c->n_float - 1, &ffi)) != MLI_OK ||
             (st = mli__jd_member(d, c->origin, s, sw, "border", MLI__JD_NUM, &bv)) != MLI_OK)
@@ -427,8 +437,8 @@ static mli_status import_tree(cbm *c, const mli__jval *tree, int32_t t, double s
             c->value[g * c->dim + j] = v * scale;
         }
         if (weights && !(weights[q] >= 0.0 && weights[q] <= 1e300))
-            return mli__fail(MLI_ERR_CORRUPT, "%s: %s.leaf_weights[%lld] is not a finite weight >= 0", c->origin,
-                             where, (long long)q);
+            return mli__fail(MLI_ERR_CORRUPT, "%s: %s.leaf_weights[%lld] is not a finite weight >= 0", c->origin, where,
+                             (long long)q);
         c->cover[g] = weights ? weights[q] : 0.0;
     }
     for (int64_t h = n_inner - 1; h >= 0; --h) /* a node's cover is its children's */
@@ -466,8 +476,10 @@ static mli_status import_model(cbm *c, const uint8_t *data, size_t size, mli__wr
         (st = refuse_other_features(c, fi)) != MLI_OK)
         return st;
     if (mli__jd_get(d, root, "ctr_data"))
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: the model holds CTR tables (categorical features), which libmlinfer "
-                         "does not implement", c->origin);
+        return mli__fail(MLI_ERR_UNSUPPORTED,
+                         "%s: the model holds CTR tables (categorical features), which libmlinfer "
+                         "does not implement",
+                         c->origin);
     const loss *ls = NULL;
     if ((st = read_loss(c, root, &ls)) != MLI_OK || (st = read_float_features(c, fi)) != MLI_OK ||
         (st = mli__jd_member(d, c->origin, root, "the model", "oblivious_trees", MLI__JD_ARR, &trees)) != MLI_OK)
@@ -475,8 +487,10 @@ static mli_status import_model(cbm *c, const uint8_t *data, size_t size, mli__wr
     if (trees->n == 0 || (trees->flags & MLI__JD_PACKED))
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s: the model has no trees", c->origin);
     if (mli__jd_get(d, root, "non_symmetric_trees") || mli__jd_get(d, root, "trees"))
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: non-symmetric trees (grow_policy Depthwise or Lossguide) are not "
-                         "supported; only oblivious trees", c->origin);
+        return mli__fail(MLI_ERR_UNSUPPORTED,
+                         "%s: non-symmetric trees (grow_policy Depthwise or Lossguide) are not "
+                         "supported; only oblivious trees",
+                         c->origin);
 
     /* pass 1: every tree's shape, and the node count (2^(D+1) - 1 each) */
     int64_t n_nodes = 0;
@@ -489,8 +503,8 @@ static mli_status import_model(cbm *c, const uint8_t *data, size_t size, mli__wr
         n_nodes += ((int64_t)2 << D) - 1;
     }
     if (n_nodes > INT32_MAX)
-        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: %lld nodes once expanded; at most 2^31 - 1 are supported",
-                         c->origin, (long long)n_nodes);
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s: %lld nodes once expanded; at most 2^31 - 1 are supported", c->origin,
+                         (long long)n_nodes);
     const int64_t n_classes = ls->kind == 1 ? 2 : ls->kind == 2 ? c->dim : 0;
     if ((ls->kind == 0 || ls->kind == 1) && c->dim != 1)
         return mli__fail(MLI_ERR_CORRUPT, "%s: %s has %lld values per leaf, expected 1", c->origin, ls->name,
