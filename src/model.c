@@ -574,7 +574,7 @@ static mli_status open_bytes(void *buf, size_t size, const char *origin, mli__co
             return mli__fail(
                 MLI_ERR_CORRUPT,
                 "%s: not an .mli model file, nor another model format libmlinfer reads (bad magic at offset 0; "
-                "expected an .mli file, an XGBoost JSON/UBJSON model or a LightGBM text model)",
+                "expected an .mli file, an XGBoost JSON/UBJSON model, a LightGBM text model or a CatBoost JSON model)",
                 origin);
         }
         return mli__container_adopt(buf, size, origin, c);
@@ -583,8 +583,9 @@ static mli_status open_bytes(void *buf, size_t size, const char *origin, mli__co
     mli__writer *w = mli__writer_new();
     mli_status rc = w ? MLI_OK : MLI_ERR_OUT_OF_MEMORY;
     if (rc == MLI_OK)
-        rc = src == MLI__SRC_LIGHTGBM ? mli__import_lightgbm(origin, buf, size, w)
-                                      : mli__import_xgboost(origin, buf, size, src == MLI__SRC_XGBOOST_UBJ, w);
+        rc = src == MLI__SRC_LIGHTGBM        ? mli__import_lightgbm(origin, buf, size, w)
+             : src == MLI__SRC_CATBOOST_JSON ? mli__import_catboost(origin, buf, size, w)
+                                             : mli__import_xgboost(origin, buf, size, src == MLI__SRC_XGBOOST_UBJ, w);
     free(buf);
     uint8_t *file = NULL;
     size_t n = 0;

@@ -38,7 +38,7 @@ static int usage(void) {
                     "       mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib | --interactions]\n"
                     "               [--no-header]\n"
                     "       mlinfer predict MODEL IMAGE.jpg [IMAGE.jpg ...] [-o OUT.csv] [--proba]\n"
-                    "       mlinfer convert IN OUT.mli   (an XGBoost .json/.ubj or LightGBM .txt model)\n");
+                    "       mlinfer convert IN OUT.mli   (XGBoost .json/.ubj, LightGBM .txt or CatBoost .json)\n");
     return 2;
 }
 

@@ -16,7 +16,8 @@ typedef enum {
     MLI__SRC_MLI,
     MLI__SRC_XGBOOST_JSON,
     MLI__SRC_XGBOOST_UBJ,
-    MLI__SRC_LIGHTGBM
+    MLI__SRC_LIGHTGBM,
+    MLI__SRC_CATBOOST_JSON
 } mli__source;
 
 /* The string categories of a model trained from pandas `category` columns: its framework
@@ -57,7 +58,11 @@ typedef struct mli__tree_model {
     const char *origin; /* the file, for messages */
     const char *source; /* the `source` metadata, e.g. "xgboost 2.1.0 binary:logistic" */
     int64_t n_features;
-    int64_t n_classes; /* 0: a regressor with n_out outputs; else classes 0 .. n_classes-1 */
+    int64_t n_classes; /* 0: a regressor with n_out outputs; else n_classes classes */
+    /* the class labels: class_int (n_classes integers), else class_str (n_classes UTF-8
+     * strings), else the integers 0 .. n_classes-1 */
+    const int64_t *class_int;
+    const char *const *class_str;
     int64_t n_trees, n_nodes, n_out;
     const char *compare; /* lt_f32, le_f32 or le_f64 */
     const char *head;
@@ -97,5 +102,8 @@ mli_status mli__import_xgboost(const char *origin, const uint8_t *data, size_t s
 
 /* LightGBM text model (`save_model("m.txt")`). */
 mli_status mli__import_lightgbm(const char *origin, const uint8_t *data, size_t size, mli__writer *w);
+
+/* CatBoost JSON model (`save_model("m.json", format="json")`): float features only. */
+mli_status mli__import_catboost(const char *origin, const uint8_t *data, size_t size, mli__writer *w);
 
 #endif

@@ -716,3 +716,42 @@ const double *mli__jd_nums(const mli__jdoc *doc, const mli__jval *arr, int allow
         return NULL;
     return doc->nums + arr->u.off;
 }
+
+const char *mli__jd_type_name(int type) {
+    switch (type) {
+    case MLI__JD_NULL: return "null";
+    case MLI__JD_BOOL: return "a boolean";
+    case MLI__JD_NUM: return "a number";
+    case MLI__JD_STR: return "a string";
+    case MLI__JD_ARR: return "an array";
+    default: return "an object";
+    }
+}
+
+mli_status mli__jd_member(const mli__jdoc *doc, const char *origin, const mli__jval *obj, const char *where,
+                          const char *key, int type, const mli__jval **out) {
+    const mli__jval *v = mli__jd_get(doc, obj, key);
+    if (!v)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: %s has no '%s'", origin, where, key);
+    if (v->type != type)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: %s.%s is %s, expected %s", origin, where, key,
+                         mli__jd_type_name(v->type), mli__jd_type_name(type));
+    *out = v;
+    return MLI_OK;
+}
+
+mli_status mli__jd_num_array(const mli__jdoc *doc, const char *origin, const mli__jval *obj, const char *where,
+                             const char *key, int64_t n, int allow_bool, const double **out) {
+    const mli__jval *v;
+    mli_status st = mli__jd_member(doc, origin, obj, where, key, MLI__JD_ARR, &v);
+    if (st != MLI_OK)
+        return st;
+    const double *p = mli__jd_nums(doc, v, allow_bool);
+    if (!p)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: %s.%s holds values that are not numbers", origin, where, key);
+    if (n >= 0 && (int64_t)v->n != n)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: %s.%s has %u entries, expected %lld", origin, where, key, v->n,
+                         (long long)n);
+    *out = p;
+    return MLI_OK;
+}

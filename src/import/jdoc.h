@@ -62,6 +62,16 @@ const char *mli__jd_str(const mli__jdoc *doc, const mli__jval *v, size_t *len);
 /* 1 when v is the string `s`. */
 int mli__jd_str_is(const mli__jdoc *doc, const mli__jval *v, const char *s);
 
+/* "a number", "an array", ... for messages. */
+const char *mli__jd_type_name(int type);
+/* obj[key] of the given MLI__JD_* type, or MLI_ERR_CORRUPT naming `origin`, `where` (obj) and key. */
+mli_status mli__jd_member(const mli__jdoc *doc, const char *origin, const mli__jval *obj, const char *where,
+                          const char *key, int type, const mli__jval **out);
+/* The packed numbers of the array obj[key], exactly n of them (any count when n < 0), or
+ * MLI_ERR_CORRUPT as mli__jd_member. */
+mli_status mli__jd_num_array(const mli__jdoc *doc, const char *origin, const mli__jval *obj, const char *where,
+                             const char *key, int64_t n, int allow_bool, const double **out);
+
 /* Parses a JSON number (or NaN, Infinity, -Infinity) at the start of [p, end), with the
  * rounding described above. Returns the bytes consumed, 0 when there is no number. */
 size_t mli__jd_number(const char *p, const char *end, double *out);

@@ -17,6 +17,16 @@ mli__source mli__sniff(const uint8_t *data, size_t size) {
         size_t j = i + 1;
         if (j < size && strchr("iUIlL$#", data[j]) && data[j] != 0)
             return MLI__SRC_XGBOOST_UBJ;
+        /* CatBoost writes its keys in sorted order, so its JSON opens with one of its own
+         * top-level keys; XGBoost's opens with "learner" or "version". */
+        while (j < size && (data[j] == ' ' || data[j] == '\t' || data[j] == '\r' || data[j] == '\n'))
+            ++j;
+        static const char *const cb[] = {"\"features_info\"", "\"model_info\"", "\"oblivious_trees\""};
+        for (int k = 0; k < 3; ++k) {
+            size_t n = strlen(cb[k]);
+            if (size - j >= n && memcmp(data + j, cb[k], n) == 0)
+                return MLI__SRC_CATBOOST_JSON;
+        }
         return MLI__SRC_XGBOOST_JSON;
     }
     static const char *const lgb[] = {"tree\n", "tree\r\n"};

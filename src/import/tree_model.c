@@ -116,13 +116,18 @@ mli_status mli__write_tree_model(const mli__tree_model *tm, mli__writer *w) {
     mli__writer_meta(w, "task", "%s", tm->n_classes ? "classification" : "regression");
     mli__writer_meta(w, "n_features", "%lld", (long long)tm->n_features);
     mli__writer_meta(w, "n_outputs", "%lld", tm->n_classes ? 1LL : (long long)tm->n_out);
-    if (tm->n_classes) {
+    if (tm->n_classes && tm->class_str) {
+        mli__writer_meta(w, "n_classes", "%lld", (long long)tm->n_classes);
+        mli__writer_meta(w, "class_labels", "str");
+        mli__writer_meta(w, "classes_dtype", "object");
+        mli__writer_strings(w, "classes", tm->class_str, (uint32_t)tm->n_classes);
+    } else if (tm->n_classes) {
         int64_t *cls = malloc((size_t)tm->n_classes * sizeof *cls);
         if (!cls)
             return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for %lld class labels", tm->origin,
                              (long long)tm->n_classes);
         for (int64_t k = 0; k < tm->n_classes; ++k)
-            cls[k] = k;
+            cls[k] = tm->class_int ? tm->class_int[k] : k;
         mli__writer_meta(w, "n_classes", "%lld", (long long)tm->n_classes);
         mli__writer_meta(w, "class_labels", "int");
         mli__writer_meta(w, "classes_dtype", "int64");

@@ -86,28 +86,12 @@ typedef struct {
 
 /* ---- small readers with messages ---------------------------------------------------- */
 
-static const char *type_name(int type) {
-    switch (type) {
-    case MLI__JD_NULL: return "null";
-    case MLI__JD_BOOL: return "a boolean";
-    case MLI__JD_NUM: return "a number";
-    case MLI__JD_STR: return "a string";
-    case MLI__JD_ARR: return "an array";
-    default: return "an object";
-    }
-}
+static const char *type_name(int type) { return mli__jd_type_name(type); }
 
 /* obj[key] of the given type; `where` names obj in the message. */
 static mli_status member(const xgb *x, const mli__jval *obj, const char *where, const char *key, int type,
                          const mli__jval **out) {
-    const mli__jval *v = mli__jd_get(&x->doc, obj, key);
-    if (!v)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: %s has no '%s'", x->origin, where, key);
-    if (v->type != type)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: %s.%s is %s, expected %s", x->origin, where, key, type_name(v->type),
-                         type_name(type));
-    *out = v;
-    return MLI_OK;
+    return mli__jd_member(&x->doc, x->origin, obj, where, key, type, out);
 }
 
 /* An integer from a number or a decimal string (XGBoost stores parameters as strings). */
@@ -156,18 +140,7 @@ static mli_status param_int(const xgb *x, const mli__jval *obj, const char *wher
 /* A packed number array of exactly `n` elements (booleans allowed when allow_bool). */
 static mli_status num_array(const xgb *x, const mli__jval *obj, const char *where, const char *key, int64_t n,
                             int allow_bool, const double **out) {
-    const mli__jval *v;
-    mli_status st = member(x, obj, where, key, MLI__JD_ARR, &v);
-    if (st != MLI_OK)
-        return st;
-    const double *p = mli__jd_nums(&x->doc, v, allow_bool);
-    if (!p)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: %s.%s holds values that are not numbers", x->origin, where, key);
-    if (n >= 0 && (int64_t)v->n != n)
-        return mli__fail(MLI_ERR_CORRUPT, "%s: %s.%s has %u entries, expected %lld", x->origin, where, key, v->n,
-                         (long long)n);
-    *out = p;
-    return MLI_OK;
+    return mli__jd_num_array(&x->doc, x->origin, obj, where, key, n, allow_bool, out);
 }
 
 static int is_int_in(double v, double lo, double hi) { return v >= lo && v <= hi && v == floor(v); }

@@ -1,6 +1,6 @@
 /* fuzz_import.h — drives one importer directly (no sniffing, so every input reaches it),
  * then loads and predicts on the .mli it wrote: what mli_model_load_memory does for an
- * XGBoost or LightGBM file. Internal API: the targets link mlinfer_static. */
+ * XGBoost, LightGBM or CatBoost file. Internal API: the targets link mlinfer_static. */
 #ifndef MLI_FUZZ_IMPORT_H
 #define MLI_FUZZ_IMPORT_H
 
@@ -8,15 +8,16 @@
 #include "import/import.h"
 #include "writer.h"
 
-enum { FUZZ_XGB_JSON, FUZZ_XGB_UBJSON, FUZZ_LIGHTGBM };
+enum { FUZZ_XGB_JSON, FUZZ_XGB_UBJSON, FUZZ_LIGHTGBM, FUZZ_CATBOOST_JSON };
 
 static inline void fuzz_import(const uint8_t *data, size_t size, int kind)
 {
     mli__writer *w = mli__writer_new();
     if (!w)
         return;
-    mli_status st = kind == FUZZ_LIGHTGBM ? mli__import_lightgbm("fuzz", data, size, w)
-                                          : mli__import_xgboost("fuzz", data, size, kind == FUZZ_XGB_UBJSON, w);
+    mli_status st = kind == FUZZ_LIGHTGBM        ? mli__import_lightgbm("fuzz", data, size, w)
+                    : kind == FUZZ_CATBOOST_JSON ? mli__import_catboost("fuzz", data, size, w)
+                                                 : mli__import_xgboost("fuzz", data, size, kind == FUZZ_XGB_UBJSON, w);
     uint8_t *mli = NULL;
     size_t mli_size = 0;
     if (st == MLI_OK)

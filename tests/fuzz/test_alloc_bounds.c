@@ -174,6 +174,8 @@ static const char *const model_files[] = {
     MLI_DATA_DIR "/mlp_pipeline.mli",  MLI_DATA_DIR "/ridge_multi.mli",   MLI_DATA_DIR "/xgb_binary.json",
     MLI_DATA_DIR "/lgb_multi.txt",     MLI_FUZZ_DIR "/corpus/xgboost_ubjson/xgb_binary.ubj",
     MLI_FUZZ_DIR "/regression/xgboost_json/wide_model_one_row.json",
+    MLI_FUZZ_DIR "/corpus/catboost_json/multiclass_str.json",
+    MLI_FUZZ_DIR "/corpus/catboost_json/poisson_depth3.json",
 };
 
 static void test_loader(void **state)

@@ -1,7 +1,8 @@
-"""mlinfer.export for the scikit-learn APIs of XGBoost and LightGBM (XGBClassifier,
-XGBRegressor, XGBRFClassifier, XGBRFRegressor, LGBMClassifier, LGBMRegressor).
+"""mlinfer.export for the scikit-learn APIs of XGBoost, LightGBM and CatBoost (XGBClassifier,
+XGBRegressor, XGBRFClassifier, XGBRFRegressor, LGBMClassifier, LGBMRegressor,
+CatBoostClassifier, CatBoostRegressor).
 
-The booster is saved in its own format in memory (XGBoost JSON, LightGBM text) and
+The booster is saved in its own format (XGBoost JSON, LightGBM text, CatBoost JSON) and
 converted by the C importers that `mlinfer.load` uses for those files (src/import/), so a
 wrapper and its booster file predict through the same code. What the wrapper adds on top of
 its booster is taken from the wrapper: its class labels (`classes_`, strings included), the
@@ -24,7 +25,8 @@ from ._format import parse
 
 XGB = {"XGBClassifier", "XGBRegressor", "XGBRFClassifier", "XGBRFRegressor"}
 LGBM = {"LGBMClassifier", "LGBMRegressor"}
-ESTIMATORS = XGB | LGBM
+CATBOOST = {"CatBoostClassifier", "CatBoostRegressor"}
+ESTIMATORS = XGB | LGBM | CATBOOST
 
 # keys of the converted model that the exporter sets itself (from the wrapper)
 _OWN_KEYS = {"producer", "source", "n_features", "feature_names", "stages", "n_classes", "class_labels",
@@ -137,6 +139,30 @@ def _lgb_native(est) -> bytes:
     return text.encode("utf-8")
 
 
+# ---- CatBoost ---------------------------------------------------------------------------
+
+def _cb_native(est) -> bytes:
+    try:
+        fitted = est.is_fitted()
+    except Exception:
+        fitted = False
+    if not fitted:
+        _fail(est, "it is not fitted")
+    threshold = getattr(est, "get_probability_threshold", lambda: None)()
+    if threshold is not None and float(threshold) != 0.5:
+        _fail(est, f"a probability threshold of {threshold} (the .mli binary head predicts class 1 above 0.5)")
+    # CatBoost writes JSON to a file only; categorical, text and embedding features are
+    # refused by the C importer, naming the feature
+    fd, tmp = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    try:
+        est.save_model(tmp, format="json")
+        with open(tmp, "rb") as f:
+            return f.read()
+    finally:
+        os.unlink(tmp)
+
+
 # ---- conversion ---------------------------------------------------------------------------
 
 def _convert(est, native: bytes):
@@ -159,10 +185,10 @@ def _convert(est, native: bytes):
 
 
 def write(w, est, n_in: int) -> None:
-    """Writes a fitted XGBoost/LightGBM scikit-learn wrapper as the `trees` stage of `w`,
-    after the stages already in `w` (scalers)."""
+    """Writes a fitted XGBoost/LightGBM/CatBoost scikit-learn wrapper as the `trees` stage of
+    `w`, after the stages already in `w` (scalers)."""
     name = type(est).__name__
-    native = _xgb_native(est) if name in XGB else _lgb_native(est)
+    native = _xgb_native(est) if name in XGB else _cb_native(est) if name in CATBOOST else _lgb_native(est)
     meta, arrays = _convert(est, native)
     if int(meta["n_features"]) != n_in:
         _fail(est, f"its booster takes {meta['n_features']} features, the input has {n_in}")

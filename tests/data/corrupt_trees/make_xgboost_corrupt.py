@@ -351,20 +351,10 @@ def cases():
 
 
 def main(argv):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import corrupt_corpus
     out_dir = argv[1] if len(argv) > 1 else os.path.join(os.getcwd(), "xgboost_corrupt")
-    os.makedirs(out_dir, exist_ok=True)
-    lines = ["# file\tstatus\tmessage must contain ('|': alternatives)"]
-    for name, data, status, text in cases():
-        with open(os.path.join(out_dir, name), "wb") as f:
-            f.write(data)
-        lines.append(f"{name}\t{status}\t{text}")
-    for name, data in (("good.json", to_json(base_model())), ("good.ubj", to_ubjson(base_model()))):
-        with open(os.path.join(out_dir, name), "wb") as f:
-            f.write(data)
-        lines.append(f"{name}\tMLI_OK\t-")
-    with open(os.path.join(out_dir, "EXPECTED"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print(f"wrote {len(lines) - 1} files to {out_dir}")
+    corrupt_corpus.write(out_dir, cases(), (("good.json", to_json(base_model())), ("good.ubj", to_ubjson(base_model()))))
 
 
 if __name__ == "__main__":
