@@ -207,7 +207,11 @@ typedef struct mli__shap_rec {
     uint8_t flags;
     uint8_t pad_[15];
 } mli__shap_rec;
+#ifdef __cplusplus /* (nvcc compiles the CUDA kernels, which include this header, as C++) */
+static_assert(sizeof(mli__shap_rec) == 64, "one record per cache line");
+#else
 _Static_assert(sizeof(mli__shap_rec) == 64, "one record per cache line");
+#endif
 
 /* Path-dependent TreeSHAP contributions by the tree-shared quadrature walk (src/trees/shap.c
  * derives it; kernels/generic/shap_walk.h walks it): a tree stage's node records, leaf values

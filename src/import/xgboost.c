@@ -481,8 +481,8 @@ static mli_status import_tree(xgb *x, int32_t t, const mli__jval *tree, double w
                 if (weight != 1.0)
                     leaf = (float)weight * leaf; /* dart: XGBoost scales each tree's output in float32 */
                 if (!isfinite(leaf))
-                    return mli__fail(MLI_ERR_CORRUPT, "%s: %s leaf %d has the non-finite value %.10g", x->origin,
-                                     where, node, v);
+                    return mli__fail(MLI_ERR_CORRUPT, "%s: %s leaf %d has the non-finite value %.10g", x->origin, where,
+                                     node, v);
                 x->value[g * K + j] = (double)leaf;
             }
             x->feature[g] = -1;
@@ -797,8 +797,10 @@ static mli_status count_nodes(xgb *x, const mli__jval *trees, int64_t n_trees, c
         if (t == 0)
             x->leafvec = (int32_t)lv;
         else if (lv != x->leafvec)
-            return mli__fail(MLI_ERR_UNSUPPORTED, "%s: %s has leaves of %lld values, tree 0 of %d (a mix of vector "
-                             "and scalar trees)", x->origin, where, (long long)lv, x->leafvec);
+            return mli__fail(MLI_ERR_UNSUPPORTED,
+                             "%s: %s has leaves of %lld values, tree 0 of %d (a mix of vector "
+                             "and scalar trees)",
+                             x->origin, where, (long long)lv, x->leafvec);
         if (lv > 1 && ti[t] != 0)
             return mli__fail(MLI_ERR_CORRUPT, "%s: tree_info[%d] = %.10g for a tree of vector leaves (all outputs: 0)",
                              x->origin, t, ti[t]);

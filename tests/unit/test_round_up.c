@@ -193,7 +193,7 @@ static void test_nearest_and_flags(void **state) {
     const mli__kernels *kt = mli__get_kernels();
     assert_non_null(kt->f64_to_f32);
     assert_non_null(kt->f32_scan);
-    const double odd[] = {NAN, INFINITY, -INFINITY, 1e300, -1e39, 3.4028235677973366e38, 3.4028235677973362e38,
+    const double odd[] = {NAN,     INFINITY, -INFINITY, 1e300, -1e39, 3.4028235677973366e38, 3.4028235677973362e38,
                           FLT_MAX, -FLT_MAX, 0.0};
     double v[48];
     float in32[48], y[49];
