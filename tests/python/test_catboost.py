@@ -282,10 +282,8 @@ def test_contributions_match_shap_values(mlinfer, tmp_path):
     for cls, y in (("CatBoostRegressor", s), ("CatBoostClassifier", np.digitize(s, [-0.5, 0.5]))):
         est = _fit(cls, X, y, depth=2, iterations=10)
         m, _ = _save_load(mlinfer, est, tmp_path)
-        got = np.asarray(m.predict_contrib(X[:200]))  # (rows, columns + 1[, classes])
-        want = est.get_feature_importance(cb.Pool(X[:200]), type="ShapValues")  # (rows[, classes], columns + 1)
-        if got.ndim == 3:
-            got = got.transpose(0, 2, 1)
+        got = np.asarray(m.predict_contrib(X[:200]))  # (rows[, classes], columns + 1), as CatBoost's
+        want = est.get_feature_importance(cb.Pool(X[:200]), type="ShapValues")
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
         raw = np.asarray(m.predict_raw(X[:200])).reshape(200, -1)
         np.testing.assert_allclose(got.reshape(200, -1, X.shape[1] + 1).sum(-1), raw, rtol=1e-9, atol=1e-9)
