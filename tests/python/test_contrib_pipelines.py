@@ -25,20 +25,10 @@ from sklearn.linear_model import LinearRegression, LogisticRegression  # noqa: E
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import (KBinsDiscretizer, Normalizer, OneHotEncoder, OrdinalEncoder,  # noqa: E402
                                    StandardScaler)
+from test_contrib import _cls_last  # noqa: E402  (Python's class-second layout -> class last)
 
 TOL = 1e-5
 COLS = ["age", "spend", "plan", "city", "tenure", "score"]
-
-
-def _cls_last(c, ndim=3):
-    """Model.predict_contrib and predict_interactions put the class axis second, (n, K, F + 1)
-    and (n, K, F + 1, F + 1), as XGBoost does (DESIGN.md); these tests compare in the C
-    layout, class last: (n, F + 1, K) and (n, F + 1, F + 1, K). ndim: that of a result with
-    classes (3 for contributions, 4 for interactions)."""
-    if isinstance(c, tuple):
-        return (_cls_last(c[0], ndim),) + tuple(c[1:])
-    c = np.asarray(c)
-    return np.moveaxis(c, 1, -1) if c.ndim == ndim else c
 
 
 def _frame(n, seed, missing=True):
@@ -479,7 +469,6 @@ def test_cli_info_contrib(mlinfer):
     assert r.returncode == 0, r.stderr
     assert ("contrib:    8 columns + bias; of several input columns: transformed:norm__a, transformed:norm__b"
             in r.stdout), r.stdout
-
 
 
 def test_pca_and_polynomial_features(mlinfer, tmp_path):

@@ -37,20 +37,9 @@ from sklearn.ensemble import (GradientBoostingRegressor, HistGradientBoostingReg
                               RandomForestClassifier, RandomForestRegressor)
 from sklearn.linear_model import LinearRegression  # noqa: E402
 from sklearn.tree import DecisionTreeRegressor  # noqa: E402
-from test_contrib import _data, _rows, _sk_data, _xgb_train  # noqa: E402  (the contributions' data)
+from test_contrib import _cls_last, _data, _rows, _sk_data, _xgb_train  # noqa: E402  (the contributions' data)
 
 TOL = 1e-5
-
-
-def _cls_last(c, ndim=3):
-    """Model.predict_contrib and predict_interactions put the class axis second, (n, K, F + 1)
-    and (n, K, F + 1, F + 1), as XGBoost does (DESIGN.md); these tests compare in the C
-    layout, class last: (n, F + 1, K) and (n, F + 1, F + 1, K). ndim: that of a result with
-    classes (3 for contributions, 4 for interactions)."""
-    if isinstance(c, tuple):
-        return (_cls_last(c[0], ndim),) + tuple(c[1:])
-    c = np.asarray(c)
-    return np.moveaxis(c, 1, -1) if c.ndim == ndim else c
 
 
 def _as4(v):

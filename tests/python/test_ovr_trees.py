@@ -28,6 +28,7 @@ from sklearn.naive_bayes import GaussianNB  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.tree import DecisionTreeClassifier  # noqa: E402
+from test_contrib import _cls_last  # noqa: E402  (Python's class-second layout -> class last)
 
 MAKE = {
     "hgb": lambda: HistGradientBoostingClassifier(max_iter=25, max_leaf_nodes=15),
@@ -43,17 +44,6 @@ HEAD = {"hgb": "ovr_logistic", "gb": "ovr_logistic", "lgbm": "ovr_logistic", "xg
         "et": "ovr_proba", "dt": "ovr_proba"}
 RTOL = {"xgb": 1e-5}
 ATOL = {"xgb": 1e-5}  # XGBoost's float32 margin sums drift ~1e-5 absolute over hundreds of trees
-
-
-def _cls_last(c, ndim=3):
-    """Model.predict_contrib and predict_interactions put the class axis second, (n, K, F + 1)
-    and (n, K, F + 1, F + 1), as XGBoost does (DESIGN.md); these tests compare in the C
-    layout, class last: (n, F + 1, K) and (n, F + 1, F + 1, K). ndim: that of a result with
-    classes (3 for contributions, 4 for interactions)."""
-    if isinstance(c, tuple):
-        return (_cls_last(c[0], ndim),) + tuple(c[1:])
-    c = np.asarray(c)
-    return np.moveaxis(c, 1, -1) if c.ndim == ndim else c
 
 
 def _data(k, seed, nan=True):
@@ -298,7 +288,6 @@ def test_ovr_proba_head_checked(mlinfer, tmp_path):
             mlinfer.load(build({**meta, "ovr_trees": bad}, arrays))
     with pytest.raises(mlinfer.Error, match="ovr_trees"):
         mlinfer.load(build({k: v for k, v in meta.items() if k != "ovr_trees"}, arrays))
-
 
 
 def test_ovr_hgb_number_categories(mlinfer, tmp_path):

@@ -14,12 +14,7 @@ from test_server import IRIS_ROWS
 
 
 def _cls_last(c, ndim=3):
-    """Model.predict_contrib and predict_interactions put the class axis second, (n, K, F + 1)
-    and (n, K, F + 1, F + 1), as XGBoost does (DESIGN.md); these tests compare in the C
-    layout, class last: (n, F + 1, K) and (n, F + 1, F + 1, K). ndim: that of a result with
-    classes (3 for contributions, 4 for interactions)."""
-    if isinstance(c, tuple):
-        return (_cls_last(c[0], ndim),) + tuple(c[1:])
+    """Model.predict_contrib's class-second layout as the server's tensors have it, class last."""
     c = np.asarray(c)
     return np.moveaxis(c, 1, -1) if c.ndim == ndim else c
 
