@@ -101,39 +101,40 @@ static uint32_t f32_bits(float f) {
     return u;
 }
 
-/* Whether rows [0, nb) of x hold a value the stage's input_check refuses: an infinity or a
- * number float32 rounds to one, and NaN too unless finite32_nan (a separate pass, for the
- * blocks compact_input does not see in its own). */
-static int refused_block(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb) {
-    int big = 0, nan = 0;
+/* The kernels' scan of rows [0, nb) of x (mli__f64_to_f32_fn, mli__f32_scan_fn): their
+ * MLI__SCAN_* flags; float64 rows are also rounded to nearest into buf (nb x n_features). A
+ * vector scan: a scalar loop was ~10 % of a small model's predict. */
+static int scan_rows(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx, int64_t nb,
+                     float *buf) {
+    const int64_t nf = t->n_features;
+    int flags = 0;
     for (int64_t r = 0; r < nb; ++r)
-        for (int64_t c = 0; c < t->n_features; ++c) {
-            double v = f64 ? ((const double *)x)[r * ldx + c] : (double)((const float *)x)[r * ldx + c];
-            big |= fabs(v) >= 0x1.ffffffp+127; /* float32 rounds it to an infinity */
-            nan |= v != v;
-        }
-    return big || (nan && t->input_check == MLI__CHECK_FINITE);
+        flags |= f64 ? kt->f64_to_f32((const double *)x + r * ldx, buf + r * nf, nf)
+                     : kt->f32_scan((const float *)x + r * ldx, nf);
+    return flags;
 }
 
-/* A float32 view of the block for the compact walk. *nan: the block holds a NaN; *big: an
- * infinity or a float64 number float32 rounds to one (only where the stage has an
- * input_check and the values are rounded to nearest: else 0, refused_block decides). For
- * le_f64 models given float64 rows, values are rounded up (trees.h) and fix[r] is set
- * for each row r with a value in an ambiguous cell; returns how many. fix[] is cleared
- * for the other cases. */
+/* Whether scan flags show a value the stage's input_check refuses: an infinity or a number
+ * float32 rounds to one, and NaN too under finite32. */
+static int refuses(const mli__trees *t, int flags) {
+    return t->input_check != MLI__CHECK_NONE &&
+           ((flags & MLI__SCAN_INF) || ((flags & MLI__SCAN_NAN) && t->input_check == MLI__CHECK_FINITE));
+}
+
+/* A float32 view of the block for the compact walk. *flags: MLI__SCAN_NAN where the block
+ * holds a NaN, and MLI__SCAN_INF where it holds an infinity or a number float32 rounds to
+ * one, except for le_f64 models given float64 rows (not scanned for it: their caller does).
+ * For those, values are rounded up (trees.h) and fix[r] is set for each row r with a value
+ * in an ambiguous cell; returns how many. fix[] is cleared for the other cases. */
 static int64_t compact_input(const mli__trees *t, const mli__kernels *kt, const void *x, int f64, int64_t ldx,
-                             int64_t nb, float *buf, const float **xf, int64_t *ld, int *nan, int *big, uint8_t *fix) {
+                             int64_t nb, float *buf, const float **xf, int64_t *ld, int *flags, uint8_t *fix) {
     int64_t nf = t->n_features, nfix = 0;
     int any = 0;
     memset(fix, 0, (size_t)nb);
-    *big = 0;
+    if (!f64 || !t->needs_f64) /* the float32(x) rules, or float32 rows: round to nearest (or keep) */
+        *flags = scan_rows(t, kt, x, f64, ldx, nb, buf);
     if (!f64) {
         const float *xs = x;
-        int flags = 0;
-        for (int64_t r = 0; r < nb; ++r) /* the kernel's vector scan (a scalar loop was ~10 % of a small model) */
-            flags |= kt->f32_scan(xs + r * ldx, nf);
-        *nan = (flags & MLI__SCAN_NAN) != 0;
-        *big = (flags & MLI__SCAN_INF) != 0;
         if ((double)nb * (double)ldx < 2147483647.0) { /* the vector walks index rows in int32 */
             *ld = ldx;
             *xf = xs;
@@ -148,14 +149,8 @@ static int64_t compact_input(const mli__trees *t, const mli__kernels *kt, const 
     const double *xd = x;
     *ld = nf;
     *xf = buf;
-    if (!t->needs_f64) { /* the float32(x) rules: round to nearest */
-        int flags = 0;
-        for (int64_t r = 0; r < nb; ++r)
-            flags |= kt->f64_to_f32(xd + r * ldx, buf + r * nf, nf);
-        *nan = (flags & MLI__SCAN_NAN) != 0;
-        *big = (flags & MLI__SCAN_INF) != 0;
+    if (!t->needs_f64) /* rounded to nearest into buf by scan_rows */
         return 0;
-    }
     /* The values the filter lets through: inexact (x below its float32) and that float32
      * perhaps the upper end of a cell (the fast form needs nf <= 32768). */
     uint64_t cand[(MLI__TN_FEATURE + 1) / 64];
@@ -177,7 +172,7 @@ static int64_t compact_input(const mli__trees *t, const mli__kernels *kt, const 
         fix[r] = (uint8_t)hit;
         nfix += hit;
     }
-    *nan = any;
+    *flags = any ? MLI__SCAN_NAN : 0;
     return nfix;
 }
 
@@ -193,15 +188,19 @@ int mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *x
     float *tile = (float *)(void *)((char *)leaf + align64(sizeof(int32_t) * (size_t)(MLI_TREE_CHUNK * nb)));
     uint8_t *fix = (uint8_t *)tile + tile_bytes(t, nb);
     int64_t nfix = 0;
-    int big = 0, checked = 0;
-    if (t->fast && st != MLI__TS_GENERIC) {
-        nfix = compact_input(t, kt, x, f64, ldx, nb, buf, &xf, &ld, &nan, &big, fix);
-        checked = !f64 || !t->needs_f64; /* compact_input's rounding to nearest saw every value */
-    }
-    if (t->input_check != MLI__CHECK_NONE &&
-        (checked ? big || (nan && t->input_check == MLI__CHECK_FINITE) : refused_block(t, x, f64, ldx, nb)))
+    const int compact = t->fast && st != MLI__TS_GENERIC;
+    /* The input check (refuses()) rides on compact_input's scan; the blocks it does not scan
+     * to nearest (the generic walk, float64 rows of le_f64 models) are scanned here first,
+     * while buf is still free. */
+    if (t->input_check != MLI__CHECK_NONE && !(compact && (!f64 || !t->needs_f64)) &&
+        refuses(t, scan_rows(t, kt, x, f64, ldx, nb, buf)))
         return 1;
-    if (xf) {
+    if (compact) {
+        int flags = 0;
+        nfix = compact_input(t, kt, x, f64, ldx, nb, buf, &xf, &ld, &flags, fix);
+        if (refuses(t, flags))
+            return 1;
+        nan = (flags & MLI__SCAN_NAN) != 0;
         for (int64_t r = 0; r < nb && t->inf_feature; ++r) /* +inf on a split at +inf */
             for (int64_t c = 0; c < t->n_features && !fix[r]; ++c)
                 if (t->inf_feature[c] && xf[r * ld + c] == INFINITY) {

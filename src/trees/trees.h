@@ -28,7 +28,7 @@ typedef struct mli__trees {
     int64_t n_features, n_nodes, n_out, leaf_width;
     int32_t n_trees;
     int compare, mean;
-    /* The stage key input_check (format 1.4): which rows it refuses when it reads the model's
+    /* The stage key input_check (within format 1.5): which rows it refuses when it reads the model's
      * input directly, an mli__input_check (above): none, finite32 (scikit-learn's
      * GradientBoosting: NaN, +-inf and values float32 rounds to +-inf), finite32_nan (its
      * trees and forests: the same but NaN). */
