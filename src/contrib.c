@@ -245,8 +245,9 @@ static mli_status refuse(const char *fn, const mli_model *m) {
     if (m->trees)
         return mli__fail(MLI_ERR_UNSUPPORTED,
                          "%s: this model (%s) has no node covers (the training weight reaching each node), which "
-                         "TreeSHAP needs: the file was written before covers were recorded, or a split node has "
-                         "cover 0; re-export or re-import it with this libmlinfer",
+                         "TreeSHAP needs: the file was written before covers were recorded (re-export or re-import "
+                         "it with this libmlinfer), or a leaf that no training row reached (cover 0) has a score "
+                         "other than 0, whose share the path-dependent value function leaves undefined",
                          fn, source_of(m));
     if (linear_stage(m))
         return mli__fail(MLI_ERR_UNSUPPORTED,

@@ -96,15 +96,24 @@ mli_status mli__trees_shap_init(mli__trees *t, const char *origin, int si) {
     for (int64_t g = 0; g < t->n_nodes; ++g) {
         double c = t->cover[g];
         bad |= !(c >= 0.0 && c <= 1e300);
-        zero |= (t->feature[g] >= 0) & !(c > 0.0);
+        int nonzero = 0; /* a leaf of cover 0 with a score other than 0 */
+        for (int64_t k = 0; k < t->leaf_width; ++k)
+            nonzero |= t->value[g * t->leaf_width + k] != 0.0;
+        zero |= (t->feature[g] < 0) & !(c > 0.0) & nonzero;
     }
     for (int64_t g = 0; g < t->n_nodes && bad; ++g)
         if (!(t->cover[g] >= 0.0 && t->cover[g] <= 1e300))
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: node %lld has the cover %g (not finite and >= 0)", origin,
                              si, (long long)g, t->cover[g]);
     if (zero) {
-        /* an inner node of cover 0: the children's shares cover(child) / cover(node) would
-         * be 0/0, so contributions are refused for this stage; predict is unaffected */
+        /* Subtrees of cover 0 (no training row reached them: CatBoost's leaves of weight 0,
+         * often behind two contradicting splits) count 0 in the path-dependent value
+         * function, as CatBoost's ShapValues skips them. With their leaves at 0, as every
+         * CatBoost trainer writes them, the walks give exactly that (the fractions inside
+         * such a subtree are any finite ones: shap_compute). A leaf of cover 0 and another
+         * score would count in v(S) where CatBoost's does not, and its rows' contributions
+         * could not both match CatBoost and sum to the score: refused for this stage
+         * (predict is unaffected). */
         t->cover = NULL;
         return MLI_OK;
     }
@@ -206,7 +215,12 @@ static int shap_compute(mli__trees *t) {
                 memcpy(m, t->value + g * lw, sizeof(double) * (size_t)lw);
                 continue;
             }
-            int64_t l = s + t->left[g], r = s + t->right[g]; /* cover[g] > 0: shap_init */
+            int64_t l = s + t->left[g], r = s + t->right[g];
+            if (!(t->cover[g] > 0.0)) { /* no training row: its leaves score 0 (shap_init), any finite split */
+                memset(m, 0, sizeof(double) * (size_t)lw);
+                t->frac[l] = t->frac[r] = 0.5;
+                continue;
+            }
             for (int64_t k = 0; k < lw; ++k)
                 m[k] = (t->cover[l] * mean[l * lw + k] + t->cover[r] * mean[r * lw + k]) / t->cover[g];
             t->frac[l] = t->cover[l] / t->cover[g];
@@ -360,8 +374,8 @@ static inline int goes_left(const mli__trees *t, int64_t g, const void *xr, int 
  * and 0 on the other (present) or by the cover fractions (absent). */
 static void recurse(const walk_ctx *c, int32_t i, path_el *p, int d, double zero, double one, int32_t pf, double cond) {
     const mli__trees *t = c->t;
-    if (cond == 0.0)
-        return;
+    if (cond == 0.0 || (zero == 0.0 && one == 0.0))
+        return; /* a path of weight 0 (a subtree no training row reached): adds nothing */
     if (c->condition == 0 || pf != c->cond_feature)
         extend(p, d, zero, one, pf);
     else
@@ -383,8 +397,7 @@ static void recurse(const walk_ctx *c, int32_t i, path_el *p, int d, double zero
     }
     int left = goes_left(t, g, c->xr, c->f64, f);
     const int32_t hot = left ? t->left[g] : t->right[g], cold = left ? t->right[g] : t->left[g];
-    const double w = t->cover[g];
-    const double hot_zero = t->cover[c->s + hot] / w, cold_zero = t->cover[c->s + cold] / w;
+    const double hot_zero = t->frac[c->s + hot], cold_zero = t->frac[c->s + cold];
     double in_zero = 1.0, in_one = 1.0;
     int k = 1;
     while (k <= d && p[k].feature != f)
