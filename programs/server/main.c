@@ -1,6 +1,6 @@
 /* main.c — mlinfer-server: configuration, signals, model watching and the drain.
  *
- * The main thread is the control thread: HTTP runs on libmicrohttpd's thread pool (and,
+ * The main thread is the control thread: HTTP runs on libmicrohttpd daemons, one thread each (and,
  * with dynamic batching, model calls on the batcher's executors), and this thread loads
  * models (at startup, on SIGHUP, when the file changes), closes connections that overstay
  * MLI_CONNECTION_TIMEOUT_S, and handles SIGTERM/SIGINT: readiness fails at once, serving
@@ -87,10 +87,8 @@ static void control_loop(struct server *s) {
         sleep_tick(s);
 }
 
-static void finish(struct server *s, struct MHD_Daemon *d) {
-    MHD_socket fd = MHD_quiesce_daemon(d); /* stop accepting; open connections go on */
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+static void finish(struct server *s, struct http *d) {
+    http_quiesce(d); /* stop accepting; open connections go on */
     double end = now_s() + FINISH_TIMEOUT_S;
     while (atomic_load(&s->metrics.inflight) > 0 && now_s() < end)
         sleep_tick(s);
@@ -98,7 +96,7 @@ static void finish(struct server *s, struct MHD_Daemon *d) {
     /* every queued batch runs and resumes its connections before the daemon stops (MHD must
      * not stop with suspended connections); a prediction arriving later runs on its thread */
     batcher_stop(&s->batcher);
-    MHD_stop_daemon(d);
+    http_stop(d);
     batcher_destroy(&s->batcher);
     log_event(&s->log, LOG_INFO, "stopped", "unfinished_requests:i", left);
 }
@@ -138,7 +136,7 @@ int main(int argc, char **argv) {
     }
     log_startup(s);
 
-    struct MHD_Daemon *d = http_start(s);
+    struct http *d = http_start(s);
     if (!d) {
         log_event(&s->log, LOG_ERROR, "listen_failed", "port:i", (long long)s->cfg.port);
         return 1;
@@ -146,7 +144,7 @@ int main(int argc, char **argv) {
     log_event(&s->log, LOG_INFO, "listening", "port:i", (long long)s->cfg.port);
     if (repo_refresh(&s->repo, &s->log, &s->metrics, "startup", 0) == 0) {
         batcher_stop(&s->batcher);
-        MHD_stop_daemon(d);
+        http_stop(d);
         char why[1024];
         repo_startup_error(&s->repo, why, sizeof why);
         log_event(&s->log, LOG_ERROR, "exit", "reason:s error:s", "the model could not be loaded at startup", why);
