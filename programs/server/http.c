@@ -9,7 +9,9 @@
 #include "protocol.h"
 #include "server.h"
 
+#include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -657,8 +659,28 @@ struct http {
  * and the other idle (measured with requests of 1.5 ms of CPU: 636 req/s against 1,240 when
  * they were split). With a socket per thread the kernel spreads each new connection by its
  * address hash. */
+/* Whether another socket listens on the port (of any process): SO_REUSEPORT would let a
+ * second server of the same user share it silently, its requests answered by the other's
+ * model, where one socket fails with "address in use". A socket with SO_REUSEADDR only
+ * binds past connections in TIME_WAIT but not past a listener. */
+static int port_taken(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0)
+        return 0; /* no verdict: MHD's own bind reports what is wrong */
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr = {htonl(INADDR_ANY)}};
+    int taken = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+                bind(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno == EADDRINUSE;
+    close(fd);
+    return taken;
+}
+
 struct http *http_start(struct server *s) {
     unsigned n = s->cfg.threads > 1 ? (unsigned)s->cfg.threads : 1;
+    if (n > 1 && s->cfg.port != 0 && port_taken((uint16_t)s->cfg.port)) {
+        log_event(&s->log, LOG_ERROR, "listen_failed", "port:i error:s", (long long)s->cfg.port,
+                  "another socket listens on the port");
+        return NULL;
+    }
     struct http *h = calloc(1, sizeof *h + n * sizeof h->d[0]);
     if (!h)
         return NULL;

@@ -528,3 +528,19 @@ def test_http_threads_share_a_burst_of_connections(start_server, model_dir):
     after = _thread_wakeups(srv.proc.pid)
     served = {tid: after[tid] - before[tid] for tid in before}
     assert min(served.values()) >= 40, served  # at least one connection's 40 requests each
+
+
+def test_busy_port_is_refused_with_several_http_threads(start_server, model_dir):
+    """Each HTTP thread's socket takes SO_REUSEPORT, which would let a second server of the same
+    user share the port silently (half the requests answered by the other's model): a port
+    another socket listens on is refused, as a single socket's bind refuses it."""
+    from conftest import SERVER_BIN
+
+    srv = start_server(model_dir / "demo_model.mli", env={"MLI_HTTP_THREADS": "2"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLI_")}
+    env.update({"MLI_HTTP_THREADS": "2", "PORT": str(srv.port)})
+    res = subprocess.run([SERVER_BIN, "--model", str(model_dir / "demo_model.mli")], capture_output=True,
+                         timeout=10, env=env)
+    assert res.returncode == 1
+    assert b"another socket listens on the port" in res.stderr
+    assert srv.json("POST", "/predict", {"features": IRIS_ROWS[0]}) == (200, {"prediction": "setosa"})
