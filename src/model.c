@@ -339,6 +339,8 @@ static mli_status build_head(mli_model *m, const mli__reader *r) {
                                         "isolation",
                                         "ovr_sigmoid",
                                         "ovr_proba",
+                                        "softplus",
+                                        "signed_square",
                                         NULL};
     const char *h;
     mli_status rc = mli__meta_str(r, "head", &h);
@@ -353,7 +355,8 @@ static mli_status build_head(mli_model *m, const mli__reader *r) {
     int binary = m->head == MLI__HEAD_BINARY_LOGISTIC || m->head == MLI__HEAD_BINARY_SIGN ||
                  m->head == MLI__HEAD_BINARY_MHUBER || m->head == MLI__HEAD_ISOLATION ||
                  (m->head == MLI__HEAD_OVR_PROBA && m->n_classes == 2);
-    if (m->head == MLI__HEAD_IDENTITY || m->head == MLI__HEAD_LOGISTIC || m->head == MLI__HEAD_EXP) {
+    if (m->head == MLI__HEAD_IDENTITY || m->head == MLI__HEAD_LOGISTIC || m->head == MLI__HEAD_EXP ||
+        m->head == MLI__HEAD_SOFTPLUS || m->head == MLI__HEAD_SIGNED_SQUARE) {
         if (m->task != MLI_TASK_REGRESSION || width != m->n_outputs)
             return mli__fail(MLI_ERR_CORRUPT,
                              "%s: head '%s' needs a regressor whose last stage gives n_outputs "

@@ -27,8 +27,10 @@ typedef enum {
     MLI__HEAD_EXP,
     MLI__HEAD_PROBA,
     MLI__HEAD_ISOLATION,
-    MLI__HEAD_OVR_SIGMOID, /* format 1.2 */
-    MLI__HEAD_OVR_PROBA    /* format 1.5 */
+    MLI__HEAD_OVR_SIGMOID,  /* format 1.2 */
+    MLI__HEAD_OVR_PROBA,    /* format 1.5 */
+    MLI__HEAD_SOFTPLUS,     /* format 1.6 */
+    MLI__HEAD_SIGNED_SQUARE /* format 1.6 */
 } mli__head;
 
 typedef struct mli__stage {

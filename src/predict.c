@@ -215,6 +215,16 @@ void mli__head_row(const mli_model *m, int what, const float *sf, const double *
         for (int64_t i = 0; i < k; ++i)
             out[i] = exp(SCORE(i));
         return;
+    case MLI__HEAD_SOFTPLUS: /* log(1 + e^s) without overflow: s + log(1 + e^-s) for s > 0 */
+        for (int64_t i = 0; i < k; ++i) {
+            double s = SCORE(i);
+            out[i] = s > 0.0 ? s + log1p(exp(-s)) : log1p(exp(s));
+        }
+        return;
+    case MLI__HEAD_SIGNED_SQUARE: /* a model fitted to sign(y) sqrt(|y|) */
+        for (int64_t i = 0; i < k; ++i)
+            out[i] = SCORE(i) * fabs(SCORE(i));
+        return;
     case MLI__HEAD_OVR_PROBA: ovr_proba_row(m, what, sf, sd, k, out); return;
     case MLI__HEAD_BINARY_LOGISTIC:
     case MLI__HEAD_BINARY_SIGN:

@@ -87,7 +87,8 @@ mli_status mli__writer_meta(mli__writer *w, const char *key, const char *fmt, ..
     if (v < 0 || (size_t)(k + v) >= sizeof buf)
         return w->status = mli__fail(MLI_ERR_INTERNAL, "metadata '%.40s' is too long", key);
     /* the header's minor: format 1.1 brought the trees and image stages, 1.2 the ovr_sigmoid
-     * head, 1.4 the prep stage (an importer's category lookup), 1.5 the ovr_proba head */
+     * head, 1.4 the prep stage (an importer's category lookup), 1.5 the ovr_proba head, 1.6 the
+     * softplus and signed_square heads */
     const char *value = buf + k;
     size_t kl = strlen(key);
     int needs = 0;
@@ -97,6 +98,8 @@ mli_status mli__writer_meta(mli__writer *w, const char *key, const char *fmt, ..
         needs = 2;
     if (strcmp(key, "head") == 0 && strcmp(value, "ovr_proba") == 0)
         needs = 5;
+    if (strcmp(key, "head") == 0 && (strcmp(value, "softplus") == 0 || strcmp(value, "signed_square") == 0))
+        needs = 6;
     if (w->minor < needs)
         w->minor = needs;
     return meta_append(w, buf, (size_t)(k + v));

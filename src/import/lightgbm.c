@@ -77,7 +77,7 @@ static const char *const tree_keys[] = {
     "leaf_value", "cat_boundaries", "cat_threshold", "is_linear", "leaf_count",    "internal_count", NULL};
 
 /* How the summed scores become predictions. */
-typedef enum { OBJ_IDENTITY, OBJ_EXP, OBJ_LOGISTIC, OBJ_BINARY, OBJ_MULTICLASS, OBJ_OVA } objective;
+typedef enum { OBJ_IDENTITY, OBJ_EXP, OBJ_LOGISTIC, OBJ_BINARY, OBJ_MULTICLASS, OBJ_OVA, OBJ_SOFTPLUS } objective;
 
 typedef struct {
     const char *origin;
@@ -91,6 +91,7 @@ typedef struct {
     int64_t n_features, k; /* k: trees per iteration = score columns */
     objective obj;
     double sigmoid;
+    int sqrt; /* reg_sqrt=true: the prediction is s |s| */
     /* every tree's nodes, in the file's tree order, each tree in pre-order */
     vec tree_start, feature, left, right, threshold, flags, value, leaf_id, cat_offset, cat_words, cat_bits, cover;
     int no_cover; /* a tree without leaf_count / internal_count: the model gets no covers */
@@ -424,6 +425,7 @@ static mli_status parse_objective(lgb *g) {
                  {"gamma", OBJ_EXP},
                  {"tweedie", OBJ_EXP},
                  {"cross_entropy", OBJ_LOGISTIC},
+                 {"cross_entropy_lambda", OBJ_SOFTPLUS},
                  {"binary", OBJ_BINARY},
                  {"multiclass", OBJ_MULTICLASS},
                  {"multiclassova", OBJ_OVA}};
@@ -437,11 +439,6 @@ static mli_status parse_objective(lgb *g) {
         if (span_is(name, known[i].name))
             found = (int)i;
     if (found < 0) {
-        if (span_is(name, "cross_entropy_lambda"))
-            return mli__fail(MLI_ERR_UNSUPPORTED,
-                             "%s:%lld: LightGBM objective cross_entropy_lambda is not supported "
-                             "(its prediction log(1 + exp(score)) has no libmlinfer head)",
-                             g->origin, (long long)v.line);
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s:%lld: LightGBM objective '%s' is not supported", g->origin,
                          (long long)v.line, shown(name.p, name.n, buf));
     }
@@ -456,12 +453,9 @@ static mli_status parse_objective(lgb *g) {
         span tok = {v.p + b, i - b, v.line};
         if (tok.n == 0)
             continue;
-        if (span_is(tok, "sqrt"))
-            return mli__fail(MLI_ERR_UNSUPPORTED,
-                             "%s:%lld: LightGBM models trained with reg_sqrt=true are not "
-                             "supported (their prediction is sign(s) * s^2)",
-                             g->origin, (long long)v.line);
-        if (span_starts(tok, "sigmoid:")) {
+        if (span_is(tok, "sqrt")) /* reg_sqrt=true: fitted to sign(y) sqrt(|y|), predicts s |s| */
+            g->sqrt = 1;
+        else if (span_starts(tok, "sigmoid:")) {
             if (!parse_double(tok.p + 8, tok.n - 8, &g->sigmoid) || !(g->sigmoid > 0.0) || isinf(g->sigmoid))
                 return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM objective: '%s' is not a positive sigmoid",
                                  g->origin, (long long)v.line, shown(tok.p, tok.n, buf));
@@ -472,6 +466,9 @@ static mli_status parse_objective(lgb *g) {
                                  g->origin, (long long)v.line, shown(tok.p, tok.n, buf), (long long)g->k);
         }
     }
+    if (g->sqrt && g->obj != OBJ_IDENTITY) /* LightGBM writes it after regression objectives only */
+        return mli__fail(MLI_ERR_UNSUPPORTED, "%s:%lld: LightGBM objective '%s' with reg_sqrt (sqrt) is not supported",
+                         g->origin, (long long)v.line, shown(name.p, name.n, buf));
     int multi = g->obj == OBJ_MULTICLASS || g->obj == OBJ_OVA;
     if (multi ? g->k < 2 : g->k != 1)
         return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM objective '%s' with num_class=%lld", g->origin,
@@ -807,7 +804,8 @@ done:
 }
 
 static mli_status write_model(lgb *g, mli__writer *w) {
-    static const char *const heads[] = {"identity", "exp", "logistic", "binary_logistic", "multinomial", "ovr_sigmoid"};
+    static const char *const heads[] = {"identity",    "exp",         "logistic", "binary_logistic",
+                                        "multinomial", "ovr_sigmoid", "softplus"};
     int classifier = g->obj == OBJ_BINARY || g->obj == OBJ_MULTICLASS || g->obj == OBJ_OVA;
     int64_t n_nodes = (int64_t)g->feature.n, iters = g->n_trees / g->k;
     double *value = g->value.p;
@@ -849,7 +847,7 @@ static mli_status write_model(lgb *g, mli__writer *w) {
                           .n_nodes = n_nodes,
                           .n_out = g->k,
                           .compare = "le_f64",
-                          .head = heads[g->obj],
+                          .head = g->sqrt ? "signed_square" : heads[g->obj],
                           .mean = mean,
                           .tree_start = g->tree_start.p,
                           .tree_out = out,

@@ -111,6 +111,10 @@ OBJECTIVES = [
     ("gamma", {}, "positive", "exp"),
     ("tweedie", {"tweedie_variance_power": 1.3}, "positive", "exp"),
     ("cross_entropy", {}, "unit", "logistic"),
+    ("cross_entropy_lambda", {}, "unit", "softplus"),
+    ("regression", {"reg_sqrt": True}, "real", "signed_square"),
+    ("quantile", {"reg_sqrt": True, "alpha": 0.3}, "real", "signed_square"),
+    ("huber", {"reg_sqrt": True}, "real", "identity"),  # LightGBM's huber ignores reg_sqrt
     ("binary", {}, "binary", "binary_logistic"),
     ("multiclass", {"num_class": 3}, "multi", "multinomial"),
     ("multiclassova", {"num_class": 3}, "multi", "ovr_sigmoid"),
@@ -133,6 +137,11 @@ def test_objective(mlinfer, tmp_path, objective, extra, labels, head):
     assert m.meta("source").startswith(f"lightgbm v4 {objective}")
     Xt, _ = _data(n=300, seed=5)
     _both_dtypes(m, ref, Xt)
+    if head in ("softplus", "signed_square"):  # format 1.6 heads: the header names 1.6
+        path = tmp_path / "m.mli"
+        m.save(str(path))
+        assert path.read_bytes()[8:12] == bytes([1, 0, 6, 0])
+        assert np.array_equal(mlinfer.load(str(path)).predict(Xt), m.predict(Xt))
 
 
 def test_custom_objective_predicts_raw_scores(mlinfer, tmp_path):
@@ -519,16 +528,25 @@ def test_single_leaf_trees(mlinfer, tmp_path):
 
 @pytest.mark.parametrize("params,words", [
     ({"objective": "regression", "linear_tree": True}, "linear tree"),
-    ({"objective": "cross_entropy_lambda"}, "cross_entropy_lambda"),
-    ({"objective": "regression", "reg_sqrt": True}, "reg_sqrt"),
 ])
 def test_unsupported_models(mlinfer, tmp_path, params, words):
     X, signal = _data(nan=0.0)
-    y = _labels("unit", signal, np.random.default_rng(0)) if "cross" in params["objective"] else signal
+    y = signal
     path = tmp_path / "m.txt"
     _train(params, X, y).save_model(str(path))
     with pytest.raises(mlinfer.UnsupportedError, match=words):
         mlinfer.load(str(path))
+
+
+def test_reg_sqrt_only_after_regression_objectives(mlinfer):
+    """LightGBM writes `sqrt` after the regression objectives only (reg_sqrt=true); after a
+    classifier's objective (a hand-edited file) it is refused rather than squaring a
+    probability's score."""
+    X, signal = _data(nan=0.0)
+    text = _train({"objective": "binary"}, X, _labels("binary", signal, np.random.default_rng(0))).model_to_string()
+    assert "objective=binary sigmoid:1\n" in text
+    with pytest.raises(mlinfer.UnsupportedError, match="reg_sqrt"):
+        mlinfer.load(text.replace("objective=binary sigmoid:1\n", "objective=binary sigmoid:1 sqrt\n").encode())
 
 
 @pytest.fixture(scope="module")

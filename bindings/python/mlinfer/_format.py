@@ -14,6 +14,7 @@ MINOR_OVR_SIGMOID = 2  # the `ovr_sigmoid` head came with format 1.2
 MINOR_SCALED_TREES = 3  # affine stages before a `trees` stage came with format 1.3
 MINOR_PREP = 4  # the `prep` stage kind came with format 1.4
 MINOR_OVR_PROBA = 5  # the `ovr_proba` head came with format 1.5
+MINOR_LGB_HEADS = 6  # the `softplus` and `signed_square` heads came with format 1.6
 _DTYPES = {np.dtype(np.uint8): 0, np.dtype(np.float32): 1, np.dtype(np.float64): 2,
            np.dtype(np.int32): 3, np.dtype(np.int64): 4}
 DT_STRINGS = 5
@@ -49,6 +50,8 @@ def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: b
         minor = MINOR_PREP
     if meta.get("head") == "ovr_proba":
         minor = MINOR_OVR_PROBA
+    if meta.get("head") in ("softplus", "signed_square"):
+        minor = MINOR_LGB_HEADS
     sections: List[tuple] = [("meta", DT_STRINGS, encode_strings([f"{k}={v}" for k, v in meta.items()]))]
     for name, value in arrays.items():
         if isinstance(value, np.ndarray):
