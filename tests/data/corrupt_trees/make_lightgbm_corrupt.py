@@ -213,8 +213,45 @@ def duplicate_key(t):
     return t[:s] + block + t[e:], "num_leaves appears twice"
 
 
-def linear_tree(t):
-    return _set_tree(t, 1, "is_linear", "1"), "linear tree"
+def make_linear(t: str, i: int = 1, const="0.25 -0.5 0.125 1", num_features="1 0 2 1",
+                features="0  1 2  0  ", coeff="0.5  -0.25 0.125  2  ") -> str:
+    """Turns tree i of a base model (4 leaves, 4 features) into a linear tree (linear_tree=true):
+    the lines LightGBM writes after is_linear=1, each leaf's features and coefficients followed
+    by two spaces, a leaf without any by one. A valid linear model with the defaults (the
+    header's tree_sizes, now wrong, is dropped: LightGBM then finds the trees by their lines)."""
+    t = re.sub(r"^tree_sizes=.*\n", "", t, count=1, flags=re.M)
+    s, e = _tree_span(t, i)
+    block = t[s:e].replace("is_linear=0\n", f"is_linear=1\nleaf_const={const}\nnum_features={num_features}\n"
+                           f"leaf_features={features}\nleaf_coeff={coeff}\n", 1)
+    return t[:s] + block + t[e:]
+
+
+def linear_tree_without_leaf_const(t):
+    return _set_tree(t, 1, "is_linear", "1"), "is_linear=1 but no leaf_const line"
+
+
+def linear_leaf_coeff_truncated(t):
+    return make_linear(t, coeff="0.5  -0.25 0.125  "), "leaf_coeff has 3 values where 4 are expected"
+
+
+def linear_feature_out_of_range(t):
+    return make_linear(t, features="0  1 4  0  "), "leaf_features value 2 ('4') is not an integer in [0, 3]"
+
+
+def linear_nan_coeff(t):
+    return make_linear(t, coeff="0.5  nan 0.125  2  "), "leaf_coeff value 1"
+
+
+def linear_infinite_const(t):
+    return make_linear(t, const="0.25 -0.5 inf 1"), "leaf 2 has the non-finite leaf_const"
+
+
+def linear_num_features_mismatch(t):
+    return make_linear(t, num_features="1 0 2 2"), "leaf_features has 4 values where 5 are expected"
+
+
+def linear_num_features_too_large(t):
+    return make_linear(t, num_features="1 0 5 1"), "num_features value 2 ('5') is not an integer in [0, 4]"
 
 
 def tree_out_of_order(t):
@@ -276,7 +313,9 @@ CASES = [truncated_mid_tree, no_end_of_trees, no_trees_at_all, header_only, empt
          shared_leaf, unreachable_cycle, nan_threshold, garbage_threshold, garbage_leaf, infinite_leaf,
          huge_num_leaves, num_leaves_not_a_number, split_feature_out_of_range, decision_type_unknown_bits,
          decision_type_missing_type_3, categorical_index_out_of_range, categorical_boundaries_wrong,
-         categorical_no_bitset, missing_leaf_value, missing_left_child, duplicate_key, linear_tree,
+         categorical_no_bitset, missing_leaf_value, missing_left_child, duplicate_key,
+         linear_tree_without_leaf_const, linear_leaf_coeff_truncated, linear_feature_out_of_range,
+         linear_nan_coeff, linear_infinite_const, linear_num_features_mismatch, linear_num_features_too_large,
          tree_out_of_order, missing_max_feature_idx, feature_names_short, huge_num_class, num_class_overflow,
          per_iteration_mismatch, unknown_version, unknown_objective, bad_sigmoid, tree_sizes_wrong, nul_byte,
          bare_line_in_tree]
