@@ -630,6 +630,17 @@ static mli_status preorder(lgb *g, int32_t tr, int64_t L, span *f) {
     return MLI_OK;
 }
 
+/* Checks that the `n` numbers of field `key` of tree `tr` (on line `line`) are finite; `item`
+ * names an entry in the message ("leaf" or "term"). */
+static mli_status check_finite(lgb *g, int32_t tr, const char *key, const char *item, const double *x, int64_t n,
+                               int64_t line) {
+    for (int64_t j = 0; j < n; ++j)
+        if (!isfinite(x[j]))
+            return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: %s %lld has the non-finite %s %g", g->origin,
+                             (long long)line, tr, item, (long long)j, key, x[j]);
+    return MLI_OK;
+}
+
 /* Reads the linear model of each leaf of tree `tr` (is_linear=1): leaf_const (L finite numbers),
  * num_features (L counts in [0, n_features]) and, for their sum, leaf_features (feature
  * indices) and leaf_coeff (finite numbers), leaf after leaf. */
@@ -644,11 +655,8 @@ static mli_status read_linear(lgb *g, int32_t tr, int64_t L, span *f) {
         (rc = parse_array(g, tr, "num_features", f[T_NUM_FEATURES], L, 0, 0, g->n_features,
                           &g->ints[T_NUM_FEATURES])) != MLI_OK)
         return rc;
-    const double *c = g->dbls[T_LEAF_CONST].p;
-    for (int64_t j = 0; j < L; ++j)
-        if (!isfinite(c[j]))
-            return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: leaf %lld has the non-finite leaf_const %g",
-                             g->origin, (long long)f[T_LEAF_CONST].line, tr, (long long)j, c[j]);
+    if ((rc = check_finite(g, tr, "leaf_const", "leaf", g->dbls[T_LEAF_CONST].p, L, f[T_LEAF_CONST].line)) != MLI_OK)
+        return rc;
     int64_t total = 0;
     for (int64_t j = 0; j < L; ++j)
         total += ((const int64_t *)g->ints[T_NUM_FEATURES].p)[j]; /* < 2^30 leaves x < 2^31 each */
@@ -662,12 +670,7 @@ static mli_status read_linear(lgb *g, int32_t tr, int64_t L, span *f) {
                           &g->ints[T_LEAF_FEATURES])) != MLI_OK ||
         (rc = parse_array(g, tr, "leaf_coeff", f[T_LEAF_COEFF], total, 1, 0, 0, &g->dbls[T_LEAF_COEFF])) != MLI_OK)
         return rc;
-    const double *a = g->dbls[T_LEAF_COEFF].p;
-    for (int64_t k = 0; k < total; ++k)
-        if (!isfinite(a[k]))
-            return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: leaf_coeff value %lld is not finite (%g)",
-                             g->origin, (long long)f[T_LEAF_COEFF].line, tr, (long long)k, a[k]);
-    return MLI_OK;
+    return check_finite(g, tr, "leaf_coeff", "term", g->dbls[T_LEAF_COEFF].p, total, f[T_LEAF_COEFF].line);
 }
 
 /* Gives the nodes of tree `tr` (first node s; leaf j at node s + at[j]) their linear models:
@@ -730,10 +733,8 @@ static mli_status take_tree(lgb *g, int32_t tr, span *f) {
         (linear && (rc = read_linear(g, tr, L, f)) != MLI_OK))
         return rc;
     const double *leaf = g->dbls[T_LEAF_VALUE].p;
-    for (int64_t j = 0; j < L; ++j)
-        if (!isfinite(leaf[j]))
-            return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: leaf %lld has the non-finite value %g",
-                             g->origin, (long long)f[T_LEAF_VALUE].line, tr, (long long)j, leaf[j]);
+    if ((rc = check_finite(g, tr, "leaf_value", "leaf", leaf, L, f[T_LEAF_VALUE].line)) != MLI_OK)
+        return rc;
     int64_t *ts = vec_grow(&g->tree_start, 8, 1);
     if (!ts)
         return oom_tree(g, tr);

@@ -230,28 +230,26 @@ def linear_tree_without_leaf_const(t):
     return _set_tree(t, 1, "is_linear", "1"), "is_linear=1 but no leaf_const line"
 
 
-def linear_leaf_coeff_truncated(t):
-    return make_linear(t, coeff="0.5  -0.25 0.125  "), "leaf_coeff has 3 values where 4 are expected"
+def _linear_case(name: str, words: str, **lines):
+    """A case: tree 1 made linear by make_linear with `lines` changed."""
+    def case(t):
+        return make_linear(t, **lines), words
+    case.__name__ = name
+    return case
 
 
-def linear_feature_out_of_range(t):
-    return make_linear(t, features="0  1 4  0  "), "leaf_features value 2 ('4') is not an integer in [0, 3]"
-
-
-def linear_nan_coeff(t):
-    return make_linear(t, coeff="0.5  nan 0.125  2  "), "leaf_coeff value 1"
-
-
-def linear_infinite_const(t):
-    return make_linear(t, const="0.25 -0.5 inf 1"), "leaf 2 has the non-finite leaf_const"
-
-
-def linear_num_features_mismatch(t):
-    return make_linear(t, num_features="1 0 2 2"), "leaf_features has 4 values where 5 are expected"
-
-
-def linear_num_features_too_large(t):
-    return make_linear(t, num_features="1 0 5 1"), "num_features value 2 ('5') is not an integer in [0, 4]"
+LINEAR_CASES = [
+    _linear_case("linear_leaf_coeff_truncated", "leaf_coeff has 3 values where 4 are expected",
+                 coeff="0.5  -0.25 0.125  "),
+    _linear_case("linear_feature_out_of_range", "leaf_features value 2 ('4') is not an integer in [0, 3]",
+                 features="0  1 4  0  "),
+    _linear_case("linear_nan_coeff", "term 1 has the non-finite leaf_coeff", coeff="0.5  nan 0.125  2  "),
+    _linear_case("linear_infinite_const", "leaf 2 has the non-finite leaf_const", const="0.25 -0.5 inf 1"),
+    _linear_case("linear_num_features_mismatch", "leaf_features has 4 values where 5 are expected",
+                 num_features="1 0 2 2"),
+    _linear_case("linear_num_features_too_large", "num_features value 2 ('5') is not an integer in [0, 4]",
+                 num_features="1 0 5 1"),
+]
 
 
 def tree_out_of_order(t):
@@ -314,8 +312,7 @@ CASES = [truncated_mid_tree, no_end_of_trees, no_trees_at_all, header_only, empt
          huge_num_leaves, num_leaves_not_a_number, split_feature_out_of_range, decision_type_unknown_bits,
          decision_type_missing_type_3, categorical_index_out_of_range, categorical_boundaries_wrong,
          categorical_no_bitset, missing_leaf_value, missing_left_child, duplicate_key,
-         linear_tree_without_leaf_const, linear_leaf_coeff_truncated, linear_feature_out_of_range,
-         linear_nan_coeff, linear_infinite_const, linear_num_features_mismatch, linear_num_features_too_large,
+         linear_tree_without_leaf_const, *LINEAR_CASES,
          tree_out_of_order, missing_max_feature_idx, feature_names_short, huge_num_class, num_class_overflow,
          per_iteration_mismatch, unknown_version, unknown_objective, bad_sigmoid, tree_sizes_wrong, nul_byte,
          bare_line_in_tree]
