@@ -585,6 +585,23 @@ def test_linear_trees_mixed_with_categorical_splits(mlinfer):
     _both_dtypes(mlinfer.load(text.encode()), ref, X)
 
 
+def test_single_leaf_linear_tree(mlinfer):
+    """A linear tree of one leaf (hand-made) among ordinary trees: every row reaches leaf 0,
+    which outputs its linear model, or its value when a feature it reads is NaN."""
+    X, signal = _data()
+    text = _without_tree_sizes(_train({"objective": "regression"}, X, signal, rounds=3).model_to_string())
+    start, end = corrupt._tree_span(text, 1)
+    text = text[:start] + "Tree=1\nnum_leaves=1\nnum_cat=0\nsplit_feature=\nsplit_gain=\nthreshold=\n" \
+        "decision_type=\nleft_child=\nright_child=\nleaf_value=-0.25\nleaf_weight=600\nleaf_count=600\n" \
+        "internal_value=\ninternal_weight=\ninternal_count=\nis_linear=1\nleaf_const=0.125\nnum_features=2\n" \
+        "leaf_features=0 5  \nleaf_coeff=0.5 -1.75  \nshrinkage=1\n\n\n" + text[end:]
+    ref = lgb.Booster(model_str=text)
+    m = mlinfer.load(text.encode())
+    _both_dtypes(m, ref, X)
+    nan_rows = np.isnan(X[:, 0]) | np.isnan(X[:, 5])
+    assert nan_rows.any() and (~nan_rows).any()
+
+
 def test_linear_tree_mli_round_trip(mlinfer, tmp_path):
     """The converted model is format 1.6, its linear-leaf sections flagged required: a reader
     that does not know them refuses the file instead of predicting the plain leaf values."""
