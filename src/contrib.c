@@ -242,6 +242,12 @@ static const char *source_of(const mli_model *m) {
 
 /* Why mli_model_n_contrib is 0, as an error. */
 static mli_status refuse(const char *fn, const mli_model *m) {
+    if (m->trees && m->trees->lin_const)
+        return mli__fail(MLI_ERR_UNSUPPORTED,
+                         "%s: this model (%s) has linear leaves (LightGBM linear_tree), whose output depends on the "
+                         "row's features beyond the path; TreeSHAP over the leaf values would not sum to the "
+                         "prediction, and LightGBM's pred_contrib refuses such models too",
+                         fn, source_of(m));
     if (m->trees)
         return mli__fail(MLI_ERR_UNSUPPORTED,
                          "%s: this model (%s) has no node covers (the training weight reaching each node), which "

@@ -13,6 +13,7 @@
 typedef struct {
     char name[33];
     uint8_t dtype;
+    uint8_t flags; /* MLI__SEC_REQUIRED or 0 */
     uint8_t *data;
     size_t size;
 } wsection;
@@ -105,7 +106,7 @@ mli_status mli__writer_meta(mli__writer *w, const char *key, const char *fmt, ..
     return meta_append(w, buf, (size_t)(k + v));
 }
 
-static mli_status add(mli__writer *w, const char *name, int dtype, const void *data, size_t bytes) {
+static mli_status add(mli__writer *w, const char *name, int dtype, const void *data, size_t bytes, uint8_t flags) {
     if (!w)
         return MLI_ERR_INVALID_ARGUMENT;
     if (w->status != MLI_OK)
@@ -122,6 +123,7 @@ static mli_status add(mli__writer *w, const char *name, int dtype, const void *d
     memset(s, 0, sizeof *s);
     memcpy(s->name, name, nl);
     s->dtype = (uint8_t)dtype;
+    s->flags = flags;
     s->size = bytes;
     s->data = malloc(bytes ? bytes : 1);
     if (!s->data)
@@ -132,13 +134,25 @@ static mli_status add(mli__writer *w, const char *name, int dtype, const void *d
     return MLI_OK;
 }
 
-mli_status mli__writer_array(mli__writer *w, const char *name, int dtype, const void *data, int64_t count) {
+static mli_status add_array(mli__writer *w, const char *name, int dtype, const void *data, int64_t count,
+                            uint8_t flags) {
     size_t es = dtype == MLI__DT_U8 ? 1 : dtype == MLI__DT_F32 || dtype == MLI__DT_I32 ? 4 : 8;
     if (w && w->status == MLI_OK &&
         (dtype < MLI__DT_U8 || dtype > MLI__DT_I64 || count < 0 || (uint64_t)count > MLI__MAX_SECTION_BYTES / es))
         return w->status = mli__fail(MLI_ERR_INTERNAL, "section '%.40s': bad dtype %d or count %lld", name, dtype,
                                      (long long)count);
-    return add(w, name, dtype, data, (size_t)count * es);
+    return add(w, name, dtype, data, (size_t)count * es, flags);
+}
+
+mli_status mli__writer_array(mli__writer *w, const char *name, int dtype, const void *data, int64_t count) {
+    return add_array(w, name, dtype, data, count, 0);
+}
+
+mli_status mli__writer_array_required(mli__writer *w, const char *name, int dtype, const void *data, int64_t count,
+                                      int minor) {
+    if (w && w->minor < minor)
+        w->minor = minor;
+    return add_array(w, name, dtype, data, count, MLI__SEC_REQUIRED);
 }
 
 mli_status mli__writer_strings(mli__writer *w, const char *name, const char *const *items, uint32_t count) {
@@ -159,7 +173,7 @@ mli_status mli__writer_strings(mli__writer *w, const char *name, const char *con
         memcpy(p + 4, items[i], l);
         p += 4 + l;
     }
-    mli_status st = add(w, name, MLI__DT_STRINGS, buf, total);
+    mli_status st = add(w, name, MLI__DT_STRINGS, buf, total, 0);
     free(buf);
     return st;
 }
@@ -203,7 +217,7 @@ mli_status mli__writer_finish(mli__writer *w, uint8_t **out, size_t *size) {
         }
         memcpy(e, name, strlen(name));
         e[32] = i == 0 ? MLI__DT_STRINGS : w->secs[i - 1].dtype;
-        e[33] = i == 0 ? MLI__SEC_REQUIRED : 0;
+        e[33] = i == 0 ? MLI__SEC_REQUIRED : w->secs[i - 1].flags;
         put32(e + 36, mli__crc32(payload, sz));
         put64(e + 40, offs[i]);
         put64(e + 48, sz);

@@ -27,6 +27,12 @@ mli_status mli__writer_meta(mli__writer *w, const char *key, const char *fmt, ..
  * _I32, _I64). Names must be unique, at most 32 bytes of [A-Za-z0-9_.]. */
 mli_status mli__writer_array(mli__writer *w, const char *name, int dtype, const void *data, int64_t count);
 
+/* The same, flagged required (docs/FORMAT.md: a reader that does not know the section refuses
+ * the file rather than ignore it), for what a section adds to the meaning of the stage; the
+ * header's minor becomes at least `minor`, the version that brought the section. */
+mli_status mli__writer_array_required(mli__writer *w, const char *name, int dtype, const void *data, int64_t count,
+                                      int minor);
+
 /* Appends a `strings` section. */
 mli_status mli__writer_strings(mli__writer *w, const char *name, const char *const *items, uint32_t count);
 
@@ -35,7 +41,7 @@ mli_status mli__writer_status(const mli__writer *w);
 
 /* Lays out the file (format major 1; the minor is the oldest that has every stage kind
  * and head written: 1 with trees or an image stage, 2 with the ovr_sigmoid head, 4 with a prep
- * stage, 5 with the ovr_proba head) and returns it in *out (free() it) with its size, or the sticky error. The writer may be freed afterwards. */
+ * stage, 5 with the ovr_proba head, 6 with the softplus or signed_square head or linear leaves) and returns it in *out (free() it) with its size, or the sticky error. The writer may be freed afterwards. */
 mli_status mli__writer_finish(mli__writer *w, uint8_t **out, size_t *size);
 
 #endif

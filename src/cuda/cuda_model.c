@@ -171,6 +171,9 @@ mli_status mli_model_to_device(const mli_model *model, int device, mli_cuda_mode
     if (model->prep) /* named string columns are a host-side stage; the GPU takes rows of numbers */
         return mli__fail(MLI_ERR_UNSUPPORTED, "%s: a model with a prep stage (named columns) runs on the CPU only",
                          to_dev);
+    if (model->trees && model->trees->lin_const) /* the device walks sum plain leaf values */
+        return mli__fail(MLI_ERR_UNSUPPORTED,
+                         "%s: a tree model with linear leaves (LightGBM linear_tree) runs on the CPU only", to_dev);
     mli_status st = mli__cuda_check_device(to_dev, device);
     if (st != MLI_OK)
         return st;

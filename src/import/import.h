@@ -79,7 +79,14 @@ typedef struct mli__tree_model {
     const int32_t *cat_words;
     const uint32_t *cat_bits;
     int64_t n_cat_words;
-    const double *cover;               /* per node: training weight reaching it (TreeSHAP), or NULL */
+    const double *cover; /* per node: training weight reaching it (TreeSHAP), or NULL */
+    /* linear leaves (format 1.6; NULL: none): a leaf's output is lin_const + the sum of its
+     * terms lin_coeff[k] * x[lin_feature[k]], k in [lin_start[node], lin_start[node + 1]) (n_nodes
+     * + 1 offsets, n_lin_terms terms), or its value when one of those features is NaN */
+    const int64_t *lin_start;
+    const double *lin_const, *lin_coeff;
+    const int32_t *lin_feature;
+    int64_t n_lin_terms;
     const mli__input_categories *cats; /* string category columns (a prep stage first), or NULL */
     /* 1: the file records no categories of the DataFrame it was trained on, so its framework
      * feeds a pandas category column's codes, not its values, to the trees (metadata

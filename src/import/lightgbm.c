@@ -70,11 +70,16 @@ enum {
     T_IS_LINEAR,
     T_LEAF_COUNT,
     T_INTERNAL_COUNT,
+    T_LEAF_CONST,
+    T_NUM_FEATURES,
+    T_LEAF_FEATURES,
+    T_LEAF_COEFF,
     T_COUNT
 };
 static const char *const tree_keys[] = {
-    "num_leaves", "num_cat",        "split_feature", "threshold", "decision_type", "left_child",     "right_child",
-    "leaf_value", "cat_boundaries", "cat_threshold", "is_linear", "leaf_count",    "internal_count", NULL};
+    "num_leaves",     "num_cat",    "split_feature",  "threshold",     "decision_type", "left_child",
+    "right_child",    "leaf_value", "cat_boundaries", "cat_threshold", "is_linear",     "leaf_count",
+    "internal_count", "leaf_const", "num_features",   "leaf_features", "leaf_coeff",    NULL};
 
 /* How the summed scores become predictions. */
 typedef enum { OBJ_IDENTITY, OBJ_EXP, OBJ_LOGISTIC, OBJ_BINARY, OBJ_MULTICLASS, OBJ_OVA, OBJ_SOFTPLUS } objective;
@@ -95,6 +100,10 @@ typedef struct {
     /* every tree's nodes, in the file's tree order, each tree in pre-order */
     vec tree_start, feature, left, right, threshold, flags, value, leaf_id, cat_offset, cat_words, cat_bits, cover;
     int no_cover; /* a tree without leaf_count / internal_count: the model gets no covers */
+    /* linear leaves (linear_tree=true): per node its constant (a plain leaf: its value) and
+     * number of terms (0 for inner nodes), and the terms of all leaves in node order */
+    vec lin_const, lin_n, lin_feature, lin_coeff;
+    int linear; /* some tree has is_linear=1 */
     int32_t n_trees;
     int has_cat;
     /* one tree's arrays, reused */
@@ -529,14 +538,14 @@ static mli_status oom_tree(lgb *g, int32_t tr) {
 static int64_t add_nodes(lgb *g, int64_t n) {
     int64_t first = (int64_t)g->feature.n;
     vec *v4[] = {&g->feature, &g->left, &g->right, &g->leaf_id, &g->cat_words};
-    vec *v8[] = {&g->threshold, &g->value, &g->cat_offset, &g->cover};
+    vec *v8[] = {&g->threshold, &g->value, &g->cat_offset, &g->cover, &g->lin_const, &g->lin_n};
     for (size_t i = 0; i < 5; ++i) {
         void *p = vec_grow(v4[i], 4, (size_t)n);
         if (!p)
             return -1;
         memset(p, 0, 4 * (size_t)n);
     }
-    for (size_t i = 0; i < 4; ++i) {
+    for (size_t i = 0; i < sizeof v8 / sizeof v8[0]; ++i) {
         void *p = vec_grow(v8[i], 8, (size_t)n);
         if (!p)
             return -1;
@@ -621,6 +630,92 @@ static mli_status preorder(lgb *g, int32_t tr, int64_t L, span *f) {
     return MLI_OK;
 }
 
+/* Checks that the `n` numbers of field `key` of tree `tr` (on line `line`) are finite; `item`
+ * names an entry in the message ("leaf" or "term"). */
+static mli_status check_finite(lgb *g, int32_t tr, const char *key, const char *item, const double *x, int64_t n,
+                               int64_t line) {
+    for (int64_t j = 0; j < n; ++j)
+        if (!isfinite(x[j]))
+            return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: %s %lld has the non-finite %s %g", g->origin,
+                             (long long)line, tr, item, (long long)j, key, x[j]);
+    return MLI_OK;
+}
+
+/* Reads the linear model of each leaf of tree `tr` (is_linear=1): leaf_const (L finite numbers),
+ * num_features (L counts in [0, n_features]) and, for their sum, leaf_features (feature
+ * indices) and leaf_coeff (finite numbers), leaf after leaf. */
+static mli_status read_linear(lgb *g, int32_t tr, int64_t L, span *f) {
+    static const int need[] = {T_LEAF_CONST, T_NUM_FEATURES};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; ++i)
+        if (!f[need[i]].p)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: LightGBM tree %d has is_linear=1 but no %s line", g->origin, tr,
+                             tree_keys[need[i]]);
+    mli_status rc;
+    if ((rc = parse_array(g, tr, "leaf_const", f[T_LEAF_CONST], L, 1, 0, 0, &g->dbls[T_LEAF_CONST])) != MLI_OK ||
+        (rc = parse_array(g, tr, "num_features", f[T_NUM_FEATURES], L, 0, 0, g->n_features,
+                          &g->ints[T_NUM_FEATURES])) != MLI_OK)
+        return rc;
+    if ((rc = check_finite(g, tr, "leaf_const", "leaf", g->dbls[T_LEAF_CONST].p, L, f[T_LEAF_CONST].line)) != MLI_OK)
+        return rc;
+    int64_t total = 0;
+    for (int64_t j = 0; j < L; ++j)
+        total += ((const int64_t *)g->ints[T_NUM_FEATURES].p)[j]; /* < 2^30 leaves x < 2^31 each */
+    g->ints[T_LEAF_FEATURES].n = g->dbls[T_LEAF_COEFF].n = 0;
+    if (total == 0)
+        return MLI_OK; /* LightGBM writes both lines blank then */
+    if (!f[T_LEAF_FEATURES].p || !f[T_LEAF_COEFF].p)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: LightGBM tree %d: num_features lists %lld terms but there is no %s line",
+                         g->origin, tr, (long long)total, f[T_LEAF_FEATURES].p ? "leaf_coeff" : "leaf_features");
+    if ((rc = parse_array(g, tr, "leaf_features", f[T_LEAF_FEATURES], total, 0, 0, g->n_features - 1,
+                          &g->ints[T_LEAF_FEATURES])) != MLI_OK ||
+        (rc = parse_array(g, tr, "leaf_coeff", f[T_LEAF_COEFF], total, 1, 0, 0, &g->dbls[T_LEAF_COEFF])) != MLI_OK)
+        return rc;
+    return check_finite(g, tr, "leaf_coeff", "term", g->dbls[T_LEAF_COEFF].p, total, f[T_LEAF_COEFF].line);
+}
+
+/* Gives the nodes of tree `tr` (first node s; leaf j at node s + at[j]) their linear models:
+ * the leaf's constant and terms when the tree is linear, else its value and none. Terms are
+ * appended in node order, so that per-node counts make the format's lin_start. */
+static mli_status take_linear(lgb *g, int32_t tr, int64_t L, int64_t s, const int64_t *at, int linear) {
+    const int64_t n = 2 * L - 1;
+    const double *value = g->dbls[T_LEAF_VALUE].p;
+    double *o_const = (double *)g->lin_const.p + s;
+    int64_t *o_n = (int64_t *)g->lin_n.p + s;
+    if (!linear) {
+        for (int64_t j = 0; j < L; ++j)
+            o_const[at[j]] = value[j];
+        return MLI_OK;
+    }
+    g->linear = 1;
+    const double *c = g->dbls[T_LEAF_CONST].p, *a = g->dbls[T_LEAF_COEFF].p;
+    const int64_t *nf = g->ints[T_NUM_FEATURES].p, *feat = g->ints[T_LEAF_FEATURES].p;
+    /* leaf_of[p]: the leaf at node p (or -1); first[j]: leaf j's first term */
+    g->stack.n = 0;
+    int64_t *leaf_of = vec_grow(&g->stack, 8, (size_t)(n + L)), *first = leaf_of + n;
+    int32_t *o_feat = vec_grow(&g->lin_feature, 4, g->ints[T_LEAF_FEATURES].n);
+    double *o_coeff = vec_grow(&g->lin_coeff, 8, g->dbls[T_LEAF_COEFF].n);
+    if (!leaf_of || (!o_feat && g->ints[T_LEAF_FEATURES].n) || (!o_coeff && g->dbls[T_LEAF_COEFF].n))
+        return oom_tree(g, tr);
+    for (int64_t p = 0; p < n; ++p)
+        leaf_of[p] = -1;
+    for (int64_t j = 0, k = 0; j < L; k += nf[j], ++j) {
+        leaf_of[at[j]] = j;
+        first[j] = k;
+    }
+    for (int64_t p = 0, out = 0; p < n; ++p) {
+        int64_t j = leaf_of[p];
+        if (j < 0)
+            continue;
+        o_const[p] = c[j];
+        o_n[p] = nf[j];
+        for (int64_t k = first[j]; k < first[j] + nf[j]; ++k, ++out) {
+            o_feat[out] = (int32_t)feat[k];
+            o_coeff[out] = a[k];
+        }
+    }
+    return MLI_OK;
+}
+
 /* Turns the fields of tree `tr` into nodes. */
 static mli_status take_tree(lgb *g, int32_t tr, span *f) {
     mli_status rc;
@@ -633,19 +728,13 @@ static mli_status take_tree(lgb *g, int32_t tr, span *f) {
     if ((rc = parse_scalar(g, where, "num_leaves", f[T_NUM_LEAVES], 1, LGB_MAX_LEAVES, &L)) != MLI_OK ||
         (f[T_IS_LINEAR].p && (rc = parse_scalar(g, where, "is_linear", f[T_IS_LINEAR], 0, 1, &linear)) != MLI_OK))
         return rc;
-    if (linear)
-        return mli__fail(MLI_ERR_UNSUPPORTED,
-                         "%s:%lld: LightGBM tree %d is a linear tree (linear_tree=true), which "
-                         "libmlinfer does not support",
-                         g->origin, (long long)f[T_IS_LINEAR].line, tr);
     /* leaf_value has L entries: that measures L against the input before anything is sized by it */
-    if ((rc = parse_array(g, tr, "leaf_value", f[T_LEAF_VALUE], L, 1, 0, 0, &g->dbls[T_LEAF_VALUE])) != MLI_OK)
+    if ((rc = parse_array(g, tr, "leaf_value", f[T_LEAF_VALUE], L, 1, 0, 0, &g->dbls[T_LEAF_VALUE])) != MLI_OK ||
+        (linear && (rc = read_linear(g, tr, L, f)) != MLI_OK))
         return rc;
     const double *leaf = g->dbls[T_LEAF_VALUE].p;
-    for (int64_t j = 0; j < L; ++j)
-        if (!isfinite(leaf[j]))
-            return mli__fail(MLI_ERR_CORRUPT, "%s:%lld: LightGBM tree %d: leaf %lld has the non-finite value %g",
-                             g->origin, (long long)f[T_LEAF_VALUE].line, tr, (long long)j, leaf[j]);
+    if ((rc = check_finite(g, tr, "leaf_value", "leaf", leaf, L, f[T_LEAF_VALUE].line)) != MLI_OK)
+        return rc;
     int64_t *ts = vec_grow(&g->tree_start, 8, 1);
     if (!ts)
         return oom_tree(g, tr);
@@ -656,7 +745,8 @@ static mli_status take_tree(lgb *g, int32_t tr, span *f) {
             return oom_tree(g, tr);
         ((int32_t *)g->feature.p)[s] = ((int32_t *)g->left.p)[s] = ((int32_t *)g->right.p)[s] = -1;
         ((double *)g->value.p)[s] = leaf[0];
-        return MLI_OK;
+        static const int64_t root[1] = {0};
+        return take_linear(g, tr, 1, s, root, (int)linear);
     }
 
     static const int need[] = {T_SPLIT_FEATURE, T_THRESHOLD, T_DECISION_TYPE, T_LEFT, T_RIGHT};
@@ -757,7 +847,7 @@ static mli_status take_tree(lgb *g, int32_t tr, span *f) {
         o_fl[p] = (uint8_t)((dt[i] & 2 ? MLI__TF_DEFAULT_LEFT : 0) | mode_of[missing] << 1);
         o_thr[p] = lgb_threshold(thr[i]);
     }
-    return MLI_OK;
+    return take_linear(g, tr, L, s, pos + (L - 1), (int)linear);
 }
 
 /* ---- output ------------------------------------------------------------------------------ */
@@ -803,22 +893,35 @@ done:
     return rc;
 }
 
+/* Multiplies (or with `divide`, divides) every leaf's output by `f`: its value and its
+ * linear model (constant and coefficients). */
+static void scale_leaves(lgb *g, double f, int divide) {
+    vec *v[] = {&g->value, &g->lin_const, &g->lin_coeff};
+    for (size_t a = 0; a < (g->linear ? 3u : 1u); ++a) {
+        double *x = v[a]->p;
+        for (size_t i = 0; i < v[a]->n; ++i)
+            x[i] = divide ? x[i] / f : x[i] * f;
+    }
+}
+
 static mli_status write_model(lgb *g, mli__writer *w) {
     static const char *const heads[] = {"identity",    "exp",         "logistic", "binary_logistic",
                                         "multinomial", "ovr_sigmoid", "softplus"};
     int classifier = g->obj == OBJ_BINARY || g->obj == OBJ_MULTICLASS || g->obj == OBJ_OVA;
     int64_t n_nodes = (int64_t)g->feature.n, iters = g->n_trees / g->k;
-    double *value = g->value.p;
     /* rf: LightGBM divides each score by the iterations (not the trees); the format's
      * `mean` divides by all trees, which is the same only with one tree per iteration */
     int mean = g->average_output && g->k == 1;
     if (g->average_output && g->k > 1)
-        for (int64_t i = 0; i < n_nodes; ++i)
-            value[i] /= (double)iters;
+        scale_leaves(g, (double)iters, 1);
     /* LightGBM's binary and one-vs-rest probabilities are 1 / (1 + exp(-sigmoid * s)) */
     if (g->sigmoid != 1.0 && (g->obj == OBJ_BINARY || g->obj == OBJ_OVA))
-        for (int64_t i = 0; i < n_nodes; ++i)
-            value[i] *= g->sigmoid;
+        scale_leaves(g, g->sigmoid, 0);
+    int64_t *lin_start = g->linear ? malloc(sizeof *lin_start * (size_t)(n_nodes + 1)) : NULL;
+    if (g->linear && !lin_start)
+        return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", g->origin);
+    for (int64_t i = 0; lin_start && i <= n_nodes; ++i)
+        lin_start[i] = i == 0 ? 0 : lin_start[i - 1] + ((const int64_t *)g->lin_n.p)[i - 1];
 
     char version[16], obj_text[120];
     printable(version, 8, g->header[H_VERSION]);
@@ -834,8 +937,10 @@ static mli_status write_model(lgb *g, mli__writer *w) {
     *ts = n_nodes;
     int32_t *out = NULL;
     if (g->k > 1) {
-        if (!(out = malloc(sizeof *out * (size_t)g->n_trees)))
+        if (!(out = malloc(sizeof *out * (size_t)g->n_trees))) {
+            free(lin_start);
             return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory", g->origin);
+        }
         for (int32_t t = 0; t < g->n_trees; ++t)
             out[t] = (int32_t)(t % g->k); /* LightGBM groups the K trees of one iteration */
     }
@@ -863,7 +968,12 @@ static mli_status write_model(lgb *g, mli__writer *w) {
                           .cat_bits = g->cat_bits.p,
                           .n_cat_words = (int64_t)g->cat_bits.n,
                           .cats = g->cats.set ? &g->cats.view : NULL,
-                          .category_codes = !g->recorded_cats};
+                          .category_codes = !g->recorded_cats,
+                          .lin_start = lin_start,
+                          .lin_const = g->linear ? g->lin_const.p : NULL,
+                          .lin_feature = g->lin_feature.p,
+                          .lin_coeff = g->lin_coeff.p,
+                          .n_lin_terms = (int64_t)g->lin_feature.n};
     const double *cover = g->cover.p;
     int cover_ok = !g->no_cover;
     for (int64_t i = 0; cover_ok && i < n_nodes; ++i)
@@ -871,6 +981,7 @@ static mli_status write_model(lgb *g, mli__writer *w) {
     tm.cover = cover_ok ? cover : NULL;
     mli_status rc = mli__write_tree_model(&tm, w);
     free(out);
+    free(lin_start);
     return rc != MLI_OK ? rc : write_feature_names(g, w);
 }
 
@@ -1216,8 +1327,9 @@ mli_status mli__import_lightgbm(const char *origin, const uint8_t *data, size_t 
     g.text = (const char *)data;
     g.size = size;
     mli_status rc = import(&g, w);
-    vec *all[] = {&g.tree_start, &g.feature,    &g.left,      &g.right,    &g.threshold, &g.flags, &g.value,
-                  &g.leaf_id,    &g.cat_offset, &g.cat_words, &g.cat_bits, &g.pos,       &g.stack, &g.cover};
+    vec *all[] = {&g.tree_start, &g.feature, &g.left,       &g.right,     &g.threshold,   &g.flags,
+                  &g.value,      &g.leaf_id, &g.cat_offset, &g.cat_words, &g.cat_bits,    &g.pos,
+                  &g.stack,      &g.cover,   &g.lin_const,  &g.lin_n,     &g.lin_feature, &g.lin_coeff};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i)
         free(all[i]->p);
     for (int i = 0; i < T_COUNT; ++i) {

@@ -167,6 +167,16 @@ mli_status mli__write_tree_model(const mli__tree_model *tm, mli__writer *w) {
         mli__writer_array(w, stage_key(k, sizeof k, s, "cover"), MLI__DT_F64, tm->cover, N);
     if (tm->base)
         mli__writer_array(w, stage_key(k, sizeof k, s, "base"), MLI__DT_F64, tm->base, tm->n_out);
+    if (tm->lin_const) { /* required: a reader before 1.6 would predict the plain leaf values */
+        mli__writer_array_required(w, stage_key(k, sizeof k, s, "lin_start"), MLI__DT_I64, tm->lin_start, N + 1, 6);
+        mli__writer_array_required(w, stage_key(k, sizeof k, s, "lin_const"), MLI__DT_F64, tm->lin_const, N, 6);
+        if (tm->n_lin_terms > 0) { /* absent when no leaf has a term */
+            mli__writer_array_required(w, stage_key(k, sizeof k, s, "lin_feature"), MLI__DT_I32, tm->lin_feature,
+                                       tm->n_lin_terms, 6);
+            mli__writer_array_required(w, stage_key(k, sizeof k, s, "lin_coeff"), MLI__DT_F64, tm->lin_coeff,
+                                       tm->n_lin_terms, 6);
+        }
+    }
     if (tm->cat_offset) {
         static const uint32_t no_bits[1] = {0}; /* every listed set empty: keep the section non-empty */
         mli__writer_array(w, stage_key(k, sizeof k, s, "cat_offset"), MLI__DT_I64, tm->cat_offset, N);

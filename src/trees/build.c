@@ -691,6 +691,42 @@ static mli_status mark_inf_features(const char *origin, mli__trees *t) {
     return MLI_OK;
 }
 
+/* The linear leaves' sections (trees.h, lin_*): offsets from 0, never decreasing, no terms on
+ * an inner node, features inside the input, finite constants and coefficients. */
+static mli_status check_linear(const char *origin, int si, const mli__trees *t, int64_t n_terms) {
+    if (t->leaf_width != 1)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: linear leaves need leaf_width 1, not %lld", origin, si,
+                         (long long)t->leaf_width);
+    for (int32_t tr = 0; tr < t->n_trees; ++tr)
+        for (int64_t g = t->tree_start[tr]; g < t->tree_start[tr + 1]; ++g) {
+            const int64_t a = t->lin_start[g], b = t->lin_start[g + 1];
+            const long long node = (long long)(g - t->tree_start[tr]);
+            if (a < 0 || b < a || b > n_terms)
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: stage %d: tree %d node %lld: lin_start runs from %lld to %lld, not forward "
+                                 "within the %lld terms",
+                                 origin, si, tr, node, (long long)a, (long long)b, (long long)n_terms);
+            if (t->feature[g] >= 0 && b != a)
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: stage %d: tree %d node %lld is not a leaf but has %lld linear terms", origin, si,
+                                 tr, node, (long long)(b - a));
+            if (!isfinite(t->lin_const[g]))
+                return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: tree %d node %lld has a non-finite lin_const", origin,
+                                 si, tr, node);
+            for (int64_t k = a; k < b; ++k) {
+                if (t->lin_feature[k] < 0 || t->lin_feature[k] >= t->n_features)
+                    return mli__fail(MLI_ERR_CORRUPT,
+                                     "%s: stage %d: tree %d leaf %lld: linear term %lld reads feature %d of %lld",
+                                     origin, si, tr, node, (long long)k, t->lin_feature[k], (long long)t->n_features);
+                if (!isfinite(t->lin_coeff[k]))
+                    return mli__fail(MLI_ERR_CORRUPT,
+                                     "%s: stage %d: tree %d leaf %lld: linear term %lld has a non-finite lin_coeff",
+                                     origin, si, tr, node, (long long)k);
+            }
+        }
+    return MLI_OK;
+}
+
 #define GET(name, dtype, count, optional, dst)                                                                         \
     do {                                                                                                               \
         const void *p_;                                                                                                \
@@ -786,6 +822,21 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
     }
     if (t->leaf_width > 1)
         t->tree_out = NULL;
+    GET("lin_start", MLI__DT_I64, t->n_nodes + 1, 1, t->lin_start);
+    GET("lin_const", MLI__DT_F64, t->n_nodes, 1, t->lin_const);
+    if (!t->lin_start != !t->lin_const)
+        return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: section %s without %s", r->c->origin, si,
+                         t->lin_start ? "lin_start" : "lin_const", t->lin_start ? "lin_const" : "lin_start");
+    if (t->lin_start) {
+        const int64_t n_terms = t->lin_start[t->n_nodes];
+        if (t->lin_start[0] != 0 || n_terms < 0)
+            return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: lin_start runs from %lld to %lld, not from 0",
+                             r->c->origin, si, (long long)t->lin_start[0], (long long)n_terms);
+        GET("lin_feature", MLI__DT_I32, n_terms, n_terms == 0, t->lin_feature);
+        GET("lin_coeff", MLI__DT_F64, n_terms, n_terms == 0, t->lin_coeff);
+        if ((rc = check_linear(r->c->origin, si, t, n_terms)) != MLI_OK)
+            return rc;
+    }
 
     uint8_t *parents = malloc((size_t)widest);
     int32_t *depth = malloc(sizeof(int32_t) * ((size_t)widest + 1)),
@@ -800,7 +851,7 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
     for (int64_t g = 0; g < t->n_nodes; ++g)
         slow |= (t->feature[g] >= 0) & (((t->flags[g] & MLI__TF_CATEGORICAL) != 0) |
                                         ((t->flags[g] & MLI__TF_MISSING_MASK) >> 1 == MLI__MISS_ZERO));
-    int fast_ok = widest <= 65536 && t->n_features <= (int64_t)MLI__TN_FEATURE + 1 && !slow;
+    int fast_ok = widest <= 65536 && t->n_features <= (int64_t)MLI__TN_FEATURE + 1 && !slow && !t->lin_const;
     if (fast_ok) {
         t->fast = malloc(sizeof(mli__tnode) * (size_t)t->n_nodes);
         t->fast_value = malloc(sizeof(double) * (size_t)cells);
@@ -826,7 +877,7 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
             fast_ok = compact_tree(t, tr, depth, stack);
     }
     t->needs_f64 = t->compare == MLI__CMP_LE_F64;
-    if (t->cover && (rc = mli__trees_shap_init(t, r->c->origin, si)) != MLI_OK)
+    if (t->cover && !t->lin_const && (rc = mli__trees_shap_init(t, r->c->origin, si)) != MLI_OK)
         goto done;
     if (t->fast) {
         if (fast_ok) {

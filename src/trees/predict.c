@@ -81,6 +81,35 @@ static void scores_generic(const mli__trees *t, const void *x, int f64, int64_t 
     }
 }
 
+/* ---- linear leaves --------------------------------------------------------------------- */
+
+/* The output of linear leaf g (trees.h, lin_*) for row xr, in float64: its constant plus each
+ * term in order, or its plain value when one of the features it reads is NaN. */
+static double linear_leaf(const mli__trees *t, int64_t g, const void *xr, int f64) {
+    double out = t->lin_const[g];
+    for (int64_t k = t->lin_start[g]; k < t->lin_start[g + 1]; ++k) {
+        const int32_t f = t->lin_feature[k];
+        const double v = f64 ? ((const double *)xr)[f] : (double)((const float *)xr)[f];
+        if (isnan(v))
+            return t->value[g];
+        out += t->lin_coeff[k] * v;
+    }
+    return out;
+}
+
+/* A stage with linear leaves: each tree's leaf by the generic walk, then its linear output. */
+static void scores_linear(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *scores) {
+    size_t es = f64 ? sizeof(double) : sizeof(float);
+    for (int64_t r = 0; r < nb; ++r) {
+        const void *xr = (const char *)x + (size_t)(r * ldx) * es;
+        double *sc = scores + r * t->n_out;
+        for (int32_t tr = 0; tr < t->n_trees; ++tr) {
+            const int64_t g = t->tree_start[tr] + walk_generic(t, tr, xr, f64);
+            sc[t->tree_out ? t->tree_out[tr] : 0] += linear_leaf(t, g, xr, f64);
+        }
+    }
+}
+
 /* ---- the compact walk ---------------------------------------------------------------- */
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -208,7 +237,9 @@ int mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *x
                     ++nfix;
                 }
     }
-    if (!xf || nfix == nb) {
+    if (t->lin_const) { /* never the walks below, which sum plain leaf values (build.c gives it no compact form) */
+        scores_linear(t, x, f64, ldx, nb, scores);
+    } else if (!xf || nfix == nb) {
         scores_generic(t, x, f64, ldx, nb, scores);
     } else {
         void (*walk)(const mli__tree_walk *) = (st == MLI__TS_SCALAR ? mli__get_scalar_kernels() : kt)->tree_walk;

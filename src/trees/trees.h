@@ -42,6 +42,14 @@ typedef struct mli__trees {
     const int32_t *cat_words;
     const uint32_t *cat_bits;
     int64_t n_cat_words;
+    /* Linear leaves (format 1.6; lin_const NULL: none, leaf_width 1): leaf g outputs
+     * lin_const[g] + lin_coeff[k] * x[lin_feature[k]] summed in order over k in
+     * [lin_start[g], lin_start[g + 1]), in float64 — or value[g] when one of those features is
+     * NaN (LightGBM's linear_tree). Such a stage has no compact form and no covers for TreeSHAP:
+     * it takes the per-row walk (mli__trees_scores), on the CPU only. */
+    const int64_t *lin_start;
+    const double *lin_const, *lin_coeff;
+    const int32_t *lin_feature;
     int32_t max_depth;
     /* The compact form, NULL when the model cannot use it (categorical or zero-missing
      * nodes, more than 32768 features or 65536 nodes in one tree): every tree in pre-order with the left child next to its parent; node i

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import locale
 import re
+import struct
 import sys
 import time
 from pathlib import Path
@@ -524,18 +525,217 @@ def test_single_leaf_trees(mlinfer, tmp_path):
     _both_dtypes(m, ref, X[:50])
 
 
+# ---- linear trees (linear_tree=true) ---------------------------------------------------
+
+def _linear_model(objective, labels, extra=None, rounds=12):
+    X, signal = _data(n=1500, nan=0.08)
+    X[:, 4] = signal + np.random.default_rng(3).normal(scale=0.1, size=len(X))  # a linear feature to fit
+    p = {"objective": objective, "linear_tree": True, "num_leaves": 6}
+    p.update(extra or {})
+    booster = _train(p, X, _labels(labels, signal, np.random.default_rng(1)), rounds=rounds)
+    text = booster.model_to_string()
+    assert "is_linear=1" in text and re.search(r"^num_features=.*[1-9]", text, flags=re.M)
+    return booster, X
+
+
+def _nan_in_a_linear_leaf(booster, X):
+    """How many (row, tree) pairs reach a linear leaf one of whose features is NaN in the row:
+    LightGBM then adds the leaf's plain leaf_value (docs/models/lightgbm.md)."""
+    leaves = booster.predict(X, pred_leaf=True).reshape(len(X), -1)
+    info = booster.dump_model()["tree_info"]
+    count = 0
+    for t, tree in enumerate(info):
+        feats, stack = {}, [tree["tree_structure"]]
+        while stack:
+            n = stack.pop()
+            if "leaf_index" in n:
+                feats[n["leaf_index"]] = n.get("leaf_features", [])
+            else:
+                stack += [n["left_child"], n["right_child"]]
+        count += sum(bool(np.isnan(X[r, feats.get(leaves[r, t], [])]).any()) for r in range(len(X)))
+    return count
+
+
+@pytest.mark.parametrize("objective,extra,labels", [
+    ("regression", {}, "real"),
+    ("binary", {}, "binary"),
+    ("multiclass", {"num_class": 3}, "multi"),
+    ("binary", {"sigmoid": 0.5}, "binary"),  # the sigmoid folded into constants and coefficients
+])
+def test_linear_trees(mlinfer, tmp_path, objective, extra, labels):
+    """A linear leaf outputs leaf_const + sum coeff_j x[feature_j] in float64; with NaN in any
+    of its features, its leaf_value. Measured: raw scores equal LightGBM's to the last bit."""
+    booster, X = _linear_model(objective, labels, extra)
+    assert _nan_in_a_linear_leaf(booster, X) > 50  # the NaN rule is exercised
+    m, ref = _save_load(mlinfer, booster, tmp_path)
+    _both_dtypes(m, ref, X, raw_scale=extra.get("sigmoid", 1.0))
+    _both_dtypes(m, ref, X[:1], raw_scale=extra.get("sigmoid", 1.0))
+    if not extra:
+        np.testing.assert_array_equal(_raw(m, X), ref.predict(X, raw_score=True).reshape(len(X), -1))
+
+
+def test_linear_trees_mixed_with_categorical_splits(mlinfer):
+    """One linear tree (hand-made, after a categorical split) among plain trees."""
+    text = corrupt.make_linear(corrupt.base_model())
+    ref = lgb.Booster(model_str=text)
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 4))
+    X[:, 3] = rng.integers(0, 12, size=300)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    _both_dtypes(mlinfer.load(text.encode()), ref, X)
+
+
+def test_single_leaf_linear_tree(mlinfer):
+    """A linear tree of one leaf (hand-made) among ordinary trees: every row reaches leaf 0,
+    which outputs its linear model, or its value when a feature it reads is NaN."""
+    X, signal = _data()
+    text = _without_tree_sizes(_train({"objective": "regression"}, X, signal, rounds=3).model_to_string())
+    start, end = corrupt._tree_span(text, 1)
+    text = text[:start] + "Tree=1\nnum_leaves=1\nnum_cat=0\nsplit_feature=\nsplit_gain=\nthreshold=\n" \
+        "decision_type=\nleft_child=\nright_child=\nleaf_value=-0.25\nleaf_weight=600\nleaf_count=600\n" \
+        "internal_value=\ninternal_weight=\ninternal_count=\nis_linear=1\nleaf_const=0.125\nnum_features=2\n" \
+        "leaf_features=0 5  \nleaf_coeff=0.5 -1.75  \nshrinkage=1\n\n\n" + text[end:]
+    ref = lgb.Booster(model_str=text)
+    m = mlinfer.load(text.encode())
+    _both_dtypes(m, ref, X)
+    nan_rows = np.isnan(X[:, 0]) | np.isnan(X[:, 5])
+    assert nan_rows.any() and (~nan_rows).any()
+
+
+def test_linear_tree_mli_round_trip(mlinfer, tmp_path):
+    """The converted model is format 1.6, its linear-leaf sections flagged required: a reader
+    that does not know them refuses the file instead of predicting the plain leaf values."""
+    from mlinfer import _format
+
+    booster, X = _linear_model("regression", "real")
+    m = mlinfer.load(booster.model_to_string().encode())
+    path = tmp_path / "m.mli"
+    m.save(path)
+    raw = path.read_bytes()
+    assert raw[8:12] == bytes([1, 0, 6, 0])
+    _both_dtypes(mlinfer.load(path), booster, X)
+    _, count = struct.unpack_from("<II", raw, 12)
+    flags = {}
+    for i in range(count):
+        name, _dt, fl = struct.unpack_from("<32sBB", raw, 64 + 64 * i)
+        flags[name.rstrip(b"\0").decode()] = fl
+    assert all(flags[f"stage.0.{s}"] & 2 for s in ("lin_start", "lin_const", "lin_feature", "lin_coeff"))
+    # what a reader without linear leaves sees: required sections it does not know
+    meta, arrays = _format.parse(raw)
+    renamed = {k.replace(".lin_", ".future_"): v for k, v in arrays.items()}
+    old = tmp_path / "old.mli"
+    old.write_bytes(_format.build(meta, renamed, required=("meta", "stage.0.future_const")))
+    with pytest.raises(mlinfer.UnsupportedError, match="stage.0.future_const' is marked required"):
+        mlinfer.load(old)
+    # the Python writer (exporters that start from a converted model) keeps them required
+    again = tmp_path / "again.mli"
+    again.write_bytes(_format.build(meta, arrays))
+    assert again.read_bytes()[8:12] == bytes([1, 0, 6, 0])
+    _both_dtypes(mlinfer.load(again), booster, X[:100])
+
+
+def _mli_edit(tmp_path, raw, fn, name="bad.mli"):
+    from mlinfer import _format
+
+    meta, arrays = _format.parse(raw)
+    arrays = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in arrays.items()}
+    fn(meta, arrays)
+    path = tmp_path / name
+    path.write_bytes(_format.build(meta, arrays))
+    return path
+
+
+def _first_term_leaf(arrays):
+    start = arrays["stage.0.lin_start"]
+    return int(np.flatnonzero(np.diff(start) > 0)[0])
+
+
+def _set(key, index, value):
+    def fn(_meta, arrays):
+        arrays[key][index] = value
+    return fn
+
+
+def _terms_on_inner_node(_meta, arrays):
+    start = arrays["stage.0.lin_start"]
+    g = _first_term_leaf(arrays)
+    inner = int(np.flatnonzero(arrays["stage.0.feature"] >= 0)[0])
+    assert inner < g
+    start[inner + 1:g + 1] += 1  # node `inner` takes the first term of leaf g
+    start[g + 1:] += 1
+    arrays["stage.0.lin_feature"] = np.insert(arrays["stage.0.lin_feature"], 0, 0)
+    arrays["stage.0.lin_coeff"] = np.insert(arrays["stage.0.lin_coeff"], 0, 1.0)
+
+
+def _truncated_coeff(_meta, arrays):
+    arrays["stage.0.lin_coeff"] = arrays["stage.0.lin_coeff"][:-1]
+
+
+def _no_lin_const(_meta, arrays):
+    del arrays["stage.0.lin_const"]
+
+
+def _backwards_start(_meta, arrays):
+    start = arrays["stage.0.lin_start"]
+    g = _first_term_leaf(arrays)
+    start[g + 1] = start[g] - 1
+
+
+@pytest.mark.parametrize("edit,words", [
+    (_set("stage.0.lin_feature", 0, 6), "linear term 0 reads feature 6 of 6"),
+    (_set("stage.0.lin_feature", 0, -1), "linear term 0 reads feature -1 of 6"),
+    (_set("stage.0.lin_coeff", 1, np.nan), "linear term 1 has a non-finite lin_coeff"),
+    (_set("stage.0.lin_const", -1, np.inf), "non-finite lin_const"),
+    (_truncated_coeff, "section 'stage.0.lin_coeff' holds"),
+    (_no_lin_const, "section lin_start without lin_const"),
+    (_backwards_start, "not forward within the"),
+    (_terms_on_inner_node, "is not a leaf but has 1 linear terms"),
+], ids=["feature_too_large", "feature_negative", "nan_coeff", "infinite_const", "truncated_coeff",
+        "start_without_const", "start_backwards", "terms_on_inner_node"])
+def test_linear_tree_mli_corrupt(mlinfer, tmp_path, edit, words):
+    booster, _X = _linear_model("regression", "real", rounds=3)
+    path = tmp_path / "m.mli"
+    mlinfer.load(booster.model_to_string().encode()).save(path)
+    bad = _mli_edit(tmp_path, path.read_bytes(), edit)
+    with pytest.raises(mlinfer.CorruptModelError, match=re.escape(words)):
+        mlinfer.load(bad)
+
+
+def test_linear_tree_contributions_and_device_refused(mlinfer):
+    """LightGBM's pred_contrib refuses linear trees; so does predict_contrib, rather than
+    return TreeSHAP values of the plain leaf values, which would not sum to the prediction.
+    The device walks sum plain leaf values: to_device refuses such a model."""
+    booster, X = _linear_model("binary", "binary", rounds=3)
+    with pytest.raises(lgb.basic.LightGBMError, match="linear trees"):
+        booster.predict(X[:5], pred_contrib=True)
+    m = mlinfer.load(booster.model_to_string().encode())
+    with pytest.raises(mlinfer.UnsupportedError, match="linear leaves"):
+        m.predict_contrib(X[:5])
+    from mlinfer import cuda
+
+    if cuda.built():
+        with pytest.raises(mlinfer.UnsupportedError, match="linear leaves.*CPU only"):
+            mlinfer.load(booster.model_to_string().encode(), device="cuda:0")
+
+
+def test_linear_tree_sklearn_wrapper_export(mlinfer, tmp_path):
+    X, signal = _data(n=800)
+    est = lgb.LGBMRegressor(linear_tree=True, n_estimators=10, num_leaves=6, verbose=-1).fit(X, signal)
+    path = tmp_path / "w.mli"
+    mlinfer.export(est, str(path))
+    assert path.read_bytes()[8:12] == bytes([1, 0, 6, 0])
+    np.testing.assert_allclose(mlinfer.load(path).predict(X), est.predict(X), rtol=RTOL, atol=ATOL)
+
+
 # ---- rejected models --------------------------------------------------------------------
 
-@pytest.mark.parametrize("params,words", [
-    ({"objective": "regression", "linear_tree": True}, "linear tree"),
-])
-def test_unsupported_models(mlinfer, tmp_path, params, words):
-    X, signal = _data(nan=0.0)
-    y = signal
-    path = tmp_path / "m.txt"
-    _train(params, X, y).save_model(str(path))
+@pytest.mark.parametrize("edit,words", [
+    (lambda t: corrupt._edit_header(t, "objective", lambda _v: "telepathy"), "objective 'telepathy'"),
+    (lambda t: corrupt._edit_header(t, "version", lambda _v: "v9"), "version 'v9'"),
+], ids=["objective", "version"])
+def test_unsupported_models(mlinfer, valid_text, edit, words):
     with pytest.raises(mlinfer.UnsupportedError, match=words):
-        mlinfer.load(str(path))
+        mlinfer.load(edit(valid_text).encode())
 
 
 def test_reg_sqrt_only_after_regression_objectives(mlinfer):

@@ -15,6 +15,10 @@ MINOR_SCALED_TREES = 3  # affine stages before a `trees` stage came with format 
 MINOR_PREP = 4  # the `prep` stage kind came with format 1.4
 MINOR_OVR_PROBA = 5  # the `ovr_proba` head came with format 1.5
 MINOR_LGB_HEADS = 6  # the `softplus` and `signed_square` heads came with format 1.6
+MINOR_LINEAR_LEAVES = 6  # linear leaves (a trees stage's lin_* sections, required) came with format 1.6
+# A trees stage's linear-leaf sections: always flagged required, so that a reader that does not
+# know them refuses the file instead of predicting the plain leaf values
+LINEAR_LEAF_SECTIONS = ("lin_start", "lin_const", "lin_feature", "lin_coeff")
 _DTYPES = {np.dtype(np.uint8): 0, np.dtype(np.float32): 1, np.dtype(np.float64): 2,
            np.dtype(np.int32): 3, np.dtype(np.int64): 4}
 DT_STRINGS = 5
@@ -52,6 +56,12 @@ def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: b
         minor = MINOR_OVR_PROBA
     if meta.get("head") in ("softplus", "signed_square"):
         minor = MINOR_LGB_HEADS
+
+    def linear_leaves(name):
+        return name.startswith("stage.") and name.rsplit(".", 1)[-1] in LINEAR_LEAF_SECTIONS
+
+    if any(linear_leaves(name) for name in arrays):
+        minor = max(minor, MINOR_LINEAR_LEAVES)
     sections: List[tuple] = [("meta", DT_STRINGS, encode_strings([f"{k}={v}" for k, v in meta.items()]))]
     for name, value in arrays.items():
         if isinstance(value, np.ndarray):
@@ -67,7 +77,7 @@ def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: b
     for name, dt, raw in sections:
         if len(name.encode()) > 31:
             raise ValueError(f"section name {name!r} is longer than 31 bytes")
-        flags = FLAG_REQUIRED if name in required else 0
+        flags = FLAG_REQUIRED if name in required or linear_leaves(name) else 0
         stored = raw
         if compress and len(raw) > 256:
             stored = zlib.compress(raw, 6)

@@ -213,8 +213,43 @@ def duplicate_key(t):
     return t[:s] + block + t[e:], "num_leaves appears twice"
 
 
-def linear_tree(t):
-    return _set_tree(t, 1, "is_linear", "1"), "linear tree"
+def make_linear(t: str, i: int = 1, const="0.25 -0.5 0.125 1", num_features="1 0 2 1",
+                features="0  1 2  0  ", coeff="0.5  -0.25 0.125  2  ") -> str:
+    """Turns tree i of a base model (4 leaves, 4 features) into a linear tree (linear_tree=true):
+    the lines LightGBM writes after is_linear=1, each leaf's features and coefficients followed
+    by two spaces, a leaf without any by one. A valid linear model with the defaults (the
+    header's tree_sizes, now wrong, is dropped: LightGBM then finds the trees by their lines)."""
+    t = re.sub(r"^tree_sizes=.*\n", "", t, count=1, flags=re.M)
+    s, e = _tree_span(t, i)
+    block = t[s:e].replace("is_linear=0\n", f"is_linear=1\nleaf_const={const}\nnum_features={num_features}\n"
+                           f"leaf_features={features}\nleaf_coeff={coeff}\n", 1)
+    return t[:s] + block + t[e:]
+
+
+def linear_tree_without_leaf_const(t):
+    return _set_tree(t, 1, "is_linear", "1"), "is_linear=1 but no leaf_const line"
+
+
+def _linear_case(name: str, words: str, **lines):
+    """A case: tree 1 made linear by make_linear with `lines` changed."""
+    def case(t):
+        return make_linear(t, **lines), words
+    case.__name__ = name
+    return case
+
+
+LINEAR_CASES = [
+    _linear_case("linear_leaf_coeff_truncated", "leaf_coeff has 3 values where 4 are expected",
+                 coeff="0.5  -0.25 0.125  "),
+    _linear_case("linear_feature_out_of_range", "leaf_features value 2 ('4') is not an integer in [0, 3]",
+                 features="0  1 4  0  "),
+    _linear_case("linear_nan_coeff", "term 1 has the non-finite leaf_coeff", coeff="0.5  nan 0.125  2  "),
+    _linear_case("linear_infinite_const", "leaf 2 has the non-finite leaf_const", const="0.25 -0.5 inf 1"),
+    _linear_case("linear_num_features_mismatch", "leaf_features has 4 values where 5 are expected",
+                 num_features="1 0 2 2"),
+    _linear_case("linear_num_features_too_large", "num_features value 2 ('5') is not an integer in [0, 4]",
+                 num_features="1 0 5 1"),
+]
 
 
 def tree_out_of_order(t):
@@ -276,7 +311,8 @@ CASES = [truncated_mid_tree, no_end_of_trees, no_trees_at_all, header_only, empt
          shared_leaf, unreachable_cycle, nan_threshold, garbage_threshold, garbage_leaf, infinite_leaf,
          huge_num_leaves, num_leaves_not_a_number, split_feature_out_of_range, decision_type_unknown_bits,
          decision_type_missing_type_3, categorical_index_out_of_range, categorical_boundaries_wrong,
-         categorical_no_bitset, missing_leaf_value, missing_left_child, duplicate_key, linear_tree,
+         categorical_no_bitset, missing_leaf_value, missing_left_child, duplicate_key,
+         linear_tree_without_leaf_const, *LINEAR_CASES,
          tree_out_of_order, missing_max_feature_idx, feature_names_short, huge_num_class, num_class_overflow,
          per_iteration_mismatch, unknown_version, unknown_objective, bad_sigmoid, tree_sizes_wrong, nul_byte,
          bare_line_in_tree]
