@@ -36,6 +36,8 @@ typedef struct {
 static void *vec_grow(vec *v, size_t es, size_t more) {
     if (!mli__reserve(&v->p, &v->cap, v->n, more, es))
         return NULL;
+    if (!v->p) /* more == 0 on an array never grown: no element to point at (callers allow NULL then) */
+        return NULL;
     void *r = (char *)v->p + v->n * es;
     v->n += more;
     return r;
