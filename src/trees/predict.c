@@ -71,16 +71,6 @@ static void add_leaf(const mli__trees *t, const double *values, int64_t g, int32
             sc[k] += v[k];
 }
 
-static void scores_generic(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *scores) {
-    size_t es = f64 ? sizeof(double) : sizeof(float);
-    for (int64_t r = 0; r < nb; ++r) {
-        const void *xr = (const char *)x + (size_t)(r * ldx) * es;
-        double *sc = scores + r * t->n_out;
-        for (int32_t tr = 0; tr < t->n_trees; ++tr)
-            add_leaf(t, t->value, t->tree_start[tr] + walk_generic(t, tr, xr, f64), tr, sc);
-    }
-}
-
 /* ---- linear leaves --------------------------------------------------------------------- */
 
 /* The output of linear leaf g (trees.h, lin_*) for row xr, in float64: its constant plus each
@@ -97,15 +87,20 @@ static double linear_leaf(const mli__trees *t, int64_t g, const void *xr, int f6
     return out;
 }
 
-/* A stage with linear leaves: each tree's leaf by the generic walk, then its linear output. */
-static void scores_linear(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *scores) {
+/* Each row's leaves by the generic walk: their values, or for a stage with linear leaves
+ * their linear outputs (build.c gives such a stage no compact form, so it always comes here:
+ * the other walks sum plain leaf values). */
+static void scores_generic(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *scores) {
     size_t es = f64 ? sizeof(double) : sizeof(float);
     for (int64_t r = 0; r < nb; ++r) {
         const void *xr = (const char *)x + (size_t)(r * ldx) * es;
         double *sc = scores + r * t->n_out;
         for (int32_t tr = 0; tr < t->n_trees; ++tr) {
             const int64_t g = t->tree_start[tr] + walk_generic(t, tr, xr, f64);
-            sc[t->tree_out ? t->tree_out[tr] : 0] += linear_leaf(t, g, xr, f64);
+            if (t->lin_const)
+                sc[t->tree_out ? t->tree_out[tr] : 0] += linear_leaf(t, g, xr, f64);
+            else
+                add_leaf(t, t->value, g, tr, sc);
         }
     }
 }
@@ -237,9 +232,7 @@ int mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *x
                     ++nfix;
                 }
     }
-    if (t->lin_const) { /* never the walks below, which sum plain leaf values (build.c gives it no compact form) */
-        scores_linear(t, x, f64, ldx, nb, scores);
-    } else if (!xf || nfix == nb) {
+    if (!xf || nfix == nb) { /* a stage with linear leaves always (no compact form) */
         scores_generic(t, x, f64, ldx, nb, scores);
     } else {
         void (*walk)(const mli__tree_walk *) = (st == MLI__TS_SCALAR ? mli__get_scalar_kernels() : kt)->tree_walk;
