@@ -652,13 +652,6 @@ struct http {
     struct MHD_Daemon *d[]; /* n daemons, one thread each */
 };
 
-/* Why not libmicrohttpd's own thread pool: its threads share one listening socket and the
- * first one awake accepts, so a burst of new connections (a load balancer's or a client's
- * pool opening at once) often all land on one thread and, kept alive, stay there; with
- * MLI_HTTP_THREADS=2 and 16 connections, 2 runs in 3 had one thread serving all of them
- * and the other idle (measured with requests of 1.5 ms of CPU: 636 req/s against 1,240 when
- * they were split). With a socket per thread the kernel spreads each new connection by its
- * address hash. */
 /* Whether another socket listens on the port (of any process): SO_REUSEPORT would let a
  * second server of the same user share it silently, its requests answered by the other's
  * model, where one socket fails with "address in use". A socket with SO_REUSEADDR only
@@ -674,6 +667,13 @@ static int port_taken(uint16_t port) {
     return taken;
 }
 
+/* Why not libmicrohttpd's own thread pool: its threads share one listening socket and the
+ * first one awake accepts, so a burst of new connections (a load balancer's or a client's
+ * pool opening at once) often all land on one thread and, kept alive, stay there; with
+ * MLI_HTTP_THREADS=2 and 16 connections, 2 runs in 3 had one thread serving all of them
+ * and the other idle (measured with requests of 1.5 ms of CPU: 636 req/s against 1,240 when
+ * they were split). With a socket per thread the kernel spreads each new connection by its
+ * address hash. */
 struct http *http_start(struct server *s) {
     unsigned n = s->cfg.threads > 1 ? (unsigned)s->cfg.threads : 1;
     if (n > 1 && s->cfg.port != 0 && port_taken((uint16_t)s->cfg.port)) {

@@ -14,8 +14,7 @@ MINOR_OVR_SIGMOID = 2  # the `ovr_sigmoid` head came with format 1.2
 MINOR_SCALED_TREES = 3  # affine stages before a `trees` stage came with format 1.3
 MINOR_PREP = 4  # the `prep` stage kind came with format 1.4
 MINOR_OVR_PROBA = 5  # the `ovr_proba` head came with format 1.5
-MINOR_LGB_HEADS = 6  # the `softplus` and `signed_square` heads came with format 1.6
-MINOR_LINEAR_LEAVES = 6  # linear leaves (a trees stage's lin_* sections, required) came with format 1.6
+MINOR_LGB = 6  # the `softplus` and `signed_square` heads and linear leaves (lin_* sections) came with 1.6
 # A trees stage's linear-leaf sections: always flagged required, so that a reader that does not
 # know them refuses the file instead of predicting the plain leaf values
 LINEAR_LEAF_SECTIONS = ("lin_start", "lin_const", "lin_feature", "lin_coeff")
@@ -55,13 +54,13 @@ def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: b
     if meta.get("head") == "ovr_proba":
         minor = MINOR_OVR_PROBA
     if meta.get("head") in ("softplus", "signed_square"):
-        minor = MINOR_LGB_HEADS
+        minor = MINOR_LGB
 
     def linear_leaves(name):
         return name.startswith("stage.") and name.rsplit(".", 1)[-1] in LINEAR_LEAF_SECTIONS
 
     if any(linear_leaves(name) for name in arrays):
-        minor = max(minor, MINOR_LINEAR_LEAVES)
+        minor = max(minor, MINOR_LGB)
     sections: List[tuple] = [("meta", DT_STRINGS, encode_strings([f"{k}={v}" for k, v in meta.items()]))]
     for name, value in arrays.items():
         if isinstance(value, np.ndarray):
