@@ -47,7 +47,8 @@ static void map_registers(const mli__prep *p, int64_t *reg_col) {
         int64_t end = o + 1 < p->n_ops ? p->ops[o + 1].dst : p->n_regs, col = -1;
         switch (op->kind) {
         case MLI__OP_NUM:
-        case MLI__OP_STRCAT: col = op->src; break; /* an input column */
+        case MLI__OP_STRCAT:
+        case MLI__OP_TEXT: col = op->src; break; /* an input column */
         case MLI__OP_FILL:
         case MLI__OP_AFFINE:
         case MLI__OP_INDICATOR:

@@ -17,7 +17,7 @@ set -euo pipefail
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # What building the library and the server needs (the README's list).
 _build_packages=(cmake gcc make libc6-dev pkg-config libopenblas-dev zlib1g-dev libturbojpeg0-dev
-    libisal-dev libmicrohttpd-dev libcjson-dev)
+    libisal-dev libicu-dev libmicrohttpd-dev libcjson-dev)
 # What the tests add: cmocka, the drills' tools (HAProxy, wrk, promtool, a JRE for Spark),
 # a decimal-comma locale, Python, clang with libFuzzer (the fuzz and asan-clang stages) and
 # clang-format (the style test).

@@ -15,7 +15,7 @@
 
 static const char *const op_names[MLI__OP_KINDS] = {"num",     "fill",   "affine",   "indicator", "strcat",
                                                     "numcat",  "onehot", "func",     "bin",       "norm",
-                                                    "project", "poly",   "quantile", "spline"};
+                                                    "project", "poly",   "quantile", "spline",    "text"};
 
 uint32_t mli__prep_hash(const char *s, uint32_t len) {
     uint32_t h = 2166136261u; /* FNV-1a */
@@ -91,6 +91,8 @@ static int64_t params_needed(int kind, int64_t count, int64_t n_in, int64_t flag
         return 2 * count + ((flags & MLI__OPF_NORMAL) ? 2 : 0);
     case MLI__OP_SPLINE: /* knots; lo, hi, L; values and slopes at both ends */
         return spline_knots(count, n_in, flags) + 3 + 4 * count;
+    case MLI__OP_TEXT: /* stop words, n-gram range, Unicode version; idf; weights (n_in x count) */
+        return 4 + ((flags & MLI__OPF_TEXT_IDF) ? n_in : 0) + n_in * count;
     default: return 0;
     }
 }
@@ -108,7 +110,8 @@ static const unsigned allowed_flags[MLI__OP_KINDS] = {MLI__OPF_FINITE,
                                                       0,
                                                       0,
                                                       MLI__OPF_NORMAL,
-                                                      MLI__OPF_SPLINE_MODE | MLI__OPF_NAN_ZEROS};
+                                                      MLI__OPF_SPLINE_MODE | MLI__OPF_NAN_ZEROS,
+                                                      0x1ffu /* the MLI__OPF_TEXT_* */};
 
 /* A one-hot code: -1 or a whole number below n. */
 static int onehot_code_ok(double v, int64_t n) { return v == -1.0 || (v >= 0.0 && v < (double)n && v == floor(v)); }
@@ -135,20 +138,21 @@ static int codes_fit(const mli__prep_op *c, int64_t n) {
     return 0;
 }
 
-/* The hash of a STRCAT op's table; duplicate strings are corrupt (which value would win?). */
-static mli_status hash_table(const mli__reader *r, int i, int64_t o, mli__prep *p, mli__prep_op *op, int32_t *slots) {
-    for (uint32_t s = 0; s <= op->hmask; ++s)
+/* The hash of the n strings from str0 (a STRCAT op's table, a TEXT op's vocabulary or stop
+ * words) in mask + 1 slots; duplicate strings are corrupt (which value would win?). */
+static mli_status hash_table(const mli__reader *r, int i, int64_t o, mli__prep *p, int64_t str0, int64_t n,
+                             uint32_t mask, int32_t *slots) {
+    for (uint32_t s = 0; s <= mask; ++s)
         slots[s] = -1;
-    op->hash = slots;
-    for (int64_t k = 0; k < op->count; ++k) {
-        const char *s = p->str[op->str0 + k];
-        uint32_t len = p->str_len[op->str0 + k];
-        for (uint32_t h = mli__prep_hash(s, len) & op->hmask;; h = (h + 1) & op->hmask) {
+    for (int64_t k = 0; k < n; ++k) {
+        const char *s = p->str[str0 + k];
+        uint32_t len = p->str_len[str0 + k];
+        for (uint32_t h = mli__prep_hash(s, len) & mask;; h = (h + 1) & mask) {
             if (slots[h] < 0) {
                 slots[h] = (int32_t)k;
                 break;
             }
-            const int64_t other = op->str0 + slots[h];
+            const int64_t other = str0 + slots[h];
             if (p->str_len[other] == len && memcmp(p->str[other], s, len) == 0)
                 return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld: string '%.40s' appears twice in its table",
                                  r->c->origin, i, (long long)o, len ? s : "");
@@ -172,10 +176,13 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
     const char *kn = op_names[kind];
     int group = kind == MLI__OP_PROJECT || kind == MLI__OP_POLY; /* reads n_in registers */
     int spline = kind == MLI__OP_SPLINE;                         /* n_in: the degree */
-    if ((!group && !spline && n_in != 0) || flags < 0 || (flags & ~(int64_t)allowed_flags[kind]))
+    int text = kind == MLI__OP_TEXT;                             /* n_in: the vocabulary's size */
+    if ((!group && !spline && !text && n_in != 0) || flags < 0 || (flags & ~(int64_t)allowed_flags[kind]) ||
+        (text && ((flags & MLI__OPF_TEXT_ASCII) && (flags & MLI__OPF_TEXT_UNICODE))) ||
+        (text && ((flags & MLI__OPF_TEXT_L1) && (flags & MLI__OPF_TEXT_L2))))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): unknown flags or reserved field set", origin, i,
                          (long long)o, kn);
-    if (group && (n_in < 1 || n_in > MLI__MAX_WIDTH))
+    if ((group && (n_in < 1 || n_in > MLI__MAX_WIDTH)) || (text && (n_in < 1 || n_in > MLI__TEXT_MAX_VOCAB)))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): n_in %lld is out of range", origin, i,
                          (long long)o, kn, (long long)n_in);
     if (spline && (n_in < 0 || n_in > MLI__SPLINE_MAX_DEGREE || (flags & MLI__OPF_SPLINE_MODE) > MLI__SPLINE_PERIODIC))
@@ -188,7 +195,7 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
         n_in = count;
     op->kind = (int32_t)kind;
     op->flags = (int32_t)flags;
-    int reads_col = kind == MLI__OP_NUM || kind == MLI__OP_STRCAT;
+    int reads_col = kind == MLI__OP_NUM || kind == MLI__OP_STRCAT || text;
     if (reads_col) {
         if (src < 0 || src >= p->n_cols)
             return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) reads column %lld of %lld", origin, i,
@@ -201,8 +208,8 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s) reads register %lld, not written before it",
                          origin, i, (long long)o, kn, (long long)src);
     }
-    int64_t width = kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group || spline ? count : 1;
-    if ((kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group || spline         ? count < 1
+    int64_t width = kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group || spline || text ? count : 1;
+    if ((kind == MLI__OP_ONEHOT || kind == MLI__OP_NORM || group || spline || text ? count < 1
          : kind == MLI__OP_QUANTILE                                                ? count < 1
          : kind == MLI__OP_STRCAT || kind == MLI__OP_NUMCAT || kind == MLI__OP_BIN ? count < 0
          : kind == MLI__OP_FUNC                                                    ? count < 0 || count >= MLI__FN_COUNT
@@ -231,6 +238,23 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
             return mli__fail(MLI_ERR_CORRUPT,
                              "%s: stage %d op %lld (strcat): strings %lld..+%lld outside the %lld strings", origin, i,
                              (long long)o, (long long)soff, (long long)count, (long long)p->n_strings);
+        op->str0 = soff;
+    } else if (text) { /* the vocabulary, then the stop words; the header params */
+        const double *h = op->p;
+        int ok = h[0] >= 0.0 && h[0] <= (double)p->n_strings && h[0] == floor(h[0]) && h[1] >= 1.0 && h[1] <= h[2] &&
+                 h[2] <= MLI__TEXT_MAX_NGRAM && h[1] == floor(h[1]) && h[2] == floor(h[2]) && h[3] >= 100.0 &&
+                 h[3] <= 10000.0 && h[3] == floor(h[3]);
+        if (!ok || soff < 0 || soff > p->n_strings - n_in - (int64_t)h[0])
+            return mli__fail(MLI_ERR_CORRUPT,
+                             "%s: stage %d op %lld (text): %lld vocabulary strings and %g stop words from string "
+                             "%lld (of %lld), n-grams %g..%g (1..%d) or Unicode version %g out of range",
+                             origin, i, (long long)o, (long long)n_in, h[0], (long long)soff, (long long)p->n_strings,
+                             h[1], h[2], MLI__TEXT_MAX_NGRAM, h[3]);
+        for (int64_t k = 4; k < need; ++k)
+            if (!isfinite(op->p[k]))
+                return mli__fail(MLI_ERR_CORRUPT,
+                                 "%s: stage %d op %lld (text): param %lld is %g (idf and weights finite)", origin, i,
+                                 (long long)o, (long long)k, op->p[k]);
         op->str0 = soff;
     } else if (soff != 0) {
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): unused string offset set", origin, i,
@@ -344,7 +368,9 @@ static mli_status trace_columns(mli__prep *p) {
             if (c >= 0 && p->f32_op[c] < 0)
                 p->f32_op[c] = op->kind;
         }
-        int64_t col = op->kind == MLI__OP_NUM || op->kind == MLI__OP_STRCAT ? op->src : reg_col[op->src];
+        int64_t col = op->kind == MLI__OP_NUM || op->kind == MLI__OP_STRCAT || op->kind == MLI__OP_TEXT
+                          ? op->src
+                          : reg_col[op->src];
         p->ops[o].col = col;
         if (mli__prep_op_mixes(op->kind) && p->first_mixing < 0)
             p->first_mixing = o;
@@ -361,7 +387,8 @@ static mli_status trace_columns(mli__prep *p) {
                     reg_col[op->dst + c] = a == -2 ? (b == -2 ? -1 : b) : b == -2 || a == b ? a : -1;
                 }
         } else {
-            int64_t w = op->kind == MLI__OP_ONEHOT || op->kind == MLI__OP_SPLINE ? op->count : 1;
+            int64_t w =
+                op->kind == MLI__OP_ONEHOT || op->kind == MLI__OP_SPLINE || op->kind == MLI__OP_TEXT ? op->count : 1;
             for (int64_t d = op->dst; d < op->dst + w; ++d)
                 reg_col[d] = col;
         }
@@ -369,6 +396,14 @@ static mli_status trace_columns(mli__prep *p) {
     for (int64_t c = 0; c < p->n_out; ++c)
         p->out_col[c] = reg_col[p->out_reg[c]];
     return MLI_OK;
+}
+
+/* Hash slots - 1 for n strings: a power of two of at least 2n (n <= 16 M strings: fits). */
+static uint32_t hash_mask(int64_t n) {
+    uint32_t m = 4;
+    while (m < 2 * (uint64_t)n)
+        m <<= 1;
+    return m - 1;
 }
 
 static mli_status build(const mli__reader *r, int i, int64_t n_cols, mli__prep *p) {
@@ -422,12 +457,14 @@ static mli_status build(const mli__reader *r, int i, int64_t n_cols, mli__prep *
     int64_t slots = 0;
     for (int64_t o = 0; o < p->n_ops && rc == MLI_OK; ++o) {
         rc = check_op(r, i, o, fields + o * OP_FIELDS, p, n_params, params, &next);
-        if (rc == MLI_OK && p->ops[o].kind == MLI__OP_STRCAT) {
-            uint32_t n = 4;
-            while (n < 2 * (uint64_t)p->ops[o].count) /* count <= 16 M strings: fits */
-                n <<= 1;
-            p->ops[o].hmask = n - 1;
-            slots += n;
+        if (rc == MLI_OK && (p->ops[o].kind == MLI__OP_STRCAT || p->ops[o].kind == MLI__OP_TEXT)) {
+            mli__prep_op *op = &p->ops[o];
+            op->hmask = hash_mask(op->kind == MLI__OP_TEXT ? op->n_in : op->count);
+            slots += op->hmask + 1;
+            if (op->kind == MLI__OP_TEXT) {
+                op->smask = hash_mask((int64_t)op->p[0]);
+                slots += op->smask + 1;
+            }
         }
     }
     if (rc == MLI_OK && next != p->n_regs)
@@ -439,11 +476,19 @@ static mli_status build(const mli__reader *r, int i, int64_t n_cols, mli__prep *
                            (long long)c, (long long)p->out_reg[c]);
     if (rc == MLI_OK && slots > 0 && !(p->hash_store = malloc(sizeof(int32_t) * (size_t)slots)))
         rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the prep stage's string tables", origin);
-    for (int64_t o = 0, at = 0; o < p->n_ops && rc == MLI_OK; ++o)
-        if (p->ops[o].kind == MLI__OP_STRCAT) {
-            rc = hash_table(r, i, o, p, &p->ops[o], p->hash_store + at);
-            at += p->ops[o].hmask + 1;
+    for (int64_t o = 0, at = 0; o < p->n_ops && rc == MLI_OK; ++o) {
+        mli__prep_op *op = &p->ops[o];
+        if (op->kind != MLI__OP_STRCAT && op->kind != MLI__OP_TEXT)
+            continue;
+        op->hash = p->hash_store + at;
+        rc = hash_table(r, i, o, p, op->str0, op->kind == MLI__OP_TEXT ? op->n_in : op->count, op->hmask, op->hash);
+        at += op->hmask + 1;
+        if (rc == MLI_OK && op->kind == MLI__OP_TEXT) {
+            op->shash = p->hash_store + at;
+            rc = hash_table(r, i, o, p, op->str0 + op->n_in, (int64_t)op->p[0], op->smask, op->shash);
+            at += op->smask + 1;
         }
+    }
     if (rc == MLI_OK && trace_columns(p) != MLI_OK)
         rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the prep stage", origin);
     return rc;

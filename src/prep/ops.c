@@ -17,14 +17,7 @@ static int valid_at(const uint8_t *validity, int64_t r) { return !validity || (v
 
 /* The table index of string s in op's table, or -1. */
 static int32_t find(const mli__prep *p, const mli__prep_op *op, const char *s, uint32_t len) {
-    for (uint32_t h = mli__prep_hash(s, len) & op->hmask;; h = (h + 1) & op->hmask) {
-        int32_t k = op->hash[h];
-        if (k < 0)
-            return -1;
-        int64_t at = op->str0 + k;
-        if (p->str_len[at] == len && memcmp(p->str[at], s, len) == 0)
-            return k;
-    }
+    return mli__prep_lookup(p, op->str0, op->hash, op->hmask, s, len);
 }
 
 static const char *col_name(const mli__prep_call *call, int64_t c, char *buf, size_t n) {
@@ -60,6 +53,37 @@ static int string_at(const mli__prep_call *call, int64_t o, const mli__bound_col
     const char *s = (const char *)b->values + b->offsets[r];
     *k = find(call->p, &call->p->ops[o], s, (uint32_t)(b->offsets[r + 1] - b->offsets[r]));
     return V_VALUE;
+}
+
+/* A string cell's bytes: V_VALUE with *s, *len, or V_NULL / V_NONE. */
+static int text_at(const mli__bound_col *b, int64_t r, const char **s, int64_t *len) {
+    if (!valid_at(b->validity, r))
+        return V_NULL;
+    if (b->type == MLI_COLUMN_DICT_UTF8) {
+        int32_t code = ((const int32_t *)b->values)[r];
+        if (code < 0)
+            return code == MLI_CODE_NONE ? V_NONE : V_NULL;
+        *s = b->dict_bytes + b->offsets[code];
+        *len = b->offsets[code + 1] - b->offsets[code];
+        return V_VALUE;
+    }
+    *s = (const char *)b->values + b->offsets[r];
+    *len = b->offsets[r + 1] - b->offsets[r];
+    return V_VALUE;
+}
+
+/* A TEXT op on row r, its outputs at y[0], y[st], ...: 0, or 1 (a missing document or an
+ * analysis error: NaN outputs; mli__prep_row_error says which). */
+static int text_op(const mli__prep_call *call, const mli__prep_op *op, int64_t r, mli__text_work *w, double *y,
+                   int64_t st) {
+    const char *s = NULL;
+    int64_t len = 0, where = 0;
+    if (text_at(&call->cols[op->src], r, &s, &len) == V_VALUE &&
+        mli__text_row(call->p, op, s, len, w, y, st, &where) == MLI__TEXT_OK)
+        return 0;
+    for (int64_t k = 0; k < op->count; ++k)
+        y[k * st] = NAN;
+    return 1;
 }
 
 static int is_missing(double x, double missing) { return isnan(missing) ? isnan(x) : x == missing; }
@@ -562,6 +586,14 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
             if (spline(op, work[op->src], work + op->dst, 1))
                 goto bad;
             break;
+        case MLI__OP_TEXT: {
+            mli__text_work tw = {0};
+            int e = text_op(call, op, row, &tw, work + op->dst, 1);
+            mli__text_work_free(&tw);
+            if (e)
+                goto bad;
+            break;
+        }
         case MLI__OP_BIN:
             x = work[op->src];
             if (!isfinite(x))
@@ -794,6 +826,14 @@ int64_t mli__prep_block_ops(const mli__prep_call *call, int64_t r0, int64_t nb, 
                         AT(dst + j, i) = NAN;
                 }
             break;
+        case MLI__OP_TEXT: { /* document by document; the buffers kept across the block */
+            mli__text_work tw = {0};
+            for (int64_t i = 0; i < nb; ++i)
+                if (text_op(call, op, r0 + i, &tw, &AT(dst, i), nb))
+                    BAD(i);
+            mli__text_work_free(&tw);
+            break;
+        }
         case MLI__OP_BIN:
             for (int64_t i = 0; i < nb; ++i) {
                 double x = AT(src, i);
@@ -907,6 +947,38 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                          "%s: column '%s', row %lld: unknown category '%s' (not seen in training; the model "
                          "refuses it: an encoder with handle_unknown='error', or XGBoost's category re-coding)",
                          fn, name, (long long)row, val);
+    }
+    if (op->kind == MLI__OP_TEXT) {
+        const char *s = NULL;
+        int64_t len = 0, where = 0;
+        int v = text_at(&call->cols[op->src], row, &s, &len);
+        if (v != V_VALUE)
+            return mli__fail(MLI_ERR_INPUT,
+                             "%s: column '%s', row %lld: a missing document (%s); a text vectorizer takes strings "
+                             "only (scikit-learn raises on it too)",
+                             fn, name, (long long)row, v == V_NONE ? "None" : "null/NaN");
+        mli__text_work tw = {0};
+        double *y = malloc(sizeof(double) * (size_t)op->count);
+        int e = y ? mli__text_row(call->p, op, s, len, &tw, y, 1, &where) : MLI__TEXT_NOMEM;
+        mli__text_work_free(&tw);
+        free(y);
+        switch (e) {
+        case MLI__TEXT_BAD_UTF8:
+            return mli__fail(MLI_ERR_INPUT, "%s: column '%s', row %lld: the text is not valid UTF-8 (byte %lld)", fn,
+                             name, (long long)row, (long long)where);
+        case MLI__TEXT_UNASSIGNED:
+            return mli__fail(MLI_ERR_INPUT,
+                             "%s: column '%s', row %lld: character U+%04llX is unassigned in this libmlinfer's Unicode "
+                             "%d.%d tables, and the model was exported with Unicode %d.%d, where it may be a letter",
+                             fn, name, (long long)row, (unsigned long long)where, mli__text_unicode_version() / 100,
+                             mli__text_unicode_version() % 100, (int)op->p[3] / 100, (int)op->p[3] % 100);
+        case MLI__TEXT_ICU:
+            return mli__fail(MLI_ERR_INTERNAL, "%s: column '%s', row %lld: ICU failed on the text (its data missing?)",
+                             fn, name, (long long)row);
+        default:
+            return mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: column '%s', row %lld: out of memory analysing the text", fn,
+                             name, (long long)row);
+        }
     }
     /* NUMCAT, FUNC, BIN, NORM, PROJECT, POLY, QUANTILE, SPLINE: recompute its input; for a group
      * of registers, the first that is not finite names the column */

@@ -7,6 +7,7 @@
 #define MLI_PREP_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -42,7 +43,12 @@ enum {
     /* reg[dst + j] = B-spline basis function j of reg[src], j < count, degree n_in, over the knots in
      * params, with the extrapolation of flags & MLI__OPF_SPLINE_MODE (SplineTransformer; ops.c) */
     MLI__OP_SPLINE = 13,
-    MLI__OP_KINDS = 14
+    /* reg[dst + k] = sum_j x_j * W[j][k], k < count, over the terms j of string column src's document that are
+     * in its vocabulary of n_in strings (scikit-learn's CountVectorizer / TfidfVectorizer, word analyzer), x_j
+     * its count, tf-idf weighted and normalized as the flags say, W the linear model's weights of those
+     * columns (the vectorizer's sparse columns never exist as registers; text.c) */
+    MLI__OP_TEXT = 14,
+    MLI__OP_KINDS = 15
 };
 
 /* SPLINE extrapolation modes (flags & MLI__OPF_SPLINE_MODE), SplineTransformer's `extrapolation`. */
@@ -73,15 +79,26 @@ enum {
 };
 
 /* Op flags. */
-#define MLI__OPF_CLIP 1u        /* AFFINE */
-#define MLI__OPF_ERR_NAN 1u     /* STRCAT, NUMCAT: a missing value (null / NaN) is an input error */
-#define MLI__OPF_ERR_NONE 2u    /* STRCAT: Python's None is an input error */
-#define MLI__OPF_ERR_UNKNOWN 4u /* STRCAT, NUMCAT: a value outside the table is an input error */
-#define MLI__OPF_FINITE 1u      /* NUM: +-Inf is an input error (scikit-learn's transformers refuse it) */
-#define MLI__OPF_FINITE_OUT 1u  /* FUNC (not binarize): an infinite result is an input error */
-#define MLI__OPF_SPLINE_MODE 7u /* SPLINE: the extrapolation mode (MLI__SPLINE_*) */
-#define MLI__OPF_NAN_ZEROS 8u   /* SPLINE: NaN gives zeros (handle_missing='zeros'); else an input error */
-#define MLI__OPF_NORMAL 1u      /* QUANTILE: the normal output (the inverse normal CDF, clipped; ops.c) */
+#define MLI__OPF_CLIP 1u              /* AFFINE */
+#define MLI__OPF_ERR_NAN 1u           /* STRCAT, NUMCAT: a missing value (null / NaN) is an input error */
+#define MLI__OPF_ERR_NONE 2u          /* STRCAT: Python's None is an input error */
+#define MLI__OPF_ERR_UNKNOWN 4u       /* STRCAT, NUMCAT: a value outside the table is an input error */
+#define MLI__OPF_FINITE 1u            /* NUM: +-Inf is an input error (scikit-learn's transformers refuse it) */
+#define MLI__OPF_FINITE_OUT 1u        /* FUNC (not binarize): an infinite result is an input error */
+#define MLI__OPF_SPLINE_MODE 7u       /* SPLINE: the extrapolation mode (MLI__SPLINE_*) */
+#define MLI__OPF_NAN_ZEROS 8u         /* SPLINE: NaN gives zeros (handle_missing='zeros'); else an input error */
+#define MLI__OPF_NORMAL 1u            /* QUANTILE: the normal output (the inverse normal CDF, clipped; ops.c) */
+#define MLI__OPF_TEXT_LOWER 1u        /* TEXT: str.lower() first */
+#define MLI__OPF_TEXT_ASCII 2u        /* TEXT: strip_accents='ascii' (NFKD, then ASCII only) */
+#define MLI__OPF_TEXT_UNICODE 4u      /* TEXT: strip_accents='unicode' (NFKD, then no combining marks) */
+#define MLI__OPF_TEXT_SHORT 8u        /* TEXT: tokens of one character too (r"(?u)\b\w+\b"); else two or more */
+#define MLI__OPF_TEXT_BINARY 16u      /* TEXT: counts of 1 */
+#define MLI__OPF_TEXT_SUBLINEAR 32u   /* TEXT: tf = 1 + log(tf) */
+#define MLI__OPF_TEXT_IDF 64u         /* TEXT: tf x idf (the idf after the 4 header params) */
+#define MLI__OPF_TEXT_L1 128u         /* TEXT: rows divided by their l1 norm */
+#define MLI__OPF_TEXT_L2 256u         /* TEXT: rows divided by their l2 norm */
+#define MLI__TEXT_MAX_NGRAM 64        /* TEXT: the longest n-gram a file may ask for */
+#define MLI__TEXT_MAX_VOCAB (1 << 24) /* TEXT: vocabulary entries (the strings section's own limit) */
 
 /* Limits of the stage's keys (docs/FORMAT.md), checked by the reader. */
 #define MLI__PREP_MAX_OPS (1 << 22)
@@ -100,20 +117,25 @@ static inline int mli__prep_op_mixes(int kind) {
 typedef struct mli__prep_op {
     int32_t kind, flags;
     int64_t src, dst, count;
-    int64_t n_in;    /* PROJECT, POLY: the input registers src..src + n_in - 1; NORM: count; SPLINE: degree */
+    int64_t n_in;    /* PROJECT, POLY: the input registers src..src + n_in - 1; NORM: count; SPLINE: degree; TEXT: the
+                     vocabulary size */
     const double *p; /* params */
-    int64_t str0;    /* STRCAT: first string of its table */
-    uint32_t hmask;  /* STRCAT: hash slots - 1 */
-    int32_t *hash;   /* STRCAT: slots holding a table index, or -1 */
+    int64_t str0;    /* STRCAT: first string of its table; TEXT: of its vocabulary */
+    uint32_t hmask;  /* STRCAT, TEXT: hash slots - 1 */
+    int32_t *hash;   /* STRCAT, TEXT (its vocabulary): slots holding a table index, or -1 */
+    uint32_t smask;  /* TEXT: stop-word hash slots - 1 */
+    int32_t *shash;  /* TEXT: the stop words' slots (their strings follow the vocabulary's) */
     int64_t col;     /* the input column the op's value derives from (messages) */
 } mli__prep_op;
 
 /* Whether an op's values are not guaranteed bit for bit equal to scikit-learn's (computed by
  * another library's algorithm or summation order, which its build may round differently): such an
  * op must not feed a tree stage, where a last-bit difference can change the leaf (model.c refuses
- * it): a SPLINE, a normal QUANTILE, an l2 NORM. */
+ * it): a SPLINE, a normal QUANTILE, an l2 NORM; a TEXT op (its outputs are a linear model's partial
+ * sums, not features). */
 static inline int mli__prep_op_inexact(const mli__prep_op *op) {
-    return op->kind == MLI__OP_SPLINE || (op->kind == MLI__OP_QUANTILE && (op->flags & MLI__OPF_NORMAL)) ||
+    return op->kind == MLI__OP_SPLINE || op->kind == MLI__OP_TEXT ||
+           (op->kind == MLI__OP_QUANTILE && (op->flags & MLI__OPF_NORMAL)) ||
            (op->kind == MLI__OP_NORM && op->p[0] == 1.0);
 }
 
@@ -138,8 +160,44 @@ typedef struct mli__prep {
     struct mli__prep_linear *lin; /* set by the model when one linear stage follows (linear.c), or NULL */
 } mli__prep;
 
-/* FNV-1a of a string: the hash of the STRCAT tables. */
+/* FNV-1a of a string: the hash of the STRCAT and TEXT tables. */
 uint32_t mli__prep_hash(const char *s, uint32_t len);
+
+/* The index of string s in the table of strings str0.. hashed into `slots` (open addressing,
+ * mask + 1 slots), or -1. */
+static inline int32_t mli__prep_lookup(const mli__prep *p, int64_t str0, const int32_t *slots, uint32_t mask,
+                                       const char *s, uint32_t len) {
+    for (uint32_t h = mli__prep_hash(s, len) & mask;; h = (h + 1) & mask) {
+        int32_t k = slots[h];
+        if (k < 0)
+            return -1;
+        int64_t at = str0 + k;
+        if (p->str_len[at] == len && (len == 0 || memcmp(p->str[at], s, len) == 0))
+            return k;
+    }
+}
+
+/* A TEXT op's analysis of one document (text.c): *where is the byte of invalid UTF-8 or the
+ * code point an error names. */
+enum { MLI__TEXT_OK = 0, MLI__TEXT_BAD_UTF8 = 1, MLI__TEXT_UNASSIGNED = 2, MLI__TEXT_NOMEM = 3, MLI__TEXT_ICU = 4 };
+typedef struct mli__text_work {
+    uint16_t *u, *v; /* UTF-16 of the document, and of each step after */
+    size_t ucap, vcap;
+    char *tok, *gram; /* the tokens' UTF-8 bytes; one n-gram joined by spaces */
+    size_t tcap, gcap;
+    int64_t *off; /* token k: tok + off[2k], off[2k + 1] bytes */
+    size_t ocap;
+    int32_t *idx; /* the vocabulary indexes of the document's terms */
+    size_t icap;
+    double *tf; /* the terms' weights */
+    size_t fcap;
+} mli__text_work;
+/* The op's count outputs for document s (len bytes of UTF-8) into out[0], out[st], ... */
+int mli__text_row(const mli__prep *p, const mli__prep_op *op, const char *s, int64_t len, mli__text_work *w,
+                  double *out, int64_t st, int64_t *where);
+void mli__text_work_free(mli__text_work *w);
+/* The Unicode version of the library's character tables (ICU's), as major * 100 + minor. */
+int mli__text_unicode_version(void);
 
 struct mli__reader;
 /* Reads and validates stage `i`, the prep stage of a model with n_cols input columns. */

@@ -26,7 +26,7 @@ fi
 }
 TEST_ONLY = {"haproxy", "wrk", "prometheus", "default-jre-headless", "libcmocka-dev", "python3-venv", "python3-pip"}
 BUILD = {"cmake", "gcc", "make", "libc6-dev", "pkg-config", "libopenblas-dev", "zlib1g-dev", "libturbojpeg0-dev",
-         "libisal-dev", "libmicrohttpd-dev", "libcjson-dev"}
+         "libisal-dev", "libicu-dev", "libmicrohttpd-dev", "libcjson-dev"}
 
 
 def test_run_demo_installs_only_the_build_packages_and_says_so(tmp_path):

@@ -15,6 +15,8 @@ MINOR_SCALED_TREES = 3  # affine stages before a `trees` stage came with format 
 MINOR_PREP = 4  # the `prep` stage kind came with format 1.4
 MINOR_OVR_PROBA = 5  # the `ovr_proba` head came with format 1.5
 MINOR_LGB = 6  # the `softplus` and `signed_square` heads and linear leaves (lin_* sections) came with 1.6
+MINOR_TEXT = 7  # the prep stage's `text` op (kind 14: text vectorizers) came with 1.7
+OP_TEXT = 14
 # A trees stage's linear-leaf sections: always flagged required, so that a reader that does not
 # know them refuses the file instead of predicting the plain leaf values
 LINEAR_LEAF_SECTIONS = ("lin_start", "lin_const", "lin_feature", "lin_coeff")
@@ -61,6 +63,14 @@ def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: b
 
     if any(linear_leaves(name) for name in arrays):
         minor = max(minor, MINOR_LGB)
+
+    def text_ops(name):
+        if not (name.startswith("stage.") and name.endswith(".ops")) or not isinstance(arrays[name], np.ndarray):
+            return False
+        return bool(np.any(np.asarray(arrays[name]).reshape(-1, 8)[:, 0] == OP_TEXT))
+
+    if any(text_ops(name) for name in arrays):
+        minor = max(minor, MINOR_TEXT)
     sections: List[tuple] = [("meta", DT_STRINGS, encode_strings([f"{k}={v}" for k, v in meta.items()]))]
     for name, value in arrays.items():
         if isinstance(value, np.ndarray):

@@ -171,8 +171,21 @@ def _ovr(w: _Writer, est, n_in: int):
         w.meta["head"] = "ovr_logistic" if kind == "logistic" else "argmax"
 
 
+def _linear_coef(est):
+    """The coefficients of a linear model (what text columns are folded into), else None."""
+    name = _cls(est)
+    if name in _LINEAR_REGRESSORS or name in _SIGN_CLASSIFIERS or name in (
+            "LogisticRegression", "LogisticRegressionCV", "SGDClassifier"):
+        coef = getattr(est, "coef_", None)
+        return None if coef is None else np.asarray(coef)
+    return None
+
+
 def _model(w: _Writer, est, n_in: int, hgb_encoded: bool = False):
     name = _cls(est)
+    coef_override = getattr(w, "coef_override", None)
+    if coef_override is not None and _linear_coef(est) is None:  # not reached: _fold_text checks it
+        _fail(est, "a text vectorizer before a model that is not linear")
     if name == "OneVsRestClassifier":
         _check_fitted(est)
         _ovr(w, est, n_in)
@@ -188,7 +201,8 @@ def _model(w: _Writer, est, n_in: int, hgb_encoded: bool = False):
         coef = np.asarray(est.coef_)
         w.meta["task"] = "regression"
         w.meta["y_ndim"] = 2 if coef.ndim == 2 else 1
-        n_out = _linear_stage(w, coef, getattr(est, "intercept_", 0.0), n_in)
+        n_out = _linear_stage(w, coef if coef_override is None else coef_override, getattr(est, "intercept_", 0.0),
+                              n_in)
         w.meta["n_outputs"] = n_out
         w.meta["head"] = "identity"
         return
@@ -202,7 +216,7 @@ def _model(w: _Writer, est, n_in: int, hgb_encoded: bool = False):
         rows = np.atleast_2d(np.asarray(est.coef_)).shape[0]
         if rows != (1 if k == 2 else k):  # e.g. RidgeClassifier fitted on a multilabel indicator matrix
             _fail(est, f"multi-label or multi-output classification (coef_ has {rows} rows for {k} classes)")
-        _linear_stage(w, est.coef_, est.intercept_, n_in)
+        _linear_stage(w, est.coef_ if coef_override is None else coef_override, est.intercept_, n_in)
         if name.startswith("LogisticRegression"):
             head = _logistic_head(est, k)
         elif name == "SGDClassifier" and est.loss in ("log_loss", "log"):
@@ -282,12 +296,15 @@ def _background(w: _Writer, background, n: int):
     w.arrays["background_mean"] = b.mean(axis=0)
 
 
-def _transformed(transformers, background):
+def _transformed(w: _Writer, transformers, background):
     """The background data (as the pipeline takes it: a DataFrame, an array) through the
     pipeline's transformers: the features the model stages see."""
     X = background
     for t in transformers:
         X = t.transform(X)
+    fold = getattr(w, "fold", None)
+    if fold is not None:  # text columns: the partial scores the model reads instead (export_pipeline._fold_text)
+        X = fold(X)
     if hasattr(X, "toarray"):  # a sparse one-hot output
         X = X.toarray()
     return np.asarray(X, dtype=np.float64)
@@ -326,7 +343,8 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         raise UnsupportedModelError("mlinfer.export: empty Pipeline")
     w = _Writer()
     first = steps[0][1]
-    n = _n_features(first)
+    text_input = _cls(first) in export_pipeline.VECTORIZERS
+    n = 1 if text_input else _n_features(first)  # a vectorizer first: the model takes documents
     import sklearn
 
     w.meta["producer"] = _PRODUCER
@@ -335,7 +353,9 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
     version = getattr(package, "__version__", None) or sklearn.__version__
     w.meta["source"] = f"{type(estimator).__module__}.{_cls(estimator)} {version}"
     w.meta["n_features"] = n
-    names = getattr(first, "feature_names_in_", None)
+    names = ["text"] if text_input else getattr(first, "feature_names_in_", None)
+    if text_input:
+        w.meta["text_input"] = 1  # predict takes a list of documents (the column 'text')
     if names is not None:
         # the `feature_names` section holds any number of names of any length; the metadata
         # key (all that earlier mlinfer bindings read) only when short: one metadata string is
@@ -360,12 +380,18 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         takes_nan = (model in export_trees.ESTIMATORS or model in export_wrappers.ESTIMATORS
                      or export_ovr.over_trees(steps[-1][1]))
         n = export_pipeline.write(w, transformers, n, names, takes_nan, model_is_trees=takes_nan,
-                                  model_check=export_trees.input_check(steps[-1][1]))
-        out_names = _names_out(transformers, names, n)
+                                  model_check=export_trees.input_check(steps[-1][1]),
+                                  model_coef=_linear_coef(steps[-1][1]))
+        if getattr(w, "fold_names", None) is None:
+            out_names = _names_out(transformers, names, n)
+        else:  # text columns folded into partial scores: the other features keep their names
+            base = _names_out(transformers, names, w.fold_total)
+            out_names = [nm if isinstance(nm, str) else (base[nm] if base is not None else f"x{nm}")
+                         for nm in w.fold_names]
         if out_names is not None:  # contributions name the transformed features they report on their own
             w.arrays["stage.0.out_names"] = out_names
         if background is not None:  # the model stages' input: the background through the preprocessing
-            _background(w, _transformed(transformers, background), n)
+            _background(w, _transformed(w, transformers, background), n)
     else:
         if background is not None:
             _background(w, background, n)

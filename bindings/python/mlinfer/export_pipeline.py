@@ -22,7 +22,13 @@ from .errors import UnsupportedModelError
 
 # op kinds and flags: src/prep/prep.h
 (OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC, OP_BIN, OP_NORM, OP_PROJECT,
- OP_POLY, OP_QUANTILE, OP_SPLINE) = range(14)
+ OP_POLY, OP_QUANTILE, OP_SPLINE, OP_TEXT) = range(15)
+# TEXT flags (src/prep/prep.h MLI__OPF_TEXT_*)
+(T_LOWER, T_ASCII, T_UNICODE, T_SHORT, T_BINARY, T_SUBLINEAR, T_IDF, T_L1, T_L2) = (1 << i for i in range(9))
+TEXT_MAX_NGRAM = 64
+# the token patterns the C analyzer implements: two or more word characters, or one or more
+TOKEN_PATTERNS = {r"(?u)\b\w\w+\b": 0, r"\b\w\w+\b": 0, r"(?u)\b\w+\b": T_SHORT, r"\b\w+\b": T_SHORT}
+VECTORIZERS = ("CountVectorizer", "TfidfVectorizer")
 SPLINE_MODES = {"error": 0, "constant": 1, "linear": 2, "continue": 3, "periodic": 4}
 SPLINE_MAX_DEGREE = 31  # src/prep/prep.h MLI__SPLINE_MAX_DEGREE
 F_NAN_ZEROS = 8
@@ -93,6 +99,18 @@ class Raw:
 
     def __init__(self, col: int, repl: Callable = lambda v: v, keys: Tuple[str, ...] = (), imputed: bool = False):
         self.col, self.repl, self.keys, self.imputed = col, repl, keys, imputed
+
+
+class TextBlock:
+    """A text vectorizer's output: one column per vocabulary term of input column `col`, never
+    materialized; at the end it becomes one TEXT op with the weights of what reads it (a
+    TruncatedSVD, or the linear model: its coefficients of those columns)."""
+
+    def __init__(self, col: int, step, terms: List[str], stop: List[str], ngram: Tuple[int, int], flags: int):
+        self.col, self.step, self.terms, self.stop, self.ngram, self.flags = col, step, terms, stop, ngram, flags
+        self.idf: Optional[np.ndarray] = None
+        self.weighted = False  # a TfidfTransformer (or the TfidfVectorizer's own) has been applied
+        self.n = len(terms)
 
 
 class Prep:
@@ -256,6 +274,26 @@ class Prep:
     def finite(self, f: Num) -> Num:
         """The value, an input error where it is NaN or infinite."""
         return Num(self._op(OP_FUNC, f.reg, count=FN_FINITE), f.col)
+
+    def text(self, block: TextBlock, W) -> List[Num]:
+        """The TEXT op: block's terms weighted by W (terms x k) into k registers."""
+        import unicodedata
+        W = np.asarray(W, dtype=np.float64)
+        if W.ndim != 2 or W.shape[0] != block.n or W.shape[1] < 1 or not np.isfinite(W).all():
+            _fail(block.step, f"weights of shape {W.shape} (not finite, or not one row per vocabulary term)")
+        major, minor = (int(x) for x in unicodedata.unidata_version.split(".")[:2])
+        lo, hi = block.ngram
+        params = [float(len(block.stop)), float(lo), float(hi), float(major * 100 + minor)]
+        flags = block.flags
+        if block.idf is not None:
+            flags |= T_IDF
+            params += [float(v) for v in block.idf]
+        params += W.reshape(-1).tolist()
+        k = W.shape[1]
+        self.set_kind(block.col, COL_STRING, block.step)
+        dst = self._op(OP_TEXT, block.col, count=k, params=params, strings=list(block.terms) + list(block.stop),
+                       flags=flags, width=k, n_in=block.n)
+        return [Num(dst + j, block.col) for j in range(k)]
 
     def onehot(self, code: Num, width: int) -> List[Num]:
         dst = self._op(OP_ONEHOT, code.reg, count=width, width=width)
@@ -834,6 +872,75 @@ def _spline(prep: Prep, est, feats):
     return out
 
 
+def _vectorizer(prep: Prep, est, feats):
+    """CountVectorizer / TfidfVectorizer with the word analyzer: the settings the C analyzer
+    implements (src/prep/text.c), the vocabulary, stop words and idf; anything else refused."""
+    name = _cls(est)
+    if len(feats) != 1 or not isinstance(feats[0], Raw) or feats[0].keys or feats[0].repl(NAN) is not NAN:
+        _fail(est, "a text vectorizer reads one text column as it comes in (in a ColumnTransformer, name it by a "
+                   "string such as 'text', not a list)")
+    if getattr(est, "input", "content") != "content":
+        _fail(est, f"input={est.input!r} (documents are read from files): only input='content'")
+    if est.analyzer != "word":
+        _fail(est, f"analyzer={est.analyzer!r}: only the word analyzer is supported"
+              + ("" if isinstance(est.analyzer, str) else " (a callable is arbitrary Python, which a model file "
+                                                          "cannot hold safely)"))
+    if est.preprocessor is not None or est.tokenizer is not None:
+        _fail(est, "a custom preprocessor or tokenizer (arbitrary Python, which a model file cannot hold safely)")
+    flags = 0
+    sa = est.strip_accents
+    if sa in ("ascii", "unicode"):
+        flags |= T_ASCII if sa == "ascii" else T_UNICODE
+    elif sa:
+        _fail(est, f"strip_accents={sa!r}: only None, 'ascii' and 'unicode'")
+    pattern = est.token_pattern
+    if pattern not in TOKEN_PATTERNS:
+        _fail(est, f"token_pattern={pattern!r}: only r\"(?u)\\b\\w\\w+\\b\" (the default) and r\"(?u)\\b\\w+\\b\"")
+    flags |= TOKEN_PATTERNS[pattern]
+    if est.lowercase:
+        flags |= T_LOWER
+    if est.binary:
+        flags |= T_BINARY
+    lo, hi = (int(x) for x in est.ngram_range)
+    if not 1 <= lo <= hi <= TEXT_MAX_NGRAM:
+        _fail(est, f"ngram_range={est.ngram_range!r} (1 <= min <= max <= {TEXT_MAX_NGRAM})")
+    vocab = getattr(est, "vocabulary_", None)
+    if not vocab:
+        _fail(est, "no fitted vocabulary_")
+    terms = [None] * len(vocab)
+    for t, j in vocab.items():
+        if not isinstance(t, str) or not 0 <= int(j) < len(terms) or terms[int(j)] is not None:
+            _fail(est, "its vocabulary_ is not a map of strings onto 0..n-1")
+        terms[int(j)] = t
+    stop = est.get_stop_words()
+    stop = sorted({str(w) for w in stop}) if stop else []
+    block = TextBlock(feats[0].col, est, terms, stop, (lo, hi), flags)
+    prep.set_kind(block.col, COL_STRING, est)
+    if name == "TfidfVectorizer":
+        _tfidf(block, est._tfidf if hasattr(est, "_tfidf") else est, est)
+    prep.inexact.append(f"{name} (1 + log(tf) and the row norms, summed here as scipy sums them)")
+    return [block]
+
+
+def _tfidf(block: TextBlock, t, step):
+    """A TfidfTransformer's weighting (or a TfidfVectorizer's own) on block."""
+    if block.weighted:
+        _fail(step, "a second tf-idf weighting of the same counts")
+    block.weighted = True
+    if t.sublinear_tf:
+        block.flags |= T_SUBLINEAR
+    norm = t.norm
+    if norm in ("l1", "l2"):
+        block.flags |= T_L1 if norm == "l1" else T_L2
+    elif norm is not None:
+        _fail(step, f"norm={norm!r}")
+    if t.use_idf:
+        idf = np.asarray(t.idf_, dtype=np.float64).reshape(-1)
+        if idf.shape[0] != block.n or not np.isfinite(idf).all():
+            _fail(step, f"idf_ of {idf.shape[0]} values for a vocabulary of {block.n}")
+        block.idf = idf
+
+
 def _column_transformer(prep: Prep, est, feats):
     idx = getattr(est, "_transformer_to_input_indices", None)
     if idx is None:
@@ -875,6 +982,18 @@ def transform(prep: Prep, est, feats):
         return feats
     if name != "FeatureUnion":  # its fitted state is its transformers'
         _check_fitted(est)
+    if name in VECTORIZERS:
+        return _vectorizer(prep, est, feats)
+    blocks = [f for f in feats if isinstance(f, TextBlock)]
+    if blocks:  # a vectorizer's columns: only these steps read them without materializing them
+        if name == "TfidfTransformer" and len(feats) == 1:
+            _tfidf(blocks[0], est, est)
+            return feats
+        if name == "TruncatedSVD" and len(feats) == 1 and np.shape(est.components_) == (len(est.components_),
+                                                                                         blocks[0].n):
+            return prep.text(blocks[0], np.asarray(est.components_, dtype=np.float64).T)
+        _fail(est, "it reads the output of a text vectorizer: only a TfidfTransformer, a TruncatedSVD or the "
+                   "linear model may follow one (its sparse columns, one per term, are never materialized)")
     n_in = getattr(est, "n_features_in_", None)
     if n_in is not None and n_in != len(feats):
         _fail(est, f"fitted on {n_in} features but receives {len(feats)} here")
@@ -933,8 +1052,55 @@ def needs_prep(transformers) -> bool:
     return any(_cls(t) not in SCALERS for t in transformers)
 
 
+def _fold_text(w, prep: Prep, feats, model_coef):
+    """The text blocks among the model's features become TEXT ops weighted by the linear model's
+    coefficients of their columns: the model then reads one partial score per output from each,
+    with weight 1. Sets w.coef_override (the model's new coefficients), w.fold (the same map for
+    transformed data: the background), w.fold_names (a name per feature after the fold, or its
+    place before) and w.fold_total (the features before)."""
+    step = next(f for f in feats if isinstance(f, TextBlock)).step
+    if model_coef is None:
+        _fail(step, "a text vectorizer can precede a linear model (LogisticRegression, SGDClassifier, LinearSVC, "
+                    "Ridge, ...), or a TruncatedSVD, only: its sparse columns are summed against the model's "
+                    "weights, never materialized")
+    coef = np.asarray(model_coef, dtype=np.float64)
+    c2 = np.atleast_2d(coef)
+    total = sum(f.n if isinstance(f, TextBlock) else 1 for f in feats)
+    if c2.shape[1] != total:
+        _fail(step, f"the model has {c2.shape[1]} coefficients per output for {total} features")
+    k = c2.shape[0]
+    out, cols, parts, names, pos = [], [], [], [], 0
+    for f in feats:
+        if isinstance(f, TextBlock):
+            W = c2[:, pos:pos + f.n].T
+            out += prep.text(f, W)
+            cols += [np.eye(k)[:, j] for j in range(k)]
+            parts.append((pos, f.n, W))
+            names += [f"{prep.colname(f.col)} (text, score {j})" for j in range(k)]
+            pos += f.n
+        else:
+            out.append(f)
+            cols.append(c2[:, pos])
+            parts.append((pos, 0, None))
+            names.append(pos)  # the feature's place before the fold: its name from get_feature_names_out
+            pos += 1
+    new = np.stack(cols, axis=1)
+    w.coef_override = new if coef.ndim == 2 else new.reshape(-1)
+
+    def fold(X):
+        got = []
+        for a, n, W in parts:
+            v = X[:, a:a + n] @ W if n else X[:, a:a + 1]
+            got.append(v.toarray() if hasattr(v, "toarray") else np.asarray(v))
+        return np.hstack(got)
+
+    w.fold = fold
+    w.fold_names, w.fold_total = names, total
+    return out
+
+
 def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_trees: bool = False,
-          model_check: Optional[str] = None) -> int:
+          model_check: Optional[str] = None, model_coef=None) -> int:
     """Writes the prep stage for `transformers` (applied in order) over n_cols input columns;
     returns the width it gives the model. A step whose values may differ from scikit-learn's in
     the last bit is refused before a tree model (model_is_trees), where a row on a split would
@@ -951,6 +1117,8 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_t
         feats = transform(prep, t, feats)
     if not feats:
         raise UnsupportedModelError("mlinfer.export: the preprocessing gives the model no features")
+    if any(isinstance(f, TextBlock) for f in feats):
+        feats = _fold_text(w, prep, feats, model_coef)
     if model_is_trees and prep.inexact:
         raise UnsupportedModelError(
             f"mlinfer.export: {prep.inexact[0]} cannot precede a tree model: its values are computed to within "

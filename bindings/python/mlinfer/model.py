@@ -11,6 +11,7 @@ import numpy as np
 from . import _native
 from ._columns import check_category_codes, check_number_categories, columns_for, is_table, one_row, one_row_columns
 from ._native import address, check, lib
+from .errors import InputError
 
 _F32, _F64 = 0, 1
 _CONTRIB = -1  # _call_columns: mli_model_predict_contrib_columns
@@ -101,6 +102,8 @@ class Model:
         self._by_columns = self._has_prep and _native.HAS_COLUMNS and (
             self.feature_names_in_ is not None or any(k == "string" for _, k in self.schema))
         self._numeric_only = all(k != "string" for _, k in self.schema)
+        # a vectorizer + linear model: predict takes a list (array, Series) of documents
+        self._text_input = self.meta("text_input") == "1" and self._by_columns
         self._n_used = sum(k != "unused" for _, k in self.schema)
         self._category_codes = self.meta("category_input") == "codes"
         # {feature: k}: a table value there must be one of the recorded categories 0..k-1
@@ -183,6 +186,14 @@ class Model:
             check(status)
         return out
 
+    def _documents(self, X):
+        """A text model's input: documents as the column named in its schema."""
+        if isinstance(X, (str, bytes)):
+            raise InputError("a text model takes an iterable of documents, not one string (as scikit-learn)", 11)
+        if isinstance(X, np.ndarray) and X.ndim != 1:
+            raise InputError(f"a text model takes a 1-D sequence of documents, not an array of shape {X.shape}", 11)
+        return {self.feature_names_in_[0]: X if hasattr(X, "__len__") else list(X)}
+
     _WHAT = {"mli_model_predict": 0, "mli_model_predict_proba": 1, "mli_model_decision_function": 2,
              "mli_model_predict_raw": 3}
     if _native.HAS_CONTRIB_COLUMNS:
@@ -193,6 +204,8 @@ class Model:
         _WHAT["mli_model_apply"] = _APPLY
 
     def _call(self, fn, X, cols: int, out_dtype=np.float64) -> np.ndarray:
+        if self._text_input and not is_table(X):
+            X = self._documents(X)
         if self._category_codes and type(X) is not np.ndarray:
             check_category_codes(self, X)
         if self._category_counts and type(X) is not np.ndarray:

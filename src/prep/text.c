@@ -1,0 +1,348 @@
+/* prep/text.c — the TEXT op: scikit-learn's CountVectorizer / TfidfVectorizer with the word
+ * analyzer, then the linear model's weights of the vocabulary's columns, on one document.
+ *
+ * The analysis is Python's, step for step (sklearn/feature_extraction/text.py):
+ *   str.lower()                   ICU's full lower case in the root locale: the same Unicode
+ *                                 rules (SpecialCasing's İ -> i + U+0307, the final sigma)
+ *   strip_accents                 NFKD, then without the combining marks ('unicode') or
+ *                                 without every non-ASCII character ('ascii')
+ *   re.findall(r"(?u)\b\w\w+\b")  the maximal runs of word characters, two code points or more
+ *                                 (one or more for r"\b\w+\b"): Python's \w is '_' and the
+ *                                 general categories L* and N*
+ *   stop words, then n-grams      the tokens joined by one space
+ * then the counts of the terms in the vocabulary, in the order of their vocabulary index (the
+ * CSR matrix's sorted indices), 1 + log(tf) when sublinear, times idf, divided by the row's l1
+ * or l2 norm summed in that order, and summed against the weights in that order (scipy's CSR
+ * product): the arithmetic of scikit-learn's transform and decision_function.
+ *
+ * Unicode versions: the file stores the exporter's (Python's unicodedata) version. A character
+ * assigned after it is unassigned to Python (not a word character, no decomposition), and is
+ * treated so here; a character ICU does not know, where the file's version is newer than ICU's,
+ * is an input error (it may be a letter to the exporter). An all-ASCII document never reaches
+ * ICU (the common case, and the fast path). */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/ustring.h>
+#include <unicode/utf16.h>
+#include <unicode/utf8.h>
+
+#include "prep.h"
+
+int mli__text_unicode_version(void) {
+    UVersionInfo v;
+    u_getUnicodeVersion(v);
+    return v[0] * 100 + v[1];
+}
+
+void mli__text_work_free(mli__text_work *w) {
+    free(w->u);
+    free(w->v);
+    free(w->tok);
+    free(w->gram);
+    free(w->off);
+    free(w->idx);
+    free(w->tf);
+    memset(w, 0, sizeof *w);
+}
+
+/* Grows *buf to hold at least n elements of size sz. */
+static int grow(void *buf, size_t *cap, size_t n, size_t sz) {
+    if (n <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < n)
+        c *= 2;
+    void *q = realloc(*(void **)buf, c * sz);
+    if (!q)
+        return 1;
+    *(void **)buf = q;
+    *cap = c;
+    return 0;
+}
+
+static int ascii_word(unsigned c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+/* Whether code point c was assigned in Unicode version `ver` (major * 100 + minor). */
+static int assigned_by(UChar32 c, int ver) {
+    UVersionInfo a;
+    u_charAge(c, a);
+    return a[0] * 100 + a[1] <= ver;
+}
+
+/* Python's \w under the exporter's Unicode version. */
+static int word_char(UChar32 c, int ver) {
+    if (c < 0x80)
+        return ascii_word((unsigned)c);
+    return (U_GET_GC_MASK(c) & (U_GC_L_MASK | U_GC_N_MASK)) && assigned_by(c, ver);
+}
+
+/* The tokens of the analysis so far: appends code point c (a word character) to the current
+ * run in w->tok at *at; ends a run at a non-word character. */
+typedef struct tokens {
+    mli__text_work *w;
+    size_t at;    /* bytes used in w->tok */
+    size_t start; /* the current run's first byte */
+    int64_t cps;  /* the current run's code points */
+    int64_t n;    /* tokens */
+    int64_t min;  /* code points a token needs */
+} tokens;
+
+static int tok_end(tokens *t) {
+    if (t->cps >= t->min) {
+        if (grow(&t->w->off, &t->w->ocap, 2 * (size_t)(t->n + 1), sizeof(int64_t)))
+            return 1;
+        t->w->off[2 * t->n] = (int64_t)t->start;
+        t->w->off[2 * t->n + 1] = (int64_t)(t->at - t->start);
+        t->n++;
+    } else {
+        t->at = t->start; /* too short: dropped */
+    }
+    t->start = t->at;
+    t->cps = 0;
+    return 0;
+}
+
+static int tok_add(tokens *t, UChar32 c) {
+    if (grow(&t->w->tok, &t->w->tcap, t->at + 4, 1))
+        return 1;
+    uint8_t *b = (uint8_t *)t->w->tok;
+    U8_APPEND_UNSAFE(b, t->at, c);
+    t->cps++;
+    return 0;
+}
+
+/* All-ASCII document: lower case and tokens without ICU (accents: nothing to strip). */
+static int tokens_ascii(tokens *t, const char *s, int64_t len, int lower) {
+    for (int64_t i = 0; i < len; ++i) {
+        unsigned c = (unsigned char)s[i];
+        if (ascii_word(c)) {
+            if (tok_add(t, (UChar32)(lower && c >= 'A' && c <= 'Z' ? c + 32 : c)))
+                return MLI__TEXT_NOMEM;
+        } else if (t->cps && tok_end(t)) {
+            return MLI__TEXT_NOMEM;
+        }
+    }
+    return t->cps && tok_end(t) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
+}
+
+/* NFKD without combining marks ('unicode') or without non-ASCII ('ascii'), character by
+ * character: NFKD's reordering only moves combining marks, which both forms drop, so the
+ * survivors come out in the order of a whole-string NFKD. From w->u (n units) into w->v. */
+static int strip(mli__text_work *w, int32_t n, int ascii, int ver, int32_t *out_n) {
+    UErrorCode e = U_ZERO_ERROR;
+    const UNormalizer2 *nfkd = unorm2_getNFKDInstance(&e);
+    if (U_FAILURE(e))
+        return MLI__TEXT_ICU;
+    int32_t o = 0;
+    for (int32_t i = 0; i < n;) {
+        UChar32 c;
+        U16_NEXT(w->u, i, n, c);
+        UChar d[64];
+        int32_t nd = -1;
+        if (c >= 0x80 && assigned_by(c, ver)) {
+            e = U_ZERO_ERROR;
+            nd = unorm2_getDecomposition(nfkd, c, d, (int32_t)(sizeof d / sizeof d[0]), &e);
+            if (U_FAILURE(e))
+                return MLI__TEXT_ICU;
+        }
+        if (nd < 0) { /* no decomposition: c itself */
+            nd = 0;
+            U16_APPEND_UNSAFE(d, nd, c);
+        }
+        if (grow(&w->v, &w->vcap, (size_t)o + (size_t)nd, sizeof(UChar)))
+            return MLI__TEXT_NOMEM;
+        for (int32_t j = 0; j < nd;) {
+            UChar32 x;
+            U16_NEXT(d, j, nd, x);
+            /* a character newer than the exporter's Unicode has no decomposition and class 0 there */
+            int keep = ascii ? x < 0x80 : (x < 0x80 || !assigned_by(x, ver) || u_getCombiningClass(x) == 0);
+            if (keep)
+                U16_APPEND_UNSAFE(w->v, o, x);
+        }
+    }
+    *out_n = o;
+    return MLI__TEXT_OK;
+}
+
+/* Any document: UTF-8 -> UTF-16, lower case, accents, then the tokens. */
+static int tokens_unicode(tokens *t, const char *s, int64_t len, int32_t flags, int ver, int64_t *where) {
+    mli__text_work *w = t->w;
+    if (len > INT32_MAX / 2)
+        return MLI__TEXT_NOMEM;
+    if (grow(&w->u, &w->ucap, (size_t)len + 1, sizeof(UChar)))
+        return MLI__TEXT_NOMEM;
+    UErrorCode e = U_ZERO_ERROR;
+    int32_t n = 0;
+    u_strFromUTF8(w->u, (int32_t)w->ucap, &n, s, (int32_t)len, &e);
+    if (U_FAILURE(e)) { /* the first byte of the first ill-formed sequence */
+        int32_t i = 0;
+        while (i < (int32_t)len) {
+            int32_t at = i;
+            UChar32 c;
+            U8_NEXT(s, i, (int32_t)len, c);
+            if (c < 0) {
+                *where = at;
+                break;
+            }
+        }
+        return MLI__TEXT_BAD_UTF8;
+    }
+    if (flags & MLI__OPF_TEXT_LOWER) {
+        for (;;) {
+            e = U_ZERO_ERROR;
+            int32_t m = u_strToLower(w->v, (int32_t)w->vcap, w->u, n, "", &e);
+            if (e == U_BUFFER_OVERFLOW_ERROR || (U_SUCCESS(e) && (size_t)m >= w->vcap)) {
+                if (grow(&w->v, &w->vcap, (size_t)m + 1, sizeof(UChar)))
+                    return MLI__TEXT_NOMEM;
+                continue;
+            }
+            if (U_FAILURE(e))
+                return MLI__TEXT_ICU;
+            n = m;
+            break;
+        }
+        UChar *x = w->u; /* the result becomes the input of the next step */
+        size_t xc = w->ucap;
+        w->u = w->v, w->ucap = w->vcap;
+        w->v = x, w->vcap = xc;
+    }
+    if (flags & (MLI__OPF_TEXT_ASCII | MLI__OPF_TEXT_UNICODE)) {
+        int32_t m;
+        int rc = strip(w, n, (flags & MLI__OPF_TEXT_ASCII) != 0, ver, &m);
+        if (rc)
+            return rc;
+        UChar *x = w->u;
+        size_t xc = w->ucap;
+        w->u = w->v, w->ucap = w->vcap;
+        w->v = x, w->vcap = xc;
+        n = m;
+    }
+    const int icu_ver = mli__text_unicode_version();
+    for (int32_t i = 0; i < n;) {
+        UChar32 c;
+        U16_NEXT(w->u, i, n, c);
+        if (word_char(c, ver)) {
+            if (tok_add(t, c))
+                return MLI__TEXT_NOMEM;
+            continue;
+        }
+        if (ver > icu_ver && u_charType(c) == U_UNASSIGNED && !U_IS_UNICODE_NONCHAR(c)) {
+            *where = c; /* maybe a letter to the exporter's newer Unicode */
+            return MLI__TEXT_UNASSIGNED;
+        }
+        if (t->cps && tok_end(t))
+            return MLI__TEXT_NOMEM;
+    }
+    return t->cps && tok_end(t) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+int mli__text_row(const mli__prep *p, const mli__prep_op *op, const char *s, int64_t len, mli__text_work *w,
+                  double *out, int64_t st, int64_t *where) {
+    const double *q = op->p;
+    const int64_t V = op->n_in, K = op->count, S = (int64_t)q[0];
+    const int64_t nmin = (int64_t)q[1], nmax = (int64_t)q[2];
+    const int ver = (int)q[3];
+    const int32_t flags = op->flags;
+    for (int64_t k = 0; k < K; ++k)
+        out[k * st] = 0.0;
+    tokens t = {w, 0, 0, 0, 0, (flags & MLI__OPF_TEXT_SHORT) ? 1 : 2};
+    int ascii = 1;
+    for (int64_t i = 0; i < len && ascii; ++i)
+        ascii = (unsigned char)s[i] < 0x80;
+    int rc = ascii ? tokens_ascii(&t, s, len, (flags & MLI__OPF_TEXT_LOWER) != 0)
+                   : tokens_unicode(&t, s, len, flags, ver, where);
+    if (rc)
+        return rc;
+    const char *tok = w->tok;
+    int64_t *off = w->off, n = 0;
+    for (int64_t k = 0; k < t.n; ++k) /* stop words out, before the n-grams (scikit-learn's _word_ngrams) */
+        if (S == 0 ||
+            mli__prep_lookup(p, op->str0 + V, op->shash, op->smask, tok + off[2 * k], (uint32_t)off[2 * k + 1]) < 0) {
+            off[2 * n] = off[2 * k];
+            off[2 * n + 1] = off[2 * k + 1];
+            n++;
+        }
+    size_t ni = 0;
+    for (int64_t g = nmin; g <= nmax && g <= n; ++g)
+        for (int64_t i = 0; i + g <= n; ++i) {
+            const char *key = tok + off[2 * i];
+            size_t kl = (size_t)off[2 * i + 1];
+            if (g > 1) { /* " ".join(tokens[i:i + g]) */
+                size_t need = 0;
+                for (int64_t j = i; j < i + g; ++j)
+                    need += (size_t)off[2 * j + 1] + 1;
+                if (grow(&w->gram, &w->gcap, need, 1))
+                    return MLI__TEXT_NOMEM;
+                kl = 0;
+                for (int64_t j = i; j < i + g; ++j) {
+                    if (j > i)
+                        w->gram[kl++] = ' ';
+                    memcpy(w->gram + kl, tok + off[2 * j], (size_t)off[2 * j + 1]);
+                    kl += (size_t)off[2 * j + 1];
+                }
+                key = w->gram;
+            }
+            if (kl > UINT32_MAX)
+                continue; /* longer than any stored string */
+            int32_t v = mli__prep_lookup(p, op->str0, op->hash, op->hmask, key, (uint32_t)kl);
+            if (v < 0)
+                continue;
+            if (grow(&w->idx, &w->icap, ni + 1, sizeof(int32_t)))
+                return MLI__TEXT_NOMEM;
+            w->idx[ni++] = v;
+        }
+    if (ni == 0)
+        return MLI__TEXT_OK;
+    int32_t *idx = w->idx;
+    qsort(idx, ni, sizeof *idx, cmp_i32);
+    /* the terms in index order, with their counts: in place, idx[u] and tf in a second pass */
+    size_t nu = 0;
+    if (grow(&w->tf, &w->fcap, ni, sizeof(double)))
+        return MLI__TEXT_NOMEM;
+    double *tf = w->tf;
+    for (size_t i = 0; i < ni;) {
+        size_t j = i;
+        while (j < ni && idx[j] == idx[i])
+            ++j;
+        idx[nu] = idx[i];
+        tf[nu] = (flags & MLI__OPF_TEXT_BINARY) ? 1.0 : (double)(j - i);
+        nu++;
+        i = j;
+    }
+    const double *idf = q + 4, *W = q + 4 + ((flags & MLI__OPF_TEXT_IDF) ? V : 0);
+    for (size_t u = 0; u < nu; ++u) {
+        if (flags & MLI__OPF_TEXT_SUBLINEAR) /* np.log(X.data, X.data); X.data += 1 */
+            tf[u] = log(tf[u]) + 1.0;
+        if (flags & MLI__OPF_TEXT_IDF)
+            tf[u] *= idf[idx[u]];
+    }
+    if (flags & (MLI__OPF_TEXT_L1 | MLI__OPF_TEXT_L2)) { /* sklearn's inplace_csr_row_normalize_l1 / _l2 */
+        double sum = 0.0;
+        for (size_t u = 0; u < nu; ++u)
+            sum += (flags & MLI__OPF_TEXT_L2) ? tf[u] * tf[u] : fabs(tf[u]);
+        if (sum != 0.0) {
+            if (flags & MLI__OPF_TEXT_L2)
+                sum = sqrt(sum);
+            for (size_t u = 0; u < nu; ++u)
+                tf[u] /= sum;
+        }
+    }
+    for (size_t u = 0; u < nu; ++u) { /* scipy's CSR times dense: row by row, terms in order */
+        const double *wr = W + (int64_t)idx[u] * K;
+        for (int64_t k = 0; k < K; ++k)
+            out[k * st] += tf[u] * wr[k];
+    }
+    return MLI__TEXT_OK;
+}
