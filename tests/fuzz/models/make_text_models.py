@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Writes the text-model fuzz seeds: text_tfidf.mli (TfidfVectorizer with accents stripped,
+stop words and bigrams, sublinear tf, then a 3-class LogisticRegression; the model of the
+`text` fuzz target) and text_columns.mli (a ColumnTransformer with two text columns --
+CountVectorizer case-sensitive with one-character tokens, ASCII accent stripping and binary
+counts, and TfidfVectorizer with l1 norm and no idf -- and a scaled numeric column, then a
+LogisticRegression; a seed of the `model_load` target).
+    MLINFER_LIBRARY=build/libmlinfer.so PYTHONPATH=bindings/python \\
+        /work/venv/bin/python tests/fuzz/models/make_text_models.py"""
+import os
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+import mlinfer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORDS = ["the", "a", "Fox", "fox", "café", "cafe\u0301", "naïve", "İstanbul", "ΟΔΟΣ", "ΣΑΣ", "straße", "ﬁne",
+         "ＡＢＣ", "½", "x²", "日本語", "한국어", "😀", "foo_bar", "I", "Ⅻ", "don't", "e-mail", "42", "x1"]
+rng = np.random.RandomState(7)
+docs = [" ".join(rng.choice(WORDS, size=rng.randint(0, 9))) for _ in range(120)]
+y = rng.randint(0, 3, size=120)
+est = Pipeline([("tfidf", TfidfVectorizer(strip_accents="unicode", stop_words=["the", "a"], ngram_range=(1, 2),
+                                          sublinear_tf=True)),
+                ("clf", LogisticRegression(max_iter=1000))]).fit(docs, y)
+mlinfer.export(est, os.path.join(HERE, "text_tfidf.mli"))
+df = pd.DataFrame({"title": docs, "body": docs[::-1], "x": rng.normal(size=120)})
+ct = ColumnTransformer([("t", CountVectorizer(lowercase=False, token_pattern=r"(?u)\b\w+\b", strip_accents="ascii",
+                                              binary=True), "title"),
+                        ("b", TfidfVectorizer(norm="l1", use_idf=False, ngram_range=(2, 3)), "body"),
+                        ("n", StandardScaler(), ["x"])])
+est = Pipeline([("ct", ct), ("clf", LogisticRegression(max_iter=1000))]).fit(df, y)
+mlinfer.export(est, os.path.join(HERE, "text_columns.mli"))
