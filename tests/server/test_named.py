@@ -363,3 +363,52 @@ def test_lightgbm_string_categories_served(tmp_path):
     assert body["predictions"] == est.predict(test.astype(cats)).tolist()
     got = np.array([[p[str(c)] for c in est.classes_] for p in body["probabilities"]])
     np.testing.assert_allclose(got, est.predict_proba(test.astype(cats)), rtol=1e-6, atol=1e-9)
+
+
+TEXT_WORDS = ["printer", "toner", "VPN", "drops", "hourly", "ΟΔΟΣ", "café", "cafe\u0301", "naïve", "İstanbul",
+              "日本語", "😀", "foo_bar", "the", "a", "x1"]
+
+
+@pytest.fixture(scope="module")
+def text_served(tmp_path_factory):
+    """A text classifier (TfidfVectorizer with bigrams + LogisticRegression over 3 classes)."""
+    if SKIP_REASON:
+        pytest.skip(SKIP_REASON)
+    import mlinfer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    rng = np.random.default_rng(4)
+    docs = [" ".join(rng.choice(TEXT_WORDS, size=rng.integers(0, 12))) for _ in range(300)]
+    y = rng.integers(0, 3, 300)
+    est = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), strip_accents="unicode"),
+                        LogisticRegression(max_iter=500)).fit(docs, y)
+    d = tmp_path_factory.mktemp("text")
+    mlinfer.export(est, d / "tickets.mli")
+    srv = Server(d / "tickets.mli")
+    yield srv, est, docs
+    srv.stop()
+
+
+def test_text_model_served_by_every_route(text_served):
+    """Documents through /predict (a `text` field per instance), V2 (a BYTES input named
+    `text`) and V1, equal to scikit-learn's; a null document is a 400 naming the row."""
+    srv, est, docs = text_served
+    docs = docs[:40] + ["", "unseen words only", "ΣΑΣ ΟΔΟΣ café"]
+    want, proba = est.predict(docs).tolist(), est.predict_proba(docs)
+    st, body = srv.json("POST", "/predict", {"instances": [{"text": d} for d in docs], "proba": True})
+    assert st == 200, body
+    assert body["predictions"] == want
+    got = np.array([[p[str(c)] for c in est.classes_] for p in body["probabilities"]])
+    np.testing.assert_allclose(got, proba, rtol=1e-5, atol=1e-6)
+    st, body = srv.json("POST", "/v2/models/tickets/infer", {
+        "inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(docs)], "data": docs}],
+        "outputs": [{"name": "predict_proba"}]})
+    assert st == 200, body
+    np.testing.assert_allclose(np.array(body["outputs"][0]["data"]).reshape(len(docs), -1), proba, rtol=1e-5,
+                               atol=1e-6)
+    st, body = srv.json("POST", "/v1/models/tickets:predict", {"instances": [{"text": d} for d in docs]})
+    assert st == 200, body
+    assert body["predictions"] == want
+    st, body = srv.json("POST", "/v2/models/tickets/infer", {
+        "inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["ok", None]}]})
+    assert st == 400, body
+    assert "column 'text', row 1: a missing document" in body["error"], body
