@@ -39,22 +39,6 @@ static double number_at(const mli__bound_col *b, int64_t r) {
     }
 }
 
-/* A string cell: V_VALUE with *k its table index (-1: unknown), or V_NULL / V_NONE. */
-static int string_at(const mli__prep_call *call, int64_t o, const mli__bound_col *b, int64_t r, int32_t *k) {
-    if (!valid_at(b->validity, r))
-        return V_NULL;
-    if (b->type == MLI_COLUMN_DICT_UTF8) {
-        int32_t code = ((const int32_t *)b->values)[r];
-        if (code < 0)
-            return code == MLI_CODE_NONE ? V_NONE : V_NULL;
-        *k = call->op_dict[o][code];
-        return V_VALUE;
-    }
-    const char *s = (const char *)b->values + b->offsets[r];
-    *k = find(call->p, &call->p->ops[o], s, (uint32_t)(b->offsets[r + 1] - b->offsets[r]));
-    return V_VALUE;
-}
-
 /* A string cell's bytes: V_VALUE with *s, *len, or V_NULL / V_NONE. */
 static int text_at(const mli__bound_col *b, int64_t r, const char **s, int64_t *len) {
     if (!valid_at(b->validity, r))
@@ -70,6 +54,17 @@ static int text_at(const mli__bound_col *b, int64_t r, const char **s, int64_t *
     *s = (const char *)b->values + b->offsets[r];
     *len = b->offsets[r + 1] - b->offsets[r];
     return V_VALUE;
+}
+
+/* A string cell: V_VALUE with *k its table index (-1: unknown), or V_NULL / V_NONE. */
+static int string_at(const mli__prep_call *call, int64_t o, const mli__bound_col *b, int64_t r, int32_t *k) {
+    const char *s = NULL;
+    int64_t len = 0;
+    int v = text_at(b, r, &s, &len);
+    if (v == V_VALUE) /* a dictionary code: its entry's index, mapped once per call */
+        *k = b->type == MLI_COLUMN_DICT_UTF8 ? call->op_dict[o][((const int32_t *)b->values)[r]]
+                                             : find(call->p, &call->p->ops[o], s, (uint32_t)len);
+    return v;
 }
 
 /* A TEXT op on row r, its outputs at y[0], y[st], ...: 0, or 1 (a missing document or an
@@ -932,16 +927,9 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                              "%s: column '%s', row %lld: a missing value (%s), which the pipeline's "
                              "encoder did not see in training and cannot take",
                              fn, name, (long long)row, v == V_NONE ? "None" : "null/NaN");
-        const char *s;
-        int64_t len;
-        if (b->type == MLI_COLUMN_DICT_UTF8) {
-            int32_t code = ((const int32_t *)b->values)[row];
-            s = b->dict_bytes + b->offsets[code];
-            len = b->offsets[code + 1] - b->offsets[code];
-        } else {
-            s = (const char *)b->values + b->offsets[row];
-            len = b->offsets[row + 1] - b->offsets[row];
-        }
+        const char *s = NULL;
+        int64_t len = 0;
+        text_at(b, row, &s, &len);
         quote(s, len, val, sizeof val);
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: unknown category '%s' (not seen in training; the model "
