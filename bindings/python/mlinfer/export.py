@@ -343,7 +343,7 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         raise UnsupportedModelError("mlinfer.export: empty Pipeline")
     w = _Writer()
     first = steps[0][1]
-    text_input = _cls(first) in export_pipeline.VECTORIZERS
+    text_input = export_pipeline.takes_documents(first)
     n = 1 if text_input else _n_features(first)  # a vectorizer first: the model takes documents
     import sklearn
 

@@ -110,6 +110,7 @@ class TextBlock:
         self.col, self.step, self.terms, self.stop, self.ngram, self.flags = col, step, terms, stop, ngram, flags
         self.idf: Optional[np.ndarray] = None
         self.weighted = False  # a TfidfTransformer (or the TfidfVectorizer's own) has been applied
+        self.scale = 1.0  # a FeatureUnion's transformer weight: folded into the weights
         self.n = len(terms)
 
 
@@ -154,6 +155,9 @@ class Prep:
     def num(self, f, step, finite=True) -> Num:
         if isinstance(f, Num):
             return f
+        if isinstance(f, TextBlock):
+            _fail(step, "it reads the output of a text vectorizer as numbers: only a TfidfTransformer, a "
+                        "TruncatedSVD or the linear model may follow one (its sparse columns are never materialized)")
         if f.keys or f.repl(NAN) is not NAN:
             _fail(step, f"column {self.colname(f.col)!r} was imputed with strings but is used as numbers")
         self.set_kind(f.col, COL_NUMBER, step)
@@ -278,7 +282,7 @@ class Prep:
     def text(self, block: TextBlock, W) -> List[Num]:
         """The TEXT op: block's terms weighted by W (terms x k) into k registers."""
         import unicodedata
-        W = np.asarray(W, dtype=np.float64)
+        W = np.asarray(W, dtype=np.float64) * block.scale
         if W.ndim != 2 or W.shape[0] != block.n or W.shape[1] < 1 or not np.isfinite(W).all():
             _fail(block.step, f"weights of shape {W.shape} (not finite, or not one row per vocabulary term)")
         major, minor = (int(x) for x in unicodedata.unidata_version.split(".")[:2])
@@ -922,6 +926,20 @@ def _vectorizer(prep: Prep, est, feats):
     return [block]
 
 
+def takes_documents(est) -> bool:
+    """Whether a pipeline's first step takes documents (a list of str): a vectorizer, or a
+    Pipeline or FeatureUnion of steps that do."""
+    name = _cls(est)
+    if name in VECTORIZERS:
+        return True
+    if name == "Pipeline":
+        return takes_documents(est.steps[0][1])
+    if name == "FeatureUnion":
+        parts = [t for _, t in est.transformer_list if t not in ("drop", None)]
+        return bool(parts) and all(takes_documents(t) for t in parts)
+    return False
+
+
 def _tfidf(block: TextBlock, t, step):
     """A TfidfTransformer's weighting (or a TfidfVectorizer's own) on block."""
     if block.weighted:
@@ -966,7 +984,10 @@ def _feature_union(prep: Prep, est, feats):
         part = list(feats) if trans == "passthrough" else transform(prep, trans, feats)
         w = weights.get(name)
         if w is not None and w != 1:
-            part = [prep.affine(prep.num(f, est), mul=float(w)) for f in part]
+            for f in part:
+                if isinstance(f, TextBlock):
+                    f.scale *= float(w)
+            part = [f if isinstance(f, TextBlock) else prep.affine(prep.num(f, est), mul=float(w)) for f in part]
         out += part
     return out
 
