@@ -67,13 +67,24 @@ static int string_at(const mli__prep_call *call, int64_t o, const mli__bound_col
     return v;
 }
 
+/* pandas' NA in a string column, as the Python bindings pass it (mlinfer/_columns.py): U+FFFF
+ * (a noncharacter) then "<NA>". An encoder takes it for an unknown category; to a vectorizer it
+ * is a missing document, which scikit-learn raises on. */
+static int pandas_na(const char *s, int64_t len) { return len == 7 && memcmp(s, "\xef\xbf\xbf<NA>", 7) == 0; }
+
+/* A document: V_VALUE with *s, *len, or V_NULL / V_NONE (pandas' NA is V_NULL). */
+static int document_at(const mli__bound_col *b, int64_t r, const char **s, int64_t *len) {
+    int v = text_at(b, r, s, len);
+    return v == V_VALUE && pandas_na(*s, *len) ? V_NULL : v;
+}
+
 /* A TEXT op on row r, its outputs at y[0], y[st], ...: 0, or 1 (a missing document or an
  * analysis error: NaN outputs; mli__prep_row_error says which). */
 static int text_op(const mli__prep_call *call, const mli__prep_op *op, int64_t r, mli__text_work *w, double *y,
                    int64_t st) {
     const char *s = NULL;
     int64_t len = 0, where = 0;
-    if (text_at(&call->cols[op->src], r, &s, &len) == V_VALUE &&
+    if (document_at(&call->cols[op->src], r, &s, &len) == V_VALUE &&
         mli__text_row(call->p, op, s, len, w, y, st, &where) == MLI__TEXT_OK)
         return 0;
     for (int64_t k = 0; k < op->count; ++k)
@@ -939,12 +950,12 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
     if (op->kind == MLI__OP_TEXT) {
         const char *s = NULL;
         int64_t len = 0, where = 0;
-        int v = text_at(&call->cols[op->src], row, &s, &len);
+        int v = document_at(&call->cols[op->src], row, &s, &len);
         if (v != V_VALUE)
             return mli__fail(MLI_ERR_INPUT,
                              "%s: column '%s', row %lld: a missing document (%s); a text vectorizer takes strings "
                              "only (scikit-learn raises on it too)",
-                             fn, name, (long long)row, v == V_NONE ? "None" : "null/NaN");
+                             fn, name, (long long)row, v == V_NONE ? "None" : "null/NaN/NA");
         mli__text_work tw = {0};
         double *y = malloc(sizeof(double) * (size_t)op->count);
         int e = y ? mli__text_row(call->p, op, s, len, &tw, y, 1, &where) : MLI__TEXT_NOMEM;

@@ -2,8 +2,8 @@
  * analyzer, then the linear model's weights of the vocabulary's columns, on one document.
  *
  * The analysis is Python's, step for step (sklearn/feature_extraction/text.py):
- *   str.lower()                   ICU's full lower case in the root locale: the same Unicode
- *                                 rules (SpecialCasing's İ -> i + U+0307, the final sigma)
+ *   str.lower()                   Python's full lower case (SpecialCasing's İ -> i + U+0307,
+ *                                 its final-sigma rule), ICU's mappings and properties
  *   strip_accents                 NFKD, then without the combining marks ('unicode') or
  *                                 without every non-ASCII character ('ascii')
  *   re.findall(r"(?u)\b\w\w+\b")  the maximal runs of word characters, two code points or more
@@ -171,6 +171,64 @@ static int strip(mli__text_work *w, int32_t n, int ascii, int ver, int32_t *out_
     return MLI__TEXT_OK;
 }
 
+/* Python's Cased and Case_Ignorable (its final-sigma rule), under the exporter's Unicode. */
+static int cased(UChar32 c, int ver) { return u_hasBinaryProperty(c, UCHAR_CASED) && assigned_by(c, ver); }
+static int case_ignorable(UChar32 c, int ver) {
+    return u_hasBinaryProperty(c, UCHAR_CASE_IGNORABLE) && assigned_by(c, ver);
+}
+
+/* Whether the capital sigma at u[at] (the next code point at `after`) is word-final, as
+ * Python's handle_capital_sigma decides: a cased letter before it (skipping case-ignorable
+ * ones), and none after it. */
+static int final_sigma(const UChar *u, int32_t at, int32_t after, int32_t n, int ver) {
+    UChar32 c = 0;
+    int32_t j = at;
+    int found = 0;
+    while (j > 0) {
+        U16_PREV(u, 0, j, c);
+        if (!case_ignorable(c, ver)) {
+            found = 1;
+            break;
+        }
+    }
+    if (!found || !cased(c, ver))
+        return 0;
+    for (j = after; j < n;) {
+        U16_NEXT(u, j, n, c);
+        if (!case_ignorable(c, ver))
+            return !cased(c, ver);
+    }
+    return 1;
+}
+
+/* Python's str.lower(), code point by code point: the full lower case, which is the simple one
+ * (ICU's u_tolower) except for U+0130 -> i + U+0307 (SpecialCasing's one unconditional lower
+ * case) and a capital sigma, final (ς) or not (σ); a character newer than the exporter's
+ * Unicode unchanged, as that Python leaves it. (ICU's u_strToLower has the same rules but
+ * applies its own Unicode version throughout, the final-sigma context included.) From w->u
+ * (n units) into w->v: at most 2 units per unit (no case pair crosses planes). */
+static int lower(mli__text_work *w, int32_t n, int ver, int32_t *out_n) {
+    if (grow(&w->v, &w->vcap, 2 * (size_t)n + 2, sizeof(UChar)))
+        return 1;
+    int32_t o = 0;
+    for (int32_t i = 0; i < n;) {
+        int32_t at = i;
+        UChar32 c;
+        U16_NEXT(w->u, i, n, c);
+        if (c == 0x130) {
+            w->v[o++] = 'i';
+            w->v[o++] = 0x307;
+            continue;
+        }
+        UChar32 l = c == 0x3a3                        ? (final_sigma(w->u, at, i, n, ver) ? 0x3c2 : 0x3c3)
+                    : c < 0x80 || assigned_by(c, ver) ? u_tolower(c)
+                                                      : c;
+        U16_APPEND_UNSAFE(w->v, o, l);
+    }
+    *out_n = o;
+    return 0;
+}
+
 /* Any document: UTF-8 -> UTF-16, lower case, accents, then the tokens. */
 static int tokens_unicode(tokens *t, const char *s, int64_t len, int32_t flags, int ver, int64_t *where) {
     mli__text_work *w = t->w;
@@ -195,23 +253,14 @@ static int tokens_unicode(tokens *t, const char *s, int64_t len, int32_t flags, 
         return MLI__TEXT_BAD_UTF8;
     }
     if (flags & MLI__OPF_TEXT_LOWER) {
-        for (;;) {
-            e = U_ZERO_ERROR;
-            int32_t m = u_strToLower(w->v, (int32_t)w->vcap, w->u, n, "", &e);
-            if (e == U_BUFFER_OVERFLOW_ERROR || (U_SUCCESS(e) && (size_t)m >= w->vcap)) {
-                if (grow(&w->v, &w->vcap, (size_t)m + 1, sizeof(UChar)))
-                    return MLI__TEXT_NOMEM;
-                continue;
-            }
-            if (U_FAILURE(e))
-                return MLI__TEXT_ICU;
-            n = m;
-            break;
-        }
+        int32_t m;
+        if (lower(w, n, ver, &m))
+            return MLI__TEXT_NOMEM;
         UChar *x = w->u; /* the result becomes the input of the next step */
         size_t xc = w->ucap;
         w->u = w->v, w->ucap = w->vcap;
         w->v = x, w->vcap = xc;
+        n = m;
     }
     if (flags & (MLI__OPF_TEXT_ASCII | MLI__OPF_TEXT_UNICODE)) {
         int32_t m;

@@ -167,6 +167,28 @@ def _is_na(v) -> bool:
     return type(v).__name__ == "NAType"
 
 
+class _NotUnicode(InputError):
+    """A dictionary entry with no UTF-8 (a lone surrogate); `k`: its index, for the row."""
+
+    def __init__(self, msg, k):
+        super().__init__(msg, 11)
+        self.k = k
+
+
+def _utf8_ok(u: str) -> bool:
+    try:
+        u.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _named_row(name, exc: _NotUnicode, codes) -> InputError:
+    """The message of exc with the first row holding the entry."""
+    r = int(np.argmax(np.asarray(codes) == exc.k))
+    return InputError(str(exc).replace(f"column {name!r}:", f"column {name!r}, row {r}:", 1), 11)
+
+
 def _encode_dict(name, uniques):
     """Dictionary bytes and int64 offsets for a list of str (and _NA)."""
     try:
@@ -176,7 +198,9 @@ def _encode_dict(name, uniques):
         raise InputError(f"column {name!r}: {uniques[r]!r} is not a string (the column holds strings in this "
                          "model)", 11) from None
     except UnicodeEncodeError as exc:
-        raise InputError(f"column {name!r}: a string is not valid Unicode ({exc})", 11) from None
+        k = _first_bad(uniques, lambda u: u is _NA or _utf8_ok(u))
+        raise _NotUnicode(f"column {name!r}: {uniques[k]!r} is not valid Unicode ({exc.reason}: no UTF-8 for it)",
+                          k) from None
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     if parts:
         np.cumsum([len(p) for p in parts], out=offsets[1:])
@@ -218,7 +242,10 @@ def _factorize_objects(name, values: np.ndarray, pd):
                     r = int(np.argmax(codes == k))  # its first row
                     raise InputError(f"column {name!r}, row {r}: {v!r} is not a string (the column holds strings "
                                      "in this model)", 11)
-            data, offsets = _encode_dict(name, strings)
+            try:
+                data, offsets = _encode_dict(name, strings)
+            except _NotUnicode as exc:
+                raise _named_row(name, exc, remap[codes]) from None
             return remap[codes], data, offsets
     if pd is not None and n > 64:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -244,7 +271,10 @@ def _factorize_objects(name, values: np.ndarray, pd):
         if nas:
             codes[nas] = len(uniques)
             uniques.append(_NA)
-    data, offsets = _encode_dict(name, uniques)
+    try:
+        data, offsets = _encode_dict(name, uniques)
+    except _NotUnicode as exc:
+        raise _named_row(name, exc, codes) from None
     return codes, data, offsets
 
 

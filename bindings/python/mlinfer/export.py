@@ -381,7 +381,7 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
                      or export_ovr.over_trees(steps[-1][1]))
         n = export_pipeline.write(w, transformers, n, names, takes_nan, model_is_trees=takes_nan,
                                   model_check=export_trees.input_check(steps[-1][1]),
-                                  model_coef=_linear_coef(steps[-1][1]))
+                                  model_coef=_linear_coef(steps[-1][1]), model_name=_cls(steps[-1][1]))
         if getattr(w, "fold_names", None) is None:
             out_names = _names_out(transformers, names, n)
         else:  # text columns folded into partial scores: the other features keep their names

@@ -1073,7 +1073,7 @@ def needs_prep(transformers) -> bool:
     return any(_cls(t) not in SCALERS for t in transformers)
 
 
-def _fold_text(w, prep: Prep, feats, model_coef):
+def _fold_text(w, prep: Prep, feats, model_coef, model_name):
     """The text blocks among the model's features become TEXT ops weighted by the linear model's
     coefficients of their columns: the model then reads one partial score per output from each,
     with weight 1. Sets w.coef_override (the model's new coefficients), w.fold (the same map for
@@ -1081,7 +1081,7 @@ def _fold_text(w, prep: Prep, feats, model_coef):
     place before) and w.fold_total (the features before)."""
     step = next(f for f in feats if isinstance(f, TextBlock)).step
     if model_coef is None:
-        _fail(step, "a text vectorizer can precede a linear model (LogisticRegression, SGDClassifier, LinearSVC, "
+        _fail(step, f"a text vectorizer before a {model_name}: it can precede a linear model (LogisticRegression, SGDClassifier, LinearSVC, "
                     "Ridge, ...), or a TruncatedSVD, only: its sparse columns are summed against the model's "
                     "weights, never materialized")
     coef = np.asarray(model_coef, dtype=np.float64)
@@ -1121,7 +1121,7 @@ def _fold_text(w, prep: Prep, feats, model_coef):
 
 
 def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_trees: bool = False,
-          model_check: Optional[str] = None, model_coef=None) -> int:
+          model_check: Optional[str] = None, model_coef=None, model_name: str = "model") -> int:
     """Writes the prep stage for `transformers` (applied in order) over n_cols input columns;
     returns the width it gives the model. A step whose values may differ from scikit-learn's in
     the last bit is refused before a tree model (model_is_trees), where a row on a split would
@@ -1139,7 +1139,7 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_t
     if not feats:
         raise UnsupportedModelError("mlinfer.export: the preprocessing gives the model no features")
     if any(isinstance(f, TextBlock) for f in feats):
-        feats = _fold_text(w, prep, feats, model_coef)
+        feats = _fold_text(w, prep, feats, model_coef, model_name)
     if model_is_trees and prep.inexact:
         raise UnsupportedModelError(
             f"mlinfer.export: {prep.inexact[0]} cannot precede a tree model: its values are computed to within "
