@@ -409,7 +409,7 @@ MLI_API mli_status mli_model_predict_jpeg_batch(const mli_model *model, const vo
  * number or a string, with missing values. Other models have n_features numeric columns. */
 typedef enum {
     MLI_COLUMN_NUMBER = 0, /* numbers; NaN or a null is a missing value */
-    MLI_COLUMN_STRING = 1, /* UTF-8 strings (categories); a null is a missing value */
+    MLI_COLUMN_STRING = 1, /* UTF-8 strings (categories, or a text model's documents); a null is a missing value */
     MLI_COLUMN_UNUSED = 2  /* dropped by the pipeline: it may be left out of the input */
 } mli_column_kind;
 /* The kind of input column `i` (0 <= i < n_features). */
