@@ -247,6 +247,8 @@ def _factorize_objects(name, values: np.ndarray, pd):
             except _NotUnicode as exc:
                 raise _named_row(name, exc, remap[codes]) from None
             return remap[codes], data, offsets
+        if len(uniq) > n // 2:  # mostly distinct objects (documents): no hashing of the strings
+            return _entry_per_row(name, values)
     if pd is not None and n > 64:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
     else:  # a few rows: a dict is quicker than pandas' machinery
@@ -273,6 +275,30 @@ def _factorize_objects(name, values: np.ndarray, pd):
             uniques.append(_NA)
     try:
         data, offsets = _encode_dict(name, uniques)
+    except _NotUnicode as exc:
+        raise _named_row(name, exc, codes) from None
+    return codes, data, offsets
+
+
+def _entry_per_row(name, values: np.ndarray):
+    """(codes, dictionary bytes, offsets) with one dictionary entry per string cell (a column of
+    mostly distinct strings, such as documents: the C API takes repeated entries, and hashing
+    every string to find the few repeats costs more than it saves)."""
+    codes = np.empty(len(values), dtype=np.int32)
+    strings = []
+    for i, v in enumerate(values):
+        if isinstance(v, str) or _is_na(v):
+            codes[i] = len(strings)
+            strings.append(_NA if _is_na(v) else v)
+        elif v is None:
+            codes[i] = CODE_NONE
+        elif _is_missing(v):
+            codes[i] = CODE_NULL
+        else:
+            raise InputError(f"column {name!r}, row {i}: {v!r} is not a string (the column holds strings in this "
+                             "model)", 11)
+    try:
+        data, offsets = _encode_dict(name, strings)
     except _NotUnicode as exc:
         raise _named_row(name, exc, codes) from None
     return codes, data, offsets

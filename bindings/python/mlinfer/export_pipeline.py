@@ -29,6 +29,7 @@ TEXT_MAX_NGRAM = 64
 # the token patterns the C analyzer implements: two or more word characters, or one or more
 TOKEN_PATTERNS = {r"(?u)\b\w\w+\b": 0, r"\b\w\w+\b": 0, r"(?u)\b\w+\b": T_SHORT, r"\b\w+\b": T_SHORT}
 VECTORIZERS = ("CountVectorizer", "TfidfVectorizer")
+MAX_STRING_BYTES, MAX_STRINGS = 64 << 10, 16 << 20  # src/format.h MLI__MAX_STRING_BYTES, MLI__MAX_STRINGS
 SPLINE_MODES = {"error": 0, "constant": 1, "linear": 2, "continue": 3, "periodic": 4}
 SPLINE_MAX_DEGREE = 31  # src/prep/prep.h MLI__SPLINE_MAX_DEGREE
 F_NAN_ZEROS = 8
@@ -918,6 +919,12 @@ def _vectorizer(prep: Prep, est, feats):
         terms[int(j)] = t
     stop = est.get_stop_words()
     stop = sorted({str(w) for w in stop}) if stop else []
+    for t in terms + stop:  # the format's limits (src/format.h): a longer string makes a file no reader takes
+        if len(t.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES:
+            _fail(est, f"a vocabulary term or stop word of {len(t.encode('utf-8', 'surrogatepass'))} bytes (the "
+                       f"format holds strings of up to {MAX_STRING_BYTES} bytes)")
+    if len(terms) + len(stop) > MAX_STRINGS:
+        _fail(est, f"{len(terms)} terms and {len(stop)} stop words (the format holds up to {MAX_STRINGS} strings)")
     block = TextBlock(feats[0].col, est, terms, stop, (lo, hi), flags)
     prep.set_kind(block.col, COL_STRING, est)
     if name == "TfidfVectorizer":
