@@ -141,18 +141,17 @@ static int codes_fit(const mli__prep_op *c, int64_t n) {
 /* The hash of the n strings from str0 (a STRCAT op's table, a TEXT op's vocabulary or stop
  * words) in mask + 1 slots; duplicate strings are corrupt (which value would win?). */
 static mli_status hash_table(const mli__reader *r, int i, int64_t o, mli__prep *p, int64_t str0, int64_t n,
-                             uint32_t mask, int32_t *slots) {
-    for (uint32_t s = 0; s <= mask; ++s)
-        slots[s] = -1;
+                             uint32_t mask, uint64_t *slots) {
+    memset(slots, 0, sizeof *slots * ((size_t)mask + 1));
     for (int64_t k = 0; k < n; ++k) {
         const char *s = p->str[str0 + k];
-        uint32_t len = p->str_len[str0 + k];
-        for (uint32_t h = mli__prep_hash(s, len) & mask;; h = (h + 1) & mask) {
-            if (slots[h] < 0) {
-                slots[h] = (int32_t)k;
+        uint32_t len = p->str_len[str0 + k], hv = mli__prep_hash(s, len);
+        for (uint32_t h = hv & mask;; h = (h + 1) & mask) {
+            if (!slots[h]) {
+                slots[h] = (uint64_t)hv << 32 | (uint64_t)(k + 1);
                 break;
             }
-            const int64_t other = str0 + slots[h];
+            const int64_t other = str0 + (int64_t)(uint32_t)slots[h] - 1;
             if (p->str_len[other] == len && memcmp(p->str[other], s, len) == 0)
                 return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld: string '%.40s' appears twice in its table",
                                  r->c->origin, i, (long long)o, len ? s : "");
@@ -474,7 +473,7 @@ static mli_status build(const mli__reader *r, int i, int64_t n_cols, mli__prep *
         if (p->out_reg[c] < 0 || p->out_reg[c] >= p->n_regs)
             rc = mli__fail(MLI_ERR_CORRUPT, "%s: stage %d: output %lld is register %lld, which no op writes", origin, i,
                            (long long)c, (long long)p->out_reg[c]);
-    if (rc == MLI_OK && slots > 0 && !(p->hash_store = malloc(sizeof(int32_t) * (size_t)slots)))
+    if (rc == MLI_OK && slots > 0 && !(p->hash_store = malloc(sizeof(uint64_t) * (size_t)slots)))
         rc = mli__fail(MLI_ERR_OUT_OF_MEMORY, "%s: out of memory for the prep stage's string tables", origin);
     for (int64_t o = 0, at = 0; o < p->n_ops && rc == MLI_OK; ++o) {
         mli__prep_op *op = &p->ops[o];

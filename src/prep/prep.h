@@ -122,9 +122,9 @@ typedef struct mli__prep_op {
     const double *p; /* params */
     int64_t str0;    /* STRCAT: first string of its table; TEXT: of its vocabulary */
     uint32_t hmask;  /* STRCAT, TEXT: hash slots - 1 */
-    int32_t *hash;   /* STRCAT, TEXT (its vocabulary): slots holding a table index, or -1 */
+    uint64_t *hash;  /* STRCAT, TEXT (its vocabulary): slots, a string's hash << 32 | its index + 1, or 0 */
     uint32_t smask;  /* TEXT: stop-word hash slots - 1 */
-    int32_t *shash;  /* TEXT: the stop words' slots (their strings follow the vocabulary's) */
+    uint64_t *shash; /* TEXT: the stop words' slots (their strings follow the vocabulary's) */
     int64_t col;     /* the input column the op's value derives from (messages) */
 } mli__prep_op;
 
@@ -156,7 +156,7 @@ typedef struct mli__prep {
     int64_t n_strings;
     const char **str; /* n_strings strings of the `strings` section, not NUL-terminated */
     uint32_t *str_len;
-    int32_t *hash_store;
+    uint64_t *hash_store;
     struct mli__prep_linear *lin; /* set by the model when one linear stage follows (linear.c), or NULL */
 } mli__prep;
 
@@ -164,13 +164,18 @@ typedef struct mli__prep {
 uint32_t mli__prep_hash(const char *s, uint32_t len);
 
 /* The index of string s in the table of strings str0.. hashed into `slots` (open addressing,
- * mask + 1 slots), or -1. */
-static inline int32_t mli__prep_lookup(const mli__prep *p, int64_t str0, const int32_t *slots, uint32_t mask,
+ * mask + 1 slots of hash << 32 | index + 1, 0 empty), or -1. The stored hash spares the strings
+ * of other keys a look (a text model's vocabulary: most of a document's n-grams are not in it). */
+static inline int32_t mli__prep_lookup(const mli__prep *p, int64_t str0, const uint64_t *slots, uint32_t mask,
                                        const char *s, uint32_t len) {
-    for (uint32_t h = mli__prep_hash(s, len) & mask;; h = (h + 1) & mask) {
-        int32_t k = slots[h];
-        if (k < 0)
+    const uint32_t hv = mli__prep_hash(s, len);
+    for (uint32_t h = hv & mask;; h = (h + 1) & mask) {
+        uint64_t e = slots[h];
+        if (!e)
             return -1;
+        if ((uint32_t)(e >> 32) != hv)
+            continue;
+        int32_t k = (int32_t)(uint32_t)e - 1;
         int64_t at = str0 + k;
         if (p->str_len[at] == len && (len == 0 || memcmp(p->str[at], s, len) == 0))
             return k;
@@ -181,14 +186,12 @@ static inline int32_t mli__prep_lookup(const mli__prep *p, int64_t str0, const i
  * code point an error names. */
 enum { MLI__TEXT_OK = 0, MLI__TEXT_BAD_UTF8 = 1, MLI__TEXT_UNASSIGNED = 2, MLI__TEXT_NOMEM = 3, MLI__TEXT_ICU = 4 };
 typedef struct mli__text_work {
-    uint16_t *u, *v; /* UTF-16 of the document, and of each step after */
-    size_t ucap, vcap;
     char *tok, *gram; /* the tokens' UTF-8 bytes; one n-gram joined by spaces */
     size_t tcap, gcap;
     int64_t *off; /* token k: tok + off[2k], off[2k + 1] bytes */
     size_t ocap;
-    int32_t *idx; /* the vocabulary indexes of the document's terms */
-    size_t icap;
+    int32_t *idx, *idx2; /* the vocabulary indexes of the document's terms; scratch for their sort */
+    size_t icap, i2cap;
     double *tf; /* the terms' weights */
     size_t fcap;
 } mli__text_work;

@@ -27,7 +27,6 @@
 
 #include <unicode/uchar.h>
 #include <unicode/unorm2.h>
-#include <unicode/ustring.h>
 #include <unicode/utf16.h>
 #include <unicode/utf8.h>
 
@@ -40,12 +39,11 @@ int mli__text_unicode_version(void) {
 }
 
 void mli__text_work_free(mli__text_work *w) {
-    free(w->u);
-    free(w->v);
     free(w->tok);
     free(w->gram);
     free(w->off);
     free(w->idx);
+    free(w->idx2);
     free(w->tf);
     memset(w, 0, sizeof *w);
 }
@@ -132,60 +130,23 @@ static int tokens_ascii(tokens *t, const char *s, int64_t len, int lower) {
     return t->cps && tok_end(t) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
 }
 
-/* NFKD without combining marks ('unicode') or without non-ASCII ('ascii'), character by
- * character: NFKD's reordering only moves combining marks, which both forms drop, so the
- * survivors come out in the order of a whole-string NFKD. From w->u (n units) into w->v. */
-static int strip(mli__text_work *w, int32_t n, int ascii, int ver, int32_t *out_n) {
-    UErrorCode e = U_ZERO_ERROR;
-    const UNormalizer2 *nfkd = unorm2_getNFKDInstance(&e);
-    if (U_FAILURE(e))
-        return MLI__TEXT_ICU;
-    int32_t o = 0;
-    for (int32_t i = 0; i < n;) {
-        UChar32 c;
-        U16_NEXT(w->u, i, n, c);
-        UChar d[64];
-        int32_t nd = -1;
-        if (c >= 0x80 && assigned_by(c, ver)) {
-            e = U_ZERO_ERROR;
-            nd = unorm2_getDecomposition(nfkd, c, d, (int32_t)(sizeof d / sizeof d[0]), &e);
-            if (U_FAILURE(e))
-                return MLI__TEXT_ICU;
-        }
-        if (nd < 0) { /* no decomposition: c itself */
-            nd = 0;
-            U16_APPEND_UNSAFE(d, nd, c);
-        }
-        if (grow(&w->v, &w->vcap, (size_t)o + (size_t)nd, sizeof(UChar)))
-            return MLI__TEXT_NOMEM;
-        for (int32_t j = 0; j < nd;) {
-            UChar32 x;
-            U16_NEXT(d, j, nd, x);
-            /* a character newer than the exporter's Unicode has no decomposition and class 0 there */
-            int keep = ascii ? x < 0x80 : (x < 0x80 || !assigned_by(x, ver) || u_getCombiningClass(x) == 0);
-            if (keep)
-                U16_APPEND_UNSAFE(w->v, o, x);
-        }
-    }
-    *out_n = o;
-    return MLI__TEXT_OK;
-}
-
 /* Python's Cased and Case_Ignorable (its final-sigma rule), under the exporter's Unicode. */
 static int cased(UChar32 c, int ver) { return u_hasBinaryProperty(c, UCHAR_CASED) && assigned_by(c, ver); }
 static int case_ignorable(UChar32 c, int ver) {
     return u_hasBinaryProperty(c, UCHAR_CASE_IGNORABLE) && assigned_by(c, ver);
 }
 
-/* Whether the capital sigma at u[at] (the next code point at `after`) is word-final, as
- * Python's handle_capital_sigma decides: a cased letter before it (skipping case-ignorable
- * ones), and none after it. */
-static int final_sigma(const UChar *u, int32_t at, int32_t after, int32_t n, int ver) {
+/* Whether the capital sigma at s[at] (the next code point at `after`) is word-final, as
+ * Python's handle_capital_sigma decides on the original string: a cased letter before it
+ * (skipping case-ignorable ones), and none after it. Before `at` the bytes are valid UTF-8
+ * (read already); after it an ill-formed sequence ends the look (the document is refused
+ * when the main loop reaches it). */
+static int final_sigma(const char *s, int32_t at, int32_t after, int32_t len, int ver) {
     UChar32 c = 0;
     int32_t j = at;
     int found = 0;
     while (j > 0) {
-        U16_PREV(u, 0, j, c);
+        U8_PREV(s, 0, j, c);
         if (!case_ignorable(c, ver)) {
             found = 1;
             break;
@@ -193,148 +154,139 @@ static int final_sigma(const UChar *u, int32_t at, int32_t after, int32_t n, int
     }
     if (!found || !cased(c, ver))
         return 0;
-    for (j = after; j < n;) {
-        U16_NEXT(u, j, n, c);
+    for (j = after; j < len;) {
+        U8_NEXT(s, j, len, c);
+        if (c < 0)
+            return 1;
         if (!case_ignorable(c, ver))
             return !cased(c, ver);
     }
     return 1;
 }
 
-/* Python's str.lower(), code point by code point: the full lower case, which is the simple one
- * (ICU's u_tolower) except for U+0130 -> i + U+0307 (SpecialCasing's one unconditional lower
- * case) and a capital sigma, final (ς) or not (σ); a character newer than the exporter's
- * Unicode unchanged, as that Python leaves it. (ICU's u_strToLower has the same rules but
- * applies its own Unicode version throughout, the final-sigma context included.) From w->u
- * (n units) into w->v: at most 2 units per unit (no case pair crosses planes). */
-static int lower(mli__text_work *w, int32_t n, int ver, int32_t *out_n) {
-    if (grow(&w->v, &w->vcap, 2 * (size_t)n + 2, sizeof(UChar)))
-        return 1;
-    int32_t o = 0;
-    for (int32_t i = 0; i < n;) {
-        int32_t at = i;
-        UChar32 c;
-        U16_NEXT(w->u, i, n, c);
-        if (c == 0x130) {
-            w->v[o++] = 'i';
-            w->v[o++] = 0x307;
-            continue;
-        }
-        UChar32 l = c == 0x3a3                        ? (final_sigma(w->u, at, i, n, ver) ? 0x3c2 : 0x3c3)
-                    : c < 0x80 || assigned_by(c, ver) ? u_tolower(c)
-                                                      : c;
-        U16_APPEND_UNSAFE(w->v, o, l);
+typedef struct analysis {
+    tokens t;
+    int32_t flags;
+    int ver, icu_ver;
+    const UNormalizer2 *nfkd; /* with strip_accents */
+    int64_t *where;
+} analysis;
+
+/* Code point x of the text after lower case and accents: a word character extends the
+ * current token; anything else ends it. */
+static int emit(analysis *a, UChar32 x) {
+    if (word_char(x, a->ver))
+        return tok_add(&a->t, x) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
+    if (a->ver > a->icu_ver && x >= 0x80 && u_charType(x) == U_UNASSIGNED && !U_IS_UNICODE_NONCHAR(x)) {
+        *a->where = x; /* maybe a letter to the exporter's newer Unicode */
+        return MLI__TEXT_UNASSIGNED;
     }
-    *out_n = o;
-    return 0;
+    return a->t.cps && tok_end(&a->t) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
 }
 
-/* Any document: UTF-8 -> UTF-16, lower case, accents, then the tokens. */
-static int tokens_unicode(tokens *t, const char *s, int64_t len, int32_t flags, int ver, int64_t *where) {
-    mli__text_work *w = t->w;
-    if (len > INT32_MAX / 2)
-        return MLI__TEXT_NOMEM;
-    if (grow(&w->u, &w->ucap, (size_t)len + 1, sizeof(UChar)))
-        return MLI__TEXT_NOMEM;
+/* Code point x after lower case: strip_accents, then emit. NFKD without combining marks
+ * ('unicode') or without non-ASCII ('ascii'), character by character: NFKD's reordering only
+ * moves combining marks, which both forms drop, so the survivors come out in the order of a
+ * whole-string NFKD. A character newer than the exporter's Unicode has no decomposition and
+ * combining class 0 there. */
+static int accents(analysis *a, UChar32 x) {
+    const int ascii = (a->flags & MLI__OPF_TEXT_ASCII) != 0;
+    if (!a->nfkd || x < 0x80)
+        return emit(a, x);
+    if (!assigned_by(x, a->ver))
+        return ascii ? MLI__TEXT_OK : emit(a, x);
+    UChar d[64]; /* NFKD's longest expansion is 18 code points */
     UErrorCode e = U_ZERO_ERROR;
-    int32_t n = 0;
-    u_strFromUTF8(w->u, (int32_t)w->ucap, &n, s, (int32_t)len, &e);
-    if (U_FAILURE(e)) { /* the first byte of the first ill-formed sequence */
-        int32_t i = 0;
-        while (i < (int32_t)len) {
-            int32_t at = i;
-            UChar32 c;
-            U8_NEXT(s, i, (int32_t)len, c);
-            if (c < 0) {
-                *where = at;
-                break;
-            }
-        }
-        return MLI__TEXT_BAD_UTF8;
+    int32_t nd = unorm2_getDecomposition(a->nfkd, x, d, (int32_t)(sizeof d / sizeof d[0]), &e);
+    if (U_FAILURE(e))
+        return MLI__TEXT_ICU;
+    if (nd < 0) { /* no decomposition: x itself */
+        nd = 0;
+        U16_APPEND_UNSAFE(d, nd, x);
     }
-    if (flags & MLI__OPF_TEXT_LOWER) {
-        int32_t m;
-        if (lower(w, n, ver, &m))
-            return MLI__TEXT_NOMEM;
-        UChar *x = w->u; /* the result becomes the input of the next step */
-        size_t xc = w->ucap;
-        w->u = w->v, w->ucap = w->vcap;
-        w->v = x, w->vcap = xc;
-        n = m;
-    }
-    if (flags & (MLI__OPF_TEXT_ASCII | MLI__OPF_TEXT_UNICODE)) {
-        int32_t m;
-        int rc = strip(w, n, (flags & MLI__OPF_TEXT_ASCII) != 0, ver, &m);
+    for (int32_t j = 0; j < nd;) {
+        UChar32 y;
+        U16_NEXT(d, j, nd, y);
+        int keep = ascii ? y < 0x80 : (y < 0x80 || !assigned_by(y, a->ver) || u_getCombiningClass(y) == 0);
+        int rc = keep ? emit(a, y) : MLI__TEXT_OK;
         if (rc)
             return rc;
-        UChar *x = w->u;
-        size_t xc = w->ucap;
-        w->u = w->v, w->ucap = w->vcap;
-        w->v = x, w->vcap = xc;
-        n = m;
     }
-    const int icu_ver = mli__text_unicode_version();
-    for (int32_t i = 0; i < n;) {
-        UChar32 c;
-        U16_NEXT(w->u, i, n, c);
-        if (word_char(c, ver)) {
-            if (tok_add(t, c))
-                return MLI__TEXT_NOMEM;
-            continue;
-        }
-        if (ver > icu_ver && u_charType(c) == U_UNASSIGNED && !U_IS_UNICODE_NONCHAR(c)) {
-            *where = c; /* maybe a letter to the exporter's newer Unicode */
-            return MLI__TEXT_UNASSIGNED;
-        }
-        if (t->cps && tok_end(t))
-            return MLI__TEXT_NOMEM;
-    }
-    return t->cps && tok_end(t) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
+    return MLI__TEXT_OK;
 }
 
-/* Sorts a[0..n) ascending: quicksort (median of three) down to runs of 16, then one insertion
- * pass. A document's term indexes are a few hundred: qsort's comparator calls were a third of
- * the op's time. */
-static void sort_i32(int32_t *a, size_t n) {
-    size_t lo_stack[64], hi_stack[64], top = 0;
-    size_t lo = 0, hi = n;
-    for (;;) {
-        while (hi - lo > 16) {
-            size_t mid = lo + (hi - lo) / 2;
-            int32_t x = a[lo], y = a[mid], z = a[hi - 1];
-            int32_t p = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
-            size_t i = lo, j = hi - 1;
-            for (;;) { /* Hoare's partition around the value p */
-                while (a[i] < p)
-                    ++i;
-                while (a[j] > p)
-                    --j;
-                if (i >= j)
-                    break;
-                int32_t t = a[i];
-                a[i++] = a[j];
-                a[j--] = t;
-            }
-            /* [lo, j] <= p <= [j + 1, hi): the smaller part now, the larger one later */
-            size_t a0 = lo, a1 = j + 1, b0 = j + 1, b1 = hi;
-            if (a1 - a0 > b1 - b0) {
-                size_t t0 = a0, t1 = a1;
-                a0 = b0, a1 = b1, b0 = t0, b1 = t1;
-            }
-            lo_stack[top] = b0, hi_stack[top++] = b1;
-            lo = a0, hi = a1;
-        }
-        if (!top)
-            break;
-        --top;
-        lo = lo_stack[top], hi = hi_stack[top];
+/* Any document, in one pass over its UTF-8: each code point lower-cased as Python's
+ * str.lower() does -- its full lower case, which is the simple one (ICU's u_tolower) but for
+ * U+0130 -> i + U+0307 (SpecialCasing's one unconditional entry) and a capital sigma, final
+ * (ς) or not (σ); a character newer than the exporter's Unicode unchanged -- then its accents,
+ * then the tokens. (Lower case and accents act code point by code point but for the sigma,
+ * whose context Python takes from the original string, as here.) */
+static int tokens_unicode(tokens *t, const char *s, int64_t len64, int32_t flags, int ver, int64_t *where) {
+    if (len64 > INT32_MAX)
+        return MLI__TEXT_NOMEM;
+    const int32_t len = (int32_t)len64;
+    analysis a = {*t, flags, ver, mli__text_unicode_version(), NULL, where};
+    if (flags & (MLI__OPF_TEXT_ASCII | MLI__OPF_TEXT_UNICODE)) {
+        UErrorCode e = U_ZERO_ERROR;
+        a.nfkd = unorm2_getNFKDInstance(&e);
+        if (U_FAILURE(e))
+            return MLI__TEXT_ICU;
     }
-    for (size_t i = 1; i < n; ++i) {
-        int32_t v = a[i];
-        size_t j = i;
-        for (; j > 0 && a[j - 1] > v; --j)
-            a[j] = a[j - 1];
-        a[j] = v;
+    const int lower = (flags & MLI__OPF_TEXT_LOWER) != 0;
+    int rc = MLI__TEXT_OK;
+    for (int32_t i = 0; i < len && rc == MLI__TEXT_OK;) {
+        int32_t at = i;
+        UChar32 c;
+        U8_NEXT(s, i, len, c);
+        if (c < 0) { /* an ill-formed sequence (surrogates and overlong forms included) */
+            *where = at;
+            return MLI__TEXT_BAD_UTF8;
+        }
+        if (lower) {
+            if (c < 0x80) {
+                c = c >= 'A' && c <= 'Z' ? c + 32 : c;
+            } else if (c == 0x130) {
+                rc = accents(&a, 'i');
+                c = 0x307;
+            } else if (c == 0x3a3) {
+                c = final_sigma(s, at, i, len, ver) ? 0x3c2 : 0x3c3;
+            } else if (assigned_by(c, ver)) {
+                c = u_tolower(c);
+            }
+        }
+        if (rc == MLI__TEXT_OK)
+            rc = accents(&a, c);
+    }
+    if (rc == MLI__TEXT_OK && a.t.cps && tok_end(&a.t))
+        rc = MLI__TEXT_NOMEM;
+    *t = a.t;
+    return rc;
+}
+
+/* Sorts the n term indexes a[0..n) (each below v) ascending, with tmp[0..n) as scratch: an
+ * insertion sort for a few, else an LSD radix sort on bytes (as many passes as v needs). A
+ * document's indexes are a few hundred in random order: qsort's comparator calls were a third
+ * of the op's time, a quicksort's mispredicted branches a sixth. */
+static void sort_terms(int32_t *a, int32_t *tmp, size_t n, int64_t v) {
+    if (n <= 32) {
+        for (size_t i = 1; i < n; ++i) {
+            int32_t x = a[i];
+            size_t j = i;
+            for (; j > 0 && a[j - 1] > x; --j)
+                a[j] = a[j - 1];
+            a[j] = x;
+        }
+        return;
+    }
+    for (int shift = 0; shift < 32 && (v - 1) >> shift; shift += 8) {
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; ++i)
+            count[((uint32_t)a[i] >> shift & 255u) + 1]++;
+        for (int d = 0; d < 256; ++d)
+            count[d + 1] += count[d];
+        for (size_t i = 0; i < n; ++i)
+            tmp[count[(uint32_t)a[i] >> shift & 255u]++] = a[i];
+        memcpy(a, tmp, n * sizeof *a);
     }
 }
 
@@ -396,7 +348,9 @@ int mli__text_row(const mli__prep *p, const mli__prep_op *op, const char *s, int
     if (ni == 0)
         return MLI__TEXT_OK;
     int32_t *idx = w->idx;
-    sort_i32(idx, ni);
+    if (grow(&w->idx2, &w->i2cap, ni, sizeof(int32_t)))
+        return MLI__TEXT_NOMEM;
+    sort_terms(idx, w->idx2, ni, V);
     /* the terms in index order, with their counts: in place, idx[u] and tf in a second pass */
     size_t nu = 0;
     if (grow(&w->tf, &w->fcap, ni, sizeof(double)))
