@@ -93,6 +93,8 @@ typedef struct tokens {
 } tokens;
 
 static int tok_end(tokens *t) {
+    if (!t->cps)
+        return 0;
     if (t->cps >= t->min) {
         if (grow(&t->w->off, &t->w->ocap, 2 * (size_t)(t->n + 1), sizeof(int64_t)))
             return 1;
@@ -107,8 +109,8 @@ static int tok_end(tokens *t) {
     return 0;
 }
 
-static int tok_add(tokens *t, UChar32 c) {
-    if (grow(&t->w->tok, &t->w->tcap, t->at + 4, 1))
+static inline int tok_add(tokens *t, UChar32 c) {
+    if (t->at + 4 > t->w->tcap && grow(&t->w->tok, &t->w->tcap, t->at + 4, 1))
         return 1;
     uint8_t *b = (uint8_t *)t->w->tok;
     U8_APPEND_UNSAFE(b, t->at, c);
@@ -181,7 +183,7 @@ static int emit(analysis *a, UChar32 x) {
         *a->where = x; /* maybe a letter to the exporter's newer Unicode */
         return MLI__TEXT_UNASSIGNED;
     }
-    return a->t.cps && tok_end(&a->t) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
+    return tok_end(&a->t) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
 }
 
 /* Code point x after lower case: strip_accents, then emit. NFKD without combining marks
@@ -242,10 +244,15 @@ static int tokens_unicode(tokens *t, const char *s, int64_t len64, int32_t flags
             *where = at;
             return MLI__TEXT_BAD_UTF8;
         }
+        if (c < 0x80) { /* most code points of most documents: no ICU, no accents */
+            if (!ascii_word((unsigned)c))
+                rc = tok_end(&a.t) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
+            else if (tok_add(&a.t, lower && c >= 'A' && c <= 'Z' ? c + 32 : c))
+                rc = MLI__TEXT_NOMEM;
+            continue;
+        }
         if (lower) {
-            if (c < 0x80) {
-                c = c >= 'A' && c <= 'Z' ? c + 32 : c;
-            } else if (c == 0x130) {
+            if (c == 0x130) {
                 rc = accents(&a, 'i');
                 c = 0x307;
             } else if (c == 0x3a3) {
@@ -257,7 +264,7 @@ static int tokens_unicode(tokens *t, const char *s, int64_t len64, int32_t flags
         if (rc == MLI__TEXT_OK)
             rc = accents(&a, c);
     }
-    if (rc == MLI__TEXT_OK && a.t.cps && tok_end(&a.t))
+    if (rc == MLI__TEXT_OK && tok_end(&a.t))
         rc = MLI__TEXT_NOMEM;
     *t = a.t;
     return rc;

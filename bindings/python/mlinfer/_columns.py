@@ -204,7 +204,8 @@ def _encode_dict(name, uniques):
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     if parts:
         np.cumsum([len(p) for p in parts], out=offsets[1:])
-    return np.frombuffer(b"".join(parts) + b"\0", dtype=np.uint8), offsets
+    parts.append(b"\0")  # never empty (a NULL pointer); joined once (documents: megabytes)
+    return np.frombuffer(b"".join(parts), dtype=np.uint8), offsets
 
 
 def _object_pointers(values: np.ndarray) -> np.ndarray:
