@@ -192,6 +192,8 @@ class Model:
             raise InputError("a text model takes an iterable of documents, not one string (as scikit-learn)", 11)
         if isinstance(X, np.ndarray) and X.ndim != 1:
             raise InputError(f"a text model takes a 1-D sequence of documents, not an array of shape {X.shape}", 11)
+        if isinstance(X, (list, tuple)):  # an object array at once: numpy's asarray probes each str as a sequence
+            X = np.fromiter(X, dtype=object, count=len(X))
         return {self.feature_names_in_[0]: X if hasattr(X, "__len__") else list(X)}
 
     _WHAT = {"mli_model_predict": 0, "mli_model_predict_proba": 1, "mli_model_decision_function": 2,
