@@ -37,7 +37,7 @@ import argparse
 import json
 import os
 import platform
-import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -51,6 +51,10 @@ from threadpoolctl import threadpool_limits
 
 import mlinfer
 from mlinfer._columns import columns_for
+
+# the timing helpers and ONNX Runtime's session options of the pipelines benchmark (same house style)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pipelines"))
+from bench_pipelines import interleave, ort_session, summary  # noqa: E402
 
 # -- the corpus ----------------------------------------------------------------------------------
 _CONS = list("bcdfghjklmnprstvwz") + ["ch", "sh", "th", "st", "tr", "br", "pl", "gr"]
@@ -185,15 +189,6 @@ def ort_model(est, faithful=True):
     return onx.SerializeToString(), None
 
 
-def ort_session(onx: bytes, threads: int):
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(onx, so, providers=["CPUExecutionProvider"])
-
-
 ORT_DENSE_BYTES = 1e9  # per chunk of documents: ONNX Runtime's TfIdfVectorizer output is dense
 
 
@@ -215,26 +210,6 @@ def ort_scores(sess, docs, chunk):
 
 
 # -- timing --------------------------------------------------------------------------------------
-def interleave(fns, budget, min_samples=5, max_samples=201):
-    """Runs each fn alternately until `budget` seconds are spent; per fn the sample times."""
-    for f in fns.values():  # warm-up
-        f()
-    times = {k: [] for k in fns}
-    t_end = time.perf_counter() + budget
-    while True:
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
-        n = len(next(iter(times.values())))
-        if n >= max_samples or (n >= min_samples and time.perf_counter() > t_end):
-            return times
-
-
-def summary(ts, scale=1.0):
-    return {"median": statistics.median(ts) * scale, "min": min(ts) * scale, "samples": len(ts)}
-
-
 def compare(got, ref):
     got, ref = np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64)
     d = np.abs(got - ref)

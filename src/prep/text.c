@@ -18,8 +18,7 @@
  * Unicode versions: the file stores the exporter's (Python's unicodedata) version. A character
  * assigned after it is unassigned to Python (not a word character, no decomposition), and is
  * treated so here; a character ICU does not know, where the file's version is newer than ICU's,
- * is an input error (it may be a letter to the exporter). An all-ASCII document never reaches
- * ICU (the common case, and the fast path). */
+ * is an input error (it may be a letter to the exporter). ASCII code points never reach ICU. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
@@ -81,8 +80,9 @@ static int word_char(UChar32 c, int ver) {
     return (U_GET_GC_MASK(c) & (U_GC_L_MASK | U_GC_N_MASK)) && assigned_by(c, ver);
 }
 
-/* The tokens of the analysis so far: appends code point c (a word character) to the current
- * run in w->tok at *at; ends a run at a non-word character. */
+/* The tokens found so far: their bytes in w->tok, where each is (start, length) in w->off; the
+ * current run of word characters from `start` (tok_add appends one, tok_end closes the run,
+ * kept when long enough). */
 typedef struct tokens {
     mli__text_work *w;
     size_t at;    /* bytes used in w->tok */
@@ -116,20 +116,6 @@ static inline int tok_add(tokens *t, UChar32 c) {
     U8_APPEND_UNSAFE(b, t->at, c);
     t->cps++;
     return 0;
-}
-
-/* All-ASCII document: lower case and tokens without ICU (accents: nothing to strip). */
-static int tokens_ascii(tokens *t, const char *s, int64_t len, int lower) {
-    for (int64_t i = 0; i < len; ++i) {
-        unsigned c = (unsigned char)s[i];
-        if (ascii_word(c)) {
-            if (tok_add(t, (UChar32)(lower && c >= 'A' && c <= 'Z' ? c + 32 : c)))
-                return MLI__TEXT_NOMEM;
-        } else if (t->cps && tok_end(t)) {
-            return MLI__TEXT_NOMEM;
-        }
-    }
-    return t->cps && tok_end(t) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
 }
 
 /* Python's Cased and Case_Ignorable (its final-sigma rule), under the exporter's Unicode. */
@@ -217,13 +203,14 @@ static int accents(analysis *a, UChar32 x) {
     return MLI__TEXT_OK;
 }
 
-/* Any document, in one pass over its UTF-8: each code point lower-cased as Python's
+/* The document's tokens, in one pass over its UTF-8: ASCII code points inline (no ICU), each
+ * other code point lower-cased as Python's
  * str.lower() does -- its full lower case, which is the simple one (ICU's u_tolower) but for
  * U+0130 -> i + U+0307 (SpecialCasing's one unconditional entry) and a capital sigma, final
  * (ς) or not (σ); a character newer than the exporter's Unicode unchanged -- then its accents,
  * then the tokens. (Lower case and accents act code point by code point but for the sigma,
  * whose context Python takes from the original string, as here.) */
-static int tokens_unicode(tokens *t, const char *s, int64_t len64, int32_t flags, int ver, int64_t *where) {
+static int tokenize(tokens *t, const char *s, int64_t len64, int32_t flags, int ver, int64_t *where) {
     if (len64 > INT32_MAX)
         return MLI__TEXT_NOMEM;
     const int32_t len = (int32_t)len64;
@@ -307,11 +294,7 @@ int mli__text_row(const mli__prep *p, const mli__prep_op *op, const char *s, int
     for (int64_t k = 0; k < K; ++k)
         out[k * st] = 0.0;
     tokens t = {w, 0, 0, 0, 0, (flags & MLI__OPF_TEXT_SHORT) ? 1 : 2};
-    int ascii = 1;
-    for (int64_t i = 0; i < len && ascii; ++i)
-        ascii = (unsigned char)s[i] < 0x80;
-    int rc = ascii ? tokens_ascii(&t, s, len, (flags & MLI__OPF_TEXT_LOWER) != 0)
-                   : tokens_unicode(&t, s, len, flags, ver, where);
+    int rc = tokenize(&t, s, len, flags, ver, where);
     if (rc)
         return rc;
     const char *tok = w->tok;

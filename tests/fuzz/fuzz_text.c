@@ -23,20 +23,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
+/* The probabilities of `rows` rows of the column "text": plain UTF-8 (n_dict 0: values and
+ * offsets per row) or a dictionary of n_dict entries (values: the codes). */
+static mli_status score(const void *values, const int64_t *off, const char *dict, int64_t n_dict, int64_t rows,
+                        double *out) {
+    mli_column col;
+    memset(&col, 0, sizeof col);
+    col.name = "text";
+    col.type = n_dict ? MLI_COLUMN_DICT_UTF8 : MLI_COLUMN_UTF8;
+    col.values = values;
+    col.offsets = off;
+    col.dict_bytes = dict;
+    col.n_dict = n_dict;
+    return mli_model_predict_columns(model, &col, 1, rows, MLI_OUTPUT_PROBA, out, rows * 3);
+}
+
 /* `rows` rows of a dictionary column of n documents (row r: document r % n). */
 static mli_status score_dict(const int64_t *off, int64_t n, const char *bytes, int64_t rows, double *out) {
     int32_t codes[ROWS];
     for (int64_t r = 0; r < rows; ++r)
         codes[r] = (int32_t)(r % n);
-    mli_column col;
-    memset(&col, 0, sizeof col);
-    col.name = "text";
-    col.type = MLI_COLUMN_DICT_UTF8;
-    col.values = codes;
-    col.offsets = off;
-    col.dict_bytes = bytes;
-    col.n_dict = n;
-    return mli_model_predict_columns(model, &col, 1, rows, MLI_OUTPUT_PROBA, out, rows * 3);
+    return score(codes, off, bytes, n, rows, out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -86,13 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         p += l;
         roff[r + 1] = p;
     }
-    mli_column col;
-    memset(&col, 0, sizeof col);
-    col.name = "text";
-    col.type = MLI_COLUMN_UTF8;
-    col.values = plain;
-    col.offsets = roff;
-    mli_status st2 = mli_model_predict_columns(model, &col, 1, ROWS, MLI_OUTPUT_PROBA, rows_out, ROWS * 3);
+    mli_status st2 = score(plain, roff, NULL, 0, ROWS, rows_out);
     FUZZ_CHECK(st2 == st, "plain column %d, dictionary column %d: %s", (int)st2, (int)st, mli_last_error());
     for (int64_t r = 0; st == MLI_OK && r < ROWS; ++r)
         for (int j = 0; j < 3; ++j) {

@@ -225,28 +225,15 @@ class Corpus:
         specials = ["", " ", "\t\n", "!!!", "...?!", "—", "🙂", "a b c", "\u200d", "x", "_", "__",
                     "\u00a0\u3000\u2003", "ΣΑΣ Σ ΑΣ. ΟΔΟΣ ΣΟΦΟΣ ΑΣ.Β ΑΣ'ΒΑ Σ_Σ ΑΣ-Β",
                     "İstanbul DİYARBAKIR İi", "Straße STRASSE GROẞ", " ".join(CURATED_WORDS)]
-        train, tw = [], []
-        for _ in range(n_train):
-            d, w = doc(int(rng.integers(0, 2 * words_per_doc)), False)
-            train.append(d)
-            tw.append(w)
-        d, w = doc(10000, False)
-        train.append(d)
-        tw.append(w)
-        for s in specials:
-            train.append(s)
-            tw.append(s.split())
-        test, sw = [], []
-        for _ in range(n_test):
-            d, w = doc(int(rng.integers(0, 2 * words_per_doc)), True)
-            test.append(d)
-            sw.append(w)
-        d, w = doc(10000, True)
-        test.append(d)
-        sw.append(w)
-        for s in specials:
-            test.append(s)
-            sw.append(s.split())
+        def docs(n, unseen):
+            """n random documents, one of 10 000 words, then the specials; with their words."""
+            out = [doc(int(rng.integers(0, 2 * words_per_doc)), unseen) for _ in range(n)]
+            out.append(doc(10000, unseen))
+            out += [(sp, sp.split()) for sp in specials]
+            return [d for d, _ in out], [w for _, w in out]
+
+        train, tw = docs(n_train, False)
+        test, sw = docs(n_test, True)
         self.train, self.test = train, test
         self.train_words, self.test_words = tw, sw
         noise = np.random.default_rng(seed + 1)

@@ -183,9 +183,7 @@ def _linear_coef(est):
 
 def _model(w: _Writer, est, n_in: int, hgb_encoded: bool = False):
     name = _cls(est)
-    coef_override = getattr(w, "coef_override", None)
-    if coef_override is not None and _linear_coef(est) is None:  # not reached: _fold_text checks it
-        _fail(est, "a text vectorizer before a model that is not linear")
+    coef_override = getattr(w, "coef_override", None)  # text columns folded (export_pipeline._fold_text)
     if name == "OneVsRestClassifier":
         _check_fitted(est)
         _ovr(w, est, n_in)
