@@ -171,9 +171,59 @@ def _ovr(w: _Writer, est, n_in: int):
         w.meta["head"] = "ovr_logistic" if kind == "logistic" else "argmax"
 
 
+# ---- naive Bayes ------------------------------------------------------------------------
+
+NAIVE_BAYES = {"MultinomialNB", "ComplementNB", "BernoulliNB"}
+
+
+def naive_bayes_linear(est):
+    """(coef, intercept) of a discrete naive Bayes classifier: its joint log likelihoods
+    (scikit-learn's _joint_log_likelihood) as a linear function of its input, less a per-row
+    constant, which predict (argmax) and predict_proba (exp(jll - logsumexp(jll))) do not see.
+    MultinomialNB: X @ feature_log_prob_.T + class_log_prior_; ComplementNB: X @
+    feature_log_prob_.T; BernoulliNB (on its binarized X): X @ (flp - neg).T + class_log_prior_ +
+    neg.sum(1), neg = log(1 - exp(flp)). Two classes: one output, jll[1] - jll[0] (the logistic
+    head gives sigmoid of it, which is that softmax); more: each class less the classes' mean,
+    so that the scores the float32 model stage receives stay small (the sums themselves run
+    in float64: the prep stage's project and text ops)."""
+    name = _cls(est)
+    flp = np.asarray(est.feature_log_prob_, dtype=np.float64)
+    prior = np.asarray(est.class_log_prior_, dtype=np.float64).reshape(-1)
+    k = len(est.classes_)
+    if k < 2 or flp.ndim != 2 or flp.shape[0] != k or prior.shape[0] != k:
+        _fail(est, f"{k} class(es) with feature_log_prob_ of shape {flp.shape}")
+    if name == "BernoulliNB":
+        with np.errstate(divide="ignore"):
+            neg = np.log(1 - np.exp(flp))
+        coef, intercept = flp - neg, prior + neg.sum(axis=1)
+    elif name == "ComplementNB":
+        coef, intercept = flp, np.zeros(k)  # its class_log_prior_ counts for one class only
+    else:
+        coef, intercept = flp, prior
+    if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+        _fail(est, "a log probability of -inf (a class never seen, a feature of probability 0 or 1 with alpha=0): "
+                   "its scores are not finite")
+    if k == 2:
+        return (coef[1] - coef[0]).reshape(1, -1), np.array([intercept[1] - intercept[0]])
+    return coef - coef.mean(axis=0), intercept - intercept.mean()
+
+
+def _naive_bayes_binarizer(est):
+    """BernoulliNB's own binarization of its input (binarize=t: x > t), as a fitted Binarizer
+    step before it; None when binarize is None."""
+    if _cls(est) != "BernoulliNB" or est.binarize is None:
+        return None
+    from sklearn.preprocessing import Binarizer
+    b = Binarizer(threshold=float(est.binarize)).fit(np.zeros((1, _n_features(est))))
+    b.mli_for = est  # errors name the BernoulliNB
+    return b
+
+
 def _linear_coef(est):
     """The coefficients of a linear model (what text columns are folded into), else None."""
     name = _cls(est)
+    if name in NAIVE_BAYES:
+        return naive_bayes_linear(est)[0]
     if name in _LINEAR_REGRESSORS or name in _SIGN_CLASSIFIERS or name in (
             "LogisticRegression", "LogisticRegressionCV", "SGDClassifier"):
         coef = getattr(est, "coef_", None)
@@ -183,7 +233,7 @@ def _linear_coef(est):
 
 def _model(w: _Writer, est, n_in: int, hgb_encoded: bool = False):
     name = _cls(est)
-    coef_override = getattr(w, "coef_override", None)  # text columns folded (export_pipeline._fold_text)
+    coef_override = getattr(w, "coef_override", None)  # text columns folded (export_pipeline._fold)
     if name == "OneVsRestClassifier":
         _check_fitted(est)
         _ovr(w, est, n_in)
@@ -224,6 +274,14 @@ def _model(w: _Writer, est, n_in: int, hgb_encoded: bool = False):
         else:
             head = "binary_sign" if k == 2 else "argmax"
         w.meta["head"] = head
+        return
+    if name in NAIVE_BAYES:  # the prep stage computed its scores (export_pipeline.fold): identity here
+        coef, intercept = naive_bayes_linear(est)
+        w.meta["task"] = "classification"
+        _labels(w, est.classes_)
+        _linear_stage(w, coef_override, intercept, n_in)
+        w.meta["head"] = "binary_logistic" if len(est.classes_) == 2 else "multinomial"
+        w.meta["has_decision"] = 0
         return
     if name in ("MLPClassifier", "MLPRegressor"):
         acts = {"identity", "relu", "tanh", "logistic"}
@@ -301,7 +359,7 @@ def _transformed(w: _Writer, transformers, background):
     for t in transformers:
         X = t.transform(X)
     fold = getattr(w, "fold", None)
-    if fold is not None:  # text columns: the partial scores the model reads instead (export_pipeline._fold_text)
+    if fold is not None:  # text columns: the partial scores the model reads instead (export_pipeline._fold)
         X = fold(X)
     if hasattr(X, "toarray"):  # a sparse one-hot output
         X = X.toarray()
@@ -364,6 +422,13 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         if len(joined) < 3000 and not any("\x1f" in s for s in names):
             w.meta["feature_names"] = joined
     transformers = [s for _, s in steps[:-1]]
+    model_est = steps[-1][1]
+    naive_bayes = _cls(model_est) in NAIVE_BAYES
+    if naive_bayes:
+        _check_fitted(model_est)
+        binarizer = _naive_bayes_binarizer(model_est)
+        if binarizer is not None:
+            transformers.append(binarizer)
     # HistGradientBoosting with string categories: its own preprocessor (OrdinalEncoder +
     # pass-through) becomes part of the prep stage, and its trees take the codes
     hgb_encoded = export_trees.hgb_encodes_strings(steps[-1][1])
@@ -371,7 +436,7 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         transformers.append(steps[-1][1]._preprocessor)
     if image is not None:
         _image_stage(w, image, n)
-    if export_pipeline.needs_prep(transformers):
+    if export_pipeline.needs_prep(transformers) or naive_bayes:
         if image is not None:
             raise UnsupportedModelError("mlinfer.export: an image stage cannot be followed by column preprocessing")
         model = _cls(steps[-1][1])
@@ -379,7 +444,8 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
                      or export_ovr.over_trees(steps[-1][1]))
         n = export_pipeline.write(w, transformers, n, names, takes_nan, model_is_trees=takes_nan,
                                   model_check=export_trees.input_check(steps[-1][1]),
-                                  model_coef=_linear_coef(steps[-1][1]), model_name=_cls(steps[-1][1]))
+                                  model_coef=_linear_coef(steps[-1][1]), model_name=_cls(steps[-1][1]),
+                                  model_folds=naive_bayes, model_step=model_est)
         if getattr(w, "fold_names", None) is None:
             out_names = _names_out(transformers, names, n)
         else:  # text columns folded into partial scores: the other features keep their names

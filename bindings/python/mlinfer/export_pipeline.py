@@ -657,9 +657,24 @@ def _normalizer(prep: Prep, est, feats):
 
 def _binarizer(prep: Prep, est, feats):
     t = est.threshold
+    owner = getattr(est, "mli_for", est)  # a BernoulliNB's binarize: errors name it
+    what = "binarize" if owner is not est else "threshold"
     if not isinstance(t, (int, float, np.integer, np.floating)) or isinstance(t, bool) or not math.isfinite(t):
-        _fail(est, f"threshold={t!r} (a finite number is supported)")
-    return [prep.func(prep.num(f, est), FN_BINARIZE, float(t)) for f in feats]
+        _fail(owner, f"{what}={t!r} (a finite number is supported)")
+    blocks = [f for f in feats if isinstance(f, TextBlock)]
+    if blocks:
+        # a vectorizer's columns: x > 0 is "the term occurs" (counts, tf-idf weights: 1 + log(tf),
+        # idf >= 1 and the norms keep them positive), the binary flag, the weighting dropped
+        if float(t) != 0.0:
+            _fail(owner, f"{what}={t!r} on a text vectorizer's columns: only 0 (whether the term occurs); another "
+                         "threshold depends on the weights of terms")
+        for b in blocks:
+            if b.scale <= 0:
+                _fail(owner, f"{what} after a FeatureUnion weight of {b.scale!r} (only positive weights keep term "
+                             "weights positive)")
+            b.flags = (b.flags | T_BINARY) & ~(T_SUBLINEAR | T_L1 | T_L2)
+            b.idf, b.weighted, b.scale = None, False, 1.0
+    return [f if isinstance(f, TextBlock) else prep.func(prep.num(f, owner), FN_BINARIZE, float(t)) for f in feats]
 
 
 def _selector(prep: Prep, est, feats):
@@ -1017,6 +1032,8 @@ def transform(prep: Prep, est, feats):
         if name == "TfidfTransformer" and len(feats) == 1:
             _tfidf(blocks[0], est, est)
             return feats
+        if name == "Binarizer":
+            return _binarizer(prep, est, feats)
         if name == "TruncatedSVD" and len(feats) == 1 and np.shape(est.components_) == (len(est.components_),
                                                                                          blocks[0].n):
             return prep.text(blocks[0], np.asarray(est.components_, dtype=np.float64).T)
@@ -1080,13 +1097,15 @@ def needs_prep(transformers) -> bool:
     return any(_cls(t) not in SCALERS for t in transformers)
 
 
-def _fold_text(w, prep: Prep, feats, model_coef, model_name):
+def _fold(w, prep: Prep, feats, model_coef, model_name, model_step, project_rest: bool = False):
     """The text blocks among the model's features become TEXT ops weighted by the linear model's
     coefficients of their columns: the model then reads one partial score per output from each,
-    with weight 1. Sets w.coef_override (the model's new coefficients), w.fold (the same map for
+    with weight 1. With project_rest (a naive Bayes model: its log likelihoods are large sums
+    that must not run in the float32 model stage), the other features too: one PROJECT op, in
+    float64. Sets w.coef_override (the model's new coefficients), w.fold (the same map for
     transformed data: the background), w.fold_names (a name per feature after the fold, or its
     place before) and w.fold_total (the features before)."""
-    step = next(f for f in feats if isinstance(f, TextBlock)).step
+    step = next((f.step for f in feats if isinstance(f, TextBlock)), model_step)
     if model_coef is None:
         _fail(step, f"a text vectorizer before a {model_name}: it can precede a linear model (LogisticRegression, SGDClassifier, LinearSVC, "
                     "Ridge, ...), or a TruncatedSVD, only: its sparse columns are summed against the model's "
@@ -1097,28 +1116,38 @@ def _fold_text(w, prep: Prep, feats, model_coef, model_name):
     if c2.shape[1] != total:
         _fail(step, f"the model has {c2.shape[1]} coefficients per output for {total} features")
     k = c2.shape[0]
-    out, cols, parts, names, pos = [], [], [], [], 0
+    out, cols, parts, names, pos, rest = [], [], [], [], 0, []
     for f in feats:
         if isinstance(f, TextBlock):
             W = c2[:, pos:pos + f.n].T
             out += prep.text(f, W)
             cols += [np.eye(k)[:, j] for j in range(k)]
-            parts.append((pos, f.n, W))
+            parts.append((np.arange(pos, pos + f.n), W))
             names += [f"{prep.colname(f.col)} (text, score {j})" for j in range(k)]
             pos += f.n
+        elif project_rest:
+            rest.append((pos, f))
+            pos += 1
         else:
             out.append(f)
             cols.append(c2[:, pos])
-            parts.append((pos, 0, None))
+            parts.append((np.array([pos]), None))
             names.append(pos)  # the feature's place before the fold: its name from get_feature_names_out
             pos += 1
+    if rest:
+        idx = np.array([a for a, _ in rest])
+        W = c2[:, idx]
+        out += prep.project([_model_num(prep, f, model_step, True) for _, f in rest], W, np.zeros(k), np.ones(k))
+        cols += [np.eye(k)[:, j] for j in range(k)]
+        parts.append((idx, W.T))
+        names += [f"{'the features' if len(rest) > 1 else 'the feature'} other than text (score {j})" for j in range(k)]
     new = np.stack(cols, axis=1)
     w.coef_override = new if coef.ndim == 2 else new.reshape(-1)
 
     def fold(X):
         got = []
-        for a, n, W in parts:
-            v = X[:, a:a + n] @ W if n else X[:, a:a + 1]
+        for idx, W in parts:
+            v = X[:, idx] @ W if W is not None else X[:, idx]
             got.append(v.toarray() if hasattr(v, "toarray") else np.asarray(v))
         return np.hstack(got)
 
@@ -1127,8 +1156,17 @@ def _fold_text(w, prep: Prep, feats, model_coef, model_name):
     return out
 
 
+def _model_num(prep: Prep, f, step, finite: bool) -> Num:
+    """A feature the model reads, as a register (a string column not encoded is an error)."""
+    if isinstance(f, Raw) and _feature_is_string(prep, f, []):
+        raise UnsupportedModelError(f"mlinfer.export: string column {prep.colname(f.col)!r} reaches the model "
+                                    "unencoded; encode it (OneHotEncoder, OrdinalEncoder)")
+    return prep.num(f, step, finite=finite)
+
+
 def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_trees: bool = False,
-          model_check: Optional[str] = None, model_coef=None, model_name: str = "model") -> int:
+          model_check: Optional[str] = None, model_coef=None, model_name: str = "model", model_folds: bool = False,
+          model_step=None) -> int:
     """Writes the prep stage for `transformers` (applied in order) over n_cols input columns;
     returns the width it gives the model. A step whose values may differ from scikit-learn's in
     the last bit is refused before a tree model (model_is_trees), where a row on a split would
@@ -1145,19 +1183,14 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_t
         feats = transform(prep, t, feats)
     if not feats:
         raise UnsupportedModelError("mlinfer.export: the preprocessing gives the model no features")
-    if any(isinstance(f, TextBlock) for f in feats):
-        feats = _fold_text(w, prep, feats, model_coef, model_name)
+    if model_folds or any(isinstance(f, TextBlock) for f in feats):
+        feats = _fold(w, prep, feats, model_coef, model_name, model_step, project_rest=model_folds)
     if model_is_trees and prep.inexact:
         raise UnsupportedModelError(
             f"mlinfer.export: {prep.inexact[0]} cannot precede a tree model: its values are computed to within "
             "1e-12 relative of scikit-learn's, not guaranteed bit for bit, and a row on a split threshold could "
             "reach another leaf; it is supported before linear models and MLPs")
-    out = []
-    for f in feats:
-        if isinstance(f, Raw) and _feature_is_string(prep, f, []):
-            raise UnsupportedModelError(f"mlinfer.export: string column {prep.colname(f.col)!r} reaches the model "
-                                        "unencoded; encode it (OneHotEncoder, OrdinalEncoder)")
-        out.append(prep.num(f, transformers[-1], finite=not model_takes_nan))
+    out = [_model_num(prep, f, transformers[-1] if transformers else model_step, not model_takes_nan) for f in feats]
     if model_check is not None:
         for f in {f.reg: f for f in out}.values():  # registers no output uses: only their errors matter
             prep.finite32(f, nan_ok=model_check == "float32-allow-nan")
