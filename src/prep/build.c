@@ -111,7 +111,7 @@ static const unsigned allowed_flags[MLI__OP_KINDS] = {MLI__OPF_FINITE,
                                                       0,
                                                       MLI__OPF_NORMAL,
                                                       MLI__OPF_SPLINE_MODE | MLI__OPF_NAN_ZEROS,
-                                                      0x1ffu /* the MLI__OPF_TEXT_* */};
+                                                      0x7ffu /* the MLI__OPF_TEXT_* */};
 
 /* A one-hot code: -1 or a whole number below n. */
 static int onehot_code_ok(double v, int64_t n) { return v == -1.0 || (v >= 0.0 && v < (double)n && v == floor(v)); }
@@ -178,7 +178,8 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
     int text = kind == MLI__OP_TEXT;                             /* n_in: the vocabulary's size */
     if ((!group && !spline && !text && n_in != 0) || flags < 0 || (flags & ~(int64_t)allowed_flags[kind]) ||
         (text && ((flags & MLI__OPF_TEXT_ASCII) && (flags & MLI__OPF_TEXT_UNICODE))) ||
-        (text && ((flags & MLI__OPF_TEXT_L1) && (flags & MLI__OPF_TEXT_L2))))
+        (text && ((flags & MLI__OPF_TEXT_L1) && (flags & MLI__OPF_TEXT_L2))) ||
+        (text && ((flags & MLI__OPF_TEXT_CHAR) && (flags & MLI__OPF_TEXT_CHAR_WB))))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): unknown flags or reserved field set", origin, i,
                          (long long)o, kn);
     if ((group && (n_in < 1 || n_in > MLI__MAX_WIDTH)) || (text && (n_in < 1 || n_in > MLI__TEXT_MAX_VOCAB)))
@@ -242,7 +243,8 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
         const double *h = op->p;
         int ok = h[0] >= 0.0 && h[0] <= (double)p->n_strings && h[0] == floor(h[0]) && h[1] >= 1.0 && h[1] <= h[2] &&
                  h[2] <= MLI__TEXT_MAX_NGRAM && h[1] == floor(h[1]) && h[2] == floor(h[2]) && h[3] >= 100.0 &&
-                 h[3] <= 10000.0 && h[3] == floor(h[3]);
+                 h[3] <= 10000.0 && h[3] == floor(h[3]) &&
+                 (h[0] == 0.0 || !(flags & (MLI__OPF_TEXT_CHAR | MLI__OPF_TEXT_CHAR_WB))); /* no stop words */
         if (!ok || soff < 0 || soff > p->n_strings - n_in - (int64_t)h[0])
             return mli__fail(MLI_ERR_CORRUPT,
                              "%s: stage %d op %lld (text): %lld vocabulary strings and %g stop words from string "

@@ -97,6 +97,8 @@ enum {
 #define MLI__OPF_TEXT_IDF 64u         /* TEXT: tf x idf (the idf after the 4 header params) */
 #define MLI__OPF_TEXT_L1 128u         /* TEXT: rows divided by their l1 norm */
 #define MLI__OPF_TEXT_L2 256u         /* TEXT: rows divided by their l2 norm */
+#define MLI__OPF_TEXT_CHAR 512u       /* TEXT (1.8): analyzer='char': character n-grams (no tokens, stop words) */
+#define MLI__OPF_TEXT_CHAR_WB 1024u   /* TEXT (1.8): analyzer='char_wb': character n-grams within words */
 #define MLI__TEXT_MAX_NGRAM 64        /* TEXT: the longest n-gram a file may ask for */
 #define MLI__TEXT_MAX_VOCAB (1 << 24) /* TEXT: vocabulary entries (the strings section's own limit) */
 

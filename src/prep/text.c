@@ -1,5 +1,7 @@
-/* prep/text.c — the TEXT op: scikit-learn's CountVectorizer / TfidfVectorizer with the word
- * analyzer, then the linear model's weights of the vocabulary's columns, on one document.
+/* prep/text.c — the TEXT op: scikit-learn's CountVectorizer / TfidfVectorizer with the word,
+ * char or char_wb analyzer, then the linear model's weights of the vocabulary's columns, on one
+ * document. (The character analyzers keep every code point after lower case and accents,
+ * collapse white space as re.sub(r"\s\s+", " ") and take n-grams of code points: char_terms.)
  *
  * The analysis is Python's, step for step (sklearn/feature_extraction/text.py):
  *   str.lower()                   Python's full lower case (SpecialCasing's İ -> i + U+0307,
@@ -152,8 +154,28 @@ static int final_sigma(const char *s, int32_t at, int32_t after, int32_t len, in
     return 1;
 }
 
+/* analyzer='char' / 'char_wb': every code point of the preprocessed text, its first byte in
+ * w->off[n] (w->off[n] after the last one: the end). */
+static inline int chr_add(tokens *t, UChar32 c) {
+    if (grow(&t->w->off, &t->w->ocap, (size_t)t->n + 2, sizeof(int64_t)))
+        return 1;
+    t->w->off[t->n++] = (int64_t)t->at;
+    return tok_add(t, c);
+}
+
+/* Python's str.isspace() and re's \s on str: bidirectional class WS, B or S, or general
+ * category Zs -- the same code points since Unicode 6.3 (which took U+180E out of Zs); the
+ * exporter checks its Python has exactly these. */
+static int py_space(UChar32 c) {
+    if (c < 0x80)
+        return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20);
+    return c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
+           c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
 typedef struct analysis {
     tokens t;
+    int chars; /* analyzer='char' / 'char_wb': every code point kept (chr_add), no tokens */
     int32_t flags;
     int ver, icu_ver;
     const UNormalizer2 *nfkd; /* with strip_accents */
@@ -163,6 +185,13 @@ typedef struct analysis {
 /* Code point x of the text after lower case and accents: a word character extends the
  * current token; anything else ends it. */
 static int emit(analysis *a, UChar32 x) {
+    if (a->chars) {
+        if (a->ver > a->icu_ver && x >= 0x80 && u_charType(x) == U_UNASSIGNED && !U_IS_UNICODE_NONCHAR(x)) {
+            *a->where = x; /* maybe a character that str.lower() or NFKD changes, to the exporter */
+            return MLI__TEXT_UNASSIGNED;
+        }
+        return chr_add(&a->t, x) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
+    }
     if (word_char(x, a->ver))
         return tok_add(&a->t, x) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
     if (a->ver > a->icu_ver && x >= 0x80 && u_charType(x) == U_UNASSIGNED && !U_IS_UNICODE_NONCHAR(x)) {
@@ -214,7 +243,8 @@ static int tokenize(tokens *t, const char *s, int64_t len64, int32_t flags, int 
     if (len64 > INT32_MAX)
         return MLI__TEXT_NOMEM;
     const int32_t len = (int32_t)len64;
-    analysis a = {*t, flags, ver, mli__text_unicode_version(), NULL, where};
+    const int chars = (flags & (MLI__OPF_TEXT_CHAR | MLI__OPF_TEXT_CHAR_WB)) != 0;
+    analysis a = {*t, chars, flags, ver, mli__text_unicode_version(), NULL, where};
     if (flags & (MLI__OPF_TEXT_ASCII | MLI__OPF_TEXT_UNICODE)) {
         UErrorCode e = U_ZERO_ERROR;
         a.nfkd = unorm2_getNFKDInstance(&e);
@@ -232,7 +262,9 @@ static int tokenize(tokens *t, const char *s, int64_t len64, int32_t flags, int 
             return MLI__TEXT_BAD_UTF8;
         }
         if (c < 0x80) { /* most code points of most documents: no ICU, no accents */
-            if (!ascii_word((unsigned)c))
+            if (chars)
+                rc = chr_add(&a.t, lower && c >= 'A' && c <= 'Z' ? c + 32 : c) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
+            else if (!ascii_word((unsigned)c))
                 rc = tok_end(&a.t) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
             else if (tok_add(&a.t, lower && c >= 'A' && c <= 'Z' ? c + 32 : c))
                 rc = MLI__TEXT_NOMEM;
@@ -251,8 +283,14 @@ static int tokenize(tokens *t, const char *s, int64_t len64, int32_t flags, int 
         if (rc == MLI__TEXT_OK)
             rc = accents(&a, c);
     }
-    if (rc == MLI__TEXT_OK && tok_end(&a.t))
+    if (rc == MLI__TEXT_OK && !chars && tok_end(&a.t))
         rc = MLI__TEXT_NOMEM;
+    if (rc == MLI__TEXT_OK && chars) {
+        if (grow(&a.t.w->off, &a.t.w->ocap, (size_t)a.t.n + 1, sizeof(int64_t)))
+            rc = MLI__TEXT_NOMEM;
+        else
+            a.t.w->off[a.t.n] = (int64_t)a.t.at;
+    }
     *t = a.t;
     return rc;
 }
@@ -284,29 +322,113 @@ static void sort_terms(int32_t *a, int32_t *tmp, size_t n, int64_t v) {
     }
 }
 
-int mli__text_row(const mli__prep *p, const mli__prep_op *op, const char *s, int64_t len, mli__text_work *w,
-                  double *out, int64_t st, int64_t *where) {
-    const double *q = op->p;
-    const int64_t V = op->n_in, K = op->count, S = (int64_t)q[0];
-    const int64_t nmin = (int64_t)q[1], nmax = (int64_t)q[2];
-    const int ver = (int)q[3];
-    const int32_t flags = op->flags;
-    for (int64_t k = 0; k < K; ++k)
-        out[k * st] = 0.0;
-    tokens t = {w, 0, 0, 0, 0, (flags & MLI__OPF_TEXT_SHORT) ? 1 : 2};
-    int rc = tokenize(&t, s, len, flags, ver, where);
-    if (rc)
+/* Term `key` (kl bytes): its vocabulary index appended to w->idx[*ni] when it has one. */
+static int add_term(const mli__prep *p, const mli__prep_op *op, mli__text_work *w, size_t *ni, const char *key,
+                    size_t kl) {
+    if (kl > UINT32_MAX)
+        return MLI__TEXT_OK; /* longer than any stored string */
+    int32_t v = mli__prep_lookup(p, op->str0, op->hash, op->hmask, key, (uint32_t)kl);
+    if (v < 0)
+        return MLI__TEXT_OK;
+    if (grow(&w->idx, &w->icap, *ni + 1, sizeof(int32_t)))
+        return MLI__TEXT_NOMEM;
+    w->idx[(*ni)++] = v;
+    return MLI__TEXT_OK;
+}
+
+/* Whether the code point starting at byte b of tok is white space to Python. */
+static int space_at(const char *tok, int64_t b) {
+    UChar32 c;
+    int32_t k = 0;
+    U8_NEXT_UNSAFE((const uint8_t *)tok + b, k, c);
+    return py_space(c);
+}
+
+/* re.sub(r"\s\s+", " ", text) in place over the n code points (tok, off): a run of two or more
+ * white-space characters becomes one ' ', a single one stays as it is. Returns the code points
+ * left (off[m] their end). The text only shrinks, so writes stay behind reads. */
+static int64_t collapse_spaces(char *tok, int64_t *off, int64_t n) {
+    int64_t m = 0, at = 0;
+    for (int64_t i = 0; i < n;) {
+        int64_t j = i;
+        while (j < n && space_at(tok, off[j]))
+            ++j;
+        if (j - i >= 2) {
+            off[m++] = at;
+            tok[at++] = ' ';
+            i = j;
+            continue;
+        }
+        int64_t b = off[i], e = off[i + 1];
+        off[m++] = at;
+        memmove(tok + at, tok + b, (size_t)(e - b));
+        at += e - b;
+        ++i;
+    }
+    off[m] = at;
+    return m;
+}
+
+/* analyzer='char' (_char_ngrams) and 'char_wb' (_char_wb_ngrams) over the collapsed text: the
+ * n-grams of code points of the whole text, or of each word (str.split()) padded with one
+ * space each side -- where a padded word of P code points gives w[0:n] (all of it when P <= n)
+ * and, after the first n with P <= n, no more. */
+static int char_terms(const mli__prep *p, const mli__prep_op *op, mli__text_work *w, int64_t n, int64_t nmin,
+                      int64_t nmax, size_t *ni) {
+    n = collapse_spaces(w->tok, w->off, n);
+    const char *tok = w->tok;
+    const int64_t *off = w->off;
+    int rc = MLI__TEXT_OK;
+    if (op->flags & MLI__OPF_TEXT_CHAR) {
+        for (int64_t g = nmin; g <= nmax && g <= n; ++g)
+            for (int64_t i = 0; i + g <= n && rc == MLI__TEXT_OK; ++i)
+                rc = add_term(p, op, w, ni, tok + off[i], (size_t)(off[i + g] - off[i]));
         return rc;
+    }
+    for (int64_t a = 0; a < n && rc == MLI__TEXT_OK;) {
+        if (space_at(tok, off[a])) {
+            ++a;
+            continue;
+        }
+        int64_t b = a;
+        while (b < n && !space_at(tok, off[b]))
+            ++b;
+        const int64_t B = off[b] - off[a], P = b - a + 2; /* the word's bytes; code points padded */
+        if (grow(&w->gram, &w->gcap, (size_t)B + 2, 1))
+            return MLI__TEXT_NOMEM;
+        w->gram[0] = ' ';
+        memcpy(w->gram + 1, tok + off[a], (size_t)B);
+        w->gram[B + 1] = ' ';
+#define POS(k) ((k) == 0 ? 0 : (k) == P ? B + 2 : 1 + off[a + (k)-1] - off[a]) /* padded code point k's byte */
+        for (int64_t g = nmin; g <= nmax && rc == MLI__TEXT_OK; ++g) {
+            int64_t o = 0, e = g < P ? g : P;
+            rc = add_term(p, op, w, ni, w->gram, (size_t)POS(e));
+            while (o + g < P && rc == MLI__TEXT_OK) {
+                ++o;
+                rc = add_term(p, op, w, ni, w->gram + POS(o), (size_t)(POS(o + g) - POS(o)));
+            }
+            if (o == 0)
+                break;
+        }
+#undef POS
+        a = b;
+    }
+    return rc;
+}
+
+/* analyzer='word': stop words out, then the word n-grams (tokens joined by one space). */
+static int word_terms(const mli__prep *p, const mli__prep_op *op, mli__text_work *w, int64_t n_tok, int64_t S,
+                      int64_t nmin, int64_t nmax, size_t *ni) {
+    const int64_t V = op->n_in;
     const char *tok = w->tok;
     int64_t *off = w->off, n = 0;
-    for (int64_t k = 0; k < t.n; ++k) /* stop words out, before the n-grams (scikit-learn's _word_ngrams) */
+    for (int64_t k = 0; k < n_tok; ++k) /* stop words out, before the n-grams (scikit-learn's _word_ngrams) */
         if (S == 0 ||
             mli__prep_lookup(p, op->str0 + V, op->shash, op->smask, tok + off[2 * k], (uint32_t)off[2 * k + 1]) < 0) {
             off[2 * n] = off[2 * k];
             off[2 * n + 1] = off[2 * k + 1];
             n++;
         }
-    size_t ni = 0;
     for (int64_t g = nmin; g <= nmax && g <= n; ++g)
         for (int64_t i = 0; i + g <= n; ++i) {
             const char *key = tok + off[2 * i];
@@ -326,15 +448,30 @@ int mli__text_row(const mli__prep *p, const mli__prep_op *op, const char *s, int
                 }
                 key = w->gram;
             }
-            if (kl > UINT32_MAX)
-                continue; /* longer than any stored string */
-            int32_t v = mli__prep_lookup(p, op->str0, op->hash, op->hmask, key, (uint32_t)kl);
-            if (v < 0)
-                continue;
-            if (grow(&w->idx, &w->icap, ni + 1, sizeof(int32_t)))
+            if (add_term(p, op, w, ni, key, kl))
                 return MLI__TEXT_NOMEM;
-            w->idx[ni++] = v;
         }
+    return MLI__TEXT_OK;
+}
+
+int mli__text_row(const mli__prep *p, const mli__prep_op *op, const char *s, int64_t len, mli__text_work *w,
+                  double *out, int64_t st, int64_t *where) {
+    const double *q = op->p;
+    const int64_t V = op->n_in, K = op->count, S = (int64_t)q[0];
+    const int64_t nmin = (int64_t)q[1], nmax = (int64_t)q[2];
+    const int ver = (int)q[3];
+    const int32_t flags = op->flags;
+    for (int64_t k = 0; k < K; ++k)
+        out[k * st] = 0.0;
+    tokens t = {w, 0, 0, 0, 0, (flags & MLI__OPF_TEXT_SHORT) ? 1 : 2};
+    int rc = tokenize(&t, s, len, flags, ver, where);
+    if (rc)
+        return rc;
+    size_t ni = 0;
+    rc = (flags & (MLI__OPF_TEXT_CHAR | MLI__OPF_TEXT_CHAR_WB)) ? char_terms(p, op, w, t.n, nmin, nmax, &ni)
+                                                                : word_terms(p, op, w, t.n, S, nmin, nmax, &ni);
+    if (rc)
+        return rc;
     if (ni == 0)
         return MLI__TEXT_OK;
     int32_t *idx = w->idx;

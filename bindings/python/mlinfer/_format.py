@@ -16,6 +16,8 @@ MINOR_PREP = 4  # the `prep` stage kind came with format 1.4
 MINOR_OVR_PROBA = 5  # the `ovr_proba` head came with format 1.5
 MINOR_LGB = 6  # the `softplus` and `signed_square` heads and linear leaves (lin_* sections) came with 1.6
 MINOR_TEXT = 7  # the prep stage's `text` op (kind 14: text vectorizers) came with 1.7
+MINOR_TEXT_CHAR = 8  # its character analyzers (flags 512 `char`, 1024 `char_wb`) came with 1.8
+TEXT_CHAR_FLAGS = 512 | 1024
 OP_TEXT = 14
 # A trees stage's linear-leaf sections: always flagged required, so that a reader that does not
 # know them refuses the file instead of predicting the plain leaf values
@@ -65,12 +67,15 @@ def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: b
         minor = max(minor, MINOR_LGB)
 
     def text_ops(name):
+        """The flags of the text ops in section `name` (none: not a prep stage's ops)."""
         if not (name.startswith("stage.") and name.endswith(".ops")) or not isinstance(arrays[name], np.ndarray):
-            return False
-        return bool(np.any(np.asarray(arrays[name]).reshape(-1, 8)[:, 0] == OP_TEXT))
+            return []
+        ops = np.asarray(arrays[name]).reshape(-1, 8)
+        return [int(f) for f in ops[ops[:, 0] == OP_TEXT, 6]]
 
-    if any(text_ops(name) for name in arrays):
-        minor = max(minor, MINOR_TEXT)
+    for name in arrays:
+        for flags in text_ops(name):
+            minor = max(minor, MINOR_TEXT_CHAR if flags & TEXT_CHAR_FLAGS else MINOR_TEXT)
     sections: List[tuple] = [("meta", DT_STRINGS, encode_strings([f"{k}={v}" for k, v in meta.items()]))]
     for name, value in arrays.items():
         if isinstance(value, np.ndarray):

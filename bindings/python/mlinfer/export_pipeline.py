@@ -24,7 +24,12 @@ from .errors import UnsupportedModelError
 (OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC, OP_BIN, OP_NORM, OP_PROJECT,
  OP_POLY, OP_QUANTILE, OP_SPLINE, OP_TEXT) = range(15)
 # TEXT flags (src/prep/prep.h MLI__OPF_TEXT_*)
-(T_LOWER, T_ASCII, T_UNICODE, T_SHORT, T_BINARY, T_SUBLINEAR, T_IDF, T_L1, T_L2) = (1 << i for i in range(9))
+(T_LOWER, T_ASCII, T_UNICODE, T_SHORT, T_BINARY, T_SUBLINEAR, T_IDF, T_L1, T_L2, T_CHAR, T_CHAR_WB) = (
+    1 << i for i in range(11))
+# Python's str.isspace() (re's \s), which the character analyzers collapse and split on: the
+# set src/prep/text.c implements (py_space)
+PY_SPACES = frozenset([*range(0x09, 0x0e), *range(0x1c, 0x21), 0x85, 0xa0, 0x1680, *range(0x2000, 0x200b), 0x2028,
+                       0x2029, 0x202f, 0x205f, 0x3000])
 TEXT_MAX_NGRAM = 64
 # the token patterns the C analyzer implements: two or more word characters, or one or more
 TOKEN_PATTERNS = {r"(?u)\b\w\w+\b": 0, r"\b\w\w+\b": 0, r"(?u)\b\w+\b": T_SHORT, r"\b\w+\b": T_SHORT}
@@ -901,22 +906,27 @@ def _vectorizer(prep: Prep, est, feats):
                    "string such as 'text', not a list)")
     if getattr(est, "input", "content") != "content":
         _fail(est, f"input={est.input!r} (documents are read from files): only input='content'")
-    if est.analyzer != "word":
-        _fail(est, f"analyzer={est.analyzer!r}: only the word analyzer is supported"
-              + ("" if isinstance(est.analyzer, str) else " (a callable is arbitrary Python, which a model file "
-                                                          "cannot hold safely)"))
-    if est.preprocessor is not None or est.tokenizer is not None:
+    analyzer = est.analyzer
+    if analyzer not in ("word", "char", "char_wb"):
+        _fail(est, f"analyzer={analyzer!r}: only 'word', 'char' and 'char_wb' are supported"
+              + ("" if isinstance(analyzer, str) else " (a callable is arbitrary Python, which a model file "
+                                                      "cannot hold safely)"))
+    if est.preprocessor is not None or (est.tokenizer is not None and analyzer == "word"):
         _fail(est, "a custom preprocessor or tokenizer (arbitrary Python, which a model file cannot hold safely)")
     flags = 0
+    if analyzer != "word":
+        _check_py_spaces(est)
+        flags |= T_CHAR if analyzer == "char" else T_CHAR_WB
     sa = est.strip_accents
     if sa in ("ascii", "unicode"):
         flags |= T_ASCII if sa == "ascii" else T_UNICODE
     elif sa:
         _fail(est, f"strip_accents={sa!r}: only None, 'ascii' and 'unicode'")
     pattern = est.token_pattern
-    if pattern not in TOKEN_PATTERNS:
+    if analyzer == "word" and pattern not in TOKEN_PATTERNS:
         _fail(est, f"token_pattern={pattern!r}: only r\"(?u)\\b\\w\\w+\\b\" (the default) and r\"(?u)\\b\\w+\\b\"")
-    flags |= TOKEN_PATTERNS[pattern]
+    if analyzer == "word":  # the character analyzers read no token pattern, stop words or tokenizer
+        flags |= TOKEN_PATTERNS[pattern]
     if est.lowercase:
         flags |= T_LOWER
     if est.binary:
@@ -932,9 +942,11 @@ def _vectorizer(prep: Prep, est, feats):
         if not isinstance(t, str) or not 0 <= int(j) < len(terms) or terms[int(j)] is not None:
             _fail(est, "its vocabulary_ is not a map of strings onto 0..n-1")
         terms[int(j)] = t
-    stop = est.get_stop_words()
+    stop = est.get_stop_words() if analyzer == "word" else None
     stop = sorted({str(w) for w in stop}) if stop else []
     for t in terms + stop:  # the format's limits (src/format.h): a longer string makes a file no reader takes
+        if "\0" in t:  # a character n-gram of a document that had one: the format's strings hold no NUL
+            _fail(est, f"the vocabulary term {t!r} contains NUL (U+0000), which the format's strings cannot hold")
         if len(t.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES:
             _fail(est, f"a vocabulary term or stop word of {len(t.encode('utf-8', 'surrogatepass'))} bytes (the "
                        f"format holds strings of up to {MAX_STRING_BYTES} bytes)")
@@ -946,6 +958,20 @@ def _vectorizer(prep: Prep, est, feats):
         _tfidf(block, est._tfidf if hasattr(est, "_tfidf") else est, est)
     prep.inexact.append(f"{name} (1 + log(tf) and the row norms, summed here as scipy sums them)")
     return [block]
+
+
+_py_spaces_checked = []
+
+
+def _check_py_spaces(est):
+    """The character analyzers collapse and split on Python's white space: refused if this
+    Python's differs from the set the C analyzer has (a Unicode version that changed it)."""
+    if not _py_spaces_checked:
+        import sys
+        _py_spaces_checked.append(frozenset(c for c in range(sys.maxunicode + 1) if chr(c).isspace()) == PY_SPACES)
+    if not _py_spaces_checked[0]:
+        _fail(est, f"analyzer={est.analyzer!r} under this Python, whose str.isspace() differs from the white space "
+                   "libmlinfer's character analyzers know")
 
 
 def takes_documents(est) -> bool:

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the text-model fuzz seeds: text_tfidf.mli (TfidfVectorizer with accents stripped,
-stop words and bigrams, sublinear tf, then a 3-class LogisticRegression; the model of the
-`text` fuzz target) and text_columns.mli (a ColumnTransformer with two text columns --
+"""Writes the text-model fuzz seeds: text_tfidf.mli (a FeatureUnion of three analyzers of the
+one text column -- a word TfidfVectorizer with accents stripped, stop words and bigrams,
+sublinear tf; a char_wb TfidfVectorizer of 2- to 4-grams; a case-sensitive char
+CountVectorizer of 1- to 3-grams with ASCII accent stripping -- then a 3-class
+LogisticRegression; the model of the `text` fuzz target and of tests/model's thread test) and text_columns.mli (a ColumnTransformer with two text columns --
 CountVectorizer case-sensitive with one-character tokens, ASCII accent stripping and binary
 counts, and TfidfVectorizer with l1 norm and no idf -- and a scaled numeric column, then a
 LogisticRegression; a seed of the `model_load` target).
@@ -14,7 +16,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 
 import mlinfer
@@ -25,9 +27,12 @@ WORDS = ["the", "a", "Fox", "fox", "café", "cafe\u0301", "naïve", "İstanbul",
 rng = np.random.RandomState(7)
 docs = [" ".join(rng.choice(WORDS, size=rng.randint(0, 9))) for _ in range(120)]
 y = rng.randint(0, 3, size=120)
-est = Pipeline([("tfidf", TfidfVectorizer(strip_accents="unicode", stop_words=["the", "a"], ngram_range=(1, 2),
-                                          sublinear_tf=True)),
-                ("clf", LogisticRegression(max_iter=1000))]).fit(docs, y)
+union = FeatureUnion([("word", TfidfVectorizer(strip_accents="unicode", stop_words=["the", "a"], ngram_range=(1, 2),
+                                               sublinear_tf=True)),
+                      ("wb", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4))),
+                      ("char", CountVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False,
+                                               strip_accents="ascii"))])
+est = Pipeline([("union", union), ("clf", LogisticRegression(max_iter=1000))]).fit(docs, y)
 mlinfer.export(est, os.path.join(HERE, "text_tfidf.mli"))
 df = pd.DataFrame({"title": docs, "body": docs[::-1], "x": rng.normal(size=120)})
 ct = ColumnTransformer([("t", CountVectorizer(lowercase=False, token_pattern=r"(?u)\b\w+\b", strip_accents="ascii",
