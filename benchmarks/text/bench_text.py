@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""bench_text.py -- text models (format 1.7): scikit-learn's word-analyzer vectorizers before a
-linear model, on a deterministic synthetic corpus (no network). mlinfer (the exported .mli)
+"""bench_text.py -- text models (format 1.7; 1.8: character analyzers): scikit-learn's
+vectorizers before a linear model or naive Bayes, on a deterministic synthetic corpus (no network). mlinfer (the exported .mli)
 against the fitted scikit-learn pipeline and ONNX Runtime on skl2onnx's conversion, in the same
 run, on the same documents:
 
@@ -10,7 +10,9 @@ run, on the same documents:
     boosting its own 5 % of the vocabulary; 20 000 documents to fit, another 10 000 to score;
   * pipelines: (a) TfidfVectorizer() + LogisticRegression; (b) TfidfVectorizer(ngram_range=(1, 2),
     sublinear_tf=True, min_df=2) + LinearSVC (decision_function); (c) CountVectorizer(
-    stop_words="english") + TfidfTransformer() + SGDClassifier(loss="log_loss");
+    stop_words="english") + TfidfTransformer() + SGDClassifier(loss="log_loss"); (d) TfidfVectorizer()
+    + MultinomialNB; (e) TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2) +
+    LogisticRegression;
   * correctness before timing: mlinfer against scikit-learn on all scored documents (max |diff|,
     labels equal); ONNX Runtime against scikit-learn likewise where skl2onnx converts;
   * batch: predict_proba (decision_function for (b)) on the 10 000 documents as a list of str,
@@ -45,6 +47,7 @@ import warnings
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
@@ -159,6 +162,9 @@ def pipelines():
                                            LinearSVC()), "decision_function"),
         "c_count_tfidf_sgd": (make_pipeline(CountVectorizer(stop_words="english"), TfidfTransformer(),
                                             SGDClassifier(loss="log_loss", random_state=0)), "predict_proba"),
+        "d_tfidf_multinb": (make_pipeline(TfidfVectorizer(), MultinomialNB()), "predict_proba"),
+        "e_charwb_tfidf_logreg": (make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2),
+                                                LogisticRegression(max_iter=1000)), "predict_proba"),
     }
 
 
@@ -224,7 +230,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke run: 4 000 / 1 000 documents, short budgets")
     ap.add_argument("--json")
     ap.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
-    ap.add_argument("--pipelines", default="a_tfidf_logreg,b_tfidf12_linsvc,c_count_tfidf_sgd")
+    ap.add_argument("--pipelines", default="a_tfidf_logreg,b_tfidf12_linsvc,c_count_tfidf_sgd,d_tfidf_multinb,"
+                                           "e_charwb_tfidf_logreg")
     ap.add_argument("--one-calls", type=int, default=2000, help="one-document calls per contender")
     ap.add_argument("--budget", type=float, help="seconds per batch comparison (default 20, --quick 2)")
     args = ap.parse_args()

@@ -111,7 +111,7 @@ static const unsigned allowed_flags[MLI__OP_KINDS] = {MLI__OPF_FINITE,
                                                       0,
                                                       MLI__OPF_NORMAL,
                                                       MLI__OPF_SPLINE_MODE | MLI__OPF_NAN_ZEROS,
-                                                      0x7ffu /* the MLI__OPF_TEXT_* */};
+                                                      0x1fffu /* the MLI__OPF_TEXT_* */};
 
 /* A one-hot code: -1 or a whole number below n. */
 static int onehot_code_ok(double v, int64_t n) { return v == -1.0 || (v >= 0.0 && v < (double)n && v == floor(v)); }
@@ -179,7 +179,8 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
     if ((!group && !spline && !text && n_in != 0) || flags < 0 || (flags & ~(int64_t)allowed_flags[kind]) ||
         (text && ((flags & MLI__OPF_TEXT_ASCII) && (flags & MLI__OPF_TEXT_UNICODE))) ||
         (text && ((flags & MLI__OPF_TEXT_L1) && (flags & MLI__OPF_TEXT_L2))) ||
-        (text && ((flags & MLI__OPF_TEXT_CHAR) && (flags & MLI__OPF_TEXT_CHAR_WB))))
+        (text && ((flags & MLI__OPF_TEXT_CHAR) && (flags & MLI__OPF_TEXT_CHAR_WB))) ||
+        (text && (flags & MLI__OPF_TEXT_ALT_SIGN) && !(flags & MLI__OPF_TEXT_HASH)))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): unknown flags or reserved field set", origin, i,
                          (long long)o, kn);
     if ((group && (n_in < 1 || n_in > MLI__MAX_WIDTH)) || (text && (n_in < 1 || n_in > MLI__TEXT_MAX_VOCAB)))
@@ -245,11 +246,12 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                  h[2] <= MLI__TEXT_MAX_NGRAM && h[1] == floor(h[1]) && h[2] == floor(h[2]) && h[3] >= 100.0 &&
                  h[3] <= 10000.0 && h[3] == floor(h[3]) &&
                  (h[0] == 0.0 || !(flags & (MLI__OPF_TEXT_CHAR | MLI__OPF_TEXT_CHAR_WB))); /* no stop words */
-        if (!ok || soff < 0 || soff > p->n_strings - n_in - (int64_t)h[0])
+        const int64_t vocab = (flags & MLI__OPF_TEXT_HASH) ? 0 : n_in;
+        if (!ok || soff < 0 || soff > p->n_strings - vocab - (int64_t)h[0])
             return mli__fail(MLI_ERR_CORRUPT,
                              "%s: stage %d op %lld (text): %lld vocabulary strings and %g stop words from string "
                              "%lld (of %lld), n-grams %g..%g (1..%d) or Unicode version %g out of range",
-                             origin, i, (long long)o, (long long)n_in, h[0], (long long)soff, (long long)p->n_strings,
+                             origin, i, (long long)o, (long long)vocab, h[0], (long long)soff, (long long)p->n_strings,
                              h[1], h[2], MLI__TEXT_MAX_NGRAM, h[3]);
         for (int64_t k = 4; k < need; ++k)
             if (!isfinite(op->p[k]))
@@ -460,7 +462,7 @@ static mli_status build(const mli__reader *r, int i, int64_t n_cols, mli__prep *
         rc = check_op(r, i, o, fields + o * OP_FIELDS, p, n_params, params, &next);
         if (rc == MLI_OK && (p->ops[o].kind == MLI__OP_STRCAT || p->ops[o].kind == MLI__OP_TEXT)) {
             mli__prep_op *op = &p->ops[o];
-            op->hmask = hash_mask(op->kind == MLI__OP_TEXT ? op->n_in : op->count);
+            op->hmask = hash_mask(op->kind == MLI__OP_TEXT ? mli__text_vocab(op) : op->count);
             slots += op->hmask + 1;
             if (op->kind == MLI__OP_TEXT) {
                 op->smask = hash_mask((int64_t)op->p[0]);
@@ -482,11 +484,12 @@ static mli_status build(const mli__reader *r, int i, int64_t n_cols, mli__prep *
         if (op->kind != MLI__OP_STRCAT && op->kind != MLI__OP_TEXT)
             continue;
         op->hash = p->hash_store + at;
-        rc = hash_table(r, i, o, p, op->str0, op->kind == MLI__OP_TEXT ? op->n_in : op->count, op->hmask, op->hash);
+        const int64_t vocab = op->kind == MLI__OP_TEXT ? mli__text_vocab(op) : op->count;
+        rc = hash_table(r, i, o, p, op->str0, vocab, op->hmask, op->hash);
         at += op->hmask + 1;
         if (rc == MLI_OK && op->kind == MLI__OP_TEXT) {
             op->shash = p->hash_store + at;
-            rc = hash_table(r, i, o, p, op->str0 + op->n_in, (int64_t)op->p[0], op->smask, op->shash);
+            rc = hash_table(r, i, o, p, op->str0 + vocab, (int64_t)op->p[0], op->smask, op->shash);
             at += op->smask + 1;
         }
     }

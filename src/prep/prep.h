@@ -99,6 +99,8 @@ enum {
 #define MLI__OPF_TEXT_L2 256u         /* TEXT: rows divided by their l2 norm */
 #define MLI__OPF_TEXT_CHAR 512u       /* TEXT (1.8): analyzer='char': character n-grams (no tokens, stop words) */
 #define MLI__OPF_TEXT_CHAR_WB 1024u   /* TEXT (1.8): analyzer='char_wb': character n-grams within words */
+#define MLI__OPF_TEXT_HASH 2048u      /* TEXT (1.8): HashingVectorizer: term column |murmur3(term)| mod n_in */
+#define MLI__OPF_TEXT_ALT_SIGN 4096u  /* TEXT (1.8), with HASH: a term of negative hash counts -1 */
 #define MLI__TEXT_MAX_NGRAM 64        /* TEXT: the longest n-gram a file may ask for */
 #define MLI__TEXT_MAX_VOCAB (1 << 24) /* TEXT: vocabulary entries (the strings section's own limit) */
 
@@ -120,7 +122,7 @@ typedef struct mli__prep_op {
     int32_t kind, flags;
     int64_t src, dst, count;
     int64_t n_in;    /* PROJECT, POLY: the input registers src..src + n_in - 1; NORM: count; SPLINE: degree; TEXT: the
-                     vocabulary size */
+                     vocabulary size (its columns: hashed, n_features) */
     const double *p; /* params */
     int64_t str0;    /* STRCAT: first string of its table; TEXT: of its vocabulary */
     uint32_t hmask;  /* STRCAT, TEXT: hash slots - 1 */
@@ -129,6 +131,11 @@ typedef struct mli__prep_op {
     uint64_t *shash; /* TEXT: the stop words' slots (their strings follow the vocabulary's) */
     int64_t col;     /* the input column the op's value derives from (messages) */
 } mli__prep_op;
+
+/* A TEXT op's vocabulary strings (before its stop words): none when it hashes its terms. */
+static inline int64_t mli__text_vocab(const mli__prep_op *op) {
+    return (op->flags & MLI__OPF_TEXT_HASH) ? 0 : op->n_in;
+}
 
 /* Whether an op's values are not guaranteed bit for bit equal to scikit-learn's (computed by
  * another library's algorithm or summation order, which its build may round differently): such an

@@ -322,14 +322,57 @@ static void sort_terms(int32_t *a, int32_t *tmp, size_t n, int64_t v) {
     }
 }
 
-/* Term `key` (kl bytes): its vocabulary index appended to w->idx[*ni] when it has one. */
+static uint32_t rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
+
+/* MurmurHash3_x86_32 (Austin Appleby's public-domain algorithm) of len bytes with seed 0, the
+ * blocks read little-endian: scikit-learn's murmurhash3_bytes_s32 on x86, which the
+ * HashingVectorizer applies to a term's UTF-8. */
+static uint32_t murmur3_32(const char *key, size_t len) {
+    const uint8_t *b = (const uint8_t *)key;
+    const uint32_t c1 = 0xcc9e2d51u, c2 = 0x1b873593u;
+    uint32_t h = 0, k;
+    size_t i = 0;
+    for (; i + 4 <= len; i += 4) {
+        k = (uint32_t)b[i] | (uint32_t)b[i + 1] << 8 | (uint32_t)b[i + 2] << 16 | (uint32_t)b[i + 3] << 24;
+        k = rotl32(k * c1, 15) * c2;
+        h = rotl32(h ^ k, 13) * 5 + 0xe6546b64u;
+    }
+    const size_t r = len & 3;
+    if (r) {
+        k = 0;
+        if (r == 3)
+            k ^= (uint32_t)b[i + 2] << 16;
+        if (r >= 2)
+            k ^= (uint32_t)b[i + 1] << 8;
+        k ^= b[i];
+        h ^= rotl32(k * c1, 15) * c2;
+    }
+    h ^= (uint32_t)len;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    return h ^ (h >> 16);
+}
+
+/* Term `key` (kl bytes): its column appended to w->idx[*ni] when it has one -- its vocabulary
+ * index; hashed (HashingVectorizer, scikit-learn's _hashing_fast.transform), 2 x column + 1
+ * when it counts -1 (alternate_sign and a negative hash), else 2 x column. */
 static int add_term(const mli__prep *p, const mli__prep_op *op, mli__text_work *w, size_t *ni, const char *key,
                     size_t kl) {
-    if (kl > UINT32_MAX)
-        return MLI__TEXT_OK; /* longer than any stored string */
-    int32_t v = mli__prep_lookup(p, op->str0, op->hash, op->hmask, key, (uint32_t)kl);
-    if (v < 0)
-        return MLI__TEXT_OK;
+    int32_t v;
+    if (op->flags & MLI__OPF_TEXT_HASH) {
+        const int32_t h = (int32_t)murmur3_32(key, kl);
+        const int64_t n = op->n_in; /* abs(INT32_MIN) overflows: scikit-learn defines its column so */
+        const int64_t j = h == INT32_MIN ? (INT32_MAX - (n - 1)) % n : (h < 0 ? -(int64_t)h : h) % n;
+        v = (int32_t)(2 * j + ((op->flags & MLI__OPF_TEXT_ALT_SIGN) && h < 0));
+    } else {
+        if (kl > UINT32_MAX)
+            return MLI__TEXT_OK; /* longer than any stored string */
+        v = mli__prep_lookup(p, op->str0, op->hash, op->hmask, key, (uint32_t)kl);
+        if (v < 0)
+            return MLI__TEXT_OK;
+    }
     if (grow(&w->idx, &w->icap, *ni + 1, sizeof(int32_t)))
         return MLI__TEXT_NOMEM;
     w->idx[(*ni)++] = v;
@@ -419,12 +462,11 @@ static int char_terms(const mli__prep *p, const mli__prep_op *op, mli__text_work
 /* analyzer='word': stop words out, then the word n-grams (tokens joined by one space). */
 static int word_terms(const mli__prep *p, const mli__prep_op *op, mli__text_work *w, int64_t n_tok, int64_t S,
                       int64_t nmin, int64_t nmax, size_t *ni) {
-    const int64_t V = op->n_in;
     const char *tok = w->tok;
     int64_t *off = w->off, n = 0;
     for (int64_t k = 0; k < n_tok; ++k) /* stop words out, before the n-grams (scikit-learn's _word_ngrams) */
-        if (S == 0 ||
-            mli__prep_lookup(p, op->str0 + V, op->shash, op->smask, tok + off[2 * k], (uint32_t)off[2 * k + 1]) < 0) {
+        if (S == 0 || mli__prep_lookup(p, op->str0 + mli__text_vocab(op), op->shash, op->smask, tok + off[2 * k],
+                                       (uint32_t)off[2 * k + 1]) < 0) {
             off[2 * n] = off[2 * k];
             off[2 * n + 1] = off[2 * k + 1];
             n++;
@@ -477,18 +519,23 @@ int mli__text_row(const mli__prep *p, const mli__prep_op *op, const char *s, int
     int32_t *idx = w->idx;
     if (grow(&w->idx2, &w->i2cap, ni, sizeof(int32_t)))
         return MLI__TEXT_NOMEM;
-    sort_terms(idx, w->idx2, ni, V);
-    /* the terms in index order, with their counts: in place, idx[u] and tf in a second pass */
+    const int hashed = (flags & MLI__OPF_TEXT_HASH) != 0; /* idx: 2 x column + (counts -1) */
+    sort_terms(idx, w->idx2, ni, hashed ? 2 * V : V);
+    /* the terms in index order, with their counts: in place, idx[u] and tf in a second pass;
+     * hashed, the sum of the +-1 of the terms of a column (scipy's sum_duplicates), which may
+     * be 0 and is still an entry (binary makes it 1, as X.data.fill(1) does) */
     size_t nu = 0;
     if (grow(&w->tf, &w->fcap, ni, sizeof(double)))
         return MLI__TEXT_NOMEM;
     double *tf = w->tf;
     for (size_t i = 0; i < ni;) {
+        const int32_t col = hashed ? idx[i] >> 1 : idx[i];
         size_t j = i;
-        while (j < ni && idx[j] == idx[i])
-            ++j;
-        idx[nu] = idx[i];
-        tf[nu] = (flags & MLI__OPF_TEXT_BINARY) ? 1.0 : (double)(j - i);
+        double sum = 0.0;
+        for (; j < ni && (hashed ? idx[j] >> 1 : idx[j]) == col; ++j)
+            sum += hashed && (idx[j] & 1) ? -1.0 : 1.0;
+        idx[nu] = col;
+        tf[nu] = (flags & MLI__OPF_TEXT_BINARY) ? 1.0 : sum;
         nu++;
         i = j;
     }

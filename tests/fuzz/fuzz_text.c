@@ -1,6 +1,7 @@
 /* fuzz_text.c — documents through a text model (tests/fuzz/models/text_tfidf.mli: word,
- * char_wb and char analyzers of the one column -- accents stripped, stop words, bigrams;
- * character 1- to 4-grams -- then a 3-class LogisticRegression): the analysis of arbitrary
+ * char_wb, char and hashed word analyzers of the one column -- accents stripped, stop words,
+ * bigrams; character 1- to 4-grams; 1024 hashed columns of alternating sign -- then a 3-class
+ * LogisticRegression): the analysis of arbitrary
  * bytes, UTF-8 or not. The input is cut at
  * '\n' into up to 16 documents (the last takes the rest), scored one by one (the row form)
  * and all at once, 40 rows, as a dictionary and as a plain column (the block form). Either

@@ -1,5 +1,5 @@
 /* test_model_text_threads.c — one text model (tests/fuzz/models/text_tfidf.mli: word,
- * char_wb and char analyzers of the one column, then a 3-class LogisticRegression) serves 16 threads at once through mli_model_predict_columns: 1200
+ * char_wb, char and hashed word analyzers of the one column, then a 3-class LogisticRegression) serves 16 threads at once through mli_model_predict_columns: 1200
  * documents (Unicode: Greek capitals with final sigma, decomposed accents, CJK, emoji; all
  * ASCII too, the path without ICU) as plain and as dictionary columns, one document and the
  * whole batch (several blocks: the library's own pool joins in), all started together, give

@@ -906,6 +906,110 @@ def test_char_tfidf_logistic(mli, tmp_path, vec):
     check_classifier(mli, pipe, tmp_path, c.test, f"{vec} tf-idf LogisticRegression")
 
 
+# --------------------------------------------------------------------------------------------
+# HashingVectorizer: a term's column is |murmurhash3_32(UTF-8, seed 0)| mod n_features, its
+# sign the hash's with alternate_sign; collisions summed (to 0 too: still an entry, which
+# binary=True makes 1)
+# --------------------------------------------------------------------------------------------
+
+HASHING = {
+    "default": {},
+    "no_alt_no_norm": dict(alternate_sign=False, norm=None),
+    "alt_no_norm_small": dict(n_features=2 ** 4, norm=None),  # collisions, sums of 0
+    "binary_alt_small_l1": dict(n_features=2 ** 3, binary=True, norm="l1"),  # 0 sums become 1
+    "ngram12_stop_unicode": dict(ngram_range=(1, 2), stop_words="english", strip_accents="unicode", n_features=2 ** 12),
+    "char_wb_24": dict(analyzer="char_wb", ngram_range=(2, 4), n_features=2 ** 16, norm=None),
+    "char_13_ascii_no_lower": dict(analyzer="char", ngram_range=(1, 3), strip_accents="ascii", lowercase=False),
+    "single_char_2e21": dict(token_pattern=SINGLE_PATTERN, n_features=2 ** 21, norm=None),
+}
+
+
+def _hashed(vec, docs, k=None):
+    """vec + LinearRegression with weights +-j/64 (j distinct in 1..2n) on its n columns, or a
+    k-column target (LinearRegression with 2-D coef_)."""
+    from sklearn.feature_extraction.text import HashingVectorizer  # noqa: F401 -- vec is one
+    n = vec.n_features
+    rng = np.random.default_rng(SEED + n)
+    w = rng.permutation(np.arange(1, 2 * n + 1))[:n] / 64.0 * rng.choice([-1.0, 1.0], n)
+    reg = LinearRegression().fit(vec.transform(docs[:5]), np.arange(5.0))
+    reg.coef_, reg.intercept_ = w, 0.0
+    return Pipeline([("vec", vec), ("reg", reg)]), w
+
+
+@pytest.mark.parametrize("name", list(HASHING))
+def test_hashing_counts(mli, tmp_path, name):
+    from sklearn.feature_extraction.text import HashingVectorizer
+    c, st = corpus(), stress()
+    docs = list(c.train[:300]) + list(c.test[:200]) + list(st.test[:100])
+    vec = HashingVectorizer(**HASHING[name])
+    pipe, w = _hashed(vec, docs)
+    m = roundtrip(mli, pipe, tmp_path)
+    scale = np.asarray(abs(vec.transform(docs)) @ np.abs(w)).ravel()
+    compare(f"hashing {name}", pipe.predict(docs), m.predict(docs), docs, rtol=1e-6, atol=1e-9, scale=scale,
+            ref_fn=pipe.predict, got_fn=m.predict, analyzer=vec.build_analyzer())
+
+
+def test_hashing_every_assigned_code_point(mli, tmp_path):
+    """Each code point alone (its UTF-8 hashed: one to four bytes, murmur3's tails), and in the
+    word contexts."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+    docs = [d.replace("\0", "") for d in _code_point_docs(True)]
+    vec = HashingVectorizer(analyzer="char", ngram_range=(1, 2), n_features=2 ** 20, norm=None)
+    pipe, w = _hashed(vec, docs)
+    m = roundtrip(mli, pipe, tmp_path)
+    scale = np.asarray(abs(vec.transform(docs)) @ np.abs(w)).ravel()
+    compare("hashing every code point", pipe.predict(docs), m.predict(docs), docs, rtol=1e-6, atol=1e-9, scale=scale)
+
+
+@pytest.mark.parametrize("case", ["tfidf_logistic", "l2_hash_tfidf_l2_sgd", "multinomialnb", "svd"])
+def test_hashing_pipelines(mli, tmp_path, case):
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import HashingVectorizer
+    from sklearn.naive_bayes import MultinomialNB
+    c = corpus()
+    if case == "tfidf_logistic":
+        steps = [HashingVectorizer(n_features=2 ** 18, norm=None), TfidfTransformer(sublinear_tf=False),
+                 LogisticRegression(max_iter=300)]
+    elif case == "l2_hash_tfidf_l2_sgd":  # the hasher's l2 norm then idf and l2: the first norm drops out
+        steps = [HashingVectorizer(n_features=2 ** 16), TfidfTransformer(), SGDClassifier(loss="log_loss", random_state=0)]
+    elif case == "multinomialnb":
+        steps = [HashingVectorizer(alternate_sign=False, n_features=2 ** 15), MultinomialNB(alpha=0.1)]
+    else:
+        steps = [HashingVectorizer(n_features=2 ** 12), TruncatedSVD(20, random_state=0), LogisticRegression(max_iter=300)]
+    pipe = Pipeline([(f"s{i}", s) for i, s in enumerate(steps)]).fit(c.train, c.y3_train)
+    check_classifier(mli, pipe, tmp_path, c.test, f"hashing {case}")
+
+
+@pytest.mark.parametrize("case", ["sublinear_alt", "l2_then_no_norm", "l2_then_sublinear", "bernoulli_alt",
+                                  "too_many_columns"])
+def test_hashing_refusals(mli, tmp_path, case):
+    from sklearn.feature_extraction.text import HashingVectorizer
+    from sklearn.naive_bayes import BernoulliNB
+    c = corpus()
+    steps, what = {
+        "sublinear_alt": ([HashingVectorizer(norm=None), TfidfTransformer(sublinear_tf=True)], "sublinear_tf after"),
+        "l2_then_no_norm": ([HashingVectorizer(), TfidfTransformer(norm=None)], "norm=None after a HashingVectorizer"),
+        "l2_then_sublinear": ([HashingVectorizer(alternate_sign=False), TfidfTransformer(sublinear_tf=True)],
+                              "sublinear_tf after a HashingVectorizer with norm='l2'"),
+        "bernoulli_alt": ([HashingVectorizer()], "BernoulliNB is not supported: binarize after a HashingVectorizer"),
+        "too_many_columns": ([HashingVectorizer(n_features=2 ** 24 + 1)], "n_features=16777217"),
+    }[case]
+    # fitted step by step (the hashed sums' log is NaN where scikit-learn's own fit would fail); the
+    # refusal comes before the model is read: a Ridge of one column stands in
+    fitted, X = [], list(c.train[:200])
+    for i, st in enumerate(steps):
+        fitted.append(st.fit(X) if not isinstance(st, HashingVectorizer) else st)
+        if not (case == "sublinear_alt" and i == len(steps) - 1):
+            X = fitted[-1].transform(X)
+    if case == "bernoulli_alt":
+        model = BernoulliNB().fit(X, c.y3_train[:200])
+    else:
+        model = Ridge().fit(np.eye(2)[:, :1], [0.0, 1.0])
+    pipe = Pipeline([(f"s{i}", st) for i, st in enumerate(fitted)] + [("m", model)])
+    with pytest.raises(mli.UnsupportedModelError, match=re.escape(what)):
+        mli.export(pipe, str(tmp_path / "m.mli"))
+
+
 def test_char_model_needs_format_1_8(mli, tmp_path):
     """A file with a character analyzer says format 1.8 (an older reader names the version it
     needs rather than misreading the op); a word analyzer's stays 1.7."""

@@ -16,8 +16,8 @@ MINOR_PREP = 4  # the `prep` stage kind came with format 1.4
 MINOR_OVR_PROBA = 5  # the `ovr_proba` head came with format 1.5
 MINOR_LGB = 6  # the `softplus` and `signed_square` heads and linear leaves (lin_* sections) came with 1.6
 MINOR_TEXT = 7  # the prep stage's `text` op (kind 14: text vectorizers) came with 1.7
-MINOR_TEXT_CHAR = 8  # its character analyzers (flags 512 `char`, 1024 `char_wb`) came with 1.8
-TEXT_CHAR_FLAGS = 512 | 1024
+MINOR_TEXT_CHAR = 8  # its character analyzers (flags 512 `char`, 1024 `char_wb`) and hashing (2048, 4096) came with 1.8
+TEXT_CHAR_FLAGS = 512 | 1024 | 2048 | 4096
 OP_TEXT = 14
 # A trees stage's linear-leaf sections: always flagged required, so that a reader that does not
 # know them refuses the file instead of predicting the plain leaf values

@@ -24,8 +24,8 @@ from .errors import UnsupportedModelError
 (OP_NUM, OP_FILL, OP_AFFINE, OP_INDICATOR, OP_STRCAT, OP_NUMCAT, OP_ONEHOT, OP_FUNC, OP_BIN, OP_NORM, OP_PROJECT,
  OP_POLY, OP_QUANTILE, OP_SPLINE, OP_TEXT) = range(15)
 # TEXT flags (src/prep/prep.h MLI__OPF_TEXT_*)
-(T_LOWER, T_ASCII, T_UNICODE, T_SHORT, T_BINARY, T_SUBLINEAR, T_IDF, T_L1, T_L2, T_CHAR, T_CHAR_WB) = (
-    1 << i for i in range(11))
+(T_LOWER, T_ASCII, T_UNICODE, T_SHORT, T_BINARY, T_SUBLINEAR, T_IDF, T_L1, T_L2, T_CHAR, T_CHAR_WB, T_HASH,
+ T_ALT_SIGN) = (1 << i for i in range(13))
 # Python's str.isspace() (re's \s), which the character analyzers collapse and split on: the
 # set src/prep/text.c implements (py_space)
 PY_SPACES = frozenset([*range(0x09, 0x0e), *range(0x1c, 0x21), 0x85, 0xa0, 0x1680, *range(0x2000, 0x200b), 0x2028,
@@ -33,7 +33,8 @@ PY_SPACES = frozenset([*range(0x09, 0x0e), *range(0x1c, 0x21), 0x85, 0xa0, 0x168
 TEXT_MAX_NGRAM = 64
 # the token patterns the C analyzer implements: two or more word characters, or one or more
 TOKEN_PATTERNS = {r"(?u)\b\w\w+\b": 0, r"\b\w\w+\b": 0, r"(?u)\b\w+\b": T_SHORT, r"\b\w+\b": T_SHORT}
-VECTORIZERS = ("CountVectorizer", "TfidfVectorizer")
+VECTORIZERS = ("CountVectorizer", "TfidfVectorizer", "HashingVectorizer")
+TEXT_MAX_HASH = 1 << 24  # src/prep/prep.h MLI__TEXT_MAX_VOCAB: a hashed text op's columns
 MAX_STRING_BYTES, MAX_STRINGS = 64 << 10, 16 << 20  # src/format.h MLI__MAX_STRING_BYTES, MLI__MAX_STRINGS
 SPLINE_MODES = {"error": 0, "constant": 1, "linear": 2, "continue": 3, "periodic": 4}
 SPLINE_MAX_DEGREE = 31  # src/prep/prep.h MLI__SPLINE_MAX_DEGREE
@@ -117,7 +118,8 @@ class TextBlock:
         self.idf: Optional[np.ndarray] = None
         self.weighted = False  # a TfidfTransformer (or the TfidfVectorizer's own) has been applied
         self.scale = 1.0  # a FeatureUnion's transformer weight: folded into the weights
-        self.n = len(terms)
+        self.n = len(terms)  # its columns (a HashingVectorizer: n_features)
+        self.hash_norm: Optional[str] = None  # a HashingVectorizer's own norm, which a TfidfTransformer may replace
 
 
 class Prep:
@@ -674,6 +676,9 @@ def _binarizer(prep: Prep, est, feats):
             _fail(owner, f"{what}={t!r} on a text vectorizer's columns: only 0 (whether the term occurs); another "
                          "threshold depends on the weights of terms")
         for b in blocks:
+            if b.flags & T_ALT_SIGN:
+                _fail(owner, f"{what} after a HashingVectorizer with alternate_sign=True (a column's sum of +-1 can be "
+                             "0 or negative where its terms occur)")
             if b.scale <= 0:
                 _fail(owner, f"{what} after a FeatureUnion weight of {b.scale!r} (only positive weights keep term "
                              "weights positive)")
@@ -934,14 +939,21 @@ def _vectorizer(prep: Prep, est, feats):
     lo, hi = (int(x) for x in est.ngram_range)
     if not 1 <= lo <= hi <= TEXT_MAX_NGRAM:
         _fail(est, f"ngram_range={est.ngram_range!r} (1 <= min <= max <= {TEXT_MAX_NGRAM})")
-    vocab = getattr(est, "vocabulary_", None)
-    if not vocab:
-        _fail(est, "no fitted vocabulary_")
-    terms = [None] * len(vocab)
-    for t, j in vocab.items():
-        if not isinstance(t, str) or not 0 <= int(j) < len(terms) or terms[int(j)] is not None:
-            _fail(est, "its vocabulary_ is not a map of strings onto 0..n-1")
-        terms[int(j)] = t
+    if name == "HashingVectorizer":  # no vocabulary: a term's column is its hash's
+        terms = []
+        n_hash = est.n_features
+        if not isinstance(n_hash, (int, np.integer)) or not 1 <= n_hash <= TEXT_MAX_HASH:
+            _fail(est, f"n_features={n_hash!r} (1 to 2**24 columns)")
+        flags |= T_HASH | (T_ALT_SIGN if est.alternate_sign else 0)
+    else:
+        vocab = getattr(est, "vocabulary_", None)
+        if not vocab:
+            _fail(est, "no fitted vocabulary_")
+        terms = [None] * len(vocab)
+        for t, j in vocab.items():
+            if not isinstance(t, str) or not 0 <= int(j) < len(terms) or terms[int(j)] is not None:
+                _fail(est, "its vocabulary_ is not a map of strings onto 0..n-1")
+            terms[int(j)] = t
     stop = est.get_stop_words() if analyzer == "word" else None
     stop = sorted({str(w) for w in stop}) if stop else []
     for t in terms + stop:  # the format's limits (src/format.h): a longer string makes a file no reader takes
@@ -956,6 +968,13 @@ def _vectorizer(prep: Prep, est, feats):
     prep.set_kind(block.col, COL_STRING, est)
     if name == "TfidfVectorizer":
         _tfidf(block, est._tfidf if hasattr(est, "_tfidf") else est, est)
+    if name == "HashingVectorizer":
+        block.n = int(n_hash)
+        if est.norm in ("l1", "l2"):  # after binary, as its transform does
+            block.flags |= T_L1 if est.norm == "l1" else T_L2
+            block.hash_norm = est.norm
+        elif est.norm is not None:
+            _fail(est, f"norm={est.norm!r}")
     prep.inexact.append(f"{name} (1 + log(tf) and the row norms, summed here as scipy sums them)")
     return [block]
 
@@ -993,6 +1012,18 @@ def _tfidf(block: TextBlock, t, step):
     if block.weighted:
         _fail(step, "a second tf-idf weighting of the same counts")
     block.weighted = True
+    if t.sublinear_tf and block.flags & T_ALT_SIGN:
+        _fail(step, "sublinear_tf after a HashingVectorizer with alternate_sign=True (the log of a column's sum of "
+                    "+-1, which can be 0 or negative)")
+    if block.hash_norm is not None:
+        # the hasher's norm, then idf, then this one: the first is a positive factor of the row,
+        # which a second norm takes out again -- unless sublinear_tf's log comes between, or no
+        # second norm follows
+        if t.sublinear_tf or t.norm is None:
+            _fail(step, f"a TfidfTransformer with {'sublinear_tf' if t.sublinear_tf else 'norm=None'} after a "
+                        f"HashingVectorizer with norm={block.hash_norm!r} (give the HashingVectorizer norm=None)")
+        block.flags &= ~(T_L1 | T_L2)
+        block.hash_norm = None
     if t.sublinear_tf:
         block.flags |= T_SUBLINEAR
     norm = t.norm
@@ -1049,7 +1080,7 @@ def transform(prep: Prep, est, feats):
         for _, step in est.steps:
             feats = transform(prep, step, feats)
         return feats
-    if name != "FeatureUnion":  # its fitted state is its transformers'
+    if name not in ("FeatureUnion", "HashingVectorizer"):  # its transformers' fitted state; stateless
         _check_fitted(est)
     if name in VECTORIZERS:
         return _vectorizer(prep, est, feats)

@@ -2,7 +2,8 @@
 """Writes the text-model fuzz seeds: text_tfidf.mli (a FeatureUnion of three analyzers of the
 one text column -- a word TfidfVectorizer with accents stripped, stop words and bigrams,
 sublinear tf; a char_wb TfidfVectorizer of 2- to 4-grams; a case-sensitive char
-CountVectorizer of 1- to 3-grams with ASCII accent stripping -- then a 3-class
+CountVectorizer of 1- to 3-grams with ASCII accent stripping; a HashingVectorizer of 1024
+columns, binary, with alternating signs, of words and bigrams -- then a 3-class
 LogisticRegression; the model of the `text` fuzz target and of tests/model's thread test) and text_columns.mli (a ColumnTransformer with two text columns --
 CountVectorizer case-sensitive with one-character tokens, ASCII accent stripping and binary
 counts, and TfidfVectorizer with l1 norm and no idf -- and a scaled numeric column, then a
@@ -14,7 +15,7 @@ import os
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -31,7 +32,8 @@ union = FeatureUnion([("word", TfidfVectorizer(strip_accents="unicode", stop_wor
                                                sublinear_tf=True)),
                       ("wb", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4))),
                       ("char", CountVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False,
-                                               strip_accents="ascii"))])
+                                               strip_accents="ascii")),
+                      ("hash", HashingVectorizer(n_features=2 ** 10, ngram_range=(1, 2), binary=True))])
 est = Pipeline([("union", union), ("clf", LogisticRegression(max_iter=1000))]).fit(docs, y)
 mlinfer.export(est, os.path.join(HERE, "text_tfidf.mli"))
 df = pd.DataFrame({"title": docs, "body": docs[::-1], "x": rng.normal(size=120)})
