@@ -12,7 +12,8 @@ run, on the same documents:
     sublinear_tf=True, min_df=2) + LinearSVC (decision_function); (c) CountVectorizer(
     stop_words="english") + TfidfTransformer() + SGDClassifier(loss="log_loss"); (d) TfidfVectorizer()
     + MultinomialNB; (e) TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2) +
-    LogisticRegression;
+    LogisticRegression; (f) HashingVectorizer(n_features=2**20, norm=None) + TfidfTransformer() +
+    SGDClassifier(loss="log_loss");
   * correctness before timing: mlinfer against scikit-learn on all scored documents (max |diff|,
     labels equal); ONNX Runtime against scikit-learn likewise where skl2onnx converts;
   * batch: predict_proba (decision_function for (b)) on the 10 000 documents as a list of str,
@@ -45,7 +46,8 @@ import time
 import warnings
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.feature_extraction.text import (ENGLISH_STOP_WORDS, CountVectorizer, HashingVectorizer, TfidfTransformer,
+                                             TfidfVectorizer)
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_pipeline
@@ -165,6 +167,8 @@ def pipelines():
         "d_tfidf_multinb": (make_pipeline(TfidfVectorizer(), MultinomialNB()), "predict_proba"),
         "e_charwb_tfidf_logreg": (make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2),
                                                 LogisticRegression(max_iter=1000)), "predict_proba"),
+        "f_hashing_tfidf_sgd": (make_pipeline(HashingVectorizer(n_features=2 ** 20, norm=None), TfidfTransformer(),
+                                              SGDClassifier(loss="log_loss", random_state=0)), "predict_proba"),
     }
 
 
@@ -231,7 +235,7 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
     ap.add_argument("--pipelines", default="a_tfidf_logreg,b_tfidf12_linsvc,c_count_tfidf_sgd,d_tfidf_multinb,"
-                                           "e_charwb_tfidf_logreg")
+                                           "e_charwb_tfidf_logreg,f_hashing_tfidf_sgd")
     ap.add_argument("--one-calls", type=int, default=2000, help="one-document calls per contender")
     ap.add_argument("--budget", type=float, help="seconds per batch comparison (default 20, --quick 2)")
     args = ap.parse_args()
@@ -266,7 +270,8 @@ def main():
             continue
         t0 = time.perf_counter()
         est.fit(fit_docs, fit_y)
-        n_feat = len(est.steps[0][1].vocabulary_)
+        vec = est.steps[0][1]
+        n_feat = len(vec.vocabulary_) if hasattr(vec, "vocabulary_") else vec.n_features
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "m.mli")
             mlinfer.export(est, path)
