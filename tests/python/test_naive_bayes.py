@@ -201,3 +201,55 @@ def test_no_decision_function(mlinfer, tmp_path):
     m = roundtrip(mlinfer, MultinomialNB().fit(X, y), tmp_path)
     with pytest.raises(Exception):
         m.decision_function(X[:2])
+
+
+# -- GaussianNB: quadratic in each feature; the prep stage makes the k x n squares
+#    ((x - theta) / sigma)**2 and sums them (float64), the model stage applies softmax
+
+def gaussian_data(seed, n=600, d=6, k=3):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    centres = rng.normal(scale=3.0, size=(k, d))
+    scales = rng.uniform(0.3, 4.0, size=(k, d))
+    X = centres[y] + rng.normal(size=(n, d)) * scales[y] + 50.0  # offset: the squares cancel less kindly
+    return X, y
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+@pytest.mark.parametrize("opts", [{}, {"var_smoothing": 1e-3}, {"priors": "given"}], ids=["default", "smoothing",
+                                                                                          "priors"])
+def test_gaussian(mlinfer, tmp_path, k, opts):
+    from sklearn.naive_bayes import GaussianNB
+    X, y = gaussian_data(k * 3 + len(opts), k=k)
+    if opts.get("priors") == "given":
+        opts = {"priors": np.arange(1, k + 1) / (k * (k + 1) / 2)}
+    est = GaussianNB(**opts).fit(X[:400], y[:400])
+    check(mlinfer, est, tmp_path, X[400:], f"GaussianNB k={k} {opts}")
+    m = roundtrip(mlinfer, est, tmp_path, "again.mli")
+    np.testing.assert_allclose(m.predict_proba(X[400:401]), est.predict_proba(X[400:401]), rtol=RTOL, atol=ATOL)
+
+
+def test_gaussian_behind_column_transformer_and_errors(mlinfer, tmp_path):
+    pd = pytest.importorskip("pandas")
+    from sklearn.impute import SimpleImputer
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.preprocessing import StandardScaler
+    X, y = gaussian_data(21, d=4)
+    rng = np.random.default_rng(21)
+    df = pd.DataFrame(X.copy(), columns=list("abcd"))
+    df["plan"] = rng.choice(["basic", "pro", "team"], len(df))
+    df.loc[rng.random(len(df)) < 0.05, "a"] = np.nan
+    pipe = Pipeline([("ct", ColumnTransformer([("num", make_pipeline(SimpleImputer(), StandardScaler()), list("abcd")),
+                                               ("oh", OneHotEncoder(sparse_output=False), ["plan"])])),
+                     ("nb", GaussianNB())]).fit(df[:400], y[:400])
+    check(mlinfer, pipe, tmp_path, df[400:], "ColumnTransformer + GaussianNB")
+    est = GaussianNB().fit(X, y)
+    m = roundtrip(mlinfer, est, tmp_path, "bare.mli")
+    bad = X[:4].copy()
+    bad[2, 1] = np.inf
+    with pytest.raises(ValueError):
+        est.predict(bad)
+    with pytest.raises(mlinfer.InputError, match="row 2"):
+        m.predict(bad)
+    with pytest.raises(mlinfer.UnsupportedModelError, match="GaussianNB"):
+        mlinfer.export(est, str(tmp_path / "bg.mli"), background=X[:20])

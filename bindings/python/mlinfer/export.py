@@ -173,7 +173,15 @@ def _ovr(w: _Writer, est, n_in: int):
 
 # ---- naive Bayes ------------------------------------------------------------------------
 
-NAIVE_BAYES = {"MultinomialNB", "ComplementNB", "BernoulliNB"}
+NAIVE_BAYES = {"MultinomialNB", "ComplementNB", "BernoulliNB", "GaussianNB"}
+
+
+def _centred(coef, intercept):
+    """Two classes: one output, class 1 less class 0 (the logistic head's sigmoid of it is their
+    softmax); more: each class less the classes' mean, which softmax does not see."""
+    if coef.shape[0] == 2:
+        return (coef[1] - coef[0]).reshape(1, -1), np.array([intercept[1] - intercept[0]])
+    return coef - coef.mean(axis=0), intercept - intercept.mean()
 
 
 def naive_bayes_linear(est):
@@ -187,6 +195,8 @@ def naive_bayes_linear(est):
     so that the scores the float32 model stage receives stay small (the sums themselves run
     in float64: the prep stage's project and text ops)."""
     name = _cls(est)
+    if name == "GaussianNB":
+        return _gaussian_linear(est)
     flp = np.asarray(est.feature_log_prob_, dtype=np.float64)
     prior = np.asarray(est.class_log_prior_, dtype=np.float64).reshape(-1)
     k = len(est.classes_)
@@ -203,9 +213,27 @@ def naive_bayes_linear(est):
     if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
         _fail(est, "a log probability of -inf (a class never seen, a feature of probability 0 or 1 with alpha=0): "
                    "its scores are not finite")
-    if k == 2:
-        return (coef[1] - coef[0]).reshape(1, -1), np.array([intercept[1] - intercept[0]])
-    return coef - coef.mean(axis=0), intercept - intercept.mean()
+    return _centred(coef, intercept)
+
+
+def _gaussian_linear(est):
+    """GaussianNB: jll[c] = log(class_prior_[c]) - 0.5 * sum_j log(2 pi var_[c, j]) - 0.5 * sum_j
+    ((x_j - theta_[c, j]) / sqrt(var_[c, j]))**2 -- linear in the k x n squares the prep stage
+    makes (export_pipeline._gaussian: class c's block of n, in feature order): (coef, intercept)
+    over them, centred as the discrete models' (scikit-learn divides (x - theta)**2 by var: the
+    same to within a few ulps)."""
+    theta = np.asarray(est.theta_, dtype=np.float64)
+    var = np.asarray(est.var_, dtype=np.float64)
+    k, n = theta.shape
+    with np.errstate(divide="ignore"):
+        prior = np.log(np.asarray(est.class_prior_, dtype=np.float64))
+    if k < 2 or var.shape != (k, n) or not (var > 0).all():
+        _fail(est, f"{k} class(es) with var_ of shape {var.shape} (positive variances needed)")
+    intercept = prior - 0.5 * np.sum(np.log(2.0 * np.pi * var), axis=1)
+    if not (np.isfinite(theta).all() and np.isfinite(intercept).all()):
+        _fail(est, "a class of prior 0 or a mean or variance that is not finite")
+    coef = np.kron(np.eye(k), np.full((1, n), -0.5))  # class c reads its own block of squares
+    return _centred(coef, intercept)
 
 
 def _naive_bayes_binarizer(est):
@@ -455,6 +483,9 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         if out_names is not None:  # contributions name the transformed features they report on their own
             w.arrays["stage.0.out_names"] = out_names
         if background is not None:  # the model stages' input: the background through the preprocessing
+            if _cls(model_est) == "GaussianNB":
+                raise UnsupportedModelError("mlinfer.export: background (contributions) for GaussianNB: its log "
+                                            "likelihood is quadratic in each feature, not a linear model's")
             _background(w, _transformed(w, transformers, background), n)
     else:
         if background is not None:

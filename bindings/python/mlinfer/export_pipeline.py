@@ -1213,6 +1213,21 @@ def _fold(w, prep: Prep, feats, model_coef, model_name, model_step, project_rest
     return out
 
 
+def _gaussian(prep: Prep, est, feats) -> List[Num]:
+    """GaussianNB's k x n squares ((x_j - theta_[c, j]) / sqrt(var_[c, j]))**2, class by class,
+    which export.naive_bayes_linear's coefficients weigh. Its predict validates its input
+    (NaN or +-inf raise): the PROJECT op that sums them checks."""
+    theta = np.asarray(est.theta_, dtype=np.float64)
+    if theta.ndim != 2 or theta.shape[1] != len(feats):
+        _fail(est, f"theta_ of shape {theta.shape} for {len(feats)} features")
+    sd = np.sqrt(np.asarray(est.var_, dtype=np.float64))
+    xs = [_model_num(prep, f, est, True) for f in feats]
+    z = [prep.affine(x, sub=theta[c, j], div=sd[c, j]) for c in range(theta.shape[0]) for j, x in enumerate(xs)]
+    squares = prep.poly(z, [(j, -1) for j in range(len(z))] + [(j, j) for j in range(len(z))])[len(z):]
+    prep.inexact.append("GaussianNB (its squares divided by the variance)")
+    return squares
+
+
 def _model_num(prep: Prep, f, step, finite: bool) -> Num:
     """A feature the model reads, as a register (a string column not encoded is an error)."""
     if isinstance(f, Raw) and _feature_is_string(prep, f, []):
@@ -1240,6 +1255,8 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_t
         feats = transform(prep, t, feats)
     if not feats:
         raise UnsupportedModelError("mlinfer.export: the preprocessing gives the model no features")
+    if model_name == "GaussianNB":
+        feats = _gaussian(prep, model_step, feats)
     if model_folds or any(isinstance(f, TextBlock) for f in feats):
         feats = _fold(w, prep, feats, model_coef, model_name, model_step, project_rest=model_folds)
     if model_is_trees and prep.inexact:
