@@ -102,16 +102,20 @@ def test_string_labels_and_bernoulli_without_binarize(mlinfer, tmp_path):
     assert list(m.classes_) == list(est.classes_)
 
 
-def test_nan_is_an_input_error(mlinfer, tmp_path):
-    X, y = counts(3)
-    est = MultinomialNB().fit(X, y)
-    m = roundtrip(mlinfer, est, tmp_path)
-    bad = X[:5].copy()
-    bad[3, 7] = np.nan
+def refuses_like_sklearn(mli, est, tmp_path, X, row, col, value):
+    """X with `value` at (row, col): scikit-learn raises ValueError, libmlinfer an InputError naming the row."""
+    m = roundtrip(mli, est, tmp_path, "refuses.mli")
+    bad = X[:row + 2].copy()
+    bad[row, col] = value
     with pytest.raises(ValueError):
         est.predict(bad)
-    with pytest.raises(mlinfer.InputError, match="row 3"):
+    with pytest.raises(mli.InputError, match=f"row {row}"):
         m.predict(bad)
+
+
+def test_nan_is_an_input_error(mlinfer, tmp_path):
+    X, y = counts(3)
+    refuses_like_sklearn(mlinfer, MultinomialNB().fit(X, y), tmp_path, X, 3, 7, np.nan)
 
 
 def test_not_finite_log_probability_refused(mlinfer, tmp_path):
@@ -244,12 +248,6 @@ def test_gaussian_behind_column_transformer_and_errors(mlinfer, tmp_path):
                      ("nb", GaussianNB())]).fit(df[:400], y[:400])
     check(mlinfer, pipe, tmp_path, df[400:], "ColumnTransformer + GaussianNB")
     est = GaussianNB().fit(X, y)
-    m = roundtrip(mlinfer, est, tmp_path, "bare.mli")
-    bad = X[:4].copy()
-    bad[2, 1] = np.inf
-    with pytest.raises(ValueError):
-        est.predict(bad)
-    with pytest.raises(mlinfer.InputError, match="row 2"):
-        m.predict(bad)
+    refuses_like_sklearn(mlinfer, est, tmp_path, X, 2, 1, np.inf)
     with pytest.raises(mlinfer.UnsupportedModelError, match="GaussianNB"):
         mlinfer.export(est, str(tmp_path / "bg.mli"), background=X[:20])
