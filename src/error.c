@@ -1,6 +1,7 @@
 /* error.c — status names and the per-thread detailed error message. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -34,4 +35,12 @@ mli_status mli__fail(mli_status status, const char *fmt, ...) {
     vsnprintf(mli__last_error, sizeof mli__last_error, fmt, ap);
     va_end(ap);
     return status;
+}
+
+void mli__fail_note(const char *fmt, ...) {
+    size_t n = strlen(mli__last_error);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(mli__last_error + n, sizeof mli__last_error - n, fmt, ap);
+    va_end(ap);
 }

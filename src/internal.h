@@ -16,6 +16,8 @@
 /* Records a formatted message as the calling thread's last error and returns `status`,
  * so a failing path reads `return mli__fail(MLI_ERR_SHAPE, "...", ...);`. */
 mli_status mli__fail(mli_status status, const char *fmt, ...) MLI_PRINTF(2, 3);
+/* Appends a formatted note to the calling thread's last error (cut at its capacity). */
+void mli__fail_note(const char *fmt, ...) MLI_PRINTF(1, 2);
 
 /* The kernel table for this process, or NULL with the thread's last error set when the
  * ISA forced through MLI_FORCE_ISA cannot run here. Filled once; read-only after. */

@@ -556,8 +556,14 @@ void mli_model_free(mli_model *m) {
 }
 
 static mli_status finish_load(mli_model *m, mli_status rc, mli_model **out) {
-    if (rc == MLI_OK)
+    if (rc == MLI_OK) {
         rc = build(m);
+        /* a file of a newer minor version that fails here most likely uses what came after
+         * this library (an op kind, a flag, a head): the header's version says so */
+        if (rc != MLI_OK && m->c.major == MLI__FORMAT_MAJOR && m->c.minor > MLI__FORMAT_MINOR)
+            mli__fail_note(" (the file is format %u.%u, newer than the %d.%d this libmlinfer reads: upgrade it)",
+                           (unsigned)m->c.major, (unsigned)m->c.minor, MLI__FORMAT_MAJOR, MLI__FORMAT_MINOR);
+    }
     if (rc != MLI_OK) {
         mli_model_free(m);
         return rc;

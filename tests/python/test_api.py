@@ -674,3 +674,27 @@ def _to_bytes(est):
     from mlinfer.export import to_bytes
 
     return to_bytes(est)
+
+
+def test_newer_minor_version_named_in_load_errors(mlinfer):
+    """A file whose header says a newer minor version and that this library cannot build (here:
+    a head it does not know) fails with its own error plus the versions: the reader to upgrade."""
+    import struct
+    import zlib
+
+    from sklearn.linear_model import LogisticRegression
+
+    from mlinfer._format import build, parse
+    from mlinfer.export import to_bytes
+
+    X = np.random.default_rng(5).normal(size=(40, 3))
+    meta, arrays = parse(to_bytes(LogisticRegression().fit(X, X[:, 0] > 0)))
+    bad = bytearray(build({**meta, "head": "future_head"}, arrays))
+    with pytest.raises(mlinfer.Error, match="future_head") as plain:
+        mlinfer.load(bytes(bad))
+    assert "newer than" not in str(plain.value)
+    bad[10:12] = struct.pack("<H", 99)  # minor 99, and the header's CRC over its first 60 bytes again
+    bad[60:64] = struct.pack("<I", zlib.crc32(bytes(bad[:60])))
+    with pytest.raises(mlinfer.Error, match=r"future_head.*\(the file is format 1\.99, newer than the 1\.\d+ this "
+                                            r"libmlinfer reads: upgrade it\)"):
+        mlinfer.load(bytes(bad))
