@@ -961,7 +961,8 @@ def test_hashing_every_assigned_code_point(mli, tmp_path):
     compare("hashing every code point", pipe.predict(docs), m.predict(docs), docs, rtol=1e-6, atol=1e-9, scale=scale)
 
 
-@pytest.mark.parametrize("case", ["tfidf_logistic", "l2_hash_tfidf_l2_sgd", "multinomialnb", "svd"])
+@pytest.mark.parametrize("case", ["tfidf_logistic", "l2_hash_tfidf_l2_sgd", "multinomialnb", "svd",
+                                  "binarized_hash_sublinear_tfidf"])
 def test_hashing_pipelines(mli, tmp_path, case):
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import HashingVectorizer
@@ -974,6 +975,10 @@ def test_hashing_pipelines(mli, tmp_path, case):
         steps = [HashingVectorizer(n_features=2 ** 16), TfidfTransformer(), SGDClassifier(loss="log_loss", random_state=0)]
     elif case == "multinomialnb":
         steps = [HashingVectorizer(alternate_sign=False, n_features=2 ** 15), MultinomialNB(alpha=0.1)]
+    elif case == "binarized_hash_sublinear_tfidf":  # Binarizer drops the hasher's norm: a sublinear tf-idf may follow
+        from sklearn.preprocessing import Binarizer
+        steps = [HashingVectorizer(alternate_sign=False, n_features=2 ** 14), Binarizer(),
+                 TfidfTransformer(sublinear_tf=True, norm=None), LogisticRegression(max_iter=300)]
     else:
         steps = [HashingVectorizer(n_features=2 ** 12), TruncatedSVD(20, random_state=0), LogisticRegression(max_iter=300)]
     pipe = Pipeline([(f"s{i}", s) for i, s in enumerate(steps)]).fit(c.train, c.y3_train)

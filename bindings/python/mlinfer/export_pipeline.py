@@ -683,7 +683,7 @@ def _binarizer(prep: Prep, est, feats):
                 _fail(owner, f"{what} after a FeatureUnion weight of {b.scale!r} (only positive weights keep term "
                              "weights positive)")
             b.flags = (b.flags | T_BINARY) & ~(T_SUBLINEAR | T_L1 | T_L2)
-            b.idf, b.weighted, b.scale = None, False, 1.0
+            b.idf, b.weighted, b.scale, b.hash_norm = None, False, 1.0, None
     return [f if isinstance(f, TextBlock) else prep.func(prep.num(f, owner), FN_BINARIZE, float(t)) for f in feats]
 
 
