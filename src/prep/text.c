@@ -185,19 +185,14 @@ typedef struct analysis {
 /* Code point x of the text after lower case and accents: a word character extends the
  * current token; anything else ends it. */
 static int emit(analysis *a, UChar32 x) {
-    if (a->chars) {
-        if (a->ver > a->icu_ver && x >= 0x80 && u_charType(x) == U_UNASSIGNED && !U_IS_UNICODE_NONCHAR(x)) {
-            *a->where = x; /* maybe a character that str.lower() or NFKD changes, to the exporter */
-            return MLI__TEXT_UNASSIGNED;
-        }
-        return chr_add(&a->t, x) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
-    }
-    if (word_char(x, a->ver))
+    if (!a->chars && word_char(x, a->ver))
         return tok_add(&a->t, x) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
     if (a->ver > a->icu_ver && x >= 0x80 && u_charType(x) == U_UNASSIGNED && !U_IS_UNICODE_NONCHAR(x)) {
-        *a->where = x; /* maybe a letter to the exporter's newer Unicode */
+        *a->where = x; /* maybe a letter, or a character lower() or NFKD changes, to the exporter's newer Unicode */
         return MLI__TEXT_UNASSIGNED;
     }
+    if (a->chars) /* analyzer='char' / 'char_wb': every code point */
+        return chr_add(&a->t, x) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
     return tok_end(&a->t) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
 }
 
@@ -262,11 +257,12 @@ static int tokenize(tokens *t, const char *s, int64_t len64, int32_t flags, int 
             return MLI__TEXT_BAD_UTF8;
         }
         if (c < 0x80) { /* most code points of most documents: no ICU, no accents */
+            const UChar32 lc = lower && c >= 'A' && c <= 'Z' ? c + 32 : c;
             if (chars)
-                rc = chr_add(&a.t, lower && c >= 'A' && c <= 'Z' ? c + 32 : c) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
+                rc = chr_add(&a.t, lc) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
             else if (!ascii_word((unsigned)c))
                 rc = tok_end(&a.t) ? MLI__TEXT_NOMEM : MLI__TEXT_OK;
-            else if (tok_add(&a.t, lower && c >= 'A' && c <= 'Z' ? c + 32 : c))
+            else if (tok_add(&a.t, lc))
                 rc = MLI__TEXT_NOMEM;
             continue;
         }

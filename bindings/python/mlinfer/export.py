@@ -304,7 +304,7 @@ def _model(w: _Writer, est, n_in: int, hgb_encoded: bool = False):
         w.meta["head"] = head
         return
     if name in NAIVE_BAYES:  # the prep stage computed its scores (export_pipeline.fold): identity here
-        coef, intercept = naive_bayes_linear(est)
+        _, intercept = naive_bayes_linear(est)
         w.meta["task"] = "classification"
         _labels(w, est.classes_)
         _linear_stage(w, coef_override, intercept, n_in)
@@ -472,8 +472,7 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
                      or export_ovr.over_trees(steps[-1][1]))
         n = export_pipeline.write(w, transformers, n, names, takes_nan, model_is_trees=takes_nan,
                                   model_check=export_trees.input_check(steps[-1][1]),
-                                  model_coef=_linear_coef(steps[-1][1]), model_name=_cls(steps[-1][1]),
-                                  model_folds=naive_bayes, model_step=model_est)
+                                  model_coef=_linear_coef(model_est), model_folds=naive_bayes, model_step=model_est)
         if getattr(w, "fold_names", None) is None:
             out_names = _names_out(transformers, names, n)
         else:  # text columns folded into partial scores: the other features keep their names

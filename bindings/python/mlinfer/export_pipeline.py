@@ -12,7 +12,9 @@ into a number, as the raw input column plus the replacements the imputers before
 of the chain is folded into one table lookup, evaluated here with scikit-learn's rules)."""
 from __future__ import annotations
 
+import functools
 import math
+import sys
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -928,9 +930,9 @@ def _vectorizer(prep: Prep, est, feats):
     elif sa:
         _fail(est, f"strip_accents={sa!r}: only None, 'ascii' and 'unicode'")
     pattern = est.token_pattern
-    if analyzer == "word" and pattern not in TOKEN_PATTERNS:
-        _fail(est, f"token_pattern={pattern!r}: only r\"(?u)\\b\\w\\w+\\b\" (the default) and r\"(?u)\\b\\w+\\b\"")
     if analyzer == "word":  # the character analyzers read no token pattern, stop words or tokenizer
+        if pattern not in TOKEN_PATTERNS:
+            _fail(est, f"token_pattern={pattern!r}: only r\"(?u)\\b\\w\\w+\\b\" (the default) and r\"(?u)\\b\\w+\\b\"")
         flags |= TOKEN_PATTERNS[pattern]
     if est.lowercase:
         flags |= T_LOWER
@@ -979,16 +981,15 @@ def _vectorizer(prep: Prep, est, feats):
     return [block]
 
 
-_py_spaces_checked = []
+@functools.lru_cache(maxsize=None)
+def _python_spaces_known() -> bool:
+    """Whether this Python's str.isspace() is the set the C analyzer has (a Unicode version could change it)."""
+    return frozenset(c for c in range(sys.maxunicode + 1) if chr(c).isspace()) == PY_SPACES
 
 
 def _check_py_spaces(est):
-    """The character analyzers collapse and split on Python's white space: refused if this
-    Python's differs from the set the C analyzer has (a Unicode version that changed it)."""
-    if not _py_spaces_checked:
-        import sys
-        _py_spaces_checked.append(frozenset(c for c in range(sys.maxunicode + 1) if chr(c).isspace()) == PY_SPACES)
-    if not _py_spaces_checked[0]:
+    """The character analyzers collapse and split on Python's white space: refused where it is not the C side's."""
+    if not _python_spaces_known():
         _fail(est, f"analyzer={est.analyzer!r} under this Python, whose str.isspace() differs from the white space "
                    "libmlinfer's character analyzers know")
 
@@ -1154,7 +1155,7 @@ def needs_prep(transformers) -> bool:
     return any(_cls(t) not in SCALERS for t in transformers)
 
 
-def _fold(w, prep: Prep, feats, model_coef, model_name, model_step, project_rest: bool = False):
+def _fold(w, prep: Prep, feats, model_coef, model_step, project_rest: bool = False):
     """The text blocks among the model's features become TEXT ops weighted by the linear model's
     coefficients of their columns: the model then reads one partial score per output from each,
     with weight 1. With project_rest (a naive Bayes model: its log likelihoods are large sums
@@ -1164,7 +1165,7 @@ def _fold(w, prep: Prep, feats, model_coef, model_name, model_step, project_rest
     place before) and w.fold_total (the features before)."""
     step = next((f.step for f in feats if isinstance(f, TextBlock)), model_step)
     if model_coef is None:
-        _fail(step, f"a text vectorizer before a {model_name}: it can precede a linear model (LogisticRegression, SGDClassifier, LinearSVC, "
+        _fail(step, f"a text vectorizer before a {_cls(model_step)}: it can precede a linear model (LogisticRegression, SGDClassifier, LinearSVC, "
                     "Ridge, ...), or a TruncatedSVD, only: its sparse columns are summed against the model's "
                     "weights, never materialized")
     coef = np.asarray(model_coef, dtype=np.float64)
@@ -1237,8 +1238,7 @@ def _model_num(prep: Prep, f, step, finite: bool) -> Num:
 
 
 def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_trees: bool = False,
-          model_check: Optional[str] = None, model_coef=None, model_name: str = "model", model_folds: bool = False,
-          model_step=None) -> int:
+          model_check: Optional[str] = None, model_coef=None, model_folds: bool = False, model_step=None) -> int:
     """Writes the prep stage for `transformers` (applied in order) over n_cols input columns;
     returns the width it gives the model. A step whose values may differ from scikit-learn's in
     the last bit is refused before a tree model (model_is_trees), where a row on a split would
@@ -1255,10 +1255,10 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_t
         feats = transform(prep, t, feats)
     if not feats:
         raise UnsupportedModelError("mlinfer.export: the preprocessing gives the model no features")
-    if model_name == "GaussianNB":
+    if _cls(model_step) == "GaussianNB":
         feats = _gaussian(prep, model_step, feats)
     if model_folds or any(isinstance(f, TextBlock) for f in feats):
-        feats = _fold(w, prep, feats, model_coef, model_name, model_step, project_rest=model_folds)
+        feats = _fold(w, prep, feats, model_coef, model_step, project_rest=model_folds)
     if model_is_trees and prep.inexact:
         raise UnsupportedModelError(
             f"mlinfer.export: {prep.inexact[0]} cannot precede a tree model: its values are computed to within "
