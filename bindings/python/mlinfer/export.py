@@ -419,6 +419,14 @@ def _flatten(est) -> List[Tuple[str, object]]:
     return out
 
 
+def _xgboost_reads(est) -> bool:
+    """Whether XGBoost's predictor reads the model's input (an XGBoost wrapper, alone or in a
+    OneVsRestClassifier): it takes the zeros a scipy.sparse input leaves out as missing."""
+    if _cls(est) == "OneVsRestClassifier":
+        return any(_cls(e) in export_wrappers.XGB for e in getattr(est, "estimators_", []))
+    return _cls(est) in export_wrappers.XGB
+
+
 def to_bytes(estimator, compress: bool = False, image=None, background=None) -> bytes:
     """The .mli bytes for a fitted estimator or Pipeline (with `image`, an
     mlinfer.ImagePreprocess, as stage 0: the model then takes JPEG bytes)."""
@@ -470,9 +478,13 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         model = _cls(steps[-1][1])
         takes_nan = (model in export_trees.ESTIMATORS or model in export_wrappers.ESTIMATORS
                      or export_ovr.over_trees(steps[-1][1]))
+        sparse = False
+        for t in transformers:
+            sparse = export_pipeline.sparse_output(t, sparse)
         n = export_pipeline.write(w, transformers, n, names, takes_nan, model_is_trees=takes_nan,
                                   model_check=export_trees.input_check(steps[-1][1]),
-                                  model_coef=_linear_coef(model_est), model_folds=naive_bayes, model_step=model_est)
+                                  model_coef=_linear_coef(model_est), model_folds=naive_bayes, model_step=model_est,
+                                  zeros_missing=sparse and _xgboost_reads(model_est))
         if getattr(w, "fold_names", None) is None:
             out_names = _names_out(transformers, names, n)
         else:  # text columns folded into partial scores: the other features keep their names

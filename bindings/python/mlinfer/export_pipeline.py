@@ -1142,6 +1142,44 @@ def transform(prep: Prep, est, feats):
                "SelectFromModel, RFE, ...))")
 
 
+# steps whose output is dense whatever their input (the others keep a sparse input sparse)
+_DENSE_OUT = PCAS + ("OrdinalEncoder", "TargetEncoder")
+
+
+def sparse_output(est, sparse_in: bool = False) -> bool:
+    """Whether scikit-learn's transform of `est` gives a scipy.sparse matrix (from a dense
+    input, or a sparse one with sparse_in): XGBoost takes the zeros such a matrix leaves out as
+    missing values, not as 0. Vectorizers and TfidfTransformer are sparse; a ColumnTransformer
+    decided at fit (sparse_output_); a FeatureUnion is when any part is; OneHotEncoder,
+    KBinsDiscretizer(encode='onehot'), SplineTransformer and MissingIndicator by their
+    settings; PCA, TruncatedSVD and the ordinal and target encoders are dense; every other step
+    supported keeps its input's kind (scikit-learn's scalers, imputers and selectors do)."""
+    if est is None or (isinstance(est, str) and est == "passthrough"):
+        return sparse_in
+    name = _cls(est)
+    if name == "Pipeline":
+        for _, step in est.steps:
+            sparse_in = sparse_output(step, sparse_in)
+        return sparse_in
+    if name in VECTORIZERS or name == "TfidfTransformer":
+        return True
+    if name == "ColumnTransformer":
+        return bool(getattr(est, "sparse_output_", False))
+    if name == "FeatureUnion":
+        return any(sparse_output(t, sparse_in) for _, t in est.transformer_list if not (isinstance(t, str) and t == "drop"))
+    if name == "OneHotEncoder":
+        return bool(getattr(est, "sparse_output", False))
+    if name == "KBinsDiscretizer":
+        return est.encode == "onehot"
+    if name == "SplineTransformer":
+        return bool(getattr(est, "sparse_output", False))
+    if name == "MissingIndicator":
+        return sparse_in if est.sparse == "auto" else bool(est.sparse)
+    if name in _DENSE_OUT:
+        return False
+    return sparse_in
+
+
 def _is_selector(est) -> bool:
     try:
         from sklearn.feature_selection import SelectorMixin
@@ -1238,13 +1276,15 @@ def _model_num(prep: Prep, f, step, finite: bool) -> Num:
 
 
 def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_trees: bool = False,
-          model_check: Optional[str] = None, model_coef=None, model_folds: bool = False, model_step=None) -> int:
+          model_check: Optional[str] = None, model_coef=None, model_folds: bool = False, model_step=None,
+          zeros_missing: bool = False) -> int:
     """Writes the prep stage for `transformers` (applied in order) over n_cols input columns;
     returns the width it gives the model. A step whose values may differ from scikit-learn's in
     the last bit is refused before a tree model (model_is_trees), where a row on a split would
     reach another leaf. model_check: how the model validates its input -- "float32-allow-nan"
     (sklearn.tree's trees and forests: +-inf and values too large for float32 raise) or
-    "float32" (GradientBoosting: NaN raises too) -- checked on each of its inputs."""
+    "float32" (GradientBoosting: NaN raises too) -- checked on each of its inputs. zeros_missing:
+    the model takes a value of 0 as missing (XGBoost given the sparse matrix the steps make)."""
     first = Prep(n_cols, names)
     feats = [Raw(c) for c in range(n_cols)]
     for t in transformers:
@@ -1265,6 +1305,9 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_t
             "1e-12 relative of scikit-learn's, not guaranteed bit for bit, and a row on a split threshold could "
             "reach another leaf; it is supported before linear models and MLPs")
     out = [_model_num(prep, f, transformers[-1] if transformers else model_step, not model_takes_nan) for f in feats]
+    if zeros_missing:  # the zeros a scipy.sparse matrix leaves out: NaN (XGBoost's missing value)
+        missing: Dict[int, Num] = {}
+        out = [missing.setdefault(f.reg, prep.fill(f, 0.0, float("nan"))) for f in out]
     if model_check is not None:
         for f in {f.reg: f for f in out}.values():  # registers no output uses: only their errors matter
             prep.finite32(f, nan_ok=model_check == "float32-allow-nan")
