@@ -12,7 +12,7 @@ enum { MLI__DT_U8 = 0, MLI__DT_F32 = 1, MLI__DT_F64 = 2, MLI__DT_I32 = 3, MLI__D
 enum { MLI__SEC_COMPRESSED = 1, MLI__SEC_REQUIRED = 2 };
 
 #define MLI__FORMAT_MAJOR 1
-#define MLI__FORMAT_MINOR 8
+#define MLI__FORMAT_MINOR 9
 #define MLI__MAX_SECTIONS 4096
 #define MLI__MAX_SECTION_BYTES (4ull << 30)
 #define MLI__MAX_TOTAL_BYTES (16ull << 30)

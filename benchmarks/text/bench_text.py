@@ -13,7 +13,9 @@ run, on the same documents:
     stop_words="english") + TfidfTransformer() + SGDClassifier(loss="log_loss"); (d) TfidfVectorizer()
     + MultinomialNB; (e) TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2) +
     LogisticRegression; (f) HashingVectorizer(n_features=2**20, norm=None) + TfidfTransformer() +
-    SGDClassifier(loss="log_loss");
+    SGDClassifier(loss="log_loss"); (g) TfidfVectorizer(min_df=2) + RandomForestClassifier(100
+    trees, depth 30); (h) TfidfVectorizer(min_df=2) + XGBClassifier(100 rounds x 4 classes, depth 6)
+    (format 1.9: trees after the vectorizer; not in the default --pipelines);
   * correctness before timing: mlinfer against scikit-learn on all scored documents (max |diff|,
     labels equal); ONNX Runtime against scikit-learn likewise where skl2onnx converts;
   * batch: predict_proba (decision_function for (b)) on the 10 000 documents as a list of str,
@@ -48,6 +50,7 @@ import warnings
 import numpy as np
 from sklearn.feature_extraction.text import (ENGLISH_STOP_WORDS, CountVectorizer, HashingVectorizer, TfidfTransformer,
                                              TfidfVectorizer)
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_pipeline
@@ -169,7 +172,24 @@ def pipelines():
                                                 LogisticRegression(max_iter=1000)), "predict_proba"),
         "f_hashing_tfidf_sgd": (make_pipeline(HashingVectorizer(n_features=2 ** 20, norm=None), TfidfTransformer(),
                                               SGDClassifier(loss="log_loss", random_state=0)), "predict_proba"),
+        # tree models after the vectorizer (format 1.9): only the columns the trees read are computed
+        "g_tfidf_forest": (make_pipeline(TfidfVectorizer(min_df=2), RandomForestClassifier(
+            n_estimators=100, max_depth=30, n_jobs=2, random_state=0)), "predict_proba"),
+        "h_tfidf_xgboost": (make_pipeline(TfidfVectorizer(min_df=2), _xgb()), "predict_proba"),
     }
+
+
+def jobs(est, threads):
+    """The model's own thread count (a forest's joblib workers, XGBoost's), which threadpoolctl
+    does not set."""
+    last = est.steps[-1][1]
+    if "n_jobs" in last.get_params():
+        last.set_params(n_jobs=threads)
+
+
+def _xgb():
+    import xgboost as xgb
+    return xgb.XGBClassifier(n_estimators=100, max_depth=6, n_jobs=2)
 
 
 # -- ONNX Runtime on skl2onnx's conversion -------------------------------------------------------
@@ -283,6 +303,7 @@ def main():
         ml_fn = getattr(m, method)
         res = {"method": method, "terms": n_feat, "mli_bytes": size}
         # correctness, before any timing
+        jobs(est, 1)
         with threadpool_limits(1):
             ref = sk_fn(docs)
         mlinfer.set_num_threads(1)
@@ -327,6 +348,7 @@ def main():
                               f"{c['max_abs_diff']:.2e}, labels equal {100 * c['labels_equal']:.2f} %; not timed)")
         for threads in (1, 2):
             mlinfer.set_num_threads(threads)
+            jobs(est, threads)
             fns = {"sklearn": lambda: sk_fn(docs), "mlinfer": lambda: ml_fn(docs),
                    "mlinfer_columns": lambda: columns_for(m, {"text": docs})}
             if onx is not None:
@@ -348,6 +370,7 @@ def main():
             print(line + f"  [{r['mlinfer']['samples']} samples]")
         # one document, 1 thread, call by call alternating
         mlinfer.set_num_threads(1)
+        jobs(est, 1)
         with threadpool_limits(1):
             ts = {"sklearn": [], "mlinfer": []}
             fns1 = {"sklearn": lambda: sk_fn(one), "mlinfer": lambda: ml_fn(one)}

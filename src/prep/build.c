@@ -91,8 +91,8 @@ static int64_t params_needed(int kind, int64_t count, int64_t n_in, int64_t flag
         return 2 * count + ((flags & MLI__OPF_NORMAL) ? 2 : 0);
     case MLI__OP_SPLINE: /* knots; lo, hi, L; values and slopes at both ends */
         return spline_knots(count, n_in, flags) + 3 + 4 * count;
-    case MLI__OP_TEXT: /* stop words, n-gram range, Unicode version; idf; weights (n_in x count) */
-        return 4 + ((flags & MLI__OPF_TEXT_IDF) ? n_in : 0) + n_in * count;
+    case MLI__OP_TEXT: /* stop words, n-gram range, Unicode version; idf; weights (n_in x count) or selection (n_in) */
+        return 4 + ((flags & MLI__OPF_TEXT_IDF) ? n_in : 0) + ((flags & MLI__OPF_TEXT_SELECT) ? n_in : n_in * count);
     default: return 0;
     }
 }
@@ -111,7 +111,7 @@ static const unsigned allowed_flags[MLI__OP_KINDS] = {MLI__OPF_FINITE,
                                                       0,
                                                       MLI__OPF_NORMAL,
                                                       MLI__OPF_SPLINE_MODE | MLI__OPF_NAN_ZEROS,
-                                                      0x1fffu /* the MLI__OPF_TEXT_* */};
+                                                      0x7fffu /* the MLI__OPF_TEXT_* */};
 
 /* A one-hot code: -1 or a whole number below n. */
 static int onehot_code_ok(double v, int64_t n) { return v == -1.0 || (v >= 0.0 && v < (double)n && v == floor(v)); }
@@ -180,7 +180,8 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
         (text && ((flags & MLI__OPF_TEXT_ASCII) && (flags & MLI__OPF_TEXT_UNICODE))) ||
         (text && ((flags & MLI__OPF_TEXT_L1) && (flags & MLI__OPF_TEXT_L2))) ||
         (text && ((flags & MLI__OPF_TEXT_CHAR) && (flags & MLI__OPF_TEXT_CHAR_WB))) ||
-        (text && (flags & MLI__OPF_TEXT_ALT_SIGN) && !(flags & MLI__OPF_TEXT_HASH)))
+        (text && (flags & MLI__OPF_TEXT_ALT_SIGN) && !(flags & MLI__OPF_TEXT_HASH)) ||
+        (text && (flags & MLI__OPF_TEXT_ABSENT_NAN) && !(flags & MLI__OPF_TEXT_SELECT)))
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): unknown flags or reserved field set", origin, i,
                          (long long)o, kn);
     if ((group && (n_in < 1 || n_in > MLI__MAX_WIDTH)) || (text && (n_in < 1 || n_in > MLI__TEXT_MAX_VOCAB)))
@@ -258,6 +259,12 @@ static mli_status check_op(const mli__reader *r, int i, int64_t o, const int64_t
                 return mli__fail(MLI_ERR_CORRUPT,
                                  "%s: stage %d op %lld (text): param %lld is %g (idf and weights finite)", origin, i,
                                  (long long)o, (long long)k, op->p[k]);
+        if (flags & MLI__OPF_TEXT_SELECT) /* each column's output: -1 (none) or 0..count-1 */
+            for (int64_t k = need - n_in; k < need; ++k)
+                if (!(op->p[k] >= -1.0 && op->p[k] < (double)count && op->p[k] == floor(op->p[k])))
+                    return mli__fail(MLI_ERR_CORRUPT,
+                                     "%s: stage %d op %lld (text): column %lld selects output %g (of %lld)", origin, i,
+                                     (long long)o, (long long)(k - (need - n_in)), op->p[k], (long long)count);
         op->str0 = soff;
     } else if (soff != 0) {
         return mli__fail(MLI_ERR_CORRUPT, "%s: stage %d op %lld (%s): unused string offset set", origin, i,

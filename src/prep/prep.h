@@ -79,30 +79,32 @@ enum {
 };
 
 /* Op flags. */
-#define MLI__OPF_CLIP 1u              /* AFFINE */
-#define MLI__OPF_ERR_NAN 1u           /* STRCAT, NUMCAT: a missing value (null / NaN) is an input error */
-#define MLI__OPF_ERR_NONE 2u          /* STRCAT: Python's None is an input error */
-#define MLI__OPF_ERR_UNKNOWN 4u       /* STRCAT, NUMCAT: a value outside the table is an input error */
-#define MLI__OPF_FINITE 1u            /* NUM: +-Inf is an input error (scikit-learn's transformers refuse it) */
-#define MLI__OPF_FINITE_OUT 1u        /* FUNC (not binarize): an infinite result is an input error */
-#define MLI__OPF_SPLINE_MODE 7u       /* SPLINE: the extrapolation mode (MLI__SPLINE_*) */
-#define MLI__OPF_NAN_ZEROS 8u         /* SPLINE: NaN gives zeros (handle_missing='zeros'); else an input error */
-#define MLI__OPF_NORMAL 1u            /* QUANTILE: the normal output (the inverse normal CDF, clipped; ops.c) */
-#define MLI__OPF_TEXT_LOWER 1u        /* TEXT: str.lower() first */
-#define MLI__OPF_TEXT_ASCII 2u        /* TEXT: strip_accents='ascii' (NFKD, then ASCII only) */
-#define MLI__OPF_TEXT_UNICODE 4u      /* TEXT: strip_accents='unicode' (NFKD, then no combining marks) */
-#define MLI__OPF_TEXT_SHORT 8u        /* TEXT: tokens of one character too (r"(?u)\b\w+\b"); else two or more */
-#define MLI__OPF_TEXT_BINARY 16u      /* TEXT: counts of 1 */
-#define MLI__OPF_TEXT_SUBLINEAR 32u   /* TEXT: tf = 1 + log(tf) */
-#define MLI__OPF_TEXT_IDF 64u         /* TEXT: tf x idf (the idf after the 4 header params) */
-#define MLI__OPF_TEXT_L1 128u         /* TEXT: rows divided by their l1 norm */
-#define MLI__OPF_TEXT_L2 256u         /* TEXT: rows divided by their l2 norm */
-#define MLI__OPF_TEXT_CHAR 512u       /* TEXT (1.8): analyzer='char': character n-grams (no tokens, stop words) */
-#define MLI__OPF_TEXT_CHAR_WB 1024u   /* TEXT (1.8): analyzer='char_wb': character n-grams within words */
-#define MLI__OPF_TEXT_HASH 2048u      /* TEXT (1.8): HashingVectorizer: term column |murmur3(term)| mod n_in */
-#define MLI__OPF_TEXT_ALT_SIGN 4096u  /* TEXT (1.8), with HASH: a term of negative hash counts -1 */
-#define MLI__TEXT_MAX_NGRAM 64        /* TEXT: the longest n-gram a file may ask for */
-#define MLI__TEXT_MAX_VOCAB (1 << 24) /* TEXT: vocabulary entries (the strings section's own limit) */
+#define MLI__OPF_CLIP 1u                /* AFFINE */
+#define MLI__OPF_ERR_NAN 1u             /* STRCAT, NUMCAT: a missing value (null / NaN) is an input error */
+#define MLI__OPF_ERR_NONE 2u            /* STRCAT: Python's None is an input error */
+#define MLI__OPF_ERR_UNKNOWN 4u         /* STRCAT, NUMCAT: a value outside the table is an input error */
+#define MLI__OPF_FINITE 1u              /* NUM: +-Inf is an input error (scikit-learn's transformers refuse it) */
+#define MLI__OPF_FINITE_OUT 1u          /* FUNC (not binarize): an infinite result is an input error */
+#define MLI__OPF_SPLINE_MODE 7u         /* SPLINE: the extrapolation mode (MLI__SPLINE_*) */
+#define MLI__OPF_NAN_ZEROS 8u           /* SPLINE: NaN gives zeros (handle_missing='zeros'); else an input error */
+#define MLI__OPF_NORMAL 1u              /* QUANTILE: the normal output (the inverse normal CDF, clipped; ops.c) */
+#define MLI__OPF_TEXT_LOWER 1u          /* TEXT: str.lower() first */
+#define MLI__OPF_TEXT_ASCII 2u          /* TEXT: strip_accents='ascii' (NFKD, then ASCII only) */
+#define MLI__OPF_TEXT_UNICODE 4u        /* TEXT: strip_accents='unicode' (NFKD, then no combining marks) */
+#define MLI__OPF_TEXT_SHORT 8u          /* TEXT: tokens of one character too (r"(?u)\b\w+\b"); else two or more */
+#define MLI__OPF_TEXT_BINARY 16u        /* TEXT: counts of 1 */
+#define MLI__OPF_TEXT_SUBLINEAR 32u     /* TEXT: tf = 1 + log(tf) */
+#define MLI__OPF_TEXT_IDF 64u           /* TEXT: tf x idf (the idf after the 4 header params) */
+#define MLI__OPF_TEXT_L1 128u           /* TEXT: rows divided by their l1 norm */
+#define MLI__OPF_TEXT_L2 256u           /* TEXT: rows divided by their l2 norm */
+#define MLI__OPF_TEXT_CHAR 512u         /* TEXT (1.8): analyzer='char': character n-grams (no tokens, stop words) */
+#define MLI__OPF_TEXT_CHAR_WB 1024u     /* TEXT (1.8): analyzer='char_wb': character n-grams within words */
+#define MLI__OPF_TEXT_HASH 2048u        /* TEXT (1.8): HashingVectorizer: term column |murmur3(term)| mod n_in */
+#define MLI__OPF_TEXT_ALT_SIGN 4096u    /* TEXT (1.8), with HASH: a term of negative hash counts -1 */
+#define MLI__OPF_TEXT_SELECT 8192u      /* TEXT (1.9): no weights; per column its output (-1: none), the value itself */
+#define MLI__OPF_TEXT_ABSENT_NAN 16384u /* TEXT (1.9), with SELECT: a column with no entry is NaN (else 0) */
+#define MLI__TEXT_MAX_NGRAM 64          /* TEXT: the longest n-gram a file may ask for */
+#define MLI__TEXT_MAX_VOCAB (1 << 24)   /* TEXT: vocabulary entries (the strings section's own limit) */
 
 /* Limits of the stage's keys (docs/FORMAT.md), checked by the reader. */
 #define MLI__PREP_MAX_OPS (1 << 22)
@@ -140,10 +142,13 @@ static inline int64_t mli__text_vocab(const mli__prep_op *op) {
 /* Whether an op's values are not guaranteed bit for bit equal to scikit-learn's (computed by
  * another library's algorithm or summation order, which its build may round differently): such an
  * op must not feed a tree stage, where a last-bit difference can change the leaf (model.c refuses
- * it): a SPLINE, a normal QUANTILE, an l2 NORM; a TEXT op (its outputs are a linear model's partial
- * sums, not features). */
+ * it): a SPLINE, a normal QUANTILE, an l2 NORM; a TEXT op with weights (its outputs are a linear
+ * model's partial sums, not features) or with sublinear tf (the log). A selecting TEXT op gives
+ * counts, times idf, divided by the row's norm summed in scipy's order: bit for bit. */
 static inline int mli__prep_op_inexact(const mli__prep_op *op) {
-    return op->kind == MLI__OP_SPLINE || op->kind == MLI__OP_TEXT ||
+    return op->kind == MLI__OP_SPLINE ||
+           (op->kind == MLI__OP_TEXT &&
+            (!(op->flags & MLI__OPF_TEXT_SELECT) || (op->flags & MLI__OPF_TEXT_SUBLINEAR))) ||
            (op->kind == MLI__OP_QUANTILE && (op->flags & MLI__OPF_NORMAL)) ||
            (op->kind == MLI__OP_NORM && op->p[0] == 1.0);
 }

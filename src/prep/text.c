@@ -499,8 +499,9 @@ int mli__text_row(const mli__prep *p, const mli__prep_op *op, const char *s, int
     const int64_t nmin = (int64_t)q[1], nmax = (int64_t)q[2];
     const int ver = (int)q[3];
     const int32_t flags = op->flags;
+    const double absent = (flags & MLI__OPF_TEXT_ABSENT_NAN) ? NAN : 0.0; /* XGBoost: no entry is missing */
     for (int64_t k = 0; k < K; ++k)
-        out[k * st] = 0.0;
+        out[k * st] = absent;
     tokens t = {w, 0, 0, 0, 0, (flags & MLI__OPF_TEXT_SHORT) ? 1 : 2};
     int rc = tokenize(&t, s, len, flags, ver, where);
     if (rc)
@@ -552,6 +553,14 @@ int mli__text_row(const mli__prep *p, const mli__prep_op *op, const char *s, int
             for (size_t u = 0; u < nu; ++u)
                 tf[u] /= sum;
         }
+    }
+    if (flags & MLI__OPF_TEXT_SELECT) { /* the columns a tree model reads: each entry's value itself */
+        for (size_t u = 0; u < nu; ++u) {
+            const int64_t k = (int64_t)W[idx[u]];
+            if (k >= 0)
+                out[k * st] = tf[u];
+        }
+        return MLI__TEXT_OK;
     }
     for (size_t u = 0; u < nu; ++u) { /* scipy's CSR times dense: row by row, terms in order */
         const double *wr = W + (int64_t)idx[u] * K;

@@ -113,3 +113,16 @@ def test_other_trees_take_sparse_zeros_as_zeros(mlinfer, tmp_path, kind):
     pipe = make_pipeline(sparse_ct(), model).fit(df, y)
     assert sp.issparse(pipe[0].transform(df))
     check(mlinfer, pipe, df, tmp_path)
+
+
+def test_a_sparse_matrix_given_to_predict_is_refused_by_name(mlinfer, tmp_path):
+    X = sp.random(200, 6, density=0.3, format="csr", random_state=0)
+    y = (X.sum(axis=1).A1 > 0.5).astype(int)
+    pipe = xgb.XGBClassifier(n_estimators=3).fit(X, y)
+    path = tmp_path / "m.mli"
+    mlinfer.export(pipe, str(path))
+    m = mlinfer.load(str(path))
+    for fmt in ("csr", "csc", "coo"):
+        with pytest.raises(TypeError, match="scipy.sparse.*missing"):
+            m.predict_proba(X.asformat(fmt))
+    np.testing.assert_allclose(m.predict_proba(X.toarray()), pipe.predict_proba(X.toarray()), rtol=1e-5, atol=1e-6)

@@ -18,6 +18,8 @@ MINOR_LGB = 6  # the `softplus` and `signed_square` heads and linear leaves (lin
 MINOR_TEXT = 7  # the prep stage's `text` op (kind 14: text vectorizers) came with 1.7
 MINOR_TEXT_CHAR = 8  # its character analyzers (flags 512 `char`, 1024 `char_wb`) and hashing (2048, 4096) came with 1.8
 TEXT_CHAR_FLAGS = 512 | 1024 | 2048 | 4096
+MINOR_TEXT_SELECT = 9  # its selection of columns by value (flags 8192 `select`, 16384 `absent NaN`) came with 1.9
+TEXT_SELECT_FLAGS = 8192 | 16384
 OP_TEXT = 14
 # A trees stage's linear-leaf sections: always flagged required, so that a reader that does not
 # know them refuses the file instead of predicting the plain leaf values
@@ -75,7 +77,8 @@ def build(meta: Mapping[str, object], arrays: Mapping[str, Payload], compress: b
 
     for name in arrays:
         for flags in text_ops(name):
-            minor = max(minor, MINOR_TEXT_CHAR if flags & TEXT_CHAR_FLAGS else MINOR_TEXT)
+            minor = max(minor, MINOR_TEXT_SELECT if flags & TEXT_SELECT_FLAGS else
+                        MINOR_TEXT_CHAR if flags & TEXT_CHAR_FLAGS else MINOR_TEXT)
     sections: List[tuple] = [("meta", DT_STRINGS, encode_strings([f"{k}={v}" for k, v in meta.items()]))]
     for name, value in arrays.items():
         if isinstance(value, np.ndarray):

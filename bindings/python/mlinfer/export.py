@@ -419,6 +419,33 @@ def _flatten(est) -> List[Tuple[str, object]]:
     return out
 
 
+def _tree_features(est, n_in: int, hgb_encoded: bool) -> set:
+    """The features a tree model of n_in inputs splits on (written once to a scratch writer)."""
+    tmp = _Writer()
+    _model(tmp, est, n_in, hgb_encoded)
+    used: set = set()
+    for k, v in tmp.arrays.items():
+        if k.startswith("stage.") and k.rsplit(".", 1)[-1] in ("feature", "lin_feature"):
+            a = np.asarray(v)
+            used.update(int(x) for x in np.unique(a[a >= 0]))
+    return used
+
+
+def _renumber_features(w: _Writer, first: int, keep) -> None:
+    """The tree stages from `first` on read feature keep[j] as j (the prep stage computes only those)."""
+    new = np.full(int(w.fold_total), -1, np.int64)
+    new[np.asarray(keep, dtype=np.int64)] = np.arange(len(keep))
+    for i in range(first, w.n_stages):
+        for name in ("feature", "lin_feature"):
+            key = f"stage.{i}.{name}"
+            if key in w.arrays:
+                a = np.asarray(w.arrays[key])
+                b = np.where(a >= 0, new[np.maximum(a, 0)], a)
+                if np.any((a >= 0) & (b < 0)):  # not reached: keep holds every feature the trees read
+                    raise UnsupportedModelError("mlinfer.export: a tree reads a text column the prep stage drops")
+                w.arrays[key] = b.astype(a.dtype)
+
+
 def _xgboost_reads(est) -> bool:
     """Whether XGBoost's predictor reads the model's input (an XGBoost wrapper, alone or in a
     OneVsRestClassifier): it takes the zeros a scipy.sparse input leaves out as missing."""
@@ -484,7 +511,8 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         n = export_pipeline.write(w, transformers, n, names, takes_nan, model_is_trees=takes_nan,
                                   model_check=export_trees.input_check(steps[-1][1]),
                                   model_coef=_linear_coef(model_est), model_folds=naive_bayes, model_step=model_est,
-                                  zeros_missing=sparse and _xgboost_reads(model_est))
+                                  zeros_missing=sparse and _xgboost_reads(model_est),
+                                  model_features=lambda total: _tree_features(model_est, total, hgb_encoded))
         if getattr(w, "fold_names", None) is None:
             out_names = _names_out(transformers, names, n)
         else:  # text columns folded into partial scores: the other features keep their names
@@ -505,7 +533,10 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
             _check_fitted(s)
             _affine(w, s, n)
     first_model = w.n_stages
-    _model(w, steps[-1][1], n, hgb_encoded)
+    keep = getattr(w, "tree_keep", None)  # text columns before trees: the ones they read
+    _model(w, steps[-1][1], n if keep is None else w.fold_total, hgb_encoded)
+    if keep is not None:
+        _renumber_features(w, first_model, keep)
     check = export_trees.input_check(steps[-1][1])
     if check is not None and not export_pipeline.needs_prep(transformers):
         # no prep stage to check the model's input (its finite32 ops): the trees stage does

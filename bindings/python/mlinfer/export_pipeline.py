@@ -27,7 +27,7 @@ from .errors import UnsupportedModelError
  OP_POLY, OP_QUANTILE, OP_SPLINE, OP_TEXT) = range(15)
 # TEXT flags (src/prep/prep.h MLI__OPF_TEXT_*)
 (T_LOWER, T_ASCII, T_UNICODE, T_SHORT, T_BINARY, T_SUBLINEAR, T_IDF, T_L1, T_L2, T_CHAR, T_CHAR_WB, T_HASH,
- T_ALT_SIGN) = (1 << i for i in range(13))
+ T_ALT_SIGN, T_SELECT, T_ABSENT_NAN) = (1 << i for i in range(15))
 # Python's str.isspace() (re's \s), which the character analyzers collapse and split on: the
 # set src/prep/text.c implements (py_space)
 PY_SPACES = frozenset([*range(0x09, 0x0e), *range(0x1c, 0x21), 0x85, 0xa0, 0x1680, *range(0x2000, 0x200b), 0x2028,
@@ -122,6 +122,7 @@ class TextBlock:
         self.scale = 1.0  # a FeatureUnion's transformer weight: folded into the weights
         self.n = len(terms)  # its columns (a HashingVectorizer: n_features)
         self.hash_norm: Optional[str] = None  # a HashingVectorizer's own norm, which a TfidfTransformer may replace
+        self.dtype32 = False  # the vectorizer computes in float32 (dtype=np.float32): not bit for bit here
 
 
 class Prep:
@@ -289,12 +290,10 @@ class Prep:
         """The value, an input error where it is NaN or infinite."""
         return Num(self._op(OP_FUNC, f.reg, count=FN_FINITE), f.col)
 
-    def text(self, block: TextBlock, W) -> List[Num]:
-        """The TEXT op: block's terms weighted by W (terms x k) into k registers."""
+    @staticmethod
+    def _text_head(block: TextBlock):
+        """A TEXT op's params up to its weights (stop words, n-grams, Unicode version; idf) and flags."""
         import unicodedata
-        W = np.asarray(W, dtype=np.float64) * block.scale
-        if W.ndim != 2 or W.shape[0] != block.n or W.shape[1] < 1 or not np.isfinite(W).all():
-            _fail(block.step, f"weights of shape {W.shape} (not finite, or not one row per vocabulary term)")
         major, minor = (int(x) for x in unicodedata.unidata_version.split(".")[:2])
         lo, hi = block.ngram
         params = [float(len(block.stop)), float(lo), float(hi), float(major * 100 + minor)]
@@ -302,12 +301,37 @@ class Prep:
         if block.idf is not None:
             flags |= T_IDF
             params += [float(v) for v in block.idf]
+        return params, flags
+
+    def text(self, block: TextBlock, W) -> List[Num]:
+        """The TEXT op: block's terms weighted by W (terms x k) into k registers."""
+        W = np.asarray(W, dtype=np.float64) * block.scale
+        if W.ndim != 2 or W.shape[0] != block.n or W.shape[1] < 1 or not np.isfinite(W).all():
+            _fail(block.step, f"weights of shape {W.shape} (not finite, or not one row per vocabulary term)")
+        params, flags = self._text_head(block)
         params += W.reshape(-1).tolist()
         k = W.shape[1]
         self.set_kind(block.col, COL_STRING, block.step)
         dst = self._op(OP_TEXT, block.col, count=k, params=params, strings=list(block.terms) + list(block.stop),
                        flags=flags, width=k, n_in=block.n)
         return [Num(dst + j, block.col) for j in range(k)]
+
+    def text_select(self, block: TextBlock, cols: List[int], absent_nan: bool) -> List[Num]:
+        """The TEXT op giving the values of block's columns `cols` themselves (what a tree model
+        reads of them), one register each; a document without the term gets 0, or NaN with
+        absent_nan (XGBoost: a sparse matrix's left-out entries are missing)."""
+        if block.scale != 1.0:
+            _fail(block.step, f"a FeatureUnion weight of {block.scale!r} on a text vectorizer before a tree model")
+        params, flags = self._text_head(block)
+        flags |= T_SELECT | (T_ABSENT_NAN if absent_nan else 0)
+        sel = np.full(block.n, -1.0)
+        sel[np.asarray(cols, dtype=np.int64)] = np.arange(len(cols), dtype=np.float64)
+        params += sel.tolist()
+        k = max(1, len(cols))  # no column read: one register, which no output uses (the op still checks the documents)
+        self.set_kind(block.col, COL_STRING, block.step)
+        dst = self._op(OP_TEXT, block.col, count=k, params=params, strings=list(block.terms) + list(block.stop),
+                       flags=flags, width=k, n_in=block.n)
+        return [Num(dst + j, block.col) for j in range(len(cols))]
 
     def onehot(self, code: Num, width: int) -> List[Num]:
         dst = self._op(OP_ONEHOT, code.reg, count=width, width=width)
@@ -977,7 +1001,8 @@ def _vectorizer(prep: Prep, est, feats):
             block.hash_norm = est.norm
         elif est.norm is not None:
             _fail(est, f"norm={est.norm!r}")
-    prep.inexact.append(f"{name} (1 + log(tf) and the row norms, summed here as scipy sums them)")
+    # counts are integers whatever the dtype; weights and norms in float32 are not computed so here
+    block.dtype32 = np.dtype(getattr(est, "dtype", np.float64)) == np.float32
     return [block]
 
 
@@ -1094,6 +1119,7 @@ def transform(prep: Prep, est, feats):
             return _binarizer(prep, est, feats)
         if name == "TruncatedSVD" and len(feats) == 1 and np.shape(est.components_) == (len(est.components_),
                                                                                          blocks[0].n):
+            prep.inexact.append("TruncatedSVD after a text vectorizer (its sums)")
             return prep.text(blocks[0], np.asarray(est.components_, dtype=np.float64).T)
         _fail(est, "it reads the output of a text vectorizer: only a TfidfTransformer, a TruncatedSVD or the "
                    "linear model may follow one (its sparse columns, one per term, are never materialized)")
@@ -1252,6 +1278,37 @@ def _fold(w, prep: Prep, feats, model_coef, model_step, project_rest: bool = Fal
     return out
 
 
+def _select(w, prep: Prep, feats, model_features: Callable[[int], set], absent_nan: bool):
+    """Text blocks before a tree model: of each, the columns the trees split on, by their values
+    (a TEXT op that selects them); the other columns of the block are never computed. Sets
+    w.tree_keep (the model's features kept, in their new order: the trees stage's features are
+    renumbered), w.fold and w.fold_names / w.fold_total as _fold does, and w.text_regs."""
+    total = sum(f.n if isinstance(f, TextBlock) else 1 for f in feats)
+    used = model_features(total)
+    out, keep, pos = [], [], 0
+    w.text_regs = set()
+    for f in feats:
+        if isinstance(f, TextBlock):
+            if f.flags & T_SUBLINEAR:
+                prep.inexact.append(f"{_cls(f.step)} with sublinear_tf (NumPy's log)")
+            if f.dtype32 and (f.idf is not None or f.flags & (T_L1 | T_L2)):
+                prep.inexact.append(f"{_cls(f.step)} with dtype=float32 (weights and norms computed in float32)")
+            cols = [c for c in range(f.n) if pos + c in used]
+            regs = prep.text_select(f, cols, absent_nan)
+            w.text_regs.update(r.reg for r in regs)
+            out += regs
+            keep += [pos + c for c in cols]
+            pos += f.n
+        else:
+            out.append(f)
+            keep.append(pos)
+            pos += 1
+    w.tree_keep = keep
+    w.fold = lambda X: X[:, keep]
+    w.fold_names, w.fold_total = list(keep), total
+    return out
+
+
 def _gaussian(prep: Prep, est, feats) -> List[Num]:
     """GaussianNB's k x n squares ((x_j - theta_[c, j]) / sqrt(var_[c, j]))**2, class by class,
     which export.naive_bayes_linear's coefficients weigh. Its predict validates its input
@@ -1277,14 +1334,15 @@ def _model_num(prep: Prep, f, step, finite: bool) -> Num:
 
 def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_trees: bool = False,
           model_check: Optional[str] = None, model_coef=None, model_folds: bool = False, model_step=None,
-          zeros_missing: bool = False) -> int:
+          zeros_missing: bool = False, model_features: Optional[Callable[[int], set]] = None) -> int:
     """Writes the prep stage for `transformers` (applied in order) over n_cols input columns;
     returns the width it gives the model. A step whose values may differ from scikit-learn's in
     the last bit is refused before a tree model (model_is_trees), where a row on a split would
     reach another leaf. model_check: how the model validates its input -- "float32-allow-nan"
     (sklearn.tree's trees and forests: +-inf and values too large for float32 raise) or
     "float32" (GradientBoosting: NaN raises too) -- checked on each of its inputs. zeros_missing:
-    the model takes a value of 0 as missing (XGBoost given the sparse matrix the steps make)."""
+    the model takes a value of 0 as missing (XGBoost given the sparse matrix the steps make).
+    model_features(n): the features a tree model of n inputs reads (text columns before one)."""
     first = Prep(n_cols, names)
     feats = [Raw(c) for c in range(n_cols)]
     for t in transformers:
@@ -1297,7 +1355,11 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_t
         raise UnsupportedModelError("mlinfer.export: the preprocessing gives the model no features")
     if _cls(model_step) == "GaussianNB":
         feats = _gaussian(prep, model_step, feats)
-    if model_folds or any(isinstance(f, TextBlock) for f in feats):
+    present: set = set()  # registers of text columns, whose zeros are entries (not left out)
+    if model_is_trees and model_features is not None and any(isinstance(f, TextBlock) for f in feats):
+        feats = _select(w, prep, feats, model_features, zeros_missing)
+        present = w.text_regs
+    elif model_folds or any(isinstance(f, TextBlock) for f in feats):
         feats = _fold(w, prep, feats, model_coef, model_step, project_rest=model_folds)
     if model_is_trees and prep.inexact:
         raise UnsupportedModelError(
@@ -1307,7 +1369,7 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_t
     out = [_model_num(prep, f, transformers[-1] if transformers else model_step, not model_takes_nan) for f in feats]
     if zeros_missing:  # the zeros a scipy.sparse matrix leaves out: NaN (XGBoost's missing value)
         missing: Dict[int, Num] = {}
-        out = [missing.setdefault(f.reg, prep.fill(f, 0.0, float("nan"))) for f in out]
+        out = [f if f.reg in present else missing.setdefault(f.reg, prep.fill(f, 0.0, float("nan"))) for f in out]
     if model_check is not None:
         for f in {f.reg: f for f in out}.values():  # registers no output uses: only their errors matter
             prep.finite32(f, nan_ok=model_check == "float32-allow-nan")

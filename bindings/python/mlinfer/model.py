@@ -206,6 +206,11 @@ class Model:
         _WHAT["mli_model_apply"] = _APPLY
 
     def _call(self, fn, X, cols: int, out_dtype=np.float64) -> np.ndarray:
+        if type(X).__module__.startswith("scipy.sparse"):
+            raise TypeError("a scipy.sparse matrix: libmlinfer takes dense rows (X.toarray()); mind that an XGBoost "
+                            "model fitted on sparse data takes the entries it leaves out as missing, so give those "
+                            "NaN, not 0 (a text vectorizer or sparse encoder inside the exported pipeline does this "
+                            "itself)")
         if self._text_input and not is_table(X):
             X = self._documents(X)
         if self._category_codes and type(X) is not np.ndarray:

@@ -7,7 +7,10 @@ columns, binary, with alternating signs, of words and bigrams -- then a 3-class
 LogisticRegression; the model of the `text` fuzz target and of tests/model's thread test) and text_columns.mli (a ColumnTransformer with two text columns --
 CountVectorizer case-sensitive with one-character tokens, ASCII accent stripping and binary
 counts, and TfidfVectorizer with l1 norm and no idf -- and a scaled numeric column, then a
-LogisticRegression; a seed of the `model_load` target).
+LogisticRegression; a seed of the `model_load` target), and text_trees.mli (format 1.9: a
+ColumnTransformer of a word TfidfVectorizer with bigrams, a HashingVectorizer of 256 columns and
+a one-hot city, sparse, then an XGBClassifier: text ops that select the columns the trees read,
+absent terms NaN; a seed of the `model_load` target).
     MLINFER_LIBRARY=build/libmlinfer.so PYTHONPATH=bindings/python \\
         /work/venv/bin/python tests/fuzz/models/make_text_models.py"""
 import os
@@ -18,7 +21,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import mlinfer
 
@@ -43,3 +46,10 @@ ct = ColumnTransformer([("t", CountVectorizer(lowercase=False, token_pattern=r"(
                         ("n", StandardScaler(), ["x"])])
 est = Pipeline([("ct", ct), ("clf", LogisticRegression(max_iter=1000))]).fit(df, y)
 mlinfer.export(est, os.path.join(HERE, "text_columns.mli"))
+import xgboost as xgb  # noqa: E402
+
+df["city"] = rng.choice(["Oslo", "Lyon", "Köln"], size=120)
+ct = ColumnTransformer([("t", TfidfVectorizer(ngram_range=(1, 2)), "title"),
+                        ("h", HashingVectorizer(n_features=256), "body"), ("c", OneHotEncoder(), ["city"])])
+est = Pipeline([("ct", ct), ("clf", xgb.XGBClassifier(n_estimators=8, max_depth=4))]).fit(df, y)
+mlinfer.export(est, os.path.join(HERE, "text_trees.mli"))
