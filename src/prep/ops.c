@@ -81,11 +81,11 @@ static int document_at(const mli__bound_col *b, int64_t r, const char **s, int64
 /* A TEXT op on row r, its outputs at y[0], y[st], ...: 0, or 1 (a missing document or an
  * analysis error: NaN outputs; mli__prep_row_error says which). */
 static int text_op(const mli__prep_call *call, const mli__prep_op *op, int64_t r, mli__text_work *w, double *y,
-                   int64_t st) {
+                   int64_t st, int cleared) {
     const char *s = NULL;
     int64_t len = 0, where = 0;
     if (document_at(&call->cols[op->src], r, &s, &len) == V_VALUE &&
-        mli__text_row(call->p, op, s, len, w, y, st, &where) == MLI__TEXT_OK)
+        mli__text_row(call->p, op, s, len, w, y, st, cleared, &where) == MLI__TEXT_OK)
         return 0;
     for (int64_t k = 0; k < op->count; ++k)
         y[k * st] = NAN;
@@ -594,7 +594,7 @@ int mli__prep_row(const mli__prep_call *call, int64_t row, double *work, double 
             break;
         case MLI__OP_TEXT: {
             mli__text_work tw = {0};
-            int e = text_op(call, op, row, &tw, work + op->dst, 1);
+            int e = text_op(call, op, row, &tw, work + op->dst, 1, 0);
             mli__text_work_free(&tw);
             if (e)
                 goto bad;
@@ -834,8 +834,13 @@ int64_t mli__prep_block_ops(const mli__prep_call *call, int64_t r0, int64_t nb, 
             break;
         case MLI__OP_TEXT: { /* document by document; the buffers kept across the block */
             mli__text_work tw = {0};
+            /* the block's outputs cleared at once, in order: a selecting op before a forest
+             * has thousands, which row by row would be strided writes */
+            const double init = mli__text_initial(op);
+            for (int64_t k = 0; k < op->count * nb; ++k)
+                AT(dst, k) = init;
             for (int64_t i = 0; i < nb; ++i)
-                if (text_op(call, op, r0 + i, &tw, &AT(dst, i), nb))
+                if (text_op(call, op, r0 + i, &tw, &AT(dst, i), nb, 1))
                     BAD(i);
             mli__text_work_free(&tw);
             break;
@@ -958,7 +963,7 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                              fn, name, (long long)row, v == V_NONE ? "None" : "null/NaN/NA");
         mli__text_work tw = {0};
         double *y = malloc(sizeof(double) * (size_t)op->count);
-        int e = y ? mli__text_row(call->p, op, s, len, &tw, y, 1, &where) : MLI__TEXT_NOMEM;
+        int e = y ? mli__text_row(call->p, op, s, len, &tw, y, 1, 0, &where) : MLI__TEXT_NOMEM;
         mli__text_work_free(&tw);
         free(y);
         switch (e) {

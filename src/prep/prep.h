@@ -6,6 +6,7 @@
 #ifndef MLI_PREP_H
 #define MLI_PREP_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -209,9 +210,15 @@ typedef struct mli__text_work {
     double *tf; /* the terms' weights */
     size_t fcap;
 } mli__text_work;
-/* The op's count outputs for document s (len bytes of UTF-8) into out[0], out[st], ... */
+/* The op's count outputs for document s (len bytes of UTF-8) into out[0], out[st], ...; with
+ * cleared, the caller has set them to mli__text_initial(op) (a block at once: contiguous). */
 int mli__text_row(const mli__prep *p, const mli__prep_op *op, const char *s, int64_t len, mli__text_work *w,
-                  double *out, int64_t st, int64_t *where);
+                  double *out, int64_t st, int cleared, int64_t *where);
+/* What a text op's output holds before a document's terms: 0, or NaN (a selecting op's absent
+ * terms with MLI__OPF_TEXT_ABSENT_NAN: XGBoost's missing value). */
+static inline double mli__text_initial(const mli__prep_op *op) {
+    return (op->flags & MLI__OPF_TEXT_ABSENT_NAN) ? NAN : 0.0;
+}
 void mli__text_work_free(mli__text_work *w);
 /* The Unicode version of the library's character tables (ICU's), as major * 100 + minor. */
 int mli__text_unicode_version(void);

@@ -493,15 +493,14 @@ static int word_terms(const mli__prep *p, const mli__prep_op *op, mli__text_work
 }
 
 int mli__text_row(const mli__prep *p, const mli__prep_op *op, const char *s, int64_t len, mli__text_work *w,
-                  double *out, int64_t st, int64_t *where) {
+                  double *out, int64_t st, int cleared, int64_t *where) {
     const double *q = op->p;
     const int64_t V = op->n_in, K = op->count, S = (int64_t)q[0];
     const int64_t nmin = (int64_t)q[1], nmax = (int64_t)q[2];
     const int ver = (int)q[3];
     const int32_t flags = op->flags;
-    const double absent = (flags & MLI__OPF_TEXT_ABSENT_NAN) ? NAN : 0.0; /* XGBoost: no entry is missing */
-    for (int64_t k = 0; k < K; ++k)
-        out[k * st] = absent;
+    for (int64_t k = 0; cleared == 0 && k < K; ++k)
+        out[k * st] = mli__text_initial(op);
     tokens t = {w, 0, 0, 0, 0, (flags & MLI__OPF_TEXT_SHORT) ? 1 : 2};
     int rc = tokenize(&t, s, len, flags, ver, where);
     if (rc)

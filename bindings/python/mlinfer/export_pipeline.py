@@ -1371,7 +1371,9 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_t
         missing: Dict[int, Num] = {}
         out = [f if f.reg in present else missing.setdefault(f.reg, prep.fill(f, 0.0, float("nan"))) for f in out]
     if model_check is not None:
-        for f in {f.reg: f for f in out}.values():  # registers no output uses: only their errors matter
+        # registers no output uses: only their errors matter; not of the text columns (counts and
+        # tf-idf weights, finite by construction: thousands of them before a forest)
+        for f in {f.reg: f for f in out if f.reg not in present}.values():
             prep.finite32(f, nan_ok=model_check == "float32-allow-nan")
     out = [f.reg for f in out]
     kinds = [COL_UNUSED if k is None else k for k in prep.kind]
