@@ -1,5 +1,7 @@
 /* test_model_text_threads.c — one text model (tests/fuzz/models/text_tfidf.mli: word,
- * char_wb, char and hashed word analyzers of the one column, then a 3-class LogisticRegression) serves 16 threads at once through mli_model_predict_columns: 1200
+ * char_wb, char and hashed word analyzers of the one column, then a 3-class LogisticRegression;
+ * then text_trees_doc.mli: word, char_wb and hashed analyzers selecting the columns a 3-class
+ * XGBoost model reads, format 1.9) serves 16 threads at once through mli_model_predict_columns: 1200
  * documents (Unicode: Greek capitals with final sigma, decomposed accents, CJK, emoji; all
  * ASCII too, the path without ICU) as plain and as dictionary columns, one document and the
  * whole batch (several blocks: the library's own pool joins in), all started together, give
@@ -20,8 +22,8 @@
 
 #include "mlinfer.h"
 
-#ifndef MLI_TEXT_MODEL
-#error "MLI_TEXT_MODEL: the path of the text model"
+#if !defined(MLI_TEXT_MODEL) || !defined(MLI_TEXT_TREES_MODEL)
+#error "MLI_TEXT_MODEL, MLI_TEXT_TREES_MODEL: the paths of the text models"
 #endif
 
 #define N_THREADS 16
@@ -120,10 +122,9 @@ static char *documents(int64_t *off, int bad) {
     return b;
 }
 
-static void test_sixteen_threads_one_text_model(void **state) {
-    (void)state;
+static void sixteen_threads(const char *path) {
     mli_model *m = NULL;
-    assert_int_equal(mli_model_load(MLI_TEXT_MODEL, &m), MLI_OK);
+    assert_int_equal(mli_model_load(path, &m), MLI_OK);
     assert_int_equal(mli_model_output_len(m, MLI_OUTPUT_PROBA), 3);
     shared_state *s = calloc(1, sizeof *s);
     s->m = m;
@@ -177,7 +178,18 @@ static void test_sixteen_threads_one_text_model(void **state) {
     mli_model_free(m);
 }
 
+static void test_sixteen_threads_one_text_model(void **state) {
+    (void)state;
+    sixteen_threads(MLI_TEXT_MODEL);
+}
+
+static void test_sixteen_threads_one_text_trees_model(void **state) {
+    (void)state;
+    sixteen_threads(MLI_TEXT_TREES_MODEL);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_sixteen_threads_one_text_model)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_sixteen_threads_one_text_model),
+                                       cmocka_unit_test(test_sixteen_threads_one_text_trees_model)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,10 @@ counts, and TfidfVectorizer with l1 norm and no idf -- and a scaled numeric colu
 LogisticRegression; a seed of the `model_load` target), and text_trees.mli (format 1.9: a
 ColumnTransformer of a word TfidfVectorizer with bigrams, a HashingVectorizer of 256 columns and
 a one-hot city, sparse, then an XGBClassifier: text ops that select the columns the trees read,
-absent terms NaN; a seed of the `model_load` target).
+absent terms NaN; a seed of the `model_load` target), and text_trees_doc.mli (format 1.9: a
+FeatureUnion of a word TfidfVectorizer with bigrams, a char_wb one and a HashingVectorizer of
+256 columns of the one text column, then a 3-class XGBClassifier; the second model of
+tests/model's thread test).
     MLINFER_LIBRARY=build/libmlinfer.so PYTHONPATH=bindings/python \\
         /work/venv/bin/python tests/fuzz/models/make_text_models.py"""
 import os
@@ -53,3 +56,8 @@ ct = ColumnTransformer([("t", TfidfVectorizer(ngram_range=(1, 2)), "title"),
                         ("h", HashingVectorizer(n_features=256), "body"), ("c", OneHotEncoder(), ["city"])])
 est = Pipeline([("ct", ct), ("clf", xgb.XGBClassifier(n_estimators=8, max_depth=4))]).fit(df, y)
 mlinfer.export(est, os.path.join(HERE, "text_trees.mli"))
+union = FeatureUnion([("word", TfidfVectorizer(strip_accents="unicode", ngram_range=(1, 2))),
+                      ("wb", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3))),
+                      ("hash", HashingVectorizer(n_features=256))])
+est = Pipeline([("union", union), ("clf", xgb.XGBClassifier(n_estimators=10, max_depth=4))]).fit(docs, y)
+mlinfer.export(est, os.path.join(HERE, "text_trees_doc.mli"))
