@@ -290,9 +290,14 @@ static size_t scratch_bytes(const mli_model *m, int64_t block) {
     return prep_bytes(m, block) + sizeof(float) * 2 * (size_t)block * (size_t)m->width_max;
 }
 
-/* Whether the prep stage hands float32 to the model stages: a linear or MLP stage next (an
- * affine stage or a trees stage computes in float64 and gets float64). */
-static int prep_f32(const mli_model *m) { return !m->trees && m->n_affine == 0; }
+/* Whether the prep stage hands float32 to the model stages: a linear or MLP stage next, or a
+ * trees stage that compares float32(x) (scikit-learn's trees, XGBoost), which would round the
+ * rows itself: one pass over them less (a forest after a text op reads thousands of columns).
+ * An affine stage, and a trees stage comparing in float64 or with linear leaves (LightGBM),
+ * get float64. */
+static int prep_f32(const mli_model *m) {
+    return m->n_affine == 0 && (!m->trees || (!m->trees->needs_f64 && !m->trees->lin_const));
+}
 
 /* Records `row` as failing unless an earlier row already did. */
 static void note_bad_row(predict_job *j, int64_t row) {
@@ -482,13 +487,15 @@ static void run_blocks(void *ctx, int64_t b0, int64_t b1) {
             int64_t nb = end - r < block ? end - r : block;
             if (prep_block(j, r, nb, pre))
                 break;
-            const double *rows = pre;
+            const void *rows = pre;
+            int f64 = !prep_f32(m);
             if (m->n_affine) {
                 rows_in in = {.x = pre, .f64 = 1, .ldx = m->prep->n_out};
                 affine_rows_f64(m, &in, 0, nb, xs);
                 rows = xs;
+                f64 = 1;
             }
-            mli__trees_apply(m->trees, rows, 1, m->n_in_model, nb, j->apply + r * m->trees->n_trees);
+            mli__trees_apply(m->trees, rows, f64, m->n_in_model, nb, j->apply + r * m->trees->n_trees);
         }
         free(pre);
         return;
