@@ -188,3 +188,17 @@ def test_a_corrupt_selection_is_refused_at_load(mlinfer, bad):
     arrays["stage.0.params"] = params
     with pytest.raises(mlinfer.CorruptModelError, match="selects output|finite"):
         mlinfer.load(build(meta, arrays))
+
+
+def test_hashed_columns_summing_to_zero_are_entries_for_xgboost(mlinfer, tmp_path):
+    """HashingVectorizer(alternate_sign=True) into few columns: terms of opposite signs cancel,
+    and scipy keeps the 0 as an entry, which XGBoost reads as the value 0, not as missing."""
+    xgb = pytest.importorskip("xgboost")
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(60)]
+    docs = [" ".join(rng.choice(words, rng.integers(1, 12))) for _ in range(3000)]
+    X = HashingVectorizer(n_features=8, norm=None).transform(docs)
+    assert (X.data == 0).sum() > 100  # the case at hand
+    y = (np.asarray(X[:, 3].todense()).ravel() == 0).astype(int) ^ (rng.random(len(docs)) < 0.1)
+    pipe = make_pipeline(HashingVectorizer(n_features=8, norm=None), xgb.XGBClassifier(n_estimators=30, max_depth=4))
+    check(mlinfer, pipe.fit(docs, y), docs, tmp_path)

@@ -1369,7 +1369,10 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_t
     out = [_model_num(prep, f, transformers[-1] if transformers else model_step, not model_takes_nan) for f in feats]
     if zeros_missing:  # the zeros a scipy.sparse matrix leaves out: NaN (XGBoost's missing value)
         missing: Dict[int, Num] = {}
-        out = [f if f.reg in present else missing.setdefault(f.reg, prep.fill(f, 0.0, float("nan"))) for f in out]
+        for f in out:
+            if f.reg not in present and f.reg not in missing:
+                missing[f.reg] = prep.fill(f, 0.0, float("nan"))
+        out = [missing.get(f.reg, f) for f in out]
     if model_check is not None:
         # registers no output uses: only their errors matter; not of the text columns (counts and
         # tf-idf weights, finite by construction: thousands of them before a forest)
