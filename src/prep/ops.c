@@ -1065,11 +1065,11 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
     if (isnan(x))
         return mli__fail(MLI_ERR_INPUT,
                          "%s: column '%s', row %lld: a missing value, which the pipeline's encoder "
-                         "did not see in training and cannot take",
+                         "(or CategoricalNB) did not see in training and cannot take",
                          fn, name, (long long)row);
     return mli__fail(MLI_ERR_INPUT,
-                     "%s: column '%s', row %lld: unknown category %.17g (the encoder was fitted with "
-                     "handle_unknown='error')",
+                     "%s: column '%s', row %lld: unknown category %.17g (not seen in training; the model "
+                     "refuses it: an encoder with handle_unknown='error', or CategoricalNB's category indexes)",
                      fn, name, (long long)row, x);
 }
 

@@ -251,3 +251,76 @@ def test_gaussian_behind_column_transformer_and_errors(mlinfer, tmp_path):
     refuses_like_sklearn(mlinfer, est, tmp_path, X, 2, 1, np.inf)
     with pytest.raises(mlinfer.UnsupportedModelError, match="GaussianNB"):
         mlinfer.export(est, str(tmp_path / "bg.mli"), background=X[:20])
+
+
+# ---- CategoricalNB ----------------------------------------------------------------------
+
+def categories(seed, n=800, d=5, k=3):
+    """Category indexes 0..c_j - 1 per column (c_j from 2 to 9), classes tied to a few of them."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(2, 10, d)
+    X = np.column_stack([rng.integers(0, c, n) for c in sizes]).astype(np.float64)
+    y = ((X[:, 0] + 2 * X[:, 1] + rng.integers(0, 3, n)) % k).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize("opts", [{}, {"alpha": 0.1, "fit_prior": False}, {"min_categories": 12}])
+def test_categorical(mlinfer, tmp_path, k, opts):
+    from sklearn.naive_bayes import CategoricalNB
+    X, y = categories(31 + k, k=k)
+    est = CategoricalNB(**opts).fit(X[:600], y[:600])
+    if "min_categories" in opts:  # indexes past what training saw, below min_categories: known
+        X[600:650, 0] = 11
+    check(mlinfer, est, tmp_path, X[600:], f"CategoricalNB {opts}")
+
+
+def test_categorical_behind_an_ordinal_encoder_of_strings(mlinfer, tmp_path):
+    """The usual way in: OrdinalEncoder (strings -> indexes), CategoricalNB; unknown strings mapped
+    to the encoder's unknown_value are then an unknown index, refused by both."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.naive_bayes import CategoricalNB
+    from sklearn.preprocessing import OrdinalEncoder
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"plan": rng.choice(["basic", "pro", "team"], 700),
+                       "city": rng.choice(["Oslo", "Lyon", "Köln", "Porto"], 700),
+                       "tier": rng.choice([1, 2, 3], 700)})
+    y = ((df.plan == "pro").to_numpy() ^ (df.city == "Lyon").to_numpy()).astype(int)
+    pipe = make_pipeline(ColumnTransformer([("o", OrdinalEncoder(), ["plan", "city", "tier"])]),
+                         CategoricalNB()).fit(df[:500], y[:500])
+    m = check(mlinfer, pipe, tmp_path, df[500:], "OrdinalEncoder + CategoricalNB")
+    bad = df[500:510].copy()
+    bad.loc[bad.index[4], "city"] = "Paris"
+    with pytest.raises(ValueError):
+        pipe.predict(bad)
+    with pytest.raises(mlinfer.InputError, match="column 'city', row 4: unknown category 'Paris'"):
+        m.predict(bad)
+
+
+@pytest.mark.parametrize("value", [5.0, 1e10, -1.0, np.nan, np.inf])
+def test_categorical_refuses_what_scikit_learn_refuses(mlinfer, tmp_path, value):
+    """An index past the categories (IndexError in scikit-learn), a negative value, NaN and
+    infinity: an input error naming the row and the value."""
+    from sklearn.naive_bayes import CategoricalNB
+    X = np.array([[0, 1], [1, 2], [2, 0], [1, 1], [0, 0]], dtype=np.float64)
+    est = CategoricalNB().fit(X, [0, 1, 1, 0, 1])
+    m = roundtrip(mlinfer, est, tmp_path)
+    bad = X.copy()
+    bad[3, 0] = value
+    with pytest.raises((ValueError, IndexError)):
+        est.predict(bad)
+    with pytest.raises(mlinfer.InputError, match="column '#0', row 3: (unknown category|a missing value)"):
+        m.predict(bad)
+
+
+def test_categorical_fractional_index_refused(mlinfer, tmp_path):
+    """scikit-learn truncates 1.7 to category 1 (validate_data(dtype=int)); libmlinfer refuses
+    it as an unknown category rather than guess: the one difference, documented."""
+    from sklearn.naive_bayes import CategoricalNB
+    X = np.array([[0, 1], [1, 2], [2, 0], [1, 1], [0, 0]], dtype=np.float64)
+    est = CategoricalNB().fit(X, [0, 1, 1, 0, 1])
+    m = roundtrip(mlinfer, est, tmp_path)
+    with pytest.raises(mlinfer.InputError, match="row 0: unknown category 1.7"):
+        m.predict(np.array([[1.7, 1.0]]))
+    with pytest.raises(mlinfer.UnsupportedModelError, match="CategoricalNB"):
+        mlinfer.export(est, str(tmp_path / "bg.mli"), background=X)

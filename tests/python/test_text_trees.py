@@ -1,5 +1,5 @@
 """Text vectorizers before tree models (format 1.9): TfidfVectorizer / CountVectorizer /
-HashingVectorizer + RandomForest, GradientBoosting, XGBoost, LightGBM, alone, in a
+HashingVectorizer + RandomForest, GradientBoosting, XGBoost, LightGBM, CatBoost, alone, in a
 ColumnTransformer beside numeric and string columns, and in a FeatureUnion of analyzers.
 
 A tree reads a few of the vocabulary's columns, by value. The exporter writes the trees once to
@@ -53,6 +53,12 @@ def models():
         out.append(("lightgbm", lgb.LGBMClassifier(n_estimators=25, num_leaves=15, verbose=-1)))
     except ImportError:
         pass
+    try:
+        import catboost as cb
+        out.append(("catboost", cb.CatBoostClassifier(iterations=25, depth=4, verbose=0, allow_writing_files=False,
+                                                      thread_count=1)))
+    except ImportError:
+        pass
     return out
 
 
@@ -72,7 +78,7 @@ def check(mli, pipe, X, tmp_path):
     mli.export(pipe, str(path))
     m = mli.load(str(path))
     np.testing.assert_allclose(m.predict_proba(X), pipe.predict_proba(X), rtol=1e-6, atol=1e-6)
-    assert (m.predict(X) == pipe.predict(X)).all()
+    assert (np.ravel(m.predict(X)) == np.ravel(pipe.predict(X))).all()  # CatBoost's predict is (n, 1)
     return m
 
 

@@ -173,7 +173,7 @@ def _ovr(w: _Writer, est, n_in: int):
 
 # ---- naive Bayes ------------------------------------------------------------------------
 
-NAIVE_BAYES = {"MultinomialNB", "ComplementNB", "BernoulliNB", "GaussianNB"}
+NAIVE_BAYES = {"MultinomialNB", "ComplementNB", "BernoulliNB", "GaussianNB", "CategoricalNB"}
 
 
 def _centred(coef, intercept):
@@ -193,11 +193,17 @@ def naive_bayes_linear(est):
     neg.sum(1), neg = log(1 - exp(flp)). Two classes: one output, jll[1] - jll[0] (the logistic
     head gives sigmoid of it, which is that softmax); more: each class less the classes' mean,
     so that the scores the float32 model stage receives stay small (the sums themselves run
-    in float64: the prep stage's project and text ops)."""
+    in float64: the prep stage's project and text ops). CategoricalNB: the one-hot columns of
+    its input's categories (export_pipeline._categorical) @ its feature_log_prob_ side by side
+    + class_log_prior_."""
     name = _cls(est)
     if name == "GaussianNB":
         return _gaussian_linear(est)
-    flp = np.asarray(est.feature_log_prob_, dtype=np.float64)
+    if name == "CategoricalNB":
+        k = len(est.classes_)
+        flp = np.hstack([np.asarray(a, dtype=np.float64).reshape(k, -1) for a in est.feature_log_prob_])
+    else:
+        flp = np.asarray(est.feature_log_prob_, dtype=np.float64)
     prior = np.asarray(est.class_log_prior_, dtype=np.float64).reshape(-1)
     k = len(est.classes_)
     if k < 2 or flp.ndim != 2 or flp.shape[0] != k or prior.shape[0] != k:
@@ -522,9 +528,9 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         if out_names is not None:  # contributions name the transformed features they report on their own
             w.arrays["stage.0.out_names"] = out_names
         if background is not None:  # the model stages' input: the background through the preprocessing
-            if _cls(model_est) == "GaussianNB":
-                raise UnsupportedModelError("mlinfer.export: background (contributions) for GaussianNB: its log "
-                                            "likelihood is quadratic in each feature, not a linear model's")
+            if _cls(model_est) in ("GaussianNB", "CategoricalNB"):
+                raise UnsupportedModelError(f"mlinfer.export: background (contributions) for {_cls(model_est)}: its "
+                                            "log likelihood is not a linear function of its input")
             _background(w, _transformed(w, transformers, background), n)
     else:
         if background is not None:

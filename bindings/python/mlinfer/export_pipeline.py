@@ -1324,6 +1324,23 @@ def _gaussian(prep: Prep, est, feats) -> List[Num]:
     return squares
 
 
+def _categorical(prep: Prep, est, feats) -> List[Num]:
+    """CategoricalNB's input as one-hot columns of its categories (0 .. n_categories_[j] - 1),
+    which export.naive_bayes_linear's coefficients weigh. Any other value is an input error
+    naming it, NaN too (scikit-learn raises on NaN, +-inf, negative values and indexes past the
+    categories); one difference: scikit-learn truncates a fractional value (validate_data with
+    dtype=int: 1.7 is category 1), which is refused here as a category it does not know."""
+    n_cats = [np.asarray(a).shape[-1] for a in est.feature_log_prob_]
+    if len(n_cats) != len(feats):
+        _fail(est, f"{len(n_cats)} features in feature_log_prob_ for {len(feats)} input features")
+    out: List[Num] = []
+    for f, n in zip(feats, n_cats):
+        x = _model_num(prep, f, est, False)
+        code = prep.lookup(x, lambda c: ERROR if isinstance(c, _Special) else float(c), range(n), est)
+        out += prep.onehot(code, n)
+    return out
+
+
 def _model_num(prep: Prep, f, step, finite: bool) -> Num:
     """A feature the model reads, as a register (a string column not encoded is an error)."""
     if isinstance(f, Raw) and _feature_is_string(prep, f, []):
@@ -1355,6 +1372,8 @@ def write(w, transformers, n_cols: int, names, model_takes_nan: bool, model_is_t
         raise UnsupportedModelError("mlinfer.export: the preprocessing gives the model no features")
     if _cls(model_step) == "GaussianNB":
         feats = _gaussian(prep, model_step, feats)
+    elif _cls(model_step) == "CategoricalNB":
+        feats = _categorical(prep, model_step, feats)
     present: set = set()  # registers of text columns, whose zeros are entries (not left out)
     if model_is_trees and model_features is not None and any(isinstance(f, TextBlock) for f in feats):
         feats = _select(w, prep, feats, model_features, zeros_missing)
