@@ -424,6 +424,17 @@ def test_inf_input_is_refused_like_sklearn(mlinfer, models):
         m.predict(Xi)
 
 
+def test_complex_input_is_refused_like_sklearn(mlinfer, models):
+    """NumPy's cast drops an imaginary part with only a ComplexWarning: a silent wrong score."""
+    est, path, X = models["ridge_single"]
+    m = mlinfer.load(path)
+    Xc = X[:3].astype(np.complex128) + 1j
+    with pytest.raises(ValueError, match="[Cc]omplex"):
+        est.predict(Xc)
+    with pytest.raises(ValueError, match="complex"):
+        m.predict(Xc)
+
+
 # ---- errors carry the C message ---------------------------------------------------------
 
 def test_missing_file(mlinfer, tmp_path):

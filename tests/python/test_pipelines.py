@@ -280,6 +280,21 @@ def test_missing_column_and_numbers_for_strings(strict):
         m.predict(pd.DataFrame({"tenure": [1.0], "charges": [2.0], "plan": [3]}))
 
 
+def test_complex_numbers_are_refused_naming_the_column(strict):
+    """NumPy's cast to float64 drops an imaginary part with only a warning: scikit-learn refuses
+    complex data, and so must every way in (a DataFrame column, a dict of arrays, a list of
+    Python complex numbers), naming the column."""
+    m, est = strict
+    z = np.array([1.0 + 2j, 2.0, 3.0])
+    X = pd.DataFrame({"tenure": z, "charges": [1.0, 2, 3], "plan": ["basic", "pro", "plus"]})
+    with pytest.raises(ValueError):
+        est.predict(X)
+    for given in (X, {"tenure": z, "charges": np.ones(3), "plan": np.array(["basic", "pro", "plus"], dtype=object)},
+                  {"tenure": list(z), "charges": [1.0, 2, 3], "plan": ["basic", "pro", "plus"]}):
+        with pytest.raises(mlinfer.InputError, match="'tenure'"):
+            m.predict(given)
+
+
 def test_nan_reaching_a_linear_model_raises_as_sklearn(strict):
     m, est = strict
     X = pd.DataFrame({"tenure": [1.0, 2, np.nan], "charges": [1.0, 2, 3], "plan": ["basic", "pro", "plus"]})

@@ -73,6 +73,8 @@ def _first_bad(values, ok) -> int:
 def _is_num(v) -> bool:
     if v is None:
         return True
+    if isinstance(v, (complex, np.complexfloating)):  # float() of a NumPy one drops the imaginary part
+        return False
     try:
         float(v)
         return not isinstance(v, (str, bytes))
@@ -96,6 +98,9 @@ def _numbers(name, col):
     # strings are never numbers here, "nan" and "1.5" neither (NumPy and pandas would parse them:
     # a column the model reads as numbers, where scikit-learn kept strings -- one only a
     # MissingIndicator reads -- would silently take the string "nan" for a missing value)
+    if getattr(getattr(col, "dtype", None), "kind", "") == "c":  # a cast would drop the imaginary part
+        raise InputError(f"column {name!r} holds complex numbers ({col.dtype}): the column holds real numbers in this "
+                         "model", 11)
     if mod == "pandas":
         if col.dtype.kind != "O":
             try:
@@ -107,6 +112,9 @@ def _numbers(name, col):
         arr = np.asarray(col)
         if arr.dtype.kind in "biuf":
             return arr.astype(np.float64).reshape(-1)
+        if arr.dtype.kind == "c":
+            raise InputError(f"column {name!r} holds complex numbers ({arr.dtype}): the column holds real numbers in "
+                             "this model", 11)
         values = np.asarray(col, dtype=object).reshape(-1)
     r = _first_bad(values, lambda v: _is_num(v) or _is_missing(v))
     if r < 0:  # numbers and pandas' NA (a list from a nullable column): NA is NaN

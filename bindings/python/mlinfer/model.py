@@ -28,6 +28,9 @@ def _as_rows(X, n_features: int):
             and X.shape[1] == n_features):
         return X  # the common case, checked cheaply
     arr = np.asarray(X)
+    if arr.dtype.kind == "c":  # NumPy's cast would drop the imaginary part without a word
+        raise ValueError("X holds complex numbers: libmlinfer takes real numbers (as scikit-learn: "
+                         "'Complex data not supported')")
     if arr.dtype not in (np.float32, np.float64):
         if arr.dtype == object and hasattr(X, "to_numpy") and type(X).__module__.startswith("pandas"):
             arr = X.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable columns: pd.NA is NaN, as scikit-learn
