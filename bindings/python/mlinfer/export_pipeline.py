@@ -1193,12 +1193,10 @@ def sparse_output(est, sparse_in: bool = False) -> bool:
         return bool(getattr(est, "sparse_output_", False))
     if name == "FeatureUnion":
         return any(sparse_output(t, sparse_in) for _, t in est.transformer_list if not (isinstance(t, str) and t == "drop"))
-    if name == "OneHotEncoder":
+    if name in ("OneHotEncoder", "SplineTransformer"):
         return bool(getattr(est, "sparse_output", False))
     if name == "KBinsDiscretizer":
         return est.encode == "onehot"
-    if name == "SplineTransformer":
-        return bool(getattr(est, "sparse_output", False))
     if name == "MissingIndicator":
         return sparse_in if est.sparse == "auto" else bool(est.sparse)
     if name in _DENSE_OUT:
