@@ -851,7 +851,7 @@ mli_status mli__trees_build(const mli__reader *r, int si, int64_t n_features, ml
     for (int64_t g = 0; g < t->n_nodes; ++g)
         slow |= (t->feature[g] >= 0) & (((t->flags[g] & MLI__TF_CATEGORICAL) != 0) |
                                         ((t->flags[g] & MLI__TF_MISSING_MASK) >> 1 == MLI__MISS_ZERO));
-    int fast_ok = widest <= 65536 && t->n_features <= (int64_t)MLI__TN_FEATURE + 1 && !slow && !t->lin_const;
+    int fast_ok = widest <= 65536 && t->n_features <= (int64_t)MLI__TN_FEATURE + 1 && !slow;
     if (fast_ok) {
         t->fast = malloc(sizeof(mli__tnode) * (size_t)t->n_nodes);
         t->fast_value = malloc(sizeof(double) * (size_t)cells);

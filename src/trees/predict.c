@@ -88,8 +88,7 @@ static double linear_leaf(const mli__trees *t, int64_t g, const void *xr, int f6
 }
 
 /* Each row's leaves by the generic walk: their values, or for a stage with linear leaves
- * their linear outputs (build.c gives such a stage no compact form, so it always comes here:
- * the other walks sum plain leaf values). */
+ * their linear outputs. */
 static void scores_generic(const mli__trees *t, const void *x, int f64, int64_t ldx, int64_t nb, double *scores) {
     size_t es = f64 ? sizeof(double) : sizeof(float);
     for (int64_t r = 0; r < nb; ++r) {
@@ -232,15 +231,20 @@ int mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *x
                     ++nfix;
                 }
     }
-    if (!xf || nfix == nb) { /* a stage with linear leaves always (no compact form) */
+    if (!xf || nfix == nb) {
         scores_generic(t, x, f64, ldx, nb, scores);
     } else {
+        /* Linear leaves: the walk finds the leaves (its sums are of plain values), their
+         * outputs are then taken from the rows as given, in float64, in the generic walk's
+         * order (row by row, trees in file order). */
+        const int sums = t->leaf_width == 1 && !t->lin_const;
+        const size_t es = f64 ? sizeof(double) : sizeof(float);
         void (*walk)(const mli__tree_walk *) = (st == MLI__TS_SCALAR ? mli__get_scalar_kernels() : kt)->tree_walk;
         /* Trees go to the walk in chunks whose leaf indices fit the scratch; trees whose
          * leaves the walk sums itself go in one call (the one-row walks set up each row once
          * per call, the tile walks copy the block into tiles once per call: in chunks of 64
          * trees that copy was about a tenth of an XGBoost 500-tree predict). */
-        int32_t chunk = t->leaf_width == 1 ? t->n_trees : MLI_TREE_CHUNK;
+        int32_t chunk = sums ? t->n_trees : MLI_TREE_CHUNK;
         for (int32_t t0 = 0; t0 < t->n_trees; t0 += chunk) {
             int32_t n = t->n_trees - t0 < chunk ? t->n_trees - t0 : chunk;
             mli__tree_walk w = {.nodes = t->fast,
@@ -263,23 +267,28 @@ int mli__trees_scores(const mli__trees *t, const mli__kernels *kt, const void *x
                                 .wide_tree = t->wide_tree ? t->wide_tree + (int64_t)MLI__TWIDE_STRIDE * t0 : NULL,
                                 .wide_leaf = t->wide_leaf,
                                 .wide_val = t->wide_val};
-            if (t->leaf_width == 1) { /* the walk sums the leaves itself */
+            if (sums) { /* the walk sums the leaves itself */
                 w.value = t->fast_value;
                 w.col = t->tree_out ? t->tree_out + t0 : NULL;
                 w.acc = scores;
                 w.ld_acc = t->n_out;
             }
             walk(&w);
-            if (t->leaf_width == 1)
+            if (sums)
                 continue;
             for (int64_t r = 0; r < nb; ++r) {
                 double *sc = scores + r * t->n_out;
-                for (int32_t k = 0; k < n; ++k)
-                    add_leaf(t, t->fast_value, t->tree_start[t0 + k] + leaf[(int64_t)k * nb + r], t0 + k, sc);
+                const void *xr = (const char *)x + (size_t)(r * ldx) * es;
+                for (int32_t k = 0; k < n; ++k) {
+                    const int64_t g = t->tree_start[t0 + k] + leaf[(int64_t)k * nb + r];
+                    if (t->lin_const)
+                        sc[t->tree_out ? t->tree_out[t0 + k] : 0] += linear_leaf(t, g, xr, f64);
+                    else
+                        add_leaf(t, t->fast_value, g, t0 + k, sc);
+                }
             }
         }
         /* rows the compact form may route wrongly: the generic walk, from scratch */
-        const size_t es = f64 ? sizeof(double) : sizeof(float);
         for (int64_t r = 0; r < nb && nfix > 0; ++r)
             if (fix[r]) {
                 memset(scores + r * t->n_out, 0, sizeof(double) * (size_t)t->n_out);

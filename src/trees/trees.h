@@ -45,8 +45,8 @@ typedef struct mli__trees {
     /* Linear leaves (format 1.6; lin_const NULL: none, leaf_width 1): leaf g outputs
      * lin_const[g] + lin_coeff[k] * x[lin_feature[k]] summed in order over k in
      * [lin_start[g], lin_start[g + 1]), in float64 — or value[g] when one of those features is
-     * NaN (LightGBM's linear_tree). Such a stage has no compact form and no covers for TreeSHAP:
-     * it takes the per-row walk (mli__trees_scores), on the CPU only. */
+     * NaN (LightGBM's linear_tree). The compact walks find such a stage's leaves only (their
+     * leaf-index mode), mli__trees_scores adds the outputs; no covers for TreeSHAP, CPU only. */
     const int64_t *lin_start;
     const double *lin_const, *lin_coeff;
     const int32_t *lin_feature;

@@ -574,6 +574,23 @@ def test_linear_trees(mlinfer, tmp_path, objective, extra, labels):
         np.testing.assert_array_equal(_raw(m, X), ref.predict(X, raw_score=True).reshape(len(X), -1))
 
 
+def test_linear_trees_through_the_compact_walks(mlinfer, tmp_path):
+    """The compact walks find linear trees' leaves (their leaf-index mode, 64 trees a chunk),
+    the outputs are added row by row in file order: more trees than a chunk, 3 classes, wider
+    trees, float64 and float32 rows in blocks of 1, 7, 9 and 2 000 rows (the one-row walks, the
+    tile walks and a partial tile), NaN in 8 % of the values: raw scores equal LightGBM's bit
+    for bit."""
+    booster, X = _linear_model("multiclass", "multi", {"num_class": 3, "num_leaves": 20}, rounds=30)
+    assert booster.num_trees() == 90
+    m, ref = _save_load(mlinfer, booster, tmp_path)
+    X = np.concatenate([X, X[:500] * 1.7])
+    for Xd in (X, X.astype(np.float32)):
+        want = ref.predict(Xd, raw_score=True).reshape(len(Xd), -1)
+        for n in (1, 7, 9, len(Xd)):
+            np.testing.assert_array_equal(_raw(m, Xd[:n]), want[:n])
+        np.testing.assert_array_equal(m.apply(Xd), ref.predict(Xd, pred_leaf=True).reshape(len(Xd), -1))
+
+
 def test_linear_trees_mixed_with_categorical_splits(mlinfer):
     """One linear tree (hand-made, after a categorical split) among plain trees."""
     text = corrupt.make_linear(corrupt.base_model())
