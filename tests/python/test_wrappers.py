@@ -459,6 +459,31 @@ def test_cli_export_errors(mlinfer, tmp_path):
     assert r.returncode == 2
 
 
+def test_cli_export_refuses_a_pickle_of_another_scikit_learn(mlinfer, tmp_path):
+    """scikit-learn warns (InconsistentVersionWarning) when an estimator pickled by another
+    release is unpickled: its fitted attributes, which the export reads, may have changed
+    meaning. The export stops and says which releases, unless --allow-version-mismatch. The
+    pickle is made by writing another version string of the same length into a real one."""
+    joblib = pytest.importorskip("joblib")
+    import sklearn
+    X, signal, rng = _data(n=200, seed=14, nan=0)
+    joblib.dump(make_pipeline(RobustScaler(), LogisticRegression()).fit(X, signal > np.median(signal)),
+                tmp_path / "now.joblib")
+    data = (tmp_path / "now.joblib").read_bytes()
+    old = ("0" + sklearn.__version__[1:]).encode()
+    assert sklearn.__version__.encode() in data  # once: pickle memoizes the string
+    (tmp_path / "old.joblib").write_bytes(data.replace(sklearn.__version__.encode(), old))
+    r = _run_cli(["export", "now.joblib", "now.mli"], tmp_path)
+    assert r.returncode == 0 and "pickled by" not in r.stderr, r.stderr
+    r = _run_cli(["export", "old.joblib", "out.mli"], tmp_path)
+    assert r.returncode == 1 and not (tmp_path / "out.mli").exists()
+    assert f"scikit-learn {old.decode()} (" in r.stderr and "RobustScaler" in r.stderr and \
+        f"this is scikit-learn {sklearn.__version__}" in r.stderr and "--allow-version-mismatch" in r.stderr, r.stderr
+    r = _run_cli(["export", "old.joblib", "out.mli", "--allow-version-mismatch"], tmp_path)
+    assert r.returncode == 0 and "exported anyway" in r.stderr, r.stderr
+    assert (tmp_path / "out.mli").read_bytes() == (tmp_path / "now.mli").read_bytes()
+
+
 @pytest.mark.parametrize("final", ["XGBClassifier", "XGBRegressor", "LGBMClassifier", "LGBMRegressor"])
 def test_column_transformer_before_wrapper(mlinfer, final, tmp_path):
     """A ColumnTransformer (imputer + scaler on numbers with NaN, imputer + one-hot on strings
