@@ -7,6 +7,7 @@
 # tritonclient[http] (a real Open Inference Protocol client for the server); shap (the
 # SHAP reference); xgboost-cpu, lightgbm
 # and catboost (the tree importers are checked against the frameworks themselves);
+# polars (polars DataFrames as input, against scikit-learn reading the same frame);
 # pyspark (with Debian's default JRE), ray[data], dask[dataframe] and pyarrow (the batch
 # scoring integrations run on a local Spark, a local Ray and Dask); auditwheel (the wheel).
 # Sourced by tests/run_all.sh; sets MLI_PYTHON to the venv's interpreter. With
@@ -82,8 +83,8 @@ fi
 # shap: the reference for SHAP contributions and interaction values (test_contrib*.py,
 # test_interactions.py skip without it).
 _pip_packages=(numpy scikit-learn pytest fastapi httpx kubernetes-validate "tritonclient[http]" xgboost-cpu lightgbm
-    catboost "pandas<3" pillow pyarrow pyspark "ray[data]" "dask[dataframe]" auditwheel shap)
-if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest, fastapi, httpx, kubernetes_validate, tritonclient.http, xgboost, lightgbm, catboost, pandas, PIL, pyarrow, pyspark, ray.data, dask.dataframe, auditwheel, shap" 2>/dev/null; then
+    catboost "pandas<3" pillow pyarrow polars pyspark "ray[data]" "dask[dataframe]" auditwheel shap)
+if ! "$_venv/bin/python" -c "import numpy, sklearn, pytest, fastapi, httpx, kubernetes_validate, tritonclient.http, xgboost, lightgbm, catboost, pandas, PIL, pyarrow, polars, pyspark, ray.data, dask.dataframe, auditwheel, shap" 2>/dev/null; then
     echo "==> pip install ${_pip_packages[*]} (into $_venv)"
     "$_venv/bin/python" -m pip install -q --disable-pip-version-check "${_pip_packages[@]}"
 fi

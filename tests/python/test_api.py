@@ -172,6 +172,35 @@ def test_table_columns_are_checked_against_feature_names(mlinfer, tmp_path):
     m.predict(df[list(m.feature_names_in_)])
 
 
+def test_arrow_and_polars_tables_are_checked_against_feature_names(mlinfer, tmp_path):
+    """A numeric model fitted on named columns, given an Arrow table or a polars frame: the same
+    names in the same order score; another order or other names raise, as scikit-learn raises
+    on a DataFrame (an Arrow table's .columns are arrays, not names: it was scored by position)."""
+    pa = pytest.importorskip("pyarrow")
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    est = lm.LogisticRegression().fit(X, X["a"] > 0)
+    mlinfer.export(est, tmp_path / "m.mli")
+    m = mlinfer.load(tmp_path / "m.mli")
+    tables = [pa.Table.from_pandas(X, preserve_index=False)]
+    pl = None
+    try:
+        import polars as pl
+        tables.append(pl.from_pandas(X))
+    except ImportError:
+        pass
+    for t in tables:
+        np.testing.assert_allclose(m.predict_proba(t), est.predict_proba(X), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="another order"):
+        m.predict(pa.Table.from_pandas(X[["b", "a", "c"]], preserve_index=False))
+    with pytest.raises(ValueError, match="not seen in training"):
+        m.predict(pa.table({"x": X["a"], "y": X["b"], "z": X["c"]}))
+    if pl is not None:
+        with pytest.raises(ValueError, match="another order"):
+            m.predict(pl.from_pandas(X[["c", "b", "a"]]))
+
+
 def test_lightgbm_feature_names_are_not_checked(mlinfer):
     """LightGBM names unnamed columns Column_0, ... and does not check names itself."""
     pd = pytest.importorskip("pandas")

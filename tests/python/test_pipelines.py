@@ -120,17 +120,54 @@ def test_pyarrow_table_and_dict_of_columns(tmp_path):
     m = roundtrip(est, tmp_path)
     test, _ = churn(n=500, seed=3, unseen=True)
     want = m.predict_proba(test)
-    table = pa.Table.from_pandas(test)  # None and NaN both become nulls; the imputer treats NaN only...
-    # ...so compare on rows without None, where Arrow's nulls mean exactly scikit-learn's NaN
-    no_none = ~test[CAT].apply(lambda c: c.map(lambda v: v is None)).any(axis=1).to_numpy()
-    np.testing.assert_allclose(m.predict_proba(table)[no_none], want[no_none], rtol=1e-12)
     cols = {c: test[c].tolist() for c in test.columns}
     np.testing.assert_allclose(m.predict_proba(cols), want, rtol=1e-12)
-    # pyarrow dictionary columns
+    # An Arrow table is read as its to_pandas() reads: pyarrow made nulls of both None and NaN,
+    # and a string column's nulls come back as None, a dictionary column's as NaN
+    table = pa.Table.from_pandas(test)
+    back = table.to_pandas()
+    assert back[CAT].apply(lambda c: c.map(lambda v: v is None)).to_numpy().sum() > 20
+    np.testing.assert_allclose(m.predict_proba(table), est.predict_proba(back), rtol=1e-5, atol=1e-6)
     dict_table = pa.table({c: (pa.array(test[c], from_pandas=True).dictionary_encode() if c in CAT
                             else pa.array(test[c]))
                            for c in test.columns})
-    np.testing.assert_allclose(m.predict_proba(dict_table)[no_none], want[no_none], rtol=1e-12)
+    back = dict_table.to_pandas()
+    assert back[CAT].isna().to_numpy().sum() > 20
+    np.testing.assert_allclose(m.predict_proba(dict_table), est.predict_proba(back), rtol=1e-5, atol=1e-6)
+
+
+def test_arrow_and_polars_nulls_are_read_as_scikit_learn_reads_them(tmp_path):
+    """A pipeline whose answer differs between None and NaN in a string column (an imputer for
+    NaN, then a one-hot encoder that saw None in fit): an Arrow string column's null is None (as
+    to_pandas() gives it), a dictionary column's NaN; a polars frame's nulls, in String and
+    Categorical columns, are None, as scikit-learn reads that frame itself. The opposite reading
+    moved probabilities by up to 0.3, with no error."""
+    pa = pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(5)
+    s = rng.choice(["x", "y", "z", "n"], 600).astype(object)
+    df = pd.DataFrame({"a": rng.normal(size=600), "s": np.where(s == "n", None, s)})
+    y = (df["a"] + (df["s"] == "x") > 0).astype(int)
+    est = make_pipeline(ColumnTransformer([("n", "passthrough", ["a"]),
+                                           ("c", make_pipeline(SimpleImputer(strategy="constant", fill_value="m"),
+                                                               OneHotEncoder(handle_unknown="ignore")), ["s"])]),
+                        LogisticRegression()).fit(df, y)
+    m = roundtrip(est, tmp_path)
+    as_none, as_nan = est.predict_proba(df), est.predict_proba(df.assign(s=df["s"].where(df["s"].notna(), np.nan)))
+    assert np.abs(as_none - as_nan).max() > 0.1  # the two readings differ
+    tol = dict(rtol=1e-5, atol=1e-6)
+    for t in (pa.Table.from_pandas(df), pa.Table.from_pandas(df).cast(pa.schema([("a", pa.float64()),
+                                                                                ("s", pa.large_string())]))):
+        np.testing.assert_allclose(m.predict_proba(t), as_none, **tol)
+    np.testing.assert_allclose(m.predict_proba(pa.Table.from_pandas(df.assign(s=df["s"].astype("category")))),
+                               as_nan, **tol)
+    if hasattr(pa, "string_view"):
+        t = pa.Table.from_pandas(df).cast(pa.schema([("a", pa.float64()), ("s", pa.string_view())]))
+        np.testing.assert_allclose(m.predict_proba(t), as_none, **tol)
+    pl = pytest.importorskip("polars")
+    for frame in (pl.from_pandas(df), pl.from_pandas(df).with_columns(pl.col("s").cast(pl.Categorical)),
+                  pl.from_pandas(df).select(["s", "a"]).with_columns(extra=pl.lit(1.0))):
+        np.testing.assert_allclose(m.predict_proba(frame), est.predict_proba(frame), **tol)
+        np.testing.assert_allclose(m.predict_proba(frame), as_none, **tol)
 
 
 def test_none_nan_and_the_string_nan_are_kept_apart(tmp_path):
@@ -394,8 +431,9 @@ def test_apply_from_a_dataframe_with_string_columns(tmp_path):
         np.testing.assert_array_equal(m.apply(test.iloc[[5]]), want[5:6])
         np.testing.assert_array_equal(m.apply({c: test[c].to_numpy() for c in test.columns}), want)
         pa = pytest.importorskip("pyarrow")
-        no_none = ~test[CAT].apply(lambda c: c.map(lambda v: v is None)).any(axis=1).to_numpy()
-        np.testing.assert_array_equal(m.apply(pa.Table.from_pandas(test[no_none])), want[no_none])
+        table = pa.Table.from_pandas(test)  # read as its to_pandas() gives it back (nulls are None)
+        back = est[-1].apply(est[:-1].transform(table.to_pandas())).reshape(len(test), -1)
+        np.testing.assert_array_equal(m.apply(table), back)
     with pytest.raises(mlinfer.InputError, match="tenure"):
         m.apply(test.assign(tenure="many"))
     lr = roundtrip(make_pipeline(features(), LogisticRegression(max_iter=2000)).fit(df, y), tmp_path)

@@ -22,6 +22,17 @@ def _module_of(x) -> str:
     return type(x).__module__.split(".")[0]
 
 
+def from_polars(X):
+    """A polars DataFrame as an Arrow table (no copy), its Categorical and Enum columns as strings:
+    scikit-learn reads a polars frame's nulls in them as None, which an Arrow string column's
+    nulls are here (a dictionary column's are NaN: _strings)."""
+    import polars as pl
+    cats = [c for c, t in X.schema.items() if isinstance(t, (pl.Categorical, pl.Enum))]
+    if cats:
+        X = X.with_columns([pl.col(c).cast(pl.String) for c in cats])
+    return X.to_arrow()
+
+
 def is_table(X) -> bool:
     """Whether X is something predict takes by column name."""
     mod = _module_of(X)
@@ -327,11 +338,19 @@ def _strings(name, col):
     if mod == "pyarrow":
         import pyarrow as pa
         arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+        # A null is what Table.to_pandas() makes of it, and so what scikit-learn would see: None
+        # in a string column (also how scikit-learn reads a polars frame's nulls), NaN in a
+        # dictionary one (a pandas Categorical's missing value). The two differ where an imputer
+        # (missing_values=NaN) or an encoder fitted on None meets them.
+        null = CODE_NULL
         if not pa.types.is_dictionary(arr.type):
-            if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_null(arr.type)):
+            view = getattr(pa.types, "is_string_view", lambda t: False)(arr.type)
+            if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or view or
+                    pa.types.is_null(arr.type)):
                 raise InputError(f"column {name!r} holds strings in this model but was given as {arr.type}", 11)
             arr = arr.cast(pa.string()).dictionary_encode()
-        codes = arr.indices.fill_null(CODE_NULL).to_numpy(zero_copy_only=False).astype(np.int32)
+            null = CODE_NONE
+        codes = arr.indices.fill_null(null).to_numpy(zero_copy_only=False).astype(np.int32)
         data, offsets = _encode_dict(name, arr.dictionary.to_pylist())
         return codes, data, offsets
     if mod == "pandas":

@@ -9,7 +9,8 @@ from ctypes import c_char_p, c_int64, c_void_p
 import numpy as np
 
 from . import _native
-from ._columns import check_category_codes, check_number_categories, columns_for, is_table, one_row, one_row_columns
+from ._columns import (check_category_codes, check_number_categories, columns_for, from_polars, is_table, one_row,
+                       one_row_columns)
 from ._native import address, check, lib
 from .errors import InputError
 
@@ -50,7 +51,7 @@ def _check_names(X, names) -> None:
     """As scikit-learn and XGBoost: a table (pandas, polars, ...) whose column names are all
     strings must have the model's feature names in the model's order, or scoring it would
     silently feed the wrong columns."""
-    cols = getattr(X, "columns", None)
+    cols = getattr(X, "column_names", None) if type(X).__module__.startswith("pyarrow") else getattr(X, "columns", None)
     if cols is None:
         return
     got = list(cols)
@@ -209,6 +210,8 @@ class Model:
         _WHAT["mli_model_apply"] = _APPLY
 
     def _call(self, fn, X, cols: int, out_dtype=np.float64) -> np.ndarray:
+        if type(X).__module__.startswith("polars") and hasattr(X, "to_arrow"):
+            X = from_polars(X)  # a polars DataFrame: an Arrow table, read by column name like any table
         if type(X).__module__.startswith("scipy.sparse"):
             raise TypeError("a scipy.sparse matrix: libmlinfer takes dense rows (X.toarray()); mind that an XGBoost "
                             "model fitted on sparse data takes the entries it leaves out as missing, so give those "
