@@ -221,6 +221,25 @@ def test_rankers(mlinfer, framework, objective, tmp_path):
             np.testing.assert_allclose(m.predict(rows), want, rtol=RTOL_LGB, atol=0)
 
 
+
+@pytest.mark.parametrize("objective", ["multi:softprob", "multi:softmax"])
+def test_xgboost_softprob_two_classes(mlinfer, objective, tmp_path):
+    """A multi-class objective over two classes: predict_proba is XGBoost's; predict gives the
+    labels. (XGBoost's own predict for multi:softprob returns an (n, 2) 0/1 matrix, its
+    multi-label branch: documented in wrappers.md, the labels are that matrix's argmax.)"""
+    X, signal, rng = _data(n=400, seed=9, nan=0.05)
+    y = (signal > np.median(signal)).astype(int)
+    est = xgb.XGBClassifier(n_estimators=10, max_depth=4, objective=objective, num_class=2).fit(X, y)
+    m = _export_load(mlinfer, est, tmp_path)
+    proba = est.predict_proba(X)
+    np.testing.assert_allclose(m.predict_proba(X), proba, rtol=RTOL_XGB, atol=ATOL_XGB)
+    want = est.predict(X)
+    if want.ndim == 2:  # multi:softprob: XGBoost's 0/1 per column
+        assert np.all(want.sum(axis=1) == 1)
+        want = np.argmax(want, axis=1)
+    np.testing.assert_array_equal(m.predict(X), want)
+
+
 def test_xgboost_missing_numpy_nan_is_nan(mlinfer, tmp_path):
     """missing=np.float32('nan') (a numpy NaN, not a Python float) is NaN to XGBoost: exported,
     not refused."""
