@@ -39,7 +39,7 @@ pytest.importorskip("sklearn", reason="scikit-learn is needed for the mlinfer Py
 
 import mlinfer
 from sklearn import datasets
-from sklearn.dummy import DummyRegressor
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (AdaBoostClassifier, ExtraTreesClassifier, ExtraTreesRegressor,
                               GradientBoostingClassifier, GradientBoostingRegressor, HistGradientBoostingClassifier,
                               HistGradientBoostingRegressor, IsolationForest, RandomForestClassifier,
@@ -531,7 +531,11 @@ def test_non_tree_model_has_no_apply(tmp_path):
      "GradientBoostingClassifier.*exponential"),
     (lambda: GradientBoostingRegressor(n_estimators=3, init=LinearRegression()), "y",
      "GradientBoostingRegressor.*init"),
-], ids=["adaboost", "tree-multioutput", "forest-multioutput", "gb-exponential", "gb-custom-init"])
+    # random_state=2 draws the same class for the exporter's probe rows, which then looked constant:
+    # exported with one prior while scikit-learn's decision_function is a random draw per row
+    (lambda: GradientBoostingClassifier(n_estimators=3, init=DummyClassifier(strategy="stratified", random_state=2)),
+     "y", "GradientBoostingClassifier.*stratified.*random class"),
+], ids=["adaboost", "tree-multioutput", "forest-multioutput", "gb-exponential", "gb-custom-init", "gb-stratified-init"])
 # (scalers before a forest export since format 1.3: tests/python/test_wrappers.py)
 def test_unsupported_raises(make, fit_y, match, tmp_path):
     X, y = dataset("cancer")

@@ -187,6 +187,69 @@ def test_early_stopping_uses_best_iteration(mlinfer, framework, kind, tmp_path):
     _compare(m, est, X, xgboost=framework == "xgboost")
 
 
+
+@pytest.mark.filterwarnings("ignore:The argument 'eval_set' is deprecated")  # LightGBM 4.7
+@pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])
+@pytest.mark.parametrize("objective", ["default", "pairwise"])
+def test_rankers(mlinfer, framework, objective, tmp_path):
+    """XGBRanker / LGBMRanker export like the regressors (their predict is the ranking score,
+    the margin), with the rounds up to the best iteration after early stopping. (XGBRanker
+    was refused as "not fitted" before: it keeps no attribute ending in '_'.)"""
+    X, signal, rng = _data(n=800, seed=6, nan=0.05)
+    y = np.clip(np.round((signal - 6.0) / 2.0 + rng.normal(size=signal.shape)), 0, 3).astype(int)
+    group, qid = [50] * 10, np.repeat(np.arange(10), 50)
+    if framework == "xgboost":
+        kw = {} if objective == "default" else {"objective": "rank:pairwise"}
+        est = xgb.XGBRanker(n_estimators=300, learning_rate=0.5, max_depth=5, early_stopping_rounds=3, **kw)
+        est.fit(X[:500], y[:500], qid=qid, eval_set=[(X[500:], y[500:])], eval_qid=[np.repeat(np.arange(6), 50)],
+                verbose=False)
+        best = est.best_iteration
+    else:
+        kw = {} if objective == "default" else {"objective": "rank_xendcg"}
+        est = lgb.LGBMRanker(n_estimators=300, learning_rate=0.5, num_leaves=15, verbose=-1, **kw)
+        est.fit(X[:500], y[:500], group=group, eval_set=[(X[500:], y[500:])], eval_group=[[50] * 6],
+                callbacks=[lgb.early_stopping(3, verbose=False)])
+        best = est.best_iteration_ - 1
+    assert 0 <= best < 250, "the data should stop training early"
+    m = _export_load(mlinfer, est, tmp_path)
+    assert m.n_trees_ == best + 1
+    for rows in (X, X.astype(np.float32)):
+        want = est.predict(rows)
+        if framework == "xgboost":
+            np.testing.assert_allclose(m.predict(rows), want, rtol=RTOL_XGB, atol=ATOL_XGB)
+        else:
+            np.testing.assert_allclose(m.predict(rows), want, rtol=RTOL_LGB, atol=0)
+
+
+
+@pytest.mark.parametrize("objective", ["multi:softprob", "multi:softmax"])
+def test_xgboost_softprob_two_classes(mlinfer, objective, tmp_path):
+    """A multi-class objective over two classes: predict_proba is XGBoost's; predict gives the
+    labels. (XGBoost's own predict for multi:softprob returns an (n, 2) 0/1 matrix, its
+    multi-label branch: documented in wrappers.md, the labels are that matrix's argmax.)"""
+    X, signal, rng = _data(n=400, seed=9, nan=0.05)
+    y = (signal > np.median(signal)).astype(int)
+    est = xgb.XGBClassifier(n_estimators=10, max_depth=4, objective=objective, num_class=2).fit(X, y)
+    m = _export_load(mlinfer, est, tmp_path)
+    proba = est.predict_proba(X)
+    np.testing.assert_allclose(m.predict_proba(X), proba, rtol=RTOL_XGB, atol=ATOL_XGB)
+    want = est.predict(X)
+    if want.ndim == 2:  # multi:softprob: XGBoost's 0/1 per column
+        assert np.all(want.sum(axis=1) == 1)
+        want = np.argmax(want, axis=1)
+    np.testing.assert_array_equal(m.predict(X), want)
+
+
+def test_xgboost_missing_numpy_nan_is_nan(mlinfer, tmp_path):
+    """missing=np.float32('nan') (a numpy NaN, not a Python float) is NaN to XGBoost: exported,
+    not refused."""
+    X, signal, rng = _data(n=300, seed=8, nan=0.1)
+    for missing in (np.float32("nan"), np.float64("nan")):
+        est = xgb.XGBRegressor(n_estimators=10, max_depth=4, missing=missing).fit(X, signal)
+        m = _export_load(mlinfer, est, tmp_path)
+        np.testing.assert_allclose(m.predict(X), est.predict(X), rtol=RTOL_XGB, atol=ATOL_XGB)
+
+
 # ---- scalers before tree models ------------------------------------------------------------
 
 def _near_threshold_rows(mlinfer, path, scaler, X, rng, n_rows=400):
@@ -400,11 +463,12 @@ def test_malformed_pandas_categorical_is_corrupt(mlinfer):
 
 @pytest.mark.parametrize("make, match", [
     (lambda: xgb.XGBClassifier(n_estimators=3, missing=0.0), "missing=0.0"),
+    (lambda: xgb.XGBClassifier(n_estimators=3, missing=np.float32(-999)), "missing=.*-999"),
     (lambda: xgb.XGBClassifier(n_estimators=3, objective="binary:logitraw"), "logitraw"),
     (lambda: xgb.XGBRegressor(n_estimators=3, booster="gblinear"), "gblinear"),
     (lambda: OneVsRestClassifier(GaussianNB()), "GaussianNB"),
     (lambda: OneVsRestClassifier(SGDClassifier(loss="modified_huber")), "modified_huber"),
-], ids=["xgb-missing", "xgb-logitraw", "xgb-gblinear", "ovr-tree", "ovr-mhuber"])
+], ids=["xgb-missing", "xgb-missing-f32", "xgb-logitraw", "xgb-gblinear", "ovr-tree", "ovr-mhuber"])
 def test_unsupported_wrappers_raise(mlinfer, make, match, tmp_path):
     X, signal, rng = _data(n=200, seed=10, nan=0)
     y = (signal > np.median(signal)).astype(int)

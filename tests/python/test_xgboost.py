@@ -447,6 +447,34 @@ def test_explicit_base_score(mlinfer, xgb_dir, objective, base_score):
     check_model(mlinfer, booster, _save(booster, xgb_dir, f"base_{objective.replace(':', '_')}", "json"), X)
 
 
+
+@pytest.mark.parametrize("objective", ["binary:logistic", "reg:logistic", "count:poisson", "reg:gamma"])
+def test_base_score_margin_bit_for_bit(mlinfer, objective):
+    """The margin of base_score is XGBoost's ProbToMargin to the last float32 bit: -logf(1/p - 1)
+    for the logit (p clamped to [1e-6, 1 - 1e-6]), logf(p) for the log link. The importer computed
+    logf(p / (1 - p)), the same number in exact arithmetic but not in float32: 0.057 off at
+    p = 1 - 1e-6 (predict_proba[:, 0] 6 % off), 1e-4 at 0.9999 (beyond the 1e-5 bound), and one
+    float32 step off for about half of all p. Trees with eta = 0 add exactly 0, so the margin is the
+    intercept alone."""
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(40, 2))
+    y = np.exp(X[:, 0]) if objective in ("count:poisson", "reg:gamma") else (X[:, 0] > 0).astype(float)
+    if objective in ("count:poisson", "reg:gamma"):
+        scores = list(10 ** rng.uniform(-20, 20, 30))
+    else:
+        scores = list(rng.uniform(0, 1, 20)) + list(1 - 10 ** rng.uniform(-9, -2, 20)) + \
+            list(10 ** rng.uniform(-9, -2, 10)) + [1 - 1e-6, 0.9999, 1e-6]
+    d = xgb.DMatrix(X[:1])
+    wrong = []
+    for p in scores:
+        booster = _train({"objective": objective, "base_score": float(p), "eta": 0.0}, X, y, rounds=1)
+        want = booster.predict(d, output_margin=True)[0]
+        got = mlinfer.load(bytes(booster.save_raw("json"))).predict_raw(X[:1])[0]
+        if np.float32(got) != want:
+            wrong.append((float(p), float(got), float(want)))
+    assert not wrong, f"{len(wrong)} of {len(scores)} base_scores give another margin (p, ours, XGBoost): {wrong[:3]}"
+
+
 def test_feature_names_and_old_style_scalar_base_score(mlinfer, xgb_dir):
     X, rng = _data(seed=13, d=4)
     names = ["alpha", "beta", "gamma", "delta"]

@@ -196,6 +196,12 @@ def _gb_prior(est, n_in: int) -> np.ndarray:
     if type(init).__name__ not in ("DummyClassifier", "DummyRegressor"):
         _fail(est, f"a custom init estimator ({type(init).__module__}.{type(init).__name__}): its predictions "
               "depend on the row")
+    if type(init).__name__ == "DummyClassifier" and getattr(init, "strategy", None) == "stratified":
+        # predict_proba draws a one-hot row per sample, so the prior and decision_function
+        # differ from row to row; with a fixed random_state the probe below can see the same
+        # draw for every row and call it constant
+        _fail(est, "init estimator DummyClassifier(strategy='stratified'): its predict_proba draws a random class "
+              "per row, so the prior is not a constant")
     probe = np.zeros((3, n_in), np.float32)
     probe[1] = 1.0
     probe[2] = -1e3

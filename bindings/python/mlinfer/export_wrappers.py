@@ -1,5 +1,5 @@
 """mlinfer.export for the scikit-learn APIs of XGBoost, LightGBM and CatBoost (XGBClassifier,
-XGBRegressor, XGBRFClassifier, XGBRFRegressor, LGBMClassifier, LGBMRegressor,
+XGBRegressor, XGBRFClassifier, XGBRFRegressor, XGBRanker, LGBMClassifier, LGBMRegressor, LGBMRanker,
 CatBoostClassifier, CatBoostRegressor).
 
 The booster is saved in its own format (XGBoost JSON, LightGBM text, CatBoost JSON) and
@@ -23,8 +23,8 @@ import numpy as np
 from ._export_common import _fail, _labels
 from ._format import parse
 
-XGB = {"XGBClassifier", "XGBRegressor", "XGBRFClassifier", "XGBRFRegressor"}
-LGBM = {"LGBMClassifier", "LGBMRegressor"}
+XGB = {"XGBClassifier", "XGBRegressor", "XGBRFClassifier", "XGBRFRegressor", "XGBRanker"}
+LGBM = {"LGBMClassifier", "LGBMRegressor", "LGBMRanker"}
 CATBOOST = {"CatBoostClassifier", "CatBoostRegressor"}
 ESTIMATORS = XGB | LGBM | CATBOOST
 
@@ -63,7 +63,7 @@ def _xgb_native(est) -> bytes:
     except Exception as e:  # NotFittedError and XGBoostError alike
         _fail(est, f"it is not fitted ({e})")
     missing = getattr(est, "missing", np.nan)
-    if missing is not None and not (isinstance(missing, float) and np.isnan(missing)):
+    if missing is not None and not (isinstance(missing, (float, np.floating)) and np.isnan(missing)):
         _fail(est, f"missing={missing!r}: values equal to it are missing for XGBoost but numbers for the .mli "
               "model; train with missing=np.nan (the default) or turn them into NaN yourself")
     if callable(getattr(est, "objective", None)):
