@@ -12,9 +12,12 @@
  * for a model that records its column names, a header line maps the columns by name (any
  * order, other columns ignored); without names, or with --no-header, columns are taken by
  * position (a first line that is not numeric is then skipped as a header, unless
- * --no-header). Empty fields (and "nan" in number columns) are missing values: trees and
- * pipelines that impute them take them, other models refuse the row. String columns of a
- * pipeline take the field's text. A row that cannot be scored stops the command with its
+ * --no-header); a UTF-8 byte order mark before it is skipped. Empty fields and the texts
+ * pandas.read_csv reads as missing (NA, NaN, nan, null, None, N/A, NULL, <NA>, ...: the
+ * whole field) are missing values, in number and string columns alike (--keep-na-text: only
+ * empty fields in string columns, as keep_default_na=False): trees and pipelines that impute
+ * them take them, other models refuse the row. String columns of a pipeline take the
+ * field's text. A row that cannot be scored stops the command with its
  * line and column and exit status 1. Rows stream through in
  * batches, so the input may be larger than memory. */
 #define _POSIX_C_SOURCE 200809L
@@ -36,7 +39,7 @@
 static int usage(void) {
     fprintf(stderr, "usage: mlinfer info MODEL\n"
                     "       mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib | --interactions]\n"
-                    "               [--no-header]\n"
+                    "               [--no-header] [--keep-na-text]\n"
                     "       mlinfer predict MODEL IMAGE.jpg [IMAGE.jpg ...] [-o OUT.csv] [--proba]\n"
                     "       mlinfer convert IN OUT.mli   (XGBoost .json/.ubj, LightGBM .txt or CatBoost .json)\n");
     return 2;
@@ -151,8 +154,29 @@ typedef struct {
     size_t *flen;
     int64_t nf, fcap;
     int64_t line, next_line; /* the record's first line; the line the next record starts on */
+    int started;             /* whether the input's first bytes were looked at (a UTF-8 BOM is skipped) */
+    int pend[3], n_pend;     /* bytes read ahead at the start, given back in reverse order */
     char err[160];
 } csv_reader;
+
+/* The next byte of the input (getc_unlocked: the command reads its input from one thread). */
+static int csv_getc(csv_reader *r) { return r->n_pend ? r->pend[--r->n_pend] : getc_unlocked(r->in); }
+
+/* A UTF-8 byte order mark at the start of the input (what Excel and Windows tools write
+ * before "UTF-8 CSV") is not part of the first field, as pandas.read_csv drops it. */
+static void csv_skip_bom(csv_reader *r) {
+    static const int bom[3] = {0xEF, 0xBB, 0xBF};
+    int got[3], n = 0;
+    r->started = 1;
+    while (n < 3 && (got[n] = getc_unlocked(r->in)) == bom[n])
+        ++n;
+    if (n == 3)
+        return;
+    if (got[n] != EOF) /* the byte that differed, then the matching ones before it */
+        r->pend[r->n_pend++] = got[n];
+    while (n > 0)
+        r->pend[r->n_pend++] = got[--n];
+}
 
 static int csv_put(csv_reader *r, char c) {
     if (r->len + 1 >= r->cap) {
@@ -199,16 +223,17 @@ static int csv_end_field(csv_reader *r, size_t start) {
 /* Reads the next record: 1, 0 at the end of the input, -1 with r->err for a malformed one
  * (r->line is then the line of the error). Blank lines are skipped. Fields are unquoted per
  * RFC 4180: "a ""b"", c" is the field a "b", c; a quoted field may hold newlines. */
-/* (getc_unlocked: the command reads its input from one thread) */
 static int csv_read(csv_reader *r) {
+    if (!r->started)
+        csv_skip_bom(r);
     for (;;) {
         r->len = 0;
         r->nf = 0;
         r->line = r->next_line;
-        int c = getc_unlocked(r->in);
+        int c = csv_getc(r);
         if (c == EOF)
             return 0;
-        if (c == '\n' || (c == '\r' && (c = getc_unlocked(r->in)) == '\n')) { /* a blank line */
+        if (c == '\n' || (c == '\r' && (c = csv_getc(r)) == '\n')) { /* a blank line */
             ++r->next_line;
             continue;
         }
@@ -219,20 +244,20 @@ static int csv_read(csv_reader *r) {
             if (c == '"') {
                 int64_t opened = r->next_line;
                 for (;;) {
-                    c = getc_unlocked(r->in);
+                    c = csv_getc(r);
                     if (c == EOF) {
                         snprintf(r->err, sizeof r->err, "the quoted field opened on line %lld is not closed",
                                  (long long)opened);
                         return -1;
                     }
-                    if (c == '"' && (c = getc_unlocked(r->in)) != '"')
+                    if (c == '"' && (c = csv_getc(r)) != '"')
                         break;
                     if (c == '\n')
                         ++r->next_line;
                     if (csv_put(r, (char)c) != 0)
                         return -1;
                 }
-                if (c == '\r' && (c = getc_unlocked(r->in)) != '\n')
+                if (c == '\r' && (c = csv_getc(r)) != '\n')
                     c = '\r';
                 if (c != ',' && c != '\n' && c != EOF) {
                     r->line = r->next_line;
@@ -243,7 +268,7 @@ static int csv_read(csv_reader *r) {
             } else {
                 while (c != ',' && c != '\n' && c != EOF) {
                     if (c == '\r') {
-                        if ((c = getc_unlocked(r->in)) == '\n')
+                        if ((c = csv_getc(r)) == '\n')
                             break;
                         if (csv_put(r, '\r') != 0)
                             return -1;
@@ -259,7 +284,7 @@ static int csv_read(csv_reader *r) {
                     }
                     if (csv_put(r, (char)c) != 0)
                         return -1;
-                    c = getc_unlocked(r->in);
+                    c = csv_getc(r);
                 }
             }
             if (csv_end_field(r, start) != 0)
@@ -268,25 +293,45 @@ static int csv_read(csv_reader *r) {
                 ++r->next_line;
                 return 1;
             }
-            c = getc_unlocked(r->in);
+            c = csv_getc(r);
         }
     }
 }
 
-/* Parses a number field (surrounding blanks allowed): 1, or 0 for an empty field or "nan"
- * (a missing value, *v = NaN), or -1 when it is not a number. */
-static int parse_number(const char *f, double *v) {
-    while (*f == ' ' || *f == '\t')
-        ++f;
-    if (*f == 0) {
+/* Whether a field is one of the texts pandas.read_csv reads as a missing value by default
+ * (its na_values when keep_default_na is true: the whole field, exactly as written). */
+static int na_text(const char *f, size_t len) {
+    static const char *const na[] = {"#N/A", "#N/A N/A", "#NA",     "-1.#IND", "-1.#QNAN", "-NaN",
+                                     "-nan", "1.#IND",   "1.#QNAN", "<NA>",    "N/A",      "NA",
+                                     "NULL", "NaN",      "None",    "n/a",     "nan",      "null"};
+    if (len == 0 || len > 8)
+        return len == 0;
+    for (size_t i = 0; i < sizeof na / sizeof na[0]; ++i)
+        if (strlen(na[i]) == len && memcmp(na[i], f, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Parses a number field of flen bytes: 1, or 0 for a missing value (an empty field or a text
+ * pandas.read_csv reads as missing, such as NA or nan: *v = NaN), or -1 when it is not a
+ * number. Surrounding blanks are allowed; otherwise a field is a number where pandas reads
+ * one, or where Python's float() (which scikit-learn applies to a column pandas left as text)
+ * takes it: not hexadecimal ("0x1A"), not "nan(...)", not blanks alone. */
+static int parse_number(const char *f, size_t flen, double *v) {
+    if (na_text(f, flen)) {
         *v = NAN;
         return 0;
     }
+    while (*f == ' ' || *f == '\t')
+        ++f;
+    const char *digits = f + (*f == '+' || *f == '-');
+    if (*f == 0 || (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')))
+        return -1;
     char *stop;
     *v = strtod(f, &stop);
     while (*stop == ' ' || *stop == '\t')
         ++stop;
-    if (*stop || stop == f)
+    if (*stop || stop == f || memchr(f, '(', (size_t)(stop - f)))
         return -1;
     return isnan(*v) ? 0 : 1;
 }
@@ -298,6 +343,7 @@ typedef struct {
     int proba;             /* 1: predict_proba, 2: contributions, 3: interactions */
     int64_t batch_rows;    /* rows per model call: BATCH_ROWS, fewer for interactions */
     int take_missing;      /* whether the model scores rows with missing values itself */
+    int keep_na_text;      /* --keep-na-text: only an empty field is missing in a string column */
     int64_t k, cols, n_in; /* model columns, output columns, columns given */
     mli_column *in;        /* n_in columns of the batch */
     int64_t *model_col;    /* model column of in[i] */
@@ -406,14 +452,16 @@ static int add_row(predict_ctx *c, const csv_reader *r, int64_t row) {
             c->col_bytes[i] = used + flen;
             c->n_bytes += flen;
             off[row + 1] = (int64_t)(used + flen);
-            if (flen == 0) /* an empty field is a missing value (a null), as pandas reads it */
+            /* an empty field, or NA, null, nan, ... (pandas.read_csv's default missing texts), is a
+             * missing value (a null), as pandas reads it; with --keep-na-text only an empty field */
+            if (flen == 0 || (!c->keep_na_text && na_text(f, flen)))
                 valid[row >> 3] &= (uint8_t) ~(1u << (row & 7));
             else
                 valid[row >> 3] |= (uint8_t)(1u << (row & 7));
             continue;
         }
         double v;
-        int got = parse_number(f, &v);
+        int got = parse_number(f, flen, &v);
         if (got < 0) {
             column_label(c, c->model_col[i], label, sizeof label);
             fprintf(stderr, "mlinfer: %s:%lld: %s: '%.60s' is not a number\n", c->path, (long long)r->line, label, f);
@@ -423,9 +471,10 @@ static int add_row(predict_ctx *c, const csv_reader *r, int64_t row) {
             column_label(c, c->model_col[i], label, sizeof label);
             const char *src = mli_model_meta(c->m, "source");
             fprintf(stderr,
-                    "mlinfer: %s:%lld: %s: a missing value (%s), and this model (%s) cannot take missing values, as "
-                    "in scikit-learn\n",
-                    c->path, (long long)r->line, label, flen ? "nan" : "an empty field", src ? src : "?");
+                    "mlinfer: %s:%lld: %s: a missing value (%s%.20s%s), and this model (%s) cannot take missing "
+                    "values, as in scikit-learn\n",
+                    c->path, (long long)r->line, label, flen ? "'" : "an empty field", flen ? f : "", flen ? "'" : "",
+                    src ? src : "?");
             return 1;
         }
         c->num[i * BATCH_ROWS + row] = v;
@@ -515,7 +564,8 @@ static void print_contrib_name(FILE *out, const mli_model *m, int64_t j, int64_t
         fprintf(out, "f%lld", (long long)j);
 }
 
-static int cmd_predict(const char *model_path, const char *in_path, const char *out_path, int proba, int no_header) {
+static int cmd_predict(const char *model_path, const char *in_path, const char *out_path, int proba, int no_header,
+                       int keep_na_text) {
     mli_model *m = open_model(model_path, NULL);
     if (!m)
         return 1;
@@ -555,7 +605,12 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     double total = (in != stdin && fstat(fileno(in), &stt) == 0) ? (double)stt.st_size : 0;
     int progress = total > 0 && isatty(STDERR_FILENO);
     const char *first_stage = mli_model_meta(m, "stage.0.kind"), *name0 = NULL;
-    predict_ctx c = {.out = out, .m = m, .path = in_path, .proba = proba, .k = mli_model_n_features(m)};
+    predict_ctx c = {.out = out,
+                     .m = m,
+                     .path = in_path,
+                     .proba = proba,
+                     .k = mli_model_n_features(m),
+                     .keep_na_text = keep_na_text};
     /* A prep stage refuses missing values its pipeline cannot take (naming them); without one,
      * trees route them as their framework does, while other models would turn them into NaN. */
     c.take_missing = (first_stage && strcmp(first_stage, "prep") == 0) || mli_model_n_trees(m) > 0;
@@ -658,8 +713,10 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
             if (!no_header) { /* a model without names: a first line that is not numeric is a header */
                 int header = 0;
                 double v;
-                for (int64_t f = 0; f < r.nf && !header; ++f)
-                    header = parse_number(r.buf + r.start[f], &v) < 0;
+                for (int64_t f = 0; f < r.nf && !header; ++f) { /* (a field of blanks is a bad value, not a name) */
+                    const char *t = r.buf + r.start[f];
+                    header = parse_number(t, r.flen[f], &v) < 0 && t[strspn(t, " \t")] != 0;
+                }
                 if (header)
                     continue;
             }
@@ -857,7 +914,7 @@ int main(int argc, char **argv) {
         return cmd_info(argv[2]);
     if (strcmp(argv[1], "predict") == 0 && argc >= 4) {
         const char *out = NULL;
-        int proba = 0, no_header = 0, jpeg = is_jpeg_file(argv[3]), n_inputs = 1;
+        int proba = 0, no_header = 0, keep_na_text = 0, jpeg = is_jpeg_file(argv[3]), n_inputs = 1;
         for (int i = 4; i < argc; ++i) {
             if (strcmp(argv[i], "--proba") == 0 && proba <= 1)
                 proba = 1;
@@ -867,6 +924,8 @@ int main(int argc, char **argv) {
                 proba = 3;
             else if (strcmp(argv[i], "--no-header") == 0 && !jpeg)
                 no_header = 1;
+            else if (strcmp(argv[i], "--keep-na-text") == 0 && !jpeg)
+                keep_na_text = 1;
             else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
                 out = argv[++i];
             else if (jpeg && argv[i][0] != '-' && i == 3 + n_inputs) /* more images, before any option */
@@ -876,7 +935,7 @@ int main(int argc, char **argv) {
         }
         if (jpeg)
             return cmd_predict_images(argv[2], argv + 3, n_inputs, out, proba);
-        return cmd_predict(argv[2], argv[3], out, proba, no_header);
+        return cmd_predict(argv[2], argv[3], out, proba, no_header, keep_na_text);
     }
     if (strcmp(argv[1], "convert") == 0 && argc == 4)
         return cmd_convert(argv[2], argv[3]);

@@ -385,7 +385,8 @@ def test_columns_the_pipeline_drops_are_not_read(cli, mlinfer, tmp_path):
 def test_lightgbm_text_file_with_pandas_categories(cli, tmp_path):
     """A LightGBM text file trained on pandas category columns of strings, scored from a CSV with
     a header: strings map to LightGBM's codes, empty fields and unseen strings are missing (as
-    LightGBM's set_categories makes them), checked against LightGBM on the same rows."""
+    LightGBM's set_categories makes them), checked against LightGBM on the same rows (the
+    category "nan" is pandas' missing text: missing by default, the category with --keep-na-text)."""
     lgb = pytest.importorskip("lightgbm")
     rng = np.random.default_rng(5)
     cities = ["paris", "rome", "oslo, no", 'say "hi"', "nan"]
@@ -406,10 +407,108 @@ def test_lightgbm_text_file_with_pandas_categories(cli, tmp_path):
     out = test[["plan", "tenure"]].astype({"plan": object})
     out.insert(0, "city", city)  # the raw strings, "lima" (unseen) included; None: an empty field
     write_frame(csv, out)
+    # the category "nan" is a text pandas.read_csv reads as missing: by default it is missing, as
+    # LightGBM scores the frame read_csv gives; --keep-na-text takes it as the category
+    as_read = test.copy()
+    as_read["city"] = as_read["city"].mask(as_read["city"] == "nan")
+    assert (test["city"] == "nan").any()
     r = cli("predict", path, csv, "--proba")
     assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(as_read), rtol=1e-6, atol=1e-9)
+    r = cli("predict", path, csv, "--proba", "--keep-na-text")
+    assert r.returncode == 0, r.stderr
     np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(test), rtol=1e-6, atol=1e-9)
-    r = cli("predict", path, csv)
+    r = cli("predict", path, csv, "--keep-na-text")
     assert r.returncode == 0 and [int(v) for v in r.stdout.split()] == list(est.predict(test)), r.stderr
     r = cli("info", path)
     assert r.returncode == 0 and "prep" in r.stdout, r.stdout
+
+
+# pandas.read_csv's default missing-value texts (pandas._libs.parsers.STR_NA_VALUES, the empty one aside)
+PANDAS_NA_TEXTS = ["#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                   "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+
+
+def _read_like_pandas(csv, est):
+    """The DataFrame a user gets from the CSV: pandas.read_csv with the string columns as str."""
+    return pd.read_csv(csv, dtype={"plan": str, "city": str})
+
+
+def test_pandas_missing_texts_are_missing_values(cli, churn, tmp_path):
+    """Was a silent wrong answer: NA, null, None, ... in a string column were taken as the
+    category "NA" (unknown: zeros), where pandas.read_csv reads a missing value that the
+    pipeline's imputer fills; in a number column they were refused."""
+    est, path, df = churn
+    csv = tmp_path / "x.csv"
+    base = df.iloc[:len(PANDAS_NA_TEXTS)].reset_index(drop=True)
+    lines = ["tenure,charges,plan,city"]
+    for i, tok in enumerate(PANDAS_NA_TEXTS):
+        row = base.iloc[i]
+        plan = '"' + row["plan"].replace('"', '""') + '"'
+        tenure = tok if i % 2 else repr(float(row["tenure"])) if row["tenure"] == row["tenure"] else ""
+        lines.append(f"{tenure},{float(row['charges'])!r},{plan},{tok}")
+    csv.write_text("\n".join(lines) + "\n")
+    want = _read_like_pandas(csv, est)
+    assert want["city"].isna().all() and want["tenure"].iloc[1::2].isna().all()
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(want), rtol=1e-6, atol=1e-9)
+    # the plan encoder (handle_unknown="error") never saw a missing value: refused, as scikit-learn raises
+    csv.write_text("tenure,charges,plan,city\n1,70,basic,rome\n1,70,NA,rome\n")
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and ":3: " in r.stderr and "column 'plan'" in r.stderr and "missing value" in r.stderr, r.stderr
+    with pytest.raises(ValueError):
+        est.predict(_read_like_pandas(csv, est))
+    # --keep-na-text (pandas' keep_default_na=False): the text is the category; an empty field stays missing
+    csv.write_text("tenure,charges,plan,city\n1,70,basic,NA\n1,70,basic,\n")
+    r = cli("predict", path, csv, "--proba", "--keep-na-text")
+    assert r.returncode == 0, r.stderr
+    want = pd.DataFrame({"tenure": [1.0, 1.0], "charges": [70.0, 70.0], "plan": ["basic", "basic"],
+                         "city": ["NA", np.nan]})
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(want), rtol=1e-6, atol=1e-9)
+    # only the whole field, as written: " NA" is a category (unknown here), as pandas keeps it
+    csv.write_text("tenure,charges,plan,city\n1,70,basic, NA\n")
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(_read_like_pandas(csv, est)),
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_numbers_pandas_and_scikit_learn_refuse_are_refused(cli, churn, tmp_path):
+    """Were answers where scikit-learn raises: pandas leaves "0x1A", "nan(1)" and a field of blanks
+    as text, which scikit-learn cannot convert (Python's float() refuses them); strtod took them."""
+    est, path, _ = churn
+    csv = tmp_path / "x.csv"
+    for text, shown in (("0x1A", "'0x1A'"), ("-0X2", "'-0X2'"), ("nan(1)", "'nan(1)'"), ("  ", "'  '")):
+        csv.write_text(f"tenure,charges,plan,city\n1,70,basic,rome\n{text},70,basic,rome\n")
+        with pytest.raises(ValueError):
+            est.predict(_read_like_pandas(csv, est))
+        r = cli("predict", path, csv)
+        assert r.returncode == 1 and f":3: column 'tenure': {shown} is not a number" in r.stderr, (text, r.stderr)
+    # what pandas and float() take is taken: blanks around a number, exponents, inf spelled out, NAN
+    csv.write_text("tenure,charges,plan,city\n 1 ,7e1,basic,rome\n+.5,\"70\",basic,rome\nNAN,70,basic,rome\n")
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(_read_like_pandas(csv, est)),
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_a_byte_order_mark_is_skipped(cli, churn, iris_model, tmp_path):
+    """Was a refusal (named models: the first column's name began with the BOM) or, for a model
+    without names and a CSV without a header, a first row silently skipped as a header."""
+    est, path, df = churn
+    csv = tmp_path / "x.csv"
+    write_frame(csv, df.iloc[:5])
+    csv.write_bytes(b"\xef\xbb\xbf" + csv.read_bytes())
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(df.iloc[:5]), rtol=1e-6, atol=1e-9)
+    est, path, X = iris_model
+    write_csv(csv, X[:4], header=False)
+    csv.write_bytes(b"\xef\xbb\xbf" + csv.read_bytes())
+    r = cli("predict", path, csv)
+    assert r.returncode == 0 and r.stdout.split() == list(est.predict(X[:4])), r.stderr
+    for data in (b"\xef\xbb", b"\xef", b"\xef\xbb\xbf"):  # a truncated or lone mark: no rows, or a clear error
+        csv.write_bytes(data)
+        r = cli("predict", path, csv)
+        assert r.returncode in (0, 1) and r.stdout == "", (data, r.stdout, r.stderr)
