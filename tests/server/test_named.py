@@ -412,3 +412,52 @@ def test_text_model_served_by_every_route(text_served):
         "inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["ok", None]}]})
     assert st == 400, body
     assert "column 'text', row 1: a missing document" in body["error"], body
+
+
+@pytest.mark.parametrize("raw, text", [
+    # was a silent wrong answer: cJSON took the first value, Python's json (the DataFrame a
+    # client builds from the same body) the last
+    ('{"features": {"tenure": 3, "charges": 50, "plan": "pro", "device": "ios", "plan": "basic"}, "proba": true}',
+     "the JSON object 'features' has the key 'plan' twice: send each key once"),
+    ('{"features": {"tenure": 3, "charges": 50, "plan": "pro", "device": "ios", "tenure": 60}}',
+     "the JSON object 'features' has the key 'tenure' twice: send each key once"),
+    ('{"instances": [{"tenure": 3, "charges": 50, "plan": "pro", "device": "ios"},'
+     ' {"tenure": 3, "charges": 50, "plan": "pro", "device": "ios", "device": "web"}]}',
+     "the JSON object 'instances[1]' has the key 'device' twice: send each key once"),
+    ('{"features": {"tenure": 3, "charges": 50, "plan": "pro", "device": "ios"}, "proba": false, "proba": true}',
+     "the request has the key 'proba' twice: send each key once"),
+    # was a silent wrong answer: "pro\u0000x" read as the category "pro" (cJSON's strings end at a NUL)
+    ('{"features": {"tenure": 3, "charges": 50, "plan": "pro\\u0000x", "device": "ios"}}',
+     "a JSON string holds \\u0000 (a NUL character), which the server cannot take"),
+])
+def test_duplicate_keys_and_nul_characters_are_refused(served, raw, text):
+    srv, est = served
+    import json as _json
+    for path in ("/predict", "/v1/models/churn:predict"):
+        body = raw if path == "/predict" or "instances" in raw else None
+        if body is None:
+            continue
+        st, _, out = srv.request("POST", path, body.encode())
+        assert st == 400, out
+        assert _json.loads(out)["error"] == text
+    # an escaped backslash before u0000 is text, not a NUL: the row is scored (an unknown category here)
+    st, _, out = srv.request("POST", "/predict", b'{"features": {"tenure": 3, "charges": 50, "plan": "pro\\\\u0000",'
+                                                 b' "device": "ios"}}')
+    assert st == 400 and b"unknown category" in out and b"u0000" in out, out
+
+
+def test_v2_duplicate_keys_refused(served):
+    srv, _ = served
+    body = ('{"inputs": [{"name": "tenure", "datatype": "FP64", "shape": [1], "data": [3]},'
+            ' {"name": "charges", "datatype": "FP64", "shape": [1], "data": [50]},'
+            ' {"name": "plan", "datatype": "BYTES", "shape": [1], "data": ["pro"], "data": ["basic"]},'
+            ' {"name": "device", "datatype": "BYTES", "shape": [1], "data": ["ios"]}]}')
+    st, _, out = srv.request("POST", "/v2/models/churn/infer", body.encode())
+    assert st == 400 and b"the JSON object 'inputs[2]' has the key 'data' twice" in out, out
+
+
+def test_duplicate_key_found_in_a_large_object(served):
+    srv, _ = served
+    keys = ", ".join(f'"k{i}": {i}' for i in range(60))
+    st, _, out = srv.request("POST", "/predict", f'{{"features": {{{keys}, "k17": 1}}}}'.encode())
+    assert st == 400 and b"the JSON object 'features' has the key 'k17' twice" in out, out
