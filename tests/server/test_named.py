@@ -506,3 +506,29 @@ def test_v2_fp32_inputs_are_float32_columns(tmp_path):
             assert st == 200, body
             got = np.array(body["outputs"][0]["data"]).reshape(n, 2)
             np.testing.assert_allclose(got, est.predict_proba(d32), rtol=1e-9, atol=1e-12)
+
+
+def test_positional_float32_refusal_is_a_400(tmp_path):
+    """The library's refusal of a value (MLI_ERR_INPUT: here float32 rows through an imputer
+    before trees) is the client's error on array rows too: a 400 with its message, not a 500."""
+    if SKIP_REASON:
+        pytest.skip(SKIP_REASON)
+    import mlinfer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 2))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    est = make_pipeline(SimpleImputer(), HistGradientBoostingClassifier(max_iter=10)).fit(
+        X, (np.nan_to_num(X[:, 0]) > 0).astype(int))
+    mlinfer.export(est, tmp_path / "numf32.mli")
+    srv = Server(tmp_path / "numf32.mli")
+    try:
+        st, body = srv.json("POST", "/v2/models/numf32/infer",
+                            {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 2], "data": [0.5, 0.25]}]})
+        assert st == 400 and "is float32 and goes through an imputer before the trees" in body["error"], body
+        st, body = srv.json("POST", "/v2/models/numf32/infer",
+                            {"inputs": [{"name": "input", "datatype": "FP64", "shape": [1, 2], "data": [0.5, 0.25]}]})
+        assert st == 200, body
+        assert body["outputs"][0]["data"] == est.predict(np.array([[0.5, 0.25]])).tolist()
+    finally:
+        srv.stop()
