@@ -378,6 +378,17 @@ int proto__v2_named(struct proto_call *c, const cJSON *inputs, const unsigned ch
         }
         const cJSON *bds =
             cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "parameters"), "binary_data_size");
+        const cJSON *ctype =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "parameters"), "content_type");
+        if (str && ctype && !(cJSON_IsString(ctype) && strcmp(ctype->valuestring, "str") == 0)) {
+            /* MLServer's "base64" (or "datetime", ...) elements are encodings the server does not
+             * decode: taken as they are, they would be categories never seen in training */
+            snprintf(err, ERRLEN,
+                     "input '%.100s': parameters.content_type '%.20s' is not taken for a column of strings: send the "
+                     "strings themselves (content_type \"str\", or none)",
+                     nm, cJSON_IsString(ctype) ? ctype->valuestring : "?");
+            goto done;
+        }
         if (bds ? data != NULL : !cJSON_IsArray(data)) {
             snprintf(err, ERRLEN,
                      "input '%.100s': expected either \"data\" as a JSON array or "

@@ -532,3 +532,19 @@ def test_positional_float32_refusal_is_a_400(tmp_path):
         assert body["outputs"][0]["data"] == est.predict(np.array([[0.5, 0.25]])).tolist()
     finally:
         srv.stop()
+
+
+def test_v2_string_content_types_other_than_str_refused(served):
+    """MLServer's content_type "base64" sends each string base64-encoded; taken as they are they
+    would be categories never seen in training (zeros under handle_unknown="ignore"): refused."""
+    import base64
+    srv, est = served
+    df, _ = table(3, 5)
+    df = df.fillna({"plan": "pro", "device": "ios"})
+    inputs = v2_inputs(df)
+    for i in inputs:
+        if i["name"] == "plan":
+            i["parameters"] = {"content_type": "base64"}
+            i["data"] = [base64.b64encode(v.encode()).decode() for v in i["data"]]
+    st, body = srv.json("POST", "/v2/models/churn/infer", {"inputs": inputs})
+    assert st == 400 and "input 'plan': parameters.content_type 'base64' is not taken" in body["error"], body
