@@ -355,6 +355,7 @@ typedef struct {
     size_t *col_bytes, *bytes_cap;
     size_t n_bytes; /* string bytes of the batch, all columns */
     int64_t *lines; /* the line of each row of the batch */
+    char *na_texts; /* per row of the batch: whether a string field was a missing text (NA, None, ...) */
     double *y;
 } predict_ctx;
 
@@ -386,7 +387,10 @@ static int flush_batch(predict_ctx *c, int64_t rows) {
         const char *msg = mli_last_error(), *at = strstr(msg, ", row ");
         long long row = at ? strtoll(at + 6, NULL, 10) : -1;
         if (st == MLI_ERR_INPUT && row >= 0 && row < rows) /* the library names the batch's row */
-            fprintf(stderr, "mlinfer: %s:%lld: %s\n", c->path, (long long)c->lines[row], msg);
+            fprintf(stderr, "mlinfer: %s:%lld: %s%s\n", c->path, (long long)c->lines[row], msg,
+                    c->na_texts[row] ? " (a string field of this row is a text pandas.read_csv reads as missing, "
+                                       "such as NA or None: --keep-na-text takes it as text)"
+                                     : "");
         else
             fprintf(stderr, "mlinfer: %s:%lld-%lld: predict failed: %s\n", c->path, (long long)c->lines[0],
                     (long long)c->lines[rows - 1], msg);
@@ -424,6 +428,7 @@ static int flush_batch(predict_ctx *c, int64_t rows) {
  * column for a value that cannot be scored. */
 static int add_row(predict_ctx *c, const csv_reader *r, int64_t row) {
     c->lines[row] = r->line;
+    c->na_texts[row] = 0;
     for (int64_t i = 0; i < c->n_in; ++i) {
         mli_column *col = &c->in[i];
         const char *f = r->buf + r->start[c->field[i]];
@@ -454,7 +459,9 @@ static int add_row(predict_ctx *c, const csv_reader *r, int64_t row) {
             off[row + 1] = (int64_t)(used + flen);
             /* an empty field, or NA, null, nan, ... (pandas.read_csv's default missing texts), is a
              * missing value (a null), as pandas reads it; with --keep-na-text only an empty field */
-            if (flen == 0 || (!c->keep_na_text && na_text(f, flen)))
+            int missing_text = flen > 0 && !c->keep_na_text && na_text(f, flen);
+            c->na_texts[row] |= (char)missing_text;
+            if (flen == 0 || missing_text)
                 valid[row >> 3] &= (uint8_t) ~(1u << (row & 7));
             else
                 valid[row >> 3] |= (uint8_t)(1u << (row & 7));
@@ -631,12 +638,13 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     c.offsets = malloc(sizeof(int64_t) * (BATCH_ROWS + 1) * k);
     c.valid = malloc(BATCH_ROWS / 8 * k);
     c.lines = malloc(sizeof(int64_t) * BATCH_ROWS);
+    c.na_texts = malloc(BATCH_ROWS);
     c.bytes = calloc(k ? k : 1, sizeof(char *));
     c.col_bytes = calloc(k ? k : 1, sizeof(size_t));
     c.bytes_cap = calloc(k ? k : 1, sizeof(size_t));
     c.y = malloc(sizeof(double) * (size_t)c.batch_rows * (size_t)c.cols);
-    int rc = (c.in && c.model_col && c.field && field && c.num && c.offsets && c.valid && c.lines && c.bytes &&
-              c.col_bytes && c.bytes_cap && c.y)
+    int rc = (c.in && c.model_col && c.field && field && c.num && c.offsets && c.valid && c.lines && c.na_texts &&
+              c.bytes && c.col_bytes && c.bytes_cap && c.y)
                  ? 0
                  : (fprintf(stderr, "mlinfer: out of memory\n"), 1);
     if (rc == 0 && proba == 1) { /* header: one column per class */
@@ -761,6 +769,7 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     free(c.offsets);
     free(c.valid);
     free(c.lines);
+    free(c.na_texts);
     for (int64_t i = 0; c.bytes && i < c.k; ++i)
         free(c.bytes[i]);
     free(c.bytes);

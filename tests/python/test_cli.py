@@ -457,6 +457,7 @@ def test_pandas_missing_texts_are_missing_values(cli, churn, tmp_path):
     csv.write_text("tenure,charges,plan,city\n1,70,basic,rome\n1,70,NA,rome\n")
     r = cli("predict", path, csv)
     assert r.returncode == 1 and ":3: " in r.stderr and "column 'plan'" in r.stderr and "missing value" in r.stderr, r.stderr
+    assert "--keep-na-text takes it as text" in r.stderr, r.stderr  # the hint, for a model fitted on such texts
     with pytest.raises(ValueError):
         est.predict(_read_like_pandas(csv, est))
     # --keep-na-text (pandas' keep_default_na=False): the text is the category; an empty field stays missing
@@ -512,3 +513,23 @@ def test_a_byte_order_mark_is_skipped(cli, churn, iris_model, tmp_path):
         csv.write_bytes(data)
         r = cli("predict", path, csv)
         assert r.returncode in (0, 1) and r.stdout == "", (data, r.stdout, r.stderr)
+
+
+def test_text_column_documents_like_pandas(cli, mlinfer, tmp_path):
+    """A document "NA" is missing as pandas.read_csv reads it (scikit-learn raises on it: so
+    does the CLI, with the hint); --keep-na-text scores it as the text it is."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    docs = ["printer out of toner", "vpn drops", "printer jam", "vpn slow", "none of these", "NA region down"] * 5
+    est = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(docs, [0, 1, 0, 1, 0, 1] * 5)
+    path = tmp_path / "txt.mli"
+    mlinfer.export(est, path)
+    csv = tmp_path / "t.csv"
+    csv.write_text("text\nprinter jam\nNA\nNone of these\n")
+    with pytest.raises(ValueError):
+        est.predict(pd.read_csv(csv)["text"])
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and ":3: " in r.stderr and "missing document" in r.stderr, r.stderr
+    assert "--keep-na-text" in r.stderr, r.stderr
+    r = cli("predict", path, csv, "--keep-na-text")
+    assert r.returncode == 0 and [int(v) for v in r.stdout.split()] == list(
+        est.predict(pd.read_csv(csv, keep_default_na=False)["text"])), r.stderr
