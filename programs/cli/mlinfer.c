@@ -298,6 +298,27 @@ static int csv_read(csv_reader *r) {
     }
 }
 
+/* The offset of the first byte of f[0..len) that does not start a valid UTF-8 sequence (as
+ * Python's strict decoder sees it: no overlong forms, no surrogates, at most U+10FFFF), or
+ * len when it is all valid. */
+static size_t utf8_invalid_at(const unsigned char *f, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = f[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (n == 0 || c == 0xC0 || c == 0xC1 || c > 0xF4 || len - i < n)
+            return i;
+        for (size_t k = 1; k < n; ++k)
+            if ((f[i + k] & 0xC0) != 0x80)
+                return i;
+        if ((c == 0xE0 && f[i + 1] < 0xA0) || (c == 0xED && f[i + 1] >= 0xA0) || (c == 0xF0 && f[i + 1] < 0x90) ||
+            (c == 0xF4 && f[i + 1] >= 0x90))
+            return i;
+        i += n;
+    }
+    return len;
+}
+
 /* Whether a field is one of the texts pandas.read_csv reads as a missing value by default
  * (its na_values when keep_default_na is true: the whole field, exactly as written). */
 static int na_text(const char *f, size_t len) {
@@ -435,6 +456,15 @@ static int add_row(predict_ctx *c, const csv_reader *r, int64_t row) {
         size_t flen = r->flen[c->field[i]];
         char label[128];
         if (col->type == MLI_COLUMN_UTF8) {
+            size_t bad = utf8_invalid_at((const unsigned char *)f, flen);
+            if (bad < flen) { /* a Latin-1 or cp1252 file: its bytes would be a category never seen */
+                column_label(c, c->model_col[i], label, sizeof label);
+                fprintf(stderr,
+                        "mlinfer: %s:%lld: %s: the field is not UTF-8 (byte 0x%02X at offset %zu), as pandas.read_csv "
+                        "refuses it too; convert the file to UTF-8 (e.g. iconv -f cp1252 -t utf-8)\n",
+                        c->path, (long long)r->line, label, (unsigned)(unsigned char)f[bad], bad);
+                return 1;
+            }
             int64_t *off = c->offsets + i * (BATCH_ROWS + 1);
             uint8_t *valid = c->valid + i * (BATCH_ROWS / 8);
             size_t used = c->col_bytes[i];

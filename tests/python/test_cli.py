@@ -533,3 +533,24 @@ def test_text_column_documents_like_pandas(cli, mlinfer, tmp_path):
     r = cli("predict", path, csv, "--keep-na-text")
     assert r.returncode == 0 and [int(v) for v in r.stdout.split()] == list(
         est.predict(pd.read_csv(csv, keep_default_na=False)["text"])), r.stderr
+
+
+def test_string_fields_must_be_utf8(cli, churn, tmp_path):
+    """Was a silent wrong answer: a cp1252 / Latin-1 CSV's "Zürich" reached the encoder as bytes
+    that are no category (zeros under handle_unknown="ignore"), where pandas.read_csv raises."""
+    est, path, df = churn
+    csv = tmp_path / "x.csv"
+    csv.write_bytes("tenure,charges,plan,city\n1,70,basic,rome\n1,70,basic,Zürich\n".encode("cp1252"))
+    with pytest.raises(UnicodeDecodeError):
+        pd.read_csv(csv)
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and ":3: column 'city': the field is not UTF-8 (byte 0xFC at offset 1)" in r.stderr, r.stderr
+    for bad in (b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"ab\xe2\x82"):  # overlong, surrogate, > U+10FFFF, cut
+        csv.write_bytes(b"tenure,charges,plan,city\n1,70,basic," + bad + b"\n")
+        r = cli("predict", path, csv)
+        assert r.returncode == 1 and "is not UTF-8" in r.stderr, (bad, r.stderr)
+    csv.write_text("tenure,charges,plan,city\n1,70,basic,Zürich €😀\n", encoding="utf-8")
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(_read_like_pandas(csv, est)), rtol=1e-6,
+                               atol=1e-9)
