@@ -55,6 +55,27 @@ static int has_nul_escape(const char *body, size_t len) {
     return 0;
 }
 
+/* The offset of the first byte of f[0..len) that does not start a valid UTF-8 sequence (as
+ * Python's strict decoder sees it: no overlong forms, no surrogates, at most U+10FFFF), or
+ * len when it is all valid. */
+static size_t utf8_invalid_at(const unsigned char *f, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = f[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (n == 0 || c == 0xC0 || c == 0xC1 || c > 0xF4 || len - i < n)
+            return i;
+        for (size_t k = 1; k < n; ++k)
+            if ((f[i + k] & 0xC0) != 0x80)
+                return i;
+        if ((c == 0xE0 && f[i + 1] < 0xA0) || (c == 0xED && f[i + 1] >= 0xA0) || (c == 0xF0 && f[i + 1] < 0x90) ||
+            (c == 0xF4 && f[i + 1] >= 0x90))
+            return i;
+        i += n;
+    }
+    return len;
+}
+
 static int cmp_keys(const void *a, const void *b) {
     return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
 }
@@ -119,6 +140,13 @@ cJSON *proto__parse_object(const char *body, size_t len, char *err) {
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         snprintf(err, ERRLEN, "request body must be a JSON object");
+        return NULL;
+    }
+    size_t bad = utf8_invalid_at((const unsigned char *)body, len);
+    if (bad < len) { /* cJSON passes any bytes through: a Latin-1 "Zürich" would be a category never seen */
+        cJSON_Delete(root);
+        snprintf(err, ERRLEN, "the JSON text is not UTF-8 (byte 0x%02X at offset %zu), as JSON must be",
+                 (unsigned)(unsigned char)body[bad], bad);
         return NULL;
     }
     if (has_nul_escape(body, len)) {

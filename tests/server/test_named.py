@@ -548,3 +548,14 @@ def test_v2_string_content_types_other_than_str_refused(served):
             i["data"] = [base64.b64encode(v.encode()).decode() for v in i["data"]]
     st, body = srv.json("POST", "/v2/models/churn/infer", {"inputs": inputs})
     assert st == 400 and "input 'plan': parameters.content_type 'base64' is not taken" in body["error"], body
+
+
+def test_json_that_is_not_utf8_is_refused(served):
+    """Was a silent wrong answer: a Latin-1 body's "Zürich" (cJSON passes any bytes through)
+    reached the encoder as bytes no category has; JSON must be UTF-8 (Python's json refuses it)."""
+    srv, est = served
+    body = '{"features": {"tenure": 3, "charges": 50, "plan": "pro", "device": "iös"}}'
+    st, _, out = srv.request("POST", "/predict", body.encode("latin-1"))
+    assert st == 400 and b"the JSON text is not UTF-8 (byte 0xF6 at offset" in out, out
+    st, _, out = srv.request("POST", "/predict", body.encode("utf-8"))  # valid: an unknown category, named
+    assert st == 400 and b"unknown category" in out and "iös".encode() in out, out
