@@ -554,3 +554,17 @@ def test_string_fields_must_be_utf8(cli, churn, tmp_path):
     assert r.returncode == 0, r.stderr
     np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(_read_like_pandas(csv, est)), rtol=1e-6,
                                atol=1e-9)
+
+
+def test_first_row_with_a_missing_text_is_not_a_header(cli, iris_model, tmp_path):
+    """A model without names skips a first line that is not numeric as a header: a first row
+    holding NA (a missing value for pandas) was skipped that way, silently one answer short;
+    it is now a row (here refused: the linear model takes no missing values)."""
+    est, path, X = iris_model
+    csv = tmp_path / "x.csv"
+    csv.write_text("NA,3.5,1.4,0.2\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in X[:3]) + "\n")
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and ":1: column 1: a missing value ('NA')" in r.stderr, r.stderr
+    csv.write_text("f0,f1,f2,f3\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in X[:3]) + "\n")
+    r = cli("predict", path, csv)  # a real header is still skipped
+    assert r.returncode == 0 and r.stdout.split() == list(est.predict(X[:3])), r.stderr
