@@ -12,7 +12,8 @@
  * for a model that records its column names, a header line maps the columns by name (any
  * order, other columns ignored); without names, or with --no-header, columns are taken by
  * position (a first line that is not numeric is then skipped as a header, unless
- * --no-header); a UTF-8 byte order mark before it is skipped. Empty fields and the texts
+ * --no-header; --header skips the first line whatever it holds; a first line 0,1,...,n-1,
+ * DataFrame.to_csv's header for unnamed columns, needs one of the two); a UTF-8 byte order mark before it is skipped. Empty fields and the texts
  * pandas.read_csv reads as missing (NA, NaN, nan, null, None, N/A, NULL, <NA>, ...: the
  * whole field) are missing values, in number and string columns alike (--keep-na-text: only
  * empty fields in string columns, as keep_default_na=False): trees and pipelines that impute
@@ -39,7 +40,7 @@
 static int usage(void) {
     fprintf(stderr, "usage: mlinfer info MODEL\n"
                     "       mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib | --interactions]\n"
-                    "               [--no-header] [--keep-na-text]\n"
+                    "               [--no-header | --header] [--keep-na-text]\n"
                     "       mlinfer predict MODEL IMAGE.jpg [IMAGE.jpg ...] [-o OUT.csv] [--proba]\n"
                     "       mlinfer convert IN OUT.mli   (XGBoost .json/.ubj, LightGBM .txt or CatBoost .json)\n");
     return 2;
@@ -575,6 +576,18 @@ static int setup_columns(predict_ctx *c, const int64_t *field, int64_t line) {
     return 0;
 }
 
+/* Whether a record's fields are 0, 1, ..., n-1 as written: the header DataFrame.to_csv writes
+ * for a frame made from an array (its RangeIndex column labels), which could also be a row. */
+static int index_labels(const csv_reader *r) {
+    for (int64_t f = 0; f < r->nf; ++f) {
+        char want[24];
+        snprintf(want, sizeof want, "%lld", (long long)f);
+        if (strcmp(r->buf + r->start[f], want) != 0)
+            return 0;
+    }
+    return r->nf > 0;
+}
+
 /* Whether the model's names are LightGBM's defaults (Column_0, Column_1, ...: it records
  * them for a matrix without names): such a model reads a headerless CSV by position, as a
  * model without names does (a header naming the columns maps them all the same). */
@@ -603,6 +616,8 @@ static void print_contrib_name(FILE *out, const mli_model *m, int64_t j, int64_t
 
 static int cmd_predict(const char *model_path, const char *in_path, const char *out_path, int proba, int no_header,
                        int keep_na_text) {
+    int force_header = no_header < 0; /* no_header: 1 --no-header, -1 --header, 0 neither */
+    no_header = no_header > 0;
     mli_model *m = open_model(model_path, NULL);
     if (!m)
         return 1;
@@ -748,6 +763,8 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
                 field[j] = j;
             if ((rc = setup_columns(&c, field, r.line)) != 0)
                 break;
+            if (force_header) /* --header: the first line names the columns, whatever it holds */
+                continue;
             if (!no_header) { /* a model without names: a first line that is not numeric is a header */
                 int header = 0;
                 double v;
@@ -757,6 +774,15 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
                 }
                 if (header)
                     continue;
+                if (index_labels(&r)) {
+                    fprintf(stderr,
+                            "mlinfer: %s:%lld: the first line is 0,1,...,%lld, the header pandas' to_csv writes for "
+                            "unnamed columns, or a row: pass --header to skip it as a header, or --no-header to "
+                            "score it\n",
+                            in_path, (long long)r.line, (long long)r.nf - 1);
+                    rc = 1;
+                    break;
+                }
             }
         }
         if (n_fields >= 0 && r.nf != n_fields) {
@@ -961,8 +987,10 @@ int main(int argc, char **argv) {
                 proba = 2;
             else if (strcmp(argv[i], "--interactions") == 0 && (proba == 0 || proba == 3) && !jpeg)
                 proba = 3;
-            else if (strcmp(argv[i], "--no-header") == 0 && !jpeg)
+            else if (strcmp(argv[i], "--no-header") == 0 && !jpeg && no_header >= 0)
                 no_header = 1;
+            else if (strcmp(argv[i], "--header") == 0 && !jpeg && no_header <= 0)
+                no_header = -1;
             else if (strcmp(argv[i], "--keep-na-text") == 0 && !jpeg)
                 keep_na_text = 1;
             else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)

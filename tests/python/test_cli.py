@@ -568,3 +568,25 @@ def test_first_row_with_a_missing_text_is_not_a_header(cli, iris_model, tmp_path
     csv.write_text("f0,f1,f2,f3\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in X[:3]) + "\n")
     r = cli("predict", path, csv)  # a real header is still skipped
     assert r.returncode == 0 and r.stdout.split() == list(est.predict(X[:3])), r.stderr
+
+
+def test_to_csv_header_of_unnamed_columns(cli, iris_model, tmp_path):
+    """pd.DataFrame(X).to_csv(index=False) writes the header 0,1,2,3, which is numeric: it was
+    scored as a row (an extra first answer, every answer after it one line off, exit 0). Now it
+    asks for --header (skip it) or --no-header (score it)."""
+    est, path, X = iris_model
+    csv = tmp_path / "x.csv"
+    pd.DataFrame(X[:5]).to_csv(csv, index=False)
+    assert csv.read_text().startswith("0,1,2,3\n")
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and r.stdout == "" and ":1: the first line is 0,1,...,3" in r.stderr, r.stderr
+    assert "--header" in r.stderr and "--no-header" in r.stderr
+    r = cli("predict", path, csv, "--header")
+    assert r.returncode == 0 and r.stdout.split() == list(est.predict(pd.read_csv(csv).to_numpy())), r.stderr
+    r = cli("predict", path, csv, "--no-header")
+    assert r.returncode == 0 and r.stdout.split() == list(est.predict(pd.read_csv(csv, header=None).to_numpy())), r.stderr
+    r = cli("predict", path, csv, "--header", "--no-header")
+    assert r.returncode == 2
+    write_csv(csv, X[:3], header=("a", "b", "c", "d"))  # any header line with --header
+    r = cli("predict", path, csv, "--header")
+    assert r.returncode == 0 and r.stdout.split() == list(est.predict(X[:3])), r.stderr
