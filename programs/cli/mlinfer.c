@@ -12,9 +12,13 @@
  * for a model that records its column names, a header line maps the columns by name (any
  * order, other columns ignored); without names, or with --no-header, columns are taken by
  * position (a first line that is not numeric is then skipped as a header, unless
- * --no-header). Empty fields (and "nan" in number columns) are missing values: trees and
- * pipelines that impute them take them, other models refuse the row. String columns of a
- * pipeline take the field's text. A row that cannot be scored stops the command with its
+ * --no-header; --header skips the first line whatever it holds; a first line 0,1,...,n-1,
+ * DataFrame.to_csv's header for unnamed columns, needs one of the two); a UTF-8 byte order mark before it is skipped. Empty fields and the texts
+ * pandas.read_csv reads as missing (NA, NaN, nan, null, None, N/A, NULL, <NA>, ...: the
+ * whole field) are missing values, in number and string columns alike (--keep-na-text: only
+ * empty fields in string columns, as keep_default_na=False): trees and pipelines that impute
+ * them take them, other models refuse the row. String columns of a pipeline take the
+ * field's text. A row that cannot be scored stops the command with its
  * line and column and exit status 1. Rows stream through in
  * batches, so the input may be larger than memory. */
 #define _POSIX_C_SOURCE 200809L
@@ -36,7 +40,7 @@
 static int usage(void) {
     fprintf(stderr, "usage: mlinfer info MODEL\n"
                     "       mlinfer predict MODEL INPUT.csv [-o OUT.csv] [--proba | --contrib | --interactions]\n"
-                    "               [--no-header]\n"
+                    "               [--no-header | --header] [--keep-na-text]\n"
                     "       mlinfer predict MODEL IMAGE.jpg [IMAGE.jpg ...] [-o OUT.csv] [--proba]\n"
                     "       mlinfer convert IN OUT.mli   (XGBoost .json/.ubj, LightGBM .txt or CatBoost .json)\n");
     return 2;
@@ -151,8 +155,29 @@ typedef struct {
     size_t *flen;
     int64_t nf, fcap;
     int64_t line, next_line; /* the record's first line; the line the next record starts on */
+    int started;             /* whether the input's first bytes were looked at (a UTF-8 BOM is skipped) */
+    int pend[3], n_pend;     /* bytes read ahead at the start, given back in reverse order */
     char err[160];
 } csv_reader;
+
+/* The next byte of the input (getc_unlocked: the command reads its input from one thread). */
+static int csv_getc(csv_reader *r) { return r->n_pend ? r->pend[--r->n_pend] : getc_unlocked(r->in); }
+
+/* A UTF-8 byte order mark at the start of the input (what Excel and Windows tools write
+ * before "UTF-8 CSV") is not part of the first field, as pandas.read_csv drops it. */
+static void csv_skip_bom(csv_reader *r) {
+    static const int bom[3] = {0xEF, 0xBB, 0xBF};
+    int got[3], n = 0;
+    r->started = 1;
+    while (n < 3 && (got[n] = getc_unlocked(r->in)) == bom[n])
+        ++n;
+    if (n == 3)
+        return;
+    if (got[n] != EOF) /* the byte that differed, then the matching ones before it */
+        r->pend[r->n_pend++] = got[n];
+    while (n > 0)
+        r->pend[r->n_pend++] = got[--n];
+}
 
 static int csv_put(csv_reader *r, char c) {
     if (r->len + 1 >= r->cap) {
@@ -199,16 +224,17 @@ static int csv_end_field(csv_reader *r, size_t start) {
 /* Reads the next record: 1, 0 at the end of the input, -1 with r->err for a malformed one
  * (r->line is then the line of the error). Blank lines are skipped. Fields are unquoted per
  * RFC 4180: "a ""b"", c" is the field a "b", c; a quoted field may hold newlines. */
-/* (getc_unlocked: the command reads its input from one thread) */
 static int csv_read(csv_reader *r) {
+    if (!r->started)
+        csv_skip_bom(r);
     for (;;) {
         r->len = 0;
         r->nf = 0;
         r->line = r->next_line;
-        int c = getc_unlocked(r->in);
+        int c = csv_getc(r);
         if (c == EOF)
             return 0;
-        if (c == '\n' || (c == '\r' && (c = getc_unlocked(r->in)) == '\n')) { /* a blank line */
+        if (c == '\n' || (c == '\r' && (c = csv_getc(r)) == '\n')) { /* a blank line */
             ++r->next_line;
             continue;
         }
@@ -219,20 +245,20 @@ static int csv_read(csv_reader *r) {
             if (c == '"') {
                 int64_t opened = r->next_line;
                 for (;;) {
-                    c = getc_unlocked(r->in);
+                    c = csv_getc(r);
                     if (c == EOF) {
                         snprintf(r->err, sizeof r->err, "the quoted field opened on line %lld is not closed",
                                  (long long)opened);
                         return -1;
                     }
-                    if (c == '"' && (c = getc_unlocked(r->in)) != '"')
+                    if (c == '"' && (c = csv_getc(r)) != '"')
                         break;
                     if (c == '\n')
                         ++r->next_line;
                     if (csv_put(r, (char)c) != 0)
                         return -1;
                 }
-                if (c == '\r' && (c = getc_unlocked(r->in)) != '\n')
+                if (c == '\r' && (c = csv_getc(r)) != '\n')
                     c = '\r';
                 if (c != ',' && c != '\n' && c != EOF) {
                     r->line = r->next_line;
@@ -243,7 +269,7 @@ static int csv_read(csv_reader *r) {
             } else {
                 while (c != ',' && c != '\n' && c != EOF) {
                     if (c == '\r') {
-                        if ((c = getc_unlocked(r->in)) == '\n')
+                        if ((c = csv_getc(r)) == '\n')
                             break;
                         if (csv_put(r, '\r') != 0)
                             return -1;
@@ -259,7 +285,7 @@ static int csv_read(csv_reader *r) {
                     }
                     if (csv_put(r, (char)c) != 0)
                         return -1;
-                    c = getc_unlocked(r->in);
+                    c = csv_getc(r);
                 }
             }
             if (csv_end_field(r, start) != 0)
@@ -268,25 +294,66 @@ static int csv_read(csv_reader *r) {
                 ++r->next_line;
                 return 1;
             }
-            c = getc_unlocked(r->in);
+            c = csv_getc(r);
         }
     }
 }
 
-/* Parses a number field (surrounding blanks allowed): 1, or 0 for an empty field or "nan"
- * (a missing value, *v = NaN), or -1 when it is not a number. */
-static int parse_number(const char *f, double *v) {
-    while (*f == ' ' || *f == '\t')
-        ++f;
-    if (*f == 0) {
+/* The offset of the first byte of f[0..len) that does not start a valid UTF-8 sequence (as
+ * Python's strict decoder sees it: no overlong forms, no surrogates, at most U+10FFFF), or
+ * len when it is all valid. */
+static size_t utf8_invalid_at(const unsigned char *f, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = f[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (n == 0 || c == 0xC0 || c == 0xC1 || c > 0xF4 || len - i < n)
+            return i;
+        for (size_t k = 1; k < n; ++k)
+            if ((f[i + k] & 0xC0) != 0x80)
+                return i;
+        if ((c == 0xE0 && f[i + 1] < 0xA0) || (c == 0xED && f[i + 1] >= 0xA0) || (c == 0xF0 && f[i + 1] < 0x90) ||
+            (c == 0xF4 && f[i + 1] >= 0x90))
+            return i;
+        i += n;
+    }
+    return len;
+}
+
+/* Whether a field is one of the texts pandas.read_csv reads as a missing value by default
+ * (its na_values when keep_default_na is true: the whole field, exactly as written). */
+static int na_text(const char *f, size_t len) {
+    static const char *const na[] = {"#N/A", "#N/A N/A", "#NA",     "-1.#IND", "-1.#QNAN", "-NaN",
+                                     "-nan", "1.#IND",   "1.#QNAN", "<NA>",    "N/A",      "NA",
+                                     "NULL", "NaN",      "None",    "n/a",     "nan",      "null"};
+    if (len == 0 || len > 8)
+        return len == 0;
+    for (size_t i = 0; i < sizeof na / sizeof na[0]; ++i)
+        if (strlen(na[i]) == len && memcmp(na[i], f, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Parses a number field of flen bytes: 1, or 0 for a missing value (an empty field or a text
+ * pandas.read_csv reads as missing, such as NA or nan: *v = NaN), or -1 when it is not a
+ * number. Surrounding blanks are allowed; otherwise a field is a number where pandas reads
+ * one, or where Python's float() (which scikit-learn applies to a column pandas left as text)
+ * takes it: not hexadecimal ("0x1A"), not "nan(...)", not blanks alone. */
+static int parse_number(const char *f, size_t flen, double *v) {
+    if (na_text(f, flen)) {
         *v = NAN;
         return 0;
     }
+    while (*f == ' ' || *f == '\t')
+        ++f;
+    const char *digits = f + (*f == '+' || *f == '-');
+    if (*f == 0 || (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')))
+        return -1;
     char *stop;
     *v = strtod(f, &stop);
     while (*stop == ' ' || *stop == '\t')
         ++stop;
-    if (*stop || stop == f)
+    if (*stop || stop == f || memchr(f, '(', (size_t)(stop - f)))
         return -1;
     return isnan(*v) ? 0 : 1;
 }
@@ -298,6 +365,7 @@ typedef struct {
     int proba;             /* 1: predict_proba, 2: contributions, 3: interactions */
     int64_t batch_rows;    /* rows per model call: BATCH_ROWS, fewer for interactions */
     int take_missing;      /* whether the model scores rows with missing values itself */
+    int keep_na_text;      /* --keep-na-text: only an empty field is missing in a string column */
     int64_t k, cols, n_in; /* model columns, output columns, columns given */
     mli_column *in;        /* n_in columns of the batch */
     int64_t *model_col;    /* model column of in[i] */
@@ -309,6 +377,7 @@ typedef struct {
     size_t *col_bytes, *bytes_cap;
     size_t n_bytes; /* string bytes of the batch, all columns */
     int64_t *lines; /* the line of each row of the batch */
+    char *na_texts; /* per row of the batch: whether a string field was a missing text (NA, None, ...) */
     double *y;
 } predict_ctx;
 
@@ -340,7 +409,10 @@ static int flush_batch(predict_ctx *c, int64_t rows) {
         const char *msg = mli_last_error(), *at = strstr(msg, ", row ");
         long long row = at ? strtoll(at + 6, NULL, 10) : -1;
         if (st == MLI_ERR_INPUT && row >= 0 && row < rows) /* the library names the batch's row */
-            fprintf(stderr, "mlinfer: %s:%lld: %s\n", c->path, (long long)c->lines[row], msg);
+            fprintf(stderr, "mlinfer: %s:%lld: %s%s\n", c->path, (long long)c->lines[row], msg,
+                    c->na_texts[row] ? " (a string field of this row is a text pandas.read_csv reads as missing, "
+                                       "such as NA or None: --keep-na-text takes it as text)"
+                                     : "");
         else
             fprintf(stderr, "mlinfer: %s:%lld-%lld: predict failed: %s\n", c->path, (long long)c->lines[0],
                     (long long)c->lines[rows - 1], msg);
@@ -378,12 +450,22 @@ static int flush_batch(predict_ctx *c, int64_t rows) {
  * column for a value that cannot be scored. */
 static int add_row(predict_ctx *c, const csv_reader *r, int64_t row) {
     c->lines[row] = r->line;
+    c->na_texts[row] = 0;
     for (int64_t i = 0; i < c->n_in; ++i) {
         mli_column *col = &c->in[i];
         const char *f = r->buf + r->start[c->field[i]];
         size_t flen = r->flen[c->field[i]];
         char label[128];
         if (col->type == MLI_COLUMN_UTF8) {
+            size_t bad = utf8_invalid_at((const unsigned char *)f, flen);
+            if (bad < flen) { /* a Latin-1 or cp1252 file: its bytes would be a category never seen */
+                column_label(c, c->model_col[i], label, sizeof label);
+                fprintf(stderr,
+                        "mlinfer: %s:%lld: %s: the field is not UTF-8 (byte 0x%02X at offset %zu), as pandas.read_csv "
+                        "refuses it too; convert the file to UTF-8 (e.g. iconv -f cp1252 -t utf-8)\n",
+                        c->path, (long long)r->line, label, (unsigned)(unsigned char)f[bad], bad);
+                return 1;
+            }
             int64_t *off = c->offsets + i * (BATCH_ROWS + 1);
             uint8_t *valid = c->valid + i * (BATCH_ROWS / 8);
             size_t used = c->col_bytes[i];
@@ -406,14 +488,18 @@ static int add_row(predict_ctx *c, const csv_reader *r, int64_t row) {
             c->col_bytes[i] = used + flen;
             c->n_bytes += flen;
             off[row + 1] = (int64_t)(used + flen);
-            if (flen == 0) /* an empty field is a missing value (a null), as pandas reads it */
+            /* an empty field, or NA, null, nan, ... (pandas.read_csv's default missing texts), is a
+             * missing value (a null), as pandas reads it; with --keep-na-text only an empty field */
+            int missing_text = flen > 0 && !c->keep_na_text && na_text(f, flen);
+            c->na_texts[row] |= (char)missing_text;
+            if (flen == 0 || missing_text)
                 valid[row >> 3] &= (uint8_t) ~(1u << (row & 7));
             else
                 valid[row >> 3] |= (uint8_t)(1u << (row & 7));
             continue;
         }
         double v;
-        int got = parse_number(f, &v);
+        int got = parse_number(f, flen, &v);
         if (got < 0) {
             column_label(c, c->model_col[i], label, sizeof label);
             fprintf(stderr, "mlinfer: %s:%lld: %s: '%.60s' is not a number\n", c->path, (long long)r->line, label, f);
@@ -423,9 +509,10 @@ static int add_row(predict_ctx *c, const csv_reader *r, int64_t row) {
             column_label(c, c->model_col[i], label, sizeof label);
             const char *src = mli_model_meta(c->m, "source");
             fprintf(stderr,
-                    "mlinfer: %s:%lld: %s: a missing value (%s), and this model (%s) cannot take missing values, as "
-                    "in scikit-learn\n",
-                    c->path, (long long)r->line, label, flen ? "nan" : "an empty field", src ? src : "?");
+                    "mlinfer: %s:%lld: %s: a missing value (%s%.20s%s), and this model (%s) cannot take missing "
+                    "values, as in scikit-learn\n",
+                    c->path, (long long)r->line, label, flen ? "'" : "an empty field", flen ? f : "", flen ? "'" : "",
+                    src ? src : "?");
             return 1;
         }
         c->num[i * BATCH_ROWS + row] = v;
@@ -489,6 +576,18 @@ static int setup_columns(predict_ctx *c, const int64_t *field, int64_t line) {
     return 0;
 }
 
+/* Whether a record's fields are 0, 1, ..., n-1 as written: the header DataFrame.to_csv writes
+ * for a frame made from an array (its RangeIndex column labels), which could also be a row. */
+static int index_labels(const csv_reader *r) {
+    for (int64_t f = 0; f < r->nf; ++f) {
+        char want[24];
+        snprintf(want, sizeof want, "%lld", (long long)f);
+        if (strcmp(r->buf + r->start[f], want) != 0)
+            return 0;
+    }
+    return r->nf > 0;
+}
+
 /* Whether the model's names are LightGBM's defaults (Column_0, Column_1, ...: it records
  * them for a matrix without names): such a model reads a headerless CSV by position, as a
  * model without names does (a header naming the columns maps them all the same). */
@@ -515,7 +614,10 @@ static void print_contrib_name(FILE *out, const mli_model *m, int64_t j, int64_t
         fprintf(out, "f%lld", (long long)j);
 }
 
-static int cmd_predict(const char *model_path, const char *in_path, const char *out_path, int proba, int no_header) {
+static int cmd_predict(const char *model_path, const char *in_path, const char *out_path, int proba, int no_header,
+                       int keep_na_text) {
+    int force_header = no_header < 0; /* no_header: 1 --no-header, -1 --header, 0 neither */
+    no_header = no_header > 0;
     mli_model *m = open_model(model_path, NULL);
     if (!m)
         return 1;
@@ -555,7 +657,12 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     double total = (in != stdin && fstat(fileno(in), &stt) == 0) ? (double)stt.st_size : 0;
     int progress = total > 0 && isatty(STDERR_FILENO);
     const char *first_stage = mli_model_meta(m, "stage.0.kind"), *name0 = NULL;
-    predict_ctx c = {.out = out, .m = m, .path = in_path, .proba = proba, .k = mli_model_n_features(m)};
+    predict_ctx c = {.out = out,
+                     .m = m,
+                     .path = in_path,
+                     .proba = proba,
+                     .k = mli_model_n_features(m),
+                     .keep_na_text = keep_na_text};
     /* A prep stage refuses missing values its pipeline cannot take (naming them); without one,
      * trees route them as their framework does, while other models would turn them into NaN. */
     c.take_missing = (first_stage && strcmp(first_stage, "prep") == 0) || mli_model_n_trees(m) > 0;
@@ -576,12 +683,13 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     c.offsets = malloc(sizeof(int64_t) * (BATCH_ROWS + 1) * k);
     c.valid = malloc(BATCH_ROWS / 8 * k);
     c.lines = malloc(sizeof(int64_t) * BATCH_ROWS);
+    c.na_texts = malloc(BATCH_ROWS);
     c.bytes = calloc(k ? k : 1, sizeof(char *));
     c.col_bytes = calloc(k ? k : 1, sizeof(size_t));
     c.bytes_cap = calloc(k ? k : 1, sizeof(size_t));
     c.y = malloc(sizeof(double) * (size_t)c.batch_rows * (size_t)c.cols);
-    int rc = (c.in && c.model_col && c.field && field && c.num && c.offsets && c.valid && c.lines && c.bytes &&
-              c.col_bytes && c.bytes_cap && c.y)
+    int rc = (c.in && c.model_col && c.field && field && c.num && c.offsets && c.valid && c.lines && c.na_texts &&
+              c.bytes && c.col_bytes && c.bytes_cap && c.y)
                  ? 0
                  : (fprintf(stderr, "mlinfer: out of memory\n"), 1);
     if (rc == 0 && proba == 1) { /* header: one column per class */
@@ -655,13 +763,26 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
                 field[j] = j;
             if ((rc = setup_columns(&c, field, r.line)) != 0)
                 break;
+            if (force_header) /* --header: the first line names the columns, whatever it holds */
+                continue;
             if (!no_header) { /* a model without names: a first line that is not numeric is a header */
                 int header = 0;
                 double v;
-                for (int64_t f = 0; f < r.nf && !header; ++f)
-                    header = parse_number(r.buf + r.start[f], &v) < 0;
+                for (int64_t f = 0; f < r.nf && !header; ++f) { /* (a field of blanks is a bad value, not a name) */
+                    const char *t = r.buf + r.start[f];
+                    header = parse_number(t, r.flen[f], &v) < 0 && t[strspn(t, " \t")] != 0;
+                }
                 if (header)
                     continue;
+                if (index_labels(&r)) {
+                    fprintf(stderr,
+                            "mlinfer: %s:%lld: the first line is 0,1,...,%lld, the header pandas' to_csv writes for "
+                            "unnamed columns, or a row: pass --header to skip it as a header, or --no-header to "
+                            "score it\n",
+                            in_path, (long long)r.line, (long long)r.nf - 1);
+                    rc = 1;
+                    break;
+                }
             }
         }
         if (n_fields >= 0 && r.nf != n_fields) {
@@ -704,6 +825,7 @@ static int cmd_predict(const char *model_path, const char *in_path, const char *
     free(c.offsets);
     free(c.valid);
     free(c.lines);
+    free(c.na_texts);
     for (int64_t i = 0; c.bytes && i < c.k; ++i)
         free(c.bytes[i]);
     free(c.bytes);
@@ -857,7 +979,7 @@ int main(int argc, char **argv) {
         return cmd_info(argv[2]);
     if (strcmp(argv[1], "predict") == 0 && argc >= 4) {
         const char *out = NULL;
-        int proba = 0, no_header = 0, jpeg = is_jpeg_file(argv[3]), n_inputs = 1;
+        int proba = 0, no_header = 0, keep_na_text = 0, jpeg = is_jpeg_file(argv[3]), n_inputs = 1;
         for (int i = 4; i < argc; ++i) {
             if (strcmp(argv[i], "--proba") == 0 && proba <= 1)
                 proba = 1;
@@ -865,8 +987,12 @@ int main(int argc, char **argv) {
                 proba = 2;
             else if (strcmp(argv[i], "--interactions") == 0 && (proba == 0 || proba == 3) && !jpeg)
                 proba = 3;
-            else if (strcmp(argv[i], "--no-header") == 0 && !jpeg)
+            else if (strcmp(argv[i], "--no-header") == 0 && !jpeg && no_header >= 0)
                 no_header = 1;
+            else if (strcmp(argv[i], "--header") == 0 && !jpeg && no_header <= 0)
+                no_header = -1;
+            else if (strcmp(argv[i], "--keep-na-text") == 0 && !jpeg)
+                keep_na_text = 1;
             else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
                 out = argv[++i];
             else if (jpeg && argv[i][0] != '-' && i == 3 + n_inputs) /* more images, before any option */
@@ -876,7 +1002,7 @@ int main(int argc, char **argv) {
         }
         if (jpeg)
             return cmd_predict_images(argv[2], argv + 3, n_inputs, out, proba);
-        return cmd_predict(argv[2], argv[3], out, proba, no_header);
+        return cmd_predict(argv[2], argv[3], out, proba, no_header, keep_na_text);
     }
     if (strcmp(argv[1], "convert") == 0 && argc == 4)
         return cmd_convert(argv[2], argv[3]);

@@ -37,11 +37,9 @@ static int call_model(const struct model_ref *m, int kind, mli_dtype dtype, cons
                     : kind == PRED_CONTRIB ? mli_model_predict_contrib(m->model, x, dtype, rows, m->n_features, y, n)
                     : kind == PRED_PROBA   ? mli_model_predict_proba(m->model, x, dtype, rows, m->n_features, y, n)
                                            : mli_model_predict(m->model, x, dtype, rows, m->n_features, y, n);
-    if (st != MLI_OK) {
+    if (st != MLI_OK) /* (a value the model refuses, MLI_ERR_INPUT, is the client's: a 400) */
         snprintf(err, PRED_ERRLEN, "prediction failed: %s", mli_last_error());
-        return -1;
-    }
-    return 0;
+    return (int)st;
 }
 
 /* A job of named columns: the library's message as it is, since it names the column, the
@@ -61,10 +59,13 @@ static void call_columns(struct pred_job *job) {
 }
 
 void pred_run(struct pred_job *job, struct metrics *mt) {
-    if (job->cols)
+    if (job->cols) {
         call_columns(job);
-    else
-        job->failed = call_model(job->m, job->kind, job->dtype, job->x, job->rows, job->y, job->err) != 0;
+    } else {
+        int st = call_model(job->m, job->kind, job->dtype, job->x, job->rows, job->y, job->err);
+        job->failed = st != MLI_OK;
+        job->bad_input = st == MLI_ERR_INPUT;
+    }
     metrics_batch(mt, job->rows);
 }
 

@@ -40,6 +40,93 @@ int proto__fail_reason(cJSON **out, int status, const char *msg, const char *rea
     return status;
 }
 
+/* Whether a JSON text holds the escape \u0000 in a string (a key or a value): cJSON keeps
+ * strings NUL-terminated, so "pro\u0000x" would silently read as "pro". Backslashes occur
+ * only in strings, each starting a two-character escape (or \uXXXX). */
+static int has_nul_escape(const char *body, size_t len) {
+    const char *p = body, *end = body + len;
+    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        if (end - p >= 6 && p[1] == 'u' && memcmp(p + 2, "0000", 4) == 0)
+            return 1;
+        p += 2; /* the escaped character (a backslash too) is not a new escape */
+        if (p >= end)
+            break;
+    }
+    return 0;
+}
+
+/* The offset of the first byte of f[0..len) that does not start a valid UTF-8 sequence (as
+ * Python's strict decoder sees it: no overlong forms, no surrogates, at most U+10FFFF), or
+ * len when it is all valid. */
+static size_t utf8_invalid_at(const unsigned char *f, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = f[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (n == 0 || c == 0xC0 || c == 0xC1 || c > 0xF4 || len - i < n)
+            return i;
+        for (size_t k = 1; k < n; ++k)
+            if ((f[i + k] & 0xC0) != 0x80)
+                return i;
+        if ((c == 0xE0 && f[i + 1] < 0xA0) || (c == 0xED && f[i + 1] >= 0xA0) || (c == 0xF0 && f[i + 1] < 0x90) ||
+            (c == 0xF4 && f[i + 1] >= 0x90))
+            return i;
+        i += n;
+    }
+    return len;
+}
+
+static int cmp_keys(const void *a, const void *b) {
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* The first key an object of v's tree (v included) holds twice: NULL when none, else the
+ * key, with `path` (size bytes) the object's place (features, instances[3], ...). A duplicate
+ * key's value depends on the parser (cJSON takes the first, Python's json and most others the
+ * last), so a request holding one would be scored on a value its sender may not have meant. */
+static const char *duplicate_key(const cJSON *v, char *path, size_t size, size_t used) {
+    if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+        return NULL;
+    if (cJSON_IsObject(v)) {
+        int n = cJSON_GetArraySize(v);
+        const cJSON *a, *b;
+        if (n <= 32) {
+            for (a = v->child; a; a = a->next)
+                for (b = a->next; b; b = b->next)
+                    if (strcmp(a->string, b->string) == 0)
+                        return a->string;
+        } else {
+            const cJSON **keys = malloc((size_t)n * sizeof *keys);
+            if (keys) { /* (out of memory: not checked, as before) */
+                int k = 0;
+                for (a = v->child; a; a = a->next)
+                    keys[k++] = a;
+                qsort(keys, (size_t)n, sizeof *keys, cmp_keys);
+                const char *dup = NULL;
+                for (k = 1; k < n && !dup; k++)
+                    if (strcmp(keys[k - 1]->string, keys[k]->string) == 0)
+                        dup = keys[k]->string;
+                free(keys);
+                if (dup)
+                    return dup;
+            }
+        }
+    }
+    int i = 0;
+    for (const cJSON *c = v->child; c; c = c->next, i++) {
+        if (!cJSON_IsObject(c) && !cJSON_IsArray(c))
+            continue;
+        int w = cJSON_IsObject(v) ? snprintf(path + used, size - used, "%s%.40s", used ? "." : "", c->string)
+                                  : snprintf(path + used, size - used, "[%d]", i);
+        size_t next = w < 0 || (size_t)w >= size - used ? size - 1 : used + (size_t)w;
+        const char *dup = duplicate_key(c, path, size, next);
+        if (dup)
+            return dup;
+        path[used] = 0;
+    }
+    return NULL;
+}
+
 cJSON *proto__parse_object(const char *body, size_t len, char *err) {
     if (len == 0) {
         snprintf(err, ERRLEN, "empty request body: expected a JSON object");
@@ -53,6 +140,28 @@ cJSON *proto__parse_object(const char *body, size_t len, char *err) {
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         snprintf(err, ERRLEN, "request body must be a JSON object");
+        return NULL;
+    }
+    size_t bad = utf8_invalid_at((const unsigned char *)body, len);
+    if (bad < len) { /* cJSON passes any bytes through: a Latin-1 "Zürich" would be a category never seen */
+        cJSON_Delete(root);
+        snprintf(err, ERRLEN, "the JSON text is not UTF-8 (byte 0x%02X at offset %zu), as JSON must be",
+                 (unsigned)(unsigned char)body[bad], bad);
+        return NULL;
+    }
+    if (has_nul_escape(body, len)) {
+        cJSON_Delete(root);
+        snprintf(err, ERRLEN, "a JSON string holds \\u0000 (a NUL character), which the server cannot take");
+        return NULL;
+    }
+    char path[128] = "";
+    const char *dup = duplicate_key(root, path, sizeof path, 0);
+    if (dup) {
+        if (*path)
+            snprintf(err, ERRLEN, "the JSON object '%.100s' has the key '%.100s' twice: send each key once", path, dup);
+        else
+            snprintf(err, ERRLEN, "the request has the key '%.100s' twice: send each key once", dup);
+        cJSON_Delete(root);
         return NULL;
     }
     return root;

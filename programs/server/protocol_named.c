@@ -16,9 +16,11 @@
 struct named_col {
     int64_t index; /* the model's column */
     int string;    /* MLI_COLUMN_STRING */
+    int f32;       /* a V2 FP32 input: passed as float32, so the library's float32 rules apply */
     const char *name;
     size_t bytes; /* string bytes over all rows */
     double *num;
+    float *numf; /* f32 */
     int64_t *off;
     char *str;
     uint8_t *valid;
@@ -100,6 +102,7 @@ static int alloc_columns(struct named_col *cols, int64_t n_cols, int64_t n_rows,
     size_t total = 0, vbytes = round8(((size_t)n_rows + 7) / 8);
     for (int64_t k = 0; k < n_cols; k++)
         total += vbytes + (cols[k].string ? ((size_t)n_rows + 1) * sizeof(int64_t) + round8(cols[k].bytes)
+                           : cols[k].f32  ? round8((size_t)n_rows * sizeof(float))
                                           : (size_t)n_rows * sizeof(double));
     char *mem = calloc(total ? total : 1, 1);
     mli_column *mc = calloc((size_t)n_cols + 1, sizeof *mc);
@@ -123,6 +126,11 @@ static int alloc_columns(struct named_col *cols, int64_t n_cols, int64_t n_rows,
             mc[k].type = MLI_COLUMN_UTF8;
             mc[k].values = cl->str;
             mc[k].offsets = cl->off;
+        } else if (cl->f32) {
+            cl->numf = (float *)(void *)p;
+            p += round8((size_t)n_rows * sizeof(float));
+            mc[k].type = MLI_COLUMN_F32;
+            mc[k].values = cl->numf;
         } else {
             cl->num = (double *)(void *)p;
             p += (size_t)n_rows * sizeof(double);
@@ -370,6 +378,17 @@ int proto__v2_named(struct proto_call *c, const cJSON *inputs, const unsigned ch
         }
         const cJSON *bds =
             cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "parameters"), "binary_data_size");
+        const cJSON *ctype =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "parameters"), "content_type");
+        if (str && ctype && !(cJSON_IsString(ctype) && strcmp(ctype->valuestring, "str") == 0)) {
+            /* MLServer's "base64" (or "datetime", ...) elements are encodings the server does not
+             * decode: taken as they are, they would be categories never seen in training */
+            snprintf(err, ERRLEN,
+                     "input '%.100s': parameters.content_type '%.20s' is not taken for a column of strings: send the "
+                     "strings themselves (content_type \"str\", or none)",
+                     nm, cJSON_IsString(ctype) ? ctype->valuestring : "?");
+            goto done;
+        }
         if (bds ? data != NULL : !cJSON_IsArray(data)) {
             snprintf(err, ERRLEN,
                      "input '%.100s': expected either \"data\" as a JSON array or "
@@ -413,6 +432,9 @@ int proto__v2_named(struct proto_call *c, const cJSON *inputs, const unsigned ch
         given[k] = t;
         i++;
     }
+    for (int64_t k = 0; k < n_cols; k++)
+        if (given[k] && !cols[k].string) /* float32 values stay float32: scikit-learn computes in float32 on them */
+            cols[k].f32 = strcmp(cJSON_GetObjectItemCaseSensitive(given[k], "datatype")->valuestring, "FP32") == 0;
     for (int64_t k = 0; k < n_cols; k++)
         if (!given[k]) {
             snprintf(err, ERRLEN, "inputs: missing column '%.100s'", cols[k].name);
@@ -474,7 +496,11 @@ int proto__v2_named(struct proto_call *c, const cJSON *inputs, const unsigned ch
             } else {
                 for (int64_t r = 0; r < n_rows; r++) {
                     int null;
-                    cl->num[r] = binary_number(sp, d, r, &null);
+                    double v = binary_number(sp, d, r, &null);
+                    if (cl->f32)
+                        cl->numf[r] = (float)v;
+                    else
+                        cl->num[r] = v;
                     if (!null)
                         cl->valid[r / 8] |= (uint8_t)(1u << (r % 8));
                 }
@@ -492,7 +518,12 @@ int proto__v2_named(struct proto_call *c, const cJSON *inputs, const unsigned ch
                     memcpy(cl->str + cl->off[r], vals[r]->valuestring, len);
                 cl->off[r + 1] = cl->off[r] + (int64_t)len;
             } else if (!null) {
-                v2_number(vals[r], d, cl->name, r, &cl->num[r], err);
+                double v = 0;
+                v2_number(vals[r], d, cl->name, r, &v, err);
+                if (cl->f32)
+                    cl->numf[r] = (float)v;
+                else
+                    cl->num[r] = v;
             }
         }
     }

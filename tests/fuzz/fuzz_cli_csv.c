@@ -2,8 +2,9 @@
  * here so its static functions are reachable; the command itself is built unchanged): the
  * input becomes a CSV file predicted on with MLI_FUZZ_CSV_MODEL, with --proba when the
  * first byte is odd, --no-header when its bit 1 is set, and with MLI_FUZZ_CSV_NAMED_MODEL (a
- * pipeline with named number and string columns) instead when its bit 2 is set: the RFC 4180 record reader
- * (quotes, doubled quotes, newlines in quotes), header mapping by name and the per-record
+ * pipeline with named number and string columns) instead when its bit 2 is set, --keep-na-text
+ * when its bit 3 is set: the RFC 4180 record reader (a leading BOM,
+ * quotes, doubled quotes, newlines in quotes), header mapping by name and the per-record
  * memory bounds. Any input ends in an exit status, never a crash. */
 #define _POSIX_C_SOURCE 200809L
 #include "fuzz_harness.h"
@@ -32,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fwrite(data + 1, 1, size - 1, f);
     fclose(f);
     int rc = cmd_predict(size > 0 && (data[0] & 4) ? MLI_FUZZ_CSV_NAMED_MODEL : MLI_FUZZ_CSV_MODEL, csv_path,
-                         "/dev/null", size > 0 && (data[0] & 1), size > 0 && (data[0] & 2));
+                         "/dev/null", size > 0 && (data[0] & 1), size > 0 && (data[0] & 2), size > 0 && (data[0] & 8));
     FUZZ_CHECK(rc == 0 || rc == 1, "mlinfer predict exited %d", rc);
     unlink(csv_path);
     return 0;

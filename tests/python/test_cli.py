@@ -385,7 +385,8 @@ def test_columns_the_pipeline_drops_are_not_read(cli, mlinfer, tmp_path):
 def test_lightgbm_text_file_with_pandas_categories(cli, tmp_path):
     """A LightGBM text file trained on pandas category columns of strings, scored from a CSV with
     a header: strings map to LightGBM's codes, empty fields and unseen strings are missing (as
-    LightGBM's set_categories makes them), checked against LightGBM on the same rows."""
+    LightGBM's set_categories makes them), checked against LightGBM on the same rows (the
+    category "nan" is pandas' missing text: missing by default, the category with --keep-na-text)."""
     lgb = pytest.importorskip("lightgbm")
     rng = np.random.default_rng(5)
     cities = ["paris", "rome", "oslo, no", 'say "hi"', "nan"]
@@ -406,10 +407,186 @@ def test_lightgbm_text_file_with_pandas_categories(cli, tmp_path):
     out = test[["plan", "tenure"]].astype({"plan": object})
     out.insert(0, "city", city)  # the raw strings, "lima" (unseen) included; None: an empty field
     write_frame(csv, out)
+    # the category "nan" is a text pandas.read_csv reads as missing: by default it is missing, as
+    # LightGBM scores the frame read_csv gives; --keep-na-text takes it as the category
+    as_read = test.copy()
+    as_read["city"] = as_read["city"].mask(as_read["city"] == "nan")
+    assert (test["city"] == "nan").any()
     r = cli("predict", path, csv, "--proba")
     assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(as_read), rtol=1e-6, atol=1e-9)
+    r = cli("predict", path, csv, "--proba", "--keep-na-text")
+    assert r.returncode == 0, r.stderr
     np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(test), rtol=1e-6, atol=1e-9)
-    r = cli("predict", path, csv)
+    r = cli("predict", path, csv, "--keep-na-text")
     assert r.returncode == 0 and [int(v) for v in r.stdout.split()] == list(est.predict(test)), r.stderr
     r = cli("info", path)
     assert r.returncode == 0 and "prep" in r.stdout, r.stdout
+
+
+# pandas.read_csv's default missing-value texts (pandas._libs.parsers.STR_NA_VALUES, the empty one aside)
+PANDAS_NA_TEXTS = ["#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                   "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+
+
+def _read_like_pandas(csv, est):
+    """The DataFrame a user gets from the CSV: pandas.read_csv with the string columns as str."""
+    return pd.read_csv(csv, dtype={"plan": str, "city": str})
+
+
+def test_pandas_missing_texts_are_missing_values(cli, churn, tmp_path):
+    """Was a silent wrong answer: NA, null, None, ... in a string column were taken as the
+    category "NA" (unknown: zeros), where pandas.read_csv reads a missing value that the
+    pipeline's imputer fills; in a number column they were refused."""
+    est, path, df = churn
+    csv = tmp_path / "x.csv"
+    base = df.iloc[:len(PANDAS_NA_TEXTS)].reset_index(drop=True)
+    lines = ["tenure,charges,plan,city"]
+    for i, tok in enumerate(PANDAS_NA_TEXTS):
+        row = base.iloc[i]
+        plan = '"' + row["plan"].replace('"', '""') + '"'
+        tenure = tok if i % 2 else repr(float(row["tenure"])) if row["tenure"] == row["tenure"] else ""
+        lines.append(f"{tenure},{float(row['charges'])!r},{plan},{tok}")
+    csv.write_text("\n".join(lines) + "\n")
+    want = _read_like_pandas(csv, est)
+    assert want["city"].isna().all() and want["tenure"].iloc[1::2].isna().all()
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(want), rtol=1e-6, atol=1e-9)
+    # the plan encoder (handle_unknown="error") never saw a missing value: refused, as scikit-learn raises
+    csv.write_text("tenure,charges,plan,city\n1,70,basic,rome\n1,70,NA,rome\n")
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and ":3: " in r.stderr and "column 'plan'" in r.stderr and "missing value" in r.stderr, r.stderr
+    assert "--keep-na-text takes it as text" in r.stderr, r.stderr  # the hint, for a model fitted on such texts
+    with pytest.raises(ValueError):
+        est.predict(_read_like_pandas(csv, est))
+    # --keep-na-text (pandas' keep_default_na=False): the text is the category; an empty field stays missing
+    csv.write_text("tenure,charges,plan,city\n1,70,basic,NA\n1,70,basic,\n")
+    r = cli("predict", path, csv, "--proba", "--keep-na-text")
+    assert r.returncode == 0, r.stderr
+    want = pd.DataFrame({"tenure": [1.0, 1.0], "charges": [70.0, 70.0], "plan": ["basic", "basic"],
+                         "city": ["NA", np.nan]})
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(want), rtol=1e-6, atol=1e-9)
+    # only the whole field, as written: " NA" is a category (unknown here), as pandas keeps it
+    csv.write_text("tenure,charges,plan,city\n1,70,basic, NA\n")
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(_read_like_pandas(csv, est)),
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_numbers_pandas_and_scikit_learn_refuse_are_refused(cli, churn, tmp_path):
+    """Were answers where scikit-learn raises: pandas leaves "0x1A", "nan(1)" and a field of blanks
+    as text, which scikit-learn cannot convert (Python's float() refuses them); strtod took them."""
+    est, path, _ = churn
+    csv = tmp_path / "x.csv"
+    for text, shown in (("0x1A", "'0x1A'"), ("-0X2", "'-0X2'"), ("nan(1)", "'nan(1)'"), ("  ", "'  '")):
+        csv.write_text(f"tenure,charges,plan,city\n1,70,basic,rome\n{text},70,basic,rome\n")
+        with pytest.raises(ValueError):
+            est.predict(_read_like_pandas(csv, est))
+        r = cli("predict", path, csv)
+        assert r.returncode == 1 and f":3: column 'tenure': {shown} is not a number" in r.stderr, (text, r.stderr)
+    # what pandas and float() take is taken: blanks around a number, exponents, inf spelled out, NAN
+    csv.write_text("tenure,charges,plan,city\n 1 ,7e1,basic,rome\n+.5,\"70\",basic,rome\nNAN,70,basic,rome\n")
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(_read_like_pandas(csv, est)),
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_a_byte_order_mark_is_skipped(cli, churn, iris_model, tmp_path):
+    """Was a refusal (named models: the first column's name began with the BOM) or, for a model
+    without names and a CSV without a header, a first row silently skipped as a header."""
+    est, path, df = churn
+    csv = tmp_path / "x.csv"
+    write_frame(csv, df.iloc[:5])
+    csv.write_bytes(b"\xef\xbb\xbf" + csv.read_bytes())
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(df.iloc[:5]), rtol=1e-6, atol=1e-9)
+    est, path, X = iris_model
+    write_csv(csv, X[:4], header=False)
+    csv.write_bytes(b"\xef\xbb\xbf" + csv.read_bytes())
+    r = cli("predict", path, csv)
+    assert r.returncode == 0 and r.stdout.split() == list(est.predict(X[:4])), r.stderr
+    for data in (b"\xef\xbb", b"\xef", b"\xef\xbb\xbf"):  # a truncated or lone mark: no rows, or a clear error
+        csv.write_bytes(data)
+        r = cli("predict", path, csv)
+        assert r.returncode in (0, 1) and r.stdout == "", (data, r.stdout, r.stderr)
+
+
+def test_text_column_documents_like_pandas(cli, mlinfer, tmp_path):
+    """A document "NA" is missing as pandas.read_csv reads it (scikit-learn raises on it: so
+    does the CLI, with the hint); --keep-na-text scores it as the text it is."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    docs = ["printer out of toner", "vpn drops", "printer jam", "vpn slow", "none of these", "NA region down"] * 5
+    est = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(docs, [0, 1, 0, 1, 0, 1] * 5)
+    path = tmp_path / "txt.mli"
+    mlinfer.export(est, path)
+    csv = tmp_path / "t.csv"
+    csv.write_text("text\nprinter jam\nNA\nNone of these\n")
+    with pytest.raises(ValueError):
+        est.predict(pd.read_csv(csv)["text"])
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and ":3: " in r.stderr and "missing document" in r.stderr, r.stderr
+    assert "--keep-na-text" in r.stderr, r.stderr
+    r = cli("predict", path, csv, "--keep-na-text")
+    assert r.returncode == 0 and [int(v) for v in r.stdout.split()] == list(
+        est.predict(pd.read_csv(csv, keep_default_na=False)["text"])), r.stderr
+
+
+def test_string_fields_must_be_utf8(cli, churn, tmp_path):
+    """Was a silent wrong answer: a cp1252 / Latin-1 CSV's "Zürich" reached the encoder as bytes
+    that are no category (zeros under handle_unknown="ignore"), where pandas.read_csv raises."""
+    est, path, df = churn
+    csv = tmp_path / "x.csv"
+    csv.write_bytes("tenure,charges,plan,city\n1,70,basic,rome\n1,70,basic,Zürich\n".encode("cp1252"))
+    with pytest.raises(UnicodeDecodeError):
+        pd.read_csv(csv)
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and ":3: column 'city': the field is not UTF-8 (byte 0xFC at offset 1)" in r.stderr, r.stderr
+    for bad in (b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"ab\xe2\x82"):  # overlong, surrogate, > U+10FFFF, cut
+        csv.write_bytes(b"tenure,charges,plan,city\n1,70,basic," + bad + b"\n")
+        r = cli("predict", path, csv)
+        assert r.returncode == 1 and "is not UTF-8" in r.stderr, (bad, r.stderr)
+    csv.write_text("tenure,charges,plan,city\n1,70,basic,Zürich €😀\n", encoding="utf-8")
+    r = cli("predict", path, csv, "--proba")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(read_proba(r.stdout), est.predict_proba(_read_like_pandas(csv, est)), rtol=1e-6,
+                               atol=1e-9)
+
+
+def test_first_row_with_a_missing_text_is_not_a_header(cli, iris_model, tmp_path):
+    """A model without names skips a first line that is not numeric as a header: a first row
+    holding NA (a missing value for pandas) was skipped that way, silently one answer short;
+    it is now a row (here refused: the linear model takes no missing values)."""
+    est, path, X = iris_model
+    csv = tmp_path / "x.csv"
+    csv.write_text("NA,3.5,1.4,0.2\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in X[:3]) + "\n")
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and ":1: column 1: a missing value ('NA')" in r.stderr, r.stderr
+    csv.write_text("f0,f1,f2,f3\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in X[:3]) + "\n")
+    r = cli("predict", path, csv)  # a real header is still skipped
+    assert r.returncode == 0 and r.stdout.split() == list(est.predict(X[:3])), r.stderr
+
+
+def test_to_csv_header_of_unnamed_columns(cli, iris_model, tmp_path):
+    """pd.DataFrame(X).to_csv(index=False) writes the header 0,1,2,3, which is numeric: it was
+    scored as a row (an extra first answer, every answer after it one line off, exit 0). Now it
+    asks for --header (skip it) or --no-header (score it)."""
+    est, path, X = iris_model
+    csv = tmp_path / "x.csv"
+    pd.DataFrame(X[:5]).to_csv(csv, index=False)
+    assert csv.read_text().startswith("0,1,2,3\n")
+    r = cli("predict", path, csv)
+    assert r.returncode == 1 and r.stdout == "" and ":1: the first line is 0,1,...,3" in r.stderr, r.stderr
+    assert "--header" in r.stderr and "--no-header" in r.stderr
+    r = cli("predict", path, csv, "--header")
+    assert r.returncode == 0 and r.stdout.split() == list(est.predict(pd.read_csv(csv).to_numpy())), r.stderr
+    r = cli("predict", path, csv, "--no-header")
+    assert r.returncode == 0 and r.stdout.split() == list(est.predict(pd.read_csv(csv, header=None).to_numpy())), r.stderr
+    r = cli("predict", path, csv, "--header", "--no-header")
+    assert r.returncode == 2
+    write_csv(csv, X[:3], header=("a", "b", "c", "d"))  # any header line with --header
+    r = cli("predict", path, csv, "--header")
+    assert r.returncode == 0 and r.stdout.split() == list(est.predict(X[:3])), r.stderr

@@ -412,3 +412,150 @@ def test_text_model_served_by_every_route(text_served):
         "inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["ok", None]}]})
     assert st == 400, body
     assert "column 'text', row 1: a missing document" in body["error"], body
+
+
+@pytest.mark.parametrize("raw, text", [
+    # was a silent wrong answer: cJSON took the first value, Python's json (the DataFrame a
+    # client builds from the same body) the last
+    ('{"features": {"tenure": 3, "charges": 50, "plan": "pro", "device": "ios", "plan": "basic"}, "proba": true}',
+     "the JSON object 'features' has the key 'plan' twice: send each key once"),
+    ('{"features": {"tenure": 3, "charges": 50, "plan": "pro", "device": "ios", "tenure": 60}}',
+     "the JSON object 'features' has the key 'tenure' twice: send each key once"),
+    ('{"instances": [{"tenure": 3, "charges": 50, "plan": "pro", "device": "ios"},'
+     ' {"tenure": 3, "charges": 50, "plan": "pro", "device": "ios", "device": "web"}]}',
+     "the JSON object 'instances[1]' has the key 'device' twice: send each key once"),
+    ('{"features": {"tenure": 3, "charges": 50, "plan": "pro", "device": "ios"}, "proba": false, "proba": true}',
+     "the request has the key 'proba' twice: send each key once"),
+    # was a silent wrong answer: "pro\u0000x" read as the category "pro" (cJSON's strings end at a NUL)
+    ('{"features": {"tenure": 3, "charges": 50, "plan": "pro\\u0000x", "device": "ios"}}',
+     "a JSON string holds \\u0000 (a NUL character), which the server cannot take"),
+])
+def test_duplicate_keys_and_nul_characters_are_refused(served, raw, text):
+    srv, est = served
+    import json as _json
+    for path in ("/predict", "/v1/models/churn:predict"):
+        body = raw if path == "/predict" or "instances" in raw else None
+        if body is None:
+            continue
+        st, _, out = srv.request("POST", path, body.encode())
+        assert st == 400, out
+        assert _json.loads(out)["error"] == text
+    # an escaped backslash before u0000 is text, not a NUL: the row is scored (an unknown category here)
+    st, _, out = srv.request("POST", "/predict", b'{"features": {"tenure": 3, "charges": 50, "plan": "pro\\\\u0000",'
+                                                 b' "device": "ios"}}')
+    assert st == 400 and b"unknown category" in out and b"u0000" in out, out
+
+
+def test_v2_duplicate_keys_refused(served):
+    srv, _ = served
+    body = ('{"inputs": [{"name": "tenure", "datatype": "FP64", "shape": [1], "data": [3]},'
+            ' {"name": "charges", "datatype": "FP64", "shape": [1], "data": [50]},'
+            ' {"name": "plan", "datatype": "BYTES", "shape": [1], "data": ["pro"], "data": ["basic"]},'
+            ' {"name": "device", "datatype": "BYTES", "shape": [1], "data": ["ios"]}]}')
+    st, _, out = srv.request("POST", "/v2/models/churn/infer", body.encode())
+    assert st == 400 and b"the JSON object 'inputs[2]' has the key 'data' twice" in out, out
+
+
+def test_duplicate_key_found_in_a_large_object(served):
+    srv, _ = served
+    keys = ", ".join(f'"k{i}": {i}' for i in range(60))
+    st, _, out = srv.request("POST", "/predict", f'{{"features": {{{keys}, "k17": 1}}}}'.encode())
+    assert st == 400 and b"the JSON object 'features' has the key 'k17' twice" in out, out
+
+
+def test_v2_fp32_inputs_are_float32_columns(tmp_path):
+    """Was a silent wrong answer: an FP32 input was widened to float64 before the library saw it,
+    so a float32 column through an imputer before trees was scored as scikit-learn scores a
+    float64 frame (236 of these 10 000 rows differ from scikit-learn on the float32 frame the
+    client holds). FP32 inputs now reach the library as float32 columns: refused there, as
+    mlinfer.Model.predict refuses the float32 frame; exact where float32 is exact (no imputer)."""
+    if SKIP_REASON:
+        pytest.skip(SKIP_REASON)
+    import mlinfer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    rng = np.random.default_rng(0)
+    n = 10000
+    a = rng.normal(size=n)
+    a[rng.random(n) < 0.05] = np.nan
+    df = pd.DataFrame({"a": a, "plan": rng.choice(["x", "y"], n).astype(object)})
+    y = ((np.nan_to_num(a, nan=0.01) > 0.0) ^ (df["plan"] == "x")).astype(int)
+    d32 = df.astype({"a": np.float32})
+
+    def inputs(frame):
+        return [{"name": "a", "datatype": "FP32", "shape": [n],
+                 "data": [None if math.isnan(v) else float(v) for v in frame["a"]]},
+                {"name": "plan", "datatype": "BYTES", "shape": [n], "data": frame["plan"].tolist()}]
+
+    for impute in (True, False):
+        num = SimpleImputer() if impute else "passthrough"
+        est = make_pipeline(ColumnTransformer([("num", num, ["a"]), ("cat", OneHotEncoder(), ["plan"])]),
+                            HistGradientBoostingClassifier(max_iter=50, random_state=0)).fit(df, y)
+        path = tmp_path / f"f32_{int(impute)}.mli"
+        mlinfer.export(est, path)
+        srv = Server(path)
+        try:
+            st, body = srv.json("POST", f"/v2/models/{path.stem}/infer",
+                                {"inputs": inputs(d32), "outputs": [{"name": "predict_proba"}]})
+        finally:
+            srv.stop()
+        if impute:
+            assert (np.abs(est.predict_proba(d32) - est.predict_proba(df.astype({"a": np.float64}).assign(
+                a=d32["a"].astype(np.float64)))) > 1e-9).any()  # the difference is real
+            assert st == 400 and "column 'a' is float32 and goes through an imputer before the trees" in body["error"]
+        else:
+            assert st == 200, body
+            got = np.array(body["outputs"][0]["data"]).reshape(n, 2)
+            np.testing.assert_allclose(got, est.predict_proba(d32), rtol=1e-9, atol=1e-12)
+
+
+def test_positional_float32_refusal_is_a_400(tmp_path):
+    """The library's refusal of a value (MLI_ERR_INPUT: here float32 rows through an imputer
+    before trees) is the client's error on array rows too: a 400 with its message, not a 500."""
+    if SKIP_REASON:
+        pytest.skip(SKIP_REASON)
+    import mlinfer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 2))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    est = make_pipeline(SimpleImputer(), HistGradientBoostingClassifier(max_iter=10)).fit(
+        X, (np.nan_to_num(X[:, 0]) > 0).astype(int))
+    mlinfer.export(est, tmp_path / "numf32.mli")
+    srv = Server(tmp_path / "numf32.mli")
+    try:
+        st, body = srv.json("POST", "/v2/models/numf32/infer",
+                            {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 2], "data": [0.5, 0.25]}]})
+        assert st == 400 and "is float32 and goes through an imputer before the trees" in body["error"], body
+        st, body = srv.json("POST", "/v2/models/numf32/infer",
+                            {"inputs": [{"name": "input", "datatype": "FP64", "shape": [1, 2], "data": [0.5, 0.25]}]})
+        assert st == 200, body
+        assert body["outputs"][0]["data"] == est.predict(np.array([[0.5, 0.25]])).tolist()
+    finally:
+        srv.stop()
+
+
+def test_v2_string_content_types_other_than_str_refused(served):
+    """MLServer's content_type "base64" sends each string base64-encoded; taken as they are they
+    would be categories never seen in training (zeros under handle_unknown="ignore"): refused."""
+    import base64
+    srv, est = served
+    df, _ = table(3, 5)
+    df = df.fillna({"plan": "pro", "device": "ios"})
+    inputs = v2_inputs(df)
+    for i in inputs:
+        if i["name"] == "plan":
+            i["parameters"] = {"content_type": "base64"}
+            i["data"] = [base64.b64encode(v.encode()).decode() for v in i["data"]]
+    st, body = srv.json("POST", "/v2/models/churn/infer", {"inputs": inputs})
+    assert st == 400 and "input 'plan': parameters.content_type 'base64' is not taken" in body["error"], body
+
+
+def test_json_that_is_not_utf8_is_refused(served):
+    """Was a silent wrong answer: a Latin-1 body's "Zürich" (cJSON passes any bytes through)
+    reached the encoder as bytes no category has; JSON must be UTF-8 (Python's json refuses it)."""
+    srv, est = served
+    body = '{"features": {"tenure": 3, "charges": 50, "plan": "pro", "device": "iös"}}'
+    st, _, out = srv.request("POST", "/predict", body.encode("latin-1"))
+    assert st == 400 and b"the JSON text is not UTF-8 (byte 0xF6 at offset" in out, out
+    st, _, out = srv.request("POST", "/predict", body.encode("utf-8"))  # valid: an unknown category, named
+    assert st == 400 and b"unknown category" in out and "iös".encode() in out, out
