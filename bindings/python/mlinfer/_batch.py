@@ -277,9 +277,27 @@ def _object_strings(name, values):
     return obj
 
 
+def _nulls_missing(batch, columns, kind_of):
+    """The Arrow batch with the plain string columns the model reads as strings dictionary-
+    encoded: Model.predict reads a null in an Arrow string column as None (what to_pandas()
+    gives) and in a dictionary column as NaN, and here a null is the one missing value, NaN,
+    whatever the batch format. The library dictionary-encodes a string column anyway."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    view = getattr(pa.types, "is_string_view", lambda t: False)
+    for c in columns:
+        t = batch.column(c).type
+        if kind_of.get(c) == "string" and (pa.types.is_string(t) or pa.types.is_large_string(t) or view(t)):
+            if isinstance(batch, pa.RecordBatch):
+                batch = pa.Table.from_batches([batch])
+            batch = batch.set_column(batch.schema.get_field_index(c), c, pc.dictionary_encode(batch.column(c)))
+    return batch
+
+
 def _model_input(model, batch, columns):
     """What Model.predict takes by name, from one batch: a pyarrow Table / RecordBatch is
-    handed over as is (the library reads its Arrow columns, nulls as the missing value);
+    handed over (the library reads its Arrow columns; string ones dictionary-encoded, so that
+    their nulls are the missing value, NaN: _nulls_missing);
     anything else -- a pandas DataFrame, a dict of arrays, an Arrow batch holding extension
     columns, any batch for a model without names -- becomes a dict of the model's columns
     (numbers as float64 arrays with NaN, strings as _object_strings), keyed by name, or by
@@ -293,7 +311,7 @@ def _model_input(model, batch, columns):
     if is_arrow:
         import pyarrow as pa
         if named and not any(isinstance(batch.column(c).type, pa.ExtensionType) for c in columns):
-            return batch  # the library takes the columns by name; others are ignored
+            return _nulls_missing(batch, columns, kind_of)  # the library takes the columns by name
     out = {}
     for j, c in enumerate(columns):
         kind = kind_of[c] if named else kinds[j]
