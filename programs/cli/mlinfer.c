@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/utf8.h"
 #include "mlinfer.h"
 
 #define BATCH_ROWS 4096
@@ -297,27 +298,6 @@ static int csv_read(csv_reader *r) {
             c = csv_getc(r);
         }
     }
-}
-
-/* The offset of the first byte of f[0..len) that does not start a valid UTF-8 sequence (as
- * Python's strict decoder sees it: no overlong forms, no surrogates, at most U+10FFFF), or
- * len when it is all valid. */
-static size_t utf8_invalid_at(const unsigned char *f, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = f[i];
-        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        if (n == 0 || c == 0xC0 || c == 0xC1 || c > 0xF4 || len - i < n)
-            return i;
-        for (size_t k = 1; k < n; ++k)
-            if ((f[i + k] & 0xC0) != 0x80)
-                return i;
-        if ((c == 0xE0 && f[i + 1] < 0xA0) || (c == 0xED && f[i + 1] >= 0xA0) || (c == 0xF0 && f[i + 1] < 0x90) ||
-            (c == 0xF4 && f[i + 1] >= 0x90))
-            return i;
-        i += n;
-    }
-    return len;
 }
 
 /* Whether a field is one of the texts pandas.read_csv reads as a missing value by default

@@ -8,6 +8,7 @@
 #include "binary.h"
 #include "images.h"
 #include "registry.h"
+#include "../common/utf8.h"
 
 #include <errno.h>
 #include <float.h>
@@ -53,27 +54,6 @@ static int has_nul_escape(const char *body, size_t len) {
             break;
     }
     return 0;
-}
-
-/* The offset of the first byte of f[0..len) that does not start a valid UTF-8 sequence (as
- * Python's strict decoder sees it: no overlong forms, no surrogates, at most U+10FFFF), or
- * len when it is all valid. */
-static size_t utf8_invalid_at(const unsigned char *f, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = f[i];
-        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        if (n == 0 || c == 0xC0 || c == 0xC1 || c > 0xF4 || len - i < n)
-            return i;
-        for (size_t k = 1; k < n; ++k)
-            if ((f[i + k] & 0xC0) != 0x80)
-                return i;
-        if ((c == 0xE0 && f[i + 1] < 0xA0) || (c == 0xED && f[i + 1] >= 0xA0) || (c == 0xF0 && f[i + 1] < 0x90) ||
-            (c == 0xF4 && f[i + 1] >= 0x90))
-            return i;
-        i += n;
-    }
-    return len;
 }
 
 static int cmp_keys(const void *a, const void *b) {
