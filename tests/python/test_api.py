@@ -464,6 +464,22 @@ def test_complex_input_is_refused_like_sklearn(mlinfer, models):
         m.predict(Xc)
 
 
+def test_dates_and_durations_are_refused_like_sklearn(mlinfer, models):
+    """A datetime64 / timedelta64 array or DataFrame column cast to float64 gives nanoseconds,
+    silently: scikit-learn refuses them, and so does mlinfer, naming the column."""
+    pd = pytest.importorskip("pandas")
+    est, path, X = models["ridge_single"]
+    m = mlinfer.load(path)
+    frame = pd.DataFrame(X[:4], columns=[f"x{i}" for i in range(X.shape[1])])
+    for bad, where in ((frame.assign(x2=pd.Timestamp("2020-01-01")), "x2"),
+                       (frame.assign(x5=pd.Timedelta(3, "D")), "x5"),
+                       (np.full((2, X.shape[1]), np.datetime64("2020-01-01", "D")), "datetime64")):
+        with pytest.raises((TypeError, ValueError)):
+            est.predict(bad)
+        with pytest.raises(ValueError, match=where):
+            m.predict(bad)
+
+
 # ---- errors carry the C message ---------------------------------------------------------
 
 def test_missing_file(mlinfer, tmp_path):

@@ -332,6 +332,17 @@ def test_complex_numbers_are_refused_naming_the_column(strict):
             m.predict(given)
 
 
+def test_dates_in_a_number_column_are_refused_naming_it(strict):
+    """pandas casts datetime64 and timedelta64 to float64 as nanoseconds: scikit-learn refuses them."""
+    m, est = strict
+    X = pd.DataFrame({"tenure": [1.0, 2, 3], "charges": [1.0, 2, 3], "plan": ["basic", "pro", "plus"]})
+    for bad in (X.assign(charges=pd.Timestamp("2021-05-01")), X.assign(tenure=pd.to_timedelta([1, 2, 3], unit="D"))):
+        with pytest.raises((TypeError, ValueError)):
+            est.predict(bad)
+        with pytest.raises(mlinfer.InputError, match="'charges'|'tenure'"):
+            m.predict(bad)
+
+
 def test_nan_reaching_a_linear_model_raises_as_sklearn(strict):
     m, est = strict
     X = pd.DataFrame({"tenure": [1.0, 2, np.nan], "charges": [1.0, 2, 3], "plan": ["basic", "pro", "plus"]})

@@ -109,9 +109,13 @@ def _numbers(name, col):
     # strings are never numbers here, "nan" and "1.5" neither (NumPy and pandas would parse them:
     # a column the model reads as numbers, where scikit-learn kept strings -- one only a
     # MissingIndicator reads -- would silently take the string "nan" for a missing value)
-    if getattr(getattr(col, "dtype", None), "kind", "") == "c":  # a cast would drop the imaginary part
+    kind = getattr(getattr(col, "dtype", None), "kind", "")
+    if kind == "c":  # a cast would drop the imaginary part
         raise InputError(f"column {name!r} holds complex numbers ({col.dtype}): the column holds real numbers in this "
                          "model", 11)
+    if kind in "mM" and kind:  # a cast would give nanoseconds; scikit-learn refuses them
+        raise InputError(f"column {name!r} holds {col.dtype} values: the column holds numbers in this model "
+                         "(convert dates and durations to numbers as the model was fitted)", 11)
     if mod == "pandas":
         if col.dtype.kind != "O":
             try:

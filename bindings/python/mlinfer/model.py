@@ -28,10 +28,16 @@ def _as_rows(X, n_features: int):
     if (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOATS and X.flags.c_contiguous
             and X.shape[1] == n_features):
         return X  # the common case, checked cheaply
+    if type(X).__module__.startswith("pandas") and hasattr(X, "dtypes"):  # a frame of datetimes goes to objects...
+        for name, dt in getattr(X.dtypes, "items", lambda: [])():
+            if getattr(dt, "kind", "") in ("m", "M", "c"):  # ...which to_numpy then turns into numbers
+                raise ValueError(f"column {name!r} holds {dt} values: libmlinfer takes real numbers (as scikit-learn)")
     arr = np.asarray(X)
     if arr.dtype.kind == "c":  # NumPy's cast would drop the imaginary part without a word
         raise ValueError("X holds complex numbers: libmlinfer takes real numbers (as scikit-learn: "
                          "'Complex data not supported')")
+    if arr.dtype.kind in "mM":  # the cast would give nanoseconds; scikit-learn refuses them
+        raise ValueError(f"X holds {arr.dtype} values: libmlinfer takes numbers (as scikit-learn)")
     if arr.dtype not in (np.float32, np.float64):
         if arr.dtype == object and hasattr(X, "to_numpy") and type(X).__module__.startswith("pandas"):
             arr = X.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable columns: pd.NA is NaN, as scikit-learn
