@@ -895,6 +895,42 @@ def test_the_string_nan_in_a_number_column_is_not_a_missing_value(tmp_path):
     np.testing.assert_allclose(m.predict_proba(ok), est.predict_proba(ok), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("where", ["after_ct", "in_branch", "dense", "uniform"])
+def test_normal_quantiles_of_a_sparse_matrix_are_refused(where, tmp_path):
+    """QuantileTransformer(output_distribution='normal') given a scipy.sparse matrix (a sparse
+    ColumnTransformer output, or a sparse OneHotEncoder before it in a branch) transforms only the
+    stored entries: its other zeros stay 0. mlinfer computed the dense transform, norm.ppf of the
+    zeros' quantile (about -5.2): every row with a zero scored otherwise. Now refused at export;
+    dense input, and the uniform output (0 either way), are exported and match."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": np.abs(rng.normal(size=200)), "s": rng.choice(["a", "b", "c"], 200)})
+    df.loc[::5, "x"] = 0.0
+    y = rng.normal(size=200)
+    normal = dict(n_quantiles=20, output_distribution="uniform" if where == "uniform" else "normal")
+    if where == "in_branch":
+        ct = ColumnTransformer([("n", "passthrough", ["x"]),
+                                ("o", Pipeline([("e", OneHotEncoder(sparse_output=True)),
+                                                ("q", QuantileTransformer(**normal))]), ["s"])], sparse_threshold=0)
+        est = Pipeline([("ct", ct), ("m", Ridge())]).fit(df, y)
+    else:
+        ct = ColumnTransformer([("n", "passthrough", ["x"]), ("o", OneHotEncoder(), ["s"])],
+                               sparse_threshold=0 if where == "dense" else 1.0)
+        est = Pipeline([("ct", ct), ("q", QuantileTransformer(**normal)), ("m", Ridge())]).fit(df, y)
+    if where in ("after_ct", "in_branch"):
+        # scikit-learn's answer is not its dense transform's (what mlinfer computed)
+        dense = Pipeline([("ct", ColumnTransformer([("n", "passthrough", ["x"]), ("o", OneHotEncoder(sparse_output=False),
+                                                                                   ["s"])], sparse_threshold=0)),
+                          ("q", QuantileTransformer(**normal))]).fit(df)
+        Z = dense.transform(df)
+        Zs = est[:-1].transform(df)
+        assert not np.allclose(Z, Zs.toarray() if hasattr(Zs, "toarray") else Zs)
+        with pytest.raises(mlinfer.UnsupportedModelError, match="QuantileTransformer.*sparse"):
+            mlinfer.export(est, tmp_path / "m.mli")
+    else:
+        m = _roundtrip(est, tmp_path)
+        np.testing.assert_allclose(m.predict(df), est.predict(df), rtol=1e-5, atol=1e-6)
+
+
 SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "200"))
 START = int(os.environ.get("MLI_HUNT_START", "0"))
 

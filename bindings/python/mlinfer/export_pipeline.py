@@ -1206,6 +1206,33 @@ def sparse_output(est, sparse_in: bool = False) -> bool:
     return sparse_in
 
 
+def check_sparse_input(est, sparse_in: bool = False) -> bool:
+    """sparse_output(est, sparse_in), refusing a step whose transform of a scipy.sparse matrix is
+    not its transform of the same values dense: QuantileTransformer(output_distribution='normal')
+    maps only a sparse matrix's stored entries, so the zeros the matrix leaves out stay 0 where
+    the dense transform (mlinfer's) gives norm.ppf of their quantile (about -5.2). Which zeros are
+    left out and which are stored (an imputer's fill value 0, say) is not known at prediction."""
+    if est is None or isinstance(est, str):
+        return sparse_in
+    name = _cls(est)
+    if name == "Pipeline":
+        for _, step in est.steps:
+            sparse_in = check_sparse_input(step, sparse_in)
+        return sparse_in
+    if name == "ColumnTransformer":
+        for _, trans, _ in getattr(est, "transformers_", ()):
+            check_sparse_input(trans, sparse_in)
+    elif name == "FeatureUnion":
+        for _, trans in est.transformer_list:
+            check_sparse_input(trans, sparse_in)
+    elif name == "QuantileTransformer" and sparse_in and est.output_distribution == "normal":
+        _fail(est, "output_distribution='normal' on a scipy.sparse matrix (the output of a sparse OneHotEncoder, "
+                   "KBinsDiscretizer(encode='onehot') or ColumnTransformer before it): scikit-learn transforms only "
+                   "the entries the matrix stores and leaves its other zeros at 0, which a dense transform maps "
+                   "to about -5.2; make the steps before it dense (sparse_output=False, sparse_threshold=0)")
+    return sparse_output(est, sparse_in)
+
+
 def _is_selector(est) -> bool:
     try:
         from sklearn.feature_selection import SelectorMixin
