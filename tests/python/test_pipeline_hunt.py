@@ -931,6 +931,41 @@ def test_normal_quantiles_of_a_sparse_matrix_are_refused(where, tmp_path):
         np.testing.assert_allclose(m.predict(df), est.predict(df), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("fill", ["zero", "median", "nonzero", "dense"])
+def test_xgboost_after_zeros_stored_in_a_sparse_matrix(fill, tmp_path):
+    """XGBoost takes the zeros a scipy.sparse input leaves out as missing, the zeros it stores as
+    0; mlinfer makes every 0 before it NaN. A SimpleImputer on the sparse output of a
+    ColumnTransformer writes its fill value over the stored NaN: a fill of 0 (a constant, or the
+    median of a mostly-zero column) is a stored 0, and mlinfer gave those rows the missing
+    value's branch (probabilities off by 0.78). Now refused; another fill value, and a dense
+    ColumnTransformer, are exported and match."""
+    xgboost = pytest.importorskip("xgboost")
+    rng = np.random.default_rng(0)
+    n = 400
+    x = rng.normal(size=n)
+    x[rng.random(n) < 0.6] = 0.0
+    x[rng.random(n) < 0.3] = np.nan
+    df = pd.DataFrame({"x": x, "s": rng.choice(["a", "b", "c"], n)})
+    y = (np.isnan(x) ^ (df.s == "a")).astype(int)
+    imp = {"zero": SimpleImputer(strategy="constant", fill_value=0.0), "median": SimpleImputer(strategy="median"),
+           "nonzero": SimpleImputer(strategy="constant", fill_value=1.5),
+           "dense": SimpleImputer(strategy="constant", fill_value=0.0)}[fill]
+    ct = ColumnTransformer([("n", "passthrough", ["x"]), ("o", OneHotEncoder(), ["s"])],
+                           sparse_threshold=0 if fill == "dense" else 1.0)
+    est = Pipeline([("ct", ct), ("i", imp), ("m", xgboost.XGBClassifier(n_estimators=5, max_depth=3))]).fit(df, y)
+    if fill in ("zero", "median"):
+        Z = est[:-1].transform(df)
+        assert (Z.data == 0).any()  # stored zeros: XGBoost reads them as 0
+        dense = Z.toarray()
+        dense[dense == 0] = np.nan  # every zero missing: what mlinfer computed
+        assert not np.allclose(est[-1].predict_proba(dense), est.predict_proba(df), atol=1e-3)
+        with pytest.raises(mlinfer.UnsupportedModelError, match="SimpleImputer.*store zeros"):
+            mlinfer.export(est, tmp_path / "m.mli")
+    else:
+        m = _roundtrip(est, tmp_path)
+        np.testing.assert_allclose(m.predict_proba(df), est.predict_proba(df), rtol=1e-5, atol=1e-6)
+
+
 SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "200"))
 START = int(os.environ.get("MLI_HUNT_START", "0"))
 

@@ -513,7 +513,8 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
                      or export_ovr.over_trees(steps[-1][1]))
         sparse = False
         for t in transformers:
-            sparse = export_pipeline.check_sparse_input(t, sparse)  # refuses what differs on sparse input
+            # refuses what differs on sparse input
+            sparse = export_pipeline.check_sparse_input(t, sparse, absent_nan=_xgboost_reads(model_est))
         n = export_pipeline.write(w, transformers, n, names, takes_nan, model_is_trees=takes_nan,
                                   model_check=export_trees.input_check(steps[-1][1]),
                                   model_coef=_linear_coef(model_est), model_folds=naive_bayes, model_step=model_est,

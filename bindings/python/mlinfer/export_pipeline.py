@@ -1206,26 +1206,47 @@ def sparse_output(est, sparse_in: bool = False) -> bool:
     return sparse_in
 
 
-def check_sparse_input(est, sparse_in: bool = False) -> bool:
+def _stores_zeros(est) -> bool:
+    """Whether est, given a scipy.sparse matrix, may store a 0 in it (an entry, not left out):
+    a SimpleImputer whose fill value (a statistic) is 0 writes it over a stored NaN; a
+    QuantileTransformer maps a stored value at its lowest quantile to 0."""
+    name = _cls(est)
+    if name == "SimpleImputer":
+        try:
+            return bool(np.any(np.asarray(est.statistics_, dtype=np.float64) == 0))
+        except (TypeError, ValueError):
+            return False
+    return name == "QuantileTransformer"
+
+
+def check_sparse_input(est, sparse_in: bool = False, absent_nan: bool = False) -> bool:
     """sparse_output(est, sparse_in), refusing a step whose transform of a scipy.sparse matrix is
     not its transform of the same values dense: QuantileTransformer(output_distribution='normal')
     maps only a sparse matrix's stored entries, so the zeros the matrix leaves out stay 0 where
     the dense transform (mlinfer's) gives norm.ppf of their quantile (about -5.2). Which zeros are
-    left out and which are stored (an imputer's fill value 0, say) is not known at prediction."""
+    left out and which are stored (an imputer's fill value 0, say) is not known at prediction:
+    so with absent_nan (XGBoost after the steps: the zeros left out are missing values, which
+    the export makes every 0) a step that may store a 0 in a sparse matrix is refused too."""
     if est is None or isinstance(est, str):
         return sparse_in
     name = _cls(est)
     if name == "Pipeline":
         for _, step in est.steps:
-            sparse_in = check_sparse_input(step, sparse_in)
+            sparse_in = check_sparse_input(step, sparse_in, absent_nan)
         return sparse_in
     if name == "ColumnTransformer":
         for _, trans, _ in getattr(est, "transformers_", ()):
-            check_sparse_input(trans, sparse_in)
+            check_sparse_input(trans, sparse_in, absent_nan)
     elif name == "FeatureUnion":
         for _, trans in est.transformer_list:
-            check_sparse_input(trans, sparse_in)
-    elif name == "QuantileTransformer" and sparse_in and est.output_distribution == "normal":
+            check_sparse_input(trans, sparse_in, absent_nan)
+    elif sparse_in and absent_nan and _stores_zeros(est):
+        _fail(est, "it receives a scipy.sparse matrix (the output of a sparse OneHotEncoder, KBinsDiscretizer("
+                   "encode='onehot') or ColumnTransformer before it) and may store zeros in it (a fill value or "
+                   "statistic of 0, a value at the lowest quantile), which XGBoost reads as 0 while the zeros the "
+                   "matrix leaves out are its missing values: mlinfer cannot tell them apart; make the steps before "
+                   "it dense (sparse_output=False, sparse_threshold=0)")
+    if name == "QuantileTransformer" and sparse_in and est.output_distribution == "normal":
         _fail(est, "output_distribution='normal' on a scipy.sparse matrix (the output of a sparse OneHotEncoder, "
                    "KBinsDiscretizer(encode='onehot') or ColumnTransformer before it): scikit-learn transforms only "
                    "the entries the matrix stores and leaves its other zeros at 0, which a dense transform maps "
