@@ -1088,6 +1088,26 @@ def test_xgboost_after_zeros_stored_in_a_sparse_matrix(fill, tmp_path):
         np.testing.assert_allclose(m.predict_proba(df), est.predict_proba(df), rtol=1e-5, atol=1e-6)
 
 
+def test_polynomial_features_without_terms(tmp_path):
+    """PolynomialFeatures(degree=(2, 2), interaction_only=True) over one column has no term: its
+    output is empty, and its powers_ raises a ValueError, which the export let through (a crash,
+    not a refusal). Now no features, the input still checked for NaN / +-inf as scikit-learn's
+    transform checks it (hunt seed 6810)."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=60), "s": rng.choice(["x", "y"], 60)})
+    est = Pipeline([("c", ColumnTransformer([
+        ("p", PolynomialFeatures(degree=(2, 2), interaction_only=True, include_bias=False), ["a"]),
+        ("o", OneHotEncoder(), ["s"])])), ("m", Ridge())]).fit(df, rng.normal(size=60))
+    m = _roundtrip(est, tmp_path)
+    np.testing.assert_allclose(m.predict(df), est.predict(df), rtol=1e-5, atol=1e-6)
+    for v in (np.nan, np.inf):
+        bad = df.iloc[:2].assign(a=[0.5, v])
+        with pytest.raises(ValueError):
+            est.predict(bad)
+        with pytest.raises(mlinfer.InputError, match="column 'a', row 1"):
+            m.predict(bad)
+
+
 SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "200"))
 START = int(os.environ.get("MLI_HUNT_START", "0"))
 

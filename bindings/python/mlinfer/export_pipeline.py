@@ -810,6 +810,11 @@ def _polynomial(prep: Prep, est, feats):
     terms, powers = _poly_terms(n, hi, bool(est.interaction_only), bool(est.include_bias))
     full = len(terms)
     n_out = int(est.n_output_features_)
+    if n_out == 0:  # interaction_only over fewer inputs than min_degree: no term (powers_ itself raises)
+        feats = [prep.num(f, est) for f in feats]
+        for f in feats:  # validate_data(ensure_all_finite=True) still raises on NaN or +-inf
+            prep.finite(f)  # a register no output uses: only its error matters
+        return []
     keep = list(range(full))
     if lo > 1:  # scikit-learn computes every term, then keeps the bias and the last n_out (- 1)
         keep = ([0] + list(range(full - n_out + 1, full))) if est.include_bias else list(range(full - n_out, full))
