@@ -1108,6 +1108,33 @@ def test_polynomial_features_without_terms(tmp_path):
             m.predict(bad)
 
 
+@pytest.mark.parametrize("model", ["tree", "forest"])
+@pytest.mark.parametrize("sparse", [True, False])
+def test_trees_refuse_nan_in_a_sparse_input(model, sparse, tmp_path):
+    """sklearn.tree's trees and forests take NaN in a dense input only: given a scipy.sparse
+    matrix (a ColumnTransformer with sparse_threshold=1) holding NaN they raise; mlinfer let the
+    NaN through as a dense input's (hunt seed 11081). Dense: NaN is taken, as scikit-learn."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=80), "s": rng.choice(["a", "b"], 80)})
+    df.loc[::9, "x"] = np.nan
+    y = rng.integers(0, 2, 80)
+    make = {"tree": lambda: DecisionTreeClassifier(random_state=0),
+            "forest": lambda: RandomForestClassifier(n_estimators=3, random_state=0)}
+    pre = ColumnTransformer([("n", "passthrough", ["x"]), ("c", OneHotEncoder(), ["s"])],
+                            sparse_threshold=1.0 if sparse else 0)
+    est = Pipeline([("pre", pre), ("m", make[model]())]).fit(df.fillna(0.5) if sparse else df, y)
+    m = _roundtrip(est, tmp_path)
+    X = pd.DataFrame({"x": [0.1, np.nan], "s": ["a", "b"]})
+    if sparse:
+        with pytest.raises(ValueError, match="NaN"):
+            est.predict_proba(X)
+        with pytest.raises(mlinfer.InputError, match="row 1"):
+            m.predict_proba(X)
+    else:
+        np.testing.assert_allclose(m.predict_proba(X), est.predict_proba(X))
+    np.testing.assert_allclose(m.predict_proba(X[:1]), est.predict_proba(X[:1]))
+
+
 @pytest.mark.xfail(strict=True, reason="open: GaussianNB's centred class scores lose their differences in the "
                                         "float32 model stage (hunt seed 10744)")
 def test_gaussian_nb_with_a_constant_feature_in_one_class(tmp_path):
