@@ -1029,7 +1029,7 @@ mli_status mli__prep_row_error(const char *fn, const mli__prep_call *call, int64
                          "%s: column '%s', row %lld: %g reaches the model, which refuses %s, as in scikit-learn (its "
                          "trees take their input as float32)",
                          fn, name, (long long)row, x,
-                         isnan(x) ? "missing values (gradient boosting)"
+                         isnan(x) ? "missing values (gradient boosting, or trees given a sparse matrix)"
                                   : "infinite values and values too large for float32");
     if (op->kind == MLI__OP_FUNC && op->count != MLI__FN_BINARIZE)
         return mli__fail(MLI_ERR_INPUT,

@@ -242,6 +242,18 @@ def test_export_refuses_categorical_and_unfitted(mlinfer, tmp_path):
         mlinfer.export(cb.CatBoostRegressor(), tmp_path / "m.mli")
 
 
+def test_export_refuses_a_model_catboost_cannot_write_as_json(mlinfer, tmp_path):
+    """Trained on -inf, CatBoost's JSON writer fails ("invalid float value: -inf"); the export
+    let its CatBoostError through (a crash, pipeline hunt seed 7068): now a refusal saying why."""
+    X, s = _data()
+    X[::4, 0] = -np.inf
+    est = _fit("CatBoostClassifier", X, (X[:, 1] > 0).astype(int) ^ np.isinf(X[:, 0]))
+    with pytest.raises(cb.CatBoostError):
+        est.save_model(str(tmp_path / "m.json"), format="json")
+    with pytest.raises(mlinfer.UnsupportedModelError, match="cannot write it as JSON.*-inf"):
+        mlinfer.export(est, tmp_path / "m.mli")
+
+
 def test_refuses_other_losses(mlinfer, tmp_path):
     X, s = _data()
     est = _fit("CatBoostRegressor", X, s, loss_function="RMSEWithUncertainty")

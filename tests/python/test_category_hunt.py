@@ -15,6 +15,8 @@ probabilities and raw scores 1e-5 relative (XGBoost sums and outputs in float32:
 the others 1e-7)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -27,6 +29,9 @@ S = ["b", "a", "d", "c", "e"]  # not sorted: pandas codes differ from sorted ord
 IC = [0, 1, 2, 3, 4]  # integer categories that are their own codes
 COLS = ["x", "s", "ic", "n", "b", "f"]
 KINDS = ["binary", "multiclass", "regressor"]
+# seeds 0..2 (each a kind of target); MLI_CAT_SEEDS=N runs N seeds from MLI_CAT_START (seed % 3 the kind)
+_START = int(os.environ.get("MLI_CAT_START", "0"))
+SEEDS = range(_START, _START + int(os.environ.get("MLI_CAT_SEEDS", "3")))
 
 
 def _frame(n, seed):
@@ -116,7 +121,7 @@ def _export(mlinfer, est, tmp_path):
 def _fitted(seed, test_seed, classifier, regressor, fit=None, **params):
     """(test frame, its variants, the column of unseen strings, the estimator fitted on the
     seed's kind of target: binary, multiclass or regression)."""
-    kind = KINDS[seed]
+    kind = KINDS[seed % 3]
     train, test = _frame(1500, seed), _frame(10000, seed + test_seed)
     frames, unseen = _variants(test, seed)
     cls = regressor if kind == "regressor" else classifier
@@ -124,7 +129,7 @@ def _fitted(seed, test_seed, classifier, regressor, fit=None, **params):
     return test, frames, unseen, est.fit(train, _target(train, kind), **(fit or {}))
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_xgboost(mlinfer, tmp_path, seed):
     test, frames, unseen, est = _fitted(seed, 100, xgb.XGBClassifier, xgb.XGBRegressor, max_depth=4,
                                         enable_categorical=True, tree_method="hist")
@@ -158,9 +163,9 @@ def test_xgboost(mlinfer, tmp_path, seed):
             m.predict(test.drop(columns=["s"]))
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_lightgbm(mlinfer, tmp_path, seed):
-    by = [{}, {"categorical_feature": ["s", "ic"]}, {"categorical_feature": [1, 2]}][seed]
+    by = [{}, {"categorical_feature": ["s", "ic"]}, {"categorical_feature": [1, 2]}][seed % 3]
     test, frames, unseen, est = _fitted(seed, 200, lgb.LGBMClassifier, lgb.LGBMRegressor, fit=by,
                                         min_data_per_group=5, cat_smooth=1, verbose=-1)
     # LightGBM maps an unseen category to NaN by pandas_categorical, as libmlinfer does
@@ -180,14 +185,14 @@ def test_lightgbm(mlinfer, tmp_path, seed):
 HGB_CATS = ["from_dtype", ["s", "ic"], [False, True, True, False, False, False], [1, 2], ["s", "ic", "n"]]
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_histgradientboosting(mlinfer, tmp_path, seed):
-    kind = ["binary", "regressor", "multiclass"][seed]
+    kind = ["binary", "regressor", "multiclass"][seed % 3]
     train, test = _frame(1500, seed), _frame(10000, seed + 300)
     frames, unseen = _variants(test, seed)
     frames["unseen"] = test.assign(s=unseen)  # unknown to the encoder: the missing value
     frames["ic_other_set"] = test.assign(ic=pd.Categorical(test["ic"].astype(int), categories=[4, 2, 0, 1, 3, 7]))
-    for cats in (HGB_CATS[seed], HGB_CATS[seed + 2]):
+    for cats in (HGB_CATS[seed % 3], HGB_CATS[seed % 3 + 2]):
         cls = HistGradientBoostingRegressor if kind == "regressor" else HistGradientBoostingClassifier
         est = cls(categorical_features=cats, max_iter=12, random_state=seed).fit(train, _target(train, kind))
         m = _export(mlinfer, est, tmp_path)

@@ -1,7 +1,9 @@
 """A randomized differential test of pipelines over named columns (docs/models/pipelines.md):
 random scikit-learn pipelines (ColumnTransformer / FeatureUnion / nested Pipelines over imputers,
-encoders, scalers, binning, quantile / power / spline maps, polynomial features, PCA, selectors)
-before random models, fitted on random DataFrames (NaN, None, "nan", "", unicode, +-inf, huge and
+encoders, scalers, binning, quantile / power / spline maps, polynomial features, PCA, selectors;
+sparse encoder and ColumnTransformer outputs and the steps after them) before random models
+(scikit-learn's linear models, naive Bayes, MLPs, trees, forests and boosting; XGBoost, LightGBM,
+CatBoost), fitted on random DataFrames (NaN, None, "nan", "", unicode, +-inf, huge and
 tiny numbers, category / nullable / float32 dtypes), exported and predicted by mlinfer, compared
 with scikit-learn's predict / predict_proba / decision_function on new rows (unseen categories,
 other column order, an extra column, dicts of columns, one-row dicts).
@@ -24,13 +26,17 @@ import pytest
 
 pd = pytest.importorskip("pandas")
 from sklearn.compose import ColumnTransformer, make_column_selector  # noqa: E402
-from sklearn.decomposition import PCA, TruncatedSVD  # noqa: E402
-from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier,  # noqa: E402
-                              HistGradientBoostingClassifier, HistGradientBoostingRegressor, IsolationForest,
-                              RandomForestClassifier, RandomForestRegressor)
-from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif  # noqa: E402
+from sklearn.decomposition import PCA, IncrementalPCA, TruncatedSVD  # noqa: E402
+from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier,  # noqa: E402
+                              GradientBoostingRegressor, HistGradientBoostingClassifier,
+                              HistGradientBoostingRegressor, IsolationForest, RandomForestClassifier,
+                              RandomForestRegressor)
+from sklearn.feature_selection import (RFE, SelectFromModel, SelectKBest, SelectPercentile,  # noqa: E402
+                                       VarianceThreshold, f_classif, f_regression)
 from sklearn.impute import MissingIndicator, SimpleImputer  # noqa: E402
-from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier  # noqa: E402
+from sklearn.linear_model import (ElasticNet, Lasso, LinearRegression, LogisticRegression, Perceptron,  # noqa: E402
+                                  Ridge, RidgeClassifier, SGDClassifier)
+from sklearn.naive_bayes import BernoulliNB, GaussianNB, MultinomialNB  # noqa: E402
 from sklearn.multiclass import OneVsRestClassifier  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import FeatureUnion, Pipeline  # noqa: E402
@@ -52,6 +58,15 @@ class Gen:
     def __init__(self, seed):
         self.r = np.random.default_rng(seed)
         self.numpy = False  # fitted on a NumPy array: columns by position
+        # the draws of the components and options added later (x_pick, x_p) come from a stream
+        # of their own: a seed whose draws of g.r chose none of them builds what it always built
+        self.x = np.random.default_rng([seed, 1])
+
+    def x_pick(self, xs):
+        return xs[int(self.x.integers(len(xs)))]
+
+    def x_p(self, q):
+        return bool(self.x.random() < q)
 
     def pick(self, xs):
         return xs[int(self.r.integers(len(xs)))]
@@ -153,6 +168,46 @@ def num_imputer(g: Gen):
 
 
 def num_step(g: Gen, model_kind):
+    step = num_step_base(g, model_kind)
+    if g.x_p(0.3):
+        return num_step_more(g)
+    return step
+
+
+def num_step_more(g: Gen):
+    """Components and options of docs/models/pipelines.md that num_step_base never draws."""
+    c = g.x_pick(["func", "func", "boxcox", "spline", "poly", "robust", "minmax", "kbins", "pca", "ipca", "std32"])
+    if c == "func":
+        return FunctionTransformer(g.x_pick([None, np.sqrt, np.log, np.exp, np.expm1, np.log1p]))
+    if c == "boxcox":
+        return chain(FunctionTransformer(np.abs), PowerTransformer(method="box-cox", standardize=g.x_p(0.5)))
+    if c == "spline":
+        return SplineTransformer(n_knots=int(g.x.integers(2, 6)), degree=int(g.x.integers(0, 4)),
+                                 knots=g.x_pick(["uniform", "quantile"]),
+                                 extrapolation=g.x_pick(["constant", "linear", "continue", "periodic", "error"]),
+                                 handle_missing=g.x_pick(["error", "zeros"]), include_bias=g.x_p(0.5))
+    if c == "poly":
+        lo = int(g.x.integers(0, 3))
+        return PolynomialFeatures(degree=(lo, lo + int(g.x.integers(0, 2))), interaction_only=g.x_p(0.3),
+                                  include_bias=g.x_p(0.5))
+    if c == "robust":
+        return RobustScaler(with_centering=g.x_p(0.5), with_scaling=g.x_p(0.5),
+                            quantile_range=g.x_pick([(25.0, 75.0), (10.0, 90.0), (1.0, 99.0)]),
+                            unit_variance=g.x_p(0.5))
+    if c == "minmax":
+        return MinMaxScaler(feature_range=g.x_pick([(-1.0, 2.0), (0.0, 10.0)]), clip=g.x_p(0.5))
+    if c == "kbins":
+        return KBinsDiscretizer(n_bins=int(g.x.integers(2, 6)), encode=g.x_pick(["onehot", "ordinal"]),
+                                strategy=g.x_pick(["uniform", "quantile", "kmeans"]),
+                                quantile_method=g.x_pick(["averaged_inverted_cdf", "linear"]))
+    if c == "pca":
+        return PCA(n_components=g.x_pick([0.5, 0.9, 0.99]), whiten=g.x_p(0.5))
+    if c == "ipca":
+        return IncrementalPCA(n_components=1, whiten=g.x_p(0.5))
+    return StandardScaler()
+
+
+def num_step_base(g: Gen, model_kind):
     c = g.pick(["std", "minmax", "maxabs", "robust", "kbins", "binarize", "quantile", "power", "poly", "spline",
                 "log1p", "abs", "norm", "none", "none"])
     if c == "norm":
@@ -210,6 +265,8 @@ def str_encoder(g: Gen, model_kind):
             kw["max_categories"] = int(g.r.integers(2, 5))
         if g.p(0.3):
             kw["drop"] = g.pick(["first", "if_binary"])
+        if g.x_p(0.3):  # sparse output: the ColumnTransformer's sparse_threshold decides
+            kw["sparse_output"] = True
         return OneHotEncoder(**kw)
     if c == "ord":
         kw = {}
@@ -225,9 +282,32 @@ def str_encoder(g: Gen, model_kind):
     return TargetEncoder(smooth=g.pick(["auto", 1.0, 10.0]), random_state=0)
 
 
+def after_encoder(g: Gen):
+    """A step after an encoder or a ColumnTransformer (their output may be sparse), or None."""
+    if not g.x_p(0.15):
+        return None
+    c = g.x_pick(["quantile", "maxabs", "std", "norm", "binarize", "impute", "log1p"])
+    if c == "quantile":
+        return QuantileTransformer(n_quantiles=int(g.x.integers(5, 30)),
+                                   output_distribution=g.x_pick(["uniform", "normal"]))
+    if c == "maxabs":
+        return MaxAbsScaler()
+    if c == "std":
+        return StandardScaler(with_mean=False)
+    if c == "norm":
+        return Normalizer(norm=g.x_pick(["l1", "max", "l2"]))
+    if c == "binarize":
+        return Binarizer(threshold=0.5)
+    if c == "impute":
+        return SimpleImputer(strategy=g.x_pick(["mean", "median", "constant"]), fill_value=0.0)
+    return FunctionTransformer(np.log1p)
+
+
 def select(g: Gen, names, all_cols):
     """A ColumnTransformer column selection for `names` (a non-empty list)."""
     how = "index" if g.numpy else g.pick(["name", "name", "index", "mask", "selector"])
+    if how == "name" and g.x_p(0.15):
+        return lambda X, names=tuple(names): list(names)
     if how == "index":
         return [all_cols.index(n) for n in names]
     if how == "mask":
@@ -288,7 +368,7 @@ def make_pipeline_for(g: Gen, cols, model_kind, vocab):
                         fill = getattr(imp, "fill_value", None)
                         cats = sorted(set(vocab[s]) | {"extra"} | ({fill} if isinstance(fill, str) else set()))
                         enc.set_params(categories=[cats])
-                    parts.append((f"str_{s}", chain(imp, enc), select(g, [s], names)))
+                    parts.append((f"str_{s}", chain(imp, enc, after_encoder(g)), select(g, [s], names)))
                     used.add(s)
     if g.p(0.15) and nums:
         parts.append(("ind", MissingIndicator(features=g.pick(["missing-only", "all"]), error_on_new=g.p(0.3),
@@ -304,7 +384,7 @@ def make_pipeline_for(g: Gen, cols, model_kind, vocab):
         remainder = chain(SimpleImputer(strategy="median", keep_empty_features=True), num_step(g, model_kind))
     if not parts:
         parts.append(("num", "passthrough", [names[0]]))
-    ct = ColumnTransformer(parts, remainder=remainder, sparse_threshold=0)
+    ct = ColumnTransformer(parts, remainder=remainder, sparse_threshold=g.x_pick([0, 0, 0.3, 1.0]))
     if g.p(0.15):  # pandas output between the steps (names, not positions, flow on)
         try:
             ct.set_output(transform="pandas")
@@ -316,8 +396,17 @@ def make_pipeline_for(g: Gen, cols, model_kind, vocab):
                                   sparse_threshold=0)
         ct = FeatureUnion([("ct", ct), ("other", other)])
     pre = [ct]
+    post = after_encoder(g)
+    if post is not None:
+        pre.append(post)
     if g.p(0.1):
         pre.append(SelectKBest(f_classif, k=1) if model_kind == "clf" else VarianceThreshold())
+    elif g.x_p(0.1):
+        score = f_classif if model_kind == "clf" else f_regression
+        tree = DecisionTreeClassifier if model_kind == "clf" else DecisionTreeRegressor
+        pre.append(g.x_pick([SelectPercentile(score, percentile=50), SelectFromModel(tree(max_depth=3, random_state=0)),
+                             RFE(tree(max_depth=3, random_state=0), n_features_to_select=2)])
+                   if model_kind in ("clf", "reg") else VarianceThreshold())
     if g.p(0.1):
         pre = [Pipeline([("inner", ct)])] + pre[1:]
     return pre
@@ -344,16 +433,43 @@ MODELS = {
 }
 
 
+# models run_seed draws from g.x (MODELS' draws, from g.r, stay as they were)
+MORE_MODELS = {
+    "gnb": ("clf", lambda g: GaussianNB()),
+    "bnb": ("clf", lambda g: BernoulliNB(binarize=g.x_pick([0.0, 0.5]))),
+    "mnb": ("clf", lambda g: MultinomialNB()),
+    "ridgeclf": ("clf", lambda g: RidgeClassifier(alpha=g.x_pick([0.1, 1.0]))),
+    "perceptron": ("clf", lambda g: Perceptron(random_state=0)),
+    "linreg": ("reg", lambda g: LinearRegression()),
+    "lasso": ("reg", lambda g: Lasso(alpha=g.x_pick([0.01, 0.1]))),
+    "enet": ("reg", lambda g: ElasticNet(alpha=0.05)),
+    "gb_reg": ("reg", lambda g: GradientBoostingRegressor(n_estimators=5, max_depth=3, random_state=0)),
+    "extra_reg": ("reg", lambda g: ExtraTreesRegressor(n_estimators=4, max_depth=6, random_state=0)),
+    "ovr_hgb": ("clf", lambda g: OneVsRestClassifier(HistGradientBoostingClassifier(max_iter=5))),
+}
+
+
 def extra_models():
     try:
         import xgboost
         MODELS.setdefault("xgb", ("clf", lambda g: xgboost.XGBClassifier(n_estimators=5, max_depth=3)))
+        MORE_MODELS.setdefault("xgb_reg", ("reg", lambda g: xgboost.XGBRegressor(n_estimators=5, max_depth=3)))
+    except ImportError:
+        pass
+    try:
+        import catboost
+        MORE_MODELS.setdefault("catboost", ("clf", lambda g: catboost.CatBoostClassifier(
+            iterations=5, depth=3, verbose=0, allow_writing_files=False, random_seed=0, thread_count=1)))
+        MORE_MODELS.setdefault("catboost_reg", ("reg", lambda g: catboost.CatBoostRegressor(
+            iterations=5, depth=3, verbose=0, allow_writing_files=False, random_seed=0, thread_count=1)))
     except ImportError:
         pass
     try:
         import lightgbm
         MODELS.setdefault("lgbm", ("clf", lambda g: lightgbm.LGBMClassifier(n_estimators=5, num_leaves=7,
                                                                             min_child_samples=3, verbose=-1)))
+        MORE_MODELS.setdefault("lgbm_reg", ("reg", lambda g: lightgbm.LGBMRegressor(
+            n_estimators=5, num_leaves=7, min_child_samples=3, verbose=-1)))
     except ImportError:
         pass
 
@@ -421,6 +537,8 @@ def ml_call(fn, X):
 def compare(what, want, got, rtol, atol, scale=None):
     """A mismatch message or None. scale (per row): the float32 models' atol grows with the row's
     largest transformed feature -- float32 sums of large terms that cancel lose that much."""
+    if what == "predict" and want.ndim == 2 and want.shape[1] == 1:
+        want = want.ravel()  # CatBoost's multiclass predict: a column of labels (mlinfer: scikit-learn's 1-D)
     if what == "predict" and want.dtype.kind in "OUSb":
         bad = [i for i in range(len(want)) if str(want[i]) != str(got[i])]
         return f"labels differ at rows {bad[:5]}: want {[want[i] for i in bad[:3]]} got " \
@@ -463,7 +581,8 @@ def judge(est, what, rows, want, werr, got, gerr, label, tol, scale, mism, errs)
             mism.append(f"{what}/{label}: {msg}")
 
 
-FLOAT32_MODELS = ("logreg", "ridge", "linsvc", "mlp", "mlp_reg", "ovr", "sgd")
+FLOAT32_MODELS = ("logreg", "ridge", "linsvc", "mlp", "mlp_reg", "ovr", "sgd", "ridgeclf", "perceptron", "linreg",
+                  "lasso", "enet", "gnb", "bnb", "mnb")
 
 
 def compare_numpy(est, m, X, model_name, desc, state):
@@ -495,6 +614,9 @@ def run_seed(seed, state=None):
     g.numpy = g.p(0.12) and all(c[2] in ("f64", "f32", "int", "object") for c in cols)
     model_name = g.pick(sorted(MODELS))
     kind, make = MODELS[model_name]
+    if g.x_p(0.3):
+        model_name = g.x_pick(sorted(MORE_MODELS))
+        kind, make = MORE_MODELS[model_name]
     pre = make_pipeline_for(g, cols, kind, vocab)
     model = make(g)
     if g.p(0.4) and model_name.startswith("hgb"):  # HistGradientBoosting on raw string columns
@@ -502,12 +624,12 @@ def run_seed(seed, state=None):
         cats = [i if g.numpy else c[0] for i, c in enumerate(cols) if c[1] == "str" or (c[1] == "intcat" and g.p(0.5))]
         model.set_params(categorical_features=cats or "from_dtype")
     native = False
-    if g.p(0.4) and model_name in ("xgb", "lgbm") and not g.numpy:  # pandas categories into the booster
+    if g.p(0.4) and model_name.split("_")[0] in ("xgb", "lgbm") and not g.numpy:  # pandas categories into the booster
         native, pre = True, []
         for c in cols:
             if c[1] == "str" or (c[1] == "intcat" and g.p(0.3)):
                 df[c[0]] = df[c[0]].astype(object).astype("category")
-        if model_name == "xgb":
+        if model_name.startswith("xgb"):
             model.set_params(enable_categorical=True, tree_method="hist")
     est = Pipeline([(f"p{i}", p) for i, p in enumerate(pre)] + [("model", model)])
     if kind == "clf":
@@ -893,6 +1015,142 @@ def test_the_string_nan_in_a_number_column_is_not_a_missing_value(tmp_path):
             m.predict_proba(X)
     ok = rows.iloc[[1]]
     np.testing.assert_allclose(m.predict_proba(ok), est.predict_proba(ok), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("where", ["after_ct", "in_branch", "dense", "uniform"])
+def test_normal_quantiles_of_a_sparse_matrix_are_refused(where, tmp_path):
+    """QuantileTransformer(output_distribution='normal') given a scipy.sparse matrix (a sparse
+    ColumnTransformer output, or a sparse OneHotEncoder before it in a branch) transforms only the
+    stored entries: its other zeros stay 0. mlinfer computed the dense transform, norm.ppf of the
+    zeros' quantile (about -5.2): every row with a zero scored otherwise. Now refused at export;
+    dense input, and the uniform output (0 either way), are exported and match."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": np.abs(rng.normal(size=200)), "s": rng.choice(["a", "b", "c"], 200)})
+    df.loc[::5, "x"] = 0.0
+    y = rng.normal(size=200)
+    normal = dict(n_quantiles=20, output_distribution="uniform" if where == "uniform" else "normal")
+    if where == "in_branch":
+        ct = ColumnTransformer([("n", "passthrough", ["x"]),
+                                ("o", Pipeline([("e", OneHotEncoder(sparse_output=True)),
+                                                ("q", QuantileTransformer(**normal))]), ["s"])], sparse_threshold=0)
+        est = Pipeline([("ct", ct), ("m", Ridge())]).fit(df, y)
+    else:
+        ct = ColumnTransformer([("n", "passthrough", ["x"]), ("o", OneHotEncoder(), ["s"])],
+                               sparse_threshold=0 if where == "dense" else 1.0)
+        est = Pipeline([("ct", ct), ("q", QuantileTransformer(**normal)), ("m", Ridge())]).fit(df, y)
+    if where in ("after_ct", "in_branch"):
+        # scikit-learn's answer is not its dense transform's (what mlinfer computed)
+        dense = Pipeline([("ct", ColumnTransformer([("n", "passthrough", ["x"]), ("o", OneHotEncoder(sparse_output=False),
+                                                                                   ["s"])], sparse_threshold=0)),
+                          ("q", QuantileTransformer(**normal))]).fit(df)
+        Z = dense.transform(df)
+        Zs = est[:-1].transform(df)
+        assert not np.allclose(Z, Zs.toarray() if hasattr(Zs, "toarray") else Zs)
+        with pytest.raises(mlinfer.UnsupportedModelError, match="QuantileTransformer.*sparse"):
+            mlinfer.export(est, tmp_path / "m.mli")
+    else:
+        m = _roundtrip(est, tmp_path)
+        np.testing.assert_allclose(m.predict(df), est.predict(df), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fill", ["zero", "median", "nonzero", "dense"])
+def test_xgboost_after_zeros_stored_in_a_sparse_matrix(fill, tmp_path):
+    """XGBoost takes the zeros a scipy.sparse input leaves out as missing, the zeros it stores as
+    0; mlinfer makes every 0 before it NaN. A SimpleImputer on the sparse output of a
+    ColumnTransformer writes its fill value over the stored NaN: a fill of 0 (a constant, or the
+    median of a mostly-zero column) is a stored 0, and mlinfer gave those rows the missing
+    value's branch (probabilities off by 0.78). Now refused; another fill value, and a dense
+    ColumnTransformer, are exported and match."""
+    xgboost = pytest.importorskip("xgboost")
+    rng = np.random.default_rng(0)
+    n = 400
+    x = rng.normal(size=n)
+    x[rng.random(n) < 0.6] = 0.0
+    x[rng.random(n) < 0.3] = np.nan
+    df = pd.DataFrame({"x": x, "s": rng.choice(["a", "b", "c"], n)})
+    y = (np.isnan(x) ^ (df.s == "a")).astype(int)
+    imp = {"zero": SimpleImputer(strategy="constant", fill_value=0.0), "median": SimpleImputer(strategy="median"),
+           "nonzero": SimpleImputer(strategy="constant", fill_value=1.5),
+           "dense": SimpleImputer(strategy="constant", fill_value=0.0)}[fill]
+    ct = ColumnTransformer([("n", "passthrough", ["x"]), ("o", OneHotEncoder(), ["s"])],
+                           sparse_threshold=0 if fill == "dense" else 1.0)
+    est = Pipeline([("ct", ct), ("i", imp), ("m", xgboost.XGBClassifier(n_estimators=5, max_depth=3))]).fit(df, y)
+    if fill in ("zero", "median"):
+        Z = est[:-1].transform(df)
+        assert (Z.data == 0).any()  # stored zeros: XGBoost reads them as 0
+        dense = Z.toarray()
+        dense[dense == 0] = np.nan  # every zero missing: what mlinfer computed
+        assert not np.allclose(est[-1].predict_proba(dense), est.predict_proba(df), atol=1e-3)
+        with pytest.raises(mlinfer.UnsupportedModelError, match="SimpleImputer.*store zeros"):
+            mlinfer.export(est, tmp_path / "m.mli")
+    else:
+        m = _roundtrip(est, tmp_path)
+        np.testing.assert_allclose(m.predict_proba(df), est.predict_proba(df), rtol=1e-5, atol=1e-6)
+
+
+def test_polynomial_features_without_terms(tmp_path):
+    """PolynomialFeatures(degree=(2, 2), interaction_only=True) over one column has no term: its
+    output is empty, and its powers_ raises a ValueError, which the export let through (a crash,
+    not a refusal). Now no features, the input still checked for NaN / +-inf as scikit-learn's
+    transform checks it (hunt seed 6810)."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=60), "s": rng.choice(["x", "y"], 60)})
+    est = Pipeline([("c", ColumnTransformer([
+        ("p", PolynomialFeatures(degree=(2, 2), interaction_only=True, include_bias=False), ["a"]),
+        ("o", OneHotEncoder(), ["s"])])), ("m", Ridge())]).fit(df, rng.normal(size=60))
+    m = _roundtrip(est, tmp_path)
+    np.testing.assert_allclose(m.predict(df), est.predict(df), rtol=1e-5, atol=1e-6)
+    for v in (np.nan, np.inf):
+        bad = df.iloc[:2].assign(a=[0.5, v])
+        with pytest.raises(ValueError):
+            est.predict(bad)
+        with pytest.raises(mlinfer.InputError, match="column 'a', row 1"):
+            m.predict(bad)
+
+
+@pytest.mark.parametrize("model", ["tree", "forest"])
+@pytest.mark.parametrize("sparse", [True, False])
+def test_trees_refuse_nan_in_a_sparse_input(model, sparse, tmp_path):
+    """sklearn.tree's trees and forests take NaN in a dense input only: given a scipy.sparse
+    matrix (a ColumnTransformer with sparse_threshold=1) holding NaN they raise; mlinfer let the
+    NaN through as a dense input's (hunt seed 11081). Dense: NaN is taken, as scikit-learn."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=80), "s": rng.choice(["a", "b"], 80)})
+    df.loc[::9, "x"] = np.nan
+    y = rng.integers(0, 2, 80)
+    make = {"tree": lambda: DecisionTreeClassifier(random_state=0),
+            "forest": lambda: RandomForestClassifier(n_estimators=3, random_state=0)}
+    pre = ColumnTransformer([("n", "passthrough", ["x"]), ("c", OneHotEncoder(), ["s"])],
+                            sparse_threshold=1.0 if sparse else 0)
+    est = Pipeline([("pre", pre), ("m", make[model]())]).fit(df.fillna(0.5) if sparse else df, y)
+    m = _roundtrip(est, tmp_path)
+    X = pd.DataFrame({"x": [0.1, np.nan], "s": ["a", "b"]})
+    if sparse:
+        with pytest.raises(ValueError, match="NaN"):
+            est.predict_proba(X)
+        with pytest.raises(mlinfer.InputError, match="row 1"):
+            m.predict_proba(X)
+    else:
+        np.testing.assert_allclose(m.predict_proba(X), est.predict_proba(X))
+    np.testing.assert_allclose(m.predict_proba(X[:1]), est.predict_proba(X[:1]))
+
+
+@pytest.mark.xfail(strict=True, reason="open: GaussianNB's centred class scores lose their differences in the "
+                                        "float32 model stage (hunt seed 10744)")
+def test_gaussian_nb_with_a_constant_feature_in_one_class(tmp_path):
+    """Three classes, a feature constant within class 2 (var_ at var_smoothing's floor): that
+    class's joint log likelihood is about -1e9 where the others' are about -5. The export centres
+    each class's score on the classes' mean (about -3e8), in float64, but the model stage reads
+    the centred scores as float32, whose spacing there (tens) erases the difference between classes
+    0 and 1: mlinfer gives 0.5 / 0.5 where scikit-learn gives 0.49 / 0.51. (Fix: centre on the
+    row's largest score, in float64, before the float32 stage.)"""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    X = (rng.random((300, 2)) < 0.5).astype(float)
+    X[y == 2, 0] = 0.0
+    est = Pipeline([("b", Binarizer(threshold=0.5)), ("m", GaussianNB())]).fit(X, y)
+    T = np.array([[1.0, 1.0], [1.0, 0.0]])
+    np.testing.assert_allclose(_roundtrip(est, tmp_path).predict_proba(T), est.predict_proba(T), rtol=1e-5, atol=1e-6)
 
 
 SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "200"))

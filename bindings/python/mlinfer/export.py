@@ -513,9 +513,13 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
                      or export_ovr.over_trees(steps[-1][1]))
         sparse = False
         for t in transformers:
-            sparse = export_pipeline.sparse_output(t, sparse)
+            # refuses what differs on sparse input
+            sparse = export_pipeline.check_sparse_input(t, sparse, absent_nan=_xgboost_reads(model_est))
+        check = export_trees.input_check(steps[-1][1])
+        if sparse and check == "float32-allow-nan":  # sklearn.tree takes NaN in dense input only: a sparse one raises
+            check = "float32"
         n = export_pipeline.write(w, transformers, n, names, takes_nan, model_is_trees=takes_nan,
-                                  model_check=export_trees.input_check(steps[-1][1]),
+                                  model_check=check,
                                   model_coef=_linear_coef(model_est), model_folds=naive_bayes, model_step=model_est,
                                   zeros_missing=sparse and _xgboost_reads(model_est),
                                   model_features=lambda total: _tree_features(model_est, total, hgb_encoded))

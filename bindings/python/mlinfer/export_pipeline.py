@@ -810,6 +810,11 @@ def _polynomial(prep: Prep, est, feats):
     terms, powers = _poly_terms(n, hi, bool(est.interaction_only), bool(est.include_bias))
     full = len(terms)
     n_out = int(est.n_output_features_)
+    if n_out == 0:  # interaction_only over fewer inputs than min_degree: no term (powers_ itself raises)
+        feats = [prep.num(f, est) for f in feats]
+        for f in feats:  # validate_data(ensure_all_finite=True) still raises on NaN or +-inf
+            prep.finite(f)  # a register no output uses: only its error matters
+        return []
     keep = list(range(full))
     if lo > 1:  # scikit-learn computes every term, then keeps the bias and the last n_out (- 1)
         keep = ([0] + list(range(full - n_out + 1, full))) if est.include_bias else list(range(full - n_out, full))
@@ -1202,6 +1207,54 @@ def sparse_output(est, sparse_in: bool = False) -> bool:
     if name in _DENSE_OUT:
         return False
     return sparse_in
+
+
+def _stores_zeros(est) -> bool:
+    """Whether est, given a scipy.sparse matrix, may store a 0 in it (an entry, not left out):
+    a SimpleImputer whose fill value (a statistic) is 0 writes it over a stored NaN; a
+    QuantileTransformer maps a stored value at its lowest quantile to 0."""
+    name = _cls(est)
+    if name == "SimpleImputer":
+        try:
+            return bool(np.any(np.asarray(est.statistics_, dtype=np.float64) == 0))
+        except (TypeError, ValueError):
+            return False
+    return name == "QuantileTransformer"
+
+
+def check_sparse_input(est, sparse_in: bool = False, absent_nan: bool = False) -> bool:
+    """sparse_output(est, sparse_in), refusing a step whose transform of a scipy.sparse matrix is
+    not its transform of the same values dense: QuantileTransformer(output_distribution='normal')
+    maps only a sparse matrix's stored entries, so the zeros the matrix leaves out stay 0 where
+    the dense transform (mlinfer's) gives norm.ppf of their quantile (about -5.2). Which zeros are
+    left out and which are stored (an imputer's fill value 0, say) is not known at prediction:
+    so with absent_nan (XGBoost after the steps: the zeros left out are missing values, which
+    the export makes every 0) a step that may store a 0 in a sparse matrix is refused too."""
+    if est is None or isinstance(est, str):
+        return sparse_in
+    name = _cls(est)
+    if name == "Pipeline":
+        for _, step in est.steps:
+            sparse_in = check_sparse_input(step, sparse_in, absent_nan)
+        return sparse_in
+    if name == "ColumnTransformer":
+        for _, trans, _ in getattr(est, "transformers_", ()):
+            check_sparse_input(trans, sparse_in, absent_nan)
+    elif name == "FeatureUnion":
+        for _, trans in est.transformer_list:
+            check_sparse_input(trans, sparse_in, absent_nan)
+    elif sparse_in and absent_nan and _stores_zeros(est):
+        _fail(est, "it receives a scipy.sparse matrix (the output of a sparse OneHotEncoder, KBinsDiscretizer("
+                   "encode='onehot') or ColumnTransformer before it) and may store zeros in it (a fill value or "
+                   "statistic of 0, a value at the lowest quantile), which XGBoost reads as 0 while the zeros the "
+                   "matrix leaves out are its missing values: mlinfer cannot tell them apart; make the steps before "
+                   "it dense (sparse_output=False, sparse_threshold=0)")
+    if name == "QuantileTransformer" and sparse_in and est.output_distribution == "normal":
+        _fail(est, "output_distribution='normal' on a scipy.sparse matrix (the output of a sparse OneHotEncoder, "
+                   "KBinsDiscretizer(encode='onehot') or ColumnTransformer before it): scikit-learn transforms only "
+                   "the entries the matrix stores and leaves its other zeros at 0, which a dense transform maps "
+                   "to about -5.2; make the steps before it dense (sparse_output=False, sparse_threshold=0)")
+    return sparse_output(est, sparse_in)
 
 
 def _is_selector(est) -> bool:

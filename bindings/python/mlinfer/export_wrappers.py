@@ -156,7 +156,12 @@ def _cb_native(est) -> bytes:
     fd, tmp = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     try:
-        est.save_model(tmp, format="json")
+        try:
+            est.save_model(tmp, format="json")
+        except Exception as e:  # noqa: BLE001 -- CatBoostError: e.g. an infinite border (trained on +-inf)
+            _fail(est, f"CatBoost cannot write it as JSON, which the export reads: {str(e).strip()}"
+                       + (" (an infinite value in the model: was it trained on infinite values?)"
+                          if "inf" in str(e) else ""))
         with open(tmp, "rb") as f:
             return f.read()
     finally:
