@@ -1135,22 +1135,25 @@ def test_trees_refuse_nan_in_a_sparse_input(model, sparse, tmp_path):
     np.testing.assert_allclose(m.predict_proba(X[:1]), est.predict_proba(X[:1]))
 
 
-@pytest.mark.xfail(strict=True, reason="open: GaussianNB's centred class scores lose their differences in the "
-                                        "float32 model stage (hunt seed 10744)")
 def test_gaussian_nb_with_a_constant_feature_in_one_class(tmp_path):
     """Three classes, a feature constant within class 2 (var_ at var_smoothing's floor): that
-    class's joint log likelihood is about -1e9 where the others' are about -5. The export centres
-    each class's score on the classes' mean (about -3e8), in float64, but the model stage reads
-    the centred scores as float32, whose spacing there (tens) erases the difference between classes
-    0 and 1: mlinfer gives 0.5 / 0.5 where scikit-learn gives 0.49 / 0.51. (Fix: centre on the
-    row's largest score, in float64, before the float32 stage.)"""
+    class's joint log likelihood is about -1e9 where the others' are about -5. Centred on the
+    classes' mean (about -3e8) and read as float32 by the model stage, the scores lost the
+    difference between classes 0 and 1 (0.5 / 0.5 where scikit-learn gives 0.49 / 0.51; hunt
+    seed 10744): the export refuses such a model, naming the feature and the class. A feature
+    constant in every class at one value cancels exactly and is taken."""
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 300)
     X = (rng.random((300, 2)) < 0.5).astype(float)
     X[y == 2, 0] = 0.0
     est = Pipeline([("b", Binarizer(threshold=0.5)), ("m", GaussianNB())]).fit(X, y)
-    T = np.array([[1.0, 1.0], [1.0, 0.0]])
-    np.testing.assert_allclose(_roundtrip(est, tmp_path).predict_proba(T), est.predict_proba(T), rtol=1e-5, atol=1e-6)
+    with pytest.raises(mlinfer.UnsupportedModelError, match="feature 0 is constant within class 2"):
+        _roundtrip(est, tmp_path)
+    X3 = np.column_stack([rng.normal(size=300) + y, np.full(300, 4.0)])
+    ok = GaussianNB().fit(X3, y)
+    T = np.column_stack([rng.normal(size=20), np.full(20, 4.0)])
+    T[:3, 1] = 5.0  # off the constant: every class's term is the same -1e9, which centring removes
+    np.testing.assert_allclose(_roundtrip(ok, tmp_path).predict_proba(T), ok.predict_proba(T), rtol=1e-5, atol=1e-6)
 
 
 SEEDS = int(os.environ.get("MLI_HUNT_SEEDS", "200"))

@@ -238,8 +238,48 @@ def _gaussian_linear(est):
     intercept = prior - 0.5 * np.sum(np.log(2.0 * np.pi * var), axis=1)
     if not (np.isfinite(theta).all() and np.isfinite(intercept).all()):
         _fail(est, "a class of prior 0 or a mean or variance that is not finite")
+    # A feature constant within a class (var_ at var_smoothing's floor) gives that class a log
+    # likelihood near -(x - theta)^2 / (2 var_), about -1e9, on other values. Where such a class
+    # falls while two others stay close, the scores, centred on the classes' mean (about -3e8),
+    # reach the float32 model stage at a magnitude whose spacing erases those two classes'
+    # difference (0.5 / 0.5 where scikit-learn gives 0.49 / 0.51). Refused where some row can
+    # do that; a class set that a one-hot block splits (each class fixed on its own columns)
+    # cannot, nor a feature constant at one value in every class.
+    _gaussian_floor_check(est, theta, var)
     coef = np.kron(np.eye(k), np.full((1, n), -0.5))  # class c reads its own block of squares
     return _centred(coef, intercept)
+
+
+def _gaussian_floor_check(est, theta, var) -> None:
+    """Refuses a GaussianNB where some row leaves two classes a and b unpenalized by their
+    floor-variance features (x_j = theta_aj on a's, theta_bj on b's: possible unless they share
+    one at different means) while a third class c is penalized (a floor feature of c left free,
+    or fixed to another value than theta_cj)."""
+    eps = float(getattr(est, "epsilon_", 0.0) or 0.0)
+    floor = var <= eps * (1.0 + 1e-6)
+    k = floor.shape[0]
+    if k < 3 or not floor.any():
+        return
+    for a in range(k):
+        for b in range(a + 1, k):
+            both = floor[a] & floor[b]
+            if np.any(theta[a, both] != theta[b, both]):
+                continue  # no row leaves both unpenalized
+            fixed = floor[a] | floor[b]
+            at = np.where(floor[a], theta[a], theta[b])
+            for c in range(k):
+                if c in (a, b):
+                    continue
+                free = floor[c] & ~fixed
+                off = floor[c] & fixed & (theta[c] != at)
+                if free.any() or off.any():
+                    j = int(np.flatnonzero(free | off)[0])
+                    cls = est.classes_[c]
+                    cls = cls.item() if hasattr(cls, "item") else cls
+                    _fail(est, f"feature {j} is constant within class {cls!r} (its var_ is var_smoothing's floor, "
+                               f"{eps:.3g}): that class's log likelihood falls to about -1e9 on other values while "
+                               "two other classes stay close, beyond what the float32 model stage keeps of their "
+                               "difference; raise var_smoothing or drop the feature")
 
 
 def _naive_bayes_binarizer(est):
