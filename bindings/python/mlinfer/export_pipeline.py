@@ -51,6 +51,8 @@ POWER = {"yeo-johnson": 8, "box-cox": 9}  # PowerTransformer's methods, by their
 FN_FINITE32 = 10  # identity; +-inf or a value float32 rounds to +-inf is an input error (NaN too with param 1)
 # FunctionTransformer's NumPy ufuncs, by their FUNC code (src/prep/prep.h MLI__FN_*)
 UFUNCS = {"log1p": 1, "log": 2, "exp": 3, "sqrt": 4, "abs": 5, "absolute": 5, "expm1": 6}
+# the FUNC codes whose results NumPy may round otherwise than the C library (not sqrt, abs: exact)
+ULP_FNS = {1, 2, 3, 6, 8, 9}
 F_CLIP = 1
 F_ERR_NAN, F_ERR_NONE, F_ERR_UNKNOWN = 1, 2, 4
 F_FINITE = 1
@@ -90,10 +92,13 @@ def _cell(v):
 
 
 class Num:
-    """A feature held in a register."""
+    """A feature held in a register; `ulp`: its value may differ from scikit-learn's in the last
+    bit (NumPy's log1p, log, exp and expm1 use their own SIMD code on AVX-512 CPUs, 1 ulp from the C
+    library's for a few % of values), which a step that compares it for equality with values
+    NumPy made (a quantile table, bin edges) would turn into a different output."""
 
-    def __init__(self, reg: int, col: int):
-        self.reg, self.col = reg, col
+    def __init__(self, reg: int, col: int, ulp: bool = False):
+        self.reg, self.col, self.ulp = reg, col, ulp
 
 
 # pandas' NA in a string column, as the bindings pass it (_columns._PandasNA): scikit-learn's
@@ -178,11 +183,12 @@ class Prep:
         return Num(self._num[key], f.col)
 
     def fill(self, f: Num, missing: float, value: float) -> Num:
-        return Num(self._op(OP_FILL, f.reg, params=(missing, value)), f.col)
+        return Num(self._op(OP_FILL, f.reg, params=(missing, value)), f.col, f.ulp)
 
     def affine(self, f: Num, sub=0.0, div=1.0, mul=1.0, add=0.0, clip=None) -> Num:
         lo, hi = clip if clip is not None else (0.0, 0.0)
-        return Num(self._op(OP_AFFINE, f.reg, params=(sub, div, mul, add, lo, hi), flags=F_CLIP if clip else 0), f.col)
+        return Num(self._op(OP_AFFINE, f.reg, params=(sub, div, mul, add, lo, hi), flags=F_CLIP if clip else 0), f.col,
+                   f.ulp)
 
     def indicator(self, f: Num, missing: float) -> Num:
         return Num(self._op(OP_INDICATOR, f.reg, params=(missing,)), f.col)
@@ -226,7 +232,7 @@ class Prep:
     def func(self, f: Num, fn: int, threshold: float = 0.0, finite_out: bool = True) -> Num:
         params = (threshold,) if fn == FN_BINARIZE or fn in POWER.values() else ()
         flags = F_FINITE_OUT if finite_out and fn != FN_BINARIZE else 0
-        return Num(self._op(OP_FUNC, f.reg, count=fn, params=params, flags=flags), f.col)
+        return Num(self._op(OP_FUNC, f.reg, count=fn, params=params, flags=flags), f.col, f.ulp or fn in ULP_FNS)
 
     def bins(self, f: Num, inner_edges) -> Num:
         edges = [float(e) for e in inner_edges]
@@ -672,9 +678,21 @@ def _kbins(prep: Prep, est, feats):
         inner = edges[1:-1]
         if len(edges) != int(k) + 1 or np.isnan(inner).any() or (np.diff(inner) < 0).any():
             _fail(est, f"bin edges of column {prep.colname(f.col)!r} are not {int(k) + 1} sorted numbers")
-        code = prep.bins(prep.num(f, est), inner)  # np.searchsorted(edges[1:-1], x, side='right')
+        code = prep.bins(_exact_input(prep, prep.num(f, est), est), inner)  # np.searchsorted(edges[1:-1], x, side='right')
         out += [code] if est.encode == "ordinal" else prep.onehot(code, int(k))
     return out
+
+
+def _exact_input(prep: Prep, f: Num, est) -> Num:
+    """f, refused when its value may be 1 ulp off scikit-learn's (Num.ulp) for a step that maps
+    values equal to its table's (fitted on NumPy's values: a discrete column's quantiles and bin
+    edges are its values) to a jump: QuantileTransformer moved by 0.14 there, KBinsDiscretizer
+    to the next bin."""
+    if f.ulp:
+        _fail(est, f"column {prep.colname(f.col)!r} reaches it through log1p, log, exp, expm1 or a power transform, "
+                   "whose results NumPy (SIMD code on AVX-512 CPUs) and the C library round 1 ulp apart for a few % "
+                   "of values; this step jumps at values equal to its fitted table, so its output could differ")
+    return f
 
 
 def _normalizer(prep: Prep, est, feats):
@@ -870,7 +888,7 @@ def _quantile(prep: Prep, est, feats):
         _fail(est, f"quantiles_ of shape {q.shape} for {len(feats)} features and {len(ref)} references")
     if not (np.isfinite(q).all() and np.isfinite(ref).all() and (np.diff(q, axis=0) >= 0).all()):
         _fail(est, "its quantiles are not non-decreasing finite numbers")
-    return [prep.quantile(prep.num(f, est), q[:, j], ref, clip) for j, f in enumerate(feats)]
+    return [prep.quantile(_exact_input(prep, prep.num(f, est), est), q[:, j], ref, clip) for j, f in enumerate(feats)]
 
 
 def _spline(prep: Prep, est, feats):
