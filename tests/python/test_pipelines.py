@@ -452,6 +452,20 @@ def test_apply_from_a_dataframe_with_string_columns(tmp_path):
         lr.apply(test)
 
 
+def test_object_array_with_a_dropped_string_column(tmp_path):
+    """A NumPy object array whose string column the ColumnTransformer drops (every column the
+    model reads holds numbers): scikit-learn answers, and so does mlinfer (the array went to a
+    float64 cast, which raised on the strings)."""
+    df, y = churn(n=600)
+    X = df[NUM[:2] + CAT[:1]].fillna({NUM[0]: 0.0, NUM[1]: 0.0}).to_numpy(dtype=object)
+    est = make_pipeline(ColumnTransformer([("num", StandardScaler(), [0, 1])], remainder="drop"),
+                        LogisticRegression(max_iter=2000)).fit(X, y)
+    m = roundtrip(est, tmp_path)
+    assert [k for _, k in m.schema] == ["number", "number", "unused"]
+    np.testing.assert_allclose(m.predict_proba(X), est.predict_proba(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(m.predict(X[:1]), est.predict(X[:1]))
+
+
 def test_model_without_column_names_takes_columns_by_position(tmp_path):
     df, y = churn(n=800)
     X = df[NUM[:2] + CAT[:2]].to_numpy(dtype=object)  # no names: columns by position

@@ -232,7 +232,10 @@ class Model:
         if self._by_columns and type(X) is not np.ndarray:
             if is_table(X) and fn.__name__ in self._WHAT:
                 return self._call_columns(self._WHAT[fn.__name__], X, cols)
-        if self._has_prep and not self._numeric_only and type(X) is np.ndarray:
+        # an object array goes by column too when some column is unused: it may hold strings
+        # (scikit-learn's ColumnTransformer drops it unread)
+        if self._has_prep and type(X) is np.ndarray and (not self._numeric_only or (
+                X.dtype == object and _native.HAS_COLUMNS and self._n_used < len(self.schema))):
             if X.ndim == 2 and X.shape[1] == self.n_features_in_ and fn.__name__ in self._WHAT:
                 names = self.feature_names_in_ if self.feature_names_in_ is not None else range(X.shape[1])
                 return self._call_columns(self._WHAT[fn.__name__], {n: X[:, i] for i, n in enumerate(names)}, cols)
