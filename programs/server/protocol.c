@@ -70,26 +70,25 @@ static const char *duplicate_key(const cJSON *v, char *path, size_t size, size_t
     if (cJSON_IsObject(v)) {
         int n = cJSON_GetArraySize(v);
         const cJSON *a, *b;
-        if (n <= 32) {
+        /* many keys: sorted, unless that memory is not there (then pair by pair, slower but checked) */
+        const cJSON **keys = n > 32 ? malloc((size_t)n * sizeof *keys) : NULL;
+        if (!keys) {
             for (a = v->child; a; a = a->next)
                 for (b = a->next; b; b = b->next)
                     if (strcmp(a->string, b->string) == 0)
                         return a->string;
         } else {
-            const cJSON **keys = malloc((size_t)n * sizeof *keys);
-            if (keys) { /* (out of memory: not checked, as before) */
-                int k = 0;
-                for (a = v->child; a; a = a->next)
-                    keys[k++] = a;
-                qsort(keys, (size_t)n, sizeof *keys, cmp_keys);
-                const char *dup = NULL;
-                for (k = 1; k < n && !dup; k++)
-                    if (strcmp(keys[k - 1]->string, keys[k]->string) == 0)
-                        dup = keys[k]->string;
-                free(keys);
-                if (dup)
-                    return dup;
-            }
+            int k = 0;
+            for (a = v->child; a; a = a->next)
+                keys[k++] = a;
+            qsort(keys, (size_t)n, sizeof *keys, cmp_keys);
+            const char *dup = NULL;
+            for (k = 1; k < n && !dup; k++)
+                if (strcmp(keys[k - 1]->string, keys[k]->string) == 0)
+                    dup = keys[k]->string;
+            free(keys);
+            if (dup)
+                return dup;
         }
     }
     int i = 0;

@@ -554,7 +554,7 @@ def to_bytes(estimator, compress: bool = False, image=None, background=None) -> 
         sparse = False
         for t in transformers:
             # refuses what differs on sparse input
-            sparse = export_pipeline.check_sparse_input(t, sparse, absent_nan=_xgboost_reads(model_est))
+            sparse = export_pipeline.sparse_output(t, sparse, check=True, absent_nan=_xgboost_reads(model_est))
         check = export_trees.input_check(steps[-1][1])
         if sparse and check == "float32-allow-nan":  # sklearn.tree takes NaN in dense input only: a sparse one raises
             check = "float32"

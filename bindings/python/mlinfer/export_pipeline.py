@@ -1195,27 +1195,41 @@ def transform(prep: Prep, est, feats):
 _DENSE_OUT = PCAS + ("OrdinalEncoder", "TargetEncoder")
 
 
-def sparse_output(est, sparse_in: bool = False) -> bool:
+def sparse_output(est, sparse_in: bool = False, check: bool = False, absent_nan: bool = False) -> bool:
     """Whether scikit-learn's transform of `est` gives a scipy.sparse matrix (from a dense
     input, or a sparse one with sparse_in): XGBoost takes the zeros such a matrix leaves out as
     missing values, not as 0. Vectorizers and TfidfTransformer are sparse; a ColumnTransformer
     decided at fit (sparse_output_); a FeatureUnion is when any part is; OneHotEncoder,
     KBinsDiscretizer(encode='onehot'), SplineTransformer and MissingIndicator by their
     settings; PCA, TruncatedSVD and the ordinal and target encoders are dense; every other step
-    supported keeps its input's kind (scikit-learn's scalers, imputers and selectors do)."""
+    supported keeps its input's kind (scikit-learn's scalers, imputers and selectors do).
+
+    With check, every step (nested ones too) is also refused where its transform of a sparse
+    matrix is not its transform of the same values dense: QuantileTransformer(output_distribution=
+    'normal') maps only a sparse matrix's stored entries, so the zeros it leaves out stay 0 where
+    the dense transform (mlinfer's) gives norm.ppf of their quantile (about -5.2). Which zeros are
+    left out and which are stored (an imputer's fill value 0, say) is not known at prediction: so
+    with absent_nan (XGBoost after the steps: the zeros left out are missing values, which the
+    export makes every 0) a step that may store a 0 in a sparse matrix is refused too."""
     if est is None or (isinstance(est, str) and est == "passthrough"):
         return sparse_in
     name = _cls(est)
     if name == "Pipeline":
         for _, step in est.steps:
-            sparse_in = sparse_output(step, sparse_in)
+            sparse_in = sparse_output(step, sparse_in, check, absent_nan)
         return sparse_in
+    if check:
+        _check_sparse_step(est, name, sparse_in, absent_nan)
     if name in VECTORIZERS or name == "TfidfTransformer":
         return True
     if name == "ColumnTransformer":
+        for _, trans, _ in getattr(est, "transformers_", ()) if check else ():
+            sparse_output(trans, sparse_in, check, absent_nan)  # each part sees the transformer's input
         return bool(getattr(est, "sparse_output_", False))
     if name == "FeatureUnion":
-        return any(sparse_output(t, sparse_in) for _, t in est.transformer_list if not (isinstance(t, str) and t == "drop"))
+        parts = [sparse_output(t, sparse_in, check, absent_nan) for _, t in est.transformer_list
+                 if not (isinstance(t, str) and t == "drop")]  # every part checked: no short cut
+        return any(parts)
     if name in ("OneHotEncoder", "SplineTransformer"):
         return bool(getattr(est, "sparse_output", False))
     if name == "KBinsDiscretizer":
@@ -1240,39 +1254,21 @@ def _stores_zeros(est) -> bool:
     return name == "QuantileTransformer"
 
 
-def check_sparse_input(est, sparse_in: bool = False, absent_nan: bool = False) -> bool:
-    """sparse_output(est, sparse_in), refusing a step whose transform of a scipy.sparse matrix is
-    not its transform of the same values dense: QuantileTransformer(output_distribution='normal')
-    maps only a sparse matrix's stored entries, so the zeros the matrix leaves out stay 0 where
-    the dense transform (mlinfer's) gives norm.ppf of their quantile (about -5.2). Which zeros are
-    left out and which are stored (an imputer's fill value 0, say) is not known at prediction:
-    so with absent_nan (XGBoost after the steps: the zeros left out are missing values, which
-    the export makes every 0) a step that may store a 0 in a sparse matrix is refused too."""
-    if est is None or isinstance(est, str):
-        return sparse_in
-    name = _cls(est)
-    if name == "Pipeline":
-        for _, step in est.steps:
-            sparse_in = check_sparse_input(step, sparse_in, absent_nan)
-        return sparse_in
-    if name == "ColumnTransformer":
-        for _, trans, _ in getattr(est, "transformers_", ()):
-            check_sparse_input(trans, sparse_in, absent_nan)
-    elif name == "FeatureUnion":
-        for _, trans in est.transformer_list:
-            check_sparse_input(trans, sparse_in, absent_nan)
-    elif sparse_in and absent_nan and _stores_zeros(est):
+def _check_sparse_step(est, name: str, sparse_in: bool, absent_nan: bool) -> None:
+    """The refusals of sparse_output(check=True) for one step given sparse_in."""
+    if not sparse_in:
+        return
+    if absent_nan and _stores_zeros(est):
         _fail(est, "it receives a scipy.sparse matrix (the output of a sparse OneHotEncoder, KBinsDiscretizer("
                    "encode='onehot') or ColumnTransformer before it) and may store zeros in it (a fill value or "
                    "statistic of 0, a value at the lowest quantile), which XGBoost reads as 0 while the zeros the "
                    "matrix leaves out are its missing values: mlinfer cannot tell them apart; make the steps before "
                    "it dense (sparse_output=False, sparse_threshold=0)")
-    if name == "QuantileTransformer" and sparse_in and est.output_distribution == "normal":
+    if name == "QuantileTransformer" and est.output_distribution == "normal":
         _fail(est, "output_distribution='normal' on a scipy.sparse matrix (the output of a sparse OneHotEncoder, "
                    "KBinsDiscretizer(encode='onehot') or ColumnTransformer before it): scikit-learn transforms only "
                    "the entries the matrix stores and leaves its other zeros at 0, which a dense transform maps "
                    "to about -5.2; make the steps before it dense (sparse_output=False, sparse_threshold=0)")
-    return sparse_output(est, sparse_in)
 
 
 def _is_selector(est) -> bool:
